@@ -1,0 +1,55 @@
+/// @file buffer.cuh
+/// @brief DeviceBuffer: an owning, typed cudaMalloc allocation.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "patlab/cuda/check.cuh"
+
+namespace patlab::cuda {
+
+/// `count` elements of T in device memory, freed on destruction.
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  /// Allocates `count` elements; throws Error(device) on out-of-memory.
+  explicit DeviceBuffer(size_t count) : count_(count) {
+    if (count_ > 0) PATLAB_CUDA_CHECK(cudaMalloc(&ptr_, count_ * sizeof(T)));
+  }
+  /// Allocates and copies `host` to the device.
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+    if (count_ > 0) PATLAB_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceBuffer() {
+    if (ptr_) cudaFree(ptr_);
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* get() const { return ptr_; }
+  size_t size() const { return count_; }
+  size_t bytes() const { return count_ * sizeof(T); }
+  /// Copies the contents back to the host.
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    if (count_ > 0) PATLAB_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t count_ = 0;
+};
+
+}  // namespace patlab::cuda

@@ -1,0 +1,42 @@
+/// @file dispatch.cuh
+/// @brief From run-time dtype and head dim to compile-time template arguments.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
+
+#include "patlab/error.hpp"
+#include "patlab/workload.hpp"
+
+namespace patlab::cuda {
+
+/// Carries a type through a generic lambda: `using T = typename decltype(tag)::type`.
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+/// The CUDA storage type of a DType.
+template <DType D>
+using storage_t = std::conditional_t<D == DType::fp16, __half, __nv_bfloat16>;
+
+/// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{})` with T = __half or __nv_bfloat16
+/// and D = 64 or 128 from the shape; throws Error(unsupported) for any other head dim.
+template <typename F>
+void dispatch_dtype_head_dim(const Shape& shape, F&& f) {
+  auto with_dim = [&](auto tag) {
+    switch (shape.head_dim) {
+      case 64: f(tag, std::integral_constant<int, 64>{}); break;
+      case 128: f(tag, std::integral_constant<int, 128>{}); break;
+      default: throw Error(ErrorKind::unsupported, "head dim " + std::to_string(shape.head_dim) + " is not built");
+    }
+  };
+  if (shape.dtype == DType::fp16)
+    with_dim(TypeTag<__half>{});
+  else
+    with_dim(TypeTag<__nv_bfloat16>{});
+}
+
+}  // namespace patlab::cuda

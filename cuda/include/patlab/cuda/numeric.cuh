@@ -1,0 +1,68 @@
+/// @file numeric.cuh
+/// @brief Conversions between the storage types and float, and 16-byte vector loads.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace patlab::cuda {
+
+/// Elements of a 16-bit type in one 16-byte load.
+inline constexpr int kVecElems = 8;
+
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+/// `x` rounded to nearest in the storage type T.
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+/// Two floats from one 32-bit word holding two 16-bit values.
+__device__ __forceinline__ float2 unpack2(uint32_t w, __half) {
+  return __half22float2(*reinterpret_cast<const __half2*>(&w));
+}
+__device__ __forceinline__ float2 unpack2(uint32_t w, __nv_bfloat16) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w));
+}
+
+/// Two floats rounded into one 32-bit word (x in the low half).
+__device__ __forceinline__ uint32_t pack2(float x, float y, __half) {
+  __half2 h = __floats2half2_rn(x, y);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+__device__ __forceinline__ uint32_t pack2(float x, float y, __nv_bfloat16) {
+  __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+  return *reinterpret_cast<uint32_t*>(&h);
+}
+
+/// Loads 8 consecutive values (16 bytes, 16-byte aligned) as floats.
+template <typename T>
+__device__ __forceinline__ void load8(const T* p, float (&out)[kVecElems]) {
+  const uint4 u = *reinterpret_cast<const uint4*>(p);
+  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = unpack2(w[i], T{});
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+/// Stores 8 floats rounded to T (16 bytes, 16-byte aligned).
+template <typename T>
+__device__ __forceinline__ void store8(T* p, const float (&in)[kVecElems]) {
+  uint4 u;
+  u.x = pack2(in[0], in[1], T{});
+  u.y = pack2(in[2], in[3], T{});
+  u.z = pack2(in[4], in[5], T{});
+  u.w = pack2(in[6], in[7], T{});
+  *reinterpret_cast<uint4*>(p) = u;
+}
+
+}  // namespace patlab::cuda

@@ -1,0 +1,87 @@
+/// @file gpu.hpp
+/// @brief The GPU side as the CLI and the tests see it: plain C++, no CUDA types, so that a
+/// build without nvcc compiles the same callers (it links cuda/no_cuda.cpp instead).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "patlab/kv_cache.hpp"
+
+namespace patlab::gpu {
+
+/// What the GPU offers, or why there is none.
+struct DeviceInfo {
+  bool available = false;
+  std::string reason;        ///< why not available ("built without CUDA", "no CUDA device", ...)
+  std::string name;
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  int64_t l2_bytes = 0;
+  int64_t memory_bytes = 0;
+  int64_t smem_per_block_optin = 0;  ///< largest dynamic shared memory a CTA may ask for
+  int driver_version = 0, runtime_version = 0;
+  int sm_clock_mhz = 0, memory_clock_mhz = 0;  ///< current clocks as the driver reports them
+  std::string driver;                          ///< e.g. "580.159.04" when NVML-free lookup works
+};
+
+/// True when this build has the CUDA stages.
+bool built_with_cuda();
+
+/// Looks for device 0. Never throws.
+DeviceInfo probe();
+
+/// Timing protocol of `bench` and `compare` (docs/METHOD in the tutorial).
+struct TimingOptions {
+  int warmup = 5;        ///< untimed runs first
+  int repeats = 30;      ///< timed runs; the median is reported
+  bool flush_l2 = true;  ///< overwrite a buffer of 2x the L2 size before every timed run
+};
+
+/// Median, min and max of CUDA-event timings.
+struct Timing {
+  double median_us = 0, min_us = 0, max_us = 0;
+  int repeats = 0;
+};
+
+/// A workload resident on the GPU, and the stages prepared for it.
+class Runner {
+ public:
+  /// Uploads the workload; throws Error(device) on a CUDA error or out-of-memory.
+  explicit Runner(const Workload& w);
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  /// The device in use.
+  const DeviceInfo& device() const;
+  /// Why `slug` cannot run this workload's shape, or empty.
+  std::string unsupported(const std::string& slug) const;
+  /// Plans and allocates the stage's workspace; returns the host milliseconds this took
+  /// (planning plus plan upload). Throws Error(unsupported) with the reason, Error(device).
+  double prepare(const std::string& slug);
+  /// Poisons the output with NaN, runs the stage once, and returns the output ([R, Hq, d]
+  /// 16-bit patterns).
+  std::vector<uint16_t> run_once(const std::string& slug);
+  /// Times the stage's launches with CUDA events under `options`.
+  Timing time(const std::string& slug, const TimingOptions& options);
+  /// Captures the stage in a CUDA graph and times its replays.
+  Timing time_graph(const std::string& slug, const TimingOptions& options);
+  /// Bytes the stage moves through HBM by its own access pattern (its traffic model).
+  int64_t model_bytes(const std::string& slug) const;
+  /// One line about the stage's launch (CTAs, buckets, splits...).
+  std::string notes(const std::string& slug) const;
+  /// Frees the stage's workspace.
+  void release(const std::string& slug);
+  /// Device-to-device copy bandwidth measured now (GB/s counting read + write; 1 GiB, median
+  /// of 20).
+  double copy_bandwidth_gbs();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace patlab::gpu

@@ -1,0 +1,35 @@
+// The GPU interface of a build without nvcc: every entry says why no GPU stage can run.
+#include "patlab/error.hpp"
+#include "patlab/gpu.hpp"
+
+namespace patlab::gpu {
+
+namespace {
+const char* kReason = "this build has no CUDA (nvcc was not found when it was configured)";
+[[noreturn]] void no_cuda() { throw Error(ErrorKind::unsupported, kReason); }
+}  // namespace
+
+bool built_with_cuda() { return false; }
+
+DeviceInfo probe() {
+  DeviceInfo d;
+  d.reason = kReason;
+  return d;
+}
+
+struct Runner::Impl {};
+
+Runner::Runner(const Workload&) { no_cuda(); }
+Runner::~Runner() = default;
+const DeviceInfo& Runner::device() const { no_cuda(); }
+std::string Runner::unsupported(const std::string&) const { return kReason; }
+double Runner::prepare(const std::string&) { no_cuda(); }
+std::vector<uint16_t> Runner::run_once(const std::string&) { no_cuda(); }
+Timing Runner::time(const std::string&, const TimingOptions&) { no_cuda(); }
+Timing Runner::time_graph(const std::string&, const TimingOptions&) { no_cuda(); }
+int64_t Runner::model_bytes(const std::string&) const { no_cuda(); }
+std::string Runner::notes(const std::string&) const { no_cuda(); }
+void Runner::release(const std::string&) { no_cuda(); }
+double Runner::copy_bandwidth_gbs() { no_cuda(); }
+
+}  // namespace patlab::gpu

@@ -1,0 +1,285 @@
+// The GPU runtime behind patlab/gpu.hpp: device discovery, the batch on the device, poisoning,
+// CUDA-event timing with L2 flushes, graph capture, and the stage factory.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "patlab/cuda/buffer.cuh"
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/stage.cuh"
+#include "patlab/error.hpp"
+#include "patlab/gpu.hpp"
+#include "patlab/stages.hpp"
+
+namespace patlab::cuda {
+
+// One factory per GPU stage of the registry, each defined in its kernel file.
+#define PATLAB_CPU_STAGE(id, slug, chapter, summary)
+#define PATLAB_GPU_STAGE(id, slug, chapter, summary) std::unique_ptr<Stage> make_stage_##slug();
+#include "patlab/stages.def"
+#undef PATLAB_GPU_STAGE
+#undef PATLAB_CPU_STAGE
+
+std::unique_ptr<Stage> make_stage(const std::string& name) {
+#define PATLAB_CPU_STAGE(id, slug, chapter, summary)
+#define PATLAB_GPU_STAGE(id, slug, chapter, summary) \
+  if (name == #slug) return make_stage_##slug();
+#include "patlab/stages.def"
+#undef PATLAB_GPU_STAGE
+#undef PATLAB_CPU_STAGE
+  return nullptr;
+}
+
+}  // namespace patlab::cuda
+
+namespace patlab::gpu {
+
+using cuda::DeviceBuffer;
+
+namespace {
+
+/// Bytes copied by the bandwidth probe (each way).
+constexpr size_t kCopyProbeBytes = size_t{1} << 30;
+/// Timed copies of the bandwidth probe.
+constexpr int kCopyProbeRepeats = 20;
+
+/// The kernel-module version from /proc, e.g. "580.159.04", or "".
+std::string driver_string() {
+  std::ifstream in("/proc/driver/nvidia/version");
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  std::istringstream words(line);
+  std::string w, prev;
+  while (words >> w) {
+    if (prev == "Module") return w;
+    prev = w;
+  }
+  return {};
+}
+
+Timing summarize(std::vector<float> ms) {
+  Timing t;
+  if (ms.empty()) return t;
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  t.median_us = median * 1e3;
+  t.min_us = ms.front() * 1e3;
+  t.max_us = ms.back() * 1e3;
+  t.repeats = static_cast<int>(n);
+  return t;
+}
+
+}  // namespace
+
+bool built_with_cuda() { return true; }
+
+DeviceInfo probe() {
+  DeviceInfo d;
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    d.reason = e == cudaSuccess ? "no CUDA device found" : std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")";
+    return d;
+  }
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
+    d.reason = "cannot read the properties of CUDA device 0";
+    return d;
+  }
+  d.available = true;
+  d.name = p.name;
+  d.sm_count = p.multiProcessorCount;
+  d.cc_major = p.major;
+  d.cc_minor = p.minor;
+  d.l2_bytes = p.l2CacheSize;
+  d.memory_bytes = static_cast<int64_t>(p.totalGlobalMem);
+  d.smem_per_block_optin = static_cast<int64_t>(p.sharedMemPerBlockOptin);
+  cudaDriverGetVersion(&d.driver_version);
+  cudaRuntimeGetVersion(&d.runtime_version);
+  int khz = 0;
+  if (cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0) == cudaSuccess) d.sm_clock_mhz = khz / 1000;
+  if (cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, 0) == cudaSuccess) d.memory_clock_mhz = khz / 1000;
+  d.driver = driver_string();
+  if (d.cc_major < 8) {
+    d.available = false;
+    d.reason = "device " + d.name + " has compute capability " + std::to_string(d.cc_major) + "." +
+               std::to_string(d.cc_minor) + "; patlab's kernels need 8.0 or newer";
+  }
+  return d;
+}
+
+struct Runner::Impl {
+  DeviceInfo device;
+  const Workload* host = nullptr;
+  DeviceBuffer<uint16_t> q, k, v, out;
+  DeviceBuffer<int32_t> table, lengths;
+  DeviceBuffer<uint8_t> flush;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cuda::DeviceBatch batch;
+  std::map<std::string, std::unique_ptr<cuda::Stage>> stages;
+
+  ~Impl() {
+    stages.clear();
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    if (stream) cudaStreamDestroy(stream);
+  }
+
+  cuda::Stage& stage(const std::string& slug) {
+    auto it = stages.find(slug);
+    if (it == stages.end()) throw Error(ErrorKind::usage, "stage '" + slug + "' was not prepared");
+    return *it->second;
+  }
+
+  void poison() { PATLAB_CUDA_CHECK(cudaMemsetAsync(out.get(), 0xFF, out.bytes(), stream)); }
+
+  /// Times `launch` with events; flushes L2 before each timed run when asked.
+  template <typename Launch>
+  Timing timed(const TimingOptions& o, Launch&& launch) {
+    for (int i = 0; i < o.warmup; ++i) launch();
+    PATLAB_CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::vector<float> ms;
+    for (int i = 0; i < o.repeats; ++i) {
+      if (o.flush_l2) PATLAB_CUDA_CHECK(cudaMemsetAsync(flush.get(), i & 0xFF, flush.bytes(), stream));
+      PATLAB_CUDA_CHECK(cudaEventRecord(start, stream));
+      launch();
+      PATLAB_CUDA_CHECK(cudaEventRecord(stop, stream));
+      PATLAB_CUDA_CHECK(cudaEventSynchronize(stop));
+      float t = 0;
+      PATLAB_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+      ms.push_back(t);
+    }
+    return summarize(std::move(ms));
+  }
+};
+
+Runner::Runner(const Workload& w) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.device = probe();
+  if (!m.device.available) throw Error(ErrorKind::unsupported, m.device.reason);
+  PATLAB_CUDA_CHECK(cudaSetDevice(0));
+  m.host = &w;
+  const PagedLayout& L = w.layout;
+  const int stride = std::max(1, L.max_blocks_per_request());
+  std::vector<int32_t> table(static_cast<size_t>(L.num_requests()) * stride, -1);
+  for (int r = 0; r < L.num_requests(); ++r)
+    std::copy(L.block_tables[r].begin(), L.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
+  m.q = DeviceBuffer<uint16_t>(w.q);
+  m.k = DeviceBuffer<uint16_t>(w.k_pool);
+  m.v = DeviceBuffer<uint16_t>(w.v_pool);
+  m.out = DeviceBuffer<uint16_t>(w.q.size());
+  m.table = DeviceBuffer<int32_t>(table);
+  m.lengths = DeviceBuffer<int32_t>(L.lengths);
+  m.flush = DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(m.device.l2_bytes, 1 << 20)) * 2);
+  PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
+  PATLAB_CUDA_CHECK(cudaEventCreate(&m.start));
+  PATLAB_CUDA_CHECK(cudaEventCreate(&m.stop));
+  m.batch.shape = w.shape();
+  m.batch.requests = L.num_requests();
+  m.batch.table_stride = stride;
+  m.batch.q = m.q.get();
+  m.batch.k_pool = m.k.get();
+  m.batch.v_pool = m.v.get();
+  m.batch.block_table = m.table.get();
+  m.batch.lengths = m.lengths.get();
+  m.batch.out = m.out.get();
+  m.batch.host = &w;
+  m.batch.device = &m.device;
+}
+
+Runner::~Runner() = default;
+
+const DeviceInfo& Runner::device() const { return impl_->device; }
+
+std::string Runner::unsupported(const std::string& slug) const {
+  auto stage = cuda::make_stage(slug);
+  if (!stage) return "no GPU stage called '" + slug + "'";
+  return stage->unsupported(impl_->batch.shape);
+}
+
+double Runner::prepare(const std::string& slug) {
+  auto stage = cuda::make_stage(slug);
+  if (!stage) throw Error(ErrorKind::usage, "no GPU stage called '" + slug + "' (patlab list shows them)");
+  const std::string why = stage->unsupported(impl_->batch.shape);
+  if (!why.empty()) throw Error(ErrorKind::unsupported, slug + ": " + why);
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto t0 = std::chrono::steady_clock::now();
+  stage->prepare(impl_->batch);
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  impl_->stages[slug] = std::move(stage);
+  return ms;
+}
+
+std::vector<uint16_t> Runner::run_once(const std::string& slug) {
+  cuda::Stage& s = impl_->stage(slug);
+  impl_->poison();
+  s.run(impl_->stream);
+  PATLAB_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  PATLAB_CUDA_CHECK(cudaGetLastError());
+  return impl_->out.download();
+}
+
+Timing Runner::time(const std::string& slug, const TimingOptions& options) {
+  cuda::Stage& s = impl_->stage(slug);
+  return impl_->timed(options, [&] { s.run(impl_->stream); });
+}
+
+Timing Runner::time_graph(const std::string& slug, const TimingOptions& options) {
+  cuda::Stage& s = impl_->stage(slug);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  PATLAB_CUDA_CHECK(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    s.run(impl_->stream);
+  } catch (...) {
+    cudaStreamEndCapture(impl_->stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  PATLAB_CUDA_CHECK(cudaStreamEndCapture(impl_->stream, &graph));
+  PATLAB_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  Timing t;
+  try {
+    t = impl_->timed(options, [&] { PATLAB_CUDA_CHECK(cudaGraphLaunch(exec, impl_->stream)); });
+  } catch (...) {
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    throw;
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return t;
+}
+
+int64_t Runner::model_bytes(const std::string& slug) const { return impl_->stage(slug).model_bytes(); }
+
+std::string Runner::notes(const std::string& slug) const { return impl_->stage(slug).notes(); }
+
+void Runner::release(const std::string& slug) { impl_->stages.erase(slug); }
+
+double Runner::copy_bandwidth_gbs() {
+  size_t bytes = kCopyProbeBytes;
+  size_t free_b = 0, total_b = 0;
+  PATLAB_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  while (bytes > (size_t{64} << 20) && 2 * bytes > free_b / 2) bytes /= 2;
+  DeviceBuffer<uint8_t> a(bytes), b(bytes);
+  PATLAB_CUDA_CHECK(cudaMemsetAsync(a.get(), 1, bytes, impl_->stream));
+  TimingOptions o;
+  o.warmup = 3;
+  o.repeats = kCopyProbeRepeats;
+  o.flush_l2 = false;
+  Timing t = impl_->timed(o, [&] {
+    PATLAB_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, impl_->stream));
+  });
+  return 2.0 * static_cast<double>(bytes) / (t.median_us * 1e-6) / 1e9;
+}
+
+}  // namespace patlab::gpu

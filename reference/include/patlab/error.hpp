@@ -1,0 +1,35 @@
+/// @file error.hpp
+/// @brief The one error type of the library. Library code throws it; only the CLI and the tests
+/// turn it into exit codes (see ErrorKind).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace patlab {
+
+/// What went wrong, which also decides the CLI's exit code.
+enum class ErrorKind {
+  usage,        ///< bad input from the user (malformed spec, unsupported shape...): exit 2
+  unsupported,  ///< a valid request that this stage or build cannot serve: exit 2
+  io,           ///< a file could not be read or written: exit 2
+  device,       ///< a CUDA error or out-of-memory on the GPU: exit 3
+};
+
+/// An error with a one-line message that names the problem.
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  /// The category of the error.
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+/// Throws Error(ErrorKind::usage, message) unless `condition` holds.
+inline void require(bool condition, const std::string& message) {
+  if (!condition) throw Error(ErrorKind::usage, message);
+}
+
+}  // namespace patlab

@@ -1,0 +1,108 @@
+/// @file kv_cache.hpp
+/// @brief The paged KV cache as vLLM lays it out: a block pool with reference counts, one block
+/// table per request, and the K/V/q data.
+///
+/// Pools are `[num_blocks, page_size, num_kv_heads, head_dim]`; q is `[requests, Hq, d]`.
+/// Requests that share a prefix point at the *same physical blocks* for the full blocks of that
+/// prefix; a block that the prefix fills only partly is never shared (it is copied, as vLLM's
+/// copy-on-write does). Block ids come out of the pool in a shuffled order by default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/workload.hpp"
+
+namespace patlab {
+
+/// A fixed pool of physical KV blocks with reference counts.
+class BlockPool {
+ public:
+  /// A pool of `capacity` blocks; ids are handed out in a random order drawn from `seed` when
+  /// `shuffle` is set, else in increasing order.
+  BlockPool(int32_t capacity, bool shuffle, uint64_t seed);
+  /// A free block with reference count 1; throws Error(usage) when the pool is exhausted.
+  int32_t allocate();
+  /// One more reference to a block in use.
+  void retain(int32_t id);
+  /// One reference fewer; the block returns to the pool at zero.
+  void release(int32_t id);
+  /// References to block `id` (0 when free).
+  int32_t refcount(int32_t id) const { return refcount_.at(static_cast<size_t>(id)); }
+  int32_t capacity() const { return static_cast<int32_t>(refcount_.size()); }
+  /// Blocks with a reference count above zero.
+  int32_t in_use() const { return in_use_; }
+
+ private:
+  std::vector<int32_t> free_;  ///< stack of free ids; the back is handed out next
+  std::vector<int32_t> refcount_;
+  int32_t in_use_ = 0;
+};
+
+/// Block tables of a batch: which physical blocks each request reads. No K/V data.
+struct PagedLayout {
+  Shape shape;
+  std::vector<int32_t> lengths;                    ///< tokens per request
+  std::vector<std::vector<int32_t>> block_tables;  ///< per request, physical block ids in token order
+  std::vector<int32_t> refcounts;                  ///< per physical block, requests that read it
+  std::vector<int32_t> used_tokens;                ///< per physical block, tokens that hold data
+  int32_t num_blocks = 0;
+
+  int num_requests() const { return static_cast<int>(lengths.size()); }
+  /// Tokens summed over requests (what a kernel without sharing reads).
+  int64_t total_tokens() const;
+  /// Tokens of distinct physical blocks (what must be read at least once).
+  int64_t unique_tokens() const;
+  /// K+V bytes summed over requests.
+  int64_t total_kv_bytes() const { return total_tokens() * shape.kv_bytes_per_token(); }
+  /// K+V bytes of distinct blocks: the floor of what any kernel must read.
+  int64_t unique_kv_bytes() const { return unique_tokens() * shape.kv_bytes_per_token(); }
+  /// Bytes of the q input plus the output (both [requests, Hq, d] in the storage type).
+  int64_t q_and_out_bytes() const { return int64_t{2} * num_requests() * shape.num_q_heads * shape.head_dim * 2; }
+  /// Bytes of the two pools as allocated (whole blocks).
+  int64_t pool_bytes() const { return int64_t{num_blocks} * shape.page_size * shape.kv_bytes_per_token(); }
+  /// Longest block table.
+  int32_t max_blocks_per_request() const;
+};
+
+/// Lays out the blocks of `tree` under `shape`; ids shuffled with `seed` when `shuffle`.
+PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle, uint64_t seed);
+
+/// A batch with its data: layout, q, and the K/V pools as 16-bit patterns of `shape.dtype`.
+struct Workload {
+  TokenTree tree;
+  PagedLayout layout;
+  uint64_t seed = 0;
+  std::vector<uint16_t> q;       ///< [requests, Hq, d]
+  std::vector<uint16_t> k_pool;  ///< [num_blocks, page, Hkv, d]
+  std::vector<uint16_t> v_pool;  ///< same layout as k_pool
+
+  const Shape& shape() const { return layout.shape; }
+  int num_requests() const { return layout.num_requests(); }
+  /// Index of element 0 of (block, token offset in block, KV head) in a pool.
+  size_t kv_offset(int32_t block, int offset, int kv_head) const {
+    const Shape& s = layout.shape;
+    return ((static_cast<size_t>(block) * s.page_size + offset) * s.num_kv_heads + kv_head) * s.head_dim;
+  }
+  /// Index of element 0 of (request, query head) in q and in outputs.
+  size_t q_offset(int request, int q_head) const {
+    return (static_cast<size_t>(request) * layout.shape.num_q_heads + q_head) * layout.shape.head_dim;
+  }
+  /// Index into a pool of token `t` of request `r` at `kv_head`.
+  size_t token_offset(int r, int64_t t, int kv_head) const {
+    const int page = layout.shape.page_size;
+    return kv_offset(layout.block_tables[r][t / page], static_cast<int>(t % page), kv_head);
+  }
+};
+
+/// Host memory a workload of this layout needs: pools, q, and the oracle's outputs.
+int64_t host_bytes_needed(const PagedLayout& layout);
+
+/// Fills a layout with data: q, K and V are N(0, 1) draws from std::mt19937_64 seeded by `seed`
+/// and by each block's allocation order (so contents do not depend on the shuffle). Pool slots
+/// that hold no token are NaN, so that a kernel reading past a request's end cannot pass a check.
+/// Throws Error(usage) naming the sizes if the host has too little memory.
+Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle);
+
+}  // namespace patlab

@@ -1,0 +1,67 @@
+/// @file oracle.hpp
+/// @brief The CPU oracle: exact decode attention in float64 on the stored fp16/bf16 values, the
+/// merge operator, attention executed pack by pack, and an emulation in the kernels' precision.
+///
+/// Conventions (they bite where kernels and peers meet): scores are `q.k / sqrt(d)`; `lse` is the
+/// *natural* log of the sum of exp(score) over the keys a state covers (FlashInfer's is base 2);
+/// `o` is normalised by that same sum.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "patlab/kv_cache.hpp"
+#include "patlab/plan.hpp"
+
+namespace patlab {
+
+/// Attention over some set of keys for one (query, head): `o` normalised by its own softmax sum,
+/// `lse` = log(sum exp(score)). The empty state (no keys) has lse = -inf and o = 0; it is the
+/// identity of merge().
+struct MergeState {
+  double lse = -std::numeric_limits<double>::infinity();
+  Eigen::VectorXd o;
+
+  /// The state over no keys, for head dimension `d`.
+  static MergeState empty(int d) { return {-std::numeric_limits<double>::infinity(), Eigen::VectorXd::Zero(d)}; }
+  bool is_empty() const { return lse == -std::numeric_limits<double>::infinity(); }
+};
+
+/// The state over the union of two disjoint key sets: with M = max(lse_a, lse_b),
+/// lse = M + log(e^(lse_a-M) + e^(lse_b-M)), o = e^(lse_a-lse) o_a + e^(lse_b-lse) o_b.
+/// Associative and commutative; merging with an empty state returns the other unchanged, and
+/// two empty states give an empty state (never NaN).
+MergeState merge(const MergeState& a, const MergeState& b);
+
+/// Exact attention of `q` (d) over the rows of `k` and `v` (keys x d): the merge state.
+MergeState attend(const Eigen::VectorXd& q, const Eigen::MatrixXd& k, const Eigen::MatrixXd& v);
+
+/// Outputs of attention for a batch: `o` [requests, Hq, d] and `lse` [requests, Hq].
+struct AttentionResult {
+  int requests = 0, heads = 0, head_dim = 0;
+  std::vector<double> o;
+  std::vector<double> lse;
+  /// Pointer to o of (request, head).
+  const double* o_at(int r, int h) const { return o.data() + (static_cast<size_t>(r) * heads + h) * head_dim; }
+};
+
+/// Naive decode attention: every (request, query head) reads its whole history through its block
+/// table; softmax in one pass over exact scores. Multi-threaded over (request, KV head).
+AttentionResult naive_attention(const Workload& w);
+
+/// Attention executed the way a plan says: every pack computes a partial per (query, head) over
+/// its KV range; each query merges its partials in slot order. Throws Error(usage) if the plan
+/// does not fit the workload (unknown query, slot out of range, range past a request's end).
+AttentionResult packed_attention(const Workload& w, const Plan& plan);
+
+/// The same function computed the way the tensor-core kernels compute it: float32 scores and
+/// softmax, probabilities rounded to the storage type before P.V, float32 sums, output rounded
+/// to the storage type. Its error against naive_attention is the yardstick of the GPU checks.
+AttentionResult emulated_attention(const Workload& w);
+
+/// Largest |a - b| / max(|b|, floor) over o and lse, the agreement measure of two oracles.
+double max_relative_difference(const AttentionResult& a, const AttentionResult& b, double floor = 1e-3);
+
+}  // namespace patlab

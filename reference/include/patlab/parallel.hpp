@@ -1,0 +1,17 @@
+/// @file parallel.hpp
+/// @brief parallel_for over an index range with std::thread, for the oracle and data generation.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace patlab {
+
+/// Threads parallel_for uses: hardware concurrency, or PATLAB_THREADS if set.
+int worker_threads();
+
+/// Calls `body(i)` for every i in [0, n), spread over worker_threads() threads in chunks taken
+/// dynamically. Rethrows the first exception a body threw, after all threads have stopped.
+void parallel_for(int64_t n, const std::function<void(int64_t)>& body);
+
+}  // namespace patlab

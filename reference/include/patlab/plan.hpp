@@ -1,0 +1,53 @@
+/// @file plan.hpp
+/// @brief Packs and plans: the work list that the packed oracle and the GPU stages 4-7 execute.
+///
+/// A *pack* is a set of queries that read the same KV token range through the same physical
+/// blocks; on the GPU it is one CTA per KV head whose tile rows are the pack's queries times the
+/// GQA group. Every pack writes, for each of its queries, one *partial* (output normalised by its
+/// own softmax sum, and its lse) into that query's *slot*; a query's partials are merged.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/kv_cache.hpp"
+
+namespace patlab {
+
+/// Tile shape of a pack on the GPU: rows of the Q tile (m) and tokens per K/V tile (n).
+struct TileShape {
+  int m = 0;  ///< tile rows: 16, 32 or 64
+  int n = 0;  ///< KV tokens per tile: 16, 32, 64 or 128
+  bool operator==(const TileShape& o) const { return m == o.m && n == o.n; }
+  bool operator!=(const TileShape& o) const { return !(*this == o); }
+};
+
+/// One unit of work: queries x one KV token range read through shared physical blocks.
+struct Pack {
+  std::vector<int32_t> queries;  ///< request index of each query, in row order
+  std::vector<int32_t> slots;    ///< per query, the partial slot this pack writes
+  int32_t token_begin = 0;       ///< first token of the range in each query's sequence (page-aligned)
+  int32_t kv_len = 0;            ///< tokens in the range (>= 1)
+  std::vector<int32_t> blocks;   ///< physical blocks covering [token_begin, token_begin + kv_len)
+  TileShape tile;                ///< tile the GPU runs this pack with (unset for CPU-only plans)
+
+  /// Rows of the pack's tile that hold data: queries x group size.
+  int rows(int group) const { return static_cast<int>(queries.size()) * group; }
+};
+
+/// A plan: packs plus, per request, how many partials it has to merge.
+struct Plan {
+  std::vector<Pack> packs;
+  std::vector<int32_t> partials;  ///< per request: partial slots (the packs that cover it)
+  std::string strategy;           ///< how the plan was made, for reports
+
+  /// Sum of partials over requests.
+  int64_t total_partials() const;
+};
+
+/// The simple splitter: every request alone, cut into chunks of `chunk_tokens` (a multiple of
+/// the page size). Throws Error(usage) on a chunk size that is not a positive page multiple.
+Plan chunked_plan(const PagedLayout& layout, int chunk_tokens);
+
+}  // namespace patlab

@@ -1,0 +1,127 @@
+/// @file workload.hpp
+/// @brief What a decode batch looks like: the attention shape and the token tree of its requests.
+///
+/// A batch is described by a forest of *segments* (runs of tokens). Every request is a path from
+/// a root segment to the segment that ends it; requests whose paths share a first segment share
+/// that prefix. Three ways to write one down: the field's tree notation (parse_tree_spec), a JSON
+/// file of named segments (parse_workload_json), or a seeded random tree (random_tree).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "patlab/dtype.hpp"
+
+namespace patlab {
+
+/// Page (block) sizes of the paged KV cache that patlab supports.
+inline constexpr int kSupportedPageSizes[] = {16, 32, 64};
+/// Head dimensions that patlab supports.
+inline constexpr int kSupportedHeadDims[] = {64, 128};
+/// Query heads per KV head (GQA group sizes) that patlab supports.
+inline constexpr int kSupportedGroupSizes[] = {1, 2, 4, 8, 16};
+/// Longest request patlab accepts, in tokens (keeps every index in 32 bits).
+inline constexpr int64_t kMaxRequestTokens = int64_t{1} << 24;
+/// Most requests in one batch.
+inline constexpr int kMaxRequests = 1 << 16;
+
+/// The attention shape of a batch: heads, head dimension, page size and storage type.
+struct Shape {
+  int num_q_heads = 32;   ///< query heads (Hq)
+  int num_kv_heads = 8;   ///< key/value heads (Hkv); Hq % Hkv == 0
+  int head_dim = 128;     ///< d
+  int page_size = 16;     ///< tokens per KV block
+  DType dtype = DType::fp16;
+
+  /// Query heads per KV head.
+  int group() const { return num_q_heads / num_kv_heads; }
+  /// Bytes of K plus V that one token occupies (all KV heads).
+  int64_t kv_bytes_per_token() const { return int64_t{2} * num_kv_heads * head_dim * 2; }
+  /// Throws Error(usage) naming the first unsupported value.
+  void validate() const;
+  /// e.g. "32/8 heads, d=128, page 16, fp16".
+  std::string describe() const;
+};
+
+/// Parses "HQ/HKV" (e.g. "32/8") into the shape; throws Error(usage) on a malformed value.
+void parse_heads(const std::string& text, Shape& shape);
+
+/// One run of tokens in the token tree.
+struct Segment {
+  std::string name;    ///< label (from a JSON file, or generated: "L1.0", "L2.3", ...)
+  int64_t tokens = 0;  ///< length, >= 1
+  int parent = -1;     ///< index of the parent segment, -1 for a root
+};
+
+/// The token structure of a batch. Requests are paths of segments from a root.
+struct TokenTree {
+  std::vector<Segment> segments;
+  std::vector<int> request_ends;  ///< per request, the segment that ends its path
+  std::string description;        ///< how it was made, e.g. "tree 1,64_4096,256"
+
+  int num_requests() const { return static_cast<int>(request_ends.size()); }
+  /// Segment indices of request `r`, root first.
+  std::vector<int> path(int r) const;
+  /// Tokens of request `r` (the sum of its path).
+  int64_t request_tokens(int r) const;
+  /// Levels of the deepest path.
+  int depth() const;
+  /// Throws Error(usage) if a request is empty, too long, or the batch is empty or too large.
+  void validate() const;
+};
+
+/// Parses the field's notation `a,b,c_x,y,z`: a segments of x tokens at level 1, each with b/a
+/// children of y tokens, each with c/b children of z tokens; the leaves are the requests.
+/// Throws Error(usage) naming the fault (counts that do not divide, zero tokens, bad syntax).
+TokenTree parse_tree_spec(const std::string& spec);
+
+/// Shape fields a workload file may set; absent ones keep the caller's values.
+struct ShapeOverrides {
+  std::optional<std::string> heads;
+  std::optional<int> head_dim;
+  std::optional<int> page_size;
+  std::optional<std::string> dtype;
+};
+
+/// Parses a workload file:
+/// `{"segments": {"sys": 2000, "docA": 900, "u1": 37, ...},
+///   "requests": ["sys+docA+u1", ["sys", "u3"], ...],
+///   "heads": "32/8", "head_dim": 128, "page": 16, "dtype": "fp16"}` (shape keys optional).
+/// A request is a path of segment names, as "a+b+c" or as an array; requests that start with the
+/// same names share that prefix. Throws Error(usage) "<origin>: ..." naming the fault.
+TokenTree parse_workload_json(const std::string& text, const std::string& origin,
+                              ShapeOverrides* shape_out = nullptr);
+
+/// Reads and parses a workload file; throws Error(io) if it cannot be read.
+TokenTree load_workload_file(const std::string& path, ShapeOverrides* shape_out = nullptr);
+
+/// Size knobs of random_tree.
+struct RandomTreeOptions {
+  int requests = 24;        ///< leaves (requests) to make
+  int max_depth = 4;        ///< most segments on a path
+  int max_segment = 700;    ///< longest segment in tokens (lengths are uniform in [1, max])
+  int max_roots = 3;        ///< roots are drawn from [1, max_roots]
+};
+
+/// A random asymmetric tree for fuzzing: random depth, fan-out and (mostly odd) lengths, fully
+/// determined by `seed`.
+TokenTree random_tree(uint64_t seed, const RandomTreeOptions& options);
+
+/// A named workload: a tree and the shape it is usually run with.
+struct Preset {
+  std::string name;
+  std::string summary;
+  std::string tree;  ///< tree notation, or a built-in JSON text starting with '{'
+  Shape shape;
+};
+
+/// The presets, the first being the default workload.
+const std::vector<Preset>& presets();
+/// The preset called `name`; throws Error(usage) listing the known names.
+const Preset& find_preset(const std::string& name);
+/// The tree of a preset.
+TokenTree preset_tree(const Preset& preset);
+
+}  // namespace patlab

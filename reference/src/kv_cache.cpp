@@ -1,0 +1,199 @@
+#include "patlab/kv_cache.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "patlab/error.hpp"
+#include "patlab/parallel.hpp"
+
+namespace patlab {
+
+BlockPool::BlockPool(int32_t capacity, bool shuffle, uint64_t seed) : refcount_(static_cast<size_t>(capacity), 0) {
+  require(capacity >= 0, "block pool capacity must be >= 0");
+  free_.resize(static_cast<size_t>(capacity));
+  std::iota(free_.rbegin(), free_.rend(), 0);  // back of the stack is id 0
+  if (shuffle) std::shuffle(free_.begin(), free_.end(), std::mt19937_64(seed ^ 0x9E3779B97F4A7C15ULL));
+}
+
+int32_t BlockPool::allocate() {
+  require(!free_.empty(), "block pool exhausted (" + std::to_string(capacity()) + " blocks)");
+  int32_t id = free_.back();
+  free_.pop_back();
+  refcount_[static_cast<size_t>(id)] = 1;
+  ++in_use_;
+  return id;
+}
+
+void BlockPool::retain(int32_t id) {
+  require(refcount(id) > 0, "retain of free block " + std::to_string(id));
+  ++refcount_[static_cast<size_t>(id)];
+}
+
+void BlockPool::release(int32_t id) {
+  require(refcount(id) > 0, "release of free block " + std::to_string(id));
+  if (--refcount_[static_cast<size_t>(id)] == 0) {
+    free_.push_back(id);
+    --in_use_;
+  }
+}
+
+int64_t PagedLayout::total_tokens() const {
+  return std::accumulate(lengths.begin(), lengths.end(), int64_t{0});
+}
+
+int64_t PagedLayout::unique_tokens() const {
+  return std::accumulate(used_tokens.begin(), used_tokens.end(), int64_t{0});
+}
+
+int32_t PagedLayout::max_blocks_per_request() const {
+  size_t m = 0;
+  for (const auto& t : block_tables) m = std::max(m, t.size());
+  return static_cast<int32_t>(m);
+}
+
+namespace {
+
+/// Per request and block index, the logical block it reads: full blocks are keyed by the segment
+/// that holds their last token (every request through that segment has the same tokens up to its
+/// end), partial last blocks are private. Returns the logical ids and their count.
+std::vector<std::vector<int32_t>> logical_blocks(const TokenTree& tree, int page, int32_t& count) {
+  std::vector<int64_t> seg_end(tree.segments.size());
+  for (size_t s = 0; s < tree.segments.size(); ++s) {
+    int64_t start = 0;
+    for (int a = tree.segments[s].parent; a >= 0; a = tree.segments[a].parent) start += tree.segments[a].tokens;
+    seg_end[s] = start + tree.segments[s].tokens;
+  }
+  std::map<std::pair<int, int64_t>, int32_t> shared;
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(tree.num_requests()));
+  count = 0;
+  for (int r = 0; r < tree.num_requests(); ++r) {
+    const std::vector<int> path = tree.path(r);
+    const int64_t len = tree.request_tokens(r);
+    const int64_t blocks = (len + page - 1) / page;
+    size_t seg = 0;
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int64_t last = std::min((i + 1) * page, len) - 1;
+      while (seg_end[static_cast<size_t>(path[seg])] <= last) ++seg;
+      if ((i + 1) * page <= len) {
+        auto key = std::make_pair(path[seg], i);
+        auto it = shared.find(key);
+        if (it == shared.end()) it = shared.emplace(key, count++).first;
+        out[static_cast<size_t>(r)].push_back(it->second);
+      } else {
+        out[static_cast<size_t>(r)].push_back(count++);
+      }
+    }
+  }
+  return out;
+}
+
+int64_t available_host_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return -1;
+}
+
+std::string gib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
+  return buf;
+}
+
+}  // namespace
+
+PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle, uint64_t seed) {
+  shape.validate();
+  tree.validate();
+  PagedLayout layout;
+  layout.shape = shape;
+  int32_t count = 0;
+  auto logical = logical_blocks(tree, shape.page_size, count);
+  BlockPool pool(count, shuffle, seed);
+  std::vector<int32_t> physical(static_cast<size_t>(count), -1);
+  layout.used_tokens.assign(static_cast<size_t>(count), 0);
+  for (int r = 0; r < tree.num_requests(); ++r) {
+    const int64_t len = tree.request_tokens(r);
+    layout.lengths.push_back(static_cast<int32_t>(len));
+    std::vector<int32_t> table;
+    for (size_t i = 0; i < logical[static_cast<size_t>(r)].size(); ++i) {
+      int32_t& id = physical[static_cast<size_t>(logical[static_cast<size_t>(r)][i])];
+      if (id < 0) {
+        id = pool.allocate();
+        layout.used_tokens[static_cast<size_t>(id)] =
+            static_cast<int32_t>(std::min<int64_t>(shape.page_size, len - static_cast<int64_t>(i) * shape.page_size));
+      } else {
+        pool.retain(id);
+      }
+      table.push_back(id);
+    }
+    layout.block_tables.push_back(std::move(table));
+  }
+  layout.num_blocks = pool.capacity();
+  for (int32_t b = 0; b < pool.capacity(); ++b) layout.refcounts.push_back(pool.refcount(b));
+  return layout;
+}
+
+int64_t host_bytes_needed(const PagedLayout& layout) {
+  const int64_t outputs = int64_t{layout.num_requests()} * layout.shape.num_q_heads * layout.shape.head_dim;
+  // pools + q (16-bit) + two float64 oracle results and a 16-bit device output copy
+  return layout.pool_bytes() + outputs * 2 + outputs * (8 * 2 + 2);
+}
+
+Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle) {
+  Workload w;
+  w.tree = tree;
+  w.seed = seed;
+  w.layout = build_layout(tree, shape, shuffle, seed);
+  const int64_t need = host_bytes_needed(w.layout);
+  const int64_t have = available_host_memory();
+  if (have > 0 && need > have * 9 / 10)
+    throw Error(ErrorKind::usage, "workload too large for host memory: needs " + gib(need) + ", " + gib(have) +
+                                      " available (" + std::to_string(w.layout.num_blocks) + " KV blocks)");
+  const Shape& s = shape;
+  const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
+  const size_t row = static_cast<size_t>(s.num_kv_heads) * s.head_dim;  // one token, all KV heads
+  w.k_pool.resize(block_elems * static_cast<size_t>(w.layout.num_blocks));
+  w.v_pool.resize(w.k_pool.size());
+  w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
+  const uint16_t nan_bits = from_float(std::numeric_limits<float>::quiet_NaN(), s.dtype);
+
+  // Allocation order of each physical block: the seed stream of its contents.
+  std::vector<int32_t> order(static_cast<size_t>(w.layout.num_blocks), -1);
+  {
+    int32_t next = 0;
+    for (const auto& table : w.layout.block_tables)
+      for (int32_t b : table)
+        if (order[static_cast<size_t>(b)] < 0) order[static_cast<size_t>(b)] = next++;
+  }
+  parallel_for(w.layout.num_blocks, [&](int64_t b) {
+    std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 1u,
+                      static_cast<uint32_t>(order[static_cast<size_t>(b)])};
+    std::mt19937_64 rng(seq);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const size_t base = static_cast<size_t>(b) * block_elems;
+    const size_t used = static_cast<size_t>(w.layout.used_tokens[static_cast<size_t>(b)]) * row;
+    for (size_t i = 0; i < block_elems; ++i) {
+      w.k_pool[base + i] = i < used ? from_float(normal(rng), s.dtype) : nan_bits;
+      w.v_pool[base + i] = i < used ? from_float(normal(rng), s.dtype) : nan_bits;
+    }
+  });
+  parallel_for(w.num_requests(), [&](int64_t r) {
+    std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
+    std::mt19937_64 rng(seq);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const size_t n = static_cast<size_t>(s.num_q_heads) * s.head_dim;
+    for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);
+  });
+  return w;
+}
+
+}  // namespace patlab

@@ -1,0 +1,220 @@
+#include "patlab/oracle.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "patlab/error.hpp"
+#include "patlab/parallel.hpp"
+
+namespace patlab {
+
+namespace {
+
+/// Every 16-bit pattern's value as a double, one table per dtype (decoding is the oracle's
+/// hottest loop).
+const std::vector<double>& decode_table(DType t) {
+  static const auto make = [](DType dt) {
+    std::vector<double> table(1 << 16);
+    for (uint32_t b = 0; b < (1u << 16); ++b) table[b] = to_float(static_cast<uint16_t>(b), dt);
+    return table;
+  };
+  static const std::vector<double> fp16 = make(DType::fp16);
+  static const std::vector<double> bf16 = make(DType::bf16);
+  return t == DType::fp16 ? fp16 : bf16;
+}
+
+/// K and V of tokens [begin, begin + len) of request `r` at `kv_head`, one row per token.
+void gather_kv(const Workload& w, int r, int64_t begin, int64_t len, int kv_head, Eigen::MatrixXd& k,
+               Eigen::MatrixXd& v) {
+  const int d = w.shape().head_dim;
+  const auto& dec = decode_table(w.shape().dtype);
+  k.resize(len, d);
+  v.resize(len, d);
+  for (int64_t t = 0; t < len; ++t) {
+    const size_t off = w.token_offset(r, begin + t, kv_head);
+    for (int i = 0; i < d; ++i) {
+      k(t, i) = dec[w.k_pool[off + static_cast<size_t>(i)]];
+      v(t, i) = dec[w.v_pool[off + static_cast<size_t>(i)]];
+    }
+  }
+}
+
+/// q of (request, head) as a vector.
+Eigen::VectorXd query(const Workload& w, int r, int h) {
+  const int d = w.shape().head_dim;
+  const auto& dec = decode_table(w.shape().dtype);
+  Eigen::VectorXd q(d);
+  const size_t off = w.q_offset(r, h);
+  for (int i = 0; i < d; ++i) q(i) = dec[w.q[off + static_cast<size_t>(i)]];
+  return q;
+}
+
+AttentionResult empty_result(const Workload& w) {
+  AttentionResult res;
+  res.requests = w.num_requests();
+  res.heads = w.shape().num_q_heads;
+  res.head_dim = w.shape().head_dim;
+  res.o.assign(static_cast<size_t>(res.requests) * res.heads * res.head_dim, 0.0);
+  res.lse.assign(static_cast<size_t>(res.requests) * res.heads, 0.0);
+  return res;
+}
+
+void store(AttentionResult& res, int r, int h, const MergeState& s) {
+  const size_t i = static_cast<size_t>(r) * res.heads + h;
+  res.lse[i] = s.lse;
+  std::copy(s.o.data(), s.o.data() + res.head_dim, res.o.begin() + static_cast<std::ptrdiff_t>(i * res.head_dim));
+}
+
+}  // namespace
+
+MergeState merge(const MergeState& a, const MergeState& b) {
+  if (b.is_empty()) return a;
+  if (a.is_empty()) return b;
+  const double m = std::max(a.lse, b.lse);
+  const double wa = std::exp(a.lse - m);
+  const double wb = std::exp(b.lse - m);
+  const double sum = wa + wb;
+  MergeState out;
+  out.lse = m + std::log(sum);
+  out.o = (wa / sum) * a.o + (wb / sum) * b.o;
+  return out;
+}
+
+MergeState attend(const Eigen::VectorXd& q, const Eigen::MatrixXd& k, const Eigen::MatrixXd& v) {
+  if (k.rows() == 0) return MergeState::empty(static_cast<int>(q.size()));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size()));
+  Eigen::VectorXd s = (k * q) * scale;
+  const double m = s.maxCoeff();
+  Eigen::VectorXd p = (s.array() - m).exp().matrix();
+  const double sum = p.sum();
+  MergeState out;
+  out.lse = m + std::log(sum);
+  out.o = (v.transpose() * p) / sum;
+  return out;
+}
+
+AttentionResult naive_attention(const Workload& w) {
+  AttentionResult res = empty_result(w);
+  const Shape& s = w.shape();
+  parallel_for(int64_t{w.num_requests()} * s.num_kv_heads, [&](int64_t task) {
+    const int r = static_cast<int>(task / s.num_kv_heads);
+    const int kvh = static_cast<int>(task % s.num_kv_heads);
+    Eigen::MatrixXd k, v;
+    gather_kv(w, r, 0, w.layout.lengths[static_cast<size_t>(r)], kvh, k, v);
+    for (int g = 0; g < s.group(); ++g) {
+      const int h = kvh * s.group() + g;
+      store(res, r, h, attend(query(w, r, h), k, v));
+    }
+  });
+  return res;
+}
+
+AttentionResult packed_attention(const Workload& w, const Plan& plan) {
+  const Shape& s = w.shape();
+  const int R = w.num_requests();
+  require(static_cast<int>(plan.partials.size()) == R, "plan has partial counts for " +
+                                                           std::to_string(plan.partials.size()) + " requests, workload has " +
+                                                           std::to_string(R));
+  std::vector<size_t> first(static_cast<size_t>(R) + 1, 0);  // first partial of each request
+  for (int r = 0; r < R; ++r) first[static_cast<size_t>(r) + 1] = first[static_cast<size_t>(r)] + static_cast<size_t>(plan.partials[static_cast<size_t>(r)]);
+  std::vector<MergeState> partials(first.back() * static_cast<size_t>(s.num_q_heads), MergeState::empty(s.head_dim));
+  for (const Pack& p : plan.packs) {
+    require(p.queries.size() == p.slots.size() && !p.queries.empty(), "plan: a pack has mismatched queries and slots");
+    for (size_t i = 0; i < p.queries.size(); ++i) {
+      const int q = p.queries[i];
+      require(q >= 0 && q < R, "plan: pack names request " + std::to_string(q));
+      require(p.slots[i] >= 0 && p.slots[i] < plan.partials[static_cast<size_t>(q)],
+              "plan: slot " + std::to_string(p.slots[i]) + " of request " + std::to_string(q) + " out of range");
+      require(p.token_begin >= 0 && p.kv_len >= 1 && p.token_begin + p.kv_len <= w.layout.lengths[static_cast<size_t>(q)],
+              "plan: a pack's range runs past request " + std::to_string(q));
+    }
+  }
+  parallel_for(static_cast<int64_t>(plan.packs.size()) * s.num_kv_heads, [&](int64_t task) {
+    const Pack& p = plan.packs[static_cast<size_t>(task / s.num_kv_heads)];
+    const int kvh = static_cast<int>(task % s.num_kv_heads);
+    // Every query of a pack reads the same blocks; the pack's own block list is what a kernel
+    // reads, so the oracle reads it too (through the first query's table when it has none).
+    Eigen::MatrixXd k, v;
+    if (p.blocks.empty()) {
+      gather_kv(w, p.queries[0], p.token_begin, p.kv_len, kvh, k, v);
+    } else {
+      const int page = s.page_size;
+      const auto& dec = decode_table(s.dtype);
+      k.resize(p.kv_len, s.head_dim);
+      v.resize(p.kv_len, s.head_dim);
+      for (int t = 0; t < p.kv_len; ++t) {
+        const size_t off = w.kv_offset(p.blocks[static_cast<size_t>(t / page)], t % page, kvh);
+        for (int i = 0; i < s.head_dim; ++i) {
+          k(t, i) = dec[w.k_pool[off + static_cast<size_t>(i)]];
+          v(t, i) = dec[w.v_pool[off + static_cast<size_t>(i)]];
+        }
+      }
+    }
+    for (size_t i = 0; i < p.queries.size(); ++i) {
+      const int q = p.queries[i];
+      for (int g = 0; g < s.group(); ++g) {
+        const int h = kvh * s.group() + g;
+        const size_t slot = first[static_cast<size_t>(q)] + static_cast<size_t>(p.slots[i]);
+        partials[slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h)] = attend(query(w, q, h), k, v);
+      }
+    }
+  });
+  AttentionResult res = empty_result(w);
+  parallel_for(R, [&](int64_t r) {
+    for (int h = 0; h < s.num_q_heads; ++h) {
+      MergeState acc = MergeState::empty(s.head_dim);
+      for (size_t slot = first[static_cast<size_t>(r)]; slot < first[static_cast<size_t>(r) + 1]; ++slot)
+        acc = merge(acc, partials[slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h)]);
+      store(res, static_cast<int>(r), h, acc);
+    }
+  });
+  return res;
+}
+
+AttentionResult emulated_attention(const Workload& w) {
+  AttentionResult res = empty_result(w);
+  const Shape& s = w.shape();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  parallel_for(int64_t{w.num_requests()} * s.num_kv_heads, [&](int64_t task) {
+    const int r = static_cast<int>(task / s.num_kv_heads);
+    const int kvh = static_cast<int>(task % s.num_kv_heads);
+    const int64_t len = w.layout.lengths[static_cast<size_t>(r)];
+    Eigen::MatrixXd kd, vd;
+    gather_kv(w, r, 0, len, kvh, kd, vd);
+    const Eigen::MatrixXf k = kd.cast<float>(), v = vd.cast<float>();
+    for (int g = 0; g < s.group(); ++g) {
+      const int h = kvh * s.group() + g;
+      const Eigen::VectorXf q = query(w, r, h).cast<float>();
+      Eigen::VectorXf sc = (k * q) * scale;
+      const float m = sc.maxCoeff();
+      Eigen::VectorXf p(len);
+      float sum = 0.0f;
+      for (int64_t t = 0; t < len; ++t) {
+        const float e = std::exp(sc(t) - m);
+        sum += e;
+        p(t) = round_to(e, s.dtype);
+      }
+      Eigen::VectorXf o = (v.transpose() * p) / sum;
+      MergeState st;
+      st.lse = static_cast<double>(m) + std::log(static_cast<double>(sum));
+      st.o.resize(s.head_dim);
+      for (int i = 0; i < s.head_dim; ++i) st.o(i) = round_to(o(i), s.dtype);
+      store(res, r, h, st);
+    }
+  });
+  return res;
+}
+
+double max_relative_difference(const AttentionResult& a, const AttentionResult& b, double floor) {
+  require(a.o.size() == b.o.size() && a.lse.size() == b.lse.size(), "results of different shapes");
+  double worst = 0.0;
+  auto upd = [&](double x, double y) {
+    const double d = std::fabs(x - y) / std::max(std::fabs(y), floor);
+    worst = std::isnan(d) ? std::numeric_limits<double>::infinity() : std::max(worst, d);
+  };
+  for (size_t i = 0; i < a.o.size(); ++i) upd(a.o[i], b.o[i]);
+  for (size_t i = 0; i < a.lse.size(); ++i) upd(a.lse[i], b.lse[i]);
+  return worst;
+}
+
+}  // namespace patlab

@@ -1,0 +1,46 @@
+// patlab: the command line of the prefix-aware decode attention lab.
+//
+// Exit codes: 0 success; 1 a check found a mismatch; 2 bad input or unsupported request;
+// 3 a CUDA error or GPU out-of-memory; 4 an internal error.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <new>
+
+#include "commands.hpp"
+#include "patlab/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "patlab: prefix-aware decode attention, from one query per CTA to PAT, checked against a "
+      "float64 oracle and timed on the GPU.\n"
+      "A workload [W] is a preset name, a tree spec a,b_x,y or a .json file, or one of --preset, "
+      "--tree, --workload, --random-tree; --heads/--head-dim/--page/--dtype override its shape.",
+      "patlab"};
+  app.require_subcommand(1);
+  patlab::cli::Action action;
+  patlab::cli::add_list(app, action);
+  patlab::cli::add_workload(app, action);
+  patlab::cli::add_check(app, action);
+  try {
+    app.parse(argc, argv);
+    return action ? action() : 0;
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "patlab: error: " << e.what() << " (see patlab --help)\n";
+    return 2;
+  } catch (const patlab::Error& e) {
+    std::cerr << "patlab: error: " << e.what() << "\n";
+    return e.kind() == patlab::ErrorKind::device ? 3 : 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "patlab: error: out of host memory (try a smaller workload)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "patlab: internal error: " << e.what() << "\n";
+    return 4;
+  }
+}

@@ -1,0 +1,81 @@
+#include "options.hpp"
+
+#include <iostream>
+
+#include "patlab/error.hpp"
+
+namespace patlab::cli {
+
+void WorkloadOptions::add_to(CLI::App& app) {
+  app.add_option("workload", positional_,
+                 "Workload: a preset name, a tree spec (a,b_x,y) or a .json file (default: preset sysprompt)");
+  auto* g = app.add_option_group("workload", "Choose the batch (one of these; default: --preset sysprompt)");
+  g->add_option("--preset", preset_, "Named workload (patlab list --presets shows them)");
+  g->add_option("--tree", tree_, "Tree in the field's notation a,b,c_x,y,z, e.g. 1,64_4096,256");
+  g->add_option("--workload", file_, "JSON file of named segments and requests (see docs/workload-format.md)");
+  g->add_option("--random-tree", random_seed_, "Random asymmetric tree drawn from this seed");
+  auto* r = app.add_option_group("random tree", "Size knobs of --random-tree");
+  r->add_option("--random-requests", random_.requests, "Requests (leaves)")->capture_default_str();
+  r->add_option("--random-depth", random_.max_depth, "Most segments on a path")->capture_default_str();
+  r->add_option("--random-max-segment", random_.max_segment, "Longest segment in tokens")->capture_default_str();
+  auto* s = app.add_option_group("shape", "Override the workload's attention shape");
+  s->add_option("--heads", heads_, "Query/KV heads, e.g. 32/8");
+  s->add_option("--head-dim", head_dim_, "Head dimension: 64 or 128");
+  s->add_option("--page", page_, "Tokens per KV block: 16, 32 or 64");
+  s->add_option("--dtype", dtype_, "Storage type of q, K, V: fp16 or bf16");
+  app.add_option("--seed", seed_, "Seed of the random q/K/V values and block shuffle")->capture_default_str();
+  app.add_flag("--no-shuffle", no_shuffle_, "Hand out block ids in order instead of shuffled");
+}
+
+void add_format(CLI::App& app, std::string& out) {
+  app.add_option("--format", out, "Output: table, csv, json or markdown")->capture_default_str();
+}
+
+WorkloadChoice WorkloadOptions::resolve() const {
+  int chosen = !positional_.empty() + !preset_.empty() + !tree_.empty() + !file_.empty() + (random_seed_ >= 0);
+  require(chosen <= 1, "choose one workload: a positional name, --preset, --tree, --workload or --random-tree");
+  WorkloadChoice w;
+  ShapeOverrides file_shape;
+  std::string preset = preset_, tree = tree_, file = file_;
+  if (!positional_.empty()) {
+    if (positional_.find('_') != std::string::npos && positional_.find('/') == std::string::npos &&
+        positional_.find(".json") == std::string::npos)
+      tree = positional_;
+    else if (positional_.size() > 5 && positional_.substr(positional_.size() - 5) == ".json")
+      file = positional_;
+    else
+      preset = positional_;
+  }
+  if (!tree.empty()) {
+    w.tree = parse_tree_spec(tree);
+  } else if (!file.empty()) {
+    w.tree = load_workload_file(file, &file_shape);
+  } else if (random_seed_ >= 0) {
+    w.tree = random_tree(static_cast<uint64_t>(random_seed_), random_);
+  } else {
+    const Preset& p = find_preset(preset.empty() ? presets().front().name : preset);
+    w.tree = preset_tree(p);
+    w.shape = p.shape;
+  }
+  if (file_shape.heads) parse_heads(*file_shape.heads, w.shape);
+  if (file_shape.head_dim) w.shape.head_dim = *file_shape.head_dim;
+  if (file_shape.page_size) w.shape.page_size = *file_shape.page_size;
+  if (file_shape.dtype) w.shape.dtype = parse_dtype(*file_shape.dtype);
+  if (!heads_.empty()) parse_heads(heads_, w.shape);
+  if (head_dim_ != 0) w.shape.head_dim = head_dim_;
+  if (page_ != 0) w.shape.page_size = page_;
+  if (!dtype_.empty()) w.shape.dtype = parse_dtype(dtype_);
+  w.shape.validate();
+  w.seed = seed_;
+  w.shuffle = !no_shuffle_;
+  return w;
+}
+
+void progress(const std::string& line) { std::cerr << "patlab: " << line << std::endl; }
+
+std::string describe(const WorkloadChoice& w) {
+  return w.tree.description + ", " + std::to_string(w.tree.num_requests()) + " requests, " + w.shape.describe() +
+         ", seed " + std::to_string(w.seed);
+}
+
+}  // namespace patlab::cli
