@@ -84,7 +84,8 @@ DeviceInfo probe() {
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
     cudaGetLastError();
-    d.reason = e == cudaSuccess ? "no CUDA device found" : std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")";
+    d.reason = e == cudaSuccess ? "no CUDA GPU found"
+                                : std::string("no CUDA GPU found (cudaGetDeviceCount: ") + cudaGetErrorString(e) + ")";
     return d;
   }
   cudaDeviceProp p{};

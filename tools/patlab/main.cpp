@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   patlab::cli::add_list(app, action);
   patlab::cli::add_workload(app, action);
   patlab::cli::add_check(app, action);
+  patlab::cli::add_bench(app, action);
+  patlab::cli::add_compare(app, action);
   try {
     app.parse(argc, argv);
     return action ? action() : 0;

@@ -39,4 +39,25 @@ void dispatch_dtype_head_dim(const Shape& shape, F&& f) {
     with_dim(TypeTag<__nv_bfloat16>{});
 }
 
+/// Calls `f(std::integral_constant<int, G>{})` for the GQA group size G of the shape (1, 2, 4,
+/// 8 or 16); throws Error(unsupported) for any other.
+template <typename F>
+void dispatch_group(const Shape& shape, F&& f) {
+  switch (shape.group()) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 8: f(std::integral_constant<int, 8>{}); break;
+    case 16: f(std::integral_constant<int, 16>{}); break;
+    default: throw Error(ErrorKind::unsupported, "group size " + std::to_string(shape.group()) + " is not built");
+  }
+}
+
+/// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{}, std::integral_constant<int, G>{})`
+/// for the shape's dtype, head dim and group size.
+template <typename F>
+void dispatch_dtype_head_dim_group(const Shape& shape, F&& f) {
+  dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) { dispatch_group(shape, [&](auto group) { f(tag, dim, group); }); });
+}
+
 }  // namespace patlab::cuda

@@ -1,0 +1,194 @@
+/// @file gqa_decode.cuh
+/// @brief The CUDA-core decode CTA of stages 2 and 3: one (request, KV head, token range) for
+/// all G query heads of the group, with 16-byte coalesced loads and warp-level reductions.
+///
+/// Layout of the CTA's kGqaThreads threads: a *row group* of D/8 consecutive lanes reads one
+/// token's K (or V) row, 16 bytes (8 elements) per lane, so one warp reads 2 (d=128) or 4
+/// (d=64) full rows per load instruction, fully coalesced. Row group i takes tokens i,
+/// i + groups, ... of the range, keeping kInFlight tokens' loads in flight before it uses
+/// them. Each row group keeps its own online-softmax state per head (running max m, running
+/// sum l, accumulator over its 8 output elements); at the end the states are merged, first
+/// across the row groups of a warp with shuffles, then across warps through shared memory.
+/// Scores are kept in the log2 domain (q is pre-scaled by log2(e)/sqrt(d)) so every
+/// exponential is one exp2.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "patlab/cuda/merge.cuh"
+#include "patlab/cuda/numeric.cuh"
+#include "patlab/cuda/paged.cuh"
+
+namespace patlab::cuda {
+
+/// Threads of a CUDA-core decode CTA.
+inline constexpr int kGqaThreads = 128;
+/// log2(e): converts natural-log scores into the log2 domain.
+inline constexpr float kLog2e = 1.4426950408889634f;
+/// ln(2): converts log2-domain lse back to natural log.
+inline constexpr float kLn2 = 0.6931471805599453f;
+
+/// Where a decode CTA writes: the output row of each head directly, or a partial slot.
+template <typename T>
+struct DecodeSink {
+  T* out = nullptr;       ///< [requests, Hq, D]; used when partials.o is null
+  PartialsView partials;  ///< partial slots; used when partials.o is set
+  int slot = 0;           ///< slot of this CTA's (request, range) within the request's slots
+};
+
+//! [gqa-state]
+/// Online-softmax state of one row group for one head, in the log2 domain: running max `m`,
+/// running sum `l` of exp2(score - m), and this lane's 8 output elements `acc` (unnormalised).
+struct RowState {
+  float m = -INFINITY;
+  float l = 0.f;
+  float acc[kVecElems] = {};
+};
+
+/// Merges `other` into `s` (the merge operator, log2 domain). Two empty states stay empty:
+/// a side with m = -inf gets weight 0 instead of exp2(-inf - -inf) = NaN.
+__device__ __forceinline__ void merge_into(RowState& s, const RowState& other) {
+  const float m = fmaxf(s.m, other.m);
+  const float a = s.m == -INFINITY ? 0.f : exp2f(s.m - m);
+  const float b = other.m == -INFINITY ? 0.f : exp2f(other.m - m);
+  s.m = m;
+  s.l = s.l * a + other.l * b;
+#pragma unroll
+  for (int i = 0; i < kVecElems; ++i) s.acc[i] = s.acc[i] * a + other.acc[i] * b;
+}
+//! [gqa-state]
+
+/// Decodes tokens [begin, end) of one request for the G query heads of `kv_head`.
+/// Call from all kGqaThreads threads of the CTA.
+template <typename T, int D, int G>
+__device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv_head*G: G rows of D
+                                 const T* __restrict__ k_pool, const T* __restrict__ v_pool,
+                                 const int32_t* __restrict__ blocks, PoolGeometry geo, int kv_head, int begin,
+                                 int end, int num_q_heads, int64_t out_row0, const DecodeSink<T>& sink) {
+  constexpr int kLanesPerRow = D / kVecElems;             // lanes reading one token row
+  constexpr int kRowsPerWarp = 32 / kLanesPerRow;         // rows a warp reads per load
+  constexpr int kWarps = kGqaThreads / 32;
+  constexpr int kRowGroups = kRowsPerWarp * kWarps;       // tokens read per CTA step
+  constexpr int kInFlight = G >= 8 ? 2 : 4;               // tokens per row group per step
+  static_assert(32 % kLanesPerRow == 0, "a token row must fit in a warp");
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int part = lane % kLanesPerRow;                   // which 8 elements of a row
+  const int row_group = warp * kRowsPerWarp + lane / kLanesPerRow;
+  const float q_scale = kLog2e * rsqrtf(static_cast<float>(D));
+
+  //! [gqa-loop]
+  float q[G][kVecElems];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    load8(q_group + h * D + part * kVecElems, q[h]);
+#pragma unroll
+    for (int i = 0; i < kVecElems; ++i) q[h][i] *= q_scale;
+  }
+  RowState st[G];
+  // The loop bound is the same for the whole CTA, so every lane reaches every shuffle.
+  for (int base = begin; base < end; base += kRowGroups * kInFlight) {
+    float k[kInFlight][kVecElems], v[kInFlight][kVecElems];
+    bool valid[kInFlight];
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {  // issue all loads first
+      const int t = base + u * kRowGroups + row_group;
+      valid[u] = t < end;
+      if (valid[u]) {
+        const int64_t off = token_offset<D>(geo, blocks, t, kv_head) + part * kVecElems;
+        load8(k_pool + off, k[u]);
+        load8(v_pool + off, v[u]);
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float s[kInFlight];
+      float m_new = st[h].m;
+#pragma unroll
+      for (int u = 0; u < kInFlight; ++u) {
+        float dot = 0.f;
+#pragma unroll
+        for (int i = 0; i < kVecElems; ++i) dot += q[h][i] * (valid[u] ? k[u][i] : 0.f);
+#pragma unroll
+        for (int o = kLanesPerRow / 2; o > 0; o /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        s[u] = valid[u] ? dot : -INFINITY;
+        m_new = fmaxf(m_new, s[u]);
+      }
+      if (m_new == -INFINITY) continue;  // no token yet for this row group
+      const float alpha = exp2f(st[h].m - m_new);  // 0 while st[h] is empty
+      st[h].l *= alpha;
+#pragma unroll
+      for (int i = 0; i < kVecElems; ++i) st[h].acc[i] *= alpha;
+#pragma unroll
+      for (int u = 0; u < kInFlight; ++u) {
+        if (!valid[u]) continue;
+        const float p = exp2f(s[u] - m_new);
+        st[h].l += p;
+#pragma unroll
+        for (int i = 0; i < kVecElems; ++i) st[h].acc[i] += p * v[u][i];
+      }
+      st[h].m = m_new;
+    }
+  }
+  //! [gqa-loop]
+
+  //! [gqa-combine]
+  // Merge the row groups of each warp: lanes with the same `part` hold the same elements.
+#pragma unroll
+  for (int o = kLanesPerRow; o < 32; o *= 2) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      RowState other;
+      other.m = __shfl_xor_sync(0xffffffffu, st[h].m, o);
+      other.l = __shfl_xor_sync(0xffffffffu, st[h].l, o);
+#pragma unroll
+      for (int i = 0; i < kVecElems; ++i) other.acc[i] = __shfl_xor_sync(0xffffffffu, st[h].acc[i], o);
+      merge_into(st[h], other);
+    }
+  }
+  // Then across warps: warp w's first row group parks its states in shared memory.
+  __shared__ float park_m[kWarps][G], park_l[kWarps][G];
+  __shared__ float park_acc[kWarps][G][D];
+  if (lane < kLanesPerRow) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      park_m[warp][h] = st[h].m;
+      park_l[warp][h] = st[h].l;
+#pragma unroll
+      for (int i = 0; i < kVecElems; ++i) park_acc[warp][h][part * kVecElems + i] = st[h].acc[i];
+    }
+  }
+  __syncthreads();
+  // Thread i finishes (head, 8 elements) pairs i, i + kGqaThreads, ...
+  for (int item = threadIdx.x; item < G * kLanesPerRow; item += kGqaThreads) {
+    const int h = item / kLanesPerRow, p = item % kLanesPerRow;
+    RowState total;
+    for (int w = 0; w < kWarps; ++w) {
+      RowState other;
+      other.m = park_m[w][h];
+      other.l = park_l[w][h];
+#pragma unroll
+      for (int i = 0; i < kVecElems; ++i) other.acc[i] = park_acc[w][h][p * kVecElems + i];
+      merge_into(total, other);
+    }
+    float o[kVecElems];
+#pragma unroll
+    for (int i = 0; i < kVecElems; ++i) o[i] = total.acc[i] / total.l;
+    const int64_t row = out_row0 + h;  // (request, q head) row
+    if (sink.partials.o == nullptr) {
+      store8(sink.out + row * D + p * kVecElems, o);
+    } else {
+      const int64_t slot_row = static_cast<int64_t>(sink.slot) * num_q_heads + (row % num_q_heads);
+      float* dst = sink.partials.o + slot_row * D + p * kVecElems;
+      reinterpret_cast<float4*>(dst)[0] = make_float4(o[0], o[1], o[2], o[3]);
+      reinterpret_cast<float4*>(dst)[1] = make_float4(o[4], o[5], o[6], o[7]);
+      if (p == 0) sink.partials.lse[slot_row] = (total.m + log2f(total.l)) * kLn2;
+    }
+  }
+  //! [gqa-combine]
+}
+
+}  // namespace patlab::cuda

@@ -1,0 +1,86 @@
+/// @file merge.cuh
+/// @brief Partials and the merge kernel (introduced by stage 3, used by stages 4-7).
+///
+/// A partial is the merge state of one (query, query head) over part of its keys: `o`
+/// normalised by its own softmax sum (fp32) and `lse` = log(sum exp(score)) (natural log,
+/// fp32). Query r owns the slots [offsets[r], offsets[r + 1]); partials are laid out
+/// `o[slot][Hq][D]`, `lse[slot][Hq]`. The merge of a query's slots is
+///   M = max lse_i;  lse = M + log(sum exp(lse_i - M));  o = sum exp(lse_i - lse) o_i,
+/// and slots with lse = -inf (no keys) weigh zero.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/numeric.cuh"
+
+namespace patlab::cuda {
+
+/// Where a kernel writes partials.
+struct PartialsView {
+  float* o = nullptr;               ///< [slots, Hq, D]
+  float* lse = nullptr;             ///< [slots, Hq]
+  const int32_t* offsets = nullptr; ///< [requests + 1]: first slot of each request
+};
+
+/// Threads of a merge CTA: one warp per query head, kMergeHeadsPerCta heads per CTA.
+inline constexpr int kMergeHeadsPerCta = 4;
+
+/// Merges the partials of `queries[i]` (or of query i when `queries` is null) into `out`
+/// ([requests, Hq, D] in T). Grid: (count, ceil(Hq / kMergeHeadsPerCta)); block: 32 x
+/// kMergeHeadsPerCta.
+template <typename T, int D>
+__global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
+    merge_partials_kernel(const float* __restrict__ o, const float* __restrict__ lse,
+                          const int32_t* __restrict__ offsets, const int32_t* __restrict__ queries, int num_heads,
+                          T* __restrict__ out) {
+  static_assert(D % 64 == 0, "each lane merges D/32 consecutive elements, an even number");
+  constexpr int kPerLane = D / 32;
+  const int query = queries ? queries[blockIdx.x] : static_cast<int>(blockIdx.x);
+  const int head = blockIdx.y * kMergeHeadsPerCta + threadIdx.x / 32;
+  if (head >= num_heads) return;
+  const int lane = threadIdx.x % 32;
+  const int first = offsets[query], last = offsets[query + 1];
+  float m = -INFINITY;
+  for (int s = first; s < last; ++s) m = fmaxf(m, lse[static_cast<int64_t>(s) * num_heads + head]);
+  float acc[kPerLane] = {};
+  if (m != -INFINITY) {
+    float sum = 0.f;
+    for (int s = first; s < last; ++s) sum += __expf(lse[static_cast<int64_t>(s) * num_heads + head] - m);
+    const float total = m + __logf(sum);
+    for (int s = first; s < last; ++s) {
+      const float w = __expf(lse[static_cast<int64_t>(s) * num_heads + head] - total);
+      const float* src = o + (static_cast<int64_t>(s) * num_heads + head) * D + lane * kPerLane;
+#pragma unroll
+      for (int i = 0; i < kPerLane; i += 2) {
+        const float2 v = *reinterpret_cast<const float2*>(src + i);
+        acc[i] += w * v.x;
+        acc[i + 1] += w * v.y;
+      }
+    }
+  }
+  T* dst = out + (static_cast<int64_t>(query) * num_heads + head) * D + lane * kPerLane;
+#pragma unroll
+  for (int i = 0; i < kPerLane; i += 2)
+    *reinterpret_cast<uint32_t*>(dst + i) = pack2(acc[i], acc[i + 1], T{});
+}
+
+/// Launches merge_partials_kernel for `count` queries (all when `queries` is null).
+template <typename T, int D>
+void launch_merge(const PartialsView& p, const int32_t* queries, int count, int num_heads, void* out,
+                  cudaStream_t stream) {
+  if (count == 0) return;
+  const dim3 grid(count, (num_heads + kMergeHeadsPerCta - 1) / kMergeHeadsPerCta);
+  merge_partials_kernel<T, D><<<grid, 32 * kMergeHeadsPerCta, 0, stream>>>(p.o, p.lse, p.offsets, queries, num_heads,
+                                                                          static_cast<T*>(out));
+  PATLAB_CUDA_CHECK_LAUNCH();
+}
+
+/// Bytes of one partial of one (query, head): fp32 o plus fp32 lse.
+template <int D>
+inline constexpr int64_t kPartialBytes = int64_t{D} * 4 + 4;
+
+}  // namespace patlab::cuda

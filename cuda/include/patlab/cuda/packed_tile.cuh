@@ -1,0 +1,230 @@
+/// @file packed_tile.cuh
+/// @brief The tensor-core pack kernel of stages 4-7: one CTA per (pack, KV head), M tile rows
+/// (the pack's queries x the GQA group) against KV tiles of N tokens.
+///
+/// Steps of one CTA:
+///  1. gather the Q tile through the pack's query list (row = query slot x G + head) with
+///     16-byte async copies into swizzled shared memory (rows past the pack are zero-filled);
+///  2. stream the pack's KV range through its block list in tiles of N tokens, kKvStages deep
+///     (the copy of tile i+1 overlaps the math of tile i); tokens past the range are zero-filled;
+///  3. per tile, every warp computes its 16 rows of S = Q K^T on tensor cores (mma.sync
+///     m16n8k16, fp32 accumulate), masks tokens past the range, updates its online-softmax state
+///     (log2 domain, exp2), casts P to the storage type in registers and accumulates O += P V;
+///  4. writes each row: the output directly when the plan says the query has a single partial,
+///     else the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "patlab/cuda/gqa_decode.cuh"
+#include "patlab/cuda/mma.cuh"
+#include "patlab/cuda/numeric.cuh"
+#include "patlab/cuda/paged.cuh"
+
+namespace patlab::cuda {
+
+/// KV tiles in flight per CTA (double buffering).
+inline constexpr int kKvStages = 2;
+/// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
+inline constexpr int kWarpRows = 16;
+
+/// Everything a pack kernel reads and writes, as the flattened plan lays it out.
+struct PackKernelArgs {
+  const void* q = nullptr;       ///< [requests, Hq, D]
+  const void* k_pool = nullptr;  ///< [blocks, page, Hkv, D]
+  const void* v_pool = nullptr;
+  void* out = nullptr;           ///< [requests, Hq, D]
+  float* partial_o = nullptr;    ///< [slots, Hq, D]
+  float* partial_lse = nullptr;  ///< [slots, Hq]
+  const int32_t* query_begin = nullptr;  ///< [packs + 1]: the pack's entries in queries/slots
+  const int32_t* queries = nullptr;      ///< request of each (pack, query)
+  const int32_t* slots = nullptr;        ///< global partial slot of each (pack, query), -1: write the output
+  const int32_t* block_begin = nullptr;  ///< [packs + 1]: the pack's entries in blocks
+  const int32_t* blocks = nullptr;       ///< physical blocks of each pack's KV range
+  const int32_t* kv_len = nullptr;       ///< [packs]: tokens of each pack's KV range
+  PoolGeometry geo{};
+  int group = 1;        ///< query heads per KV head
+  int num_q_heads = 1;  ///< Hq
+};
+
+/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles.
+template <int D, int M, int N>
+constexpr int pack_smem_bytes() {
+  return (M * D + 2 * kKvStages * N * D) * 2;
+}
+
+//! [packed-kernel]
+/// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), M / 16 warps.
+/// @tparam T storage type (__half or __nv_bfloat16)
+/// @tparam D head dimension
+/// @tparam M tile rows (16, 32 or 64): one warp per 16 rows
+/// @tparam N KV tokens per tile (16, 32, 64 or 128)
+template <typename T, int D, int M, int N>
+__global__ void __launch_bounds__(M / kWarpRows * 32)
+    pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
+  static_assert(M % kWarpRows == 0 && N % 16 == 0 && D % 16 == 0, "tile shapes are multiples of the mma shape");
+  constexpr int kThreads = M / kWarpRows * 32;
+  constexpr int kChunks = D / kChunkElems;  // 16-byte chunks per row
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* q_s = reinterpret_cast<T*>(smem);
+  T* k_s = q_s + M * D;
+  T* v_s = k_s + kKvStages * N * D;
+
+  const int pack = bucket[blockIdx.x], kv_head = blockIdx.y;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int g = args.group;
+  const int first = args.query_begin[pack];
+  const int rows = (args.query_begin[pack + 1] - first) * g;
+  const int32_t* blocks = args.blocks + args.block_begin[pack];
+  const int kv_len = args.kv_len[pack];
+  const T* q = static_cast<const T*>(args.q);
+  const T* k_pool = static_cast<const T*>(args.k_pool);
+  const T* v_pool = static_cast<const T*>(args.v_pool);
+
+  // 1. Q tile: row r is query r / g of the pack, head kv_head * g + r % g.
+  for (int c = tid; c < M * kChunks; c += kThreads) {
+    const int r = c / kChunks, ch = c % kChunks;
+    const bool valid = r < rows;
+    const T* src = q;
+    if (valid) {
+      const int request = args.queries[first + r / g];
+      src = q + (static_cast<int64_t>(request) * args.num_q_heads + kv_head * g + r % g) * D + ch * kChunkElems;
+    }
+    cp_async_16(q_s + swizzled<D>(r, ch), src, valid);
+  }
+  // 2. K/V tile loader: tile rows are tokens [start, start + N) of the pack's range.
+  auto load_kv = [&](int stage, int start) {
+    T* ks = k_s + stage * N * D;
+    T* vs = v_s + stage * N * D;
+    for (int c = tid; c < N * kChunks; c += kThreads) {
+      const int r = c / kChunks, ch = c % kChunks;
+      const bool valid = start + r < kv_len;
+      const int64_t off = valid ? token_offset<D>(args.geo, blocks, start + r, kv_head) + ch * kChunkElems : 0;
+      cp_async_16(ks + swizzled<D>(r, ch), k_pool + off, valid);
+      cp_async_16(vs + swizzled<D>(r, ch), v_pool + off, valid);
+    }
+  };
+  load_kv(0, 0);
+  cp_async_commit();  // group 0: the Q tile and KV tile 0
+
+  const bool active = warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
+  const float scale = kLog2e * rsqrtf(static_cast<float>(D));
+  uint32_t q_frag[D / 16][4];
+  float o[D / 8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8 of the warp's slice
+  float l[2] = {0.f, 0.f};              // this lane's part of the row sums
+  const int num_tiles = (kv_len + N - 1) / N;
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    if (tile + 1 < num_tiles) load_kv((tile + 1) % kKvStages, (tile + 1) * N);
+    cp_async_commit();
+    cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
+    __syncthreads();
+    if (active) {
+      if (tile == 0) {
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk)
+          ldmatrix_x4(q_frag[kk], q_s + swizzled<D>(warp * kWarpRows + (lane / 8 % 2) * 8 + lane % 8, kk * 2 + lane / 16));
+      }
+      // 3a. S = Q K^T for this warp's 16 rows and the tile's N tokens.
+      const T* ks = k_s + (tile % kKvStages) * N * D;
+      float s[N / 8][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+        for (int n2 = 0; n2 < N / 16; ++n2) {
+          uint32_t b[4];
+          ldmatrix_x4(b, ks + swizzled<D>(n2 * 16 + (lane / 16) * 8 + lane % 8, kk * 2 + lane / 8 % 2));
+          mma_16816<T>(s[2 * n2], q_frag[kk], b[0], b[1]);
+          mma_16816<T>(s[2 * n2 + 1], q_frag[kk], b[2], b[3]);
+        }
+      }
+      // 3b. Mask tokens past the range, then the online-softmax update of both rows.
+      float row_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int nt = 0; nt < N / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int token = tile * N + nt * 8 + (lane % 4) * 2 + e % 2;
+          s[nt][e] = token < kv_len ? s[nt][e] * scale : -INFINITY;
+          row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
+        }
+      }
+      float alpha[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
+        row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 2));
+        const float m_new = fmaxf(m[i], row_max[i]);  // finite: the tile holds a token of the range
+        alpha[i] = exp2f(m[i] - m_new);                // 0 on the first tile
+        m[i] = m_new;
+        l[i] *= alpha[i];
+      }
+#pragma unroll
+      for (int nt = 0; nt < N / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[nt][e] = exp2f(s[nt][e] - m[e / 2]);  // masked tokens: exp2(-inf) = 0
+          l[e / 2] += s[nt][e];
+        }
+      }
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        o[dt][0] *= alpha[0];
+        o[dt][1] *= alpha[0];
+        o[dt][2] *= alpha[1];
+        o[dt][3] *= alpha[1];
+      }
+      // 3c. O += P V: P (16 x N) goes from the S accumulators to A fragments in registers.
+      const T* vs = v_s + (tile % kKvStages) * N * D;
+#pragma unroll
+      for (int kt = 0; kt < N / 16; ++kt) {
+        const uint32_t a[4] = {pack2(s[2 * kt][0], s[2 * kt][1], T{}), pack2(s[2 * kt][2], s[2 * kt][3], T{}),
+                               pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{}),
+                               pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{})};
+#pragma unroll
+        for (int d2 = 0; d2 < D / 16; ++d2) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, vs + swizzled<D>(kt * 16 + (lane / 8 % 2) * 8 + lane % 8, d2 * 2 + lane / 16));
+          mma_16816<T>(o[2 * d2], a, b[0], b[1]);
+          mma_16816<T>(o[2 * d2 + 1], a, b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // the next iteration's copies overwrite this tile's buffers
+  }
+  cp_async_wait<0>();
+  if (!active) return;
+
+  // 4. Finish both rows of this lane and write them.
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = warp * kWarpRows + lane / 4 + 8 * i;
+    if (r >= rows) continue;
+    const int entry = first + r / g;
+    const int request = args.queries[entry], slot = args.slots[entry];
+    const int head = kv_head * g + r % g;
+    const float inv = 1.f / l[i];
+    if (slot < 0) {
+      T* dst = static_cast<T*>(args.out) + (static_cast<int64_t>(request) * args.num_q_heads + head) * D;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<uint32_t*>(dst + dt * 8 + (lane % 4) * 2) =
+            pack2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv, T{});
+    } else {
+      const int64_t row = static_cast<int64_t>(slot) * args.num_q_heads + head;
+      float* dst = args.partial_o + row * D;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<float2*>(dst + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+      if (lane % 4 == 0) args.partial_lse[row] = (m[i] + log2f(l[i])) * kLn2;
+    }
+  }
+}
+//! [packed-kernel]
+
+}  // namespace patlab::cuda

@@ -1,0 +1,132 @@
+/// @file 01_naive.cu
+/// @brief Stage 1, `naive`: one CTA per (request, query head). The baseline.
+///
+/// Each CTA walks its request's block table in chunks of kNaiveThreads tokens. Thread t scores
+/// token t of the chunk by a scalar loop over d (threads of a warp read rows 256 bytes apart:
+/// uncoalesced), the CTA finds the chunk's max and sum (online softmax, fp32), and then thread
+/// i accumulates output element i over the chunk. Every query head re-reads its KV head's
+/// whole history, so the KV traffic is group x (sum of request lengths) x bytes per token, and
+/// shared prefixes are read once per request.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <string>
+
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/numeric.cuh"
+#include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/stage.cuh"
+
+namespace patlab::cuda {
+
+namespace {
+
+/// Threads per CTA, and tokens scored per chunk (one per thread).
+constexpr int kNaiveThreads = 128;
+constexpr int kWarps = kNaiveThreads / 32;
+static_assert(kNaiveThreads >= 128, "thread i owns output element i; head dims go up to 128");
+
+//! [naive-block-reduce]
+/// Max (or sum) of `v` over the CTA; every thread gets the result.
+template <bool kMax>
+__device__ float block_reduce(float v, float* scratch) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = kMax ? fmaxf(v, other) : v + other;
+  }
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float r = scratch[0];
+#pragma unroll
+  for (int w = 1; w < kWarps; ++w) r = kMax ? fmaxf(r, scratch[w]) : r + scratch[w];
+  __syncthreads();  // scratch is reused by the next call
+  return r;
+}
+//! [naive-block-reduce]
+
+//! [naive-kernel]
+/// One CTA per (request, query head): grid (requests, Hq), kNaiveThreads threads.
+template <typename T, int D>
+__global__ void __launch_bounds__(kNaiveThreads)
+    naive_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
+                        const int32_t* __restrict__ block_table, int table_stride,
+                        const int32_t* __restrict__ lengths, PoolGeometry geo, int num_q_heads, float scale,
+                        T* __restrict__ out) {
+  __shared__ float q_s[D];
+  __shared__ float p_s[kNaiveThreads];
+  __shared__ float scratch[kWarps];
+  const int request = blockIdx.x, head = blockIdx.y, tid = threadIdx.x;
+  const int kv_head = head / (num_q_heads / geo.num_kv_heads);
+  const int len = lengths[request];
+  const int32_t* blocks = block_table + static_cast<int64_t>(request) * table_stride;
+  const T* q_row = q + (static_cast<int64_t>(request) * num_q_heads + head) * D;
+  if (tid < D) q_s[tid] = to_float(q_row[tid]) * scale;
+  __syncthreads();
+
+  float m = -INFINITY;  // running max of the scores
+  float l = 0.f;        // running sum of exp(score - m)
+  float acc = 0.f;      // thread tid < D: running sum of p * v[tid]
+  for (int chunk = 0; chunk < len; chunk += kNaiveThreads) {
+    const int t = chunk + tid;
+    float s = -INFINITY;
+    if (t < len) {
+      const T* k_row = k_pool + token_offset<D>(geo, blocks, t, kv_head);
+      s = 0.f;
+      for (int i = 0; i < D; ++i) s += q_s[i] * to_float(k_row[i]);
+    }
+    const float m_new = fmaxf(m, block_reduce<true>(s, scratch));
+    const float p = t < len ? __expf(s - m_new) : 0.f;
+    p_s[tid] = p;
+    const float alpha = __expf(m - m_new);  // 0 on the first chunk (m = -inf)
+    l = l * alpha + block_reduce<false>(p, scratch);
+    m = m_new;
+    if (tid < D) {
+      acc *= alpha;
+      const int n = min(kNaiveThreads, len - chunk);
+      for (int j = 0; j < n; ++j) acc += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + tid]);
+    }
+    __syncthreads();  // p_s is rewritten by the next chunk
+  }
+  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / l);
+}
+//! [naive-kernel]
+
+class NaiveStage final : public Stage {
+ public:
+  void prepare(const DeviceBatch& batch) override { batch_ = batch; }
+
+  void run(cudaStream_t stream) override {
+    const Shape& s = batch_.shape;
+    dispatch_dtype_head_dim(s, [&](auto tag, auto dim) {
+      using T = typename decltype(tag)::type;
+      constexpr int D = decltype(dim)::value;
+      const dim3 grid(batch_.requests, s.num_q_heads);
+      naive_decode_kernel<T, D><<<grid, kNaiveThreads, 0, stream>>>(
+          static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
+          batch_.block_table, batch_.table_stride, batch_.lengths, PoolGeometry{s.page_size, s.num_kv_heads},
+          s.num_q_heads, 1.0f / std::sqrt(static_cast<float>(D)), static_cast<T*>(batch_.out));
+      PATLAB_CUDA_CHECK_LAUNCH();
+    });
+  }
+
+  int64_t model_bytes() const override {
+    const PagedLayout& L = batch_.host->layout;
+    return L.total_kv_bytes() * L.shape.group() + L.q_and_out_bytes();
+  }
+
+  std::string notes() const override {
+    return std::to_string(batch_.requests * batch_.shape.num_q_heads) + " CTAs of " + std::to_string(kNaiveThreads) +
+           " threads";
+  }
+
+ private:
+  DeviceBatch batch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_stage_naive() { return std::make_unique<NaiveStage>(); }
+
+}  // namespace patlab::cuda

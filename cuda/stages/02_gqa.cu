@@ -1,0 +1,75 @@
+/// @file 02_gqa.cu
+/// @brief Stage 2, `gqa`: one CTA per (request, KV head) serving all query heads of the group.
+///
+/// The G query heads that share a KV head now share every K/V load: the KV traffic drops by
+/// the group size, to one read of each request's history. Loads are 16 bytes per lane and
+/// coalesced across the warp; dot products are reduced with warp shuffles. The CTA body lives
+/// in gqa_decode.cuh, because stage 3 runs the same body over pieces of a request.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/gqa_decode.cuh"
+#include "patlab/cuda/stage.cuh"
+
+namespace patlab::cuda {
+
+namespace {
+
+//! [gqa-kernel]
+/// One CTA per (request, KV head): grid (requests, Hkv), kGqaThreads threads.
+template <typename T, int D, int G>
+__global__ void __launch_bounds__(kGqaThreads)
+    gqa_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
+                      const int32_t* __restrict__ block_table, int table_stride, const int32_t* __restrict__ lengths,
+                      PoolGeometry geo, T* __restrict__ out) {
+  const int request = blockIdx.x, kv_head = blockIdx.y;
+  const int num_q_heads = geo.num_kv_heads * G;
+  const int64_t row0 = static_cast<int64_t>(request) * num_q_heads + kv_head * G;  // first (request, head) row
+  DecodeSink<T> sink;
+  sink.out = out;
+  gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(request) * table_stride,
+                            geo, kv_head, 0, lengths[request], num_q_heads, row0, sink);
+}
+//! [gqa-kernel]
+
+class GqaStage final : public Stage {
+ public:
+  void prepare(const DeviceBatch& batch) override { batch_ = batch; }
+
+  void run(cudaStream_t stream) override {
+    const Shape& s = batch_.shape;
+    dispatch_dtype_head_dim(s, [&](auto tag, auto dim) {
+      dispatch_group(s, [&](auto group) {
+        using T = typename decltype(tag)::type;
+        constexpr int D = decltype(dim)::value, G = decltype(group)::value;
+        gqa_decode_kernel<T, D, G><<<dim3(batch_.requests, s.num_kv_heads), kGqaThreads, 0, stream>>>(
+            static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
+            batch_.block_table, batch_.table_stride, batch_.lengths, PoolGeometry{s.page_size, s.num_kv_heads},
+            static_cast<T*>(batch_.out));
+        PATLAB_CUDA_CHECK_LAUNCH();
+      });
+    });
+  }
+
+  int64_t model_bytes() const override {
+    const PagedLayout& L = batch_.host->layout;
+    return L.total_kv_bytes() + L.q_and_out_bytes();
+  }
+
+  std::string notes() const override {
+    return std::to_string(batch_.requests * batch_.shape.num_kv_heads) + " CTAs of " + std::to_string(kGqaThreads) +
+           " threads";
+  }
+
+ private:
+  DeviceBatch batch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_stage_gqa() { return std::make_unique<GqaStage>(); }
+
+}  // namespace patlab::cuda

@@ -1,0 +1,223 @@
+// patlab bench / patlab compare: check GPU stages against the oracle, then time them.
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "options.hpp"
+#include "patlab/check.hpp"
+#include "patlab/error.hpp"
+#include "patlab/gpu.hpp"
+#include "patlab/oracle.hpp"
+#include "patlab/stages.hpp"
+#include "version.hpp"
+
+namespace patlab::cli {
+
+namespace {
+
+/// Fewest timed runs the protocol allows.
+constexpr int kMinRepeats = 20;
+
+struct BenchOptions {
+  WorkloadOptions workload;
+  std::vector<std::string> stages;
+  std::string format = "table";
+  bool no_check = false;
+  bool warm_l2 = false;
+  bool no_graph = false;
+  int repeats = 30;
+  int warmup = 5;
+};
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
+  return buf;
+}
+
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+/// One stage's row of the results table.
+struct Row {
+  std::string stage, check, notes;
+  double time_us = 0, min_us = 0, max_us = 0, graph_us = 0, plan_ms = 0;
+  int64_t model_bytes = 0;
+  bool timed = false;
+};
+
+int run_bench(const BenchOptions& o, bool compare) {
+  const Format format = parse_format(o.format);
+  require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
+  require(o.warmup >= 0, "--warmup must be >= 0");
+  std::vector<std::string> stages = o.stages;
+  if (compare || stages.empty())
+    for (const StageInfo& s : gpu_stages()) stages.push_back(s.slug);
+  for (const std::string& s : stages) {
+    const StageInfo* info = find_stage(s);
+    if (!info || !info->needs_gpu) {
+      std::string known;
+      for (const StageInfo& g : gpu_stages()) known += (known.empty() ? "" : ", ") + std::string(g.slug);
+      throw Error(ErrorKind::usage, "unknown GPU stage '" + s + "' (stages: " + known + ")");
+    }
+  }
+  const WorkloadChoice choice = o.workload.resolve();
+  progress("building " + describe(choice));
+  const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
+  const PagedLayout& L = w.layout;
+  const int64_t unique_bytes = L.unique_kv_bytes() + L.q_and_out_bytes();
+
+  const gpu::DeviceInfo device = gpu::probe();
+  AttentionResult oracle;
+  double emulated_l2 = 0;
+  if (!o.no_check || !device.available) {
+    progress("oracle: float64 attention and the fp32 emulation on the CPU");
+    oracle = naive_attention(w);
+    emulated_l2 = l2_error(emulated_attention(w), oracle);
+  }
+
+  Table run;
+  run.title = "run";
+  run.columns = {"field", "value"};
+  run.add({"workload", choice.tree.description});
+  run.add({"shape", choice.shape.describe()});
+  run.add({"seed", Cell::integer(static_cast<int64_t>(choice.seed))});
+  run.add({"requests", Cell::integer(L.num_requests())});
+  run.add({"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(unique_bytes))});
+  run.add({"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))});
+  run.add({"commit", PATLAB_COMMIT});
+  run.add({"date", utc_now()});
+
+  if (!device.available) {
+    run.add({"device", "none"});
+    run.add({"GPU stages", "skipped: " + device.reason});
+    run.add({"oracle", "ran on the CPU (float64); emulation rel. L2 error " + sci(emulated_l2)});
+    print(std::cout, {run}, format);
+    std::cerr << "patlab: GPU stages skipped (" << device.reason << "); the CPU parts ran\n";
+    return 0;
+  }
+
+  gpu::Runner runner(w);
+  progress("measuring device-to-device copy bandwidth");
+  const double copy_gbs = runner.copy_bandwidth_gbs();
+  run.add({"device", device.name + " (" + std::to_string(device.sm_count) + " SMs, " +
+                         std::to_string(device.l2_bytes >> 20) + " MiB L2)"});
+  run.add({"driver", device.driver.empty() ? std::to_string(device.driver_version) : device.driver});
+  run.add({"CUDA runtime", std::to_string(device.runtime_version)});
+  run.add({"max clocks (SM / memory, MHz)",
+           std::to_string(device.sm_clock_mhz) + " / " + std::to_string(device.memory_clock_mhz)});
+  run.add({"copy GB/s", Cell::num(copy_gbs, 0)});
+  run.add({"L2", o.warm_l2 ? "warm (not flushed)" : "flushed before every timed run"});
+  run.add({"timing", std::to_string(o.warmup) + " warm-up runs, median of " + std::to_string(o.repeats) +
+                         " CUDA-event timings (kernel time; plan time separate)"});
+  run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
+
+  gpu::TimingOptions timing;
+  timing.warmup = o.warmup;
+  timing.repeats = o.repeats;
+  timing.flush_l2 = !o.warm_l2;
+  std::vector<Row> rows;
+  bool failed = false;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const std::string& slug = stages[i];
+    Row row;
+    row.stage = slug;
+    const std::string why = runner.unsupported(slug);
+    if (!why.empty()) {
+      row.check = "skipped: " + why;
+      rows.push_back(row);
+      continue;
+    }
+    progress("[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] " + slug);
+    row.plan_ms = runner.prepare(slug);
+    row.notes = runner.notes(slug);
+    row.model_bytes = runner.model_bytes(slug);
+    if (!o.no_check) {
+      const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype), oracle, L.shape.dtype, emulated_l2);
+      row.check = c.summary();
+      if (!c.pass) {
+        failed = true;
+        rows.push_back(row);
+        runner.release(slug);
+        continue;
+      }
+    } else {
+      runner.run_once(slug);
+      row.check = "not checked";
+    }
+    const gpu::Timing t = runner.time(slug, timing);
+    row.time_us = t.median_us;
+    row.min_us = t.min_us;
+    row.max_us = t.max_us;
+    if (!o.no_graph) row.graph_us = runner.time_graph(slug, timing).median_us;
+    row.timed = true;
+    rows.push_back(row);
+    runner.release(slug);
+  }
+
+  Table results;
+  results.title = "results";
+  results.columns = {"workload", "stage", "check", "time_us", "min_us", "max_us", "graph_us", "plan_ms",
+                     "model_bytes", "unique_bytes", "eff_GBs", "pct_copy", "vs_first", "vs_prev", "notes"};
+  const Row* first = nullptr;
+  const Row* prev = nullptr;
+  for (const Row& r : rows) {
+    if (!r.timed) {
+      results.add({choice.tree.description, r.stage, r.check, "-", "-", "-", "-", "-", "-",
+                   Cell::integer(unique_bytes), "-", "-", "-", "-", r.notes});
+      continue;
+    }
+    const double gbs = static_cast<double>(unique_bytes) / (r.time_us * 1e-6) / 1e9;
+    results.add({choice.tree.description, r.stage, r.check.substr(0, 4), Cell::num(r.time_us, 1), Cell::num(r.min_us, 1),
+                 Cell::num(r.max_us, 1), r.graph_us > 0 ? Cell::num(r.graph_us, 1) : Cell("-"), Cell::num(r.plan_ms, 3),
+                 Cell::integer(r.model_bytes), Cell::integer(unique_bytes), Cell::num(gbs, 0),
+                 Cell::num(100.0 * gbs / copy_gbs, 1), first ? Cell::num(first->time_us / r.time_us, 2) : Cell("1.00"),
+                 prev ? Cell::num(prev->time_us / r.time_us, 2) : Cell("-"), r.notes});
+    if (!first) first = &r;
+    prev = &r;
+  }
+  Table checks;
+  checks.title = "checks";
+  checks.columns = {"stage", "verdict"};
+  for (const Row& r : rows) checks.add({r.stage, r.check});
+  print(std::cout, {run, results, checks}, format);
+  return failed ? 1 : 0;
+}
+
+void add_bench_options(CLI::App& cmd, BenchOptions& o) {
+  o.workload.add_to(cmd);
+  add_format(cmd, o.format);
+  cmd.add_flag("--no-check", o.no_check, "Time without checking against the oracle first");
+  cmd.add_flag("--warm-l2", o.warm_l2, "Do not flush L2 before each timed run");
+  cmd.add_flag("--no-graph", o.no_graph, "Skip the CUDA-graph replay timing");
+  cmd.add_option("--repeats", o.repeats, "Timed runs (median reported; at least 20)")->capture_default_str();
+  cmd.add_option("--warmup", o.warmup, "Untimed runs before timing")->capture_default_str();
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("bench", "Check stages against the oracle, then time them on the GPU "
+                                          "(exit 1 if a check fails, 3 on a CUDA error)");
+  add_bench_options(*cmd, *o);
+  cmd->add_option("--stage", o->stages, "Stage(s) to run (default: all GPU stages)");
+  cmd->callback([&action, o] { action = [o] { return run_bench(*o, false); }; });
+}
+
+void add_compare(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("compare", "Run every stage of the registry on one workload, side by side "
+                                            "(without a GPU: the CPU parts, and says what was skipped)");
+  add_bench_options(*cmd, *o);
+  cmd->callback([&action, o] { action = [o] { return run_bench(*o, true); }; });
+}
+
+}  // namespace patlab::cli
