@@ -55,7 +55,7 @@ class Parser {
   }
 
   Value value(int depth) {
-    if (depth > kMaxDepth) fail("nesting deeper than 64 levels");
+    if (depth >= kMaxDepth) fail("nesting deeper than 64 levels");  // depth 0 is level 1
     skip_ws();
     if (pos_ >= s_.size()) fail("unexpected end of input");
     char c = s_[pos_];
@@ -94,12 +94,30 @@ class Parser {
     } else if (s_.compare(pos_, 4, "null") == 0) {
       pos_ += 4;
     } else if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
-      const char* begin = s_.c_str() + pos_;
-      char* end = nullptr;
+      // JSON's grammar -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? first: strtod alone would
+      // also take "0x10", "-nan" and "-inf".
+      const size_t begin = pos_;
+      auto digits = [&] {
+        const size_t from = pos_;
+        while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+        return pos_ > from;
+      };
+      if (s_[pos_] == '-') ++pos_;
+      if (pos_ < s_.size() && s_[pos_] == '0') {
+        ++pos_;
+      } else if (!digits()) {
+        fail("malformed number");
+      }
+      if (pos_ < s_.size() && s_[pos_] == '.' && (++pos_, !digits())) fail("malformed number");
+      if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
+        ++pos_;
+        if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
+        if (!digits()) fail("malformed number");
+      }
+      if (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.'))
+        fail("malformed number");
       v.type = Value::Type::number;
-      v.num = std::strtod(begin, &end);
-      if (end == begin) fail("malformed number");
-      pos_ += static_cast<size_t>(end - begin);
+      v.num = std::strtod(s_.substr(begin, pos_ - begin).c_str(), nullptr);
     } else {
       fail(std::string("unexpected character '") + c + "'");
     }
@@ -130,6 +148,8 @@ class Parser {
         case 't': out += '\t'; break;
         case 'u': {
           if (pos_ + 4 > s_.size()) fail("short \\u escape");
+          for (size_t i = pos_; i < pos_ + 4; ++i)
+            if (!std::isxdigit(static_cast<unsigned char>(s_[i]))) fail("malformed \\u escape");
           unsigned code = static_cast<unsigned>(std::strtoul(s_.substr(pos_, 4).c_str(), nullptr, 16));
           pos_ += 4;
           if (code < 0x80) {

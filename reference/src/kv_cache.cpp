@@ -13,8 +13,15 @@
 
 namespace patlab {
 
-BlockPool::BlockPool(int32_t capacity, bool shuffle, uint64_t seed) : refcount_(static_cast<size_t>(capacity), 0) {
+namespace {
+/// `capacity` as a size, checked before any vector is sized by it.
+size_t checked_capacity(int32_t capacity) {
   require(capacity >= 0, "block pool capacity must be >= 0");
+  return static_cast<size_t>(capacity);
+}
+}  // namespace
+
+BlockPool::BlockPool(int32_t capacity, bool shuffle, uint64_t seed) : refcount_(checked_capacity(capacity), 0) {
   free_.resize(static_cast<size_t>(capacity));
   std::iota(free_.rbegin(), free_.rend(), 0);  // back of the stack is id 0
   if (shuffle) std::shuffle(free_.begin(), free_.end(), std::mt19937_64(seed ^ 0x9E3779B97F4A7C15ULL));
@@ -92,6 +99,10 @@ std::vector<std::vector<int32_t>> logical_blocks(const TokenTree& tree, int page
   return out;
 }
 
+/// Host bytes per block reference while a layout is built: the logical and physical tables, the
+/// per-block counters and, for a full block, a node of the sharing map.
+constexpr int64_t kLayoutBytesPerReference = 96;
+
 int64_t available_host_memory() {
   std::ifstream in("/proc/meminfo");
   std::string key;
@@ -113,6 +124,18 @@ std::string gib(int64_t bytes) {
 PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle, uint64_t seed) {
   shape.validate();
   tree.validate();
+  // Refuse a layout whose block tables alone cannot be held, before building any of it: a tree
+  // like 4096_16000000 has 4.1e9 block references, past int32 ids and host memory.
+  int64_t references = 0;
+  for (int r = 0; r < tree.num_requests(); ++r)
+    references += (tree.request_tokens(r) + shape.page_size - 1) / shape.page_size;
+  const int64_t have = available_host_memory();
+  if (references > std::numeric_limits<int32_t>::max() ||
+      (have > 0 && references * kLayoutBytesPerReference > have * 9 / 10))
+    throw Error(ErrorKind::usage, "workload too large for host memory: " + std::to_string(references) +
+                                      " block references need about " + gib(references * kLayoutBytesPerReference) +
+                                      " for the block tables alone" +
+                                      (have > 0 ? ", " + gib(have) + " available" : std::string()));
   PagedLayout layout;
   layout.shape = shape;
   int32_t count = 0;
@@ -150,11 +173,20 @@ int64_t host_bytes_needed(const PagedLayout& layout) {
 
 Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle) {
   Workload w;
+  const int64_t have = available_host_memory();
+  // Every token of every segment is stored at least once: a floor on the pools, checked before
+  // the layout is built so that a hopeless workload fails at once.
+  int64_t segment_tokens = 0;
+  for (const Segment& seg : tree.segments) segment_tokens += seg.tokens;
+  if (have > 0 && segment_tokens > have / std::max<int64_t>(1, shape.kv_bytes_per_token()))
+    throw Error(ErrorKind::usage, "workload too large for host memory: its " + std::to_string(segment_tokens) +
+                                      " unique tokens need at least " +
+                                      gib(segment_tokens * std::max<int64_t>(1, shape.kv_bytes_per_token())) +
+                                      " of K/V, " + gib(have) + " available");
   w.tree = tree;
   w.seed = seed;
   w.layout = build_layout(tree, shape, shuffle, seed);
   const int64_t need = host_bytes_needed(w.layout);
-  const int64_t have = available_host_memory();
   if (have > 0 && need > have * 9 / 10)
     throw Error(ErrorKind::usage, "workload too large for host memory: needs " + gib(need) + ", " + gib(have) +
                                       " available (" + std::to_string(w.layout.num_blocks) + " KV blocks)");

@@ -75,6 +75,13 @@ std::string csv_escape(const std::string& s) {
   return out + "\"";
 }
 
+/// A Markdown table cell: '|' would end the cell and a newline the row.
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  return out;
+}
+
 std::string raw(const Cell& c) {
   if (!c.numeric) return c.text;
   char buf[64];
@@ -122,13 +129,13 @@ void print(std::ostream& out, const std::vector<Table>& tables, Format format) {
     if (ti) out << "\n";
     if (format == Format::markdown) {
       out << "**" << t.title << "**\n\n|";
-      for (const auto& c : t.columns) out << " " << c << " |";
+      for (const auto& c : t.columns) out << " " << md_escape(c) << " |";
       out << "\n|";
       for (size_t c = 0; c < t.columns.size(); ++c) out << (right_aligned(t, c) ? " ---: |" : " --- |");
       out << "\n";
       for (const auto& row : t.rows) {
         out << "|";
-        for (const auto& cell : row) out << " " << cell.text << " |";
+        for (const auto& cell : row) out << " " << md_escape(cell.text) << " |";
         out << "\n";
       }
       continue;

@@ -1,6 +1,9 @@
 #include "patlab/workload.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -49,6 +52,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
   out.push_back(cur);
   return out;
+}
+
+/// A JSON number as the user wrote it, near enough: "0", "-3", "1e+300".
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
 }
 
 std::string trim(const std::string& s) {
@@ -190,11 +200,14 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
   std::map<std::string, int64_t> seg_tokens;
   for (const auto& kv : segs->obj) {
     const json::Value& v = kv.second;
-    require(v.is_number() && v.num == static_cast<double>(static_cast<int64_t>(v.num)),
+    // Range before any cast: converting a double outside int64 (1e300, -inf) is undefined.
+    require(v.is_number() && std::isfinite(v.num) && v.num == std::floor(v.num),
             origin + ": segment \"" + kv.first + "\" must have an integer token count");
-    require(v.num >= 1, origin + ": segment \"" + kv.first + "\" has " +
-                            std::to_string(static_cast<int64_t>(v.num)) + " tokens (must be >= 1)");
-    require(v.num <= static_cast<double>(kMaxRequestTokens), origin + ": segment \"" + kv.first + "\" is too long");
+    require(v.num >= 1, origin + ": segment \"" + kv.first + "\" has " + number_text(v.num) +
+                            " tokens (must be >= 1)");
+    require(v.num <= static_cast<double>(kMaxRequestTokens), origin + ": segment \"" + kv.first + "\" has " +
+                                                                 number_text(v.num) + " tokens (at most " +
+                                                                 std::to_string(kMaxRequestTokens) + ")");
     seg_tokens[kv.first] = static_cast<int64_t>(v.num);
   }
   TokenTree tree;
@@ -244,7 +257,8 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
     auto num = [&](const char* key) -> std::optional<int> {
       const json::Value* v = doc.find(key);
       if (!v) return std::nullopt;
-      require(v->is_number(), origin + ": \"" + key + "\" must be a number");
+      require(v->is_number() && std::isfinite(v->num) && v->num == std::floor(v->num) && std::fabs(v->num) <= 1e6,
+              origin + ": \"" + key + "\" must be an integer");
       return static_cast<int>(v->num);
     };
     shape_out->heads = str("heads");
@@ -258,7 +272,10 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
 
 TokenTree load_workload_file(const std::string& path, ShapeOverrides* shape_out) {
   std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
+  // A directory opens as a stream on Linux and reads as empty text; name it instead.
+  std::error_code ec;  // the overload that does not throw
+  if (!in || std::filesystem::is_directory(path, ec))
+    throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_workload_json(ss.str(), path, shape_out);
@@ -285,7 +302,9 @@ TokenTree random_tree(uint64_t seed, const RandomTreeOptions& o) {
     children.push_back(0);
     if (parent >= 0) ++children[parent];
   };
-  int roots = static_cast<int>(uniform(1, std::min(o.max_roots, o.requests)));
+  // With depth 1 every request is a root of its own (no node could take a child: the loop below
+  // would never end).
+  int roots = o.max_depth == 1 ? o.requests : static_cast<int>(uniform(1, std::min(o.max_roots, o.requests)));
   for (int i = 0; i < roots; ++i) add(-1);
   int leaves = roots;
   // Grow until there are enough leaves: a child under a leaf keeps the count, under an inner

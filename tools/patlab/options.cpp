@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <cstdint>
 #include <iostream>
 
 #include "patlab/error.hpp"
@@ -13,7 +14,8 @@ void WorkloadOptions::add_to(CLI::App& app) {
   g->add_option("--preset", preset_, "Named workload (patlab list --presets shows them)");
   g->add_option("--tree", tree_, "Tree in the field's notation a,b,c_x,y,z, e.g. 1,64_4096,256");
   g->add_option("--workload", file_, "JSON file of named segments and requests (see docs/workload-format.md)");
-  g->add_option("--random-tree", random_seed_, "Random asymmetric tree drawn from this seed");
+  g->add_option("--random-tree", random_seed_, "Random asymmetric tree drawn from this seed")
+      ->check(CLI::Range(int64_t{0}, INT64_MAX));  // a negative seed would silently mean "none"
   auto* r = app.add_option_group("random tree", "Size knobs of --random-tree");
   r->add_option("--random-requests", random_.requests, "Requests (leaves)")->capture_default_str();
   r->add_option("--random-depth", random_.max_depth, "Most segments on a path")->capture_default_str();
