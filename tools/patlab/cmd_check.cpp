@@ -8,6 +8,7 @@
 #include "options.hpp"
 #include "patlab/oracle.hpp"
 #include "patlab/plan.hpp"
+#include "patlab/planner.hpp"
 
 namespace patlab::cli {
 
@@ -59,6 +60,17 @@ void add_check(CLI::App& app, Action& action) {
                d, b, Cell::num(ms, 1), pass ? "PASS" : "FAIL"});
       };
       check_plan(chunked_plan(work.layout, kCheckChunkPages * w.shape.page_size));
+      const Plan planned = make_plan(work.layout, PlannerOptions{});
+      const std::vector<std::string> faults = validate_plan(work.layout, planned);
+      for (const std::string& fault : faults) std::cerr << "patlab: plan fault: " << fault << "\n";
+      if (faults.empty()) {
+        check_plan(planned);
+      } else {
+        ok = false;
+        t.add({planned.strategy, Cell::integer(static_cast<int64_t>(planned.packs.size())),
+               Cell::integer(planned.total_partials()), "-", "-", "-",
+               "FAIL: invalid plan (" + std::to_string(faults.size()) + " faults)"});
+      }
       print(std::cout, {t}, f);
       return ok ? 0 : 1;
     };

@@ -15,6 +15,28 @@
 
 namespace patlab {
 
+/// Tile rows (m) a pack kernel is built for: one warp per 16 rows (mma.m16n8k16), 1 to 4 warps.
+inline constexpr int kTileRowOptions[] = {16, 32, 64};
+/// KV tokens per tile (n) a pack kernel is built for.
+inline constexpr int kTileKvOptions[] = {16, 32, 64, 128};
+/// Most rows (queries x group size) one pack may have: the largest tile's m.
+inline constexpr int kMaxTileRows = kTileRowOptions[2];
+/// Smallest n a 64-row (4-warp) tile runs with (PAT's table: m = 64 needs n >= 32).
+inline constexpr int kMinKvForMaxRows = 32;
+/// Default cap on n. A 128-token K/V tile, double-buffered at d=128, takes 128 KB of shared
+/// memory, which leaves room for one CTA per SM: too few bytes in flight for a streaming
+/// kernel. With n <= 64 two or three CTAs fit (tutorial/14-multitile.md has the measurement;
+/// `--max-kv-tile 128` restores PAT's table).
+inline constexpr int kDefaultMaxKvTile = 64;
+
+static_assert(kTileRowOptions[0] == 16 && kTileRowOptions[0] < kTileRowOptions[1] && kTileRowOptions[1] < kTileRowOptions[2],
+              "tile rows are increasing multiples of the 16 rows of one mma fragment");
+static_assert(kTileRowOptions[1] % 16 == 0 && kTileRowOptions[2] % 16 == 0, "tile rows are multiples of 16");
+static_assert(kTileKvOptions[0] % 16 == 0 && kTileKvOptions[0] < kTileKvOptions[1] && kTileKvOptions[1] < kTileKvOptions[2] &&
+                  kTileKvOptions[2] < kTileKvOptions[3],
+              "KV tiles are increasing multiples of 16 tokens");
+static_assert(kMaxTileRows % 16 == 0 && kMaxTileRows >= 16, "a pack holds at least one query of the largest group (16)");
+
 /// Tile shape of a pack on the GPU: rows of the Q tile (m) and tokens per K/V tile (n).
 struct TileShape {
   int m = 0;  ///< tile rows: 16, 32 or 64

@@ -1,0 +1,184 @@
+/// @file planner.hpp
+/// @brief The pack step on the host: block tables -> radix tree -> packs -> tiles -> KV split ->
+/// slots, the validator every plan must pass, and the HBM traffic model of the strategies.
+///
+/// **Radix tree.** Requests are inserted by their *physical block ids* (a partial last block is
+/// keyed by its id and its token count, so it can only end a path). A node is a run of blocks
+/// that the same set of requests reads; it ends where their tables diverge or some of them end.
+///
+/// **Inherit or split (the byte cost model).** Walking the tree from the roots, every node holds
+/// a *pending* KV range: its own blocks plus whatever its ancestors handed down. At a node with
+/// children, each child either *inherits* the pending range (the child's packs re-read it; no
+/// extra partial) or *splits* (the node packs the child's queries with the queries that end here
+/// and reads the range once for all of them; each of the child's queries gets one more partial).
+/// With T pending tokens, e queries ending at the node, split children of s_i queries (m = e +
+/// sum s_i) and inherited children of s_j queries, the node's range costs
+///
+///     bytes = T * kv_bytes_per_token * (ceil(m / Q) + sum_j ceil(s_j / Q))   (KV loads)
+///           + extra_partial_bytes * sum_i s_i                                  (one more partial each)
+///
+/// where Q is the most queries per pack (max tile rows / group size), kv_bytes_per_token is K and
+/// V of one token over all KV heads (a pack is one CTA per KV head), and extra_partial_bytes is
+/// what one more partial costs a query over all its query heads: q gathered once more by the
+/// extra pack, the fp32 partial (o and lse) written, and read back by the merge. An inherited
+/// child is charged ceil(s_j / Q) loads of the range: its queries, packed, read it at least that
+/// often. make_plan() picks the set of inherited children that minimises this, ties going to
+/// inherit (fewer partials): exactly on every node of practical size, greedily beyond (see
+/// choose_inherit()). The model counts bytes only: decode attention is memory-bound, and the
+/// math of a token is the same whichever pack reads it.
+///
+/// **KV split (stage 7).** A pack is one CTA per KV head, so CTAs = packs x Hkv. The target is
+/// kSplitCtasPerSm CTAs per SM (`sms` is a parameter; 132 for H100). The planner cuts the longest
+/// pack in two at a block boundary while (a) CTAs < kSplitCtasPerSm x sms, or (b) the longest
+/// pack's KV length exceeds one CTA slot's fair share of all CTAs' KV tokens (sum kv_len x Hkv
+/// / (kSplitCtasPerSm x sms): the SMs run kSplitCtasPerSm CTAs at a time, and a CTA longer
+/// than that share is a tail no schedule can hide). It never makes a piece shorter than
+/// min_split_blocks blocks and never adds more than max_splits_per_query pieces to any query.
+/// PAT hard-codes 54/27/13/6/4 packs (about 216 CTAs) for its 108-SM A100, the same 2 CTAs per
+/// SM, and cuts packs longer than 5x the mean first; rule (b) takes the place of that step.
+///
+/// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
+/// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
+/// its place). A slot is never copied from another query of the pack.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/kv_cache.hpp"
+#include "patlab/plan.hpp"
+
+namespace patlab {
+
+/// Default SM count (H100 SXM).
+inline constexpr int kDefaultSms = 132;
+/// KV-split target: CTAs per SM (PAT's A100 targets are about 216 CTAs on 108 SMs, also 2).
+inline constexpr int kSplitCtasPerSm = 2;
+/// Default shortest piece the KV split makes, in blocks (PAT: 8).
+inline constexpr int kDefaultMinSplitBlocks = 8;
+/// Default cap on pieces the KV split adds to one query (PAT: 32).
+inline constexpr int kDefaultMaxSplitsPerQuery = 32;
+/// Bytes of one storage element of q, K, V and the output (fp16 and bf16).
+inline constexpr int kStorageBytes = 2;
+/// Bytes of one element of a partial output (fp32).
+inline constexpr int kPartialOutElemBytes = 4;
+/// Bytes of one partial lse (fp32).
+inline constexpr int kPartialLseBytes = 4;
+/// Times a partial crosses HBM: written by its pack, read by the merge.
+inline constexpr int kPartialTrips = 2;
+/// PAT's credit for one partial fewer, in KV tokens per query (its inherit rule's `4 * s_c`).
+inline constexpr int kPatPartialCreditTokens = 4;
+
+/// How the planner picks each pack's tile.
+enum class TilePolicy { fixed, table };
+
+/// Knobs of make_plan().
+struct PlannerOptions {
+  int sms = kDefaultSms;                 ///< SMs of the target GPU: the KV-split target follows from it
+  TilePolicy tiles = TilePolicy::table;  ///< fixed: every pack gets fixed_tile; table: choose_tile()
+  TileShape fixed_tile{64, 64};
+  int max_kv_tile = kDefaultMaxKvTile;   ///< table: cap on n (one of kTileKvOptions)
+  bool split_kv = true;                  ///< cut long packs so the CTAs fill the GPU (stage 7); false for stages 4-6
+  int min_split_blocks = kDefaultMinSplitBlocks;         ///< never cut a piece shorter than this many blocks
+  int max_splits_per_query = kDefaultMaxSplitsPerQuery;  ///< cap on pieces a split may add per query
+};
+
+/// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
+/// 32 if < 64, 64 if < 128, else 128; m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is
+/// capped at `max_kv_tile` (PAT's own table is max_kv_tile = 128; our default is 64, see
+/// kDefaultMaxKvTile). Throws Error(usage) unless 1 <= rows <= kMaxTileRows, kv_len >= 1 and
+/// max_kv_tile is one of kTileKvOptions.
+TileShape choose_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile);
+
+/// The constants of the inherit-or-split cost model for one shape (see the file comment).
+struct CostModel {
+  int64_t kv_bytes_per_token = 0;   ///< K + V of one token over all KV heads
+  int64_t extra_partial_bytes = 0;  ///< one more partial of one query: q re-gathered + partial written + read
+  int queries_per_pack = 1;         ///< Q: max tile rows / group size
+
+  /// The model for `shape` when packs have at most `max_rows` rows.
+  static CostModel of(const Shape& shape, int max_rows = kMaxTileRows);
+  /// Packs that `queries` queries need (ceil(queries / Q)).
+  int64_t packs_for(int64_t queries) const { return (queries + queries_per_pack - 1) / queries_per_pack; }
+  /// Model bytes of a node's pending range of `tokens` with `ended` queries ending at the node,
+  /// children of `child_queries` queries, and `inherit[i]` saying whether child i inherits.
+  int64_t node_bytes(int64_t tokens, int64_t ended, const std::vector<int32_t>& child_queries,
+                     const std::vector<bool>& inherit) const;
+};
+
+/// Most steps (children with a partial last pack x their spare rows) of the exact
+/// inherit-or-split search at one node; a larger node is decided greedily.
+inline constexpr int64_t kExactInheritWork = int64_t{1} << 20;
+
+/// The inherit-or-split choice at one node: which children inherit the pending range of
+/// `tokens`, given `ended` queries that end at the node. Minimises CostModel::node_bytes(),
+/// ties going to fewer split children. A child whose queries fill whole packs (s % Q == 0)
+/// inherits: same loads, fewer partials; a lone child with no query ending at the node too.
+/// The rest is a knapsack over the children's remainder rows (s % Q), solved exactly by dynamic
+/// programming within kExactInheritWork steps; beyond that, greedily (candidate sets of the
+/// children that waste the fewest rows, then single flips until none lowers the bytes).
+std::vector<bool> choose_inherit(const CostModel& model, int64_t tokens, int64_t ended,
+                                 const std::vector<int32_t>& child_queries);
+
+/// PAT's rule for one child, for comparison: inherit iff S == s_c or
+/// (ceil(S/Q) - ceil((S-s_c)/Q) - ceil(s_c/Q)) * tokens + 4 * s_c >= 0 (a token count).
+bool pat_inherits(int64_t node_queries, int64_t child_queries, int64_t tokens, int queries_per_pack);
+
+/// One inherit-or-split decision, for reports and the tutorial.
+struct Decision {
+  int32_t token_begin = 0;  ///< pending range of the node
+  int32_t token_end = 0;
+  int32_t queries = 0;      ///< S: queries through the node
+  int32_t ended = 0;        ///< queries whose request ends at the node
+  int32_t children = 0;
+  int32_t inherited = 0;      ///< children that inherit the pending range
+  int32_t pat_inherited = 0;  ///< children PAT's rule would let inherit
+  int64_t bytes = 0;              ///< model bytes of the choice
+  int64_t bytes_pat = 0;          ///< model bytes of PAT's choice
+  int64_t bytes_all_split = 0;    ///< model bytes if every child split
+  int64_t bytes_all_inherit = 0;  ///< model bytes if every child inherited
+};
+
+/// What make_plan() did, beyond the plan itself.
+struct PlanInfo {
+  int32_t tree_nodes = 0;          ///< radix tree nodes
+  int32_t queries_per_pack = 0;    ///< Q
+  int32_t packs_before_split = 0;  ///< packs the tree walk made
+  int32_t kv_cuts = 0;             ///< cuts made by the KV split
+  int32_t target_ctas = 0;         ///< kSplitCtasPerSm x sms (0 without KV split)
+  std::vector<Decision> decisions; ///< every node with children, in walk order
+};
+
+/// Builds the plan: radix tree over physical block ids, inherit-or-split by the byte cost model,
+/// tiles, optional KV split, per-query slots. Plan::partials[r] = number of packs covering
+/// request r. Plan::strategy = a short description. Throws Error(usage) on bad options or a
+/// layout whose block tables do not match its lengths.
+Plan make_plan(const PagedLayout& layout, const PlannerOptions& options);
+/// make_plan(), also reporting what the planner did into `info` (when not null).
+Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInfo* info);
+
+/// Every fault of `plan` against `layout`, one line each naming it (empty = valid): each query's
+/// packs cover [0, len) exactly once in block order (no gap, no overlap), its slots are exactly
+/// 0..k-1 with k = partials[r], every request is in some pack, rows <= kMaxTileRows and <= the
+/// pack's tile m when set, tiles are built shapes, token_begin is page aligned, the pack's blocks
+/// are the ones every query's table holds for its range, and only a query's last pack ends in a
+/// partial block. At most kMaxReportedFaults lines, the last one counting the rest.
+std::vector<std::string> validate_plan(const PagedLayout& layout, const Plan& plan);
+
+/// Most fault lines validate_plan() returns.
+inline constexpr int kMaxReportedFaults = 200;
+
+/// HBM traffic of the strategies on this workload, in bytes; each includes reading q and writing
+/// the output once.
+struct Traffic {
+  int64_t per_query_head;  ///< one CTA per (request, query head): every request's K/V read once per query head
+  int64_t per_request;     ///< one CTA per (request, KV head): every request's K/V read once
+  int64_t packed;          ///< the plan: each pack's KV once per KV head, plus its partials written and read back by the merge (queries with a single partial write the output directly)
+  int64_t unique;          ///< the floor: unique KV blocks once
+};
+/// The traffic model. For `packed`, q is counted once per pack that gathers it (once for a
+/// query in a single pack), as the pack kernel reads it.
+Traffic traffic_model(const PagedLayout& layout, const Plan& plan);
+
+}  // namespace patlab

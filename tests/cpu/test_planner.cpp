@@ -1,0 +1,641 @@
+// The pack step: tile table, byte cost model, radix-tree packs, KV split, slots, the validator
+// (positive and hand-broken plans), the packed oracle on real plans, and the planning time.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <iterator>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "../catch.hpp"
+#include "patlab/error.hpp"
+#include "patlab/oracle.hpp"
+#include "patlab/planner.hpp"
+
+using namespace patlab;
+
+namespace {
+
+/// Agreement of the packed oracle with the naive one (both float64).
+constexpr double kOracleAgreement = 1e-12;
+/// Random trees the validator checks.
+constexpr int kRandomTrees = 10000;
+/// Every this many random trees, the oracle also runs the plan (the float64 oracle is the slow
+/// part; 500 trees of up to 16 requests keep the test well under a minute on 2 threads).
+constexpr int kOracleEvery = 20;
+/// Seed of the random trees.
+constexpr uint64_t kTreeSeed = 20240611;
+/// Plans timed in the planning-time test; the median is reported.
+constexpr int kPlanTimingRuns = 3;
+
+Shape small_shape(int group, int page, int kv_heads = 1) {
+  Shape s;
+  s.num_kv_heads = kv_heads;
+  s.num_q_heads = group * kv_heads;
+  s.head_dim = 64;
+  s.page_size = page;
+  return s;
+}
+
+Shape llama_shape() { return Shape{}; }  // 32/8 heads, d=128, page 16
+
+/// Options that cut as much as they can: many SMs, one-block pieces.
+PlannerOptions eager_split() {
+  PlannerOptions o;
+  o.min_split_blocks = 1;
+  return o;
+}
+
+std::string join(const std::vector<std::string>& lines) {
+  std::string s;
+  for (size_t i = 0; i < lines.size() && i < 8; ++i) s += lines[i] + "\n";
+  return s;
+}
+
+bool has_fault(const std::vector<std::string>& faults, const std::string& prefix) {
+  return std::any_of(faults.begin(), faults.end(), [&](const std::string& f) { return f.rfind(prefix, 0) == 0; });
+}
+
+/// Packs whose queries end up with different numbers of partials (the case PAT gets wrong).
+int asymmetric_packs(const Plan& plan) {
+  int n = 0;
+  for (const Pack& p : plan.packs) {
+    std::set<int32_t> counts;
+    for (int32_t q : p.queries) counts.insert(plan.partials[static_cast<size_t>(q)]);
+    n += counts.size() > 1;
+  }
+  return n;
+}
+
+/// Packs whose queries write different slot indices (a shared counter would collide there).
+int mixed_slot_packs(const Plan& plan) {
+  int n = 0;
+  for (const Pack& p : plan.packs)
+    n += std::any_of(p.slots.begin(), p.slots.end(), [&](int32_t s) { return s != p.slots.front(); });
+  return n;
+}
+
+/// Plans `w`, requires a valid plan, runs it through the packed oracle; returns the plan.
+Plan check_planned(const Workload& w, const PlannerOptions& o) {
+  const Plan plan = make_plan(w.layout, o);
+  const std::vector<std::string> faults = validate_plan(w.layout, plan);
+  INFO(join(faults));
+  REQUIRE(faults.empty());
+  const AttentionResult naive = naive_attention(w);
+  const AttentionResult packed = packed_attention(w, plan);
+  const double diff = max_relative_difference(packed, naive);
+  INFO("max relative difference " << diff);
+  REQUIRE(diff <= kOracleAgreement);
+  return plan;
+}
+
+/// 64 requests on a 4096-token prefix; 8 of them also share a 640-token middle prefix.
+TokenTree middle_prefix_batch() {
+  std::string segs = R"("sys": 4096, "mid": 640)", reqs;
+  for (int i = 0; i < 64; ++i) {
+    segs += ", \"u" + std::to_string(i) + "\": " + std::to_string(7 + 13 * i);
+    reqs += std::string(i ? ", " : "") + "\"sys+" + (i < 8 ? "mid+" : "") + "u" + std::to_string(i) + "\"";
+  }
+  return parse_workload_json("{\"segments\": {" + segs + "}, \"requests\": [" + reqs + "]}", "middle-prefix batch");
+}
+
+/// Requests that share nothing, of lengths that land in every KV tile bucket.
+TokenTree mixed_no_sharing() {
+  const int lengths[] = {1, 5, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 127, 128, 129, 255, 1000, 2049, 4097};
+  std::string segs, reqs;
+  for (size_t i = 0; i < std::size(lengths); ++i) {
+    segs += std::string(i ? ", " : "") + "\"r" + std::to_string(i) + "\": " + std::to_string(lengths[i]);
+    reqs += std::string(i ? ", " : "") + "\"r" + std::to_string(i) + "\"";
+  }
+  return parse_workload_json("{\"segments\": {" + segs + "}, \"requests\": [" + reqs + "]}", "mixed lengths");
+}
+
+}  // namespace
+
+TEST_CASE("choose_tile follows PAT's table, with n capped") {
+  for (int cap : {32, 64, 128}) {
+    for (int rows = 1; rows <= kMaxTileRows; ++rows) {
+      for (int kv : {1, 15, 16, 31, 32, 33, 63, 64, 65, 127, 128, 129, 5000}) {
+        const int m = rows > 32 ? 64 : rows > 16 ? 32 : 16;
+        int n = kv < 32 ? 16 : kv < 64 ? 32 : kv < 128 ? 64 : 128;
+        if (m == 64 && n < 32) n = 32;
+        CAPTURE(cap, rows, kv);
+        REQUIRE(choose_tile(rows, kv, cap) == TileShape{m, std::min(n, cap)});
+      }
+    }
+  }
+  REQUIRE(choose_tile(4, 5000) == TileShape{16, kDefaultMaxKvTile});
+  REQUIRE_THROWS_AS(choose_tile(4, 100, 16), Error);
+  REQUIRE_THROWS_AS(choose_tile(4, 100, 96), Error);
+  REQUIRE_THROWS_AS(choose_tile(0, 10), Error);
+  REQUIRE_THROWS_AS(choose_tile(kMaxTileRows + 1, 10), Error);
+  REQUIRE_THROWS_AS(choose_tile(4, 0), Error);
+}
+
+TEST_CASE("cost model: worked cases") {
+  const Shape s = llama_shape();  // 32/8, d=128: group 4, Q = 16
+  const CostModel m = CostModel::of(s);
+  REQUIRE(m.queries_per_pack == 16);
+  REQUIRE(m.kv_bytes_per_token == 2 * 8 * 128 * 2);
+  REQUIRE(m.extra_partial_bytes == 32 * (128 * 2 + 2 * (128 * 4 + 4)));
+
+  SECTION("a lone child inherits (same loads, one partial fewer)") {
+    REQUIRE(choose_inherit(m, 4096, 0, {5}) == std::vector<bool>{true});
+    REQUIRE(choose_inherit(m, 1, 0, {64}) == std::vector<bool>{true});
+  }
+  SECTION("64 single-query children of a 4096-token prefix split: 4 loads instead of 64") {
+    const std::vector<int32_t> kids(64, 1);
+    const std::vector<bool> got = choose_inherit(m, 4096, 0, kids);
+    REQUIRE(std::none_of(got.begin(), got.end(), [](bool b) { return b; }));
+    REQUIRE(m.node_bytes(4096, 0, kids, got) == 4 * 4096 * m.kv_bytes_per_token + 64 * m.extra_partial_bytes);
+  }
+  SECTION("children that fill whole packs inherit") {
+    const std::vector<bool> got = choose_inherit(m, 4096, 0, {16, 16, 32});
+    REQUIRE(got == std::vector<bool>{true, true, true});
+  }
+  SECTION("a short pending range does not pay for partials") {
+    // 2 tokens x 8 KiB per token is less than 2 extra partials: both children inherit.
+    REQUIRE(choose_inherit(m, 2, 0, {1, 1}) == std::vector<bool>{true, true});
+    REQUIRE(choose_inherit(m, 4096, 0, {1, 1}) == std::vector<bool>{false, false});
+  }
+  SECTION("queries that end at the node are packed there anyway; a child joins them when it saves") {
+    // 15 ended + a 1-query child: one pack of 16 covers both, the child splits.
+    REQUIRE(choose_inherit(m, 4096, 15, {1}) == std::vector<bool>{false});
+    // 16 ended fill a pack: a 16-query child inherits.
+    REQUIRE(choose_inherit(m, 4096, 16, {16}) == std::vector<bool>{true});
+  }
+  SECTION("PAT's rule on the same cases") {
+    REQUIRE(pat_inherits(64, 1, 4096, 16) == false);
+    REQUIRE(pat_inherits(64, 16, 4096, 16) == true);
+    REQUIRE(pat_inherits(5, 5, 4096, 16) == true);
+    // PAT: one extra load of 2 tokens against a credit of 4 tokens: inherit.
+    REQUIRE(pat_inherits(2, 1, 2, 16) == true);
+  }
+}
+
+TEST_CASE("cost model: the choice is the exhaustive optimum on small nodes") {
+  std::mt19937_64 rng(kTreeSeed);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int trials = 2000;
+  for (int t = 0; t < trials; ++t) {
+    Shape s = llama_shape();
+    s.num_kv_heads = 1 << uni(0, 3);
+    s.num_q_heads = s.num_kv_heads * (1 << uni(0, 4));
+    const CostModel m = CostModel::of(s);
+    const int k = uni(1, 10);
+    std::vector<int32_t> kids;
+    for (int i = 0; i < k; ++i) kids.push_back(uni(1, 40));
+    const int64_t ended = uni(0, 3) == 0 ? uni(1, 20) : 0;
+    const int64_t tokens = int64_t{1} << uni(0, 13);
+    INFO("seed " << kTreeSeed << ", trial " << t);
+    CAPTURE(k, ended, tokens, m.queries_per_pack);
+    const int64_t bytes = m.node_bytes(tokens, ended, kids, choose_inherit(m, tokens, ended, kids));
+    int64_t best = INT64_MAX;
+    for (int mask = 0; mask < (1 << k); ++mask) {
+      std::vector<bool> inh(static_cast<size_t>(k));
+      for (int i = 0; i < k; ++i) inh[static_cast<size_t>(i)] = (mask >> i) & 1;
+      best = std::min(best, m.node_bytes(tokens, ended, kids, inh));
+    }
+    REQUIRE(bytes == best);
+  }
+}
+
+TEST_CASE("cost model: nodes too large for the exact search are decided greedily, never worse than all-split or all-inherit") {
+  std::mt19937_64 rng(kTreeSeed + 1);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const CostModel m = CostModel::of(llama_shape());  // Q = 16
+  for (int64_t tokens : {1, 64, 4096}) {
+    std::vector<int32_t> kids;
+    int64_t items = 0, rows = 0;
+    for (int i = 0; i < 3000; ++i) {
+      kids.push_back(uni(1, 40));
+      items += kids.back() % 16 != 0;
+      rows += kids.back() % 16;
+    }
+    REQUIRE(items * (rows + 1) > kExactInheritWork);
+    const int64_t ended = uni(0, 20);
+    const std::vector<bool> got = choose_inherit(m, tokens, ended, kids);
+    const int64_t bytes = m.node_bytes(tokens, ended, kids, got);
+    CAPTURE(tokens, ended);
+    REQUIRE(bytes <= m.node_bytes(tokens, ended, kids, std::vector<bool>(kids.size(), false)));
+    REQUIRE(bytes <= m.node_bytes(tokens, ended, kids, std::vector<bool>(kids.size(), true)));
+    for (size_t i = 0; i < kids.size(); ++i) {
+      std::vector<bool> flip = got;
+      flip[i] = !flip[i];
+      REQUIRE(bytes <= m.node_bytes(tokens, ended, kids, flip));
+    }
+  }
+}
+
+TEST_CASE("PAT's slot-collision trees: asymmetric small trees") {
+  const char* trees[] = {
+      R"({"segments": {"sys": 1000, "docA": 700, "u1": 33, "u2": 45, "u3": 129},
+          "requests": ["sys+docA+u1", "sys+docA+u2", "sys+u3"]})",
+      R"({"segments": {"a": 256, "b": 512, "c": 17, "d": 300, "e": 1},
+          "requests": ["a+b+c", "a+b+d", "a+e"]})",
+      R"({"segments": {"a": 160, "b": 9, "c": 640, "d": 48},
+          "requests": ["a+b", "a+c", "a+c+d"]})",
+      R"({"segments": {"p": 64, "q": 64, "x": 1, "y": 2, "z": 3},
+          "requests": ["p+q+x", "p+q+y", "p+z", "p"]})",
+  };
+  for (int group : {1, 4, 16}) {
+    for (int page : {16, 32, 64}) {
+      for (const char* text : trees) {
+        const TokenTree tree = parse_workload_json(text, "small tree");
+        const Workload w = make_workload(tree, small_shape(group, page, 2), 11, true);
+        CAPTURE(group, page, text);
+        for (const PlannerOptions& o : {PlannerOptions{}, eager_split()}) check_planned(w, o);
+      }
+    }
+  }
+}
+
+TEST_CASE("64 requests on a 4096-token prefix, 8 of them sharing a 640-token middle") {
+  const TokenTree tree = middle_prefix_batch();
+  SECTION("Llama shape: valid, and packs mix queries with different split counts") {
+    const PagedLayout L = build_layout(tree, llama_shape(), true, 3);
+    for (bool split : {false, true}) {
+      PlannerOptions o;
+      o.split_kv = split;
+      const Plan plan = make_plan(L, o);
+      INFO(join(validate_plan(L, plan)));
+      REQUIRE(validate_plan(L, plan).empty());
+      if (split) REQUIRE(asymmetric_packs(plan) > 0);
+    }
+  }
+  SECTION("small shape: the packed oracle equals naive attention") {
+    const Workload w = make_workload(tree, small_shape(4, 16, 2), 5, true);
+    const Plan plan = check_planned(w, PlannerOptions{});
+    REQUIRE(asymmetric_packs(plan) > 0);
+    check_planned(w, eager_split());
+  }
+}
+
+/// 16 requests on a 4096-token prefix; 4 of them read a long document next, 12 a short one. At
+/// group 8 (8 queries per pack) the prefix makes packs {0..7} and {8..15}; the long document's
+/// cuts bring queries 0..3 to their cap on added pieces first, so the prefix pack {0..7} stops
+/// being cut before {8..15} does, and the short document's pack {4..11} then holds queries with
+/// different partial counts: its slots differ.
+TokenTree uneven_documents() {
+  std::string segs = "\"sys\": 4096, \"long\": 8192, \"short\": 200", reqs;
+  for (int i = 0; i < 16; ++i) {
+    segs += ", \"u" + std::to_string(i) + "\": " + std::to_string(9 + i);
+    reqs += std::string(i ? ", " : "") + "\"sys+" + (i < 4 ? "long" : "short") + "+u" + std::to_string(i) + "\"";
+  }
+  return parse_workload_json("{\"segments\": {" + segs + "}, \"requests\": [" + reqs + "]}", "uneven documents");
+}
+
+TEST_CASE("a pack whose queries write different slots (PAT's shared counter would collide)") {
+  PlannerOptions o;
+  o.max_splits_per_query = 3;
+  SECTION("64/8 heads on 132 SMs") {
+    Shape s = llama_shape();
+    s.num_q_heads = 64;
+    const PagedLayout L = build_layout(uneven_documents(), s, true, 1);
+    const Plan plan = make_plan(L, o);
+    INFO(join(validate_plan(L, plan)));
+    REQUIRE(validate_plan(L, plan).empty());
+    REQUIRE(mixed_slot_packs(plan) > 0);
+  }
+  SECTION("8/1 heads, through the oracle") {
+    const Workload w = make_workload(uneven_documents(), small_shape(8, 16, 1), 13, true);
+    const Plan plan = check_planned(w, o);
+    REQUIRE(mixed_slot_packs(plan) > 0);
+  }
+}
+
+TEST_CASE("no sharing, mixed lengths: every tile bucket's requests are covered") {
+  const TokenTree tree = mixed_no_sharing();
+  for (int group : {1, 8}) {
+    const Workload w = make_workload(tree, small_shape(group, 16, 2), 9, true);
+    for (bool split : {false, true}) {
+      PlannerOptions o;
+      o.split_kv = split;
+      o.max_kv_tile = 128;  // PAT's table: every n from 16 to 128
+      CAPTURE(group, split);
+      const Plan plan = check_planned(w, o);
+      std::set<std::pair<int, int>> tiles;
+      for (const Pack& p : plan.packs) tiles.insert({p.tile.m, p.tile.n});
+      REQUIRE(tiles.size() >= 4);
+      for (int32_t k : plan.partials) REQUIRE(k >= 1);
+    }
+  }
+}
+
+TEST_CASE("random asymmetric trees: validator on every plan, oracle on a seeded subset") {
+  std::mt19937_64 rng(kTreeSeed);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int groups[] = {1, 2, 4, 8, 16};
+  const int pages[] = {16, 32, 64};
+  const int sms_choices[] = {1, 8, 132, 1000};
+  const int min_blocks[] = {1, 2, 8};
+  const int caps[] = {0, 1, 3, 32};
+  int oracle_runs = 0, asymmetric = 0, mixed_slots = 0, cut_plans = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRandomTrees; ++i) {
+    const uint64_t seed = kTreeSeed + static_cast<uint64_t>(i);
+    const bool oracle = i % kOracleEvery == 0;
+    RandomTreeOptions to;
+    to.requests = uni(1, oracle ? 16 : 40);
+    to.max_depth = uni(1, 5);
+    to.max_segment = uni(1, 300);
+    to.max_roots = uni(1, 3);
+    const TokenTree tree = random_tree(seed, to);
+    const Shape shape = small_shape(groups[uni(0, 4)], pages[uni(0, 2)], uni(1, 2));
+    PlannerOptions o;
+    o.sms = sms_choices[uni(0, 3)];
+    o.min_split_blocks = min_blocks[uni(0, 2)];
+    o.max_splits_per_query = caps[uni(0, 3)];
+    o.split_kv = uni(0, 4) != 0;
+    if (uni(0, 3) == 0) {
+      o.tiles = TilePolicy::fixed;
+      o.fixed_tile = {kTileRowOptions[uni(0, 2)], kTileKvOptions[uni(0, 3)]};
+    }
+    INFO("tree seed " << seed << ", " << to.requests << " requests, group " << shape.group() << ", page "
+                      << shape.page_size << ", sms " << o.sms << ", min blocks " << o.min_split_blocks << ", cap "
+                      << o.max_splits_per_query << ", split " << o.split_kv);
+    const PagedLayout L = build_layout(tree, shape, true, seed);
+    PlanInfo info;
+    const Plan plan = make_plan(L, o, &info);
+    const std::vector<std::string> faults = validate_plan(L, plan);
+    INFO(join(faults));
+    REQUIRE(faults.empty());
+    cut_plans += info.kv_cuts > 0;
+    asymmetric += asymmetric_packs(plan) > 0;
+    mixed_slots += mixed_slot_packs(plan) > 0;
+    if (oracle) {
+      const Workload w = make_workload(tree, shape, seed, true);
+      const double diff = max_relative_difference(packed_attention(w, plan), naive_attention(w));
+      INFO("max relative difference " << diff);
+      REQUIRE(diff <= kOracleAgreement);
+      ++oracle_runs;
+    }
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("random trees: %d validated, %d through the oracle, %d with KV cuts, %d with packs whose queries have "
+              "different partial counts, %d with packs whose queries write different slots, %.1f s\n",
+              kRandomTrees, oracle_runs, cut_plans, asymmetric, mixed_slots, s);
+  REQUIRE(oracle_runs == kRandomTrees / kOracleEvery);
+  REQUIRE(asymmetric > kRandomTrees / 10);
+  REQUIRE(cut_plans > kRandomTrees / 10);
+  REQUIRE(mixed_slots > 0);
+}
+
+TEST_CASE("KV split: target from the SM count, minimum piece, cap per query") {
+  const TokenTree one = parse_tree_spec("1_32768");
+  const PagedLayout L = build_layout(one, llama_shape(), true, 1);  // 8 KV heads
+  SECTION("one long request is cut until packs x Hkv reaches 2 CTAs per SM, within the cap") {
+    PlanInfo info;
+    const Plan plan = make_plan(L, PlannerOptions{}, &info);
+    REQUIRE(validate_plan(L, plan).empty());
+    REQUIRE(info.target_ctas == kSplitCtasPerSm * kDefaultSms);
+    // 264 CTAs / 8 KV heads = 33 packs, which is also the cap (1 + 32 pieces).
+    REQUIRE(plan.packs.size() == 33);
+    PlannerOptions capped;
+    capped.max_splits_per_query = 4;
+    REQUIRE(make_plan(L, capped).packs.size() == 5);
+  }
+  SECTION("a GPU with more SMs gets more pieces") {
+    PlannerOptions small, big;
+    small.sms = 16;  // 32 CTAs = 4 packs of 8192 tokens (one SM's share is 16384)
+    big.sms = 64;    // 128 CTAs = 16 packs
+    const Plan a = make_plan(L, small), b = make_plan(L, big);
+    REQUIRE(a.packs.size() < b.packs.size());
+    REQUIRE(b.packs.size() * 8 >= 128);
+  }
+  SECTION("no piece below the minimum") {
+    const PagedLayout shortL = build_layout(parse_tree_spec("1_200"), llama_shape(), true, 1);  // 13 blocks
+    REQUIRE(make_plan(shortL, PlannerOptions{}).packs.size() == 1);
+    PlannerOptions o;
+    o.min_split_blocks = 2;
+    const Plan p = make_plan(shortL, o);
+    REQUIRE(p.packs.size() > 1);
+    for (const Pack& pk : p.packs) REQUIRE(pk.blocks.size() >= 2);
+  }
+  SECTION("split plans keep every cut piece >= min blocks and every query within the cap") {
+    const PagedLayout M = build_layout(middle_prefix_batch(), llama_shape(), true, 2);
+    for (int cap : {0, 1, 2, 32}) {
+      for (int sms : {1, 132, 2000}) {
+        PlannerOptions whole, cut;
+        whole.split_kv = false;
+        cut.sms = sms;
+        cut.max_splits_per_query = cap;
+        const Plan a = make_plan(M, whole), b = make_plan(M, cut);
+        CAPTURE(cap, sms);
+        REQUIRE(validate_plan(M, b).empty());
+        std::set<std::tuple<int32_t, int32_t, int32_t>> uncut;
+        for (const Pack& p : a.packs) uncut.insert({p.queries.front(), p.token_begin, p.kv_len});
+        for (const Pack& p : b.packs)
+          if (!uncut.count({p.queries.front(), p.token_begin, p.kv_len}))
+            REQUIRE(static_cast<int>(p.blocks.size()) >= cut.min_split_blocks);
+        for (size_t r = 0; r < a.partials.size(); ++r) REQUIRE(b.partials[r] - a.partials[r] <= cap);
+      }
+    }
+  }
+  SECTION("bad options are usage errors") {
+    PlannerOptions o;
+    o.sms = 0;
+    REQUIRE_THROWS_AS(make_plan(L, o), Error);
+    o.sms = -3;
+    REQUIRE_THROWS_AS(make_plan(L, o), Error);
+    o = PlannerOptions{};
+    o.min_split_blocks = 0;
+    REQUIRE_THROWS_AS(make_plan(L, o), Error);
+    o = PlannerOptions{};
+    o.tiles = TilePolicy::fixed;
+    o.fixed_tile = {48, 64};
+    REQUIRE_THROWS_AS(make_plan(L, o), Error);
+  }
+}
+
+TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within the tile") {
+  const PagedLayout L = build_layout(parse_tree_spec("1,64_4096,256"), llama_shape(), true, 1);
+  PlannerOptions o;
+  o.split_kv = false;
+  PlanInfo info;
+  const Plan plan = make_plan(L, o, &info);
+  REQUIRE(validate_plan(L, plan).empty());
+  // 4 packs of 16 queries over the prefix, 64 single-query packs over the suffixes.
+  REQUIRE(plan.packs.size() == 4 + 64);
+  REQUIRE(info.tree_nodes == 1 + 64);
+  int prefix_packs = 0;
+  for (const Pack& p : plan.packs) {
+    REQUIRE(p.rows(4) <= p.tile.m);
+    if (p.token_begin == 0) {
+      ++prefix_packs;
+      REQUIRE(p.queries.size() == 16);
+      REQUIRE(p.kv_len == 4096);
+      REQUIRE(p.tile == TileShape{64, kDefaultMaxKvTile});
+    }
+  }
+  REQUIRE(prefix_packs == 4);
+  for (int32_t k : plan.partials) REQUIRE(k == 2);
+  SECTION("a fixed tile bounds the rows") {
+    PlannerOptions f = o;
+    f.tiles = TilePolicy::fixed;
+    f.fixed_tile = {32, 64};
+    const Plan p = make_plan(L, f);
+    REQUIRE(validate_plan(L, p).empty());
+    for (const Pack& pk : p.packs) {
+      REQUIRE(pk.tile == f.fixed_tile);
+      REQUIRE(pk.rows(4) <= 32);
+    }
+  }
+}
+
+TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
+  Shape s = small_shape(2, 16, 2);
+  const PagedLayout L = build_layout(parse_tree_spec("1,3_70,40"), s, true, 4);  // 110 tokens: 7 blocks
+  const Plan good = chunked_plan(L, 16);  // one page per pack, request r's packs in slot order
+  REQUIRE(validate_plan(L, good).empty());
+  auto pack_of = [&](const Plan& p, int r, int slot) {
+    for (size_t i = 0; i < p.packs.size(); ++i)
+      if (p.packs[i].queries[0] == r && p.packs[i].slots[0] == slot) return i;
+    FAIL("no such pack");
+    return size_t{0};
+  };
+  const auto& table0 = L.block_tables[0];
+
+  SECTION("overlap") {
+    Plan bad = good;
+    Pack& p = bad.packs[pack_of(bad, 0, 1)];  // [16, 32) -> [0, 32)
+    p.token_begin = 0;
+    p.kv_len = 32;
+    p.blocks = {table0[0], table0[1]};
+    const auto faults = validate_plan(L, bad);
+    INFO(join(faults));
+    REQUIRE(has_fault(faults, "overlap: request 0 tokens [0, 16)"));
+  }
+  SECTION("gap") {
+    //! [broken gap]
+    Plan bad = good;
+    bad.packs.erase(bad.packs.begin() + static_cast<std::ptrdiff_t>(pack_of(bad, 0, 1)));
+    for (Pack& p : bad.packs)
+      if (p.queries[0] == 0 && p.slots[0] > 1) --p.slots[0];
+    --bad.partials[0];
+    const auto faults = validate_plan(L, bad);
+    INFO(join(faults));
+    REQUIRE(faults.size() == 1);
+    REQUIRE(has_fault(faults, "gap: request 0 tokens [16, 32)"));
+    //! [broken gap]
+  }
+  SECTION("duplicate slot") {
+    Plan bad = good;
+    bad.packs[pack_of(bad, 0, 2)].slots[0] = 1;
+    const auto faults = validate_plan(L, bad);
+    INFO(join(faults));
+    REQUIRE(has_fault(faults, "duplicate slot: request 0 slot 1"));
+    REQUIRE(has_fault(faults, "missing slot: request 0 slot 2"));
+  }
+  SECTION("missing query") {
+    Plan bad = good;
+    bad.packs.erase(std::remove_if(bad.packs.begin(), bad.packs.end(), [](const Pack& p) { return p.queries[0] == 2; }),
+                    bad.packs.end());
+    bad.partials[2] = 0;
+    const auto faults = validate_plan(L, bad);
+    INFO(join(faults));
+    REQUIRE(faults.size() == 1);
+    REQUIRE(has_fault(faults, "missing query: request 2 is in no pack"));
+  }
+  SECTION("slots out of block order") {
+    Plan bad = good;
+    std::swap(bad.packs[pack_of(bad, 1, 0)].slots[0], bad.packs[pack_of(bad, 1, 3)].slots[0]);
+    REQUIRE(has_fault(validate_plan(L, bad), "slot order: request 1"));
+  }
+  SECTION("a partial block before the query's last pack") {
+    Plan bad = good;
+    bad.packs[pack_of(bad, 0, 0)].kv_len = 10;
+    const auto faults = validate_plan(L, bad);
+    REQUIRE(has_fault(faults, "partial block: pack"));
+    REQUIRE(has_fault(faults, "gap: request 0 tokens [10, 16)"));
+  }
+  SECTION("wrong blocks, misaligned range, partial counts") {
+    Plan bad = good;
+    std::swap(bad.packs[pack_of(bad, 0, 0)].blocks[0], bad.packs[pack_of(bad, 0, 1)].blocks[0]);
+    REQUIRE(has_fault(validate_plan(L, bad), "blocks: pack"));
+    bad = good;
+    bad.packs[pack_of(bad, 0, 1)].token_begin = 8;
+    REQUIRE(has_fault(validate_plan(L, bad), "alignment: pack"));
+    bad = good;
+    bad.partials[1] += 1;
+    const auto faults = validate_plan(L, bad);
+    REQUIRE(has_fault(faults, "partials: request 1"));
+    REQUIRE(has_fault(faults, "missing slot: request 1"));
+    bad = good;
+    bad.partials.pop_back();
+    REQUIRE(has_fault(validate_plan(L, bad), "partials: the plan has partial counts for"));
+  }
+  SECTION("rows beyond the tile, unbuilt tiles") {
+    Shape wide = small_shape(16, 16, 1);
+    const PagedLayout W = build_layout(parse_tree_spec("1,8_64,16"), wide, false, 1);
+    PlannerOptions o;
+    o.split_kv = false;
+    Plan plan = make_plan(W, o);
+    REQUIRE(validate_plan(W, plan).empty());
+    Pack& prefix = plan.packs.front();  // 4 queries x 16 = 64 rows
+    REQUIRE(prefix.queries.size() == 4);
+    Plan bad = plan;
+    bad.packs.front().tile = {32, 64};
+    REQUIRE(has_fault(validate_plan(W, bad), "rows: pack 0 has 64 rows, more than its tile's m = 32"));
+    bad = plan;
+    Pack& other = bad.packs[1];
+    REQUIRE(other.token_begin == 0);
+    bad.packs.front().queries.push_back(other.queries.front());
+    bad.packs.front().slots.push_back(0);
+    other.queries.erase(other.queries.begin());
+    other.slots.erase(other.slots.begin());
+    REQUIRE(has_fault(validate_plan(W, bad), "rows: pack 0 has 80 rows"));
+    bad = plan;
+    bad.packs.front().tile = {48, 64};
+    REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 48x64"));
+  }
+}
+
+TEST_CASE("traffic model: floor <= packed <= per request <= per query head") {
+  SECTION("a shared prefix") {
+    const PagedLayout L = build_layout(parse_tree_spec("1,64_4096,256"), llama_shape(), true, 1);
+    const Plan plan = make_plan(L, PlannerOptions{});
+    const Traffic t = traffic_model(L, plan);
+    REQUIRE(t.unique == L.unique_kv_bytes() + L.q_and_out_bytes());
+    REQUIRE(t.per_request == L.total_kv_bytes() + L.q_and_out_bytes());
+    REQUIRE(t.per_query_head == 4 * L.total_kv_bytes() + L.q_and_out_bytes());
+    REQUIRE(t.unique < t.packed);
+    REQUIRE(t.packed < t.per_request / 3);
+    REQUIRE(t.per_request < t.per_query_head);
+  }
+  SECTION("no sharing, no split: the packed plan reads what one request per CTA reads") {
+    const PagedLayout L = build_layout(parse_tree_spec("64_2048"), llama_shape(), true, 1);
+    PlannerOptions o;
+    o.split_kv = false;
+    const Traffic t = traffic_model(L, make_plan(L, o));
+    REQUIRE(t.packed == t.per_request);
+    REQUIRE(t.unique == t.per_request);
+  }
+}
+
+TEST_CASE("planning time: 1024 requests on a 3-level tree") {
+  const PagedLayout L = build_layout(parse_tree_spec("1,8,1024_2048,512,64"), llama_shape(), true, 1);
+  Plan plan;
+  std::vector<double> ms;
+  for (int run = 0; run < kPlanTimingRuns; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    plan = make_plan(L, PlannerOptions{});
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  std::printf("planning 1024 requests (1,8,1024_2048,512,64, 32/8 heads): %.3f ms (median of %d), %zu packs\n", median,
+              kPlanTimingRuns, plan.packs.size());
+  REQUIRE(validate_plan(L, plan).empty());
+  // The budget is 1 ms per request; the planner should be far below it.
+  REQUIRE(median < 1.0 * L.num_requests());
+}
+
+TEST_CASE("layouts that do not match their lengths are usage errors") {
+  PagedLayout L = build_layout(parse_tree_spec("1,2_40,8"), llama_shape(), false, 1);
+  L.block_tables[1].pop_back();
+  REQUIRE_THROWS_AS(make_plan(L, PlannerOptions{}), Error);
+}

@@ -1,0 +1,195 @@
+// patlab plan: the pack step on a workload. Packs per tile bucket, the inherit-or-split
+// decisions, the KV split, the validator's verdict, the planning time, and the HBM bytes each
+// strategy reads against the unique-bytes floor. Needs no K/V data and no GPU.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "commands.hpp"
+#include "options.hpp"
+#include "patlab/error.hpp"
+#include "patlab/planner.hpp"
+
+namespace patlab::cli {
+
+namespace {
+
+/// Plans timed; the median is reported.
+constexpr int kPlanTimingRuns = 5;
+/// Inherit-or-split decisions listed (in walk order); the table says how many there were.
+constexpr size_t kShownDecisions = 12;
+
+struct PlanOptions {
+  WorkloadOptions workload;
+  std::string format = "table";
+  int sms = kDefaultSms;
+  int max_kv_tile = kDefaultMaxKvTile;
+  bool no_split = false;
+  bool list_packs = false;
+};
+
+std::string tile_name(TileShape t) { return std::to_string(t.m) + "x" + std::to_string(t.n); }
+
+std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
+
+Cell ratio(int64_t bytes, int64_t floor) { return Cell::num(static_cast<double>(bytes) / static_cast<double>(floor), 2); }
+
+Table buckets_table(const Plan& plan, const Shape& shape) {
+  struct Bucket {
+    int64_t packs = 0, queries = 0, tokens = 0;
+    int64_t min_rows = INT64_MAX, max_rows = 0, min_kv = INT64_MAX, max_kv = 0;
+  };
+  std::map<std::pair<int, int>, Bucket> buckets;
+  for (const Pack& p : plan.packs) {
+    Bucket& b = buckets[{p.tile.m, p.tile.n}];
+    const int64_t rows = p.rows(shape.group());
+    ++b.packs;
+    b.queries += static_cast<int64_t>(p.queries.size());
+    b.tokens += p.kv_len;
+    b.min_rows = std::min(b.min_rows, rows);
+    b.max_rows = std::max(b.max_rows, rows);
+    b.min_kv = std::min<int64_t>(b.min_kv, p.kv_len);
+    b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
+  }
+  Table t;
+  t.title = "tile buckets";
+  t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens"};
+  for (const auto& kv : buckets) {
+    const Bucket& b = kv.second;
+    t.add({tile_name({kv.first.first, kv.first.second}), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads),
+           Cell::integer(b.queries), span(b.min_rows, b.max_rows), span(b.min_kv, b.max_kv), Cell::integer(b.tokens)});
+  }
+  return t;
+}
+
+Table decisions_table(const PlanInfo& info) {
+  Table t;
+  const size_t shown = std::min(kShownDecisions, info.decisions.size());
+  t.title = "inherit or split";
+  t.columns = {"pending tokens", "queries", "ended here", "children", "inherit", "PAT inherits", "model bytes",
+               "PAT's choice", "all split", "all inherit"};
+  for (size_t i = 0; i < shown; ++i) {
+    const Decision& d = info.decisions[i];
+    t.add({"[" + std::to_string(d.token_begin) + ", " + std::to_string(d.token_end) + ")", Cell::integer(d.queries),
+           Cell::integer(d.ended), Cell::integer(d.children), Cell::integer(d.inherited), Cell::integer(d.pat_inherited),
+           Cell::bytes(static_cast<double>(d.bytes)), Cell::bytes(static_cast<double>(d.bytes_pat)),
+           Cell::bytes(static_cast<double>(d.bytes_all_split)),
+           Cell::bytes(static_cast<double>(d.bytes_all_inherit))});
+  }
+  return t;
+}
+
+std::string list(const std::vector<int32_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + std::to_string(v[i]);
+  return s;
+}
+
+Table packs_table(const Plan& plan) {
+  Table t;
+  t.title = "packs";
+  t.columns = {"pack", "tile", "tokens", "blocks", "queries", "slots"};
+  for (size_t i = 0; i < plan.packs.size(); ++i) {
+    const Pack& p = plan.packs[i];
+    t.add({Cell::integer(static_cast<int64_t>(i)), tile_name(p.tile),
+           "[" + std::to_string(p.token_begin) + ", " + std::to_string(p.token_begin + p.kv_len) + ")",
+           Cell::integer(static_cast<int64_t>(p.blocks.size())), list(p.queries), list(p.slots)});
+  }
+  return t;
+}
+
+Table traffic_table(const Traffic& tr) {
+  Table t;
+  t.title = "HBM traffic model";
+  t.columns = {"strategy", "bytes", "x unique"};
+  t.add({"one query (request, q head) per CTA", Cell::bytes(static_cast<double>(tr.per_query_head)), ratio(tr.per_query_head, tr.unique)});
+  t.add({"one request and KV head per CTA", Cell::bytes(static_cast<double>(tr.per_request)), ratio(tr.per_request, tr.unique)});
+  t.add({"packed plan", Cell::bytes(static_cast<double>(tr.packed)), ratio(tr.packed, tr.unique)});
+  t.add({"unique bytes (floor)", Cell::bytes(static_cast<double>(tr.unique)), ratio(tr.unique, tr.unique)});
+  return t;
+}
+
+int run_plan(const PlanOptions& o) {
+  const Format format = parse_format(o.format);
+  require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
+  const WorkloadChoice choice = o.workload.resolve();
+  const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
+  PlannerOptions options;
+  options.sms = o.sms;
+  options.split_kv = !o.no_split;
+  options.max_kv_tile = o.max_kv_tile;
+
+  PlanInfo info;
+  Plan plan;
+  std::vector<double> ms;
+  for (int i = 0; i < kPlanTimingRuns; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    plan = make_plan(layout, options, &info);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double plan_ms = ms[ms.size() / 2];
+  const std::vector<std::string> faults = validate_plan(layout, plan);
+
+  int64_t merged = 0, most = 0;
+  for (int32_t k : plan.partials) {
+    merged += k > 1;
+    most = std::max<int64_t>(most, k);
+  }
+  const int hkv = choice.shape.num_kv_heads;
+  const int64_t packs = static_cast<int64_t>(plan.packs.size());
+  std::string split = "off (--no-split)";
+  if (options.split_kv)
+    split = "target " + std::to_string(info.target_ctas) + " CTAs (" + std::to_string(kSplitCtasPerSm) + " per SM); cut the "
+            "longest pack while below it or longer than one CTA slot's share; pieces >= " + std::to_string(options.min_split_blocks) +
+            " blocks, <= " + std::to_string(options.max_splits_per_query) + " added per query";
+  Table summary = key_values("plan", {
+      {"workload", choice.tree.description},
+      {"shape", choice.shape.describe()},
+      {"requests", Cell::integer(layout.num_requests())},
+      {"SMs (target GPU)", Cell::integer(o.sms)},
+      {"KV split", split},
+      {"radix tree nodes", Cell::integer(info.tree_nodes)},
+      {"inherit-or-split nodes (first " + std::to_string(kShownDecisions) + " listed)",
+       Cell::integer(static_cast<int64_t>(info.decisions.size()))},
+      {"queries per pack (max)", Cell::integer(info.queries_per_pack)},
+      {"packs from the tree walk", Cell::integer(info.packs_before_split)},
+      {"KV split cuts", Cell::integer(info.kv_cuts)},
+      {"packs", Cell::integer(packs)},
+      {"CTAs (packs x KV heads)", Cell::integer(packs * hkv)},
+      {"partials", Cell::integer(plan.total_partials())},
+      {"queries merged (> 1 partial)", Cell::integer(merged)},
+      {"most partials of one query", Cell::integer(most)},
+      {"validator", faults.empty() ? "PASS (every query covered once, in block order; slots 0..k-1)"
+                                   : "FAIL: " + std::to_string(faults.size()) + " faults, first: " + faults.front()},
+      {"planning time ms (median of " + std::to_string(kPlanTimingRuns) + ")", Cell::num(plan_ms, 3)},
+      {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
+  });
+  std::vector<Table> tables{summary, buckets_table(plan, choice.shape), decisions_table(info),
+                            traffic_table(traffic_model(layout, plan))};
+  if (o.list_packs) tables.push_back(packs_table(plan));
+  print(std::cout, tables, format);
+  for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
+  return faults.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+void add_plan(CLI::App& app, Action& action) {
+  auto o = std::make_shared<PlanOptions>();
+  auto* cmd = app.add_subcommand("plan", "The pack step: packs per tile bucket, inherit-or-split, KV split, validator, "
+                                         "planning time and the HBM traffic of each strategy (exit 1 if the plan is invalid)");
+  o->workload.add_to(*cmd);
+  add_format(*cmd, o->format);
+  cmd->add_option("--sms", o->sms, "SMs of the GPU to plan for (the KV-split target follows from it)")->capture_default_str();
+  cmd->add_flag("--no-split", o->no_split, "Plan without the KV split (stages 4-6)");
+  cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
+      ->capture_default_str();
+  cmd->add_flag("--packs", o->list_packs, "Also list every pack: tile, token range, queries and their slots");
+  cmd->callback([&action, o] { action = [o] { return run_plan(*o); }; });
+}
+
+}  // namespace patlab::cli
