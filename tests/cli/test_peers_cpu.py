@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""The peers' Python side without a GPU (tools/peers/).
+
+    test_peers_cpu.py PATLAB_EXE
+
+1. `patlab export` writes the documented files; read back with the standard library.
+2. Cascade levels (tools/peers/levels.py) on the preset 'tiny' (prefix of 100 tokens: ends
+   mid-block), the preset 'asymmetric', a tree whose middle level holds no full block, and
+   random trees: groups are consecutive, every block is read exactly once per request, and the
+   expected groups and page counts come out.
+3. Cascade attention simulated in pure Python on those levels (per group attention + the merge)
+   equals the exported oracle under check.hpp's rule.
+4. With numpy (skipped, and said so, where numpy is missing): export_io.load_export, the dense
+   per-request K/V recomputed in float64 against oracle_o/oracle_lse, and check()'s verdicts.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+import pathlib
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "peers"))
+import levels  # noqa: E402
+
+FAILURES = []
+PASSED = 0
+
+
+def expect(cond: bool, what: str) -> None:
+    global PASSED
+    if cond:
+        PASSED += 1
+    else:
+        FAILURES.append(what)
+        print(f"FAIL: {what}")
+
+
+def export(patlab: str, out: pathlib.Path, *args: str) -> dict:
+    r = subprocess.run([patlab, "export", *args, "--out", str(out), "--format", "json"],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit(f"patlab export {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
+    json.loads(r.stdout)  # --format json is honoured
+    return json.loads((out / "workload.json").read_text())
+
+
+def read_array(path: pathlib.Path, code: str) -> array.array:
+    a = array.array(code)
+    a.frombytes(path.read_bytes())
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a
+
+
+def fp16_values(path: pathlib.Path) -> list[float]:
+    data = path.read_bytes()
+    return list(struct.unpack(f"<{len(data) // 2}e", data))
+
+
+def bf16_values(path: pathlib.Path) -> list[float]:
+    data = path.read_bytes()
+    bits = struct.unpack(f"<{len(data) // 2}H", data)
+    return [struct.unpack("<f", struct.pack("<I", b << 16))[0] for b in bits]
+
+
+def load_stdlib(d: pathlib.Path, meta: dict):
+    """The export read with the standard library: tables, lengths, q, pools, oracle."""
+    R, mb = meta["requests"], meta["max_blocks_per_request"]
+    bt = read_array(d / "block_tables.bin", "i")
+    lengths = list(read_array(d / "lengths.bin", "i"))
+    page = meta["page_size"]
+    tables = [[bt[r * mb + j] for j in range((lengths[r] + page - 1) // page)] for r in range(R)]
+    pads = [bt[r * mb + j] for r in range(R) for j in range((lengths[r] + page - 1) // page, mb)]
+    expect(all(p == -1 for p in pads), "block tables are padded with -1")
+    return tables, lengths
+
+
+def cascade_of(meta: dict, tables, lengths) -> levels.Cascade:
+    parents = [s["parent"] for s in meta["tree"]["segments"]]
+    tokens = [s["tokens"] for s in meta["tree"]["segments"]]
+    names = [s["name"] for s in meta["tree"]["segments"]]
+    c = levels.build_cascade(meta["paths"], parents, tokens, names, lengths, tables, meta["page_size"])
+    levels.check_cascade(c, lengths, tables)
+    return c
+
+
+def simulate_cascade(d: pathlib.Path, meta: dict, c: levels.Cascade) -> list[float]:
+    """Cascade attention in pure Python: each level's groups attend to their pages, the levels
+    are merged with the lse rule; returns o [R, Hq, d] flattened in request order."""
+    s = meta["shape"]
+    Hq, Hkv, D, page = s["num_q_heads"], s["num_kv_heads"], s["head_dim"], meta["page_size"]
+    g = Hq // Hkv
+    load = fp16_values if meta["dtype"] == "fp16" else bf16_values
+    q, k, v = load(d / "q.bin"), load(d / "k_pool.bin"), load(d / "v_pool.bin")
+    scale = meta["softmax_scale"]
+    R = meta["requests"]
+    state = {}  # (request, head) -> (lse, o)
+    for lv in c.levels:
+        for grp in range(lv.groups):
+            pages = lv.kv_indices[lv.kv_indptr[grp]:lv.kv_indptr[grp + 1]]
+            ntok = lv.tokens[grp]
+            slots = [(pages[t // page], t % page) for t in range(ntok)]
+            for i in range(lv.qo_indptr[grp], lv.qo_indptr[grp + 1]):
+                r = c.order[i]
+                for h in range(Hq):
+                    kv = h // g
+                    qv = q[(r * Hq + h) * D:(r * Hq + h + 1) * D]
+                    if not slots:
+                        part = (-math.inf, [0.0] * D)
+                    else:
+                        scores = []
+                        for b, off in slots:
+                            base = ((b * page + off) * Hkv + kv) * D
+                            scores.append(scale * sum(a * bb for a, bb in zip(qv, k[base:base + D])))
+                        m = max(scores)
+                        p = [math.exp(x - m) for x in scores]
+                        tot = sum(p)
+                        o = [0.0] * D
+                        for w, (b, off) in zip(p, slots):
+                            base = ((b * page + off) * Hkv + kv) * D
+                            vv = v[base:base + D]
+                            for j in range(D):
+                                o[j] += w * vv[j]
+                        part = (m + math.log(tot), [x / tot for x in o])
+                    prev = state.get((r, h), (-math.inf, [0.0] * D))
+                    state[(r, h)] = merge(prev, part)
+    out = []
+    for r in range(R):
+        for h in range(Hq):
+            out.extend(state[(r, h)][1])
+    return out
+
+
+def merge(a, b):
+    """The merge of two attention states (lse natural log), as oracle.hpp defines it."""
+    if a[0] == -math.inf:
+        return b
+    if b[0] == -math.inf:
+        return a
+    m = max(a[0], b[0])
+    lse = m + math.log(math.exp(a[0] - m) + math.exp(b[0] - m))
+    wa, wb = math.exp(a[0] - lse), math.exp(b[0] - lse)
+    return lse, [wa * x + wb * y for x, y in zip(a[1], b[1])]
+
+
+def check_rule(got: list[float], ref: list[float], tol: dict) -> tuple[bool, str]:
+    """check.hpp's rule, in pure Python."""
+    nonfinite = sum(1 for x in got if not math.isfinite(x))
+    err2 = ref2 = 0.0
+    oob = 0
+    for x, r in zip(got, ref):
+        if not math.isfinite(x):
+            continue
+        e = abs(x - r)
+        oob += e > tol["atol"] + tol["rtol"] * abs(r)
+        err2 += e * e
+        ref2 += r * r
+    rel = math.sqrt(err2 / ref2) if ref2 > 0 else math.sqrt(err2)
+    bound = tol["emulation_factor"] * tol["emulated_rel_l2"] + tol["l2_floor"]
+    return nonfinite == 0 and oob == 0 and rel <= bound, f"nonfinite {nonfinite}, oob {oob}, rel L2 {rel:.2e} <= {bound:.2e}"
+
+
+def level_summary(c: levels.Cascade):
+    return [(lv.groups, lv.empty_groups, len(lv.kv_indices)) for lv in c.levels]
+
+
+def main() -> int:
+    if len(sys.argv) < 2:
+        print("usage: test_peers_cpu.py PATLAB_EXE", file=sys.stderr)
+        return 2
+    patlab = sys.argv[1]
+    with tempfile.TemporaryDirectory(prefix="patlab-peers-test-") as tmp:
+        tmp = pathlib.Path(tmp)
+
+        # --- tiny: 1,4_100,37, page 16: the prefix ends mid-block (100 = 6*16 + 4) ---------------
+        d = tmp / "tiny"
+        meta = export(patlab, d, "tiny")
+        expect(meta["format"] == "patlab-export" and meta["version"] == 1, "format tag and version")
+        names = [f["name"] for f in meta["files"]]
+        expect(names == ["q", "k_pool", "v_pool", "block_tables", "lengths", "oracle_o", "oracle_lse"], f"file list {names}")
+        for f in meta["files"]:
+            n = 1
+            for x in f["shape"]:
+                n *= x
+            width = 4 if f["dtype"] in ("int32", "float32") else 2
+            expect((d / f["file"]).stat().st_size == n * width == f["bytes"], f"size of {f['file']}")
+        expect(meta["bytes"]["unique"] == meta["bytes"]["unique_kv"] + meta["bytes"]["q_and_out"], "unique bytes")
+        tables, lengths = load_stdlib(d, meta)
+        expect(lengths == [137] * 4, f"tiny lengths {lengths}")
+        c = cascade_of(meta, tables, lengths)
+        # L0: the 6 full prefix blocks, one group of 4; L1: 41 own tokens each (3 pages, last 9).
+        expect(level_summary(c) == [(1, 0, 6), (4, 0, 12)], f"tiny levels {level_summary(c)}")
+        expect(c.levels[1].last_page_len == [9] * 4 and c.levels[1].tokens == [41] * 4, "tiny last level")
+        expect(len(set(tables[r][b] for r in range(4) for b in range(6))) == 6, "tiny prefix blocks shared")
+        expect(len(set(tables[r][6] for r in range(4))) == 4, "tiny mid-block prefix block is private")
+        oracle = list(struct.unpack(f"<{(d / 'oracle_o.bin').stat().st_size // 4}f", (d / "oracle_o.bin").read_bytes()))
+        ok, why = check_rule(simulate_cascade(d, meta, c), oracle, meta["tolerance"])
+        expect(ok, f"tiny: simulated cascade vs oracle ({why})")
+        bad = list(oracle)
+        bad[5] += 0.05
+        expect(not check_rule(bad, oracle, meta["tolerance"])[0], "one element off by 0.05 fails the rule")
+
+        # --- asymmetric: sys 1000, docA 700, u1 33, u2 45, u3 129 --------------------------------
+        d = tmp / "asym"
+        meta = export(patlab, d, "asymmetric", "--heads", "4/2", "--head-dim", "64")
+        tables, lengths = load_stdlib(d, meta)
+        c = cascade_of(meta, tables, lengths)
+        seg_names = [s["name"] for s in meta["tree"]["segments"]]
+        ends = [seg_names[p[-1]] for p in meta["paths"]]
+        expect(ends == ["u1", "u2", "u3"], f"asymmetric request ends {ends}")
+        # L0: sys holds 62 full blocks (992 tokens), read by all 3; L1: docA's 44 blocks (to 1696)
+        # for the two docA requests, and an empty group for sys+u3 (whose block 62 is its own);
+        # L2: 37, 49 and 137 own tokens.
+        expect(level_summary(c) == [(1, 0, 62), (2, 1, 44), (3, 0, 3 + 4 + 9)], f"asymmetric levels {level_summary(c)}")
+        expect(c.levels[1].label == ["docA", "empty"], f"asymmetric L1 labels {c.levels[1].label}")
+        own = {c.order[i]: (c.levels[2].tokens[i], c.levels[2].last_page_len[i]) for i in range(3)}
+        expect(own == {0: (37, 5), 1: (49, 1), 2: (137, 9)}, f"asymmetric own tokens {own}")
+        expect(c.pages_read() == 62 + 44 + 16, "asymmetric pages read")
+        oracle = list(struct.unpack(f"<{(d / 'oracle_o.bin').stat().st_size // 4}f", (d / "oracle_o.bin").read_bytes()))
+        ok, why = check_rule(simulate_cascade(d, meta, c), oracle, meta["tolerance"])
+        expect(ok, f"asymmetric: simulated cascade vs oracle ({why})")
+
+        # --- a middle level without any full block: 1,2,4_40,5,30 --------------------------------
+        d = tmp / "midempty"
+        meta = export(patlab, d, "1,2,4_40,5,30", "--heads", "4/2", "--head-dim", "64", "--dtype", "bf16")
+        tables, lengths = load_stdlib(d, meta)
+        c = cascade_of(meta, tables, lengths)
+        expect(level_summary(c) == [(1, 0, 2), (1, 1, 0), (4, 0, 12)], f"mid-empty levels {level_summary(c)}")
+        oracle = list(struct.unpack(f"<{(d / 'oracle_o.bin').stat().st_size // 4}f", (d / "oracle_o.bin").read_bytes()))
+        ok, why = check_rule(simulate_cascade(d, meta, c), oracle, meta["tolerance"])
+        expect(ok, f"mid-empty (bf16): simulated cascade vs oracle ({why})")
+
+        # --- no sharing: one level of own blocks under an empty top level ------------------------
+        d = tmp / "flat"
+        meta = export(patlab, d, "3_40", "--heads", "4/2", "--head-dim", "64")
+        tables, lengths = load_stdlib(d, meta)
+        c = cascade_of(meta, tables, lengths)
+        expect(level_summary(c) == [(1, 1, 0), (3, 0, 9)], f"no-sharing levels {level_summary(c)}")
+
+        # --- a 4-level tree of the standard suite: structure only --------------------------------
+        d = tmp / "deep"
+        meta = export(patlab, d, "1,4,8,256_32,256,256,32", "--heads", "2/1", "--head-dim", "64")
+        tables, lengths = load_stdlib(d, meta)
+        c = cascade_of(meta, tables, lengths)
+        expect(level_summary(c) == [(1, 0, 2), (4, 0, 64), (8, 0, 128), (256, 0, 512)], f"deep levels {level_summary(c)}")
+        expect(c.pages_read() * meta["page_size"] == meta["lengths"]["unique_tokens"], "deep: cascade reads each block once")
+
+        # --- random asymmetric trees: structure only ---------------------------------------------
+        for seed in range(1, 7):
+            d = tmp / f"random{seed}"
+            meta = export(patlab, d, "--random-tree", str(seed), "--random-requests", "12", "--random-max-segment", "70",
+                          "--heads", "4/2", "--head-dim", "64")
+            tables, lengths = load_stdlib(d, meta)
+            try:
+                c = cascade_of(meta, tables, lengths)
+                expect(len(c.levels) == max(2, meta["tree"]["depth"]), f"random {seed}: level count")
+            except ValueError as e:
+                expect(False, f"random tree {seed}: {e}")
+
+        # --- report.py joins patlab's and the peers' rows (stdlib only) ---------------------------
+        import report
+        shape = "32/8 heads, d=128, page 16, fp16"
+        compare = {"run": [{"field": "shape", "value": shape}],
+                   "results": [{"workload": "tree 1,2_64,16", "stage": "naive", "check": "PASS", "time_us": 40.0},
+                               {"workload": "tree 1,2_64,16", "stage": "pat", "check": "skipped: no GPU", "time_us": "-"}]}
+        peers = {"run": {}, "results": [
+            {"workload": "tree 1,2_64,16", "shape": shape, "peer": "fi-decode", "status": "PASS", "check": "PASS x",
+             "time_us": 20.0},
+            {"workload": "tree 1,2_64,16", "shape": shape, "peer": "sdpa-flash", "status": "PASS", "check": "PASS x",
+             "time_us": 80.0},
+            {"workload": "tree 1,2_64,16", "shape": shape, "peer": "fi-cascade", "status": "FAIL", "check": "FAIL y",
+             "time_us": 1.0}]}
+        import io
+        by_key = report.build_report([compare], [peers], None, stream=io.StringIO())
+        expect(list(by_key) == [f"tree 1,2_64,16 | {shape}"], f"report keys {list(by_key)}")
+        ratios = {r["name"]: r["vs_best_peer"] for r in next(iter(by_key.values()))}
+        expect(ratios == {"naive": 2.0, "pat": None, "fi-decode": 1.0, "sdpa-flash": 4.0, "fi-cascade": None},
+               f"report ratios {ratios}")
+
+        # --- with numpy: the reader module --------------------------------------------------------
+        try:
+            import numpy as np  # noqa: F401
+        except ImportError:
+            print("numpy not installed: the export_io (numpy) checks SKIPPED; the rest ran")
+            np = None
+        if np is not None:
+            import export_io
+            for name in ("tiny", "asym", "midempty"):
+                ex = export_io.load_export(tmp / name)
+                o, lse = export_io.reference_attention(ex)
+                res = export_io.check(ex, o)
+                expect(res.passed, f"{name}: float64 recompute vs oracle_o: {res.summary()}")
+                expect(float(np.max(np.abs(lse - ex.oracle_lse) / np.maximum(np.abs(ex.oracle_lse), 1e-3))) < 1e-5,
+                       f"{name}: recomputed lse vs oracle_lse")
+                expect(res.summary().startswith("PASS max|err|"), f"{name}: summary wording {res.summary()}")
+                k, v = ex.dense_kv(0)
+                expect(k.shape == (int(ex.lengths[0]), ex.shape["num_kv_heads"], ex.shape["head_dim"]), "dense K shape")
+                expect(bool(np.all(np.isfinite(k)) and np.all(np.isfinite(v))), f"{name}: dense K/V hold no pool padding (NaN)")
+                bad = o.copy()
+                bad[0, 0, 0] = np.nan
+                r = export_io.check(ex, bad)
+                expect(not r.passed and r.nonfinite == 1 and "NaN/Inf" in r.summary(), f"{name}: NaN fails: {r.summary()}")
+                bad = o.copy()
+                bad[-1, -1, -1] += 0.05
+                r = export_io.check(ex, bad)
+                expect(not r.passed and r.out_of_bound == 1, f"{name}: one element off fails: {r.summary()}")
+            try:
+                export_io.load_export(tmp)
+                expect(False, "load_export of a folder without workload.json raises")
+            except export_io.ExportError:
+                expect(True, "")
+            (tmp / "tiny" / "lengths.bin").write_bytes(b"\0\0\0")
+            try:
+                export_io.load_export(tmp / "tiny")
+                expect(False, "load_export of a truncated file raises")
+            except export_io.ExportError as e:
+                expect("lengths.bin" in str(e), f"truncated file named: {e}")
+
+    print(f"{PASSED} passed, {len(FAILURES)} failed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+// patlab export: write a workload and the oracle's answer to a folder, for the peers
+// (tools/peers/) and any other program that should run exactly the same inputs.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "options.hpp"
+#include "patlab/check.hpp"
+#include "patlab/export.hpp"
+#include "patlab/oracle.hpp"
+
+namespace patlab::cli {
+
+namespace {
+
+struct ExportOptions {
+  WorkloadOptions workload;
+  std::string out;
+  std::string format = "table";
+};
+
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+int run_export(const ExportOptions& o) {
+  const Format format = parse_format(o.format);
+  const WorkloadChoice choice = o.workload.resolve();
+  progress("building " + describe(choice));
+  const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
+  progress("oracle: float64 attention and the fp32 emulation on the CPU");
+  const auto t0 = std::chrono::steady_clock::now();
+  const AttentionResult oracle = naive_attention(w);
+  const double emulated_l2 = l2_error(emulated_attention(w), oracle);
+  const double oracle_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress("writing " + o.out);
+  export_workload(w, oracle, emulated_l2, o.out);
+
+  const PagedLayout& L = w.layout;
+  const Tolerance& tol = tolerance(L.shape.dtype);
+  const int64_t outputs = int64_t{L.num_requests()} * L.shape.num_q_heads * L.shape.head_dim;
+  // q (16-bit) + both pools + block tables and lengths (int32) + oracle o and lse (float32)
+  const int64_t file_bytes = outputs * 2 + L.pool_bytes() +
+                             int64_t{L.num_requests()} * (L.max_blocks_per_request() + 1) * 4 +
+                             outputs * 4 + int64_t{L.num_requests()} * L.shape.num_q_heads * 4;
+  Table t = key_values("export", {
+      {"folder", o.out},
+      {"workload", choice.tree.description},
+      {"shape", choice.shape.describe()},
+      {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
+      {"requests", Cell::integer(L.num_requests())},
+      {"KV blocks (physical)", Cell::integer(L.num_blocks)},
+      {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))},
+      {"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))},
+      {"files written", Cell::bytes(static_cast<double>(file_bytes))},
+      {"emulation rel. L2 error", sci(emulated_l2)},
+      {"check rule", "per element |err| <= " + sci(tol.atol) + " + " + sci(tol.rtol) + " |ref|; rel. L2 <= " +
+                         sci(kEmulationFactor * emulated_l2 + tol.l2_floor)},
+      {"oracle time s", Cell::num(oracle_s, 2)},
+  });
+  print(std::cout, {t}, format);
+  return 0;
+}
+
+}  // namespace
+
+void add_export(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ExportOptions>();
+  auto* cmd = app.add_subcommand("export", "Write a workload (q, paged K/V, block tables) and the oracle's output to a "
+                                           "folder, for the peers in tools/peers/ (see docs/export-format.md)");
+  o->workload.add_to(*cmd);
+  add_format(*cmd, o->format);
+  cmd->add_option("--out", o->out, "Folder to write (created if missing; files of the same names are replaced)")
+      ->required();
+  cmd->callback([&action, o] { action = [o] { return run_export(*o); }; });
+}
+
+}  // namespace patlab::cli
