@@ -1,6 +1,7 @@
 // The GPU runtime behind patlab/gpu.hpp: device discovery, the batch on the device, poisoning,
 // CUDA-event timing with L2 flushes, graph capture, and the stage factory.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -47,17 +48,15 @@ constexpr size_t kCopyProbeBytes = size_t{1} << 30;
 /// Timed copies of the bandwidth probe.
 constexpr int kCopyProbeRepeats = 20;
 
-/// The kernel-module version from /proc, e.g. "580.159.04", or "".
+/// The kernel-module version from /proc (the first word shaped like 580.159.04), or "".
 std::string driver_string() {
   std::ifstream in("/proc/driver/nvidia/version");
   std::string line;
   if (!std::getline(in, line)) return {};
   std::istringstream words(line);
-  std::string w, prev;
-  while (words >> w) {
-    if (prev == "Module") return w;
-    prev = w;
-  }
+  std::string w;
+  while (words >> w)
+    if (w.size() >= 3 && std::isdigit(static_cast<unsigned char>(w[0])) && w.find('.') != std::string::npos) return w;
   return {};
 }
 
@@ -198,6 +197,8 @@ Runner::Runner(const Workload& w) : impl_(std::make_unique<Impl>()) {
 Runner::~Runner() = default;
 
 const DeviceInfo& Runner::device() const { return impl_->device; }
+
+void Runner::set_max_kv_tile(int tokens) { impl_->batch.max_kv_tile = tokens; }
 
 std::string Runner::unsupported(const std::string& slug) const {
   auto stage = cuda::make_stage(slug);

@@ -105,7 +105,7 @@ class NaiveStage final : public Stage {
       const dim3 grid(batch_.requests, s.num_q_heads);
       naive_decode_kernel<T, D><<<grid, kNaiveThreads, 0, stream>>>(
           static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-          batch_.block_table, batch_.table_stride, batch_.lengths, PoolGeometry{s.page_size, s.num_kv_heads},
+          batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s),
           s.num_q_heads, 1.0f / std::sqrt(static_cast<float>(D)), static_cast<T*>(batch_.out));
       PATLAB_CUDA_CHECK_LAUNCH();
     });

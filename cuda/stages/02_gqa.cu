@@ -47,7 +47,7 @@ class GqaStage final : public Stage {
         constexpr int D = decltype(dim)::value, G = decltype(group)::value;
         gqa_decode_kernel<T, D, G><<<dim3(batch_.requests, s.num_kv_heads), kGqaThreads, 0, stream>>>(
             static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-            batch_.block_table, batch_.table_stride, batch_.lengths, PoolGeometry{s.page_size, s.num_kv_heads},
+            batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s),
             static_cast<T*>(batch_.out));
         PATLAB_CUDA_CHECK_LAUNCH();
       });

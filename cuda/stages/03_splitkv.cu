@@ -9,9 +9,10 @@
 ///
 /// The split rule: let `slots` = SMs x resident CTAs per SM of the decode kernel (from the
 /// occupancy calculator). If requests x Hkv already fills the slots, nothing is split and CTAs
-/// write the output directly. Otherwise chunks are `ceil(total tokens x Hkv / slots)` tokens,
-/// rounded up to a whole page and never shorter than kMinChunkTokens, so that the chunks of
-/// the whole batch make about one full wave of CTAs.
+/// write the output directly. Otherwise chunks start at `ceil(total tokens x Hkv / slots)`
+/// tokens, rounded up to a whole page and never shorter than kMinChunkTokens, and grow by a page
+/// until the chunks of the whole batch fit in one wave (at most `slots` CTAs): a few CTAs past
+/// the wave would run alone in a second one and double the time.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -71,10 +72,23 @@ class SplitKvStage final : public Stage {
     });
     //! [splitkv-rule]
     const int64_t slots = int64_t{batch.device->sm_count} * std::max(1, resident_);
+    auto ctas = [&](int64_t chunk) {  // CTAs a chunk length gives
+      int64_t n = 0;
+      for (int32_t len : L.lengths) n += (len + chunk - 1) / chunk;
+      return n * s.num_kv_heads;
+    };
     int64_t chunk = INT32_MAX;  // no split
     if (int64_t{L.num_requests()} * s.num_kv_heads < slots) {
       const int64_t even = (L.total_tokens() * s.num_kv_heads + slots - 1) / slots;
       chunk = std::max<int64_t>(kMinChunkTokens, (even + s.page_size - 1) / s.page_size * s.page_size);
+      // Rounding must not spill CTAs into a second wave: the smallest page multiple that fits.
+      int64_t lo = chunk, hi = std::max<int64_t>(chunk, *std::max_element(L.lengths.begin(), L.lengths.end()));
+      hi = (hi + s.page_size - 1) / s.page_size * s.page_size;
+      while (lo < hi) {
+        const int64_t mid = (lo + hi) / 2 / s.page_size * s.page_size;
+        if (ctas(mid) <= slots) hi = mid; else lo = mid + s.page_size;
+      }
+      chunk = lo;
     }
     //! [splitkv-rule]
     std::vector<Chunk> chunks;  // a request's chunks are consecutive, so are its slots
@@ -106,7 +120,7 @@ class SplitKvStage final : public Stage {
       splitkv_decode_kernel<T, D, G><<<dim3(static_cast<unsigned>(chunks_.size()), s.num_kv_heads), kGqaThreads, 0,
                                        stream>>>(
           static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-          batch_.block_table, batch_.table_stride, chunks_.get(), PoolGeometry{s.page_size, s.num_kv_heads}, partials,
+          batch_.block_table, batch_.table_stride, chunks_.get(), pool_geometry(s), partials,
           static_cast<T*>(batch_.out));
       PATLAB_CUDA_CHECK_LAUNCH();
       if (split_) launch_merge<T, D>(partials, nullptr, batch_.requests, s.num_q_heads, batch_.out, stream);

@@ -11,6 +11,7 @@
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/oracle.hpp"
+#include "patlab/planner.hpp"
 #include "patlab/stages.hpp"
 #include "version.hpp"
 
@@ -30,6 +31,7 @@ struct BenchOptions {
   bool no_graph = false;
   int repeats = 30;
   int warmup = 5;
+  int max_kv_tile = kDefaultMaxKvTile;
 };
 
 std::string utc_now() {
@@ -57,6 +59,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   const Format format = parse_format(o.format);
   require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
   require(o.warmup >= 0, "--warmup must be >= 0");
+  require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   std::vector<std::string> stages = o.stages;
   if (compare || stages.empty())
     for (const StageInfo& s : gpu_stages()) stages.push_back(s.slug);
@@ -105,6 +108,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   }
 
   gpu::Runner runner(w);
+  runner.set_max_kv_tile(o.max_kv_tile);
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   run.add({"device", device.name + " (" + std::to_string(device.sm_count) + " SMs, " +
@@ -117,6 +121,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   run.add({"L2", o.warm_l2 ? "warm (not flushed)" : "flushed before every timed run"});
   run.add({"timing", std::to_string(o.warmup) + " warm-up runs, median of " + std::to_string(o.repeats) +
                          " CUDA-event timings (kernel time; plan time separate)"});
+  run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 
   gpu::TimingOptions timing;
@@ -199,6 +204,8 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   cmd.add_flag("--no-graph", o.no_graph, "Skip the CUDA-graph replay timing");
   cmd.add_option("--repeats", o.repeats, "Timed runs (median reported; at least 20)")->capture_default_str();
   cmd.add_option("--warmup", o.warmup, "Untimed runs before timing")->capture_default_str();
+  cmd.add_option("--max-kv-tile", o.max_kv_tile, "Cap on the KV tile the planner picks for stages 5-7 (32, 64 or 128)")
+      ->capture_default_str();
 }
 
 }  // namespace

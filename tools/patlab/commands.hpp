@@ -12,7 +12,9 @@ using Action = std::function<int()>;
 void add_list(CLI::App& app, Action& action);
 void add_workload(CLI::App& app, Action& action);
 void add_check(CLI::App& app, Action& action);
+void add_plan(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
+void add_export(CLI::App& app, Action& action);
 
 }  // namespace patlab::cli

@@ -21,8 +21,23 @@ int main(int argc, char** argv) {
   patlab::cli::add_list(app, action);
   patlab::cli::add_workload(app, action);
   patlab::cli::add_check(app, action);
+  patlab::cli::add_plan(app, action);
   patlab::cli::add_bench(app, action);
   patlab::cli::add_compare(app, action);
+  patlab::cli::add_export(app, action);
+  // CLI11 answers `patlab frob` with "A subcommand is required"; name the unknown command instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App* a) { return !a->get_name().empty(); })) {
+      found = found || sub->get_name() == argv[1];
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!found) {
+      std::cerr << "patlab: error: unknown command '" << argv[1] << "' (commands: " << known << ")\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
     return action ? action() : 0;

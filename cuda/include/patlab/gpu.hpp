@@ -57,6 +57,9 @@ class Runner {
 
   /// The device in use.
   const DeviceInfo& device() const;
+  /// Caps the KV tile the planner may pick for stages that use its tile table (32, 64 or 128;
+  /// 0 restores the default). Applies to stages prepared afterwards.
+  void set_max_kv_tile(int tokens);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;
   /// Plans and allocates the stage's workspace; returns the host milliseconds this took

@@ -30,6 +30,9 @@ namespace patlab::cuda {
 inline constexpr int kKvStages = 2;
 /// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
 inline constexpr int kWarpRows = 16;
+/// Warps of a pack CTA when the tile allows: a tile of fewer rows splits its KV tile's tokens
+/// among warps instead, so that small packs still have 4 warps issuing copies and math.
+inline constexpr int kPackWarps = 4;
 
 /// Everything a pack kernel reads and writes, as the flattened plan lays it out.
 struct PackKernelArgs {
@@ -50,6 +53,18 @@ struct PackKernelArgs {
   int num_q_heads = 1;  ///< Hq
 };
 
+/// How the warps of a pack CTA share an M x N tile: kRows warps down the rows (16 each), times
+/// kCols warps across the KV tile's tokens (N / kCols each, a multiple of 16).
+template <int M, int N>
+struct PackWarpLayout {
+  static constexpr int kRows = M / kWarpRows;
+  static constexpr int kCols = (kPackWarps / kRows < N / 16) ? kPackWarps / kRows : N / 16;
+  static constexpr int kWarps = kRows * kCols;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kColTokens = N / kCols;
+  static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
+};
+
 /// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles.
 template <int D, int M, int N>
 constexpr int pack_smem_bytes() {
@@ -57,17 +72,19 @@ constexpr int pack_smem_bytes() {
 }
 
 //! [packed-kernel]
-/// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), M / 16 warps.
+/// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<M, N> warps.
 /// @tparam T storage type (__half or __nv_bfloat16)
 /// @tparam D head dimension
-/// @tparam M tile rows (16, 32 or 64): one warp per 16 rows
-/// @tparam N KV tokens per tile (16, 32, 64 or 128)
+/// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
+/// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
 template <typename T, int D, int M, int N>
-__global__ void __launch_bounds__(M / kWarpRows * 32)
+__global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
+  using Layout = PackWarpLayout<M, N>;
   static_assert(M % kWarpRows == 0 && N % 16 == 0 && D % 16 == 0, "tile shapes are multiples of the mma shape");
-  constexpr int kThreads = M / kWarpRows * 32;
+  constexpr int kThreads = Layout::kThreads;
   constexpr int kChunks = D / kChunkElems;  // 16-byte chunks per row
+  constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
   T* k_s = q_s + M * D;
@@ -75,6 +92,7 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
 
   const int pack = bucket[blockIdx.x], kv_head = blockIdx.y;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int row_warp = warp % Layout::kRows, col_warp = warp / Layout::kRows;
   const int g = args.group;
   const int first = args.query_begin[pack];
   const int rows = (args.query_begin[pack + 1] - first) * g;
@@ -95,14 +113,19 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
     }
     cp_async_16(q_s + swizzled<D>(r, ch), src, valid);
   }
-  // 2. K/V tile loader: tile rows are tokens [start, start + N) of the pack's range.
+  // 2. K/V tile loader: tile rows are tokens [start, start + N) of the pack's range. Thread
+  //    tid always copies the same 16-byte column of rows tid / kChunks + i * kRowsPerPass.
+  constexpr int kRowsPerPass = kThreads / kChunks;
+  static_assert(kThreads % kChunks == 0, "a pass of the CTA's threads covers whole rows");
+  const int ch = tid % kChunks, r0 = tid / kChunks;
+  const int64_t head_off = static_cast<int64_t>(kv_head) * D + ch * kChunkElems;
   auto load_kv = [&](int stage, int start) {
     T* ks = k_s + stage * N * D;
     T* vs = v_s + stage * N * D;
-    for (int c = tid; c < N * kChunks; c += kThreads) {
-      const int r = c / kChunks, ch = c % kChunks;
+#pragma unroll
+    for (int r = r0; r < N; r += kRowsPerPass) {
       const bool valid = start + r < kv_len;
-      const int64_t off = valid ? token_offset<D>(args.geo, blocks, start + r, kv_head) + ch * kChunkElems : 0;
+      const int64_t off = valid ? token_offset<D>(args.geo, blocks, start + r, 0) + head_off : 0;
       cp_async_16(ks + swizzled<D>(r, ch), k_pool + off, valid);
       cp_async_16(vs + swizzled<D>(r, ch), v_pool + off, valid);
     }
@@ -110,9 +133,10 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
   load_kv(0, 0);
   cp_async_commit();  // group 0: the Q tile and KV tile 0
 
-  const bool active = warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
+  const bool active = row_warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
+  const int q_row = row_warp * kWarpRows;           // first tile row of this warp
+  const int col0 = col_warp * kColTokens;           // first tile token of this warp
   const float scale = kLog2e * rsqrtf(static_cast<float>(D));
-  uint32_t q_frag[D / 16][4];
   float o[D / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8 of the warp's slice
   float l[2] = {0.f, 0.f};              // this lane's part of the row sums
@@ -123,50 +147,49 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
     cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
     __syncthreads();
     if (active) {
-      if (tile == 0) {
-#pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk)
-          ldmatrix_x4(q_frag[kk], q_s + swizzled<D>(warp * kWarpRows + (lane / 8 % 2) * 8 + lane % 8, kk * 2 + lane / 16));
-      }
-      // 3a. S = Q K^T for this warp's 16 rows and the tile's N tokens.
+      // 3a. S = Q K^T for this warp's 16 rows and its kColTokens tokens of the tile. Q's
+      // fragments are re-read from shared memory per tile (D/16 ldmatrix) to spare registers.
       const T* ks = k_s + (tile % kKvStages) * N * D;
-      float s[N / 8][4] = {};
+      float s[kColTokens / 8][4] = {};
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t q_frag[4];
+        ldmatrix_x4(q_frag, q_s + swizzled<D>(q_row + (lane / 8 % 2) * 8 + lane % 8, kk * 2 + lane / 16));
 #pragma unroll
-        for (int n2 = 0; n2 < N / 16; ++n2) {
+        for (int n2 = 0; n2 < kColTokens / 16; ++n2) {
           uint32_t b[4];
-          ldmatrix_x4(b, ks + swizzled<D>(n2 * 16 + (lane / 16) * 8 + lane % 8, kk * 2 + lane / 8 % 2));
-          mma_16816<T>(s[2 * n2], q_frag[kk], b[0], b[1]);
-          mma_16816<T>(s[2 * n2 + 1], q_frag[kk], b[2], b[3]);
+          ldmatrix_x4(b, ks + swizzled<D>(col0 + n2 * 16 + (lane / 16) * 8 + lane % 8, kk * 2 + lane / 8 % 2));
+          mma_16816<T>(s[2 * n2], q_frag, b[0], b[1]);
+          mma_16816<T>(s[2 * n2 + 1], q_frag, b[2], b[3]);
         }
       }
       // 3b. Mask tokens past the range, then the online-softmax update of both rows.
       float row_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-      for (int nt = 0; nt < N / 8; ++nt) {
+      for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int token = tile * N + nt * 8 + (lane % 4) * 2 + e % 2;
+          const int token = tile * N + col0 + nt * 8 + (lane % 4) * 2 + e % 2;
           s[nt][e] = token < kv_len ? s[nt][e] * scale : -INFINITY;
           row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
         }
       }
-      float alpha[2];
+      float alpha[2], m_use[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
         row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 2));
-        const float m_new = fmaxf(m[i], row_max[i]);  // finite: the tile holds a token of the range
-        alpha[i] = exp2f(m[i] - m_new);                // 0 on the first tile
+        const float m_new = fmaxf(m[i], row_max[i]);  // -inf only while this warp has seen no token
+        alpha[i] = m[i] == -INFINITY ? 0.f : exp2f(m[i] - m_new);
+        m_use[i] = m_new == -INFINITY ? 0.f : m_new;  // keeps exp2(-inf - m) = 0 below, never NaN
         m[i] = m_new;
         l[i] *= alpha[i];
       }
 #pragma unroll
-      for (int nt = 0; nt < N / 8; ++nt) {
+      for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          s[nt][e] = exp2f(s[nt][e] - m[e / 2]);  // masked tokens: exp2(-inf) = 0
+          s[nt][e] = exp2f(s[nt][e] - m_use[e / 2]);  // masked tokens: exp2(-inf) = 0
           l[e / 2] += s[nt][e];
         }
       }
@@ -177,17 +200,17 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
         o[dt][2] *= alpha[1];
         o[dt][3] *= alpha[1];
       }
-      // 3c. O += P V: P (16 x N) goes from the S accumulators to A fragments in registers.
+      // 3c. O += P V: P (16 x kColTokens) goes from the S accumulators to A fragments in registers.
       const T* vs = v_s + (tile % kKvStages) * N * D;
 #pragma unroll
-      for (int kt = 0; kt < N / 16; ++kt) {
+      for (int kt = 0; kt < kColTokens / 16; ++kt) {
         const uint32_t a[4] = {pack2(s[2 * kt][0], s[2 * kt][1], T{}), pack2(s[2 * kt][2], s[2 * kt][3], T{}),
                                pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{}),
                                pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{})};
 #pragma unroll
         for (int d2 = 0; d2 < D / 16; ++d2) {
           uint32_t b[4];
-          ldmatrix_x4_trans(b, vs + swizzled<D>(kt * 16 + (lane / 8 % 2) * 8 + lane % 8, d2 * 2 + lane / 16));
+          ldmatrix_x4_trans(b, vs + swizzled<D>(col0 + kt * 16 + (lane / 8 % 2) * 8 + lane % 8, d2 * 2 + lane / 16));
           mma_16816<T>(o[2 * d2], a, b[0], b[1]);
           mma_16816<T>(o[2 * d2 + 1], a, b[2], b[3]);
         }
@@ -196,14 +219,62 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
     __syncthreads();  // the next iteration's copies overwrite this tile's buffers
   }
   cp_async_wait<0>();
-  if (!active) return;
-
-  // 4. Finish both rows of this lane and write them.
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
     l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    const int r = warp * kWarpRows + lane / 4 + 8 * i;
+  }
+
+  // 4. Warps that shared a warp row's tokens merge their states (the merge operator, in shared
+  //    memory that the K/V tiles no longer need), then warp column 0 writes the rows.
+  if constexpr (Layout::kCols > 1) {
+    static_assert((Layout::kCols - 1) * M * (D + 2) * 4 <= 2 * kKvStages * N * D * 2,
+                  "the parked states fit in the K/V tiles");
+    float* park_o = reinterpret_cast<float*>(k_s);                       // [kCols - 1][M][D]
+    float* park_ml = park_o + (Layout::kCols - 1) * M * D;               // [kCols - 1][M][2]
+    if (active && col_warp > 0) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int r = q_row + lane / 4 + 8 * i;
+        float* po = park_o + ((col_warp - 1) * M + r) * D;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt)
+          *reinterpret_cast<float2*>(po + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
+        if (lane % 4 == 0) {
+          park_ml[((col_warp - 1) * M + r) * 2] = m[i];
+          park_ml[((col_warp - 1) * M + r) * 2 + 1] = l[i];
+        }
+      }
+    }
+    __syncthreads();
+    if (active && col_warp == 0) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int r = q_row + lane / 4 + 8 * i;
+        for (int c = 0; c < Layout::kCols - 1; ++c) {
+          const float m2 = park_ml[(c * M + r) * 2], l2 = park_ml[(c * M + r) * 2 + 1];
+          const float mm = fmaxf(m[i], m2);
+          const float a = m[i] == -INFINITY ? 0.f : exp2f(m[i] - mm);
+          const float b = m2 == -INFINITY ? 0.f : exp2f(m2 - mm);
+          const float* po = park_o + (c * M + r) * D;
+#pragma unroll
+          for (int dt = 0; dt < D / 8; ++dt) {
+            const float2 v = *reinterpret_cast<const float2*>(po + dt * 8 + (lane % 4) * 2);
+            o[dt][2 * i] = o[dt][2 * i] * a + v.x * b;
+            o[dt][2 * i + 1] = o[dt][2 * i + 1] * a + v.y * b;
+          }
+          l[i] = l[i] * a + l2 * b;
+          m[i] = mm;
+        }
+      }
+    }
+  }
+  if (!active || col_warp != 0) return;
+
+  // 5. Write both rows of this lane: the output, or the partial and its lse.
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = q_row + lane / 4 + 8 * i;
     if (r >= rows) continue;
     const int entry = first + r / g;
     const int request = args.queries[entry], slot = args.slots[entry];
@@ -226,5 +297,23 @@ __global__ void __launch_bounds__(M / kWarpRows * 32)
   }
 }
 //! [packed-kernel]
+
+}  // namespace patlab::cuda
+
+#include "patlab/plan.hpp"
+#include "patlab/workload.hpp"
+
+namespace patlab::cuda {
+
+/// True when a pack kernel is built for `tile`.
+bool pack_tile_built(TileShape tile);
+
+/// Raises the dynamic shared-memory limit of the kernel for (shape, tile); throws
+/// Error(unsupported) if the device cannot give a CTA that much.
+void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
+
+/// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`.
+void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
+                      cudaStream_t stream);
 
 }  // namespace patlab::cuda

@@ -4,26 +4,30 @@
 
 #include <cstdint>
 
+#include "patlab/workload.hpp"
+
 namespace patlab::cuda {
 
-/// Geometry of the K/V pools `[blocks, page, Hkv, D]`.
+/// Geometry of the K/V pools `[blocks, page, Hkv, D]`. Pages are powers of two, so a token
+/// index splits into (block, offset) with a shift and a mask instead of a division.
 struct PoolGeometry {
-  int page;          ///< tokens per block
-  int num_kv_heads;  ///< Hkv
+  int page_shift = 4;    ///< log2(tokens per block)
+  int num_kv_heads = 1;  ///< Hkv
 };
 
-/// Element offset of token `offset` of physical block `block`, KV head `kv_head`, in a pool
-/// with head dimension D.
-template <int D>
-__device__ __forceinline__ int64_t pool_offset(const PoolGeometry& g, int32_t block, int offset, int kv_head) {
-  return ((static_cast<int64_t>(block) * g.page + offset) * g.num_kv_heads + kv_head) * D;
+/// The geometry of `shape`'s pools.
+inline PoolGeometry pool_geometry(const Shape& shape) {
+  int shift = 0;
+  while ((1 << shift) < shape.page_size) ++shift;
+  return PoolGeometry{shift, shape.num_kv_heads};
 }
 
 /// Element offset of token `t` of a sequence whose blocks are `blocks` (block i holds tokens
-/// [i * page, (i + 1) * page)).
+/// [i * page, (i + 1) * page)), KV head `kv_head`, in a pool with head dimension D.
 template <int D>
 __device__ __forceinline__ int64_t token_offset(const PoolGeometry& g, const int32_t* blocks, int t, int kv_head) {
-  return pool_offset<D>(g, blocks[t / g.page], t % g.page, kv_head);
+  const int64_t slot = (static_cast<int64_t>(blocks[t >> g.page_shift]) << g.page_shift) | (t & ((1 << g.page_shift) - 1));
+  return (slot * g.num_kv_heads + kv_head) * D;
 }
 
 }  // namespace patlab::cuda

@@ -26,6 +26,7 @@ struct DeviceBatch {
   void* out = nullptr;                  ///< [requests, Hq, d]
   const Workload* host = nullptr;       ///< the same batch on the host (block tables, lengths)
   const gpu::DeviceInfo* device = nullptr;
+  int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
 };
 
 /// One stage of the tutorial: a way to compute decode attention on the GPU.

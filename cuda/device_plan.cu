@@ -1,0 +1,137 @@
+#include "patlab/cuda/device_plan.cuh"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "patlab/cuda/dispatch.cuh"
+#include "patlab/planner.hpp"
+
+namespace patlab::cuda {
+
+void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const UploadOptions& options) {
+  const PagedLayout& L = batch.host->layout;
+  const std::vector<std::string> faults = validate_plan(L, plan);
+  if (!faults.empty()) throw std::logic_error("the planner made an invalid plan: " + faults.front());
+  shape_ = batch.shape;
+  const int R = L.num_requests();
+  const int D = shape_.head_dim;
+
+  // Partial slots: request r owns [offsets[r], offsets[r + 1]); a request written directly owns none.
+  std::vector<int32_t> offsets(static_cast<size_t>(R) + 1, 0), merge_queries;
+  for (int r = 0; r < R; ++r) {
+    const int k = plan.partials[static_cast<size_t>(r)];
+    const bool direct = options.direct_output && k == 1;
+    offsets[static_cast<size_t>(r) + 1] = offsets[static_cast<size_t>(r)] + (direct ? 0 : k);
+    if (!direct) merge_queries.push_back(r);
+  }
+  partials_ = offsets.back();
+
+  // Flat pack arrays.
+  std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len;
+  for (const Pack& p : plan.packs) {
+    for (size_t i = 0; i < p.queries.size(); ++i) {
+      const int32_t r = p.queries[i];
+      const bool direct = offsets[static_cast<size_t>(r) + 1] == offsets[static_cast<size_t>(r)];
+      queries.push_back(r);
+      slots.push_back(direct ? -1 : offsets[static_cast<size_t>(r)] + p.slots[i]);
+    }
+    query_begin.push_back(static_cast<int32_t>(queries.size()));
+    blocks.insert(blocks.end(), p.blocks.begin(), p.blocks.end());
+    block_begin.push_back(static_cast<int32_t>(blocks.size()));
+    kv_len.push_back(p.kv_len);
+  }
+  packs_ = static_cast<int64_t>(plan.packs.size());
+
+  // One bucket per tile shape, in the order tiles first appear.
+  std::vector<TileShape> order;
+  std::map<std::pair<int, int>, std::vector<int32_t>> members;
+  for (size_t i = 0; i < plan.packs.size(); ++i) {
+    const TileShape t = plan.packs[i].tile;
+    auto key = std::make_pair(t.m, t.n);
+    if (!members.count(key)) order.push_back(t);
+    members[key].push_back(static_cast<int32_t>(i));
+  }
+  std::vector<int32_t> bucket_packs;
+  buckets_.clear();
+  for (const TileShape& t : order) {
+    std::vector<int32_t>& list = members[std::make_pair(t.m, t.n)];
+    if (options.longest_first)  // ties: packs of one KV range side by side, so they share it in L2
+      std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
+        const Pack& pa = plan.packs[static_cast<size_t>(a)];
+        const Pack& pb = plan.packs[static_cast<size_t>(b)];
+        if (pa.kv_len != pb.kv_len) return pa.kv_len > pb.kv_len;
+        return pa.blocks.front() < pb.blocks.front();
+      });
+    Bucket b;
+    b.tile = t;
+    b.offset = static_cast<int>(bucket_packs.size());
+    b.count = static_cast<int>(list.size());
+    for (int32_t p : list) b.tokens += plan.packs[static_cast<size_t>(p)].kv_len;
+    bucket_packs.insert(bucket_packs.end(), list.begin(), list.end());
+    buckets_.push_back(b);
+    configure_pack_tile(shape_, t, batch.device->smem_per_block_optin);
+  }
+
+  query_begin_ = DeviceBuffer<int32_t>(query_begin);
+  queries_ = DeviceBuffer<int32_t>(queries);
+  slots_ = DeviceBuffer<int32_t>(slots);
+  block_begin_ = DeviceBuffer<int32_t>(block_begin);
+  blocks_ = DeviceBuffer<int32_t>(blocks);
+  kv_len_ = DeviceBuffer<int32_t>(kv_len);
+  bucket_packs_ = DeviceBuffer<int32_t>(bucket_packs);
+  offsets_ = DeviceBuffer<int32_t>(offsets);
+  merge_queries_ = DeviceBuffer<int32_t>(merge_queries);
+  merge_count_ = static_cast<int>(merge_queries.size());
+  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D);
+  partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads);
+
+  args_.q = batch.q;
+  args_.k_pool = batch.k_pool;
+  args_.v_pool = batch.v_pool;
+  args_.out = batch.out;
+  args_.partial_o = partial_o_.get();
+  args_.partial_lse = partial_lse_.get();
+  args_.query_begin = query_begin_.get();
+  args_.queries = queries_.get();
+  args_.slots = slots_.get();
+  args_.block_begin = block_begin_.get();
+  args_.blocks = blocks_.get();
+  args_.kv_len = kv_len_.get();
+  args_.geo = pool_geometry(shape_);
+  args_.group = shape_.group();
+  args_.num_q_heads = shape_.num_q_heads;
+
+  // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
+  // and read, and the output written once.
+  int64_t kv_tokens = 0;
+  for (const Pack& p : plan.packs) kv_tokens += p.kv_len;
+  const int64_t q_row = int64_t{shape_.head_dim} * 2 * shape_.group() * shape_.num_kv_heads;  // one query, all heads
+  traffic_bytes_ = kv_tokens * shape_.kv_bytes_per_token() + static_cast<int64_t>(queries.size()) * q_row +
+                   partials_ * shape_.num_q_heads * (int64_t{D} * 4 + 4) * 2 + int64_t{R} * q_row;
+}
+
+void DevicePlan::launch(size_t b, cudaStream_t stream) const {
+  const Bucket& bucket = buckets_.at(b);
+  launch_pack_tile(shape_, bucket.tile, args_, bucket_packs_.get() + bucket.offset, bucket.count, stream);
+}
+
+void DevicePlan::merge(cudaStream_t stream) const {
+  const PartialsView view{partial_o_.get(), partial_lse_.get(), offsets_.get()};
+  dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
+    using T = typename decltype(tag)::type;
+    constexpr int D = decltype(dim)::value;
+    launch_merge<T, D>(view, merge_queries_.get(), merge_count_, shape_.num_q_heads, args_.out, stream);
+  });
+}
+
+std::string DevicePlan::describe() const {
+  std::string s = std::to_string(packs_) + " packs x " + std::to_string(shape_.num_kv_heads) + " KV heads in " +
+                  std::to_string(buckets_.size()) + (buckets_.size() == 1 ? " bucket (" : " buckets (");
+  for (size_t i = 0; i < buckets_.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(buckets_[i].tile.m) + "x" + std::to_string(buckets_[i].tile.n) + ": " +
+         std::to_string(buckets_[i].count);
+  return s + "), " + std::to_string(partials_) + " partials, " + std::to_string(merge_count_) + " queries merged";
+}
+
+}  // namespace patlab::cuda

@@ -1,0 +1,60 @@
+/// @file streams.cuh
+/// @brief StreamFork: side streams created once, forked from and joined back into a main
+/// stream with events (no legacy default stream), so a whole forward can be graph-captured.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "patlab/cuda/check.cuh"
+
+namespace patlab::cuda {
+
+/// A fixed set of non-blocking side streams with their fork and join events.
+class StreamFork {
+ public:
+  StreamFork() = default;
+  /// Creates `n` side streams and their events.
+  explicit StreamFork(int n) {
+    streams_.resize(static_cast<size_t>(n));
+    joined_.resize(static_cast<size_t>(n));
+    PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming));
+    for (int i = 0; i < n; ++i) {
+      PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[static_cast<size_t>(i)], cudaStreamNonBlocking));
+      PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&joined_[static_cast<size_t>(i)], cudaEventDisableTiming));
+    }
+  }
+  ~StreamFork() {
+    for (cudaEvent_t e : joined_) cudaEventDestroy(e);
+    for (cudaStream_t s : streams_) cudaStreamDestroy(s);
+    if (forked_) cudaEventDestroy(forked_);
+  }
+  StreamFork(const StreamFork&) = delete;
+  StreamFork& operator=(const StreamFork&) = delete;
+
+  int size() const { return static_cast<int>(streams_.size()); }
+  cudaStream_t stream(int i) const { return streams_.at(static_cast<size_t>(i)); }
+
+  //! [stream-fork]
+  /// Side streams start after everything enqueued on `main` so far.
+  void fork(cudaStream_t main) {
+    PATLAB_CUDA_CHECK(cudaEventRecord(forked_, main));
+    for (cudaStream_t s : streams_) PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, forked_, 0));
+  }
+  /// Work enqueued on `main` next starts after everything enqueued on the side streams.
+  void join(cudaStream_t main) {
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      PATLAB_CUDA_CHECK(cudaEventRecord(joined_[i], streams_[i]));
+      PATLAB_CUDA_CHECK(cudaStreamWaitEvent(main, joined_[i], 0));
+    }
+  }
+  //! [stream-fork]
+
+ private:
+  std::vector<cudaStream_t> streams_;
+  std::vector<cudaEvent_t> joined_;
+  cudaEvent_t forked_ = nullptr;
+};
+
+}  // namespace patlab::cuda

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# compute-sanitizer memcheck and racecheck on every GPU stage over small workloads.
+#   tools/sanitize.sh [BUILD_DIR]     (default build-gpu); exit 1 if any run reports an error.
+set -uo pipefail
+build=${1:-build-gpu}
+patlab=$build/tools/patlab
+[[ -x $patlab ]] || { echo "sanitize.sh: $patlab not built" >&2; exit 2; }
+stages=$("$patlab" list --format csv | awk -F, 'NR > 2 && $3 == "yes" {print $2}')
+workloads=(
+  "tiny"
+  "asymmetric --heads 8/2 --head-dim 64"
+  "--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32"
+  "--random-tree 5 --random-requests 9 --random-max-segment 150 --heads 16/2 --page 64"
+)
+status=0
+for tool in memcheck racecheck; do
+  for s in $stages; do
+    for w in "${workloads[@]}"; do
+      # shellcheck disable=SC2086
+      log=$(compute-sanitizer --tool "$tool" --error-exitcode 9 "$patlab" bench $w --stage "$s" --repeats 20 --warmup 0 --no-graph --warm-l2 --format csv 2>&1)
+      rc=$?
+      summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -1)
+      printf '%-9s %-12s %-70s rc=%d %s\n' "$tool" "$s" "$w" "$rc" "$summary"
+      if [[ $rc -ne 0 ]]; then
+        status=1
+        echo "$log" | head -40
+      fi
+    done
+  done
+done
+echo "sanitize: $([[ $status == 0 ]] && echo clean || echo ERRORS)"
+exit $status
