@@ -3,17 +3,18 @@
 # `patlab compare` over the standard suite, with logs and machine-readable results in OUTDIR.
 #
 #   tools/gpu_run.sh OUTDIR [--no-tests] [--sanitize] [--suite FILE] [--lines A:B] [--no-suite]
-#                           [--build DIR] [--repeats N]
+#                           [--peers LIST | --no-peers] [--build DIR] [--repeats N]
 #
-# OUTDIR gets: env.txt (device, driver, commit, date), build.log, tests.log, sanitize.log,
-# suite.log (readable tables), suite.jsonl (one `patlab compare --format json` object per line,
-# each with the arguments it ran). It works with meson >= 1.0 and Catch2 2.x or 3.x.
+# OUTDIR gets: env.txt (device, driver, commit, date), build.log, tests.log, sanitize.log, and
+# suite/ from tools/run_suite.sh (patlab compare and the peers per workload: tables, CSV, JSON,
+# plots). It works with meson >= 1.0 and Catch2 2.x or 3.x.
 set -uo pipefail
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 && $1 != -* ]] || usage
 out=$1; shift
 tests=1 sanitize=0 suite=tools/suite.txt lines="" run_suite=1 build=build-gpu repeats=20
+peers=fi-decode,fi-decode-tc,fi-cascade,fi-cascade-fa2,sdpa-cudnn,sdpa-flash
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-tests) tests=0 ;;
@@ -21,6 +22,8 @@ while [[ $# -gt 0 ]]; do
     --suite) suite=$2; shift ;;
     --lines) lines=$2; shift ;;
     --no-suite) run_suite=0 ;;
+    --peers) peers=$2; shift ;;
+    --no-peers) peers="" ;;
     --build) build=$2; shift ;;
     --repeats) repeats=$2; shift ;;
     -h|--help) usage ;;
@@ -34,9 +37,11 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 export PATH=/usr/local/cuda/bin:$PATH
 
+# The commit results record: git's, or PATLAB_COMMIT where the tree came without .git.
+commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || echo "${PATLAB_COMMIT:-unknown}")
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "commit: $(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)"
+  echo "commit: $commit"
   echo "host: $(uname -srm), $(nproc) cores"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem,clocks.max.sm,clocks.max.mem,power.limit --format=csv 2>&1
   nvcc --version | tail -1
@@ -45,7 +50,7 @@ cat "$out/env.txt"
 
 status=0
 if [[ ! -f $build/build.ninja ]]; then
-  meson setup "$build" --buildtype=release -Dgpu_arch=90 > "$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
+  meson setup "$build" --buildtype=release -Dgpu_arch=90 -Dcommit="$commit" > "$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
 fi
 if ! ninja -C "$build" >> "$out/build.log" 2>&1; then
   tail -50 "$out/build.log"
@@ -67,28 +72,9 @@ if [[ $sanitize == 1 ]]; then
 fi
 
 if [[ $run_suite == 1 ]]; then
-  mapfile -t workloads < <(grep -v '^#' "$suite" | grep -v '^ *$')
-  first=0 last=${#workloads[@]}
-  if [[ -n $lines ]]; then first=${lines%%:*}; last=${lines##*:}; fi
-  echo "suite: workloads $first..$((last - 1)) of ${#workloads[@]} from $suite"
-  : > "$out/suite.jsonl"
-  for ((i = first; i < last && i < ${#workloads[@]}; i++)); do
-    args=${workloads[$i]}
-    echo "[$((i + 1))/${#workloads[@]}] patlab compare $args"
-    # shellcheck disable=SC2086
-    json=$("$build/tools/patlab" compare $args --repeats "$repeats" --format json 2>> "$out/suite.log")
-    rc=$?
-    [[ $rc -ne 0 ]] && status=1
-    printf '{"args": "%s", "exit": %d, "compare": %s}\n' "$args" "$rc" "${json:-null}" >> "$out/suite.jsonl"
-    python3 - "$out/suite.jsonl" >> "$out/suite.log" <<'PY'
-import json, sys
-row = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-c = row["compare"] or {}
-print(f"\n== {row['args']} (exit {row['exit']})")
-for r in c.get("results", []):
-    print(f"  {r['stage']:<12} {r['check']:<6} {str(r['time_us']):>10} us  {str(r['pct_copy']):>6} % copy  x{r['vs_first']} vs naive  {r['notes']}")
-PY
-    tail -n +1 "$out/suite.log" | tail -n 9
-  done
+  echo "suite: tools/run_suite.sh (patlab compare${peers:+ and the peers $peers}) into $out/suite"
+  suite_args=(--build "$build" --suite "$suite" --repeats "$repeats" --peers "$peers")
+  [[ -n $lines ]] && suite_args+=(--lines "$lines")
+  tools/run_suite.sh "$out/suite" "${suite_args[@]}" || status=1
 fi
 exit $status

@@ -169,18 +169,18 @@ int run_bench(const BenchOptions& o, bool compare) {
 
   Table results;
   results.title = "results";
-  results.columns = {"workload", "stage", "check", "time_us", "min_us", "max_us", "graph_us", "plan_ms",
+  results.columns = {"workload", "shape", "stage", "check", "time_us", "min_us", "max_us", "graph_us", "plan_ms",
                      "model_bytes", "unique_bytes", "eff_GBs", "pct_copy", "vs_first", "vs_prev", "notes"};
   const Row* first = nullptr;
   const Row* prev = nullptr;
   for (const Row& r : rows) {
     if (!r.timed) {
-      results.add({choice.tree.description, r.stage, r.check, "-", "-", "-", "-", "-", "-",
+      results.add({choice.tree.description, choice.shape.describe(), r.stage, r.check, "-", "-", "-", "-", "-", "-",
                    Cell::integer(unique_bytes), "-", "-", "-", "-", r.notes});
       continue;
     }
     const double gbs = static_cast<double>(unique_bytes) / (r.time_us * 1e-6) / 1e9;
-    results.add({choice.tree.description, r.stage, r.check.substr(0, 4), Cell::num(r.time_us, 1), Cell::num(r.min_us, 1),
+    results.add({choice.tree.description, choice.shape.describe(), r.stage, r.check.substr(0, 4), Cell::num(r.time_us, 1), Cell::num(r.min_us, 1),
                  Cell::num(r.max_us, 1), r.graph_us > 0 ? Cell::num(r.graph_us, 1) : Cell("-"), Cell::num(r.plan_ms, 3),
                  Cell::integer(r.model_bytes), Cell::integer(unique_bytes), Cell::num(gbs, 0),
                  Cell::num(100.0 * gbs / copy_gbs, 1), first ? Cell::num(first->time_us / r.time_us, 2) : Cell("1.00"),

@@ -95,14 +95,15 @@ def main(argv=None) -> int:
         if p not in run_peers.PEERS:
             log(f"suite: unknown peer '{p}' (known: {', '.join(run_peers.PEERS)})")
             return 2
-    worker = run_peers.PeerProcess(settings, timeout=a.timeout)
-    try:
-        run_info = worker.start()
-    except RuntimeError as e:
-        log(f"suite: the peers cannot run: {e}")
-        return 2
-    log("peers run: " + json.dumps(run_info, indent=1))
-    (out / "peers_run.json").write_text(json.dumps(run_info, indent=1) + "\n")
+    worker = run_peers.PeerProcess(settings, timeout=a.timeout) if settings["peers"] else None
+    if worker is not None:
+        try:
+            run_info = worker.start()
+        except RuntimeError as e:
+            log(f"suite: the peers cannot run: {e}")
+            return 2
+        log("peers run: " + json.dumps(run_info, indent=1))
+        (out / "peers_run.json").write_text(json.dumps(run_info, indent=1) + "\n")
     patlab_log = open(out / "patlab.jsonl", "w")
     peers_log = open(out / "peers.jsonl", "w")
     status = 0
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     for i, line in enumerate(workloads):
         args = shlex.split(line)
         log(f"[{i + 1}/{len(workloads)}] {line}  ({time.time() - t_start:.0f} s so far)")
-        worker.release()
+        if worker is not None:
+            worker.release()
         if not a.no_patlab:
             cmd = [str(a.patlab), "compare", *args, *common, "--format", "json"]
             try:
@@ -127,6 +129,8 @@ def main(argv=None) -> int:
                 log(f"  patlab compare exit {rc}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             patlab_log.write(json.dumps({"key": line, "args": line, "exit": rc, "compare": compare}) + "\n")
             patlab_log.flush()
+        if worker is None:
+            continue  # no peers: nothing to export
         edir = workdir / f"{i:03d}"
         try:
             r = subprocess.run([str(a.patlab), "export", *args, "--out", str(edir), "--format", "json"],
@@ -159,9 +163,10 @@ def main(argv=None) -> int:
             shutil.rmtree(edir, ignore_errors=True)
     patlab_log.close()
     peers_log.close()
-    worker.stop()
-    (out / "peers_run.json").write_text(json.dumps(worker.run_info, indent=1) + "\n")
-    (out / "peers_jit.json").write_text(json.dumps(worker.jit, indent=1) + "\n")
+    if worker is not None:
+        worker.stop()
+        (out / "peers_run.json").write_text(json.dumps(worker.run_info, indent=1) + "\n")
+        (out / "peers_jit.json").write_text(json.dumps(worker.jit, indent=1) + "\n")
     log(f"suite: {len(workloads)} workloads in {time.time() - t_start:.0f} s; report:")
     pdocs = report.read_json_or_lines(out / "patlab.jsonl") if (out / "patlab.jsonl").exists() else []
     qdocs = report.read_json_or_lines(out / "peers.jsonl")
