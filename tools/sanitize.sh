@@ -6,6 +6,7 @@ build=${1:-build-gpu}
 patlab=$build/tools/patlab
 [[ -x $patlab ]] || { echo "sanitize.sh: $patlab not built" >&2; exit 2; }
 stages=$("$patlab" list --format csv | awk -F, 'NR > 2 && $3 == "yes" {print $2}')
+[[ -n $stages ]] || { echo "sanitize.sh: $patlab list gave no GPU stages" >&2; exit 1; }
 workloads=(
   "tiny"
   "asymmetric --heads 8/2 --head-dim 64"

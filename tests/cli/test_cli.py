@@ -197,7 +197,7 @@ def main():
     expect_error("--format xml (check)", ["check", "tiny", "--format", "xml"], ["unknown format 'xml'"])
 
     # Success.
-    expect_ok("--help", ["--help"], has("Usage: patlab", "workload", "check"))
+    expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check"))
     expect_ok("workload --help", ["workload", "--help"], has("--tree", "--heads"))
     expect_ok("list", ["list"], has("oracle", "tutorial/01-oracle-and-merge.md"))
     expect_ok("list --presets", ["list", "--presets"], has("sysprompt", "tiny", "asymmetric", "1,64_4096,256"))

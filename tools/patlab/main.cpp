@@ -9,22 +9,11 @@
 #include "commands.hpp"
 #include "patlab/error.hpp"
 
-int main(int argc, char** argv) {
-  CLI::App app{
-      "patlab: prefix-aware decode attention, from one query per CTA to PAT, checked against a "
-      "float64 oracle and timed on the GPU.\n"
-      "A workload [W] is a preset name, a tree spec a,b_x,y or a .json file, or one of --preset, "
-      "--tree, --workload, --random-tree; --heads/--head-dim/--page/--dtype override its shape.",
-      "patlab"};
-  app.require_subcommand(1);
-  patlab::cli::Action action;
-  patlab::cli::add_list(app, action);
-  patlab::cli::add_workload(app, action);
-  patlab::cli::add_check(app, action);
-  patlab::cli::add_plan(app, action);
-  patlab::cli::add_bench(app, action);
-  patlab::cli::add_compare(app, action);
-  patlab::cli::add_export(app, action);
+namespace {
+
+/// Parses the command line and runs the chosen command; every failure becomes one line on
+/// stderr and an exit code.
+int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, char** argv) {
   // CLI11 answers `patlab frob` with "A subcommand is required"; name the unknown command instead.
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
@@ -56,6 +45,29 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::cerr << "patlab: error: out of host memory (try a smaller workload)\n";
     return 2;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    CLI::App app{
+        "patlab: prefix-aware decode attention, from one query per CTA to PAT, checked against a "
+        "float64 oracle and timed on the GPU.\n"
+        "A workload [W] is a preset name, a tree spec a,b_x,y or a .json file, or one of --preset, "
+        "--tree, --workload, --random-tree; --heads/--head-dim/--page/--dtype override its shape.",
+        "patlab"};
+    app.require_subcommand(1);
+    patlab::cli::Action action;
+    patlab::cli::add_list(app, action);
+    patlab::cli::add_workload(app, action);
+    patlab::cli::add_check(app, action);
+    patlab::cli::add_plan(app, action);
+    patlab::cli::add_bench(app, action);
+    patlab::cli::add_compare(app, action);
+    patlab::cli::add_export(app, action);
+    return parse_and_run(app, action, argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "patlab: internal error: " << e.what() << "\n";
     return 4;

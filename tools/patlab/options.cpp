@@ -8,7 +8,7 @@
 namespace patlab::cli {
 
 void WorkloadOptions::add_to(CLI::App& app) {
-  app.add_option("workload", positional_,
+  app.add_option("W", positional_,
                  "Workload: a preset name, a tree spec (a,b_x,y) or a .json file (default: preset sysprompt)");
   auto* g = app.add_option_group("workload", "Choose the batch (one of these; default: --preset sysprompt)");
   g->add_option("--preset", preset_, "Named workload (patlab list --presets shows them)");
