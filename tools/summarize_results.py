@@ -6,10 +6,12 @@ tools/run_suite.sh writes it) and RESULTS/peers.jsonl, and writes
   RESULTS/summary.md   stage table (geometric means over the suite), the issue's targets with
                        their verdicts, and per-workload tables of chosen workloads;
   RESULTS/stages.png   every stage's time relative to stage 3 and its % of the copy bandwidth on
-                       unique bytes, per workload, with the best peer beside them.
+                       unique bytes, per workload, with the best peer beside them;
+and with --readme README.md, the results table between the README's markers
+`<!-- results:begin -->` and `<!-- results:end -->` (stages from the registry, stages.def).
 Nothing is typed in by hand: rerun it on a new results folder and the tables follow.
 
-    python3 tools/summarize_results.py docs/results/2026-11-22-h100-suite
+    python3 tools/summarize_results.py docs/results/2026-11-22-h100-suite --readme README.md
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import argparse
 import json
 import math
 import pathlib
+import re
 import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 #: Workloads shown one by one in summary.md (suite keys).
 HIGHLIGHTS = [
@@ -30,6 +35,14 @@ HIGHLIGHTS = [
     "--tree 256_4096 --heads 32/8",
     "--tree 4_32768 --heads 32/8",
 ]
+#: Workloads whose times the README table shows, with short column names.
+README_COLUMNS = [
+    ("--tree 1,4,16,512_1024,256,128,32 --heads 32/8", "4-level tree, 512 requests, 32/8"),
+    ("--tree 1,128_16384,256 --heads 32/8", "16K prefix x 128 requests, 32/8"),
+    ("--tree 256_4096 --heads 32/8", "no sharing, 256 x 4096, 32/8"),
+]
+#: Markers of the generated block in the README.
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 #: Unique KV bytes from which the bandwidth target applies (issue: >= 128 MB).
 TARGET_UNIQUE_BYTES = 128e6
 #: Fraction of the copy bandwidth the full design should reach there.
@@ -73,9 +86,62 @@ def best_peer(rows):
     return min(ok, key=lambda r: r["time_us"]) if ok else None
 
 
+def registry() -> dict[str, tuple[str, str, str]]:
+    """slug -> (id, chapter, summary) from the stage registry."""
+    out = {}
+    pattern = re.compile(r'PATLAB_(?:CPU|GPU)_STAGE\((\d+), (\w+), "([^"]+)", "([^"]+)"\)')
+    for m in pattern.finditer((REPO / "reference/include/patlab/stages.def").read_text()):
+        out[m.group(2)] = (m.group(1), m.group(3), m.group(4))
+    return out
+
+
+def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> str:
+    reg = registry()
+    first = runs[0]["run"]
+    rel = pathlib.Path("docs/results") / results.name
+    cols = [(k, name) for k, name in README_COLUMNS if any(r["key"] == k for r in runs)]
+    head = "| # | stage | idea | x vs naive | x vs previous | median % copy | " + " | ".join(
+        f"{name} (us)" for _, name in cols) + " |"
+    lines = [f"Measured on an {first.get('device', '?')}, {first.get('date', '?')[:10]}, commit "
+             f"{first.get('commit', '?')}, over the {len(runs)} workloads of `tools/suite.txt` (cold L2, median of "
+             f"CUDA-event timings; geometric means; `% copy` = effective bandwidth on unique bytes over the "
+             f"copy bandwidth measured in the same run). Generated from [{rel}]({rel}/summary.md) by "
+             "`tools/summarize_results.py`.", "", head,
+             "| ---: | --- | --- | ---: | ---: | ---: |" + " ---: |" * len(cols)]
+    prev = None
+    for s in order:
+        sid, chapter, summary = reg.get(s, ("?", "", ""))
+        vs_naive = geomean([r["stages"]["naive"]["time_us"] / r["stages"][s]["time_us"] for r in runs])
+        vs_prev = geomean([r["stages"][prev]["time_us"] / r["stages"][s]["time_us"] for r in runs]) if prev else None
+        pct = sorted(r["stages"][s]["pct_copy"] for r in runs)
+        times = []
+        for key, _ in cols:
+            r = next(x for x in runs if x["key"] == key)
+            times.append(fmt(r["stages"][s]["time_us"]))
+        lines.append(f"| {sid} | [`{s}`](tutorial/{chapter}.md) | {summary} | {fmt(vs_naive, 2)} | "
+                     f"{fmt(vs_prev, 2) if prev else '-'} | {fmt(pct[len(pct) // 2])} | " + " | ".join(times) + " |")
+        prev = s
+    peer_times = []
+    for key, _ in cols:
+        r = next(x for x in runs if x["key"] == key)
+        b = best_peer(r["peers"])
+        peer_times.append(f"{b['time_us']:.1f} ({b['peer']})" if b else "-")
+    lines.append("| | best peer | FlashInfer decode / cascade, torch SDPA | | | | " + " | ".join(peer_times) + " |")
+    with_peer = [(r, best_peer(r["peers"])) for r in runs]
+    with_peer = [(r, b) for r, b in with_peer if b]
+    if with_peer:
+        ratio = geomean([b["time_us"] / r["stages"]["pat"]["time_us"] for r, b in with_peer])
+        wins = sum(1 for r, b in with_peer if r["stages"]["pat"]["time_us"] < b["time_us"])
+        lines += ["", f"Stage `pat` against the best peer of each workload: x{ratio:.2f} (geometric mean), faster on "
+                      f"{wins} of {len(with_peer)} workloads."]
+    lines += ["", f"![every stage on every suite workload]({rel}/stages.png)"]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", type=pathlib.Path, help="folder with patlab.jsonl (and peers.jsonl)")
+    p.add_argument("--readme", type=pathlib.Path, help="README to refresh between its results markers")
     a = p.parse_args(argv)
     patlab, peers = load(a.results)
     if not patlab:
@@ -177,6 +243,16 @@ def main(argv=None) -> int:
         lines.append("")
     (a.results / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"summarize: wrote {a.results / 'summary.md'}")
+    if a.readme:
+        text = a.readme.read_text()
+        if README_BEGIN not in text or README_END not in text:
+            print(f"summarize: {a.readme} has no {README_BEGIN} ... {README_END} block", file=sys.stderr)
+            return 2
+        before, rest = text.split(README_BEGIN, 1)
+        after = rest.split(README_END, 1)[1]
+        block = readme_block(runs, order, a.results, a.readme)
+        a.readme.write_text(before + README_BEGIN + "\n" + block + "\n" + README_END + after)
+        print(f"summarize: refreshed the results table of {a.readme}")
 
     try:
         import matplotlib

@@ -19,8 +19,6 @@ using namespace patlab;
 
 namespace {
 
-/// Agreement of the packed oracle with the naive one (both float64).
-constexpr double kOracleAgreement = 1e-12;
 /// Random trees the validator checks.
 constexpr int kRandomTrees = 10000;
 /// Every this many random trees, the oracle also runs the plan (the float64 oracle is the slow

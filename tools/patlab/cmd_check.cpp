@@ -14,8 +14,6 @@ namespace patlab::cli {
 
 namespace {
 
-/// Agreement the packed oracle must reach with the naive one (both float64).
-constexpr double kOracleAgreement = 1e-12;
 /// Chunk length of the simple splitter, in pages.
 constexpr int kCheckChunkPages = 4;
 

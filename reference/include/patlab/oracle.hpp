@@ -61,6 +61,10 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan);
 /// to the storage type. Its error against naive_attention is the yardstick of the GPU checks.
 AttentionResult emulated_attention(const Workload& w);
 
+/// Agreement that attention executed pack by pack must reach with naive attention (both
+/// float64), by max_relative_difference().
+inline constexpr double kOracleAgreement = 1e-12;
+
 /// Largest |a - b| / max(|b|, floor) over o and lse, the agreement measure of two oracles.
 double max_relative_difference(const AttentionResult& a, const AttentionResult& b, double floor = 1e-3);
 
