@@ -86,6 +86,16 @@ def best_peer(rows):
     return min(ok, key=lambda r: r["time_us"]) if ok else None
 
 
+def peer_headline(runs) -> str:
+    """Stage `pat` against the best peer of each workload: geometric-mean speedup and wins."""
+    pairs = [(r, b) for r in runs if (b := best_peer(r["peers"]))]
+    if not pairs:
+        return ""
+    ratio = geomean([b["time_us"] / r["stages"]["pat"]["time_us"] for r, b in pairs])
+    wins = sum(1 for r, b in pairs if r["stages"]["pat"]["time_us"] < b["time_us"])
+    return f"x{ratio:.2f} geometric mean speedup, faster on {wins} of {len(pairs)} workloads"
+
+
 def registry() -> dict[str, tuple[str, str, str]]:
     """slug -> (id, chapter, summary) from the stage registry."""
     out = {}
@@ -127,13 +137,9 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
         b = best_peer(r["peers"])
         peer_times.append(f"{b['time_us']:.1f} ({b['peer']})" if b else "-")
     lines.append("| | best peer | FlashInfer decode / cascade, torch SDPA | | | | " + " | ".join(peer_times) + " |")
-    with_peer = [(r, best_peer(r["peers"])) for r in runs]
-    with_peer = [(r, b) for r, b in with_peer if b]
-    if with_peer:
-        ratio = geomean([b["time_us"] / r["stages"]["pat"]["time_us"] for r, b in with_peer])
-        wins = sum(1 for r, b in with_peer if r["stages"]["pat"]["time_us"] < b["time_us"])
-        lines += ["", f"Stage `pat` against the best peer of each workload: x{ratio:.2f} (geometric mean), faster on "
-                      f"{wins} of {len(with_peer)} workloads."]
+    headline = peer_headline(runs)
+    if headline:
+        lines += ["", f"Stage `pat` against the best peer of each workload: {headline}."]
     lines += ["", f"![every stage on every suite workload]({rel}/stages.png)"]
     return "\n".join(lines)
 
@@ -178,13 +184,10 @@ def main(argv=None) -> int:
         lines.append(f"| {s} | {fmt(vs_naive, 2)} | {fmt(vs_prev, 2)} | {fmt(vs_3, 2)} | {fmt(pct[len(pct) // 2])} | "
                      f"{fmt(pct[-1])} |")
         prev = s
-    with_peer = [(r, best_peer(r["peers"])) for r in runs]
-    with_peer = [(r, b) for r, b in with_peer if b]
-    if with_peer:
-        ratio = geomean([b["time_us"] / r["stages"]["pat"]["time_us"] for r, b in with_peer])
-        wins = sum(1 for r, b in with_peer if r["stages"]["pat"]["time_us"] < b["time_us"])
+    headline = peer_headline(runs)
+    if headline:
         lines += ["", f"Stage `pat` against the best peer of each workload (FlashInfer decode / cascade, torch SDPA): "
-                      f"x{ratio:.2f} geometric mean speedup; faster on {wins} of {len(with_peer)} workloads."]
+                      f"{headline}."]
 
     # Targets of the issue, checked on every workload.
     lines += ["", "## Targets of stage 7 (`pat`)", ""]

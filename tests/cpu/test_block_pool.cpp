@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../require_error.hpp"
 #include "patlab/error.hpp"
 #include "patlab/kv_cache.hpp"
 #include "patlab/workload.hpp"
@@ -19,19 +20,6 @@
 using namespace patlab;
 
 namespace {
-
-void require_error(const std::function<void()>& f, const std::string& needle) {
-  INFO("expected an error containing: " << needle);
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO("got: " << e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    CHECK(e.kind() == ErrorKind::usage);
-    return;
-  }
-  FAIL("no patlab::Error was thrown");
-}
 
 Shape shape_of(int hq, int hkv, int d, int page, DType dtype = DType::fp16) {
   Shape s;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../require_error.hpp"
 #include "patlab/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/oracle.hpp"
@@ -90,18 +91,6 @@ std::vector<TokenTree> trees() {
   o.max_segment = 60;
   t.push_back(random_tree(kSeed, o));
   return t;
-}
-
-void require_error(const std::function<void()>& f, const std::string& needle) {
-  INFO("expected an error containing: " << needle);
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO("got: " << e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    return;
-  }
-  FAIL("no patlab::Error was thrown");
 }
 
 }  // namespace

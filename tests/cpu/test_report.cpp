@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../require_error.hpp"
 #include "patlab/error.hpp"
 #include "patlab/json.hpp"
 #include "patlab/report.hpp"
@@ -15,20 +16,6 @@
 using namespace patlab;
 
 namespace {
-
-void require_error(const std::function<void()>& f, const std::string& needle) {
-  INFO("expected an error containing: " << needle);
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO("got: " << e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    CHECK(std::string(e.what()).find('\n') == std::string::npos);
-    CHECK(e.kind() == ErrorKind::usage);
-    return;
-  }
-  FAIL("no patlab::Error was thrown");
-}
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> out;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../require_error.hpp"
 #include "patlab/error.hpp"
 #include "patlab/kv_cache.hpp"
 #include "patlab/workload.hpp"
@@ -20,21 +21,6 @@ using namespace patlab;
 namespace {
 
 /// Runs `f`, which must throw patlab::Error of `kind` whose one-line message contains `needle`.
-void require_error(const std::function<void()>& f, const std::string& needle, ErrorKind kind = ErrorKind::usage) {
-  INFO("expected an error containing: " << needle);
-  try {
-    f();
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    INFO("got: " << what);
-    CHECK(what.find(needle) != std::string::npos);
-    CHECK(what.find('\n') == std::string::npos);
-    CHECK(e.kind() == kind);
-    return;
-  }
-  FAIL("no patlab::Error was thrown");
-}
-
 /// Names of the segments on request r's path, joined with '+'.
 std::string path_names(const TokenTree& t, int r) {
   std::string s;
