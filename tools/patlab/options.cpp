@@ -26,7 +26,8 @@ void WorkloadOptions::add_to(CLI::App& app) {
   s->add_option("--page", page_, "Tokens per KV block: 16, 32 or 64");
   s->add_option("--dtype", dtype_, "Storage type of q, K, V: fp16 or bf16");
   app.add_option("--seed", seed_, "Seed of the random q/K/V values and block shuffle")->capture_default_str();
-  app.add_flag("--no-shuffle", no_shuffle_, "Hand out block ids in order instead of shuffled");
+  auto* shuffle = app.add_flag("--shuffle", shuffle_, "Hand out block ids in a shuffled order (the default)");
+  app.add_flag("--no-shuffle", no_shuffle_, "Hand out block ids in order instead")->excludes(shuffle);
 }
 
 void add_format(CLI::App& app, std::string& out) {

@@ -34,6 +34,7 @@ class WorkloadOptions {
   std::string heads_, dtype_;
   int head_dim_ = 0, page_ = 0;
   uint64_t seed_ = 1;
+  bool shuffle_ = false;  ///< --shuffle: the default, accepted for clarity
   bool no_shuffle_ = false;
 };
 
