@@ -17,6 +17,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   const int R = L.num_requests();
   const int D = shape_.head_dim;
 
+  // [plan-direct-output]
   // Partial slots: request r owns [offsets[r], offsets[r + 1]); a request written directly owns none.
   std::vector<int32_t> offsets(static_cast<size_t>(R) + 1, 0), merge_queries;
   for (int r = 0; r < R; ++r) {
@@ -26,7 +27,9 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
     if (!direct) merge_queries.push_back(r);
   }
   partials_ = offsets.back();
+  // [plan-direct-output]
 
+  // [plan-flatten]
   // Flat pack arrays.
   std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len;
   for (const Pack& p : plan.packs) {
@@ -42,7 +45,9 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
     kv_len.push_back(p.kv_len);
   }
   packs_ = static_cast<int64_t>(plan.packs.size());
+  // [plan-flatten]
 
+  // [plan-buckets]
   // One bucket per tile shape, in the order tiles first appear.
   std::vector<TileShape> order;
   std::map<std::pair<int, int>, std::vector<int32_t>> members;
@@ -56,6 +61,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   buckets_.clear();
   for (const TileShape& t : order) {
     std::vector<int32_t>& list = members[std::make_pair(t.m, t.n)];
+    // [plan-longest-first]
     if (options.longest_first)  // ties: packs of one KV range side by side, so they share it in L2
       std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
         const Pack& pa = plan.packs[static_cast<size_t>(a)];
@@ -63,6 +69,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
         if (pa.kv_len != pb.kv_len) return pa.kv_len > pb.kv_len;
         return pa.blocks.front() < pb.blocks.front();
       });
+    // [plan-longest-first]
     Bucket b;
     b.tile = t;
     b.offset = static_cast<int>(bucket_packs.size());
@@ -72,6 +79,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
     buckets_.push_back(b);
     configure_pack_tile(shape_, t, batch.device->smem_per_block_optin);
   }
+  // [plan-buckets]
 
   query_begin_ = DeviceBuffer<int32_t>(query_begin);
   queries_ = DeviceBuffer<int32_t>(queries);
@@ -102,6 +110,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   args_.group = shape_.group();
   args_.num_q_heads = shape_.num_q_heads;
 
+  // [plan-traffic]
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
   // and read, and the output written once.
   int64_t kv_tokens = 0;
@@ -109,6 +118,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   const int64_t q_row = int64_t{shape_.head_dim} * 2 * shape_.group() * shape_.num_kv_heads;  // one query, all heads
   traffic_bytes_ = kv_tokens * shape_.kv_bytes_per_token() + static_cast<int64_t>(queries.size()) * q_row +
                    partials_ * shape_.num_q_heads * (int64_t{D} * 4 + 4) * 2 + int64_t{R} * q_row;
+  // [plan-traffic]
 }
 
 void DevicePlan::launch(size_t b, cudaStream_t stream) const {

@@ -194,9 +194,10 @@ def main(argv=None) -> int:
     slower = [(r["key"], 100 * (r["stages"]["pat"]["time_us"] / r["stages"]["splitkv"]["time_us"] - 1)) for r in runs]
     worst = max(slower, key=lambda x: x[1])
     n_slow = sum(1 for _, x in slower if x > TARGET_SLOWER_PCT)
+    n_faster = sum(1 for _, x in slower if x < 0)
     lines.append(f"- Never more than {TARGET_SLOWER_PCT:.0f}% slower than stage 3: "
-                 f"{'met' if n_slow == 0 else f'missed on {n_slow} workloads'} (closest: {worst[0]}, "
-                 f"{worst[1]:+.1f}% time against splitkv).")
+                 f"{'met' if n_slow == 0 else f'missed on {n_slow} workloads'}; faster on {n_faster} of "
+                 f"{len(slower)} workloads (closest: {worst[0]}, {worst[1]:+.1f}% time against splitkv).")
     sharing = [r for r in runs if shares_prefix(r["key"])]
     no_gain = [r["key"] for r in sharing if r["stages"]["pat"]["time_us"] >= r["stages"]["splitkv"]["time_us"]]
     low = min(sharing, key=lambda r: r["stages"]["splitkv"]["time_us"] / r["stages"]["pat"]["time_us"])

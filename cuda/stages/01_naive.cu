@@ -2,7 +2,7 @@
 /// @brief Stage 1, `naive`: one CTA per (request, query head). The baseline.
 ///
 /// Each CTA walks its request's block table in chunks of kNaiveThreads tokens. Thread t scores
-/// token t of the chunk by a scalar loop over d (threads of a warp read rows 256 bytes apart:
+/// token t of the chunk by a scalar loop over d (threads of a warp read rows Hkv x d x 2 bytes apart,
 /// uncoalesced), the CTA finds the chunk's max and sum (online softmax, fp32), and then thread
 /// i accumulates output element i over the chunk. Every query head re-reads its KV head's
 /// whole history, so the KV traffic is group x (sum of request lengths) x bytes per token, and
@@ -27,7 +27,7 @@ constexpr int kNaiveThreads = 128;
 constexpr int kWarps = kNaiveThreads / 32;
 static_assert(kNaiveThreads >= 128, "thread i owns output element i; head dims go up to 128");
 
-//! [naive-block-reduce]
+// [naive-block-reduce]
 /// Max (or sum) of `v` over the CTA; every thread gets the result.
 template <bool kMax>
 __device__ float block_reduce(float v, float* scratch) {
@@ -44,9 +44,9 @@ __device__ float block_reduce(float v, float* scratch) {
   __syncthreads();  // scratch is reused by the next call
   return r;
 }
-//! [naive-block-reduce]
+// [naive-block-reduce]
 
-//! [naive-kernel]
+// [naive-kernel]
 /// One CTA per (request, query head): grid (requests, Hq), kNaiveThreads threads.
 template <typename T, int D>
 __global__ void __launch_bounds__(kNaiveThreads)
@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(kNaiveThreads)
   }
   if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / l);
 }
-//! [naive-kernel]
+// [naive-kernel]
 
 class NaiveStage final : public Stage {
  public:
@@ -111,10 +111,12 @@ class NaiveStage final : public Stage {
     });
   }
 
+  // [naive-model-bytes]
   int64_t model_bytes() const override {
     const PagedLayout& L = batch_.host->layout;
     return L.total_kv_bytes() * L.shape.group() + L.q_and_out_bytes();
   }
+  // [naive-model-bytes]
 
   std::string notes() const override {
     return std::to_string(batch_.requests * batch_.shape.num_q_heads) + " CTAs of " + std::to_string(kNaiveThreads) +

@@ -18,7 +18,7 @@ namespace patlab::cuda {
 
 namespace {
 
-//! [gqa-kernel]
+// [gqa-kernel]
 /// One CTA per (request, KV head): grid (requests, Hkv), kGqaThreads threads.
 template <typename T, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(kGqaThreads)
   gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(request) * table_stride,
                             geo, kv_head, 0, lengths[request], num_q_heads, row0, sink);
 }
-//! [gqa-kernel]
+// [gqa-kernel]
 
 class GqaStage final : public Stage {
  public:
@@ -54,10 +54,12 @@ class GqaStage final : public Stage {
     });
   }
 
+  // [gqa-model-bytes]
   int64_t model_bytes() const override {
     const PagedLayout& L = batch_.host->layout;
     return L.total_kv_bytes() + L.q_and_out_bytes();
   }
+  // [gqa-model-bytes]
 
   std::string notes() const override {
     return std::to_string(batch_.requests * batch_.shape.num_kv_heads) + " CTAs of " + std::to_string(kGqaThreads) +

@@ -38,7 +38,7 @@ struct Chunk {
   int32_t request, begin, end, slot;
 };
 
-//! [splitkv-kernel]
+// [splitkv-kernel]
 /// One CTA per (chunk, KV head): grid (chunks, Hkv), kGqaThreads threads.
 template <typename T, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kGqaThreads)
   gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(c.request) * table_stride,
                             geo, kv_head, c.begin, c.end, num_q_heads, row0, sink);
 }
-//! [splitkv-kernel]
+// [splitkv-kernel]
 
 class SplitKvStage final : public Stage {
  public:
@@ -64,13 +64,15 @@ class SplitKvStage final : public Stage {
     batch_ = batch;
     const Shape& s = batch.shape;
     const PagedLayout& L = batch.host->layout;
+    // [splitkv-occupancy]
     dispatch_dtype_head_dim_group(s, [&](auto tag, auto dim, auto group) {
       using T = typename decltype(tag)::type;
       constexpr int D = decltype(dim)::value, G = decltype(group)::value;
       PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident_, splitkv_decode_kernel<T, D, G>,
                                                                       kGqaThreads, 0));
     });
-    //! [splitkv-rule]
+    // [splitkv-occupancy]
+    // [splitkv-rule]
     const int64_t slots = int64_t{batch.device->sm_count} * std::max(1, resident_);
     auto ctas = [&](int64_t chunk) {  // CTAs a chunk length gives
       int64_t n = 0;
@@ -90,7 +92,8 @@ class SplitKvStage final : public Stage {
       }
       chunk = lo;
     }
-    //! [splitkv-rule]
+    // [splitkv-rule]
+    // [splitkv-chunks]
     std::vector<Chunk> chunks;  // a request's chunks are consecutive, so are its slots
     std::vector<int32_t> offsets{0};
     for (int r = 0; r < L.num_requests(); ++r) {
@@ -100,6 +103,7 @@ class SplitKvStage final : public Stage {
                           static_cast<int32_t>(chunks.size())});
       offsets.push_back(static_cast<int32_t>(chunks.size()));
     }
+    // [splitkv-chunks]
     split_ = static_cast<int64_t>(chunks.size()) > L.num_requests();
     chunk_tokens_ = chunk;
     chunks_ = DeviceBuffer<Chunk>(chunks);
@@ -110,6 +114,7 @@ class SplitKvStage final : public Stage {
     }
   }
 
+  // [splitkv-run]
   void run(cudaStream_t stream) override {
     const Shape& s = batch_.shape;
     PartialsView partials;  // stays empty (direct output) when nothing is split
@@ -126,7 +131,9 @@ class SplitKvStage final : public Stage {
       if (split_) launch_merge<T, D>(partials, nullptr, batch_.requests, s.num_q_heads, batch_.out, stream);
     });
   }
+  // [splitkv-run]
 
+  // [splitkv-model-bytes]
   int64_t model_bytes() const override {
     const PagedLayout& L = batch_.host->layout;
     const int64_t partial_bytes = split_ ? static_cast<int64_t>(chunks_.size()) * L.shape.num_q_heads *
@@ -134,6 +141,7 @@ class SplitKvStage final : public Stage {
                                          : 0;
     return L.total_kv_bytes() + L.q_and_out_bytes() + partial_bytes;
   }
+  // [splitkv-model-bytes]
 
   std::string notes() const override {
     return std::to_string(chunks_.size() * static_cast<size_t>(batch_.shape.num_kv_heads)) + " CTAs, " +

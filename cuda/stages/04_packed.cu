@@ -16,7 +16,7 @@ namespace patlab::cuda {
 
 namespace {
 
-//! [packed-config]
+// [packed-config]
 /// Every pack gets one fixed tile: 64 rows (4 warps) x 64 KV tokens; no KV split; every query's
 /// partials are merged.
 PlanStageConfig packed_config() {
@@ -26,7 +26,7 @@ PlanStageConfig packed_config() {
   c.planner.split_kv = false;
   return c;
 }
-//! [packed-config]
+// [packed-config]
 
 }  // namespace
 

@@ -16,7 +16,7 @@ namespace patlab::cuda {
 
 namespace {
 
-//! [multistream-config]
+// [multistream-config]
 /// Stage 5's plan, with every bucket on its own stream (created once, joined with events).
 PlanStageConfig multistream_config() {
   PlanStageConfig c;
@@ -25,7 +25,7 @@ PlanStageConfig multistream_config() {
   c.streams = true;
   return c;
 }
-//! [multistream-config]
+// [multistream-config]
 
 }  // namespace
 

@@ -21,7 +21,7 @@ namespace patlab::cuda {
 
 namespace {
 
-//! [pat-config]
+// [pat-config]
 /// Stage 6 plus the planner's KV split, longest pack first in each bucket, and direct output
 /// for queries with a single partial.
 PlanStageConfig pat_config() {
@@ -33,7 +33,7 @@ PlanStageConfig pat_config() {
   c.streams = true;
   return c;
 }
-//! [pat-config]
+// [pat-config]
 
 }  // namespace
 

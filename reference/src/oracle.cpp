@@ -67,7 +67,7 @@ void store(AttentionResult& res, int r, int h, const MergeState& s) {
 
 }  // namespace
 
-//! [merge]
+// [merge]
 MergeState merge(const MergeState& a, const MergeState& b) {
   if (b.is_empty()) return a;
   if (a.is_empty()) return b;
@@ -80,9 +80,9 @@ MergeState merge(const MergeState& a, const MergeState& b) {
   out.o = (wa / sum) * a.o + (wb / sum) * b.o;
   return out;
 }
-//! [merge]
+// [merge]
 
-//! [attend]
+// [attend]
 MergeState attend(const Eigen::VectorXd& q, const Eigen::MatrixXd& k, const Eigen::MatrixXd& v) {
   if (k.rows() == 0) return MergeState::empty(static_cast<int>(q.size()));
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size()));
@@ -95,7 +95,7 @@ MergeState attend(const Eigen::VectorXd& q, const Eigen::MatrixXd& k, const Eige
   out.o = (v.transpose() * p) / sum;
   return out;
 }
-//! [attend]
+// [attend]
 
 AttentionResult naive_attention(const Workload& w) {
   AttentionResult res = empty_result(w);

@@ -167,6 +167,7 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
                             int num_requests, int32_t& cuts) {
   const int page = shape.page_size;
   const int64_t hkv = shape.num_kv_heads;
+  // [split target]
   const int64_t target_ctas = int64_t{kSplitCtasPerSm} * o.sms;
   std::vector<Piece> pieces;
   int64_t cta_tokens = 0;  // sum of kv_len x Hkv: the KV tokens all CTAs read
@@ -176,6 +177,7 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
                       pk.token_begin + pk.kv_len});
     cta_tokens += int64_t{pk.kv_len} * hkv;
   }
+  // [split target]
   auto shorter = [&](int32_t a, int32_t b) {
     const int32_t ta = pieces[static_cast<size_t>(a)].tokens(page), tb = pieces[static_cast<size_t>(b)].tokens(page);
     return ta != tb ? ta < tb : a > b;  // longest first; among equals, the earliest piece
@@ -184,13 +186,12 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
   for (int32_t i = 0; i < static_cast<int32_t>(pieces.size()); ++i) longest.push(i);
   std::vector<int32_t> added(static_cast<size_t>(num_requests), 0);  // pieces the split added per query
   cuts = 0;
-  //! [split rule]
+  // [split rule]
   while (!longest.empty()) {
     const int32_t i = longest.top();
     const Piece cur = pieces[static_cast<size_t>(i)];
-    const bool fill = static_cast<int64_t>(pieces.size()) * hkv < target_ctas;
-    const bool tail = int64_t{cur.tokens(page)} * target_ctas > cta_tokens;
-    if (!fill && !tail) break;
+    // Longer than one CTA slot's share? (While CTAs < target, the longest piece always is.)
+    if (int64_t{cur.tokens(page)} * target_ctas <= cta_tokens) break;
     longest.pop();
     const int32_t nblocks = cur.block_end - cur.block_begin;
     const std::vector<int32_t>& qs = packs[static_cast<size_t>(cur.pack)].queries;
@@ -206,7 +207,7 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     longest.push(i);
     longest.push(static_cast<int32_t>(pieces.size()) - 1);
   }
-  //! [split rule]
+  // [split rule]
   std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) {
     return a.pack != b.pack ? a.pack < b.pack : a.block_begin < b.block_begin;
   });
@@ -244,6 +245,7 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
   require(std::find(std::begin(kTileKvOptions), std::end(kTileKvOptions), max_kv_tile) != std::end(kTileKvOptions) &&
               max_kv_tile >= kMinKvForMaxRows,
           "max KV tile " + std::to_string(max_kv_tile) + " (must be 32, 64 or 128)");
+  // [choose tile]
   TileShape t;
   // m: the smallest tile that holds the rows (16 if rows <= 16, 32 if <= 32, else 64).
   t.m = *std::find_if(std::begin(kTileRowOptions), std::end(kTileRowOptions), [&](int m) { return rows <= m; });
@@ -254,6 +256,7 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
   if (t.m == kMaxTileRows) t.n = std::max(t.n, kMinKvForMaxRows);
   t.n = std::min(t.n, max_kv_tile);
   return t;
+  // [choose tile]
 }
 
 CostModel CostModel::of(const Shape& shape, int max_rows) {
@@ -266,7 +269,7 @@ CostModel CostModel::of(const Shape& shape, int max_rows) {
   return c;
 }
 
-//! [node bytes]
+// [node bytes]
 int64_t CostModel::node_bytes(int64_t tokens, int64_t ended, const std::vector<int32_t>& child_queries,
                               const std::vector<bool>& inherit) const {
   int64_t split_queries = 0, loads = 0;
@@ -279,7 +282,7 @@ int64_t CostModel::node_bytes(int64_t tokens, int64_t ended, const std::vector<i
   loads += packs_for(ended + split_queries);
   return tokens * kv_bytes_per_token * loads + extra_partial_bytes * split_queries;
 }
-//! [node bytes]
+// [node bytes]
 
 namespace {
 
@@ -540,14 +543,14 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   }
 
   // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
-  //! [tiles and slots]
+  // [tiles and slots]
   plan.partials.assign(static_cast<size_t>(layout.num_requests()), 0);
   for (Pack& p : plan.packs) {
     p.tile = options.tiles == TilePolicy::fixed ? options.fixed_tile : choose_tile(p.rows(group), p.kv_len, options.max_kv_tile);
     p.slots.resize(p.queries.size());
     for (size_t i = 0; i < p.queries.size(); ++i) p.slots[i] = plan.partials[static_cast<size_t>(p.queries[i])]++;
   }
-  //! [tiles and slots]
+  // [tiles and slots]
   plan.strategy = std::string("radix tree, byte-cost inherit/split, ") +
                   (options.tiles == TilePolicy::fixed ? "fixed " + tile_name(options.fixed_tile) + " tile" : "tile table") +
                   (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");

@@ -85,7 +85,10 @@ std::string md_escape(const std::string& s) {
 std::string raw(const Cell& c) {
   if (!c.numeric) return c.text;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.9g", c.value);
+  if (c.value == std::floor(c.value) && std::fabs(c.value) < 9007199254740992.0)  // integers exactly (< 2^53)
+    std::snprintf(buf, sizeof buf, "%.0f", c.value);
+  else
+    std::snprintf(buf, sizeof buf, "%.9g", c.value);
   return buf;
 }
 

@@ -161,7 +161,7 @@ TEST_CASE("BlockPool: ids, reference counts, exhaustion") {
   }
 }
 
-//! [tiny layout]
+// [tiny layout]
 TEST_CASE("build_layout: the tiny preset, counted by hand") {
   // 1,4_100,37 with page 16: a request has 137 tokens = 9 blocks. The prefix fills 6 blocks
   // (96 tokens); block 6 holds prefix tokens 96..99 *and* own tokens, so it is private.
@@ -180,7 +180,7 @@ TEST_CASE("build_layout: the tiny preset, counted by hand") {
   CHECK(L.total_kv_bytes() == 4 * 137 * 2 * 2 * 64 * 2);
   check_sharing_rule(parse_tree_spec("1,4_100,37"), L);
 }
-//! [tiny layout]
+// [tiny layout]
 
 TEST_CASE("build_layout: shared full blocks counted once, partial blocks never shared") {
   SECTION("a page-aligned prefix: all of it is shared") {

@@ -93,7 +93,7 @@ TEST_CASE("attend: the definition, in natural log, with scale 1/sqrt(d)") {
   }
 }
 
-//! [any split]
+// [any split]
 TEST_CASE("merge: any split point equals no split") {
   INFO("seed " << kSeed);
   std::mt19937_64 rng(kSeed);
@@ -113,7 +113,7 @@ TEST_CASE("merge: any split point equals no split") {
     }
   }
 }
-//! [any split]
+// [any split]
 
 TEST_CASE("merge: many chunks, in any order, over any partition of the keys") {
   INFO("seed " << kSeed);

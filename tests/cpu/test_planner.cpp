@@ -398,7 +398,7 @@ TEST_CASE("KV split: target from the SM count, minimum piece, cap per query") {
   }
   SECTION("a GPU with more SMs gets more pieces") {
     PlannerOptions small, big;
-    small.sms = 16;  // 32 CTAs = 4 packs of 8192 tokens (one SM's share is 16384)
+    small.sms = 16;  // 32 CTAs = 4 packs of 8192 tokens (one CTA slot's share is 8192)
     big.sms = 64;    // 128 CTAs = 16 packs
     const Plan a = make_plan(L, small), b = make_plan(L, big);
     REQUIRE(a.packs.size() < b.packs.size());
@@ -508,7 +508,7 @@ TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
     REQUIRE(has_fault(faults, "overlap: request 0 tokens [0, 16)"));
   }
   SECTION("gap") {
-    //! [broken gap]
+    // [broken gap]
     Plan bad = good;
     bad.packs.erase(bad.packs.begin() + static_cast<std::ptrdiff_t>(pack_of(bad, 0, 1)));
     for (Pack& p : bad.packs)
@@ -518,7 +518,7 @@ TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
     INFO(join(faults));
     REQUIRE(faults.size() == 1);
     REQUIRE(has_fault(faults, "gap: request 0 tokens [16, 32)"));
-    //! [broken gap]
+    // [broken gap]
   }
   SECTION("duplicate slot") {
     Plan bad = good;

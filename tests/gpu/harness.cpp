@@ -106,6 +106,8 @@ std::vector<Case> tree_grid(uint64_t seed) {
     add("multi-root tree 4,8,32_300,200,45", parse_tree_spec("4,8,32_300,200,45"), s);
     add("many queries on one prefix 1,80_900,7", parse_tree_spec("1,80_900,7"), make_shape(dt, 64, 1, 32));
     add("group 16, 1,12_700,50", parse_tree_spec("1,12_700,50"), make_shape(dt, 128, 16, 64));
+    // More CTAs than the GPU holds at once: stage 3 takes its no-split path.
+    add("many short requests 700_23", parse_tree_spec("700_23"), make_shape(dt, 64, 1, 16));
   }
   for (uint64_t k = 0; k < 6; ++k) {
     RandomTreeOptions o;

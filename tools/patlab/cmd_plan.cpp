@@ -144,7 +144,7 @@ int run_plan(const PlanOptions& o) {
   std::string split = "off (--no-split)";
   if (options.split_kv)
     split = "target " + std::to_string(info.target_ctas) + " CTAs (" + std::to_string(kSplitCtasPerSm) + " per SM); cut the "
-            "longest pack while below it or longer than one CTA slot's share; pieces >= " + std::to_string(options.min_split_blocks) +
+            "longest pack while longer than one CTA slot's share; pieces >= " + std::to_string(options.min_split_blocks) +
             " blocks, <= " + std::to_string(options.max_splits_per_query) + " added per query";
   Table summary = key_values("plan", {
       {"workload", choice.tree.description},

@@ -68,9 +68,9 @@ def git_commit() -> str:
     try:
         r = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty", "--abbrev=12"],
                            capture_output=True, text=True, timeout=20)
-        return r.stdout.strip() or "unknown"
+        return r.stdout.strip() or os.environ.get("PATLAB_COMMIT", "unknown")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return os.environ.get("PATLAB_COMMIT", "unknown")
 
 
 def first_line(e: BaseException) -> str:

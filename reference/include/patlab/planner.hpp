@@ -28,14 +28,15 @@
 /// math of a token is the same whichever pack reads it.
 ///
 /// **KV split (stage 7).** A pack is one CTA per KV head, so CTAs = packs x Hkv. The target is
-/// kSplitCtasPerSm CTAs per SM (`sms` is a parameter; 132 for H100). The planner cuts the longest
-/// pack in two at a block boundary while (a) CTAs < kSplitCtasPerSm x sms, or (b) the longest
-/// pack's KV length exceeds one CTA slot's fair share of all CTAs' KV tokens (sum kv_len x Hkv
-/// / (kSplitCtasPerSm x sms): the SMs run kSplitCtasPerSm CTAs at a time, and a CTA longer
-/// than that share is a tail no schedule can hide). It never makes a piece shorter than
-/// min_split_blocks blocks and never adds more than max_splits_per_query pieces to any query.
-/// PAT hard-codes 54/27/13/6/4 packs (about 216 CTAs) for its 108-SM A100, the same 2 CTAs per
-/// SM, and cuts packs longer than 5x the mean first; rule (b) takes the place of that step.
+/// kSplitCtasPerSm CTAs per SM (`sms` is a parameter; 132 for H100): the CTA slots. The planner
+/// cuts the longest pack in two at a block boundary while it is longer than one CTA slot's fair
+/// share of all CTAs' KV tokens (sum kv_len x Hkv / (kSplitCtasPerSm x sms): a CTA longer than
+/// that is a tail no schedule can hide). While CTAs are below the target the longest pack is
+/// always longer than that share, so the rule also brings the CTAs up to the target. It never
+/// makes a piece shorter than min_split_blocks blocks and never adds more than
+/// max_splits_per_query pieces to any query. PAT hard-codes 54/27/13/6/4 packs (about 216 CTAs)
+/// for its 108-SM A100, the same 2 CTAs per SM, and cuts packs longer than 5x the mean first;
+/// the fair-share rule takes the place of that step.
 ///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in

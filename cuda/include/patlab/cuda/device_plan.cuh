@@ -83,6 +83,7 @@ class PlanStage final : public Stage {
  public:
   explicit PlanStage(const PlanStageConfig& config) : config_(config) {}
 
+  // [plan-stage-prepare]
   void prepare(const DeviceBatch& batch) override {
     PlannerOptions options = config_.planner;
     options.sms = batch.device->sm_count;
@@ -90,8 +91,9 @@ class PlanStage final : public Stage {
     plan_.upload(make_plan(batch.host->layout, options), batch, config_.upload);
     if (config_.streams) streams_ = std::make_unique<StreamFork>(static_cast<int>(plan_.buckets().size()));
   }
+  // [plan-stage-prepare]
 
-  //! [plan-stage-run]
+  // [plan-stage-run]
   void run(cudaStream_t stream) override {
     if (streams_) {
       streams_->fork(stream);
@@ -102,7 +104,7 @@ class PlanStage final : public Stage {
     }
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
-  //! [plan-stage-run]
+  // [plan-stage-run]
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
   std::string notes() const override { return plan_.describe() + (streams_ ? ", one stream per bucket" : ""); }

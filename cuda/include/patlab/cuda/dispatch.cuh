@@ -12,7 +12,8 @@
 
 namespace patlab::cuda {
 
-/// Carries a type through a generic lambda: `using T = typename decltype(tag)::type`.
+/// Carries a type through a generic lambda, which gets it back with
+/// `using T = typename decltype(tag)::%type`.
 template <typename T>
 struct TypeTag {
   using type = T;

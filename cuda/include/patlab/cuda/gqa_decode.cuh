@@ -39,7 +39,7 @@ struct DecodeSink {
   int slot = 0;           ///< slot of this CTA's (request, range) within the request's slots
 };
 
-//! [gqa-state]
+// [gqa-state]
 /// Online-softmax state of one row group for one head, in the log2 domain: running max `m`,
 /// running sum `l` of exp2(score - m), and this lane's 8 output elements `acc` (unnormalised).
 struct RowState {
@@ -59,7 +59,7 @@ __device__ __forceinline__ void merge_into(RowState& s, const RowState& other) {
 #pragma unroll
   for (int i = 0; i < kVecElems; ++i) s.acc[i] = s.acc[i] * a + other.acc[i] * b;
 }
-//! [gqa-state]
+// [gqa-state]
 
 /// Decodes tokens [begin, end) of one request for the G query heads of `kv_head`.
 /// Call from all kGqaThreads threads of the CTA.
@@ -80,7 +80,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
   const int row_group = warp * kRowsPerWarp + lane / kLanesPerRow;
   const float q_scale = kLog2e * rsqrtf(static_cast<float>(D));
 
-  //! [gqa-loop]
+  // [gqa-loop]
   float q[G][kVecElems];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
@@ -133,9 +133,9 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       st[h].m = m_new;
     }
   }
-  //! [gqa-loop]
+  // [gqa-loop]
 
-  //! [gqa-combine]
+  // [gqa-combine]
   // Merge the row groups of each warp: lanes with the same `part` hold the same elements.
 #pragma unroll
   for (int o = kLanesPerRow; o < 32; o *= 2) {
@@ -188,7 +188,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       if (p == 0) sink.partials.lse[slot_row] = (total.m + log2f(total.l)) * kLn2;
     }
   }
-  //! [gqa-combine]
+  // [gqa-combine]
 }
 
 }  // namespace patlab::cuda

@@ -29,6 +29,7 @@ struct PartialsView {
 /// Threads of a merge CTA: one warp per query head, kMergeHeadsPerCta heads per CTA.
 inline constexpr int kMergeHeadsPerCta = 4;
 
+// [merge-kernel]
 /// Merges the partials of `queries[i]` (or of query i when `queries` is null) into `out`
 /// ([requests, Hq, D] in T). Grid: (count, ceil(Hq / kMergeHeadsPerCta)); block: 32 x
 /// kMergeHeadsPerCta.
@@ -67,6 +68,7 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
   for (int i = 0; i < kPerLane; i += 2)
     *reinterpret_cast<uint32_t*>(dst + i) = pack2(acc[i], acc[i + 1], T{});
 }
+// [merge-kernel]
 
 /// Launches merge_partials_kernel for `count` queries (all when `queries` is null).
 template <typename T, int D>

@@ -26,6 +26,7 @@ inline constexpr int kChunkElems = kChunkBytes / 2;
 /// Rows over which the XOR swizzle repeats (8 rows x 16 bytes = the 128 bytes of 32 banks).
 inline constexpr int kSwizzleRows = 8;
 
+// [swizzle]
 /// Element offset of (row, chunk) in a [rows][D] tile of 16-bit values whose 16-byte chunks
 /// are XOR-swizzled by row: ldmatrix's 8 row reads of one column of chunks hit 8 different
 /// bank groups, and so do the async copies that fill a row.
@@ -34,12 +35,14 @@ __device__ __forceinline__ int swizzled(int row, int chunk) {
   static_assert(D % (kChunkElems * kSwizzleRows) == 0, "rows must hold a multiple of 8 chunks");
   return row * D + ((chunk ^ (row % kSwizzleRows)) * kChunkElems);
 }
+// [swizzle]
 
 /// Shared-memory address as the 32-bit value PTX expects.
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+// [cp-async]
 /// 16-byte async copy global -> shared; when `valid` is false the destination is zero-filled
 /// and nothing is read.
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
@@ -55,6 +58,7 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
+// [cp-async]
 
 /// Four 8x8 matrices of 16-bit values from shared memory; lane i gives the address of row
 /// i % 8 of matrix i / 8.
@@ -71,6 +75,7 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_u32(smem_row)));
 }
 
+// [mma-16816]
 /// c += a * b on tensor cores: m16n8k16, 16-bit inputs of type T, fp32 accumulators.
 template <typename T>
 __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
@@ -83,6 +88,7 @@ __device__ __forceinline__ void mma_16816<__half>(float (&c)[4], const uint32_t 
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+// [mma-16816]
 
 template <>
 __device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,

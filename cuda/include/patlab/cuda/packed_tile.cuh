@@ -31,7 +31,8 @@ inline constexpr int kKvStages = 2;
 /// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
 inline constexpr int kWarpRows = 16;
 /// Warps of a pack CTA when the tile allows: a tile of fewer rows splits its KV tile's tokens
-/// among warps instead, so that small packs still have 4 warps issuing copies and math.
+/// among warps instead (16 tokens each at least), so that small packs get up to 4 warps issuing
+/// copies and math (1 for the 16x16 tile, 2 for 16x32 and 32x16).
 inline constexpr int kPackWarps = 4;
 
 /// Everything a pack kernel reads and writes, as the flattened plan lays it out.
@@ -53,6 +54,7 @@ struct PackKernelArgs {
   int num_q_heads = 1;  ///< Hq
 };
 
+// [pack-warp-layout]
 /// How the warps of a pack CTA share an M x N tile: kRows warps down the rows (16 each), times
 /// kCols warps across the KV tile's tokens (N / kCols each, a multiple of 16).
 template <int M, int N>
@@ -70,8 +72,9 @@ template <int D, int M, int N>
 constexpr int pack_smem_bytes() {
   return (M * D + 2 * kKvStages * N * D) * 2;
 }
+// [pack-warp-layout]
 
-//! [packed-kernel]
+// [packed-kernel]
 /// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<M, N> warps.
 /// @tparam T storage type (__half or __nv_bfloat16)
 /// @tparam D head dimension
@@ -102,6 +105,7 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
   const T* k_pool = static_cast<const T*>(args.k_pool);
   const T* v_pool = static_cast<const T*>(args.v_pool);
 
+  // [pack-q-gather]
   // 1. Q tile: row r is query r / g of the pack, head kv_head * g + r % g.
   for (int c = tid; c < M * kChunks; c += kThreads) {
     const int r = c / kChunks, ch = c % kChunks;
@@ -113,6 +117,8 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
     }
     cp_async_16(q_s + swizzled<D>(r, ch), src, valid);
   }
+  // [pack-q-gather]
+  // [pack-kv-loader]
   // 2. K/V tile loader: tile rows are tokens [start, start + N) of the pack's range. Thread
   //    tid always copies the same 16-byte column of rows tid / kChunks + i * kRowsPerPass.
   constexpr int kRowsPerPass = kThreads / kChunks;
@@ -132,7 +138,9 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
   };
   load_kv(0, 0);
   cp_async_commit();  // group 0: the Q tile and KV tile 0
+  // [pack-kv-loader]
 
+  // [pack-pipeline]
   const bool active = row_warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
   const int q_row = row_warp * kWarpRows;           // first tile row of this warp
   const int col0 = col_warp * kColTokens;           // first tile token of this warp
@@ -146,7 +154,9 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
     cp_async_commit();
     cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
     __syncthreads();
+    // [pack-pipeline]
     if (active) {
+      // [pack-qk]
       // 3a. S = Q K^T for this warp's 16 rows and its kColTokens tokens of the tile. Q's
       // fragments are re-read from shared memory per tile (D/16 ldmatrix) to spare registers.
       const T* ks = k_s + (tile % kKvStages) * N * D;
@@ -163,6 +173,8 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
           mma_16816<T>(s[2 * n2 + 1], q_frag, b[2], b[3]);
         }
       }
+      // [pack-qk]
+      // [pack-softmax]
       // 3b. Mask tokens past the range, then the online-softmax update of both rows.
       float row_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -200,6 +212,8 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
         o[dt][2] *= alpha[1];
         o[dt][3] *= alpha[1];
       }
+      // [pack-softmax]
+      // [pack-pv]
       // 3c. O += P V: P (16 x kColTokens) goes from the S accumulators to A fragments in registers.
       const T* vs = v_s + (tile % kKvStages) * N * D;
 #pragma unroll
@@ -215,9 +229,11 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
           mma_16816<T>(o[2 * d2 + 1], a, b[2], b[3]);
         }
       }
+      // [pack-pv]
     }
     __syncthreads();  // the next iteration's copies overwrite this tile's buffers
   }
+  // [pack-warp-merge]
   cp_async_wait<0>();
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
@@ -270,7 +286,9 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
     }
   }
   if (!active || col_warp != 0) return;
+  // [pack-warp-merge]
 
+  // [pack-write]
   // 5. Write both rows of this lane: the output, or the partial and its lse.
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
@@ -295,8 +313,9 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
       if (lane % 4 == 0) args.partial_lse[row] = (m[i] + log2f(l[i])) * kLn2;
     }
   }
+  // [pack-write]
 }
-//! [packed-kernel]
+// [packed-kernel]
 
 }  // namespace patlab::cuda
 

@@ -22,6 +22,7 @@ inline PoolGeometry pool_geometry(const Shape& shape) {
   return PoolGeometry{shift, shape.num_kv_heads};
 }
 
+// [token-offset]
 /// Element offset of token `t` of a sequence whose blocks are `blocks` (block i holds tokens
 /// [i * page, (i + 1) * page)), KV head `kv_head`, in a pool with head dimension D.
 template <int D>
@@ -29,5 +30,6 @@ __device__ __forceinline__ int64_t token_offset(const PoolGeometry& g, const int
   const int64_t slot = (static_cast<int64_t>(blocks[t >> g.page_shift]) << g.page_shift) | (t & ((1 << g.page_shift) - 1));
   return (slot * g.num_kv_heads + kv_head) * D;
 }
+// [token-offset]
 
 }  // namespace patlab::cuda

@@ -15,6 +15,7 @@ namespace patlab::cuda {
 class StreamFork {
  public:
   StreamFork() = default;
+  // [stream-create]
   /// Creates `n` side streams and their events.
   explicit StreamFork(int n) {
     streams_.resize(static_cast<size_t>(n));
@@ -25,6 +26,7 @@ class StreamFork {
       PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&joined_[static_cast<size_t>(i)], cudaEventDisableTiming));
     }
   }
+  // [stream-create]
   ~StreamFork() {
     for (cudaEvent_t e : joined_) cudaEventDestroy(e);
     for (cudaStream_t s : streams_) cudaStreamDestroy(s);
@@ -36,7 +38,7 @@ class StreamFork {
   int size() const { return static_cast<int>(streams_.size()); }
   cudaStream_t stream(int i) const { return streams_.at(static_cast<size_t>(i)); }
 
-  //! [stream-fork]
+  // [stream-fork]
   /// Side streams start after everything enqueued on `main` so far.
   void fork(cudaStream_t main) {
     PATLAB_CUDA_CHECK(cudaEventRecord(forked_, main));
@@ -49,7 +51,7 @@ class StreamFork {
       PATLAB_CUDA_CHECK(cudaStreamWaitEvent(main, joined_[i], 0));
     }
   }
-  //! [stream-fork]
+  // [stream-fork]
 
  private:
   std::vector<cudaStream_t> streams_;
