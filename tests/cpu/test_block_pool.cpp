@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../catch.hpp"
-#include "../require_error.hpp"
+#include "../test_util.hpp"
 #include "patlab/error.hpp"
 #include "patlab/kv_cache.hpp"
 #include "patlab/workload.hpp"
@@ -21,15 +21,6 @@ using namespace patlab;
 
 namespace {
 
-Shape shape_of(int hq, int hkv, int d, int page, DType dtype = DType::fp16) {
-  Shape s;
-  s.num_q_heads = hq;
-  s.num_kv_heads = hkv;
-  s.head_dim = d;
-  s.page_size = page;
-  s.dtype = dtype;
-  return s;
-}
 
 /// The identity of one logical token: (segment, offset in the segment).
 using Token = std::pair<int, int64_t>;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "../catch.hpp"
-#include "../require_error.hpp"
+#include "../test_util.hpp"
 #include "patlab/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/oracle.hpp"
@@ -62,15 +62,6 @@ AttentionResult plain_attention(const Workload& w, double* max_abs_score) {
   return res;
 }
 
-Shape shape_of(int hq, int hkv, int d, int page, DType dtype) {
-  Shape s;
-  s.num_q_heads = hq;
-  s.num_kv_heads = hkv;
-  s.head_dim = d;
-  s.page_size = page;
-  s.dtype = dtype;
-  return s;
-}
 
 /// Shapes that cover both dtypes, d 64/128, groups 1..16 and pages 16/32/64.
 std::vector<Shape> shapes() {

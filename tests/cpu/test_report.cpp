@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "../catch.hpp"
-#include "../require_error.hpp"
+#include "../test_util.hpp"
 #include "patlab/error.hpp"
 #include "patlab/json.hpp"
 #include "patlab/report.hpp"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "../catch.hpp"
-#include "../require_error.hpp"
+#include "../test_util.hpp"
 #include "patlab/error.hpp"
 #include "patlab/kv_cache.hpp"
 #include "patlab/workload.hpp"

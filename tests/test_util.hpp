@@ -1,5 +1,4 @@
-// require_error: the call throws patlab::Error of the given kind, with a one-line message that
-// contains `needle`. Shared by the CPU tests.
+// Helpers shared by the CPU tests.
 #pragma once
 
 #include <functional>
@@ -7,7 +6,9 @@
 
 #include "catch.hpp"
 #include "patlab/error.hpp"
+#include "patlab/workload.hpp"
 
+/// The call throws patlab::Error of the given kind, with a one-line message containing `needle`.
 inline void require_error(const std::function<void()>& f, const std::string& needle,
                           patlab::ErrorKind kind = patlab::ErrorKind::usage) {
   INFO("expected an error containing: " << needle);
@@ -22,4 +23,15 @@ inline void require_error(const std::function<void()>& f, const std::string& nee
     return;
   }
   FAIL("no patlab::Error was thrown");
+}
+
+/// A shape from its numbers.
+inline patlab::Shape shape_of(int hq, int hkv, int d, int page, patlab::DType dtype = patlab::DType::fp16) {
+  patlab::Shape s;
+  s.num_q_heads = hq;
+  s.num_kv_heads = hkv;
+  s.head_dim = d;
+  s.page_size = page;
+  s.dtype = dtype;
+  return s;
 }
