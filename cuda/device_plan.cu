@@ -139,7 +139,7 @@ std::string DevicePlan::describe() const {
   std::string s = std::to_string(packs_) + " packs x " + std::to_string(shape_.num_kv_heads) + " KV heads in " +
                   std::to_string(buckets_.size()) + (buckets_.size() == 1 ? " bucket (" : " buckets (");
   for (size_t i = 0; i < buckets_.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(buckets_[i].tile.m) + "x" + std::to_string(buckets_[i].tile.n) + ": " +
+    s += (i ? ", " : "") + buckets_[i].tile.name() + ": " +
          std::to_string(buckets_[i].count);
   return s + "), " + std::to_string(partials_) + " partials, " + std::to_string(merge_count_) + " queries merged";
 }

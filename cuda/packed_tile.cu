@@ -31,8 +31,6 @@ bool dispatch_tile(TileShape tile, F&& f) {
   }
 }
 
-std::string tile_name(TileShape t) { return std::to_string(t.m) + "x" + std::to_string(t.n); }
-
 }  // namespace
 
 bool pack_tile_built(TileShape tile) {
@@ -47,14 +45,14 @@ void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin)
       constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
       constexpr int bytes = pack_smem_bytes<D, M, N>();
       if (bytes > smem_optin)
-        throw Error(ErrorKind::unsupported, "tile " + tile_name(tile) + " at d=" + std::to_string(D) + " needs " +
+        throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
                                                 std::to_string(bytes) + " bytes of shared memory, the device gives " +
                                                 std::to_string(smem_optin));
       PATLAB_CUDA_CHECK(
           cudaFuncSetAttribute(pack_attention_kernel<T, D, M, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     });
   });
-  if (!built) throw Error(ErrorKind::unsupported, "no pack kernel is built for tile " + tile_name(tile));
+  if (!built) throw Error(ErrorKind::unsupported, "no pack kernel is built for tile " + tile.name());
 }
 
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,

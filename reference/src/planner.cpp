@@ -19,13 +19,6 @@ static_assert((1 << kKeyTokenBits) > kSupportedPageSizes[2], "a block's token co
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-template <size_t N>
-bool one_of(int v, const int (&allowed)[N]) {
-  return std::find(std::begin(allowed), std::end(allowed), v) != std::end(allowed);
-}
-
-std::string tile_name(TileShape t) { return std::to_string(t.m) + "x" + std::to_string(t.n); }
-
 /// Throws Error(usage) unless the layout's tables match its lengths.
 void check_layout(const PagedLayout& L) {
   L.shape.validate();
@@ -54,7 +47,7 @@ void check_options(const PlannerOptions& o) {
           "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
   if (o.tiles == TilePolicy::fixed)
     require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),
-            "planner: fixed tile " + tile_name(o.fixed_tile) + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
+            "planner: fixed tile " + o.fixed_tile.name() + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
 }
 
 /// A node of the radix tree: a run of blocks that the same queries read.
@@ -552,7 +545,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   }
   // [tiles and slots]
   plan.strategy = std::string("radix tree, byte-cost inherit/split, ") +
-                  (options.tiles == TilePolicy::fixed ? "fixed " + tile_name(options.fixed_tile) + " tile" : "tile table") +
+                  (options.tiles == TilePolicy::fixed ? "fixed " + options.fixed_tile.name() + " tile" : "tile table") +
                   (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
   return plan;
 }
@@ -597,7 +590,7 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
             std::to_string(group) + "), more than the largest tile's " + std::to_string(kMaxTileRows));
     if (p.tile.m != 0 || p.tile.n != 0) {
       if (!one_of(p.tile.m, kTileRowOptions) || !one_of(p.tile.n, kTileKvOptions))
-        f.add("tile: " + name + " has tile " + tile_name(p.tile) + ", not a built tile");
+        f.add("tile: " + name + " has tile " + p.tile.name() + ", not a built tile");
       else if (rows > p.tile.m)
         f.add("rows: " + name + " has " + std::to_string(rows) + " rows, more than its tile's m = " + std::to_string(p.tile.m));
     }

@@ -17,11 +17,6 @@ namespace patlab {
 namespace {
 
 template <size_t N>
-bool one_of(int v, const int (&allowed)[N]) {
-  return std::find(std::begin(allowed), std::end(allowed), v) != std::end(allowed);
-}
-
-template <size_t N>
 std::string list(const int (&allowed)[N]) {
   std::string s;
   for (size_t i = 0; i < N; ++i) s += (i ? ", " : "") + std::to_string(allowed[i]);

@@ -31,8 +31,6 @@ struct PlanOptions {
   bool list_packs = false;
 };
 
-std::string tile_name(TileShape t) { return std::to_string(t.m) + "x" + std::to_string(t.n); }
-
 std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
 
 Cell ratio(int64_t bytes, int64_t floor) { return Cell::num(static_cast<double>(bytes) / static_cast<double>(floor), 2); }
@@ -59,7 +57,7 @@ Table buckets_table(const Plan& plan, const Shape& shape) {
   t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens"};
   for (const auto& kv : buckets) {
     const Bucket& b = kv.second;
-    t.add({tile_name({kv.first.first, kv.first.second}), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads),
+    t.add({TileShape{kv.first.first, kv.first.second}.name(), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads),
            Cell::integer(b.queries), span(b.min_rows, b.max_rows), span(b.min_kv, b.max_kv), Cell::integer(b.tokens)});
   }
   return t;
@@ -94,7 +92,7 @@ Table packs_table(const Plan& plan) {
   t.columns = {"pack", "tile", "tokens", "blocks", "queries", "slots"};
   for (size_t i = 0; i < plan.packs.size(); ++i) {
     const Pack& p = plan.packs[i];
-    t.add({Cell::integer(static_cast<int64_t>(i)), tile_name(p.tile),
+    t.add({Cell::integer(static_cast<int64_t>(i)), p.tile.name(),
            "[" + std::to_string(p.token_begin) + ", " + std::to_string(p.token_begin + p.kv_len) + ")",
            Cell::integer(static_cast<int64_t>(p.blocks.size())), list(p.queries), list(p.slots)});
   }

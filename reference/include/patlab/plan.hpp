@@ -43,6 +43,8 @@ struct TileShape {
   int n = 0;  ///< KV tokens per tile: 16, 32, 64 or 128
   bool operator==(const TileShape& o) const { return m == o.m && n == o.n; }
   bool operator!=(const TileShape& o) const { return !(*this == o); }
+  /// "m x n" as in reports, e.g. "64x64".
+  std::string name() const { return std::to_string(m) + "x" + std::to_string(n); }
 };
 
 /// One unit of work: queries x one KV token range read through shared physical blocks.

@@ -7,6 +7,7 @@
 /// file of named segments (parse_workload_json), or a seeded random tree (random_tree).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,6 +27,14 @@ inline constexpr int kSupportedGroupSizes[] = {1, 2, 4, 8, 16};
 inline constexpr int64_t kMaxRequestTokens = int64_t{1} << 24;
 /// Most requests in one batch.
 inline constexpr int kMaxRequests = 1 << 16;
+
+/// True when `v` is one of `allowed` (one of the kSupported* or tile option tables).
+template <size_t N>
+bool one_of(int v, const int (&allowed)[N]) {
+  for (int a : allowed)
+    if (a == v) return true;
+  return false;
+}
 
 /// The attention shape of a batch: heads, head dimension, page size and storage type.
 struct Shape {
