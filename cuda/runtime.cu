@@ -2,6 +2,7 @@
 // CUDA-event timing with L2 flushes, graph capture, and the stage factory.
 #include <algorithm>
 #include <cctype>
+#include <dlfcn.h>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -73,6 +74,14 @@ Timing summarize(std::vector<float> ms) {
   return t;
 }
 
+/// True when the NVIDIA driver's user-space library can be loaded.
+bool driver_library_present() {
+  void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (h == nullptr) return false;
+  dlclose(h);
+  return true;
+}
+
 }  // namespace
 
 bool built_with_cuda() { return true; }
@@ -81,15 +90,28 @@ DeviceInfo probe() {
   DeviceInfo d;
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
+  if (e == cudaErrorNoDevice || (e == cudaSuccess && count == 0)) {
     cudaGetLastError();
-    d.reason = e == cudaSuccess ? "no CUDA GPU found"
-                                : std::string("no CUDA GPU found (cudaGetDeviceCount: ") + cudaGetErrorString(e) + ")";
+    d.reason = "no CUDA device";
+    return d;
+  }
+  // Without an NVIDIA driver at all the runtime says "driver version is insufficient": on a
+  // machine with no libcuda that means no device, not a broken one.
+  if (e == cudaErrorInsufficientDriver && !driver_library_present()) {
+    cudaGetLastError();
+    d.reason = "no CUDA device (no NVIDIA driver is installed)";
+    return d;
+  }
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    d.broken = true;
+    d.reason = std::string("CUDA is broken on this host (cudaGetDeviceCount: ") + cudaGetErrorString(e) + ")";
     return d;
   }
   cudaDeviceProp p{};
-  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
-    d.reason = "cannot read the properties of CUDA device 0";
+  if (const cudaError_t pe = cudaGetDeviceProperties(&p, 0); pe != cudaSuccess) {
+    d.broken = true;
+    d.reason = std::string("cannot read the properties of CUDA device 0: ") + cudaGetErrorString(pe);
     return d;
   }
   d.available = true;

@@ -171,7 +171,7 @@ int64_t host_bytes_needed(const PagedLayout& layout) {
   return layout.pool_bytes() + outputs * 2 + outputs * (8 * 2 + 2);
 }
 
-Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle) {
+Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle, DataKind data) {
   Workload w;
   const int64_t have = available_host_memory();
   // Every token of every segment is stored at least once: a floor on the pools, checked before
@@ -221,7 +221,7 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
     std::mt19937_64 rng(seq);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::normal_distribution<float> normal(0.0f, data == DataKind::peaked ? kPeakedQueryScale : 1.0f);
     const size_t n = static_cast<size_t>(s.num_q_heads) * s.head_dim;
     for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);
   });

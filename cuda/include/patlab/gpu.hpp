@@ -16,6 +16,9 @@ namespace patlab::gpu {
 struct DeviceInfo {
   bool available = false;
   std::string reason;        ///< why not available ("built without CUDA", "no CUDA device", ...)
+  /// True when CUDA itself failed (driver too old, runtime error, unreadable device): unlike
+  /// "no CUDA device" or "built without CUDA", this is a fault to report, never a skip.
+  bool broken = false;
   std::string name;
   int sm_count = 0;
   int cc_major = 0, cc_minor = 0;

@@ -99,10 +99,19 @@ struct Workload {
 /// Host memory a workload of this layout needs: pools, q, and the oracle's outputs.
 int64_t host_bytes_needed(const PagedLayout& layout);
 
+/// How q and K are drawn: how spread out attention is.
+enum class DataKind {
+  flat,    ///< q, K, V all N(0, 1): scores have unit spread, softmax is nearly uniform on long rows
+  peaked,  ///< q scaled by kPeakedQueryScale: scores spread that much wider, a few keys dominate
+};
+/// Scale of q in DataKind::peaked data.
+inline constexpr float kPeakedQueryScale = 4.0f;
 /// Fills a layout with data: q, K and V are N(0, 1) draws from std::mt19937_64 seeded by `seed`
 /// and by each block's allocation order (so contents do not depend on the shuffle). Pool slots
 /// that hold no token are NaN, so that a kernel reading past a request's end cannot pass a check.
 /// Throws Error(usage) naming the sizes if the host has too little memory.
-Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle);
+/// With DataKind::peaked, q is scaled by kPeakedQueryScale.
+Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle,
+                       DataKind data = DataKind::flat);
 
 }  // namespace patlab
