@@ -1,0 +1,29 @@
+/// @file verify.hpp
+/// @brief The one verify path: the float64 oracle, the fp32 emulation of the kernels'
+/// arithmetic, and the check of an output against both. The CLI, the GPU test harness and
+/// export all go through it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "patlab/check.hpp"
+#include "patlab/kv_cache.hpp"
+#include "patlab/oracle.hpp"
+
+namespace patlab {
+
+/// What an output of a workload is judged against.
+struct Reference {
+  AttentionResult oracle;    ///< float64 truth (naive_attention)
+  AttentionResult emulated;  ///< the kernels' arithmetic on the CPU (emulated_attention)
+  double emulated_rel_l2 = 0;  ///< relative L2 error of `emulated` against `oracle`, batch-wide
+};
+
+/// Runs the oracle and the emulation on `w`.
+Reference make_reference(const Workload& w);
+
+/// Judges `got` ([requests, Hq, d] as floats) against `ref` under the tolerance of `dtype`.
+CheckResult check_output(const std::vector<float>& got, const Reference& ref, DType dtype);
+
+}  // namespace patlab
