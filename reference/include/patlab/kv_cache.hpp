@@ -104,6 +104,8 @@ enum class DataKind {
   flat,    ///< q, K, V all N(0, 1): scores have unit spread, softmax is nearly uniform on long rows
   peaked,  ///< q scaled by kPeakedQueryScale: scores spread that much wider, a few keys dominate
 };
+/// "flat" or "peaked", for reports.
+inline const char* data_kind_name(DataKind d) { return d == DataKind::flat ? "flat" : "peaked"; }
 /// Scale of q in DataKind::peaked data.
 inline constexpr float kPeakedQueryScale = 4.0f;
 /// Fills a layout with data: q, K and V are N(0, 1) draws from std::mt19937_64 seeded by `seed`
