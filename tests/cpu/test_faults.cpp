@@ -398,3 +398,43 @@ TEST_CASE("every injected fault is caught; the fault-free emulation and a tiled 
   std::cout << caught << " of " << injected << " injected faults caught\n";
   CHECK(caught == injected);
 }
+
+TEST_CASE("peaked data gives a few keys most of the weight; flat data spreads it") {
+  std::cout << "softmax weights per row (seed " << kSeed << ", fp16; medians over the rows):\n"
+            << "batch  keys  data    effective keys  largest weight\n";
+  for (const Batch& b : kBatches) {
+    double flat_keys = 0;
+    for (DataKind data : {DataKind::flat, DataKind::peaked}) {
+      Shape shape;
+      shape.num_q_heads = b.hq;
+      shape.num_kv_heads = b.hkv;
+      shape.head_dim = b.d;
+      shape.page_size = b.page;
+      const Workload w = make_workload(parse_tree_spec(b.tree), shape, kSeed, true, data);
+      std::vector<double> keys, top;
+      for (int r = 0; r < w.num_requests(); ++r)
+        for (int h = 0; h < shape.num_q_heads; ++h) {
+          const std::vector<double> p = key_weights(w, r, h);
+          double p2 = 0;
+          for (double x : p) p2 += x * x;
+          keys.push_back(1.0 / p2);  // (sum p)^2 / sum p^2, sum p = 1
+          top.push_back(*std::max_element(p.begin(), p.end()));
+        }
+      const auto median = [](std::vector<double> v) {
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+        return v[v.size() / 2];
+      };
+      const double k = median(keys), t = median(top);
+      char line[160];
+      std::snprintf(line, sizeof line, "%-6s %-5d %-7s %-15.1f %.3f\n", b.name, w.layout.lengths[0], data_kind_name(data), k, t);
+      std::cout << line;
+      if (data == DataKind::flat) {
+        flat_keys = k;
+        CHECK(k > 0.2 * w.layout.lengths[0]);  // flat: a sizeable share of all keys count
+      } else {
+        CHECK(k < 0.1 * flat_keys);  // peaked: an order of magnitude fewer
+        CHECK(t > 0.2);              // and the largest key holds a fifth of the weight or more
+      }
+    }
+  }
+}
