@@ -44,10 +44,10 @@ int run_export(const ExportOptions& o) {
   const PagedLayout& L = w.layout;
   const Tolerance& tol = tolerance(L.shape.dtype);
   const int64_t outputs = int64_t{L.num_requests()} * L.shape.num_q_heads * L.shape.head_dim;
-  // q (16-bit) + both pools + block tables and lengths (int32) + oracle o and lse (float32)
+  // q (16-bit) + both pools + block tables and lengths (int32) + oracle o, lse and emulation row errors (float32)
   const int64_t file_bytes = outputs * 2 + L.pool_bytes() +
                              int64_t{L.num_requests()} * (L.max_blocks_per_request() + 1) * 4 +
-                             outputs * 4 + int64_t{L.num_requests()} * L.shape.num_q_heads * 4;
+                             outputs * 4 + int64_t{L.num_requests()} * L.shape.num_q_heads * 4 * 2;
   Table t = key_values("export", {
       {"folder", o.out},
       {"workload", choice.tree.description},
