@@ -50,13 +50,29 @@ const Batch kBatches[] = {
     {"large", "1,128_4096,64", 8, 1, 64, 16},   // 1024 rows of 4160 keys
 };
 
-/// A workload with its reference and the plan (stage 7's) whose partials the merge faults use.
+/// A workload with its pools as floats, its reference and the plan (stage 7's) whose partials
+/// the merge faults use.
 struct Setup {
   Workload w;
+  DataKind data;
+  std::vector<float> k, v;  ///< the pools decoded (decode())
   Reference ref;
   Plan plan;
-  DataKind data;
 };
+
+/// A Setup without reference or plan: the workload and its decoded pools.
+Setup make_data(const Batch& b, DType dtype, DataKind data) {
+  Shape shape;
+  shape.num_q_heads = b.hq;
+  shape.num_kv_heads = b.hkv;
+  shape.head_dim = b.d;
+  shape.page_size = b.page;
+  shape.dtype = dtype;
+  Setup s{make_workload(parse_tree_spec(b.tree), shape, kSeed, true, data), data, {}, {}, {}, {}};
+  s.k = decode(s.w.k_pool, dtype);
+  s.v = decode(s.w.v_pool, dtype);
+  return s;
+}
 
 /// A changed output row: its index (request * Hq + head) and the faulty computation's exact output.
 struct RowChange {
@@ -79,18 +95,18 @@ Eigen::VectorXd query(const Workload& w, int r, int h) {
 
 /// Attention of request `qr`'s query at head `h` over `tokens` of request `kr` (through kr's
 /// block table): the exact float64 state.
-MergeState attend_tokens(const Workload& w, int qr, int h, int kr, const std::vector<int64_t>& tokens) {
-  const Shape& s = w.shape();
-  const int kvh = h / s.group();
-  Eigen::MatrixXd k(static_cast<Eigen::Index>(tokens.size()), s.head_dim), v(k.rows(), s.head_dim);
+MergeState attend_tokens(const Setup& s, int qr, int h, int kr, const std::vector<int64_t>& tokens) {
+  const Shape& sh = s.w.shape();
+  const int kvh = h / sh.group();
+  Eigen::MatrixXd k(static_cast<Eigen::Index>(tokens.size()), sh.head_dim), v(k.rows(), sh.head_dim);
   for (size_t t = 0; t < tokens.size(); ++t) {
-    const size_t off = w.token_offset(kr, tokens[t], kvh);
-    for (int i = 0; i < s.head_dim; ++i) {
-      k(static_cast<Eigen::Index>(t), i) = to_float(w.k_pool[off + static_cast<size_t>(i)], s.dtype);
-      v(static_cast<Eigen::Index>(t), i) = to_float(w.v_pool[off + static_cast<size_t>(i)], s.dtype);
+    const size_t off = s.w.token_offset(kr, tokens[t], kvh);
+    for (int i = 0; i < sh.head_dim; ++i) {
+      k(static_cast<Eigen::Index>(t), i) = s.k[off + static_cast<size_t>(i)];
+      v(static_cast<Eigen::Index>(t), i) = s.v[off + static_cast<size_t>(i)];
     }
   }
-  return attend(query(w, qr, h), k, v);
+  return attend(query(s.w, qr, h), k, v);
 }
 
 /// Tokens [begin, end) except [skip_begin, skip_end).
@@ -102,16 +118,16 @@ std::vector<int64_t> tokens_except(int64_t begin, int64_t end, int64_t skip_begi
 }
 
 /// Softmax weight of each key of row (r, h), from the exact scores.
-std::vector<double> key_weights(const Workload& w, int r, int h) {
-  const Shape& s = w.shape();
-  const int64_t len = w.layout.lengths[static_cast<size_t>(r)];
-  const Eigen::VectorXd q = query(w, r, h);
+std::vector<double> key_weights(const Setup& s, int r, int h) {
+  const Shape& sh = s.w.shape();
+  const int64_t len = s.w.layout.lengths[static_cast<size_t>(r)];
+  const Eigen::VectorXd q = query(s.w, r, h);
   std::vector<double> score(static_cast<size_t>(len));
   for (int64_t t = 0; t < len; ++t) {
-    const size_t off = w.token_offset(r, t, h / s.group());
+    const size_t off = s.w.token_offset(r, t, h / sh.group());
     double dot = 0;
-    for (int i = 0; i < s.head_dim; ++i) dot += q(i) * to_float(w.k_pool[off + static_cast<size_t>(i)], s.dtype);
-    score[static_cast<size_t>(t)] = dot / std::sqrt(static_cast<double>(s.head_dim));
+    for (int i = 0; i < sh.head_dim; ++i) dot += q(i) * s.k[off + static_cast<size_t>(i)];
+    score[static_cast<size_t>(t)] = dot / std::sqrt(static_cast<double>(sh.head_dim));
   }
   const double m = *std::max_element(score.begin(), score.end());
   double sum = 0;
@@ -130,11 +146,11 @@ size_t pick(const std::vector<double>& weight, DataKind data) {
 size_t row_of(const Workload& w, int r, int h) { return static_cast<size_t>(r) * w.shape().num_q_heads + h; }
 
 /// Weight of each full block of request r, summed over `heads`.
-std::vector<double> block_weights(const Workload& w, int r, const std::vector<int>& heads) {
-  const int page = w.shape().page_size;
-  std::vector<double> out(static_cast<size_t>(w.layout.lengths[static_cast<size_t>(r)] / page), 0.0);
+std::vector<double> block_weights(const Setup& s, int r, const std::vector<int>& heads) {
+  const int page = s.w.shape().page_size;
+  std::vector<double> out(static_cast<size_t>(s.w.layout.lengths[static_cast<size_t>(r)] / page), 0.0);
   for (int h : heads) {
-    const std::vector<double> p = key_weights(w, r, h);
+    const std::vector<double> p = key_weights(s, r, h);
     for (size_t t = 0; t < out.size() * static_cast<size_t>(page); ++t) out[t / static_cast<size_t>(page)] += p[t];
   }
   return out;
@@ -144,10 +160,10 @@ std::vector<double> block_weights(const Workload& w, int r, const std::vector<in
 Injected drop_block(const Setup& s, const std::vector<int>& heads) {
   const Workload& w = s.w;
   const int r = w.num_requests() / 2, page = w.shape().page_size;
-  const int64_t b = static_cast<int64_t>(pick(block_weights(w, r, heads), s.data));
+  const int64_t b = static_cast<int64_t>(pick(block_weights(s, r, heads), s.data));
   Injected f{"request " + std::to_string(r) + " block " + std::to_string(b), {}};
   const auto tokens = tokens_except(0, w.layout.lengths[static_cast<size_t>(r)], b * page, (b + 1) * page);
-  for (int h : heads) f.changes.push_back({row_of(w, r, h), attend_tokens(w, r, h, r, tokens).o});
+  for (int h : heads) f.changes.push_back({row_of(w, r, h), attend_tokens(s, r, h, r, tokens).o});
   return f;
 }
 
@@ -173,12 +189,12 @@ Injected drop_last_token(const Setup& s) {
   if (s.data == DataKind::peaked) {
     std::vector<double> last(static_cast<size_t>(w.num_requests()), 0.0);
     for (int q = 0; q < w.num_requests(); ++q)
-      for (int h = 0; h < H; ++h) last[static_cast<size_t>(q)] = std::max(last[static_cast<size_t>(q)], key_weights(w, q, h).back());
+      for (int h = 0; h < H; ++h) last[static_cast<size_t>(q)] = std::max(last[static_cast<size_t>(q)], key_weights(s, q, h).back());
     r = static_cast<int>(pick(last, s.data));
   }
   Injected f{"request " + std::to_string(r) + ", all heads", {}};
   const auto tokens = tokens_except(0, w.layout.lengths[static_cast<size_t>(r)] - 1);
-  for (int h = 0; h < H; ++h) f.changes.push_back({row_of(w, r, h), attend_tokens(w, r, h, r, tokens).o});
+  for (int h = 0; h < H; ++h) f.changes.push_back({row_of(w, r, h), attend_tokens(s, r, h, r, tokens).o});
   return f;
 }
 
@@ -204,7 +220,7 @@ std::vector<const Pack*> packs_of(const Plan& plan, int r) {
 std::vector<MergeState> partials(const Setup& s, int r, int h) {
   std::vector<MergeState> out;
   for (const Pack* p : packs_of(s.plan, r))
-    out.push_back(attend_tokens(s.w, r, h, r, tokens_except(p->token_begin, p->token_begin + p->kv_len)));
+    out.push_back(attend_tokens(s, r, h, r, tokens_except(p->token_begin, p->token_begin + p->kv_len)));
   return out;
 }
 
@@ -217,11 +233,13 @@ MergeState merge_all(const std::vector<MergeState>& parts, int d) {
 /// Each slot's share of request r's output, averaged over its heads.
 std::vector<double> slot_weights(const Setup& s, int r) {
   const int H = s.w.shape().num_q_heads;
-  std::vector<double> out(static_cast<size_t>(s.plan.partials[static_cast<size_t>(r)]), 0.0);
+  const std::vector<const Pack*> packs = packs_of(s.plan, r);
+  std::vector<double> out(packs.size(), 0.0);
   for (int h = 0; h < H; ++h) {
-    const double lse = s.ref.oracle.lse[row_of(s.w, r, h)];
-    const std::vector<MergeState> parts = partials(s, r, h);
-    for (size_t i = 0; i < parts.size(); ++i) out[i] += std::exp(parts[i].lse - lse) / H;
+    const std::vector<double> p = key_weights(s, r, h);
+    for (size_t i = 0; i < packs.size(); ++i)
+      for (int t = packs[i]->token_begin; t < packs[i]->token_begin + packs[i]->kv_len; ++t)
+        out[i] += p[static_cast<size_t>(t)] / H;
   }
   return out;
 }
@@ -241,7 +259,7 @@ Injected stale_slot(const Setup& s) {
              {}};
   for (int h = 0; h < w.shape().num_q_heads; ++h) {
     std::vector<MergeState> parts = partials(s, r, h);
-    parts[slot] = attend_tokens(w, other, h, other, tokens_except(src->token_begin, src->token_begin + src->kv_len));
+    parts[slot] = attend_tokens(s, other, h, other, tokens_except(src->token_begin, src->token_begin + src->kv_len));
     f.changes.push_back({row_of(w, r, h), merge_all(parts, w.shape().head_dim).o});
   }
   return f;
@@ -333,13 +351,7 @@ double fault_size(const Setup& s, const Injected& f) {
 }
 
 Setup make_setup(const Batch& b, DType dtype, DataKind data) {
-  Shape shape;
-  shape.num_q_heads = b.hq;
-  shape.num_kv_heads = b.hkv;
-  shape.head_dim = b.d;
-  shape.page_size = b.page;
-  shape.dtype = dtype;
-  Setup s{make_workload(parse_tree_spec(b.tree), shape, kSeed, true, data), {}, {}, data};
+  Setup s = make_data(b, dtype, data);
   s.ref = make_reference(s.w);
   s.plan = make_plan(s.w.layout, PlannerOptions{});
   return s;
@@ -405,16 +417,12 @@ TEST_CASE("peaked data gives a few keys most of the weight; flat data spreads it
   for (const Batch& b : kBatches) {
     double flat_keys = 0;
     for (DataKind data : {DataKind::flat, DataKind::peaked}) {
-      Shape shape;
-      shape.num_q_heads = b.hq;
-      shape.num_kv_heads = b.hkv;
-      shape.head_dim = b.d;
-      shape.page_size = b.page;
-      const Workload w = make_workload(parse_tree_spec(b.tree), shape, kSeed, true, data);
+      const Setup s = make_data(b, DType::fp16, data);
+      const Workload& w = s.w;
       std::vector<double> keys, top;
       for (int r = 0; r < w.num_requests(); ++r)
-        for (int h = 0; h < shape.num_q_heads; ++h) {
-          const std::vector<double> p = key_weights(w, r, h);
+        for (int h = 0; h < b.hq; ++h) {
+          const std::vector<double> p = key_weights(s, r, h);
           double p2 = 0;
           for (double x : p) p2 += x * x;
           keys.push_back(1.0 / p2);  // (sum p)^2 / sum p^2, sum p = 1
