@@ -17,6 +17,8 @@ need_cmd doxygen doxygen
 need_pc eigen3 libeigen3-dev
 need_pc catch2 catch2
 need_pc CLI11 libcli11-dev
+# numpy: the peers-cpu test reads exports with tools/peers/export_io.py (it skips, exit 77, without)
+python3 -c "import numpy" > /dev/null 2>&1 || missing+=(python3-numpy)
 if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo=sudo

@@ -105,15 +105,16 @@ std::string shape_json(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-void export_workload(const Workload& w, const AttentionResult& oracle, double emulated_rel_l2,
-                     const std::string& dir) {
+void export_workload(const Workload& w, const Reference& ref, const std::string& dir) {
   const PagedLayout& L = w.layout;
   const Shape& s = L.shape;
   const int R = w.num_requests();
+  const AttentionResult& oracle = ref.oracle;
   require(oracle.requests == R && oracle.heads == s.num_q_heads && oracle.head_dim == s.head_dim &&
               oracle.o.size() == static_cast<size_t>(R) * s.num_q_heads * s.head_dim &&
-              oracle.lse.size() == static_cast<size_t>(R) * s.num_q_heads,
-          "export: the oracle's result does not match the workload's shape");
+              oracle.lse.size() == static_cast<size_t>(R) * s.num_q_heads &&
+              ref.emulated_row_error.size() == oracle.lse.size(),
+          "export: the reference does not match the workload's shape");
   require(static_cast<int>(w.tree.request_ends.size()) == R, "export: tree and layout disagree on requests");
 
   const fs::path root(dir);
@@ -149,6 +150,8 @@ void export_workload(const Workload& w, const AttentionResult& oracle, double em
            [&](size_t i) { return float_bits(static_cast<float>(oracle.o[i])); });
   write_le(add("oracle_lse", "float32", {R, s.num_q_heads}, 4), oracle.lse.size(), 4,
            [&](size_t i) { return float_bits(static_cast<float>(oracle.lse[i])); });
+  write_le(add("emulated_row_error", "float32", {R, s.num_q_heads}, 4), ref.emulated_row_error.size(), 4,
+           [&](size_t i) { return float_bits(static_cast<float>(ref.emulated_row_error[i])); });
 
   // workload.json
   const Tolerance& tol = tolerance(s.dtype);
@@ -195,9 +198,8 @@ void export_workload(const Workload& w, const AttentionResult& oracle, double em
   }
   j << "\n  ],\n";
   j << "  \"tolerance\": {\"atol\": " << num(tol.atol) << ", \"rtol\": " << num(tol.rtol)
-    << ", \"l2_floor\": " << num(tol.l2_floor) << ", \"emulation_factor\": " << num(kEmulationFactor)
-    << ", \"emulated_rel_l2\": " << num(emulated_rel_l2)
-    << ", \"rel_l2_bound\": " << num(kEmulationFactor * emulated_rel_l2 + tol.l2_floor) << "},\n";
+    << ", \"row_floor\": " << num(tol.row_floor) << ", \"emulation_factor\": " << num(kEmulationFactor)
+    << ", \"emulated_rel_l2\": " << num(ref.emulated_rel_l2) << "},\n";
   j << "  \"endianness\": \"little\",\n";
   j << "  \"files\": [";
   for (size_t i = 0; i < files.size(); ++i) {

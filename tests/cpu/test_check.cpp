@@ -1,7 +1,8 @@
 // How outputs are judged: check_output() passes the emulation (the kernels' arithmetic run on the
-// CPU) and fails NaN, unwritten and single wrong elements, and outputs whose L2 error exceeds the
-// emulation's by more than kEmulationFactor. It also measures the emulation's error per dtype and
-// requires the tolerance table to leave at least 2x headroom over it.
+// CPU) and a tiled split-KV kernel model, and fails NaN, unwritten and single wrong elements, and
+// a row whose relative L2 error exceeds kEmulationFactor times the emulation's error of that row
+// plus the floor. It also measures both models' errors per dtype, on flat and peaked data, and
+// requires the tolerance table to leave at least 2x headroom over them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,8 @@
 #include "patlab/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/oracle.hpp"
+#include "patlab/verify.hpp"
+#include "kernel_model.hpp"
 
 using namespace patlab;
 
@@ -44,14 +47,14 @@ const Case kCases[] = {
     {"8,64_2,1", 8, 8, 64, 16, 30},       // two keys per row
 };
 
-Workload make(const Case& c, DType dtype, uint64_t seed = kSeed) {
+Workload make(const Case& c, DType dtype, uint64_t seed = kSeed, DataKind data = DataKind::flat) {
   Shape s;
   s.num_q_heads = c.hq;
   s.num_kv_heads = c.hkv;
   s.head_dim = c.d;
   s.page_size = c.page;
   s.dtype = dtype;
-  return make_workload(parse_tree_spec(c.tree), s, seed, true);
+  return make_workload(parse_tree_spec(c.tree), s, seed, true, data);
 }
 
 std::vector<float> as_floats(const AttentionResult& r) { return std::vector<float>(r.o.begin(), r.o.end()); }
@@ -62,58 +65,103 @@ std::string sci(double v) {
   return buf;
 }
 
+/// Unit roundoff of the storage type: 2^-11 (fp16), 2^-8 (bf16).
+double unit_roundoff(DType t) { return t == DType::fp16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8); }
+
+/// Worst values of one workload over its seeds.
+struct Measured {
+  double max_abs = 0;        ///< emulation's largest |err|
+  double use = 0;            ///< emulation's worst element error / (atol + rtol |ref|)
+  double model_use = 0;      ///< the same for the tiled kernel model
+  double row_min = INFINITY;  ///< emulation's smallest row error, in units of u
+  double row_max = 0;        ///< emulation's largest row error, in units of u
+  double model_row = 0;      ///< the tiled model's worst row error / its bound
+};
+
+/// Largest |got - ref| / (atol + rtol |ref|) over the elements.
+double element_use(const AttentionResult& got, const AttentionResult& ref, const Tolerance& tol) {
+  double use = 0;
+  for (size_t j = 0; j < ref.o.size(); ++j)
+    use = std::max(use, std::fabs(got.o[j] - ref.o[j]) / (tol.atol + tol.rtol * std::fabs(ref.o[j])));
+  return use;
+}
+
+Measured measure(const Case& c, DType dtype, DataKind data) {
+  const Tolerance& tol = tolerance(dtype);
+  const double u = unit_roundoff(dtype);
+  Measured m;
+  for (int i = 0; i < c.seeds; ++i) {
+    const uint64_t seed = kSeed + static_cast<uint64_t>(i);
+    const Workload w = make(c, dtype, seed, data);
+    const Reference ref = make_reference(w);
+    const AttentionResult model = test::tiled_kernel_model(w);
+    for (size_t j = 0; j < ref.oracle.o.size(); ++j)
+      m.max_abs = std::max(m.max_abs, std::fabs(ref.emulated.o[j] - ref.oracle.o[j]));
+    m.use = std::max(m.use, element_use(ref.emulated, ref.oracle, tol));
+    m.model_use = std::max(m.model_use, element_use(model, ref.oracle, tol));
+    for (double e : ref.emulated_row_error) {
+      m.row_min = std::min(m.row_min, e / u);
+      m.row_max = std::max(m.row_max, e / u);
+    }
+    const std::vector<double> model_rows = row_errors(model, ref.oracle);
+    for (size_t r = 0; r < model_rows.size(); ++r)
+      m.model_row = std::max(m.model_row, model_rows[r] / (kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor));
+    // The emulation and the model both pass the check.
+    const CheckResult emu = check_output(as_floats(ref.emulated), ref, dtype);
+    const CheckResult mod = check_output(as_floats(model), ref, dtype);
+    CAPTURE(c.tree, seed, data_kind_name(data), emu.summary(), mod.summary());
+    CHECK(emu.pass);
+    CHECK(mod.pass);
+  }
+  return m;
+}
+
 }  // namespace
 
-TEST_CASE("the tolerance table leaves >= 2x headroom over the emulation's error") {
-  std::cout << "emulated_attention vs the float64 oracle (seeds from " << kSeed << "; worst over the seeds):\n"
-            << "dtype  workload                     seeds  max|err|   rel L2     worst err/(atol+rtol|ref|)\n";
+TEST_CASE("the tolerance table leaves >= 2x headroom over the emulation's and a tiled kernel's error") {
+  std::cout << "emulated_attention (emu) and a tiled split-KV kernel model vs the float64 oracle (seeds from "
+            << kSeed << "; worst over the seeds; rows in units of u):\n"
+            << "dtype data   workload                     seeds  max|err|   elem use  model use  "
+               "emu row min..max   model row/bound\n";
   for (DType dtype : {DType::fp16, DType::bf16}) {
     const Tolerance& tol = tolerance(dtype);
-    double worst_use = 0, worst_l2 = 0, worst_abs = 0;
-    for (const Case& c : kCases) {
-      double max_abs = 0, use = 0, l2 = 0;
-      for (int i = 0; i < c.seeds; ++i) {
-        const uint64_t seed = kSeed + static_cast<uint64_t>(i);
-        const Workload w = make(c, dtype, seed);
-        const AttentionResult naive = naive_attention(w);
-        const AttentionResult emu = emulated_attention(w);
-        for (size_t j = 0; j < naive.o.size(); ++j) {
-          const double e = std::fabs(emu.o[j] - naive.o[j]);
-          max_abs = std::max(max_abs, e);
-          use = std::max(use, e / (tol.atol + tol.rtol * std::fabs(naive.o[j])));
-        }
-        const double seed_l2 = l2_error(emu, naive);
-        l2 = std::max(l2, seed_l2);
-        // The emulation itself passes its own check.
-        const CheckResult r = check_output(as_floats(emu), naive, dtype, seed_l2);
-        CAPTURE(c.tree, seed, r.summary());
-        CHECK(r.pass);
+    const double u = unit_roundoff(dtype);
+    Measured worst;
+    for (DataKind data : {DataKind::flat, DataKind::peaked}) {
+      for (const Case& c : kCases) {
+        const Measured m = measure(c, dtype, data);
+        char line[240];
+        std::snprintf(line, sizeof line, "%-5s %-6s %-28s %5d  %-10s %-9.3f %-10.3f %5.3f..%-9.3f %.3f\n",
+                      dtype_name(dtype), data_kind_name(data),
+                      (std::string(c.tree) + " " + std::to_string(c.hq) + "/" + std::to_string(c.hkv) + " d" +
+                       std::to_string(c.d))
+                          .c_str(),
+                      c.seeds, sci(m.max_abs).c_str(), m.use, m.model_use, m.row_min, m.row_max, m.model_row);
+        std::cout << line;
+        worst.max_abs = std::max(worst.max_abs, m.max_abs);
+        worst.use = std::max(worst.use, m.use);
+        worst.model_use = std::max(worst.model_use, m.model_use);
+        worst.row_min = std::min(worst.row_min, m.row_min);
+        worst.row_max = std::max(worst.row_max, m.row_max);
+        worst.model_row = std::max(worst.model_row, m.model_row);
       }
-      char line[200];
-      std::snprintf(line, sizeof line, "%-6s %-28s %5d  %-10s %-10s %.3f\n", dtype_name(dtype),
-                    (std::string(c.tree) + " " + std::to_string(c.hq) + "/" + std::to_string(c.hkv) + " d" +
-                     std::to_string(c.d))
-                        .c_str(),
-                    c.seeds, sci(max_abs).c_str(), sci(l2).c_str(), use);
-      std::cout << line;
-      worst_use = std::max(worst_use, use);
-      worst_l2 = std::max(worst_l2, l2);
-      worst_abs = std::max(worst_abs, max_abs);
     }
-    char summary[200];
+    char summary[300];
     std::snprintf(summary, sizeof summary,
-                  "%s: atol %g, rtol %g, l2_floor %g; worst max|err| %.2e, worst rel L2 %.2e, headroom %.1fx\n",
-                  dtype_name(dtype), tol.atol, tol.rtol, tol.l2_floor, worst_abs, worst_l2,
-                  worst_use > 0 ? 1.0 / worst_use : INFINITY);
+                  "%s: atol %g, rtol %g, row_floor %g (%.3f u); worst max|err| %.2e, element headroom %.1fx "
+                  "(model %.1fx), row headroom of the model %.1fx\n",
+                  dtype_name(dtype), tol.atol, tol.rtol, tol.row_floor, tol.row_floor / u, worst.max_abs,
+                  1.0 / worst.use, 1.0 / worst.model_use, 1.0 / worst.model_row);
     std::cout << summary;
-    CAPTURE(dtype_name(dtype), worst_use, worst_l2);
+    CAPTURE(dtype_name(dtype), worst.use, worst.model_use, worst.model_row);
     // Every element of the emulation within half its bound: a kernel may have twice its error.
-    REQUIRE(worst_use * kRequiredHeadroom <= 1.0);
-    // The L2 floor is slack of the size of one rounding to the storage type (RMS u / sqrt(3)),
-    // not a bound that would hide the emulation's own error.
-    const double u = dtype == DType::fp16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
-    REQUIRE(tol.l2_floor <= u / std::sqrt(3.0));
-    REQUIRE(tol.l2_floor <= worst_l2);
+    REQUIRE(worst.use * kRequiredHeadroom <= 1.0);
+    // A kernel whose rounding differs from the emulation's (the tiled model) uses at most half
+    // of its row bounds: the floor covers the difference between two correct roundings.
+    REQUIRE(worst.model_row * kRequiredHeadroom <= 1.0);
+    // The floor is slack of at most one rounding to the storage type (RMS u / sqrt(3)), not a
+    // bound that would hide a fault: it stays below the emulation's own error on long rows.
+    REQUIRE(tol.row_floor <= u / std::sqrt(3.0));
   }
 }
 
@@ -122,29 +170,34 @@ TEST_CASE("check_output: what passes and what fails") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
     CAPTURE(dtype_name(dtype));
     const Workload w = make(kCases[1], dtype);
-    const AttentionResult naive = naive_attention(w);
-    const AttentionResult emu = emulated_attention(w);
-    const double emu_l2 = l2_error(emu, naive);
+    const Reference ref = make_reference(w);
+    const AttentionResult& naive = ref.oracle;
     const Tolerance& tol = tolerance(dtype);
-    const std::vector<float> good = as_floats(emu);
-    const int d = w.shape().head_dim;
+    const std::vector<float> good = as_floats(ref.emulated);
+    const int d = w.shape().head_dim, heads = w.shape().num_q_heads;
+    const int64_t rows = int64_t{w.num_requests()} * heads;
 
     SECTION("the emulated output passes") {
-      const CheckResult r = check_output(good, naive, dtype, emu_l2);
+      const CheckResult r = check_output(good, ref, dtype);
       CHECK(r.pass);
       CHECK(r.elements == static_cast<int64_t>(good.size()));
+      CHECK(r.rows == rows);
+      CHECK(r.rows_over == 0);
       CHECK(r.nonfinite == 0);
       CHECK(r.out_of_bound == 0);
-      CHECK(rel_diff(r.rel_l2_error, emu_l2) <= 1e-3);  // float storage of the output
-      CHECK(rel_diff(r.rel_l2_bound, kEmulationFactor * emu_l2 + tol.l2_floor) <= 1e-12);
+      CHECK(rel_diff(r.rel_l2_error, ref.emulated_rel_l2) <= 1e-3);  // float storage of the output
+      const size_t worst = static_cast<size_t>(r.worst_request) * heads + static_cast<size_t>(r.worst_head);
+      CHECK(rel_diff(r.worst_row_bound, kEmulationFactor * ref.emulated_row_error[worst] + tol.row_floor) <= 1e-12);
+      CHECK(r.worst_row_error <= r.worst_row_bound);
       CHECK(r.summary().rfind("PASS max|err| ", 0) == 0);
+      CHECK(r.summary().find("0 of " + std::to_string(rows) + " rows over") != std::string::npos);
       // The oracle itself, rounded to float, passes with room to spare.
-      CHECK(check_output(as_floats(naive), naive, dtype, emu_l2).pass);
+      CHECK(check_output(as_floats(naive), ref, dtype).pass);
     }
     SECTION("one NaN element fails") {
       std::vector<float> got = good;
       got[123] = std::numeric_limits<float>::quiet_NaN();
-      const CheckResult r = check_output(got, naive, dtype, emu_l2);
+      const CheckResult r = check_output(got, ref, dtype);
       CHECK_FALSE(r.pass);
       CHECK(r.nonfinite == 1);
       CHECK(r.worst == 123);
@@ -153,7 +206,7 @@ TEST_CASE("check_output: what passes and what fails") {
     SECTION("one infinite element fails") {
       std::vector<float> got = good;
       got.back() = -std::numeric_limits<float>::infinity();
-      const CheckResult r = check_output(got, naive, dtype, emu_l2);
+      const CheckResult r = check_output(got, ref, dtype);
       CHECK_FALSE(r.pass);
       CHECK(r.nonfinite == 1);
     }
@@ -162,7 +215,7 @@ TEST_CASE("check_output: what passes and what fails") {
       const size_t skip = static_cast<size_t>(5) * d;  // request 0, head 5 never written
       for (size_t i = 0; i < got.size(); ++i)
         if (i < skip || i >= skip + static_cast<size_t>(d)) got[i] = good[i];
-      const CheckResult r = check_output(got, naive, dtype, emu_l2);
+      const CheckResult r = check_output(got, ref, dtype);
       CHECK_FALSE(r.pass);
       CHECK(r.nonfinite == d);
       CHECK(r.worst == static_cast<int64_t>(skip));
@@ -172,35 +225,52 @@ TEST_CASE("check_output: what passes and what fails") {
       const double bound = tol.atol + tol.rtol * std::fabs(naive.o[i]);
       std::vector<float> got = as_floats(naive);
       got[i] = static_cast<float>(naive.o[i] + 1.05 * bound);
-      CheckResult r = check_output(got, naive, dtype, emu_l2);
+      CheckResult r = check_output(got, ref, dtype);
       CHECK_FALSE(r.pass);
       CHECK(r.out_of_bound == 1);
       CHECK(r.worst == static_cast<int64_t>(i));
-      CHECK(r.rel_l2_error <= r.rel_l2_bound);  // an L2 norm alone would have missed it
       CHECK(r.summary().find("1 out of bound") != std::string::npos);
       got[i] = static_cast<float>(naive.o[i] - 0.95 * bound);
-      r = check_output(got, naive, dtype, emu_l2);
+      r = check_output(got, ref, dtype);
       CHECK(r.out_of_bound == 0);
-      CHECK(r.pass);
+      // Whether the row rule flags that one error depends on the row's norm; the element rule does not.
+      CHECK(r.pass == (r.rows_over == 0));
     }
-    SECTION("a small error everywhere beyond the emulation's L2 bound fails") {
-      // Every element off by the same relative amount: inside the per-element bound, but an L2
-      // error of 1.2x the bound.
-      const double eps = 1.2 * (kEmulationFactor * emu_l2 + tol.l2_floor);
-      REQUIRE(eps < tol.rtol);
-      std::vector<float> got(naive.o.size());
-      for (size_t i = 0; i < got.size(); ++i) got[i] = static_cast<float>(naive.o[i] * (1 + eps));
-      const CheckResult r = check_output(got, naive, dtype, emu_l2);
-      CHECK(r.out_of_bound == 0);
-      CHECK(r.nonfinite == 0);
-      CHECK(rel_diff(r.rel_l2_error, eps) <= 1e-2);
-      CHECK_FALSE(r.pass);
+    SECTION("one row just beyond its bound fails, named by request and head; just inside passes") {
+      // Row (request 3, head 17) scaled by (1 + eps): inside the per-element bound, and a
+      // relative error of 1.05x (then 0.95x) that row's bound; every other row is the oracle's.
+      const int req = 3, head = 17;
+      const size_t row = static_cast<size_t>(req) * heads + head;
+      const double row_bound = kEmulationFactor * ref.emulated_row_error[row] + tol.row_floor;
+      for (double factor : {1.05, 0.95}) {
+        std::vector<float> got = as_floats(naive);
+        for (int i = 0; i < d; ++i) {
+          const size_t j = row * static_cast<size_t>(d) + static_cast<size_t>(i);
+          got[j] = static_cast<float>(naive.o[j] * (1 + factor * row_bound));
+        }
+        const CheckResult r = check_output(got, ref, dtype);
+        CAPTURE(factor, r.summary());
+        CHECK(r.out_of_bound == 0);
+        CHECK(r.nonfinite == 0);
+        CHECK(r.worst_request == req);
+        CHECK(r.worst_head == head);
+        CHECK(rel_diff(r.worst_row_error, factor * row_bound) <= 1e-2);
+        CHECK(r.pass == (factor < 1));
+        CHECK(r.rows_over == (factor < 1 ? 0 : 1));
+        if (factor > 1) {
+          CHECK(r.summary().find("FAIL") == 0);
+          CHECK(r.summary().find("worst row (request 3, head 17)") != std::string::npos);
+          CHECK(r.summary().find("1 of " + std::to_string(rows) + " rows over") != std::string::npos);
+          // A batch-wide L2 norm over all rows would have let it through.
+          CHECK(r.rel_l2_error < kEmulationFactor * ref.emulated_rel_l2 + tol.row_floor);
+        }
+      }
     }
     SECTION("a wrong size is an error, not a verdict") {
       std::vector<float> got = good;
       got.pop_back();
       try {
-        check_output(got, naive, dtype, emu_l2);
+        check_output(got, ref, dtype);
         FAIL("no error");
       } catch (const Error& e) {
         CHECK(std::string(e.what()).find("output has " + std::to_string(got.size()) + " elements") != std::string::npos);
@@ -221,6 +291,7 @@ TEST_CASE("l2_error and decode") {
   CHECK(rel_diff(l2_error(got, ref), 0.2) <= 1e-12);
   got.o = {6, 0, 8, 0};
   CHECK(rel_diff(l2_error(got, ref), 1.0) <= 1e-12);
+  CHECK(rel_diff(row_errors(got, ref)[0], 1.0) <= 1e-12);
   AttentionResult zero = ref;
   zero.o = {0, 0, 0, 0};
   CHECK(rel_diff(l2_error(ref, zero), 5.0) <= 1e-12);  // a zero reference: the absolute norm

@@ -17,6 +17,7 @@
 #include "patlab/export.hpp"
 #include "patlab/json.hpp"
 #include "patlab/oracle.hpp"
+#include "patlab/verify.hpp"
 
 namespace fs = std::filesystem;
 using namespace patlab;
@@ -90,11 +91,11 @@ Workload small_workload(DType dtype) {
 TEST_CASE("export writes every file with the documented size and little-endian contents") {
   for (DType dtype : {DType::fp16, DType::bf16}) {
     const Workload w = small_workload(dtype);
-    const AttentionResult oracle = naive_attention(w);
-    const double emulated = l2_error(emulated_attention(w), oracle);
+    const Reference ref = make_reference(w);
+    const AttentionResult& oracle = ref.oracle;
     TempDir dir;
     const fs::path out = dir.path / "nested" / "export";  // parents are created
-    export_workload(w, oracle, emulated, out.string());
+    export_workload(w, ref, out.string());
 
     const PagedLayout& L = w.layout;
     const Shape& s = L.shape;
@@ -133,20 +134,25 @@ TEST_CASE("export writes every file with the documented size and little-endian c
     REQUIRE(lse.size() == R * static_cast<size_t>(s.num_q_heads) * 4);
     for (size_t i = 0; i < oracle.o.size(); ++i) REQUIRE(le_float(o, i) == static_cast<float>(oracle.o[i]));
     for (size_t i = 0; i < oracle.lse.size(); ++i) REQUIRE(le_float(lse, i) == static_cast<float>(oracle.lse[i]));
+    const auto row_err = read_bytes(out / "emulated_row_error.bin");
+    REQUIRE(row_err.size() == R * static_cast<size_t>(s.num_q_heads) * 4);
+    for (size_t i = 0; i < ref.emulated_row_error.size(); ++i) {
+      REQUIRE(le_float(row_err, i) == static_cast<float>(ref.emulated_row_error[i]));
+      REQUIRE(ref.emulated_row_error[i] > 0);
+    }
 
     // The exported oracle passes the same check rule as a perfect kernel would.
     std::vector<float> got(oracle.o.size());
     for (size_t i = 0; i < got.size(); ++i) got[i] = le_float(o, i);
-    REQUIRE(check_output(got, oracle, dtype, emulated).pass);
+    REQUIRE(check_output(got, ref, dtype).pass);
   }
 }
 
 TEST_CASE("export's workload.json describes the workload, the tree and the check rule") {
   const Workload w = small_workload(DType::bf16);
-  const AttentionResult oracle = naive_attention(w);
-  const double emulated = l2_error(emulated_attention(w), oracle);
+  const Reference ref = make_reference(w);
   TempDir dir;
-  export_workload(w, oracle, emulated, dir.path.string());
+  export_workload(w, ref, dir.path.string());
   const json::Value j = json::parse(read_text(dir.path / "workload.json"), "workload.json");
   REQUIRE(j.is_object());
   const PagedLayout& L = w.layout;
@@ -205,14 +211,15 @@ TEST_CASE("export's workload.json describes the workload, the tree and the check
   const json::Value& tol = *j.find("tolerance");
   REQUIRE(number(tol, "atol") == tolerance(DType::bf16).atol);
   REQUIRE(number(tol, "rtol") == tolerance(DType::bf16).rtol);
-  REQUIRE(number(tol, "l2_floor") == tolerance(DType::bf16).l2_floor);
+  REQUIRE(number(tol, "row_floor") == tolerance(DType::bf16).row_floor);
   REQUIRE(number(tol, "emulation_factor") == kEmulationFactor);
-  REQUIRE(number(tol, "emulated_rel_l2") == emulated);
-  REQUIRE(emulated > 0);
+  REQUIRE(number(tol, "emulated_rel_l2") == ref.emulated_rel_l2);
+  REQUIRE(ref.emulated_rel_l2 > 0);
 
   const json::Value& files = *j.find("files");
   REQUIRE(files.is_array());
-  const char* names[] = {"q", "k_pool", "v_pool", "block_tables", "lengths", "oracle_o", "oracle_lse"};
+  const char* names[] = {"q",       "k_pool",   "v_pool",    "block_tables", "lengths", "oracle_o", "oracle_lse",
+                         "emulated_row_error"};
   REQUIRE(files.arr.size() == std::size(names));
   for (size_t i = 0; i < files.arr.size(); ++i) {
     const json::Value& f = files.arr[i];
@@ -230,18 +237,21 @@ TEST_CASE("export's workload.json describes the workload, the tree and the check
 
 TEST_CASE("export reports an unusable folder as an io error") {
   const Workload w = small_workload(DType::fp16);
-  const AttentionResult oracle = naive_attention(w);
+  const Reference ref = make_reference(w);
   TempDir dir;
   const fs::path file = dir.path / "a-file";
   std::ofstream(file) << "x";
   try {
-    export_workload(w, oracle, 0.0, (file / "sub").string());
+    export_workload(w, ref, (file / "sub").string());
     FAIL("export into a path below a file did not throw");
   } catch (const Error& e) {
     REQUIRE(e.kind() == ErrorKind::io);
     REQUIRE(std::string(e.what()).find("a-file") != std::string::npos);
   }
-  AttentionResult wrong = oracle;
-  wrong.o.pop_back();
-  REQUIRE_THROWS_AS(export_workload(w, wrong, 0.0, (dir.path / "x").string()), Error);
+  Reference wrong = ref;
+  wrong.oracle.o.pop_back();
+  REQUIRE_THROWS_AS(export_workload(w, wrong, (dir.path / "x").string()), Error);
+  wrong = ref;
+  wrong.emulated_row_error.pop_back();
+  REQUIRE_THROWS_AS(export_workload(w, wrong, (dir.path / "x").string()), Error);
 }

@@ -13,6 +13,7 @@
 #include "patlab/oracle.hpp"
 #include "patlab/planner.hpp"
 #include "patlab/stages.hpp"
+#include "patlab/verify.hpp"
 #include "version.hpp"
 
 namespace patlab::cli {
@@ -78,13 +79,13 @@ int run_bench(const BenchOptions& o, bool compare) {
   const int64_t unique_bytes = L.unique_kv_bytes() + L.q_and_out_bytes();
 
   const gpu::DeviceInfo device = gpu::probe();
-  AttentionResult oracle;
-  double emulated_l2 = 0;
+  Reference ref;
   if (!o.no_check || !device.available) {
     progress("oracle: float64 attention and the fp32 emulation on the CPU");
-    oracle = naive_attention(w);
-    emulated_l2 = l2_error(emulated_attention(w), oracle);
+    ref = make_reference(w);
   }
+  const AttentionResult& oracle = ref.oracle;
+  const double emulated_l2 = ref.emulated_rel_l2;
 
   Table run;
   run.title = "run";
@@ -160,7 +161,7 @@ int run_bench(const BenchOptions& o, bool compare) {
     row.notes = runner.notes(slug);
     row.model_bytes = runner.model_bytes(slug);
     if (!o.no_check) {
-      const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype), oracle, L.shape.dtype, emulated_l2);
+      const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype), ref, L.shape.dtype);
       row.check = c.summary();
       if (!c.pass) {
         failed = true;

@@ -3,31 +3,30 @@
 /// peers under tools/peers/) run exactly the same inputs and judge their outputs the same way.
 ///
 /// The folder holds `workload.json` (shape, tree, block-table summary, byte counts, the dtype's
-/// tolerance and the emulation's error, and a list of the binary files) and little-endian raw
-/// binaries: q, k_pool, v_pool (16-bit patterns of the dtype), block_tables and lengths (int32),
-/// oracle_o and oracle_lse (float32; lse in natural log). docs/export-format.md describes every
-/// field.
+/// tolerance, and a list of the binary files) and little-endian raw binaries: q, k_pool, v_pool
+/// (16-bit patterns of the dtype), block_tables and lengths (int32), oracle_o and oracle_lse
+/// (float32; lse in natural log) and emulated_row_error (float32, per (request, head) row: the
+/// yardstick of check.hpp's per-row rule). docs/export-format.md describes every field.
 #pragma once
 
 #include <string>
 
 #include "patlab/kv_cache.hpp"
 #include "patlab/oracle.hpp"
+#include "patlab/verify.hpp"
 
 namespace patlab {
 
 /// Name of the format, written as workload.json's "format".
 inline constexpr const char* kExportFormat = "patlab-export";
 /// Version of the format; bumped when a field changes meaning or a file changes layout.
-inline constexpr int kExportVersion = 1;
+inline constexpr int kExportVersion = 2;
 
-/// Writes `w` and the oracle's result `oracle` (from naive_attention(w)) into folder `dir`,
-/// creating it (and its parents) if needed and overwriting files of the same names.
-/// `emulated_rel_l2` is the relative L2 error of emulated_attention(w) against `oracle`
-/// (l2_error()): the yardstick of check_output()'s third rule, exported so that a reader can apply
-/// the same rule. Throws Error(io) with one line naming the path if the folder cannot be created
-/// or a file cannot be written, Error(usage) if `oracle` does not match the workload's shape.
-void export_workload(const Workload& w, const AttentionResult& oracle, double emulated_rel_l2,
-                     const std::string& dir);
+/// Writes `w` and its reference `ref` (make_reference(w)) into folder `dir`, creating it (and
+/// its parents) if needed and overwriting files of the same names: the oracle's o and lse, and
+/// each row's emulation error, so that a reader can apply check_output()'s rule. Throws
+/// Error(io) with one line naming the path if the folder cannot be created or a file cannot be
+/// written, Error(usage) if `ref` does not match the workload's shape.
+void export_workload(const Workload& w, const Reference& ref, const std::string& dir);
 
 }  // namespace patlab

@@ -17,13 +17,17 @@ namespace patlab {
 struct Reference {
   AttentionResult oracle;    ///< float64 truth (naive_attention)
   AttentionResult emulated;  ///< the kernels' arithmetic on the CPU (emulated_attention)
-  double emulated_rel_l2 = 0;  ///< relative L2 error of `emulated` against `oracle`, batch-wide
+  /// Per (request, head) row, [requests * Hq]: relative L2 error of `emulated` against `oracle`
+  /// (row_errors()); check.hpp's rule 3 bounds each row of an output by it.
+  std::vector<double> emulated_row_error;
+  double emulated_rel_l2 = 0;  ///< relative L2 error of `emulated` against `oracle`, batch-wide (reported)
 };
 
-/// Runs the oracle and the emulation on `w`.
+/// Runs the oracle and the emulation on `w` and measures the emulation's error per row.
 Reference make_reference(const Workload& w);
 
-/// Judges `got` ([requests, Hq, d] as floats) against `ref` under the tolerance of `dtype`.
+/// Judges `got` ([requests, Hq, d] as floats) against `ref` under the tolerance of `dtype`
+/// (check.hpp's three rules). Throws Error(usage) when `got` has the wrong size.
 CheckResult check_output(const std::vector<float>& got, const Reference& ref, DType dtype);
 
 }  // namespace patlab
