@@ -26,6 +26,7 @@ void Runner::set_max_kv_tile(int) { no_cuda(); }
 std::string Runner::unsupported(const std::string&) const { return kReason; }
 double Runner::prepare(const std::string&) { no_cuda(); }
 std::vector<uint16_t> Runner::run_once(const std::string&) { no_cuda(); }
+std::vector<uint16_t> Runner::run_graph_once(const std::string&) { no_cuda(); }
 Timing Runner::time(const std::string&, const TimingOptions&) { no_cuda(); }
 Timing Runner::time_graph(const std::string&, const TimingOptions&) { no_cuda(); }
 int64_t Runner::model_bytes(const std::string&) const { no_cuda(); }

@@ -1,5 +1,5 @@
 // The GPU runtime behind patlab/gpu.hpp: device discovery, the batch on the device, poisoning,
-// CUDA-event timing with L2 flushes, graph capture, and the stage factory.
+// CUDA-event timing with L2 flushes, graph capture (timed and checked), and the stage factory.
 #include <algorithm>
 #include <cctype>
 #include <dlfcn.h>
@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <type_traits>
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
@@ -73,6 +74,40 @@ Timing summarize(std::vector<float> ms) {
   t.repeats = static_cast<int>(n);
   return t;
 }
+
+/// A stage's run captured in a CUDA graph and instantiated; both are destroyed with the object.
+class CapturedRun {
+ public:
+  /// Captures `stage.run(stream)`; throws Error(device) on a CUDA error (nothing leaks).
+  CapturedRun(cuda::Stage& stage, cudaStream_t stream) {
+    PATLAB_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t graph = nullptr;
+    try {
+      stage.run(stream);
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    PATLAB_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    graph_.reset(graph);
+    cudaGraphExec_t exec = nullptr;
+    PATLAB_CUDA_CHECK(cudaGraphInstantiate(&exec, graph_.get(), 0));
+    exec_.reset(exec);
+  }
+  /// Enqueues one replay of the captured run on `stream`.
+  void launch(cudaStream_t stream) const { PATLAB_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream)); }
+
+ private:
+  struct GraphDelete {
+    void operator()(cudaGraph_t g) const { cudaGraphDestroy(g); }
+  };
+  struct ExecDelete {
+    void operator()(cudaGraphExec_t e) const { cudaGraphExecDestroy(e); }
+  };
+  std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, GraphDelete> graph_;
+  std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, ExecDelete> exec_;
+};
 
 /// True when the NVIDIA driver's user-space library can be loaded.
 bool driver_library_present() {
@@ -160,7 +195,18 @@ struct Runner::Impl {
     return *it->second;
   }
 
-  void poison() { PATLAB_CUDA_CHECK(cudaMemsetAsync(out.get(), 0xFF, out.bytes(), stream)); }
+  /// Fills the output and `s`'s workspace with NaN, so that nothing a run leaves unwritten is finite.
+  void poison(const cuda::Stage& s) {
+    cuda::poison(out.span(), stream);
+    cuda::poison_workspace(s, stream);
+  }
+
+  /// Waits for the stream, reports any kernel error, and returns the output.
+  std::vector<uint16_t> finish_and_download() {
+    PATLAB_CUDA_CHECK(cudaStreamSynchronize(stream));
+    PATLAB_CUDA_CHECK(cudaGetLastError());
+    return out.download();
+  }
 
   /// Times `launch` with events; flushes L2 before each timed run when asked.
   template <typename Launch>
@@ -244,11 +290,17 @@ double Runner::prepare(const std::string& slug) {
 
 std::vector<uint16_t> Runner::run_once(const std::string& slug) {
   cuda::Stage& s = impl_->stage(slug);
-  impl_->poison();
+  impl_->poison(s);
   s.run(impl_->stream);
-  PATLAB_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
-  PATLAB_CUDA_CHECK(cudaGetLastError());
-  return impl_->out.download();
+  return impl_->finish_and_download();
+}
+
+std::vector<uint16_t> Runner::run_graph_once(const std::string& slug) {
+  cuda::Stage& s = impl_->stage(slug);
+  const CapturedRun graph(s, impl_->stream);
+  impl_->poison(s);
+  graph.launch(impl_->stream);
+  return impl_->finish_and_download();
 }
 
 Timing Runner::time(const std::string& slug, const TimingOptions& options) {
@@ -257,30 +309,8 @@ Timing Runner::time(const std::string& slug, const TimingOptions& options) {
 }
 
 Timing Runner::time_graph(const std::string& slug, const TimingOptions& options) {
-  cuda::Stage& s = impl_->stage(slug);
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  PATLAB_CUDA_CHECK(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal));
-  try {
-    s.run(impl_->stream);
-  } catch (...) {
-    cudaStreamEndCapture(impl_->stream, &graph);
-    if (graph) cudaGraphDestroy(graph);
-    throw;
-  }
-  PATLAB_CUDA_CHECK(cudaStreamEndCapture(impl_->stream, &graph));
-  PATLAB_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  Timing t;
-  try {
-    t = impl_->timed(options, [&] { PATLAB_CUDA_CHECK(cudaGraphLaunch(exec, impl_->stream)); });
-  } catch (...) {
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
-    throw;
-  }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  return t;
+  const CapturedRun graph(impl_->stage(slug), impl_->stream);
+  return impl_->timed(options, [&] { graph.launch(impl_->stream); });
 }
 
 int64_t Runner::model_bytes(const std::string& slug) const { return impl_->stage(slug).model_bytes(); }

@@ -7,10 +7,11 @@
 #
 # OUTDIR gets: env.txt (device, driver, commit, date), build.log, tests.log, sanitize.log, and
 # suite/ from tools/run_suite.sh (patlab compare and the peers per workload: tables, CSV, JSON,
-# plots). It works with meson >= 1.0 and Catch2 2.x or 3.x.
+# plots). It works with meson >= 1.0 and Catch2 2.x or 3.x. This is the GPU machine: it fails
+# at once unless a GPU stage runs (tools/require_gpu.sh), and a GPU test that skips fails.
 set -uo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ $# -ge 1 && $1 != -* ]] || usage
 out=$1; shift
 tests=1 sanitize=0 suite=tools/suite.txt lines="" run_suite=1 build=build-gpu repeats=20
@@ -57,10 +58,12 @@ if ! ninja -C "$build" >> "$out/build.log" 2>&1; then
   exit 1
 fi
 echo "build: ok ($build)"
+tools/require_gpu.sh "$build/tools/patlab" || exit 1
 
 if [[ $tests == 1 ]]; then
   echo "tests: running (log in tests.log)"
-  meson test -C "$build" --print-errorlogs --num-processes 1 > "$out/tests.log" 2>&1 || status=1
+  # No skips here: a GPU test that cannot run fails (tests/main.cpp, tests/meson.build).
+  PATLAB_REQUIRE_GPU=1 meson test -C "$build" --print-errorlogs --num-processes 1 > "$out/tests.log" 2>&1 || status=1
   grep -E "^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):" "$out/tests.log"
   grep -h -E "cases passed" "$build/meson-logs/testlog.txt" >> "$out/tests.log" 2>/dev/null
 fi

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# compute-sanitizer memcheck and racecheck on every GPU stage over small workloads.
-#   tools/sanitize.sh [BUILD_DIR]     (default build-gpu); exit 1 if any run reports an error.
+# compute-sanitizer memcheck, racecheck and synccheck on every GPU stage over small workloads.
+#   tools/sanitize.sh [BUILD_DIR]     (default build-gpu); exit 1 if any run reports an error,
+#                                     exits non-zero or does not check the stage on the GPU
+#                                     (a missing device or a broken CUDA is a failure here).
 set -uo pipefail
 build=${1:-build-gpu}
 patlab=$build/tools/patlab
 [[ -x $patlab ]] || { echo "sanitize.sh: $patlab not built" >&2; exit 2; }
 stages=$("$patlab" list --format csv | awk -F, 'NR > 2 && $3 == "yes" {print $2}')
 [[ -n $stages ]] || { echo "sanitize.sh: $patlab list gave no GPU stages" >&2; exit 1; }
+"$(dirname "$0")/require_gpu.sh" "$patlab" || exit 1
 workloads=(
   "tiny"
   "asymmetric --heads 8/2 --head-dim 64"
@@ -14,15 +17,18 @@ workloads=(
   "--random-tree 5 --random-requests 9 --random-max-segment 150 --heads 16/2 --page 64"
 )
 status=0
-for tool in memcheck racecheck; do
+for tool in memcheck racecheck synccheck; do
   for s in $stages; do
     for w in "${workloads[@]}"; do
       # shellcheck disable=SC2086
       log=$(compute-sanitizer --tool "$tool" --error-exitcode 9 "$patlab" bench $w --stage "$s" --repeats 20 --warmup 0 --no-graph --warm-l2 --format csv 2>&1)
       rc=$?
       summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -1)
-      printf '%-9s %-12s %-70s rc=%d %s\n' "$tool" "$s" "$w" "$rc" "$summary"
-      if [[ $rc -ne 0 ]]; then
+      # The stage must have run and passed its check on the GPU: its verdict row says PASS.
+      ran=$(echo "$log" | grep -cE "(^|,)$s,\"?PASS")
+      printf '%-9s %-12s %-70s rc=%d %s%s\n' "$tool" "$s" "$w" "$rc" "$summary" \
+        "$([[ $ran -gt 0 ]] || echo " (the stage did not run and pass on the GPU)")"
+      if [[ $rc -ne 0 || -z $summary || $ran -eq 0 ]]; then
         status=1
         echo "$log" | head -40
       fi

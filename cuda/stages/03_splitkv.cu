@@ -149,6 +149,8 @@ class SplitKvStage final : public Stage {
            " (" + std::to_string(resident_) + " CTAs/SM)";
   }
 
+  std::vector<DeviceSpan> workspace() const override { return {partial_o_.span(), partial_lse_.span()}; }
+
  private:
   DeviceBatch batch_;
   DeviceBuffer<Chunk> chunks_;

@@ -1,36 +1,55 @@
-// The GPU test harness: the grids of cases every stage is checked on, and the check itself.
+// The GPU test harness: the grids of cases every stage is checked on (tests/gpu/grids.cpp, host
+// code that a CPU test checks too), and the check itself (tests/gpu/harness.cpp).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "patlab/kv_cache.hpp"
 #include "patlab/workload.hpp"
 
 namespace patlab::test {
 
 /// One workload to check a stage on.
 struct Case {
-  std::string name;
+  std::string name;  ///< says the tree, the shape (KV heads among it) and the data kind
   TokenTree tree;
   Shape shape;
   uint64_t seed = 0;
+  DataKind data = DataKind::flat;
+  int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
 };
+
+/// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
+inline constexpr int kGridKvHeads[] = {1, 2, 3, 4};
+/// The KV tile cap of tile128_grid(): the table's largest n.
+inline constexpr int kLargeKvTile = 128;
 
 /// Lengths that cross tile and page boundaries: 1, 15, 16, 17, 127, 129, 1000, 4097, ...
 const std::vector<int64_t>& boundary_lengths();
 
 /// Stages 1-3's grid: for both dtypes, both head dims, every group size and every page size,
 /// one batch of requests of the boundary lengths alone plus requests sharing a 1000-token
-/// prefix (so shared and unshared blocks, shuffled ids).
+/// prefix (so shared and unshared blocks, shuffled ids), flat data; plus the page-16 cases
+/// again with peaked data. KV heads cycle through kGridKvHeads.
 std::vector<Case> boundary_grid(uint64_t seed);
 
 /// The planner's torture cases plus random asymmetric trees from several seeds, across
-/// dtypes, head dims 64/128 and groups 1/2/4/8.
+/// dtypes, head dims 64/128 and groups 1/2/4/8/16; the torture cases and the random trees also
+/// with peaked data. KV heads cycle through kGridKvHeads.
 std::vector<Case> tree_grid(uint64_t seed);
 
-/// Runs `slug` on every case against the float64 oracle (output poisoned before each run,
-/// every element checked, tolerance from check.hpp), twice to catch races; REQUIREs each pass.
+/// For the stages that take their tiles from the planner's table (multitile, multistream,
+/// pat): trees whose packs hold 128 or more KV tokens, run with the KV tile cap at
+/// kLargeKvTile so that the n = 128 tiles are used; both dtypes, both head dims, groups
+/// 1/2/8, flat and peaked data, KV heads cycling through kGridKvHeads.
+std::vector<Case> tile128_grid(uint64_t seed);
+
+/// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
+/// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second
+/// eager run bit-identical to it (a difference is a race), and a CUDA-graph replay of the stage
+/// checked and bit-identical too. Prints one line per case.
 void check_stage(const std::string& slug, const std::vector<Case>& cases);
 
 }  // namespace patlab::test

@@ -1,6 +1,7 @@
 // Stage multistream against the float64 oracle: the boundary grid of stages 1-3 and the tree grid
 // (the planner's torture cases: asymmetric trees whose packs hold queries with different split
-// counts, no-sharing batches across tile buckets, deep and multi-root trees, random trees).
+// counts, no-sharing batches across tile buckets, deep and multi-root trees, random trees), and,
+// as this stage takes its tiles from the planner's table, the n = 128 tiles (tile128_grid).
 #include "../catch.hpp"
 #include "harness.hpp"
 
@@ -10,4 +11,8 @@ TEST_CASE("multistream matches the oracle on the boundary grid") {
 
 TEST_CASE("multistream matches the oracle on the tree grid") {
   patlab::test::check_stage("multistream", patlab::test::tree_grid(7001));
+}
+
+TEST_CASE("multistream matches the oracle with n = 128 KV tiles") {
+  patlab::test::check_stage("multistream", patlab::test::tile128_grid(128001));
 }

@@ -68,9 +68,12 @@ class Runner {
   /// Plans and allocates the stage's workspace; returns the host milliseconds this took
   /// (planning plus plan upload). Throws Error(unsupported) with the reason, Error(device).
   double prepare(const std::string& slug);
-  /// Poisons the output with NaN, runs the stage once, and returns the output ([R, Hq, d]
-  /// 16-bit patterns).
+  /// Poisons the output and the stage's workspace (partials) with NaN, runs the stage once, and
+  /// returns the output ([R, Hq, d] 16-bit patterns).
   std::vector<uint16_t> run_once(const std::string& slug);
+  /// Captures the stage in a CUDA graph (as time_graph() does), poisons the output and the
+  /// workspace, replays the graph once and returns the output, like run_once().
+  std::vector<uint16_t> run_graph_once(const std::string& slug);
   /// Times the stage's launches with CUDA events under `options`.
   Timing time(const std::string& slug, const TimingOptions& options);
   /// Captures the stage in a CUDA graph and times its replays.

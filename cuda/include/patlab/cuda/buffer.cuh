@@ -1,5 +1,6 @@
 /// @file buffer.cuh
-/// @brief DeviceBuffer: an owning, typed cudaMalloc allocation.
+/// @brief DeviceBuffer: an owning, typed cudaMalloc allocation; DeviceSpan and poison(): memory
+/// that a checked run must overwrite, filled with NaN first.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,6 +12,21 @@
 #include "patlab/cuda/check.cuh"
 
 namespace patlab::cuda {
+
+/// The byte that poisoned memory is filled with: 0xFF bytes are NaN in fp32, fp16 and bf16 alike,
+/// so a value no kernel wrote is not finite and the check (or the merge) cannot miss it.
+inline constexpr int kPoisonByte = 0xFF;
+
+/// A range of device memory: what a stage exposes of its workspace for poisoning.
+struct DeviceSpan {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+};
+
+/// Fills `span` with kPoisonByte on `stream` (nothing for an empty span).
+inline void poison(const DeviceSpan& span, cudaStream_t stream) {
+  if (span.bytes > 0) PATLAB_CUDA_CHECK(cudaMemsetAsync(span.ptr, kPoisonByte, span.bytes, stream));
+}
 
 /// `count` elements of T in device memory, freed on destruction.
 template <typename T>
@@ -40,6 +56,8 @@ class DeviceBuffer {
   T* get() const { return ptr_; }
   size_t size() const { return count_; }
   size_t bytes() const { return count_ * sizeof(T); }
+  /// The whole allocation as a span (empty when nothing is allocated).
+  DeviceSpan span() const { return {ptr_, bytes()}; }
   /// Copies the contents back to the host.
   std::vector<T> download() const {
     std::vector<T> host(count_);

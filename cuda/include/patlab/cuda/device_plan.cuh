@@ -42,6 +42,8 @@ class DevicePlan {
   void launch(size_t b, cudaStream_t stream) const;
   /// Merges the partials of every query that has any into the output.
   void merge(cudaStream_t stream) const;
+  /// The partial buffers (o and lse), which every run writes before the merge reads them.
+  std::vector<DeviceSpan> partials() const { return {partial_o_.span(), partial_lse_.span()}; }
   /// HBM bytes of this plan: each pack's K/V once per KV head, q gathered per pack, partials
   /// written and read back, output written.
   int64_t traffic_bytes() const { return traffic_bytes_; }
@@ -108,6 +110,7 @@ class PlanStage final : public Stage {
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
   std::string notes() const override { return plan_.describe() + (streams_ ? ", one stream per bucket" : ""); }
+  std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
   PlanStageConfig config_;

@@ -6,7 +6,8 @@
 /// fp32). Query r owns the slots [offsets[r], offsets[r + 1]); partials are laid out
 /// `o[slot][Hq][D]`, `lse[slot][Hq]`. The merge of a query's slots is
 ///   M = max lse_i;  lse = M + log(sum exp(lse_i - M));  o = sum exp(lse_i - lse) o_i,
-/// and slots with lse = -inf (no keys) weigh zero.
+/// and slots with lse = -inf (no keys) weigh zero. A slot whose lse is NaN (never written: checked
+/// runs poison the partials) makes the query's whole output row NaN.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -46,7 +47,13 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
   const int lane = threadIdx.x % 32;
   const int first = offsets[query], last = offsets[query + 1];
   float m = -INFINITY;
-  for (int s = first; s < last; ++s) m = fmaxf(m, lse[static_cast<int64_t>(s) * num_heads + head]);
+  bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
+  for (int s = first; s < last; ++s) {
+    const float l = lse[static_cast<int64_t>(s) * num_heads + head];
+    m = fmaxf(m, l);
+    unwritten |= isnan(l);
+  }
+  if (unwritten) m = NAN;  // fmaxf drops NaN; carry it into every output element instead
   float acc[kPerLane] = {};
   if (m != -INFINITY) {
     float sum = 0.f;

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "patlab/cuda/buffer.cuh"
 #include "patlab/gpu.hpp"
 #include "patlab/kv_cache.hpp"
 
@@ -47,7 +49,17 @@ class Stage {
   virtual int64_t model_bytes() const = 0;
   /// One line about the launch (grid, splits, buckets).
   virtual std::string notes() const { return {}; }
+  /// The workspace a run writes before it reads it (fp32 partial o and lse): poisoned with NaN
+  /// before every checked run, so a slot no kernel writes reaches the merge as NaN instead of
+  /// last run's finite data. Memory a stage needs in a given state when a run starts (a counter
+  /// it expects zeroed) must not be listed here. Empty for stages without a workspace.
+  virtual std::vector<DeviceSpan> workspace() const { return {}; }
 };
+
+/// Poisons the stage's workspace (Stage::workspace()) on `stream`.
+inline void poison_workspace(const Stage& stage, cudaStream_t stream) {
+  for (const DeviceSpan& span : stage.workspace()) poison(span, stream);
+}
 
 /// A new stage object for `slug`, or nullptr if the registry has no GPU stage of that name.
 std::unique_ptr<Stage> make_stage(const std::string& slug);

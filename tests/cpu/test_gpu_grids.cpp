@@ -1,0 +1,135 @@
+// The GPU tests' grids (tests/gpu/grids.cpp) cover what harness.hpp says: every dtype, head dim
+// and group with KV heads 1-4, peaked data beside flat, and a sub-grid whose plans use the
+// n = 128 tiles. Host code only: it runs without a GPU.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "../catch.hpp"
+#include "../gpu/harness.hpp"
+#include "patlab/kv_cache.hpp"
+#include "patlab/planner.hpp"
+
+using namespace patlab;
+using patlab::test::Case;
+
+namespace {
+
+/// Seeds of the grids under test (any seed gives the same coverage; these are the GPU tests').
+constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001;
+
+const std::set<int> kAllKvHeads(std::begin(test::kGridKvHeads), std::end(test::kGridKvHeads));
+
+std::set<int> kv_heads_of(const std::vector<Case>& cases) {
+  std::set<int> seen;
+  for (const Case& c : cases) seen.insert(c.shape.num_kv_heads);
+  return seen;
+}
+
+/// Every case has a valid shape, its own seed and its own name, and says its KV heads and data kind.
+void require_well_formed(const std::vector<Case>& cases) {
+  std::set<uint64_t> seeds;
+  std::set<std::string> names;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    REQUIRE_NOTHROW(c.shape.validate());
+    CHECK(seeds.insert(c.seed).second);
+    CHECK(names.insert(c.name).second);
+    CHECK(c.name.find("hkv" + std::to_string(c.shape.num_kv_heads)) != std::string::npos);
+    CHECK(c.name.find(c.data == DataKind::peaked ? "peaked" : "flat") != std::string::npos);
+  }
+}
+
+/// Every peaked case has a flat twin: the same tree and shape.
+void require_peaked_beside_flat(const std::vector<Case>& cases) {
+  auto key = [](const Case& c) {
+    return std::make_tuple(c.tree.description, c.tree.segments.size(), c.shape.describe());
+  };
+  std::set<decltype(key(cases.front()))> flat;
+  for (const Case& c : cases)
+    if (c.data == DataKind::flat) flat.insert(key(c));
+  int peaked = 0;
+  for (const Case& c : cases)
+    if (c.data == DataKind::peaked) {
+      INFO(c.name);
+      CHECK(flat.count(key(c)) == 1);
+      ++peaked;
+    }
+  CHECK(peaked > 0);
+}
+
+/// The largest KV tile n among the packs the planner makes for `c` with `options`.
+int largest_kv_tile(const Case& c, PlannerOptions options) {
+  if (c.max_kv_tile > 0) options.max_kv_tile = c.max_kv_tile;
+  const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
+  const Plan plan = make_plan(layout, options);
+  int n = 0;
+  for (const Pack& p : plan.packs) n = std::max(n, p.tile.n);
+  return n;
+}
+
+/// Stage 5/6's planner options (table tiles, no KV split) or stage 7's (with the split).
+PlannerOptions table_options(bool split_kv) {
+  PlannerOptions o;
+  o.tiles = TilePolicy::table;
+  o.split_kv = split_kv;
+  o.sms = kDefaultSms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("the boundary grid: every dtype, head dim, group and page, KV heads 1-4 in every group, peaked beside flat") {
+  const std::vector<Case> cases = test::boundary_grid(kBoundarySeed);
+  require_well_formed(cases);
+  require_peaked_beside_flat(cases);
+  std::set<std::tuple<DType, int, int, int>> combos;
+  std::map<int, std::set<int>> kv_heads_by_group;
+  for (const Case& c : cases) {
+    combos.insert({c.shape.dtype, c.shape.head_dim, c.shape.group(), c.shape.page_size});
+    kv_heads_by_group[c.shape.group()].insert(c.shape.num_kv_heads);
+    CHECK(c.max_kv_tile == 0);
+  }
+  CHECK(combos.size() == 2u * 2u * 5u * 3u);
+  for (int g : {1, 2, 4, 8, 16}) {
+    INFO("group " << g);
+    CHECK(kv_heads_by_group[g] == kAllKvHeads);
+  }
+}
+
+TEST_CASE("the tree grid: KV heads 1-4, groups 1-16, peaked beside flat") {
+  const std::vector<Case> cases = test::tree_grid(kTreeSeed);
+  require_well_formed(cases);
+  require_peaked_beside_flat(cases);
+  CHECK(kv_heads_of(cases) == kAllKvHeads);
+  std::set<int> groups;
+  for (const Case& c : cases) {
+    groups.insert(c.shape.group());
+    CHECK(c.max_kv_tile == 0);
+  }
+  CHECK(groups == std::set<int>{1, 2, 4, 8, 16});
+}
+
+TEST_CASE("the n = 128 grid: every case's plan uses n = 128 tiles for stages 5-7, which the default cap never does") {
+  const std::vector<Case> cases = test::tile128_grid(kTile128Seed);
+  require_well_formed(cases);
+  CHECK(kv_heads_of(cases) == kAllKvHeads);
+  std::set<DataKind> kinds;
+  std::set<std::pair<DType, int>> dtype_dims;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    kinds.insert(c.data);
+    dtype_dims.insert({c.shape.dtype, c.shape.head_dim});
+    REQUIRE(c.max_kv_tile == test::kLargeKvTile);
+    CHECK(largest_kv_tile(c, table_options(false)) == test::kLargeKvTile);
+    CHECK(largest_kv_tile(c, table_options(true)) == test::kLargeKvTile);
+    Case capped = c;
+    capped.max_kv_tile = 0;
+    CHECK(largest_kv_tile(capped, table_options(true)) == kDefaultMaxKvTile);
+  }
+  CHECK(kinds == std::set<DataKind>{DataKind::flat, DataKind::peaked});
+  CHECK(dtype_dims.size() == 4u);
+}

@@ -1,0 +1,196 @@
+// The grids of cases the GPU tests check every stage on. Host code only: the CPU test
+// tests/cpu/test_gpu_grids.cpp checks that they cover what harness.hpp says.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "harness.hpp"
+#include "patlab/kv_cache.hpp"
+#include "patlab/workload.hpp"
+
+namespace patlab::test {
+
+namespace {
+
+std::string data_name(DataKind data) { return data == DataKind::peaked ? "peaked" : "flat"; }
+
+std::string shape_name(const Shape& s) {
+  return std::string(dtype_name(s.dtype)) + " d" + std::to_string(s.head_dim) + " g" + std::to_string(s.group()) +
+         " hkv" + std::to_string(s.num_kv_heads) + " page" + std::to_string(s.page_size);
+}
+
+/// Cases under construction: every new shape takes the next KV head count of kGridKvHeads (the
+/// group stays), every case the next seed.
+class Grid {
+ public:
+  explicit Grid(uint64_t seed) : seed_(seed) {}
+
+  /// The next shape: `group` query heads per KV head, the KV heads from the cycle.
+  Shape shape(DType dtype, int head_dim, int group, int page) {
+    constexpr size_t kCycle = sizeof(kGridKvHeads) / sizeof(kGridKvHeads[0]);
+    Shape s;
+    s.num_kv_heads = kGridKvHeads[shapes_++ % kCycle];
+    s.num_q_heads = s.num_kv_heads * group;
+    s.head_dim = head_dim;
+    s.page_size = page;
+    s.dtype = dtype;
+    return s;
+  }
+
+  /// Adds `tree` on `shape` with `data`.
+  void add(const std::string& name, const TokenTree& tree, const Shape& shape, DataKind data = DataKind::flat) {
+    Case c;
+    c.name = name + ", " + shape_name(shape) + ", " + data_name(data);
+    if (max_kv_tile_ > 0) c.name += ", KV tile <= " + std::to_string(max_kv_tile_);
+    c.tree = tree;
+    c.shape = shape;
+    c.seed = seed_ + cases_.size();
+    c.data = data;
+    c.max_kv_tile = max_kv_tile_;
+    cases_.push_back(std::move(c));
+  }
+
+  /// Adds `tree` on `shape` twice: flat data, then peaked.
+  void add_flat_and_peaked(const std::string& name, const TokenTree& tree, const Shape& shape) {
+    add(name, tree, shape, DataKind::flat);
+    add(name, tree, shape, DataKind::peaked);
+  }
+
+  /// The KV tile cap of the cases added from now on.
+  void set_max_kv_tile(int tokens) { max_kv_tile_ = tokens; }
+  size_t size() const { return cases_.size(); }
+  std::vector<Case> take() { return std::move(cases_); }
+
+ private:
+  uint64_t seed_;
+  size_t shapes_ = 0;
+  int max_kv_tile_ = 0;
+  std::vector<Case> cases_;
+};
+
+/// A request per boundary length alone, plus a 1000-token prefix shared by requests whose own
+/// parts have the short boundary lengths.
+TokenTree boundary_tree() {
+  TokenTree t;
+  t.description = "boundary lengths";
+  for (int64_t len : boundary_lengths()) {
+    t.segments.push_back({"own" + std::to_string(len), len, -1});
+    t.request_ends.push_back(static_cast<int>(t.segments.size()) - 1);
+  }
+  t.segments.push_back({"prefix", 1000, -1});
+  const int prefix = static_cast<int>(t.segments.size()) - 1;
+  for (int64_t len : {1, 15, 16, 17, 127, 129}) {
+    t.segments.push_back({"after" + std::to_string(len), len, prefix});
+    t.request_ends.push_back(static_cast<int>(t.segments.size()) - 1);
+  }
+  return t;
+}
+
+/// Asymmetric small tree: queries of one pack with different split counts.
+TokenTree asymmetric_tree() {
+  return parse_workload_json(R"({"segments": {"sys": 1000, "docA": 700, "u1": 33, "u2": 45, "u3": 129},
+                                 "requests": ["sys+docA+u1", "sys+docA+u2", "sys+u3"]})",
+                             "asymmetric");
+}
+
+/// No sharing, mixed lengths: requests land in different tile buckets.
+TokenTree mixed_tree() {
+  return parse_workload_json("{\"segments\": {\"a\": 3, \"b\": 20, \"c\": 47, \"d\": 100, \"e\": 200, \"f\": 1500, "
+                             "\"g\": 4097}, \"requests\": [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\"]}",
+                             "mixed");
+}
+
+/// 64 requests on a 4096-token prefix, 8 of them also sharing a 640-token middle prefix.
+TokenTree middle_prefix_tree() {
+  std::string json = R"({"segments": {"p": 4096, "mid": 640)";
+  std::string reqs;
+  for (int i = 0; i < 64; ++i) {
+    json += ", \"u" + std::to_string(i) + "\": " + std::to_string(17 + 13 * i);
+    reqs += std::string(i ? ", " : "") + "\"p+" + (i < 8 ? "mid+" : "") + "u" + std::to_string(i) + "\"";
+  }
+  json += "}, \"requests\": [" + reqs + "]}";
+  return parse_workload_json(json, "middle prefix");
+}
+
+/// A random tree of `requests` requests, at most `depth` segments deep and `max_segment` tokens a segment.
+TokenTree random_tree_of(uint64_t seed, int requests, int depth, int max_segment) {
+  RandomTreeOptions o;
+  o.requests = requests;
+  o.max_depth = depth;
+  o.max_segment = max_segment;
+  return random_tree(seed, o);
+}
+
+}  // namespace
+
+const std::vector<int64_t>& boundary_lengths() {
+  static const std::vector<int64_t> lengths = {1, 15, 16, 17, 31, 33, 63, 65, 127, 129, 1000, 4097};
+  return lengths;
+}
+
+std::vector<Case> boundary_grid(uint64_t seed) {
+  Grid grid(seed);
+  const TokenTree tree = boundary_tree();
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128})
+      for (int g : {1, 2, 4, 8, 16})
+        for (int page : {16, 32, 64}) {
+          const Shape s = grid.shape(dt, d, g, page);
+          if (page == 16)
+            grid.add_flat_and_peaked("boundary lengths", tree, s);
+          else
+            grid.add("boundary lengths", tree, s);
+        }
+  return grid.take();
+}
+
+std::vector<Case> tree_grid(uint64_t seed) {
+  Grid grid(seed);
+  const TokenTree asym = asymmetric_tree(), mixed = mixed_tree(), middle = middle_prefix_tree();
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128})
+      for (int g : {1, 2, 4, 8}) {
+        grid.add("asymmetric 3-request tree", asym, grid.shape(dt, d, g, 16));
+        grid.add("no sharing, mixed lengths", mixed, grid.shape(dt, d, g, 16));
+        grid.add_flat_and_peaked("random tree", random_tree_of(seed + grid.size(), 12, 4, 300), grid.shape(dt, d, g, 16));
+      }
+  for (DType dt : {DType::fp16, DType::bf16}) {
+    grid.add_flat_and_peaked("64 requests, 4096 prefix, 8 share a 640 middle", middle, grid.shape(dt, 128, 4, 16));
+    grid.add_flat_and_peaked("deep tree 1,2,4,8,16_64,48,40,33,17", parse_tree_spec("1,2,4,8,16_64,48,40,33,17"),
+                             grid.shape(dt, 128, 4, 16));
+    grid.add_flat_and_peaked("multi-root tree 4,8,32_300,200,45", parse_tree_spec("4,8,32_300,200,45"),
+                             grid.shape(dt, 128, 4, 16));
+    grid.add_flat_and_peaked("many queries on one prefix 1,80_900,7", parse_tree_spec("1,80_900,7"),
+                             grid.shape(dt, 64, 1, 32));
+    grid.add_flat_and_peaked("group 16, 1,12_700,50", parse_tree_spec("1,12_700,50"), grid.shape(dt, 128, 16, 64));
+    // More CTAs than the GPU holds at once: stage 3 takes its no-split path.
+    grid.add_flat_and_peaked("many short requests 700_23", parse_tree_spec("700_23"), grid.shape(dt, 64, 1, 16));
+  }
+  const int groups[] = {1, 2, 4, 8};
+  for (uint64_t k = 0; k < 6; ++k)
+    grid.add_flat_and_peaked("random deep tree", random_tree_of(seed * 31 + k, 40, 5, 900),
+                             grid.shape(k % 2 ? DType::bf16 : DType::fp16, k % 3 ? 128 : 64, groups[k % 4],
+                                        k % 3 == 2 ? 32 : 16));
+  return grid.take();
+}
+
+std::vector<Case> tile128_grid(uint64_t seed) {
+  Grid grid(seed);
+  grid.set_max_kv_tile(kLargeKvTile);
+  const TokenTree boundary = boundary_tree(), asym = asymmetric_tree();
+  const int pages[] = {16, 32, 64};
+  int combo = 0;
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128})
+      for (int g : {1, 2, 8}) {
+        const DataKind data = combo % 2 ? DataKind::peaked : DataKind::flat;
+        grid.add("boundary lengths", boundary, grid.shape(dt, d, g, pages[combo % 3]), data);
+        grid.add("asymmetric 3-request tree", asym, grid.shape(dt, d, g, 16), data);
+        grid.add("random deep tree", random_tree_of(seed + grid.size(), 24, 4, 900), grid.shape(dt, d, g, 16),
+                 combo % 2 ? DataKind::flat : DataKind::peaked);
+        ++combo;
+      }
+  return grid.take();
+}
+
+}  // namespace patlab::test
