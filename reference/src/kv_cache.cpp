@@ -104,9 +104,6 @@ constexpr int64_t kLayoutBytesPerBlock = 24;
 /// float64 results ([requests, Hq, d] plus lse) alive at once: the oracle, the fp32 emulation and
 /// the packed oracle (bench and compare on the CPU hold all three).
 constexpr int64_t kResultsAlive = 3;
-/// Bytes of one packed-oracle partial state besides its d doubles: the MergeState (lse and the
-/// vector's pointer and size) and the heap block header of the vector.
-constexpr int64_t kMergeStateBytes = 24 + 16;
 /// Per gathered token and thread beyond K and V: the scores and probabilities (float64 in the
 /// oracle, float32 twice in the emulation).
 constexpr int64_t kWorkingBytesPerToken = 16;
@@ -189,7 +186,7 @@ HostMemory host_memory(const PagedLayout& layout, int threads) {
   m.data = layout.pool_bytes() + rows * d * 2;
   m.tables = references * kLayoutBytesPerReference + int64_t{layout.num_blocks} * kLayoutBytesPerBlock;
   m.results = kResultsAlive * rows * (d + 1) * 8;
-  m.partials = self_check_partials * s.num_q_heads * (kMergeStateBytes + d * 8);
+  m.partials = self_check_partials * s.num_q_heads * (d + 1) * 8;  // lse and o per state, float64
   const int64_t tasks = int64_t{layout.num_requests()} * s.num_kv_heads;
   m.working = std::min<int64_t>(std::max(threads, 1), tasks) * longest * (2 * d * (8 + 4) + kWorkingBytesPerToken);
   return m;
