@@ -246,10 +246,11 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
   require(segs && segs->is_object() && !segs->obj.empty(),
           origin + ": \"segments\" must be a non-empty object of name: token count");
   require(reqs && reqs->is_array() && !reqs->arr.empty(), origin + ": \"requests\" must be a non-empty array");
-  require(static_cast<int64_t>(segs->obj.size()) <= kMaxSegments,
-          origin + ": " + std::to_string(segs->obj.size()) + " segments (at most " + std::to_string(kMaxSegments) + ")");
-  require(reqs->arr.size() <= static_cast<size_t>(kMaxRequests), origin + ": " + std::to_string(reqs->arr.size()) +
-                                                                    " requests (at most " +
+  require(static_cast<int64_t>(segs->obj.size()) <= kMaxSegments, origin + ": too many segments (" +
+                                                                      std::to_string(segs->obj.size()) + "; at most " +
+                                                                      std::to_string(kMaxSegments) + ")");
+  require(reqs->arr.size() <= static_cast<size_t>(kMaxRequests), origin + ": too many requests (" +
+                                                                    std::to_string(reqs->arr.size()) + "; at most " +
                                                                     std::to_string(kMaxRequests) + ")");
   std::map<std::string, int64_t> seg_tokens;
   for (const auto& kv : segs->obj) {

@@ -215,7 +215,7 @@ def limit_cases(tmp, path):
     counted = path("70k_requests.json")
     with open(counted, "w") as f:
         f.write('{"segments": {"a": 1}, "requests": [' + ",".join(['"a"'] * 70_000) + "]}")
-    expect_error("JSON with more requests than the limit", ["workload", counted], ["70000 requests (at most 65536)"],
+    expect_error("JSON with more requests than the limit", ["workload", counted], ["too many requests (70000; at most 65536)"],
                  within=B)
     expect_error("--tree of 2 billion tokens", ["workload", "--tree", "1,128_16000000,1"],
                  ["tokens summed over its requests", "at most 268435456"], within=B)
