@@ -1,7 +1,7 @@
 #include "options.hpp"
 
 #include <cstdint>
-#include <iostream>
+#include <optional>
 
 #include "patlab/error.hpp"
 
