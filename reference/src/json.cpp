@@ -19,7 +19,8 @@ namespace {
 /// Recursive-descent parser over the whole text.
 class Parser {
  public:
-  Parser(const std::string& text, const std::string& origin) : s_(text), origin_(origin) {}
+  Parser(const std::string& text, const std::string& origin, size_t max_items)
+      : s_(text), origin_(origin), max_items_(max_items) {}
 
   Value document() {
     Value v = value(0);
@@ -70,6 +71,7 @@ class Parser {
         std::string key = string_literal();
         expect(':');
         if (v.obj.count(key)) fail("duplicate key \"" + key + "\"");
+        if (v.obj.size() >= max_items_) fail("an object with more than " + std::to_string(max_items_) + " members");
         v.obj.emplace(key, value(depth + 1));
       } while (consume(','));
       expect('}');
@@ -78,6 +80,7 @@ class Parser {
       v.type = Value::Type::array;
       if (consume(']')) return v;
       do {
+        if (v.arr.size() >= max_items_) fail("an array with more than " + std::to_string(max_items_) + " elements");
         v.arr.push_back(value(depth + 1));
       } while (consume(','));
       expect(']');
@@ -171,12 +174,15 @@ class Parser {
 
   const std::string& s_;
   std::string origin_;
+  size_t max_items_;
   size_t pos_ = 0;
 };
 
 }  // namespace
 
-Value parse(const std::string& text, const std::string& origin) { return Parser(text, origin).document(); }
+Value parse(const std::string& text, const std::string& origin, size_t max_items) {
+  return Parser(text, origin, max_items).document();
+}
 
 std::string quote(const std::string& s) {
   std::string out = "\"";

@@ -10,6 +10,7 @@
 
 #include "patlab/error.hpp"
 #include "patlab/parallel.hpp"
+#include "patlab/plan.hpp"
 
 namespace patlab {
 
@@ -69,18 +70,13 @@ namespace {
 /// that holds their last token (every request through that segment has the same tokens up to its
 /// end), partial last blocks are private. Returns the logical ids and their count.
 std::vector<std::vector<int32_t>> logical_blocks(const TokenTree& tree, int page, int32_t& count) {
-  std::vector<int64_t> seg_end(tree.segments.size());
-  for (size_t s = 0; s < tree.segments.size(); ++s) {
-    int64_t start = 0;
-    for (int a = tree.segments[s].parent; a >= 0; a = tree.segments[a].parent) start += tree.segments[a].tokens;
-    seg_end[s] = start + tree.segments[s].tokens;
-  }
+  const std::vector<int64_t> seg_end = tree.segment_ends();
   std::map<std::pair<int, int64_t>, int32_t> shared;
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(tree.num_requests()));
   count = 0;
   for (int r = 0; r < tree.num_requests(); ++r) {
     const std::vector<int> path = tree.path(r);
-    const int64_t len = tree.request_tokens(r);
+    const int64_t len = seg_end[static_cast<size_t>(tree.request_ends[static_cast<size_t>(r)])];
     const int64_t blocks = (len + page - 1) / page;
     size_t seg = 0;
     for (int64_t i = 0; i < blocks; ++i) {
@@ -102,6 +98,15 @@ std::vector<std::vector<int32_t>> logical_blocks(const TokenTree& tree, int page
 /// Host bytes per block reference while a layout is built: the logical and physical tables, the
 /// per-block counters and, for a full block, a node of the sharing map.
 constexpr int64_t kLayoutBytesPerReference = 96;
+/// Host bytes per physical block beyond its data: reference count, used tokens, free list, the
+/// allocation order that seeds its contents.
+constexpr int64_t kLayoutBytesPerBlock = 24;
+/// float64 results ([requests, Hq, d] plus lse) alive at once: the oracle, the fp32 emulation and
+/// the packed oracle (bench and compare on the CPU hold all three).
+constexpr int64_t kResultsAlive = 3;
+/// Per gathered token and thread beyond K and V: the scores and probabilities (float64 in the
+/// oracle, float32 twice in the emulation).
+constexpr int64_t kWorkingBytesPerToken = 16;
 
 int64_t available_host_memory() {
   std::ifstream in("/proc/meminfo");
@@ -126,9 +131,10 @@ PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle
   tree.validate();
   // Refuse a layout whose block tables alone cannot be held, before building any of it: a tree
   // like 4096_16000000 has 4.1e9 block references, past int32 ids and host memory.
+  const std::vector<int64_t> seg_end = tree.segment_ends();
+  auto tokens_of = [&](int r) { return seg_end[static_cast<size_t>(tree.request_ends[static_cast<size_t>(r)])]; };
   int64_t references = 0;
-  for (int r = 0; r < tree.num_requests(); ++r)
-    references += (tree.request_tokens(r) + shape.page_size - 1) / shape.page_size;
+  for (int r = 0; r < tree.num_requests(); ++r) references += (tokens_of(r) + shape.page_size - 1) / shape.page_size;
   const int64_t have = available_host_memory();
   if (references > std::numeric_limits<int32_t>::max() ||
       (have > 0 && references * kLayoutBytesPerReference > have * 9 / 10))
@@ -144,7 +150,7 @@ PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle
   std::vector<int32_t> physical(static_cast<size_t>(count), -1);
   layout.used_tokens.assign(static_cast<size_t>(count), 0);
   for (int r = 0; r < tree.num_requests(); ++r) {
-    const int64_t len = tree.request_tokens(r);
+    const int64_t len = tokens_of(r);
     layout.lengths.push_back(static_cast<int32_t>(len));
     std::vector<int32_t> table;
     for (size_t i = 0; i < logical[static_cast<size_t>(r)].size(); ++i) {
@@ -165,11 +171,28 @@ PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle
   return layout;
 }
 
-int64_t host_bytes_needed(const PagedLayout& layout) {
-  const int64_t outputs = int64_t{layout.num_requests()} * layout.shape.num_q_heads * layout.shape.head_dim;
-  // pools + q (16-bit) + two float64 oracle results and a 16-bit device output copy
-  return layout.pool_bytes() + outputs * 2 + outputs * (8 * 2 + 2);
+HostMemory host_memory(const PagedLayout& layout, int threads) {
+  const Shape& s = layout.shape;
+  const int64_t d = s.head_dim;
+  const int64_t rows = int64_t{layout.num_requests()} * s.num_q_heads;  // (request, query head) pairs
+  int64_t references = 0, self_check_partials = 0, longest = 0;
+  for (const auto& table : layout.block_tables) {
+    const int64_t blocks = static_cast<int64_t>(table.size());
+    references += blocks;
+    self_check_partials += (blocks + kSelfCheckChunkPages - 1) / kSelfCheckChunkPages;
+  }
+  for (int32_t len : layout.lengths) longest = std::max<int64_t>(longest, len);
+  HostMemory m;
+  m.data = layout.pool_bytes() + rows * d * 2;
+  m.tables = references * kLayoutBytesPerReference + int64_t{layout.num_blocks} * kLayoutBytesPerBlock;
+  m.results = kResultsAlive * rows * (d + 1) * 8;
+  m.partials = self_check_partials * s.num_q_heads * (d + 1) * 8;  // lse and o per state, float64
+  const int64_t tasks = int64_t{layout.num_requests()} * s.num_kv_heads;
+  m.working = std::min<int64_t>(std::max(threads, 1), tasks) * longest * (2 * d * (8 + 4) + kWorkingBytesPerToken);
+  return m;
 }
+
+int64_t host_bytes_needed(const PagedLayout& layout) { return host_memory(layout, worker_threads()).total(); }
 
 Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle, DataKind data) {
   Workload w;

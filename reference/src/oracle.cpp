@@ -121,7 +121,12 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
                                                            std::to_string(R));
   std::vector<size_t> first(static_cast<size_t>(R) + 1, 0);  // first partial of each request
   for (int r = 0; r < R; ++r) first[static_cast<size_t>(r) + 1] = first[static_cast<size_t>(r)] + static_cast<size_t>(plan.partials[static_cast<size_t>(r)]);
-  std::vector<MergeState> partials(first.back() * static_cast<size_t>(s.num_q_heads), MergeState::empty(s.head_dim));
+  // Partial states flat, [partial slot, Hq] x (lse, o[d]): one allocation, written in place by the
+  // worker threads (a state per slot with its own heap vector costs twice the memory and more).
+  const size_t d = static_cast<size_t>(s.head_dim);
+  const size_t states = first.back() * static_cast<size_t>(s.num_q_heads);
+  std::vector<double> partial_lse(states, -std::numeric_limits<double>::infinity());
+  std::vector<double> partial_o(states * d, 0.0);
   for (const Pack& p : plan.packs) {
     require(p.queries.size() == p.slots.size() && !p.queries.empty(), "plan: a pack has mismatched queries and slots");
     for (size_t i = 0; i < p.queries.size(); ++i) {
@@ -159,7 +164,10 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
       for (int g = 0; g < s.group(); ++g) {
         const int h = kvh * s.group() + g;
         const size_t slot = first[static_cast<size_t>(q)] + static_cast<size_t>(p.slots[i]);
-        partials[slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h)] = attend(query(w, q, h), k, v);
+        const size_t state = slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h);
+        const MergeState st = attend(query(w, q, h), k, v);
+        partial_lse[state] = st.lse;
+        std::copy(st.o.data(), st.o.data() + d, partial_o.begin() + static_cast<std::ptrdiff_t>(state * d));
       }
     }
   });
@@ -167,8 +175,11 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
   parallel_for(R, [&](int64_t r) {
     for (int h = 0; h < s.num_q_heads; ++h) {
       MergeState acc = MergeState::empty(s.head_dim);
-      for (size_t slot = first[static_cast<size_t>(r)]; slot < first[static_cast<size_t>(r) + 1]; ++slot)
-        acc = merge(acc, partials[slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h)]);
+      for (size_t slot = first[static_cast<size_t>(r)]; slot < first[static_cast<size_t>(r) + 1]; ++slot) {
+        const size_t state = slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h);
+        MergeState part{partial_lse[state], Eigen::Map<const Eigen::VectorXd>(partial_o.data() + state * d, s.head_dim)};
+        acc = merge(acc, part);
+      }
       store(res, static_cast<int>(r), h, acc);
     }
   });

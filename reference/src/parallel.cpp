@@ -10,6 +10,13 @@
 
 namespace patlab {
 
+namespace {
+std::atomic<int64_t> g_items_done{0};
+std::atomic<int64_t> g_items_total{0};
+}  // namespace
+
+WorkCount work_count() { return {g_items_done.load(), g_items_total.load()}; }
+
 int worker_threads() {
   if (const char* env = std::getenv("PATLAB_THREADS")) {
     int n = std::atoi(env);
@@ -20,9 +27,13 @@ int worker_threads() {
 
 void parallel_for(int64_t n, const std::function<void(int64_t)>& body) {
   if (n <= 0) return;
+  g_items_total += n;
   const int threads = static_cast<int>(std::min<int64_t>(worker_threads(), n));
   if (threads == 1) {
-    for (int64_t i = 0; i < n; ++i) body(i);
+    for (int64_t i = 0; i < n; ++i) {
+      body(i);
+      ++g_items_done;
+    }
     return;
   }
   std::atomic<int64_t> next{0};
@@ -32,6 +43,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t)>& body) {
     for (int64_t i; (i = next.fetch_add(1)) < n;) {
       try {
         body(i);
+        ++g_items_done;
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();

@@ -92,8 +92,13 @@ std::string raw(const Cell& c) {
   return buf;
 }
 
-bool right_aligned(const Table& t, size_t col) {
-  return std::all_of(t.rows.begin(), t.rows.end(), [&](const auto& r) { return r[col].numeric || r[col].text == "-"; });
+/// Per column, whether every cell is a number or "-" (such columns are right-aligned). One pass
+/// over the table, done once per table.
+std::vector<bool> right_aligned(const Table& t) {
+  std::vector<bool> right(t.columns.size(), true);
+  for (const auto& row : t.rows)
+    for (size_t c = 0; c < row.size(); ++c) right[c] = right[c] && (row[c].numeric || row[c].text == "-");
+  return right;
 }
 
 }  // namespace
@@ -130,11 +135,12 @@ void print(std::ostream& out, const std::vector<Table>& tables, Format format) {
       continue;
     }
     if (ti) out << "\n";
+    const std::vector<bool> right = right_aligned(t);
     if (format == Format::markdown) {
       out << "**" << t.title << "**\n\n|";
       for (const auto& c : t.columns) out << " " << md_escape(c) << " |";
       out << "\n|";
-      for (size_t c = 0; c < t.columns.size(); ++c) out << (right_aligned(t, c) ? " ---: |" : " --- |");
+      for (size_t c = 0; c < t.columns.size(); ++c) out << (right[c] ? " ---: |" : " --- |");
       out << "\n";
       for (const auto& row : t.rows) {
         out << "|";
@@ -152,9 +158,9 @@ void print(std::ostream& out, const std::vector<Table>& tables, Format format) {
     auto line = [&](const std::vector<std::string>& cells, bool header) {
       for (size_t c = 0; c < cells.size(); ++c) {
         const size_t pad = width[c] - cells[c].size();
-        const bool right = !header && right_aligned(t, c);
-        out << (c ? "  " : "") << (right ? std::string(pad, ' ') : "") << cells[c]
-            << (right || c + 1 == cells.size() ? "" : std::string(pad, ' '));
+        const bool to_right = !header && right[c];
+        out << (c ? "  " : "") << (to_right ? std::string(pad, ' ') : "") << cells[c]
+            << (to_right || c + 1 == cells.size() ? "" : std::string(pad, ' '));
       }
       out << "\n";
     };

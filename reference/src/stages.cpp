@@ -13,9 +13,9 @@ const std::vector<StageInfo>& stage_registry() {
   return all;
 }
 
-const StageInfo* find_stage(const std::string& slug) {
+const StageInfo* find_stage(const std::string& name) {
   for (const StageInfo& s : stage_registry())
-    if (slug == s.slug) return &s;
+    if (name == s.slug || name == std::to_string(s.id)) return &s;
   return nullptr;
 }
 

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 
 #include "patlab/error.hpp"
 #include "patlab/json.hpp"
@@ -107,9 +106,28 @@ int64_t TokenTree::request_tokens(int r) const {
   return n;
 }
 
+std::vector<int64_t> TokenTree::segment_ends() const {
+  std::vector<int64_t> end(segments.size());
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const int parent = segments[s].parent;
+    end[s] = (parent < 0 ? 0 : end[static_cast<size_t>(parent)]) + segments[s].tokens;
+  }
+  return end;
+}
+
+std::vector<int> TokenTree::segment_levels() const {
+  std::vector<int> level(segments.size());
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const int parent = segments[s].parent;
+    level[s] = parent < 0 ? 1 : level[static_cast<size_t>(parent)] + 1;
+  }
+  return level;
+}
+
 int TokenTree::depth() const {
+  const std::vector<int> level = segment_levels();
   int d = 0;
-  for (int r = 0; r < num_requests(); ++r) d = std::max(d, static_cast<int>(path(r).size()));
+  for (int end : request_ends) d = std::max(d, level[static_cast<size_t>(end)]);
   return d;
 }
 
@@ -117,12 +135,32 @@ void TokenTree::validate() const {
   require(!request_ends.empty(), "the workload has no requests");
   require(num_requests() <= kMaxRequests, "too many requests (" + std::to_string(num_requests()) +
                                               "; at most " + std::to_string(kMaxRequests) + ")");
-  for (const Segment& s : segments)
+  require(static_cast<int64_t>(segments.size()) <= kMaxSegments,
+          "too many segments (" + std::to_string(segments.size()) + "; at most " + std::to_string(kMaxSegments) + ")");
+  // Parents before children: every per-segment quantity is then one pass, and there is no cycle.
+  for (size_t s = 0; s < segments.size(); ++s)
+    require(segments[s].parent >= -1 && segments[s].parent < static_cast<int>(s),
+            "segment '" + segments[s].name + "' names parent " + std::to_string(segments[s].parent) +
+                " (a parent must be listed before its children)");
+  for (int end : request_ends)
+    require(end >= 0 && end < static_cast<int>(segments.size()),
+            "a request ends at segment " + std::to_string(end) + " of " + std::to_string(segments.size()));
+  for (const Segment& s : segments) {
     require(s.tokens >= 1, "segment '" + s.name + "' has " + std::to_string(s.tokens) + " tokens (must be >= 1)");
-  for (int r = 0; r < num_requests(); ++r)
-    require(request_tokens(r) <= kMaxRequestTokens,
-            "request " + std::to_string(r) + " has " + std::to_string(request_tokens(r)) +
-                " tokens (at most " + std::to_string(kMaxRequestTokens) + ")");
+    require(s.tokens <= kMaxRequestTokens, "segment '" + s.name + "' has " + std::to_string(s.tokens) +
+                                               " tokens (at most " + std::to_string(kMaxRequestTokens) + ")");
+  }
+  // Segments are <= kMaxRequestTokens and there are <= kMaxSegments of them: no sum overflows.
+  const std::vector<int64_t> end = segment_ends();
+  int64_t total = 0;
+  for (int r = 0; r < num_requests(); ++r) {
+    const int64_t tokens = end[static_cast<size_t>(request_ends[static_cast<size_t>(r)])];
+    require(tokens <= kMaxRequestTokens, "request " + std::to_string(r) + " has " + std::to_string(tokens) +
+                                             " tokens (at most " + std::to_string(kMaxRequestTokens) + ")");
+    total += tokens;
+  }
+  require(total <= kMaxTotalTokens, "the requests have " + std::to_string(total) + " tokens in all (at most " +
+                                        std::to_string(kMaxTotalTokens) + ")");
 }
 
 TokenTree parse_tree_spec(const std::string& spec) {
@@ -154,6 +192,22 @@ TokenTree parse_tree_spec(const std::string& spec) {
   }
   require(counts.back() <= kMaxRequests, "tree spec '" + spec + "' makes " + std::to_string(counts.back()) +
                                              " requests (at most " + std::to_string(kMaxRequests) + ")");
+  // The sizes follow from the numbers: refuse before building a single segment. Segments first:
+  // with at most kMaxSegments levels of at most 12-digit lengths, the token sum cannot overflow.
+  int64_t segments = 0;
+  for (int64_t c : counts) {
+    segments += c;
+    require(segments <= kMaxSegments, "tree spec '" + spec + "' makes more than " + std::to_string(kMaxSegments) +
+                                          " segments (the limit)");
+  }
+  int64_t request_tokens = 0;
+  for (int64_t t : tokens) request_tokens += t;
+  require(request_tokens <= kMaxRequestTokens, "tree spec '" + spec + "' makes requests of " +
+                                                   std::to_string(request_tokens) + " tokens (at most " +
+                                                   std::to_string(kMaxRequestTokens) + ")");
+  require(counts.back() * request_tokens <= kMaxTotalTokens,
+          "tree spec '" + spec + "' makes " + std::to_string(counts.back() * request_tokens) +
+              " tokens summed over its requests (at most " + std::to_string(kMaxTotalTokens) + ")");
   TokenTree tree;
   tree.description = "tree " + spec;
   std::vector<int> prev;  // segment indices of the level above
@@ -179,7 +233,7 @@ TokenTree parse_tree_spec(const std::string& spec) {
 }
 
 TokenTree parse_workload_json(const std::string& text, const std::string& origin, ShapeOverrides* shape_out) {
-  json::Value doc = json::parse(text, origin);
+  json::Value doc = json::parse(text, origin, static_cast<size_t>(kMaxSegments));
   require(doc.is_object(), origin + ": the top level must be an object with \"segments\" and \"requests\"");
   for (const auto& kv : doc.obj) {
     static const char* known[] = {"segments", "requests", "heads", "head_dim", "page", "dtype", "comment"};
@@ -192,6 +246,12 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
   require(segs && segs->is_object() && !segs->obj.empty(),
           origin + ": \"segments\" must be a non-empty object of name: token count");
   require(reqs && reqs->is_array() && !reqs->arr.empty(), origin + ": \"requests\" must be a non-empty array");
+  require(static_cast<int64_t>(segs->obj.size()) <= kMaxSegments, origin + ": too many segments (" +
+                                                                      std::to_string(segs->obj.size()) + "; at most " +
+                                                                      std::to_string(kMaxSegments) + ")");
+  require(reqs->arr.size() <= static_cast<size_t>(kMaxRequests), origin + ": too many requests (" +
+                                                                    std::to_string(reqs->arr.size()) + "; at most " +
+                                                                    std::to_string(kMaxRequests) + ")");
   std::map<std::string, int64_t> seg_tokens;
   for (const auto& kv : segs->obj) {
     const json::Value& v = kv.second;
@@ -266,14 +326,25 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
 }
 
 TokenTree load_workload_file(const std::string& path, ShapeOverrides* shape_out) {
-  std::ifstream in(path);
-  // A directory opens as a stream on Linux and reads as empty text; name it instead.
-  std::error_code ec;  // the overload that does not throw
-  if (!in || std::filesystem::is_directory(path, ec))
-    throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_workload_json(ss.str(), path, shape_out);
+  // Size and kind first (stat), so that /dev/zero, a FIFO or a huge file is never read.
+  std::error_code ec;  // the overloads that do not throw
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
+  if (std::filesystem::is_directory(st))
+    throw Error(ErrorKind::io, "cannot read workload file '" + path + "' (it is a directory)");
+  require(std::filesystem::is_regular_file(st), "workload file '" + path + "' is not a regular file");
+  const auto size = std::filesystem::file_size(path, ec);
+  require(!ec && size <= static_cast<uintmax_t>(kMaxWorkloadFileBytes),
+          "workload file '" + path + "' is larger than " + std::to_string(kMaxWorkloadFileBytes >> 20) + " MiB");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
+  // Bounded read: the file may have grown since the stat.
+  std::string text(static_cast<size_t>(kMaxWorkloadFileBytes) + 1, '\0');
+  in.read(&text[0], static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  require(static_cast<int64_t>(text.size()) <= kMaxWorkloadFileBytes,
+          "workload file '" + path + "' is larger than " + std::to_string(kMaxWorkloadFileBytes >> 20) + " MiB");
+  return parse_workload_json(text, path, shape_out);
 }
 
 TokenTree random_tree(uint64_t seed, const RandomTreeOptions& o) {

@@ -18,14 +18,24 @@ import tempfile
 import time
 
 PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
+# The issue's bound for a refused input: one line and exit 2 within a second.
+BAD_INPUT_SECONDS = 1.0
+# A complexity bound, not a speed target: a 30,000-segment chain parses and prints in linear time.
+CHAIN_SEGMENTS = 30000
+CHAIN_SECONDS = 5.0
+# bench/compare with no GPU stage run (no CUDA device, a build without CUDA): the CPU parts passed.
+EXIT_NOTHING_RAN = 77
+# The limits the CLI states in --help (reference/include/patlab/workload.hpp).
+MAX_WORKLOAD_FILE_BYTES = 16 << 20
 CRASH_MARKERS = ("terminate called", "Aborted", "Traceback", "Segmentation fault", "core dumped",
                  "what():", "internal error")
 failures = []
 
 
-def run(args, timeout=60):
+def run(args, timeout=60, env=None):
     t0 = time.monotonic()
-    p = subprocess.run([PATLAB] + args, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run([PATLAB] + args, capture_output=True, text=True, timeout=timeout,
+                       env=None if env is None else {**os.environ, **env})
     return p, time.monotonic() - t0
 
 
@@ -36,14 +46,17 @@ def report(name, problems, elapsed):
         failures.append(name)
 
 
-def expect_error(name, args, needles, timeout=30, progress_ok=False):
-    """Exit 2, one error line naming the problem (every needle appears in it)."""
+def expect_error(name, args, needles, timeout=30, progress_ok=False, within=None, env=None):
+    """Exit 2, one error line naming the problem (every needle appears in it); within `within`
+    seconds when given."""
     try:
-        p, elapsed = run(args, timeout)
+        p, elapsed = run(args, timeout, env)
     except subprocess.TimeoutExpired:
         report(name, [f"no answer within {timeout} s"], timeout)
         return
     problems = []
+    if within is not None and elapsed > within:
+        problems.append(f"took {elapsed:.2f} s, more than {within} s")
     if p.returncode != 2:
         problems.append(f"exit {p.returncode}, expected 2")
     lines = p.stderr.splitlines()
@@ -64,24 +77,36 @@ def expect_error(name, args, needles, timeout=30, progress_ok=False):
     report(name, problems, elapsed)
 
 
-def expect_ok(name, args, check=None, timeout=60):
-    """Exit 0; `check(stdout)` returns a list of problems."""
+def expect_exit(name, args, code, check=None, timeout=60, within=None, env=None, stderr_check=None):
+    """Exit `code`, no error line; `check(stdout)` and `stderr_check(stderr)` return lists of
+    problems; within `within` seconds when given."""
     try:
-        p, elapsed = run(args, timeout)
+        p, elapsed = run(args, timeout, env)
     except subprocess.TimeoutExpired:
         report(name, [f"no answer within {timeout} s"], timeout)
         return
     problems = []
-    if p.returncode != 0:
-        problems.append(f"exit {p.returncode}, expected 0; stderr {p.stderr.strip()!r}")
+    if p.returncode != code:
+        problems.append(f"exit {p.returncode}, expected {code}; stderr {p.stderr.strip()!r}")
     if "patlab: error" in p.stderr:
         problems.append(f"error on stderr: {p.stderr.strip()!r}")
-    if check and p.returncode == 0:
+    if within is not None and elapsed > within:
+        problems.append(f"took {elapsed:.2f} s, more than {within} s")
+    for marker in CRASH_MARKERS:
+        if marker in p.stderr or marker in p.stdout:
+            problems.append(f"crash marker {marker!r} in output")
+    if p.returncode == code:
         try:
-            problems += check(p.stdout)
+            problems += check(p.stdout) if check else []
+            problems += stderr_check(p.stderr) if stderr_check else []
         except Exception as e:  # a check that cannot even parse the output is a failure
             problems.append(f"output check raised {type(e).__name__}: {e}")
     report(name, problems, elapsed)
+
+
+def expect_ok(name, args, check=None, timeout=60, within=None, env=None):
+    """Exit 0; `check(stdout)` returns a list of problems."""
+    expect_exit(name, args, 0, check, timeout, within, env)
 
 
 def has(*needles):
@@ -138,6 +163,161 @@ def table_check(out):
         l.startswith("blocks read by >1 request") and l.endswith(" 6") for l in lines) else [f"output {out[:300]!r}"]
 
 
+def contract_cases(tmp, path):
+    """Empty values, zero sizes, seeds out of range, orphan options, control characters: each one
+    line and exit 2, at once, never a silent default."""
+    B = BAD_INPUT_SECONDS
+    for opt in ("--tree", "--preset", "--workload", "--heads", "--dtype", "--head-dim", "--page"):
+        expect_error(f"empty {opt}", ["workload", opt, ""], [opt, "empty"], within=B)
+    expect_error("empty positional workload", ["workload", ""], ["empty"], within=B)
+    expect_error("--head-dim 0", ["workload", "--head-dim", "0"], ["unsupported head dim 0"], within=B)
+    expect_error("--page 0", ["workload", "--page", "0"], ["unsupported page size 0"], within=B)
+    expect_error("--seed -1", ["workload", "tiny", "--seed", "-1"], ["--seed", "'-1' is not a seed"], within=B)
+    expect_error("--seed 2^64", ["workload", "tiny", "--seed", str(2**64)], ["--seed", str(2**64)], within=B)
+    expect_error("--seed 2^53 (past what JSON prints exactly)", ["workload", "tiny", "--seed", str(2**53)],
+                 ["--seed"], within=B)
+    expect_ok("--seed 2^53 - 1 is printed exactly", ["workload", "tiny", "--seed", str(2**53 - 1), "--format", "json"],
+              lambda out: [] if {r["field"]: r["value"] for r in json.loads(out)["workload"]}["seed"] == 2**53 - 1
+              else ["seed not printed exactly"])
+    expect_error("--random-tree 2^64", ["workload", "--random-tree", str(2**64)], ["--random-tree"], within=B)
+    for opt in ("--random-requests", "--random-depth", "--random-max-segment"):
+        expect_error(f"{opt} without --random-tree", ["workload", opt, "5"], [opt, "--random-tree"], within=B)
+    expect_error("newline in a tree spec: one line", ["workload", "--tree", "1,2_3\n,4"], ["'1,2_3\\n,4'"], within=B)
+    expect_error("newline in a preset name: one line", ["workload", "--preset", "a\nb"], ["'a\\nb'"], within=B)
+    expect_error("control character in a file name: one line", ["workload", "--workload", path("x\x1b\ty.json")],
+                 ["\\x1b\\t"], within=B)
+    expect_error("newline in an unknown command: one line", ["fro\nb"], ["'fro\\nb'"], within=B)
+    expect_error("parse error points at the subcommand's help", ["bench", "--bogus"],
+                 ["--bogus", "(see patlab bench --help)"], within=B)
+    expect_error("parse error points at the subcommand's help (export)", ["export", "tiny"],
+                 ["--out", "(see patlab export --help)"], within=B)
+    expect_ok("--version", ["--version"], lambda out: [] if out.startswith("patlab 0.") and "commit" in out
+              else [f"version line {out!r}"], within=B)
+    expect_ok("--quiet: no progress lines", ["check", "tiny", "--quiet"], has("PASS"))
+    expect_exit("--quiet leaves stderr empty", ["check", "tiny", "--quiet"], 0,
+                stderr_check=lambda err: [] if err == "" else [f"stderr {err!r}"])
+
+
+def limit_cases(tmp, path):
+    """Inputs past the stated limits are refused by size or count before the work, within a second;
+    a long chain (linear, not quadratic) is accepted."""
+    B = BAD_INPUT_SECONDS
+    expect_error("--workload /dev/zero", ["workload", "--workload", "/dev/zero"], ["not a regular file"], within=B)
+    expect_error("--workload a FIFO", ["workload", "--workload", make_fifo(tmp)], ["not a regular file"], within=B)
+    huge = path("huge.json")
+    with open(huge, "wb") as f:  # sparse: nothing is written, the size is what counts
+        f.truncate(MAX_WORKLOAD_FILE_BYTES + 1)
+    expect_error("workload file over 16 MiB", ["workload", huge], ["larger than 16 MiB"], within=B)
+    many = path("6M_requests.json")
+    with open(many, "w") as f:
+        f.write('{"segments": {"a": 1}, "requests": [' + ",".join(['"a"'] * 6_000_000) + "]}")
+    expect_error("24 MB JSON with 6M requests", ["workload", many], ["larger than 16 MiB"], within=B)
+    counted = path("70k_requests.json")
+    with open(counted, "w") as f:
+        f.write('{"segments": {"a": 1}, "requests": [' + ",".join(['"a"'] * 70_000) + "]}")
+    expect_error("JSON with more requests than the limit", ["workload", counted], ["too many requests (70000; at most 65536)"],
+                 within=B)
+    expect_error("--tree of 2 billion tokens", ["workload", "--tree", "1,128_16000000,1"],
+                 ["tokens summed over its requests", "at most 268435456"], within=B)
+    expect_error("--tree of 2 billion tokens (check)", ["check", "--tree", "1,128_16000000,1"],
+                 ["at most 268435456"], within=B)
+    levels = 17  # 1 + 17 * 65536 segments: past the limit of 2^20
+    expect_error("--tree with too many segments", ["workload", "--tree", "1," + ",".join(["65536"] * levels) + "_" +
+                                                   ",".join(["1"] * (levels + 1))],
+                 ["more than 1048576 segments"], within=B)
+    expect_error("--tree with a request past the limit", ["workload", "--tree", "1,2_16000000,1000000"],
+                 ["17000000 tokens (at most 16777216)"], within=B)
+    chain = path("chain.json")
+    with open(chain, "w") as f:
+        names = [f"segment{i}" for i in range(CHAIN_SEGMENTS)]
+        f.write('{"segments": {' + ", ".join(f'"{n}": 1' for n in names) + '}, "requests": ["' + "+".join(names) + '"]}')
+    expect_ok(f"chain of {CHAIN_SEGMENTS} segments ({os.path.getsize(chain) // 1000} kB) within {CHAIN_SECONDS} s",
+              ["workload", chain], has(f"tree depth", str(CHAIN_SEGMENTS)), within=CHAIN_SECONDS)
+    expect_ok("chain of segments, plan", ["plan", chain], has("PASS"), within=CHAIN_SECONDS)
+
+
+def make_fifo(tmp):
+    fifo = os.path.join(tmp, "fifo.json")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    return fifo
+
+
+def subcommand_cases(tmp, path):
+    """Bad input of every subcommand: exit 2, one line, within a second; exit 1 on a failed check;
+    bench and compare without a GPU decide before building any data."""
+    B = BAD_INPUT_SECONDS
+    for cmd in ("list", "workload", "check", "plan", "bench", "compare", "export"):
+        expect_error(f"{cmd}: unknown option", [cmd, "--bogus"] + (["--out", tmp] if cmd == "export" else []),
+                     ["--bogus", f"(see patlab {cmd} --help)"], within=B)
+        expect_error(f"{cmd}: --format xml", [cmd, "--format", "xml"] + (["--out", tmp] if cmd == "export" else []),
+                     ["unknown format 'xml'"], within=B)
+    for cmd in ("workload", "check", "plan", "bench", "compare", "export"):
+        extra = ["--out", path("out")] if cmd == "export" else []
+        expect_error(f"{cmd}: malformed tree", [cmd, "--tree", "1,4_x,5"] + extra, ["malformed tree spec"], within=B)
+        expect_error(f"{cmd}: unsupported shape", [cmd, "tiny", "--head-dim", "96"] + extra, ["unsupported head dim 96"],
+                     within=B)
+        expect_error(f"{cmd}: empty --tree", [cmd, "--tree", ""] + extra, ["--tree", "empty"], within=B)
+    expect_error("list: extra positional", ["list", "extra"], ["extra"], within=B)
+    expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be a positive SM count"], within=B)
+    for cmd in ("bench", "compare"):
+        expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
+        expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
+                     within=B)
+    expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],
+                 within=B)
+    expect_error("bench: stage 0 is the CPU oracle", ["bench", "tiny", "--stage", "0"], ["unknown GPU stage '0'"],
+                 within=B)
+    expect_error("bench: empty --stage", ["bench", "tiny", "--stage", ""], ["--stage", "empty"], within=B)
+    expect_error("compare takes no --stage", ["compare", "tiny", "--stage", "pat"], ["--stage"], within=B)
+    expect_error("export: no --out", ["export", "tiny"], ["--out"], within=B)
+    expect_error("export: empty --out", ["export", "tiny", "--out", ""], ["--out", "empty"], within=B)
+    a_file = path("good.json")
+    expect_error("export: --out is a file", ["export", "tiny", "--out", a_file], ["exists and is not a folder"],
+                 within=B)
+    expect_error("export: --out under a file", ["export", "tiny", "--out", os.path.join(a_file, "sub")],
+                 ["is not a folder"], within=B)
+    expect_error("export: --out checked before the oracle", ["export", "long-prefix", "--out", a_file],
+                 ["exists and is not a folder"], within=B)
+    expect_error("check: unknown PATLAB_INJECT_FAULT", ["check", "tiny"], ["PATLAB_INJECT_FAULT='nope'"], within=B,
+                 env={"PATLAB_INJECT_FAULT": "nope"})
+
+    # Exit 1 on a failed check, without a GPU: faults injected on purpose (test-only variable).
+    fails = lambda out: [] if "FAIL" in out else ["no FAIL in the table"]  # noqa: E731
+    expect_exit("check: an injected plan fault exits 1", ["check", "tiny"], 1, fails,
+                env={"PATLAB_INJECT_FAULT": "plan"},
+                stderr_check=lambda err: [] if "plan fault" in err else [f"no 'plan fault' line: {err!r}"])
+    expect_exit("check: an injected output error exits 1", ["check", "tiny"], 1, fails,
+                env={"PATLAB_INJECT_FAULT": "output"})
+
+    # No GPU (a CPU build or a host without a device): decided before any data is built, the
+    # cheap CPU parts run, and the exit code says that no stage ran.
+    if has_gpu():
+        print("note: a CUDA device is present; the no-GPU cases of bench and compare do not apply here")
+        return
+    skipped = lambda out: [] if "GPU stages skipped" in out else ["no 'GPU stages skipped' row"]  # noqa: E731
+    expect_exit("compare without a GPU: CPU parts, exit 77", ["compare", "tiny"], EXIT_NOTHING_RAN,
+                lambda out: skipped(out) + has("PASS", "validator PASS")(out))
+    expect_exit("compare of a large workload without a GPU: no oracle, fast", ["compare", "--tree", "1,128_16384,256"],
+                EXIT_NOTHING_RAN, lambda out: skipped(out) + has("not run", "patlab check runs it")(out), within=5)
+    expect_exit("bench --stage 7 == --stage pat", ["bench", "tiny", "--stage", "7", "--format", "json"],
+                EXIT_NOTHING_RAN, lambda out: [] if any(r["field"] == "GPU stages skipped" and r["value"].startswith("pat (")
+                                                       for r in json.loads(out)["run"]) else ["stage 7 is not pat"])
+    expect_exit("bench --stage 7 pat runs pat once", ["bench", "tiny", "--stage", "7", "pat", "--format", "json"],
+                EXIT_NOTHING_RAN, lambda out: [] if any(r["field"] == "GPU stages skipped" and r["value"].startswith("pat (")
+                                                       for r in json.loads(out)["run"]) else ["pat listed twice"])
+
+
+def has_gpu():
+    """Whether bench found a usable device: its run table names one."""
+    p, _ = run(["bench", "tiny", "--stage", "naive", "--format", "json", "--quiet"], timeout=300)
+    try:
+        fields = {r["field"]: r["value"] for r in json.loads(p.stdout)["run"]}
+    except (ValueError, KeyError):
+        return False
+    return fields.get("device", "none") != "none"
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="patlab_cli_")
     files = {
@@ -180,13 +360,11 @@ def main():
     expect_error("random tree, 0 requests", ["workload", "--random-tree", "3", "--random-requests", "0"],
                  ["--random-requests"])
     expect_error("random tree, negative seed", ["workload", "--random-tree", "-5"], ["--random-tree"])
-    expect_error("too large for host memory (workload)", ["workload", "--tree", "4096_16000000"],
-                 ["too large for host memory"], timeout=10)
-    expect_error("too large for host memory (check)", ["check", "--tree", "4096_16000000"],
-                 ["too large for host memory"], timeout=10, progress_ok=True)
-    expect_error("too large for host memory (pools)", ["check", "--tree", "1,64_16000000,100000", "--heads", "128/128"],
-                 ["too large for host memory"], timeout=10, progress_ok=True)
-    expect_error("request too long", ["workload", "--tree", "1,2_16777216,1"], ["at most 16777216"])
+    expect_error("too large for host memory (check)", ["check", "--tree", "16_16000000"],
+                 ["too large for host memory"], timeout=10, progress_ok=True, within=BAD_INPUT_SECONDS)
+    expect_error("too large for host memory (pools)", ["check", "--tree", "1,8_16000000,100000", "--heads", "128/128"],
+                 ["too large for host memory"], timeout=10, progress_ok=True, within=BAD_INPUT_SECONDS)
+    expect_error("request too long", ["workload", "--tree", "1,2_16777216,1"], ["16777217 tokens (at most 16777216)"])
     expect_error("too many requests", ["workload", "--tree", "65537_1"], ["at most 65536"])
     expect_error("unknown subcommand", ["frobnicate"], ["unknown command 'frobnicate'"])
     expect_error("no subcommand", [], ["subcommand"])
@@ -196,8 +374,12 @@ def main():
     expect_error("--format xml (list)", ["list", "--format", "xml"], ["unknown format 'xml'"])
     expect_error("--format xml (check)", ["check", "tiny", "--format", "xml"], ["unknown format 'xml'"])
 
+    contract_cases(tmp, path)
+    limit_cases(tmp, path)
+    subcommand_cases(tmp, path)
+
     # Success.
-    expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check"))
+    expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check", "Exit codes", "77"))
     expect_ok("workload --help", ["workload", "--help"], has("--tree", "--heads"))
     expect_ok("list", ["list"], has("oracle", "tutorial/01-oracle-and-merge.md"))
     expect_ok("list --presets", ["list", "--presets"], has("sysprompt", "tiny", "asymmetric", "1,64_4096,256"))

@@ -15,6 +15,7 @@
 #include "../test_util.hpp"
 #include "patlab/error.hpp"
 #include "patlab/kv_cache.hpp"
+#include "patlab/parallel.hpp"
 #include "patlab/workload.hpp"
 
 using namespace patlab;
@@ -263,11 +264,17 @@ TEST_CASE("build_layout refuses bad shapes and layouts too large for memory") {
   require_error([] { build_layout(parse_tree_spec("1,4_100,37"), shape_of(8, 2, 64, 24), false, 1); },
                 "unsupported page size 24");
   require_error([] { build_layout(TokenTree{}, shape_of(8, 2, 64, 16), false, 1); }, "no requests");
-  // 4096 requests of 16M tokens: 4.1e9 block references. Refused before anything is built.
-  require_error([] { build_layout(parse_tree_spec("4096_16000000"), Shape{}, false, 1); },
-                "workload too large for host memory: 4096000000 block references");
-  require_error([] { make_workload(parse_tree_spec("4096_16000000"), Shape{}, 1, true); },
+  // 16 requests of 16M tokens: within the token limits, but 256M unique tokens of K/V (1 TB at
+  // 32/8 heads, d=128). Refused before anything is built.
+  require_error([] { make_workload(parse_tree_spec("16_16000000"), Shape{}, 1, true); },
                 "workload too large for host memory");
+  // A tree made by hand is held to the same limits by build_layout (through TokenTree::validate).
+  TokenTree huge;
+  for (int r = 0; r < 4096; ++r) {
+    huge.segments.push_back({"r" + std::to_string(r), 16000000, -1});
+    huge.request_ends.push_back(r);
+  }
+  require_error([&] { build_layout(huge, Shape{}, false, 1); }, "tokens in all (at most 268435456)");
 }
 
 TEST_CASE("make_workload: data follows logical tokens, not physical ids") {
@@ -343,5 +350,18 @@ TEST_CASE("make_workload: N(0,1) values, NaN past each request's end") {
   CAPTURE(n, mean, var);
   CHECK(std::fabs(mean) < 0.02);
   CHECK(std::fabs(var - 1.0) < 0.05);
-  CHECK(host_bytes_needed(w.layout) == w.layout.pool_bytes() + int64_t{4} * 8 * 64 * (2 + 8 * 2 + 2));
+  // The host-memory estimate, part by part (4 requests of 137 tokens, 8/2 heads, d = 64).
+  const int64_t rows = int64_t{4} * 8, d = 64;
+  for (int threads : {1, 2, 64}) {
+    CAPTURE(threads);
+    const HostMemory m = host_memory(w.layout, threads);
+    CHECK(m.data == w.layout.pool_bytes() + rows * d * 2);
+    CHECK(m.results == 3 * rows * (d + 1) * 8);  // oracle, emulation, packed oracle; o and lse
+    CHECK(m.partials == int64_t{4} * 3 * 8 * (d + 1) * 8);  // 9 blocks per request: 3 chunks of 4 pages
+    const int64_t used_threads = std::min<int64_t>(threads, 4 * 2);  // one task per (request, KV head)
+    CHECK(m.working == used_threads * 137 * (2 * d * (8 + 4) + 16));
+    CHECK(m.tables > 0);
+    CHECK(m.total() == m.data + m.tables + m.results + m.partials + m.working);
+  }
+  CHECK(host_bytes_needed(w.layout) == host_memory(w.layout, worker_threads()).total());
 }

@@ -14,6 +14,7 @@
 #include "patlab/error.hpp"
 #include "patlab/oracle.hpp"
 #include "patlab/planner.hpp"
+#include "fuzz.hpp"
 
 using namespace patlab;
 
@@ -22,10 +23,17 @@ namespace {
 /// Random trees the validator checks.
 constexpr int kRandomTrees = 10000;
 /// Every this many random trees, the oracle also runs the plan (the float64 oracle is the slow
-/// part; 500 trees of up to 16 requests keep the test well under a minute on 2 threads).
+/// part; fuzz::kOracleTokenHeads bounds the size of the trees it runs).
 constexpr int kOracleEvery = 20;
 /// Seed of the random trees.
 constexpr uint64_t kTreeSeed = 20240611;
+/// Large random trees (fuzz::kLargeTrees) in the default run; `meson test --suite fuzz` runs many
+/// more (fuzz_planner.cpp).
+constexpr int kLargeRandomTrees = 200;
+/// Every this many large trees, the packed oracle too (when small enough: fuzz::kOracleTokenHeads).
+constexpr int kLargeOracleEvery = 10;
+/// Seed of the large random trees (a range apart from the small ones).
+constexpr uint64_t kLargeTreeSeed = 30240611;
 /// Plans timed in the planning-time test; the median is reported.
 constexpr int kPlanTimingRuns = 3;
 
@@ -57,23 +65,8 @@ bool has_fault(const std::vector<std::string>& faults, const std::string& prefix
   return std::any_of(faults.begin(), faults.end(), [&](const std::string& f) { return f.rfind(prefix, 0) == 0; });
 }
 
-/// Packs whose queries end up with different numbers of partials (the case PAT gets wrong).
-int asymmetric_packs(const Plan& plan) {
-  int n = 0;
-  for (const Pack& p : plan.packs) {
-    std::set<int32_t> counts;
-    for (int32_t q : p.queries) counts.insert(plan.partials[static_cast<size_t>(q)]);
-    n += counts.size() > 1;
-  }
-  return n;
-}
-
-/// Packs whose queries write different slot indices (a shared counter would collide there).
-int mixed_slot_packs(const Plan& plan) {
-  int n = 0;
-  for (const Pack& p : plan.packs)
-    n += std::any_of(p.slots.begin(), p.slots.end(), [&](int32_t s) { return s != p.slots.front(); });
-  return n;
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 /// Plans `w`, requires a valid plan, runs it through the packed oracle; returns the plan.
@@ -261,13 +254,13 @@ TEST_CASE("64 requests on a 4096-token prefix, 8 of them sharing a 640-token mid
       const Plan plan = make_plan(L, o);
       INFO(join(validate_plan(L, plan)));
       REQUIRE(validate_plan(L, plan).empty());
-      if (split) REQUIRE(asymmetric_packs(plan) > 0);
+      if (split) REQUIRE(fuzz::has_asymmetric_pack(plan));
     }
   }
   SECTION("small shape: the packed oracle equals naive attention") {
     const Workload w = make_workload(tree, small_shape(4, 16, 2), 5, true);
     const Plan plan = check_planned(w, PlannerOptions{});
-    REQUIRE(asymmetric_packs(plan) > 0);
+    REQUIRE(fuzz::has_asymmetric_pack(plan));
     check_planned(w, eager_split());
   }
 }
@@ -296,12 +289,12 @@ TEST_CASE("a pack whose queries write different slots (PAT's shared counter woul
     const Plan plan = make_plan(L, o);
     INFO(join(validate_plan(L, plan)));
     REQUIRE(validate_plan(L, plan).empty());
-    REQUIRE(mixed_slot_packs(plan) > 0);
+    REQUIRE(fuzz::has_mixed_slot_pack(plan));
   }
   SECTION("8/1 heads, through the oracle") {
     const Workload w = make_workload(uneven_documents(), small_shape(8, 16, 1), 13, true);
     const Plan plan = check_planned(w, o);
-    REQUIRE(mixed_slot_packs(plan) > 0);
+    REQUIRE(fuzz::has_mixed_slot_pack(plan));
   }
 }
 
@@ -323,63 +316,37 @@ TEST_CASE("no sharing, mixed lengths: every tile bucket's requests are covered")
   }
 }
 
+/// Prints a fuzz run's counts and fails on its first failures.
+void require_clean(const char* what, uint64_t first_seed, const fuzz::Stats& st, double seconds) {
+  std::printf("%s: seeds [%llu, %llu): %d validated, %d through the oracle, %d with KV cuts, %d with packs whose "
+              "queries have different partial counts, %d with packs whose queries write different slots; %lld requests, "
+              "longest %lld tokens; %.1f s\n",
+              what, static_cast<unsigned long long>(first_seed), static_cast<unsigned long long>(first_seed + st.trees),
+              st.trees, st.oracle_runs, st.cut_plans, st.asymmetric, st.mixed_slots, static_cast<long long>(st.requests),
+              static_cast<long long>(st.max_tokens), seconds);
+  INFO(join(st.failures));
+  REQUIRE(st.failures.empty());
+}
+
 TEST_CASE("random asymmetric trees: validator on every plan, oracle on a seeded subset") {
-  std::mt19937_64 rng(kTreeSeed);
-  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const int groups[] = {1, 2, 4, 8, 16};
-  const int pages[] = {16, 32, 64};
-  const int sms_choices[] = {1, 8, 132, 1000};
-  const int min_blocks[] = {1, 2, 8};
-  const int caps[] = {0, 1, 3, 32};
-  int oracle_runs = 0, asymmetric = 0, mixed_slots = 0, cut_plans = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < kRandomTrees; ++i) {
-    const uint64_t seed = kTreeSeed + static_cast<uint64_t>(i);
-    const bool oracle = i % kOracleEvery == 0;
-    RandomTreeOptions to;
-    to.requests = uni(1, oracle ? 16 : 40);
-    to.max_depth = uni(1, 5);
-    to.max_segment = uni(1, 300);
-    to.max_roots = uni(1, 3);
-    const TokenTree tree = random_tree(seed, to);
-    const Shape shape = small_shape(groups[uni(0, 4)], pages[uni(0, 2)], uni(1, 2));
-    PlannerOptions o;
-    o.sms = sms_choices[uni(0, 3)];
-    o.min_split_blocks = min_blocks[uni(0, 2)];
-    o.max_splits_per_query = caps[uni(0, 3)];
-    o.split_kv = uni(0, 4) != 0;
-    if (uni(0, 3) == 0) {
-      o.tiles = TilePolicy::fixed;
-      o.fixed_tile = {kTileRowOptions[uni(0, 2)], kTileKvOptions[uni(0, 3)]};
-    }
-    INFO("tree seed " << seed << ", " << to.requests << " requests, group " << shape.group() << ", page "
-                      << shape.page_size << ", sms " << o.sms << ", min blocks " << o.min_split_blocks << ", cap "
-                      << o.max_splits_per_query << ", split " << o.split_kv);
-    const PagedLayout L = build_layout(tree, shape, true, seed);
-    PlanInfo info;
-    const Plan plan = make_plan(L, o, &info);
-    const std::vector<std::string> faults = validate_plan(L, plan);
-    INFO(join(faults));
-    REQUIRE(faults.empty());
-    cut_plans += info.kv_cuts > 0;
-    asymmetric += asymmetric_packs(plan) > 0;
-    mixed_slots += mixed_slot_packs(plan) > 0;
-    if (oracle) {
-      const Workload w = make_workload(tree, shape, seed, true);
-      const double diff = max_relative_difference(packed_attention(w, plan), naive_attention(w));
-      INFO("max relative difference " << diff);
-      REQUIRE(diff <= kOracleAgreement);
-      ++oracle_runs;
-    }
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("random trees: %d validated, %d through the oracle, %d with KV cuts, %d with packs whose queries have "
-              "different partial counts, %d with packs whose queries write different slots, %.1f s\n",
-              kRandomTrees, oracle_runs, cut_plans, asymmetric, mixed_slots, s);
-  REQUIRE(oracle_runs == kRandomTrees / kOracleEvery);
-  REQUIRE(asymmetric > kRandomTrees / 10);
-  REQUIRE(cut_plans > kRandomTrees / 10);
-  REQUIRE(mixed_slots > 0);
+  const fuzz::Stats st = fuzz::run(kTreeSeed, kRandomTrees, fuzz::kSmallTrees, kOracleEvery);
+  require_clean("small random trees", kTreeSeed, st, seconds_since(t0));
+  REQUIRE(st.oracle_runs >= kRandomTrees / kOracleEvery / 2);
+  REQUIRE(st.asymmetric > kRandomTrees / 10);
+  REQUIRE(st.cut_plans > kRandomTrees / 10);
+  REQUIRE(st.mixed_slots > 0);
+}
+
+TEST_CASE("large random trees: hundreds of requests, segments of thousands of tokens") {
+  const auto t0 = std::chrono::steady_clock::now();
+  const fuzz::Stats st = fuzz::run(kLargeTreeSeed, kLargeRandomTrees, fuzz::kLargeTrees, kLargeOracleEvery);
+  require_clean("large random trees", kLargeTreeSeed, st, seconds_since(t0));
+  REQUIRE(st.oracle_runs > 0);
+  REQUIRE(st.requests >= int64_t{fuzz::kLargeTrees.min_requests} * kLargeRandomTrees);
+  REQUIRE(st.max_tokens > fuzz::kLargeTrees.max_segment);
+  REQUIRE(st.cut_plans > kLargeRandomTrees / 10);
+  REQUIRE(st.asymmetric > kLargeRandomTrees / 10);
 }
 
 TEST_CASE("KV split: target from the SM count, minimum piece, cap per query") {

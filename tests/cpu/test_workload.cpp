@@ -14,6 +14,7 @@
 #include "../test_util.hpp"
 #include "patlab/error.hpp"
 #include "patlab/kv_cache.hpp"
+#include "patlab/json.hpp"
 #include "patlab/workload.hpp"
 
 using namespace patlab;
@@ -139,7 +140,11 @@ TEST_CASE("tree spec errors name the fault") {
       {"4,2_4,5", "level 2 has 2 nodes, not a multiple of the 4 above it"},
       {"65537_10", "makes 65537 requests (at most 65536)"},
       {"999999999999_5", "makes 999999999999 requests"},
-      {"1,2_16777216,1", "request 0 has 16777217 tokens (at most 16777216)"},
+      {"1,2_16777216,1", "makes requests of 16777217 tokens (at most 16777216)"},
+      {"1,128_16000000,1", "makes 2048000128 tokens summed over its requests (at most 268435456)"},
+      {"1,65536,65536,65536,65536,65536,65536,65536,65536,65536,65536,65536,65536,"
+       "65536,65536,65536,65536,65536_1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1",
+       "more than 1048576 segments (the limit)"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.spec);
@@ -196,6 +201,20 @@ TEST_CASE("workload JSON: paths of names, sharing and shape keys") {
     std::filesystem::remove(bad);
     require_error([&] { load_workload_file(good); }, "cannot read workload file '" + good + "'", ErrorKind::io);
     require_error([&] { load_workload_file(dir.string()); }, "cannot read workload file", ErrorKind::io);
+  }
+  SECTION("files are refused by kind and size before they are read") {
+    require_error([] { load_workload_file("/dev/zero"); }, "workload file '/dev/zero' is not a regular file");
+    const std::string huge = (std::filesystem::temp_directory_path() /
+                              ("patlab_test_huge_" + std::to_string(getpid()) + ".json")).string();
+    { std::ofstream(huge) << "{}"; }
+    std::filesystem::resize_file(huge, static_cast<uintmax_t>(kMaxWorkloadFileBytes) + 1);  // sparse
+    require_error([&] { load_workload_file(huge); }, "is larger than 16 MiB");
+    std::filesystem::remove(huge);
+  }
+  SECTION("a JSON array past max_items stops the parser") {
+    CHECK(json::parse("[1, 2, 3]", "x", 3).arr.size() == 3);
+    require_error([] { json::parse("[1, 2, 3, 4]", "x", 3); }, "x: line 1: an array with more than 3 elements");
+    require_error([] { json::parse(R"({"a": 1, "b": 2})", "x", 1); }, "an object with more than 1 members");
   }
 }
 
@@ -426,6 +445,26 @@ TEST_CASE("parse_heads and parse_dtype") {
   CHECK(std::string(dtype_name(DType::bf16)) == "bf16");
   require_error([] { parse_dtype("fp8"); }, "unsupported dtype 'fp8' (expected fp16 or bf16)");
   require_error([] { parse_dtype("FP16"); }, "unsupported dtype 'FP16'");
+}
+
+TEST_CASE("TokenTree: per-segment ends and levels in one pass; the structure is validated") {
+  const TokenTree t = parse_workload_json(
+      R"({"segments": {"sys": 100, "doc": 40, "u1": 3, "u2": 5}, "requests": ["sys+doc+u1", "sys+u2", "sys+doc"]})",
+      "t");
+  const std::vector<int64_t> end = t.segment_ends();
+  const std::vector<int> level = t.segment_levels();
+  for (int r = 0; r < t.num_requests(); ++r) {
+    const int last = t.request_ends[static_cast<size_t>(r)];
+    CHECK(end[static_cast<size_t>(last)] == t.request_tokens(r));
+    CHECK(level[static_cast<size_t>(last)] == static_cast<int>(t.path(r).size()));
+  }
+  CHECK(t.depth() == 3);
+  TokenTree bad = t;
+  bad.segments[0].parent = 2;  // a parent listed after its child (and a cycle)
+  require_error([&] { bad.validate(); }, "a parent must be listed before its children");
+  bad = t;
+  bad.request_ends.push_back(99);
+  require_error([&] { bad.validate(); }, "a request ends at segment 99 of 4");
 }
 
 TEST_CASE("TokenTree::validate") {

@@ -56,37 +56,33 @@ struct Row {
   bool timed = false;
 };
 
-int run_bench(const BenchOptions& o, bool compare) {
-  const Format format = parse_format(o.format);
-  require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
-  require(o.warmup >= 0, "--warmup must be >= 0");
-  require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
-  std::vector<std::string> stages = o.stages;
-  if (compare || stages.empty())
-    for (const StageInfo& s : gpu_stages()) stages.push_back(s.slug);
-  for (const std::string& s : stages) {
-    const StageInfo* info = find_stage(s);
+/// Multiply-adds of the float64 work (oracle, fp32 emulation, packed oracle: QK and PV each) that
+/// bench and compare do on the CPU when there is no GPU. A larger workload gets the plan, its
+/// validation and the traffic model only; `patlab check` runs the oracle on any size.
+constexpr double kCpuOracleBudgetMacs = 4e9;
+
+/// The requested GPU stages as slugs, in order, each once: ids ("7") and slugs ("pat") both name
+/// a stage; bench without --stage and compare take all of them.
+std::vector<std::string> requested_stages(const BenchOptions& o, bool compare) {
+  std::vector<std::string> names = o.stages;
+  if (compare || names.empty())
+    for (const StageInfo& s : gpu_stages()) names.push_back(s.slug);
+  std::vector<std::string> slugs;
+  for (const std::string& name : names) {
+    const StageInfo* info = find_stage(name);
     if (!info || !info->needs_gpu) {
       std::string known;
-      for (const StageInfo& g : gpu_stages()) known += (known.empty() ? "" : ", ") + std::string(g.slug);
-      throw Error(ErrorKind::usage, "unknown GPU stage '" + s + "' (stages: " + known + ")");
+      for (const StageInfo& g : gpu_stages())
+        known += (known.empty() ? "" : ", ") + std::to_string(g.id) + " " + std::string(g.slug);
+      throw Error(ErrorKind::usage, "unknown GPU stage '" + name + "' (stages: " + known + ")");
     }
+    if (std::find(slugs.begin(), slugs.end(), info->slug) == slugs.end()) slugs.push_back(info->slug);
   }
-  const WorkloadChoice choice = o.workload.resolve();
-  progress("building " + describe(choice));
-  const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
-  const PagedLayout& L = w.layout;
-  const int64_t unique_bytes = L.unique_kv_bytes() + L.q_and_out_bytes();
+  return slugs;
+}
 
-  const gpu::DeviceInfo device = gpu::probe();
-  Reference ref;
-  if (!o.no_check || !device.available) {
-    progress("oracle: float64 attention and the fp32 emulation on the CPU");
-    ref = make_reference(w);
-  }
-  const AttentionResult& oracle = ref.oracle;
-  const double emulated_l2 = ref.emulated_rel_l2;
-
+/// The "run" table's workload rows.
+Table run_table(const WorkloadChoice& choice, const PagedLayout& L) {
   Table run;
   run.title = "run";
   run.columns = {"field", "value"};
@@ -94,34 +90,90 @@ int run_bench(const BenchOptions& o, bool compare) {
   run.add({"shape", choice.shape.describe()});
   run.add({"seed", Cell::integer(static_cast<int64_t>(choice.seed))});
   run.add({"requests", Cell::integer(L.num_requests())});
-  run.add({"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(unique_bytes))});
+  run.add({"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))});
   run.add({"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))});
   run.add({"commit", PATLAB_COMMIT});
   run.add({"date", utc_now()});
+  return run;
+}
 
-  if (!device.available) {
-    // The CPU parts: the plan stage 7 would run, validated and executed by the packed oracle.
-    progress("planning (stage 7's options) and running the plan through the packed oracle");
-    const Plan plan = make_plan(L, PlannerOptions{});
-    const std::vector<std::string> faults = validate_plan(L, plan);
-    const double diff = max_relative_difference(packed_attention(w, plan), oracle);
-    const Traffic traffic = traffic_model(L, plan);
-    std::string skipped;
-    for (const std::string& s : stages) skipped += (skipped.empty() ? "" : ", ") + s;
-    run.add({"device", "none"});
-    run.add({"GPU stages skipped", skipped + " (" + device.reason + ")"});
-    run.add({"oracle", "ran on the CPU (float64); fp32 emulation rel. L2 error " + sci(emulated_l2)});
-    run.add({"plan (132 SMs)", std::to_string(plan.packs.size()) + " packs x " + std::to_string(L.shape.num_kv_heads) +
-                                   " KV heads, " + std::to_string(plan.total_partials()) + " partials; validator " +
-                                   (faults.empty() ? "PASS" : "FAIL: " + faults.front())});
-    run.add({"packed oracle on the plan", "max rel. difference to naive " + sci(diff)});
-    run.add({"bytes: one query per CTA", Cell::bytes(static_cast<double>(traffic.per_query_head))});
-    run.add({"bytes: one request per CTA", Cell::bytes(static_cast<double>(traffic.per_request))});
-    run.add({"bytes: packed plan", Cell::bytes(static_cast<double>(traffic.packed))});
-    print(std::cout, {run}, format);
-    std::cerr << "patlab: GPU stages skipped (" << device.reason << "); the CPU parts ran\n";
-    return faults.empty() && diff <= kOracleAgreement ? 0 : 1;
+/// Without a usable device: the CPU parts, chosen before any data is built. The plan stage 7
+/// would run, validated, and the bytes each strategy moves, always; the oracle, the fp32
+/// emulation and the plan run through the packed oracle when they fit kCpuOracleBudgetMacs.
+/// Returns kExitNothingRan when they pass, kExitCheckFailed when they do not.
+int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& stages,
+                  const gpu::DeviceInfo& device, Format format) {
+  std::string skipped;
+  for (const std::string& s : stages) skipped += (skipped.empty() ? "" : ", ") + s;
+  progress(device.reason + ": skipping the GPU stages; planning stage 7's work on the CPU");
+  const PagedLayout L = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
+  Table run = run_table(choice, L);
+  const Plan plan = make_plan(L, PlannerOptions{});
+  const std::vector<std::string> faults = validate_plan(L, plan);
+  const Traffic traffic = traffic_model(L, plan);
+  run.add({"device", "none"});
+  run.add({"GPU stages skipped", skipped + " (" + device.reason + ")"});
+  run.add({"plan (" + std::to_string(kDefaultSms) + " SMs)",
+           std::to_string(plan.packs.size()) + " packs x " + std::to_string(L.shape.num_kv_heads) + " KV heads, " +
+               std::to_string(plan.total_partials()) + " partials; validator " +
+               (faults.empty() ? "PASS" : "FAIL: " + faults.front())});
+  // Three float64 passes (oracle, emulation, packed oracle), each QK and PV over every token.
+  const double macs = 3.0 * 2.0 * static_cast<double>(L.total_tokens()) * L.shape.num_q_heads * L.shape.head_dim;
+  bool agree = true;
+  if (!faults.empty()) {
+    run.add({"oracle", "not run (the plan is invalid)"});
+  } else if (macs > kCpuOracleBudgetMacs) {
+    run.add({"oracle", "not run: " + sci(macs) + " multiply-adds, over the CPU budget of " +
+                           sci(kCpuOracleBudgetMacs) + " (patlab check runs it)"});
+  } else {
+    progress("building " + describe(choice));
+    const Workload w = [&] {
+      Phase phase("building the workload");
+      return make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
+    }();
+    const Reference ref = [&] {
+      Phase phase("oracle (float64) and the fp32 emulation");
+      return make_reference(w);
+    }();
+    const double diff = [&] {
+      Phase phase("packed oracle on the plan");
+      return max_relative_difference(packed_attention(w, plan), ref.oracle);
+    }();
+    agree = diff <= kOracleAgreement;
+    run.add({"oracle", "ran on the CPU (float64); fp32 emulation rel. L2 error " + sci(ref.emulated_rel_l2)});
+    run.add({"packed oracle on the plan", "max rel. difference to naive " + sci(diff) + (agree ? " PASS" : " FAIL")});
   }
+  run.add({"bytes: one query per CTA", Cell::bytes(static_cast<double>(traffic.per_query_head))});
+  run.add({"bytes: one request per CTA", Cell::bytes(static_cast<double>(traffic.per_request))});
+  run.add({"bytes: packed plan", Cell::bytes(static_cast<double>(traffic.packed))});
+  print(std::cout, {run}, format);
+  progress("GPU stages skipped (" + device.reason + "); the CPU parts ran");
+  return faults.empty() && agree ? kExitNothingRan : kExitCheckFailed;
+}
+
+int run_bench(const BenchOptions& o, bool compare) {
+  const Format format = parse_format(o.format);
+  require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
+  require(o.warmup >= 0, "--warmup must be >= 0");
+  require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
+  const std::vector<std::string> stages = requested_stages(o, compare);
+  const WorkloadChoice choice = o.workload.resolve();
+  // The device first: a host without one does only the cheap CPU parts, a broken one stops here.
+  const gpu::DeviceInfo device = gpu::probe();
+  if (device.broken) throw Error(ErrorKind::device, "CUDA does not work on this host: " + device.reason);
+  if (!device.available) return run_cpu_parts(choice, stages, device, format);
+  progress("building " + describe(choice));
+  auto phase = std::make_unique<Phase>("building the workload");
+  const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
+  const PagedLayout& L = w.layout;
+  const int64_t unique_bytes = L.unique_kv_bytes() + L.q_and_out_bytes();
+  phase = std::make_unique<Phase>("oracle (float64) and the fp32 emulation");
+
+  Reference ref;
+  if (!o.no_check) ref = make_reference(w);
+  phase.reset();
+
+  Table run = run_table(choice, L);
 
   gpu::Runner runner(w);
   runner.set_max_kv_tile(o.max_kv_tile);
@@ -209,7 +261,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   checks.columns = {"stage", "verdict"};
   for (const Row& r : rows) checks.add({r.stage, r.check});
   print(std::cout, {run, results, checks}, format);
-  return failed ? 1 : 0;
+  return failed ? kExitCheckFailed : kExitOk;
 }
 
 void add_bench_options(CLI::App& cmd, BenchOptions& o) {
@@ -229,16 +281,18 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
 void add_bench(CLI::App& app, Action& action) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("bench", "Check stages against the oracle, then time them on the GPU "
-                                          "(exit 1 if a check fails, 3 on a CUDA error)");
+                                          "(exit 1 if a check fails, 3 on a CUDA error or a broken CUDA host, "
+                                          "77 if no stage ran: no CUDA device)");
   add_bench_options(*cmd, *o);
-  cmd->add_option("--stage", o->stages, "Stage(s) to run (default: all GPU stages)");
+  cmd->add_option("--stage", o->stages, "Stage(s) to run, by slug or id: --stage pat == --stage 7 (default: all GPU stages)")
+      ->check(non_empty());
   cmd->callback([&action, o] { action = [o] { return run_bench(*o, false); }; });
 }
 
 void add_compare(CLI::App& app, Action& action) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("compare", "Run every stage of the registry on one workload, side by side "
-                                            "(without a GPU: the CPU parts, and says what was skipped)");
+                                            "(without a GPU: the CPU parts, says what was skipped and exits 77)");
   add_bench_options(*cmd, *o);
   cmd->callback([&action, o] { action = [o] { return run_bench(*o, true); }; });
 }

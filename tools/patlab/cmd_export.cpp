@@ -1,13 +1,17 @@
 // patlab export: write a workload and the oracle's answer to a folder, for the peers
 // (tools/peers/) and any other program that should run exactly the same inputs.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/check.hpp"
+#include "patlab/error.hpp"
 #include "patlab/export.hpp"
 #include "patlab/oracle.hpp"
 #include "patlab/verify.hpp"
@@ -28,16 +32,38 @@ std::string sci(double v) {
   return buf;
 }
 
+/// Refuses an --out that cannot become a folder of files: an existing non-folder, a folder
+/// (or the nearest existing parent of a new one) that is not writable. Checked before any work.
+void check_out_folder(const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path path(out);
+  if (fs::exists(path, ec)) {
+    require(fs::is_directory(path, ec), "--out '" + out + "' exists and is not a folder");
+    require(access(out.c_str(), W_OK | X_OK) == 0, "--out '" + out + "' is not writable");
+    return;
+  }
+  fs::path parent = fs::absolute(path, ec).parent_path();
+  while (!parent.empty() && !fs::exists(parent, ec) && parent != parent.parent_path()) parent = parent.parent_path();
+  require(fs::is_directory(parent, ec), "--out '" + out + "': '" + parent.string() + "' is not a folder");
+  require(access(parent.c_str(), W_OK | X_OK) == 0,
+          "--out '" + out + "' cannot be created ('" + parent.string() + "' is not writable)");
+}
+
 int run_export(const ExportOptions& o) {
   const Format format = parse_format(o.format);
+  check_out_folder(o.out);
   const WorkloadChoice choice = o.workload.resolve();
   progress("building " + describe(choice));
+  auto phase = std::make_unique<Phase>("building the workload");
   const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
   progress("oracle: float64 attention and the fp32 emulation on the CPU");
+  phase = std::make_unique<Phase>("oracle and emulation");
   const auto t0 = std::chrono::steady_clock::now();
   const Reference ref = make_reference(w);
   const double emulated_l2 = ref.emulated_rel_l2;
   const double oracle_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  phase.reset();
   progress("writing " + o.out);
   export_workload(w, ref, o.out);
 
@@ -76,7 +102,8 @@ void add_export(CLI::App& app, Action& action) {
   o->workload.add_to(*cmd);
   add_format(*cmd, o->format);
   cmd->add_option("--out", o->out, "Folder to write (created if missing; files of the same names are replaced)")
-      ->required();
+      ->required()
+      ->check(non_empty());
   cmd->callback([&action, o] { action = [o] { return run_export(*o); }; });
 }
 

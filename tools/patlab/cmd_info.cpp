@@ -86,10 +86,10 @@ Table levels_table(const TokenTree& tree) {
     int64_t segments = 0, min_tokens = INT64_MAX, max_tokens = 0;
   };
   std::map<int, Level> levels;
-  for (const Segment& s : tree.segments) {
-    int depth = 1;
-    for (int a = s.parent; a >= 0; a = tree.segments[a].parent) ++depth;
-    Level& l = levels[depth];
+  const std::vector<int> level_of = tree.segment_levels();
+  for (size_t i = 0; i < tree.segments.size(); ++i) {
+    const Segment& s = tree.segments[i];
+    Level& l = levels[level_of[i]];
     ++l.segments;
     l.min_tokens = std::min(l.min_tokens, s.tokens);
     l.max_tokens = std::max(l.max_tokens, s.tokens);

@@ -1,19 +1,23 @@
 // patlab: the command line of the prefix-aware decode attention lab.
 //
-// Exit codes: 0 success; 1 a check found a mismatch; 2 bad input or unsupported request;
-// 3 a CUDA error or GPU out-of-memory; 4 an internal error.
+// Exit codes (ExitCode in options.hpp): 0 success; 1 a check found a mismatch; 2 bad input or
+// unsupported request; 3 a CUDA error (a broken CUDA host too) or GPU out-of-memory; 4 an
+// internal error; 77 bench/compare ran no GPU stage (no CUDA device), the CPU parts passed.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <new>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "patlab/error.hpp"
+#include "version.hpp"
 
 namespace {
 
 /// Parses the command line and runs the chosen command; every failure becomes one line on
 /// stderr and an exit code.
 int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, char** argv) {
+  using patlab::cli::one_line;
   // CLI11 answers `patlab frob` with "A subcommand is required"; name the unknown command instead.
   if (argc > 1 && argv[1][0] != '-') {
     std::string known;
@@ -23,10 +27,13 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
       known += (known.empty() ? "" : ", ") + sub->get_name();
     }
     if (!found) {
-      std::cerr << "patlab: error: unknown command '" << argv[1] << "' (commands: " << known << ")\n";
-      return 2;
+      std::cerr << "patlab: error: unknown command '" << one_line(argv[1]) << "' (commands: " << known << ")\n";
+      return patlab::cli::kExitBadInput;
     }
   }
+  // Where a parse error points: the chosen subcommand's help.
+  const std::string help = argc > 1 && argv[1][0] != '-' ? std::string("patlab ") + argv[1] + " --help"
+                                                         : std::string("patlab --help");
   try {
     app.parse(argc, argv);
     return action ? action() : 0;
@@ -36,15 +43,18 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
   } catch (const CLI::CallForAllHelp&) {
     std::cout << app.help("", CLI::AppFormatMode::All);
     return 0;
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "patlab " << PATLAB_VERSION << " (commit " << PATLAB_COMMIT << ")\n";
+    return 0;
   } catch (const CLI::ParseError& e) {
-    std::cerr << "patlab: error: " << e.what() << " (see patlab --help)\n";
-    return 2;
+    std::cerr << "patlab: error: " << one_line(e.what()) << " (see " << help << ")\n";
+    return patlab::cli::kExitBadInput;
   } catch (const patlab::Error& e) {
-    std::cerr << "patlab: error: " << e.what() << "\n";
-    return e.kind() == patlab::ErrorKind::device ? 3 : 2;
+    std::cerr << "patlab: error: " << one_line(e.what()) << "\n";
+    return e.kind() == patlab::ErrorKind::device ? patlab::cli::kExitDevice : patlab::cli::kExitBadInput;
   } catch (const std::bad_alloc&) {
     std::cerr << "patlab: error: out of host memory (try a smaller workload)\n";
-    return 2;
+    return patlab::cli::kExitBadInput;
   }
 }
 
@@ -59,6 +69,11 @@ int main(int argc, char** argv) {
         "--tree, --workload, --random-tree; --heads/--head-dim/--page/--dtype override its shape.",
         "patlab"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(PATLAB_VERSION), "Print the version and commit, then exit");
+    app.footer(
+        "Exit codes: 0 success; 1 a check failed; 2 bad input (one line on stderr); 3 a CUDA error, a broken "
+        "CUDA host or GPU out-of-memory; 4 an unexpected failure (a bug); 77 bench/compare ran no GPU stage (no CUDA device "
+        "or a build without CUDA; the CPU parts ran and passed).");
     patlab::cli::Action action;
     patlab::cli::add_list(app, action);
     patlab::cli::add_workload(app, action);
@@ -69,7 +84,7 @@ int main(int argc, char** argv) {
     patlab::cli::add_export(app, action);
     return parse_and_run(app, action, argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "patlab: internal error: " << e.what() << "\n";
-    return 4;
+    std::cerr << "patlab: internal error: " << patlab::cli::one_line(e.what()) << "\n";
+    return patlab::cli::kExitInternal;
   }
 }

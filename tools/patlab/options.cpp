@@ -1,41 +1,93 @@
 #include "options.hpp"
 
 #include <cstdint>
-#include <iostream>
+#include <optional>
 
 #include "patlab/error.hpp"
 
 namespace patlab::cli {
 
+namespace {
+
+/// The decimal integer `text` if it is one in [0, kMaxSeed], else nullopt.
+std::optional<uint64_t> parse_seed(const std::string& text) {
+  if (text.empty() || text.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v <= kMaxSeed ? std::optional<uint64_t>(v) : std::nullopt;
+}
+
+/// Accepts a seed: a decimal integer in [0, kMaxSeed], nothing clamped.
+const CLI::Validator& seed_check() {
+  static const CLI::Validator check(
+      [](std::string& s) {
+        return parse_seed(s) ? std::string()
+                             : "'" + s + "' is not a seed (an integer in [0, " + std::to_string(kMaxSeed) + "])";
+      },
+      "", "SEED");
+  return check;
+}
+
+}  // namespace
+
+const CLI::Validator& non_empty() {
+  static const CLI::Validator check([](std::string& s) { return s.empty() ? std::string("empty value") : std::string(); },
+                                    "", "NONEMPTY");
+  return check;
+}
+
 void WorkloadOptions::add_to(CLI::App& app) {
   app.add_option("W", positional_,
-                 "Workload: a preset name, a tree spec (a,b_x,y) or a .json file (default: preset sysprompt)");
+                 "Workload: a preset name, a tree spec (a,b_x,y) or a .json file (default: preset sysprompt)")
+      ->check(non_empty());
   auto* g = app.add_option_group("workload", "Choose the batch (one of these; default: --preset sysprompt)");
-  g->add_option("--preset", preset_, "Named workload (patlab list --presets shows them)");
-  g->add_option("--tree", tree_, "Tree in the field's notation a,b,c_x,y,z, e.g. 1,64_4096,256");
-  g->add_option("--workload", file_, "JSON file of named segments and requests (see docs/workload-format.md)");
-  g->add_option("--random-tree", random_seed_, "Random asymmetric tree drawn from this seed")
-      ->check(CLI::Range(int64_t{0}, INT64_MAX));  // a negative seed would silently mean "none"
-  auto* r = app.add_option_group("random tree", "Size knobs of --random-tree");
-  r->add_option("--random-requests", random_.requests, "Requests (leaves)")->capture_default_str();
-  r->add_option("--random-depth", random_.max_depth, "Most segments on a path")->capture_default_str();
-  r->add_option("--random-max-segment", random_.max_segment, "Longest segment in tokens")->capture_default_str();
+  g->add_option("--preset", preset_, "Named workload (patlab list --presets shows them)")->check(non_empty());
+  g->add_option("--tree", tree_,
+                "Tree in the field's notation a,b,c_x,y,z, e.g. 1,64_4096,256. Limits: " +
+                    std::to_string(kMaxRequests) + " requests, " + std::to_string(kMaxRequestTokens) +
+                    " tokens per request, " + std::to_string(kMaxTotalTokens) + " tokens summed over requests, " +
+                    std::to_string(kMaxSegments) + " segments")
+      ->check(non_empty());
+  g->add_option("--workload", file_,
+                "JSON file of named segments and requests (see docs/workload-format.md); a regular file of at most " +
+                    std::to_string(kMaxWorkloadFileBytes >> 20) + " MiB, same limits as --tree")
+      ->check(non_empty());
+  auto* random = g->add_option("--random-tree", random_seed_, "Random asymmetric tree drawn from this seed")
+                     ->check(seed_check());
+  auto* r = app.add_option_group("random tree", "Size knobs of --random-tree (only with it)");
+  r->add_option("--random-requests", random_.requests, "Requests (leaves)")->capture_default_str()->needs(random);
+  r->add_option("--random-depth", random_.max_depth, "Most segments on a path")->capture_default_str()->needs(random);
+  r->add_option("--random-max-segment", random_.max_segment, "Longest segment in tokens")
+      ->capture_default_str()
+      ->needs(random);
   auto* s = app.add_option_group("shape", "Override the workload's attention shape");
-  s->add_option("--heads", heads_, "Query/KV heads, e.g. 32/8");
-  s->add_option("--head-dim", head_dim_, "Head dimension: 64 or 128");
-  s->add_option("--page", page_, "Tokens per KV block: 16, 32 or 64");
-  s->add_option("--dtype", dtype_, "Storage type of q, K, V: fp16 or bf16");
-  app.add_option("--seed", seed_, "Seed of the random q/K/V values and block shuffle")->capture_default_str();
+  s->add_option("--heads", heads_, "Query/KV heads, e.g. 32/8")->check(non_empty());
+  head_dim_option_ = s->add_option("--head-dim", head_dim_, "Head dimension: 64 or 128")->check(non_empty());
+  page_option_ = s->add_option("--page", page_, "Tokens per KV block: 16, 32 or 64")->check(non_empty());
+  s->add_option("--dtype", dtype_, "Storage type of q, K, V: fp16 or bf16")->check(non_empty());
+  app.add_option("--seed", seed_,
+                 "Seed of the random q/K/V values and block shuffle (an integer in [0, 2^53 - 1])")
+      ->check(seed_check())
+      ->capture_default_str();
   auto* shuffle = app.add_flag("--shuffle", shuffle_, "Hand out block ids in a shuffled order (the default)");
   app.add_flag("--no-shuffle", no_shuffle_, "Hand out block ids in order instead")->excludes(shuffle);
+  add_quiet(app);
 }
 
 void add_format(CLI::App& app, std::string& out) {
   app.add_option("--format", out, "Output: table, csv, json or markdown")->capture_default_str();
 }
 
+void add_quiet(CLI::App& app) {
+  app.add_flag_callback("--quiet", [] { set_quiet(true); }, "No progress lines on stderr (errors still print)");
+}
+
 WorkloadChoice WorkloadOptions::resolve() const {
-  int chosen = !positional_.empty() + !preset_.empty() + !tree_.empty() + !file_.empty() + (random_seed_ >= 0);
+  const bool random = !random_seed_.empty();
+  int chosen = !positional_.empty() + !preset_.empty() + !tree_.empty() + !file_.empty() + random;
   require(chosen <= 1, "choose one workload: a positional name, --preset, --tree, --workload or --random-tree");
   WorkloadChoice w;
   ShapeOverrides file_shape;
@@ -53,8 +105,8 @@ WorkloadChoice WorkloadOptions::resolve() const {
     w.tree = parse_tree_spec(tree);
   } else if (!file.empty()) {
     w.tree = load_workload_file(file, &file_shape);
-  } else if (random_seed_ >= 0) {
-    w.tree = random_tree(static_cast<uint64_t>(random_seed_), random_);
+  } else if (random) {
+    w.tree = random_tree(*parse_seed(random_seed_), random_);
   } else {
     const Preset& p = find_preset(preset.empty() ? presets().front().name : preset);
     w.tree = preset_tree(p);
@@ -65,16 +117,14 @@ WorkloadChoice WorkloadOptions::resolve() const {
   if (file_shape.page_size) w.shape.page_size = *file_shape.page_size;
   if (file_shape.dtype) w.shape.dtype = parse_dtype(*file_shape.dtype);
   if (!heads_.empty()) parse_heads(heads_, w.shape);
-  if (head_dim_ != 0) w.shape.head_dim = head_dim_;
-  if (page_ != 0) w.shape.page_size = page_;
+  if (head_dim_option_->count() > 0) w.shape.head_dim = head_dim_;
+  if (page_option_->count() > 0) w.shape.page_size = page_;
   if (!dtype_.empty()) w.shape.dtype = parse_dtype(dtype_);
   w.shape.validate();
-  w.seed = seed_;
+  w.seed = *parse_seed(seed_);
   w.shuffle = !no_shuffle_;
   return w;
 }
-
-void progress(const std::string& line) { std::cerr << "patlab: " << line << std::endl; }
 
 std::string describe(const WorkloadChoice& w) {
   return w.tree.description + ", " + std::to_string(w.tree.num_requests()) + " requests, " + w.shape.describe() +

@@ -7,8 +7,28 @@
 
 #include "patlab/kv_cache.hpp"
 #include "patlab/report.hpp"
+#include "progress.hpp"
 
 namespace patlab::cli {
+
+/// Exit codes of every command (main.cpp prints them in --help).
+enum ExitCode : int {
+  kExitOk = 0,            ///< success
+  kExitCheckFailed = 1,   ///< a check found a mismatch (or the plan validator a fault)
+  kExitBadInput = 2,      ///< bad input or an unsupported request
+  kExitDevice = 3,        ///< a CUDA error (including a broken CUDA host) or GPU out-of-memory
+  kExitInternal = 4,      ///< an internal error
+  kExitNothingRan = 77,   ///< bench/compare: no GPU stage ran because there is no device (no CUDA
+                          ///< device, or a build without CUDA); the CPU parts ran and passed. With a
+                          ///< device, stages that cannot serve the shape are rows marked "skipped"
+};
+
+/// Largest seed accepted (2^53 - 1): seeds are printed in JSON and CSV, where a number is a
+/// double, so a larger one would not read back exactly.
+inline constexpr uint64_t kMaxSeed = (uint64_t{1} << 53) - 1;
+
+/// Refuses an empty value ("--tree ''" must not mean "the default").
+const CLI::Validator& non_empty();
 
 /// A workload chosen on the command line, before it is built.
 struct WorkloadChoice {
@@ -19,7 +39,7 @@ struct WorkloadChoice {
 };
 
 /// The [W] options: one of a positional name/spec/file, --preset, --tree, --workload,
-/// --random-tree; shape overrides; seed and shuffle.
+/// --random-tree; shape overrides; seed and shuffle; --quiet.
 class WorkloadOptions {
  public:
   /// Registers the options on `app`.
@@ -29,11 +49,13 @@ class WorkloadOptions {
 
  private:
   std::string positional_, preset_, tree_, file_;
-  int64_t random_seed_ = -1;
+  std::string random_seed_;  ///< --random-tree, checked by the seed validator
   RandomTreeOptions random_;
   std::string heads_, dtype_;
   int head_dim_ = 0, page_ = 0;
-  uint64_t seed_ = 1;
+  CLI::Option* head_dim_option_ = nullptr;
+  CLI::Option* page_option_ = nullptr;
+  std::string seed_ = "1";
   bool shuffle_ = false;  ///< --shuffle: the default, accepted for clarity
   bool no_shuffle_ = false;
 };
@@ -41,8 +63,8 @@ class WorkloadOptions {
 /// Adds `--format` to `app`, storing into `out`.
 void add_format(CLI::App& app, std::string& out);
 
-/// Prints one progress line on stderr (stdout stays machine-readable).
-void progress(const std::string& line);
+/// Adds `--quiet` (no progress lines) to `app`.
+void add_quiet(CLI::App& app);
 
 /// A one-line summary of a workload for progress output.
 std::string describe(const WorkloadChoice& w);

@@ -3,6 +3,7 @@
 /// machine-readable reports, without another dependency.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,8 +30,10 @@ struct Value {
   const Value* find(const std::string& key) const;
 };
 
-/// Parses `text`; throws Error(usage) with "<origin>: line L: <problem>" on malformed input.
-Value parse(const std::string& text, const std::string& origin);
+/// Parses `text`; throws Error(usage) with "<origin>: line L: <problem>" on malformed input, and
+/// as soon as one array or object has more than `max_items` elements (so that a huge input stops
+/// early instead of being parsed whole).
+Value parse(const std::string& text, const std::string& origin, size_t max_items = SIZE_MAX);
 
 /// `s` as a quoted JSON string literal.
 std::string quote(const std::string& s);

@@ -96,7 +96,24 @@ struct Workload {
   }
 };
 
-/// Host memory a workload of this layout needs: pools, q, and the oracle's outputs.
+/// Host memory that building and checking a workload of some layout takes, by part, in bytes:
+/// everything the CLI's commands allocate (check, bench and compare on the CPU, export).
+struct HostMemory {
+  int64_t data = 0;      ///< K/V pools and q (16-bit)
+  int64_t tables = 0;    ///< block tables, reference counts, and the maps that build them
+  int64_t results = 0;   ///< float64 results alive at once: oracle, fp32 emulation, packed oracle
+  int64_t partials = 0;  ///< the packed oracle's partial states, for the self-check's chunked plan
+  int64_t working = 0;   ///< per worker thread: the longest request's K/V gathered as float64 and
+                         ///< float32 (the emulation holds both), times the threads
+  /// The sum of the parts.
+  int64_t total() const { return data + tables + results + partials + working; }
+};
+
+/// The host memory of `layout` with `threads` worker threads (see HostMemory).
+HostMemory host_memory(const PagedLayout& layout, int threads);
+
+/// host_memory(layout, worker_threads()).total(): what make_workload compares with the memory
+/// available.
 int64_t host_bytes_needed(const PagedLayout& layout);
 
 /// How q and K are drawn: how spread out attention is. Checks run on both: flat data gives

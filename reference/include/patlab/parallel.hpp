@@ -14,4 +14,14 @@ int worker_threads();
 /// dynamically. Rethrows the first exception a body threw, after all threads have stopped.
 void parallel_for(int64_t n, const std::function<void(int64_t)>& body);
 
+/// Items of work that parallel_for calls have started (`total`) and finished (`done`) so far in
+/// this process: how far a long phase is, for the CLI's progress line (read from any thread).
+struct WorkCount {
+  int64_t done = 0;
+  int64_t total = 0;
+};
+
+/// The process-wide count of parallel_for items.
+WorkCount work_count();
+
 }  // namespace patlab

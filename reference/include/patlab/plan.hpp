@@ -70,6 +70,10 @@ struct Plan {
   int64_t total_partials() const;
 };
 
+/// Chunk of the simple splitter that `patlab check` runs, in pages (the host-memory estimate
+/// counts the partials of this plan).
+inline constexpr int kSelfCheckChunkPages = 4;
+
 /// The simple splitter: every request alone, cut into chunks of `chunk_tokens` (a multiple of
 /// the page size). Throws Error(usage) on a chunk size that is not a positive page multiple.
 Plan chunked_plan(const PagedLayout& layout, int chunk_tokens);

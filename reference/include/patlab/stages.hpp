@@ -19,8 +19,8 @@ struct StageInfo {
 /// All stages, in id order.
 const std::vector<StageInfo>& stage_registry();
 
-/// The stage called `slug`, or nullptr.
-const StageInfo* find_stage(const std::string& slug);
+/// The stage called `name`: its slug ("pat") or its id ("7"); nullptr if none is.
+const StageInfo* find_stage(const std::string& name);
 
 /// The GPU stages (id >= 1), in id order.
 std::vector<StageInfo> gpu_stages();

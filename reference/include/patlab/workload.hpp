@@ -27,6 +27,13 @@ inline constexpr int kSupportedGroupSizes[] = {1, 2, 4, 8, 16};
 inline constexpr int64_t kMaxRequestTokens = int64_t{1} << 24;
 /// Most requests in one batch.
 inline constexpr int kMaxRequests = 1 << 16;
+/// Most segments in one token tree.
+inline constexpr int64_t kMaxSegments = int64_t{1} << 20;
+/// Most tokens summed over the requests of a batch: what the block tables hold and the oracle
+/// reads (64x the largest workload of tools/suite.txt).
+inline constexpr int64_t kMaxTotalTokens = int64_t{1} << 28;
+/// Largest workload file read, in bytes; a larger or non-regular file is refused before reading.
+inline constexpr int64_t kMaxWorkloadFileBytes = int64_t{16} << 20;
 
 /// True when `v` is one of `allowed` (one of the kSupported* or tile option tables).
 template <size_t N>
@@ -75,9 +82,15 @@ struct TokenTree {
   std::vector<int> path(int r) const;
   /// Tokens of request `r` (the sum of its path).
   int64_t request_tokens(int r) const;
+  /// Per segment, the tokens from its root to its end. One pass: parents come before children.
+  std::vector<int64_t> segment_ends() const;
+  /// Per segment, its level (1 for a root). One pass, as segment_ends().
+  std::vector<int> segment_levels() const;
   /// Levels of the deepest path.
   int depth() const;
-  /// Throws Error(usage) if a request is empty, too long, or the batch is empty or too large.
+  /// Throws Error(usage) if the structure is broken (a parent listed after its child, a request
+  /// ending at no segment), a segment is empty, or a request, the batch or the tree is past the
+  /// limits (kMaxRequestTokens, kMaxRequests, kMaxSegments, kMaxTotalTokens). Linear in the size.
   void validate() const;
 };
 
@@ -103,7 +116,8 @@ struct ShapeOverrides {
 TokenTree parse_workload_json(const std::string& text, const std::string& origin,
                               ShapeOverrides* shape_out = nullptr);
 
-/// Reads and parses a workload file; throws Error(io) if it cannot be read.
+/// Reads and parses a workload file; throws Error(io) if it cannot be read, and Error(usage) if it
+/// is not a regular file or is larger than kMaxWorkloadFileBytes (checked before reading).
 TokenTree load_workload_file(const std::string& path, ShapeOverrides* shape_out = nullptr);
 
 /// Size knobs of random_tree.
