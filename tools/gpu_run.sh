@@ -38,8 +38,9 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 export PATH=/usr/local/cuda/bin:$PATH
 
-# The commit results record: git's, or PATLAB_COMMIT where the tree came without .git.
-commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || echo "${PATLAB_COMMIT:-unknown}")
+# The commit results record: PATLAB_COMMIT when set (the device machine's copy of .git may be stale), else git's.
+commit=${PATLAB_COMMIT:-$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)}
+export PATLAB_COMMIT=$commit
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "commit: $commit"

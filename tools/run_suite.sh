@@ -48,8 +48,8 @@ export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
 python3 -c 'import flashinfer, torch; print("flashinfer", flashinfer.__version__, "torch", torch.__version__)' 2>&1 | tail -1
 
 if [[ ! -f $build/build.ninja ]]; then
-  # The commit patlab records: git's, or PATLAB_COMMIT where the tree came without .git.
-  commit=$(git describe --always --dirty --abbrev=12 2>/dev/null || echo "${PATLAB_COMMIT:-unknown}")
+  # The commit patlab records: PATLAB_COMMIT when set (a copy whose .git may be stale), else git's.
+  commit=${PATLAB_COMMIT:-$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)}
   meson setup "$build" --buildtype=release -Dgpu_arch=90 -Dcommit="$commit" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 fi
 ninja -C "$build" >> "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }

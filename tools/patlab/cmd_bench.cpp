@@ -92,7 +92,7 @@ Table run_table(const WorkloadChoice& choice, const PagedLayout& L) {
   run.add({"requests", Cell::integer(L.num_requests())});
   run.add({"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))});
   run.add({"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))});
-  run.add({"commit", PATLAB_COMMIT});
+  run.add({"commit", patlab_commit()});
   run.add({"date", utc_now()});
   return run;
 }

@@ -44,7 +44,7 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
     std::cout << app.help("", CLI::AppFormatMode::All);
     return 0;
   } catch (const CLI::CallForVersion&) {
-    std::cout << "patlab " << PATLAB_VERSION << " (commit " << PATLAB_COMMIT << ")\n";
+    std::cout << "patlab " << PATLAB_VERSION << " (commit " << patlab_commit() << ")\n";
     return 0;
   } catch (const CLI::ParseError& e) {
     std::cerr << "patlab: error: " << one_line(e.what()) << " (see " << help << ")\n";

@@ -65,6 +65,9 @@ def utc_now() -> str:
 
 
 def git_commit() -> str:
+    """PATLAB_COMMIT when set (a copy of the tree whose .git may be stale), else git's."""
+    if os.environ.get("PATLAB_COMMIT"):
+        return os.environ["PATLAB_COMMIT"]
     try:
         r = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty", "--abbrev=12"],
                            capture_output=True, text=True, timeout=20)
