@@ -209,15 +209,16 @@ class LayerSim {
     return preempted;
   }
 
-  /// Predicted decode step time of the running batch plus one sequence of `len` tokens with
-  /// `gpu_layers` layers on the GPU.
-  double predicted_step(int64_t len, int gpu_layers) const {
+  /// Whether the running batch plus one sequence of `len` tokens with `gpu_layers` layers on
+  /// the GPU keeps its decode step hidden-transfer (PCIe time <= GPU time) and within the TPOT SLO.
+  bool step_within_slo(int64_t len, int gpu_layers) const {
     int64_t gpu = static_cast<int64_t>(gpu_layers) * len, host = static_cast<int64_t>(L_ - gpu_layers) * len;
     for (size_t i : running_) {
       gpu += static_cast<int64_t>(seqs_[i].gpu_layers) * seqs_[i].len;
       host += static_cast<int64_t>(L_ - seqs_[i].gpu_layers) * seqs_[i].len;
     }
-    return std::max(p_.decode_gpu_seconds(gpu), p_.pcie_seconds(host));
+    const double t_gpu = p_.decode_gpu_seconds(gpu), t_pcie = p_.pcie_seconds(host);
+    return t_pcie <= t_gpu && t_gpu <= p_.tpot_slo_s;
   }
 
   // [admission]
@@ -234,7 +235,7 @@ class LayerSim {
       } else {
         layers = static_cast<int>(std::min<int64_t>(L_, free_ / per_layer));
         if (layers < kMinResidentLayers) break;
-        if (!running_.empty() && predicted_step(tokens, layers) > p_.tpot_slo_s) break;  // SLO-aware
+        if (!running_.empty() && !step_within_slo(tokens, layers)) break;  // SLO-aware
       }
       const double compute = L_ * p_.prefill_layer_seconds(tokens);
       seconds += std::max(compute, p_.pcie_seconds(static_cast<int64_t>(L_ - layers) * tokens));

@@ -154,10 +154,12 @@ Trace parse_trace_json(const std::string& text, const std::string& origin) {
         SharedSegment seg;
         seg.name = kv.first;
         require(!seg.name.empty(), "a shared segment needs a name");
-        if (kv.second.is_number())
+        if (kv.second.is_number()) {
           seg.tokens = integer(kv.second, "shared segment \"" + seg.name + "\" length", 1, kMaxTraceTokens);
-        else
+        } else {
           seg.ids = token_ids(kv.second, "shared segment \"" + seg.name + "\"", t.vocab);
+          seg.literal = true;
+        }
         names[seg.name] = seg.tokens;
         t.shared.push_back(std::move(seg));
       }
@@ -204,7 +206,8 @@ std::string trace_to_json(const Trace& t) {
                   ",\n  \"seed\": " + std::to_string(t.seed) + ",\n  \"vocab\": " + std::to_string(t.vocab) +
                   ",\n  \"shared\": {";
   for (size_t i = 0; i < t.shared.size(); ++i)
-    s += (i ? ", " : "") + json::quote(t.shared[i].name) + ": " + std::to_string(t.shared[i].tokens);
+    s += (i ? ", " : "") + json::quote(t.shared[i].name) + ": " +
+         (t.shared[i].literal ? ids_json(t.shared[i].ids) : std::to_string(t.shared[i].tokens));
   s += "},\n  \"requests\": [\n";
   for (size_t r = 0; r < t.requests.size(); ++r) {
     const TraceRequest& q = t.requests[r];
@@ -296,7 +299,7 @@ Trace generate_trace(const TraceGenOptions& o) {
   t.seed = o.seed;
   t.vocab = o.vocab;
   for (size_t s = 0; s < o.system_lengths.size(); ++s)
-    t.shared.push_back({"system" + std::to_string(s), o.system_lengths[s], {}});
+    t.shared.push_back({"system" + std::to_string(s), o.system_lengths[s], {}, false});
   auto arrivals = stream(o.seed, kArrivalStream, 0);
   auto lengths = stream(o.seed, kLengthStream, 0);
   auto systems = stream(o.seed, kSystemStream, 0);

@@ -17,8 +17,9 @@
 ///   PCIe, prefetched a layer ahead (the step takes the longer of GPU time and PCIe time). When
 ///   a decode step needs blocks, the most recently admitted sequence moves a layer to the host
 ///   instead of being preempted; spare PCIe time of a step brings layers back, oldest first.
-///   *SLO-aware admission*: a waiting sequence is admitted only if the predicted decode step time
-///   with it stays within the TPOT SLO (always when nothing runs).
+///   *SLO-aware admission*: a waiting sequence is admitted only if, with it, the predicted decode
+///   step still hides its PCIe streaming under the GPU time (PCIe time <= GPU time, so offload
+///   does not slow decoding) and stays within the TPOT SLO (always when nothing runs).
 /// The paper's exact policies are not public in this detail; these rules are ours.
 #pragma once
 

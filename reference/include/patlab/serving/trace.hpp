@@ -34,6 +34,7 @@ struct SharedSegment {
   std::string name;
   int64_t tokens = 0;
   std::vector<TokenId> ids;  ///< filled by expand (or given in the file)
+  bool literal = false;      ///< the file gave the ids (written back as ids, not a length)
 };
 
 /// One request of a trace.
