@@ -6,6 +6,7 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
+#include "close_to.hpp"
 #include "patlab/serving/layerkv.hpp"
 
 using namespace patlab;
@@ -18,12 +19,12 @@ TEST_CASE("the time model follows its formulas", "[layerkv]") {
   CHECK(m.kv_bytes_per_token_layer() == 4096);
   CHECK(m.kv_bytes_per_token() == 131072);
   // One token of one layer: 2 x params / layers FLOPs (+ 2 x Hq x d of attention) at peak x MFU.
-  CHECK(p.prefill_layer_seconds(1) ==
-        Approx((2.0 * m.params / m.layers + 2.0 * m.q_heads * m.head_dim) / (p.peak_flops * p.prefill_mfu)));
+  CHECK(close_to(p.prefill_layer_seconds(1),
+        (2.0 * m.params / m.layers + 2.0 * m.q_heads * m.head_dim) / (p.peak_flops * p.prefill_mfu)));
   // Attention grows quadratically: 4x the tokens costs more than 4x.
   CHECK(p.prefill_layer_seconds(8192) > 4 * p.prefill_layer_seconds(2048));
-  CHECK(p.decode_gpu_seconds(0) == Approx(2.0 * m.params / (p.hbm_bytes_per_s * p.decode_hbm_efficiency)));
-  CHECK(p.pcie_seconds(1000) == Approx(1000.0 * 4096 / 55e9));
+  CHECK(close_to(p.decode_gpu_seconds(0), 2.0 * m.params / (p.hbm_bytes_per_s * p.decode_hbm_efficiency)));
+  CHECK(close_to(p.pcie_seconds(1000), 1000.0 * 4096 / 55e9));
   CHECK(p.layer_blocks() == static_cast<int64_t>(8.0 * (1 << 30) / (16 * 4096)));
   for (const auto& row : p.table()) {
     INFO(row[0]);
@@ -40,7 +41,7 @@ TEST_CASE("quantiles and rate scaling", "[layerkv]") {
   CHECK(quantile({}, 0.5) == 0);
   const Trace t = resolve_trace("gen:requests=100,rate=4,seed=2");
   const Trace fast = with_rate(t, 8);
-  CHECK(fast.requests.back().arrival == Approx(100.0 / 8));
+  CHECK(close_to(fast.requests.back().arrival, 100.0 / 8));
   require_error([] { with_rate(resolve_trace("gen:requests=5,rate=0"), 2); }, "all arrive at t = 0");
 }
 

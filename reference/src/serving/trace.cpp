@@ -196,7 +196,7 @@ std::string ids_json(const std::vector<TokenId>& ids) {
 
 std::string number(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
+  std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
 }
 }  // namespace
