@@ -16,5 +16,7 @@ void add_plan(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 void add_export(CLI::App& app, Action& action);
+void add_memsim(CLI::App& app, Action& action);
+void add_layerkv(CLI::App& app, Action& action);
 
 }  // namespace patlab::cli

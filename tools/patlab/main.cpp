@@ -82,6 +82,8 @@ int main(int argc, char** argv) {
     patlab::cli::add_bench(app, action);
     patlab::cli::add_compare(app, action);
     patlab::cli::add_export(app, action);
+    patlab::cli::add_memsim(app, action);
+    patlab::cli::add_layerkv(app, action);
     return parse_and_run(app, action, argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "patlab: internal error: " << patlab::cli::one_line(e.what()) << "\n";

@@ -1,0 +1,38 @@
+/// @file model.hpp
+/// @brief Model presets for the serving simulations: layer count, heads and head dimension (the
+/// KV cache's size per token), and parameter count (the weights a decode step reads), each with
+/// the file it comes from.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/workload.hpp"
+
+namespace patlab::serving {
+
+/// A model's shape as far as the KV cache and the time model need it.
+struct ModelPreset {
+  std::string name;
+  int layers = 32;
+  int q_heads = 32;
+  int kv_heads = 8;
+  int head_dim = 128;
+  double params = 8.03e9;  ///< parameters (weights read once per decode step)
+  std::string source;      ///< where the numbers come from
+
+  /// K + V bytes of one token in one layer (fp16/bf16).
+  int64_t kv_bytes_per_token_layer() const { return int64_t{2} * kv_heads * head_dim * 2; }
+  /// K + V bytes of one token over all layers.
+  int64_t kv_bytes_per_token() const { return kv_bytes_per_token_layer() * layers; }
+  /// The attention shape of one layer with `page`-token blocks.
+  Shape shape(int page) const;
+};
+
+/// The presets; the first is the default (Llama-3-8B).
+const std::vector<ModelPreset>& model_presets();
+/// The preset called `name`; throws Error(usage) listing the names.
+const ModelPreset& find_model(const std::string& name);
+
+}  // namespace patlab::serving

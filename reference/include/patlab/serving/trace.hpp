@@ -1,0 +1,97 @@
+/// @file trace.hpp
+/// @brief A serving trace: requests with arrival times, prompts as token ids, output lengths and
+/// parallel samples. Read from JSON (docs/trace-format.md) or generated from a seeded spec.
+///
+/// A prompt is a list of parts: a named shared segment (a system prompt: the same token ids in
+/// every request that names it), a count of the request's own random tokens, or literal token
+/// ids. Random tokens are drawn from std::mt19937_64 seeded by the trace seed and the request
+/// index (own tokens) or the segment's index (shared segments), so a trace is fully determined
+/// by its file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/serving/block_manager.hpp"
+
+namespace patlab::serving {
+
+/// Most parallel samples (n) of one request.
+inline constexpr int kMaxSamples = 256;
+/// Default vocabulary size: Llama-2's 32,000 tokens (its tokenizer; any size works).
+inline constexpr int kDefaultVocab = 32000;
+
+/// One part of a prompt: exactly one of `shared`, `random`, `ids` is set.
+struct PromptPart {
+  std::string shared;          ///< name of a shared segment
+  int64_t random = 0;          ///< this many own random tokens
+  std::vector<TokenId> ids;    ///< literal token ids
+};
+
+/// A named shared segment (a system prompt): `tokens` random ids, or literal `ids`.
+struct SharedSegment {
+  std::string name;
+  int64_t tokens = 0;
+  std::vector<TokenId> ids;  ///< filled by expand (or given in the file)
+  bool literal = false;      ///< the file gave the ids (written back as ids, not a length)
+};
+
+/// One request of a trace.
+struct TraceRequest {
+  double arrival = 0.0;            ///< seconds from the start
+  std::vector<PromptPart> parts;   ///< how the prompt is made
+  std::vector<TokenId> prompt;     ///< the prompt's token ids (expanded from parts)
+  int32_t output_tokens = 1;       ///< tokens each sample generates (>= 1)
+  int32_t samples = 1;             ///< parallel samples n (1..kMaxSamples): forks sharing the prompt
+  /// KV tokens one sample holds at its end: prompt + output.
+  int64_t max_tokens() const { return static_cast<int64_t>(prompt.size()) + output_tokens; }
+};
+
+/// A trace: shared segments and requests sorted by arrival.
+struct Trace {
+  std::string description;  ///< file name or generator spec
+  uint64_t seed = 1;
+  int32_t vocab = kDefaultVocab;
+  std::vector<SharedSegment> shared;
+  std::vector<TraceRequest> requests;
+
+  /// Longest prompt + output of any request, in tokens.
+  int64_t max_request_tokens() const;
+  /// Throws Error(usage) naming the first request that needs more than `capacity_tokens` KV
+  /// tokens (prompt + output), or if the capacity cannot hold one block (`page`).
+  void check_fits(int64_t capacity_tokens, int page) const;
+};
+
+/// Parses a trace file (docs/trace-format.md); throws Error(usage) "<origin>: ..." naming the
+/// first problem (negative or zero lengths, unknown segment, bad n, unsorted arrivals...).
+Trace parse_trace_json(const std::string& text, const std::string& origin);
+/// Reads and parses a trace file; Error(io) if it cannot be read.
+Trace load_trace_file(const std::string& path);
+/// The trace as JSON in the same format (parts kept, not expanded).
+std::string trace_to_json(const Trace& trace);
+
+/// Knobs of the generator. Defaults: ShareGPT-like lengths (see trace.cpp for the sources).
+struct TraceGenOptions {
+  int requests = 500;           ///< requests to draw
+  double rate = 8.0;            ///< mean arrivals per second (Poisson; 0 = all at t = 0)
+  double prompt_mean = 161.31;  ///< mean own prompt tokens (lognormal)
+  double output_mean = 337.99;  ///< mean output tokens (lognormal)
+  double sigma = 1.0;           ///< lognormal shape of both (our assumption, see trace.cpp)
+  int64_t max_tokens = 2048;    ///< own prompt + output are clipped to this (a context length)
+  std::vector<int64_t> system_lengths;    ///< k shared system prompts, their lengths
+  std::vector<double> system_fractions;   ///< fraction of requests using each (sum <= 1)
+  int samples = 1;              ///< n of every request
+  uint64_t seed = 1;
+  int vocab = kDefaultVocab;
+};
+
+/// Parses "gen:requests=500,rate=8,prompt=161.31,output=337.99,sigma=1,max=2048,
+/// system=1024x0.5+512x0.25,n=2,seed=1,vocab=32000" (every key optional); throws Error(usage).
+TraceGenOptions parse_trace_gen(const std::string& spec);
+/// Draws a trace from `options`; throws Error(usage) on impossible values.
+Trace generate_trace(const TraceGenOptions& options);
+/// A trace from a command-line argument: "gen:..." or a .json file.
+Trace resolve_trace(const std::string& arg);
+
+}  // namespace patlab::serving

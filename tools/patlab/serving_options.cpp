@@ -1,0 +1,44 @@
+#include "serving_options.hpp"
+
+#include <cmath>
+#include <fstream>
+
+#include "patlab/error.hpp"
+
+namespace patlab::cli {
+
+void ServingOptions::add_to(CLI::App& cmd) {
+  cmd.add_option("TRACE", trace,
+                 "A trace file (docs/trace-format.md) or a generator spec gen:requests=N,rate=R,prompt=MEAN,"
+                 "output=MEAN,sigma=S,max=T,system=LENxFRAC[+...],n=N,seed=S")
+      ->required();
+  std::string names;
+  for (const auto& m : serving::model_presets()) names += (names.empty() ? "" : ", ") + m.name;
+  cmd.add_option("--model", model, "Model preset: layers, heads, head dim, parameters (" + names + ")")
+      ->capture_default_str();
+  cmd.add_option("--capacity-gib", capacity_gib, "GPU memory given to the KV cache, GiB (all layers)")
+      ->capture_default_str();
+  cmd.add_option("--page", page, "Tokens per KV block")->capture_default_str();
+  cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
+}
+
+serving::Trace ServingOptions::load() const {
+  require(page >= 1 && page <= 1024, "--page must be in [1, 1024] (got " + std::to_string(page) + ")");
+  preset();
+  capacity_bytes();
+  serving::Trace t = serving::resolve_trace(trace);
+  if (!write_trace.empty()) {
+    std::ofstream out(write_trace);
+    if (!out || !(out << serving::trace_to_json(t)))
+      throw Error(ErrorKind::io, "cannot write trace file " + write_trace);
+  }
+  return t;
+}
+
+double ServingOptions::capacity_bytes() const {
+  require(capacity_gib > 0 && std::isfinite(capacity_gib),
+          "--capacity-gib must be > 0 (got " + std::to_string(capacity_gib) + ")");
+  return capacity_gib * static_cast<double>(int64_t{1} << 30);
+}
+
+}  // namespace patlab::cli
