@@ -260,7 +260,6 @@ void IncrementalPlanner::rebuild(const PagedLayout& layout, const std::vector<in
     }
     sub.walk_count = static_cast<int32_t>(walk.size()) - sub.walk_begin;
   }
-  for (int32_t r = 0; r < R; ++r) requests[static_cast<size_t>(r)].id = ids_[static_cast<size_t>(r)];
   walk_.swap(walk);
   walk_dirty_.assign(walk_.size(), 0);
   subtrees_.swap(subtrees);

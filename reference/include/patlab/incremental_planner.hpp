@@ -47,8 +47,8 @@ struct UpdateStats {
   int32_t unchanged = 0;      ///< same table and length as the previous step
   int32_t grown = 0;          ///< tail growth: their last pack was extended in place
   int32_t restructured = 0;   ///< changed otherwise (copy-on-write, a shared node left, ...): subtree re-planned
-  int32_t arrived = 0;        ///< new ids
-  int32_t finished = 0;       ///< ids of the previous step that are gone
+  int32_t arrived = 0;        ///< new ids (0 on a first step or a new shape: nothing to compare with)
+  int32_t finished = 0;       ///< ids of the previous step that are gone (0 there too)
   int32_t subtrees = 0;       ///< root subtrees of the radix tree
   int32_t subtrees_rebuilt = 0;   ///< built and walked again
   int32_t walk_packs = 0;         ///< packs before the KV split
@@ -82,7 +82,6 @@ class IncrementalPlanner {
  private:
   /// What the planner remembers of one request.
   struct Request {
-    int64_t id = 0;
     int32_t length = 0;
     std::vector<int32_t> table;  ///< its block table at the last step
     int32_t subtree = -1;        ///< index into subtrees_
