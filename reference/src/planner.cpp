@@ -511,11 +511,13 @@ TileShape tile_for(const Pack& pack, const PlannerOptions& options, int group) {
 }
 
 void assign_slots(Plan& plan, int num_requests) {
+  // [tiles and slots]
   plan.partials.assign(static_cast<size_t>(num_requests), 0);
   for (Pack& p : plan.packs) {
     p.slots.resize(p.queries.size());
     for (size_t i = 0; i < p.queries.size(); ++i) p.slots[i] = plan.partials[static_cast<size_t>(p.queries[i])]++;
   }
+  // [tiles and slots]
 }
 
 std::string strategy_name(const PlannerOptions& options) {
@@ -567,10 +569,8 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   }
 
   // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
-  // [tiles and slots]
   for (Pack& p : plan.packs) p.tile = tile_for(p, options, group);
   assign_slots(plan, layout.num_requests());
-  // [tiles and slots]
   plan.strategy = strategy_name(options);
   return plan;
 }
