@@ -33,4 +33,31 @@ Plan chunked_plan(const PagedLayout& layout, int chunk_tokens) {
   return plan;
 }
 
+namespace {
+std::string numbers(const std::vector<int32_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + std::to_string(v[i]);
+  return s;
+}
+}  // namespace
+
+std::string plan_difference(const Plan& a, const Plan& b) {
+  if (a.packs.size() != b.packs.size())
+    return "packs: " + std::to_string(a.packs.size()) + " against " + std::to_string(b.packs.size());
+  for (size_t i = 0; i < a.packs.size(); ++i) {
+    const Pack& x = a.packs[i];
+    const Pack& y = b.packs[i];
+    const std::string pack = "pack " + std::to_string(i) + ": ";
+    if (x.queries != y.queries) return pack + "queries " + numbers(x.queries) + " against " + numbers(y.queries);
+    if (x.slots != y.slots) return pack + "slots " + numbers(x.slots) + " against " + numbers(y.slots);
+    if (x.token_begin != y.token_begin || x.kv_len != y.kv_len)
+      return pack + "tokens " + std::to_string(x.token_begin) + "+" + std::to_string(x.kv_len) + " against " +
+             std::to_string(y.token_begin) + "+" + std::to_string(y.kv_len);
+    if (x.blocks != y.blocks) return pack + "blocks " + numbers(x.blocks) + " against " + numbers(y.blocks);
+    if (x.tile != y.tile) return pack + "tile " + x.tile.name() + " against " + y.tile.name();
+  }
+  if (a.partials != b.partials) return "partials: " + numbers(a.partials) + " against " + numbers(b.partials);
+  return "";
+}
+
 }  // namespace patlab

@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "patlab/error.hpp"
+#include "patlab/planner_steps.hpp"
 
 namespace patlab {
 
@@ -18,194 +19,6 @@ constexpr int kKeyTokenBits = 8;
 static_assert((1 << kKeyTokenBits) > kSupportedPageSizes[2], "a block's token count fits its key bits");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/// Throws Error(usage) unless the layout's tables match its lengths.
-void check_layout(const PagedLayout& L) {
-  L.shape.validate();
-  const int R = L.num_requests();
-  require(R >= 1, "planner: the layout has no requests");
-  require(L.block_tables.size() == L.lengths.size(),
-          "planner: the layout has " + std::to_string(L.block_tables.size()) + " block tables for " +
-              std::to_string(R) + " requests");
-  const int page = L.shape.page_size;
-  for (int r = 0; r < R; ++r) {
-    const int32_t len = L.lengths[static_cast<size_t>(r)];
-    require(len >= 1, "planner: request " + std::to_string(r) + " has no tokens");
-    require(static_cast<int64_t>(L.block_tables[static_cast<size_t>(r)].size()) == ceil_div(len, page),
-            "planner: request " + std::to_string(r) + " has " + std::to_string(len) + " tokens but " +
-                std::to_string(L.block_tables[static_cast<size_t>(r)].size()) + " blocks");
-  }
-}
-
-void check_options(const PlannerOptions& o) {
-  require(o.sms >= 1, "planner: the SM count must be >= 1 (got " + std::to_string(o.sms) + ")");
-  require(o.min_split_blocks >= 1,
-          "planner: min_split_blocks must be >= 1 (got " + std::to_string(o.min_split_blocks) + ")");
-  require(o.max_splits_per_query >= 0,
-          "planner: max_splits_per_query must be >= 0 (got " + std::to_string(o.max_splits_per_query) + ")");
-  require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
-          "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
-  if (o.tiles == TilePolicy::fixed)
-    require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),
-            "planner: fixed tile " + o.fixed_tile.name() + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
-}
-
-/// A node of the radix tree: a run of blocks that the same queries read.
-struct Node {
-  int32_t block_begin = 0;  ///< blocks [block_begin, block_end) of every query's table
-  int32_t block_end = 0;
-  int32_t token_end = 0;    ///< tokens of the queries up to the end of the node
-  int32_t query_begin = 0;  ///< the node's queries are order[query_begin, query_end)
-  int32_t query_end = 0;
-  int32_t ended = 0;        ///< order[query_begin, query_begin + ended) end at the node
-  int32_t first_child = -1; ///< children are nodes[first_child, first_child + children)
-  int32_t children = 0;
-  int32_t queries() const { return query_end - query_begin; }
-};
-
-/// The radix tree over physical block ids, built by partitioning the queries at each point
-/// where their tables diverge. Node 0 is a virtual root (no blocks) over all queries.
-class RadixTree {
- public:
-  explicit RadixTree(const PagedLayout& L) : L_(L), order_(static_cast<size_t>(L.num_requests())) {
-    std::iota(order_.begin(), order_.end(), 0);
-    Node root;
-    root.query_end = L.num_requests();
-    nodes_.push_back(root);
-    // Children are appended after their parent, so one pass in index order builds the tree.
-    for (size_t v = 0; v < nodes_.size(); ++v) grow(static_cast<int32_t>(v));
-  }
-  const std::vector<Node>& nodes() const { return nodes_; }
-  const std::vector<int32_t>& order() const { return order_; }
-
- private:
-  /// Block `i` of request `r` as a key: its id and the tokens it holds, so that a partial block
-  /// only matches the same partial block.
-  int64_t key(int32_t r, int32_t i) const {
-    const int page = L_.shape.page_size;
-    const int64_t used = std::min<int64_t>(page, L_.lengths[static_cast<size_t>(r)] - int64_t{i} * page);
-    return (int64_t{L_.block_tables[static_cast<size_t>(r)][static_cast<size_t>(i)]} << kKeyTokenBits) | used;
-  }
-  int32_t blocks(int32_t r) const { return static_cast<int32_t>(L_.block_tables[static_cast<size_t>(r)].size()); }
-
-  /// Extends node `v` while all its queries share the next block, then partitions them into the
-  /// queries that end there and one child per next block.
-  void grow(int32_t v) {
-    Node n = nodes_[static_cast<size_t>(v)];
-    const auto qb = order_.begin() + n.query_begin, qe = order_.begin() + n.query_end;
-    int32_t b = n.block_end;
-    if (v != 0) {
-      for (;; ++b) {
-        const int32_t q0 = *qb;
-        if (b >= blocks(q0)) break;
-        const int64_t k0 = key(q0, b);
-        bool same = true;
-        for (auto it = qb + 1; it != qe && same; ++it) same = b < blocks(*it) && key(*it, b) == k0;
-        if (!same) break;
-      }
-      n.block_end = b;
-      n.token_end = static_cast<int32_t>(
-          std::min<int64_t>(int64_t{b} * L_.shape.page_size, L_.lengths[static_cast<size_t>(*qb)]));
-    }
-    // Queries that end here first (in request order), then the rest grouped by their next block.
-    auto rest = std::stable_partition(qb, qe, [&](int32_t r) { return blocks(r) <= b; });
-    n.ended = static_cast<int32_t>(rest - qb);
-    std::vector<std::pair<int64_t, int32_t>> keyed;
-    keyed.reserve(static_cast<size_t>(qe - rest));
-    for (auto it = rest; it != qe; ++it) keyed.emplace_back(key(*it, b), *it);
-    std::sort(keyed.begin(), keyed.end());
-    // Groups of equal keys, ordered by their smallest request (the first of each group).
-    std::vector<std::pair<size_t, size_t>> groups;
-    for (size_t i = 0; i < keyed.size();) {
-      size_t j = i + 1;
-      while (j < keyed.size() && keyed[j].first == keyed[i].first) ++j;
-      groups.emplace_back(i, j);
-      i = j;
-    }
-    std::sort(groups.begin(), groups.end(),
-              [&](const auto& a, const auto& c) { return keyed[a.first].second < keyed[c.first].second; });
-    auto out = rest;
-    n.first_child = static_cast<int32_t>(nodes_.size());
-    n.children = static_cast<int32_t>(groups.size());
-    for (const auto& g : groups) {
-      Node c;
-      c.block_begin = b;
-      c.block_end = b + 1;
-      c.query_begin = static_cast<int32_t>(out - order_.begin());
-      for (size_t i = g.first; i < g.second; ++i) *out++ = keyed[i].second;
-      c.query_end = static_cast<int32_t>(out - order_.begin());
-      nodes_.push_back(c);
-    }
-    nodes_[static_cast<size_t>(v)] = n;
-  }
-
-  const PagedLayout& L_;
-  std::vector<int32_t> order_;
-  std::vector<Node> nodes_;
-};
-
-/// A KV range of a pack made by the tree walk, in blocks, while the KV split cuts it.
-struct Piece {
-  int32_t pack = 0;         ///< the tree walk's pack it belongs to
-  int32_t block_begin = 0;  ///< first block
-  int32_t block_end = 0;    ///< one past the last block
-  int32_t token_end = 0;    ///< one past the last token (inside block_end - 1)
-  int32_t tokens(int page) const { return token_end - block_begin * page; }
-};
-
-/// Cuts the longest piece in two while the CTAs do not reach the target or the longest piece
-/// is longer than one CTA slot's fair share of all CTAs' tokens (see planner.hpp). Returns the pieces
-/// in pack order, and the number of cuts.
-std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
-                            int num_requests, int32_t& cuts) {
-  const int page = shape.page_size;
-  const int64_t hkv = shape.num_kv_heads;
-  // [split target]
-  const int64_t target_ctas = int64_t{kSplitCtasPerSm} * o.sms;
-  std::vector<Piece> pieces;
-  int64_t cta_tokens = 0;  // sum of kv_len x Hkv: the KV tokens all CTAs read
-  for (size_t p = 0; p < packs.size(); ++p) {
-    const Pack& pk = packs[p];
-    pieces.push_back({static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(pk.token_begin + pk.kv_len, page)),
-                      pk.token_begin + pk.kv_len});
-    cta_tokens += int64_t{pk.kv_len} * hkv;
-  }
-  // [split target]
-  auto shorter = [&](int32_t a, int32_t b) {
-    const int32_t ta = pieces[static_cast<size_t>(a)].tokens(page), tb = pieces[static_cast<size_t>(b)].tokens(page);
-    return ta != tb ? ta < tb : a > b;  // longest first; among equals, the earliest piece
-  };
-  std::priority_queue<int32_t, std::vector<int32_t>, decltype(shorter)> longest(shorter);
-  for (int32_t i = 0; i < static_cast<int32_t>(pieces.size()); ++i) longest.push(i);
-  std::vector<int32_t> added(static_cast<size_t>(num_requests), 0);  // pieces the split added per query
-  cuts = 0;
-  // [split rule]
-  while (!longest.empty()) {
-    const int32_t i = longest.top();
-    const Piece cur = pieces[static_cast<size_t>(i)];
-    // Longer than one CTA slot's share? (While CTAs < target, the longest piece always is.)
-    if (int64_t{cur.tokens(page)} * target_ctas <= cta_tokens) break;
-    longest.pop();
-    const int32_t nblocks = cur.block_end - cur.block_begin;
-    const std::vector<int32_t>& qs = packs[static_cast<size_t>(cur.pack)].queries;
-    const bool room = std::all_of(qs.begin(), qs.end(), [&](int32_t r) {
-      return added[static_cast<size_t>(r)] < o.max_splits_per_query;
-    });
-    if (nblocks / 2 < o.min_split_blocks || !room) continue;  // final: too short, or a query is at its cap
-    const int32_t mid = cur.block_begin + nblocks / 2;
-    pieces[static_cast<size_t>(i)] = {cur.pack, cur.block_begin, mid, mid * page};
-    pieces.push_back({cur.pack, mid, cur.block_end, cur.token_end});
-    for (int32_t r : qs) ++added[static_cast<size_t>(r)];
-    ++cuts;
-    longest.push(i);
-    longest.push(static_cast<int32_t>(pieces.size()) - 1);
-  }
-  // [split rule]
-  std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) {
-    return a.pack != b.pack ? a.pack < b.pack : a.block_begin < b.block_begin;
-  });
-  return pieces;
-}
 
 /// Collects fault lines, keeping at most kMaxReportedFaults.
 class Faults {
@@ -231,13 +44,15 @@ std::string range(int64_t begin, int64_t end) { return "[" + std::to_string(begi
 
 }  // namespace
 
+
 TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
-  require(rows >= 1 && rows <= kMaxTileRows,
-          "choose_tile: " + std::to_string(rows) + " rows (must be in [1, " + std::to_string(kMaxTileRows) + "])");
-  require(kv_len >= 1, "choose_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
-  require(std::find(std::begin(kTileKvOptions), std::end(kTileKvOptions), max_kv_tile) != std::end(kTileKvOptions) &&
-              max_kv_tile >= kMinKvForMaxRows,
-          "max KV tile " + std::to_string(max_kv_tile) + " (must be 32, 64 or 128)");
+  // Messages are built only on a fault: the incremental planner calls this every decode step.
+  if (rows < 1 || rows > kMaxTileRows)
+    throw Error(ErrorKind::usage,
+                "choose_tile: " + std::to_string(rows) + " rows (must be in [1, " + std::to_string(kMaxTileRows) + "])");
+  if (kv_len < 1) throw Error(ErrorKind::usage, "choose_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
+  if (!one_of(max_kv_tile, kTileKvOptions) || max_kv_tile < kMinKvForMaxRows)
+    throw Error(ErrorKind::usage, "max KV tile " + std::to_string(max_kv_tile) + " (must be 32, 64 or 128)");
   // [choose tile]
   TileShape t;
   // m: the smallest tile that holds the rows (16 if rows <= 16, 32 if <= 32, else 64).
@@ -436,33 +251,154 @@ bool pat_inherits(int64_t node_queries, int64_t child_queries, int64_t tokens, i
   return extra_loads * tokens + int64_t{kPatPartialCreditTokens} * child_queries >= 0;
 }
 
-Plan make_plan(const PagedLayout& layout, const PlannerOptions& options) { return make_plan(layout, options, nullptr); }
+namespace plan_steps {
 
-Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInfo* info) {
-  check_options(options);
-  check_layout(layout);
-  const Shape& shape = layout.shape;
-  const int page = shape.page_size;
-  const int group = shape.group();
-  const int max_rows = options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows;
-  const CostModel model = CostModel::of(shape, max_rows);
+void check_tables(const PagedLayout& L) {
+  const int R = L.num_requests();
+  if (R < 1) throw Error(ErrorKind::usage, "planner: the layout has no requests");
+  if (L.block_tables.size() != L.lengths.size())
+    throw Error(ErrorKind::usage, "planner: the layout has " + std::to_string(L.block_tables.size()) + " block tables for " +
+                                      std::to_string(R) + " requests");
+  const int page = L.shape.page_size;
+  for (int r = 0; r < R; ++r) {
+    const int32_t len = L.lengths[static_cast<size_t>(r)];
+    if (len < 1) throw Error(ErrorKind::usage, "planner: request " + std::to_string(r) + " has no tokens");
+    const size_t blocks = L.block_tables[static_cast<size_t>(r)].size();
+    if (static_cast<int64_t>(blocks) != ceil_div(len, page))
+      throw Error(ErrorKind::usage, "planner: request " + std::to_string(r) + " has " + std::to_string(len) + " tokens but " +
+                                        std::to_string(blocks) + " blocks");
+  }
+}
+
+void check_layout(const PagedLayout& L) {
+  L.shape.validate();
+  check_tables(L);
+}
+
+void check_options(const PlannerOptions& o) {
+  require(o.sms >= 1, "planner: the SM count must be >= 1 (got " + std::to_string(o.sms) + ")");
+  require(o.min_split_blocks >= 1,
+          "planner: min_split_blocks must be >= 1 (got " + std::to_string(o.min_split_blocks) + ")");
+  require(o.max_splits_per_query >= 0,
+          "planner: max_splits_per_query must be >= 0 (got " + std::to_string(o.max_splits_per_query) + ")");
+  require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
+          "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
+  if (o.tiles == TilePolicy::fixed)
+    require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),
+            "planner: fixed tile " + o.fixed_tile.name() + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
+}
+
+int64_t block_key(const PagedLayout& L, int32_t r, int32_t i) {
+  const int page = L.shape.page_size;
+  const int64_t used = std::min<int64_t>(page, L.lengths[static_cast<size_t>(r)] - int64_t{i} * page);
+  return (int64_t{L.block_tables[static_cast<size_t>(r)][static_cast<size_t>(i)]} << kKeyTokenBits) | used;
+}
+
+namespace {
+std::vector<int32_t> all_requests(const PagedLayout& L) {
+  std::vector<int32_t> all(static_cast<size_t>(L.num_requests()));
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+}  // namespace
+
+RadixTree::RadixTree(const PagedLayout& layout) : RadixTree(layout, all_requests(layout)) {}
+
+RadixTree::RadixTree(const PagedLayout& layout, std::vector<int32_t> requests) : layout_(layout), order_(std::move(requests)) {
+  TreeNode root;
+  root.query_end = static_cast<int32_t>(order_.size());
+  nodes_.push_back(root);
+  // Children are appended after their parent, so one pass in index order builds the tree.
+  for (size_t v = 0; v < nodes_.size(); ++v) grow(static_cast<int32_t>(v));
+}
+
+int32_t RadixTree::blocks(int32_t r) const { return static_cast<int32_t>(layout_.block_tables[static_cast<size_t>(r)].size()); }
+
+/// Extends node `v` while all its queries share the next block, then partitions them into the
+/// queries that end there and one child per next block.
+void RadixTree::grow(int32_t v) {
+  TreeNode n = nodes_[static_cast<size_t>(v)];
+  const auto qb = order_.begin() + n.query_begin, qe = order_.begin() + n.query_end;
+  int32_t b = n.block_end;
+  if (v != 0) {
+    for (;; ++b) {
+      const int32_t q0 = *qb;
+      if (b >= blocks(q0)) break;
+      const int64_t k0 = block_key(layout_, q0, b);
+      bool same = true;
+      for (auto it = qb + 1; it != qe && same; ++it) same = b < blocks(*it) && block_key(layout_, *it, b) == k0;
+      if (!same) break;
+    }
+    n.block_end = b;
+    n.token_end = static_cast<int32_t>(
+        std::min<int64_t>(int64_t{b} * layout_.shape.page_size, layout_.lengths[static_cast<size_t>(*qb)]));
+  }
+  // Queries that end here first (in request order), then the rest grouped by their next block.
+  auto rest = std::stable_partition(qb, qe, [&](int32_t r) { return blocks(r) <= b; });
+  n.ended = static_cast<int32_t>(rest - qb);
+  std::vector<std::pair<int64_t, int32_t>> keyed;
+  keyed.reserve(static_cast<size_t>(qe - rest));
+  for (auto it = rest; it != qe; ++it) keyed.emplace_back(block_key(layout_, *it, b), *it);
+  std::sort(keyed.begin(), keyed.end());
+  // Groups of equal keys, ordered by their smallest request (the first of each group).
+  std::vector<std::pair<size_t, size_t>> groups;
+  for (size_t i = 0; i < keyed.size();) {
+    size_t j = i + 1;
+    while (j < keyed.size() && keyed[j].first == keyed[i].first) ++j;
+    groups.emplace_back(i, j);
+    i = j;
+  }
+  std::sort(groups.begin(), groups.end(),
+            [&](const auto& a, const auto& c) { return keyed[a.first].second < keyed[c.first].second; });
+  auto out = rest;
+  n.first_child = static_cast<int32_t>(nodes_.size());
+  n.children = static_cast<int32_t>(groups.size());
+  for (const auto& g : groups) {
+    TreeNode c;
+    c.block_begin = b;
+    c.block_end = b + 1;
+    c.query_begin = static_cast<int32_t>(out - order_.begin());
+    for (size_t i = g.first; i < g.second; ++i) *out++ = keyed[i].second;
+    c.query_end = static_cast<int32_t>(out - order_.begin());
+    nodes_.push_back(c);
+  }
+  nodes_[static_cast<size_t>(v)] = n;
+}
+
+namespace {
+
+/// The inherit-or-split decision at node `n` for reports: the choice's bytes against PAT's,
+/// all-split and all-inherit.
+Decision describe_decision(const CostModel& model, const TreeNode& n, int64_t tokens, int32_t token_begin,
+                           const std::vector<int32_t>& sizes, const std::vector<bool>& inherit) {
+  Decision d;
+  d.token_begin = token_begin;
+  d.token_end = n.token_end;
+  d.queries = n.queries();
+  d.ended = n.ended;
+  d.children = n.children;
+  d.bytes = model.node_bytes(tokens, n.ended, sizes, inherit);
+  d.bytes_all_split = model.node_bytes(tokens, n.ended, sizes, std::vector<bool>(sizes.size(), false));
+  d.bytes_all_inherit = model.node_bytes(tokens, n.ended, sizes, std::vector<bool>(sizes.size(), true));
+  std::vector<bool> pat(sizes.size());
+  for (size_t c = 0; c < sizes.size(); ++c) {
+    pat[c] = pat_inherits(n.queries(), sizes[c], tokens, model.queries_per_pack);
+    d.inherited += inherit[c];
+    d.pat_inherited += pat[c];
+  }
+  d.bytes_pat = model.node_bytes(tokens, n.ended, sizes, pat);
+  return d;
+}
+
+}  // namespace
+
+void walk_tree(const PagedLayout& layout, const RadixTree& tree, const CostModel& model, std::vector<Pack>& packs,
+               std::vector<Decision>* decisions) {
+  const int page = layout.shape.page_size;
   const int Q = model.queries_per_pack;
-  PlanInfo local;
-  PlanInfo& out = info ? *info : local;
-  out = PlanInfo{};
-  out.queries_per_pack = Q;
-
-  // 1. The radix tree over physical block ids.
-  const RadixTree tree(layout);
-  const std::vector<Node>& nodes = tree.nodes();
+  const std::vector<TreeNode>& nodes = tree.nodes();
   const std::vector<int32_t>& order = tree.order();
-  out.tree_nodes = static_cast<int32_t>(nodes.size()) - 1;
-
-  // 2. Walk it from the roots (preorder, children in order), carrying each node's pending
-  //    range, deciding inherit-or-split at every node with children, and packing the queries
-  //    that stop there. Preorder puts every query's packs in token order.
-  std::vector<Pack> packs;
-  auto emit = [&](const std::vector<int32_t>& queries, int32_t pending_block, const Node& n) {
+  auto emit = [&](const std::vector<int32_t>& queries, int32_t pending_block, const TreeNode& n) {
     const auto& table = layout.block_tables[static_cast<size_t>(queries.front())];
     for (size_t first = 0; first < queries.size(); first += static_cast<size_t>(Q)) {
       Pack p;
@@ -480,7 +416,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   while (!stack.empty()) {
     const auto [v, pending] = stack.back();
     stack.pop_back();
-    const Node& n = nodes[static_cast<size_t>(v)];
+    const TreeNode& n = nodes[static_cast<size_t>(v)];
     const int64_t tokens = n.token_end - int64_t{pending} * page;
     stay.assign(order.begin() + n.query_begin, order.begin() + n.query_begin + n.ended);
     std::vector<bool> inherit;
@@ -488,32 +424,136 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
       sizes.clear();
       for (int32_t c = 0; c < n.children; ++c) sizes.push_back(nodes[static_cast<size_t>(n.first_child + c)].queries());
       inherit = choose_inherit(model, tokens, n.ended, sizes);
-      Decision d;
-      d.token_begin = pending * page;
-      d.token_end = n.token_end;
-      d.queries = n.queries();
-      d.ended = n.ended;
-      d.children = n.children;
-      d.bytes = model.node_bytes(tokens, n.ended, sizes, inherit);
-      d.bytes_all_split = model.node_bytes(tokens, n.ended, sizes, std::vector<bool>(sizes.size(), false));
-      d.bytes_all_inherit = model.node_bytes(tokens, n.ended, sizes, std::vector<bool>(sizes.size(), true));
-      std::vector<bool> pat(sizes.size());
+      if (decisions) decisions->push_back(describe_decision(model, n, tokens, pending * page, sizes, inherit));
       for (size_t c = 0; c < sizes.size(); ++c) {
-        pat[c] = pat_inherits(n.queries(), sizes[c], tokens, Q);
-        d.inherited += inherit[c];
-        d.pat_inherited += pat[c];
-        if (!inherit[c]) {
-          const Node& child = nodes[static_cast<size_t>(n.first_child) + c];
-          stay.insert(stay.end(), order.begin() + child.query_begin, order.begin() + child.query_end);
-        }
+        if (inherit[c]) continue;
+        const TreeNode& child = nodes[static_cast<size_t>(n.first_child) + c];
+        stay.insert(stay.end(), order.begin() + child.query_begin, order.begin() + child.query_end);
       }
-      d.bytes_pat = model.node_bytes(tokens, n.ended, sizes, pat);
-      out.decisions.push_back(d);
     }
     if (!stay.empty()) emit(stay, pending, n);
     for (int32_t c = n.children - 1; c >= 0; --c)
       stack.emplace_back(n.first_child + c, inherit[static_cast<size_t>(c)] ? pending : n.block_end);
   }
+}
+
+std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
+                            int num_requests, int32_t& cuts) {
+  const int page = shape.page_size;
+  const int64_t hkv = shape.num_kv_heads;
+  // [split target]
+  const int64_t target_ctas = int64_t{kSplitCtasPerSm} * o.sms;
+  std::vector<Piece> pieces;
+  pieces.reserve(packs.size());
+  int64_t cta_tokens = 0;  // sum of kv_len x Hkv: the KV tokens all CTAs read
+  for (size_t p = 0; p < packs.size(); ++p) {
+    const Pack& pk = packs[p];
+    pieces.push_back({static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(pk.token_begin + pk.kv_len, page)),
+                      pk.token_begin + pk.kv_len});
+    cta_tokens += int64_t{pk.kv_len} * hkv;
+  }
+  // [split target]
+  cuts = 0;
+  // A cut keeps the tokens of all CTAs, so a piece no longer than one slot's share now never will
+  // be cut: only the longer ones enter the queue (in piece order, so ties break as before).
+  std::vector<int32_t> candidates;
+  for (int32_t i = 0; i < static_cast<int32_t>(pieces.size()); ++i)
+    if (int64_t{pieces[static_cast<size_t>(i)].tokens(page)} * target_ctas > cta_tokens) candidates.push_back(i);
+  if (candidates.empty()) return pieces;
+  auto shorter = [&](int32_t a, int32_t b) {
+    const int32_t ta = pieces[static_cast<size_t>(a)].tokens(page), tb = pieces[static_cast<size_t>(b)].tokens(page);
+    return ta != tb ? ta < tb : a > b;  // longest first; among equals, the earliest piece
+  };
+  std::priority_queue<int32_t, std::vector<int32_t>, decltype(shorter)> longest(shorter, std::move(candidates));
+  std::vector<int32_t> added(static_cast<size_t>(num_requests), 0);  // pieces the split added per query
+  // [split rule]
+  while (!longest.empty()) {
+    const int32_t i = longest.top();
+    const Piece cur = pieces[static_cast<size_t>(i)];
+    // Longer than one CTA slot's share? (While CTAs < target, the longest piece always is.)
+    if (int64_t{cur.tokens(page)} * target_ctas <= cta_tokens) break;
+    longest.pop();
+    const int32_t nblocks = cur.block_end - cur.block_begin;
+    const std::vector<int32_t>& qs = packs[static_cast<size_t>(cur.pack)].queries;
+    const bool room = std::all_of(qs.begin(), qs.end(), [&](int32_t r) {
+      return added[static_cast<size_t>(r)] < o.max_splits_per_query;
+    });
+    if (nblocks / 2 < o.min_split_blocks || !room) continue;  // final: too short, or a query is at its cap
+    const int32_t mid = cur.block_begin + nblocks / 2;
+    pieces[static_cast<size_t>(i)] = {cur.pack, cur.block_begin, mid, mid * page};
+    pieces.push_back({cur.pack, mid, cur.block_end, cur.token_end});
+    for (int32_t r : qs) ++added[static_cast<size_t>(r)];
+    ++cuts;
+    longest.push(i);
+    longest.push(static_cast<int32_t>(pieces.size()) - 1);
+  }
+  // [split rule]
+  // The first pieces are each pack's first piece, in pack order; the cut-off ones follow.
+  auto in_order = [](const Piece& a, const Piece& b) {
+    return a.pack != b.pack ? a.pack < b.pack : a.block_begin < b.block_begin;
+  };
+  const auto cut_off = pieces.begin() + static_cast<std::ptrdiff_t>(packs.size());
+  std::sort(cut_off, pieces.end(), in_order);
+  std::inplace_merge(pieces.begin(), cut_off, pieces.end(), in_order);
+  return pieces;
+}
+
+void piece_to_pack(const Pack& whole, const Piece& piece, int page, Pack& out) {
+  out.queries.assign(whole.queries.begin(), whole.queries.end());
+  out.token_begin = piece.block_begin * page;
+  out.kv_len = piece.tokens(page);
+  const int32_t first = whole.token_begin / page;
+  out.blocks.assign(whole.blocks.begin() + (piece.block_begin - first), whole.blocks.begin() + (piece.block_end - first));
+}
+
+TileShape tile_for(const Pack& pack, const PlannerOptions& options, int group) {
+  return options.tiles == TilePolicy::fixed ? options.fixed_tile : choose_tile(pack.rows(group), pack.kv_len, options.max_kv_tile);
+}
+
+void assign_slots(Plan& plan, int num_requests) {
+  // [tiles and slots]
+  plan.partials.assign(static_cast<size_t>(num_requests), 0);
+  for (Pack& p : plan.packs) {
+    p.slots.resize(p.queries.size());
+    for (size_t i = 0; i < p.queries.size(); ++i) p.slots[i] = plan.partials[static_cast<size_t>(p.queries[i])]++;
+  }
+  // [tiles and slots]
+}
+
+std::string strategy_name(const PlannerOptions& options) {
+  return std::string("radix tree, byte-cost inherit/split, ") +
+         (options.tiles == TilePolicy::fixed ? "fixed " + options.fixed_tile.name() + " tile" : "tile table") +
+         (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
+}
+
+}  // namespace plan_steps
+
+Plan make_plan(const PagedLayout& layout, const PlannerOptions& options) { return make_plan(layout, options, nullptr); }
+
+Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInfo* info) {
+  using namespace plan_steps;
+  check_options(options);
+  check_layout(layout);
+  const Shape& shape = layout.shape;
+  const int page = shape.page_size;
+  const int group = shape.group();
+  const int max_rows = options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows;
+  const CostModel model = CostModel::of(shape, max_rows);
+  PlanInfo local;
+  PlanInfo& out = info ? *info : local;
+  out = PlanInfo{};
+  out.queries_per_pack = model.queries_per_pack;
+
+  // 1. The radix tree over physical block ids.
+  const RadixTree tree(layout);
+  out.tree_nodes = static_cast<int32_t>(tree.nodes().size()) - 1;
+
+  // 2. Walk it from the roots (preorder, children in order), carrying each node's pending
+  //    range, deciding inherit-or-split at every node with children, and packing the queries
+  //    that stop there. Preorder puts every query's packs in token order. The decisions are
+  //    described only for a caller that asks for them.
+  std::vector<Pack> packs;
+  walk_tree(layout, tree, model, packs, info ? &out.decisions : nullptr);
   out.packs_before_split = static_cast<int32_t>(packs.size());
 
   // 3. KV split: cut pieces until the CTAs fill the GPU (stage 7).
@@ -521,34 +561,20 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   if (options.split_kv) {
     out.target_ctas = static_cast<int32_t>(std::min<int64_t>(int64_t{kSplitCtasPerSm} * options.sms, INT32_MAX));
     const std::vector<Piece> pieces = split_kv(packs, shape, options, layout.num_requests(), out.kv_cuts);
-    for (const Piece& pc : pieces) {
-      const Pack& whole = packs[static_cast<size_t>(pc.pack)];
-      Pack p;
-      p.queries = whole.queries;
-      p.token_begin = pc.block_begin * page;
-      p.kv_len = pc.tokens(page);
-      const int32_t first = whole.token_begin / page;
-      p.blocks.assign(whole.blocks.begin() + (pc.block_begin - first), whole.blocks.begin() + (pc.block_end - first));
-      plan.packs.push_back(std::move(p));
-    }
+    plan.packs.resize(pieces.size());
+    for (size_t i = 0; i < pieces.size(); ++i)
+      piece_to_pack(packs[static_cast<size_t>(pieces[i].pack)], pieces[i], page, plan.packs[i]);
   } else {
     plan.packs = std::move(packs);
   }
 
   // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
-  // [tiles and slots]
-  plan.partials.assign(static_cast<size_t>(layout.num_requests()), 0);
-  for (Pack& p : plan.packs) {
-    p.tile = options.tiles == TilePolicy::fixed ? options.fixed_tile : choose_tile(p.rows(group), p.kv_len, options.max_kv_tile);
-    p.slots.resize(p.queries.size());
-    for (size_t i = 0; i < p.queries.size(); ++i) p.slots[i] = plan.partials[static_cast<size_t>(p.queries[i])]++;
-  }
-  // [tiles and slots]
-  plan.strategy = std::string("radix tree, byte-cost inherit/split, ") +
-                  (options.tiles == TilePolicy::fixed ? "fixed " + options.fixed_tile.name() + " tile" : "tile table") +
-                  (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
+  for (Pack& p : plan.packs) p.tile = tile_for(p, options, group);
+  assign_slots(plan, layout.num_requests());
+  plan.strategy = strategy_name(options);
   return plan;
 }
+
 
 std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
   Faults f;

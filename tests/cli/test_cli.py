@@ -373,6 +373,10 @@ def main():
     expect_error("--format xml", ["workload", "tiny", "--format", "xml"], ["unknown format 'xml'"])
     expect_error("--format xml (list)", ["list", "--format", "xml"], ["unknown format 'xml'"])
     expect_error("--format xml (check)", ["check", "tiny", "--format", "xml"], ["unknown format 'xml'"])
+    expect_error("plan --incremental 0", ["plan", "tiny", "--incremental", "0"], ["--incremental: 0 decode steps"])
+    expect_error("plan --incremental past the longest request", ["plan", "--tree", "1_16777000", "--incremental", "1000"],
+                 ["more than the 16777216 supported"])
+    expect_error("plan --incremental with --packs", ["plan", "tiny", "--incremental", "5", "--packs"], ["--packs"])
 
     contract_cases(tmp, path)
     limit_cases(tmp, path)
@@ -397,6 +401,8 @@ def main():
     expect_ok("check tiny --format json", ["check", "tiny", "--format", "json"],
               lambda out: [] if all(r["verdict"] in ("PASS", "-") for t in json.loads(out).values() for r in t)
               else ["verdict not PASS"])
+    expect_ok("plan --incremental", ["plan", "--tree", "1,4,32_256,64,8", "--incremental", "40"],
+              has("40 of 40 (PASS)", "40 of 40 plans valid (PASS)", "speedup (medians)"))
     expect_ok("check a small file", ["check", path("good.json"), "--dtype", "bf16"], has("PASS"))
 
     print(f"{len(failures)} failed" if failures else "all CLI cases passed")

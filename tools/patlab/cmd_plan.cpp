@@ -29,6 +29,8 @@ struct PlanOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   bool no_split = false;
   bool list_packs = false;
+  bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
+  int incremental_steps = 0;
 };
 
 std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
@@ -119,6 +121,10 @@ int run_plan(const PlanOptions& o) {
   options.sms = o.sms;
   options.split_kv = !o.no_split;
   options.max_kv_tile = o.max_kv_tile;
+  if (o.incremental) {
+    require(!o.list_packs, "--packs lists one plan; it does not go with --incremental");
+    return run_plan_incremental(choice, options, o.incremental_steps, format);
+  }
 
   PlanInfo info;
   Plan plan;
@@ -187,7 +193,14 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--packs", o->list_packs, "Also list every pack: tile, token range, queries and their slots");
-  cmd->callback([&action, o] { action = [o] { return run_plan(*o); }; });
+  auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
+                  "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
+                  "scratch and by the incremental planner: time per step, speedup, plans required identical")
+      ->type_name("STEPS");
+  cmd->callback([&action, o, incremental] {
+    o->incremental = incremental->count() > 0;
+    action = [o] { return run_plan(*o); };
+  });
 }
 
 }  // namespace patlab::cli

@@ -74,6 +74,10 @@ struct Plan {
 /// counts the partials of this plan).
 inline constexpr int kSelfCheckChunkPages = 4;
 
+/// "" when `a` and `b` have the same packs (queries, slots, range, blocks, tile, in order) and
+/// the same partial counts; else one line naming the first difference.
+std::string plan_difference(const Plan& a, const Plan& b);
+
 /// The simple splitter: every request alone, cut into chunks of `chunk_tokens` (a multiple of
 /// the page size). Throws Error(usage) on a chunk size that is not a positive page multiple.
 Plan chunked_plan(const PagedLayout& layout, int chunk_tokens);

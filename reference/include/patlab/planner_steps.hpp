@@ -1,0 +1,105 @@
+/// @file planner_steps.hpp
+/// @brief The steps of make_plan() as functions, for planners that reuse them (the incremental
+/// planner of incremental_planner.hpp): the checks, the radix tree over a set of requests, the
+/// walk that emits packs, the KV split, and tiles and slots. make_plan() is these steps in order;
+/// planner.hpp explains what each one decides.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "patlab/kv_cache.hpp"
+#include "patlab/plan.hpp"
+#include "patlab/planner.hpp"
+
+namespace patlab::plan_steps {
+
+/// Throws Error(usage) unless the layout's shape is supported and its tables match its lengths.
+void check_layout(const PagedLayout& layout);
+/// check_layout() without the shape: the tables against the lengths. Messages are built only on
+/// a fault, so the check is cheap enough to run every decode step.
+void check_tables(const PagedLayout& layout);
+/// Throws Error(usage) naming the first bad knob of `options`.
+void check_options(const PlannerOptions& options);
+
+/// Block `i` of request `r` as a radix-tree key: its physical id and the tokens it holds, so
+/// that a partial block only matches the same partial block.
+int64_t block_key(const PagedLayout& layout, int32_t r, int32_t i);
+
+/// A node of the radix tree: a run of blocks that the same queries read.
+struct TreeNode {
+  int32_t block_begin = 0;  ///< blocks [block_begin, block_end) of every query's table
+  int32_t block_end = 0;
+  int32_t token_end = 0;    ///< tokens of the queries up to the end of the node
+  int32_t query_begin = 0;  ///< the node's queries are order[query_begin, query_end)
+  int32_t query_end = 0;
+  int32_t ended = 0;        ///< order[query_begin, query_begin + ended) end at the node
+  int32_t first_child = -1; ///< children are nodes[first_child, first_child + children)
+  int32_t children = 0;
+  /// Queries that read the node.
+  int32_t queries() const { return query_end - query_begin; }
+};
+
+/// The radix tree over physical block ids, built by partitioning the queries at each point where
+/// their tables diverge. Node 0 is a virtual root (no blocks) over the queries; its children are
+/// the root subtrees, in the order of their smallest request index. Within a node the queries are
+/// in increasing request order. Keeps a reference to the layout: it must outlive the tree.
+class RadixTree {
+ public:
+  /// The tree over every request of `layout`.
+  explicit RadixTree(const PagedLayout& layout);
+  /// The tree over `requests` only (request indices of `layout`, increasing). Over the requests
+  /// of one root subtree it is that subtree of the whole tree, node for node.
+  RadixTree(const PagedLayout& layout, std::vector<int32_t> requests);
+  const std::vector<TreeNode>& nodes() const { return nodes_; }
+  const std::vector<int32_t>& order() const { return order_; }
+
+ private:
+  int32_t blocks(int32_t r) const;
+  void build();
+  void grow(int32_t v);
+
+  const PagedLayout& layout_;
+  std::vector<int32_t> order_;
+  std::vector<TreeNode> nodes_;
+};
+
+/// Step 2 of make_plan(): walks `tree` from the children of its virtual root (preorder, children
+/// in order), decides inherit-or-split at every node with children by `model`, and appends the
+/// packs (queries, range, blocks; no tile, no slots) to `packs`, every query's packs in token
+/// order. Appends one Decision per node with children to `decisions` when it is not null.
+void walk_tree(const PagedLayout& layout, const RadixTree& tree, const CostModel& model, std::vector<Pack>& packs,
+               std::vector<Decision>* decisions);
+
+/// A KV range of a walk pack while the KV split cuts it, in blocks.
+struct Piece {
+  int32_t pack = 0;         ///< the walk pack it belongs to
+  int32_t block_begin = 0;  ///< first block
+  int32_t block_end = 0;    ///< one past the last block
+  int32_t token_end = 0;    ///< one past the last token (inside block_end - 1)
+  /// Tokens of the piece.
+  int32_t tokens(int page) const { return token_end - block_begin * page; }
+};
+
+/// Step 3 (stage 7): cuts the longest piece in two while it is longer than one CTA slot's fair
+/// share of all CTAs' tokens (see planner.hpp), within the minimum piece and the per-query cap.
+/// Returns the pieces sorted by (pack, block_begin) and the number of cuts in `cuts`.
+/// Only integers move: O(packs + cuts x log cuts).
+std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options,
+                            int num_requests, int32_t& cuts);
+
+/// The pack that piece `piece` of `whole` becomes: the same queries over the piece's blocks
+/// (no tile, no slots; `out`'s vectors are reused).
+void piece_to_pack(const Pack& whole, const Piece& piece, int page, Pack& out);
+
+/// Step 4: the tile of pack `pack` under `options` (the fixed tile, or choose_tile()).
+TileShape tile_for(const Pack& pack, const PlannerOptions& options, int group);
+
+/// Step 5: each query numbers its packs 0..k-1 in plan order (token order), and
+/// Plan::partials[r] = k.
+void assign_slots(Plan& plan, int num_requests);
+
+/// Plan::strategy of make_plan() under `options`.
+std::string strategy_name(const PlannerOptions& options);
+
+}  // namespace patlab::plan_steps

@@ -1,0 +1,425 @@
+// The incremental planner against make_plan(): random serving sequences (every request one token
+// longer per step, arrivals with and without prefix hits, finishes, forks with copy-on-write,
+// reorders), every step's plan identical to make_plan()'s and valid, the packed oracle on a sample
+// of steps, what update() reports it reused, and bad input.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../catch.hpp"
+#include "../test_util.hpp"
+#include "patlab/dtype.hpp"
+#include "patlab/incremental_planner.hpp"
+#include "patlab/oracle.hpp"
+#include "patlab/planner.hpp"
+
+using namespace patlab;
+
+namespace {
+
+/// Seeds of the random serving sequences, and decode steps in each.
+constexpr uint64_t kFirstSeed = 20250115;
+constexpr int kSequences = 40;
+constexpr int kStepsPerSequence = 300;
+/// Every this many steps of the small sequences, the packed oracle runs the plan.
+constexpr int kOracleEvery = 25;
+/// Requests a sequence keeps at most (arrivals wait while it is full).
+constexpr int kMaxLiveRequests = 40;
+/// Longest fresh prompt of an arrival, in tokens.
+constexpr int kMaxPrompt = 300;
+
+/// A batch being served, at the block level: a pool whose freed ids are handed out again,
+/// reference counts, copy-on-write of a shared partial block before it is written, and stable
+/// request ids. What a block manager does, as little of it as the planner needs.
+class ServingBatch {
+ public:
+  ServingBatch(const Shape& shape, uint64_t seed) : shape_(shape), rng_(seed) {}
+
+  /// Starts from the requests of `tree`, laid out by build_layout().
+  void load(const TokenTree& tree) {
+    const PagedLayout L = build_layout(tree, shape_, true, rng_());
+    refcount_.assign(static_cast<size_t>(L.num_blocks), 0);
+    for (int r = 0; r < L.num_requests(); ++r) {
+      for (int32_t b : L.block_tables[static_cast<size_t>(r)]) ++refcount_[static_cast<size_t>(b)];
+      requests_.push_back({next_id_++, L.lengths[static_cast<size_t>(r)], L.block_tables[static_cast<size_t>(r)]});
+    }
+  }
+
+  /// One token more for every request: a new block after a full one, a copy of a shared partial one.
+  void decode_step() {
+    for (Request& q : requests_) {
+      const int32_t used = q.length % shape_.page_size;
+      if (used == 0) {
+        q.table.push_back(allocate());
+      } else if (refcount_[static_cast<size_t>(q.table.back())] > 1) {
+        release(q.table.back());
+        q.table.back() = allocate();
+        ++copies_;
+      }
+      ++q.length;
+    }
+  }
+
+  /// A new request at a random position: a fresh prompt, or (prefix hit) some full blocks of a
+  /// live request followed by its own tokens.
+  void arrive() {
+    Request q{next_id_++, 0, {}};
+    std::uniform_int_distribution<int> prompt(1, kMaxPrompt);
+    if (!requests_.empty() && coin(0.6)) {
+      const Request& donor = requests_[pick()];
+      const int32_t full = donor.length / shape_.page_size;
+      const int32_t shared = std::uniform_int_distribution<int32_t>(0, full)(rng_);
+      for (int32_t i = 0; i < shared; ++i) {
+        q.table.push_back(donor.table[static_cast<size_t>(i)]);
+        ++refcount_[static_cast<size_t>(donor.table[static_cast<size_t>(i)])];
+      }
+      q.length = shared * shape_.page_size;
+      ++prefix_hits_;
+    }
+    const int32_t own = prompt(rng_);
+    for (int32_t t = 0; t < own; ++t) {
+      if (q.length % shape_.page_size == 0) q.table.push_back(allocate());
+      ++q.length;
+    }
+    insert_at_random(std::move(q));
+  }
+
+  /// A random request finishes; its blocks go back to the pool at reference count zero.
+  void finish() {
+    const size_t i = pick();
+    for (int32_t b : requests_[i].table) release(b);
+    requests_.erase(requests_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  /// A parallel sample of a random request: every block shared, the partial last one included
+  /// (it is copied when either of them writes to it).
+  void fork() {
+    const size_t i = pick();
+    Request q{next_id_++, requests_[i].length, requests_[i].table};
+    for (int32_t b : q.table) ++refcount_[static_cast<size_t>(b)];
+    requests_.insert(requests_.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::move(q));
+    ++forks_;
+  }
+
+  /// Two requests trade places (a scheduler that reorders its queue).
+  void swap_two() {
+    if (requests_.size() >= 2) std::swap(requests_[pick()], requests_[pick()]);
+  }
+
+  /// The block tables as the planner sees them.
+  PagedLayout layout() const {
+    PagedLayout L;
+    L.shape = shape_;
+    for (const Request& q : requests_) {
+      L.lengths.push_back(q.length);
+      L.block_tables.push_back(q.table);
+    }
+    L.num_blocks = static_cast<int32_t>(refcount_.size());
+    L.refcounts = refcount_;
+    L.used_tokens.assign(refcount_.size(), 0);
+    for (const Request& q : requests_)
+      for (size_t i = 0; i < q.table.size(); ++i) {
+        int32_t& used = L.used_tokens[static_cast<size_t>(q.table[i])];
+        used = std::max(used, std::min(shape_.page_size, q.length - static_cast<int32_t>(i) * shape_.page_size));
+      }
+    return L;
+  }
+
+  std::vector<int64_t> ids() const {
+    std::vector<int64_t> v;
+    for (const Request& q : requests_) v.push_back(q.id);
+    return v;
+  }
+  int size() const { return static_cast<int>(requests_.size()); }
+  bool coin(double p) { return std::bernoulli_distribution(p)(rng_); }
+  int64_t copies() const { return copies_; }
+  int64_t forks() const { return forks_; }
+  int64_t prefix_hits() const { return prefix_hits_; }
+
+ private:
+  struct Request {
+    int64_t id;
+    int32_t length;
+    std::vector<int32_t> table;
+  };
+  size_t pick() { return std::uniform_int_distribution<size_t>(0, requests_.size() - 1)(rng_); }
+  void insert_at_random(Request q) {
+    const size_t at = std::uniform_int_distribution<size_t>(0, requests_.size())(rng_);
+    requests_.insert(requests_.begin() + static_cast<std::ptrdiff_t>(at), std::move(q));
+  }
+  int32_t allocate() {
+    if (free_.empty()) {
+      refcount_.push_back(0);
+      free_.push_back(static_cast<int32_t>(refcount_.size()) - 1);
+    }
+    const int32_t id = free_.back();
+    free_.pop_back();
+    refcount_[static_cast<size_t>(id)] = 1;
+    return id;
+  }
+  void release(int32_t id) {
+    if (--refcount_[static_cast<size_t>(id)] == 0) free_.push_back(id);
+  }
+
+  Shape shape_;
+  std::mt19937_64 rng_;
+  std::vector<Request> requests_;
+  std::vector<int32_t> refcount_;
+  std::vector<int32_t> free_;  ///< freed ids, handed out again last-in first-out
+  int64_t next_id_ = 0;
+  int64_t copies_ = 0, forks_ = 0, prefix_hits_ = 0;
+};
+
+/// K/V and q for a layout: N(0, 1) draws, NaN in every pool slot past the tokens a block holds
+/// (so that a pack reading past a request's end cannot pass).
+Workload workload_for(const PagedLayout& L, uint64_t seed) {
+  Workload w;
+  w.layout = L;
+  w.seed = seed;
+  const Shape& s = L.shape;
+  const size_t row = static_cast<size_t>(s.num_kv_heads) * s.head_dim;
+  const size_t block = row * static_cast<size_t>(s.page_size);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const uint16_t nan = from_float(std::numeric_limits<float>::quiet_NaN(), s.dtype);
+  w.k_pool.resize(block * static_cast<size_t>(L.num_blocks));
+  w.v_pool.resize(w.k_pool.size());
+  for (int32_t b = 0; b < L.num_blocks; ++b)
+    for (size_t i = 0; i < block; ++i) {
+      const bool used = i < static_cast<size_t>(L.used_tokens[static_cast<size_t>(b)]) * row;
+      w.k_pool[static_cast<size_t>(b) * block + i] = used ? from_float(normal(rng), s.dtype) : nan;
+      w.v_pool[static_cast<size_t>(b) * block + i] = used ? from_float(normal(rng), s.dtype) : nan;
+    }
+  w.q.resize(static_cast<size_t>(L.num_requests()) * s.num_q_heads * s.head_dim);
+  for (uint16_t& x : w.q) x = from_float(normal(rng), s.dtype);
+  return w;
+}
+
+/// Random planner knobs: splits from none to eager, caps down to 0, fixed and table tiles.
+PlannerOptions random_options(std::mt19937_64& rng) {
+  PlannerOptions o;
+  const int sms[] = {1, 4, 16, 132};
+  o.sms = sms[std::uniform_int_distribution<int>(0, 3)(rng)];
+  o.split_kv = std::bernoulli_distribution(0.8)(rng);
+  o.min_split_blocks = std::uniform_int_distribution<int>(1, 8)(rng);
+  o.max_splits_per_query = std::uniform_int_distribution<int>(0, 32)(rng);
+  if (std::bernoulli_distribution(0.2)(rng)) {
+    o.tiles = TilePolicy::fixed;
+    o.fixed_tile = {64, 64};
+  }
+  return o;
+}
+
+/// What a sequence of update() calls reported, summed.
+struct Totals {
+  int64_t steps = 0, full = 0, reused = 0, grown = 0, restructured = 0, arrived = 0, finished = 0, split_moved = 0;
+  void add(const UpdateStats& st) {
+    ++steps;
+    full += st.full_rebuild;
+    reused += st.subtrees_rebuilt == 0;
+    grown += st.grown;
+    restructured += st.restructured;
+    arrived += st.arrived;
+    finished += st.finished;
+    split_moved += st.split_changed > 0;
+  }
+};
+
+/// One update() against make_plan() on the same layout: identical plans (so identical bytes), valid.
+void require_same_as_make_plan(IncrementalPlanner& planner, const PagedLayout& L, const std::vector<int64_t>& ids,
+                               const PlannerOptions& o, UpdateStats& st) {
+  const Plan& plan = planner.update(L, ids, &st);
+  const Plan scratch = make_plan(L, o);
+  REQUIRE(plan_difference(plan, scratch) == "");
+  REQUIRE(plan.strategy == scratch.strategy);
+  REQUIRE(traffic_model(L, plan).packed == traffic_model(L, scratch).packed);
+  const std::vector<std::string> faults = validate_plan(L, plan);
+  INFO((faults.empty() ? std::string() : faults.front()));
+  REQUIRE(faults.empty());
+  REQUIRE(st.requests == L.num_requests());
+  REQUIRE(st.packs == static_cast<int32_t>(plan.packs.size()));
+}
+
+Shape random_shape(std::mt19937_64& rng) {
+  const int group = kSupportedGroupSizes[std::uniform_int_distribution<int>(0, 4)(rng)];
+  const int page = kSupportedPageSizes[std::uniform_int_distribution<int>(0, 2)(rng)];
+  const int kv_heads = std::uniform_int_distribution<int>(1, 2)(rng);
+  return shape_of(group * kv_heads, kv_heads, 64, page);
+}
+
+}  // namespace
+
+TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[incremental]") {
+  Totals total;
+  int64_t copies = 0, forks = 0, hits = 0, oracle_runs = 0;
+  for (int seq = 0; seq < kSequences; ++seq) {
+    const uint64_t seed = kFirstSeed + static_cast<uint64_t>(seq);
+    std::mt19937_64 rng(seed);
+    const Shape shape = random_shape(rng);
+    const PlannerOptions o = random_options(rng);
+    std::printf("sequence %d: seed %llu, %s, sms %d, split %d, min piece %d, cap %d\n", seq,
+                static_cast<unsigned long long>(seed), shape.describe().c_str(), o.sms, o.split_kv ? 1 : 0,
+                o.min_split_blocks, o.max_splits_per_query);
+    INFO("seed " << seed);
+    ServingBatch batch(shape, rng());
+    RandomTreeOptions tree;
+    tree.requests = 12;
+    tree.max_segment = 200;
+    batch.load(random_tree(rng(), tree));
+    IncrementalPlanner planner(o);
+    for (int step = 0; step < kStepsPerSequence; ++step) {
+      INFO("step " << step);
+      if (step > 0) batch.decode_step();
+      if (batch.size() < kMaxLiveRequests && batch.coin(0.15)) batch.arrive();
+      if (batch.size() > 1 && batch.coin(0.1)) batch.finish();
+      if (batch.size() < kMaxLiveRequests && batch.coin(0.05)) batch.fork();
+      if (batch.coin(0.01)) batch.swap_two();
+      const PagedLayout L = batch.layout();
+      UpdateStats st;
+      require_same_as_make_plan(planner, L, batch.ids(), o, st);
+      total.add(st);
+      if (step % kOracleEvery == 0) {
+        const Workload w = workload_for(L, seed + static_cast<uint64_t>(step));
+        REQUIRE(max_relative_difference(packed_attention(w, planner.plan()), naive_attention(w)) <= kOracleAgreement);
+        ++oracle_runs;
+      }
+    }
+    copies += batch.copies();
+    forks += batch.forks();
+    hits += batch.prefix_hits();
+  }
+  std::printf("%lld steps: %lld full rebuilds, %lld with no subtree re-planned, %lld requests grown in place, "
+              "%lld restructured, %lld arrivals (%lld prefix hits), %lld forks, %lld copy-on-writes, %lld finishes, "
+              "%lld steps whose split moved, %lld oracle runs\n",
+              static_cast<long long>(total.steps), static_cast<long long>(total.full), static_cast<long long>(total.reused),
+              static_cast<long long>(total.grown), static_cast<long long>(total.restructured),
+              static_cast<long long>(total.arrived), static_cast<long long>(hits), static_cast<long long>(forks),
+              static_cast<long long>(copies), static_cast<long long>(total.finished),
+              static_cast<long long>(total.split_moved), static_cast<long long>(oracle_runs));
+  // Every kind of event happened, and the fast path carried most requests.
+  CHECK(total.full > kSequences);  // first steps, and reorders
+  CHECK(total.reused > 0);
+  CHECK(total.grown > 10 * total.restructured);
+  CHECK(total.arrived > 0);
+  CHECK(total.finished > 0);
+  CHECK(forks > 0);
+  CHECK(copies > 0);
+  CHECK(hits > 0);
+  CHECK(total.split_moved > 0);
+}
+
+TEST_CASE("decode steps on a fixed batch only grow packs", "[incremental]") {
+  // 256 requests on one 1024-token prompt, 4 branches of 256, 32 own tokens: the benchmark's tree.
+  const TokenTree tree = parse_tree_spec("1,4,256_1024,256,32");
+  ServingBatch batch(Shape{}, 7);
+  batch.load(tree);
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  const int page = Shape{}.page_size;
+  for (int step = 0; step < 3 * page; ++step) {
+    INFO("step " << step);
+    if (step > 0) batch.decode_step();
+    UpdateStats st;
+    require_same_as_make_plan(planner, batch.layout(), batch.ids(), o, st);
+    if (step == 0) {
+      CHECK(st.full_rebuild);
+      CHECK(st.subtrees_rebuilt == 1);
+      continue;
+    }
+    CHECK(!st.full_rebuild);
+    CHECK(st.subtrees_rebuilt == 0);
+    CHECK(st.walk_packs_rebuilt == 0);
+    CHECK(st.grown == 256);
+    CHECK(st.walk_packs_grown == 256);
+    CHECK(st.restructured + st.arrived + st.finished == 0);
+    CHECK(st.packs_written < st.packs);  // the 16 prompt packs' pieces were kept
+  }
+}
+
+TEST_CASE("changes re-plan only the root subtrees they touch", "[incremental]") {
+  // Three root subtrees (three prompts); a request of the second finishes, one arrives on the
+  // third: the first keeps its packs.
+  const TokenTree tree = parse_tree_spec("3,12_512,32");
+  ServingBatch batch(Shape{}, 11);
+  batch.load(tree);
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  UpdateStats st;
+  require_same_as_make_plan(planner, batch.layout(), batch.ids(), o, st);
+  REQUIRE(st.subtrees == 3);
+  // A fork of the last request adds a fourth request to the third subtree only.
+  PagedLayout L = batch.layout();
+  std::vector<int64_t> ids = batch.ids();
+  L.lengths.push_back(L.lengths.back());
+  L.block_tables.push_back(L.block_tables.back());
+  ids.push_back(1000);
+  require_same_as_make_plan(planner, L, ids, o, st);
+  CHECK(st.arrived == 1);
+  CHECK(st.subtrees == 3);
+  CHECK(st.subtrees_rebuilt == 1);
+  CHECK(!st.full_rebuild);
+  // Request 5 (second prompt) finishes: the others move up one position.
+  L.lengths.erase(L.lengths.begin() + 5);
+  L.block_tables.erase(L.block_tables.begin() + 5);
+  ids.erase(ids.begin() + 5);
+  require_same_as_make_plan(planner, L, ids, o, st);
+  CHECK(st.finished == 1);
+  CHECK(st.subtrees_rebuilt == 1);
+  // The survivors change places: everything is planned again.
+  std::swap(L.lengths[0], L.lengths[8]);
+  std::swap(L.block_tables[0], L.block_tables[8]);
+  std::swap(ids[0], ids[8]);
+  require_same_as_make_plan(planner, L, ids, o, st);
+  CHECK(st.full_rebuild);
+  // A new shape: everything again.
+  L.shape.num_q_heads = 64;
+  require_same_as_make_plan(planner, L, ids, o, st);
+  CHECK(st.full_rebuild);
+}
+
+TEST_CASE("a leaf of one partial block is re-planned, not grown", "[incremental]") {
+  // Two requests share 2 full blocks; each then has one partial block of its own. Growing a
+  // partial leaf block changes its key (id and tokens), so it counts as a change of the tree.
+  const PagedLayout start = build_layout(parse_tree_spec("1,2_32,5"), Shape{}, false, 1);
+  PagedLayout L = start;
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  UpdateStats st;
+  require_same_as_make_plan(planner, L, {10, 20}, o, st);
+  ++L.lengths[0];
+  require_same_as_make_plan(planner, L, {10, 20}, o, st);
+  CHECK(st.restructured == 1);
+  CHECK(st.grown == 0);
+  CHECK(st.unchanged == 1);
+  CHECK(st.subtrees_rebuilt == 1);
+}
+
+TEST_CASE("the incremental planner refuses bad input with one line and keeps its state", "[incremental]") {
+  const PagedLayout L = build_layout(parse_tree_spec("1,4_64,20"), Shape{}, true, 3);
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  UpdateStats st;
+  require_same_as_make_plan(planner, L, {1, 2, 3, 4}, o, st);
+  require_error([&] { planner.update(L, {1, 2, 3}, nullptr); }, "3 request ids for 4 requests");
+  require_error([&] { planner.update(L, {1, 2, 3, 2}, nullptr); }, "request id 2 is given to requests 1 and 3");
+  PagedLayout broken = L;
+  broken.lengths[2] += 40;
+  require_error([&] { planner.update(broken, {1, 2, 3, 4}, nullptr); }, "request 2 has");
+  PagedLayout empty = L;
+  empty.lengths.clear();
+  empty.block_tables.clear();
+  require_error([&] { planner.update(empty, {}, nullptr); }, "no requests");
+  // After the refusals, the next step is planned from the state of the last good one.
+  PagedLayout next = L;
+  ++next.lengths[0];
+  require_same_as_make_plan(planner, next, {1, 2, 3, 4}, o, st);
+  CHECK(st.grown == 1);
+  CHECK(!st.full_rebuild);
+  PlannerOptions bad;
+  bad.sms = 0;
+  require_error([&] { IncrementalPlanner p(bad); }, "SM count");
+}
