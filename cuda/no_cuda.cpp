@@ -34,4 +34,16 @@ std::string Runner::notes(const std::string&) const { no_cuda(); }
 void Runner::release(const std::string&) { no_cuda(); }
 double Runner::copy_bandwidth_gbs() { no_cuda(); }
 
+struct ServeSession::Impl {};
+
+ServeSession::ServeSession(const ServeConfig&) { no_cuda(); }
+ServeSession::~ServeSession() = default;
+const DeviceInfo& ServeSession::device() const { no_cuda(); }
+bool ServeSession::planner_options(PlannerOptions&) const { no_cuda(); }
+int64_t ServeSession::pool_bytes() const { no_cuda(); }
+void ServeSession::apply(const serving::WriteLog&) { no_cuda(); }
+double ServeSession::set_batch(const PagedLayout&, const Plan*) { no_cuda(); }
+std::vector<double> ServeSession::run_layers() { no_cuda(); }
+CheckResult ServeSession::check_layer0() { no_cuda(); }
+
 }  // namespace patlab::gpu

@@ -8,7 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "patlab/check.hpp"
 #include "patlab/kv_cache.hpp"
+#include "patlab/plan.hpp"
+#include "patlab/planner.hpp"
+#include "patlab/serving/block_manager.hpp"
 
 namespace patlab::gpu {
 
@@ -87,6 +91,54 @@ class Runner {
   /// Device-to-device copy bandwidth measured now (GB/s counting read + write; 1 GiB, median
   /// of 20).
   double copy_bandwidth_gbs();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// What a serving session on the GPU holds: the K/V pools of a block manager's whole pool for
+/// `layers` layers (layer-strided: layer l's pool follows layer l-1's), and the stage it runs.
+struct ServeConfig {
+  Shape shape;              ///< heads, head dim, page size, dtype
+  int32_t pool_blocks = 0;  ///< physical blocks of the pool (block ids are below this)
+  int layers = 1;           ///< layers: the same block tables and plan, one pool slice each
+  std::string stage = "pat";  ///< GPU stage slug (patlab list)
+  int max_kv_tile = 0;      ///< planner's KV tile cap for stages that use its table (0: default)
+  uint64_t seed = 1;        ///< seed of the K/V and q values written
+  bool host_mirror = true;  ///< keep layer 0's pools on the host too, so a step can be checked
+};
+
+/// The GPU side of `patlab serve`: a pool that lives across decode steps. Each step the serve
+/// loop applies the block manager's writes (copy-on-write copies, then new tokens' K/V), sets
+/// the batch (block tables, lengths, q) with the step's plan, and runs the stage on every layer.
+class ServeSession {
+ public:
+  /// Allocates the pools (poisoned with NaN) on device 0; throws Error(unsupported) without a
+  /// usable device or stage, Error(device) on a CUDA error or out-of-memory.
+  explicit ServeSession(const ServeConfig& config);
+  ~ServeSession();
+  ServeSession(const ServeSession&) = delete;
+  ServeSession& operator=(const ServeSession&) = delete;
+  const DeviceInfo& device() const;
+  /// The planner options the stage plans with (its tiles, KV split and the device's SM count),
+  /// or false when the stage executes no plan (stages 1-3): then `plan` below may be null.
+  bool planner_options(PlannerOptions& options) const;
+  /// Device bytes of the pools (all layers).
+  int64_t pool_bytes() const;
+  /// Applies a step's cache changes to every layer: the copies first (slots [0, tokens) of src
+  /// into dst), then fresh seeded random K/V for every written slot run.
+  void apply(const serving::WriteLog& log);
+  /// Sets the step's batch: uploads block tables and lengths, draws q, and prepares the stage
+  /// (with `plan` for plan-executing stages; it must be valid for `layout`). Returns host ms.
+  double set_batch(const PagedLayout& layout, const Plan* plan);
+  /// Runs the stage once per layer; returns each layer's kernel time in microseconds (CUDA
+  /// events around the layer's launches; L2 is not flushed: layers follow one another as in a
+  /// forward pass).
+  std::vector<double> run_layers();
+  /// Checks the last run's layer-0 output against the float64 oracle on the host mirror (needs
+  /// ServeConfig::host_mirror). Poisons and reruns layer 0 first, so nothing stale passes.
+  CheckResult check_layer0();
 
  private:
   struct Impl;
