@@ -39,6 +39,11 @@ class GqaStage final : public Stage {
  public:
   void prepare(const DeviceBatch& batch) override { batch_ = batch; }
 
+  void set_pools(const void* k_pool, const void* v_pool) override {
+    batch_.k_pool = k_pool;
+    batch_.v_pool = v_pool;
+  }
+
   void run(cudaStream_t stream) override {
     const Shape& s = batch_.shape;
     dispatch_dtype_head_dim(s, [&](auto tag, auto dim) {

@@ -114,6 +114,11 @@ class SplitKvStage final : public Stage {
     }
   }
 
+  void set_pools(const void* k_pool, const void* v_pool) override {
+    batch_.k_pool = k_pool;
+    batch_.v_pool = v_pool;
+  }
+
   // [splitkv-run]
   void run(cudaStream_t stream) override {
     const Shape& s = batch_.shape;

@@ -8,11 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "patlab/check.hpp"
 #include "patlab/kv_cache.hpp"
 #include "patlab/plan.hpp"
 #include "patlab/planner.hpp"
 #include "patlab/serving/block_manager.hpp"
+
+namespace patlab {
+struct CheckResult;  // patlab/check.hpp: kept out of this header, which .cu files include (no Eigen there)
+}  // namespace patlab
 
 namespace patlab::gpu {
 
@@ -138,7 +141,11 @@ class ServeSession {
   std::vector<double> run_layers();
   /// Checks the last run's layer-0 output against the float64 oracle on the host mirror (needs
   /// ServeConfig::host_mirror). Poisons and reruns layer 0 first, so nothing stale passes.
+  /// (Defined in serve_check.cpp, host code: it runs the oracle.)
   CheckResult check_layer0();
+  /// What check_layer0() checks: poisons the output and workspace, reruns layer 0, and copies
+  /// the step's batch (layout, q, layer 0's pools) into `host` and the output into `out`.
+  void snapshot_layer0(Workload& host, std::vector<uint16_t>& out);
 
  private:
   struct Impl;

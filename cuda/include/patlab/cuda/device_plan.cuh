@@ -38,6 +38,11 @@ class DevicePlan {
   /// the shared-memory limit of every tile it uses.
   void upload(const Plan& plan, const DeviceBatch& batch, const UploadOptions& options);
   const std::vector<Bucket>& buckets() const { return buckets_; }
+  /// Points the pack kernels at other K/V pools of the same geometry.
+  void set_pools(const void* k_pool, const void* v_pool) {
+    args_.k_pool = k_pool;
+    args_.v_pool = v_pool;
+  }
   /// Launches the kernel of bucket `b` on `stream`.
   void launch(size_t b, cudaStream_t stream) const;
   /// Merges the partials of every query that has any into the output.
@@ -87,13 +92,27 @@ class PlanStage final : public Stage {
 
   // [plan-stage-prepare]
   void prepare(const DeviceBatch& batch) override {
-    PlannerOptions options = config_.planner;
+    PlannerOptions options;
+    planner_options(batch, options);
+    prepare_with_plan(batch, make_plan(batch.host->layout, options));
+  }
+
+  bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
+    options = config_.planner;
     options.sms = batch.device->sm_count;
     if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
-    plan_.upload(make_plan(batch.host->layout, options), batch, config_.upload);
-    if (config_.streams) streams_ = std::make_unique<StreamFork>(static_cast<int>(plan_.buckets().size()));
+    return true;
+  }
+
+  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+    plan_.upload(plan, batch, config_.upload);
+    // Streams are made once and kept while they suffice (a serve loop prepares every step).
+    const int buckets = static_cast<int>(plan_.buckets().size());
+    if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
   }
   // [plan-stage-prepare]
+
+  void set_pools(const void* k_pool, const void* v_pool) override { plan_.set_pools(k_pool, v_pool); }
 
   // [plan-stage-run]
   void run(cudaStream_t stream) override {

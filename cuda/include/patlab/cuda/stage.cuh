@@ -12,6 +12,8 @@
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/gpu.hpp"
 #include "patlab/kv_cache.hpp"
+#include "patlab/plan.hpp"
+#include "patlab/planner.hpp"
 
 namespace patlab::cuda {
 
@@ -42,6 +44,22 @@ class Stage {
   }
   /// Plans the launch for `batch` (host work, uploads, workspace). Called once per workload.
   virtual void prepare(const DeviceBatch& batch) = 0;
+  /// The planner options this stage plans `batch` with into `options`; false for stages that
+  /// execute no plan (then prepare_with_plan() ignores the plan).
+  virtual bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const {
+    (void)batch;
+    (void)options;
+    return false;
+  }
+  /// Prepares for `batch` with a plan made elsewhere (the serve loop's incremental planner)
+  /// instead of planning; `plan` must be valid for batch.host->layout. Stages without a plan
+  /// just prepare().
+  virtual void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) {
+    (void)plan;
+    prepare(batch);
+  }
+  /// Points the prepared launch at other K/V pools of the same geometry (another layer's).
+  virtual void set_pools(const void* k_pool, const void* v_pool) = 0;
   /// Enqueues the whole computation on `stream`, writing batch.out. Never allocates or
   /// synchronises, so that it can be captured in a CUDA graph.
   virtual void run(cudaStream_t stream) = 0;
