@@ -144,8 +144,9 @@ ServeResult run_and_check(const Trace& trace, const ServeLoopOptions& o) {
   CHECK(r.planner.sms == kFakeSms);
   CHECK(fake.calls == expected_calls(r, true));
   std::vector<int32_t> running;
-  int64_t batch_steps = 0;
+  int64_t batch_steps = 0, finished = 0;
   for (const ServeStep& s : r.steps) {
+    finished += s.finished;
     if (s.running == 0) continue;
     ++batch_steps;
     running.push_back(s.running);
@@ -158,6 +159,7 @@ ServeResult run_and_check(const Trace& trace, const ServeLoopOptions& o) {
     CHECK(s.kv_bytes_in_use == int64_t{s.blocks_in_use} * o.shape.page_size * o.shape.kv_bytes_per_token() * o.layers);
   }
   CHECK(batch_steps > 0);
+  CHECK(finished == r.finished);  // the last step, which only retires, is in the series too
   CHECK(fake.batch_requests == running);
   CHECK(fake.plans_valid == batch_steps);
   CHECK(fake.plans_identical == batch_steps);

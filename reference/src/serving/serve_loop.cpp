@@ -61,9 +61,65 @@ ServeStep count_step(const StepEvents& ev, const Scheduler& sched, const WriteLo
   return s;
 }
 
+/// The scheduler over a pool of capacity_blocks that logs its writes for the executor.
+Scheduler make_scheduler(const Trace& trace, const ServeLoopOptions& o) {
+  BlockManagerOptions bo;
+  bo.num_blocks = o.capacity_blocks;
+  bo.page_size = o.shape.page_size;
+  bo.prefix_caching = o.prefix_caching;
+  bo.record_writes = true;
+  SchedulerOptions so;
+  so.max_running = o.max_running;
+  so.token_seed = trace.seed;
+  so.vocab = trace.vocab;
+  return Scheduler(bo, so);
+}
+
+// [serve: plan]
+/// Step 4: the batch's plan by the incremental planner (timed), validated, and with
+/// compare_scratch timed from scratch too and required to be the same. A fault goes to `fault`.
+const Plan& plan_step(IncrementalPlanner& planner, const PagedLayout& layout, const std::vector<SeqId>& ids,
+                      const ServeLoopOptions& o, const PlannerOptions& options, ServeStep& s, std::string& fault) {
+  const std::string at = "step " + std::to_string(s.step) + ": ";
+  auto t0 = std::chrono::steady_clock::now();
+  const Plan& plan = planner.update(layout, ids);
+  s.plan_ms = ms_since(t0);
+  s.packs = static_cast<int32_t>(plan.packs.size());
+  const std::vector<std::string> faults = validate_plan(layout, plan);
+  if (!faults.empty()) fault = at + "invalid plan: " + faults.front();
+  if (o.compare_scratch && fault.empty()) {
+    t0 = std::chrono::steady_clock::now();
+    const Plan scratch = make_plan(layout, options);
+    s.scratch_ms = ms_since(t0);
+    const std::string diff = plan_difference(plan, scratch);
+    if (!diff.empty()) fault = at + "incremental plan differs from make_plan(): " + diff;
+  }
+  return plan;
+}
+// [serve: plan]
+
+// [serve: run]
+/// Step 5: the executor gets the step's writes, then the batch and its plan, runs every layer,
+/// and on the first check_steps batch steps checks layer 0 (a failure goes to res.fault).
+void run_step(StepExecutor& executor, const WriteLog& log, const PagedLayout& layout, const Plan* plan,
+              const ServeLoopOptions& o, ServeStep& s, ServeResult& res) {
+  executor.apply(log);
+  s.set_batch_ms = executor.set_batch(layout, plan);
+  const std::vector<double> us = executor.run_layers();
+  if (!us.empty()) {
+    s.kernel_us_total = std::accumulate(us.begin(), us.end(), 0.0);
+    s.kernel_us_layer = s.kernel_us_total / static_cast<double>(us.size());
+  }
+  if (res.checked_steps >= o.check_steps) return;
+  const CheckResult check = executor.check_layer0();
+  ++res.checked_steps;
+  s.checked = check.pass;
+  if (!check.pass) res.fault = "step " + std::to_string(s.step) + ": layer 0 check: " + check.summary();
+}
+// [serve: run]
+
 }  // namespace
 
-// [serve step]
 ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepExecutor* executor,
                            const ServeProgress& progress) {
   check_options(o);
@@ -74,20 +130,12 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
   res.planned_with_executor = executor && with_plan;
   res.sequences = total_samples(trace);
 
-  BlockManagerOptions bo;
-  bo.num_blocks = o.capacity_blocks;
-  bo.page_size = o.shape.page_size;
-  bo.prefix_caching = o.prefix_caching;
-  bo.record_writes = true;
-  SchedulerOptions so;
-  so.max_running = o.max_running;
-  so.token_seed = trace.seed;
-  so.vocab = trace.vocab;
-  Scheduler sched(bo, so);
+  Scheduler sched = make_scheduler(trace, o);
   IncrementalPlanner planner(res.planner);
   size_t next = 0;
+  // [serve: loop]
   for (int64_t step = 0; o.max_steps == 0 || step < o.max_steps; ++step) {
-    // 1-3: arrivals, the scheduler's step, its cache writes.
+    // Steps 1-3: arrivals, the scheduler's step, its cache writes.
     while (next < trace.requests.size() && std::floor(trace.requests[next].arrival / o.step_seconds) <= step) {
       sched.add(trace.requests[next], static_cast<int32_t>(next));
       ++next;
@@ -99,49 +147,21 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
     res.preemptions += s.preempted;
     if (sched.idle() && next == trace.requests.size()) {  // the step only retired the last ones
       res.trace_done = true;
+      res.steps.push_back(s);
       break;
     }
     if (s.running > 0) {
-      // 4: the batch's plan, incremental (timed), validated, maybe against one from scratch.
       const PagedLayout layout = sched.snapshot(o.shape);
-      const std::vector<SeqId>& ids = sched.running();
-      auto t0 = std::chrono::steady_clock::now();
-      const Plan& plan = planner.update(layout, ids);
-      s.plan_ms = ms_since(t0);
-      s.packs = static_cast<int32_t>(plan.packs.size());
-      const std::vector<std::string> faults = validate_plan(layout, plan);
-      if (!faults.empty()) res.fault = "step " + std::to_string(step) + ": invalid plan: " + faults.front();
-      if (o.compare_scratch && res.fault.empty()) {
-        t0 = std::chrono::steady_clock::now();
-        const Plan scratch = make_plan(layout, res.planner);
-        s.scratch_ms = ms_since(t0);
-        const std::string diff = plan_difference(plan, scratch);
-        if (!diff.empty()) res.fault = "step " + std::to_string(step) + ": incremental plan differs from make_plan(): " + diff;
-      }
-      // 5: the attention of every layer, and the check of layer 0 on the first checked steps.
-      if (executor && res.fault.empty()) {
-        executor->apply(log);
-        s.set_batch_ms = executor->set_batch(layout, with_plan ? &plan : nullptr);
-        const std::vector<double> us = executor->run_layers();
-        if (!us.empty()) {
-          s.kernel_us_total = std::accumulate(us.begin(), us.end(), 0.0);
-          s.kernel_us_layer = s.kernel_us_total / static_cast<double>(us.size());
-        }
-        if (res.checked_steps < o.check_steps) {
-          const CheckResult check = executor->check_layer0();
-          ++res.checked_steps;
-          s.checked = check.pass;
-          if (!check.pass) res.fault = "step " + std::to_string(step) + ": layer 0 check: " + check.summary();
-        }
-      }
+      const Plan& plan = plan_step(planner, layout, sched.running(), o, res.planner, s, res.fault);
+      if (executor && res.fault.empty()) run_step(*executor, log, layout, with_plan ? &plan : nullptr, o, s, res);
     }
     res.steps.push_back(s);
     if (progress) progress(res);
     if (!res.fault.empty()) break;
   }
+  // [serve: loop]
   return res;
 }
-// [serve step]
 
 ServeSummary summarize(const ServeResult& r) {
   ServeSummary m;
