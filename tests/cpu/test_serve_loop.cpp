@@ -26,6 +26,8 @@ namespace {
 constexpr int kFakeSms = 8;
 /// Kernel microseconds the fake reports for layer l: kFakeLayerUs * (l + 1).
 constexpr double kFakeLayerUs = 10.0;
+/// Host milliseconds the fake's set_batch() reports.
+constexpr double kFakeSetBatchMs = 0.5;
 /// Layers of the fake executor.
 constexpr int kFakeLayers = 3;
 /// Marks a K/V slot no write has reached.
@@ -70,7 +72,7 @@ class FakeExecutor : public StepExecutor {
       plans_null += plan == nullptr;
     }
     slots_stale += stale_slots(layout);
-    return 0.0;
+    return kFakeSetBatchMs;
   }
 
   std::vector<double> run_layers() override {
@@ -154,6 +156,7 @@ ServeResult run_and_check(const Trace& trace, const ServeLoopOptions& o) {
     CHECK(s.scratch_ms >= 0);
     CHECK(s.packs > 0);
     CHECK(s.checked);
+    CHECK(s.set_batch_ms == kFakeSetBatchMs);
     CHECK(close_to(s.kernel_us_total, kFakeLayerUs * kFakeLayers * (kFakeLayers + 1) / 2));
     CHECK(close_to(s.kernel_us_layer, kFakeLayerUs * (kFakeLayers + 1) / 2));
     CHECK(s.kv_bytes_in_use == int64_t{s.blocks_in_use} * o.shape.page_size * o.shape.kv_bytes_per_token() * o.layers);
@@ -185,6 +188,7 @@ TEST_CASE("serve loop: generated traces, every plan valid and equal to make_plan
     CHECK(m.speedup > 0);
     CHECK(close_to(m.kernel_us_median, kFakeLayerUs * (kFakeLayers + 1) / 2));
     CHECK(m.plan_percent_of_layer > 0);
+    CHECK(m.set_batch_ms_median == kFakeSetBatchMs);
   }
 }
 
@@ -243,6 +247,7 @@ TEST_CASE("serve loop: check_steps, max_steps, a failed check, no executor", "[s
   CHECK(r.finished == r.sequences);
   const ServeSummary m = summarize(r);
   CHECK(m.kernel_us_median == 0);
+  CHECK(m.set_batch_ms_median == 0);
   CHECK(m.plan_ms_median > 0);
   for (const ServeStep& s : r.steps) CHECK(std::isnan(s.kernel_us_layer));
 }

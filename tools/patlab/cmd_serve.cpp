@@ -15,7 +15,6 @@
 #include "options.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
-#include "patlab/serving/memsim.hpp"
 #include "patlab/serving/serve_loop.hpp"
 #include "patlab/stages.hpp"
 #include "serving_options.hpp"
@@ -242,6 +241,8 @@ Table summary_table(const ServeCliOptions& o, const serving::ServeResult& r, con
       {"kernel us per layer, median", measured(gpu_ran, Cell::num(m.kernel_us_median, 1))},
       {"kernel us per layer, " + tail, measured(gpu_ran, Cell::num(m.kernel_us_p99, 1))},
       {"kernel us per step (all layers), median", measured(gpu_ran, Cell::num(m.step_kernel_us_median, 1))},
+      {"set batch ms (upload tables, lengths, q; prepare the stage), median",
+       measured(gpu_ran, Cell::num(m.set_batch_ms_median, 4))},
       {"plan time as % of one layer's kernel time (medians)", measured(gpu_ran, Cell::num(m.plan_percent_of_layer, 1))},
       {"plans", std::string(o.compare_scratch ? "valid and identical to make_plan() on every step"
                                               : "valid on every step") + (r.fault.empty() ? " (PASS)" : " (FAIL)")},

@@ -75,7 +75,7 @@ Scheduler make_scheduler(const Trace& trace, const ServeLoopOptions& o) {
   return Scheduler(bo, so);
 }
 
-// [serve: plan]
+// [serve plan]
 /// Step 4: the batch's plan by the incremental planner (timed), validated, and with
 /// compare_scratch timed from scratch too and required to be the same. A fault goes to `fault`.
 const Plan& plan_step(IncrementalPlanner& planner, const PagedLayout& layout, const std::vector<SeqId>& ids,
@@ -96,9 +96,9 @@ const Plan& plan_step(IncrementalPlanner& planner, const PagedLayout& layout, co
   }
   return plan;
 }
-// [serve: plan]
+// [serve plan]
 
-// [serve: run]
+// [serve run]
 /// Step 5: the executor gets the step's writes, then the batch and its plan, runs every layer,
 /// and on the first check_steps batch steps checks layer 0 (a failure goes to res.fault).
 void run_step(StepExecutor& executor, const WriteLog& log, const PagedLayout& layout, const Plan* plan,
@@ -116,7 +116,7 @@ void run_step(StepExecutor& executor, const WriteLog& log, const PagedLayout& la
   s.checked = check.pass;
   if (!check.pass) res.fault = "step " + std::to_string(s.step) + ": layer 0 check: " + check.summary();
 }
-// [serve: run]
+// [serve run]
 
 }  // namespace
 
@@ -133,7 +133,7 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
   Scheduler sched = make_scheduler(trace, o);
   IncrementalPlanner planner(res.planner);
   size_t next = 0;
-  // [serve: loop]
+  // [serve loop]
   for (int64_t step = 0; o.max_steps == 0 || step < o.max_steps; ++step) {
     // Steps 1-3: arrivals, the scheduler's step, its cache writes.
     while (next < trace.requests.size() && std::floor(trace.requests[next].arrival / o.step_seconds) <= step) {
@@ -159,14 +159,14 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
     if (progress) progress(res);
     if (!res.fault.empty()) break;
   }
-  // [serve: loop]
+  // [serve loop]
   return res;
 }
 
 ServeSummary summarize(const ServeResult& r) {
   ServeSummary m;
   m.steps = static_cast<int64_t>(r.steps.size());
-  std::vector<double> plan, scratch, kernel, step_kernel;
+  std::vector<double> plan, scratch, kernel, step_kernel, set_batch;
   double sharing = 0;
   for (const ServeStep& s : r.steps) {
     m.max_running = std::max(m.max_running, s.running);
@@ -179,6 +179,7 @@ ServeSummary summarize(const ServeResult& r) {
     if (!std::isnan(s.scratch_ms)) scratch.push_back(s.scratch_ms);
     if (!std::isnan(s.kernel_us_layer)) kernel.push_back(s.kernel_us_layer);
     if (!std::isnan(s.kernel_us_total)) step_kernel.push_back(s.kernel_us_total);
+    if (!std::isnan(s.set_batch_ms)) set_batch.push_back(s.set_batch_ms);
   }
   if (m.batch_steps) m.mean_sharing = sharing / static_cast<double>(m.batch_steps);
   m.plan_ms_median = quantile(plan, 0.5);
@@ -188,6 +189,7 @@ ServeSummary summarize(const ServeResult& r) {
   m.kernel_us_median = quantile(kernel, 0.5);
   m.kernel_us_p99 = quantile(kernel, kServeTailQuantile);
   m.step_kernel_us_median = quantile(step_kernel, 0.5);
+  m.set_batch_ms_median = quantile(set_batch, 0.5);
   if (m.kernel_us_median > 0) m.plan_percent_of_layer = 100.0 * m.plan_ms_median * 1e3 / m.kernel_us_median;
   if (m.plan_ms_median > 0 && !scratch.empty()) m.speedup = m.scratch_ms_median / m.plan_ms_median;
   return m;

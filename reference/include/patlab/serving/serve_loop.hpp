@@ -126,6 +126,7 @@ struct ServeSummary {
   double scratch_ms_median = 0, scratch_ms_p99 = 0;  ///< 0 without compare_scratch
   double kernel_us_median = 0, kernel_us_p99 = 0;    ///< per layer; 0 without an executor
   double step_kernel_us_median = 0;                  ///< all layers
+  double set_batch_ms_median = 0;                    ///< executor's host time per step; 0 without one
   /// Plan time per step as a % of one layer's kernel time (medians); 0 without kernels.
   double plan_percent_of_layer = 0;
   /// Scratch over incremental plan time (medians); 0 without compare_scratch.
