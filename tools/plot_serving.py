@@ -7,6 +7,10 @@
   tools/plot_serving.py layerkv RESULTS.json OUT.png
       TTFT p99, TPOT mean and SLO violations against the arrival rate, request-wise vs
       layer-wise, from `patlab layerkv ... --format json`.
+  tools/plot_serving.py serve SERIES.csv OUT.png
+      Plan time (incremental and from scratch), kernel time per layer, KV memory in use and the
+      sharing ratio over steps, from `patlab serve ... --series SERIES.csv` (panels whose column
+      was not measured, e.g. kernel time without a GPU, say so).
 """
 import argparse
 import csv
@@ -73,6 +77,43 @@ def plot_layerkv(results_path, out_path):
     fig.savefig(out_path, dpi=110)
 
 
+def plot_serve(series_path, out_path):
+    plt = load_matplotlib()
+    with open(series_path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["running"]) > 0]
+    if not rows:
+        sys.exit(f"plot_serving.py: {series_path} has no step with a batch")
+    steps = [int(r["step"]) for r in rows]
+
+    def column(name, scale=1.0):
+        return [float(r[name]) * scale if r[name] != "" else None for r in rows]
+
+    def draw(ax, name, label, scale=1.0):
+        values = column(name, scale)
+        if all(v is None for v in values):
+            return False
+        ax.plot(steps, [float("nan") if v is None else v for v in values], label=label, linewidth=1)
+        return True
+
+    fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True)
+    draw(axes[0], "plan_ms", "incremental")
+    draw(axes[0], "scratch_ms", "from scratch (make_plan)")
+    axes[0].set_ylabel("plan time (ms)")
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    if not draw(axes[1], "kernel_us_layer", "mean over layers"):
+        axes[1].text(0.5, 0.5, "not measured (no GPU)", ha="center", va="center", transform=axes[1].transAxes)
+    axes[1].set_ylabel("kernel time per layer (us)")
+    draw(axes[2], "kv_bytes_in_use", "KV in use", 1.0 / GIB)
+    axes[2].set_ylabel("KV in use, all layers (GiB)")
+    draw(axes[3], "sharing", "sharing")
+    axes[3].set_ylabel("tokens referenced / stored")
+    axes[3].set_xlabel("decode step")
+    axes[0].set_title("serve: plan, kernel, memory and sharing per step")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -83,9 +124,14 @@ def main():
     lk = sub.add_parser("layerkv")
     lk.add_argument("results")
     lk.add_argument("out")
+    sv = sub.add_parser("serve")
+    sv.add_argument("series")
+    sv.add_argument("out")
     a = ap.parse_args()
     if a.what == "memsim":
         plot_memsim(a.series, a.out, a.bytes_per_token)
+    elif a.what == "serve":
+        plot_serve(a.series, a.out)
     else:
         plot_layerkv(a.results, a.out)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The serving commands' contract (memsim, layerkv): malformed and impossible traces give exit 2
-and one line naming the problem; --format csv/json parse; a generated trace written with
---write-trace replays to the same numbers.
+"""The serving commands' contract (memsim, layerkv, serve): malformed and impossible traces give
+exit 2 and one line naming the problem; --format csv/json parse; a generated trace written with
+--write-trace replays to the same numbers; serve without a GPU runs the loop, says so and exits 77,
+and its --series file has one row per step.
 
 Usage: test_serving_cli.py PATH/TO/patlab
 """
@@ -15,6 +16,7 @@ import tempfile
 
 PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
 SMALL = "gen:requests=40,rate=10,prompt=100,output=50,system=200x0.5,n=2,seed=3"
+EXIT_NOTHING_RAN = 77
 failures = []
 
 
@@ -74,8 +76,56 @@ def main():
         check("layerkv csv", p.returncode == 0 and "request-wise" in p.stdout and "layer-wise" in p.stdout, p.stderr)
         sources = [r for r in csv.reader(io.StringIO(p.stdout)) if len(r) == 3 and r[0] != "parameter"]
         check("layerkv: every parameter has a source", len(sources) >= 10 and all(r[2] for r in sources), str(sources))
+        serve_cases(tmp, bad)
     print(f"{len(failures)} failed" if failures else "all passed")
     sys.exit(1 if failures else 0)
+
+
+def serve_cases(tmp, bad):
+    """patlab serve: bad input exits 2 with one line before any work; a small trace runs the
+    loop (on the CPU: exit 77 and a line saying no GPU stage ran) and writes its series."""
+    expect_error("serve: negative output", ["serve", bad], "request 0: output must be in [1,")
+    expect_error("serve: unknown stage", ["serve", SMALL, "--stage", "frob"], "unknown GPU stage 'frob'")
+    expect_error("serve: stage 0 is the CPU oracle", ["serve", SMALL, "--stage", "0"], "unknown GPU stage '0'")
+    expect_error("serve: no layers", ["serve", SMALL, "--layers", "0"], "--layers must be in [1, 128]")
+    expect_error("serve: pool smaller than a request", ["serve", SMALL, "--capacity-blocks", "4"],
+                 "KV tokens (prompt + output), the cache holds 64")
+    expect_error("serve: pool over the limit", ["serve", SMALL, "--capacity-gib", "16", "--layers", "8"],
+                 "GiB serve allocates at most")
+    expect_error("serve: blocks and GiB", ["serve", SMALL, "--capacity-blocks", "100", "--capacity-gib", "1"],
+                 "excludes")
+    expect_error("serve: bad check steps", ["serve", SMALL, "--check-steps", "some"], "--check-steps must be")
+    expect_error("serve: bad page", ["serve", SMALL, "--page", "24"], "page")
+    expect_error("serve: bad head dim", ["serve", SMALL, "--head-dim", "96"], "head")
+    expect_error("serve: bad tile", ["serve", SMALL, "--max-kv-tile", "48"], "--max-kv-tile must be 32, 64 or 128")
+
+    series = os.path.join(tmp, "serve.csv")
+    p = run(["serve", SMALL, "--compare-scratch", "--format", "json", "--series", series])
+    doc = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
+    fields = {r["field"]: r["value"] for r in doc.get("serve run", []) + doc.get("serve summary", [])}
+    gpu = not str(fields.get("device", "none")).startswith("none")
+    check("serve: exit 0 with a GPU, 77 without", p.returncode == (0 if gpu else EXIT_NOTHING_RAN),
+          f"exit {p.returncode}, stderr {p.stderr!r}")
+    check("serve: without a GPU one line says no GPU stage runs",
+          gpu or any(l.startswith("patlab: serve: no GPU stage runs (") for l in p.stderr.splitlines()), p.stderr)
+    check("serve: every sequence finished", fields.get("sequences finished") == "80 of 80", str(fields))
+    check("serve: plans identical to make_plan", "identical to make_plan() on every step (PASS)" in
+          str(fields.get("plans")), str(fields))
+    check("serve: plan times measured", isinstance(fields.get("plan ms (incremental), median"), (int, float)) and
+          isinstance(fields.get("speedup of incremental over scratch (medians)"), (int, float)), str(fields))
+    rows = list(csv.DictReader(open(series))) if os.path.exists(series) else []
+    check("serve: the series has one row per step", len(rows) == fields.get("steps") and len(rows) > 0 and
+          [int(r["step"]) for r in rows] == list(range(len(rows))), f"{len(rows)} rows, {fields.get('steps')} steps")
+    check("serve: the series' finished column adds up", sum(int(r["finished"]) for r in rows) == 80,
+          str(sum(int(r["finished"]) for r in rows)))
+    check("serve: plan times in the series", all(r["plan_ms"] != "" for r in rows if int(r["running"]) > 0) and
+          all((r["kernel_us_layer"] != "") == gpu for r in rows if int(r["running"]) > 0), str(rows[:2]))
+
+    jsonl = os.path.join(tmp, "serve.jsonl")
+    p = run(["serve", SMALL, "--steps", "30", "--quiet", "--series", jsonl])
+    lines = [json.loads(l) for l in open(jsonl)] if os.path.exists(jsonl) else []
+    check("serve --steps 30: 30 JSON lines, quiet", len(lines) == 30 and p.stderr == "" and
+          p.returncode in (0, EXIT_NOTHING_RAN), f"exit {p.returncode}, {len(lines)} lines, stderr {p.stderr!r}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ void add_compare(CLI::App& app, Action& action);
 void add_export(CLI::App& app, Action& action);
 void add_memsim(CLI::App& app, Action& action);
 void add_layerkv(CLI::App& app, Action& action);
+void add_serve(CLI::App& app, Action& action);
 
 /// Most decode steps `patlab plan --incremental` runs.
 inline constexpr int kMaxIncrementalSteps = 100000;

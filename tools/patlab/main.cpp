@@ -2,7 +2,7 @@
 //
 // Exit codes (ExitCode in options.hpp): 0 success; 1 a check found a mismatch; 2 bad input or
 // unsupported request; 3 a CUDA error (a broken CUDA host too) or GPU out-of-memory; 4 an
-// internal error; 77 bench/compare ran no GPU stage (no CUDA device), the CPU parts passed.
+// internal error; 77 bench/compare/serve ran no GPU stage (no CUDA device), the CPU parts passed.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <new>
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string(PATLAB_VERSION), "Print the version and commit, then exit");
     app.footer(
         "Exit codes: 0 success; 1 a check failed; 2 bad input (one line on stderr); 3 a CUDA error, a broken "
-        "CUDA host or GPU out-of-memory; 4 an unexpected failure (a bug); 77 bench/compare ran no GPU stage (no CUDA device "
+        "CUDA host or GPU out-of-memory; 4 an unexpected failure (a bug); 77 bench/compare/serve ran no GPU stage (no CUDA device "
         "or a build without CUDA; the CPU parts ran and passed).");
     patlab::cli::Action action;
     patlab::cli::add_list(app, action);
@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
     patlab::cli::add_export(app, action);
     patlab::cli::add_memsim(app, action);
     patlab::cli::add_layerkv(app, action);
+    patlab::cli::add_serve(app, action);
     return parse_and_run(app, action, argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "patlab: internal error: " << patlab::cli::one_line(e.what()) << "\n";

@@ -18,7 +18,7 @@ enum ExitCode : int {
   kExitBadInput = 2,      ///< bad input or an unsupported request
   kExitDevice = 3,        ///< a CUDA error (including a broken CUDA host) or GPU out-of-memory
   kExitInternal = 4,      ///< an internal error
-  kExitNothingRan = 77,   ///< bench/compare: no GPU stage ran because there is no device (no CUDA
+  kExitNothingRan = 77,   ///< bench/compare/serve: no GPU stage ran because there is no device (no CUDA
                           ///< device, or a build without CUDA); the CPU parts ran and passed. With a
                           ///< device, stages that cannot serve the shape are rows marked "skipped"
 };
