@@ -72,6 +72,14 @@ def shares_prefix(workload: str) -> bool:
     return len(counts) > 1
 
 
+def run_fields(run):
+    """patlab's "run" table as a dict: an object of fields, or (results saved before patlab
+    printed field tables as objects) an array of {"field", "value"} rows."""
+    if isinstance(run, dict):
+        return run
+    return {r["field"]: r["value"] for r in run or [] if isinstance(r, dict) and "field" in r}
+
+
 def geomean(xs):
     xs = [x for x in xs if x and x > 0]
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
@@ -158,7 +166,7 @@ def main(argv=None) -> int:
     for entry in patlab:
         c = entry.get("compare") or {}
         stages = {r["stage"]: r for r in c.get("results", []) if isinstance(r.get("time_us"), (int, float))}
-        run = {r["field"]: r["value"] for r in c.get("run", [])}
+        run = run_fields(c.get("run"))
         runs.append({"key": entry["key"], "stages": stages, "run": run, "peers": peers.get(entry["key"], [])})
     order = list(runs[0]["stages"].keys())
     first_run = runs[0]["run"]
