@@ -9,8 +9,7 @@
 /// - `jsonl`: one JSON object per line: one per row of a row table, one per field table, each
 ///   with a `"table"` key naming its table; made for appending to `.jsonl` files.
 /// - `csv`: sections, one per table: a `# title` line, a header line, the rows. A missing value
-///   is an empty field. Split on the `# ` lines, or read one section with
-///   `awk '/^# results$/{f=1;next} /^# /{f=0} f'`.
+///   is an empty field. Split on the `# ` lines (README.md, "Output formats", shows one way).
 #pragma once
 
 #include <cstdint>
