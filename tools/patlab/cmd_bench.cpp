@@ -179,6 +179,8 @@ int run_bench(const BenchOptions& o, bool compare) {
   const double copy_gbs = runner.copy_bandwidth_gbs();
   run.add({"device", device.name + " (" + std::to_string(device.sm_count) + " SMs, " +
                          std::to_string(device.l2_bytes >> 20) + " MiB L2)"});
+  run.add({"SMs", Cell::integer(device.sm_count)});  // the device row's numbers, as numbers for JSON
+  run.add({"L2 MiB", Cell::integer(device.l2_bytes >> 20)});
   run.add({"driver", device.driver.empty() ? std::to_string(device.driver_version) : device.driver});
   run.add({"CUDA runtime", std::to_string(device.runtime_version)});
   run.add({"max clocks (SM / memory, MHz)",
@@ -187,6 +189,8 @@ int run_bench(const BenchOptions& o, bool compare) {
   run.add({"L2", o.warm_l2 ? "warm (not flushed)" : "flushed before every timed run"});
   run.add({"timing", std::to_string(o.warmup) + " warm-up runs, median of " + std::to_string(o.repeats) +
                          " CUDA-event timings (kernel time; plan time separate)"});
+  run.add({"warm-up runs", Cell::integer(o.warmup)});
+  run.add({"timed runs", Cell::integer(o.repeats)});
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 
