@@ -72,6 +72,14 @@ def shares_prefix(workload: str) -> bool:
     return len(counts) > 1
 
 
+def run_fields(run):
+    """patlab's "run" table as a dict: an object of fields, or (results saved before patlab
+    printed field tables as objects) an array of {"field", "value"} rows."""
+    if isinstance(run, dict):
+        return run
+    return {r["field"]: r["value"] for r in run or [] if isinstance(r, dict) and "field" in r}
+
+
 def geomean(xs):
     xs = [x for x in xs if x and x > 0]
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
@@ -128,7 +136,8 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
         for key, _ in cols:
             r = next(x for x in runs if x["key"] == key)
             times.append(fmt(r["stages"][s]["time_us"]))
-        lines.append(f"| {sid} | [`{s}`](tutorial/{chapter}.md) | {summary} | {fmt(vs_naive, 2)} | "
+        # Plain link text: Doxygen 1.9 prints a code span inside link text with its backticks.
+        lines.append(f"| {sid} | [{s}](tutorial/{chapter}.md) | {summary} | {fmt(vs_naive, 2)} | "
                      f"{fmt(vs_prev, 2) if prev else '-'} | {fmt(pct[len(pct) // 2])} | " + " | ".join(times) + " |")
         prev = s
     peer_times = []
@@ -157,7 +166,7 @@ def main(argv=None) -> int:
     for entry in patlab:
         c = entry.get("compare") or {}
         stages = {r["stage"]: r for r in c.get("results", []) if isinstance(r.get("time_us"), (int, float))}
-        run = {r["field"]: r["value"] for r in c.get("run", [])}
+        run = run_fields(c.get("run"))
         runs.append({"key": entry["key"], "stages": stages, "run": run, "peers": peers.get(entry["key"], [])})
     order = list(runs[0]["stages"].keys())
     first_run = runs[0]["run"]
@@ -190,7 +199,8 @@ def main(argv=None) -> int:
                       f"{headline}."]
 
     # Targets of the issue, checked on every workload.
-    lines += ["", "## Targets of stage 7 (`pat`)", ""]
+    # Headings without code spans: Doxygen shows them as <tt> tags in its navigation tree.
+    lines += ["", "## Targets of stage 7 (pat)", ""]
     slower = [(r["key"], 100 * (r["stages"]["pat"]["time_us"] / r["stages"]["splitkv"]["time_us"] - 1)) for r in runs]
     worst = max(slower, key=lambda x: x[1])
     n_slow = sum(1 for _, x in slower if x > TARGET_SLOWER_PCT)
@@ -226,7 +236,7 @@ def main(argv=None) -> int:
         r = next((x for x in runs if x["key"] == key), None)
         if r is None:
             continue
-        lines += [f"### `{key}`", "", f"{r['run'].get('workload', '')}, {r['run'].get('shape', '')}; unique bytes "
+        lines += [f"### {key}", "", f"{r['run'].get('workload', '')}, {r['run'].get('shape', '')}; unique bytes "
                                        f"{r['stages']['pat']['unique_bytes'] / 1e6:.1f} MB; copy "
                                        f"{r['run'].get('copy GB/s', '?')} GB/s.", "",
                   "| stage / peer | time us | % copy | x vs naive | x vs previous | notes |",

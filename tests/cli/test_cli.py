@@ -118,13 +118,46 @@ def json_check(out):
     problems = []
     if not isinstance(doc, dict) or "workload" not in doc:
         return [f"JSON has no 'workload' table: {list(doc)[:5]}"]
-    fields = {row["field"]: row["value"] for row in doc["workload"]}
+    fields = doc["workload"]
+    if not isinstance(fields, dict):
+        return [f"'workload' is a {type(fields).__name__}, expected an object of fields"]
     if fields.get("requests") != 4:
         problems.append(f"requests = {fields.get('requests')!r}, expected 4")
     if fields.get("unique tokens") != 96 + 4 * 41:
         problems.append(f"unique tokens = {fields.get('unique tokens')!r}, expected 260")
     if "tree levels" not in doc:
         problems.append("no 'tree levels' table")
+    elif not doc["tree levels"] or not all(isinstance(r, dict) for r in doc["tree levels"]):
+        problems.append("'tree levels' is not an array of row objects")
+    return problems
+
+
+def jsonl_check(out):
+    """One JSON object per line, each naming its table; the field table is one line, rows one each."""
+    try:
+        objs = [json.loads(line) for line in out.splitlines()]
+    except json.JSONDecodeError as e:
+        return [f"a line is not JSON: {e}"]
+    tables = [o.get("table") for o in objs]
+    problems = [] if tables and tables.count("workload") == 1 else [f"'workload' lines: {tables.count('workload')}"]
+    levels = json.loads(run(["workload", "tiny", "--format", "json"])[0].stdout)["tree levels"]
+    if tables.count("tree levels") != len(levels):
+        problems.append(f"{tables.count('tree levels')} 'tree levels' lines for {len(levels)} rows")
+    work = next((o for o in objs if o.get("table") == "workload"), {})
+    if work.get("requests") != 4:
+        problems.append(f"requests = {work.get('requests')!r}, expected 4")
+    return problems
+
+
+def check_json_check(out):
+    """check --format json: the verdicts PASS (the reference row has none: null), numbers as numbers."""
+    rows = [r for t in json.loads(out).values() for r in t]
+    problems = [] if rows[0]["verdict"] is None and rows[0]["packs"] is None else [f"reference row {rows[0]}"]
+    for r in rows[1:]:
+        if r["verdict"] != "PASS":
+            problems.append(f"verdict {r['verdict']!r}")
+        if not all(isinstance(r[k], (int, float)) for k in ("packs", "partials", "max rel. difference", "bound")):
+            problems.append(f"a number printed as text: {r}")
     return problems
 
 
@@ -177,7 +210,7 @@ def contract_cases(tmp, path):
     expect_error("--seed 2^53 (past what JSON prints exactly)", ["workload", "tiny", "--seed", str(2**53)],
                  ["--seed"], within=B)
     expect_ok("--seed 2^53 - 1 is printed exactly", ["workload", "tiny", "--seed", str(2**53 - 1), "--format", "json"],
-              lambda out: [] if {r["field"]: r["value"] for r in json.loads(out)["workload"]}["seed"] == 2**53 - 1
+              lambda out: [] if json.loads(out)["workload"]["seed"] == 2**53 - 1
               else ["seed not printed exactly"])
     expect_error("--random-tree 2^64", ["workload", "--random-tree", str(2**64)], ["--random-tree"], within=B)
     for opt in ("--random-requests", "--random-depth", "--random-max-segment"):
@@ -301,18 +334,18 @@ def subcommand_cases(tmp, path):
     expect_exit("compare of a large workload without a GPU: no oracle, fast", ["compare", "--tree", "1,128_16384,256"],
                 EXIT_NOTHING_RAN, lambda out: skipped(out) + has("not run", "patlab check runs it")(out), within=5)
     expect_exit("bench --stage 7 == --stage pat", ["bench", "tiny", "--stage", "7", "--format", "json"],
-                EXIT_NOTHING_RAN, lambda out: [] if any(r["field"] == "GPU stages skipped" and r["value"].startswith("pat (")
-                                                       for r in json.loads(out)["run"]) else ["stage 7 is not pat"])
+                EXIT_NOTHING_RAN, lambda out: [] if json.loads(out)["run"]["GPU stages skipped"].startswith("pat (")
+                else ["stage 7 is not pat"])
     expect_exit("bench --stage 7 pat runs pat once", ["bench", "tiny", "--stage", "7", "pat", "--format", "json"],
-                EXIT_NOTHING_RAN, lambda out: [] if any(r["field"] == "GPU stages skipped" and r["value"].startswith("pat (")
-                                                       for r in json.loads(out)["run"]) else ["pat listed twice"])
+                EXIT_NOTHING_RAN, lambda out: [] if json.loads(out)["run"]["GPU stages skipped"].startswith("pat (")
+                else ["pat listed twice"])
 
 
 def has_gpu():
     """Whether bench found a usable device: its run table names one."""
     p, _ = run(["bench", "tiny", "--stage", "naive", "--format", "json", "--quiet"], timeout=300)
     try:
-        fields = {r["field"]: r["value"] for r in json.loads(p.stdout)["run"]}
+        fields = json.loads(p.stdout)["run"]
     except (ValueError, KeyError):
         return False
     return fields.get("device", "none") != "none"
@@ -391,6 +424,7 @@ def main():
     expect_ok("workload tiny (table)", ["workload", "tiny"], table_check)
     expect_ok("workload tiny --format csv", ["workload", "tiny", "--format", "csv"], csv_check)
     expect_ok("workload tiny --format json", ["workload", "tiny", "--format", "json"], json_check)
+    expect_ok("workload tiny --format jsonl", ["workload", "tiny", "--format", "jsonl"], jsonl_check)
     expect_ok("workload tiny --format markdown", ["workload", "tiny", "--format", "markdown"], markdown_check)
     expect_ok("workload default preset", ["workload"], has("preset sysprompt", "13.60"))
     expect_ok("workload from a file", ["workload", path("good.json")], has("8/2 heads, d=64", "workload " + path("good.json")))
@@ -399,8 +433,7 @@ def main():
     expect_ok("workload --random-tree", ["workload", "--random-tree", "9", "--random-depth", "1"], has("random tree, seed 9"))
     expect_ok("check tiny", ["check", "tiny"], has("PASS"))
     expect_ok("check tiny --format json", ["check", "tiny", "--format", "json"],
-              lambda out: [] if all(r["verdict"] in ("PASS", "-") for t in json.loads(out).values() for r in t)
-              else ["verdict not PASS"])
+              check_json_check)
     expect_ok("plan --incremental", ["plan", "--tree", "1,4,32_256,64,8", "--incremental", "40"],
               has("40 of 40 (PASS)", "40 of 40 plans valid (PASS)", "speedup (medians)"))
     expect_ok("check a small file", ["check", path("good.json"), "--dtype", "bf16"], has("PASS"))

@@ -35,7 +35,7 @@ WORKLOADS = [
 def estimate(workload):
     p = subprocess.run([PATLAB, "workload", *workload, "--format", "json"], capture_output=True, text=True,
                        timeout=60, check=True)
-    fields = {r["field"]: r["value"] for r in json.loads(p.stdout)["workload"]}
+    fields = json.loads(p.stdout)["workload"]
     return int(fields["host memory to build and check"])
 
 

@@ -300,9 +300,12 @@ def main() -> int:
         # --- report.py joins patlab's and the peers' rows (stdlib only) ---------------------------
         import report
         shape = "32/8 heads, d=128, page 16, fp16"
-        compare = {"run": [{"field": "shape", "value": shape}],
+        compare = {"run": {"shape": shape},
                    "results": [{"workload": "tree 1,2_64,16", "stage": "naive", "check": "PASS", "time_us": 40.0},
-                               {"workload": "tree 1,2_64,16", "stage": "pat", "check": "skipped: no GPU", "time_us": "-"}]}
+                               {"workload": "tree 1,2_64,16", "stage": "pat", "check": "skipped: no GPU", "time_us": None}]}
+        # Results saved before patlab printed field tables as objects: "run" as rows, "-" for missing.
+        compare_old = {"run": [{"field": "shape", "value": shape}],
+                       "results": [dict(compare["results"][0]), dict(compare["results"][1], time_us="-")]}
         peers = {"run": {}, "results": [
             {"workload": "tree 1,2_64,16", "shape": shape, "peer": "fi-decode", "status": "PASS", "check": "PASS x",
              "time_us": 20.0},
@@ -311,11 +314,12 @@ def main() -> int:
             {"workload": "tree 1,2_64,16", "shape": shape, "peer": "fi-cascade", "status": "FAIL", "check": "FAIL y",
              "time_us": 1.0}]}
         import io
-        by_key = report.build_report([compare], [peers], None, stream=io.StringIO())
-        expect(list(by_key) == [f"tree 1,2_64,16 | {shape}"], f"report keys {list(by_key)}")
-        ratios = {r["name"]: r["vs_best_peer"] for r in next(iter(by_key.values()))}
-        expect(ratios == {"naive": 2.0, "pat": None, "fi-decode": 1.0, "sdpa-flash": 4.0, "fi-cascade": None},
-               f"report ratios {ratios}")
+        for label, doc in (("patlab JSON", compare), ("old patlab JSON", compare_old)):
+            by_key = report.build_report([doc], [peers], None, stream=io.StringIO())
+            expect(list(by_key) == [f"tree 1,2_64,16 | {shape}"], f"{label}: report keys {list(by_key)}")
+            ratios = {r["name"]: r["vs_best_peer"] for r in next(iter(by_key.values()))}
+            expect(ratios == {"naive": 2.0, "pat": None, "fi-decode": 1.0, "sdpa-flash": 4.0, "fi-cascade": None},
+                   f"{label}: report ratios {ratios}")
 
         # --- with numpy: the reader module --------------------------------------------------------
         try:

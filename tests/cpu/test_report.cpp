@@ -75,8 +75,9 @@ std::vector<Table> sample() {
   t.columns = {"name", "value, with comma", "bytes", "q\"uote"};
   t.add({"plain", Cell::num(3.14159, 2), Cell::bytes(84e6), "a|b"});
   t.add({"line\nbreak", Cell::integer(-42), Cell::bytes(999), "tab\there"});
-  t.add({"back\\slash", Cell::num(std::nan("")), Cell::bytes(1.5e9), "-"});
-  Table kv = key_values("summary", {{"requests", Cell::integer(64)}, {"workload", "preset tiny"}});
+  t.add({"back\\slash", Cell::num(std::nan("")), Cell::bytes(1.5e9), Cell::none()});
+  Table kv = key_values("summary", {{"requests", Cell::integer(64)}, {"workload", "preset tiny"},
+                                    {"ratio", Cell::sci(1.5e-5)}, {"missing", Cell::none()}});
   return {t, kv};
 }
 
@@ -173,6 +174,15 @@ TEST_CASE("Cell formats") {
   CHECK(Cell::num(2.5, 0).text == "2");  // round half to even, as printf does
   CHECK(Cell::num(std::nan("")).text == "nan");
   CHECK_FALSE(Cell::num(std::nan("")).numeric);
+  CHECK(Cell::num(std::nan("")).missing);  // no number for machines: null in JSON
+  CHECK_FALSE(Cell::num(1.0).missing);
+  CHECK(Cell::sci(1.5e-5).text == "1.50e-05");
+  CHECK(Cell::sci(1.5e-5).value == 1.5e-5);
+  CHECK(Cell::sci(1e-3, 0).text == "1e-03");
+  CHECK(Cell::none().text == "-");
+  CHECK(Cell::none().missing);
+  CHECK_FALSE(Cell::none().numeric);
+  CHECK_FALSE(Cell("-").missing);  // the text "-" is text, not a missing value
   CHECK(Cell::num(-INFINITY).text == "-inf");
   CHECK(Cell::integer(-42).text == "-42");
   CHECK(Cell::bytes(999).text == "999 B");
@@ -219,16 +229,18 @@ TEST_CASE("print: CSV escapes commas, quotes and newlines; numbers are raw") {
   const std::string out = print_to_string(Format::csv);
   CHECK(out.rfind("# run, \"quoted\"\n", 0) == 0);
   const auto recs = parse_csv(out);
-  // # title, header, 3 rows, # title, header, 2 rows
-  REQUIRE(recs.size() == 9);
+  // # title, header, 3 rows, # title, header, 4 rows
+  REQUIRE(recs.size() == 11);
   CHECK(recs[1] == std::vector<std::string>{"name", "value, with comma", "bytes", "q\"uote"});
   CHECK(recs[2] == std::vector<std::string>{"plain", "3.14159", "84000000", "a|b"});
   CHECK(recs[3] == std::vector<std::string>{"line\nbreak", "-42", "999", "tab\there"});
-  CHECK(recs[4] == std::vector<std::string>{"back\\slash", "nan", "1500000000", "-"});
+  CHECK(recs[4] == std::vector<std::string>{"back\\slash", "", "1500000000", ""});  // missing: empty
   CHECK(recs[5][0] == "# summary");
   CHECK(recs[6] == std::vector<std::string>{"field", "value"});
   CHECK(recs[7] == std::vector<std::string>{"requests", "64"});
   CHECK(recs[8] == std::vector<std::string>{"workload", "preset tiny"});
+  CHECK(recs[9] == std::vector<std::string>{"ratio", "1.5e-05"});
+  CHECK(recs[10] == std::vector<std::string>{"missing", ""});
   for (size_t r : {1, 2, 3, 4}) CHECK(recs[r].size() == 4);
 }
 
@@ -251,11 +263,55 @@ TEST_CASE("print: JSON parses back to the same tables") {
   CHECK(run->arr[1].find("value, with comma")->num == -42);
   CHECK(run->arr[1].find("q\"uote")->str == "tab\there");
   CHECK(run->arr[2].find("name")->str == "back\\slash");
-  CHECK(run->arr[2].find("value, with comma")->str == "nan");  // non-finite: a string, still valid JSON
+  CHECK(run->arr[2].find("value, with comma")->type == json::Value::Type::null);  // non-finite: null
+  CHECK(run->arr[2].find("q\"uote")->type == json::Value::Type::null);            // missing: null
+  // A field table is one object of fields, numbers as numbers.
   const json::Value* sum = v.find("summary");
   REQUIRE(sum);
-  CHECK(sum->arr[0].find("value")->num == 64);
-  CHECK(sum->arr[1].find("value")->str == "preset tiny");
+  REQUIRE(sum->is_object());
+  REQUIRE(sum->obj.size() == 4);
+  CHECK(sum->find("requests")->is_number());
+  CHECK(sum->find("requests")->num == 64);
+  CHECK(sum->find("workload")->str == "preset tiny");
+  CHECK(sum->find("ratio")->num == 1.5e-5);
+  CHECK(sum->find("missing")->type == json::Value::Type::null);
+}
+
+TEST_CASE("print: JSON lines, one object per row and per field table, each naming its table") {
+  std::ostringstream o;
+  print(o, sample(), Format::jsonl);
+  const auto ls = lines(o.str());
+  REQUIRE(ls.size() == 4);  // 3 rows + 1 field table
+  std::vector<json::Value> objs;
+  for (const std::string& l : ls) {
+    CAPTURE(l);
+    objs.push_back(json::parse(l, "line"));  // each line alone is a JSON value
+    REQUIRE(objs.back().is_object());
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(objs[i].find("table")->str == "run, \"quoted\"");
+    CHECK(objs[i].obj.size() == 5);  // "table" and 4 columns
+  }
+  CHECK(objs[0].find("value, with comma")->num == 3.14159);
+  CHECK(objs[1].find("name")->str == "line\nbreak");  // the newline is escaped: still one line
+  CHECK(objs[2].find("bytes")->num == 1.5e9);
+  CHECK(objs[3].find("table")->str == "summary");
+  CHECK(objs[3].find("requests")->num == 64);
+  CHECK(objs[3].find("missing")->type == json::Value::Type::null);
+}
+
+TEST_CASE("print: JSON refuses a table whose keys would repeat") {
+  Table dup = key_values("d", {{"a", Cell::integer(1)}, {"a", Cell::integer(2)}});
+  for (Format f : {Format::json, Format::jsonl}) {
+    std::ostringstream o;
+    require_error([&] { print(o, {dup}, f); }, "internal: table 'd' has the key 'a' twice");
+  }
+  Table named;
+  named.title = "n";
+  named.columns = {"table", "x"};
+  named.add({"t", Cell::integer(1)});
+  std::ostringstream o;
+  require_error([&] { print(o, {named}, Format::jsonl); }, "has the key 'table' twice");
 }
 
 TEST_CASE("print: Markdown tables keep their shape") {
@@ -265,8 +321,9 @@ TEST_CASE("print: Markdown tables keep their shape") {
   CHECK(ls[0] == "**run, \"quoted\"**");
   CHECK(ls[1] == "");
   CHECK(ls[2] == "| name | value, with comma | bytes | q\"uote |");
-  // Right-aligned: columns whose cells are all numbers ("nan" is text, so column 2 is not).
-  CHECK(ls[3] == "| --- | --- | ---: | --- |");
+  // Right-aligned: columns whose cells are all numbers or missing ("nan" and "-" count as such;
+  // the text "a|b" does not).
+  CHECK(ls[3] == "| --- | ---: | ---: | --- |");
   // Every row has the header's cells, even with '|' and a newline in the text.
   REQUIRE(ls.size() >= 7);
   for (size_t i = 4; i < 7; ++i) {
@@ -286,9 +343,10 @@ TEST_CASE("parse_format") {
   CHECK(parse_format("table") == Format::table);
   CHECK(parse_format("csv") == Format::csv);
   CHECK(parse_format("json") == Format::json);
+  CHECK(parse_format("jsonl") == Format::jsonl);
   CHECK(parse_format("markdown") == Format::markdown);
   CHECK(parse_format("md") == Format::markdown);
-  for (const char* bad : {"xml", "", "JSON", "tables"})
+  for (const char* bad : {"xml", "", "JSON", "tables", "json-lines"})
     require_error([&] { parse_format(bad); },
-                  "unknown format '" + std::string(bad) + "' (expected table, csv, json or markdown)");
+                  "unknown format '" + std::string(bad) + "' (expected table, csv, json, jsonl or markdown)");
 }

@@ -83,18 +83,16 @@ std::vector<std::string> requested_stages(const BenchOptions& o, bool compare) {
 
 /// The "run" table's workload rows.
 Table run_table(const WorkloadChoice& choice, const PagedLayout& L) {
-  Table run;
-  run.title = "run";
-  run.columns = {"field", "value"};
-  run.add({"workload", choice.tree.description});
-  run.add({"shape", choice.shape.describe()});
-  run.add({"seed", Cell::integer(static_cast<int64_t>(choice.seed))});
-  run.add({"requests", Cell::integer(L.num_requests())});
-  run.add({"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))});
-  run.add({"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))});
-  run.add({"commit", patlab_commit()});
-  run.add({"date", utc_now()});
-  return run;
+  return key_values("run", {
+      {"workload", choice.tree.description},
+      {"shape", choice.shape.describe()},
+      {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
+      {"requests", Cell::integer(L.num_requests())},
+      {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))},
+      {"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))},
+      {"commit", patlab_commit()},
+      {"date", utc_now()},
+  });
 }
 
 /// Without a usable device: the CPU parts, chosen before any data is built. The plan stage 7
@@ -181,6 +179,8 @@ int run_bench(const BenchOptions& o, bool compare) {
   const double copy_gbs = runner.copy_bandwidth_gbs();
   run.add({"device", device.name + " (" + std::to_string(device.sm_count) + " SMs, " +
                          std::to_string(device.l2_bytes >> 20) + " MiB L2)"});
+  run.add({"SMs", Cell::integer(device.sm_count)});  // the device row's numbers, as numbers for JSON
+  run.add({"L2 MiB", Cell::integer(device.l2_bytes >> 20)});
   run.add({"driver", device.driver.empty() ? std::to_string(device.driver_version) : device.driver});
   run.add({"CUDA runtime", std::to_string(device.runtime_version)});
   run.add({"max clocks (SM / memory, MHz)",
@@ -189,6 +189,8 @@ int run_bench(const BenchOptions& o, bool compare) {
   run.add({"L2", o.warm_l2 ? "warm (not flushed)" : "flushed before every timed run"});
   run.add({"timing", std::to_string(o.warmup) + " warm-up runs, median of " + std::to_string(o.repeats) +
                          " CUDA-event timings (kernel time; plan time separate)"});
+  run.add({"warm-up runs", Cell::integer(o.warmup)});
+  run.add({"timed runs", Cell::integer(o.repeats)});
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 
@@ -243,16 +245,17 @@ int run_bench(const BenchOptions& o, bool compare) {
   const Row* prev = nullptr;
   for (const Row& r : rows) {
     if (!r.timed) {
-      results.add({choice.tree.description, choice.shape.describe(), r.stage, r.check, "-", "-", "-", "-", "-", "-",
-                   Cell::integer(unique_bytes), "-", "-", "-", "-", r.notes});
+      results.add({choice.tree.description, choice.shape.describe(), r.stage, r.check, Cell::none(), Cell::none(),
+                   Cell::none(), Cell::none(), Cell::none(), Cell::none(), Cell::integer(unique_bytes), Cell::none(),
+                   Cell::none(), Cell::none(), Cell::none(), r.notes});
       continue;
     }
     const double gbs = static_cast<double>(unique_bytes) / (r.time_us * 1e-6) / 1e9;
     results.add({choice.tree.description, choice.shape.describe(), r.stage, r.check.substr(0, 4), Cell::num(r.time_us, 1), Cell::num(r.min_us, 1),
-                 Cell::num(r.max_us, 1), r.graph_us > 0 ? Cell::num(r.graph_us, 1) : Cell("-"), Cell::num(r.plan_ms, 3),
+                 Cell::num(r.max_us, 1), r.graph_us > 0 ? Cell::num(r.graph_us, 1) : Cell::none(), Cell::num(r.plan_ms, 3),
                  Cell::integer(r.model_bytes), Cell::integer(unique_bytes), Cell::num(gbs, 0),
-                 Cell::num(100.0 * gbs / copy_gbs, 1), first ? Cell::num(first->time_us / r.time_us, 2) : Cell("1.00"),
-                 prev ? Cell::num(prev->time_us / r.time_us, 2) : Cell("-"), r.notes});
+                 Cell::num(100.0 * gbs / copy_gbs, 1), Cell::num(first ? first->time_us / r.time_us : 1.0, 2),
+                 prev ? Cell::num(prev->time_us / r.time_us, 2) : Cell::none(), r.notes});
     if (!first) first = &r;
     prev = &r;
   }

@@ -70,7 +70,7 @@ int run_check(const WorkloadOptions& opts, const std::string& format) {
   Table t;
   t.title = "oracle self-check (" + w.tree.description + ", seed " + std::to_string(w.seed) + ")";
   t.columns = {"plan", "packs", "partials", "max rel. difference", "bound", "time ms", "verdict"};
-  t.add({"naive (reference)", "-", "-", "-", "-", Cell::num(naive_ms, 1), "-"});
+  t.add({"naive (reference)", Cell::none(), Cell::none(), Cell::none(), Cell::none(), Cell::num(naive_ms, 1), Cell::none()});
   bool ok = true;
   auto check_plan = [&](const Plan& plan, bool perturb) {
     auto t1 = std::chrono::steady_clock::now();
@@ -84,7 +84,7 @@ int run_check(const WorkloadOptions& opts, const std::string& format) {
     const bool pass = diff <= kOracleAgreement;
     ok = ok && pass;
     t.add({plan.strategy, Cell::integer(static_cast<int64_t>(plan.packs.size())), Cell::integer(plan.total_partials()),
-           sci(diff, "%.2e"), sci(kOracleAgreement, "%.0e"), Cell::num(ms, 1), pass ? "PASS" : "FAIL"});
+           Cell::sci(diff, 2), Cell::sci(kOracleAgreement, 0), Cell::num(ms, 1), pass ? "PASS" : "FAIL"});
   };
   check_plan(chunked_plan(work.layout, kSelfCheckChunkPages * w.shape.page_size), false);
   Plan planned = make_plan(work.layout, PlannerOptions{});
@@ -96,7 +96,7 @@ int run_check(const WorkloadOptions& opts, const std::string& format) {
   } else {
     ok = false;
     t.add({planned.strategy, Cell::integer(static_cast<int64_t>(planned.packs.size())),
-           Cell::integer(planned.total_partials()), "-", "-", "-",
+           Cell::integer(planned.total_partials()), Cell::none(), Cell::sci(kOracleAgreement, 0), Cell::none(),
            "FAIL: invalid plan (" + std::to_string(faults.size()) + " faults)"});
   }
   print(std::cout, {t}, f);

@@ -84,7 +84,7 @@ int run_export(const ExportOptions& o) {
       {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))},
       {"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))},
       {"files written", Cell::bytes(static_cast<double>(file_bytes))},
-      {"emulation rel. L2 error", sci(emulated_l2)},
+      {"emulation rel. L2 error", Cell::sci(emulated_l2)},
       {"check rule", "per element |err| <= " + sci(tol.atol) + " + " + sci(tol.rtol) + " |ref|; per row rel. L2 <= " +
                          sci(kEmulationFactor) + " x the emulation's + " + sci(tol.row_floor)},
       {"oracle time s", Cell::num(oracle_s, 2)},

@@ -78,7 +78,13 @@ void WorkloadOptions::add_to(CLI::App& app) {
 }
 
 void add_format(CLI::App& app, std::string& out) {
-  app.add_option("--format", out, "Output: table, csv, json or markdown")->capture_default_str();
+  app.add_option("--format", out,
+                 std::string("Output: ") + kFormatNames +
+                     ". json: one object, each table under its title (rows as objects keyed by column; "
+                     "field tables such as 'run' as one object); numbers are numbers, missing ones null. "
+                     "jsonl: one object per row (per field table) and line, with a \"table\" key. "
+                     "csv: one section per table, a '# title' line, a header, the rows")
+      ->capture_default_str();
 }
 
 void add_quiet(CLI::App& app) {

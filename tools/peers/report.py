@@ -3,7 +3,8 @@
 write CSV, JSON and plots.
 
 Inputs it understands (any mix, any number):
-* the output of `patlab compare [W] --format json` (an object with "results" and "run"),
+* the output of `patlab compare [W] --format json` (an object with "results", an array of row
+  objects whose missing numbers are null, and "run", an object of fields),
 * a JSON-lines file of {"args": ..., "exit": ..., "compare": <that object>} (tools/gpu_run.sh's
   suite.jsonl, and suite.py's patlab.jsonl),
 * the JSON written by run_peers.py ({"run", "results", ...}) and suite.py's peers.jsonl.
@@ -62,7 +63,8 @@ def read_json_or_lines(path: pathlib.Path) -> list:
 
 
 def run_fields(run) -> dict:
-    """patlab's "run" table ([{"field","value"}]) or a plain dict, as a dict."""
+    """patlab's "run" table as a dict: an object of fields (patlab's JSON), or an array of
+    {"field", "value"} rows (results saved before field tables printed as objects)."""
     if isinstance(run, dict):
         return run
     out = {}
