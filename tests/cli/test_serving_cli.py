@@ -102,7 +102,7 @@ def serve_cases(tmp, bad):
     series = os.path.join(tmp, "serve.csv")
     p = run(["serve", SMALL, "--compare-scratch", "--format", "json", "--series", series])
     doc = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
-    fields = {r["field"]: r["value"] for r in doc.get("serve run", []) + doc.get("serve summary", [])}
+    fields = {**doc.get("serve run", {}), **doc.get("serve summary", {})}  # key-value tables are objects
     gpu = not str(fields.get("device", "none")).startswith("none")
     check("serve: exit 0 with a GPU, 77 without", p.returncode == (0 if gpu else EXIT_NOTHING_RAN),
           f"exit {p.returncode}, stderr {p.stderr!r}")
