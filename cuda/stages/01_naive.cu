@@ -16,6 +16,7 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/softmax_state.cuh"
 #include "patlab/cuda/stage.cuh"
 
 namespace patlab::cuda {
@@ -65,9 +66,9 @@ __global__ void __launch_bounds__(kNaiveThreads)
   if (tid < D) q_s[tid] = to_float(q_row[tid]) * scale;
   __syncthreads();
 
-  float m = -INFINITY;  // running max of the scores
-  float l = 0.f;        // running sum of exp(score - m)
-  float acc = 0.f;      // thread tid < D: running sum of p * v[tid]
+  // The online-softmax state of the row (natural log, fast exponentials); thread tid < D owns
+  // output element tid: acc[0] is the running sum of p * v[tid].
+  MergeState<1, NaturalDomain> st;
   for (int chunk = 0; chunk < len; chunk += kNaiveThreads) {
     const int t = chunk + tid;
     float s = -INFINITY;
@@ -76,20 +77,21 @@ __global__ void __launch_bounds__(kNaiveThreads)
       s = 0.f;
       for (int i = 0; i < D; ++i) s += q_s[i] * to_float(k_row[i]);
     }
-    const float m_new = fmaxf(m, block_reduce<true>(s, scratch));
-    const float p = t < len ? __expf(s - m_new) : 0.f;
+    const float m_new = fmaxf(st.m, block_reduce<true>(s, scratch));  // finite: token `chunk` is valid
+    const float p = t < len ? NaturalDomain::exp(s - m_new) : 0.f;
     p_s[tid] = p;
-    const float alpha = __expf(m - m_new);  // 0 on the first chunk (m = -inf)
-    l = l * alpha + block_reduce<false>(p, scratch);
-    m = m_new;
+    st.rescale_finite(m_new);  // scales by 0 on the first chunk (m = -inf)
+    st.l += block_reduce<false>(p, scratch);
     if (tid < D) {
-      acc *= alpha;
       const int n = min(kNaiveThreads, len - chunk);
-      for (int j = 0; j < n; ++j) acc += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + tid]);
+      for (int j = 0; j < n; ++j)
+        st.acc[0] += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + tid]);
     }
     __syncthreads();  // p_s is rewritten by the next chunk
   }
-  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / l);
+  float o[1];
+  st.normalised(o);
+  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(o[0]);
 }
 // [naive-kernel]
 

@@ -19,10 +19,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "patlab/cuda/gqa_decode.cuh"
 #include "patlab/cuda/mma.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/softmax_state.cuh"
 
 namespace patlab::cuda {
 
@@ -145,9 +145,8 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
   const int q_row = row_warp * kWarpRows;           // first tile row of this warp
   const int col0 = col_warp * kColTokens;           // first tile token of this warp
   const float scale = kLog2e * rsqrtf(static_cast<float>(D));
-  float o[D / 8][4] = {};
-  float m[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8 of the warp's slice
-  float l[2] = {0.f, 0.f};              // this lane's part of the row sums
+  float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
+  SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
   const int num_tiles = (kv_len + N - 1) / N;
   for (int tile = 0; tile < num_tiles; ++tile) {
     if (tile + 1 < num_tiles) load_kv((tile + 1) % kKvStages, (tile + 1) * N);
@@ -191,18 +190,16 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
       for (int i = 0; i < 2; ++i) {
         row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
         row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 2));
-        const float m_new = fmaxf(m[i], row_max[i]);  // -inf only while this warp has seen no token
-        alpha[i] = m[i] == -INFINITY ? 0.f : exp2f(m[i] - m_new);
-        m_use[i] = m_new == -INFINITY ? 0.f : m_new;  // keeps exp2(-inf - m) = 0 below, never NaN
-        m[i] = m_new;
-        l[i] *= alpha[i];
+        // -inf only while this warp has seen no token: the state stays empty
+        alpha[i] = row_state[i].rescale(fmaxf(row_state[i].m, row_max[i]));
+        m_use[i] = row_state[i].exp_base();  // keeps exp2(-inf - m) = 0 below, never NaN
       }
 #pragma unroll
       for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           s[nt][e] = exp2f(s[nt][e] - m_use[e / 2]);  // masked tokens: exp2(-inf) = 0
-          l[e / 2] += s[nt][e];
+          row_state[e / 2].l += s[nt][e];
         }
       }
 #pragma unroll
@@ -237,8 +234,8 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
   cp_async_wait<0>();
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
+    row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
   }
 
   // 4. Warps that shared a warp row's tokens merge their states (the merge operator, in shared
@@ -257,8 +254,8 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
         for (int dt = 0; dt < D / 8; ++dt)
           *reinterpret_cast<float2*>(po + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
         if (lane % 4 == 0) {
-          park_ml[((col_warp - 1) * M + r) * 2] = m[i];
-          park_ml[((col_warp - 1) * M + r) * 2 + 1] = l[i];
+          park_ml[((col_warp - 1) * M + r) * 2] = row_state[i].m;
+          park_ml[((col_warp - 1) * M + r) * 2 + 1] = row_state[i].l;
         }
       }
     }
@@ -268,19 +265,17 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
       for (int i = 0; i < 2; ++i) {
         const int r = q_row + lane / 4 + 8 * i;
         for (int c = 0; c < Layout::kCols - 1; ++c) {
-          const float m2 = park_ml[(c * M + r) * 2], l2 = park_ml[(c * M + r) * 2 + 1];
-          const float mm = fmaxf(m[i], m2);
-          const float a = m[i] == -INFINITY ? 0.f : exp2f(m[i] - mm);
-          const float b = m2 == -INFINITY ? 0.f : exp2f(m2 - mm);
+          SoftmaxRow<> parked;
+          parked.m = park_ml[(c * M + r) * 2];
+          parked.l = park_ml[(c * M + r) * 2 + 1];
+          const MergeWeights w = row_state[i].merge(parked);
           const float* po = park_o + (c * M + r) * D;
 #pragma unroll
           for (int dt = 0; dt < D / 8; ++dt) {
             const float2 v = *reinterpret_cast<const float2*>(po + dt * 8 + (lane % 4) * 2);
-            o[dt][2 * i] = o[dt][2 * i] * a + v.x * b;
-            o[dt][2 * i + 1] = o[dt][2 * i + 1] * a + v.y * b;
+            o[dt][2 * i] = o[dt][2 * i] * w.self + v.x * w.other;
+            o[dt][2 * i + 1] = o[dt][2 * i + 1] * w.self + v.y * w.other;
           }
-          l[i] = l[i] * a + l2 * b;
-          m[i] = mm;
         }
       }
     }
@@ -297,7 +292,7 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
     const int entry = first + r / g;
     const int request = args.queries[entry], slot = args.slots[entry];
     const int head = kv_head * g + r % g;
-    const float inv = 1.f / l[i];
+    const float inv = row_state[i].inv_sum();
     if (slot < 0) {
       T* dst = static_cast<T*>(args.out) + (static_cast<int64_t>(request) * args.num_q_heads + head) * D;
 #pragma unroll
@@ -310,29 +305,11 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
 #pragma unroll
       for (int dt = 0; dt < D / 8; ++dt)
         *reinterpret_cast<float2*>(dst + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
-      if (lane % 4 == 0) args.partial_lse[row] = (m[i] + log2f(l[i])) * kLn2;
+      if (lane % 4 == 0) args.partial_lse[row] = row_state[i].partial_lse();
     }
   }
   // [pack-write]
 }
 // [packed-kernel]
-
-}  // namespace patlab::cuda
-
-#include "patlab/plan.hpp"
-#include "patlab/workload.hpp"
-
-namespace patlab::cuda {
-
-/// True when a pack kernel is built for `tile`.
-bool pack_tile_built(TileShape tile);
-
-/// Raises the dynamic shared-memory limit of the kernel for (shape, tile); throws
-/// Error(unsupported) if the device cannot give a CTA that much.
-void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
-
-/// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`.
-void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-                      cudaStream_t stream);
 
 }  // namespace patlab::cuda
