@@ -67,8 +67,9 @@ __global__ void __launch_bounds__(kNaiveThreads)
   __syncthreads();
 
   // The online-softmax state of the row (natural log, fast exponentials); thread tid < D owns
-  // output element tid: acc[0] is the running sum of p * v[tid].
-  MergeState<1, NaturalDomain> st;
+  // output element tid, acc = running sum of p * v[tid].
+  SoftmaxRow<NaturalDomain> st;
+  float acc = 0.f;
   for (int chunk = 0; chunk < len; chunk += kNaiveThreads) {
     const int t = chunk + tid;
     float s = -INFINITY;
@@ -80,18 +81,16 @@ __global__ void __launch_bounds__(kNaiveThreads)
     const float m_new = fmaxf(st.m, block_reduce<true>(s, scratch));  // finite: token `chunk` is valid
     const float p = t < len ? NaturalDomain::exp(s - m_new) : 0.f;
     p_s[tid] = p;
-    st.rescale_finite(m_new);  // scales by 0 on the first chunk (m = -inf)
+    const float alpha = st.rescale_finite(m_new);  // 0 on the first chunk (m = -inf)
     st.l += block_reduce<false>(p, scratch);
     if (tid < D) {
+      acc *= alpha;
       const int n = min(kNaiveThreads, len - chunk);
-      for (int j = 0; j < n; ++j)
-        st.acc[0] += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + tid]);
+      for (int j = 0; j < n; ++j) acc += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + tid]);
     }
     __syncthreads();  // p_s is rewritten by the next chunk
   }
-  float o[1];
-  st.normalised(o);
-  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(o[0]);
+  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / st.l);
 }
 // [naive-kernel]
 

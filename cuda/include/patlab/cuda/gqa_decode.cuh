@@ -101,10 +101,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
         m_new = fmaxf(m_new, s[u]);
       }
       if (m_new == -INFINITY) continue;  // no token yet for this row group
-      st[h].rescale_finite(m_new);       // scales by 0 while st[h] is empty
-#pragma unroll
-      for (int u = 0; u < kInFlight; ++u)
-        if (valid[u]) st[h].add(exp2f(s[u] - m_new), v[u]);
+      st[h].update(m_new, s, valid, v);  // rescales by 0 while st[h] is empty
     }
   }
   // [gqa-loop]
@@ -155,8 +152,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       store8(sink.out + row * D + p * kVecElems, o);
     } else {
       const int64_t slot_row = static_cast<int64_t>(sink.slot) * num_q_heads + (row % num_q_heads);
-      write_partial(o, total.partial_lse(), sink.partials.o + slot_row * D + p * kVecElems,
-                    sink.partials.lse + slot_row, p == 0);
+      total.write_partial(o, sink.partials.o + slot_row * D + p * kVecElems, sink.partials.lse + slot_row, p == 0);
     }
   }
   // [gqa-combine]

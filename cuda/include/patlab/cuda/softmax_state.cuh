@@ -105,18 +105,26 @@ template <int N, typename Domain = Log2Domain>
 struct MergeState : SoftmaxRow<Domain> {
   float acc[N] = {};  ///< sum exp(score - m) v over the keys seen, for this thread's N elements
 
-  /// rescale_finite() of the sum and the accumulator before a tile's keys are added.
-  __device__ __forceinline__ void rescale_finite(float m_new) {
-    const float alpha = SoftmaxRow<Domain>::rescale_finite(m_new);
+  /// Update with a tile of K keys (scores `s` in the domain, values `v`, invalid keys skipped)
+  /// whose max, with the state's, is the finite `m_new`: rescales the sum and the accumulator
+  /// by exp(m - m_new) (0 while the state is empty), then adds each valid key with weight
+  /// p = exp(s - m_new).
+  template <int K>
+  __device__ __forceinline__ void update(float m_new, const float (&s)[K], const bool (&valid)[K],
+                                         const float (&v)[K][N]) {
+    const float alpha = Domain::exp(this->m - m_new);
+    this->l *= alpha;
 #pragma unroll
     for (int i = 0; i < N; ++i) acc[i] *= alpha;
-  }
-
-  /// Adds one key of weight p = exp(score - m) (after a rescale to a max >= score) and value v.
-  __device__ __forceinline__ void add(float p, const float (&v)[N]) {
-    this->l += p;
 #pragma unroll
-    for (int i = 0; i < N; ++i) acc[i] += p * v[i];
+    for (int u = 0; u < K; ++u) {
+      if (!valid[u]) continue;
+      const float p = Domain::exp(s[u] - m_new);
+      this->l += p;
+#pragma unroll
+      for (int i = 0; i < N; ++i) acc[i] += p * v[u][i];
+    }
+    this->m = m_new;
   }
 
   /// Merges `b` into this state (the merge operator); two empty states stay empty.
@@ -131,18 +139,19 @@ struct MergeState : SoftmaxRow<Domain> {
 #pragma unroll
     for (int i = 0; i < N; ++i) o[i] = acc[i] / this->l;
   }
+
+  /// Writes this thread's part of the state as a partial: its normalised output `o` (from
+  /// normalised(); N elements, 16-byte aligned) at `o_dst` and, when `write_lse` (one thread
+  /// of the row), the natural-log lse at `lse_dst`.
+  __device__ __forceinline__ void write_partial(const float (&o)[N], float* o_dst, float* lse_dst,
+                                                bool write_lse) const {
+    static_assert(N % 4 == 0, "a partial is written in float4 stores");
+#pragma unroll
+    for (int i = 0; i < N; i += 4)
+      reinterpret_cast<float4*>(o_dst)[i / 4] = make_float4(o[i], o[i + 1], o[i + 2], o[i + 3]);
+    if (write_lse) *lse_dst = this->partial_lse();
+  }
 };
 // [merge-state]
-
-/// Writes this thread's part of a partial: `o` (N normalised elements, 16-byte aligned) at
-/// `o_dst`, and, when `write_lse`, the natural-log lse at `lse_dst`.
-template <int N>
-__device__ __forceinline__ void write_partial(const float (&o)[N], float lse, float* o_dst, float* lse_dst,
-                                              bool write_lse) {
-  static_assert(N % 4 == 0, "a partial is written in float4 stores");
-#pragma unroll
-  for (int i = 0; i < N; i += 4) reinterpret_cast<float4*>(o_dst)[i / 4] = make_float4(o[i], o[i + 1], o[i + 2], o[i + 3]);
-  if (write_lse) *lse_dst = lse;
-}
 
 }  // namespace patlab::cuda
