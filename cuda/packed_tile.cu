@@ -4,7 +4,7 @@
 
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/dispatch.cuh"
-#include "patlab/cuda/packed_tile.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/error.hpp"
 
 namespace patlab::cuda {
@@ -32,10 +32,6 @@ bool dispatch_tile(TileShape tile, F&& f) {
 }
 
 }  // namespace
-
-bool pack_tile_built(TileShape tile) {
-  return dispatch_tile(tile, [](auto, auto) {});
-}
 
 void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
   bool built = false;

@@ -16,6 +16,7 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/softmax_state.cuh"
 #include "patlab/cuda/stage.cuh"
 
 namespace patlab::cuda {
@@ -65,9 +66,10 @@ __global__ void __launch_bounds__(kNaiveThreads)
   if (tid < D) q_s[tid] = to_float(q_row[tid]) * scale;
   __syncthreads();
 
-  float m = -INFINITY;  // running max of the scores
-  float l = 0.f;        // running sum of exp(score - m)
-  float acc = 0.f;      // thread tid < D: running sum of p * v[tid]
+  // The online-softmax state of the row (natural log, fast exponentials); thread tid < D owns
+  // output element tid, acc = running sum of p * v[tid].
+  SoftmaxRow<NaturalDomain> st;
+  float acc = 0.f;
   for (int chunk = 0; chunk < len; chunk += kNaiveThreads) {
     const int t = chunk + tid;
     float s = -INFINITY;
@@ -76,12 +78,11 @@ __global__ void __launch_bounds__(kNaiveThreads)
       s = 0.f;
       for (int i = 0; i < D; ++i) s += q_s[i] * to_float(k_row[i]);
     }
-    const float m_new = fmaxf(m, block_reduce<true>(s, scratch));
-    const float p = t < len ? __expf(s - m_new) : 0.f;
+    const float m_new = fmaxf(st.m, block_reduce<true>(s, scratch));  // finite: token `chunk` is valid
+    const float p = t < len ? NaturalDomain::exp(s - m_new) : 0.f;
     p_s[tid] = p;
-    const float alpha = __expf(m - m_new);  // 0 on the first chunk (m = -inf)
-    l = l * alpha + block_reduce<false>(p, scratch);
-    m = m_new;
+    const float alpha = st.rescale_finite(m_new);  // 0 on the first chunk (m = -inf)
+    st.l += block_reduce<false>(p, scratch);
     if (tid < D) {
       acc *= alpha;
       const int n = min(kNaiveThreads, len - chunk);
@@ -89,7 +90,7 @@ __global__ void __launch_bounds__(kNaiveThreads)
     }
     __syncthreads();  // p_s is rewritten by the next chunk
   }
-  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / l);
+  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / st.l);
 }
 // [naive-kernel]
 

@@ -10,7 +10,7 @@
 /// stage 5 fixes.
 #include <memory>
 
-#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/plan_stage.cuh"
 
 namespace patlab::cuda {
 

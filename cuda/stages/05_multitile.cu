@@ -10,7 +10,7 @@
 /// idle until the next launch starts: stage 6's subject.
 #include <memory>
 
-#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/plan_stage.cuh"
 
 namespace patlab::cuda {
 

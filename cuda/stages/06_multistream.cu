@@ -10,7 +10,7 @@
 /// the default stream, which a graph capture cannot contain.
 #include <memory>
 
-#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/plan_stage.cuh"
 
 namespace patlab::cuda {
 

@@ -15,7 +15,7 @@
 ///    no query has more than one partial, the merge launch.
 #include <memory>
 
-#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/plan_stage.cuh"
 
 namespace patlab::cuda {
 

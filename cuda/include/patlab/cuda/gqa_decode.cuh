@@ -21,15 +21,12 @@
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/softmax_state.cuh"
 
 namespace patlab::cuda {
 
 /// Threads of a CUDA-core decode CTA.
 inline constexpr int kGqaThreads = 128;
-/// log2(e): converts natural-log scores into the log2 domain.
-inline constexpr float kLog2e = 1.4426950408889634f;
-/// ln(2): converts log2-domain lse back to natural log.
-inline constexpr float kLn2 = 0.6931471805599453f;
 
 /// Where a decode CTA writes: the output row of each head directly, or a partial slot.
 template <typename T>
@@ -42,23 +39,9 @@ struct DecodeSink {
 // [gqa-state]
 /// Online-softmax state of one row group for one head, in the log2 domain: running max `m`,
 /// running sum `l` of exp2(score - m), and this lane's 8 output elements `acc` (unnormalised).
-struct RowState {
-  float m = -INFINITY;
-  float l = 0.f;
-  float acc[kVecElems] = {};
-};
-
-/// Merges `other` into `s` (the merge operator, log2 domain). Two empty states stay empty:
-/// a side with m = -inf gets weight 0 instead of exp2(-inf - -inf) = NaN.
-__device__ __forceinline__ void merge_into(RowState& s, const RowState& other) {
-  const float m = fmaxf(s.m, other.m);
-  const float a = s.m == -INFINITY ? 0.f : exp2f(s.m - m);
-  const float b = other.m == -INFINITY ? 0.f : exp2f(other.m - m);
-  s.m = m;
-  s.l = s.l * a + other.l * b;
-#pragma unroll
-  for (int i = 0; i < kVecElems; ++i) s.acc[i] = s.acc[i] * a + other.acc[i] * b;
-}
+/// RowState::merge() is the merge operator: two empty states stay empty (a side with m = -inf
+/// gets weight 0 instead of exp2(-inf - -inf) = NaN).
+using RowState = MergeState<kVecElems>;
 // [gqa-state]
 
 /// Decodes tokens [begin, end) of one request for the G query heads of `kv_head`.
@@ -118,19 +101,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
         m_new = fmaxf(m_new, s[u]);
       }
       if (m_new == -INFINITY) continue;  // no token yet for this row group
-      const float alpha = exp2f(st[h].m - m_new);  // 0 while st[h] is empty
-      st[h].l *= alpha;
-#pragma unroll
-      for (int i = 0; i < kVecElems; ++i) st[h].acc[i] *= alpha;
-#pragma unroll
-      for (int u = 0; u < kInFlight; ++u) {
-        if (!valid[u]) continue;
-        const float p = exp2f(s[u] - m_new);
-        st[h].l += p;
-#pragma unroll
-        for (int i = 0; i < kVecElems; ++i) st[h].acc[i] += p * v[u][i];
-      }
-      st[h].m = m_new;
+      st[h].update(m_new, s, valid, v);  // rescales by 0 while st[h] is empty
     }
   }
   // [gqa-loop]
@@ -146,7 +117,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       other.l = __shfl_xor_sync(0xffffffffu, st[h].l, o);
 #pragma unroll
       for (int i = 0; i < kVecElems; ++i) other.acc[i] = __shfl_xor_sync(0xffffffffu, st[h].acc[i], o);
-      merge_into(st[h], other);
+      st[h].merge(other);
     }
   }
   // Then across warps: warp w's first row group parks its states in shared memory.
@@ -172,20 +143,16 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       other.l = park_l[w][h];
 #pragma unroll
       for (int i = 0; i < kVecElems; ++i) other.acc[i] = park_acc[w][h][p * kVecElems + i];
-      merge_into(total, other);
+      total.merge(other);
     }
     float o[kVecElems];
-#pragma unroll
-    for (int i = 0; i < kVecElems; ++i) o[i] = total.acc[i] / total.l;
+    total.normalised(o);
     const int64_t row = out_row0 + h;  // (request, q head) row
     if (sink.partials.o == nullptr) {
       store8(sink.out + row * D + p * kVecElems, o);
     } else {
       const int64_t slot_row = static_cast<int64_t>(sink.slot) * num_q_heads + (row % num_q_heads);
-      float* dst = sink.partials.o + slot_row * D + p * kVecElems;
-      reinterpret_cast<float4*>(dst)[0] = make_float4(o[0], o[1], o[2], o[3]);
-      reinterpret_cast<float4*>(dst)[1] = make_float4(o[4], o[5], o[6], o[7]);
-      if (p == 0) sink.partials.lse[slot_row] = (total.m + log2f(total.l)) * kLn2;
+      total.write_partial(o, sink.partials.o + slot_row * D + p * kVecElems, sink.partials.lse + slot_row, p == 0);
     }
   }
   // [gqa-combine]

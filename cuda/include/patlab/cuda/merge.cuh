@@ -8,6 +8,10 @@
 ///   M = max lse_i;  lse = M + log(sum exp(lse_i - M));  o = sum exp(lse_i - lse) o_i,
 /// and slots with lse = -inf (no keys) weigh zero. A slot whose lse is NaN (never written: checked
 /// runs poison the partials) makes the query's whole output row NaN.
+///
+/// Read back, partial i is the MergeState (softmax_state.cuh) with m = lse_i, l = 1, acc = o_i in
+/// the natural-log domain; the kernel is the n-ary form of MergeState::merge: it takes the max
+/// over all slots first, so no state is ever rescaled.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -17,6 +21,7 @@
 
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/numeric.cuh"
+#include "patlab/cuda/softmax_state.cuh"
 
 namespace patlab::cuda {
 
@@ -46,21 +51,21 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
   if (head >= num_heads) return;
   const int lane = threadIdx.x % 32;
   const int first = offsets[query], last = offsets[query + 1];
-  float m = -INFINITY;
+  SoftmaxRow<NaturalDomain> merged;  // the scalar part of the merged state; empty without slots
   bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
   for (int s = first; s < last; ++s) {
     const float l = lse[static_cast<int64_t>(s) * num_heads + head];
-    m = fmaxf(m, l);
+    merged.m = fmaxf(merged.m, l);
     unwritten |= isnan(l);
   }
-  if (unwritten) m = NAN;  // fmaxf drops NaN; carry it into every output element instead
+  if (unwritten) merged.m = NAN;  // fmaxf drops NaN; carry it into every output element instead
   float acc[kPerLane] = {};
-  if (m != -INFINITY) {
-    float sum = 0.f;
-    for (int s = first; s < last; ++s) sum += __expf(lse[static_cast<int64_t>(s) * num_heads + head] - m);
-    const float total = m + __logf(sum);
+  if (!merged.is_empty()) {  // all slots empty (or none): the empty state's o = 0, never NaN
+    for (int s = first; s < last; ++s)
+      merged.l += NaturalDomain::exp(lse[static_cast<int64_t>(s) * num_heads + head] - merged.m);
+    const float total = merged.partial_lse();
     for (int s = first; s < last; ++s) {
-      const float w = __expf(lse[static_cast<int64_t>(s) * num_heads + head] - total);
+      const float w = NaturalDomain::exp(lse[static_cast<int64_t>(s) * num_heads + head] - total);
       const float* src = o + (static_cast<int64_t>(s) * num_heads + head) * D + lane * kPerLane;
 #pragma unroll
       for (int i = 0; i < kPerLane; i += 2) {
@@ -87,9 +92,5 @@ void launch_merge(const PartialsView& p, const int32_t* queries, int count, int 
                                                                           static_cast<T*>(out));
   PATLAB_CUDA_CHECK_LAUNCH();
 }
-
-/// Bytes of one partial of one (query, head): fp32 o plus fp32 lse.
-template <int D>
-inline constexpr int64_t kPartialBytes = int64_t{D} * 4 + 4;
 
 }  // namespace patlab::cuda

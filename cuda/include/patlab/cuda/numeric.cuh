@@ -1,5 +1,6 @@
 /// @file numeric.cuh
-/// @brief Conversions between the storage types and float, and 16-byte vector loads.
+/// @brief Numeric constants, conversions between the storage types and float, and 16-byte
+/// vector loads.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -11,6 +12,10 @@ namespace patlab::cuda {
 
 /// Elements of a 16-bit type in one 16-byte load.
 inline constexpr int kVecElems = 8;
+/// log2(e): converts natural-log scores into the log2 domain.
+inline constexpr float kLog2e = 1.4426950408889634f;
+/// ln(2): converts log2-domain lse back to natural log.
+inline constexpr float kLn2 = 0.6931471805599453f;
 
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }

@@ -2,16 +2,20 @@
 /// @brief The tensor-core pack kernel of stages 4-7: one CTA per (pack, KV head), M tile rows
 /// (the pack's queries x the GQA group) against KV tiles of N tokens.
 ///
-/// Steps of one CTA:
-///  1. gather the Q tile through the pack's query list (row = query slot x G + head) with
+/// Steps of one CTA (the steps of tutorial chapter 13, one __device__ function each):
+///  1. gather_q_tile: the Q tile through the pack's query list (row = query slot x G + head), with
 ///     16-byte async copies into swizzled shared memory (rows past the pack are zero-filled);
-///  2. stream the pack's KV range through its block list in tiles of N tokens, kKvStages deep
-///     (the copy of tile i+1 overlaps the math of tile i); tokens past the range are zero-filled;
-///  3. per tile, every warp computes its 16 rows of S = Q K^T on tensor cores (mma.sync
-///     m16n8k16, fp32 accumulate), masks tokens past the range, updates its online-softmax state
-///     (log2 domain, exp2), casts P to the storage type in registers and accumulates O += P V;
-///  4. writes each row: the output directly when the plan says the query has a single partial,
-///     else the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
+///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
+///     the range are zero-filled);
+///  3. the pipeline (in the kernel): kKvStages buffers, the copy of tile i+1 overlaps the math of
+///     tile i; per tile and warp, steps 4-6 on its 16 rows;
+///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
+///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
+///     domain, exp2; SoftmaxRow of softmax_state.cuh);
+///  6. pv_tile: P cast to the storage type in registers, O += P V;
+///  7. merge_warp_columns: warps that split a KV tile merge their states;
+///  8. write_rows: the output directly when the plan says the query has a single partial, else
+///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -19,10 +23,10 @@
 #include <cmath>
 #include <cstdint>
 
-#include "patlab/cuda/gqa_decode.cuh"
 #include "patlab/cuda/mma.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/softmax_state.cuh"
 
 namespace patlab::cuda {
 
@@ -74,8 +78,252 @@ constexpr int pack_smem_bytes() {
 }
 // [pack-warp-layout]
 
+// [pack-q-gather]
+/// Step 1: gathers the M x D Q tile into swizzled shared memory through the pack's query list:
+/// row r is query r / g of the pack (entries from `first`), head kv_head * g + r % g; rows past
+/// the pack's `rows` are zero-filled.
+template <typename T, int D, int M, int kThreads>
+__device__ __forceinline__ void gather_q_tile(const PackKernelArgs& args, T* q_s, int first, int rows, int kv_head,
+                                              int tid) {
+  constexpr int kChunks = D / kChunkElems;  // 16-byte chunks per row
+  const T* q = static_cast<const T*>(args.q);
+  const int g = args.group;
+  for (int c = tid; c < M * kChunks; c += kThreads) {
+    const int r = c / kChunks, ch = c % kChunks;
+    const bool valid = r < rows;
+    const T* src = q;
+    if (valid) {
+      const int request = args.queries[first + r / g];
+      src = q + (static_cast<int64_t>(request) * args.num_q_heads + kv_head * g + r % g) * D + ch * kChunkElems;
+    }
+    cp_async_16(q_s + swizzled<D>(r, ch), src, valid);
+  }
+}
+// [pack-q-gather]
+
+// [pack-kv-loader]
+/// Step 2: the K/V tile loader. Tile rows are tokens [start, start + N) of the pack's range
+/// (zero-filled past `kv_len`); thread tid always copies the same 16-byte column of rows
+/// tid / kChunks + i * kRowsPerPass, into K/V buffer `stage`.
+template <typename T, int D, int N, int kThreads>
+struct KvTileLoader {
+  static constexpr int kChunks = D / kChunkElems;
+  static constexpr int kRowsPerPass = kThreads / kChunks;
+  static_assert(kThreads % kChunks == 0, "a pass of the CTA's threads covers whole rows");
+
+  const T* k_pool;
+  const T* v_pool;
+  const int32_t* blocks;  ///< the pack's physical blocks
+  PoolGeometry geo;
+  int kv_len;             ///< tokens of the pack's range
+  T* k_s;                 ///< kKvStages K tiles
+  T* v_s;                 ///< kKvStages V tiles
+  int ch, r0;             ///< this thread's chunk column and first row
+  int64_t head_off;       ///< element offset of (kv_head, chunk ch) within a token row
+
+  __device__ __forceinline__ void operator()(int stage, int start) const {
+    T* ks = k_s + stage * N * D;
+    T* vs = v_s + stage * N * D;
+#pragma unroll
+    for (int r = r0; r < N; r += kRowsPerPass) {
+      const bool valid = start + r < kv_len;
+      const int64_t off = valid ? token_offset<D>(geo, blocks, start + r, 0) + head_off : 0;
+      cp_async_16(ks + swizzled<D>(r, ch), k_pool + off, valid);
+      cp_async_16(vs + swizzled<D>(r, ch), v_pool + off, valid);
+    }
+  }
+};
+// [pack-kv-loader]
+
+// [pack-qk]
+/// Step 4: S = Q K^T for a warp's 16 rows (from tile row `q_row`) and its kColTokens tokens of
+/// the K tile `ks` (from token `col0`), on tensor cores. Q's fragments are re-read from shared
+/// memory per tile (D/16 ldmatrix) to spare registers.
+template <typename T, int D, int kColTokens>
+__device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, int col0, int lane,
+                                        float (&s)[kColTokens / 8][4]) {
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[nt][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t q_frag[4];
+    ldmatrix_x4(q_frag, q_s + swizzled<D>(q_row + (lane / 8 % 2) * 8 + lane % 8, kk * 2 + lane / 16));
+#pragma unroll
+    for (int n2 = 0; n2 < kColTokens / 16; ++n2) {
+      uint32_t b[4];
+      ldmatrix_x4(b, ks + swizzled<D>(col0 + n2 * 16 + (lane / 16) * 8 + lane % 8, kk * 2 + lane / 8 % 2));
+      mma_16816<T>(s[2 * n2], q_frag, b[0], b[1]);
+      mma_16816<T>(s[2 * n2 + 1], q_frag, b[2], b[3]);
+    }
+  }
+}
+// [pack-qk]
+
+// [pack-softmax]
+/// Step 5: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0]),
+/// scales them into the log2 domain, and applies the online-softmax update to the lane's two
+/// rows: the states and the accumulators `o` are rescaled to the new max and `s` becomes
+/// P = exp2(s - m).
+template <int D, int kColTokens>
+__device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
+                                               int lane, SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
+  float row_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int token = first_token + nt * 8 + (lane % 4) * 2 + e % 2;
+      s[nt][e] = token < kv_len ? s[nt][e] * scale : -INFINITY;
+      row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
+    }
+  }
+  float alpha[2], m_use[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
+    row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 2));
+    // -inf only while this warp has seen no token: the state stays empty
+    alpha[i] = row_state[i].rescale(fmaxf(row_state[i].m, row_max[i]));
+    m_use[i] = row_state[i].exp_base();  // keeps exp2(-inf - m) = 0 below, never NaN
+  }
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[nt][e] = exp2f(s[nt][e] - m_use[e / 2]);  // masked tokens: exp2(-inf) = 0
+      row_state[e / 2].l += s[nt][e];
+    }
+  }
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    o[dt][0] *= alpha[0];
+    o[dt][1] *= alpha[0];
+    o[dt][2] *= alpha[1];
+    o[dt][3] *= alpha[1];
+  }
+}
+// [pack-softmax]
+
+// [pack-pv]
+/// Step 6: O += P V for a warp's 16 rows: P (16 x kColTokens, in `p`) goes from the S
+/// accumulators to A fragments in registers; V (tile `vs`, from token `col0`) is read with
+/// ldmatrix.trans.
+template <typename T, int D, int kColTokens>
+__device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], const T* vs, int col0, int lane,
+                                        float (&o)[D / 8][4]) {
+#pragma unroll
+  for (int kt = 0; kt < kColTokens / 16; ++kt) {
+    const uint32_t a[4] = {pack2(p[2 * kt][0], p[2 * kt][1], T{}), pack2(p[2 * kt][2], p[2 * kt][3], T{}),
+                           pack2(p[2 * kt + 1][0], p[2 * kt + 1][1], T{}),
+                           pack2(p[2 * kt + 1][2], p[2 * kt + 1][3], T{})};
+#pragma unroll
+    for (int d2 = 0; d2 < D / 16; ++d2) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, vs + swizzled<D>(col0 + kt * 16 + (lane / 8 % 2) * 8 + lane % 8, d2 * 2 + lane / 16));
+      mma_16816<T>(o[2 * d2], a, b[0], b[1]);
+      mma_16816<T>(o[2 * d2 + 1], a, b[2], b[3]);
+    }
+  }
+}
+// [pack-pv]
+
+// [pack-warp-merge]
+/// Step 7: completes each row's sum across its quad, then the warps that shared a warp row's
+/// tokens merge their states (the merge operator, in shared memory `park` that the K/V tiles no
+/// longer need) into warp column 0. Returns true for the threads that write rows (warp column
+/// 0 of an active warp row). Call from every thread of the CTA.
+template <int D, int M, int N, typename Layout>
+__device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int q_row, int col_warp, int lane,
+                                                   SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
+    row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
+  }
+  if constexpr (Layout::kCols > 1) {
+    static_assert((Layout::kCols - 1) * M * (D + 2) * 4 <= 2 * kKvStages * N * D * 2,
+                  "the parked states fit in the K/V tiles");
+    float* park_o = static_cast<float*>(park);                 // [kCols - 1][M][D]
+    float* park_ml = park_o + (Layout::kCols - 1) * M * D;     // [kCols - 1][M][2]
+    if (active && col_warp > 0) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int r = q_row + lane / 4 + 8 * i;
+        float* po = park_o + ((col_warp - 1) * M + r) * D;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt)
+          *reinterpret_cast<float2*>(po + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
+        if (lane % 4 == 0) {
+          park_ml[((col_warp - 1) * M + r) * 2] = row_state[i].m;
+          park_ml[((col_warp - 1) * M + r) * 2 + 1] = row_state[i].l;
+        }
+      }
+    }
+    __syncthreads();
+    if (active && col_warp == 0) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int r = q_row + lane / 4 + 8 * i;
+        for (int c = 0; c < Layout::kCols - 1; ++c) {
+          SoftmaxRow<> parked;
+          parked.m = park_ml[(c * M + r) * 2];
+          parked.l = park_ml[(c * M + r) * 2 + 1];
+          const MergeWeights w = row_state[i].merge(parked);
+          const float* po = park_o + (c * M + r) * D;
+#pragma unroll
+          for (int dt = 0; dt < D / 8; ++dt) {
+            const float2 v = *reinterpret_cast<const float2*>(po + dt * 8 + (lane % 4) * 2);
+            o[dt][2 * i] = o[dt][2 * i] * w.self + v.x * w.other;
+            o[dt][2 * i + 1] = o[dt][2 * i + 1] * w.self + v.y * w.other;
+          }
+        }
+      }
+    }
+  }
+  return active && col_warp == 0;
+}
+// [pack-warp-merge]
+
+// [pack-write]
+/// Step 8: writes both rows of this lane (tile rows from `q_row`, `rows` valid, pack entries from
+/// `first`): the output row when the query's slot is -1, else the partial (o normalised by its
+/// own sum, fp32) and its natural-log lse into the query's slot.
+template <typename T, int D>
+__device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first, int rows, int q_row, int kv_head,
+                                           int lane, const SoftmaxRow<> (&row_state)[2], const float (&o)[D / 8][4]) {
+  const int g = args.group;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = q_row + lane / 4 + 8 * i;
+    if (r >= rows) continue;
+    const int entry = first + r / g;
+    const int request = args.queries[entry], slot = args.slots[entry];
+    const int head = kv_head * g + r % g;
+    const float inv = row_state[i].inv_sum();
+    if (slot < 0) {
+      T* dst = static_cast<T*>(args.out) + (static_cast<int64_t>(request) * args.num_q_heads + head) * D;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<uint32_t*>(dst + dt * 8 + (lane % 4) * 2) =
+            pack2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv, T{});
+    } else {
+      const int64_t row = static_cast<int64_t>(slot) * args.num_q_heads + head;
+      float* dst = args.partial_o + row * D;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt)
+        *reinterpret_cast<float2*>(dst + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+      if (lane % 4 == 0) args.partial_lse[row] = row_state[i].partial_lse();
+    }
+  }
+}
+// [pack-write]
+
 // [packed-kernel]
 /// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<M, N> warps.
+/// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
+/// the pipeline below, qk_tile, softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type (__half or __nv_bfloat16)
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
@@ -96,243 +344,54 @@ __global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
   const int pack = bucket[blockIdx.x], kv_head = blockIdx.y;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int row_warp = warp % Layout::kRows, col_warp = warp / Layout::kRows;
-  const int g = args.group;
   const int first = args.query_begin[pack];
-  const int rows = (args.query_begin[pack + 1] - first) * g;
-  const int32_t* blocks = args.blocks + args.block_begin[pack];
+  const int rows = (args.query_begin[pack + 1] - first) * args.group;
   const int kv_len = args.kv_len[pack];
-  const T* q = static_cast<const T*>(args.q);
-  const T* k_pool = static_cast<const T*>(args.k_pool);
-  const T* v_pool = static_cast<const T*>(args.v_pool);
 
-  // [pack-q-gather]
-  // 1. Q tile: row r is query r / g of the pack, head kv_head * g + r % g.
-  for (int c = tid; c < M * kChunks; c += kThreads) {
-    const int r = c / kChunks, ch = c % kChunks;
-    const bool valid = r < rows;
-    const T* src = q;
-    if (valid) {
-      const int request = args.queries[first + r / g];
-      src = q + (static_cast<int64_t>(request) * args.num_q_heads + kv_head * g + r % g) * D + ch * kChunkElems;
-    }
-    cp_async_16(q_s + swizzled<D>(r, ch), src, valid);
-  }
-  // [pack-q-gather]
-  // [pack-kv-loader]
-  // 2. K/V tile loader: tile rows are tokens [start, start + N) of the pack's range. Thread
-  //    tid always copies the same 16-byte column of rows tid / kChunks + i * kRowsPerPass.
-  constexpr int kRowsPerPass = kThreads / kChunks;
-  static_assert(kThreads % kChunks == 0, "a pass of the CTA's threads covers whole rows");
-  const int ch = tid % kChunks, r0 = tid / kChunks;
-  const int64_t head_off = static_cast<int64_t>(kv_head) * D + ch * kChunkElems;
-  auto load_kv = [&](int stage, int start) {
-    T* ks = k_s + stage * N * D;
-    T* vs = v_s + stage * N * D;
-#pragma unroll
-    for (int r = r0; r < N; r += kRowsPerPass) {
-      const bool valid = start + r < kv_len;
-      const int64_t off = valid ? token_offset<D>(args.geo, blocks, start + r, 0) + head_off : 0;
-      cp_async_16(ks + swizzled<D>(r, ch), k_pool + off, valid);
-      cp_async_16(vs + swizzled<D>(r, ch), v_pool + off, valid);
-    }
-  };
+  gather_q_tile<T, D, M, kThreads>(args, q_s, first, rows, kv_head, tid);
+  const int ch = tid % kChunks;
+  const KvTileLoader<T, D, N, kThreads> load_kv{static_cast<const T*>(args.k_pool),
+                                                static_cast<const T*>(args.v_pool),
+                                                args.blocks + args.block_begin[pack],
+                                                args.geo,
+                                                kv_len,
+                                                k_s,
+                                                v_s,
+                                                ch,
+                                                tid / kChunks,
+                                                static_cast<int64_t>(kv_head) * D + ch * kChunkElems};
   load_kv(0, 0);
   cp_async_commit();  // group 0: the Q tile and KV tile 0
-  // [pack-kv-loader]
 
   // [pack-pipeline]
+  // Step 3: the pipeline. Each tile's copies are issued one tile ahead (kKvStages buffers).
   const bool active = row_warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
   const int q_row = row_warp * kWarpRows;           // first tile row of this warp
   const int col0 = col_warp * kColTokens;           // first tile token of this warp
   const float scale = kLog2e * rsqrtf(static_cast<float>(D));
-  float o[D / 8][4] = {};
-  float m[2] = {-INFINITY, -INFINITY};  // rows lane/4 and lane/4 + 8 of the warp's slice
-  float l[2] = {0.f, 0.f};              // this lane's part of the row sums
+  float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
+  SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
   const int num_tiles = (kv_len + N - 1) / N;
   for (int tile = 0; tile < num_tiles; ++tile) {
     if (tile + 1 < num_tiles) load_kv((tile + 1) % kKvStages, (tile + 1) * N);
     cp_async_commit();
     cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
     __syncthreads();
-    // [pack-pipeline]
     if (active) {
-      // [pack-qk]
-      // 3a. S = Q K^T for this warp's 16 rows and its kColTokens tokens of the tile. Q's
-      // fragments are re-read from shared memory per tile (D/16 ldmatrix) to spare registers.
-      const T* ks = k_s + (tile % kKvStages) * N * D;
-      float s[kColTokens / 8][4] = {};
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        uint32_t q_frag[4];
-        ldmatrix_x4(q_frag, q_s + swizzled<D>(q_row + (lane / 8 % 2) * 8 + lane % 8, kk * 2 + lane / 16));
-#pragma unroll
-        for (int n2 = 0; n2 < kColTokens / 16; ++n2) {
-          uint32_t b[4];
-          ldmatrix_x4(b, ks + swizzled<D>(col0 + n2 * 16 + (lane / 16) * 8 + lane % 8, kk * 2 + lane / 8 % 2));
-          mma_16816<T>(s[2 * n2], q_frag, b[0], b[1]);
-          mma_16816<T>(s[2 * n2 + 1], q_frag, b[2], b[3]);
-        }
-      }
-      // [pack-qk]
-      // [pack-softmax]
-      // 3b. Mask tokens past the range, then the online-softmax update of both rows.
-      float row_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int nt = 0; nt < kColTokens / 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int token = tile * N + col0 + nt * 8 + (lane % 4) * 2 + e % 2;
-          s[nt][e] = token < kv_len ? s[nt][e] * scale : -INFINITY;
-          row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
-        }
-      }
-      float alpha[2], m_use[2];
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
-        row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 2));
-        const float m_new = fmaxf(m[i], row_max[i]);  // -inf only while this warp has seen no token
-        alpha[i] = m[i] == -INFINITY ? 0.f : exp2f(m[i] - m_new);
-        m_use[i] = m_new == -INFINITY ? 0.f : m_new;  // keeps exp2(-inf - m) = 0 below, never NaN
-        m[i] = m_new;
-        l[i] *= alpha[i];
-      }
-#pragma unroll
-      for (int nt = 0; nt < kColTokens / 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[nt][e] = exp2f(s[nt][e] - m_use[e / 2]);  // masked tokens: exp2(-inf) = 0
-          l[e / 2] += s[nt][e];
-        }
-      }
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt) {
-        o[dt][0] *= alpha[0];
-        o[dt][1] *= alpha[0];
-        o[dt][2] *= alpha[1];
-        o[dt][3] *= alpha[1];
-      }
-      // [pack-softmax]
-      // [pack-pv]
-      // 3c. O += P V: P (16 x kColTokens) goes from the S accumulators to A fragments in registers.
-      const T* vs = v_s + (tile % kKvStages) * N * D;
-#pragma unroll
-      for (int kt = 0; kt < kColTokens / 16; ++kt) {
-        const uint32_t a[4] = {pack2(s[2 * kt][0], s[2 * kt][1], T{}), pack2(s[2 * kt][2], s[2 * kt][3], T{}),
-                               pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{}),
-                               pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{})};
-#pragma unroll
-        for (int d2 = 0; d2 < D / 16; ++d2) {
-          uint32_t b[4];
-          ldmatrix_x4_trans(b, vs + swizzled<D>(col0 + kt * 16 + (lane / 8 % 2) * 8 + lane % 8, d2 * 2 + lane / 16));
-          mma_16816<T>(o[2 * d2], a, b[0], b[1]);
-          mma_16816<T>(o[2 * d2 + 1], a, b[2], b[3]);
-        }
-      }
-      // [pack-pv]
+      const int stage = tile % kKvStages;
+      float s[kColTokens / 8][4];
+      qk_tile<T, D, kColTokens>(q_s, k_s + stage * N * D, q_row, col0, lane, s);
+      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+      pv_tile<T, D, kColTokens>(s, v_s + stage * N * D, col0, lane, o);
     }
     __syncthreads();  // the next iteration's copies overwrite this tile's buffers
   }
-  // [pack-warp-merge]
   cp_async_wait<0>();
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-  }
+  // [pack-pipeline]
 
-  // 4. Warps that shared a warp row's tokens merge their states (the merge operator, in shared
-  //    memory that the K/V tiles no longer need), then warp column 0 writes the rows.
-  if constexpr (Layout::kCols > 1) {
-    static_assert((Layout::kCols - 1) * M * (D + 2) * 4 <= 2 * kKvStages * N * D * 2,
-                  "the parked states fit in the K/V tiles");
-    float* park_o = reinterpret_cast<float*>(k_s);                       // [kCols - 1][M][D]
-    float* park_ml = park_o + (Layout::kCols - 1) * M * D;               // [kCols - 1][M][2]
-    if (active && col_warp > 0) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int r = q_row + lane / 4 + 8 * i;
-        float* po = park_o + ((col_warp - 1) * M + r) * D;
-#pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt)
-          *reinterpret_cast<float2*>(po + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i], o[dt][2 * i + 1]);
-        if (lane % 4 == 0) {
-          park_ml[((col_warp - 1) * M + r) * 2] = m[i];
-          park_ml[((col_warp - 1) * M + r) * 2 + 1] = l[i];
-        }
-      }
-    }
-    __syncthreads();
-    if (active && col_warp == 0) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int r = q_row + lane / 4 + 8 * i;
-        for (int c = 0; c < Layout::kCols - 1; ++c) {
-          const float m2 = park_ml[(c * M + r) * 2], l2 = park_ml[(c * M + r) * 2 + 1];
-          const float mm = fmaxf(m[i], m2);
-          const float a = m[i] == -INFINITY ? 0.f : exp2f(m[i] - mm);
-          const float b = m2 == -INFINITY ? 0.f : exp2f(m2 - mm);
-          const float* po = park_o + (c * M + r) * D;
-#pragma unroll
-          for (int dt = 0; dt < D / 8; ++dt) {
-            const float2 v = *reinterpret_cast<const float2*>(po + dt * 8 + (lane % 4) * 2);
-            o[dt][2 * i] = o[dt][2 * i] * a + v.x * b;
-            o[dt][2 * i + 1] = o[dt][2 * i + 1] * a + v.y * b;
-          }
-          l[i] = l[i] * a + l2 * b;
-          m[i] = mm;
-        }
-      }
-    }
-  }
-  if (!active || col_warp != 0) return;
-  // [pack-warp-merge]
-
-  // [pack-write]
-  // 5. Write both rows of this lane: the output, or the partial and its lse.
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int r = q_row + lane / 4 + 8 * i;
-    if (r >= rows) continue;
-    const int entry = first + r / g;
-    const int request = args.queries[entry], slot = args.slots[entry];
-    const int head = kv_head * g + r % g;
-    const float inv = 1.f / l[i];
-    if (slot < 0) {
-      T* dst = static_cast<T*>(args.out) + (static_cast<int64_t>(request) * args.num_q_heads + head) * D;
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<uint32_t*>(dst + dt * 8 + (lane % 4) * 2) =
-            pack2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv, T{});
-    } else {
-      const int64_t row = static_cast<int64_t>(slot) * args.num_q_heads + head;
-      float* dst = args.partial_o + row * D;
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<float2*>(dst + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
-      if (lane % 4 == 0) args.partial_lse[row] = (m[i] + log2f(l[i])) * kLn2;
-    }
-  }
-  // [pack-write]
+  if (merge_warp_columns<D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
+    write_rows<T, D>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [packed-kernel]
-
-}  // namespace patlab::cuda
-
-#include "patlab/plan.hpp"
-#include "patlab/workload.hpp"
-
-namespace patlab::cuda {
-
-/// True when a pack kernel is built for `tile`.
-bool pack_tile_built(TileShape tile);
-
-/// Raises the dynamic shared-memory limit of the kernel for (shape, tile); throws
-/// Error(unsupported) if the device cannot give a CTA that much.
-void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
-
-/// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`.
-void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-                      cudaStream_t stream);
 
 }  // namespace patlab::cuda

@@ -1,0 +1,77 @@
+/// @file plan_stage.cuh
+/// @brief PlanStage: the Stage of stages 4-7, which plans the batch on the host, uploads the
+/// plan (DevicePlan) and executes it; each of those stages is one PlanStageConfig.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/stage.cuh"
+#include "patlab/cuda/streams.cuh"
+#include "patlab/planner.hpp"
+
+namespace patlab::cuda {
+
+/// How a plan-executing stage (4-7) plans, lays out and launches its work.
+struct PlanStageConfig {
+  PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
+  UploadOptions upload;     ///< direct output, pack order
+  bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
+};
+
+/// A stage that plans the batch on the host, uploads the plan and executes it: its pack
+/// kernels (one launch per tile bucket), then the merge.
+class PlanStage final : public Stage {
+ public:
+  explicit PlanStage(const PlanStageConfig& config) : config_(config) {}
+
+  // [plan-stage-prepare]
+  void prepare(const DeviceBatch& batch) override {
+    PlannerOptions options;
+    planner_options(batch, options);
+    prepare_with_plan(batch, make_plan(batch.host->layout, options));
+  }
+
+  bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
+    options = config_.planner;
+    options.sms = batch.device->sm_count;
+    if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
+    return true;
+  }
+
+  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+    plan_.upload(plan, batch, config_.upload);
+    // Streams are made once and kept while they suffice (a serve loop prepares every step).
+    const int buckets = static_cast<int>(plan_.buckets().size());
+    if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
+  }
+  // [plan-stage-prepare]
+
+  void set_pools(const void* k_pool, const void* v_pool) override { plan_.set_pools(k_pool, v_pool); }
+
+  // [plan-stage-run]
+  void run(cudaStream_t stream) override {
+    if (streams_) {
+      streams_->fork(stream);
+      for (size_t b = 0; b < plan_.buckets().size(); ++b) plan_.launch(b, streams_->stream(static_cast<int>(b)));
+      streams_->join(stream);
+    } else {
+      for (size_t b = 0; b < plan_.buckets().size(); ++b) plan_.launch(b, stream);
+    }
+    plan_.merge(stream);  // launches nothing when every query was written directly
+  }
+  // [plan-stage-run]
+
+  int64_t model_bytes() const override { return plan_.traffic_bytes(); }
+  std::string notes() const override { return plan_.describe() + (streams_ ? ", one stream per bucket" : ""); }
+  std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
+
+ private:
+  PlanStageConfig config_;
+  DevicePlan plan_;
+  std::unique_ptr<StreamFork> streams_;
+};
+
+}  // namespace patlab::cuda

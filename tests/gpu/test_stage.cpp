@@ -1,0 +1,39 @@
+// One GPU stage against the float64 oracle, built once per stage of the registry
+// (reference/include/patlab/stages.def) with -DPATLAB_STAGE_SLUG="slug": the boundary grid
+// (lengths across tile and page boundaries, both dtypes, d 64/128, groups 1-16, pages 16/32/64,
+// shared and unshared blocks), the tree grid (the planner's torture cases: asymmetric trees whose
+// packs hold queries with different split counts, no-sharing batches across tile buckets, deep
+// and multi-root trees, random trees), and the tile128 grid run with the KV tile cap at 128 (the
+// n = 128 tiles of the stages that take their tiles from the planner's table; the other stages
+// ignore the cap and see more long trees).
+#include <string>
+
+#include "../catch.hpp"
+#include "harness.hpp"
+
+#ifndef PATLAB_STAGE_SLUG
+#error "build this test with -DPATLAB_STAGE_SLUG=\"<slug>\" (tests/meson.build does, once per GPU stage)"
+#endif
+
+namespace {
+
+/// The stage this executable checks.
+const std::string kStage = PATLAB_STAGE_SLUG;
+/// The grids' seeds, fixed so that a failure can be rerun.
+constexpr uint64_t kBoundarySeed = 20261122;
+constexpr uint64_t kTreeSeed = 7001;
+constexpr uint64_t kTile128Seed = 128001;
+
+}  // namespace
+
+TEST_CASE("the stage matches the oracle on the boundary grid") {
+  patlab::test::check_stage(kStage, patlab::test::boundary_grid(kBoundarySeed));
+}
+
+TEST_CASE("the stage matches the oracle on the tree grid") {
+  patlab::test::check_stage(kStage, patlab::test::tree_grid(kTreeSeed));
+}
+
+TEST_CASE("the stage matches the oracle on the tile128 grid (KV tile cap 128)") {
+  patlab::test::check_stage(kStage, patlab::test::tile128_grid(kTile128Seed));
+}
