@@ -84,15 +84,6 @@ __global__ void fill_q_kernel(T* __restrict__ q, int64_t elems, uint64_t seed, u
   if (i < elems) q[i] = cuda::from_float<T>(normal_from(((seed * 1000003 + step) * (uint64_t{1} << 32) + i) * 4 + 3));
 }
 
-/// Calls `f(TypeTag<T>{})` with the CUDA storage type of `dtype`.
-template <typename F>
-void with_storage(DType dtype, F&& f) {
-  if (dtype == DType::fp16)
-    f(cuda::TypeTag<__half>{});
-  else
-    f(cuda::TypeTag<__nv_bfloat16>{});
-}
-
 /// Grows `buffer` to at least `count` elements (contents are not kept).
 template <typename T>
 void ensure(DeviceBuffer<T>& buffer, size_t count) {
@@ -134,7 +125,7 @@ struct ServeSession::Impl {
     ensure(runs, todo.size());
     PATLAB_CUDA_CHECK(cudaMemcpyAsync(runs.get(), todo.data(), todo.size() * sizeof(FillRun), cudaMemcpyHostToDevice, stream));
     const Shape& s = config.shape;
-    with_storage(s.dtype, [&](auto tag) {
+    cuda::dispatch_dtype(s.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       fill_runs_kernel<T><<<dim3(static_cast<unsigned>(todo.size()), static_cast<unsigned>(config.layers)), kFillThreads, 0,
                             stream>>>(runs.get(), reinterpret_cast<T*>(k.get()), reinterpret_cast<T*>(v.get()),
@@ -253,7 +244,7 @@ double ServeSession::set_batch(const PagedLayout& layout, const Plan* plan) {
   PATLAB_CUDA_CHECK(cudaMemcpyAsync(m.lengths.get(), layout.lengths.data(), static_cast<size_t>(R) * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, m.stream));
   ++m.steps;
-  with_storage(m.config.shape.dtype, [&](auto tag) {
+  cuda::dispatch_dtype(m.config.shape.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const unsigned blocks = static_cast<unsigned>((q_elems + kFillThreads - 1) / kFillThreads);
     fill_q_kernel<T><<<blocks, kFillThreads, 0, m.stream>>>(reinterpret_cast<T*>(m.q.get()), static_cast<int64_t>(q_elems),
@@ -269,9 +260,8 @@ double ServeSession::set_batch(const PagedLayout& layout, const Plan* plan) {
   m.batch.block_table = m.table.get();
   m.batch.lengths = m.lengths.get();
   m.batch.out = m.out.get();
-  PlannerOptions unused;
-  if (plan != nullptr && m.stage->planner_options(m.batch, unused))
-    m.stage->prepare_with_plan(m.batch, *plan);
+  if (plan != nullptr)
+    m.stage->prepare_with_plan(m.batch, *plan);  // a stage that runs no plan just prepares
   else
     m.stage->prepare(m.batch);
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
@@ -301,7 +291,6 @@ std::vector<double> ServeSession::run_layers() {
 
 void ServeSession::snapshot_layer0(Workload& host, std::vector<uint16_t>& out) {
   Impl& m = *impl_;
-  require(m.config.host_mirror, "serve: this session keeps no host copy to check against");
   require(m.prepared, "serve: no batch to check");
   cuda::poison(m.out.span(), m.stream);
   cuda::poison_workspace(*m.stage, m.stream);

@@ -282,7 +282,6 @@ int run_serve(const ServeCliOptions& o) {
     config.stage = stage.slug;
     config.max_kv_tile = o.max_kv_tile;
     config.seed = o.seed;
-    config.host_mirror = lo.check_steps > 0;
     session = std::make_unique<gpu::ServeSession>(config);
     executor = std::make_unique<SessionExecutor>(*session);
   } else {

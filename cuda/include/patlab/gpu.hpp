@@ -109,7 +109,6 @@ struct ServeConfig {
   std::string stage = "pat";  ///< GPU stage slug (patlab list)
   int max_kv_tile = 0;      ///< planner's KV tile cap for stages that use its table (0: default)
   uint64_t seed = 1;        ///< seed of the K/V and q values written
-  bool host_mirror = true;  ///< keep layer 0's pools on the host too, so a step can be checked
 };
 
 /// The GPU side of `patlab serve`: a pool that lives across decode steps. Each step the serve
@@ -139,8 +138,9 @@ class ServeSession {
   /// events around the layer's launches; L2 is not flushed: layers follow one another as in a
   /// forward pass).
   std::vector<double> run_layers();
-  /// Checks the last run's layer-0 output against the float64 oracle on the host mirror (needs
-  /// ServeConfig::host_mirror). Poisons and reruns layer 0 first, so nothing stale passes.
+  /// Checks the last run's layer-0 output against the float64 oracle on a host copy of the
+  /// step's batch (downloaded for the check). Poisons and reruns layer 0 first, so nothing stale
+  /// passes.
   /// (Defined in serve_check.cpp, host code: it runs the oracle.)
   CheckResult check_layer0();
   /// What check_layer0() checks: poisons the output and workspace, reruns layer 0, and copies

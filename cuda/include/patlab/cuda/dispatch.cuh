@@ -23,21 +23,26 @@ struct TypeTag {
 template <DType D>
 using storage_t = std::conditional_t<D == DType::fp16, __half, __nv_bfloat16>;
 
+/// Calls `f(TypeTag<T>{})` with T = __half or __nv_bfloat16, the CUDA storage type of `dtype`.
+template <typename F>
+void dispatch_dtype(DType dtype, F&& f) {
+  if (dtype == DType::fp16)
+    f(TypeTag<__half>{});
+  else
+    f(TypeTag<__nv_bfloat16>{});
+}
+
 /// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{})` with T = __half or __nv_bfloat16
 /// and D = 64 or 128 from the shape; throws Error(unsupported) for any other head dim.
 template <typename F>
 void dispatch_dtype_head_dim(const Shape& shape, F&& f) {
-  auto with_dim = [&](auto tag) {
+  dispatch_dtype(shape.dtype, [&](auto tag) {
     switch (shape.head_dim) {
       case 64: f(tag, std::integral_constant<int, 64>{}); break;
       case 128: f(tag, std::integral_constant<int, 128>{}); break;
       default: throw Error(ErrorKind::unsupported, "head dim " + std::to_string(shape.head_dim) + " is not built");
     }
-  };
-  if (shape.dtype == DType::fp16)
-    with_dim(TypeTag<__half>{});
-  else
-    with_dim(TypeTag<__nv_bfloat16>{});
+  });
 }
 
 /// Calls `f(std::integral_constant<int, G>{})` for the GQA group size G of the shape (1, 2, 4,
