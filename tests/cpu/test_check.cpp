@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../test_util.hpp"
 #include "patlab/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/oracle.hpp"
@@ -48,13 +49,7 @@ const Case kCases[] = {
 };
 
 Workload make(const Case& c, DType dtype, uint64_t seed = kSeed, DataKind data = DataKind::flat) {
-  Shape s;
-  s.num_q_heads = c.hq;
-  s.num_kv_heads = c.hkv;
-  s.head_dim = c.d;
-  s.page_size = c.page;
-  s.dtype = dtype;
-  return make_workload(parse_tree_spec(c.tree), s, seed, true, data);
+  return make_workload(parse_tree_spec(c.tree), shape_of(c.hq, c.hkv, c.d, c.page, dtype), seed, true, data);
 }
 
 std::vector<float> as_floats(const AttentionResult& r) { return std::vector<float>(r.o.begin(), r.o.end()); }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../test_util.hpp"
 #include "kernel_model.hpp"
 #include "patlab/check.hpp"
 #include "patlab/kv_cache.hpp"
@@ -62,12 +63,7 @@ struct Setup {
 
 /// A Setup without reference or plan: the workload and its decoded pools.
 Setup make_data(const Batch& b, DType dtype, DataKind data) {
-  Shape shape;
-  shape.num_q_heads = b.hq;
-  shape.num_kv_heads = b.hkv;
-  shape.head_dim = b.d;
-  shape.page_size = b.page;
-  shape.dtype = dtype;
+  const Shape shape = shape_of(b.hq, b.hkv, b.d, b.page, dtype);
   Setup s{make_workload(parse_tree_spec(b.tree), shape, kSeed, true, data), data, {}, {}, {}, {}};
   s.k = decode(s.w.k_pool, dtype);
   s.v = decode(s.w.v_pool, dtype);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "../test_util.hpp"
 #include "patlab/check.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/incremental_planner.hpp"
@@ -43,12 +44,7 @@ serving::Trace small_trace(uint64_t seed) {
 
 /// Runs the trace through scheduler -> incremental plan -> GPU, checking every non-empty step.
 void serve_and_check(const std::string& slug, DType dtype) {
-  Shape shape;
-  shape.num_q_heads = 8;
-  shape.num_kv_heads = 2;
-  shape.head_dim = 64;
-  shape.page_size = 16;
-  shape.dtype = dtype;
+  const Shape shape = shape_of(8, 2, 64, 16, dtype);
   const serving::Trace trace = small_trace(kSeed);
   trace.check_fits(int64_t{kPoolBlocks} * shape.page_size, shape.page_size);
   serving::Scheduler sched({kPoolBlocks, shape.page_size, true, true}, {0, trace.seed, trace.vocab});
