@@ -66,7 +66,7 @@ def main(argv) -> int:
     if len(argv) != 2:
         print("usage: test_figures.py PATLAB", file=sys.stderr)
         return 2
-    patlab = argv[1]
+    patlab = str(pathlib.Path(argv[1]).resolve())  # meson passes it relative to the build folder
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         # a. the plan of a small workload, from patlab's own JSON

@@ -90,7 +90,7 @@ def main(argv) -> int:
     if len(argv) != 2:
         print("usage: test_tutorial_scripts.py PATLAB", file=sys.stderr)
         return 2
-    patlab = argv[1]
+    patlab = str(pathlib.Path(argv[1]).resolve())  # meson passes it relative to the build folder
     used = set()
     for chapter in sorted((ROOT / "tutorial").glob("*.md")):
         text = chapter.read_text()
