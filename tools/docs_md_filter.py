@@ -9,8 +9,11 @@ Doxygen only (the files are not changed):
 - a link to a source file that Doxygen shows as a source page: to that page, at the first line;
 - a link to a Markdown page: to its HTML page (Doxygen 1.9 sends some, such as a results
   folder's link to its own summary.md, to an empty "file" page instead);
-- a link to any other file or folder (not a web address): its text, not a link.
-Web addresses, anchors and images pass unchanged.
+- a link to any other file or folder (not a web address): its text, not a link;
+- an image by a path relative to the chapter (`../docs/figures/x.png`, what the forge shows): by
+  its path from the repository root, which Doxygen finds and copies (it keeps `../` paths as they
+  are, and the HTML folder has no such file).
+Web addresses and anchors pass unchanged.
 
     python3 tools/docs_md_filter.py FILE.md     # the filtered text on stdout (as Doxygen calls it)
 """
@@ -24,6 +27,8 @@ SOURCE_PAGE_DIRS = ("reference/include", "cuda/include", "cuda/stages")
 SOURCE_PAGE_EXTS = (".hpp", ".h", ".cuh", ".cu")
 # [text](target): not an image (no "!" before), target without spaces.
 LINK = re.compile(r"(?<!!)\[([^\]\n]+)\]\(([^)\s]+)\)")
+# ![text](target): an image, target without spaces.
+IMAGE = re.compile(r"!\[([^\]\n]*)\]\(([^)\s]+)\)")
 FORGE_LINE = re.compile(r"^L(\d+)(?:-L\d+)?$")
 # A page's own label: "# Title {#label}" on its first heading line.
 PAGE_LABEL = re.compile(r"^#\s.*\{#([A-Za-z0-9_]+)\}\s*$")
@@ -67,6 +72,17 @@ def rewrite(link: re.Match, page_dir: pathlib.Path) -> str:
     return text
 
 
+def rewrite_image(image: re.Match, page_dir: pathlib.Path) -> str:
+    text, target = image.group(1), image.group(2)
+    if re.match(r"^[a-z]+:", target) or target.startswith("/"):
+        return image.group(0)
+    try:
+        rel = (page_dir / target).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return image.group(0)
+    return f"![{text}]({rel})"
+
+
 def main(argv) -> int:
     if len(argv) != 2:
         print("usage: docs_md_filter.py FILE.md", file=sys.stderr)
@@ -77,7 +93,9 @@ def main(argv) -> int:
     for line in page.read_text().splitlines(keepends=True):
         if line.lstrip().startswith("```"):
             in_code = not in_code
-        out.append(line if in_code else LINK.sub(lambda m: rewrite(m, page.parent), line))
+        if not in_code:
+            line = LINK.sub(lambda m: rewrite(m, page.parent), IMAGE.sub(lambda m: rewrite_image(m, page.parent), line))
+        out.append(line)
     sys.stdout.write("".join(out))
     return 0
 

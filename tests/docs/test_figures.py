@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The figure scripts (tools/figures/) on the CPU: each draws from the committed results or from
+patlab's own output, prefix_sweep.py from a small synthetic sweep (its real input comes from the
+GPU machine; nothing drawn here is committed), every one says in one line (exit 2) when its input
+is wrong or matplotlib is missing, and the sweep's workload list is one prefix-length series that
+patlab accepts.
+
+    python3 tests/docs/test_figures.py PATLAB     # PATLAB: the built patlab executable
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+FIG = ROOT / "tools/figures"
+SUITE = ROOT / "docs/results/2026-11-22-h100-suite"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MIN_PNG_BYTES = 10_000
+failures = []
+
+
+def check(ok: bool, what: str) -> None:
+    print(("ok  " if ok else "FAIL: ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def run(argv, env=None):
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def draws(script: str, args, out: pathlib.Path, says: str) -> None:
+    r = run([sys.executable, str(FIG / script)] + [str(a) for a in args] + [str(out)])
+    data = out.read_bytes() if out.is_file() else b""
+    check(r.returncode == 0 and says in r.stdout and data.startswith(PNG_MAGIC) and len(data) >= MIN_PNG_BYTES,
+          f"{script} draws {out.name} and says '{says}' (exit {r.returncode}, {len(data)} bytes, "
+          f"{(r.stdout + r.stderr).strip()[:200]!r})")
+
+
+def refuses(script: str, args, says: str, env=None) -> None:
+    r = run([sys.executable, str(FIG / script)] + [str(a) for a in args], env=env)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 2 and len(lines) == 1 and says in lines[0] and not r.stdout,
+          f"{script} {' '.join(map(str, args))[:60]}: exit 2, one line with '{says}' "
+          f"(exit {r.returncode}, {r.stderr.strip()[:200]!r})")
+
+
+def synthetic_sweep(folder: pathlib.Path) -> None:
+    """patlab.jsonl and peers.jsonl of a 3-point sweep, shaped like tools/peers/suite.py's output."""
+    with open(folder / "patlab.jsonl", "w") as f, open(folder / "peers.jsonl", "w") as g:
+        for i, p in enumerate((1024, 2048, 4096)):
+            key = f"--tree 1,64_{p},256 --heads 32/8"
+            results = [{"stage": s, "time_us": t * (i + 1), "model_bytes": 1e6 * (i + 1)}
+                       for s, t in (("splitkv", 300.0), ("pat", 100.0))]
+            f.write(json.dumps({"key": key, "compare": {"run": {"device": "synthetic", "commit": "test"},
+                                                       "results": results}}) + "\n")
+            for peer, t in (("fi-decode", 200.0), ("fi-cascade", 150.0)):
+                g.write(json.dumps({"key": key, "peer": peer, "status": "PASS", "time_us": t * (i + 1)}) + "\n")
+            g.write(json.dumps({"key": key, "peer": "sdpa-flash", "status": "FAIL", "time_us": None}) + "\n")
+
+
+def main(argv) -> int:
+    if len(argv) != 2:
+        print("usage: test_figures.py PATLAB", file=sys.stderr)
+        return 2
+    patlab = str(pathlib.Path(argv[1]).resolve())  # meson passes it relative to the build folder
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        # a. the plan of a small workload, from patlab's own JSON
+        plans = []
+        for name, extra in (("walk", ["--no-split"]), ("split", [])):
+            r = run([patlab, "plan", "--tree", "1,3,9_1024,256,64", "--heads", "64/8", "--packs", "--format", "json",
+                     "--quiet"] + extra)
+            (tmp / f"{name}.json").write_text(r.stdout)
+            plans.append(tmp / f"{name}.json")
+            check(r.returncode == 0, f"patlab plan {' '.join(extra)} --format json (exit {r.returncode})")
+        draws("plan_tree.py", plans, tmp / "plan_tree.png", "(2 plans, 42 packs)")
+        refuses("plan_tree.py", [SUITE / "suite.json", tmp / "x.png"], "has no 'plan' and 'packs'")
+        # b. the suite by head configuration
+        draws("stages_by_heads.py", [SUITE / "suite.json"], tmp / "stages.png", "(speedup, 4 panels, 85 workloads)")
+        refuses("stages_by_heads.py", [tmp / "none.json", tmp / "x.png"], "cannot read")
+        # c. predicted against measured: the suite's records, and the jsonl form of one compare
+        draws("predicted_vs_measured.py", [SUITE / "patlab.jsonl", "--bandwidth", "run"], tmp / "pvm.png",
+              "(595 points, 85 runs)")
+        rows = [{"table": "run", "device": "synthetic", "copy GB/s": 3000.0}] + \
+               [{"table": "results", "stage": s, "model_bytes": 3e8 * k, "time_us": 150.0 * k}
+                for k in (1, 2) for s in ("splitkv", "pat")]
+        (tmp / "compare.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        draws("predicted_vs_measured.py", [tmp / "compare.jsonl", "--bandwidth", "3000"], tmp / "pvm2.png",
+              "(4 points, 1 runs)")
+        refuses("predicted_vs_measured.py", [SUITE / "patlab.jsonl", tmp / "x.png", "--bandwidth", "fast"],
+                "neither a positive GB/s nor 'run'")
+        refuses("predicted_vs_measured.py", [SUITE / "suite.json", tmp / "x.png", "--bandwidth", "run"],
+                "no results rows")
+        # d. the prefix sweep: synthetic input only, never committed
+        sweep = tmp / "sweep"
+        sweep.mkdir()
+        synthetic_sweep(sweep)
+        draws("prefix_sweep.py", [sweep], tmp / "sweep.png", "(4 series)")
+        refuses("prefix_sweep.py", [SUITE, tmp / "x.png"], "is not a two-level tree")
+        refuses("prefix_sweep.py", [tmp, tmp / "x.png"], "no patlab.jsonl")
+        # the sweep list: one series in P that patlab accepts
+        sys.path.insert(0, str(FIG))
+        import prefix_sweep
+        lines = [l for l in (FIG / "prefix_sweep.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+        keys = {prefix_sweep.prefix_of(l)[1] for l in lines}
+        lengths = [prefix_sweep.prefix_of(l)[0] for l in lines]
+        check(len(keys) == 1 and lengths == sorted(set(lengths)) and len(lengths) >= 5,
+              f"prefix_sweep.txt: {len(lengths)} prompt lengths {lengths}, one fixed rest {keys}")
+        for line in lines:
+            r = run([patlab, "workload", "--quiet"] + line.split())
+            check(r.returncode == 0, f"patlab workload {line} (exit {r.returncode} {r.stderr.strip()[:120]})")
+        # matplotlib missing: one line, exit 2, before anything is drawn
+        fake = tmp / "fake"
+        (fake / "matplotlib").mkdir(parents=True)
+        (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('hidden by test_figures.py')\n")
+        env = dict(os.environ, PYTHONPATH=str(fake))
+        refuses("stages_by_heads.py", [SUITE / "suite.json", tmp / "x.png"], "matplotlib is missing", env)
+        refuses("predicted_vs_measured.py", [SUITE / "patlab.jsonl", tmp / "x.png", "--bandwidth", "run"],
+                "matplotlib is missing", env)
+        refuses("plan_tree.py", plans + [tmp / "x.png"], "matplotlib is missing", env)
+        refuses("prefix_sweep.py", [sweep, tmp / "x.png"], "matplotlib is missing", env)
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
