@@ -35,9 +35,10 @@ PlannerOptions table_options(bool split_kv) {
   return o;
 }
 
-/// 20 queries on a 300-token prefix (two branches), plus a lone 700-token request: with group
-/// g a pack holds floor(64 / g) queries, so the prefix's packs have rows that are not powers of two.
-TokenTree shared_tree() { return parse_tree_spec("1,2,20_300,130,9"); }
+/// 64 queries on a 300-token prefix, 9 own tokens each: with group g a pack holds floor(64 / g)
+/// queries, so the prefix's full packs have rows that are not powers of two (63 at g = 3 and 7,
+/// 60 at 5, 6, 12); the prefix asks the table for n = 128.
+TokenTree shared_tree() { return parse_tree_spec("1,64_300,9"); }
 
 }  // namespace
 
@@ -106,7 +107,7 @@ TEST_CASE("the planner at every group and head dim: valid plans, fitting tiles, 
         }
         // The prefix's first pack is full: floor(64 / g) queries, 64 rows only for powers of two.
         CHECK(rows.count(info.queries_per_pack * g) == 1);
-        if (d < 256 && !split) {  // the lone 700-token request asks for n = 128, which fits below d=256
+        if (d < 256 && !split) {  // the prefix asks for n = 128, which fits below d=256
           bool has128 = false;
           for (const Pack& p : plan.packs) has128 |= p.tile.n == 128;
           CHECK(has128);
@@ -127,7 +128,7 @@ TEST_CASE("validate_plan refuses a tile that does not fit the head dim") {
 
 TEST_CASE("the oracle at every group and head dim: the planner's packs, merged, equal naive attention") {
   INFO("seed " << kSeed);
-  const std::vector<TokenTree> trees = {parse_tree_spec("1,6_45,17"), parse_tree_spec("2,3_33,16")};
+  const std::vector<TokenTree> trees = {parse_tree_spec("1,6_45,17"), parse_tree_spec("2,6_33,16")};
   for (int g : kGroups)
     for (int d : kHeadDims)
       for (const TokenTree& t : trees) {
