@@ -1,5 +1,7 @@
 // The instances of the pack kernel: every tile shape the planner may choose, for both storage
-// types and both head dims, compiled once here and launched through launch_pack_tile().
+// types and every head dim, compiled once here and launched through launch_pack_tile(). A tile
+// that does not fit a head dim's budget (pack_tile_fits(), tile_budget.hpp) is not built for it:
+// the planner never picks one.
 #include <string>
 
 #include "patlab/cuda/check.cuh"
@@ -31,37 +33,49 @@ bool dispatch_tile(TileShape tile, F&& f) {
   }
 }
 
-}  // namespace
-
-void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
+/// Calls `f(TypeTag<T>, D, M, N)` for the pack kernel instance of (shape, tile); throws
+/// Error(unsupported) when that tile is not built, or does not fit the shape's head dim.
+template <typename F>
+void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
   bool built = false;
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
     built = dispatch_tile(tile, [&](auto m, auto n) {
-      using T = typename decltype(tag)::type;
       constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-      constexpr int bytes = pack_smem_bytes<D, M, N>();
-      if (bytes > smem_optin)
-        throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
-                                                std::to_string(bytes) + " bytes of shared memory, the device gives " +
-                                                std::to_string(smem_optin));
-      PATLAB_CUDA_CHECK(
-          cudaFuncSetAttribute(pack_attention_kernel<T, D, M, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+      if constexpr (pack_tile_fits(D, M, N))
+        f(tag, dim, m, n);
+      else
+        throw Error(ErrorKind::unsupported, "tile " + tile.name() + " does not fit head dim " + std::to_string(D) +
+                                                " (shared memory or registers, see tile_budget.hpp)");
     });
   });
   if (!built) throw Error(ErrorKind::unsupported, "no pack kernel is built for tile " + tile.name());
 }
 
+}  // namespace
+
+void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
+  dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+    using T = typename decltype(tag)::type;
+    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+    constexpr int bytes = pack_smem_bytes<D, M, N>();
+    if (bytes > smem_optin)
+      throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
+                                              std::to_string(bytes) + " bytes of shared memory, the device gives " +
+                                              std::to_string(smem_optin));
+    PATLAB_CUDA_CHECK(
+        cudaFuncSetAttribute(pack_attention_kernel<T, D, M, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  });
+}
+
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream) {
   if (count == 0) return;
-  dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
-    dispatch_tile(tile, [&](auto m, auto n) {
-      using T = typename decltype(tag)::type;
-      constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-      pack_attention_kernel<T, D, M, N><<<dim3(count, shape.num_kv_heads), PackWarpLayout<M, N>::kThreads,
-                                          pack_smem_bytes<D, M, N>(), stream>>>(args, bucket);
-      PATLAB_CUDA_CHECK_LAUNCH();
-    });
+  dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+    using T = typename decltype(tag)::type;
+    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+    pack_attention_kernel<T, D, M, N><<<dim3(count, shape.num_kv_heads), PackWarpLayout<D, M, N>::kThreads,
+                                        pack_smem_bytes<D, M, N>(), stream>>>(args, bucket);
+    PATLAB_CUDA_CHECK_LAUNCH();
   });
 }
 

@@ -26,7 +26,9 @@ namespace {
 /// Threads per CTA, and tokens scored per chunk (one per thread).
 constexpr int kNaiveThreads = 128;
 constexpr int kWarps = kNaiveThreads / 32;
-static_assert(kNaiveThreads >= 128, "thread i owns output element i; head dims go up to 128");
+/// Output elements each thread owns (tid, tid + kNaiveThreads, ...) at head dim D.
+template <int D>
+constexpr int kElemsPerThread = (D + kNaiveThreads - 1) / kNaiveThreads;
 
 // [naive-block-reduce]
 /// Max (or sum) of `v` over the CTA; every thread gets the result.
@@ -63,13 +65,14 @@ __global__ void __launch_bounds__(kNaiveThreads)
   const int len = lengths[request];
   const int32_t* blocks = block_table + static_cast<int64_t>(request) * table_stride;
   const T* q_row = q + (static_cast<int64_t>(request) * num_q_heads + head) * D;
-  if (tid < D) q_s[tid] = to_float(q_row[tid]) * scale;
+  for (int i = tid; i < D; i += kNaiveThreads) q_s[i] = to_float(q_row[i]) * scale;
   __syncthreads();
 
-  // The online-softmax state of the row (natural log, fast exponentials); thread tid < D owns
-  // output element tid, acc = running sum of p * v[tid].
+  // The online-softmax state of the row (natural log, fast exponentials); thread tid owns output
+  // elements tid + e * kNaiveThreads < D, acc[e] = running sum of p * v[that element].
+  constexpr int kElems = kElemsPerThread<D>;
   SoftmaxRow<NaturalDomain> st;
-  float acc = 0.f;
+  float acc[kElems] = {};
   for (int chunk = 0; chunk < len; chunk += kNaiveThreads) {
     const int t = chunk + tid;
     float s = -INFINITY;
@@ -83,14 +86,21 @@ __global__ void __launch_bounds__(kNaiveThreads)
     p_s[tid] = p;
     const float alpha = st.rescale_finite(m_new);  // 0 on the first chunk (m = -inf)
     st.l += block_reduce<false>(p, scratch);
-    if (tid < D) {
-      acc *= alpha;
-      const int n = min(kNaiveThreads, len - chunk);
-      for (int j = 0; j < n; ++j) acc += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + tid]);
+    const int n = min(kNaiveThreads, len - chunk);
+#pragma unroll
+    for (int e = 0; e < kElems; ++e) {
+      const int i = tid + e * kNaiveThreads;
+      if (i >= D) break;
+      acc[e] *= alpha;
+      for (int j = 0; j < n; ++j) acc[e] += p_s[j] * to_float(v_pool[token_offset<D>(geo, blocks, chunk + j, kv_head) + i]);
     }
     __syncthreads();  // p_s is rewritten by the next chunk
   }
-  if (tid < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + tid] = from_float<T>(acc / st.l);
+#pragma unroll
+  for (int e = 0; e < kElems; ++e) {
+    const int i = tid + e * kNaiveThreads;
+    if (i < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + i] = from_float<T>(acc[e] / st.l);
+  }
 }
 // [naive-kernel]
 

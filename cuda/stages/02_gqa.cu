@@ -19,19 +19,20 @@ namespace patlab::cuda {
 namespace {
 
 // [gqa-kernel]
-/// One CTA per (request, KV head): grid (requests, Hkv), kGqaThreads threads.
+/// One CTA per (request, KV head): grid (requests, Hkv), kGqaThreads threads; `group` query
+/// heads per KV head, at most the bucket G (dispatch.cuh).
 template <typename T, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
     gqa_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
                       const int32_t* __restrict__ block_table, int table_stride, const int32_t* __restrict__ lengths,
-                      PoolGeometry geo, T* __restrict__ out) {
+                      PoolGeometry geo, int group, T* __restrict__ out) {
   const int request = blockIdx.x, kv_head = blockIdx.y;
-  const int num_q_heads = geo.num_kv_heads * G;
-  const int64_t row0 = static_cast<int64_t>(request) * num_q_heads + kv_head * G;  // first (request, head) row
+  const int num_q_heads = geo.num_kv_heads * group;
+  const int64_t row0 = static_cast<int64_t>(request) * num_q_heads + kv_head * group;  // first (request, head) row
   DecodeSink<T> sink;
   sink.out = out;
   gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(request) * table_stride,
-                            geo, kv_head, 0, lengths[request], num_q_heads, row0, sink);
+                            geo, kv_head, group, 0, lengths[request], num_q_heads, row0, sink);
 }
 // [gqa-kernel]
 
@@ -52,7 +53,7 @@ class GqaStage final : public Stage {
         constexpr int D = decltype(dim)::value, G = decltype(group)::value;
         gqa_decode_kernel<T, D, G><<<dim3(batch_.requests, s.num_kv_heads), kGqaThreads, 0, stream>>>(
             static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-            batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s),
+            batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s), s.group(),
             static_cast<T*>(batch_.out));
         PATLAB_CUDA_CHECK_LAUNCH();
       });

@@ -39,22 +39,23 @@ struct Chunk {
 };
 
 // [splitkv-kernel]
-/// One CTA per (chunk, KV head): grid (chunks, Hkv), kGqaThreads threads.
+/// One CTA per (chunk, KV head): grid (chunks, Hkv), kGqaThreads threads; `group` query heads
+/// per KV head, at most the bucket G (dispatch.cuh).
 template <typename T, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
     splitkv_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
                           const int32_t* __restrict__ block_table, int table_stride, const Chunk* __restrict__ chunks,
-                          PoolGeometry geo, PartialsView partials, T* __restrict__ out) {
+                          PoolGeometry geo, int group, PartialsView partials, T* __restrict__ out) {
   const Chunk c = chunks[blockIdx.x];
   const int kv_head = blockIdx.y;
-  const int num_q_heads = geo.num_kv_heads * G;
-  const int64_t row0 = static_cast<int64_t>(c.request) * num_q_heads + kv_head * G;
+  const int num_q_heads = geo.num_kv_heads * group;
+  const int64_t row0 = static_cast<int64_t>(c.request) * num_q_heads + kv_head * group;
   DecodeSink<T> sink;
   sink.out = out;
   sink.partials = partials;  // partials.o == nullptr when nothing is split
   sink.slot = c.slot;
   gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(c.request) * table_stride,
-                            geo, kv_head, c.begin, c.end, num_q_heads, row0, sink);
+                            geo, kv_head, group, c.begin, c.end, num_q_heads, row0, sink);
 }
 // [splitkv-kernel]
 
@@ -130,7 +131,7 @@ class SplitKvStage final : public Stage {
       splitkv_decode_kernel<T, D, G><<<dim3(static_cast<unsigned>(chunks_.size()), s.num_kv_heads), kGqaThreads, 0,
                                        stream>>>(
           static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-          batch_.block_table, batch_.table_stride, chunks_.get(), pool_geometry(s), partials,
+          batch_.block_table, batch_.table_stride, chunks_.get(), pool_geometry(s), s.group(), partials,
           static_cast<T*>(batch_.out));
       PATLAB_CUDA_CHECK_LAUNCH();
       if (split_) launch_merge<T, D>(partials, nullptr, batch_.requests, s.num_q_heads, batch_.out, stream);

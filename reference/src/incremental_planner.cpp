@@ -268,13 +268,12 @@ void IncrementalPlanner::rebuild(const PagedLayout& layout, const std::vector<in
 
 void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, UpdateStats& st) {
   const int page = shape_.page_size;
-  const int group = shape_.group();
   int32_t cuts = 0;
   std::vector<Piece> pieces = options_.split_kv ? plan_steps::split_kv(walk_, shape_, options_, layout.num_requests(), cuts)
                                                 : whole_pieces(walk_, page);
   auto write = [&](size_t k, Pack& out) {
     plan_steps::piece_to_pack(walk_[static_cast<size_t>(pieces[k].pack)], pieces[k], page, out);
-    out.tile = plan_steps::tile_for(out, options_, group);
+    out.tile = plan_steps::tile_for(out, options_, shape_);
     ++st.packs_written;
   };
   // [reuse the split]

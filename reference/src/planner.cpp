@@ -6,6 +6,7 @@
 
 #include "patlab/error.hpp"
 #include "patlab/planner_steps.hpp"
+#include "patlab/tile_budget.hpp"
 
 namespace patlab {
 
@@ -506,8 +507,11 @@ void piece_to_pack(const Pack& whole, const Piece& piece, int page, Pack& out) {
   out.blocks.assign(whole.blocks.begin() + (piece.block_begin - first), whole.blocks.begin() + (piece.block_end - first));
 }
 
-TileShape tile_for(const Pack& pack, const PlannerOptions& options, int group) {
-  return options.tiles == TilePolicy::fixed ? options.fixed_tile : choose_tile(pack.rows(group), pack.kv_len, options.max_kv_tile);
+TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
+  const TileShape t = options.tiles == TilePolicy::fixed
+                          ? options.fixed_tile
+                          : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
+  return fit_tile(t, shape.head_dim);
 }
 
 void assign_slots(Plan& plan, int num_requests) {
@@ -536,7 +540,6 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   check_layout(layout);
   const Shape& shape = layout.shape;
   const int page = shape.page_size;
-  const int group = shape.group();
   const int max_rows = options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows;
   const CostModel model = CostModel::of(shape, max_rows);
   PlanInfo local;
@@ -569,7 +572,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   }
 
   // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
-  for (Pack& p : plan.packs) p.tile = tile_for(p, options, group);
+  for (Pack& p : plan.packs) p.tile = tile_for(p, options, shape);
   assign_slots(plan, layout.num_requests());
   plan.strategy = strategy_name(options);
   return plan;
@@ -617,6 +620,9 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
     if (p.tile.m != 0 || p.tile.n != 0) {
       if (!one_of(p.tile.m, kTileRowOptions) || !one_of(p.tile.n, kTileKvOptions))
         f.add("tile: " + name + " has tile " + p.tile.name() + ", not a built tile");
+      else if (!tile_fits(p.tile, L.shape.head_dim))
+        f.add("tile: " + name + " has tile " + p.tile.name() + ", which does not fit head dim " +
+              std::to_string(L.shape.head_dim));
       else if (rows > p.tile.m)
         f.add("rows: " + name + " has " + std::to_string(rows) + " rows, more than its tile's m = " + std::to_string(p.tile.m));
     }

@@ -68,9 +68,9 @@ void Shape::validate() const {
   require(num_q_heads % num_kv_heads == 0,
           "query heads (" + std::to_string(num_q_heads) + ") must be a multiple of KV heads (" +
               std::to_string(num_kv_heads) + ")");
-  require(one_of(group(), kSupportedGroupSizes),
-          "unsupported group size " + std::to_string(group()) + " (query heads per KV head; supported: " +
-              list(kSupportedGroupSizes) + ")");
+  require(group() <= kMaxGroupSize, "unsupported group size " + std::to_string(group()) +
+                                        " (query heads per KV head; supported: 1 to " + std::to_string(kMaxGroupSize) +
+                                        ")");
   require(num_kv_heads <= 128, "at most 128 KV heads are supported");
   require(one_of(head_dim, kSupportedHeadDims),
           "unsupported head dim " + std::to_string(head_dim) + " (supported: " + list(kSupportedHeadDims) + ")");

@@ -410,6 +410,12 @@ def main():
     expect_error("plan --incremental past the longest request", ["plan", "--tree", "1_16777000", "--incremental", "1000"],
                  ["more than the 16777216 supported"])
     expect_error("plan --incremental with --packs", ["plan", "tiny", "--incremental", "5", "--packs"], ["--packs"])
+    expect_error("--model with --heads", ["workload", "--model", "qwen2.5-7b", "--heads", "32/8"],
+                 ["--model qwen2.5-7b sets the heads and head dim", "not both"])
+    expect_error("--model with --head-dim", ["plan", "tiny", "--model", "gemma-2-9b", "--head-dim", "128"],
+                 ["--model gemma-2-9b sets the heads and head dim"])
+    expect_error("unknown --model", ["workload", "--model", "qwen2-7b"], ["unknown model 'qwen2-7b'", "qwen2.5-7b"])
+    expect_error("list --models with --presets", ["list", "--models", "--presets"], ["--models"])
 
     contract_cases(tmp, path)
     limit_cases(tmp, path)
@@ -420,6 +426,19 @@ def main():
     expect_ok("workload --help", ["workload", "--help"], has("--tree", "--heads"))
     expect_ok("list", ["list"], has("oracle", "tutorial/01-oracle-and-merge.md"))
     expect_ok("list --presets", ["list", "--presets"], has("sysprompt", "tiny", "asymmetric", "1,64_4096,256"))
+    expect_ok("list --models", ["list", "--models"],
+              has("llama-3-8b", "llama-3-70b", "qwen2.5-7b", "qwen2.5-32b", "mistral-7b", "gemma-2-9b", "28/4", "40/8",
+                  "https://huggingface.co/Qwen/Qwen2.5-7B/blob/main/config.json",
+                  "https://huggingface.co/google/gemma-2-9b/blob/main/config.json"))
+    # --model sets heads and head dim on every command that takes a shape; names match loosely.
+    for model, shape in (("qwen2.5-7b", "28/4 heads, d=128"), ("llama3-70b", "64/8 heads, d=128"),
+                         ("qwen2.5-32b", "40/8 heads, d=128"), ("mistral-7b", "32/8 heads, d=128"),
+                         ("gemma-2-9b", "16/8 heads, d=256"), ("Llama-3-8B", "32/8 heads, d=128")):
+        expect_ok(f"workload --model {model}", ["workload", "tiny", "--model", model, "--page", "32"],
+                  has(shape, "page 32"))
+    expect_ok("check --model qwen2.5-7b (group 7)", ["check", "tiny", "--model", "qwen2.5-7b", "--quiet"], has("PASS"))
+    expect_ok("check --model gemma-2-9b (d=256)", ["check", "tiny", "--model", "gemma-2-9b", "--quiet"], has("PASS"))
+    expect_ok("plan --model qwen2.5-32b (group 5)", ["plan", "tiny", "--model", "qwen2.5-32b"], has("packs"))
     expect_ok("list --format json", ["list", "--format", "json"], lambda out: [] if json.loads(out)["stages"] else ["empty"])
     expect_ok("workload tiny (table)", ["workload", "tiny"], table_check)
     expect_ok("workload tiny --format csv", ["workload", "tiny", "--format", "csv"], csv_check)

@@ -1,6 +1,6 @@
 // The GPU tests' grids (tests/gpu/grids.cpp) cover what harness.hpp says: every dtype, head dim
-// and group with KV heads 1-4, peaked data beside flat, and a sub-grid whose plans use the
-// n = 128 tiles. Host code only: it runs without a GPU.
+// and group with KV heads 1-4, peaked data beside flat, a sub-grid whose plans use the n = 128
+// tiles, and the shapes sub-grid (groups 1-16, d=256). Host code only: it runs without a GPU.
 #include <algorithm>
 #include <map>
 #include <set>
@@ -12,6 +12,7 @@
 #include "../gpu/harness.hpp"
 #include "patlab/kv_cache.hpp"
 #include "patlab/planner.hpp"
+#include "patlab/tile_budget.hpp"
 
 using namespace patlab;
 using patlab::test::Case;
@@ -19,7 +20,7 @@ using patlab::test::Case;
 namespace {
 
 /// Seeds of the grids under test (any seed gives the same coverage; these are the GPU tests').
-constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001;
+constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001, kShapesSeed = 110011;
 
 const std::set<int> kAllKvHeads(std::begin(test::kGridKvHeads), std::end(test::kGridKvHeads));
 
@@ -132,4 +133,49 @@ TEST_CASE("the n = 128 grid: every case's plan uses n = 128 tiles for stages 5-7
   }
   CHECK(kinds == std::set<DataKind>{DataKind::flat, DataKind::peaked});
   CHECK(dtype_dims.size() == 4u);
+}
+
+TEST_CASE("the shapes grid: d=256 at every group of issue 11, odd groups at d 64/128, non-power-of-two packs") {
+  const std::vector<Case> cases = test::shapes_grid(kShapesSeed);
+  require_well_formed(cases);
+  require_peaked_beside_flat(cases);
+  CHECK(kv_heads_of(cases) == kAllKvHeads);
+  const std::set<int> all_groups(std::begin(test::kShapeGridGroups), std::end(test::kShapeGridGroups));
+  CHECK(all_groups == std::set<int>{1, 3, 5, 6, 7, 8, 12, 16});
+  std::map<int, std::set<int>> groups_by_dim;
+  std::set<int> odd_full_rows;  // row counts of full packs that are not powers of two
+  std::set<DType> dtypes_256;
+  int capped_256 = 0, eight_warp_128 = 0;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const int g = c.shape.group(), d = c.shape.head_dim;
+    groups_by_dim[d].insert(g);
+    if (d == test::kLargeHeadDim) dtypes_256.insert(c.shape.dtype);
+    PlannerOptions o = table_options(true);
+    if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
+    const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
+    const Plan plan = make_plan(layout, o);
+    REQUIRE(validate_plan(layout, plan).empty());
+    for (const Pack& p : plan.packs) {
+      CHECK(tile_fits(p.tile, d));
+      const int rows = p.rows(g);
+      if (rows == (kMaxTileRows / g) * g && (rows & (rows - 1)) != 0) odd_full_rows.insert(rows);
+      if (d == 128 && p.tile == TileShape{64, 128}) eight_warp_128 += pack_threads(d, 64, 128) == 8 * 32;
+    }
+    if (d == test::kLargeHeadDim && c.max_kv_tile == test::kLargeKvTile) {
+      ++capped_256;
+      // The table asks for n = 128 on the long packs; the planner lowers it to 64 at d=256.
+      CHECK(largest_kv_tile(c, table_options(true)) == 64);
+    }
+  }
+  CHECK(groups_by_dim[test::kLargeHeadDim] == all_groups);
+  CHECK(dtypes_256 == std::set<DType>{DType::fp16, DType::bf16});
+  for (int d : {64, 128})
+    for (int g : {3, 5, 6, 7, 12}) {
+      INFO("d " << d << ", group " << g);
+      CHECK(groups_by_dim[d].count(g) == 1);
+    }
+  CHECK(odd_full_rows == std::set<int>{60, 63});
+  CHECK(capped_256 >= 2);
+  CHECK(eight_warp_128 > 0);
 }

@@ -407,10 +407,10 @@ TEST_CASE("Shape::validate names the first unsupported value") {
   bad([](Shape& x) { x.num_q_heads = 0; }, "head counts must be >= 1");
   bad([](Shape& x) { x.num_kv_heads = 0; }, "head counts must be >= 1");
   bad([](Shape& x) { x.num_kv_heads = 5; }, "query heads (32) must be a multiple of KV heads (5)");
-  bad([](Shape& x) { x.num_kv_heads = 1; }, "unsupported group size 32 (query heads per KV head; supported: 1, 2, 4, 8, 16)");
-  bad([](Shape& x) { x.num_q_heads = 24; }, "unsupported group size 3");
+  bad([](Shape& x) { x.num_kv_heads = 1; }, "unsupported group size 32 (query heads per KV head; supported: 1 to 16)");
+  bad([](Shape& x) { x.num_q_heads = 136; }, "unsupported group size 17");
   bad([](Shape& x) { x.num_q_heads = x.num_kv_heads = 256; }, "at most 128 KV heads are supported");
-  bad([](Shape& x) { x.head_dim = 96; }, "unsupported head dim 96 (supported: 64, 128)");
+  bad([](Shape& x) { x.head_dim = 96; }, "unsupported head dim 96 (supported: 64, 128, 256)");
   bad([](Shape& x) { x.head_dim = 0; }, "unsupported head dim 0");
   bad([](Shape& x) { x.page_size = 24; }, "unsupported page size 24 (supported: 16, 32, 64)");
   bad([](Shape& x) { x.page_size = 128; }, "unsupported page size 128");

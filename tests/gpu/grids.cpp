@@ -193,4 +193,50 @@ std::vector<Case> tile128_grid(uint64_t seed) {
   return grid.take();
 }
 
+std::vector<Case> shapes_grid(uint64_t seed) {
+  Grid grid(seed);
+  const TokenTree boundary = boundary_tree(), asym = asymmetric_tree(), middle = middle_prefix_tree();
+  const int pages[] = {16, 32, 64};
+  // d=256 at every group of the sub-grid: boundary lengths, pages and dtypes cycling.
+  int combo = 0;
+  for (int g : kShapeGridGroups) {
+    const DType dt = combo % 2 ? DType::bf16 : DType::fp16;
+    const Shape s = grid.shape(dt, kLargeHeadDim, g, pages[combo % 3]);
+    if (combo % 3 == 0)
+      grid.add_flat_and_peaked("boundary lengths", boundary, s);
+    else
+      grid.add("boundary lengths", boundary, s);
+    ++combo;
+  }
+  // The groups of real models that are not powers of two, at d 64 and 128.
+  for (int g : kShapeGridGroups) {
+    if ((g & (g - 1)) == 0) continue;
+    for (int d : {64, 128}) {
+      grid.add("boundary lengths", boundary, grid.shape(combo % 2 ? DType::bf16 : DType::fp16, d, g, 16));
+      ++combo;
+    }
+  }
+  // Full packs of floor(64 / g) queries: 63 rows at group 7, 60 at groups 5, 6 and 12.
+  for (int g : {5, 7, 12}) {
+    const int d = g == 5 ? kLargeHeadDim : (g == 7 ? 128 : 64);
+    grid.add_flat_and_peaked("64 requests, 4096 prefix, 8 share a 640 middle", middle,
+                             grid.shape(g == 7 ? DType::bf16 : DType::fp16, d, g, 16));
+  }
+  // The planner's torture cases at d=256 and odd groups.
+  for (int g : {1, 3, 6, 16}) {
+    grid.add("asymmetric 3-request tree", asym, grid.shape(DType::bf16, kLargeHeadDim, g, 16));
+    grid.add_flat_and_peaked("random tree", random_tree_of(seed + grid.size(), 12, 4, 300),
+                             grid.shape(DType::fp16, kLargeHeadDim, g, 32));
+  }
+  // The KV tile cap at 128: the table asks for n = 128, which does not fit at d=256 (the
+  // planner lowers it to 64); at d=128 the 64x128 tile runs with 8 warps.
+  grid.set_max_kv_tile(kLargeKvTile);
+  for (int g : {7, 16}) {
+    grid.add("random deep tree", random_tree_of(seed * 31 + grid.size(), 24, 4, 900),
+             grid.shape(DType::fp16, kLargeHeadDim, g, 16));
+    grid.add("64 requests, 4096 prefix, 8 share a 640 middle", middle, grid.shape(DType::bf16, 128, g == 7 ? 1 : 2, 16));
+  }
+  return grid.take();
+}
+
 }  // namespace patlab::test

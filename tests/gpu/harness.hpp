@@ -46,6 +46,18 @@ std::vector<Case> tree_grid(uint64_t seed);
 /// 1/2/8, flat and peaked data, KV heads cycling through kGridKvHeads.
 std::vector<Case> tile128_grid(uint64_t seed);
 
+/// Groups of shapes_grid(): issue 11's (powers of two, and 3, 5, 6, 7, 12 of real models).
+inline constexpr int kShapeGridGroups[] = {1, 3, 5, 6, 7, 8, 12, 16};
+/// The head dim that shapes_grid() adds to the other grids' 64 and 128.
+inline constexpr int kLargeHeadDim = 256;
+/// Any GQA group and head dim 256, a sub-grid rather than a cross product: the boundary batch
+/// at d=256 for every group of kShapeGridGroups (dtypes and pages cycling), the groups that are
+/// not powers of two at d 64 and 128, full packs of non-power-of-two rows (the 64-request tree
+/// at groups 5, 7, 12), the planner's torture cases at d=256, and a few cases with the KV tile
+/// cap at kLargeKvTile (n = 128 refused at d=256, 8-warp 64x128 at d=128). Peaked beside flat
+/// for some; KV heads cycle through kGridKvHeads.
+std::vector<Case> shapes_grid(uint64_t seed);
+
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second
 /// eager run bit-identical to it (a difference is a race), and a CUDA-graph replay of the stage

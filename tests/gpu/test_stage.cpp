@@ -5,7 +5,7 @@
 // packs hold queries with different split counts, no-sharing batches across tile buckets, deep
 // and multi-root trees, random trees), and the tile128 grid run with the KV tile cap at 128 (the
 // n = 128 tiles of the stages that take their tiles from the planner's table; the other stages
-// ignore the cap and see more long trees).
+// ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256).
 #include <string>
 
 #include "../catch.hpp"
@@ -23,6 +23,7 @@ const std::string kStage = PATLAB_STAGE_SLUG;
 constexpr uint64_t kBoundarySeed = 20261122;
 constexpr uint64_t kTreeSeed = 7001;
 constexpr uint64_t kTile128Seed = 128001;
+constexpr uint64_t kShapesSeed = 110011;
 
 }  // namespace
 
@@ -36,4 +37,8 @@ TEST_CASE("the stage matches the oracle on the tree grid") {
 
 TEST_CASE("the stage matches the oracle on the tile128 grid (KV tile cap 128)") {
   patlab::test::check_stage(kStage, patlab::test::tile128_grid(kTile128Seed));
+}
+
+TEST_CASE("the stage matches the oracle on the shapes grid (groups 1-16, d=256)") {
+  patlab::test::check_stage(kStage, patlab::test::shapes_grid(kShapesSeed));
 }

@@ -7,21 +7,32 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/serving/model.hpp"
 #include "patlab/stages.hpp"
 
 namespace patlab::cli {
 
 void add_list(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("list", "List the stages of the registry (and --presets: the named workloads)");
+  auto* cmd = app.add_subcommand(
+      "list", "List the stages of the registry (--presets: the named workloads; --models: the model presets)");
   auto format = std::make_shared<std::string>("table");
   auto show_presets = std::make_shared<bool>(false);
+  auto show_models = std::make_shared<bool>(false);
   add_format(*cmd, *format);
-  cmd->add_flag("--presets", *show_presets, "List the named workloads instead");
-  cmd->callback([&action, format, show_presets] {
-    action = [format, show_presets] {
+  auto* presets_flag = cmd->add_flag("--presets", *show_presets, "List the named workloads instead");
+  cmd->add_flag("--models", *show_models, "List the model presets of --model instead, with the source of each shape")
+      ->excludes(presets_flag);
+  cmd->callback([&action, format, show_presets, show_models] {
+    action = [format, show_presets, show_models] {
       const Format f = parse_format(*format);
       Table t;
-      if (*show_presets) {
+      if (*show_models) {
+        t.title = "models";
+        t.columns = {"name", "heads", "group", "head dim", "layers", "source"};
+        for (const serving::ModelPreset& m : serving::model_presets())
+          t.add({m.name, std::to_string(m.q_heads) + "/" + std::to_string(m.kv_heads), Cell::integer(m.q_heads / m.kv_heads),
+                 Cell::integer(m.head_dim), Cell::integer(m.layers), m.source});
+      } else if (*show_presets) {
         t.title = "presets";
         t.columns = {"name", "tree", "shape", "summary"};
         for (const Preset& p : presets())

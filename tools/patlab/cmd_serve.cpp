@@ -324,7 +324,7 @@ void add_serve(CLI::App& app, Action& action) {
   cmd->add_option("--model", o->serving.model, "Model preset giving heads and head dim (" + names + ")")
       ->capture_default_str();
   cmd->add_option("--heads", o->heads, "Query/KV heads, e.g. 32/8 (overrides the model's)")->check(non_empty());
-  o->head_dim_option = cmd->add_option("--head-dim", o->head_dim, "Head dimension: 64 or 128 (overrides the model's)");
+  o->head_dim_option = cmd->add_option("--head-dim", o->head_dim, "Head dimension: 64, 128 or 256 (overrides the model's)");
   cmd->add_option("--page", o->serving.page, "Tokens per KV block: 16, 32 or 64")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "Storage type of q, K, V: fp16 or bf16")->check(non_empty());
   o->capacity_blocks_option = cmd->add_option("--capacity-blocks", o->capacity_blocks, "KV blocks of one layer's pool");

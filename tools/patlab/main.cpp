@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
         "patlab: prefix-aware decode attention, from one query per CTA to PAT, checked against a "
         "float64 oracle and timed on the GPU.\n"
         "A workload [W] is a preset name, a tree spec a,b_x,y or a .json file, or one of --preset, "
-        "--tree, --workload, --random-tree; --heads/--head-dim/--page/--dtype override its shape.",
+        "--tree, --workload, --random-tree; --model (heads and head dim of a model, patlab list --models) "
+        "or --heads/--head-dim, and --page/--dtype override its shape.",
         "patlab"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(PATLAB_VERSION), "Print the version and commit, then exit");

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "patlab/error.hpp"
+#include "patlab/serving/model.hpp"
 
 namespace patlab::cli {
 
@@ -64,8 +65,11 @@ void WorkloadOptions::add_to(CLI::App& app) {
       ->capture_default_str()
       ->needs(random);
   auto* s = app.add_option_group("shape", "Override the workload's attention shape");
+  s->add_option("--model", model_,
+                "Model preset setting query/KV heads and head dim, e.g. qwen2.5-7b (patlab list --models shows them)")
+      ->check(non_empty());
   s->add_option("--heads", heads_, "Query/KV heads, e.g. 32/8")->check(non_empty());
-  head_dim_option_ = s->add_option("--head-dim", head_dim_, "Head dimension: 64 or 128")->check(non_empty());
+  head_dim_option_ = s->add_option("--head-dim", head_dim_, "Head dimension: 64, 128 or 256")->check(non_empty());
   page_option_ = s->add_option("--page", page_, "Tokens per KV block: 16, 32 or 64")->check(non_empty());
   s->add_option("--dtype", dtype_, "Storage type of q, K, V: fp16 or bf16")->check(non_empty());
   app.add_option("--seed", seed_,
@@ -93,6 +97,8 @@ void add_quiet(CLI::App& app) {
 
 WorkloadChoice WorkloadOptions::resolve() const {
   const bool random = !random_seed_.empty();
+  require(model_.empty() || (heads_.empty() && head_dim_option_->count() == 0),
+          "--model " + model_ + " sets the heads and head dim: give --model or --heads/--head-dim, not both");
   int chosen = !positional_.empty() + !preset_.empty() + !tree_.empty() + !file_.empty() + random;
   require(chosen <= 1, "choose one workload: a positional name, --preset, --tree, --workload or --random-tree");
   WorkloadChoice w;
@@ -122,6 +128,12 @@ WorkloadChoice WorkloadOptions::resolve() const {
   if (file_shape.head_dim) w.shape.head_dim = *file_shape.head_dim;
   if (file_shape.page_size) w.shape.page_size = *file_shape.page_size;
   if (file_shape.dtype) w.shape.dtype = parse_dtype(*file_shape.dtype);
+  if (!model_.empty()) {
+    const serving::ModelPreset& m = serving::find_model(model_);
+    w.shape.num_q_heads = m.q_heads;
+    w.shape.num_kv_heads = m.kv_heads;
+    w.shape.head_dim = m.head_dim;
+  }
   if (!heads_.empty()) parse_heads(heads_, w.shape);
   if (head_dim_option_->count() > 0) w.shape.head_dim = head_dim_;
   if (page_option_->count() > 0) w.shape.page_size = page_;

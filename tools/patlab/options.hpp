@@ -51,6 +51,7 @@ class WorkloadOptions {
   std::string positional_, preset_, tree_, file_;
   std::string random_seed_;  ///< --random-tree, checked by the seed validator
   RandomTreeOptions random_;
+  std::string model_;  ///< --model: a preset of serving/model.hpp giving heads and head dim
   std::string heads_, dtype_;
   int head_dim_ = 0, page_ = 0;
   CLI::Option* head_dim_option_ = nullptr;

@@ -92,8 +92,9 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
 /// (no tile, no slots; `out`'s vectors are reused).
 void piece_to_pack(const Pack& whole, const Piece& piece, int page, Pack& out);
 
-/// Step 4: the tile of pack `pack` under `options` (the fixed tile, or choose_tile()).
-TileShape tile_for(const Pack& pack, const PlannerOptions& options, int group);
+/// Step 4: the tile of pack `pack` under `options` (the fixed tile, or choose_tile()), with n
+/// lowered until it fits the shape's head dim (fit_tile(), tile_budget.hpp).
+TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape);
 
 /// Step 5: each query numbers its packs 0..k-1 in plan order (token order), and
 /// Plan::partials[r] = k.

@@ -20,9 +20,12 @@ namespace patlab {
 /// Page (block) sizes of the paged KV cache that patlab supports.
 inline constexpr int kSupportedPageSizes[] = {16, 32, 64};
 /// Head dimensions that patlab supports.
-inline constexpr int kSupportedHeadDims[] = {64, 128};
-/// Query heads per KV head (GQA group sizes) that patlab supports.
-inline constexpr int kSupportedGroupSizes[] = {1, 2, 4, 8, 16};
+inline constexpr int kSupportedHeadDims[] = {64, 128, 256};
+/// Largest GQA group (query heads per KV head) that patlab supports: every group 1..16 is.
+inline constexpr int kMaxGroupSize = 16;
+/// Query heads per KV head (GQA group sizes) that patlab supports: 1 to kMaxGroupSize.
+inline constexpr int kSupportedGroupSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static_assert(sizeof(kSupportedGroupSizes) / sizeof(int) == kMaxGroupSize, "every group 1..kMaxGroupSize");
 /// Longest request patlab accepts, in tokens (keeps every index in 32 bits).
 inline constexpr int64_t kMaxRequestTokens = int64_t{1} << 24;
 /// Most requests in one batch.

@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <string>
 #include <type_traits>
 
 #include "patlab/error.hpp"
@@ -33,23 +34,38 @@ void dispatch_dtype(DType dtype, F&& f) {
 }
 
 /// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{})` with T = __half or __nv_bfloat16
-/// and D = 64 or 128 from the shape; throws Error(unsupported) for any other head dim.
+/// and D = 64, 128 or 256 from the shape; throws Error(unsupported) for any other head dim.
 template <typename F>
 void dispatch_dtype_head_dim(const Shape& shape, F&& f) {
   dispatch_dtype(shape.dtype, [&](auto tag) {
     switch (shape.head_dim) {
       case 64: f(tag, std::integral_constant<int, 64>{}); break;
       case 128: f(tag, std::integral_constant<int, 128>{}); break;
+      case 256: f(tag, std::integral_constant<int, 256>{}); break;
       default: throw Error(ErrorKind::unsupported, "head dim " + std::to_string(shape.head_dim) + " is not built");
     }
   });
 }
 
-/// Calls `f(std::integral_constant<int, G>{})` for the GQA group size G of the shape (1, 2, 4,
-/// 8 or 16); throws Error(unsupported) for any other.
+/// Largest GQA group of each compiled group bucket: a kernel built for bucket G serves every
+/// run-time group g <= G (and above the previous bucket), masking its rows for heads g..G-1.
+/// Five instances per (dtype, head dim) instead of sixteen; a group at most doubles in its
+/// bucket, and the masked heads cost registers and math, not memory traffic.
+inline constexpr int kGroupBuckets[] = {1, 2, 4, 8, 16};
+
+/// The bucket of `group`: the smallest of kGroupBuckets that is >= group (0 if none is).
+constexpr int group_bucket(int group) {
+  for (int b : kGroupBuckets)
+    if (group <= b) return b;
+  return 0;
+}
+
+/// Calls `f(std::integral_constant<int, G>{})` with G = group_bucket(shape.group()), the
+/// largest group the kernel instance holds; the kernel takes the run-time group beside it.
+/// Throws Error(unsupported) for a group above the largest bucket.
 template <typename F>
 void dispatch_group(const Shape& shape, F&& f) {
-  switch (shape.group()) {
+  switch (group_bucket(shape.group())) {
     case 1: f(std::integral_constant<int, 1>{}); break;
     case 2: f(std::integral_constant<int, 2>{}); break;
     case 4: f(std::integral_constant<int, 4>{}); break;
@@ -60,7 +76,7 @@ void dispatch_group(const Shape& shape, F&& f) {
 }
 
 /// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{}, std::integral_constant<int, G>{})`
-/// for the shape's dtype, head dim and group size.
+/// for the shape's dtype, head dim and group bucket.
 template <typename F>
 void dispatch_dtype_head_dim_group(const Shape& shape, F&& f) {
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) { dispatch_group(shape, [&](auto group) { f(tag, dim, group); }); });

@@ -3,14 +3,18 @@
 /// all G query heads of the group, with 16-byte coalesced loads and warp-level reductions.
 ///
 /// Layout of the CTA's kGqaThreads threads: a *row group* of D/8 consecutive lanes reads one
-/// token's K (or V) row, 16 bytes (8 elements) per lane, so one warp reads 2 (d=128) or 4
-/// (d=64) full rows per load instruction, fully coalesced. Row group i takes tokens i,
+/// token's K (or V) row, 16 bytes (8 elements) per lane, so one warp reads 1 (d=256), 2 (d=128)
+/// or 4 (d=64) full rows per load instruction, fully coalesced. Row group i takes tokens i,
 /// i + groups, ... of the range, keeping kInFlight tokens' loads in flight before it uses
 /// them. Each row group keeps its own online-softmax state per head (running max m, running
 /// sum l, accumulator over its 8 output elements); at the end the states are merged, first
 /// across the row groups of a warp with shuffles, then across warps through shared memory.
 /// Scores are kept in the log2 domain (q is pre-scaled by log2(e)/sqrt(d)) so every
 /// exponential is one exp2.
+///
+/// Any group size: the CTA is compiled for a group bucket G (dispatch.cuh: 1, 2, 4, 8 or 16) and
+/// serves the run-time group g <= G; the state of heads g..G-1 is never loaded, updated or
+/// written (the guards are uniform across the CTA, so every lane still reaches every shuffle).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -27,6 +31,10 @@ namespace patlab::cuda {
 
 /// Threads of a CUDA-core decode CTA.
 inline constexpr int kGqaThreads = 128;
+/// Shared memory the cross-warp merge parks states in, per round: at d=256 with 16 heads the
+/// states of all heads would take 64 KB, over the 48 KB of static shared memory, so the heads
+/// are merged in rounds of as many as fit.
+inline constexpr int kGqaParkBytes = 32 * 1024;
 
 /// Where a decode CTA writes: the output row of each head directly, or a partial slot.
 template <typename T>
@@ -44,19 +52,23 @@ struct DecodeSink {
 using RowState = MergeState<kVecElems>;
 // [gqa-state]
 
-/// Decodes tokens [begin, end) of one request for the G query heads of `kv_head`.
+/// Decodes tokens [begin, end) of one request for the `group` query heads of `kv_head`.
 /// Call from all kGqaThreads threads of the CTA.
+/// @tparam G the group bucket: the most query heads per KV head this instance holds (>= group)
 template <typename T, int D, int G>
-__device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv_head*G: G rows of D
+__device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv_head*group: group rows of D
                                  const T* __restrict__ k_pool, const T* __restrict__ v_pool,
-                                 const int32_t* __restrict__ blocks, PoolGeometry geo, int kv_head, int begin,
-                                 int end, int num_q_heads, int64_t out_row0, const DecodeSink<T>& sink) {
+                                 const int32_t* __restrict__ blocks, PoolGeometry geo, int kv_head, int group,
+                                 int begin, int end, int num_q_heads, int64_t out_row0, const DecodeSink<T>& sink) {
   constexpr int kLanesPerRow = D / kVecElems;             // lanes reading one token row
   constexpr int kRowsPerWarp = 32 / kLanesPerRow;         // rows a warp reads per load
   constexpr int kWarps = kGqaThreads / 32;
   constexpr int kRowGroups = kRowsPerWarp * kWarps;       // tokens read per CTA step
   constexpr int kInFlight = G >= 8 ? 2 : 4;               // tokens per row group per step
+  constexpr int kParkBytesPerHead = kWarps * D * static_cast<int>(sizeof(float));  // one head's parked acc
+  constexpr int kParkHeads = G < kGqaParkBytes / kParkBytesPerHead ? G : kGqaParkBytes / kParkBytesPerHead;
   static_assert(32 % kLanesPerRow == 0, "a token row must fit in a warp");
+  static_assert(kParkHeads >= 1 && G % kParkHeads == 0, "the merge rounds cover the bucket's heads evenly");
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int part = lane % kLanesPerRow;                   // which 8 elements of a row
@@ -67,6 +79,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
   float q[G][kVecElems];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
+    if (h >= group) break;
     load8(q_group + h * D + part * kVecElems, q[h]);
 #pragma unroll
     for (int i = 0; i < kVecElems; ++i) q[h][i] *= q_scale;
@@ -88,6 +101,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
     }
 #pragma unroll
     for (int h = 0; h < G; ++h) {
+      if (h >= group) break;  // uniform: heads past the run-time group are masked
       float s[kInFlight];
       float m_new = st[h].m;
 #pragma unroll
@@ -112,6 +126,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
   for (int o = kLanesPerRow; o < 32; o *= 2) {
 #pragma unroll
     for (int h = 0; h < G; ++h) {
+      if (h >= group) break;
       RowState other;
       other.m = __shfl_xor_sync(0xffffffffu, st[h].m, o);
       other.l = __shfl_xor_sync(0xffffffffu, st[h].l, o);
@@ -120,40 +135,46 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       st[h].merge(other);
     }
   }
-  // Then across warps: warp w's first row group parks its states in shared memory.
-  __shared__ float park_m[kWarps][G], park_l[kWarps][G];
-  __shared__ float park_acc[kWarps][G][D];
-  if (lane < kLanesPerRow) {
+  // Then across warps, kParkHeads heads per round: warp w's first row group parks its states
+  // in shared memory, and thread i finishes (head, 8 elements) pairs i, i + kGqaThreads, ...
+  __shared__ float park_m[kWarps][kParkHeads], park_l[kWarps][kParkHeads];
+  __shared__ float park_acc[kWarps][kParkHeads][D];
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      park_m[warp][h] = st[h].m;
-      park_l[warp][h] = st[h].l;
+  for (int h0 = 0; h0 < G; h0 += kParkHeads) {
+    if (h0 >= group) break;
+    if (lane < kLanesPerRow) {
 #pragma unroll
-      for (int i = 0; i < kVecElems; ++i) park_acc[warp][h][part * kVecElems + i] = st[h].acc[i];
-    }
-  }
-  __syncthreads();
-  // Thread i finishes (head, 8 elements) pairs i, i + kGqaThreads, ...
-  for (int item = threadIdx.x; item < G * kLanesPerRow; item += kGqaThreads) {
-    const int h = item / kLanesPerRow, p = item % kLanesPerRow;
-    RowState total;
-    for (int w = 0; w < kWarps; ++w) {
-      RowState other;
-      other.m = park_m[w][h];
-      other.l = park_l[w][h];
+      for (int j = 0; j < kParkHeads; ++j) {
+        park_m[warp][j] = st[h0 + j].m;
+        park_l[warp][j] = st[h0 + j].l;
 #pragma unroll
-      for (int i = 0; i < kVecElems; ++i) other.acc[i] = park_acc[w][h][p * kVecElems + i];
-      total.merge(other);
+        for (int i = 0; i < kVecElems; ++i) park_acc[warp][j][part * kVecElems + i] = st[h0 + j].acc[i];
+      }
     }
-    float o[kVecElems];
-    total.normalised(o);
-    const int64_t row = out_row0 + h;  // (request, q head) row
-    if (sink.partials.o == nullptr) {
-      store8(sink.out + row * D + p * kVecElems, o);
-    } else {
-      const int64_t slot_row = static_cast<int64_t>(sink.slot) * num_q_heads + (row % num_q_heads);
-      total.write_partial(o, sink.partials.o + slot_row * D + p * kVecElems, sink.partials.lse + slot_row, p == 0);
+    __syncthreads();
+    const int heads = min(kParkHeads, group - h0);
+    for (int item = threadIdx.x; item < heads * kLanesPerRow; item += kGqaThreads) {
+      const int j = item / kLanesPerRow, p = item % kLanesPerRow;
+      RowState total;
+      for (int w = 0; w < kWarps; ++w) {
+        RowState other;
+        other.m = park_m[w][j];
+        other.l = park_l[w][j];
+#pragma unroll
+        for (int i = 0; i < kVecElems; ++i) other.acc[i] = park_acc[w][j][p * kVecElems + i];
+        total.merge(other);
+      }
+      float o[kVecElems];
+      total.normalised(o);
+      const int64_t row = out_row0 + h0 + j;  // (request, q head) row
+      if (sink.partials.o == nullptr) {
+        store8(sink.out + row * D + p * kVecElems, o);
+      } else {
+        const int64_t slot_row = static_cast<int64_t>(sink.slot) * num_q_heads + (row % num_q_heads);
+        total.write_partial(o, sink.partials.o + slot_row * D + p * kVecElems, sink.partials.lse + slot_row, p == 0);
+      }
     }
+    __syncthreads();  // the next round parks over these states
   }
   // [gqa-combine]
 }

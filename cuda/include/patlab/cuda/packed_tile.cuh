@@ -27,17 +27,12 @@
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
 #include "patlab/cuda/softmax_state.cuh"
+#include "patlab/tile_budget.hpp"
 
 namespace patlab::cuda {
 
-/// KV tiles in flight per CTA (double buffering).
-inline constexpr int kKvStages = 2;
-/// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
-inline constexpr int kWarpRows = 16;
-/// Warps of a pack CTA when the tile allows: a tile of fewer rows splits its KV tile's tokens
-/// among warps instead (16 tokens each at least), so that small packs get up to 4 warps issuing
-/// copies and math (1 for the 16x16 tile, 2 for 16x32 and 32x16).
-inline constexpr int kPackWarps = 4;
+// kKvStages, kWarpRows, kPackWarps and the tile budgets live in patlab/tile_budget.hpp, which
+// the planner reads too.
 
 /// Everything a pack kernel reads and writes, as the flattened plan lays it out.
 struct PackKernelArgs {
@@ -61,20 +56,20 @@ struct PackKernelArgs {
 // [pack-warp-layout]
 /// How the warps of a pack CTA share an M x N tile: kRows warps down the rows (16 each), times
 /// kCols warps across the KV tile's tokens (N / kCols each, a multiple of 16).
-template <int M, int N>
+template <int D, int M, int N>
 struct PackWarpLayout {
-  static constexpr int kRows = M / kWarpRows;
-  static constexpr int kCols = (kPackWarps / kRows < N / 16) ? kPackWarps / kRows : N / 16;
+  static constexpr int kRows = pack_warp_rows(M);
+  static constexpr int kCols = pack_warp_cols(D, M, N);
   static constexpr int kWarps = kRows * kCols;
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kColTokens = N / kCols;
+  static constexpr int kColTokens = pack_col_tokens(D, M, N);
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
 /// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles.
 template <int D, int M, int N>
 constexpr int pack_smem_bytes() {
-  return (M * D + 2 * kKvStages * N * D) * 2;
+  return patlab::pack_smem_bytes(D, M, N);
 }
 // [pack-warp-layout]
 
@@ -321,7 +316,7 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 // [pack-write]
 
 // [packed-kernel]
-/// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<M, N> warps.
+/// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
 /// the pipeline below, qk_tile, softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type (__half or __nv_bfloat16)
@@ -329,10 +324,13 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
 template <typename T, int D, int M, int N>
-__global__ void __launch_bounds__(PackWarpLayout<M, N>::kThreads)
+__global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
-  using Layout = PackWarpLayout<M, N>;
+  using Layout = PackWarpLayout<D, M, N>;
   static_assert(M % kWarpRows == 0 && N % 16 == 0 && D % 16 == 0, "tile shapes are multiples of the mma shape");
+  static_assert(patlab::pack_smem_bytes(D, M, N) <= kPackSmemBudget, "the Q tile and the K/V stages fit shared memory");
+  static_assert(pack_register_cost(D, Layout::kColTokens) <= kPackAccumulatorBudget,
+                "the output and score accumulators fit the register budget (tile_budget.hpp)");
   constexpr int kThreads = Layout::kThreads;
   constexpr int kChunks = D / kChunkElems;  // 16-byte chunks per row
   constexpr int kColTokens = Layout::kColTokens;

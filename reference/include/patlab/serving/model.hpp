@@ -1,7 +1,7 @@
 /// @file model.hpp
-/// @brief Model presets for the serving simulations: layer count, heads and head dimension (the
-/// KV cache's size per token), and parameter count (the weights a decode step reads), each with
-/// the file it comes from.
+/// @brief Model presets: layer count, heads and head dimension (the attention shape of every
+/// command's `--model`, and the KV cache's size per token), and parameter count (the weights a
+/// decode step reads, for the serving simulations), each with the file it comes from.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +32,8 @@ struct ModelPreset {
 
 /// The presets; the first is the default (Llama-3-8B).
 const std::vector<ModelPreset>& model_presets();
-/// The preset called `name`; throws Error(usage) listing the names.
+/// The preset called `name`, compared without case, '-' and '_' ("llama3-70b" finds
+/// "llama-3-70b"); throws Error(usage) listing the names.
 const ModelPreset& find_model(const std::string& name);
 
 }  // namespace patlab::serving

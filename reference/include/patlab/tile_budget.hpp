@@ -1,0 +1,92 @@
+/// @file tile_budget.hpp
+/// @brief What one pack tile costs at a head dim: the warp layout of the pack kernel, its
+/// shared memory and its fp32 accumulator registers, and whether the tile fits the budget.
+///
+/// Written once for both sides: the planner (tile_for) never picks a tile that does not fit,
+/// and the pack kernel (cuda/include/patlab/cuda/packed_tile.cuh) static_asserts the same rule,
+/// so cuda/packed_tile.cu builds only the tiles that fit. Plain constexpr C++: no CUDA needed.
+///
+/// The two budgets, per head dim d and tile m x n:
+///  - shared memory: the Q tile (m x d) plus kKvStages K and V tiles (n x d), 16-bit each, at
+///    most kPackSmemBudget (the opt-in limit of one CTA on sm_90). At d=256 the n = 128 tiles
+///    need 264-288 KB and do not fit; everything else does.
+///  - registers: each thread holds its rows' output accumulator (d/2 floats: two rows x d/8
+///    n8 tiles x 2) and its scores (kColTokens/2 floats, which live on as the 16-bit A
+///    fragments of P V). The register cost d/2 + kColTokens must stay within
+///    kPackAccumulatorBudget; a tile over it first gets more warps across its KV tile (up to
+///    kMaxPackWarps, halving kColTokens), and only fails when even that is not enough. The
+///    budget is measured, not derived: with `-Xptxas -v` on sm_90, instances at cost <= 160
+///    used at most 255 registers without spilling (d=256 32x64: 255 registers, no spill), while
+///    cost 192 spilled (d=128 64x128 with 4 warps: 320 bytes; d=256 64x64 with 4 warps: 364
+///    bytes). So the 64-row tiles at d=256 and the 64x128 tile at d=128 run 8 warps.
+#pragma once
+
+#include <string>
+
+#include "patlab/error.hpp"
+#include "patlab/plan.hpp"
+
+namespace patlab {
+
+/// KV tiles in flight per pack CTA (double buffering).
+inline constexpr int kKvStages = 2;
+/// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
+inline constexpr int kWarpRows = 16;
+/// Warps of a pack CTA when the tile allows: a tile of fewer rows splits its KV tile's tokens
+/// among warps instead (16 tokens each at least), so that small packs get up to 4 warps issuing
+/// copies and math (1 for the 16x16 tile, 2 for 16x32 and 32x16).
+inline constexpr int kPackWarps = 4;
+/// Most warps of a pack CTA: a tile over the register budget with kPackWarps warps splits its
+/// KV tile among twice as many.
+inline constexpr int kMaxPackWarps = 8;
+/// Bytes of one element of a tile in shared memory (fp16/bf16).
+inline constexpr int kTileElemBytes = 2;
+/// Most dynamic shared memory one pack CTA may take: the per-block opt-in limit of sm_90
+/// (227 KB). A device with less is refused at launch setup (configure_pack_tile).
+inline constexpr int kPackSmemBudget = 227 * 1024;
+/// Most register cost (d/2 + kColTokens, see the file comment) of one thread of a pack CTA.
+inline constexpr int kPackAccumulatorBudget = 160;
+
+/// Warps down the rows of an m-row tile (16 rows each).
+constexpr int pack_warp_rows(int m) { return m / kWarpRows; }
+/// Register cost of one thread whose warp takes `col_tokens` tokens of each KV tile at head dim d.
+constexpr int pack_register_cost(int d, int col_tokens) { return d / 2 + col_tokens; }
+/// Warps across an n-token KV tile (a multiple of 16 tokens each): kPackWarps / rows, at most
+/// n / 16; doubled (up to kMaxPackWarps warps in all) while the register cost at head dim d is
+/// over kPackAccumulatorBudget.
+constexpr int pack_warp_cols(int d, int m, int n) {
+  const int rows = pack_warp_rows(m);
+  int cols = (kPackWarps / rows < n / 16) ? kPackWarps / rows : n / 16;
+  while (pack_register_cost(d, n / cols) > kPackAccumulatorBudget && rows * cols * 2 <= kMaxPackWarps &&
+         n / (cols * 2) >= 16)
+    cols *= 2;
+  return cols;
+}
+/// KV tokens of one warp's slice of an n-token tile.
+constexpr int pack_col_tokens(int d, int m, int n) { return n / pack_warp_cols(d, m, n); }
+/// Threads of a pack CTA.
+constexpr int pack_threads(int d, int m, int n) { return pack_warp_rows(m) * pack_warp_cols(d, m, n) * 32; }
+/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles.
+constexpr int pack_smem_bytes(int d, int m, int n) { return (m * d + 2 * kKvStages * n * d) * kTileElemBytes; }
+
+/// True when the m x n tile fits head dim `d`'s shared-memory and register budgets.
+constexpr bool pack_tile_fits(int d, int m, int n) {
+  return pack_smem_bytes(d, m, n) <= kPackSmemBudget &&
+         pack_register_cost(d, pack_col_tokens(d, m, n)) <= kPackAccumulatorBudget;
+}
+/// pack_tile_fits() for a TileShape.
+constexpr bool tile_fits(TileShape tile, int head_dim) { return pack_tile_fits(head_dim, tile.m, tile.n); }
+
+/// `tile` with n lowered (halved, never below kTileKvOptions[0], nor below kMinKvForMaxRows for
+/// the largest m) until it fits head dim `head_dim`; m is kept, because the pack's rows need it.
+/// Throws Error(unsupported) when no n fits.
+inline TileShape fit_tile(TileShape tile, int head_dim) {
+  const int floor = tile.m == kMaxTileRows ? kMinKvForMaxRows : kTileKvOptions[0];
+  while (!tile_fits(tile, head_dim) && tile.n / 2 >= floor) tile.n /= 2;
+  if (!tile_fits(tile, head_dim))
+    throw Error(ErrorKind::unsupported, "no KV tile fits a " + std::to_string(tile.m) + "-row tile at head dim " +
+                                            std::to_string(head_dim));
+  return tile;
+}
+
+}  // namespace patlab
