@@ -10,8 +10,8 @@
 
 #include "../catch.hpp"
 #include "../gpu/harness.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/planner.hpp"
 
 using namespace patlab;
 using patlab::test::Case;
