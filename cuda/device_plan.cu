@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "patlab/cuda/dispatch.cuh"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cuda {
 

@@ -1,7 +1,7 @@
 // ServeSession::check_layer0(): host code, apart from serve.cu because it runs the float64
 // oracle (Eigen), which the CUDA translation units do not include.
 #include "patlab/gpu.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/truth/verify.hpp"
 
 namespace patlab::gpu {
 

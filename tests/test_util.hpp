@@ -6,7 +6,7 @@
 
 #include "catch.hpp"
 #include "patlab/error.hpp"
-#include "patlab/workload.hpp"
+#include "patlab/model/workload.hpp"
 
 /// The call throws patlab::Error of the given kind, with a one-line message containing `needle`.
 inline void require_error(const std::function<void()>& f, const std::string& needle,

@@ -25,7 +25,7 @@ CHAIN_SEGMENTS = 30000
 CHAIN_SECONDS = 5.0
 # bench/compare with no GPU stage run (no CUDA device, a build without CUDA): the CPU parts passed.
 EXIT_NOTHING_RAN = 77
-# The limits the CLI states in --help (reference/include/patlab/workload.hpp).
+# The limits the CLI states in --help (reference/include/patlab/model/workload.hpp).
 MAX_WORKLOAD_FILE_BYTES = 16 << 20
 CRASH_MARKERS = ("terminate called", "Aborted", "Traceback", "Segmentation fault", "core dumped",
                  "what():", "internal error")

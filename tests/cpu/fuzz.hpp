@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "patlab/oracle.hpp"
+#include "patlab/truth/oracle.hpp"
 #include "patlab/parallel.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::fuzz {
 

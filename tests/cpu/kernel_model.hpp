@@ -10,9 +10,9 @@
 #include <limits>
 #include <vector>
 
-#include "patlab/dtype.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/oracle.hpp"
+#include "patlab/truth/dtype.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/truth/oracle.hpp"
 #include "patlab/parallel.hpp"
 
 namespace patlab::test {

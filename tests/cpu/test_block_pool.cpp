@@ -14,9 +14,9 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "patlab/error.hpp"
-#include "patlab/kv_cache.hpp"
+#include "patlab/model/kv_cache.hpp"
 #include "patlab/parallel.hpp"
-#include "patlab/workload.hpp"
+#include "patlab/model/workload.hpp"
 
 using namespace patlab;
 

@@ -14,10 +14,10 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/truth/verify.hpp"
 #include "kernel_model.hpp"
 
 using namespace patlab;

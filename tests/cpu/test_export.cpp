@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "../catch.hpp"
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
-#include "patlab/export.hpp"
-#include "patlab/json.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/report/export.hpp"
+#include "patlab/report/json.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/truth/verify.hpp"
 
 namespace fs = std::filesystem;
 using namespace patlab;

@@ -26,11 +26,11 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "kernel_model.hpp"
-#include "patlab/check.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/planner.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/truth/check.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/planner.hpp"
+#include "patlab/truth/verify.hpp"
 
 using namespace patlab;
 

@@ -10,9 +10,9 @@
 
 #include "../catch.hpp"
 #include "../gpu/harness.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/planner.hpp"
-#include "patlab/tile_budget.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/planner.hpp"
+#include "patlab/planner/tile_budget.hpp"
 
 using namespace patlab;
 using patlab::test::Case;

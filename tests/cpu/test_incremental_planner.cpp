@@ -12,10 +12,10 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
-#include "patlab/dtype.hpp"
+#include "patlab/truth/dtype.hpp"
 #include "patlab/incremental_planner.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/planner.hpp"
 
 using namespace patlab;
 

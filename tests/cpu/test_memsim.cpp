@@ -9,7 +9,7 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "close_to.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/serving/memsim.hpp"
 #include "patlab/serving/scheduler.hpp"
 

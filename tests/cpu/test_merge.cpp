@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../catch.hpp"
-#include "patlab/oracle.hpp"
+#include "patlab/truth/oracle.hpp"
 
 using namespace patlab;
 using Eigen::MatrixXd;

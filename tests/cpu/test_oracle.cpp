@@ -8,10 +8,10 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/plan.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/plan.hpp"
 
 using namespace patlab;
 

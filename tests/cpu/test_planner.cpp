@@ -12,8 +12,8 @@
 
 #include "../catch.hpp"
 #include "patlab/error.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/planner.hpp"
 #include "fuzz.hpp"
 
 using namespace patlab;

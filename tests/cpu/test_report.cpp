@@ -10,8 +10,8 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "patlab/error.hpp"
-#include "patlab/json.hpp"
-#include "patlab/report.hpp"
+#include "patlab/report/json.hpp"
+#include "patlab/report/report.hpp"
 
 using namespace patlab;
 

@@ -12,7 +12,7 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "close_to.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/serving/serve_loop.hpp"
 #include "patlab/serving/trace.hpp"
 

@@ -8,10 +8,10 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/serving/model.hpp"
-#include "patlab/tile_budget.hpp"
+#include "patlab/planner/tile_budget.hpp"
 
 using namespace patlab;
 

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "harness.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/workload.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab::test {
 

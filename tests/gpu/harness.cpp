@@ -5,8 +5,8 @@
 
 #include "../catch.hpp"
 #include "patlab/gpu.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/truth/verify.hpp"
 
 namespace patlab::test {
 

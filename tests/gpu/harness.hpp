@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/workload.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab::test {
 

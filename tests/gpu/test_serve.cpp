@@ -8,10 +8,10 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/incremental_planner.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/serving/scheduler.hpp"
 #include "patlab/serving/trace.hpp"
 

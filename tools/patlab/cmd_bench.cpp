@@ -7,13 +7,13 @@
 
 #include "commands.hpp"
 #include "options.hpp"
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/stages.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/truth/verify.hpp"
 #include "version.hpp"
 
 namespace patlab::cli {

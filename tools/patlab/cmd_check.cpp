@@ -11,9 +11,9 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/error.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/plan.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cli {
 

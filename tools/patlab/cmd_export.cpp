@@ -10,11 +10,11 @@
 
 #include "commands.hpp"
 #include "options.hpp"
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
-#include "patlab/export.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/report/export.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/truth/verify.hpp"
 
 namespace patlab::cli {
 

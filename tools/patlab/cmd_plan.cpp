@@ -11,7 +11,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/error.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cli {
 

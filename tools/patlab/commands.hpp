@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "options.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cli {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/report.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/report/report.hpp"
 #include "progress.hpp"
 
 namespace patlab::cli {

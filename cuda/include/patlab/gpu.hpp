@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/serving/block_manager.hpp"
 
 namespace patlab {
-struct CheckResult;  // patlab/check.hpp: kept out of this header, which .cu files include (no Eigen there)
+struct CheckResult;  // patlab/truth/check.hpp: kept out of this header, which .cu files include (no Eigen there)
 }  // namespace patlab
 
 namespace patlab::gpu {

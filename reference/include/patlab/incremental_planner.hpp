@@ -34,9 +34,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/planner_steps.hpp"
 
 namespace patlab {

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::plan_steps {
 

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "patlab/error.hpp"
-#include "patlab/json.hpp"
+#include "patlab/report/json.hpp"
 
 namespace patlab::serving {
 

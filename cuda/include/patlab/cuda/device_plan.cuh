@@ -14,7 +14,7 @@
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/stage.cuh"
-#include "patlab/plan.hpp"
+#include "patlab/planner/plan.hpp"
 
 namespace patlab::cuda {
 

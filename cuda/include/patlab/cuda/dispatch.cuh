@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "patlab/error.hpp"
-#include "patlab/workload.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab::cuda {
 

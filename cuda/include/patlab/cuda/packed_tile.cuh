@@ -27,7 +27,7 @@
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
 #include "patlab/cuda/softmax_state.cuh"
-#include "patlab/tile_budget.hpp"
+#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 
 #include "patlab/cuda/packed_tile.cuh"
-#include "patlab/plan.hpp"
-#include "patlab/workload.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab::cuda {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "patlab/workload.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab::cuda {
 

@@ -10,7 +10,7 @@
 #include "patlab/cuda/device_plan.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
-#include "patlab/planner.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cuda {
 

@@ -2,7 +2,7 @@
 /// @brief The online-softmax state on the device (patlab::cuda::MergeState), the one form every
 /// kernel keeps, updates, merges and writes.
 ///
-/// It is the GPU form of the CPU oracle's patlab::MergeState (reference/include/patlab/oracle.hpp,
+/// It is the GPU form of the CPU oracle's patlab::MergeState (reference/include/patlab/truth/oracle.hpp,
 /// chapter 01): the CPU state (lse, o) over a set of keys is held here unnormalised, as the
 /// running max `m` of the scores, the running sum `l` = sum exp(score - m) and the accumulator
 /// `acc` = sum exp(score - m) v of the output elements a thread owns. Then

@@ -11,9 +11,9 @@
 
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/gpu.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cuda {
 

@@ -34,7 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
+#include "patlab/model/kv_cache.hpp"
 
 namespace patlab::serving {
 

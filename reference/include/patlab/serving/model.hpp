@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "patlab/workload.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab::serving {
 

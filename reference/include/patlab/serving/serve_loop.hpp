@@ -22,10 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "patlab/check.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
-#include "patlab/planner.hpp"
+#include "patlab/truth/check.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/serving/block_manager.hpp"
 #include "patlab/serving/scheduler.hpp"
 #include "patlab/serving/trace.hpp"

@@ -11,9 +11,9 @@
 
 #include <string>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/oracle.hpp"
-#include "patlab/verify.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/truth/oracle.hpp"
+#include "patlab/truth/verify.hpp"
 
 namespace patlab {
 

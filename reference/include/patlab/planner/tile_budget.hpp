@@ -24,7 +24,7 @@
 #include <string>
 
 #include "patlab/error.hpp"
-#include "patlab/plan.hpp"
+#include "patlab/planner/plan.hpp"
 
 namespace patlab {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
+#include "patlab/model/kv_cache.hpp"
 
 namespace patlab {
 

@@ -1,11 +1,11 @@
-#include "patlab/report.hpp"
+#include "patlab/report/report.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "patlab/error.hpp"
-#include "patlab/json.hpp"
+#include "patlab/report/json.hpp"
 
 namespace patlab {
 

@@ -1,4 +1,4 @@
-#include "patlab/kv_cache.hpp"
+#include "patlab/model/kv_cache.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,7 +10,7 @@
 
 #include "patlab/error.hpp"
 #include "patlab/parallel.hpp"
-#include "patlab/plan.hpp"
+#include "patlab/planner/plan.hpp"
 
 namespace patlab {
 

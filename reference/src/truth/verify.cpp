@@ -1,4 +1,4 @@
-#include "patlab/verify.hpp"
+#include "patlab/truth/verify.hpp"
 
 namespace patlab {
 

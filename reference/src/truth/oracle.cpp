@@ -1,4 +1,4 @@
-#include "patlab/oracle.hpp"
+#include "patlab/truth/oracle.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -12,8 +12,8 @@
 #include <limits>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
 
 namespace patlab {
 

@@ -1,4 +1,4 @@
-#include "patlab/dtype.hpp"
+#include "patlab/truth/dtype.hpp"
 
 #include <Eigen/Core>
 

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "patlab/dtype.hpp"
-#include "patlab/oracle.hpp"
+#include "patlab/truth/dtype.hpp"
+#include "patlab/truth/oracle.hpp"
 
 namespace patlab {
 

@@ -1,4 +1,4 @@
-#include "patlab/export.hpp"
+#include "patlab/report/export.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -12,9 +12,9 @@
 #include <system_error>
 #include <vector>
 
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
-#include "patlab/json.hpp"
+#include "patlab/report/json.hpp"
 
 namespace patlab {
 

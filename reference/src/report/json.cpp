@@ -1,4 +1,4 @@
-#include "patlab/json.hpp"
+#include "patlab/report/json.hpp"
 
 #include <cctype>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "patlab/check.hpp"
+#include "patlab/truth/check.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -47,8 +47,8 @@
 #include <string>
 #include <vector>
 
-#include "patlab/kv_cache.hpp"
-#include "patlab/plan.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
 
 namespace patlab {
 

@@ -1,4 +1,4 @@
-#include "patlab/plan.hpp"
+#include "patlab/planner/plan.hpp"
 
 #include <algorithm>
 #include <numeric>

@@ -1,4 +1,4 @@
-#include "patlab/workload.hpp"
+#include "patlab/model/workload.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <random>
 
 #include "patlab/error.hpp"
-#include "patlab/json.hpp"
+#include "patlab/report/json.hpp"
 
 namespace patlab {
 

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "patlab/check.hpp"
-#include "patlab/kv_cache.hpp"
-#include "patlab/oracle.hpp"
+#include "patlab/truth/check.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/truth/oracle.hpp"
 
 namespace patlab {
 

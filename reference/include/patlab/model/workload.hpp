@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "patlab/dtype.hpp"
+#include "patlab/truth/dtype.hpp"
 
 namespace patlab {
 

@@ -1,0 +1,125 @@
+// make_plan(): the checks, then the planner's steps in order (radix_tree.cpp, inherit_split.cpp,
+// kv_split.cpp, tiles_slots.cpp), and the traffic model of the strategies (tutorial chapter 02,
+// tutorial/02-pack-step.md, sections 7-8).
+#include "patlab/planner/planner.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "patlab/error.hpp"
+#include "patlab/planner_steps.hpp"
+#include "planner_detail.hpp"
+
+namespace patlab {
+
+using planner_detail::ceil_div;
+
+namespace plan_steps {
+
+void check_tables(const PagedLayout& L) {
+  const int R = L.num_requests();
+  if (R < 1) throw Error(ErrorKind::usage, "planner: the layout has no requests");
+  if (L.block_tables.size() != L.lengths.size())
+    throw Error(ErrorKind::usage, "planner: the layout has " + std::to_string(L.block_tables.size()) + " block tables for " +
+                                      std::to_string(R) + " requests");
+  const int page = L.shape.page_size;
+  for (int r = 0; r < R; ++r) {
+    const int32_t len = L.lengths[static_cast<size_t>(r)];
+    if (len < 1) throw Error(ErrorKind::usage, "planner: request " + std::to_string(r) + " has no tokens");
+    const size_t blocks = L.block_tables[static_cast<size_t>(r)].size();
+    if (static_cast<int64_t>(blocks) != ceil_div(len, page))
+      throw Error(ErrorKind::usage, "planner: request " + std::to_string(r) + " has " + std::to_string(len) + " tokens but " +
+                                        std::to_string(blocks) + " blocks");
+  }
+}
+
+void check_layout(const PagedLayout& L) {
+  L.shape.validate();
+  check_tables(L);
+}
+
+void check_options(const PlannerOptions& o) {
+  require(o.sms >= 1, "planner: the SM count must be >= 1 (got " + std::to_string(o.sms) + ")");
+  require(o.min_split_blocks >= 1,
+          "planner: min_split_blocks must be >= 1 (got " + std::to_string(o.min_split_blocks) + ")");
+  require(o.max_splits_per_query >= 0,
+          "planner: max_splits_per_query must be >= 0 (got " + std::to_string(o.max_splits_per_query) + ")");
+  require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
+          "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
+  if (o.tiles == TilePolicy::fixed)
+    require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),
+            "planner: fixed tile " + o.fixed_tile.name() + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
+}
+
+std::string strategy_name(const PlannerOptions& options) {
+  return std::string("radix tree, byte-cost inherit/split, ") +
+         (options.tiles == TilePolicy::fixed ? "fixed " + options.fixed_tile.name() + " tile" : "tile table") +
+         (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
+}
+
+}  // namespace plan_steps
+
+Plan make_plan(const PagedLayout& layout, const PlannerOptions& options) { return make_plan(layout, options, nullptr); }
+
+Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInfo* info) {
+  using namespace plan_steps;
+  check_options(options);
+  check_layout(layout);
+  const Shape& shape = layout.shape;
+  const int page = shape.page_size;
+  const int max_rows = options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows;
+  const CostModel model = CostModel::of(shape, max_rows);
+  PlanInfo local;
+  PlanInfo& out = info ? *info : local;
+  out = PlanInfo{};
+  out.queries_per_pack = model.queries_per_pack;
+
+  // 1. The radix tree over physical block ids.
+  const RadixTree tree(layout);
+  out.tree_nodes = static_cast<int32_t>(tree.nodes().size()) - 1;
+
+  // 2. Walk it from the roots (preorder, children in order), carrying each node's pending
+  //    range, deciding inherit-or-split at every node with children, and packing the queries
+  //    that stop there. Preorder puts every query's packs in token order. The decisions are
+  //    described only for a caller that asks for them.
+  std::vector<Pack> packs;
+  walk_tree(layout, tree, model, packs, info ? &out.decisions : nullptr);
+  out.packs_before_split = static_cast<int32_t>(packs.size());
+
+  // 3. KV split: cut pieces until the CTAs fill the GPU (stage 7).
+  Plan plan;
+  if (options.split_kv) {
+    out.target_ctas = static_cast<int32_t>(std::min<int64_t>(int64_t{kSplitCtasPerSm} * options.sms, INT32_MAX));
+    const std::vector<Piece> pieces = split_kv(packs, shape, options, layout.num_requests(), out.kv_cuts);
+    plan.packs.resize(pieces.size());
+    for (size_t i = 0; i < pieces.size(); ++i)
+      piece_to_pack(packs[static_cast<size_t>(pieces[i].pack)], pieces[i], page, plan.packs[i]);
+  } else {
+    plan.packs = std::move(packs);
+  }
+
+  // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
+  for (Pack& p : plan.packs) p.tile = tile_for(p, options, shape);
+  assign_slots(plan, layout.num_requests());
+  plan.strategy = strategy_name(options);
+  return plan;
+}
+
+Traffic traffic_model(const PagedLayout& L, const Plan& plan) {
+  const Shape& s = L.shape;
+  const int64_t q_bytes = int64_t{s.num_q_heads} * s.head_dim * kStorageBytes;  // one query, all heads (= one output row)
+  const int64_t partial_bytes = int64_t{s.num_q_heads} * (int64_t{s.head_dim} * kPartialOutElemBytes + kPartialLseBytes);
+  Traffic t{};
+  t.per_query_head = L.total_kv_bytes() * s.group() + L.q_and_out_bytes();
+  t.per_request = L.total_kv_bytes() + L.q_and_out_bytes();
+  t.unique = L.unique_kv_bytes() + L.q_and_out_bytes();
+  int64_t packed = int64_t{L.num_requests()} * q_bytes;  // the output, written once per query
+  for (const Pack& p : plan.packs)
+    packed += int64_t{p.kv_len} * s.kv_bytes_per_token() + static_cast<int64_t>(p.queries.size()) * q_bytes;
+  for (int32_t k : plan.partials)
+    if (k > 1) packed += int64_t{k} * kPartialTrips * partial_bytes;
+  t.packed = packed;
+  return t;
+}
+
+}  // namespace patlab

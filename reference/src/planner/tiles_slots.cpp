@@ -1,0 +1,59 @@
+// The planner, steps 4 and 5: each pack's tile (PAT's tile table) and each query's slots
+// (tutorial chapter 02, sections 3 and 5, tutorial/02-pack-step.md; the tile table in use:
+// chapter 14, tutorial/14-multitile.md).
+#include "patlab/planner/planner.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+
+#include "patlab/error.hpp"
+#include "patlab/planner_steps.hpp"
+#include "patlab/planner/tile_budget.hpp"
+
+namespace patlab {
+
+TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
+  // Messages are built only on a fault: the incremental planner calls this every decode step.
+  if (rows < 1 || rows > kMaxTileRows)
+    throw Error(ErrorKind::usage,
+                "choose_tile: " + std::to_string(rows) + " rows (must be in [1, " + std::to_string(kMaxTileRows) + "])");
+  if (kv_len < 1) throw Error(ErrorKind::usage, "choose_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
+  if (!one_of(max_kv_tile, kTileKvOptions) || max_kv_tile < kMinKvForMaxRows)
+    throw Error(ErrorKind::usage, "max KV tile " + std::to_string(max_kv_tile) + " (must be 32, 64 or 128)");
+  // [choose tile]
+  TileShape t;
+  // m: the smallest tile that holds the rows (16 if rows <= 16, 32 if <= 32, else 64).
+  t.m = *std::find_if(std::begin(kTileRowOptions), std::end(kTileRowOptions), [&](int m) { return rows <= m; });
+  // n: the largest KV tile not longer than the range (16 below 32 tokens, ..., 128 from 128 on).
+  t.n = kTileKvOptions[0];
+  for (int n : kTileKvOptions)
+    if (kv_len >= n) t.n = n;
+  if (t.m == kMaxTileRows) t.n = std::max(t.n, kMinKvForMaxRows);
+  t.n = std::min(t.n, max_kv_tile);
+  return t;
+  // [choose tile]
+}
+
+namespace plan_steps {
+
+TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
+  const TileShape t = options.tiles == TilePolicy::fixed
+                          ? options.fixed_tile
+                          : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
+  return fit_tile(t, shape.head_dim);
+}
+
+void assign_slots(Plan& plan, int num_requests) {
+  // [tiles and slots]
+  plan.partials.assign(static_cast<size_t>(num_requests), 0);
+  for (Pack& p : plan.packs) {
+    p.slots.resize(p.queries.size());
+    for (size_t i = 0; i < p.queries.size(); ++i) p.slots[i] = plan.partials[static_cast<size_t>(p.queries[i])]++;
+  }
+  // [tiles and slots]
+}
+
+}  // namespace plan_steps
+
+}  // namespace patlab
