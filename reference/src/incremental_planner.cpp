@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <string>
 
 #include "patlab/error.hpp"
@@ -33,6 +34,8 @@ std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
 /// Whether a pack's tile can change when its KV length grows from `before` to `after` tokens:
 /// choose_tile() picks n by the largest KV tile size not longer than the range.
 bool crosses_kv_tile(int32_t before, int32_t after) {
+  constexpr int kLargest = kTileKvOptions[std::size(kTileKvOptions) - 1];
+  if (before >= kLargest) return false;
   for (int n : kTileKvOptions)
     if (before < n && n <= after) return true;
   return false;
@@ -160,6 +163,11 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
 
   const int32_t R = layout.num_requests();
   st.requests = R;
+  if (same_ids && hint == TableHint::append_only && steady_step(layout, st)) return finish(start, st, stats);
+  // Requests a steady step that gave up had grown are unchanged now; count them as grown.
+  const int32_t grown_before = st.grown;
+  st = UpdateStats{};
+  st.requests = R;
   old_position_.assign(static_cast<size_t>(R), -1);
   change_.assign(static_cast<size_t>(R), Change::arrived);
   bool ordered = true, structural = !same_ids;
@@ -188,6 +196,9 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
       }
     }
     st.finished = static_cast<int32_t>(requests_.size()) - (R - st.arrived);
+    st.unchanged -= grown_before;
+    st.grown += grown_before;
+    st.walk_packs_grown += grown_before;
   }
   if (fresh) {
     shape_ = layout.shape;
@@ -204,13 +215,18 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
     rebuild(layout, old_position_, change_, st.full_rebuild, st);
     write_plan(layout, true, st);
   } else {
+    bool cuts_hold = !options_.split_kv || split_.certified;
     for (int32_t r = 0; r < R; ++r)
       if (change_[static_cast<size_t>(r)] == Change::grown) {
-        grow(requests_[static_cast<size_t>(r)], layout, r);
+        extend(requests_[static_cast<size_t>(r)], layout, r, cuts_hold);
         ++st.walk_packs_grown;
       }
-    st.path = patch_plan(layout, st) ? UpdatePath::fast : UpdatePath::resplit;
+    finish_growth(layout, cuts_hold, st);
   }
+  return finish(start, st, stats);
+}
+
+const Plan& IncrementalPlanner::finish(std::chrono::steady_clock::time_point start, UpdateStats& st, UpdateStats* stats) {
   planned_ = true;
   st.subtrees = static_cast<int32_t>(subtrees_.size());
   st.walk_packs = static_cast<int32_t>(walk_.size());
@@ -219,6 +235,88 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
   if (stats) *stats = st;
   return plan_;
 }
+
+// [steady step]
+bool IncrementalPlanner::steady_step(const PagedLayout& layout, UpdateStats& st) {
+  bool cuts_hold = !options_.split_kv || split_.certified;
+  for (int32_t r = 0; r < layout.num_requests(); ++r) {
+    Request& q = requests_[static_cast<size_t>(r)];
+    switch (classify(q, layout, r, TableHint::append_only)) {
+      case Change::unchanged: ++st.unchanged; break;
+      case Change::grown:
+        extend(q, layout, r, cuts_hold);
+        ++st.grown;
+        ++st.walk_packs_grown;
+        break;
+      default:
+        // The tree changed: the general path takes over. What was extended is right as it is;
+        // only the split has to be decided again.
+        split_.certified = false;
+        return false;
+    }
+  }
+  finish_growth(layout, cuts_hold, st);
+  return true;
+}
+
+void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r, bool& cuts_hold) {
+  const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
+  const int32_t length = layout.lengths[static_cast<size_t>(r)];
+  const int32_t w = q.leaf_pack;
+  const int32_t delta = length - q.length;
+  Pack& whole = walk_[static_cast<size_t>(w)];
+  const int32_t k = piece_begin_[static_cast<size_t>(w) + 1] - 1;  // the walk pack's last piece
+  Piece& piece = pieces_[static_cast<size_t>(k)];
+  Pack& out = plan_.packs[static_cast<size_t>(k)];
+  whole.kv_len += delta;
+  split_.cta_tokens += int64_t{delta} * shape_.num_kv_heads;
+  q.length = length;
+  if (table.size() > q.table.size()) {
+    const auto added = table.begin() + static_cast<std::ptrdiff_t>(q.table.size());
+    whole.blocks.insert(whole.blocks.end(), added, table.end());
+    out.blocks.insert(out.blocks.end(), added, table.end());
+    piece.block_end += static_cast<int32_t>(table.end() - added);
+    q.table.insert(q.table.end(), added, table.end());
+    // (c) a cut pack that gained a block would be halved at other blocks.
+    if (k > piece_begin_[static_cast<size_t>(w)]) cuts_hold = false;
+  }
+  piece.token_end += delta;
+  const int32_t before = out.kv_len;
+  out.kv_len += delta;
+  if (options_.tiles == TilePolicy::table && crosses_kv_tile(before, out.kv_len))
+    out.tile = plan_steps::tile_for(out, options_, shape_.group());
+  if ((piece.block_end - piece.block_begin) / 2 >= options_.min_split_blocks)
+    split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, out.kv_len);
+  ++packs_patched_;
+}
+
+void IncrementalPlanner::finish_growth(const PagedLayout& layout, bool cuts_hold, UpdateStats& st) {
+  st.packs_written += packs_patched_;
+  packs_patched_ = 0;
+  if (!options_.split_kv || (cuts_hold && cuts_still_hold())) {
+    st.path = UpdatePath::fast;
+    return;
+  }
+  // The patched packs are what write_plan() would write; it decides the split again and
+  // rewrites only the packs whose pieces changed.
+  st.path = UpdatePath::resplit;
+  write_plan(layout, false, st);
+}
+
+bool IncrementalPlanner::cuts_still_hold() const {
+  const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
+  const auto long_piece = [&](int64_t tokens) { return tokens * target > split_.cta_tokens; };
+  // (a) every cut piece still longer than one CTA slot's share: those that end inside their pack
+  //     did not change; of those that end with it, each cut pack's deepest is the shortest.
+  if (split_.fixed_cuts > 0 && !long_piece(split_.min_fixed_cut_tokens)) return false;
+  for (const SplitBounds::Spine& spine : split_.spines) {
+    const Pack& p = walk_[static_cast<size_t>(spine.pack)];
+    if (!long_piece(p.token_begin + p.kv_len - int64_t{spine.block_begin} * shape_.page_size)) return false;
+  }
+  // (b) no piece left whole that could be cut is longer than the share now.
+  return !long_piece(split_.max_open_tokens);
+}
+// [steady step]
 
 void IncrementalPlanner::rebuild(const PagedLayout& layout, const std::vector<int32_t>& old_position,
                                  const std::vector<Change>& change, bool everything, UpdateStats& st) {
@@ -350,68 +448,6 @@ void IncrementalPlanner::mark_unique_leaves(const PagedLayout& layout, const pla
     }
   }
 }
-
-// [patch the plan]
-bool IncrementalPlanner::patch_plan(const PagedLayout& layout, UpdateStats& st) {
-  if (options_.split_kv && !split_holds()) {
-    write_plan(layout, false, st);
-    return false;
-  }
-  for (int32_t w : grown_) {
-    patch_last_piece(w);
-    walk_dirty_[static_cast<size_t>(w)] = 0;
-    ++st.packs_written;
-  }
-  grown_.clear();
-  return true;
-}
-
-bool IncrementalPlanner::split_holds() {
-  if (!split_.certified) return false;
-  const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
-  const int page = shape_.page_size;
-  // (a) every cut piece still longer than one CTA slot's share: those that end inside their pack
-  //     did not change; of those that end with it, each cut pack's deepest is the shortest.
-  const auto long_piece = [&](int64_t tokens) { return tokens * target > split_.cta_tokens; };
-  if (split_.fixed_cuts > 0 && !long_piece(split_.min_fixed_cut_tokens)) return false;
-  for (const SplitBounds::Spine& spine : split_.spines) {
-    const Pack& p = walk_[static_cast<size_t>(spine.pack)];
-    if (!long_piece(p.token_begin + p.kv_len - int64_t{spine.block_begin} * page)) return false;
-  }
-  for (int32_t w : grown_) {
-    const Pack& p = walk_[static_cast<size_t>(w)];
-    const int32_t end = p.token_begin + p.kv_len;
-    const int32_t block_end = (end + page - 1) / page;
-    const int32_t last = piece_begin_[static_cast<size_t>(w) + 1] - 1;
-    const Piece& piece = pieces_[static_cast<size_t>(last)];
-    // (c) a cut pack that gained a block would be halved at other blocks.
-    if (last > piece_begin_[static_cast<size_t>(w)] && block_end != piece.block_end) return false;
-    if ((block_end - piece.block_begin) / 2 >= options_.min_split_blocks)
-      split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, end - piece.block_begin * page);
-  }
-  // (b) no piece left whole that could be cut is longer than the share now.
-  return !long_piece(split_.max_open_tokens);
-}
-
-void IncrementalPlanner::patch_last_piece(int32_t w) {
-  const int page = shape_.page_size;
-  const Pack& whole = walk_[static_cast<size_t>(w)];
-  const int32_t k = options_.split_kv ? piece_begin_[static_cast<size_t>(w) + 1] - 1 : w;
-  Piece& piece = pieces_[static_cast<size_t>(k)];
-  Pack& out = plan_.packs[static_cast<size_t>(k)];
-  const int32_t end = whole.token_begin + whole.kv_len;
-  const int32_t block_end = (end + page - 1) / page;
-  const int32_t first = whole.token_begin / page;
-  out.blocks.insert(out.blocks.end(), whole.blocks.begin() + (piece.block_end - first),
-                    whole.blocks.begin() + (block_end - first));
-  const int32_t before = out.kv_len;
-  out.kv_len = end - piece.block_begin * page;
-  piece.block_end = block_end;
-  piece.token_end = end;
-  if (options_.tiles == TilePolicy::table && crosses_kv_tile(before, out.kv_len))
-    out.tile = plan_steps::tile_for(out, options_, shape_.group());
-}
-// [patch the plan]
 
 void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, UpdateStats& st) {
   const int page = shape_.page_size;

@@ -48,6 +48,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -181,13 +182,20 @@ class IncrementalPlanner {
                                  std::vector<Request>& requests);
   void rebuild(const PagedLayout& layout, const std::vector<int32_t>& old_position, const std::vector<Change>& change,
                bool everything, UpdateStats& stats);
-  /// The plan from walk_ after tail growth only: patched in place when the split still holds
-  /// (returns true), else written by write_plan() (returns false).
-  bool patch_plan(const PagedLayout& layout, UpdateStats& stats);
-  /// Whether the KV split of the grown walk packs (grown_) still holds (see the file comment).
-  bool split_holds();
-  /// Grown walk pack `w`'s last plan pack, extended to the walk pack's end.
-  void patch_last_piece(int32_t w);
+  /// The common decode step (same ids, TableHint::append_only): classifies and extends in one
+  /// pass. Returns false, with split_.certified cleared, at the first request that changed
+  /// otherwise (what it extended so far stays extended: update() then counts it as unchanged).
+  bool steady_step(const PagedLayout& layout, UpdateStats& stats);
+  /// Tail growth of request `q` (position `r`): its walk pack, its last plan pack and piece grow
+  /// in place; `cuts_hold` is cleared when a cut pack gains a block.
+  void extend(Request& q, const PagedLayout& layout, int32_t r, bool& cuts_hold);
+  /// After extend() on every grown request: keeps the split when `cuts_hold` and the bounds
+  /// still hold (UpdatePath::fast), else decides it again (UpdatePath::resplit).
+  void finish_growth(const PagedLayout& layout, bool cuts_hold, UpdateStats& stats);
+  /// Conditions (a) and (b) of the file comment under the current cta_tokens.
+  bool cuts_still_hold() const;
+  /// The stats and plan at the end of update().
+  const Plan& finish(std::chrono::steady_clock::time_point start, UpdateStats& st, UpdateStats* stats);
   void write_plan(const PagedLayout& layout, bool structural, UpdateStats& stats);
   /// piece_begin_ and split_ for the pieces just written.
   void index_pieces();
@@ -210,6 +218,7 @@ class IncrementalPlanner {
   std::vector<plan_steps::Piece> pieces_;    ///< the KV split of walk_: plan_.packs[k] is pieces_[k]
   std::vector<int32_t> piece_begin_;         ///< walk pack w's pieces are [piece_begin_[w], piece_begin_[w + 1])
   SplitBounds split_;
+  int32_t packs_patched_ = 0;                ///< plan packs extend() patched since finish_growth()
   Plan plan_;
   // Per-step scratch, kept to avoid allocating every step.
   std::vector<int32_t> old_position_;
