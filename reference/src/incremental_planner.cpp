@@ -258,6 +258,7 @@ bool IncrementalPlanner::steady_step(const PagedLayout& layout, UpdateStats& st)
   finish_growth(layout, cuts_hold, st);
   return true;
 }
+// [steady step]
 
 void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r, bool& cuts_hold) {
   const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
@@ -303,6 +304,7 @@ void IncrementalPlanner::finish_growth(const PagedLayout& layout, bool cuts_hold
   write_plan(layout, false, st);
 }
 
+// [cuts still hold]
 bool IncrementalPlanner::cuts_still_hold() const {
   const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
   const auto long_piece = [&](int64_t tokens) { return tokens * target > split_.cta_tokens; };
@@ -316,7 +318,7 @@ bool IncrementalPlanner::cuts_still_hold() const {
   // (b) no piece left whole that could be cut is longer than the share now.
   return !long_piece(split_.max_open_tokens);
 }
-// [steady step]
+// [cuts still hold]
 
 void IncrementalPlanner::rebuild(const PagedLayout& layout, const std::vector<int32_t>& old_position,
                                  const std::vector<Change>& change, bool everything, UpdateStats& st) {
