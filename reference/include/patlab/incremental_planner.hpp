@@ -23,13 +23,14 @@
 ///   slot grows with each token), but its result is a set of cuts that stays valid while (a) every
 ///   piece it cut is still longer than the share, (b) every piece it left whole that is long
 ///   enough to cut is still no longer than the share, (c) no cut pack gained a block (the halving
-///   points would move), and (d) the last full split refused no cut for the per-query cap (then
-///   the cuts do not depend on the order the split visits pieces in). The planner keeps the
-///   shortest cut piece and the longest cuttable whole piece, so a decode step checks (a)-(c) in
-///   O(grown packs) and, when they hold, patches each grown pack's last piece in place (its
-///   length, a new block, its tile when the length crosses a tile size): no piece, slot or
-///   partial count moves. Otherwise the split is decided again (O(packs + cuts log cuts)) and
-///   only the packs whose pieces changed are rewritten.
+///   points would move), and (d) the last full split refused no cut for the per-query cap (so
+///   its cuts do not depend on the order it visits pieces in). The planner keeps the shortest
+///   cut piece that ends inside its pack, each cut pack's deepest cut piece that ends with it,
+///   and the longest cuttable whole piece, so a decode step checks (a)-(c) in O(grown packs +
+///   cut packs) while it patches each grown pack's last piece in place (its length, a new
+///   block, its tile when the length crosses a tile size): no piece, slot or partial count
+///   moves. Otherwise the split is decided again (O(packs + cuts log cuts)) and only the packs
+///   whose pieces changed are rewritten.
 /// - **Changes of the tree** (arrivals, finishes, forks, copy-on-write, a request that was a
 ///   prefix of another growing past it): the root subtrees that hold a changed request are built
 ///   and walked again, from the same functions as make_plan() (planner_steps.hpp); the others
@@ -213,7 +214,7 @@ class IncrementalPlanner {
   std::unordered_map<int64_t, int32_t> position_of_;  ///< id -> position in the last layout
   std::vector<Subtree> subtrees_;            ///< in plan order (by smallest request index)
   std::vector<Pack> walk_;                   ///< packs of the tree walk, no tiles or slots
-  std::vector<char> walk_dirty_;             ///< per walk pack: grown since the plan was written
+  std::vector<char> walk_dirty_;             ///< per walk pack: grown by grow() (in rebuild()) since the plan was written
   std::vector<int32_t> grown_;               ///< the walk packs with walk_dirty_ set
   std::vector<plan_steps::Piece> pieces_;    ///< the KV split of walk_: plan_.packs[k] is pieces_[k]
   std::vector<int32_t> piece_begin_;         ///< walk pack w's pieces are [piece_begin_[w], piece_begin_[w + 1])
