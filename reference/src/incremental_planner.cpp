@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <string>
 
 #include "patlab/error.hpp"
@@ -30,11 +31,45 @@ std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
   return pieces;
 }
 
+/// Whether a pack's tile can change when its KV length grows from `before` to `after` tokens:
+/// choose_tile() picks n by the largest KV tile size not longer than the range.
+bool crosses_kv_tile(int32_t before, int32_t after) {
+  constexpr int kLargest = kTileKvOptions[std::size(kTileKvOptions) - 1];
+  if (before >= kLargest) return false;
+  for (int n : kTileKvOptions)
+    if (before < n && n <= after) return true;
+  return false;
+}
+
+/// Whether `id` occurs exactly once in the sorted `ids`.
+bool held_once(const std::vector<int32_t>& ids, int32_t id) {
+  const auto [lo, hi] = std::equal_range(ids.begin(), ids.end(), id);
+  return hi - lo == 1;
+}
+
 /// Same walk pack and first block. Two lists of pieces of the same walk packs that agree on
 /// these cut them at the same places; only a grown pack's last piece may end later.
 bool same_cut(const Piece& a, const Piece& b) { return a.pack == b.pack && a.block_begin == b.block_begin; }
 
 }  // namespace
+
+const char* update_path_name(UpdatePath path) {
+  switch (path) {
+    case UpdatePath::fast: return "fast";
+    case UpdatePath::resplit: return "resplit";
+    case UpdatePath::subtrees: return "subtrees";
+    case UpdatePath::full: return "full";
+  }
+  return "?";
+}
+
+std::string describe_paths(const UpdatePathCounts& counts) {
+  std::string text;
+  for (int p = 0; p < kUpdatePaths; ++p)
+    text += (p ? ", " : "") + std::string(update_path_name(static_cast<UpdatePath>(p))) + " " +
+            std::to_string(counts[static_cast<size_t>(p)]);
+  return text;
+}
 
 IncrementalPlanner::IncrementalPlanner(const PlannerOptions& options) : options_(options) {
   plan_steps::check_options(options_);
@@ -48,7 +83,10 @@ void IncrementalPlanner::reset() {
   subtrees_.clear();
   walk_.clear();
   walk_dirty_.clear();
+  grown_.clear();
   pieces_.clear();
+  piece_begin_.clear();
+  split_ = SplitBounds{};
   plan_ = Plan{};
 }
 
@@ -69,34 +107,49 @@ void IncrementalPlanner::check_ids(const PagedLayout& layout, const std::vector<
   }
 }
 
-IncrementalPlanner::Change IncrementalPlanner::classify(const Request& old, const PagedLayout& layout, int32_t r) const {
+IncrementalPlanner::Change IncrementalPlanner::classify(const Request& old, const PagedLayout& layout, int32_t r,
+                                                        TableHint hint) const {
   const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
   const int32_t length = layout.lengths[static_cast<size_t>(r)];
-  if (length == old.length && table == old.table) return Change::unchanged;
   const size_t n = old.table.size();
   // [tail growth]
+  // Are the old blocks still in place? Under append_only only the last old one can have moved
+  // (copy-on-write); else every entry is compared. (check_tables() tied the sizes to the lengths.)
+  const bool kept = table.size() >= n && (hint == TableHint::append_only
+                                              ? n == 0 || table[n - 1] == old.table[n - 1]
+                                              : std::equal(old.table.begin(), old.table.end(), table.begin()));
+  if (length == old.length && kept) return Change::unchanged;
   // Alone in a leaf, every old block still in place, more tokens: no key where the tree divides
-  // changes, unless the leaf is one partial block (its key holds its token count).
+  // changes. A leaf of one partial block is the exception (its key holds its token count, which
+  // could come to match a sibling's), unless no sibling holds that block.
   const bool alone = old.leaf_block >= 0;
-  const bool longer = length > old.length && table.size() >= n;
-  if (!alone || !longer || !std::equal(old.table.begin(), old.table.end(), table.begin())) return Change::restructured;
+  if (!alone || length < old.length || !kept) return Change::restructured;
   const bool partial_leaf = old.leaf_block == static_cast<int32_t>(n) - 1 && old.length % shape_.page_size != 0;
-  return partial_leaf ? Change::restructured : Change::grown;
+  return partial_leaf && !old.leaf_unique ? Change::restructured : Change::grown;
   // [tail growth]
 }
 
 void IncrementalPlanner::grow(Request& request, const PagedLayout& layout, int32_t r) {
   const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
-  const auto added = table.begin() + static_cast<std::ptrdiff_t>(request.table.size());
-  Pack& p = walk_[static_cast<size_t>(request.leaf_pack)];
-  p.kv_len += layout.lengths[static_cast<size_t>(r)] - request.length;
-  p.blocks.insert(p.blocks.end(), added, table.end());
-  walk_dirty_[static_cast<size_t>(request.leaf_pack)] = 1;
-  request.table.insert(request.table.end(), added, table.end());
-  request.length = layout.lengths[static_cast<size_t>(r)];
+  const int32_t length = layout.lengths[static_cast<size_t>(r)];
+  const int32_t w = request.leaf_pack;
+  Pack& p = walk_[static_cast<size_t>(w)];
+  p.kv_len += length - request.length;
+  split_.cta_tokens += int64_t{length - request.length} * shape_.num_kv_heads;
+  if (table.size() > request.table.size()) {
+    const auto added = table.begin() + static_cast<std::ptrdiff_t>(request.table.size());
+    p.blocks.insert(p.blocks.end(), added, table.end());
+    request.table.insert(request.table.end(), added, table.end());
+  }
+  request.length = length;
+  if (!walk_dirty_[static_cast<size_t>(w)]) {
+    walk_dirty_[static_cast<size_t>(w)] = 1;
+    grown_.push_back(w);
+  }
 }
 
-const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vector<int64_t>& request_ids, UpdateStats* stats) {
+const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vector<int64_t>& request_ids, UpdateStats* stats,
+                                       TableHint hint) {
   const auto start = std::chrono::steady_clock::now();
   UpdateStats st;
   // Checks first: nothing changes before the input is known good.
@@ -106,13 +159,17 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
   else
     plan_steps::check_tables(layout);
   const bool same_ids = !fresh && request_ids == ids_;
-  std::unordered_map<int64_t, int32_t> positions;
-  check_ids(layout, request_ids, same_ids, positions);
+  check_ids(layout, request_ids, same_ids, positions_);
 
   const int32_t R = layout.num_requests();
   st.requests = R;
-  std::vector<int32_t> old_position(static_cast<size_t>(R), -1);
-  std::vector<Change> change(static_cast<size_t>(R), Change::arrived);
+  if (same_ids && hint == TableHint::append_only && steady_step(layout, st)) return finish(start, st, stats);
+  // Requests a steady step that gave up had grown are unchanged now; count them as grown.
+  const int32_t grown_before = st.grown;
+  st = UpdateStats{};
+  st.requests = R;
+  old_position_.assign(static_cast<size_t>(R), -1);
+  change_.assign(static_cast<size_t>(R), Change::arrived);
   bool ordered = true, structural = !same_ids;
   if (!fresh) {
     int32_t last = -1;
@@ -122,21 +179,26 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
         const auto it = position_of_.find(request_ids[static_cast<size_t>(r)]);
         old = it == position_of_.end() ? -1 : it->second;
       }
-      old_position[static_cast<size_t>(r)] = old;
+      old_position_[static_cast<size_t>(r)] = old;
       if (old < 0) {
         ++st.arrived;
         continue;
       }
       ordered = ordered && old > last;
       last = old;
-      change[static_cast<size_t>(r)] = classify(requests_[static_cast<size_t>(old)], layout, r);
-      switch (change[static_cast<size_t>(r)]) {
-        case Change::unchanged: ++st.unchanged; break;
-        case Change::grown: ++st.grown; break;
-        default: ++st.restructured; structural = true; break;
+      const Change c = classify(requests_[static_cast<size_t>(old)], layout, r, hint);
+      change_[static_cast<size_t>(r)] = c;
+      st.unchanged += c == Change::unchanged;
+      st.grown += c == Change::grown;
+      if (c == Change::restructured) {
+        ++st.restructured;
+        structural = true;
       }
     }
     st.finished = static_cast<int32_t>(requests_.size()) - (R - st.arrived);
+    st.unchanged -= grown_before;
+    st.grown += grown_before;
+    st.walk_packs_grown += grown_before;
   }
   if (fresh) {
     shape_ = layout.shape;
@@ -145,20 +207,26 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
   }
   if (!same_ids) {
     ids_ = request_ids;
-    position_of_.swap(positions);
+    position_of_.swap(positions_);
   }
   if (fresh || !ordered || structural) {
     st.full_rebuild = fresh || !ordered;
-    rebuild(layout, old_position, change, st.full_rebuild, st);
+    st.path = st.full_rebuild ? UpdatePath::full : UpdatePath::subtrees;
+    rebuild(layout, old_position_, change_, st.full_rebuild, st);
     write_plan(layout, true, st);
   } else {
+    bool cuts_hold = !options_.split_kv || split_.certified;
     for (int32_t r = 0; r < R; ++r)
-      if (change[static_cast<size_t>(r)] == Change::grown) {
-        grow(requests_[static_cast<size_t>(r)], layout, r);
+      if (change_[static_cast<size_t>(r)] == Change::grown) {
+        extend(requests_[static_cast<size_t>(r)], layout, r, cuts_hold);
         ++st.walk_packs_grown;
       }
-    write_plan(layout, false, st);
+    finish_growth(layout, cuts_hold, st);
   }
+  return finish(start, st, stats);
+}
+
+const Plan& IncrementalPlanner::finish(std::chrono::steady_clock::time_point start, UpdateStats& st, UpdateStats* stats) {
   planned_ = true;
   st.subtrees = static_cast<int32_t>(subtrees_.size());
   st.walk_packs = static_cast<int32_t>(walk_.size());
@@ -167,6 +235,90 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
   if (stats) *stats = st;
   return plan_;
 }
+
+// [steady step]
+bool IncrementalPlanner::steady_step(const PagedLayout& layout, UpdateStats& st) {
+  bool cuts_hold = !options_.split_kv || split_.certified;
+  for (int32_t r = 0; r < layout.num_requests(); ++r) {
+    Request& q = requests_[static_cast<size_t>(r)];
+    switch (classify(q, layout, r, TableHint::append_only)) {
+      case Change::unchanged: ++st.unchanged; break;
+      case Change::grown:
+        extend(q, layout, r, cuts_hold);
+        ++st.grown;
+        ++st.walk_packs_grown;
+        break;
+      default:
+        // The tree changed: the general path takes over. What was extended is right as it is;
+        // only the split has to be decided again.
+        split_.certified = false;
+        return false;
+    }
+  }
+  finish_growth(layout, cuts_hold, st);
+  return true;
+}
+// [steady step]
+
+void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r, bool& cuts_hold) {
+  const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
+  const int32_t length = layout.lengths[static_cast<size_t>(r)];
+  const int32_t w = q.leaf_pack;
+  const int32_t delta = length - q.length;
+  Pack& whole = walk_[static_cast<size_t>(w)];
+  const int32_t k = piece_begin_[static_cast<size_t>(w) + 1] - 1;  // the walk pack's last piece
+  Piece& piece = pieces_[static_cast<size_t>(k)];
+  Pack& out = plan_.packs[static_cast<size_t>(k)];
+  whole.kv_len += delta;
+  split_.cta_tokens += int64_t{delta} * shape_.num_kv_heads;
+  q.length = length;
+  if (table.size() > q.table.size()) {
+    const auto added = table.begin() + static_cast<std::ptrdiff_t>(q.table.size());
+    whole.blocks.insert(whole.blocks.end(), added, table.end());
+    out.blocks.insert(out.blocks.end(), added, table.end());
+    piece.block_end += static_cast<int32_t>(table.end() - added);
+    q.table.insert(q.table.end(), added, table.end());
+    // (c) a cut pack that gained a block would be halved at other blocks.
+    if (k > piece_begin_[static_cast<size_t>(w)]) cuts_hold = false;
+  }
+  piece.token_end += delta;
+  const int32_t before = out.kv_len;
+  out.kv_len += delta;
+  if (options_.tiles == TilePolicy::table && crosses_kv_tile(before, out.kv_len))
+    out.tile = plan_steps::tile_for(out, options_, shape_);
+  if ((piece.block_end - piece.block_begin) / 2 >= options_.min_split_blocks)
+    split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, out.kv_len);
+  ++packs_patched_;
+}
+
+void IncrementalPlanner::finish_growth(const PagedLayout& layout, bool cuts_hold, UpdateStats& st) {
+  st.packs_written += packs_patched_;
+  packs_patched_ = 0;
+  if (!options_.split_kv || (cuts_hold && cuts_still_hold())) {
+    st.path = UpdatePath::fast;
+    return;
+  }
+  // The patched packs are what write_plan() would write; it decides the split again and
+  // rewrites only the packs whose pieces changed.
+  st.path = UpdatePath::resplit;
+  write_plan(layout, false, st);
+}
+
+// [cuts still hold]
+bool IncrementalPlanner::cuts_still_hold() const {
+  const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
+  const auto long_piece = [&](int64_t tokens) { return tokens * target > split_.cta_tokens; };
+  // (a) every cut piece still longer than one CTA slot's share: those that end inside their pack
+  //     did not change; of those that end with it, each cut pack's deepest is the shortest.
+  if (split_.fixed_cuts > 0 && !long_piece(split_.min_fixed_cut_tokens)) return false;
+  for (const SplitBounds::Spine& spine : split_.spines) {
+    const Pack& p = walk_[static_cast<size_t>(spine.pack)];
+    if (!long_piece(p.token_begin + p.kv_len - int64_t{spine.block_begin} * shape_.page_size)) return false;
+  }
+  // (b) no piece left whole that could be cut is longer than the share now.
+  return !long_piece(split_.max_open_tokens);
+}
+// [cuts still hold]
 
 void IncrementalPlanner::rebuild(const PagedLayout& layout, const std::vector<int32_t>& old_position,
                                  const std::vector<Change>& change, bool everything, UpdateStats& st) {
@@ -255,15 +407,48 @@ void IncrementalPlanner::rebuild(const PagedLayout& layout, const std::vector<in
         Request& req = requests[static_cast<size_t>(p.queries.front())];
         if (p.queries.size() == 1 && req.leaf_block >= 0) req.leaf_pack = i;
       }
+      mark_unique_leaves(layout, tree, requests);
       ++st.subtrees_rebuilt;
       st.walk_packs_rebuilt += static_cast<int32_t>(walk.size()) - sub.walk_begin;
     }
     sub.walk_count = static_cast<int32_t>(walk.size()) - sub.walk_begin;
   }
+  // The siblings of a subtree's root are the other subtrees.
+  std::vector<int32_t> firsts;
+  for (size_t s = 0; s < subtrees.size(); ++s) firsts.push_back(layout.block_tables[static_cast<size_t>(members[s][0])][0]);
+  std::sort(firsts.begin(), firsts.end());
+  for (size_t s = 0; s < subtrees.size(); ++s) {
+    Request& req = requests[static_cast<size_t>(members[s][0])];
+    if (members[s].size() == 1 && req.leaf_block == 0) req.leaf_unique = held_once(firsts, req.table[0]);
+  }
   walk_.swap(walk);
   walk_dirty_.assign(walk_.size(), 0);
+  grown_.clear();
   subtrees_.swap(subtrees);
   requests_.swap(requests);
+}
+
+void IncrementalPlanner::mark_unique_leaves(const PagedLayout& layout, const plan_steps::RadixTree& tree,
+                                            std::vector<Request>& requests) {
+  const std::vector<plan_steps::TreeNode>& nodes = tree.nodes();
+  const std::vector<int32_t>& order = tree.order();
+  auto first_block = [&](const plan_steps::TreeNode& c) {
+    const int32_t q = order[static_cast<size_t>(c.query_begin)];
+    return layout.block_tables[static_cast<size_t>(q)][static_cast<size_t>(c.block_begin)];
+  };
+  std::vector<int32_t> firsts;
+  for (size_t v = 1; v < nodes.size(); ++v) {  // node 0 is the virtual root: its child's siblings are other subtrees
+    const plan_steps::TreeNode& n = nodes[v];
+    firsts.clear();
+    for (int32_t c = n.first_child; c < n.first_child + n.children; ++c) firsts.push_back(first_block(nodes[static_cast<size_t>(c)]));
+    std::sort(firsts.begin(), firsts.end());
+    for (int32_t c = n.first_child; c < n.first_child + n.children; ++c) {
+      const plan_steps::TreeNode& child = nodes[static_cast<size_t>(c)];
+      if (child.children == 0 && child.queries() == 1)
+        requests[static_cast<size_t>(order[static_cast<size_t>(child.query_begin)])].leaf_unique =
+            held_once(firsts, first_block(child));
+    }
+  }
 }
 
 void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, UpdateStats& st) {
@@ -311,7 +496,56 @@ void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, 
   }
   // [reuse the split]
   pieces_.swap(pieces);
-  std::fill(walk_dirty_.begin(), walk_dirty_.end(), 0);
+  for (int32_t w : grown_) walk_dirty_[static_cast<size_t>(w)] = 0;
+  grown_.clear();
+  index_pieces();
+}
+
+void IncrementalPlanner::index_pieces() {
+  const int page = shape_.page_size;
+  piece_begin_.assign(walk_.size() + 1, 0);
+  for (const Piece& p : pieces_) ++piece_begin_[static_cast<size_t>(p.pack) + 1];
+  for (size_t w = 0; w < walk_.size(); ++w) piece_begin_[w + 1] += piece_begin_[w];
+  split_ = SplitBounds{};
+  for (const Pack& p : walk_) split_.cta_tokens += int64_t{p.kv_len} * shape_.num_kv_heads;
+  if (!options_.split_kv) return;
+  // The cut pieces (inner nodes of each pack's halving) and the pieces left whole that could be cut.
+  split_.certified = true;
+  for (int32_t w = 0; w < static_cast<int32_t>(walk_.size()) && split_.certified; ++w) {
+    const Pack& p = walk_[static_cast<size_t>(w)];
+    const int32_t end = p.token_begin + p.kv_len;
+    int32_t i = piece_begin_[static_cast<size_t>(w)];
+    const int32_t last = piece_begin_[static_cast<size_t>(w) + 1];
+    split_.certified = visit_halving(w, p.token_begin / page, (end + page - 1) / page, end, true, i, last) && i == last;
+  }
+  for (const Piece& piece : pieces_)
+    if ((piece.block_end - piece.block_begin) / 2 >= options_.min_split_blocks)
+      split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, piece.tokens(page));
+  // A piece long enough to cut that is still longer than the share was refused for the
+  // per-query cap: the cuts then depend on the split's order, and every step decides them again.
+  const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
+  if (split_.max_open_tokens * target > split_.cta_tokens) split_.certified = false;
+}
+
+bool IncrementalPlanner::visit_halving(int32_t w, int32_t b, int32_t e, int32_t token_end, bool spine, int32_t& i,
+                                       int32_t last) {
+  if (i >= last || pieces_[static_cast<size_t>(i)].block_begin != b) return false;
+  if (pieces_[static_cast<size_t>(i)].block_end == e) {
+    ++i;
+    return true;
+  }
+  if (e - b < 2) return false;
+  if (spine) {
+    // Visited outermost first: the last one recorded for the pack is its deepest.
+    if (split_.spines.empty() || split_.spines.back().pack != w) split_.spines.push_back({w, b});
+    split_.spines.back().block_begin = b;
+  } else {
+    const int64_t tokens = token_end - int64_t{b} * shape_.page_size;
+    split_.min_fixed_cut_tokens = split_.fixed_cuts++ == 0 ? tokens : std::min(split_.min_fixed_cut_tokens, tokens);
+  }
+  const int32_t mid = b + (e - b) / 2;  // where split_kv() cuts a piece of e - b blocks
+  return visit_halving(w, b, mid, mid * shape_.page_size, false, i, last) &&
+         visit_halving(w, mid, e, token_end, spine, i, last);
 }
 
 }  // namespace patlab

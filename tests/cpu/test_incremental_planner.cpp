@@ -1,7 +1,9 @@
 // The incremental planner against make_plan(): random serving sequences (every request one token
 // longer per step, arrivals with and without prefix hits, finishes, forks with copy-on-write,
-// reorders), every step's plan identical to make_plan()'s and valid, the packed oracle on a sample
-// of steps, what update() reports it reused, and bad input.
+// reorders; tables compared entry by entry or promised append-only), every step's plan identical
+// to make_plan()'s and valid, the packed oracle on a sample of steps, what update() reports it
+// reused, the fast path across page boundaries, KV-split thresholds, the per-query cap and
+// events mid-run, and bad input.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +22,13 @@
 using namespace patlab;
 
 namespace {
+
+/// Steps counted by update path.
+struct PathCounts {
+  UpdatePathCounts n{};
+  void add(UpdatePath p) { ++n[static_cast<size_t>(p)]; }
+  int64_t operator[](UpdatePath p) const { return n[static_cast<size_t>(p)]; }
+};
 
 /// Seeds of the random serving sequences, and decode steps in each.
 constexpr uint64_t kFirstSeed = 20250115;
@@ -231,8 +240,8 @@ struct Totals {
 
 /// One update() against make_plan() on the same layout: identical plans (so identical bytes), valid.
 void require_same_as_make_plan(IncrementalPlanner& planner, const PagedLayout& L, const std::vector<int64_t>& ids,
-                               const PlannerOptions& o, UpdateStats& st) {
-  const Plan& plan = planner.update(L, ids, &st);
+                               const PlannerOptions& o, UpdateStats& st, TableHint hint = TableHint::compare) {
+  const Plan& plan = planner.update(L, ids, &st, hint);
   const Plan scratch = make_plan(L, o);
   REQUIRE(plan_difference(plan, scratch) == "");
   REQUIRE(plan.strategy == scratch.strategy);
@@ -242,7 +251,22 @@ void require_same_as_make_plan(IncrementalPlanner& planner, const PagedLayout& L
   REQUIRE(faults.empty());
   REQUIRE(st.requests == L.num_requests());
   REQUIRE(st.packs == static_cast<int32_t>(plan.packs.size()));
+  REQUIRE(st.full_rebuild == (st.path == UpdatePath::full));
 }
+
+/// Requests that share nothing, of the given lengths.
+TokenTree separate_requests(const std::vector<int64_t>& lengths) {
+  TokenTree t;
+  for (int64_t n : lengths) {
+    t.request_ends.push_back(static_cast<int>(t.segments.size()));
+    t.segments.push_back({"r" + std::to_string(t.segments.size()), n, -1});
+  }
+  t.description = "separate requests";
+  return t;
+}
+
+/// Whether the decode step just taken (every request one token longer) gave request `r` a new block.
+bool new_block(const PagedLayout& L, int r) { return L.lengths[static_cast<size_t>(r)] % L.shape.page_size == 1; }
 
 Shape random_shape(std::mt19937_64& rng) {
   const int group = kSupportedGroupSizes[std::uniform_int_distribution<int>(0, 4)(rng)];
@@ -255,6 +279,7 @@ Shape random_shape(std::mt19937_64& rng) {
 
 TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[incremental]") {
   Totals total;
+  PathCounts paths;
   int64_t copies = 0, forks = 0, hits = 0, oracle_runs = 0;
   for (int seq = 0; seq < kSequences; ++seq) {
     const uint64_t seed = kFirstSeed + static_cast<uint64_t>(seq);
@@ -270,6 +295,8 @@ TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[i
     tree.requests = 12;
     tree.max_segment = 200;
     batch.load(random_tree(rng(), tree));
+    // Every operation of ServingBatch keeps the append-only promise; half the sequences make it.
+    const TableHint hint = seq % 2 ? TableHint::append_only : TableHint::compare;
     IncrementalPlanner planner(o);
     for (int step = 0; step < kStepsPerSequence; ++step) {
       INFO("step " << step);
@@ -280,8 +307,9 @@ TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[i
       if (batch.coin(0.01)) batch.swap_two();
       const PagedLayout L = batch.layout();
       UpdateStats st;
-      require_same_as_make_plan(planner, L, batch.ids(), o, st);
+      require_same_as_make_plan(planner, L, batch.ids(), o, st, hint);
       total.add(st);
+      paths.add(st.path);
       if (step % kOracleEvery == 0) {
         const Workload w = workload_for(L, seed + static_cast<uint64_t>(step));
         REQUIRE(max_relative_difference(packed_attention(w, planner.plan()), naive_attention(w)) <= kOracleAgreement);
@@ -300,6 +328,7 @@ TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[i
               static_cast<long long>(total.arrived), static_cast<long long>(hits), static_cast<long long>(forks),
               static_cast<long long>(copies), static_cast<long long>(total.finished),
               static_cast<long long>(total.split_moved), static_cast<long long>(oracle_runs));
+  std::printf("update paths: %s\n", describe_paths(paths.n).c_str());
   // Every kind of event happened, and the fast path carried most requests.
   CHECK(total.full > kSequences);  // first steps, and reorders
   CHECK(total.reused > 0);
@@ -310,6 +339,7 @@ TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[i
   CHECK(copies > 0);
   CHECK(hits > 0);
   CHECK(total.split_moved > 0);
+  for (int p = 0; p < kUpdatePaths; ++p) CHECK(paths.n[static_cast<size_t>(p)] > 0);
 }
 
 TEST_CASE("decode steps on a fixed batch only grow packs", "[incremental]") {
@@ -381,9 +411,9 @@ TEST_CASE("changes re-plan only the root subtrees they touch", "[incremental]") 
   CHECK(st.full_rebuild);
 }
 
-TEST_CASE("a leaf of one partial block is re-planned, not grown", "[incremental]") {
+TEST_CASE("a leaf of one partial block grows in place unless a sibling holds the block", "[incremental]") {
   // Two requests share 2 full blocks; each then has one partial block of its own. Growing a
-  // partial leaf block changes its key (id and tokens), so it counts as a change of the tree.
+  // partial leaf block changes its key (id and tokens), but no sibling holds that block: grown.
   const PagedLayout start = build_layout(parse_tree_spec("1,2_32,5"), Shape{}, false, 1);
   PagedLayout L = start;
   const PlannerOptions o;
@@ -392,10 +422,21 @@ TEST_CASE("a leaf of one partial block is re-planned, not grown", "[incremental]
   require_same_as_make_plan(planner, L, {10, 20}, o, st);
   ++L.lengths[0];
   require_same_as_make_plan(planner, L, {10, 20}, o, st);
+  CHECK(st.grown == 1);
+  CHECK(st.unchanged == 1);
+  CHECK(st.path == UpdatePath::fast);
+  // Now both hold request 0's partial block, request 1 with one token more: two leaves (keys
+  // differ by the token count). When request 0 catches up, the keys match and the leaves merge.
+  PagedLayout shared = start;
+  shared.block_tables[1].back() = shared.block_tables[0].back();
+  shared.lengths = {start.lengths[0], start.lengths[0] + 1};
+  IncrementalPlanner again(o);
+  require_same_as_make_plan(again, shared, {10, 20}, o, st);
+  ++shared.lengths[0];
+  require_same_as_make_plan(again, shared, {10, 20}, o, st);
   CHECK(st.restructured == 1);
   CHECK(st.grown == 0);
-  CHECK(st.unchanged == 1);
-  CHECK(st.subtrees_rebuilt == 1);
+  CHECK(st.path == UpdatePath::subtrees);
 }
 
 TEST_CASE("the incremental planner refuses bad input with one line and keeps its state", "[incremental]") {
@@ -422,4 +463,158 @@ TEST_CASE("the incremental planner refuses bad input with one line and keeps its
   PlannerOptions bad;
   bad.sms = 0;
   require_error([&] { IncrementalPlanner p(bad); }, "SM count");
+}
+
+TEST_CASE("decode steps take the fast path across page boundaries", "[incremental]") {
+  // The benchmark's tree: 256 requests, a 1024-token prompt cut by the KV split, leaves of 32
+  // own tokens that grow. Every request gets a new block every `page` steps; no cut pack grows.
+  const TokenTree tree = parse_tree_spec("1,4,256_1024,256,32");
+  ServingBatch batch(Shape{}, 7);
+  batch.load(tree);
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  const int page = Shape{}.page_size;
+  PathCounts paths;
+  int64_t fast_new_block = 0;
+  for (int step = 0; step < 4 * page; ++step) {
+    INFO("step " << step);
+    if (step > 0) batch.decode_step();
+    const PagedLayout L = batch.layout();
+    UpdateStats st;
+    require_same_as_make_plan(planner, L, batch.ids(), o, st, TableHint::append_only);
+    paths.add(st.path);
+    if (step == 0) continue;
+    CHECK((st.path == UpdatePath::fast || st.path == UpdatePath::resplit));
+    CHECK(st.grown == 256);
+    if (st.path == UpdatePath::fast) {
+      CHECK(st.packs_written == 256);  // each grown leaf's last piece, patched
+      CHECK(st.split_changed == 0);
+      fast_new_block += new_block(L, 0);
+    }
+  }
+  std::printf("256 requests, %d steps: %s; %lld steps with new blocks on the fast path\n", 4 * page,
+              describe_paths(paths.n).c_str(), static_cast<long long>(fast_new_block));
+  CHECK(paths[UpdatePath::full] == 1);
+  CHECK(paths[UpdatePath::fast] >= 4 * page - 4);  // the split moves on a few steps at most
+  CHECK(fast_new_block >= 3);
+}
+
+TEST_CASE("the KV split is decided again when a cut would change, and only then", "[incremental]") {
+  // One long request and one short one on one KV head, 8 CTA slots: the long one is cut into
+  // pieces near the fair share. Its last piece grows 1 token a step while the share grows 1/4:
+  // it crosses the share (a new cut), and a new block moves the halving points (a resplit).
+  const Shape shape = shape_of(4, 1, 64, 16);
+  ServingBatch batch(shape, 5);
+  batch.load(separate_requests({1000, 32}));
+  PlannerOptions o;
+  o.sms = 4;
+  o.min_split_blocks = 1;
+  IncrementalPlanner planner(o);
+  PathCounts paths;
+  int64_t threshold_resplits = 0, block_resplits = 0;
+  const int steps = 8 * shape.page_size;
+  for (int step = 0; step < steps; ++step) {
+    INFO("step " << step);
+    if (step > 0) batch.decode_step();
+    const PagedLayout L = batch.layout();
+    const int32_t long_one = L.lengths[0] > L.lengths[1] ? 0 : 1;
+    UpdateStats st;
+    require_same_as_make_plan(planner, L, batch.ids(), o, st, TableHint::append_only);
+    paths.add(st.path);
+    if (step == 0) continue;
+    CHECK((st.path == UpdatePath::fast || st.path == UpdatePath::resplit));
+    // A cut pack that gains a block is always split again; the fast path never changes a cut.
+    if (new_block(L, long_one)) CHECK(st.path == UpdatePath::resplit);
+    if (st.path == UpdatePath::fast) CHECK(st.split_changed == 0);
+    if (st.path == UpdatePath::resplit && !new_block(L, long_one)) {
+      ++threshold_resplits;
+      CHECK(st.split_changed > 0);  // the certificate failed because a cut really changed
+    }
+    block_resplits += st.path == UpdatePath::resplit && new_block(L, long_one);
+  }
+  std::printf("long and short request, %d steps: %s (%lld at a share crossing, %lld at a new block)\n", steps,
+              describe_paths(paths.n).c_str(), static_cast<long long>(threshold_resplits),
+              static_cast<long long>(block_resplits));
+  CHECK(threshold_resplits > 0);
+  CHECK(block_resplits >= steps / shape.page_size - 1);
+  CHECK(paths[UpdatePath::fast] > paths[UpdatePath::resplit]);
+}
+
+TEST_CASE("a split held back by the per-query cap is decided again every step", "[incremental]") {
+  // One cut per query at most: the long request's pieces stay longer than the share, so the
+  // cuts depend on the order the split visits them and no step can keep them unchecked.
+  const Shape shape = shape_of(4, 1, 64, 16);
+  ServingBatch batch(shape, 9);
+  batch.load(separate_requests({1000, 32}));
+  PlannerOptions o;
+  o.sms = 4;
+  o.min_split_blocks = 1;
+  o.max_splits_per_query = 1;
+  IncrementalPlanner planner(o);
+  for (int step = 0; step < 2 * shape.page_size; ++step) {
+    INFO("step " << step);
+    if (step > 0) batch.decode_step();
+    UpdateStats st;
+    require_same_as_make_plan(planner, batch.layout(), batch.ids(), o, st, TableHint::append_only);
+    if (step > 0) CHECK(st.path == UpdatePath::resplit);
+  }
+}
+
+TEST_CASE("arrivals, finishes and forks mid-run leave the fast path for one step", "[incremental]") {
+  // Decode steps on a shared-prompt batch, with an event every few steps; each event re-plans
+  // its subtree, and the steps without an event or a copy-on-write are fast again.
+  const Shape shape = shape_of(8, 2, 64, 16);
+  ServingBatch batch(shape, 13);
+  batch.load(parse_tree_spec("2,8,32_300,40,20"));
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  PathCounts paths;
+  int64_t after_event_fast = 0, quiet = 0, quiet_replanned = 0;
+  bool event_before = false;
+  const int steps = 120;
+  for (int step = 0; step < steps; ++step) {
+    INFO("step " << step);
+    const int64_t copies = batch.copies();
+    if (step > 0) batch.decode_step();
+    bool event = false;
+    if (step % 10 == 3) batch.arrive(), event = true;
+    if (step % 10 == 6) batch.finish(), event = true;
+    if (step % 10 == 9) batch.fork(), event = true;
+    const bool copied = batch.copies() > copies;
+    UpdateStats st;
+    require_same_as_make_plan(planner, batch.layout(), batch.ids(), o, st, TableHint::append_only);
+    paths.add(st.path);
+    if (step == 0) continue;
+    if (event) CHECK((st.path == UpdatePath::subtrees || st.path == UpdatePath::full));
+    if (!event && !copied) {
+      // Only a request that was a prefix of another (an arrival took all its blocks) and now
+      // grows past it changes the tree without an event.
+      ++quiet;
+      quiet_replanned += st.path != UpdatePath::fast && st.path != UpdatePath::resplit;
+      after_event_fast += event_before && st.path == UpdatePath::fast;
+    }
+    event_before = event;
+  }
+  std::printf("events every few steps, %d steps: %s\n", steps, describe_paths(paths.n).c_str());
+  CHECK(after_event_fast > 0);
+  CHECK(quiet_replanned * 10 <= quiet);
+  CHECK(paths[UpdatePath::subtrees] >= 3 * steps / 10 - 1);
+  CHECK(paths[UpdatePath::fast] > paths[UpdatePath::subtrees]);
+}
+
+TEST_CASE("under append_only a replaced last block is still a change", "[incremental]") {
+  // Copy-on-write replaces the last block: the one entry append_only still compares.
+  const PagedLayout start = build_layout(parse_tree_spec("1,2_40,8"), Shape{}, false, 1);
+  PagedLayout L = start;
+  const PlannerOptions o;
+  IncrementalPlanner planner(o);
+  UpdateStats st;
+  require_same_as_make_plan(planner, L, {1, 2}, o, st, TableHint::append_only);
+  L.block_tables[1].back() = L.num_blocks;
+  L.refcounts.push_back(1);
+  L.used_tokens.push_back(L.used_tokens[static_cast<size_t>(start.block_tables[1].back())]);
+  ++L.num_blocks;
+  require_same_as_make_plan(planner, L, {1, 2}, o, st, TableHint::append_only);
+  CHECK(st.restructured == 1);
+  CHECK(st.path == UpdatePath::subtrees);
 }

@@ -153,6 +153,7 @@ ServeResult run_and_check(const Trace& trace, const ServeLoopOptions& o) {
     ++batch_steps;
     running.push_back(s.running);
     CHECK(s.plan_ms >= 0);
+    CHECK(s.validate_ms >= 0);  // measured apart from the plan
     CHECK(s.scratch_ms >= 0);
     CHECK(s.packs > 0);
     CHECK(s.checked);
@@ -185,7 +186,13 @@ TEST_CASE("serve loop: generated traces, every plan valid and equal to make_plan
     CHECK(r.preemptions == 0);  // the pool holds every request at once
     const ServeSummary m = summarize(r);
     CHECK(m.plan_ms_median > 0);
+    CHECK(m.validate_ms_median > 0);
     CHECK(m.speedup > 0);
+    // Every batch step was planned, the first one in full, and plain decode steps took the fast
+    // path (the loop passes the block manager's append-only promise).
+    CHECK(m.plan_paths[0] + m.plan_paths[1] + m.plan_paths[2] + m.plan_paths[3] == m.batch_steps);
+    CHECK(m.plan_paths[static_cast<size_t>(UpdatePath::full)] >= 1);
+    CHECK(m.plan_paths[static_cast<size_t>(UpdatePath::fast)] > 0);
     CHECK(close_to(m.kernel_us_median, kFakeLayerUs * (kFakeLayers + 1) / 2));
     CHECK(m.plan_percent_of_layer > 0);
     CHECK(m.set_batch_ms_median == kFakeSetBatchMs);

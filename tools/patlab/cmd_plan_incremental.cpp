@@ -1,7 +1,8 @@
 // patlab plan --incremental STEPS: decode steps on a workload (every request one token longer
 // per step, a new block every `page` steps), each planned twice: from scratch by make_plan() and
-// by IncrementalPlanner::update(). Times both per step, requires the two plans to be identical,
-// and reports what the incremental planner reused. CPU only.
+// by IncrementalPlanner::update() (told that the tables only grow at their ends, as the block
+// manager's do). Times both per step, requires the two plans to be identical, and reports what
+// the incremental planner reused and which way each step went (fast, resplit, ...). CPU only.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,7 +24,8 @@ namespace {
 constexpr double kTailPercentile = 0.99;
 
 /// A decode batch on a layout: every step appends one token to every request. A full last block
-/// gets a new block after it; a shared partial last block is copied first (copy-on-write).
+/// gets a new block after it; a shared partial last block is copied first (copy-on-write). Tables
+/// change only at their ends (TableHint::append_only holds).
 class DecodeBatch {
  public:
   explicit DecodeBatch(PagedLayout layout) : layout_(std::move(layout)) {}
@@ -99,6 +101,7 @@ int run_plan_incremental(const WorkloadChoice& choice, const PlannerOptions& opt
   incremental.update(batch.layout(), ids, &first);  // step 0: the full build
   std::vector<double> scratch_ms, incremental_ms, written, grown;
   int64_t identical = 0, valid = 0, rebuilt_steps = 0, split_steps = 0, packs = 0;
+  UpdatePathCounts by_path{};
   std::string difference, fault;
   for (int s = 0; s < steps; ++s) {
     batch.step();
@@ -108,8 +111,9 @@ int run_plan_incremental(const WorkloadChoice& choice, const PlannerOptions& opt
     scratch_ms.push_back(ms_since(t0));
     UpdateStats st;
     t0 = std::chrono::steady_clock::now();
-    const Plan& plan = incremental.update(layout, ids, &st);
+    const Plan& plan = incremental.update(layout, ids, &st, TableHint::append_only);
     incremental_ms.push_back(ms_since(t0));
+    ++by_path[static_cast<size_t>(st.path)];
     const std::string diff = plan_difference(plan, scratch);
     identical += diff.empty();
     if (!diff.empty() && difference.empty()) difference = "step " + std::to_string(s + 1) + ": " + diff;
@@ -142,6 +146,7 @@ int run_plan_incremental(const WorkloadChoice& choice, const PlannerOptions& opt
       {"speedup (medians)", Cell::num(scratch_median / incremental_median, 2)},
       {"speedup (" + tail + "s)", Cell::num(scratch_tail / incremental_tail, 2)},
       {"first update (full build) ms", Cell::num(first.seconds * 1e3, 4)},
+      {"steps by update path", describe_paths(by_path)},
       {"steps that re-planned a subtree", Cell::integer(rebuilt_steps)},
       {"steps whose KV split changed", Cell::integer(split_steps)},
       {"walk packs grown per step, median", Cell::num(median(grown), 0)},

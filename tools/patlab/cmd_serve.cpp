@@ -159,13 +159,20 @@ std::string series_number(double v, bool json) {
   return s.str();
 }
 
+/// The update path of a planned step ("fast", ...; quoted in JSON), empty or null otherwise.
+std::string plan_path_text(const serving::ServeStep& s, bool json) {
+  if (std::isnan(s.plan_ms)) return json ? "null" : "";
+  const std::string name = update_path_name(s.plan_path);
+  return json ? "\"" + name + "\"" : name;
+}
+
 /// Writes every step as CSV, or as JSON lines when the file name ends in ".jsonl".
 void write_series(const std::string& path, const serving::ServeResult& r) {
   const bool json = path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
   const char* names[] = {"step", "running", "waiting", "admitted", "finished", "preempted", "decode_tokens",
                          "prefill_tokens", "written_tokens", "copied_blocks", "blocks_in_use", "kv_bytes_in_use",
                          "sharing", "packs", "plan_ms", "scratch_ms", "set_batch_ms", "kernel_us_layer",
-                         "kernel_us_total", "checked"};
+                         "kernel_us_total", "checked", "validate_ms", "plan_path"};
   std::ofstream out(path);
   if (!json) {
     for (size_t i = 0; i < std::size(names); ++i) out << (i ? "," : "") << names[i];
@@ -179,7 +186,8 @@ void write_series(const std::string& path, const serving::ServeResult& r) {
         std::to_string(s.blocks_in_use), std::to_string(s.kv_bytes_in_use), series_number(s.sharing, json),
         std::to_string(s.packs), series_number(s.plan_ms, json), series_number(s.scratch_ms, json),
         series_number(s.set_batch_ms, json), series_number(s.kernel_us_layer, json),
-        series_number(s.kernel_us_total, json), s.checked ? (json ? "true" : "1") : (json ? "false" : "0")};
+        series_number(s.kernel_us_total, json), s.checked ? (json ? "true" : "1") : (json ? "false" : "0"),
+        series_number(s.validate_ms, json), plan_path_text(s, json)};
     for (size_t i = 0; i < std::size(names); ++i) {
       if (json) out << (i ? ", \"" : "{\"") << names[i] << "\": " << values[i];
       else out << (i ? "," : "") << values[i];
@@ -238,6 +246,8 @@ Table summary_table(const ServeCliOptions& o, const serving::ServeResult& r, con
       {"plan ms (from scratch), median", measured(o.compare_scratch, Cell::num(m.scratch_ms_median, 4))},
       {"plan ms (from scratch), " + tail, measured(o.compare_scratch, Cell::num(m.scratch_ms_p99, 4))},
       {"speedup of incremental over scratch (medians)", measured(o.compare_scratch, Cell::num(m.speedup, 2))},
+      {"planned steps by update path", describe_paths(m.plan_paths)},
+      {"validator ms per step, median (not in the plan time)", Cell::num(m.validate_ms_median, 4)},
       {"kernel us per layer, median", measured(gpu_ran, Cell::num(m.kernel_us_median, 1))},
       {"kernel us per layer, " + tail, measured(gpu_ran, Cell::num(m.kernel_us_p99, 1))},
       {"kernel us per step (all layers), median", measured(gpu_ran, Cell::num(m.step_kernel_us_median, 1))},

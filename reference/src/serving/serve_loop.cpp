@@ -76,16 +76,22 @@ Scheduler make_scheduler(const Trace& trace, const ServeLoopOptions& o) {
 }
 
 // [serve plan]
-/// Step 4: the batch's plan by the incremental planner (timed), validated, and with
-/// compare_scratch timed from scratch too and required to be the same. A fault goes to `fault`.
+/// Step 4: the batch's plan by the incremental planner (timed; `hint` from the loop), validated
+/// once (timed apart), and with compare_scratch timed from scratch too and required to be the
+/// same. A fault goes to `fault` (built only then: the step's own work is what is timed).
 const Plan& plan_step(IncrementalPlanner& planner, const PagedLayout& layout, const std::vector<SeqId>& ids,
-                      const ServeLoopOptions& o, const PlannerOptions& options, ServeStep& s, std::string& fault) {
-  const std::string at = "step " + std::to_string(s.step) + ": ";
+                      TableHint hint, const ServeLoopOptions& o, const PlannerOptions& options, ServeStep& s,
+                      std::string& fault) {
+  UpdateStats st;
   auto t0 = std::chrono::steady_clock::now();
-  const Plan& plan = planner.update(layout, ids);
+  const Plan& plan = planner.update(layout, ids, &st, hint);
   s.plan_ms = ms_since(t0);
+  s.plan_path = st.path;
   s.packs = static_cast<int32_t>(plan.packs.size());
+  t0 = std::chrono::steady_clock::now();
   const std::vector<std::string> faults = validate_plan(layout, plan);
+  s.validate_ms = ms_since(t0);
+  const std::string at = "step " + std::to_string(s.step) + ": ";
   if (!faults.empty()) fault = at + "invalid plan: " + faults.front();
   if (o.compare_scratch && fault.empty()) {
     t0 = std::chrono::steady_clock::now();
@@ -133,6 +139,7 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
   Scheduler sched = make_scheduler(trace, o);
   IncrementalPlanner planner(res.planner);
   size_t next = 0;
+  bool planned_last_step = false;  // then every sequence running in both steps only appended
   // [serve loop]
   for (int64_t step = 0; o.max_steps == 0 || step < o.max_steps; ++step) {
     // Steps 1-3: arrivals, the scheduler's step, its cache writes.
@@ -152,9 +159,11 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
     }
     if (s.running > 0) {
       const PagedLayout layout = sched.snapshot(o.shape);
-      const Plan& plan = plan_step(planner, layout, sched.running(), o, res.planner, s, res.fault);
+      const TableHint hint = planned_last_step ? TableHint::append_only : TableHint::compare;
+      const Plan& plan = plan_step(planner, layout, sched.running(), hint, o, res.planner, s, res.fault);
       if (executor && res.fault.empty()) run_step(*executor, log, layout, with_plan ? &plan : nullptr, o, s, res);
     }
+    planned_last_step = s.running > 0;
     res.steps.push_back(s);
     if (progress) progress(res);
     if (!res.fault.empty()) break;
@@ -166,7 +175,7 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
 ServeSummary summarize(const ServeResult& r) {
   ServeSummary m;
   m.steps = static_cast<int64_t>(r.steps.size());
-  std::vector<double> plan, scratch, kernel, step_kernel, set_batch;
+  std::vector<double> plan, scratch, validate, kernel, step_kernel, set_batch;
   double sharing = 0;
   for (const ServeStep& s : r.steps) {
     m.max_running = std::max(m.max_running, s.running);
@@ -175,7 +184,11 @@ ServeSummary summarize(const ServeResult& r) {
     if (s.running == 0) continue;
     ++m.batch_steps;
     sharing += s.sharing;
-    if (!std::isnan(s.plan_ms)) plan.push_back(s.plan_ms);
+    if (!std::isnan(s.plan_ms)) {
+      plan.push_back(s.plan_ms);
+      ++m.plan_paths[static_cast<size_t>(s.plan_path)];
+    }
+    if (!std::isnan(s.validate_ms)) validate.push_back(s.validate_ms);
     if (!std::isnan(s.scratch_ms)) scratch.push_back(s.scratch_ms);
     if (!std::isnan(s.kernel_us_layer)) kernel.push_back(s.kernel_us_layer);
     if (!std::isnan(s.kernel_us_total)) step_kernel.push_back(s.kernel_us_total);
@@ -186,6 +199,7 @@ ServeSummary summarize(const ServeResult& r) {
   m.plan_ms_p99 = quantile(plan, kServeTailQuantile);
   m.scratch_ms_median = quantile(scratch, 0.5);
   m.scratch_ms_p99 = quantile(scratch, kServeTailQuantile);
+  m.validate_ms_median = quantile(validate, 0.5);
   m.kernel_us_median = quantile(kernel, 0.5);
   m.kernel_us_p99 = quantile(kernel, kServeTailQuantile);
   m.step_kernel_us_median = quantile(step_kernel, 0.5);

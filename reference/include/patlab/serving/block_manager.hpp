@@ -12,6 +12,11 @@
 /// and every block one more reference. The first append into a shared, partly filled last block
 /// copies that block first (copy-on-write); appends into a block held by one table write in place.
 ///
+/// **Tables change only at their ends.** While a sequence is held, append() is the only call that
+/// changes its table: it adds a block at the end or replaces the last block by its copy. The serve
+/// loop passes this to the incremental planner as TableHint::append_only (incremental_planner.hpp),
+/// which then looks at a table's length, size and last old block instead of every entry.
+///
 /// **Prefix caching.** A full block is named by `hash(parent block's hash, its page token ids)`,
 /// so the hash of block i names the whole prefix [0, (i+1) page). When a request is admitted,
 /// its prompt's full blocks are looked up in order; the hits are taken (one more reference, out

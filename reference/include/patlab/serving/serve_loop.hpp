@@ -9,8 +9,11 @@
 ///  2. Scheduler::step() (retire, decode, admit, fork: scheduler.hpp);
 ///  3. the block manager's writes since the last step are taken (every step, executor or not,
 ///     so the log never grows);
-///  4. if the batch is not empty: its snapshot is planned by IncrementalPlanner::update() (timed)
-///     and validated; with `compare_scratch`, make_plan() is timed too and must give the same plan;
+///  4. if the batch is not empty: its snapshot is planned by IncrementalPlanner::update() (timed),
+///     with TableHint::append_only when the last step was planned too (a sequence running in both
+///     steps only appended: the block manager's contract), and validated once (timed apart, not
+///     in the plan time); with `compare_scratch`, make_plan() is timed too and must give the same
+///     plan;
 ///  5. the executor applies the writes, sets the batch with the plan (null when its stage runs
 ///     no plan), runs every layer, and on the first `check_steps` non-empty steps checks layer 0.
 /// A fault (invalid plan, plans that differ, a failed check) stops the loop and is reported.
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "patlab/truth/check.hpp"
+#include "patlab/incremental_planner.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
 #include "patlab/planner/planner.hpp"
@@ -85,6 +89,8 @@ struct ServeStep {
   double sharing = 1.0;         ///< BlockStats::sharing(): tokens referenced per token stored
   int32_t packs = 0;            ///< packs of the step's plan
   double plan_ms = std::numeric_limits<double>::quiet_NaN();          ///< incremental update
+  UpdatePath plan_path = UpdatePath::full;  ///< which way the update went (when plan_ms is measured)
+  double validate_ms = std::numeric_limits<double>::quiet_NaN();      ///< validate_plan() of the step's plan
   double scratch_ms = std::numeric_limits<double>::quiet_NaN();       ///< make_plan() from scratch
   double set_batch_ms = std::numeric_limits<double>::quiet_NaN();     ///< executor's host time
   double kernel_us_layer = std::numeric_limits<double>::quiet_NaN();  ///< mean over layers
@@ -124,6 +130,8 @@ struct ServeSummary {
   double mean_sharing = 1.0;        ///< over batch steps
   double plan_ms_median = 0, plan_ms_p99 = 0;
   double scratch_ms_median = 0, scratch_ms_p99 = 0;  ///< 0 without compare_scratch
+  double validate_ms_median = 0;                     ///< the validator per step (not in the plan time)
+  UpdatePathCounts plan_paths{};                     ///< planned steps by update path
   double kernel_us_median = 0, kernel_us_p99 = 0;    ///< per layer; 0 without an executor
   double step_kernel_us_median = 0;                  ///< all layers
   double set_batch_ms_median = 0;                    ///< executor's host time per step; 0 without one
