@@ -15,7 +15,7 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "patlab/truth/dtype.hpp"
-#include "patlab/incremental_planner.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/planner/planner.hpp"
 

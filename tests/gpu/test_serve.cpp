@@ -10,7 +10,7 @@
 #include "../test_util.hpp"
 #include "patlab/truth/check.hpp"
 #include "patlab/gpu.hpp"
-#include "patlab/incremental_planner.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/serving/scheduler.hpp"
 #include "patlab/serving/trace.hpp"

@@ -14,7 +14,7 @@
 
 #include "commands.hpp"
 #include "patlab/error.hpp"
-#include "patlab/incremental_planner.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 
 namespace patlab::cli {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <queue>
 
-#include "patlab/planner_steps.hpp"
+#include "patlab/planner/planner_steps.hpp"
 #include "planner_detail.hpp"
 
 namespace patlab::plan_steps {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "patlab/error.hpp"
-#include "patlab/planner_steps.hpp"
+#include "patlab/planner/planner_steps.hpp"
 #include "planner_detail.hpp"
 
 namespace patlab {

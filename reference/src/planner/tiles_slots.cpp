@@ -8,7 +8,7 @@
 #include <string>
 
 #include "patlab/error.hpp"
-#include "patlab/planner_steps.hpp"
+#include "patlab/planner/planner_steps.hpp"
 #include "patlab/planner/tile_budget.hpp"
 
 namespace patlab {

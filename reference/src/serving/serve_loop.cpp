@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "patlab/error.hpp"
-#include "patlab/incremental_planner.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 #include "patlab/serving/layerkv.hpp"
 #include "patlab/serving/memsim.hpp"
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "patlab/truth/check.hpp"
-#include "patlab/incremental_planner.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
 #include "patlab/planner/planner.hpp"

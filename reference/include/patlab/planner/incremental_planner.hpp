@@ -58,7 +58,7 @@
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
 #include "patlab/planner/planner.hpp"
-#include "patlab/planner_steps.hpp"
+#include "patlab/planner/planner_steps.hpp"
 
 namespace patlab {
 

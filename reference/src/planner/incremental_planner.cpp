@@ -1,4 +1,4 @@
-#include "patlab/incremental_planner.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 
 #include <algorithm>
 #include <chrono>
