@@ -51,7 +51,8 @@ TEST_CASE("traffic: the per-element bytes, counted by hand") {
   CHECK(traffic::extra_partial_bytes(32, 128) == 8192 + 2 * 16512);
   CHECK(traffic::extra_partial_bytes(64, 128) == 64 * 1288);  // chapter 02's large-group example
   CHECK(traffic::q_and_out_bytes(32, 128, 3) == 2 * 3 * 8192);
-  CHECK(traffic::predicted_us(4'000'000, 4000.0) == Approx(1.0));  // 4 MB at 4 TB/s: 1 us
+  CHECK(traffic::predicted_us(4'000'000, 4000.0) == 1.0);  // 4 MB at 4 TB/s: 1 us (exact in binary)
+  CHECK(traffic::predicted_us(6'000'000, 4000.0) == 1.5);
 }
 
 TEST_CASE("traffic: the shape, the layout and the planner's cost model use the same formulas") {
