@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "patlab/cuda/dispatch.cuh"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner.hpp"
 
 namespace patlab::cuda {
@@ -112,12 +113,8 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
 
   // [plan-traffic]
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
-  // and read, and the output written once.
-  int64_t kv_tokens = 0;
-  for (const Pack& p : plan.packs) kv_tokens += p.kv_len;
-  const int64_t q_row = int64_t{shape_.head_dim} * 2 * shape_.group() * shape_.num_kv_heads;  // one query, all heads
-  traffic_bytes_ = kv_tokens * shape_.kv_bytes_per_token() + static_cast<int64_t>(queries.size()) * q_row +
-                   partials_ * shape_.num_q_heads * (int64_t{D} * 4 + 4) * 2 + int64_t{R} * q_row;
+  // and read (none for a query written directly), and the output written once.
+  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output);
   // [plan-traffic]
 }
 

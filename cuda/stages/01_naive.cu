@@ -18,6 +18,7 @@
 #include "patlab/cuda/paged.cuh"
 #include "patlab/cuda/softmax_state.cuh"
 #include "patlab/cuda/stage.cuh"
+#include "patlab/model/traffic.hpp"
 
 namespace patlab::cuda {
 
@@ -129,8 +130,7 @@ class NaiveStage final : public Stage {
 
   // [naive-model-bytes]
   int64_t model_bytes() const override {
-    const PagedLayout& L = batch_.host->layout;
-    return L.total_kv_bytes() * L.shape.group() + L.q_and_out_bytes();
+    return traffic::per_query_head_bytes(batch_.host->layout);
   }
   // [naive-model-bytes]
 

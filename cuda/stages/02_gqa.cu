@@ -13,6 +13,7 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/gqa_decode.cuh"
 #include "patlab/cuda/stage.cuh"
+#include "patlab/model/traffic.hpp"
 
 namespace patlab::cuda {
 
@@ -62,8 +63,7 @@ class GqaStage final : public Stage {
 
   // [gqa-model-bytes]
   int64_t model_bytes() const override {
-    const PagedLayout& L = batch_.host->layout;
-    return L.total_kv_bytes() + L.q_and_out_bytes();
+    return traffic::per_request_bytes(batch_.host->layout);
   }
   // [gqa-model-bytes]
 

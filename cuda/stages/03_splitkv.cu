@@ -7,12 +7,11 @@
 /// running stage 2's body over its token range and writing a partial (fp32 o normalised by its
 /// own sum, plus lse); a merge kernel combines each request's partials.
 ///
-/// The split rule: let `slots` = SMs x resident CTAs per SM of the decode kernel (from the
-/// occupancy calculator). If requests x Hkv already fills the slots, nothing is split and CTAs
-/// write the output directly. Otherwise chunks start at `ceil(total tokens x Hkv / slots)`
-/// tokens, rounded up to a whole page and never shorter than kMinChunkTokens, and grow by a page
-/// until the chunks of the whole batch fit in one wave (at most `slots` CTAs): a few CTAs past
-/// the wave would run alone in a second one and double the time.
+/// The split rule is a host function of the planner, chunk_tokens() (planner/chunk_split.hpp,
+/// with a CPU test): `slots` = SMs x resident CTAs per SM of the decode kernel (from the
+/// occupancy calculator); if requests x Hkv already fills the slots, nothing is split and CTAs
+/// write the output directly; otherwise the chunks are the shortest whole pages, at least
+/// kMinChunkTokens, whose CTAs fit in one wave.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -25,13 +24,12 @@
 #include "patlab/cuda/gqa_decode.cuh"
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/stage.cuh"
+#include "patlab/model/traffic.hpp"
+#include "patlab/planner/chunk_split.hpp"
 
 namespace patlab::cuda {
 
 namespace {
-
-/// Shortest chunk worth a partial: its KV read dwarfs the partial's write and merge.
-constexpr int kMinChunkTokens = 256;
 
 /// One CTA's work: tokens [begin, end) of `request`, written to partial slot `slot`.
 struct Chunk {
@@ -75,24 +73,7 @@ class SplitKvStage final : public Stage {
     // [splitkv-occupancy]
     // [splitkv-rule]
     const int64_t slots = int64_t{batch.device->sm_count} * std::max(1, resident_);
-    auto ctas = [&](int64_t chunk) {  // CTAs a chunk length gives
-      int64_t n = 0;
-      for (int32_t len : L.lengths) n += (len + chunk - 1) / chunk;
-      return n * s.num_kv_heads;
-    };
-    int64_t chunk = INT32_MAX;  // no split
-    if (int64_t{L.num_requests()} * s.num_kv_heads < slots) {
-      const int64_t even = (L.total_tokens() * s.num_kv_heads + slots - 1) / slots;
-      chunk = std::max<int64_t>(kMinChunkTokens, (even + s.page_size - 1) / s.page_size * s.page_size);
-      // Rounding must not spill CTAs into a second wave: the smallest page multiple that fits.
-      int64_t lo = chunk, hi = std::max<int64_t>(chunk, *std::max_element(L.lengths.begin(), L.lengths.end()));
-      hi = (hi + s.page_size - 1) / s.page_size * s.page_size;
-      while (lo < hi) {
-        const int64_t mid = (lo + hi) / 2 / s.page_size * s.page_size;
-        if (ctas(mid) <= slots) hi = mid; else lo = mid + s.page_size;
-      }
-      chunk = lo;
-    }
+    const int64_t chunk = chunk_tokens(L.lengths, s.num_kv_heads, s.page_size, slots);  // kNoSplitChunk: no split
     // [splitkv-rule]
     // [splitkv-chunks]
     std::vector<Chunk> chunks;  // a request's chunks are consecutive, so are its slots
@@ -141,11 +122,7 @@ class SplitKvStage final : public Stage {
 
   // [splitkv-model-bytes]
   int64_t model_bytes() const override {
-    const PagedLayout& L = batch_.host->layout;
-    const int64_t partial_bytes = split_ ? static_cast<int64_t>(chunks_.size()) * L.shape.num_q_heads *
-                                               (int64_t{L.shape.head_dim} * 4 + 4) * 2
-                                         : 0;
-    return L.total_kv_bytes() + L.q_and_out_bytes() + partial_bytes;
+    return traffic::chunked_bytes(batch_.host->layout, split_ ? static_cast<int64_t>(chunks_.size()) : 0);
   }
   // [splitkv-model-bytes]
 

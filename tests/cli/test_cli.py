@@ -12,6 +12,8 @@ import csv
 import io
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,12 @@ CHAIN_SEGMENTS = 30000
 CHAIN_SECONDS = 5.0
 # bench/compare with no GPU stage run (no CUDA device, a build without CUDA): the CPU parts passed.
 EXIT_NOTHING_RAN = 77
+# The CPU mode's default bandwidth (tools/patlab/cmd_bench.cpp) and the saved H200 runs it comes from.
+DEFAULT_BANDWIDTH_GBS = 4200
+REPO = pathlib.Path(__file__).resolve().parents[2]
+H200_RESULTS = "docs/results/2026-12-01-h200-*"
+# The CPU mode's predicted_us column has one decimal.
+PREDICTED_US_ROUNDING = 0.05
 # The limits the CLI states in --help (reference/include/patlab/model/workload.hpp).
 MAX_WORKLOAD_FILE_BYTES = 16 << 20
 CRASH_MARKERS = ("terminate called", "Aborted", "Traceback", "Segmentation fault", "core dumped",
@@ -333,12 +341,76 @@ def subcommand_cases(tmp, path):
                 lambda out: skipped(out) + has("PASS", "validator PASS")(out))
     expect_exit("compare of a large workload without a GPU: no oracle, fast", ["compare", "--tree", "1,128_16384,256"],
                 EXIT_NOTHING_RAN, lambda out: skipped(out) + has("not run", "patlab check runs it")(out), within=5)
+    prediction_cases(B)
     expect_exit("bench --stage 7 == --stage pat", ["bench", "tiny", "--stage", "7", "--format", "json"],
                 EXIT_NOTHING_RAN, lambda out: [] if json.loads(out)["run"]["GPU stages skipped"].startswith("pat (")
                 else ["stage 7 is not pat"])
     expect_exit("bench --stage 7 pat runs pat once", ["bench", "tiny", "--stage", "7", "pat", "--format", "json"],
                 EXIT_NOTHING_RAN, lambda out: [] if json.loads(out)["run"]["GPU stages skipped"].startswith("pat (")
                 else ["pat listed twice"])
+
+
+def prediction_problems(out, stages, gbs, source):
+    """The CPU mode's prediction: one row per stage, model bytes / bandwidth, the source named."""
+    doc = json.loads(out)
+    rows, run_fields = doc.get("prediction", []), doc.get("run", {})
+    problems = []
+    if [r.get("stage") for r in rows] != stages:
+        problems.append(f"prediction rows {[r.get('stage') for r in rows]}, expected {stages}")
+    for r in rows:
+        if r["bandwidth_GBs"] != gbs:
+            problems.append(f"{r['stage']}: bandwidth {r['bandwidth_GBs']}, expected {gbs}")
+        want = r["model_bytes"] / (gbs * 1e3)
+        if not isinstance(r["model_bytes"], int) or r["model_bytes"] <= 0:
+            problems.append(f"{r['stage']}: model_bytes {r['model_bytes']!r}")
+        elif abs(r["predicted_us"] - want) > PREDICTED_US_ROUNDING + 1e-9:
+            problems.append(f"{r['stage']}: predicted {r['predicted_us']} us, bytes/bandwidth is {want:.3f}")
+    if run_fields.get("bandwidth GB/s") != gbs:
+        problems.append(f"run bandwidth {run_fields.get('bandwidth GB/s')!r}, expected {gbs}")
+    if source not in str(run_fields.get("bandwidth source", "")):
+        problems.append(f"bandwidth source {run_fields.get('bandwidth source')!r} lacks {source!r}")
+    if "bytes / bandwidth only" not in str(run_fields.get("prediction", "")):
+        problems.append("the run table does not say the model is bytes / bandwidth only")
+    return problems
+
+
+def saved_copy_bandwidths():
+    """'copy GB/s' of every saved H200 bench run."""
+    values = []
+    for md in REPO.glob(H200_RESULTS + "/**/*.md"):
+        values += [float(v) for v in re.findall(r"^\| copy GB/s \| ([0-9.]+) \|", md.read_text(), re.M)]
+    return values
+
+
+def prediction_cases(B):
+    """No GPU: bench/compare predict each stage's time from its model bytes at a stated bandwidth."""
+    all_stages = ["naive", "gqa", "splitkv", "packed", "multitile", "multistream", "pat"]
+    expect_exit("compare without a GPU: a predicted time per stage at the default bandwidth",
+                ["compare", "tiny", "--format", "json"], EXIT_NOTHING_RAN,
+                lambda out: prediction_problems(out, all_stages, DEFAULT_BANDWIDTH_GBS, "docs/results"))
+    expect_exit("bench --bandwidth 1000: the prediction at the given bandwidth",
+                ["bench", "tiny", "--stage", "gqa", "pat", "--bandwidth", "1000", "--format", "json"], EXIT_NOTHING_RAN,
+                lambda out: prediction_problems(out, ["gqa", "pat"], 1000, "--bandwidth"))
+
+    def shared_prefix_order(out):
+        rows = {r["stage"]: r["model_bytes"] for r in json.loads(out)["prediction"]}
+        return [] if rows["pat"] < rows["gqa"] < rows["naive"] else [f"bytes not pat < gqa < naive: {rows}"]
+    expect_exit("compare of a large shared prefix without a GPU: predicted in about a second",
+                ["compare", "--tree", "1,128_16384,256", "--format", "json"], EXIT_NOTHING_RAN,
+                lambda out: prediction_problems(out, all_stages, DEFAULT_BANDWIDTH_GBS, "docs/results")
+                + shared_prefix_order(out), within=3)
+    expect_exit("bench of 256 x 1024 tokens, 32/32 heads, without a GPU: predicted in about a second",
+                ["bench", "--tree", "256_1024", "--heads", "32/32", "--format", "json"], EXIT_NOTHING_RAN,
+                lambda out: prediction_problems(out, all_stages, DEFAULT_BANDWIDTH_GBS, "docs/results"), within=3)
+    for bad in ("0", "-5", "nan", "fast"):
+        expect_error(f"bench --bandwidth {bad}", ["bench", "tiny", "--bandwidth", bad], ["--bandwidth"], within=B)
+    expect_ok("bench --help names the bandwidth's source", ["bench", "--help"],
+              has("--bandwidth", "GBPS", "docs/results/2026-12-01-h200-*)"))
+    saved = saved_copy_bandwidths()
+    problems = [] if saved else [f"no 'copy GB/s' rows under {H200_RESULTS}"]
+    if saved and not min(saved) <= DEFAULT_BANDWIDTH_GBS <= max(saved):
+        problems.append(f"default {DEFAULT_BANDWIDTH_GBS} GB/s outside the saved runs' {min(saved)}-{max(saved)}")
+    report(f"the default bandwidth lies within the saved H200 runs' copy GB/s ({len(saved)} runs)", problems, 0)
 
 
 def has_gpu():

@@ -1,11 +1,14 @@
 // The check of one stage on a grid of cases: eager runs and a graph replay against the reference.
 #include "harness.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "../catch.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/stage_traffic.hpp"
 #include "patlab/truth/verify.hpp"
 
 namespace patlab::test {
@@ -21,6 +24,23 @@ struct CaseVerdict {
   bool pass() const { return eager.pass && repeatable && graph.pass && graph_same; }
 };
 
+/// The stage's model bytes on the GPU are the host's stage_traffic() for the device's SMs and the
+/// case's KV tile cap (stage 3: with the resident CTAs per SM its notes end with, "(N CTAs/SM)"):
+/// the CPU mode of `patlab bench` predicts from the same bytes.
+void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const PagedLayout& layout, int max_kv_tile) {
+  StageTrafficOptions o;
+  o.sms = runner.device().sm_count;
+  if (max_kv_tile > 0) o.max_kv_tile = max_kv_tile;
+  if (slug == "splitkv") {
+    const std::string notes = runner.notes(slug);
+    const size_t open = notes.rfind('(');
+    INFO("stage notes: " << notes);
+    REQUIRE(open != std::string::npos);
+    o.resident_ctas_per_sm = std::max(1, std::stoi(notes.substr(open + 1)));
+  }
+  CHECK(runner.model_bytes(slug) == stage_traffic(slug, layout, o).bytes);
+}
+
 /// Runs `slug` on `c`: eager, eager again, graph replay (each poisons output and workspace).
 CaseVerdict run_case(const std::string& slug, const Case& c) {
   const Workload w = make_workload(c.tree, c.shape, c.seed, true, c.data);
@@ -31,6 +51,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   INFO("unsupported: " << why);
   REQUIRE(why.empty());
   runner.prepare(slug);
+  check_model_bytes(runner, slug, w.layout, c.max_kv_tile);
   const DType dt = c.shape.dtype;
   CaseVerdict v;
   const std::vector<uint16_t> eager = runner.run_once(slug);

@@ -1,6 +1,7 @@
 // patlab bench / patlab compare: check GPU stages against the oracle, then time them.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -11,7 +12,9 @@
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/truth/oracle.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/stage_traffic.hpp"
 #include "patlab/stages.hpp"
 #include "patlab/truth/verify.hpp"
 #include "version.hpp"
@@ -22,6 +25,16 @@ namespace {
 
 /// Fewest timed runs the protocol allows.
 constexpr int kMinRepeats = 20;
+/// The bandwidth of the CPU mode's predicted times, GB/s: the device-to-device copy bandwidth
+/// (read + write) that `patlab bench` measured on the H200, 4185-4236 GB/s over the runs in
+/// docs/results/2026-12-01-h200-* ("copy GB/s"; tests/cli/test_cli.py checks the range).
+constexpr double kDefaultBandwidthGbs = 4200;
+/// Where kDefaultBandwidthGbs comes from, as --help and the CPU mode's output say it.
+constexpr const char* kDefaultBandwidthSource =
+    "the H200's device-to-device copy bandwidth measured by patlab bench (docs/results/2026-12-01-h200-*)";
+/// What the prediction is, as the CPU mode's output says it.
+constexpr const char* kPredictionModel =
+    "model bytes / bandwidth only: launch-bound stages (tiny workloads) run slower than predicted";
 
 struct BenchOptions {
   WorkloadOptions workload;
@@ -33,6 +46,8 @@ struct BenchOptions {
   int repeats = 30;
   int warmup = 5;
   int max_kv_tile = kDefaultMaxKvTile;
+  double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
+  bool bandwidth_given = false;                 ///< --bandwidth was on the command line
 };
 
 std::string utc_now() {
@@ -88,19 +103,36 @@ Table run_table(const WorkloadChoice& choice, const PagedLayout& L) {
       {"shape", choice.shape.describe()},
       {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
       {"requests", Cell::integer(L.num_requests())},
-      {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))},
+      {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(traffic::unique_bytes(L)))},
       {"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))},
       {"commit", patlab_commit()},
       {"date", utc_now()},
   });
 }
 
+/// The CPU mode's "prediction" table: each requested stage's model bytes (stage_traffic(), for
+/// kDefaultSms SMs) and the time they take at `o.bandwidth_gbs`.
+Table prediction_table(const PagedLayout& L, const std::vector<std::string>& stages, const BenchOptions& o) {
+  StageTrafficOptions model;
+  model.max_kv_tile = o.max_kv_tile;
+  Table t;
+  t.title = "prediction";
+  t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
+  for (const std::string& slug : stages) {
+    const StageTraffic s = stage_traffic(slug, L, model);
+    t.add({slug, Cell::integer(s.bytes), Cell::num(o.bandwidth_gbs, 0), Cell::num(traffic::predicted_us(s.bytes, o.bandwidth_gbs), 1),
+           s.notes});
+  }
+  return t;
+}
+
 /// Without a usable device: the CPU parts, chosen before any data is built. The plan stage 7
-/// would run, validated, and the bytes each strategy moves, always; the oracle, the fp32
+/// would run, validated, and the bytes each strategy moves, always; each requested stage's model
+/// bytes and its time at the stated bandwidth (prediction_table()); the oracle, the fp32
 /// emulation and the plan run through the packed oracle when they fit kCpuOracleBudgetMacs.
 /// Returns kExitNothingRan when they pass, kExitCheckFailed when they do not.
 int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& stages,
-                  const gpu::DeviceInfo& device, Format format) {
+                  const gpu::DeviceInfo& device, const BenchOptions& o, Format format) {
   std::string skipped;
   for (const std::string& s : stages) skipped += (skipped.empty() ? "" : ", ") + s;
   progress(device.reason + ": skipping the GPU stages; planning stage 7's work on the CPU");
@@ -144,7 +176,11 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   run.add({"bytes: one query per CTA", Cell::bytes(static_cast<double>(traffic.per_query_head))});
   run.add({"bytes: one request per CTA", Cell::bytes(static_cast<double>(traffic.per_request))});
   run.add({"bytes: packed plan", Cell::bytes(static_cast<double>(traffic.packed))});
-  print(std::cout, {run}, format);
+  run.add({"bandwidth GB/s", Cell::num(o.bandwidth_gbs, 0)});
+  run.add({"bandwidth source", o.bandwidth_given ? std::string("--bandwidth") : std::string(kDefaultBandwidthSource)});
+  run.add({"prediction", std::string(kPredictionModel) + "; " + std::to_string(kDefaultSms) + " SMs, stage 3 with " +
+                             std::to_string(kSplitCtasPerSm) + " CTAs/SM"});
+  print(std::cout, {run, prediction_table(L, stages, o)}, format);
   progress("GPU stages skipped (" + device.reason + "); the CPU parts ran");
   return faults.empty() && agree ? kExitNothingRan : kExitCheckFailed;
 }
@@ -154,17 +190,18 @@ int run_bench(const BenchOptions& o, bool compare) {
   require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
   require(o.warmup >= 0, "--warmup must be >= 0");
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
+  require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
   const std::vector<std::string> stages = requested_stages(o, compare);
   const WorkloadChoice choice = o.workload.resolve();
   // The device first: a host without one does only the cheap CPU parts, a broken one stops here.
   const gpu::DeviceInfo device = gpu::probe();
   if (device.broken) throw Error(ErrorKind::device, "CUDA does not work on this host: " + device.reason);
-  if (!device.available) return run_cpu_parts(choice, stages, device, format);
+  if (!device.available) return run_cpu_parts(choice, stages, device, o, format);
   progress("building " + describe(choice));
   auto phase = std::make_unique<Phase>("building the workload");
   const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
   const PagedLayout& L = w.layout;
-  const int64_t unique_bytes = L.unique_kv_bytes() + L.q_and_out_bytes();
+  const int64_t unique_bytes = traffic::unique_bytes(L);
   phase = std::make_unique<Phase>("oracle (float64) and the fp32 emulation");
 
   Reference ref;
@@ -277,6 +314,15 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   cmd.add_option("--warmup", o.warmup, "Untimed runs before timing")->capture_default_str();
   cmd.add_option("--max-kv-tile", o.max_kv_tile, "Cap on the KV tile the planner picks for stages 5-7 (32, 64 or 128)")
       ->capture_default_str();
+  cmd.add_option_function<double>(
+         "--bandwidth",
+         [&o](double gbs) {
+           o.bandwidth_gbs = gbs;
+           o.bandwidth_given = true;
+         },
+         "Without a CUDA device: GB/s of the predicted time per stage, model bytes / bandwidth only (default " +
+             std::to_string(static_cast<int>(kDefaultBandwidthGbs)) + ": " + kDefaultBandwidthSource + ")")
+      ->type_name("GBPS");
 }
 
 }  // namespace
@@ -285,7 +331,8 @@ void add_bench(CLI::App& app, Action& action) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("bench", "Check stages against the oracle, then time them on the GPU "
                                           "(exit 1 if a check fails, 3 on a CUDA error or a broken CUDA host, "
-                                          "77 if no stage ran: no CUDA device)");
+                                          "77 if no stage ran: no CUDA device; then it prints the plan, each stage's model bytes and "
+                                          "their time at --bandwidth)");
   add_bench_options(*cmd, *o);
   cmd->add_option("--stage", o->stages, "Stage(s) to run, by slug or id: --stage pat == --stage 7 (default: all GPU stages)")
       ->check(non_empty());
@@ -295,7 +342,8 @@ void add_bench(CLI::App& app, Action& action) {
 void add_compare(CLI::App& app, Action& action) {
   auto o = std::make_shared<BenchOptions>();
   auto* cmd = app.add_subcommand("compare", "Run every stage of the registry on one workload, side by side "
-                                            "(without a GPU: the CPU parts, says what was skipped and exits 77)");
+                                            "(without a GPU: the CPU parts and each stage's model bytes and predicted time, says what was "
+                                            "skipped and exits 77)");
   add_bench_options(*cmd, *o);
   cmd->callback([&action, o] { action = [o] { return run_bench(*o, true); }; });
 }

@@ -12,6 +12,7 @@
 #include "options.hpp"
 #include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/report/export.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/truth/verify.hpp"
@@ -81,7 +82,7 @@ int run_export(const ExportOptions& o) {
       {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
       {"requests", Cell::integer(L.num_requests())},
       {"KV blocks (physical)", Cell::integer(L.num_blocks)},
-      {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(L.unique_kv_bytes() + L.q_and_out_bytes()))},
+      {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(traffic::unique_bytes(L)))},
       {"per-request KV bytes", Cell::bytes(static_cast<double>(L.total_kv_bytes()))},
       {"files written", Cell::bytes(static_cast<double>(file_bytes))},
       {"emulation rel. L2 error", Cell::sci(emulated_l2)},

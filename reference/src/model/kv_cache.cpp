@@ -183,7 +183,7 @@ HostMemory host_memory(const PagedLayout& layout, int threads) {
   }
   for (int32_t len : layout.lengths) longest = std::max<int64_t>(longest, len);
   HostMemory m;
-  m.data = layout.pool_bytes() + rows * d * 2;
+  m.data = layout.pool_bytes() + layout.num_requests() * traffic::query_bytes(s.num_q_heads, s.head_dim);  // pools + q
   m.tables = references * kLayoutBytesPerReference + int64_t{layout.num_blocks} * kLayoutBytesPerBlock;
   m.results = kResultsAlive * rows * (d + 1) * 8;
   m.partials = self_check_partials * s.num_q_heads * (d + 1) * 8;  // lse and o per state, float64

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner_steps.hpp"
 #include "planner_detail.hpp"
 
@@ -23,9 +24,7 @@ constexpr int kMaxFlipPasses = 8;
 CostModel CostModel::of(const Shape& shape, int max_rows) {
   CostModel c;
   c.kv_bytes_per_token = shape.kv_bytes_per_token();
-  const int64_t q_bytes = int64_t{shape.head_dim} * kStorageBytes;
-  const int64_t partial_bytes = int64_t{shape.head_dim} * kPartialOutElemBytes + kPartialLseBytes;
-  c.extra_partial_bytes = int64_t{shape.num_q_heads} * (q_bytes + kPartialTrips * partial_bytes);
+  c.extra_partial_bytes = traffic::extra_partial_bytes(shape.num_q_heads, shape.head_dim);
   c.queries_per_pack = std::max(1, max_rows / shape.group());
   return c;
 }

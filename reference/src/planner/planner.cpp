@@ -7,6 +7,7 @@
 #include <string>
 
 #include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner_steps.hpp"
 #include "planner_detail.hpp"
 
@@ -106,19 +107,11 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
 }
 
 Traffic traffic_model(const PagedLayout& L, const Plan& plan) {
-  const Shape& s = L.shape;
-  const int64_t q_bytes = int64_t{s.num_q_heads} * s.head_dim * kStorageBytes;  // one query, all heads (= one output row)
-  const int64_t partial_bytes = int64_t{s.num_q_heads} * (int64_t{s.head_dim} * kPartialOutElemBytes + kPartialLseBytes);
   Traffic t{};
-  t.per_query_head = L.total_kv_bytes() * s.group() + L.q_and_out_bytes();
-  t.per_request = L.total_kv_bytes() + L.q_and_out_bytes();
-  t.unique = L.unique_kv_bytes() + L.q_and_out_bytes();
-  int64_t packed = int64_t{L.num_requests()} * q_bytes;  // the output, written once per query
-  for (const Pack& p : plan.packs)
-    packed += int64_t{p.kv_len} * s.kv_bytes_per_token() + static_cast<int64_t>(p.queries.size()) * q_bytes;
-  for (int32_t k : plan.partials)
-    if (k > 1) packed += int64_t{k} * kPartialTrips * partial_bytes;
-  t.packed = packed;
+  t.per_query_head = traffic::per_query_head_bytes(L);
+  t.per_request = traffic::per_request_bytes(L);
+  t.packed = traffic::plan_bytes(L, plan, /*direct_output=*/true);
+  t.unique = traffic::unique_bytes(L);
   return t;
 }
 

@@ -14,6 +14,7 @@
 
 #include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/report/json.hpp"
 
 namespace patlab {
@@ -178,7 +179,7 @@ void export_workload(const Workload& w, const Reference& ref, const std::string&
     << ", \"unique_tokens\": " << L.unique_tokens() << "},\n";
   j << "  \"blocks_read_by_more_than_one_request\": " << shared_blocks << ",\n";
   j << "  \"bytes\": {\"unique_kv\": " << L.unique_kv_bytes() << ", \"total_kv\": " << L.total_kv_bytes()
-    << ", \"q_and_out\": " << L.q_and_out_bytes() << ", \"unique\": " << L.unique_kv_bytes() + L.q_and_out_bytes()
+    << ", \"q_and_out\": " << L.q_and_out_bytes() << ", \"unique\": " << traffic::unique_bytes(L)
     << ", \"pool\": " << L.pool_bytes() << "},\n";
   j << "  \"tree\": {\n    \"depth\": " << w.tree.depth() << ",\n    \"segments\": [";
   for (size_t i = 0; i < w.tree.segments.size(); ++i) {

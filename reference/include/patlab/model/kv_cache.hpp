@@ -59,7 +59,7 @@ struct PagedLayout {
   /// K+V bytes of distinct blocks: the floor of what any kernel must read.
   int64_t unique_kv_bytes() const { return unique_tokens() * shape.kv_bytes_per_token(); }
   /// Bytes of the q input plus the output (both [requests, Hq, d] in the storage type).
-  int64_t q_and_out_bytes() const { return int64_t{2} * num_requests() * shape.num_q_heads * shape.head_dim * 2; }
+  int64_t q_and_out_bytes() const { return traffic::q_and_out_bytes(shape.num_q_heads, shape.head_dim, num_requests()); }
   /// Bytes of the two pools as allocated (whole blocks).
   int64_t pool_bytes() const { return int64_t{num_blocks} * shape.page_size * shape.kv_bytes_per_token(); }
   /// Longest block table.

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "patlab/model/traffic.hpp"
 #include "patlab/truth/dtype.hpp"
 
 namespace patlab {
@@ -57,7 +58,7 @@ struct Shape {
   /// Query heads per KV head.
   int group() const { return num_q_heads / num_kv_heads; }
   /// Bytes of K plus V that one token occupies (all KV heads).
-  int64_t kv_bytes_per_token() const { return int64_t{2} * num_kv_heads * head_dim * 2; }
+  int64_t kv_bytes_per_token() const { return traffic::kv_bytes_per_token(num_kv_heads, head_dim); }
   /// Throws Error(usage) naming the first unsupported value.
   void validate() const;
   /// e.g. "32/8 heads, d=128, page 16, fp16".

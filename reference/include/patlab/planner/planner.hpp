@@ -60,14 +60,6 @@ inline constexpr int kSplitCtasPerSm = 2;
 inline constexpr int kDefaultMinSplitBlocks = 8;
 /// Default cap on pieces the KV split adds to one query (PAT: 32).
 inline constexpr int kDefaultMaxSplitsPerQuery = 32;
-/// Bytes of one storage element of q, K, V and the output (fp16 and bf16).
-inline constexpr int kStorageBytes = 2;
-/// Bytes of one element of a partial output (fp32).
-inline constexpr int kPartialOutElemBytes = 4;
-/// Bytes of one partial lse (fp32).
-inline constexpr int kPartialLseBytes = 4;
-/// Times a partial crosses HBM: written by its pack, read by the merge.
-inline constexpr int kPartialTrips = 2;
 /// PAT's credit for one partial fewer, in KV tokens per query (its inherit rule's `4 * s_c`).
 inline constexpr int kPatPartialCreditTokens = 4;
 
@@ -178,8 +170,10 @@ struct Traffic {
   int64_t packed;          ///< the plan: each pack's KV once per KV head, plus its partials written and read back by the merge (queries with a single partial write the output directly)
   int64_t unique;          ///< the floor: unique KV blocks once
 };
-/// The traffic model. For `packed`, q is counted once per pack that gathers it (once for a
-/// query in a single pack), as the pack kernel reads it.
+/// The traffic model (model/traffic.hpp) of the strategies: traffic::per_query_head_bytes(),
+/// per_request_bytes(), plan_bytes() of `plan` with direct output, unique_bytes(). For `packed`,
+/// q is counted once per pack that gathers it (once for a query in a single pack), as the pack
+/// kernel reads it.
 Traffic traffic_model(const PagedLayout& layout, const Plan& plan);
 
 }  // namespace patlab

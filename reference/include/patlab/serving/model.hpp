@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "patlab/model/traffic.hpp"
 #include "patlab/model/workload.hpp"
 
 namespace patlab::serving {
@@ -23,7 +24,7 @@ struct ModelPreset {
   std::string source;      ///< where the numbers come from
 
   /// K + V bytes of one token in one layer (fp16/bf16).
-  int64_t kv_bytes_per_token_layer() const { return int64_t{2} * kv_heads * head_dim * 2; }
+  int64_t kv_bytes_per_token_layer() const { return traffic::kv_bytes_per_token(kv_heads, head_dim); }
   /// K + V bytes of one token over all layers.
   int64_t kv_bytes_per_token() const { return kv_bytes_per_token_layer() * layers; }
   /// The attention shape of one layer with `page`-token blocks.

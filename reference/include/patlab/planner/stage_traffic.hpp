@@ -1,0 +1,49 @@
+/// @file stage_traffic.hpp
+/// @brief The bytes each GPU stage of the registry moves on a layout, computed on the host from
+/// the traffic model (model/traffic.hpp): what `patlab bench` and `patlab compare` print, with a
+/// predicted time, when there is no CUDA device.
+///
+/// Stages 1-2 read per request or per query head; stage 3 cuts requests into chunks by
+/// chunk_tokens(); stages 4-7 run make_plan() with their kernel file's planner configuration
+/// (cuda/stages/04_packed.cu ... 07_pat.cu; plan_stage_config() repeats it on the host, and the
+/// GPU tests check that the device's `model_bytes` equals stage_traffic() for every stage whose
+/// plan does not depend on the occupancy calculator).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/planner.hpp"
+
+namespace patlab {
+
+/// What the host assumes about the GPU that the stages would run on.
+struct StageTrafficOptions {
+  int sms = kDefaultSms;                      ///< SMs: stage 3's CTA slots and stage 7's split target
+  int resident_ctas_per_sm = kSplitCtasPerSm; ///< stage 3's decode CTAs per SM (on the GPU: the occupancy calculator)
+  int max_kv_tile = kDefaultMaxKvTile;        ///< the planner's KV tile cap (stages 5-7)
+};
+
+/// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
+/// single partial write the output directly.
+struct StagePlanConfig {
+  PlannerOptions planner;
+  bool direct_output = false;
+};
+
+/// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat) under
+/// `options`; false for a stage that does not run a plan.
+bool plan_stage_config(const std::string& slug, const StageTrafficOptions& options, StagePlanConfig& config);
+
+/// One stage's model bytes on a layout, and how it cuts the work.
+struct StageTraffic {
+  int64_t bytes = 0;  ///< HBM bytes by the traffic model (the stage's `model_bytes` on the GPU)
+  std::string notes;  ///< CTAs, chunks or packs, as the stage's notes say them
+};
+
+/// The model bytes of GPU stage `slug` on `layout`. Throws Error(usage) for a slug that is not a
+/// GPU stage of the registry or has no byte model here (a new stage adds one).
+StageTraffic stage_traffic(const std::string& slug, const PagedLayout& layout, const StageTrafficOptions& options);
+
+}  // namespace patlab

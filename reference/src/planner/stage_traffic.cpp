@@ -1,0 +1,79 @@
+// The bytes of every GPU stage on the host, from the traffic model (the CPU mode of
+// `patlab bench`; tutorial chapter 02, "What each strategy reads: the traffic model").
+#include "patlab/planner/stage_traffic.hpp"
+
+#include <string>
+
+#include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
+#include "patlab/planner/chunk_split.hpp"
+#include "patlab/stages.hpp"
+
+namespace patlab {
+
+namespace {
+
+/// The packed stage's fixed tile (cuda/stages/04_packed.cu).
+constexpr TileShape kPackedTile{64, 64};
+
+std::string ctas(int64_t n) { return std::to_string(n) + " CTAs"; }
+
+StageTraffic chunked_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
+  const int64_t slots = int64_t{o.sms} * o.resident_ctas_per_sm;
+  const int64_t chunk = chunk_tokens(L.lengths, L.shape.num_kv_heads, L.shape.page_size, slots);
+  const int64_t chunks = chunk_count(L.lengths, chunk);
+  const bool split = chunks > L.num_requests();
+  StageTraffic t;
+  t.bytes = traffic::chunked_bytes(L, split ? chunks : 0);
+  t.notes = ctas(chunks * L.shape.num_kv_heads) + ", " +
+            (split ? "chunks of " + std::to_string(chunk) + " tokens + merge" : std::string("no split")) + " (" +
+            std::to_string(o.resident_ctas_per_sm) + " CTAs/SM assumed)";
+  return t;
+}
+
+StageTraffic plan_traffic(const PagedLayout& L, const StagePlanConfig& c) {
+  const Plan plan = make_plan(L, c.planner);
+  StageTraffic t;
+  t.bytes = traffic::plan_bytes(L, plan, c.direct_output);
+  t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + ", " +
+            std::to_string(plan.total_partials()) + " partials";
+  return t;
+}
+
+}  // namespace
+
+bool plan_stage_config(const std::string& slug, const StageTrafficOptions& options, StagePlanConfig& config) {
+  config = StagePlanConfig{};
+  PlannerOptions& p = config.planner;
+  p.sms = options.sms;
+  p.max_kv_tile = options.max_kv_tile;
+  if (slug == "packed") {
+    p.tiles = TilePolicy::fixed;
+    p.fixed_tile = kPackedTile;
+    p.split_kv = false;
+  } else if (slug == "multitile" || slug == "multistream") {
+    p.tiles = TilePolicy::table;
+    p.split_kv = false;
+  } else if (slug == "pat") {
+    p.tiles = TilePolicy::table;
+    p.split_kv = true;
+    config.direct_output = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+StageTraffic stage_traffic(const std::string& slug, const PagedLayout& L, const StageTrafficOptions& o) {
+  const StageInfo* info = find_stage(slug);
+  require(info && info->needs_gpu, "stage_traffic: '" + slug + "' is not a GPU stage of the registry");
+  StagePlanConfig config;
+  if (plan_stage_config(info->slug, o, config)) return plan_traffic(L, config);
+  const std::string s = info->slug;
+  if (s == "naive") return {traffic::per_query_head_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_q_heads)};
+  if (s == "gqa") return {traffic::per_request_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_kv_heads)};
+  if (s == "splitkv") return chunked_traffic(L, o);
+  throw Error(ErrorKind::usage, "stage_traffic: stage '" + s + "' has no byte model (reference/src/planner/stage_traffic.cpp)");
+}
+
+}  // namespace patlab
