@@ -7,6 +7,8 @@ tools/run_suite.sh writes it) and RESULTS/peers.jsonl, and writes
                        their verdicts, and per-workload tables of chosen workloads;
   RESULTS/stages.png   every stage's time relative to stage 3 and its % of the copy bandwidth on
                        unique bytes, per workload, with the best peer beside them;
+  RESULTS/stages_by_heads.png  the same speedups, one panel per head configuration
+                       (tools/figures/stages_by_heads.py on RESULTS/suite.json), the README's figure;
 and with --readme README.md, the results table between the README's markers
 `<!-- results:begin -->` and `<!-- results:end -->` (stages from the registry, stages.def).
 Nothing is typed in by hand: rerun it on a new results folder and the tables follow.
@@ -149,7 +151,11 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
     headline = peer_headline(runs)
     if headline:
         lines += ["", f"Stage `pat` against the best peer of each workload: {headline}."]
-    lines += ["", f"![every stage on every suite workload]({rel}/stages.png)"]
+    by_heads = results / "stages_by_heads.png"
+    if by_heads.exists():
+        lines += ["", f"![every stage on every suite workload, one panel per head configuration]({rel}/stages_by_heads.png)"]
+    else:
+        lines += ["", f"![every stage on every suite workload]({rel}/stages.png)"]
     return "\n".join(lines)
 
 
@@ -257,6 +263,11 @@ def main(argv=None) -> int:
         lines.append("")
     (a.results / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"summarize: wrote {a.results / 'summary.md'}")
+    suite_json = a.results / "suite.json"
+    if suite_json.exists():  # the README's figure: one panel per head configuration
+        import subprocess
+        subprocess.run([sys.executable, str(REPO / "tools/figures/stages_by_heads.py"), str(suite_json),
+                        str(a.results / "stages_by_heads.png")], check=False)
     if a.readme:
         text = a.readme.read_text()
         if README_BEGIN not in text or README_END not in text:
