@@ -69,6 +69,7 @@ struct Row {
   double time_us = 0, min_us = 0, max_us = 0, graph_us = 0, plan_ms = 0;
   int64_t model_bytes = 0;
   bool timed = false;
+  bool failed = false;  ///< the oracle check failed (not timed)
 };
 
 /// Multiply-adds of the float64 work (oracle, fp32 emulation, packed oracle: QK and PV each) that
@@ -185,35 +186,16 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   return faults.empty() && agree ? kExitNothingRan : kExitCheckFailed;
 }
 
-int run_bench(const BenchOptions& o, bool compare) {
-  const Format format = parse_format(o.format);
+/// The options bench and compare refuse before any work (exit 2).
+void check_bench_options(const BenchOptions& o) {
   require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
   require(o.warmup >= 0, "--warmup must be >= 0");
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
-  const std::vector<std::string> stages = requested_stages(o, compare);
-  const WorkloadChoice choice = o.workload.resolve();
-  // The device first: a host without one does only the cheap CPU parts, a broken one stops here.
-  const gpu::DeviceInfo device = gpu::probe();
-  if (device.broken) throw Error(ErrorKind::device, "CUDA does not work on this host: " + device.reason);
-  if (!device.available) return run_cpu_parts(choice, stages, device, o, format);
-  progress("building " + describe(choice));
-  auto phase = std::make_unique<Phase>("building the workload");
-  const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
-  const PagedLayout& L = w.layout;
-  const int64_t unique_bytes = traffic::unique_bytes(L);
-  phase = std::make_unique<Phase>("oracle (float64) and the fp32 emulation");
+}
 
-  Reference ref;
-  if (!o.no_check) ref = make_reference(w);
-  phase.reset();
-
-  Table run = run_table(choice, L);
-
-  gpu::Runner runner(w);
-  runner.set_max_kv_tile(o.max_kv_tile);
-  progress("measuring device-to-device copy bandwidth");
-  const double copy_gbs = runner.copy_bandwidth_gbs();
+/// The run table's rows about the device and the timing protocol.
+void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs, const BenchOptions& o) {
   run.add({"device", device.name + " (" + std::to_string(device.sm_count) + " SMs, " +
                          std::to_string(device.l2_bytes >> 20) + " MiB L2)"});
   run.add({"SMs", Cell::integer(device.sm_count)});  // the device row's numbers, as numbers for JSON
@@ -230,50 +212,45 @@ int run_bench(const BenchOptions& o, bool compare) {
   run.add({"timed runs", Cell::integer(o.repeats)});
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
+}
 
-  gpu::TimingOptions timing;
-  timing.warmup = o.warmup;
-  timing.repeats = o.repeats;
-  timing.flush_l2 = !o.warm_l2;
-  std::vector<Row> rows;
-  bool failed = false;
-  for (size_t i = 0; i < stages.size(); ++i) {
-    const std::string& slug = stages[i];
-    Row row;
-    row.stage = slug;
-    const std::string why = runner.unsupported(slug);
-    if (!why.empty()) {
-      row.check = "skipped: " + why;
-      rows.push_back(row);
-      continue;
-    }
-    progress("[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] " + slug);
-    row.plan_ms = runner.prepare(slug);
-    row.notes = runner.notes(slug);
-    row.model_bytes = runner.model_bytes(slug);
-    if (!o.no_check) {
-      const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype), ref, L.shape.dtype);
-      row.check = c.summary();
-      if (!c.pass) {
-        failed = true;
-        rows.push_back(row);
-        runner.release(slug);
-        continue;
-      }
-    } else {
-      runner.run_once(slug);
-      row.check = "not checked";
-    }
+/// One stage on the device: prepare (plan time), check against the oracle unless --no-check,
+/// then time eager launches and a graph replay. A stage that fails its check is not timed.
+Row measure_stage(gpu::Runner& runner, const std::string& slug, const Reference& ref, const PagedLayout& L,
+                  const gpu::TimingOptions& timing, const BenchOptions& o) {
+  Row row;
+  row.stage = slug;
+  const std::string why = runner.unsupported(slug);
+  if (!why.empty()) {
+    row.check = "skipped: " + why;
+    return row;
+  }
+  row.plan_ms = runner.prepare(slug);
+  row.notes = runner.notes(slug);
+  row.model_bytes = runner.model_bytes(slug);
+  if (o.no_check) {
+    runner.run_once(slug);
+    row.check = "not checked";
+  } else {
+    const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype), ref, L.shape.dtype);
+    row.check = c.summary();
+    row.failed = !c.pass;
+  }
+  if (!row.failed) {
     const gpu::Timing t = runner.time(slug, timing);
     row.time_us = t.median_us;
     row.min_us = t.min_us;
     row.max_us = t.max_us;
     if (!o.no_graph) row.graph_us = runner.time_graph(slug, timing).median_us;
     row.timed = true;
-    rows.push_back(row);
-    runner.release(slug);
   }
+  runner.release(slug);
+  return row;
+}
 
+/// The results table: one row per stage, effective bandwidth on unique bytes, % of the copy
+/// bandwidth, and the speedups over the first and the previous timed stage.
+Table results_table(const std::vector<Row>& rows, const WorkloadChoice& choice, int64_t unique_bytes, double copy_gbs) {
   Table results;
   results.title = "results";
   results.columns = {"workload", "shape", "stage", "check", "time_us", "min_us", "max_us", "graph_us", "plan_ms",
@@ -296,11 +273,57 @@ int run_bench(const BenchOptions& o, bool compare) {
     if (!first) first = &r;
     prev = &r;
   }
+  return results;
+}
+
+int run_bench(const BenchOptions& o, bool compare) {
+  // 1. Options, stages and workload, refused before any work.
+  const Format format = parse_format(o.format);
+  check_bench_options(o);
+  const std::vector<std::string> stages = requested_stages(o, compare);
+  const WorkloadChoice choice = o.workload.resolve();
+
+  // 2. The device first: a host without one does only the cheap CPU parts, a broken one stops here.
+  const gpu::DeviceInfo device = gpu::probe();
+  if (device.broken) throw Error(ErrorKind::device, "CUDA does not work on this host: " + device.reason);
+  if (!device.available) return run_cpu_parts(choice, stages, device, o, format);
+
+  // 3. The batch and its float64 reference.
+  progress("building " + describe(choice));
+  auto phase = std::make_unique<Phase>("building the workload");
+  const Workload w = make_workload(choice.tree, choice.shape, choice.seed, choice.shuffle);
+  const PagedLayout& L = w.layout;
+  phase = std::make_unique<Phase>("oracle (float64) and the fp32 emulation");
+  Reference ref;
+  if (!o.no_check) ref = make_reference(w);
+  phase.reset();
+
+  // 4. The device's copy bandwidth, the yardstick of every % copy.
+  gpu::Runner runner(w);
+  runner.set_max_kv_tile(o.max_kv_tile);
+  progress("measuring device-to-device copy bandwidth");
+  const double copy_gbs = runner.copy_bandwidth_gbs();
+  Table run = run_table(choice, L);
+  add_device_rows(run, device, copy_gbs, o);
+
+  // 5. Every stage: check first, then time.
+  gpu::TimingOptions timing;
+  timing.warmup = o.warmup;
+  timing.repeats = o.repeats;
+  timing.flush_l2 = !o.warm_l2;
+  std::vector<Row> rows;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    progress("[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] " + stages[i]);
+    rows.push_back(measure_stage(runner, stages[i], ref, L, timing, o));
+  }
+
+  // 6. The tables.
   Table checks;
   checks.title = "checks";
   checks.columns = {"stage", "verdict"};
   for (const Row& r : rows) checks.add({r.stage, r.check});
-  print(std::cout, {run, results, checks}, format);
+  print(std::cout, {run, results_table(rows, choice, traffic::unique_bytes(L), copy_gbs), checks}, format);
+  const bool failed = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.failed; });
   return failed ? kExitCheckFailed : kExitOk;
 }
 
