@@ -13,8 +13,11 @@
 /// exponential is one exp2.
 ///
 /// Any group size: the CTA is compiled for a group bucket G (dispatch.cuh: 1, 2, 4, 8 or 16) and
-/// serves the run-time group g <= G; the state of heads g..G-1 is never loaded, updated or
-/// written (the guards are uniform across the CTA, so every lane still reaches every shuffle).
+/// serves the run-time group g <= G. The token loop has no per-head branch: heads g..G-1 load
+/// head g-1's q and repeat its work (wasted for a group between buckets, e.g. 3 of 8 heads at
+/// group 5; none at groups 1, 2, 4, 8, 16, whose loop is exactly the code without the run-time
+/// group), and they are never merged or written (those guards are uniform across the CTA, so
+/// every lane still reaches every shuffle).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -79,8 +82,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
   float q[G][kVecElems];
 #pragma unroll
   for (int h = 0; h < G; ++h) {
-    if (h >= group) break;
-    load8(q_group + h * D + part * kVecElems, q[h]);
+    load8(q_group + min(h, group - 1) * D + part * kVecElems, q[h]);  // padded heads repeat the last
 #pragma unroll
     for (int i = 0; i < kVecElems; ++i) q[h][i] *= q_scale;
   }
@@ -100,8 +102,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       }
     }
 #pragma unroll
-    for (int h = 0; h < G; ++h) {
-      if (h >= group) break;  // uniform: heads past the run-time group are masked
+    for (int h = 0; h < G; ++h) {  // all G heads: no branch in the hot loop (padded ones are dropped below)
       float s[kInFlight];
       float m_new = st[h].m;
 #pragma unroll
