@@ -4,13 +4,15 @@
 # workloads, before = f682b91 carried in .before/src as for run.sh.
 #   PATLAB_COMMIT=<hash> docs/results/2026-12-02-h200-final/run_gqa.sh OUTDIR
 set -uo pipefail
+# meson 1.0 does not track .cu header dependencies: a warm machine's CUDA objects are rebuilt.
+find build-gpu -name '*.cu.o' -delete 2>/dev/null
 out=$1; mkdir -p "$out"
 export PATH=/usr/local/cuda/bin:$PATH
 echo "commit: ${PATLAB_COMMIT:-unknown} (before: f682b91); $(date -u)" > "$out/env_gqa.txt"
-( meson setup build-gpu --buildtype=release -Dgpu_arch=90 -Ddocs=disabled -Dcommit="${PATLAB_COMMIT:-unknown}" &&
+( { [[ -f build-gpu/build.ninja ]] || meson setup build-gpu --buildtype=release -Dgpu_arch=90 -Ddocs=disabled -Dcommit="${PATLAB_COMMIT:-unknown}"; } &&
   ninja -C build-gpu tools/patlab tests/test_02_gqa tests/test_03_splitkv ) > "$out/build_gqa.log" 2>&1 &
 new=$!
-( cd .before/src && meson setup build-gpu --buildtype=release -Dgpu_arch=90 -Ddocs=disabled -Dcommit=f682b91 &&
+( cd .before/src && { [[ -f build-gpu/build.ninja ]] || meson setup build-gpu --buildtype=release -Dgpu_arch=90 -Ddocs=disabled -Dcommit=f682b91; } &&
   ninja -C build-gpu tools/patlab ) > "$out/build_gqa_before.log" 2>&1 &
 old=$!
 wait $new || { tail -30 "$out/build_gqa.log"; exit 1; }
