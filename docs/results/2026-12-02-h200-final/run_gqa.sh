@@ -21,9 +21,9 @@ cat "$out/tests_gqa.log"
 wait $old || { tail -30 "$out/build_gqa_before.log"; exit 1; }
 for w in "--tree 1,4,256_1024,256,32 --heads 32/8" "--tree 1,64_4096,256 --heads 32/8"; do
   for run in before after before after; do
-    if [[ $run == before ]]; then P=.before/src/build-gpu/tools/patlab; else P=build-gpu/tools/patlab; fi
+    if [[ $run == before ]]; then P=.before/src/build-gpu/tools/patlab; c=f682b91; else P=build-gpu/tools/patlab; c=${PATLAB_COMMIT:-unknown}; fi
     echo "== $run: patlab bench $w --stage gqa splitkv --repeats 30"
-    $P bench $w --stage gqa splitkv --repeats 30 --format markdown
+    PATLAB_COMMIT=$c $P bench $w --stage gqa splitkv --repeats 30 --format markdown
   done
 done > "$out/before_after_gqa.md" 2>&1
 grep -E "^==|^\| tree" "$out/before_after_gqa.md" | cut -c1-140
