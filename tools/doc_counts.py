@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 COUNTS_PAGE = ROOT / "tutorial/counts.md"
 SUITE_LIST = ROOT / "tools/suite.txt"
 SUITE_RESULTS = ROOT / "docs/results/2026-11-22-h100-suite/patlab.jsonl"
-GRIDS = ("boundary", "tree", "tile128")
+GRIDS = ("boundary", "tree", "tile128", "shapes")
 # Phrasings that quote a count, with the count each must equal ("grid" is any one grid's size).
 QUOTES = [
     (re.compile(r"(?<!of )(?<!\d )\b(\d+) cases\b"), "gpu_cases"),
@@ -74,6 +74,7 @@ edit. The `doc-counts` test fails when this page or a chapter disagrees with the
 | boundary grid | {c['grid_boundary']} | `boundary_grid()` |
 | tree grid | {c['grid_tree']} | `tree_grid()` |
 | n = 128 grid | {c['grid_tile128']} | `tile128_grid()` |
+| shapes grid (groups 1-16, d = 256) | {c['grid_shapes']} | `shapes_grid()` |
 | workloads of the suite | {c['suite_workloads']} | tools/suite.txt (and the records of docs/results/2026-11-22-h100-suite/patlab.jsonl) |
 """
 

@@ -16,6 +16,7 @@ constexpr uint64_t kAnySeed = 1;
 int main() {
   std::cout << "boundary " << patlab::test::boundary_grid(kAnySeed).size() << "\n"
             << "tree " << patlab::test::tree_grid(kAnySeed).size() << "\n"
-            << "tile128 " << patlab::test::tile128_grid(kAnySeed).size() << "\n";
+            << "tile128 " << patlab::test::tile128_grid(kAnySeed).size() << "\n"
+            << "shapes " << patlab::test::shapes_grid(kAnySeed).size() << "\n";
   return 0;
 }
