@@ -12,6 +12,7 @@
 #include "options.hpp"
 #include "patlab/error.hpp"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/waves.hpp"
 
 namespace patlab::cli {
 
@@ -26,6 +27,7 @@ struct PlanOptions {
   WorkloadOptions workload;
   std::string format = "table";
   int sms = kDefaultSms;
+  int ctas_per_sm = kSplitCtasPerSm;  ///< resident CTAs per SM for the waves table
   int max_kv_tile = kDefaultMaxKvTile;
   bool no_split = false;
   bool list_packs = false;
@@ -101,6 +103,22 @@ Table packs_table(const Plan& plan) {
   return t;
 }
 
+/// How the plan's CTAs fill `o.sms` SMs holding `o.ctas_per_sm` CTAs each (planner/waves.hpp).
+Table waves_table(const Plan& plan, const Shape& shape, const PlanOptions& o) {
+  const WaveReport w = wave_report(plan, shape, o.sms, o.ctas_per_sm);
+  Table t = key_values("waves", {
+      {"CTA slots (SMs x CTAs per SM)", Cell::integer(w.slots)},
+      {"CTAs", Cell::integer(w.ctas)},
+      {"waves (CTAs / slots, rounded up)", Cell::integer(w.waves)},
+      {"last wave full, %", Cell::num(100.0 * w.last_wave_fill, 1)},
+      {"longest-first schedule, busiest slot (KV tokens)", Cell::integer(w.makespan_tokens)},
+      {"balanced bound (all KV tokens / slots)", Cell::integer(w.balanced_tokens)},
+      {"balance (bound / schedule)", Cell::num(w.balance(), 3)},
+      {"model", "a CTA's time ~ its KV tokens; no fixed cost per CTA, no merge"},
+  });
+  return t;
+}
+
 Table traffic_table(const Traffic& tr) {
   Table t;
   t.title = "HBM traffic model";
@@ -115,6 +133,7 @@ Table traffic_table(const Traffic& tr) {
 int run_plan(const PlanOptions& o) {
   const Format format = parse_format(o.format);
   require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
+  require(o.ctas_per_sm >= 1, "--ctas-per-sm must be >= 1 (got " + std::to_string(o.ctas_per_sm) + ")");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -173,7 +192,7 @@ int run_plan(const PlanOptions& o) {
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
   });
   std::vector<Table> tables{summary, buckets_table(plan, choice.shape), decisions_table(info),
-                            traffic_table(traffic_model(layout, plan))};
+                            waves_table(plan, choice.shape, o), traffic_table(traffic_model(layout, plan))};
   if (o.list_packs) tables.push_back(packs_table(plan));
   print(std::cout, tables, format);
   for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
@@ -189,6 +208,9 @@ void add_plan(CLI::App& app, Action& action) {
   o->workload.add_to(*cmd);
   add_format(*cmd, o->format);
   cmd->add_option("--sms", o->sms, "SMs of the GPU to plan for (the KV-split target follows from it)")->capture_default_str();
+  cmd->add_option("--ctas-per-sm", o->ctas_per_sm,
+                  "CTAs one SM holds at once, for the waves table (on the GPU: the occupancy of the tile instance)")
+      ->capture_default_str();
   cmd->add_flag("--no-split", o->no_split, "Plan without the KV split (stages 4-6)");
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();

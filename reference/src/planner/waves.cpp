@@ -1,0 +1,51 @@
+// How a plan's CTAs fill the GPU in waves (tutorial chapter 16, "Counting waves").
+#include "patlab/planner/waves.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "patlab/error.hpp"
+#include "planner_detail.hpp"
+
+namespace patlab {
+
+using planner_detail::ceil_div;
+
+WaveReport wave_report(const Plan& plan, const Shape& shape, int sms, int ctas_per_sm) {
+  require(sms >= 1 && ctas_per_sm >= 1, "wave_report: SMs and CTAs per SM must be >= 1 (got " + std::to_string(sms) +
+                                            ", " + std::to_string(ctas_per_sm) + ")");
+  const int64_t hkv = shape.num_kv_heads;
+  WaveReport r;
+  r.slots = int64_t{sms} * ctas_per_sm;
+  r.ctas = static_cast<int64_t>(plan.packs.size()) * hkv;
+  if (r.ctas == 0) return r;
+  r.waves = ceil_div(r.ctas, r.slots);
+  r.last_wave_fill = static_cast<double>(r.ctas - (r.waves - 1) * r.slots) / static_cast<double>(r.slots);
+  // [wave schedule]
+  std::vector<int64_t> lengths;
+  lengths.reserve(plan.packs.size());
+  int64_t total = 0;
+  for (const Pack& p : plan.packs) {
+    lengths.push_back(p.kv_len);
+    total += int64_t{p.kv_len} * hkv;
+  }
+  std::sort(lengths.begin(), lengths.end(), std::greater<>());
+  // Each slot's finishing time; the next CTA starts on the slot that frees first.
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> free_at;
+  for (int64_t s = 0; s < std::min(r.slots, r.ctas); ++s) free_at.push(0);
+  for (int64_t len : lengths)
+    for (int64_t h = 0; h < hkv; ++h) {
+      const int64_t start = free_at.top();
+      free_at.pop();
+      free_at.push(start + len);
+      r.makespan_tokens = std::max(r.makespan_tokens, start + len);
+    }
+  r.balanced_tokens = ceil_div(total, r.slots);
+  // [wave schedule]
+  return r;
+}
+
+}  // namespace patlab
