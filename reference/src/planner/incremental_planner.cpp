@@ -286,7 +286,7 @@ void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r
   out.kv_len += delta;
   if (options_.tiles == TilePolicy::table && crosses_kv_tile(before, out.kv_len))
     out.tile = plan_steps::tile_for(out, options_, shape_);
-  if ((piece.block_end - piece.block_begin) / 2 >= options_.min_split_blocks)
+  if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_))
     split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, out.kv_len);
   ++packs_patched_;
 }
@@ -306,8 +306,8 @@ void IncrementalPlanner::finish_growth(const PagedLayout& layout, bool cuts_hold
 
 // [cuts still hold]
 bool IncrementalPlanner::cuts_still_hold() const {
-  const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
-  const auto long_piece = [&](int64_t tokens) { return tokens * target > split_.cta_tokens; };
+  const int64_t target = plan_steps::split_target_ctas(options_);
+  const auto long_piece = [&](int64_t tokens) { return plan_steps::longer_than_share(tokens, target, split_.cta_tokens); };
   // (a) every cut piece still longer than one CTA slot's share: those that end inside their pack
   //     did not change; of those that end with it, each cut pack's deepest is the shortest.
   if (split_.fixed_cuts > 0 && !long_piece(split_.min_fixed_cut_tokens)) return false;
@@ -519,12 +519,12 @@ void IncrementalPlanner::index_pieces() {
     split_.certified = visit_halving(w, p.token_begin / page, (end + page - 1) / page, end, true, i, last) && i == last;
   }
   for (const Piece& piece : pieces_)
-    if ((piece.block_end - piece.block_begin) / 2 >= options_.min_split_blocks)
+    if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_))
       split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, piece.tokens(page));
   // A piece long enough to cut that is still longer than the share was refused for the
   // per-query cap: the cuts then depend on the split's order, and every step decides them again.
-  const int64_t target = int64_t{kSplitCtasPerSm} * options_.sms;
-  if (split_.max_open_tokens * target > split_.cta_tokens) split_.certified = false;
+  if (plan_steps::longer_than_share(split_.max_open_tokens, plan_steps::split_target_ctas(options_), split_.cta_tokens))
+    split_.certified = false;
 }
 
 bool IncrementalPlanner::visit_halving(int32_t w, int32_t b, int32_t e, int32_t token_end, bool spine, int32_t& i,
@@ -543,7 +543,7 @@ bool IncrementalPlanner::visit_halving(int32_t w, int32_t b, int32_t e, int32_t 
     const int64_t tokens = token_end - int64_t{b} * shape_.page_size;
     split_.min_fixed_cut_tokens = split_.fixed_cuts++ == 0 ? tokens : std::min(split_.min_fixed_cut_tokens, tokens);
   }
-  const int32_t mid = b + (e - b) / 2;  // where split_kv() cuts a piece of e - b blocks
+  const int32_t mid = plan_steps::halving_block(b, e);  // where split_kv() cuts it
   return visit_halving(w, b, mid, mid * shape_.page_size, false, i, last) &&
          visit_halving(w, mid, e, token_end, spine, i, last);
 }

@@ -17,7 +17,7 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
   const int page = shape.page_size;
   const int64_t hkv = shape.num_kv_heads;
   // [split target]
-  const int64_t target_ctas = int64_t{kSplitCtasPerSm} * o.sms;
+  const int64_t target_ctas = split_target_ctas(o);
   std::vector<Piece> pieces;
   pieces.reserve(packs.size());
   int64_t cta_tokens = 0;  // sum of kv_len x Hkv: the KV tokens all CTAs read
@@ -33,7 +33,7 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
   // be cut: only the longer ones enter the queue (in piece order, so ties break as before).
   std::vector<int32_t> candidates;
   for (int32_t i = 0; i < static_cast<int32_t>(pieces.size()); ++i)
-    if (int64_t{pieces[static_cast<size_t>(i)].tokens(page)} * target_ctas > cta_tokens) candidates.push_back(i);
+    if (longer_than_share(pieces[static_cast<size_t>(i)].tokens(page), target_ctas, cta_tokens)) candidates.push_back(i);
   if (candidates.empty()) return pieces;
   auto shorter = [&](int32_t a, int32_t b) {
     const int32_t ta = pieces[static_cast<size_t>(a)].tokens(page), tb = pieces[static_cast<size_t>(b)].tokens(page);
@@ -46,15 +46,14 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     const int32_t i = longest.top();
     const Piece cur = pieces[static_cast<size_t>(i)];
     // Longer than one CTA slot's share? (While CTAs < target, the longest piece always is.)
-    if (int64_t{cur.tokens(page)} * target_ctas <= cta_tokens) break;
+    if (!longer_than_share(cur.tokens(page), target_ctas, cta_tokens)) break;
     longest.pop();
-    const int32_t nblocks = cur.block_end - cur.block_begin;
     const std::vector<int32_t>& qs = packs[static_cast<size_t>(cur.pack)].queries;
     const bool room = std::all_of(qs.begin(), qs.end(), [&](int32_t r) {
       return added[static_cast<size_t>(r)] < o.max_splits_per_query;
     });
-    if (nblocks / 2 < o.min_split_blocks || !room) continue;  // final: too short, or a query is at its cap
-    const int32_t mid = cur.block_begin + nblocks / 2;
+    if (!long_enough_to_cut(cur.block_end - cur.block_begin, o) || !room) continue;  // final: too short, or a query is at its cap
+    const int32_t mid = halving_block(cur.block_begin, cur.block_end);
     pieces[static_cast<size_t>(i)] = {cur.pack, cur.block_begin, mid, mid * page};
     pieces.push_back({cur.pack, mid, cur.block_end, cur.token_end});
     for (int32_t r : qs) ++added[static_cast<size_t>(r)];

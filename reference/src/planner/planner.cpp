@@ -90,7 +90,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   // 3. KV split: cut pieces until the CTAs fill the GPU (stage 7).
   Plan plan;
   if (options.split_kv) {
-    out.target_ctas = static_cast<int32_t>(std::min<int64_t>(int64_t{kSplitCtasPerSm} * options.sms, INT32_MAX));
+    out.target_ctas = static_cast<int32_t>(std::min<int64_t>(split_target_ctas(options), INT32_MAX));
     const std::vector<Piece> pieces = split_kv(packs, shape, options, layout.num_requests(), out.kv_cuts);
     plan.packs.resize(pieces.size());
     for (size_t i = 0; i < pieces.size(); ++i)

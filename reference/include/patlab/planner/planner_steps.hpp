@@ -81,6 +81,22 @@ struct Piece {
   int32_t tokens(int page) const { return token_end - block_begin * page; }
 };
 
+/// The KV split's rule in four pieces, shared by split_kv() and the incremental planner's check
+/// that the last split still holds (so both always judge a piece the same way).
+/// The split's CTA target: kSplitCtasPerSm CTA slots on each of `options.sms` SMs.
+inline int64_t split_target_ctas(const PlannerOptions& options) { return int64_t{kSplitCtasPerSm} * options.sms; }
+/// Whether a piece of `tokens` KV tokens is longer than one CTA slot's share of `cta_tokens` (the
+/// KV tokens of all CTAs) when there are `target_ctas` slots.
+inline bool longer_than_share(int64_t tokens, int64_t target_ctas, int64_t cta_tokens) {
+  return tokens * target_ctas > cta_tokens;
+}
+/// Whether a piece of `blocks` blocks is long enough to halve (each half at least min_split_blocks).
+inline bool long_enough_to_cut(int32_t blocks, const PlannerOptions& options) {
+  return blocks / 2 >= options.min_split_blocks;
+}
+/// The block where the split halves blocks [begin, end).
+inline int32_t halving_block(int32_t begin, int32_t end) { return begin + (end - begin) / 2; }
+
 /// Step 3 (stage 7): cuts the longest piece in two while it is longer than one CTA slot's fair
 /// share of all CTAs' tokens (see planner.hpp), within the minimum piece and the per-query cap.
 /// Returns the pieces sorted by (pack, block_begin) and the number of cuts in `cuts`.
