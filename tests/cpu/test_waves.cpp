@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../catch.hpp"
+#include "close_to.hpp"
 #include "../test_util.hpp"
 #include "patlab/error.hpp"
 #include "patlab/model/kv_cache.hpp"
@@ -35,19 +36,19 @@ TEST_CASE("64 requests of 16K tokens at 32/8 on 132 SMs x 3: 1.3 waves, the issu
   CHECK(r.ctas == 512);
   CHECK(r.slots == 396);
   CHECK(r.waves == 2);
-  CHECK(r.last_wave_fill == Approx(116.0 / 396.0));
+  CHECK(close_to(r.last_wave_fill, 116.0 / 396.0));
   CHECK(r.makespan_tokens == 2 * 16384);     // 116 slots run two CTAs back to back
   CHECK(r.balanced_tokens == (512 * 16384 + 395) / 396);
-  CHECK(r.balance() == Approx(21184.0 / 32768.0));
+  CHECK(close_to(r.balance(), 21184.0 / 32768.0));
 }
 
 TEST_CASE("CTAs that fill the slots exactly make one full wave and a perfect balance", "[waves]") {
   const Shape shape = shape_of(32, 8, 128, 16);
   const WaveReport r = wave_report(equal_packs(33, 1000), shape, 132, 2);  // 264 CTAs, 264 slots
   CHECK(r.waves == 1);
-  CHECK(r.last_wave_fill == Approx(1.0));
+  CHECK(close_to(r.last_wave_fill, 1.0));
   CHECK(r.makespan_tokens == 1000);
-  CHECK(r.balance() == Approx(1.0));
+  CHECK(close_to(r.balance(), 1.0));
 }
 
 TEST_CASE("the longest CTA bounds the schedule; the short ones pack around it", "[waves]") {
@@ -59,7 +60,7 @@ TEST_CASE("the longest CTA bounds the schedule; the short ones pack around it", 
   CHECK(r.makespan_tokens == 500);
   CHECK(r.balanced_tokens == 500);
   CHECK(r.waves == 3);
-  CHECK(r.balance() == Approx(1.0));
+  CHECK(close_to(r.balance(), 1.0));
   plan.packs[3].kv_len = 900;
   CHECK(wave_report(plan, shape, 2, 1).makespan_tokens == 900);  // now the long one alone decides
 }
