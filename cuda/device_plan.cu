@@ -58,6 +58,18 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
     if (!members.count(key)) order.push_back(t);
     members[key].push_back(static_cast<int32_t>(i));
   }
+  // [plan-longest-bucket-first]
+  // Longest first across buckets too: the bucket holding the longest pack is launched (and so
+  // scheduled) first, so its long CTAs do not start behind a bucket of short ones.
+  if (options.longest_first) {
+    auto longest = [&](const TileShape& t) {
+      int32_t most = 0;
+      for (int32_t p : members[std::make_pair(t.m, t.n)]) most = std::max(most, plan.packs[static_cast<size_t>(p)].kv_len);
+      return most;
+    };
+    std::stable_sort(order.begin(), order.end(), [&](const TileShape& a, const TileShape& b) { return longest(a) > longest(b); });
+  }
+  // [plan-longest-bucket-first]
   std::vector<int32_t> bucket_packs;
   buckets_.clear();
   for (const TileShape& t : order) {

@@ -67,6 +67,18 @@ void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin)
   });
 }
 
+int pack_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
+  configure_pack_tile(shape, tile, smem_optin);
+  int ctas = 0;
+  dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+    using T = typename decltype(tag)::type;
+    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+    PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &ctas, pack_attention_kernel<T, D, M, N>, PackWarpLayout<D, M, N>::kThreads, pack_smem_bytes<D, M, N>()));
+  });
+  return ctas;
+}
+
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream) {
   if (count == 0) return;

@@ -317,6 +317,10 @@ int64_t Runner::model_bytes(const std::string& slug) const { return impl_->stage
 
 std::string Runner::notes(const std::string& slug) const { return impl_->stage(slug).notes(); }
 
+bool Runner::planner_options(const std::string& slug, PlannerOptions& options) const {
+  return impl_->stage(slug).planner_options(impl_->batch, options);
+}
+
 void Runner::release(const std::string& slug) { impl_->stages.erase(slug); }
 
 double Runner::copy_bandwidth_gbs() {

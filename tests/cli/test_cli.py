@@ -301,7 +301,7 @@ def subcommand_cases(tmp, path):
         expect_error(f"{cmd}: empty --tree", [cmd, "--tree", ""] + extra, ["--tree", "empty"], within=B)
     expect_error("list: extra positional", ["list", "extra"], ["extra"], within=B)
     expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be a positive SM count"], within=B)
-    expect_error("plan: --ctas-per-sm 0", ["plan", "tiny", "--ctas-per-sm", "0"], ["--ctas-per-sm must be >= 1"], within=B)
+    expect_error("plan: --ctas-per-sm -1", ["plan", "tiny", "--ctas-per-sm", "-1"], ["--ctas-per-sm must be >= 1"], within=B)
     for cmd in ("bench", "compare"):
         expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],

@@ -416,7 +416,8 @@ TEST_CASE("a leaf of one partial block grows in place unless a sibling holds the
   // partial leaf block changes its key (id and tokens), but no sibling holds that block: grown.
   const PagedLayout start = build_layout(parse_tree_spec("1,2_32,5"), Shape{}, false, 1);
   PagedLayout L = start;
-  const PlannerOptions o;
+  PlannerOptions o;
+  o.fill_waves = false;  // within its reach the wave fill decides the cuts again every step
   IncrementalPlanner planner(o);
   UpdateStats st;
   require_same_as_make_plan(planner, L, {10, 20}, o, st);
@@ -509,6 +510,7 @@ TEST_CASE("the KV split is decided again when a cut would change, and only then"
   PlannerOptions o;
   o.sms = 4;
   o.min_split_blocks = 1;
+  o.fill_waves = false;  // the fair-share halving's certificate alone (the fill re-decides every step)
   IncrementalPlanner planner(o);
   PathCounts paths;
   int64_t threshold_resplits = 0, block_resplits = 0;
@@ -566,7 +568,8 @@ TEST_CASE("arrivals, finishes and forks mid-run leave the fast path for one step
   const Shape shape = shape_of(8, 2, 64, 16);
   ServingBatch batch(shape, 13);
   batch.load(parse_tree_spec("2,8,32_300,40,20"));
-  const PlannerOptions o;
+  PlannerOptions o;
+  o.fill_waves = false;  // a batch this small is within the wave fill's reach: it would resplit every step
   IncrementalPlanner planner(o);
   PathCounts paths;
   int64_t after_event_fast = 0, quiet = 0, quiet_replanned = 0;
@@ -617,4 +620,31 @@ TEST_CASE("under append_only a replaced last block is still a change", "[increme
   require_same_as_make_plan(planner, L, {1, 2}, o, st, TableHint::append_only);
   CHECK(st.restructured == 1);
   CHECK(st.path == UpdatePath::subtrees);
+}
+
+TEST_CASE("within the wave fill's reach every step decides the cuts again, as make_plan() does", "[incremental]") {
+  // A few long requests of uneven lengths at 32/8 on 16 SMs x 3: the walk's CTAs are within the
+  // fill's reach, whose cuts every length moves. Growth steps take the resplit path and the plan
+  // stays make_plan()'s; the fill's equal cuts show up along the way.
+  const Shape shape = shape_of(32, 8, 128, 16);
+  ServingBatch batch(shape, 21);
+  batch.load(separate_requests({3000, 2600, 1900, 1200, 700, 400}));
+  PlannerOptions o;
+  o.sms = 16;
+  o.ctas_per_sm.fill(3);
+  IncrementalPlanner planner(o);
+  PathCounts paths;
+  int64_t cut_steps = 0;
+  for (int step = 0; step < 3 * shape.page_size; ++step) {
+    INFO("step " << step);
+    if (step > 0) batch.decode_step();
+    UpdateStats st;
+    require_same_as_make_plan(planner, batch.layout(), batch.ids(), o, st, TableHint::append_only);
+    paths.add(st.path);
+    cut_steps += planner.plan().packs.size() > 6;
+    if (step > 0) CHECK(st.path == UpdatePath::resplit);
+  }
+  std::printf("six long requests within the wave fill's reach: %s, %lld steps with cuts\n",
+              describe_paths(paths.n).c_str(), static_cast<long long>(cut_steps));
+  CHECK(cut_steps > 0);
 }

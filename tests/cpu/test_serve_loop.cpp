@@ -38,10 +38,11 @@ constexpr int64_t kUnwritten = -1;
 /// the token positions the write logs put there.
 class FakeExecutor : public StepExecutor {
  public:
-  FakeExecutor(const Shape& shape, int32_t capacity_blocks, bool with_plan)
+  FakeExecutor(const Shape& shape, int32_t capacity_blocks, bool with_plan, bool fill_waves = true)
       : shape_(shape), with_plan_(with_plan),
         positions_(static_cast<size_t>(capacity_blocks) * static_cast<size_t>(shape.page_size), kUnwritten) {
     options_.sms = kFakeSms;
+    options_.fill_waves = fill_waves;
   }
 
   bool planner_options(PlannerOptions& options) const override {
@@ -135,8 +136,8 @@ std::string expected_calls(const ServeResult& r, bool checks) {
 }
 
 /// Runs `trace` with a fake executor and checks everything the file comment lists.
-ServeResult run_and_check(const Trace& trace, const ServeLoopOptions& o) {
-  FakeExecutor fake(o.shape, o.capacity_blocks, true);
+ServeResult run_and_check(const Trace& trace, const ServeLoopOptions& o, bool fill_waves = true) {
+  FakeExecutor fake(o.shape, o.capacity_blocks, true, fill_waves);
   const ServeResult r = run_serve_loop(trace, o, &fake);
   INFO("trace " << trace.description << ", fault: " << r.fault);
   CHECK(r.fault.empty());
@@ -181,8 +182,13 @@ TEST_CASE("serve loop: generated traces, every plan valid and equal to make_plan
       "gen:requests=40,rate=0,prompt=30,output=20,sigma=0.5,max=200,system=64x0.8+40x0.2,seed=12",
       "gen:requests=20,rate=100,prompt=50,output=30,sigma=0.8,max=200,n=3,seed=13",
   };
+  // These batches are within the wave fill's reach (at most 4 waves of 8 SMs' slots), where the
+  // cuts are decided again every step (the resplit path): once with the fill, once without it,
+  // where growth takes the fast path.
+  for (const bool fill : {true, false})
   for (const char* spec : specs) {
-    const ServeResult r = run_and_check(trace_of(spec), loop_options(4096));
+    INFO("wave fill " << (fill ? "on" : "off"));
+    const ServeResult r = run_and_check(trace_of(spec), loop_options(4096), fill);
     CHECK(r.preemptions == 0);  // the pool holds every request at once
     const ServeSummary m = summarize(r);
     CHECK(m.plan_ms_median > 0);
@@ -192,7 +198,7 @@ TEST_CASE("serve loop: generated traces, every plan valid and equal to make_plan
     // path (the loop passes the block manager's append-only promise).
     CHECK(m.plan_paths[0] + m.plan_paths[1] + m.plan_paths[2] + m.plan_paths[3] == m.batch_steps);
     CHECK(m.plan_paths[static_cast<size_t>(UpdatePath::full)] >= 1);
-    CHECK(m.plan_paths[static_cast<size_t>(UpdatePath::fast)] > 0);
+    CHECK(m.plan_paths[static_cast<size_t>(fill ? UpdatePath::resplit : UpdatePath::fast)] > 0);
     CHECK(close_to(m.kernel_us_median, kFakeLayerUs * (kFakeLayers + 1) / 2));
     CHECK(m.plan_percent_of_layer > 0);
     CHECK(m.set_batch_ms_median == kFakeSetBatchMs);

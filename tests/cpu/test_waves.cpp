@@ -1,6 +1,8 @@
 // The wave model of a plan's CTAs (planner/waves.hpp): waves and last-wave fill, the
 // longest-first schedule against hand-worked cases, the plans make_plan() makes, and bad input.
+#include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../catch.hpp"
@@ -10,9 +12,12 @@
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/model/workload.hpp"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/planner_steps.hpp"
 #include "patlab/planner/waves.hpp"
 
 using namespace patlab;
+using patlab::plan_steps::kFillTieFraction;
+using patlab::plan_steps::kMaxFillWaves;
 
 namespace {
 
@@ -87,4 +92,113 @@ TEST_CASE("wave_report refuses a GPU without slots", "[waves]") {
   const WaveReport empty = wave_report(Plan{}, shape, 132, 2);
   CHECK(empty.ctas == 0);
   CHECK(empty.waves == 0);
+}
+
+TEST_CASE("lpt_schedule: the time of the tail, when the CTAs left stream faster", "[waves]") {
+  // The example again: 512 CTAs of 16384 tokens on 132 SMs x 3. 396 start at once; 116 start
+  // at 16384 when the first ones end; from then on 116 CTAs run, at most one per SM, each at the
+  // cap of 2 slots' shares: the tail takes 16384 / 2.
+  std::vector<CtaGroup> groups{{16384, 512}};
+  const LptSchedule s = lpt_schedule(groups, 132, 3);
+  CHECK(s.makespan_tokens == 2 * 16384);
+  CHECK(s.last_start == 16384);
+  CHECK(close_to(s.time, 16384 + 16384 / kCtaRateCap));
+  // 192 CTAs on 132 SMs: 60 SMs hold two, which share the SM's 3 slots' worth: 1.5 each.
+  std::vector<CtaGroup> two_per_sm{{1000, 192}};
+  CHECK(close_to(lpt_schedule(two_per_sm, 132, 3).time, 1000 / 1.5));
+  // Mixed lengths start longest first: one slot takes 500, the other five 100s (schedule of the
+  // test above), both busy to the end.
+  std::vector<CtaGroup> mixed{{100, 5}, {500, 1}};
+  const LptSchedule m = lpt_schedule(mixed, 2, 1, 1.0);
+  CHECK(m.makespan_tokens == 500);
+  CHECK(m.last_start == 400);
+  CHECK(close_to(m.time, 500));
+  std::vector<CtaGroup> none;
+  CHECK_THROWS_AS(lpt_schedule(none, 0, 3), Error);
+  CHECK_THROWS_AS(lpt_schedule(none, 132, 3, 0.5), Error);
+}
+
+namespace {
+
+/// make_plan() of `spec` (no sharing unless the spec shares) at `heads` Hq/Hkv, d=128, page 16,
+/// on 132 SMs holding 3 CTAs of every tile, with its PlanInfo.
+Plan plan_with_fill(const std::string& spec, int hq, int hkv, PlanInfo& info, PlannerOptions o = PlannerOptions{}) {
+  const PagedLayout L = build_layout(parse_tree_spec(spec), shape_of(hq, hkv, 128, 16), true, 1);
+  o.ctas_per_sm.fill(3);
+  const Plan plan = make_plan(L, o, &info);
+  INFO(spec << ": " << info.fill.choice);
+  REQUIRE(validate_plan(L, plan).empty());
+  return plan;
+}
+
+}  // namespace
+
+TEST_CASE("wave fill: few long requests are cut to one full wave", "[waves][fill]") {
+  PlanInfo info;
+  // 16 requests of 32K at 32/8: 128 CTAs on 396 slots. Three parts each make 384 CTAs: one wave,
+  // 97% full; the fair-share halving made 512 (4 parts), 1.3 waves.
+  Plan plan = plan_with_fill("16_32768", 32, 8, info);
+  CHECK(info.fill.evaluated);
+  CHECK(info.fill.slots == 396);
+  CHECK(info.fill.ctas_fair == 512);
+  CHECK(plan.packs.size() == 48);
+  CHECK(info.fill.cost_chosen < info.fill.cost_fair);
+  CHECK(info.fill.cost_chosen < info.fill.cost_whole);
+  // 8 requests of 32K at 64/8: 64 CTAs, six parts each: 384.
+  plan = plan_with_fill("8_32768", 64, 8, info);
+  CHECK(plan.packs.size() == 48);
+  // 48 requests of 8K: 384 CTAs already fill a wave: no cut.
+  plan = plan_with_fill("48_8192", 32, 8, info);
+  CHECK(info.fill.choice == "no cut");
+  CHECK(plan.packs.size() == 48);
+}
+
+TEST_CASE("wave fill: the issue's 1.3 waves keep a full wave whole and cut the tail", "[waves][fill]") {
+  // 64 requests of 16K at 32/8: 512 CTAs, 1.3 waves, and no piece is longer than the fair share, so
+  // the halving cuts nothing. The fill keeps the 49 longest packs whole (392 CTAs, one wave) and
+  // cuts the other 15 into three parts: the tail's 360 CTAs fill the second wave.
+  PlanInfo info;
+  const Plan plan = plan_with_fill("64_16384", 32, 8, info);
+  CHECK(info.fill.ctas_fair == 512);
+  CHECK(info.fill.choice == "1 waves whole, the rest in 3 parts");
+  CHECK(plan.packs.size() == 49 + 15 * 3);
+  CHECK(static_cast<double>(info.fill.cost_chosen) < 0.95 * static_cast<double>(info.fill.cost_whole));
+}
+
+TEST_CASE("wave fill: never above no cut or the fair-share cuts; its limits hold", "[waves][fill]") {
+  const char* specs[] = {"64_16384", "100_12000", "128_8192", "4_32768", "1,10_4096,416", "1,2,64_1024,256,256",
+                         "3,9_2000,900", "1,64_32768,512", "40_3000"};
+  for (const char* spec : specs)
+    for (int hkv : {2, 8}) {
+      PlanInfo info;
+      const Plan plan = plan_with_fill(spec, 32, hkv, info);
+      INFO(spec << " Hkv " << hkv << ": " << info.fill.choice);
+      if (!info.fill.evaluated) {
+        CHECK(info.fill.ctas_whole > kMaxFillWaves * info.fill.slots);
+        CHECK(info.fill.ctas_chosen == info.fill.ctas_fair);
+        continue;
+      }
+      CHECK(info.fill.cost_chosen <= std::min(info.fill.cost_whole, info.fill.cost_fair) * (1 + kFillTieFraction));
+      CHECK(static_cast<int64_t>(plan.packs.size()) * hkv == info.fill.ctas_chosen);
+      // Pieces: at least min_split_blocks blocks each, at most max_splits_per_query added per query.
+      for (const Pack& p : plan.packs)
+        if (plan.partials[static_cast<size_t>(p.queries[0])] > 1) CHECK(p.kv_len > 0);
+    }
+  // The cap: one added piece per query at most, so no pack is cut into more than two.
+  PlannerOptions capped;
+  capped.max_splits_per_query = 1;
+  PlanInfo info;
+  const Plan plan = plan_with_fill("4_32768", 32, 8, info, capped);
+  for (int32_t k : plan.partials) CHECK(k <= 2);
+  // The shortest piece: no part under min_split_blocks blocks.
+  PlannerOptions long_pieces;
+  long_pieces.min_split_blocks = 1024;  // 16K tokens: a 32K request makes two parts at most
+  const Plan coarse = plan_with_fill("4_32768", 32, 8, info, long_pieces);
+  for (const Pack& p : coarse.packs) CHECK(p.kv_len >= 1024 * 16);
+  // Off: the fair-share cuts alone.
+  PlannerOptions off;
+  off.fill_waves = false;
+  plan_with_fill("16_32768", 32, 8, info, off);
+  CHECK_FALSE(info.fill.evaluated);
+  CHECK(info.fill.ctas_chosen == 512);
 }

@@ -71,7 +71,7 @@ def main(argv) -> int:
         tmp = pathlib.Path(tmp)
         # a. the plan of a small workload, from patlab's own JSON
         plans = []
-        for name, extra in (("walk", ["--no-split"]), ("split", [])):
+        for name, extra in (("walk", ["--no-split"]), ("split", ["--no-fill"])):
             r = run([patlab, "plan", "--tree", "1,3,9_1024,256,64", "--heads", "64/8", "--packs", "--format", "json",
                      "--quiet"] + extra)
             (tmp / f"{name}.json").write_text(r.stdout)

@@ -38,6 +38,8 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
     REQUIRE(open != std::string::npos);
     o.resident_ctas_per_sm = std::max(1, std::stoi(notes.substr(open + 1)));
   }
+  PlannerOptions planner;
+  if (runner.planner_options(slug, planner)) o.pack_ctas_per_sm = planner.ctas_per_sm;
   CHECK(runner.model_bytes(slug) == stage_traffic(slug, layout, o).bytes);
 }
 

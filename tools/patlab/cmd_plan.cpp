@@ -12,6 +12,7 @@
 #include "options.hpp"
 #include "patlab/error.hpp"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/planner_steps.hpp"
 #include "patlab/planner/waves.hpp"
 
 namespace patlab::cli {
@@ -27,9 +28,10 @@ struct PlanOptions {
   WorkloadOptions workload;
   std::string format = "table";
   int sms = kDefaultSms;
-  int ctas_per_sm = kSplitCtasPerSm;  ///< resident CTAs per SM for the waves table
+  int ctas_per_sm = 0;  ///< resident CTAs per SM of every tile (0: the host's estimate per tile)
   int max_kv_tile = kDefaultMaxKvTile;
   bool no_split = false;
+  bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   bool list_packs = false;
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
@@ -104,8 +106,8 @@ Table packs_table(const Plan& plan) {
 }
 
 /// How the plan's CTAs fill `o.sms` SMs holding `o.ctas_per_sm` CTAs each (planner/waves.hpp).
-Table waves_table(const Plan& plan, const Shape& shape, const PlanOptions& o) {
-  const WaveReport w = wave_report(plan, shape, o.sms, o.ctas_per_sm);
+Table waves_table(const Plan& plan, const Shape& shape, const PlanOptions& o, int64_t slots) {
+  const WaveReport w = wave_report(plan, shape, o.sms, static_cast<int>(std::max<int64_t>(1, slots / o.sms)));
   Table t = key_values("waves", {
       {"CTA slots (SMs x CTAs per SM)", Cell::integer(w.slots)},
       {"CTAs", Cell::integer(w.ctas)},
@@ -133,13 +135,15 @@ Table traffic_table(const Traffic& tr) {
 int run_plan(const PlanOptions& o) {
   const Format format = parse_format(o.format);
   require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
-  require(o.ctas_per_sm >= 1, "--ctas-per-sm must be >= 1 (got " + std::to_string(o.ctas_per_sm) + ")");
+  require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
   options.sms = o.sms;
   options.split_kv = !o.no_split;
+  options.fill_waves = !o.no_fill;
   options.max_kv_tile = o.max_kv_tile;
+  if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
   if (o.incremental) {
     require(!o.list_packs, "--packs lists one plan; it does not go with --incremental");
     return run_plan_incremental(choice, options, o.incremental_steps, format);
@@ -169,12 +173,26 @@ int run_plan(const PlanOptions& o) {
     split = "target " + std::to_string(info.target_ctas) + " CTAs (" + std::to_string(kSplitCtasPerSm) + " per SM); cut the "
             "longest pack while longer than one CTA slot's share; pieces >= " + std::to_string(options.min_split_blocks) +
             " blocks, <= " + std::to_string(options.max_splits_per_query) + " added per query";
+  // The wave fill (stage 7's step 3b): the slots, what it priced and what it chose.
+  const WaveFill& f = info.fill;
+  const int64_t slots = options.split_kv ? f.slots : plan_steps::split_slots(plan.packs, choice.shape, options);
+  std::string fill = o.no_split ? "off (--no-split)" : "off (--no-fill)";
+  if (options.split_kv && options.fill_waves && !f.evaluated)
+    fill = "not priced: " + std::to_string(f.ctas_whole) + " CTAs are over " + std::to_string(plan_steps::kMaxFillWaves) +
+           " waves of " + std::to_string(f.slots) + " slots; the fair-share cuts stand";
+  else if (options.split_kv && options.fill_waves)
+    fill = std::to_string(f.ctas_whole) + " CTAs uncut on " + std::to_string(f.slots) + " slots (" +
+           std::to_string(f.slots / o.sms) + " per SM): chose " + f.choice + ", " + std::to_string(f.ctas_chosen) +
+           " CTAs; model cost per slot " + std::to_string(f.cost_chosen / 1024) + " KiB (no cut " +
+           std::to_string(f.cost_whole / 1024) + ", fair-share cuts " + std::to_string(f.cost_fair / 1024) + "; " +
+           std::to_string(f.candidates) + " cuts priced)";
   Table summary = key_values("plan", {
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
       {"requests", Cell::integer(layout.num_requests())},
       {"SMs (target GPU)", Cell::integer(o.sms)},
       {"KV split", split},
+      {"wave fill", fill},
       {"radix tree nodes", Cell::integer(info.tree_nodes)},
       {"inherit-or-split nodes (first " + std::to_string(kShownDecisions) + " listed)",
        Cell::integer(static_cast<int64_t>(info.decisions.size()))},
@@ -192,7 +210,7 @@ int run_plan(const PlanOptions& o) {
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
   });
   std::vector<Table> tables{summary, buckets_table(plan, choice.shape), decisions_table(info),
-                            waves_table(plan, choice.shape, o), traffic_table(traffic_model(layout, plan))};
+                            waves_table(plan, choice.shape, o, slots), traffic_table(traffic_model(layout, plan))};
   if (o.list_packs) tables.push_back(packs_table(plan));
   print(std::cout, tables, format);
   for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
@@ -209,9 +227,13 @@ void add_plan(CLI::App& app, Action& action) {
   add_format(*cmd, o->format);
   cmd->add_option("--sms", o->sms, "SMs of the GPU to plan for (the KV-split target follows from it)")->capture_default_str();
   cmd->add_option("--ctas-per-sm", o->ctas_per_sm,
-                  "CTAs one SM holds at once, for the waves table (on the GPU: the occupancy of the tile instance)")
+                  "CTAs one SM holds at once, for every tile: the wave fill's slots and the waves table (0: estimated "
+                  "per tile from shared memory; on the GPU: the occupancy calculator of each tile instance)")
       ->capture_default_str();
   cmd->add_flag("--no-split", o->no_split, "Plan without the KV split (stages 4-6)");
+  cmd->add_flag("--no-fill", o->no_fill,
+                "KV split by the fair-share halving alone, without the wave fill that may replace its cuts (tutorial "
+                "chapter 02 shows the halving, chapter 16 the fill)");
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--packs", o->list_packs, "Also list every pack: tile, token range, queries and their slots");

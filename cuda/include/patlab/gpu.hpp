@@ -89,6 +89,9 @@ class Runner {
   int64_t model_bytes(const std::string& slug) const;
   /// One line about the stage's launch (CTAs, buckets, splits...).
   std::string notes(const std::string& slug) const;
+  /// The planner options the prepared stage plans with (tiles, KV split, the device's SM count
+  /// and the occupancy of its pack kernels), or false when it executes no plan (stages 1-3).
+  bool planner_options(const std::string& slug, PlannerOptions& options) const;
   /// Frees the stage's workspace.
   void release(const std::string& slug);
   /// Device-to-device copy bandwidth measured now (GB/s counting read + write; 1 GiB, median

@@ -454,8 +454,9 @@ void IncrementalPlanner::mark_unique_leaves(const PagedLayout& layout, const pla
 void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, UpdateStats& st) {
   const int page = shape_.page_size;
   int32_t cuts = 0;
-  std::vector<Piece> pieces = options_.split_kv ? plan_steps::split_kv(walk_, shape_, options_, layout.num_requests(), cuts)
-                                                : whole_pieces(walk_, page);
+  std::vector<Piece> pieces = options_.split_kv
+                                  ? plan_steps::cut_packs(walk_, shape_, options_, layout.num_requests(), cuts, nullptr)
+                                  : whole_pieces(walk_, page);
   auto write = [&](size_t k, Pack& out) {
     plan_steps::piece_to_pack(walk_[static_cast<size_t>(pieces[k].pack)], pieces[k], page, out);
     out.tile = plan_steps::tile_for(out, options_, shape_);
@@ -509,6 +510,12 @@ void IncrementalPlanner::index_pieces() {
   split_ = SplitBounds{};
   for (const Pack& p : walk_) split_.cta_tokens += int64_t{p.kv_len} * shape_.num_kv_heads;
   if (!options_.split_kv) return;
+  // Within the wave fill's reach the cuts follow its wave model, which every length moves:
+  // every step decides them again. (Growth keeps the walk's packs and rows, so this holds
+  // until the next structural change.)
+  if (plan_steps::fill_applies(static_cast<int64_t>(walk_.size()) * shape_.num_kv_heads,
+                               plan_steps::split_slots(walk_, shape_, options_), options_))
+    return;
   // The cut pieces (inner nodes of each pack's halving) and the pieces left whole that could be cut.
   split_.certified = true;
   for (int32_t w = 0; w < static_cast<int32_t>(walk_.size()) && split_.certified; ++w) {

@@ -3,9 +3,14 @@
 #include "patlab/planner/planner.hpp"
 
 #include <algorithm>
+#include <array>
+#include <numeric>
 #include <queue>
 
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner_steps.hpp"
+#include "patlab/planner/tile_budget.hpp"
+#include "patlab/planner/waves.hpp"
 #include "planner_detail.hpp"
 
 namespace patlab::plan_steps {
@@ -69,6 +74,204 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
   const auto cut_off = pieces.begin() + static_cast<std::ptrdiff_t>(packs.size());
   std::sort(cut_off, pieces.end(), in_order);
   std::inplace_merge(pieces.begin(), cut_off, pieces.end(), in_order);
+  return pieces;
+}
+
+// [wave fill]
+int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o) {
+  std::array<int64_t, 3> packs_of{0, 0, 0};  // walk packs per tile row count (16, 32, 64)
+  for (const Pack& p : packs) {
+    const int rows = static_cast<int>(p.queries.size()) * shape.group();
+    ++packs_of[rows > kTileRowOptions[1] ? 2 : rows > kTileRowOptions[0] ? 1 : 0];
+  }
+  int best = 0;
+  auto ctas_per_sm = [&](int i) {
+    if (o.ctas_per_sm[static_cast<size_t>(i)] > 0) return o.ctas_per_sm[static_cast<size_t>(i)];
+    const TileShape t = fit_tile({kTileRowOptions[i], o.max_kv_tile}, shape.head_dim);
+    return estimate_ctas_per_sm(shape.head_dim, t.m, t.n);
+  };
+  for (int i = 1; i < 3; ++i) {
+    const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(best);
+    if (packs_of[a] > packs_of[b] || (packs_of[a] == packs_of[b] && ctas_per_sm(i) < ctas_per_sm(best))) best = i;
+  }
+  return int64_t{o.sms} * ctas_per_sm(best);
+}
+
+namespace {
+
+/// Cuts blocks [begin, end) of pack `pack` (ending at token `token_end`) into `k` parts of equal
+/// blocks (the first ones one block longer when k does not divide them), appended to `out`.
+void cut_equal(int32_t pack, int32_t begin, int32_t end, int32_t token_end, int32_t k, int page,
+               std::vector<Piece>& out) {
+  const int32_t blocks = end - begin;
+  int32_t at = begin;
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t next = begin + static_cast<int32_t>(int64_t{blocks} * (i + 1) / k);
+    out.push_back({pack, at, next, next == end ? token_end : next * page});
+    at = next;
+  }
+}
+
+/// The wave model's price of `pieces` (see WaveFill): the time of their longest-first schedule
+/// (lpt_schedule(), in KV bytes one slot streams meanwhile), a fixed cost per round of CTAs, the
+/// merge launch when the pieces need one and the whole packs did not, and the added partials'
+/// traffic spread over the slots.
+struct WavePrice {
+  const Shape& shape;
+  int64_t sms;
+  int64_t slots;
+  bool whole_merges;  ///< some query is in more than one walk pack: a merge runs anyway
+
+  int64_t operator()(const std::vector<Piece>& pieces, const std::vector<Pack>& packs, int page) const {
+    const int64_t hkv = shape.num_kv_heads;
+    std::vector<CtaGroup> groups;
+    groups.reserve(pieces.size());
+    int64_t added_partials = 0;  // queries x added pieces
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      groups.push_back({pieces[i].tokens(page), hkv});
+      if (i > 0 && pieces[i].pack == pieces[i - 1].pack)
+        added_partials += static_cast<int64_t>(packs[static_cast<size_t>(pieces[i].pack)].queries.size());
+    }
+    const int64_t ctas = static_cast<int64_t>(pieces.size()) * hkv;
+    const double bytes_per_cta_token = static_cast<double>(shape.kv_bytes_per_token() / hkv);
+    int64_t cost = static_cast<int64_t>(lpt_schedule(groups, sms, slots / sms).time * bytes_per_cta_token) +
+                   ceil_div(ctas, slots) * kCtaFixedBytes;
+    if (added_partials > 0 && !whole_merges) cost += kMergeFixedBytes;
+    cost += added_partials * traffic::extra_partial_bytes(shape.num_q_heads, shape.head_dim) / slots;
+    return cost;
+  }
+};
+
+/// Every walk pack whole, as pieces.
+std::vector<Piece> whole(const std::vector<Pack>& packs, int page) {
+  std::vector<Piece> out;
+  out.reserve(packs.size());
+  for (size_t p = 0; p < packs.size(); ++p) {
+    const Pack& pk = packs[p];
+    const int32_t end = pk.token_begin + pk.kv_len;
+    out.push_back({static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(end, page)), end});
+  }
+  return out;
+}
+
+/// A cut the wave fill prices: the walk packs after `kept` (by length) cut into `k` parts each.
+struct FillCut {
+  size_t kept = 0;
+  int64_t kept_waves = 0;
+  int32_t k = 1;
+  int64_t cost = 0;
+  size_t pieces = 0;
+};
+
+/// The pieces of cut `c`: packs by_length[c.kept..] in c.k parts (fewer where a part would be
+/// shorter than min_split_blocks), the others whole, in pack order. False if a query would pass
+/// the per-query cap.
+bool equal_cut(const std::vector<Pack>& packs, const std::vector<int32_t>& by_length, const FillCut& c, int page,
+               const PlannerOptions& o, int num_requests, std::vector<Piece>& pieces) {
+  std::vector<int32_t> parts(packs.size(), 1), added(static_cast<size_t>(num_requests), 0);
+  for (size_t i = c.kept; i < by_length.size(); ++i) {
+    const Pack& p = packs[static_cast<size_t>(by_length[i])];
+    const int32_t blocks = static_cast<int32_t>(ceil_div(p.token_begin + p.kv_len, page)) - p.token_begin / page;
+    const int32_t k_p = std::max(1, std::min(c.k, blocks / o.min_split_blocks));
+    parts[static_cast<size_t>(by_length[i])] = k_p;
+    for (int32_t r : p.queries)
+      if ((added[static_cast<size_t>(r)] += k_p - 1) > o.max_splits_per_query) return false;
+  }
+  pieces.clear();
+  for (size_t p = 0; p < packs.size(); ++p) {
+    const Pack& pk = packs[p];
+    const int32_t end = pk.token_begin + pk.kv_len;
+    cut_equal(static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(end, page)), end, parts[p],
+              page, pieces);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<Piece> fill_waves(const std::vector<Pack>& packs, std::vector<Piece> fair, const Shape& shape,
+                              const PlannerOptions& o, int num_requests, WaveFill* info) {
+  const int page = shape.page_size;
+  const int64_t hkv = shape.num_kv_heads;
+  const int64_t slots = split_slots(packs, shape, o);
+  const int64_t ctas = static_cast<int64_t>(packs.size()) * hkv;
+  WaveFill local;
+  WaveFill& out = info ? *info : local;
+  out = WaveFill{};
+  out.slots = slots;
+  out.ctas_whole = ctas;
+  out.ctas_fair = out.ctas_chosen = static_cast<int64_t>(fair.size()) * hkv;
+  out.choice = "fair-share cuts";
+  if (!fill_applies(ctas, slots, o)) return fair;
+  out.evaluated = true;
+
+  int64_t entries = 0;
+  for (const Pack& p : packs) entries += static_cast<int64_t>(p.queries.size());
+  const WavePrice price{shape, o.sms, slots, entries > num_requests};
+  std::vector<Piece> pieces = whole(packs, page);
+  out.cost_whole = price(pieces, packs, page);
+  out.cost_fair = price(fair, packs, page);
+
+  // The longest packs fill the leading waves whole; the rest are cut into k equal parts, k chosen
+  // so that their CTAs fill 1..kMaxFillWaves waves. Every cut is priced.
+  std::vector<int32_t> by_length(packs.size());
+  std::iota(by_length.begin(), by_length.end(), 0);
+  std::stable_sort(by_length.begin(), by_length.end(), [&](int32_t a, int32_t b) {
+    return packs[static_cast<size_t>(a)].kv_len > packs[static_cast<size_t>(b)].kv_len;
+  });
+  std::vector<FillCut> cuts;
+  for (int64_t kept_waves = 0; kept_waves * slots <= ctas; ++kept_waves) {
+    FillCut c;
+    c.kept_waves = kept_waves;
+    c.kept = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(packs.size()), kept_waves * slots / hkv));
+    const int64_t rest = (static_cast<int64_t>(packs.size()) - static_cast<int64_t>(c.kept)) * hkv;
+    if (rest == 0) break;
+    int32_t last_k = 1;
+    for (int64_t waves = 1; waves <= kMaxFillWaves; ++waves) {
+      c.k = static_cast<int32_t>(std::min<int64_t>(waves * slots / rest, int64_t{o.max_splits_per_query} + 1));
+      if (c.k <= last_k) continue;
+      last_k = c.k;
+      if (!equal_cut(packs, by_length, c, page, o, num_requests, pieces)) continue;
+      c.cost = price(pieces, packs, page);
+      c.pieces = pieces.size();
+      cuts.push_back(c);
+    }
+  }
+  out.candidates = static_cast<int>(cuts.size()) + 2;
+  // The cheapest; among those within kFillTieFraction of it, the fewest pieces (no cut first, then
+  // the fair-share cuts, then the equal cuts in the order priced).
+  int64_t cheapest = std::min(out.cost_whole, out.cost_fair);
+  for (const FillCut& c : cuts) cheapest = std::min(cheapest, c.cost);
+  const auto near = [&](int64_t cost) { return static_cast<double>(cost) <= static_cast<double>(cheapest) * (1 + kFillTieFraction); };
+  size_t best_pieces = SIZE_MAX;
+  int choice = -3;  // -2: no cut, -1: fair-share cuts, >= 0: cuts[choice]
+  if (near(out.cost_whole)) choice = -2, best_pieces = packs.size();
+  if (near(out.cost_fair) && fair.size() < best_pieces) choice = -1, best_pieces = fair.size();
+  for (size_t i = 0; i < cuts.size(); ++i)
+    if (near(cuts[i].cost) && cuts[i].pieces < best_pieces) choice = static_cast<int>(i), best_pieces = cuts[i].pieces;
+  if (choice == -2) {
+    out.cost_chosen = out.cost_whole;
+    out.choice = "no cut";
+    pieces = whole(packs, page);
+  } else if (choice == -1) {
+    out.cost_chosen = out.cost_fair;
+    pieces = std::move(fair);
+  } else {
+    const FillCut& c = cuts[static_cast<size_t>(choice)];
+    equal_cut(packs, by_length, c, page, o, num_requests, pieces);
+    out.cost_chosen = c.cost;
+    out.choice = std::to_string(c.kept_waves) + " waves whole, the rest in " + std::to_string(c.k) + " parts";
+  }
+  out.ctas_chosen = static_cast<int64_t>(pieces.size()) * hkv;
+  return pieces;
+}
+// [wave fill]
+
+std::vector<Piece> cut_packs(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options,
+                             int num_requests, int32_t& cuts, WaveFill* info) {
+  std::vector<Piece> pieces = split_kv(packs, shape, options, num_requests, cuts);
+  pieces = fill_waves(packs, std::move(pieces), shape, options, num_requests, info);
+  cuts = static_cast<int32_t>(pieces.size() - packs.size());
   return pieces;
 }
 

@@ -87,11 +87,12 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   walk_tree(layout, tree, model, packs, info ? &out.decisions : nullptr);
   out.packs_before_split = static_cast<int32_t>(packs.size());
 
-  // 3. KV split: cut pieces until the CTAs fill the GPU (stage 7).
+  // 3. KV split: cut pieces until the CTAs fill the GPU (stage 7): the fair-share halving, then
+  //    the wave fill, which keeps the cheaper cuts by its wave model.
   Plan plan;
   if (options.split_kv) {
     out.target_ctas = static_cast<int32_t>(std::min<int64_t>(split_target_ctas(options), INT32_MAX));
-    const std::vector<Piece> pieces = split_kv(packs, shape, options, layout.num_requests(), out.kv_cuts);
+    const std::vector<Piece> pieces = cut_packs(packs, shape, options, layout.num_requests(), out.kv_cuts, &out.fill);
     plan.packs.resize(pieces.size());
     for (size_t i = 0; i < pieces.size(); ++i)
       piece_to_pack(packs[static_cast<size_t>(pieces[i].pack)], pieces[i], page, plan.packs[i]);

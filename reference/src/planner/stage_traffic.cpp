@@ -47,6 +47,7 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
   PlannerOptions& p = config.planner;
   p.sms = options.sms;
   p.max_kv_tile = options.max_kv_tile;
+  p.ctas_per_sm = options.pack_ctas_per_sm;
   if (slug == "packed") {
     p.tiles = TilePolicy::fixed;
     p.fixed_tile = kPackedTile;

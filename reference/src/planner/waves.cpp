@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <queue>
 #include <string>
 #include <vector>
@@ -13,6 +14,46 @@
 namespace patlab {
 
 using planner_detail::ceil_div;
+
+// [lpt by groups]
+LptSchedule lpt_schedule(std::vector<CtaGroup>& groups, int64_t sms, int64_t ctas_per_sm, double rate_cap) {
+  require(sms >= 1 && ctas_per_sm >= 1 && rate_cap >= 1,
+          "lpt_schedule: SMs and CTAs per SM must be >= 1 and the rate cap >= 1 (got " + std::to_string(sms) + ", " +
+              std::to_string(ctas_per_sm) + ", " + std::to_string(rate_cap) + ")");
+  const int64_t slots = sms * ctas_per_sm;
+  std::sort(groups.begin(), groups.end(), [](const CtaGroup& a, const CtaGroup& b) { return a.tokens > b.tokens; });
+  std::map<int64_t, int64_t> free_at{{0, slots}};  // finishing time -> slots free from then
+  LptSchedule s;
+  for (const CtaGroup& g : groups) {
+    for (int64_t left = g.count; left > 0;) {
+      const auto first = free_at.begin();  // the slots that free first take the next CTAs
+      const int64_t at = first->first, take = std::min(first->second, left);
+      if (first->second == take)
+        free_at.erase(first);
+      else
+        first->second -= take;
+      free_at[at + g.tokens] += take;
+      s.makespan_tokens = std::max(s.makespan_tokens, at + g.tokens);
+      s.last_start = at;
+      left -= take;
+    }
+  }
+  // Until the last start every slot is busy (one slot's share each); then the running CTAs speed up.
+  auto rate = [&](int64_t running) {
+    return std::min(rate_cap, static_cast<double>(ctas_per_sm) / static_cast<double>(ceil_div(running, sms)));
+  };
+  int64_t running = 0;
+  for (const auto& [at, n] : free_at) running += at > s.last_start ? n : 0;
+  s.time = static_cast<double>(s.last_start);
+  int64_t prev = s.last_start;
+  for (auto it = free_at.upper_bound(s.last_start); it != free_at.end(); ++it) {
+    s.time += static_cast<double>(it->first - prev) / rate(running);
+    running -= it->second;
+    prev = it->first;
+  }
+  return s;
+}
+// [lpt by groups]
 
 WaveReport wave_report(const Plan& plan, const Shape& shape, int sms, int ctas_per_sm) {
   require(sms >= 1 && ctas_per_sm >= 1, "wave_report: SMs and CTAs per SM must be >= 1 (got " + std::to_string(sms) +

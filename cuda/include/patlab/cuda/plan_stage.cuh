@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
 
@@ -38,6 +40,14 @@ class PlanStage final : public Stage {
     options = config_.planner;
     options.sms = batch.device->sm_count;
     if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
+    // [plan-stage-occupancy]
+    // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
+    if (options.split_kv && options.fill_waves)
+      for (size_t i = 0; i < options.ctas_per_sm.size(); ++i) {
+        const TileShape t = fit_tile({kTileRowOptions[i], options.max_kv_tile}, batch.shape.head_dim);
+        options.ctas_per_sm[i] = pack_tile_ctas_per_sm(batch.shape, t, batch.device->smem_per_block_optin);
+      }
+    // [plan-stage-occupancy]
     return true;
   }
 

@@ -38,11 +38,24 @@
 /// for its 108-SM A100, the same 2 CTAs per SM, and cuts packs longer than 5x the mean first;
 /// the fair-share rule takes the place of that step.
 ///
+/// **Wave fill (stage 7, step 3b).** Halving cannot make three pieces, and a fair share counted
+/// against 2 CTAs per SM does not see waves: 64 requests of 16K tokens at 32/8 are 512 CTAs, 1.3
+/// waves of an H200's 396 slots, and no piece is longer than the share. The slots are the SM count
+/// times the CTAs one SM holds of the tile most packs use (`ctas_per_sm`: the occupancy
+/// calculator on the GPU). When the walk's CTAs are within kMaxFillWaves waves of the slots, the
+/// planner prices cuts with a wave model (waves.hpp: the busiest slot of a longest-first schedule,
+/// a fixed cost per round of CTAs, one for an added merge): no cut, the fair-share cuts, and for
+/// each number of leading waves kept whole, the remaining packs cut into k equal parts with k
+/// chosen so that they fill 1..kMaxFillWaves more waves. The cheapest wins (ties: fewer pieces),
+/// so stage 7 never takes a cut its model prices above no cut. Beyond kMaxFillWaves waves the
+/// fair-share cuts stand (a tail is then a small part of the time).
+///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
 /// its place). A slot is never copied from another query of the pack.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -75,6 +88,12 @@ struct PlannerOptions {
   bool split_kv = true;                  ///< cut long packs so the CTAs fill the GPU (stage 7); false for stages 4-6
   int min_split_blocks = kDefaultMinSplitBlocks;         ///< never cut a piece shorter than this many blocks
   int max_splits_per_query = kDefaultMaxSplitsPerQuery;  ///< cap on pieces a split may add per query
+  /// Resident CTAs per SM of the pack kernel for tiles of 16, 32 and 64 rows (at the KV tile of
+  /// long packs): the wave fill's CTA slots. 0 = estimated from shared memory on the host
+  /// (estimate_ctas_per_sm(), tile_budget.hpp); the GPU stages fill it from the occupancy
+  /// calculator of the kernel instances they launch.
+  std::array<int, 3> ctas_per_sm{0, 0, 0};
+  bool fill_waves = true;  ///< with split_kv: the wave fill (step 3b) may replace the fair-share cuts
 };
 
 /// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
@@ -133,6 +152,22 @@ struct Decision {
   int64_t bytes_all_inherit = 0;  ///< model bytes if every child inherited
 };
 
+/// What the wave fill (step 3b of the KV split, kv_split.cpp) saw and chose. Costs are the
+/// model's per-slot bytes: the busiest CTA slot's KV bytes under a longest-first schedule, plus
+/// kCtaFixedBytes per round of CTAs and kMergeFixedBytes when the cuts add a merge.
+struct WaveFill {
+  int64_t slots = 0;          ///< CTA slots: sms x resident CTAs per SM of the most common tile rows
+  bool evaluated = false;     ///< the walk's CTAs were within kMaxFillWaves x slots
+  int64_t ctas_whole = 0;     ///< CTAs of the walk's packs, uncut
+  int64_t ctas_fair = 0;      ///< CTAs after the fair-share cuts (step 3a)
+  int64_t ctas_chosen = 0;    ///< CTAs of the pieces chosen
+  int64_t cost_whole = 0;     ///< model cost of no cut
+  int64_t cost_fair = 0;      ///< model cost of the fair-share cuts
+  int64_t cost_chosen = 0;    ///< model cost of the choice
+  int candidates = 0;         ///< cuts evaluated
+  std::string choice;         ///< "fair-share cuts", "no cut" or "W waves whole, the rest in k parts"
+};
+
 /// What make_plan() did, beyond the plan itself.
 struct PlanInfo {
   int32_t tree_nodes = 0;          ///< radix tree nodes
@@ -140,6 +175,7 @@ struct PlanInfo {
   int32_t packs_before_split = 0;  ///< packs the tree walk made
   int32_t kv_cuts = 0;             ///< cuts made by the KV split
   int32_t target_ctas = 0;         ///< kSplitCtasPerSm x sms (0 without KV split)
+  WaveFill fill;                   ///< the wave fill's decision (step 3b; empty without KV split)
   std::vector<Decision> decisions; ///< every node with children, in walk order
 };
 

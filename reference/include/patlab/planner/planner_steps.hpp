@@ -97,12 +97,47 @@ inline bool long_enough_to_cut(int32_t blocks, const PlannerOptions& options) {
 /// The block where the split halves blocks [begin, end).
 inline int32_t halving_block(int32_t begin, int32_t end) { return begin + (end - begin) / 2; }
 
+/// Waves of CTAs within which the wave fill prices cuts (planner.hpp, "Wave fill").
+inline constexpr int kMaxFillWaves = 4;
+/// The wave fill's fixed cost of one round of CTAs on a slot, in KV bytes the slot could have
+/// streamed meanwhile: a CTA's prologue (Q gather, first KV tile in flight) and epilogue, about
+/// 1.5 us at the H200's 4.2 TB/s shared by 396 slots (10.6 GB/s each).
+inline constexpr int64_t kCtaFixedBytes = 16 * 1024;
+/// Cuts whose model cost is within this fraction of the cheapest count as ties, which go to the
+/// fewest pieces: the model is not finer than that.
+inline constexpr double kFillTieFraction = 0.03;
+/// The wave fill's fixed cost of a merge launch that the cuts add (about 5 us), in the same units.
+inline constexpr int64_t kMergeFixedBytes = 48 * 1024;
+
+/// The CTA slots of the walk packs `packs`: options.sms x the resident CTAs per SM
+/// (options.ctas_per_sm, or estimate_ctas_per_sm() where 0) of the tile rows most packs use
+/// (ties: the smaller occupancy). Packs keep their rows when cut, so a split does not move it.
+int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options);
+
+/// Whether the wave fill prices cuts for walk packs making `ctas` CTAs on `slots` slots.
+inline bool fill_applies(int64_t ctas, int64_t slots, const PlannerOptions& options) {
+  return options.fill_waves && ctas <= int64_t{kMaxFillWaves} * slots;
+}
+
+/// Step 3b (stage 7): the wave fill. When fill_applies(), prices no cut, the fair-share cuts
+/// `fair` (step 3a's pieces) and the equal cuts of the packs that come after the first few full
+/// waves (planner.hpp, "Wave fill") by the wave model, and returns the cheapest pieces, sorted by
+/// (pack, block_begin); `fair` unchanged otherwise. Never exceeds min_split_blocks or the
+/// per-query cap. Reports what it saw and chose in `info` when not null.
+std::vector<Piece> fill_waves(const std::vector<Pack>& packs, std::vector<Piece> fair, const Shape& shape,
+                              const PlannerOptions& options, int num_requests, WaveFill* info);
+
 /// Step 3 (stage 7): cuts the longest piece in two while it is longer than one CTA slot's fair
 /// share of all CTAs' tokens (see planner.hpp), within the minimum piece and the per-query cap.
 /// Returns the pieces sorted by (pack, block_begin) and the number of cuts in `cuts`.
 /// Only integers move: O(packs + cuts x log cuts).
 std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options,
                             int num_requests, int32_t& cuts);
+
+/// Step 3 in full (stage 7): split_kv() then fill_waves(); `cuts` = pieces added to the walk's
+/// packs. Used by make_plan() and the incremental planner, so both cut alike.
+std::vector<Piece> cut_packs(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options,
+                             int num_requests, int32_t& cuts, WaveFill* info);
 
 /// The pack that piece `piece` of `whole` becomes: the same queries over the piece's blocks
 /// (no tile, no slots; `out`'s vectors are reused).

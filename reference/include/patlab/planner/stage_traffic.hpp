@@ -10,6 +10,7 @@
 /// plan does not depend on the occupancy calculator).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -23,6 +24,9 @@ struct StageTrafficOptions {
   int sms = kDefaultSms;                      ///< SMs: stage 3's CTA slots and stage 7's split target
   int resident_ctas_per_sm = kSplitCtasPerSm; ///< stage 3's decode CTAs per SM (on the GPU: the occupancy calculator)
   int max_kv_tile = kDefaultMaxKvTile;        ///< the planner's KV tile cap (stages 5-7)
+  /// Stage 7's wave fill: CTAs per SM of the pack kernel by tile rows (PlannerOptions::ctas_per_sm;
+  /// 0 = the host's estimate; on the GPU: the occupancy calculator).
+  std::array<int, 3> pack_ctas_per_sm{0, 0, 0};
 };
 
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a

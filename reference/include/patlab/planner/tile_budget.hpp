@@ -77,6 +77,26 @@ constexpr bool pack_tile_fits(int d, int m, int n) {
 /// pack_tile_fits() for a TileShape.
 constexpr bool tile_fits(TileShape tile, int head_dim) { return pack_tile_fits(head_dim, tile.m, tile.n); }
 
+/// Shared memory of one SM on sm_90 (H100, H200), of which each resident CTA also takes
+/// kSmemReservedPerCta for the system.
+inline constexpr int kSmemPerSm = 228 * 1024;
+/// Shared memory the system reserves per resident CTA on sm_80 and later.
+inline constexpr int kSmemReservedPerCta = 1024;
+/// Most resident threads of one SM (sm_80 and later).
+inline constexpr int kMaxThreadsPerSm = 2048;
+/// Most resident CTAs of one SM (sm_90).
+inline constexpr int kMaxCtasPerSm = 32;
+
+/// The CTAs of an m x n pack tile one SM holds at head dim d, from shared memory and threads
+/// only: the host's estimate where no GPU answers (registers can lower it; the GPU stages ask
+/// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2.
+constexpr int estimate_ctas_per_sm(int d, int m, int n) {
+  const int by_smem = kSmemPerSm / (pack_smem_bytes(d, m, n) + kSmemReservedPerCta);
+  const int by_threads = kMaxThreadsPerSm / pack_threads(d, m, n);
+  const int fit = by_smem < by_threads ? by_smem : by_threads;
+  return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
+}
+
 /// `tile` with n lowered (halved, never below kTileKvOptions[0], nor below kMinKvForMaxRows for
 /// the largest m) until it fits head dim `head_dim`; m is kept, because the pack's rows need it.
 /// Throws Error(unsupported) when no n fits.

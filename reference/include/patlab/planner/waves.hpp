@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "patlab/model/workload.hpp"
 #include "patlab/planner/plan.hpp"
@@ -29,6 +30,36 @@ struct WaveReport {
     return makespan_tokens > 0 ? static_cast<double>(balanced_tokens) / static_cast<double>(makespan_tokens) : 1.0;
   }
 };
+
+/// CTAs of one length: `count` CTAs that read `tokens` KV tokens each.
+struct CtaGroup {
+  int64_t tokens = 0;
+  int64_t count = 0;
+};
+
+/// A longest-first list schedule of CTAs over CTA slots, and its time when a CTA alone goes faster.
+struct LptSchedule {
+  int64_t makespan_tokens = 0;  ///< the busiest slot's tokens (every CTA at one slot's share)
+  int64_t last_start = 0;       ///< tokens into the schedule when the last CTA starts
+  /// Time in units of one token at one slot's share of a saturated GPU (bandwidth / slots): all
+  /// slots are busy until the last start; after it, the `a` CTAs still running each stream at
+  /// min(rate_cap, ctas_per_sm / ceil(a / sms)) times that share: an SM's share of the bandwidth
+  /// split among the CTAs of the busiest SM, and no more than one CTA can take alone.
+  double time = 0;
+};
+
+/// Measured per-CTA rate cap of the pack kernel, over one slot's share of a saturated H200: 16 and
+/// 8 requests of 32K tokens at 32/8 and 64/8 (128 and 64 CTAs of the 16x64 tile, at most one per
+/// SM) streamed 22.4 GB/s per CTA, against 4178 GB/s / 396 slots = 10.6 GB/s
+/// (docs/results/2026-12-02-h200-stage7-baseline). A CTA's copies in flight, not the HBM, bound it.
+inline constexpr double kCtaRateCap = 2.0;
+
+/// The schedule of `groups`' CTAs started longest first on whichever of the sms x ctas_per_sm
+/// slots frees first (the list schedule of wave_report(), counted by groups of equal CTAs: the
+/// cost grows with the distinct lengths and finishing times, not with the CTAs), with a CTA
+/// alone streaming at most `rate_cap` times a slot's share. `groups` is sorted in place. Throws
+/// Error(usage) unless sms >= 1, ctas_per_sm >= 1 and rate_cap >= 1.
+LptSchedule lpt_schedule(std::vector<CtaGroup>& groups, int64_t sms, int64_t ctas_per_sm, double rate_cap = kCtaRateCap);
 
 /// The waves of `plan`'s CTAs (each pack runs one CTA per KV head of `shape`, reading its kv_len
 /// tokens) on `sms` SMs holding `ctas_per_sm` CTAs each, with the CTAs started longest first (the
