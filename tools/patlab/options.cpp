@@ -101,8 +101,9 @@ void WorkloadOptions::add_hetero(CLI::App& app, CLI::Option_group& g) {
       ->capture_default_str()
       ->needs(hetero);
   std::string dists;
-  for (const LengthFit& f : length_fits()) dists += (dists.empty() ? "" : ", ") + std::string(f.name);
-  h->add_option("--hetero-dist", hetero_.dist, "Length distribution (trace fitted): " + dists)
+  for (const LengthFit& f : length_fits())
+    dists += (dists.empty() ? "" : "; ") + std::string(f.name) + " (" + f.source + ")";
+  h->add_option("--hetero-dist", hetero_.dist, "Length distribution, a log-normal fit of: " + dists)
       ->capture_default_str()
       ->check(non_empty())
       ->needs(hetero);

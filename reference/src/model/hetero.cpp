@@ -72,8 +72,8 @@ double LengthFit::quantile(double z) const { return std::exp(mu() + sigma() * z)
 
 const std::vector<LengthFit>& length_fits() {
   static const std::vector<LengthFit> all = {
-      {"conv", "Azure LLM inference trace 2023, AzureLLMInferenceTrace_conv.csv (19366 requests)", 207, 1020, 2735},
-      {"code", "Azure LLM inference trace 2023, AzureLLMInferenceTrace_code.csv (8819 requests)", 147, 1469, 5194},
+      {"conv", "Azure LLM inference trace 2023, AzureLLMInferenceTrace_conv.csv, 19366 requests", 207, 1020, 2735},
+      {"code", "Azure LLM inference trace 2023, AzureLLMInferenceTrace_code.csv, 8819 requests", 147, 1469, 5194},
   };
   return all;
 }
