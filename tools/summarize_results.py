@@ -3,8 +3,10 @@
 
 Reads RESULTS/patlab.jsonl (one `patlab compare --format json` per workload, as
 tools/run_suite.sh writes it) and RESULTS/peers.jsonl, and writes
-  RESULTS/summary.md   stage table (geometric means over the suite), the issue's targets with
-                       their verdicts, and per-workload tables of chosen workloads;
+  RESULTS/summary.md   stage table (geometric means over the suite), one row per category of
+                       the suite file (`# category:` lines, tools/suite_file.py: stage 7 against
+                       stage 6, stage 3 and the best peer), the issue's targets with their
+                       verdicts, and per-workload tables of chosen workloads;
   RESULTS/stages.png   every stage's time relative to stage 3 and its % of the copy bandwidth on
                        unique bytes, per workload, with the best peer beside them;
   RESULTS/stages_by_heads.png  the same speedups, one panel per head configuration
@@ -26,6 +28,15 @@ import re
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import suite_file  # noqa: E402
+
+#: Suite files whose `# category:` lines name the category of results that carry none (runs
+#: recorded before suite.py wrote categories).
+CATEGORY_SOURCES = [REPO / "tools/suite.txt", REPO / "tools/suite-categories.txt"]
+#: Stages every run needs for the stage tables (a run without one, e.g. a failed compare, is
+#: listed and left out).
+REQUIRED_STAGES = ("naive", "splitkv", "pat")
 
 #: Workloads shown one by one in summary.md (suite keys).
 HIGHLIGHTS = [
@@ -66,8 +77,11 @@ def load(results: pathlib.Path):
 
 
 def shares_prefix(workload: str) -> bool:
-    """A tree spec whose first level has fewer nodes than its leaves shares some prefix."""
+    """A tree spec whose first level has fewer nodes than its leaves shares some prefix; a
+    heterogeneous batch shares unless --hetero-shared is 0."""
     words = workload.split()
+    if "--hetero" in words:
+        return not ("--hetero-shared" in words and float(words[words.index("--hetero-shared") + 1]) == 0)
     if "--tree" not in words:
         return True
     counts = words[words.index("--tree") + 1].split("_")[0].split(",")
@@ -104,6 +118,43 @@ def peer_headline(runs) -> str:
     ratio = geomean([b["time_us"] / r["stages"]["pat"]["time_us"] for r, b in pairs])
     wins = sum(1 for r, b in pairs if r["stages"]["pat"]["time_us"] < b["time_us"])
     return f"x{ratio:.2f} geometric mean speedup, faster on {wins} of {len(pairs)} workloads"
+
+
+def known_categories() -> dict[str, str]:
+    """suite line -> category, from the suite files (CATEGORY_SOURCES) that exist."""
+    out: dict[str, str] = {}
+    for path in CATEGORY_SOURCES:
+        if path.exists():
+            for line, category in suite_file.categories_by_line(path).items():
+                out.setdefault(line, category)
+    return out
+
+
+def time_ratio(run, num: str, den: str):
+    """run's time of stage `num` over stage `den` (None when either is missing)."""
+    a, b = run["stages"].get(num), run["stages"].get(den)
+    return a["time_us"] / b["time_us"] if a and b else None
+
+
+def category_table(runs) -> list[str]:
+    """One row per category: geometric means of stage 7's time over stage 6's, stage 3's and the
+    best peer's (below 1: stage 7 is faster)."""
+    lines = ["## By category", "",
+             "Geometric means of time ratios over each category's workloads (below 1: stage 7 `pat` is "
+             "faster); the categories are the `# category:` groups of the suite file.", "",
+             "| category | workloads | pat / multistream | pat / splitkv | pat / best peer | with a peer |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    groups: dict[str, list] = {}
+    for r in runs:
+        groups.setdefault(r["category"], []).append(r)
+    for category, rs in groups.items():
+        vs6 = geomean([time_ratio(r, "pat", "multistream") for r in rs])
+        vs3 = geomean([time_ratio(r, "pat", "splitkv") for r in rs])
+        peer = [r["stages"]["pat"]["time_us"] / b["time_us"] for r in rs
+                if "pat" in r["stages"] and (b := best_peer(r["peers"]))]
+        lines.append(f"| {category} | {len(rs)} | {fmt(vs6, 2)} | {fmt(vs3, 2)} | {fmt(geomean(peer), 2)} | "
+                     f"{len(peer)} |")
+    return lines
 
 
 def registry() -> dict[str, tuple[str, str, str]]:
@@ -168,12 +219,19 @@ def main(argv=None) -> int:
     if not patlab:
         print("summarize: no patlab results", file=sys.stderr)
         return 2
-    runs = []
+    runs, incomplete = [], []
+    categories = known_categories()
     for entry in patlab:
         c = entry.get("compare") or {}
         stages = {r["stage"]: r for r in c.get("results", []) if isinstance(r.get("time_us"), (int, float))}
         run = run_fields(c.get("run"))
-        runs.append({"key": entry["key"], "stages": stages, "run": run, "peers": peers.get(entry["key"], [])})
+        category = entry.get("category") or categories.get(entry["key"], suite_file.DEFAULT_CATEGORY)
+        record = {"key": entry["key"], "category": category, "stages": stages, "run": run,
+                  "peers": peers.get(entry["key"], [])}
+        (runs if all(s in stages for s in REQUIRED_STAGES) else incomplete).append(record)
+    if not runs:
+        print(f"summarize: no run has the stages {', '.join(REQUIRED_STAGES)}", file=sys.stderr)
+        return 2
     order = list(runs[0]["stages"].keys())
     first_run = runs[0]["run"]
     lines = [f"# Suite summary: {len(runs)} workloads",
@@ -203,6 +261,10 @@ def main(argv=None) -> int:
     if headline:
         lines += ["", f"Stage `pat` against the best peer of each workload (FlashInfer decode / cascade, torch SDPA): "
                       f"{headline}."]
+    if incomplete:
+        lines += ["", f"Left out of every table ({len(incomplete)}; a stage of {', '.join(REQUIRED_STAGES)} has no "
+                      "time): " + ", ".join(f"`{r['key']}`" for r in incomplete) + "."]
+    lines += [""] + category_table(runs)
 
     # Targets of the issue, checked on every workload.
     # Headings without code spans: Doxygen shows them as <tt> tags in its navigation tree.

@@ -239,6 +239,42 @@ def contract_cases(tmp, path):
                 stderr_check=lambda err: [] if err == "" else [f"stderr {err!r}"])
 
 
+def hetero_cases():
+    """--hetero and its knobs: every bad value one line and exit 2; the batch plans and checks."""
+    B = BAD_INPUT_SECONDS
+    bad = [("--hetero-requests", "0", "--hetero-requests must be in [1, 65536]"),
+           ("--hetero-requests", "65537", "--hetero-requests must be in [1, 65536]"),
+           ("--hetero-requests", "1.5", "--hetero-requests"),
+           ("--hetero-shared", "-0.1", "--hetero-shared must be a fraction in [0, 1]"),
+           ("--hetero-shared", "1.01", "--hetero-shared must be a fraction in [0, 1]"),
+           ("--hetero-shared", "nan", "--hetero-shared must be a fraction in [0, 1]"),
+           ("--hetero-shared", "abc", "--hetero-shared"),
+           ("--hetero-prefix", "0", "--hetero-prefix must be in [1, 16777216]"),
+           ("--hetero-min", "0", "--hetero-min must be in [1, 16777216]"),
+           ("--hetero-max", str(2**24 + 1), "--hetero-max must be in [1, 16777216]"),
+           ("--hetero-dist", "chat", "unknown --hetero-dist 'chat' (known: conv, code)"),
+           ("--hetero-dist", "", "--hetero-dist")]
+    for opt, value, needle in bad:
+        expect_error(f"{opt} {value!r}", ["plan", "--hetero", "1", opt, value], [needle], within=B)
+    expect_error("--hetero-min above --hetero-max", ["plan", "--hetero", "1", "--hetero-min", "100", "--hetero-max", "50"],
+                 ["--hetero-min (100) is larger than --hetero-max (50)"], within=B)
+    expect_error("--hetero -1", ["workload", "--hetero", "-1"], ["--hetero", "'-1' is not a seed"], within=B)
+    expect_error("--hetero with --tree", ["workload", "--hetero", "1", "--tree", "1,2_3,4"], ["choose one workload"],
+                 within=B)
+    for opt in ("--hetero-requests", "--hetero-shared", "--hetero-prefix", "--hetero-min", "--hetero-max",
+                "--hetero-dist"):
+        expect_error(f"{opt} without --hetero", ["workload", opt, "5"], [opt, "--hetero"], within=B)
+    expect_ok("workload --hetero 1", ["workload", "--hetero", "1"],
+              has("hetero conv, seed 1, 96 requests of 20-12288 own tokens, 72 of 96 share a 2048-token prompt"))
+    expect_ok("workload --hetero, no sharing", ["workload", "--hetero", "1", "--hetero-shared", "0", "--format", "json"],
+              lambda out: [] if (lambda w: w["unique tokens"] == w["tokens summed over requests"])(
+                  json.loads(out)["workload"]) else ["F = 0 shares tokens"])
+    expect_ok("list --presets has hetero96", ["list", "--presets"], has("hetero96", "--hetero 1"))
+    expect_ok("plan hetero96", ["plan", "hetero96", "--quiet"], has("packs", "HBM traffic model"))
+    expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
+                                             "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
+
+
 def limit_cases(tmp, path):
     """Inputs past the stated limits are refused by size or count before the work, within a second;
     a long chain (linear, not quadratic) is accepted."""
@@ -493,6 +529,7 @@ def main():
     contract_cases(tmp, path)
     limit_cases(tmp, path)
     subcommand_cases(tmp, path)
+    hetero_cases()
 
     # Success.
     expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check", "Exit codes", "77"))

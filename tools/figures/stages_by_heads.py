@@ -18,6 +18,8 @@ import figures_common as fc
 
 BASELINE = "splitkv"
 HEADS_RE = re.compile(r"--heads (\d+/\d+)")
+#: The heads in a row's shape ("40/8 heads, d=128, ..."), for workloads set by --model or a preset.
+SHAPE_HEADS_RE = re.compile(r"^(\d+/\d+) heads")
 COLUMNS = 2
 DPI = 120
 
@@ -27,9 +29,10 @@ def panels(suite: dict, metric: str):
     The value is the time (us) or % copy; the best peer is the fastest one."""
     by_heads, stages = {}, []
     for w in suite["workloads"]:
-        m = HEADS_RE.search(w["key"])
+        m = HEADS_RE.search(w["key"]) or next(
+            (h for r in w["rows"] if (h := SHAPE_HEADS_RE.match(str(r.get("shape") or "")))), None)
         if not m:
-            fc.fail(f"workload '{w['key']}' has no --heads")
+            fc.fail(f"workload '{w['key']}' has no --heads and no row with a shape")
         field = "time_us" if metric == "speedup" else "pct_copy"
         ours = {r["name"]: r[field] for r in w["rows"] if r["source"] == "patlab" and r.get(field)}
         peers = [(r["time_us"], r[field]) for r in w["rows"] if r["source"] != "patlab" and r.get("time_us")]

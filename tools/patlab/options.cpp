@@ -64,6 +64,7 @@ void WorkloadOptions::add_to(CLI::App& app) {
   r->add_option("--random-max-segment", random_.max_segment, "Longest segment in tokens")
       ->capture_default_str()
       ->needs(random);
+  add_hetero(app, *g);
   auto* s = app.add_option_group("shape", "Override the workload's attention shape");
   s->add_option("--model", model_,
                 "Model preset setting query/KV heads and head dim, e.g. qwen2.5-7b (patlab list --models shows them)")
@@ -79,6 +80,33 @@ void WorkloadOptions::add_to(CLI::App& app) {
   auto* shuffle = app.add_flag("--shuffle", shuffle_, "Hand out block ids in a shuffled order (the default)");
   app.add_flag("--no-shuffle", no_shuffle_, "Hand out block ids in order instead")->excludes(shuffle);
   add_quiet(app);
+}
+
+void WorkloadOptions::add_hetero(CLI::App& app, CLI::Option_group& g) {
+  auto* hetero = g.add_option("--hetero", hetero_seed_,
+                              "Heterogeneous-length batch drawn from this seed: own lengths from a log-normal fit of "
+                              "the Azure LLM inference trace 2023, a fraction behind one system prompt "
+                              "(docs/workload-format.md)")
+                     ->check(seed_check());
+  auto* h = app.add_option_group("hetero batch", "Knobs of --hetero (only with it)");
+  h->add_option("--hetero-requests", hetero_.requests, "Requests in the batch")->capture_default_str()->needs(hetero);
+  h->add_option("--hetero-shared", hetero_.shared, "Fraction of the requests behind the system prompt, in [0, 1] (0: no sharing)")
+      ->capture_default_str()
+      ->needs(hetero);
+  h->add_option("--hetero-prefix", hetero_.prefix, "System prompt tokens")->capture_default_str()->needs(hetero);
+  h->add_option("--hetero-min", hetero_.min_tokens, "Fewest own tokens of a request (draws are clamped)")
+      ->capture_default_str()
+      ->needs(hetero);
+  h->add_option("--hetero-max", hetero_.max_tokens, "Most own tokens of a request (draws are clamped)")
+      ->capture_default_str()
+      ->needs(hetero);
+  std::string dists;
+  for (const LengthFit& f : length_fits())
+    dists += (dists.empty() ? "" : "; ") + std::string(f.name) + " (" + f.source + ")";
+  h->add_option("--hetero-dist", hetero_.dist, "Length distribution, a log-normal fit of: " + dists)
+      ->capture_default_str()
+      ->check(non_empty())
+      ->needs(hetero);
 }
 
 void add_format(CLI::App& app, std::string& out) {
@@ -97,10 +125,12 @@ void add_quiet(CLI::App& app) {
 
 WorkloadChoice WorkloadOptions::resolve() const {
   const bool random = !random_seed_.empty();
+  const bool hetero = !hetero_seed_.empty();
   require(model_.empty() || (heads_.empty() && head_dim_option_->count() == 0),
           "--model " + model_ + " sets the heads and head dim: give --model or --heads/--head-dim, not both");
-  int chosen = !positional_.empty() + !preset_.empty() + !tree_.empty() + !file_.empty() + random;
-  require(chosen <= 1, "choose one workload: a positional name, --preset, --tree, --workload or --random-tree");
+  int chosen = !positional_.empty() + !preset_.empty() + !tree_.empty() + !file_.empty() + random + hetero;
+  require(chosen <= 1,
+          "choose one workload: a positional name, --preset, --tree, --workload, --random-tree or --hetero");
   WorkloadChoice w;
   ShapeOverrides file_shape;
   std::string preset = preset_, tree = tree_, file = file_;
@@ -119,6 +149,8 @@ WorkloadChoice WorkloadOptions::resolve() const {
     w.tree = load_workload_file(file, &file_shape);
   } else if (random) {
     w.tree = random_tree(*parse_seed(random_seed_), random_);
+  } else if (hetero) {
+    w.tree = hetero_batch(*parse_seed(hetero_seed_), hetero_);
   } else {
     const Preset& p = find_preset(preset.empty() ? presets().front().name : preset);
     w.tree = preset_tree(p);

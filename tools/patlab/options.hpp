@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/report/report.hpp"
 #include "progress.hpp"
@@ -39,7 +40,7 @@ struct WorkloadChoice {
 };
 
 /// The [W] options: one of a positional name/spec/file, --preset, --tree, --workload,
-/// --random-tree; shape overrides; seed and shuffle; --quiet.
+/// --random-tree, --hetero; shape overrides; seed and shuffle; --quiet.
 class WorkloadOptions {
  public:
   /// Registers the options on `app`.
@@ -48,9 +49,14 @@ class WorkloadOptions {
   WorkloadChoice resolve() const;
 
  private:
+  /// Registers --hetero in the workload group `g` and its knobs in their own group.
+  void add_hetero(CLI::App& app, CLI::Option_group& g);
+
   std::string positional_, preset_, tree_, file_;
   std::string random_seed_;  ///< --random-tree, checked by the seed validator
   RandomTreeOptions random_;
+  std::string hetero_seed_;  ///< --hetero, checked by the seed validator
+  HeteroOptions hetero_;
   std::string model_;  ///< --model: a preset of serving/model.hpp giving heads and head dim
   std::string heads_, dtype_;
   int head_dim_ = 0, page_ = 0;

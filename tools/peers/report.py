@@ -11,9 +11,11 @@ Inputs it understands (any mix, any number):
 
 Rows are joined by workload: a patlab row's key is its "workload" (plus the run's "shape" where
 given), a peer row's key is its export's description (plus its shape); suite.py also writes an
-explicit "key" (the suite line) into both, which wins. For every workload the table lists every
-patlab stage and every peer with time, % of copy bandwidth on the unique bytes, and the time as
-a ratio to the best peer's (time / best peer time: below 1 is faster than every peer).
+explicit "key" (the suite line) into both, which wins, and the line's "category" (its
+`# category:` group of the suite file, tools/suite_file.py), which the CSV and JSON carry. For
+every workload the table lists every patlab stage and every peer with time, % of copy bandwidth
+on the unique bytes, and the time as a ratio to the best peer's (time / best peer time: below 1
+is faster than every peer).
 
     python3 tools/peers/report.py --patlab suite.jsonl --peers peers.json --out results/
 """
@@ -27,7 +29,7 @@ import math
 import pathlib
 import sys
 
-COLUMNS = ["key", "workload", "shape", "source", "name", "check", "time_us", "min_us", "max_us", "plan_ms",
+COLUMNS = ["key", "category", "workload", "shape", "source", "name", "check", "time_us", "min_us", "max_us", "plan_ms",
            "unique_bytes", "eff_GBs", "pct_copy", "vs_best_peer", "notes"]
 
 
@@ -84,7 +86,8 @@ def patlab_rows(docs: list) -> tuple[list[dict], list[dict]]:
         compare = d.get("compare", d) if "compare" in d else d
         if not isinstance(compare, dict) or "results" not in compare:
             if key:
-                rows.append({"key": key, "workload": key, "shape": "", "source": "patlab", "name": "(patlab)",
+                rows.append({"key": key, "category": d.get("category"), "workload": key, "shape": "",
+                             "source": "patlab", "name": "(patlab)",
                              "check": f"no results (exit {d.get('exit', '?')})"})
             continue
         run = run_fields(compare.get("run"))
@@ -93,7 +96,7 @@ def patlab_rows(docs: list) -> tuple[list[dict], list[dict]]:
         for r in compare.get("results", []):
             workload = str(r.get("workload", ""))
             rows.append({
-                "key": key or (f"{workload} | {shape}" if shape else workload),
+                "key": key or (f"{workload} | {shape}" if shape else workload), "category": d.get("category"),
                 "workload": workload, "shape": shape, "source": "patlab", "name": str(r.get("stage", "?")),
                 "check": str(r.get("check", "")), "time_us": num(r.get("time_us")), "min_us": num(r.get("min_us")),
                 "max_us": num(r.get("max_us")), "plan_ms": num(r.get("plan_ms")),
@@ -121,7 +124,8 @@ def peer_rows(docs: list) -> tuple[list[dict], list[dict]]:
                 key = f"{workload} | {shape}" if shape else workload
             passed = r.get("status") == "PASS"
             rows.append({
-                "key": key, "workload": workload, "shape": shape, "source": "peer", "name": str(r.get("peer", "?")),
+                "key": key, "category": r.get("category"), "workload": workload, "shape": shape, "source": "peer",
+                "name": str(r.get("peer", "?")),
                 "check": "PASS" if passed else str(r.get("check", r.get("status", ""))),
                 "time_us": num(r.get("time_us")) if passed else None, "min_us": num(r.get("min_us")),
                 "max_us": num(r.get("max_us")), "plan_ms": num(r.get("plan_ms")),

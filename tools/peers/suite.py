@@ -28,14 +28,17 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tools"))
 import export_io  # noqa: E402
 import fi_env  # noqa: E402
 import report  # noqa: E402
 import run_peers  # noqa: E402
+import suite_file  # noqa: E402
 
 
-def read_suite(path: pathlib.Path, lines: str | None) -> list[str]:
-    items = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+def read_suite(path: pathlib.Path, lines: str | None) -> list[tuple[str, str]]:
+    """(category, workload line) of the suite file (tools/suite_file.py), optionally lines A:B."""
+    items = suite_file.read_entries(path)
     if lines:
         a, _, b = lines.partition(":")
         items = items[int(a or 0):int(b) if b else len(items)]
@@ -48,7 +51,8 @@ def parse_args(argv=None):
                     "workload and CSV/JSON/PNG (see tools/peers/README.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--patlab", type=pathlib.Path, default=REPO / "build-gpu" / "tools" / "patlab", help="patlab binary")
-    p.add_argument("--suite", type=pathlib.Path, default=REPO / "tools" / "suite.txt", help="one workload per line")
+    p.add_argument("--suite", type=pathlib.Path, default=REPO / "tools" / "suite.txt",
+                   help="one workload per line, '# category: NAME' lines grouping them (e.g. tools/suite-categories.txt)")
     p.add_argument("--workload", action="append", default=[],
                    help="a workload line to run instead of the suite file (repeatable), e.g. 'sysprompt'")
     p.add_argument("--lines", help="A:B: only suite lines A..B-1 (0-based, comments and blanks not counted)")
@@ -78,7 +82,7 @@ def main(argv=None) -> int:
     if not a.patlab.exists():
         log(f"suite: patlab binary {a.patlab} not found (build it: meson setup build-gpu -Dgpu_arch=90 && ninja -C build-gpu)")
         return 2
-    workloads = a.workload or read_suite(a.suite, a.lines)
+    workloads = [(suite_file.COMMAND_LINE_CATEGORY, w) for w in a.workload] or read_suite(a.suite, a.lines)
     if not workloads:
         log("suite: no workloads")
         return 2
@@ -108,9 +112,9 @@ def main(argv=None) -> int:
     peers_log = open(out / "peers.jsonl", "w")
     status = 0
     t_start = time.time()
-    for i, line in enumerate(workloads):
+    for i, (category, line) in enumerate(workloads):
         args = shlex.split(line)
-        log(f"[{i + 1}/{len(workloads)}] {line}  ({time.time() - t_start:.0f} s so far)")
+        log(f"[{i + 1}/{len(workloads)}] {category}: {line}  ({time.time() - t_start:.0f} s so far)")
         if worker is not None:
             worker.release()
         if not a.no_patlab:
@@ -127,7 +131,8 @@ def main(argv=None) -> int:
             if rc != 0:
                 status = 1
                 log(f"  patlab compare exit {rc}: {err.strip().splitlines()[-1] if err.strip() else ''}")
-            patlab_log.write(json.dumps({"key": line, "args": line, "exit": rc, "compare": compare}) + "\n")
+            patlab_log.write(json.dumps({"key": line, "args": line, "category": category, "exit": rc,
+                                         "compare": compare}) + "\n")
             patlab_log.flush()
         if worker is None:
             continue  # no peers: nothing to export
@@ -143,8 +148,9 @@ def main(argv=None) -> int:
             why = eerr.strip().splitlines()[-1] if eerr.strip() else f"exit {erc}"
             log(f"  patlab export failed: {why}")
             for p in worker.peers:
-                peers_log.write(json.dumps({"key": line, "workload": line, "shape": "", "peer": p, "status": "skipped",
-                                            "check": f"skipped: patlab export failed ({why})"}) + "\n")
+                peers_log.write(json.dumps({"key": line, "category": category, "workload": line, "shape": "", "peer": p,
+                                            "status": "skipped", "check": f"skipped: patlab export failed ({why})"})
+                                + "\n")
             peers_log.flush()
             continue
         rows = worker.run_export(edir, line)
@@ -153,7 +159,7 @@ def main(argv=None) -> int:
         except export_io.ExportError:
             ex = None
         for row in rows:
-            peers_log.write(json.dumps(row) + "\n")
+            peers_log.write(json.dumps(dict(row, category=category)) + "\n")
         peers_log.flush()
         if ex is not None:
             print(run_peers.format_table(rows, f"{line} | {ex.description} | {ex.shape.get('describe', '')}"), flush=True)

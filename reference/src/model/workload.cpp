@@ -9,6 +9,7 @@
 #include <random>
 
 #include "patlab/error.hpp"
+#include "patlab/model/hetero.hpp"
 #include "patlab/report/json.hpp"
 
 namespace patlab {
@@ -412,6 +413,10 @@ const std::vector<Preset>& presets() {
         {"mha", "256 requests with a 2048-token prefix and 128 own tokens, 32/32 heads", "1,256_2048,128", mha},
         {"tiny", "4 requests sharing 100 tokens with 37 own each, 8/2 heads, d=64 (quick checks)", "1,4_100,37",
          small},
+        {"hetero96",
+         "96 requests of 20-12288 own tokens (log-normal fit of the Azure 2023 conversation trace), 72 behind a "
+         "2048-token system prompt (issue 16's example)",
+         "--hetero 1", llama, [] { return hetero_batch(1, HeteroOptions{}); }},
     };
   }();
   return all;
@@ -427,6 +432,11 @@ const Preset& find_preset(const std::string& name) {
 }
 
 TokenTree preset_tree(const Preset& preset) {
+  if (preset.build) {
+    TokenTree t = preset.build();
+    t.description = "preset " + preset.name + " (" + t.description + ")";
+    return t;
+  }
   TokenTree t = preset.tree.front() == '{' ? parse_workload_json(preset.tree, "preset " + preset.name)
                                            : parse_tree_spec(preset.tree);
   t.description = "preset " + preset.name + " (" + (preset.tree.front() == '{' ? "asymmetric tree" : preset.tree) + ")";

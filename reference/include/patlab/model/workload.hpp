@@ -3,8 +3,9 @@
 ///
 /// A batch is described by a forest of *segments* (runs of tokens). Every request is a path from
 /// a root segment to the segment that ends it; requests whose paths share a first segment share
-/// that prefix. Three ways to write one down: the field's tree notation (parse_tree_spec), a JSON
-/// file of named segments (parse_workload_json), or a seeded random tree (random_tree).
+/// that prefix. Four ways to write one down: the field's tree notation (parse_tree_spec), a JSON
+/// file of named segments (parse_workload_json), a seeded random tree (random_tree), or a seeded
+/// heterogeneous-length batch (hetero_batch, patlab/model/hetero.hpp).
 #pragma once
 
 #include <cstddef>
@@ -140,8 +141,9 @@ TokenTree random_tree(uint64_t seed, const RandomTreeOptions& options);
 struct Preset {
   std::string name;
   std::string summary;
-  std::string tree;  ///< tree notation, or a built-in JSON text starting with '{'
+  std::string tree;  ///< tree notation, or a built-in JSON text starting with '{', or (with build) a label
   Shape shape;
+  TokenTree (*build)() = nullptr;  ///< set for a generated workload: makes its tree (`tree` is then a label)
 };
 
 /// The presets, the first being the default workload.
