@@ -205,7 +205,7 @@ def main() -> int:
         # --- tiny: 1,4_100,37, page 16: the prefix ends mid-block (100 = 6*16 + 4) ---------------
         d = tmp / "tiny"
         meta = export(patlab, d, "tiny")
-        expect(meta["format"] == "patlab-export" and meta["version"] == 2, "format tag and version")
+        expect(meta["format"] == "patlab-export" and meta["version"] == 3, "format tag and version")
         names = [f["name"] for f in meta["files"]]
         expect(names == ["q", "k_pool", "v_pool", "block_tables", "lengths", "oracle_o", "oracle_lse", "emulated_row_error"],
                f"file list {names}")

@@ -157,7 +157,7 @@ TEST_CASE("the shapes grid: d=256 at every group of issue 11, odd groups at d 64
     const Plan plan = make_plan(layout, o);
     REQUIRE(validate_plan(layout, plan).empty());
     for (const Pack& p : plan.packs) {
-      CHECK(tile_fits(p.tile, d));
+      CHECK(tile_fits(p.tile, d, c.shape.kv_element_bytes()));
       const int rows = p.rows(g);
       if (rows == (kMaxTileRows / g) * g && (rows & (rows - 1)) != 0) odd_full_rows.insert(rows);
       if (d == 128 && p.tile == TileShape{64, 128}) eight_warp_128 += pack_threads(d, 64, 128) == 8 * 32;
