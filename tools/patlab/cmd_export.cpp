@@ -79,6 +79,7 @@ int run_export(const ExportOptions& o) {
       {"folder", o.out},
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
+      {"kv dtype", kv_dtype_name(choice.shape.kv_dtype, choice.shape.dtype)},
       {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
       {"requests", Cell::integer(L.num_requests())},
       {"KV blocks (physical)", Cell::integer(L.num_blocks)},
