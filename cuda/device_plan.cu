@@ -110,6 +110,8 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   args_.q = batch.q;
   args_.k_pool = batch.k_pool;
   args_.v_pool = batch.v_pool;
+  args_.k_scale = batch.k_scale;
+  args_.v_scale = batch.v_scale;
   args_.out = batch.out;
   args_.partial_o = partial_o_.get();
   args_.partial_lse = partial_lse_.get();

@@ -1,5 +1,5 @@
 // The instances of the pack kernel: every tile shape the planner may choose, for both storage
-// types and every head dim, compiled once here and launched through launch_pack_tile(). A tile
+// types of q, both KV cache types (16-bit and fp8) and every head dim, compiled once here and launched through launch_pack_tile(). A tile
 // that does not fit a head dim's budget (pack_tile_fits(), tile_budget.hpp) is not built for it:
 // the planner never picks one.
 #include <string>
@@ -33,15 +33,16 @@ bool dispatch_tile(TileShape tile, F&& f) {
   }
 }
 
-/// Calls `f(TypeTag<T>, D, M, N)` for the pack kernel instance of (shape, tile); throws
+/// Calls `f(TypeTag<T, KV>, D, M, N)` for the pack kernel instance of (shape, tile); throws
 /// Error(unsupported) when that tile is not built, or does not fit the shape's head dim.
 template <typename F>
 void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
   bool built = false;
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
     built = dispatch_tile(tile, [&](auto m, auto n) {
+      using KV = typename decltype(tag)::kv_type;
       constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-      if constexpr (pack_tile_fits(D, M, N))
+      if constexpr (pack_tile_fits(D, M, N, static_cast<int>(sizeof(KV))))
         f(tag, dim, m, n);
       else
         throw Error(ErrorKind::unsupported, "tile " + tile.name() + " does not fit head dim " + std::to_string(D) +
@@ -56,14 +57,15 @@ void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
 void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
   dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
+    using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    constexpr int bytes = pack_smem_bytes<D, M, N>();
+    constexpr int bytes = pack_smem_bytes<KV, D, M, N>();
     if (bytes > smem_optin)
       throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
                                               std::to_string(bytes) + " bytes of shared memory, the device gives " +
                                               std::to_string(smem_optin));
     PATLAB_CUDA_CHECK(
-        cudaFuncSetAttribute(pack_attention_kernel<T, D, M, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+        cudaFuncSetAttribute(pack_attention_kernel<T, KV, D, M, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   });
 }
 
@@ -84,9 +86,10 @@ void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& 
   if (count == 0) return;
   dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
+    using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    pack_attention_kernel<T, D, M, N><<<dim3(count, shape.num_kv_heads), PackWarpLayout<D, M, N>::kThreads,
-                                        pack_smem_bytes<D, M, N>(), stream>>>(args, bucket);
+    pack_attention_kernel<T, KV, D, M, N><<<dim3(count, shape.num_kv_heads), PackWarpLayout<D, M, N>::kThreads,
+                                            pack_smem_bytes<KV, D, M, N>(), stream>>>(args, bucket);
     PATLAB_CUDA_CHECK_LAUNCH();
   });
 }

@@ -174,7 +174,8 @@ DeviceInfo probe() {
 struct Runner::Impl {
   DeviceInfo device;
   const Workload* host = nullptr;
-  DeviceBuffer<uint16_t> q, k, v, out;
+  DeviceBuffer<uint16_t> q, out;
+  DeviceBuffer<uint8_t> k, v;  ///< the pools' bytes in the KV storage type
   DeviceBuffer<int32_t> table, lengths;
   DeviceBuffer<uint8_t> flush;
   cudaStream_t stream = nullptr;
@@ -240,8 +241,8 @@ Runner::Runner(const Workload& w) : impl_(std::make_unique<Impl>()) {
   for (int r = 0; r < L.num_requests(); ++r)
     std::copy(L.block_tables[r].begin(), L.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
   m.q = DeviceBuffer<uint16_t>(w.q);
-  m.k = DeviceBuffer<uint16_t>(w.k_pool);
-  m.v = DeviceBuffer<uint16_t>(w.v_pool);
+  m.k = DeviceBuffer<uint8_t>(w.k_pool);
+  m.v = DeviceBuffer<uint8_t>(w.v_pool);
   m.out = DeviceBuffer<uint16_t>(w.q.size());
   m.table = DeviceBuffer<int32_t>(table);
   m.lengths = DeviceBuffer<int32_t>(L.lengths);
@@ -255,6 +256,8 @@ Runner::Runner(const Workload& w) : impl_(std::make_unique<Impl>()) {
   m.batch.q = m.q.get();
   m.batch.k_pool = m.k.get();
   m.batch.v_pool = m.v.get();
+  m.batch.k_scale = w.k_scale;
+  m.batch.v_scale = w.v_scale;
   m.batch.block_table = m.table.get();
   m.batch.lengths = m.lengths.get();
   m.batch.out = m.out.get();

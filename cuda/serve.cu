@@ -149,6 +149,8 @@ ServeSession::ServeSession(const ServeConfig& config) : impl_(std::make_unique<I
   if (!m.stage) throw Error(ErrorKind::usage, "no GPU stage called '" + config.stage + "' (patlab list shows them)");
   const std::string why = m.stage->unsupported(config.shape);
   if (!why.empty()) throw Error(ErrorKind::unsupported, config.stage + ": " + why);
+  if (config.shape.kv_fp8())
+    throw Error(ErrorKind::unsupported, "the serve loop keeps a 16-bit KV cache (--kv-dtype auto)");
   PATLAB_CUDA_CHECK(cudaSetDevice(0));
   const Shape& s = config.shape;
   m.token_elems = int64_t{s.num_kv_heads} * s.head_dim;
@@ -304,12 +306,11 @@ void ServeSession::snapshot_layer0(Workload& host, std::vector<uint16_t>& out) {
   host.layout = m.host.layout;
   out.resize(q_elems);
   host.q.resize(q_elems);
-  host.k_pool.resize(static_cast<size_t>(m.layer_elems));
-  host.v_pool.resize(static_cast<size_t>(m.layer_elems));
+  host.resize_pools(static_cast<size_t>(m.layer_elems));  // 16-bit elements: the serve loop keeps no fp8 cache
   PATLAB_CUDA_CHECK(cudaMemcpy(out.data(), m.out.get(), q_elems * sizeof(uint16_t), cudaMemcpyDeviceToHost));
   PATLAB_CUDA_CHECK(cudaMemcpy(host.q.data(), m.q.get(), q_elems * sizeof(uint16_t), cudaMemcpyDeviceToHost));
-  PATLAB_CUDA_CHECK(cudaMemcpy(host.k_pool.data(), m.k_layer(0), host.k_pool.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
-  PATLAB_CUDA_CHECK(cudaMemcpy(host.v_pool.data(), m.v_layer(0), host.v_pool.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+  PATLAB_CUDA_CHECK(cudaMemcpy(host.k_pool.data(), m.k_layer(0), host.k_pool.size(), cudaMemcpyDeviceToHost));
+  PATLAB_CUDA_CHECK(cudaMemcpy(host.v_pool.data(), m.v_layer(0), host.v_pool.size(), cudaMemcpyDeviceToHost));
 }
 
 }  // namespace patlab::gpu

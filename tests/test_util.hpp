@@ -26,12 +26,14 @@ inline void require_error(const std::function<void()>& f, const std::string& nee
 }
 
 /// A shape from its numbers.
-inline patlab::Shape shape_of(int hq, int hkv, int d, int page, patlab::DType dtype = patlab::DType::fp16) {
+inline patlab::Shape shape_of(int hq, int hkv, int d, int page, patlab::DType dtype = patlab::DType::fp16,
+                              patlab::KvDType kv = patlab::KvDType::same) {
   patlab::Shape s;
   s.num_q_heads = hq;
   s.num_kv_heads = hkv;
   s.head_dim = d;
   s.page_size = page;
   s.dtype = dtype;
+  s.kv_dtype = kv;
   return s;
 }

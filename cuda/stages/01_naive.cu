@@ -51,13 +51,14 @@ __device__ float block_reduce(float v, float* scratch) {
 // [naive-block-reduce]
 
 // [naive-kernel]
-/// One CTA per (request, query head): grid (requests, Hq), kNaiveThreads threads.
-template <typename T, int D>
+/// One CTA per (request, query head): grid (requests, Hq), kNaiveThreads threads. K and V of
+/// type KV (T, or fp8 e4m3 whose K scale is folded into `scale` and V scale into the output).
+template <typename T, typename KV, int D>
 __global__ void __launch_bounds__(kNaiveThreads)
-    naive_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
+    naive_decode_kernel(const T* __restrict__ q, const KV* __restrict__ k_pool, const KV* __restrict__ v_pool,
                         const int32_t* __restrict__ block_table, int table_stride,
                         const int32_t* __restrict__ lengths, PoolGeometry geo, int num_q_heads, float scale,
-                        T* __restrict__ out) {
+                        float v_scale, T* __restrict__ out) {
   __shared__ float q_s[D];
   __shared__ float p_s[kNaiveThreads];
   __shared__ float scratch[kWarps];
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(kNaiveThreads)
     const int t = chunk + tid;
     float s = -INFINITY;
     if (t < len) {
-      const T* k_row = k_pool + token_offset<D>(geo, blocks, t, kv_head);
+      const KV* k_row = k_pool + token_offset<D>(geo, blocks, t, kv_head);
       s = 0.f;
       for (int i = 0; i < D; ++i) s += q_s[i] * to_float(k_row[i]);
     }
@@ -100,7 +101,7 @@ __global__ void __launch_bounds__(kNaiveThreads)
 #pragma unroll
   for (int e = 0; e < kElems; ++e) {
     const int i = tid + e * kNaiveThreads;
-    if (i < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + i] = from_float<T>(acc[e] / st.l);
+    if (i < D) out[(static_cast<int64_t>(request) * num_q_heads + head) * D + i] = from_float<T>(acc[e] / st.l * v_scale);
   }
 }
 // [naive-kernel]
@@ -118,12 +119,13 @@ class NaiveStage final : public Stage {
     const Shape& s = batch_.shape;
     dispatch_dtype_head_dim(s, [&](auto tag, auto dim) {
       using T = typename decltype(tag)::type;
+      using KV = typename decltype(tag)::kv_type;
       constexpr int D = decltype(dim)::value;
       const dim3 grid(batch_.requests, s.num_q_heads);
-      naive_decode_kernel<T, D><<<grid, kNaiveThreads, 0, stream>>>(
-          static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-          batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s),
-          s.num_q_heads, 1.0f / std::sqrt(static_cast<float>(D)), static_cast<T*>(batch_.out));
+      naive_decode_kernel<T, KV, D><<<grid, kNaiveThreads, 0, stream>>>(
+          static_cast<const T*>(batch_.q), static_cast<const KV*>(batch_.k_pool), static_cast<const KV*>(batch_.v_pool),
+          batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s), s.num_q_heads,
+          1.0f / std::sqrt(static_cast<float>(D)) * batch_.k_scale, batch_.v_scale, static_cast<T*>(batch_.out));
       PATLAB_CUDA_CHECK_LAUNCH();
     });
   }

@@ -22,17 +22,17 @@ namespace {
 // [gqa-kernel]
 /// One CTA per (request, KV head): grid (requests, Hkv), kGqaThreads threads; `group` query
 /// heads per KV head, at most the bucket G (dispatch.cuh).
-template <typename T, int D, int G>
+template <typename T, typename KV, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
-    gqa_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
-                      const int32_t* __restrict__ block_table, int table_stride, const int32_t* __restrict__ lengths,
+    gqa_decode_kernel(const T* __restrict__ q, const KV* __restrict__ k_pool, const KV* __restrict__ v_pool,
+                      float k_scale, float v_scale, const int32_t* __restrict__ block_table, int table_stride, const int32_t* __restrict__ lengths,
                       PoolGeometry geo, int group, T* __restrict__ out) {
   const int request = blockIdx.x, kv_head = blockIdx.y;
   const int num_q_heads = geo.num_kv_heads * group;
   const int64_t row0 = static_cast<int64_t>(request) * num_q_heads + kv_head * group;  // first (request, head) row
   DecodeSink<T> sink;
   sink.out = out;
-  gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(request) * table_stride,
+  gqa_decode_range<T, KV, D, G>(q + row0 * D, k_pool, v_pool, k_scale, v_scale, block_table + static_cast<int64_t>(request) * table_stride,
                             geo, kv_head, group, 0, lengths[request], num_q_heads, row0, sink);
 }
 // [gqa-kernel]
@@ -51,10 +51,11 @@ class GqaStage final : public Stage {
     dispatch_dtype_head_dim(s, [&](auto tag, auto dim) {
       dispatch_group(s, [&](auto group) {
         using T = typename decltype(tag)::type;
+        using KV = typename decltype(tag)::kv_type;
         constexpr int D = decltype(dim)::value, G = decltype(group)::value;
-        gqa_decode_kernel<T, D, G><<<dim3(batch_.requests, s.num_kv_heads), kGqaThreads, 0, stream>>>(
-            static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-            batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s), s.group(),
+        gqa_decode_kernel<T, KV, D, G><<<dim3(batch_.requests, s.num_kv_heads), kGqaThreads, 0, stream>>>(
+            static_cast<const T*>(batch_.q), static_cast<const KV*>(batch_.k_pool), static_cast<const KV*>(batch_.v_pool),
+            batch_.k_scale, batch_.v_scale, batch_.block_table, batch_.table_stride, batch_.lengths, pool_geometry(s), s.group(),
             static_cast<T*>(batch_.out));
         PATLAB_CUDA_CHECK_LAUNCH();
       });

@@ -39,10 +39,10 @@ struct Chunk {
 // [splitkv-kernel]
 /// One CTA per (chunk, KV head): grid (chunks, Hkv), kGqaThreads threads; `group` query heads
 /// per KV head, at most the bucket G (dispatch.cuh).
-template <typename T, int D, int G>
+template <typename T, typename KV, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
-    splitkv_decode_kernel(const T* __restrict__ q, const T* __restrict__ k_pool, const T* __restrict__ v_pool,
-                          const int32_t* __restrict__ block_table, int table_stride, const Chunk* __restrict__ chunks,
+    splitkv_decode_kernel(const T* __restrict__ q, const KV* __restrict__ k_pool, const KV* __restrict__ v_pool,
+                          float k_scale, float v_scale, const int32_t* __restrict__ block_table, int table_stride, const Chunk* __restrict__ chunks,
                           PoolGeometry geo, int group, PartialsView partials, T* __restrict__ out) {
   const Chunk c = chunks[blockIdx.x];
   const int kv_head = blockIdx.y;
@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kGqaThreads)
   sink.out = out;
   sink.partials = partials;  // partials.o == nullptr when nothing is split
   sink.slot = c.slot;
-  gqa_decode_range<T, D, G>(q + row0 * D, k_pool, v_pool, block_table + static_cast<int64_t>(c.request) * table_stride,
+  gqa_decode_range<T, KV, D, G>(q + row0 * D, k_pool, v_pool, k_scale, v_scale, block_table + static_cast<int64_t>(c.request) * table_stride,
                             geo, kv_head, group, c.begin, c.end, num_q_heads, row0, sink);
 }
 // [splitkv-kernel]
@@ -66,8 +66,9 @@ class SplitKvStage final : public Stage {
     // [splitkv-occupancy]
     dispatch_dtype_head_dim_group(s, [&](auto tag, auto dim, auto group) {
       using T = typename decltype(tag)::type;
+      using KV = typename decltype(tag)::kv_type;
       constexpr int D = decltype(dim)::value, G = decltype(group)::value;
-      PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident_, splitkv_decode_kernel<T, D, G>,
+      PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident_, splitkv_decode_kernel<T, KV, D, G>,
                                                                       kGqaThreads, 0));
     });
     // [splitkv-occupancy]
@@ -108,11 +109,12 @@ class SplitKvStage final : public Stage {
     if (split_) partials = {partial_o_.get(), partial_lse_.get(), offsets_.get()};
     dispatch_dtype_head_dim_group(s, [&](auto tag, auto dim, auto group) {
       using T = typename decltype(tag)::type;
+      using KV = typename decltype(tag)::kv_type;
       constexpr int D = decltype(dim)::value, G = decltype(group)::value;
-      splitkv_decode_kernel<T, D, G><<<dim3(static_cast<unsigned>(chunks_.size()), s.num_kv_heads), kGqaThreads, 0,
-                                       stream>>>(
-          static_cast<const T*>(batch_.q), static_cast<const T*>(batch_.k_pool), static_cast<const T*>(batch_.v_pool),
-          batch_.block_table, batch_.table_stride, chunks_.get(), pool_geometry(s), s.group(), partials,
+      splitkv_decode_kernel<T, KV, D, G><<<dim3(static_cast<unsigned>(chunks_.size()), s.num_kv_heads), kGqaThreads,
+                                           0, stream>>>(
+          static_cast<const T*>(batch_.q), static_cast<const KV*>(batch_.k_pool), static_cast<const KV*>(batch_.v_pool),
+          batch_.k_scale, batch_.v_scale, batch_.block_table, batch_.table_stride, chunks_.get(), pool_geometry(s), s.group(), partials,
           static_cast<T*>(batch_.out));
       PATLAB_CUDA_CHECK_LAUNCH();
       if (split_) launch_merge<T, D>(partials, nullptr, batch_.requests, s.num_q_heads, batch_.out, stream);

@@ -208,7 +208,7 @@ def contract_cases(tmp, path):
     """Empty values, zero sizes, seeds out of range, orphan options, control characters: each one
     line and exit 2, at once, never a silent default."""
     B = BAD_INPUT_SECONDS
-    for opt in ("--tree", "--preset", "--workload", "--heads", "--dtype", "--head-dim", "--page"):
+    for opt in ("--tree", "--preset", "--workload", "--heads", "--dtype", "--kv-dtype", "--head-dim", "--page"):
         expect_error(f"empty {opt}", ["workload", opt, ""], [opt, "empty"], within=B)
     expect_error("empty positional workload", ["workload", ""], ["empty"], within=B)
     expect_error("--head-dim 0", ["workload", "--head-dim", "0"], ["unsupported head dim 0"], within=B)
@@ -488,7 +488,15 @@ def main():
     expect_error("group size 32", ["workload", "--heads", "64/2"], ["unsupported group size 32"])
     expect_error("head dim 96", ["workload", "--head-dim", "96"], ["unsupported head dim 96"])
     expect_error("page 24", ["workload", "--page", "24"], ["unsupported page size 24"])
-    expect_error("dtype fp8", ["workload", "--dtype", "fp8"], ["unsupported dtype 'fp8'"])
+    expect_error("dtype fp8", ["workload", "--dtype", "fp8"], ["unsupported dtype 'fp8' for q", "--kv-dtype fp8"])
+    expect_error("kv dtype fp8_e5m2", ["workload", "--kv-dtype", "fp8_e5m2"],
+                 ["unsupported KV cache dtype 'fp8_e5m2' (expected auto, fp8 or fp8_e4m3)"])
+    for cmd in ("plan", "bench", "check"):
+        expect_error(f"{cmd} --kv-dtype int8", [cmd, "--kv-dtype", "int8"], ["unsupported KV cache dtype 'int8'"])
+    expect_error("export --kv-dtype int8", ["export", "--out", tmp, "--kv-dtype", "int8"],
+                 ["unsupported KV cache dtype 'int8'"])
+    expect_ok("workload --kv-dtype fp8", ["workload", "tiny", "--kv-dtype", "fp8"], has("kv fp8_e4m3"))
+    expect_ok("check --kv-dtype fp8", ["check", "tiny", "--kv-dtype", "fp8_e4m3", "--dtype", "bf16"], has("PASS"))
     expect_error("head dim not a number", ["workload", "--head-dim", "abc"], ["--head-dim"])
     expect_error("workload file missing", ["workload", path("missing.json")], ["cannot read workload file", "missing.json"])
     expect_error("workload file is a directory", ["workload", "--workload", tmp], ["cannot read workload file"])

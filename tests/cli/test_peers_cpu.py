@@ -205,7 +205,7 @@ def main() -> int:
         # --- tiny: 1,4_100,37, page 16: the prefix ends mid-block (100 = 6*16 + 4) ---------------
         d = tmp / "tiny"
         meta = export(patlab, d, "tiny")
-        expect(meta["format"] == "patlab-export" and meta["version"] == 2, "format tag and version")
+        expect(meta["format"] == "patlab-export" and meta["version"] == 3, "format tag and version")
         names = [f["name"] for f in meta["files"]]
         expect(names == ["q", "k_pool", "v_pool", "block_tables", "lengths", "oracle_o", "oracle_lse", "emulated_row_error"],
                f"file list {names}")
@@ -329,7 +329,16 @@ def main() -> int:
             np = None
         if np is not None:
             import export_io
-            for name in ("tiny", "asym", "midempty"):
+            # An fp8 KV cache: one byte per element, the scales in workload.json, and the float64
+            # recompute on codes times scales matches the oracle.
+            meta8 = export(patlab, tmp / "tiny-fp8", "tiny", "--kv-dtype", "fp8")
+            expect(meta8["kv_dtype"] == "fp8_e4m3" and meta8["dtype"] == "fp16", "fp8 export: kv_dtype and dtype")
+            expect(meta8["k_scale"] > 0 and meta8["v_scale"] > 0 and meta8["k_scale"] != 1.0, "fp8 export: scales")
+            pools = {f["name"]: f for f in meta8["files"]}
+            expect(pools["k_pool"]["dtype"] == "fp8_e4m3" and pools["q"]["dtype"] == "fp16", "fp8 export: file dtypes")
+            tiny16 = json.loads((tmp / "tiny" / "workload.json").read_text())
+            expect(meta8["bytes"]["unique_kv"] * 2 == tiny16["bytes"]["unique_kv"], "fp8 export: half the KV bytes")
+            for name in ("tiny", "asym", "midempty", "tiny-fp8"):
                 ex = export_io.load_export(tmp / name)
                 o, lse = export_io.reference_attention(ex)
                 res = export_io.check(ex, o)

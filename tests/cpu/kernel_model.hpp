@@ -69,8 +69,8 @@ inline AttentionResult tiled_kernel_model(const Workload& w) {
     Eigen::MatrixXf k(len, s.head_dim), v(len, s.head_dim);
     for (int64_t t = 0; t < len; ++t)
       for (int i = 0; i < s.head_dim; ++i) {
-        k(t, i) = to_float(w.k_pool[w.token_offset(r, t, kvh) + static_cast<size_t>(i)], s.dtype);
-        v(t, i) = to_float(w.v_pool[w.token_offset(r, t, kvh) + static_cast<size_t>(i)], s.dtype);
+        k(t, i) = static_cast<float>(w.kv_value(KvTensor::k, w.token_offset(r, t, kvh) + static_cast<size_t>(i)));
+        v(t, i) = static_cast<float>(w.kv_value(KvTensor::v, w.token_offset(r, t, kvh) + static_cast<size_t>(i)));
       }
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;

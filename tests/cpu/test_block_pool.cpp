@@ -289,7 +289,8 @@ TEST_CASE("make_workload: data follows logical tokens, not physical ids") {
     const Workload c = make_workload(t, s, seed + 1, true);
     REQUIRE(a.layout.block_tables != b.layout.block_tables);
     const size_t block_elems = static_cast<size_t>(16) * 2 * 64;
-    CHECK(a.k_pool.size() == block_elems * static_cast<size_t>(a.layout.num_blocks));
+    CHECK(a.kv_elements() == block_elems * static_cast<size_t>(a.layout.num_blocks));
+    CHECK(a.k_pool.size() == a.kv_elements() * 2);  // 16-bit elements
     CHECK(a.v_pool.size() == a.k_pool.size());
     CHECK(a.q.size() == static_cast<size_t>(3 * 8 * 64));
     CHECK(a.q == b.q);
@@ -303,11 +304,12 @@ TEST_CASE("make_workload: data follows logical tokens, not physical ids") {
           const int32_t block = a.layout.block_tables[static_cast<size_t>(r)][static_cast<size_t>(tok / 16)];
           REQUIRE(oa == ((static_cast<size_t>(block) * 16 + static_cast<size_t>(tok % 16)) * 2 + h) * 64);
           for (size_t i = 0; i < 64; ++i) {
-            REQUIRE(a.k_pool[oa + i] == b.k_pool[ob + i]);
-            REQUIRE(a.v_pool[oa + i] == b.v_pool[ob + i]);
-            REQUIRE(std::isfinite(to_float(a.k_pool[oa + i], dtype)));
+            REQUIRE(a.kv_code(KvTensor::k, oa + i) == b.kv_code(KvTensor::k, ob + i));
+            REQUIRE(a.kv_code(KvTensor::v, oa + i) == b.kv_code(KvTensor::v, ob + i));
+            REQUIRE(std::isfinite(a.kv_value(KvTensor::k, oa + i)));
           }
-          differs_from_other_seed = differs_from_other_seed || a.k_pool[oa] != c.k_pool[c.token_offset(r, tok, h)];
+          differs_from_other_seed = differs_from_other_seed ||
+                                    a.kv_code(KvTensor::k, oa) != c.kv_code(KvTensor::k, c.token_offset(r, tok, h));
         }
     CHECK(differs_from_other_seed);
     // Shared tokens read the same values through every request's table.
@@ -330,7 +332,7 @@ TEST_CASE("make_workload: N(0,1) values, NaN past each request's end") {
     for (int off = 0; off < s.page_size; ++off)
       for (size_t i = 0; i < row; ++i) {
         const size_t at = w.kv_offset(b, off, 0) + i;
-        const float k = to_float(w.k_pool[at], s.dtype), v = to_float(w.v_pool[at], s.dtype);
+        const double k = w.kv_value(KvTensor::k, at), v = w.kv_value(KvTensor::v, at);
         if (off < used) {
           REQUIRE(std::isfinite(k));
           REQUIRE(std::isfinite(v));

@@ -82,7 +82,7 @@ double element_use(const AttentionResult& got, const AttentionResult& ref, const
 }
 
 Measured measure(const Case& c, DType dtype, DataKind data) {
-  const Tolerance& tol = tolerance(dtype);
+  const Tolerance& tol = tolerance(dtype, KvDType::same);
   const double u = unit_roundoff(dtype);
   Measured m;
   for (int i = 0; i < c.seeds; ++i) {
@@ -119,7 +119,7 @@ TEST_CASE("the tolerance table leaves >= 2x headroom over the emulation's and a 
             << "dtype data   workload                     seeds  max|err|   elem use  model use  "
                "emu row min..max   model row/bound\n";
   for (DType dtype : {DType::fp16, DType::bf16}) {
-    const Tolerance& tol = tolerance(dtype);
+    const Tolerance& tol = tolerance(dtype, KvDType::same);
     const double u = unit_roundoff(dtype);
     Measured worst;
     for (DataKind data : {DataKind::flat, DataKind::peaked}) {
@@ -167,7 +167,7 @@ TEST_CASE("check_output: what passes and what fails") {
     const Workload w = make(kCases[1], dtype);
     const Reference ref = make_reference(w);
     const AttentionResult& naive = ref.oracle;
-    const Tolerance& tol = tolerance(dtype);
+    const Tolerance& tol = tolerance(dtype, KvDType::same);
     const std::vector<float> good = as_floats(ref.emulated);
     const int d = w.shape().head_dim, heads = w.shape().num_q_heads;
     const int64_t rows = int64_t{w.num_requests()} * heads;
@@ -302,5 +302,5 @@ TEST_CASE("l2_error and decode") {
     CHECK(back[1] == 1.0f);
     CHECK(back[2] == -2.5f);
   }
-  CHECK(tolerance(DType::fp16).atol < tolerance(DType::bf16).atol);  // bf16 has 3 fewer mantissa bits
+  CHECK(tolerance(DType::fp16, KvDType::same).atol < tolerance(DType::bf16, KvDType::same).atol);  // bf16 has 3 fewer mantissa bits
 }

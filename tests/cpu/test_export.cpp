@@ -110,9 +110,9 @@ TEST_CASE("export writes every file with the documented size and little-endian c
     const auto v = read_bytes(out / "v_pool.bin");
     REQUIRE(k.size() == static_cast<size_t>(L.pool_bytes()) / 2);
     REQUIRE(v.size() == k.size());
-    for (size_t i = 0; i < w.k_pool.size(); ++i) {
-      REQUIRE(le(k, i, 2) == w.k_pool[i]);
-      REQUIRE(le(v, i, 2) == w.v_pool[i]);
+    for (size_t i = 0; i < w.kv_elements(); ++i) {
+      REQUIRE(le(k, i, 2) == w.kv_code(KvTensor::k, i));
+      REQUIRE(le(v, i, 2) == w.kv_code(KvTensor::v, i));
     }
 
     const auto bt = read_bytes(out / "block_tables.bin");
@@ -209,9 +209,9 @@ TEST_CASE("export's workload.json describes the workload, the tree and the check
   }
 
   const json::Value& tol = *j.find("tolerance");
-  REQUIRE(number(tol, "atol") == tolerance(DType::bf16).atol);
-  REQUIRE(number(tol, "rtol") == tolerance(DType::bf16).rtol);
-  REQUIRE(number(tol, "row_floor") == tolerance(DType::bf16).row_floor);
+  REQUIRE(number(tol, "atol") == tolerance(DType::bf16, KvDType::same).atol);
+  REQUIRE(number(tol, "rtol") == tolerance(DType::bf16, KvDType::same).rtol);
+  REQUIRE(number(tol, "row_floor") == tolerance(DType::bf16, KvDType::same).row_floor);
   REQUIRE(number(tol, "emulation_factor") == kEmulationFactor);
   REQUIRE(number(tol, "emulated_rel_l2") == ref.emulated_rel_l2);
   REQUIRE(ref.emulated_rel_l2 > 0);

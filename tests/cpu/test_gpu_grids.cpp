@@ -157,7 +157,7 @@ TEST_CASE("the shapes grid: d=256 at every group of issue 11, odd groups at d 64
     const Plan plan = make_plan(layout, o);
     REQUIRE(validate_plan(layout, plan).empty());
     for (const Pack& p : plan.packs) {
-      CHECK(tile_fits(p.tile, d));
+      CHECK(tile_fits(p.tile, d, c.shape.kv_element_bytes()));
       const int rows = p.rows(g);
       if (rows == (kMaxTileRows / g) * g && (rows & (rows - 1)) != 0) odd_full_rows.insert(rows);
       if (d == 128 && p.tile == TileShape{64, 128}) eight_warp_128 += pack_threads(d, 64, 128) == 8 * 32;
@@ -178,4 +178,28 @@ TEST_CASE("the shapes grid: d=256 at every group of issue 11, odd groups at d 64
   CHECK(odd_full_rows == std::set<int>{60, 63});
   CHECK(capped_256 >= 2);
   CHECK(eight_warp_128 > 0);
+}
+
+TEST_CASE("shapes grid: the fp8 KV cache on both q dtypes, every head dim, pages, trees and the tile cap") {
+  INFO("seed " << kShapesSeed);
+  const std::vector<Case> cases = test::shapes_grid(kShapesSeed);
+  std::set<std::pair<int, int>> dtype_dim;  // (q dtype, head dim) of fp8 cases
+  std::set<int> groups, pages;
+  int trees = 0, capped = 0, peaked = 0;
+  for (const Case& c : cases) {
+    if (!c.shape.kv_fp8()) continue;
+    CHECK(c.name.find("kv fp8") != std::string::npos);
+    dtype_dim.insert({static_cast<int>(c.shape.dtype), c.shape.head_dim});
+    groups.insert(c.shape.group());
+    pages.insert(c.shape.page_size);
+    trees += c.tree.depth() > 1;
+    capped += c.max_kv_tile == test::kLargeKvTile;
+    peaked += c.data == DataKind::peaked;
+  }
+  CHECK(dtype_dim.size() == 6);  // fp16 and bf16 x d 64, 128, 256
+  CHECK(groups.size() >= 4);
+  CHECK(pages == std::set<int>{16, 32, 64});
+  CHECK(trees >= 6);
+  CHECK(capped == 2);
+  CHECK(peaked >= 6);
 }

@@ -194,14 +194,14 @@ Workload workload_for(const PagedLayout& L, uint64_t seed) {
   const size_t block = row * static_cast<size_t>(s.page_size);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const uint16_t nan = from_float(std::numeric_limits<float>::quiet_NaN(), s.dtype);
-  w.k_pool.resize(block * static_cast<size_t>(L.num_blocks));
-  w.v_pool.resize(w.k_pool.size());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  w.resize_pools(block * static_cast<size_t>(L.num_blocks));
   for (int32_t b = 0; b < L.num_blocks; ++b)
     for (size_t i = 0; i < block; ++i) {
       const bool used = i < static_cast<size_t>(L.used_tokens[static_cast<size_t>(b)]) * row;
-      w.k_pool[static_cast<size_t>(b) * block + i] = used ? from_float(normal(rng), s.dtype) : nan;
-      w.v_pool[static_cast<size_t>(b) * block + i] = used ? from_float(normal(rng), s.dtype) : nan;
+      const size_t at = static_cast<size_t>(b) * block + i;
+      w.store_kv(KvTensor::k, at, used ? normal(rng) : nan);
+      w.store_kv(KvTensor::v, at, used ? normal(rng) : nan);
     }
   w.q.resize(static_cast<size_t>(L.num_requests()) * s.num_q_heads * s.head_dim);
   for (uint16_t& x : w.q) x = from_float(normal(rng), s.dtype);

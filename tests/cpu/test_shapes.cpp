@@ -61,18 +61,18 @@ TEST_CASE("tile budget: shared memory and registers per head dim, and fit_tile l
   CHECK(pack_smem_bytes(128, 64, 128) <= kPackSmemBudget);
   for (int m : kTileRowOptions) {
     CAPTURE(m);
-    CHECK_FALSE(tile_fits(TileShape{m, 128}, 256));
-    CHECK(fit_tile(TileShape{m, 128}, 256) == TileShape{m, 64});
+    CHECK_FALSE(tile_fits(TileShape{m, 128}, 256, kTileElemBytes));
+    CHECK(fit_tile(TileShape{m, 128}, 256, kTileElemBytes) == TileShape{m, 64});
     for (int n : kTileKvOptions) {
       CAPTURE(n);
-      if (n < 128) CHECK(tile_fits(TileShape{m, n}, 256));
-      for (int d : {64, 128}) CHECK(tile_fits(TileShape{m, n}, d));
+      if (n < 128) CHECK(tile_fits(TileShape{m, n}, 256, kTileElemBytes));
+      for (int d : {64, 128}) CHECK(tile_fits(TileShape{m, n}, d, kTileElemBytes));
       for (int d : kHeadDims)
-        if (tile_fits(TileShape{m, n}, d)) {
+        if (tile_fits(TileShape{m, n}, d, kTileElemBytes)) {
           CHECK(pack_register_cost(d, pack_col_tokens(d, m, n)) <= kPackAccumulatorBudget);
           CHECK(pack_threads(d, m, n) <= kMaxPackWarps * 32);
           CHECK(pack_col_tokens(d, m, n) % 16 == 0);
-          CHECK(fit_tile(TileShape{m, n}, d) == TileShape{m, n});
+          CHECK(fit_tile(TileShape{m, n}, d, kTileElemBytes) == TileShape{m, n});
         }
     }
   }
@@ -100,7 +100,7 @@ TEST_CASE("the planner at every group and head dim: valid plans, fitting tiles, 
         CHECK(info.queries_per_pack == kMaxTileRows / g);
         std::set<int> rows;
         for (const Pack& p : plan.packs) {
-          CHECK(tile_fits(p.tile, d));
+          CHECK(tile_fits(p.tile, d, kTileElemBytes));
           CHECK(p.rows(g) <= p.tile.m);
           rows.insert(p.rows(g));
           if (d == 256) CHECK(p.tile.n <= 64);

@@ -443,7 +443,13 @@ TEST_CASE("parse_heads and parse_dtype") {
   CHECK(parse_dtype("bf16") == DType::bf16);
   CHECK(parse_dtype("bfloat16") == DType::bf16);
   CHECK(std::string(dtype_name(DType::bf16)) == "bf16");
-  require_error([] { parse_dtype("fp8"); }, "unsupported dtype 'fp8' (expected fp16 or bf16)");
+  require_error([] { parse_dtype("fp8"); }, "unsupported dtype 'fp8' for q (fp8 is a KV cache type: --kv-dtype fp8)");
+  require_error([] { parse_dtype("int8"); }, "unsupported dtype 'int8' (expected fp16 or bf16)");
+  CHECK(parse_kv_dtype("auto") == KvDType::same);
+  CHECK(parse_kv_dtype("fp8") == KvDType::fp8_e4m3);
+  CHECK(parse_kv_dtype("fp8_e4m3") == KvDType::fp8_e4m3);
+  require_error([] { parse_kv_dtype("fp8_e5m2"); }, "unsupported KV cache dtype 'fp8_e5m2' (expected auto, fp8 or fp8_e4m3)");
+  require_error([] { parse_kv_dtype("fp16"); }, "unsupported KV cache dtype 'fp16'");
   require_error([] { parse_dtype("FP16"); }, "unsupported dtype 'FP16'");
 }
 

@@ -15,8 +15,15 @@ namespace {
 std::string data_name(DataKind data) { return data == DataKind::peaked ? "peaked" : "flat"; }
 
 std::string shape_name(const Shape& s) {
-  return std::string(dtype_name(s.dtype)) + " d" + std::to_string(s.head_dim) + " g" + std::to_string(s.group()) +
-         " hkv" + std::to_string(s.num_kv_heads) + " page" + std::to_string(s.page_size);
+  return std::string(dtype_name(s.dtype)) + (s.kv_fp8() ? " kv fp8" : "") + " d" + std::to_string(s.head_dim) +
+         " g" + std::to_string(s.group()) + " hkv" + std::to_string(s.num_kv_heads) + " page" +
+         std::to_string(s.page_size);
+}
+
+/// `s` with an fp8 e4m3 KV cache.
+Shape with_fp8_kv(Shape s) {
+  s.kv_dtype = KvDType::fp8_e4m3;
+  return s;
 }
 
 /// Cases under construction: every new shape takes the next KV head count of kGridKvHeads (the
@@ -193,6 +200,40 @@ std::vector<Case> tile128_grid(uint64_t seed) {
   return grid.take();
 }
 
+namespace {
+
+/// The fp8 KV cache sub-grid of shapes_grid(): the boundary batch for both q dtypes, every head
+/// dim and groups 1, 3 and 8 (pages cycling, every third also on peaked data); trees (asymmetric, random, a middle
+/// prefix) for both dtypes; and two cases under the KV tile cap of 128.
+void add_fp8_cases(Grid& grid, uint64_t seed) {
+  const TokenTree boundary = boundary_tree(), asym = asymmetric_tree(), middle = middle_prefix_tree();
+  const int pages[] = {16, 32, 64};
+  grid.set_max_kv_tile(0);
+  int combo = 0;
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128, kLargeHeadDim})
+      for (int g : {1, 3, 8}) {
+        const Shape s = with_fp8_kv(grid.shape(dt, d, g, pages[combo % 3]));
+        if (combo % 3 == 0)
+          grid.add_flat_and_peaked("fp8 KV, boundary lengths", boundary, s);
+        else
+          grid.add("fp8 KV, boundary lengths", boundary, s);
+        ++combo;
+      }
+  for (DType dt : {DType::fp16, DType::bf16}) {
+    grid.add("fp8 KV, asymmetric 3-request tree", asym, with_fp8_kv(grid.shape(dt, 128, 4, 16)));
+    grid.add_flat_and_peaked("fp8 KV, random tree", random_tree_of(seed * 7 + grid.size(), 12, 4, 300),
+                             with_fp8_kv(grid.shape(dt, 64, 8, 16)));
+    grid.add("fp8 KV, 64 requests, 4096 prefix, 8 share a 640 middle", middle, with_fp8_kv(grid.shape(dt, 128, 8, 16)));
+  }
+  grid.set_max_kv_tile(kLargeKvTile);
+  grid.add("fp8 KV, random deep tree", random_tree_of(seed * 13 + grid.size(), 24, 4, 900),
+           with_fp8_kv(grid.shape(DType::fp16, 128, 2, 16)));
+  grid.add("fp8 KV, boundary lengths", boundary, with_fp8_kv(grid.shape(DType::bf16, kLargeHeadDim, 16, 16)));
+}
+
+}  // namespace
+
 std::vector<Case> shapes_grid(uint64_t seed) {
   Grid grid(seed);
   const TokenTree boundary = boundary_tree(), asym = asymmetric_tree(), middle = middle_prefix_tree();
@@ -236,6 +277,7 @@ std::vector<Case> shapes_grid(uint64_t seed) {
              grid.shape(DType::fp16, kLargeHeadDim, g, 16));
     grid.add("64 requests, 4096 prefix, 8 share a 640 middle", middle, grid.shape(DType::bf16, 128, g == 7 ? 1 : 2, 16));
   }
+  add_fp8_cases(grid, seed);
   return grid.take();
 }
 

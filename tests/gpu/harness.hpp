@@ -54,8 +54,10 @@ inline constexpr int kLargeHeadDim = 256;
 /// at d=256 for every group of kShapeGridGroups (dtypes and pages cycling), the groups that are
 /// not powers of two at d 64 and 128, full packs of non-power-of-two rows (the 64-request tree
 /// at groups 5, 7, 12), the planner's torture cases at d=256, and a few cases with the KV tile
-/// cap at kLargeKvTile (n = 128 refused at d=256, 8-warp 64x128 at d=128). Peaked beside flat
-/// for some; KV heads cycle through kGridKvHeads.
+/// cap at kLargeKvTile (n = 128 refused at d=256, 8-warp 64x128 at d=128); and the fp8 KV
+/// cache (`--kv-dtype fp8`): boundary lengths for both q dtypes at d 64/128/256 and groups
+/// 1/3/8, trees, and the KV tile cap. Peaked beside flat for some; KV heads cycle through
+/// kGridKvHeads.
 std::vector<Case> shapes_grid(uint64_t seed);
 
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and

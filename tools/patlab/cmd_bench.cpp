@@ -102,6 +102,7 @@ Table run_table(const WorkloadChoice& choice, const PagedLayout& L) {
   return key_values("run", {
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
+      {"kv dtype", kv_dtype_name(choice.shape.kv_dtype, choice.shape.dtype)},
       {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
       {"requests", Cell::integer(L.num_requests())},
       {"unique bytes (KV + q + out)", Cell::bytes(static_cast<double>(traffic::unique_bytes(L)))},

@@ -69,7 +69,7 @@ int run_export(const ExportOptions& o) {
   export_workload(w, ref, o.out);
 
   const PagedLayout& L = w.layout;
-  const Tolerance& tol = tolerance(L.shape.dtype);
+  const Tolerance& tol = tolerance(L.shape.dtype, L.shape.kv_dtype);
   const int64_t outputs = int64_t{L.num_requests()} * L.shape.num_q_heads * L.shape.head_dim;
   // q (16-bit) + both pools + block tables and lengths (int32) + oracle o, lse and emulation row errors (float32)
   const int64_t file_bytes = outputs * 2 + L.pool_bytes() +
@@ -79,6 +79,7 @@ int run_export(const ExportOptions& o) {
       {"folder", o.out},
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
+      {"kv dtype", kv_dtype_name(choice.shape.kv_dtype, choice.shape.dtype)},
       {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
       {"requests", Cell::integer(L.num_requests())},
       {"KV blocks (physical)", Cell::integer(L.num_blocks)},

@@ -71,6 +71,7 @@ Table workload_table(const WorkloadChoice& w, const PagedLayout& layout) {
   return key_values("workload", {
       {"workload", w.tree.description},
       {"shape", w.shape.describe()},
+      {"kv dtype", kv_dtype_name(w.shape.kv_dtype, w.shape.dtype)},
       {"seed", Cell::integer(static_cast<int64_t>(w.seed))},
       {"block ids", w.shuffle ? "shuffled" : "in order"},
       {"requests", Cell::integer(layout.num_requests())},

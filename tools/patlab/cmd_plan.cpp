@@ -189,6 +189,7 @@ int run_plan(const PlanOptions& o) {
   Table summary = key_values("plan", {
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
+      {"kv dtype", kv_dtype_name(choice.shape.kv_dtype, choice.shape.dtype)},
       {"requests", Cell::integer(layout.num_requests())},
       {"SMs (target GPU)", Cell::integer(o.sms)},
       {"KV split", split},

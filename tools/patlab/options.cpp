@@ -72,7 +72,12 @@ void WorkloadOptions::add_to(CLI::App& app) {
   s->add_option("--heads", heads_, "Query/KV heads, e.g. 32/8")->check(non_empty());
   head_dim_option_ = s->add_option("--head-dim", head_dim_, "Head dimension: 64, 128 or 256")->check(non_empty());
   page_option_ = s->add_option("--page", page_, "Tokens per KV block: 16, 32 or 64")->check(non_empty());
-  s->add_option("--dtype", dtype_, "Storage type of q, K, V: fp16 or bf16")->check(non_empty());
+  s->add_option("--dtype", dtype_, "Storage type of q and the output (and of K, V with --kv-dtype auto): fp16 or bf16")
+      ->check(non_empty());
+  s->add_option("--kv-dtype", kv_dtype_,
+                "Storage type of the KV cache: auto (the --dtype) or fp8 (fp8_e4m3, per-tensor K and V scales as "
+                "vLLM stores them)")
+      ->check(non_empty());
   app.add_option("--seed", seed_,
                  "Seed of the random q/K/V values and block shuffle (an integer in [0, 2^53 - 1])")
       ->check(seed_check())
@@ -160,6 +165,7 @@ WorkloadChoice WorkloadOptions::resolve() const {
   if (file_shape.head_dim) w.shape.head_dim = *file_shape.head_dim;
   if (file_shape.page_size) w.shape.page_size = *file_shape.page_size;
   if (file_shape.dtype) w.shape.dtype = parse_dtype(*file_shape.dtype);
+  if (file_shape.kv_dtype) w.shape.kv_dtype = parse_kv_dtype(*file_shape.kv_dtype);
   if (!model_.empty()) {
     const serving::ModelPreset& m = serving::find_model(model_);
     w.shape.num_q_heads = m.q_heads;
@@ -170,6 +176,7 @@ WorkloadChoice WorkloadOptions::resolve() const {
   if (head_dim_option_->count() > 0) w.shape.head_dim = head_dim_;
   if (page_option_->count() > 0) w.shape.page_size = page_;
   if (!dtype_.empty()) w.shape.dtype = parse_dtype(dtype_);
+  if (!kv_dtype_.empty()) w.shape.kv_dtype = parse_kv_dtype(kv_dtype_);
   w.shape.validate();
   w.seed = *parse_seed(seed_);
   w.shuffle = !no_shuffle_;

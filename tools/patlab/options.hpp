@@ -58,7 +58,7 @@ class WorkloadOptions {
   std::string hetero_seed_;  ///< --hetero, checked by the seed validator
   HeteroOptions hetero_;
   std::string model_;  ///< --model: a preset of serving/model.hpp giving heads and head dim
-  std::string heads_, dtype_;
+  std::string heads_, dtype_, kv_dtype_;
   int head_dim_ = 0, page_ = 0;
   CLI::Option* head_dim_option_ = nullptr;
   CLI::Option* page_option_ = nullptr;

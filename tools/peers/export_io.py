@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT = "patlab-export"
-VERSION = 2
-_NUMPY_DTYPES = {"fp16": "<u2", "bf16": "<u2", "int32": "<i4", "float32": "<f4"}
+VERSION = 3
+_NUMPY_DTYPES = {"fp16": "<u2", "bf16": "<u2", "fp8_e4m3": "u1", "int32": "<i4", "float32": "<f4"}
 
 
 class ExportError(Exception):
@@ -35,6 +35,23 @@ def bits_to_float32(bits: np.ndarray, dtype: str) -> np.ndarray:
     raise ExportError(f"unknown 16-bit dtype '{dtype}'")
 
 
+def fp8_e4m3_to_float32(codes: np.ndarray) -> np.ndarray:
+    """fp8 e4m3 codes (1 sign, 4 exponent bits of bias 7, 3 mantissa bits; 0x7F/0xFF NaN) as float32."""
+    c = np.arange(256, dtype=np.int64)
+    e, m = (c >> 3) & 0xF, c & 7
+    mag = np.where(e == 0, m / 8.0 * 2.0 ** -6, (1 + m / 8.0) * 2.0 ** (e - 7))
+    table = np.where(c & 0x80, -mag, mag)
+    table[(c & 0x7F) == 0x7F] = np.nan
+    return table.astype(np.float32)[np.asarray(codes, dtype=np.uint8)]
+
+
+def kv_to_float32(codes: np.ndarray, kv_dtype: str, scale: float) -> np.ndarray:
+    """Stored K or V elements as float32 values: 16-bit patterns, or fp8 codes times the tensor's scale."""
+    if kv_dtype == "fp8_e4m3":
+        return fp8_e4m3_to_float32(codes) * np.float32(scale)
+    return bits_to_float32(codes, kv_dtype)
+
+
 @dataclass
 class Export:
     """A loaded export: its metadata and its arrays (16-bit data as raw uint16 patterns)."""
@@ -42,7 +59,7 @@ class Export:
     path: pathlib.Path
     meta: dict
     q_bits: np.ndarray        # [R, Hq, d] uint16
-    k_bits: np.ndarray        # [num_blocks, page, Hkv, d] uint16 (memory-mapped)
+    k_bits: np.ndarray        # [num_blocks, page, Hkv, d] uint16, or uint8 fp8 codes (memory-mapped)
     v_bits: np.ndarray
     block_tables: np.ndarray  # [R, max_blocks] int32, -1 padded
     lengths: np.ndarray       # [R] int32
@@ -53,6 +70,19 @@ class Export:
     @property
     def dtype(self) -> str:
         return self.meta["dtype"]
+
+    @property
+    def kv_dtype(self) -> str:
+        """How K and V are stored: the dtype's name, or "fp8_e4m3" (codes times k_scale / v_scale)."""
+        return self.meta["kv_dtype"]
+
+    @property
+    def k_scale(self) -> float:
+        return float(self.meta["k_scale"])
+
+    @property
+    def v_scale(self) -> float:
+        return float(self.meta["v_scale"])
 
     @property
     def shape(self) -> dict:
@@ -92,7 +122,7 @@ class Export:
         return [s["parent"] for s in segs], [s["tokens"] for s in segs], [s["name"] for s in segs]
 
     def dense_kv_bits(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """Request r's K and V gathered through its block table: [length, Hkv, d] uint16."""
+        """Request r's K and V gathered through its block table: [length, Hkv, d] stored codes."""
         n = int(self.lengths[r])
         idx = np.asarray(self.table(r), dtype=np.int64)
         s = self.shape
@@ -101,9 +131,9 @@ class Export:
         return k, v
 
     def dense_kv(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """Request r's K and V as float32, [length, Hkv, d]."""
+        """Request r's K and V as float32 values (fp8 codes times their tensor's scale), [length, Hkv, d]."""
         k, v = self.dense_kv_bits(r)
-        return bits_to_float32(k, self.dtype), bits_to_float32(v, self.dtype)
+        return kv_to_float32(k, self.kv_dtype, self.k_scale), kv_to_float32(v, self.kv_dtype, self.v_scale)
 
     def q(self) -> np.ndarray:
         """q as float32, [R, Hq, d]."""

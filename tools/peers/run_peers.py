@@ -347,6 +347,8 @@ class PeerRunner:
         torch = self.torch
         import numpy as np
         tdt = torch.float16 if ex.dtype == "fp16" else torch.bfloat16
+        if ex.kv_dtype != ex.dtype:
+            raise export_io.ExportError(f"{ex.path}: KV cache {ex.kv_dtype}: the peers run 16-bit KV caches only")
 
         def to_dev(bits):
             return torch.from_numpy(np.asarray(bits).view(np.int16)).to(self.dev).view(tdt)

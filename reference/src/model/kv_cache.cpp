@@ -1,6 +1,7 @@
 #include "patlab/model/kv_cache.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -194,6 +195,114 @@ HostMemory host_memory(const PagedLayout& layout, int threads) {
 
 int64_t host_bytes_needed(const PagedLayout& layout) { return host_memory(layout, worker_threads()).total(); }
 
+void Workload::resize_pools(size_t elements) {
+  const size_t bytes = elements * static_cast<size_t>(layout.shape.kv_element_bytes());
+  k_pool.assign(bytes, 0);
+  v_pool.assign(bytes, 0);
+}
+
+void Workload::kv_values(KvTensor t, size_t first, int n, double* out) const {
+  const std::vector<uint8_t>& pool = t == KvTensor::k ? k_pool : v_pool;
+  if (layout.shape.kv_fp8()) {
+    const double* value = fp8_e4m3_value_table();
+    const double scale = t == KvTensor::k ? k_scale : v_scale;
+    for (int i = 0; i < n; ++i) out[i] = value[pool[first + static_cast<size_t>(i)]] * scale;
+  } else {
+    const double* value = value_table(layout.shape.dtype);
+    const uint8_t* bytes = pool.data() + 2 * first;
+    for (int i = 0; i < n; ++i) out[i] = value[bytes[2 * i] | (bytes[2 * i + 1] << 8)];
+  }
+}
+
+uint32_t Workload::kv_code(KvTensor t, size_t i) const {
+  const std::vector<uint8_t>& pool = t == KvTensor::k ? k_pool : v_pool;
+  if (layout.shape.kv_fp8()) return pool[i];
+  return static_cast<uint32_t>(pool[2 * i] | (pool[2 * i + 1] << 8));
+}
+
+void Workload::store_kv(KvTensor t, size_t i, float x) {
+  std::vector<uint8_t>& pool = t == KvTensor::k ? k_pool : v_pool;
+  if (layout.shape.kv_fp8()) {
+    pool[i] = float_to_fp8_e4m3(x / (t == KvTensor::k ? k_scale : v_scale));
+  } else {
+    const uint16_t bits = from_float(x, layout.shape.dtype);
+    pool[2 * i] = static_cast<uint8_t>(bits & 0xFF);
+    pool[2 * i + 1] = static_cast<uint8_t>(bits >> 8);
+  }
+}
+
+std::vector<float> pool_values(const Workload& w, KvTensor t) {
+  std::vector<float> out(w.kv_elements());
+  std::vector<double> row(static_cast<size_t>(w.shape().head_dim));
+  for (size_t first = 0; first < out.size(); first += row.size()) {
+    w.kv_values(t, first, static_cast<int>(row.size()), row.data());
+    std::copy(row.begin(), row.end(), out.begin() + static_cast<std::ptrdiff_t>(first));
+  }
+  return out;
+}
+
+float fp8_scale(float amax) { return amax > 0.0f ? amax / kFp8E4m3Max : 1.0f; }
+
+namespace {
+
+/// Draws block `b`'s K and V values (its seed stream is its allocation order `order`), calling
+/// `f(element, k, v)` for each element that holds a token and `f(element, NaN, NaN)` for the
+/// slots that hold none.
+template <typename F>
+void draw_block(const Workload& w, uint64_t seed, int32_t order, int64_t b, F&& f) {
+  const Shape& s = w.shape();
+  const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
+  const size_t row = static_cast<size_t>(s.num_kv_heads) * s.head_dim;  // one token, all KV heads
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 1u, static_cast<uint32_t>(order)};
+  std::mt19937_64 rng(seq);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t base = static_cast<size_t>(b) * block_elems;
+  const size_t used = static_cast<size_t>(w.layout.used_tokens[static_cast<size_t>(b)]) * row;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (size_t i = 0; i < block_elems; ++i) {
+    if (i < used) {
+      const float k = normal(rng);
+      const float v = normal(rng);
+      f(base + i, k, v);
+    } else {
+      f(base + i, nan, nan);
+    }
+  }
+}
+
+/// Fills both pools: for an fp8 cache, one pass for the largest |draw| of each pool (its
+/// scale), then the draws again, stored. Blocks draw from their own streams, so both passes
+/// see the same values.
+void fill_pools(Workload& w, uint64_t seed) {
+  // Allocation order of each physical block: the seed stream of its contents.
+  std::vector<int32_t> order(static_cast<size_t>(w.layout.num_blocks), -1);
+  int32_t next = 0;
+  for (const auto& table : w.layout.block_tables)
+    for (int32_t b : table)
+      if (order[static_cast<size_t>(b)] < 0) order[static_cast<size_t>(b)] = next++;
+  const size_t blocks = static_cast<size_t>(w.layout.num_blocks);
+  if (w.shape().kv_fp8()) {
+    std::vector<float> k_amax(blocks, 0.0f), v_amax(blocks, 0.0f);
+    parallel_for(w.layout.num_blocks, [&](int64_t b) {
+      draw_block(w, seed, order[static_cast<size_t>(b)], b, [&](size_t, float k, float v) {
+        if (std::isnan(k)) return;
+        k_amax[static_cast<size_t>(b)] = std::max(k_amax[static_cast<size_t>(b)], std::fabs(k));
+        v_amax[static_cast<size_t>(b)] = std::max(v_amax[static_cast<size_t>(b)], std::fabs(v));
+      });
+    });
+    w.k_scale = fp8_scale(*std::max_element(k_amax.begin(), k_amax.end()));
+    w.v_scale = fp8_scale(*std::max_element(v_amax.begin(), v_amax.end()));
+  }
+  parallel_for(w.layout.num_blocks, [&](int64_t b) {
+    draw_block(w, seed, order[static_cast<size_t>(b)], b, [&](size_t i, float k, float v) {
+      w.store_kv(KvTensor::k, i, k);
+      w.store_kv(KvTensor::v, i, v);
+    });
+  });
+}
+
+}  // namespace
+
 Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle, DataKind data) {
   Workload w;
   const int64_t have = available_host_memory();
@@ -215,32 +324,9 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
                                       " available (" + std::to_string(w.layout.num_blocks) + " KV blocks)");
   const Shape& s = shape;
   const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
-  const size_t row = static_cast<size_t>(s.num_kv_heads) * s.head_dim;  // one token, all KV heads
-  w.k_pool.resize(block_elems * static_cast<size_t>(w.layout.num_blocks));
-  w.v_pool.resize(w.k_pool.size());
+  w.resize_pools(block_elems * static_cast<size_t>(w.layout.num_blocks));
   w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
-  const uint16_t nan_bits = from_float(std::numeric_limits<float>::quiet_NaN(), s.dtype);
-
-  // Allocation order of each physical block: the seed stream of its contents.
-  std::vector<int32_t> order(static_cast<size_t>(w.layout.num_blocks), -1);
-  {
-    int32_t next = 0;
-    for (const auto& table : w.layout.block_tables)
-      for (int32_t b : table)
-        if (order[static_cast<size_t>(b)] < 0) order[static_cast<size_t>(b)] = next++;
-  }
-  parallel_for(w.layout.num_blocks, [&](int64_t b) {
-    std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 1u,
-                      static_cast<uint32_t>(order[static_cast<size_t>(b)])};
-    std::mt19937_64 rng(seq);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    const size_t base = static_cast<size_t>(b) * block_elems;
-    const size_t used = static_cast<size_t>(w.layout.used_tokens[static_cast<size_t>(b)]) * row;
-    for (size_t i = 0; i < block_elems; ++i) {
-      w.k_pool[base + i] = i < used ? from_float(normal(rng), s.dtype) : nan_bits;
-      w.v_pool[base + i] = i < used ? from_float(normal(rng), s.dtype) : nan_bits;
-    }
-  });
+  fill_pools(w, seed);
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
     std::mt19937_64 rng(seq);

@@ -81,7 +81,8 @@ void Shape::validate() const {
 
 std::string Shape::describe() const {
   return std::to_string(num_q_heads) + "/" + std::to_string(num_kv_heads) + " heads, d=" +
-         std::to_string(head_dim) + ", page " + std::to_string(page_size) + ", " + dtype_name(dtype);
+         std::to_string(head_dim) + ", page " + std::to_string(page_size) + ", " + dtype_name(dtype) +
+         (kv_fp8() ? std::string(", kv ") + kv_dtype_name(kv_dtype, dtype) : std::string());
 }
 
 void parse_heads(const std::string& text, Shape& shape) {
@@ -237,7 +238,8 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
   json::Value doc = json::parse(text, origin, static_cast<size_t>(kMaxSegments));
   require(doc.is_object(), origin + ": the top level must be an object with \"segments\" and \"requests\"");
   for (const auto& kv : doc.obj) {
-    static const char* known[] = {"segments", "requests", "heads", "head_dim", "page", "dtype", "comment"};
+    static const char* known[] = {"segments", "requests", "heads", "head_dim", "page", "dtype", "kv_dtype",
+                                  "comment"};
     require(std::find_if(std::begin(known), std::end(known), [&](const char* k) { return kv.first == k; }) !=
                 std::end(known),
             origin + ": unknown key \"" + kv.first + "\"");
@@ -319,6 +321,7 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
     };
     shape_out->heads = str("heads");
     shape_out->dtype = str("dtype");
+    shape_out->kv_dtype = str("kv_dtype");
     shape_out->head_dim = num("head_dim");
     shape_out->page_size = num("page");
   }

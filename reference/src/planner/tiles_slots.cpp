@@ -41,7 +41,7 @@ TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape&
   const TileShape t = options.tiles == TilePolicy::fixed
                           ? options.fixed_tile
                           : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
-  return fit_tile(t, shape.head_dim);
+  return fit_tile(t, shape.head_dim, shape.kv_element_bytes());
 }
 
 void assign_slots(Plan& plan, int num_requests) {

@@ -79,7 +79,7 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
     if (p.tile.m != 0 || p.tile.n != 0) {
       if (!one_of(p.tile.m, kTileRowOptions) || !one_of(p.tile.n, kTileKvOptions))
         f.add("tile: " + name + " has tile " + p.tile.name() + ", not a built tile");
-      else if (!tile_fits(p.tile, L.shape.head_dim))
+      else if (!tile_fits(p.tile, L.shape.head_dim, L.shape.kv_element_bytes()))
         f.add("tile: " + name + " has tile " + p.tile.name() + ", which does not fit head dim " +
               std::to_string(L.shape.head_dim));
       else if (rows > p.tile.m)

@@ -80,6 +80,17 @@ void write_u16(const fs::path& path, const std::vector<uint16_t>& data) {
   if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": write failed (disk full?)");
 }
 
+/// Writes raw bytes as they are (the K/V pools: already little-endian element codes).
+void write_bytes(const fs::path& path, const std::vector<uint8_t>& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + std::strerror(errno));
+  const char* p = reinterpret_cast<const char*>(data.data());
+  for (size_t off = 0; off < data.size() && out; off += kChunkBytes * 64)
+    out.write(p + off, static_cast<std::streamsize>(std::min(kChunkBytes * 64, data.size() - off)));
+  out.close();
+  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": write failed (disk full?)");
+}
+
 uint32_t float_bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
@@ -126,6 +137,7 @@ void export_workload(const Workload& w, const Reference& ref, const std::string&
                                    (ec ? ec.message() : std::string("a file of that name exists")));
 
   const char* dt = dtype_name(s.dtype);
+  const char* kv_dt = kv_dtype_name(s.kv_dtype, s.dtype);
   const int64_t max_blocks = L.max_blocks_per_request();
   std::vector<FileEntry> files;
   auto add = [&](const std::string& name, const std::string& dtype, std::vector<int64_t> shape, int width) {
@@ -137,8 +149,8 @@ void export_workload(const Workload& w, const Reference& ref, const std::string&
 
   write_u16(add("q", dt, {R, s.num_q_heads, s.head_dim}, 2), w.q);
   const std::vector<int64_t> pool_shape = {L.num_blocks, s.page_size, s.num_kv_heads, s.head_dim};
-  write_u16(add("k_pool", dt, pool_shape, 2), w.k_pool);
-  write_u16(add("v_pool", dt, pool_shape, 2), w.v_pool);
+  write_bytes(add("k_pool", kv_dt, pool_shape, s.kv_element_bytes()), w.k_pool);
+  write_bytes(add("v_pool", kv_dt, pool_shape, s.kv_element_bytes()), w.v_pool);
   write_le(add("block_tables", "int32", {R, max_blocks}, 4), static_cast<size_t>(R) * static_cast<size_t>(max_blocks), 4,
            [&](size_t i) {
              const auto& t = L.block_tables[i / static_cast<size_t>(max_blocks)];
@@ -155,7 +167,7 @@ void export_workload(const Workload& w, const Reference& ref, const std::string&
            [&](size_t i) { return float_bits(static_cast<float>(ref.emulated_row_error[i])); });
 
   // workload.json
-  const Tolerance& tol = tolerance(s.dtype);
+  const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
   const auto [min_len, max_len] = std::minmax_element(L.lengths.begin(), L.lengths.end());
   int64_t shared_blocks = 0;
   for (int32_t rc : L.refcounts) shared_blocks += rc > 1;
@@ -166,9 +178,13 @@ void export_workload(const Workload& w, const Reference& ref, const std::string&
   j << "  \"description\": " << json::quote(w.tree.description) << ",\n";
   j << "  \"seed\": " << w.seed << ",\n";
   j << "  \"dtype\": " << json::quote(dt) << ",\n";
+  j << "  \"kv_dtype\": " << json::quote(kv_dt) << ",\n";
+  j << "  \"k_scale\": " << num(w.k_scale) << ",\n";
+  j << "  \"v_scale\": " << num(w.v_scale) << ",\n";
   j << "  \"shape\": {\"num_q_heads\": " << s.num_q_heads << ", \"num_kv_heads\": " << s.num_kv_heads
     << ", \"head_dim\": " << s.head_dim << ", \"page_size\": " << s.page_size << ", \"group\": " << s.group()
-    << ", \"dtype\": " << json::quote(dt) << ", \"describe\": " << json::quote(s.describe()) << "},\n";
+    << ", \"dtype\": " << json::quote(dt) << ", \"kv_dtype\": " << json::quote(kv_dt)
+    << ", \"describe\": " << json::quote(s.describe()) << "},\n";
   j << "  \"softmax_scale\": " << num(1.0 / std::sqrt(static_cast<double>(s.head_dim))) << ",\n";
   j << "  \"lse_base\": \"e\",\n";
   j << "  \"requests\": " << R << ",\n";

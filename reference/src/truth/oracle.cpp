@@ -10,39 +10,35 @@ namespace patlab {
 
 namespace {
 
-/// Every 16-bit pattern's value as a double, one table per dtype (decoding is the oracle's
-/// hottest loop).
-const std::vector<double>& decode_table(DType t) {
-  static const auto make = [](DType dt) {
-    std::vector<double> table(1 << 16);
-    for (uint32_t b = 0; b < (1u << 16); ++b) table[b] = to_float(static_cast<uint16_t>(b), dt);
-    return table;
-  };
-  static const std::vector<double> fp16 = make(DType::fp16);
-  static const std::vector<double> bf16 = make(DType::bf16);
-  return t == DType::fp16 ? fp16 : bf16;
+/// K and V of `len` tokens at `kv_head` into the rows of `k` and `v`, dequantised
+/// (Workload::kv_values); `offset(t)` is the pool index of token t's element 0 at KV head 0.
+template <typename Offset>
+void gather_rows(const Workload& w, int64_t len, int kv_head, Offset&& offset, Eigen::MatrixXd& k,
+                 Eigen::MatrixXd& v) {
+  const int d = w.shape().head_dim;
+  // Row-major scratch rows, copied into the column-major matrices.
+  std::vector<double> row(static_cast<size_t>(d));
+  k.resize(len, d);
+  v.resize(len, d);
+  for (int64_t t = 0; t < len; ++t) {
+    const size_t off = offset(t) + static_cast<size_t>(kv_head) * static_cast<size_t>(d);
+    w.kv_values(KvTensor::k, off, d, row.data());
+    for (int i = 0; i < d; ++i) k(t, i) = row[static_cast<size_t>(i)];
+    w.kv_values(KvTensor::v, off, d, row.data());
+    for (int i = 0; i < d; ++i) v(t, i) = row[static_cast<size_t>(i)];
+  }
 }
 
 /// K and V of tokens [begin, begin + len) of request `r` at `kv_head`, one row per token.
 void gather_kv(const Workload& w, int r, int64_t begin, int64_t len, int kv_head, Eigen::MatrixXd& k,
                Eigen::MatrixXd& v) {
-  const int d = w.shape().head_dim;
-  const auto& dec = decode_table(w.shape().dtype);
-  k.resize(len, d);
-  v.resize(len, d);
-  for (int64_t t = 0; t < len; ++t) {
-    const size_t off = w.token_offset(r, begin + t, kv_head);
-    for (int i = 0; i < d; ++i) {
-      k(t, i) = dec[w.k_pool[off + static_cast<size_t>(i)]];
-      v(t, i) = dec[w.v_pool[off + static_cast<size_t>(i)]];
-    }
-  }
+  gather_rows(w, len, kv_head, [&](int64_t t) { return w.token_offset(r, begin + t, 0); }, k, v);
 }
 
 /// q of (request, head) as a vector.
 Eigen::VectorXd query(const Workload& w, int r, int h) {
   const int d = w.shape().head_dim;
-  const auto& dec = decode_table(w.shape().dtype);
+  const double* dec = value_table(w.shape().dtype);
   Eigen::VectorXd q(d);
   const size_t off = w.q_offset(r, h);
   for (int i = 0; i < d; ++i) q(i) = dec[w.q[off + static_cast<size_t>(i)]];
@@ -148,16 +144,9 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
       gather_kv(w, p.queries[0], p.token_begin, p.kv_len, kvh, k, v);
     } else {
       const int page = s.page_size;
-      const auto& dec = decode_table(s.dtype);
-      k.resize(p.kv_len, s.head_dim);
-      v.resize(p.kv_len, s.head_dim);
-      for (int t = 0; t < p.kv_len; ++t) {
-        const size_t off = w.kv_offset(p.blocks[static_cast<size_t>(t / page)], t % page, kvh);
-        for (int i = 0; i < s.head_dim; ++i) {
-          k(t, i) = dec[w.k_pool[off + static_cast<size_t>(i)]];
-          v(t, i) = dec[w.v_pool[off + static_cast<size_t>(i)]];
-        }
-      }
+      gather_rows(w, p.kv_len, kvh,
+                  [&](int64_t t) { return w.kv_offset(p.blocks[static_cast<size_t>(t / page)], static_cast<int>(t % page), 0); },
+                  k, v);
     }
     for (size_t i = 0; i < p.queries.size(); ++i) {
       const int q = p.queries[i];
@@ -186,17 +175,23 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
   return res;
 }
 
+// [emulated-attention]
 AttentionResult emulated_attention(const Workload& w) {
   AttentionResult res = empty_result(w);
   const Shape& s = w.shape();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  // An fp8 cache: the kernels compute q.k8 on the stored codes (exact in the 16-bit type) and
+  // fold k_scale into the softmax scale, and P.v8 with v_scale applied to the output. A 16-bit
+  // cache: the scales are 1 and the codes are the values.
+  const float k_scale = s.kv_fp8() ? w.k_scale : 1.0f, v_scale = s.kv_fp8() ? w.v_scale : 1.0f;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim)) * k_scale;
   parallel_for(int64_t{w.num_requests()} * s.num_kv_heads, [&](int64_t task) {
     const int r = static_cast<int>(task / s.num_kv_heads);
     const int kvh = static_cast<int>(task % s.num_kv_heads);
     const int64_t len = w.layout.lengths[static_cast<size_t>(r)];
     Eigen::MatrixXd kd, vd;
     gather_kv(w, r, 0, len, kvh, kd, vd);
-    const Eigen::MatrixXf k = kd.cast<float>(), v = vd.cast<float>();
+    // Back to the stored codes' values (exact: a dequantised value is code value * scale).
+    const Eigen::MatrixXf k = (kd / k_scale).cast<float>(), v = (vd / v_scale).cast<float>();
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;
       const Eigen::VectorXf q = query(w, r, h).cast<float>();
@@ -210,6 +205,7 @@ AttentionResult emulated_attention(const Workload& w) {
         p(t) = round_to(e, s.dtype);
       }
       Eigen::VectorXf o = (v.transpose() * p) / sum;
+      if (s.kv_fp8()) o *= v_scale;
       MergeState st;
       st.lse = static_cast<double>(m) + std::log(static_cast<double>(sum));
       st.o.resize(s.head_dim);
@@ -219,6 +215,7 @@ AttentionResult emulated_attention(const Workload& w) {
   });
   return res;
 }
+// [emulated-attention]
 
 double max_relative_difference(const AttentionResult& a, const AttentionResult& b, double floor) {
   require(a.o.size() == b.o.size() && a.lse.size() == b.lse.size(), "results of different shapes");

@@ -4,6 +4,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <string>
 #include <type_traits>
@@ -14,10 +15,14 @@
 namespace patlab::cuda {
 
 /// Carries a type through a generic lambda, which gets it back with
-/// `using T = typename decltype(tag)::%type`.
-template <typename T>
+/// `using T = typename decltype(tag)::%type`; `kv_type` is the KV cache's storage type (T, or
+/// __nv_fp8_e4m3 for an fp8 cache), `using KV = typename decltype(tag)::kv_type`.
+/// @tparam T storage type of q and the output
+/// @tparam KV storage type of K and V
+template <typename T, typename KV = T>
 struct TypeTag {
   using type = T;
+  using kv_type = KV;
 };
 
 /// The CUDA storage type of a DType.
@@ -33,11 +38,25 @@ void dispatch_dtype(DType dtype, F&& f) {
     f(TypeTag<__nv_bfloat16>{});
 }
 
-/// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{})` with T = __half or __nv_bfloat16
-/// and D = 64, 128 or 256 from the shape; throws Error(unsupported) for any other head dim.
+/// Calls `f(TypeTag<T, KV>{})` with T the CUDA storage type of q (`shape.dtype`) and KV that of
+/// K and V: T, or __nv_fp8_e4m3 for an fp8 KV cache.
+template <typename F>
+void dispatch_dtype_kv(const Shape& shape, F&& f) {
+  dispatch_dtype(shape.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (shape.kv_fp8())
+      f(TypeTag<T, __nv_fp8_e4m3>{});
+    else
+      f(TypeTag<T, T>{});
+  });
+}
+
+/// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{})` with T = __half or
+/// __nv_bfloat16, KV = T or __nv_fp8_e4m3 (dispatch_dtype_kv) and D = 64, 128 or 256 from the
+/// shape; throws Error(unsupported) for any other head dim.
 template <typename F>
 void dispatch_dtype_head_dim(const Shape& shape, F&& f) {
-  dispatch_dtype(shape.dtype, [&](auto tag) {
+  dispatch_dtype_kv(shape, [&](auto tag) {
     switch (shape.head_dim) {
       case 64: f(tag, std::integral_constant<int, 64>{}); break;
       case 128: f(tag, std::integral_constant<int, 128>{}); break;
@@ -75,8 +94,8 @@ void dispatch_group(const Shape& shape, F&& f) {
   }
 }
 
-/// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{}, std::integral_constant<int, G>{})`
-/// for the shape's dtype, head dim and group bucket.
+/// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{}, std::integral_constant<int, G>{})`
+/// for the shape's dtypes, head dim and group bucket.
 template <typename F>
 void dispatch_dtype_head_dim_group(const Shape& shape, F&& f) {
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) { dispatch_group(shape, [&](auto group) { f(tag, dim, group); }); });

@@ -56,13 +56,17 @@ using RowState = MergeState<kVecElems>;
 // [gqa-state]
 
 /// Decodes tokens [begin, end) of one request for the `group` query heads of `kv_head`.
-/// Call from all kGqaThreads threads of the CTA.
+/// Call from all kGqaThreads threads of the CTA. An fp8 KV cache is read 8 bytes per lane and
+/// converted in registers; its K scale is folded into q's scale and its V scale into the output.
+/// @tparam T storage type of q and the output
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3 with scales k_scale, v_scale)
 /// @tparam G the group bucket: the most query heads per KV head this instance holds (>= group)
-template <typename T, int D, int G>
+template <typename T, typename KV, int D, int G>
 __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv_head*group: group rows of D
-                                 const T* __restrict__ k_pool, const T* __restrict__ v_pool,
-                                 const int32_t* __restrict__ blocks, PoolGeometry geo, int kv_head, int group,
-                                 int begin, int end, int num_q_heads, int64_t out_row0, const DecodeSink<T>& sink) {
+                                 const KV* __restrict__ k_pool, const KV* __restrict__ v_pool, float k_scale,
+                                 float v_scale, const int32_t* __restrict__ blocks, PoolGeometry geo, int kv_head,
+                                 int group, int begin, int end, int num_q_heads, int64_t out_row0,
+                                 const DecodeSink<T>& sink) {
   constexpr int kLanesPerRow = D / kVecElems;             // lanes reading one token row
   constexpr int kRowsPerWarp = 32 / kLanesPerRow;         // rows a warp reads per load
   constexpr int kWarps = kGqaThreads / 32;
@@ -76,7 +80,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int part = lane % kLanesPerRow;                   // which 8 elements of a row
   const int row_group = warp * kRowsPerWarp + lane / kLanesPerRow;
-  const float q_scale = kLog2e * rsqrtf(static_cast<float>(D));
+  const float q_scale = kLog2e * rsqrtf(static_cast<float>(D)) * k_scale;
 
   // [gqa-loop]
   float q[G][kVecElems];
@@ -167,6 +171,8 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
       }
       float o[kVecElems];
       total.normalised(o);
+#pragma unroll
+      for (int i = 0; i < kVecElems; ++i) o[i] *= v_scale;
       const int64_t row = out_row0 + h0 + j;  // (request, q head) row
       if (sink.partials.o == nullptr) {
         store8(sink.out + row * D + p * kVecElems, o);

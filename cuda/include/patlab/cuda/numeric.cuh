@@ -5,6 +5,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 
@@ -58,6 +59,37 @@ __device__ __forceinline__ void load8(const T* p, float (&out)[kVecElems]) {
     out[2 * i + 1] = f.y;
   }
 }
+
+// [fp8-convert]
+/// Two fp8 e4m3 values (x in the low byte of `w`) as one 32-bit word of two fp16 values: one
+/// cvt.rn.f16x2.e4m3x2 on sm_89+. Exact: every e4m3 value is an fp16 value.
+__device__ __forceinline__ uint32_t fp8x2_to_16x2(uint16_t w, __half) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(w), __NV_E4M3);
+  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+}
+/// The same as two bf16 values, through fp16 and float: exact too (e4m3 has 3 mantissa bits and
+/// exponents 2^-9..2^8, inside bf16's range).
+__device__ __forceinline__ uint32_t fp8x2_to_16x2(uint16_t w, __nv_bfloat16) {
+  const float2 f = unpack2(fp8x2_to_16x2(w, __half{}), __half{});
+  return pack2(f.x, f.y, __nv_bfloat16{});
+}
+
+/// Loads 8 consecutive fp8 e4m3 values (8 bytes, 8-byte aligned) as floats: the CUDA-core
+/// stages' load of an fp8 KV cache, half the bytes of load8() on a 16-bit one.
+__device__ __forceinline__ void load8(const __nv_fp8_e4m3* p, float (&out)[kVecElems]) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  const uint32_t w[2] = {u.x, u.y};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = unpack2(fp8x2_to_16x2(static_cast<uint16_t>(w[i / 2] >> (16 * (i % 2))), __half{}), __half{});
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+// [fp8-convert]
+
+/// The value of one fp8 e4m3 element as a float (the scalar loads of stage 1).
+__device__ __forceinline__ float to_float(__nv_fp8_e4m3 x) { return static_cast<float>(x); }
 
 /// Stores 8 floats rounded to T (16 bytes, 16-byte aligned).
 template <typename T>

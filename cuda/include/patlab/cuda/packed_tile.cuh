@@ -13,6 +13,9 @@
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
+///     with an fp8 KV cache (KV = __nv_fp8_e4m3) the KV tiles arrive as fp8 (half the bytes, 16
+///     values per 16-byte copy) and convert_kv_tile turns each landed tile into one 16-bit K and V
+///     tile before steps 4-6; K's scale is folded into the softmax scale, V's into the output;
 ///  7. merge_warp_columns: warps that split a KV tile merge their states;
 ///  8. write_rows: the output directly when the plan says the query has a single partial, else
 ///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
@@ -37,8 +40,10 @@ namespace patlab::cuda {
 /// Everything a pack kernel reads and writes, as the flattened plan lays it out.
 struct PackKernelArgs {
   const void* q = nullptr;       ///< [requests, Hq, D]
-  const void* k_pool = nullptr;  ///< [blocks, page, Hkv, D]
+  const void* k_pool = nullptr;  ///< [blocks, page, Hkv, D] in the KV storage type
   const void* v_pool = nullptr;
+  float k_scale = 1.0f;          ///< per-tensor K scale (fp8 KV cache; 1 otherwise)
+  float v_scale = 1.0f;          ///< per-tensor V scale (fp8 KV cache; 1 otherwise)
   void* out = nullptr;           ///< [requests, Hq, D]
   float* partial_o = nullptr;    ///< [slots, Hq, D]
   float* partial_lse = nullptr;  ///< [slots, Hq]
@@ -66,10 +71,11 @@ struct PackWarpLayout {
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
-/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles.
-template <int D, int M, int N>
+/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of KV, plus one
+/// 16-bit K and V tile when KV is fp8.
+template <typename KV, int D, int M, int N>
 constexpr int pack_smem_bytes() {
-  return patlab::pack_smem_bytes(D, M, N);
+  return patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
 }
 // [pack-warp-layout]
 
@@ -99,36 +105,77 @@ __device__ __forceinline__ void gather_q_tile(const PackKernelArgs& args, T* q_s
 // [pack-kv-loader]
 /// Step 2: the K/V tile loader. Tile rows are tokens [start, start + N) of the pack's range
 /// (zero-filled past `kv_len`); thread tid always copies the same 16-byte column of rows
-/// tid / kChunks + i * kRowsPerPass, into K/V buffer `stage`.
-template <typename T, int D, int N, int kThreads>
+/// tid / kChunks + i * kRowsPerPass, into K/V buffer `stage`. 16-bit tiles are swizzled for
+/// ldmatrix; fp8 tiles (16 values per chunk) are plain rows, read once by convert_kv_tile.
+/// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
+template <typename KV, int D, int N, int kThreads>
 struct KvTileLoader {
-  static constexpr int kChunks = D / kChunkElems;
+  static constexpr int kElems = kChunkBytes / static_cast<int>(sizeof(KV));  // KV elements per chunk
+  static constexpr int kChunks = D / kElems;
   static constexpr int kRowsPerPass = kThreads / kChunks;
   static_assert(kThreads % kChunks == 0, "a pass of the CTA's threads covers whole rows");
 
-  const T* k_pool;
-  const T* v_pool;
+  const KV* k_pool;
+  const KV* v_pool;
   const int32_t* blocks;  ///< the pack's physical blocks
   PoolGeometry geo;
   int kv_len;             ///< tokens of the pack's range
-  T* k_s;                 ///< kKvStages K tiles
-  T* v_s;                 ///< kKvStages V tiles
+  KV* k_s;                ///< kKvStages K tiles
+  KV* v_s;                ///< kKvStages V tiles
   int ch, r0;             ///< this thread's chunk column and first row
   int64_t head_off;       ///< element offset of (kv_head, chunk ch) within a token row
 
+  /// Element offset of (row, chunk) in a tile.
+  static __device__ __forceinline__ int slot(int r, int chunk) {
+    if constexpr (sizeof(KV) == 1)
+      return r * D + chunk * kElems;
+    else
+      return swizzled<D>(r, chunk);
+  }
+
   __device__ __forceinline__ void operator()(int stage, int start) const {
-    T* ks = k_s + stage * N * D;
-    T* vs = v_s + stage * N * D;
+    KV* ks = k_s + stage * N * D;
+    KV* vs = v_s + stage * N * D;
 #pragma unroll
     for (int r = r0; r < N; r += kRowsPerPass) {
       const bool valid = start + r < kv_len;
       const int64_t off = valid ? token_offset<D>(geo, blocks, start + r, 0) + head_off : 0;
-      cp_async_16(ks + swizzled<D>(r, ch), k_pool + off, valid);
-      cp_async_16(vs + swizzled<D>(r, ch), v_pool + off, valid);
+      cp_async_16(ks + slot(r, ch), k_pool + off, valid);
+      cp_async_16(vs + slot(r, ch), v_pool + off, valid);
     }
   }
 };
 // [pack-kv-loader]
+
+// [pack-fp8-convert]
+/// Step 2b (fp8 KV cache): converts a landed fp8 K and V tile (plain rows of N x D bytes) into
+/// the swizzled 16-bit tiles that qk_tile and pv_tile read: each thread takes 16 fp8 values (one
+/// chunk) at a time, converts them in registers two at a time (fp8x2_to_16x2: one cvt on
+/// sm_89+) and writes two 16-byte chunks. Exact: every e4m3 value is a 16-bit value.
+template <typename T, int D, int N, int kThreads>
+__device__ __forceinline__ void convert_kv_tile(const uint8_t* k8, const uint8_t* v8, T* k16, T* v16, int tid) {
+  constexpr int kChunks8 = D / kChunkBytes;  // fp8 chunks per row
+  for (int c = tid; c < N * kChunks8; c += kThreads) {
+    const int r = c / kChunks8, ch = c % kChunks8;
+    const uint4 kw = *reinterpret_cast<const uint4*>(k8 + r * D + ch * kChunkBytes);
+    const uint4 vw = *reinterpret_cast<const uint4*>(v8 + r * D + ch * kChunkBytes);
+    const uint32_t kin[4] = {kw.x, kw.y, kw.z, kw.w}, vin[4] = {vw.x, vw.y, vw.z, vw.w};
+    uint32_t kout[8], vout[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      kout[i] = fp8x2_to_16x2(static_cast<uint16_t>(kin[i / 2] >> (16 * (i % 2))), T{});
+      vout[i] = fp8x2_to_16x2(static_cast<uint16_t>(vin[i / 2] >> (16 * (i % 2))), T{});
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      *reinterpret_cast<uint4*>(k16 + swizzled<D>(r, 2 * ch + half)) =
+          make_uint4(kout[4 * half], kout[4 * half + 1], kout[4 * half + 2], kout[4 * half + 3]);
+      *reinterpret_cast<uint4*>(v16 + swizzled<D>(r, 2 * ch + half)) =
+          make_uint4(vout[4 * half], vout[4 * half + 1], vout[4 * half + 2], vout[4 * half + 3]);
+    }
+  }
+}
+// [pack-fp8-convert]
 
 // [pack-qk]
 /// Step 4: S = Q K^T for a warp's 16 rows (from tile row `q_row`) and its kColTokens tokens of
@@ -229,7 +276,7 @@ __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], con
 /// tokens merge their states (the merge operator, in shared memory `park` that the K/V tiles no
 /// longer need) into warp column 0. Returns true for the threads that write rows (warp column
 /// 0 of an active warp row). Call from every thread of the CTA.
-template <int D, int M, int N, typename Layout>
+template <typename KV, int D, int M, int N, typename Layout>
 __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int q_row, int col_warp, int lane,
                                                    SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
 #pragma unroll
@@ -238,7 +285,7 @@ __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int 
     row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
   }
   if constexpr (Layout::kCols > 1) {
-    static_assert((Layout::kCols - 1) * M * (D + 2) * 4 <= 2 * kKvStages * N * D * 2,
+    static_assert((Layout::kCols - 1) * M * (D + 2) * 4 <= patlab::pack_smem_bytes(D, M, N, sizeof(KV)) - M * D * 2,
                   "the parked states fit in the K/V tiles");
     float* park_o = static_cast<float*>(park);                 // [kCols - 1][M][D]
     float* park_ml = park_o + (Layout::kCols - 1) * M * D;     // [kCols - 1][M][2]
@@ -284,7 +331,7 @@ __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int 
 // [pack-write]
 /// Step 8: writes both rows of this lane (tile rows from `q_row`, `rows` valid, pack entries from
 /// `first`): the output row when the query's slot is -1, else the partial (o normalised by its
-/// own sum, fp32) and its natural-log lse into the query's slot.
+/// own sum, fp32, times the V scale) and its natural-log lse into the query's slot.
 template <typename T, int D>
 __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first, int rows, int q_row, int kv_head,
                                            int lane, const SoftmaxRow<> (&row_state)[2], const float (&o)[D / 8][4]) {
@@ -296,7 +343,7 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
     const int entry = first + r / g;
     const int request = args.queries[entry], slot = args.slots[entry];
     const int head = kv_head * g + r % g;
-    const float inv = row_state[i].inv_sum();
+    const float inv = row_state[i].inv_sum() * args.v_scale;
     if (slot < 0) {
       T* dst = static_cast<T*>(args.out) + (static_cast<int64_t>(request) * args.num_q_heads + head) * D;
 #pragma unroll
@@ -319,25 +366,32 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
 /// the pipeline below, qk_tile, softmax_update, pv_tile, merge_warp_columns, write_rows.
-/// @tparam T storage type (__half or __nv_bfloat16)
+/// @tparam T storage type of q and the output (__half or __nv_bfloat16)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (tiles converted to T in shared memory)
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
-template <typename T, int D, int M, int N>
+template <typename T, typename KV, int D, int M, int N>
 __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
   using Layout = PackWarpLayout<D, M, N>;
+  constexpr bool kFp8 = sizeof(KV) == 1;
+  static_assert(sizeof(KV) == sizeof(T) || kFp8, "K/V are stored as the 16-bit type or as fp8");
   static_assert(M % kWarpRows == 0 && N % 16 == 0 && D % 16 == 0, "tile shapes are multiples of the mma shape");
-  static_assert(patlab::pack_smem_bytes(D, M, N) <= kPackSmemBudget, "the Q tile and the K/V stages fit shared memory");
+  static_assert(pack_smem_bytes<KV, D, M, N>() <= kPackSmemBudget, "the Q tile and the K/V stages fit shared memory");
   static_assert(pack_register_cost(D, Layout::kColTokens) <= kPackAccumulatorBudget,
                 "the output and score accumulators fit the register budget (tile_budget.hpp)");
   constexpr int kThreads = Layout::kThreads;
-  constexpr int kChunks = D / kChunkElems;  // 16-byte chunks per row
+  using Loader = KvTileLoader<KV, D, N, kThreads>;
+  constexpr int kChunks = Loader::kChunks;  // 16-byte chunks per K/V row
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
-  T* k_s = q_s + M * D;
-  T* v_s = k_s + kKvStages * N * D;
+  KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kKvStages K tiles, then kKvStages V tiles
+  KV* v_s = k_s + kKvStages * N * D;
+  // The 16-bit K and V tiles the mma reads: the stages themselves, or (fp8) one converted pair.
+  T* k16 = reinterpret_cast<T*>(v_s + kKvStages * N * D);
+  T* v16 = k16 + N * D;
 
   const int pack = bucket[blockIdx.x], kv_head = blockIdx.y;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -348,16 +402,16 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
 
   gather_q_tile<T, D, M, kThreads>(args, q_s, first, rows, kv_head, tid);
   const int ch = tid % kChunks;
-  const KvTileLoader<T, D, N, kThreads> load_kv{static_cast<const T*>(args.k_pool),
-                                                static_cast<const T*>(args.v_pool),
-                                                args.blocks + args.block_begin[pack],
-                                                args.geo,
-                                                kv_len,
-                                                k_s,
-                                                v_s,
-                                                ch,
-                                                tid / kChunks,
-                                                static_cast<int64_t>(kv_head) * D + ch * kChunkElems};
+  const Loader load_kv{static_cast<const KV*>(args.k_pool),
+                       static_cast<const KV*>(args.v_pool),
+                       args.blocks + args.block_begin[pack],
+                       args.geo,
+                       kv_len,
+                       k_s,
+                       v_s,
+                       ch,
+                       tid / kChunks,
+                       static_cast<int64_t>(kv_head) * D + ch * Loader::kElems};
   load_kv(0, 0);
   cp_async_commit();  // group 0: the Q tile and KV tile 0
 
@@ -366,7 +420,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const bool active = row_warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
   const int q_row = row_warp * kWarpRows;           // first tile row of this warp
   const int col0 = col_warp * kColTokens;           // first tile token of this warp
-  const float scale = kLog2e * rsqrtf(static_cast<float>(D));
+  const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
   const int num_tiles = (kv_len + N - 1) / N;
@@ -375,19 +429,31 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     cp_async_commit();
     cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
     __syncthreads();
-    if (active) {
-      const int stage = tile % kKvStages;
-      float s[kColTokens / 8][4];
-      qk_tile<T, D, kColTokens>(q_s, k_s + stage * N * D, q_row, col0, lane, s);
-      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-      pv_tile<T, D, kColTokens>(s, v_s + stage * N * D, col0, lane, o);
+    const int stage = tile % kKvStages;
+    const T* ks;
+    const T* vs;
+    if constexpr (kFp8) {
+      convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(k_s + stage * N * D),
+                                         reinterpret_cast<const uint8_t*>(v_s + stage * N * D), k16, v16, tid);
+      __syncthreads();  // the converted tiles are complete
+      ks = k16;
+      vs = v16;
+    } else {
+      ks = reinterpret_cast<const T*>(k_s + stage * N * D);
+      vs = reinterpret_cast<const T*>(v_s + stage * N * D);
     }
-    __syncthreads();  // the next iteration's copies overwrite this tile's buffers
+    if (active) {
+      float s[kColTokens / 8][4];
+      qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
+      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+      pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
+    }
+    __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
   }
   cp_async_wait<0>();
   // [pack-pipeline]
 
-  if (merge_warp_columns<D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
+  if (merge_warp_columns<KV, D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
     write_rows<T, D>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [packed-kernel]

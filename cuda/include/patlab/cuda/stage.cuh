@@ -23,8 +23,10 @@ struct DeviceBatch {
   int requests = 0;
   int table_stride = 0;                 ///< entries per row of block_table (the longest table)
   const void* q = nullptr;              ///< [requests, Hq, d]
-  const void* k_pool = nullptr;         ///< [blocks, page, Hkv, d]
-  const void* v_pool = nullptr;         ///< [blocks, page, Hkv, d]
+  const void* k_pool = nullptr;         ///< [blocks, page, Hkv, d] in shape.kv_dtype
+  const void* v_pool = nullptr;         ///< [blocks, page, Hkv, d] in shape.kv_dtype
+  float k_scale = 1.0f;                 ///< per-tensor K scale (fp8 KV cache; 1 otherwise)
+  float v_scale = 1.0f;                 ///< per-tensor V scale (fp8 KV cache; 1 otherwise)
   const int32_t* block_table = nullptr; ///< [requests, table_stride], padded with -1
   const int32_t* lengths = nullptr;     ///< [requests]
   void* out = nullptr;                  ///< [requests, Hq, d]

@@ -69,17 +69,43 @@ struct PagedLayout {
 /// Lays out the blocks of `tree` under `shape`; ids shuffled with `seed` when `shuffle`.
 PagedLayout build_layout(const TokenTree& tree, const Shape& shape, bool shuffle, uint64_t seed);
 
-/// A batch with its data: layout, q, and the K/V pools as 16-bit patterns of `shape.dtype`.
+/// Which of the two KV tensors a pool holds.
+enum class KvTensor { k, v };
+
+/// A batch with its data: layout, q, and the K/V pools as raw bytes of the KV storage type
+/// (`shape.kv_dtype`): 16-bit patterns of `shape.dtype` (little-endian), or fp8 e4m3 codes with
+/// a per-tensor scale as vLLM stores them (stored = e4m3(x / scale), value = decode(stored) *
+/// scale). Code reads K/V values only through kv_values(), so no path reads fp8 bytes as 16-bit.
 struct Workload {
   TokenTree tree;
   PagedLayout layout;
   uint64_t seed = 0;
-  std::vector<uint16_t> q;       ///< [requests, Hq, d]
-  std::vector<uint16_t> k_pool;  ///< [num_blocks, page, Hkv, d]
-  std::vector<uint16_t> v_pool;  ///< same layout as k_pool
+  std::vector<uint16_t> q;      ///< [requests, Hq, d], 16-bit patterns of shape.dtype
+  std::vector<uint8_t> k_pool;  ///< [num_blocks, page, Hkv, d] elements of shape.kv_dtype, as bytes
+  std::vector<uint8_t> v_pool;  ///< same layout as k_pool
+  float k_scale = 1.0f;         ///< per-tensor K scale (1 unless the KV cache is fp8)
+  float v_scale = 1.0f;         ///< per-tensor V scale (1 unless the KV cache is fp8)
 
   const Shape& shape() const { return layout.shape; }
   int num_requests() const { return layout.num_requests(); }
+  /// Elements of each pool.
+  size_t kv_elements() const { return k_pool.size() / static_cast<size_t>(layout.shape.kv_element_bytes()); }
+  /// Sizes both pools for `elements` elements of the KV storage type (contents zero).
+  void resize_pools(size_t elements);
+  /// The values of elements [first, first + n) of pool `t`, dequantised (times the tensor's
+  /// scale), into `out`: the one accessor of K/V values (oracle, emulation, checks, tests).
+  void kv_values(KvTensor t, size_t first, int n, double* out) const;
+  /// The value of element `i` of pool `t` (kv_values() of one element).
+  double kv_value(KvTensor t, size_t i) const {
+    double x;
+    kv_values(t, i, 1, &x);
+    return x;
+  }
+  /// Stores `x` as element `i` of pool `t`: rounded to the 16-bit type, or e4m3(x / scale) with
+  /// the tensor's scale (set the scale first). A NaN stores the type's NaN.
+  void store_kv(KvTensor t, size_t i, float x);
+  /// The raw stored code of element `i` of pool `t` (a 16-bit pattern or an fp8 code).
+  uint32_t kv_code(KvTensor t, size_t i) const;
   /// Index of element 0 of (block, token offset in block, KV head) in a pool.
   size_t kv_offset(int32_t block, int offset, int kv_head) const {
     const Shape& s = layout.shape;
@@ -96,10 +122,14 @@ struct Workload {
   }
 };
 
+/// Every element of pool `t` of `w` as a float (Workload::kv_values), for tests and checks that
+/// want the whole pool.
+std::vector<float> pool_values(const Workload& w, KvTensor t);
+
 /// Host memory that building and checking a workload of some layout takes, by part, in bytes:
 /// everything the CLI's commands allocate (check, bench and compare on the CPU, export).
 struct HostMemory {
-  int64_t data = 0;      ///< K/V pools and q (16-bit)
+  int64_t data = 0;      ///< K/V pools (in the KV storage type) and q (16-bit)
   int64_t tables = 0;    ///< block tables, reference counts, and the maps that build them
   int64_t results = 0;   ///< float64 results alive at once: oracle, fp32 emulation, packed oracle
   int64_t partials = 0;  ///< the packed oracle's partial states, for the self-check's chunked plan
@@ -135,9 +165,15 @@ inline constexpr float kPeakedQueryScale = 4.0f;
 /// Fills a layout with data: q, K and V are normal draws from std::mt19937_64 seeded by `seed`
 /// and by each block's allocation order (so contents do not depend on the shuffle): all
 /// N(0, 1) for DataKind::flat; q N(0, kPeakedQueryScale^2) for DataKind::peaked (K and V, and so
-/// the pools, are the same for both). Pool slots that hold no token are NaN, so that a kernel
-/// reading past a request's end cannot pass a check. Throws Error(usage) naming the sizes if the
-/// host has too little memory.
+/// the pools, are the same for both). With an fp8 KV cache each pool's scale is vLLM's dynamic
+/// per-tensor scale, fp8_scale() of the largest |draw| of that pool, and the draws are stored as
+/// e4m3(x / scale); the draws are the same as for a 16-bit cache. Pool slots that hold no token
+/// are NaN, so that a kernel reading past a request's end cannot pass a check. Throws
+/// Error(usage) naming the sizes if the host has too little memory.
+/// vLLM's dynamic per-tensor fp8 scale of values whose largest magnitude is `amax`: amax / 448
+/// (kFp8E4m3Max), so that the largest value maps to the largest finite e4m3 value; 1 for amax 0.
+float fp8_scale(float amax);
+
 Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle,
                        DataKind data = DataKind::flat);
 

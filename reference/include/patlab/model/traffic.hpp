@@ -21,7 +21,8 @@ struct Plan;
 
 namespace traffic {
 
-/// Bytes of one storage element of q, K, V and the output (fp16 and bf16).
+/// Bytes of one storage element of q and the output (fp16 and bf16), and of K and V unless the
+/// KV cache is fp8 (Shape::kv_element_bytes() says which).
 inline constexpr int kStorageBytes = 2;
 /// Bytes of one element of a partial output (fp32).
 inline constexpr int kPartialOutElemBytes = 4;
@@ -34,9 +35,10 @@ inline constexpr int kKvTensors = 2;
 /// q read and the output written: the two [requests, Hq, d] tensors of a batch.
 inline constexpr int kQAndOutTensors = 2;
 
-/// K plus V of one token over all `num_kv_heads` KV heads of dimension `head_dim`.
-constexpr int64_t kv_bytes_per_token(int num_kv_heads, int head_dim) {
-  return int64_t{kKvTensors} * num_kv_heads * head_dim * kStorageBytes;
+/// K plus V of one token over all `num_kv_heads` KV heads of dimension `head_dim`, elements of
+/// `kv_element_bytes` bytes (1 for an fp8 KV cache).
+constexpr int64_t kv_bytes_per_token(int num_kv_heads, int head_dim, int kv_element_bytes = kStorageBytes) {
+  return int64_t{kKvTensors} * num_kv_heads * head_dim * kv_element_bytes;
 }
 /// q of one query over all `num_q_heads` query heads; also one query's output row.
 constexpr int64_t query_bytes(int num_q_heads, int head_dim) { return int64_t{num_q_heads} * head_dim * kStorageBytes; }

@@ -54,15 +54,22 @@ struct Shape {
   int num_kv_heads = 8;   ///< key/value heads (Hkv); Hq % Hkv == 0
   int head_dim = 128;     ///< d
   int page_size = 16;     ///< tokens per KV block
-  DType dtype = DType::fp16;
+  DType dtype = DType::fp16;         ///< q and the output
+  KvDType kv_dtype = KvDType::same;  ///< K and V: q's dtype, or fp8 e4m3 with per-tensor scales
 
   /// Query heads per KV head.
   int group() const { return num_q_heads / num_kv_heads; }
+  /// Bytes of one stored K or V element: the one place that knows the KV element size.
+  int kv_element_bytes() const { return patlab::kv_element_bytes(kv_dtype); }
+  /// True when K and V are stored as fp8 e4m3.
+  bool kv_fp8() const { return kv_dtype == KvDType::fp8_e4m3; }
   /// Bytes of K plus V that one token occupies (all KV heads).
-  int64_t kv_bytes_per_token() const { return traffic::kv_bytes_per_token(num_kv_heads, head_dim); }
+  int64_t kv_bytes_per_token() const {
+    return traffic::kv_bytes_per_token(num_kv_heads, head_dim, kv_element_bytes());
+  }
   /// Throws Error(usage) naming the first unsupported value.
   void validate() const;
-  /// e.g. "32/8 heads, d=128, page 16, fp16".
+  /// e.g. "32/8 heads, d=128, page 16, fp16" (", kv fp8_e4m3" appended for an fp8 KV cache).
   std::string describe() const;
 };
 
@@ -110,12 +117,14 @@ struct ShapeOverrides {
   std::optional<int> head_dim;
   std::optional<int> page_size;
   std::optional<std::string> dtype;
+  std::optional<std::string> kv_dtype;
 };
 
 /// Parses a workload file:
 /// `{"segments": {"sys": 2000, "docA": 900, "u1": 37, ...},
 ///   "requests": ["sys+docA+u1", ["sys", "u3"], ...],
-///   "heads": "32/8", "head_dim": 128, "page": 16, "dtype": "fp16"}` (shape keys optional).
+///   "heads": "32/8", "head_dim": 128, "page": 16, "dtype": "fp16", "kv_dtype": "auto"}` (shape
+/// keys optional).
 /// A request is a path of segment names, as "a+b+c" or as an array; requests that start with the
 /// same names share that prefix. Throws Error(usage) "<origin>: ..." naming the fault.
 TokenTree parse_workload_json(const std::string& text, const std::string& origin,

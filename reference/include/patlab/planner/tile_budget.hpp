@@ -6,10 +6,12 @@
 /// and the pack kernel (cuda/include/patlab/cuda/packed_tile.cuh) static_asserts the same rule,
 /// so cuda/packed_tile.cu builds only the tiles that fit. Plain constexpr C++: no CUDA needed.
 ///
-/// The two budgets, per head dim d and tile m x n:
+/// The two budgets, per head dim d, tile m x n and KV element size:
 ///  - shared memory: the Q tile (m x d) plus kKvStages K and V tiles (n x d), 16-bit each, at
 ///    most kPackSmemBudget (the opt-in limit of one CTA on sm_90). At d=256 the n = 128 tiles
-///    need 264-288 KB and do not fit; everything else does.
+///    need 264-288 KB and do not fit; everything else does. With an fp8 KV cache the kKvStages
+///    K and V tiles hold fp8 (1 byte per element) and one more K and V tile holds them converted
+///    to the 16-bit type that the mma reads: with kKvStages = 2 the same bytes as a 16-bit cache.
 ///  - registers: each thread holds its rows' output accumulator (d/2 floats: two rows x d/8
 ///    n8 tiles x 2) and its scores (kColTokens/2 floats, which live on as the 16-bit A
 ///    fragments of P V). The register cost d/2 + kColTokens must stay within
@@ -66,16 +68,24 @@ constexpr int pack_warp_cols(int d, int m, int n) {
 constexpr int pack_col_tokens(int d, int m, int n) { return n / pack_warp_cols(d, m, n); }
 /// Threads of a pack CTA.
 constexpr int pack_threads(int d, int m, int n) { return pack_warp_rows(m) * pack_warp_cols(d, m, n) * 32; }
-/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles.
-constexpr int pack_smem_bytes(int d, int m, int n) { return (m * d + 2 * kKvStages * n * d) * kTileElemBytes; }
+/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of
+/// `kv_elem_bytes` bytes per element, plus, when those are not 16-bit (an fp8 cache), one K and
+/// one V tile converted to the 16-bit type.
+constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
+  return m * d * kTileElemBytes + 2 * kKvStages * n * d * kv_elem_bytes +
+         (kv_elem_bytes == kTileElemBytes ? 0 : 2 * n * d * kTileElemBytes);
+}
 
-/// True when the m x n tile fits head dim `d`'s shared-memory and register budgets.
-constexpr bool pack_tile_fits(int d, int m, int n) {
-  return pack_smem_bytes(d, m, n) <= kPackSmemBudget &&
+/// True when the m x n tile fits head dim `d`'s shared-memory and register budgets, with K/V
+/// elements of `kv_elem_bytes` bytes.
+constexpr bool pack_tile_fits(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
+  return pack_smem_bytes(d, m, n, kv_elem_bytes) <= kPackSmemBudget &&
          pack_register_cost(d, pack_col_tokens(d, m, n)) <= kPackAccumulatorBudget;
 }
 /// pack_tile_fits() for a TileShape.
-constexpr bool tile_fits(TileShape tile, int head_dim) { return pack_tile_fits(head_dim, tile.m, tile.n); }
+constexpr bool tile_fits(TileShape tile, int head_dim, int kv_elem_bytes) {
+  return pack_tile_fits(head_dim, tile.m, tile.n, kv_elem_bytes);
+}
 
 /// Shared memory of one SM on sm_90 (H100, H200), of which each resident CTA also takes
 /// kSmemReservedPerCta for the system.
@@ -98,12 +108,12 @@ constexpr int estimate_ctas_per_sm(int d, int m, int n) {
 }
 
 /// `tile` with n lowered (halved, never below kTileKvOptions[0], nor below kMinKvForMaxRows for
-/// the largest m) until it fits head dim `head_dim`; m is kept, because the pack's rows need it.
-/// Throws Error(unsupported) when no n fits.
-inline TileShape fit_tile(TileShape tile, int head_dim) {
+/// the largest m) until it fits head dim `head_dim` with K/V elements of `kv_elem_bytes` bytes;
+/// m is kept, because the pack's rows need it. Throws Error(unsupported) when no n fits.
+inline TileShape fit_tile(TileShape tile, int head_dim, int kv_elem_bytes) {
   const int floor = tile.m == kMaxTileRows ? kMinKvForMaxRows : kTileKvOptions[0];
-  while (!tile_fits(tile, head_dim) && tile.n / 2 >= floor) tile.n /= 2;
-  if (!tile_fits(tile, head_dim))
+  while (!tile_fits(tile, head_dim, kv_elem_bytes) && tile.n / 2 >= floor) tile.n /= 2;
+  if (!tile_fits(tile, head_dim, kv_elem_bytes))
     throw Error(ErrorKind::unsupported, "no KV tile fits a " + std::to_string(tile.m) + "-row tile at head dim " +
                                             std::to_string(head_dim));
   return tile;

@@ -1,6 +1,6 @@
 /// @file check.hpp
-/// @brief How a GPU output is judged against the oracle: one tolerance table keyed by dtype, and
-/// a bound per output row.
+/// @brief How a GPU output is judged against the oracle: one tolerance table keyed by (q dtype,
+/// KV dtype), and a bound per output row.
 ///
 /// A *row* is the output vector of one (request, query head): `d` elements. A stage's output
 /// passes when
@@ -26,7 +26,7 @@
 
 namespace patlab {
 
-/// Per-dtype bounds on a GPU output's error against the float64 oracle.
+/// Per-(q dtype, KV dtype) bounds on a GPU output's error against the float64 oracle.
 struct Tolerance {
   double atol;       ///< absolute part of the per-element bound
   double rtol;       ///< relative part of the per-element bound
@@ -37,8 +37,8 @@ struct Tolerance {
 /// that row (plus the floor).
 inline constexpr double kEmulationFactor = 2.0;
 
-/// The tolerance table: the one place tolerances live.
-const Tolerance& tolerance(DType t);
+/// The tolerance table, keyed by q's dtype and the KV cache's: the one place tolerances live.
+const Tolerance& tolerance(DType q, KvDType kv);
 
 /// The verdict on one output.
 struct CheckResult {
@@ -69,7 +69,7 @@ std::vector<double> row_errors(const AttentionResult& got, const AttentionResult
 /// Error(usage) when the sizes do not match. verify.hpp's check_output(got, Reference, dtype)
 /// is the form to call.
 CheckResult check_output(const std::vector<float>& got, const AttentionResult& ref,
-                         const std::vector<double>& emulated_row_error, DType dtype);
+                         const std::vector<double>& emulated_row_error, DType dtype, KvDType kv);
 
 /// Relative L2 error of `got`'s o against `ref`'s o, over the whole batch.
 double l2_error(const AttentionResult& got, const AttentionResult& ref);

@@ -21,13 +21,14 @@ struct Reference {
   /// (row_errors()); check.hpp's rule 3 bounds each row of an output by it.
   std::vector<double> emulated_row_error;
   double emulated_rel_l2 = 0;  ///< relative L2 error of `emulated` against `oracle`, batch-wide (reported)
+  KvDType kv_dtype = KvDType::same;  ///< the workload's KV cache type (keys the tolerance with the dtype)
 };
 
 /// Runs the oracle and the emulation on `w` and measures the emulation's error per row.
 Reference make_reference(const Workload& w);
 
-/// Judges `got` ([requests, Hq, d] as floats) against `ref` under the tolerance of `dtype`
-/// (check.hpp's three rules). Throws Error(usage) when `got` has the wrong size.
+/// Judges `got` ([requests, Hq, d] as floats) against `ref` under the tolerance of (`dtype`,
+/// ref.kv_dtype) (check.hpp's three rules). Throws Error(usage) when `got` has the wrong size.
 CheckResult check_output(const std::vector<float>& got, const Reference& ref, DType dtype);
 
 }  // namespace patlab
