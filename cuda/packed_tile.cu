@@ -13,6 +13,9 @@ namespace patlab::cuda {
 
 namespace {
 
+/// Largest gridDim.x (2^31 - 1).
+constexpr int64_t kMaxGridX = 2147483647;
+
 /// Calls `f(std::integral_constant<int, M>{}, std::integral_constant<int, N>{})` for a built tile.
 template <typename F>
 bool dispatch_tile(TileShape tile, F&& f) {
@@ -74,9 +77,10 @@ int pack_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin
   int ctas = 0;
   dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
+    using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
     PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &ctas, pack_attention_kernel<T, D, M, N>, PackWarpLayout<D, M, N>::kThreads, pack_smem_bytes<D, M, N>()));
+        &ctas, pack_attention_kernel<T, KV, D, M, N>, PackWarpLayout<D, M, N>::kThreads, pack_smem_bytes<KV, D, M, N>()));
   });
   return ctas;
 }
@@ -88,7 +92,10 @@ void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& 
     using T = typename decltype(tag)::type;
     using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    pack_attention_kernel<T, KV, D, M, N><<<dim3(count, shape.num_kv_heads), PackWarpLayout<D, M, N>::kThreads,
+    const int64_t ctas = int64_t{count} * shape.num_kv_heads;
+    if (ctas > kMaxGridX)
+      throw Error(ErrorKind::unsupported, "a bucket of " + std::to_string(ctas) + " CTAs is over the grid's limit");
+    pack_attention_kernel<T, KV, D, M, N><<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads,
                                             pack_smem_bytes<KV, D, M, N>(), stream>>>(args, bucket);
     PATLAB_CUDA_CHECK_LAUNCH();
   });

@@ -87,8 +87,8 @@ int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const Pl
   int best = 0;
   auto ctas_per_sm = [&](int i) {
     if (o.ctas_per_sm[static_cast<size_t>(i)] > 0) return o.ctas_per_sm[static_cast<size_t>(i)];
-    const TileShape t = fit_tile({kTileRowOptions[i], o.max_kv_tile}, shape.head_dim);
-    return estimate_ctas_per_sm(shape.head_dim, t.m, t.n);
+    const TileShape t = fit_tile({kTileRowOptions[i], o.max_kv_tile}, shape.head_dim, shape.kv_element_bytes());
+    return estimate_ctas_per_sm(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
   };
   for (int i = 1; i < 3; ++i) {
     const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(best);

@@ -363,7 +363,8 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 // [pack-write]
 
 // [packed-kernel]
-/// One CTA per (pack, KV head): grid (packs in the bucket, Hkv), PackWarpLayout<D, M, N> warps.
+/// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
+/// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
 /// the pipeline below, qk_tile, softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
@@ -393,7 +394,12 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   T* k16 = reinterpret_cast<T*>(v_s + kKvStages * N * D);
   T* v16 = k16 + N * D;
 
-  const int pack = bucket[blockIdx.x], kv_head = blockIdx.y;
+  // [pack-cta-order]
+  // One flat grid, KV heads fastest: the block scheduler starts CTAs in index order, so a bucket
+  // ordered longest pack first starts every head of a long pack before any shorter pack.
+  const int hkv = args.geo.num_kv_heads;
+  const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);
+  // [pack-cta-order]
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int row_warp = warp % Layout::kRows, col_warp = warp / Layout::kRows;
   const int first = args.query_begin[pack];

@@ -100,8 +100,8 @@ inline constexpr int kMaxCtasPerSm = 32;
 /// The CTAs of an m x n pack tile one SM holds at head dim d, from shared memory and threads
 /// only: the host's estimate where no GPU answers (registers can lower it; the GPU stages ask
 /// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2.
-constexpr int estimate_ctas_per_sm(int d, int m, int n) {
-  const int by_smem = kSmemPerSm / (pack_smem_bytes(d, m, n) + kSmemReservedPerCta);
+constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
+  const int by_smem = kSmemPerSm / (pack_smem_bytes(d, m, n, kv_elem_bytes) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / pack_threads(d, m, n);
   const int fit = by_smem < by_threads ? by_smem : by_threads;
   return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
