@@ -100,7 +100,7 @@ int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const Pl
 namespace {
 
 /// Cuts blocks [begin, end) of pack `pack` (ending at token `token_end`) into `k` parts of equal
-/// blocks (the first ones one block longer when k does not divide them), appended to `out`.
+/// blocks (parts differ by at most one block when k does not divide them), appended to `out`.
 void cut_equal(int32_t pack, int32_t begin, int32_t end, int32_t token_end, int32_t k, int page,
                std::vector<Piece>& out) {
   const int32_t blocks = end - begin;
