@@ -29,7 +29,7 @@ struct SparseCliOptions {
   std::string format = "table";
   std::string method = "nsa";
   std::string data = "peaked";
-  std::string gates = "0.333333,0.333333,0.333333";
+  std::string gates;  ///< empty: the library's default gates
   sparse::SparseOptions sparse;
   bool curves = false;
   std::string curve_n = "3,4,6,8,12,16,24,32";
@@ -102,6 +102,12 @@ std::string parameters_of(const sparse::SparseOptions& o) {
   std::ostringstream t;
   t << " tau=" << o.tau << " budget=[" << o.min_budget << ", " << o.max_budget << "]";
   return s + t.str();
+}
+
+std::string gates_of(const sparse::SparseOptions& o) {
+  std::ostringstream t;
+  t << o.gate_cmp << ", " << o.gate_sel << ", " << o.gate_win;
+  return t.str();
 }
 
 Table selection_table(const PagedLayout& layout, const sparse::Selection& sel, const sparse::FsaView& view,
@@ -182,7 +188,7 @@ int run_sparse(SparseCliOptions o) {
   const Format format = parse_format(o.format);
   const Method method = parse_method(o.method);
   const DataKind data = parse_data(o.data);
-  set_gates(o.sparse, o.gates);
+  if (!o.gates.empty()) set_gates(o.sparse, o.gates);
   o.sparse.budget = method == Method::psa ? sparse::Budget::progressive : sparse::Budget::top_n;
   const std::vector<int> curve_n = o.curves ? parse_ints(o.curve_n, "--curve-n") : std::vector<int>{};
   const std::vector<double> curve_tau = o.curves ? parse_numbers(o.curve_tau, "--curve-tau") : std::vector<double>{};
@@ -215,7 +221,7 @@ int run_sparse(SparseCliOptions o) {
       {"method", o.method},
       {"budget", sparse::budget_name(o.sparse.budget)},
       {"parameters", parameters_of(o.sparse)},
-      {"gates (compressed, selected, window)", o.gates},
+      {"gates (compressed, selected, window)", gates_of(o.sparse)},
       {"clamps", clamps.empty() ? std::string("none") : clamp_text},
       {"dense oracle ms (CPU)", Cell::num(dense_ms, 1)},
       {"selection ms (CPU)", Cell::num(select_ms, 1)},
@@ -256,8 +262,8 @@ void add_sparse(CLI::App& app, Action& action) {
   cmd->add_option("--top-n", s.top_n, "n: blocks per (request, KV head), the 3 forced ones included (nsa, fsa)")
       ->capture_default_str();
   cmd->add_option("--window", s.window, "w: tokens of the sliding-window branch")->capture_default_str();
-  cmd->add_option("--gates", o->gates, "Gates of the compressed, selected and window branches, each in [0, 1]")
-      ->capture_default_str();
+  cmd->add_option("--gates", o->gates,
+                  "Gates of the compressed, selected and window branches, each in [0, 1] (default 1/3 each)");
   cmd->add_option("--tau", s.tau, "psa: estimated attention mass to cover, in (0, 1]")->capture_default_str();
   cmd->add_option("--min-budget", s.min_budget, "psa: fewest blocks per (request, KV head), >= 3")->capture_default_str();
   cmd->add_option("--max-budget", s.max_budget, "psa: most blocks per (request, KV head)")->capture_default_str();

@@ -70,7 +70,7 @@ struct SparseOptions {
   /// Checks the options against every request of `layout` (l' a multiple of the page; n, w,
   /// l and min_budget against each request's blocks and tokens). Without `clamp` the first
   /// inconsistency throws Error(usage) naming the request; with it, returns one line per kind of
-  /// clamp applied ("n = 16 clamped to the selection blocks of 3 requests"), empty when none.
+  /// clamp applied ("n clamped to the request's selection blocks for 3 request(s)"), empty when none.
   std::vector<std::string> check_against(const PagedLayout& layout) const;
 };
 
