@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))
 import export_io  # noqa: E402
 import fi_env  # noqa: E402
 import levels  # noqa: E402
+import tree_peers  # noqa: E402
 
 #: Peers in the order they run and are reported: name -> one-line description.
 PEERS = {
@@ -49,6 +50,7 @@ PEERS = {
     "fi-cascade-fa2": "FlashInfer MultiLevelCascadeAttentionWrapper, levels from the tree, prefill backend forced to FA2",
     "sdpa-cudnn": "torch scaled_dot_product_attention, cuDNN backend, dense per-request K/V",
     "sdpa-flash": "torch scaled_dot_product_attention, flash backend, dense per-request K/V",
+    **tree_peers.PEERS,
 }
 MIN_REPEATS = 20
 COPY_BYTES = 1 << 30
@@ -56,8 +58,7 @@ WORKSPACE_BYTES = 512 << 20
 PLAN_REPEATS = 5
 
 
-class Unsupported(Exception):
-    """A peer that cannot run a workload; the message says why."""
+Unsupported = tree_peers.Unsupported
 
 
 def utc_now() -> str:
@@ -89,12 +90,12 @@ class PeerRunner:
     SDPA_BACKENDS = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION"}
 
     def __init__(self, warmup: int = 5, repeats: int = 30, warm_l2: bool = False, peers=None,
-                 cache: pathlib.Path = fi_env.DEFAULT_CACHE, use_prebuilt: bool = True, log=print):
+                 cache: pathlib.Path = fi_env.DEFAULT_CACHE, use_prebuilt: bool = True, log=print, graph: bool = False):
         if repeats < MIN_REPEATS:
             raise ValueError(f"--repeats must be at least {MIN_REPEATS}")
         if warmup < 0:
             raise ValueError("--warmup must be >= 0")
-        self.warmup, self.repeats, self.warm_l2 = warmup, repeats, warm_l2
+        self.warmup, self.repeats, self.warm_l2, self.graph = warmup, repeats, warm_l2, graph
         self.peers = list(peers or PEERS)
         for p in self.peers:
             if p not in PEERS:
@@ -155,6 +156,8 @@ class PeerRunner:
             "timing": f"{self.warmup} warm-up runs, median of {self.repeats} CUDA-event timings (kernel time; plan time "
                       f"separate, wall clock median of {PLAN_REPEATS})",
             "check": "every peer against the exported float64 oracle first (patlab's check rule)",
+            "CUDA graphs": ("each passing peer's run() also captured once and replayed (graph_us; the replay's "
+                            "output checked too)") if self.graph else "not used (--graph not given)",
             "commit": git_commit(),
             "date": utc_now(),
             "host": platform.node(),
@@ -197,6 +200,32 @@ class PeerRunner:
         torch.cuda.synchronize()
         us = [s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends)]
         return {"time_us": statistics.median(us), "min_us": min(us), "max_us": max(us)}
+
+    def time_graph(self, ex: export_io.Export, prep: dict) -> dict:
+        """Captures prep's run() in a CUDA graph (its buffers, planned once, stay fixed), checks
+        one replay's output against the oracle, then times replays with time_op's protocol.
+        Returns graph_us etc., or {"graph": why} when the capture or the check fails."""
+        torch = self.torch
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm-up off the default stream, as torch's capture guide asks
+                for _ in range(3):
+                    prep["run"]()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = prep["run"]()
+            graph.replay()
+            torch.cuda.synchronize()
+            res = export_io.check(ex, prep["collect"](static_out))
+            if not res.passed:
+                return {"graph": "FAIL " + res.summary()}
+            t = self.time_op(graph.replay)
+            return {"graph_us": round(t["time_us"], 2), "graph_min_us": round(t["min_us"], 2), "graph": "PASS"}
+        except Exception as e:
+            self.note_context(e)
+            return {"graph": f"not captured: {first_line(e)[:200]}"}
 
     def time_plan(self, plan) -> float:
         torch = self.torch
@@ -302,7 +331,12 @@ class PeerRunner:
                     gbs = ex.unique_bytes / (t["time_us"] * 1e-6) / 1e9
                     row["eff_GBs"] = round(gbs, 1)
                     row["pct_copy"] = round(100.0 * gbs / self.copy_gbs, 1)
+                    row["copy_GBs"] = round(self.copy_gbs, 1)
                     row["status"] = "PASS"
+                    if prep.get("state", {}).get("lse_note"):
+                        row["notes"] += "; " + prep["state"]["lse_note"]
+                    if self.graph:
+                        row.update(self.time_graph(ex, prep))
             except Unsupported as e:
                 row["status"] = "skipped"
                 row["check"] = f"skipped: {e}"
@@ -359,6 +393,8 @@ class PeerRunner:
     # ------------------------------------------------------------------ the peers
     def prepare(self, peer: str, ex, data) -> dict:
         """Returns {"plan": fn, "run": fn -> output, "collect": output -> numpy [R,Hq,d], "notes": str}."""
+        if peer in tree_peers.PEERS:
+            return tree_peers.prepare(self, peer, ex, data)
         if peer.startswith("fi-") and self.flashinfer is None:
             raise Unsupported(self.flashinfer_error)
         if peer.startswith("fi-decode"):
@@ -509,7 +545,8 @@ class PeerRunner:
 # ---------------------------------------------------------------------- printing
 def format_table(rows: list[dict], title: str) -> str:
     cols = [("peer", "peer"), ("check", "check"), ("time_us", "time us"), ("min_us", "min"), ("max_us", "max"),
-            ("plan_ms", "plan ms"), ("eff_GBs", "GB/s"), ("pct_copy", "% copy"), ("notes", "notes")]
+            ("plan_ms", "plan ms"), ("graph_us", "graph us"), ("eff_GBs", "GB/s"), ("pct_copy", "% copy"),
+            ("notes", "notes")]
     cells = []
     for r in rows:
         line = []
@@ -677,6 +714,8 @@ def parse_args(argv=None):
     p.add_argument("--cache", type=pathlib.Path, default=fi_env.DEFAULT_CACHE,
                    help="FlashInfer cache folder: prebuilt modules in CACHE/aot, JIT builds in CACHE/jit")
     p.add_argument("--no-prebuilt", action="store_true", help="ignore CACHE/aot (JIT-compile everything here)")
+    p.add_argument("--graph", action="store_true",
+                   help="also capture each passing peer's run() in a CUDA graph and time its replay (graph_us)")
     return p.parse_args(argv)
 
 
@@ -694,7 +733,7 @@ def main(argv=None) -> int:
             return 2
     settings = {"warmup": a.warmup, "repeats": a.repeats, "warm_l2": a.warm_l2,
                 "peers": [p.strip() for p in a.peers.split(",") if p.strip()], "cache": a.cache,
-                "use_prebuilt": not a.no_prebuilt}
+                "use_prebuilt": not a.no_prebuilt, "graph": a.graph}
     for p in settings["peers"]:
         if p not in PEERS:
             print(f"run_peers: unknown peer '{p}' (known: {', '.join(PEERS)})", file=sys.stderr)

@@ -66,6 +66,7 @@ def parse_args(argv=None):
     p.add_argument("--no-patlab", action="store_true", help="run only the peers (patlab compare is not called)")
     p.add_argument("--cache", type=pathlib.Path, default=fi_env.DEFAULT_CACHE, help="FlashInfer cache folder")
     p.add_argument("--no-prebuilt", action="store_true", help="ignore prebuilt FlashInfer modules")
+    p.add_argument("--graph", action="store_true", help="also time each passing peer captured in a CUDA graph")
     p.add_argument("--timeout", type=int, default=1800, help="seconds allowed to one patlab command")
     return p.parse_args(argv)
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
 
     settings = {"warmup": a.warmup, "repeats": a.repeats, "warm_l2": a.warm_l2,
                 "peers": [p.strip() for p in a.peers.split(",") if p.strip()], "cache": a.cache,
-                "use_prebuilt": not a.no_prebuilt}
+                "use_prebuilt": not a.no_prebuilt, "graph": a.graph}
     for p in settings["peers"]:
         if p not in run_peers.PEERS:
             log(f"suite: unknown peer '{p}' (known: {', '.join(run_peers.PEERS)})")
