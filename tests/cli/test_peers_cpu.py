@@ -194,6 +194,171 @@ def level_summary(c: levels.Cascade):
     return [(lv.groups, lv.empty_groups, len(lv.kv_indices)) for lv in c.levels]
 
 
+def attend(q, k, v, scale):
+    """float64 attention of one query [d] over keys/values [n, d]: (o, lse); no keys: (0, -inf)."""
+    import numpy as np
+    if len(k) == 0:
+        return np.zeros(q.shape[-1]), -math.inf
+    s = k @ q * scale
+    m = s.max()
+    p = np.exp(s - m)
+    return (p @ v) / p.sum(), m + math.log(p.sum())
+
+
+def merge_parts(parts):
+    """Merges (o, lse) partial results with the lse rule."""
+    import numpy as np
+    m = max(lse for _, lse in parts)
+    w = [math.exp(lse - m) if lse > -math.inf else 0.0 for _, lse in parts]
+    return sum(wi * o for wi, (o, _) in zip(w, parts)) / sum(w)
+
+
+def attention_over_slots(ex, slot_lists):
+    """Per request, attention split over several lists of pool slots (merged): [R, Hq, d]."""
+    import numpy as np
+    s = ex.shape
+    hq, hkv, d = s["num_q_heads"], s["num_kv_heads"], s["head_dim"]
+    kf = export_io_mod().kv_to_float32(np.asarray(ex.k_bits).reshape(-1, hkv, d), ex.kv_dtype, ex.k_scale).astype(np.float64)
+    vf = export_io_mod().kv_to_float32(np.asarray(ex.v_bits).reshape(-1, hkv, d), ex.kv_dtype, ex.v_scale).astype(np.float64)
+    q = ex.q().astype(np.float64)
+    scale = float(ex.meta["softmax_scale"])
+    out = np.zeros((ex.requests, hq, d))
+    for r, lists in enumerate(slot_lists):
+        for h in range(hq):
+            kv = h // (hq // hkv)
+            out[r, h] = merge_parts([attend(q[r, h], kf[sl, kv], vf[sl, kv], scale) for sl in lists])
+    return out
+
+
+def export_io_mod():
+    import export_io
+    return export_io
+
+
+def check_new_peer_inputs(ex, name: str) -> None:
+    """tree_meta's conversions for FastTree, DeFT, vLLM FA3 and vLLM's cascade, on one export."""
+    import numpy as np
+    import tree_meta
+    tables, lengths, page = ex.tables(), [int(n) for n in ex.lengths], ex.page_size
+    rows = tree_meta.slot_rows(tables, lengths, page)
+    nodes = tree_meta.radix_tree(rows)
+    kv = tree_meta.kv_tree(tables, lengths, page)
+    expect(all(nodes[p].children.count(i) == 1 for i, p in enumerate(kv.parents) if p >= 0) and kv.parents[0] == -1
+           and all(p < i for i, p in enumerate(kv.parents)), f"{name}: radix tree parents come first")
+    paths = [tree_meta.path_of(nodes, r) for r in range(ex.requests)]
+    expect(all(np.array_equal(np.concatenate([nodes[n].slots for n in path]), rows[r]) for r, path in enumerate(paths)),
+           f"{name}: every request's path through the radix tree is its slot sequence")
+    expect(all(sorted(r for r in range(ex.requests) if n in paths[r]) == nodes[n].requests for n in range(len(nodes))),
+           f"{name}: a node's requests are exactly those whose path holds it")
+    expect(all(len(nd.slots) > 0 for nd in nodes[1:]), f"{name}: only the root may hold no token")
+    shapes = {"tiny": (96, [41] * 4), "flat": (0, [40] * 3)}  # tiny: 6 shared blocks, then 4 + 37 own tokens
+    if name in shapes:
+        got = (len(nodes[0].slots), [len(nodes[n].slots) for n in range(1, len(nodes))])
+        expect(got == shapes[name] and kv.virtual_root == (name == "flat"), f"{name}: radix tree {got}")
+    # FastTree numbers a node's tokens kv_ptrs[n]..kv_ptrs[n+1]; DeFT as r0 * max_len + position.
+    ft_ok = deft_ok = True
+    for n, nd in enumerate(nodes):
+        got = tree_meta.remap(np.arange(kv.kv_ptrs[n], kv.kv_ptrs[n + 1]), kv.virtual_to_slot)
+        ft_ok &= np.array_equal(got, nd.slots)
+        depth = sum(len(nodes[m].slots) for m in paths[nd.requests[0]][:paths[nd.requests[0]].index(n)])
+        entries = depth + np.arange(len(nd.slots)) + nd.requests[0] * kv.max_len
+        deft_ok &= np.array_equal(tree_meta.remap(entries, kv.dense_to_slot), nd.slots)
+    expect(ft_ok, f"{name}: FastTree's virtual tokens map to the nodes' pool slots")
+    expect(deft_ok, f"{name}: DeFT's dense positions map to the nodes' pool slots")
+    expect(list(tree_meta.remap(np.array([-1, 0]), kv.virtual_to_slot)) == [-1, int(kv.virtual_to_slot[0])],
+           f"{name}: remap keeps -1 padding")
+    try:
+        tree_meta.remap(np.array([len(kv.virtual_to_slot)]), kv.virtual_to_slot)
+        expect(False, f"{name}: remap of an entry past the map raises")
+    except ValueError:
+        expect(True, "")
+    res = export_io_mod().check(ex, attention_over_slots(ex, [[nodes[n].slots for n in p] for p in paths]))
+    expect(res.passed, f"{name}: attention per radix node, merged, vs oracle: {res.summary()}")
+    # FA3 paged decode: block table rows and seqused_k gather each request's K exactly.
+    pd = tree_meta.paged_decode(tables, lengths)
+    expect(list(pd.cu_seqlens_q) == list(range(ex.requests + 1)) and list(pd.seqused_k) == lengths
+           and pd.max_seqlen_k == max(lengths), f"{name}: FA3 cu_seqlens_q / seqused_k")
+    hkv, d = ex.shape["num_kv_heads"], ex.shape["head_dim"]
+    same = all(np.array_equal(np.asarray(ex.k_bits)[pd.block_table[r]].reshape(-1, hkv, d)[:lengths[r]],
+                              ex.dense_kv_bits(r)[0]) for r in range(ex.requests))
+    expect(same and pd.block_table.min() >= 0, f"{name}: FA3 block table gathers each request's keys, padding valid")
+    # vLLM's cascade: a prefix pass over the blocks all share plus a suffix pass equals the oracle.
+    try:
+        cs = tree_meta.cascade_split(tables, lengths, page)
+    except ValueError:
+        expect(len({t[0] for t in tables}) > 1 or min(lengths) <= page, f"{name}: cascade split refused: {tables[0][:2]}")
+        return
+    expect(cs.common_prefix_len < min(lengths) and all(t[:cs.common_blocks] == tables[0][:cs.common_blocks]
+                                                        for t in tables), f"{name}: cascade prefix shared, below every length")
+    # tiny: the prefix's 6 full blocks (100 tokens); asymmetric: sys's 62 full blocks (1000 tokens).
+    want = {"tiny": 6, "asym": 62}.get(name)
+    expect(want is None or cs.common_blocks == want, f"{name}: cascade prefix of {cs.common_blocks} blocks, expected {want}")
+    prefix = tree_meta.slot_rows([list(cs.prefix_block_table[0])], [cs.common_prefix_len], page)[0]
+    suffix = tree_meta.slot_rows([list(t) for t in cs.suffix.block_table], list(cs.suffix.seqused_k), page)
+    res = export_io_mod().check(ex, attention_over_slots(ex, [[prefix, suffix[r]] for r in range(ex.requests)]))
+    expect(res.passed, f"{name}: cascade prefix pass + suffix pass, merged, vs oracle: {res.summary()}")
+
+
+def check_skipped_paths(ex, tmp: pathlib.Path) -> None:
+    """The new peers say 'skipped' (Unsupported) when their files or torch/triton are missing."""
+    import tree_peers
+    data = {"tables": ex.tables(), "lengths": [int(n) for n in ex.lengths]}
+    empty = tmp / "no-peers"
+    empty.mkdir()
+    tree_peers.PEERS_DIR, tree_peers.UNPACK_DIR = empty, tmp / "unpack"
+    for peer in tree_peers.PEERS:
+        try:
+            tree_peers.prepare(None, peer, ex, dict(data, tdt=None))
+            expect(False, f"{peer} without .peers raises Unsupported")
+        except tree_peers.Unsupported as e:
+            expect("missing" in str(e) or "fp16" in str(e), f"{peer} without .peers: {e}")
+    (empty / "pat-benchmark").mkdir()
+    (empty / "pat-benchmark" / "FastTree.py").write_text("raise ImportError('not PAT')\n")
+    fa3 = empty / "vllm-fa3"
+    fa3.mkdir()
+    import lzma
+    (fa3 / "_vllm_fa3_C.abi3.so.xz").write_bytes(lzma.compress(b"not a library"))
+    (fa3 / "flash_attn_interface.py").write_text("import torch\n")
+    (fa3 / "triton_merge_attn_states.py").write_text("import torch\n")
+    for peer, lacking in (("fasttree", "triton"), ("vllm-fa3", "torch")):
+        try:
+            __import__(lacking)
+            print(f"{lacking} importable here: the skipped path of {peer} without {lacking} not tested")
+            continue
+        except ImportError:
+            pass
+        try:
+            tree_peers.prepare(None, peer, ex, dict(data, tdt=None))
+            expect(False, f"{peer} without {lacking} raises Unsupported")
+        except tree_peers.Unsupported as e:
+            expect(lacking in str(e), f"{peer} without {lacking}: {e}")
+    expect((tmp / "unpack" / "vllm_flash_attn" / "_vllm_fa3_C.abi3.so").read_bytes() == b"not a library",
+           "the FA3 extension is unpacked from its .xz")
+
+
+def check_floor_arithmetic() -> None:
+    """x of floor: time / (unique bytes / copy bandwidth), in tree_meta and in report.py."""
+    import report
+    import tree_meta
+    expect(tree_meta.floor_us(1e9, 4000.0) == 250.0, "floor of 1 GB at 4000 GB/s is 250 us")
+    expect(tree_meta.x_of_floor(500.0, 1e9, 4000.0) == 2.0 and tree_meta.x_of_floor(None, 1e9, 4000.0) is None,
+           "x of floor 2 at twice the floor time; none without a time")
+    peers = {"run": {"copy GB/s": 4000.0}, "results": [
+        {"workload": "w", "shape": "s", "peer": "a", "status": "PASS", "check": "PASS", "time_us": 500.0,
+         "unique_bytes": 1e9, "graph_us": 300.0, "graph": "PASS", "pct_copy": 50.0},
+        {"workload": "w", "shape": "s", "peer": "b", "status": "PASS", "check": "PASS", "time_us": 1000.0,
+         "unique_bytes": 1e9, "graph": "not captured: x"}]}
+    patlab = {"run": {"shape": "s", "copy GB/s": 2000.0},
+              "results": [{"workload": "w", "stage": "pat", "check": "PASS", "time_us": 1000.0, "unique_bytes": 1e9}]}
+    import io
+    rows = {r["name"]: r for r in next(iter(report.build_report([patlab], [peers], None, stream=io.StringIO()).values()))}
+    expect(rows["a"]["x_floor"] == 2.0 and rows["a"]["x_floor_graph"] == 1.2 and rows["b"]["x_floor"] == 4.0,
+           f"report: peers' x of floor with their run's copy bandwidth {rows['a']['x_floor']}, {rows['b']['x_floor']}")
+    expect(rows["a"]["x_floor"] == 100.0 / rows["a"]["pct_copy"], "x of floor is 100 / % copy in the same run")
+    expect(rows["pat"]["x_floor"] == 2.0, f"report: patlab's x of floor with patlab's copy bandwidth {rows['pat']['x_floor']}")
+    expect(rows["b"]["graph_us"] is None and "not captured" in rows["b"]["notes"], "report: a failed capture is noted")
+
+
 def main() -> int:
     if len(sys.argv) < 2:
         print("usage: test_peers_cpu.py PATLAB_EXE", file=sys.stderr)
@@ -321,6 +486,8 @@ def main() -> int:
             expect(ratios == {"naive": 2.0, "pat": None, "fi-decode": 1.0, "sdpa-flash": 4.0, "fi-cascade": None},
                    f"{label}: report ratios {ratios}")
 
+        check_floor_arithmetic()
+
         # --- with numpy: the reader module --------------------------------------------------------
         try:
             import numpy as np  # noqa: F401
@@ -367,6 +534,9 @@ def main() -> int:
                        f"worst row (request {rr}, head {hh})" in r.summary() and f"1 of {R * H} rows over" in r.summary(),
                        f"{name}: one row over its bound fails and is named: {r.summary()}")
                 expect(export_io.check(ex, ex.oracle_o).passed, f"{name}: the oracle itself passes")
+            for name in ("tiny", "asym", "midempty", "flat", "random3"):
+                check_new_peer_inputs(export_io.load_export(tmp / name), name)
+            check_skipped_paths(export_io.load_export(tmp / "tiny"), tmp)
             try:
                 export_io.load_export(tmp)
                 expect(False, "load_export of a folder without workload.json raises")

@@ -30,7 +30,23 @@ import pathlib
 import sys
 
 COLUMNS = ["key", "category", "workload", "shape", "source", "name", "check", "time_us", "min_us", "max_us", "plan_ms",
-           "unique_bytes", "eff_GBs", "pct_copy", "vs_best_peer", "notes"]
+           "graph_us", "unique_bytes", "copy_GBs", "eff_GBs", "pct_copy", "x_floor", "x_floor_graph", "vs_best_peer",
+           "notes"]
+
+
+def x_of_floor(time_us, unique_bytes, copy_gbs):
+    """time / (unique bytes / copy bandwidth of the same run): 1 is the memory floor."""
+    if not time_us or not unique_bytes or not copy_gbs:
+        return None
+    return time_us / (unique_bytes / (copy_gbs * 1e9) * 1e6)
+
+
+def add_floor(row: dict, copy_gbs) -> dict:
+    """Fills copy_GBs (the row's own, else its run's) and x_floor / x_floor_graph."""
+    row["copy_GBs"] = num(row.get("copy_GBs")) or num(copy_gbs)
+    row["x_floor"] = x_of_floor(row.get("time_us"), row.get("unique_bytes"), row["copy_GBs"])
+    row["x_floor_graph"] = x_of_floor(row.get("graph_us"), row.get("unique_bytes"), row["copy_GBs"])
+    return row
 
 
 def num(v):
@@ -95,13 +111,13 @@ def patlab_rows(docs: list) -> tuple[list[dict], list[dict]]:
         runs.append(dict(run, key=key))
         for r in compare.get("results", []):
             workload = str(r.get("workload", ""))
-            rows.append({
+            rows.append(add_floor({
                 "key": key or (f"{workload} | {shape}" if shape else workload), "category": d.get("category"),
                 "workload": workload, "shape": shape, "source": "patlab", "name": str(r.get("stage", "?")),
                 "check": str(r.get("check", "")), "time_us": num(r.get("time_us")), "min_us": num(r.get("min_us")),
-                "max_us": num(r.get("max_us")), "plan_ms": num(r.get("plan_ms")),
+                "max_us": num(r.get("max_us")), "plan_ms": num(r.get("plan_ms")), "graph_us": num(r.get("graph_us")),
                 "unique_bytes": num(r.get("unique_bytes")), "eff_GBs": num(r.get("eff_GBs")),
-                "pct_copy": num(r.get("pct_copy")), "notes": str(r.get("notes", "") or "")})
+                "pct_copy": num(r.get("pct_copy")), "notes": str(r.get("notes", "") or "")}, run.get("copy GB/s")))
     return rows, runs
 
 
@@ -110,8 +126,10 @@ def peer_rows(docs: list) -> tuple[list[dict], list[dict]]:
     for d in docs:
         if not isinstance(d, dict):
             continue
+        copy_gbs = None
         if "results" in d and "run" in d:
             runs.append(dict(d["run"]))
+            copy_gbs = d["run"].get("copy GB/s")
             items = d["results"]
         elif "peer" in d:
             items = [d]
@@ -123,14 +141,18 @@ def peer_rows(docs: list) -> tuple[list[dict], list[dict]]:
             if not key or key == workload:
                 key = f"{workload} | {shape}" if shape else workload
             passed = r.get("status") == "PASS"
-            rows.append({
+            graph_ok = passed and str(r.get("graph", "")).startswith("PASS")
+            rows.append(add_floor({
                 "key": key, "category": r.get("category"), "workload": workload, "shape": shape, "source": "peer",
                 "name": str(r.get("peer", "?")),
                 "check": "PASS" if passed else str(r.get("check", r.get("status", ""))),
                 "time_us": num(r.get("time_us")) if passed else None, "min_us": num(r.get("min_us")),
                 "max_us": num(r.get("max_us")), "plan_ms": num(r.get("plan_ms")),
+                "graph_us": num(r.get("graph_us")) if graph_ok else None, "copy_GBs": r.get("copy_GBs"),
                 "unique_bytes": num(r.get("unique_bytes")), "eff_GBs": num(r.get("eff_GBs")) if passed else None,
-                "pct_copy": num(r.get("pct_copy")) if passed else None, "notes": str(r.get("notes", "") or "")})
+                "pct_copy": num(r.get("pct_copy")) if passed else None,
+                "notes": str(r.get("notes", "") or "") + (f"; graph {r['graph']}" if r.get("graph") and not graph_ok
+                                                           else "")}, copy_gbs))
     return rows, runs
 
 
@@ -161,13 +183,14 @@ def fmt(v, digits=1):
 
 
 def table_text(key: str, rows: list[dict]) -> str:
-    head = ["source", "name", "check", "time us", "% copy", "x best peer", "notes"]
+    head = ["source", "name", "check", "time us", "graph us", "% copy", "x floor", "x best peer", "notes"]
     cells = []
     for r in rows:
         check = r.get("check", "")
         check = "PASS" if check.startswith("PASS") else check
-        cells.append([r["source"], r["name"], check[:60], fmt(r.get("time_us")), fmt(r.get("pct_copy")),
-                      fmt(r.get("vs_best_peer"), 2), (r.get("notes") or "")[:90]])
+        cells.append([r["source"], r["name"], check[:60], fmt(r.get("time_us")), fmt(r.get("graph_us")),
+                      fmt(r.get("pct_copy")), fmt(r.get("x_floor"), 2), fmt(r.get("vs_best_peer"), 2),
+                      (r.get("notes") or "")[:90]])
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
     lines = [key, "=" * len(key), "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
     for c in cells:

@@ -171,7 +171,6 @@ def _int32(runner, array):
 
 
 def prepare_fasttree(runner, ex, data) -> dict:
-    torch = runner.torch
     hq, hkv, d = _shape(ex)
     group = hq // hkv
     if ex.dtype != "fp16":
@@ -179,6 +178,7 @@ def prepare_fasttree(runner, ex, data) -> dict:
     if group not in FASTTREE_Q_TILES:
         raise Unsupported(f"PAT's FastTree tuning covers GQA groups {sorted(FASTTREE_Q_TILES)}, not {group}")
     ft = load_pat_module("FastTree")
+    torch = runner.torch
     tree = _tree(ex, data)
     params = ft.FastTreeParams()
     params.set_values(*FASTTREE_COSTS)
@@ -211,7 +211,6 @@ def prepare_fasttree(runner, ex, data) -> dict:
 
 
 def prepare_deft(runner, ex, data) -> dict:
-    torch = runner.torch
     hq, hkv, d = _shape(ex)
     group = hq // hkv
     if ex.dtype != "fp16":
@@ -219,6 +218,7 @@ def prepare_deft(runner, ex, data) -> dict:
     if group & (group - 1):
         raise Unsupported(f"DeFT's kernel needs a power-of-two GQA group, not {group}")
     deft = load_pat_module("DeFT")
+    torch = runner.torch
     tree = _tree(ex, data)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), DEFT_RECURSION))
     dense_shape = types.SimpleNamespace(shape=(ex.requests, tree.max_len))  # DeFT_preparation reads only the shape
@@ -253,8 +253,8 @@ def _lse_note(ex, lse) -> str:
 
 
 def prepare_vllm_fa3(runner, ex, data) -> dict:
-    torch = runner.torch
     fai = load_fa3()
+    torch = runner.torch
     hq, hkv, d = _shape(ex)
     pd = tree_meta.paged_decode(data["tables"], data["lengths"])
     cu_q, seqused, bt = _int32(runner, pd.cu_seqlens_q), _int32(runner, pd.seqused_k), _int32(runner, pd.block_table)
@@ -284,9 +284,9 @@ def prepare_vllm_fa3(runner, ex, data) -> dict:
 
 
 def prepare_vllm_cascade(runner, ex, data) -> dict:
-    torch = runner.torch
     fai = load_fa3()
     merge = load_vllm_merge()
+    torch = runner.torch
     hq, hkv, d = _shape(ex)
     try:
         cs = tree_meta.cascade_split(data["tables"], data["lengths"], ex.page_size)
