@@ -13,28 +13,21 @@ import json
 import subprocess
 import sys
 
+from cli_checks import check, failures
+import cli_checks
+
 PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
 # 4 requests sharing 300 tokens, 100 own: 400 tokens, 7 selection blocks of 64 (page 16).
 SMALL = ["--tree", "1,4_300,100", "--heads", "8/2", "--head-dim", "64", "--quiet"]
 FITS = ["--top-n", "4", "--window", "128", "--max-budget", "7"]
-failures = []
 
 
 def run(args):
     return subprocess.run([PATLAB, "sparse"] + args, capture_output=True, text=True, timeout=300)
 
 
-def check(name, ok, detail=""):
-    print(f"{'ok' if ok else 'FAIL':4} {name}" + ("" if ok else f"\n       {detail}"))
-    if not ok:
-        failures.append(name)
-
-
 def expect_error(name, args, needle):
-    p = run(args)
-    errors = [l for l in p.stderr.splitlines() if l.startswith("patlab: error: ")]
-    check(name, p.returncode == 2 and len(errors) == 1 and needle in errors[0] and p.stderr.strip() == errors[0]
-          and not p.stdout, f"exit {p.returncode}, stderr {p.stderr!r}, wanted {needle!r}")
+    cli_checks.expect_error(name, run(args), needle, no_stdout=True)
 
 
 def report(args):

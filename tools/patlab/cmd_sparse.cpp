@@ -51,17 +51,7 @@ DataKind parse_data(const std::string& s) {
 
 /// A comma-separated list of numbers; `what` names the option in errors.
 std::vector<double> parse_numbers(const std::string& text, const std::string& what) {
-  std::vector<double> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const double v = std::strtod(item.c_str(), &end);
-    require(!item.empty() && end && *end == '\0' && std::isfinite(v), what + ": '" + one_line(item) + "' is not a number");
-    out.push_back(v);
-  }
-  require(!out.empty(), what + " needs at least one value");
-  return out;
+  return parse_number_list(text, what, "a number", "value", [](double v) { return std::isfinite(v); });
 }
 
 std::vector<int> parse_ints(const std::string& text, const std::string& what) {

@@ -197,30 +197,6 @@ int64_t Selection::total_blocks() const {
 
 namespace detail {
 
-void gather_request(const Workload& w, int r, int kv_head, Eigen::MatrixXd& k, Eigen::MatrixXd& v) {
-  const int d = w.shape().head_dim;
-  const int64_t len = w.layout.lengths[static_cast<size_t>(r)];
-  std::vector<double> row(static_cast<size_t>(d));
-  k.resize(len, d);
-  v.resize(len, d);
-  for (int64_t t = 0; t < len; ++t) {
-    const size_t off = w.token_offset(r, t, kv_head);
-    w.kv_values(KvTensor::k, off, d, row.data());
-    for (int i = 0; i < d; ++i) k(t, i) = row[static_cast<size_t>(i)];
-    w.kv_values(KvTensor::v, off, d, row.data());
-    for (int i = 0; i < d; ++i) v(t, i) = row[static_cast<size_t>(i)];
-  }
-}
-
-Eigen::VectorXd query_vector(const Workload& w, int r, int q_head) {
-  const int d = w.shape().head_dim;
-  const double* dec = value_table(w.shape().dtype);
-  Eigen::VectorXd q(d);
-  const size_t off = w.q_offset(r, q_head);
-  for (int i = 0; i < d; ++i) q(i) = dec[w.q[off + static_cast<size_t>(i)]];
-  return q;
-}
-
 // [compressed-summaries]
 void compressed_summaries(const Eigen::MatrixXd& k, const Eigen::MatrixXd& v, const SparseOptions& o,
                           Eigen::MatrixXd& kc, Eigen::MatrixXd& vc) {
@@ -277,11 +253,11 @@ void gather_blocks(const Eigen::MatrixXd& k, const Eigen::MatrixXd& v, const std
 std::vector<std::vector<double>> compressed_probabilities(const Workload& w, int r, int kv_head,
                                                           const SparseOptions& o) {
   Eigen::MatrixXd k, v, kc, vc;
-  detail::gather_request(w, r, kv_head, k, v);
+  gather_kv(w, r, 0, w.layout.lengths[static_cast<size_t>(r)], kv_head, k, v);
   detail::compressed_summaries(k, v, o, kc, vc);
   const int group = w.shape().group();
   std::vector<std::vector<double>> probs;
-  for (int g = 0; g < group; ++g) probs.push_back(detail::compressed_probs(detail::query_vector(w, r, kv_head * group + g), kc));
+  for (int g = 0; g < group; ++g) probs.push_back(detail::compressed_probs(query_vector(w, r, kv_head * group + g), kc));
   return probs;
 }
 

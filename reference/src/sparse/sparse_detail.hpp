@@ -1,5 +1,6 @@
-// Steps shared by the sparse sources (not public API): one (request, KV head) row's K and V, its
-// queries, the compressed summaries and the compressed branch.
+// Steps shared by the sparse sources (not public API): the compressed summaries and the
+// compressed branch, the budget rules and the selected blocks' rows. A row's K and V and its
+// queries come from the oracle's gather_kv() and query_vector() (truth/oracle.hpp).
 #pragma once
 
 #include <Eigen/Core>
@@ -9,13 +10,6 @@
 #include "patlab/truth/oracle.hpp"
 
 namespace patlab::sparse::detail {
-
-/// K and V of every token of request `r` at `kv_head`, one row per token, dequantised through
-/// Workload::kv_values().
-void gather_request(const Workload& w, int r, int kv_head, Eigen::MatrixXd& k, Eigen::MatrixXd& v);
-
-/// q of (request, query head) as a vector.
-Eigen::VectorXd query_vector(const Workload& w, int r, int q_head);
 
 /// The compressed blocks' summaries: row j of `kc` (`vc`) is the mean of rows [j s, j s + l) of
 /// `k` (`v`).

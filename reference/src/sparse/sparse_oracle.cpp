@@ -12,22 +12,6 @@ namespace patlab::sparse {
 
 namespace {
 
-AttentionResult zero_result(const Workload& w) {
-  AttentionResult res;
-  res.requests = w.num_requests();
-  res.heads = w.shape().num_q_heads;
-  res.head_dim = w.shape().head_dim;
-  res.o.assign(static_cast<size_t>(res.requests) * res.heads * res.head_dim, 0.0);
-  res.lse.assign(static_cast<size_t>(res.requests) * res.heads, 0.0);
-  return res;
-}
-
-void store(AttentionResult& res, int r, int h, const MergeState& s) {
-  const size_t i = static_cast<size_t>(r) * res.heads + h;
-  res.lse[i] = s.lse;
-  std::copy(s.o.data(), s.o.data() + res.head_dim, res.o.begin() + static_cast<std::ptrdiff_t>(i * res.head_dim));
-}
-
 /// The three branches of one query over one row's K and V.
 struct Branches {
   MergeState compressed, selected, window;
@@ -49,12 +33,12 @@ SparseAttention sparse_attention(const Workload& w, const SparseOptions& o, cons
   require(sel.num_kv_heads == s.num_kv_heads &&
               sel.blocks.size() == static_cast<size_t>(w.num_requests()) * static_cast<size_t>(s.num_kv_heads),
           "selection does not fit the workload");
-  SparseAttention out{zero_result(w), zero_result(w), zero_result(w), {}};
+  SparseAttention out{empty_result(w), empty_result(w), empty_result(w), {}};
   out.o.assign(out.compressed.o.size(), 0.0);
   parallel_for(int64_t{w.num_requests()} * s.num_kv_heads, [&](int64_t task) {
     const int r = static_cast<int>(task / s.num_kv_heads), kvh = static_cast<int>(task % s.num_kv_heads);
     Eigen::MatrixXd k, v, kc, vc, ks, vs;
-    detail::gather_request(w, r, kvh, k, v);
+    gather_kv(w, r, 0, w.layout.lengths[static_cast<size_t>(r)], kvh, k, v);
     detail::compressed_summaries(k, v, o, kc, vc);
     for (int32_t b : sel.of(r, kvh))
       require(b >= 0 && b < selection_block_count(k.rows(), o), "selection names block " + std::to_string(b) +
@@ -62,10 +46,10 @@ SparseAttention sparse_attention(const Workload& w, const SparseOptions& o, cons
     detail::gather_blocks(k, v, sel.of(r, kvh), o, ks, vs);
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;
-      const Branches b = attend_branches(detail::query_vector(w, r, h), k, v, kc, vc, ks, vs, o);
-      store(out.compressed, r, h, b.compressed);
-      store(out.selected, r, h, b.selected);
-      store(out.window, r, h, b.window);
+      const Branches b = attend_branches(query_vector(w, r, h), k, v, kc, vc, ks, vs, o);
+      out.compressed.store(r, h, b.compressed);
+      out.selected.store(r, h, b.selected);
+      out.window.store(r, h, b.window);
       // [gates]
       const Eigen::VectorXd gated = o.gate_cmp * b.compressed.o + o.gate_sel * b.selected.o + o.gate_win * b.window.o;
       // [gates]
@@ -121,14 +105,14 @@ RowPoints curve_row(const Workload& w, int r, int kvh, const SparseOptions& o, c
                     const std::vector<int>& ns, const std::vector<double>& taus) {
   const Shape& s = w.shape();
   Eigen::MatrixXd k, v, kc, vc;
-  detail::gather_request(w, r, kvh, k, v);
+  gather_kv(w, r, 0, w.layout.lengths[static_cast<size_t>(r)], kvh, k, v);
   detail::compressed_summaries(k, v, o, kc, vc);
   const int64_t len = k.rows();
   const int blocks = selection_block_count(len, o);
   std::vector<std::vector<double>> probs;
   std::vector<std::vector<MergeState>> parts(static_cast<size_t>(s.group()));  // [g][block]
   for (int g = 0; g < s.group(); ++g) {
-    const Eigen::VectorXd q = detail::query_vector(w, r, kvh * s.group() + g);
+    const Eigen::VectorXd q = query_vector(w, r, kvh * s.group() + g);
     probs.push_back(detail::compressed_probs(q, kc));
     for (int b = 0; b < blocks; ++b) {
       const Eigen::Index first = static_cast<Eigen::Index>(b) * o.sel_block, n = selection_block_tokens(len, b, o);
