@@ -167,7 +167,7 @@ __global__ void wgmma_kernel(const T* a, const T* b, float* c) {
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk) load_a_fragment(a, kk, frag[kk]);
   }
-  float d[N / 2];
+  float d[N / 2] = {};
   fence_operands(d);
   wgmma_fence();
 #pragma unroll

@@ -2,8 +2,8 @@
 /// @brief cp.async.bulk: the copy engine's plain (non-tensor) bulk copies between global and
 /// shared memory, completing on an mbarrier (loads) or in bulk groups (stores).
 ///
-/// PTX ISA, section "Data Movement and Conversion Instructions: cp.async.bulk" (9.7.9.25.4.1)
-/// and "cp.async.bulk.commit_group / wait_group" (9.7.9.25.4.4-5), sm_90, PTX 8.0. One thread
+/// PTX ISA, section "Data Movement and Conversion Instructions: cp.async.bulk"
+/// and its "cp.async.bulk.commit_group" and "cp.async.bulk.wait_group" (sm_90, PTX 8.0). One thread
 /// issues a copy of `bytes` contiguous bytes (a multiple of 16, both addresses 16-byte
 /// aligned); a load subtracts its bytes from the transaction count of the mbarrier it names
 /// when it lands (mbarrier.cuh: arrive_expect_tx announces them first).

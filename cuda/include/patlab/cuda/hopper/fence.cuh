@@ -3,8 +3,8 @@
 /// proxy (the copy engine and the tensor cores' shared-memory reads), and mbarrier
 /// initialisation against its first use.
 ///
-/// PTX ISA, section "Parallel Synchronization and Communication Instructions: membar / fence"
-/// (9.7.13.4), the forms `fence.proxy.async` and `fence.mbarrier_init` (both sm_90, PTX 8.0),
+/// PTX ISA, section "Parallel Synchronization and Communication Instructions: membar / fence",
+/// the forms `fence.proxy.async` and `fence.mbarrier_init` (both sm_90, PTX 8.0),
 /// and section "Memory Consistency Model: Proxies" for why they are needed: shared memory
 /// written by ordinary stores (st.shared, cp.async) that cp.async.bulk, the tensor map copies or
 /// wgmma read next is a different proxy, and a barrier alone does not order the two.

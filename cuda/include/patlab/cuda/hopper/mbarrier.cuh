@@ -3,7 +3,7 @@
 /// Hopper, bytes of asynchronous copies still to land (the transaction count).
 ///
 /// PTX ISA, section "Parallel Synchronization and Communication Instructions: mbarrier"
-/// (9.7.13.15): mbarrier.init, mbarrier.arrive, mbarrier.arrive.expect_tx (sm_90),
+/// (its subsections): mbarrier.init, mbarrier.arrive, mbarrier.arrive.expect_tx (sm_90),
 /// mbarrier.try_wait.parity, mbarrier.inval. A phase of the barrier completes when the
 /// expected arrivals have arrived AND the transaction count is back to zero: a producer
 /// announces the bytes it is about to copy (arrive_expect_tx), each bulk copy that names the

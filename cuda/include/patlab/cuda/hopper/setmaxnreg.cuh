@@ -1,7 +1,7 @@
 /// @file setmaxnreg.cuh
 /// @brief setmaxnreg: moves registers between the warpgroups of a warp-specialised CTA.
 ///
-/// PTX ISA, section "Miscellaneous Instructions: setmaxnreg" (9.7.19.x, sm_90a, PTX 8.0):
+/// PTX ISA, section "Miscellaneous Instructions: setmaxnreg" (sm_90a, PTX 8.0):
 /// `setmaxnreg.dec.sync.aligned.u32 N` releases this warpgroup's registers above N per
 /// thread to a pool of the CTA, `setmaxnreg.inc.sync.aligned.u32 N` waits until the pool
 /// can give it N per thread. N is in [24, 256] and a multiple of 8; every warp of the

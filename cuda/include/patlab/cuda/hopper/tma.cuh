@@ -4,7 +4,7 @@
 /// swizzled layout that wgmma reads (wgmma.cuh: panel_offset).
 ///
 /// PTX ISA, section "Data Movement and Conversion Instructions: cp.async.bulk.tensor"
-/// (9.7.9.25.5.1, sm_90) and "Tensor Maps" (5.5.8); the map itself is made on the host by the
+/// (sm_90) and "Tensor Maps" (in "State Spaces, Types, and Variables"); the map itself is made on the host by the
 /// driver's cuTensorMapEncodeTiled (CUDA driver API, "Tensor Map Object Management"), reached
 /// through cudaGetDriverEntryPointByVersion so that nothing links libcuda directly.
 ///

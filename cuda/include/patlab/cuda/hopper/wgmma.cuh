@@ -3,9 +3,9 @@
 /// memory matrix descriptors it reads its operands through, and the 128-byte-swizzled tile
 /// layout those descriptors describe.
 ///
-/// PTX ISA, section "Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions"
-/// (9.7.15): wgmma.mma_async (9.7.15.5.2), wgmma.fence, wgmma.commit_group, wgmma.wait_group
-/// (9.7.15.6-8), and "Matrix Descriptor Format" / "Shared Memory Matrix Layout" (9.7.15.5.1).
+/// PTX ISA, section "Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions":
+/// wgmma.mma_async, wgmma.fence, wgmma.commit_group, wgmma.wait_group, and its subsections
+/// "Shared Memory Matrix Layout" and "Matrix Descriptor Format".
 ///
 /// One instruction: D (64 x N, fp32) += A (64 x 16) * B (16 x N), issued by the 4 warps of a
 /// warpgroup (128 consecutive threads starting at a multiple of 128). Fragments:
@@ -60,7 +60,7 @@ __host__ __device__ __forceinline__ int panel_offset(int rows, int row, int col)
 /// Swizzle-mode field (bits 62-63) of a descriptor: 1 = 128-byte swizzle.
 inline constexpr uint64_t kDescSwizzle128B = 1;
 
-/// The 64-bit shared-memory matrix descriptor (PTX ISA 9.7.15.5.1): start address (bits 0-13),
+/// The 64-bit shared-memory matrix descriptor (PTX ISA "Matrix Descriptor Format"): start address (bits 0-13),
 /// leading-dimension byte offset (16-29), stride-dimension byte offset (32-45), all >> 4;
 /// base offset (49-51) 0 since tiles are 1024-byte aligned; swizzle mode (62-63) 128B.
 __device__ __forceinline__ uint64_t make_desc_128b(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes) {
