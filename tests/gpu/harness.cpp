@@ -26,8 +26,9 @@ struct CaseVerdict {
 
 /// The stage's model bytes on the GPU are the host's stage_traffic() for the device's SMs and the
 /// case's KV tile cap (stage 3: with the resident CTAs per SM its notes end with, "(N CTAs/SM)"):
-/// the CPU mode of `patlab bench` predicts from the same bytes.
-void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const PagedLayout& layout, int max_kv_tile) {
+/// the CPU mode of `patlab bench` predicts from the same bytes. `traffic_slug` names the byte model.
+void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const std::string& traffic_slug,
+                       const PagedLayout& layout, int max_kv_tile) {
   StageTrafficOptions o;
   o.sms = runner.device().sm_count;
   if (max_kv_tile > 0) o.max_kv_tile = max_kv_tile;
@@ -40,11 +41,11 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   }
   PlannerOptions planner;
   if (runner.planner_options(slug, planner)) o.pack_ctas_per_sm = planner.ctas_per_sm;
-  CHECK(runner.model_bytes(slug) == stage_traffic(slug, layout, o).bytes);
+  CHECK(runner.model_bytes(slug) == stage_traffic(traffic_slug, layout, o).bytes);
 }
 
 /// Runs `slug` on `c`: eager, eager again, graph replay (each poisons output and workspace).
-CaseVerdict run_case(const std::string& slug, const Case& c) {
+CaseVerdict run_case(const std::string& slug, const std::string& traffic_slug, const Case& c) {
   const Workload w = make_workload(c.tree, c.shape, c.seed, true, c.data);
   const Reference ref = make_reference(w);
   gpu::Runner runner(w);
@@ -53,7 +54,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   INFO("unsupported: " << why);
   REQUIRE(why.empty());
   runner.prepare(slug);
-  check_model_bytes(runner, slug, w.layout, c.max_kv_tile);
+  check_model_bytes(runner, slug, traffic_slug, w.layout, c.max_kv_tile);
   const DType dt = c.shape.dtype;
   CaseVerdict v;
   const std::vector<uint16_t> eager = runner.run_once(slug);
@@ -69,11 +70,11 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
 
 }  // namespace
 
-void check_stage(const std::string& slug, const std::vector<Case>& cases) {
+void check_stage(const std::string& slug, const std::vector<Case>& cases, const std::string& traffic_slug) {
   int passed = 0;
   for (const Case& c : cases) {
     INFO("stage " << slug << ", case: " << c.name << ", seed " << c.seed << ", max KV tile " << c.max_kv_tile);
-    const CaseVerdict v = run_case(slug, c);
+    const CaseVerdict v = run_case(slug, traffic_slug.empty() ? slug : traffic_slug, c);
     INFO("eager: " << v.eager.summary());
     CHECK(v.eager.pass);
     CHECK(v.repeatable);
