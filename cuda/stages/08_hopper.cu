@@ -84,7 +84,8 @@ class HopperStage final : public Stage {
       constexpr int D = decltype(dim)::value;
       using L = HopperLayout<D, kDraftConsumers, kDraftTileTokens>;
       if (L::kSmemBytes > batch.device->smem_per_block_optin)
-        throw Error(ErrorKind::unsupported, "the draft needs " + std::to_string(L::kSmemBytes) + " bytes of shared memory");
+        throw Error(ErrorKind::unsupported,
+                    "the draft needs " + std::to_string(L::kSmemBytes) + " bytes of shared memory");
       PATLAB_CUDA_CHECK(cudaFuncSetAttribute(hopper_pack_kernel<T, D, kDraftConsumers, kDraftTileTokens>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmemBytes));
     });

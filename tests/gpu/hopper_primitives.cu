@@ -15,6 +15,7 @@
 #include "patlab/cuda/hopper/bulk_copy.cuh"
 #include "patlab/cuda/hopper/fence.cuh"
 #include "patlab/cuda/hopper/mbarrier.cuh"
+#include "patlab/cuda/hopper/setmaxnreg.cuh"
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/hopper/wgmma.cuh"
 
@@ -29,8 +30,9 @@ namespace {
 constexpr int kWarpgroupThreads = 128;
 /// Consumer warps of the ring test (one warpgroup).
 constexpr int kRingConsumerWarps = 4;
-/// wgmma tests: A is 64 x kTestK, 4 k16 steps (one panel).
-constexpr int kTestK = 64;
+/// wgmma tests: A is 64 x kTestK, 8 k16 steps over two 64-wide panels (so the K-major
+/// descriptors step from one panel into the next, as they do at d = 128).
+constexpr int kTestK = kWgmmaDepth;
 /// Extra dynamic shared memory so a tile can start on the swizzle's 1024-byte alignment.
 constexpr int kAlignSlack = kSwizzleAtomBytes;
 
@@ -125,6 +127,31 @@ __global__ void ring_kernel(const uint32_t* tiles, int num_tiles, int tile_words
 }
 // [test-ring]
 
+// [test-setmaxnreg]
+/// Registers per thread of the giving and the taking warpgroup.
+constexpr int kGiveRegs = 40;
+constexpr int kTakeRegs = 232;
+
+/// Two warpgroups, a register cap at entry (__launch_bounds__ with 1 CTA per SM), each role one
+/// branch of one if/else, as setmaxnreg requires.
+__global__ void __launch_bounds__(2 * kWarpgroupThreads, 1) setmaxnreg_kernel(int* out) {
+  const int wg = threadIdx.x / kWarpgroupThreads, t = threadIdx.x % kWarpgroupThreads;
+  if (wg == 0) {
+    setmaxnreg_dec<kGiveRegs>();
+    out[threadIdx.x] = t;
+  } else {
+    setmaxnreg_inc<kTakeRegs>();
+    int terms[kSetmaxnregTerms];
+#pragma unroll
+    for (int i = 0; i < kSetmaxnregTerms; ++i) terms[i] = t + i;
+    int sum = 0;
+#pragma unroll
+    for (int i = 0; i < kSetmaxnregTerms; ++i) sum += terms[i];
+    out[threadIdx.x] = sum;
+  }
+}
+// [test-setmaxnreg]
+
 // [test-wgmma]
 /// The A fragment of k16 step `kk` for this thread, in registers, from row-major A (64 x kTestK).
 template <typename T>
@@ -143,9 +170,9 @@ __device__ void load_a_fragment(const T* a, int kk, uint32_t (&frag)[4]) {
   frag[3] = word(r0 + 8, c + 8);
 }
 
-/// One warpgroup: A (64 x 64) and B into swizzled shared memory with ordinary stores, the
-/// proxy fence, 4 wgmma k16 steps, then D from its fragments to C (64 x N, row-major).
-/// `b` is [N][64] (K-major) or [64][N] (MN-major).
+/// One warpgroup: A (64 x kTestK) and B into swizzled shared memory with ordinary stores, the
+/// proxy fence, kTestK / 16 wgmma k16 steps, then D from its fragments to C (64 x N,
+/// row-major). `b` is [N][kTestK] (K-major) or [kTestK][N] (MN-major).
 template <typename T, int N, Major kBMajor, bool kARegisters>
 __global__ void wgmma_kernel(const T* a, const T* b, float* c) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -308,6 +335,14 @@ std::vector<uint64_t> ring_sums(const std::vector<uint32_t>& tiles, int tile_wor
   PATLAB_CUDA_CHECK_LAUNCH();
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
   return sums.download();
+}
+
+std::vector<int> setmaxnreg_roles() {
+  DeviceBuffer<int> out(2 * kWarpgroupThreads);
+  setmaxnreg_kernel<<<1, 2 * kWarpgroupThreads>>>(out.get());
+  PATLAB_CUDA_CHECK_LAUNCH();
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  return out.download();
 }
 
 std::vector<float> wgmma_matmul(Dtype dtype, int n, bool b_mn_major, bool a_in_registers, const std::vector<float>& a,

@@ -30,13 +30,24 @@ RoundTrip bulk_roundtrip(const std::vector<uint8_t>& pool, int page_bytes, const
 /// 128 sums.
 std::vector<uint64_t> ring_sums(const std::vector<uint32_t>& tiles, int tile_words, int stages);
 
+/// Values of the setmaxnreg test: thread t of warpgroup 0 (the one that gives registers away)
+/// writes t, thread t of warpgroup 1 (the one that takes them) writes the sum of t + i for
+/// i < kSetmaxnregTerms, kept in registers.
+inline constexpr int kSetmaxnregTerms = 64;
+/// Runs the two roles in one CTA of two warpgroups; returns the 256 values.
+std::vector<int> setmaxnreg_roles();
+
 /// Input type of a wgmma test.
 enum class Dtype { f16, bf16 };
 
-/// One warpgroup computes C (64 x n) = A (64 x 64, row-major) * B with 4 wgmma k16 steps, A from
-/// shared memory (or from registers when `a_in_registers`), B from shared memory in the 128-byte
-/// swizzled layout, K-major (`b` given as [n][64], C = A b^T) or MN-major (`b` given as [64][n],
-/// C = A b; n >= 64). Inputs are rounded to `dtype` on the way in; C is fp32, row-major.
+/// Reduction depth of wgmma_matmul(): two 64-wide panels.
+inline constexpr int kWgmmaDepth = 128;
+
+/// One warpgroup computes C (64 x n) = A (64 x kWgmmaDepth, row-major) * B with kWgmmaDepth / 16
+/// wgmma k16 steps, A from shared memory (or from registers when `a_in_registers`), B from shared
+/// memory in the 128-byte swizzled layout, K-major (`b` given as [n][kWgmmaDepth], C = A b^T) or
+/// MN-major (`b` given as [kWgmmaDepth][n], C = A b; n >= 64). Inputs are rounded to `dtype` on
+/// the way in; C is fp32, row-major.
 std::vector<float> wgmma_matmul(Dtype dtype, int n, bool b_mn_major, bool a_in_registers, const std::vector<float>& a,
                                 const std::vector<float>& b);
 

@@ -1,10 +1,12 @@
 // The Hopper instruction wrappers (cuda/include/patlab/cuda/hopper/), each in isolation against a
 // CPU result: bulk copies through an mbarrier (bit for bit), a producer/consumer mbarrier ring
-// (exact sums), the 4-D pool tensor map (bit for bit, swizzle undone), and wgmma m64nNk16 for
-// f16 and bf16, B K-major and MN-major, A from shared memory and from registers (exact: the
-// inputs are small multiples of 1/4, so every product and sum is exact in fp32). These are the
-// first tests to run on a new Hopper machine; they skip (77) without a device or below sm_90
-// (tests/main.cpp with PATLAB_GPU_NEEDS_SM90).
+// (exact sums), setmaxnreg between two warpgroups (both roles run and compute; that registers
+// moved is not observable from here), the 4-D pool tensor map (bit for bit, swizzle undone), and
+// wgmma m64nNk16 for f16 and bf16, B K-major and MN-major, A from shared memory and from
+// registers, two 64-wide panels deep (exact: the inputs are small multiples of 1/4, so every
+// product and sum is exact in fp32). These are the first tests to run on a new Hopper machine;
+// they skip (77) without a device or on anything but sm_90 (tests/main.cpp with
+// PATLAB_GPU_NEEDS_SM90).
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -24,12 +26,12 @@ constexpr uint64_t kWgmmaSeed = 9003;
 constexpr uint64_t kTmaSeed = 9004;
 /// Rows and reduction depth of the wgmma tests (hopper_primitives.cu).
 constexpr int kRowsA = 64;
-constexpr int kDepth = 64;
+constexpr int kDepth = hp::kWgmmaDepth;
 /// The compiled_features() value of an sm_90a pass (kSm90 | kSm90a of hopper/arch.cuh).
 constexpr int kSm90aFeatures = 3;
 
-/// n x m values k / 4 for k in [-8, 8]: exact in fp16 and bf16, products and 64-term sums exact
-/// in fp32.
+/// Values k / 4 for k in [-8, 8]: exact in fp16 and bf16; products (multiples of 1/16, at most 4)
+/// and their 128-term sums (at most 512) are exact in fp32.
 std::vector<float> quarter_values(size_t count, std::mt19937_64& rng) {
   std::uniform_int_distribution<int> q(-8, 8);
   std::vector<float> v(count);
@@ -37,7 +39,8 @@ std::vector<float> quarter_values(size_t count, std::mt19937_64& rng) {
   return v;
 }
 
-/// C = A (64 x 64) * B, B given [n][64] (K-major: C = A B^T) or [64][n] (MN-major), in double.
+/// C = A (64 x kDepth) * B, B given [n][kDepth] (K-major: C = A B^T) or [kDepth][n] (MN-major),
+/// in double.
 std::vector<float> cpu_matmul(const std::vector<float>& a, const std::vector<float>& b, int n, bool mn_major) {
   std::vector<float> c(static_cast<size_t>(kRowsA) * n);
   for (int i = 0; i < kRowsA; ++i)
@@ -66,7 +69,8 @@ TEST_CASE("bulk copies of gathered pages through an mbarrier, out again bit for 
     INFO("pages per mbarrier phase " << per_round);
     const hp::RoundTrip got = hp::bulk_roundtrip(pool, kPageBytes, pages, per_round);
     std::vector<uint8_t> want;
-    for (const int p : pages) want.insert(want.end(), pool.begin() + p * kPageBytes, pool.begin() + (p + 1) * kPageBytes);
+    for (const int p : pages)
+      want.insert(want.end(), pool.begin() + p * kPageBytes, pool.begin() + (p + 1) * kPageBytes);
     CHECK(got.via_threads == want);
     CHECK(got.via_bulk_store == want);
   }
@@ -82,7 +86,8 @@ TEST_CASE("a producer/consumer mbarrier ring over many tiles, consumers releasin
   for (uint32_t& w : tiles) w = static_cast<uint32_t>(rng() & 0xFFFFF);
   std::vector<uint64_t> want(kConsumers, 0);
   for (int t = 0; t < kTiles; ++t)
-    for (int w = 0; w < kTileWords; ++w) want[w % kConsumers] += uint64_t{tiles[static_cast<size_t>(t) * kTileWords + w]} * (t + 1);
+    for (int w = 0; w < kTileWords; ++w)
+      want[w % kConsumers] += uint64_t{tiles[static_cast<size_t>(t) * kTileWords + w]} * (t + 1);
   for (const int stages : {2, 3, 4}) {
     INFO("stages " << stages);
     CHECK(hp::ring_sums(tiles, kTileWords, stages) == want);
@@ -96,7 +101,8 @@ TEST_CASE("the 4-D pool tensor map loads pages of one KV head into the 128-byte 
     int blocks, page, kv_heads, d, box_rows;
   };
   for (const Geometry g : {Geometry{12, 16, 3, 128, 16}, Geometry{6, 64, 2, 64, 32}, Geometry{5, 32, 1, 256, 32}}) {
-    INFO("blocks " << g.blocks << " page " << g.page << " Hkv " << g.kv_heads << " d " << g.d << " box rows " << g.box_rows);
+    INFO("blocks " << g.blocks << " page " << g.page << " Hkv " << g.kv_heads << " d " << g.d << " box rows "
+                   << g.box_rows);
     std::vector<uint16_t> pool(static_cast<size_t>(g.blocks) * g.page * g.kv_heads * g.d);
     for (uint16_t& v : pool) v = static_cast<uint16_t>(rng());
     std::vector<hp::PoolBox> boxes;
@@ -109,11 +115,22 @@ TEST_CASE("the 4-D pool tensor map loads pages of one KV head into the 128-byte 
     for (const hp::PoolBox& b : boxes)
       for (int r = 0; r < g.box_rows; ++r)
         for (int c = 0; c < g.d; ++c)
-          want.push_back(b.block >= g.blocks
-                             ? uint16_t{0}
-                             : pool[((static_cast<size_t>(b.block) * g.page + b.row0 + r) * g.kv_heads + b.head) * g.d + c]);
+          want.push_back(b.block >= g.blocks ? uint16_t{0}
+                                             : pool[((static_cast<size_t>(b.block) * g.page + b.row0 + r) * g.kv_heads +
+                                                     b.head) * g.d + c]);
     CHECK(got == want);
   }
+}
+
+TEST_CASE("setmaxnreg moves registers from one warpgroup to the other, both roles compute") {
+  constexpr int kGroupThreads = 128;
+  const std::vector<int> got = hp::setmaxnreg_roles();
+  std::vector<int> want(2 * kGroupThreads);
+  for (int t = 0; t < kGroupThreads; ++t) {
+    want[t] = t;
+    want[kGroupThreads + t] = hp::kSetmaxnregTerms * t + hp::kSetmaxnregTerms * (hp::kSetmaxnregTerms - 1) / 2;
+  }
+  CHECK(got == want);
 }
 
 TEST_CASE("wgmma m64nNk16 against a CPU matmul: f16/bf16, B K-major and MN-major, A from shared memory or registers") {

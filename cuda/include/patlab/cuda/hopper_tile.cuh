@@ -171,7 +171,8 @@ __device__ __forceinline__ void consume_tile(const T* q_wg, const T* ks, const T
   hopper::wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
-    hopper::wgmma_ss<T, N, Major::K>(s_flat, hopper::desc_k_major(q_wg, M, kk), hopper::desc_k_major(ks, N, kk), kk > 0);
+    hopper::wgmma_ss<T, N, Major::K>(s_flat, hopper::desc_k_major(q_wg, M, kk), hopper::desc_k_major(ks, N, kk),
+                                     kk > 0);
   hopper::wgmma_commit();
   hopper::wgmma_wait<0>();
   hopper::fence_operands(s_flat);
@@ -189,7 +190,8 @@ __device__ __forceinline__ void consume_tile(const T* q_wg, const T* ks, const T
   hopper::fence_operands(o_flat);
   hopper::wgmma_fence();
 #pragma unroll
-  for (int kt = 0; kt < N / 16; ++kt) hopper::wgmma_rs<T, D, Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
+  for (int kt = 0; kt < N / 16; ++kt)
+    hopper::wgmma_rs<T, D, Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
   hopper::wgmma_commit();
   hopper::wgmma_wait<0>();
   hopper::fence_operands(o_flat);
@@ -205,8 +207,9 @@ __device__ __forceinline__ void consume_tile(const T* q_wg, const T* ks, const T
 /// @tparam N KV tokens per tile
 template <typename T, int D, int kConsumers, int N>
 __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, 1)
-    hopper_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket, const __grid_constant__ CUtensorMap k_map,
-                       const __grid_constant__ CUtensorMap v_map, int box_rows) {
+    hopper_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket,
+                       const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
+                       int box_rows) {
   using L = HopperLayout<D, kConsumers, N>;
   constexpr int M = L::kRows;
   extern __shared__ __align__(128) unsigned char smem_raw[];
