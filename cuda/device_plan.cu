@@ -62,12 +62,14 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // Longest first across buckets too: the bucket holding the longest pack is launched (and so
   // scheduled) first, so its long CTAs do not start behind a bucket of short ones.
   if (options.longest_first) {
-    auto longest = [&](const TileShape& t) {
-      int32_t most = 0;
-      for (int32_t p : members[std::make_pair(t.m, t.n)]) most = std::max(most, plan.packs[static_cast<size_t>(p)].kv_len);
-      return most;
-    };
-    std::stable_sort(order.begin(), order.end(), [&](const TileShape& a, const TileShape& b) { return longest(a) > longest(b); });
+    std::map<std::pair<int, int>, int32_t> longest;  // per bucket, its longest pack's tokens
+    for (const Pack& p : plan.packs) {
+      int32_t& most = longest[std::make_pair(p.tile.m, p.tile.n)];
+      most = std::max(most, p.kv_len);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](const TileShape& a, const TileShape& b) {
+      return longest[std::make_pair(a.m, a.n)] > longest[std::make_pair(b.m, b.n)];
+    });
   }
   // [plan-longest-bucket-first]
   std::vector<int32_t> bucket_packs;

@@ -1,8 +1,10 @@
 // Helpers shared by the CPU tests.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "catch.hpp"
 #include "patlab/error.hpp"
@@ -23,6 +25,21 @@ inline void require_error(const std::function<void()>& f, const std::string& nee
     return;
   }
   FAIL("no patlab::Error was thrown");
+}
+
+/// Checks that two trees drawn from the same seed are the same, segment for segment, and returns
+/// the tree's signature (every segment's tokens and parent), for counting distinct draws.
+inline std::vector<int64_t> same_tree_signature(const patlab::TokenTree& a, const patlab::TokenTree& b) {
+  REQUIRE(a.segments.size() == b.segments.size());
+  std::vector<int64_t> signature;
+  for (size_t s = 0; s < a.segments.size(); ++s) {
+    CHECK(a.segments[s].tokens == b.segments[s].tokens);
+    CHECK(a.segments[s].parent == b.segments[s].parent);
+    signature.push_back(a.segments[s].tokens);
+    signature.push_back(a.segments[s].parent);
+  }
+  CHECK(a.request_ends == b.request_ends);
+  return signature;
 }
 
 /// A shape from its numbers.

@@ -275,6 +275,46 @@ def hetero_cases():
                                              "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
 
 
+def packinfer_cases():
+    """patlab packinfer: every bad knob one line and exit 2 before any work; hetero96 in table and JSON."""
+    B = BAD_INPUT_SECONDS
+    bad = [("--sms", "0", "--sms must be a positive SM count"),
+           ("--ctas-per-sm", "-1", "--ctas-per-sm must be >= 1, or 0 for the estimate"),
+           ("--units", "heads", "unknown --units 'heads' (known: packs, requests)"),
+           ("--min-piece-blocks", "0", "--min-piece-blocks must be >= 1"),
+           ("--horizon", "0", "--horizon must be >= 1 decode step"),
+           ("--run-cost", "-1", "--run-cost must be >= 0 bytes"),
+           ("--reserve", "-1", "--reserve must be >= 0 decode steps"),
+           ("--format", "xml", "unknown format 'xml'")]
+    for opt, value, needle in bad:
+        expect_error(f"packinfer {opt} {value}", ["packinfer", "hetero96", opt, value], [needle], within=B)
+    expect_error("packinfer: unknown option", ["packinfer", "--bogus"], ["--bogus", "(see patlab packinfer --help)"],
+                 within=B)
+    expect_error("packinfer: no such workload", ["packinfer", "nosuchpreset"], ["nosuchpreset"], within=B)
+    expect_ok("packinfer hetero96", ["packinfer", "hetero96", "--quiet"],
+              has("execution groups", "max <= bound", "yes", "PASS", "N: steps to pay off", "re-layout"))
+    expect_ok("packinfer no sharing, requests, JSON", ["packinfer", "--hetero", "1", "--hetero-shared", "0", "--units",
+                                                      "requests", "--format", "json", "--quiet"], packinfer_json)
+
+
+def packinfer_json(out):
+    """The JSON of patlab packinfer: every table, the groups valid and within their bound."""
+    doc = json.loads(out)
+    missing = [t for t in ("packinfer", "execution groups", "group-contiguous layout", "decode step model",
+                           "amortisation and policy") if t not in doc]
+    if missing:
+        return [f"JSON lacks tables {missing}"]
+    groups = doc["execution groups"]
+    problems = []
+    if groups.get("max <= bound") != "yes":
+        problems.append(f"max <= bound is {groups.get('max <= bound')!r}")
+    if not str(groups.get("validator", "")).startswith("PASS"):
+        problems.append(f"validator: {groups.get('validator')!r}")
+    if doc["packinfer"].get("requests") != 96:
+        problems.append(f"requests = {doc['packinfer'].get('requests')!r}, expected 96")
+    return problems
+
+
 def limit_cases(tmp, path):
     """Inputs past the stated limits are refused by size or count before the work, within a second;
     a long chain (linear, not quadratic) is accepted."""
@@ -538,6 +578,7 @@ def main():
     limit_cases(tmp, path)
     subcommand_cases(tmp, path)
     hetero_cases()
+    packinfer_cases()
 
     # Success.
     expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check", "Exit codes", "77"))

@@ -14,27 +14,20 @@ import subprocess
 import sys
 import tempfile
 
+from cli_checks import check, failures
+import cli_checks
+
 PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
 SMALL = "gen:requests=40,rate=10,prompt=100,output=50,system=200x0.5,n=2,seed=3"
 EXIT_NOTHING_RAN = 77
-failures = []
 
 
 def run(args):
     return subprocess.run([PATLAB] + args, capture_output=True, text=True, timeout=120)
 
 
-def check(name, ok, detail=""):
-    print(f"{'ok' if ok else 'FAIL':4} {name}" + ("" if ok else f"\n       {detail}"))
-    if not ok:
-        failures.append(name)
-
-
 def expect_error(name, args, needle):
-    p = run(args)
-    errors = [l for l in p.stderr.splitlines() if l.startswith("patlab: error: ")]
-    check(name, p.returncode == 2 and len(errors) == 1 and needle in errors[0] and p.stderr.strip() == errors[0],
-          f"exit {p.returncode}, stderr {p.stderr!r}, wanted {needle!r}")
+    cli_checks.expect_error(name, run(args), needle)
 
 
 def write(tmp, name, text):

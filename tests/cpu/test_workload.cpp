@@ -284,16 +284,7 @@ TEST_CASE("random_tree: determined by its seed, within its knobs") {
     CAPTURE(seed);
     const TokenTree a = random_tree(seed, opts);
     const TokenTree b = random_tree(seed, opts);
-    REQUIRE(a.segments.size() == b.segments.size());
-    std::vector<int64_t> signature;
-    for (size_t s = 0; s < a.segments.size(); ++s) {
-      CHECK(a.segments[s].tokens == b.segments[s].tokens);
-      CHECK(a.segments[s].parent == b.segments[s].parent);
-      signature.push_back(a.segments[s].tokens);
-      signature.push_back(a.segments[s].parent);
-    }
-    CHECK(a.request_ends == b.request_ends);
-    distinct.insert(signature);
+    distinct.insert(same_tree_signature(a, b));
 
     CHECK(a.num_requests() == opts.requests);
     CHECK(a.depth() <= opts.max_depth);

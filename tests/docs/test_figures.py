@@ -113,6 +113,18 @@ def main(argv) -> int:
         for line in lines:
             r = run([patlab, "workload", "--quiet"] + line.split())
             check(r.returncode == 0, f"patlab workload {line} (exit {r.returncode} {r.stderr.strip()[:120]})")
+        # e. sparse decode's error-vs-bytes curves, from patlab sparse --curves --format csv
+        csvs = []
+        for data in ("peaked", "flat"):
+            r = run([patlab, "sparse", "--tree", "1,4_300,100", "--heads", "8/2", "--head-dim", "64", "--window", "128",
+                     "--method", "psa", "--max-budget", "7", "--data", data, "--curves", "--curve-n", "3,5,7",
+                     "--curve-tau", "0.5,0.9", "--format", "csv", "--quiet"])
+            (tmp / f"{data}.csv").write_text(r.stdout)
+            csvs.append(tmp / f"{data}.csv")
+            check(r.returncode == 0, f"patlab sparse --data {data} --curves --format csv (exit {r.returncode})")
+        draws("sparse_curves.py", csvs, tmp / "sparse.png", "(2 panels, 10 points)")
+        refuses("sparse_curves.py", [SUITE / "suite.json", tmp / "x.png"], "has no 'curves' table")
+        refuses("sparse_curves.py", [tmp / "x.png"], "give at least one CSV file")
         # matplotlib missing: one line, exit 2, before anything is drawn
         fake = tmp / "fake"
         (fake / "matplotlib").mkdir(parents=True)
@@ -123,6 +135,7 @@ def main(argv) -> int:
                 "matplotlib is missing", env)
         refuses("plan_tree.py", plans + [tmp / "x.png"], "matplotlib is missing", env)
         refuses("prefix_sweep.py", [sweep, tmp / "x.png"], "matplotlib is missing", env)
+        refuses("sparse_curves.py", csvs + [tmp / "x.png"], "matplotlib is missing", env)
     print(f"{len(failures)} failure(s)")
     return 1 if failures else 0
 

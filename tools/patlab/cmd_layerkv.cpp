@@ -27,17 +27,7 @@ struct LayerKvCliOptions {
 };
 
 std::vector<double> parse_rates(const std::string& text) {
-  std::vector<double> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const double v = std::strtod(item.c_str(), &end);
-    require(!item.empty() && end && *end == '\0' && v > 0, "--rates: '" + item + "' is not a positive rate");
-    out.push_back(v);
-  }
-  require(!out.empty(), "--rates needs at least one rate");
-  return out;
+  return parse_number_list(text, "--rates", "a positive rate", "rate", [](double v) { return v > 0; });
 }
 
 Table results_table(const std::vector<serving::LayerKvResult>& results) {

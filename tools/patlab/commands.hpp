@@ -22,6 +22,8 @@ void add_export(CLI::App& app, Action& action);
 void add_memsim(CLI::App& app, Action& action);
 void add_layerkv(CLI::App& app, Action& action);
 void add_serve(CLI::App& app, Action& action);
+void add_packinfer(CLI::App& app, Action& action);
+void add_sparse(CLI::App& app, Action& action);
 
 /// Most decode steps `patlab plan --incremental` runs.
 inline constexpr int kMaxIncrementalSteps = 100000;

@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
     patlab::cli::add_memsim(app, action);
     patlab::cli::add_layerkv(app, action);
     patlab::cli::add_serve(app, action);
+    patlab::cli::add_packinfer(app, action);
+    patlab::cli::add_sparse(app, action);
     return parse_and_run(app, action, argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "patlab: internal error: " << patlab::cli::one_line(e.what()) << "\n";

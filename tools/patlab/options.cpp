@@ -1,6 +1,8 @@
 #include "options.hpp"
 
 #include <cstdint>
+#include <cstdlib>
+#include <sstream>
 #include <optional>
 
 #include "patlab/error.hpp"
@@ -38,6 +40,22 @@ const CLI::Validator& non_empty() {
   static const CLI::Validator check([](std::string& s) { return s.empty() ? std::string("empty value") : std::string(); },
                                     "", "NONEMPTY");
   return check;
+}
+
+std::vector<double> parse_number_list(const std::string& text, const std::string& what, const std::string& kind,
+                                      const std::string& noun, bool (*valid)(double)) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    require(!item.empty() && end && *end == '\0' && valid(v),
+            what + ": '" + one_line(item) + "' is not " + kind);
+    out.push_back(v);
+  }
+  require(!out.empty(), what + " needs at least one " + noun);
+  return out;
 }
 
 void WorkloadOptions::add_to(CLI::App& app) {

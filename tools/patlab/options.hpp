@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
@@ -30,6 +31,12 @@ inline constexpr uint64_t kMaxSeed = (uint64_t{1} << 53) - 1;
 
 /// Refuses an empty value ("--tree ''" must not mean "the default").
 const CLI::Validator& non_empty();
+
+/// The numbers of a comma-separated list given to option `what`. Throws Error(usage) at the first
+/// item that is not a number satisfying `valid` ("WHAT: 'ITEM' is not KIND") and on an
+/// empty list ("WHAT needs at least one NOUN").
+std::vector<double> parse_number_list(const std::string& text, const std::string& what, const std::string& kind,
+                                      const std::string& noun, bool (*valid)(double));
 
 /// A workload chosen on the command line, before it is built.
 struct WorkloadChoice {

@@ -454,9 +454,8 @@ void IncrementalPlanner::mark_unique_leaves(const PagedLayout& layout, const pla
 void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, UpdateStats& st) {
   const int page = shape_.page_size;
   int32_t cuts = 0;
-  std::vector<Piece> pieces = options_.split_kv
-                                  ? plan_steps::cut_packs(walk_, shape_, options_, layout.num_requests(), cuts, nullptr)
-                                  : whole_pieces(walk_, page);
+  if (structural) fill_memo_.valid = false;
+  std::vector<Piece> pieces = options_.split_kv ? cut_pieces(layout.num_requests()) : whole_pieces(walk_, page);
   auto write = [&](size_t k, Pack& out) {
     plan_steps::piece_to_pack(walk_[static_cast<size_t>(pieces[k].pack)], pieces[k], page, out);
     out.tile = plan_steps::tile_for(out, options_, shape_);
@@ -501,6 +500,39 @@ void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, 
   grown_.clear();
   index_pieces();
 }
+
+// [fill memo]
+std::vector<Piece> IncrementalPlanner::cut_pieces(int num_requests) {
+  const int page = shape_.page_size;
+  int32_t cuts = 0;
+  std::vector<Piece> fair = plan_steps::split_kv(walk_, shape_, options_, num_requests, cuts);
+  const int64_t ctas = static_cast<int64_t>(walk_.size()) * shape_.num_kv_heads;
+  if (!plan_steps::fill_applies(ctas, plan_steps::split_slots(walk_, shape_, options_), options_)) {
+    fill_memo_.valid = false;
+    return fair;
+  }
+  std::vector<int32_t> blocks(walk_.size());
+  for (size_t w = 0; w < walk_.size(); ++w) {
+    const Pack& p = walk_[w];
+    blocks[w] = (p.token_begin + p.kv_len + page - 1) / page - p.token_begin / page;
+  }
+  if (fill_memo_.valid && blocks == fill_memo_.walk_blocks && fair.size() == fill_memo_.fair.size() &&
+      std::equal(fair.begin(), fair.end(), fill_memo_.fair.begin(), same_cut)) {
+    std::vector<Piece> pieces = fill_memo_.chosen;
+    for (size_t k = 0; k < pieces.size(); ++k)
+      if (k + 1 == pieces.size() || pieces[k + 1].pack != pieces[k].pack) {
+        const Pack& p = walk_[static_cast<size_t>(pieces[k].pack)];
+        pieces[k].token_end = p.token_begin + p.kv_len;  // each pack's last piece ends with the pack
+      }
+    return pieces;
+  }
+  fill_memo_.fair = fair;
+  fill_memo_.walk_blocks = std::move(blocks);
+  fill_memo_.chosen = plan_steps::fill_waves(walk_, std::move(fair), shape_, options_, num_requests, nullptr);
+  fill_memo_.valid = true;
+  return fill_memo_.chosen;
+}
+// [fill memo]
 
 void IncrementalPlanner::index_pieces() {
   const int page = shape_.page_size;

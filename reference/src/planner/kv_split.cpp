@@ -100,7 +100,7 @@ int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const Pl
 namespace {
 
 /// Cuts blocks [begin, end) of pack `pack` (ending at token `token_end`) into `k` parts of equal
-/// blocks (the first ones one block longer when k does not divide them), appended to `out`.
+/// blocks (parts differ by at most one block when k does not divide them), appended to `out`.
 void cut_equal(int32_t pack, int32_t begin, int32_t end, int32_t token_end, int32_t k, int page,
                std::vector<Piece>& out) {
   const int32_t blocks = end - begin;
@@ -128,7 +128,9 @@ struct WavePrice {
     groups.reserve(pieces.size());
     int64_t added_partials = 0;  // queries x added pieces
     for (size_t i = 0; i < pieces.size(); ++i) {
-      groups.push_back({pieces[i].tokens(page), hkv});
+      // Whole blocks: the choice then moves only when a block count does (the incremental
+      // planner reuses it until then).
+      groups.push_back({int64_t{pieces[i].block_end - pieces[i].block_begin} * page, hkv});
       if (i > 0 && pieces[i].pack == pieces[i - 1].pack)
         added_partials += static_cast<int64_t>(packs[static_cast<size_t>(pieces[i].pack)].queries.size());
     }
@@ -216,9 +218,11 @@ std::vector<Piece> fill_waves(const std::vector<Pack>& packs, std::vector<Piece>
   // so that their CTAs fill 1..kMaxFillWaves waves. Every cut is priced.
   std::vector<int32_t> by_length(packs.size());
   std::iota(by_length.begin(), by_length.end(), 0);
-  std::stable_sort(by_length.begin(), by_length.end(), [&](int32_t a, int32_t b) {
-    return packs[static_cast<size_t>(a)].kv_len > packs[static_cast<size_t>(b)].kv_len;
-  });
+  auto blocks_of = [&](int32_t w) {
+    const Pack& p = packs[static_cast<size_t>(w)];
+    return ceil_div(p.token_begin + p.kv_len, page) - p.token_begin / page;
+  };
+  std::stable_sort(by_length.begin(), by_length.end(), [&](int32_t a, int32_t b) { return blocks_of(a) > blocks_of(b); });
   std::vector<FillCut> cuts;
   for (int64_t kept_waves = 0; kept_waves * slots <= ctas; ++kept_waves) {
     FillCut c;

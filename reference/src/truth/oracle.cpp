@@ -29,14 +29,14 @@ void gather_rows(const Workload& w, int64_t len, int kv_head, Offset&& offset, E
   }
 }
 
-/// K and V of tokens [begin, begin + len) of request `r` at `kv_head`, one row per token.
+}  // namespace
+
 void gather_kv(const Workload& w, int r, int64_t begin, int64_t len, int kv_head, Eigen::MatrixXd& k,
                Eigen::MatrixXd& v) {
   gather_rows(w, len, kv_head, [&](int64_t t) { return w.token_offset(r, begin + t, 0); }, k, v);
 }
 
-/// q of (request, head) as a vector.
-Eigen::VectorXd query(const Workload& w, int r, int h) {
+Eigen::VectorXd query_vector(const Workload& w, int r, int h) {
   const int d = w.shape().head_dim;
   const double* dec = value_table(w.shape().dtype);
   Eigen::VectorXd q(d);
@@ -55,13 +55,11 @@ AttentionResult empty_result(const Workload& w) {
   return res;
 }
 
-void store(AttentionResult& res, int r, int h, const MergeState& s) {
-  const size_t i = static_cast<size_t>(r) * res.heads + h;
-  res.lse[i] = s.lse;
-  std::copy(s.o.data(), s.o.data() + res.head_dim, res.o.begin() + static_cast<std::ptrdiff_t>(i * res.head_dim));
+void AttentionResult::store(int r, int h, const MergeState& s) {
+  const size_t i = static_cast<size_t>(r) * heads + h;
+  lse[i] = s.lse;
+  std::copy(s.o.data(), s.o.data() + head_dim, o.begin() + static_cast<std::ptrdiff_t>(i * head_dim));
 }
-
-}  // namespace
 
 // [merge]
 MergeState merge(const MergeState& a, const MergeState& b) {
@@ -103,7 +101,7 @@ AttentionResult naive_attention(const Workload& w) {
     gather_kv(w, r, 0, w.layout.lengths[static_cast<size_t>(r)], kvh, k, v);
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;
-      store(res, r, h, attend(query(w, r, h), k, v));
+      res.store(r, h, attend(query_vector(w, r, h), k, v));
     }
   });
   return res;
@@ -154,7 +152,7 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
         const int h = kvh * s.group() + g;
         const size_t slot = first[static_cast<size_t>(q)] + static_cast<size_t>(p.slots[i]);
         const size_t state = slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h);
-        const MergeState st = attend(query(w, q, h), k, v);
+        const MergeState st = attend(query_vector(w, q, h), k, v);
         partial_lse[state] = st.lse;
         std::copy(st.o.data(), st.o.data() + d, partial_o.begin() + static_cast<std::ptrdiff_t>(state * d));
       }
@@ -169,7 +167,7 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
         MergeState part{partial_lse[state], Eigen::Map<const Eigen::VectorXd>(partial_o.data() + state * d, s.head_dim)};
         acc = merge(acc, part);
       }
-      store(res, static_cast<int>(r), h, acc);
+      res.store(static_cast<int>(r), h, acc);
     }
   });
   return res;
@@ -194,7 +192,7 @@ AttentionResult emulated_attention(const Workload& w) {
     const Eigen::MatrixXf k = (kd / k_scale).cast<float>(), v = (vd / v_scale).cast<float>();
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;
-      const Eigen::VectorXf q = query(w, r, h).cast<float>();
+      const Eigen::VectorXf q = query_vector(w, r, h).cast<float>();
       Eigen::VectorXf sc = (k * q) * scale;
       const float m = sc.maxCoeff();
       Eigen::VectorXf p(len);
@@ -210,7 +208,7 @@ AttentionResult emulated_attention(const Workload& w) {
       st.lse = static_cast<double>(m) + std::log(static_cast<double>(sum));
       st.o.resize(s.head_dim);
       for (int i = 0; i < s.head_dim; ++i) st.o(i) = round_to(o(i), s.dtype);
-      store(res, r, h, st);
+      res.store(r, h, st);
     }
   });
   return res;

@@ -16,7 +16,7 @@ namespace patlab::cuda {
 
 /// Carries a type through a generic lambda, which gets it back with
 /// `using T = typename decltype(tag)::%type`; `kv_type` is the KV cache's storage type (T, or
-/// __nv_fp8_e4m3 for an fp8 cache), `using KV = typename decltype(tag)::kv_type`.
+/// __nv_fp8_e4m3 for an fp8 cache), `using KV = typename decltype(tag)::%kv_type`.
 /// @tparam T storage type of q and the output
 /// @tparam KV storage type of K and V
 template <typename T, typename KV = T>

@@ -198,6 +198,9 @@ class IncrementalPlanner {
   /// The stats and plan at the end of update().
   const Plan& finish(std::chrono::steady_clock::time_point start, UpdateStats& st, UpdateStats* stats);
   void write_plan(const PagedLayout& layout, bool structural, UpdateStats& stats);
+  /// The KV split of walk_ as make_plan() cuts it (plan_steps::cut_packs()), reusing the wave
+  /// fill's last choice while its inputs stand (fill_memo_).
+  std::vector<plan_steps::Piece> cut_pieces(int num_requests);
   /// piece_begin_ and split_ for the pieces just written.
   void index_pieces();
   /// Walks the halving of pieces [i, last) of walk pack `w` over blocks [b, e) ending at
@@ -219,6 +222,16 @@ class IncrementalPlanner {
   std::vector<plan_steps::Piece> pieces_;    ///< the KV split of walk_: plan_.packs[k] is pieces_[k]
   std::vector<int32_t> piece_begin_;         ///< walk pack w's pieces are [piece_begin_[w], piece_begin_[w + 1])
   SplitBounds split_;
+  /// The wave fill prices whole blocks only (kv_split.cpp), so its choice holds while the
+  /// fair-share pieces it was given and every walk pack's block count stand: the choice is then
+  /// reused, each pack's last piece ending with the pack, instead of priced again every step.
+  struct FillMemo {
+    bool valid = false;
+    std::vector<plan_steps::Piece> fair;  ///< the fair-share pieces it was given
+    std::vector<int32_t> walk_blocks;     ///< blocks of each walk pack then
+    std::vector<plan_steps::Piece> chosen;
+  };
+  FillMemo fill_memo_;
   int32_t packs_patched_ = 0;                ///< plan packs extend() patched since finish_growth()
   Plan plan_;
   // Per-step scratch, kept to avoid allocating every step.

@@ -45,7 +45,20 @@ struct AttentionResult {
   std::vector<double> lse;
   /// Pointer to o of (request, head).
   const double* o_at(int r, int h) const { return o.data() + (static_cast<size_t>(r) * heads + h) * head_dim; }
+  /// Stores state `s` as the output and lse of (request, head).
+  void store(int r, int h, const MergeState& s);
 };
+
+/// All-zero outputs for every (request, query head) of `w`, to be filled by AttentionResult::store().
+AttentionResult empty_result(const Workload& w);
+
+/// K and V of tokens [begin, begin + len) of request `r` at `kv_head`, one row per token,
+/// dequantised through Workload::kv_values() (fp16, bf16 or fp8 pools alike).
+void gather_kv(const Workload& w, int r, int64_t begin, int64_t len, int kv_head, Eigen::MatrixXd& k,
+               Eigen::MatrixXd& v);
+
+/// q of (request, query head) as a vector.
+Eigen::VectorXd query_vector(const Workload& w, int r, int h);
 
 /// Naive decode attention: every (request, query head) reads its whole history through its block
 /// table; softmax in one pass over exact scores. Multi-threaded over (request, KV head).

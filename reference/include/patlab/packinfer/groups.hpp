@@ -1,0 +1,143 @@
+/// @file groups.hpp
+/// @brief PackInfer's execution groups on the host (issue 16, the CPU half): the batch's work
+/// bin-packed into one group per CTA slot, each group a list of work items with a balanced cost,
+/// items that read the same blocks co-located.
+///
+/// **Units and items.** A *unit* is a Pack (plan.hpp): a set of queries over one KV token range
+/// read through the same physical blocks. With Units::packs the units are the packs of PAT's tree
+/// walk (make_plan() without the KV split): they already share prefixes. With Units::requests
+/// every request is one unit of its whole table (PackInfer without PAT). A *work item* is a unit
+/// at one KV head over a run of its blocks; a group is one CTA that runs its items one after the
+/// other over their packed query-key regions (variable rows and KV lengths, no padding).
+///
+/// **Cost (bytes the group's CTA moves, plus a fixed cost per CTA).**
+///
+///     cost(group) = kCtaFixedBytes                                (the CTA's prologue, waves.hpp units)
+///                 + sum over items  queries x extra_partial_bytes(group, d)   (q gathered, partial round trip)
+///                 + sum over distinct (block, KV head) of the group  tokens x K+V bytes of one head
+///
+/// A block that two items of a group read is counted once: the group kernel reads it once for
+/// all the group's queries (this is what co-location buys). kCtaFixedBytes is the wave fill's
+/// constant (planner_steps.hpp), so groups and stage 7's CTAs are priced in the same units.
+///
+/// **Algorithm.** G = the CTA slots (SMs x resident CTAs per SM: split_slots() of the walk's
+/// packs, or GroupOptions::ctas_per_sm), one group per slot, so the groups run in one wave.
+/// 1. Items: every unit at every KV head, whole.
+/// 2. Target T = ceil((G x kCtaFixedBytes + sum of item costs) / G); the item cap is
+///    T - kCtaFixedBytes, what one group holds beside its fixed cost.
+/// 3. Families: the items of units whose requests share their first physical block, at one KV
+///    head (a root subtree of the radix tree). A family whose cost (shared blocks once) is within
+///    the cap is *co-located*: placed whole into one group. Every other item longer than the cap
+///    is cut into ceil(cost / cap) pieces of equal blocks (as the KV split cuts; never shorter
+///    than min_piece_blocks blocks).
+/// 4. Longest first (LPT): co-located families and loose items, by decreasing cost, each into
+///    the group where it *ends first*: the least loaded group, or a group that already holds
+///    some of its blocks when its load plus the marginal cost (the blocks it lacks) is no larger
+///    (ties go to the group that shares).
+///
+/// **Guarantee.** The group chosen ends no later than the least loaded group plus the unit's full
+/// cost, and the least loaded group is at most the mean of the final group costs, so
+///
+///     max group cost <= ceil(sum of final group costs / G) + largest placed unit (family or item).
+///
+/// The bound follows for any order; longest first makes the largest placed unit small beside
+/// the mean when there is enough work (the 4/3 bound of LPT for additive costs).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
+
+namespace patlab::packinfer {
+
+/// What the groups are made of.
+enum class Units {
+  packs,     ///< PAT's tree-walk packs (make_plan() without the KV split): prefixes already shared
+  requests,  ///< one unit per request, its whole block table (PackInfer without PAT)
+};
+
+/// "packs" or "requests".
+const char* units_name(Units u);
+/// The Units called `name`; throws Error(usage) naming the known ones.
+Units parse_units(const std::string& name);
+
+/// Knobs of make_groups().
+struct GroupOptions {
+  int sms = kDefaultSms;        ///< SMs of the target GPU
+  int ctas_per_sm = 0;          ///< resident CTAs per SM; 0: the planner's estimate (split_slots())
+  Units units = Units::packs;   ///< what the items are cut from
+  int min_piece_blocks = kDefaultMinSplitBlocks;  ///< shortest piece a cut makes, in blocks
+  /// Throws Error(usage) naming the first bad knob.
+  void validate() const;
+};
+
+/// One unit at one KV head over blocks [block_begin, block_end) of the unit's block list.
+struct WorkItem {
+  int32_t unit = 0;         ///< index into GroupPlan::units
+  int32_t kv_head = 0;
+  int32_t block_begin = 0;  ///< first block, an index into units[unit].blocks
+  int32_t block_end = 0;    ///< one past the last block
+  int32_t token_begin = 0;  ///< first token in each query's sequence
+  int32_t token_end = 0;    ///< one past the last token
+  int32_t family = 0;       ///< the first physical block of the unit's first query (a root subtree)
+  /// Tokens the item reads.
+  int32_t tokens() const { return token_end - token_begin; }
+};
+
+/// One execution group: the items one CTA runs, and their cost (see the file comment).
+struct Group {
+  std::vector<WorkItem> items;
+  int64_t cost = 0;        ///< kCtaFixedBytes + item overheads + distinct block bytes
+  int64_t kv_bytes = 0;    ///< K+V bytes of the group's distinct (block, KV head) pairs
+};
+
+/// The groups of a batch and what the planner saw.
+struct GroupPlan {
+  Units units = Units::packs;
+  std::vector<Pack> unit_list;     ///< the units the items index
+  std::vector<Group> groups;       ///< G groups, some possibly empty (fewer items than slots)
+  int64_t slots = 0;               ///< G: SMs x CTAs per SM
+  int32_t ctas_per_sm = 0;         ///< the resident CTAs per SM used
+  int64_t cap = 0;                 ///< the item cap of step 2 (T - kCtaFixedBytes)
+  int64_t mean_cost = 0;           ///< ceil(sum of final group costs / G)
+  int64_t largest_placed = 0;      ///< largest family or item placed (its full cost)
+  int32_t cuts = 0;                ///< pieces the cuts added
+  int32_t families_colocated = 0;  ///< families placed whole into one group
+  int32_t families_spread = 0;     ///< families over the cap, placed item by item
+  /// The guarantee's right-hand side: mean_cost + largest_placed.
+  int64_t bound() const { return mean_cost + largest_placed; }
+  /// The largest group cost.
+  int64_t max_cost() const;
+};
+
+/// The per-item overhead of the cost: q of the item's queries gathered and their partial written
+/// and read back by the merge, at one KV head (queries x extra_partial_bytes(group size, d)).
+int64_t item_overhead_bytes(const Shape& shape, int64_t queries);
+/// K+V bytes of `tokens` tokens at one KV head.
+int64_t head_bytes(const Shape& shape, int64_t tokens);
+
+/// Tokens that `item` reads of block `i` (an index into its unit's blocks, in [block_begin,
+/// block_end)): a page, or fewer in the unit's partial last block.
+int32_t block_tokens(const WorkItem& item, int32_t i, int page);
+
+/// The units of `layout` under `units`: PAT's walk packs, or one pack per request.
+std::vector<Pack> make_units(const PagedLayout& layout, Units units);
+
+/// Builds the groups (the algorithm of the file comment). Throws Error(usage) on bad options or
+/// a layout whose tables do not match its lengths.
+GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options);
+
+/// Recomputes a group's cost and distinct-block bytes from its items.
+void price_group(const PagedLayout& layout, const std::vector<Pack>& units, Group& group);
+
+/// Every fault of `plan` against `layout`, one line each (empty = valid): each (request, KV head,
+/// token) covered by exactly one item, item blocks are the request's table entries for its
+/// tokens, the number of groups is the slots, and each group's cost is what price_group() says.
+/// At most kMaxReportedFaults lines.
+std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupPlan& plan);
+
+}  // namespace patlab::packinfer

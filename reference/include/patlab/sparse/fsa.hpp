@@ -1,0 +1,76 @@
+/// @file fsa.hpp
+/// @brief FSA's view of a selection (which rows chose each physical block) and the byte and
+/// tile-row models of the selected branch in NSA's and FSA's loop orders.
+///
+/// NSA's loop order: one CTA per (request, KV head) loads the q of the group's query heads (one
+/// MMA tile of kTileRows rows, the group padded) and loops over its chosen blocks. FSA's order:
+/// one CTA per (physical selection block, KV head) loads the block once and loops over the
+/// (request) rows that chose it, writing one fp32 partial per (row, block) that a reduction
+/// merges (the merge of chapter 01). A *physical* block is a list of page ids: l' is a multiple
+/// of the page, so selection block b of request r is pages [b l'/page, (b + 1) l'/page) of its
+/// block table, and requests that share a prefix share those pages, and so the block.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "patlab/sparse/selection.hpp"
+
+namespace patlab::sparse {
+
+/// Rows of one tensor-core tile (the M of the mma): a tile of fewer useful rows is padded.
+inline constexpr int kTileRows = 16;
+
+/// A choice of a selection block by one (request, KV head): request and block index in it.
+struct FsaRow {
+  int32_t request = 0;
+  int32_t block = 0;  ///< selection-block index within the request
+};
+
+/// One physical selection block at one KV head, and every row that chose it.
+struct FsaBlock {
+  std::vector<int32_t> pages;  ///< physical page ids, in token order
+  int64_t tokens = 0;          ///< tokens the block holds (l', or fewer for a request's last block)
+  int kv_head = 0;
+  std::vector<FsaRow> rows;    ///< requests (each standing for its group of query heads), ascending
+};
+
+/// FSA's index: the chosen physical blocks, each with the rows that chose it. Blocks are ordered
+/// by KV head, then by first choosing request and block index.
+struct FsaView {
+  std::vector<FsaBlock> blocks;
+  /// Rows summed over the blocks (= Selection::total_blocks()).
+  int64_t total_rows() const;
+  /// The most rows one physical block has.
+  int64_t max_rows() const;
+};
+
+/// Builds FSA's index of `sel` on `layout`. Throws Error(usage) if l' is not a multiple of the
+/// page size.
+FsaView fsa_view(const PagedLayout& layout, const Selection& sel, const SparseOptions& o);
+
+/// The selected branch's traffic and tensor-core rows in one loop order.
+struct LoopOrderCost {
+  int64_t kv_bytes = 0;       ///< K and V of the chosen blocks, as read
+  int64_t q_bytes = 0;        ///< q of the group's heads, per CTA row that loads it
+  int64_t partial_bytes = 0;  ///< partials written and read back by the reduction (FSA only)
+  int64_t out_bytes = 0;      ///< the output, written once
+  int64_t useful_rows = 0;    ///< query-head rows times blocks: the work itself
+  int64_t padded_rows = 0;    ///< the same, with each tile padded to kTileRows rows
+  /// Every byte of the model.
+  int64_t total_bytes() const { return kv_bytes + q_bytes + partial_bytes + out_bytes; }
+  /// useful_rows / padded_rows: how full the tensor-core tiles are.
+  double tile_utilisation() const;
+};
+
+/// NSA's order: each (request, KV head) reads its chosen blocks and the q of its group once
+/// (traffic.hpp's conventions: all K and V bytes charged, metadata not), and writes its output;
+/// each block is one tile of the group's rows padded to kTileRows.
+LoopOrderCost nsa_order_cost(const PagedLayout& layout, const Selection& sel, const SparseOptions& o);
+/// FSA's order: each physical block read once per KV head; q of each choosing row's group read
+/// per block; one partial (fp32 o and lse per query head) written and read back per (row,
+/// block); the output written once by the reduction; each block's rows (requests times group)
+/// packed into tiles of kTileRows.
+LoopOrderCost fsa_order_cost(const PagedLayout& layout, const FsaView& view);
+
+}  // namespace patlab::sparse

@@ -1,0 +1,323 @@
+// PackInfer's execution groups (packinfer/groups.hpp): units, items, families, the cuts, the
+// longest-first placement where an item ends first, and the validator.
+#include "patlab/packinfer/groups.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "patlab/error.hpp"
+#include "patlab/planner/planner_steps.hpp"
+
+namespace patlab::packinfer {
+
+using plan_steps::kCtaFixedBytes;
+
+const char* units_name(Units u) { return u == Units::packs ? "packs" : "requests"; }
+
+Units parse_units(const std::string& name) {
+  if (name == "packs") return Units::packs;
+  if (name == "requests") return Units::requests;
+  throw Error(ErrorKind::usage, "unknown --units '" + name + "' (known: packs, requests)");
+}
+
+void GroupOptions::validate() const {
+  require(sms >= 1, "--sms must be a positive SM count (got " + std::to_string(sms) + ")");
+  require(ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(ctas_per_sm) + ")");
+  require(min_piece_blocks >= 1, "--min-piece-blocks must be >= 1 (got " + std::to_string(min_piece_blocks) + ")");
+}
+
+int64_t GroupPlan::max_cost() const {
+  int64_t m = 0;
+  for (const Group& g : groups) m = std::max(m, g.cost);
+  return m;
+}
+
+// [item cost]
+int64_t item_overhead_bytes(const Shape& shape, int64_t queries) {
+  return queries * traffic::extra_partial_bytes(shape.group(), shape.head_dim);
+}
+
+int64_t head_bytes(const Shape& shape, int64_t tokens) {
+  return tokens * traffic::kv_bytes_per_token(1, shape.head_dim, shape.kv_element_bytes());
+}
+// [item cost]
+
+int32_t block_tokens(const WorkItem& item, int32_t i, int page) {
+  const int32_t begin = item.token_begin + (i - item.block_begin) * page;
+  return std::min(begin + page, item.token_end) - begin;
+}
+
+std::vector<Pack> make_units(const PagedLayout& layout, Units units) {
+  if (units == Units::packs) {
+    PlannerOptions po;
+    po.split_kv = false;
+    return make_plan(layout, po).packs;
+  }
+  std::vector<Pack> out(static_cast<size_t>(layout.num_requests()));
+  for (int r = 0; r < layout.num_requests(); ++r) {
+    Pack& p = out[static_cast<size_t>(r)];
+    p.queries = {r};
+    p.kv_len = layout.lengths[static_cast<size_t>(r)];
+    p.blocks = layout.block_tables[static_cast<size_t>(r)];
+  }
+  return out;
+}
+
+namespace {
+
+/// Key of (physical block, KV head).
+int64_t block_head_key(int32_t block, int32_t head, int hkv) { return int64_t{block} * hkv + head; }
+
+/// Adds the (block, head) pairs of `item` with their tokens to `keys`.
+void collect_keys(const WorkItem& item, const Pack& unit, int page, int hkv, std::unordered_map<int64_t, int32_t>& keys) {
+  for (int32_t i = item.block_begin; i < item.block_end; ++i)
+    keys[block_head_key(unit.blocks[static_cast<size_t>(i)], item.kv_head, hkv)] = block_tokens(item, i, page);
+}
+
+/// Item overheads plus distinct block bytes of `items` (no fixed CTA cost).
+int64_t items_cost(const Shape& shape, const std::vector<Pack>& units, const std::vector<WorkItem>& items) {
+  std::unordered_map<int64_t, int32_t> keys;
+  int64_t cost = 0;
+  for (const WorkItem& it : items) {
+    const Pack& u = units[static_cast<size_t>(it.unit)];
+    cost += item_overhead_bytes(shape, static_cast<int64_t>(u.queries.size()));
+    collect_keys(it, u, shape.page_size, shape.num_kv_heads, keys);
+  }
+  int64_t tokens = 0;
+  for (const auto& kv : keys) tokens += kv.second;
+  return cost + head_bytes(shape, tokens);
+}
+
+/// Step 1: every unit at every KV head, whole.
+std::vector<WorkItem> whole_items(const PagedLayout& layout, const std::vector<Pack>& units) {
+  std::vector<WorkItem> items;
+  for (size_t u = 0; u < units.size(); ++u) {
+    const Pack& p = units[u];
+    const int32_t family = layout.block_tables[static_cast<size_t>(p.queries.front())].front();
+    for (int32_t h = 0; h < layout.shape.num_kv_heads; ++h)
+      items.push_back({static_cast<int32_t>(u), h, 0, static_cast<int32_t>(p.blocks.size()), p.token_begin,
+                       p.token_begin + p.kv_len, family});
+  }
+  return items;
+}
+
+// [cut item]
+/// Step 3's cut: `item` into k pieces of equal blocks (the first ones one block longer), k =
+/// ceil(cost / cap) but no piece shorter than min_piece_blocks; appended to `out`.
+int32_t cut_item(const WorkItem& item, int64_t cost, int64_t cap, int min_piece_blocks, int page,
+                 std::vector<WorkItem>& out) {
+  const int32_t blocks = item.block_end - item.block_begin;
+  const int64_t wanted = (cost + cap - 1) / cap;
+  const int32_t k = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(wanted, blocks / min_piece_blocks)));
+  int32_t begin = item.block_begin;
+  for (int32_t j = 0; j < k; ++j) {
+    const int32_t end = begin + blocks / k + (j < blocks % k ? 1 : 0);
+    WorkItem piece = item;
+    piece.block_begin = begin;
+    piece.block_end = end;
+    piece.token_begin = item.token_begin + (begin - item.block_begin) * page;
+    piece.token_end = std::min(item.token_begin + (end - item.block_begin) * page, item.token_end);
+    out.push_back(piece);
+    begin = end;
+  }
+  return k - 1;
+}
+// [cut item]
+
+/// What step 4 places at once: a co-located family or one item.
+struct Placeable {
+  int64_t cost = 0;  ///< its full cost (distinct blocks once), no fixed CTA cost
+  std::vector<WorkItem> items;
+};
+
+/// Steps 2-3: families within the cap become one placeable; every other item is cut to the cap.
+std::vector<Placeable> make_placeables(const PagedLayout& layout, const std::vector<Pack>& units,
+                                       const std::vector<WorkItem>& items, const GroupOptions& o, GroupPlan& plan) {
+  const Shape& shape = layout.shape;
+  int64_t total = 0;
+  std::map<std::pair<int32_t, int32_t>, std::vector<WorkItem>> families;  // (family, head) -> items
+  for (const WorkItem& it : items) {
+    total += items_cost(shape, units, {it});
+    families[{it.family, it.kv_head}].push_back(it);
+  }
+  const int64_t target = (plan.slots * kCtaFixedBytes + total + plan.slots - 1) / plan.slots;
+  plan.cap = std::max<int64_t>(1, target - kCtaFixedBytes);
+  std::vector<Placeable> out;
+  for (auto& f : families) {
+    const int64_t cost = items_cost(shape, units, f.second);
+    if (cost <= plan.cap) {
+      ++plan.families_colocated;
+      out.push_back({cost, std::move(f.second)});
+      continue;
+    }
+    ++plan.families_spread;
+    for (const WorkItem& it : f.second) {
+      std::vector<WorkItem> pieces;
+      plan.cuts += cut_item(it, items_cost(shape, units, {it}), plan.cap, o.min_piece_blocks, shape.page_size, pieces);
+      for (const WorkItem& p : pieces) out.push_back({items_cost(shape, units, {p}), {p}});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Placeable& a, const Placeable& b) { return a.cost > b.cost; });
+  return out;
+}
+
+// [place where it ends first]
+/// Step 4: each placeable, longest first, into the group where it ends first: the least loaded
+/// group, or a group holding some of its blocks whose load plus the blocks it lacks is no larger.
+void place(const PagedLayout& layout, const std::vector<Pack>& units, const std::vector<Placeable>& todo, GroupPlan& plan) {
+  const Shape& shape = layout.shape;
+  const size_t g_count = static_cast<size_t>(plan.slots);
+  std::vector<int64_t> load(g_count, kCtaFixedBytes);
+  std::set<std::pair<int64_t, int32_t>> by_load;
+  for (size_t g = 0; g < g_count; ++g) by_load.insert({kCtaFixedBytes, static_cast<int32_t>(g)});
+  std::vector<std::unordered_set<int64_t>> held(g_count);
+  std::unordered_map<int64_t, std::vector<int32_t>> holders;  // (block, head) -> groups holding it
+  for (const Placeable& p : todo) {
+    std::unordered_map<int64_t, int32_t> keys;
+    for (const WorkItem& it : p.items)
+      collect_keys(it, units[static_cast<size_t>(it.unit)], shape.page_size, shape.num_kv_heads, keys);
+    std::unordered_map<int32_t, int64_t> shared;  // group -> tokens of p it already holds
+    for (const auto& kv : keys) {
+      const auto h = holders.find(kv.first);
+      if (h != holders.end())
+        for (int32_t g : h->second) shared[g] += kv.second;
+    }
+    int32_t best = by_load.begin()->second;
+    int64_t best_end = by_load.begin()->first + p.cost, best_shared = 0;
+    for (const auto& s : shared) {
+      const int64_t end = load[static_cast<size_t>(s.first)] + p.cost - head_bytes(shape, s.second);
+      if (end < best_end || (end == best_end && (s.second > best_shared || (s.second == best_shared && s.first < best)))) {
+        best = s.first;
+        best_end = end;
+        best_shared = s.second;
+      }
+    }
+    const size_t b = static_cast<size_t>(best);
+    by_load.erase({load[b], best});
+    load[b] = best_end;
+    by_load.insert({load[b], best});
+    for (const auto& kv : keys)
+      if (held[b].insert(kv.first).second) holders[kv.first].push_back(best);
+    auto& items = plan.groups[b].items;
+    items.insert(items.end(), p.items.begin(), p.items.end());
+    plan.largest_placed = std::max(plan.largest_placed, p.cost);
+  }
+}
+// [place where it ends first]
+
+}  // namespace
+
+void price_group(const PagedLayout& layout, const std::vector<Pack>& units, Group& group) {
+  std::unordered_map<int64_t, int32_t> keys;
+  int64_t overhead = 0;
+  for (const WorkItem& it : group.items) {
+    const Pack& u = units[static_cast<size_t>(it.unit)];
+    overhead += item_overhead_bytes(layout.shape, static_cast<int64_t>(u.queries.size()));
+    collect_keys(it, u, layout.shape.page_size, layout.shape.num_kv_heads, keys);
+  }
+  int64_t tokens = 0;
+  for (const auto& kv : keys) tokens += kv.second;
+  group.kv_bytes = head_bytes(layout.shape, tokens);
+  group.cost = kCtaFixedBytes + overhead + group.kv_bytes;
+}
+
+GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options) {
+  options.validate();
+  plan_steps::check_layout(layout);
+  GroupPlan plan;
+  plan.units = options.units;
+  plan.unit_list = make_units(layout, options.units);
+  PlannerOptions po;
+  po.sms = options.sms;
+  if (options.ctas_per_sm > 0) po.ctas_per_sm.fill(options.ctas_per_sm);
+  const std::vector<Pack> walk = options.units == Units::packs ? plan.unit_list : make_units(layout, Units::packs);
+  plan.slots = plan_steps::split_slots(walk, layout.shape, po);
+  plan.ctas_per_sm = static_cast<int32_t>(plan.slots / options.sms);
+  plan.groups.resize(static_cast<size_t>(plan.slots));
+  const std::vector<WorkItem> items = whole_items(layout, plan.unit_list);
+  place(layout, plan.unit_list, make_placeables(layout, plan.unit_list, items, options, plan), plan);
+  int64_t sum = 0;
+  for (Group& g : plan.groups) {
+    std::sort(g.items.begin(), g.items.end(), [](const WorkItem& a, const WorkItem& b) {
+      return std::tie(a.family, a.unit, a.kv_head, a.block_begin) < std::tie(b.family, b.unit, b.kv_head, b.block_begin);
+    });
+    price_group(layout, plan.unit_list, g);
+    sum += g.cost;
+  }
+  plan.mean_cost = (sum + plan.slots - 1) / plan.slots;
+  return plan;
+}
+
+namespace {
+
+/// Faults of one item against its unit and the layout; appends its token ranges to `ranges`.
+void check_item(const PagedLayout& layout, const GroupPlan& plan, const WorkItem& it,
+                std::vector<std::vector<std::pair<int32_t, int32_t>>>& ranges, std::vector<std::string>& faults) {
+  const int page = layout.shape.page_size, hkv = layout.shape.num_kv_heads;
+  const std::string name = "item (unit " + std::to_string(it.unit) + ", head " + std::to_string(it.kv_head) + ", blocks [" +
+                           std::to_string(it.block_begin) + ", " + std::to_string(it.block_end) + "))";
+  if (it.unit < 0 || static_cast<size_t>(it.unit) >= plan.unit_list.size() || it.kv_head < 0 || it.kv_head >= hkv) {
+    faults.push_back(name + ": no such unit or KV head");
+    return;
+  }
+  const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
+  const int32_t unit_end = u.token_begin + u.kv_len;
+  if (it.block_begin < 0 || it.block_begin >= it.block_end || static_cast<size_t>(it.block_end) > u.blocks.size() ||
+      it.token_begin != u.token_begin + it.block_begin * page ||
+      it.token_end != std::min(u.token_begin + it.block_end * page, unit_end)) {
+    faults.push_back(name + ": its blocks and tokens do not match its unit");
+    return;
+  }
+  for (int32_t r : u.queries) {
+    const auto& table = layout.block_tables[static_cast<size_t>(r)];
+    for (int32_t i = it.block_begin; i < it.block_end; ++i) {
+      const size_t logical = static_cast<size_t>(it.token_begin / page + (i - it.block_begin));
+      if (logical >= table.size() || table[logical] != u.blocks[static_cast<size_t>(i)]) {
+        faults.push_back(name + ": block " + std::to_string(i) + " is not request " + std::to_string(r) + "'s");
+        return;
+      }
+    }
+    ranges[static_cast<size_t>(r) * hkv + static_cast<size_t>(it.kv_head)].push_back({it.token_begin, it.token_end});
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupPlan& plan) {
+  std::vector<std::string> faults;
+  const int hkv = layout.shape.num_kv_heads;
+  if (static_cast<int64_t>(plan.groups.size()) != plan.slots)
+    faults.push_back(std::to_string(plan.groups.size()) + " groups for " + std::to_string(plan.slots) + " slots");
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> ranges(static_cast<size_t>(layout.num_requests()) * hkv);
+  for (size_t g = 0; g < plan.groups.size(); ++g) {
+    for (const WorkItem& it : plan.groups[g].items) check_item(layout, plan, it, ranges, faults);
+    Group priced = plan.groups[g];
+    price_group(layout, plan.unit_list, priced);
+    if (priced.cost != plan.groups[g].cost)
+      faults.push_back("group " + std::to_string(g) + ": cost " + std::to_string(plan.groups[g].cost) + ", priced " +
+                       std::to_string(priced.cost));
+  }
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    auto& v = ranges[k];
+    std::sort(v.begin(), v.end());
+    int32_t at = 0;
+    size_t used = 0;
+    for (; used < v.size() && v[used].first == at; ++used) at = v[used].second;
+    if (at != layout.lengths[k / static_cast<size_t>(hkv)] || used != v.size())
+      faults.push_back("request " + std::to_string(k / hkv) + ", KV head " + std::to_string(k % hkv) +
+                       ": tokens not covered exactly once (" + std::to_string(v.size()) + " items)");
+  }
+  if (faults.size() > static_cast<size_t>(kMaxReportedFaults)) {
+    const size_t rest = faults.size() - kMaxReportedFaults + 1;
+    faults.resize(kMaxReportedFaults - 1);
+    faults.push_back("... and " + std::to_string(rest) + " more");
+  }
+  return faults;
+}
+
+}  // namespace patlab::packinfer

@@ -1,0 +1,219 @@
+// Group-contiguous KV (packinfer/layout.hpp): the regions and their maps, a decode step's cost on
+// the paged and the contiguous layout, the re-layout's amortisation, and the policy.
+#include "patlab/packinfer/layout.hpp"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "patlab/error.hpp"
+#include "patlab/planner/planner_steps.hpp"
+#include "patlab/planner/waves.hpp"
+
+namespace patlab::packinfer {
+
+using plan_steps::kCtaFixedBytes;
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Reserves at the tail of `region` the blocks request `r` needs for its next `steps` tokens.
+void reserve_tail(const PagedLayout& layout, int32_t r, int32_t head, int steps, GroupRegion& region) {
+  const int page = layout.shape.page_size;
+  const int64_t len = layout.lengths[static_cast<size_t>(r)];
+  for (int64_t b = ceil_div(len, page); b < ceil_div(len + steps, page); ++b) {
+    const int32_t slot = static_cast<int32_t>(region.slots());
+    region.tail[{r, head, static_cast<int32_t>(b)}] = slot;
+  }
+}
+
+// [region of a group]
+/// The region of one group: slots in the order its items first read them, then the tail.
+GroupRegion build_region(const PagedLayout& layout, const GroupPlan& plan, const Group& group, int reserve_steps) {
+  const int page = layout.shape.page_size, hkv = layout.shape.num_kv_heads;
+  GroupRegion region;
+  std::unordered_map<int64_t, int32_t> slot_of;  // (block, head) -> slot
+  for (const WorkItem& it : group.items) {
+    const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
+    for (int32_t i = it.block_begin; i < it.block_end; ++i) {
+      const int32_t block = u.blocks[static_cast<size_t>(i)];
+      const auto found = slot_of.emplace(int64_t{block} * hkv + it.kv_head, static_cast<int32_t>(region.copied.size()));
+      if (found.second) {
+        region.copied.push_back({block, it.kv_head});
+        region.copied_tokens += block_tokens(it, i, page);
+      }
+      for (int32_t r : u.queries)
+        region.position[{r, it.kv_head, it.token_begin / page + (i - it.block_begin)}] = found.first->second;
+    }
+  }
+  for (const WorkItem& it : group.items)  // new tokens: at the tail, for requests that end in the group
+    for (int32_t r : plan.unit_list[static_cast<size_t>(it.unit)].queries)
+      if (it.token_end == layout.lengths[static_cast<size_t>(r)]) reserve_tail(layout, r, it.kv_head, reserve_steps, region);
+  return region;
+}
+// [region of a group]
+
+/// Slots of `region` that `item` reads, in block order.
+std::vector<int32_t> item_slots(const GroupPlan& plan, const GroupRegion& region, const WorkItem& it, int page) {
+  const int32_t r = plan.unit_list[static_cast<size_t>(it.unit)].queries.front();
+  std::vector<int32_t> out;
+  for (int32_t i = it.block_begin; i < it.block_end; ++i)
+    out.push_back(region.position.at({r, it.kv_head, it.token_begin / page + (i - it.block_begin)}));
+  return out;
+}
+
+// [descriptors]
+/// Descriptors of a run of `slots` adjacent region slots: one per kTmaBoxTokens tokens, per tensor.
+int64_t region_boxes(int64_t slots, int page) { return traffic::kKvTensors * ceil_div(slots * page, kTmaBoxTokens); }
+
+/// Descriptors of `group` on the region: each item reads the slots no earlier item of the group
+/// read, in maximal runs of adjacent slots.
+int64_t contiguous_runs(const GroupPlan& plan, const GroupRegion& region, const Group& group, int page) {
+  std::set<int32_t> read;
+  int64_t runs = 0;
+  for (const WorkItem& it : group.items) {
+    int64_t run = 0;
+    int32_t last = -2;
+    for (int32_t s : item_slots(plan, region, it, page)) {
+      if (!read.insert(s).second) continue;
+      if (s != last + 1 && run > 0) {
+        runs += region_boxes(run, page);
+        run = 0;
+      }
+      ++run;
+      last = s;
+    }
+    if (run > 0) runs += region_boxes(run, page);
+  }
+  return runs;
+}
+
+/// Descriptors of `group` on the paged layout: one per distinct (block, head) and tensor.
+int64_t paged_runs(const GroupPlan& plan, const Group& group, int hkv) {
+  std::set<int64_t> keys;
+  for (const WorkItem& it : group.items)
+    for (int32_t i = it.block_begin; i < it.block_end; ++i)
+      keys.insert(int64_t{plan.unit_list[static_cast<size_t>(it.unit)].blocks[static_cast<size_t>(i)]} * hkv + it.kv_head);
+  return traffic::kKvTensors * static_cast<int64_t>(keys.size());
+}
+// [descriptors]
+
+/// Adds one group's share to `m`.
+void add_group(StepModel& m, const Group& g, int64_t runs, int64_t table, int64_t run_cost) {
+  m.bytes += g.cost;
+  m.runs += runs;
+  m.table_bytes += table;
+  m.max_group = std::max(m.max_group, g.cost + runs * run_cost + table);
+}
+
+}  // namespace
+
+std::vector<GroupRegion> build_regions(const PagedLayout& layout, const GroupPlan& plan, int reserve_steps) {
+  require(reserve_steps >= 0, "--reserve must be >= 0 decode steps (got " + std::to_string(reserve_steps) + ")");
+  std::vector<GroupRegion> out;
+  out.reserve(plan.groups.size());
+  for (const Group& g : plan.groups) out.push_back(build_region(layout, plan, g, reserve_steps));
+  return out;
+}
+
+StepModel paged_step(const PagedLayout& layout, const GroupPlan& plan, int64_t run_cost) {
+  StepModel m;
+  for (const Group& g : plan.groups) {
+    if (g.items.empty()) continue;
+    int64_t blocks = 0;
+    for (const WorkItem& it : g.items) blocks += it.block_end - it.block_begin;
+    add_group(m, g, paged_runs(plan, g, layout.shape.num_kv_heads), blocks * kTableEntryBytes, run_cost);
+  }
+  return m;
+}
+
+StepModel contiguous_step(const PagedLayout& layout, const GroupPlan& plan, const std::vector<GroupRegion>& regions,
+                          int64_t run_cost) {
+  require(regions.size() == plan.groups.size(), "contiguous_step: one region per group");
+  StepModel m;
+  for (size_t g = 0; g < plan.groups.size(); ++g) {
+    const Group& group = plan.groups[g];
+    if (group.items.empty()) continue;
+    add_group(m, group, contiguous_runs(plan, regions[g], group, layout.shape.page_size),
+              static_cast<int64_t>(group.items.size()) * kTableEntryBytes, run_cost);
+  }
+  return m;
+}
+
+double Amortisation::amortised_fraction(int64_t steps) const {
+  return steps > 0 && contiguous_cost > 0
+             ? static_cast<double>(relayout_cost) / (static_cast<double>(steps) * static_cast<double>(contiguous_cost))
+             : 0.0;
+}
+
+// [amortise]
+Amortisation amortise(const PagedLayout& layout, const GroupPlan& plan, const std::vector<GroupRegion>& regions,
+                      int64_t run_cost) {
+  require(run_cost >= 0, "--run-cost must be >= 0 bytes (got " + std::to_string(run_cost) + ")");
+  Amortisation a;
+  std::unordered_map<int64_t, int32_t> copies;  // (block, head) -> regions holding it
+  int64_t slots = 0;
+  for (const GroupRegion& r : regions) {
+    a.copied_bytes += head_bytes(layout.shape, r.copied_tokens);
+    slots += static_cast<int64_t>(r.copied.size());
+    for (const auto& c : r.copied) ++copies[int64_t{c.first} * layout.shape.num_kv_heads + c.second];
+  }
+  for (const auto& c : copies) {
+    const int32_t block = static_cast<int32_t>(c.first / layout.shape.num_kv_heads);
+    a.duplicate_bytes += (c.second - 1) * head_bytes(layout.shape, layout.used_tokens[static_cast<size_t>(block)]);
+  }
+  a.relayout_cost = 2 * a.copied_bytes + traffic::kKvTensors * slots * run_cost;
+  a.paged_cost = paged_step(layout, plan, run_cost).cost(run_cost);
+  a.contiguous_cost = contiguous_step(layout, plan, regions, run_cost).cost(run_cost);
+  const int64_t saving = a.paged_cost - a.contiguous_cost;
+  a.payoff_steps = saving > 0 ? ceil_div(a.relayout_cost, saving) : -1;
+  return a;
+}
+// [amortise]
+
+int64_t stage7_makespan(const PagedLayout& layout, const GroupPlan& plan, const GroupOptions& options) {
+  PlannerOptions po;
+  po.sms = options.sms;
+  if (options.ctas_per_sm > 0) po.ctas_per_sm.fill(options.ctas_per_sm);
+  const Plan p7 = make_plan(layout, po);
+  std::vector<CtaGroup> ctas;
+  for (const Pack& p : p7.packs)
+    ctas.push_back({kCtaFixedBytes + item_overhead_bytes(layout.shape, static_cast<int64_t>(p.queries.size())) +
+                        head_bytes(layout.shape, p.kv_len),
+                    layout.shape.num_kv_heads});
+  return lpt_schedule(ctas, options.sms, std::max(1, plan.ctas_per_sm)).makespan_tokens;
+}
+
+void PolicyOptions::validate() const {
+  require(horizon_steps >= 1, "--horizon must be >= 1 decode step (got " + std::to_string(horizon_steps) + ")");
+  require(run_cost >= 0, "--run-cost must be >= 0 bytes (got " + std::to_string(run_cost) + ")");
+}
+
+// [policy]
+Verdict decide(int64_t groups_max, int64_t stage7, const Amortisation& a, const PolicyOptions& o) {
+  o.validate();
+  Verdict v;
+  const double needed = static_cast<double>(stage7) * (1.0 - plan_steps::kFillTieFraction);
+  v.form_groups = static_cast<double>(groups_max) < needed;
+  v.groups_reason = std::string(v.form_groups ? "form groups" : "keep stage 7") + ": largest group " +
+                    std::to_string(groups_max / 1024) + " KiB vs stage 7's makespan " + std::to_string(stage7 / 1024) +
+                    " KiB (groups must be below it by more than " +
+                    std::to_string(static_cast<int>(100 * plan_steps::kFillTieFraction)) + "%)";
+  const std::string n = std::to_string(a.payoff_steps);
+  const std::string h = std::to_string(o.horizon_steps);
+  if (!v.form_groups)
+    v.relayout_reason = "no re-layout: no groups";
+  else if (a.payoff_steps < 0)
+    v.relayout_reason = "no re-layout: the contiguous step saves nothing, it never pays";
+  else if (a.payoff_steps > o.horizon_steps)
+    v.relayout_reason = "no re-layout: pays after " + n + " steps, beyond the horizon of " + h;
+  else {
+    v.relayout = true;
+    v.relayout_reason = "re-layout: pays after " + n + " steps, within the horizon of " + h;
+  }
+  return v;
+}
+// [policy]
+
+}  // namespace patlab::packinfer

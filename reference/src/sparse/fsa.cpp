@@ -1,0 +1,98 @@
+#include "patlab/sparse/fsa.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
+
+namespace patlab::sparse {
+
+namespace {
+
+/// `rows` rounded up to whole tiles of kTileRows.
+int64_t padded(int64_t rows) { return (rows + kTileRows - 1) / kTileRows * kTileRows; }
+
+/// K plus V bytes of one token at one KV head.
+int64_t kv_bytes_per_head_token(const Shape& s) { return traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes()); }
+
+}  // namespace
+
+int64_t FsaView::total_rows() const {
+  int64_t n = 0;
+  for (const FsaBlock& b : blocks) n += static_cast<int64_t>(b.rows.size());
+  return n;
+}
+
+int64_t FsaView::max_rows() const {
+  int64_t n = 0;
+  for (const FsaBlock& b : blocks) n = std::max<int64_t>(n, static_cast<int64_t>(b.rows.size()));
+  return n;
+}
+
+// [fsa-view]
+FsaView fsa_view(const PagedLayout& layout, const Selection& sel, const SparseOptions& o) {
+  const int page = layout.shape.page_size;
+  require(o.sel_block % page == 0, "l' = " + std::to_string(o.sel_block) + " is not a multiple of the page (" +
+                                       std::to_string(page) + " tokens)");
+  const int pages_per_block = o.sel_block / page;
+  FsaView view;
+  for (int kvh = 0; kvh < sel.num_kv_heads; ++kvh) {
+    std::map<std::vector<int32_t>, size_t> index;  // page list -> its block in view.blocks
+    for (int r = 0; r < layout.num_requests(); ++r) {
+      const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
+      const int64_t len = layout.lengths[static_cast<size_t>(r)];
+      for (int32_t b : sel.of(r, kvh)) {
+        const size_t first = static_cast<size_t>(b) * static_cast<size_t>(pages_per_block);
+        const size_t last = std::min(table.size(), first + static_cast<size_t>(pages_per_block));
+        std::vector<int32_t> pages(table.begin() + static_cast<std::ptrdiff_t>(first),
+                                   table.begin() + static_cast<std::ptrdiff_t>(last));
+        auto [it, fresh] = index.emplace(pages, view.blocks.size());
+        if (fresh) view.blocks.push_back({std::move(pages), selection_block_tokens(len, b, o), kvh, {}});
+        view.blocks[it->second].rows.push_back({r, b});
+      }
+    }
+  }
+  return view;
+}
+// [fsa-view]
+
+double LoopOrderCost::tile_utilisation() const {
+  return padded_rows == 0 ? 0.0 : static_cast<double>(useful_rows) / static_cast<double>(padded_rows);
+}
+
+// [loop-order-cost]
+LoopOrderCost nsa_order_cost(const PagedLayout& layout, const Selection& sel, const SparseOptions& o) {
+  const Shape& s = layout.shape;
+  LoopOrderCost c;
+  for (int r = 0; r < layout.num_requests(); ++r) {
+    const int64_t len = layout.lengths[static_cast<size_t>(r)];
+    for (int kvh = 0; kvh < s.num_kv_heads; ++kvh) {
+      for (int32_t b : sel.of(r, kvh)) c.kv_bytes += selection_block_tokens(len, b, o) * kv_bytes_per_head_token(s);
+      const int64_t chosen = static_cast<int64_t>(sel.of(r, kvh).size());
+      c.useful_rows += chosen * s.group();
+      c.padded_rows += chosen * padded(s.group());
+    }
+  }
+  c.q_bytes = int64_t{layout.num_requests()} * traffic::query_bytes(s.num_q_heads, s.head_dim);
+  c.out_bytes = c.q_bytes;
+  return c;
+}
+
+LoopOrderCost fsa_order_cost(const PagedLayout& layout, const FsaView& view) {
+  const Shape& s = layout.shape;
+  LoopOrderCost c;
+  for (const FsaBlock& b : view.blocks) {
+    const int64_t rows = static_cast<int64_t>(b.rows.size());
+    c.kv_bytes += b.tokens * kv_bytes_per_head_token(s);
+    c.q_bytes += rows * traffic::query_bytes(s.group(), s.head_dim);
+    c.partial_bytes += traffic::partials_round_trip_bytes(s.group(), s.head_dim, rows);
+    c.useful_rows += rows * s.group();
+    c.padded_rows += padded(rows * s.group());
+  }
+  c.out_bytes = int64_t{layout.num_requests()} * traffic::query_bytes(s.num_q_heads, s.head_dim);
+  return c;
+}
+// [loop-order-cost]
+
+}  // namespace patlab::sparse

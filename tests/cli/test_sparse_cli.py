@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""`patlab sparse`'s contract: inconsistent parameters give exit 2 and one line naming the problem
+before any data is built; --clamp turns the per-request ones into clamps that the output states;
+the CPU report exits 0, says the GPU kernels are not built, and its numbers hang together (n at
+least every request's blocks reads every block with zero error; FSA's order reads no more KV
+than NSA's on a shared prefix); --curves --format csv gives the table sparse_curves.py draws.
+
+Usage: test_sparse_cli.py PATH/TO/patlab
+"""
+import csv
+import io
+import json
+import subprocess
+import sys
+
+from cli_checks import check, failures
+import cli_checks
+
+PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
+# 4 requests sharing 300 tokens, 100 own: 400 tokens, 7 selection blocks of 64 (page 16).
+SMALL = ["--tree", "1,4_300,100", "--heads", "8/2", "--head-dim", "64", "--quiet"]
+FITS = ["--top-n", "4", "--window", "128", "--max-budget", "7"]
+
+
+def run(args):
+    return subprocess.run([PATLAB, "sparse"] + args, capture_output=True, text=True, timeout=300)
+
+
+def expect_error(name, args, needle):
+    cli_checks.expect_error(name, run(args), needle, no_stdout=True)
+
+
+def report(args):
+    p = run(SMALL + ["--format", "json"] + args)
+    check(f"sparse {' '.join(args)}: exit 0 with JSON", p.returncode == 0, p.stderr)
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def main():
+    expect_error("n more than a request's blocks", SMALL + ["--top-n", "8", "--window", "128"],
+                 "n = 8 is more than the 7 selection blocks of request 0 (400 tokens")
+    expect_error("l' not a multiple of the page", SMALL + FITS + ["--sel-block", "40"],
+                 "l' = 40 is not a multiple of the page (16 tokens)")
+    expect_error("tau 0", SMALL + FITS + ["--method", "psa", "--tau", "0"], "tau = 0")
+    expect_error("tau above 1", SMALL + FITS + ["--method", "psa", "--tau", "1.5"], "is outside (0, 1]")
+    expect_error("window longer than a request", SMALL + ["--top-n", "4"], "window w = 512 is longer than request 0")
+    expect_error("unknown method", SMALL + FITS + ["--method", "quest"], "--method 'quest' (expected nsa, fsa or psa)")
+    expect_error("unknown data", SMALL + FITS + ["--data", "spiky"], "--data 'spiky'")
+    expect_error("two gates", SMALL + FITS + ["--gates", "0.5,0.5"], "--gates takes three values")
+    expect_error("gate above 1", SMALL + FITS + ["--gates", "0.5,2,0.5"], "selected gate")
+    expect_error("stride above l", SMALL + FITS + ["--cmp-stride", "64"], "stride = 64")
+    expect_error("minimum above maximum budget", SMALL + FITS + ["--method", "psa", "--min-budget", "8"],
+                 "maximum budget")
+    expect_error("curve n below the forced blocks", SMALL + FITS + ["--curves", "--curve-n", "2"],
+                 "--curve-n: 2 is below the 3 forced blocks")
+
+    doc = report(FITS + ["--method", "fsa"])
+    run_table = doc.get("sparse run", {})
+    check("the GPU kernels are said to be missing", "not built yet" in str(run_table.get("GPU")), str(run_table))
+    check("no clamps without --clamp", run_table.get("clamps") == "none", str(run_table))
+    sel = doc.get("selection", {})
+    check("4 blocks per (request, KV head)", sel.get("blocks read") == 32 and sel.get("blocks per row: max") == 4, str(sel))
+    orders = {r["order"].split(" ")[0]: r for r in doc.get("loop orders (selected branch, byte model)", [])}
+    check("FSA reads no more KV than NSA on a shared prefix",
+          orders and orders["FSA"]["KV bytes"] <= orders["NSA"]["KV bytes"], str(orders))
+    check("--method fsa marks FSA's order", orders and orders["FSA"]["method's order"] == "yes", str(orders))
+
+    doc = report(["--clamp", "--top-n", "16"])
+    clamps = doc.get("sparse run", {}).get("clamps", "")
+    check("--clamp states its clamps", "n clamped" in clamps and "window clamped" in clamps, clamps)
+    sel = doc.get("selection", {})
+    errors = {r["output"]: r["max |o - o_dense|"] for r in doc.get("error vs dense (float64)", [])}
+    check("n clamped to every block: all blocks read, zero error",
+          sel.get("blocks read / all") == 1 and errors.get("selected branch", 1) < 1e-12
+          and errors.get("window branch", 1) < 1e-12, f"{sel} {errors}")
+
+    p = run(SMALL + FITS + ["--method", "psa", "--curves", "--curve-n", "3,7", "--curve-tau", "0.5,1",
+                            "--format", "csv"])
+    check("psa --curves --format csv", p.returncode == 0, p.stderr)
+    curves = p.stdout.split("# curves\n")[-1].split("\n# ")[0]
+    rows = list(csv.DictReader(io.StringIO(curves)))
+    check("curves: one row per n and tau", [(r["budget"], r["parameter"]) for r in rows] ==
+          [("top-n", "3"), ("top-n", "7"), ("progressive", "0.5"), ("progressive", "1")], str(rows))
+    if len(rows) == 4:
+        check("curves: n = 7 reads every block, no error", int(rows[1]["blocks read"]) == 56
+              and float(rows[1]["max abs error"]) < 1e-12, str(rows[1]))
+        check("curves: tau 1 reads every block with mass", float(rows[3]["max abs error"]) < 1e-12, str(rows[3]))
+    print(f"{len(failures)} failed" if failures else "all passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+// Sparse decode on the CPU: NSA's selection (forced blocks, ties, the group sum), PSA's stopping
+// rule, the three branches against direct computations, FSA's view and the byte models of both
+// loop orders, and the refusal of inconsistent parameters.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "../catch.hpp"
+#include "../test_util.hpp"
+#include "patlab/sparse/fsa.hpp"
+#include "patlab/sparse/sparse_oracle.hpp"
+
+using namespace patlab;
+using namespace patlab::sparse;
+
+namespace {
+
+constexpr uint64_t kSeed = 7;
+/// Agreement of two float64 computations of the same sums in different orders.
+constexpr double kFloat64Agreement = 1e-12;
+
+/// 4 requests sharing 300 tokens, 100 own each (400 tokens: 7 selection blocks of 64, the last
+/// one 16 tokens), 8/2 heads, d = 64, page 16.
+Workload small_workload(DataKind data = DataKind::peaked, KvDType kv = KvDType::same) {
+  return make_workload(parse_tree_spec("1,4_300,100"), shape_of(8, 2, 64, 16, DType::fp16, kv), kSeed, true, data);
+}
+
+/// Options that fit small_workload() without clamping.
+SparseOptions small_options() {
+  SparseOptions o;
+  o.top_n = 4;
+  o.window = 128;
+  o.max_budget = 7;
+  return o;
+}
+
+std::vector<int32_t> v(std::initializer_list<int32_t> x) { return x; }
+
+/// |a - b| <= tol * max(1, |b|): a relative check near 1 and above, absolute below (Catch2 2.x
+/// and 3.x spell Approx differently, so the tests do without it).
+bool agrees(double a, double b, double tol = kFloat64Agreement) { return std::fabs(a - b) <= tol * std::max(1.0, std::fabs(b)); }
+
+/// Attention from its definition over rows given as (key, value) vectors, no max subtraction.
+std::pair<std::vector<double>, double> plain_attend(const std::vector<double>& q,
+                                                    const std::vector<std::vector<double>>& keys,
+                                                    const std::vector<std::vector<double>>& values) {
+  const size_t d = q.size();
+  std::vector<double> acc(d, 0.0);
+  double z = 0;
+  for (size_t t = 0; t < keys.size(); ++t) {
+    double s = 0;
+    for (size_t i = 0; i < d; ++i) s += q[i] * keys[t][i];
+    const double e = std::exp(s / std::sqrt(static_cast<double>(d)));
+    z += e;
+    for (size_t i = 0; i < d; ++i) acc[i] += e * values[t][i];
+  }
+  for (double& a : acc) a /= z;
+  return {acc, std::log(z)};
+}
+
+std::vector<double> token_row(const Workload& w, KvTensor t, int r, int64_t token, int kvh) {
+  std::vector<double> row(static_cast<size_t>(w.shape().head_dim));
+  w.kv_values(t, w.token_offset(r, token, kvh), w.shape().head_dim, row.data());
+  return row;
+}
+
+std::vector<double> q_row(const Workload& w, int r, int h) {
+  std::vector<double> q;
+  for (int i = 0; i < w.shape().head_dim; ++i) q.push_back(to_float(w.q[w.q_offset(r, h) + i], w.shape().dtype));
+  return q;
+}
+
+double max_diff(const double* a, const std::vector<double>& b) {
+  double m = 0;
+  for (size_t i = 0; i < b.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("block geometry: compressed and selection blocks of a request") {
+  SparseOptions o;  // l = 32, stride 16, l' = 64
+  CHECK(compressed_block_count(31, o) == 0);
+  CHECK(compressed_block_count(32, o) == 1);
+  CHECK(compressed_block_count(47, o) == 1);
+  CHECK(compressed_block_count(48, o) == 2);
+  CHECK(compressed_block_count(400, o) == 24);
+  CHECK(selection_block_count(400, o) == 7);
+  CHECK(selection_block_tokens(400, 5, o) == 64);
+  CHECK(selection_block_tokens(400, 6, o) == 16);
+  CHECK(forced_blocks(7) == v({0, 5, 6}));
+  CHECK(forced_blocks(2) == v({0, 1}));
+  CHECK(forced_blocks(1) == v({0}));
+}
+
+TEST_CASE("selection scores: a compressed block counts in every selection block it overlaps, summed over the group") {
+  SparseOptions o;
+  // 128 tokens: compressed blocks j = 0..6 start at 16 j; block 3 covers [48, 80): both selection blocks.
+  std::vector<double> head0(7, 0.0), head1(7, 0.0);
+  head0[3] = 1.0;
+  head1[6] = 1.0;  // [96, 128): selection block 1 only
+  CHECK(selection_scores({head0}, 128, o) == std::vector<double>{1.0, 1.0});
+  CHECK(selection_scores({head0, head1}, 128, o) == std::vector<double>{1.0, 2.0});
+  head1[0] = 0.5;  // [0, 32): block 0 only
+  CHECK(selection_scores({head0, head1}, 128, o) == std::vector<double>{1.5, 2.0});
+}
+
+TEST_CASE("top-n: forced blocks first, then descending score, ties to the lower index") {
+  const std::vector<double> scores{0, 5, 1, 5, 2, 0, 0};
+  CHECK(select_top_n(scores, 3) == v({0, 5, 6}));        // only the forced ones
+  CHECK(select_top_n(scores, 4) == v({0, 1, 5, 6}));     // 1 and 3 tie: 1
+  CHECK(select_top_n(scores, 5) == v({0, 1, 3, 5, 6}));
+  CHECK(select_top_n(scores, 6) == v({0, 1, 3, 4, 5, 6}));
+  CHECK(select_top_n(scores, 99) == v({0, 1, 2, 3, 4, 5, 6}));
+  CHECK(select_top_n({0, 0, 0, 0, 0}, 4) == v({0, 1, 3, 4}));  // all equal: the lowest free index
+  CHECK(select_top_n({9, 1}, 16) == v({0, 1}));
+}
+
+TEST_CASE("PSA: the stopping rule on hand-made scores") {
+  // masses: forced {0, 6, 7} hold 0.25; the rest in order 1 (0.4), 3 (0.2), 2 (0.1), 4 (0.05), 5 (0)
+  const std::vector<double> scores{0.05, 0.4, 0.1, 0.2, 0.05, 0.0, 0.1, 0.1};
+  double covered = 0;
+  CHECK(select_progressive(scores, 0.2, 3, 8, &covered) == v({0, 6, 7}));
+  CHECK(agrees(covered, 0.25));
+  CHECK(select_progressive(scores, 0.5, 3, 8, &covered) == v({0, 1, 6, 7}));
+  CHECK(agrees(covered, 0.65));
+  CHECK(select_progressive(scores, 0.7, 3, 8) == v({0, 1, 3, 6, 7}));
+  CHECK(select_progressive(scores, 0.2, 5, 8) == v({0, 1, 3, 6, 7}));  // the minimum budget
+  CHECK(select_progressive(scores, 0.99, 3, 4, &covered) == v({0, 1, 6, 7}));  // the maximum budget
+  CHECK(agrees(covered, 0.65));
+  CHECK(select_progressive(scores, 0.999, 3, 64) == v({0, 1, 2, 3, 4, 6, 7}));  // block 5 holds no mass
+  CHECK(select_progressive({0, 0, 0, 0}, 0.5, 3, 8) == v({0, 2, 3}));  // no estimate: uniform masses
+}
+
+TEST_CASE("PSA: stops at the first block that reaches tau, grows with tau, within its budgets") {
+  std::mt19937_64 rng(kSeed);
+  std::lognormal_distribution<double> draw(0.0, 2.0);
+  INFO("seed " << kSeed);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<double> scores(static_cast<size_t>(5 + trial % 40));
+    for (double& s : scores) s = draw(rng);
+    double total = 0;
+    for (double s : scores) total += s;
+    const int lo = 3 + trial % 3, hi = lo + trial % 20;
+    std::vector<int32_t> previous;
+    for (double tau = 0.05; tau <= 1.0; tau += 0.05) {
+      double covered = 0;
+      const std::vector<int32_t> chosen = select_progressive(scores, tau, lo, hi, &covered);
+      const int n = static_cast<int>(chosen.size());
+      const int blocks = static_cast<int>(scores.size());
+      CHECK(n >= std::min(lo, blocks));
+      CHECK(n <= std::min(hi, blocks));
+      CHECK((covered >= tau || n == std::min(hi, blocks)));
+      // The last block taken is the lowest-scored free one; without it the mass is below tau.
+      const std::vector<int32_t> forced = forced_blocks(blocks);
+      int32_t last = -1;
+      for (int32_t b : chosen)
+        if (std::find(forced.begin(), forced.end(), b) == forced.end() &&
+            (last < 0 || scores[static_cast<size_t>(b)] <= scores[static_cast<size_t>(last)]))
+          last = b;
+      if (n > std::min(lo, blocks) && last >= 0) CHECK(covered - scores[static_cast<size_t>(last)] / total < tau);
+      CHECK(std::includes(chosen.begin(), chosen.end(), previous.begin(), previous.end()));
+      CHECK(std::includes(chosen.begin(), chosen.end(), forced.begin(), forced.begin() + std::min<int>(n, forced.size())));
+      previous = chosen;
+    }
+  }
+}
+
+TEST_CASE("selection of a batch: the group's scores, one list per (request, KV head)") {
+  const Workload w = small_workload();
+  const SparseOptions o = small_options();
+  const Selection sel = select_blocks(w, o);
+  REQUIRE(sel.blocks.size() == 8);
+  for (int r = 0; r < 4; ++r)
+    for (int kvh = 0; kvh < 2; ++kvh) {
+      const std::vector<double> scores = selection_scores(compressed_probabilities(w, r, kvh, o), 400, o);
+      double sum = 0;
+      for (double s : scores) sum += s;
+      // Each query head's probabilities sum to 1; block overlaps add each compressed block once or twice.
+      CHECK(sum >= w.shape().group() - 1e-12);
+      CHECK(sum <= 2 * w.shape().group() + 1e-12);
+      CHECK(sel.of(r, kvh) == select_top_n(scores, o.top_n));
+      CHECK(sel.of(r, kvh).size() == 4);
+    }
+}
+
+TEST_CASE("compressed branch: mean-pooled blocks, against a direct computation") {
+  const Workload w = small_workload();
+  const SparseOptions o = small_options();
+  const SparseAttention s = sparse_attention(w, o, select_blocks(w, o));
+  for (int r : {0, 3})
+    for (int h : {0, 5}) {
+      const int kvh = h / w.shape().group();
+      std::vector<std::vector<double>> keys, values;
+      for (int j = 0; j < compressed_block_count(400, o); ++j) {
+        std::vector<double> km(64, 0.0), vm(64, 0.0);
+        for (int t = j * o.cmp_stride; t < j * o.cmp_stride + o.cmp_block; ++t) {
+          const auto kr = token_row(w, KvTensor::k, r, t, kvh), vr = token_row(w, KvTensor::v, r, t, kvh);
+          for (int i = 0; i < 64; ++i) {
+            km[i] += kr[i] / o.cmp_block;
+            vm[i] += vr[i] / o.cmp_block;
+          }
+        }
+        keys.push_back(km);
+        values.push_back(vm);
+      }
+      const auto [ref, lse] = plain_attend(q_row(w, r, h), keys, values);
+      CHECK(max_diff(s.compressed.o_at(r, h), ref) < kFloat64Agreement);
+      CHECK(agrees(s.compressed.lse[static_cast<size_t>(r) * 8 + h], lse));
+    }
+}
+
+TEST_CASE("window branch: the last w tokens; selected branch: the chosen blocks' tokens") {
+  const Workload w = small_workload(DataKind::flat);
+  const SparseOptions o = small_options();
+  const Selection sel = select_blocks(w, o);
+  const SparseAttention s = sparse_attention(w, o, sel);
+  for (int r : {1, 2})
+    for (int h : {2, 7}) {
+      const int kvh = h / w.shape().group();
+      std::vector<std::vector<double>> keys, values, skeys, svalues;
+      for (int t = 400 - o.window; t < 400; ++t) {
+        keys.push_back(token_row(w, KvTensor::k, r, t, kvh));
+        values.push_back(token_row(w, KvTensor::v, r, t, kvh));
+      }
+      CHECK(max_diff(s.window.o_at(r, h), plain_attend(q_row(w, r, h), keys, values).first) < kFloat64Agreement);
+      for (int32_t b : sel.of(r, kvh))
+        for (int64_t t = b * o.sel_block; t < std::min<int64_t>(400, (b + 1) * o.sel_block); ++t) {
+          skeys.push_back(token_row(w, KvTensor::k, r, t, kvh));
+          svalues.push_back(token_row(w, KvTensor::v, r, t, kvh));
+        }
+      CHECK(max_diff(s.selected.o_at(r, h), plain_attend(q_row(w, r, h), skeys, svalues).first) < kFloat64Agreement);
+    }
+}
+
+TEST_CASE("gates: with every V equal to c, each branch gives c and the output (g_cmp + g_sel + g_win) c") {
+  Workload w = small_workload();
+  constexpr float kValue = 0.5f;  // exact in fp16
+  for (int r = 0; r < w.num_requests(); ++r)
+    for (int64_t t = 0; t < w.layout.lengths[static_cast<size_t>(r)]; ++t)
+      for (int kvh = 0; kvh < 2; ++kvh)
+        for (int i = 0; i < 64; ++i) w.store_kv(KvTensor::v, w.token_offset(r, t, kvh) + i, kValue);
+  SparseOptions o = small_options();
+  o.gate_cmp = 0.2;
+  o.gate_sel = 0.3;
+  o.gate_win = 0.4;
+  const SparseAttention s = sparse_attention(w, o, select_blocks(w, o));
+  for (size_t i = 0; i < s.o.size(); ++i) {
+    REQUIRE(agrees(s.compressed.o[i], kValue));
+    REQUIRE(agrees(s.o[i], 0.9 * kValue));
+  }
+}
+
+TEST_CASE("n at least the blocks of every request: the selected branch is dense attention (16-bit and fp8)") {
+  for (KvDType kv : {KvDType::same, KvDType::fp8_e4m3}) {
+    const Workload w = small_workload(DataKind::peaked, kv);
+    SparseOptions o = small_options();
+    o.top_n = 7;
+    const AttentionResult dense = naive_attention(w);
+    const SparseAttention s = sparse_attention(w, o, select_blocks(w, o));
+    CHECK(max_relative_difference(s.selected, dense) < kOracleAgreement);
+    const SparseError e = selected_error(s, dense);
+    CHECK(e.max_abs_error < kFloat64Agreement);
+    CHECK(agrees(e.min_true_mass, 1.0));
+    // and with fewer blocks the error is real and the mass below 1
+    o.top_n = 3;
+    const SparseError e3 = selected_error(sparse_attention(w, o, select_blocks(w, o)), dense);
+    CHECK(e3.max_abs_error > 1e-3);
+    CHECK(e3.min_true_mass < 1.0);
+  }
+}
+
+TEST_CASE("error curves: each point is the oracle's selection and error, and error falls to 0 with n") {
+  const Workload w = small_workload();
+  SparseOptions o = small_options();
+  const AttentionResult dense = naive_attention(w);
+  const std::vector<CurvePoint> pts = error_curves(w, o, dense, {3, 5, 7}, {0.5, 0.9});
+  REQUIRE(pts.size() == 5);
+  for (const CurvePoint& p : pts) {
+    o.budget = p.budget;
+    o.top_n = p.budget == Budget::top_n ? static_cast<int>(p.parameter) : o.top_n;
+    o.tau = p.parameter;
+    const Selection sel = select_blocks(w, o);
+    const SparseError e = selected_error(sparse_attention(w, o, sel), dense);
+    CHECK(p.blocks_read == sel.total_blocks());
+    CHECK(p.kv_bytes == nsa_order_cost(w.layout, sel, o).kv_bytes);
+    CHECK(agrees(p.max_abs_error, e.max_abs_error));
+    CHECK(agrees(p.mean_true_mass, e.mean_true_mass));
+  }
+  CHECK(pts[0].max_abs_error > pts[1].max_abs_error);
+  CHECK(pts[2].max_abs_error < kFloat64Agreement);
+  CHECK(pts[3].blocks_read <= pts[4].blocks_read);
+}
+
+TEST_CASE("PSA on a planted hot block: the estimate finds it and the budget stops there") {
+  // 4 requests of 400 tokens, no sharing; at KV head 0 every key of selection block 3 is the
+  // group's mean query times kScale, so the group's scores there are far above all others.
+  constexpr int kHot = 3;
+  constexpr double kScale = 4.0;  // scores about 2 kScale there, about 0 elsewhere
+  Workload w = make_workload(parse_tree_spec("4_400"), shape_of(8, 2, 64, 16), kSeed, true, DataKind::flat);
+  for (int r = 0; r < 4; ++r) {
+    std::vector<double> mean(64, 0.0);
+    for (int g = 0; g < w.shape().group(); ++g) {
+      const std::vector<double> q = q_row(w, r, g);
+      for (int i = 0; i < 64; ++i) mean[i] += q[i] / w.shape().group();
+    }
+    for (int64_t t = kHot * 64; t < (kHot + 1) * 64; ++t)
+      for (int i = 0; i < 64; ++i) w.store_kv(KvTensor::k, w.token_offset(r, t, 0) + i, static_cast<float>(kScale * mean[i]));
+  }
+  SparseOptions o = small_options();
+  o.budget = Budget::progressive;
+  o.tau = 0.9;
+  const Selection sel = select_blocks(w, o);
+  const SparseAttention s = sparse_attention(w, o, sel);
+  const AttentionResult dense = naive_attention(w);
+  for (int r = 0; r < 4; ++r) {
+    for (int h = 0; h < w.shape().group(); ++h)  // the true mass of the chosen blocks at KV head 0
+      CHECK(std::exp(s.selected.lse[static_cast<size_t>(r) * 8 + h] - dense.lse[static_cast<size_t>(r) * 8 + h]) >= o.tau);
+    CHECK(sel.of(r, 0) == v({0, kHot, 5, 6}));
+    CHECK(sel.estimated_mass[static_cast<size_t>(r) * 2] >= o.tau);
+    CHECK(sel.of(r, 1).size() > 4);  // head 1 has no hot block: flat data needs more
+  }
+}
+
+TEST_CASE("FSA view: every (request, KV head, block) choice exactly once, on the pages it names") {
+  const Workload w = small_workload();
+  const SparseOptions o = small_options();
+  const Selection sel = select_blocks(w, o);
+  const FsaView view = fsa_view(w.layout, sel, o);
+  std::multiset<std::tuple<int, int, int>> seen, chosen;
+  for (const FsaBlock& b : view.blocks)
+    for (const FsaRow& row : b.rows) {
+      seen.insert({row.request, b.kv_head, row.block});
+      const auto& table = w.layout.block_tables[static_cast<size_t>(row.request)];
+      const size_t first = static_cast<size_t>(row.block) * 4;
+      CHECK(std::equal(b.pages.begin(), b.pages.end(), table.begin() + static_cast<std::ptrdiff_t>(first)));
+      CHECK(b.tokens == selection_block_tokens(400, row.block, o));
+    }
+  for (int r = 0; r < 4; ++r)
+    for (int kvh = 0; kvh < 2; ++kvh)
+      for (int32_t b : sel.of(r, kvh)) chosen.insert({r, kvh, b});
+  CHECK(seen == chosen);
+  CHECK(view.total_rows() == sel.total_blocks());
+  // The forced first block lies in the shared prefix: one physical block per KV head, 4 rows.
+  CHECK(view.max_rows() == 4);
+  std::set<std::pair<std::vector<int32_t>, int>> distinct;
+  for (const FsaBlock& b : view.blocks) distinct.insert({b.pages, b.kv_head});
+  CHECK(distinct.size() == view.blocks.size());
+}
+
+TEST_CASE("byte models: FSA's order reads shared blocks once; without sharing it reads what NSA's does") {
+  SparseOptions o;
+  o.window = 256;
+  const Shape shape = shape_of(16, 4, 64, 16);  // group 4: NSA's tiles are 3/4 padding
+  const Workload shared = make_workload(parse_tree_spec("1,16_2048,64"), shape, kSeed, true, DataKind::peaked);
+  const Selection sel = select_blocks(shared, o);
+  const LoopOrderCost nsa = nsa_order_cost(shared.layout, sel, o);
+  const LoopOrderCost fsa = fsa_order_cost(shared.layout, fsa_view(shared.layout, sel, o));
+  CHECK(nsa.kv_bytes == sel.total_blocks() * o.sel_block * traffic::kv_bytes_per_token(1, 64));  // all blocks full
+  CHECK(fsa.kv_bytes < nsa.kv_bytes);
+  CHECK(fsa.total_bytes() <= nsa.total_bytes());
+  CHECK(nsa.useful_rows == fsa.useful_rows);
+  CHECK(nsa.tile_utilisation() == 4.0 / kTileRows);
+  CHECK(fsa.tile_utilisation() > nsa.tile_utilisation());
+
+  const Workload alone = make_workload(parse_tree_spec("16_2112"), shape, kSeed, true, DataKind::peaked);
+  const Selection sel2 = select_blocks(alone, o);
+  const FsaView view2 = fsa_view(alone.layout, sel2, o);
+  CHECK(view2.max_rows() == 1);
+  CHECK(fsa_order_cost(alone.layout, view2).kv_bytes == nsa_order_cost(alone.layout, sel2, o).kv_bytes);
+}
+
+TEST_CASE("inconsistent parameters: Error(usage) naming the problem, or a stated clamp") {
+  const Workload w = small_workload();  // 400 tokens, 7 selection blocks, page 16
+  auto refused = [&](auto edit, const std::string& needle) {
+    SparseOptions o = small_options();
+    edit(o);
+    require_error([&] { o.check_against(w.layout); }, needle);
+  };
+  refused([](SparseOptions& o) { o.tau = 0; }, "tau = 0");
+  refused([](SparseOptions& o) { o.tau = 1.5; }, "outside (0, 1]");
+  refused([](SparseOptions& o) { o.tau = std::nan(""); }, "tau");
+  refused([](SparseOptions& o) { o.sel_block = 40; }, "l' = 40 is not a multiple of the page (16");
+  refused([](SparseOptions& o) { o.top_n = 8; }, "n = 8 is more than the 7 selection blocks of request 0");
+  refused([](SparseOptions& o) { o.top_n = 2; }, "n (top-n");
+  refused([](SparseOptions& o) { o.window = 401; }, "window w = 401 is longer than request 0 (400 tokens)");
+  refused([](SparseOptions& o) { o.cmp_stride = 33; }, "stride = 33");
+  refused([](SparseOptions& o) { o.cmp_block = 401; }, "shorter than one compressed block (l = 401)");
+  refused([](SparseOptions& o) { o.gate_sel = 1.5; }, "selected gate");
+  refused([](SparseOptions& o) { o.min_budget = 9; o.max_budget = 8; }, "maximum budget");
+  refused([](SparseOptions& o) { o.budget = Budget::progressive; o.min_budget = 8; o.max_budget = 9; },
+          "minimum budget 8 is more than the 7 selection blocks");
+  SparseOptions o = small_options();
+  o.top_n = 16;
+  o.window = 512;
+  o.clamp = true;
+  const std::vector<std::string> notes = o.check_against(w.layout);
+  REQUIRE(notes.size() == 2);
+  CHECK(notes[0] == "n clamped to the request's selection blocks for 4 request(s)");
+  CHECK(notes[1] == "window clamped to the request's length for 4 request(s)");
+  const Selection sel = select_blocks(w, o);
+  CHECK(sel.total_blocks() == 8 * 7);
+  CHECK(max_relative_difference(sparse_attention(w, o, sel).window, naive_attention(w)) < kOracleAgreement);
+}

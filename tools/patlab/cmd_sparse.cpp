@@ -1,0 +1,271 @@
+// patlab sparse: sparse decode (NSA, FSA, PSA) on the CPU. Checks the parameters against the
+// workload (one line, exit 2, or the clamps that --clamp allows, stated in the output), runs the
+// float64 oracle dense and sparse, and prints the selection, the byte models of NSA's and FSA's
+// loop orders, the error against dense attention and, with --curves, the error-vs-bytes sweep.
+// The GPU kernels are not built yet: the command says so and exits 0 after the CPU report.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "commands.hpp"
+#include "options.hpp"
+#include "patlab/error.hpp"
+#include "patlab/sparse/fsa.hpp"
+#include "patlab/sparse/sparse_oracle.hpp"
+
+namespace patlab::cli {
+
+namespace {
+
+/// The methods: which budget each uses and whose loop order it names.
+enum class Method { nsa, fsa, psa };
+
+struct SparseCliOptions {
+  WorkloadOptions workload;
+  std::string format = "table";
+  std::string method = "nsa";
+  std::string data = "peaked";
+  std::string gates;  ///< empty: the library's default gates
+  sparse::SparseOptions sparse;
+  bool curves = false;
+  std::string curve_n = "3,4,6,8,12,16,24,32";
+  std::string curve_tau = "0.5,0.6,0.7,0.8,0.9,0.95,0.99";
+};
+
+Method parse_method(const std::string& s) {
+  if (s == "nsa") return Method::nsa;
+  if (s == "fsa") return Method::fsa;
+  if (s == "psa") return Method::psa;
+  throw Error(ErrorKind::usage, "--method '" + one_line(s) + "' (expected nsa, fsa or psa)");
+}
+
+DataKind parse_data(const std::string& s) {
+  if (s == "flat") return DataKind::flat;
+  if (s == "peaked") return DataKind::peaked;
+  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat or peaked)");
+}
+
+/// A comma-separated list of numbers; `what` names the option in errors.
+std::vector<double> parse_numbers(const std::string& text, const std::string& what) {
+  return parse_number_list(text, what, "a number", "value", [](double v) { return std::isfinite(v); });
+}
+
+std::vector<int> parse_ints(const std::string& text, const std::string& what) {
+  std::vector<int> out;
+  for (double v : parse_numbers(text, what)) {
+    require(v == std::floor(v) && v >= 0 && v <= kMaxRequestTokens, what + ": " + std::to_string(v) + " is not a count");
+    out.push_back(static_cast<int>(v));
+  }
+  return out;
+}
+
+void set_gates(sparse::SparseOptions& o, const std::string& text) {
+  const std::vector<double> g = parse_numbers(text, "--gates");
+  require(g.size() == 3, "--gates takes three values (compressed, selected, window), got " + std::to_string(g.size()));
+  o.gate_cmp = g[0];
+  o.gate_sel = g[1];
+  o.gate_win = g[2];
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Runs `f` inside a progress phase and adds its time in ms to `ms`.
+template <typename F>
+auto timed(const std::string& name, double& ms, F&& f) {
+  Phase phase(name);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = f();
+  ms = ms_since(t0);
+  return out;
+}
+
+std::string parameters_of(const sparse::SparseOptions& o) {
+  std::string s = "l=" + std::to_string(o.cmp_block) + " stride=" + std::to_string(o.cmp_stride) +
+                  " l'=" + std::to_string(o.sel_block) + " w=" + std::to_string(o.window);
+  if (o.budget == sparse::Budget::top_n) return s + " n=" + std::to_string(o.top_n);
+  std::ostringstream t;
+  t << " tau=" << o.tau << " budget=[" << o.min_budget << ", " << o.max_budget << "]";
+  return s + t.str();
+}
+
+std::string gates_of(const sparse::SparseOptions& o) {
+  std::ostringstream t;
+  t << o.gate_cmp << ", " << o.gate_sel << ", " << o.gate_win;
+  return t.str();
+}
+
+Table selection_table(const PagedLayout& layout, const sparse::Selection& sel, const sparse::FsaView& view,
+                      const sparse::SparseOptions& o, const sparse::SparseError& err) {
+  int64_t all = 0, lo = INT64_MAX, hi = 0;
+  double mass = 0;
+  for (int r = 0; r < layout.num_requests(); ++r)
+    all += int64_t{sparse::selection_block_count(layout.lengths[static_cast<size_t>(r)], o)} * sel.num_kv_heads;
+  for (size_t i = 0; i < sel.blocks.size(); ++i) {
+    lo = std::min<int64_t>(lo, static_cast<int64_t>(sel.blocks[i].size()));
+    hi = std::max<int64_t>(hi, static_cast<int64_t>(sel.blocks[i].size()));
+    mass += sel.estimated_mass[i];
+  }
+  const double rows = static_cast<double>(sel.blocks.size());
+  return key_values("selection", {
+      {"rows (request, KV head)", Cell::integer(static_cast<int64_t>(sel.blocks.size()))},
+      {"selection blocks (all rows)", Cell::integer(all)},
+      {"blocks read", Cell::integer(sel.total_blocks())},
+      {"blocks read / all", Cell::num(static_cast<double>(sel.total_blocks()) / static_cast<double>(all), 3)},
+      {"blocks per row: min", Cell::integer(lo)},
+      {"blocks per row: mean", Cell::num(static_cast<double>(sel.total_blocks()) / rows, 2)},
+      {"blocks per row: max", Cell::integer(hi)},
+      {"estimated mass covered (mean)", Cell::num(mass / rows, 4)},
+      {"true mass covered (mean)", Cell::num(err.mean_true_mass, 4)},
+      {"true mass covered (min)", Cell::num(err.min_true_mass, 4)},
+      {"physical blocks read (FSA)", Cell::integer(static_cast<int64_t>(view.blocks.size()))},
+      {"rows per physical block: mean", Cell::num(static_cast<double>(view.total_rows()) /
+                                                      static_cast<double>(std::max<size_t>(1, view.blocks.size())), 2)},
+      {"rows per physical block: max", Cell::integer(view.max_rows())},
+  });
+}
+
+Table orders_table(const PagedLayout& layout, const sparse::LoopOrderCost& nsa, const sparse::LoopOrderCost& fsa,
+                   Method method) {
+  Table t;
+  t.title = "loop orders (selected branch, byte model)";
+  t.columns = {"order", "KV bytes", "q bytes", "partial bytes", "out bytes", "total bytes", "vs dense",
+               "tile rows useful", "tile rows padded", "tile use", "method's order"};
+  const int64_t dense = traffic::per_request_bytes(layout);
+  t.add({"dense (every token)", Cell::bytes(static_cast<double>(layout.total_kv_bytes())), Cell::none(), Cell::none(),
+         Cell::none(), Cell::bytes(static_cast<double>(dense)), Cell::num(1.0, 3), Cell::none(), Cell::none(),
+         Cell::none(), ""});
+  auto row = [&](const char* name, const sparse::LoopOrderCost& c, bool mine) {
+    t.add({name, Cell::bytes(static_cast<double>(c.kv_bytes)), Cell::bytes(static_cast<double>(c.q_bytes)),
+           Cell::bytes(static_cast<double>(c.partial_bytes)), Cell::bytes(static_cast<double>(c.out_bytes)),
+           Cell::bytes(static_cast<double>(c.total_bytes())),
+           Cell::num(static_cast<double>(c.total_bytes()) / static_cast<double>(dense), 3), Cell::integer(c.useful_rows),
+           Cell::integer(c.padded_rows), Cell::num(c.tile_utilisation(), 3), mine ? "yes" : ""});
+  };
+  row("NSA (per request, KV head)", nsa, method != Method::fsa);
+  row("FSA (per physical block)", fsa, method == Method::fsa);
+  return t;
+}
+
+Table error_table(const sparse::SparseAttention& s, const AttentionResult& dense, const sparse::SparseError& err) {
+  Table t;
+  t.title = "error vs dense (float64)";
+  t.columns = {"output", "max |o - o_dense|"};
+  t.add({"selected branch", Cell::sci(err.max_abs_error, 3)});
+  t.add({"window branch", Cell::sci(sparse::max_abs_difference(s.window.o, dense.o), 3)});
+  t.add({"compressed branch", Cell::sci(sparse::max_abs_difference(s.compressed.o, dense.o), 3)});
+  t.add({"gated output", Cell::sci(sparse::max_abs_difference(s.o, dense.o), 3)});
+  return t;
+}
+
+Table curves_table(const std::vector<sparse::CurvePoint>& pts) {
+  Table t;
+  t.title = "curves";
+  t.columns = {"budget", "parameter", "blocks read", "KV bytes", "max abs error", "true mass (mean)"};
+  for (const auto& p : pts)
+    t.add({sparse::budget_name(p.budget), Cell::num(p.parameter, p.budget == sparse::Budget::top_n ? 0 : 3),
+           Cell::integer(p.blocks_read), Cell::integer(p.kv_bytes), Cell::sci(p.max_abs_error, 4),
+           Cell::num(p.mean_true_mass, 4)});
+  return t;
+}
+
+int run_sparse(SparseCliOptions o) {
+  const Format format = parse_format(o.format);
+  const Method method = parse_method(o.method);
+  const DataKind data = parse_data(o.data);
+  if (!o.gates.empty()) set_gates(o.sparse, o.gates);
+  o.sparse.budget = method == Method::psa ? sparse::Budget::progressive : sparse::Budget::top_n;
+  const std::vector<int> curve_n = o.curves ? parse_ints(o.curve_n, "--curve-n") : std::vector<int>{};
+  const std::vector<double> curve_tau = o.curves ? parse_numbers(o.curve_tau, "--curve-tau") : std::vector<double>{};
+  for (int n : curve_n) require(n >= sparse::kForcedBlocks, "--curve-n: " + std::to_string(n) + " is below the 3 forced blocks");
+  for (double tau : curve_tau) require(tau > 0 && tau <= 1, "--curve-tau: " + std::to_string(tau) + " is outside (0, 1]");
+  const WorkloadChoice w = o.workload.resolve();
+  // Every check that needs only the block tables, before any data is drawn.
+  const std::vector<std::string> clamps =
+      o.sparse.check_against(build_layout(w.tree, w.shape, w.shuffle, w.seed));
+  progress("building " + describe(w) + ", " + data_kind_name(data) + " data");
+  const Workload work = [&] {
+    Phase phase("building the workload");
+    return make_workload(w.tree, w.shape, w.seed, w.shuffle, data);
+  }();
+  double dense_ms = 0, select_ms = 0, sparse_ms = 0, curves_ms = 0;
+  const AttentionResult dense = timed("dense oracle (float64)", dense_ms, [&] { return naive_attention(work); });
+  const sparse::Selection sel = timed("selection", select_ms, [&] { return sparse::select_blocks(work, o.sparse); });
+  const sparse::SparseAttention s =
+      timed("sparse oracle (float64)", sparse_ms, [&] { return sparse::sparse_attention(work, o.sparse, sel); });
+  const sparse::SparseError err = sparse::selected_error(s, dense);
+  const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o.sparse);
+  std::string clamp_text;
+  for (const std::string& c : clamps) clamp_text += (clamp_text.empty() ? "" : "; ") + c;
+  std::vector<Table> tables;
+  tables.push_back(key_values("sparse run", {
+      {"workload", w.tree.description},
+      {"shape", w.shape.describe()},
+      {"seed", Cell::integer(static_cast<int64_t>(w.seed))},
+      {"data", data_kind_name(data)},
+      {"method", o.method},
+      {"budget", sparse::budget_name(o.sparse.budget)},
+      {"parameters", parameters_of(o.sparse)},
+      {"gates (compressed, selected, window)", gates_of(o.sparse)},
+      {"clamps", clamps.empty() ? std::string("none") : clamp_text},
+      {"dense oracle ms (CPU)", Cell::num(dense_ms, 1)},
+      {"selection ms (CPU)", Cell::num(select_ms, 1)},
+      {"sparse oracle ms (CPU)", Cell::num(sparse_ms, 1)},
+      {"GPU", "not built yet: CPU oracle, selection and byte models only"},
+  }));
+  tables.push_back(selection_table(work.layout, sel, view, o.sparse, err));
+  tables.push_back(orders_table(work.layout, sparse::nsa_order_cost(work.layout, sel, o.sparse),
+                                sparse::fsa_order_cost(work.layout, view), method));
+  tables.push_back(error_table(s, dense, err));
+  if (o.curves)
+    tables.push_back(curves_table(timed("error-vs-bytes sweep", curves_ms, [&] {
+      return sparse::error_curves(work, o.sparse, dense, curve_n, curve_tau);
+    })));
+  print(std::cout, tables, format);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_sparse(CLI::App& app, Action& action) {
+  auto o = std::make_shared<SparseCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "sparse", "Sparse decode on the CPU (NSA's selection, FSA's loop order, PSA's progressive budget): float64 "
+                "oracle vs dense, blocks read, byte models of both loop orders (GPU kernels not built yet)");
+  o->workload.add_to(*cmd);
+  add_format(*cmd, o->format);
+  auto& s = o->sparse;
+  cmd->add_option("--method", o->method, "nsa or fsa (top-n blocks; NSA's or FSA's loop order), psa (progressive budget)")
+      ->capture_default_str();
+  cmd->add_option("--data", o->data, "How q and K are drawn: peaked (q ~ N(0, 16)) or flat (q ~ N(0, 1))")
+      ->capture_default_str();
+  cmd->add_option("--cmp-block", s.cmp_block, "l: tokens per compressed block (summary: the mean of K and V)")
+      ->capture_default_str();
+  cmd->add_option("--cmp-stride", s.cmp_stride, "Stride between compressed blocks (1..l)")->capture_default_str();
+  cmd->add_option("--sel-block", s.sel_block, "l': tokens per selection block (a multiple of the page)")
+      ->capture_default_str();
+  cmd->add_option("--top-n", s.top_n, "n: blocks per (request, KV head), the 3 forced ones included (nsa, fsa)")
+      ->capture_default_str();
+  cmd->add_option("--window", s.window, "w: tokens of the sliding-window branch")->capture_default_str();
+  cmd->add_option("--gates", o->gates,
+                  "Gates of the compressed, selected and window branches, each in [0, 1] (default 1/3 each)");
+  cmd->add_option("--tau", s.tau, "psa: estimated attention mass to cover, in (0, 1]")->capture_default_str();
+  cmd->add_option("--min-budget", s.min_budget, "psa: fewest blocks per (request, KV head), >= 3")->capture_default_str();
+  cmd->add_option("--max-budget", s.max_budget, "psa: most blocks per (request, KV head)")->capture_default_str();
+  cmd->add_flag("--clamp", s.clamp,
+                "Clamp n, the minimum budget and w per request instead of refusing (the output lists the clamps)");
+  cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
+  cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();
+  cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str();
+  cmd->footer("Exit 0 after the CPU report (the GPU kernels are not built yet); 2 on bad or inconsistent parameters "
+              "(n more than a request's selection blocks, l' not a multiple of the page, tau outside (0, 1], a window "
+              "longer than a request: one line, unless --clamp).");
+  cmd->callback([&action, o] { action = [o] { return run_sparse(*o); }; });
+}
+
+}  // namespace patlab::cli
