@@ -19,7 +19,7 @@ bool same_shape(const Shape& a, const Shape& b) {
 }
 
 /// Most rows of a pack under `options` (as make_plan()).
-int max_rows(const PlannerOptions& options) { return options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows; }
+int max_rows(const PlannerOptions& options) { return max_pack_rows(options); }
 
 /// One piece per walk pack, uncut (the plan without the KV split).
 std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {

@@ -35,9 +35,27 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
   // [choose tile]
 }
 
+int max_pack_rows(const PlannerOptions& options) {
+  switch (options.tiles) {
+    case TilePolicy::fixed: return options.fixed_tile.m;
+    case TilePolicy::hopper: return kHopperMaxRows;
+    case TilePolicy::table: break;
+  }
+  return kMaxTileRows;
+}
+
+TileShape hopper_tile(int rows) {
+  if (rows < 1 || rows > kHopperMaxRows)
+    throw Error(ErrorKind::usage,
+                "hopper_tile: " + std::to_string(rows) + " rows (must be in [1, " + std::to_string(kHopperMaxRows) + "])");
+  return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile};
+}
+
 namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
+  // Stage 8's tiles have a shared-memory budget of their own (hopper_smem_bytes, tile_budget.hpp).
+  if (options.tiles == TilePolicy::hopper) return hopper_tile(pack.rows(shape.group()));
   const TileShape t = options.tiles == TilePolicy::fixed
                           ? options.fixed_tile
                           : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
