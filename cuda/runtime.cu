@@ -27,16 +27,6 @@ namespace patlab::cuda {
 #undef PATLAB_GPU_STAGE
 #undef PATLAB_CPU_STAGE
 
-namespace {
-
-/// The draft stages registered in this process (register_draft_stage()).
-std::map<std::string, std::unique_ptr<Stage> (*)()>& draft_stages() {
-  static std::map<std::string, std::unique_ptr<Stage> (*)()> stages;
-  return stages;
-}
-
-}  // namespace
-
 std::unique_ptr<Stage> make_stage(const std::string& name) {
 #define PATLAB_CPU_STAGE(id, slug, chapter, summary)
 #define PATLAB_GPU_STAGE(id, slug, chapter, summary) \
@@ -44,12 +34,7 @@ std::unique_ptr<Stage> make_stage(const std::string& name) {
 #include "patlab/stages.def"
 #undef PATLAB_GPU_STAGE
 #undef PATLAB_CPU_STAGE
-  const auto draft = draft_stages().find(name);
-  return draft == draft_stages().end() ? nullptr : draft->second();
-}
-
-void register_draft_stage(const std::string& slug, std::unique_ptr<Stage> (*factory)()) {
-  draft_stages()[slug] = factory;
+  return nullptr;
 }
 
 }  // namespace patlab::cuda

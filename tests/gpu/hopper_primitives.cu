@@ -18,6 +18,7 @@
 #include "patlab/cuda/hopper/setmaxnreg.cuh"
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/hopper/wgmma.cuh"
+#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::test::hopper {
 
@@ -26,8 +27,7 @@ using patlab::cuda::DeviceBuffer;
 
 namespace {
 
-/// Threads of one warpgroup.
-constexpr int kWarpgroupThreads = 128;
+using patlab::kWarpgroupThreads;
 /// Consumer warps of the ring test (one warpgroup).
 constexpr int kRingConsumerWarps = 4;
 /// wgmma tests: A is 64 x kTestK, 8 k16 steps over two 64-wide panels (so the K-major

@@ -39,17 +39,16 @@
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/hopper/wgmma.cuh"
 #include "patlab/cuda/packed_tile.cuh"
+#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
 
-/// Stages of the K/V ring.
-inline constexpr int kHopperStages = 3;
-/// Rows of one consumer warpgroup (the M of wgmma).
+/// Rows of one consumer warpgroup (the M of wgmma). The ring's depth (kHopperStages), the
+/// warpgroup's threads and the CTA's shared memory are in planner/tile_budget.hpp, which the
+/// planner reads too.
 inline constexpr int kHopperGroupRows = 64;
-/// Threads of a warpgroup.
-inline constexpr int kWarpgroupThreads = 128;
-/// Registers per thread the producer warpgroup keeps / the consumers get (setmaxnreg).
-inline constexpr int kProducerRegs = 40;
+/// Registers per thread the consumers take (setmaxnreg.inc): the 64 x d/2 output accumulator,
+/// the scores and P fragments, the softmax state.
 inline constexpr int kConsumerRegs = 232;
 /// Named barrier ids: 0 is __syncthreads; 1 + g: consumer warpgroup g; kAllConsumersBarrier: all.
 inline constexpr int kAllConsumersBarrier = 8;
@@ -57,7 +56,7 @@ inline constexpr int kAllConsumersBarrier = 8;
 // [hopper-layout]
 /// Shapes and shared memory of a stage-8 CTA: Q tile [D/64][M][64], then kHopperStages K tiles
 /// and kHopperStages V tiles [D/64][N][64] (Panel128B, each 1024-byte aligned), then the
-/// barriers.
+/// barriers: hopper_smem_bytes() of tile_budget.hpp, which the planner reads.
 /// @tparam D head dimension (64 or 128)
 /// @tparam kConsumers consumer warpgroups (1 or 2): M = 64 x kConsumers rows
 /// @tparam N KV tokens per tile (64 or 128)
@@ -66,11 +65,21 @@ struct HopperLayout {
   static constexpr int kRows = kHopperGroupRows * kConsumers;
   static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
   static constexpr int kTileElems = N * D;
+  /// CTAs per SM the instance is compiled for (__launch_bounds__): two of one consumer (so a
+  /// 64-row CTA's registers at entry are 128 per thread), one of two.
+  static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
+  /// Registers per thread the producer keeps (setmaxnreg.dec), so that its warpgroup and the
+  /// consumers at kConsumerRegs fit the CTA's share of the SM's 64K registers.
+  static constexpr int kProducerRegs = kConsumers == 1 ? 24 : 40;
+  static_assert(kProducerRegs * kWarpgroupThreads + kConsumerRegs * kWarpgroupThreads * kConsumers <=
+                    65536 / kMinBlocks,
+                "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
   static constexpr int kQElems = kRows * D;
-  static constexpr int kBarrierBytes = 2 * kHopperStages * static_cast<int>(sizeof(hopper::Mbarrier));
-  /// Dynamic shared memory, with 1024 bytes of slack to align the tiles.
-  static constexpr int kSmemBytes =
-      (kQElems + 2 * kHopperStages * kTileElems) * 2 + kBarrierBytes + hopper::kSwizzleAtomBytes;
+  /// Dynamic shared memory (its start must be 1024-byte aligned: the kernel checks).
+  static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
+  static_assert(N == kHopperKvTile, "the planner's budget counts kHopperKvTile-token stages");
+  static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
+  static_assert(kThreads == hopper_threads(kRows), "the budget's thread count");
   static_assert(D % hopper::kPanelElems == 0 && N % 16 == 0, "whole panels and whole k16 steps");
 };
 // [hopper-layout]
@@ -206,15 +215,17 @@ __device__ __forceinline__ void consume_tile(const T* q_wg, const T* ks, const T
 /// @tparam kConsumers consumer warpgroups (1: 64-row tiles, 2: 128-row tiles)
 /// @tparam N KV tokens per tile
 template <typename T, int D, int kConsumers, int N>
-__global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, 1)
+__global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, HopperLayout<D, kConsumers, N>::kMinBlocks)
     hopper_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket,
                        const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
                        int box_rows) {
   using L = HopperLayout<D, kConsumers, N>;
   constexpr int M = L::kRows;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
-  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
+  extern __shared__ __align__(1024) unsigned char smem[];
+  // The swizzle of the copies and of wgmma's descriptors follows address bits: the tiles must
+  // start on the 1024-byte atom. Dynamic shared memory does on sm_90 (no static shared memory
+  // here); should it not, stop with an error rather than compute on a shifted layout.
+  if (smem_u32(smem) % hopper::kSwizzleAtomBytes != 0) __trap();
   T* q_s = reinterpret_cast<T*>(smem);
   uint16_t* k_s = reinterpret_cast<uint16_t*>(q_s + L::kQElems);
   uint16_t* v_s = k_s + kHopperStages * L::kTileElems;
@@ -239,7 +250,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, 1)
   __syncthreads();
 
   if (wg == 0) {
-    hopper::setmaxnreg_dec<kProducerRegs>();
+    hopper::setmaxnreg_dec<L::kProducerRegs>();
     if (wg_tid == 0) {
       hopper::prefetch_tensor_map(&k_map);
       hopper::prefetch_tensor_map(&v_map);

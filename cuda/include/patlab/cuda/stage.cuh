@@ -81,13 +81,7 @@ inline void poison_workspace(const Stage& stage, cudaStream_t stream) {
   for (const DeviceSpan& span : stage.workspace()) poison(span, stream);
 }
 
-/// A new stage object for `slug`, or nullptr if the registry has no GPU stage of that name
-/// (nor a draft stage registered under it).
+/// A new stage object for `slug`, or nullptr if the registry has no GPU stage of that name.
 std::unique_ptr<Stage> make_stage(const std::string& slug);
-
-/// Makes a stage that is not in the registry (stages.def) known to make_stage() under `slug`,
-/// in this process only: a draft that its own test runs before it joins the registry (the
-/// stage-8 draft's hopper-draft suite). The CLI never registers one.
-void register_draft_stage(const std::string& slug, std::unique_ptr<Stage> (*factory)());
 
 }  // namespace patlab::cuda
