@@ -1,8 +1,10 @@
 /// @file 08_hopper.cu
-/// @brief Stage 8, `hopper`: stage 7's plan on Hopper's own engines (sm_90a). The packs of up
-/// to 128 rows (TilePolicy::hopper: 64- or 128-row tiles) run hopper_pack_kernel
+/// @brief Stage 8, `hopper`: stage 7's plan on Hopper's own engines (sm_90a). Packs of more
+/// than 32 rows, up to 128 (TilePolicy::hopper: 64- or 128-row tiles), run hopper_pack_kernel
 /// (hopper_tile.cuh): a producer warpgroup streams the K/V pages by tensor-map copies into an
-/// mbarrier ring, one or two consumer warpgroups compute with wgmma.
+/// mbarrier ring, one or two consumer warpgroups compute with wgmma. Packs of up to 32 rows keep
+/// stage 7's pack kernel and its 16- and 32-row tiles, where a 64-row wgmma tile would compute
+/// padding and its larger CTA cost more than it saves (hopper_policy_tile()).
 ///
 /// What is new against stage 7:
 ///  - rows: a pack holds up to 128 rows (two consumer warpgroups share every K/V stage), so a
@@ -27,10 +29,12 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/hopper_tile.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
 #include "patlab/error.hpp"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
 
@@ -40,7 +44,7 @@ namespace {
 constexpr int kHopperMajor = 9;
 constexpr int kHopperMinor = 0;
 
-/// Calls `f(TypeTag<T>{}, D, kConsumers)` for the instance of `rows`-row tiles: 16-bit KV,
+/// Calls `f(TypeTag<T>{}, D, kConsumers)` for the stage-8 instance of `rows`-row tiles: 16-bit KV,
 /// d 64 or 128, one consumer warpgroup for 64 rows, two for 128.
 template <typename F>
 void dispatch_hopper(const Shape& shape, int rows, F&& f) {
@@ -66,8 +70,9 @@ auto hopper_instance() {
 }
 
 // [hopper-stage]
-/// Plans like stage 7 with Hopper tiles, launches hopper_pack_kernel per bucket with the pools'
-/// tensor maps, on one stream per bucket, then the merge.
+/// Plans like stage 7 with Hopper tiles, launches hopper_pack_kernel per bucket of 64- or
+/// 128-row tiles with the pools' tensor maps and the pack kernel per bucket of smaller tiles, on
+/// one stream per bucket, then the merge.
 class HopperStage final : public Stage {
  public:
   std::string unsupported(const Shape& shape) const override {
@@ -89,7 +94,15 @@ class HopperStage final : public Stage {
     options.tiles = TilePolicy::hopper;
     options.split_kv = true;
     options.sms = batch.device->sm_count;
-    // The wave fill's slots: CTAs per SM of the 64- and 128-row instances.
+    if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
+    // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
+    // 64- and 128-row stage-8 instances (kRowClasses).
+    for (int i = 0; i < 2; ++i) {
+      const TileShape t = fit_tile({kRowClasses[i], options.max_kv_tile}, batch.shape.head_dim,
+                                   batch.shape.kv_element_bytes());
+      options.ctas_per_sm[static_cast<size_t>(i)] =
+          pack_tile_ctas_per_sm(batch.shape, t, batch.device->smem_per_block_optin);
+    }
     for (int i = 0; i < 2; ++i)
       dispatch_hopper(batch.shape, kHopperTileRows[i], [&](auto tag, auto dim, auto consumers) {
         const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
@@ -97,7 +110,7 @@ class HopperStage final : public Stage {
         configure(kernel, L::kSmemBytes, batch);
         int ctas = 0;
         PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
-        options.ctas_per_sm[static_cast<size_t>(i)] = std::max(ctas, 1);
+        options.ctas_per_sm[static_cast<size_t>(2 + i)] = std::max(ctas, 1);
       });
     return true;
   }
@@ -111,11 +124,16 @@ class HopperStage final : public Stage {
     upload.longest_first = true;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
-    for (const DevicePlan::Bucket& b : plan_.buckets())
+    for (const DevicePlan::Bucket& b : plan_.buckets()) {
+      if (!is_hopper_tile(b.tile)) {
+        configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
+        continue;
+      }
       dispatch_hopper(shape_, b.tile.m, [&](auto tag, auto dim, auto consumers) {
         using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
         configure(hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(), L::kSmemBytes, batch);
       });
+    }
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
     set_pools(batch.k_pool, batch.v_pool);
@@ -135,6 +153,10 @@ class HopperStage final : public Stage {
       if (bucket.count == 0) continue;
       const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
       cudaStream_t s = streams_->stream(static_cast<int>(b));
+      if (!is_hopper_tile(bucket.tile)) {
+        plan_.launch(b, s);  // the pack kernel (stage 7's) for packs of up to 32 rows
+        continue;
+      }
       dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
         using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
         hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>()<<<ctas, L::kThreads, L::kSmemBytes, s>>>(

@@ -466,15 +466,20 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
         REQUIRE(pk.queries.size() == 32);  // 128 rows at group 4
         REQUIRE(pk.tile == TileShape{128, kHopperKvTile});
       } else {
-        REQUIRE(pk.tile == TileShape{64, kHopperKvTile});  // one query, 4 rows
+        REQUIRE(pk.tile == TileShape{16, kDefaultMaxKvTile});  // one query, 4 rows: the pack kernel's tile
       }
     }
     REQUIRE(hopper_prefix_packs == 2);
     REQUIRE(traffic::plan_bytes(L, p, true) < traffic::plan_bytes(L, plan, true));
-    REQUIRE(hopper_tile(1) == TileShape{64, kHopperKvTile});
-    REQUIRE(hopper_tile(64) == TileShape{64, kHopperKvTile});
-    REQUIRE(hopper_tile(65) == TileShape{128, kHopperKvTile});
-    REQUIRE_THROWS_AS(hopper_tile(129), Error);
+    REQUIRE(hopper_policy_tile(1, 256) == choose_tile(1, 256));
+    REQUIRE(hopper_policy_tile(32, 20) == choose_tile(32, 20));
+    REQUIRE(hopper_policy_tile(33, 20) == TileShape{64, kHopperKvTile});
+    REQUIRE(hopper_policy_tile(64, 4096) == TileShape{64, kHopperKvTile});
+    REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kHopperKvTile});
+    REQUIRE(is_hopper_tile(TileShape{128, kHopperKvTile}));
+    REQUIRE_FALSE(is_hopper_tile(TileShape{32, 64}));
+    REQUIRE_THROWS_AS(hopper_policy_tile(129, 64), Error);
+    REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
     REQUIRE(max_pack_rows(h) == kHopperMaxRows);
   }
 }

@@ -44,18 +44,25 @@ int max_pack_rows(const PlannerOptions& options) {
   return kMaxTileRows;
 }
 
-TileShape hopper_tile(int rows) {
+TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
   if (rows < 1 || rows > kHopperMaxRows)
-    throw Error(ErrorKind::usage,
-                "hopper_tile: " + std::to_string(rows) + " rows (must be in [1, " + std::to_string(kHopperMaxRows) + "])");
+    throw Error(ErrorKind::usage, "hopper_policy_tile: " + std::to_string(rows) + " rows (must be in [1, " +
+                                      std::to_string(kHopperMaxRows) + "])");
+  if (rows <= kHopperMinRows / 2) return choose_tile(rows, kv_len, max_kv_tile);
+  if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
   return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile};
 }
+
+bool is_hopper_tile(TileShape tile) { return one_of(tile.m, kHopperTileRows) && tile.n == kHopperKvTile; }
 
 namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
-  // Stage 8's tiles have a shared-memory budget of their own (hopper_smem_bytes, tile_budget.hpp).
-  if (options.tiles == TilePolicy::hopper) return hopper_tile(pack.rows(shape.group()));
+  if (options.tiles == TilePolicy::hopper) {
+    const TileShape t = hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
+    // Stage 8's own tiles have a shared-memory budget of their own (hopper_smem_bytes).
+    return is_hopper_tile(t) ? t : fit_tile(t, shape.head_dim, shape.kv_element_bytes());
+  }
   const TileShape t = options.tiles == TilePolicy::fixed
                           ? options.fixed_tile
                           : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);

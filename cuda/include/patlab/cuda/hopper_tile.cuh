@@ -75,7 +75,7 @@ struct HopperLayout {
                     65536 / kMinBlocks,
                 "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
   static constexpr int kQElems = kRows * D;
-  /// Dynamic shared memory (its start must be 1024-byte aligned: the kernel checks).
+  /// Dynamic shared memory, alignment slack included.
   static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
   static_assert(N == kHopperKvTile, "the planner's budget counts kHopperKvTile-token stages");
   static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
@@ -221,11 +221,11 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
                        int box_rows) {
   using L = HopperLayout<D, kConsumers, N>;
   constexpr int M = L::kRows;
-  extern __shared__ __align__(1024) unsigned char smem[];
-  // The swizzle of the copies and of wgmma's descriptors follows address bits: the tiles must
-  // start on the 1024-byte atom. Dynamic shared memory does on sm_90 (no static shared memory
-  // here); should it not, stop with an error rather than compute on a shifted layout.
-  if (smem_u32(smem) % hopper::kSwizzleAtomBytes != 0) __trap();
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  // The swizzle of the copies and of wgmma's descriptors follows address bits: the tiles start
+  // on the next 1024-byte atom (kHopperAlignSlack covers the skip).
+  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
+  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
   T* q_s = reinterpret_cast<T*>(smem);
   uint16_t* k_s = reinterpret_cast<uint16_t*>(q_s + L::kQElems);
   uint16_t* v_s = k_s + kHopperStages * L::kTileElems;

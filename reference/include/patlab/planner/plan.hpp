@@ -29,6 +29,11 @@ inline constexpr int kHopperTileRows[] = {64, 128};
 inline constexpr int kHopperMaxRows = kHopperTileRows[1];
 /// KV tokens per K/V stage of the stage-8 ring.
 inline constexpr int kHopperKvTile = 64;
+/// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.
+inline constexpr int kHopperMinRows = kHopperTileRows[0];
+/// Row classes of packs for the wave fill's slots: the pack kernel's 16, 32, 64 rows and stage
+/// 8's 128 (PlannerOptions::ctas_per_sm).
+inline constexpr int kRowClasses[] = {16, 32, 64, 128};
 /// Most rows any pack may have, under any tile policy: the largest tile's m.
 inline constexpr int kMaxPackRows = kHopperMaxRows;
 /// Default cap on n. A 128-token K/V tile, double-buffered at d=128, takes 128 KB of shared

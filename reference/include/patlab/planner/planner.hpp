@@ -78,7 +78,7 @@ inline constexpr int kPatPartialCreditTokens = 4;
 
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
-/// kHopperMaxRows rows, m = 64 or 128 by the rows, n = kHopperKvTile).
+/// kHopperMaxRows rows, the tile from hopper_policy_tile()).
 enum class TilePolicy { fixed, table, hopper };
 
 /// Knobs of make_plan().
@@ -90,12 +90,13 @@ struct PlannerOptions {
   bool split_kv = true;                  ///< cut long packs so the CTAs fill the GPU (stage 7); false for stages 4-6
   int min_split_blocks = kDefaultMinSplitBlocks;         ///< never cut a piece shorter than this many blocks
   int max_splits_per_query = kDefaultMaxSplitsPerQuery;  ///< cap on pieces a split may add per query
-  /// Resident CTAs per SM of the pack kernel for tiles of 16, 32 and 64 rows (at the KV tile of
-  /// long packs), or with TilePolicy::hopper of the stage-8 kernel for 64 and 128 rows (the
-  /// third unused): the wave fill's CTA slots. 0 = estimated from shared memory on the host
-  /// (estimate_ctas_per_sm(), tile_budget.hpp); the GPU stages fill it from the occupancy
-  /// calculator of the kernel instances they launch.
-  std::array<int, 3> ctas_per_sm{0, 0, 0};
+  /// Resident CTAs per SM of the kernel that runs packs of each row class (rows up to 16, 32,
+  /// 64, 128; kRowClasses), at the KV tile of long packs: the wave fill's CTA slots. Table and
+  /// fixed policies: the pack kernel's 16-, 32- and 64-row tiles (the fourth unused); hopper:
+  /// the pack kernel's 16 and 32 rows, then stage 8's 64- and 128-row kernels. 0 = estimated
+  /// from shared memory on the host (tile_budget.hpp); the GPU stages fill it from the
+  /// occupancy calculator of the kernel instances they launch.
+  std::array<int, 4> ctas_per_sm{0, 0, 0, 0};
   bool fill_waves = true;  ///< with split_kv: the wave fill (step 3b) may replace the fair-share cuts
 };
 
@@ -103,9 +104,16 @@ struct PlannerOptions {
 /// kHopperMaxRows (hopper).
 int max_pack_rows(const PlannerOptions& options);
 
-/// Stage 8's tile for a pack of `rows` rows: m = 64 up to 64 rows, else 128; n = kHopperKvTile.
-/// Throws Error(usage) unless 1 <= rows <= kHopperMaxRows.
-TileShape hopper_tile(int rows);
+/// Stage 8's tile for a pack of `rows` rows and `kv_len` tokens (TilePolicy::hopper): packs of
+/// at most kHopperMinRows / 2 rows keep the pack kernel's table tile (choose_tile(): 16 or 32
+/// rows, n capped at max_kv_tile), where a 64-row wgmma tile would compute mostly padding and
+/// its 256-thread CTA would cost more than the few rows gain; larger packs get stage 8's tiles,
+/// m = 64 up to 64 rows, else 128, n = kHopperKvTile. Throws Error(usage) unless
+/// 1 <= rows <= kHopperMaxRows and kv_len >= 1.
+TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile);
+/// True for the tiles stage 8's own kernel runs (m of 64 or 128 under TilePolicy::hopper);
+/// the others are the pack kernel's.
+bool is_hopper_tile(TileShape tile);
 
 /// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
 /// 32 if < 64, 64 if < 128, else 128; m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is

@@ -115,14 +115,19 @@ inline constexpr int kHopperStages = 3;
 inline constexpr int kWarpgroupThreads = 128;
 /// Bytes of one mbarrier (hopper/mbarrier.cuh).
 inline constexpr int kMbarrierBytes = 8;
+/// Slack for aligning the stage-8 tiles to the 1024-byte swizzle atom: dynamic shared memory
+/// starts at least 128-byte aligned, so the kernel skips at most 1024 - 128 bytes. (Asking
+/// the compiler for 1024-byte alignment instead reserves 1 KB of static shared memory, which
+/// leaves one 64-row CTA per SM at d=128 instead of two.)
+inline constexpr int kHopperAlignSlack = 1024 - 128;
 /// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
 constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
 /// Dynamic shared memory of a stage-8 CTA at head dim d and m rows: the Q tile, kHopperStages
-/// K and V tiles of kHopperKvTile tokens (16-bit), then the ring's full and empty barriers. No
-/// alignment slack: the kernel relies on dynamic shared memory starting 1024-byte aligned (it
-/// traps otherwise), since 1 KB of slack would leave one 64-row CTA per SM at d=128 instead of 2.
+/// K and V tiles of kHopperKvTile tokens (16-bit), the ring's full and empty barriers, and the
+/// alignment slack.
 constexpr int hopper_smem_bytes(int d, int m) {
-  return (m * d + 2 * kHopperStages * kHopperKvTile * d) * kTileElemBytes + 2 * kHopperStages * kMbarrierBytes;
+  return (m * d + 2 * kHopperStages * kHopperKvTile * d) * kTileElemBytes + 2 * kHopperStages * kMbarrierBytes +
+         kHopperAlignSlack;
 }
 /// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
 /// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
