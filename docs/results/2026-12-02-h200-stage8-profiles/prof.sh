@@ -18,7 +18,7 @@ sec="--section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWo
 prof() {  # name, stage, kernel regex, workload args...
   local name=$1 st=$2 k=$3; shift 3
   timeout 45 ncu --clock-control none -k regex:$k --launch-skip 2 --launch-count 1 $sec build-gpu/tools/patlab bench "$@" \
-    --stage $st --no-check --repeats 3 --warmup 1 --no-graph > /tmp/ncu_$name.txt 2>&1
+    --stage $st --no-check --repeats 20 --warmup 1 --no-graph > /tmp/ncu_$name.txt 2>&1
   echo "== $name: patlab bench $* --stage $st (kernels matching $k), exit $?" >> "$out/ncu.txt"
   grep -E "^  [a-z_].*\(|Duration|DRAM Throughput|Memory Throughput|L2 Hit Rate|L1/TEX Hit Rate|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit (Registers|Shared)|Dynamic Shared|Compute \(SM\) Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc Active|One or More Eligible|Stall" /tmp/ncu_$name.txt >> "$out/ncu.txt"
   echo "$name done at $((SECONDS - start)) s"
