@@ -124,6 +124,7 @@ class HopperStage final : public Stage {
     upload.longest_first = true;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
+    occupancy_.clear();
     for (const DevicePlan::Bucket& b : plan_.buckets()) {
       if (!is_hopper_tile(b.tile)) {
         configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
@@ -131,7 +132,11 @@ class HopperStage final : public Stage {
       }
       dispatch_hopper(shape_, b.tile.m, [&](auto tag, auto dim, auto consumers) {
         using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-        configure(hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(), L::kSmemBytes, batch);
+        const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
+        configure(kernel, L::kSmemBytes, batch);
+        int ctas = 0;
+        PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
+        occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
       });
     }
     const int buckets = static_cast<int>(plan_.buckets().size());
@@ -170,7 +175,7 @@ class HopperStage final : public Stage {
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
   std::string notes() const override {
-    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma), one stream per bucket";
+    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + ", one stream per bucket";
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
@@ -196,6 +201,7 @@ class HopperStage final : public Stage {
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
   std::unique_ptr<StreamFork> streams_;
+  std::string occupancy_;  ///< ", 64x64: 2 CTAs/SM" per stage-8 bucket (the occupancy calculator)
   CUtensorMap k_map_{};
   CUtensorMap v_map_{};
 };

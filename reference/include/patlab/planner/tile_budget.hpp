@@ -115,10 +115,8 @@ inline constexpr int kHopperStages = 3;
 inline constexpr int kWarpgroupThreads = 128;
 /// Bytes of one mbarrier (hopper/mbarrier.cuh).
 inline constexpr int kMbarrierBytes = 8;
-/// Slack for aligning the stage-8 tiles to the 1024-byte swizzle atom: dynamic shared memory
-/// starts at least 128-byte aligned, so the kernel skips at most 1024 - 128 bytes. (Asking
-/// the compiler for 1024-byte alignment instead reserves 1 KB of static shared memory, which
-/// leaves one 64-row CTA per SM at d=128 instead of two.)
+/// Slack for aligning the stage-8 tiles to the 1024-byte swizzle atom: the kernel declares its
+/// dynamic shared memory 128-byte aligned, so it skips at most 1024 - 128 bytes to the next atom.
 inline constexpr int kHopperAlignSlack = 1024 - 128;
 /// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
 constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
