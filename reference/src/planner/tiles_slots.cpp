@@ -44,6 +44,7 @@ int max_pack_rows(const PlannerOptions& options) {
   return kMaxTileRows;
 }
 
+// [hopper policy]
 TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
   if (rows < 1 || rows > kHopperMaxRows)
     throw Error(ErrorKind::usage, "hopper_policy_tile: " + std::to_string(rows) + " rows (must be in [1, " +
@@ -52,6 +53,7 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
   if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
   return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile};
 }
+// [hopper policy]
 
 bool is_hopper_tile(TileShape tile) { return one_of(tile.m, kHopperTileRows) && tile.n == kHopperKvTile; }
 
