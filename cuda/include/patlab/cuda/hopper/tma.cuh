@@ -31,8 +31,8 @@
 namespace patlab::cuda::hopper {
 
 // [tma-load]
-/// `cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes`: one box
-/// of `map` at coordinates (c0, c1, c2, c3), innermost first, into `dst` (shared, 128-byte
+/// `cp.async.bulk.tensor.4d` (global to shared memory, tile mode, completing on an mbarrier by
+/// bytes): one box of `map` at coordinates (c0, c1, c2, c3), innermost first, into `dst` (shared, 128-byte
 /// aligned; 1024 for the 128-byte swizzle to match panel_offset), completing on `bar`. `map`
 /// must live in global, constant or kernel-parameter memory (a `const __grid_constant__
 /// CUtensorMap` parameter).
