@@ -92,7 +92,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
     for (int32_t p : list) b.tokens += plan.packs[static_cast<size_t>(p)].kv_len;
     bucket_packs.insert(bucket_packs.end(), list.begin(), list.end());
     buckets_.push_back(b);
-    configure_pack_tile(shape_, t, batch.device->smem_per_block_optin);
+    if (options.pack_kernel) configure_pack_tile(shape_, t, batch.device->smem_per_block_optin);
   }
   // [plan-buckets]
 

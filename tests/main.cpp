@@ -22,6 +22,10 @@ namespace {
 constexpr int kSkipExit = 77;
 /// Exit code of a GPU test that could not run where it must.
 constexpr int kFailExit = 1;
+#ifdef PATLAB_GPU_NEEDS_SM90
+/// Compute capability major of Hopper (sm_90).
+constexpr int kHopperMajor = 9;
+#endif
 
 /// True when PATLAB_REQUIRE_GPU is set to anything but "" or "0".
 bool gpu_required() {
@@ -47,6 +51,14 @@ int main(int argc, char** argv) {
     std::printf("SKIPPED: %s\n", device.reason.c_str());
     return kSkipExit;
   }
+#ifdef PATLAB_GPU_NEEDS_SM90
+  // Tests of sm_90a code (the Hopper wrappers): that machine code runs on compute capability 9.0
+  // only, so any other device is a skip, not a failure.
+  if (device.cc_major != kHopperMajor || device.cc_minor != 0) {
+    std::printf("SKIPPED: needs sm_90 (device %s is sm_%d%d)\n", device.name.c_str(), device.cc_major, device.cc_minor);
+    return kSkipExit;
+  }
+#endif
   std::printf("device: %s, %d SMs\n", device.name.c_str(), device.sm_count);
 #endif
   return Catch::Session().run(argc, argv);

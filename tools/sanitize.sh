@@ -3,11 +3,12 @@
 #   tools/sanitize.sh [BUILD_DIR]     (default build-gpu); exit 1 if any run reports an error,
 #                                     exits non-zero or does not check the stage on the GPU
 #                                     (a missing device or a broken CUDA is a failure here).
+#   SANITIZE_STAGES="hopper pat" tools/sanitize.sh   only those stages (default: every GPU stage).
 set -uo pipefail
 build=${1:-build-gpu}
 patlab=$build/tools/patlab
 [[ -x $patlab ]] || { echo "sanitize.sh: $patlab not built" >&2; exit 2; }
-stages=$("$patlab" list --format csv | awk -F, 'NR > 2 && $3 == "yes" {print $2}')
+stages=${SANITIZE_STAGES:-$("$patlab" list --format csv | awk -F, 'NR > 2 && $3 == "yes" {print $2}')}
 [[ -n $stages ]] || { echo "sanitize.sh: $patlab list gave no GPU stages" >&2; exit 1; }
 "$(dirname "$0")/require_gpu.sh" "$patlab" || exit 1
 workloads=(
@@ -15,6 +16,7 @@ workloads=(
   "asymmetric --heads 8/2 --head-dim 64"
   "--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32"
   "--random-tree 5 --random-requests 9 --random-max-segment 150 --heads 16/2 --page 64"
+  "--tree 1,40_300,17 --heads 32/4"  # 320 prefix rows: stage 8's 128-row tiles, odd tails
 )
 status=0
 for tool in memcheck racecheck synccheck; do

@@ -95,16 +95,22 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
   c.options.min_split_blocks = kMinBlocks[uni(0, 2)];
   c.options.max_splits_per_query = kCaps[uni(0, 3)];
   c.options.split_kv = uni(0, 4) != 0;
-  if (uni(0, 3) == 0) {
+  const int tiles = uni(0, 5);  // 1 in 6 fixed, 1 in 6 stage 8's 64/128-row tiles, else the table
+  if (tiles == 0) {
     c.options.tiles = TilePolicy::fixed;
     c.options.fixed_tile = {kTileRowOptions[uni(0, 2)], kTileKvOptions[uni(0, 3)]};
+  } else if (tiles == 1) {
+    c.options.tiles = TilePolicy::hopper;
   }
   c.describe = "seed " + std::to_string(seed) + ": " + std::to_string(to.requests) + " requests, depth <= " +
                std::to_string(to.max_depth) + ", segments <= " + std::to_string(to.max_segment) + " tokens, group " +
                std::to_string(c.shape.group()) + ", page " + std::to_string(c.shape.page_size) + ", sms " +
                std::to_string(c.options.sms) + ", min blocks " + std::to_string(c.options.min_split_blocks) +
                ", cap " + std::to_string(c.options.max_splits_per_query) + ", split " +
-               std::to_string(c.options.split_kv) + (c.options.tiles == TilePolicy::fixed ? ", fixed tile" : "");
+               std::to_string(c.options.split_kv) +
+               (c.options.tiles == TilePolicy::fixed    ? ", fixed tile"
+                : c.options.tiles == TilePolicy::hopper ? ", Hopper tiles"
+                                                        : "");
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include "../catch.hpp"
 #include "patlab/error.hpp"
 #include "patlab/truth/oracle.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner.hpp"
 #include "fuzz.hpp"
 
@@ -450,6 +451,36 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
       REQUIRE(pk.tile == f.fixed_tile);
       REQUIRE(pk.rows(4) <= 32);
     }
+  }
+  SECTION("stage 8's tiles: packs of up to 128 rows read the prefix half as often") {
+    PlannerOptions h = o;
+    h.tiles = TilePolicy::hopper;
+    const Plan p = make_plan(L, h);
+    REQUIRE(validate_plan(L, p).empty());
+    int hopper_prefix_packs = 0;
+    for (const Pack& pk : p.packs) {
+      REQUIRE(pk.rows(4) <= pk.tile.m);
+      REQUIRE(pk.tile.n == kHopperKvTile);
+      if (pk.token_begin == 0) {
+        ++hopper_prefix_packs;
+        REQUIRE(pk.queries.size() == 32);  // 128 rows at group 4
+        REQUIRE(pk.tile == TileShape{128, kHopperKvTile});
+      } else {
+        REQUIRE(pk.tile == TileShape{16, kDefaultMaxKvTile});  // one query, 4 rows: the pack kernel's tile
+      }
+    }
+    REQUIRE(hopper_prefix_packs == 2);
+    REQUIRE(traffic::plan_bytes(L, p, true) < traffic::plan_bytes(L, plan, true));
+    REQUIRE(hopper_policy_tile(1, 256) == choose_tile(1, 256));
+    REQUIRE(hopper_policy_tile(32, 20) == choose_tile(32, 20));
+    REQUIRE(hopper_policy_tile(33, 20) == TileShape{64, kHopperKvTile});
+    REQUIRE(hopper_policy_tile(64, 4096) == TileShape{64, kHopperKvTile});
+    REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kHopperKvTile});
+    REQUIRE(is_hopper_tile(TileShape{128, kHopperKvTile}));
+    REQUIRE_FALSE(is_hopper_tile(TileShape{32, 64}));
+    REQUIRE_THROWS_AS(hopper_policy_tile(129, 64), Error);
+    REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
+    REQUIRE(max_pack_rows(h) == kHopperMaxRows);
   }
 }
 

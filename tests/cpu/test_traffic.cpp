@@ -210,5 +210,9 @@ TEST_CASE("stage bytes: the plan stages' configurations") {
   CHECK(c.planner.split_kv);
   CHECK(c.planner.sms == 7);
   CHECK(c.direct_output);
+  REQUIRE(plan_stage_config("hopper", o, c));
+  CHECK(c.planner.tiles == TilePolicy::hopper);
+  CHECK(c.planner.split_kv);
+  CHECK(c.direct_output);
   CHECK_FALSE(plan_stage_config("gqa", o, c));
 }

@@ -32,6 +32,7 @@ struct PlanOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   bool no_split = false;
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
+  bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
@@ -143,6 +144,7 @@ int run_plan(const PlanOptions& o) {
   options.split_kv = !o.no_split;
   options.fill_waves = !o.no_fill;
   options.max_kv_tile = o.max_kv_tile;
+  if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
   if (o.incremental) {
     require(!o.list_packs, "--packs lists one plan; it does not go with --incremental");
@@ -237,6 +239,9 @@ void add_plan(CLI::App& app, Action& action) {
                 "chapter 02 shows the halving, chapter 16 the fill)");
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
+  cmd->add_flag("--hopper-tiles", o->hopper,
+                "Plan with stage 8's tiles: packs of up to 128 rows, 64- or 128-row tiles above 32 rows (tutorial "
+                "chapter 17)");
   cmd->add_flag("--packs", o->list_packs, "Also list every pack: tile, token range, queries and their slots");
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "

@@ -19,7 +19,7 @@ bool same_shape(const Shape& a, const Shape& b) {
 }
 
 /// Most rows of a pack under `options` (as make_plan()).
-int max_rows(const PlannerOptions& options) { return options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows; }
+int max_rows(const PlannerOptions& options) { return max_pack_rows(options); }
 
 /// One piece per walk pack, uncut (the plan without the KV split).
 std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
@@ -284,7 +284,7 @@ void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r
   piece.token_end += delta;
   const int32_t before = out.kv_len;
   out.kv_len += delta;
-  if (options_.tiles == TilePolicy::table && crosses_kv_tile(before, out.kv_len))
+  if (options_.tiles != TilePolicy::fixed && crosses_kv_tile(before, out.kv_len))
     out.tile = plan_steps::tile_for(out, options_, shape_);
   if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_))
     split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, out.kv_len);

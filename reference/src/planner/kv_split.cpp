@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <numeric>
 #include <queue>
 
@@ -79,18 +80,25 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
 
 // [wave fill]
 int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o) {
-  std::array<int64_t, 3> packs_of{0, 0, 0};  // walk packs per tile row count (16, 32, 64)
+  // Walk packs per row class (kRowClasses): 16, 32, 64 rows, and 128 with stage 8's tiles.
+  const bool hopper = o.tiles == TilePolicy::hopper;
+  constexpr int kClasses = static_cast<int>(std::size(kRowClasses));
+  std::array<int64_t, kClasses> packs_of{};
   for (const Pack& p : packs) {
     const int rows = static_cast<int>(p.queries.size()) * shape.group();
-    ++packs_of[rows > kTileRowOptions[1] ? 2 : rows > kTileRowOptions[0] ? 1 : 0];
+    int c = 0;
+    while (c + 1 < kClasses && rows > kRowClasses[c]) ++c;
+    ++packs_of[static_cast<size_t>(c)];
   }
   int best = 0;
   auto ctas_per_sm = [&](int i) {
     if (o.ctas_per_sm[static_cast<size_t>(i)] > 0) return o.ctas_per_sm[static_cast<size_t>(i)];
-    const TileShape t = fit_tile({kTileRowOptions[i], o.max_kv_tile}, shape.head_dim, shape.kv_element_bytes());
+    if (hopper && kRowClasses[i] >= kHopperMinRows) return estimate_hopper_ctas_per_sm(shape.head_dim, kRowClasses[i]);
+    const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
+                                 shape.kv_element_bytes());
     return estimate_ctas_per_sm(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
   };
-  for (int i = 1; i < 3; ++i) {
+  for (int i = 1; i < kClasses; ++i) {
     const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(best);
     if (packs_of[a] > packs_of[b] || (packs_of[a] == packs_of[b] && ctas_per_sm(i) < ctas_per_sm(best))) best = i;
   }

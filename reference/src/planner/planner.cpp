@@ -54,7 +54,9 @@ void check_options(const PlannerOptions& o) {
 
 std::string strategy_name(const PlannerOptions& options) {
   return std::string("radix tree, byte-cost inherit/split, ") +
-         (options.tiles == TilePolicy::fixed ? "fixed " + options.fixed_tile.name() + " tile" : "tile table") +
+         (options.tiles == TilePolicy::fixed    ? "fixed " + options.fixed_tile.name() + " tile"
+          : options.tiles == TilePolicy::hopper ? std::string("Hopper 64/128-row tiles")
+                                                : std::string("tile table")) +
          (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
 }
 
@@ -68,7 +70,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   check_layout(layout);
   const Shape& shape = layout.shape;
   const int page = shape.page_size;
-  const int max_rows = options.tiles == TilePolicy::fixed ? options.fixed_tile.m : kMaxTileRows;
+  const int max_rows = max_pack_rows(options);
   const CostModel model = CostModel::of(shape, max_rows);
   PlanInfo local;
   PlanInfo& out = info ? *info : local;

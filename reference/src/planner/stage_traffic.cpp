@@ -59,6 +59,10 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
     p.tiles = TilePolicy::table;
     p.split_kv = true;
     config.direct_output = true;
+  } else if (slug == "hopper") {
+    p.tiles = TilePolicy::hopper;
+    p.split_kv = true;
+    config.direct_output = true;
   } else {
     return false;
   }

@@ -35,9 +35,36 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
   // [choose tile]
 }
 
+int max_pack_rows(const PlannerOptions& options) {
+  switch (options.tiles) {
+    case TilePolicy::fixed: return options.fixed_tile.m;
+    case TilePolicy::hopper: return kHopperMaxRows;
+    case TilePolicy::table: break;
+  }
+  return kMaxTileRows;
+}
+
+// [hopper policy]
+TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
+  if (rows < 1 || rows > kHopperMaxRows)
+    throw Error(ErrorKind::usage, "hopper_policy_tile: " + std::to_string(rows) + " rows (must be in [1, " +
+                                      std::to_string(kHopperMaxRows) + "])");
+  if (rows <= kHopperMinRows / 2) return choose_tile(rows, kv_len, max_kv_tile);
+  if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
+  return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile};
+}
+// [hopper policy]
+
+bool is_hopper_tile(TileShape tile) { return one_of(tile.m, kHopperTileRows) && tile.n == kHopperKvTile; }
+
 namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
+  if (options.tiles == TilePolicy::hopper) {
+    const TileShape t = hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
+    // Stage 8's own tiles have a shared-memory budget of their own (hopper_smem_bytes).
+    return is_hopper_tile(t) ? t : fit_tile(t, shape.head_dim, shape.kv_element_bytes());
+  }
   const TileShape t = options.tiles == TilePolicy::fixed
                           ? options.fixed_tile
                           : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);

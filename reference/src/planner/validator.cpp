@@ -73,13 +73,16 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
     if (!aligned) f.add("alignment: " + name + " begins at token " + std::to_string(begin) + ", not a multiple of the page size " +
                         std::to_string(page));
     const int64_t rows = static_cast<int64_t>(p.queries.size()) * group;
-    if (rows > kMaxTileRows)
+    if (rows > kMaxPackRows)
       f.add("rows: " + name + " has " + std::to_string(rows) + " rows (" + std::to_string(p.queries.size()) + " queries x group " +
-            std::to_string(group) + "), more than the largest tile's " + std::to_string(kMaxTileRows));
+            std::to_string(group) + "), more than the largest tile's " + std::to_string(kMaxPackRows));
     if (p.tile.m != 0 || p.tile.n != 0) {
-      if (!one_of(p.tile.m, kTileRowOptions) || !one_of(p.tile.n, kTileKvOptions))
+      // Stage 8's tiles (64 or 128 rows x kHopperKvTile) or a built pack-kernel tile that fits.
+      const bool hopper_tile = one_of(p.tile.m, kHopperTileRows) && p.tile.n == kHopperKvTile;
+      const bool pack_tile = one_of(p.tile.m, kTileRowOptions) && one_of(p.tile.n, kTileKvOptions);
+      if (!hopper_tile && !pack_tile)
         f.add("tile: " + name + " has tile " + p.tile.name() + ", not a built tile");
-      else if (!tile_fits(p.tile, L.shape.head_dim, L.shape.kv_element_bytes()))
+      else if (pack_tile && !tile_fits(p.tile, L.shape.head_dim, L.shape.kv_element_bytes()))
         f.add("tile: " + name + " has tile " + p.tile.name() + ", which does not fit head dim " +
               std::to_string(L.shape.head_dim));
       else if (rows > p.tile.m)

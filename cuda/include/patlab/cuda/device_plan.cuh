@@ -22,6 +22,8 @@ namespace patlab::cuda {
 struct UploadOptions {
   bool direct_output = false;  ///< a query with a single partial is written by its pack, not merged
   bool longest_first = false;  ///< each bucket lists its packs by decreasing KV length
+  bool pack_kernel = true;     ///< raise the pack kernel's shared-memory limit for each bucket's tile
+                               ///< (false: a stage with a kernel of its own, stage 8)
 };
 
 /// A plan uploaded for one batch.
@@ -44,6 +46,11 @@ class DevicePlan {
     args_.k_pool = k_pool;
     args_.v_pool = v_pool;
   }
+  /// The pack kernels' arguments, for a stage that launches a kernel of its own over the plan
+  /// with the same contract (stage 8, hopper_tile.cuh).
+  const PackKernelArgs& kernel_args() const { return args_; }
+  /// The pack list of bucket `b` on the device (its count is buckets()[b].count).
+  const int32_t* bucket_packs(size_t b) const { return bucket_packs_.get() + buckets_.at(b).offset; }
   /// Launches the kernel of bucket `b` on `stream`.
   void launch(size_t b, cudaStream_t stream) const;
   /// Merges the partials of every query that has any into the output.

@@ -3,6 +3,7 @@
 /// plan (DevicePlan) and executes it; each of those stages is one PlanStageConfig.
 #pragma once
 
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,7 +44,7 @@ class PlanStage final : public Stage {
     // [plan-stage-occupancy]
     // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
     if (options.split_kv && options.fill_waves)
-      for (size_t i = 0; i < options.ctas_per_sm.size(); ++i) {
+      for (size_t i = 0; i < std::size(kTileRowOptions); ++i) {
         const TileShape t =
             fit_tile({kTileRowOptions[i], options.max_kv_tile}, batch.shape.head_dim, batch.shape.kv_element_bytes());
         options.ctas_per_sm[i] = pack_tile_ctas_per_sm(batch.shape, t, batch.device->smem_per_block_optin);

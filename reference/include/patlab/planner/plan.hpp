@@ -23,6 +23,19 @@ inline constexpr int kTileKvOptions[] = {16, 32, 64, 128};
 inline constexpr int kMaxTileRows = kTileRowOptions[2];
 /// Smallest n a 64-row (4-warp) tile runs with (PAT's table: m = 64 needs n >= 32).
 inline constexpr int kMinKvForMaxRows = 32;
+/// Rows of the stage-8 (Hopper) tiles: one consumer warpgroup of 64 rows, or two.
+inline constexpr int kHopperTileRows[] = {64, 128};
+/// Most rows of a stage-8 pack: two consumer warpgroups.
+inline constexpr int kHopperMaxRows = kHopperTileRows[1];
+/// KV tokens per K/V stage of the stage-8 ring.
+inline constexpr int kHopperKvTile = 64;
+/// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.
+inline constexpr int kHopperMinRows = kHopperTileRows[0];
+/// Row classes of packs for the wave fill's slots: the pack kernel's 16, 32, 64 rows and stage
+/// 8's 128 (PlannerOptions::ctas_per_sm).
+inline constexpr int kRowClasses[] = {16, 32, 64, 128};
+/// Most rows any pack may have, under any tile policy: the largest tile's m.
+inline constexpr int kMaxPackRows = kHopperMaxRows;
 /// Default cap on n. A 128-token K/V tile, double-buffered at d=128, takes 128 KB of shared
 /// memory, which leaves room for one CTA per SM: too few bytes in flight for a streaming
 /// kernel. With n <= 64 two or three CTAs fit (tutorial/14-multitile.md has the measurement;
@@ -39,7 +52,7 @@ static_assert(kMaxTileRows % 16 == 0 && kMaxTileRows >= 16, "a pack holds at lea
 
 /// Tile shape of a pack on the GPU: rows of the Q tile (m) and tokens per K/V tile (n).
 struct TileShape {
-  int m = 0;  ///< tile rows: 16, 32 or 64
+  int m = 0;  ///< tile rows: 16, 32 or 64 (the pack kernel); 64 or 128 (stage 8)
   int n = 0;  ///< KV tokens per tile: 16, 32, 64 or 128
   bool operator==(const TileShape& o) const { return m == o.m && n == o.n; }
   bool operator!=(const TileShape& o) const { return !(*this == o); }

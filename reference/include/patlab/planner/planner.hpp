@@ -76,8 +76,10 @@ inline constexpr int kDefaultMaxSplitsPerQuery = 32;
 /// PAT's credit for one partial fewer, in KV tokens per query (its inherit rule's `4 * s_c`).
 inline constexpr int kPatPartialCreditTokens = 4;
 
-/// How the planner picks each pack's tile.
-enum class TilePolicy { fixed, table };
+/// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
+/// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
+/// kHopperMaxRows rows, the tile from hopper_policy_tile()).
+enum class TilePolicy { fixed, table, hopper };
 
 /// Knobs of make_plan().
 struct PlannerOptions {
@@ -88,13 +90,30 @@ struct PlannerOptions {
   bool split_kv = true;                  ///< cut long packs so the CTAs fill the GPU (stage 7); false for stages 4-6
   int min_split_blocks = kDefaultMinSplitBlocks;         ///< never cut a piece shorter than this many blocks
   int max_splits_per_query = kDefaultMaxSplitsPerQuery;  ///< cap on pieces a split may add per query
-  /// Resident CTAs per SM of the pack kernel for tiles of 16, 32 and 64 rows (at the KV tile of
-  /// long packs): the wave fill's CTA slots. 0 = estimated from shared memory on the host
-  /// (estimate_ctas_per_sm(), tile_budget.hpp); the GPU stages fill it from the occupancy
-  /// calculator of the kernel instances they launch.
-  std::array<int, 3> ctas_per_sm{0, 0, 0};
+  /// Resident CTAs per SM of the kernel that runs packs of each row class (rows up to 16, 32,
+  /// 64, 128; kRowClasses), at the KV tile of long packs: the wave fill's CTA slots. Table and
+  /// fixed policies: the pack kernel's 16-, 32- and 64-row tiles (the fourth unused); hopper:
+  /// the pack kernel's 16 and 32 rows, then stage 8's 64- and 128-row kernels. 0 = estimated
+  /// from shared memory on the host (tile_budget.hpp); the GPU stages fill it from the
+  /// occupancy calculator of the kernel instances they launch.
+  std::array<int, 4> ctas_per_sm{0, 0, 0, 0};
   bool fill_waves = true;  ///< with split_kv: the wave fill (step 3b) may replace the fair-share cuts
 };
+
+/// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
+/// kHopperMaxRows (hopper).
+int max_pack_rows(const PlannerOptions& options);
+
+/// Stage 8's tile for a pack of `rows` rows and `kv_len` tokens (TilePolicy::hopper): packs of
+/// at most kHopperMinRows / 2 rows keep the pack kernel's table tile (choose_tile(): 16 or 32
+/// rows, n capped at max_kv_tile), where a 64-row wgmma tile would compute mostly padding and
+/// its 256-thread CTA would cost more than the few rows gain; larger packs get stage 8's tiles,
+/// m = 64 up to 64 rows, else 128, n = kHopperKvTile. Throws Error(usage) unless
+/// 1 <= rows <= kHopperMaxRows and kv_len >= 1.
+TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile);
+/// True for the tiles stage 8's own kernel runs (m of 64 or 128 under TilePolicy::hopper);
+/// the others are the pack kernel's.
+bool is_hopper_tile(TileShape tile);
 
 /// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
 /// 32 if < 64, 64 if < 128, else 128; m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is
@@ -189,7 +208,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
 
 /// Every fault of `plan` against `layout`, one line each naming it (empty = valid): each query's
 /// packs cover [0, len) exactly once in block order (no gap, no overlap), its slots are exactly
-/// 0..k-1 with k = partials[r], every request is in some pack, rows <= kMaxTileRows and <= the
+/// 0..k-1 with k = partials[r], every request is in some pack, rows <= kMaxPackRows and <= the
 /// pack's tile m when set, tiles are built shapes, token_begin is page aligned, the pack's blocks
 /// are the ones every query's table holds for its range, and only a query's last pack ends in a
 /// partial block. At most kMaxReportedFaults lines, the last one counting the rest.

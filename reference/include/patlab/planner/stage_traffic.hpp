@@ -26,7 +26,7 @@ struct StageTrafficOptions {
   int max_kv_tile = kDefaultMaxKvTile;        ///< the planner's KV tile cap (stages 5-7)
   /// Stage 7's wave fill: CTAs per SM of the pack kernel by tile rows (PlannerOptions::ctas_per_sm;
   /// 0 = the host's estimate; on the GPU: the occupancy calculator).
-  std::array<int, 3> pack_ctas_per_sm{0, 0, 0};
+  std::array<int, 4> pack_ctas_per_sm{0, 0, 0, 0};
 };
 
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a

@@ -107,6 +107,37 @@ constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTil
   return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
 }
 
+// [hopper-budget]
+/// Stages of the stage-8 K/V ring (hopper_tile.cuh): the producer's copies of up to two tiles
+/// are in flight while the consumers compute the third.
+inline constexpr int kHopperStages = 3;
+/// Threads of a warpgroup (wgmma's unit, and the stage-8 producer's).
+inline constexpr int kWarpgroupThreads = 128;
+/// Bytes of one mbarrier (hopper/mbarrier.cuh).
+inline constexpr int kMbarrierBytes = 8;
+/// Slack for aligning the stage-8 tiles to the 1024-byte swizzle atom: the kernel declares its
+/// dynamic shared memory 128-byte aligned, so it skips at most 1024 - 128 bytes to the next atom.
+inline constexpr int kHopperAlignSlack = 1024 - 128;
+/// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
+constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
+/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows: the Q tile, kHopperStages
+/// K and V tiles of kHopperKvTile tokens (16-bit), the ring's full and empty barriers, and the
+/// alignment slack.
+constexpr int hopper_smem_bytes(int d, int m) {
+  return (m * d + 2 * kHopperStages * kHopperKvTile * d) * kTileElemBytes + 2 * kHopperStages * kMbarrierBytes +
+         kHopperAlignSlack;
+}
+/// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
+/// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
+/// 112 KB give 2, the 128-row tile's 128 KB 1; at d=64 (56 and 64 KB) both give 3.
+constexpr int estimate_hopper_ctas_per_sm(int d, int m) {
+  const int by_smem = kSmemPerSm / (hopper_smem_bytes(d, m) + kSmemReservedPerCta);
+  const int by_threads = kMaxThreadsPerSm / hopper_threads(m);
+  const int fit = by_smem < by_threads ? by_smem : by_threads;
+  return fit > 1 ? fit : 1;
+}
+// [hopper-budget]
+
 /// `tile` with n lowered (halved, never below kTileKvOptions[0], nor below kMinKvForMaxRows for
 /// the largest m) until it fits head dim `head_dim` with K/V elements of `kv_elem_bytes` bytes;
 /// m is kept, because the pack's rows need it. Throws Error(unsupported) when no n fits.

@@ -1,0 +1,109 @@
+/// @file tma.cuh
+/// @brief Tensor-map copies (TMA): cp.async.bulk.tensor over a 4-D tensor map of a KV pool
+/// [blocks, page, Hkv, D], with the physical block as a coordinate, writing the 128-byte
+/// swizzled layout that wgmma reads (wgmma.cuh: panel_offset).
+///
+/// PTX ISA, section "Data Movement and Conversion Instructions: cp.async.bulk.tensor"
+/// (sm_90) and "Tensor Maps" (in "State Spaces, Types, and Variables"); the map itself is made on the host by the
+/// driver's cuTensorMapEncodeTiled (CUDA driver API, "Tensor Map Object Management"), reached
+/// through cudaGetDriverEntryPointByVersion so that nothing links libcuda directly.
+///
+/// The map's dimensions, innermost first: (D, Hkv, page, blocks) with byte strides
+/// (D, Hkv x D, page x Hkv x D) x element size. Its box is (64, 1, box_rows, 1): one 64-value
+/// panel (128 bytes, the widest box the 128-byte swizzle allows) of box_rows token rows of one
+/// KV head of one block. A copy at coordinates (64 p, head, row0, block) lands as box_rows rows
+/// of 128 bytes, each row's 16-byte chunks XOR-swizzled by (smem address / 128) % 8, which is
+/// Panel128B when the destination is 1024-byte aligned. A block index past the pool is out of
+/// bounds: the copy writes zeros there, and still counts the box's full bytes.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "patlab/cuda/hopper/arch.cuh"
+#include "patlab/cuda/hopper/mbarrier.cuh"
+#include "patlab/cuda/mma.cuh"
+#include "patlab/error.hpp"
+
+namespace patlab::cuda::hopper {
+
+// [tma-load]
+/// `cp.async.bulk.tensor.4d` (global to shared memory, tile mode, completing on an mbarrier by
+/// bytes): one box of `map` at coordinates (c0, c1, c2, c3), innermost first, into `dst` (shared, 128-byte
+/// aligned; 1024 for the 128-byte swizzle to match panel_offset), completing on `bar`. `map`
+/// must live in global, constant or kernel-parameter memory (a `const __grid_constant__
+/// CUtensorMap` parameter).
+__device__ __forceinline__ void tma_load_4d(void* dst, const CUtensorMap* map, int c0, int c1, int c2, int c3,
+                                            Mbarrier* bar) {
+#if PATLAB_HOPPER_SM90
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_u32(bar))
+      : "memory");
+#else
+  __trap();
+#endif
+}
+
+/// `prefetch.tensormap`: brings the map's 128 bytes into the descriptor cache ahead of the
+/// first copy (one thread, once per CTA).
+__device__ __forceinline__ void prefetch_tensor_map(const CUtensorMap* map) {
+#if PATLAB_HOPPER_SM90
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+#else
+  __trap();
+#endif
+}
+// [tma-load]
+
+// [tma-pool-map]
+/// What a pool tensor map covers.
+struct PoolMapShape {
+  int64_t blocks = 0;   ///< physical blocks of the pool
+  int page = 16;        ///< tokens per block
+  int kv_heads = 1;     ///< Hkv
+  int head_dim = 64;    ///< D, a multiple of 64
+  int box_rows = 16;    ///< token rows per copy (<= page, <= 256)
+};
+
+/// Bytes one copy of a pool map moves: box_rows rows of one 128-byte panel.
+inline constexpr int64_t pool_box_bytes(int box_rows) { return int64_t{box_rows} * 128; }
+
+/// Encodes the 4-D tensor map of a pool of 16-bit values at `pool` (fp16 and bf16 alike: the
+/// copy moves bits), 128-byte swizzle, zeros out of bounds. Throws Error(device) when the
+/// driver refuses it (with the driver's code), Error(unsupported) for a shape it cannot map.
+inline CUtensorMap make_pool_tensor_map(const void* pool, const PoolMapShape& s) {
+  if (s.head_dim % 64 != 0 || s.box_rows < 1 || s.box_rows > 256 || s.box_rows > s.page)
+    throw Error(ErrorKind::unsupported, "a pool tensor map needs D % 64 == 0 and 1 <= box rows <= min(page, 256)");
+  using Encode = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                              const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                              CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult found{};
+  constexpr unsigned kDriverApiVersion = 12000;  // the cuTensorMapEncodeTiled of CUDA 12.0
+  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, kDriverApiVersion, cudaEnableDefault, &found) !=
+          cudaSuccess ||
+      found != cudaDriverEntryPointSuccess || fn == nullptr)
+    throw Error(ErrorKind::device, "the driver has no cuTensorMapEncodeTiled (a tensor map needs CUDA 12 and sm_90)");
+  constexpr uint64_t kElem = 2;
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(s.head_dim), static_cast<cuuint64_t>(s.kv_heads),
+                              static_cast<cuuint64_t>(s.page), static_cast<cuuint64_t>(s.blocks)};
+  const cuuint64_t strides[3] = {dims[0] * kElem, dims[0] * dims[1] * kElem, dims[0] * dims[1] * dims[2] * kElem};
+  const cuuint32_t box[4] = {64, 1, static_cast<cuuint32_t>(s.box_rows), 1};
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  CUtensorMap map{};
+  const CUresult r = reinterpret_cast<Encode>(fn)(
+      &map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, const_cast<void*>(pool), dims, strides, box, element_strides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw Error(ErrorKind::device, "cuTensorMapEncodeTiled refused the pool map (CUresult " + std::to_string(r) + ")");
+  return map;
+}
+// [tma-pool-map]
+
+}  // namespace patlab::cuda::hopper

@@ -1,0 +1,293 @@
+/// @file hopper_tile.cuh
+/// @brief DRAFT, not yet run on a GPU: the stage-8 pack kernel for sm_90a. One CTA per
+/// (pack, KV head) as in packed_tile.cuh, but warp-specialised: a producer warpgroup whose
+/// one thread streams the pack's K/V pages by tensor-map copies (hopper/tma.cuh) into a ring of
+/// kHopperStages shared-memory stages tracked by mbarriers, and kConsumers consumer warpgroups
+/// of 64 rows each that compute S = Q K^T and O += P V with wgmma (hopper/wgmma.cuh) and keep
+/// the online softmax of their rows (softmax_state.cuh, through packed_tile.cuh's
+/// softmax_update).
+///
+/// Steps of one CTA:
+///  1. setup: thread 0 initialises the full/empty mbarriers of the ring; the producer warpgroup
+///     gives registers away (setmaxnreg.dec), the consumers take them (setmaxnreg.inc);
+///  2. produce (one thread): per KV tile of N tokens, wait for the stage to be empty, announce
+///     its bytes (arrive_expect_tx), issue one copy per (page box, 64-wide panel) of K and of V:
+///     coordinates (panel, KV head, row in page, physical block); boxes past the range are not
+///     issued and their bytes not announced;
+///  3. gather_q_rows (each consumer warpgroup, its 64 rows): cp.async into the 128-byte-swizzled
+///     Panel128B layout, rows past the pack zero-filled, then the proxy fence;
+///  4. per tile (each consumer warpgroup): wait for the stage to be full; on the last tile zero
+///     the V rows past the range (P is 0 there, but 0 x NaN of an unwritten row is NaN);
+///     S = Q K^T (D/16 wgmma, B K-major); softmax_update on S in registers; P to A fragments;
+///     O += P V (N/16 wgmma, A from registers, B = V MN-major); release the stage (one arrive
+///     per consumer warp);
+///  5. write_rows of packed_tile.cuh: the same output / partial contract as the pack kernel.
+/// What is left for later (the issue's full design): 192-row tiles (3 consumers, register budget
+/// with setmaxnreg), overlapping softmax with the next tile's wgmma, intra-warpgroup
+/// ping-pong, fp8 K/V (wgmma e4m3 needs K-major V), and d = 256 (register budget).
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "patlab/cuda/hopper/fence.cuh"
+#include "patlab/cuda/hopper/mbarrier.cuh"
+#include "patlab/cuda/hopper/setmaxnreg.cuh"
+#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/hopper/wgmma.cuh"
+#include "patlab/cuda/packed_tile.cuh"
+#include "patlab/planner/tile_budget.hpp"
+
+namespace patlab::cuda {
+
+/// Rows of one consumer warpgroup (the M of wgmma). The ring's depth (kHopperStages), the
+/// warpgroup's threads and the CTA's shared memory are in planner/tile_budget.hpp, which the
+/// planner reads too.
+inline constexpr int kHopperGroupRows = 64;
+/// Registers per thread the consumers take (setmaxnreg.inc): the 64 x d/2 output accumulator,
+/// the scores and P fragments, the softmax state.
+inline constexpr int kConsumerRegs = 232;
+/// Named barrier ids: 0 is __syncthreads; 1 + g: consumer warpgroup g; kAllConsumersBarrier: all.
+inline constexpr int kAllConsumersBarrier = 8;
+
+// [hopper-layout]
+/// Shapes and shared memory of a stage-8 CTA: Q tile [D/64][M][64], then kHopperStages K tiles
+/// and kHopperStages V tiles [D/64][N][64] (Panel128B, each 1024-byte aligned), then the
+/// barriers: hopper_smem_bytes() of tile_budget.hpp, which the planner reads.
+/// @tparam D head dimension (64 or 128)
+/// @tparam kConsumers consumer warpgroups (1 or 2): M = 64 x kConsumers rows
+/// @tparam N KV tokens per tile (64 or 128)
+template <int D, int kConsumers, int N>
+struct HopperLayout {
+  static constexpr int kRows = kHopperGroupRows * kConsumers;
+  static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
+  static constexpr int kTileElems = N * D;
+  /// CTAs per SM the instance is compiled for (__launch_bounds__): two of one consumer (so a
+  /// 64-row CTA's registers at entry are 128 per thread), one of two.
+  static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
+  /// Registers per thread the producer keeps (setmaxnreg.dec), so that its warpgroup and the
+  /// consumers at kConsumerRegs fit the CTA's share of the SM's 64K registers.
+  static constexpr int kProducerRegs = kConsumers == 1 ? 24 : 40;
+  static_assert(kProducerRegs * kWarpgroupThreads + kConsumerRegs * kWarpgroupThreads * kConsumers <=
+                    65536 / kMinBlocks,
+                "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
+  static constexpr int kQElems = kRows * D;
+  /// Dynamic shared memory, alignment slack included.
+  static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
+  static_assert(N == kHopperKvTile, "the planner's budget counts kHopperKvTile-token stages");
+  static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
+  static_assert(kThreads == hopper_threads(kRows), "the budget's thread count");
+  static_assert(D % hopper::kPanelElems == 0 && N % 16 == 0, "whole panels and whole k16 steps");
+};
+// [hopper-layout]
+
+/// `bar.sync id, threads`: a barrier among `threads` threads (a multiple of 32) only.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// [hopper-produce]
+/// Step 2, one thread: streams the pack's KV range, tile by tile, into the ring. `box_rows`
+/// tokens per copy (min(page, N)); each copy is one 64-wide panel of one page box.
+template <int D, int N>
+__device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUtensorMap* v_map, const int32_t* blocks,
+                                           const PoolGeometry& geo, int kv_len, int kv_head, int box_rows,
+                                           uint16_t* k_s, uint16_t* v_s, hopper::Mbarrier* full,
+                                           hopper::Mbarrier* empty) {
+  constexpr int kPanels = D / hopper::kPanelElems;
+  const int num_tiles = (kv_len + N - 1) / N;
+  const int page_mask = (1 << geo.page_shift) - 1;
+  hopper::RingPosition<kHopperStages> pos;
+  for (int tile = 0; tile < num_tiles; ++tile, pos.advance()) {
+    hopper::wait_parity(&empty[pos.stage], pos.phase ^ 1u);
+    const int first = tile * N;
+    const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;  // boxes that hold tokens of the range
+    hopper::arrive_expect_tx(&full[pos.stage],
+                             static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
+    uint16_t* ks = k_s + pos.stage * N * D;
+    uint16_t* vs = v_s + pos.stage * N * D;
+    for (int b = 0; b < boxes; ++b) {
+      const int token = first + b * box_rows;
+      const int block = blocks[token >> geo.page_shift], row = token & page_mask;
+      for (int p = 0; p < kPanels; ++p) {
+        const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
+        hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block, &full[pos.stage]);
+        hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block, &full[pos.stage]);
+      }
+    }
+  }
+}
+// [hopper-produce]
+
+// [hopper-q-gather]
+/// Step 3: one consumer warpgroup gathers its 64 rows (from tile row `row0`) of the Q tile
+/// into Panel128B (`q_s` is the whole M-row tile), rows past `rows` zero-filled; then the
+/// proxy fence and the warpgroup's barrier, so that wgmma may read it.
+template <typename T, int D, int M>
+__device__ __forceinline__ void gather_q_rows(const PackKernelArgs& args, T* q_s, int first, int rows, int kv_head,
+                                              int row0, int wg_tid, int barrier_id) {
+  constexpr int kChunks = D / kChunkElems;
+  const T* q = static_cast<const T*>(args.q);
+  const int g = args.group;
+  for (int c = wg_tid; c < kHopperGroupRows * kChunks; c += kWarpgroupThreads) {
+    const int r = row0 + c / kChunks, ch = c % kChunks;
+    const bool valid = r < rows;
+    const T* src = q;
+    if (valid) {
+      const int request = args.queries[first + r / g];
+      src = q + (static_cast<int64_t>(request) * args.num_q_heads + kv_head * g + r % g) * D + ch * kChunkElems;
+    }
+    cp_async_16(q_s + hopper::panel_offset(M, r, ch * kChunkElems), src, valid);
+  }
+  cp_async_commit();
+  cp_async_wait<0>();
+  hopper::fence_proxy_async_shared();
+  named_barrier_sync(barrier_id, kWarpgroupThreads);
+}
+// [hopper-q-gather]
+
+// [hopper-tail]
+/// Step 4a, last tile only: the consumer threads zero V's rows [valid, N) of the stage (never
+/// written by a copy, or holding tokens past the range), fence them for wgmma and wait for
+/// each other.
+template <int D, int N, int kConsumers>
+__device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consumer_tid) {
+  for (int e = consumer_tid; e < (N - valid) * D; e += kConsumers * kWarpgroupThreads) {
+    const int r = valid + e / D, col = e % D;
+    vs[hopper::panel_offset(N, r, col)] = 0;
+  }
+  hopper::fence_proxy_async_shared();
+  named_barrier_sync(kAllConsumersBarrier, kConsumers * kWarpgroupThreads);
+}
+// [hopper-tail]
+
+// [hopper-consume]
+/// Step 4b: one tile for one consumer warpgroup: S = Q K^T, the online softmax, O += P V.
+/// `s` and `o` are the warp's 16 rows in the C layout of mma.m16n8k16 per n8 block, which is
+/// wgmma's accumulator layout too (wgmma.cuh).
+template <typename T, int D, int M, int N>
+__device__ __forceinline__ void consume_tile(const T* q_wg, const T* ks, const T* vs, int first_token, int kv_len,
+                                             float scale, int lane, SoftmaxRow<> (&row_state)[2],
+                                             float (&o)[D / 8][4]) {
+  using hopper::Major;
+  float s[N / 8][4] = {};
+  float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
+  float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
+  hopper::fence_operands(s_flat);
+  hopper::wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    hopper::wgmma_ss<T, N, Major::K>(s_flat, hopper::desc_k_major(q_wg, M, kk), hopper::desc_k_major(ks, N, kk),
+                                     kk > 0);
+  hopper::wgmma_commit();
+  hopper::wgmma_wait<0>();
+  hopper::fence_operands(s_flat);
+
+  softmax_update<D, N>(s, first_token, kv_len, scale, lane, row_state, o);
+
+  uint32_t p[N / 16][4];  // P in the A layout, one k16 step of tokens each
+#pragma unroll
+  for (int kt = 0; kt < N / 16; ++kt) {
+    p[kt][0] = pack2(s[2 * kt][0], s[2 * kt][1], T{});
+    p[kt][1] = pack2(s[2 * kt][2], s[2 * kt][3], T{});
+    p[kt][2] = pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{});
+    p[kt][3] = pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{});
+  }
+  hopper::fence_operands(o_flat);
+  hopper::wgmma_fence();
+#pragma unroll
+  for (int kt = 0; kt < N / 16; ++kt)
+    hopper::wgmma_rs<T, D, Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
+  hopper::wgmma_commit();
+  hopper::wgmma_wait<0>();
+  hopper::fence_operands(o_flat);
+}
+// [hopper-consume]
+
+// [hopper-kernel]
+/// The stage-8 kernel: one CTA per (pack, KV head), flat grid with KV heads fastest (as
+/// pack_attention_kernel), warpgroup 0 produces, warpgroups 1..kConsumers consume.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam kConsumers consumer warpgroups (1: 64-row tiles, 2: 128-row tiles)
+/// @tparam N KV tokens per tile
+template <typename T, int D, int kConsumers, int N>
+__global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, HopperLayout<D, kConsumers, N>::kMinBlocks)
+    hopper_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket,
+                       const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
+                       int box_rows) {
+  using L = HopperLayout<D, kConsumers, N>;
+  constexpr int M = L::kRows;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  // The swizzle of the copies and of wgmma's descriptors follows address bits: the tiles start
+  // on the next 1024-byte atom (kHopperAlignSlack covers the skip).
+  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
+  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
+  T* q_s = reinterpret_cast<T*>(smem);
+  uint16_t* k_s = reinterpret_cast<uint16_t*>(q_s + L::kQElems);
+  uint16_t* v_s = k_s + kHopperStages * L::kTileElems;
+  hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(v_s + kHopperStages * L::kTileElems);
+  hopper::Mbarrier* empty = full + kHopperStages;
+
+  const int hkv = args.geo.num_kv_heads;
+  const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);
+  const int first = args.query_begin[pack];
+  const int rows = (args.query_begin[pack + 1] - first) * args.group;
+  const int kv_len = args.kv_len[pack];
+  const int wg = threadIdx.x / kWarpgroupThreads, wg_tid = threadIdx.x % kWarpgroupThreads;
+
+  // Step 1: the ring's barriers.
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kHopperStages; ++s) {
+      hopper::init_mbarrier(&full[s], 1);                  // the producer's arrive_expect_tx
+      hopper::init_mbarrier(&empty[s], kConsumers * 4);    // one arrive per consumer warp
+    }
+    hopper::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    hopper::setmaxnreg_dec<L::kProducerRegs>();
+    if (wg_tid == 0) {
+      hopper::prefetch_tensor_map(&k_map);
+      hopper::prefetch_tensor_map(&v_map);
+      produce_kv<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, kv_head, box_rows, k_s,
+                       v_s, full, empty);
+    }
+  } else {
+    hopper::setmaxnreg_inc<kConsumerRegs>();
+    const int cg = wg - 1;                      // consumer warpgroup
+    const int lane = wg_tid % 32, warp = wg_tid / 32;
+    const int row0 = cg * kHopperGroupRows;     // its first tile row
+    gather_q_rows<T, D, M>(args, q_s, first, rows, kv_head, row0, wg_tid, 1 + cg);
+    const T* q_wg = q_s + row0 * hopper::kPanelElems;
+    const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
+    float o[D / 8][4] = {};
+    SoftmaxRow<> row_state[2];
+    const int num_tiles = (kv_len + N - 1) / N;
+    hopper::RingPosition<kHopperStages> pos;
+    for (int tile = 0; tile < num_tiles; ++tile, pos.advance()) {
+      hopper::wait_parity(&full[pos.stage], pos.phase);
+      uint16_t* ks = k_s + pos.stage * L::kTileElems;
+      uint16_t* vs = v_s + pos.stage * L::kTileElems;
+      const int valid = kv_len - tile * N;
+      if (valid < N) zero_v_tail<D, N, kConsumers>(vs, valid, threadIdx.x - kWarpgroupThreads);
+      consume_tile<T, D, M, N>(q_wg, reinterpret_cast<const T*>(ks), reinterpret_cast<const T*>(vs), tile * N, kv_len,
+                               scale, lane, row_state, o);
+      if (lane == 0) hopper::arrive(&empty[pos.stage]);
+    }
+    // Step 5: the rows' sums across their quads, then the pack kernel's write.
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
+      row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
+    }
+    write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, kv_head, lane, row_state, o);
+  }
+}
+// [hopper-kernel]
+
+}  // namespace patlab::cuda

@@ -1,0 +1,214 @@
+/// @file 08_hopper.cu
+/// @brief Stage 8, `hopper`: stage 7's plan on Hopper's own engines (sm_90a). Packs of more
+/// than 32 rows, up to 128 (TilePolicy::hopper: 64- or 128-row tiles), run hopper_pack_kernel
+/// (hopper_tile.cuh): a producer warpgroup streams the K/V pages by tensor-map copies into an
+/// mbarrier ring, one or two consumer warpgroups compute with wgmma. Packs of up to 32 rows keep
+/// stage 7's pack kernel and its 16- and 32-row tiles, where a 64-row wgmma tile would compute
+/// padding and its larger CTA cost more than it saves (hopper_policy_tile()).
+///
+/// What is new against stage 7:
+///  - rows: a pack holds up to 128 rows (two consumer warpgroups share every K/V stage), so a
+///    prefix shared by S queries of group g is read ceil(S g / 128) times instead of
+///    ceil(S g / 64);
+///  - the copies: one thread issues cp.async.bulk.tensor per (page box, 64-wide panel); the
+///    consumers never compute addresses or wait on their own loads;
+///  - the math: wgmma m64n64k16 (QK^T) and m64n{d}k16 (PV, P from registers);
+///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
+/// The rest is stage 7's: direct output, longest pack first, one stream per bucket, the merge.
+/// Shapes the kernel is not built for (an fp8 KV cache, head dim 256, pages under 8 tokens)
+/// are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs sm_90").
+#include <cuda.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/hopper_tile.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
+#include "patlab/cuda/stage.cuh"
+#include "patlab/cuda/streams.cuh"
+#include "patlab/error.hpp"
+#include "patlab/planner/planner.hpp"
+#include "patlab/planner/tile_budget.hpp"
+
+namespace patlab::cuda {
+
+namespace {
+
+/// Compute capability of the sm_90a machine code.
+constexpr int kHopperMajor = 9;
+constexpr int kHopperMinor = 0;
+
+/// Calls `f(TypeTag<T>{}, D, kConsumers)` for the stage-8 instance of `rows`-row tiles: 16-bit KV,
+/// d 64 or 128, one consumer warpgroup for 64 rows, two for 128.
+template <typename F>
+void dispatch_hopper(const Shape& shape, int rows, F&& f) {
+  dispatch_dtype(shape.dtype, [&](auto tag) {
+    auto with_rows = [&](auto dim) {
+      if (rows == kHopperTileRows[0])
+        f(tag, dim, std::integral_constant<int, 1>{});
+      else
+        f(tag, dim, std::integral_constant<int, 2>{});
+    };
+    if (shape.head_dim == 64)
+      with_rows(std::integral_constant<int, 64>{});
+    else
+      with_rows(std::integral_constant<int, 128>{});
+  });
+}
+
+/// The kernel instance of a dispatch.
+template <typename Tag, typename Dim, typename Consumers>
+auto hopper_instance() {
+  using T = typename Tag::type;
+  return hopper_pack_kernel<T, Dim::value, Consumers::value, kHopperKvTile>;
+}
+
+// [hopper-stage]
+/// Plans like stage 7 with Hopper tiles, launches hopper_pack_kernel per bucket of 64- or
+/// 128-row tiles with the pools' tensor maps and the pack kernel per bucket of smaller tiles, on
+/// one stream per bucket, then the merge.
+class HopperStage final : public Stage {
+ public:
+  std::string unsupported(const Shape& shape) const override {
+    if (shape.kv_fp8()) return "stage 8 reads a 16-bit KV cache only (its copies feed wgmma directly)";
+    if (shape.head_dim != 64 && shape.head_dim != 128) return "stage 8 is built for d = 64 and 128 only";
+    if (shape.page_size < kSwizzleRows) return "stage 8 copies whole 8-row swizzle atoms: pages of 8 tokens or more";
+    return {};
+  }
+
+  void prepare(const DeviceBatch& batch) override {
+    PlannerOptions options;
+    planner_options(batch, options);
+    prepare_with_plan(batch, make_plan(batch.host->layout, options));
+  }
+
+  bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
+    require_sm90(batch);
+    options = PlannerOptions{};
+    options.tiles = TilePolicy::hopper;
+    options.split_kv = true;
+    options.sms = batch.device->sm_count;
+    if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
+    // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
+    // 64- and 128-row stage-8 instances (kRowClasses).
+    for (int i = 0; i < 2; ++i) {
+      const TileShape t = fit_tile({kRowClasses[i], options.max_kv_tile}, batch.shape.head_dim,
+                                   batch.shape.kv_element_bytes());
+      options.ctas_per_sm[static_cast<size_t>(i)] =
+          pack_tile_ctas_per_sm(batch.shape, t, batch.device->smem_per_block_optin);
+    }
+    for (int i = 0; i < 2; ++i)
+      dispatch_hopper(batch.shape, kHopperTileRows[i], [&](auto tag, auto dim, auto consumers) {
+        const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
+        using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+        configure(kernel, L::kSmemBytes, batch);
+        int ctas = 0;
+        PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
+        options.ctas_per_sm[static_cast<size_t>(2 + i)] = std::max(ctas, 1);
+      });
+    return true;
+  }
+
+  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+    require_sm90(batch);
+    shape_ = batch.shape;
+    pool_blocks_ = batch.host->layout.num_blocks;
+    UploadOptions upload;
+    upload.direct_output = true;
+    upload.longest_first = true;
+    upload.pack_kernel = false;
+    plan_.upload(plan, batch, upload);
+    occupancy_.clear();
+    for (const DevicePlan::Bucket& b : plan_.buckets()) {
+      if (!is_hopper_tile(b.tile)) {
+        configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
+        continue;
+      }
+      dispatch_hopper(shape_, b.tile.m, [&](auto tag, auto dim, auto consumers) {
+        using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+        const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
+        configure(kernel, L::kSmemBytes, batch);
+        int ctas = 0;
+        PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
+        occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
+      });
+    }
+    const int buckets = static_cast<int>(plan_.buckets().size());
+    if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
+    set_pools(batch.k_pool, batch.v_pool);
+  }
+
+  void set_pools(const void* k_pool, const void* v_pool) override {
+    plan_.set_pools(k_pool, v_pool);
+    const hopper::PoolMapShape s{pool_blocks_, shape_.page_size, shape_.num_kv_heads, shape_.head_dim, box_rows()};
+    k_map_ = hopper::make_pool_tensor_map(k_pool, s);
+    v_map_ = hopper::make_pool_tensor_map(v_pool, s);
+  }
+
+  void run(cudaStream_t stream) override {
+    streams_->fork(stream);
+    for (size_t b = 0; b < plan_.buckets().size(); ++b) {
+      const DevicePlan::Bucket& bucket = plan_.buckets()[b];
+      if (bucket.count == 0) continue;
+      const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
+      cudaStream_t s = streams_->stream(static_cast<int>(b));
+      if (!is_hopper_tile(bucket.tile)) {
+        plan_.launch(b, s);  // the pack kernel (stage 7's) for packs of up to 32 rows
+        continue;
+      }
+      dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
+        using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+        hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>()<<<ctas, L::kThreads, L::kSmemBytes, s>>>(
+            plan_.kernel_args(), plan_.bucket_packs(b), k_map_, v_map_, box_rows());
+        PATLAB_CUDA_CHECK_LAUNCH();
+      });
+    }
+    streams_->join(stream);
+    plan_.merge(stream);  // launches nothing when every query was written directly
+  }
+
+  int64_t model_bytes() const override { return plan_.traffic_bytes(); }
+  std::string notes() const override {
+    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + ", one stream per bucket";
+  }
+  std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
+
+ private:
+  /// Throws the stage's skip reason on any GPU but sm_90.
+  static void require_sm90(const DeviceBatch& batch) {
+    if (batch.device->cc_major != kHopperMajor || batch.device->cc_minor != kHopperMinor)
+      throw Error(ErrorKind::unsupported, "skipped: needs sm_90");
+  }
+
+  /// Raises the instance's shared-memory limit, or refuses a device that has too little.
+  template <typename K>
+  static void configure(K kernel, int smem, const DeviceBatch& batch) {
+    if (smem > batch.device->smem_per_block_optin)
+      throw Error(ErrorKind::unsupported, "stage 8 needs " + std::to_string(smem) + " bytes of shared memory per CTA");
+    PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  }
+
+  /// Token rows per tensor-map copy: a page, or a KV tile when pages are longer.
+  int box_rows() const { return std::min(shape_.page_size, kHopperKvTile); }
+
+  Shape shape_;
+  int64_t pool_blocks_ = 0;
+  DevicePlan plan_;
+  std::unique_ptr<StreamFork> streams_;
+  std::string occupancy_;  ///< ", 64x64: 2 CTAs/SM" per stage-8 bucket (the occupancy calculator)
+  CUtensorMap k_map_{};
+  CUtensorMap v_map_{};
+};
+// [hopper-stage]
+
+}  // namespace
+
+std::unique_ptr<Stage> make_stage_hopper() { return std::make_unique<HopperStage>(); }
+
+}  // namespace patlab::cuda

@@ -1,0 +1,66 @@
+// The host side of the Hopper wrapper tests (tests/gpu/hopper_primitives.cu, built for sm_90a
+// only): each function runs one wrapper in isolation on device 0 and returns what the kernel
+// wrote, for tests/gpu/test_hopper_primitives.cpp to check against a CPU result.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace patlab::test::hopper {
+
+/// compiled_features() (hopper/arch.cuh) of the test kernels as they ran: 3 when the sm_90a
+/// code ran.
+int device_features();
+
+/// What bulk_roundtrip() returns.
+struct RoundTrip {
+  std::vector<uint8_t> via_bulk_store;  ///< shared -> global by cp.async.bulk
+  std::vector<uint8_t> via_threads;     ///< shared -> global by ordinary loads and stores
+};
+
+/// Copies pages `pages` (indices into `pool`, pages of `page_bytes`) into shared memory with one
+/// cp.async.bulk each, `per_round` pages per mbarrier phase (rounds reuse the barrier and flip
+/// its parity), and back out both ways; the result is the pages in list order.
+RoundTrip bulk_roundtrip(const std::vector<uint8_t>& pool, int page_bytes, const std::vector<int>& pages,
+                         int per_round);
+
+/// A producer warp streams `tiles` (tile_words words each) through a ring of `stages` shared
+/// stages (full/empty mbarriers, expect_tx, consumers release by arrive) to 4 consumer warps;
+/// consumer thread t sums words t, t + 128, ... of each tile times (tile index + 1). Returns the
+/// 128 sums.
+std::vector<uint64_t> ring_sums(const std::vector<uint32_t>& tiles, int tile_words, int stages);
+
+/// Values of the setmaxnreg test: thread t of warpgroup 0 (the one that gives registers away)
+/// writes t, thread t of warpgroup 1 (the one that takes them) writes the sum of t + i for
+/// i < kSetmaxnregTerms, kept in registers.
+inline constexpr int kSetmaxnregTerms = 64;
+/// Runs the two roles in one CTA of two warpgroups; returns the 256 values.
+std::vector<int> setmaxnreg_roles();
+
+/// Input type of a wgmma test.
+enum class Dtype { f16, bf16 };
+
+/// Reduction depth of wgmma_matmul(): two 64-wide panels.
+inline constexpr int kWgmmaDepth = 128;
+
+/// One warpgroup computes C (64 x n) = A (64 x kWgmmaDepth, row-major) * B with kWgmmaDepth / 16
+/// wgmma k16 steps, A from shared memory (or from registers when `a_in_registers`), B from shared
+/// memory in the 128-byte swizzled layout, K-major (`b` given as [n][kWgmmaDepth], C = A b^T) or
+/// MN-major (`b` given as [kWgmmaDepth][n], C = A b; n >= 64). Inputs are rounded to `dtype` on
+/// the way in; C is fp32, row-major.
+std::vector<float> wgmma_matmul(Dtype dtype, int n, bool b_mn_major, bool a_in_registers, const std::vector<float>& a,
+                                const std::vector<float>& b);
+
+/// A box of a pool tensor map: token rows [row0, row0 + box_rows) of KV head `head` of block
+/// `block` (block == blocks: out of bounds, zeros).
+struct PoolBox {
+  int block, head, row0;
+};
+
+/// Loads each box (all D/64 panels) with cp.async.bulk.tensor through the 4-D pool map
+/// (hopper/tma.cuh) into 1024-aligned shared memory, reads it back through panel_offset(), and
+/// returns the boxes as [box][box_rows][D] 16-bit values.
+std::vector<uint16_t> tma_pool_boxes(const std::vector<uint16_t>& pool, int blocks, int page, int kv_heads, int d,
+                                     int box_rows, const std::vector<PoolBox>& boxes);
+
+}  // namespace patlab::test::hopper
