@@ -34,7 +34,6 @@
 #include "patlab/cuda/streams.cuh"
 #include "patlab/error.hpp"
 #include "patlab/planner/planner.hpp"
-#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
 
@@ -98,20 +97,10 @@ class HopperStage final : public Stage {
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64- and 128-row stage-8 instances (kRowClasses).
     for (int i = 0; i < 2; ++i) {
-      const TileShape t = fit_tile({kRowClasses[i], options.max_kv_tile}, batch.shape.head_dim,
-                                   batch.shape.kv_element_bytes());
-      options.ctas_per_sm[static_cast<size_t>(i)] =
-          pack_tile_ctas_per_sm(batch.shape, t, batch.device->smem_per_block_optin);
+      options.ctas_per_sm[static_cast<size_t>(i)] = pack_rows_ctas_per_sm(
+          batch.shape, kRowClasses[i], options.max_kv_tile, batch.device->smem_per_block_optin);
+      options.ctas_per_sm[static_cast<size_t>(2 + i)] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
     }
-    for (int i = 0; i < 2; ++i)
-      dispatch_hopper(batch.shape, kHopperTileRows[i], [&](auto tag, auto dim, auto consumers) {
-        const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
-        using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-        configure(kernel, L::kSmemBytes, batch);
-        int ctas = 0;
-        PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
-        options.ctas_per_sm[static_cast<size_t>(2 + i)] = std::max(ctas, 1);
-      });
     return true;
   }
 
@@ -130,14 +119,8 @@ class HopperStage final : public Stage {
         configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
         continue;
       }
-      dispatch_hopper(shape_, b.tile.m, [&](auto tag, auto dim, auto consumers) {
-        using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-        const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
-        configure(kernel, L::kSmemBytes, batch);
-        int ctas = 0;
-        PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
-        occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
-      });
+      const int ctas = configure_hopper(batch, b.tile.m);
+      occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
     }
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
@@ -186,12 +169,20 @@ class HopperStage final : public Stage {
       throw Error(ErrorKind::unsupported, "skipped: needs sm_90");
   }
 
-  /// Raises the instance's shared-memory limit, or refuses a device that has too little.
-  template <typename K>
-  static void configure(K kernel, int smem, const DeviceBatch& batch) {
-    if (smem > batch.device->smem_per_block_optin)
-      throw Error(ErrorKind::unsupported, "stage 8 needs " + std::to_string(smem) + " bytes of shared memory per CTA");
-    PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  /// Raises the shared-memory limit of the stage-8 instance for `rows`-row tiles (or refuses a
+  /// device that has too little) and returns the CTAs of it one SM holds (occupancy calculator).
+  static int configure_hopper(const DeviceBatch& batch, int rows) {
+    int ctas = 0;
+    dispatch_hopper(batch.shape, rows, [&](auto tag, auto dim, auto consumers) {
+      using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+      const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
+      if (L::kSmemBytes > batch.device->smem_per_block_optin)
+        throw Error(ErrorKind::unsupported,
+                    "stage 8 needs " + std::to_string(L::kSmemBytes) + " bytes of shared memory per CTA");
+      PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmemBytes));
+      PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
+    });
+    return ctas;
   }
 
   /// Token rows per tensor-map copy: a page, or a KV tile when pages are longer.

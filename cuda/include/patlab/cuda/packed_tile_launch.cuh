@@ -9,6 +9,7 @@
 
 #include "patlab/cuda/packed_tile.cuh"
 #include "patlab/planner/plan.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "patlab/model/workload.hpp"
 
 namespace patlab::cuda {
@@ -20,6 +21,14 @@ void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin)
 /// CTAs of the pack kernel for (shape, tile) that one SM holds at once (the occupancy
 /// calculator, after configure_pack_tile()): the wave fill's slots per SM.
 int pack_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin);
+
+/// pack_tile_ctas_per_sm() of the instance that runs long packs of `rows` rows: the tile of
+/// `rows` x `max_kv_tile`, its n lowered to fit the head dim (fit_tile). The wave fill's slots of
+/// a row class.
+inline int pack_rows_ctas_per_sm(const Shape& shape, int rows, int max_kv_tile, int64_t smem_optin) {
+  return pack_tile_ctas_per_sm(shape, fit_tile({rows, max_kv_tile}, shape.head_dim, shape.kv_element_bytes()),
+                               smem_optin);
+}
 
 /// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`.
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,

@@ -13,7 +13,6 @@
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
 #include "patlab/planner/planner.hpp"
-#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
 
@@ -44,11 +43,9 @@ class PlanStage final : public Stage {
     // [plan-stage-occupancy]
     // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
     if (options.split_kv && options.fill_waves)
-      for (size_t i = 0; i < std::size(kTileRowOptions); ++i) {
-        const TileShape t =
-            fit_tile({kTileRowOptions[i], options.max_kv_tile}, batch.shape.head_dim, batch.shape.kv_element_bytes());
-        options.ctas_per_sm[i] = pack_tile_ctas_per_sm(batch.shape, t, batch.device->smem_per_block_optin);
-      }
+      for (size_t i = 0; i < std::size(kTileRowOptions); ++i)
+        options.ctas_per_sm[i] = pack_rows_ctas_per_sm(batch.shape, kTileRowOptions[i], options.max_kv_tile,
+                                                       batch.device->smem_per_block_optin);
     // [plan-stage-occupancy]
     return true;
   }
