@@ -3,7 +3,7 @@
 # beside FlashInfer, torch SDPA and every patlab stage, eager and under CUDA graphs, on four
 # workloads (one call); then Nsight Compute on stage 8 (../2026-12-02-h200-stage8-profiles/prof.sh)
 # while time is left. Carry .peers, .wheels (tools/peers/README.md).
-#   PATLAB_COMMIT=<hash> docs/results/2026-12-02-h200-peers-first/run.sh OUT
+#   PATLAB_COMMIT=<hash> docs/results/2026-12-02-h200-peers-first/run.sh OUT [--no-prof]
 set -uo pipefail
 final=$1
 start=$SECONDS
@@ -21,7 +21,7 @@ timeout 420 tools/run_suite.sh "$out/suite" --graph --repeats 20 \
 echo "suite exit $? at $((SECONDS - start)) s"
 grep -E "^\[|FAIL|skipped|error|Error" "$out/suite.log" | head -60
 rm -rf "$out/suite/exports"
-if (( SECONDS - start < 470 )); then
+if [[ ${2:-} != --no-prof ]] && (( SECONDS - start < 470 )); then
   timeout $((560 - (SECONDS - start))) docs/results/2026-12-02-h200-stage8-profiles/prof.sh "$out" > "$out/prof.log" 2>&1
   echo "prof exit $? at $((SECONDS - start)) s"
 fi
