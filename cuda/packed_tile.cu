@@ -92,7 +92,7 @@ void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& 
     using T = typename decltype(tag)::type;
     using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    const int64_t ctas = int64_t{count} * shape.num_kv_heads;
+    const int64_t ctas = int64_t{count} * (args.pack_kv_head ? 1 : shape.num_kv_heads);
     if (ctas > kMaxGridX)
       throw Error(ErrorKind::unsupported, "a bucket of " + std::to_string(ctas) + " CTAs is over the grid's limit");
     pack_attention_kernel<T, KV, D, M, N><<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads,

@@ -9,11 +9,13 @@
 #include <map>
 #include <sstream>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/stage.cuh"
+#include "patlab/cuda/timing.cuh"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/stages.hpp"
@@ -60,19 +62,6 @@ std::string driver_string() {
   while (words >> w)
     if (w.size() >= 3 && std::isdigit(static_cast<unsigned char>(w[0])) && w.find('.') != std::string::npos) return w;
   return {};
-}
-
-Timing summarize(std::vector<float> ms) {
-  Timing t;
-  if (ms.empty()) return t;
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-  t.median_us = median * 1e3;
-  t.min_us = ms.front() * 1e3;
-  t.max_us = ms.back() * 1e3;
-  t.repeats = static_cast<int>(n);
-  return t;
 }
 
 /// A stage's run captured in a CUDA graph and instantiated; both are destroyed with the object.
@@ -212,20 +201,7 @@ struct Runner::Impl {
   /// Times `launch` with events; flushes L2 before each timed run when asked.
   template <typename Launch>
   Timing timed(const TimingOptions& o, Launch&& launch) {
-    for (int i = 0; i < o.warmup; ++i) launch();
-    PATLAB_CUDA_CHECK(cudaStreamSynchronize(stream));
-    std::vector<float> ms;
-    for (int i = 0; i < o.repeats; ++i) {
-      if (o.flush_l2) PATLAB_CUDA_CHECK(cudaMemsetAsync(flush.get(), i & 0xFF, flush.bytes(), stream));
-      PATLAB_CUDA_CHECK(cudaEventRecord(start, stream));
-      launch();
-      PATLAB_CUDA_CHECK(cudaEventRecord(stop, stream));
-      PATLAB_CUDA_CHECK(cudaEventSynchronize(stop));
-      float t = 0;
-      PATLAB_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-      ms.push_back(t);
-    }
-    return summarize(std::move(ms));
+    return cuda::time_launches(stream, start, stop, flush, o, std::forward<Launch>(launch));
   }
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <tuple>
@@ -12,6 +13,7 @@
 #include "../catch.hpp"
 #include "../test_util.hpp"
 #include "patlab/sparse/fsa.hpp"
+#include "patlab/sparse/sparse_check.hpp"
 #include "patlab/sparse/sparse_oracle.hpp"
 
 using namespace patlab;
@@ -406,3 +408,35 @@ TEST_CASE("inconsistent parameters: Error(usage) naming the problem, or a stated
   CHECK(sel.total_blocks() == 8 * 7);
   CHECK(max_relative_difference(sparse_attention(w, o, sel).window, naive_attention(w)) < kOracleAgreement);
 }
+
+// [test-tie-rule]
+TEST_CASE("compare_selections: the GPU's tie rule accepts exchanges of equal-score blocks only") {
+  const Workload w = small_workload();
+  const SparseOptions o = small_options();
+  const Selection cpu = select_blocks(w, o);
+  REQUIRE(compare_selections(w, o, cpu, cpu).identical == static_cast<int64_t>(cpu.blocks.size()));
+  // Row 0: exchange its best non-forced block for the worst unchosen one: not a tie.
+  const std::vector<double> scores = selection_scores(compressed_probabilities(w, 0, 0, o), w.layout.lengths[0], o);
+  const std::vector<int32_t> forced = forced_blocks(static_cast<int>(scores.size()));
+  Selection swapped = cpu;
+  std::vector<int32_t>& row = swapped.blocks[0];
+  int32_t chosen = -1, worst = -1;
+  for (int32_t b : row)
+    if (std::find(forced.begin(), forced.end(), b) == forced.end()) chosen = b;
+  for (int32_t b = 0; b < static_cast<int32_t>(scores.size()); ++b)
+    if (std::find(row.begin(), row.end(), b) == row.end() && (worst < 0 || scores[b] < scores[worst])) worst = b;
+  REQUIRE(chosen >= 0);
+  REQUIRE(worst >= 0);
+  std::replace(row.begin(), row.end(), chosen, worst);
+  std::sort(row.begin(), row.end());
+  const double gap = std::fabs(scores[chosen] - scores[worst]) /
+                     std::accumulate(scores.begin(), scores.end(), 0.0);
+  const SelectionAgreement a = compare_selections(w, o, cpu, swapped);
+  CHECK(a.pass() == (gap <= kSelectionTieMass));
+  CHECK(a.rows == static_cast<int64_t>(cpu.blocks.size()));
+  // A block more or fewer under top-n is never a tie.
+  Selection shorter = cpu;
+  shorter.blocks[1].pop_back();
+  CHECK_FALSE(compare_selections(w, o, cpu, shorter).pass());
+}
+// [test-tie-rule]

@@ -1,8 +1,11 @@
-// patlab sparse: sparse decode (NSA, FSA, PSA) on the CPU. Checks the parameters against the
-// workload (one line, exit 2, or the clamps that --clamp allows, stated in the output), runs the
-// float64 oracle dense and sparse, and prints the selection, the byte models of NSA's and FSA's
-// loop orders, the error against dense attention and, with --curves, the error-vs-bytes sweep.
-// The GPU kernels are not built yet: the command says so and exits 0 after the CPU report.
+// patlab sparse: sparse decode (NSA, FSA, PSA). Checks the parameters against the workload (one
+// line, exit 2, or the clamps that --clamp allows, stated in the output), runs the float64 oracle
+// dense and sparse, and prints the selection, the byte models of NSA's and FSA's loop orders, the
+// error against dense attention and, with --curves, the error-vs-bytes sweep. With a GPU it then
+// runs the method on it (cuda/sparse/): the GPU's selection against the CPU's (tie rule of
+// sparse_check.hpp), every output against the float64 oracle (NaN-poisoned first), then the bench
+// protocol's timings; nsa and fsa run both loop orders so that their ratio comes from one run.
+// Without a GPU the GPU part is skipped and said so (exit 0 after the CPU report).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,8 +16,11 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "patlab/cuda/sparse.hpp"
 #include "patlab/error.hpp"
+#include "patlab/gpu.hpp"
 #include "patlab/sparse/fsa.hpp"
+#include "patlab/sparse/sparse_check.hpp"
 #include "patlab/sparse/sparse_oracle.hpp"
 
 namespace patlab::cli {
@@ -34,7 +40,11 @@ struct SparseCliOptions {
   bool curves = false;
   std::string curve_n = "3,4,6,8,12,16,24,32";
   std::string curve_tau = "0.5,0.6,0.7,0.8,0.9,0.95,0.99";
+  gpu::TimingOptions timing;
 };
+
+/// Fewest timed runs of the bench protocol.
+constexpr int kMinRepeats = 20;
 
 Method parse_method(const std::string& s) {
   if (s == "nsa") return Method::nsa;
@@ -174,6 +184,98 @@ Table curves_table(const std::vector<sparse::CurvePoint>& pts) {
   return t;
 }
 
+
+/// The GPU orders a method runs: nsa and fsa both loop orders of top-n (their ratio measured in
+/// one run), psa NSA's order split into balanced chunks.
+std::vector<gpu::SparseOrder> gpu_orders(Method m) {
+  if (m == Method::psa) return {gpu::SparseOrder::split};
+  return {gpu::SparseOrder::nsa, gpu::SparseOrder::fsa};
+}
+
+/// What the GPU part adds to the report, and whether its checks passed.
+struct GpuPart {
+  std::string status;  ///< the "GPU" field of the run table
+  std::vector<Table> tables;
+  bool pass = true;
+};
+
+GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const sparse::Selection& cpu_sel,
+                const sparse::SparseAttention& cpu_s, Method method, const gpu::TimingOptions& timing) {
+  GpuPart part;
+  const gpu::DeviceInfo dev = gpu::probe();
+  if (dev.broken) throw Error(ErrorKind::device, dev.reason);
+  if (!dev.available) {
+    part.status = "skipped: " + dev.reason + " (CPU oracle, selection and byte models only)";
+    return part;
+  }
+  std::unique_ptr<gpu::SparseRunner> runner;
+  try {
+    Phase phase("uploading to the GPU");
+    runner = std::make_unique<gpu::SparseRunner>(work, o);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::unsupported) throw;
+    part.status = std::string("skipped: ") + e.what();
+    return part;
+  }
+  const sparse::Selection sel = [&] {
+    Phase phase("GPU selection");
+    return runner->select();
+  }();
+  const sparse::SelectionAgreement agree = sparse::compare_selections(work, o, cpu_sel, sel);
+  part.pass = agree.pass();
+  // The oracle of the GPU's own choice (the same as the CPU's unless near ties were exchanged).
+  const sparse::SparseAttention ref = sel.blocks == cpu_sel.blocks ? cpu_s : sparse::sparse_attention(work, o, sel);
+  const gpu::Timing t_sel = runner->time_selection(timing);
+  const Shape& s = work.shape();
+  Table t;
+  t.title = "gpu";
+  t.columns = {"method", "order", "check (gated output)", "check (selected branch)", "selected us", "step us",
+               "selection us", "blocks read", "physical blocks", "model bytes", "GB/s", "x vs nsa order", "plan ms",
+               "notes"};
+  double nsa_us = 0;
+  for (gpu::SparseOrder order : gpu_orders(method)) {
+    const double plan_ms = runner->prepare(order, sel);
+    const gpu::SparseOutputs out = [&] {
+      Phase phase(std::string("GPU check, ") + gpu::order_name(order) + " order");
+      return runner->run_once(order);
+    }();
+    const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref.o);
+    const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref.selected.o);
+    part.pass = part.pass && c_out.pass && c_sel.pass;
+    gpu::Timing t_branch, t_step;
+    {
+      Phase phase(std::string("GPU timing, ") + gpu::order_name(order) + " order");
+      t_branch = runner->time_selected(order, timing);
+      t_step = runner->time_step(order, timing);
+    }
+    const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o);
+    const sparse::LoopOrderCost cost = order == gpu::SparseOrder::fsa ? sparse::fsa_order_cost(work.layout, view)
+                                                                      : sparse::nsa_order_cost(work.layout, sel, o);
+    const int64_t physical = order == gpu::SparseOrder::fsa ? static_cast<int64_t>(view.blocks.size())
+                                                            : sel.total_blocks();
+    if (order == gpu::SparseOrder::nsa) nsa_us = t_branch.median_us;
+    t.add({method == Method::psa ? "psa" : "nsa/fsa (top-n)", gpu::order_name(order), c_out.summary(), c_sel.summary(),
+           Cell::num(t_branch.median_us, 1), Cell::num(t_step.median_us, 1), Cell::num(t_sel.median_us, 1),
+           Cell::integer(sel.total_blocks()), Cell::integer(physical), Cell::bytes(static_cast<double>(cost.total_bytes())),
+           Cell::num(static_cast<double>(cost.total_bytes()) / (t_branch.median_us * 1e3), 1),
+           nsa_us > 0 ? Cell::num(nsa_us / t_branch.median_us, 3) : Cell::none(), Cell::num(plan_ms, 2),
+           runner->notes(order)});
+  }
+  part.tables.push_back(key_values("gpu run", {
+      {"device", dev.name},
+      {"selection vs CPU", agree.summary()},
+      {"timing", "median of " + std::to_string(timing.repeats) + " CUDA-event timings after " +
+                     std::to_string(timing.warmup) + " warm-ups, L2 flushed before each"},
+      {"selected us", "the selected branch alone (packs, empty partials, merge); step us: selection, selected "
+                      "branch, window and gates"},
+      {"model bytes", "the order's byte model (fsa.hpp): KV of the chosen blocks as read, q, partials, output"},
+      {"shape", s.describe()},
+  }));
+  part.tables.push_back(std::move(t));
+  part.status = part.pass ? "ran: every check passed (tables 'gpu run', 'gpu')" : "ran: a check FAILED (table 'gpu')";
+  return part;
+}
+
 int run_sparse(SparseCliOptions o) {
   const Format format = parse_format(o.format);
   const Method method = parse_method(o.method);
@@ -184,6 +286,9 @@ int run_sparse(SparseCliOptions o) {
   const std::vector<double> curve_tau = o.curves ? parse_numbers(o.curve_tau, "--curve-tau") : std::vector<double>{};
   for (int n : curve_n) require(n >= sparse::kForcedBlocks, "--curve-n: " + std::to_string(n) + " is below the 3 forced blocks");
   for (double tau : curve_tau) require(tau > 0 && tau <= 1, "--curve-tau: " + std::to_string(tau) + " is outside (0, 1]");
+  require(o.timing.repeats >= kMinRepeats, "--repeats " + std::to_string(o.timing.repeats) + " is below " +
+                                               std::to_string(kMinRepeats) + " (the bench protocol's minimum)");
+  require(o.timing.warmup >= 0, "--warmup " + std::to_string(o.timing.warmup) + " is negative");
   const WorkloadChoice w = o.workload.resolve();
   // Every check that needs only the block tables, before any data is drawn.
   const std::vector<std::string> clamps =
@@ -200,6 +305,7 @@ int run_sparse(SparseCliOptions o) {
       timed("sparse oracle (float64)", sparse_ms, [&] { return sparse::sparse_attention(work, o.sparse, sel); });
   const sparse::SparseError err = sparse::selected_error(s, dense);
   const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o.sparse);
+  const GpuPart gpu_part = run_gpu(work, o.sparse, sel, s, method, o.timing);
   std::string clamp_text;
   for (const std::string& c : clamps) clamp_text += (clamp_text.empty() ? "" : "; ") + c;
   std::vector<Table> tables;
@@ -216,7 +322,7 @@ int run_sparse(SparseCliOptions o) {
       {"dense oracle ms (CPU)", Cell::num(dense_ms, 1)},
       {"selection ms (CPU)", Cell::num(select_ms, 1)},
       {"sparse oracle ms (CPU)", Cell::num(sparse_ms, 1)},
-      {"GPU", "not built yet: CPU oracle, selection and byte models only"},
+      {"GPU", gpu_part.status},
   }));
   tables.push_back(selection_table(work.layout, sel, view, o.sparse, err));
   tables.push_back(orders_table(work.layout, sparse::nsa_order_cost(work.layout, sel, o.sparse),
@@ -226,8 +332,9 @@ int run_sparse(SparseCliOptions o) {
     tables.push_back(curves_table(timed("error-vs-bytes sweep", curves_ms, [&] {
       return sparse::error_curves(work, o.sparse, dense, curve_n, curve_tau);
     })));
+  tables.insert(tables.end(), gpu_part.tables.begin(), gpu_part.tables.end());
   print(std::cout, tables, format);
-  return kExitOk;
+  return gpu_part.pass ? kExitOk : kExitCheckFailed;
 }
 
 }  // namespace
@@ -235,8 +342,8 @@ int run_sparse(SparseCliOptions o) {
 void add_sparse(CLI::App& app, Action& action) {
   auto o = std::make_shared<SparseCliOptions>();
   auto* cmd = app.add_subcommand(
-      "sparse", "Sparse decode on the CPU (NSA's selection, FSA's loop order, PSA's progressive budget): float64 "
-                "oracle vs dense, blocks read, byte models of both loop orders (GPU kernels not built yet)");
+      "sparse", "Sparse decode (NSA's selection, FSA's loop order, PSA's progressive budget): float64 oracle vs "
+                "dense, blocks read, byte models of both loop orders; on a GPU, checked against the oracle, then timed");
   o->workload.add_to(*cmd);
   add_format(*cmd, o->format);
   auto& s = o->sparse;
@@ -262,9 +369,13 @@ void add_sparse(CLI::App& app, Action& action) {
   cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
   cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();
   cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str();
-  cmd->footer("Exit 0 after the CPU report (the GPU kernels are not built yet); 2 on bad or inconsistent parameters "
+  cmd->add_option("--warmup", o->timing.warmup, "GPU: untimed runs before timing")->capture_default_str();
+  cmd->add_option("--repeats", o->timing.repeats, "GPU: timed runs (median reported; at least 20)")
+      ->capture_default_str();
+  cmd->footer("Exit 0 after the report (the GPU part is skipped without a device); 1 when a GPU check fails; 2 on "
+              "bad or inconsistent parameters "
               "(n more than a request's selection blocks, l' not a multiple of the page, tau outside (0, 1], a window "
-              "longer than a request: one line, unless --clamp).");
+              "longer than a request: one line, unless --clamp); 3 on a CUDA error or GPU out of memory.");
   cmd->callback([&action, o] { action = [o] { return run_sparse(*o); }; });
 }
 

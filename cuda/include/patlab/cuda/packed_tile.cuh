@@ -53,6 +53,9 @@ struct PackKernelArgs {
   const int32_t* block_begin = nullptr;  ///< [packs + 1]: the pack's entries in blocks
   const int32_t* blocks = nullptr;       ///< physical blocks of each pack's KV range
   const int32_t* kv_len = nullptr;       ///< [packs]: tokens of each pack's KV range
+  /// [packs]: the one KV head of each pack (sparse decode's packs, whose blocks differ per KV
+  /// head): one CTA per listed pack. Null: every pack runs at every KV head (grid x Hkv).
+  const int32_t* pack_kv_head = nullptr;
   PoolGeometry geo{};
   int group = 1;        ///< query heads per KV head
   int num_q_heads = 1;  ///< Hq
@@ -397,8 +400,9 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   // [pack-cta-order]
   // One flat grid, KV heads fastest: the block scheduler starts CTAs in index order, so a bucket
   // ordered longest pack first starts every head of a long pack before any shorter pack.
-  const int hkv = args.geo.num_kv_heads;
-  const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);
+  const int hkv = args.pack_kv_head ? 1 : args.geo.num_kv_heads;
+  const int pack = bucket[blockIdx.x / hkv];
+  const int kv_head = args.pack_kv_head ? args.pack_kv_head[pack] : static_cast<int>(blockIdx.x % hkv);
   // [pack-cta-order]
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int row_warp = warp % Layout::kRows, col_warp = warp / Layout::kRows;

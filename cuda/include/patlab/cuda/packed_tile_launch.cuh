@@ -30,7 +30,8 @@ inline int pack_rows_ctas_per_sm(const Shape& shape, int rows, int max_kv_tile, 
                                smem_optin);
 }
 
-/// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`.
+/// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`: one CTA
+/// per (pack, KV head), or per pack when args.pack_kv_head names each pack's KV head.
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream);
 

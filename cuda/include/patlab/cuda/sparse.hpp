@@ -1,0 +1,83 @@
+/// @file sparse.hpp
+/// @brief Sparse decode on the GPU (issue 17) as the CLI and the tests see it: plain C++, no
+/// CUDA types (a build without nvcc links cuda/sparse/no_cuda.cpp instead).
+///
+/// One decode step of NSA on the paged cache, in the steps of tutorial chapter 22:
+///  1. *compress* (cache maintenance, once per workload, not part of a step): the compressed
+///     blocks' mean keys and values (selection.hpp's fixed summary), fp32;
+///  2. *select* (cuda/sparse/selection.cu): per (request, KV head) one CTA computes the
+///     compressed branch (its probabilities and output), the selection blocks' scores, and
+///     chooses blocks by top-n or PSA's progressive rule, on the GPU;
+///  3. *selected attention* (cuda/sparse/selected_attention.cu) over the chosen blocks in one of
+///     two loop orders, both on the pack kernel's tensor-core tiles (packed_tile.cuh): NSA's
+///     (one CTA per (request, KV head), its group's rows padded to a 16-row tile, its blocks in
+///     a loop), FSA's (one CTA per physical block and KV head, the rows of every request that
+///     chose it packed into one tile, partials merged by merge.cuh's kernel), or NSA's split for
+///     PSA's uneven budgets (each row's blocks cut into chunks, longest first, merged);
+///  4. *window and gates* (cuda/sparse/window_gates.cu): the sliding window on the CUDA-core
+///     decode CTA (gqa_decode.cuh), then o = g_cmp o_cmp + g_sel o_sel + g_win o_win.
+/// The packs of step 3 are built on the host from the selection that step 2 wrote (as PAT plans
+/// on the host): select() downloads it, prepare() builds and uploads the packs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "patlab/gpu.hpp"
+#include "patlab/sparse/selection.hpp"
+
+namespace patlab::gpu {
+
+/// The loop order of the selected branch.
+enum class SparseOrder {
+  nsa,    ///< one CTA per (request, KV head): its group against its blocks
+  fsa,    ///< one CTA per (physical block, KV head): every row that chose it; partials merged
+  split,  ///< NSA's order with each row's blocks cut into balanced chunks; partials merged (PSA)
+};
+
+/// "nsa", "fsa" or "split".
+const char* order_name(SparseOrder order);
+
+/// What one checked run returns ([requests, Hq, d] 16-bit patterns of the q dtype).
+struct SparseOutputs {
+  std::vector<uint16_t> out;       ///< the gated output
+  std::vector<uint16_t> selected;  ///< the selected branch alone
+};
+
+/// A workload resident on the GPU with its compressed blocks, for sparse decode.
+class SparseRunner {
+ public:
+  /// Uploads the workload and computes its compressed blocks. Throws Error(unsupported) without
+  /// a device or for an fp8 KV cache, Error(device) on a CUDA error or out-of-memory.
+  SparseRunner(const Workload& w, const sparse::SparseOptions& o);
+  ~SparseRunner();
+  SparseRunner(const SparseRunner&) = delete;
+  SparseRunner& operator=(const SparseRunner&) = delete;
+
+  /// The device in use.
+  const DeviceInfo& device() const;
+  /// Runs the selection kernel (and the compressed branch) and returns its choice.
+  sparse::Selection select();
+  /// Builds the packs of `order` for `sel` (select()'s result) and uploads them; returns the
+  /// host milliseconds this took.
+  double prepare(SparseOrder order, const sparse::Selection& sel);
+  /// Poisons every output, partial and the selection with NaN, runs one whole step (select,
+  /// selected branch in `order`, window, gates) and returns the outputs.
+  SparseOutputs run_once(SparseOrder order);
+  /// Times the selection kernel alone.
+  Timing time_selection(const TimingOptions& t);
+  /// Times the selected branch in `order` alone (its packs, and the merge where it has one).
+  Timing time_selected(SparseOrder order, const TimingOptions& t);
+  /// Times one whole step: selection, selected branch in `order`, window and gates.
+  Timing time_step(SparseOrder order, const TimingOptions& t);
+  /// One line about `order`'s launch: CTAs, tiles, rows per tile.
+  std::string notes(SparseOrder order) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace patlab::gpu

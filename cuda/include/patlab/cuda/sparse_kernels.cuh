@@ -1,0 +1,126 @@
+/// @file sparse_kernels.cuh
+/// @brief The device side of sparse decode (sparse.hpp): what the kernels of cuda/sparse/ read
+/// and write, their tile constants, and the launchers that the runner (cuda/sparse/runner.cu)
+/// calls across files.
+///
+/// Layouts (R requests, Hq query heads, Hkv KV heads, d head dim; C_r compressed and B_r
+/// selection blocks of request r; cmp_begin and sel_begin their prefix sums):
+///  - compressed keys and values, fp32: kc[(cmp_begin[r] + j) * Hkv + kv_head][d];
+///  - compressed probabilities, fp32: probs[(cmp_begin[r] + j) * Hq + q_head];
+///  - selection scores (fp32) and taken flags: [(sel_begin[r] + b) * Hkv + kv_head];
+///  - chosen blocks, ascending: chosen[sel_begin[r] * Hkv + kv_head * B_r + i], i < count;
+///  - branch outputs [R, Hq, d]: o_cmp fp32, the selected and window branches in the q dtype.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "patlab/cuda/buffer.cuh"
+#include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/sparse.hpp"
+#include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/sparse/selection.hpp"
+
+namespace patlab::cuda {
+
+/// Threads of a compression CTA (one per (request, KV head)).
+inline constexpr int kCompressThreads = 128;
+/// Threads of a selection CTA (one per (request, KV head)).
+inline constexpr int kSelectThreads = 256;
+/// Most rows (requests x group) of one FSA pack: the pack kernel's largest tile.
+inline constexpr int kSparseMaxTileRows = 64;
+/// KV tokens per tile of the selected branch before fit_tile() lowers it for the head dim: one
+/// NSA selection block of l' = 64 tokens per tile.
+inline constexpr int kSparseKvTile = 64;
+/// PSA's split: aim for this many CTAs per SM, so that uneven chunks balance out.
+inline constexpr int kSplitCtasPerSm = 4;
+
+/// The batch on the device, as every sparse kernel reads it.
+struct SparseBatch {
+  const void* q = nullptr;       ///< [R, Hq, d] in the q dtype
+  const void* k_pool = nullptr;  ///< [blocks, page, Hkv, d] in the q dtype (fp8 is refused)
+  const void* v_pool = nullptr;
+  const int32_t* block_table = nullptr;  ///< [R, table_stride]
+  int table_stride = 0;
+  const int32_t* lengths = nullptr;  ///< [R]
+  PoolGeometry geo{};
+  int requests = 0;
+  int num_q_heads = 0;
+  int group = 1;
+};
+
+/// The compressed blocks and the selection's scratch and results on the device.
+struct SelectionView {
+  float* kc = nullptr;               ///< compressed keys
+  float* vc = nullptr;               ///< compressed values
+  const int32_t* cmp_begin = nullptr;  ///< [R + 1]
+  float* probs = nullptr;            ///< compressed probabilities
+  float* o_cmp = nullptr;            ///< the compressed branch's output, fp32 [R, Hq, d]
+  const int32_t* sel_begin = nullptr;  ///< [R + 1]
+  float* scores = nullptr;           ///< selection-block scores
+  int32_t* taken = nullptr;          ///< 1 for a chosen block
+  int32_t* chosen = nullptr;         ///< chosen blocks per (request, KV head), ascending
+  int32_t* count = nullptr;          ///< [R * Hkv]: chosen blocks
+  float* mass = nullptr;             ///< [R * Hkv]: estimated mass they cover
+};
+
+/// The parameters of the selection kernel (sparse::SparseOptions, in the kernel's types).
+struct SelectParams {
+  int cmp_block = 32, cmp_stride = 16, sel_block = 64;
+  int top_n = 16;            ///< top-n: blocks per row, clamped to the row's blocks
+  bool progressive = false;  ///< PSA's rule instead of top-n
+  float tau = 0.9f;
+  int min_budget = 3, max_budget = 64;
+};
+
+/// Computes the compressed keys and values of every (request, KV head).
+void launch_compress(const Shape& shape, const SparseBatch& b, const SelectionView& v, int cmp_block, int cmp_stride,
+                     cudaStream_t stream);
+/// Runs the compressed branch and the selection: one CTA per (request, KV head).
+void launch_select(const Shape& shape, const SparseBatch& b, const SelectionView& v, const SelectParams& p,
+                   cudaStream_t stream);
+/// The sliding-window branch over each request's last min(window, length) tokens into `win`.
+void launch_window(const Shape& shape, const SparseBatch& b, int window, void* win, cudaStream_t stream);
+/// out = g_cmp o_cmp + g_sel sel + g_win win, element by element ([R, Hq, d]).
+void launch_gates(const Shape& shape, int64_t elements, const float* o_cmp, const void* sel, const void* win,
+                  const sparse::SparseOptions& o, void* out, cudaStream_t stream);
+
+/// The selected branch of one loop order, its packs on the device.
+class SelectedBranch {
+ public:
+  /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
+  /// split. Throws Error(device) on a CUDA error or out-of-memory.
+  SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
+                 const sparse::SparseOptions& o, int sm_count, int64_t smem_optin);
+  /// Enqueues the branch: empty partials, the pack launches, the merge; writes `sel_out`.
+  void run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const;
+  /// The partials and their offsets, for poisoning.
+  DeviceSpan partials() const { return {partial_o_.get(), partial_o_.bytes()}; }
+  /// Partial lse, for poisoning.
+  DeviceSpan partial_lse() const { return {partial_lse_.get(), partial_lse_.bytes()}; }
+  /// One line: CTAs per tile shape, rows per tile.
+  const std::string& notes() const { return notes_; }
+
+ private:
+  /// One launch: the packs of one tile shape.
+  struct Bucket {
+    TileShape tile;
+    int offset = 0;  ///< first entry in bucket_
+    int count = 0;
+  };
+  gpu::SparseOrder order_;
+  int requests_ = 0;
+  std::vector<Bucket> launches_;
+  DeviceBuffer<int32_t> query_begin_, queries_, slots_, block_begin_, blocks_, kv_len_, kv_head_, bucket_;
+  DeviceBuffer<int32_t> slot_offsets_;  ///< [R + 1]: first partial slot of each request
+  DeviceBuffer<int32_t> empty_;         ///< (slot, KV head) pairs no pack writes: the empty state
+  int empty_count_ = 0;
+  DeviceBuffer<float> partial_o_, partial_lse_;
+  std::string notes_;
+};
+
+}  // namespace patlab::cuda

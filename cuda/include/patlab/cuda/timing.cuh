@@ -1,0 +1,56 @@
+/// @file timing.cuh
+/// @brief The timing protocol of `patlab bench` (gpu::TimingOptions): untimed warm-ups, then
+/// CUDA-event timings of each run with L2 flushed before it, summarised by their median.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "patlab/cuda/buffer.cuh"
+#include "patlab/cuda/check.cuh"
+#include "patlab/gpu.hpp"
+
+namespace patlab::cuda {
+
+/// Median, min and max of timings in milliseconds, as microseconds.
+inline gpu::Timing summarize_ms(std::vector<float> ms) {
+  gpu::Timing t;
+  if (ms.empty()) return t;
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  t.median_us = median * 1e3;
+  t.min_us = ms.front() * 1e3;
+  t.max_us = ms.back() * 1e3;
+  t.repeats = static_cast<int>(n);
+  return t;
+}
+
+// [timed-launches]
+/// Times `launch()` (work enqueued on `stream`) under `o`: o.warmup untimed runs, then o.repeats
+/// runs each between the events `start` and `stop`, with `flush` (a buffer of at least twice the
+/// L2 size) overwritten before each timed run when o.flush_l2.
+template <typename Launch>
+gpu::Timing time_launches(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop, const DeviceBuffer<uint8_t>& flush,
+                          const gpu::TimingOptions& o, Launch&& launch) {
+  for (int i = 0; i < o.warmup; ++i) launch();
+  PATLAB_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<float> ms;
+  for (int i = 0; i < o.repeats; ++i) {
+    if (o.flush_l2) PATLAB_CUDA_CHECK(cudaMemsetAsync(flush.get(), i & 0xFF, flush.bytes(), stream));
+    PATLAB_CUDA_CHECK(cudaEventRecord(start, stream));
+    launch();
+    PATLAB_CUDA_CHECK(cudaEventRecord(stop, stream));
+    PATLAB_CUDA_CHECK(cudaEventSynchronize(stop));
+    float t = 0;
+    PATLAB_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+    ms.push_back(t);
+  }
+  return summarize_ms(std::move(ms));
+}
+// [timed-launches]
+
+}  // namespace patlab::cuda

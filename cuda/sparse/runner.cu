@@ -1,0 +1,241 @@
+// The host side of sparse decode on the GPU (patlab/cuda/sparse.hpp): the workload and its
+// compressed blocks on the device, one step's launches in order, poisoning before checked runs,
+// and the bench protocol's timing (timing.cuh).
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "patlab/cuda/buffer.cuh"
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/sparse.hpp"
+#include "patlab/cuda/sparse_kernels.cuh"
+#include "patlab/cuda/timing.cuh"
+#include "patlab/error.hpp"
+
+namespace patlab::gpu {
+
+using cuda::DeviceBuffer;
+
+const char* order_name(SparseOrder order) {
+  switch (order) {
+    case SparseOrder::nsa: return "nsa";
+    case SparseOrder::fsa: return "fsa";
+    case SparseOrder::split: return "split";
+  }
+  return "?";
+}
+
+namespace {
+
+/// Prefix sums of `count(len)` over the requests: [R + 1].
+template <typename F>
+std::vector<int32_t> prefix(const PagedLayout& layout, F&& count) {
+  std::vector<int32_t> out(static_cast<size_t>(layout.num_requests()) + 1, 0);
+  for (int r = 0; r < layout.num_requests(); ++r) {
+    const int64_t next = int64_t{out[static_cast<size_t>(r)]} + count(layout.lengths[static_cast<size_t>(r)]);
+    require(next <= INT32_MAX, "too many compressed or selection blocks for 32-bit indices");
+    out[static_cast<size_t>(r) + 1] = static_cast<int32_t>(next);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct SparseRunner::Impl {
+  DeviceInfo device;
+  const Workload* host = nullptr;
+  sparse::SparseOptions options;
+  std::vector<int32_t> sel_begin_host;
+  DeviceBuffer<uint16_t> q, out, sel_out, win_out;
+  DeviceBuffer<uint8_t> k, v, flush;
+  DeviceBuffer<int32_t> table, lengths, cmp_begin, sel_begin, taken, chosen, count;
+  DeviceBuffer<float> kc, vc, probs, o_cmp, scores, mass;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cuda::SparseBatch batch;
+  cuda::SelectionView view;
+  cuda::SelectParams params;
+  std::map<SparseOrder, std::unique_ptr<cuda::SelectedBranch>> branches;
+
+  ~Impl() {
+    branches.clear();
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    if (stream) cudaStreamDestroy(stream);
+  }
+
+  const Shape& shape() const { return host->shape(); }
+
+  cuda::SelectedBranch& branch(SparseOrder order) {
+    auto it = branches.find(order);
+    if (it == branches.end())
+      throw Error(ErrorKind::usage, std::string("sparse order '") + order_name(order) + "' was not prepared");
+    return *it->second;
+  }
+
+  void select() { cuda::launch_select(shape(), batch, view, params, stream); }
+
+  // [sparse-step]
+  /// One decode step: selection (and the compressed branch), the selected branch in `order`,
+  /// the window, the gates.
+  void step(SparseOrder order) {
+    select();
+    branch(order).run(shape(), batch, sel_out.get(), stream);
+    cuda::launch_window(shape(), batch, options.window, win_out.get(), stream);
+    cuda::launch_gates(shape(), static_cast<int64_t>(out.size()), o_cmp.get(), sel_out.get(), win_out.get(), options,
+                       out.get(), stream);
+  }
+  // [sparse-step]
+
+  template <typename Launch>
+  Timing timed(const TimingOptions& t, Launch&& launch) {
+    return cuda::time_launches(stream, start, stop, flush, t, std::forward<Launch>(launch));
+  }
+};
+
+SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.device = probe();
+  if (!m.device.available) throw Error(ErrorKind::unsupported, m.device.reason);
+  const Shape& s = w.shape();
+  if (s.kv_fp8())
+    throw Error(ErrorKind::unsupported, "sparse decode on the GPU reads 16-bit K and V; an fp8 KV cache is not supported");
+  PATLAB_CUDA_CHECK(cudaSetDevice(0));
+  m.host = &w;
+  m.options = o;
+  const PagedLayout& L = w.layout;
+  const int stride = std::max(1, L.max_blocks_per_request());
+  std::vector<int32_t> table(static_cast<size_t>(L.num_requests()) * stride, -1);
+  for (int r = 0; r < L.num_requests(); ++r)
+    std::copy(L.block_tables[r].begin(), L.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
+  const std::vector<int32_t> cmp_begin = prefix(L, [&](int64_t len) { return sparse::compressed_block_count(len, o); });
+  m.sel_begin_host = prefix(L, [&](int64_t len) { return sparse::selection_block_count(len, o); });
+  const size_t cmp_total = static_cast<size_t>(cmp_begin.back()), sel_total = static_cast<size_t>(m.sel_begin_host.back());
+  const size_t hkv = static_cast<size_t>(s.num_kv_heads), hq = static_cast<size_t>(s.num_q_heads);
+  const size_t d = static_cast<size_t>(s.head_dim), rows = static_cast<size_t>(L.num_requests()) * hkv;
+
+  m.q = DeviceBuffer<uint16_t>(w.q);
+  m.k = DeviceBuffer<uint8_t>(w.k_pool);
+  m.v = DeviceBuffer<uint8_t>(w.v_pool);
+  m.out = DeviceBuffer<uint16_t>(w.q.size());
+  m.sel_out = DeviceBuffer<uint16_t>(w.q.size());
+  m.win_out = DeviceBuffer<uint16_t>(w.q.size());
+  m.table = DeviceBuffer<int32_t>(table);
+  m.lengths = DeviceBuffer<int32_t>(L.lengths);
+  m.cmp_begin = DeviceBuffer<int32_t>(cmp_begin);
+  m.sel_begin = DeviceBuffer<int32_t>(m.sel_begin_host);
+  m.kc = DeviceBuffer<float>(cmp_total * hkv * d);
+  m.vc = DeviceBuffer<float>(cmp_total * hkv * d);
+  m.probs = DeviceBuffer<float>(cmp_total * hq);
+  m.o_cmp = DeviceBuffer<float>(w.q.size());
+  m.scores = DeviceBuffer<float>(sel_total * hkv);
+  m.taken = DeviceBuffer<int32_t>(sel_total * hkv);
+  m.chosen = DeviceBuffer<int32_t>(sel_total * hkv);
+  m.count = DeviceBuffer<int32_t>(rows);
+  m.mass = DeviceBuffer<float>(rows);
+  m.flush = DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(m.device.l2_bytes, 1 << 20)) * 2);
+  PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
+  PATLAB_CUDA_CHECK(cudaEventCreate(&m.start));
+  PATLAB_CUDA_CHECK(cudaEventCreate(&m.stop));
+
+  m.batch.q = m.q.get();
+  m.batch.k_pool = m.k.get();
+  m.batch.v_pool = m.v.get();
+  m.batch.block_table = m.table.get();
+  m.batch.table_stride = stride;
+  m.batch.lengths = m.lengths.get();
+  m.batch.geo = cuda::pool_geometry(s);
+  m.batch.requests = L.num_requests();
+  m.batch.num_q_heads = s.num_q_heads;
+  m.batch.group = s.group();
+  m.view = {m.kc.get(),     m.vc.get(),     m.cmp_begin.get(), m.probs.get(), m.o_cmp.get(), m.sel_begin.get(),
+            m.scores.get(), m.taken.get(),  m.chosen.get(),    m.count.get(), m.mass.get()};
+  m.params.cmp_block = o.cmp_block;
+  m.params.cmp_stride = o.cmp_stride;
+  m.params.sel_block = o.sel_block;
+  m.params.top_n = o.top_n;
+  m.params.progressive = o.budget == sparse::Budget::progressive;
+  m.params.tau = static_cast<float>(o.tau);
+  m.params.min_budget = o.min_budget;
+  m.params.max_budget = o.max_budget;
+  cuda::launch_compress(s, m.batch, m.view, o.cmp_block, o.cmp_stride, m.stream);
+  PATLAB_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  PATLAB_CUDA_CHECK(cudaGetLastError());
+}
+
+SparseRunner::~SparseRunner() = default;
+
+const DeviceInfo& SparseRunner::device() const { return impl_->device; }
+
+sparse::Selection SparseRunner::select() {
+  Impl& m = *impl_;
+  cuda::poison(m.chosen.span(), m.stream);
+  cuda::poison(m.count.span(), m.stream);
+  m.select();
+  PATLAB_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  PATLAB_CUDA_CHECK(cudaGetLastError());
+  const std::vector<int32_t> chosen = m.chosen.download(), count = m.count.download();
+  const std::vector<float> mass = m.mass.download();
+  const int hkv = m.shape().num_kv_heads;
+  sparse::Selection sel;
+  sel.num_kv_heads = hkv;
+  sel.blocks.resize(count.size());
+  sel.estimated_mass.assign(mass.begin(), mass.end());
+  for (int r = 0; r < m.host->num_requests(); ++r) {
+    const int64_t first = m.sel_begin_host[static_cast<size_t>(r)];
+    const int64_t blocks = m.sel_begin_host[static_cast<size_t>(r) + 1] - first;
+    for (int kvh = 0; kvh < hkv; ++kvh) {
+      const size_t row = static_cast<size_t>(r) * hkv + kvh;
+      const int32_t n = count[row];
+      require(n >= 1 && n <= blocks, "the selection kernel chose " + std::to_string(n) + " blocks for request " +
+                                         std::to_string(r) + " (of " + std::to_string(blocks) + ")");
+      const auto at = chosen.begin() + first * hkv + kvh * blocks;
+      sel.blocks[row].assign(at, at + n);
+    }
+  }
+  return sel;
+}
+
+double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel) {
+  Impl& m = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  m.branches[order] = std::make_unique<cuda::SelectedBranch>(order, m.host->layout, sel, m.options, m.device.sm_count,
+                                                             m.device.smem_per_block_optin);
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+SparseOutputs SparseRunner::run_once(SparseOrder order) {
+  Impl& m = *impl_;
+  const cuda::SelectedBranch& b = m.branch(order);
+  for (const cuda::DeviceSpan& span : {m.out.span(), m.sel_out.span(), m.win_out.span(), m.o_cmp.span(),
+                                       m.chosen.span(), b.partials(), b.partial_lse()})
+    cuda::poison(span, m.stream);
+  m.step(order);
+  PATLAB_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  PATLAB_CUDA_CHECK(cudaGetLastError());
+  return {m.out.download(), m.sel_out.download()};
+}
+
+Timing SparseRunner::time_selection(const TimingOptions& t) {
+  return impl_->timed(t, [&] { impl_->select(); });
+}
+
+Timing SparseRunner::time_selected(SparseOrder order, const TimingOptions& t) {
+  Impl& m = *impl_;
+  const cuda::SelectedBranch& b = m.branch(order);
+  return m.timed(t, [&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); });
+}
+
+Timing SparseRunner::time_step(SparseOrder order, const TimingOptions& t) {
+  return impl_->timed(t, [&] { impl_->step(order); });
+}
+
+std::string SparseRunner::notes(SparseOrder order) const { return impl_->branch(order).notes(); }
+
+}  // namespace patlab::gpu
