@@ -303,7 +303,8 @@ void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vect
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const bool clustered = data == DataKind::clustered;
   const RunCentres centres = clustered ? RunCentres(w, seed, order, place, b) : RunCentres{};
-  const float shared = static_cast<float>(std::sqrt(kClusterShare)), own = static_cast<float>(std::sqrt(1.0 - kClusterShare));
+  const float shared = static_cast<float>(std::sqrt(kClusterShare));
+  const float own = static_cast<float>(std::sqrt(1.0 - kClusterShare));
   const int64_t first_token = place.index * s.page_size;
   for (size_t i = 0; i < block_elems; ++i) {
     if (i < used) {
