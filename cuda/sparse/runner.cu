@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -201,11 +202,13 @@ sparse::Selection SparseRunner::select() {
   return sel;
 }
 
-double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel) {
+double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel, int span_blocks) {
   Impl& m = *impl_;
+  require(span_blocks >= 0 && span_blocks <= cuda::kSpanMaxBlocks,
+          "span_blocks = " + std::to_string(span_blocks) + " is outside 0.." + std::to_string(cuda::kSpanMaxBlocks));
   const auto t0 = std::chrono::steady_clock::now();
   m.branches[order] = std::make_unique<cuda::SelectedBranch>(order, m.host->layout, sel, m.options, m.device.sm_count,
-                                                             m.device.smem_per_block_optin);
+                                                             m.device.smem_per_block_optin, span_blocks);
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
