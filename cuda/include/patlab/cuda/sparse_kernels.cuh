@@ -5,7 +5,9 @@
 ///
 /// Layouts (R requests, Hq query heads, Hkv KV heads, d head dim; C_r compressed and B_r
 /// selection blocks of request r; cmp_begin and sel_begin their prefix sums):
-///  - compressed keys and values, fp32: kc[(cmp_begin[r] + j) * Hkv + kv_head][d];
+///  - compressed keys and values, fp32, stored once per distinct block of the cache:
+///    kc[(cmp_slot[cmp_begin[r] + j]) * Hkv + kv_head][d] (requests that share a prefix share its
+///    pages, so its compressed blocks: the runner gives them one slot);
 ///  - compressed probabilities, fp32: probs[(cmp_begin[r] + j) * Hq + q_head];
 ///  - selection scores (fp32) and taken flags: [(sel_begin[r] + b) * Hkv + kv_head];
 ///  - chosen blocks, ascending: chosen[sel_begin[r] * Hkv + kv_head * B_r + i], i < count;
@@ -63,6 +65,7 @@ struct SelectionView {
   float* kc = nullptr;               ///< compressed keys
   float* vc = nullptr;               ///< compressed values
   const int32_t* cmp_begin = nullptr;  ///< [R + 1]
+  const int32_t* cmp_slot = nullptr;   ///< [cmp_begin[R]]: the stored slot of (request, compressed block)
   float* probs = nullptr;            ///< compressed probabilities
   float* o_cmp = nullptr;            ///< the compressed branch's output, fp32 [R, Hq, d]
   const int32_t* sel_begin = nullptr;  ///< [R + 1]
