@@ -16,7 +16,7 @@
 //    (a request's short last block ends a span, so that block i of a span is tokens [i l',
 //    (i + 1) l')). One pack per (span, row tile of the union): it streams the span's blocks once
 //    through the online softmax, each request's g rows masked to the blocks it chose
-//    (PackKernelArgs::entry_mask), and writes one partial per (request, span); merge.cuh's
+//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and writes one partial per (request, span); merge.cuh's
 //    kernel merges each request's partials. Per block (a span of one) this is FSA's original
 //    order: every block read once per row tile, but one CTA, one Q gather and one partial per
 //    (row, block), which made it latency-bound; spans keep the reads and cut the rest.
@@ -279,7 +279,10 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     if (ids.empty()) continue;
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return packs.kv_len[a] > packs.kv_len[b]; });
     const TileShape tile = fit_tile({m, kSparseKvTile}, s.head_dim, s.kv_element_bytes());
-    configure_pack_tile(s, tile, smem_optin);
+    if (order == gpu::SparseOrder::fsa)
+      configure_span_tile(s, tile, smem_optin);
+    else
+      configure_pack_tile(s, tile, smem_optin);
     int64_t useful = 0;
     for (int32_t i : ids) useful += packs.rows[i];
     launches_.push_back({tile, static_cast<int>(bucket.size()), static_cast<int>(ids.size())});
@@ -331,12 +334,17 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.blocks = blocks_.get();
   args.kv_len = kv_len_.get();
   args.pack_kv_head = kv_head_.get();
-  args.entry_mask = masks_.get();  // null outside FSA's spans
+  args.entry_mask = masks_.get();  // read by FSA's masked instances only
   args.mask_block_tokens = sel_block_;
   args.geo = b.geo;
   args.group = b.group;
   args.num_q_heads = b.num_q_heads;
-  for (const Bucket& l : launches_) launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, stream);
+  for (const Bucket& l : launches_) {
+    if (order_ == gpu::SparseOrder::fsa)
+      launch_span_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, stream);
+    else
+      launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, stream);
+  }
   if (order_ == gpu::SparseOrder::nsa) return;
   // [sparse-merge]
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
