@@ -1,7 +1,7 @@
 // Sparse decode on the GPU (issue 17) against the float64 sparse oracle: the GPU's selection
 // against the CPU's (identical, or within sparse_check.hpp's tie rule), then every method's
 // outputs (the gated sum and the selected branch alone), NaN-poisoned before each run: nsa (top-n
-// in NSA's loop order), fsa (top-n in FSA's, by spans: once with the span length the device's SM
+// in NSA's loop order, and split into chunks as patlab sparse also times it), fsa (top-n in FSA's, by spans: once with the span length the device's SM
 // count gives, which on these small cases is mostly 1 block, and once with the longest spans,
 // kSpanMaxBlocks, so that spans hold blocks that only some of their rows chose, and requests past
 // a row tile split a span into several packs), psa (the progressive budget in NSA's order split
@@ -117,9 +117,9 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
 
 }  // namespace
 
-TEST_CASE("sparse GPU: nsa and fsa (top-n) against the oracle") {
+TEST_CASE("sparse GPU: nsa, its split and fsa (top-n) against the oracle") {
   for (size_t i = 0; i < cases().size(); ++i)
-    check_case(i, sparse::Budget::top_n, {gpu::SparseOrder::nsa, gpu::SparseOrder::fsa});
+    check_case(i, sparse::Budget::top_n, {gpu::SparseOrder::nsa, gpu::SparseOrder::split, gpu::SparseOrder::fsa});
 }
 
 TEST_CASE("sparse GPU: psa (progressive budget, split and FSA orders) against the oracle") {
