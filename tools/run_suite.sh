@@ -6,7 +6,7 @@
 #
 #   tools/run_suite.sh OUTDIR [--suite FILE] [--lines A:B] [--workload W]... [--repeats N]
 #                             [--warmup N] [--warm-l2] [--build DIR] [--peers LIST] [--no-patlab]
-#                             [--graph] [--timeout S]
+#                             [--graph] [--timeout S] [--budget S]
 #
 # Needs: .wheels/ (tools/peers/README.md says how it is filled on the dev machine), and for no JIT
 # at run time .flashinfer-cache/aot (tools/peers/prebuild_jit.py); both are git-ignored, so carry
@@ -22,7 +22,7 @@ suite_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build) build=$2; shift ;;
-    --suite|--lines|--workload|--repeats|--warmup|--peers|--timeout) suite_args+=("$1" "$2"); shift ;;
+    --suite|--lines|--workload|--repeats|--warmup|--peers|--timeout|--budget) suite_args+=("$1" "$2"); shift ;;
     --warm-l2|--no-patlab|--keep-exports|--no-prebuilt|--graph) suite_args+=("$1") ;;
     -h|--help) usage ;;
     *) echo "run_suite.sh: unknown option $1" >&2; exit 2 ;;

@@ -45,7 +45,8 @@ def main():
     expect_error("tau above 1", SMALL + FITS + ["--method", "psa", "--tau", "1.5"], "is outside (0, 1]")
     expect_error("window longer than a request", SMALL + ["--top-n", "4"], "window w = 512 is longer than request 0")
     expect_error("unknown method", SMALL + FITS + ["--method", "quest"], "--method 'quest' (expected nsa, fsa or psa)")
-    expect_error("unknown data", SMALL + FITS + ["--data", "spiky"], "--data 'spiky'")
+    expect_error("unknown data", SMALL + FITS + ["--data", "spiky"],
+                 "--data 'spiky' (expected flat, peaked or clustered)")
     expect_error("two gates", SMALL + FITS + ["--gates", "0.5,0.5"], "--gates takes three values")
     expect_error("gate above 1", SMALL + FITS + ["--gates", "0.5,2,0.5"], "selected gate")
     expect_error("stride above l", SMALL + FITS + ["--cmp-stride", "64"], "stride = 64")
@@ -77,6 +78,10 @@ def main():
     check("n clamped to every block: all blocks read, zero error",
           sel.get("blocks read / all") == 1 and errors.get("selected branch", 1) < 1e-12
           and errors.get("window branch", 1) < 1e-12, f"{sel} {errors}")
+
+    doc = report(FITS + ["--data", "clustered"])
+    check("--data clustered is reported", doc.get("sparse run", {}).get("data") == "clustered",
+          str(doc.get("sparse run")))
 
     p = run(SMALL + FITS + ["--method", "psa", "--curves", "--curve-n", "3,7", "--curve-tau", "0.5,1",
                             "--format", "csv"])

@@ -367,3 +367,135 @@ TEST_CASE("make_workload: N(0,1) values, NaN past each request's end") {
   }
   CHECK(host_bytes_needed(w.layout) == host_memory(w.layout, worker_threads()).total());
 }
+
+namespace {
+
+/// The key of token `tok` of request `r` at KV head `h` as floats (Workload::kv_values).
+std::vector<double> key_of(const Workload& w, int r, int64_t tok, int h) {
+  std::vector<double> k(static_cast<size_t>(w.shape().head_dim));
+  w.kv_values(KvTensor::k, w.token_offset(r, tok, h), w.shape().head_dim, k.data());
+  return k;
+}
+
+double cosine(const std::vector<double>& a, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+}  // namespace
+
+TEST_CASE("make_workload clustered: kv_cache.hpp's model on logical tokens, shared like the other kinds") {
+  const uint64_t seed = 13;
+  INFO("seed " << seed);
+  // The rounding of k_clustered and k_flat to fp16 (|k| <= ~5, relative 2^-11), carried into the
+  // recovered centre (k_clustered - sqrt(1 - rho) k_flat) / sqrt(rho), twice.
+  constexpr double kCentreTolerance = 0.02;
+  const double shared = std::sqrt(kClusterShare), own = std::sqrt(1.0 - kClusterShare);
+  // Prefixes of 48 tokens (a run straddles the last shared page and the first private one at
+  // page 16), 50 (a prefix page copied per request) and two prefixes of 100.
+  for (const char* spec : {"1,3_48,40", "1,3_50,21", "2,6_100,45"})
+    for (int page : {16, 32, 64}) {
+      CAPTURE(spec, page);
+      const TokenTree t = parse_tree_spec(spec);
+      const Shape s = shape_of(8, 2, 64, page);
+      const Workload cl = make_workload(t, s, seed, true, DataKind::clustered);
+      const Workload again = make_workload(t, s, seed, false, DataKind::clustered);
+      const Workload fl = make_workload(t, s, seed, true, DataKind::flat);
+      const Workload pk = make_workload(t, s, seed, true, DataKind::peaked);
+      CHECK(cl.q == pk.q);  // q ~ N(0, kClusteredQueryScale^2) from peaked's stream
+      REQUIRE(cl.layout.block_tables == fl.layout.block_tables);
+      int64_t runs = 0;
+      double across = 0;
+      for (int r = 0; r < cl.num_requests(); ++r)
+        for (int h = 0; h < s.num_kv_heads; ++h) {
+          std::vector<double> centre, previous;
+          for (int64_t tok = 0; tok < cl.layout.lengths[static_cast<size_t>(r)]; ++tok) {
+            const size_t at = cl.token_offset(r, tok, h), at2 = again.token_offset(r, tok, h);
+            const std::vector<double> k = key_of(cl, r, tok, h), z = key_of(fl, r, tok, h);
+            std::vector<double> c(k.size());
+            for (size_t i = 0; i < k.size(); ++i) {
+              // Deterministic and independent of the shuffle; V is flat's V.
+              REQUIRE(cl.kv_code(KvTensor::k, at + i) == again.kv_code(KvTensor::k, at2 + i));
+              REQUIRE(cl.kv_code(KvTensor::v, at + i) == fl.kv_code(KvTensor::v, at + i));
+              c[i] = (k[i] - own * z[i]) / shared;
+            }
+            if (tok % kClusterTokens == 0) {
+              if (!centre.empty()) previous = centre;
+              centre = c;
+              ++runs;
+              if (!previous.empty()) {
+                double gap = 0;
+                for (size_t i = 0; i < c.size(); ++i) gap = std::max(gap, std::fabs(c[i] - previous[i]));
+                across += gap;
+              }
+            } else {
+              for (size_t i = 0; i < c.size(); ++i) REQUIRE(std::fabs(c[i] - centre[i]) < kCentreTolerance);
+            }
+          }
+        }
+      // Consecutive runs have centres of their own (the largest of 64 differences of N(0, 2)
+      // draws is about 3.5).
+      CHECK(across / static_cast<double>(runs - cl.num_requests() * s.num_kv_heads) > 1.0);
+      // Shared exactly like flat: two requests' prefix tokens hold equal keys iff flat's do.
+      for (int a = 0; a < cl.num_requests(); ++a)
+        for (int b = a + 1; b < cl.num_requests(); ++b)
+          for (int64_t tok = 0; tok < std::min(cl.layout.lengths[static_cast<size_t>(a)],
+                                               cl.layout.lengths[static_cast<size_t>(b)]);
+               ++tok) {
+            const bool same_cl = key_of(cl, a, tok, 1) == key_of(cl, b, tok, 1);
+            const bool same_fl = key_of(fl, a, tok, 1) == key_of(fl, b, tok, 1);
+            REQUIRE(same_cl == same_fl);
+          }
+    }
+}
+
+TEST_CASE("make_workload clustered: keys of one run are correlated rho, of different runs not") {
+  const uint64_t seed = 17;
+  INFO("seed " << seed);
+  const TokenTree t = parse_tree_spec("4_2048");
+  const Shape s = shape_of(8, 2, 64, 16);
+  // Means over 4 x 2 x 64 runs of 31 pairs (within) and 63 pairs (across): their noise is about
+  // 0.01, so 0.1 is loose, and a centre per page (16 tokens) would halve the within-run mean.
+  constexpr double kBound = 0.1;
+  for (DataKind data : {DataKind::clustered, DataKind::flat}) {
+    CAPTURE(data_kind_name(data));
+    const Workload w = make_workload(t, s, seed, true, data);
+    double within = 0, across = 0, sum = 0, sum2 = 0;
+    int64_t n_within = 0, n_across = 0, n = 0;
+    for (int r = 0; r < w.num_requests(); ++r)
+      for (int h = 0; h < s.num_kv_heads; ++h)
+        for (int64_t start = 0; start + kClusterTokens < 2048; start += kClusterTokens) {
+          const std::vector<double> first = key_of(w, r, start, h);
+          for (int64_t j = 1; j < kClusterTokens; ++j) {
+            const std::vector<double> k = key_of(w, r, start + j, h);
+            within += cosine(first, k);
+            ++n_within;
+            for (double x : k) {
+              sum += x;
+              sum2 += x * x;
+              ++n;
+            }
+          }
+          for (int64_t j = kClusterTokens; j < 2 * kClusterTokens; ++j) {
+            across += cosine(first, key_of(w, r, start + j, h));
+            ++n_across;
+          }
+        }
+    within /= static_cast<double>(n_within);
+    across /= static_cast<double>(n_across);
+    const double mean = sum / static_cast<double>(n), var = sum2 / static_cast<double>(n) - mean * mean;
+    CAPTURE(within, across, mean, var);
+    CHECK(std::fabs(across) < kBound);
+    CHECK(std::fabs(mean) < kBound);
+    CHECK(std::fabs(var - 1.0) < kBound);  // each element N(0, 1) in every kind
+    if (data == DataKind::clustered)
+      CHECK(std::fabs(within - kClusterShare) < kBound);
+    else
+      CHECK(std::fabs(within) < kBound);
+  }
+}

@@ -440,3 +440,26 @@ TEST_CASE("compare_selections: the GPU's tie rule accepts exchanges of equal-sco
   CHECK_FALSE(compare_selections(w, o, cpu, shorter).pass());
 }
 // [test-tie-rule]
+
+// [test-clustered-estimate]
+TEST_CASE("the compressed estimate finds the mass on clustered data, not on flat or peaked data") {
+  // Chapter 22 section 5: with i.i.d. keys the mean of 32 keys ranks blocks almost at random; on
+  // clustered data (keys share a centre per 32-token run) the top 8 of 33 blocks must hold far
+  // more of the true mass than on either i.i.d. kind, where 8 blocks chosen at random hold
+  // about 8/33 = 0.24 of it.
+  constexpr double kMargin = 0.25;
+  const TokenTree t = parse_tree_spec("1,4_2048,64");  // 2112 tokens: 33 selection blocks
+  const Shape shape = shape_of(8, 2, 64, 16);
+  SparseOptions o;
+  std::map<DataKind, double> mass;
+  for (DataKind data : {DataKind::flat, DataKind::peaked, DataKind::clustered}) {
+    const Workload w = make_workload(t, shape, kSeed, true, data);
+    const std::vector<CurvePoint> pts = error_curves(w, o, naive_attention(w), {8}, {});
+    REQUIRE(pts.size() == 1);
+    mass[data] = pts[0].mean_true_mass;
+  }
+  CAPTURE(mass[DataKind::flat], mass[DataKind::peaked], mass[DataKind::clustered]);
+  CHECK(mass[DataKind::clustered] > mass[DataKind::flat] + kMargin);
+  CHECK(mass[DataKind::clustered] > mass[DataKind::peaked] + kMargin);
+}
+// [test-clustered-estimate]

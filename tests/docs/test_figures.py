@@ -8,6 +8,7 @@ patlab accepts.
     python3 tests/docs/test_figures.py PATLAB     # PATLAB: the built patlab executable
 """
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -123,6 +124,24 @@ def main(argv) -> int:
             csvs.append(tmp / f"{data}.csv")
             check(r.returncode == 0, f"patlab sparse --data {data} --curves --format csv (exit {r.returncode})")
         draws("sparse_curves.py", csvs, tmp / "sparse.png", "(2 panels, 10 points)")
+        # the equal-error rule: top-n's blocks at a PSA point's max error, on hand-made curves
+        import sparse_curves
+        at = sparse_curves.topn_blocks_at
+        topn = [(256, 2.0), (192, 4.0), (384, 1.0), (512, 0.5)]
+        check(at(1.0, topn) == (384, 256, 384), f"topn_blocks_at: an error on the curve is its point ({at(1.0, topn)})")
+        got = at(2 ** 0.5, topn)
+        check(abs(got[0] - 320) < 1e-9 and got[1:] == (256, 384),
+              f"topn_blocks_at: halfway in log(error) is halfway in blocks ({got})")
+        check(at(5.0, topn) == (192, 192, 192), f"topn_blocks_at: above the curve, its first point ({at(5.0, topn)})")
+        check(at(0.1, topn) is None, "topn_blocks_at: below the curve, not reached")
+        got = at(1.5, [(100, 3.0), (200, 1.0), (300, 2.0), (400, 0.5)])
+        check(got[1:] == (100, 200) and abs(got[0] - (100 + 100 * math.log(2) / math.log(3))) < 1e-9,
+              f"topn_blocks_at: the first crossing of a curve that is not monotone ({got})")
+        got = at(1e-20, [(100, 1.0), (200, 0.0)])
+        check(got is not None and 100 < got[0] <= 200, f"topn_blocks_at: an error of 0 is floored ({got})")
+        r = run([sys.executable, str(FIG / "sparse_curves.py"), csvs[0], tmp / "eq.png"])
+        check(r.returncode == 0 and "PSA against top-n at equal max error" in r.stdout and "top-n / PSA" in r.stdout,
+              f"sparse_curves.py prints the equal-error table ({r.stdout[:200]!r})")
         refuses("sparse_curves.py", [SUITE / "suite.json", tmp / "x.png"], "has no 'curves' table")
         refuses("sparse_curves.py", [tmp / "x.png"], "give at least one CSV file")
         # matplotlib missing: one line, exit 2, before anything is drawn

@@ -4,6 +4,10 @@ budget, one panel per input, from `patlab sparse ... --curves --format csv` (its
 and its 'sparse run' table for the panel's title). The error is the selected branch's largest
 |o - o_dense| (float64 oracle); the bytes are K and V of the chosen blocks (NSA's order).
 
+It also prints, per input, each PSA point against top-n at equal maximum error: the blocks top-n
+needs to reach that PSA point's error (topn_blocks_at(), the rule is stated there) and the ratio
+of the two, the number issue 17's PSA target ("at least 2x fewer blocks") is about.
+
     python3 tools/figures/sparse_curves.py CSV [CSV ...] OUT.png
 
 For example (chapter 22), a peaked and a flat workload:
@@ -14,7 +18,9 @@ For example (chapter 22), a peaked and a flat workload:
 import argparse
 import csv
 import io
+import math
 import pathlib
+import sys
 
 import figures_common as fc
 
@@ -24,6 +30,53 @@ SERIES = {"top-n": ("fixed top-n (NSA, FSA)", "o"), "progressive": ("PSA, progre
 MB = 1e6
 #: Errors below this are drawn at it (reading every block gives ~1e-15, which would flatten the rest).
 FLOOR = 1e-3
+
+
+def topn_blocks_at(error: float, topn):
+    """Blocks fixed top-n needs to reach maximum error `error`, from its curve `topn`, a list of
+    (blocks read, max error) points: (blocks, below, above), or None when no point of the curve
+    reaches `error`.
+
+    The rule: sort the points by blocks; take the first point whose error is <= `error`. If it is
+    the first point, top-n's fewest blocks already reach `error`: blocks = below = above = its
+    blocks (the PSA ratio computed from it is then an upper bound). Otherwise the error lies
+    between that point (b1, e1) and the one before it (b0, e0 > error), and blocks is read off
+    the straight line between them on the figure's axes, linear in blocks and in log(error):
+        blocks = b0 + (b1 - b0) * (ln e0 - ln error) / (ln e0 - ln e1),
+    with below = b0 and above = b1 the measured points that bracket it. Errors are floored at
+    the smallest positive double before the logarithm (reading every block gives ~1e-15, or 0).
+    """
+    tiny = sys.float_info.min
+    pts = sorted((float(b), max(float(e), tiny)) for b, e in topn)
+    target = max(float(error), tiny)
+    for i, (b1, e1) in enumerate(pts):
+        if e1 <= target:
+            if i == 0:
+                return b1, b1, b1
+            b0, e0 = pts[i - 1]
+            return b0 + (b1 - b0) * (math.log(e0) - math.log(target)) / (math.log(e0) - math.log(e1)), b0, b1
+    return None
+
+
+def equal_error_lines(path: str, rows) -> list:
+    """One line per PSA point of `rows` (the 'curves' rows): its blocks and error, top-n's blocks
+    at that error (topn_blocks_at) and their ratio."""
+    topn = [(int(r["blocks read"]), float(r["max abs error"])) for r in rows if r["budget"] == "top-n"]
+    out = [f"{path}: PSA against top-n at equal max error (top-n interpolated linearly in blocks and log(error))",
+           f"{'tau':>6} {'PSA blocks':>10} {'max error':>10} {'top-n blocks':>12} {'bracket':>13} {'top-n / PSA':>11}"]
+    for r in rows:
+        if r["budget"] != "progressive":
+            continue
+        blocks, err = int(r["blocks read"]), float(r["max abs error"])
+        at = topn_blocks_at(err, topn)
+        if at is None:
+            out.append(f"{r['parameter']:>6} {blocks:>10} {err:>10.3e} {'not reached':>12} {'-':>13} {'-':>11}")
+            continue
+        need, lo, hi = at
+        bound = "<=" if lo == hi else "  "
+        out.append(f"{r['parameter']:>6} {blocks:>10} {err:>10.3e} {need:>12.0f} {f'{lo:.0f}..{hi:.0f}':>13} "
+                   f"{bound}{need / blocks:>9.2f}")
+    return out
 
 
 def sections(path: str) -> dict:
@@ -44,7 +97,7 @@ def sections(path: str) -> dict:
 
 
 def panel(path: str):
-    """(title, {budget: [(MB, error, parameter)]}) of one input."""
+    """(title, {budget: [(MB, error, parameter)]}, equal-error lines) of one input."""
     tables = sections(path)
     rows = tables.get("curves")
     if not rows:
@@ -60,7 +113,11 @@ def panel(path: str):
             fc.fail(f"{path}: unknown budget '{r.get('budget')}' (expected top-n or progressive)")
         series.setdefault(r["budget"], []).append(point)
     title = f"{run.get('workload', path)}, {run.get('data', '?')} data\n{run.get('shape', '')}"
-    return title, series
+    try:
+        lines = equal_error_lines(path, rows)
+    except (KeyError, TypeError, ValueError):
+        fc.fail(f"{path}: a 'curves' row without integer 'blocks read' (expected patlab sparse ... --curves)")
+    return title, series, lines
 
 
 def main() -> None:
@@ -72,9 +129,11 @@ def main() -> None:
     *inputs, out = a.inputs
     panels = [panel(path) for path in inputs]
     plt = fc.pyplot()
+    for _, _, lines in panels:
+        print("\n".join(lines))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), squeeze=False)
     points = 0
-    for ax, (title, series) in zip(axes.flat, panels):
+    for ax, (title, series, _) in zip(axes.flat, panels):
         for budget, pts in series.items():
             pts = sorted(pts)
             label, marker = SERIES[budget]

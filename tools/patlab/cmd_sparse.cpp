@@ -58,7 +58,8 @@ Method parse_method(const std::string& s) {
 DataKind parse_data(const std::string& s) {
   if (s == "flat") return DataKind::flat;
   if (s == "peaked") return DataKind::peaked;
-  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat or peaked)");
+  if (s == "clustered") return DataKind::clustered;
+  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat, peaked or clustered)");
 }
 
 /// A comma-separated list of numbers; `what` names the option in errors.
@@ -352,7 +353,9 @@ void add_sparse(CLI::App& app, Action& action) {
   auto& s = o->sparse;
   cmd->add_option("--method", o->method, "nsa or fsa (top-n blocks; NSA's or FSA's loop order), psa (progressive budget)")
       ->capture_default_str();
-  cmd->add_option("--data", o->data, "How q and K are drawn: peaked (q ~ N(0, 16)) or flat (q ~ N(0, 1))")
+  cmd->add_option("--data", o->data,
+                  "How q and K are drawn: peaked (q ~ N(0, 16)), flat (q ~ N(0, 1)) or clustered (q ~ N(0, 16), "
+                  "keys share a centre per run of 32 tokens)")
       ->capture_default_str();
   cmd->add_option("--cmp-block", s.cmp_block, "l: tokens per compressed block (summary: the mean of K and V)")
       ->capture_default_str();

@@ -59,6 +59,23 @@ PLAN_REPEATS = 5
 
 
 Unsupported = tree_peers.Unsupported
+def peers_versions() -> str:
+    """The fetched peers' versions from .peers/MANIFEST.json, in one line (or why there are none)."""
+    m = tree_peers.manifest()
+    if not m:
+        return "none (.peers/MANIFEST.json not found: run tools/peers/fetch_peers.py)"
+    parts = []
+    pat, fa3 = m.get("pat-benchmark"), m.get("vllm-fa3")
+    if pat:
+        parts.append(f"FastTree and DeFT from {pat.get('repository')} at {pat.get('commit')}")
+    if fa3:
+        parts.append(f"vLLM FA3 from {fa3.get('package')} ({fa3.get('wheel')}, sha256 {fa3.get('wheel_sha256')})")
+    return "; ".join(parts)
+
+
+# The GQA groups FlashInfer 0.6.6's CUDA-core decode kernel dispatches on (DISPATCH_GQA_GROUP_SIZE in
+# include/flashinfer/utils.cuh of the wheel); any other group raises "Unsupported group_size".
+FI_DECODE_GROUPS = (1, 2, 3, 4, 8)
 
 
 def utc_now() -> str:
@@ -158,6 +175,7 @@ class PeerRunner:
             "check": "every peer against the exported float64 oracle first (patlab's check rule)",
             "CUDA graphs": ("each passing peer's run() also captured once and replayed (graph_us; the replay's "
                             "output checked too)") if self.graph else "not used (--graph not given)",
+            "peers of .peers/": peers_versions(),
             "commit": git_commit(),
             "date": utc_now(),
             "host": platform.node(),
@@ -409,6 +427,10 @@ class PeerRunner:
     def prepare_decode(self, ex, data, use_tc: bool) -> dict:
         torch = self.torch
         s = ex.shape
+        group = s["num_q_heads"] // s["num_kv_heads"]
+        if not use_tc and group not in FI_DECODE_GROUPS:
+            raise Unsupported(f"FlashInfer's CUDA-core decode is compiled for GQA groups "
+                              f"{', '.join(map(str, FI_DECODE_GROUPS))} only, not {group}")
         tables, lengths, page = data["tables"], data["lengths"], ex.page_size
         indptr = [0]
         for t in tables:

@@ -67,6 +67,8 @@ def parse_args(argv=None):
     p.add_argument("--cache", type=pathlib.Path, default=fi_env.DEFAULT_CACHE, help="FlashInfer cache folder")
     p.add_argument("--no-prebuilt", action="store_true", help="ignore prebuilt FlashInfer modules")
     p.add_argument("--graph", action="store_true", help="also time each passing peer captured in a CUDA graph")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="start no new workload after this many seconds (the finished ones are kept and reported)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds allowed to one patlab command")
     return p.parse_args(argv)
 
@@ -114,6 +116,12 @@ def main(argv=None) -> int:
     status = 0
     t_start = time.time()
     for i, (category, line) in enumerate(workloads):
+        if a.budget is not None and time.time() - t_start > a.budget:
+            left = len(workloads) - i
+            log(f"suite: --budget {a.budget:.0f} s spent: stopped before workload {i + 1} ({left} not run, "
+                f"from: {line})")
+            status = 1
+            break
         args = shlex.split(line)
         log(f"[{i + 1}/{len(workloads)}] {category}: {line}  ({time.time() - t_start:.0f} s so far)")
         if worker is not None:

@@ -245,24 +245,75 @@ float fp8_scale(float amax) { return amax > 0.0f ? amax / kFp8E4m3Max : 1.0f; }
 
 namespace {
 
-/// Draws block `b`'s K and V values (its seed stream is its allocation order `order`), calling
+/// Where a physical block sits in the token order: its index in the block table of a request
+/// that reads it (every request that reads a block reads it at the same index), and that
+/// request's table, which names the blocks holding earlier tokens.
+struct BlockPlace {
+  int64_t index = 0;
+  const std::vector<int32_t>* table = nullptr;
+};
+
+/// DataKind::clustered's run centres for the tokens of block `b`: centre of (run, KV head) at
+/// [((run - first_run) * Hkv + head) * d]. Each centre is drawn from the stream of the block and
+/// offset holding the run's first token (see make_workload()), so the blocks of one run, and every
+/// request that shares them, draw the same centre.
+struct RunCentres {
+  int64_t first_run = 0;
+  std::vector<float> values;
+
+  RunCentres() = default;
+  RunCentres(const Workload& w, uint64_t seed, const std::vector<int32_t>& order, const BlockPlace& place,
+             int64_t b) {
+    const Shape& s = w.shape();
+    const int64_t first_token = place.index * s.page_size;
+    const int64_t used = w.layout.used_tokens[static_cast<size_t>(b)];
+    first_run = first_token / kClusterTokens;
+    const int64_t runs = used > 0 ? (first_token + used - 1) / kClusterTokens - first_run + 1 : 0;
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t run = first_run; run < first_run + runs; ++run) {
+      const int64_t start = run * kClusterTokens;  // the run's first token
+      const int32_t holder = (*place.table)[static_cast<size_t>(start / s.page_size)];
+      for (int h = 0; h < s.num_kv_heads; ++h) {
+        std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 3u,
+                          static_cast<uint32_t>(order[static_cast<size_t>(holder)]),
+                          static_cast<uint32_t>(start % s.page_size), static_cast<uint32_t>(h)};
+        std::mt19937_64 rng(seq);
+        for (int i = 0; i < s.head_dim; ++i) values.push_back(normal(rng));
+      }
+    }
+  }
+};
+
+/// Draws block `b`'s K and V values (its seed stream is its allocation order), calling
 /// `f(element, k, v)` for each element that holds a token and `f(element, NaN, NaN)` for the
-/// slots that hold none.
+/// slots that hold none. K and V are N(0, 1) draws; for DataKind::clustered K is
+/// sqrt(rho) centre + sqrt(1 - rho) draw (kv_cache.hpp's model), with the same draws.
 template <typename F>
-void draw_block(const Workload& w, uint64_t seed, int32_t order, int64_t b, F&& f) {
+void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vector<int32_t>& order,
+                const BlockPlace& place, int64_t b, F&& f) {
   const Shape& s = w.shape();
   const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
   const size_t row = static_cast<size_t>(s.num_kv_heads) * s.head_dim;  // one token, all KV heads
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 1u, static_cast<uint32_t>(order)};
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 1u,
+                    static_cast<uint32_t>(order[static_cast<size_t>(b)])};
   std::mt19937_64 rng(seq);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const size_t base = static_cast<size_t>(b) * block_elems;
   const size_t used = static_cast<size_t>(w.layout.used_tokens[static_cast<size_t>(b)]) * row;
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  const bool clustered = data == DataKind::clustered;
+  const RunCentres centres = clustered ? RunCentres(w, seed, order, place, b) : RunCentres{};
+  const float shared = static_cast<float>(std::sqrt(kClusterShare));
+  const float own = static_cast<float>(std::sqrt(1.0 - kClusterShare));
+  const int64_t first_token = place.index * s.page_size;
   for (size_t i = 0; i < block_elems; ++i) {
     if (i < used) {
-      const float k = normal(rng);
+      float k = normal(rng);
       const float v = normal(rng);
+      if (clustered) {
+        const int64_t run = (first_token + static_cast<int64_t>(i / row)) / kClusterTokens - centres.first_run;
+        k = shared * centres.values[static_cast<size_t>(run) * row + i % row] + own * k;
+      }
       f(base + i, k, v);
     } else {
       f(base + i, nan, nan);
@@ -273,18 +324,22 @@ void draw_block(const Workload& w, uint64_t seed, int32_t order, int64_t b, F&& 
 /// Fills both pools: for an fp8 cache, one pass for the largest |draw| of each pool (its
 /// scale), then the draws again, stored. Blocks draw from their own streams, so both passes
 /// see the same values.
-void fill_pools(Workload& w, uint64_t seed) {
-  // Allocation order of each physical block: the seed stream of its contents.
+void fill_pools(Workload& w, uint64_t seed, DataKind data) {
+  // Allocation order of each physical block (the seed stream of its contents) and its place.
   std::vector<int32_t> order(static_cast<size_t>(w.layout.num_blocks), -1);
+  std::vector<BlockPlace> place(static_cast<size_t>(w.layout.num_blocks));
   int32_t next = 0;
   for (const auto& table : w.layout.block_tables)
-    for (int32_t b : table)
-      if (order[static_cast<size_t>(b)] < 0) order[static_cast<size_t>(b)] = next++;
+    for (size_t i = 0; i < table.size(); ++i)
+      if (order[static_cast<size_t>(table[i])] < 0) {
+        order[static_cast<size_t>(table[i])] = next++;
+        place[static_cast<size_t>(table[i])] = {static_cast<int64_t>(i), &table};
+      }
   const size_t blocks = static_cast<size_t>(w.layout.num_blocks);
   if (w.shape().kv_fp8()) {
     std::vector<float> k_amax(blocks, 0.0f), v_amax(blocks, 0.0f);
     parallel_for(w.layout.num_blocks, [&](int64_t b) {
-      draw_block(w, seed, order[static_cast<size_t>(b)], b, [&](size_t, float k, float v) {
+      draw_block(w, seed, data, order, place[static_cast<size_t>(b)], b, [&](size_t, float k, float v) {
         if (std::isnan(k)) return;
         k_amax[static_cast<size_t>(b)] = std::max(k_amax[static_cast<size_t>(b)], std::fabs(k));
         v_amax[static_cast<size_t>(b)] = std::max(v_amax[static_cast<size_t>(b)], std::fabs(v));
@@ -294,11 +349,21 @@ void fill_pools(Workload& w, uint64_t seed) {
     w.v_scale = fp8_scale(*std::max_element(v_amax.begin(), v_amax.end()));
   }
   parallel_for(w.layout.num_blocks, [&](int64_t b) {
-    draw_block(w, seed, order[static_cast<size_t>(b)], b, [&](size_t i, float k, float v) {
+    draw_block(w, seed, data, order, place[static_cast<size_t>(b)], b, [&](size_t i, float k, float v) {
       w.store_kv(KvTensor::k, i, k);
       w.store_kv(KvTensor::v, i, v);
     });
   });
+}
+
+/// Standard deviation of q for each kind of data.
+float query_scale(DataKind data) {
+  switch (data) {
+    case DataKind::flat: return 1.0f;
+    case DataKind::peaked: return kPeakedQueryScale;
+    case DataKind::clustered: return kClusteredQueryScale;
+  }
+  return 1.0f;
 }
 
 }  // namespace
@@ -326,11 +391,11 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
   w.resize_pools(block_elems * static_cast<size_t>(w.layout.num_blocks));
   w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
-  fill_pools(w, seed);
+  fill_pools(w, seed, data);
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
     std::mt19937_64 rng(seq);
-    std::normal_distribution<float> normal(0.0f, data == DataKind::peaked ? kPeakedQueryScale : 1.0f);
+    std::normal_distribution<float> normal(0.0f, query_scale(data));
     const size_t n = static_cast<size_t>(s.num_q_heads) * s.head_dim;
     for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);
   });

@@ -146,34 +146,73 @@ HostMemory host_memory(const PagedLayout& layout, int threads);
 /// available.
 int64_t host_bytes_needed(const PagedLayout& layout);
 
-/// How q and K are drawn: how spread out attention is. Checks run on both: flat data gives
-/// every key a share of about 1/N, so a kernel that skips or repeats any keys moves its output;
-/// peaked data gives a few keys most of the weight, as trained models' attention often does, so
-/// errors in the running max, the rescaling and the merge of partials with far-apart lse move it.
+/// How q and K are drawn: how spread out attention is. Checks run on flat and peaked: flat data
+/// gives every key a share of about 1/N, so a kernel that skips or repeats any keys moves its
+/// output; peaked data gives a few keys most of the weight, as trained models' attention often
+/// does, so errors in the running max, the rescaling and the merge of partials with far-apart lse
+/// move it. Clustered data is for sparse decode (chapter 22): its keys are locally correlated, so a
+/// block summary says where the mass is.
 enum class DataKind {
   flat,    ///< q, K, V all N(0, 1): scores q.k / sqrt(d) ~ N(0, 1), softmax nearly uniform on long rows
   peaked,  ///< q ~ N(0, kPeakedQueryScale^2), K and V N(0, 1): scores ~ N(0, 16)
+  /// K rows share a centre per run of kClusterTokens tokens (the model at kClusterShare); q ~
+  /// N(0, kClusteredQueryScale^2); V N(0, 1), the same values as flat's V.
+  clustered,
 };
-/// "flat" or "peaked", for reports.
-inline const char* data_kind_name(DataKind d) { return d == DataKind::flat ? "flat" : "peaked"; }
+/// "flat", "peaked" or "clustered", for reports.
+inline const char* data_kind_name(DataKind d) {
+  return d == DataKind::flat ? "flat" : d == DataKind::peaked ? "peaked" : "clustered";
+}
 /// Standard deviation of q in DataKind::peaked data, and so of its scores. Softmax weights are
 /// then log-normal with sigma 4. Measured by tests/cpu/test_faults.cpp (d = 64): rows of 137
 /// keys have a median effective number of keys ((sum p)^2 / sum p^2) of 3.8 (flat: 58.5) and a
 /// median largest weight of 0.48 (flat: 0.05); rows of 4160 keys 8.2 (flat: 1575) and 0.28
 /// (flat: 0.005).
 inline constexpr float kPeakedQueryScale = 4.0f;
-/// Fills a layout with data: q, K and V are normal draws from std::mt19937_64 seeded by `seed`
-/// and by each block's allocation order (so contents do not depend on the shuffle): all
-/// N(0, 1) for DataKind::flat; q N(0, kPeakedQueryScale^2) for DataKind::peaked (K and V, and so
-/// the pools, are the same for both). With an fp8 KV cache each pool's scale is vLLM's dynamic
-/// per-tensor scale, fp8_scale() of the largest |draw| of that pool, and the draws are stored as
-/// e4m3(x / scale); the draws are the same as for a 16-bit cache. Pool slots that hold no token
-/// are NaN, so that a kernel reading past a request's end cannot pass a check. Throws
-/// Error(usage) naming the sizes if the host has too little memory.
+
+// [clustered-model]
+/// DataKind::clustered, the model. A request's tokens are cut into runs of kClusterTokens by
+/// position: run j holds tokens [j T, (j + 1) T) (T = kClusterTokens; the last run may be
+/// shorter). For each run and KV head a centre c ~ N(0, I_d) is drawn, and every key of the run
+/// at that head is
+///   k = sqrt(rho) c + sqrt(1 - rho) z,   z ~ N(0, I_d) (flat's K draw),  rho = kClusterShare,
+/// so each element is still N(0, 1), two keys of one run have correlation rho and keys of
+/// different runs none. q ~ N(0, sigma^2 I_d), sigma = kClusteredQueryScale, so for one query
+/// the scores s = q.k / sqrt(d) split into a run term ~ N(0, rho sigma^2), shared by the run's
+/// keys, plus a token term ~ N(0, (1 - rho) sigma^2): the mass sits on the few runs whose
+/// centres point along q, and a compressed key (the mean of l keys) carries the run term with
+/// the token noise cut by sqrt(l). V is N(0, 1), the same draw as flat's.
+/// T = 32 is NSA's compressed block l: an aligned compressed block is one run, and with stride
+/// 16 every other compressed block straddles two; a selection block (l' = 64) holds two runs.
+inline constexpr int kClusterTokens = 32;
+/// rho: the share of each key element's variance that its run's centre carries (the
+/// correlation of two keys of one run). 0.8 makes the run term's standard deviation twice the
+/// token term's (sqrt(rho / (1 - rho)) = 2), the premise of the model: attention sits on a few
+/// chunks, not on lone tokens. With sigma = 4 and 4352 tokens (136 runs) the best run term is
+/// about 3.1 x 3.6 = 11 and the best token term about 4.1 x 1.8 = 7.3; at rho = 0.5 both terms
+/// have the same spread and single outlier tokens hold as much mass as whole runs.
+inline constexpr double kClusterShare = 0.8;
+/// sigma: the standard deviation of q in clustered data (the same as peaked's, so the scores
+/// have the same N(0, 16) spread and only the keys' correlation differs).
+inline constexpr float kClusteredQueryScale = kPeakedQueryScale;
+// [clustered-model]
+
 /// vLLM's dynamic per-tensor fp8 scale of values whose largest magnitude is `amax`: amax / 448
 /// (kFp8E4m3Max), so that the largest value maps to the largest finite e4m3 value; 1 for amax 0.
 float fp8_scale(float amax);
 
+/// Fills a layout with data: q, K and V are normal draws from std::mt19937_64 seeded by `seed`
+/// and by each block's allocation order (so contents do not depend on the shuffle): all
+/// N(0, 1) for DataKind::flat; q N(0, kPeakedQueryScale^2) for DataKind::peaked (K and V, and so
+/// the pools, are the same for both); for DataKind::clustered the model above, whose run
+/// centres are drawn from a stream seeded by `seed`, the allocation order of the block that
+/// holds the run's first token, that token's offset in it and the KV head, so every request
+/// that shares a run's first block draws the same centre (a shared full block has the same K and
+/// V in every request, as for the other kinds). With an fp8 KV cache each pool's scale is vLLM's dynamic
+/// per-tensor scale, fp8_scale() of the largest |draw| of that pool, and the draws are stored as
+/// e4m3(x / scale); the draws are the same as for a 16-bit cache. Pool slots that hold no token
+/// are NaN, so that a kernel reading past a request's end cannot pass a check. Throws
+/// Error(usage) naming the sizes if the host has too little memory.
 Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle,
                        DataKind data = DataKind::flat);
 

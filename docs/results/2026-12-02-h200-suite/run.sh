@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Issue 14's suite on the H200 in parts, one device call each: every patlab stage and every peer,
+# eager and under CUDA graphs, on lines A:B of a suite file, starting no workload after SECONDS
+# of suite time (tools/run_suite.sh --budget; the rows of each workload are written as it ends).
+# Carry .peers, .wheels and .flashinfer-cache.
+# Everything lands in OUT/suite-part.tar.gz (the device returns few files).
+#   PATLAB_COMMIT=<hash> docs/results/2026-12-02-h200-suite/run.sh OUT SUITE_FILE A:B [SECONDS]
+set -uo pipefail
+final=$1 suite=$2 lines=$3 budget=${4:-420}
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../../.."
+out=/tmp/suite-part
+mkdir -p "$out" "$final"
+trap 'rm -rf "$out/suite/exports"; tar -C /tmp -czf "$final/suite-part.tar.gz" suite-part' EXIT
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; date -u; echo "commit ${PATLAB_COMMIT:-unknown}"
+  echo "suite $suite lines $lines"; } > "$out/env.txt"
+tools/run_suite.sh "$out/suite" --suite "$suite" --lines "$lines" --graph --repeats 20 --budget "$budget" \
+  > "$out/suite.log" 2>&1
+echo "run_suite exit $? after $SECONDS s"
+grep -E "^\[[0-9]+/" "$out/suite.log" | tail -3
+grep -c '"peer"' "$out/suite/peers.jsonl" 2>/dev/null
