@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sparse decode on the GPU (issue 17), first H200 run:
 #  1. build tools/patlab and the sparse GPU test only (ninja -j16), the test with PATLAB_REQUIRE_GPU=1;
-#  2. patlab sparse, FSA's loop order against NSA's (both in one run: --method fsa runs both) at
-#     groups 1, 2, 4, 8 and 16 (8 KV heads) on two shared-prefix batches, to find the crossover;
+#  2. patlab sparse, FSA's loop order (by spans) against NSA's (both in one run: --method fsa runs
+#     both) at groups 1, 2, 4, 8 and 16 (8 KV heads) on two shared-prefix batches, to find the
+#     crossover; the summary prints FSA's spans and CTAs per tile shape (the notes column);
 #  3. PSA against top-n on peaked data: the CPU's error-vs-blocks curves (--curves) and the GPU
 #     times of psa at tau 0.9 / 0.99 and of nsa at n = 8, 16, 32.
 # Everything lands in OUT/results.tar.gz (the device returns few files); a summary on stdout.
@@ -24,7 +25,7 @@ if [[ ! -f build-gpu/build.ninja ]]; then
 fi
 ninja -C build-gpu -j16 tools/patlab tests/test_sparse_gpu >> "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 echo "build ok at $((SECONDS - start)) s"
-cuobjdump --dump-resource-usage build-gpu/cuda/libpatlab_cuda.a 2>&1 | grep -A2 -E "select_kernel|compress_kernel|window_kernel|empty_partials" > "$out/resources.txt"
+cuobjdump --dump-resource-usage build-gpu/cuda/libpatlab_cuda.a 2>&1 | grep -A2 -E "select_kernel|compress_kernel|window_kernel|empty_partials|Lb1EEEv" > "$out/resources.txt"
 PATLAB_REQUIRE_GPU=1 timeout 150 build-gpu/tests/test_sparse_gpu > "$out/test_sparse_gpu.log" 2>&1
 echo "gpu test exit $? at $((SECONDS - start)) s"
 tail -4 "$out/test_sparse_gpu.log"
@@ -63,8 +64,11 @@ for f in sorted(out.glob("*.json")):
     sel = doc.get("selection", {})
     for r in doc.get("gpu", []):
         print(f"{f.stem:22s} {r['order']:5s} sel {r['selected us']:9.1f} us step {r['step us']:9.1f} us "
-              f"x_vs_nsa {r['x vs nsa order']} blocks {r['blocks read']} phys {r['physical blocks']} "
+              f"selection {r['selection us']:8.1f} us x_vs_nsa {r['x vs nsa order']} blocks {r['blocks read']} "
+              f"phys {r['physical blocks']} "
               f"{'PASS' if r['check (gated output)'].startswith('PASS') and r['check (selected branch)'].startswith('PASS') else 'FAIL'}")
+        if r['order'] != 'nsa':
+            print(f"{'':22s}   {r['notes']}")
     if not doc.get("gpu"):
         print(f"{f.stem}: {doc.get('sparse run', {}).get('GPU')}")
     for p in doc.get("curves", []):

@@ -10,6 +10,9 @@
 ///  3. the pipeline (in the kernel): kKvStages buffers, the copy of tile i+1 overlaps the math of
 ///     tile i; per tile and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
+///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
+///     selection blocks that the row's query did not choose become -inf; the plain instances of
+///     stages 4-8 compile without it;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
@@ -59,6 +62,14 @@ struct PackKernelArgs {
   PoolGeometry geo{};
   int group = 1;        ///< query heads per KV head
   int num_q_heads = 1;  ///< Hq
+  /// Sparse decode's FSA spans, read by the masked instances only (kMasked): per (pack, query)
+  /// entry, the selection blocks of the pack's range that the query chose, as bits (bit i:
+  /// tokens [i b, (i + 1) b) of the range, b = mask_block_tokens, at most 32 blocks); the other
+  /// tokens' scores are -inf. A template flag of the same kernel rather than a second kernel, so
+  /// that span packs reuse every step, and rather than a runtime branch, which cost the plain
+  /// instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
+  const uint32_t* entry_mask = nullptr;
+  int mask_block_tokens = 0;  ///< tokens per mask bit (l')
 };
 
 // [pack-warp-layout]
@@ -205,6 +216,31 @@ __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, in
   }
 }
 // [pack-qk]
+
+// [pack-mask]
+/// Step 4b (masked instances only, PackKernelArgs::entry_mask): sets to -inf the scores of this lane's two rows
+/// (tile rows from `q_row`, `rows` valid, pack entries from `first`) at the tokens of blocks their
+/// query did not choose (`first_token` is the range token of s[0]). Rows past `rows` are masked
+/// whole: their state stays empty and is never written.
+template <int kColTokens>
+__device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (&s)[kColTokens / 8][4], int first_token,
+                                             int first, int rows, int q_row, int lane) {
+  uint32_t mask[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = q_row + lane / 4 + 8 * i;
+    mask[i] = r < rows ? __ldg(args.entry_mask + first + r / args.group) : 0u;
+  }
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt) {
+    // the lane's two tokens are adjacent and even-aligned; a block (a multiple of the page) holds both
+    const int bit = (first_token + nt * 8 + (lane % 4) * 2) / args.mask_block_tokens;
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (bit >= 32 || !((mask[e / 2] >> bit) & 1u)) s[nt][e] = -INFINITY;
+  }
+}
+// [pack-mask]
 
 // [pack-softmax]
 /// Step 5: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0]),
@@ -369,13 +405,14 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
-/// the pipeline below, qk_tile, softmax_update, pv_tile, merge_warp_columns, write_rows.
+/// the pipeline below, qk_tile, mask_entries (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (tiles converted to T in shared memory)
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
-template <typename T, typename KV, int D, int M, int N>
+/// @tparam kMasked apply PackKernelArgs::entry_mask (FSA's spans); false for stages 4-8
+template <typename T, typename KV, int D, int M, int N, bool kMasked = false>
 __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
   using Layout = PackWarpLayout<D, M, N>;
@@ -455,6 +492,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     if (active) {
       float s[kColTokens / 8][4];
       qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
+      if constexpr (kMasked) mask_entries<kColTokens>(args, s, tile * N + col0, first, rows, q_row, lane);
       softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
       pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
     }

@@ -35,4 +35,12 @@ inline int pack_rows_ctas_per_sm(const Shape& shape, int rows, int max_kv_tile, 
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream);
 
+/// configure_pack_tile() for the masked kernel of FSA's spans (cuda/sparse/span_tile.cu; 16-bit
+/// K and V only).
+void configure_span_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
+
+/// launch_pack_tile() of the masked kernel: args.entry_mask and args.mask_block_tokens are read.
+void launch_span_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
+                      cudaStream_t stream);
+
 }  // namespace patlab::cuda
