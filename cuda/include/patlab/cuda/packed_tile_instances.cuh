@@ -56,7 +56,7 @@ void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
     built = dispatch_tile(tile, [&](auto m, auto n) {
       using T = typename decltype(tag)::type;
       using KV = typename decltype(tag)::kv_type;
-      constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+      [[maybe_unused]] constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
       if constexpr (kMasked && !std::is_same_v<T, KV>)
         throw Error(ErrorKind::unsupported, "the masked pack kernel reads 16-bit K and V only");
       else if constexpr (pack_tile_fits(D, M, N, static_cast<int>(sizeof(KV))))
