@@ -188,6 +188,25 @@ TEST_CASE("cluster choice on plans: the suite's large prefix, no sharing, small 
     // The prefix: 64 reads of 2048 tokens x 4 KiB become 16.
     REQUIRE(c.kv_bytes_alone - c.kv_bytes_clustered == 48 * int64_t{2048} * L.shape.kv_bytes_per_token());
   }
+  SECTION("128 requests on a 16K prefix at Qwen2.5-7B's 28/4: 8 pieces of 8 slices (the last 14 rows) -> 4") {
+    const PagedLayout L = build_layout(parse_tree_spec("1,128_16384,256"), heads_shape(28, 4), true, 1);
+    const PlannerOptions o = hopper_options();
+    const Plan plan = make_plan(L, o);
+    const ClusterPlan c = choose_clusters(plan, L.shape, o);
+    int prefix_groups = 0;
+    for (const PackGroup& g : c.groups) {
+      if (g.token_begin >= 16384) {
+        REQUIRE(g.cluster == 1);
+        continue;
+      }
+      ++prefix_groups;
+      REQUIRE(g.packs.size() == 8);  // 7 packs of 18 queries (126 rows), one of 2 (14 rows)
+      REQUIRE(g.rows == 128 * 7);
+      REQUIRE(g.cluster == 4);
+      REQUIRE(g.cost.reads == 2);
+    }
+    REQUIRE(prefix_groups == 8);  // the KV split's 8 pieces of 2048 tokens
+  }
   SECTION("no sharing: every group one pack -> 1, no byte saved") {
     const PagedLayout L = build_layout(parse_tree_spec("64_4096"), heads_shape(32, 8), true, 1);
     const PlannerOptions o = hopper_options();

@@ -90,13 +90,12 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
       g.token_begin = pk.token_begin;
       g.kv_len = pk.kv_len;
       g.first_block = pk.blocks.empty() ? 0 : pk.blocks.front();
-      g.hopper = true;
       out.groups.push_back(g);
     }
     PackGroup& g = out.groups[static_cast<size_t>(it->second)];
     g.packs.push_back(static_cast<int32_t>(p));
     g.rows += pk.rows(shape.group());
-    g.hopper = g.hopper && is_hopper_tile(pk.tile);
+    g.hopper = g.hopper || is_hopper_tile(pk.tile);
     out.group_of_pack[p] = it->second;
   }
   // [pack groups]

@@ -25,8 +25,10 @@
 /// are taken as kGpcs GPCs of whole TPCs (gpc_sms(): 2 of 18 SMs and 6 of 16), with the CTAs per
 /// SM of the 128-row stage-8 tile; on the GPU cudaOccupancyMaxActiveClusters says it. Row
 /// slices add no partial: each query is in one slice, so the partials and the merge are the
-/// plan's. c is one of kClusterSizes, never more than n rounded up to a cluster size, and 1 for
-/// packs on the pack kernel's tiles (not is_hopper_tile()); ties go to the smaller c. Units mix
+/// plan's. c is one of kClusterSizes, never more than n rounded up to a cluster size, and 1 for a
+/// group with no pack on a stage-8 tile (is_hopper_tile()); a group's last slice, the tree walk's
+/// remainder of at most 32 rows, may be on the pack kernel's tile and still joins its cluster (the
+/// persistent kernel runs every slice in a 128-row CTA). Ties go to the smaller c. Units mix
 /// by the wave fill's convention: a slot's lost time counts as the bytes it would have streamed.
 /// The stage-8 profile found these kernels L2-fed and SM-bound, so the read term is what the
 /// model saves, not a time it predicts (chapter 18).
@@ -98,7 +100,7 @@ struct PackGroup {
   int32_t kv_len = 0;
   int32_t first_block = 0;     ///< first physical block of the range
   int rows = 0;                ///< rows of all slices (queries x group)
-  bool hopper = false;         ///< every slice on a stage-8 tile (is_hopper_tile())
+  bool hopper = false;         ///< some slice on a stage-8 tile (is_hopper_tile()): the group may cluster
   int cluster = 1;             ///< chosen cluster size
   ClusterCost cost;            ///< the model at the chosen size
   int64_t bytes_alone = 0;     ///< n x B: the range's reads with one CTA per slice
