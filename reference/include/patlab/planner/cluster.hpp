@@ -26,12 +26,13 @@
 /// SM of the 128-row stage-8 tile; on the GPU cudaOccupancyMaxActiveClusters says it. Row
 /// slices add no partial: each query is in one slice, so the partials and the merge are the
 /// plan's. c is one of kClusterSizes, never more than n rounded up to a cluster size, and 1 for a
-/// group with no pack on a stage-8 tile (is_hopper_tile()); a group's last slice, the tree walk's
-/// remainder of at most 32 rows, may be on the pack kernel's tile and still joins its cluster (the
-/// persistent kernel runs every slice in a 128-row CTA). Ties go to the smaller c. Units mix
+/// group with no pack on a stage-8 tile (is_hopper_tile()); a remainder slice of at most 32 rows,
+/// on the pack kernel's tile in stage 8, still joins its group's clusters (the persistent kernel
+/// runs every slice in a 128-row CTA). Ties go to the smaller c. Units mix
 /// by the wave fill's convention: a slot's lost time counts as the bytes it would have streamed.
-/// The stage-8 profile found these kernels L2-fed and SM-bound, so the read term is what the
-/// model saves, not a time it predicts (chapter 18).
+/// Wave quantisation (a last round of entries that fills few seats) is not priced per group:
+/// pull_schedule() shows it for the whole list. The stage-8 profile found these kernels L2-fed
+/// and SM-bound, so the read term is what the model saves, not a time it predicts (chapter 18).
 ///
 /// **The work list** (make_work_list()). An *item* is one cluster's work: up to c slices of one
 /// group at one KV head. Its cost is the KV tokens each of its CTAs reads (every CTA of an item
