@@ -312,6 +312,10 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   const size_t slots = static_cast<size_t>(offsets.back());
   partial_o_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads) * static_cast<size_t>(s.head_dim));
   partial_lse_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads));
+  if (launches_.size() > 1) {
+    streams_ = std::make_unique<StreamFork>(static_cast<int>(launches_.size()));
+    notes_ += ", one stream per tile shape";
+  }
 }
 
 void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const {
@@ -339,11 +343,18 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.geo = b.geo;
   args.group = b.group;
   args.num_q_heads = b.num_q_heads;
-  for (const Bucket& l : launches_) {
+  auto launch = [&](const Bucket& l, cudaStream_t on) {
     if (order_ == gpu::SparseOrder::fsa)
-      launch_span_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, stream);
+      launch_span_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
     else
-      launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, stream);
+      launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
+  };
+  if (streams_) {
+    streams_->fork(stream);
+    for (size_t i = 0; i < launches_.size(); ++i) launch(launches_[i], streams_->stream(static_cast<int>(i)));
+    streams_->join(stream);
+  } else {
+    for (const Bucket& l : launches_) launch(l, stream);
   }
   if (order_ == gpu::SparseOrder::nsa) return;
   // [sparse-merge]

@@ -17,11 +17,13 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/streams.cuh"
 #include "patlab/cuda/sparse.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
@@ -105,7 +107,8 @@ class SelectedBranch {
   /// (0: from `sm_count`). Throws Error(device) on a CUDA error or out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
                  const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, int span_blocks = 0);
-  /// Enqueues the branch: empty partials, the pack launches, the merge; writes `sel_out`.
+  /// Enqueues the branch: empty partials, the pack launches (each tile shape on its own side
+  /// stream when there are several, joined back into `stream`), the merge; writes `sel_out`.
   void run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const;
   /// The partials and their offsets, for poisoning.
   DeviceSpan partials() const { return {partial_o_.get(), partial_o_.bytes()}; }
@@ -131,6 +134,9 @@ class SelectedBranch {
   DeviceBuffer<int32_t> empty_;         ///< (slot, KV head) pairs no pack writes: the empty state
   int empty_count_ = 0;
   DeviceBuffer<float> partial_o_, partial_lse_;
+  /// One side stream per launch when there are several (stage 6's lesson: launches of different
+  /// tile shapes in a row wait for each other's tails); null with a single launch.
+  std::unique_ptr<StreamFork> streams_;
   std::string notes_;
 };
 
