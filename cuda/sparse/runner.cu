@@ -132,10 +132,8 @@ SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : 
   m.host = &w;
   m.options = o;
   const PagedLayout& L = w.layout;
-  const int stride = std::max(1, L.max_blocks_per_request());
-  std::vector<int32_t> table(static_cast<size_t>(L.num_requests()) * stride, -1);
-  for (int r = 0; r < L.num_requests(); ++r)
-    std::copy(L.block_tables[r].begin(), L.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
+  const int stride = L.table_stride();
+  const std::vector<int32_t> table = L.padded_block_tables();
   const std::vector<int32_t> cmp_begin = prefix(L, [&](int64_t len) { return sparse::compressed_block_count(len, o); });
   m.sel_begin_host = prefix(L, [&](int64_t len) { return sparse::selection_block_count(len, o); });
   int64_t distinct = 0;
@@ -164,7 +162,7 @@ SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : 
   m.chosen = DeviceBuffer<int32_t>(sel_total * hkv);
   m.count = DeviceBuffer<int32_t>(rows);
   m.mass = DeviceBuffer<float>(rows);
-  m.flush = DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(m.device.l2_bytes, 1 << 20)) * 2);
+  m.flush = cuda::l2_flush_buffer(m.device.l2_bytes);
   PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
   PATLAB_CUDA_CHECK(cudaEventCreate(&m.start));
   PATLAB_CUDA_CHECK(cudaEventCreate(&m.stop));
