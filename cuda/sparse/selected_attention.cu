@@ -66,10 +66,10 @@ __global__ void __launch_bounds__(kEmptyThreads)
 // [empty-partials]
 
 /// The packs of one order on the host, in PackKernelArgs' flattened form.
-struct HostPacks {
-  std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len, kv_head;
-  std::vector<uint32_t> masks;  ///< per entry, FSA spans only: PackKernelArgs::entry_mask
-  std::vector<int32_t> rows;    ///< tile rows of each pack (queries x g)
+struct HostPacks : HostPackArrays {
+  std::vector<int32_t> kv_head;  ///< per pack, its one KV head (PackKernelArgs::pack_kv_head)
+  std::vector<uint32_t> masks;   ///< per entry, FSA spans only: PackKernelArgs::entry_mask
+  std::vector<int32_t> rows;     ///< tile rows of each pack (queries x g)
 
   /// Adds a pack of `requests` (with their `slots`, and their span `entry_masks` or none) over
   /// `pages` (`tokens` tokens) at `head`.
@@ -296,12 +296,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   if (order != gpu::SparseOrder::nsa)
     notes_ += "; " + std::to_string(offsets.back()) + " partial slots, " + std::to_string(empty.size() / 2) + " empty";
 
-  query_begin_ = DeviceBuffer<int32_t>(packs.query_begin);
-  queries_ = DeviceBuffer<int32_t>(packs.queries);
-  slots_ = DeviceBuffer<int32_t>(packs.slots);
-  block_begin_ = DeviceBuffer<int32_t>(packs.block_begin);
-  blocks_ = DeviceBuffer<int32_t>(packs.blocks);
-  kv_len_ = DeviceBuffer<int32_t>(packs.kv_len);
+  arrays_ = DevicePackArrays(packs);
   kv_head_ = DeviceBuffer<int32_t>(packs.kv_head);
   bucket_ = DeviceBuffer<int32_t>(bucket);
   if (!packs.masks.empty()) masks_ = DeviceBuffer<uint32_t>(packs.masks);
@@ -331,12 +326,7 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.out = sel_out;
   args.partial_o = partial_o_.get();
   args.partial_lse = partial_lse_.get();
-  args.query_begin = query_begin_.get();
-  args.queries = queries_.get();
-  args.slots = slots_.get();
-  args.block_begin = block_begin_.get();
-  args.blocks = blocks_.get();
-  args.kv_len = kv_len_.get();
+  arrays_.point(args);
   args.pack_kv_head = kv_head_.get();
   args.entry_mask = masks_.get();  // read by FSA's masked instances only
   args.mask_block_tokens = sel_block_;

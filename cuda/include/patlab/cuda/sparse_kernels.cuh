@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/paged.cuh"
 #include "patlab/cuda/streams.cuh"
 #include "patlab/cuda/sparse.hpp"
@@ -128,7 +129,8 @@ class SelectedBranch {
   int requests_ = 0;
   std::vector<Bucket> launches_;
   int sel_block_ = 0;  ///< l': tokens per bit of the span masks
-  DeviceBuffer<int32_t> query_begin_, queries_, slots_, block_begin_, blocks_, kv_len_, kv_head_, bucket_;
+  DevicePackArrays arrays_;
+  DeviceBuffer<int32_t> kv_head_, bucket_;
   DeviceBuffer<uint32_t> masks_;        ///< FSA: per pack entry, the span's blocks its query chose
   DeviceBuffer<int32_t> slot_offsets_;  ///< [R + 1]: first partial slot of each request
   DeviceBuffer<int32_t> empty_;         ///< (slot, KV head) pairs no pack writes: the empty state
