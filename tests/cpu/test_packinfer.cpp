@@ -1,6 +1,7 @@
 // PackInfer on the host (packinfer/groups.hpp, packinfer/layout.hpp): coverage and the balance
 // bound of the groups on heterogeneous batches and trees, co-location, the validator failing on
-// broken groups, the regions' maps, the re-layout's bytes, a hand-worked payoff, the policy's
+// broken groups (and on a request cut differently at two KV heads), the bytes of one group, the
+// regions' maps, the re-layout's bytes, a hand-worked payoff, the policy's
 // refusals and bad parameters.
 #include <algorithm>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "patlab/error.hpp"
 #include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/packinfer/groups.hpp"
 #include "patlab/packinfer/layout.hpp"
 #include "patlab/planner/planner_steps.hpp"
@@ -122,6 +124,52 @@ TEST_CASE("the validator finds a missing item, a repeated item and a wrong cost"
   GroupPlan mispriced = good;
   first_busy(mispriced).cost += 1;
   CHECK(!validate_groups(layout, mispriced).empty());
+}
+
+TEST_CASE("the validator finds a request cut differently at two KV heads", "[packinfer]") {
+  const PagedLayout layout = hetero_layout(2, 24, 0.75);
+  GroupPlan plan = make_groups(layout, options_of(8, 2, Units::packs));
+  REQUIRE(validate_groups(layout, plan).empty());
+  // One item of KV head 1 with two blocks or more, cut in two: every token is still covered once,
+  // but its requests now have one item more at head 1 than at head 0.
+  const int page = layout.shape.page_size;
+  bool cut = false;
+  for (Group& g : plan.groups) {
+    for (size_t i = 0; i < g.items.size() && !cut; ++i) {
+      const WorkItem it = g.items[i];
+      if (it.kv_head != 1 || it.block_end - it.block_begin < 2) continue;
+      WorkItem head = it, tail = it;
+      head.block_end = tail.block_begin = it.block_begin + 1;
+      head.token_end = tail.token_begin = it.token_begin + page;
+      g.items[i] = head;
+      g.items.push_back(tail);
+      cut = true;
+    }
+  }
+  REQUIRE(cut);
+  const std::vector<std::string> faults = validate_groups(layout, plan);
+  CHECK(std::any_of(faults.begin(), faults.end(),
+                    [](const std::string& f) { return f.find("items at KV head 1") != std::string::npos; }));
+}
+
+TEST_CASE("one group's bytes are the walk plan's with direct output; alone requests read the floor", "[packinfer]") {
+  // One slot: every item whole in one group, so the group kernel reads what stage 6's plan (the
+  // walk's packs, no split) reads, with direct output for requests in one pack.
+  for (double shared : {0.75, 0.0}) {
+    INFO("shared " << shared);
+    const PagedLayout layout = hetero_layout(3, 24, shared);
+    const GroupPlan plan = make_groups(layout, options_of(1, 1, Units::packs));
+    REQUIRE(validate_groups(layout, plan).empty());
+    CHECK(plan.cuts == 0);
+    PlannerOptions po;
+    po.split_kv = false;
+    CHECK(group_plan_bytes(layout, plan) == traffic::plan_bytes(layout, make_plan(layout, po), true));
+    if (shared == 0.0) {
+      const std::vector<int32_t> k = partials_per_request(layout, plan);
+      CHECK(std::all_of(k.begin(), k.end(), [](int32_t n) { return n == 1; }));
+      CHECK(group_plan_bytes(layout, plan) == traffic::unique_bytes(layout));
+    }
+  }
 }
 
 TEST_CASE("region maps are bijections onto the copied slots, shared blocks once, tails after them", "[packinfer]") {
