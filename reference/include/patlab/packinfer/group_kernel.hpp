@@ -56,14 +56,22 @@ constexpr int group_smem_bytes(int d, int kv_elem_bytes = kTileElemBytes) {
 static_assert(group_smem_bytes(256) <= kPackSmemBudget && group_smem_bytes(256, 1) <= kPackSmemBudget,
               "the group kernel fits one CTA's shared memory at d=256");
 
-/// The group CTAs one SM holds at head dim d, from shared memory and threads (the host's
-/// estimate, as estimate_ctas_per_sm() for the pack kernel): the groups' CTA slots per SM on both
-/// sides. At d=128 (105 KB) 2, at d=64 (53 KB) 4, at d=256 (226 KB) 1.
+/// Group CTAs per SM that the kernel's registers must allow at head dim d: its
+/// __launch_bounds__ minimum, so ptxas caps the registers to fit (65536 / (CTAs x threads)).
+/// Measured with `-Xptxas -v` on sm_90 without the cap: 168 registers at d=64 (3 CTAs of 128
+/// threads fit 170), 244-255 at d=128 (2 fit 256), 255 at d=256 (256 threads: 1).
+constexpr int group_register_ctas(int d) { return d <= 64 ? 3 : d <= 128 ? 2 : 1; }
+
+/// The group CTAs one SM holds at head dim d, from shared memory, threads and the register cap
+/// (the host's estimate, as estimate_ctas_per_sm() for the pack kernel; the stage reports the
+/// occupancy calculator's beside it): the groups' CTA slots per SM on both sides. At d=64 3
+/// (registers; 53 KB of shared memory would give 4), at d=128 2 (105 KB), at d=256 1 (226 KB).
 constexpr int estimate_group_ctas_per_sm(int d, int kv_elem_bytes = kTileElemBytes) {
   const int by_smem = kSmemPerSm / (group_smem_bytes(d, kv_elem_bytes) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / group_kernel_threads(d);
-  const int fit = by_smem < by_threads ? by_smem : by_threads;
-  return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
+  int fit = by_smem < by_threads ? by_smem : by_threads;
+  fit = fit < group_register_ctas(d) ? fit : group_register_ctas(d);
+  return fit > 1 ? fit : 1;
 }
 
 }  // namespace patlab::packinfer
