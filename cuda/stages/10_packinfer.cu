@@ -85,6 +85,9 @@ struct GroupSmem {
 };
 
 /// The GroupSmem of a CTA at head dim D.
+/// @tparam T storage type of q
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
 template <typename T, typename KV, int D>
 __device__ __forceinline__ GroupSmem<T, KV> group_smem(unsigned char* smem) {
   constexpr int N = kGroupKvTile;
@@ -100,12 +103,18 @@ __device__ __forceinline__ GroupSmem<T, KV> group_smem(unsigned char* smem) {
 // [group-smem]
 
 /// The KV tile loader of the group kernel.
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
+/// @tparam kThreads threads of the CTA
 template <typename KV, int D, int kThreads>
 using GroupLoader = KvTileLoader<KV, D, kGroupKvTile, kThreads>;
 
 /// The loader of work item `item` (the item's entries of `args`, as a pack with its own KV head):
 /// its blocks, its tokens, and its head within the pools it reads (its KV head in the paged
 /// pools; 0 in the regions, whose slots hold one head each: geo.num_kv_heads is 1 there).
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
+/// @tparam kThreads threads of the CTA, which all issue copies
 template <typename KV, int D, int kThreads>
 __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKernelArgs& args, KV* k_s, KV* v_s,
                                                                     int item, int tid) {
@@ -134,8 +143,13 @@ __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKe
 /// one loop spilled (ptxas -v, sm_90: 108 bytes at d=128, 668 at d=256); apart, none spills at
 /// d=64 and d=128, and the 32- and 64-row classes at d=256 spill 44 bytes (fp8: 64), near the
 /// pack kernel's own 36 at d=256 64x64.
+/// @tparam T storage type of q and the output
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
 /// @tparam M the item's row class (16, 32 or 64), at least its rows
 /// @tparam kThreads threads of the CTA
+/// @tparam Prefetch callable as prefetch(int stage): issues the next item's first KV tile
+/// @tparam After callable as after(): issues the next item's Q tile
 template <typename T, typename KV, int D, int M, int kThreads, typename Prefetch, typename After>
 __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSmem<T, KV>& sm, int item, int stage0,
                                          const GroupLoader<KV, D, kThreads>& load, Prefetch&& prefetch, After&& after,
@@ -219,6 +233,9 @@ __global__ void __launch_bounds__(packinfer::group_kernel_threads(D), packinfer:
 /// The group kernel instance of (T, KV, D) with its shared-memory limit raised; throws
 /// Error(unsupported) when the device gives a CTA less than it needs. Returns the CTAs of it one
 /// SM holds (the occupancy calculator).
+/// @tparam T storage type of q
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
 template <typename T, typename KV, int D>
 int configure_group_kernel(int64_t smem_optin) {
   constexpr int bytes = packinfer::group_smem_bytes(D, static_cast<int>(sizeof(KV)));

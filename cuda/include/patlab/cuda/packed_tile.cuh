@@ -373,6 +373,11 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// item; the pack kernel issues nothing). `active` is false for a warp with no rows to compute.
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
 /// false). On return every tile is consumed (only the prefetch may be in flight).
+/// @tparam T storage type of q (and of the tiles the mma reads)
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3: each tile converted first)
+/// @tparam D head dimension
+/// @tparam M tile rows
+/// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
 /// @tparam Prefetch callable as prefetch(int stage)
 template <typename T, typename KV, int D, int M, int N, int kThreads, typename Prefetch>
