@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stage 10 (packinfer, issue 16), first H200 run of the draft (branch packinfer-gpu):
 #  1. build; the GPU tests of stage 10 and of the stages whose pack kernel it refactored (4-7),
-#     PATLAB_REQUIRE_GPU=1, four at a time; compute-sanitizer memcheck, racecheck and synccheck on
+#     and the serve loop's (stage 10 re-lays out every layer's pools there), PATLAB_REQUIRE_GPU=1,
+#     four at a time; compute-sanitizer memcheck, racecheck and synccheck on
 #     stage 10 (tools/sanitize.sh); the kernels' registers and spills (cuobjdump);
 #  2. patlab bench of stages 7 and 10 (checked against the oracle first, 20 repeats) on hetero96
 #     and on the heterogeneous workloads of tools/suite-categories.txt (every line with --hetero);
@@ -29,7 +30,7 @@ ninja -C build-gpu >> "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit
 echo "build ok at $((SECONDS - start)) s"
 cuobjdump --dump-resource-usage build-gpu/cuda/libpatlab_cuda.a 2>&1 | grep -A1 -E "group_attention|relayout|pack_attention" > "$out/resources.txt"
 PATLAB_REQUIRE_GPU=1 timeout 200 meson test -C build-gpu gpu_10_packinfer gpu_07_pat gpu_06_multistream gpu_05_multitile \
-  gpu_04_packed --print-errorlogs --num-processes 4 > "$out/tests.log" 2>&1
+  gpu_04_packed gpu_serve --print-errorlogs --num-processes 4 > "$out/tests.log" 2>&1
 echo "tests exit $?"
 cp build-gpu/meson-logs/testlog.txt "$out/testlog.txt" 2>/dev/null
 grep -E "^ *[0-9]+/[0-9]+ |Ok:|Fail:" "$out/tests.log" | tail -10
