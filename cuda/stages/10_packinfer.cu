@@ -322,7 +322,7 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   const PagedLayout& L = batch.host->layout;
   shape_ = batch.shape;
   sms_ = batch.device->sm_count;
-  const int D = shape_.head_dim, hkv = shape_.num_kv_heads, page = shape_.page_size;
+  const int D = shape_.head_dim;
   dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
     occupancy_ = configure_group_kernel<typename decltype(tag)::type, typename decltype(tag)::kv_type, decltype(dim)::value>(
         batch.device->smem_per_block_optin);
@@ -342,83 +342,36 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   bytes_ = packinfer::group_plan_bytes(L, groups_);
   // [packinfer-groups]
 
-  // [packinfer-slots]
-  // Partial slots: a request covered by one item per KV head is written directly (no slot).
-  const std::vector<int32_t> partials = packinfer::partials_per_request(L, groups_);
-  const int R = L.num_requests();
-  std::vector<int32_t> offsets(static_cast<size_t>(R) + 1, 0), merge_queries;
-  for (int r = 0; r < R; ++r) {
-    const int32_t k = partials[static_cast<size_t>(r)];
-    offsets[static_cast<size_t>(r) + 1] = offsets[static_cast<size_t>(r)] + (k == 1 ? 0 : k);
-    if (k != 1) merge_queries.push_back(r);
-  }
-  // [packinfer-slots]
-
   // [packinfer-flatten]
-  // Items flattened as packs with their own KV head, group by group (empty groups launch
-  // nothing); each item's blocks twice: its physical blocks, and its slots in the regions.
-  std::vector<int32_t> group_begin{0}, query_begin{0}, queries, slots, block_begin{0}, paged_blocks, region_blocks,
-      kv_len, kv_head;
-  std::vector<int32_t> next_slot(static_cast<size_t>(R) * hkv, 0);  // per (request, KV head)
-  std::vector<RelayoutCopy> copies;
-  int64_t base = 0;  // first slot of the group's region
-  for (size_t g = 0; g < groups_.groups.size(); ++g) {
-    const packinfer::GroupRegion& region = regions[g];
-    for (size_t s = 0; s < region.copied.size(); ++s) {
-      const auto [block, head] = region.copied[s];
-      copies.push_back({block, head, static_cast<int32_t>(base + static_cast<int64_t>(s)),
-                        L.used_tokens[static_cast<size_t>(block)]});
-    }
-    const std::vector<packinfer::WorkItem>& items = groups_.groups[g].items;
-    for (const packinfer::WorkItem& it : items) {
-      const Pack& u = groups_.unit_list[static_cast<size_t>(it.unit)];
-      if (u.rows(shape_.group()) > kGroupTileRows)
-        throw std::logic_error("a work item of " + std::to_string(u.rows(shape_.group())) + " rows, over the group kernel's " +
-                               std::to_string(kGroupTileRows));
-      for (int32_t r : u.queries) {
-        queries.push_back(r);
-        int32_t& j = next_slot[static_cast<size_t>(r) * hkv + static_cast<size_t>(it.kv_head)];
-        slots.push_back(partials[static_cast<size_t>(r)] == 1 ? -1 : offsets[static_cast<size_t>(r)] + j);
-        ++j;
-      }
-      query_begin.push_back(static_cast<int32_t>(queries.size()));
-      for (int32_t i = it.block_begin; i < it.block_end; ++i) {
-        paged_blocks.push_back(u.blocks[static_cast<size_t>(i)]);
-        const packinfer::BlockKey key{u.queries.front(), it.kv_head, it.token_begin / page + (i - it.block_begin)};
-        region_blocks.push_back(static_cast<int32_t>(base + region.position.at(key)));
-      }
-      block_begin.push_back(static_cast<int32_t>(paged_blocks.size()));
-      kv_len.push_back(it.tokens());
-      kv_head.push_back(it.kv_head);
-    }
-    if (!items.empty()) group_begin.push_back(static_cast<int32_t>(kv_len.size()));
-    base += region.slots();
-  }
-  launched_ = static_cast<int>(group_begin.size()) - 1;
-  items_ = static_cast<int64_t>(kv_len.size());
-  region_slots_ = base;
+  // Items flattened as packs with their own KV head, each with its physical blocks and its
+  // region slots; partial slots; the re-layout's copies (packinfer::flatten_groups, tested on
+  // the host: both block lists give the same K/V).
+  const packinfer::FlatGroups f = packinfer::flatten_groups(L, groups_, regions, kGroupTileRows);
+  launched_ = static_cast<int>(f.group_begin.size()) - 1;
+  items_ = f.items();
+  region_slots_ = f.region_slots;
   // [packinfer-flatten]
 
-  group_begin_ = DeviceBuffer<int32_t>(group_begin);
-  query_begin_ = DeviceBuffer<int32_t>(query_begin);
-  queries_ = DeviceBuffer<int32_t>(queries);
-  slots_ = DeviceBuffer<int32_t>(slots);
-  block_begin_ = DeviceBuffer<int32_t>(block_begin);
-  paged_blocks_ = DeviceBuffer<int32_t>(paged_blocks);
-  region_blocks_ = DeviceBuffer<int32_t>(region_blocks);
-  kv_len_ = DeviceBuffer<int32_t>(kv_len);
-  kv_head_ = DeviceBuffer<int32_t>(kv_head);
-  offsets_ = DeviceBuffer<int32_t>(offsets);
-  merge_queries_ = DeviceBuffer<int32_t>(merge_queries);
-  merge_count_ = static_cast<int>(merge_queries.size());
-  copies_ = DeviceBuffer<RelayoutCopy>(copies);
-  const size_t slot_bytes = static_cast<size_t>(page) * D * shape_.kv_element_bytes();
+  group_begin_ = DeviceBuffer<int32_t>(f.group_begin);
+  query_begin_ = DeviceBuffer<int32_t>(f.query_begin);
+  queries_ = DeviceBuffer<int32_t>(f.queries);
+  slots_ = DeviceBuffer<int32_t>(f.slots);
+  block_begin_ = DeviceBuffer<int32_t>(f.block_begin);
+  paged_blocks_ = DeviceBuffer<int32_t>(f.paged_blocks);
+  region_blocks_ = DeviceBuffer<int32_t>(f.region_blocks);
+  kv_len_ = DeviceBuffer<int32_t>(f.kv_len);
+  kv_head_ = DeviceBuffer<int32_t>(f.kv_head);
+  offsets_ = DeviceBuffer<int32_t>(f.offsets);
+  merge_queries_ = DeviceBuffer<int32_t>(f.merge_queries);
+  merge_count_ = static_cast<int>(f.merge_queries.size());
+  copies_ = DeviceBuffer<RelayoutCopy>(f.copies);
+  const size_t slot_bytes = static_cast<size_t>(shape_.page_size) * D * shape_.kv_element_bytes();
   k_region_ = DeviceBuffer<uint8_t>(static_cast<size_t>(region_slots_) * slot_bytes);
   v_region_ = DeviceBuffer<uint8_t>(static_cast<size_t>(region_slots_) * slot_bytes);
-  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(offsets.back()) * shape_.num_q_heads * D);
-  partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(offsets.back()) * shape_.num_q_heads);
+  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(f.offsets.back()) * shape_.num_q_heads * D);
+  partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(f.offsets.back()) * shape_.num_q_heads);
   out_ = batch.out;
-  out_elems_ = int64_t{R} * shape_.num_q_heads * D;
+  out_elems_ = int64_t{L.num_requests()} * shape_.num_q_heads * D;
 
   PackKernelArgs a;
   a.q = batch.q;
@@ -450,9 +403,9 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   relayout_.k_region = k_region_.get();
   relayout_.v_region = v_region_.get();
   relayout_.copies = copies_.get();
-  relayout_.count = static_cast<int64_t>(copies.size());
+  relayout_.count = static_cast<int64_t>(f.copies.size());
   relayout_.page_shift = paged_.geo.page_shift;
-  relayout_.num_kv_heads = hkv;
+  relayout_.num_kv_heads = shape_.num_kv_heads;
   relayout_.row_bytes = D * shape_.kv_element_bytes();
   stale_ = true;
   timed_notes_.clear();

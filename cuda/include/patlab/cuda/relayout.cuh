@@ -14,15 +14,12 @@
 
 #include <cstdint>
 
+#include "patlab/packinfer/layout.hpp"
+
 namespace patlab::cuda {
 
-/// One slot of the re-layout: `tokens` tokens of (physical block, KV head) into region slot `slot`.
-struct RelayoutCopy {
-  int32_t block = 0;   ///< physical block in the pools
-  int32_t kv_head = 0;
-  int32_t slot = 0;    ///< global slot of the region pools (the group's base + its slot)
-  int32_t tokens = 0;  ///< tokens of the block that hold data
-};
+/// One slot of the re-layout (packinfer::flatten_groups() makes the list on the host).
+using RelayoutCopy = packinfer::RegionCopy;
 
 /// What the re-layout reads and writes.
 struct RelayoutArgs {
