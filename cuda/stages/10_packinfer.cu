@@ -478,7 +478,8 @@ std::string PackInferStage::notes() const {
                   std::to_string(items_) + " work items (" + std::to_string(groups_.cuts) + " cuts, " +
                   std::to_string(groups_.families_colocated) + " families co-located, " +
                   std::to_string(groups_.families_spread) + " spread), group cost max/mean " +
-                  fixed2(static_cast<double>(groups_.max_cost()) / static_cast<double>(std::max<int64_t>(1, groups_.mean_cost))) +
+                  fixed2(static_cast<double>(groups_.max_cost()) /
+                         static_cast<double>(std::max<int64_t>(1, groups_.mean_cost))) +
                   "; regions " + std::to_string(region_slots_) + " slots, re-layout " +
                   fixed2(static_cast<double>(model_.copied_bytes) / kMegabyte) + " MB copied (" +
                   fixed2(static_cast<double>(model_.duplicate_bytes) / kMegabyte) + " MB duplicated)";

@@ -1,8 +1,8 @@
 // PackInfer on the host (packinfer/groups.hpp, packinfer/layout.hpp): coverage and the balance
 // bound of the groups on heterogeneous batches and trees, co-location, the validator failing on
 // broken groups (and on a request cut differently at two KV heads), the bytes of one group, the
-// regions' maps, the GPU's flattened items (the same K/V through region slots as through blocks), the re-layout's bytes, a hand-worked payoff, the policy's
-// refusals and bad parameters.
+// regions' maps, the GPU's flattened items (the same K/V through region slots as through
+// blocks), the re-layout's bytes, a hand-worked payoff, the policy's refusals and bad parameters.
 #include <algorithm>
 #include <cstdint>
 #include <map>
