@@ -32,18 +32,18 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
 
   // [plan-flatten]
   // Flat pack arrays.
-  std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len;
+  HostPackArrays flat;
   for (const Pack& p : plan.packs) {
     for (size_t i = 0; i < p.queries.size(); ++i) {
       const int32_t r = p.queries[i];
       const bool direct = offsets[static_cast<size_t>(r) + 1] == offsets[static_cast<size_t>(r)];
-      queries.push_back(r);
-      slots.push_back(direct ? -1 : offsets[static_cast<size_t>(r)] + p.slots[i]);
+      flat.queries.push_back(r);
+      flat.slots.push_back(direct ? -1 : offsets[static_cast<size_t>(r)] + p.slots[i]);
     }
-    query_begin.push_back(static_cast<int32_t>(queries.size()));
-    blocks.insert(blocks.end(), p.blocks.begin(), p.blocks.end());
-    block_begin.push_back(static_cast<int32_t>(blocks.size()));
-    kv_len.push_back(p.kv_len);
+    flat.query_begin.push_back(static_cast<int32_t>(flat.queries.size()));
+    flat.blocks.insert(flat.blocks.end(), p.blocks.begin(), p.blocks.end());
+    flat.block_begin.push_back(static_cast<int32_t>(flat.blocks.size()));
+    flat.kv_len.push_back(p.kv_len);
   }
   packs_ = static_cast<int64_t>(plan.packs.size());
   // [plan-flatten]
@@ -96,12 +96,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   }
   // [plan-buckets]
 
-  query_begin_ = DeviceBuffer<int32_t>(query_begin);
-  queries_ = DeviceBuffer<int32_t>(queries);
-  slots_ = DeviceBuffer<int32_t>(slots);
-  block_begin_ = DeviceBuffer<int32_t>(block_begin);
-  blocks_ = DeviceBuffer<int32_t>(blocks);
-  kv_len_ = DeviceBuffer<int32_t>(kv_len);
+  arrays_ = DevicePackArrays(flat);
   bucket_packs_ = DeviceBuffer<int32_t>(bucket_packs);
   offsets_ = DeviceBuffer<int32_t>(offsets);
   merge_queries_ = DeviceBuffer<int32_t>(merge_queries);
@@ -117,12 +112,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   args_.out = batch.out;
   args_.partial_o = partial_o_.get();
   args_.partial_lse = partial_lse_.get();
-  args_.query_begin = query_begin_.get();
-  args_.queries = queries_.get();
-  args_.slots = slots_.get();
-  args_.block_begin = block_begin_.get();
-  args_.blocks = blocks_.get();
-  args_.kv_len = kv_len_.get();
+  arrays_.point(args_);
   args_.geo = pool_geometry(shape_);
   args_.group = shape_.group();
   args_.num_q_heads = shape_.num_q_heads;

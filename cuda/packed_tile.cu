@@ -1,104 +1,24 @@
 // The instances of the pack kernel: every tile shape the planner may choose, for both storage
 // types of q, both KV cache types (16-bit and fp8) and every head dim, compiled once here and launched through launch_pack_tile(). A tile
 // that does not fit a head dim's budget (pack_tile_fits(), tile_budget.hpp) is not built for it:
-// the planner never picks one.
-#include <string>
-
-#include "patlab/cuda/check.cuh"
-#include "patlab/cuda/dispatch.cuh"
+// the planner never picks one. The masked instances (FSA's spans) are compiled apart, in
+// cuda/sparse/span_tile.cu.
+#include "patlab/cuda/packed_tile_instances.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
-#include "patlab/error.hpp"
 
 namespace patlab::cuda {
 
-namespace {
-
-/// Largest gridDim.x (2^31 - 1).
-constexpr int64_t kMaxGridX = 2147483647;
-
-/// Calls `f(std::integral_constant<int, M>{}, std::integral_constant<int, N>{})` for a built tile.
-template <typename F>
-bool dispatch_tile(TileShape tile, F&& f) {
-  auto with_n = [&](auto m) {
-    switch (tile.n) {
-      case 16: f(m, std::integral_constant<int, 16>{}); return true;
-      case 32: f(m, std::integral_constant<int, 32>{}); return true;
-      case 64: f(m, std::integral_constant<int, 64>{}); return true;
-      case 128: f(m, std::integral_constant<int, 128>{}); return true;
-      default: return false;
-    }
-  };
-  switch (tile.m) {
-    case 16: return with_n(std::integral_constant<int, 16>{});
-    case 32: return with_n(std::integral_constant<int, 32>{});
-    case 64: return with_n(std::integral_constant<int, 64>{});
-    default: return false;
-  }
-}
-
-/// Calls `f(TypeTag<T, KV>, D, M, N)` for the pack kernel instance of (shape, tile); throws
-/// Error(unsupported) when that tile is not built, or does not fit the shape's head dim.
-template <typename F>
-void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
-  bool built = false;
-  dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
-    built = dispatch_tile(tile, [&](auto m, auto n) {
-      using KV = typename decltype(tag)::kv_type;
-      constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-      if constexpr (pack_tile_fits(D, M, N, static_cast<int>(sizeof(KV))))
-        f(tag, dim, m, n);
-      else
-        throw Error(ErrorKind::unsupported, "tile " + tile.name() + " does not fit head dim " + std::to_string(D) +
-                                                " (shared memory or registers, see tile_budget.hpp)");
-    });
-  });
-  if (!built) throw Error(ErrorKind::unsupported, "no pack kernel is built for tile " + tile.name());
-}
-
-}  // namespace
-
 void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
-    using T = typename decltype(tag)::type;
-    using KV = typename decltype(tag)::kv_type;
-    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    constexpr int bytes = pack_smem_bytes<KV, D, M, N>();
-    if (bytes > smem_optin)
-      throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
-                                              std::to_string(bytes) + " bytes of shared memory, the device gives " +
-                                              std::to_string(smem_optin));
-    PATLAB_CUDA_CHECK(
-        cudaFuncSetAttribute(pack_attention_kernel<T, KV, D, M, N>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  });
+  pack_instances::configure<false>(shape, tile, smem_optin);
 }
 
 int pack_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  configure_pack_tile(shape, tile, smem_optin);
-  int ctas = 0;
-  dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
-    using T = typename decltype(tag)::type;
-    using KV = typename decltype(tag)::kv_type;
-    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &ctas, pack_attention_kernel<T, KV, D, M, N>, PackWarpLayout<D, M, N>::kThreads, pack_smem_bytes<KV, D, M, N>()));
-  });
-  return ctas;
+  return pack_instances::ctas_per_sm<false>(shape, tile, smem_optin);
 }
 
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream) {
-  if (count == 0) return;
-  dispatch_pack_instance(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
-    using T = typename decltype(tag)::type;
-    using KV = typename decltype(tag)::kv_type;
-    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    const int64_t ctas = int64_t{count} * (args.pack_kv_head ? 1 : shape.num_kv_heads);
-    if (ctas > kMaxGridX)
-      throw Error(ErrorKind::unsupported, "a bucket of " + std::to_string(ctas) + " CTAs is over the grid's limit");
-    pack_attention_kernel<T, KV, D, M, N><<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads,
-                                            pack_smem_bytes<KV, D, M, N>(), stream>>>(args, bucket);
-    PATLAB_CUDA_CHECK_LAUNCH();
-  });
+  pack_instances::launch<false>(shape, tile, args, bucket, count, stream);
 }
 
 }  // namespace patlab::cuda

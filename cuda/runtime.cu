@@ -212,17 +212,15 @@ Runner::Runner(const Workload& w) : impl_(std::make_unique<Impl>()) {
   PATLAB_CUDA_CHECK(cudaSetDevice(0));
   m.host = &w;
   const PagedLayout& L = w.layout;
-  const int stride = std::max(1, L.max_blocks_per_request());
-  std::vector<int32_t> table(static_cast<size_t>(L.num_requests()) * stride, -1);
-  for (int r = 0; r < L.num_requests(); ++r)
-    std::copy(L.block_tables[r].begin(), L.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
+  const int stride = L.table_stride();
+  const std::vector<int32_t> table = L.padded_block_tables();
   m.q = DeviceBuffer<uint16_t>(w.q);
   m.k = DeviceBuffer<uint8_t>(w.k_pool);
   m.v = DeviceBuffer<uint8_t>(w.v_pool);
   m.out = DeviceBuffer<uint16_t>(w.q.size());
   m.table = DeviceBuffer<int32_t>(table);
   m.lengths = DeviceBuffer<int32_t>(L.lengths);
-  m.flush = DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(m.device.l2_bytes, 1 << 20)) * 2);
+  m.flush = cuda::l2_flush_buffer(m.device.l2_bytes);
   PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
   PATLAB_CUDA_CHECK(cudaEventCreate(&m.start));
   PATLAB_CUDA_CHECK(cudaEventCreate(&m.stop));

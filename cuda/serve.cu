@@ -233,10 +233,8 @@ double ServeSession::set_batch(const PagedLayout& layout, const Plan* plan) {
   for (const auto& table : layout.block_tables)
     for (int32_t b : table)
       require(b >= 0 && b < m.config.pool_blocks, "serve: a block table points outside the pool");
-  const int stride = std::max(1, layout.max_blocks_per_request());
-  std::vector<int32_t> table(static_cast<size_t>(R) * stride, -1);
-  for (int r = 0; r < R; ++r)
-    std::copy(layout.block_tables[r].begin(), layout.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
+  const int stride = layout.table_stride();
+  const std::vector<int32_t> table = layout.padded_block_tables();
   const size_t q_elems = static_cast<size_t>(R) * m.config.shape.num_q_heads * m.config.shape.head_dim;
   ensure(m.table, table.size());
   ensure(m.lengths, static_cast<size_t>(R));

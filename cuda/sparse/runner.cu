@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,28 @@ const char* order_name(SparseOrder order) {
 
 namespace {
 
+/// The stored slot of every (request, compressed block), in cmp_begin's order: compressed blocks
+/// that cover the same tokens of the same physical pages (a shared prefix) share one slot.
+/// Returns the slots and sets `distinct` to their number.
+std::vector<int32_t> compressed_slots(const PagedLayout& layout, const std::vector<int32_t>& cmp_begin,
+                                      const sparse::SparseOptions& o, int64_t& distinct) {
+  const int page = layout.shape.page_size;
+  std::vector<int32_t> slots(static_cast<size_t>(cmp_begin.back()));
+  std::map<std::vector<int32_t>, int32_t> index;  // (first token's offset in its page, pages) -> slot
+  for (int r = 0; r < layout.num_requests(); ++r) {
+    const std::vector<int32_t>& table = layout.block_tables[static_cast<size_t>(r)];
+    for (int32_t j = 0; j < cmp_begin[static_cast<size_t>(r) + 1] - cmp_begin[static_cast<size_t>(r)]; ++j) {
+      const int64_t first = int64_t{j} * o.cmp_stride, last = first + o.cmp_block - 1;
+      std::vector<int32_t> key{static_cast<int32_t>(first % page)};
+      key.insert(key.end(), table.begin() + first / page, table.begin() + last / page + 1);
+      const auto it = index.emplace(std::move(key), static_cast<int32_t>(index.size())).first;
+      slots[static_cast<size_t>(cmp_begin[static_cast<size_t>(r)] + j)] = it->second;
+    }
+  }
+  distinct = static_cast<int64_t>(index.size());
+  return slots;
+}
+
 /// Prefix sums of `count(len)` over the requests: [R + 1].
 template <typename F>
 std::vector<int32_t> prefix(const PagedLayout& layout, F&& count) {
@@ -53,7 +76,7 @@ struct SparseRunner::Impl {
   std::vector<int32_t> sel_begin_host;
   DeviceBuffer<uint16_t> q, out, sel_out, win_out;
   DeviceBuffer<uint8_t> k, v, flush;
-  DeviceBuffer<int32_t> table, lengths, cmp_begin, sel_begin, taken, chosen, count;
+  DeviceBuffer<int32_t> table, lengths, cmp_begin, cmp_slot, sel_begin, taken, chosen, count;
   DeviceBuffer<float> kc, vc, probs, o_cmp, scores, mass;
   cudaStream_t stream = nullptr;
   cudaEvent_t start = nullptr, stop = nullptr;
@@ -109,12 +132,12 @@ SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : 
   m.host = &w;
   m.options = o;
   const PagedLayout& L = w.layout;
-  const int stride = std::max(1, L.max_blocks_per_request());
-  std::vector<int32_t> table(static_cast<size_t>(L.num_requests()) * stride, -1);
-  for (int r = 0; r < L.num_requests(); ++r)
-    std::copy(L.block_tables[r].begin(), L.block_tables[r].end(), table.begin() + static_cast<size_t>(r) * stride);
+  const int stride = L.table_stride();
+  const std::vector<int32_t> table = L.padded_block_tables();
   const std::vector<int32_t> cmp_begin = prefix(L, [&](int64_t len) { return sparse::compressed_block_count(len, o); });
   m.sel_begin_host = prefix(L, [&](int64_t len) { return sparse::selection_block_count(len, o); });
+  int64_t distinct = 0;
+  const std::vector<int32_t> cmp_slot = compressed_slots(L, cmp_begin, o, distinct);
   const size_t cmp_total = static_cast<size_t>(cmp_begin.back()), sel_total = static_cast<size_t>(m.sel_begin_host.back());
   const size_t hkv = static_cast<size_t>(s.num_kv_heads), hq = static_cast<size_t>(s.num_q_heads);
   const size_t d = static_cast<size_t>(s.head_dim), rows = static_cast<size_t>(L.num_requests()) * hkv;
@@ -128,9 +151,10 @@ SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : 
   m.table = DeviceBuffer<int32_t>(table);
   m.lengths = DeviceBuffer<int32_t>(L.lengths);
   m.cmp_begin = DeviceBuffer<int32_t>(cmp_begin);
+  m.cmp_slot = DeviceBuffer<int32_t>(cmp_slot);
   m.sel_begin = DeviceBuffer<int32_t>(m.sel_begin_host);
-  m.kc = DeviceBuffer<float>(cmp_total * hkv * d);
-  m.vc = DeviceBuffer<float>(cmp_total * hkv * d);
+  m.kc = DeviceBuffer<float>(static_cast<size_t>(distinct) * hkv * d);
+  m.vc = DeviceBuffer<float>(static_cast<size_t>(distinct) * hkv * d);
   m.probs = DeviceBuffer<float>(cmp_total * hq);
   m.o_cmp = DeviceBuffer<float>(w.q.size());
   m.scores = DeviceBuffer<float>(sel_total * hkv);
@@ -138,7 +162,7 @@ SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : 
   m.chosen = DeviceBuffer<int32_t>(sel_total * hkv);
   m.count = DeviceBuffer<int32_t>(rows);
   m.mass = DeviceBuffer<float>(rows);
-  m.flush = DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(m.device.l2_bytes, 1 << 20)) * 2);
+  m.flush = cuda::l2_flush_buffer(m.device.l2_bytes);
   PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking));
   PATLAB_CUDA_CHECK(cudaEventCreate(&m.start));
   PATLAB_CUDA_CHECK(cudaEventCreate(&m.stop));
@@ -153,8 +177,8 @@ SparseRunner::SparseRunner(const Workload& w, const sparse::SparseOptions& o) : 
   m.batch.requests = L.num_requests();
   m.batch.num_q_heads = s.num_q_heads;
   m.batch.group = s.group();
-  m.view = {m.kc.get(),     m.vc.get(),     m.cmp_begin.get(), m.probs.get(), m.o_cmp.get(), m.sel_begin.get(),
-            m.scores.get(), m.taken.get(),  m.chosen.get(),    m.count.get(), m.mass.get()};
+  m.view = {m.kc.get(),    m.vc.get(),    m.cmp_begin.get(), m.cmp_slot.get(), m.probs.get(), m.o_cmp.get(),
+            m.sel_begin.get(), m.scores.get(), m.taken.get(),     m.chosen.get(),   m.count.get(), m.mass.get()};
   m.params.cmp_block = o.cmp_block;
   m.params.cmp_stride = o.cmp_stride;
   m.params.sel_block = o.sel_block;
@@ -201,11 +225,13 @@ sparse::Selection SparseRunner::select() {
   return sel;
 }
 
-double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel) {
+double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel, int span_blocks) {
   Impl& m = *impl_;
+  require(span_blocks >= 0 && span_blocks <= cuda::kSpanMaxBlocks,
+          "span_blocks = " + std::to_string(span_blocks) + " is outside 0.." + std::to_string(cuda::kSpanMaxBlocks));
   const auto t0 = std::chrono::steady_clock::now();
   m.branches[order] = std::make_unique<cuda::SelectedBranch>(order, m.host->layout, sel, m.options, m.device.sm_count,
-                                                             m.device.smem_per_block_optin);
+                                                             m.device.smem_per_block_optin, span_blocks);
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -7,10 +7,19 @@
 //    useful), its chosen blocks' pages one after the other (only a request's last block can be
 //    partial, and it is always chosen, as a forced recent block, and last: so the blocks make one
 //    range of whole pages). The output is written directly.
-//  - FSA: one pack per (physical block, KV head) and per kSparseMaxTileRows rows: the requests
-//    that chose it (fsa.hpp's index), g rows each, in a 16-, 32- or 64-row tile. Each (request,
-//    KV head) writes one partial per chosen block (slot = the block's place in its list), and
-//    merge.cuh's kernel merges each request's slots.
+//  - FSA, by spans: per KV head, the chosen physical blocks (fsa.hpp's index) sorted by the list
+//    of requests that chose them, so that blocks chosen by the same requests are neighbours, then
+//    cut into *spans* of consecutive blocks. A span grows while it stays under its length cap
+//    (span_cap(): kSpanMaxBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
+//    while the union of its requests needs no more row tiles of kSparseMaxTileRows than it did
+//    (so no block is read more often than its own rows need), and while its last block is whole
+//    (a request's short last block ends a span, so that block i of a span is tokens [i l',
+//    (i + 1) l')). One pack per (span, row tile of the union): it streams the span's blocks once
+//    through the online softmax, each request's g rows masked to the blocks it chose
+//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and writes one partial per (request, span); merge.cuh's
+//    kernel merges each request's partials. Per block (a span of one) this is FSA's original
+//    order: every block read once per row tile, but one CTA, one Q gather and one partial per
+//    (row, block), which made it latency-bound; spans keep the reads and cut the rest.
 //  - split (PSA): NSA's packs cut into chunks of at most k blocks, k chosen so that the chunks
 //    number about kSplitCtasPerSm per SM, launched longest first; partials merged as FSA's.
 // A request's slots number the most any of its KV heads writes; the (slot, KV head) pairs a
@@ -20,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iomanip>
+#include <map>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -31,6 +41,7 @@
 #include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/sparse_kernels.cuh"
 #include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/tile_budget.hpp"
 #include "patlab/sparse/fsa.hpp"
 
@@ -55,15 +66,19 @@ __global__ void __launch_bounds__(kEmptyThreads)
 // [empty-partials]
 
 /// The packs of one order on the host, in PackKernelArgs' flattened form.
-struct HostPacks {
-  std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len, kv_head;
-  std::vector<int32_t> rows;  ///< tile rows of each pack (queries x g)
+struct HostPacks : HostPackArrays {
+  std::vector<int32_t> kv_head;  ///< per pack, its one KV head (PackKernelArgs::pack_kv_head)
+  std::vector<uint32_t> masks;   ///< per entry, FSA spans only: PackKernelArgs::entry_mask
+  std::vector<int32_t> rows;     ///< tile rows of each pack (queries x g)
 
-  /// Adds a pack of `requests` (with their `slots`) over `pages` (`tokens` tokens) at `head`.
+  /// Adds a pack of `requests` (with their `slots`, and their span `entry_masks` or none) over
+  /// `pages` (`tokens` tokens) at `head`.
   void add(const std::vector<int32_t>& requests, const std::vector<int32_t>& pack_slots,
-           const std::vector<int32_t>& pages, int64_t tokens, int head, int group) {
+           const std::vector<int32_t>& pages, int64_t tokens, int head, int group,
+           const std::vector<uint32_t>& entry_masks = {}) {
     queries.insert(queries.end(), requests.begin(), requests.end());
     slots.insert(slots.end(), pack_slots.begin(), pack_slots.end());
+    masks.insert(masks.end(), entry_masks.begin(), entry_masks.end());
     query_begin.push_back(static_cast<int32_t>(queries.size()));
     blocks.insert(blocks.end(), pages.begin(), pages.end());
     block_begin.push_back(static_cast<int32_t>(blocks.size()));
@@ -92,10 +107,64 @@ int split_chunk(const sparse::Selection& sel, int sm_count) {
   return static_cast<int>(std::max<int64_t>(1, (total + ctas - 1) / ctas));
 }
 
+/// One FSA span: consecutive blocks of one KV head (indices into FsaView::blocks) and, per
+/// request that chose any of them, the mask of the ones it chose (bit i: the span's block i).
+struct Span {
+  int kv_head = 0;
+  std::vector<size_t> blocks;
+  std::map<int32_t, uint32_t> masks;  ///< request -> chosen blocks of the span, requests ascending
+};
+
+/// The longest span: kSpanMaxBlocks, or less so that the chosen physical blocks make about
+/// kSpanCtasPerSm spans per SM.
+int span_cap(size_t physical_blocks, int sm_count) {
+  const int64_t ctas = int64_t{kSpanCtasPerSm} * std::max(1, sm_count);
+  const int64_t cap = (static_cast<int64_t>(physical_blocks) + ctas - 1) / ctas;
+  return static_cast<int>(std::clamp<int64_t>(cap, 1, kSpanMaxBlocks));
+}
+
+// [fsa-spans]
+/// Cuts FSA's index into spans (the file comment's rule): blocks sorted by (KV head, the list of
+/// requests that chose them), then grown greedily while the span is shorter than `cap`, its last
+/// block holds `sel_block` tokens, and the union of its requests fits in as many row tiles of
+/// `per_tile` requests as before the block joined.
+std::vector<Span> fsa_spans(const sparse::FsaView& view, int sel_block, int cap, size_t per_tile) {
+  std::vector<size_t> order(view.blocks.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  auto by_request = [](const sparse::FsaRow& a, const sparse::FsaRow& b) { return a.request < b.request; };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const sparse::FsaBlock& x = view.blocks[a];
+    const sparse::FsaBlock& y = view.blocks[b];
+    if (x.kv_head != y.kv_head) return x.kv_head < y.kv_head;
+    return std::lexicographical_compare(x.rows.begin(), x.rows.end(), y.rows.begin(), y.rows.end(), by_request);
+  });
+  auto tiles = [&](size_t requests) { return (requests + per_tile - 1) / per_tile; };
+  std::vector<Span> spans;
+  for (size_t id : order) {
+    const sparse::FsaBlock& blk = view.blocks[id];
+    bool join = !spans.empty() && spans.back().kv_head == blk.kv_head &&
+                static_cast<int>(spans.back().blocks.size()) < cap &&
+                view.blocks[spans.back().blocks.back()].tokens == sel_block;
+    if (join) {
+      const Span& cur = spans.back();
+      size_t fresh = 0;
+      for (const sparse::FsaRow& row : blk.rows) fresh += cur.masks.count(row.request) == 0 ? 1 : 0;
+      join = tiles(cur.masks.size() + fresh) <= tiles(cur.masks.size());
+    }
+    if (!join) spans.push_back({blk.kv_head, {}, {}});
+    Span& cur = spans.back();
+    const uint32_t bit = uint32_t{1} << cur.blocks.size();
+    cur.blocks.push_back(id);
+    for (const sparse::FsaRow& row : blk.rows) cur.masks[row.request] |= bit;
+  }
+  return spans;
+}
+// [fsa-spans]
+
 }  // namespace
 
 SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
-                               const sparse::SparseOptions& o, int sm_count, int64_t smem_optin)
+                               const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, int span_blocks)
     : order_(order), requests_(layout.num_requests()) {
   const Shape& s = layout.shape;
   const int g = s.group(), hkv = s.num_kv_heads, page = s.page_size;
@@ -103,11 +172,25 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   const int pages_per_block = o.sel_block / page;
   const int chunk = order == gpu::SparseOrder::split ? split_chunk(sel, sm_count) : 0;
   HostPacks packs;
+  // FSA's spans, first: they decide how many partials each (request, KV head) writes.
+  const size_t per_tile = static_cast<size_t>(std::max(1, kSparseMaxTileRows / g));
+  sparse::FsaView view;
+  std::vector<Span> spans;
+  std::vector<int32_t> writes(static_cast<size_t>(requests_) * static_cast<size_t>(hkv), 0);
+  if (order == gpu::SparseOrder::fsa) {
+    view = sparse::fsa_view(layout, sel, o);
+    const int cap = span_blocks > 0 ? span_blocks : span_cap(view.blocks.size(), sm_count);
+    spans = fsa_spans(view, o.sel_block, cap, per_tile);
+    for (const Span& span : spans)
+      for (const auto& entry : span.masks) ++writes[static_cast<size_t>(entry.first) * hkv + span.kv_head];
+  }
   // Slots per request: the most partials one of its KV heads writes (none for NSA's order).
   std::vector<int32_t> per_request(static_cast<size_t>(requests_), 0);
   auto slots_of = [&](int r, int kvh) -> int32_t {
     const int32_t n = static_cast<int32_t>(sel.of(r, kvh).size());
-    return order == gpu::SparseOrder::fsa ? n : order == gpu::SparseOrder::split ? (n + chunk - 1) / chunk : 0;
+    return order == gpu::SparseOrder::fsa     ? writes[static_cast<size_t>(r) * hkv + kvh]
+           : order == gpu::SparseOrder::split ? (n + chunk - 1) / chunk
+                                              : 0;
   };
   for (int r = 0; r < requests_; ++r)
     for (int kvh = 0; kvh < hkv; ++kvh) per_request[r] = std::max(per_request[r], slots_of(r, kvh));
@@ -123,21 +206,46 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
 
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
-    const sparse::FsaView view = sparse::fsa_view(layout, sel, o);
-    const size_t per_pack = static_cast<size_t>(std::max(1, kSparseMaxTileRows / g));
-    for (const sparse::FsaBlock& blk : view.blocks) {
-      for (size_t at = 0; at < blk.rows.size(); at += per_pack) {
-        std::vector<int32_t> requests, pack_slots;
-        for (size_t i = at; i < std::min(blk.rows.size(), at + per_pack); ++i) {
-          const sparse::FsaRow& row = blk.rows[i];
-          const std::vector<int32_t>& chosen = sel.of(row.request, blk.kv_head);
-          const auto pos = std::lower_bound(chosen.begin(), chosen.end(), row.block) - chosen.begin();
-          requests.push_back(row.request);
-          pack_slots.push_back(offsets[static_cast<size_t>(row.request)] + static_cast<int32_t>(pos));
+    std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
+    size_t longest = 0;
+    for (const Span& span : spans) {
+      std::vector<int32_t> pages;
+      int64_t tokens = 0;
+      for (size_t id : span.blocks) {
+        pages.insert(pages.end(), view.blocks[id].pages.begin(), view.blocks[id].pages.end());
+        tokens += view.blocks[id].tokens;
+      }
+      longest = std::max(longest, span.blocks.size());
+      std::vector<int32_t> requests, pack_slots;
+      std::vector<uint32_t> masks;
+      for (auto it = span.masks.begin(); it != span.masks.end();) {
+        const int32_t r = it->first;
+        requests.push_back(r);
+        pack_slots.push_back(offsets[static_cast<size_t>(r)] + written[static_cast<size_t>(r) * hkv + span.kv_head]++);
+        masks.push_back(it->second);
+        if (++it == span.masks.end() || requests.size() == per_tile) {
+          packs.add(requests, pack_slots, pages, tokens, span.kv_head, g, masks);
+          requests.clear();
+          pack_slots.clear();
+          masks.clear();
         }
-        packs.add(requests, pack_slots, blk.pages, blk.tokens, blk.kv_head, g);
       }
     }
+    // The spans' byte model, in fsa.hpp's conventions: K and V as each pack reads them, q per
+    // pack entry, a partial per (request, span) written and read back (the output is not counted).
+    int64_t kv_bytes = 0;
+    for (int32_t len : packs.kv_len) kv_bytes += len * traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes());
+    const int64_t entries = static_cast<int64_t>(packs.queries.size());
+    const int64_t q_bytes = entries * traffic::query_bytes(g, s.head_dim);
+    const int64_t partial_bytes = traffic::partials_round_trip_bytes(g, s.head_dim, entries);
+    std::ostringstream line;
+    line << std::setprecision(3) << spans.size() << " spans of " << view.blocks.size() << " physical blocks (mean "
+         << static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<size_t>(1, spans.size()))
+         << ", at most " << longest << " blocks), " << entries << " (request, span) partials, span model "
+         << static_cast<double>(kv_bytes + q_bytes + partial_bytes) / 1e6 << " MB (KV "
+         << static_cast<double>(kv_bytes) / 1e6 << ", partials " << static_cast<double>(partial_bytes) / 1e6 << "); "
+         << packs.count() << " CTAs: ";
+    notes_ = line.str();
     // [fsa-packs]
   } else {
     // [nsa-packs]
@@ -171,13 +279,16 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     if (ids.empty()) continue;
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return packs.kv_len[a] > packs.kv_len[b]; });
     const TileShape tile = fit_tile({m, kSparseKvTile}, s.head_dim, s.kv_element_bytes());
-    configure_pack_tile(s, tile, smem_optin);
+    if (order == gpu::SparseOrder::fsa)
+      configure_span_tile(s, tile, smem_optin);
+    else
+      configure_pack_tile(s, tile, smem_optin);
     int64_t useful = 0;
     for (int32_t i : ids) useful += packs.rows[i];
     launches_.push_back({tile, static_cast<int>(bucket.size()), static_cast<int>(ids.size())});
     bucket.insert(bucket.end(), ids.begin(), ids.end());
     std::ostringstream line;
-    line << (notes_.empty() ? "" : ", ") << ids.size() << " CTAs of " << tile.name() << " (" << std::setprecision(3)
+    line << (launches_.empty() ? "" : ", ") << ids.size() << " CTAs of " << tile.name() << " (" << std::setprecision(3)
          << static_cast<double>(useful) / static_cast<double>(ids.size()) << " useful rows each)";
     notes_ += line.str();
   }
@@ -185,20 +296,21 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   if (order != gpu::SparseOrder::nsa)
     notes_ += "; " + std::to_string(offsets.back()) + " partial slots, " + std::to_string(empty.size() / 2) + " empty";
 
-  query_begin_ = DeviceBuffer<int32_t>(packs.query_begin);
-  queries_ = DeviceBuffer<int32_t>(packs.queries);
-  slots_ = DeviceBuffer<int32_t>(packs.slots);
-  block_begin_ = DeviceBuffer<int32_t>(packs.block_begin);
-  blocks_ = DeviceBuffer<int32_t>(packs.blocks);
-  kv_len_ = DeviceBuffer<int32_t>(packs.kv_len);
+  arrays_ = DevicePackArrays(packs);
   kv_head_ = DeviceBuffer<int32_t>(packs.kv_head);
   bucket_ = DeviceBuffer<int32_t>(bucket);
+  if (!packs.masks.empty()) masks_ = DeviceBuffer<uint32_t>(packs.masks);
+  sel_block_ = o.sel_block;
   slot_offsets_ = DeviceBuffer<int32_t>(offsets);
   empty_ = DeviceBuffer<int32_t>(empty);
   empty_count_ = static_cast<int>(empty.size() / 2);
   const size_t slots = static_cast<size_t>(offsets.back());
   partial_o_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads) * static_cast<size_t>(s.head_dim));
   partial_lse_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads));
+  if (launches_.size() > 1) {
+    streams_ = std::make_unique<StreamFork>(static_cast<int>(launches_.size()));
+    notes_ += ", one stream per tile shape";
+  }
 }
 
 void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const {
@@ -214,17 +326,26 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.out = sel_out;
   args.partial_o = partial_o_.get();
   args.partial_lse = partial_lse_.get();
-  args.query_begin = query_begin_.get();
-  args.queries = queries_.get();
-  args.slots = slots_.get();
-  args.block_begin = block_begin_.get();
-  args.blocks = blocks_.get();
-  args.kv_len = kv_len_.get();
+  arrays_.point(args);
   args.pack_kv_head = kv_head_.get();
+  args.entry_mask = masks_.get();  // read by FSA's masked instances only
+  args.mask_block_tokens = sel_block_;
   args.geo = b.geo;
   args.group = b.group;
   args.num_q_heads = b.num_q_heads;
-  for (const Bucket& l : launches_) launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, stream);
+  auto launch = [&](const Bucket& l, cudaStream_t on) {
+    if (order_ == gpu::SparseOrder::fsa)
+      launch_span_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
+    else
+      launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
+  };
+  if (streams_) {
+    streams_->fork(stream);
+    for (size_t i = 0; i < launches_.size(); ++i) launch(launches_[i], streams_->stream(static_cast<int>(i)));
+    streams_->join(stream);
+  } else {
+    for (const Bucket& l : launches_) launch(l, stream);
+  }
   if (order_ == gpu::SparseOrder::nsa) return;
   // [sparse-merge]
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {

@@ -170,7 +170,8 @@ __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSme
   float o[D / 8][4] = {};
   SoftmaxRow<> row_state[2];
   pack_pipeline<T, KV, D, M, N, kThreads>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item], active,
-                                          q_row, col0, scale, lane, tid, row_state, o, prefetch);
+                                          q_row, col0, scale, lane, tid, row_state, o, prefetch,
+                                          [](auto&, int) {});
   after();
   if (merge_warp_columns<KV, D, M, N, Layout>(sm.park, active, q_row, col_warp, lane, row_state, o))
     write_rows<T, D>(args, first, rows, q_row, kv_head, lane, row_state, o);

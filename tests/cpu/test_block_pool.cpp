@@ -90,6 +90,15 @@ void check_sharing_rule(const TokenTree& t, const PagedLayout& L) {
   size_t longest = 0;
   for (const auto& table : L.block_tables) longest = std::max(longest, table.size());
   CHECK(L.max_blocks_per_request() == static_cast<int32_t>(longest));
+  // The padded tables the GPU runners upload: row r is request r's table, then -1 to the stride.
+  const int32_t stride = L.table_stride();
+  CHECK(stride == std::max<int32_t>(1, static_cast<int32_t>(longest)));
+  const std::vector<int32_t> padded = L.padded_block_tables();
+  REQUIRE(padded.size() == L.block_tables.size() * static_cast<size_t>(stride));
+  for (size_t r = 0; r < L.block_tables.size(); ++r)
+    for (size_t i = 0; i < static_cast<size_t>(stride); ++i)
+      CHECK(padded[r * static_cast<size_t>(stride) + i] ==
+            (i < L.block_tables[r].size() ? L.block_tables[r][i] : int32_t{-1}));
 }
 
 /// Physical ids in order of first reference.

@@ -1,7 +1,10 @@
 // Sparse decode on the GPU (issue 17) against the float64 sparse oracle: the GPU's selection
 // against the CPU's (identical, or within sparse_check.hpp's tie rule), then every method's
 // outputs (the gated sum and the selected branch alone), NaN-poisoned before each run: nsa (top-n
-// in NSA's loop order), fsa (top-n in FSA's), psa (the progressive budget in NSA's order split
+// in NSA's loop order, and split into chunks as patlab sparse also times it), fsa (top-n in FSA's, by spans: once with the span length the device's SM
+// count gives, which on these small cases is mostly 1 block, and once with the longest spans,
+// kSpanMaxBlocks, so that spans hold blocks that only some of their rows chose, and requests past
+// a row tile split a span into several packs), psa (the progressive budget in NSA's order split
 // into balanced chunks, and in FSA's order, whose rows then choose uneven numbers of blocks).
 // Shapes cross page and selection-block boundaries (odd lengths, requests shorter than one
 // compressed block or the window), groups 1, 3, 4, 7 and 8, d 64 and 128 (and 256 once), fp16
@@ -46,6 +49,11 @@ const std::vector<Case>& cases() {
       {"1,9_20,1", 4, 1, 64, 16, DType::fp16, DataKind::flat, 32},             // requests shorter than l
       {"1,3_777,333", 12, 4, 256, 16, DType::bf16, DataKind::peaked, 64},      // group 3, d 256
       {"1,16_2048,64", 32, 4, 128, 16, DType::fp16, DataKind::peaked, 64},     // group 8, 16 requests on a prefix
+      // FSA's spans: many requests on one prefix, so that spans mix rows and split into row tiles
+      {"1,40_1500,77", 8, 8, 128, 16, DType::fp16, DataKind::peaked, 64},      // group 1, 40 requests, odd
+      {"1,20_1024,200", 21, 3, 64, 16, DType::bf16, DataKind::peaked, 64},     // group 7: 9 requests a tile
+      {"1,12_2000,150", 12, 4, 128, 16, DType::fp16, DataKind::flat, 32},      // group 3, l' 32
+      {"2,10_900,333", 16, 4, 64, 32, DType::bf16, DataKind::peaked, 64},      // group 4, two prefixes
   };
   return c;
 }
@@ -67,7 +75,11 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
   return o;
 }
 
-/// Runs the GPU orders of one budget on case `i` and checks them against the oracle.
+/// FSA's longest span in the second FSA run of a case (SelectedBranch's kSpanMaxBlocks).
+constexpr int kLongestSpan = 32;
+
+/// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
+/// twice, with the automatic span length and with kLongestSpan.
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -89,23 +101,25 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
   CHECK(runner.select().blocks == sel.blocks);
   const sparse::SparseAttention ref = sparse::sparse_attention(w, o, sel);
   for (gpu::SparseOrder order : orders) {
-    INFO("order " << gpu::order_name(order));
-    runner.prepare(order, sel);
-    const gpu::SparseOutputs out = runner.run_once(order);
-    const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o);
-    const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o);
-    std::printf("  %s: gated %s; selected %s\n", gpu::order_name(order), gated.summary().c_str(),
-                selected.summary().c_str());
-    CHECK(gated.pass);
-    CHECK(selected.pass);
+    for (int span : order == gpu::SparseOrder::fsa ? std::vector<int>{0, kLongestSpan} : std::vector<int>{0}) {
+      INFO("order " << gpu::order_name(order) << " span blocks " << span);
+      runner.prepare(order, sel, span);
+      const gpu::SparseOutputs out = runner.run_once(order);
+      const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o);
+      const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o);
+      std::printf("  %s (span %d): %s\n    gated %s; selected %s\n", gpu::order_name(order), span,
+                  runner.notes(order).c_str(), gated.summary().c_str(), selected.summary().c_str());
+      CHECK(gated.pass);
+      CHECK(selected.pass);
+    }
   }
 }
 
 }  // namespace
 
-TEST_CASE("sparse GPU: nsa and fsa (top-n) against the oracle") {
+TEST_CASE("sparse GPU: nsa, its split and fsa (top-n) against the oracle") {
   for (size_t i = 0; i < cases().size(); ++i)
-    check_case(i, sparse::Budget::top_n, {gpu::SparseOrder::nsa, gpu::SparseOrder::fsa});
+    check_case(i, sparse::Budget::top_n, {gpu::SparseOrder::nsa, gpu::SparseOrder::split, gpu::SparseOrder::fsa});
 }
 
 TEST_CASE("sparse GPU: psa (progressive budget, split and FSA orders) against the oracle") {

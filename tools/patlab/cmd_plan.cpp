@@ -5,12 +5,15 @@
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
+#include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/planner_steps.hpp"
 #include "patlab/planner/waves.hpp"
@@ -23,6 +26,8 @@ namespace {
 constexpr int kPlanTimingRuns = 5;
 /// Inherit-or-split decisions listed (in walk order); the table says how many there were.
 constexpr size_t kShownDecisions = 12;
+/// Pack groups listed by --cluster without --packs (those of the most KV bytes); the summary counts them all.
+constexpr size_t kShownGroups = 12;
 
 struct PlanOptions {
   WorkloadOptions workload;
@@ -34,6 +39,7 @@ struct PlanOptions {
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
+  bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
 };
@@ -133,6 +139,70 @@ Table traffic_table(const Traffic& tr) {
   return t;
 }
 
+/// Stage 9's pack groups (planner/cluster.hpp): all with --packs, else the kShownGroups of the most bytes.
+Table cluster_groups_table(const ClusterPlan& c, bool all) {
+  std::vector<size_t> order(c.groups.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (!all) {
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return c.groups[a].bytes_alone > c.groups[b].bytes_alone; });
+    order.resize(std::min(order.size(), kShownGroups));
+  }
+  Table t;
+  t.title = "clusters";
+  t.columns = {"tokens", "packs", "rows", "kernel", "cluster", "reads per KV head", "clustered reads", "KV bytes",
+               "clustered KV bytes", "idle CTAs (bytes)", "quantisation (bytes)"};
+  for (size_t i : order) {
+    const PackGroup& g = c.groups[i];
+    const int64_t n = static_cast<int64_t>(g.packs.size());
+    t.add({"[" + std::to_string(g.token_begin) + ", " + std::to_string(g.token_begin + g.kv_len) + ")",
+           Cell::integer(n), Cell::integer(g.rows), g.hopper ? "stage 8" : "pack kernel", Cell::integer(g.cluster),
+           Cell::integer(n), Cell::integer(g.cost.reads), Cell::bytes(static_cast<double>(g.bytes_alone)),
+           Cell::bytes(static_cast<double>(g.cost.read_bytes)), Cell::bytes(static_cast<double>(g.cost.idle_bytes)),
+           Cell::bytes(static_cast<double>(g.cost.quant_bytes))});
+  }
+  return t;
+}
+
+/// Stage 9's summary: the GPC model, bytes with and without clusters, the work list and its waves.
+Table cluster_summary_table(const PagedLayout& layout, const Plan& plan, const ClusterPlan& c, const WorkList& w) {
+  const PullSchedule s = pull_schedule(w);
+  int64_t by_size[std::size(kClusterSizes)] = {};
+  for (const PackGroup& g : c.groups)
+    for (size_t i = 0; i < std::size(kClusterSizes); ++i) by_size[i] += g.cluster == kClusterSizes[i];
+  std::string gpcs, sizes, slots;
+  for (int n : c.gpcs) gpcs += (gpcs.empty() ? "" : " ") + std::to_string(n);
+  for (size_t i = 0; i < std::size(kClusterSizes); ++i) {
+    sizes += (i ? ", " : "") + std::to_string(kClusterSizes[i]) + ": " + std::to_string(by_size[i]);
+    slots += (i ? ", " : "") + std::to_string(kClusterSizes[i]) + ": " + std::to_string(c.slots[i]);
+  }
+  int64_t merged = 0;
+  for (int32_t k : w.merge_count) merged += k > 0;
+  const int64_t alone = traffic::plan_bytes(layout, plan, true);
+  const int64_t clustered = alone - (c.kv_bytes_alone - c.kv_bytes_clustered);
+  return key_values("cluster", {
+      {"GPCs (SMs each, assumed)", gpcs},
+      {"CTAs per SM (128-row stage-8 tile)", Cell::integer(c.ctas_per_sm)},
+      {"CTA slots by cluster size", slots},
+      {"pack groups (packs reading one KV range)", Cell::integer(static_cast<int64_t>(c.groups.size()))},
+      {"groups by cluster size", sizes},
+      {"launch cluster size", Cell::integer(c.launch_cluster)},
+      {"KV bytes into the SMs, one CTA per pack", Cell::bytes(static_cast<double>(c.kv_bytes_alone))},
+      {"KV bytes into the SMs, one read per cluster", Cell::bytes(static_cast<double>(c.kv_bytes_clustered))},
+      {"model bytes (HBM, L2 re-reads charged), no clusters", Cell::bytes(static_cast<double>(alone))},
+      {"model bytes with clusters", Cell::bytes(static_cast<double>(clustered))},
+      {"unique bytes (floor)", Cell::bytes(static_cast<double>(layout.unique_kv_bytes() + layout.q_and_out_bytes()))},
+      {"work items (pack slices x KV head)", Cell::integer(static_cast<int64_t>(w.items.size()))},
+      {"entries (what one cluster pulls)", Cell::integer(static_cast<int64_t>(w.entries()))},
+      {"seats (resident clusters)", Cell::integer(w.seats)},
+      {"predicted waves (entries / seats, rounded up)", Cell::integer(s.waves)},
+      {"pull schedule, busiest seat (KV tokens)", Cell::integer(s.makespan)},
+      {"list bound (total / seats + longest)", Cell::integer(s.bound(w.seats))},
+      {"queries merged in the kernel (counter > 0)", Cell::integer(merged)},
+      {"model", "cost(c) = ceil(n/c) B + idle CTAs B + n B (S_1 - S_c) / S_c; no partial added (row slices)"},
+  });
+}
+
 int run_plan(const PlanOptions& o) {
   const Format format = parse_format(o.format);
   require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
@@ -146,8 +216,10 @@ int run_plan(const PlanOptions& o) {
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
+  require(!o.cluster || o.hopper, "--cluster multicasts into stage 8's tiles: add --hopper-tiles");
   if (o.incremental) {
     require(!o.list_packs, "--packs lists one plan; it does not go with --incremental");
+    require(!o.cluster, "--cluster reports one plan; it does not go with --incremental");
     return run_plan_incremental(choice, options, o.incremental_steps, format);
   }
 
@@ -214,6 +286,11 @@ int run_plan(const PlanOptions& o) {
   });
   std::vector<Table> tables{summary, buckets_table(plan, choice.shape), decisions_table(info),
                             waves_table(plan, choice.shape, o, slots), traffic_table(traffic_model(layout, plan))};
+  if (o.cluster) {
+    const ClusterPlan clusters = choose_clusters(plan, choice.shape, options);
+    tables.push_back(cluster_summary_table(layout, plan, clusters, make_work_list(plan, clusters, choice.shape)));
+    tables.push_back(cluster_groups_table(clusters, o.list_packs));
+  }
   if (o.list_packs) tables.push_back(packs_table(plan));
   print(std::cout, tables, format);
   for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
@@ -243,6 +320,10 @@ void add_plan(CLI::App& app, Action& action) {
                 "Plan with stage 8's tiles: packs of up to 128 rows, 64- or 128-row tiles above 32 rows (tutorial "
                 "chapter 17)");
   cmd->add_flag("--packs", o->list_packs, "Also list every pack: tile, token range, queries and their slots");
+  cmd->add_flag("--cluster", o->cluster,
+                "With --hopper-tiles: stage 9's cluster size per pack group (packs reading one KV range) by its byte "
+                "and occupancy model, bytes with and without clusters, and the persistent grid's work list and waves "
+                "(tutorial chapter 18; with --packs every group is listed)");
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
                   "scratch and by the incremental planner: time per step, speedup, plans required identical")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stage 10 (packinfer, issue 16), first H200 run of the draft (branch packinfer-gpu):
-#  1. build; the GPU tests of stage 10 and of the stages whose pack kernel it refactored (4-7),
-#     and the serve loop's (stage 10 re-lays out every layer's pools there), PATLAB_REQUIRE_GPU=1,
-#     four at a time; compute-sanitizer memcheck, racecheck and synccheck on
+#  1. build; every GPU test (meson's gpu suite: stage 10, the stages whose pack kernel it
+#     refactored (4-8), the serve loop (stage 10 re-lays out every layer's pools there) and the
+#     sparse kernels, which share the pipeline), PATLAB_REQUIRE_GPU=1, four at a time; compute-sanitizer memcheck, racecheck and synccheck on
 #     stage 10 (tools/sanitize.sh); the kernels' registers and spills (cuobjdump);
 #  2. patlab bench of stages 7 and 10 (checked against the oracle first, 20 repeats) on hetero96
 #     and on the heterogeneous workloads of tools/suite-categories.txt (every line with --hetero);
@@ -29,14 +29,14 @@ fi
 ninja -C build-gpu >> "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 echo "build ok at $((SECONDS - start)) s"
 cuobjdump --dump-resource-usage build-gpu/cuda/libpatlab_cuda.a 2>&1 | grep -A1 -E "group_attention|relayout|pack_attention" > "$out/resources.txt"
-PATLAB_REQUIRE_GPU=1 timeout 200 meson test -C build-gpu gpu_10_packinfer gpu_07_pat gpu_06_multistream gpu_05_multitile \
-  gpu_04_packed gpu_serve --print-errorlogs --num-processes 4 > "$out/tests.log" 2>&1
+PATLAB_REQUIRE_GPU=1 timeout 220 meson test -C build-gpu --suite gpu --print-errorlogs --num-processes 4 \
+  > "$out/tests.log" 2>&1
 echo "tests exit $?"
 cp build-gpu/meson-logs/testlog.txt "$out/testlog.txt" 2>/dev/null
 grep -E "^ *[0-9]+/[0-9]+ |Ok:|Fail:" "$out/tests.log" | tail -10
 grep -E "cases passed|cases not run" "$out/testlog.txt" | sort | uniq -c | head -20
 echo "tests done at $((SECONDS - start)) s"
-SANITIZE_STAGES="packinfer" timeout 120 tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
+SANITIZE_STAGES="packinfer" timeout 90 tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
 echo "sanitize exit $?: $(tail -1 "$out/sanitize.log")"
 echo "sanitize done at $((SECONDS - start)) s"
 # hetero96 is the preset of "--hetero 1 --heads 32/8" (the first line), run once under its name.

@@ -65,6 +65,14 @@ int32_t PagedLayout::max_blocks_per_request() const {
   return static_cast<int32_t>(m);
 }
 
+std::vector<int32_t> PagedLayout::padded_block_tables() const {
+  const size_t stride = static_cast<size_t>(table_stride());
+  std::vector<int32_t> table(block_tables.size() * stride, -1);
+  for (size_t r = 0; r < block_tables.size(); ++r)
+    std::copy(block_tables[r].begin(), block_tables[r].end(), table.begin() + static_cast<std::ptrdiff_t>(r * stride));
+  return table;
+}
+
 namespace {
 
 /// Per request and block index, the logical block it reads: full blocks are keyed by the segment

@@ -453,7 +453,6 @@ void IncrementalPlanner::mark_unique_leaves(const PagedLayout& layout, const pla
 
 void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, UpdateStats& st) {
   const int page = shape_.page_size;
-  int32_t cuts = 0;
   if (structural) fill_memo_.valid = false;
   std::vector<Piece> pieces = options_.split_kv ? cut_pieces(layout.num_requests()) : whole_pieces(walk_, page);
   auto write = [&](size_t k, Pack& out) {

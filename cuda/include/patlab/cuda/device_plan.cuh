@@ -67,7 +67,8 @@ class DevicePlan {
   Shape shape_;
   PackKernelArgs args_;
   std::vector<Bucket> buckets_;
-  DeviceBuffer<int32_t> query_begin_, queries_, slots_, block_begin_, blocks_, kv_len_, bucket_packs_;
+  DevicePackArrays arrays_;
+  DeviceBuffer<int32_t> bucket_packs_;
   DeviceBuffer<int32_t> offsets_, merge_queries_;
   DeviceBuffer<float> partial_o_, partial_lse_;
   int merge_count_ = 0;

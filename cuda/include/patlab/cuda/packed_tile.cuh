@@ -10,6 +10,9 @@
 ///  3. the pipeline (in the kernel): kKvStages buffers, the copy of tile i+1 overlaps the math of
 ///     tile i; per tile and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
+///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
+///     selection blocks that the row's query did not choose become -inf; the plain instances of
+///     stages 4-8 compile without it;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
@@ -59,6 +62,14 @@ struct PackKernelArgs {
   PoolGeometry geo{};
   int group = 1;        ///< query heads per KV head
   int num_q_heads = 1;  ///< Hq
+  /// Sparse decode's FSA spans, read by the masked instances only (kMasked): per (pack, query)
+  /// entry, the selection blocks of the pack's range that the query chose, as bits (bit i:
+  /// tokens [i b, (i + 1) b) of the range, b = mask_block_tokens, at most 32 blocks); the other
+  /// tokens' scores are -inf. A template flag of the same kernel rather than a second kernel, so
+  /// that span packs reuse every step, and rather than a runtime branch, which cost the plain
+  /// instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
+  const uint32_t* entry_mask = nullptr;
+  int mask_block_tokens = 0;  ///< tokens per mask bit (l')
 };
 
 // [pack-warp-layout]
@@ -205,6 +216,31 @@ __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, in
   }
 }
 // [pack-qk]
+
+// [pack-mask]
+/// Step 4b (masked instances only, PackKernelArgs::entry_mask): sets to -inf the scores of this lane's two rows
+/// (tile rows from `q_row`, `rows` valid, pack entries from `first`) at the tokens of blocks their
+/// query did not choose (`first_token` is the range token of s[0]). Rows past `rows` are masked
+/// whole: their state stays empty and is never written.
+template <int kColTokens>
+__device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (&s)[kColTokens / 8][4], int first_token,
+                                             int first, int rows, int q_row, int lane) {
+  uint32_t mask[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = q_row + lane / 4 + 8 * i;
+    mask[i] = r < rows ? __ldg(args.entry_mask + first + r / args.group) : 0u;
+  }
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt) {
+    // the lane's two tokens are adjacent and even-aligned; a block (a multiple of the page) holds both
+    const int bit = (first_token + nt * 8 + (lane % 4) * 2) / args.mask_block_tokens;
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (bit >= 32 || !((mask[e / 2] >> bit) & 1u)) s[nt][e] = -INFINITY;
+  }
+}
+// [pack-mask]
 
 // [pack-softmax]
 /// Step 5: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0]),
@@ -370,7 +406,9 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// the Q tile and KV tile 0 (in buffer `stage0`) have been issued and committed; each tile's
 /// copies are issued one tile ahead (kKvStages buffers), and at the last tile `prefetch(stage)`
 /// may issue the first tile of whatever runs next into the free buffer (stage 10's next work
-/// item; the pack kernel issues nothing). `active` is false for a warp with no rows to compute.
+/// item; the pack kernel issues nothing). `mask_scores(s, token0)` sees each tile's scores before
+/// the softmax (token0: the range token of s[0]; sparse FSA's spans mask there, everyone else
+/// does nothing). `active` is false for a warp with no rows to compute.
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
 /// false). On return every tile is consumed (only the prefetch may be in flight).
 /// @tparam T storage type of q (and of the tiles the mma reads)
@@ -380,11 +418,13 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
 /// @tparam Prefetch callable as prefetch(int stage)
-template <typename T, typename KV, int D, int M, int N, int kThreads, typename Prefetch>
+/// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
+template <typename T, typename KV, int D, int M, int N, int kThreads, typename Prefetch, typename MaskScores>
 __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
                                               bool active, int q_row, int col0, float scale, int lane, int tid,
-                                              SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch) {
+                                              SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch,
+                                              MaskScores&& mask_scores) {
   constexpr bool kFp8 = sizeof(KV) == 1;
   constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
   const int num_tiles = (kv_len + N - 1) / N;
@@ -413,6 +453,7 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
     if (active) {
       float s[kColTokens / 8][4];
       qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
+      mask_scores(s, tile * N + col0);
       softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
       pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
     }
@@ -425,13 +466,14 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
-/// the pipeline below, qk_tile, softmax_update, pv_tile, merge_warp_columns, write_rows.
+/// the pipeline below, qk_tile, mask_entries (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (tiles converted to T in shared memory)
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
-template <typename T, typename KV, int D, int M, int N>
+/// @tparam kMasked apply PackKernelArgs::entry_mask (FSA's spans); false for stages 4-8
+template <typename T, typename KV, int D, int M, int N, bool kMasked = false>
 __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
   using Layout = PackWarpLayout<D, M, N>;
@@ -489,8 +531,12 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
-  pack_pipeline<T, KV, D, M, N, kThreads>(q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane,
-                                          tid, row_state, o, [](int) {});
+  pack_pipeline<T, KV, D, M, N, kThreads>(
+      q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
+      [](int) {},
+      [&](float (&s)[kColTokens / 8][4], int token0) {
+        if constexpr (kMasked) mask_entries<kColTokens>(args, s, token0, first, rows, q_row, lane);
+      });
   cp_async_wait<0>();
   // [pack-pipeline]
 

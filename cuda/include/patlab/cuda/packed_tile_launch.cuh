@@ -6,13 +6,43 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
+#include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/packed_tile.cuh"
 #include "patlab/planner/plan.hpp"
 #include "patlab/planner/tile_budget.hpp"
 #include "patlab/model/workload.hpp"
 
 namespace patlab::cuda {
+
+/// The packs as the pack kernel reads them (PackKernelArgs' pack arrays), built on the host:
+/// pack p has queries [query_begin[p], query_begin[p + 1]) of `queries`, each with its partial
+/// slot in `slots` (-1: written directly), and physical blocks [block_begin[p], block_begin[p + 1])
+/// of `blocks` holding kv_len[p] tokens.
+struct HostPackArrays {
+  std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len;
+};
+
+/// HostPackArrays on the device.
+struct DevicePackArrays {
+  DeviceBuffer<int32_t> query_begin, queries, slots, block_begin, blocks, kv_len;
+
+  DevicePackArrays() = default;
+  /// Uploads `h`.
+  explicit DevicePackArrays(const HostPackArrays& h)
+      : query_begin(h.query_begin), queries(h.queries), slots(h.slots), block_begin(h.block_begin),
+        blocks(h.blocks), kv_len(h.kv_len) {}
+  /// Points the pack arrays of `args` at these buffers.
+  void point(PackKernelArgs& args) const {
+    args.query_begin = query_begin.get();
+    args.queries = queries.get();
+    args.slots = slots.get();
+    args.block_begin = block_begin.get();
+    args.blocks = blocks.get();
+    args.kv_len = kv_len.get();
+  }
+};
 
 /// Raises the dynamic shared-memory limit of the kernel for (shape, tile); throws
 /// Error(unsupported) if the device cannot give a CTA that much.
@@ -33,6 +63,14 @@ inline int pack_rows_ctas_per_sm(const Shape& shape, int rows, int max_kv_tile, 
 /// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`: one CTA
 /// per (pack, KV head), or per pack when args.pack_kv_head names each pack's KV head.
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
+                      cudaStream_t stream);
+
+/// configure_pack_tile() for the masked kernel of FSA's spans (cuda/sparse/span_tile.cu; 16-bit
+/// K and V only).
+void configure_span_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
+
+/// launch_pack_tile() of the masked kernel: args.entry_mask and args.mask_block_tokens are read.
+void launch_span_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream);
 
 }  // namespace patlab::cuda

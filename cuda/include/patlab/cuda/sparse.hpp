@@ -11,8 +11,9 @@
 ///  3. *selected attention* (cuda/sparse/selected_attention.cu) over the chosen blocks in one of
 ///     two loop orders, both on the pack kernel's tensor-core tiles (packed_tile.cuh): NSA's
 ///     (one CTA per (request, KV head), its group's rows padded to a 16-row tile, its blocks in
-///     a loop), FSA's (one CTA per physical block and KV head, the rows of every request that
-///     chose it packed into one tile, partials merged by merge.cuh's kernel), or NSA's split for
+///     a loop), FSA's by spans (one CTA per (span of chosen physical blocks, row tile) at one KV
+///     head: the span streamed once, each request's rows masked to the blocks it chose, one
+///     partial per (request, span) merged by merge.cuh's kernel), or NSA's split for
 ///     PSA's uneven budgets (each row's blocks cut into chunks, longest first, merged);
 ///  4. *window and gates* (cuda/sparse/window_gates.cu): the sliding window on the CUDA-core
 ///     decode CTA (gqa_decode.cuh), then o = g_cmp o_cmp + g_sel o_sel + g_win o_win.
@@ -33,7 +34,7 @@ namespace patlab::gpu {
 /// The loop order of the selected branch.
 enum class SparseOrder {
   nsa,    ///< one CTA per (request, KV head): its group against its blocks
-  fsa,    ///< one CTA per (physical block, KV head): every row that chose it; partials merged
+  fsa,    ///< one CTA per (span of physical blocks, row tile) at one KV head, rows masked; partials merged
   split,  ///< NSA's order with each row's blocks cut into balanced chunks; partials merged (PSA)
 };
 
@@ -61,8 +62,9 @@ class SparseRunner {
   /// Runs the selection kernel (and the compressed branch) and returns its choice.
   sparse::Selection select();
   /// Builds the packs of `order` for `sel` (select()'s result) and uploads them; returns the
-  /// host milliseconds this took.
-  double prepare(SparseOrder order, const sparse::Selection& sel);
+  /// host milliseconds this took. `span_blocks` (FSA only): the longest span, 1 to 32 blocks (1:
+  /// FSA per physical block); 0 derives it from the SM count (selected_attention.cu).
+  double prepare(SparseOrder order, const sparse::Selection& sel, int span_blocks = 0);
   /// Poisons every output, partial and the selection with NaN, runs one whole step (select,
   /// selected branch in `order`, window, gates) and returns the outputs.
   SparseOutputs run_once(SparseOrder order);

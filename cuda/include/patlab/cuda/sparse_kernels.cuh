@@ -5,7 +5,9 @@
 ///
 /// Layouts (R requests, Hq query heads, Hkv KV heads, d head dim; C_r compressed and B_r
 /// selection blocks of request r; cmp_begin and sel_begin their prefix sums):
-///  - compressed keys and values, fp32: kc[(cmp_begin[r] + j) * Hkv + kv_head][d];
+///  - compressed keys and values, fp32, stored once per distinct block of the cache:
+///    kc[(cmp_slot[cmp_begin[r] + j]) * Hkv + kv_head][d] (requests that share a prefix share its
+///    pages, so its compressed blocks: the runner gives them one slot);
 ///  - compressed probabilities, fp32: probs[(cmp_begin[r] + j) * Hq + q_head];
 ///  - selection scores (fp32) and taken flags: [(sel_begin[r] + b) * Hkv + kv_head];
 ///  - chosen blocks, ascending: chosen[sel_begin[r] * Hkv + kv_head * B_r + i], i < count;
@@ -15,11 +17,14 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/paged.cuh"
+#include "patlab/cuda/streams.cuh"
 #include "patlab/cuda/sparse.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
@@ -38,6 +43,11 @@ inline constexpr int kSparseMaxTileRows = 64;
 inline constexpr int kSparseKvTile = 64;
 /// PSA's split: aim for this many CTAs per SM, so that uneven chunks balance out.
 inline constexpr int kSplitCtasPerSm = 4;
+/// Most selection blocks of one FSA span: the bits of one PackKernelArgs::entry_mask word.
+inline constexpr int kSpanMaxBlocks = 32;
+/// FSA's spans: their length is capped so that the span CTAs number at least about this many per
+/// SM (a long span is one CTA's serial stream of KV tiles; too few of them leave SMs idle).
+inline constexpr int kSpanCtasPerSm = 2;
 
 /// The batch on the device, as every sparse kernel reads it.
 struct SparseBatch {
@@ -58,6 +68,7 @@ struct SelectionView {
   float* kc = nullptr;               ///< compressed keys
   float* vc = nullptr;               ///< compressed values
   const int32_t* cmp_begin = nullptr;  ///< [R + 1]
+  const int32_t* cmp_slot = nullptr;   ///< [cmp_begin[R]]: the stored slot of (request, compressed block)
   float* probs = nullptr;            ///< compressed probabilities
   float* o_cmp = nullptr;            ///< the compressed branch's output, fp32 [R, Hq, d]
   const int32_t* sel_begin = nullptr;  ///< [R + 1]
@@ -93,10 +104,12 @@ void launch_gates(const Shape& shape, int64_t elements, const float* o_cmp, cons
 class SelectedBranch {
  public:
   /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
-  /// split. Throws Error(device) on a CUDA error or out-of-memory.
+  /// split and FSA's spans; `span_blocks` (1..kSpanMaxBlocks) fixes FSA's longest span instead
+  /// (0: from `sm_count`). Throws Error(device) on a CUDA error or out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
-                 const sparse::SparseOptions& o, int sm_count, int64_t smem_optin);
-  /// Enqueues the branch: empty partials, the pack launches, the merge; writes `sel_out`.
+                 const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, int span_blocks = 0);
+  /// Enqueues the branch: empty partials, the pack launches (each tile shape on its own side
+  /// stream when there are several, joined back into `stream`), the merge; writes `sel_out`.
   void run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const;
   /// The partials and their offsets, for poisoning.
   DeviceSpan partials() const { return {partial_o_.get(), partial_o_.bytes()}; }
@@ -115,11 +128,17 @@ class SelectedBranch {
   gpu::SparseOrder order_;
   int requests_ = 0;
   std::vector<Bucket> launches_;
-  DeviceBuffer<int32_t> query_begin_, queries_, slots_, block_begin_, blocks_, kv_len_, kv_head_, bucket_;
+  int sel_block_ = 0;  ///< l': tokens per bit of the span masks
+  DevicePackArrays arrays_;
+  DeviceBuffer<int32_t> kv_head_, bucket_;
+  DeviceBuffer<uint32_t> masks_;        ///< FSA: per pack entry, the span's blocks its query chose
   DeviceBuffer<int32_t> slot_offsets_;  ///< [R + 1]: first partial slot of each request
   DeviceBuffer<int32_t> empty_;         ///< (slot, KV head) pairs no pack writes: the empty state
   int empty_count_ = 0;
   DeviceBuffer<float> partial_o_, partial_lse_;
+  /// One side stream per launch when there are several (stage 6's lesson: launches of different
+  /// tile shapes in a row wait for each other's tails); null with a single launch.
+  std::unique_ptr<StreamFork> streams_;
   std::string notes_;
 };
 

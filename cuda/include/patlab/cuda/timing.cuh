@@ -29,6 +29,11 @@ inline gpu::Timing summarize_ms(std::vector<float> ms) {
   return t;
 }
 
+/// The buffer time_launches() overwrites to flush L2: twice the L2 size, and at least 2 MiB.
+inline DeviceBuffer<uint8_t> l2_flush_buffer(int64_t l2_bytes) {
+  return DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(l2_bytes, 1 << 20)) * 2);
+}
+
 // [timed-launches]
 /// Times `launch()` (work enqueued on `stream`) under `o`: o.warmup untimed runs, then o.repeats
 /// runs each between the events `start` and `stop`, with `flush` (a buffer of at least twice the

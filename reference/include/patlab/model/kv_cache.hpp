@@ -8,6 +8,7 @@
 /// copy-on-write does). Block ids come out of the pool in a shuffled order by default.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -64,6 +65,12 @@ struct PagedLayout {
   int64_t pool_bytes() const { return int64_t{num_blocks} * shape.page_size * shape.kv_bytes_per_token(); }
   /// Longest block table.
   int32_t max_blocks_per_request() const;
+  /// Row length of padded_block_tables(): the longest block table, at least 1 (the GPU batches'
+  /// table_stride).
+  int32_t table_stride() const { return std::max<int32_t>(1, max_blocks_per_request()); }
+  /// The block tables as one [requests, table_stride()] array, each row padded with -1: what the
+  /// GPU runners upload.
+  std::vector<int32_t> padded_block_tables() const;
 };
 
 /// Lays out the blocks of `tree` under `shape`; ids shuffled with `seed` when `shuffle`.

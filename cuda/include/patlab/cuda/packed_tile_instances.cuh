@@ -1,0 +1,123 @@
+/// @file packed_tile_instances.cuh
+/// @brief How a translation unit compiles and launches instances of the pack kernel
+/// (packed_tile.cuh): the choice of instance for (shape, tile) and its shared-memory setup,
+/// occupancy and launch, for the plain kernel (cuda/packed_tile.cu, stages 4-8 and NSA's sparse
+/// order) or the masked one (cuda/sparse/span_tile.cu, FSA's spans). Include it from one .cu per
+/// kind only: each includer compiles every instance it may launch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/packed_tile.cuh"
+#include "patlab/error.hpp"
+#include "patlab/model/workload.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/tile_budget.hpp"
+
+namespace patlab::cuda::pack_instances {
+
+/// Largest gridDim.x (2^31 - 1).
+inline constexpr int64_t kMaxGridX = 2147483647;
+
+/// Calls `f(std::integral_constant<int, M>{}, std::integral_constant<int, N>{})` for a built tile.
+template <typename F>
+bool dispatch_tile(TileShape tile, F&& f) {
+  auto with_n = [&](auto m) {
+    switch (tile.n) {
+      case 16: f(m, std::integral_constant<int, 16>{}); return true;
+      case 32: f(m, std::integral_constant<int, 32>{}); return true;
+      case 64: f(m, std::integral_constant<int, 64>{}); return true;
+      case 128: f(m, std::integral_constant<int, 128>{}); return true;
+      default: return false;
+    }
+  };
+  switch (tile.m) {
+    case 16: return with_n(std::integral_constant<int, 16>{});
+    case 32: return with_n(std::integral_constant<int, 32>{});
+    case 64: return with_n(std::integral_constant<int, 64>{});
+    default: return false;
+  }
+}
+
+/// Calls `f(TypeTag<T, KV>, D, M, N)` for the pack kernel instance of (shape, tile); throws
+/// Error(unsupported) when that tile is not built, or does not fit the shape's head dim. The
+/// masked kernel is built for 16-bit K and V only (sparse decode refuses an fp8 cache).
+/// @tparam kMasked the masked kernel (pack_attention_kernel's kMasked)
+template <bool kMasked, typename F>
+void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
+  bool built = false;
+  dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
+    built = dispatch_tile(tile, [&](auto m, auto n) {
+      using T = typename decltype(tag)::type;
+      using KV = typename decltype(tag)::kv_type;
+      [[maybe_unused]] constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+      if constexpr (kMasked && !std::is_same_v<T, KV>)
+        throw Error(ErrorKind::unsupported, "the masked pack kernel reads 16-bit K and V only");
+      else if constexpr (pack_tile_fits(D, M, N, static_cast<int>(sizeof(KV))))
+        f(tag, dim, m, n);
+      else
+        throw Error(ErrorKind::unsupported, "tile " + tile.name() + " does not fit head dim " + std::to_string(D) +
+                                                " (shared memory or registers, see tile_budget.hpp)");
+    });
+  });
+  if (!built) throw Error(ErrorKind::unsupported, "no pack kernel is built for tile " + tile.name());
+}
+
+/// configure_pack_tile() of the plain or masked kernel.
+template <bool kMasked>
+void configure(const Shape& shape, TileShape tile, int64_t smem_optin) {
+  dispatch_pack_instance<kMasked>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+    using T = typename decltype(tag)::type;
+    using KV = typename decltype(tag)::kv_type;
+    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+    constexpr int bytes = pack_smem_bytes<KV, D, M, N>();
+    if (bytes > smem_optin)
+      throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
+                                              std::to_string(bytes) + " bytes of shared memory, the device gives " +
+                                              std::to_string(smem_optin));
+    PATLAB_CUDA_CHECK(cudaFuncSetAttribute(pack_attention_kernel<T, KV, D, M, N, kMasked>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  });
+}
+
+/// pack_tile_ctas_per_sm() of the plain or masked kernel.
+template <bool kMasked>
+int ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
+  configure<kMasked>(shape, tile, smem_optin);
+  int ctas = 0;
+  dispatch_pack_instance<kMasked>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+    using T = typename decltype(tag)::type;
+    using KV = typename decltype(tag)::kv_type;
+    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+    PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, pack_attention_kernel<T, KV, D, M, N, kMasked>,
+                                                                    PackWarpLayout<D, M, N>::kThreads,
+                                                                    pack_smem_bytes<KV, D, M, N>()));
+  });
+  return ctas;
+}
+
+/// launch_pack_tile() of the plain or masked kernel.
+template <bool kMasked>
+void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
+            cudaStream_t stream) {
+  if (count == 0) return;
+  dispatch_pack_instance<kMasked>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+    using T = typename decltype(tag)::type;
+    using KV = typename decltype(tag)::kv_type;
+    constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
+    const int64_t ctas = int64_t{count} * (args.pack_kv_head ? 1 : shape.num_kv_heads);
+    if (ctas > kMaxGridX)
+      throw Error(ErrorKind::unsupported, "a bucket of " + std::to_string(ctas) + " CTAs is over the grid's limit");
+    pack_attention_kernel<T, KV, D, M, N, kMasked><<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads,
+                                                     pack_smem_bytes<KV, D, M, N>(), stream>>>(args, bucket);
+    PATLAB_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace patlab::cuda::pack_instances

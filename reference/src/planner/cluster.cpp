@@ -1,0 +1,192 @@
+// Stage 9's host half (issue 13; tutorial chapter 18): cluster sizes per pack group by the byte
+// and occupancy model, and the persistent grid's work list with its merge counters.
+#include "patlab/planner/cluster.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <queue>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "patlab/error.hpp"
+#include "patlab/planner/tile_budget.hpp"
+#include "planner_detail.hpp"
+
+namespace patlab {
+
+using planner_detail::ceil_div;
+
+namespace {
+
+/// Index of the 128-row class in kRowClasses (PlannerOptions::ctas_per_sm).
+constexpr size_t kLargestRowClass = std::size(kRowClasses) - 1;
+
+}  // namespace
+
+std::vector<int> gpc_sms(int sms) {
+  require(sms >= 1, "gpc_sms: the SM count must be >= 1 (got " + std::to_string(sms) + ")");
+  const int tpcs = static_cast<int>(ceil_div(sms, kSmsPerTpc));
+  std::vector<int> gpcs(static_cast<size_t>(kGpcs), 0);
+  for (int t = 0; t < tpcs; ++t) {
+    const int sm_of_tpc = std::min(kSmsPerTpc, sms - t * kSmsPerTpc);
+    gpcs[static_cast<size_t>(t % kGpcs)] += sm_of_tpc;
+  }
+  return gpcs;
+}
+
+int64_t cluster_slots(const std::vector<int>& gpcs, int ctas_per_sm, int cluster) {
+  require(cluster >= 1 && ctas_per_sm >= 1, "cluster_slots: cluster size and CTAs per SM must be >= 1 (got " +
+                                                std::to_string(cluster) + ", " + std::to_string(ctas_per_sm) + ")");
+  int64_t slots = 0;
+  for (int s : gpcs) slots += int64_t{s} * ctas_per_sm / cluster * cluster;
+  return slots;
+}
+
+// [cluster-cost]
+ClusterCost cluster_cost(int64_t slices, int64_t range_bytes, int cluster, int64_t slots_1, int64_t slots_c) {
+  require(slices >= 1 && cluster >= 1 && slots_c >= 1 && slots_c <= slots_1,
+          "cluster_cost: needs slices >= 1, cluster >= 1 and 1 <= S_c <= S_1");
+  ClusterCost c;
+  c.reads = ceil_div(slices, cluster);                              // one fetch per cluster, multicast
+  c.read_bytes = c.reads * range_bytes;
+  c.idle_bytes = (cluster * c.reads - slices) * range_bytes;        // a partial last cluster's idle CTAs
+  c.quant_bytes = slices * range_bytes * (slots_1 - slots_c) / slots_c;  // the slots clusters of c cannot use
+  return c;
+}
+
+int choose_cluster_size(int64_t slices, int64_t range_bytes, const std::vector<int64_t>& slots) {
+  require(slots.size() == std::size(kClusterSizes), "choose_cluster_size: one slot count per cluster size");
+  int best = kClusterSizes[0];
+  int64_t best_cost = cluster_cost(slices, range_bytes, best, slots[0], slots[0]).total();
+  for (size_t i = 1; i < std::size(kClusterSizes); ++i) {
+    const int c = kClusterSizes[i];
+    if (c / 2 >= slices || slots[i] < 1) break;  // no cluster much larger than the group; none that fits no GPC
+    const int64_t cost = cluster_cost(slices, range_bytes, c, slots[0], slots[i]).total();
+    if (cost < best_cost) best = c, best_cost = cost;  // ties: the smaller size
+  }
+  return best;
+}
+// [cluster-cost]
+
+ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerOptions& options) {
+  require(options.tiles == TilePolicy::hopper,
+          "choose_clusters: clusters multicast into stage 8's tiles; plan with TilePolicy::hopper");
+  ClusterPlan out;
+  out.ctas_per_sm = options.ctas_per_sm[kLargestRowClass] > 0 ? options.ctas_per_sm[kLargestRowClass]
+                                                              : estimate_hopper_ctas_per_sm(shape.head_dim, kHopperMaxRows);
+  out.gpcs = gpc_sms(options.sms);
+  for (int c : kClusterSizes) out.slots.push_back(cluster_slots(out.gpcs, out.ctas_per_sm, c));
+  // [pack groups]
+  std::map<std::tuple<int32_t, int32_t, std::vector<int32_t>>, int32_t> index;  // (begin, length, blocks) -> group
+  out.group_of_pack.resize(plan.packs.size());
+  for (size_t p = 0; p < plan.packs.size(); ++p) {
+    const Pack& pk = plan.packs[p];
+    const auto key = std::make_tuple(pk.token_begin, pk.kv_len, pk.blocks);
+    auto [it, added] = index.emplace(key, static_cast<int32_t>(out.groups.size()));
+    if (added) {
+      PackGroup g;
+      g.token_begin = pk.token_begin;
+      g.kv_len = pk.kv_len;
+      g.first_block = pk.blocks.empty() ? 0 : pk.blocks.front();
+      out.groups.push_back(g);
+    }
+    PackGroup& g = out.groups[static_cast<size_t>(it->second)];
+    g.packs.push_back(static_cast<int32_t>(p));
+    g.rows += pk.rows(shape.group());
+    g.hopper = g.hopper || is_hopper_tile(pk.tile);
+    out.group_of_pack[p] = it->second;
+  }
+  // [pack groups]
+  for (PackGroup& g : out.groups) {
+    const int64_t n = static_cast<int64_t>(g.packs.size());
+    const int64_t range = int64_t{g.kv_len} * shape.kv_bytes_per_token();
+    g.cluster = g.hopper ? choose_cluster_size(n, range, out.slots) : 1;
+    const size_t at = static_cast<size_t>(std::find(std::begin(kClusterSizes), std::end(kClusterSizes), g.cluster) -
+                                          std::begin(kClusterSizes));
+    g.cost = cluster_cost(n, range, g.cluster, out.slots[0], out.slots[at]);
+    g.bytes_alone = n * range;
+    out.kv_bytes_alone += g.bytes_alone;
+    out.kv_bytes_clustered += g.cost.read_bytes;
+    out.launch_cluster = std::max(out.launch_cluster, g.cluster);
+  }
+  return out;
+}
+
+int64_t WorkList::entry_cost(size_t e) const {
+  const size_t end = e + 1 < entry_begin.size() ? static_cast<size_t>(entry_begin[e + 1]) : items.size();
+  int64_t cost = 0;
+  for (size_t i = static_cast<size_t>(entry_begin[e]); i < end; ++i) cost = std::max(cost, items[i].cost);
+  return cost;
+}
+
+WorkList make_work_list(const Plan& plan, const ClusterPlan& clusters, const Shape& shape) {
+  require(clusters.group_of_pack.size() == plan.packs.size() && !clusters.slots.empty(),
+          "make_work_list: the cluster plan is not of this plan");
+  WorkList list;
+  list.launch_cluster = clusters.launch_cluster;
+  const size_t at = static_cast<size_t>(std::find(std::begin(kClusterSizes), std::end(kClusterSizes),
+                                                  clusters.launch_cluster) - std::begin(kClusterSizes));
+  require(at < clusters.slots.size(), "make_work_list: the launch cluster size is not one of kClusterSizes");
+  list.seats = clusters.slots[at] / clusters.launch_cluster;
+  for (int32_t g = 0; g < static_cast<int32_t>(clusters.groups.size()); ++g) {
+    const PackGroup& pg = clusters.groups[static_cast<size_t>(g)];
+    const int32_t n = static_cast<int32_t>(pg.packs.size());
+    for (int32_t h = 0; h < shape.num_kv_heads; ++h)
+      for (int32_t first = 0; first < n; first += pg.cluster)
+        list.items.push_back({g, first, std::min(pg.cluster, n - first), h, pg.cluster, pg.kv_len});
+  }
+  // [work order]
+  // Items that start at the same physical block at the same KV head re-read the same bytes: one
+  // run, longest first inside; runs longest first by their costliest item (ties: block, head).
+  auto block_of = [&](const WorkItem& w) { return clusters.groups[static_cast<size_t>(w.group)].first_block; };
+  std::map<std::pair<int32_t, int32_t>, int64_t> run_cost;  // (first block, head) -> costliest item
+  for (const WorkItem& w : list.items) {
+    int64_t& c = run_cost[{block_of(w), w.kv_head}];
+    c = std::max(c, w.cost);
+  }
+  std::stable_sort(list.items.begin(), list.items.end(), [&](const WorkItem& a, const WorkItem& b) {
+    const std::pair<int32_t, int32_t> ka{block_of(a), a.kv_head}, kb{block_of(b), b.kv_head};
+    const int64_t ra = run_cost.at(ka), rb = run_cost.at(kb);
+    if (ra != rb) return ra > rb;
+    if (ka != kb) return ka < kb;
+    return a.cost > b.cost;
+  });
+  // Entries: consecutive items filling one hardware cluster of launch_cluster CTAs.
+  int used = list.launch_cluster;
+  for (size_t i = 0; i < list.items.size(); ++i) {
+    if (used + list.items[i].cluster > list.launch_cluster) {
+      list.entry_begin.push_back(static_cast<int32_t>(i));
+      used = 0;
+    }
+    used += list.items[i].cluster;
+  }
+  // [work order]
+  // [merge counters]
+  list.merge_count.assign(plan.partials.size(), 0);
+  for (size_t r = 0; r < plan.partials.size(); ++r)
+    if (plan.partials[r] > 1) list.merge_count[r] = plan.partials[r] * shape.num_kv_heads;
+  // [merge counters]
+  return list;
+}
+
+PullSchedule pull_schedule(const WorkList& list) {
+  require(list.seats >= 1, "pull_schedule: the work list has no seats (resident clusters)");
+  PullSchedule s;
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> free_at;
+  for (int64_t i = 0; i < std::min<int64_t>(list.seats, static_cast<int64_t>(list.entries())); ++i) free_at.push(0);
+  for (size_t e = 0; e < list.entries(); ++e) {
+    const int64_t cost = list.entry_cost(e);
+    const int64_t start = free_at.top();
+    free_at.pop();
+    free_at.push(start + cost);
+    s.makespan = std::max(s.makespan, start + cost);
+    s.total += cost;
+    s.longest = std::max(s.longest, cost);
+  }
+  s.waves = ceil_div(static_cast<int64_t>(list.entries()), list.seats);
+  return s;
+}
+
+}  // namespace patlab

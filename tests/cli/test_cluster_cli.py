@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""`patlab plan --cluster`'s contract (stage 9's host half, issue 13): without --hopper-tiles or
+with --incremental it gives exit 2 and one line naming the problem; with them it prints the cluster
+summary and the pack groups, in every format, and its numbers hang together: the suite's large
+prefix (1,1024_2048,32 at 64/8) takes clusters of 4 and reads its prefix 16 times per KV head
+instead of 64, no sharing takes none and saves nothing, and --packs lists every group.
+
+Usage: test_cluster_cli.py PATH/TO/patlab
+"""
+import json
+import subprocess
+import sys
+
+from cli_checks import check, failures
+import cli_checks
+
+PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
+PREFIX = ["--tree", "1,1024_2048,32", "--heads", "64/8", "--quiet"]
+NO_SHARING = ["--tree", "64_4096", "--heads", "32/8", "--quiet"]
+# K and V of one token over 8 KV heads at d = 128, fp16.
+TOKEN_BYTES = 2 * 8 * 128 * 2
+
+
+def run(args):
+    return subprocess.run([PATLAB, "plan"] + args, capture_output=True, text=True, timeout=300)
+
+
+def plan_json(name, args):
+    p = run(args + ["--format", "json"])
+    check(f"{name}: exit 0 with JSON", p.returncode == 0, p.stderr)
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def main():
+    cli_checks.expect_error("--cluster without --hopper-tiles", run(PREFIX + ["--cluster"]),
+                            "--cluster multicasts into stage 8's tiles: add --hopper-tiles", no_stdout=True)
+    cli_checks.expect_error("--cluster with --incremental",
+                            run(PREFIX + ["--cluster", "--hopper-tiles", "--incremental", "4"]),
+                            "--cluster reports one plan; it does not go with --incremental", no_stdout=True)
+
+    doc = plan_json("large prefix", PREFIX + ["--hopper-tiles", "--cluster"])
+    summary, groups = doc.get("cluster", {}), doc.get("clusters", [])
+    check("large prefix: launch cluster 4", summary.get("launch cluster size") == 4, str(summary))
+    check("large prefix: slots 132, 132, 128", summary.get("CTA slots by cluster size") == "1: 132, 2: 132, 4: 128",
+          str(summary))
+    prefix = [g for g in groups if g.get("tokens") == "[0, 2048)"]
+    check("large prefix: the prefix group has 64 packs, cluster 4, 16 reads",
+          len(prefix) == 1 and prefix[0]["packs"] == 64 and prefix[0]["cluster"] == 4
+          and prefix[0]["clustered reads"] == 16, str(prefix))
+    saved = summary.get("KV bytes into the SMs, one CTA per pack", 0) - \
+        summary.get("KV bytes into the SMs, one read per cluster", 0)
+    check("large prefix: 48 reads of the prefix saved", saved == 48 * 2048 * TOKEN_BYTES, str(saved))
+    check("large prefix: model bytes fall by the same",
+          summary.get("model bytes (HBM, L2 re-reads charged), no clusters", 0) -
+          summary.get("model bytes with clusters", 0) == saved, str(summary))
+    check("large prefix: items and entries", summary.get("work items (pack slices x KV head)") == 16 * 8 + 1024 * 8
+          and summary.get("entries (what one cluster pulls)") == 16 * 8 + 1024 * 8 // 4, str(summary))
+    check("large prefix: the schedule within its bound",
+          summary.get("pull schedule, busiest seat (KV tokens)", 1) <=
+          summary.get("list bound (total / seats + longest)", 0), str(summary))
+    check("large prefix: 12 groups shown without --packs", len(groups) == 12, str(len(groups)))
+
+    doc = plan_json("no sharing", NO_SHARING + ["--hopper-tiles", "--cluster", "--packs"])
+    summary, groups = doc.get("cluster", {}), doc.get("clusters", [])
+    check("no sharing: cluster 1 everywhere, nothing saved",
+          summary.get("launch cluster size") == 1 and all(g["cluster"] == 1 for g in groups)
+          and summary.get("model bytes with clusters") == summary.get("model bytes (HBM, L2 re-reads charged), no clusters"),
+          str(summary))
+    check("no sharing: --packs lists every group", len(groups) == summary.get("pack groups (packs reading one KV range)"),
+          str(len(groups)))
+
+    for fmt in ("table", "csv", "jsonl", "markdown"):
+        p = run(PREFIX + ["--hopper-tiles", "--cluster", "--format", fmt])
+        check(f"--cluster --format {fmt}", p.returncode == 0 and "launch cluster size" in p.stdout, p.stderr)
+    print(f"{len(failures)} failed" if failures else "all passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
