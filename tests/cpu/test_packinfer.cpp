@@ -1,11 +1,13 @@
 // PackInfer on the host (packinfer/groups.hpp, packinfer/layout.hpp): coverage and the balance
 // bound of the groups on heterogeneous batches and trees, co-location, the validator failing on
-// broken groups, the regions' maps, the re-layout's bytes, a hand-worked payoff, the policy's
-// refusals and bad parameters.
+// broken groups (and on a request cut differently at two KV heads), the bytes of one group, the
+// regions' maps, the GPU's flattened items (the same K/V through region slots as through
+// blocks), the re-layout's bytes, a hand-worked payoff, the policy's refusals and bad parameters.
 #include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "patlab/error.hpp"
 #include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/packinfer/groups.hpp"
 #include "patlab/packinfer/layout.hpp"
 #include "patlab/planner/planner_steps.hpp"
@@ -124,6 +127,52 @@ TEST_CASE("the validator finds a missing item, a repeated item and a wrong cost"
   CHECK(!validate_groups(layout, mispriced).empty());
 }
 
+TEST_CASE("the validator finds a request cut differently at two KV heads", "[packinfer]") {
+  const PagedLayout layout = hetero_layout(2, 24, 0.75);
+  GroupPlan plan = make_groups(layout, options_of(8, 2, Units::packs));
+  REQUIRE(validate_groups(layout, plan).empty());
+  // One item of KV head 1 with two blocks or more, cut in two: every token is still covered once,
+  // but its requests now have one item more at head 1 than at head 0.
+  const int page = layout.shape.page_size;
+  bool cut = false;
+  for (Group& g : plan.groups) {
+    for (size_t i = 0; i < g.items.size() && !cut; ++i) {
+      const WorkItem it = g.items[i];
+      if (it.kv_head != 1 || it.block_end - it.block_begin < 2) continue;
+      WorkItem head = it, tail = it;
+      head.block_end = tail.block_begin = it.block_begin + 1;
+      head.token_end = tail.token_begin = it.token_begin + page;
+      g.items[i] = head;
+      g.items.push_back(tail);
+      cut = true;
+    }
+  }
+  REQUIRE(cut);
+  const std::vector<std::string> faults = validate_groups(layout, plan);
+  CHECK(std::any_of(faults.begin(), faults.end(),
+                    [](const std::string& f) { return f.find("items at KV head 1") != std::string::npos; }));
+}
+
+TEST_CASE("one group's bytes are the walk plan's with direct output; alone requests read the floor", "[packinfer]") {
+  // One slot: every item whole in one group, so the group kernel reads what stage 6's plan (the
+  // walk's packs, no split) reads, with direct output for requests in one pack.
+  for (double shared : {0.75, 0.0}) {
+    INFO("shared " << shared);
+    const PagedLayout layout = hetero_layout(3, 24, shared);
+    const GroupPlan plan = make_groups(layout, options_of(1, 1, Units::packs));
+    REQUIRE(validate_groups(layout, plan).empty());
+    CHECK(plan.cuts == 0);
+    PlannerOptions po;
+    po.split_kv = false;
+    CHECK(group_plan_bytes(layout, plan) == traffic::plan_bytes(layout, make_plan(layout, po), true));
+    if (shared == 0.0) {
+      const std::vector<int32_t> k = partials_per_request(layout, plan);
+      CHECK(std::all_of(k.begin(), k.end(), [](int32_t n) { return n == 1; }));
+      CHECK(group_plan_bytes(layout, plan) == traffic::unique_bytes(layout));
+    }
+  }
+}
+
 TEST_CASE("region maps are bijections onto the copied slots, shared blocks once, tails after them", "[packinfer]") {
   const int reserve = 20;
   for (Units units : {Units::packs, Units::requests}) {
@@ -185,6 +234,71 @@ TEST_CASE("the re-layout copies exactly the groups' distinct blocks", "[packinfe
   int64_t dup = 0;
   for (const auto& c : copies) dup += (c.second - 1) * head_bytes(layout.shape, layout.used_tokens[static_cast<size_t>(c.first.first)]);
   CHECK(a.duplicate_bytes == dup);
+}
+
+namespace {
+
+/// Checks what stage 10's kernels do with flatten_groups()'s arrays, on the host: the re-layout's
+/// copies fill a region pool from a pool whose every (block, head, token) holds its own id; then
+/// every item, read through its physical blocks and through its region slots, sees the same ids
+/// (and only tokens that hold data). Every (request, KV head) gets each partial slot of its
+/// request once, or -1 on all its items when the request is written directly.
+void check_flattened(const PagedLayout& layout, const GroupPlan& plan) {
+  const std::vector<GroupRegion> regions = build_regions(layout, plan, kDefaultReserveSteps);
+  const FlatGroups f = flatten_groups(layout, plan, regions, kMaxTileRows);
+  const int page = layout.shape.page_size, hkv = layout.shape.num_kv_heads;
+  auto id = [&](int64_t block, int64_t head, int64_t token) { return (block * hkv + head) * page + token + 1; };
+  std::vector<int64_t> region(static_cast<size_t>(f.region_slots * page), 0);  // 0: never copied
+  for (const RegionCopy& c : f.copies)
+    for (int t = 0; t < c.tokens; ++t) region[static_cast<size_t>(int64_t{c.slot} * page + t)] = id(c.block, c.kv_head, t);
+  REQUIRE(f.group_begin.back() == f.items());
+  std::map<std::pair<int32_t, int32_t>, std::vector<int32_t>> slots_of;  // (request, head) -> its items' slots
+  int64_t mismatches = 0;
+  for (int64_t i = 0; i < f.items(); ++i) {
+    const size_t b0 = static_cast<size_t>(f.block_begin[static_cast<size_t>(i)]);
+    const int32_t head = f.kv_head[static_cast<size_t>(i)];
+    for (int t = 0; t < f.kv_len[static_cast<size_t>(i)]; ++t) {
+      const int64_t paged = id(f.paged_blocks[b0 + static_cast<size_t>(t / page)], head, t % page);
+      const int64_t slot = f.region_blocks[b0 + static_cast<size_t>(t / page)];
+      if (region[static_cast<size_t>(slot * page + t % page)] != paged) ++mismatches;
+    }
+    for (int32_t e = f.query_begin[static_cast<size_t>(i)]; e < f.query_begin[static_cast<size_t>(i) + 1]; ++e)
+      slots_of[{f.queries[static_cast<size_t>(e)], head}].push_back(f.slots[static_cast<size_t>(e)]);
+  }
+  CHECK(mismatches == 0);
+  CHECK(static_cast<int64_t>(slots_of.size()) == int64_t{layout.num_requests()} * hkv);
+  for (auto& [key, slots] : slots_of) {
+    const int32_t r = key.first;
+    const int32_t first = f.offsets[static_cast<size_t>(r)], last = f.offsets[static_cast<size_t>(r) + 1];
+    std::sort(slots.begin(), slots.end());
+    std::vector<int32_t> want;
+    for (int32_t s = first; s < last; ++s) want.push_back(s);
+    if (first == last) want.assign(1, -1);  // written directly by its one item
+    INFO("request " << r << ", KV head " << key.second);
+    CHECK(slots == want);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("flattened groups read the same K/V through the region slots as through the blocks", "[packinfer]") {
+  for (double shared : {0.75, 0.0}) {
+    INFO("hetero, shared " << shared);
+    const PagedLayout layout = hetero_layout(4, 24, shared);
+    check_flattened(layout, make_groups(layout, options_of(8, 2, Units::packs)));
+  }
+  RandomTreeOptions r;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    INFO("random tree seed " << seed);
+    const PagedLayout layout = build_layout(random_tree(seed, r), shape_of(16, 4, 64, 16), true, seed);
+    for (Units units : {Units::packs, Units::requests}) check_flattened(layout, make_groups(layout, options_of(4, 2, units)));
+  }
+}
+
+TEST_CASE("flatten_groups refuses an item over the kernel's rows", "[packinfer]") {
+  const PagedLayout layout = hetero_layout(2, 24, 0.75);
+  const GroupPlan plan = make_groups(layout, options_of(8, 2, Units::packs));
+  CHECK_THROWS_AS(flatten_groups(layout, plan, build_regions(layout, plan, 0), 1), std::logic_error);
 }
 
 TEST_CASE("a hand-worked payoff: one request of 64 tokens at d=64, one KV head", "[packinfer]") {

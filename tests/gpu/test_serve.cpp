@@ -96,3 +96,7 @@ TEST_CASE("serve: every step of a living pool matches the oracle") {
     serve_and_check(slug, DType::fp16);
   serve_and_check("pat", DType::bf16);
 }
+
+TEST_CASE("serve: stage 10 re-lays out each layer's pools and matches the oracle every step") {
+  serve_and_check("packinfer", DType::fp16);
+}

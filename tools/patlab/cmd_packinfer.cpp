@@ -113,7 +113,8 @@ Table policy_table(const Amortisation& a, int64_t groups_max, int64_t stage7, co
       {"stage 7 makespan (its CTAs, longest first, same slots)", kib(stage7)},
       {"groups", v.groups_reason},
       {"re-layout", v.relayout_reason},
-      {"model", "bytes the GPU streams + fixed costs in bytes (waves.hpp units); no GPU kernel is built yet"},
+      {"model", "bytes the GPU streams + fixed costs in bytes (waves.hpp units); stage 10 (packinfer) runs these "
+                "groups on the GPU, as a draft not yet measured"},
   });
 }
 

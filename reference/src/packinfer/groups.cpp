@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "patlab/error.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner_steps.hpp"
 
 namespace patlab::packinfer {
@@ -302,6 +303,11 @@ std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupP
       faults.push_back("group " + std::to_string(g) + ": cost " + std::to_string(plan.groups[g].cost) + ", priced " +
                        std::to_string(priced.cost));
   }
+  for (size_t k = 0; k < ranges.size(); ++k)
+    if (k % static_cast<size_t>(hkv) != 0 && ranges[k].size() != ranges[k - k % static_cast<size_t>(hkv)].size())
+      faults.push_back("request " + std::to_string(k / hkv) + ": " + std::to_string(ranges[k].size()) +
+                       " items at KV head " + std::to_string(k % hkv) + ", " +
+                       std::to_string(ranges[k - k % static_cast<size_t>(hkv)].size()) + " at KV head 0");
   for (size_t k = 0; k < ranges.size(); ++k) {
     auto& v = ranges[k];
     std::sort(v.begin(), v.end());
@@ -319,5 +325,31 @@ std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupP
   }
   return faults;
 }
+
+std::vector<int32_t> partials_per_request(const PagedLayout& layout, const GroupPlan& plan) {
+  std::vector<int32_t> out(static_cast<size_t>(layout.num_requests()), 0);
+  for (const Group& g : plan.groups)
+    for (const WorkItem& it : g.items)
+      if (it.kv_head == 0)
+        for (int32_t r : plan.unit_list[static_cast<size_t>(it.unit)].queries) ++out[static_cast<size_t>(r)];
+  return out;
+}
+
+// [group plan bytes]
+int64_t group_plan_bytes(const PagedLayout& layout, const GroupPlan& plan) {
+  const Shape& s = layout.shape;
+  int64_t kv = 0, gathered = 0, slots = 0;
+  for (const Group& g : plan.groups)
+    for (const WorkItem& it : g.items) {
+      kv += head_bytes(s, it.tokens());  // each item streams its range, a block it shares with another item too
+      gathered += static_cast<int64_t>(plan.unit_list[static_cast<size_t>(it.unit)].queries.size());
+    }
+  for (int32_t k : partials_per_request(layout, plan))
+    if (k > 1) slots += k;  // a request with one item per head is written directly
+  return kv + gathered * traffic::query_bytes(s.group(), s.head_dim) +
+         traffic::partials_round_trip_bytes(s.num_q_heads, s.head_dim, slots) +
+         int64_t{layout.num_requests()} * traffic::query_bytes(s.num_q_heads, s.head_dim);
+}
+// [group plan bytes]
 
 }  // namespace patlab::packinfer

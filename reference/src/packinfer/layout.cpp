@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 #include "patlab/error.hpp"
@@ -215,5 +217,59 @@ Verdict decide(int64_t groups_max, int64_t stage7, const Amortisation& a, const 
   return v;
 }
 // [policy]
+
+// [flatten groups]
+FlatGroups flatten_groups(const PagedLayout& layout, const GroupPlan& plan, const std::vector<GroupRegion>& regions,
+                          int max_rows) {
+  if (regions.size() != plan.groups.size()) throw std::logic_error("flatten_groups: one region per group");
+  const Shape& shape = layout.shape;
+  const int page = shape.page_size, hkv = shape.num_kv_heads;
+  const size_t R = static_cast<size_t>(layout.num_requests());
+  FlatGroups f;
+  // Partial slots: a request covered by one item per KV head is written directly (no slot).
+  const std::vector<int32_t> partials = partials_per_request(layout, plan);
+  f.offsets.assign(R + 1, 0);
+  for (size_t r = 0; r < R; ++r) {
+    f.offsets[r + 1] = f.offsets[r] + (partials[r] == 1 ? 0 : partials[r]);
+    if (partials[r] != 1) f.merge_queries.push_back(static_cast<int32_t>(r));
+  }
+  std::vector<int32_t> next_slot(R * static_cast<size_t>(hkv), 0);  // per (request, KV head)
+  int64_t base = 0;  // first slot of the group's region
+  for (size_t g = 0; g < plan.groups.size(); ++g) {
+    const GroupRegion& region = regions[g];
+    for (size_t s = 0; s < region.copied.size(); ++s) {
+      const auto [block, head] = region.copied[s];
+      f.copies.push_back({block, head, static_cast<int32_t>(base + static_cast<int64_t>(s)),
+                          layout.used_tokens[static_cast<size_t>(block)]});
+    }
+    const std::vector<WorkItem>& items = plan.groups[g].items;
+    for (const WorkItem& it : items) {
+      const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
+      if (u.rows(shape.group()) > max_rows)
+        throw std::logic_error("flatten_groups: an item of " + std::to_string(u.rows(shape.group())) + " rows, over " +
+                               std::to_string(max_rows));
+      for (int32_t r : u.queries) {
+        f.queries.push_back(r);
+        int32_t& j = next_slot[static_cast<size_t>(r) * hkv + static_cast<size_t>(it.kv_head)];
+        f.slots.push_back(partials[static_cast<size_t>(r)] == 1 ? -1 : f.offsets[static_cast<size_t>(r)] + j);
+        ++j;
+      }
+      f.query_begin.push_back(static_cast<int32_t>(f.queries.size()));
+      for (int32_t i = it.block_begin; i < it.block_end; ++i) {
+        f.paged_blocks.push_back(u.blocks[static_cast<size_t>(i)]);
+        const BlockKey key{u.queries.front(), it.kv_head, it.token_begin / page + (i - it.block_begin)};
+        f.region_blocks.push_back(static_cast<int32_t>(base + region.position.at(key)));
+      }
+      f.block_begin.push_back(static_cast<int32_t>(f.paged_blocks.size()));
+      f.kv_len.push_back(it.tokens());
+      f.kv_head.push_back(it.kv_head);
+    }
+    if (!items.empty()) f.group_begin.push_back(static_cast<int32_t>(f.kv_len.size()));
+    base += region.slots();
+  }
+  f.region_slots = base;
+  return f;
+}
+// [flatten groups]
 
 }  // namespace patlab::packinfer

@@ -6,6 +6,8 @@
 
 #include "patlab/error.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/packinfer/group_kernel.hpp"
+#include "patlab/packinfer/groups.hpp"
 #include "patlab/planner/chunk_split.hpp"
 #include "patlab/stages.hpp"
 
@@ -37,6 +39,21 @@ StageTraffic plan_traffic(const PagedLayout& L, const StagePlanConfig& c) {
   t.bytes = traffic::plan_bytes(L, plan, c.direct_output);
   t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + ", " +
             std::to_string(plan.total_partials()) + " partials";
+  return t;
+}
+
+/// Stage 10 (cuda/stages/10_packinfer.cu): PackInfer's groups on the SMs x the group kernel's
+/// estimated CTAs per SM (the GPU stage forms them with the same options).
+StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
+  packinfer::GroupOptions go;
+  go.sms = o.sms;
+  go.ctas_per_sm = packinfer::estimate_group_ctas_per_sm(L.shape.head_dim, L.shape.kv_element_bytes());
+  const packinfer::GroupPlan plan = packinfer::make_groups(L, go);
+  int64_t items = 0;
+  for (const packinfer::Group& g : plan.groups) items += static_cast<int64_t>(g.items.size());
+  StageTraffic t;
+  t.bytes = packinfer::group_plan_bytes(L, plan);
+  t.notes = std::to_string(plan.slots) + " groups, " + std::to_string(items) + " work items";
   return t;
 }
 
@@ -78,6 +95,7 @@ StageTraffic stage_traffic(const std::string& slug, const PagedLayout& L, const 
   if (s == "naive") return {traffic::per_query_head_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_q_heads)};
   if (s == "gqa") return {traffic::per_request_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_kv_heads)};
   if (s == "splitkv") return chunked_traffic(L, o);
+  if (s == "packinfer") return group_traffic(L, o);
   throw Error(ErrorKind::usage, "stage_traffic: stage '" + s + "' has no byte model (reference/src/planner/stage_traffic.cpp)");
 }
 

@@ -401,6 +401,67 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 }
 // [pack-write]
 
+// [pack-pipeline-steps]
+/// Step 3: the pipeline of one pack tile over `kv_len` tokens, steps 4-6 per KV tile. On entry
+/// the Q tile and KV tile 0 (in buffer `stage0`) have been issued and committed; each tile's
+/// copies are issued one tile ahead (kKvStages buffers), and at the last tile `prefetch(stage)`
+/// may issue the first tile of whatever runs next into the free buffer (stage 10's next work
+/// item; the pack kernel issues nothing). `mask_scores(s, token0)` sees each tile's scores before
+/// the softmax (token0: the range token of s[0]; sparse FSA's spans mask there, everyone else
+/// does nothing). `active` is false for a warp with no rows to compute.
+/// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
+/// false). On return every tile is consumed (only the prefetch may be in flight).
+/// @tparam T storage type of q (and of the tiles the mma reads)
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3: each tile converted first)
+/// @tparam D head dimension
+/// @tparam M tile rows
+/// @tparam N KV tokens per tile
+/// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
+/// @tparam Prefetch callable as prefetch(int stage)
+/// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
+template <typename T, typename KV, int D, int M, int N, int kThreads, typename Prefetch, typename MaskScores>
+__device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
+                                              const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
+                                              bool active, int q_row, int col0, float scale, int lane, int tid,
+                                              SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch,
+                                              MaskScores&& mask_scores) {
+  constexpr bool kFp8 = sizeof(KV) == 1;
+  constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
+  const int num_tiles = (kv_len + N - 1) / N;
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int next = (stage0 + tile + 1) % kKvStages;
+    if (tile + 1 < num_tiles)
+      load_kv(next, (tile + 1) * N);
+    else
+      prefetch(next);
+    cp_async_commit();
+    cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
+    __syncthreads();
+    const int stage = (stage0 + tile) % kKvStages;
+    const T* ks;
+    const T* vs;
+    if constexpr (kFp8) {
+      convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(k_s + stage * N * D),
+                                         reinterpret_cast<const uint8_t*>(v_s + stage * N * D), k16, v16, tid);
+      __syncthreads();  // the converted tiles are complete
+      ks = k16;
+      vs = v16;
+    } else {
+      ks = reinterpret_cast<const T*>(k_s + stage * N * D);
+      vs = reinterpret_cast<const T*>(v_s + stage * N * D);
+    }
+    if (active) {
+      float s[kColTokens / 8][4];
+      qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
+      mask_scores(s, tile * N + col0);
+      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+      pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
+    }
+    __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
+  }
+}
+// [pack-pipeline-steps]
+
 // [packed-kernel]
 /// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
 /// PackWarpLayout<D, M, N> warps.
@@ -463,41 +524,19 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   cp_async_commit();  // group 0: the Q tile and KV tile 0
 
   // [pack-pipeline]
-  // Step 3: the pipeline. Each tile's copies are issued one tile ahead (kKvStages buffers).
+  // Step 3: the pipeline (pack_pipeline), from stage 0, with nothing to prefetch after the pack.
   const bool active = row_warp * kWarpRows < rows;  // a warp whose rows are all padding skips the math
   const int q_row = row_warp * kWarpRows;           // first tile row of this warp
   const int col0 = col_warp * kColTokens;           // first tile token of this warp
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
-  const int num_tiles = (kv_len + N - 1) / N;
-  for (int tile = 0; tile < num_tiles; ++tile) {
-    if (tile + 1 < num_tiles) load_kv((tile + 1) % kKvStages, (tile + 1) * N);
-    cp_async_commit();
-    cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
-    __syncthreads();
-    const int stage = tile % kKvStages;
-    const T* ks;
-    const T* vs;
-    if constexpr (kFp8) {
-      convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(k_s + stage * N * D),
-                                         reinterpret_cast<const uint8_t*>(v_s + stage * N * D), k16, v16, tid);
-      __syncthreads();  // the converted tiles are complete
-      ks = k16;
-      vs = v16;
-    } else {
-      ks = reinterpret_cast<const T*>(k_s + stage * N * D);
-      vs = reinterpret_cast<const T*>(v_s + stage * N * D);
-    }
-    if (active) {
-      float s[kColTokens / 8][4];
-      qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
-      if constexpr (kMasked) mask_entries<kColTokens>(args, s, tile * N + col0, first, rows, q_row, lane);
-      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-      pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
-    }
-    __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
-  }
+  pack_pipeline<T, KV, D, M, N, kThreads>(
+      q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
+      [](int) {},
+      [&](float (&s)[kColTokens / 8][4], int token0) {
+        if constexpr (kMasked) mask_entries<kColTokens>(args, s, token0, first, rows, q_row, lane);
+      });
   cp_async_wait<0>();
   // [pack-pipeline]
 

@@ -134,10 +134,27 @@ GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options);
 /// Recomputes a group's cost and distinct-block bytes from its items.
 void price_group(const PagedLayout& layout, const std::vector<Pack>& units, Group& group);
 
+/// Per request, the work items that cover it at each KV head (the same count at every head: the
+/// cuts and the family decisions depend on an item's cost, which is the same at every head;
+/// validate_groups() checks it): the partials the GPU's group kernel writes for it, or 1 when it
+/// writes the output directly (stage 10, cuda/stages/10_packinfer.cu).
+std::vector<int32_t> partials_per_request(const PagedLayout& layout, const GroupPlan& plan);
+
+/// The HBM bytes of one decode step of stage 10's group kernel over `plan` (the traffic model of
+/// model/traffic.hpp, as traffic::plan_bytes() counts a plan): the K/V of each item's token range
+/// at its KV head, q of each item's queries at its KV head, the round trip of every partial (a
+/// request with a single item per head writes the output directly and has none), and the output
+/// written once. The kernel streams each item's range by itself, so a block that two items of a
+/// group share is charged twice here, as the traffic model charges every re-read (an L2 hit
+/// included); the group's *cost* (price_group()) counts it once, the bet that the second read,
+/// by the next item of the same CTA, hits L2. With every item in one group this is
+/// traffic::plan_bytes() of the walk's plan with direct output (a test).
+int64_t group_plan_bytes(const PagedLayout& layout, const GroupPlan& plan);
+
 /// Every fault of `plan` against `layout`, one line each (empty = valid): each (request, KV head,
-/// token) covered by exactly one item, item blocks are the request's table entries for its
-/// tokens, the number of groups is the slots, and each group's cost is what price_group() says.
-/// At most kMaxReportedFaults lines.
+/// token) covered by exactly one item, the same number of items covering a request at every KV
+/// head, item blocks are the request's table entries for its tokens, the number of groups is the
+/// slots, and each group's cost is what price_group() says. At most kMaxReportedFaults lines.
 std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupPlan& plan);
 
 }  // namespace patlab::packinfer

@@ -141,4 +141,42 @@ struct Verdict {
 /// 7's makespan, `a` the amortisation.
 Verdict decide(int64_t groups_max, int64_t stage7, const Amortisation& a, const PolicyOptions& options);
 
+/// One slot of the re-layout: `tokens` tokens of (physical block, KV head) into global region
+/// slot `slot` (the GPU's re-layout kernel takes an array of them, cuda/relayout.cuh).
+struct RegionCopy {
+  int32_t block = 0;   ///< physical block in the pools
+  int32_t kv_head = 0;
+  int32_t slot = 0;    ///< global slot of the region pools (the group's base + its slot)
+  int32_t tokens = 0;  ///< tokens of the block that hold data
+};
+
+/// The groups' work items flattened for the GPU's group kernel (stage 10), every item as a pack
+/// with its own KV head: the arrays the kernel reads, the partial slots, and the re-layout.
+/// Groups without items are left out (one CTA per entry of group_begin but the last).
+struct FlatGroups {
+  std::vector<int32_t> group_begin{0};   ///< [launched groups + 1]: each group's first item
+  std::vector<int32_t> query_begin{0};   ///< [items + 1]: each item's entries in queries/slots
+  std::vector<int32_t> queries;          ///< request of each (item, query)
+  std::vector<int32_t> slots;            ///< its global partial slot, -1: the item writes the output
+  std::vector<int32_t> block_begin{0};   ///< [items + 1]: each item's entries in the block lists
+  std::vector<int32_t> paged_blocks;     ///< the item's physical blocks
+  std::vector<int32_t> region_blocks;    ///< the item's global region slots, in the same order
+  std::vector<int32_t> kv_len;           ///< [items]: tokens of the item
+  std::vector<int32_t> kv_head;          ///< [items]: its KV head
+  std::vector<int32_t> offsets;          ///< [requests + 1]: partial slots of each request (none if direct)
+  std::vector<int32_t> merge_queries;    ///< requests with partials, for the merge
+  std::vector<RegionCopy> copies;        ///< the re-layout: every region's copied slots
+  int64_t region_slots = 0;              ///< slots of the region pools, copied and tail
+  /// Work items.
+  int64_t items() const { return static_cast<int64_t>(kv_len.size()); }
+};
+
+/// Flattens `plan` over `regions` (build_regions() of the same plan): group by group, item by
+/// item; a request covered by one item per KV head (partials_per_request()) has no partial slot,
+/// the others get one per item, the same slot index at every KV head. Throws std::logic_error
+/// for an item of more than `max_rows` rows (the kernel's largest tile) or regions that do not
+/// match the plan.
+FlatGroups flatten_groups(const PagedLayout& layout, const GroupPlan& plan, const std::vector<GroupRegion>& regions,
+                          int max_rows);
+
 }  // namespace patlab::packinfer
