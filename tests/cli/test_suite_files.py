@@ -7,7 +7,9 @@
   (tools/suite_sizes.py --check; `--kv-dtype` lines are planned as written only where patlab has
   the option); the fp8 lines each followed by their fp16 twin of >= 512 MB;
 * suite_sizes.py fails on a line that does not plan and on a wrong size;
-* tools/summarize_results.py: the per-category table from a synthetic results folder.
+* tools/summarize_results.py: the per-category table from a synthetic results folder;
+* the device scripts tools/run_suite.sh and tools/peers/profile_peers.sh: usage errors exit 2
+  with a line that says what is wrong (they cannot run here: no GPU).
 
     python3 tests/cli/test_suite_files.py build/tools/patlab
 """
@@ -131,6 +133,23 @@ def summarize_cases(tmp: pathlib.Path):
           r.stderr[-500:] + text[text.find("## By category"):][:600])
 
 
+def script_cases():
+    def run(*args):
+        return subprocess.run(["bash", *map(str, args)], capture_output=True, text=True, timeout=60)
+    r = run(REPO / "tools/run_suite.sh")
+    check("run_suite.sh without OUTDIR: usage, exit 2", r.returncode == 2 and "run_suite.sh OUTDIR" in r.stdout,
+          f"exit {r.returncode}")
+    r = run(REPO / "tools/run_suite.sh", "/tmp/x", "--bogus")
+    check("run_suite.sh unknown option: exit 2, named", r.returncode == 2 and "--bogus" in r.stderr,
+          f"exit {r.returncode}: {r.stderr[-200:]}")
+    r = run(REPO / "tools/peers/profile_peers.sh")
+    check("profile_peers.sh without arguments: usage, exit 2",
+          r.returncode == 2 and "profile_peers.sh OUTDIR" in r.stdout and "set -uo" not in r.stdout, f"exit {r.returncode}")
+    r = run(REPO / "tools/peers/profile_peers.sh", "/tmp/x", "tiny", "fasttree", "hopper", "0")
+    check("profile_peers.sh LAUNCHES 0: exit 2, named", r.returncode == 2 and "LAUNCHES" in r.stderr,
+          f"exit {r.returncode}: {r.stderr[-200:]}")
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print("usage: test_suite_files.py PATLAB", file=sys.stderr)
@@ -141,6 +160,7 @@ def main() -> int:
         file_cases()
         sizes_cases(sys.argv[1], tmp)
         summarize_cases(tmp)
+        script_cases()
     print(f"{len(failures)} failures" + (": " + ", ".join(failures) if failures else ""))
     return 1 if failures else 0
 

@@ -14,6 +14,7 @@ final=$1 suite=$2 lines=$3 budget=${4:-420} deadline=${5:-480}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.."
 out=/tmp/suite-part
+rm -rf "$out"  # a second part in the same call starts clean
 mkdir -p "$out" "$final"
 trap 'rm -rf "$out/suite/exports"; tar -C /tmp -czf "$final/suite-part.tar.gz" suite-part' EXIT
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; date -u; echo "commit ${PATLAB_COMMIT:-unknown}"
