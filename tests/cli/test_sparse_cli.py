@@ -46,7 +46,7 @@ def main():
     expect_error("window longer than a request", SMALL + ["--top-n", "4"], "window w = 512 is longer than request 0")
     expect_error("unknown method", SMALL + FITS + ["--method", "quest"], "--method 'quest' (expected nsa, fsa or psa)")
     expect_error("unknown data", SMALL + FITS + ["--data", "spiky"],
-                 "--data 'spiky' (expected flat, peaked or clustered)")
+                 "--data 'spiky' (expected flat, peaked, clustered or mixed)")
     expect_error("two gates", SMALL + FITS + ["--gates", "0.5,0.5"], "--gates takes three values")
     expect_error("gate above 1", SMALL + FITS + ["--gates", "0.5,2,0.5"], "selected gate")
     expect_error("stride above l", SMALL + FITS + ["--cmp-stride", "64"], "stride = 64")
@@ -82,6 +82,12 @@ def main():
     doc = report(FITS + ["--data", "clustered"])
     check("--data clustered is reported", doc.get("sparse run", {}).get("data") == "clustered",
           str(doc.get("sparse run")))
+    doc = report(FITS + ["--data", "mixed", "--method", "psa"])
+    check("--data mixed is reported", doc.get("sparse run", {}).get("data") == "mixed", str(doc.get("sparse run")))
+    check("--data mixed: PSA chooses blocks", doc.get("selection", {}).get("blocks read", 0) > 0,
+          str(doc.get("selection")))
+    p = run(["--help"])
+    check("--help lists mixed", p.returncode == 0 and "mixed (clustered keys" in p.stdout, p.stdout[-400:])
 
     p = run(SMALL + FITS + ["--method", "psa", "--curves", "--curve-n", "3,7", "--curve-tau", "0.5,1",
                             "--format", "csv"])

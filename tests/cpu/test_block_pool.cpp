@@ -508,3 +508,46 @@ TEST_CASE("make_workload clustered: keys of one run are correlated rho, of diffe
       CHECK(std::fabs(within) < kBound);
   }
 }
+
+TEST_CASE("make_workload mixed: clustered's K and V, q scaled by its KV head's kind drawn from the seed") {
+  // The spread heads: round(kMixedSpreadShare x Hkv) of them, the same for the same seed, and
+  // which ones moves with the seed.
+  for (int hkv : {1, 2, 4, 8}) {
+    CAPTURE(hkv);
+    const auto want = static_cast<size_t>(std::llround(kMixedSpreadShare * hkv));
+    std::set<std::vector<bool>> patterns;
+    for (uint64_t seed = 1; seed <= 20; ++seed) {
+      const std::vector<bool> spread = mixed_spread_heads(seed, hkv);
+      REQUIRE(spread.size() == static_cast<size_t>(hkv));
+      CHECK(static_cast<size_t>(std::count(spread.begin(), spread.end(), true)) == want);
+      CHECK(spread == mixed_spread_heads(seed, hkv));
+      patterns.insert(spread);
+    }
+    if (want > 0 && want < static_cast<size_t>(hkv)) CHECK(patterns.size() > 1);
+  }
+  const uint64_t seed = 5;
+  INFO("seed " << seed);
+  const TokenTree t = parse_tree_spec("1,3_100,45");
+  const Shape s = shape_of(8, 4, 64, 16);  // group 2
+  const Workload mx = make_workload(t, s, seed, true, DataKind::mixed);
+  const Workload cl = make_workload(t, s, seed, true, DataKind::clustered);
+  const Workload again = make_workload(t, s, seed, false, DataKind::mixed);
+  CHECK(mx.k_pool == cl.k_pool);  // the same blocks in the same order: the same bytes
+  CHECK(mx.v_pool == cl.v_pool);
+  CHECK(mx.q == again.q);
+  const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads);
+  for (int r = 0; r < mx.num_requests(); ++r)
+    for (int h = 0; h < s.num_q_heads; ++h) {
+      const bool is_spread = spread[static_cast<size_t>(h / s.group())];
+      CAPTURE(r, h, is_spread);
+      for (int i = 0; i < s.head_dim; ++i) {
+        const size_t at = mx.q_offset(r, h) + static_cast<size_t>(i);
+        const float m = to_float(mx.q[at], s.dtype), c = to_float(cl.q[at], s.dtype);
+        // The same unit draw: times kClusteredQueryScale = 4 (clustered's value exactly) or
+        // times kMixedSpreadQueryScale = 2 (half of it: scaling by 2 commutes with fp16 rounding,
+        // except below fp16's normal range, where the two roundings may differ by one step, 2^-24).
+        const float want = is_spread ? c * (kMixedSpreadQueryScale / kClusteredQueryScale) : c;
+        REQUIRE(std::fabs(m - want) <= std::ldexp(1.0f, -24));
+      }
+    }
+}

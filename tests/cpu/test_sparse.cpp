@@ -463,3 +463,44 @@ TEST_CASE("the compressed estimate finds the mass on clustered data, not on flat
   CHECK(mass[DataKind::clustered] > mass[DataKind::peaked] + kMargin);
 }
 // [test-clustered-estimate]
+
+// [test-mixed-heads]
+TEST_CASE("mixed data: a fixed top-n covers more of a concentrated head's mass than a spread head's; PSA gives spread heads more") {
+  // kv_cache.hpp's mixed model: concentrated KV heads are clustered data (q scale 4), spread ones
+  // have q scale 2, so the same 8 of 33 blocks hold less of a spread head's true mass, and PSA
+  // needs more blocks to cover tau of its estimated mass.
+  constexpr double kMargin = 0.1;
+  const TokenTree t = parse_tree_spec("1,4_2048,64");  // 2112 tokens: 33 selection blocks
+  const Shape shape = shape_of(8, 4, 64, 16);         // group 2: spread heads are 2 of the 4
+  const Workload w = make_workload(t, shape, kSeed, true, DataKind::mixed);
+  const std::vector<bool> spread = mixed_spread_heads(kSeed, shape.num_kv_heads);
+  const AttentionResult dense = naive_attention(w);
+  SparseOptions o;
+  o.top_n = 8;
+  const SparseAttention top = sparse_attention(w, o, select_blocks(w, o));
+  double mass[2] = {0, 0};
+  int rows[2] = {0, 0};
+  for (int r = 0; r < w.num_requests(); ++r)
+    for (int h = 0; h < shape.num_q_heads; ++h) {
+      const size_t at = static_cast<size_t>(r) * shape.num_q_heads + h;
+      const int kind = spread[static_cast<size_t>(h / shape.group())] ? 1 : 0;
+      mass[kind] += std::exp(top.selected.lse[at] - dense.lse[at]);
+      ++rows[kind];
+    }
+  REQUIRE(rows[0] > 0);
+  REQUIRE(rows[1] > 0);
+  const double concentrated = mass[0] / rows[0], spread_mass = mass[1] / rows[1];
+  CAPTURE(concentrated, spread_mass);
+  CHECK(concentrated > spread_mass + kMargin);
+  o.budget = Budget::progressive;
+  o.tau = 0.9;
+  o.max_budget = 33;
+  const Selection psa = select_blocks(w, o);
+  double blocks[2] = {0, 0};
+  for (int r = 0; r < w.num_requests(); ++r)
+    for (int kv = 0; kv < shape.num_kv_heads; ++kv)
+      blocks[spread[static_cast<size_t>(kv)] ? 1 : 0] += static_cast<double>(psa.of(r, kv).size());
+  CAPTURE(blocks[0], blocks[1]);
+  CHECK(blocks[1] > blocks[0]);
+}
+// [test-mixed-heads]

@@ -59,7 +59,8 @@ DataKind parse_data(const std::string& s) {
   if (s == "flat") return DataKind::flat;
   if (s == "peaked") return DataKind::peaked;
   if (s == "clustered") return DataKind::clustered;
-  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat, peaked or clustered)");
+  if (s == "mixed") return DataKind::mixed;
+  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat, peaked, clustered or mixed)");
 }
 
 /// A comma-separated list of numbers; `what` names the option in errors.
@@ -354,8 +355,9 @@ void add_sparse(CLI::App& app, Action& action) {
   cmd->add_option("--method", o->method, "nsa or fsa (top-n blocks; NSA's or FSA's loop order), psa (progressive budget)")
       ->capture_default_str();
   cmd->add_option("--data", o->data,
-                  "How q and K are drawn: peaked (q ~ N(0, 16)), flat (q ~ N(0, 1)) or clustered (q ~ N(0, 16), "
-                  "keys share a centre per run of 32 tokens)")
+                  "How q and K are drawn: peaked (q ~ N(0, 16)), flat (q ~ N(0, 1)), clustered (q ~ N(0, 16), "
+                  "keys share a centre per run of 32 tokens) or mixed (clustered keys; half the KV heads, drawn "
+                  "from the seed, spread: q ~ N(0, 4) at their query heads)")
       ->capture_default_str();
   cmd->add_option("--cmp-block", s.cmp_block, "l: tokens per compressed block (summary: the mean of K and V)")
       ->capture_default_str();

@@ -8,6 +8,7 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "patlab/error.hpp"
 #include "patlab/parallel.hpp"
@@ -309,7 +310,7 @@ void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vect
   const size_t base = static_cast<size_t>(b) * block_elems;
   const size_t used = static_cast<size_t>(w.layout.used_tokens[static_cast<size_t>(b)]) * row;
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const bool clustered = data == DataKind::clustered;
+  const bool clustered = data == DataKind::clustered || data == DataKind::mixed;
   const RunCentres centres = clustered ? RunCentres(w, seed, order, place, b) : RunCentres{};
   const float shared = static_cast<float>(std::sqrt(kClusterShare));
   const float own = static_cast<float>(std::sqrt(1.0 - kClusterShare));
@@ -370,11 +371,37 @@ float query_scale(DataKind data) {
     case DataKind::flat: return 1.0f;
     case DataKind::peaked: return kPeakedQueryScale;
     case DataKind::clustered: return kClusteredQueryScale;
+    case DataKind::mixed: return kClusteredQueryScale;  // the concentrated heads'; see query_scales()
   }
   return 1.0f;
 }
 
+/// Standard deviation of q per query head: query_scale() everywhere, except mixed data's query
+/// heads of spread KV heads (q head h reads KV head h / group).
+std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
+  std::vector<float> out(static_cast<size_t>(s.num_q_heads), query_scale(data));
+  if (data == DataKind::mixed) {
+    const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads);
+    for (int h = 0; h < s.num_q_heads; ++h)
+      if (spread[static_cast<size_t>(h / s.group())]) out[static_cast<size_t>(h)] = kMixedSpreadQueryScale;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads) {
+  const int n = std::max(0, num_kv_heads);
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 4u};
+  std::mt19937_64 rng(seq);
+  std::vector<std::pair<uint64_t, int>> keys;
+  for (int h = 0; h < n; ++h) keys.emplace_back(rng(), h);
+  std::sort(keys.begin(), keys.end());
+  const auto spread = static_cast<size_t>(std::llround(kMixedSpreadShare * n));
+  std::vector<bool> out(static_cast<size_t>(n), false);
+  for (size_t i = 0; i < spread && i < keys.size(); ++i) out[static_cast<size_t>(keys[i].second)] = true;
+  return out;
+}
 
 Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed, bool shuffle, DataKind data) {
   Workload w;
@@ -400,12 +427,22 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   w.resize_pools(block_elems * static_cast<size_t>(w.layout.num_blocks));
   w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
   fill_pools(w, seed, data);
+  const std::vector<float> scales = query_scales(data, s, seed);
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
     std::mt19937_64 rng(seq);
-    std::normal_distribution<float> normal(0.0f, query_scale(data));
     const size_t n = static_cast<size_t>(s.num_q_heads) * s.head_dim;
-    for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);
+    if (data != DataKind::mixed) {
+      std::normal_distribution<float> normal(0.0f, query_scale(data));
+      for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);
+      return;
+    }
+    // Unit draws from the same stream, times each query head's scale.
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t i = 0; i < n; ++i) {
+      const float scale = scales[i / static_cast<size_t>(s.head_dim)];
+      w.q[static_cast<size_t>(r) * n + i] = from_float(scale * normal(rng), s.dtype);
+    }
   });
   return w;
 }

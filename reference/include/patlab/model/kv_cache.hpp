@@ -158,17 +158,24 @@ int64_t host_bytes_needed(const PagedLayout& layout);
 /// output; peaked data gives a few keys most of the weight, as trained models' attention often
 /// does, so errors in the running max, the rescaling and the merge of partials with far-apart lse
 /// move it. Clustered data is for sparse decode (chapter 22): its keys are locally correlated, so a
-/// block summary says where the mass is.
+/// block summary says where the mass is. Mixed data is clustered data whose KV heads are unlike:
+/// some concentrated, some spread (the model at kMixedSpreadShare).
 enum class DataKind {
   flat,    ///< q, K, V all N(0, 1): scores q.k / sqrt(d) ~ N(0, 1), softmax nearly uniform on long rows
   peaked,  ///< q ~ N(0, kPeakedQueryScale^2), K and V N(0, 1): scores ~ N(0, 16)
   /// K rows share a centre per run of kClusterTokens tokens (the model at kClusterShare); q ~
   /// N(0, kClusteredQueryScale^2); V N(0, 1), the same values as flat's V.
   clustered,
+  /// Clustered K; q ~ N(0, kClusteredQueryScale^2) at the query heads of concentrated KV heads and
+  /// N(0, kMixedSpreadQueryScale^2) at those of spread KV heads (mixed_spread_heads()).
+  mixed,
 };
-/// "flat", "peaked" or "clustered", for reports.
+/// "flat", "peaked", "clustered" or "mixed", for reports.
 inline const char* data_kind_name(DataKind d) {
-  return d == DataKind::flat ? "flat" : d == DataKind::peaked ? "peaked" : "clustered";
+  return d == DataKind::flat        ? "flat"
+         : d == DataKind::peaked    ? "peaked"
+         : d == DataKind::clustered ? "clustered"
+                                    : "mixed";
 }
 /// Standard deviation of q in DataKind::peaked data, and so of its scores. Softmax weights are
 /// then log-normal with sigma 4. Measured by tests/cpu/test_faults.cpp (d = 64): rows of 137
@@ -204,6 +211,35 @@ inline constexpr double kClusterShare = 0.8;
 inline constexpr float kClusteredQueryScale = kPeakedQueryScale;
 // [clustered-model]
 
+// [mixed-model]
+/// DataKind::mixed, the model: clustered keys (the model above, the same draws), and KV heads of
+/// two kinds, as published analyses of trained models find them. DuoAttention (Xiao et al. 2024,
+/// arXiv 2410.10819; github.com/mit-han-lab/duo-attention README) splits heads into *retrieval*
+/// heads, which need the whole context, and *streaming* heads, which attend to the attention sinks
+/// and recent tokens and keep a cache of 64 + 256 = 320 tokens; it keeps full attention on 25% of
+/// the heads of an MHA model (Llama-2-7B) and 50% of the KV heads of a GQA model (Llama-3-8B,
+/// group 4, as patlab's 16/4). So:
+/// - a share kMixedSpreadShare = 0.5 of the KV heads is *spread* (retrieval), the rest
+///   *concentrated* (streaming); which ones is drawn from the seed (mixed_spread_heads());
+/// - a concentrated head is clustered data as it is (rho 0.8, q scale 4): the 10 runs of 32 tokens
+///   with the most mass, 320 tokens (DuoAttention's streaming cache), hold 0.92 of its mass on
+///   average at 4352 tokens (a Monte Carlo of this model's scores, docs/results/2026-12-02-cpu-sparse-mixed);
+/// - a spread head has q scale kMixedSpreadQueryScale = 2 (rho 0.8): its 10 best runs hold 0.60
+///   of its mass, and 90% of it needs about 43 runs (1400 tokens, a third of the context), so a
+///   320-token cache would lose 40% of it (a retrieval head by DuoAttention's test), while its
+///   scores still sit on runs the summary can see (q scale 1 would give flat's near-uniform rows).
+/// The placement is not modelled: streaming heads' mass sits at the sinks and the recent tokens,
+/// here on runs anywhere; selection ranks blocks by score, not by position.
+inline constexpr double kMixedSpreadShare = 0.5;
+/// q's standard deviation at the query heads of a spread KV head in DuoAttention's sense.
+inline constexpr float kMixedSpreadQueryScale = 2.0f;
+// [mixed-model]
+
+/// DataKind::mixed's spread KV heads for `seed`: true at the round(kMixedSpreadShare x
+/// num_kv_heads) heads with the smallest keys drawn from a stream seeded by `seed` (one draw per
+/// head), so the count is fixed and which heads are spread depends only on the seed.
+std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads);
+
 /// vLLM's dynamic per-tensor fp8 scale of values whose largest magnitude is `amax`: amax / 448
 /// (kFp8E4m3Max), so that the largest value maps to the largest finite e4m3 value; 1 for amax 0.
 float fp8_scale(float amax);
@@ -215,7 +251,8 @@ float fp8_scale(float amax);
 /// centres are drawn from a stream seeded by `seed`, the allocation order of the block that
 /// holds the run's first token, that token's offset in it and the KV head, so every request
 /// that shares a run's first block draws the same centre (a shared full block has the same K and
-/// V in every request, as for the other kinds). With an fp8 KV cache each pool's scale is vLLM's dynamic
+/// V in every request, as for the other kinds); for DataKind::mixed clustered's K and V and q
+/// drawn from the same stream as the others' with the scale of its KV head's kind. With an fp8 KV cache each pool's scale is vLLM's dynamic
 /// per-tensor scale, fp8_scale() of the largest |draw| of that pool, and the draws are stored as
 /// e4m3(x / scale); the draws are the same as for a 16-bit cache. Pool slots that hold no token
 /// are NaN, so that a kernel reading past a request's end cannot pass a check. Throws
