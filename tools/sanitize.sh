@@ -4,6 +4,8 @@
 #                                     exits non-zero or does not check the stage on the GPU
 #                                     (a missing device or a broken CUDA is a failure here).
 #   SANITIZE_STAGES="hopper pat" tools/sanitize.sh   only those stages (default: every GPU stage).
+#   SANITIZE_WORKLOADS="tiny --kv-dtype fp8|asymmetric --kv-dtype fp8" tools/sanitize.sh
+#                                     these workloads ('|'-separated) instead of the five below.
 set -uo pipefail
 build=${1:-build-gpu}
 patlab=$build/tools/patlab
@@ -18,6 +20,9 @@ workloads=(
   "--random-tree 5 --random-requests 9 --random-max-segment 150 --heads 16/2 --page 64"
   "--tree 1,40_300,17 --heads 32/4"  # 320 prefix rows: stage 8's 128-row tiles, odd tails
 )
+if [[ -n ${SANITIZE_WORKLOADS:-} ]]; then
+  IFS='|' read -r -a workloads <<< "$SANITIZE_WORKLOADS"
+fi
 status=0
 for tool in memcheck racecheck synccheck; do
   for s in $stages; do
