@@ -41,6 +41,7 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/packed_tile.cuh"
+#include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/relayout.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/timing.cuh"
@@ -310,8 +311,8 @@ class PackInferStage final : public Stage {
   PackKernelArgs regions_;  ///< the same items reading the regions
   RelayoutArgs relayout_;
   bool stale_ = true;  ///< the regions do not hold the current pools' K/V
-  DeviceBuffer<int32_t> group_begin_, query_begin_, queries_, slots_, block_begin_, paged_blocks_, region_blocks_,
-      kv_len_, kv_head_, offsets_, merge_queries_;
+  DevicePackArrays packs_;  ///< the items as packs, over the paged pools' blocks
+  DeviceBuffer<int32_t> group_begin_, region_blocks_, kv_head_, offsets_, merge_queries_;
   DeviceBuffer<RelayoutCopy> copies_;
   DeviceBuffer<uint8_t> k_region_, v_region_;
   DeviceBuffer<float> partial_o_, partial_lse_;
@@ -354,13 +355,8 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   // [packinfer-flatten]
 
   group_begin_ = DeviceBuffer<int32_t>(f.group_begin);
-  query_begin_ = DeviceBuffer<int32_t>(f.query_begin);
-  queries_ = DeviceBuffer<int32_t>(f.queries);
-  slots_ = DeviceBuffer<int32_t>(f.slots);
-  block_begin_ = DeviceBuffer<int32_t>(f.block_begin);
-  paged_blocks_ = DeviceBuffer<int32_t>(f.paged_blocks);
+  packs_ = DevicePackArrays(HostPackArrays{f.query_begin, f.queries, f.slots, f.block_begin, f.paged_blocks, f.kv_len});
   region_blocks_ = DeviceBuffer<int32_t>(f.region_blocks);
-  kv_len_ = DeviceBuffer<int32_t>(f.kv_len);
   kv_head_ = DeviceBuffer<int32_t>(f.kv_head);
   offsets_ = DeviceBuffer<int32_t>(f.offsets);
   merge_queries_ = DeviceBuffer<int32_t>(f.merge_queries);
@@ -381,18 +377,13 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   a.out = batch.out;
   a.partial_o = partial_o_.get();
   a.partial_lse = partial_lse_.get();
-  a.query_begin = query_begin_.get();
-  a.queries = queries_.get();
-  a.slots = slots_.get();
-  a.block_begin = block_begin_.get();
-  a.kv_len = kv_len_.get();
+  packs_.point(a);  // blocks: the paged pools' (regions_ replaces them below)
   a.pack_kv_head = kv_head_.get();
   a.group = shape_.group();
   a.num_q_heads = shape_.num_q_heads;
   paged_ = a;
   paged_.k_pool = batch.k_pool;
   paged_.v_pool = batch.v_pool;
-  paged_.blocks = paged_blocks_.get();
   paged_.geo = pool_geometry(shape_);
   regions_ = a;
   regions_.k_pool = k_region_.get();
@@ -449,19 +440,14 @@ double PackInferStage::median_us(Launch&& launch) const {
   cudaEvent_t start = nullptr, stop = nullptr;
   PATLAB_CUDA_CHECK(cudaEventCreate(&start));
   PATLAB_CUDA_CHECK(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  for (int i = 0; i < kNotesTimings; ++i) {
-    PATLAB_CUDA_CHECK(cudaEventRecord(start, nullptr));
-    launch();
-    PATLAB_CUDA_CHECK(cudaEventRecord(stop, nullptr));
-    PATLAB_CUDA_CHECK(cudaEventSynchronize(stop));
-    float t = 0;
-    PATLAB_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    ms.push_back(t);
-  }
+  gpu::TimingOptions o;
+  o.warmup = 0;
+  o.repeats = kNotesTimings;
+  o.flush_l2 = false;
+  const gpu::Timing t = time_launches(nullptr, start, stop, DeviceBuffer<uint8_t>(), o, launch);
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  return summarize_ms(std::move(ms)).median_us;
+  return t.median_us;
 }
 
 std::vector<uint16_t> PackInferStage::download_out() const {
