@@ -36,16 +36,9 @@ out=$(cd "$out" && pwd)
 export PATH=/usr/local/cuda/bin:$PATH
 
 # FlashInfer and tvm-ffi from the carried wheels (no network there).
-site=/tmp/site
-if ! PYTHONPATH=$site python3 -c 'import flashinfer' > /dev/null 2>&1; then
-  if ls .wheels/*.whl > /dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .wheels/*.whl \
-      > "$out/pip.log" 2>&1 || { echo "run_suite.sh: pip install of .wheels failed (see $out/pip.log)"; }
-  else
-    echo "run_suite.sh: no .wheels/ here: the FlashInfer peers will say they could not run"
-  fi
-fi
-export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
+# shellcheck source=tools/peers/wheels_env.sh
+source tools/peers/wheels_env.sh
+install_peer_wheels run_suite.sh "$out/pip.log"
 python3 -c 'import flashinfer, torch; print("flashinfer", flashinfer.__version__, "torch", torch.__version__)' 2>&1 | tail -1
 
 if [[ ! -f $build/build.ninja ]]; then

@@ -29,12 +29,9 @@ patlab=build-gpu/tools/patlab
 [[ -x $patlab ]] || { echo "profile_peers.sh: $patlab not built (meson setup build-gpu -Dgpu_arch=90 && ninja -C build-gpu tools/patlab)" >&2; exit 2; }
 command -v ncu > /dev/null || { echo "profile_peers.sh: ncu not found on PATH" >&2; exit 2; }
 mkdir -p "$out"
-site=/tmp/site
-if ! PYTHONPATH=$site python3 -c 'import flashinfer' > /dev/null 2>&1 && ls .wheels/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .wheels/*.whl \
-    > "$out/pip.log" 2>&1 || echo "profile_peers.sh: pip install of .wheels failed (see $out/pip.log)"
-fi
-export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
+# shellcheck source=tools/peers/wheels_env.sh
+source tools/peers/wheels_env.sh
+install_peer_wheels profile_peers.sh "$out/pip.log"
 
 # The lines of ncu's per-kernel summary that the chapter quotes.
 keep='^  [A-Za-z_].*\(|invocations|Duration|DRAM Throughput|Memory Throughput|L2 Hit Rate|Compute \(SM\) Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per Thread|Grid Size|Block Size'
