@@ -2,7 +2,8 @@
 """Summaries of a suite run for the README and the tutorial, generated from the run's logs.
 
 Reads RESULTS/patlab.jsonl (one `patlab compare --format json` per workload, as
-tools/run_suite.sh writes it) and RESULTS/peers.jsonl, and writes
+tools/run_suite.sh writes it) and RESULTS/peers.jsonl, or, for a suite run in parts (one device
+call each, each with its own commit), those of every RESULTS/part*/ folder together, and writes
   RESULTS/summary.md   stage table (geometric means over the suite), one row per category of
                        the suite file (`# category:` lines, tools/suite_file.py: stage 7 against
                        stage 6, stage 3 and the best peer), the issue's targets with their
@@ -64,16 +65,61 @@ TARGET_COPY_PCT = 70.0
 TARGET_SLOWER_PCT = 5.0
 
 
+def sources(results: pathlib.Path) -> list[pathlib.Path]:
+    """The folders whose patlab.jsonl/peers.jsonl/suite.json make up the run: RESULTS itself, or its
+    part*/ folders in order when the suite ran in parts."""
+    if (results / "patlab.jsonl").exists():
+        return [results]
+    return sorted((d for d in results.glob("part*") if (d / "patlab.jsonl").exists()),
+                  key=lambda d: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", d.name)])
+
+
 def load(results: pathlib.Path):
-    patlab = [json.loads(line) for line in (results / "patlab.jsonl").read_text().splitlines() if line.strip()]
-    peers: dict[str, list[dict]] = {}
-    peers_file = results / "peers.jsonl"
-    if peers_file.exists():
-        for line in peers_file.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                peers.setdefault(row["key"], []).append(row)
+    patlab, peers = [], {}
+    for folder in sources(results):
+        patlab += [json.loads(line) for line in (folder / "patlab.jsonl").read_text().splitlines() if line.strip()]
+        peers_file = folder / "peers.jsonl"
+        if peers_file.exists():
+            for line in peers_file.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    peers.setdefault(row["key"], []).append(row)
     return patlab, peers
+
+
+#: Peer name prefixes and the systems they run, for the tables' "best peer" label.
+PEER_FAMILIES = [("fi-decode", "FlashInfer decode"), ("fi-cascade", "FlashInfer cascade"), ("sdpa", "torch SDPA"),
+                 ("fasttree", "FastTree"), ("deft", "DeFT"), ("vllm-fa3", "vLLM FA3"),
+                 ("vllm-cascade", "vLLM cascade")]
+
+
+def peer_label(runs) -> str:
+    """The systems among the peers that ran, in PEER_FAMILIES order (e.g. "FlashInfer decode, torch SDPA")."""
+    names = {p["peer"] for r in runs for p in r["peers"]}
+    return ", ".join(label for prefix, label in PEER_FAMILIES if any(n.startswith(prefix) for n in names))
+
+
+def provenance(runs) -> tuple[str, str]:
+    """(commits, dates) of the runs: one commit and day, or each commit with its workload count and
+    the first and last day, for a suite run in parts."""
+    commits: dict[str, int] = {}
+    for r in runs:
+        c = r["run"].get("commit", "?")
+        commits[c] = commits.get(c, 0) + 1
+    dates = sorted(str(r["run"].get("date", "?"))[:10] for r in runs)
+    day = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    if len(commits) == 1:
+        return f"commit {next(iter(commits))}", day
+    return "commits " + ", ".join(f"{c} ({n} workloads)" for c, n in commits.items()), day
+
+
+def suite_names(runs) -> str:
+    """The suite files the runs' workloads come from, e.g. "`tools/suite.txt`"."""
+    names = []
+    for path in CATEGORY_SOURCES:
+        if path.exists() and any(r["key"] in suite_file.categories_by_line(path) for r in runs):
+            names.append(f"`{path.relative_to(REPO)}`")
+    return " and ".join(names) or "the suite"
 
 
 def shares_prefix(workload: str) -> bool:
@@ -110,13 +156,18 @@ def best_peer(rows):
     return min(ok, key=lambda r: r["time_us"]) if ok else None
 
 
-def peer_headline(runs) -> str:
-    """Stage `pat` against the best peer of each workload: geometric-mean speedup and wins."""
-    pairs = [(r, b) for r in runs if (b := best_peer(r["peers"]))]
+def peer_headline(runs, stage: str | None = "pat") -> str:
+    """A stage (or, with stage None, the fastest stage of each workload) against the best peer of
+    each workload: geometric-mean speedup and wins."""
+    def ours(r):
+        if stage is None:
+            return min(s["time_us"] for s in r["stages"].values())
+        return r["stages"][stage]["time_us"] if stage in r["stages"] else None
+    pairs = [(ours(r), b) for r in runs if (b := best_peer(r["peers"])) and ours(r)]
     if not pairs:
         return ""
-    ratio = geomean([b["time_us"] / r["stages"]["pat"]["time_us"] for r, b in pairs])
-    wins = sum(1 for r, b in pairs if r["stages"]["pat"]["time_us"] < b["time_us"])
+    ratio = geomean([b["time_us"] / t for t, b in pairs])
+    wins = sum(1 for t, b in pairs if t < b["time_us"])
     return f"x{ratio:.2f} geometric mean speedup, faster on {wins} of {len(pairs)} workloads"
 
 
@@ -173,8 +224,9 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
     cols = [(k, name) for k, name in README_COLUMNS if any(r["key"] == k for r in runs)]
     head = "| # | stage | idea | x vs naive | x vs previous | median % copy | " + " | ".join(
         f"{name} (us)" for _, name in cols) + " |"
-    lines = [f"Measured on an {first.get('device', '?')}, {first.get('date', '?')[:10]}, commit "
-             f"{first.get('commit', '?')}, over the {len(runs)} workloads of `tools/suite.txt` (cold L2, median of "
+    commits, day = provenance(runs)
+    lines = [f"Measured on an {first.get('device', '?')}, {day}, {commits}, over the {len(runs)} workloads of "
+             f"{suite_names(runs)} (cold L2, median of "
              f"CUDA-event timings; geometric means; `% copy` = effective bandwidth on unique bytes over the "
              f"copy bandwidth measured in the same run). Generated from [{rel}]({rel}/summary.md) by "
              "`tools/summarize_results.py`.", "", head,
@@ -182,13 +234,15 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
     prev = None
     for s in order:
         sid, chapter, summary = reg.get(s, ("?", "", ""))
-        vs_naive = geomean([r["stages"]["naive"]["time_us"] / r["stages"][s]["time_us"] for r in runs])
-        vs_prev = geomean([r["stages"][prev]["time_us"] / r["stages"][s]["time_us"] for r in runs]) if prev else None
-        pct = sorted(r["stages"][s]["pct_copy"] for r in runs)
+        have = [r for r in runs if s in r["stages"]]
+        vs_naive = geomean([r["stages"]["naive"]["time_us"] / r["stages"][s]["time_us"] for r in have])
+        vs_prev = geomean([r["stages"][prev]["time_us"] / r["stages"][s]["time_us"] for r in have
+                           if prev in r["stages"]]) if prev else None
+        pct = sorted(r["stages"][s]["pct_copy"] for r in have)
         times = []
         for key, _ in cols:
             r = next(x for x in runs if x["key"] == key)
-            times.append(fmt(r["stages"][s]["time_us"]))
+            times.append(fmt(r["stages"][s]["time_us"]) if s in r["stages"] else "-")
         # Plain link text: Doxygen 1.9 prints a code span inside link text with its backticks.
         lines.append(f"| {sid} | [{s}](tutorial/{chapter}.md) | {summary} | {fmt(vs_naive, 2)} | "
                      f"{fmt(vs_prev, 2) if prev else '-'} | {fmt(pct[len(pct) // 2])} | " + " | ".join(times) + " |")
@@ -198,10 +252,13 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
         r = next(x for x in runs if x["key"] == key)
         b = best_peer(r["peers"])
         peer_times.append(f"{b['time_us']:.1f} ({b['peer']})" if b else "-")
-    lines.append("| | best peer | FlashInfer decode / cascade, torch SDPA | | | | " + " | ".join(peer_times) + " |")
+    lines.append(f"| | best peer | {peer_label(runs)} | | | | " + " | ".join(peer_times) + " |")
     headline = peer_headline(runs)
     if headline:
         lines += ["", f"Stage `pat` against the best peer of each workload: {headline}."]
+        best = peer_headline(runs, None)
+        if "hopper" in order and best:
+            lines[-1] += f" The fastest stage of each workload (stage 8 `hopper` where it runs) against it: {best}."
     by_heads = results / "stages_by_heads.png"
     if by_heads.exists():
         lines += ["", f"![every stage on every suite workload, one panel per head configuration]({rel}/stages_by_heads.png)"]
@@ -232,12 +289,12 @@ def main(argv=None) -> int:
     if not runs:
         print(f"summarize: no run has the stages {', '.join(REQUIRED_STAGES)}", file=sys.stderr)
         return 2
-    order = list(runs[0]["stages"].keys())
+    order = list(dict.fromkeys(s for r in runs for s in r["stages"]))  # every stage that ran, in run order
     first_run = runs[0]["run"]
+    commits, day = provenance(runs)
     lines = [f"# Suite summary: {len(runs)} workloads",
              "",
-             f"Device: {first_run.get('device', '?')}, driver {first_run.get('driver', '?')}; commit "
-             f"{first_run.get('commit', '?')}; {first_run.get('date', '?')}. "
+             f"Device: {first_run.get('device', '?')}, driver {first_run.get('driver', '?')}; {commits}; {day}. "
              f"{first_run.get('timing', '')}; L2 {first_run.get('L2', '')}. Generated by "
              "`tools/summarize_results.py` from patlab.jsonl and peers.jsonl in this folder.",
              "",
@@ -251,7 +308,7 @@ def main(argv=None) -> int:
     prev = None
     for s in order:
         vs_naive = geomean([r["stages"]["naive"]["time_us"] / r["stages"][s]["time_us"] for r in runs if s in r["stages"]])
-        vs_prev = geomean([r["stages"][prev]["time_us"] / r["stages"][s]["time_us"] for r in runs if s in r["stages"]]) if prev else None
+        vs_prev = geomean([r["stages"][prev]["time_us"] / r["stages"][s]["time_us"] for r in runs if s in r["stages"] and prev in r["stages"]]) if prev else None
         vs_3 = geomean([r["stages"]["splitkv"]["time_us"] / r["stages"][s]["time_us"] for r in runs if s in r["stages"]])
         pct = sorted(r["stages"][s]["pct_copy"] for r in runs if s in r["stages"])
         lines.append(f"| {s} | {fmt(vs_naive, 2)} | {fmt(vs_prev, 2)} | {fmt(vs_3, 2)} | {fmt(pct[len(pct) // 2])} | "
@@ -259,8 +316,10 @@ def main(argv=None) -> int:
         prev = s
     headline = peer_headline(runs)
     if headline:
-        lines += ["", f"Stage `pat` against the best peer of each workload (FlashInfer decode / cascade, torch SDPA): "
-                      f"{headline}."]
+        lines += ["", f"Stage `pat` against the best peer of each workload ({peer_label(runs)}): {headline}."]
+        best = peer_headline(runs, None)
+        if "hopper" in order and best:
+            lines += ["", f"The fastest stage of each workload against the best peer: {best}."]
     if incomplete:
         lines += ["", f"Left out of every table ({len(incomplete)}; a stage of {', '.join(REQUIRED_STAGES)} has no "
                       "time): " + ", ".join(f"`{r['key']}`" for r in incomplete) + "."]
@@ -311,6 +370,8 @@ def main(argv=None) -> int:
                   "| --- | ---: | ---: | ---: | ---: | --- |"]
         prev = None
         for s in order:
+            if s not in r["stages"]:
+                continue
             st = r["stages"][s]
             lines.append(f"| {s} | {st['time_us']:.1f} | {st['pct_copy']:.1f} | "
                          f"{r['stages']['naive']['time_us'] / st['time_us']:.2f} | "
@@ -325,10 +386,10 @@ def main(argv=None) -> int:
         lines.append("")
     (a.results / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"summarize: wrote {a.results / 'summary.md'}")
-    suite_json = a.results / "suite.json"
-    if suite_json.exists():  # the README's figure: one panel per head configuration
+    suite_jsons = [str(f / "suite.json") for f in sources(a.results) if (f / "suite.json").exists()]
+    if suite_jsons:  # the README's figure: one panel per head configuration
         import subprocess
-        subprocess.run([sys.executable, str(REPO / "tools/figures/stages_by_heads.py"), str(suite_json),
+        subprocess.run([sys.executable, str(REPO / "tools/figures/stages_by_heads.py"), *suite_jsons,
                         str(a.results / "stages_by_heads.png")], check=False)
     if a.readme:
         text = a.readme.read_text()
@@ -352,9 +413,10 @@ def main(argv=None) -> int:
     xs = list(range(len(runs)))
     colors = plt.cm.viridis([i / max(1, len(order) - 1) for i in range(len(order))])
     for s, color in zip(order, colors):
-        ax1.plot(xs, [r["stages"]["splitkv"]["time_us"] / r["stages"][s]["time_us"] for r in runs], marker=".",
-                 lw=1, color=color, label=s)
-        ax2.plot(xs, [r["stages"][s]["pct_copy"] for r in runs], marker=".", lw=1, color=color, label=s)
+        ax1.plot(xs, [r["stages"]["splitkv"]["time_us"] / r["stages"][s]["time_us"] if s in r["stages"] else None
+                      for r in runs], marker=".", lw=1, color=color, label=s)
+        ax2.plot(xs, [r["stages"][s]["pct_copy"] if s in r["stages"] else None for r in runs], marker=".", lw=1,
+                 color=color, label=s)
     peer_speed = [r["stages"]["splitkv"]["time_us"] / b["time_us"] if (b := best_peer(r["peers"])) else float("nan")
                   for r in runs]
     peer_pct = [b.get("pct_copy", float("nan")) if (b := best_peer(r["peers"])) else float("nan") for r in runs]
@@ -370,8 +432,8 @@ def main(argv=None) -> int:
     ax2.set_xticks(xs)
     ax2.set_xticklabels([r["key"].replace("--tree ", "").replace(" --heads ", " ") for r in runs], rotation=90,
                         fontsize=6)
-    ax1.set_title(f"patlab stages on the suite, {first_run.get('device', '')}, commit {first_run.get('commit', '')}, "
-                  f"{first_run.get('date', '')[:10]} (cold L2)")
+    ax1.set_title(f"patlab stages on the suite, {first_run.get('device', '')}, {commits}, {day} (cold L2)",
+                  fontsize=9)
     fig.tight_layout()
     fig.savefig(a.results / "stages.png", dpi=110)
     print(f"summarize: wrote {a.results / 'stages.png'}")

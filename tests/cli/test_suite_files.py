@@ -132,6 +132,29 @@ def summarize_cases(tmp: pathlib.Path):
     check("summarize_results: one row per category", r.returncode == 0 and all(w in text for w in want),
           r.stderr[-500:] + text[text.find("## By category"):][:600])
 
+    # The same records as a suite run in two parts (two device calls, two commits): one table over
+    # both, each commit named with its workload count, the best stage's line against the best peer.
+    parts = tmp / "parts"
+    for i, (chunk, commit) in enumerate([(records[:2], "aaaa111"), (records[2:], "bbbb222")], start=1):
+        part = parts / f"part{i}"
+        part.mkdir(parents=True)
+        with open(part / "patlab.jsonl", "w") as f:
+            for key, cat, pat in chunk:
+                compare = {"run": {"device": "synthetic", "commit": commit, "date": f"2026-12-0{i} 10:00"},
+                           "results": stage_rows({**base, "pat": pat, "hopper": pat / 2})}
+                f.write(json.dumps({"key": key, "args": key, "category": cat, "exit": 0, "compare": compare}) + "\n")
+    (parts / "part2" / "peers.jsonl").write_text(
+        json.dumps({"key": "--tree 16_8192", "peer": "deft", "status": "PASS", "time_us": 20.0}) + "\n")
+    r = subprocess.run([sys.executable, str(REPO / "tools/summarize_results.py"), str(parts)], capture_output=True,
+                       text=True, timeout=300)
+    text = (parts / "summary.md").read_text() if (parts / "summary.md").exists() else ""
+    want = ["# Suite summary: 3 workloads", "commits aaaa111 (2 workloads), bbbb222 (1 workloads); 2026-12-01 to 2026-12-02",
+            "Stage `pat` against the best peer of each workload (DeFT): x1.00 geometric mean speedup, faster on 0 of 1",
+            "The fastest stage of each workload against the best peer: x2.00 geometric mean speedup, faster on 1 of 1",
+            "| A | 2 | 1.00 | 0.50 | - | 0 |"]
+    check("summarize_results: a suite in parts is one suite, each part's commit named",
+          r.returncode == 0 and all(w in text for w in want), r.stderr[-500:] + text[:900])
+
 
 def script_cases():
     def run(*args):

@@ -4,7 +4,9 @@
 best peer (dashed), or with --metric pct_copy each one's % of the copy bandwidth on unique bytes.
 Readable at page width: about 20 workloads per panel.
 
-    python3 tools/figures/stages_by_heads.py SUITE_JSON OUT.png [--metric speedup|pct_copy]
+    python3 tools/figures/stages_by_heads.py SUITE_JSON... OUT.png [--metric speedup|pct_copy]
+
+Several SUITE_JSON (the parts of a suite run in several device calls) are drawn as one suite.
 
 For example, the H100 suite of 2026-11-22 (the figures of chapters 13, 16 and 20):
     python3 tools/figures/stages_by_heads.py docs/results/2026-11-22-h100-suite/suite.json docs/figures/stages_by_heads.png
@@ -53,15 +55,18 @@ def device(suite: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("suite_json")
+    p.add_argument("suite_json", nargs="+", help="suite.json of a run, or of each of its parts")
     p.add_argument("out")
     p.add_argument("--metric", default="speedup", help="speedup (over splitkv, log scale) or pct_copy")
     a = p.parse_args()
     if a.metric not in ("speedup", "pct_copy"):
         fc.fail(f"--metric '{a.metric}' is neither speedup nor pct_copy")
-    suite = fc.read_json(a.suite_json)
-    if not isinstance(suite, dict) or "workloads" not in suite:
-        fc.fail(f"{a.suite_json} has no 'workloads' (expected tools/peers/report.py's suite.json)")
+    suite = {"workloads": []}
+    for path in a.suite_json:
+        part = fc.read_json(path)
+        if not isinstance(part, dict) or "workloads" not in part:
+            fc.fail(f"{path} has no 'workloads' (expected tools/peers/report.py's suite.json)")
+        suite["workloads"] += part["workloads"]
     by_heads, stages = panels(suite, a.metric)
     speedup = a.metric == "speedup"
 

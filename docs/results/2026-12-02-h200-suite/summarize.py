@@ -3,7 +3,7 @@
 
 Per workload: the best patlab stage against the best peer that passed, eager and under CUDA graph
 replay (each side's own best), and x floor; per category: geometric means and the losses. Writes
-summary.md next to this file and prints it.
+best-vs-peers.md next to this file (tools/summarize_results.py on this folder writes summary.md: stages, categories, targets) and prints it.
 
     python3 docs/results/2026-12-02-h200-suite/summarize.py
 """
@@ -65,7 +65,7 @@ def main():
             "best peer (graph us) | x graph | patlab x floor |",
             "|---|---|---|---|---:|---|---|---:|---:|", *table]
     text = "\n".join(out) + "\n"
-    (HERE / "summary.md").write_text(text)
+    (HERE / "best-vs-peers.md").write_text(text)
     print(text)
 
 
