@@ -115,10 +115,9 @@ def provenance(runs) -> tuple[str, str]:
 
 def suite_names(runs) -> str:
     """The suite files the runs' workloads come from, e.g. "`tools/suite.txt`"."""
-    names = []
-    for path in CATEGORY_SOURCES:
-        if path.exists() and any(r["key"] in suite_file.categories_by_line(path) for r in runs):
-            names.append(f"`{path.relative_to(REPO)}`")
+    lines = [suite_file.categories_by_line(p) if p.exists() else {} for p in CATEGORY_SOURCES]
+    used = {next((i for i, by_line in enumerate(lines) if r["key"] in by_line), None) for r in runs}
+    names = [f"`{CATEGORY_SOURCES[i].relative_to(REPO)}`" for i in sorted(i for i in used if i is not None)]
     return " and ".join(names) or "the suite"
 
 
@@ -168,7 +167,10 @@ def peer_headline(runs, stage: str | None = "pat") -> str:
         return ""
     ratio = geomean([b["time_us"] / t for t, b in pairs])
     wins = sum(1 for t, b in pairs if t < b["time_us"])
-    return f"x{ratio:.2f} geometric mean speedup, faster on {wins} of {len(pairs)} workloads"
+    if len(pairs) == len(runs):
+        return f"x{ratio:.2f} geometric mean speedup, faster on {wins} of {len(pairs)} workloads"
+    return (f"x{ratio:.2f} geometric mean speedup, faster on {wins} of {len(pairs)} "
+            f"({len(runs) - len(pairs)} without a peer result)")
 
 
 def known_categories() -> dict[str, str]:
@@ -218,7 +220,14 @@ def registry() -> dict[str, tuple[str, str, str]]:
 
 
 def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> str:
+    """The README's results table: the standard suite's workloads only (`tools/suite.txt`, the count
+    the chapters quote), with a pointer to summary.md for the other categories a run has."""
     reg = registry()
+    standard = suite_file.categories_by_line(CATEGORY_SOURCES[0]) if CATEGORY_SOURCES[0].exists() else {}
+    others = [r for r in runs if r["key"] not in standard]
+    if len(others) == len(runs):  # a run of other workloads only: its own table
+        others = []
+    runs = [r for r in runs if r not in others]
     first = runs[0]["run"]
     rel = pathlib.Path("docs/results") / results.name
     cols = [(k, name) for k, name in README_COLUMNS if any(r["key"] == k for r in runs)]
@@ -244,6 +253,8 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
             r = next(x for x in runs if x["key"] == key)
             times.append(fmt(r["stages"][s]["time_us"]) if s in r["stages"] else "-")
         # Plain link text: Doxygen 1.9 prints a code span inside link text with its backticks.
+        if len(have) < len(runs):  # a stage newer than part of the run: its means cover fewer workloads
+            summary += f" (measured on {len(have)} of the {len(runs)} workloads)"
         lines.append(f"| {sid} | [{s}](tutorial/{chapter}.md) | {summary} | {fmt(vs_naive, 2)} | "
                      f"{fmt(vs_prev, 2) if prev else '-'} | {fmt(pct[len(pct) // 2])} | " + " | ".join(times) + " |")
         prev = s
@@ -259,6 +270,9 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
         best = peer_headline(runs, None)
         if "hopper" in order and best:
             lines[-1] += f" The fastest stage of each workload (stage 8 `hopper` where it runs) against it: {best}."
+    if others:
+        lines += ["", f"The run's {len(others)} other workloads (their categories and ratios) are in "
+                      f"[summary.md]({rel}/summary.md)."]
     by_heads = results / "stages_by_heads.png"
     if by_heads.exists():
         lines += ["", f"![every stage on every suite workload, one panel per head configuration]({rel}/stages_by_heads.png)"]
@@ -311,7 +325,9 @@ def main(argv=None) -> int:
         vs_prev = geomean([r["stages"][prev]["time_us"] / r["stages"][s]["time_us"] for r in runs if s in r["stages"] and prev in r["stages"]]) if prev else None
         vs_3 = geomean([r["stages"]["splitkv"]["time_us"] / r["stages"][s]["time_us"] for r in runs if s in r["stages"]])
         pct = sorted(r["stages"][s]["pct_copy"] for r in runs if s in r["stages"])
-        lines.append(f"| {s} | {fmt(vs_naive, 2)} | {fmt(vs_prev, 2)} | {fmt(vs_3, 2)} | {fmt(pct[len(pct) // 2])} | "
+        n = sum(1 for r in runs if s in r["stages"])
+        label = s if n == len(runs) else f"{s} ({n} of {len(runs)} workloads)"
+        lines.append(f"| {label} | {fmt(vs_naive, 2)} | {fmt(vs_prev, 2)} | {fmt(vs_3, 2)} | {fmt(pct[len(pct) // 2])} | "
                      f"{fmt(pct[-1])} |")
         prev = s
     headline = peer_headline(runs)

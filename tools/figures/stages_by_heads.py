@@ -47,10 +47,13 @@ def panels(suite: dict, metric: str):
 
 
 def device(suite: dict) -> str:
+    """Device, commit(s) and day(s) of the runs (a suite in parts names each part's commit)."""
     runs = suite.get("runs", {}).get("patlab", [])
     fields = runs[0] if runs else {}
-    return f"{fields.get('device', 'device not recorded')}, commit {fields.get('commit', '?')}, " \
-           f"{str(fields.get('date', '?'))[:10]}"
+    commits = list(dict.fromkeys(str(r.get("commit", "?")) for r in runs)) or ["?"]
+    days = sorted({str(r.get("date", "?"))[:10] for r in runs}) or ["?"]
+    return f"{fields.get('device', 'device not recorded')}, commit{'s' if len(commits) > 1 else ''} " \
+           f"{', '.join(commits)}, {days[0] if len(days) == 1 else days[0] + ' to ' + days[-1]}"
 
 
 def main() -> None:
@@ -61,12 +64,13 @@ def main() -> None:
     a = p.parse_args()
     if a.metric not in ("speedup", "pct_copy"):
         fc.fail(f"--metric '{a.metric}' is neither speedup nor pct_copy")
-    suite = {"workloads": []}
+    suite = {"workloads": [], "runs": {"patlab": []}}
     for path in a.suite_json:
         part = fc.read_json(path)
         if not isinstance(part, dict) or "workloads" not in part:
             fc.fail(f"{path} has no 'workloads' (expected tools/peers/report.py's suite.json)")
         suite["workloads"] += part["workloads"]
+        suite["runs"]["patlab"] += part.get("runs", {}).get("patlab", [])
     by_heads, stages = panels(suite, a.metric)
     speedup = a.metric == "speedup"
 
