@@ -165,6 +165,12 @@ def script_cases():
     r = run(REPO / "tools/run_suite.sh", "/tmp/x", "--bogus")
     check("run_suite.sh unknown option: exit 2, named", r.returncode == 2 and "--bogus" in r.stderr,
           f"exit {r.returncode}: {r.stderr[-200:]}")
+    r = run(REPO / "tools/peers/setup_carry.sh", "--bogus")
+    check("setup_carry.sh unknown option: exit 2, named", r.returncode == 2 and "--bogus" in r.stderr,
+          f"exit {r.returncode}: {r.stderr[-200:]}")
+    r = run(REPO / "tools/peers/setup_carry.sh", "--venv")
+    check("setup_carry.sh option without its value: usage, exit 2",
+          r.returncode == 2 and "setup_carry.sh [--pat-git DIR]" in r.stdout, f"exit {r.returncode}")
     r = run(REPO / "tools/peers/profile_peers.sh")
     check("profile_peers.sh without arguments: usage, exit 2",
           r.returncode == 2 and "profile_peers.sh OUTDIR" in r.stdout and "set -uo" not in r.stdout, f"exit {r.returncode}")

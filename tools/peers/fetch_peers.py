@@ -115,6 +115,14 @@ def print_sizes() -> None:
         b = folder_bytes(p)
         total += b
         print(f"{name:24s} {b / 2**20:8.1f} MiB{'' if p.exists() else '  (missing)'}")
+    # The device call sends the checkout's tracked files too, and they count against the same limit.
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+        tracked = sum((ROOT / f).stat().st_size for f in listed.decode().split("\0") if f and (ROOT / f).is_file())
+        print(f"{'tracked files':24s} {tracked / 2**20:8.1f} MiB")
+        total += tracked
+    except (OSError, subprocess.CalledProcessError):
+        print(f"{'tracked files':24s}        ? (not a git checkout: add them)")
     print(f"{'carry in one call':24s} {total / 2**20:8.1f} MiB of {CARRY_LIMIT >> 20} MiB: "
           f"{'fits' if total <= CARRY_LIMIT else 'too large: carry .peers in a call of its own'}")
 
