@@ -378,9 +378,12 @@ def subcommand_cases(tmp, path):
     expect_error("list: extra positional", ["list", "extra"], ["extra"], within=B)
     expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be a positive SM count"], within=B)
     expect_error("plan: --ctas-per-sm -1", ["plan", "tiny", "--ctas-per-sm", "-1"], ["--ctas-per-sm must be >= 1"], within=B)
+    expect_error("plan: --fill-window 0", ["plan", "tiny", "--fill-window", "0"], ["--fill-window must be 1..16"], within=B)
     for cmd in ("bench", "compare"):
         expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
+                     within=B)
+        expect_error(f"{cmd}: --fill-window 17", [cmd, "tiny", "--fill-window", "17"], ["--fill-window must be 1..16"],
                      within=B)
     expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],
                  within=B)

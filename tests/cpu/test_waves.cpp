@@ -17,7 +17,6 @@
 
 using namespace patlab;
 using patlab::plan_steps::kFillTieFraction;
-using patlab::plan_steps::kMaxFillWaves;
 
 namespace {
 
@@ -165,6 +164,30 @@ TEST_CASE("wave fill: the issue's 1.3 waves keep a full wave whole and cut the t
   CHECK(static_cast<double>(info.fill.cost_chosen) < 0.95 * static_cast<double>(info.fill.cost_whole));
 }
 
+TEST_CASE("wave fill window: 5.2 waves are priced only in a wider window", "[waves][fill]") {
+  // 256 requests of 1024 tokens at 32/8: 2048 CTAs on 396 slots, 5.2 waves, the last 17% full.
+  PlanInfo info;
+  const Plan narrow = plan_with_fill("256_1024", 32, 8, info);
+  CHECK_FALSE(info.fill.evaluated);  // the default window of 4 waves leaves it as the walk made it
+  CHECK(narrow.packs.size() == 256);
+  PlannerOptions wide;
+  wide.fill_window_waves = 8;
+  const Plan cut = plan_with_fill("256_1024", 32, 8, info, wide);
+  REQUIRE(info.fill.evaluated);
+  // Five full waves stay whole (1980 CTAs: 247 packs of 8 KV heads); the other 9 requests are cut
+  // into 5 parts each, 360 CTAs: a sixth wave 91% full instead of 17%, priced below no cut.
+  CHECK(info.fill.choice == "5 waves whole, the rest in 5 parts");
+  CHECK(cut.packs.size() == 247 + 9 * 5);
+  CHECK(info.fill.cost_chosen < info.fill.cost_whole);
+  // A window of 1 wave prices nothing here, as the fill was before it existed.
+  PlannerOptions one;
+  one.fill_window_waves = 1;
+  plan_with_fill("16_8192", 32, 8, info, one);  // 128 CTAs: within one wave, still priced
+  CHECK(info.fill.evaluated);
+  plan_with_fill("64_16384", 32, 8, info, one);  // 512 CTAs: 1.3 waves, outside the window
+  CHECK_FALSE(info.fill.evaluated);
+}
+
 TEST_CASE("wave fill: never above no cut or the fair-share cuts; its limits hold", "[waves][fill]") {
   const char* specs[] = {"64_16384", "100_12000", "128_8192", "4_32768", "1,10_4096,416", "1,2,64_1024,256,256",
                          "3,9_2000,900", "1,64_32768,512", "40_3000"};
@@ -174,7 +197,7 @@ TEST_CASE("wave fill: never above no cut or the fair-share cuts; its limits hold
       const Plan plan = plan_with_fill(spec, 32, hkv, info);
       INFO(spec << " Hkv " << hkv << ": " << info.fill.choice);
       if (!info.fill.evaluated) {
-        CHECK(info.fill.ctas_whole > kMaxFillWaves * info.fill.slots);
+        CHECK(info.fill.ctas_whole > patlab::kDefaultFillWindowWaves * info.fill.slots);
         CHECK(info.fill.ctas_chosen == info.fill.ctas_fair);
         continue;
       }

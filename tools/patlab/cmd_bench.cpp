@@ -46,6 +46,7 @@ struct BenchOptions {
   int repeats = 30;
   int warmup = 5;
   int max_kv_tile = kDefaultMaxKvTile;
+  int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
 };
@@ -117,6 +118,7 @@ Table run_table(const WorkloadChoice& choice, const PagedLayout& L) {
 Table prediction_table(const PagedLayout& L, const std::vector<std::string>& stages, const BenchOptions& o) {
   StageTrafficOptions model;
   model.max_kv_tile = o.max_kv_tile;
+  model.fill_window_waves = o.fill_window;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -192,6 +194,8 @@ void check_bench_options(const BenchOptions& o) {
   require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
   require(o.warmup >= 0, "--warmup must be >= 0");
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
+  require(o.fill_window >= 1 && o.fill_window <= kMaxFillWindowWaves,
+          "--fill-window must be 1.." + std::to_string(kMaxFillWindowWaves) + " waves (got " + std::to_string(o.fill_window) + ")");
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
 }
 
@@ -212,6 +216,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"warm-up runs", Cell::integer(o.warmup)});
   run.add({"timed runs", Cell::integer(o.repeats)});
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
+  run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
@@ -302,6 +307,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   // 4. The device's copy bandwidth, the yardstick of every % copy.
   gpu::Runner runner(w);
   runner.set_max_kv_tile(o.max_kv_tile);
+  runner.set_fill_window(o.fill_window);
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   Table run = run_table(choice, L);
@@ -337,6 +343,10 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   cmd.add_option("--repeats", o.repeats, "Timed runs (median reported; at least 20)")->capture_default_str();
   cmd.add_option("--warmup", o.warmup, "Untimed runs before timing")->capture_default_str();
   cmd.add_option("--max-kv-tile", o.max_kv_tile, "Cap on the KV tile the planner picks for stages 5-7 (32, 64 or 128)")
+      ->capture_default_str();
+  cmd.add_option("--fill-window", o.fill_window,
+                 "Stages 7-8: the wave fill prices KV cuts when the uncut CTAs are within this many waves of the "
+                 "GPU's CTA slots (1-" + std::to_string(kMaxFillWindowWaves) + ")")
       ->capture_default_str();
   cmd.add_option_function<double>(
          "--bandwidth",

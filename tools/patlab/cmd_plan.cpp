@@ -37,6 +37,7 @@ struct PlanOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   bool no_split = false;
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
+  int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
@@ -207,12 +208,15 @@ int run_plan(const PlanOptions& o) {
   const Format format = parse_format(o.format);
   require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
   require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
+  require(o.fill_window >= 1 && o.fill_window <= kMaxFillWindowWaves,
+          "--fill-window must be 1.." + std::to_string(kMaxFillWindowWaves) + " waves (got " + std::to_string(o.fill_window) + ")");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
   options.sms = o.sms;
   options.split_kv = !o.no_split;
   options.fill_waves = !o.no_fill;
+  options.fill_window_waves = o.fill_window;
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
@@ -252,7 +256,7 @@ int run_plan(const PlanOptions& o) {
   const int64_t slots = options.split_kv ? f.slots : plan_steps::split_slots(plan.packs, choice.shape, options);
   std::string fill = o.no_split ? "off (--no-split)" : "off (--no-fill)";
   if (options.split_kv && options.fill_waves && !f.evaluated)
-    fill = "not priced: " + std::to_string(f.ctas_whole) + " CTAs are over " + std::to_string(plan_steps::kMaxFillWaves) +
+    fill = "not priced: " + std::to_string(f.ctas_whole) + " CTAs are over " + std::to_string(options.fill_window_waves) +
            " waves of " + std::to_string(f.slots) + " slots; the fair-share cuts stand";
   else if (options.split_kv && options.fill_waves)
     fill = std::to_string(f.ctas_whole) + " CTAs uncut on " + std::to_string(f.slots) + " slots (" +
@@ -314,6 +318,10 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_flag("--no-fill", o->no_fill,
                 "KV split by the fair-share halving alone, without the wave fill that may replace its cuts (tutorial "
                 "chapter 02 shows the halving, chapter 16 the fill)");
+  cmd->add_option("--fill-window", o->fill_window,
+                  "The wave fill prices cuts when the uncut CTAs are within this many waves of the slots (1-" +
+                      std::to_string(kMaxFillWindowWaves) + "; beyond it the fair-share cuts stand)")
+      ->capture_default_str();
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--hopper-tiles", o->hopper,

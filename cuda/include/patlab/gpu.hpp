@@ -70,6 +70,9 @@ class Runner {
   /// Caps the KV tile the planner may pick for stages that use its tile table (32, 64 or 128;
   /// 0 restores the default). Applies to stages prepared afterwards.
   void set_max_kv_tile(int tokens);
+  /// Widens (or narrows) the waves of uncut CTAs within which stages 7 and 8 price wave-fill cuts
+  /// (1..kMaxFillWindowWaves; 0 restores kDefaultFillWindowWaves). Applies to stages prepared afterwards.
+  void set_fill_window(int waves);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;
   /// Plans and allocates the stage's workspace; returns the host milliseconds this took

@@ -40,6 +40,7 @@ class PlanStage final : public Stage {
     options = config_.planner;
     options.sms = batch.device->sm_count;
     if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
+    if (batch.fill_window_waves > 0) options.fill_window_waves = batch.fill_window_waves;
     // [plan-stage-occupancy]
     // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
     if (options.split_kv && options.fill_waves)

@@ -33,6 +33,7 @@ struct DeviceBatch {
   const Workload* host = nullptr;       ///< the same batch on the host (block tables, lengths)
   const gpu::DeviceInfo* device = nullptr;
   int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
+  int fill_window_waves = 0;            ///< waves within which stages 7-8 price wave-fill cuts (0: default)
 };
 
 /// One stage of the tutorial: a way to compute decode attention on the GPU.

@@ -41,6 +41,12 @@ inline constexpr int kMaxPackRows = kHopperMaxRows;
 /// kernel. With n <= 64 two or three CTAs fit (tutorial/14-multitile.md has the measurement;
 /// `--max-kv-tile 128` restores PAT's table).
 inline constexpr int kDefaultMaxKvTile = 64;
+/// Waves of uncut CTAs within which stage 7's wave fill prices cuts, by default: the window
+/// measured on the H200 (tutorial/16-pat.md, "The wave fill"). Beyond it the tail of the last
+/// wave is at most a fifth of the time.
+inline constexpr int kDefaultFillWindowWaves = 4;
+/// Widest window `--fill-window` accepts: the fill prices about three cuts per wave of the window.
+inline constexpr int kMaxFillWindowWaves = 16;
 
 static_assert(kTileRowOptions[0] == 16 && kTileRowOptions[0] < kTileRowOptions[1] && kTileRowOptions[1] < kTileRowOptions[2],
               "tile rows are increasing multiples of the 16 rows of one mma fragment");

@@ -42,13 +42,15 @@
 /// against 2 CTAs per SM does not see waves: 64 requests of 16K tokens at 32/8 are 512 CTAs, 1.3
 /// waves of an H200's 396 slots, and no piece is longer than the share. The slots are the SM count
 /// times the CTAs one SM holds of the tile most packs use (`ctas_per_sm`: the occupancy
-/// calculator on the GPU). When the walk's CTAs are within kMaxFillWaves waves of the slots, the
+/// calculator on the GPU). When the walk's CTAs are within fill_window_waves waves of the slots, the
 /// planner prices cuts with a wave model (waves.hpp: the busiest slot of a longest-first schedule,
 /// a fixed cost per round of CTAs, one for an added merge): no cut, the fair-share cuts, and for
 /// each number of leading waves kept whole, the remaining packs cut into k equal parts with k
 /// chosen so that they fill 1..kMaxFillWaves more waves. The cheapest wins (ties: fewer pieces),
-/// so stage 7 never takes a cut its model prices above no cut. Beyond kMaxFillWaves waves the
-/// fair-share cuts stand (a tail is then a small part of the time).
+/// so stage 7 never takes a cut its model prices above no cut. Beyond fill_window_waves waves the
+/// fair-share cuts stand (a tail is then a small part of the time). The default window
+/// (kDefaultFillWindowWaves) is the one measured; `--fill-window` of `patlab plan` and `patlab
+/// bench` widens it, e.g. to 8 for 256 requests without sharing (5.2 waves, the last 17% full).
 ///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
@@ -98,6 +100,9 @@ struct PlannerOptions {
   /// occupancy calculator of the kernel instances they launch.
   std::array<int, 4> ctas_per_sm{0, 0, 0, 0};
   bool fill_waves = true;  ///< with split_kv: the wave fill (step 3b) may replace the fair-share cuts
+  /// The wave fill prices cuts when the walk's CTAs are within this many waves of the slots
+  /// (kDefaultFillWindowWaves; 1..kMaxFillWindowWaves).
+  int fill_window_waves = kDefaultFillWindowWaves;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
@@ -176,7 +181,7 @@ struct Decision {
 /// kCtaFixedBytes per round of CTAs and kMergeFixedBytes when the cuts add a merge.
 struct WaveFill {
   int64_t slots = 0;          ///< CTA slots: sms x resident CTAs per SM of the most common tile rows
-  bool evaluated = false;     ///< the walk's CTAs were within kMaxFillWaves x slots
+  bool evaluated = false;     ///< the walk's CTAs were within fill_window_waves x slots
   int64_t ctas_whole = 0;     ///< CTAs of the walk's packs, uncut
   int64_t ctas_fair = 0;      ///< CTAs after the fair-share cuts (step 3a)
   int64_t ctas_chosen = 0;    ///< CTAs of the pieces chosen

@@ -97,7 +97,8 @@ inline bool long_enough_to_cut(int32_t blocks, const PlannerOptions& options) {
 /// The block where the split halves blocks [begin, end).
 inline int32_t halving_block(int32_t begin, int32_t end) { return begin + (end - begin) / 2; }
 
-/// Waves of CTAs within which the wave fill prices cuts (planner.hpp, "Wave fill").
+/// Waves that the cut packs of one wave-fill candidate fill (1..kMaxFillWaves; planner.hpp,
+/// "Wave fill"). How many waves of uncut CTAs the fill looks at is PlannerOptions::fill_window_waves.
 inline constexpr int kMaxFillWaves = 4;
 /// The wave fill's fixed cost of one round of CTAs on a slot, in KV bytes the slot could have
 /// streamed meanwhile: a CTA's prologue (Q gather, first KV tile in flight) and epilogue, about
@@ -116,7 +117,7 @@ int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const Pl
 
 /// Whether the wave fill prices cuts for walk packs making `ctas` CTAs on `slots` slots.
 inline bool fill_applies(int64_t ctas, int64_t slots, const PlannerOptions& options) {
-  return options.fill_waves && ctas <= int64_t{kMaxFillWaves} * slots;
+  return options.fill_waves && ctas <= int64_t{options.fill_window_waves} * slots;
 }
 
 /// Step 3b (stage 7): the wave fill. When fill_applies(), prices no cut, the fair-share cuts

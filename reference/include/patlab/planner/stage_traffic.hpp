@@ -28,6 +28,7 @@ struct StageTrafficOptions {
   /// Stage 7's wave fill: CTAs per SM of the pack kernel by tile rows (PlannerOptions::ctas_per_sm;
   /// 0 = the host's estimate; on the GPU: the occupancy calculator).
   std::array<int, 4> pack_ctas_per_sm{0, 0, 0, 0};
+  int fill_window_waves = kDefaultFillWindowWaves;  ///< stages 7-8: PlannerOptions::fill_window_waves
 };
 
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
