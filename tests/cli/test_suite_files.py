@@ -156,7 +156,7 @@ def summarize_cases(tmp: pathlib.Path):
           r.returncode == 0 and all(w in text for w in want), r.stderr[-500:] + text[:900])
 
 
-def script_cases():
+def script_cases(patlab: str, tmp: pathlib.Path):
     def run(*args):
         return subprocess.run(["bash", *map(str, args)], capture_output=True, text=True, timeout=60)
     r = run(REPO / "tools/run_suite.sh")
@@ -165,6 +165,24 @@ def script_cases():
     r = run(REPO / "tools/run_suite.sh", "/tmp/x", "--bogus")
     check("run_suite.sh unknown option: exit 2, named", r.returncode == 2 and "--bogus" in r.stderr,
           f"exit {r.returncode}: {r.stderr[-200:]}")
+    def ab(*args):
+        return subprocess.run([sys.executable, str(REPO / "tools/bench_ab.py"), *map(str, args)], capture_output=True,
+                              text=True, timeout=120)
+    r = ab("--a", "--fill-window 4", "--b", "--fill-window  4", "--out", tmp / "ab", "--patlab", patlab, "tiny")
+    check("bench_ab.py: the same options on both sides: exit 2, named",
+          r.returncode == 2 and "nothing to compare" in r.stderr, f"exit {r.returncode}: {r.stderr[-200:]}")
+    r = ab("--a", "--fill-window 4", "--b", "--fill-window 8", "--out", tmp / "ab", "--patlab", patlab)
+    check("bench_ab.py: no workloads: exit 2, named", r.returncode == 2 and "no workloads" in r.stderr,
+          f"exit {r.returncode}: {r.stderr[-200:]}")
+    r = ab("--a", "--fill-window 4", "--b", "--fill-window 8", "--out", "/tmp/ab-test", "--patlab", "/nonexistent", "tiny")
+    check("bench_ab.py: a missing patlab binary: exit 2, named", r.returncode == 2 and "/nonexistent" in r.stderr,
+          f"exit {r.returncode}: {r.stderr[-200:]}")
+    r = ab("--a", "--fill-window 4", "--b", "--fill-window 8", "--out", tmp / "ab", "--patlab", patlab, "tiny")
+    sides = [json.loads(x)["side"] for x in open(tmp / "ab" / "ab.jsonl")] if (tmp / "ab" / "ab.jsonl").exists() else []
+    check("bench_ab.py: both sides run; without a GPU exit 77 and said, with one a row per stage",
+          sides == ["A", "B"] and ((r.returncode == 77 and "no GPU" in r.stderr)
+                                   or (r.returncode == 0 and "| `tiny` | pat |" in r.stdout)),
+          f"exit {r.returncode}: {r.stderr[-300:]}")
     r = run(REPO / "tools/peers/setup_carry.sh", "--bogus")
     check("setup_carry.sh unknown option: exit 2, named", r.returncode == 2 and "--bogus" in r.stderr,
           f"exit {r.returncode}: {r.stderr[-200:]}")
@@ -189,7 +207,7 @@ def main() -> int:
         file_cases()
         sizes_cases(sys.argv[1], tmp)
         summarize_cases(tmp)
-        script_cases()
+        script_cases(sys.argv[1], tmp)
     print(f"{len(failures)} failures" + (": " + ", ".join(failures) if failures else ""))
     return 1 if failures else 0
 
