@@ -13,6 +13,7 @@
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/hopper/bulk_copy.cuh"
+#include "patlab/cuda/hopper/cluster.cuh"
 #include "patlab/cuda/hopper/fence.cuh"
 #include "patlab/cuda/hopper/mbarrier.cuh"
 #include "patlab/cuda/hopper/setmaxnreg.cuh"
@@ -251,6 +252,73 @@ __global__ void tma_kernel(const __grid_constant__ CUtensorMap map, const PoolBo
 }
 // [test-tma]
 
+// [test-cluster]
+/// cluster_exchange(): ranks, distributed shared memory both ways, remote mbarrier arrivals.
+__global__ void cluster_exchange_kernel(ClusterView* out) {
+  __shared__ uint32_t word;
+  __shared__ uint32_t pushed;
+  __shared__ Mbarrier bar;
+  const uint32_t rank = cluster_rank(), size = cluster_size();
+  if (threadIdx.x == 0) {
+    word = blockIdx.x + 1000;
+    pushed = 0;
+    if (rank == 0) init_mbarrier(&bar, size);
+    fence_mbarrier_init();
+  }
+  cluster_sync();  // every CTA's word and rank 0's barrier exist before anyone uses them
+  if (threadIdx.x == 0) {
+    st_shared_cluster(map_shared_rank(&pushed, (rank + 1) % size), blockIdx.x + 2000);
+    arrive_remote(map_shared_rank(&bar, 0));
+  }
+  cluster_sync();  // the stores have landed
+  if (threadIdx.x == 0) {
+    ClusterView v{};
+    v.rank = rank;
+    v.size = size;
+    v.neighbour = ld_shared_cluster(map_shared_rank(&word, (rank + 1) % size));
+    v.pushed = pushed;
+    if (rank == 0) {
+      wait_parity(&bar, 0);
+      v.arrivals_seen = 1;
+    }
+    out[blockIdx.x] = v;
+  }
+  cluster_sync();  // nobody exits while another CTA may still read its shared memory
+}
+
+/// tma_multicast_boxes(): every CTA announces all boxes' bytes on its own barrier; after a
+/// cluster barrier, rank r issues the boxes i with i % size == r to every CTA of the cluster.
+__global__ void tma_multicast_kernel(const __grid_constant__ CUtensorMap map, const PoolBox* boxes, int count, int d,
+                                     int box_rows, uint16_t* out) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  uint16_t* tiles = reinterpret_cast<uint16_t*>(align_1024(smem_raw));
+  __shared__ Mbarrier bar;
+  const int panels = d / kPanelElems;
+  const uint32_t rank = cluster_rank(), size = cluster_size();
+  if (threadIdx.x == 0) {
+    init_mbarrier(&bar, 1);
+    fence_mbarrier_init();
+    arrive_expect_tx(&bar, static_cast<uint32_t>(count * panels * pool_box_bytes(box_rows)));
+  }
+  cluster_sync();  // every CTA's barrier expects its bytes before any copy is issued
+  if (threadIdx.x == 0) {
+    prefetch_tensor_map(&map);
+    const uint16_t all = static_cast<uint16_t>((1u << size) - 1);
+    for (int i = static_cast<int>(rank); i < count; i += static_cast<int>(size))
+      for (int p = 0; p < panels; ++p)
+        tma_load_4d_multicast(tiles + (i * panels + p) * box_rows * kPanelElems, &map, p * kPanelElems,
+                              boxes[i].head, boxes[i].row0, boxes[i].block, &bar, all);
+  }
+  wait_parity(&bar, 0);
+  uint16_t* mine = out + static_cast<size_t>(blockIdx.x) * count * box_rows * d;
+  for (int e = threadIdx.x; e < count * box_rows * d; e += blockDim.x) {
+    const int i = e / (box_rows * d), r = e / d % box_rows, col = e % d;
+    mine[e] = tiles[i * box_rows * d + panel_offset(box_rows, r, col)];
+  }
+  cluster_sync();  // no CTA exits while a multicast it issued may still be writing elsewhere
+}
+// [test-cluster]
+
 /// Copies floats into the 16-bit type T (round to nearest).
 template <typename T>
 std::vector<T> to_type(const std::vector<float>& x) {
@@ -364,6 +432,36 @@ std::vector<uint16_t> tma_pool_boxes(const std::vector<uint16_t>& pool, int bloc
   PATLAB_CUDA_CHECK_LAUNCH();
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
   return out.download();
+}
+
+std::vector<ClusterView> cluster_exchange(int clusters, int cluster_size) {
+  const int ctas = clusters * cluster_size;
+  DeviceBuffer<ClusterView> out(static_cast<size_t>(ctas));
+  launch_clusters(cluster_exchange_kernel, ctas, kWarpgroupThreads, 0, cluster_size, nullptr, out.get());
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  return out.download();
+}
+
+std::vector<uint16_t> tma_multicast_boxes(const std::vector<uint16_t>& pool, int blocks, int page, int kv_heads,
+                                          int d, int box_rows, const std::vector<PoolBox>& boxes, int clusters,
+                                          int cluster_size) {
+  const DeviceBuffer<uint16_t> dpool(pool);
+  const DeviceBuffer<PoolBox> dboxes(boxes);
+  const int ctas = clusters * cluster_size;
+  DeviceBuffer<uint16_t> out(static_cast<size_t>(ctas) * boxes.size() * box_rows * d);
+  const CUtensorMap map = make_pool_tensor_map(dpool.get(), PoolMapShape{blocks, page, kv_heads, d, box_rows});
+  const int smem = static_cast<int>(boxes.size()) * box_rows * d * 2 + kAlignSlack;
+  PATLAB_CUDA_CHECK(cudaFuncSetAttribute(tma_multicast_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  launch_clusters(tma_multicast_kernel, ctas, kWarpgroupThreads, smem, cluster_size, nullptr, map, dboxes.get(),
+                  static_cast<int>(boxes.size()), d, box_rows, out.get());
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  return out.download();
+}
+
+int multicast_max_clusters(int cluster_size, int smem_bytes) {
+  PATLAB_CUDA_CHECK(
+      cudaFuncSetAttribute(tma_multicast_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
+  return max_active_clusters(tma_multicast_kernel, kWarpgroupThreads, smem_bytes, cluster_size);
 }
 
 }  // namespace patlab::test::hopper

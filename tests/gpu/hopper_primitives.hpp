@@ -63,4 +63,30 @@ struct PoolBox {
 std::vector<uint16_t> tma_pool_boxes(const std::vector<uint16_t>& pool, int blocks, int page, int kv_heads, int d,
                                      int box_rows, const std::vector<PoolBox>& boxes);
 
+/// What one CTA of cluster_exchange() saw.
+struct ClusterView {
+  uint32_t rank;           ///< cluster_rank()
+  uint32_t size;           ///< cluster_size()
+  uint32_t neighbour;      ///< the word CTA rank + 1 (mod size) of its cluster wrote, read through mapa
+  uint32_t pushed;         ///< the word CTA rank - 1 (mod size) stored into this CTA's shared memory
+  uint32_t arrivals_seen;  ///< rank 0: 1 once every CTA of its cluster arrived on its barrier remotely
+};
+
+/// `clusters` clusters of `cluster_size` CTAs: each CTA writes blockIdx.x + 1000 into a shared
+/// word, stores blockIdx.x + 2000 into the next CTA's (st.shared::cluster), and every CTA
+/// arrives on rank 0's mbarrier (expecting cluster_size arrivals); after a cluster barrier each
+/// reads its neighbour's word. Returns one ClusterView per CTA (blockIdx.x order).
+std::vector<ClusterView> cluster_exchange(int clusters, int cluster_size);
+
+/// tma_pool_boxes() with multicast: `clusters` clusters of `cluster_size` CTAs; box i (all its
+/// panels) is issued by rank i % cluster_size of each cluster and lands in every CTA of it.
+/// Returns every CTA's boxes, [cta][box][box_rows][D].
+std::vector<uint16_t> tma_multicast_boxes(const std::vector<uint16_t>& pool, int blocks, int page, int kv_heads,
+                                          int d, int box_rows, const std::vector<PoolBox>& boxes, int clusters,
+                                          int cluster_size);
+
+/// max_active_clusters() (hopper/cluster.cuh) of the multicast test kernel for `box_bytes` of
+/// dynamic shared memory per CTA: at least 1 on an H100/H200 for clusters of 2 and 4.
+int multicast_max_clusters(int cluster_size, int smem_bytes);
+
 }  // namespace patlab::test::hopper

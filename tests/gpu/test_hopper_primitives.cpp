@@ -24,6 +24,7 @@ constexpr uint64_t kBulkSeed = 9001;
 constexpr uint64_t kRingSeed = 9002;
 constexpr uint64_t kWgmmaSeed = 9003;
 constexpr uint64_t kTmaSeed = 9004;
+constexpr uint64_t kMulticastSeed = 9005;
 /// Rows and reduction depth of the wgmma tests (hopper_primitives.cu).
 constexpr int kRowsA = 64;
 constexpr int kDepth = hp::kWgmmaDepth;
@@ -119,6 +120,55 @@ TEST_CASE("the 4-D pool tensor map loads pages of one KV head into the 128-byte 
                                              : pool[((static_cast<size_t>(b.block) * g.page + b.row0 + r) * g.kv_heads +
                                                      b.head) * g.d + c]);
     CHECK(got == want);
+  }
+}
+
+TEST_CASE("clusters of 2 and 4: ranks, another CTA's shared memory both ways, remote mbarrier arrivals") {
+  for (const int size : {2, 4}) {
+    INFO("cluster size " << size);
+    const int clusters = 3;
+    const std::vector<hp::ClusterView> got = hp::cluster_exchange(clusters, size);
+    REQUIRE(got.size() == static_cast<size_t>(clusters * size));
+    for (int b = 0; b < clusters * size; ++b) {
+      INFO("CTA " << b);
+      const int rank = b % size, first = b - rank;  // clusters are consecutive CTAs along x
+      CHECK(got[b].rank == static_cast<uint32_t>(rank));
+      CHECK(got[b].size == static_cast<uint32_t>(size));
+      CHECK(got[b].neighbour == static_cast<uint32_t>(first + (rank + 1) % size + 1000));
+      CHECK(got[b].pushed == static_cast<uint32_t>(first + (rank + size - 1) % size + 2000));
+      CHECK(got[b].arrivals_seen == (rank == 0 ? 1u : 0u));
+    }
+  }
+}
+
+TEST_CASE("a multicast tensor-map copy lands in every CTA of the cluster, bit for bit") {
+  std::printf("seed %llu\n", static_cast<unsigned long long>(kMulticastSeed));
+  std::mt19937_64 rng(kMulticastSeed);
+  const int blocks = 10, page = 16, kv_heads = 2, d = 128, box_rows = 16;
+  std::vector<uint16_t> pool(static_cast<size_t>(blocks) * page * kv_heads * d);
+  for (uint16_t& v : pool) v = static_cast<uint16_t>(rng());
+  std::vector<hp::PoolBox> boxes;
+  for (int i = 0; i < 6; ++i)
+    boxes.push_back({static_cast<int>(rng() % blocks), static_cast<int>(rng() % kv_heads), 0});
+  boxes.push_back({blocks, 1, 0});  // past the pool: zeros, in every CTA
+  std::vector<uint16_t> want;
+  for (const hp::PoolBox& b : boxes)
+    for (int r = 0; r < box_rows; ++r)
+      for (int c = 0; c < d; ++c)
+        want.push_back(b.block >= blocks ? uint16_t{0}
+                                         : pool[((static_cast<size_t>(b.block) * page + b.row0 + r) * kv_heads + b.head) * d + c]);
+  const size_t per_cta = want.size();
+  for (const int size : {2, 4}) {
+    INFO("cluster size " << size);
+    const int clusters = 2;
+    CHECK(hp::multicast_max_clusters(size, static_cast<int>(per_cta * 2 + 1024)) >= 1);
+    const std::vector<uint16_t> got = hp::tma_multicast_boxes(pool, blocks, page, kv_heads, d, box_rows, boxes,
+                                                              clusters, size);
+    REQUIRE(got.size() == per_cta * clusters * size);
+    for (int cta = 0; cta < clusters * size; ++cta) {
+      INFO("CTA " << cta);
+      CHECK(std::vector<uint16_t>(got.begin() + cta * per_cta, got.begin() + (cta + 1) * per_cta) == want);
+    }
   }
 }
 

@@ -60,6 +60,25 @@ __device__ __forceinline__ void prefetch_tensor_map(const CUtensorMap* map) {
 }
 // [tma-load]
 
+/// tma_load_4d() for a cluster (sm_90, clusters: cluster.cuh): the box is fetched from global
+/// memory once and written to the same shared offset `dst` in every CTA of the cluster whose
+/// rank has its bit set in `cta_mask`, and each of those CTAs' barrier at offset `bar` counts
+/// the box's bytes. Every receiving CTA must have initialised that barrier (and announced the
+/// bytes with arrive_expect_tx) before any CTA issues the copy: a cluster_sync() between the
+/// two orders it. Stage 9 reads a shared prefix once per cluster this way.
+__device__ __forceinline__ void tma_load_4d_multicast(void* dst, const CUtensorMap* map, int c0, int c1, int c2,
+                                                      int c3, Mbarrier* bar, uint16_t cta_mask) {
+#if PATLAB_HOPPER_SM90
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, "
+      "{%2, %3, %4, %5}], [%6], %7;\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_u32(bar)), "h"(cta_mask)
+      : "memory");
+#else
+  __trap();
+#endif
+}
+
 // [tma-pool-map]
 /// What a pool tensor map covers.
 struct PoolMapShape {
