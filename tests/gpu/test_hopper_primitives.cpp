@@ -1,7 +1,9 @@
 // The Hopper instruction wrappers (cuda/include/patlab/cuda/hopper/), each in isolation against a
 // CPU result: bulk copies through an mbarrier (bit for bit), a producer/consumer mbarrier ring
 // (exact sums), setmaxnreg between two warpgroups (both roles run and compute; that registers
-// moved is not observable from here), the 4-D pool tensor map (bit for bit, swizzle undone), and
+// moved is not observable from here), the 4-D pool tensor map (bit for bit, swizzle undone),
+// clusters of 2 and 4 (ranks, another CTA's shared memory, remote mbarrier arrivals, a multicast
+// tensor-map copy into every CTA, bit for bit), and
 // wgmma m64nNk16 for f16 and bf16, B K-major and MN-major, A from shared memory and from
 // registers, two 64-wide panels deep (exact: the inputs are small multiples of 1/4, so every
 // product and sum is exact in fp32). These are the first tests to run on a new Hopper machine;
