@@ -92,9 +92,7 @@ class HopperStage final : public Stage {
     options = PlannerOptions{};
     options.tiles = TilePolicy::hopper;
     options.split_kv = true;
-    options.sms = batch.device->sm_count;
-    if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
-    if (batch.fill_window_waves > 0) options.fill_window_waves = batch.fill_window_waves;
+    apply_batch_planner(batch, options);
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64- and 128-row stage-8 instances (kRowClasses).
     for (int i = 0; i < 2; ++i) {

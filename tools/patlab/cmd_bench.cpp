@@ -194,8 +194,7 @@ void check_bench_options(const BenchOptions& o) {
   require(o.repeats >= kMinRepeats, "--repeats must be at least " + std::to_string(kMinRepeats));
   require(o.warmup >= 0, "--warmup must be >= 0");
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
-  require(o.fill_window >= 1 && o.fill_window <= kMaxFillWindowWaves,
-          "--fill-window must be 1.." + std::to_string(kMaxFillWindowWaves) + " waves (got " + std::to_string(o.fill_window) + ")");
+  check_fill_window(o.fill_window);
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
 }
 
@@ -344,10 +343,7 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   cmd.add_option("--warmup", o.warmup, "Untimed runs before timing")->capture_default_str();
   cmd.add_option("--max-kv-tile", o.max_kv_tile, "Cap on the KV tile the planner picks for stages 5-7 (32, 64 or 128)")
       ->capture_default_str();
-  cmd.add_option("--fill-window", o.fill_window,
-                 "Stages 7-8: the wave fill prices KV cuts when the uncut CTAs are within this many waves of the "
-                 "GPU's CTA slots (1-" + std::to_string(kMaxFillWindowWaves) + ")")
-      ->capture_default_str();
+  add_fill_window(cmd, o.fill_window);
   cmd.add_option_function<double>(
          "--bandwidth",
          [&o](double gbs) {

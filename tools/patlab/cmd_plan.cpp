@@ -208,8 +208,7 @@ int run_plan(const PlanOptions& o) {
   const Format format = parse_format(o.format);
   require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
   require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
-  require(o.fill_window >= 1 && o.fill_window <= kMaxFillWindowWaves,
-          "--fill-window must be 1.." + std::to_string(kMaxFillWindowWaves) + " waves (got " + std::to_string(o.fill_window) + ")");
+  check_fill_window(o.fill_window);
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -318,10 +317,7 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_flag("--no-fill", o->no_fill,
                 "KV split by the fair-share halving alone, without the wave fill that may replace its cuts (tutorial "
                 "chapter 02 shows the halving, chapter 16 the fill)");
-  cmd->add_option("--fill-window", o->fill_window,
-                  "The wave fill prices cuts when the uncut CTAs are within this many waves of the slots (1-" +
-                      std::to_string(kMaxFillWindowWaves) + "; beyond it the fair-share cuts stand)")
-      ->capture_default_str();
+  add_fill_window(*cmd, o->fill_window);
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--hopper-tiles", o->hopper,

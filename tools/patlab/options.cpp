@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "patlab/error.hpp"
+#include "patlab/planner/plan.hpp"
 #include "patlab/serving/model.hpp"
 
 namespace patlab::cli {
@@ -140,6 +141,18 @@ void add_format(CLI::App& app, std::string& out) {
                      "jsonl: one object per row (per field table) and line, with a \"table\" key. "
                      "csv: one section per table, a '# title' line, a header, the rows")
       ->capture_default_str();
+}
+
+void add_fill_window(CLI::App& app, int& out) {
+  app.add_option("--fill-window", out,
+                 "Stages 7-8: the wave fill prices KV cuts when the uncut CTAs are within this many waves of the "
+                 "GPU's CTA slots (1-" + std::to_string(kMaxFillWindowWaves) + "; beyond it the fair-share cuts stand)")
+      ->capture_default_str();
+}
+
+void check_fill_window(int waves) {
+  require(waves >= 1 && waves <= kMaxFillWindowWaves,
+          "--fill-window must be 1.." + std::to_string(kMaxFillWindowWaves) + " waves (got " + std::to_string(waves) + ")");
 }
 
 void add_quiet(CLI::App& app) {

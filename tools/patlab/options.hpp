@@ -77,6 +77,12 @@ class WorkloadOptions {
 /// Adds `--format` to `app`, storing into `out`.
 void add_format(CLI::App& app, std::string& out);
 
+/// Adds `--fill-window` (PlannerOptions::fill_window_waves of stages 7-8) to `app`, storing into
+/// `out`; check_fill_window() refuses a value outside 1..kMaxFillWindowWaves.
+void add_fill_window(CLI::App& app, int& out);
+/// Throws Error(usage) unless `waves` is a window add_fill_window() accepts.
+void check_fill_window(int waves);
+
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);
 

@@ -38,9 +38,7 @@ class PlanStage final : public Stage {
 
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     options = config_.planner;
-    options.sms = batch.device->sm_count;
-    if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
-    if (batch.fill_window_waves > 0) options.fill_window_waves = batch.fill_window_waves;
+    apply_batch_planner(batch, options);
     // [plan-stage-occupancy]
     // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
     if (options.split_kv && options.fill_waves)
