@@ -223,6 +223,15 @@ __global__ void wgmma_kernel(const T* a, const T* b, float* c) {
 // [test-wgmma]
 
 // [test-tma]
+/// Reads `count` boxes of `box_rows` x `d` values, loaded panel by panel into `tiles` in the
+/// 128-byte swizzle, back into row-major [box][row][d] at `out` (every thread of the CTA).
+__device__ void read_boxes(const uint16_t* tiles, int count, int box_rows, int d, uint16_t* out) {
+  for (int e = threadIdx.x; e < count * box_rows * d; e += blockDim.x) {
+    const int i = e / (box_rows * d), r = e / d % box_rows, col = e % d;
+    out[e] = tiles[i * box_rows * d + panel_offset(box_rows, r, col)];
+  }
+}
+
 /// One CTA: thread 0 issues every box's D/64 panel copies against one barrier, everyone waits,
 /// then the boxes are read back through panel_offset() into [box][rows][D].
 __global__ void tma_kernel(const __grid_constant__ CUtensorMap map, const PoolBox* boxes, int count, int d,
@@ -245,10 +254,7 @@ __global__ void tma_kernel(const __grid_constant__ CUtensorMap map, const PoolBo
                     boxes[i].row0, boxes[i].block, &bar);
   }
   wait_parity(&bar, 0);
-  for (int e = threadIdx.x; e < count * box_rows * d; e += blockDim.x) {
-    const int i = e / (box_rows * d), r = e / d % box_rows, col = e % d;
-    out[e] = tiles[i * box_rows * d + panel_offset(box_rows, r, col)];
-  }
+  read_boxes(tiles, count, box_rows, d, out);
 }
 // [test-tma]
 
@@ -310,11 +316,7 @@ __global__ void tma_multicast_kernel(const __grid_constant__ CUtensorMap map, co
                               boxes[i].head, boxes[i].row0, boxes[i].block, &bar, all);
   }
   wait_parity(&bar, 0);
-  uint16_t* mine = out + static_cast<size_t>(blockIdx.x) * count * box_rows * d;
-  for (int e = threadIdx.x; e < count * box_rows * d; e += blockDim.x) {
-    const int i = e / (box_rows * d), r = e / d % box_rows, col = e % d;
-    mine[e] = tiles[i * box_rows * d + panel_offset(box_rows, r, col)];
-  }
+  read_boxes(tiles, count, box_rows, d, out + static_cast<size_t>(blockIdx.x) * count * box_rows * d);
   cluster_sync();  // no CTA exits while a multicast it issued may still be writing elsewhere
 }
 // [test-cluster]

@@ -132,44 +132,45 @@ __device__ __forceinline__ void arrive_remote(uint32_t remote_bar) {
 }
 
 // [cluster-launch]
-/// Launches `kernel` on `grid` CTAs (a multiple of `cluster`) of `block` threads with `smem`
-/// bytes of dynamic shared memory, in clusters of `cluster` CTAs along x, on `stream`. Throws
+/// A launch configuration of `grid` CTAs (a multiple of `cluster`) of `block` threads with `smem`
+/// bytes of dynamic shared memory, in clusters of `cluster` CTAs along x, on `stream`; it holds
+/// the cluster attribute its config points to, so copy it only as a whole.
+struct ClusterLaunch {
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute attribute{};
+
+  ClusterLaunch(int grid, int block, int smem, int cluster, cudaStream_t stream = nullptr) {
+    config.gridDim = dim3(static_cast<unsigned>(grid));
+    config.blockDim = dim3(static_cast<unsigned>(block));
+    config.dynamicSmemBytes = static_cast<size_t>(smem);
+    config.stream = stream;
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = static_cast<unsigned>(cluster);
+    attribute.val.clusterDim.y = 1;
+    attribute.val.clusterDim.z = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+};
+
+/// Launches `kernel` as ClusterLaunch(grid, block, smem, cluster, stream) describes. Throws
 /// Error(device) when the launch is refused (e.g. a cluster the device cannot place).
 template <typename... KernelArgs, typename... Args>
 void launch_clusters(void (*kernel)(KernelArgs...), int grid, int block, int smem, int cluster, cudaStream_t stream,
                      Args&&... args) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(grid));
-  config.blockDim = dim3(static_cast<unsigned>(block));
-  config.dynamicSmemBytes = static_cast<size_t>(smem);
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeClusterDimension;
-  attribute.val.clusterDim.x = static_cast<unsigned>(cluster);
-  attribute.val.clusterDim.y = 1;
-  attribute.val.clusterDim.z = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  PATLAB_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+  const ClusterLaunch launch(grid, block, smem, cluster, stream);
+  PATLAB_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, kernel, std::forward<Args>(args)...));
 }
 
 /// How many clusters of `cluster` CTAs (`block` threads, `smem` dynamic bytes each) of `kernel`
 /// the device can run at once (cudaOccupancyMaxActiveClusters): the persistent grid's size.
 template <typename... KernelArgs>
 int max_active_clusters(void (*kernel)(KernelArgs...), int block, int smem, int cluster) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(cluster));
-  config.blockDim = dim3(static_cast<unsigned>(block));
-  config.dynamicSmemBytes = static_cast<size_t>(smem);
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeClusterDimension;
-  attribute.val.clusterDim.x = static_cast<unsigned>(cluster);
-  attribute.val.clusterDim.y = 1;
-  attribute.val.clusterDim.z = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
+  const ClusterLaunch launch(cluster, block, smem, cluster);
   int clusters = 0;
-  PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+  PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &launch.config));
   return clusters;
 }
 // [cluster-launch]
