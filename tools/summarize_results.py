@@ -227,7 +227,8 @@ def readme_block(runs, order, results: pathlib.Path, readme: pathlib.Path) -> st
     others = [r for r in runs if r["key"] not in standard]
     if len(others) == len(runs):  # a run of other workloads only: its own table
         others = []
-    runs = [r for r in runs if r not in others]
+    else:
+        runs = [r for r in runs if r["key"] in standard]
     first = runs[0]["run"]
     rel = pathlib.Path("docs/results") / results.name
     cols = [(k, name) for k, name in README_COLUMNS if any(r["key"] == k for r in runs)]
