@@ -164,15 +164,16 @@ TEST_CASE("wave fill: the issue's 1.3 waves keep a full wave whole and cut the t
   CHECK(static_cast<double>(info.fill.cost_chosen) < 0.95 * static_cast<double>(info.fill.cost_whole));
 }
 
-TEST_CASE("wave fill window: 5.2 waves are priced only in a wider window", "[waves][fill]") {
+TEST_CASE("wave fill window: 5.2 waves are priced only in a window of more than 5", "[waves][fill]") {
   // 256 requests of 1024 tokens at 32/8: 2048 CTAs on 396 slots, 5.2 waves, the last 17% full.
   PlanInfo info;
-  const Plan narrow = plan_with_fill("256_1024", 32, 8, info);
-  CHECK_FALSE(info.fill.evaluated);  // the default window of 4 waves leaves it as the walk made it
+  PlannerOptions narrow_window;
+  narrow_window.fill_window_waves = 4;
+  const Plan narrow = plan_with_fill("256_1024", 32, 8, info, narrow_window);
+  CHECK_FALSE(info.fill.evaluated);  // 4 waves leave it as the walk made it
   CHECK(narrow.packs.size() == 256);
-  PlannerOptions wide;
-  wide.fill_window_waves = 8;
-  const Plan cut = plan_with_fill("256_1024", 32, 8, info, wide);
+  REQUIRE(patlab::kDefaultFillWindowWaves >= 6);  // the default (8, measured) prices it
+  const Plan cut = plan_with_fill("256_1024", 32, 8, info);
   REQUIRE(info.fill.evaluated);
   // Five full waves stay whole (1980 CTAs: 247 packs of 8 KV heads); the other 9 requests are cut
   // into 5 parts each, 360 CTAs: a sixth wave 91% full instead of 17%, priced below no cut.

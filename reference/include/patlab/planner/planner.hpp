@@ -49,8 +49,9 @@
 /// chosen so that they fill 1..kMaxFillWaves more waves. The cheapest wins (ties: fewer pieces),
 /// so stage 7 never takes a cut its model prices above no cut. Beyond fill_window_waves waves the
 /// fair-share cuts stand (a tail is then a small part of the time). The default window
-/// (kDefaultFillWindowWaves) is the one measured; `--fill-window` of `patlab plan` and `patlab
-/// bench` widens it, e.g. to 8 for 256 requests without sharing (5.2 waves, the last 17% full).
+/// (kDefaultFillWindowWaves, 8) is the one measured: it prices 256 requests without sharing (5.2
+/// waves, the last 17% full), which a window of 4 left uncut; `--fill-window` of `patlab plan` and
+/// `patlab bench` moves it.
 ///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
