@@ -625,10 +625,12 @@ TEST_CASE("under append_only a replaced last block is still a change", "[increme
   CHECK(st.path == UpdatePath::subtrees);
 }
 
-TEST_CASE("within the wave fill's reach every step decides the cuts again, as make_plan() does", "[incremental]") {
+TEST_CASE("within the wave fill's reach a step keeps the fill's cuts until a block or the fair split moves", "[incremental]") {
   // A few long requests of uneven lengths at 32/8 on 16 SMs x 3: the walk's CTAs are within the
-  // fill's reach, whose cuts every length moves. Growth steps take the resplit path and the plan
-  // stays make_plan()'s; the fill's equal cuts show up along the way.
+  // fill's reach, whose choice depends on the fair split and the walk packs' block counts (the
+  // fill memo). A step where some request gains a block decides the cuts again (resplit); the
+  // others keep them (fast) while the fair split still holds. Every plan is make_plan()'s; the
+  // fill's equal cuts show up along the way.
   const Shape shape = shape_of(32, 8, 128, 16);
   ServingBatch batch(shape, 21);
   batch.load(separate_requests({3000, 2600, 1900, 1200, 700, 400}));
@@ -637,17 +639,25 @@ TEST_CASE("within the wave fill's reach every step decides the cuts again, as ma
   o.ctas_per_sm.fill(3);
   IncrementalPlanner planner(o);
   PathCounts paths;
-  int64_t cut_steps = 0;
+  int64_t cut_steps = 0, block_steps = 0;
   for (int step = 0; step < 3 * shape.page_size; ++step) {
     INFO("step " << step);
     if (step > 0) batch.decode_step();
+    const PagedLayout L = batch.layout();
     UpdateStats st;
-    require_same_as_make_plan(planner, batch.layout(), batch.ids(), o, st, TableHint::append_only);
+    require_same_as_make_plan(planner, L, batch.ids(), o, st, TableHint::append_only);
     paths.add(st.path);
     cut_steps += planner.plan().packs.size() > 6;
-    if (step > 0) CHECK(st.path == UpdatePath::resplit);
+    if (step == 0) continue;
+    CHECK((st.path == UpdatePath::fast || st.path == UpdatePath::resplit));
+    bool gained = false;
+    for (int32_t r = 0; r < L.num_requests(); ++r) gained = gained || new_block(L, r);
+    block_steps += gained;
+    if (gained) CHECK(st.path == UpdatePath::resplit);
   }
-  std::printf("six long requests within the wave fill's reach: %s, %lld steps with cuts\n",
-              describe_paths(paths.n).c_str(), static_cast<long long>(cut_steps));
+  std::printf("six long requests within the wave fill's reach: %s, %lld steps with cuts, %lld with a new block\n",
+              describe_paths(paths.n).c_str(), static_cast<long long>(cut_steps), static_cast<long long>(block_steps));
   CHECK(cut_steps > 0);
+  CHECK(block_steps > 0);
+  CHECK(paths[UpdatePath::fast] > 0);  // the memo's cuts kept between new blocks
 }

@@ -278,16 +278,24 @@ void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r
     out.blocks.insert(out.blocks.end(), added, table.end());
     piece.block_end += static_cast<int32_t>(table.end() - added);
     q.table.insert(q.table.end(), added, table.end());
-    // (c) a cut pack that gained a block would be halved at other blocks.
-    if (k > piece_begin_[static_cast<size_t>(w)]) cuts_hold = false;
+    // (c) a cut pack that gained a block would be halved at other blocks; within the wave
+    //     fill's reach (e) any new block may change the fill's choice.
+    if (k > piece_begin_[static_cast<size_t>(w)] || split_.fill) cuts_hold = false;
   }
   piece.token_end += delta;
   const int32_t before = out.kv_len;
   out.kv_len += delta;
   if (options_.tiles != TilePolicy::fixed && crosses_kv_tile(before, out.kv_len))
     out.tile = plan_steps::tile_for(out, options_, shape_);
-  if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_))
+  if (split_.fill) {
+    // (b) is about the fair split's last piece of the pack, which the fill may have cut further.
+    const int32_t open_begin = split_.fair_last_block[static_cast<size_t>(w)];
+    if (plan_steps::long_enough_to_cut(piece.block_end - open_begin, options_))
+      split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens,
+                                                 whole.token_begin + whole.kv_len - int64_t{open_begin} * shape_.page_size);
+  } else if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_)) {
     split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, out.kv_len);
+  }
   ++packs_patched_;
 }
 
@@ -541,34 +549,46 @@ void IncrementalPlanner::index_pieces() {
   split_ = SplitBounds{};
   for (const Pack& p : walk_) split_.cta_tokens += int64_t{p.kv_len} * shape_.num_kv_heads;
   if (!options_.split_kv) return;
-  // Within the wave fill's reach the cuts follow its wave model, which every length moves:
-  // every step decides them again. (Growth keeps the walk's packs and rows, so this holds
-  // until the next structural change.)
-  if (plan_steps::fill_applies(static_cast<int64_t>(walk_.size()) * shape_.num_kv_heads,
-                               plan_steps::split_slots(walk_, shape_, options_), options_))
-    return;
+  // Within the wave fill's reach the cuts follow its wave model, which lengths move. The fill
+  // memo makes its choice a function of the fair split and the walk packs' block counts, so a
+  // step is certified when the fair split (the memo's) still holds, (a)-(d) on its pieces, and
+  // no walk pack gains a block (e).
+  split_.fill = plan_steps::fill_applies(static_cast<int64_t>(walk_.size()) * shape_.num_kv_heads,
+                                         plan_steps::split_slots(walk_, shape_, options_), options_);
+  if (split_.fill && !fill_memo_.valid) return;
+  const std::vector<Piece>& fair = split_.fill ? fill_memo_.fair : pieces_;
+  if (split_.fill) split_.fair_last_block.assign(walk_.size(), 0);
   // The cut pieces (inner nodes of each pack's halving) and the pieces left whole that could be cut.
   split_.certified = true;
+  int32_t i = 0;
   for (int32_t w = 0; w < static_cast<int32_t>(walk_.size()) && split_.certified; ++w) {
     const Pack& p = walk_[static_cast<size_t>(w)];
     const int32_t end = p.token_begin + p.kv_len;
-    int32_t i = piece_begin_[static_cast<size_t>(w)];
-    const int32_t last = piece_begin_[static_cast<size_t>(w) + 1];
-    split_.certified = visit_halving(w, p.token_begin / page, (end + page - 1) / page, end, true, i, last) && i == last;
+    int32_t last = i;
+    while (last < static_cast<int32_t>(fair.size()) && fair[static_cast<size_t>(last)].pack == w) ++last;
+    split_.certified = visit_halving(fair, w, p.token_begin / page, (end + page - 1) / page, end, true, i, last) && i == last;
+    if (split_.certified && split_.fill) split_.fair_last_block[static_cast<size_t>(w)] = fair[static_cast<size_t>(last - 1)].block_begin;
   }
-  for (const Piece& piece : pieces_)
-    if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_))
-      split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, piece.tokens(page));
+  if (!split_.certified) return;
+  for (size_t k = 0; k < fair.size(); ++k) {
+    const Piece& piece = fair[k];
+    if (!plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_)) continue;
+    // The memo's last pieces end where their pack ended then: count them to its end now.
+    const Pack& p = walk_[static_cast<size_t>(piece.pack)];
+    const bool last_of_pack = k + 1 == fair.size() || fair[k + 1].pack != piece.pack;
+    const int64_t tokens = last_of_pack ? p.token_begin + p.kv_len - int64_t{piece.block_begin} * page : piece.tokens(page);
+    split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, tokens);
+  }
   // A piece long enough to cut that is still longer than the share was refused for the
   // per-query cap: the cuts then depend on the split's order, and every step decides them again.
   if (plan_steps::longer_than_share(split_.max_open_tokens, plan_steps::split_target_ctas(options_), split_.cta_tokens))
     split_.certified = false;
 }
 
-bool IncrementalPlanner::visit_halving(int32_t w, int32_t b, int32_t e, int32_t token_end, bool spine, int32_t& i,
-                                       int32_t last) {
-  if (i >= last || pieces_[static_cast<size_t>(i)].block_begin != b) return false;
-  if (pieces_[static_cast<size_t>(i)].block_end == e) {
+bool IncrementalPlanner::visit_halving(const std::vector<Piece>& pieces, int32_t w, int32_t b, int32_t e,
+                                       int32_t token_end, bool spine, int32_t& i, int32_t last) {
+  if (i >= last || pieces[static_cast<size_t>(i)].block_begin != b) return false;
+  if (pieces[static_cast<size_t>(i)].block_end == e) {
     ++i;
     return true;
   }
@@ -582,8 +602,8 @@ bool IncrementalPlanner::visit_halving(int32_t w, int32_t b, int32_t e, int32_t 
     split_.min_fixed_cut_tokens = split_.fixed_cuts++ == 0 ? tokens : std::min(split_.min_fixed_cut_tokens, tokens);
   }
   const int32_t mid = plan_steps::halving_block(b, e);  // where split_kv() cuts it
-  return visit_halving(w, b, mid, mid * shape_.page_size, false, i, last) &&
-         visit_halving(w, mid, e, token_end, spine, i, last);
+  return visit_halving(pieces, w, b, mid, mid * shape_.page_size, false, i, last) &&
+         visit_halving(pieces, w, mid, e, token_end, spine, i, last);
 }
 
 }  // namespace patlab

@@ -30,7 +30,10 @@
 ///   cut packs) while it patches each grown pack's last piece in place (its length, a new
 ///   block, its tile when the length crosses a tile size): no piece, slot or partial count
 ///   moves. Otherwise the split is decided again (O(packs + cuts log cuts)) and only the packs
-///   whose pieces changed are rewritten.
+///   whose pieces changed are rewritten. Within the wave fill's reach (a walk of at most
+///   PlannerOptions::fill_window_waves waves of CTAs) the cuts are the fill's choice, which the
+///   fill memo keeps while the fair split and every walk pack's block count stand: (a)-(d) are
+///   then checked on the memo's fair split, and (e) no walk pack may gain a block.
 /// - **Changes of the tree** (arrivals, finishes, forks, copy-on-write, a request that was a
 ///   prefix of another growing past it): the root subtrees that hold a changed request are built
 ///   and walked again, from the same functions as make_plan() (planner_steps.hpp); the others
@@ -170,6 +173,10 @@ class IncrementalPlanner {
     int64_t min_fixed_cut_tokens = 0;  ///< fewest tokens of those, if any
     std::vector<Spine> spines;    ///< one per cut pack
     int64_t max_open_tokens = 0;  ///< most tokens of a piece left whole that is long enough to cut
+    /// The wave fill applies: the bounds are the fill memo's fair split's, and a walk pack that
+    /// gains a block decides the split again (condition (e) of the file comment).
+    bool fill = false;
+    std::vector<int32_t> fair_last_block;  ///< with `fill`: first block of each walk pack's last fair piece
   };
 
   /// Throws unless `ids` match the layout; when they differ from the last step's, returns their
@@ -203,10 +210,11 @@ class IncrementalPlanner {
   std::vector<plan_steps::Piece> cut_pieces(int num_requests);
   /// piece_begin_ and split_ for the pieces just written.
   void index_pieces();
-  /// Walks the halving of pieces [i, last) of walk pack `w` over blocks [b, e) ending at
+  /// Walks the halving of `pieces` [i, last) of walk pack `w` over blocks [b, e) ending at
   /// `token_end` (`spine`: where the pack ends), recording its cut pieces in split_; false when
   /// the pieces are not such a halving.
-  bool visit_halving(int32_t w, int32_t b, int32_t e, int32_t token_end, bool spine, int32_t& i, int32_t last);
+  bool visit_halving(const std::vector<plan_steps::Piece>& pieces, int32_t w, int32_t b, int32_t e, int32_t token_end,
+                     bool spine, int32_t& i, int32_t last);
 
   PlannerOptions options_;
   Shape shape_;
