@@ -130,7 +130,7 @@ void DevicePlan::launch(size_t b, cudaStream_t stream) const {
 }
 
 void DevicePlan::merge(cudaStream_t stream) const {
-  const PartialsView view{partial_o_.get(), partial_lse_.get(), offsets_.get()};
+  const PartialsView view = partials_view();
   dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
     using T = typename decltype(tag)::type;
     constexpr int D = decltype(dim)::value;

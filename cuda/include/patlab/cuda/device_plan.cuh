@@ -55,6 +55,9 @@ class DevicePlan {
   void launch(size_t b, cudaStream_t stream) const;
   /// Merges the partials of every query that has any into the output.
   void merge(cudaStream_t stream) const;
+  /// Where the kernels write partials, with each request's first slot: what the merge reads
+  /// (stage 9 merges inside its attention kernel from it).
+  PartialsView partials_view() const { return {partial_o_.get(), partial_lse_.get(), offsets_.get()}; }
   /// The partial buffers (o and lse), which every run writes before the merge reads them.
   std::vector<DeviceSpan> partials() const { return {partial_o_.span(), partial_lse_.span()}; }
   /// HBM bytes of this plan: each pack's K/V once per KV head, q gathered per pack, partials

@@ -35,26 +35,21 @@ struct PartialsView {
 /// Threads of a merge CTA: one warp per query head, kMergeHeadsPerCta heads per CTA.
 inline constexpr int kMergeHeadsPerCta = 4;
 
-// [merge-kernel]
-/// Merges the partials of `queries[i]` (or of query i when `queries` is null) into `out`
-/// ([requests, Hq, D] in T). Grid: (count, ceil(Hq / kMergeHeadsPerCta)); block: 32 x
-/// kMergeHeadsPerCta.
+// [merge-head]
+/// Merges the partials of query `query` at query head `head` into `out` ([requests, Hq, D] in T):
+/// one warp, each lane D/32 consecutive elements. The partials are read through L2 (ld.global.cg),
+/// so a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded merge).
 template <typename T, int D>
-__global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
-    merge_partials_kernel(const float* __restrict__ o, const float* __restrict__ lse,
-                          const int32_t* __restrict__ offsets, const int32_t* __restrict__ queries, int num_heads,
-                          T* __restrict__ out) {
+__device__ __forceinline__ void merge_query_head(const float* __restrict__ o, const float* __restrict__ lse,
+                                                 const int32_t* __restrict__ offsets, int query, int head,
+                                                 int num_heads, int lane, T* __restrict__ out) {
   static_assert(D % 64 == 0, "each lane merges D/32 consecutive elements, an even number");
   constexpr int kPerLane = D / 32;
-  const int query = queries ? queries[blockIdx.x] : static_cast<int>(blockIdx.x);
-  const int head = blockIdx.y * kMergeHeadsPerCta + threadIdx.x / 32;
-  if (head >= num_heads) return;
-  const int lane = threadIdx.x % 32;
   const int first = offsets[query], last = offsets[query + 1];
   SoftmaxRow<NaturalDomain> merged;  // the scalar part of the merged state; empty without slots
   bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
   for (int s = first; s < last; ++s) {
-    const float l = lse[static_cast<int64_t>(s) * num_heads + head];
+    const float l = __ldcg(lse + static_cast<int64_t>(s) * num_heads + head);
     merged.m = fmaxf(merged.m, l);
     unwritten |= isnan(l);
   }
@@ -62,14 +57,14 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
   float acc[kPerLane] = {};
   if (!merged.is_empty()) {  // all slots empty (or none): the empty state's o = 0, never NaN
     for (int s = first; s < last; ++s)
-      merged.l += NaturalDomain::exp(lse[static_cast<int64_t>(s) * num_heads + head] - merged.m);
+      merged.l += NaturalDomain::exp(__ldcg(lse + static_cast<int64_t>(s) * num_heads + head) - merged.m);
     const float total = merged.partial_lse();
     for (int s = first; s < last; ++s) {
-      const float w = NaturalDomain::exp(lse[static_cast<int64_t>(s) * num_heads + head] - total);
+      const float w = NaturalDomain::exp(__ldcg(lse + static_cast<int64_t>(s) * num_heads + head) - total);
       const float* src = o + (static_cast<int64_t>(s) * num_heads + head) * D + lane * kPerLane;
 #pragma unroll
       for (int i = 0; i < kPerLane; i += 2) {
-        const float2 v = *reinterpret_cast<const float2*>(src + i);
+        const float2 v = __ldcg(reinterpret_cast<const float2*>(src + i));
         acc[i] += w * v.x;
         acc[i + 1] += w * v.y;
       }
@@ -79,6 +74,22 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
 #pragma unroll
   for (int i = 0; i < kPerLane; i += 2)
     *reinterpret_cast<uint32_t*>(dst + i) = pack2(acc[i], acc[i + 1], T{});
+}
+// [merge-head]
+
+// [merge-kernel]
+/// Merges the partials of `queries[i]` (or of query i when `queries` is null) into `out`
+/// ([requests, Hq, D] in T). Grid: (count, ceil(Hq / kMergeHeadsPerCta)); block: 32 x
+/// kMergeHeadsPerCta, one warp per head (merge_query_head()).
+template <typename T, int D>
+__global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
+    merge_partials_kernel(const float* __restrict__ o, const float* __restrict__ lse,
+                          const int32_t* __restrict__ offsets, const int32_t* __restrict__ queries, int num_heads,
+                          T* __restrict__ out) {
+  const int query = queries ? queries[blockIdx.x] : static_cast<int>(blockIdx.x);
+  const int head = blockIdx.y * kMergeHeadsPerCta + threadIdx.x / 32;
+  if (head >= num_heads) return;
+  merge_query_head<T, D>(o, lse, offsets, query, head, num_heads, threadIdx.x % 32, out);
 }
 // [merge-kernel]
 

@@ -131,6 +131,18 @@ __device__ __forceinline__ void arrive_remote(uint32_t remote_bar) {
 #endif
 }
 
+/// arrive_remote() counting `count` arrivals at once (the instruction's count operand): stage 9
+/// tops up a barrier whose expected count is fixed for the largest cluster when fewer CTAs share
+/// a stage.
+__device__ __forceinline__ void arrive_remote(uint32_t remote_bar, uint32_t count) {
+#if PATLAB_HOPPER_SM90
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0], %1;\n" ::"r"(remote_bar), "r"(count)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+
 // [cluster-launch]
 /// A launch configuration of `grid` CTAs (a multiple of `cluster`) of `block` threads with `smem`
 /// bytes of dynamic shared memory, in clusters of `cluster` CTAs along x, on `stream`; it holds
