@@ -1,6 +1,6 @@
 /// @file no_hopper.cu
-/// @brief Stage 8 in a build without the sm_90a target (gpu_arch names neither 90 nor 90a):
-/// the stage exists, so the CLI and the tests list it, and says why it cannot run.
+/// @brief Stages 8 and 9 in a build without the sm_90a target (gpu_arch names neither 90 nor
+/// 90a): the stages exist, so the CLI and the tests list them, and say why they cannot run.
 #include <memory>
 #include <string>
 
@@ -11,21 +11,30 @@ namespace patlab::cuda {
 
 namespace {
 
-/// Why: stage 8's kernel (cuda/stages/08_hopper.cu) was not built.
-constexpr const char* kNotBuilt = "skipped: needs sm_90 (this build's gpu_arch has no 90 or 90a, so stage 8 was not built)";
-
-/// Refuses every batch with kNotBuilt.
-class NoHopperStage final : public Stage {
+/// Refuses every batch: `reason` says which kernel file (cuda/stages/08_hopper.cu or
+/// 09_cluster.cu) was not built.
+class NotBuiltStage final : public Stage {
  public:
-  std::string unsupported(const Shape&) const override { return kNotBuilt; }
-  void prepare(const DeviceBatch&) override { throw Error(ErrorKind::unsupported, kNotBuilt); }
+  explicit NotBuiltStage(std::string reason) : reason_(std::move(reason)) {}
+  std::string unsupported(const Shape&) const override { return reason_; }
+  void prepare(const DeviceBatch&) override { throw Error(ErrorKind::unsupported, reason_); }
   void set_pools(const void*, const void*) override {}
-  void run(cudaStream_t) override { throw Error(ErrorKind::unsupported, kNotBuilt); }
+  void run(cudaStream_t) override { throw Error(ErrorKind::unsupported, reason_); }
   int64_t model_bytes() const override { return 0; }
+
+ private:
+  std::string reason_;
 };
+
+/// Why, for stage `n`.
+std::string not_built(int n) {
+  return "skipped: needs sm_90 (this build's gpu_arch has no 90 or 90a, so stage " + std::to_string(n) +
+         " was not built)";
+}
 
 }  // namespace
 
-std::unique_ptr<Stage> make_stage_hopper() { return std::make_unique<NoHopperStage>(); }
+std::unique_ptr<Stage> make_stage_hopper() { return std::make_unique<NotBuiltStage>(not_built(8)); }
+std::unique_ptr<Stage> make_stage_cluster() { return std::make_unique<NotBuiltStage>(not_built(9)); }
 
 }  // namespace patlab::cuda

@@ -464,7 +464,7 @@ def saved_copy_bandwidths():
 
 def prediction_cases(B):
     """No GPU: bench/compare predict each stage's time from its model bytes at a stated bandwidth."""
-    all_stages = ["naive", "gqa", "splitkv", "packed", "multitile", "multistream", "pat", "hopper", "packinfer"]
+    all_stages = ["naive", "gqa", "splitkv", "packed", "multitile", "multistream", "pat", "hopper", "cluster", "packinfer"]
     expect_exit("compare without a GPU: a predicted time per stage at the default bandwidth",
                 ["compare", "tiny", "--format", "json"], EXIT_NOTHING_RAN,
                 lambda out: prediction_problems(out, all_stages, DEFAULT_BANDWIDTH_GBS, "docs/results"))

@@ -9,6 +9,8 @@
 #include "patlab/packinfer/group_kernel.hpp"
 #include "patlab/packinfer/groups.hpp"
 #include "patlab/planner/chunk_split.hpp"
+#include "patlab/planner/cluster.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "patlab/stages.hpp"
 
 namespace patlab {
@@ -57,6 +59,27 @@ StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
   return t;
 }
 
+/// Stage 9 (cuda/stages/09_cluster.cu): stage 8's planner with every row class on the slots of
+/// the 128-row CTA that runs every slice (the host's estimate unless the GPU's are given), and
+/// each pack group's KV range read once per cluster (planner/cluster.hpp).
+StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
+  StagePlanConfig c;
+  plan_stage_config("hopper", o, c);
+  for (int& ctas : c.planner.ctas_per_sm)
+    if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kHopperMaxRows);
+  const Plan plan = make_plan(L, c.planner);
+  const ClusterPlan clusters = choose_clusters(plan, L.shape, c.planner);
+  int64_t multicast = 0;
+  for (const PackGroup& g : clusters.groups) multicast += g.cluster > 1;
+  StageTraffic t;
+  t.bytes = traffic::plan_bytes(L, plan, c.direct_output) - (clusters.kv_bytes_alone - clusters.kv_bytes_clustered);
+  t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + " in clusters of up to " +
+            std::to_string(clusters.launch_cluster) + ", " + std::to_string(multicast) + " of " +
+            std::to_string(clusters.groups.size()) + " pack groups multicast, " + std::to_string(plan.total_partials()) +
+            " partials";
+  return t;
+}
+
 }  // namespace
 
 bool plan_stage_config(const std::string& slug, const StageTrafficOptions& options, StagePlanConfig& config) {
@@ -97,6 +120,7 @@ StageTraffic stage_traffic(const std::string& slug, const PagedLayout& L, const 
   if (s == "gqa") return {traffic::per_request_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_kv_heads)};
   if (s == "splitkv") return chunked_traffic(L, o);
   if (s == "packinfer") return group_traffic(L, o);
+  if (s == "cluster") return cluster_traffic(L, o);
   throw Error(ErrorKind::usage, "stage_traffic: stage '" + s + "' has no byte model (reference/src/planner/stage_traffic.cpp)");
 }
 

@@ -5,7 +5,9 @@
 ///
 /// Stages 1-2 read per request or per query head; stage 3 cuts requests into chunks by
 /// chunk_tokens(); stage 10 forms PackInfer's groups (packinfer/groups.hpp) on the SMs x its
-/// group kernel's estimated CTAs per SM (packinfer/group_kernel.hpp); stages 4-8 run make_plan() with their kernel file's planner configuration
+/// group kernel's estimated CTAs per SM (packinfer/group_kernel.hpp); stage 9 plans as stage 8
+/// on its 128-row CTA's slots and reads each pack group's range once per cluster
+/// (planner/cluster.hpp); stages 4-8 run make_plan() with their kernel file's planner configuration
 /// (cuda/stages/04_packed.cu ... 07_pat.cu; plan_stage_config() repeats it on the host, and the
 /// GPU tests check that the device's `model_bytes` equals stage_traffic() for every stage whose
 /// plan does not depend on the occupancy calculator).

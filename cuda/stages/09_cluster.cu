@@ -1,0 +1,482 @@
+/// @file 09_cluster.cu
+/// @brief Stage 9, `cluster` (issue 13): stage 8's plan and 128-row Hopper CTA, run as one
+/// persistent grid of thread block clusters that pull the host's ordered work list
+/// (planner/cluster.hpp), read each K/V tile once per cluster with TMA multicast, and merge a
+/// query's partials in the CTA that writes its last one. sm_90a only.
+///
+/// What is new against stage 8:
+///  - one launch: as many clusters as fit the GPU (cudaOccupancyMaxActiveClusters), each looping:
+///    its rank 0 pulls the next *entry* of the work list with an atomicAdd and hands it to the
+///    other CTAs through their shared memory; an entry is one or more items whose cluster sizes
+///    fill the launch's cluster; an item is up to c row slices (packs) of one pack group at one
+///    KV head, one slice per CTA;
+///  - multicast: the CTAs of an item read the same KV range, so each issues every c-th box of a
+///    tile with `.multicast::cluster` into all of them; each CTA's full barrier waits for the
+///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
+///    (each consumer warp arrives on every member's empty barrier);
+///  - the merge folded in: a CTA that wrote partials counts, per query, the items done with it
+///    (one device counter per request); the one that brings it to WorkList::merge_count merges
+///    all heads of the query and sets the counter back to 0, so the next run (or graph replay)
+///    finds it zeroed. No merge kernel, one stream, graph-capturable.
+/// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
+/// rows: the persistent grid has one kind of CTA.
+#include <cuda.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "patlab/cuda/check.cuh"
+#include "patlab/cuda/device_plan.cuh"
+#include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/hopper/cluster.cuh"
+#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/hopper_tile.cuh"
+#include "patlab/cuda/merge.cuh"
+#include "patlab/cuda/stage.cuh"
+#include "patlab/error.hpp"
+#include "patlab/planner/cluster.hpp"
+#include "patlab/planner/planner.hpp"
+
+namespace patlab::cuda {
+
+namespace {
+
+/// Compute capability of the sm_90a machine code.
+constexpr int kHopperMajor = 9;
+constexpr int kHopperMinor = 0;
+/// Consumer warpgroups of every stage-9 CTA: the 128-row tile.
+constexpr int kClusterConsumers = 2;
+/// Consumer warps of a CTA, each releasing every stage it used once.
+constexpr int kConsumerWarps = kClusterConsumers * kWarpgroupThreads / 32;
+/// Arrivals that free one stage: the consumer warps of the largest cluster. An item of fewer
+/// CTAs tops the count up in one arrival (see release_stage()).
+constexpr int kEmptyArrivals = kConsumerWarps * kMaxClusterSize;
+/// Most queries of one slice (128 rows at group 1): the folded merge's list of queries to merge.
+constexpr int kMaxSliceQueries = kHopperMaxRows;
+
+/// Cycles a stage-9 barrier wait may spin before the kernel traps (about 10 s at the H200's
+/// 1.98 GHz): a deadlock of the cluster protocol becomes a launch error that the CLI and the
+/// tests report, not a hung process.
+constexpr long long kWatchdogCycles = 20'000'000'000LL;
+
+/// hopper::wait_parity() with the watchdog.
+__device__ __forceinline__ void wait_or_trap(hopper::Mbarrier* bar, uint32_t parity) {
+  const long long start = clock64();
+  while (!hopper::try_wait_parity(bar, parity))
+    if (clock64() - start > kWatchdogCycles) __trap();
+}
+
+/// One work item as the kernel reads it (WorkItem, with its slices flattened).
+struct DeviceItem {
+  int32_t slice_begin = 0;  ///< its first slice in ClusterWorkArgs::slice_packs
+  int32_t slices = 0;       ///< CTAs that compute (at most cluster)
+  int32_t kv_head = 0;
+  int32_t cluster = 1;      ///< CTAs of the launch's cluster the item takes
+};
+
+/// The work list and the folded merge's state on the device.
+struct ClusterWorkArgs {
+  const int32_t* entry_begin = nullptr;  ///< [entries + 1]: entry e is items [entry_begin[e], entry_begin[e + 1])
+  const DeviceItem* items = nullptr;
+  const int32_t* slice_packs = nullptr;  ///< the plan pack of each slice
+  int entries = 0;
+  int* next_entry = nullptr;             ///< the pull counter, zeroed before each run
+  int* merge_arrivals = nullptr;         ///< [requests]: items done writing one of its partials (0 between runs)
+  const int32_t* merge_count = nullptr;  ///< [requests]: WorkList::merge_count
+  PartialsView partials;
+};
+
+/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in and
+/// the folded merge's list.
+template <int D>
+struct ClusterSmem {
+  using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
+  static constexpr int kExtraInts = 2 + kMaxSliceQueries;  ///< entry, merge count, merge list
+  static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
+};
+
+// [cluster-produce]
+/// The producer thread of member `member` of an item of `members` CTAs: for every tile of the
+/// pack's range, waits until its own stage is free (every member's consumers released it),
+/// announces the whole tile's bytes on its own full barrier, and issues boxes member, member +
+/// members, ... of the tile into all members (`mask`; a lone CTA copies without multicast).
+/// `empty_parity` holds, per stage, the parity of this CTA's uses of it so far.
+template <int D, int N>
+__device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, const CUtensorMap* v_map,
+                                                  const int32_t* blocks, const PoolGeometry& geo, int kv_len,
+                                                  int kv_head, int box_rows, uint16_t* k_s, uint16_t* v_s,
+                                                  hopper::Mbarrier* full, hopper::Mbarrier* empty,
+                                                  uint32_t& empty_parity, int member, int members, uint16_t mask) {
+  constexpr int kPanels = D / hopper::kPanelElems;
+  const int num_tiles = (kv_len + N - 1) / N;
+  const int page_mask = (1 << geo.page_shift) - 1;
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int s = tile % kHopperStages;
+    wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
+    empty_parity ^= 1u << s;
+    const int first = tile * N;
+    const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;
+    hopper::arrive_expect_tx(&full[s], static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
+    uint16_t* ks = k_s + s * N * D;
+    uint16_t* vs = v_s + s * N * D;
+    for (int b = member; b < boxes; b += members) {
+      const int token = first + b * box_rows;
+      const int block = blocks[token >> geo.page_shift], row = token & page_mask;
+      for (int p = 0; p < kPanels; ++p) {
+        const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
+        if (members == 1) {
+          hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block, &full[s]);
+          hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block, &full[s]);
+        } else {
+          hopper::tma_load_4d_multicast(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block, &full[s], mask);
+          hopper::tma_load_4d_multicast(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block, &full[s], mask);
+        }
+      }
+    }
+  }
+}
+// [cluster-produce]
+
+// [cluster-release]
+/// A consumer warp is done with stage `s`: lane 0 arrives on the empty barrier of every member
+/// (ranks first_rank .. first_rank + members - 1). The barriers expect kEmptyArrivals; member 0's
+/// first warp adds what the members fewer than kMaxClusterSize do not bring.
+__device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, int first_rank, int members,
+                                              bool topper, int lane) {
+  if (lane != 0) return;
+  const uint32_t count = 1u + (topper ? static_cast<uint32_t>(kEmptyArrivals - kConsumerWarps * members) : 0u);
+  for (int m = 0; m < members; ++m)
+    hopper::arrive_remote(hopper::map_shared_rank(&empty[s], static_cast<uint32_t>(first_rank + m)), count);
+}
+// [cluster-release]
+
+// [cluster-merge]
+/// The folded merge, run by the consumer threads (`ctid` 0..255) after their partial rows are
+/// written: each query of the slice that has partials counts this item in; the queries this
+/// item completes are merged here, all heads (one warp per head), and their counters reset.
+template <typename T, int D>
+__device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const ClusterWorkArgs& work, int first,
+                                           int queries, int* merge_n, int* merge_list, int ctid) {
+  constexpr int kConsumerThreads = kClusterConsumers * kWarpgroupThreads;
+  if (ctid == 0) *merge_n = 0;
+  __threadfence();  // this thread's partials reach L2 before its CTA counts them in
+  named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
+  for (int q = ctid; q < queries; q += kConsumerThreads) {
+    const int entry = first + q;
+    if (args.slots[entry] < 0) continue;  // written directly: nothing to merge
+    const int request = args.queries[entry];
+    if (atomicAdd(&work.merge_arrivals[request], 1) == work.merge_count[request] - 1)
+      merge_list[atomicAdd(merge_n, 1)] = request;
+  }
+  named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
+  const int n = *merge_n;
+  if (n == 0) return;
+  __threadfence();  // the other items' partials, counted in before ours, are read after the count
+  const int heads = args.num_q_heads, lane = ctid % 32;
+  for (int i = ctid / 32; i < n * heads; i += kConsumerThreads / 32)
+    merge_query_head<T, D>(work.partials.o, work.partials.lse, work.partials.offsets, merge_list[i / heads],
+                           i % heads, heads, lane, static_cast<T*>(args.out));
+  for (int i = ctid; i < n; i += kConsumerThreads) work.merge_arrivals[merge_list[i]] = 0;
+}
+// [cluster-merge]
+
+/// A cluster barrier for every thread, after the warp's lanes have met again (the producer's
+/// thread and the pulling thread leave their warps for a while; barrier.cluster is `.aligned`).
+__device__ __forceinline__ void cluster_sync_all() {
+  __syncwarp();
+  hopper::cluster_sync();
+}
+
+// [cluster-kernel]
+/// The stage-9 kernel: a persistent grid of clusters; warpgroup 0 produces, warpgroups 1-2
+/// consume (stage 8's roles, without its register hand-over), and every thread takes part in the
+/// two cluster barriers of each entry: (A) the cluster is done with the last entry (its stages
+/// are free in every CTA, and no copy or arrival into them is in flight), (B) the pulled entry
+/// is in every CTA. The barriers are initialised once; each thread tracks, per stage, the
+/// parity of its CTA's uses, and stage indices restart at 0 with every item.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
+template <typename T, int D, int N>
+__global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThreads, 1)
+    cluster_pack_kernel(PackKernelArgs args, ClusterWorkArgs work, const __grid_constant__ CUtensorMap k_map,
+                        const __grid_constant__ CUtensorMap v_map, int box_rows) {
+  using L = HopperLayout<D, kClusterConsumers, N>;
+  constexpr int M = L::kRows;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
+  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
+  T* q_s = reinterpret_cast<T*>(smem);
+  uint16_t* k_s = reinterpret_cast<uint16_t*>(q_s + L::kQElems);
+  uint16_t* v_s = k_s + kHopperStages * L::kTileElems;
+  hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(v_s + kHopperStages * L::kTileElems);
+  hopper::Mbarrier* empty = full + kHopperStages;
+  int* entry_slot = reinterpret_cast<int*>(empty + kHopperStages);
+  int* merge_n = entry_slot + 1;
+  int* merge_list = entry_slot + 2;
+
+  const int rank = static_cast<int>(hopper::cluster_rank());
+  const int csize = static_cast<int>(hopper::cluster_size());
+  const int wg = threadIdx.x / kWarpgroupThreads, wg_tid = threadIdx.x % kWarpgroupThreads;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kHopperStages; ++s) {
+      hopper::init_mbarrier(&full[s], 1);                // this CTA's producer: arrive_expect_tx
+      hopper::init_mbarrier(&empty[s], kEmptyArrivals);  // the members' consumer warps (release_stage())
+    }
+    hopper::fence_mbarrier_init();
+  }
+  // No setmaxnreg here (stage 8 moves registers to the consumers): both roles run the entry
+  // loop, and ptxas keeps the kernel's one allocation (152 registers at d = 128, within the
+  // 168 that 384 threads of one CTA per SM may have, no spills) rather than shrink the producer.
+  uint32_t parity = 0;  // per stage, the parity of this CTA's uses of it (producer: empty; consumers: full)
+
+  for (;;) {
+    cluster_sync_all();  // (A)
+    if (rank == 0 && threadIdx.x == 0) {
+      const int e = atomicAdd(work.next_entry, 1);
+      for (int r = 0; r < csize; ++r)
+        hopper::st_shared_cluster(hopper::map_shared_rank(entry_slot, static_cast<uint32_t>(r)), static_cast<uint32_t>(e));
+    }
+    cluster_sync_all();  // (B)
+    const int e = *reinterpret_cast<volatile int*>(entry_slot);
+    if (e >= work.entries) break;
+    // This CTA's item and slice: the entry's items take consecutive ranks, `cluster` each; a
+    // rank past an item's slices (a partial last cluster) or past the items idles.
+    int item = -1, first_rank = 0;
+    for (int i = work.entry_begin[e], offset = 0; i < work.entry_begin[e + 1]; ++i) {
+      const DeviceItem& it = work.items[i];
+      if (rank < offset + it.cluster) {
+        if (rank - offset < it.slices) item = i, first_rank = offset;
+        break;
+      }
+      offset += it.cluster;
+    }
+    if (item < 0) continue;  // idle this entry (no cluster barrier until the next (A))
+    const DeviceItem it = work.items[item];
+    const int member = rank - first_rank;
+    const int pack = work.slice_packs[it.slice_begin + member];
+    const int first = args.query_begin[pack];
+    const int queries = args.query_begin[pack + 1] - first;
+    const int rows = queries * args.group;
+    const int kv_len = args.kv_len[pack];
+    if (wg == 0) {
+      if (wg_tid == 0) {
+        const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
+        produce_multicast<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, it.kv_head,
+                                box_rows, k_s, v_s, full, empty, parity, member, it.slices, mask);
+      }
+      continue;
+    }
+    const int cg = wg - 1, lane = wg_tid % 32, warp = wg_tid / 32;
+    const int row0 = cg * kHopperGroupRows;
+    gather_q_rows<T, D, M>(args, q_s, first, rows, it.kv_head, row0, wg_tid, 1 + cg);
+    const T* q_wg = q_s + row0 * hopper::kPanelElems;
+    const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
+    float o[D / 8][4] = {};
+    SoftmaxRow<> row_state[2];
+    const int num_tiles = (kv_len + N - 1) / N;
+    const bool topper = member == 0 && cg == 0 && warp == 0;
+    for (int tile = 0; tile < num_tiles; ++tile) {
+      const int s = tile % kHopperStages;
+      wait_or_trap(&full[s], (parity >> s) & 1u);
+      parity ^= 1u << s;
+      uint16_t* ks = k_s + s * L::kTileElems;
+      uint16_t* vs = v_s + s * L::kTileElems;
+      const int valid = kv_len - tile * N;
+      if (valid < N) zero_v_tail<D, N, kClusterConsumers>(vs, valid, threadIdx.x - kWarpgroupThreads);
+      consume_tile<T, D, M, N>(q_wg, reinterpret_cast<const T*>(ks), reinterpret_cast<const T*>(vs), tile * N, kv_len,
+                               scale, lane, row_state, o);
+      release_stage(empty, s, first_rank, it.slices, topper, lane);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
+      row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
+    }
+    write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
+    fold_merge<T, D>(args, work, first, queries, merge_n, merge_list, threadIdx.x - kWarpgroupThreads);
+  }
+}
+// [cluster-kernel]
+
+/// Calls `f(TypeTag<T>{}, D)` for the batch's 16-bit dtype and head dim 64 or 128.
+template <typename F>
+void dispatch_cluster(const Shape& shape, F&& f) {
+  dispatch_dtype(shape.dtype, [&](auto tag) {
+    if (shape.head_dim == 64)
+      f(tag, std::integral_constant<int, 64>{});
+    else
+      f(tag, std::integral_constant<int, 128>{});
+  });
+}
+
+/// The kernel instance of a dispatch.
+template <typename Tag, typename Dim>
+auto cluster_instance() {
+  return cluster_pack_kernel<typename Tag::type, Dim::value, kHopperKvTile>;
+}
+
+// [cluster-stage]
+/// Plans like stage 8, groups the plan's packs and chooses their cluster sizes, orders the work
+/// list (planner/cluster.hpp), and runs it as one persistent launch in clusters.
+class ClusterStage final : public Stage {
+ public:
+  std::string unsupported(const Shape& shape) const override {
+    if (shape.kv_fp8()) return "stage 9 reads a 16-bit KV cache only (its copies feed wgmma directly)";
+    if (shape.head_dim != 64 && shape.head_dim != 128) return "stage 9 is built for d = 64 and 128 only";
+    if (shape.page_size < kSwizzleRows) return "stage 9 copies whole 8-row swizzle atoms: pages of 8 tokens or more";
+    return {};
+  }
+
+  void prepare(const DeviceBatch& batch) override {
+    PlannerOptions options;
+    planner_options(batch, options);
+    prepare_with_plan(batch, make_plan(batch.host->layout, options));
+  }
+
+  bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
+    require_sm90(batch);
+    options = PlannerOptions{};
+    options.tiles = TilePolicy::hopper;
+    options.split_kv = true;
+    apply_batch_planner(batch, options);
+    // Every slice runs in the 128-row CTA: the wave fill and the cluster model count its slots
+    // for every row class.
+    options.ctas_per_sm.fill(std::max(configure(batch), 1));
+    return true;
+  }
+
+  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+    require_sm90(batch);
+    shape_ = batch.shape;
+    pool_blocks_ = batch.host->layout.num_blocks;
+    PlannerOptions options;
+    planner_options(batch, options);
+    UploadOptions upload;
+    upload.direct_output = true;
+    upload.pack_kernel = false;
+    plan_.upload(plan, batch, upload);
+    clusters_ = choose_clusters(plan, shape_, options);
+    const WorkList list = make_work_list(plan, clusters_, shape_);
+    upload_work(list, batch.host->layout.num_requests());
+    cluster_ = list.launch_cluster;
+    dispatch_cluster(shape_, [&](auto tag, auto dim) {
+      const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
+      seats_ = hopper::max_active_clusters(kernel, L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_);
+    });
+    if (seats_ < 1)
+      throw Error(ErrorKind::unsupported, "stage 9: no cluster of " + std::to_string(cluster_) + " CTAs fits this GPU");
+    grid_clusters_ = std::min<int64_t>(seats_, work_.entries);
+    set_pools(batch.k_pool, batch.v_pool);
+  }
+
+  void set_pools(const void* k_pool, const void* v_pool) override {
+    plan_.set_pools(k_pool, v_pool);
+    const hopper::PoolMapShape s{pool_blocks_, shape_.page_size, shape_.num_kv_heads, shape_.head_dim, box_rows()};
+    k_map_ = hopper::make_pool_tensor_map(k_pool, s);
+    v_map_ = hopper::make_pool_tensor_map(v_pool, s);
+  }
+
+  void run(cudaStream_t stream) override {
+    PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.next_entry, 0, sizeof(int), stream));
+    dispatch_cluster(shape_, [&](auto tag, auto dim) {
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
+      hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
+                              L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
+                              plan_.kernel_args(), work_, k_map_, v_map_, box_rows());
+    });
+  }
+
+  /// The plan's bytes with each pack group's KV range read once per cluster.
+  int64_t model_bytes() const override {
+    return plan_.traffic_bytes() - (clusters_.kv_bytes_alone - clusters_.kv_bytes_clustered);
+  }
+  std::string notes() const override {
+    int clustered = 0;
+    for (const PackGroup& g : clusters_.groups) clustered += g.cluster > 1;
+    return plan_.describe() + ", sm_90a persistent grid: " + std::to_string(grid_clusters_) + " clusters of " +
+           std::to_string(cluster_) + " CTA" + (cluster_ == 1 ? "" : "s") + " pulling " + std::to_string(work_.entries) +
+           " entries, " + std::to_string(clustered) + " of " + std::to_string(clusters_.groups.size()) +
+           " pack groups multicast, merge folded in";
+  }
+  std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
+
+ private:
+  /// Throws the stage's skip reason on any GPU but sm_90.
+  static void require_sm90(const DeviceBatch& batch) {
+    if (batch.device->cc_major != kHopperMajor || batch.device->cc_minor != kHopperMinor)
+      throw Error(ErrorKind::unsupported, "skipped: needs sm_90");
+  }
+
+  /// Raises the kernel's shared-memory limit (or refuses a device with too little) and returns
+  /// the CTAs of it one SM holds (occupancy calculator).
+  static int configure(const DeviceBatch& batch) {
+    int ctas = 0;
+    dispatch_cluster(batch.shape, [&](auto tag, auto dim) {
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
+      constexpr int kBytes = ClusterSmem<decltype(dim)::value>::kBytes;
+      const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
+      if (kBytes > batch.device->smem_per_block_optin)
+        throw Error(ErrorKind::unsupported, "stage 9 needs " + std::to_string(kBytes) + " bytes of shared memory per CTA");
+      PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+      PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, kBytes));
+    });
+    return ctas;
+  }
+
+  /// Flattens `list` for the kernel and zeroes the merge counters.
+  void upload_work(const WorkList& list, int requests) {
+    std::vector<int32_t> entry_begin(list.entry_begin.begin(), list.entry_begin.end());
+    entry_begin.push_back(static_cast<int32_t>(list.items.size()));
+    std::vector<DeviceItem> items;
+    std::vector<int32_t> slice_packs;
+    for (const WorkItem& w : list.items) {
+      const PackGroup& g = clusters_.groups[static_cast<size_t>(w.group)];
+      items.push_back({static_cast<int32_t>(slice_packs.size()), w.slices, w.kv_head, w.cluster});
+      for (int32_t i = 0; i < w.slices; ++i) slice_packs.push_back(g.packs[static_cast<size_t>(w.first_slice + i)]);
+    }
+    entry_begin_ = DeviceBuffer<int32_t>(entry_begin);
+    items_ = DeviceBuffer<DeviceItem>(items);
+    slice_packs_ = DeviceBuffer<int32_t>(slice_packs);
+    merge_count_ = DeviceBuffer<int32_t>(list.merge_count);
+    merge_arrivals_ = DeviceBuffer<int>(std::vector<int>(static_cast<size_t>(requests), 0));
+    next_entry_ = DeviceBuffer<int>(std::vector<int>(1, 0));
+    work_.entry_begin = entry_begin_.get();
+    work_.items = items_.get();
+    work_.slice_packs = slice_packs_.get();
+    work_.entries = static_cast<int>(list.entries());
+    work_.next_entry = next_entry_.get();
+    work_.merge_arrivals = merge_arrivals_.get();
+    work_.merge_count = merge_count_.get();
+    work_.partials = plan_.partials_view();
+  }
+
+  /// Token rows per tensor-map copy: a page, or a KV tile when pages are longer.
+  int box_rows() const { return std::min(shape_.page_size, kHopperKvTile); }
+
+  Shape shape_;
+  int64_t pool_blocks_ = 0;
+  DevicePlan plan_;
+  ClusterPlan clusters_;
+  DeviceBuffer<int32_t> entry_begin_, slice_packs_, merge_count_;
+  DeviceBuffer<DeviceItem> items_;
+  DeviceBuffer<int> merge_arrivals_, next_entry_;
+  ClusterWorkArgs work_;
+  int cluster_ = 1;            ///< CTAs per cluster of the launch (WorkList::launch_cluster)
+  int seats_ = 0;              ///< clusters resident at once (cudaOccupancyMaxActiveClusters)
+  int64_t grid_clusters_ = 0;  ///< clusters launched: min(seats, entries)
+  CUtensorMap k_map_{};
+  CUtensorMap v_map_{};
+};
+// [cluster-stage]
+
+}  // namespace
+
+std::unique_ptr<Stage> make_stage_cluster() { return std::make_unique<ClusterStage>(); }
+
+}  // namespace patlab::cuda
