@@ -11,6 +11,7 @@
 #include "../catch.hpp"
 #include "../gpu/harness.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/tile_budget.hpp"
 
@@ -20,7 +21,8 @@ using patlab::test::Case;
 namespace {
 
 /// Seeds of the grids under test (any seed gives the same coverage; these are the GPU tests').
-constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001, kShapesSeed = 110011;
+constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001, kShapesSeed = 110011,
+                   kStressSeed = 909001;
 
 const std::set<int> kAllKvHeads(std::begin(test::kGridKvHeads), std::end(test::kGridKvHeads));
 
@@ -203,3 +205,35 @@ TEST_CASE("shapes grid: the fp8 KV cache on both q dtypes, every head dim, pages
   CHECK(capped == 2);
   CHECK(peaked >= 6);
 }
+
+TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many small ones, both dtypes and data kinds") {
+  const std::vector<Case> cases = test::stress_grid(kStressSeed);
+  require_well_formed(cases);
+  require_peaked_beside_flat(cases);
+  std::set<int> cluster_sizes;
+  std::set<DType> dtypes;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    dtypes.insert(c.shape.dtype);
+    // Stage 9's planning (cuda/stages/09_cluster.cu) with the host's occupancy estimate.
+    PlannerOptions o;
+    o.tiles = TilePolicy::hopper;
+    o.split_kv = true;
+    o.ctas_per_sm.fill(estimate_hopper_ctas_per_sm(c.shape.head_dim, kHopperMaxRows));
+    const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
+    const Plan plan = make_plan(layout, o);
+    const ClusterPlan clusters = choose_clusters(plan, c.shape, o);
+    const WorkList list = make_work_list(plan, clusters, c.shape);
+    for (const PackGroup& g : clusters.groups) cluster_sizes.insert(g.cluster);
+    // Many items, and the costliest far above the typical one: the tail the longest-first order is for.
+    REQUIRE(list.items.size() >= 50u);
+    std::vector<int64_t> costs;
+    for (const WorkItem& w : list.items) costs.push_back(w.cost);
+    std::sort(costs.begin(), costs.end());
+    CHECK(costs.back() >= 8 * costs[costs.size() / 2]);
+  }
+  CHECK(cluster_sizes.count(2) == 1);
+  CHECK(cluster_sizes.count(4) == 1);
+  CHECK(dtypes.size() == 2u);
+}
+

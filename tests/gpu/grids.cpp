@@ -181,6 +181,21 @@ std::vector<Case> tree_grid(uint64_t seed) {
   return grid.take();
 }
 
+std::vector<Case> stress_grid(uint64_t seed) {
+  Grid grid(seed);
+  for (DType dt : {DType::fp16, DType::bf16}) {
+    // 256 queries on a 4096-token prefix: at group 4 eight 128-row slices per KV range piece.
+    grid.add_flat_and_peaked("huge prefix among tiny suffixes 1,256_4096,3", parse_tree_spec("1,256_4096,3"),
+                             grid.shape(dt, 128, 4, 16));
+    // 128 queries at group 8 on a 3000-token prefix (eight slices), 64 on each 200-token middle (four).
+    grid.add_flat_and_peaked("two levels 1,2,128_3000,200,5", parse_tree_spec("1,2,128_3000,200,5"),
+                             grid.shape(dt, 64, 8, 16));
+    grid.add_flat_and_peaked("many short, a few long 4,300_1500,17", parse_tree_spec("4,300_1500,17"),
+                             grid.shape(dt, 128, 2, 32));
+  }
+  return grid.take();
+}
+
 std::vector<Case> tile128_grid(uint64_t seed) {
   Grid grid(seed);
   grid.set_max_kv_tile(kLargeKvTile);

@@ -60,6 +60,14 @@ inline constexpr int kLargeHeadDim = 256;
 /// kGridKvHeads.
 std::vector<Case> shapes_grid(uint64_t seed);
 
+/// Stage 9's persistent scheduler under stress: a few huge pack groups (long prefixes shared by
+/// 512-1024 rows, so the cluster model picks clusters of 2 and 4 and the KV split cuts them)
+/// among hundreds of tiny suffix items, and batches of many short requests with a few long
+/// ones; both dtypes, head dims 64/128, groups 2/4/8, flat and peaked data. check_stage() runs
+/// each three times (eager, again, graph replay): the pull counter and the merge counters must
+/// be back at 0 after every run.
+std::vector<Case> stress_grid(uint64_t seed);
+
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second
 /// eager run bit-identical to it (a difference is a race), and a CUDA-graph replay of the stage

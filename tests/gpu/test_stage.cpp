@@ -5,7 +5,8 @@
 // packs hold queries with different split counts, no-sharing batches across tile buckets, deep
 // and multi-root trees, random trees), and the tile128 grid run with the KV tile cap at 128 (the
 // n = 128 tiles of the stages that take their tiles from the planner's table; the other stages
-// ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256).
+// ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256); stage
+// 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler.
 #include <string>
 
 #include "../catch.hpp"
@@ -24,6 +25,7 @@ constexpr uint64_t kBoundarySeed = 20261122;
 constexpr uint64_t kTreeSeed = 7001;
 constexpr uint64_t kTile128Seed = 128001;
 constexpr uint64_t kShapesSeed = 110011;
+constexpr uint64_t kStressSeed = 909001;
 
 }  // namespace
 
@@ -42,3 +44,9 @@ TEST_CASE("the stage matches the oracle on the tile128 grid (KV tile cap 128)") 
 TEST_CASE("the stage matches the oracle on the shapes grid (groups 1-16, d=256)") {
   patlab::test::check_stage(kStage, patlab::test::shapes_grid(kShapesSeed));
 }
+
+#ifdef PATLAB_STAGE_STRESS
+TEST_CASE("the stage matches the oracle on the stress grid (a few huge items among many small ones)") {
+  patlab::test::check_stage(kStage, patlab::test::stress_grid(kStressSeed));
+}
+#endif
