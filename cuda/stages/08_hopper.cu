@@ -27,7 +27,7 @@
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/device_plan.cuh"
 #include "patlab/cuda/dispatch.cuh"
-#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/hopper_stage.cuh"
 #include "patlab/cuda/hopper_tile.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/stage.cuh"
@@ -38,10 +38,6 @@
 namespace patlab::cuda {
 
 namespace {
-
-/// Compute capability of the sm_90a machine code.
-constexpr int kHopperMajor = 9;
-constexpr int kHopperMinor = 0;
 
 /// Calls `f(TypeTag<T>{}, D, kConsumers)` for the stage-8 instance of `rows`-row tiles: 16-bit KV,
 /// d 64 or 128, one consumer warpgroup for 64 rows, two for 128.
@@ -74,12 +70,7 @@ auto hopper_instance() {
 /// one stream per bucket, then the merge.
 class HopperStage final : public Stage {
  public:
-  std::string unsupported(const Shape& shape) const override {
-    if (shape.kv_fp8()) return "stage 8 reads a 16-bit KV cache only (its copies feed wgmma directly)";
-    if (shape.head_dim != 64 && shape.head_dim != 128) return "stage 8 is built for d = 64 and 128 only";
-    if (shape.page_size < kSwizzleRows) return "stage 8 copies whole 8-row swizzle atoms: pages of 8 tokens or more";
-    return {};
-  }
+  std::string unsupported(const Shape& shape) const override { return hopper_unsupported(shape, 8); }
 
   void prepare(const DeviceBatch& batch) override {
     PlannerOptions options;
@@ -89,10 +80,7 @@ class HopperStage final : public Stage {
 
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     require_sm90(batch);
-    options = PlannerOptions{};
-    options.tiles = TilePolicy::hopper;
-    options.split_kv = true;
-    apply_batch_planner(batch, options);
+    options = hopper_planner_options(batch);
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64- and 128-row stage-8 instances (kRowClasses).
     for (int i = 0; i < 2; ++i) {
@@ -128,9 +116,7 @@ class HopperStage final : public Stage {
 
   void set_pools(const void* k_pool, const void* v_pool) override {
     plan_.set_pools(k_pool, v_pool);
-    const hopper::PoolMapShape s{pool_blocks_, shape_.page_size, shape_.num_kv_heads, shape_.head_dim, box_rows()};
-    k_map_ = hopper::make_pool_tensor_map(k_pool, s);
-    v_map_ = hopper::make_pool_tensor_map(v_pool, s);
+    maps_.set(k_pool, v_pool, pool_blocks_, shape_);
   }
 
   void run(cudaStream_t stream) override {
@@ -147,7 +133,7 @@ class HopperStage final : public Stage {
       dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
         using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
         hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>()<<<ctas, L::kThreads, L::kSmemBytes, s>>>(
-            plan_.kernel_args(), plan_.bucket_packs(b), k_map_, v_map_, box_rows());
+            plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
         PATLAB_CUDA_CHECK_LAUNCH();
       });
     }
@@ -162,12 +148,6 @@ class HopperStage final : public Stage {
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
-  /// Throws the stage's skip reason on any GPU but sm_90.
-  static void require_sm90(const DeviceBatch& batch) {
-    if (batch.device->cc_major != kHopperMajor || batch.device->cc_minor != kHopperMinor)
-      throw Error(ErrorKind::unsupported, "skipped: needs sm_90");
-  }
-
   /// Raises the shared-memory limit of the stage-8 instance for `rows`-row tiles (or refuses a
   /// device that has too little) and returns the CTAs of it one SM holds (occupancy calculator).
   static int configure_hopper(const DeviceBatch& batch, int rows) {
@@ -184,16 +164,12 @@ class HopperStage final : public Stage {
     return ctas;
   }
 
-  /// Token rows per tensor-map copy: a page, or a KV tile when pages are longer.
-  int box_rows() const { return std::min(shape_.page_size, kHopperKvTile); }
-
   Shape shape_;
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
   std::unique_ptr<StreamFork> streams_;
   std::string occupancy_;  ///< ", 64x64: 2 CTAs/SM" per stage-8 bucket (the occupancy calculator)
-  CUtensorMap k_map_{};
-  CUtensorMap v_map_{};
+  PoolMaps maps_;
 };
 // [hopper-stage]
 

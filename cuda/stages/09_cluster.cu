@@ -33,7 +33,7 @@
 #include "patlab/cuda/device_plan.cuh"
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/hopper/cluster.cuh"
-#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/hopper_stage.cuh"
 #include "patlab/cuda/hopper_tile.cuh"
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/stage.cuh"
@@ -45,9 +45,6 @@ namespace patlab::cuda {
 
 namespace {
 
-/// Compute capability of the sm_90a machine code.
-constexpr int kHopperMajor = 9;
-constexpr int kHopperMinor = 0;
 /// Consumer warpgroups of every stage-9 CTA: the 128-row tile.
 constexpr int kClusterConsumers = 2;
 /// Consumer warps of a CTA, each releasing every stage it used once.
@@ -208,14 +205,11 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
   using L = HopperLayout<D, kClusterConsumers, N>;
   constexpr int M = L::kRows;
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
-  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
-  T* q_s = reinterpret_cast<T*>(smem);
-  uint16_t* k_s = reinterpret_cast<uint16_t*>(q_s + L::kQElems);
-  uint16_t* v_s = k_s + kHopperStages * L::kTileElems;
-  hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(v_s + kHopperStages * L::kTileElems);
-  hopper::Mbarrier* empty = full + kHopperStages;
-  int* entry_slot = reinterpret_cast<int*>(empty + kHopperStages);
+  const HopperSmem<T, L> sm = carve_hopper_smem<T, L>(smem_raw);
+  T* q_s = sm.q;
+  uint16_t *k_s = sm.k, *v_s = sm.v;
+  hopper::Mbarrier *full = sm.full, *empty = sm.empty;
+  int* entry_slot = reinterpret_cast<int*>(sm.end());
   int* merge_n = entry_slot + 1;
   int* merge_list = entry_slot + 2;
 
@@ -230,7 +224,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     hopper::fence_mbarrier_init();
   }
   // No setmaxnreg here (stage 8 moves registers to the consumers): both roles run the entry
-  // loop, and ptxas keeps the kernel's one allocation (152 registers at d = 128, within the
+  // loop, and ptxas keeps the kernel's one allocation (about 150 registers at d = 128, within the
   // 168 that 384 threads of one CTA per SM may have, no spills) rather than shrink the producer.
   uint32_t parity = 0;  // per stage, the parity of this CTA's uses of it (producer: empty; consumers: full)
 
@@ -325,12 +319,7 @@ auto cluster_instance() {
 /// list (planner/cluster.hpp), and runs it as one persistent launch in clusters.
 class ClusterStage final : public Stage {
  public:
-  std::string unsupported(const Shape& shape) const override {
-    if (shape.kv_fp8()) return "stage 9 reads a 16-bit KV cache only (its copies feed wgmma directly)";
-    if (shape.head_dim != 64 && shape.head_dim != 128) return "stage 9 is built for d = 64 and 128 only";
-    if (shape.page_size < kSwizzleRows) return "stage 9 copies whole 8-row swizzle atoms: pages of 8 tokens or more";
-    return {};
-  }
+  std::string unsupported(const Shape& shape) const override { return hopper_unsupported(shape, 9); }
 
   void prepare(const DeviceBatch& batch) override {
     PlannerOptions options;
@@ -340,10 +329,7 @@ class ClusterStage final : public Stage {
 
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     require_sm90(batch);
-    options = PlannerOptions{};
-    options.tiles = TilePolicy::hopper;
-    options.split_kv = true;
-    apply_batch_planner(batch, options);
+    options = hopper_planner_options(batch);
     // Every slice runs in the 128-row CTA: the wave fill and the cluster model count its slots
     // for every row class.
     options.ctas_per_sm.fill(std::max(configure(batch), 1));
@@ -377,9 +363,7 @@ class ClusterStage final : public Stage {
 
   void set_pools(const void* k_pool, const void* v_pool) override {
     plan_.set_pools(k_pool, v_pool);
-    const hopper::PoolMapShape s{pool_blocks_, shape_.page_size, shape_.num_kv_heads, shape_.head_dim, box_rows()};
-    k_map_ = hopper::make_pool_tensor_map(k_pool, s);
-    v_map_ = hopper::make_pool_tensor_map(v_pool, s);
+    maps_.set(k_pool, v_pool, pool_blocks_, shape_);
   }
 
   void run(cudaStream_t stream) override {
@@ -388,7 +372,7 @@ class ClusterStage final : public Stage {
       using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
                               L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
-                              plan_.kernel_args(), work_, k_map_, v_map_, box_rows());
+                              plan_.kernel_args(), work_, maps_.k(), maps_.v(), maps_.box_rows());
     });
   }
 
@@ -407,12 +391,6 @@ class ClusterStage final : public Stage {
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
-  /// Throws the stage's skip reason on any GPU but sm_90.
-  static void require_sm90(const DeviceBatch& batch) {
-    if (batch.device->cc_major != kHopperMajor || batch.device->cc_minor != kHopperMinor)
-      throw Error(ErrorKind::unsupported, "skipped: needs sm_90");
-  }
-
   /// Raises the kernel's shared-memory limit (or refuses a device with too little) and returns
   /// the CTAs of it one SM holds (occupancy calculator).
   static int configure(const DeviceBatch& batch) {
@@ -456,9 +434,6 @@ class ClusterStage final : public Stage {
     work_.partials = plan_.partials_view();
   }
 
-  /// Token rows per tensor-map copy: a page, or a KV tile when pages are longer.
-  int box_rows() const { return std::min(shape_.page_size, kHopperKvTile); }
-
   Shape shape_;
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
@@ -470,8 +445,7 @@ class ClusterStage final : public Stage {
   int cluster_ = 1;            ///< CTAs per cluster of the launch (WorkList::launch_cluster)
   int seats_ = 0;              ///< clusters resident at once (cudaOccupancyMaxActiveClusters)
   int64_t grid_clusters_ = 0;  ///< clusters launched: min(seats, entries)
-  CUtensorMap k_map_{};
-  CUtensorMap v_map_{};
+  PoolMaps maps_;
 };
 // [cluster-stage]
 

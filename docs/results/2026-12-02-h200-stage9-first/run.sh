@@ -2,8 +2,9 @@
 # Stage 9 (`cluster`, issue 13) on a GPU for the first time, one H200 call:
 #  1. build (build-gpu); the stage's test alone (gpu_09_cluster: the four grids and the stress
 #     grid of its persistent scheduler, each case eager, again and under graph replay), with a
-#     deadline, and the merge's users (stages 3 and 7) because merge.cuh's warp code moved into
-#     merge_query_head();
+#     deadline, the merge's users (stages 3 and 7: merge.cuh's warp code moved into
+#     merge_query_head()) and stage 8 (its host code and shared-memory carve moved into
+#     hopper_stage.cuh and carve_hopper_smem());
 #  2. compute-sanitizer memcheck, racecheck and synccheck on stage 9 (tools/sanitize.sh, its five
 #     small workloads plus one that forms clusters of 4);
 #  3. patlab bench of stages 7, 8 and 9 (checked first, 20 repeats) on chapter 18's predicted
@@ -29,7 +30,7 @@ echo "build ok at $SECONDS s"
 PATLAB_REQUIRE_GPU=1 timeout $(( $(left) > 200 ? 200 : $(left) )) build-gpu/tests/test_09_cluster --durations yes > "$out/test_09_cluster.log" 2>&1
 echo "test_09_cluster exit $? at $SECONDS s: $(grep -E 'cases passed|test cases|assertions' "$out/test_09_cluster.log" | tr '\n' ' ')"
 grep -E "FAIL|DIFFERENT|NaN" "$out/test_09_cluster.log" | head -5
-(( $(left) > 60 )) && PATLAB_REQUIRE_GPU=1 timeout 60 meson test -C build-gpu gpu_03_splitkv gpu_07_pat --num-processes 2 > "$out/tests-merge.log" 2>&1
+(( $(left) > 90 )) && PATLAB_REQUIRE_GPU=1 timeout 90 meson test -C build-gpu gpu_03_splitkv gpu_07_pat gpu_08_hopper --num-processes 3 > "$out/tests-merge.log" 2>&1
 echo "merge users exit $? at $SECONDS s"; grep -E "^ *[0-9]+/[0-9]+ " "$out/tests-merge.log"
 if (( $(left) > 60 )); then
   SANITIZE_STAGES="cluster" SANITIZE_WORKLOADS="tiny|asymmetric --heads 8/2 --head-dim 64|--tree 1,40_300,17 --heads 32/4|--tree 1,256_1024,3 --heads 32/8" \

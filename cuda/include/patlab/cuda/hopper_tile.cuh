@@ -84,6 +84,36 @@ struct HopperLayout {
 };
 // [hopper-layout]
 
+// [hopper-smem]
+/// Where the parts of a stage-8 layout `L` lie in a CTA's dynamic shared memory.
+template <typename T, typename L>
+struct HopperSmem {
+  T* q = nullptr;                      ///< the Q tile, L::kQElems
+  uint16_t* k = nullptr;               ///< kHopperStages K tiles of L::kTileElems
+  uint16_t* v = nullptr;               ///< kHopperStages V tiles
+  hopper::Mbarrier* full = nullptr;    ///< kHopperStages: a stage's copies landed
+  hopper::Mbarrier* empty = nullptr;   ///< kHopperStages: a stage's consumers are done with it
+  /// The first byte after the barriers (stage 9 keeps its own few words there).
+  __device__ unsigned char* end() const { return reinterpret_cast<unsigned char*>(empty + kHopperStages); }
+};
+
+/// Carves `smem_raw` (the kernel's dynamic shared memory) into HopperSmem. The swizzle of the
+/// copies and of wgmma's descriptors follows address bits: the tiles start on the next
+/// 1024-byte atom (kHopperAlignSlack covers the skip).
+template <typename T, typename L>
+__device__ __forceinline__ HopperSmem<T, L> carve_hopper_smem(unsigned char* smem_raw) {
+  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
+  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
+  HopperSmem<T, L> m;
+  m.q = reinterpret_cast<T*>(smem);
+  m.k = reinterpret_cast<uint16_t*>(m.q + L::kQElems);
+  m.v = m.k + kHopperStages * L::kTileElems;
+  m.full = reinterpret_cast<hopper::Mbarrier*>(m.v + kHopperStages * L::kTileElems);
+  m.empty = m.full + kHopperStages;
+  return m;
+}
+// [hopper-smem]
+
 /// `bar.sync id, threads`: a barrier among `threads` threads (a multiple of 32) only.
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
@@ -222,15 +252,10 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
   using L = HopperLayout<D, kConsumers, N>;
   constexpr int M = L::kRows;
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  // The swizzle of the copies and of wgmma's descriptors follows address bits: the tiles start
-  // on the next 1024-byte atom (kHopperAlignSlack covers the skip).
-  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
-  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
-  T* q_s = reinterpret_cast<T*>(smem);
-  uint16_t* k_s = reinterpret_cast<uint16_t*>(q_s + L::kQElems);
-  uint16_t* v_s = k_s + kHopperStages * L::kTileElems;
-  hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(v_s + kHopperStages * L::kTileElems);
-  hopper::Mbarrier* empty = full + kHopperStages;
+  const HopperSmem<T, L> sm = carve_hopper_smem<T, L>(smem_raw);
+  T* q_s = sm.q;
+  uint16_t *k_s = sm.k, *v_s = sm.v;
+  hopper::Mbarrier *full = sm.full, *empty = sm.empty;
 
   const int hkv = args.geo.num_kv_heads;
   const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);

@@ -1,0 +1,73 @@
+/// @file hopper_stage.cuh
+/// @brief What stages 8 and 9 share on the host: the shapes their sm_90a kernels are built for,
+/// the device they run on, the planner options they start from, and the pools' tensor maps.
+#pragma once
+
+#include <cuda.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/stage.cuh"
+#include "patlab/error.hpp"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
+#include "patlab/planner/tile_budget.hpp"
+
+namespace patlab::cuda {
+
+/// Compute capability of the sm_90a machine code.
+inline constexpr int kHopperMajor = 9;
+inline constexpr int kHopperMinor = 0;
+
+/// Why stage `stage` (8 or 9) cannot run `shape`, or empty: their copies feed wgmma a 16-bit KV
+/// cache directly, their instances are d = 64 and 128, and a copy moves whole swizzle atoms.
+inline std::string hopper_unsupported(const Shape& shape, int stage) {
+  const std::string s = "stage " + std::to_string(stage);
+  if (shape.kv_fp8()) return s + " reads a 16-bit KV cache only (its copies feed wgmma directly)";
+  if (shape.head_dim != 64 && shape.head_dim != 128) return s + " is built for d = 64 and 128 only";
+  if (shape.page_size < kSwizzleRows) return s + " copies whole 8-row swizzle atoms: pages of 8 tokens or more";
+  return {};
+}
+
+/// Throws the stages' skip reason on any GPU but sm_90.
+inline void require_sm90(const DeviceBatch& batch) {
+  if (batch.device->cc_major != kHopperMajor || batch.device->cc_minor != kHopperMinor)
+    throw Error(ErrorKind::unsupported, "skipped: needs sm_90");
+}
+
+/// The planner options both start from: Hopper tiles, the KV split, the batch's SM count and
+/// overrides (each stage then sets the CTAs per SM of its kernels).
+inline PlannerOptions hopper_planner_options(const DeviceBatch& batch) {
+  PlannerOptions options;
+  options.tiles = TilePolicy::hopper;
+  options.split_kv = true;
+  apply_batch_planner(batch, options);
+  return options;
+}
+
+/// The tensor maps over the K and V pools (hopper/tma.cuh): one copy per page, or per KV tile
+/// when pages are longer.
+class PoolMaps {
+ public:
+  /// Maps `k_pool` and `v_pool` of `blocks` physical blocks of `shape`'s geometry.
+  void set(const void* k_pool, const void* v_pool, int64_t blocks, const Shape& shape) {
+    box_rows_ = std::min(shape.page_size, kHopperKvTile);
+    const hopper::PoolMapShape s{blocks, shape.page_size, shape.num_kv_heads, shape.head_dim, box_rows_};
+    k_ = hopper::make_pool_tensor_map(k_pool, s);
+    v_ = hopper::make_pool_tensor_map(v_pool, s);
+  }
+  const CUtensorMap& k() const { return k_; }
+  const CUtensorMap& v() const { return v_; }
+  /// Token rows per copy.
+  int box_rows() const { return box_rows_; }
+
+ private:
+  CUtensorMap k_{};
+  CUtensorMap v_{};
+  int box_rows_ = 0;
+};
+
+}  // namespace patlab::cuda
