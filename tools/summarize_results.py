@@ -75,16 +75,24 @@ def sources(results: pathlib.Path) -> list[pathlib.Path]:
 
 
 def load(results: pathlib.Path):
-    patlab, peers = [], {}
+    """The patlab rows (one per workload) and the peer rows by workload key. A workload that a later
+    part ran again (one that an earlier part's deadline cut before its peers) is taken whole from
+    the last part that has its patlab row: that row and that part's peer rows."""
+    patlab, peers = {}, {}
     for folder in sources(results):
-        patlab += [json.loads(line) for line in (folder / "patlab.jsonl").read_text().splitlines() if line.strip()]
+        rows = [json.loads(line) for line in (folder / "patlab.jsonl").read_text().splitlines() if line.strip()]
+        part_peers = {}
         peers_file = folder / "peers.jsonl"
         if peers_file.exists():
             for line in peers_file.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    peers.setdefault(row["key"], []).append(row)
-    return patlab, peers
+                    part_peers.setdefault(row["key"], []).append(row)
+        for row in rows:
+            patlab.pop(row["key"], None)
+            patlab[row["key"]] = row
+            peers[row["key"]] = part_peers.get(row["key"], [])
+    return list(patlab.values()), peers
 
 
 #: Peer name prefixes and the systems they run, for the tables' "best peer" label.
