@@ -43,17 +43,11 @@ namespace {
 /// d 64 or 128, one consumer warpgroup for 64 rows, two for 128.
 template <typename F>
 void dispatch_hopper(const Shape& shape, int rows, F&& f) {
-  dispatch_dtype(shape.dtype, [&](auto tag) {
-    auto with_rows = [&](auto dim) {
-      if (rows == kHopperTileRows[0])
-        f(tag, dim, std::integral_constant<int, 1>{});
-      else
-        f(tag, dim, std::integral_constant<int, 2>{});
-    };
-    if (shape.head_dim == 64)
-      with_rows(std::integral_constant<int, 64>{});
+  dispatch_hopper_dims(shape, [&](auto tag, auto dim) {
+    if (rows == kHopperTileRows[0])
+      f(tag, dim, std::integral_constant<int, 1>{});
     else
-      with_rows(std::integral_constant<int, 128>{});
+      f(tag, dim, std::integral_constant<int, 2>{});
   });
 }
 

@@ -23,10 +23,8 @@
 #include <cuda.h>
 
 #include <algorithm>
-#include <array>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "patlab/cuda/check.cuh"
@@ -297,17 +295,6 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
 }
 // [cluster-kernel]
 
-/// Calls `f(TypeTag<T>{}, D)` for the batch's 16-bit dtype and head dim 64 or 128.
-template <typename F>
-void dispatch_cluster(const Shape& shape, F&& f) {
-  dispatch_dtype(shape.dtype, [&](auto tag) {
-    if (shape.head_dim == 64)
-      f(tag, std::integral_constant<int, 64>{});
-    else
-      f(tag, std::integral_constant<int, 128>{});
-  });
-}
-
 /// The kernel instance of a dispatch.
 template <typename Tag, typename Dim>
 auto cluster_instance() {
@@ -350,14 +337,15 @@ class ClusterStage final : public Stage {
     const WorkList list = make_work_list(plan, clusters_, shape_);
     upload_work(list, batch.host->layout.num_requests());
     cluster_ = list.launch_cluster;
-    dispatch_cluster(shape_, [&](auto tag, auto dim) {
+    int seats = 0;  // clusters resident at once (cudaOccupancyMaxActiveClusters)
+    dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
       using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
-      seats_ = hopper::max_active_clusters(kernel, L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_);
+      seats = hopper::max_active_clusters(kernel, L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_);
     });
-    if (seats_ < 1)
+    if (seats < 1)
       throw Error(ErrorKind::unsupported, "stage 9: no cluster of " + std::to_string(cluster_) + " CTAs fits this GPU");
-    grid_clusters_ = std::min<int64_t>(seats_, work_.entries);
+    grid_clusters_ = std::min<int64_t>(seats, work_.entries);
     set_pools(batch.k_pool, batch.v_pool);
   }
 
@@ -368,7 +356,7 @@ class ClusterStage final : public Stage {
 
   void run(cudaStream_t stream) override {
     PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.next_entry, 0, sizeof(int), stream));
-    dispatch_cluster(shape_, [&](auto tag, auto dim) {
+    dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
       using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
                               L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
@@ -395,7 +383,7 @@ class ClusterStage final : public Stage {
   /// the CTAs of it one SM holds (occupancy calculator).
   static int configure(const DeviceBatch& batch) {
     int ctas = 0;
-    dispatch_cluster(batch.shape, [&](auto tag, auto dim) {
+    dispatch_hopper_dims(batch.shape, [&](auto tag, auto dim) {
       using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       constexpr int kBytes = ClusterSmem<decltype(dim)::value>::kBytes;
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
@@ -443,7 +431,6 @@ class ClusterStage final : public Stage {
   DeviceBuffer<int> merge_arrivals_, next_entry_;
   ClusterWorkArgs work_;
   int cluster_ = 1;            ///< CTAs per cluster of the launch (WorkList::launch_cluster)
-  int seats_ = 0;              ///< clusters resident at once (cudaOccupancyMaxActiveClusters)
   int64_t grid_clusters_ = 0;  ///< clusters launched: min(seats, entries)
   PoolMaps maps_;
 };

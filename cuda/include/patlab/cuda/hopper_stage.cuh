@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
+#include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/error.hpp"
@@ -30,6 +32,19 @@ inline std::string hopper_unsupported(const Shape& shape, int stage) {
   if (shape.head_dim != 64 && shape.head_dim != 128) return s + " is built for d = 64 and 128 only";
   if (shape.page_size < kSwizzleRows) return s + " copies whole 8-row swizzle atoms: pages of 8 tokens or more";
   return {};
+}
+
+/// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{})` for the batch's 16-bit dtype and
+/// head dim D of 64 or 128: the instances stages 8 and 9 build (hopper_unsupported() refuses the
+/// rest).
+template <typename F>
+void dispatch_hopper_dims(const Shape& shape, F&& f) {
+  dispatch_dtype(shape.dtype, [&](auto tag) {
+    if (shape.head_dim == 64)
+      f(tag, std::integral_constant<int, 64>{});
+    else
+      f(tag, std::integral_constant<int, 128>{});
+  });
 }
 
 /// Throws the stages' skip reason on any GPU but sm_90.
