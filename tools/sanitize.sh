@@ -6,10 +6,15 @@
 #   SANITIZE_STAGES="hopper pat" tools/sanitize.sh   only those stages (default: every GPU stage).
 #   SANITIZE_WORKLOADS="tiny --kv-dtype fp8|asymmetric --kv-dtype fp8" tools/sanitize.sh
 #                                     these workloads ('|'-separated) instead of the five below.
+#   SANITIZE_TOOLS="racecheck synccheck" tools/sanitize.sh   only those tools (default: all three).
 set -uo pipefail
 build=${1:-build-gpu}
 patlab=$build/tools/patlab
 [[ -x $patlab ]] || { echo "sanitize.sh: $patlab not built" >&2; exit 2; }
+tools=${SANITIZE_TOOLS:-memcheck racecheck synccheck}
+for tool in $tools; do
+  [[ $tool =~ ^(memcheck|racecheck|synccheck)$ ]] || { echo "sanitize.sh: unknown tool '$tool' in SANITIZE_TOOLS (memcheck, racecheck, synccheck)" >&2; exit 2; }
+done
 stages=${SANITIZE_STAGES:-$("$patlab" list --format csv | awk -F, 'NR > 2 && $3 == "yes" {print $2}')}
 [[ -n $stages ]] || { echo "sanitize.sh: $patlab list gave no GPU stages" >&2; exit 1; }
 "$(dirname "$0")/require_gpu.sh" "$patlab" || exit 1
@@ -24,7 +29,7 @@ if [[ -n ${SANITIZE_WORKLOADS:-} ]]; then
   IFS='|' read -r -a workloads <<< "$SANITIZE_WORKLOADS"
 fi
 status=0
-for tool in memcheck racecheck synccheck; do
+for tool in $tools; do
   for s in $stages; do
     for w in "${workloads[@]}"; do
       # shellcheck disable=SC2086
