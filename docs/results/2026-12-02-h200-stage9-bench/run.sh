@@ -3,9 +3,10 @@
 #  1. build (build-gpu);
 #  2. what the first run's time limit cut: racecheck on the workload that forms clusters of 4,
 #     synccheck on the four workloads of the first run (tools/sanitize.sh, SANITIZE_TOOLS);
-#  3. patlab bench of stages 7, 8 and 9 (checked first, 20 repeats, cold L2, eager and graph) on
-#     chapter 18's section 5 workloads, a long prefix, the default workload, a long no-sharing
-#     batch, a small one and a heterogeneous batch.
+#  3. patlab compare, every stage (checked first, 20 repeats, cold L2, eager and graph; `x floor`
+#     is time over unique bytes / the copy bandwidth measured in the same process) on chapter
+#     18's section 5 workloads, a long prefix, the default workload, a long no-sharing batch, a
+#     small one and a heterogeneous batch.
 # Everything lands in OUT/stage9.tar.gz. No step starts after SECONDS (default 430) of this script.
 #   PATLAB_COMMIT=<hash> docs/results/2026-12-02-h200-stage9-bench/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -37,8 +38,8 @@ for w in "--tree 1,1024_2048,32 --heads 64/8" "--tree 1,1024_2048,32 --heads 32/
          "--hetero 3 --hetero-requests 512 --hetero-prefix 4096 --heads 32/8" "asymmetric"; do
   if (( $(left) < 20 )); then echo "stopped for time before: $w" >> "$out/bench.log"; break; fi
   # shellcheck disable=SC2086
-  timeout $(( $(left) > 60 ? 60 : $(left) )) build-gpu/tools/patlab bench $w --stage pat hopper cluster --repeats 20 \
-    > "$out/bench-$(echo "$w" | tr -c 'a-zA-Z0-9' '_').txt" 2>&1
+  timeout $(( $(left) > 60 ? 60 : $(left) )) build-gpu/tools/patlab compare $w --repeats 20 \
+    > "$out/compare-$(echo "$w" | tr -c 'a-zA-Z0-9' '_').txt" 2>&1
   echo "exit $? at $SECONDS s: $w" >> "$out/bench.log"
 done
 cat "$out/bench.log"
