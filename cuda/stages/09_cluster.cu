@@ -6,10 +6,14 @@
 ///
 /// What is new against stage 8:
 ///  - one launch: as many clusters as fit the GPU (cudaOccupancyMaxActiveClusters), each looping:
-///    its rank 0 pulls the next *entry* of the work list with an atomicAdd and hands it to the
-///    other CTAs through their shared memory; an entry is one or more items whose cluster sizes
-///    fill the launch's cluster; an item is up to c row slices (packs) of one pack group at one
-///    KV head, one slice per CTA;
+///    its rank 0 pulls the next *entry* of the work list's multicast part with an atomicAdd and
+///    hands it to the other CTAs through their shared memory; an entry is one or more items whose
+///    cluster sizes fill the launch's cluster; an item is up to c row slices (packs) of one pack
+///    group at one KV head, one slice per CTA;
+///  - the solo part: a cluster that finds no entry left lets its CTAs go; each CTA's producer
+///    pulls the next 1-CTA item itself and hands it to its consumers through a two-slot queue in
+///    shared memory (an mbarrier pair per slot), so it streams the next item's tiles while the
+///    consumers finish the last one: no cluster barrier, no drained pipeline between items;
 ///  - multicast: the CTAs of an item read the same KV range, so each issues every c-th box of a
 ///    tile with `.multicast::cluster` into all of them; each CTA's full barrier waits for the
 ///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
@@ -19,7 +23,8 @@
 ///    all heads of the query and sets the counter back to 0, so the next run (or graph replay)
 ///    finds it zeroed. No merge kernel, one stream, graph-capturable.
 /// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
-/// rows: the persistent grid has one kind of CTA.
+/// rows: the persistent grid has one kind of CTA; a warpgroup with no row of the slice skips the
+/// tensor-core work and only releases the stages.
 #include <cuda.h>
 
 #include <algorithm>
@@ -52,6 +57,10 @@ constexpr int kConsumerWarps = kClusterConsumers * kWarpgroupThreads / 32;
 constexpr int kEmptyArrivals = kConsumerWarps * kMaxClusterSize;
 /// Most queries of one slice (128 rows at group 1): the folded merge's list of queries to merge.
 constexpr int kMaxSliceQueries = kHopperMaxRows;
+/// Slots of a CTA's solo queue: items its producer pulled, not yet taken by its consumers.
+constexpr int kSoloSlots = 2;
+/// Threads of the two consumer warpgroups.
+constexpr int kConsumerThreads = kClusterConsumers * kWarpgroupThreads;
 
 /// Cycles a stage-9 barrier wait may spin before the kernel traps (about 10 s at the H200's
 /// 1.98 GHz): a deadlock of the cluster protocol becomes a launch error that the CLI and the
@@ -79,19 +88,23 @@ struct ClusterWorkArgs {
   const DeviceItem* items = nullptr;
   const int32_t* slice_packs = nullptr;  ///< the plan pack of each slice
   int entries = 0;
-  int* next_entry = nullptr;             ///< the pull counter, zeroed before each run
+  int solo_begin = 0;                    ///< items [solo_begin, solo_begin + solo_items) are solo
+  int solo_items = 0;
+  int* pulls = nullptr;                  ///< the pull counters, zeroed before each run: [0] entries, [1] solo items
   int* merge_arrivals = nullptr;         ///< [requests]: items done writing one of its partials (0 between runs)
   const int32_t* merge_count = nullptr;  ///< [requests]: WorkList::merge_count
   PartialsView partials;
 };
 
-/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in and
-/// the folded merge's list.
+/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the solo queue's barriers
+/// (full, empty per slot), the entry a pull handed in, the folded merge's list and the solo
+/// queue's slots.
 template <int D>
 struct ClusterSmem {
   using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
-  static constexpr int kExtraInts = 2 + kMaxSliceQueries;  ///< entry, merge count, merge list
-  static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
+  static constexpr int kBarriers = 2 * kSoloSlots;
+  static constexpr int kExtraInts = 2 + kMaxSliceQueries + kSoloSlots;  ///< entry, merge count, merge list, solo slots
+  static constexpr int kBytes = L::kSmemBytes + kBarriers * kMbarrierBytes + kExtraInts * static_cast<int>(sizeof(int));
 };
 
 // [cluster-produce]
@@ -156,7 +169,6 @@ __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, in
 template <typename T, int D>
 __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const ClusterWorkArgs& work, int first,
                                            int queries, int* merge_n, int* merge_list, int ctid) {
-  constexpr int kConsumerThreads = kClusterConsumers * kWarpgroupThreads;
   if (ctid == 0) *merge_n = 0;
   __threadfence();  // this thread's partials reach L2 before its CTA counts them in
   named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
@@ -186,13 +198,43 @@ __device__ __forceinline__ void cluster_sync_all() {
   hopper::cluster_sync();
 }
 
+// [cluster-solo]
+/// The producer's pull of its CTA's next solo item (its `k`-th): waits for slot k % kSoloSlots
+/// to be free, takes the next solo item (-1: none left) and hands it to the consumers.
+__device__ __forceinline__ int push_solo(const ClusterWorkArgs& work, hopper::Mbarrier* solo_full,
+                                         hopper::Mbarrier* solo_empty, int* solo_slot, int k) {
+  const int slot = k % kSoloSlots;
+  wait_or_trap(&solo_empty[slot], ((k / kSoloSlots) & 1) ^ 1);
+  const int i = atomicAdd(work.pulls + 1, 1);
+  const int item = i < work.solo_items ? work.solo_begin + i : -1;
+  solo_slot[slot] = item;
+  hopper::arrive(&solo_full[slot]);  // release: the slot's word before the arrival
+  return item;
+}
+
+/// The consumers' take of their `k`-th solo item: wait for the slot, read it, meet (every consumer
+/// is past the last item's merge and Q tile), free the slot.
+__device__ __forceinline__ int take_solo(hopper::Mbarrier* solo_full, hopper::Mbarrier* solo_empty,
+                                         const int* solo_slot, int k, int ctid) {
+  const int slot = k % kSoloSlots;
+  wait_or_trap(&solo_full[slot], (k / kSoloSlots) & 1);
+  const int item = *reinterpret_cast<const volatile int*>(&solo_slot[slot]);
+  named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
+  if (ctid == 0) hopper::arrive(&solo_empty[slot]);
+  return item;
+}
+// [cluster-solo]
+
 // [cluster-kernel]
 /// The stage-9 kernel: a persistent grid of clusters; warpgroup 0 produces, warpgroups 1-2
-/// consume (stage 8's roles, without its register hand-over), and every thread takes part in the
-/// two cluster barriers of each entry: (A) the cluster is done with the last entry (its stages
-/// are free in every CTA, and no copy or arrival into them is in flight), (B) the pulled entry
-/// is in every CTA. The barriers are initialised once; each thread tracks, per stage, the
-/// parity of its CTA's uses, and stage indices restart at 0 with every item.
+/// consume (stage 8's roles, without its register hand-over). First the multicast entries:
+/// every thread takes part in the two cluster barriers of each entry: (A) the cluster is done
+/// with the last entry (its stages are free in every CTA, and no copy or arrival into them is in
+/// flight), (B) the pulled entry is in every CTA. Then, when no entry is left, the solo items:
+/// the producer thread pulls them (push_solo()), the consumers take them (take_solo()), and the
+/// rest of the producer warpgroup is done. The barriers are initialised once; each thread
+/// tracks, per stage, the parity of its CTA's uses, and stage indices restart at 0 with every
+/// item (producer and consumers walk the same sequence of uses).
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile
@@ -207,9 +249,12 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
   T* q_s = sm.q;
   uint16_t *k_s = sm.k, *v_s = sm.v;
   hopper::Mbarrier *full = sm.full, *empty = sm.empty;
-  int* entry_slot = reinterpret_cast<int*>(sm.end());
+  hopper::Mbarrier* solo_full = reinterpret_cast<hopper::Mbarrier*>(sm.end());
+  hopper::Mbarrier* solo_empty = solo_full + kSoloSlots;
+  int* entry_slot = reinterpret_cast<int*>(solo_empty + kSoloSlots);
   int* merge_n = entry_slot + 1;
   int* merge_list = entry_slot + 2;
+  int* solo_slot = merge_list + kMaxSliceQueries;
 
   const int rank = static_cast<int>(hopper::cluster_rank());
   const int csize = static_cast<int>(hopper::cluster_size());
@@ -219,35 +264,52 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       hopper::init_mbarrier(&full[s], 1);                // this CTA's producer: arrive_expect_tx
       hopper::init_mbarrier(&empty[s], kEmptyArrivals);  // the members' consumer warps (release_stage())
     }
+    for (int s = 0; s < kSoloSlots; ++s) {
+      hopper::init_mbarrier(&solo_full[s], 1);   // the producer's push_solo()
+      hopper::init_mbarrier(&solo_empty[s], 1);  // the consumers' take_solo()
+    }
     hopper::fence_mbarrier_init();
   }
   // No setmaxnreg here (stage 8 moves registers to the consumers): both roles run the entry
   // loop, and ptxas keeps the kernel's one allocation (about 150 registers at d = 128, within the
   // 168 that 384 threads of one CTA per SM may have, no spills) rather than shrink the producer.
   uint32_t parity = 0;  // per stage, the parity of this CTA's uses of it (producer: empty; consumers: full)
+  bool solo = false;    // past the entries: pulling solo items
+  const int ctid = threadIdx.x - kWarpgroupThreads;  // consumer thread id (negative in the producer warpgroup)
 
-  for (;;) {
-    cluster_sync_all();  // (A)
-    if (rank == 0 && threadIdx.x == 0) {
-      const int e = atomicAdd(work.next_entry, 1);
-      for (int r = 0; r < csize; ++r)
-        hopper::st_shared_cluster(hopper::map_shared_rank(entry_slot, static_cast<uint32_t>(r)), static_cast<uint32_t>(e));
-    }
-    cluster_sync_all();  // (B)
-    const int e = *reinterpret_cast<volatile int*>(entry_slot);
-    if (e >= work.entries) break;
-    // This CTA's item and slice: the entry's items take consecutive ranks, `cluster` each; a
-    // rank past an item's slices (a partial last cluster) or past the items idles.
-    int item = -1, first_rank = 0;
-    for (int i = work.entry_begin[e], offset = 0; i < work.entry_begin[e + 1]; ++i) {
-      const DeviceItem& it = work.items[i];
-      if (rank < offset + it.cluster) {
-        if (rank - offset < it.slices) item = i, first_rank = offset;
-        break;
+  for (int k = 0;; ++k) {
+    int item = -1, first_rank = rank;
+    if (!solo) {
+      cluster_sync_all();  // (A)
+      if (rank == 0 && threadIdx.x == 0) {
+        const int e = atomicAdd(work.pulls, 1);
+        for (int r = 0; r < csize; ++r)
+          hopper::st_shared_cluster(hopper::map_shared_rank(entry_slot, static_cast<uint32_t>(r)), static_cast<uint32_t>(e));
       }
-      offset += it.cluster;
+      cluster_sync_all();  // (B)
+      const int e = *reinterpret_cast<volatile int*>(entry_slot);
+      if (e >= work.entries) {
+        solo = true;
+        k = -1;  // the solo queue's pulls count from 0
+        if (wg == 0 && wg_tid != 0) break;  // the producer warpgroup's other threads are done
+        continue;
+      }
+      // This CTA's item and slice: the entry's items take consecutive ranks, `cluster` each; a
+      // rank past an item's slices (a partial last cluster) or past the items idles.
+      for (int i = work.entry_begin[e], offset = 0; i < work.entry_begin[e + 1]; ++i) {
+        const DeviceItem& it = work.items[i];
+        if (rank < offset + it.cluster) {
+          if (rank - offset < it.slices) item = i, first_rank = offset;
+          break;
+        }
+        offset += it.cluster;
+      }
+      if (item < 0) continue;  // idle this entry (no cluster barrier until the next (A))
+    } else {
+      item = wg == 0 ? push_solo(work, solo_full, solo_empty, solo_slot, k)
+                     : take_solo(solo_full, solo_empty, solo_slot, k, ctid);
+      if (item < 0) break;
     }
-    if (item < 0) continue;  // idle this entry (no cluster barrier until the next (A))
     const DeviceItem it = work.items[item];
     const int member = rank - first_rank;
     const int pack = work.slice_packs[it.slice_begin + member];
@@ -265,7 +327,8 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     }
     const int cg = wg - 1, lane = wg_tid % 32, warp = wg_tid / 32;
     const int row0 = cg * kHopperGroupRows;
-    gather_q_rows<T, D, M>(args, q_s, first, rows, it.kv_head, row0, wg_tid, 1 + cg);
+    const bool computes = row0 < rows;  // warpgroup 2 of a slice of at most 64 rows has none
+    if (computes) gather_q_rows<T, D, M>(args, q_s, first, rows, it.kv_head, row0, wg_tid, 1 + cg);
     const T* q_wg = q_s + row0 * hopper::kPanelElems;
     const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
     float o[D / 8][4] = {};
@@ -279,18 +342,21 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       uint16_t* ks = k_s + s * L::kTileElems;
       uint16_t* vs = v_s + s * L::kTileElems;
       const int valid = kv_len - tile * N;
-      if (valid < N) zero_v_tail<D, N, kClusterConsumers>(vs, valid, threadIdx.x - kWarpgroupThreads);
-      consume_tile<T, D, M, N>(q_wg, reinterpret_cast<const T*>(ks), reinterpret_cast<const T*>(vs), tile * N, kv_len,
-                               scale, lane, row_state, o);
+      if (valid < N) zero_v_tail<D, N, kClusterConsumers>(vs, valid, ctid);
+      if (computes)
+        consume_tile<T, D, M, N>(q_wg, reinterpret_cast<const T*>(ks), reinterpret_cast<const T*>(vs), tile * N,
+                                 kv_len, scale, lane, row_state, o);
       release_stage(empty, s, first_rank, it.slices, topper, lane);
     }
+    if (computes) {
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
-      row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
+      for (int i = 0; i < 2; ++i) {
+        row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
+        row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 2);
+      }
+      write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
     }
-    write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
-    fold_merge<T, D>(args, work, first, queries, merge_n, merge_list, threadIdx.x - kWarpgroupThreads);
+    fold_merge<T, D>(args, work, first, queries, merge_n, merge_list, ctid);
   }
 }
 // [cluster-kernel]
@@ -345,7 +411,9 @@ class ClusterStage final : public Stage {
     });
     if (seats < 1)
       throw Error(ErrorKind::unsupported, "stage 9: no cluster of " + std::to_string(cluster_) + " CTAs fits this GPU");
-    grid_clusters_ = std::min<int64_t>(seats, work_.entries);
+    // Enough clusters for the entries, or for the solo items one per CTA, at most the seats.
+    const int64_t solo_clusters = (work_.solo_items + cluster_ - 1) / cluster_;
+    grid_clusters_ = std::max<int64_t>(1, std::min<int64_t>(seats, std::max<int64_t>(work_.entries, solo_clusters)));
     set_pools(batch.k_pool, batch.v_pool);
   }
 
@@ -355,7 +423,7 @@ class ClusterStage final : public Stage {
   }
 
   void run(cudaStream_t stream) override {
-    PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.next_entry, 0, sizeof(int), stream));
+    PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.pulls, 0, 2 * sizeof(int), stream));
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
       using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
@@ -373,7 +441,7 @@ class ClusterStage final : public Stage {
     for (const PackGroup& g : clusters_.groups) clustered += g.cluster > 1;
     return plan_.describe() + ", sm_90a persistent grid: " + std::to_string(grid_clusters_) + " clusters of " +
            std::to_string(cluster_) + " CTA" + (cluster_ == 1 ? "" : "s") + " pulling " + std::to_string(work_.entries) +
-           " entries, " + std::to_string(clustered) + " of " + std::to_string(clusters_.groups.size()) +
+           " entries, then each CTA " + std::to_string(work_.solo_items) + " solo items, " + std::to_string(clustered) + " of " + std::to_string(clusters_.groups.size()) +
            " pack groups multicast, merge folded in";
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
@@ -398,7 +466,7 @@ class ClusterStage final : public Stage {
   /// Flattens `list` for the kernel and zeroes the merge counters.
   void upload_work(const WorkList& list, int requests) {
     std::vector<int32_t> entry_begin(list.entry_begin.begin(), list.entry_begin.end());
-    entry_begin.push_back(static_cast<int32_t>(list.items.size()));
+    entry_begin.push_back(list.solo_begin);
     std::vector<DeviceItem> items;
     std::vector<int32_t> slice_packs;
     for (const WorkItem& w : list.items) {
@@ -411,12 +479,14 @@ class ClusterStage final : public Stage {
     slice_packs_ = DeviceBuffer<int32_t>(slice_packs);
     merge_count_ = DeviceBuffer<int32_t>(list.merge_count);
     merge_arrivals_ = DeviceBuffer<int>(std::vector<int>(static_cast<size_t>(requests), 0));
-    next_entry_ = DeviceBuffer<int>(std::vector<int>(1, 0));
+    pulls_ = DeviceBuffer<int>(std::vector<int>(2, 0));
     work_.entry_begin = entry_begin_.get();
     work_.items = items_.get();
     work_.slice_packs = slice_packs_.get();
     work_.entries = static_cast<int>(list.entries());
-    work_.next_entry = next_entry_.get();
+    work_.solo_begin = list.solo_begin;
+    work_.solo_items = static_cast<int>(list.solo_items());
+    work_.pulls = pulls_.get();
     work_.merge_arrivals = merge_arrivals_.get();
     work_.merge_count = merge_count_.get();
     work_.partials = plan_.partials_view();
@@ -428,10 +498,10 @@ class ClusterStage final : public Stage {
   ClusterPlan clusters_;
   DeviceBuffer<int32_t> entry_begin_, slice_packs_, merge_count_;
   DeviceBuffer<DeviceItem> items_;
-  DeviceBuffer<int> merge_arrivals_, next_entry_;
+  DeviceBuffer<int> merge_arrivals_, pulls_;
   ClusterWorkArgs work_;
   int cluster_ = 1;            ///< CTAs per cluster of the launch (WorkList::launch_cluster)
-  int64_t grid_clusters_ = 0;  ///< clusters launched: min(seats, entries)
+  int64_t grid_clusters_ = 0;  ///< clusters launched: min(seats, max(entries, solo items / cluster size)), at least 1
   PoolMaps maps_;
 };
 // [cluster-stage]

@@ -53,11 +53,13 @@ def main():
     check("large prefix: model bytes fall by the same",
           summary.get("model bytes (HBM, L2 re-reads charged), no clusters", 0) -
           summary.get("model bytes with clusters", 0) == saved, str(summary))
-    check("large prefix: items and entries", summary.get("work items (pack slices x KV head)") == 16 * 8 + 1024 * 8
-          and summary.get("entries (what one cluster pulls)") == 16 * 8 + 1024 * 8 // 4, str(summary))
+    check("large prefix: items, entries (the prefix) and solo items (the suffixes)",
+          summary.get("work items (pack slices x KV head)") == 16 * 8 + 1024 * 8
+          and summary.get("entries (multicast items, what one cluster pulls)") == 16 * 8
+          and summary.get("solo items (1 CTA, what one CTA pulls)") == 1024 * 8, str(summary))
     check("large prefix: the schedule within its bound",
-          summary.get("pull schedule, busiest seat (KV tokens)", 1) <=
-          summary.get("list bound (total / seats + longest)", 0), str(summary))
+          summary.get("pull schedule, last item's end (KV tokens)", 1) <=
+          summary.get("list bound (CTA time / CTA slots + longest)", 0), str(summary))
     check("large prefix: 12 groups shown without --packs", len(groups) == 12, str(len(groups)))
 
     doc = plan_json("no sharing", NO_SHARING + ["--hopper-tiles", "--cluster", "--packs"])

@@ -14,7 +14,6 @@
 #include "patlab/model/traffic.hpp"
 #include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
-#include "patlab/planner/waves.hpp"
 
 using namespace patlab;
 
@@ -38,13 +37,6 @@ PlannerOptions hopper_options() {
   PlannerOptions o;
   o.tiles = TilePolicy::hopper;
   return o;
-}
-
-/// The entries of `list` as waves.hpp's CTA groups (one CTA each, its entry's cost).
-std::vector<CtaGroup> entry_groups(const WorkList& list) {
-  std::vector<CtaGroup> groups;
-  for (size_t e = 0; e < list.entries(); ++e) groups.push_back({list.entry_cost(e), 1});
-  return groups;
 }
 
 /// Every fault of `list` against `plan` and `clusters`, one line each (empty = consistent).
@@ -92,15 +84,24 @@ std::vector<std::string> work_list_faults(const PagedLayout& L, const Plan& plan
     const int64_t expect = plan.partials[r] > 1 ? writes[r] : 0;
     if (list.merge_count[r] != expect) faults.push_back("merge counter of query " + std::to_string(r));
   }
-  // Order: runs of (first block, head) contiguous; inside a run cost non-increasing; runs by their
-  // costliest item, non-increasing.
+  // Parts: multicast items, then solo items.
+  if (list.solo_begin < 0 || static_cast<size_t>(list.solo_begin) > list.items.size())
+    faults.push_back("solo_begin outside the list");
+  for (size_t i = 0; i < list.items.size(); ++i)
+    if ((list.items[i].cluster > 1) != (i < static_cast<size_t>(list.solo_begin)))
+      faults.push_back("item " + std::to_string(i) + " in the wrong part (cluster " + std::to_string(list.items[i].cluster) + ")");
+  // Order, in each part: runs of (first block, head) contiguous; inside a run cost
+  // non-increasing; runs by their costliest item, non-increasing.
   std::map<std::pair<int32_t, int32_t>, size_t> run_end;
   int64_t prev_run_cost = INT64_MAX;
   for (size_t i = 0; i < list.items.size(); ++i) {
     const WorkItem& w = list.items[i];
+    const bool part_starts = i == static_cast<size_t>(list.solo_begin);
+    if (part_starts) run_end.clear(), prev_run_cost = INT64_MAX;
     const std::pair<int32_t, int32_t> key{clusters.groups[static_cast<size_t>(w.group)].first_block, w.kv_head};
-    const bool starts = i == 0 || key != std::make_pair(clusters.groups[static_cast<size_t>(list.items[i - 1].group)].first_block,
-                                                        list.items[i - 1].kv_head);
+    const bool starts = i == 0 || part_starts ||
+                        key != std::make_pair(clusters.groups[static_cast<size_t>(list.items[i - 1].group)].first_block,
+                                              list.items[i - 1].kv_head);
     if (starts) {
       if (run_end.count(key)) faults.push_back("the items of one (block, head) are not contiguous");
       if (w.cost > prev_run_cost) faults.push_back("runs are not longest first");
@@ -110,14 +111,15 @@ std::vector<std::string> work_list_faults(const PagedLayout& L, const Plan& plan
     }
     run_end[key] = i;
   }
-  // Entries: consecutive, each within the launch's cluster size.
+  // Entries: consecutive, each within the launch's cluster size, covering the multicast part.
   for (size_t e = 0; e < list.entries(); ++e) {
-    const size_t end = e + 1 < list.entries() ? static_cast<size_t>(list.entry_begin[e + 1]) : list.items.size();
+    const size_t end = static_cast<size_t>(e + 1 < list.entries() ? list.entry_begin[e + 1] : list.solo_begin);
     int used = 0;
     for (size_t i = static_cast<size_t>(list.entry_begin[e]); i < end; ++i) used += list.items[i].cluster;
     if (used > list.launch_cluster || end <= static_cast<size_t>(list.entry_begin[e])) faults.push_back("entry overfull or empty");
   }
-  if (!list.items.empty() && (list.entry_begin.empty() || list.entry_begin.front() != 0)) faults.push_back("entries do not start at 0");
+  if (list.solo_begin > 0 && (list.entry_begin.empty() || list.entry_begin.front() != 0)) faults.push_back("entries do not start at 0");
+  if (list.solo_begin == 0 && !list.entry_begin.empty()) faults.push_back("entries without multicast items");
   return faults;
 }
 
@@ -251,15 +253,22 @@ TEST_CASE("work list: coverage, order, counters, entries and the schedule bound 
   }
   // Every query has 2 partials (prefix, own tokens): 2 x 8 heads write it.
   for (int32_t k : w.merge_count) REQUIRE(k == 16);
-  // Four 1-CTA suffix items share an entry of the 4-CTA launch.
-  REQUIRE(w.entries() == 16 * 8 + 1024 * 8 / 4);
+  // The prefix items are the entries (one cluster of 4 each); the 1-CTA suffix items are solo,
+  // pulled per CTA.
+  REQUIRE(w.entries() == 16 * 8);
+  REQUIRE(w.solo_items() == 1024 * 8);
   const PullSchedule s = pull_schedule(w);
-  REQUIRE(s.makespan <= s.bound(w.seats));
-  REQUIRE(s.waves == (static_cast<int64_t>(w.entries()) + w.seats - 1) / w.seats);
+  REQUIRE(s.makespan <= s.bound(w.slots()));
+  REQUIRE(s.makespan >= (s.total + w.slots() - 1) / w.slots());
+  REQUIRE(s.waves == 128 / 32);
+  REQUIRE(s.solo_waves == (1024 * 8 + 127) / 128);
+  // The 32 clusters take the 128 prefix items in 4 rounds of 2048 tokens; then the 128 CTAs share
+  // the 8192 suffix items of 32 tokens: 64 each.
+  REQUIRE(s.makespan == 4 * 2048 + 64 * 32);
 }
 
 TEST_CASE("work list on random trees: every (query, head, range) once, order, counters, the list bound") {
-  int clustered = 0, merged = 0, worse_than_lpt = 0;
+  int clustered = 0, merged = 0;
   for (int i = 0; i < kRandomTrees; ++i) {
     const uint64_t seed = kTreeSeed + static_cast<uint64_t>(i);
     fuzz::Case fc = fuzz::draw_case(seed, i % 4 == 0 ? fuzz::kLargeTrees : fuzz::kSmallTrees);
@@ -274,15 +283,9 @@ TEST_CASE("work list on random trees: every (query, head, range) once, order, co
     INFO((faults.empty() ? std::string() : faults.front()));
     REQUIRE(faults.empty());
     const PullSchedule s = pull_schedule(w);
-    REQUIRE(s.makespan <= s.bound(w.seats));
-    REQUIRE(s.makespan >= (s.total + w.seats - 1) / w.seats);
-    // Pure longest first over the same entries (waves.hpp's lpt_schedule) obeys the same list bound
-    // and the same floor; the grouped order keeps runs together at no more than that bound.
-    std::vector<CtaGroup> groups = entry_groups(w);
-    const int64_t lpt = lpt_schedule(groups, w.seats, 1).makespan_tokens;
-    REQUIRE(lpt <= s.bound(w.seats));
-    REQUIRE(lpt >= std::max(s.longest, (s.total + w.seats - 1) / w.seats));
-    worse_than_lpt += s.makespan > lpt;
+    REQUIRE(s.makespan <= s.bound(w.slots()));
+    REQUIRE(s.makespan >= (s.total + w.slots() - 1) / w.slots());
+    REQUIRE(s.makespan >= s.longest);
     // Clusters never read more than one CTA per pack, and row slices add no partial.
     REQUIRE(c.kv_bytes_clustered <= c.kv_bytes_alone);
     clustered += c.launch_cluster > 1;
@@ -290,8 +293,6 @@ TEST_CASE("work list on random trees: every (query, head, range) once, order, co
   }
   REQUIRE(clustered > kRandomTrees / 20);
   REQUIRE(merged > 0);
-  WARN("the grouped order ended later than pure longest first on " << worse_than_lpt << " of " << kRandomTrees
-                                                                    << " trees (both within the list bound)");
 }
 
 TEST_CASE("bad input to the cluster functions is a usage error") {

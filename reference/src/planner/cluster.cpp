@@ -115,7 +115,7 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
 }
 
 int64_t WorkList::entry_cost(size_t e) const {
-  const size_t end = e + 1 < entry_begin.size() ? static_cast<size_t>(entry_begin[e + 1]) : items.size();
+  const size_t end = static_cast<size_t>(e + 1 < entry_begin.size() ? entry_begin[e + 1] : solo_begin);
   int64_t cost = 0;
   for (size_t i = static_cast<size_t>(entry_begin[e]); i < end; ++i) cost = std::max(cost, items[i].cost);
   return cost;
@@ -138,24 +138,33 @@ WorkList make_work_list(const Plan& plan, const ClusterPlan& clusters, const Sha
         list.items.push_back({g, first, std::min(pg.cluster, n - first), h, pg.cluster, pg.kv_len});
   }
   // [work order]
-  // Items that start at the same physical block at the same KV head re-read the same bytes: one
-  // run, longest first inside; runs longest first by their costliest item (ties: block, head).
-  auto block_of = [&](const WorkItem& w) { return clusters.groups[static_cast<size_t>(w.group)].first_block; };
-  std::map<std::pair<int32_t, int32_t>, int64_t> run_cost;  // (first block, head) -> costliest item
+  // Two parts: multicast items (cluster > 1, pulled per cluster), then solo items (pulled per
+  // CTA). In each, items that start at the same physical block at the same KV head re-read the
+  // same bytes: one run, longest first inside; runs longest first by their costliest item (ties:
+  // block, head).
+  using RunKey = std::tuple<bool, int32_t, int32_t>;  // (solo, first block, head)
+  auto key_of = [&](const WorkItem& w) {
+    return RunKey{w.cluster == 1, clusters.groups[static_cast<size_t>(w.group)].first_block, w.kv_head};
+  };
+  std::map<RunKey, int64_t> run_cost;  // the run's costliest item
   for (const WorkItem& w : list.items) {
-    int64_t& c = run_cost[{block_of(w), w.kv_head}];
+    int64_t& c = run_cost[key_of(w)];
     c = std::max(c, w.cost);
   }
   std::stable_sort(list.items.begin(), list.items.end(), [&](const WorkItem& a, const WorkItem& b) {
-    const std::pair<int32_t, int32_t> ka{block_of(a), a.kv_head}, kb{block_of(b), b.kv_head};
+    const RunKey ka = key_of(a), kb = key_of(b);
+    if (std::get<0>(ka) != std::get<0>(kb)) return std::get<0>(kb);  // multicast first
     const int64_t ra = run_cost.at(ka), rb = run_cost.at(kb);
     if (ra != rb) return ra > rb;
     if (ka != kb) return ka < kb;
     return a.cost > b.cost;
   });
-  // Entries: consecutive items filling one hardware cluster of launch_cluster CTAs.
+  list.solo_begin = static_cast<int32_t>(
+      std::find_if(list.items.begin(), list.items.end(), [](const WorkItem& w) { return w.cluster == 1; }) -
+      list.items.begin());
+  // Entries: consecutive multicast items filling one hardware cluster of launch_cluster CTAs.
   int used = list.launch_cluster;
-  for (size_t i = 0; i < list.items.size(); ++i) {
+  for (size_t i = 0; i < static_cast<size_t>(list.solo_begin); ++i) {
     if (used + list.items[i].cluster > list.launch_cluster) {
       list.entry_begin.push_back(static_cast<int32_t>(i));
       used = 0;
@@ -174,18 +183,33 @@ WorkList make_work_list(const Plan& plan, const ClusterPlan& clusters, const Sha
 PullSchedule pull_schedule(const WorkList& list) {
   require(list.seats >= 1, "pull_schedule: the work list has no seats (resident clusters)");
   PullSchedule s;
-  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> free_at;
-  for (int64_t i = 0; i < std::min<int64_t>(list.seats, static_cast<int64_t>(list.entries())); ++i) free_at.push(0);
+  using MinQueue = std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>>;
+  MinQueue clusters;
+  for (int64_t i = 0; i < list.seats; ++i) clusters.push(0);
   for (size_t e = 0; e < list.entries(); ++e) {
     const int64_t cost = list.entry_cost(e);
-    const int64_t start = free_at.top();
-    free_at.pop();
-    free_at.push(start + cost);
+    const int64_t start = clusters.top();
+    clusters.pop();
+    clusters.push(start + cost);
+    s.makespan = std::max(s.makespan, start + cost);
+    s.total += cost * list.launch_cluster;
+    s.longest = std::max(s.longest, cost);
+  }
+  // Each cluster's CTAs go on to the solo items when the cluster finds no entry left.
+  MinQueue ctas;
+  for (; !clusters.empty(); clusters.pop())
+    for (int r = 0; r < list.launch_cluster; ++r) ctas.push(clusters.top());
+  for (size_t i = static_cast<size_t>(list.solo_begin); i < list.items.size(); ++i) {
+    const int64_t cost = list.items[i].cost;
+    const int64_t start = ctas.top();
+    ctas.pop();
+    ctas.push(start + cost);
     s.makespan = std::max(s.makespan, start + cost);
     s.total += cost;
     s.longest = std::max(s.longest, cost);
   }
   s.waves = ceil_div(static_cast<int64_t>(list.entries()), list.seats);
+  s.solo_waves = ceil_div(static_cast<int64_t>(list.solo_items()), list.slots());
   return s;
 }
 

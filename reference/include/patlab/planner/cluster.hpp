@@ -39,10 +39,15 @@
 /// reads the whole range; waves.hpp's model: time ~ tokens). Order: items are grouped by (first
 /// physical block, KV head), the items that re-read the same leading blocks from L2; the groups
 /// go longest first (by their costliest item; ties by block, then head) and, within a group,
-/// items go longest first. A persistent grid of `seats` clusters pulls *entries* in that order:
-/// consecutive items whose cluster sizes add up to at most the launch's cluster size (the
-/// largest c), so a group's items start within ceil(items / seats) rounds of each other: in the
-/// same wave when they fit the seats. Each query gets a merge counter: the items that write one
+/// items go longest first. The list has two parts, each in that order: the *multicast* items
+/// (cluster > 1) first, then the *solo* items (cluster 1). A persistent grid of `seats` clusters
+/// pulls *entries* of the first part: consecutive items whose cluster sizes add up to at most the
+/// launch's cluster size (the largest c), so a group's items start within ceil(items / seats)
+/// rounds of each other: in the same wave when they fit the seats. A cluster that finds no entry
+/// left turns its CTAs loose on the solo items: each CTA pulls the next one by itself, with no
+/// cluster barrier, and its producer streams the next item's tiles while its consumers finish
+/// the last one (a cluster-wide pull of four 1-CTA items would wait for the slowest and drain
+/// every CTA's pipeline at each item). Each query gets a merge counter: the items that write one
 /// of its partials (partials x KV heads) when it has more than one partial, else 0 (the single
 /// item writes the output directly); the item that brings the counter to it merges the partials
 /// and sets the counter back to 0, so a replayed graph finds it reset.
@@ -138,30 +143,39 @@ struct WorkItem {
 
 /// The ordered list a persistent grid pulls, and the merge counters.
 struct WorkList {
-  std::vector<WorkItem> items;         ///< in pull order (see the file comment)
-  std::vector<int32_t> entry_begin;    ///< entry e is items[entry_begin[e], entry_begin[e + 1]) (last: to the end)
+  std::vector<WorkItem> items;         ///< in pull order (see the file comment): multicast items, then solo items
+  std::vector<int32_t> entry_begin;    ///< entry e is items[entry_begin[e], entry_begin[e + 1]) (last: to solo_begin)
+  int32_t solo_begin = 0;              ///< items[solo_begin, end) are solo: each CTA pulls them one at a time
   std::vector<int32_t> merge_count;    ///< per request: items that write one of its partials, 0 if written directly
   int launch_cluster = 1;              ///< CTAs of each hardware cluster of the launch
   int64_t seats = 0;                   ///< resident clusters: slots of launch_cluster / launch_cluster
   /// Cost of entry e: its costliest item.
   int64_t entry_cost(size_t e) const;
-  /// Entries in the list.
+  /// Entries in the list (its multicast part, pulled per cluster).
   size_t entries() const { return entry_begin.size(); }
+  /// Solo items in the list (pulled per CTA).
+  size_t solo_items() const { return items.size() - static_cast<size_t>(solo_begin); }
+  /// CTA slots of the launch: seats x launch_cluster.
+  int64_t slots() const { return seats * launch_cluster; }
 };
 
 /// The work list of `plan` with `clusters` (choose_clusters() of the same plan) for a shape of
 /// `shape.num_kv_heads` KV heads. Throws Error(usage) when `clusters` does not match `plan`.
 WorkList make_work_list(const Plan& plan, const ClusterPlan& clusters, const Shape& shape);
 
-/// The entries of `list` pulled in order by `list.seats` clusters, each pulling the next entry
-/// when it frees (time in KV tokens, an entry taking its cost).
+/// The pulls of `list`, in time measured in KV tokens (an item takes its cost): `list.seats`
+/// clusters pull the entries in order, each when it frees, an entry holding all launch_cluster
+/// CTAs of its cluster for its costliest item; a cluster that finds no entry left frees its
+/// CTAs, and each CTA then pulls the next solo item when it frees.
 struct PullSchedule {
-  int64_t makespan = 0;     ///< when the last entry ends
-  int64_t total = 0;        ///< costs of all entries
-  int64_t longest = 0;      ///< costliest entry
+  int64_t makespan = 0;     ///< when the last item ends
+  int64_t total = 0;        ///< CTA time of all the work: entry costs x launch_cluster, plus the solo items' costs
+  int64_t longest = 0;      ///< costliest entry or solo item
   int64_t waves = 0;        ///< ceil(entries / seats)
-  /// Graham's bound for any list order: ceil(total / seats) + longest.
-  int64_t bound(int64_t seats) const { return (total + seats - 1) / seats + longest; }
+  int64_t solo_waves = 0;   ///< ceil(solo items / slots)
+  /// Graham's bound for any list order on `slots` CTA slots: ceil(total / slots) + longest (until
+  /// the last item starts, no CTA is free).
+  int64_t bound(int64_t slots) const { return (total + slots - 1) / slots + longest; }
 };
 /// Simulates the pulls of `list` (see PullSchedule). Throws Error(usage) unless list.seats >= 1.
 PullSchedule pull_schedule(const WorkList& list);
