@@ -34,7 +34,7 @@ echo "build ok at $SECONDS s"
 PATLAB_REQUIRE_GPU=1 timeout "$(cap 120)" build-gpu/tests/test_09_cluster --durations yes > "$out/test_09_cluster.log" 2>&1
 echo "test_09_cluster exit $? at $SECONDS s: $(grep -E 'test cases|assertions' "$out/test_09_cluster.log" | tr '\n' ' ')"
 grep -E "FAILED|DIFFERENT|NaN|trap|error" "$out/test_09_cluster.log" | head -5
-SANITIZE_STAGES=cluster SANITIZE_WORKLOADS="--tree 24_700 --heads 32/8" \
+SANITIZE_STAGES=cluster SANITIZE_WORKLOADS="--tree 12_333 --heads 16/4" \
   timeout "$(cap 60)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
 echo "sanitize (no sharing) exit $? at $SECONDS s"
 SANITIZE_TOOLS="racecheck synccheck" SANITIZE_STAGES=cluster \
