@@ -271,7 +271,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     hopper::fence_mbarrier_init();
   }
   // No setmaxnreg here (stage 8 moves registers to the consumers): both roles run the entry
-  // loop, and ptxas keeps the kernel's one allocation (about 150 registers at d = 128, within the
+  // loop, and ptxas keeps the kernel's one allocation (167 registers at d = 128, within the
   // 168 that 384 threads of one CTA per SM may have, no spills) rather than shrink the producer.
   uint32_t parity = 0;  // per stage, the parity of this CTA's uses of it (producer: empty; consumers: full)
   bool solo = false;    // past the entries: pulling solo items
