@@ -312,7 +312,11 @@ def main(argv=None) -> int:
     if not runs:
         print(f"summarize: no run has the stages {', '.join(REQUIRED_STAGES)}", file=sys.stderr)
         return 2
-    order = list(dict.fromkeys(s for r in runs for s in r["stages"]))  # every stage that ran, in run order
+    # Every stage that ran, in registry order: `patlab compare` lists its stages by id, so the run
+    # with the most stages gives the order (a stage added in a later part lands in its place).
+    widest = list(max(runs, key=lambda r: len(r["stages"]))["stages"])
+    order = sorted(dict.fromkeys(s for r in runs for s in r["stages"]),
+                   key=lambda s: (widest.index(s) if s in widest else len(widest)))
     first_run = runs[0]["run"]
     commits, day = provenance(runs)
     lines = [f"# Suite summary: {len(runs)} workloads",

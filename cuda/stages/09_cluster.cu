@@ -11,9 +11,10 @@
 ///    cluster sizes fill the launch's cluster; an item is up to c row slices (packs) of one pack
 ///    group at one KV head, one slice per CTA;
 ///  - the solo part: a cluster that finds no entry left lets its CTAs go; each CTA's producer
-///    pulls the next 1-CTA item itself and hands it to its consumers through a two-slot queue in
-///    shared memory (an mbarrier pair per slot), so it streams the next item's tiles while the
-///    consumers finish the last one: no cluster barrier, no drained pipeline between items;
+///    warp pulls the next 1-CTA item itself and hands it to its consumers through a two-slot
+///    queue in shared memory (a pair of named barriers per slot, bar.arrive / bar.sync), so it
+///    streams the next item's tiles while the consumers finish the last one: no cluster barrier,
+///    no drained pipeline between items;
 ///  - multicast: the CTAs of an item read the same KV range, so each issues every c-th box of a
 ///    tile with `.multicast::cluster` into all of them; each CTA's full barrier waits for the
 ///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
@@ -61,6 +62,13 @@ constexpr int kMaxSliceQueries = kHopperMaxRows;
 constexpr int kSoloSlots = 2;
 /// Threads of the two consumer warpgroups.
 constexpr int kConsumerThreads = kClusterConsumers * kWarpgroupThreads;
+/// Threads of a solo queue hand-off: the producer's warp and the consumers.
+constexpr int kSoloThreads = 32 + kConsumerThreads;
+/// Named barriers of the solo queue, one per slot and direction (after kAllConsumersBarrier):
+/// full (the producer warp stored an item) and empty (the consumers have read it).
+constexpr int kSoloFullBarrier = kAllConsumersBarrier + 1;
+constexpr int kSoloEmptyBarrier = kSoloFullBarrier + kSoloSlots;
+static_assert(kSoloEmptyBarrier + kSoloSlots <= 16, "a CTA has 16 named barriers");
 
 /// Cycles a stage-9 barrier wait may spin before the kernel traps (about 10 s at the H200's
 /// 1.98 GHz): a deadlock of the cluster protocol becomes a launch error that the CLI and the
@@ -96,15 +104,13 @@ struct ClusterWorkArgs {
   PartialsView partials;
 };
 
-/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the solo queue's barriers
-/// (full, empty per slot), the entry a pull handed in, the folded merge's list and the solo
-/// queue's slots.
+/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in, the
+/// folded merge's list and the solo queue's slots.
 template <int D>
 struct ClusterSmem {
   using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
-  static constexpr int kBarriers = 2 * kSoloSlots;
   static constexpr int kExtraInts = 2 + kMaxSliceQueries + kSoloSlots;  ///< entry, merge count, merge list, solo slots
-  static constexpr int kBytes = L::kSmemBytes + kBarriers * kMbarrierBytes + kExtraInts * static_cast<int>(sizeof(int));
+  static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
 };
 
 // [cluster-produce]
@@ -199,29 +205,40 @@ __device__ __forceinline__ void cluster_sync_all() {
 }
 
 // [cluster-solo]
-/// The producer's pull of its CTA's next solo item (its `k`-th): waits for slot k % kSoloSlots
-/// to be free, takes the next solo item (-1: none left) and hands it to the consumers.
-__device__ __forceinline__ int push_solo(const ClusterWorkArgs& work, hopper::Mbarrier* solo_full,
-                                         hopper::Mbarrier* solo_empty, int* solo_slot, int k) {
+/// The producer warp's pull of its CTA's `k`-th solo item: once the consumers have read the
+/// slot's last item (k - kSoloSlots), lane 0 takes the next solo item (-1: none left) and stores
+/// it; the warp arrives on the slot's full barrier. Returns the item in every lane.
+__device__ __forceinline__ int push_solo(const ClusterWorkArgs& work, int* solo_slot, int k, int lane) {
   const int slot = k % kSoloSlots;
-  wait_or_trap(&solo_empty[slot], ((k / kSoloSlots) & 1) ^ 1);
-  const int i = atomicAdd(work.pulls + 1, 1);
-  const int item = i < work.solo_items ? work.solo_begin + i : -1;
-  solo_slot[slot] = item;
-  hopper::arrive(&solo_full[slot]);  // release: the slot's word before the arrival
+  __syncwarp();  // lane 0 rejoins from the last item's copies
+  if (k >= kSoloSlots) named_barrier_sync(kSoloEmptyBarrier + slot, kSoloThreads);
+  int item = -1;
+  if (lane == 0) {
+    const int i = atomicAdd(work.pulls + 1, 1);
+    item = i < work.solo_items ? work.solo_begin + i : -1;
+    solo_slot[slot] = item;
+  }
+  item = __shfl_sync(0xffffffffu, item, 0);
+  named_barrier_arrive(kSoloFullBarrier + slot, kSoloThreads);
   return item;
 }
 
-/// The consumers' take of their `k`-th solo item: wait for the slot, read it, meet (every consumer
-/// is past the last item's merge and Q tile), free the slot.
-__device__ __forceinline__ int take_solo(hopper::Mbarrier* solo_full, hopper::Mbarrier* solo_empty,
-                                         const int* solo_slot, int k, int ctid) {
+/// The consumers' take of their `k`-th solo item: wait on the slot's full barrier (it completes
+/// when every consumer is there, so all are past the last item's merge and Q tile), read the
+/// item, arrive on the slot's empty barrier.
+__device__ __forceinline__ int take_solo(const int* solo_slot, int k) {
   const int slot = k % kSoloSlots;
-  wait_or_trap(&solo_full[slot], (k / kSoloSlots) & 1);
-  const int item = *reinterpret_cast<const volatile int*>(&solo_slot[slot]);
-  named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
-  if (ctid == 0) hopper::arrive(&solo_empty[slot]);
+  named_barrier_sync(kSoloFullBarrier + slot, kSoloThreads);
+  const int item = solo_slot[slot];
+  named_barrier_arrive(kSoloEmptyBarrier + slot, kSoloThreads);
   return item;
+}
+
+/// After the producer warp's last push (its `k`-th, of -1): meets the consumers' arrivals on the
+/// empty barriers that no later push waits for (those of pushes k - 1 and k), so no named barrier
+/// is left half-arrived when the CTA exits.
+__device__ __forceinline__ void drain_solo(int k) {
+  for (int j = k > 0 ? k - 1 : 0; j <= k; ++j) named_barrier_sync(kSoloEmptyBarrier + j % kSoloSlots, kSoloThreads);
 }
 // [cluster-solo]
 
@@ -231,8 +248,8 @@ __device__ __forceinline__ int take_solo(hopper::Mbarrier* solo_full, hopper::Mb
 /// every thread takes part in the two cluster barriers of each entry: (A) the cluster is done
 /// with the last entry (its stages are free in every CTA, and no copy or arrival into them is in
 /// flight), (B) the pulled entry is in every CTA. Then, when no entry is left, the solo items:
-/// the producer thread pulls them (push_solo()), the consumers take them (take_solo()), and the
-/// rest of the producer warpgroup is done. The barriers are initialised once; each thread
+/// the producer warp pulls them (push_solo()), the consumers take them (take_solo()), and the
+/// producer warpgroup's other warps wait at the kernel's last barrier. The barriers are initialised once; each thread
 /// tracks, per stage, the parity of its CTA's uses, and stage indices restart at 0 with every
 /// item (producer and consumers walk the same sequence of uses).
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
@@ -249,9 +266,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
   T* q_s = sm.q;
   uint16_t *k_s = sm.k, *v_s = sm.v;
   hopper::Mbarrier *full = sm.full, *empty = sm.empty;
-  hopper::Mbarrier* solo_full = reinterpret_cast<hopper::Mbarrier*>(sm.end());
-  hopper::Mbarrier* solo_empty = solo_full + kSoloSlots;
-  int* entry_slot = reinterpret_cast<int*>(solo_empty + kSoloSlots);
+  int* entry_slot = reinterpret_cast<int*>(sm.end());
   int* merge_n = entry_slot + 1;
   int* merge_list = entry_slot + 2;
   int* solo_slot = merge_list + kMaxSliceQueries;
@@ -263,10 +278,6 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     for (int s = 0; s < kHopperStages; ++s) {
       hopper::init_mbarrier(&full[s], 1);                // this CTA's producer: arrive_expect_tx
       hopper::init_mbarrier(&empty[s], kEmptyArrivals);  // the members' consumer warps (release_stage())
-    }
-    for (int s = 0; s < kSoloSlots; ++s) {
-      hopper::init_mbarrier(&solo_full[s], 1);   // the producer's push_solo()
-      hopper::init_mbarrier(&solo_empty[s], 1);  // the consumers' take_solo()
     }
     hopper::fence_mbarrier_init();
   }
@@ -291,7 +302,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       if (e >= work.entries) {
         solo = true;
         k = -1;  // the solo queue's pulls count from 0
-        if (wg == 0 && wg_tid != 0) break;  // the producer warpgroup's other threads are done
+        if (wg == 0 && wg_tid >= 32) break;  // the producer warpgroup's other warps are done
         continue;
       }
       // This CTA's item and slice: the entry's items take consecutive ranks, `cluster` each; a
@@ -306,9 +317,11 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       }
       if (item < 0) continue;  // idle this entry (no cluster barrier until the next (A))
     } else {
-      item = wg == 0 ? push_solo(work, solo_full, solo_empty, solo_slot, k)
-                     : take_solo(solo_full, solo_empty, solo_slot, k, ctid);
-      if (item < 0) break;
+      item = wg == 0 ? push_solo(work, solo_slot, k, wg_tid) : take_solo(solo_slot, k);
+      if (item < 0) {
+        if (wg == 0) drain_solo(k);
+        break;
+      }
     }
     const DeviceItem it = work.items[item];
     const int member = rank - first_rank;
@@ -358,6 +371,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     }
     fold_merge<T, D>(args, work, first, queries, merge_n, merge_list, ctid);
   }
+  __syncthreads();  // every thread leaves together
 }
 // [cluster-kernel]
 

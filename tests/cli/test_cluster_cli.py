@@ -71,6 +71,24 @@ def main():
     check("no sharing: --packs lists every group", len(groups) == summary.get("pack groups (packs reading one KV range)"),
           str(len(groups)))
 
+    doc = plan_json("--max-cluster 2", PREFIX + ["--hopper-tiles", "--cluster", "--max-cluster", "2"])
+    summary = doc.get("cluster", {})
+    check("--max-cluster 2: the prefix in clusters of 2 (32 per KV head)",
+          summary.get("launch cluster size") == 2
+          and summary.get("entries (multicast items, what one cluster pulls)") == 32 * 8, str(summary))
+    doc = plan_json("--max-cluster 1", PREFIX + ["--hopper-tiles", "--cluster", "--max-cluster", "1"])
+    summary = doc.get("cluster", {})
+    check("--max-cluster 1: no multicast, every item solo",
+          summary.get("launch cluster size") == 1 and summary.get("entries (multicast items, what one cluster pulls)") == 0
+          and summary.get("KV bytes into the SMs, one read per cluster") == summary.get("KV bytes into the SMs, one CTA per pack"),
+          str(summary))
+    for cmd in (["plan", "--hopper-tiles", "--cluster"], ["bench", "--stage", "cluster"], ["compare"]):
+        p = subprocess.run([PATLAB] + cmd + ["--tree", "1,4_64,8", "--max-cluster", "3"], capture_output=True, text=True,
+                           timeout=120)
+        lines = p.stderr.strip().splitlines()
+        check(f"{cmd[0]} --max-cluster 3: one line, exit 2",
+              p.returncode == 2 and len(lines) == 1 and "--max-cluster must be 1, 2 or 4" in lines[0], p.stderr)
+
     for fmt in ("table", "csv", "jsonl", "markdown"):
         p = run(PREFIX + ["--hopper-tiles", "--cluster", "--format", fmt])
         check(f"--cluster --format {fmt}", p.returncode == 0 and "launch cluster size" in p.stdout, p.stderr)

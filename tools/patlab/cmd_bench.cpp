@@ -13,6 +13,7 @@
 #include "patlab/gpu.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/stage_traffic.hpp"
 #include "patlab/stages.hpp"
@@ -47,6 +48,7 @@ struct BenchOptions {
   int warmup = 5;
   int max_kv_tile = kDefaultMaxKvTile;
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
+  int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
 };
@@ -119,6 +121,7 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   StageTrafficOptions model;
   model.max_kv_tile = o.max_kv_tile;
   model.fill_window_waves = o.fill_window;
+  model.max_cluster = o.max_cluster;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -195,6 +198,7 @@ void check_bench_options(const BenchOptions& o) {
   require(o.warmup >= 0, "--warmup must be >= 0");
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   check_fill_window(o.fill_window);
+  check_max_cluster(o.max_cluster, "--max-cluster");
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
 }
 
@@ -216,6 +220,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"timed runs", Cell::integer(o.repeats)});
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
+  run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
@@ -307,6 +312,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   gpu::Runner runner(w);
   runner.set_max_kv_tile(o.max_kv_tile);
   runner.set_fill_window(o.fill_window);
+  runner.set_max_cluster(o.max_cluster);
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   Table run = run_table(choice, L);
@@ -344,6 +350,7 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   cmd.add_option("--max-kv-tile", o.max_kv_tile, "Cap on the KV tile the planner picks for stages 5-7 (32, 64 or 128)")
       ->capture_default_str();
   add_fill_window(cmd, o.fill_window);
+  add_max_cluster(cmd, o.max_cluster);
   cmd.add_option_function<double>(
          "--bandwidth",
          [&o](double gbs) {

@@ -38,6 +38,7 @@ struct PlanOptions {
   bool no_split = false;
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
+  int max_cluster = PlannerOptions{}.max_cluster;  ///< --cluster: the largest cluster size
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
@@ -211,6 +212,7 @@ int run_plan(const PlanOptions& o) {
   require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
   require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
   check_fill_window(o.fill_window);
+  check_max_cluster(o.max_cluster, "--max-cluster");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -218,6 +220,7 @@ int run_plan(const PlanOptions& o) {
   options.split_kv = !o.no_split;
   options.fill_waves = !o.no_fill;
   options.fill_window_waves = o.fill_window;
+  options.max_cluster = o.max_cluster;
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
@@ -320,6 +323,7 @@ void add_plan(CLI::App& app, Action& action) {
                 "KV split by the fair-share halving alone, without the wave fill that may replace its cuts (tutorial "
                 "chapter 02 shows the halving, chapter 16 the fill)");
   add_fill_window(*cmd, o->fill_window);
+  add_max_cluster(*cmd, o->max_cluster);
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--hopper-tiles", o->hopper,

@@ -155,6 +155,13 @@ void check_fill_window(int waves) {
           "--fill-window must be 1.." + std::to_string(kMaxFillWindowWaves) + " waves (got " + std::to_string(waves) + ")");
 }
 
+void add_max_cluster(CLI::App& app, int& out) {
+  app.add_option("--max-cluster", out,
+                 "Stage 9: the largest cluster size (CTAs sharing each K/V tile by TMA multicast) its planner may "
+                 "choose: 1, 2 or 4 (1: no multicast, every work item pulled by one CTA)")
+      ->capture_default_str();
+}
+
 void add_quiet(CLI::App& app) {
   app.add_flag_callback("--quiet", [] { set_quiet(true); }, "No progress lines on stderr (errors still print)");
 }

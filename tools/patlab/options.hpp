@@ -82,6 +82,9 @@ void add_format(CLI::App& app, std::string& out);
 void add_fill_window(CLI::App& app, int& out);
 /// Throws Error(usage) unless `waves` is a window add_fill_window() accepts.
 void check_fill_window(int waves);
+/// Adds `--max-cluster` (PlannerOptions::max_cluster of stage 9) to `app`, storing into `out`;
+/// check_max_cluster() (planner/cluster.hpp) refuses a size other than 1, 2 or 4.
+void add_max_cluster(CLI::App& app, int& out);
 
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);

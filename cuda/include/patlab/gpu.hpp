@@ -73,6 +73,9 @@ class Runner {
   /// Widens (or narrows) the waves of uncut CTAs within which stages 7 and 8 price wave-fill cuts
   /// (1..kMaxFillWindowWaves; 0 restores kDefaultFillWindowWaves). Applies to stages prepared afterwards.
   void set_fill_window(int waves);
+  /// Caps the cluster size stage 9 may choose (1, 2 or 4; 0 restores the default, 4). Applies to
+  /// stages prepared afterwards.
+  void set_max_cluster(int ctas);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;
   /// Plans and allocates the stage's workspace; returns the host milliseconds this took

@@ -8,7 +8,8 @@
 # at the device's limit returns a cut archive (part 2's first try lost everything that way), so
 # run_suite.sh is terminated in time for the archive; the rows of the finished workloads are in
 # patlab.jsonl and peers.jsonl, and tools/peers/report.py rebuilds the tables from them.
-#   PATLAB_COMMIT=<hash> docs/results/2026-12-02-h200-suite/run.sh OUT SUITE_FILE A:B [SECONDS [DEADLINE]]
+# PEERS (optional) is a comma-separated subset of the peers (tools/run_suite.sh --peers).
+#   PATLAB_COMMIT=<hash> [PEERS=a,b] docs/results/2026-12-02-h200-suite/run.sh OUT SUITE_FILE A:B [SECONDS [DEADLINE]]
 set -uo pipefail
 final=$1 suite=$2 lines=$3 budget=${4:-420} deadline=${5:-480}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,8 +19,8 @@ rm -rf "$out"  # a second part in the same call starts clean
 mkdir -p "$out" "$final"
 trap 'rm -rf "$out/suite/exports"; tar -C /tmp -czf "$final/suite-part.tar.gz" suite-part' EXIT
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; date -u; echo "commit ${PATLAB_COMMIT:-unknown}"
-  echo "suite $suite lines $lines"; } > "$out/env.txt"
-timeout -s TERM $((deadline - SECONDS)) tools/run_suite.sh "$out/suite" --suite "$suite" --lines "$lines" --graph --repeats 20 --budget "$budget" \
+  echo "suite $suite lines $lines${PEERS:+ peers $PEERS}"; } > "$out/env.txt"
+timeout -s TERM $((deadline - SECONDS)) tools/run_suite.sh "$out/suite" --suite "$suite" --lines "$lines" --graph --repeats 20 --budget "$budget" ${PEERS:+--peers "$PEERS"} \
   > "$out/suite.log" 2>&1
 echo "run_suite exit $? after $SECONDS s"
 grep -E "^\[[0-9]+/" "$out/suite.log" | tail -3

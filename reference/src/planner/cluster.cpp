@@ -18,6 +18,8 @@ namespace patlab {
 
 using planner_detail::ceil_div;
 
+static_assert(PlannerOptions{}.max_cluster == kMaxClusterSize, "the planner's default cap is the largest size");
+
 namespace {
 
 /// Index of the 128-row class in kRowClasses (PlannerOptions::ctas_per_sm).
@@ -56,13 +58,18 @@ ClusterCost cluster_cost(int64_t slices, int64_t range_bytes, int cluster, int64
   return c;
 }
 
-int choose_cluster_size(int64_t slices, int64_t range_bytes, const std::vector<int64_t>& slots) {
+void check_max_cluster(int max_cluster, const std::string& what) {
+  require(std::find(std::begin(kClusterSizes), std::end(kClusterSizes), max_cluster) != std::end(kClusterSizes),
+          what + " must be 1, 2 or 4 CTAs (got " + std::to_string(max_cluster) + ")");
+}
+
+int choose_cluster_size(int64_t slices, int64_t range_bytes, const std::vector<int64_t>& slots, int max_cluster) {
   require(slots.size() == std::size(kClusterSizes), "choose_cluster_size: one slot count per cluster size");
   int best = kClusterSizes[0];
   int64_t best_cost = cluster_cost(slices, range_bytes, best, slots[0], slots[0]).total();
   for (size_t i = 1; i < std::size(kClusterSizes); ++i) {
     const int c = kClusterSizes[i];
-    if (c / 2 >= slices || slots[i] < 1) break;  // no cluster much larger than the group; none that fits no GPC
+    if (c > max_cluster || c / 2 >= slices || slots[i] < 1) break;  // none above the cap or much larger than the group; none that fits no GPC
     const int64_t cost = cluster_cost(slices, range_bytes, c, slots[0], slots[i]).total();
     if (cost < best_cost) best = c, best_cost = cost;  // ties: the smaller size
   }
@@ -73,6 +80,7 @@ int choose_cluster_size(int64_t slices, int64_t range_bytes, const std::vector<i
 ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerOptions& options) {
   require(options.tiles == TilePolicy::hopper,
           "choose_clusters: clusters multicast into stage 8's tiles; plan with TilePolicy::hopper");
+  check_max_cluster(options.max_cluster, "choose_clusters: PlannerOptions::max_cluster");
   ClusterPlan out;
   out.ctas_per_sm = options.ctas_per_sm[kLargestRowClass] > 0 ? options.ctas_per_sm[kLargestRowClass]
                                                               : estimate_hopper_ctas_per_sm(shape.head_dim, kHopperMaxRows);
@@ -102,7 +110,7 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
   for (PackGroup& g : out.groups) {
     const int64_t n = static_cast<int64_t>(g.packs.size());
     const int64_t range = int64_t{g.kv_len} * shape.kv_bytes_per_token();
-    g.cluster = g.hopper ? choose_cluster_size(n, range, out.slots) : 1;
+    g.cluster = g.hopper ? choose_cluster_size(n, range, out.slots, options.max_cluster) : 1;
     const size_t at = static_cast<size_t>(std::find(std::begin(kClusterSizes), std::end(kClusterSizes), g.cluster) -
                                           std::begin(kClusterSizes));
     g.cost = cluster_cost(n, range, g.cluster, out.slots[0], out.slots[at]);

@@ -89,6 +89,7 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
   p.max_kv_tile = options.max_kv_tile;
   p.ctas_per_sm = options.pack_ctas_per_sm;
   p.fill_window_waves = options.fill_window_waves;
+  p.max_cluster = options.max_cluster;
   if (slug == "packed") {
     p.tiles = TilePolicy::fixed;
     p.fixed_tile = kPackedTile;

@@ -34,14 +34,17 @@ struct DeviceBatch {
   const gpu::DeviceInfo* device = nullptr;
   int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
   int fill_window_waves = 0;            ///< waves within which stages 7-8 price wave-fill cuts (0: default)
+  int max_cluster = 0;                  ///< stage 9's largest cluster size (0: default)
 };
 
 /// What the device and the command line set in a planning stage's options: the SM count, and
-/// the KV tile cap and wave-fill window where the batch overrides them (non-zero).
+/// the KV tile cap, wave-fill window and largest cluster size where the batch overrides them
+/// (non-zero).
 inline void apply_batch_planner(const DeviceBatch& batch, PlannerOptions& options) {
   options.sms = batch.device->sm_count;
   if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
   if (batch.fill_window_waves > 0) options.fill_window_waves = batch.fill_window_waves;
+  if (batch.max_cluster > 0) options.max_cluster = batch.max_cluster;
 }
 
 /// One stage of the tutorial: a way to compute decode attention on the GPU.

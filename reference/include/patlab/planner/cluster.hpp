@@ -54,6 +54,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "patlab/model/kv_cache.hpp"
@@ -95,9 +96,13 @@ struct ClusterCost {
 /// 1 <= slots_c <= slots_1.
 ClusterCost cluster_cost(int64_t slices, int64_t range_bytes, int cluster, int64_t slots_1, int64_t slots_c);
 
-/// The cluster size of kClusterSizes with the lowest cluster_cost() (ties: the smaller) for
-/// `slices` packs over `range_bytes`; `slots[i]` is S of kClusterSizes[i].
-int choose_cluster_size(int64_t slices, int64_t range_bytes, const std::vector<int64_t>& slots);
+/// The cluster size of kClusterSizes, at most `max_cluster`, with the lowest cluster_cost() (ties:
+/// the smaller) for `slices` packs over `range_bytes`; `slots[i]` is S of kClusterSizes[i].
+int choose_cluster_size(int64_t slices, int64_t range_bytes, const std::vector<int64_t>& slots,
+                        int max_cluster = kMaxClusterSize);
+
+/// Throws Error(usage) unless `max_cluster` is one of kClusterSizes (`what` names the setting).
+void check_max_cluster(int max_cluster, const std::string& what);
 
 /// Packs of a plan that read one KV range, and the cluster size chosen for them.
 struct PackGroup {

@@ -104,6 +104,9 @@ struct PlannerOptions {
   /// The wave fill prices cuts when the walk's CTAs are within this many waves of the slots
   /// (kDefaultFillWindowWaves; 1..kMaxFillWindowWaves).
   int fill_window_waves = kDefaultFillWindowWaves;
+  /// Stage 9: the largest cluster size choose_clusters() may choose (1, 2 or 4, planner/cluster.hpp's
+  /// kClusterSizes; 1: no multicast, every item solo).
+  int max_cluster = 4;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
