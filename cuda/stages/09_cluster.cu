@@ -158,11 +158,17 @@ __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, cons
 // [cluster-release]
 /// A consumer warp is done with stage `s`: lane 0 arrives on the empty barrier of every member
 /// (ranks first_rank .. first_rank + members - 1). The barriers expect kEmptyArrivals; member 0's
-/// first warp adds what the members fewer than kMaxClusterSize do not bring.
+/// first warp adds what the members fewer than kMaxClusterSize do not bring. A 1-CTA item
+/// arrives on its own barrier with a CTA-scope release, as stage 8 does: the cluster-scope
+/// release of a remote arrival is paid only where another CTA's producer waits on it.
 __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, int first_rank, int members,
                                               bool topper, int lane) {
   if (lane != 0) return;
   const uint32_t count = 1u + (topper ? static_cast<uint32_t>(kEmptyArrivals - kConsumerWarps * members) : 0u);
+  if (members == 1) {
+    hopper::arrive(&empty[s], count);
+    return;
+  }
   for (int m = 0; m < members; ++m)
     hopper::arrive_remote(hopper::map_shared_rank(&empty[s], static_cast<uint32_t>(first_rank + m)), count);
 }

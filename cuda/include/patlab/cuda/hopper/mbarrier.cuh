@@ -42,6 +42,16 @@ __device__ __forceinline__ void arrive(Mbarrier* bar) {
 #endif
 }
 
+/// arrive() counting `count` arrivals at once (the count operand, sm_90): stage 9 tops up a
+/// barrier whose expected count is fixed for its largest cluster when one CTA uses a stage.
+__device__ __forceinline__ void arrive(Mbarrier* bar, uint32_t count) {
+#if PATLAB_HOPPER_SM90
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+#else
+  __trap();
+#endif
+}
+
 /// `mbarrier.arrive.expect_tx.shared::cta.b64`: raises the phase's transaction count by
 /// `bytes` (the bytes of the copies about to be issued against this barrier), then arrives.
 /// Issue it before (or in the same thread as) the copies, so the count cannot reach zero early.
