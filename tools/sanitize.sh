@@ -7,6 +7,8 @@
 #   SANITIZE_WORKLOADS="tiny --kv-dtype fp8|asymmetric --kv-dtype fp8" tools/sanitize.sh
 #                                     these workloads ('|'-separated) instead of the five below.
 #   SANITIZE_TOOLS="racecheck synccheck" tools/sanitize.sh   only those tools (default: all three).
+#   SANITIZE_ARGS="--racecheck-report hazard" tools/sanitize.sh   extra compute-sanitizer options
+#                                     (e.g. every hazard with its block and thread indices).
 set -uo pipefail
 build=${1:-build-gpu}
 patlab=$build/tools/patlab
@@ -33,7 +35,7 @@ for tool in $tools; do
   for s in $stages; do
     for w in "${workloads[@]}"; do
       # shellcheck disable=SC2086
-      log=$(compute-sanitizer --tool "$tool" --error-exitcode 9 "$patlab" bench $w --stage "$s" --repeats 20 --warmup 0 --no-graph --warm-l2 --format csv 2>&1)
+      log=$(compute-sanitizer --tool "$tool" --error-exitcode 9 ${SANITIZE_ARGS:-} "$patlab" bench $w --stage "$s" --repeats 20 --warmup 0 --no-graph --warm-l2 --format csv 2>&1)
       rc=$?
       summary=$(echo "$log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY" | tail -1)
       # The stage must have run and passed its check on the GPU: its verdict row says PASS.
