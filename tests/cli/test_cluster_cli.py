@@ -89,6 +89,17 @@ def main():
         check(f"{cmd[0]} --max-cluster 3: one line, exit 2",
               p.returncode == 2 and len(lines) == 1 and "--max-cluster must be 1, 2 or 4" in lines[0], p.stderr)
 
+    doc = plan_json("--pulls", PREFIX + ["--hopper-tiles", "--cluster", "--pulls"])
+    pulls, summary = doc.get("pulls", []), doc.get("cluster", {})
+    check("--pulls: one row per work item, multicast items first, the last end is the schedule's",
+          len(pulls) == summary.get("work items (pack slices x KV head)")
+          and [r["part"] for r in pulls] == sorted((r["part"] for r in pulls), key=lambda p: p != "multicast")
+          and max(r["end"] for r in pulls) == summary.get("pull schedule, last item's end (KV tokens)"),
+          str(pulls[:2]))
+    p = run(PREFIX + ["--pulls"])
+    check("--pulls without --cluster: one line, exit 2",
+          p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "add --cluster" in p.stderr, p.stderr)
+
     for fmt in ("table", "csv", "jsonl", "markdown"):
         p = run(PREFIX + ["--hopper-tiles", "--cluster", "--format", fmt])
         check(f"--cluster --format {fmt}", p.returncode == 0 and "launch cluster size" in p.stdout, p.stderr)

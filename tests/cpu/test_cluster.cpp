@@ -286,6 +286,30 @@ TEST_CASE("work list on random trees: every (query, head, range) once, order, co
     REQUIRE(s.makespan <= s.bound(w.slots()));
     REQUIRE(s.makespan >= (s.total + w.slots() - 1) / w.slots());
     REQUIRE(s.makespan >= s.longest);
+    // The timeline: every item once, on CTA slots of the launch, its cluster's worth of them, no
+    // two items on one slot at once, and the last end is the makespan.
+    const std::vector<PulledItem> pulls = pull_timeline(w);
+    REQUIRE(pulls.size() == w.items.size());
+    std::vector<int> pulled(w.items.size(), 0);
+    std::map<int32_t, std::vector<std::pair<int64_t, int64_t>>> busy;  // CTA slot -> [start, end)
+    int64_t last = 0;
+    int bad_pulls = 0, overlaps = 0;
+    for (const PulledItem& p : pulls) {
+      ++pulled[static_cast<size_t>(p.item)];
+      const WorkItem& item = w.items[static_cast<size_t>(p.item)];
+      bad_pulls += p.ctas != item.cluster || p.first_cta < 0 || p.first_cta + p.ctas > w.slots() ||
+                   p.end - p.start != item.cost;
+      for (int32_t c = p.first_cta; c < p.first_cta + p.ctas; ++c) busy[c].push_back({p.start, p.end});
+      last = std::max(last, p.end);
+    }
+    for (auto& [slot, spans] : busy) {
+      std::sort(spans.begin(), spans.end());
+      for (size_t i = 1; i < spans.size(); ++i) overlaps += spans[i].first < spans[i - 1].second;
+    }
+    REQUIRE(bad_pulls == 0);
+    REQUIRE(overlaps == 0);
+    REQUIRE(std::all_of(pulled.begin(), pulled.end(), [](int n) { return n == 1; }));
+    REQUIRE(last == s.makespan);
     // Clusters never read more than one CTA per pack, and row slices add no partial.
     REQUIRE(c.kv_bytes_clustered <= c.kv_bytes_alone);
     clustered += c.launch_cluster > 1;

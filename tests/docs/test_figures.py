@@ -80,6 +80,16 @@ def main(argv) -> int:
             check(r.returncode == 0, f"patlab plan {' '.join(extra)} --format json (exit {r.returncode})")
         draws("plan_tree.py", plans, tmp / "plan_tree.png", "(2 plans, 42 packs)")
         refuses("plan_tree.py", [SUITE / "suite.json", tmp / "x.png"], "has no 'plan' and 'packs'")
+        # a2. stage 9's pulled work list, with and without multicast
+        pulls = []
+        for cap in ("4", "1"):
+            r = run([patlab, "plan", "--tree", "1,256_1024,32", "--heads", "32/8", "--hopper-tiles", "--cluster",
+                     "--pulls", "--max-cluster", cap, "--format", "json", "--quiet"])
+            (tmp / f"pulls{cap}.json").write_text(r.stdout)
+            pulls.append(tmp / f"pulls{cap}.json")
+            check(r.returncode == 0, f"patlab plan --cluster --pulls --max-cluster {cap} --format json (exit {r.returncode})")
+        draws("cluster_pulls.py", pulls, tmp / "pulls.png", "(2 panels)")
+        refuses("cluster_pulls.py", [plans[0], tmp / "x.png"], "has no 'pulls' table")
         # b. the suite by head configuration
         draws("stages_by_heads.py", [SUITE / "suite.json"], tmp / "stages.png", "(speedup, 4 panels, 85 workloads)")
         refuses("stages_by_heads.py", [tmp / "none.json", tmp / "x.png"], "cannot read")
@@ -153,6 +163,7 @@ def main(argv) -> int:
         refuses("predicted_vs_measured.py", [SUITE / "patlab.jsonl", tmp / "x.png", "--bandwidth", "run"],
                 "matplotlib is missing", env)
         refuses("plan_tree.py", plans + [tmp / "x.png"], "matplotlib is missing", env)
+        refuses("cluster_pulls.py", pulls + [tmp / "x.png"], "matplotlib is missing", env)
         refuses("prefix_sweep.py", [sweep, tmp / "x.png"], "matplotlib is missing", env)
         refuses("sparse_curves.py", csvs + [tmp / "x.png"], "matplotlib is missing", env)
     print(f"{len(failures)} failure(s)")

@@ -42,6 +42,7 @@ struct PlanOptions {
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
+  bool pulls = false;         ///< --pulls: the work list's simulated pulls, item by item (needs --cluster)
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
 };
@@ -166,6 +167,23 @@ Table cluster_groups_table(const ClusterPlan& c, bool all) {
   return t;
 }
 
+/// Stage 9's work list as its persistent grid would pull it (pull_timeline()): one row per item,
+/// in list order, with the CTA slots it takes and when, in the model's time (KV tokens).
+Table pulls_table(const ClusterPlan& c, const WorkList& w) {
+  Table t;
+  t.title = "pulls";
+  t.columns = {"item", "part", "tokens", "KV head", "slices", "first CTA", "CTAs", "start", "end"};
+  for (const PulledItem& p : pull_timeline(w)) {
+    const WorkItem& item = w.items[static_cast<size_t>(p.item)];
+    const PackGroup& g = c.groups[static_cast<size_t>(item.group)];
+    t.add({Cell::integer(p.item), item.cluster > 1 ? "multicast" : "solo",
+           "[" + std::to_string(g.token_begin) + ", " + std::to_string(g.token_begin + g.kv_len) + ")",
+           Cell::integer(item.kv_head), Cell::integer(item.slices), Cell::integer(p.first_cta), Cell::integer(p.ctas),
+           Cell::integer(p.start), Cell::integer(p.end)});
+  }
+  return t;
+}
+
 /// Stage 9's summary: the GPC model, bytes with and without clusters, the work list and its waves.
 Table cluster_summary_table(const PagedLayout& layout, const Plan& plan, const ClusterPlan& c, const WorkList& w) {
   const PullSchedule s = pull_schedule(w);
@@ -225,6 +243,7 @@ int run_plan(const PlanOptions& o) {
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
   require(!o.cluster || o.hopper, "--cluster multicasts into stage 8's tiles: add --hopper-tiles");
+  require(!o.pulls || o.cluster, "--pulls lists the work list of --cluster: add --cluster");
   if (o.incremental) {
     require(!o.list_packs, "--packs lists one plan; it does not go with --incremental");
     require(!o.cluster, "--cluster reports one plan; it does not go with --incremental");
@@ -296,8 +315,10 @@ int run_plan(const PlanOptions& o) {
                             waves_table(plan, choice.shape, o, slots), traffic_table(traffic_model(layout, plan))};
   if (o.cluster) {
     const ClusterPlan clusters = choose_clusters(plan, choice.shape, options);
-    tables.push_back(cluster_summary_table(layout, plan, clusters, make_work_list(plan, clusters, choice.shape)));
+    const WorkList list = make_work_list(plan, clusters, choice.shape);
+    tables.push_back(cluster_summary_table(layout, plan, clusters, list));
     tables.push_back(cluster_groups_table(clusters, o.list_packs));
+    if (o.pulls) tables.push_back(pulls_table(clusters, list));
   }
   if (o.list_packs) tables.push_back(packs_table(plan));
   print(std::cout, tables, format);
@@ -334,6 +355,9 @@ void add_plan(CLI::App& app, Action& action) {
                 "With --hopper-tiles: stage 9's cluster size per pack group (packs reading one KV range) by its byte "
                 "and occupancy model, bytes with and without clusters, and the persistent grid's work list and waves "
                 "(tutorial chapter 18; with --packs every group is listed)");
+  cmd->add_flag("--pulls", o->pulls,
+                "With --cluster: every work item as the persistent grid would pull it (the model's schedule: CTA slots "
+                "and start/end in KV tokens; tools/figures/cluster_pulls.py draws it)");
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
                   "scratch and by the incremental planner: time per step, speedup, plans required identical")

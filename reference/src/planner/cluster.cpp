@@ -188,33 +188,51 @@ WorkList make_work_list(const Plan& plan, const ClusterPlan& clusters, const Sha
   return list;
 }
 
-PullSchedule pull_schedule(const WorkList& list) {
+std::vector<PulledItem> pull_timeline(const WorkList& list) {
   require(list.seats >= 1, "pull_schedule: the work list has no seats (resident clusters)");
+  std::vector<PulledItem> out;
+  out.reserve(list.items.size());
+  using Slot = std::pair<int64_t, int32_t>;  // (free at, cluster or CTA)
+  std::priority_queue<Slot, std::vector<Slot>, std::greater<>> clusters;
+  for (int32_t c = 0; c < list.seats; ++c) clusters.push({0, c});
+  for (size_t e = 0; e < list.entries(); ++e) {
+    const auto [start, c] = clusters.top();
+    clusters.pop();
+    clusters.push({start + list.entry_cost(e), c});
+    const size_t end = static_cast<size_t>(e + 1 < list.entries() ? list.entry_begin[e + 1] : list.solo_begin);
+    int32_t rank = 0;  // the entry's items take consecutive ranks of the cluster
+    for (size_t i = static_cast<size_t>(list.entry_begin[e]); i < end; ++i) {
+      const WorkItem& w = list.items[i];
+      out.push_back({static_cast<int32_t>(i), c * list.launch_cluster + rank, w.cluster, start, start + w.cost});
+      rank += w.cluster;
+    }
+  }
+  // Each cluster's CTAs go on to the solo items when the cluster finds no entry left.
+  std::priority_queue<Slot, std::vector<Slot>, std::greater<>> ctas;
+  for (; !clusters.empty(); clusters.pop())
+    for (int32_t r = 0; r < list.launch_cluster; ++r)
+      ctas.push({clusters.top().first, clusters.top().second * list.launch_cluster + r});
+  for (size_t i = static_cast<size_t>(list.solo_begin); i < list.items.size(); ++i) {
+    const auto [start, cta] = ctas.top();
+    ctas.pop();
+    const int64_t cost = list.items[i].cost;
+    ctas.push({start + cost, cta});
+    out.push_back({static_cast<int32_t>(i), cta, 1, start, start + cost});
+  }
+  return out;
+}
+
+PullSchedule pull_schedule(const WorkList& list) {
   PullSchedule s;
-  using MinQueue = std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>>;
-  MinQueue clusters;
-  for (int64_t i = 0; i < list.seats; ++i) clusters.push(0);
+  for (const PulledItem& p : pull_timeline(list)) s.makespan = std::max(s.makespan, p.end);
   for (size_t e = 0; e < list.entries(); ++e) {
     const int64_t cost = list.entry_cost(e);
-    const int64_t start = clusters.top();
-    clusters.pop();
-    clusters.push(start + cost);
-    s.makespan = std::max(s.makespan, start + cost);
     s.total += cost * list.launch_cluster;
     s.longest = std::max(s.longest, cost);
   }
-  // Each cluster's CTAs go on to the solo items when the cluster finds no entry left.
-  MinQueue ctas;
-  for (; !clusters.empty(); clusters.pop())
-    for (int r = 0; r < list.launch_cluster; ++r) ctas.push(clusters.top());
   for (size_t i = static_cast<size_t>(list.solo_begin); i < list.items.size(); ++i) {
-    const int64_t cost = list.items[i].cost;
-    const int64_t start = ctas.top();
-    ctas.pop();
-    ctas.push(start + cost);
-    s.makespan = std::max(s.makespan, start + cost);
-    s.total += cost;
-    s.longest = std::max(s.longest, cost);
+    s.total += list.items[i].cost;
+    s.longest = std::max(s.longest, list.items[i].cost);
   }
   s.waves = ceil_div(static_cast<int64_t>(list.entries()), list.seats);
   s.solo_waves = ceil_div(static_cast<int64_t>(list.solo_items()), list.slots());

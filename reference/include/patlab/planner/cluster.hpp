@@ -185,4 +185,16 @@ struct PullSchedule {
 /// Simulates the pulls of `list` (see PullSchedule). Throws Error(usage) unless list.seats >= 1.
 PullSchedule pull_schedule(const WorkList& list);
 
+/// One item of the simulated pulls: where and when it runs.
+struct PulledItem {
+  int32_t item = 0;       ///< index into WorkList::items
+  int32_t first_cta = 0;  ///< its first CTA slot (cluster c's slots are c x launch_cluster ...)
+  int32_t ctas = 1;       ///< CTA slots it takes (its cluster size)
+  int64_t start = 0;      ///< when its entry (or, solo, the item) is pulled, in KV tokens
+  int64_t end = 0;        ///< start + its cost
+};
+/// The pulls pull_schedule() simulates, item by item in list order (its makespan is the largest
+/// `end`). Throws Error(usage) unless list.seats >= 1.
+std::vector<PulledItem> pull_timeline(const WorkList& list);
+
 }  // namespace patlab
