@@ -66,11 +66,7 @@ class HopperStage final : public Stage {
  public:
   std::string unsupported(const Shape& shape) const override { return hopper_unsupported(shape, 8); }
 
-  void prepare(const DeviceBatch& batch) override {
-    PlannerOptions options;
-    planner_options(batch, options);
-    prepare_with_plan(batch, make_plan(batch.host->layout, options));
-  }
+  void prepare(const DeviceBatch& batch) override { prepare_planned(batch); }
 
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     require_sm90(batch);

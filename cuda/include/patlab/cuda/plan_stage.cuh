@@ -30,11 +30,7 @@ class PlanStage final : public Stage {
   explicit PlanStage(const PlanStageConfig& config) : config_(config) {}
 
   // [plan-stage-prepare]
-  void prepare(const DeviceBatch& batch) override {
-    PlannerOptions options;
-    planner_options(batch, options);
-    prepare_with_plan(batch, make_plan(batch.host->layout, options));
-  }
+  void prepare(const DeviceBatch& batch) override { prepare_planned(batch); }
 
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     options = config_.planner;

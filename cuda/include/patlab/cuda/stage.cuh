@@ -86,6 +86,15 @@ class Stage {
   /// last run's finite data. Memory a stage needs in a given state when a run starts (a counter
   /// it expects zeroed) must not be listed here. Empty for stages without a workspace.
   virtual std::vector<DeviceSpan> workspace() const { return {}; }
+
+ protected:
+  /// prepare() of a stage that plans: its planner_options(), the plan of the batch's layout under
+  /// them, and prepare_with_plan() of that plan.
+  void prepare_planned(const DeviceBatch& batch) {
+    PlannerOptions options;
+    planner_options(batch, options);
+    prepare_with_plan(batch, make_plan(batch.host->layout, options));
+  }
 };
 
 /// Poisons the stage's workspace (Stage::workspace()) on `stream`.
