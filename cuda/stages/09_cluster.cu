@@ -352,21 +352,18 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
     float o[D / 8][4] = {};
     SoftmaxRow<> row_state[2];
-    const int num_tiles = (kv_len + N - 1) / N;
     const bool topper = member == 0 && cg == 0 && warp == 0;
-    for (int tile = 0; tile < num_tiles; ++tile) {
-      const int s = tile % kHopperStages;
-      wait_or_trap(&full[s], (parity >> s) & 1u);
-      parity ^= 1u << s;
-      uint16_t* ks = k_s + s * L::kTileElems;
-      uint16_t* vs = v_s + s * L::kTileElems;
-      const int valid = kv_len - tile * N;
-      if (valid < N) zero_v_tail<D, N, kClusterConsumers>(vs, valid, ctid);
-      if (computes)
-        consume_tile<T, D, M, N>(q_wg, reinterpret_cast<const T*>(ks), reinterpret_cast<const T*>(vs), tile * N,
-                                 kv_len, scale, lane, row_state, o);
-      release_stage(empty, s, first_rank, it.slices, topper, lane);
-    }
+    consume_range<T, D, M, N>(
+        q_wg, k_s, v_s, kv_len, computes, scale, lane, row_state, o,
+        [&](int tile) {
+          const int s = tile % kHopperStages;
+          wait_or_trap(&full[s], (parity >> s) & 1u);
+          parity ^= 1u << s;
+          const int valid = kv_len - tile * N;
+          if (valid < N) zero_v_tail<D, N, kClusterConsumers>(v_s + s * L::kTileElems, valid, ctid);
+          return s;
+        },
+        [&](int, int s) { release_stage(empty, s, first_rank, it.slices, topper, lane); });
     if (computes) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {

@@ -1,11 +1,10 @@
 /// @file hopper_tile.cuh
-/// @brief DRAFT, not yet run on a GPU: the stage-8 pack kernel for sm_90a. One CTA per
-/// (pack, KV head) as in packed_tile.cuh, but warp-specialised: a producer warpgroup whose
-/// one thread streams the pack's K/V pages by tensor-map copies (hopper/tma.cuh) into a ring of
-/// kHopperStages shared-memory stages tracked by mbarriers, and kConsumers consumer warpgroups
-/// of 64 rows each that compute S = Q K^T and O += P V with wgmma (hopper/wgmma.cuh) and keep
-/// the online softmax of their rows (softmax_state.cuh, through packed_tile.cuh's
-/// softmax_update).
+/// @brief The stage-8 pack kernel for sm_90a. One CTA per (pack, KV head) as in
+/// packed_tile.cuh, but warp-specialised: a producer warpgroup whose one thread streams the
+/// pack's K/V pages by tensor-map copies (hopper/tma.cuh) into a ring of kHopperStages
+/// shared-memory stages tracked by mbarriers, and kConsumers consumer warpgroups of 64 rows each
+/// that compute S = Q K^T and O += P V with wgmma (hopper/wgmma.cuh) and keep the online softmax
+/// of their rows (softmax_state.cuh, through packed_tile.cuh's softmax_scores and rescale_rows).
 ///
 /// Steps of one CTA:
 ///  1. setup: thread 0 initialises the full/empty mbarriers of the ring; the producer warpgroup
@@ -16,15 +15,15 @@
 ///     issued and their bytes not announced;
 ///  3. gather_q_rows (each consumer warpgroup, its 64 rows): cp.async into the 128-byte-swizzled
 ///     Panel128B layout, rows past the pack zero-filled, then the proxy fence;
-///  4. per tile (each consumer warpgroup): wait for the stage to be full; on the last tile zero
-///     the V rows past the range (P is 0 there, but 0 x NaN of an unwritten row is NaN);
-///     S = Q K^T (D/16 wgmma, B K-major); softmax_update on S in registers; P to A fragments;
-///     O += P V (N/16 wgmma, A from registers, B = V MN-major); release the stage (one arrive
-///     per consumer warp);
+///  4. consume_range (each consumer warpgroup): per tile, wait for the stage to be full (on the
+///     last tile zero the V rows past the range: P is 0 there, but 0 x NaN of an unwritten row
+///     is NaN); issue S = Q K^T of this tile and O += P V of the previous one together, run this
+///     tile's softmax while the P V runs, then release the previous tile's stage (one arrive per
+///     consumer warp);
 ///  5. write_rows of packed_tile.cuh: the same output / partial contract as the pack kernel.
 /// What is left for later (the issue's full design): 192-row tiles (3 consumers, register budget
-/// with setmaxnreg), overlapping softmax with the next tile's wgmma, intra-warpgroup
-/// ping-pong, fp8 K/V (wgmma e4m3 needs K-major V), and d = 256 (register budget).
+/// with setmaxnreg), ping-pong between the consumer warpgroups, fp8 K/V (wgmma e4m3 needs
+/// K-major V), and d = 256 (register budget).
 #pragma once
 
 #include <cuda.h>
@@ -202,45 +201,97 @@ __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consume
 // [hopper-tail]
 
 // [hopper-consume]
-/// Step 4b: one tile for one consumer warpgroup: S = Q K^T, the online softmax, O += P V.
-/// `s` and `o` are the warp's 16 rows in the C layout of mma.m16n8k16 per n8 block, which is
-/// wgmma's accumulator layout too (wgmma.cuh).
+/// Step 4b, one piece: issues S = Q K^T of one K tile (D/16 wgmma, B K-major) for a consumer
+/// warpgroup's 64 rows, without waiting.
 template <typename T, int D, int M, int N>
-__device__ __forceinline__ void consume_tile(const T* q_wg, const T* ks, const T* vs, int first_token, int kv_len,
-                                             float scale, int lane, SoftmaxRow<> (&row_state)[2],
-                                             float (&o)[D / 8][4]) {
-  using hopper::Major;
-  float s[N / 8][4] = {};
-  float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
-  float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
-  hopper::fence_operands(s_flat);
-  hopper::wgmma_fence();
+__device__ __forceinline__ void issue_qk(const T* q_wg, const T* ks, float (&s_flat)[N / 2]) {
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
-    hopper::wgmma_ss<T, N, Major::K>(s_flat, hopper::desc_k_major(q_wg, M, kk), hopper::desc_k_major(ks, N, kk),
-                                     kk > 0);
-  hopper::wgmma_commit();
-  hopper::wgmma_wait<0>();
-  hopper::fence_operands(s_flat);
+    hopper::wgmma_ss<T, N, hopper::Major::K>(s_flat, hopper::desc_k_major(q_wg, M, kk),
+                                             hopper::desc_k_major(ks, N, kk), kk > 0);
+}
 
-  softmax_update<D, N>(s, first_token, kv_len, scale, lane, row_state, o);
-
-  uint32_t p[N / 16][4];  // P in the A layout, one k16 step of tokens each
-#pragma unroll
-  for (int kt = 0; kt < N / 16; ++kt) {
-    p[kt][0] = pack2(s[2 * kt][0], s[2 * kt][1], T{});
-    p[kt][1] = pack2(s[2 * kt][2], s[2 * kt][3], T{});
-    p[kt][2] = pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{});
-    p[kt][3] = pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{});
-  }
-  hopper::fence_operands(o_flat);
-  hopper::wgmma_fence();
+/// Step 4b, the other piece: issues O += P V of one V tile (N/16 wgmma, P from registers, B =
+/// V MN-major), without waiting.
+template <typename T, int D, int N>
+__device__ __forceinline__ void issue_pv(uint32_t (&p)[N / 16][4], const T* vs, float (&o_flat)[D / 2]) {
 #pragma unroll
   for (int kt = 0; kt < N / 16; ++kt)
-    hopper::wgmma_rs<T, D, Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
-  hopper::wgmma_commit();
-  hopper::wgmma_wait<0>();
-  hopper::fence_operands(o_flat);
+    hopper::wgmma_rs<T, D, hopper::Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
+}
+
+/// Step 4b: one consumer warpgroup over the pack's KV tiles, pipelined so that the tensor
+/// cores run while the softmax does. Per tile i, one batch of wgmma issues S_i = Q K_i^T and
+/// then O += P_{i-1} V_{i-1}; the warpgroup waits for S_i alone (wait_group 1) and runs tile
+/// i's softmax (softmax_scores) while the P V of tile i-1 still runs, then waits for that,
+/// gives tile i-1's stage back, scales O to the new max (rescale_rows) and turns S_i into P_i.
+/// After the last tile, O += P V of it. So a warpgroup holds two stages at a time (the ring
+/// has kHopperStages >= 3). `s` and `o` are the warp's 16 rows in the C layout of
+/// mma.m16n8k16 per n8 block, which is wgmma's accumulator layout too (wgmma.cuh).
+/// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
+///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
+/// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
+/// `computes` false (a warpgroup with no rows of the pack) acquires and releases every tile
+/// and computes nothing.
+template <typename T, int D, int M, int N, typename Acquire, typename Release>
+__device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s, int kv_len,
+                                              bool computes, float scale, int lane, SoftmaxRow<> (&row_state)[2],
+                                              float (&o)[D / 8][4], Acquire&& acquire, Release&& release) {
+  constexpr int kTileElems = N * D;
+  float s[N / 8][4];
+  uint32_t p[N / 16][4] = {};  // P of the previous tile in the A layout, one k16 step of tokens each
+  float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
+  float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
+  uint32_t(&p_flat)[N / 4] = *reinterpret_cast<uint32_t(*)[N / 4]>(&p[0][0]);
+  const int num_tiles = (kv_len + N - 1) / N;
+  int prev = -1;  // the stage of the previous tile, whose P V is still to be added
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int stage = acquire(tile);
+    if (computes) {
+      hopper::fence_operands(s_flat);
+      hopper::fence_operands(o_flat);
+      hopper::fence_operands(p_flat);
+      hopper::wgmma_fence();
+      issue_qk<T, D, M, N>(q_wg, reinterpret_cast<const T*>(k_s + stage * kTileElems), s_flat);
+      hopper::wgmma_commit();
+      if (prev >= 0) {
+        hopper::wgmma_fence();  // a batch of its own (CUTLASS fences each GEMM; ptxas would add it, C7519)
+        issue_pv<T, D, N>(p, reinterpret_cast<const T*>(v_s + prev * kTileElems), o_flat);
+        hopper::wgmma_commit();
+        hopper::wgmma_wait<1>();  // S_i has landed; P_{i-1} V_{i-1} may still run
+      } else {
+        hopper::wgmma_wait<0>();
+      }
+      hopper::fence_operands(s_flat);
+      float alpha[2];
+      softmax_scores<N>(s, tile * N, kv_len, scale, lane, row_state, alpha);
+      hopper::wgmma_wait<0>();
+      hopper::fence_operands(o_flat);
+      hopper::fence_operands(p_flat);
+      rescale_rows<D>(o, alpha);
+#pragma unroll
+      for (int kt = 0; kt < N / 16; ++kt) {
+        p[kt][0] = pack2(s[2 * kt][0], s[2 * kt][1], T{});
+        p[kt][1] = pack2(s[2 * kt][2], s[2 * kt][3], T{});
+        p[kt][2] = pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{});
+        p[kt][3] = pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{});
+      }
+    }
+    if (prev >= 0) release(tile - 1, prev);
+    prev = stage;
+  }
+  if (prev < 0) return;
+  if (computes) {
+    hopper::fence_operands(o_flat);
+    hopper::fence_operands(p_flat);
+    hopper::wgmma_fence();
+    issue_pv<T, D, N>(p, reinterpret_cast<const T*>(v_s + prev * kTileElems), o_flat);
+    hopper::wgmma_commit();
+    hopper::wgmma_wait<0>();
+    hopper::fence_operands(o_flat);
+    hopper::fence_operands(p_flat);
+  }
+  release(num_tiles - 1, prev);
 }
 // [hopper-consume]
 
@@ -299,18 +350,21 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
     float o[D / 8][4] = {};
     SoftmaxRow<> row_state[2];
-    const int num_tiles = (kv_len + N - 1) / N;
     hopper::RingPosition<kHopperStages> pos;
-    for (int tile = 0; tile < num_tiles; ++tile, pos.advance()) {
-      hopper::wait_parity(&full[pos.stage], pos.phase);
-      uint16_t* ks = k_s + pos.stage * L::kTileElems;
-      uint16_t* vs = v_s + pos.stage * L::kTileElems;
-      const int valid = kv_len - tile * N;
-      if (valid < N) zero_v_tail<D, N, kConsumers>(vs, valid, threadIdx.x - kWarpgroupThreads);
-      consume_tile<T, D, M, N>(q_wg, reinterpret_cast<const T*>(ks), reinterpret_cast<const T*>(vs), tile * N, kv_len,
-                               scale, lane, row_state, o);
-      if (lane == 0) hopper::arrive(&empty[pos.stage]);
-    }
+    consume_range<T, D, M, N>(
+        q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o,
+        [&](int tile) {
+          hopper::wait_parity(&full[pos.stage], pos.phase);
+          const int valid = kv_len - tile * N;
+          if (valid < N)
+            zero_v_tail<D, N, kConsumers>(v_s + pos.stage * L::kTileElems, valid, threadIdx.x - kWarpgroupThreads);
+          const int stage = pos.stage;
+          pos.advance();
+          return stage;
+        },
+        [&](int, int stage) {
+          if (lane == 0) hopper::arrive(&empty[stage]);
+        });
     // Step 5: the rows' sums across their quads, then the pack kernel's write.
 #pragma unroll
     for (int i = 0; i < 2; ++i) {

@@ -243,13 +243,13 @@ __device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (
 // [pack-mask]
 
 // [pack-softmax]
-/// Step 5: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0]),
-/// scales them into the log2 domain, and applies the online-softmax update to the lane's two
-/// rows: the states and the accumulators `o` are rescaled to the new max and `s` becomes
-/// P = exp2(s - m).
-template <int D, int kColTokens>
-__device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
-                                               int lane, SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
+/// Step 5a: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0]),
+/// scales them into the log2 domain and moves the lane's two row states to the new max: `s`
+/// becomes P = exp2(s - m), and `alpha` the factors the rows' accumulators must be scaled by
+/// (rescale_rows; stage 8 does that later, once its previous P V has landed).
+template <int kColTokens>
+__device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
+                                               int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2]) {
   float row_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int nt = 0; nt < kColTokens / 8; ++nt) {
@@ -260,7 +260,7 @@ __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], in
       row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
     }
   }
-  float alpha[2], m_use[2];
+  float m_use[2];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
@@ -277,6 +277,11 @@ __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], in
       row_state[e / 2].l += s[nt][e];
     }
   }
+}
+
+/// Step 5b: scales the lane's two rows of the accumulators by softmax_scores' factors.
+template <int D>
+__device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], const float (&alpha)[2]) {
 #pragma unroll
   for (int dt = 0; dt < D / 8; ++dt) {
     o[dt][0] *= alpha[0];
@@ -284,6 +289,16 @@ __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], in
     o[dt][2] *= alpha[1];
     o[dt][3] *= alpha[1];
   }
+}
+
+/// Step 5: the online-softmax update of one tile, both halves at once: softmax_scores, then
+/// rescale_rows.
+template <int D, int kColTokens>
+__device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
+                                               int lane, SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
+  float alpha[2];
+  softmax_scores<kColTokens>(s, first_token, kv_len, scale, lane, row_state, alpha);
+  rescale_rows<D>(o, alpha);
 }
 // [pack-softmax]
 

@@ -131,6 +131,14 @@ __device__ __forceinline__ void fence_operands(float (&d)[K]) {
 #pragma unroll
   for (int i = 0; i < K; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+
+/// fence_operands for A fragments in registers (wgmma_rs): keeps them live, unchanged, up to
+/// here, so that nothing reuses their registers while a wgmma that reads them is in flight.
+template <int K>
+__device__ __forceinline__ void fence_operands(uint32_t (&a)[K]) {
+#pragma unroll
+  for (int i = 0; i < K; ++i) asm volatile("" : "+r"(a[i])::"memory");
+}
 // [wgmma-sync]
 
 /// The accumulator operand lists of m64nNk16 (N/2 fp32 registers per thread), after 3 leading
@@ -269,13 +277,16 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], uint64_t desc_a, uin
 }
 
 /// As wgmma_ss, A from registers: `a` holds this thread's A fragment of the k16 step (the
-/// A layout of mma.m16n8k16 for rows 16 * warp-in-warpgroup..).
+/// A layout of mma.m16n8k16 for rows 16 * warp-in-warpgroup..). The instruction names a's
+/// own registers (read-write operands, left unchanged): a copy into temporaries would be a
+/// register write between wgmma_fence() and the wgmma, for which ptxas injects a
+/// warpgroup.arrive of its own (its message C7519).
 template <typename T, int N, Major kBMajor>
-__device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b, bool accumulate) {
+__device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], uint32_t (&a)[4], uint64_t desc_b, bool accumulate) {
   static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, "16-bit inputs");
   static_assert(N == 8 || N == 16 || N == 32 || N == 64 || N == 128 || N == 256, "N: a power of two, 8..256");
 #if PATLAB_HOPPER_SM90A
-  uint32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+  uint32_t &a0 = a[0], &a1 = a[1], &a2 = a[2], &a3 = a[3];
   uint32_t scale_d = accumulate ? 1u : 0u;
   PATLAB_WGMMA_DISPATCH(PATLAB_WGMMA_RS)
 #else
