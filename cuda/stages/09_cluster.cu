@@ -56,8 +56,6 @@ constexpr int kConsumerWarps = kClusterConsumers * kWarpgroupThreads / 32;
 /// Arrivals that free one stage: the consumer warps of the largest cluster. An item of fewer
 /// CTAs tops the count up in one arrival (see release_stage()).
 constexpr int kEmptyArrivals = kConsumerWarps * kMaxClusterSize;
-/// Most queries of one slice (128 rows at group 1): the folded merge's list of queries to merge.
-constexpr int kMaxSliceQueries = kHopperMaxRows;
 /// Slots of a CTA's solo queue: items its producer pulled, not yet taken by its consumers.
 constexpr int kSoloSlots = 2;
 /// Threads of the two consumer warpgroups.
@@ -104,12 +102,12 @@ struct ClusterWorkArgs {
   PartialsView partials;
 };
 
-/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in, the
-/// folded merge's list and the solo queue's slots.
+/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in and
+/// the solo queue's slots.
 template <int D>
 struct ClusterSmem {
   using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
-  static constexpr int kExtraInts = 2 + kMaxSliceQueries + kSoloSlots;  ///< entry, merge count, merge list, solo slots
+  static constexpr int kExtraInts = 1 + kSoloSlots;  ///< the entry, the solo slots
   static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
 };
 
@@ -125,11 +123,12 @@ __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, cons
                                                   int kv_head, int box_rows, uint16_t* k_s, uint16_t* v_s,
                                                   hopper::Mbarrier* full, hopper::Mbarrier* empty,
                                                   uint32_t& empty_parity, int member, int members, uint16_t mask) {
+  using L = HopperLayout<D, kClusterConsumers, N>;
   constexpr int kPanels = D / hopper::kPanelElems;
   const int num_tiles = (kv_len + N - 1) / N;
   const int page_mask = (1 << geo.page_shift) - 1;
   for (int tile = 0; tile < num_tiles; ++tile) {
-    const int s = tile % kHopperStages;
+    const int s = tile % L::kStages;
     wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
     empty_parity ^= 1u << s;
     const int first = tile * N;
@@ -177,29 +176,38 @@ __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, in
 // [cluster-merge]
 /// The folded merge, run by the consumer threads (`ctid` 0..255) after their partial rows are
 /// written: each query of the slice that has partials counts this item in; the queries this
-/// item completes are merged here, all heads (one warp per head), and their counters reset.
+/// item completes are merged here, all heads, by the warp of the thread that completed them, and
+/// their counters reset. The slice's queries are dealt round-robin over the eight warps (query q
+/// to warp q % 8), so that completed queries spread over the warps; a warp finds its completed
+/// queries by ballot. No list in shared memory: each warp merges what its own lanes found.
 template <typename T, int D>
 __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const ClusterWorkArgs& work, int first,
-                                           int queries, int* merge_n, int* merge_list, int ctid) {
-  if (ctid == 0) *merge_n = 0;
+                                           int queries, int ctid) {
+  constexpr int kWarps = kConsumerThreads / 32;
   __threadfence();  // this thread's partials reach L2 before its CTA counts them in
   named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
-  for (int q = ctid; q < queries; q += kConsumerThreads) {
-    const int entry = first + q;
-    if (args.slots[entry] < 0) continue;  // written directly: nothing to merge
-    const int request = args.queries[entry];
-    if (atomicAdd(&work.merge_arrivals[request], 1) == work.merge_count[request] - 1)
-      merge_list[atomicAdd(merge_n, 1)] = request;
+  const int lane = ctid % 32, warp = ctid / 32;
+  const int heads = args.num_q_heads;
+  for (int base = 0; base < queries; base += kConsumerThreads) {
+    const int q = base + lane * kWarps + warp;
+    int request = -1;
+    if (q < queries && args.slots[first + q] >= 0) {  // a query written directly has nothing to merge
+      const int r = args.queries[first + q];
+      if (atomicAdd(&work.merge_arrivals[r], 1) == work.merge_count[r] - 1) request = r;
+    }
+    uint32_t done = __ballot_sync(0xffffffffu, request >= 0);
+    if (done == 0) continue;
+    __threadfence();  // the other items' partials, counted in before ours, are read after the count
+    while (done) {
+      const int src = __ffs(done) - 1;
+      done &= done - 1;
+      const int r = __shfl_sync(0xffffffffu, request, src);
+      for (int h = 0; h < heads; ++h)
+        merge_query_head<T, D>(work.partials.o, work.partials.lse, work.partials.offsets, r, h, heads, lane,
+                               static_cast<T*>(args.out));
+    }
+    if (request >= 0) work.merge_arrivals[request] = 0;
   }
-  named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
-  const int n = *merge_n;
-  if (n == 0) return;
-  __threadfence();  // the other items' partials, counted in before ours, are read after the count
-  const int heads = args.num_q_heads, lane = ctid % 32;
-  for (int i = ctid / 32; i < n * heads; i += kConsumerThreads / 32)
-    merge_query_head<T, D>(work.partials.o, work.partials.lse, work.partials.offsets, merge_list[i / heads],
-                           i % heads, heads, lane, static_cast<T*>(args.out));
-  for (int i = ctid; i < n; i += kConsumerThreads) work.merge_arrivals[merge_list[i]] = 0;
 }
 // [cluster-merge]
 
@@ -273,15 +281,13 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
   uint16_t *k_s = sm.k, *v_s = sm.v;
   hopper::Mbarrier *full = sm.full, *empty = sm.empty;
   int* entry_slot = reinterpret_cast<int*>(sm.end());
-  int* merge_n = entry_slot + 1;
-  int* merge_list = entry_slot + 2;
-  int* solo_slot = merge_list + kMaxSliceQueries;
+  int* solo_slot = entry_slot + 1;
 
   const int rank = static_cast<int>(hopper::cluster_rank());
   const int csize = static_cast<int>(hopper::cluster_size());
   const int wg = threadIdx.x / kWarpgroupThreads, wg_tid = threadIdx.x % kWarpgroupThreads;
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kHopperStages; ++s) {
+    for (int s = 0; s < L::kStages; ++s) {
       hopper::init_mbarrier(&full[s], 1);                // this CTA's producer: arrive_expect_tx
       hopper::init_mbarrier(&empty[s], kEmptyArrivals);  // the members' consumer warps (release_stage())
     }
@@ -356,7 +362,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     consume_range<T, D, M, N>(
         q_wg, k_s, v_s, kv_len, computes, scale, lane, row_state, o,
         [&](int tile) {
-          const int s = tile % kHopperStages;
+          const int s = tile % L::kStages;
           wait_or_trap(&full[s], (parity >> s) & 1u);
           parity ^= 1u << s;
           const int valid = kv_len - tile * N;
@@ -372,7 +378,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       }
       write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
     }
-    fold_merge<T, D>(args, work, first, queries, merge_n, merge_list, ctid);
+    fold_merge<T, D>(args, work, first, queries, ctid);
   }
   __syncthreads();  // every thread leaves together
 }

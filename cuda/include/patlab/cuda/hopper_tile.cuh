@@ -1,7 +1,7 @@
 /// @file hopper_tile.cuh
 /// @brief The stage-8 pack kernel for sm_90a. One CTA per (pack, KV head) as in
 /// packed_tile.cuh, but warp-specialised: a producer warpgroup whose one thread streams the
-/// pack's K/V pages by tensor-map copies (hopper/tma.cuh) into a ring of kHopperStages
+/// pack's K/V pages by tensor-map copies (hopper/tma.cuh) into a ring of hopper_stages(rows)
 /// shared-memory stages tracked by mbarriers, and kConsumers consumer warpgroups of 64 rows each
 /// that compute S = Q K^T and O += P V with wgmma (hopper/wgmma.cuh) and keep the online softmax
 /// of their rows (softmax_state.cuh, through packed_tile.cuh's softmax_scores and rescale_rows).
@@ -42,7 +42,7 @@
 
 namespace patlab::cuda {
 
-/// Rows of one consumer warpgroup (the M of wgmma). The ring's depth (kHopperStages), the
+/// Rows of one consumer warpgroup (the M of wgmma). The ring's depth (hopper_stages()), the
 /// warpgroup's threads and the CTA's shared memory are in planner/tile_budget.hpp, which the
 /// planner reads too.
 inline constexpr int kHopperGroupRows = 64;
@@ -53,8 +53,8 @@ inline constexpr int kConsumerRegs = 232;
 inline constexpr int kAllConsumersBarrier = 8;
 
 // [hopper-layout]
-/// Shapes and shared memory of a stage-8 CTA: Q tile [D/64][M][64], then kHopperStages K tiles
-/// and kHopperStages V tiles [D/64][N][64] (Panel128B, each 1024-byte aligned), then the
+/// Shapes and shared memory of a stage-8 CTA: Q tile [D/64][M][64], then kStages K tiles
+/// and kStages V tiles [D/64][N][64] (Panel128B, each 1024-byte aligned), then the
 /// barriers: hopper_smem_bytes() of tile_budget.hpp, which the planner reads.
 /// @tparam D head dimension (64 or 128)
 /// @tparam kConsumers consumer warpgroups (1 or 2): M = 64 x kConsumers rows
@@ -64,6 +64,8 @@ struct HopperLayout {
   static constexpr int kRows = kHopperGroupRows * kConsumers;
   static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
   static constexpr int kTileElems = N * D;
+  /// Stages of the K/V ring (tile_budget.hpp).
+  static constexpr int kStages = hopper_stages(kRows);
   /// CTAs per SM the instance is compiled for (__launch_bounds__): two of one consumer (so a
   /// 64-row CTA's registers at entry are 128 per thread), one of two.
   static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
@@ -76,6 +78,7 @@ struct HopperLayout {
   static constexpr int kQElems = kRows * D;
   /// Dynamic shared memory, alignment slack included.
   static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
+  static_assert(kSmemBytes <= kPackSmemBudget, "the Q tile and the ring fit one CTA's shared memory");
   static_assert(N == kHopperKvTile, "the planner's budget counts kHopperKvTile-token stages");
   static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
   static_assert(kThreads == hopper_threads(kRows), "the budget's thread count");
@@ -88,12 +91,12 @@ struct HopperLayout {
 template <typename T, typename L>
 struct HopperSmem {
   T* q = nullptr;                      ///< the Q tile, L::kQElems
-  uint16_t* k = nullptr;               ///< kHopperStages K tiles of L::kTileElems
-  uint16_t* v = nullptr;               ///< kHopperStages V tiles
-  hopper::Mbarrier* full = nullptr;    ///< kHopperStages: a stage's copies landed
-  hopper::Mbarrier* empty = nullptr;   ///< kHopperStages: a stage's consumers are done with it
+  uint16_t* k = nullptr;               ///< L::kStages K tiles of L::kTileElems
+  uint16_t* v = nullptr;               ///< L::kStages V tiles
+  hopper::Mbarrier* full = nullptr;    ///< L::kStages: a stage's copies landed
+  hopper::Mbarrier* empty = nullptr;   ///< L::kStages: a stage's consumers are done with it
   /// The first byte after the barriers (stage 9 keeps its own few words there).
-  __device__ unsigned char* end() const { return reinterpret_cast<unsigned char*>(empty + kHopperStages); }
+  __device__ unsigned char* end() const { return reinterpret_cast<unsigned char*>(empty + L::kStages); }
 };
 
 /// Carves `smem_raw` (the kernel's dynamic shared memory) into HopperSmem. The swizzle of the
@@ -106,9 +109,9 @@ __device__ __forceinline__ HopperSmem<T, L> carve_hopper_smem(unsigned char* sme
   HopperSmem<T, L> m;
   m.q = reinterpret_cast<T*>(smem);
   m.k = reinterpret_cast<uint16_t*>(m.q + L::kQElems);
-  m.v = m.k + kHopperStages * L::kTileElems;
-  m.full = reinterpret_cast<hopper::Mbarrier*>(m.v + kHopperStages * L::kTileElems);
-  m.empty = m.full + kHopperStages;
+  m.v = m.k + L::kStages * L::kTileElems;
+  m.full = reinterpret_cast<hopper::Mbarrier*>(m.v + L::kStages * L::kTileElems);
+  m.empty = m.full + L::kStages;
   return m;
 }
 // [hopper-smem]
@@ -128,7 +131,8 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
 // [hopper-produce]
 /// Step 2, one thread: streams the pack's KV range, tile by tile, into the ring. `box_rows`
 /// tokens per copy (min(page, N)); each copy is one 64-wide panel of one page box.
-template <int D, int N>
+/// @tparam kStages stages of the ring
+template <int D, int N, int kStages>
 __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUtensorMap* v_map, const int32_t* blocks,
                                            const PoolGeometry& geo, int kv_len, int kv_head, int box_rows,
                                            uint16_t* k_s, uint16_t* v_s, hopper::Mbarrier* full,
@@ -136,7 +140,7 @@ __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUten
   constexpr int kPanels = D / hopper::kPanelElems;
   const int num_tiles = (kv_len + N - 1) / N;
   const int page_mask = (1 << geo.page_shift) - 1;
-  hopper::RingPosition<kHopperStages> pos;
+  hopper::RingPosition<kStages> pos;
   for (int tile = 0; tile < num_tiles; ++tile, pos.advance()) {
     hopper::wait_parity(&empty[pos.stage], pos.phase ^ 1u);
     const int first = tile * N;
@@ -226,7 +230,7 @@ __device__ __forceinline__ void issue_pv(uint32_t (&p)[N / 16][4], const T* vs, 
 /// i's softmax (softmax_scores) while the P V of tile i-1 still runs, then waits for that,
 /// gives tile i-1's stage back, scales O to the new max (rescale_rows) and turns S_i into P_i.
 /// After the last tile, O += P V of it. So a warpgroup holds two stages at a time (the ring
-/// has kHopperStages >= 3). `s` and `o` are the warp's 16 rows in the C layout of
+/// has at least 3). `s` and `o` are the warp's 16 rows in the C layout of
 /// mma.m16n8k16 per n8 block, which is wgmma's accumulator layout too (wgmma.cuh).
 /// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
 ///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
@@ -324,7 +328,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
 
   // Step 1: the ring's barriers.
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kHopperStages; ++s) {
+    for (int s = 0; s < L::kStages; ++s) {
       hopper::init_mbarrier(&full[s], 1);                  // the producer's arrive_expect_tx
       hopper::init_mbarrier(&empty[s], kConsumers * 4);    // one arrive per consumer warp
     }
@@ -337,7 +341,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     if (wg_tid == 0) {
       hopper::prefetch_tensor_map(&k_map);
       hopper::prefetch_tensor_map(&v_map);
-      produce_kv<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, kv_head, box_rows, k_s,
+      produce_kv<D, N, L::kStages>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, kv_head, box_rows, k_s,
                        v_s, full, empty);
     }
   } else {
@@ -350,7 +354,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
     float o[D / 8][4] = {};
     SoftmaxRow<> row_state[2];
-    hopper::RingPosition<kHopperStages> pos;
+    hopper::RingPosition<L::kStages> pos;
     consume_range<T, D, M, N>(
         q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o,
         [&](int tile) {

@@ -108,9 +108,15 @@ constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTil
 }
 
 // [hopper-budget]
-/// Stages of the stage-8 K/V ring (hopper_tile.cuh): the producer's copies of up to two tiles
-/// are in flight while the consumers compute the third.
+/// Stages of the stage-8 K/V ring of a 64-row tile (hopper_tile.cuh): the producer's copies of
+/// one tile are in flight while the consumers hold the two they compute on (consume_range); two
+/// such CTAs fit an SM at d = 128.
 inline constexpr int kHopperStages = 3;
+/// Stages of the ring of a 128-row tile, whose CTA has an SM to itself (registers): the deeper
+/// ring keeps more copies in flight in shared memory that would otherwise be idle.
+inline constexpr int kHopperWideStages = 3;
+/// Stages of the ring of an m-row stage-8 (or stage-9) tile.
+constexpr int hopper_stages(int m) { return m > 64 ? kHopperWideStages : kHopperStages; }
 /// Threads of a warpgroup (wgmma's unit, and the stage-8 producer's).
 inline constexpr int kWarpgroupThreads = 128;
 /// Bytes of one mbarrier (hopper/mbarrier.cuh).
@@ -120,12 +126,12 @@ inline constexpr int kMbarrierBytes = 8;
 inline constexpr int kHopperAlignSlack = 1024 - 128;
 /// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
 constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
-/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows: the Q tile, kHopperStages
+/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows: the Q tile, hopper_stages(m)
 /// K and V tiles of kHopperKvTile tokens (16-bit), the ring's full and empty barriers, and the
 /// alignment slack.
 constexpr int hopper_smem_bytes(int d, int m) {
-  return (m * d + 2 * kHopperStages * kHopperKvTile * d) * kTileElemBytes + 2 * kHopperStages * kMbarrierBytes +
-         kHopperAlignSlack;
+  return (m * d + 2 * hopper_stages(m) * kHopperKvTile * d) * kTileElemBytes +
+         2 * hopper_stages(m) * kMbarrierBytes + kHopperAlignSlack;
 }
 /// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
 /// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
