@@ -65,7 +65,7 @@ grep -h -E "^(tree|random) .* hopper " "$out"/bench-*.txt | cut -c1-150
 # 3. Nsight Compute, full set, one launch of the 128-row kernel
 for b in patlab patlab-w6; do
   if (( $(left) < 110 )); then echo "stopped for time before ncu $b"; break; fi
-  timeout "$(cap 80)" ncu --clock-control none --set full -k regex:'hopper_pack_kernel<__half, 128, 2' --launch-skip 2 \
+  timeout "$(cap 80)" ncu --clock-control none --set full -k regex:hopper_pack --launch-skip 2 \
     --launch-count 1 -o "/tmp/ncu-$b" "$bin/tools/$b" bench --tree 1,128_16384,256 --model qwen2.5-7b --stage hopper \
     --no-check --repeats 20 --warmup 1 --no-graph > "$out/ncu-$b.log" 2>&1
   echo "ncu $b exit $? at $SECONDS s"
