@@ -30,7 +30,10 @@ fi
 if ! command -v nvcc > /dev/null 2>&1 && [[ -x /usr/local/cuda/bin/nvcc ]]; then
   export PATH=/usr/local/cuda/bin:$PATH
 fi
-[[ -f build/build.ninja ]] || meson setup build --buildtype=release > build-setup.log 2>&1 || {
+# shellcheck source=tools/nvcc_env.sh
+source tools/nvcc_env.sh
+# shellcheck disable=SC2046
+[[ -f build/build.ninja ]] || meson setup build $(nvcc_native_file build) --buildtype=release > build-setup.log 2>&1 || {
   cat build-setup.log
   exit 1
 }
