@@ -269,6 +269,7 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
       hopper::fence_operands(s_flat);
       float alpha[2];
       softmax_scores<N>(s, tile * N, kv_len, scale, lane, row_state, alpha);
+      hopper::fence_operands(s_flat);  // P is computed here, under the P V, not sunk past the wait
       hopper::wgmma_wait<0>();
       hopper::fence_operands(o_flat);
       hopper::fence_operands(p_flat);

@@ -243,37 +243,39 @@ __device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (
 // [pack-mask]
 
 // [pack-softmax]
-/// Step 5a: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0]),
-/// scales them into the log2 domain and moves the lane's two row states to the new max: `s`
-/// becomes P = exp2(s - m), and `alpha` the factors the rows' accumulators must be scaled by
-/// (rescale_rows; stage 8 does that later, once its previous P V has landed).
+/// Step 5a: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0];
+/// only a tile that reaches past the range pays for the test), and moves the lane's two row
+/// states to the new max in the log2 domain: `s` becomes P = exp2(s scale - m) (one fused
+/// multiply-add per score; the max is taken on the raw scores, `scale` > 0), and `alpha` the
+/// factors the rows' accumulators must be scaled by (rescale_rows; stage 8 does that later,
+/// once its previous P V has landed).
 template <int kColTokens>
 __device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
                                                int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2]) {
+  const bool partial = first_token + kColTokens > kv_len;  // warp-uniform
   float row_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int token = first_token + nt * 8 + (lane % 4) * 2 + e % 2;
-      s[nt][e] = token < kv_len ? s[nt][e] * scale : -INFINITY;
+      if (partial && first_token + nt * 8 + (lane % 4) * 2 + e % 2 >= kv_len) s[nt][e] = -INFINITY;
       row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
     }
   }
-  float m_use[2];
+  float neg_m[2];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
     row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 2));
     // -inf only while this warp has seen no token: the state stays empty
-    alpha[i] = row_state[i].rescale(fmaxf(row_state[i].m, row_max[i]));
-    m_use[i] = row_state[i].exp_base();  // keeps exp2(-inf - m) = 0 below, never NaN
+    alpha[i] = row_state[i].rescale(fmaxf(row_state[i].m, row_max[i] * scale));
+    neg_m[i] = -row_state[i].exp_base();  // keeps exp2(-inf - m) = 0 below, never NaN
   }
 #pragma unroll
   for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      s[nt][e] = exp2f(s[nt][e] - m_use[e / 2]);  // masked tokens: exp2(-inf) = 0
+      s[nt][e] = exp2f(fmaf(s[nt][e], scale, neg_m[e / 2]));  // masked tokens: exp2(-inf) = 0
       row_state[e / 2].l += s[nt][e];
     }
   }
