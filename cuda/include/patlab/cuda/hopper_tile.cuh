@@ -31,6 +31,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "patlab/cuda/hopper/fence.cuh"
 #include "patlab/cuda/hopper/mbarrier.cuh"
@@ -224,14 +225,54 @@ __device__ __forceinline__ void issue_pv(uint32_t (&p)[N / 16][4], const T* vs, 
     hopper::wgmma_rs<T, D, hopper::Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
 }
 
+/// Step 4b, the conversion between them: P (the softmax's exponentials in the accumulator layout
+/// of S) to A fragments of the storage type, one k16 step of tokens per row of `p`.
+template <typename T, int N>
+__device__ __forceinline__ void scores_to_a(const float (&s)[N / 8][4], uint32_t (&p)[N / 16][4]) {
+#pragma unroll
+  for (int kt = 0; kt < N / 16; ++kt) {
+    p[kt][0] = pack2(s[2 * kt][0], s[2 * kt][1], T{});
+    p[kt][1] = pack2(s[2 * kt][2], s[2 * kt][3], T{});
+    p[kt][2] = pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{});
+    p[kt][3] = pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{});
+  }
+}
+
+/// Step 4b, the softmax under a P V in flight: packed_tile.cuh's softmax_max and softmax_weight,
+/// but S is only read and the weights go straight into `p` (A fragments) and the rows' sums.
+/// ptxas lets instructions that read the last S accumulators run while a later wgmma batch is
+/// in flight, but waits for that batch before any that writes them.
+template <typename T, int N, bool kMayReachPast>
+__device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int first_token, int kv_len, float scale,
+                                             int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2],
+                                             uint32_t (&p)[N / 16][4]) {
+  float neg_m[2];
+  softmax_max<N, kMayReachPast>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
+  const bool partial = kMayReachPast && first_token + N > kv_len;
+  float w[N / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < N / 8; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      w[nt][e] = softmax_weight(range_score<N>(s, nt, e, partial, first_token, kv_len, lane), scale, neg_m[e / 2]);
+      row_state[e / 2].l += w[nt][e];
+    }
+  }
+  scores_to_a<T, N>(w, p);
+}
+
 /// Step 4b: one consumer warpgroup over the pack's KV tiles, pipelined so that the tensor
-/// cores run while the softmax does. Per tile i, one batch of wgmma issues S_i = Q K_i^T and
-/// then O += P_{i-1} V_{i-1}; the warpgroup waits for S_i alone (wait_group 1) and runs tile
-/// i's softmax (softmax_scores) while the P V of tile i-1 still runs, then waits for that,
-/// gives tile i-1's stage back, scales O to the new max (rescale_rows) and turns S_i into P_i.
-/// After the last tile, O += P V of it. So a warpgroup holds two stages at a time (the ring
-/// has at least 3). `s` and `o` are the warp's 16 rows in the C layout of
-/// mma.m16n8k16 per n8 block, which is wgmma's accumulator layout too (wgmma.cuh).
+/// cores run while the softmax does. Tile 0 alone: S_0, its softmax, P_0. Then per tile i, one
+/// batch of wgmma issues S_i = Q K_i^T and O += P_{i-1} V_{i-1}; the warpgroup waits for S_i
+/// alone (wait_group 1) and runs tile i's softmax (softmax_scores) while the P V of tile i-1
+/// still runs, then waits for that, gives tile i-1's stage back, scales O to the new max
+/// (rescale_rows) and turns S_i into P_i. After the last tile, O += P V of it. A warpgroup
+/// holds two stages at a time (the ring has at least 3). Nothing branches between a wgmma's
+/// issue and its wait: ptxas cannot follow a batch in flight across a join of paths and waits
+/// for it there. So the loop runs the tiles that lie inside the range with no mask at all, and
+/// the last tile, which may reach past it, in a copy of the step with the mask. `s` and `o` are
+/// the warp's 16 rows in the C layout of mma.m16n8k16 per n8 block, which is wgmma's
+/// accumulator layout too (wgmma.cuh).
 /// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
 ///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
 /// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
@@ -242,60 +283,91 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
                                               bool computes, float scale, int lane, SoftmaxRow<> (&row_state)[2],
                                               float (&o)[D / 8][4], Acquire&& acquire, Release&& release) {
   constexpr int kTileElems = N * D;
+  const int num_tiles = (kv_len + N - 1) / N;
+  if (!computes) {
+    for (int tile = 0; tile < num_tiles; ++tile) release(tile, acquire(tile));
+    return;
+  }
+  if (num_tiles == 0) return;
   float s[N / 8][4];
-  uint32_t p[N / 16][4] = {};  // P of the previous tile in the A layout, one k16 step of tokens each
+  // P in the A layout, double-buffered: the softmax of tile i writes one buffer while the wgmma
+  // of P_{i-1} V_{i-1} still reads the other (a copy between them would be a register write
+  // under a wgmma in flight, which ptxas answers by serialising every wgmma, its C7513).
+  uint32_t pa[N / 16][4], pb[N / 16][4];
   float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
   float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
-  uint32_t(&p_flat)[N / 4] = *reinterpret_cast<uint32_t(*)[N / 4]>(&p[0][0]);
-  const int num_tiles = (kv_len + N - 1) / N;
-  int prev = -1;  // the stage of the previous tile, whose P V is still to be added
-  for (int tile = 0; tile < num_tiles; ++tile) {
+  auto k_tile = [&](int stage) { return reinterpret_cast<const T*>(k_s + stage * kTileElems); };
+  auto v_tile = [&](int stage) { return reinterpret_cast<const T*>(v_s + stage * kTileElems); };
+  float alpha[2];
+
+  // Tile 0: S_0 alone (the only tile, or the first of several: it may reach past the range).
+  int prev = acquire(0);
+  hopper::fence_operands(s_flat);
+  hopper::wgmma_fence();
+  issue_qk<T, D, M, N>(q_wg, k_tile(prev), s_flat);
+  hopper::wgmma_commit();
+  hopper::wgmma_wait<0>();
+  hopper::fence_operands(s_flat);
+  softmax_to_a<T, N, true>(s, 0, kv_len, scale, lane, row_state, alpha, pa);
+  rescale_rows<D>(o, alpha);
+
+  // Tile i >= 1: S_i and P_{i-1} V_{i-1} in one batch, tile i's softmax (into p_next) under the
+  // P V (of p_prev).
+  auto overlapped = [&](int tile, auto may_reach_past, uint32_t(&p_prev)[N / 16][4], uint32_t(&p_next)[N / 16][4]) {
+    uint32_t(&prev_flat)[N / 4] = *reinterpret_cast<uint32_t(*)[N / 4]>(&p_prev[0][0]);
     const int stage = acquire(tile);
-    if (computes) {
-      hopper::fence_operands(s_flat);
-      hopper::fence_operands(o_flat);
-      hopper::fence_operands(p_flat);
-      hopper::wgmma_fence();
-      issue_qk<T, D, M, N>(q_wg, reinterpret_cast<const T*>(k_s + stage * kTileElems), s_flat);
-      hopper::wgmma_commit();
-      if (prev >= 0) {
-        hopper::wgmma_fence();  // a batch of its own (CUTLASS fences each GEMM; ptxas would add it, C7519)
-        issue_pv<T, D, N>(p, reinterpret_cast<const T*>(v_s + prev * kTileElems), o_flat);
-        hopper::wgmma_commit();
-        hopper::wgmma_wait<1>();  // S_i has landed; P_{i-1} V_{i-1} may still run
-      } else {
-        hopper::wgmma_wait<0>();
-      }
-      hopper::fence_operands(s_flat);
-      float alpha[2];
-      softmax_scores<N>(s, tile * N, kv_len, scale, lane, row_state, alpha);
-      hopper::fence_operands(s_flat);  // P is computed here, under the P V, not sunk past the wait
-      hopper::wgmma_wait<0>();
-      hopper::fence_operands(o_flat);
-      hopper::fence_operands(p_flat);
-      rescale_rows<D>(o, alpha);
-#pragma unroll
-      for (int kt = 0; kt < N / 16; ++kt) {
-        p[kt][0] = pack2(s[2 * kt][0], s[2 * kt][1], T{});
-        p[kt][1] = pack2(s[2 * kt][2], s[2 * kt][3], T{});
-        p[kt][2] = pack2(s[2 * kt + 1][0], s[2 * kt + 1][1], T{});
-        p[kt][3] = pack2(s[2 * kt + 1][2], s[2 * kt + 1][3], T{});
-      }
-    }
-    if (prev >= 0) release(tile - 1, prev);
-    prev = stage;
-  }
-  if (prev < 0) return;
-  if (computes) {
+    hopper::fence_operands(s_flat);
     hopper::fence_operands(o_flat);
-    hopper::fence_operands(p_flat);
+    hopper::fence_operands(prev_flat);
     hopper::wgmma_fence();
-    issue_pv<T, D, N>(p, reinterpret_cast<const T*>(v_s + prev * kTileElems), o_flat);
+    issue_qk<T, D, M, N>(q_wg, k_tile(stage), s_flat);
+    hopper::wgmma_commit();
+    hopper::wgmma_fence();  // a batch of its own (CUTLASS fences each GEMM; ptxas would add it, C7519)
+    issue_pv<T, D, N>(p_prev, v_tile(prev), o_flat);
+    hopper::wgmma_commit();
+    hopper::wgmma_wait<1>();  // S_i has landed; P_{i-1} V_{i-1} may still run
+    hopper::fence_operands(s_flat);
+    softmax_to_a<T, N, decltype(may_reach_past)::value>(s, tile * N, kv_len, scale, lane, row_state, alpha, p_next);
+    hopper::wgmma_wait<0>();
+    hopper::fence_operands(s_flat);  // S stays live to here: the weights take registers of their own
+    hopper::fence_operands(o_flat);
+    hopper::fence_operands(prev_flat);
+    release(tile - 1, prev);
+    rescale_rows<D>(o, alpha);
+    prev = stage;
+  };
+  // The tiles inside the range two at a time (the buffers swap), then the last, masked.
+  int tile = 1;
+  for (; tile + 2 < num_tiles; tile += 2) {
+    overlapped(tile, std::false_type{}, pa, pb);
+    overlapped(tile + 1, std::false_type{}, pb, pa);
+  }
+  bool in_a = true;  // P of the last tile computed so far is in pa
+  if (tile + 1 < num_tiles) {
+    overlapped(tile++, std::false_type{}, pa, pb);
+    in_a = false;
+  }
+  if (tile < num_tiles) {
+    if (in_a)
+      overlapped(tile, std::true_type{}, pa, pb);
+    else
+      overlapped(tile, std::true_type{}, pb, pa);
+    in_a = !in_a;
+  }
+
+  // The last tile's P V.
+  auto last_pv = [&](uint32_t(&p_last)[N / 16][4]) {
+    hopper::fence_operands(o_flat);
+    hopper::wgmma_fence();
+    issue_pv<T, D, N>(p_last, v_tile(prev), o_flat);
     hopper::wgmma_commit();
     hopper::wgmma_wait<0>();
     hopper::fence_operands(o_flat);
-    hopper::fence_operands(p_flat);
-  }
+  };
+  if (in_a)
+    last_pv(pa);
+  else
+    last_pv(pb);
   release(num_tiles - 1, prev);
 }
 // [hopper-consume]

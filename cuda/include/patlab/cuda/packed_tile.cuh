@@ -243,26 +243,31 @@ __device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (
 // [pack-mask]
 
 // [pack-softmax]
-/// Step 5a: masks the scores of tokens past `kv_len` (`first_token` is the tile token of s[0];
-/// only a tile that reaches past the range pays for the test), and moves the lane's two row
-/// states to the new max in the log2 domain: `s` becomes P = exp2(s scale - m) (one fused
-/// multiply-add per score; the max is taken on the raw scores, `scale` > 0), and `alpha` the
-/// factors the rows' accumulators must be scaled by (rescale_rows; stage 8 does that later,
-/// once its previous P V has landed).
+/// Step 5a, one score: s[nt][e] of this lane, or -inf for a token past `kv_len` when the tile
+/// may reach past the range (`partial`; `first_token` is the tile token of s[0]). Reads only.
 template <int kColTokens>
-__device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
-                                               int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2]) {
-  const bool partial = first_token + kColTokens > kv_len;  // warp-uniform
+__device__ __forceinline__ float range_score(const float (&s)[kColTokens / 8][4], int nt, int e, bool partial,
+                                             int first_token, int kv_len, int lane) {
+  return partial && first_token + nt * 8 + (lane % 4) * 2 + e % 2 >= kv_len ? -INFINITY : s[nt][e];
+}
+
+/// Step 5a, the max: moves the lane's two row states to the new max of the tile's scores in the
+/// log2 domain (only a tile that reaches past the range tests tokens against it), and returns
+/// `alpha`, the factors the rows' accumulators must be scaled by (rescale_rows), and `neg_m`,
+/// the exponent offsets of softmax_exp. The max is taken on the raw scores (`scale` > 0), and
+/// `s` is only read.
+/// @tparam kMayReachPast false where the caller knows the tile lies inside the range
+template <int kColTokens, bool kMayReachPast = true>
+__device__ __forceinline__ void softmax_max(const float (&s)[kColTokens / 8][4], int first_token, int kv_len,
+                                            float scale, int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2],
+                                            float (&neg_m)[2]) {
+  const bool partial = kMayReachPast && first_token + kColTokens > kv_len;  // warp-uniform
   float row_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-  for (int nt = 0; nt < kColTokens / 8; ++nt) {
+  for (int nt = 0; nt < kColTokens / 8; ++nt)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      if (partial && first_token + nt * 8 + (lane % 4) * 2 + e % 2 >= kv_len) s[nt][e] = -INFINITY;
-      row_max[e / 2] = fmaxf(row_max[e / 2], s[nt][e]);
-    }
-  }
-  float neg_m[2];
+    for (int e = 0; e < 4; ++e)
+      row_max[e / 2] = fmaxf(row_max[e / 2], range_score<kColTokens>(s, nt, e, partial, first_token, kv_len, lane));
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     row_max[i] = fmaxf(row_max[i], __shfl_xor_sync(0xffffffffu, row_max[i], 1));
@@ -271,11 +276,28 @@ __device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], in
     alpha[i] = row_state[i].rescale(fmaxf(row_state[i].m, row_max[i] * scale));
     neg_m[i] = -row_state[i].exp_base();  // keeps exp2(-inf - m) = 0 below, never NaN
   }
+}
+
+/// Step 5a, one weight: p = exp2(score scale - m) as one fused multiply-add and one MUFU.EX2
+/// (masked tokens: exp2(-inf) = 0).
+__device__ __forceinline__ float softmax_weight(float score, float scale, float neg_m) {
+  return exp2_approx(fmaf(score, scale, neg_m));
+}
+
+/// Step 5a: softmax_max, then `s` becomes P = exp2(s scale - m) in place and the rows' sums take
+/// it (rescale_rows applies `alpha` to the accumulators).
+template <int kColTokens>
+__device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
+                                               int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2]) {
+  float neg_m[2];
+  softmax_max<kColTokens>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
+  const bool partial = first_token + kColTokens > kv_len;
 #pragma unroll
   for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      s[nt][e] = exp2f(fmaf(s[nt][e], scale, neg_m[e / 2]));  // masked tokens: exp2(-inf) = 0
+      s[nt][e] = softmax_weight(range_score<kColTokens>(s, nt, e, partial, first_token, kv_len, lane), scale,
+                                neg_m[e / 2]);
       row_state[e / 2].l += s[nt][e];
     }
   }
