@@ -122,6 +122,13 @@ __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+/// `barrier.sync id, threads` without `.aligned`: as named_barrier_sync, for warps that reach the
+/// barrier from different instructions (`bar.sync` is `barrier.sync.aligned`, which requires one
+/// instruction for all; synccheck reports a "divergent thread(s)" error otherwise).
+__device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads) {
+  asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 /// `bar.arrive id, threads`: arrives on barrier `id` of `threads` threads without waiting; the
 /// threads that bar.sync on it see this thread's earlier shared-memory writes (the producer half
 /// of a named-barrier hand-off; whole warps only).
@@ -201,7 +208,9 @@ __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consume
     vs[hopper::panel_offset(N, r, col)] = 0;
   }
   hopper::fence_proxy_async_shared();
-  named_barrier_sync(kAllConsumersBarrier, kConsumers * kWarpgroupThreads);
+  // consume_range reaches this from its first tile, its last, or the loop of a warpgroup with no
+  // rows: different instructions, so the barrier is not `.aligned`
+  named_barrier_sync_unaligned(kAllConsumersBarrier, kConsumers * kWarpgroupThreads);
 }
 // [hopper-tail]
 
@@ -371,6 +380,47 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
   release(num_tiles - 1, prev);
 }
 // [hopper-consume]
+
+// [hopper-consume-serial]
+/// Step 4b without the overlap, for stage 9: per tile, S = Q K^T, wait, the softmax, O += P V,
+/// wait, release. A warpgroup holds one stage at a time. Stage 9's clusters refill a stage only
+/// when every CTA of the cluster has released it, and a consumer that holds two of the three
+/// stages (consume_range) leaves the cluster one tile in flight: measured up to 2x slower there.
+/// Same contract as consume_range.
+template <typename T, int D, int M, int N, typename Acquire, typename Release>
+__device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s,
+                                                     int kv_len, bool computes, float scale, int lane,
+                                                     SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4],
+                                                     Acquire&& acquire, Release&& release) {
+  constexpr int kTileElems = N * D;
+  const int num_tiles = (kv_len + N - 1) / N;
+  float s[N / 8][4];
+  uint32_t p[N / 16][4];
+  float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
+  float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int stage = acquire(tile);
+    if (computes) {
+      hopper::fence_operands(s_flat);
+      hopper::wgmma_fence();
+      issue_qk<T, D, M, N>(q_wg, reinterpret_cast<const T*>(k_s + stage * kTileElems), s_flat);
+      hopper::wgmma_commit();
+      hopper::wgmma_wait<0>();
+      hopper::fence_operands(s_flat);
+      float alpha[2];
+      softmax_to_a<T, N, true>(s, tile * N, kv_len, scale, lane, row_state, alpha, p);
+      rescale_rows<D>(o, alpha);
+      hopper::fence_operands(o_flat);
+      hopper::wgmma_fence();
+      issue_pv<T, D, N>(p, reinterpret_cast<const T*>(v_s + stage * kTileElems), o_flat);
+      hopper::wgmma_commit();
+      hopper::wgmma_wait<0>();
+      hopper::fence_operands(o_flat);
+    }
+    release(tile, stage);
+  }
+}
+// [hopper-consume-serial]
 
 // [hopper-kernel]
 /// The stage-8 kernel: one CTA per (pack, KV head), flat grid with KV heads fastest (as
