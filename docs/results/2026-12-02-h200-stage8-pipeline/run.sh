@@ -13,6 +13,8 @@
 #     prefix: raw metrics as CSV.
 # Everything lands in OUT/pipeline.tar.gz. No step starts after SECONDS (default 480).
 #   docs/results/2026-12-02-h200-stage8-pipeline/run.sh OUT [SECONDS]
+# BINARIES="patlab-597fbab patlab" runs step 2 with those binaries of build-ab/ only; NCU=0 skips
+# step 4; SANITIZE_WORKLOADS (tools/sanitize.sh) replaces step 3's two workloads.
 set -uo pipefail
 final=$1
 budget=${2:-480}
@@ -56,7 +58,7 @@ workloads=(
 n=0
 for w in "${workloads[@]}"; do
   n=$((n + 1))
-  for b in patlab-597fbab patlab patlab-w6; do
+  for b in ${BINARIES:-patlab-597fbab patlab patlab-w6}; do
     if (( $(left) < 130 )); then echo "stopped for time before: $b $w" >> "$out/bench.log"; break 2; fi
     # shellcheck disable=SC2086
     timeout "$(cap 40)" "$bin/tools/$b" bench $w --stage pat hopper cluster --repeats 20 --no-graph \
@@ -68,13 +70,13 @@ cat "$out/bench.log"
 grep -h -E "^(tree|random) .* (pat|hopper|cluster) " "$out"/bench-*.txt | cut -c1-150
 
 # 3. sanitizers
-SANITIZE_STAGES="hopper cluster" SANITIZE_WORKLOADS="tiny|--tree 1,40_300,17 --heads 32/4" \
+SANITIZE_STAGES="hopper cluster" SANITIZE_WORKLOADS="${SANITIZE_WORKLOADS:-tiny|--tree 1,40_300,17 --heads 32/4}" \
   timeout "$(cap 100)" tools/sanitize.sh "$bin" > "$out/sanitize.log" 2>&1
 echo "sanitize exit $? at $SECONDS s"
 grep -E "^(memcheck|racecheck|synccheck) |sanitize:" "$out/sanitize.log"
 
 # 4. Nsight Compute
-if (( $(left) > 30 )); then
+if [[ ${NCU:-1} != 0 ]] && (( $(left) > 30 )); then
   timeout "$(cap 60)" ncu --clock-control none --set full -k regex:hopper_pack --launch-skip 2 --launch-count 1 \
     -o /tmp/ncu-new "$bin/tools/patlab" bench --tree 1,128_16384,256 --model qwen2.5-7b --stage hopper \
     --no-check --repeats 20 --warmup 1 --no-graph > "$out/ncu.log" 2>&1
