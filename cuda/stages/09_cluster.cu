@@ -20,9 +20,10 @@
 ///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
 ///    (each consumer warp arrives on every member's empty barrier);
 ///  - the merge folded in: a CTA that wrote partials counts, per query, the items done with it
-///    (one device counter per request); the one that brings it to WorkList::merge_count merges
-///    all heads of the query and sets the counter back to 0, so the next run (or graph replay)
-///    finds it zeroed. No merge kernel, one stream, graph-capturable.
+///    (one device counter per request and consumer warp); the warp that brings its counter to
+///    WorkList::merge_count merges its share of the query's heads and sets the counter back to
+///    0, so the next run (or graph replay) finds it zeroed. No merge kernel, one stream,
+///    graph-capturable.
 /// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
 /// rows: the persistent grid has one kind of CTA; a warpgroup with no row of the slice skips the
 /// tensor-core work and only releases the stages.
@@ -97,7 +98,9 @@ struct ClusterWorkArgs {
   int solo_begin = 0;                    ///< items [solo_begin, solo_begin + solo_items) are solo
   int solo_items = 0;
   int* pulls = nullptr;                  ///< the pull counters, zeroed before each run: [0] entries, [1] solo items
-  int* merge_arrivals = nullptr;         ///< [requests]: items done writing one of its partials (0 between runs)
+  /// [requests x kConsumerWarps]: per request and consumer warp, the items that warp counted in
+  /// (0 between runs)
+  int* merge_arrivals = nullptr;
   const int32_t* merge_count = nullptr;  ///< [requests]: WorkList::merge_count
   PartialsView partials;
 };
@@ -175,38 +178,40 @@ __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, in
 
 // [cluster-merge]
 /// The folded merge, run by the consumer threads (`ctid` 0..255) after their partial rows are
-/// written: each query of the slice that has partials counts this item in; the queries this
-/// item completes are merged here, all heads, by the warp of the thread that completed them, and
-/// their counters reset. The slice's queries are dealt round-robin over the eight warps (query q
-/// to warp q % 8), so that completed queries spread over the warps; a warp finds its completed
-/// queries by ballot. No list in shared memory: each warp merges what its own lanes found.
+/// written. Each of the eight consumer warps owns the heads h = warp, warp + 8, ... of every
+/// query and counts this item in on a counter of its own per query (merge_arrivals[request x 8
+/// + warp]); the warp whose count completes a query merges that query's heads of its own and
+/// resets its counter. So the merge of a completed query is spread over all eight warps, as a
+/// merge kernel would spread it, with no list in shared memory: a warp learns which of its
+/// lanes' queries completed by ballot.
 template <typename T, int D>
 __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const ClusterWorkArgs& work, int first,
                                            int queries, int ctid) {
-  constexpr int kWarps = kConsumerThreads / 32;
   __threadfence();  // this thread's partials reach L2 before its CTA counts them in
   named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
   const int lane = ctid % 32, warp = ctid / 32;
   const int heads = args.num_q_heads;
-  for (int base = 0; base < queries; base += kConsumerThreads) {
-    const int q = base + lane * kWarps + warp;
+  for (int base = 0; base < queries; base += 32) {
+    const int q = base + lane;
     int request = -1;
+    bool done = false;
     if (q < queries && args.slots[first + q] >= 0) {  // a query written directly has nothing to merge
-      const int r = args.queries[first + q];
-      if (atomicAdd(&work.merge_arrivals[r], 1) == work.merge_count[r] - 1) request = r;
+      request = args.queries[first + q];
+      int* counter = work.merge_arrivals + static_cast<int64_t>(request) * kConsumerWarps + warp;
+      done = atomicAdd(counter, 1) == work.merge_count[request] - 1;
     }
-    uint32_t done = __ballot_sync(0xffffffffu, request >= 0);
-    if (done == 0) continue;
+    uint32_t completed = __ballot_sync(0xffffffffu, done);
+    if (completed == 0) continue;
     __threadfence();  // the other items' partials, counted in before ours, are read after the count
-    while (done) {
-      const int src = __ffs(done) - 1;
-      done &= done - 1;
+    while (completed) {
+      const int src = __ffs(completed) - 1;
+      completed &= completed - 1;
       const int r = __shfl_sync(0xffffffffu, request, src);
-      for (int h = 0; h < heads; ++h)
+      for (int h = warp; h < heads; h += kConsumerWarps)
         merge_query_head<T, D>(work.partials.o, work.partials.lse, work.partials.offsets, r, h, heads, lane,
                                static_cast<T*>(args.out));
     }
-    if (request >= 0) work.merge_arrivals[request] = 0;
+    if (done) work.merge_arrivals[static_cast<int64_t>(request) * kConsumerWarps + warp] = 0;
   }
 }
 // [cluster-merge]
@@ -497,7 +502,7 @@ class ClusterStage final : public Stage {
     items_ = DeviceBuffer<DeviceItem>(items);
     slice_packs_ = DeviceBuffer<int32_t>(slice_packs);
     merge_count_ = DeviceBuffer<int32_t>(list.merge_count);
-    merge_arrivals_ = DeviceBuffer<int>(std::vector<int>(static_cast<size_t>(requests), 0));
+    merge_arrivals_ = DeviceBuffer<int>(std::vector<int>(static_cast<size_t>(requests) * kConsumerWarps, 0));
     pulls_ = DeviceBuffer<int>(std::vector<int>(2, 0));
     work_.entry_begin = entry_begin_.get();
     work_.items = items_.get();
