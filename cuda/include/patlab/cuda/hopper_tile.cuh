@@ -382,7 +382,7 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 // [hopper-consume]
 
 // [hopper-consume-serial]
-/// Step 4b without the overlap, for stage 9: per tile, S = Q K^T, wait, the softmax, O += P V,
+/// Step 4b without the overlap, for stage 9 and stage 8's 64-row CTA: per tile, S = Q K^T, wait, the softmax, O += P V,
 /// wait, release. A warpgroup holds one stage at a time. Stage 9's clusters refill a stage only
 /// when every CTA of the cluster has released it, and a consumer that holds two of the three
 /// stages (consume_range) leaves the cluster one tile in flight: measured up to 2x slower there.
@@ -478,20 +478,24 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     float o[D / 8][4] = {};
     SoftmaxRow<> row_state[2];
     hopper::RingPosition<L::kStages> pos;
-    consume_range<T, D, M, N>(
-        q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o,
-        [&](int tile) {
-          hopper::wait_parity(&full[pos.stage], pos.phase);
-          const int valid = kv_len - tile * N;
-          if (valid < N)
-            zero_v_tail<D, N, kConsumers>(v_s + pos.stage * L::kTileElems, valid, threadIdx.x - kWarpgroupThreads);
-          const int stage = pos.stage;
-          pos.advance();
-          return stage;
-        },
-        [&](int, int stage) {
-          if (lane == 0) hopper::arrive(&empty[stage]);
-        });
+    auto acquire = [&](int tile) {
+      hopper::wait_parity(&full[pos.stage], pos.phase);
+      const int valid = kv_len - tile * N;
+      if (valid < N)
+        zero_v_tail<D, N, kConsumers>(v_s + pos.stage * L::kTileElems, valid, threadIdx.x - kWarpgroupThreads);
+      const int stage = pos.stage;
+      pos.advance();
+      return stage;
+    };
+    auto release = [&](int, int stage) {
+      if (lane == 0) hopper::arrive(&empty[stage]);
+    };
+    // The 64-row CTA (two to an SM, 128 registers at entry) keeps the serial consumer: pipelined
+    // it measured 2-4% slower on packs of 33-64 rows (docs/results/2026-12-02-h200-stage8-pipeline).
+    if constexpr (kConsumers == 1)
+      consume_range_serial<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release);
+    else
+      consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release);
     // Step 5: the rows' sums across their quads, then the pack kernel's write.
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
