@@ -89,6 +89,16 @@ def main(argv) -> int:
             pulls.append(tmp / f"pulls{cap}.json")
             check(r.returncode == 0, f"patlab plan --cluster --pulls --max-cluster {cap} --format json (exit {r.returncode})")
         draws("cluster_pulls.py", pulls, tmp / "pulls.png", "(2 panels)")
+        # stage 8's pipeline model: three panels; the serial consumer never beats the ideal one
+        r = run([sys.executable, str(FIG / "hopper_pipeline.py"), tmp / "pipe.png"])
+        per_tile = dict(line.split(":")[0:1] + [float(line.split(", ")[1].split()[0])]
+                        for line in r.stdout.splitlines() if "per tile" in line)
+        check(r.returncode == 0 and "(3 panels)" in r.stdout and set(per_tile) == {"serial", "pipelined", "ideal"}
+              and per_tile["ideal"] <= per_tile["serial"] and per_tile["ideal"] <= per_tile["pipelined"]
+              and (tmp / "pipe.png").read_bytes().startswith(PNG_MAGIC),
+              f"hopper_pipeline.py draws three consumers, the ideal one no slower ({per_tile}, {r.stderr[:200]!r})")
+        refuses("hopper_pipeline.py", [tmp / "x.png", "--stages", "2"], "at least 3")
+        refuses("hopper_pipeline.py", [tmp / "x.png", "--gemm", "0"], "must be positive")
         refuses("cluster_pulls.py", [plans[0], tmp / "x.png"], "has no 'pulls' table")
         # b. the suite by head configuration
         draws("stages_by_heads.py", [SUITE / "suite.json"], tmp / "stages.png", "(speedup, 4 panels, 85 workloads)")
@@ -164,6 +174,7 @@ def main(argv) -> int:
                 "matplotlib is missing", env)
         refuses("plan_tree.py", plans + [tmp / "x.png"], "matplotlib is missing", env)
         refuses("cluster_pulls.py", pulls + [tmp / "x.png"], "matplotlib is missing", env)
+        refuses("hopper_pipeline.py", [tmp / "x.png"], "matplotlib is missing", env)
         refuses("prefix_sweep.py", [sweep, tmp / "x.png"], "matplotlib is missing", env)
         refuses("sparse_curves.py", csvs + [tmp / "x.png"], "matplotlib is missing", env)
     print(f"{len(failures)} failure(s)")
