@@ -15,11 +15,12 @@
 ///     issued and their bytes not announced;
 ///  3. gather_q_rows (each consumer warpgroup, its 64 rows): cp.async into the 128-byte-swizzled
 ///     Panel128B layout, rows past the pack zero-filled, then the proxy fence;
-///  4. consume_range (each consumer warpgroup): per tile, wait for the stage to be full (on the
-///     last tile zero the V rows past the range: P is 0 there, but 0 x NaN of an unwritten row
-///     is NaN); issue S = Q K^T of this tile and O += P V of the previous one together, run this
-///     tile's softmax while the P V runs, then release the previous tile's stage (one arrive per
-///     consumer warp);
+///  4. consume_range (each consumer warpgroup of a 128-row CTA): per tile, wait for the stage to
+///     be full (on the last tile zero the V rows past the range: P is 0 there, but 0 x NaN of an
+///     unwritten row is NaN); issue S = Q K^T of this tile and O += P V of the previous one
+///     together, run this tile's row max while the P V runs, then release the previous tile's
+///     stage (one arrive per consumer warp). The 64-row CTA runs consume_range_serial (one tile
+///     at a time), which measured faster there;
 ///  5. write_rows of packed_tile.cuh: the same output / partial contract as the pack kernel.
 /// What is left for later (the issue's full design): 192-row tiles (3 consumers, register budget
 /// with setmaxnreg), ping-pong between the consumer warpgroups, fp8 K/V (wgmma e4m3 needs
