@@ -209,8 +209,9 @@ __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consume
     vs[hopper::panel_offset(N, r, col)] = 0;
   }
   hopper::fence_proxy_async_shared();
-  // consume_range reaches this from its first tile, its last, or the loop of a warpgroup with no
-  // rows: different instructions, so the barrier is not `.aligned`
+  // reached from several call sites (consume_range's first tile and its masked last tile,
+  // consume_range_serial's loop): a barrier without `.aligned` does not need the warps to meet
+  // at one instruction
   named_barrier_sync_unaligned(kAllConsumersBarrier, kConsumers * kWarpgroupThreads);
 }
 // [hopper-tail]
@@ -235,6 +236,12 @@ __device__ __forceinline__ void issue_pv(uint32_t (&p)[N / 16][4], const T* vs, 
     hopper::wgmma_rs<T, D, hopper::Major::MN>(o_flat, p[kt], hopper::desc_mn_major(vs, N, kt), true);
 }
 
+/// Step 4b: tile `stage` of a ring of N x D tiles (K or V) as the storage type.
+template <typename T, int D, int N>
+__device__ __forceinline__ const T* ring_tile(const uint16_t* ring, int stage) {
+  return reinterpret_cast<const T*>(ring + stage * N * D);
+}
+
 /// Step 4b, the conversion between them: P (the softmax's exponentials in the accumulator layout
 /// of S) to A fragments of the storage type, one k16 step of tokens per row of `p`.
 template <typename T, int N>
@@ -249,16 +256,15 @@ __device__ __forceinline__ void scores_to_a(const float (&s)[N / 8][4], uint32_t
 }
 
 /// Step 4b, the softmax under a P V in flight: packed_tile.cuh's softmax_max and softmax_weight,
-/// but S is only read and the weights go straight into `p` (A fragments) and the rows' sums.
-/// ptxas lets instructions that read the last S accumulators run while a later wgmma batch is
-/// in flight, but waits for that batch before any that writes them.
+/// but S is only read and the weights go straight into `p` (A fragments) and the rows' sums, so
+/// that no register of the batch in flight is written. (ptxas still waits for the batch before
+/// the exponentials: docs/results/2026-12-02-h200-stage8-pipeline.)
 template <typename T, int N, bool kMayReachPast>
 __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int first_token, int kv_len, float scale,
                                              int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2],
                                              uint32_t (&p)[N / 16][4]) {
   float neg_m[2];
-  softmax_max<N, kMayReachPast>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
-  const bool partial = kMayReachPast && first_token + N > kv_len;
+  const bool partial = softmax_max<N, kMayReachPast>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
   float w[N / 8][4];
 #pragma unroll
   for (int nt = 0; nt < N / 8; ++nt) {
@@ -274,7 +280,7 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
 /// Step 4b: one consumer warpgroup over the pack's KV tiles, pipelined so that the tensor
 /// cores run while the softmax does. Tile 0 alone: S_0, its softmax, P_0. Then per tile i, one
 /// batch of wgmma issues S_i = Q K_i^T and O += P_{i-1} V_{i-1}; the warpgroup waits for S_i
-/// alone (wait_group 1) and runs tile i's softmax (softmax_scores) while the P V of tile i-1
+/// alone (wait_group 1) and runs tile i's softmax (softmax_to_a) while the P V of tile i-1
 /// still runs, then waits for that, gives tile i-1's stage back, scales O to the new max
 /// (rescale_rows) and turns S_i into P_i. After the last tile, O += P V of it. A warpgroup
 /// holds two stages at a time (the ring has at least 3). Nothing branches between a wgmma's
@@ -286,18 +292,11 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
 /// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
 ///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
 /// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
-/// `computes` false (a warpgroup with no rows of the pack) acquires and releases every tile
-/// and computes nothing.
 template <typename T, int D, int M, int N, typename Acquire, typename Release>
 __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s, int kv_len,
-                                              bool computes, float scale, int lane, SoftmaxRow<> (&row_state)[2],
+                                              float scale, int lane, SoftmaxRow<> (&row_state)[2],
                                               float (&o)[D / 8][4], Acquire&& acquire, Release&& release) {
-  constexpr int kTileElems = N * D;
   const int num_tiles = (kv_len + N - 1) / N;
-  if (!computes) {
-    for (int tile = 0; tile < num_tiles; ++tile) release(tile, acquire(tile));
-    return;
-  }
   if (num_tiles == 0) return;
   float s[N / 8][4];
   // P in the A layout, double-buffered: the softmax of tile i writes one buffer while the wgmma
@@ -306,8 +305,8 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
   uint32_t pa[N / 16][4], pb[N / 16][4];
   float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
   float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
-  auto k_tile = [&](int stage) { return reinterpret_cast<const T*>(k_s + stage * kTileElems); };
-  auto v_tile = [&](int stage) { return reinterpret_cast<const T*>(v_s + stage * kTileElems); };
+  auto k_tile = [&](int stage) { return ring_tile<T, D, N>(k_s, stage); };
+  auto v_tile = [&](int stage) { return ring_tile<T, D, N>(v_s, stage); };
   float alpha[2];
 
   // Tile 0: S_0 alone (the only tile, or the first of several: it may reach past the range).
@@ -387,13 +386,13 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 /// wait, release. A warpgroup holds one stage at a time. Stage 9's clusters refill a stage only
 /// when every CTA of the cluster has released it, and a consumer that holds two of the three
 /// stages (consume_range) leaves the cluster one tile in flight: measured up to 2x slower there.
-/// Same contract as consume_range.
+/// Same contract as consume_range, plus `computes`: false for a warpgroup with no rows of the
+/// slice (stage 9), which acquires and releases every tile and computes nothing.
 template <typename T, int D, int M, int N, typename Acquire, typename Release>
 __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s,
                                                      int kv_len, bool computes, float scale, int lane,
                                                      SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4],
                                                      Acquire&& acquire, Release&& release) {
-  constexpr int kTileElems = N * D;
   const int num_tiles = (kv_len + N - 1) / N;
   float s[N / 8][4];
   uint32_t p[N / 16][4];
@@ -404,7 +403,7 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
     if (computes) {
       hopper::fence_operands(s_flat);
       hopper::wgmma_fence();
-      issue_qk<T, D, M, N>(q_wg, reinterpret_cast<const T*>(k_s + stage * kTileElems), s_flat);
+      issue_qk<T, D, M, N>(q_wg, ring_tile<T, D, N>(k_s, stage), s_flat);
       hopper::wgmma_commit();
       hopper::wgmma_wait<0>();
       hopper::fence_operands(s_flat);
@@ -413,7 +412,7 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
       rescale_rows<D>(o, alpha);
       hopper::fence_operands(o_flat);
       hopper::wgmma_fence();
-      issue_pv<T, D, N>(p, reinterpret_cast<const T*>(v_s + stage * kTileElems), o_flat);
+      issue_pv<T, D, N>(p, ring_tile<T, D, N>(v_s, stage), o_flat);
       hopper::wgmma_commit();
       hopper::wgmma_wait<0>();
       hopper::fence_operands(o_flat);
@@ -496,7 +495,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     if constexpr (kConsumers == 1)
       consume_range_serial<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release);
     else
-      consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release);
+      consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, scale, lane, row_state, o, acquire, release);
     // Step 5: the rows' sums across their quads, then the pack kernel's write.
 #pragma unroll
     for (int i = 0; i < 2; ++i) {

@@ -254,11 +254,12 @@ __device__ __forceinline__ float range_score(const float (&s)[kColTokens / 8][4]
 /// Step 5a, the max: moves the lane's two row states to the new max of the tile's scores in the
 /// log2 domain (only a tile that reaches past the range tests tokens against it), and returns
 /// `alpha`, the factors the rows' accumulators must be scaled by (rescale_rows), and `neg_m`,
-/// the exponent offsets of softmax_exp. The max is taken on the raw scores (`scale` > 0), and
-/// `s` is only read.
+/// the exponent offsets of softmax_weight. The max is taken on the raw scores (`scale` > 0), and
+/// `s` is only read. Returns whether the tile reaches past the range (the `partial` that
+/// range_score takes for the same tile).
 /// @tparam kMayReachPast false where the caller knows the tile lies inside the range
 template <int kColTokens, bool kMayReachPast = true>
-__device__ __forceinline__ void softmax_max(const float (&s)[kColTokens / 8][4], int first_token, int kv_len,
+__device__ __forceinline__ bool softmax_max(const float (&s)[kColTokens / 8][4], int first_token, int kv_len,
                                             float scale, int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2],
                                             float (&neg_m)[2]) {
   const bool partial = kMayReachPast && first_token + kColTokens > kv_len;  // warp-uniform
@@ -276,6 +277,7 @@ __device__ __forceinline__ void softmax_max(const float (&s)[kColTokens / 8][4],
     alpha[i] = row_state[i].rescale(fmaxf(row_state[i].m, row_max[i] * scale));
     neg_m[i] = -row_state[i].exp_base();  // keeps exp2(-inf - m) = 0 below, never NaN
   }
+  return partial;
 }
 
 /// Step 5a, one weight: p = exp2(score scale - m) as one fused multiply-add and one MUFU.EX2
@@ -290,8 +292,7 @@ template <int kColTokens>
 __device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
                                                int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2]) {
   float neg_m[2];
-  softmax_max<kColTokens>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
-  const bool partial = first_token + kColTokens > kv_len;
+  const bool partial = softmax_max<kColTokens>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
 #pragma unroll
   for (int nt = 0; nt < kColTokens / 8; ++nt) {
 #pragma unroll
