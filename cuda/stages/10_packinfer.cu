@@ -98,7 +98,8 @@ __device__ __forceinline__ GroupSmem<T, KV> group_smem(unsigned char* smem) {
   s.v = s.k + kKvStages * N * D;
   s.k16 = reinterpret_cast<T*>(s.v + kKvStages * N * D);
   s.v16 = s.k16 + N * D;
-  s.park = reinterpret_cast<float*>(smem + patlab::pack_smem_bytes(D, kGroupTileRows, N, sizeof(KV)));
+  s.park = reinterpret_cast<float*>(
+      smem + patlab::pack_ring_smem_bytes(D, kGroupTileRows, N, static_cast<int>(sizeof(KV)), kKvStages));
   return s;
 }
 // [group-smem]
@@ -170,7 +171,7 @@ __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSme
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};
   SoftmaxRow<> row_state[2];
-  pack_pipeline<T, KV, D, M, N, kThreads>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item], active,
+  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item], active,
                                           q_row, col0, scale, lane, tid, row_state, o, prefetch,
                                           [](auto&, int) {});
   after();

@@ -163,12 +163,15 @@ TEST_CASE("fp8 KV cache: the traffic model charges one byte per K/V element") {
     CHECK(ratio > 0.5);
     CHECK(ratio < 0.6);
   }
-  // The pack kernel's shared memory: fp8 stages plus one 16-bit K and V tile, the same bytes as
-  // two 16-bit stages, so the planner's tiles fit alike.
+  // The pack kernel's shared memory: fp8 stages plus one 16-bit K and V tile. Two fp8 stages
+  // take the bytes of two 16-bit ones, so a tile fits alike.
   for (int d : {64, 128, 256})
     for (int m : {16, 32, 64})
       for (int n : {16, 32, 64, 128}) {
-        CHECK(pack_smem_bytes(d, m, n, 1) == m * d * 2 + 2 * kKvStages * n * d + 2 * n * d * 2);
+        INFO("d " << d << " m " << m << " n " << n);
+        const int stages = pack_kv_stages(d, m, n, 1);
+        CHECK(pack_smem_bytes(d, m, n, 1) == m * d * 2 + 2 * stages * n * d + 2 * n * d * 2);
+        CHECK(pack_ring_smem_bytes(d, m, n, 1, kKvStages) == pack_ring_smem_bytes(d, m, n, 2, kKvStages));
         CHECK(pack_tile_fits(d, m, n, 1) == pack_tile_fits(d, m, n, 2));
       }
 }

@@ -7,8 +7,9 @@
 ///     16-byte async copies into swizzled shared memory (rows past the pack are zero-filled);
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
-///  3. the pipeline (in the kernel): kKvStages buffers, the copy of tile i+1 overlaps the math of
-///     tile i; per tile and warp, steps 4-6 on its 16 rows;
+///  3. the pipeline (in the kernel): a ring of pack_kv_stages() buffers (2 with a 16-bit cache, 4
+///     with fp8 where they fit), the copies of the next tiles overlap the math of tile i; per tile
+///     and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
 ///     selection blocks that the row's query did not choose become -inf; the plain instances of
@@ -37,7 +38,7 @@
 
 namespace patlab::cuda {
 
-// kKvStages, kWarpRows, kPackWarps and the tile budgets live in patlab/tile_budget.hpp, which
+// kKvStages, kKvStagesFp8, kWarpRows, kPackWarps and the tile budgets live in patlab/tile_budget.hpp, which
 // the planner reads too.
 
 /// Everything a pack kernel reads and writes, as the flattened plan lays it out.
@@ -85,8 +86,8 @@ struct PackWarpLayout {
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
-/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of KV, plus one
-/// 16-bit K and V tile when KV is fp8.
+/// Dynamic shared memory of a pack CTA: the Q tile plus pack_kv_stages() K and V tiles of KV, plus
+/// one 16-bit K and V tile when KV is fp8.
 template <typename KV, int D, int M, int N>
 constexpr int pack_smem_bytes() {
   return patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
@@ -134,8 +135,8 @@ struct KvTileLoader {
   const int32_t* blocks;  ///< the pack's physical blocks
   PoolGeometry geo;
   int kv_len;             ///< tokens of the pack's range
-  KV* k_s;                ///< kKvStages K tiles
-  KV* v_s;                ///< kKvStages V tiles
+  KV* k_s;                ///< the ring's K tiles
+  KV* v_s;                ///< the ring's V tiles
   int ch, r0;             ///< this thread's chunk column and first row
   int64_t head_off;       ///< element offset of (kv_head, chunk ch) within a token row
 
@@ -442,48 +443,64 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 // [pack-write]
 
 // [pack-pipeline-steps]
-/// Step 3: the pipeline of one pack tile over `kv_len` tokens, steps 4-6 per KV tile. On entry
-/// the Q tile and KV tile 0 (in buffer `stage0`) have been issued and committed; each tile's
-/// copies are issued one tile ahead (kKvStages buffers), and at the last tile `prefetch(stage)`
-/// may issue the first tile of whatever runs next into the free buffer (stage 10's next work
-/// item; the pack kernel issues nothing). `mask_scores(s, token0)` sees each tile's scores before
-/// the softmax (token0: the range token of s[0]; sparse FSA's spans mask there, everyone else
-/// does nothing). `active` is false for a warp with no rows to compute.
+/// Step 3: the pipeline of one pack tile over `kv_len` tokens, steps 4-6 per KV tile, on a ring of
+/// kStages K/V buffers from buffer `stage0`. On entry the Q tile and KV tile 0 (in buffer `stage0`)
+/// have been issued and committed; the pipeline issues tiles 1 .. kStages - 2 itself, then at each
+/// tile the one kStages - 1 ahead, into the buffer the tile before it freed, so kStages - 1 tiles
+/// are in flight while the warps compute. The first time there is no tile of its own left to issue,
+/// `prefetch(stage)` may issue the first tile of whatever runs next into buffer
+/// (stage0 + tiles) % kStages (stage 10's next work item; the pack kernel issues nothing).
+/// `mask_scores(s, token0)` sees each tile's scores before the softmax (token0: the range token of
+/// s[0]; sparse FSA's spans mask there, everyone else does nothing). `active` is false for a warp
+/// with no rows to compute.
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
-/// false). On return every tile is consumed (only the prefetch may be in flight).
+/// false). On return every warp is done with every tile (only the prefetch may be in flight).
 /// @tparam T storage type of q (and of the tiles the mma reads)
 /// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3: each tile converted first)
 /// @tparam D head dimension
 /// @tparam M tile rows
 /// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
+/// @tparam kStages K/V buffers of the ring (at least 2)
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
-template <typename T, typename KV, int D, int M, int N, int kThreads, typename Prefetch, typename MaskScores>
+template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, typename Prefetch,
+          typename MaskScores>
 __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
                                               bool active, int q_row, int col0, float scale, int lane, int tid,
                                               SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch,
                                               MaskScores&& mask_scores) {
+  static_assert(kStages >= 2, "one buffer computed while the next lands");
   constexpr bool kFp8 = sizeof(KV) == 1;
   constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
   const int num_tiles = (kv_len + N - 1) / N;
-  for (int tile = 0; tile < num_tiles; ++tile) {
-    const int next = (stage0 + tile + 1) % kKvStages;
-    if (tile + 1 < num_tiles)
-      load_kv(next, (tile + 1) * N);
-    else
-      prefetch(next);
+  // the rest of the ring's first fill: one commit group per tile, empty past the range, so that
+  // tile i's group always has kStages - 2 groups after it when the loop waits for it
+#pragma unroll
+  for (int i = 1; i < kStages - 1; ++i) {
+    if (i < num_tiles) load_kv((stage0 + i) % kStages, i * N);
     cp_async_commit();
-    cp_async_wait<1>();  // everything but the newest group has landed: this tile (and Q)
-    __syncthreads();
-    const int stage = (stage0 + tile) % kKvStages;
+  }
+  bool prefetched = false;
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    cp_async_wait<kStages - 2>();  // all but the newest kStages - 2 groups have landed: this tile (and Q)
+    __syncthreads();  // every warp sees the tile, and every warp is done with the tile before it
+    const int ahead = tile + kStages - 1;
+    if (ahead < num_tiles) {
+      load_kv((stage0 + ahead) % kStages, ahead * N);  // into the buffer of tile - 1
+    } else if (!prefetched) {
+      prefetch((stage0 + num_tiles) % kStages);
+      prefetched = true;
+    }
+    cp_async_commit();
+    const int stage = (stage0 + tile) % kStages;
     const T* ks;
     const T* vs;
     if constexpr (kFp8) {
       convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(k_s + stage * N * D),
                                          reinterpret_cast<const uint8_t*>(v_s + stage * N * D), k16, v16, tid);
-      __syncthreads();  // the converted tiles are complete
+      __syncthreads();  // the converted tiles are complete (the next tile's first barrier guards their reuse)
       ks = k16;
       vs = v16;
     } else {
@@ -497,8 +514,8 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
       softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
       pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
     }
-    __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
   }
+  __syncthreads();  // the caller's merge parks in the K/V buffers, the next item's copies refill them
 }
 // [pack-pipeline-steps]
 
@@ -529,10 +546,11 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
-  KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kKvStages K tiles, then kKvStages V tiles
-  KV* v_s = k_s + kKvStages * N * D;
+  constexpr int kStages = pack_kv_stages(D, M, N, static_cast<int>(sizeof(KV)));
+  KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
+  KV* v_s = k_s + kStages * N * D;
   // The 16-bit K and V tiles the mma reads: the stages themselves, or (fp8) one converted pair.
-  T* k16 = reinterpret_cast<T*>(v_s + kKvStages * N * D);
+  T* k16 = reinterpret_cast<T*>(v_s + kStages * N * D);
   T* v16 = k16 + N * D;
 
   // [pack-cta-order]
@@ -571,7 +589,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
-  pack_pipeline<T, KV, D, M, N, kThreads>(
+  pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
       q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
