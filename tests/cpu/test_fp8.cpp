@@ -163,16 +163,17 @@ TEST_CASE("fp8 KV cache: the traffic model charges one byte per K/V element") {
     CHECK(ratio > 0.5);
     CHECK(ratio < 0.6);
   }
-  // The pack kernel's shared memory: fp8 stages plus one 16-bit K and V tile. Two fp8 stages
-  // take the bytes of two 16-bit ones, so a tile fits alike.
+  // The pack kernel's shared memory: twice the stages of fp8 tiles, the bytes of a 16-bit ring,
+  // so the planner's tiles fit alike and an SM holds as many CTAs.
+  CHECK(pack_kv_stages(1) == 2 * pack_kv_stages(2));
   for (int d : {64, 128, 256})
     for (int m : {16, 32, 64})
       for (int n : {16, 32, 64, 128}) {
         INFO("d " << d << " m " << m << " n " << n);
-        const int stages = pack_kv_stages(d, m, n, 1);
-        CHECK(pack_smem_bytes(d, m, n, 1) == m * d * 2 + 2 * stages * n * d + 2 * n * d * 2);
-        CHECK(pack_ring_smem_bytes(d, m, n, 1, kKvStages) == pack_ring_smem_bytes(d, m, n, 2, kKvStages));
+        CHECK(pack_smem_bytes(d, m, n, 1) == m * d * 2 + 2 * pack_kv_stages(1) * n * d);
+        CHECK(pack_smem_bytes(d, m, n, 1) == pack_smem_bytes(d, m, n, 2));
         CHECK(pack_tile_fits(d, m, n, 1) == pack_tile_fits(d, m, n, 2));
+        CHECK(estimate_ctas_per_sm(d, m, n, 1) == estimate_ctas_per_sm(d, m, n, 2));
       }
 }
 

@@ -54,39 +54,6 @@ TEST_CASE("Shape::validate accepts every group 1-16 and head dims 64, 128, 256, 
   require_error([] { shape_of(8, 8, 512, 16).validate(); }, "unsupported head dim 512");
 }
 
-TEST_CASE("pack ring depth: the stages that keep the most K/V bytes in flight per SM") {
-  // The worked examples of pack_kv_stages()'s comment, d=128: 16-bit 16x64 and 64x64 take 3
-  // stages, fp8 takes 4; the smem-bound CTA counts behind them.
-  CHECK(pack_kv_stages(128, 16, 64, 2) == 3);
-  CHECK(pack_kv_stages(128, 64, 64, 2) == 3);
-  CHECK(pack_kv_stages(128, 16, 64, 1) == 4);
-  CHECK(pack_kv_stages(128, 64, 64, 1) == 4);
-  CHECK(ctas_per_sm_fit(pack_ring_smem_bytes(128, 16, 64, 2, 2), 128) == 3);
-  CHECK(ctas_per_sm_fit(pack_ring_smem_bytes(128, 16, 64, 2, 3), 128) == 2);
-  // A ring that does not fit at two stages stays at two (the tile does not fit at all).
-  CHECK(pack_kv_stages(256, 16, 128, 2) == kKvStages);
-  for (int kv : {1, 2})
-    for (int d : kHeadDims)
-      for (int m : kTileRowOptions)
-        for (int n : kTileKvOptions) {
-          CAPTURE(kv, d, m, n);
-          const int chosen = pack_kv_stages(d, m, n, kv);
-          CHECK(chosen >= kKvStages);
-          CHECK(chosen <= kMaxKvStages);
-          if (!pack_tile_fits(d, m, n, kv)) continue;
-          CHECK(pack_smem_bytes(d, m, n, kv) == pack_ring_smem_bytes(d, m, n, kv, chosen));
-          const auto in_flight = [&](int stages) {
-            return (stages - 1) * ctas_per_sm_fit(pack_ring_smem_bytes(d, m, n, kv, stages), pack_threads(d, m, n));
-          };
-          // no other depth that fits keeps more in flight, and none fewer keeps as much
-          for (int stages = kKvStages; stages <= kMaxKvStages; ++stages) {
-            if (pack_ring_smem_bytes(d, m, n, kv, stages) > kPackSmemBudget) continue;
-            CHECK(in_flight(stages) <= in_flight(chosen));
-            if (stages < chosen) CHECK(in_flight(stages) < in_flight(chosen));
-          }
-        }
-}
-
 TEST_CASE("tile budget: shared memory and registers per head dim, and fit_tile lowers n only") {
   // d=256: the n = 128 tiles need more than 227 KB; every other tile fits.
   CHECK(pack_smem_bytes(256, 16, 128) == (16 * 256 + 4 * 128 * 256) * 2);

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The pack kernel's ring, measured in one H200 call:
-#  1. build this tree (C: the new pipeline, pack_kv_stages() up to kMaxKvStages = 4) into
-#     build-gpu, then in the background a copy with kMaxKvStages = 2 (B: the new pipeline on two
-#     stages everywhere, the old depth), tools/patlab only;
+#  1. build this tree into build-gpu, then (run 1, BUILD_B=1) in the background a copy with
+#     kMaxKvStages = 2 (B: the new pipeline on two stages everywhere, the old depth), tools/patlab
+#     only;
 #  2. every GPU test of C (PATLAB_REQUIRE_GPU=1: a skip fails), four at a time;
-#  3. A/B/C: patlab bench of stages packed, pat and hopper on each workload below, the binaries in
-#     turn: patlab-cf622a7 (A: the commit before, carried in build-ab/ as xz), patlab-B, patlab (C);
+#  3. patlab bench of stages packed, pat and hopper on each workload below, the binaries of
+#     BINARIES in turn (default: patlab-cf622a7, the commit before, carried in build-ab/ as xz;
+#     patlab-B; patlab, this tree);
 #     --no-check (step 2 checked every stage on its grids), --no-graph, 20 timed runs, cold L2;
 #  4. compute-sanitizer memcheck, racecheck and synccheck on C's stages 7, 8, 9 and 10, two
 #     workloads (one fp8);
-#  5. Nsight Compute (launch, occupancy, speed of light, warp states) on stage 7's fp8 kernel of
-#     A and C, --tree 16_8192 --heads 32/8 --kv-dtype fp8.
+#  5. Nsight Compute (launch, occupancy, speed of light, warp states, instruction counts) on
+#     stage 7's kernel of patlab-cf622a7 and this tree, --tree 16_8192 --heads 32/8, fp8 and (NCU_FP16=1)
+#     fp16.
 # Everything lands in OUT/ring.tar.gz. No step starts after SECONDS (default 560).
 #   docs/results/2026-12-03-h200-pack-ring/run.sh OUT [SECONDS]
 # WORKLOADS_FROM=N starts step 3 at workload N (a later call); STEPS="3" runs only those steps
@@ -35,11 +37,14 @@ for f in build-ab/*.xz; do xz -dc "$f" > "$bin/$(basename "$f" .xz)" && chmod +x
 # 1. builds
 # shellcheck source=tools/nvcc_env.sh
 source tools/nvcc_env.sh
+binaries=${BINARIES:-patlab-cf622a7 patlab-B patlab}
 if has 1; then
   # shellcheck disable=SC2046
   { meson setup build-gpu $(nvcc_native_file build-gpu) --buildtype=release -Dgpu_arch=90 -Ddocs=disabled \
       -Dcommit="$commit" && ninja -C build-gpu; } > "$out/build.log" 2>&1
-  echo "build C exit $? at $SECONDS s"
+  echo "build exit $? at $SECONDS s"
+fi
+if has 1 && [[ ${BUILD_B:-1} == 1 ]]; then
   rm -rf /tmp/varb && mkdir -p /tmp/varb
   tar --exclude=./build-gpu --exclude=./build-ab -cf - . | tar -C /tmp/varb -xf -
   sed -i 's/^inline constexpr int kMaxKvStages = 4;/inline constexpr int kMaxKvStages = 2;/' \
@@ -62,7 +67,7 @@ if has 2; then
   echo "tests exit $? at $SECONDS s"
   grep -E "^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):" "$out/tests.log"
 fi
-if has 1; then
+if has 1 && [[ ${BUILD_B:-1} == 1 ]]; then
   wait "$varb"; echo "build B exit $? at $SECONDS s"
   cp /tmp/varb/build/tools/patlab "$bin/patlab-B"
   echo "patlab-B: $("$bin/patlab-B" --version 2>&1 | head -1)" >> "$out/env.txt"
@@ -90,7 +95,7 @@ if has 3; then
   for w in "${workloads[@]}"; do
     n=$((n + 1))
     (( n < ${WORKLOADS_FROM:-1} )) && continue
-    for b in patlab-cf622a7 patlab-B patlab; do
+    for b in $binaries; do
       if (( $(left) < ${RESERVE:-150} )); then echo "stopped for time before: w$n $b $w" >> "$out/bench.log"; break 2; fi
       # shellcheck disable=SC2086
       timeout "$(cap 60)" "$bin/$b" bench $w --stage packed pat hopper --repeats 20 --no-graph --no-check \
@@ -111,12 +116,16 @@ fi
 
 # 5. Nsight Compute
 if has 5; then
-  for b in patlab-cf622a7 patlab; do
-    if (( $(left) < 25 )); then echo "ncu stopped for time before $b"; break; fi
-    timeout "$(cap 40)" ncu --clock-control none --section LaunchStats --section Occupancy --section SpeedOfLight \
-      --section WarpStateStats --section MemoryWorkloadAnalysis -k regex:pack_attention --launch-skip 2 --launch-count 1 \
-      "$bin/$b" bench --tree 16_8192 --heads 32/8 --kv-dtype fp8 --stage pat --no-check --repeats 20 --warmup 1 \
-      --no-graph > "$out/ncu-$b.txt" 2>&1
-    echo "ncu $b exit $? at $SECONDS s"
+  kvs=(--kv-dtype=fp8)
+  [[ ${NCU_FP16:-0} == 1 ]] && kvs+=(--kv-dtype=auto)
+  for kv in "${kvs[@]}"; do
+    for b in patlab-cf622a7 patlab; do
+      if (( $(left) < 25 )); then echo "ncu stopped for time before $b $kv"; break 2; fi
+      timeout "$(cap 40)" ncu --clock-control none --section LaunchStats --section Occupancy --section SpeedOfLight \
+        --section WarpStateStats --section MemoryWorkloadAnalysis --section InstructionStats -k regex:pack_attention \
+        --launch-skip 2 --launch-count 1 "$bin/$b" bench --tree 16_8192 --heads 32/8 "$kv" --stage pat --no-check \
+        --repeats 20 --warmup 1 --no-graph > "$out/ncu-$b${kv#--kv-dtype=}.txt" 2>&1
+      echo "ncu $b $kv exit $? at $SECONDS s"
+    done
   done
 fi

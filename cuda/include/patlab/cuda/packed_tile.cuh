@@ -7,9 +7,9 @@
 ///     16-byte async copies into swizzled shared memory (rows past the pack are zero-filled);
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
-///  3. the pipeline (in the kernel): a ring of pack_kv_stages() buffers (2 with a 16-bit cache, 4
-///     with fp8 where they fit), the copies of the next tiles overlap the math of tile i; per tile
-///     and warp, steps 4-6 on its 16 rows;
+///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2 with a 16-bit cache, 4
+///     with fp8: the same bytes), the copies of the next tiles overlap the math of tile i; per
+///     tile and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
 ///     selection blocks that the row's query did not choose become -inf; the plain instances of
@@ -18,8 +18,9 @@
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
 ///     with an fp8 KV cache (KV = __nv_fp8_e4m3) the KV tiles arrive as fp8 (half the bytes, 16
-///     values per 16-byte copy) and convert_kv_tile turns each landed tile into one 16-bit K and V
-///     tile before steps 4-6; K's scale is folded into the softmax scale, V's into the output;
+///     values per 16-byte copy) and steps 4 and 6 are qk_tile_fp8 and pv_tile_fp8, which load
+///     fp8 values with 32-bit shared loads and convert them into the mma's B fragments in
+///     registers; K's scale is folded into the softmax scale, V's into the output;
 ///  7. merge_warp_columns: warps that split a KV tile merge their states;
 ///  8. write_rows: the output directly when the plan says the query has a single partial, else
 ///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
@@ -117,11 +118,26 @@ __device__ __forceinline__ void gather_q_tile(const PackKernelArgs& args, T* q_s
 }
 // [pack-q-gather]
 
+// [pack-fp8-swizzle]
+/// Byte offset of 16-byte chunk `chunk` of row `r` in an fp8 K/V tile of D bytes per row: the
+/// chunks are XOR-swizzled by the row's place in its 128-byte line group, so that the 32-bit loads
+/// of qk_tile_fp8 (8 rows, one chunk each) and pv_tile_fp8 (4 rows, two chunks each) hit
+/// different banks (at D = 64 two rows share a line and pv_tile_fp8's loads take two passes).
+template <int D>
+__device__ __forceinline__ int fp8_swizzled(int r, int chunk) {
+  constexpr int kRowChunks = D / kChunkBytes;
+  constexpr int kRowsPerLine = kRowChunks >= kSwizzleRows ? 1 : kSwizzleRows / kRowChunks;
+  constexpr int kPattern = kRowChunks >= kSwizzleRows ? kSwizzleRows : kRowChunks;
+  return r * D + ((chunk ^ ((r / kRowsPerLine) % kPattern)) * kChunkBytes);
+}
+// [pack-fp8-swizzle]
+
 // [pack-kv-loader]
 /// Step 2: the K/V tile loader. Tile rows are tokens [start, start + N) of the pack's range
 /// (zero-filled past `kv_len`); thread tid always copies the same 16-byte column of rows
 /// tid / kChunks + i * kRowsPerPass, into K/V buffer `stage`. 16-bit tiles are swizzled for
-/// ldmatrix; fp8 tiles (16 values per chunk) are plain rows, read once by convert_kv_tile.
+/// ldmatrix; fp8 tiles (16 values per chunk) for the 32-bit loads of qk_tile_fp8 and pv_tile_fp8
+/// (fp8_swizzled).
 /// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
 template <typename KV, int D, int N, int kThreads>
 struct KvTileLoader {
@@ -143,7 +159,7 @@ struct KvTileLoader {
   /// Element offset of (row, chunk) in a tile.
   static __device__ __forceinline__ int slot(int r, int chunk) {
     if constexpr (sizeof(KV) == 1)
-      return r * D + chunk * kElems;
+      return fp8_swizzled<D>(r, chunk);
     else
       return swizzled<D>(r, chunk);
   }
@@ -162,35 +178,37 @@ struct KvTileLoader {
 };
 // [pack-kv-loader]
 
-// [pack-fp8-convert]
-/// Step 2b (fp8 KV cache): converts a landed fp8 K and V tile (plain rows of N x D bytes) into
-/// the swizzled 16-bit tiles that qk_tile and pv_tile read: each thread takes 16 fp8 values (one
-/// chunk) at a time, converts them in registers two at a time (fp8x2_to_16x2: one cvt on
-/// sm_89+) and writes two 16-byte chunks. Exact: every e4m3 value is a 16-bit value.
-template <typename T, int D, int N, int kThreads>
-__device__ __forceinline__ void convert_kv_tile(const uint8_t* k8, const uint8_t* v8, T* k16, T* v16, int tid) {
-  constexpr int kChunks8 = D / kChunkBytes;  // fp8 chunks per row
-  for (int c = tid; c < N * kChunks8; c += kThreads) {
-    const int r = c / kChunks8, ch = c % kChunks8;
-    const uint4 kw = *reinterpret_cast<const uint4*>(k8 + r * D + ch * kChunkBytes);
-    const uint4 vw = *reinterpret_cast<const uint4*>(v8 + r * D + ch * kChunkBytes);
-    const uint32_t kin[4] = {kw.x, kw.y, kw.z, kw.w}, vin[4] = {vw.x, vw.y, vw.z, vw.w};
-    uint32_t kout[8], vout[8];
+
+// [pack-fp8-qk]
+/// Step 4 with an fp8 K tile: S = Q K^T with K's B fragments loaded and converted in registers
+/// (no 16-bit copy of the tile). One 32-bit load gives a lane 4 fp8 values of a token, dims
+/// 4c..4c+3 of a k16 step (c = lane % 4), which the mma takes as k = 2c, 2c+1, 2c+8, 2c+9; Q's A
+/// fragments are read in the same order (one 8-byte load per row), and the dot product does not
+/// depend on the order of its terms. K's scale is folded into the softmax scale.
+template <typename T, int D, int kColTokens>
+__device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int q_row, int col0, int lane,
+                                            float (&s)[kColTokens / 8][4]) {
+  const int row = lane / 4, c = lane % 4;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      kout[i] = fp8x2_to_16x2(static_cast<uint16_t>(kin[i / 2] >> (16 * (i % 2))), T{});
-      vout[i] = fp8x2_to_16x2(static_cast<uint16_t>(vin[i / 2] >> (16 * (i % 2))), T{});
-    }
+  for (int nt = 0; nt < kColTokens / 8; ++nt)
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      *reinterpret_cast<uint4*>(k16 + swizzled<D>(r, 2 * ch + half)) =
-          make_uint4(kout[4 * half], kout[4 * half + 1], kout[4 * half + 2], kout[4 * half + 3]);
-      *reinterpret_cast<uint4*>(v16 + swizzled<D>(r, 2 * ch + half)) =
-          make_uint4(vout[4 * half], vout[4 * half + 1], vout[4 * half + 2], vout[4 * half + 3]);
+    for (int e = 0; e < 4; ++e) s[nt][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    // dims 16 kk + 4c .. +3: 16-bit chunk 2 kk + c / 2, elements (c % 2) * 4 ..
+    const uint2 lo = *reinterpret_cast<const uint2*>(q_s + swizzled<D>(q_row + row, 2 * kk + c / 2) + (c % 2) * 4);
+    const uint2 hi = *reinterpret_cast<const uint2*>(q_s + swizzled<D>(q_row + row + 8, 2 * kk + c / 2) + (c % 2) * 4);
+    const uint32_t a[4] = {lo.x, hi.x, lo.y, hi.y};
+#pragma unroll
+    for (int nt = 0; nt < kColTokens / 8; ++nt) {
+      const uint32_t w = *reinterpret_cast<const uint32_t*>(k8 + fp8_swizzled<D>(col0 + nt * 8 + row, kk) + 4 * c);
+      mma_16816<T>(s[nt], a, fp8x2_to_16x2(static_cast<uint16_t>(w), T{}),
+                   fp8x2_to_16x2(static_cast<uint16_t>(w >> 16), T{}));
     }
   }
 }
-// [pack-fp8-convert]
+// [pack-fp8-qk]
+
 
 // [pack-qk]
 /// Step 4: S = Q K^T for a warp's 16 rows (from tile row `q_row`) and its kColTokens tokens of
@@ -318,13 +336,15 @@ __device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], const float (
 }
 
 /// Step 5: the online-softmax update of one tile, both halves at once: softmax_scores, then
-/// rescale_rows.
+/// rescale_rows, skipped when no row of the warp has a new max (every factor is exp2(0) = 1
+/// exactly): after the first tiles the max rarely moves, and the rescale is d/2 multiplies a
+/// lane, a fifth of a 16-row warp's instructions per tile.
 template <int D, int kColTokens>
 __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
                                                int lane, SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
   float alpha[2];
   softmax_scores<kColTokens>(s, first_token, kv_len, scale, lane, row_state, alpha);
-  rescale_rows<D>(o, alpha);
+  if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) rescale_rows<D>(o, alpha);
 }
 // [pack-softmax]
 
@@ -350,6 +370,44 @@ __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], con
   }
 }
 // [pack-pv]
+
+// [pack-fp8-pv]
+/// Step 6 with an fp8 V tile: O += P V with V's B fragments gathered and converted in registers.
+/// A lane loads 4 fp8 values (dims 32j + 4r .. +3, r = lane / 4) of each of its 4 tokens
+/// (k = 2c, 2c+1, 2c+8, 2c+9 of the k16 step), pairs the tokens' bytes (two byte permutes per
+/// token pair) and converts them: one load per token feeds 4 n8 tiles. So the output columns are
+/// permuted: n8 tile 4j + t, column n holds dim 32j + 4n + t (write_rows undoes it); V's scale
+/// waits for the output.
+template <typename T, int D, int kColTokens>
+__device__ __forceinline__ void pv_tile_fp8(const float (&p)[kColTokens / 8][4], const uint8_t* v8, int col0,
+                                            int lane, float (&o)[D / 8][4]) {
+  const int r = lane / 4, c = lane % 4;
+#pragma unroll
+  for (int kt = 0; kt < kColTokens / 16; ++kt) {
+    const uint32_t a[4] = {pack2(p[2 * kt][0], p[2 * kt][1], T{}), pack2(p[2 * kt][2], p[2 * kt][3], T{}),
+                           pack2(p[2 * kt + 1][0], p[2 * kt + 1][1], T{}),
+                           pack2(p[2 * kt + 1][2], p[2 * kt + 1][3], T{})};
+    const int t0 = col0 + kt * 16 + 2 * c;  // tokens t0, t0 + 1 (k = 2c, 2c + 1) and t0 + 8, t0 + 9
+#pragma unroll
+    for (int j = 0; j < D / 32; ++j) {
+      const int chunk = 2 * j + r / 4, byte = 4 * (r % 4);  // dims 32j + 4r .. +3
+      const uint32_t w0 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0, chunk) + byte);
+      const uint32_t w1 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0 + 1, chunk) + byte);
+      const uint32_t w8 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0 + 8, chunk) + byte);
+      const uint32_t w9 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0 + 9, chunk) + byte);
+      // byte i of each token next to byte i of the other: (dim +0, +1) and (dim +2, +3) pairs
+      const uint32_t k01[2] = {__byte_perm(w0, w1, 0x5140), __byte_perm(w0, w1, 0x7362)};
+      const uint32_t k89[2] = {__byte_perm(w8, w9, 0x5140), __byte_perm(w8, w9, 0x7362)};
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        const int shift = 16 * (t % 2);
+        mma_16816<T>(o[4 * j + t], a, fp8x2_to_16x2(static_cast<uint16_t>(k01[t / 2] >> shift), T{}),
+                     fp8x2_to_16x2(static_cast<uint16_t>(k89[t / 2] >> shift), T{}));
+      }
+    }
+  }
+}
+// [pack-fp8-pv]
 
 // [pack-warp-merge]
 /// Step 7: completes each row's sum across its quad, then the warps that shared a warp row's
@@ -412,7 +470,9 @@ __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int 
 /// Step 8: writes both rows of this lane (tile rows from `q_row`, `rows` valid, pack entries from
 /// `first`): the output row when the query's slot is -1, else the partial (o normalised by its
 /// own sum, fp32, times the V scale) and its natural-log lse into the query's slot.
-template <typename T, int D>
+/// @tparam kFp8Columns o's columns in pv_tile_fp8's order: this lane holds dims 32j + 8c .. +7
+/// (c = lane % 4), written as one run each
+template <typename T, int D, bool kFp8Columns = false>
 __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first, int rows, int q_row, int kv_head,
                                            int lane, const SoftmaxRow<> (&row_state)[2], const float (&o)[D / 8][4]) {
   const int g = args.group;
@@ -424,18 +484,31 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
     const int request = args.queries[entry], slot = args.slots[entry];
     const int head = kv_head * g + r % g;
     const float inv = row_state[i].inv_sum() * args.v_scale;
+    // the lane's values of the row in dim order: pairs (dims 8 dt + 2c, +1), or (fp8 columns)
+    // runs of 8 (dims 32j + 8c + k: n8 tile 4j + k % 4, column 2c + k / 4)
+    const auto value = [&](int dt, int e) {
+      if constexpr (kFp8Columns) {
+        const int k = (dt % 4) * 2 + e;
+        return o[(dt / 4) * 4 + k % 4][2 * i + k / 4] * inv;
+      } else {
+        return o[dt][2 * i + e] * inv;
+      }
+    };
+    // element offset within the row of the lane's pair dt (2 values)
+    const auto dim = [&](int dt) {
+      return kFp8Columns ? (dt / 4) * 32 + (lane % 4) * 8 + (dt % 4) * 2 : dt * 8 + (lane % 4) * 2;
+    };
     if (slot < 0) {
       T* dst = static_cast<T*>(args.out) + (static_cast<int64_t>(request) * args.num_q_heads + head) * D;
 #pragma unroll
       for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<uint32_t*>(dst + dt * 8 + (lane % 4) * 2) =
-            pack2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv, T{});
+        *reinterpret_cast<uint32_t*>(dst + dim(dt)) = pack2(value(dt, 0), value(dt, 1), T{});
     } else {
       const int64_t row = static_cast<int64_t>(slot) * args.num_q_heads + head;
       float* dst = args.partial_o + row * D;
 #pragma unroll
       for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<float2*>(dst + dt * 8 + (lane % 4) * 2) = make_float2(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+        *reinterpret_cast<float2*>(dst + dim(dt)) = make_float2(value(dt, 0), value(dt, 1));
       if (lane % 4 == 0) args.partial_lse[row] = row_state[i].partial_lse();
     }
   }
@@ -456,19 +529,20 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
 /// false). On return every warp is done with every tile (only the prefetch may be in flight).
 /// @tparam T storage type of q (and of the tiles the mma reads)
-/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3: each tile converted first)
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3: qk_tile_fp8 and pv_tile_fp8, whose
+/// output columns write_rows<..., true> puts back in order)
 /// @tparam D head dimension
 /// @tparam M tile rows
 /// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
-/// @tparam kStages K/V buffers of the ring (at least 2)
+/// @tparam kStages K/V buffers of the ring (at least 2; pack_kv_stages())
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
 template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, typename Prefetch,
           typename MaskScores>
-__device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
+__device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
-                                              bool active, int q_row, int col0, float scale, int lane, int tid,
+                                              bool active, int q_row, int col0, float scale, int lane,
                                               SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch,
                                               MaskScores&& mask_scores) {
   static_assert(kStages >= 2, "one buffer computed while the next lands");
@@ -495,24 +569,20 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
     }
     cp_async_commit();
     const int stage = (stage0 + tile) % kStages;
-    const T* ks;
-    const T* vs;
-    if constexpr (kFp8) {
-      convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(k_s + stage * N * D),
-                                         reinterpret_cast<const uint8_t*>(v_s + stage * N * D), k16, v16, tid);
-      __syncthreads();  // the converted tiles are complete (the next tile's first barrier guards their reuse)
-      ks = k16;
-      vs = v16;
-    } else {
-      ks = reinterpret_cast<const T*>(k_s + stage * N * D);
-      vs = reinterpret_cast<const T*>(v_s + stage * N * D);
-    }
     if (active) {
       float s[kColTokens / 8][4];
-      qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
+      if constexpr (kFp8) {
+        qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(k_s + stage * N * D), q_row, col0, lane, s);
+      } else {
+        qk_tile<T, D, kColTokens>(q_s, k_s + stage * N * D, q_row, col0, lane, s);
+      }
       mask_scores(s, tile * N + col0);
       softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-      pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
+      if constexpr (kFp8) {
+        pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(v_s + stage * N * D), col0, lane, o);
+      } else {
+        pv_tile<T, D, kColTokens>(s, v_s + stage * N * D, col0, lane, o);
+      }
     }
   }
   __syncthreads();  // the caller's merge parks in the K/V buffers, the next item's copies refill them
@@ -523,9 +593,10 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
-/// the pipeline below, qk_tile, mask_entries (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows.
+/// pack_pipeline, qk_tile (fp8: qk_tile_fp8), mask_entries (kMasked only), softmax_update,
+/// pv_tile (fp8: pv_tile_fp8), merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
-/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (tiles converted to T in shared memory)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (converted in registers)
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
@@ -546,12 +617,9 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
-  constexpr int kStages = pack_kv_stages(D, M, N, static_cast<int>(sizeof(KV)));
+  constexpr int kStages = pack_kv_stages(static_cast<int>(sizeof(KV)));
   KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
   KV* v_s = k_s + kStages * N * D;
-  // The 16-bit K and V tiles the mma reads: the stages themselves, or (fp8) one converted pair.
-  T* k16 = reinterpret_cast<T*>(v_s + kStages * N * D);
-  T* v16 = k16 + N * D;
 
   // [pack-cta-order]
   // One flat grid, KV heads fastest: the block scheduler starts CTAs in index order, so a bucket
@@ -590,7 +658,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
   pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
-      q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
+      q_s, k_s, v_s, load_kv, 0, kv_len, active, q_row, col0, scale, lane, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
         if constexpr (kMasked) mask_entries<kColTokens>(args, s, token0, first, rows, q_row, lane);
@@ -599,7 +667,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   // [pack-pipeline]
 
   if (merge_warp_columns<KV, D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
-    write_rows<T, D>(args, first, rows, q_row, kv_head, lane, row_state, o);
+    write_rows<T, D, kFp8>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [packed-kernel]
 

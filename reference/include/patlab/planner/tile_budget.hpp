@@ -9,11 +9,9 @@
 /// The two budgets, per head dim d, tile m x n and KV element size:
 ///  - shared memory: the Q tile (m x d) plus the ring's K and V tiles (n x d), 16-bit each, at
 ///    most kPackSmemBudget (the opt-in limit of one CTA on sm_90). At d=256 the n = 128 tiles
-///    need 264-288 KB and do not fit; everything else does. The ring has pack_kv_stages() K and
-///    V tiles (2-4: the depth that keeps the most bytes in flight per SM). With an fp8 KV cache
-///    they hold fp8 (1 byte per element) and one more K and V tile holds them converted to the
-///    16-bit type that the mma reads; two fp8 stages take the bytes of two 16-bit ones, so a
-///    tile fits with an fp8 cache exactly when it fits with a 16-bit one.
+///    need 264-288 KB and do not fit; everything else does. With an fp8 KV cache the tiles hold
+///    fp8 (1 byte per element) and the ring has twice the stages (pack_kv_stages()), so a tile
+///    takes the same bytes and fits exactly when it fits with a 16-bit cache.
 ///  - registers: each thread holds its rows' output accumulator (d/2 floats: two rows x d/8
 ///    n8 tiles x 2) and its scores (kColTokens/2 floats, which live on as the 16-bit A
 ///    fragments of P V). The register cost d/2 + kColTokens must stay within
@@ -32,11 +30,9 @@
 
 namespace patlab {
 
-/// Fewest K/V stages of a pack CTA's ring: double buffering, the copies of one tile in flight
-/// while the warps compute on the other (stage 10's group kernel always takes this many).
+/// K/V stages of a pack CTA's ring with a 16-bit KV cache: the copies of one tile in flight
+/// while the warps compute on the other.
 inline constexpr int kKvStages = 2;
-/// Most K/V stages of a pack CTA's ring (pack_kv_stages() picks within kKvStages..kMaxKvStages).
-inline constexpr int kMaxKvStages = 4;
 /// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
 inline constexpr int kWarpRows = 16;
 /// Warps of a pack CTA when the tile allows: a tile of fewer rows splits its KV tile's tokens
@@ -92,38 +88,17 @@ constexpr int pack_warp_cols(int d, int m, int n) {
 constexpr int pack_col_tokens(int d, int m, int n) { return n / pack_warp_cols(d, m, n); }
 /// Threads of a pack CTA.
 constexpr int pack_threads(int d, int m, int n) { return pack_warp_rows(m) * pack_warp_cols(d, m, n) * 32; }
-/// Dynamic shared memory of a pack CTA with a ring of `stages` K/V stages: the Q tile plus
-/// `stages` K and V tiles of `kv_elem_bytes` bytes per element, plus, when those are not 16-bit
-/// (an fp8 cache), one K and one V tile converted to the 16-bit type.
-constexpr int pack_ring_smem_bytes(int d, int m, int n, int kv_elem_bytes, int stages) {
-  return m * d * kTileElemBytes + 2 * stages * n * d * kv_elem_bytes +
-         (kv_elem_bytes == kTileElemBytes ? 0 : 2 * n * d * kTileElemBytes);
-}
 // [pack-ring-depth]
-/// K/V stages of the pack kernel's ring for an m x n tile at head dim d: of kKvStages ..
-/// kMaxKvStages (rings that fit kPackSmemBudget), the one that keeps the most K/V bytes in
-/// flight on an SM while its CTAs compute, (stages - 1) tiles x the CTAs that fit one SM
-/// (ctas_per_sm_fit); a tie goes to fewer stages, whose extra CTAs bring warps of their own to
-/// hide latency. At d=128, 16-bit: 16x64 takes 3 (2 CTAs x 2 tiles against 3 x 1), 64x64 3
-/// (2 x 2 against 2 x 1); fp8, half the bytes a stage: 16x64 and 64x64 take 4.
-constexpr int pack_kv_stages(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  int best = kKvStages, best_in_flight = 0;
-  for (int stages = kKvStages; stages <= kMaxKvStages; ++stages) {
-    const int bytes = pack_ring_smem_bytes(d, m, n, kv_elem_bytes, stages);
-    if (bytes > kPackSmemBudget) break;
-    const int in_flight = (stages - 1) * ctas_per_sm_fit(bytes, pack_threads(d, m, n));
-    if (in_flight > best_in_flight) {
-      best = stages;
-      best_in_flight = in_flight;
-    }
-  }
-  return best;
-}
-// [pack-ring-depth]
-/// Dynamic shared memory of a pack CTA: pack_ring_smem_bytes() at pack_kv_stages().
+/// K/V stages of a pack CTA's ring with K/V elements of `kv_elem_bytes` bytes: the same bytes for
+/// either cache, kKvStages 16-bit tiles or twice as many fp8 tiles (half the bytes each), so an
+/// fp8 CTA keeps as many bytes in flight as a 16-bit one and fits an SM as often.
+constexpr int pack_kv_stages(int kv_elem_bytes = kTileElemBytes) { return kKvStages * kTileElemBytes / kv_elem_bytes; }
+/// Dynamic shared memory of a pack CTA: the Q tile (16-bit) plus pack_kv_stages() K and V tiles
+/// of `kv_elem_bytes` bytes per element (the same bytes for a 16-bit and an fp8 cache).
 constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  return pack_ring_smem_bytes(d, m, n, kv_elem_bytes, pack_kv_stages(d, m, n, kv_elem_bytes));
+  return m * d * kTileElemBytes + 2 * pack_kv_stages(kv_elem_bytes) * n * d * kv_elem_bytes;
 }
+// [pack-ring-depth]
 
 /// True when the m x n tile fits head dim `d`'s shared-memory and register budgets, with K/V
 /// elements of `kv_elem_bytes` bytes.
@@ -138,8 +113,7 @@ constexpr bool tile_fits(TileShape tile, int head_dim, int kv_elem_bytes) {
 
 /// The CTAs of an m x n pack tile one SM holds at head dim d, from shared memory and threads
 /// only: the host's estimate where no GPU answers (registers can lower it; the GPU stages ask
-/// the occupancy calculator instead). At d=128 the 16x64 and 64x64 tiles (3-stage rings, 101 and
-/// 113 KB) give 2 each.
+/// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2.
 constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
   return ctas_per_sm_fit(pack_smem_bytes(d, m, n, kv_elem_bytes), pack_threads(d, m, n));
 }
