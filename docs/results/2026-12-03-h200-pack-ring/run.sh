@@ -8,8 +8,8 @@
 #     BINARIES in turn (default: patlab-cf622a7, the commit before, carried in build-ab/ as xz;
 #     patlab-B; patlab, this tree);
 #     --no-check (step 2 checked every stage on its grids), --no-graph, 20 timed runs, cold L2;
-#  4. compute-sanitizer memcheck, racecheck and synccheck on C's stages 7, 8, 9 and 10, two
-#     workloads (one fp8);
+#  4. compute-sanitizer memcheck, racecheck and synccheck: stages 7 and 10 on two fp8 workloads,
+#     stages 7-10 on a 16-bit one (run 1: stages 7-10 on both, 8 and 9 skipping the fp8 one);
 #  5. Nsight Compute (launch, occupancy, speed of light, warp states, instruction counts) on
 #     stage 7's kernel of patlab-cf622a7 and this tree, --tree 16_8192 --heads 32/8, fp8 and (NCU_FP16=1)
 #     fp16.
@@ -106,12 +106,15 @@ if has 3; then
   cat "$out/bench.log"
 fi
 
-# 4. sanitizers
+# 4. sanitizers: the stages on the pack kernel with an fp8 cache, then with a 16-bit one
 if has 4 && (( $(left) > 60 )); then
-  SANITIZE_STAGES="pat hopper cluster packinfer" SANITIZE_WORKLOADS="tiny --kv-dtype fp8|--tree 1,40_300,17 --heads 32/4" \
-    timeout "$(cap 110)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
+  SANITIZE_STAGES="pat packinfer" SANITIZE_WORKLOADS="tiny --kv-dtype fp8|--tree 1,40_300,17 --heads 32/4 --kv-dtype fp8" \
+    timeout "$(cap 60)" tools/sanitize.sh build-gpu > "$out/sanitize-fp8.log" 2>&1
+  echo "sanitize fp8 exit $? at $SECONDS s"
+  SANITIZE_STAGES="pat hopper cluster packinfer" SANITIZE_WORKLOADS="--tree 1,40_300,17 --heads 32/4" \
+    timeout "$(cap 60)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
   echo "sanitize exit $? at $SECONDS s"
-  grep -E "^(memcheck|racecheck|synccheck) |sanitize:" "$out/sanitize.log"
+  grep -h -E "^(memcheck|racecheck|synccheck) |sanitize:" "$out"/sanitize*.log
 fi
 
 # 5. Nsight Compute
