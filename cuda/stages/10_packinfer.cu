@@ -70,11 +70,6 @@ constexpr int kRowsLarge = kTileRowOptions[2];
 /// Bytes in a megabyte, for the notes.
 constexpr double kMegabyte = 1e6;
 
-/// K/V stages of the group kernel's ring: the pack kernel's (pack_kv_stages()).
-/// @tparam KV storage type of K and V
-template <typename KV>
-constexpr int kGroupKvStages = pack_kv_stages(static_cast<int>(sizeof(KV)));
-
 // [group-smem]
 /// Pointers into a group CTA's dynamic shared memory (packinfer::group_smem_bytes()): the pack
 /// kernel's layout at kGroupTileRows x kGroupKvTile, then the park area.
@@ -83,8 +78,10 @@ constexpr int kGroupKvStages = pack_kv_stages(static_cast<int>(sizeof(KV)));
 template <typename T, typename KV>
 struct GroupSmem {
   T* q;         ///< the Q tile, kGroupTileRows x D
-  KV* k;        ///< kGroupKvStages<KV> K tiles of kGroupKvTile x D
-  KV* v;        ///< kGroupKvStages<KV> V tiles
+  KV* k;        ///< kKvStages K tiles of kGroupKvTile x D
+  KV* v;        ///< kKvStages V tiles
+  T* k16;       ///< fp8 KV, items of more than one warp row: the converted K tile
+  T* v16;       ///< fp8 KV, items of more than one warp row: the converted V tile
   float* park;  ///< the warp-column merge's parked states, apart from the K/V tiles
 };
 
@@ -98,8 +95,10 @@ __device__ __forceinline__ GroupSmem<T, KV> group_smem(unsigned char* smem) {
   GroupSmem<T, KV> s;
   s.q = reinterpret_cast<T*>(smem);
   s.k = reinterpret_cast<KV*>(s.q + kGroupTileRows * D);
-  s.v = s.k + kGroupKvStages<KV> * N * D;
-  s.park = reinterpret_cast<float*>(smem + patlab::pack_smem_bytes(D, kGroupTileRows, N, static_cast<int>(sizeof(KV))));
+  s.v = s.k + kKvStages * N * D;
+  s.k16 = reinterpret_cast<T*>(s.v + kKvStages * N * D);
+  s.v16 = s.k16 + N * D;
+  s.park = reinterpret_cast<float*>(smem + patlab::pack_smem_bytes(D, kGroupTileRows, N, sizeof(KV)));
   return s;
 }
 // [group-smem]
@@ -171,12 +170,14 @@ __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSme
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};
   SoftmaxRow<> row_state[2];
-  pack_pipeline<T, KV, D, M, N, kThreads, kGroupKvStages<KV>>(sm.q, sm.k, sm.v, load, stage0, args.kv_len[item],
-                                                              active, q_row, col0, scale, lane, row_state, o, prefetch,
-                                                              [](auto&, int) {});
+  // one ring for every row class: kKvStages stages, fp8 converted in registers by 16-row items
+  constexpr bool kFp8Registers = pack_fp8_in_registers(M, static_cast<int>(sizeof(KV)));
+  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages, kFp8Registers>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0,
+                                                                    args.kv_len[item], active, q_row, col0, scale,
+                                                                    lane, tid, row_state, o, prefetch, [](auto&, int) {});
   after();
   if (merge_warp_columns<KV, D, M, N, Layout>(sm.park, active, q_row, col_warp, lane, row_state, o))
-    write_rows<T, D, sizeof(KV) == 1>(args, first, rows, q_row, kv_head, lane, row_state, o);
+    write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [group-item]
 
@@ -227,7 +228,7 @@ __global__ void __launch_bounds__(packinfer::group_kernel_threads(D), packinfer:
       run_item<T, KV, D, kRowsMid, kThreads>(args, sm, item, stage0, load, prefetch, after, tid);
     else
       run_item<T, KV, D, kRowsLarge, kThreads>(args, sm, item, stage0, load, prefetch, after, tid);
-    stage0 = (stage0 + (args.kv_len[item] + kGroupKvTile - 1) / kGroupKvTile) % kGroupKvStages<KV>;
+    stage0 = (stage0 + (args.kv_len[item] + kGroupKvTile - 1) / kGroupKvTile) % kKvStages;
   }
   cp_async_wait<0>();
 }

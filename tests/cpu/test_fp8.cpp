@@ -163,15 +163,20 @@ TEST_CASE("fp8 KV cache: the traffic model charges one byte per K/V element") {
     CHECK(ratio > 0.5);
     CHECK(ratio < 0.6);
   }
-  // The pack kernel's shared memory: twice the stages of fp8 tiles, the bytes of a 16-bit ring,
-  // so the planner's tiles fit alike and an SM holds as many CTAs.
-  CHECK(pack_kv_stages(1) == 2 * pack_kv_stages(2));
+  // The pack kernel's shared memory: the bytes of a 16-bit ring either way, kKvStages fp8 stages
+  // and a converted 16-bit K and V tile, or (one warp row: fp8 converted in registers) twice the
+  // fp8 stages, so the planner's tiles fit alike and an SM holds as many CTAs.
   for (int d : {64, 128, 256})
     for (int m : {16, 32, 64})
       for (int n : {16, 32, 64, 128}) {
         INFO("d " << d << " m " << m << " n " << n);
-        CHECK(pack_smem_bytes(d, m, n, 1) == m * d * 2 + 2 * pack_kv_stages(1) * n * d);
+        const int fp8_ring = pack_fp8_in_registers(m, 1) ? 2 * pack_kv_stages(m, 1) * n * d
+                                                         : 2 * pack_kv_stages(m, 1) * n * d + 2 * n * d * 2;
+        CHECK(pack_smem_bytes(d, m, n, 1) == m * d * 2 + fp8_ring);
         CHECK(pack_smem_bytes(d, m, n, 1) == pack_smem_bytes(d, m, n, 2));
+        CHECK(pack_fp8_in_registers(m, 1) == (m == 16));
+        CHECK_FALSE(pack_fp8_in_registers(m, 2));
+        CHECK(pack_kv_stages(m, 2) == kKvStages);
         CHECK(pack_tile_fits(d, m, n, 1) == pack_tile_fits(d, m, n, 2));
         CHECK(estimate_ctas_per_sm(d, m, n, 1) == estimate_ctas_per_sm(d, m, n, 2));
       }

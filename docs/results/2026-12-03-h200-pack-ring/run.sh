@@ -15,7 +15,9 @@
 #     fp16.
 # Everything lands in OUT/ring.tar.gz. No step starts after SECONDS (default 560).
 #   docs/results/2026-12-03-h200-pack-ring/run.sh OUT [SECONDS]
-# WORKLOADS_FROM=N starts step 3 at workload N (a later call); STEPS="3" runs only those steps
+# WORKLOADS_FROM=N starts step 3 at workload N (a later call), PICK="1 2 7" runs those workloads
+# only; SANITIZE_FP16=0 skips step 4's 16-bit pass; NCU_BINARIES="patlab" profiles only this tree;
+# STEPS="3" runs only those steps
 # (1 is always needed for 2-4: without it, build-gpu and /tmp/varb must exist).
 set -uo pipefail
 final=$1
@@ -95,6 +97,7 @@ if has 3; then
   for w in "${workloads[@]}"; do
     n=$((n + 1))
     (( n < ${WORKLOADS_FROM:-1} )) && continue
+    [[ -n ${PICK:-} && " $PICK " != *" $n "* ]] && continue
     for b in $binaries; do
       if (( $(left) < ${RESERVE:-150} )); then echo "stopped for time before: w$n $b $w" >> "$out/bench.log"; break 2; fi
       # shellcheck disable=SC2086
@@ -111,9 +114,11 @@ if has 4 && (( $(left) > 60 )); then
   SANITIZE_STAGES="pat packinfer" SANITIZE_WORKLOADS="tiny --kv-dtype fp8|--tree 1,40_300,17 --heads 32/4 --kv-dtype fp8" \
     timeout "$(cap 60)" tools/sanitize.sh build-gpu > "$out/sanitize-fp8.log" 2>&1
   echo "sanitize fp8 exit $? at $SECONDS s"
-  SANITIZE_STAGES="pat hopper cluster packinfer" SANITIZE_WORKLOADS="--tree 1,40_300,17 --heads 32/4" \
-    timeout "$(cap 60)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
-  echo "sanitize exit $? at $SECONDS s"
+  if [[ ${SANITIZE_FP16:-1} == 1 ]]; then
+    SANITIZE_STAGES="pat hopper cluster packinfer" SANITIZE_WORKLOADS="--tree 1,40_300,17 --heads 32/4" \
+      timeout "$(cap 60)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
+    echo "sanitize exit $? at $SECONDS s"
+  fi
   grep -h -E "^(memcheck|racecheck|synccheck) |sanitize:" "$out"/sanitize*.log
 fi
 
@@ -122,7 +127,7 @@ if has 5; then
   kvs=(--kv-dtype=fp8)
   [[ ${NCU_FP16:-0} == 1 ]] && kvs+=(--kv-dtype=auto)
   for kv in "${kvs[@]}"; do
-    for b in patlab-cf622a7 patlab; do
+    for b in ${NCU_BINARIES:-patlab-cf622a7 patlab}; do
       if (( $(left) < 25 )); then echo "ncu stopped for time before $b $kv"; break 2; fi
       timeout "$(cap 40)" ncu --clock-control none --section LaunchStats --section Occupancy --section SpeedOfLight \
         --section WarpStateStats --section MemoryWorkloadAnalysis --section InstructionStats -k regex:pack_attention \

@@ -7,9 +7,9 @@
 ///     16-byte async copies into swizzled shared memory (rows past the pack are zero-filled);
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
-///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2 with a 16-bit cache, 4
-///     with fp8: the same bytes), the copies of the next tiles overlap the math of tile i; per
-///     tile and warp, steps 4-6 on its 16 rows;
+///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2; 4 with an fp8 cache
+///     converted in registers), the copies of the next tiles overlap the math of tile i; per tile
+///     and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
 ///     selection blocks that the row's query did not choose become -inf; the plain instances of
@@ -18,9 +18,10 @@
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
 ///     with an fp8 KV cache (KV = __nv_fp8_e4m3) the KV tiles arrive as fp8 (half the bytes, 16
-///     values per 16-byte copy) and steps 4 and 6 are qk_tile_fp8 and pv_tile_fp8, which load
-///     fp8 values with 32-bit shared loads and convert them into the mma's B fragments in
-///     registers; K's scale is folded into the softmax scale, V's into the output;
+///     values per 16-byte copy); a tile of one warp row takes them with 32-bit shared loads and
+///     converts them into the mma's B fragments in registers (qk_tile_fp8, pv_tile_fp8), a tile
+///     of more converts each landed tile once into a 16-bit copy (convert_kv_tile) that qk_tile
+///     and pv_tile read; K's scale is folded into the softmax scale, V's into the output;
 ///  7. merge_warp_columns: warps that split a KV tile merge their states;
 ///  8. write_rows: the output directly when the plan says the query has a single partial, else
 ///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
@@ -178,6 +179,37 @@ struct KvTileLoader {
 };
 // [pack-kv-loader]
 
+
+// [pack-fp8-convert]
+/// Step 2b (fp8 KV cache, tiles of more than one warp row): converts a landed fp8 K and V tile
+/// (N rows of D bytes, fp8_swizzled) into the swizzled 16-bit tiles that qk_tile and pv_tile
+/// read: each thread takes 16 fp8 values (one chunk) at a time, converts them in registers two at
+/// a time (fp8x2_to_16x2: one cvt on sm_89+) and writes two 16-byte chunks. Exact: every e4m3
+/// value is a 16-bit value.
+template <typename T, int D, int N, int kThreads>
+__device__ __forceinline__ void convert_kv_tile(const uint8_t* k8, const uint8_t* v8, T* k16, T* v16, int tid) {
+  constexpr int kChunks8 = D / kChunkBytes;  // fp8 chunks per row
+  for (int c = tid; c < N * kChunks8; c += kThreads) {
+    const int r = c / kChunks8, ch = c % kChunks8;
+    const uint4 kw = *reinterpret_cast<const uint4*>(k8 + fp8_swizzled<D>(r, ch));
+    const uint4 vw = *reinterpret_cast<const uint4*>(v8 + fp8_swizzled<D>(r, ch));
+    const uint32_t kin[4] = {kw.x, kw.y, kw.z, kw.w}, vin[4] = {vw.x, vw.y, vw.z, vw.w};
+    uint32_t kout[8], vout[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      kout[i] = fp8x2_to_16x2(static_cast<uint16_t>(kin[i / 2] >> (16 * (i % 2))), T{});
+      vout[i] = fp8x2_to_16x2(static_cast<uint16_t>(vin[i / 2] >> (16 * (i % 2))), T{});
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      *reinterpret_cast<uint4*>(k16 + swizzled<D>(r, 2 * ch + half)) =
+          make_uint4(kout[4 * half], kout[4 * half + 1], kout[4 * half + 2], kout[4 * half + 3]);
+      *reinterpret_cast<uint4*>(v16 + swizzled<D>(r, 2 * ch + half)) =
+          make_uint4(vout[4 * half], vout[4 * half + 1], vout[4 * half + 2], vout[4 * half + 3]);
+    }
+  }
+}
+// [pack-fp8-convert]
 
 // [pack-fp8-qk]
 /// Step 4 with an fp8 K tile: S = Q K^T with K's B fragments loaded and converted in registers
@@ -519,38 +551,40 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// Step 3: the pipeline of one pack tile over `kv_len` tokens, steps 4-6 per KV tile, on a ring of
 /// kStages K/V buffers from buffer `stage0`. On entry the Q tile and KV tile 0 (in buffer `stage0`)
 /// have been issued and committed; the pipeline issues tiles 1 .. kStages - 2 itself, then at each
-/// tile the one kStages - 1 ahead, into the buffer the tile before it freed, so kStages - 1 tiles
-/// are in flight while the warps compute. The first time there is no tile of its own left to issue,
-/// `prefetch(stage)` may issue the first tile of whatever runs next into buffer
-/// (stage0 + tiles) % kStages (stage 10's next work item; the pack kernel issues nothing).
-/// `mask_scores(s, token0)` sees each tile's scores before the softmax (token0: the range token of
-/// s[0]; sparse FSA's spans mask there, everyone else does nothing). `active` is false for a warp
-/// with no rows to compute.
+/// tile, first, the one kStages - 1 ahead, into the buffer that the tile before it freed, so that
+/// kStages - 1 tiles are in flight while the CTA waits for this one. The first time there is no
+/// tile of its own left to issue, `prefetch(stage)` may issue the first tile of whatever runs next
+/// into buffer (stage0 + tiles) % kStages (stage 10's next work item; the pack kernel issues
+/// nothing). `mask_scores(s, token0)` sees each tile's scores before the softmax (token0: the range
+/// token of s[0]; sparse FSA's spans mask there, everyone else does nothing). `active` is false for
+/// a warp with no rows to compute.
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
 /// false). On return every warp is done with every tile (only the prefetch may be in flight).
 /// @tparam T storage type of q (and of the tiles the mma reads)
-/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3: qk_tile_fp8 and pv_tile_fp8, whose
-/// output columns write_rows<..., true> puts back in order)
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3)
 /// @tparam D head dimension
 /// @tparam M tile rows
 /// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
 /// @tparam kStages K/V buffers of the ring (at least 2; pack_kv_stages())
+/// @tparam kFp8Registers fp8 converted in registers (qk_tile_fp8, pv_tile_fp8; the output columns
+/// permuted, see write_rows) rather than by convert_kv_tile into `k16`, `v16`
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
-template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, typename Prefetch,
-          typename MaskScores>
-__device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s,
+template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, bool kFp8Registers,
+          typename Prefetch, typename MaskScores>
+__device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
-                                              bool active, int q_row, int col0, float scale, int lane,
+                                              bool active, int q_row, int col0, float scale, int lane, int tid,
                                               SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch,
                                               MaskScores&& mask_scores) {
   static_assert(kStages >= 2, "one buffer computed while the next lands");
   constexpr bool kFp8 = sizeof(KV) == 1;
+  static_assert(kFp8 || !kFp8Registers, "only an fp8 cache is converted");
   constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
   const int num_tiles = (kv_len + N - 1) / N;
   // the rest of the ring's first fill: one commit group per tile, empty past the range, so that
-  // tile i's group always has kStages - 2 groups after it when the loop waits for it
+  // kStages - 1 groups follow tile i's when the loop waits for it
 #pragma unroll
   for (int i = 1; i < kStages - 1; ++i) {
     if (i < num_tiles) load_kv((stage0 + i) % kStages, i * N);
@@ -558,8 +592,6 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s,
   }
   bool prefetched = false;
   for (int tile = 0; tile < num_tiles; ++tile) {
-    cp_async_wait<kStages - 2>();  // all but the newest kStages - 2 groups have landed: this tile (and Q)
-    __syncthreads();  // every warp sees the tile, and every warp is done with the tile before it
     const int ahead = tile + kStages - 1;
     if (ahead < num_tiles) {
       load_kv((stage0 + ahead) % kStages, ahead * N);  // into the buffer of tile - 1
@@ -568,24 +600,35 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s,
       prefetched = true;
     }
     cp_async_commit();
+    cp_async_wait<kStages - 1>();  // all but the newest kStages - 1 groups have landed: this tile (and Q)
+    __syncthreads();
     const int stage = (stage0 + tile) % kStages;
+    const KV* kt = k_s + stage * N * D;
+    const KV* vt = v_s + stage * N * D;
+    if constexpr (kFp8 && !kFp8Registers) {
+      convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(kt), reinterpret_cast<const uint8_t*>(vt),
+                                         k16, v16, tid);
+      __syncthreads();  // the converted tiles are complete
+    }
     if (active) {
       float s[kColTokens / 8][4];
-      if constexpr (kFp8) {
-        qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(k_s + stage * N * D), q_row, col0, lane, s);
-      } else {
-        qk_tile<T, D, kColTokens>(q_s, k_s + stage * N * D, q_row, col0, lane, s);
-      }
+      if constexpr (kFp8Registers)
+        qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(kt), q_row, col0, lane, s);
+      else if constexpr (kFp8)
+        qk_tile<T, D, kColTokens>(q_s, k16, q_row, col0, lane, s);
+      else
+        qk_tile<T, D, kColTokens>(q_s, kt, q_row, col0, lane, s);
       mask_scores(s, tile * N + col0);
       softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-      if constexpr (kFp8) {
-        pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(v_s + stage * N * D), col0, lane, o);
-      } else {
-        pv_tile<T, D, kColTokens>(s, v_s + stage * N * D, col0, lane, o);
-      }
+      if constexpr (kFp8Registers)
+        pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(vt), col0, lane, o);
+      else if constexpr (kFp8)
+        pv_tile<T, D, kColTokens>(s, v16, col0, lane, o);
+      else
+        pv_tile<T, D, kColTokens>(s, vt, col0, lane, o);
     }
+    __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
   }
-  __syncthreads();  // the caller's merge parks in the K/V buffers, the next item's copies refill them
 }
 // [pack-pipeline-steps]
 
@@ -593,10 +636,11 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s,
 /// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
-/// pack_pipeline, qk_tile (fp8: qk_tile_fp8), mask_entries (kMasked only), softmax_update,
-/// pv_tile (fp8: pv_tile_fp8), merge_warp_columns, write_rows.
+/// pack_pipeline, convert_kv_tile or qk_tile_fp8 and pv_tile_fp8 (fp8), qk_tile, mask_entries
+/// (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
-/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (converted in registers)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (converted in registers with one warp
+/// row, by a shared pass into a 16-bit copy with more: pack_fp8_in_registers())
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
@@ -617,9 +661,13 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
-  constexpr int kStages = pack_kv_stages(static_cast<int>(sizeof(KV)));
+  constexpr int kStages = pack_kv_stages(M, static_cast<int>(sizeof(KV)));
+  constexpr bool kFp8Registers = pack_fp8_in_registers(M, static_cast<int>(sizeof(KV)));
   KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
   KV* v_s = k_s + kStages * N * D;
+  // fp8 converted by a shared pass: the 16-bit K and V tiles it writes, after the ring
+  T* k16 = reinterpret_cast<T*>(v_s + kStages * N * D);
+  T* v16 = k16 + N * D;
 
   // [pack-cta-order]
   // One flat grid, KV heads fastest: the block scheduler starts CTAs in index order, so a bucket
@@ -657,8 +705,8 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
-  pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
-      q_s, k_s, v_s, load_kv, 0, kv_len, active, q_row, col0, scale, lane, row_state, o,
+  pack_pipeline<T, KV, D, M, N, kThreads, kStages, kFp8Registers>(
+      q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
         if constexpr (kMasked) mask_entries<kColTokens>(args, s, token0, first, rows, q_row, lane);
@@ -667,7 +715,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   // [pack-pipeline]
 
   if (merge_warp_columns<KV, D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
-    write_rows<T, D, kFp8>(args, first, rows, q_row, kv_head, lane, row_state, o);
+    write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [packed-kernel]
 

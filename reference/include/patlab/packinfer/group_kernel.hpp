@@ -7,8 +7,8 @@
 /// One CTA runs a group's work items one after the other. An item of r rows runs the pack
 /// kernel's building blocks (packed_tile.cuh) at the smallest row class of kTileRowOptions that
 /// holds r, all with the KV tile kGroupKvTile, so the CTA has the most threads any of them needs
-/// and the shared memory of the largest: the Q tile of kMaxTileRows rows, the pack kernel's
-/// ring of K and V tiles (pack_kv_stages()), and a *park* area of its own for
+/// and the shared memory of the largest: the Q tile of kMaxTileRows rows, kKvStages K and V
+/// tiles (plus the converted 16-bit pair with an fp8 cache), and a *park* area of its own for
 /// the warp-column merge (merge_warp_columns), which the pack kernel keeps in its K/V tiles but
 /// the group kernel cannot: they hold the next item's first tile by then.
 #pragma once

@@ -10,8 +10,9 @@
 ///  - shared memory: the Q tile (m x d) plus the ring's K and V tiles (n x d), 16-bit each, at
 ///    most kPackSmemBudget (the opt-in limit of one CTA on sm_90). At d=256 the n = 128 tiles
 ///    need 264-288 KB and do not fit; everything else does. With an fp8 KV cache the tiles hold
-///    fp8 (1 byte per element) and the ring has twice the stages (pack_kv_stages()), so a tile
-///    takes the same bytes and fits exactly when it fits with a 16-bit cache.
+///    fp8 (1 byte per element) in the same bytes: kKvStages of them and one converted 16-bit K
+///    and V tile, or, for a tile of one warp row (which converts in registers), twice the
+///    stages (pack_kv_stages()); a tile fits exactly when it fits with a 16-bit cache.
 ///  - registers: each thread holds its rows' output accumulator (d/2 floats: two rows x d/8
 ///    n8 tiles x 2) and its scores (kColTokens/2 floats, which live on as the 16-bit A
 ///    fragments of P V). The register cost d/2 + kColTokens must stay within
@@ -89,14 +90,23 @@ constexpr int pack_col_tokens(int d, int m, int n) { return n / pack_warp_cols(d
 /// Threads of a pack CTA.
 constexpr int pack_threads(int d, int m, int n) { return pack_warp_rows(m) * pack_warp_cols(d, m, n) * 32; }
 // [pack-ring-depth]
-/// K/V stages of a pack CTA's ring with K/V elements of `kv_elem_bytes` bytes: the same bytes for
-/// either cache, kKvStages 16-bit tiles or twice as many fp8 tiles (half the bytes each), so an
-/// fp8 CTA keeps as many bytes in flight as a 16-bit one and fits an SM as often.
-constexpr int pack_kv_stages(int kv_elem_bytes = kTileElemBytes) { return kKvStages * kTileElemBytes / kv_elem_bytes; }
-/// Dynamic shared memory of a pack CTA: the Q tile (16-bit) plus pack_kv_stages() K and V tiles
-/// of `kv_elem_bytes` bytes per element (the same bytes for a 16-bit and an fp8 cache).
+/// Whether an m-row pack tile converts an fp8 cache in registers (qk_tile_fp8, pv_tile_fp8): with
+/// one warp row each warp converts only the tokens it computes on; with more, every warp row would
+/// convert the whole tile, and one shared pass into a 16-bit copy (convert_kv_tile) converts it once.
+constexpr bool pack_fp8_in_registers(int m, int kv_elem_bytes) {
+  return kv_elem_bytes < kTileElemBytes && pack_warp_rows(m) == 1;
+}
+/// K/V stages of an m-row pack CTA's ring: kKvStages, or, converting fp8 in registers, twice as
+/// many fp8 stages in the bytes that the 16-bit copy of the shared pass takes otherwise.
+constexpr int pack_kv_stages(int m, int kv_elem_bytes = kTileElemBytes) {
+  return pack_fp8_in_registers(m, kv_elem_bytes) ? 2 * kKvStages : kKvStages;
+}
+/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of 16 bits. An
+/// fp8 cache takes the same bytes: kKvStages fp8 stages and one converted 16-bit K and V tile, or
+/// 2 kKvStages fp8 stages (pack_kv_stages()).
 constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  return m * d * kTileElemBytes + 2 * pack_kv_stages(kv_elem_bytes) * n * d * kv_elem_bytes;
+  static_cast<void>(kv_elem_bytes);  // the same bytes for every cache
+  return m * d * kTileElemBytes + 2 * kKvStages * n * d * kTileElemBytes;
 }
 // [pack-ring-depth]
 
