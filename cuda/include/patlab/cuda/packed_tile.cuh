@@ -211,6 +211,15 @@ __device__ __forceinline__ void convert_kv_tile(const uint8_t* k8, const uint8_t
 }
 // [pack-fp8-convert]
 
+/// Clears a warp's score accumulators before a tile's S = Q K^T.
+template <int kColTokens>
+__device__ __forceinline__ void zero_scores(float (&s)[kColTokens / 8][4]) {
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[nt][e] = 0.f;
+}
+
 // [pack-fp8-qk]
 /// Step 4 with an fp8 K tile: S = Q K^T with K's B fragments loaded and converted in registers
 /// (no 16-bit copy of the tile). One 32-bit load gives a lane 4 fp8 values of a token, dims
@@ -221,10 +230,7 @@ template <typename T, int D, int kColTokens>
 __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int q_row, int col0, int lane,
                                             float (&s)[kColTokens / 8][4]) {
   const int row = lane / 4, c = lane % 4;
-#pragma unroll
-  for (int nt = 0; nt < kColTokens / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) s[nt][e] = 0.f;
+  zero_scores<kColTokens>(s);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     // dims 16 kk + 4c .. +3: 16-bit chunk 2 kk + c / 2, elements (c % 2) * 4 ..
@@ -241,7 +247,6 @@ __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int
 }
 // [pack-fp8-qk]
 
-
 // [pack-qk]
 /// Step 4: S = Q K^T for a warp's 16 rows (from tile row `q_row`) and its kColTokens tokens of
 /// the K tile `ks` (from token `col0`), on tensor cores. Q's fragments are re-read from shared
@@ -249,10 +254,7 @@ __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int
 template <typename T, int D, int kColTokens>
 __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, int col0, int lane,
                                         float (&s)[kColTokens / 8][4]) {
-#pragma unroll
-  for (int nt = 0; nt < kColTokens / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) s[nt][e] = 0.f;
+  zero_scores<kColTokens>(s);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     uint32_t q_frag[4];
