@@ -51,7 +51,11 @@ struct LptSchedule {
 /// Measured per-CTA rate cap of the pack kernel, over one slot's share of a saturated H200: 16 and
 /// 8 requests of 32K tokens at 32/8 and 64/8 (128 and 64 CTAs of the 16x64 tile, at most one per
 /// SM) streamed 22.4 GB/s per CTA, against 4178 GB/s / 396 slots = 10.6 GB/s
-/// (docs/results/2026-12-02-h200-stage7-baseline). A CTA's copies in flight, not the HBM, bound it.
+/// (docs/results/2026-12-02-h200-stage7-baseline). Not the HBM bounds it but the CTA itself: a
+/// deeper K/V ring (more copies in flight) did not raise the rate (19 GB/s per CTA with three
+/// stages, 128 CTAs of 16_8192), and Nsight Compute found the warps issuing, one instruction every
+/// 4.4 cycles each with one warp per scheduler (the fp8 kernel; docs/results/2026-12-03-h200-pack-ring,
+/// run 1).
 inline constexpr double kCtaRateCap = 2.0;
 
 /// The schedule of `groups`' CTAs started longest first on whichever of the sms x ctas_per_sm
