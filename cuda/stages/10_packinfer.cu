@@ -171,13 +171,12 @@ __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSme
   float o[D / 8][4] = {};
   SoftmaxRow<> row_state[2];
   // one ring for every row class: kKvStages stages, fp8 converted in registers by 16-row items
-  constexpr bool kFp8Registers = pack_fp8_in_registers(M, static_cast<int>(sizeof(KV)));
-  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages, kFp8Registers>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0,
-                                                                    args.kv_len[item], active, q_row, col0, scale,
-                                                                    lane, tid, row_state, o, prefetch, [](auto&, int) {});
+  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item],
+                                                     active, q_row, col0, scale, lane, tid, row_state, o, prefetch,
+                                                     [](auto&, int) {});
   after();
   if (merge_warp_columns<KV, D, M, N, Layout>(sm.park, active, q_row, col_warp, lane, row_state, o))
-    write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);
+    write_rows<T, D, kFp8InRegisters<KV, M>>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [group-item]
 

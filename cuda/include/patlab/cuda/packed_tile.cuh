@@ -40,7 +40,7 @@
 
 namespace patlab::cuda {
 
-// kKvStages, kKvStagesFp8, kWarpRows, kPackWarps and the tile budgets live in patlab/tile_budget.hpp, which
+// kKvStages, kWarpRows, kPackWarps and the tile budgets live in patlab/tile_budget.hpp, which
 // the planner reads too.
 
 /// Everything a pack kernel reads and writes, as the flattened plan lays it out.
@@ -88,8 +88,7 @@ struct PackWarpLayout {
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
-/// Dynamic shared memory of a pack CTA: the Q tile plus pack_kv_stages() K and V tiles of KV, plus
-/// one 16-bit K and V tile when KV is fp8.
+/// Dynamic shared memory of a pack CTA: the Q tile plus the K/V ring (patlab::pack_smem_bytes()).
 template <typename KV, int D, int M, int N>
 constexpr int pack_smem_bytes() {
   return patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
@@ -178,7 +177,6 @@ struct KvTileLoader {
   }
 };
 // [pack-kv-loader]
-
 
 // [pack-fp8-convert]
 /// Step 2b (fp8 KV cache, tiles of more than one warp row): converts a landed fp8 K and V tile
@@ -549,6 +547,11 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 }
 // [pack-write]
 
+/// Whether an M-row pack tile with K/V of type KV converts fp8 in registers
+/// (patlab::pack_fp8_in_registers()): pack_pipeline and the caller's write_rows both follow it.
+template <typename KV, int M>
+inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int>(sizeof(KV)));
+
 // [pack-pipeline-steps]
 /// Step 3: the pipeline of one pack tile over `kv_len` tokens, steps 4-6 per KV tile, on a ring of
 /// kStages K/V buffers from buffer `stage0`. On entry the Q tile and KV tile 0 (in buffer `stage0`)
@@ -569,12 +572,10 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 /// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
 /// @tparam kStages K/V buffers of the ring (at least 2; pack_kv_stages())
-/// @tparam kFp8Registers fp8 converted in registers (qk_tile_fp8, pv_tile_fp8; the output columns
-/// permuted, see write_rows) rather than by convert_kv_tile into `k16`, `v16`
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
-template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, bool kFp8Registers,
-          typename Prefetch, typename MaskScores>
+template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, typename Prefetch,
+          typename MaskScores>
 __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
                                               bool active, int q_row, int col0, float scale, int lane, int tid,
@@ -582,7 +583,9 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
                                               MaskScores&& mask_scores) {
   static_assert(kStages >= 2, "one buffer computed while the next lands");
   constexpr bool kFp8 = sizeof(KV) == 1;
-  static_assert(kFp8 || !kFp8Registers, "only an fp8 cache is converted");
+  // fp8 in registers (qk_tile_fp8, pv_tile_fp8; output columns permuted, see write_rows), or by
+  // convert_kv_tile into `k16`, `v16` for qk_tile and pv_tile
+  constexpr bool kFp8Registers = kFp8InRegisters<KV, M>;
   constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
   const int num_tiles = (kv_len + N - 1) / N;
   // the rest of the ring's first fill: one commit group per tile, empty past the range, so that
@@ -612,22 +615,21 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
                                          k16, v16, tid);
       __syncthreads();  // the converted tiles are complete
     }
+    // the 16-bit tiles qk_tile and pv_tile read: the stage itself, or its converted copy
+    const T* ks = kFp8 ? k16 : reinterpret_cast<const T*>(kt);
+    const T* vs = kFp8 ? v16 : reinterpret_cast<const T*>(vt);
     if (active) {
       float s[kColTokens / 8][4];
       if constexpr (kFp8Registers)
         qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(kt), q_row, col0, lane, s);
-      else if constexpr (kFp8)
-        qk_tile<T, D, kColTokens>(q_s, k16, q_row, col0, lane, s);
       else
-        qk_tile<T, D, kColTokens>(q_s, kt, q_row, col0, lane, s);
+        qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
       mask_scores(s, tile * N + col0);
       softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
       if constexpr (kFp8Registers)
         pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(vt), col0, lane, o);
-      else if constexpr (kFp8)
-        pv_tile<T, D, kColTokens>(s, v16, col0, lane, o);
       else
-        pv_tile<T, D, kColTokens>(s, vt, col0, lane, o);
+        pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
     }
     __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
   }
@@ -664,7 +666,6 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
   constexpr int kStages = pack_kv_stages(M, static_cast<int>(sizeof(KV)));
-  constexpr bool kFp8Registers = pack_fp8_in_registers(M, static_cast<int>(sizeof(KV)));
   KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
   KV* v_s = k_s + kStages * N * D;
   // fp8 converted by a shared pass: the 16-bit K and V tiles it writes, after the ring
@@ -707,7 +708,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
-  pack_pipeline<T, KV, D, M, N, kThreads, kStages, kFp8Registers>(
+  pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
       q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
@@ -717,7 +718,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   // [pack-pipeline]
 
   if (merge_warp_columns<KV, D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
-    write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);
+    write_rows<T, D, kFp8InRegisters<KV, M>>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [packed-kernel]
 

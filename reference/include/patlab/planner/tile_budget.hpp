@@ -31,8 +31,8 @@
 
 namespace patlab {
 
-/// K/V stages of a pack CTA's ring with a 16-bit KV cache: the copies of one tile in flight
-/// while the warps compute on the other.
+/// K/V stages of a pack CTA's ring (16-bit tiles, or fp8 ones converted by a shared pass): the
+/// copies of one tile in flight while the warps compute on the other.
 inline constexpr int kKvStages = 2;
 /// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
 inline constexpr int kWarpRows = 16;
@@ -50,25 +50,6 @@ inline constexpr int kTileElemBytes = 2;
 inline constexpr int kPackSmemBudget = 227 * 1024;
 /// Most register cost (d/2 + kColTokens, see the file comment) of one thread of a pack CTA.
 inline constexpr int kPackAccumulatorBudget = 160;
-
-/// Shared memory of one SM on sm_90 (H100, H200), of which each resident CTA also takes
-/// kSmemReservedPerCta for the system.
-inline constexpr int kSmemPerSm = 228 * 1024;
-/// Shared memory the system reserves per resident CTA on sm_80 and later.
-inline constexpr int kSmemReservedPerCta = 1024;
-/// Most resident threads of one SM (sm_80 and later).
-inline constexpr int kMaxThreadsPerSm = 2048;
-/// Most resident CTAs of one SM (sm_90).
-inline constexpr int kMaxCtasPerSm = 32;
-
-/// CTAs one SM holds by shared memory (`smem_bytes` each) and threads (`threads` each) only, at
-/// least 1 and at most kMaxCtasPerSm.
-constexpr int ctas_per_sm_fit(int smem_bytes, int threads) {
-  const int by_smem = kSmemPerSm / (smem_bytes + kSmemReservedPerCta);
-  const int by_threads = kMaxThreadsPerSm / threads;
-  const int fit = by_smem < by_threads ? by_smem : by_threads;
-  return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
-}
 
 /// Warps down the rows of an m-row tile (16 rows each).
 constexpr int pack_warp_rows(int m) { return m / kWarpRows; }
@@ -89,7 +70,7 @@ constexpr int pack_warp_cols(int d, int m, int n) {
 constexpr int pack_col_tokens(int d, int m, int n) { return n / pack_warp_cols(d, m, n); }
 /// Threads of a pack CTA.
 constexpr int pack_threads(int d, int m, int n) { return pack_warp_rows(m) * pack_warp_cols(d, m, n) * 32; }
-// [pack-ring-depth]
+// [pack-fp8-ring]
 /// Whether an m-row pack tile converts an fp8 cache in registers (qk_tile_fp8, pv_tile_fp8): with
 /// one warp row each warp converts only the tokens it computes on; with more, every warp row would
 /// convert the whole tile, and one shared pass into a 16-bit copy (convert_kv_tile) converts it once.
@@ -108,7 +89,7 @@ constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElem
   static_cast<void>(kv_elem_bytes);  // the same bytes for every cache
   return m * d * kTileElemBytes + 2 * kKvStages * n * d * kTileElemBytes;
 }
-// [pack-ring-depth]
+// [pack-fp8-ring]
 
 /// True when the m x n tile fits head dim `d`'s shared-memory and register budgets, with K/V
 /// elements of `kv_elem_bytes` bytes.
@@ -121,11 +102,24 @@ constexpr bool tile_fits(TileShape tile, int head_dim, int kv_elem_bytes) {
   return pack_tile_fits(head_dim, tile.m, tile.n, kv_elem_bytes);
 }
 
+/// Shared memory of one SM on sm_90 (H100, H200), of which each resident CTA also takes
+/// kSmemReservedPerCta for the system.
+inline constexpr int kSmemPerSm = 228 * 1024;
+/// Shared memory the system reserves per resident CTA on sm_80 and later.
+inline constexpr int kSmemReservedPerCta = 1024;
+/// Most resident threads of one SM (sm_80 and later).
+inline constexpr int kMaxThreadsPerSm = 2048;
+/// Most resident CTAs of one SM (sm_90).
+inline constexpr int kMaxCtasPerSm = 32;
+
 /// The CTAs of an m x n pack tile one SM holds at head dim d, from shared memory and threads
 /// only: the host's estimate where no GPU answers (registers can lower it; the GPU stages ask
 /// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2.
 constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  return ctas_per_sm_fit(pack_smem_bytes(d, m, n, kv_elem_bytes), pack_threads(d, m, n));
+  const int by_smem = kSmemPerSm / (pack_smem_bytes(d, m, n, kv_elem_bytes) + kSmemReservedPerCta);
+  const int by_threads = kMaxThreadsPerSm / pack_threads(d, m, n);
+  const int fit = by_smem < by_threads ? by_smem : by_threads;
+  return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
 }
 
 // [hopper-budget]
