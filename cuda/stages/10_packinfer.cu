@@ -119,19 +119,10 @@ using GroupLoader = KvTileLoader<KV, D, kGroupKvTile, kThreads>;
 template <typename KV, int D, int kThreads>
 __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKernelArgs& args, KV* k_s, KV* v_s,
                                                                     int item, int tid) {
-  using Loader = GroupLoader<KV, D, kThreads>;
-  const int ch = tid % Loader::kChunks;
   const int pool_head = args.pack_kv_head[item] % args.geo.num_kv_heads;
-  return Loader{static_cast<const KV*>(args.k_pool),
-                static_cast<const KV*>(args.v_pool),
-                args.blocks + args.block_begin[item],
-                args.geo,
-                args.kv_len[item],
-                k_s,
-                v_s,
-                ch,
-                tid / Loader::kChunks,
-                static_cast<int64_t>(pool_head) * D + ch * Loader::kElems};
+  return GroupLoader<KV, D, kThreads>(static_cast<const KV*>(args.k_pool), static_cast<const KV*>(args.v_pool),
+                                      args.blocks + args.block_begin[item], args.geo, pool_head, args.kv_len[item],
+                                      k_s, v_s, tid);
 }
 
 // [group-item]

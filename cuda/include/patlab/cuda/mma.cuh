@@ -43,11 +43,16 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 }
 
 // [cp-async]
-/// 16-byte async copy global -> shared; when `valid` is false the destination is zero-filled
-/// and nothing is read.
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+/// 16-byte async copy global -> shared (a shared-window address, as smem_u32() gives); when
+/// `valid` is false the destination is zero-filled and nothing is read.
+__device__ __forceinline__ void cp_async_16(uint32_t smem, const void* gmem, bool valid) {
   const int src_bytes = valid ? kChunkBytes : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem), "r"(src_bytes));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes));
+}
+
+/// cp_async_16 to a generic pointer into shared memory.
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  cp_async_16(smem_u32(smem), gmem, valid);
 }
 
 /// Closes the group of async copies issued so far by this thread.

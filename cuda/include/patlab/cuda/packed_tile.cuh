@@ -135,9 +135,19 @@ __device__ __forceinline__ int fp8_swizzled(int r, int chunk) {
 // [pack-kv-loader]
 /// Step 2: the K/V tile loader. Tile rows are tokens [start, start + N) of the pack's range
 /// (zero-filled past `kv_len`); thread tid always copies the same 16-byte column of rows
-/// tid / kChunks + i * kRowsPerPass, into K/V buffer `stage`. 16-bit tiles are swizzled for
-/// ldmatrix; fp8 tiles (16 values per chunk) for the 32-bit loads of qk_tile_fp8 and pv_tile_fp8
-/// (fp8_swizzled).
+/// r0 + i * kRowsPerPass (r0 = tid / kChunks), into K/V buffer `stage`. 16-bit tiles are swizzled
+/// for ldmatrix; fp8 tiles (16 values per chunk) for the 32-bit loads of qk_tile_fp8 and
+/// pv_tile_fp8 (fp8_swizzled).
+///
+/// The loader runs once per tile in every thread, so its arithmetic is cut to what changes per
+/// row (measured on the 16x64 tile's SASS: the generic per-row form, a loop of runtime trip count
+/// with 64-bit token offsets, was 42 instructions a row and over half of the main loop):
+///  - a fixed count of rows per thread (kPasses), so the loop unrolls;
+///  - the destinations: both swizzles repeat every kSwizzleRows rows, so when kRowsPerPass is a
+///    multiple of it a thread's rows sit at one address (row r0's) plus constants;
+///  - the sources: a pool token's element offset is slot x (Hkv D), one 32 x 32 -> 64-bit
+///    multiply-add on this thread's (KV head, chunk) base pointer per row and tensor, after one
+///    block-table load.
 /// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
 template <typename KV, int D, int N, int kThreads>
 struct KvTileLoader {
@@ -145,16 +155,24 @@ struct KvTileLoader {
   static constexpr int kChunks = D / kElems;
   static constexpr int kRowsPerPass = kThreads / kChunks;
   static_assert(kThreads % kChunks == 0, "a pass of the CTA's threads covers whole rows");
+  static_assert(N % kRowsPerPass == 0 || kRowsPerPass % N == 0, "passes cover whole tiles");
+  /// Rows each thread copies per tile (threads past row N - 1 copy none when a pass is more than N rows).
+  static constexpr int kPasses = kRowsPerPass < N ? N / kRowsPerPass : 1;
+  /// Whether a thread's rows share one swizzle pattern (destinations = row r0's plus constants).
+  static constexpr bool kSameSwizzle = kRowsPerPass % kSwizzleRows == 0;
+  /// Rows per unrolled step: more keep more block lookups in flight, fewer spare registers (at
+  /// d = 256, whose accumulators leave none, 4 spilled a 32x64 tile that 2 does not).
+  static constexpr int kUnroll = D >= 256 ? 2 : 4;
 
-  const KV* k_pool;
-  const KV* v_pool;
+  const char* k_src;      ///< this thread's (KV head, chunk) in pool token 0 of K
+  const char* v_src;      ///< the same in V
   const int32_t* blocks;  ///< the pack's physical blocks
-  PoolGeometry geo;
-  int kv_len;             ///< tokens of the pack's range
-  KV* k_s;                ///< the ring's K tiles
-  KV* v_s;                ///< the ring's V tiles
+  uint32_t page_shift;    ///< log2(tokens per block)
+  uint32_t token_bytes;   ///< bytes of one pool token (Hkv x D elements)
+  int kv_len;             ///< tokens of the pack's range (at least 1 when a tile is loaded)
+  uint32_t k_dst;         ///< shared address of this thread's chunk of row r0 in the ring's first K tile
+  uint32_t v_dst;         ///< the same in the first V tile
   int ch, r0;             ///< this thread's chunk column and first row
-  int64_t head_off;       ///< element offset of (kv_head, chunk ch) within a token row
 
   /// Element offset of (row, chunk) in a tile.
   static __device__ __forceinline__ int slot(int r, int chunk) {
@@ -164,15 +182,38 @@ struct KvTileLoader {
       return swizzled<D>(r, chunk);
   }
 
+  /// The loader of thread `tid` for KV head `pool_head` of pools `k_pool` / `v_pool` (geometry
+  /// `geo`), a range of `kv_len` tokens in `blocks`, into the ring whose first tiles are `k_s`, `v_s`.
+  __device__ __forceinline__ KvTileLoader(const KV* k_pool, const KV* v_pool, const int32_t* blocks_, PoolGeometry geo,
+                                          int pool_head, int kv_len_, KV* k_s, KV* v_s, int tid)
+      : blocks(blocks_),
+        page_shift(static_cast<uint32_t>(geo.page_shift)),
+        token_bytes(static_cast<uint32_t>(geo.num_kv_heads) * D * sizeof(KV)),
+        kv_len(kv_len_),
+        ch(tid % kChunks),
+        r0(tid / kChunks) {
+    const int head_off = pool_head * D + ch * kElems;
+    k_src = reinterpret_cast<const char*>(k_pool + head_off);
+    v_src = reinterpret_cast<const char*>(v_pool + head_off);
+    k_dst = smem_u32(k_s + slot(r0, ch));
+    v_dst = smem_u32(v_s + slot(r0, ch));
+  }
+
   __device__ __forceinline__ void operator()(int stage, int start) const {
-    KV* ks = k_s + stage * N * D;
-    KV* vs = v_s + stage * N * D;
-#pragma unroll
-    for (int r = r0; r < N; r += kRowsPerPass) {
-      const bool valid = start + r < kv_len;
-      const int64_t off = valid ? token_offset<D>(geo, blocks, start + r, 0) + head_off : 0;
-      cp_async_16(ks + slot(r, ch), k_pool + off, valid);
-      cp_async_16(vs + slot(r, ch), v_pool + off, valid);
+    if (kRowsPerPass > N && r0 >= N) return;
+    const uint32_t offset_mask = (1u << page_shift) - 1;
+#pragma unroll(kUnroll)
+    for (int i = 0; i < kPasses; ++i) {
+      const int r = r0 + i * kRowsPerPass, t = start + r;
+      const bool valid = t < kv_len;
+      // the token's slot in the pool (block x page + offset); a token past the range takes the
+      // range's last one (in the block list, so the lookup is in bounds) and reads nothing
+      const uint32_t u = static_cast<uint32_t>(valid ? t : kv_len - 1);
+      const uint32_t tok = (static_cast<uint32_t>(__ldg(blocks + (u >> page_shift))) << page_shift) | (u & offset_mask);
+      const uint32_t dst =
+          (stage * N * D + (kSameSwizzle ? i * kRowsPerPass * D : slot(r, ch) - slot(r0, ch))) * sizeof(KV);
+      cp_async_16(k_dst + dst, k_src + static_cast<uint64_t>(tok) * token_bytes, valid);
+      cp_async_16(v_dst + dst, v_src + static_cast<uint64_t>(tok) * token_bytes, valid);
     }
   }
 };
@@ -661,7 +702,6 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
                 "the output and score accumulators fit the register budget (tile_budget.hpp)");
   constexpr int kThreads = Layout::kThreads;
   using Loader = KvTileLoader<KV, D, N, kThreads>;
-  constexpr int kChunks = Loader::kChunks;  // 16-byte chunks per K/V row
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
@@ -686,17 +726,8 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const int kv_len = args.kv_len[pack];
 
   gather_q_tile<T, D, M, kThreads>(args, q_s, first, rows, kv_head, tid);
-  const int ch = tid % kChunks;
-  const Loader load_kv{static_cast<const KV*>(args.k_pool),
-                       static_cast<const KV*>(args.v_pool),
-                       args.blocks + args.block_begin[pack],
-                       args.geo,
-                       kv_len,
-                       k_s,
-                       v_s,
-                       ch,
-                       tid / kChunks,
-                       static_cast<int64_t>(kv_head) * D + ch * Loader::kElems};
+  const Loader load_kv(static_cast<const KV*>(args.k_pool), static_cast<const KV*>(args.v_pool),
+                       args.blocks + args.block_begin[pack], args.geo, kv_head, kv_len, k_s, v_s, tid);
   load_kv(0, 0);
   cp_async_commit();  // group 0: the Q tile and KV tile 0
 
