@@ -201,15 +201,13 @@ struct KvTileLoader {
 
   __device__ __forceinline__ void operator()(int stage, int start) const {
     if (kRowsPerPass > N && r0 >= N) return;
-    const uint32_t offset_mask = (1u << page_shift) - 1;
 #pragma unroll(kUnroll)
     for (int i = 0; i < kPasses; ++i) {
       const int r = r0 + i * kRowsPerPass, t = start + r;
       const bool valid = t < kv_len;
-      // the token's slot in the pool (block x page + offset); a token past the range takes the
-      // range's last one (in the block list, so the lookup is in bounds) and reads nothing
-      const uint32_t u = static_cast<uint32_t>(valid ? t : kv_len - 1);
-      const uint32_t tok = (static_cast<uint32_t>(__ldg(blocks + (u >> page_shift))) << page_shift) | (u & offset_mask);
+      // a token past the range looks up the range's last one (in the block list, so the lookup
+      // is in bounds) and reads nothing
+      const uint32_t tok = pool_slot(blocks, static_cast<uint32_t>(valid ? t : kv_len - 1), page_shift);
       const uint32_t dst =
           (stage * N * D + (kSameSwizzle ? i * kRowsPerPass * D : slot(r, ch) - slot(r0, ch))) * sizeof(KV);
       cp_async_16(k_dst + dst, k_src + static_cast<uint64_t>(tok) * token_bytes, valid);

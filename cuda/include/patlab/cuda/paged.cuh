@@ -23,11 +23,18 @@ inline PoolGeometry pool_geometry(const Shape& shape) {
 }
 
 // [token-offset]
-/// Element offset of token `t` of a sequence whose blocks are `blocks` (block i holds tokens
-/// [i * page, (i + 1) * page)), KV head `kv_head`, in a pool with head dimension D.
+/// Pool slot (block x page + offset in the block) of token `t` of a sequence whose blocks are
+/// `blocks` (block i holds tokens [i * page, (i + 1) * page)): one block-table load, a shift and
+/// a mask. 32 bits hold it: a pool of 2^32 tokens is far beyond any device memory.
+__device__ __forceinline__ uint32_t pool_slot(const int32_t* blocks, uint32_t t, uint32_t page_shift) {
+  return (static_cast<uint32_t>(__ldg(blocks + (t >> page_shift))) << page_shift) | (t & ((1u << page_shift) - 1));
+}
+
+/// Element offset of token `t` of a sequence whose blocks are `blocks`, KV head `kv_head`, in a
+/// pool with head dimension D.
 template <int D>
 __device__ __forceinline__ int64_t token_offset(const PoolGeometry& g, const int32_t* blocks, int t, int kv_head) {
-  const int64_t slot = (static_cast<int64_t>(blocks[t >> g.page_shift]) << g.page_shift) | (t & ((1 << g.page_shift) - 1));
+  const int64_t slot = pool_slot(blocks, static_cast<uint32_t>(t), static_cast<uint32_t>(g.page_shift));
   return (slot * g.num_kv_heads + kv_head) * D;
 }
 // [token-offset]
