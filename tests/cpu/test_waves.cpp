@@ -13,7 +13,9 @@
 #include "patlab/model/workload.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/planner_steps.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "patlab/planner/waves.hpp"
+#include "patlab/truth/dtype.hpp"
 
 using namespace patlab;
 using patlab::plan_steps::kFillTieFraction;
@@ -150,6 +152,29 @@ TEST_CASE("wave fill: few long requests are cut to one full wave", "[waves][fill
   plan = plan_with_fill("48_8192", 32, 8, info);
   CHECK(info.fill.choice == "no cut");
   CHECK(plan.packs.size() == 48);
+}
+
+TEST_CASE("wave fill: an fp8 CTA at d = 256 streams one slot's share, so the fill cuts", "[waves][fill]") {
+  // The rate cap: fp16 at every d and fp8 up to d = 128 keep kCtaRateCap; fp8 at d = 256 falls to 1.
+  CHECK(cta_rate_cap(2, 256) == kCtaRateCap);
+  CHECK(cta_rate_cap(1, 64) == kCtaRateCap);
+  CHECK(cta_rate_cap(1, 128) == kCtaRateCap);
+  CHECK(cta_rate_cap(1, 256) == 1.0);
+  // Gemma-2-9B (16/8 heads, d = 256), 16 requests of 8192 tokens: 128 CTAs. With fp16 the 16x64
+  // tile holds one CTA per SM (132 slots) and a lone CTA streams at the copy rate: no cut. With fp8
+  // it holds two (264 slots) and a lone CTA only a slot's share: two parts each, 256 CTAs.
+  for (KvDType kv : {KvDType::same, KvDType::fp8_e4m3}) {
+    const Shape shape = shape_of(16, 8, 256, 16, DType::fp16, kv);
+    const PagedLayout L = build_layout(parse_tree_spec("16_8192"), shape, true, 1);
+    PlannerOptions o;
+    o.ctas_per_sm.fill(estimate_ctas_per_sm(256, 16, 64, shape.kv_element_bytes()));
+    PlanInfo info;
+    const Plan plan = make_plan(L, o, &info);
+    INFO(kv_dtype_option_name(kv) << ": " << info.fill.choice);
+    REQUIRE(validate_plan(L, plan).empty());
+    CHECK(info.fill.slots == (kv == KvDType::same ? 132 : 264));
+    CHECK(plan.packs.size() == (kv == KvDType::same ? 16u : 32u));
+  }
 }
 
 TEST_CASE("wave fill: the issue's 1.3 waves keep a full wave whole and cut the tail", "[waves][fill]") {

@@ -7,7 +7,7 @@
 #     (step 2 checked every stage on its grids), --no-graph, 20 timed runs, cold L2;
 #  4. compute-sanitizer memcheck, racecheck and synccheck on the stages whose code changed:
 #     naive, gqa, splitkv (pool_slot), pat and packinfer (the loader), one fp8 and two 16-bit
-#     workloads;
+#     workloads (SAN_STAGES and SAN_WORKLOADS, '|'-separated, replace them);
 #  5. Nsight Compute (speed of light, warp states, instruction counts, launch, occupancy) on
 #     stage 7's kernel, --tree 16_8192 --heads 32/8, fp8 and fp16;
 #  6. the long no-sharing batches (../2026-12-02-h200-stage7-baseline/nosharing.txt) through
@@ -64,6 +64,9 @@ twins=(
   "--tree 4,256_8192,512 --heads 32/8"
   "--hetero 5 --hetero-requests 128 --heads 32/8"
   "--tree 16_8192 --model gemma-2-9b"
+  "--tree 32_16384 --model gemma-2-9b"
+  "--tree 64_4096 --model gemma-2-9b"
+  "--tree 4,64_4096,256 --model gemma-2-9b"
 )
 if has 3; then
   n=0
@@ -83,8 +86,8 @@ fi
 
 # 4. sanitizers
 if has 4 && (( $(left) > 60 )); then
-  SANITIZE_STAGES="naive gqa splitkv pat packinfer" \
-    SANITIZE_WORKLOADS="tiny --kv-dtype fp8|--tree 1,40_300,17 --heads 32/4|--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32" \
+  SANITIZE_STAGES=${SAN_STAGES:-naive gqa splitkv pat packinfer} \
+    SANITIZE_WORKLOADS=${SAN_WORKLOADS:-tiny --kv-dtype fp8|--tree 1,40_300,17 --heads 32/4|--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32} \
     timeout "$(cap 150)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
   echo "sanitize exit $? at $SECONDS s"
   grep -h -E "^(memcheck|racecheck|synccheck) |sanitize:" "$out"/sanitize.log

@@ -8,7 +8,7 @@
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
 ///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2; 4 with an fp8 cache
-///     converted in registers), the copies of the next tiles overlap the math of tile i; per tile
+///     converted in registers, 3 of those at d = 256), the copies of the next tiles overlap the math of tile i; per tile
 ///     and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
@@ -703,7 +703,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
-  constexpr int kStages = pack_kv_stages(M, static_cast<int>(sizeof(KV)));
+  constexpr int kStages = pack_kv_stages(D, M, static_cast<int>(sizeof(KV)));
   KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
   KV* v_s = k_s + kStages * N * D;
   // fp8 converted by a shared pass: the 16-bit K and V tiles it writes, after the ring

@@ -10,9 +10,12 @@
 ///  - shared memory: the Q tile (m x d) plus the ring's K and V tiles (n x d), 16-bit each, at
 ///    most kPackSmemBudget (the opt-in limit of one CTA on sm_90). At d=256 the n = 128 tiles
 ///    need 264-288 KB and do not fit; everything else does. With an fp8 KV cache the tiles hold
-///    fp8 (1 byte per element) in the same bytes: kKvStages of them and one converted 16-bit K
-///    and V tile, or, for a tile of one warp row (which converts in registers), twice the
-///    stages (pack_kv_stages()); a tile fits exactly when it fits with a 16-bit cache.
+///    fp8 (1 byte per element): kKvStages of them and one converted 16-bit K and V tile (the
+///    bytes of the 16-bit ring), or, for a tile of one warp row (which converts in registers),
+///    pack_kv_stages() fp8 stages: twice kKvStages in the 16-bit ring's bytes at d <= 128, three
+///    at d = 256, where four would leave one CTA per SM (16x64: 136 KB) and three fit two (104
+///    KB). A tile fits exactly when it fits with a 16-bit cache (the planner's tile table and the
+///    compiled instances are the same for both caches).
 ///  - registers: each thread holds its rows' output accumulator (d/2 floats: two rows x d/8
 ///    n8 tiles x 2) and its scores (kColTokens/2 floats, which live on as the 16-bit A
 ///    fragments of P V). The register cost d/2 + kColTokens must stay within
@@ -77,24 +80,39 @@ constexpr int pack_threads(int d, int m, int n) { return pack_warp_rows(m) * pac
 constexpr bool pack_fp8_in_registers(int m, int kv_elem_bytes) {
   return kv_elem_bytes < kTileElemBytes && pack_warp_rows(m) == 1;
 }
-/// K/V stages of an m-row pack CTA's ring: kKvStages, or, converting fp8 in registers, twice as
-/// many fp8 stages in the bytes that the 16-bit copy of the shared pass takes otherwise.
-constexpr int pack_kv_stages(int m, int kv_elem_bytes = kTileElemBytes) {
-  return pack_fp8_in_registers(m, kv_elem_bytes) ? 2 * kKvStages : kKvStages;
+/// Head dim from which an fp8 ring converted in registers takes kFp8WideStages stages.
+inline constexpr int kFp8WideHeadDim = 256;
+/// fp8 stages of a ring converted in registers at d >= kFp8WideHeadDim: at d = 256 the 16x64
+/// tile's four stages (128 KB) hold one CTA on an SM, four warps, too few to hide the conversion's
+/// latency (fp8 took 1.06x the time of fp16 on 16 requests of 8192 tokens, Gemma-2-9B, H200,
+/// docs/results/2026-12-03-h200-loader-checks); three (96 KB) fit two.
+inline constexpr int kFp8WideStages = 3;
+/// K/V stages of an m-row pack CTA's ring at head dim d: kKvStages, or, converting fp8 in
+/// registers, twice as many fp8 stages in the bytes that the 16-bit ring takes (kFp8WideStages
+/// from kFp8WideHeadDim on).
+constexpr int pack_kv_stages(int d, int m, int kv_elem_bytes = kTileElemBytes) {
+  if (!pack_fp8_in_registers(m, kv_elem_bytes)) return kKvStages;
+  return d >= kFp8WideHeadDim ? kFp8WideStages : 2 * kKvStages;
 }
 /// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of 16 bits. An
-/// fp8 cache takes the same bytes: kKvStages fp8 stages and one converted 16-bit K and V tile, or
-/// 2 kKvStages fp8 stages (pack_kv_stages()).
+/// fp8 cache takes the same bytes with kKvStages fp8 stages and one converted 16-bit K and V
+/// tile; converted in registers, its pack_kv_stages() fp8 stages (the same bytes below
+/// kFp8WideHeadDim, three quarters of them from it on).
 constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  static_cast<void>(kv_elem_bytes);  // the same bytes for every cache
-  return m * d * kTileElemBytes + 2 * kKvStages * n * d * kTileElemBytes;
+  const int ring = pack_fp8_in_registers(m, kv_elem_bytes)
+                       ? 2 * pack_kv_stages(d, m, kv_elem_bytes) * n * d * kv_elem_bytes
+                       : 2 * kKvStages * n * d * kTileElemBytes;
+  return m * d * kTileElemBytes + ring;
 }
 // [pack-fp8-ring]
 
-/// True when the m x n tile fits head dim `d`'s shared-memory and register budgets, with K/V
-/// elements of `kv_elem_bytes` bytes.
+/// True when the m x n tile fits head dim `d`'s shared-memory and register budgets. The same
+/// answer for every KV cache: a 16-bit ring is the largest (pack_smem_bytes()), so the planner's
+/// tiles and the compiled instances do not depend on the cache; `kv_elem_bytes` is accepted for
+/// the callers that pass it.
 constexpr bool pack_tile_fits(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  return pack_smem_bytes(d, m, n, kv_elem_bytes) <= kPackSmemBudget &&
+  static_cast<void>(kv_elem_bytes);
+  return pack_smem_bytes(d, m, n) <= kPackSmemBudget &&
          pack_register_cost(d, pack_col_tokens(d, m, n)) <= kPackAccumulatorBudget;
 }
 /// pack_tile_fits() for a TileShape.
@@ -114,7 +132,8 @@ inline constexpr int kMaxCtasPerSm = 32;
 
 /// The CTAs of an m x n pack tile one SM holds at head dim d, from shared memory and threads
 /// only: the host's estimate where no GPU answers (registers can lower it; the GPU stages ask
-/// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2.
+/// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2;
+/// at d=256 16x64 gives 1 with a 16-bit cache (136 KB), 2 with fp8 (104 KB).
 constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
   const int by_smem = kSmemPerSm / (pack_smem_bytes(d, m, n, kv_elem_bytes) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / pack_threads(d, m, n);

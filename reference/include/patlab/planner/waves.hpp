@@ -58,6 +58,23 @@ struct LptSchedule {
 /// run 1).
 inline constexpr double kCtaRateCap = 2.0;
 
+/// Head dim up to which an fp8 CTA's rate cap is kCtaRateCap (cta_rate_cap()).
+inline constexpr int kFp8RateCapHeadDim = 128;
+
+/// The rate cap of a lone CTA at head dim `head_dim` with a KV cache of `kv_elem_bytes`-byte
+/// elements: kCtaRateCap, except for fp8 past kFp8RateCapHeadDim, where it falls with d (never
+/// below 1, a slot's share). An fp8 CTA converts every element it reads in its own warps, so its
+/// work per token grows with d while its bytes per token stay half of fp16's. Measured on the H200
+/// (docs/results/2026-12-03-h200-loader-checks, run 1): at d = 256, 16 requests of 8192 tokens
+/// (Gemma-2-9B, 128 CTAs of the 16x64 tile, one per SM) streamed 32.6 GB/s per CTA with fp16 and
+/// 15.3 GB/s with fp8, one slot's share (1.0); at d = 128, 32 requests of 16384 tokens (256 CTAs
+/// on 396 slots) streamed 14.5 GB/s per fp8 CTA, 1.4 slot shares, with two CTAs on most SMs.
+constexpr double cta_rate_cap(int kv_elem_bytes, int head_dim) {
+  if (kv_elem_bytes >= 2 || head_dim <= kFp8RateCapHeadDim) return kCtaRateCap;
+  const double cap = kCtaRateCap * kFp8RateCapHeadDim / head_dim;
+  return cap > 1.0 ? cap : 1.0;
+}
+
 /// The schedule of `groups`' CTAs started longest first on whichever of the sms x ctas_per_sm
 /// slots frees first (the list schedule of wave_report(), counted by groups of equal CTAs: the
 /// cost grows with the distinct lengths and finishing times, not with the CTAs), with a CTA
