@@ -26,8 +26,8 @@ def main():
     dirs = [pathlib.Path(a) for a in sys.argv[1:]]
     print("| twin | fp16 MB | stage | " + " | ".join(f"{d.name}: fp16 us (% copy) / fp8 us (% copy) = fp16 / fp8" for d in dirs) + " |")
     print("| --- | ---: | --- |" + " ---: |" * len(dirs))
-    n = 1
-    while (dirs[0] / f"bench-t{n}-auto.jsonl").exists():
+    present = sorted(int(p.name[7:].split("-")[0]) for p in dirs[0].glob("bench-t*-auto.jsonl"))
+    for n in present:
         runs = []
         for d in dirs:
             a, f = d / f"bench-t{n}-auto.jsonl", d / f"bench-t{n}-fp8.jsonl"
@@ -43,7 +43,6 @@ def main():
                 else:
                     cells.append("-")
             print(f"| {name} | {first['unique_bytes'] / 1e6:.0f} | {st} | " + " | ".join(cells) + " |")
-        n += 1
 
 
 if __name__ == "__main__":
