@@ -125,6 +125,19 @@ __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKe
                                       k_s, v_s, tid);
 }
 
+/// Whether the group kernel converts an M-row item's fp8 tiles in registers: as the pack kernel
+/// (kFp8InRegisters: 16-row items) below kFp8WideHeadDim; at d = 256 every item takes the shared
+/// pass. There the 16-row register path needs the pack kernel's 252 registers, and inside the
+/// group kernel (255 at most, one CTA of 8 warps per SM) it spilled: 134 local loads in its loop
+/// (cuobjdump -sass, sm_90), 0.24-0.49 of the fp16 speed on the H200
+/// (docs/results/2026-12-03-h200-loader-checks, run 2). The shared pass converts with all 8 warps,
+/// also the 4 that a 16-row item leaves to copying.
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
+/// @tparam M the item's row class
+template <typename KV, int D, int M>
+inline constexpr bool kGroupFp8InRegisters = kFp8InRegisters<KV, M> && D < kFp8WideHeadDim;
+
 // [group-item]
 /// One work item at row class M: the pack kernel's pipeline from KV buffer `stage0` (the item's
 /// Q tile and first KV tile already issued), with `prefetch(stage)` at its last tile and `after()`
@@ -162,12 +175,14 @@ __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSme
   float o[D / 8][4] = {};
   SoftmaxRow<> row_state[2];
   // one ring for every row class: kKvStages stages, fp8 converted in registers by 16-row items
-  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages>(sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item],
-                                                     active, q_row, col0, scale, lane, tid, row_state, o, prefetch,
-                                                     [](auto&, int) {});
+  // below d = 256 (kGroupFp8InRegisters), by the shared pass otherwise
+  constexpr bool kFp8Registers = kGroupFp8InRegisters<KV, D, M>;
+  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages, kFp8Registers>(
+      sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item], active, q_row, col0, scale, lane, tid,
+      row_state, o, prefetch, [](auto&, int) {});
   after();
   if (merge_warp_columns<KV, D, M, N, Layout>(sm.park, active, q_row, col_warp, lane, row_state, o))
-    write_rows<T, D, kFp8InRegisters<KV, M>>(args, first, rows, q_row, kv_head, lane, row_state, o);
+    write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [group-item]
 

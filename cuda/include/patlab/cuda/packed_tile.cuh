@@ -611,10 +611,13 @@ inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int
 /// @tparam N KV tokens per tile
 /// @tparam kThreads threads of the CTA, which issue the copies (at least PackWarpLayout's)
 /// @tparam kStages K/V buffers of the ring (at least 2; pack_kv_stages())
+/// @tparam kFp8Registers fp8 converted in registers (qk_tile_fp8, pv_tile_fp8; output columns
+/// permuted, see write_rows) instead of by convert_kv_tile into `k16`, `v16` for qk_tile and
+/// pv_tile: kFp8InRegisters (one warp row) unless the caller needs the shared pass
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
-template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages, typename Prefetch,
-          typename MaskScores>
+template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages,
+          bool kFp8Registers = kFp8InRegisters<KV, M>, typename Prefetch, typename MaskScores>
 __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
                                               bool active, int q_row, int col0, float scale, int lane, int tid,
@@ -622,9 +625,7 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
                                               MaskScores&& mask_scores) {
   static_assert(kStages >= 2, "one buffer computed while the next lands");
   constexpr bool kFp8 = sizeof(KV) == 1;
-  // fp8 in registers (qk_tile_fp8, pv_tile_fp8; output columns permuted, see write_rows), or by
-  // convert_kv_tile into `k16`, `v16` for qk_tile and pv_tile
-  constexpr bool kFp8Registers = kFp8InRegisters<KV, M>;
+  static_assert(!kFp8Registers || kFp8InRegisters<KV, M>, "fp8 in registers needs an fp8 cache and one warp row");
   constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
   const int num_tiles = (kv_len + N - 1) / N;
   // the rest of the ring's first fill: one commit group per tile, empty past the range, so that
