@@ -125,9 +125,11 @@ __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKe
                                       k_s, v_s, tid);
 }
 
+/// Head dim from which the group kernel converts every item's fp8 tiles in a shared pass.
+constexpr int kGroupFp8SharedHeadDim = 256;
 /// Whether the group kernel converts an M-row item's fp8 tiles in registers: as the pack kernel
-/// (kFp8InRegisters: 16-row items) below kFp8WideHeadDim; at d = 256 every item takes the shared
-/// pass. There the 16-row register path needs the pack kernel's 252 registers, and inside the
+/// (kFp8InRegisters: 16-row items) below kGroupFp8SharedHeadDim; at d = 256 every item takes the
+/// shared pass. There the 16-row register path needs the pack kernel's 252 registers, and inside the
 /// group kernel (255 at most, one CTA of 8 warps per SM) it spilled: 134 local loads in its loop
 /// (cuobjdump -sass, sm_90), 0.24-0.49 of the fp16 speed on the H200
 /// (docs/results/2026-12-03-h200-loader-checks, run 2). The shared pass converts with all 8 warps,
@@ -136,7 +138,7 @@ __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKe
 /// @tparam D head dimension
 /// @tparam M the item's row class
 template <typename KV, int D, int M>
-inline constexpr bool kGroupFp8InRegisters = kFp8InRegisters<KV, M> && D < kFp8WideHeadDim;
+inline constexpr bool kGroupFp8InRegisters = kFp8InRegisters<KV, M> && D < kGroupFp8SharedHeadDim;
 
 // [group-item]
 /// One work item at row class M: the pack kernel's pipeline from KV buffer `stage0` (the item's

@@ -2,9 +2,11 @@
 # The checks the pack loader (287e85c) and pool_slot (f7c64e6) still owed, and fp8 against fp16
 # on the large batches, in H200 calls (steps chosen by STEPS):
 #  1. build this tree into build-gpu (a warm machine keeps it: then ninja has nothing to do);
-#  2. every GPU test (PATLAB_REQUIRE_GPU=1: a skip fails), four at a time;
-#  3. patlab bench of stages packed, pat and packinfer on the fp8 / fp16 twins below, --no-check
-#     (step 2 checked every stage on its grids), --no-graph, 20 timed runs, cold L2;
+#  2. every GPU test (PATLAB_REQUIRE_GPU=1: a skip fails; TESTS="name ...": those only), four at a time;
+#  3. patlab bench of stages packed, pat and packinfer (TWIN_STAGES) on the fp8 / fp16 twins
+#     below, --no-check (step 2 checked every stage on its grids), --no-graph, 20 timed runs, cold
+#     L2; with BINARIES, each twin by each binary in turn (A/B in one call; AUTO_BINARIES: those
+#     that run the fp16 twin, where the code did not change);
 #  4. compute-sanitizer memcheck, racecheck and synccheck on the stages whose code changed:
 #     naive, gqa, splitkv (pool_slot), pat and packinfer (the loader), one fp8 and two 16-bit
 #     workloads (SAN_STAGES and SAN_WORKLOADS, '|'-separated, replace them);
@@ -48,7 +50,8 @@ cat "$out/env.txt"
 
 # 2. tests
 if has 2; then
-  PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" meson test -C build-gpu --suite gpu --num-processes 4 --print-errorlogs \
+  # shellcheck disable=SC2086
+  PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" meson test -C build-gpu ${TESTS:---suite gpu} --num-processes 4 --print-errorlogs \
     > "$out/tests.log" 2>&1
   echo "tests exit $? at $SECONDS s"
   grep -E "^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):" "$out/tests.log"
@@ -68,17 +71,28 @@ twins=(
   "--tree 64_4096 --model gemma-2-9b"
   "--tree 4,64_4096,256 --model gemma-2-9b"
 )
+# BINARIES="patlab-388d914 patlab": each twin by each binary in turn (build-ab/NAME.xz unpacked,
+# or `patlab`: this tree's build), into OUT/NAME/; unset: this tree's build, into OUT/.
 if has 3; then
+  mkdir -p /tmp/ab
+  for f in build-ab/*.xz; do [[ -e $f ]] && xz -dc "$f" > "/tmp/ab/$(basename "$f" .xz)" && chmod +x "/tmp/ab/$(basename "$f" .xz)"; done
   n=0
   for w in "${twins[@]}"; do
     n=$((n + 1))
     [[ -n ${PICK:-} && " $PICK " != *" $n "* ]] && continue
     for kv in auto fp8; do
-      if (( $(left) < ${RESERVE:-40} )); then echo "stopped for time before: t$n $kv $w" >> "$out/bench.log"; break 2; fi
-      # shellcheck disable=SC2086
-      timeout "$(cap 90)" $patlab bench $w --kv-dtype $kv --stage packed pat packinfer --repeats 20 --no-graph --no-check \
-        --format jsonl > "$out/bench-t$n-$kv.jsonl" 2> "$out/bench-t$n-$kv.err"
-      echo "exit $? at $SECONDS s: t$n $kv: $w" >> "$out/bench.log"
+      bins=${BINARIES:--}
+      [[ $kv == auto ]] && bins=${AUTO_BINARIES:-$bins}
+      for b in $bins; do
+        if (( $(left) < ${RESERVE:-40} )); then echo "stopped for time before: t$n $kv $b $w" >> "$out/bench.log"; break 3; fi
+        bin=$patlab dir=$out
+        [[ $b != - ]] && dir=$out/$b && mkdir -p "$dir"
+        [[ $b != - && $b != patlab ]] && bin=/tmp/ab/$b
+        # shellcheck disable=SC2086
+        timeout "$(cap 90)" "$bin" bench $w --kv-dtype $kv --stage ${TWIN_STAGES:-packed pat packinfer} --repeats 20 \
+          --no-graph --no-check --format jsonl > "$dir/bench-t$n-$kv.jsonl" 2> "$dir/bench-t$n-$kv.err"
+        echo "exit $? at $SECONDS s: t$n $kv $b: $w" >> "$out/bench.log"
+      done
     done
   done
   cat "$out/bench.log"
