@@ -7,8 +7,8 @@
 ///     16-byte async copies into swizzled shared memory (rows past the pack are zero-filled);
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
-///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2; with an fp8 cache
-///     converted in registers 4 at d = 64, 3 from d = 128 on), the copies of the next tiles overlap the math of tile i; per tile
+///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2; 4 with an fp8 cache
+///     converted in registers, 3 of those at d = 256), the copies of the next tiles overlap the math of tile i; per tile
 ///     and warp, steps 4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
@@ -690,7 +690,7 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
 /// @tparam kMasked apply PackKernelArgs::entry_mask (FSA's spans); false for stages 4-8
 template <typename T, typename KV, int D, int M, int N, bool kMasked = false>
-__global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads, pack_min_ctas(D, M, N, sizeof(KV)))
+__global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
   using Layout = PackWarpLayout<D, M, N>;
   constexpr bool kFp8 = sizeof(KV) == 1;

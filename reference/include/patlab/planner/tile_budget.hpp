@@ -12,10 +12,10 @@
 ///    need 264-288 KB and do not fit; everything else does. With an fp8 KV cache the tiles hold
 ///    fp8 (1 byte per element): kKvStages of them and one converted 16-bit K and V tile (the
 ///    bytes of the 16-bit ring), or, for a tile of one warp row (which converts in registers),
-///    pack_kv_stages() fp8 stages: twice kKvStages in the 16-bit ring's bytes at d = 64, three
-///    from d = 128 on, where they fit one more CTA per SM (16x64: 4 instead of 3 at d = 128, 2
-///    instead of 1 at d = 256). A tile fits exactly when it fits with a 16-bit cache (the
-///    planner's tile table and the compiled instances are the same for both caches).
+///    pack_kv_stages() fp8 stages: twice kKvStages in the 16-bit ring's bytes at d <= 128, three
+///    at d = 256, where four would leave one CTA per SM (16x64: 136 KB) and three fit two (104
+///    KB). A tile fits exactly when it fits with a 16-bit cache (the planner's tile table and the
+///    compiled instances are the same for both caches).
 ///  - registers: each thread holds its rows' output accumulator (d/2 floats: two rows x d/8
 ///    n8 tiles x 2) and its scores (kColTokens/2 floats, which live on as the 16-bit A
 ///    fragments of P V). The register cost d/2 + kColTokens must stay within
@@ -81,13 +81,13 @@ constexpr bool pack_fp8_in_registers(int m, int kv_elem_bytes) {
   return kv_elem_bytes < kTileElemBytes && pack_warp_rows(m) == 1;
 }
 /// Head dim from which an fp8 ring converted in registers takes kFp8WideStages stages.
-inline constexpr int kFp8WideHeadDim = 128;
-/// fp8 stages of a ring converted in registers at d >= kFp8WideHeadDim. At d = 256 the 16x64
+inline constexpr int kFp8WideHeadDim = 256;
+/// fp8 stages of a ring converted in registers at d >= kFp8WideHeadDim: at d = 256 the 16x64
 /// tile's four stages (128 KB) hold one CTA on an SM, four warps, too few to hide the conversion's
 /// latency (fp8 took 1.06x the time of fp16 on 16 requests of 8192 tokens, Gemma-2-9B, H200,
-/// docs/results/2026-12-03-h200-loader-checks, run 1); three (96 KB) fit two. At d = 128 three
-/// (48 KB, 52 KB with the Q tile) fit four CTAs where four stages fit three, with
-/// kFp8RegisterCtas capping the registers to match (run 4 of the same folder).
+/// docs/results/2026-12-03-h200-loader-checks); three (96 KB) fit two. Not at d = 128: three
+/// stages there with four CTAs per SM (registers capped at 128 by __launch_bounds__, spilling in
+/// the loop) took 1.10-1.57x the time of four stages with three CTAs (run 4 of the same folder).
 inline constexpr int kFp8WideStages = 3;
 /// K/V stages of an m-row pack CTA's ring at head dim d: kKvStages, or, converting fp8 in
 /// registers, twice as many fp8 stages in the bytes that the 16-bit ring takes (kFp8WideStages
@@ -96,15 +96,6 @@ constexpr int pack_kv_stages(int d, int m, int kv_elem_bytes = kTileElemBytes) {
   if (!pack_fp8_in_registers(m, kv_elem_bytes)) return kKvStages;
   return d >= kFp8WideHeadDim ? kFp8WideStages : 2 * kKvStages;
 }
-/// Head dim at which a pack CTA converting fp8 in registers asks ptxas for kFp8RegisterCtas
-/// resident CTAs (its __launch_bounds__ minimum).
-inline constexpr int kFp8RegisterCtasHeadDim = 128;
-/// Resident CTAs per SM that the d = 128 fp8 register-path instances are compiled for: 4 CTAs of
-/// 128 threads leave 128 registers a thread. Uncapped the 16x64 instance takes 156 and 3 fit;
-/// capped, ptxas spills 72 bytes, 17 local loads of loop-invariant values per tile (cuobjdump
-/// -sass, sm_90), for a third more warps per SM.
-inline constexpr int kFp8RegisterCtas = 4;
-
 /// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of 16 bits. An
 /// fp8 cache takes the same bytes with kKvStages fp8 stages and one converted 16-bit K and V
 /// tile; converted in registers, its pack_kv_stages() fp8 stages (the same bytes below
@@ -144,22 +135,12 @@ inline constexpr int kMaxCtasPerSm = 32;
 /// The CTAs of an m x n pack tile one SM holds at head dim d, from shared memory and threads
 /// only: the host's estimate where no GPU answers (registers can lower it; the GPU stages ask
 /// the occupancy calculator instead). At d=128 the 16x64 tile's 70 KB give 3, 64x64's 81 KB 2;
-/// at d=256 16x64 gives 1 with a 16-bit cache (136 KB), 2 with fp8 (104 KB); fp8 16x64 at d=128
-/// (52 KB) gives 4, which its register cap (pack_min_ctas()) allows.
+/// at d=256 16x64 gives 1 with a 16-bit cache (136 KB), 2 with fp8 (104 KB).
 constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
   const int by_smem = kSmemPerSm / (pack_smem_bytes(d, m, n, kv_elem_bytes) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / pack_threads(d, m, n);
   const int fit = by_smem < by_threads ? by_smem : by_threads;
   return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
-}
-
-/// The __launch_bounds__ minimum of CTAs per SM of the m x n pack tile at head dim d: 1 (no
-/// register cap), or, for fp8 converted in registers at kFp8RegisterCtasHeadDim, kFp8RegisterCtas
-/// where shared memory holds that many (16x64), else what it holds (16x128: 2, no cap in effect).
-constexpr int pack_min_ctas(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  if (!pack_fp8_in_registers(m, kv_elem_bytes) || d != kFp8RegisterCtasHeadDim) return 1;
-  const int fit = estimate_ctas_per_sm(d, m, n, kv_elem_bytes);
-  return fit < kFp8RegisterCtas ? fit : kFp8RegisterCtas;
 }
 
 // [hopper-budget]
