@@ -384,7 +384,7 @@ TEST_CASE("inconsistent parameters: Error(usage) naming the problem, or a stated
     require_error([&] { o.check_against(w.layout); }, needle);
   };
   refused([](SparseOptions& o) { o.tau = 0; }, "tau = 0");
-  refused([](SparseOptions& o) { o.tau = 1.5; }, "outside (0, 1]");
+  refused([](SparseOptions& o) { o.tau = 1.5; }, "tau = 1.5 is outside (0, 1]");
   refused([](SparseOptions& o) { o.tau = std::nan(""); }, "tau");
   refused([](SparseOptions& o) { o.sel_block = 40; }, "l' = 40 is not a multiple of the page (16");
   refused([](SparseOptions& o) { o.top_n = 8; }, "n = 8 is more than the 7 selection blocks of request 0");

@@ -290,7 +290,7 @@ int run_sparse(SparseCliOptions o) {
   const std::vector<int> curve_n = o.curves ? parse_ints(o.curve_n, "--curve-n") : std::vector<int>{};
   const std::vector<double> curve_tau = o.curves ? parse_numbers(o.curve_tau, "--curve-tau") : std::vector<double>{};
   for (int n : curve_n) require(n >= sparse::kForcedBlocks, "--curve-n: " + std::to_string(n) + " is below the 3 forced blocks");
-  for (double tau : curve_tau) require(tau > 0 && tau <= 1, "--curve-tau: " + std::to_string(tau) + " is outside (0, 1]");
+  for (double tau : curve_tau) require(tau > 0 && tau <= 1, "--curve-tau: " + number_text(tau) + " is outside (0, 1]");
   require(o.timing.repeats >= kMinRepeats, "--repeats " + std::to_string(o.timing.repeats) + " is below " +
                                                std::to_string(kMinRepeats) + " (the bench protocol's minimum)");
   require(o.timing.warmup >= 0, "--warmup " + std::to_string(o.timing.warmup) + " is negative");

@@ -3,6 +3,7 @@
 /// turn it into exit codes (see ErrorKind).
 #pragma once
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -30,6 +31,14 @@ class Error : public std::runtime_error {
 /// Throws Error(ErrorKind::usage, message) unless `condition` holds.
 inline void require(bool condition, const std::string& message) {
   if (!condition) throw Error(ErrorKind::usage, message);
+}
+
+/// A number as the user wrote it, near enough, for a message: "0", "-3", "1.5", "1e+300" (up to 15
+/// significant digits, no trailing zeros; std::to_string would print "1.500000").
+inline std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
 }
 
 }  // namespace patlab

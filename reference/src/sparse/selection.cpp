@@ -47,7 +47,7 @@ void SparseOptions::validate() const {
   require_gate(gate_cmp, "compressed gate");
   require_gate(gate_sel, "selected gate");
   require_gate(gate_win, "window gate");
-  require(tau > 0 && tau <= 1, "tau = " + std::to_string(tau) + " is outside (0, 1]");
+  require(tau > 0 && tau <= 1, "tau = " + number_text(tau) + " is outside (0, 1]");
   require_range(min_budget, kForcedBlocks, kMaxParameter, "minimum budget (the forced blocks included)");
   require_range(max_budget, min_budget, kMaxParameter, "maximum budget (at least the minimum)");
 }

@@ -146,7 +146,7 @@ std::vector<CurvePoint> error_curves(const Workload& w, const SparseOptions& o, 
   require(dense.requests == w.num_requests() && dense.heads == s.num_q_heads && dense.head_dim == s.head_dim,
           "dense result does not fit the workload");
   for (int n : ns) require(n >= kForcedBlocks, "n = " + std::to_string(n) + " is below the forced blocks");
-  for (double tau : taus) require(tau > 0 && tau <= 1, "tau = " + std::to_string(tau) + " is outside (0, 1]");
+  for (double tau : taus) require(tau > 0 && tau <= 1, "tau = " + number_text(tau) + " is outside (0, 1]");
   const int64_t rows = int64_t{w.num_requests()} * s.num_kv_heads;
   std::vector<RowPoints> per_row(static_cast<size_t>(rows));
   parallel_for(rows, [&](int64_t row) {
