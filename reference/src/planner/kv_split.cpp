@@ -144,7 +144,8 @@ struct WavePrice {
     }
     const int64_t ctas = static_cast<int64_t>(pieces.size()) * hkv;
     const double bytes_per_cta_token = static_cast<double>(shape.kv_bytes_per_token() / hkv);
-    int64_t cost = static_cast<int64_t>(lpt_schedule(groups, sms, slots / sms, cta_rate_cap(shape.kv_element_bytes(), shape.head_dim)).time * bytes_per_cta_token) +
+    const double rate_cap = cta_rate_cap(shape.kv_element_bytes(), shape.head_dim);
+    int64_t cost = static_cast<int64_t>(lpt_schedule(groups, sms, slots / sms, rate_cap).time * bytes_per_cta_token) +
                    ceil_div(ctas, slots) * kCtaFixedBytes;
     if (added_partials > 0 && !whole_merges) cost += kMergeFixedBytes;
     cost += added_partials * traffic::extra_partial_bytes(shape.num_q_heads, shape.head_dim) / slots;

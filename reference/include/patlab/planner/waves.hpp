@@ -68,8 +68,9 @@ inline constexpr int kFp8RateCapHeadDim = 128;
 /// (docs/results/2026-12-03-h200-loader-checks, run 1): at d = 256, 16 requests of 8192 tokens
 /// (Gemma-2-9B, 128 CTAs of the 16x64 tile, one per SM) streamed 32.6 GB/s per CTA with fp16 and
 /// 15.3 GB/s with fp8: alone on its SM, an fp8 CTA took about the share of one of the 264 slots
-/// that the three-stage fp8 ring gives (15.8 GB/s), so a cap of 1.0 there; at d = 128, 32 requests of 16384 tokens (256 CTAs
-/// on 396 slots) streamed 14.5 GB/s per fp8 CTA, 1.4 slot shares, with two CTAs on most SMs.
+/// that the three-stage fp8 ring gives (15.8 GB/s), so a cap of 1.0 there; at d = 128, 32
+/// requests of 16384 tokens (256 CTAs on 396 slots) streamed 14.5 GB/s per fp8 CTA, 1.4 slot
+/// shares, with two CTAs on most SMs.
 constexpr double cta_rate_cap(int kv_elem_bytes, int head_dim) {
   if (kv_elem_bytes >= 2 || head_dim <= kFp8RateCapHeadDim) return kCtaRateCap;
   const double cap = kCtaRateCap * kFp8RateCapHeadDim / head_dim;
