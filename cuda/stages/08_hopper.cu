@@ -110,12 +110,13 @@ class HopperStage final : public Stage {
   }
 
   void run(cudaStream_t stream) override {
-    streams_->fork(stream);
+    const bool fork = plan_.buckets().size() > 1;  // one bucket runs on the caller's stream, as stage 7
+    if (fork) streams_->fork(stream);
     for (size_t b = 0; b < plan_.buckets().size(); ++b) {
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
       if (bucket.count == 0) continue;
       const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
-      cudaStream_t s = streams_->stream(static_cast<int>(b));
+      cudaStream_t s = fork ? streams_->stream(static_cast<int>(b)) : stream;
       if (!is_hopper_tile(bucket.tile)) {
         plan_.launch(b, s);  // the pack kernel (stage 7's) for packs of up to 32 rows
         continue;
@@ -127,7 +128,7 @@ class HopperStage final : public Stage {
         PATLAB_CUDA_CHECK_LAUNCH();
       });
     }
-    streams_->join(stream);
+    if (fork) streams_->join(stream);
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
 

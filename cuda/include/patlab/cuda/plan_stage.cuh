@@ -57,7 +57,9 @@ class PlanStage final : public Stage {
 
   // [plan-stage-run]
   void run(cudaStream_t stream) override {
-    if (streams_) {
+    // One bucket runs on the caller's stream: a fork and join around a single kernel would only
+    // add two cross-stream waits to the step.
+    if (streams_ && plan_.buckets().size() > 1) {
       streams_->fork(stream);
       for (size_t b = 0; b < plan_.buckets().size(); ++b) plan_.launch(b, streams_->stream(static_cast<int>(b)));
       streams_->join(stream);
