@@ -2,7 +2,7 @@
 # Where stage 7 loses read bandwidth to cuDNN's SDPA on no-sharing batches, and the fork/join a
 # one-bucket plan paid, in H200 calls (steps chosen by STEPS, default "1 2 3 4 5 6"):
 #  1. build this tree into build-gpu (a warm machine keeps it; skipped when build-gpu holds only a
-#     carried tools/patlab, built on the workstation from the same commit);
+#     carried tools/patlab.xz, built on the workstation from the same commit: then that is unpacked);
 #  2. layout: stage 7 (pat) on the same bytes in two layouts of a KV head's tokens (32/8 heads: a
 #     head's 256 B per token strided by Hkv x 256 B in the [blocks, page, Hkv, D] pool; 4/1: a
 #     head's tokens contiguous within a page), shuffled and in-order block ids, pages 16 and 64;
@@ -31,7 +31,10 @@ commit=${PATLAB_COMMIT:-unknown}
 
 # shellcheck source=tools/nvcc_env.sh
 source tools/nvcc_env.sh
-if has 1 && [[ ! -x build-gpu/tools/patlab || -d build-gpu/meson-info ]]; then
+if [[ -e build-gpu/tools/patlab.xz && ! -d build-gpu/meson-info ]]; then
+  xz -dc build-gpu/tools/patlab.xz > build-gpu/tools/patlab && chmod +x build-gpu/tools/patlab
+  echo "carried binary unpacked"
+elif has 1; then
   # shellcheck disable=SC2046
   { [[ -d build-gpu ]] || meson setup build-gpu $(nvcc_native_file build-gpu) --buildtype=release -Dgpu_arch=90 \
       -Ddocs=disabled -Dcommit="$commit"; ninja -C build-gpu; } >> "$out/build.log" 2>&1
