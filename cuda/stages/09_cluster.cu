@@ -11,10 +11,10 @@
 ///    cluster sizes fill the launch's cluster; an item is up to c row slices (packs) of one pack
 ///    group at one KV head, one slice per CTA;
 ///  - the solo part: a cluster that finds no entry left lets its CTAs go; each CTA's producer
-///    warp pulls the next 1-CTA item itself and hands it to its consumers through a two-slot
-///    queue in shared memory (a pair of named barriers per slot, bar.arrive / bar.sync), so it
-///    streams the next item's tiles while the consumers finish the last one: no cluster barrier,
-///    no drained pipeline between items;
+///    warp pulls the next 1-CTA item itself, fills the ring with its first tiles while the
+///    consumers finish the last item, and hands it over through a two-slot queue in shared
+///    memory at one named barrier that both sides `bar.sync`: no cluster barrier, no drained
+///    pipeline between items;
 ///  - multicast: the CTAs of an item read the same KV range, so each issues every c-th box of a
 ///    tile with `.multicast::cluster` into all of them; each CTA's full barrier waits for the
 ///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
@@ -63,11 +63,10 @@ constexpr int kSoloSlots = 2;
 constexpr int kConsumerThreads = kClusterConsumers * kWarpgroupThreads;
 /// Threads of a solo queue hand-off: the producer's warp and the consumers.
 constexpr int kSoloThreads = 32 + kConsumerThreads;
-/// Named barriers of the solo queue, one per slot and direction (after kAllConsumersBarrier):
-/// full (the producer warp stored an item) and empty (the consumers have read it).
-constexpr int kSoloFullBarrier = kAllConsumersBarrier + 1;
-constexpr int kSoloEmptyBarrier = kSoloFullBarrier + kSoloSlots;
-static_assert(kSoloEmptyBarrier + kSoloSlots <= 16, "a CTA has 16 named barriers");
+/// The named barrier of the solo queue's hand-offs (after kAllConsumersBarrier), which the
+/// producer warp and the consumers both `bar.sync`.
+constexpr int kSoloBarrier = kAllConsumersBarrier + 1;
+static_assert(kSoloBarrier < 16, "a CTA has 16 named barriers");
 
 /// Cycles a stage-9 barrier wait may spin before the kernel traps (about 10 s at the H200's
 /// 1.98 GHz): a deadlock of the cluster protocol becomes a launch error that the CLI and the
@@ -115,22 +114,22 @@ struct ClusterSmem {
 };
 
 // [cluster-produce]
-/// The producer thread of member `member` of an item of `members` CTAs: for every tile of the
-/// pack's range, waits until its own stage is free (every member's consumers released it),
-/// announces the whole tile's bytes on its own full barrier, and issues boxes member, member +
-/// members, ... of the tile into all members (`mask`; a lone CTA copies without multicast).
-/// `empty_parity` holds, per stage, the parity of this CTA's uses of it so far.
+/// The producer thread of member `member` of an item of `members` CTAs: for tiles [tile_begin,
+/// tile_end) of the pack's range, waits until its own stage is free (every member's consumers
+/// released it), announces the whole tile's bytes on its own full barrier, and issues boxes
+/// member, member + members, ... of the tile into all members (`mask`; a lone CTA copies without
+/// multicast). `empty_parity` holds, per stage, the parity of this CTA's uses of it so far.
 template <int D, int N>
 __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, const CUtensorMap* v_map,
                                                   const int32_t* blocks, const PoolGeometry& geo, int kv_len,
                                                   int kv_head, int box_rows, uint16_t* k_s, uint16_t* v_s,
                                                   hopper::Mbarrier* full, hopper::Mbarrier* empty,
-                                                  uint32_t& empty_parity, int member, int members, uint16_t mask) {
+                                                  uint32_t& empty_parity, int member, int members, uint16_t mask,
+                                                  int tile_begin, int tile_end) {
   using L = HopperLayout<D, kClusterConsumers, N>;
   constexpr int kPanels = D / hopper::kPanelElems;
-  const int num_tiles = (kv_len + N - 1) / N;
   const int page_mask = (1 << geo.page_shift) - 1;
-  for (int tile = 0; tile < num_tiles; ++tile) {
+  for (int tile = tile_begin; tile < tile_end; ++tile) {
     const int s = tile % L::kStages;
     wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
     empty_parity ^= 1u << s;
@@ -224,40 +223,29 @@ __device__ __forceinline__ void cluster_sync_all() {
 }
 
 // [cluster-solo]
-/// The producer warp's pull of its CTA's `k`-th solo item: once the consumers have read the
-/// slot's last item (k - kSoloSlots), lane 0 takes the next solo item (-1: none left) and stores
-/// it; the warp arrives on the slot's full barrier. Returns the item in every lane.
-__device__ __forceinline__ int push_solo(const ClusterWorkArgs& work, int* solo_slot, int k, int lane) {
-  const int slot = k % kSoloSlots;
+/// The producer warp's pull of its CTA's `k`-th solo item: lane 0 takes the next solo item (-1:
+/// none left) and stores it in slot k % kSoloSlots. The consumers read that slot only after the
+/// hand-off of item k (solo_handoff()), and the slot is written again for item k + 2 only after
+/// the hand-off of item k + 1, which each consumer reaches after its read. Returns the item in
+/// every lane.
+__device__ __forceinline__ int pull_solo(const ClusterWorkArgs& work, int* solo_slot, int k, int lane) {
   __syncwarp();  // lane 0 rejoins from the last item's copies
-  if (k >= kSoloSlots) named_barrier_sync(kSoloEmptyBarrier + slot, kSoloThreads);
   int item = -1;
   if (lane == 0) {
     const int i = atomicAdd(work.pulls + 1, 1);
     item = i < work.solo_items ? work.solo_begin + i : -1;
-    solo_slot[slot] = item;
+    solo_slot[k % kSoloSlots] = item;
   }
-  item = __shfl_sync(0xffffffffu, item, 0);
-  named_barrier_arrive(kSoloFullBarrier + slot, kSoloThreads);
-  return item;
+  return __shfl_sync(0xffffffffu, item, 0);
 }
 
-/// The consumers' take of their `k`-th solo item: wait on the slot's full barrier (it completes
-/// when every consumer is there, so all are past the last item's merge and Q tile), read the
-/// item, arrive on the slot's empty barrier.
-__device__ __forceinline__ int take_solo(const int* solo_slot, int k) {
-  const int slot = k % kSoloSlots;
-  named_barrier_sync(kSoloFullBarrier + slot, kSoloThreads);
-  const int item = solo_slot[slot];
-  named_barrier_arrive(kSoloEmptyBarrier + slot, kSoloThreads);
-  return item;
-}
-
-/// After the producer warp's last push (its `k`-th, of -1): meets the consumers' arrivals on the
-/// empty barriers that no later push waits for (those of pushes k - 1 and k), so no named barrier
-/// is left half-arrived when the CTA exits.
-__device__ __forceinline__ void drain_solo(int k) {
-  for (int j = k > 0 ? k - 1 : 0; j <= k; ++j) named_barrier_sync(kSoloEmptyBarrier + j % kSoloSlots, kSoloThreads);
+/// The hand-off of a solo item: the producer warp (after it filled the ring with the item's first
+/// tiles) and every consumer thread (after the last item's rows and merge) meet at one
+/// `barrier.sync`, which orders the producer's store of the slot before the consumers' loads, and
+/// each consumer's load before the producer's store two items later.
+__device__ __forceinline__ void solo_handoff() {
+  __syncwarp();  // in the producer warp, lane 0 rejoins from the copies
+  named_barrier_sync_unaligned(kSoloBarrier, kSoloThreads);  // reached from three call sites
 }
 // [cluster-solo]
 
@@ -267,10 +255,11 @@ __device__ __forceinline__ void drain_solo(int k) {
 /// every thread takes part in the two cluster barriers of each entry: (A) the cluster is done
 /// with the last entry (its stages are free in every CTA, and no copy or arrival into them is in
 /// flight), (B) the pulled entry is in every CTA. Then, when no entry is left, the solo items:
-/// the producer warp pulls them (push_solo()), the consumers take them (take_solo()), and the
-/// producer warpgroup's other warps wait at the kernel's last barrier. The barriers are initialised once; each thread
-/// tracks, per stage, the parity of its CTA's uses, and stage indices restart at 0 with every
-/// item (producer and consumers walk the same sequence of uses).
+/// the producer warp pulls each (pull_solo()), fills the ring with its first tiles and hands it
+/// to the consumers (solo_handoff()), and the producer warpgroup's other warps wait at the
+/// kernel's last barrier. The barriers are initialised once; each thread tracks, per stage, the
+/// parity of its CTA's uses, and stage indices restart at 0 with every item (producer and
+/// consumers walk the same sequence of uses).
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile
@@ -333,12 +322,16 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
         offset += it.cluster;
       }
       if (item < 0) continue;  // idle this entry (no cluster barrier until the next (A))
-    } else {
-      item = wg == 0 ? push_solo(work, solo_slot, k, wg_tid) : take_solo(solo_slot, k);
+    } else if (wg == 0) {
+      item = pull_solo(work, solo_slot, k, wg_tid);
       if (item < 0) {
-        if (wg == 0) drain_solo(k);
+        solo_handoff();  // hands the consumers the end of the queue
         break;
       }
+    } else {
+      solo_handoff();
+      item = solo_slot[k % kSoloSlots];
+      if (item < 0) break;
     }
     const DeviceItem it = work.items[item];
     const int member = rank - first_rank;
@@ -348,10 +341,20 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     const int rows = queries * args.group;
     const int kv_len = args.kv_len[pack];
     if (wg == 0) {
-      if (wg_tid == 0) {
-        const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
-        produce_multicast<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, it.kv_head,
-                                box_rows, k_s, v_s, full, empty, parity, member, it.slices, mask);
+      // A solo item's first tiles fill the ring (as the consumers free it from the last item)
+      // before its hand-off; the producer could not run further ahead of them anyway.
+      const int tiles = (kv_len + N - 1) / N;
+      const int early = solo ? min(tiles, L::kStages) : tiles;
+      const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
+      const int32_t* blocks = args.blocks + args.block_begin[pack];
+      if (wg_tid == 0)
+        produce_multicast<D, N>(&k_map, &v_map, blocks, args.geo, kv_len, it.kv_head, box_rows, k_s, v_s, full, empty,
+                                parity, member, it.slices, mask, 0, early);
+      if (solo) {
+        solo_handoff();
+        if (wg_tid == 0)
+          produce_multicast<D, N>(&k_map, &v_map, blocks, args.geo, kv_len, it.kv_head, box_rows, k_s, v_s, full,
+                                  empty, parity, member, it.slices, mask, early, tiles);
       }
       continue;
     }

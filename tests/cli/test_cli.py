@@ -375,6 +375,9 @@ def subcommand_cases(tmp, path):
         expect_error(f"{cmd}: unsupported shape", [cmd, "tiny", "--head-dim", "96"] + extra, ["unsupported head dim 96"],
                      within=B)
         expect_error(f"{cmd}: empty --tree", [cmd, "--tree", ""] + extra, ["--tree", "empty"], within=B)
+    for cmd in ("bench", "compare"):
+        expect_error(f"{cmd}: --clean-l2 with --warm-l2", [cmd, "tiny", "--clean-l2", "--warm-l2"],
+                     ["--clean-l2", "--warm-l2"], within=B)
     expect_error("list: extra positional", ["list", "extra"], ["extra"], within=B)
     expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be a positive SM count"], within=B)
     expect_error("plan: --ctas-per-sm -1", ["plan", "tiny", "--ctas-per-sm", "-1"], ["--ctas-per-sm must be >= 1"], within=B)

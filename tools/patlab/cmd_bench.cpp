@@ -43,6 +43,7 @@ struct BenchOptions {
   std::string format = "table";
   bool no_check = false;
   bool warm_l2 = false;
+  bool clean_l2 = false;  ///< read the flush buffer back after writing it (no dirty lines left)
   bool no_graph = false;
   int repeats = 30;
   int warmup = 5;
@@ -213,7 +214,9 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"max clocks (SM / memory, MHz)",
            std::to_string(device.sm_clock_mhz) + " / " + std::to_string(device.memory_clock_mhz)});
   run.add({"copy GB/s", Cell::num(copy_gbs, 0)});
-  run.add({"L2", o.warm_l2 ? "warm (not flushed)" : "flushed before every timed run"});
+  run.add({"L2", o.warm_l2    ? "warm (not flushed)"
+                 : o.clean_l2 ? "flushed before every timed run, then read back (no dirty lines)"
+                              : "flushed before every timed run"});
   run.add({"timing", std::to_string(o.warmup) + " warm-up runs, median of " + std::to_string(o.repeats) +
                          " CUDA-event timings (kernel time; plan time separate)"});
   run.add({"warm-up runs", Cell::integer(o.warmup)});
@@ -323,6 +326,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   timing.warmup = o.warmup;
   timing.repeats = o.repeats;
   timing.flush_l2 = !o.warm_l2;
+  timing.clean_l2 = o.clean_l2;
   std::vector<Row> rows;
   for (size_t i = 0; i < stages.size(); ++i) {
     progress("[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] " + stages[i]);
@@ -343,7 +347,12 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   o.workload.add_to(cmd);
   add_format(cmd, o.format);
   cmd.add_flag("--no-check", o.no_check, "Time without checking against the oracle first");
-  cmd.add_flag("--warm-l2", o.warm_l2, "Do not flush L2 before each timed run");
+  CLI::Option* warm = cmd.add_flag("--warm-l2", o.warm_l2, "Do not flush L2 before each timed run");
+  cmd.add_flag("--clean-l2", o.clean_l2,
+               "After the flush's writes, read the flush buffer back, so each timed run starts with no dirty "
+               "line in L2 (the writes alone leave about the L2's size of dirty lines, which the timed run "
+               "writes back to DRAM; a diagnostic, the default is the writes alone)")
+      ->excludes(warm);
   cmd.add_flag("--no-graph", o.no_graph, "Skip the CUDA-graph replay timing");
   cmd.add_option("--repeats", o.repeats, "Timed runs (median reported; at least 20)")->capture_default_str();
   cmd.add_option("--warmup", o.warmup, "Untimed runs before timing")->capture_default_str();

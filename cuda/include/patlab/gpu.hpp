@@ -48,6 +48,10 @@ struct TimingOptions {
   int warmup = 5;        ///< untimed runs first
   int repeats = 30;      ///< timed runs; the median is reported
   bool flush_l2 = true;  ///< overwrite a buffer of 2x the L2 size before every timed run
+  /// With flush_l2: then read that buffer back, so the timed run starts with no dirty line in L2
+  /// (the writes alone leave about the L2's size of dirty lines, written back to DRAM while the
+  /// timed run reads). A diagnostic; the default protocol is the writes alone.
+  bool clean_l2 = false;
 };
 
 /// Median, min and max of CUDA-event timings.

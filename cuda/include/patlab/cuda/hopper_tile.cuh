@@ -130,13 +130,6 @@ __device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads
   asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
-/// `bar.arrive id, threads`: arrives on barrier `id` of `threads` threads without waiting; the
-/// threads that bar.sync on it see this thread's earlier shared-memory writes (the producer half
-/// of a named-barrier hand-off; whole warps only).
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
 // [hopper-produce]
 /// Step 2, one thread: streams the pack's KV range, tile by tile, into the ring. `box_rows`
 /// tokens per copy (min(page, N)); each copy is one 64-wide panel of one page box.

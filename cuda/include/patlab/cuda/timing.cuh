@@ -34,10 +34,37 @@ inline DeviceBuffer<uint8_t> l2_flush_buffer(int64_t l2_bytes) {
   return DeviceBuffer<uint8_t>(static_cast<size_t>(std::max<int64_t>(l2_bytes, 1 << 20)) * 2);
 }
 
+/// Threads of a read_back_kernel CTA, and its CTAs (a few per SM of any current GPU).
+inline constexpr int kReadBackThreads = 256;
+inline constexpr int kReadBackCtas = 1024;
+
+/// Reads `words` 16-byte words (a grid-stride loop) and stores nothing unless their sum hits
+/// `never`: the loads cannot be dropped, and the lines they bring into L2 are clean.
+template <typename Word>
+__global__ void read_back_kernel(const Word* __restrict__ data, int64_t words, uint32_t never, uint32_t* sink) {
+  uint32_t sum = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < words;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Word w = data[i];
+    sum += w.x ^ w.y ^ w.z ^ w.w;
+  }
+  if (sum == never) *sink = sum;
+}
+
+/// Reads `flush` back after it was overwritten: at twice the L2 size, its first half evicts the
+/// dirty lines of its second half (written back here, before the timed run), and its second half
+/// leaves L2 holding clean lines only.
+inline void read_back(const DeviceBuffer<uint8_t>& flush, cudaStream_t stream) {
+  const int64_t words = static_cast<int64_t>(flush.bytes() / sizeof(uint4));
+  read_back_kernel<uint4><<<kReadBackCtas, kReadBackThreads, 0, stream>>>(
+      reinterpret_cast<const uint4*>(flush.get()), words, 0xFFFFFFFFu, reinterpret_cast<uint32_t*>(flush.get()));
+  PATLAB_CUDA_CHECK_LAUNCH();
+}
+
 // [timed-launches]
 /// Times `launch()` (work enqueued on `stream`) under `o`: o.warmup untimed runs, then o.repeats
 /// runs each between the events `start` and `stop`, with `flush` (a buffer of at least twice the
-/// L2 size) overwritten before each timed run when o.flush_l2.
+/// L2 size) overwritten before each timed run when o.flush_l2 (and then read back when o.clean_l2).
 template <typename Launch>
 gpu::Timing time_launches(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop, const DeviceBuffer<uint8_t>& flush,
                           const gpu::TimingOptions& o, Launch&& launch) {
@@ -46,6 +73,7 @@ gpu::Timing time_launches(cudaStream_t stream, cudaEvent_t start, cudaEvent_t st
   std::vector<float> ms;
   for (int i = 0; i < o.repeats; ++i) {
     if (o.flush_l2) PATLAB_CUDA_CHECK(cudaMemsetAsync(flush.get(), i & 0xFF, flush.bytes(), stream));
+    if (o.flush_l2 && o.clean_l2) read_back(flush, stream);
     PATLAB_CUDA_CHECK(cudaEventRecord(start, stream));
     launch();
     PATLAB_CUDA_CHECK(cudaEventRecord(stop, stream));
