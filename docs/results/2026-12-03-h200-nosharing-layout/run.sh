@@ -11,7 +11,12 @@
 #  4. Nsight Compute (speed of light, memory workload) on stage 7's pack kernel, 16_32768 at 32/8
 #     against 128_32768 at 4/1;
 #  5. cuDNN's SDPA (tools/peers/suite.py, torch is on the GPU machine) on cudnn.txt;
-#  6. compute-sanitizer racecheck on stage 9 (cluster) over tiny and the default small workloads.
+#  6. compute-sanitizer on stage 9 (cluster) over tiny and three small workloads (SAN_TOOLS, default
+#     racecheck);
+#  7. the GPU tests of stage 9 and the Hopper primitives (PATLAB_REQUIRE_GPU=1: a skip fails);
+#  8. A/B of stage 9's solo hand-off (BINARIES as in step 3) on batches of many solo items;
+#  9. stage 7 with the default flush (writes) and with --clean-l2 (writes, then a read pass), the
+#     fp16 and fp8 twins of 16_8192 and 32_16384.
 # Everything lands in OUT/layout.tar.gz. No step starts after SECONDS (default 560).
 #   docs/results/2026-12-03-h200-nosharing-layout/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -44,6 +49,8 @@ patlab=build-gpu/tools/patlab
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; date -u; ncu --version | tail -1
   $patlab --version 2>&1 | head -1; } >> "$out/env.txt"
 cat "$out/env.txt"
+mkdir -p /tmp/ab  # the A binaries of steps 3 and 8
+for f in build-ab/*.xz; do [[ -e $f ]] && xz -dc "$f" > "/tmp/ab/$(basename "$f" .xz)" && chmod +x "/tmp/ab/$(basename "$f" .xz)"; done
 
 bench() {  # NAME BINARY ARGS...: one patlab bench, jsonl into OUT/NAME.jsonl
   local name=$1 bin=$2; shift 2
@@ -67,8 +74,6 @@ fi
 
 # 3. fork skip, A/B
 if has 3; then
-  mkdir -p /tmp/ab
-  for f in build-ab/*.xz; do [[ -e $f ]] && xz -dc "$f" > "/tmp/ab/$(basename "$f" .xz)" && chmod +x "/tmp/ab/$(basename "$f" .xz)"; done
   n=0
   for w in "--tree 16_8192 --heads 32/8" "--tree 16_8192 --heads 32/8 --kv-dtype fp8" \
            "--tree 16_8192 --model gemma-2-9b --kv-dtype fp8" "--tree 48_8192 --heads 32/8" \
@@ -108,9 +113,48 @@ fi
 
 # 6. racecheck on stage 9
 if has 6 && (( $(left) > 60 )); then
-  SANITIZE_STAGES=cluster SANITIZE_TOOLS=racecheck \
-    SANITIZE_WORKLOADS="tiny|tiny --kv-dtype fp8|--tree 1,40_300,17 --heads 32/4|--tree 64_300 --heads 8/1" \
+  SANITIZE_STAGES=cluster SANITIZE_TOOLS=${SAN_TOOLS:-racecheck} \
+    SANITIZE_WORKLOADS="tiny|--tree 12_333 --heads 16/4|--tree 1,40_300,17 --heads 32/4|--tree 64_300 --heads 8/1" \
     timeout "$(cap 150)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
   echo "sanitize exit $? at $SECONDS s"
-  grep -h -E "^racecheck |sanitize:" "$out"/sanitize.log
+  grep -h -E "^(memcheck|racecheck|synccheck) |sanitize:" "$out"/sanitize.log
+fi
+
+# 7. GPU tests
+if has 7; then
+  PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" meson test -C build-gpu gpu_09_cluster gpu_hopper_primitives \
+    --num-processes 2 --print-errorlogs > "$out/tests.log" 2>&1
+  echo "tests exit $? at $SECONDS s"
+  grep -E "^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):" "$out/tests.log"
+fi
+
+# 8. stage 9's solo hand-off, A/B
+if has 8; then
+  n=0
+  for w in "--tree 64_300 --heads 8/1" "--tree 1,128_16384,256 --model qwen2.5-7b" \
+           "--random-tree 7 --random-requests 48 --random-depth 6 --heads 32/8" "--tree 128_2048 --heads 32/8"; do
+    n=$((n + 1))
+    for b in ${BINARIES:-patlab-824cf71 patlab}; do
+      bin=$patlab
+      [[ $b != patlab ]] && bin=/tmp/ab/$b
+      # shellcheck disable=SC2086
+      bench "solo-w$n-$b" "$bin" $w --stage hopper cluster
+    done
+  done
+  cat "$out/bench.log"
+fi
+
+# 9. the flush's dirty lines
+if has 9; then
+  n=0
+  for w in "--tree 16_8192 --heads 32/8" "--tree 32_16384 --heads 32/8"; do
+    n=$((n + 1))
+    for kv in auto fp8; do
+      for l2 in "" "--clean-l2"; do
+        # shellcheck disable=SC2086
+        bench "l2-w$n-$kv$(echo "$l2" | tr -d ' -')" $patlab $w --kv-dtype $kv $l2 --stage pat --no-graph
+      done
+    done
+  done
+  cat "$out/bench.log"
 fi
