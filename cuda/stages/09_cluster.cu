@@ -131,24 +131,27 @@ __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, cons
   const int page_mask = (1 << geo.page_shift) - 1;
   for (int tile = tile_begin; tile < tile_end; ++tile) {
     const int s = tile % L::kStages;
-    wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
-    empty_parity ^= 1u << s;
     const int first = tile * N;
     const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;
+    int block[kMaxTileBoxes<N>];
+    load_tile_blocks<N>(blocks, first, boxes, box_rows, geo.page_shift, block);  // in flight during the wait
+    wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
+    empty_parity ^= 1u << s;
     hopper::arrive_expect_tx(&full[s], static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
     uint16_t* ks = k_s + s * N * D;
     uint16_t* vs = v_s + s * N * D;
     for (int b = member; b < boxes; b += members) {
-      const int token = first + b * box_rows;
-      const int block = blocks[token >> geo.page_shift], row = token & page_mask;
+      const int row = (first + b * box_rows) & page_mask;
       for (int p = 0; p < kPanels; ++p) {
         const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
         if (members == 1) {
-          hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block, &full[s]);
-          hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block, &full[s]);
+          hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s]);
+          hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s]);
         } else {
-          hopper::tma_load_4d_multicast(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block, &full[s], mask);
-          hopper::tma_load_4d_multicast(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block, &full[s], mask);
+          hopper::tma_load_4d_multicast(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s],
+                                        mask);
+          hopper::tma_load_4d_multicast(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s],
+                                        mask);
         }
       }
     }

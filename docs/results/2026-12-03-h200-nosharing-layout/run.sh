@@ -11,10 +11,12 @@
 #  4. Nsight Compute (speed of light, memory workload) on stage 7's pack kernel, 16_32768 at 32/8
 #     against 128_32768 at 4/1;
 #  5. cuDNN's SDPA (tools/peers/suite.py, torch is on the GPU machine) on cudnn.txt;
-#  6. compute-sanitizer on stage 9 (cluster) over tiny and three small workloads (SAN_TOOLS, default
-#     racecheck);
-#  7. the GPU tests of stage 9 and the Hopper primitives (PATLAB_REQUIRE_GPU=1: a skip fails);
-#  8. A/B of stage 9's solo hand-off (BINARIES as in step 3) on batches of many solo items;
+#  6. compute-sanitizer on stage 9 (SAN_STAGES, default cluster) over tiny and three small
+#     workloads (SAN_TOOLS, default racecheck);
+#  7. the GPU tests of stage 9 and the Hopper primitives (TESTS replaces them; PATLAB_REQUIRE_GPU=1:
+#     a skip fails);
+#  8. A/B of stage 9's solo hand-off (BINARIES as in step 3) on batches of many solo items (and
+#     two shared-prefix trees for stage 8's producer, which the same binaries time);
 #  9. stage 7 with the default flush (writes) and with --clean-l2 (writes, then a read pass), the
 #     fp16 and fp8 twins of 16_8192 and 32_16384.
 # Everything lands in OUT/layout.tar.gz. No step starts after SECONDS (default 560).
@@ -113,7 +115,7 @@ fi
 
 # 6. racecheck on stage 9
 if has 6 && (( $(left) > 60 )); then
-  SANITIZE_STAGES=cluster SANITIZE_TOOLS=${SAN_TOOLS:-racecheck} \
+  SANITIZE_STAGES=${SAN_STAGES:-cluster} SANITIZE_TOOLS=${SAN_TOOLS:-racecheck} \
     SANITIZE_WORKLOADS="tiny|--tree 12_333 --heads 16/4|--tree 1,40_300,17 --heads 32/4|--tree 64_300 --heads 8/1" \
     timeout "$(cap 150)" tools/sanitize.sh build-gpu > "$out/sanitize.log" 2>&1
   echo "sanitize exit $? at $SECONDS s"
@@ -122,7 +124,8 @@ fi
 
 # 7. GPU tests
 if has 7; then
-  PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" meson test -C build-gpu gpu_09_cluster gpu_hopper_primitives \
+  # shellcheck disable=SC2086
+  PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" meson test -C build-gpu ${TESTS:-gpu_09_cluster gpu_hopper_primitives} \
     --num-processes 2 --print-errorlogs > "$out/tests.log" 2>&1
   echo "tests exit $? at $SECONDS s"
   grep -E "^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):" "$out/tests.log"
@@ -132,7 +135,8 @@ fi
 if has 8; then
   n=0
   for w in "--tree 64_300 --heads 8/1" "--tree 1,128_16384,256 --model qwen2.5-7b" \
-           "--random-tree 7 --random-requests 48 --random-depth 6 --heads 32/8" "--tree 128_2048 --heads 32/8"; do
+           "--random-tree 7 --random-requests 48 --random-depth 6 --heads 32/8" "--tree 128_2048 --heads 32/8" \
+           "--tree 1,1024_2048,32 --heads 64/8" "--tree 4,256_8192,512 --heads 32/8"; do
     n=$((n + 1))
     for b in ${BINARIES:-patlab-824cf71 patlab}; do
       bin=$patlab

@@ -40,6 +40,7 @@
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/hopper/wgmma.cuh"
 #include "patlab/cuda/packed_tile.cuh"
+#include "patlab/model/workload.hpp"
 #include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::cuda {
@@ -130,6 +131,26 @@ __device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads
   asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+/// Most page boxes of an N-token tile: pages hold kSupportedPageSizes[0] = 16 tokens or more.
+template <int N>
+inline constexpr int kMaxTileBoxes = N / kSupportedPageSizes[0];
+
+// [hopper-tile-blocks]
+/// The physical blocks of the tile's first `boxes` page boxes (from token `first`, `box_rows`
+/// tokens each), loaded before any of its copies is issued. A copy's `asm volatile` is a compiler
+/// memory barrier: a block-table load written between two copies is issued after the first and
+/// waited for by the second, one L2 round trip per box, and a lone producer thread then issues
+/// a tile in about as long as the consumers take to compute one. Loaded together, the tile pays
+/// one round trip.
+template <int N>
+__device__ __forceinline__ void load_tile_blocks(const int32_t* blocks, int first, int boxes, int box_rows,
+                                                 int page_shift, int (&block)[kMaxTileBoxes<N>]) {
+#pragma unroll
+  for (int b = 0; b < kMaxTileBoxes<N>; ++b)
+    if (b < boxes) block[b] = __ldg(blocks + ((first + b * box_rows) >> page_shift));
+}
+// [hopper-tile-blocks]
+
 // [hopper-produce]
 /// Step 2, one thread: streams the pack's KV range, tile by tile, into the ring. `box_rows`
 /// tokens per copy (min(page, N)); each copy is one 64-wide panel of one page box.
@@ -144,20 +165,21 @@ __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUten
   const int page_mask = (1 << geo.page_shift) - 1;
   hopper::RingPosition<kStages> pos;
   for (int tile = 0; tile < num_tiles; ++tile, pos.advance()) {
-    hopper::wait_parity(&empty[pos.stage], pos.phase ^ 1u);
     const int first = tile * N;
     const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;  // boxes that hold tokens of the range
+    int block[kMaxTileBoxes<N>];
+    load_tile_blocks<N>(blocks, first, boxes, box_rows, geo.page_shift, block);  // in flight during the wait
+    hopper::wait_parity(&empty[pos.stage], pos.phase ^ 1u);
     hopper::arrive_expect_tx(&full[pos.stage],
                              static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
     uint16_t* ks = k_s + pos.stage * N * D;
     uint16_t* vs = v_s + pos.stage * N * D;
     for (int b = 0; b < boxes; ++b) {
-      const int token = first + b * box_rows;
-      const int block = blocks[token >> geo.page_shift], row = token & page_mask;
+      const int row = (first + b * box_rows) & page_mask;
       for (int p = 0; p < kPanels; ++p) {
         const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
-        hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block, &full[pos.stage]);
-        hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block, &full[pos.stage]);
+        hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[pos.stage]);
+        hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[pos.stage]);
       }
     }
   }
