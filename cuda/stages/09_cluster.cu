@@ -118,19 +118,20 @@ struct ClusterSmem {
 /// tile_end) of the pack's range, waits until its own stage is free (every member's consumers
 /// released it), announces the whole tile's bytes on its own full barrier, and issues boxes
 /// member, member + members, ... of the tile into all members (`mask`; a lone CTA copies without
-/// multicast). `empty_parity` holds, per stage, the parity of this CTA's uses of it so far.
+/// multicast). Tile t takes stage (stage_base + t) % kStages; `empty_parity` holds, per stage, the
+/// parity of this CTA's uses of it so far.
 template <int D, int N>
 __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, const CUtensorMap* v_map,
                                                   const int32_t* blocks, const PoolGeometry& geo, int kv_len,
                                                   int kv_head, int box_rows, uint16_t* k_s, uint16_t* v_s,
                                                   hopper::Mbarrier* full, hopper::Mbarrier* empty,
                                                   uint32_t& empty_parity, int member, int members, uint16_t mask,
-                                                  int tile_begin, int tile_end) {
+                                                  int stage_base, int tile_begin, int tile_end) {
   using L = HopperLayout<D, kClusterConsumers, N>;
   constexpr int kPanels = D / hopper::kPanelElems;
   const int page_mask = (1 << geo.page_shift) - 1;
   for (int tile = tile_begin; tile < tile_end; ++tile) {
-    const int s = tile % L::kStages;
+    const int s = (stage_base + tile) % L::kStages;
     const int first = tile * N;
     const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;
     int block[kMaxTileBoxes<N>];
@@ -295,6 +296,10 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
   // 168 that 384 threads of one CTA per SM may have, no spills) rather than shrink the producer.
   uint32_t parity = 0;  // per stage, the parity of this CTA's uses of it (producer: empty; consumers: full)
   bool solo = false;    // past the entries: pulling solo items
+  // The stage of an item's first tile: 0 for every entry (each starts after cluster barriers);
+  // for solo items, the stage after the last item's last tile, so the next item's first tiles
+  // take the stages its last tiles free first.
+  int stage_base = 0;
   const int ctid = threadIdx.x - kWarpgroupThreads;  // consumer thread id (negative in the producer warpgroup)
 
   for (int k = 0;; ++k) {
@@ -344,20 +349,22 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     const int rows = queries * args.group;
     const int kv_len = args.kv_len[pack];
     if (wg == 0) {
-      // A solo item's first tiles fill the ring (as the consumers free it from the last item)
-      // before its hand-off; the producer could not run further ahead of them anyway.
+      // A solo item's first kStages - 1 tiles go into the stages the last item's tiles free first,
+      // before its hand-off: the producer is there before the consumers have finished the last
+      // item (a full ring would wait for its last tile), and copies the rest after it.
       const int tiles = (kv_len + N - 1) / N;
-      const int early = solo ? min(tiles, L::kStages) : tiles;
+      const int early = solo ? min(tiles, L::kStages - 1) : tiles;
       const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
       const int32_t* blocks = args.blocks + args.block_begin[pack];
       if (wg_tid == 0)
         produce_multicast<D, N>(&k_map, &v_map, blocks, args.geo, kv_len, it.kv_head, box_rows, k_s, v_s, full, empty,
-                                parity, member, it.slices, mask, 0, early);
+                                parity, member, it.slices, mask, stage_base, 0, early);
       if (solo) {
         solo_handoff();
         if (wg_tid == 0)
           produce_multicast<D, N>(&k_map, &v_map, blocks, args.geo, kv_len, it.kv_head, box_rows, k_s, v_s, full,
-                                  empty, parity, member, it.slices, mask, early, tiles);
+                                  empty, parity, member, it.slices, mask, stage_base, early, tiles);
+        stage_base = (stage_base + tiles) % L::kStages;
       }
       continue;
     }
@@ -373,7 +380,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     consume_range_serial<T, D, M, N>(
         q_wg, k_s, v_s, kv_len, computes, scale, lane, row_state, o,
         [&](int tile) {
-          const int s = tile % L::kStages;
+          const int s = (stage_base + tile) % L::kStages;
           wait_or_trap(&full[s], (parity >> s) & 1u);
           parity ^= 1u << s;
           const int valid = kv_len - tile * N;
@@ -390,6 +397,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
     }
     fold_merge<T, D>(args, work, first, queries, ctid);
+    if (solo) stage_base = (stage_base + (kv_len + N - 1) / N) % L::kStages;
   }
   __syncthreads();  // every thread leaves together
 }
