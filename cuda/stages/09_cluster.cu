@@ -262,8 +262,8 @@ __device__ __forceinline__ void solo_handoff() {
 /// the producer warp pulls each (pull_solo()), fills the ring with its first tiles and hands it
 /// to the consumers (solo_handoff()), and the producer warpgroup's other warps wait at the
 /// kernel's last barrier. The barriers are initialised once; each thread tracks, per stage, the
-/// parity of its CTA's uses, and stage indices restart at 0 with every item (producer and
-/// consumers walk the same sequence of uses).
+/// parity of its CTA's uses; stage indices restart at 0 with every entry and run on across solo
+/// items (producer and consumers walk the same sequence of uses).
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile

@@ -18,7 +18,10 @@
 #  8. A/B of stage 9's solo hand-off (BINARIES as in step 3) on batches of many solo items (and
 #     two shared-prefix trees for stage 8's producer, which the same binaries time);
 #  9. stage 7 with the default flush (writes) and with --clean-l2 (writes, then a read pass), the
-#     fp16 and fp8 twins of 16_8192 and 32_16384.
+#     fp16 and fp8 twins of 16_8192 and 32_16384;
+# 10. A/B of the pack kernel's ring (BINARIES as in step 3) on no-sharing and sharing batches,
+#     stages 4 (packed) and 7 (pat).
+# Step 5 reads CUDNN_LIST (default cudnn.txt in this folder).
 # Everything lands in OUT/layout.tar.gz. No step starts after SECONDS (default 560).
 #   docs/results/2026-12-03-h200-nosharing-layout/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -107,7 +110,7 @@ fi
 
 # 5. cuDNN on the same bytes in both layouts
 if has 5 && (( $(left) > 90 )); then
-  timeout "$(cap 240)" python3 tools/peers/suite.py --patlab "$patlab" --out "$out/cudnn" --suite "$here/cudnn.txt" \
+  timeout "$(cap 240)" python3 tools/peers/suite.py --patlab "$patlab" --out "$out/cudnn" --suite "$here/${CUDNN_LIST:-cudnn.txt}" \
     --repeats 20 --peers sdpa-cudnn --budget "$(( $(left) - 20 ))" > "$out/cudnn.log" 2>&1
   echo "cudnn exit $? at $SECONDS s"
   grep -E "^best patlab" "$out/cudnn.log"
@@ -158,6 +161,24 @@ if has 9; then
         # shellcheck disable=SC2086
         bench "l2-w$n-$kv$(echo "$l2" | tr -d ' -')" $patlab $w --kv-dtype $kv $l2 --stage pat --no-graph
       done
+    done
+  done
+  cat "$out/bench.log"
+fi
+
+# 10. the pack kernel's ring, A/B
+if has 10; then
+  n=0
+  for w in "--tree 16_32768 --heads 32/8" "--tree 8_32768 --heads 64/8" "--tree 100_12000 --heads 32/8" \
+           "--tree 16_8192 --heads 32/8" "--tree 64_16384 --heads 32/8" "--tree 16_8192 --model gemma-2-9b" \
+           "--hetero 5 --hetero-requests 128 --heads 32/8" "--tree 4,256_8192,512 --heads 32/8" \
+           "--tree 16_8192 --heads 32/8 --kv-dtype fp8"; do
+    n=$((n + 1))
+    for b in ${BINARIES:-patlab-2ba06cc patlab}; do
+      bin=$patlab
+      [[ $b != patlab ]] && bin=/tmp/ab/$b
+      # shellcheck disable=SC2086
+      bench "ring-w$n-$b" "$bin" $w --stage packed pat --no-graph
     done
   done
   cat "$out/bench.log"
