@@ -56,7 +56,7 @@ TEST_CASE("Shape::validate accepts every group 1-16 and head dims 64, 128, 256, 
 
 TEST_CASE("tile budget: shared memory and registers per head dim, and fit_tile lowers n only") {
   // d=256: the n = 128 tiles need more than 227 KB; every other tile fits.
-  CHECK(pack_smem_bytes(256, 16, 128) == (16 * 256 + 2 * kNarrowKvStages * 128 * 256) * 2);
+  CHECK(pack_smem_bytes(256, 16, 128) == (16 * 256 + 4 * 128 * 256) * 2);
   CHECK(pack_smem_bytes(256, 16, 128) > kPackSmemBudget);
   CHECK(pack_smem_bytes(128, 64, 128) <= kPackSmemBudget);
   for (int m : kTileRowOptions) {

@@ -73,8 +73,7 @@ TEST_CASE("the longest CTA bounds the schedule; the short ones pack around it", 
 
 TEST_CASE("make_plan's KV split brings a short batch up to the slots", "[waves]") {
   // 8 requests of 8192 tokens, no sharing, 32/8: 64 CTAs unsplit on 264 slots. The split cuts them
-  // to the slots or nearly (the wave fill may prefer even parts: 4 x 64 = 256 on 264 slots), and
-  // the schedule ends within a factor 2 of the balanced bound.
+  // to at least the target, and the schedule ends within a factor 2 of the balanced bound.
   const PagedLayout L = build_layout(parse_tree_spec("8_8192"), shape_of(32, 8, 128, 16), false, 1);
   PlannerOptions whole;
   whole.split_kv = false;
@@ -82,7 +81,7 @@ TEST_CASE("make_plan's KV split brings a short batch up to the slots", "[waves]"
   const WaveReport after = wave_report(make_plan(L, PlannerOptions{}), L.shape, kDefaultSms, kSplitCtasPerSm);
   CHECK(before.ctas == 64);
   CHECK(before.balance() < 0.25);
-  CHECK(after.ctas * 100 >= after.slots * 95);
+  CHECK(after.ctas >= after.slots);
   CHECK(after.makespan_tokens < before.makespan_tokens);
   CHECK(after.balance() > 0.5);
 }

@@ -35,7 +35,11 @@
 namespace patlab {
 
 /// K/V stages of a pack CTA's ring (16-bit tiles, or fp8 ones converted by a shared pass): the
-/// copies of one tile in flight while the warps compute on the other.
+/// copies of one tile in flight while the warps compute on the other. A third stage for the
+/// 16-row tile (two CTAs per SM at d = 128 instead of three) lost on the H200 twice
+/// (docs/results/2026-12-03-h200-pack-ring run 1; docs/results/2026-12-03-h200-nosharing-layout
+/// run 4: 3% faster on `8_32768` at 64/8, 2-4% slower on a heterogeneous batch and a tree, up to
+/// 23% on `16_32768` through the wave fill's new choices).
 inline constexpr int kKvStages = 2;
 /// Rows of one warp's slice of the tile (the M of mma.m16n8k16).
 inline constexpr int kWarpRows = 16;
@@ -89,23 +93,19 @@ inline constexpr int kFp8WideHeadDim = 256;
 /// stages there with four CTAs per SM (registers capped at 128 by __launch_bounds__, spilling in
 /// the loop) took 1.10-1.57x the time of four stages with three CTAs (run 4 of the same folder).
 inline constexpr int kFp8WideStages = 3;
-/// K/V stages of the 16-bit ring of a tile of one warp row (16 rows, the no-sharing tile): two
-/// tiles' copies in flight while the warps compute on a third, two CTAs per SM at d = 128 instead
-/// of three with two stages.
-inline constexpr int kNarrowKvStages = 3;
-/// K/V stages of an m-row pack CTA's ring at head dim d: kKvStages (kNarrowKvStages for a 16-bit
-/// tile of one warp row), or, converting fp8 in registers, twice kKvStages fp8 stages
-/// (kFp8WideStages from kFp8WideHeadDim on).
+/// K/V stages of an m-row pack CTA's ring at head dim d: kKvStages, or, converting fp8 in
+/// registers, twice as many fp8 stages in the bytes that the 16-bit ring takes (kFp8WideStages
+/// from kFp8WideHeadDim on).
 constexpr int pack_kv_stages(int d, int m, int kv_elem_bytes = kTileElemBytes) {
-  if (pack_fp8_in_registers(m, kv_elem_bytes)) return d >= kFp8WideHeadDim ? kFp8WideStages : 2 * kKvStages;
-  return kv_elem_bytes == kTileElemBytes && pack_warp_rows(m) == 1 ? kNarrowKvStages : kKvStages;
+  if (!pack_fp8_in_registers(m, kv_elem_bytes)) return kKvStages;
+  return d >= kFp8WideHeadDim ? kFp8WideStages : 2 * kKvStages;
 }
-/// Dynamic shared memory of a pack CTA: the Q tile plus pack_kv_stages() K and V tiles of 16
-/// bits. An fp8 cache converted by a shared pass takes kKvStages fp8 stages and one converted
-/// 16-bit K and V tile (the bytes of a two-stage 16-bit ring); converted in registers, its
-/// pack_kv_stages() fp8 stages.
+/// Dynamic shared memory of a pack CTA: the Q tile plus kKvStages K and V tiles of 16 bits. An
+/// fp8 cache takes the same bytes with kKvStages fp8 stages and one converted 16-bit K and V
+/// tile; converted in registers, its pack_kv_stages() fp8 stages (the same bytes below
+/// kFp8WideHeadDim, three quarters of them from it on).
 constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElemBytes) {
-  const int ring = pack_fp8_in_registers(m, kv_elem_bytes) || kv_elem_bytes == kTileElemBytes
+  const int ring = pack_fp8_in_registers(m, kv_elem_bytes)
                        ? 2 * pack_kv_stages(d, m, kv_elem_bytes) * n * d * kv_elem_bytes
                        : 2 * kKvStages * n * d * kTileElemBytes;
   return m * d * kTileElemBytes + ring;
