@@ -11,10 +11,10 @@
 ///    cluster sizes fill the launch's cluster; an item is up to c row slices (packs) of one pack
 ///    group at one KV head, one slice per CTA;
 ///  - the solo part: a cluster that finds no entry left lets its CTAs go; each CTA's producer
-///    warp pulls the next 1-CTA item itself, fills the ring with its first tiles while the
-///    consumers finish the last item, and hands it over through a two-slot queue in shared
-///    memory at one named barrier that both sides `bar.sync`: no cluster barrier, no drained
-///    pipeline between items;
+///    warp pulls the next 1-CTA item itself, copies its first tiles into the stages the last
+///    item frees while the consumers finish it, and hands it over through a two-slot queue in
+///    shared memory at one named barrier that both sides `barrier.sync`: no cluster barrier, no
+///    drained pipeline between items;
 ///  - multicast: the CTAs of an item read the same KV range, so each issues every c-th box of a
 ///    tile with `.multicast::cluster` into all of them; each CTA's full barrier waits for the
 ///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
@@ -243,7 +243,7 @@ __device__ __forceinline__ int pull_solo(const ClusterWorkArgs& work, int* solo_
   return __shfl_sync(0xffffffffu, item, 0);
 }
 
-/// The hand-off of a solo item: the producer warp (after it filled the ring with the item's first
+/// The hand-off of a solo item: the producer warp (after it issued the item's first kStages - 1
 /// tiles) and every consumer thread (after the last item's rows and merge) meet at one
 /// `barrier.sync`, which orders the producer's store of the slot before the consumers' loads, and
 /// each consumer's load before the producer's store two items later.
@@ -259,8 +259,8 @@ __device__ __forceinline__ void solo_handoff() {
 /// every thread takes part in the two cluster barriers of each entry: (A) the cluster is done
 /// with the last entry (its stages are free in every CTA, and no copy or arrival into them is in
 /// flight), (B) the pulled entry is in every CTA. Then, when no entry is left, the solo items:
-/// the producer warp pulls each (pull_solo()), fills the ring with its first tiles and hands it
-/// to the consumers (solo_handoff()), and the producer warpgroup's other warps wait at the
+/// the producer warp pulls each (pull_solo()), issues its first tiles and hands it to the
+/// consumers (solo_handoff()), and the producer warpgroup's other warps wait at the
 /// kernel's last barrier. The barriers are initialised once; each thread tracks, per stage, the
 /// parity of its CTA's uses; stage indices restart at 0 with every entry and run on across solo
 /// items (producer and consumers walk the same sequence of uses).
