@@ -339,13 +339,8 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
     else
       launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
   };
-  if (streams_) {
-    streams_->fork(stream);
-    for (size_t i = 0; i < launches_.size(); ++i) launch(launches_[i], streams_->stream(static_cast<int>(i)));
-    streams_->join(stream);
-  } else {
-    for (const Bucket& l : launches_) launch(l, stream);
-  }
+  run_on_streams(streams_.get(), stream, static_cast<int>(launches_.size()),
+                 [&](int i, cudaStream_t s) { launch(launches_[static_cast<size_t>(i)], s); });
   if (order_ == gpu::SparseOrder::nsa) return;
   // [sparse-merge]
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {

@@ -110,25 +110,22 @@ class HopperStage final : public Stage {
   }
 
   void run(cudaStream_t stream) override {
-    const bool fork = plan_.buckets().size() > 1;  // one bucket runs on the caller's stream, as stage 7
-    if (fork) streams_->fork(stream);
-    for (size_t b = 0; b < plan_.buckets().size(); ++b) {
+    run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int i, cudaStream_t s) {
+      const size_t b = static_cast<size_t>(i);
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
-      if (bucket.count == 0) continue;
-      const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
-      cudaStream_t s = fork ? streams_->stream(static_cast<int>(b)) : stream;
+      if (bucket.count == 0) return;
       if (!is_hopper_tile(bucket.tile)) {
         plan_.launch(b, s);  // the pack kernel (stage 7's) for packs of up to 32 rows
-        continue;
+        return;
       }
+      const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
       dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
         using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
         hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>()<<<ctas, L::kThreads, L::kSmemBytes, s>>>(
             plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
         PATLAB_CUDA_CHECK_LAUNCH();
       });
-    }
-    if (fork) streams_->join(stream);
+    });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
 

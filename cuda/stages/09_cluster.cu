@@ -348,22 +348,23 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     const int queries = args.query_begin[pack + 1] - first;
     const int rows = queries * args.group;
     const int kv_len = args.kv_len[pack];
+    const int tiles = (kv_len + N - 1) / N;
     if (wg == 0) {
       // A solo item's first kStages - 1 tiles go into the stages the last item's tiles free first,
       // before its hand-off: the producer is there before the consumers have finished the last
       // item (a full ring would wait for its last tile), and copies the rest after it.
-      const int tiles = (kv_len + N - 1) / N;
       const int early = solo ? min(tiles, L::kStages - 1) : tiles;
       const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
-      const int32_t* blocks = args.blocks + args.block_begin[pack];
-      if (wg_tid == 0)
-        produce_multicast<D, N>(&k_map, &v_map, blocks, args.geo, kv_len, it.kv_head, box_rows, k_s, v_s, full, empty,
-                                parity, member, it.slices, mask, stage_base, 0, early);
+      const auto produce = [&](int tile_begin, int tile_end) {  // by the warp's first thread
+        if (wg_tid == 0)
+          produce_multicast<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, it.kv_head,
+                                  box_rows, k_s, v_s, full, empty, parity, member, it.slices, mask, stage_base,
+                                  tile_begin, tile_end);
+      };
+      produce(0, early);
       if (solo) {
         solo_handoff();
-        if (wg_tid == 0)
-          produce_multicast<D, N>(&k_map, &v_map, blocks, args.geo, kv_len, it.kv_head, box_rows, k_s, v_s, full,
-                                  empty, parity, member, it.slices, mask, stage_base, early, tiles);
+        produce(early, tiles);
         stage_base = (stage_base + tiles) % L::kStages;
       }
       continue;
@@ -397,7 +398,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
     }
     fold_merge<T, D>(args, work, first, queries, ctid);
-    if (solo) stage_base = (stage_base + (kv_len + N - 1) / N) % L::kStages;
+    if (solo) stage_base = (stage_base + tiles) % L::kStages;
   }
   __syncthreads();  // every thread leaves together
 }

@@ -57,15 +57,9 @@ class PlanStage final : public Stage {
 
   // [plan-stage-run]
   void run(cudaStream_t stream) override {
-    // One bucket runs on the caller's stream: a fork and join around a single kernel would only
-    // add two cross-stream waits to the step.
-    if (streams_ && plan_.buckets().size() > 1) {
-      streams_->fork(stream);
-      for (size_t b = 0; b < plan_.buckets().size(); ++b) plan_.launch(b, streams_->stream(static_cast<int>(b)));
-      streams_->join(stream);
-    } else {
-      for (size_t b = 0; b < plan_.buckets().size(); ++b) plan_.launch(b, stream);
-    }
+    // one stream per bucket (stages 6-7), else the buckets in sequence on the caller's stream
+    run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()),
+                   [&](int b, cudaStream_t s) { plan_.launch(static_cast<size_t>(b), s); });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
   // [plan-stage-run]

@@ -59,4 +59,20 @@ class StreamFork {
   cudaEvent_t forked_ = nullptr;
 };
 
+// [stream-run]
+/// Runs `launch(i, s)` for i in [0, count): launch i on side stream i of `fork`, forked from
+/// `main` and joined back into it; on `main` itself when there is one launch or no fork (a fork
+/// and a join around a single launch would add two cross-stream waits and overlap nothing).
+template <typename Launch>
+void run_on_streams(StreamFork* fork, cudaStream_t main, int count, Launch&& launch) {
+  if (fork == nullptr || count <= 1) {
+    for (int i = 0; i < count; ++i) launch(i, main);
+    return;
+  }
+  fork->fork(main);
+  for (int i = 0; i < count; ++i) launch(i, fork->stream(i));
+  fork->join(main);
+}
+// [stream-run]
+
 }  // namespace patlab::cuda
