@@ -53,6 +53,10 @@ def main():
     expect_error("minimum above maximum budget", SMALL + FITS + ["--method", "psa", "--min-budget", "8"],
                  "maximum budget")
     expect_error("too few repeats", SMALL + FITS + ["--repeats", "5"], "--repeats 5 is below 20")
+    expect_error("span above a mask word", SMALL + FITS + ["--method", "fsa", "--span-blocks", "33"],
+                 "--span-blocks 33 is outside 0..32")
+    expect_error("negative span", SMALL + FITS + ["--method", "fsa", "--span-blocks", "-1"],
+                 "--span-blocks -1 is outside 0..32")
     expect_error("curve n below the forced blocks", SMALL + FITS + ["--curves", "--curve-n", "2"],
                  "--curve-n: 2 is below the 3 forced blocks")
 

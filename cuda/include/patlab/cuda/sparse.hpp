@@ -38,6 +38,10 @@ enum class SparseOrder {
   split,  ///< NSA's order with each row's blocks cut into balanced chunks; partials merged (PSA)
 };
 
+/// Most selection blocks of one FSA span: the bits of one mask word per (pack entry), the kernel's
+/// PackKernelArgs::entry_mask.
+inline constexpr int kMaxSpanBlocks = 32;
+
 /// "nsa", "fsa" or "split".
 const char* order_name(SparseOrder order);
 
@@ -62,7 +66,7 @@ class SparseRunner {
   /// Runs the selection kernel (and the compressed branch) and returns its choice.
   sparse::Selection select();
   /// Builds the packs of `order` for `sel` (select()'s result) and uploads them; returns the
-  /// host milliseconds this took. `span_blocks` (FSA only): the longest span, 1 to 32 blocks (1:
+  /// host milliseconds this took. `span_blocks` (FSA only): the longest span, 1 to kMaxSpanBlocks blocks (1:
   /// FSA per physical block); 0 derives it from the SM count (selected_attention.cu).
   double prepare(SparseOrder order, const sparse::Selection& sel, int span_blocks = 0);
   /// Poisons every output, partial and the selection with NaN, runs one whole step (select,

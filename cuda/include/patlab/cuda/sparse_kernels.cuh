@@ -43,8 +43,8 @@ inline constexpr int kSparseMaxTileRows = 64;
 inline constexpr int kSparseKvTile = 64;
 /// PSA's split: aim for this many CTAs per SM, so that uneven chunks balance out.
 inline constexpr int kSplitCtasPerSm = 4;
-/// Most selection blocks of one FSA span: the bits of one PackKernelArgs::entry_mask word.
-inline constexpr int kSpanMaxBlocks = 32;
+/// Most selection blocks of one FSA span (sparse.hpp's kMaxSpanBlocks, the CLI's bound).
+inline constexpr int kSpanMaxBlocks = gpu::kMaxSpanBlocks;
 /// FSA's spans: their length is capped so that the span CTAs number at least about this many per
 /// SM (a long span is one CTA's serial stream of KV tiles; too few of them leave SMs idle).
 inline constexpr int kSpanCtasPerSm = 2;

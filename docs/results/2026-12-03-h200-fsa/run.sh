@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Main's GPU tests and where FSA's loop order spends its time (issue 17), in H200 calls (steps
+# chosen by STEPS, default "1 2 3 4"; step 5 on request):
+#  1. build this tree into build-gpu (a warm machine keeps it);
+#  2. every GPU test (meson's gpu suite, PATLAB_REQUIRE_GPU=1: a skip fails; TESTS picks tests);
+#  3. Nsight Compute, one line per kernel launch (duration, DRAM, L2 hits, occupancy, grid), over
+#     the first NCU_LAUNCHES (14) launches of the NCU_KERNELS (the pack kernel, the merge, the
+#     empty partials) of `patlab sparse --method fsa` (its checks run NSA's order, the split and
+#     FSA's order once each) with NCU_BIN (this tree's build) on SPARSE_WORKLOADS (default: the
+#     small batch of chapter 22 at groups 1 and 4);
+#  4. patlab sparse --method fsa (NSA's and FSA's orders timed in one run) on the small batch at
+#     groups 1, 2, 4 and the large one at groups 1 and 4, with BINARIES (default "patlab": this
+#     tree's build; others: build-ab/NAME.xz) in turn.
+#  5. FSA's span cap swept (--span-blocks SPANS, default "0 2 3 4 6 8"; 0: automatic) with
+#     SWEEP_BIN (this tree's build) on the large batch at groups 1 and 4 and the small one at 4.
+# Everything lands in OUT/fsa.tar.gz. No step starts after SECONDS (default 560).
+#   PATLAB_COMMIT=<hash> docs/results/2026-12-03-h200-fsa/run.sh OUT [SECONDS]
+set -uo pipefail
+final=$1
+budget=${2:-560}
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../../.."
+out=/tmp/fsa
+steps=${STEPS:-1 2 3 4}
+mkdir -p "$out" "$final"
+trap 'tar -C /tmp -czf "$final/fsa.tar.gz" fsa' EXIT
+export PATH=/usr/local/cuda/bin:$PATH
+left() { echo $(( budget - SECONDS )); }
+cap() { local l; l=$(left); echo $(( l > $1 ? $1 : (l > 1 ? l : 1) )); }
+has() { [[ " $steps " == *" $1 "* ]]; }
+commit=${PATLAB_COMMIT:-unknown}
+
+# shellcheck source=tools/nvcc_env.sh
+source tools/nvcc_env.sh
+if has 1; then
+  # shellcheck disable=SC2046
+  { [[ -d build-gpu/meson-info ]] || meson setup build-gpu $(nvcc_native_file build-gpu) --buildtype=release \
+      -Dgpu_arch=90 -Ddocs=disabled -Dcommit="$commit"; ninja -C build-gpu; } >> "$out/build.log" 2>&1
+  echo "build exit $? at $SECONDS s"
+fi
+patlab=build-gpu/tools/patlab
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; date -u; ncu --version | tail -1
+  $patlab --version 2>&1 | head -1; } >> "$out/env.txt"
+cat "$out/env.txt"
+mkdir -p /tmp/ab
+for f in build-ab/*.xz; do [[ -e $f ]] && xz -dc "$f" > "/tmp/ab/$(basename "$f" .xz)" && chmod +x "/tmp/ab/$(basename "$f" .xz)"; done
+
+# 2. GPU tests
+if has 2; then
+  # shellcheck disable=SC2086
+  PATLAB_REQUIRE_GPU=1 timeout "$(cap 300)" meson test -C build-gpu ${TESTS:---suite gpu} --num-processes 4 \
+    --print-errorlogs > "$out/tests.log" 2>&1
+  echo "tests exit $? at $SECONDS s"
+  grep -E "^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):" "$out/tests.log"
+fi
+
+# 3. Nsight Compute on the sparse branch's launches
+if has 3; then
+  n=0
+  IFS='|' read -r -a ws <<< "${SPARSE_WORKLOADS:---tree 1,16_4096,256 --heads 8/8|--tree 1,16_4096,256 --heads 32/8}"
+  for w in "${ws[@]}"; do
+    n=$((n + 1))
+    (( $(left) < 60 )) && { echo "stopped for time before ncu $n"; break; }
+    # shellcheck disable=SC2086
+    timeout "$(cap 120)" ncu --clock-control none --kernel-name-base function --launch-count "${NCU_LAUNCHES:-14}" \
+      --kernel-name "regex:${NCU_KERNELS:-pack_attention|merge_partials|empty_partials}" \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section MemoryWorkloadAnalysis \
+      "${NCU_BIN:-$patlab}" sparse $w --method fsa --repeats 20 --warmup 1 --quiet > "$out/ncu-w$n.log" 2>&1
+    echo "ncu exit $? at $SECONDS s: $w" | tee -a "$out/ncu.txt"
+    grep -E "^  [A-Za-z_].*\(|Duration|DRAM Throughput|L2 Hit Rate|Achieved Occupancy|Theoretical Occupancy|Registers Per|Grid Size|Block Size" \
+      "$out/ncu-w$n.log" >> "$out/ncu.txt"
+  done
+fi
+
+# 4. FSA against NSA, timed
+if has 4; then
+  for b in ${BINARIES:-patlab}; do
+    bin=$patlab
+    [[ $b != patlab ]] && bin=/tmp/ab/$b
+    for w in "--tree 1,16_4096,256 --heads 8/8" "--tree 1,16_4096,256 --heads 16/8" "--tree 1,16_4096,256 --heads 32/8" \
+             "--tree 1,64_16384,512 --heads 8/8" "--tree 1,64_16384,512 --heads 32/8"; do
+      (( $(left) < 30 )) && { echo "stopped for time before $b $w" >> "$out/sparse.log"; break; }
+      name="sparse-$b-$(echo "$w" | tr -c 'a-z0-9' '_' | tr -s '_')"
+      # shellcheck disable=SC2086
+      timeout "$(cap 60)" "$bin" sparse $w --method fsa --quiet --format json > "$out/$name.json" 2> "$out/$name.err"
+      echo "exit $? at $SECONDS s: $b $w" >> "$out/sparse.log"
+    done
+  done
+  cat "$out/sparse.log"
+fi
+
+# 5. FSA's span cap swept (--span-blocks; 0: automatic), binary SWEEP_BIN (default this tree's)
+if has 5; then
+  bin=${SWEEP_BIN:-$patlab}
+  for w in "--tree 1,64_16384,512 --heads 8/8" "--tree 1,64_16384,512 --heads 32/8" "--tree 1,16_4096,256 --heads 32/8"; do
+    for c in ${SPANS:-0 2 3 4 6 8}; do
+      (( $(left) < 20 )) && { echo "stopped for time before $w $c" >> "$out/sweep.log"; break 2; }
+      name="sweep-c$c-$(echo "$w" | tr -c 'a-z0-9' '_' | tr -s '_')"
+      # shellcheck disable=SC2086
+      timeout "$(cap 40)" "$bin" sparse $w --method fsa --span-blocks "$c" --quiet --format json > "$out/$name.json" 2> "$out/$name.err"
+      echo "exit $? at $SECONDS s: $w --span-blocks $c" >> "$out/sweep.log"
+    done
+  done
+  cat "$out/sweep.log"
+fi
