@@ -12,7 +12,10 @@
 #     groups 1, 2, 4 and the large one at groups 1 and 4, with BINARIES (default "patlab": this
 #     tree's build; others: build-ab/NAME.xz) in turn.
 #  5. FSA's span cap swept (--span-blocks SPANS, default "0 2 3 4 6 8"; 0: automatic) with
-#     SWEEP_BIN (this tree's build) on the large batch at groups 1 and 4 and the small one at 4.
+#     SWEEP_BIN (this tree's build) on the large batch at groups 1 and 4 and the small one at 4;
+#  6. the sparse GPU test (TEST_BIN, default build-gpu/tests/test_sparse_gpu; PATLAB_REQUIRE_GPU=1),
+#     then compute-sanitizer (SAN_TOOLS, default "memcheck racecheck synccheck") on `patlab sparse
+#     --method fsa` (SAN_BIN, this tree's build) over two small shared-prefix workloads.
 # Everything lands in OUT/fsa.tar.gz. No step starts after SECONDS (default 560).
 #   PATLAB_COMMIT=<hash> docs/results/2026-12-03-h200-fsa/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -102,4 +105,20 @@ if has 5; then
     done
   done
   cat "$out/sweep.log"
+fi
+
+# 6. the sparse GPU test and compute-sanitizer on FSA's order
+if has 6; then
+  PATLAB_REQUIRE_GPU=1 timeout "$(cap 120)" "${TEST_BIN:-build-gpu/tests/test_sparse_gpu}" > "$out/test_sparse_gpu.log" 2>&1
+  echo "test_sparse_gpu exit $? at $SECONDS s"
+  tail -3 "$out/test_sparse_gpu.log"
+  for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do
+    for w in "--tree 1,4_300,100 --heads 8/2 --head-dim 64 --clamp" "--tree 1,12_700,130 --heads 16/4 --top-n 8 --window 128"; do
+      (( $(left) < 30 )) && { echo "stopped for time before $tool $w"; break 2; }
+      timeout "$(cap 120)" compute-sanitizer --tool "$tool" --error-exitcode 9 "${SAN_BIN:-$patlab}" sparse $w --method fsa \
+        --repeats 20 --warmup 0 --quiet --format json > "$out/san-$tool.json" 2>> "$out/sanitize.log"
+      echo "$tool exit $? at $SECONDS s: $w" | tee -a "$out/sanitize.log"
+    done
+  done
+  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|exit" "$out/sanitize.log"
 fi
