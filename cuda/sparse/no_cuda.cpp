@@ -20,7 +20,7 @@ SparseRunner::SparseRunner(const Workload&, const sparse::SparseOptions&) { no_c
 SparseRunner::~SparseRunner() = default;
 const DeviceInfo& SparseRunner::device() const { no_cuda(); }
 sparse::Selection SparseRunner::select() { no_cuda(); }
-double SparseRunner::prepare(SparseOrder, const sparse::Selection&, int) { no_cuda(); }
+double SparseRunner::prepare(SparseOrder, const sparse::Selection&, SpanOptions) { no_cuda(); }
 SparseOutputs SparseRunner::run_once(SparseOrder) { no_cuda(); }
 Timing SparseRunner::time_selection(const TimingOptions&) { no_cuda(); }
 Timing SparseRunner::time_selected(SparseOrder, const TimingOptions&) { no_cuda(); }

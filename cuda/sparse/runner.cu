@@ -225,13 +225,12 @@ sparse::Selection SparseRunner::select() {
   return sel;
 }
 
-double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel, int span_blocks) {
+double SparseRunner::prepare(SparseOrder order, const sparse::Selection& sel, SpanOptions span) {
   Impl& m = *impl_;
-  require(span_blocks >= 0 && span_blocks <= cuda::kSpanMaxBlocks,
-          "span_blocks = " + std::to_string(span_blocks) + " is outside 0.." + std::to_string(cuda::kSpanMaxBlocks));
+  check_span_options(span);
   const auto t0 = std::chrono::steady_clock::now();
   m.branches[order] = std::make_unique<cuda::SelectedBranch>(order, m.host->layout, sel, m.options, m.device.sm_count,
-                                                             m.device.smem_per_block_optin, span_blocks);
+                                                             m.device.smem_per_block_optin, span);
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }

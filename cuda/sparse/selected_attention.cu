@@ -11,7 +11,7 @@
 //    of requests that chose them, so that blocks chosen by the same requests are neighbours, then
 //    cut into *spans* of consecutive blocks. A span grows while it stays under its length cap
 //    (span_cap(): kSpanMaxBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
-//    while the union of its requests needs no more row tiles of kSparseMaxTileRows than it did
+//    while the union of its requests needs no more row tiles (kSparseMaxTileRows, or SpanOptions::rows) than it did
 //    (so no block is read more often than its own rows need), and while its last block is whole
 //    (a request's short last block ends a span, so that block i of a span is tokens [i l',
 //    (i + 1) l')). One pack per (span, row tile of the union): it streams the span's blocks once
@@ -169,7 +169,7 @@ std::vector<Span> fsa_spans(const sparse::FsaView& view, int sel_block, int cap,
 }  // namespace
 
 SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
-                               const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, int span_blocks)
+                               const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, gpu::SpanOptions span_shape)
     : order_(order), requests_(layout.num_requests()) {
   const Shape& s = layout.shape;
   const int g = s.group(), hkv = s.num_kv_heads, page = s.page_size;
@@ -178,13 +178,14 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   const int chunk = order == gpu::SparseOrder::split ? split_chunk(sel, sm_count) : 0;
   HostPacks packs;
   // FSA's spans, first: they decide how many partials each (request, KV head) writes.
-  const size_t per_tile = static_cast<size_t>(std::max(1, kSparseMaxTileRows / g));
+  const int max_rows = span_shape.rows > 0 ? span_shape.rows : kSparseMaxTileRows;
+  const size_t per_tile = static_cast<size_t>(std::max(1, max_rows / g));
   sparse::FsaView view;
   std::vector<Span> spans;
   std::vector<int32_t> writes(static_cast<size_t>(requests_) * static_cast<size_t>(hkv), 0);
   if (order == gpu::SparseOrder::fsa) {
     view = sparse::fsa_view(layout, sel, o);
-    const int cap = span_blocks > 0 ? span_blocks : span_cap(view.blocks.size(), sm_count);
+    const int cap = span_shape.blocks > 0 ? span_shape.blocks : span_cap(view.blocks.size(), sm_count);
     spans = fsa_spans(view, o.sel_block, cap, per_tile);
     for (const Span& span : spans)
       for (const auto& entry : span.masks) ++writes[static_cast<size_t>(entry.first) * hkv + span.kv_head];

@@ -57,6 +57,8 @@ def main():
                  "--span-blocks 33 is outside 0..32")
     expect_error("negative span", SMALL + FITS + ["--method", "fsa", "--span-blocks", "-1"],
                  "--span-blocks -1 is outside 0..32")
+    expect_error("span rows not a tile", SMALL + FITS + ["--method", "fsa", "--span-rows", "48"],
+                 "--span-rows 48 is not 16, 32 or 64")
     expect_error("curve n below the forced blocks", SMALL + FITS + ["--curves", "--curve-n", "2"],
                  "--curve-n: 2 is below the 3 forced blocks")
 

@@ -105,7 +105,7 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
   for (gpu::SparseOrder order : orders) {
     const bool fsa = order == gpu::SparseOrder::fsa;
     for (int span : fsa ? std::vector<int>{0, 1, kLongestSpan} : std::vector<int>{0}) {
-      runner.prepare(order, sel, span);
+      runner.prepare(order, sel, {span, 0});
       for (int run = 1; run <= (fsa ? 2 : 1); ++run) {
         INFO("order " << gpu::order_name(order) << " span blocks " << span << " run " << run);
         const gpu::SparseOutputs out = runner.run_once(order);

@@ -39,7 +39,7 @@ struct SparseCliOptions {
   std::string data = "peaked";
   std::string gates;  ///< empty: the library's default gates
   sparse::SparseOptions sparse;
-  int span_blocks = 0;  ///< FSA's longest span in blocks (0: automatic)
+  gpu::SpanOptions span;  ///< FSA's span shape (0: automatic)
   bool curves = false;
   std::string curve_n = "3,4,6,8,12,16,24,32";
   std::string curve_tau = "0.5,0.6,0.7,0.8,0.9,0.95,0.99";
@@ -207,7 +207,7 @@ struct GpuPart {
 
 GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const sparse::Selection& cpu_sel,
                 const sparse::SparseAttention& cpu_s, Method method, const gpu::TimingOptions& timing,
-                int span_blocks) {
+                const gpu::SpanOptions& span) {
   GpuPart part;
   const gpu::DeviceInfo dev = gpu::probe();
   if (dev.broken) throw Error(ErrorKind::device, dev.reason);
@@ -241,7 +241,7 @@ GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const spar
                "notes"};
   double nsa_us = 0;
   for (gpu::SparseOrder order : gpu_orders(method)) {
-    const double plan_ms = runner->prepare(order, sel, span_blocks);
+    const double plan_ms = runner->prepare(order, sel, span);
     const gpu::SparseOutputs out = [&] {
       Phase phase(std::string("GPU check, ") + gpu::order_name(order) + " order");
       return runner->run_once(order);
@@ -295,8 +295,7 @@ int run_sparse(SparseCliOptions o) {
   for (double tau : curve_tau) require(tau > 0 && tau <= 1, "--curve-tau: " + number_text(tau) + " is outside (0, 1]");
   require(o.timing.repeats >= kMinRepeats, "--repeats " + std::to_string(o.timing.repeats) + " is below " +
                                                std::to_string(kMinRepeats) + " (the bench protocol's minimum)");
-  require(o.span_blocks >= 0 && o.span_blocks <= gpu::kMaxSpanBlocks,
-          "--span-blocks " + std::to_string(o.span_blocks) + " is outside 0.." + std::to_string(gpu::kMaxSpanBlocks));
+  gpu::check_span_options(o.span);
   require(o.timing.warmup >= 0, "--warmup " + std::to_string(o.timing.warmup) + " is negative");
   const WorkloadChoice w = o.workload.resolve();
   // Every check that needs only the block tables, before any data is drawn.
@@ -314,7 +313,7 @@ int run_sparse(SparseCliOptions o) {
       timed("sparse oracle (float64)", sparse_ms, [&] { return sparse::sparse_attention(work, o.sparse, sel); });
   const sparse::SparseError err = sparse::selected_error(s, dense);
   const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o.sparse);
-  const GpuPart gpu_part = run_gpu(work, o.sparse, sel, s, method, o.timing, o.span_blocks);
+  const GpuPart gpu_part = run_gpu(work, o.sparse, sel, s, method, o.timing, o.span);
   std::string clamp_text;
   for (const std::string& c : clamps) clamp_text += (clamp_text.empty() ? "" : "; ") + c;
   std::vector<Table> tables;
@@ -378,9 +377,13 @@ void add_sparse(CLI::App& app, Action& action) {
   cmd->add_option("--max-budget", s.max_budget, "psa: most blocks per (request, KV head)")->capture_default_str();
   cmd->add_flag("--clamp", s.clamp,
                 "Clamp n, the minimum budget and w per request instead of refusing (the output lists the clamps)");
-  cmd->add_option("--span-blocks", o->span_blocks,
+  cmd->add_option("--span-blocks", o->span.blocks,
                   "GPU, FSA's order: the most selection blocks one CTA streams (a span), 1.." +
                       std::to_string(gpu::kMaxSpanBlocks) + "; 0: automatic (about two spans per SM)")
+      ->capture_default_str();
+  cmd->add_option("--span-rows", o->span.rows,
+                  "GPU, FSA's order: the most tile rows of a span's pack, 16, 32 or 64 (a span whose requests "
+                  "need more rows is streamed by several packs); 0: automatic (64)")
       ->capture_default_str();
   cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
   cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();

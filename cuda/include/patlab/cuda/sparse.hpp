@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
 #include "patlab/sparse/selection.hpp"
 
@@ -41,6 +42,20 @@ enum class SparseOrder {
 /// Most selection blocks of one FSA span: the bits of one mask word per (pack entry), the kernel's
 /// PackKernelArgs::entry_mask.
 inline constexpr int kMaxSpanBlocks = 32;
+
+/// The shape of FSA's spans; zero fields are chosen automatically (selected_attention.cu).
+struct SpanOptions {
+  int blocks = 0;  ///< the most selection blocks of a span, 1..kMaxSpanBlocks (0: about two spans per SM)
+  int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: 64)
+};
+
+/// Throws Error(usage) naming the CLI option when a field of `span` is out of its range.
+inline void check_span_options(const SpanOptions& span) {
+  require(span.blocks >= 0 && span.blocks <= kMaxSpanBlocks,
+          "--span-blocks " + std::to_string(span.blocks) + " is outside 0.." + std::to_string(kMaxSpanBlocks));
+  require(span.rows == 0 || span.rows == 16 || span.rows == 32 || span.rows == 64,
+          "--span-rows " + std::to_string(span.rows) + " is not 16, 32 or 64 (or 0: automatic)");
+}
 
 /// "nsa", "fsa" or "split".
 const char* order_name(SparseOrder order);
@@ -66,9 +81,9 @@ class SparseRunner {
   /// Runs the selection kernel (and the compressed branch) and returns its choice.
   sparse::Selection select();
   /// Builds the packs of `order` for `sel` (select()'s result) and uploads them; returns the
-  /// host milliseconds this took. `span_blocks` (FSA only): the longest span, 1 to kMaxSpanBlocks blocks (1:
-  /// FSA per physical block); 0 derives it from the SM count (selected_attention.cu).
-  double prepare(SparseOrder order, const sparse::Selection& sel, int span_blocks = 0);
+  /// host milliseconds this took. `span` (FSA only): the longest span (1 block: FSA per physical
+  /// block) and the tallest pack of a span; throws Error(usage) outside SpanOptions' ranges.
+  double prepare(SparseOrder order, const sparse::Selection& sel, SpanOptions span = {});
   /// Poisons every output, partial and the selection with NaN, runs one whole step (select,
   /// selected branch in `order`, window, gates) and returns the outputs.
   SparseOutputs run_once(SparseOrder order);

@@ -104,10 +104,11 @@ void launch_gates(const Shape& shape, int64_t elements, const float* o_cmp, cons
 class SelectedBranch {
  public:
   /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
-  /// split and FSA's spans; `span_blocks` (1..kSpanMaxBlocks) fixes FSA's longest span instead
-  /// (0: from `sm_count`). Throws Error(device) on a CUDA error or out-of-memory.
+  /// split and FSA's spans; `span` fixes FSA's longest span (1..kSpanMaxBlocks; 0: from
+  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: kSparseMaxTileRows). Throws
+  /// Error(device) on a CUDA error or out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
-                 const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, int span_blocks = 0);
+                 const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, gpu::SpanOptions span = {});
   /// Enqueues the branch: the split's empty partials, the pack launches (each tile shape on its
   /// own side stream when there are several, joined back into `stream`), the split's merge (FSA's
   /// spans merge in the kernel); writes `sel_out`.
