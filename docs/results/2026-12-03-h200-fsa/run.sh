@@ -11,8 +11,9 @@
 #  4. patlab sparse --method fsa (NSA's and FSA's orders timed in one run) on the small batch at
 #     groups 1, 2, 4 and the large one at groups 1 and 4, with BINARIES (default "patlab": this
 #     tree's build; others: build-ab/NAME.xz) in turn.
-#  5. FSA's span cap swept (--span-blocks SPANS, default "0 2 3 4 6 8"; 0: automatic) with
-#     SWEEP_BIN (this tree's build) on the large batch at groups 1 and 4 and the small one at 4;
+#  5. FSA's span shape swept (SWEEP: '|'-separated options, default --span-blocks 0 2 3 4 6 8;
+#     0: automatic) with SWEEP_BIN (this tree's build) on the large batch at groups 1 and 4 and
+#     the small one at 4;
 #  6. the sparse GPU test (TEST_BIN, default build-gpu/tests/test_sparse_gpu; PATLAB_REQUIRE_GPU=1),
 #     then compute-sanitizer (SAN_TOOLS, default "memcheck racecheck synccheck") on `patlab sparse
 #     --method fsa` (SAN_BIN, this tree's build) over two small shared-prefix workloads.
@@ -92,16 +93,17 @@ if has 4; then
   cat "$out/sparse.log"
 fi
 
-# 5. FSA's span cap swept (--span-blocks; 0: automatic), binary SWEEP_BIN (default this tree's)
+# 5. FSA's span shape swept, binary SWEEP_BIN (default this tree's)
 if has 5; then
   bin=${SWEEP_BIN:-$patlab}
+  IFS='|' read -r -a variants <<< "${SWEEP:---span-blocks 0|--span-blocks 2|--span-blocks 3|--span-blocks 4|--span-blocks 6|--span-blocks 8}"
   for w in "--tree 1,64_16384,512 --heads 8/8" "--tree 1,64_16384,512 --heads 32/8" "--tree 1,16_4096,256 --heads 32/8"; do
-    for c in ${SPANS:-0 2 3 4 6 8}; do
-      (( $(left) < 20 )) && { echo "stopped for time before $w $c" >> "$out/sweep.log"; break 2; }
-      name="sweep-c$c-$(echo "$w" | tr -c 'a-z0-9' '_' | tr -s '_')"
+    for v in "${variants[@]}"; do
+      (( $(left) < 20 )) && { echo "stopped for time before $w $v" >> "$out/sweep.log"; break 2; }
+      name="sweep-$(echo "$v" | tr -c 'a-z0-9' '_' | tr -s '_')-$(echo "$w" | tr -c 'a-z0-9' '_' | tr -s '_')"
       # shellcheck disable=SC2086
-      timeout "$(cap 40)" "$bin" sparse $w --method fsa --span-blocks "$c" --quiet --format json > "$out/$name.json" 2> "$out/$name.err"
-      echo "exit $? at $SECONDS s: $w --span-blocks $c" >> "$out/sweep.log"
+      timeout "$(cap 40)" "$bin" sparse $w --method fsa $v --quiet --format json > "$out/$name.json" 2> "$out/$name.err"
+      echo "exit $? at $SECONDS s: $w $v" >> "$out/sweep.log"
     done
   done
   cat "$out/sweep.log"
