@@ -37,43 +37,59 @@ inline constexpr int kMergeHeadsPerCta = 4;
 
 // [merge-head]
 /// Merges the partials of query `query` at query head `head` into `out` ([requests, Hq, D] in T):
-/// one warp, each lane D/32 consecutive elements. The partials are read through L2 (ld.global.cg),
-/// so a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded merge).
+/// one warp. The slots' lse values are read by the lanes together (lane i: slot i of each run of
+/// 32), their max and sum reduced by shuffles, and each slot's weight handed from its lane to the
+/// whole warp; each lane then adds its D/32 consecutive elements of every slot's o, loads that do
+/// not wait for each other. So a query's merge waits on memory about twice, not three times per
+/// slot (a serial loop over slots paid that: on FSA's spans, with a dozen slots per query, each
+/// merge was a chain of ~36 L2 round trips). The partials are read through L2 (ld.global.cg), so
+/// a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded merge,
+/// FSA's spans).
 template <typename T, int D>
 __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, const float* __restrict__ lse,
                                                  const int32_t* __restrict__ offsets, int query, int head,
                                                  int num_heads, int lane, T* __restrict__ out) {
   static_assert(D % 64 == 0, "each lane merges D/32 consecutive elements, an even number");
   constexpr int kPerLane = D / 32;
+  constexpr unsigned kAll = 0xffffffffu;
   const int first = offsets[query], last = offsets[query + 1];
+  auto slot_lse = [&](int s) { return s < last ? __ldcg(lse + static_cast<int64_t>(s) * num_heads + head) : -INFINITY; };
   SoftmaxRow<NaturalDomain> merged;  // the scalar part of the merged state; empty without slots
   bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
-  for (int s = first; s < last; ++s) {
-    const float l = __ldcg(lse + static_cast<int64_t>(s) * num_heads + head);
+  for (int s = first + lane; s < last; s += 32) {
+    const float l = slot_lse(s);
     merged.m = fmaxf(merged.m, l);
     unwritten |= isnan(l);
   }
-  if (unwritten) merged.m = NAN;  // fmaxf drops NaN; carry it into every output element instead
+#pragma unroll
+  for (int step = 16; step >= 1; step /= 2) merged.m = fmaxf(merged.m, __shfl_xor_sync(kAll, merged.m, step));
+  if (__any_sync(kAll, unwritten)) merged.m = NAN;  // fmaxf drops NaN; carry it into every output element
   float acc[kPerLane] = {};
   if (!merged.is_empty()) {  // all slots empty (or none): the empty state's o = 0, never NaN
-    for (int s = first; s < last; ++s)
-      merged.l += NaturalDomain::exp(__ldcg(lse + static_cast<int64_t>(s) * num_heads + head) - merged.m);
-    const float total = merged.partial_lse();
-    for (int s = first; s < last; ++s) {
-      const float w = NaturalDomain::exp(__ldcg(lse + static_cast<int64_t>(s) * num_heads + head) - total);
-      const float* src = o + (static_cast<int64_t>(s) * num_heads + head) * D + lane * kPerLane;
+    for (int s = first + lane; s < last; s += 32) merged.l += NaturalDomain::exp(slot_lse(s) - merged.m);
 #pragma unroll
-      for (int i = 0; i < kPerLane; i += 2) {
-        const float2 v = __ldcg(reinterpret_cast<const float2*>(src + i));
-        acc[i] += w * v.x;
-        acc[i + 1] += w * v.y;
+    for (int step = 16; step >= 1; step /= 2) merged.l += __shfl_xor_sync(kAll, merged.l, step);
+    const float total = merged.partial_lse();
+    for (int base = first; base < last; base += 32) {
+      const float mine = NaturalDomain::exp(slot_lse(base + lane) - total);  // this lane's slot's weight
+      const int count = min(32, last - base);
+#pragma unroll 4
+      for (int i = 0; i < count; ++i) {
+        const float w = __shfl_sync(kAll, mine, i);
+        const float* src = o + (static_cast<int64_t>(base + i) * num_heads + head) * D + lane * kPerLane;
+#pragma unroll
+        for (int e = 0; e < kPerLane; e += 2) {
+          const float2 v = __ldcg(reinterpret_cast<const float2*>(src + e));
+          acc[e] += w * v.x;
+          acc[e + 1] += w * v.y;
+        }
       }
     }
   }
   T* dst = out + (static_cast<int64_t>(query) * num_heads + head) * D + lane * kPerLane;
 #pragma unroll
-  for (int i = 0; i < kPerLane; i += 2)
-    *reinterpret_cast<uint32_t*>(dst + i) = pack2(acc[i], acc[i + 1], T{});
+  for (int e = 0; e < kPerLane; e += 2)
+    *reinterpret_cast<uint32_t*>(dst + e) = pack2(acc[e], acc[e + 1], T{});
 }
 // [merge-head]
 
