@@ -16,7 +16,9 @@
 #     the small one at 4;
 #  6. the sparse GPU test (TEST_BIN, default build-gpu/tests/test_sparse_gpu; PATLAB_REQUIRE_GPU=1),
 #     then compute-sanitizer (SAN_TOOLS, default "memcheck racecheck synccheck") on `patlab sparse
-#     --method fsa` (SAN_BIN, this tree's build) over two small shared-prefix workloads.
+#     --method fsa` (SAN_BIN, this tree's build) over two small shared-prefix workloads;
+#  7. the merge of stages 3-7 A/B: patlab bench --stage splitkv pat on batches of few long
+#     requests (many partials per query), MERGE_BINARIES (default "patlab-79a48e7 patlab") in turn.
 # Everything lands in OUT/fsa.tar.gz. No step starts after SECONDS (default 560).
 #   PATLAB_COMMIT=<hash> docs/results/2026-12-03-h200-fsa/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -123,4 +125,20 @@ if has 6; then
     done
   done
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|exit" "$out/sanitize.log"
+fi
+
+# 7. stages 3 and 7 on batches that split into many partials, A/B of the merge
+if has 7; then
+  for w in "--tree 4_32768 --heads 32/8" "--tree 2_131072 --heads 8/8" "--tree 8_16384 --heads 32/8"; do
+    for b in ${MERGE_BINARIES:-patlab-79a48e7 patlab}; do
+      bin=$patlab
+      [[ $b != patlab ]] && bin=/tmp/ab/$b
+      (( $(left) < 30 )) && { echo "stopped for time before $b $w" >> "$out/merge.log"; break 2; }
+      name="merge-$b-$(echo "$w" | tr -c 'a-z0-9' '_' | tr -s '_')"
+      # shellcheck disable=SC2086
+      timeout "$(cap 60)" "$bin" bench $w --stage splitkv pat --repeats 20 --format jsonl > "$out/$name.jsonl" 2> "$out/$name.err"
+      echo "exit $? at $SECONDS s: $b $w" >> "$out/merge.log"
+    done
+  done
+  cat "$out/merge.log"
 fi
