@@ -16,20 +16,15 @@
 //    (a request's short last block ends a span, so that block i of a span is tokens [i l',
 //    (i + 1) l')). One pack per (span, row tile of the union): it streams the span's blocks once
 //    through the online softmax, each request's g rows masked to the blocks it chose
-//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and writes one
-//    partial per (request, span), or the output where the request's KV head has one span; the
-//    CTA that writes a (request, KV head)'s last partial merges them (the folded merge,
-//    packed_tile.cuh's step 9), so no empty partials and no merge kernel run. Per block (a span
-//    of one) this is FSA's original order: every block read once per row tile, but one CTA, one
-//    Q gather and one partial per (row, block), which made it latency-bound; spans keep the
-//    reads and cut the rest.
+//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and writes one partial per (request, span); merge.cuh's
+//    kernel merges each request's partials. Per block (a span of one) this is FSA's original
+//    order: every block read once per row tile, but one CTA, one Q gather and one partial per
+//    (row, block), which made it latency-bound; spans keep the reads and cut the rest.
 //  - split (PSA): NSA's packs cut into chunks of at most k blocks, k chosen so that the chunks
 //    number about kSplitCtasPerSm per SM, launched longest first; partials merged as FSA's.
-// In the split, a request's slots number the most any of its KV heads writes; the (slot, KV head)
-// pairs a KV head leaves unwritten (it chose fewer blocks) get the empty state (lse -inf, o 0),
-// which the merge weighs zero, so a NaN-poisoned partial can only survive where a pack failed to
-// write. FSA's slots are numbered per KV head (each head's columns of a slot are its own), one
-// per partial its spans write.
+// A request's slots number the most any of its KV heads writes; the (slot, KV head) pairs a
+// KV head leaves unwritten (it chose fewer blocks) get the empty state (lse -inf, o 0), which the
+// merge weighs zero, so a NaN-poisoned partial can only survive where a pack failed to write.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -190,11 +185,13 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     for (const Span& span : spans)
       for (const auto& entry : span.masks) ++writes[static_cast<size_t>(entry.first) * hkv + span.kv_head];
   }
-  // The split's slots per request: the most partials one of its KV heads writes.
+  // Slots per request: the most partials one of its KV heads writes (none for NSA's order).
   std::vector<int32_t> per_request(static_cast<size_t>(requests_), 0);
   auto slots_of = [&](int r, int kvh) -> int32_t {
     const int32_t n = static_cast<int32_t>(sel.of(r, kvh).size());
-    return order == gpu::SparseOrder::split ? (n + chunk - 1) / chunk : 0;
+    return order == gpu::SparseOrder::fsa     ? writes[static_cast<size_t>(r) * hkv + kvh]
+           : order == gpu::SparseOrder::split ? (n + chunk - 1) / chunk
+                                              : 0;
   };
   for (int r = 0; r < requests_; ++r)
     for (int kvh = 0; kvh < hkv; ++kvh) per_request[r] = std::max(per_request[r], slots_of(r, kvh));
@@ -210,18 +207,6 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
 
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
-    // The folded merge's slots: per KV head, each request's partials in a run of their own (a
-    // pair with one span writes the output directly and has none); the heads share slot numbers.
-    std::vector<int32_t> merge_count(writes.size(), 0), fold_offsets(static_cast<size_t>(hkv) * (requests_ + 1), 0);
-    for (int kvh = 0; kvh < hkv; ++kvh)
-      for (int r = 0; r < requests_; ++r) {
-        const int32_t n = writes[static_cast<size_t>(r) * hkv + kvh];
-        merge_count[static_cast<size_t>(r) * hkv + kvh] = n > 1 ? n : 0;
-        int32_t* row = fold_offsets.data() + static_cast<size_t>(kvh) * (requests_ + 1);
-        row[r + 1] = row[r] + (n > 1 ? n : 0);
-      }
-    for (int kvh = 0; kvh < hkv; ++kvh)
-      offsets.back() = std::max(offsets.back(), fold_offsets[static_cast<size_t>(kvh) * (requests_ + 1) + requests_]);
     std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
     size_t longest = 0;
     for (const Span& span : spans) {
@@ -236,11 +221,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
       std::vector<uint32_t> masks;
       for (auto it = span.masks.begin(); it != span.masks.end();) {
         const int32_t r = it->first;
-        const size_t pair = static_cast<size_t>(r) * hkv + span.kv_head;
         requests.push_back(r);
-        pack_slots.push_back(merge_count[pair] == 0
-                                 ? -1
-                                 : fold_offsets[static_cast<size_t>(span.kv_head) * (requests_ + 1) + r] + written[pair]++);
+        pack_slots.push_back(offsets[static_cast<size_t>(r)] + written[static_cast<size_t>(r) * hkv + span.kv_head]++);
         masks.push_back(it->second);
         if (++it == span.masks.end() || requests.size() == per_tile) {
           packs.add(requests, pack_slots, pages, tokens, span.kv_head, g, masks);
@@ -265,10 +247,6 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
          << static_cast<double>(kv_bytes) / 1e6 << ", partials " << static_cast<double>(partial_bytes) / 1e6 << "); "
          << packs.count() << " CTAs: ";
     notes_ = line.str();
-    merge_count_ = DeviceBuffer<int32_t>(merge_count);
-    merge_offsets_ = DeviceBuffer<int32_t>(fold_offsets);
-    merge_arrivals_ = DeviceBuffer<int32_t>(merge_count.size());
-    PATLAB_CUDA_CHECK(cudaMemset(merge_arrivals_.get(), 0, merge_arrivals_.bytes()));
     // [fsa-packs]
   } else {
     // [nsa-packs]
@@ -316,10 +294,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     notes_ += line.str();
   }
   if (chunk > 0) notes_ += "; chunks of at most " + std::to_string(chunk) + " blocks";
-  if (order == gpu::SparseOrder::split)
+  if (order != gpu::SparseOrder::nsa)
     notes_ += "; " + std::to_string(offsets.back()) + " partial slots, " + std::to_string(empty.size() / 2) + " empty";
-  if (order == gpu::SparseOrder::fsa)
-    notes_ += "; " + std::to_string(offsets.back()) + " partial slots, merge folded into the spans";
 
   arrays_ = DevicePackArrays(packs);
   kv_head_ = DeviceBuffer<int32_t>(packs.kv_head);
@@ -355,10 +331,6 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.pack_kv_head = kv_head_.get();
   args.entry_mask = masks_.get();  // read by FSA's masked instances only
   args.mask_block_tokens = sel_block_;
-  args.merge_count = merge_count_.get();  // the folded merge: FSA's masked instances only
-  args.merge_arrivals = merge_arrivals_.get();
-  args.merge_offsets = merge_offsets_.get();
-  args.requests = requests_;
   args.geo = b.geo;
   args.group = b.group;
   args.num_q_heads = b.num_q_heads;
@@ -370,7 +342,7 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   };
   run_on_streams(streams_.get(), stream, static_cast<int>(launches_.size()),
                  [&](int i, cudaStream_t s) { launch(launches_[static_cast<size_t>(i)], s); });
-  if (order_ != gpu::SparseOrder::split) return;  // NSA writes the output, FSA's spans merge in the kernel
+  if (order_ == gpu::SparseOrder::nsa) return;
   // [sparse-merge]
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
     using T = typename decltype(tag)::type;

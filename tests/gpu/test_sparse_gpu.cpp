@@ -75,13 +75,12 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
   return o;
 }
 
-/// FSA's longest span in the second FSA run of a case (SelectedBranch's kSpanMaxBlocks).
-constexpr int kLongestSpan = 32;
+/// FSA's longest span (sparse.hpp's kMaxSpanBlocks).
+constexpr int kLongestSpan = gpu::kMaxSpanBlocks;
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// with the automatic span length, with one block per span (the most partials per pair for the
-/// folded merge) and with kLongestSpan, each twice: the second run checks that the first left the
-/// merge counters at zero.
+/// four times: automatic spans, one block per span (the most partials per request), kLongestSpan,
+/// and 16-row packs (--span-rows 16).
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -103,19 +102,19 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
   CHECK(runner.select().blocks == sel.blocks);
   const sparse::SparseAttention ref = sparse::sparse_attention(w, o, sel);
   for (gpu::SparseOrder order : orders) {
-    const bool fsa = order == gpu::SparseOrder::fsa;
-    for (int span : fsa ? std::vector<int>{0, 1, kLongestSpan} : std::vector<int>{0}) {
-      runner.prepare(order, sel, {span, 0});
-      for (int run = 1; run <= (fsa ? 2 : 1); ++run) {
-        INFO("order " << gpu::order_name(order) << " span blocks " << span << " run " << run);
-        const gpu::SparseOutputs out = runner.run_once(order);
-        const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o);
-        const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o);
-        std::printf("  %s (span %d, run %d): %s\n    gated %s; selected %s\n", gpu::order_name(order), span, run,
-                    runner.notes(order).c_str(), gated.summary().c_str(), selected.summary().c_str());
-        CHECK(gated.pass);
-        CHECK(selected.pass);
-      }
+    const std::vector<gpu::SpanOptions> spans =
+        order == gpu::SparseOrder::fsa ? std::vector<gpu::SpanOptions>{{0, 0}, {1, 0}, {kLongestSpan, 0}, {0, 16}}
+                                       : std::vector<gpu::SpanOptions>{{0, 0}};
+    for (const gpu::SpanOptions& span : spans) {
+      INFO("order " << gpu::order_name(order) << " span blocks " << span.blocks << " rows " << span.rows);
+      runner.prepare(order, sel, span);
+      const gpu::SparseOutputs out = runner.run_once(order);
+      const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o);
+      const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o);
+      std::printf("  %s (span %d blocks, %d rows): %s\n    gated %s; selected %s\n", gpu::order_name(order), span.blocks,
+                  span.rows, runner.notes(order).c_str(), gated.summary().c_str(), selected.summary().c_str());
+      CHECK(gated.pass);
+      CHECK(selected.pass);
     }
   }
 }

@@ -41,10 +41,10 @@ inline constexpr int kMergeHeadsPerCta = 4;
 /// 32), their max and sum reduced by shuffles, and each slot's weight handed from its lane to the
 /// whole warp; each lane then adds its D/32 consecutive elements of every slot's o, loads that do
 /// not wait for each other. So a query's merge waits on memory about twice, not three times per
-/// slot (a serial loop over slots paid that: on FSA's spans, with a dozen slots per query, each
-/// merge was a chain of ~36 L2 round trips). The partials are read through L2 (ld.global.cg), so
-/// a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded merge,
-/// FSA's spans).
+/// slot, as a serial loop over the slots did (sparse FSA's spans give a query a dozen slots:
+/// 1-4% of their branch, tutorial chapter 22). The partials are read through L2 (ld.global.cg),
+/// so a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded
+/// merge).
 template <typename T, int D>
 __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, const float* __restrict__ lse,
                                                  const int32_t* __restrict__ offsets, int query, int head,

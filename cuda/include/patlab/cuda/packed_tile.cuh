@@ -24,9 +24,7 @@
 ///     and pv_tile read; K's scale is folded into the softmax scale, V's into the output;
 ///  7. merge_warp_columns: warps that split a KV tile merge their states;
 ///  8. write_rows: the output directly when the plan says the query has a single partial, else
-///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot;
-///  9. fold_span_merge (the masked instances only: sparse FSA spans): the CTA that writes the last
-///     partial of a (request, KV head) merges that pair's partials into the output.
+///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,7 +32,6 @@
 #include <cmath>
 #include <cstdint>
 
-#include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/mma.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
@@ -76,16 +73,6 @@ struct PackKernelArgs {
   /// instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
   const uint32_t* entry_mask = nullptr;
   int mask_block_tokens = 0;  ///< tokens per mask bit (l')
-  /// FSA's folded merge (masked instances only, step 9): per (request, KV head) pair, request-major,
-  /// the partials its spans write (merge_count; a pair with one span writes the output directly,
-  /// slot -1, and is not counted) and a counter every span CTA adds to after writing
-  /// (merge_arrivals, zero between runs: the CTA that completes a pair merges it and resets it).
-  const int32_t* merge_count = nullptr;
-  int32_t* merge_arrivals = nullptr;
-  /// [Hkv][requests + 1]: per KV head, the first partial slot of each request (merge.cuh's
-  /// offsets for that head's columns; the KV heads share slot numbers, each in its own columns).
-  const int32_t* merge_offsets = nullptr;
-  int requests = 0;  ///< rows of merge_offsets minus one
 };
 
 // [pack-warp-layout]
@@ -599,44 +586,6 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 }
 // [pack-write]
 
-// [pack-fold-merge]
-/// Step 9 (masked instances only): after step 8, each entry of the pack (its `entries` queries,
-/// from `first`) with a slot counts its partial in on its (request, KV head) counter; the CTA
-/// whose count completes a pair merges the pair's g heads (merge_query_head(), one warp per head,
-/// the heads of all completed pairs spread over the CTA's warps) and resets the counter, so that
-/// no merge kernel runs after the spans and no slot is left unwritten. The fences: every thread's
-/// partials reach L2 before its CTA counts them in, and a merging CTA reads the others' partials
-/// (through L2) only after its count saw theirs. Call from every thread of the CTA.
-/// @tparam T storage type of the output
-/// @tparam D head dimension
-/// @tparam M tile rows (a pack has at most M entries)
-/// @tparam kThreads threads of the CTA
-template <typename T, int D, int M, int kThreads>
-__device__ __forceinline__ void fold_span_merge(const PackKernelArgs& args, int first, int entries, int kv_head,
-                                                int tid) {
-  __shared__ bool completed[M];
-  __threadfence();
-  __syncthreads();
-  for (int e = tid; e < entries; e += kThreads) {
-    bool done = false;
-    if (args.slots[first + e] >= 0) {
-      const int64_t pair = static_cast<int64_t>(args.queries[first + e]) * args.geo.num_kv_heads + kv_head;
-      done = atomicAdd(args.merge_arrivals + pair, 1) == args.merge_count[pair] - 1;
-      if (done) args.merge_arrivals[pair] = 0;  // every partial of the pair is in: ready for the next run
-    }
-    completed[e] = done;
-  }
-  __threadfence();
-  __syncthreads();
-  const int g = args.group, warp = tid / 32, lane = tid % 32;
-  const int32_t* offsets = args.merge_offsets + static_cast<int64_t>(kv_head) * (args.requests + 1);
-  for (int i = warp; i < entries * g; i += kThreads / 32)
-    if (completed[i / g])
-      merge_query_head<T, D>(args.partial_o, args.partial_lse, offsets, args.queries[first + i / g],
-                             kv_head * g + i % g, args.num_q_heads, lane, static_cast<T*>(args.out));
-}
-// [pack-fold-merge]
-
 /// Whether an M-row pack tile with K/V of type KV converts fp8 in registers
 /// (patlab::pack_fp8_in_registers()): pack_pipeline and the caller's write_rows both follow it.
 template <typename KV, int M>
@@ -732,16 +681,14 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
 /// pack_pipeline, convert_kv_tile or qk_tile_fp8 and pv_tile_fp8 (fp8), qk_tile, mask_entries
-/// (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows, fold_span_merge
-/// (kMasked only).
+/// (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (converted in registers with one warp
 /// row, by a shared pass into a 16-bit copy with more: pack_fp8_in_registers())
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
-/// @tparam kMasked apply PackKernelArgs::entry_mask and fold the merge (FSA's spans); false for
-/// stages 4-8
+/// @tparam kMasked apply PackKernelArgs::entry_mask (FSA's spans); false for stages 4-8
 template <typename T, typename KV, int D, int M, int N, bool kMasked = false>
 __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
@@ -802,7 +749,6 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
 
   if (merge_warp_columns<KV, D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
     write_rows<T, D, kFp8InRegisters<KV, M>>(args, first, rows, q_row, kv_head, lane, row_state, o);
-  if constexpr (kMasked) fold_span_merge<T, D, M, kThreads>(args, first, rows / args.group, kv_head, tid);
 }
 // [packed-kernel]
 

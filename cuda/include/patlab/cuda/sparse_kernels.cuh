@@ -109,9 +109,8 @@ class SelectedBranch {
   /// Error(device) on a CUDA error or out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
                  const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, gpu::SpanOptions span = {});
-  /// Enqueues the branch: the split's empty partials, the pack launches (each tile shape on its
-  /// own side stream when there are several, joined back into `stream`), the split's merge (FSA's
-  /// spans merge in the kernel); writes `sel_out`.
+  /// Enqueues the branch: empty partials, the pack launches (each tile shape on its own side
+  /// stream when there are several, joined back into `stream`), the merge; writes `sel_out`.
   void run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const;
   /// The partials and their offsets, for poisoning.
   DeviceSpan partials() const { return {partial_o_.get(), partial_o_.bytes()}; }
@@ -135,10 +134,7 @@ class SelectedBranch {
   DeviceBuffer<int32_t> kv_head_, bucket_;
   DeviceBuffer<uint32_t> masks_;        ///< FSA: per pack entry, the span's blocks its query chose
   DeviceBuffer<int32_t> slot_offsets_;  ///< [R + 1]: first partial slot of each request
-  DeviceBuffer<int32_t> empty_;         ///< split: (slot, KV head) pairs no pack writes: the empty state
-  DeviceBuffer<int32_t> merge_count_;   ///< FSA: PackKernelArgs::merge_count
-  DeviceBuffer<int32_t> merge_offsets_; ///< FSA: PackKernelArgs::merge_offsets
-  DeviceBuffer<int32_t> merge_arrivals_;  ///< FSA: PackKernelArgs::merge_arrivals (zero between runs)
+  DeviceBuffer<int32_t> empty_;         ///< (slot, KV head) pairs no pack writes: the empty state
   int empty_count_ = 0;
   DeviceBuffer<float> partial_o_, partial_lse_;
   /// One side stream per launch when there are several (stage 6's lesson: launches of different
