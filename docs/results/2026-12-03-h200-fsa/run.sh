@@ -4,10 +4,11 @@
 #  1. build this tree into build-gpu (a warm machine keeps it);
 #  2. every GPU test (meson's gpu suite, PATLAB_REQUIRE_GPU=1: a skip fails; TESTS picks tests);
 #  3. Nsight Compute, one line per kernel launch (duration, DRAM, L2 hits, occupancy, grid), over
-#     the first NCU_LAUNCHES (14) launches of the NCU_KERNELS (the pack kernel, the merge, the
-#     empty partials) of `patlab sparse --method fsa` (its checks run NSA's order, the split and
-#     FSA's order once each) with NCU_BIN (this tree's build) on SPARSE_WORKLOADS (default: the
-#     small batch of chapter 22 at groups 1 and 4);
+#     NCU_LAUNCHES (14) launches of the NCU_KERNELS (the pack kernel, the merge, the empty
+#     partials) of `patlab sparse --method fsa --warmup 1 --repeats 20` after the first NCU_SKIP
+#     (0) of them (NSA's order runs first, 43 pack launches, then the split's, then FSA's) with
+#     NCU_BIN (this tree's build) on SPARSE_WORKLOADS (default: the small batch of chapter 22 at
+#     groups 1 and 4);
 #  4. patlab sparse --method fsa (NSA's and FSA's orders timed in one run) on the small batch at
 #     groups 1, 2, 4 and the large one at groups 1 and 4, with BINARIES (default "patlab": this
 #     tree's build; others: build-ab/NAME.xz) in turn.
@@ -68,7 +69,8 @@ if has 3; then
     n=$((n + 1))
     (( $(left) < 60 )) && { echo "stopped for time before ncu $n"; break; }
     # shellcheck disable=SC2086
-    timeout "$(cap 120)" ncu --clock-control none --kernel-name-base function --launch-count "${NCU_LAUNCHES:-14}" \
+    timeout "$(cap 120)" ncu --clock-control none --kernel-name-base function --launch-skip "${NCU_SKIP:-0}" \
+      --launch-count "${NCU_LAUNCHES:-14}" \
       --kernel-name "regex:${NCU_KERNELS:-pack_attention|merge_partials|empty_partials}" \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section MemoryWorkloadAnalysis \
       "${NCU_BIN:-$patlab}" sparse $w --method fsa --repeats 20 --warmup 1 --quiet > "$out/ncu-w$n.log" 2>&1
