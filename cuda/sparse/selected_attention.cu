@@ -11,15 +11,16 @@
 //    of requests that chose them, so that blocks chosen by the same requests are neighbours, then
 //    cut into *spans* of consecutive blocks. A span grows while it stays under its length cap
 //    (span_cap(): kSpanMaxBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
-//    while the union of its requests needs no more row tiles (kSparseMaxTileRows, or SpanOptions::rows) than it did
-//    (so no block is read more often than its own rows need), and while its last block is whole
-//    (a request's short last block ends a span, so that block i of a span is tokens [i l',
-//    (i + 1) l')). One pack per (span, row tile of the union): it streams the span's blocks once
-//    through the online softmax, each request's g rows masked to the blocks it chose
-//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and writes one partial per (request, span); merge.cuh's
-//    kernel merges each request's partials. Per block (a span of one) this is FSA's original
-//    order: every block read once per row tile, but one CTA, one Q gather and one partial per
-//    (row, block), which made it latency-bound; spans keep the reads and cut the rest.
+//    while the union of its requests needs no more row tiles (of kSparseMaxTileRows rows, or
+//    SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
+//    while its last block is whole (a request's short last block ends a span, so that block i of
+//    a span is tokens [i l', (i + 1) l')). One pack per (span, row tile of the union): it streams
+//    the span's blocks once through the online softmax, each request's g rows masked to the
+//    blocks it chose (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and
+//    writes one partial per (request, span); merge.cuh's kernel merges each request's partials.
+//    Per block (a span of one) this is FSA's original order: every block read once per row tile,
+//    but one CTA, one Q gather and one partial per (row, block), which made it latency-bound;
+//    spans keep the reads and cut the rest.
 //  - split (PSA): NSA's packs cut into chunks of at most k blocks, k chosen so that the chunks
 //    number about kSplitCtasPerSm per SM, launched longest first; partials merged as FSA's.
 // A request's slots number the most any of its KV heads writes; the (slot, KV head) pairs a
@@ -164,7 +165,8 @@ std::vector<Span> fsa_spans(const sparse::FsaView& view, int sel_block, int cap,
 }  // namespace
 
 SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
-                               const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, gpu::SpanOptions span_shape)
+                               const sparse::SparseOptions& o, int sm_count, int64_t smem_optin,
+                               gpu::SpanOptions span_shape)
     : order_(order), requests_(layout.num_requests()) {
   const Shape& s = layout.shape;
   const int g = s.group(), hkv = s.num_kv_heads, page = s.page_size;

@@ -111,8 +111,9 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
       const gpu::SparseOutputs out = runner.run_once(order);
       const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o);
       const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o);
-      std::printf("  %s (span %d blocks, %d rows): %s\n    gated %s; selected %s\n", gpu::order_name(order), span.blocks,
-                  span.rows, runner.notes(order).c_str(), gated.summary().c_str(), selected.summary().c_str());
+      std::printf("  %s (span %d blocks, %d rows): %s\n    gated %s; selected %s\n", gpu::order_name(order),
+                  span.blocks, span.rows, runner.notes(order).c_str(), gated.summary().c_str(),
+                  selected.summary().c_str());
       CHECK(gated.pass);
       CHECK(selected.pass);
     }

@@ -53,7 +53,9 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
   constexpr int kPerLane = D / 32;
   constexpr unsigned kAll = 0xffffffffu;
   const int first = offsets[query], last = offsets[query + 1];
-  auto slot_lse = [&](int s) { return s < last ? __ldcg(lse + static_cast<int64_t>(s) * num_heads + head) : -INFINITY; };
+  auto slot_lse = [&](int s) {
+    return s < last ? __ldcg(lse + static_cast<int64_t>(s) * num_heads + head) : -INFINITY;
+  };
   SoftmaxRow<NaturalDomain> merged;  // the scalar part of the merged state; empty without slots
   bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
   for (int s = first + lane; s < last; s += 32) {
