@@ -9,19 +9,20 @@ read by many query heads the tensor floor can be the higher one, and then no ker
 given fraction of the copy bandwidth however few bytes it reads.
 
     FLOPs        = 4 x d x Hq x (sum of request lengths)       (S = q K^T and P V, 2 each)
-    tensor floor = FLOPs / (SMs x max SM clock x kTensorFlopsPerClock)
+    tensor floor = FLOPs / (SMs x max SM clock x TENSOR_FLOPS_PER_CLOCK)
     copy floor   = unique bytes / measured copy bandwidth
 
 The sum of request lengths comes from the run table's "per-request KV bytes" (every request's
 tokens x Hkv x d x K and V x bytes per element); the SM count, the clock and the copy bandwidth
-from the same table, so the floors are the measured device's. kTensorFlopsPerClock is the dense
+from the same table, so the floors are the measured device's. TENSOR_FLOPS_PER_CLOCK is the dense
 FP16/BF16 rate of a Hopper SM (the kernels compute in 16 bits also over an fp8 cache).
 
     python3 tools/roofline.py docs/results/2026-12-02-h200-stage8-routed/suite.jsonl --stages pat,hopper
 
 Reads `patlab bench` / `compare --format jsonl` files (their "run" and "results" rows). Prints a
-markdown table per workload and a summary over the shared-prefix workloads of at least
---min-mb unique MB. Exit 0, 2 on bad usage or a file that is not such a results file.
+markdown table per workload and a summary over the shared-prefix workloads (summarize_results'
+rule) of at least --min-mb unique MB, against the suite's copy target (its TARGET_COPY_PCT).
+Exit 0, 2 on bad usage or a file that is not such a results file.
 """
 
 from __future__ import annotations
@@ -33,13 +34,12 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from summarize_results import TARGET_COPY_PCT, TARGET_UNIQUE_BYTES, shares_prefix  # noqa: E402
+
 #: Dense FP16/BF16 tensor FLOPs per SM per clock on sm_90 (Hopper's 4th-generation tensor cores:
 #: 1024 FMA per clock per SM on A100, twice that per clock on H100; 2 FLOPs per FMA).
-kTensorFlopsPerClock = 4096
-#: A workload shares when its requests' own copies would be this many times its unique bytes.
-kSharingRatio = 1.2
-#: The fraction of the copy bandwidth of issue 12's median target.
-kCopyTarget = 0.70
+TENSOR_FLOPS_PER_CLOCK = 4096
 
 SHAPE = re.compile(r"(\d+)/(\d+) heads, d=(\d+)")
 CLOCKS = re.compile(r"(\d+) / (\d+)")
@@ -86,12 +86,11 @@ def floors(run: dict) -> dict:
     elem = 1 if run.get("kv dtype") == "fp8" else 2
     tokens = run["per-request KV bytes"] / (2 * hkv * d * elem)  # summed over the requests
     flops = 4 * d * hq * tokens
-    peak = run["SMs"] * int(clocks.group(1)) * 1e6 * kTensorFlopsPerClock
+    peak = run["SMs"] * int(clocks.group(1)) * 1e6 * TENSOR_FLOPS_PER_CLOCK
     unique = run["unique bytes (KV + q + out)"]
     return {
         "group": hq // hkv,
         "unique_mb": unique / 1e6,
-        "sharing": run["per-request KV bytes"] / unique,
         "copy_us": unique / (run["copy GB/s"] * 1e3),
         "tensor_us": flops / peak * 1e6,
     }
@@ -101,7 +100,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", help="results files (jsonl)")
     ap.add_argument("--stages", default="pat,hopper", help="stages to show, comma-separated (default pat,hopper)")
-    ap.add_argument("--min-mb", type=float, default=128.0, help="the summary's least unique MB (default 128)")
+    ap.add_argument("--min-mb", type=float, default=TARGET_UNIQUE_BYTES / 1e6,
+                    help=f"the summary's least unique MB (default {TARGET_UNIQUE_BYTES / 1e6:g}, the suite's target)")
     args = ap.parse_args()
     stages = [s for s in args.stages.split(",") if s]
     if not stages:
@@ -128,17 +128,17 @@ def main() -> None:
             else:
                 cells += ["", "", ""]
         print("| " + " | ".join(cells) + " |")
-        if f["sharing"] >= kSharingRatio and f["unique_mb"] >= args.min_mb:
+        if shares_prefix(workload) and f["unique_mb"] >= args.min_mb:
             picked += 1
-            out_of_reach += f["tensor_us"] > f["copy_us"] / kCopyTarget
+            out_of_reach += f["tensor_us"] > f["copy_us"] / (TARGET_COPY_PCT / 100)
             for s in stages:
                 t = timed.get(s, {}).get("time_us")
                 if isinstance(t, (int, float)) and t > 0:
                     of_bound[s].append(100 * bound / t)
     print()
-    print(f"Shared-prefix workloads (own copies >= {kSharingRatio}x the unique bytes) of >= {args.min_mb:g} MB: "
-          f"{picked}; on {out_of_reach} of them the tensor floor is above the copy floor / {kCopyTarget} "
-          f"(even at the tensor peak, below {100 * kCopyTarget:.0f}% of the copy bandwidth).")
+    print(f"Shared-prefix workloads of >= {args.min_mb:g} MB: {picked}; on {out_of_reach} of them the tensor floor "
+          f"is above the copy floor / {TARGET_COPY_PCT / 100:g} (even at the tensor peak, below "
+          f"{TARGET_COPY_PCT:g}% of the copy bandwidth).")
     for s in stages:
         if of_bound[s]:
             print(f"{s}: median {statistics.median(of_bound[s]):.1f}% of the higher floor over those "

@@ -10,7 +10,7 @@
 //  - FSA, by spans: per KV head, the chosen physical blocks (fsa.hpp's index) sorted by the list
 //    of requests that chose them, so that blocks chosen by the same requests are neighbours, then
 //    cut into *spans* of consecutive blocks. A span grows while it stays under its length cap
-//    (span_cap(): kSpanMaxBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
+//    (span_cap(): gpu::kMaxSpanBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
 //    while the union of its requests needs no more row tiles (of kSparseMaxTileRows rows, or
 //    SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
 //    while its last block is whole (a request's short last block ends a span, so that block i of
@@ -116,12 +116,12 @@ struct Span {
   std::map<int32_t, uint32_t> masks;  ///< request -> chosen blocks of the span, requests ascending
 };
 
-/// The longest span: kSpanMaxBlocks, or less so that the chosen physical blocks make about
+/// The longest span: gpu::kMaxSpanBlocks, or less so that the chosen physical blocks make about
 /// kSpanCtasPerSm spans per SM.
 int span_cap(size_t physical_blocks, int sm_count) {
   const int64_t ctas = int64_t{kSpanCtasPerSm} * std::max(1, sm_count);
   const int64_t cap = (static_cast<int64_t>(physical_blocks) + ctas - 1) / ctas;
-  return static_cast<int>(std::clamp<int64_t>(cap, 1, kSpanMaxBlocks));
+  return static_cast<int>(std::clamp<int64_t>(cap, 1, gpu::kMaxSpanBlocks));
 }
 
 // [fsa-spans]

@@ -1,10 +1,11 @@
 // Sparse decode on the GPU (issue 17) against the float64 sparse oracle: the GPU's selection
 // against the CPU's (identical, or within sparse_check.hpp's tie rule), then every method's
 // outputs (the gated sum and the selected branch alone), NaN-poisoned before each run: nsa (top-n
-// in NSA's loop order, and split into chunks as patlab sparse also times it), fsa (top-n in FSA's, by spans: once with the span length the device's SM
-// count gives, which on these small cases is mostly 1 block, and once with the longest spans,
-// kSpanMaxBlocks, so that spans hold blocks that only some of their rows chose, and requests past
-// a row tile split a span into several packs), psa (the progressive budget in NSA's order split
+// in NSA's loop order, and split into chunks as patlab sparse also times it), fsa (top-n in FSA's,
+// by spans: with the span length the device's SM count gives, which on these small cases is
+// mostly 1 block; with 1-block spans; with the longest spans, gpu::kMaxSpanBlocks, so that spans
+// hold blocks that only some of their rows chose, and requests past a row tile split a span into
+// several packs; and with 16-row packs), psa (the progressive budget in NSA's order split
 // into balanced chunks, and in FSA's order, whose rows then choose uneven numbers of blocks).
 // Shapes cross page and selection-block boundaries (odd lengths, requests shorter than one
 // compressed block or the window), groups 1, 3, 4, 7 and 8, d 64 and 128 (and 256 once), fp16
@@ -75,12 +76,9 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
   return o;
 }
 
-/// FSA's longest span (sparse.hpp's kMaxSpanBlocks).
-constexpr int kLongestSpan = gpu::kMaxSpanBlocks;
-
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// four times: automatic spans, one block per span (the most partials per request), kLongestSpan,
-/// and 16-row packs (--span-rows 16).
+/// four times: automatic spans, one block per span (the most partials per request), the longest
+/// spans (gpu::kMaxSpanBlocks) and 16-row packs (--span-rows 16).
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -103,7 +101,7 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
   const sparse::SparseAttention ref = sparse::sparse_attention(w, o, sel);
   for (gpu::SparseOrder order : orders) {
     const std::vector<gpu::SpanOptions> spans =
-        order == gpu::SparseOrder::fsa ? std::vector<gpu::SpanOptions>{{0, 0}, {1, 0}, {kLongestSpan, 0}, {0, 16}}
+        order == gpu::SparseOrder::fsa ? std::vector<gpu::SpanOptions>{{0, 0}, {1, 0}, {gpu::kMaxSpanBlocks, 0}, {0, 16}}
                                        : std::vector<gpu::SpanOptions>{{0, 0}};
     for (const gpu::SpanOptions& span : spans) {
       INFO("order " << gpu::order_name(order) << " span blocks " << span.blocks << " rows " << span.rows);

@@ -43,8 +43,6 @@ inline constexpr int kSparseMaxTileRows = 64;
 inline constexpr int kSparseKvTile = 64;
 /// PSA's split: aim for this many CTAs per SM, so that uneven chunks balance out.
 inline constexpr int kSplitCtasPerSm = 4;
-/// Most selection blocks of one FSA span (sparse.hpp's kMaxSpanBlocks, the CLI's bound).
-inline constexpr int kSpanMaxBlocks = gpu::kMaxSpanBlocks;
 /// FSA's spans: their length is capped so that the span CTAs number at least about this many per
 /// SM (a long span is one CTA's serial stream of KV tiles; too few of them leave SMs idle).
 inline constexpr int kSpanCtasPerSm = 2;
@@ -104,7 +102,7 @@ void launch_gates(const Shape& shape, int64_t elements, const float* o_cmp, cons
 class SelectedBranch {
  public:
   /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
-  /// split and FSA's spans; `span` fixes FSA's longest span (1..kSpanMaxBlocks; 0: from
+  /// split and FSA's spans; `span` fixes FSA's longest span (1..gpu::kMaxSpanBlocks; 0: from
   /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: kSparseMaxTileRows). Throws
   /// Error(device) on a CUDA error or out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
