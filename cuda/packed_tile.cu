@@ -9,16 +9,16 @@
 namespace patlab::cuda {
 
 void configure_pack_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  pack_instances::configure<false>(shape, tile, smem_optin);
+  pack_instances::configure<0>(shape, tile, smem_optin);
 }
 
 int pack_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  return pack_instances::ctas_per_sm<false>(shape, tile, smem_optin);
+  return pack_instances::ctas_per_sm<0>(shape, tile, smem_optin);
 }
 
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream) {
-  pack_instances::launch<false>(shape, tile, args, bucket, count, stream);
+  pack_instances::launch<0>(shape, tile, args, bucket, count, stream);
 }
 
 }  // namespace patlab::cuda

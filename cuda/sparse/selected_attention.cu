@@ -282,17 +282,22 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     if (ids.empty()) continue;
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return packs.kv_len[a] > packs.kv_len[b]; });
     const TileShape tile = fit_tile({m, kSparseKvTile}, s.head_dim, s.kv_element_bytes());
+    // FSA's spans: the ring SpanOptions::stages asks for, else three stages where they fit
+    const int stages = order != gpu::SparseOrder::fsa ? 0
+                       : span_shape.stages > 0        ? span_shape.stages
+                                                      : span_kv_stages(s.head_dim, tile.m, tile.n);
     if (order == gpu::SparseOrder::fsa)
-      configure_span_tile(s, tile, smem_optin);
+      configure_span_tile(s, tile, stages, smem_optin);
     else
       configure_pack_tile(s, tile, smem_optin);
     int64_t useful = 0;
     for (int32_t i : ids) useful += packs.rows[i];
-    launches_.push_back({tile, static_cast<int>(bucket.size()), static_cast<int>(ids.size())});
-    bucket.insert(bucket.end(), ids.begin(), ids.end());
     std::ostringstream line;
     line << (launches_.empty() ? "" : ", ") << ids.size() << " CTAs of " << tile.name() << " (" << std::setprecision(3)
-         << static_cast<double>(useful) / static_cast<double>(ids.size()) << " useful rows each)";
+         << static_cast<double>(useful) / static_cast<double>(ids.size()) << " useful rows each"
+         << (stages > 0 ? ", a ring of " + std::to_string(stages) + " stages)" : ")");
+    launches_.push_back({tile, static_cast<int>(bucket.size()), static_cast<int>(ids.size()), stages});
+    bucket.insert(bucket.end(), ids.begin(), ids.end());
     notes_ += line.str();
   }
   if (chunk > 0) notes_ += "; chunks of at most " + std::to_string(chunk) + " blocks";
@@ -338,7 +343,7 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.num_q_heads = b.num_q_heads;
   auto launch = [&](const Bucket& l, cudaStream_t on) {
     if (order_ == gpu::SparseOrder::fsa)
-      launch_span_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
+      launch_span_tile(shape, l.tile, l.stages, args, bucket_.get() + l.offset, l.count, on);
     else
       launch_pack_tile(shape, l.tile, args, bucket_.get() + l.offset, l.count, on);
   };

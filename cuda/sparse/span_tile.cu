@@ -1,19 +1,36 @@
-// The masked instances of the pack kernel (pack_attention_kernel<..., kMasked = true>: step 4b,
-// mask_entries), for FSA's spans (selected_attention.cu): 16-bit K and V, every tile shape and
-// head dim, compiled here apart from the plain instances of cuda/packed_tile.cu, which stay as
-// they were.
+// The masked instances of the pack kernel (pack_attention_kernel<..., kSpanStages>: step 4b,
+// mask_entries), for FSA's spans (selected_attention.cu): 16-bit K and V, KV tiles of
+// kSpanKvTile tokens, every row tile and head dim, on rings of two and three stages (the second
+// the default where it fits, span_kv_stages(); `patlab sparse --span-stages` picks), compiled
+// here apart from the plain instances of cuda/packed_tile.cu, which stay as they were.
 #include "patlab/cuda/packed_tile_instances.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
 
 namespace patlab::cuda {
 
-void configure_span_tile(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  pack_instances::configure<true>(shape, tile, smem_optin);
+namespace {
+
+/// Calls `f(std::integral_constant<int, S>{})` for a built span ring of `stages`.
+template <typename F>
+void dispatch_span_stages(int stages, F&& f) {
+  switch (stages) {
+    case kKvStages: f(std::integral_constant<int, kKvStages>{}); return;
+    case kSpanKvStages: f(std::integral_constant<int, kSpanKvStages>{}); return;
+    default: throw Error(ErrorKind::unsupported, "no span ring of " + std::to_string(stages) + " stages is built");
+  }
 }
 
-void launch_span_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-                      cudaStream_t stream) {
-  pack_instances::launch<true>(shape, tile, args, bucket, count, stream);
+}  // namespace
+
+void configure_span_tile(const Shape& shape, TileShape tile, int stages, int64_t smem_optin) {
+  dispatch_span_stages(stages, [&](auto s) { pack_instances::configure<decltype(s)::value>(shape, tile, smem_optin); });
+}
+
+void launch_span_tile(const Shape& shape, TileShape tile, int stages, const PackKernelArgs& args, const int32_t* bucket,
+                      int count, cudaStream_t stream) {
+  dispatch_span_stages(stages, [&](auto s) {
+    pack_instances::launch<decltype(s)::value>(shape, tile, args, bucket, count, stream);
+  });
 }
 
 }  // namespace patlab::cuda

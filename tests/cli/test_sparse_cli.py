@@ -59,6 +59,8 @@ def main():
                  "--span-blocks -1 is outside 0..32")
     expect_error("span rows not a tile", SMALL + FITS + ["--method", "fsa", "--span-rows", "48"],
                  "--span-rows 48 is not 16, 32 or 64")
+    expect_error("span ring not built", SMALL + FITS + ["--method", "fsa", "--span-stages", "4"],
+                 "--span-stages 4 is not 2 or 3")
     expect_error("curve n below the forced blocks", SMALL + FITS + ["--curves", "--curve-n", "2"],
                  "--curve-n: 2 is below the 3 forced blocks")
 

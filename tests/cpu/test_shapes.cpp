@@ -54,6 +54,33 @@ TEST_CASE("Shape::validate accepts every group 1-16 and head dims 64, 128, 256, 
   require_error([] { shape_of(8, 8, 512, 16).validate(); }, "unsupported head dim 512");
 }
 
+TEST_CASE("tile budget: FSA's span ring takes three stages wherever they fit, two elsewhere") {
+  // d = 128, 64x64: 16 KB of Q and three 16 KB K/V pairs; the plain ring keeps two.
+  CHECK(span_kv_stages(128, 64, 64) == kSpanKvStages);
+  CHECK(span_smem_bytes(128, 64, 64, kSpanKvStages) == (64 * 128 + 2 * 3 * 64 * 128) * 2);
+  CHECK(span_smem_bytes(128, 64, 64, kKvStages) == pack_smem_bytes(128, 64, 64));
+  // d = 256, 32x128: three stages would take 400 KB, two 272 KB; neither fits.
+  CHECK(span_kv_stages(256, 32, 128) == kKvStages);
+  CHECK_FALSE(span_ring_fits(256, 32, 128, kKvStages));
+  CHECK_FALSE(span_ring_fits(128, 64, 64, 4));  // only two or three stages are built
+  for (int d : kHeadDims)
+    for (int m : kTileRowOptions)
+      for (int n : kTileKvOptions) {
+        CAPTURE(d, m, n);
+        const int stages = span_kv_stages(d, m, n);
+        CHECK((stages == kSpanKvStages || stages == kKvStages));
+        // three stages exactly when they fit; a tile that fits keeps its two-stage ring
+        CHECK((stages == kSpanKvStages) == ((m * d + 2 * kSpanKvStages * n * d) * 2 <= kPackSmemBudget));
+        if (tile_fits(TileShape{m, n}, d, kTileElemBytes)) {
+          CHECK(span_ring_fits(d, m, n, kKvStages));
+          CHECK(span_ring_fits(d, m, n, stages));
+        }
+      }
+  // the span tile (n = kSpanKvTile) takes three stages at every head dim and row count
+  for (int d : kHeadDims)
+    for (int m : kTileRowOptions) CHECK(span_kv_stages(d, m, kSpanKvTile) == kSpanKvStages);
+}
+
 TEST_CASE("tile budget: shared memory and registers per head dim, and fit_tile lowers n only") {
   // d=256: the n = 128 tiles need more than 227 KB; every other tile fits.
   CHECK(pack_smem_bytes(256, 16, 128) == (16 * 256 + 4 * 128 * 256) * 2);

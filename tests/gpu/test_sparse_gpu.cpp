@@ -77,8 +77,9 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
 }
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// four times: automatic spans, one block per span (the most partials per request), the longest
-/// spans (gpu::kMaxSpanBlocks) and 16-row packs (--span-rows 16).
+/// five times: automatic spans (on the three-stage ring), one block per span (the most partials
+/// per request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16) and the
+/// two-stage ring (--span-stages 2).
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -101,17 +102,20 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
   const sparse::SparseAttention ref = sparse::sparse_attention(w, o, sel);
   for (gpu::SparseOrder order : orders) {
     const std::vector<gpu::SpanOptions> spans =
-        order == gpu::SparseOrder::fsa ? std::vector<gpu::SpanOptions>{{0, 0}, {1, 0}, {gpu::kMaxSpanBlocks, 0}, {0, 16}}
-                                       : std::vector<gpu::SpanOptions>{{0, 0}};
+        order == gpu::SparseOrder::fsa
+            ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {1, 0, 0}, {gpu::kMaxSpanBlocks, 0, 0}, {0, 16, 0},
+                                            {0, 0, kKvStages}}
+            : std::vector<gpu::SpanOptions>{{0, 0, 0}};
     for (const gpu::SpanOptions& span : spans) {
-      INFO("order " << gpu::order_name(order) << " span blocks " << span.blocks << " rows " << span.rows);
+      INFO("order " << gpu::order_name(order) << " span blocks " << span.blocks << " rows " << span.rows << " stages "
+                    << span.stages);
       runner.prepare(order, sel, span);
       const gpu::SparseOutputs out = runner.run_once(order);
       const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o);
       const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o);
-      std::printf("  %s (span %d blocks, %d rows): %s\n    gated %s; selected %s\n", gpu::order_name(order),
-                  span.blocks, span.rows, runner.notes(order).c_str(), gated.summary().c_str(),
-                  selected.summary().c_str());
+      std::printf("  %s (span %d blocks, %d rows, %d stages): %s\n    gated %s; selected %s\n",
+                  gpu::order_name(order), span.blocks, span.rows, span.stages, runner.notes(order).c_str(),
+                  gated.summary().c_str(), selected.summary().c_str());
       CHECK(gated.pass);
       CHECK(selected.pass);
     }

@@ -385,6 +385,10 @@ void add_sparse(CLI::App& app, Action& action) {
                   "GPU, FSA's order: the most tile rows of a span's pack, 16, 32 or 64 (a span whose requests "
                   "need more rows is streamed by several packs); 0: automatic (64)")
       ->capture_default_str();
+  cmd->add_option("--span-stages", o->span.stages,
+                  "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "
+                  "pack kernel's) or 3 (two in flight); 0: automatic (3)")
+      ->capture_default_str();
   cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
   cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();
   cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str();

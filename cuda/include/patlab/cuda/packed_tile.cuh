@@ -8,10 +8,11 @@
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
 ///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2; 4 with an fp8 cache
-///     converted in registers, 3 of those at d = 256), the copies of the next tiles overlap the
-///     math of tile i; per tile and warp, steps 4-6 on its 16 rows;
+///     converted in registers, 3 of those at d = 256; FSA's spans 3, span_kv_stages(), or 2
+///     by choice), the copies of the next tiles overlap the math of tile i; per tile and warp, steps
+///     4-6 on its 16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
-///  4b. mask_entries (the masked instances only, kMasked: sparse FSA spans): scores of tokens in
+///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of tokens in
 ///     selection blocks that the row's query did not choose become -inf; the plain instances of
 ///     stages 4-8 compile without it;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
@@ -65,7 +66,7 @@ struct PackKernelArgs {
   PoolGeometry geo{};
   int group = 1;        ///< query heads per KV head
   int num_q_heads = 1;  ///< Hq
-  /// Sparse decode's FSA spans, read by the masked instances only (kMasked): per (pack, query)
+  /// Sparse decode's FSA spans, read by the masked instances only (kSpanStages > 0): per (pack, query)
   /// entry, the selection blocks of the pack's range that the query chose, as bits (bit i:
   /// tokens [i b, (i + 1) b) of the range, b = mask_block_tokens, at most 32 blocks); the other
   /// tokens' scores are -inf. A template flag of the same kernel rather than a second kernel, so
@@ -88,10 +89,21 @@ struct PackWarpLayout {
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
-/// Dynamic shared memory of a pack CTA: the Q tile plus the K/V ring (patlab::pack_smem_bytes()).
-template <typename KV, int D, int M, int N>
+/// K/V stages of a pack CTA's ring: patlab::pack_kv_stages(), or kSpanStages for the masked
+/// instances (FSA's spans, 16-bit K and V).
+/// @tparam kSpanStages 0 for the plain instances; the span ring's stages for the masked ones
+template <typename KV, int D, int M, int N, int kSpanStages = 0>
+constexpr int pack_instance_stages() {
+  return kSpanStages > 0 ? kSpanStages : pack_kv_stages(D, M, static_cast<int>(sizeof(KV)));
+}
+
+/// Dynamic shared memory of a pack CTA: the Q tile plus the K/V ring (patlab::pack_smem_bytes(),
+/// or patlab::span_smem_bytes() for the masked instances).
+/// @tparam kSpanStages 0 for the plain instances; the span ring's stages for the masked ones
+template <typename KV, int D, int M, int N, int kSpanStages = 0>
 constexpr int pack_smem_bytes() {
-  return patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
+  return kSpanStages > 0 ? span_smem_bytes(D, M, N, kSpanStages)
+                         : patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
 }
 // [pack-warp-layout]
 
@@ -681,22 +693,28 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
 /// pack_pipeline, convert_kv_tile or qk_tile_fp8 and pv_tile_fp8 (fp8), qk_tile, mask_entries
-/// (kMasked only), softmax_update, pv_tile, merge_warp_columns, write_rows.
+/// (masked instances only), softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (converted in registers with one warp
 /// row, by a shared pass into a 16-bit copy with more: pack_fp8_in_registers())
 /// @tparam D head dimension
 /// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
 /// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
-/// @tparam kMasked apply PackKernelArgs::entry_mask (FSA's spans); false for stages 4-8
-template <typename T, typename KV, int D, int M, int N, bool kMasked = false>
+/// @tparam kSpanStages 0: the plain instances of stages 4-8 and NSA's order; 2 or 3 (kKvStages,
+/// kSpanKvStages): the masked instances of FSA's spans, which apply PackKernelArgs::entry_mask, on
+/// a ring of that many 16-bit stages
+template <typename T, typename KV, int D, int M, int N, int kSpanStages = 0>
 __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
   using Layout = PackWarpLayout<D, M, N>;
   constexpr bool kFp8 = sizeof(KV) == 1;
   static_assert(sizeof(KV) == sizeof(T) || kFp8, "K/V are stored as the 16-bit type or as fp8");
   static_assert(M % kWarpRows == 0 && N % 16 == 0 && D % 16 == 0, "tile shapes are multiples of the mma shape");
-  static_assert(pack_smem_bytes<KV, D, M, N>() <= kPackSmemBudget, "the Q tile and the K/V stages fit shared memory");
+  constexpr bool kMasked = kSpanStages > 0;
+  static_assert(!kMasked || (!kFp8 && span_ring_fits(D, M, N, kSpanStages)),
+                "the masked instances (FSA's spans) read 16-bit K and V on a span ring that fits");
+  static_assert(pack_smem_bytes<KV, D, M, N, kSpanStages>() <= kPackSmemBudget,
+                "the Q tile and the K/V stages fit shared memory");
   static_assert(pack_register_cost(D, Layout::kColTokens) <= kPackAccumulatorBudget,
                 "the output and score accumulators fit the register budget (tile_budget.hpp)");
   constexpr int kThreads = Layout::kThreads;
@@ -704,7 +722,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   constexpr int kColTokens = Layout::kColTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
-  constexpr int kStages = pack_kv_stages(D, M, static_cast<int>(sizeof(KV)));
+  constexpr int kStages = pack_instance_stages<KV, D, M, N, kSpanStages>();
   KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
   KV* v_s = k_s + kStages * N * D;
   // fp8 converted by a shared pass: the 16-bit K and V tiles it writes, after the ring

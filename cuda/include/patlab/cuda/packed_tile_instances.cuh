@@ -2,8 +2,9 @@
 /// @brief How a translation unit compiles and launches instances of the pack kernel
 /// (packed_tile.cuh): the choice of instance for (shape, tile) and its shared-memory setup,
 /// occupancy and launch, for the plain kernel (cuda/packed_tile.cu, stages 4-8 and NSA's sparse
-/// order) or the masked one (cuda/sparse/span_tile.cu, FSA's spans). Include it from one .cu per
-/// kind only: each includer compiles every instance it may launch.
+/// order) or the masked one on a ring of 2 or 3 stages (cuda/sparse/span_tile.cu, FSA's spans,
+/// KV tiles of kSpanKvTile tokens only). Include it from one .cu per kind only: each includer
+/// compiles every instance it may launch.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -47,18 +48,27 @@ bool dispatch_tile(TileShape tile, F&& f) {
 
 /// Calls `f(TypeTag<T, KV>, D, M, N)` for the pack kernel instance of (shape, tile); throws
 /// Error(unsupported) when that tile is not built, or does not fit the shape's head dim. The
-/// masked kernel is built for 16-bit K and V only (sparse decode refuses an fp8 cache).
-/// @tparam kMasked the masked kernel (pack_attention_kernel's kMasked)
-template <bool kMasked, typename F>
+/// masked kernel is built for 16-bit K and V and KV tiles of kSpanKvTile tokens only (sparse
+/// decode refuses an fp8 cache), on rings that fit.
+/// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
+template <int kSpanStages, typename F>
 void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
+  static_assert(kSpanStages == 0 || kSpanStages == kKvStages || kSpanStages == kSpanKvStages, "rings that are built");
   bool built = false;
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
     built = dispatch_tile(tile, [&](auto m, auto n) {
       using T = typename decltype(tag)::type;
       using KV = typename decltype(tag)::kv_type;
       [[maybe_unused]] constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-      if constexpr (kMasked && !std::is_same_v<T, KV>)
+      if constexpr (kSpanStages > 0 && !std::is_same_v<T, KV>)
         throw Error(ErrorKind::unsupported, "the masked pack kernel reads 16-bit K and V only");
+      else if constexpr (kSpanStages > 0 && N != kSpanKvTile)
+        throw Error(ErrorKind::unsupported, "the masked pack kernel is built for KV tiles of " +
+                                                std::to_string(kSpanKvTile) + " tokens only, not " + tile.name());
+      else if constexpr (kSpanStages > 0 && !span_ring_fits(D, M, N, kSpanStages))
+        throw Error(ErrorKind::unsupported, "a span ring of " + std::to_string(kSpanStages) +
+                                                " stages does not fit tile " + tile.name() + " at head dim " +
+                                                std::to_string(D));
       else if constexpr (pack_tile_fits(D, M, N, static_cast<int>(sizeof(KV))))
         f(tag, dim, m, n);
       else
@@ -70,52 +80,53 @@ void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
 }
 
 /// configure_pack_tile() of the plain or masked kernel.
-template <bool kMasked>
+template <int kSpanStages>
 void configure(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  dispatch_pack_instance<kMasked>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+  dispatch_pack_instance<kSpanStages>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
     using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    constexpr int bytes = pack_smem_bytes<KV, D, M, N>();
+    constexpr int bytes = pack_smem_bytes<KV, D, M, N, kSpanStages>();
     if (bytes > smem_optin)
       throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
                                               std::to_string(bytes) + " bytes of shared memory, the device gives " +
                                               std::to_string(smem_optin));
-    PATLAB_CUDA_CHECK(cudaFuncSetAttribute(pack_attention_kernel<T, KV, D, M, N, kMasked>,
+    PATLAB_CUDA_CHECK(cudaFuncSetAttribute(pack_attention_kernel<T, KV, D, M, N, kSpanStages>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   });
 }
 
 /// pack_tile_ctas_per_sm() of the plain or masked kernel.
-template <bool kMasked>
+template <int kSpanStages>
 int ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
-  configure<kMasked>(shape, tile, smem_optin);
+  configure<kSpanStages>(shape, tile, smem_optin);
   int ctas = 0;
-  dispatch_pack_instance<kMasked>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+  dispatch_pack_instance<kSpanStages>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
     using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
-    PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, pack_attention_kernel<T, KV, D, M, N, kMasked>,
-                                                                    PackWarpLayout<D, M, N>::kThreads,
-                                                                    pack_smem_bytes<KV, D, M, N>()));
+    PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &ctas, pack_attention_kernel<T, KV, D, M, N, kSpanStages>, PackWarpLayout<D, M, N>::kThreads,
+        pack_smem_bytes<KV, D, M, N, kSpanStages>()));
   });
   return ctas;
 }
 
 /// launch_pack_tile() of the plain or masked kernel.
-template <bool kMasked>
+template <int kSpanStages>
 void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
             cudaStream_t stream) {
   if (count == 0) return;
-  dispatch_pack_instance<kMasked>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
+  dispatch_pack_instance<kSpanStages>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
     using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value, M = decltype(m)::value, N = decltype(n)::value;
     const int64_t ctas = int64_t{count} * (args.pack_kv_head ? 1 : shape.num_kv_heads);
     if (ctas > kMaxGridX)
       throw Error(ErrorKind::unsupported, "a bucket of " + std::to_string(ctas) + " CTAs is over the grid's limit");
-    pack_attention_kernel<T, KV, D, M, N, kMasked><<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads,
-                                                     pack_smem_bytes<KV, D, M, N>(), stream>>>(args, bucket);
+    pack_attention_kernel<T, KV, D, M, N, kSpanStages>
+        <<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads, pack_smem_bytes<KV, D, M, N, kSpanStages>(),
+           stream>>>(args, bucket);
     PATLAB_CUDA_CHECK_LAUNCH();
   });
 }

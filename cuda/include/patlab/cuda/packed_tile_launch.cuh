@@ -66,11 +66,13 @@ void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& 
                       cudaStream_t stream);
 
 /// configure_pack_tile() for the masked kernel of FSA's spans (cuda/sparse/span_tile.cu; 16-bit
-/// K and V only).
-void configure_span_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
+/// K and V, KV tiles of kSpanKvTile tokens) on a ring of `stages` (kKvStages or kSpanKvStages,
+/// tile_budget.hpp). Throws Error(unsupported) where that ring does not fit the tile.
+void configure_span_tile(const Shape& shape, TileShape tile, int stages, int64_t smem_optin);
 
-/// launch_pack_tile() of the masked kernel: args.entry_mask and args.mask_block_tokens are read.
-void launch_span_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-                      cudaStream_t stream);
+/// launch_pack_tile() of the masked kernel on a ring of `stages` (configured by
+/// configure_span_tile()): args.entry_mask and args.mask_block_tokens are read.
+void launch_span_tile(const Shape& shape, TileShape tile, int stages, const PackKernelArgs& args, const int32_t* bucket,
+                      int count, cudaStream_t stream);
 
 }  // namespace patlab::cuda

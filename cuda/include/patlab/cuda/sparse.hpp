@@ -28,6 +28,7 @@
 
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "patlab/sparse/selection.hpp"
 
 namespace patlab::gpu {
@@ -47,6 +48,9 @@ inline constexpr int kMaxSpanBlocks = 32;
 struct SpanOptions {
   int blocks = 0;  ///< the most selection blocks of a span, 1..kMaxSpanBlocks (0: about two spans per SM)
   int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: 64)
+  /// K/V stages of the span packs' ring: 2 (the plain pack kernel's) or 3 (0: span_kv_stages(),
+  /// three wherever they fit, which the span tiles always do)
+  int stages = 0;
 };
 
 /// Throws Error(usage) naming the CLI option when a field of `span` is out of its range.
@@ -55,6 +59,9 @@ inline void check_span_options(const SpanOptions& span) {
           "--span-blocks " + std::to_string(span.blocks) + " is outside 0.." + std::to_string(kMaxSpanBlocks));
   require(span.rows == 0 || span.rows == 16 || span.rows == 32 || span.rows == 64,
           "--span-rows " + std::to_string(span.rows) + " is not 16, 32 or 64 (or 0: automatic)");
+  require(span.stages == 0 || span.stages == kKvStages || span.stages == kSpanKvStages,
+          "--span-stages " + std::to_string(span.stages) + " is not " + std::to_string(kKvStages) + " or " +
+              std::to_string(kSpanKvStages) + " (or 0: automatic)");
 }
 
 /// "nsa", "fsa" or "split".

@@ -39,8 +39,9 @@ inline constexpr int kSelectThreads = 256;
 /// Most rows (requests x group) of one FSA pack: the pack kernel's largest tile.
 inline constexpr int kSparseMaxTileRows = 64;
 /// KV tokens per tile of the selected branch before fit_tile() lowers it for the head dim: one
-/// NSA selection block of l' = 64 tokens per tile.
-inline constexpr int kSparseKvTile = 64;
+/// NSA selection block of l' = 64 tokens per tile (tile_budget.hpp's kSpanKvTile, the one KV tile
+/// the span instances are built for).
+inline constexpr int kSparseKvTile = kSpanKvTile;
 /// PSA's split: aim for this many CTAs per SM, so that uneven chunks balance out.
 inline constexpr int kSplitCtasPerSm = 4;
 /// FSA's spans: their length is capped so that the span CTAs number at least about this many per
@@ -123,6 +124,7 @@ class SelectedBranch {
     TileShape tile;
     int offset = 0;  ///< first entry in bucket_
     int count = 0;
+    int stages = 0;  ///< FSA: the span ring's K/V stages (0: the plain kernel of NSA's and PSA's orders)
   };
   gpu::SparseOrder order_;
   int requests_ = 0;

@@ -112,6 +112,32 @@ constexpr int pack_smem_bytes(int d, int m, int n, int kv_elem_bytes = kTileElem
 }
 // [pack-fp8-ring]
 
+// [span-ring]
+/// KV tokens per tile of sparse decode's selected branch (NSA's packs and FSA's spans): one
+/// selection block of l' = 64 tokens. The span instances of the pack kernel are built for it only.
+inline constexpr int kSpanKvTile = 64;
+/// K/V stages of sparse decode's FSA span packs (the masked pack kernel, 16-bit K and V) where
+/// they fit: one more than kKvStages, so that two tiles are in flight while a CTA computes one. A
+/// span CTA streams a dozen tiles that no other CTA reads (L2 hits 3-12%), and a span launch
+/// holds about two CTAs per SM, so with kKvStages each CTA waited on DRAM for every tile (about
+/// 2.3 us a tile against NSA's 1.5 on the H200, docs/results/2026-12-03-h200-fsa, run 5).
+inline constexpr int kSpanKvStages = 3;
+/// Dynamic shared memory of a span CTA of an m x n tile at head dim d with a ring of `stages`
+/// 16-bit K and V tiles: the Q tile plus the ring.
+constexpr int span_smem_bytes(int d, int m, int n, int stages) {
+  return m * d * kTileElemBytes + 2 * stages * n * d * kTileElemBytes;
+}
+/// Whether a span ring of `stages` (kKvStages or kSpanKvStages) fits an m x n tile at head dim d.
+constexpr bool span_ring_fits(int d, int m, int n, int stages) {
+  return (stages == kKvStages || stages == kSpanKvStages) && span_smem_bytes(d, m, n, stages) <= kPackSmemBudget;
+}
+/// The span ring an m x n tile takes by default at head dim d: kSpanKvStages where it fits, else
+/// kKvStages (the plain ring, which fits wherever the tile does).
+constexpr int span_kv_stages(int d, int m, int n) {
+  return span_ring_fits(d, m, n, kSpanKvStages) ? kSpanKvStages : kKvStages;
+}
+// [span-ring]
+
 /// True when the m x n tile fits head dim `d`'s shared-memory and register budgets. The same
 /// answer for every KV cache: a 16-bit ring is the largest (pack_smem_bytes()), so the planner's
 /// tiles and the compiled instances do not depend on the cache; `kv_elem_bytes` is accepted for
