@@ -64,40 +64,6 @@ std::string driver_string() {
   return {};
 }
 
-/// A stage's run captured in a CUDA graph and instantiated; both are destroyed with the object.
-class CapturedRun {
- public:
-  /// Captures `stage.run(stream)`; throws Error(device) on a CUDA error (nothing leaks).
-  CapturedRun(cuda::Stage& stage, cudaStream_t stream) {
-    PATLAB_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    cudaGraph_t graph = nullptr;
-    try {
-      stage.run(stream);
-    } catch (...) {
-      cudaStreamEndCapture(stream, &graph);
-      if (graph) cudaGraphDestroy(graph);
-      throw;
-    }
-    PATLAB_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-    graph_.reset(graph);
-    cudaGraphExec_t exec = nullptr;
-    PATLAB_CUDA_CHECK(cudaGraphInstantiate(&exec, graph_.get(), 0));
-    exec_.reset(exec);
-  }
-  /// Enqueues one replay of the captured run on `stream`.
-  void launch(cudaStream_t stream) const { PATLAB_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream)); }
-
- private:
-  struct GraphDelete {
-    void operator()(cudaGraph_t g) const { cudaGraphDestroy(g); }
-  };
-  struct ExecDelete {
-    void operator()(cudaGraphExec_t e) const { cudaGraphExecDestroy(e); }
-  };
-  std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, GraphDelete> graph_;
-  std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, ExecDelete> exec_;
-};
-
 /// True when the NVIDIA driver's user-space library can be loaded.
 bool driver_library_present() {
   void* h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
@@ -277,7 +243,7 @@ std::vector<uint16_t> Runner::run_once(const std::string& slug) {
 
 std::vector<uint16_t> Runner::run_graph_once(const std::string& slug) {
   cuda::Stage& s = impl_->stage(slug);
-  const CapturedRun graph(s, impl_->stream);
+  const cuda::CapturedRun graph([&] { s.run(impl_->stream); }, impl_->stream);
   impl_->poison(s);
   graph.launch(impl_->stream);
   return impl_->finish_and_download();
@@ -289,7 +255,8 @@ Timing Runner::time(const std::string& slug, const TimingOptions& options) {
 }
 
 Timing Runner::time_graph(const std::string& slug, const TimingOptions& options) {
-  const CapturedRun graph(impl_->stage(slug), impl_->stream);
+  cuda::Stage& s = impl_->stage(slug);
+  const cuda::CapturedRun graph([&] { s.run(impl_->stream); }, impl_->stream);
   return impl_->timed(options, [&] { graph.launch(impl_->stream); });
 }
 

@@ -24,6 +24,8 @@ double SparseRunner::prepare(SparseOrder, const sparse::Selection&, SpanOptions)
 SparseOutputs SparseRunner::run_once(SparseOrder) { no_cuda(); }
 Timing SparseRunner::time_selection(const TimingOptions&) { no_cuda(); }
 Timing SparseRunner::time_selected(SparseOrder, const TimingOptions&) { no_cuda(); }
+std::vector<uint16_t> SparseRunner::run_selected_graph_once(SparseOrder) { no_cuda(); }
+Timing SparseRunner::time_selected_graph(SparseOrder, const TimingOptions&) { no_cuda(); }
 Timing SparseRunner::time_step(SparseOrder, const TimingOptions&) { no_cuda(); }
 std::string SparseRunner::notes(SparseOrder) const { no_cuda(); }
 

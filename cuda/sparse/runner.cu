@@ -257,6 +257,24 @@ Timing SparseRunner::time_selected(SparseOrder order, const TimingOptions& t) {
   return m.timed(t, [&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); });
 }
 
+std::vector<uint16_t> SparseRunner::run_selected_graph_once(SparseOrder order) {
+  Impl& m = *impl_;
+  const cuda::SelectedBranch& b = m.branch(order);
+  const cuda::CapturedRun graph([&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); }, m.stream);
+  for (const cuda::DeviceSpan& span : {m.sel_out.span(), b.partials(), b.partial_lse()}) cuda::poison(span, m.stream);
+  graph.launch(m.stream);
+  PATLAB_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  PATLAB_CUDA_CHECK(cudaGetLastError());
+  return m.sel_out.download();
+}
+
+Timing SparseRunner::time_selected_graph(SparseOrder order, const TimingOptions& t) {
+  Impl& m = *impl_;
+  const cuda::SelectedBranch& b = m.branch(order);
+  const cuda::CapturedRun graph([&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); }, m.stream);
+  return m.timed(t, [&] { graph.launch(m.stream); });
+}
+
 Timing SparseRunner::time_step(SparseOrder order, const TimingOptions& t) {
   return impl_->timed(t, [&] { impl_->step(order); });
 }

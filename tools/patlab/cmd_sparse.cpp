@@ -236,10 +236,10 @@ GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const spar
   const Shape& s = work.shape();
   Table t;
   t.title = "gpu";
-  t.columns = {"method", "order", "check (gated output)", "check (selected branch)", "selected us", "step us",
-               "selection us", "blocks read", "physical blocks", "model bytes", "GB/s", "x vs nsa order", "plan ms",
-               "notes"};
-  double nsa_us = 0;
+  t.columns = {"method", "order", "check (gated output)", "check (selected branch)", "graph replay", "selected us",
+               "selected us (graph)", "step us", "selection us", "blocks read", "physical blocks", "model bytes",
+               "GB/s", "x vs nsa order", "x vs nsa order (graph)", "plan ms", "notes"};
+  double nsa_us = 0, nsa_graph_us = 0;
   for (gpu::SparseOrder order : gpu_orders(method)) {
     const double plan_ms = runner->prepare(order, sel, span);
     const gpu::SparseOutputs out = [&] {
@@ -248,11 +248,14 @@ GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const spar
     }();
     const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref.o);
     const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref.selected.o);
-    part.pass = part.pass && c_out.pass && c_sel.pass;
-    gpu::Timing t_branch, t_step;
+    // The branch replayed from a CUDA graph writes what the direct launches wrote, bit for bit.
+    const bool graph_same = runner->run_selected_graph_once(order) == out.selected;
+    part.pass = part.pass && c_out.pass && c_sel.pass && graph_same;
+    gpu::Timing t_branch, t_graph, t_step;
     {
       Phase phase(std::string("GPU timing, ") + gpu::order_name(order) + " order");
       t_branch = runner->time_selected(order, timing);
+      t_graph = runner->time_selected_graph(order, timing);
       t_step = runner->time_step(order, timing);
     }
     const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o);
@@ -260,21 +263,29 @@ GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const spar
                                                                       : sparse::nsa_order_cost(work.layout, sel, o);
     const int64_t physical = order == gpu::SparseOrder::fsa ? static_cast<int64_t>(view.blocks.size())
                                                             : sel.total_blocks();
-    if (order == gpu::SparseOrder::nsa) nsa_us = t_branch.median_us;
+    if (order == gpu::SparseOrder::nsa) {
+      nsa_us = t_branch.median_us;
+      nsa_graph_us = t_graph.median_us;
+    }
     t.add({method == Method::psa ? "psa" : "nsa/fsa (top-n)", gpu::order_name(order), c_out.summary(), c_sel.summary(),
-           Cell::num(t_branch.median_us, 1), Cell::num(t_step.median_us, 1), Cell::num(t_sel.median_us, 1),
+           graph_same ? "PASS identical" : "FAIL differs from the direct launches", Cell::num(t_branch.median_us, 1),
+           Cell::num(t_graph.median_us, 1), Cell::num(t_step.median_us, 1), Cell::num(t_sel.median_us, 1),
            Cell::integer(sel.total_blocks()), Cell::integer(physical), Cell::bytes(static_cast<double>(cost.total_bytes())),
            Cell::num(static_cast<double>(cost.total_bytes()) / (t_branch.median_us * 1e3), 1),
-           nsa_us > 0 ? Cell::num(nsa_us / t_branch.median_us, 3) : Cell::none(), Cell::num(plan_ms, 2),
+           nsa_us > 0 ? Cell::num(nsa_us / t_branch.median_us, 3) : Cell::none(),
+           nsa_graph_us > 0 ? Cell::num(nsa_graph_us / t_graph.median_us, 3) : Cell::none(), Cell::num(plan_ms, 2),
            runner->notes(order)});
   }
   part.tables.push_back(key_values("gpu run", {
       {"device", dev.name},
       {"selection vs CPU", agree.summary()},
       {"timing", "median of " + std::to_string(timing.repeats) + " CUDA-event timings after " +
-                     std::to_string(timing.warmup) + " warm-ups, L2 flushed before each"},
+                     std::to_string(timing.warmup) + " warm-ups, L2 flushed before each" +
+                     (timing.clean_l2 ? " and read back (no dirty lines)" : "")},
       {"selected us", "the selected branch alone (packs, empty partials, merge); step us: selection, selected "
                       "branch, window and gates"},
+      {"selected us (graph)", "the selected branch captured in a CUDA graph, replays timed alike (no host call "
+                              "between its launches); graph replay: its output against the direct launches'"},
       {"model bytes", "the order's byte model (fsa.hpp): KV of the chosen blocks as read, q, partials, output"},
       {"shape", s.describe()},
   }));
@@ -393,6 +404,9 @@ void add_sparse(CLI::App& app, Action& action) {
   cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();
   cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str();
   cmd->add_option("--warmup", o->timing.warmup, "GPU: untimed runs before timing")->capture_default_str();
+  cmd->add_flag("--clean-l2", o->timing.clean_l2,
+                "GPU: after the L2 flush's writes, read the flush buffer back, so each timed run starts with no "
+                "dirty line in L2 (as patlab bench --clean-l2; a diagnostic, the default is the writes alone)");
   cmd->add_option("--repeats", o->timing.repeats, "GPU: timed runs (median reported; at least 20)")
       ->capture_default_str();
   cmd->footer("Exit 0 after the report (the GPU part is skipped without a device); 1 when a GPU check fails; 2 on "

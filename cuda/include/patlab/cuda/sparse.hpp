@@ -98,6 +98,13 @@ class SparseRunner {
   Timing time_selection(const TimingOptions& t);
   /// Times the selected branch in `order` alone (its packs, and the merge where it has one).
   Timing time_selected(SparseOrder order, const TimingOptions& t);
+  /// Captures the selected branch in `order` in a CUDA graph, poisons its output and partials,
+  /// replays it once and returns the selected branch's output ([requests, Hq, d] 16-bit
+  /// patterns), for a check against run_once()'s.
+  std::vector<uint16_t> run_selected_graph_once(SparseOrder order);
+  /// time_selected() of replays of the branch captured in a CUDA graph (no host call between
+  /// its launches, as a serving loop replays a decode step).
+  Timing time_selected_graph(SparseOrder order, const TimingOptions& t);
   /// Times one whole step: selection, selected branch in `order`, window and gates.
   Timing time_step(SparseOrder order, const TimingOptions& t);
   /// One line about `order`'s launch: CTAs, tiles, rows per tile.

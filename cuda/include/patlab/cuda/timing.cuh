@@ -1,12 +1,15 @@
 /// @file timing.cuh
 /// @brief The timing protocol of `patlab bench` (gpu::TimingOptions): untimed warm-ups, then
-/// CUDA-event timings of each run with L2 flushed before it, summarised by their median.
+/// CUDA-event timings of each run with L2 flushed before it, summarised by their median; and a
+/// run captured in a CUDA graph, for the replay timings of `patlab bench` and `patlab sparse`.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
@@ -85,5 +88,43 @@ gpu::Timing time_launches(cudaStream_t stream, cudaEvent_t start, cudaEvent_t st
   return summarize_ms(std::move(ms));
 }
 // [timed-launches]
+
+/// Work enqueued on a stream, captured in a CUDA graph and instantiated; both are destroyed with
+/// the object. Replays run the captured kernels with no host API call between them (side streams
+/// forked by events become graph branches).
+class CapturedRun {
+ public:
+  /// Captures what `run()` enqueues on `stream`; throws Error(device) on a CUDA error, and
+  /// rethrows what `run` throws (nothing leaks either way).
+  template <typename Run>
+  CapturedRun(Run&& run, cudaStream_t stream) {
+    PATLAB_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t graph = nullptr;
+    try {
+      run();
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    PATLAB_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    graph_.reset(graph);
+    cudaGraphExec_t exec = nullptr;
+    PATLAB_CUDA_CHECK(cudaGraphInstantiate(&exec, graph_.get(), 0));
+    exec_.reset(exec);
+  }
+  /// Enqueues one replay of the captured run on `stream`.
+  void launch(cudaStream_t stream) const { PATLAB_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream)); }
+
+ private:
+  struct GraphDelete {
+    void operator()(cudaGraph_t g) const { cudaGraphDestroy(g); }
+  };
+  struct ExecDelete {
+    void operator()(cudaGraphExec_t e) const { cudaGraphExecDestroy(e); }
+  };
+  std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, GraphDelete> graph_;
+  std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, ExecDelete> exec_;
+};
 
 }  // namespace patlab::cuda
