@@ -282,10 +282,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     if (ids.empty()) continue;
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return packs.kv_len[a] > packs.kv_len[b]; });
     const TileShape tile = fit_tile({m, kSparseKvTile}, s.head_dim, s.kv_element_bytes());
-    // FSA's spans: the ring SpanOptions::stages asks for, else three stages where they fit
-    const int stages = order != gpu::SparseOrder::fsa ? 0
-                       : span_shape.stages > 0        ? span_shape.stages
-                                                      : span_kv_stages(s.head_dim, tile.m, tile.n);
+    // FSA's spans: the ring SpanOptions::stages asks for, else the plain ring's kKvStages
+    const int stages = order != gpu::SparseOrder::fsa ? 0 : span_shape.stages > 0 ? span_shape.stages : kKvStages;
     if (order == gpu::SparseOrder::fsa)
       configure_span_tile(s, tile, stages, smem_optin);
     else

@@ -54,44 +54,27 @@ TEST_CASE("Shape::validate accepts every group 1-16 and head dims 64, 128, 256, 
   require_error([] { shape_of(8, 8, 512, 16).validate(); }, "unsupported head dim 512");
 }
 
-TEST_CASE("tile budget: FSA's span ring takes three stages where they cost no CTA per SM, two elsewhere") {
-  // d = 128, 64x64: 16 KB of Q and three 16 KB K/V pairs, 112 KB, two CTAs per SM as with two
-  // stages (80 KB); 16x64: 100 KB would hold two CTAs where 68 KB hold three.
+TEST_CASE("tile budget: FSA's span rings, two stages (the plain ring) and three, and where they fit") {
+  // d = 128, 64x64: 16 KB of Q and three 16 KB K/V pairs; two stages are the plain ring's bytes.
   CHECK(span_smem_bytes(128, 64, 64, kSpanKvStages) == (64 * 128 + 2 * 3 * 64 * 128) * 2);
   CHECK(span_smem_bytes(128, 64, 64, kKvStages) == pack_smem_bytes(128, 64, 64));
-  CHECK(span_ctas_per_sm(128, 64, 64, kKvStages) == 2);
-  CHECK(span_ctas_per_sm(128, 64, 64, kSpanKvStages) == 2);
-  CHECK(span_kv_stages(128, 64, 64) == kSpanKvStages);
-  CHECK(span_ctas_per_sm(128, 16, 64, kKvStages) == 3);
-  CHECK(span_ctas_per_sm(128, 16, 64, kSpanKvStages) == 2);
-  CHECK(span_kv_stages(128, 16, 64) == kKvStages);
-  CHECK(span_kv_stages(128, 32, 64) == kKvStages);
-  // d = 256: one CTA per SM either way, so three stages at every row count; d = 64: two
-  for (int m : kTileRowOptions) {
-    CAPTURE(m);
-    CHECK(span_kv_stages(256, m, kSpanKvTile) == kSpanKvStages);
-    CHECK(span_kv_stages(64, m, kSpanKvTile) == kKvStages);
-  }
   // d = 256, 32x128: three stages would take 400 KB, two 272 KB; neither fits.
-  CHECK(span_kv_stages(256, 32, 128) == kKvStages);
   CHECK_FALSE(span_ring_fits(256, 32, 128, kKvStages));
+  CHECK_FALSE(span_ring_fits(256, 32, 128, kSpanKvStages));
   CHECK_FALSE(span_ring_fits(128, 64, 64, 4));  // only two or three stages are built
   for (int d : kHeadDims)
-    for (int m : kTileRowOptions)
+    for (int m : kTileRowOptions) {
+      CAPTURE(d, m);
+      // the span tile takes either ring at every head dim and row count (d = 256, 64x64: 224 KB)
+      CHECK(span_ring_fits(d, m, kSpanKvTile, kKvStages));
+      CHECK(span_ring_fits(d, m, kSpanKvTile, kSpanKvStages));
       for (int n : kTileKvOptions) {
-        CAPTURE(d, m, n);
-        const int stages = span_kv_stages(d, m, n);
-        CHECK((stages == kSpanKvStages || stages == kKvStages));
-        if (stages == kSpanKvStages) {
-          CHECK(span_ring_fits(d, m, n, kSpanKvStages));
-          CHECK(span_ctas_per_sm(d, m, n, kSpanKvStages) == span_ctas_per_sm(d, m, n, kKvStages));
-        }
-        // a tile that fits keeps fitting with its span ring, and two stages are its plain ring
-        if (tile_fits(TileShape{m, n}, d, kTileElemBytes)) {
-          CHECK(span_ring_fits(d, m, n, stages));
-          CHECK(span_smem_bytes(d, m, n, kKvStages) == pack_smem_bytes(d, m, n));
-        }
+        CAPTURE(n);
+        CHECK(span_smem_bytes(d, m, n, kKvStages) == pack_smem_bytes(d, m, n));
+        if (tile_fits(TileShape{m, n}, d, kTileElemBytes)) CHECK(span_ring_fits(d, m, n, kKvStages));
+        CHECK(span_ring_fits(d, m, n, kSpanKvStages) == ((m * d + 2 * kSpanKvStages * n * d) * 2 <= kPackSmemBudget));
       }
+    }
 }
 
 TEST_CASE("tile budget: shared memory and registers per head dim, and fit_tile lowers n only") {

@@ -398,7 +398,7 @@ void add_sparse(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--span-stages", o->span.stages,
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "
-                  "pack kernel's) or 3 (two in flight); 0: automatic (3)")
+                  "pack kernel's) or 3 (two in flight); 0: automatic (2)")
       ->capture_default_str();
   cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
   cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();

@@ -8,9 +8,9 @@
 ///  2. KvTileLoader: the pack's KV range through its block list in tiles of N tokens (tokens past
 ///     the range are zero-filled);
 ///  3. the pipeline (pack_pipeline): a ring of pack_kv_stages() buffers (2; 4 with an fp8 cache
-///     converted in registers, 3 of those at d = 256; FSA's spans 3, span_kv_stages(), or 2
-///     by choice), the copies of the next tiles overlap the math of tile i; per tile and warp, steps
-///     4-6 on its 16 rows;
+///     converted in registers, 3 of those at d = 256; FSA's spans 2, or 3 by choice), the
+///     copies of the next tiles overlap the math of tile i; per tile and warp, steps 4-6 on its
+///     16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of tokens in
 ///     selection blocks that the row's query did not choose become -inf; the plain instances of

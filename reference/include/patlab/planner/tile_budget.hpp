@@ -151,9 +151,12 @@ constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTil
 /// KV tokens per tile of sparse decode's selected branch (NSA's packs and FSA's spans): one
 /// selection block of l' = 64 tokens. The span instances of the pack kernel are built for it only.
 inline constexpr int kSpanKvTile = 64;
-/// K/V stages of sparse decode's FSA span packs (the masked pack kernel, 16-bit K and V) where
-/// they cost no residency: one more than kKvStages, so that two tiles are in flight while a CTA
-/// computes one. A span CTA streams a dozen tiles that no other CTA reads (L2 hits 3-12%).
+/// K/V stages of the deeper ring FSA's span packs can take by choice (`patlab sparse
+/// --span-stages 3`): two tiles in flight while a CTA computes one, against kKvStages' one, the
+/// default. Measured on the H200 (docs/results/2026-12-03-h200-span-ring): no faster, under a
+/// CUDA graph 1.02-1.07x slower on every batch measured, because a span CTA waits on its own
+/// instruction issue, not on its next tile (Nsight Compute: the same kernel times on either ring),
+/// and the extra 32 KB (d = 128) cost 16- and 32-row spans a CTA per SM.
 inline constexpr int kSpanKvStages = 3;
 /// Dynamic shared memory of a span CTA of an m x n tile at head dim d with a ring of `stages`
 /// 16-bit K and V tiles: the Q tile plus the ring.
@@ -163,25 +166,6 @@ constexpr int span_smem_bytes(int d, int m, int n, int stages) {
 /// Whether a span ring of `stages` (kKvStages or kSpanKvStages) fits an m x n tile at head dim d.
 constexpr bool span_ring_fits(int d, int m, int n, int stages) {
   return (stages == kKvStages || stages == kSpanKvStages) && span_smem_bytes(d, m, n, stages) <= kPackSmemBudget;
-}
-/// CTAs of a span tile one SM holds with a ring of `stages`, from shared memory and threads
-/// (estimate_ctas_per_sm()'s rule).
-constexpr int span_ctas_per_sm(int d, int m, int n, int stages) {
-  const int by_smem = kSmemPerSm / (span_smem_bytes(d, m, n, stages) + kSmemReservedPerCta);
-  const int by_threads = kMaxThreadsPerSm / pack_threads(d, m, n);
-  return by_smem < by_threads ? by_smem : by_threads;
-}
-/// The span ring an m x n tile takes by default at head dim d: kSpanKvStages where they fit and
-/// an SM holds as many CTAs as with kKvStages, else kKvStages. Measured on the H200
-/// (docs/results/2026-12-03-h200-span-ring, run 1, three stages everywhere): the 64-row spans of
-/// a group of 4 (two CTAs per SM either way) ran 1.12x faster on three stages, while at group 1,
-/// where the 16- and 32-row span launches run side by side on their streams and three stages
-/// took them from three CTAs per SM to two, the branch ran 1.08x slower.
-constexpr int span_kv_stages(int d, int m, int n) {
-  return span_ring_fits(d, m, n, kSpanKvStages) &&
-                 span_ctas_per_sm(d, m, n, kSpanKvStages) >= span_ctas_per_sm(d, m, n, kKvStages)
-             ? kSpanKvStages
-             : kKvStages;
 }
 // [span-ring]
 
