@@ -4,9 +4,9 @@
 #  1. build this tree into build-gpu (a warm machine keeps it);
 #  2. every GPU test (meson's gpu suite, PATLAB_REQUIRE_GPU=1: a skip fails; TESTS picks tests);
 #  3. patlab sparse --method fsa (NSA's and FSA's orders timed in one run, eager and from a CUDA
-#     graph where the binary has it) on chapter 22's small batch at groups 1, 2, 4 and the large
-#     one at groups 1 and 4, with VARIANTS ('|'-separated extra options, default --span-stages 0
-#     (automatic), 2 and 3) in turn, in one binary;
+#     graph where the binary has it) on SPARSE_WORKLOADS ('|'-separated; default chapter 22's
+#     small batch at groups 1, 2, 4 and the large one at groups 1 and 4), with VARIANTS
+#     ('|'-separated extra options, default --span-stages 0 (automatic), 2 and 3) in turn;
 #  4. Nsight Compute, kernel durations only, of every launch of `patlab sparse --method fsa
 #     --warmup 1 --repeats 20` on NCU_WORKLOADS ('|'-separated; default: the large batch at
 #     groups 1 and 4): the last launches are FSA's branch (empty partials, span packs, merge);
@@ -56,8 +56,10 @@ fi
 # 3. FSA against NSA, two rings in turn
 if has 3; then
   IFS='|' read -r -a variants <<< "${VARIANTS:---span-stages 0|--span-stages 2|--span-stages 3}"
-  for w in "--tree 1,16_4096,256 --heads 8/8" "--tree 1,16_4096,256 --heads 16/8" "--tree 1,16_4096,256 --heads 32/8" \
-           "--tree 1,64_16384,512 --heads 8/8" "--tree 1,64_16384,512 --heads 32/8"; do
+  small="--tree 1,16_4096,256 --heads"
+  large="--tree 1,64_16384,512 --heads"
+  IFS='|' read -r -a sws <<< "${SPARSE_WORKLOADS:-$small 8/8|$small 16/8|$small 32/8|$large 8/8|$large 32/8}"
+  for w in "${sws[@]}"; do
     for v in "${variants[@]}"; do
       (( $(left) < 30 )) && { echo "stopped for time before $w $v" >> "$out/sparse.log"; break 2; }
       name="sparse-$(slug "$v")-$(slug "$w")"
