@@ -77,9 +77,9 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
 }
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// five times: automatic spans, one block per span (the most partials per request), the longest
-/// spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16) and the three-stage ring
-/// (--span-stages 3).
+/// six times: automatic spans (packs of up to 32 rows), one block per span (the most partials per
+/// request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16), packs of up
+/// to 64 rows (--span-rows 64) and the three-stage ring (--span-stages 3).
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -104,7 +104,7 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
     const std::vector<gpu::SpanOptions> spans =
         order == gpu::SparseOrder::fsa
             ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {1, 0, 0}, {gpu::kMaxSpanBlocks, 0, 0}, {0, 16, 0},
-                                            {0, 0, kSpanKvStages}}
+                                            {0, 64, 0}, {0, 0, kSpanKvStages}}
             : std::vector<gpu::SpanOptions>{{0, 0, 0}};
     for (const gpu::SpanOptions& span : spans) {
       INFO("order " << gpu::order_name(order) << " span blocks " << span.blocks << " rows " << span.rows << " stages "
