@@ -257,6 +257,7 @@ Timing SparseRunner::time_selected(SparseOrder order, const TimingOptions& t) {
   return m.timed(t, [&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); });
 }
 
+// [selected-graph]
 std::vector<uint16_t> SparseRunner::run_selected_graph_once(SparseOrder order) {
   Impl& m = *impl_;
   const cuda::SelectedBranch& b = m.branch(order);
@@ -274,6 +275,7 @@ Timing SparseRunner::time_selected_graph(SparseOrder order, const TimingOptions&
   const cuda::CapturedRun graph([&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); }, m.stream);
   return m.timed(t, [&] { graph.launch(m.stream); });
 }
+// [selected-graph]
 
 Timing SparseRunner::time_step(SparseOrder order, const TimingOptions& t) {
   return impl_->timed(t, [&] { impl_->step(order); });

@@ -10,6 +10,7 @@ namespace patlab::cuda {
 
 namespace {
 
+// [span-rings]
 /// Calls `f(std::integral_constant<int, S>{})` for a built span ring of `stages`.
 template <typename F>
 void dispatch_span_stages(int stages, F&& f) {
@@ -32,5 +33,6 @@ void launch_span_tile(const Shape& shape, TileShape tile, int stages, const Pack
     pack_instances::launch<decltype(s)::value>(shape, tile, args, bucket, count, stream);
   });
 }
+// [span-rings]
 
 }  // namespace patlab::cuda

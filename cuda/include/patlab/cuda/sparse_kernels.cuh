@@ -42,8 +42,9 @@ inline constexpr int kSparseMaxTileRows = 64;
 /// kSparseMaxTileRows). A span CTA is limited by its own instruction issue, not by its bytes
 /// (docs/results/2026-12-03-h200-span-ring, run 1), so two 32-row packs of a span, which read its
 /// blocks twice (mostly from L2), beat one 64-row pack that computes four warp rows per tile:
-/// under a CUDA graph 1.14-1.24x faster at groups 1, 2 and 4 on the batches where spans had
-/// 64-row packs, equal elsewhere (runs 4 and 5 there).
+/// under a CUDA graph 1.13-1.27x faster where spans had 64-row packs (groups 1, 2 and 4 on the
+/// large batch of tutorial chapter 22, 2 and 4 on others), within 0.5 us elsewhere (runs 4 and 5
+/// there).
 inline constexpr int kSpanDefaultRows = 32;
 /// KV tokens per tile of the selected branch before fit_tile() lowers it for the head dim: one
 /// NSA selection block of l' = 64 tokens per tile (tile_budget.hpp's kSpanKvTile, the one KV tile
