@@ -11,7 +11,7 @@
 //    of requests that chose them, so that blocks chosen by the same requests are neighbours, then
 //    cut into *spans* of consecutive blocks. A span grows while it stays under its length cap
 //    (span_cap(): gpu::kMaxSpanBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
-//    while the union of its requests needs no more row tiles (of kSpanDefaultRows rows, or
+//    while the union of its requests needs no more row tiles (of sparse::span_pack_rows(), or
 //    SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
 //    while its last block is whole (a request's short last block ends a span, so that block i of
 //    a span is tokens [i l', (i + 1) l')). One pack per (span, row tile of the union): it streams
@@ -175,7 +175,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   const int chunk = order == gpu::SparseOrder::split ? split_chunk(sel, sm_count) : 0;
   HostPacks packs;
   // FSA's spans, first: they decide how many partials each (request, KV head) writes.
-  const int max_rows = span_shape.rows > 0 ? span_shape.rows : kSpanDefaultRows;
+  const int max_rows = span_shape.rows > 0 ? span_shape.rows : sparse::span_pack_rows(g);
   const size_t per_tile = static_cast<size_t>(std::max(1, max_rows / g));
   sparse::FsaView view;
   std::vector<Span> spans;

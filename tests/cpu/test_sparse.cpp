@@ -354,6 +354,19 @@ TEST_CASE("FSA view: every (request, KV head, block) choice exactly once, on the
   CHECK(distinct.size() == view.blocks.size());
 }
 
+TEST_CASE("FSA's span packs: 32 rows by default, 64 where 32 would hold fewer than kSpanPackRequests requests") {
+  for (int g = 1; g <= 16; ++g) {
+    CAPTURE(g);
+    const int rows = span_pack_rows(g);
+    CHECK((rows == 32 || rows == 64));
+    // 32 rows wherever they hold kSpanPackRequests requests, else 64
+    CHECK((rows == 32) == (32 / g >= kSpanPackRequests));
+    CHECK(rows >= g);  // a pack holds at least one request's rows
+  }
+  CHECK(span_pack_rows(4) == 32);  // the largest group of issue 17's target: 8 requests a pack
+  CHECK(span_pack_rows(5) == 64);
+}
+
 TEST_CASE("byte models: FSA's order reads shared blocks once; without sharing it reads what NSA's does") {
   SparseOptions o;
   o.window = 256;

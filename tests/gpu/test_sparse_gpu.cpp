@@ -77,7 +77,7 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
 }
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// six times: automatic spans (packs of up to 32 rows), one block per span (the most partials per
+/// six times: automatic spans (sparse::span_pack_rows()), one block per span (the most partials per
 /// request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16), packs of up
 /// to 64 rows (--span-rows 64) and the three-stage ring (--span-stages 3).
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {

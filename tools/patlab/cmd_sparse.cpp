@@ -394,7 +394,7 @@ void add_sparse(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--span-rows", o->span.rows,
                   "GPU, FSA's order: the most tile rows of a span's pack, 16, 32 or 64 (a span whose requests "
-                  "need more rows is streamed by several packs); 0: automatic (32)")
+                  "need more rows is streamed by several packs); 0: automatic (32, or 64 above group 4)")
       ->capture_default_str();
   cmd->add_option("--span-stages", o->span.stages,
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "

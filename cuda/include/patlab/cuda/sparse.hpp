@@ -47,7 +47,7 @@ inline constexpr int kMaxSpanBlocks = 32;
 /// The shape of FSA's spans; zero fields are chosen automatically (selected_attention.cu).
 struct SpanOptions {
   int blocks = 0;  ///< the most selection blocks of a span, 1..kMaxSpanBlocks (0: about two spans per SM)
-  int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: 32, kSpanDefaultRows)
+  int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: sparse::span_pack_rows())
   /// K/V stages of the span packs' ring: 2 (the plain pack kernel's) or 3 (kSpanKvStages; 0: 2)
   int stages = 0;
 };

@@ -38,14 +38,6 @@ inline constexpr int kCompressThreads = 128;
 inline constexpr int kSelectThreads = 256;
 /// Most rows (requests x group) of one FSA pack: the pack kernel's largest tile.
 inline constexpr int kSparseMaxTileRows = 64;
-/// Most rows of an FSA span pack by default (SpanOptions::rows = 0; `--span-rows 64` allows
-/// kSparseMaxTileRows). A span CTA is limited by its own instruction issue, not by its bytes
-/// (docs/results/2026-12-03-h200-span-ring, run 1), so two 32-row packs of a span, which read its
-/// blocks twice (mostly from L2), beat one 64-row pack that computes four warp rows per tile:
-/// under a CUDA graph 1.13-1.27x faster where spans had 64-row packs (groups 1, 2 and 4 on the
-/// large batch of tutorial chapter 22, 2 and 4 on others), within 0.5 us elsewhere (runs 4 and 5
-/// there).
-inline constexpr int kSpanDefaultRows = 32;
 /// KV tokens per tile of the selected branch before fit_tile() lowers it for the head dim: one
 /// NSA selection block of l' = 64 tokens per tile (tile_budget.hpp's kSpanKvTile, the one KV tile
 /// the span instances are built for).
@@ -112,7 +104,7 @@ class SelectedBranch {
  public:
   /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
   /// split and FSA's spans; `span` fixes FSA's longest span (1..gpu::kMaxSpanBlocks; 0: from
-  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: kSpanDefaultRows). Throws
+  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: sparse::span_pack_rows()). Throws
   /// Error(device) on a CUDA error or out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
                  const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, gpu::SpanOptions span = {});

@@ -21,6 +21,23 @@ namespace patlab::sparse {
 /// Rows of one tensor-core tile (the M of the mma): a tile of fewer useful rows is padded.
 inline constexpr int kTileRows = 16;
 
+// [span-pack-rows]
+/// Fewest requests one FSA span pack holds by default where the group allows: a span whose
+/// requests fill several packs is read once per pack, and with fewer requests a pack the re-reads
+/// outgrow what the narrower CTAs save (H200, graph replay: at group 4, 16-row packs of four
+/// requests took 1.17x the time of 32-row packs of eight; docs/results/2026-12-03-h200-span-ring).
+inline constexpr int kSpanPackRequests = 8;
+/// The most tile rows of an FSA span pack at group `group` by default (`patlab sparse
+/// --span-rows 0`): 32, or 64 where 32 rows hold fewer than kSpanPackRequests requests (groups
+/// above 4). A span CTA is limited by its own instruction issue, not by its bytes, so two 32-row
+/// packs of a span, which read its blocks twice (mostly from L2), beat one 64-row pack that
+/// computes four warp rows per tile: on the H200 under a CUDA graph 1.13-1.27x faster where
+/// spans had 64-row packs at groups 1, 2 and 4, within 0.5 us elsewhere; 16-row packs were within
+/// 1.8 us of 32-row ones at groups 1 and 2 and slower at 4 (the same results, runs 4 and 5).
+/// Groups above 4 keep the 64-row packs measured before (chapter 22, section 8).
+constexpr int span_pack_rows(int group) { return kSpanPackRequests * group <= 32 ? 32 : 64; }
+// [span-pack-rows]
+
 /// A choice of a selection block by one (request, KV head): request and block index in it.
 struct FsaRow {
   int32_t request = 0;
