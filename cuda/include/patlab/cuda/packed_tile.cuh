@@ -12,9 +12,9 @@
 ///     copies of the next tiles overlap the math of tile i; per tile and warp, steps 4-6 on its
 ///     16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
-///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of tokens in
-///     selection blocks that the row's query did not choose become -inf; the plain instances of
-///     stages 4-8 compile without it;
+///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of
+///     tokens in selection blocks that the row's query did not choose become -inf; the plain
+///     instances of stages 4-8 compile without it;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
@@ -66,12 +66,12 @@ struct PackKernelArgs {
   PoolGeometry geo{};
   int group = 1;        ///< query heads per KV head
   int num_q_heads = 1;  ///< Hq
-  /// Sparse decode's FSA spans, read by the masked instances only (kSpanStages > 0): per (pack, query)
-  /// entry, the selection blocks of the pack's range that the query chose, as bits (bit i:
+  /// Sparse decode's FSA spans, read by the masked instances only (kSpanStages > 0): per (pack,
+  /// query) entry, the selection blocks of the pack's range that the query chose, as bits (bit i:
   /// tokens [i b, (i + 1) b) of the range, b = mask_block_tokens, at most 32 blocks); the other
-  /// tokens' scores are -inf. A template flag of the same kernel rather than a second kernel, so
-  /// that span packs reuse every step, and rather than a runtime branch, which cost the plain
-  /// instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
+  /// tokens' scores are -inf. A template parameter of the same kernel rather than a second
+  /// kernel, so that span packs reuse every step, and rather than a runtime branch, which cost the
+  /// plain instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
   const uint32_t* entry_mask = nullptr;
   int mask_block_tokens = 0;  ///< tokens per mask bit (l')
 };
