@@ -103,12 +103,15 @@ struct SparseRunner::Impl {
 
   void select() { cuda::launch_select(shape(), batch, view, params, stream); }
 
+  /// Enqueues the selected branch `b` (a prepared order's) on the stream, into sel_out.
+  void run_selected(const cuda::SelectedBranch& b) { b.run(shape(), batch, sel_out.get(), stream); }
+
   // [sparse-step]
   /// One decode step: selection (and the compressed branch), the selected branch in `order`,
   /// the window, the gates.
   void step(SparseOrder order) {
     select();
-    branch(order).run(shape(), batch, sel_out.get(), stream);
+    run_selected(branch(order));
     cuda::launch_window(shape(), batch, options.window, win_out.get(), stream);
     cuda::launch_gates(shape(), static_cast<int64_t>(out.size()), o_cmp.get(), sel_out.get(), win_out.get(), options,
                        out.get(), stream);
@@ -254,14 +257,14 @@ Timing SparseRunner::time_selection(const TimingOptions& t) {
 Timing SparseRunner::time_selected(SparseOrder order, const TimingOptions& t) {
   Impl& m = *impl_;
   const cuda::SelectedBranch& b = m.branch(order);
-  return m.timed(t, [&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); });
+  return m.timed(t, [&] { m.run_selected(b); });
 }
 
 // [selected-graph]
 std::vector<uint16_t> SparseRunner::run_selected_graph_once(SparseOrder order) {
   Impl& m = *impl_;
   const cuda::SelectedBranch& b = m.branch(order);
-  const cuda::CapturedRun graph([&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); }, m.stream);
+  const cuda::CapturedRun graph([&] { m.run_selected(b); }, m.stream);
   for (const cuda::DeviceSpan& span : {m.sel_out.span(), b.partials(), b.partial_lse()}) cuda::poison(span, m.stream);
   graph.launch(m.stream);
   PATLAB_CUDA_CHECK(cudaStreamSynchronize(m.stream));
@@ -272,7 +275,7 @@ std::vector<uint16_t> SparseRunner::run_selected_graph_once(SparseOrder order) {
 Timing SparseRunner::time_selected_graph(SparseOrder order, const TimingOptions& t) {
   Impl& m = *impl_;
   const cuda::SelectedBranch& b = m.branch(order);
-  const cuda::CapturedRun graph([&] { b.run(m.shape(), m.batch, m.sel_out.get(), m.stream); }, m.stream);
+  const cuda::CapturedRun graph([&] { m.run_selected(b); }, m.stream);
   return m.timed(t, [&] { graph.launch(m.stream); });
 }
 // [selected-graph]

@@ -53,7 +53,7 @@ bool dispatch_tile(TileShape tile, F&& f) {
 /// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
 template <int kSpanStages, typename F>
 void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
-  static_assert(kSpanStages == 0 || kSpanStages == kKvStages || kSpanStages == kSpanKvStages, "rings that are built");
+  static_assert(kSpanStages == 0 || span_ring_built(kSpanStages), "the plain kernel, or a span ring that is built");
   bool built = false;
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
     built = dispatch_tile(tile, [&](auto m, auto n) {

@@ -58,7 +58,7 @@ inline void check_span_options(const SpanOptions& span) {
           "--span-blocks " + std::to_string(span.blocks) + " is outside 0.." + std::to_string(kMaxSpanBlocks));
   require(span.rows == 0 || span.rows == 16 || span.rows == 32 || span.rows == 64,
           "--span-rows " + std::to_string(span.rows) + " is not 16, 32 or 64 (or 0: automatic)");
-  require(span.stages == 0 || span.stages == kKvStages || span.stages == kSpanKvStages,
+  require(span.stages == 0 || span_ring_built(span.stages),
           "--span-stages " + std::to_string(span.stages) + " is not " + std::to_string(kKvStages) + " or " +
               std::to_string(kSpanKvStages) + " (or 0: automatic)");
 }

@@ -163,9 +163,11 @@ inline constexpr int kSpanKvStages = 3;
 constexpr int span_smem_bytes(int d, int m, int n, int stages) {
   return m * d * kTileElemBytes + 2 * stages * n * d * kTileElemBytes;
 }
-/// Whether a span ring of `stages` (kKvStages or kSpanKvStages) fits an m x n tile at head dim d.
+/// Whether span instances with a ring of `stages` are built: kKvStages or kSpanKvStages.
+constexpr bool span_ring_built(int stages) { return stages == kKvStages || stages == kSpanKvStages; }
+/// Whether a built span ring of `stages` fits an m x n tile at head dim d.
 constexpr bool span_ring_fits(int d, int m, int n, int stages) {
-  return (stages == kKvStages || stages == kSpanKvStages) && span_smem_bytes(d, m, n, stages) <= kPackSmemBudget;
+  return span_ring_built(stages) && span_smem_bytes(d, m, n, stages) <= kPackSmemBudget;
 }
 // [span-ring]
 
