@@ -50,6 +50,31 @@ __device__ __forceinline__ void cp_async_16(uint32_t smem, const void* gmem, boo
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes));
 }
 
+/// Bytes the L2 fetches from DRAM around each K/V copy's 16 (the PTX ISA's cp.async, qualifier
+/// `.level::prefetch_size` = `.L2::64B`, `.L2::128B` or `.L2::256B`; 0 names none, the L2 fetches
+/// the sectors asked for). A build-time knob for the experiment of tutorial chapter 16 ("The last 5%"):
+/// `meson setup ... -Dcuda_args=-DPATLAB_KV_L2_PREFETCH=256`.
+#ifndef PATLAB_KV_L2_PREFETCH
+#define PATLAB_KV_L2_PREFETCH 0
+#endif
+inline constexpr int kKvL2Prefetch = PATLAB_KV_L2_PREFETCH;
+static_assert(kKvL2Prefetch == 0 || kKvL2Prefetch == 64 || kKvL2Prefetch == 128 || kKvL2Prefetch == 256,
+              "cp.async prefetches 64, 128 or 256 bytes into L2");
+
+/// cp_async_16 for K/V tiles: with kKvL2Prefetch, the copy also asks the L2 to fetch that many
+/// bytes around its 16 from DRAM.
+__device__ __forceinline__ void cp_async_16_kv(uint32_t smem, const void* gmem, bool valid) {
+  const int src_bytes = valid ? kChunkBytes : 0;
+  if constexpr (kKvL2Prefetch == 64)
+    asm volatile("cp.async.cg.shared.global.L2::64B [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes));
+  else if constexpr (kKvL2Prefetch == 128)
+    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes));
+  else if constexpr (kKvL2Prefetch == 256)
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem), "r"(src_bytes));
+  else
+    cp_async_16(smem, gmem, valid);
+}
+
 /// cp_async_16 to a generic pointer into shared memory.
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
   cp_async_16(smem_u32(smem), gmem, valid);

@@ -222,8 +222,8 @@ struct KvTileLoader {
       const uint32_t tok = pool_slot(blocks, static_cast<uint32_t>(valid ? t : kv_len - 1), page_shift);
       const uint32_t dst =
           (stage * N * D + (kSameSwizzle ? i * kRowsPerPass * D : slot(r, ch) - slot(r0, ch))) * sizeof(KV);
-      cp_async_16(k_dst + dst, k_src + static_cast<uint64_t>(tok) * token_bytes, valid);
-      cp_async_16(v_dst + dst, v_src + static_cast<uint64_t>(tok) * token_bytes, valid);
+      cp_async_16_kv(k_dst + dst, k_src + static_cast<uint64_t>(tok) * token_bytes, valid);
+      cp_async_16_kv(v_dst + dst, v_src + static_cast<uint64_t>(tok) * token_bytes, valid);
     }
   }
 };
