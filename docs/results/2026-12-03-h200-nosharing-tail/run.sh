@@ -6,8 +6,8 @@
 #     build-ab/NAME.xz, carried, built from one commit with -DPATLAB_KV_L2_PREFETCH=0/128/256;
 #     "patlab" is build-gpu's) in turn on WORKLOADS ('|'-separated), eager and graph, then the
 #     first binary with each of EXTRA ('|'-separated options, default --max-kv-tile 32);
-#  3. Nsight Compute on the pack kernel of the first binary (and of the second, on the first
-#     workload): duration, DRAM throughput and bytes, SM active cycles min / avg / max against
+#  3. Nsight Compute on the pack kernel of the first binary (and of the second with NCU_SECOND=1)
+#     on the first NCU_W workloads (default 3): duration, DRAM throughput and bytes, SM active cycles min / avg / max against
 #     the elapsed cycles (how much of the kernel the SMs idle: its tail), L2 sectors;
 #  4. Nsight Compute, the same metrics and launch statistics, on cuDNN's SDPA
 #     (tools/peers/run_peers.py --peers sdpa-cudnn; torch is on the GPU machine) over NCU_PEER_W;
@@ -22,7 +22,7 @@ budget=${2:-560}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.." || exit 1
 out=/tmp/tail
-steps=${STEPS:-2 3 4}
+steps=${STEPS:-2 3 4 5}
 mkdir -p "$out" "$final"
 trap 'tar -C /tmp -czf "$final/tail.tar.gz" tail' EXIT
 export PATH=/usr/local/cuda/bin:$PATH
