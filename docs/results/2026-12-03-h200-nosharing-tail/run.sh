@@ -7,8 +7,9 @@
 #     "patlab" is build-gpu's) in turn on WORKLOADS ('|'-separated), eager and graph, then the
 #     first binary with each of EXTRA ('|'-separated options, default --max-kv-tile 32);
 #  3. Nsight Compute on the pack kernel of the first binary (and of the second with NCU_SECOND=1)
-#     on the first NCU_W workloads (default 3): duration, DRAM throughput and bytes, SM active cycles min / avg / max against
-#     the elapsed cycles (how much of the kernel the SMs idle: its tail), L2 sectors;
+#     on the first NCU_W workloads (default 3): duration, DRAM throughput and bytes, SM active
+#     cycles min / avg / max against the elapsed cycles (how much of the kernel the SMs idle: its
+#     tail), L2 sectors;
 #  4. Nsight Compute, the same metrics and launch statistics, on cuDNN's SDPA
 #     (tools/peers/run_peers.py --peers sdpa-cudnn; torch is on the GPU machine) over NCU_PEER_W;
 #  5. cuDNN's SDPA timed on WORKLOADS (tools/peers/suite.py --no-patlab), after the benches of
