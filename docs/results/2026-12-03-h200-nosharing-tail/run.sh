@@ -7,9 +7,9 @@
 #     "patlab" is build-gpu's) in turn on WORKLOADS ('|'-separated), eager and graph, then the
 #     first binary with each of EXTRA ('|'-separated options, default --max-kv-tile 32);
 #  3. Nsight Compute on the pack kernel of the first binary (and of the second with NCU_SECOND=1)
-#     on the first NCU_W workloads (default 3): duration, DRAM throughput and bytes, SM active
-#     cycles min / avg / max against the elapsed cycles (how much of the kernel the SMs idle: its
-#     tail), L2 sectors;
+#     on the first NCU_W workloads (default 3), with each of NCU_OPTS ('|'-separated options,
+#     default none): duration, DRAM throughput and bytes, SM active cycles min / avg / max against
+#     the elapsed cycles (how much of the kernel the SMs idle: its tail), L2 sectors;
 #  4. Nsight Compute, the same metrics and launch statistics, on cuDNN's SDPA
 #     (tools/peers/run_peers.py --peers sdpa-cudnn; torch is on the GPU machine) over NCU_PEER_W;
 #  5. cuDNN's SDPA timed on WORKLOADS (tools/peers/suite.py --no-patlab), after the benches of
@@ -37,6 +37,8 @@ default_w+="|--tree 32_16384 --heads 32/8|--tree 128_8192 --heads 32/8"
 IFS='|' read -r -a workloads <<< "${WORKLOADS:-$default_w}"
 read -r -a binaries <<< "${BINARIES:-patlab-p0 patlab-p128 patlab-p256}"
 IFS='|' read -r -a extras <<< "${EXTRA:---max-kv-tile 32}"
+IFS='|' read -r -a ncu_opts <<< "${NCU_OPTS:-}"
+[[ ${#ncu_opts[@]} -gt 0 ]] || ncu_opts=("")
 
 # shellcheck source=tools/nvcc_env.sh
 source tools/nvcc_env.sh
@@ -88,12 +90,14 @@ if has 3; then
   for w in "${workloads[@]}"; do
     n=$((n + 1))
     for b in "${binaries[0]}" ${NCU_SECOND:+"${binaries[1]}"}; do
-      if (( $(left) < 60 )); then echo "ncu stopped for time before $w"; break 2; fi
-      # shellcheck disable=SC2086
-      timeout "$(cap 75)" ncu --clock-control none --metrics "$metrics" -k regex:pack_attention --launch-skip 2 \
-        --launch-count 1 "$(bin "$b")" bench $w --stage pat --no-check --repeats 20 --warmup 1 --no-graph \
-        > "$out/ncu-w$n-$b.txt" 2>&1
-      echo "ncu w$n $b exit $? at $SECONDS s"
+      for x in "${ncu_opts[@]}"; do
+        if (( $(left) < 60 )); then echo "ncu stopped for time before $w"; break 3; fi
+        # shellcheck disable=SC2086
+        timeout "$(cap 75)" ncu --clock-control none --metrics "$metrics" -k regex:pack_attention --launch-skip 2 \
+          --launch-count 1 "$(bin "$b")" bench $w $x --stage pat --no-check --repeats 20 --warmup 1 --no-graph \
+          > "$out/ncu-w$n-$b$(slug "$x").txt" 2>&1
+        echo "ncu w$n $b $x exit $? at $SECONDS s"
+      done
     done
     [[ $n -lt ${NCU_W:-3} ]] || break
   done
@@ -107,7 +111,7 @@ if has 4 && (( $(left) > 90 )); then
   "$(bin "${binaries[0]}")" export $w --out "$exp" --quiet > "$out/export.log" 2>&1
   echo "export exit $? at $SECONDS s"
   timeout "$(cap 150)" ncu --clock-control none --metrics "$metrics" --target-processes all --launch-count 30 \
-    python3 tools/peers/run_peers.py "$exp" --out "$out/peer-cudnn.json" --peers sdpa-cudnn --warmup 1 --repeats 3 \
+    python3 tools/peers/run_peers.py "$exp" --out "$out/peer-cudnn.json" --peers sdpa-cudnn --warmup 1 --repeats 20 \
     > "$out/ncu-cudnn.txt" 2>&1
   echo "ncu cudnn exit $? at $SECONDS s"
   rm -rf "$exp"
@@ -116,7 +120,8 @@ fi
 # 5. cuDNN timed
 if has 5 && (( $(left) > 90 )); then
   printf '%s\n' "${workloads[@]}" > "$out/cudnn-list.txt"
-  timeout "$(cap 300)" python3 tools/peers/suite.py --no-patlab --out "$out/cudnn" --suite "$out/cudnn-list.txt" \
+  timeout "$(cap 300)" python3 tools/peers/suite.py --patlab "$(bin "${binaries[0]}")" --no-patlab --out "$out/cudnn" \
+    --suite "$out/cudnn-list.txt" \
     --repeats 20 --peers sdpa-cudnn --budget "$(( $(left) - 20 ))" > "$out/cudnn.log" 2>&1
   echo "cudnn exit $? at $SECONDS s"
   grep -E "sdpa-cudnn" "$out/cudnn.log"
