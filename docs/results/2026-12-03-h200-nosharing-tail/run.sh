@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where stage 7's pack kernel loses the last 5% of read bandwidth to cuDNN's SDPA on long
-# no-sharing batches (issue 11), in H200 calls (steps chosen by STEPS, default "2 3 4"):
+# no-sharing batches (issue 11), in H200 calls (steps chosen by STEPS, default "2 3 4 5"):
 #  1. build this tree into build-gpu (a warm machine keeps it);
 #  2. stage 7 (pat) with each binary of BINARIES (default "patlab-p0 patlab-p128 patlab-p256":
 #     build-ab/NAME.xz, carried, built from one commit with -DPATLAB_KV_L2_PREFETCH=0/128/256;
@@ -11,10 +11,13 @@
 #     default none): duration, DRAM throughput and bytes, SM active cycles min / avg / max against
 #     the elapsed cycles (how much of the kernel the SMs idle: its tail), L2 sectors;
 #  4. Nsight Compute, the same metrics and launch statistics, on cuDNN's SDPA
-#     (tools/peers/run_peers.py --peers sdpa-cudnn; torch is on the GPU machine) over NCU_PEER_W;
+#     (tools/peers/run_peers.py --peers sdpa-cudnn; torch is on the GPU machine) over NCU_PEER_W
+#     ('|'-separated, default the second workload);
 #  5. cuDNN's SDPA timed on WORKLOADS (tools/peers/suite.py --no-patlab), after the benches of
 #     step 2 in the same call: the ratios;
-#  6. every GPU test (meson's gpu suite, PATLAB_REQUIRE_GPU=1: a skip fails; TESTS picks tests).
+#  6. every GPU test (meson's gpu suite, PATLAB_REQUIRE_GPU=1: a skip fails; TESTS picks tests);
+#  7. Nsight Compute's duration of every kernel of stage 7's bench on WORKLOADS (the pack kernel,
+#     the merge, and the L2 flush between timed runs).
 # Everything lands in OUT/tail.tar.gz. No step starts after SECONDS (default 560).
 #   PATLAB_COMMIT=<hash> docs/results/2026-12-03-h200-nosharing-tail/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -104,17 +107,22 @@ if has 3; then
 fi
 
 # 4. Nsight Compute on cuDNN's SDPA
-if has 4 && (( $(left) > 90 )); then
-  w=${NCU_PEER_W:-${workloads[1]}}
-  exp=/tmp/tail-export
-  # shellcheck disable=SC2086
-  "$(bin "${binaries[0]}")" export $w --out "$exp" --quiet > "$out/export.log" 2>&1
-  echo "export exit $? at $SECONDS s"
-  timeout "$(cap 150)" ncu --clock-control none --metrics "$metrics" --target-processes all --launch-count 30 \
-    python3 tools/peers/run_peers.py "$exp" --out "$out/peer-cudnn.json" --peers sdpa-cudnn --warmup 1 --repeats 20 \
-    > "$out/ncu-cudnn.txt" 2>&1
-  echo "ncu cudnn exit $? at $SECONDS s"
-  rm -rf "$exp"
+if has 4; then
+  IFS='|' read -r -a peer_ws <<< "${NCU_PEER_W:-${workloads[1]}}"
+  n=0
+  for w in "${peer_ws[@]}"; do
+    n=$((n + 1))
+    if (( $(left) < 90 )); then echo "ncu cudnn stopped for time before $w"; break; fi
+    exp=/tmp/tail-export
+    # shellcheck disable=SC2086
+    "$(bin "${binaries[0]}")" export $w --out "$exp" --quiet > "$out/export-$n.log" 2>&1
+    echo "export $n exit $? at $SECONDS s"
+    timeout "$(cap 150)" ncu --clock-control none --metrics "$metrics" --target-processes all --launch-count 30 \
+      python3 tools/peers/run_peers.py "$exp" --out "$out/peer-cudnn-$n.json" --peers sdpa-cudnn --warmup 1 \
+      --repeats 20 > "$out/ncu-cudnn-$n.txt" 2>&1
+    echo "ncu cudnn $n ($w) exit $? at $SECONDS s"
+    rm -rf "$exp"
+  done
 fi
 
 # 5. cuDNN timed
@@ -125,6 +133,20 @@ if has 5 && (( $(left) > 90 )); then
     --repeats 20 --peers sdpa-cudnn --budget "$(( $(left) - 20 ))" > "$out/cudnn.log" 2>&1
   echo "cudnn exit $? at $SECONDS s"
   grep -E "sdpa-cudnn" "$out/cudnn.log"
+fi
+
+# 7. every kernel of stage 7's bench timed by Nsight Compute (pack kernel, merge; the flushes)
+if has 7; then
+  n=0
+  for w in "${workloads[@]}"; do
+    n=$((n + 1))
+    if (( $(left) < 60 )); then echo "ncu durations stopped for time before $w"; break; fi
+    # shellcheck disable=SC2086
+    timeout "$(cap 90)" ncu --clock-control none --metrics gpu__time_duration.sum --csv --launch-count 24 \
+      "$(bin "${binaries[0]}")" bench $w --stage pat --no-check --repeats 20 --warmup 1 --no-graph \
+      > "$out/ncu-durations-w$n.csv" 2>&1
+    echo "ncu durations w$n exit $? at $SECONDS s"
+  done
 fi
 
 # 6. GPU tests
