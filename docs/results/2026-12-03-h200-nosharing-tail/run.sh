@@ -5,7 +5,8 @@
 #  2. stage 7 (pat) with each binary of BINARIES (default "patlab-p0 patlab-p128 patlab-p256":
 #     build-ab/NAME.xz, carried, built from one commit with -DPATLAB_KV_L2_PREFETCH=0/128/256;
 #     "patlab" is build-gpu's) in turn on WORKLOADS ('|'-separated), eager and graph, then the
-#     first binary with each of EXTRA ('|'-separated options, default --max-kv-tile 32);
+#     first binary with each of EXTRA ('|'-separated options, default --max-kv-tile 32; none: no
+#     extra runs);
 #  3. Nsight Compute on the pack kernel of the first binary (and of the second with NCU_SECOND=1)
 #     on the first NCU_W workloads (default 3), with each of NCU_OPTS ('|'-separated options,
 #     default none): duration, DRAM throughput and bytes, SM active cycles min / avg / max against
@@ -40,6 +41,7 @@ default_w+="|--tree 32_16384 --heads 32/8|--tree 128_8192 --heads 32/8"
 IFS='|' read -r -a workloads <<< "${WORKLOADS:-$default_w}"
 read -r -a binaries <<< "${BINARIES:-patlab-p0 patlab-p128 patlab-p256}"
 IFS='|' read -r -a extras <<< "${EXTRA:---max-kv-tile 32}"
+[[ ${EXTRA:-} != none ]] || extras=()
 IFS='|' read -r -a ncu_opts <<< "${NCU_OPTS:-}"
 [[ ${#ncu_opts[@]} -gt 0 ]] || ncu_opts=("")
 
