@@ -89,37 +89,21 @@ struct PackWarpLayout {
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
-/// 16-bit K/V stages of the plain 16-row tiles of 128 tokens, which hold one CTA per SM at d = 128
-/// with two stages or three: a build-time knob for the experiment of tutorial chapter 16 ("The
-/// last 5%"; `-Dcuda_args=-DPATLAB_WIDE_TILE_STAGES=3`), default kKvStages. Only rings that
-/// span_ring_fits() are taken.
-#ifndef PATLAB_WIDE_TILE_STAGES
-#define PATLAB_WIDE_TILE_STAGES 2
-#endif
-inline constexpr int kWideTileStages = PATLAB_WIDE_TILE_STAGES;
-
-/// Whether the plain M x N instance with K/V of type KV takes kWideTileStages 16-bit stages.
-template <typename KV, int D, int M, int N>
-constexpr bool kWideRing = sizeof(KV) == kTileElemBytes && M == kWarpRows && N >= 128 &&
-                           kWideTileStages != kKvStages && span_ring_fits(D, M, N, kWideTileStages);
-
-/// K/V stages of a pack CTA's ring: patlab::pack_kv_stages() (kWideTileStages where kWideRing),
-/// or kSpanStages for the masked instances (FSA's spans, 16-bit K and V).
+/// K/V stages of a pack CTA's ring: patlab::pack_kv_stages(), or kSpanStages for the masked
+/// instances (FSA's spans, 16-bit K and V).
 /// @tparam kSpanStages 0 for the plain instances; the span ring's stages for the masked ones
 template <typename KV, int D, int M, int N, int kSpanStages = 0>
 constexpr int pack_instance_stages() {
-  if (kSpanStages > 0) return kSpanStages;
-  return kWideRing<KV, D, M, N> ? kWideTileStages : pack_kv_stages(D, M, static_cast<int>(sizeof(KV)));
+  return kSpanStages > 0 ? kSpanStages : pack_kv_stages(D, M, static_cast<int>(sizeof(KV)));
 }
 
 /// Dynamic shared memory of a pack CTA: the Q tile plus the K/V ring (patlab::pack_smem_bytes(),
-/// or patlab::span_smem_bytes() for the masked instances and the wide ring).
+/// or patlab::span_smem_bytes() for the masked instances).
 /// @tparam kSpanStages 0 for the plain instances; the span ring's stages for the masked ones
 template <typename KV, int D, int M, int N, int kSpanStages = 0>
 constexpr int pack_smem_bytes() {
-  if (kSpanStages > 0) return span_smem_bytes(D, M, N, kSpanStages);
-  return kWideRing<KV, D, M, N> ? span_smem_bytes(D, M, N, kWideTileStages)
-                                : patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
+  return kSpanStages > 0 ? span_smem_bytes(D, M, N, kSpanStages)
+                         : patlab::pack_smem_bytes(D, M, N, static_cast<int>(sizeof(KV)));
 }
 // [pack-warp-layout]
 
