@@ -46,7 +46,7 @@ def main():
     expect_error("window longer than a request", SMALL + ["--top-n", "4"], "window w = 512 is longer than request 0")
     expect_error("unknown method", SMALL + FITS + ["--method", "quest"], "--method 'quest' (expected nsa, fsa or psa)")
     expect_error("unknown data", SMALL + FITS + ["--data", "spiky"],
-                 "--data 'spiky' (expected flat, peaked, clustered or mixed)")
+                 "--data 'spiky' (expected flat, peaked, clustered, mixed or streaming)")
     expect_error("two gates", SMALL + FITS + ["--gates", "0.5,0.5"], "--gates takes three values")
     expect_error("gate above 1", SMALL + FITS + ["--gates", "0.5,2,0.5"], "selected gate")
     expect_error("stride above l", SMALL + FITS + ["--cmp-stride", "64"], "stride = 64")

@@ -551,3 +551,57 @@ TEST_CASE("make_workload mixed: clustered's K and V, q scaled by its KV head's k
       }
     }
 }
+
+TEST_CASE("streaming data: retrieval heads are clustered data, streaming heads' sink and recent keys are lifted") {
+  const uint64_t seed = 5;
+  INFO("seed " << seed);
+  const TokenTree t = parse_tree_spec("1,3_100,300");  // 400 tokens: sinks 0-63, recent 144-399
+  const Shape s = shape_of(8, 4, 64, 16);               // group 2
+  const Workload st = make_workload(t, s, seed, false, DataKind::streaming);
+  const Workload cl = make_workload(t, s, seed, false, DataKind::clustered);
+  const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads);
+  const std::vector<float> u = streaming_directions(seed, s.num_kv_heads, s.head_dim);
+  REQUIRE(u.size() == static_cast<size_t>(s.num_kv_heads) * s.head_dim);
+  for (int h = 0; h < s.num_kv_heads; ++h) {
+    double norm = 0;
+    for (int i = 0; i < s.head_dim; ++i) {
+      const double x = u[static_cast<size_t>(h) * s.head_dim + i];
+      norm += x * x;
+    }
+    CHECK(std::fabs(norm - 1.0) < 1e-5);
+  }
+  CHECK(st.v_pool == cl.v_pool);
+  const int64_t len = st.layout.lengths[0];
+  REQUIRE(len == 400);
+  for (int64_t tok = 0; tok < len; ++tok) {
+    const bool lifted = tok < kSinkTokens || tok >= len - kRecentTokens;
+    for (int h = 0; h < s.num_kv_heads; ++h) {
+      const bool streaming = !retrieval[static_cast<size_t>(h)];
+      // the key's projection on u moves by kSinkLift exactly where the model lifts it
+      double moved = 0;
+      for (int i = 0; i < s.head_dim; ++i) {
+        const size_t at = st.token_offset(0, tok, h) + static_cast<size_t>(i);
+        const double lift = st.kv_value(KvTensor::k, at) - cl.kv_value(KvTensor::k, at);
+        moved += lift * u[static_cast<size_t>(h) * s.head_dim + i];
+      }
+      CAPTURE(tok, h, streaming, lifted);
+      CHECK(std::fabs(moved - (streaming && lifted ? kSinkLift : 0.0)) < 0.05);
+    }
+  }
+  for (int r = 0; r < st.num_requests(); ++r)
+    for (int h = 0; h < s.num_q_heads; ++h) {
+      const int kv = h / s.group();
+      double along = 0;  // q's projection on u: about sqrt(d) at a streaming head
+      bool same = true;
+      for (int i = 0; i < s.head_dim; ++i) {
+        const size_t at = st.q_offset(r, h) + static_cast<size_t>(i);
+        along += to_float(st.q[at], s.dtype) * u[static_cast<size_t>(kv) * s.head_dim + i];
+        same = same && st.q[at] == cl.q[at];
+      }
+      CAPTURE(r, h, along);
+      if (retrieval[static_cast<size_t>(kv)])
+        CHECK(same);  // clustered's q, bit for bit
+      else
+        CHECK(std::fabs(along - std::sqrt(static_cast<double>(s.head_dim))) < 4.0);
+    }
+}

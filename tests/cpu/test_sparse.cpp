@@ -517,3 +517,53 @@ TEST_CASE("mixed data: a fixed top-n covers more of a concentrated head's mass t
   CHECK(blocks[1] > blocks[0]);
 }
 // [test-mixed-heads]
+
+// [test-streaming-heads]
+TEST_CASE("streaming data: the sinks and recent blocks hold a streaming head's mass; PSA stops there") {
+  // kv_cache.hpp's streaming model: at streaming KV heads the first 64 and the last 256 tokens
+  // hold nearly all the mass; PSA's estimate sees it, so it takes about those 5 blocks there and
+  // more at the retrieval heads (clustered data).
+  const TokenTree t = parse_tree_spec("1,4_2048,320");  // 2368 tokens: 37 selection blocks of 64
+  const Shape shape = shape_of(8, 4, 64, 16);          // group 2: 2 streaming KV heads of 4
+  const Workload w = make_workload(t, shape, kSeed, true, DataKind::streaming);
+  const std::vector<bool> retrieval = mixed_spread_heads(kSeed, shape.num_kv_heads);
+  const int blocks = 37;
+  Selection lifted;  // block 0 (the sinks) and blocks 33-36 (the last 256 tokens), every row
+  lifted.num_kv_heads = shape.num_kv_heads;
+  for (int r = 0; r < w.num_requests() * shape.num_kv_heads; ++r) {
+    lifted.blocks.push_back({0, blocks - 4, blocks - 3, blocks - 2, blocks - 1});
+    lifted.estimated_mass.push_back(0);
+  }
+  SparseOptions o;
+  const AttentionResult dense = naive_attention(w);
+  const SparseAttention sinks = sparse_attention(w, o, lifted);
+  double least = 1;  // the least true mass the 5 blocks hold at a streaming head's query head
+  for (int r = 0; r < w.num_requests(); ++r)
+    for (int h = 0; h < shape.num_q_heads; ++h)
+      if (!retrieval[static_cast<size_t>(h / shape.group())]) {
+        const size_t at = static_cast<size_t>(r) * shape.num_q_heads + h;
+        least = std::min(least, std::exp(sinks.selected.lse[at] - dense.lse[at]));
+      }
+  CAPTURE(least);
+  CHECK(least > 0.95);
+  o.budget = Budget::progressive;
+  o.tau = 0.9;
+  o.max_budget = blocks;
+  const Selection psa = select_blocks(w, o);
+  double taken[2] = {0, 0};
+  int rows[2] = {0, 0};
+  size_t most_streaming = 0;
+  for (int r = 0; r < w.num_requests(); ++r)
+    for (int kv = 0; kv < shape.num_kv_heads; ++kv) {
+      const int kind = retrieval[static_cast<size_t>(kv)] ? 1 : 0;
+      taken[kind] += static_cast<double>(psa.of(r, kv).size());
+      ++rows[kind];
+      if (kind == 0) most_streaming = std::max(most_streaming, psa.of(r, kv).size());
+    }
+  REQUIRE(rows[0] > 0);
+  REQUIRE(rows[1] > 0);
+  CAPTURE(taken[0] / rows[0], taken[1] / rows[1], most_streaming);
+  CHECK(most_streaming <= 6);
+  CHECK(taken[1] / rows[1] > 2 * taken[0] / rows[0]);
+}
+// [test-streaming-heads]

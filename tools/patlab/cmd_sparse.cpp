@@ -61,7 +61,8 @@ DataKind parse_data(const std::string& s) {
   if (s == "peaked") return DataKind::peaked;
   if (s == "clustered") return DataKind::clustered;
   if (s == "mixed") return DataKind::mixed;
-  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat, peaked, clustered or mixed)");
+  if (s == "streaming") return DataKind::streaming;
+  throw Error(ErrorKind::usage, "--data '" + one_line(s) + "' (expected flat, peaked, clustered, mixed or streaming)");
 }
 
 /// A comma-separated list of numbers; `what` names the option in errors.
@@ -370,8 +371,10 @@ void add_sparse(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--data", o->data,
                   "How q and K are drawn: peaked (q ~ N(0, 16)), flat (q ~ N(0, 1)), clustered (q ~ N(0, 16), "
-                  "keys share a centre per run of 32 tokens) or mixed (clustered keys; half the KV heads, drawn "
-                  "from the seed, spread: q ~ N(0, 4) at their query heads)")
+                  "keys share a centre per run of 32 tokens), mixed (clustered keys; half the KV heads, drawn "
+                  "from the seed, spread: q ~ N(0, 4) at their query heads) or streaming (clustered; the other "
+                  "half of the KV heads attend to the first 64 and the last 256 tokens of a request, whose keys "
+                  "share a direction with their queries)")
       ->capture_default_str();
   cmd->add_option("--cmp-block", s.cmp_block, "l: tokens per compressed block (summary: the mean of K and V)")
       ->capture_default_str();

@@ -297,9 +297,33 @@ struct RunCentres {
 /// `f(element, k, v)` for each element that holds a token and `f(element, NaN, NaN)` for the
 /// slots that hold none. K and V are N(0, 1) draws; for DataKind::clustered K is
 /// sqrt(rho) centre + sqrt(1 - rho) draw (kv_cache.hpp's model), with the same draws.
+/// DataKind::streaming's lift of one block: per KV head, kSinkLift u of a streaming head (zero
+/// at the retrieval heads), and the request length that "recent" counts from.
+struct SinkLift {
+  std::vector<float> lift;  ///< [Hkv][d]: kSinkLift u at streaming heads, 0 at retrieval heads
+  bool any = false;         ///< streaming data
+
+  SinkLift() = default;
+  SinkLift(uint64_t seed, const Shape& s) : lift(streaming_directions(seed, s.num_kv_heads, s.head_dim)), any(true) {
+    const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads);
+    for (int h = 0; h < s.num_kv_heads; ++h)
+      for (int i = 0; i < s.head_dim; ++i)
+        lift[static_cast<size_t>(h) * s.head_dim + i] *= retrieval[static_cast<size_t>(h)] ? 0.0f : kSinkLift;
+  }
+  /// Whether token `t` of a request of `len` tokens is a sink or a recent token.
+  static bool lifted(int64_t t, int64_t len) { return t < kSinkTokens || t >= len - kRecentTokens; }
+};
+
+/// Tokens of the request whose block table is `table`.
+int64_t table_tokens(const Workload& w, const std::vector<int32_t>& table) {
+  if (table.empty()) return 0;
+  return static_cast<int64_t>(table.size() - 1) * w.shape().page_size +
+         w.layout.used_tokens[static_cast<size_t>(table.back())];
+}
+
 template <typename F>
 void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vector<int32_t>& order,
-                const BlockPlace& place, int64_t b, F&& f) {
+                const BlockPlace& place, int64_t b, const SinkLift& sinks, F&& f) {
   const Shape& s = w.shape();
   const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
   const size_t row = static_cast<size_t>(s.num_kv_heads) * s.head_dim;  // one token, all KV heads
@@ -310,18 +334,21 @@ void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vect
   const size_t base = static_cast<size_t>(b) * block_elems;
   const size_t used = static_cast<size_t>(w.layout.used_tokens[static_cast<size_t>(b)]) * row;
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const bool clustered = data == DataKind::clustered || data == DataKind::mixed;
+  const bool clustered = data == DataKind::clustered || data == DataKind::mixed || data == DataKind::streaming;
   const RunCentres centres = clustered ? RunCentres(w, seed, order, place, b) : RunCentres{};
   const float shared = static_cast<float>(std::sqrt(kClusterShare));
   const float own = static_cast<float>(std::sqrt(1.0 - kClusterShare));
   const int64_t first_token = place.index * s.page_size;
+  const int64_t len = sinks.any ? table_tokens(w, *place.table) : 0;
   for (size_t i = 0; i < block_elems; ++i) {
     if (i < used) {
       float k = normal(rng);
       const float v = normal(rng);
       if (clustered) {
-        const int64_t run = (first_token + static_cast<int64_t>(i / row)) / kClusterTokens - centres.first_run;
+        const int64_t token = first_token + static_cast<int64_t>(i / row);
+        const int64_t run = token / kClusterTokens - centres.first_run;
         k = shared * centres.values[static_cast<size_t>(run) * row + i % row] + own * k;
+        if (sinks.any && SinkLift::lifted(token, len)) k += sinks.lift[i % row];
       }
       f(base + i, k, v);
     } else {
@@ -345,13 +372,14 @@ void fill_pools(Workload& w, uint64_t seed, DataKind data) {
         place[static_cast<size_t>(table[i])] = {static_cast<int64_t>(i), &table};
       }
   const size_t blocks = static_cast<size_t>(w.layout.num_blocks);
+  const SinkLift sinks = data == DataKind::streaming ? SinkLift(seed, w.shape()) : SinkLift{};
   if (w.shape().kv_fp8()) {
     std::vector<float> k_amax(blocks, 0.0f), v_amax(blocks, 0.0f);
     parallel_for(w.layout.num_blocks, [&](int64_t b) {
       // Each block's maxima in locals, stored once: neighbouring blocks run on other threads,
       // and per-element stores into the shared vectors would bounce their cache lines.
       float k_max = 0.0f, v_max = 0.0f;
-      draw_block(w, seed, data, order, place[static_cast<size_t>(b)], b, [&](size_t, float k, float v) {
+      draw_block(w, seed, data, order, place[static_cast<size_t>(b)], b, sinks, [&](size_t, float k, float v) {
         if (std::isnan(k)) return;
         k_max = std::max(k_max, std::fabs(k));
         v_max = std::max(v_max, std::fabs(v));
@@ -363,7 +391,7 @@ void fill_pools(Workload& w, uint64_t seed, DataKind data) {
     w.v_scale = fp8_scale(*std::max_element(v_amax.begin(), v_amax.end()));
   }
   parallel_for(w.layout.num_blocks, [&](int64_t b) {
-    draw_block(w, seed, data, order, place[static_cast<size_t>(b)], b, [&](size_t i, float k, float v) {
+    draw_block(w, seed, data, order, place[static_cast<size_t>(b)], b, sinks, [&](size_t i, float k, float v) {
       w.store_kv(KvTensor::k, i, k);
       w.store_kv(KvTensor::v, i, v);
     });
@@ -377,6 +405,7 @@ float query_scale(DataKind data) {
     case DataKind::peaked: return kPeakedQueryScale;
     case DataKind::clustered: return kClusteredQueryScale;
     case DataKind::mixed: return kClusteredQueryScale;  // the concentrated heads'; see query_scales()
+    case DataKind::streaming: return kClusteredQueryScale;  // the retrieval heads'; see make_workload()
   }
   return 1.0f;
 }
@@ -394,6 +423,24 @@ std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
 }
 
 }  // namespace
+
+std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim) {
+  std::vector<float> out;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int h = 0; h < num_kv_heads; ++h) {
+    std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 5u, static_cast<uint32_t>(h)};
+    std::mt19937_64 rng(seq);
+    std::vector<double> u(static_cast<size_t>(std::max(0, head_dim)));
+    double norm = 0;
+    for (double& x : u) {
+      x = normal(rng);
+      norm += x * x;
+    }
+    norm = norm > 0 ? std::sqrt(norm) : 1.0;
+    for (double x : u) out.push_back(static_cast<float>(x / norm));
+  }
+  return out;
+}
 
 std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads) {
   const int n = std::max(0, num_kv_heads);
@@ -433,10 +480,25 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
   fill_pools(w, seed, data);
   const std::vector<float> scales = query_scales(data, s, seed);
+  const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads);
+  const std::vector<float> directions = streaming_directions(seed, s.num_kv_heads, s.head_dim);
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
     std::mt19937_64 rng(seq);
     const size_t n = static_cast<size_t>(s.num_q_heads) * s.head_dim;
+    if (data == DataKind::streaming) {
+      // Retrieval heads: clustered's q. Streaming heads: unit draws plus sqrt(d) u of the KV head.
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      const float lift = std::sqrt(static_cast<float>(s.head_dim));
+      for (size_t i = 0; i < n; ++i) {
+        const size_t kv = i / static_cast<size_t>(s.head_dim) / static_cast<size_t>(s.group());
+        const float z = normal(rng);
+        const float x = retrieval[kv] ? kClusteredQueryScale * z
+                                      : z + lift * directions[kv * static_cast<size_t>(s.head_dim) + i % s.head_dim];
+        w.q[static_cast<size_t>(r) * n + i] = from_float(x, s.dtype);
+      }
+      return;
+    }
     if (data != DataKind::mixed) {
       std::normal_distribution<float> normal(0.0f, query_scale(data));
       for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);

@@ -159,7 +159,8 @@ int64_t host_bytes_needed(const PagedLayout& layout);
 /// does, so errors in the running max, the rescaling and the merge of partials with far-apart lse
 /// move it. Clustered data is for sparse decode (chapter 22): its keys are locally correlated, so a
 /// block summary says where the mass is. Mixed data is clustered data whose KV heads are unlike:
-/// some concentrated, some spread (the model at kMixedSpreadShare).
+/// some concentrated, some spread (the model at kMixedSpreadShare). Streaming data places the
+/// mass of half the KV heads on the sinks and the recent tokens (the model at kSinkLift).
 enum class DataKind {
   flat,    ///< q, K, V all N(0, 1): scores q.k / sqrt(d) ~ N(0, 1), softmax nearly uniform on long rows
   peaked,  ///< q ~ N(0, kPeakedQueryScale^2), K and V N(0, 1): scores ~ N(0, 16)
@@ -169,13 +170,17 @@ enum class DataKind {
   /// Clustered K; q ~ N(0, kClusteredQueryScale^2) at the query heads of concentrated KV heads and
   /// N(0, kMixedSpreadQueryScale^2) at those of spread KV heads (mixed_spread_heads()).
   mixed,
+  /// Clustered data at the retrieval KV heads (mixed_spread_heads()); at the others (streaming
+  /// heads) queries and the keys of the sinks and recent tokens share a direction (streaming-model).
+  streaming,
 };
-/// "flat", "peaked", "clustered" or "mixed", for reports.
+/// "flat", "peaked", "clustered", "mixed" or "streaming", for reports.
 inline const char* data_kind_name(DataKind d) {
   return d == DataKind::flat        ? "flat"
          : d == DataKind::peaked    ? "peaked"
          : d == DataKind::clustered ? "clustered"
-                                    : "mixed";
+         : d == DataKind::mixed     ? "mixed"
+                                    : "streaming";
 }
 /// Standard deviation of q in DataKind::peaked data, and so of its scores. Softmax weights are
 /// then log-normal with sigma 4. Measured by tests/cpu/test_faults.cpp (d = 64): rows of 137
@@ -235,6 +240,31 @@ inline constexpr double kMixedSpreadShare = 0.5;
 inline constexpr float kMixedSpreadQueryScale = 2.0f;
 // [mixed-model]
 
+// [streaming-model]
+/// DataKind::streaming, the model: DuoAttention's two kinds of heads (the source of mixed-model
+/// above) with the streaming heads' mass where that paper finds it, on the attention sinks and
+/// the recent tokens (its streaming cache: 64 sink and 256 recent tokens).
+/// - The retrieval KV heads (mixed_spread_heads(), half of them) are clustered data as it is: the
+///   mass on a few runs chosen by content, anywhere in the context.
+/// - Each streaming KV head has a direction u (a unit vector drawn from the seed,
+///   streaming_directions()). Its queries are q = z + sqrt(d) u, z ~ N(0, I), so a score on an
+///   ordinary (clustered) key is about N(0, 2); the keys of a request's first kSinkTokens tokens
+///   and last kRecentTokens tokens get kSinkLift u added, which lifts their scores by kSinkLift:
+///   at 4352 tokens the 320 lifted tokens hold about 99% of the row's mass (320 e^7 against 4032).
+/// - "Last" counts from the end of the request whose block table first names the block (a shared
+///   block is drawn once): a tree whose requests' own suffixes hold kRecentTokens tokens or more
+///   lifts no shared block for being recent.
+inline constexpr int kSinkTokens = 64;
+/// Recent tokens of a streaming head (DuoAttention's streaming cache: 256).
+inline constexpr int kRecentTokens = 256;
+/// Score lift of a streaming head's sink and recent keys.
+inline constexpr float kSinkLift = 7.0f;
+// [streaming-model]
+
+/// DataKind::streaming's directions for `seed`: num_kv_heads unit vectors of `head_dim`
+/// elements, head-major (the retrieval heads' are drawn too and not used).
+std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim);
+
 /// DataKind::mixed's spread KV heads for `seed`: true at the round(kMixedSpreadShare x
 /// num_kv_heads) heads with the smallest keys drawn from a stream seeded by `seed` (one draw per
 /// head), so the count is fixed and which heads are spread depends only on the seed.
@@ -252,7 +282,9 @@ float fp8_scale(float amax);
 /// holds the run's first token, that token's offset in it and the KV head, so every request
 /// that shares a run's first block draws the same centre (a shared full block has the same K and
 /// V in every request, as for the other kinds); for DataKind::mixed clustered's K and V and q
-/// drawn from the same stream as the others' with the scale of its KV head's kind. With an fp8 KV cache each pool's scale is vLLM's dynamic
+/// drawn from the same stream as the others' with the scale of its KV head's kind; for
+/// DataKind::streaming clustered's draws with streaming-model's lifts and queries added. With an
+/// fp8 KV cache each pool's scale is vLLM's dynamic
 /// per-tensor scale, fp8_scale() of the largest |draw| of that pool, and the draws are stored as
 /// e4m3(x / scale); the draws are the same as for a 16-bit cache. Pool slots that hold no token
 /// are NaN, so that a kernel reading past a request's end cannot pass a check. Throws
