@@ -28,6 +28,7 @@ BAD_INPUT = {
     "pat_targets.py": ["--results", "/nonexistent/patlab.jsonl"],
     "prefix_reads.py": ["--tree 256_1024 --heads 32/8"],
     "peers_vs_pat.py": ["/nonexistent"],
+    "pat_vs_multistream.py": ["--results", "/nonexistent/patlab.jsonl"],
 }
 failures = []
 
