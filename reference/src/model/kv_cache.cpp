@@ -293,12 +293,8 @@ struct RunCentres {
   }
 };
 
-/// Draws block `b`'s K and V values (its seed stream is its allocation order), calling
-/// `f(element, k, v)` for each element that holds a token and `f(element, NaN, NaN)` for the
-/// slots that hold none. K and V are N(0, 1) draws; for DataKind::clustered K is
-/// sqrt(rho) centre + sqrt(1 - rho) draw (kv_cache.hpp's model), with the same draws.
-/// DataKind::streaming's lift of one block: per KV head, kSinkLift u of a streaming head (zero
-/// at the retrieval heads), and the request length that "recent" counts from.
+/// DataKind::streaming's lift of the sink and recent keys: per KV head, kSinkLift u at a streaming
+/// head, zero at a retrieval head (kv_cache.hpp's streaming-model).
 struct SinkLift {
   std::vector<float> lift;  ///< [Hkv][d]: kSinkLift u at streaming heads, 0 at retrieval heads
   bool any = false;         ///< streaming data
@@ -321,6 +317,12 @@ int64_t table_tokens(const Workload& w, const std::vector<int32_t>& table) {
          w.layout.used_tokens[static_cast<size_t>(table.back())];
 }
 
+/// Draws block `b`'s K and V values (its seed stream is its allocation order), calling
+/// `f(element, k, v)` for each element that holds a token and `f(element, NaN, NaN)` for the
+/// slots that hold none. K and V are N(0, 1) draws; for DataKind::clustered K is
+/// sqrt(rho) centre + sqrt(1 - rho) draw (kv_cache.hpp's model), with the same draws; for
+/// DataKind::streaming, plus `sinks`' lift at the sink and recent tokens of the request whose
+/// table first names the block.
 template <typename F>
 void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vector<int32_t>& order,
                 const BlockPlace& place, int64_t b, const SinkLift& sinks, F&& f) {
