@@ -301,10 +301,7 @@ struct SinkLift {
 
   SinkLift() = default;
   SinkLift(uint64_t seed, const Shape& s) : lift(streaming_directions(seed, s.num_kv_heads, s.head_dim)), any(true) {
-    const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads);
-    for (int h = 0; h < s.num_kv_heads; ++h)
-      for (int i = 0; i < s.head_dim; ++i)
-        lift[static_cast<size_t>(h) * s.head_dim + i] *= retrieval[static_cast<size_t>(h)] ? 0.0f : kSinkLift;
+    for (float& x : lift) x *= kSinkLift;
   }
   /// Whether token `t` of a request of `len` tokens is a sink or a recent token.
   static bool lifted(int64_t t, int64_t len) { return t < kSinkTokens || t >= len - kRecentTokens; }
@@ -407,19 +404,22 @@ float query_scale(DataKind data) {
     case DataKind::peaked: return kPeakedQueryScale;
     case DataKind::clustered: return kClusteredQueryScale;
     case DataKind::mixed: return kClusteredQueryScale;  // the concentrated heads'; see query_scales()
-    case DataKind::streaming: return kClusteredQueryScale;  // the retrieval heads'; see make_workload()
+    case DataKind::streaming: return kClusteredQueryScale;  // the retrieval heads'; see query_scales()
   }
   return 1.0f;
 }
 
 /// Standard deviation of q per query head: query_scale() everywhere, except mixed data's query
-/// heads of spread KV heads (q head h reads KV head h / group).
+/// heads of spread KV heads and streaming data's of streaming KV heads (q head h reads KV head
+/// h / group), whose unit draws streaming-model adds its sqrt(d) u to.
 std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
   std::vector<float> out(static_cast<size_t>(s.num_q_heads), query_scale(data));
-  if (data == DataKind::mixed) {
+  if (data == DataKind::mixed || data == DataKind::streaming) {
     const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads);
-    for (int h = 0; h < s.num_q_heads; ++h)
-      if (spread[static_cast<size_t>(h / s.group())]) out[static_cast<size_t>(h)] = kMixedSpreadQueryScale;
+    for (int h = 0; h < s.num_q_heads; ++h) {
+      const bool other = spread[static_cast<size_t>(h / s.group())] == (data == DataKind::mixed);
+      if (other) out[static_cast<size_t>(h)] = data == DataKind::mixed ? kMixedSpreadQueryScale : 1.0f;
+    }
   }
   return out;
 }
@@ -427,11 +427,12 @@ std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
 }  // namespace
 
 std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim) {
+  const std::vector<bool> retrieval = mixed_spread_heads(seed, num_kv_heads);
   std::vector<float> out;
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int h = 0; h < num_kv_heads; ++h) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 5u, static_cast<uint32_t>(h)};
     std::mt19937_64 rng(seq);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<double> u(static_cast<size_t>(std::max(0, head_dim)));
     double norm = 0;
     for (double& x : u) {
@@ -439,7 +440,8 @@ std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int hea
       norm += x * x;
     }
     norm = norm > 0 ? std::sqrt(norm) : 1.0;
-    for (double x : u) out.push_back(static_cast<float>(x / norm));
+    const double keep = retrieval[static_cast<size_t>(h)] ? 0.0 : 1.0;
+    for (double x : u) out.push_back(static_cast<float>(keep * x / norm));
   }
   return out;
 }
@@ -482,35 +484,29 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
   fill_pools(w, seed, data);
   const std::vector<float> scales = query_scales(data, s, seed);
-  const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads);
-  const std::vector<float> directions = streaming_directions(seed, s.num_kv_heads, s.head_dim);
+  // streaming-model: sqrt(d) u of each KV head (zero at the retrieval heads), added to its queries
+  const std::vector<float> directions =
+      data == DataKind::streaming ? streaming_directions(seed, s.num_kv_heads, s.head_dim) : std::vector<float>{};
+  const float lift = std::sqrt(static_cast<float>(s.head_dim));
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
     std::mt19937_64 rng(seq);
     const size_t n = static_cast<size_t>(s.num_q_heads) * s.head_dim;
-    if (data == DataKind::streaming) {
-      // Retrieval heads: clustered's q. Streaming heads: unit draws plus sqrt(d) u of the KV head.
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      const float lift = std::sqrt(static_cast<float>(s.head_dim));
-      for (size_t i = 0; i < n; ++i) {
-        const size_t kv = i / static_cast<size_t>(s.head_dim) / static_cast<size_t>(s.group());
-        const float z = normal(rng);
-        const float x = retrieval[kv] ? kClusteredQueryScale * z
-                                      : z + lift * directions[kv * static_cast<size_t>(s.head_dim) + i % s.head_dim];
-        w.q[static_cast<size_t>(r) * n + i] = from_float(x, s.dtype);
-      }
-      return;
-    }
-    if (data != DataKind::mixed) {
+    if (data != DataKind::mixed && data != DataKind::streaming) {
       std::normal_distribution<float> normal(0.0f, query_scale(data));
       for (size_t i = 0; i < n; ++i) w.q[static_cast<size_t>(r) * n + i] = from_float(normal(rng), s.dtype);
       return;
     }
-    // Unit draws from the same stream, times each query head's scale.
+    // Unit draws from the same stream, times each query head's scale (plus streaming's sqrt(d) u).
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (size_t i = 0; i < n; ++i) {
-      const float scale = scales[i / static_cast<size_t>(s.head_dim)];
-      w.q[static_cast<size_t>(r) * n + i] = from_float(scale * normal(rng), s.dtype);
+      const size_t head = i / static_cast<size_t>(s.head_dim);
+      float x = scales[head] * normal(rng);
+      if (!directions.empty()) {
+        const size_t kv = head / static_cast<size_t>(s.group());
+        x += lift * directions[kv * static_cast<size_t>(s.head_dim) + i % s.head_dim];
+      }
+      w.q[static_cast<size_t>(r) * n + i] = from_float(x, s.dtype);
     }
   });
   return w;

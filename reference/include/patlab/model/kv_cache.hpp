@@ -261,8 +261,9 @@ inline constexpr int kRecentTokens = 256;
 inline constexpr float kSinkLift = 7.0f;
 // [streaming-model]
 
-/// DataKind::streaming's directions for `seed`: num_kv_heads unit vectors of `head_dim`
-/// elements, head-major (the retrieval heads' are drawn too and not used).
+/// DataKind::streaming's directions for `seed`: num_kv_heads vectors of `head_dim` elements,
+/// head-major, a unit vector u at each streaming KV head and zeros at the retrieval heads
+/// (mixed_spread_heads()); each head's u is drawn from its own stream of the seed.
 std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim);
 
 /// DataKind::mixed's spread KV heads for `seed`: true at the round(kMixedSpreadShare x
