@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # K and V waited for apart in the pack kernel (PATLAB_KV_WAIT_APART, packed_tile.cuh) against the
 # default, on the H200, in one call (steps chosen by STEPS, default "1 2 3 4 5"):
-#  1. the GPU tests built with each binary's flags (build-ab/TEST-NAME.xz for each NAME of
-#     BINARIES and each TEST of TESTS, default "test_04_packed test_07_pat test_sparse_gpu"),
+#  1. the GPU tests built with each binary's flags (build-ab/TEST-NAME.xz, where carried, for each
+#     NAME of BINARIES and each TEST of TESTS, default "test_04_packed test_07_pat test_sparse_gpu"),
 #     PATLAB_REQUIRE_GPU=1 (a skip fails);
 #  2. stage 7 (pat) of each binary (build-ab/patlab-NAME.xz; BINARIES, default "base apart") in
 #     turn on each workload of WORKLOADS ('|'-separated), with each of TILES ('|'-separated extra
@@ -52,6 +52,7 @@ fi
 if has 1; then
   for b in "${binaries[@]}"; do
     for t in "${tests[@]}"; do
+      [[ -x /tmp/ab/$t-$b ]] || continue
       if (( $(left) < 60 )); then echo "tests stopped for time before $t-$b"; break 2; fi
       PATLAB_REQUIRE_GPU=1 timeout "$(cap 150)" "/tmp/ab/$t-$b" > "$out/test-$t-$b.log" 2>&1
       echo "test $t-$b exit $? at $SECONDS s: $(grep -E 'test cases|cases passed' "$out/test-$t-$b.log" | tail -2 | tr '\n' ' ')"
