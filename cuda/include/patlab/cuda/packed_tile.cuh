@@ -211,9 +211,7 @@ struct KvTileLoader {
     v_dst = smem_u32(v_s + slot(r0, ch));
   }
 
-  /// Issues this thread's copies of K (kK) and V (kV) tile rows [start, start + N) into buffer `stage`.
-  template <bool kK, bool kV>
-  __device__ __forceinline__ void copy(int stage, int start) const {
+  __device__ __forceinline__ void operator()(int stage, int start) const {
     if (kRowsPerPass > N && r0 >= N) return;
 #pragma unroll(kUnroll)
     for (int i = 0; i < kPasses; ++i) {
@@ -224,16 +222,10 @@ struct KvTileLoader {
       const uint32_t tok = pool_slot(blocks, static_cast<uint32_t>(valid ? t : kv_len - 1), page_shift);
       const uint32_t dst =
           (stage * N * D + (kSameSwizzle ? i * kRowsPerPass * D : slot(r, ch) - slot(r0, ch))) * sizeof(KV);
-      if constexpr (kK) cp_async_16_kv(k_dst + dst, k_src + static_cast<uint64_t>(tok) * token_bytes, valid);
-      if constexpr (kV) cp_async_16_kv(v_dst + dst, v_src + static_cast<uint64_t>(tok) * token_bytes, valid);
+      cp_async_16_kv(k_dst + dst, k_src + static_cast<uint64_t>(tok) * token_bytes, valid);
+      cp_async_16_kv(v_dst + dst, v_src + static_cast<uint64_t>(tok) * token_bytes, valid);
     }
   }
-  /// Both tiles, K and V row by row.
-  __device__ __forceinline__ void operator()(int stage, int start) const { copy<true, true>(stage, start); }
-  /// The K tile only.
-  __device__ __forceinline__ void k(int stage, int start) const { copy<true, false>(stage, start); }
-  /// The V tile only.
-  __device__ __forceinline__ void v(int stage, int start) const { copy<false, true>(stage, start); }
 };
 // [pack-kv-loader]
 
@@ -606,15 +598,6 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 }
 // [pack-write]
 
-/// Build-time knob for the experiment of tutorial chapter 16 ("The last 5%"): the pack kernel
-/// waits for a tile's K before S = Q K^T and for its V only before P V, and issues each into the
-/// ring as soon as its buffer is free (pack_pipeline's kWaitApart). 0 (default): K and V of a tile
-/// in one copy group, waited for together. `meson setup ... -Dcuda_args=-DPATLAB_KV_WAIT_APART=1`.
-#ifndef PATLAB_KV_WAIT_APART
-#define PATLAB_KV_WAIT_APART 0
-#endif
-inline constexpr bool kKvWaitApart = PATLAB_KV_WAIT_APART != 0;
-
 /// Whether an M-row pack tile with K/V of type KV converts fp8 in registers
 /// (patlab::pack_fp8_in_registers()): pack_pipeline and the caller's write_rows both follow it.
 template <typename KV, int M>
@@ -623,19 +606,14 @@ inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int
 // [pack-pipeline-steps]
 /// Step 3: the pipeline of one pack tile over `kv_len` tokens, steps 4-6 per KV tile, on a ring of
 /// kStages K/V buffers from buffer `stage0`. On entry the Q tile and KV tile 0 (in buffer `stage0`)
-/// have been issued and committed (with kWaitApart: the Q tile and K tile 0 only); the pipeline
-/// issues tiles 1 .. kStages - 2 itself, then at each tile, first, the one kStages - 1 ahead, into
-/// the buffer that the tile before it freed, so that kStages - 1 tiles are in flight while the CTA
-/// waits for this one. The first time there is no tile of its own left to issue, `prefetch(stage)`
-/// may issue the first tile of whatever runs next into buffer (stage0 + tiles) % kStages (stage
-/// 10's next work item; the pack kernel issues nothing). `mask_scores(s, token0)` sees each tile's
-/// scores before the softmax (token0: the range token of s[0]; sparse FSA's spans mask there,
-/// everyone else does nothing). `active` is false for a warp with no rows to compute.
-///
-/// With kWaitApart, K and V are copy groups of their own: the CTA waits for
-/// K before S = Q K^T and for V only before P V, issues the K tile kStages ahead as soon as every
-/// warp is past this tile's S, and the V tile kStages - 1 ahead as soon as every warp is past the
-/// last tile's P V.
+/// have been issued and committed; the pipeline issues tiles 1 .. kStages - 2 itself, then at each
+/// tile, first, the one kStages - 1 ahead, into the buffer that the tile before it freed, so that
+/// kStages - 1 tiles are in flight while the CTA waits for this one. The first time there is no
+/// tile of its own left to issue, `prefetch(stage)` may issue the first tile of whatever runs next
+/// into buffer (stage0 + tiles) % kStages (stage 10's next work item; the pack kernel issues
+/// nothing). `mask_scores(s, token0)` sees each tile's scores before the softmax (token0: the range
+/// token of s[0]; sparse FSA's spans mask there, everyone else does nothing). `active` is false for
+/// a warp with no rows to compute.
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
 /// false). On return every warp is done with every tile (only the prefetch may be in flight).
 /// @tparam T storage type of q (and of the tiles the mma reads)
@@ -648,13 +626,10 @@ inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int
 /// @tparam kFp8Registers fp8 converted in registers (qk_tile_fp8, pv_tile_fp8; output columns
 /// permuted, see write_rows) instead of by convert_kv_tile into `k16`, `v16` for qk_tile and
 /// pv_tile: kFp8InRegisters (one warp row) unless the caller needs the shared pass
-/// @tparam kWaitApart K and V waited for apart (kKvWaitApart; not with the shared fp8 pass, which
-/// converts both at once, and `prefetch` is not called)
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
 template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages,
-          bool kFp8Registers = kFp8InRegisters<KV, M>, bool kWaitApart = false, typename Prefetch,
-          typename MaskScores>
+          bool kFp8Registers = kFp8InRegisters<KV, M>, typename Prefetch, typename MaskScores>
 __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
                                               bool active, int q_row, int col0, float scale, int lane, int tid,
@@ -663,103 +638,52 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
   static_assert(kStages >= 2, "one buffer computed while the next lands");
   constexpr bool kFp8 = sizeof(KV) == 1;
   static_assert(!kFp8Registers || kFp8InRegisters<KV, M>, "fp8 in registers needs an fp8 cache and one warp row");
-  static_assert(!kWaitApart || !kFp8 || kFp8Registers, "the shared fp8 pass converts K and V together");
   constexpr int kColTokens = PackWarpLayout<D, M, N>::kColTokens;
   const int num_tiles = (kv_len + N - 1) / N;
-  if constexpr (kWaitApart) {
-    // copy groups: K of tile j is group 2j (the caller's group 0 holds Q too), V of tile j 2j + 1
-    load_kv.v(stage0, 0);
+  // the rest of the ring's first fill: one commit group per tile, empty past the range, so that
+  // kStages - 1 groups follow tile i's when the loop waits for it
+#pragma unroll
+  for (int i = 1; i < kStages - 1; ++i) {
+    if (i < num_tiles) load_kv((stage0 + i) % kStages, i * N);
     cp_async_commit();
-#pragma unroll
-    for (int i = 1; i < kStages; ++i) {
-      if (i < num_tiles) load_kv.k((stage0 + i) % kStages, i * N);
-      cp_async_commit();
-      if (i < num_tiles) load_kv.v((stage0 + i) % kStages, i * N);
-      cp_async_commit();
+  }
+  bool prefetched = false;
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int ahead = tile + kStages - 1;
+    if (ahead < num_tiles) {
+      load_kv((stage0 + ahead) % kStages, ahead * N);  // into the buffer of tile - 1
+    } else if (!prefetched) {
+      prefetch((stage0 + num_tiles) % kStages);
+      prefetched = true;
     }
-    for (int tile = 0; tile < num_tiles; ++tile) {
-      const int stage = (stage0 + tile) % kStages;
-      const KV* kt = k_s + stage * N * D;
-      const KV* vt = v_s + stage * N * D;
-      // newest group: V of tile kStages - 1 before the first tile, then K of tile + kStages - 1
-      if (tile == 0)
-        cp_async_wait<2 * kStages - 1>();
-      else
-        cp_async_wait<2 * kStages - 2>();
-      __syncthreads();  // K of this tile is in; every warp is past the last tile's P V
-      if (tile > 0) {
-        const int ahead = tile - 1 + kStages;
-        if (ahead < num_tiles) load_kv.v((stage0 + ahead) % kStages, ahead * N);  // into the last tile's V buffer
-        cp_async_commit();
-      }
+    cp_async_commit();
+    cp_async_wait<kStages - 1>();  // all but the newest kStages - 1 groups have landed: this tile (and Q)
+    __syncthreads();
+    const int stage = (stage0 + tile) % kStages;
+    const KV* kt = k_s + stage * N * D;
+    const KV* vt = v_s + stage * N * D;
+    if constexpr (kFp8 && !kFp8Registers) {
+      convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(kt), reinterpret_cast<const uint8_t*>(vt),
+                                         k16, v16, tid);
+      __syncthreads();  // the converted tiles are complete
+    }
+    // the 16-bit tiles qk_tile and pv_tile read: the stage itself, or its converted copy
+    const T* ks = kFp8 ? k16 : reinterpret_cast<const T*>(kt);
+    const T* vs = kFp8 ? v16 : reinterpret_cast<const T*>(vt);
+    if (active) {
       float s[kColTokens / 8][4];
-      if (active) {
-        if constexpr (kFp8Registers)
-          qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(kt), q_row, col0, lane, s);
-        else
-          qk_tile<T, D, kColTokens>(q_s, reinterpret_cast<const T*>(kt), q_row, col0, lane, s);
-        mask_scores(s, tile * N + col0);
-        softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-      }
-      cp_async_wait<2 * kStages - 2>();  // newest group: V of tile + kStages - 1
-      __syncthreads();                   // V of this tile is in; every warp is past this tile's S
-      const int ahead = tile + kStages;
-      if (ahead < num_tiles) load_kv.k(stage, ahead * N);  // into this tile's K buffer
-      cp_async_commit();
-      if (active) {
-        if constexpr (kFp8Registers)
-          pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(vt), col0, lane, o);
-        else
-          pv_tile<T, D, kColTokens>(s, reinterpret_cast<const T*>(vt), col0, lane, o);
-      }
+      if constexpr (kFp8Registers)
+        qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(kt), q_row, col0, lane, s);
+      else
+        qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
+      mask_scores(s, tile * N + col0);
+      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+      if constexpr (kFp8Registers)
+        pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(vt), col0, lane, o);
+      else
+        pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
     }
-    __syncthreads();  // every warp is past the last P V: the caller may reuse the ring
-  } else {
-    // the rest of the ring's first fill: one commit group per tile, empty past the range, so that
-    // kStages - 1 groups follow tile i's when the loop waits for it
-#pragma unroll
-    for (int i = 1; i < kStages - 1; ++i) {
-      if (i < num_tiles) load_kv((stage0 + i) % kStages, i * N);
-      cp_async_commit();
-    }
-    bool prefetched = false;
-    for (int tile = 0; tile < num_tiles; ++tile) {
-      const int ahead = tile + kStages - 1;
-      if (ahead < num_tiles) {
-        load_kv((stage0 + ahead) % kStages, ahead * N);  // into the buffer of tile - 1
-      } else if (!prefetched) {
-        prefetch((stage0 + num_tiles) % kStages);
-        prefetched = true;
-      }
-      cp_async_commit();
-      cp_async_wait<kStages - 1>();  // all but the newest kStages - 1 groups have landed: this tile (and Q)
-      __syncthreads();
-      const int stage = (stage0 + tile) % kStages;
-      const KV* kt = k_s + stage * N * D;
-      const KV* vt = v_s + stage * N * D;
-      if constexpr (kFp8 && !kFp8Registers) {
-        convert_kv_tile<T, D, N, kThreads>(reinterpret_cast<const uint8_t*>(kt),
-                                           reinterpret_cast<const uint8_t*>(vt), k16, v16, tid);
-        __syncthreads();  // the converted tiles are complete
-      }
-      // the 16-bit tiles qk_tile and pv_tile read: the stage itself, or its converted copy
-      const T* ks = kFp8 ? k16 : reinterpret_cast<const T*>(kt);
-      const T* vs = kFp8 ? v16 : reinterpret_cast<const T*>(vt);
-      if (active) {
-        float s[kColTokens / 8][4];
-        if constexpr (kFp8Registers)
-          qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(kt), q_row, col0, lane, s);
-        else
-          qk_tile<T, D, kColTokens>(q_s, ks, q_row, col0, lane, s);
-        mask_scores(s, tile * N + col0);
-        softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-        if constexpr (kFp8Registers)
-          pv_tile_fp8<T, D, kColTokens>(s, reinterpret_cast<const uint8_t*>(vt), col0, lane, o);
-        else
-          pv_tile<T, D, kColTokens>(s, vs, col0, lane, o);
-      }
-      __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
-    }
+    __syncthreads();  // the next iteration's copies (and conversion) overwrite this tile's buffers
   }
 }
 // [pack-pipeline-steps]
@@ -799,8 +723,6 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   extern __shared__ __align__(128) unsigned char smem[];
   T* q_s = reinterpret_cast<T*>(smem);
   constexpr int kStages = pack_instance_stages<KV, D, M, N, kSpanStages>();
-  // K and V waited for apart (kKvWaitApart), except where the shared fp8 pass converts both at once
-  constexpr bool kWaitApart = kKvWaitApart && (!kFp8 || kFp8InRegisters<KV, M>);
   KV* k_s = reinterpret_cast<KV*>(q_s + M * D);  // kStages K tiles, then kStages V tiles
   KV* v_s = k_s + kStages * N * D;
   // fp8 converted by a shared pass: the 16-bit K and V tiles it writes, after the ring
@@ -823,11 +745,8 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   gather_q_tile<T, D, M, kThreads>(args, q_s, first, rows, kv_head, tid);
   const Loader load_kv(static_cast<const KV*>(args.k_pool), static_cast<const KV*>(args.v_pool),
                        args.blocks + args.block_begin[pack], args.geo, kv_head, kv_len, k_s, v_s, tid);
-  if constexpr (kWaitApart)
-    load_kv.k(0, 0);
-  else
-    load_kv(0, 0);
-  cp_async_commit();  // group 0: the Q tile and KV tile 0 (K tile 0 only when K and V are waited for apart)
+  load_kv(0, 0);
+  cp_async_commit();  // group 0: the Q tile and KV tile 0
 
   // [pack-pipeline]
   // Step 3: the pipeline (pack_pipeline), from stage 0, with nothing to prefetch after the pack.
@@ -837,7 +756,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
-  pack_pipeline<T, KV, D, M, N, kThreads, kStages, kFp8InRegisters<KV, M>, kWaitApart>(
+  pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
       q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
