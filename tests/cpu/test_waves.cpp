@@ -251,3 +251,29 @@ TEST_CASE("wave fill: never above no cut or the fair-share cuts; its limits hold
   CHECK_FALSE(info.fill.evaluated);
   CHECK(info.fill.ctas_chosen == 512);
 }
+
+TEST_CASE("KV split: a row class's cuts must shorten its own kernel", "[waves][split]") {
+  // Gemma-2-9B's shape (16/8 heads, d = 256) on a 4-level tree: 16 prefix packs of 64 rows (1408
+  // tokens each, 128 CTAs) beside 512 one-tile packs of 2 rows. The fair-share rule halves the
+  // prefix packs. With one 64-row CTA per SM (132 slots) their 128 CTAs are one wave, and 256
+  // halves two: the class's kernel ends no earlier, so the packs stay whole. With two per SM (264
+  // slots) the halves are still one wave, half as long, and the cut stands.
+  const PagedLayout L = build_layout(parse_tree_spec("1,4,16,512_1024,256,128,32"), shape_of(16, 8, 256, 16), true, 1);
+  const auto prefix_packs = [](const Plan& plan) {
+    return std::count_if(plan.packs.begin(), plan.packs.end(), [](const Pack& p) { return p.queries.size() * 2 > 32; });
+  };
+  PlannerOptions o;
+  o.split_kv = true;
+  o.fill_waves = false;
+  o.ctas_per_sm = {3, 3, 1, 1};
+  PlanInfo info;
+  const Plan one = make_plan(L, o, &info);
+  REQUIRE(validate_plan(L, one).empty());
+  CHECK(prefix_packs(one) == 16);
+  o.ctas_per_sm = {3, 3, 2, 2};
+  const Plan two = make_plan(L, o, &info);
+  REQUIRE(validate_plan(L, two).empty());
+  CHECK(prefix_packs(two) == 32);
+  // Without the check the same halving happens at one per SM: the rule, not the share, kept them whole.
+  CHECK(one.packs.size() + 16 == two.packs.size());
+}

@@ -68,6 +68,45 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     longest.push(static_cast<int32_t>(pieces.size()) - 1);
   }
   // [split rule]
+  // [split class check]
+  // Each row class's cuts must shorten its own kernel: the longest-first schedule of its CTAs on
+  // its own slots (SMs x its CTAs per SM), in KV tokens, must end earlier cut than whole (by more
+  // than the wave fill's tie fraction); else its packs stay whole. Halving equal packs that
+  // already fill their slots' waves only doubles the waves.
+  constexpr size_t kClasses = std::size(kRowClasses);
+  std::vector<int> class_of(packs.size());
+  std::array<std::vector<CtaGroup>, kClasses> whole_ctas, cut_ctas;
+  for (size_t p = 0; p < packs.size(); ++p) {
+    const Pack& pk = packs[p];
+    class_of[p] = row_class(static_cast<int>(pk.queries.size()) * shape.group());
+    const int64_t tokens = pk.token_begin + pk.kv_len - int64_t{pk.token_begin / page} * page;  // whole blocks
+    whole_ctas[static_cast<size_t>(class_of[p])].push_back({tokens, hkv});
+  }
+  for (const Piece& q : pieces)
+    cut_ctas[static_cast<size_t>(class_of[static_cast<size_t>(q.pack)])].push_back({q.tokens(page), hkv});
+  std::array<bool, kClasses> keep_whole{};
+  for (size_t c = 0; c < kClasses; ++c) {
+    if (cut_ctas[c].size() == whole_ctas[c].size()) continue;  // no cut in this class
+    const int64_t per_sm = row_class_ctas_per_sm(shape, o, static_cast<int>(c));
+    const double whole_span = static_cast<double>(lpt_schedule(whole_ctas[c], o.sms, per_sm, 1.0).makespan_tokens);
+    const double cut_span = static_cast<double>(lpt_schedule(cut_ctas[c], o.sms, per_sm, 1.0).makespan_tokens);
+    keep_whole[c] = cut_span >= whole_span * (1 - kFillTieFraction);
+  }
+  if (std::any_of(keep_whole.begin(), keep_whole.end(), [](bool k) { return k; })) {
+    for (size_t p = 0; p < packs.size(); ++p)
+      if (keep_whole[static_cast<size_t>(class_of[p])]) {
+        const Pack& pk = packs[p];
+        pieces[p].block_end = static_cast<int32_t>(ceil_div(pk.token_begin + pk.kv_len, page));
+        pieces[p].token_end = pk.token_begin + pk.kv_len;
+      }
+    const auto cut_off = pieces.begin() + static_cast<std::ptrdiff_t>(packs.size());
+    const auto whole_class = [&](const Piece& q) {
+      return keep_whole[static_cast<size_t>(class_of[static_cast<size_t>(q.pack)])];
+    };
+    pieces.erase(std::remove_if(cut_off, pieces.end(), whole_class), pieces.end());
+    cuts = static_cast<int32_t>(pieces.size() - packs.size());
+  }
+  // [split class check]
   // The first pieces are each pack's first piece, in pack order; the cut-off ones follow.
   auto in_order = [](const Piece& a, const Piece& b) {
     return a.pack != b.pack ? a.pack < b.pack : a.block_begin < b.block_begin;
@@ -78,31 +117,38 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
   return pieces;
 }
 
+int row_class(int rows) {
+  constexpr int kClasses = static_cast<int>(std::size(kRowClasses));
+  int c = 0;
+  while (c + 1 < kClasses && rows > kRowClasses[c]) ++c;
+  return c;
+}
+
+int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& o, int cls) {
+  const size_t i = static_cast<size_t>(cls);
+  if (o.ctas_per_sm[i] > 0) return o.ctas_per_sm[i];
+  if (o.tiles == TilePolicy::hopper && kRowClasses[i] >= kHopperMinRows)
+    return estimate_hopper_ctas_per_sm(shape.head_dim, kRowClasses[i]);
+  const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
+                               shape.kv_element_bytes());
+  return estimate_ctas_per_sm(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
+}
+
 // [wave fill]
 int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o) {
   // Walk packs per row class (kRowClasses): 16, 32, 64 rows, and 128 with stage 8's tiles.
-  const bool hopper = o.tiles == TilePolicy::hopper;
   constexpr int kClasses = static_cast<int>(std::size(kRowClasses));
   std::array<int64_t, kClasses> packs_of{};
-  for (const Pack& p : packs) {
-    const int rows = static_cast<int>(p.queries.size()) * shape.group();
-    int c = 0;
-    while (c + 1 < kClasses && rows > kRowClasses[c]) ++c;
-    ++packs_of[static_cast<size_t>(c)];
-  }
+  for (const Pack& p : packs)
+    ++packs_of[static_cast<size_t>(row_class(static_cast<int>(p.queries.size()) * shape.group()))];
   int best = 0;
-  auto ctas_per_sm = [&](int i) {
-    if (o.ctas_per_sm[static_cast<size_t>(i)] > 0) return o.ctas_per_sm[static_cast<size_t>(i)];
-    if (hopper && kRowClasses[i] >= kHopperMinRows) return estimate_hopper_ctas_per_sm(shape.head_dim, kRowClasses[i]);
-    const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
-                                 shape.kv_element_bytes());
-    return estimate_ctas_per_sm(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
-  };
   for (int i = 1; i < kClasses; ++i) {
     const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(best);
-    if (packs_of[a] > packs_of[b] || (packs_of[a] == packs_of[b] && ctas_per_sm(i) < ctas_per_sm(best))) best = i;
+    if (packs_of[a] > packs_of[b] ||
+        (packs_of[a] == packs_of[b] && row_class_ctas_per_sm(shape, o, i) < row_class_ctas_per_sm(shape, o, best)))
+      best = i;
   }
-  return int64_t{o.sms} * ctas_per_sm(best);
+  return int64_t{o.sms} * row_class_ctas_per_sm(shape, o, best);
 }
 
 namespace {

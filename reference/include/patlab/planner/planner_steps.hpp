@@ -115,6 +115,13 @@ inline constexpr int64_t kMergeFixedBytes = 48 * 1024;
 /// (ties: the smaller occupancy). Packs keep their rows when cut, so a split does not move it.
 int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options);
 
+/// The row class (index into kRowClasses: 16, 32, 64, 128 rows) of a pack of `rows` tile rows.
+int row_class(int rows);
+/// The resident CTAs per SM of row class `cls`: options.ctas_per_sm[cls] (the occupancy calculator
+/// on the GPU), or the estimate for the tile the class's long packs use (estimate_ctas_per_sm(),
+/// or estimate_hopper_ctas_per_sm() for stage 8's 128-row tiles).
+int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& options, int cls);
+
 /// Whether the wave fill prices cuts for walk packs making `ctas` CTAs on `slots` slots.
 inline bool fill_applies(int64_t ctas, int64_t slots, const PlannerOptions& options) {
   return options.fill_waves && ctas <= int64_t{options.fill_window_waves} * slots;
