@@ -2,9 +2,10 @@
 # The KV split's class check (065f6d2) against the split before it, on the H200, in one call:
 #  1. the GPU tests of the new build (build-ab/TEST-new.xz for TEST in TESTS, default
 #     test_07_pat), PATLAB_REQUIRE_GPU=1;
-#  2. stages 6 (multistream) and 7 (pat) of each binary (build-ab/patlab-NAME.xz for NAME in
-#     BINARIES, default "base new") on each of WORKLOADS ('|'-separated), one bench per workload
-#     and binary (both stages on one pool), eager and graph, 20 repeats, cold L2, with the plans.
+#  2. the stages of STAGES (default "multistream pat": 6 and 7) of each binary
+#     (build-ab/patlab-NAME.xz for NAME in BINARIES, default "base new") on each of WORKLOADS
+#     ('|'-separated), one bench per workload and binary (every stage on one pool), eager and
+#     graph, 20 repeats, cold L2, with the plans.
 # Everything lands in OUT/s76b.tar.gz. No step starts after SECONDS (default 560).
 #   docs/results/2026-12-03-h200-stage7-vs-6/run2.sh OUT [SECONDS]
 set -uo pipefail
@@ -24,6 +25,7 @@ default_w+="|--tree 16_8192 --model gemma-2-9b|sysprompt|--tree 1,128_16384,256 
 IFS='|' read -r -a workloads <<< "${WORKLOADS:-$default_w}"
 read -r -a binaries <<< "${BINARIES:-base new}"
 read -r -a tests <<< "${TESTS:-test_07_pat}"
+read -r -a stages <<< "${STAGES:-multistream pat}"
 mkdir -p /tmp/ab
 for f in build-ab/*.xz; do xz -dc "$f" > "/tmp/ab/$(basename "$f" .xz)" && chmod +x "/tmp/ab/$(basename "$f" .xz)"; done
 { nvidia-smi --query-gpu=name,driver_version --format=csv; date -u
@@ -39,7 +41,7 @@ for w in "${workloads[@]}"; do
     name="$(slug "$w")-$b"
     if (( $(left) < 30 )); then echo "stopped for time before $name"; break 2; fi
     # shellcheck disable=SC2086
-    timeout "$(cap 60)" "/tmp/ab/patlab-$b" bench $w --stage multistream pat --repeats 20 --no-check --format jsonl \
+    timeout "$(cap 60)" "/tmp/ab/patlab-$b" bench $w --stage "${stages[@]}" --repeats 20 --no-check --format jsonl \
       > "$out/b-$name.jsonl" 2> "$out/b-$name.err"
     echo "bench exit $? at $SECONDS s: $name"
   done
