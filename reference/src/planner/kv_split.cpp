@@ -18,6 +18,64 @@ namespace patlab::plan_steps {
 
 using planner_detail::ceil_div;
 
+namespace {
+
+// [split class check]
+/// The KV split's check per row class (planner.hpp, "KV split"): each class's cuts must shorten its
+/// own kernel. The longest-first schedule of the class's CTAs on its own slots (SMs x its CTAs per
+/// SM; lpt_schedule(), with the wave model's rate cap for 16-row CTAs alone on an SM) must end earlier
+/// with `pieces` than with the packs whole, by more than the wave fill's tie fraction; else every
+/// pack of that class becomes one whole piece again, in the place of its first piece (the others
+/// are dropped, the order kept). Halving equal packs that already fill their slots' waves, one
+/// CTA per SM, only doubles the waves.
+void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
+                        std::vector<Piece>& pieces) {
+  const int page = shape.page_size;
+  const int64_t hkv = shape.num_kv_heads;
+  constexpr size_t kClasses = std::size(kRowClasses);
+  std::vector<int> class_of(packs.size());
+  std::array<std::vector<CtaGroup>, kClasses> whole_ctas, cut_ctas;
+  for (size_t p = 0; p < packs.size(); ++p) {
+    const Pack& pk = packs[p];
+    class_of[p] = row_class(static_cast<int>(pk.queries.size()) * shape.group());
+    const int64_t tokens = pk.token_begin + pk.kv_len - int64_t{pk.token_begin / page} * page;  // whole blocks
+    whole_ctas[static_cast<size_t>(class_of[p])].push_back({tokens, hkv});
+  }
+  for (const Piece& q : pieces)
+    cut_ctas[static_cast<size_t>(class_of[static_cast<size_t>(q.pack)])].push_back({q.tokens(page), hkv});
+  std::array<bool, kClasses> keep_whole{};
+  for (size_t c = 0; c < kClasses; ++c) {
+    if (cut_ctas[c].size() == whole_ctas[c].size()) continue;  // no cut in this class
+    const int64_t per_sm = row_class_ctas_per_sm(shape, o, static_cast<int>(c));
+    // A 16-row CTA alone on its SM streams faster (waves.hpp's rate cap, measured on 16-row CTAs);
+    // a larger one is bound by its own math: 64 CTAs of the 64x64 tile (1280 tokens, d = 128, one
+    // per SM) took 34.9 us, 128 of half the length 21.5 us (docs/results/2026-12-03-h200-stage7-vs-6):
+    // 1.6x from twice the CTAs, where a cap of 2 would have priced no gain. Their cap is taken as 1.
+    const double rate_cap = kRowClasses[c] <= kWarpRows ? cta_rate_cap(shape.kv_element_bytes(), shape.head_dim) : 1.0;
+    const double whole_time = lpt_schedule(whole_ctas[c], o.sms, per_sm, rate_cap).time;
+    const double cut_time = lpt_schedule(cut_ctas[c], o.sms, per_sm, rate_cap).time;
+    keep_whole[c] = cut_time >= whole_time * (1 - kFillTieFraction);
+  }
+  if (std::none_of(keep_whole.begin(), keep_whole.end(), [](bool k) { return k; })) return;
+  std::vector<bool> placed(packs.size(), false);
+  size_t out = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const size_t p = static_cast<size_t>(pieces[i].pack);
+    if (!keep_whole[static_cast<size_t>(class_of[p])]) {
+      pieces[out++] = pieces[i];
+    } else if (!placed[p]) {
+      const Pack& pk = packs[p];
+      const int32_t end = pk.token_begin + pk.kv_len;
+      pieces[out++] = {pieces[i].pack, pk.token_begin / page, static_cast<int32_t>(ceil_div(end, page)), end};
+      placed[p] = true;
+    }
+  }
+  pieces.resize(out);
+}
+// [split class check]
+
+}  // namespace
+
 std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
                             int num_requests, int32_t& cuts) {
   const int page = shape.page_size;
@@ -68,45 +126,8 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     longest.push(static_cast<int32_t>(pieces.size()) - 1);
   }
   // [split rule]
-  // [split class check]
-  // Each row class's cuts must shorten its own kernel: the longest-first schedule of its CTAs on
-  // its own slots (SMs x its CTAs per SM), in KV tokens, must end earlier cut than whole (by more
-  // than the wave fill's tie fraction); else its packs stay whole. Halving equal packs that
-  // already fill their slots' waves only doubles the waves.
-  constexpr size_t kClasses = std::size(kRowClasses);
-  std::vector<int> class_of(packs.size());
-  std::array<std::vector<CtaGroup>, kClasses> whole_ctas, cut_ctas;
-  for (size_t p = 0; p < packs.size(); ++p) {
-    const Pack& pk = packs[p];
-    class_of[p] = row_class(static_cast<int>(pk.queries.size()) * shape.group());
-    const int64_t tokens = pk.token_begin + pk.kv_len - int64_t{pk.token_begin / page} * page;  // whole blocks
-    whole_ctas[static_cast<size_t>(class_of[p])].push_back({tokens, hkv});
-  }
-  for (const Piece& q : pieces)
-    cut_ctas[static_cast<size_t>(class_of[static_cast<size_t>(q.pack)])].push_back({q.tokens(page), hkv});
-  std::array<bool, kClasses> keep_whole{};
-  for (size_t c = 0; c < kClasses; ++c) {
-    if (cut_ctas[c].size() == whole_ctas[c].size()) continue;  // no cut in this class
-    const int64_t per_sm = row_class_ctas_per_sm(shape, o, static_cast<int>(c));
-    const double whole_span = static_cast<double>(lpt_schedule(whole_ctas[c], o.sms, per_sm, 1.0).makespan_tokens);
-    const double cut_span = static_cast<double>(lpt_schedule(cut_ctas[c], o.sms, per_sm, 1.0).makespan_tokens);
-    keep_whole[c] = cut_span >= whole_span * (1 - kFillTieFraction);
-  }
-  if (std::any_of(keep_whole.begin(), keep_whole.end(), [](bool k) { return k; })) {
-    for (size_t p = 0; p < packs.size(); ++p)
-      if (keep_whole[static_cast<size_t>(class_of[p])]) {
-        const Pack& pk = packs[p];
-        pieces[p].block_end = static_cast<int32_t>(ceil_div(pk.token_begin + pk.kv_len, page));
-        pieces[p].token_end = pk.token_begin + pk.kv_len;
-      }
-    const auto cut_off = pieces.begin() + static_cast<std::ptrdiff_t>(packs.size());
-    const auto whole_class = [&](const Piece& q) {
-      return keep_whole[static_cast<size_t>(class_of[static_cast<size_t>(q.pack)])];
-    };
-    pieces.erase(std::remove_if(cut_off, pieces.end(), whole_class), pieces.end());
-    cuts = static_cast<int32_t>(pieces.size() - packs.size());
-  }
-  // [split class check]
+  keep_classes_whole(packs, shape, o, pieces);
+  cuts = static_cast<int32_t>(pieces.size() - packs.size());
   // The first pieces are each pack's first piece, in pack order; the cut-off ones follow.
   auto in_order = [](const Piece& a, const Piece& b) {
     return a.pack != b.pack ? a.pack < b.pack : a.block_begin < b.block_begin;
@@ -221,10 +242,11 @@ struct FillCut {
 };
 
 /// The pieces of cut `c`: packs by_length[c.kept..] in c.k parts (fewer where a part would be
-/// shorter than min_split_blocks), the others whole, in pack order. False if a query would pass
-/// the per-query cap.
-bool equal_cut(const std::vector<Pack>& packs, const std::vector<int32_t>& by_length, const FillCut& c, int page,
-               const PlannerOptions& o, int num_requests, std::vector<Piece>& pieces) {
+/// shorter than min_split_blocks), the others whole, in pack order, then the check per row class
+/// (keep_classes_whole()). False if a query would pass the per-query cap.
+bool equal_cut(const std::vector<Pack>& packs, const std::vector<int32_t>& by_length, const FillCut& c,
+               const Shape& shape, const PlannerOptions& o, int num_requests, std::vector<Piece>& pieces) {
+  const int page = shape.page_size;
   std::vector<int32_t> parts(packs.size(), 1), added(static_cast<size_t>(num_requests), 0);
   for (size_t i = c.kept; i < by_length.size(); ++i) {
     const Pack& p = packs[static_cast<size_t>(by_length[i])];
@@ -241,6 +263,7 @@ bool equal_cut(const std::vector<Pack>& packs, const std::vector<int32_t>& by_le
     cut_equal(static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(end, page)), end, parts[p],
               page, pieces);
   }
+  keep_classes_whole(packs, shape, o, pieces);
   return true;
 }
 
@@ -290,7 +313,7 @@ std::vector<Piece> fill_waves(const std::vector<Pack>& packs, std::vector<Piece>
       c.k = static_cast<int32_t>(std::min<int64_t>(waves * slots / rest, int64_t{o.max_splits_per_query} + 1));
       if (c.k <= last_k) continue;
       last_k = c.k;
-      if (!equal_cut(packs, by_length, c, page, o, num_requests, pieces)) continue;
+      if (!equal_cut(packs, by_length, c, shape, o, num_requests, pieces)) continue;
       c.cost = price(pieces, packs, page);
       c.pieces = pieces.size();
       cuts.push_back(c);
@@ -317,7 +340,7 @@ std::vector<Piece> fill_waves(const std::vector<Pack>& packs, std::vector<Piece>
     pieces = std::move(fair);
   } else {
     const FillCut& c = cuts[static_cast<size_t>(choice)];
-    equal_cut(packs, by_length, c, page, o, num_requests, pieces);
+    equal_cut(packs, by_length, c, shape, o, num_requests, pieces);
     out.cost_chosen = c.cost;
     out.choice = std::to_string(c.kept_waves) + " waves whole, the rest in " + std::to_string(c.k) + " parts";
   }

@@ -38,11 +38,12 @@
 /// for its 108-SM A100, the same 2 CTAs per SM, and cuts packs longer than 5x the mean first;
 /// the fair-share rule takes the place of that step. Then each row class's cuts must shorten its
 /// own kernel: the longest-first schedule of the class's CTAs on its own slots (SMs x its CTAs
-/// per SM), in KV tokens, must end earlier cut than whole by more than the wave fill's tie
-/// fraction, else that class's packs stay whole (plan_steps::split_kv, "split class check").
-/// Halving equal packs whose CTAs already fill their slots' waves only doubles the waves: on the
-/// H200, 16 prefix packs of 64 rows at d = 256 (one such CTA per SM) ran 77.5 us whole and 86.5
-/// us halved (docs/results/2026-12-03-h200-stage7-vs-6).
+/// per SM; waves.hpp's lpt_schedule(), its rate cap for 16-row CTAs only) must end earlier cut
+/// than whole by more than the wave fill's tie fraction, else that class's packs stay whole (the
+/// wave fill's cuts too; plan_steps::split_kv, "split class check"). Halving equal packs whose
+/// CTAs already fill their slots' waves only doubles the waves: on the H200, 16 prefix packs of
+/// 64 rows at d = 256 (one such CTA per SM) ran 77.5 us whole and 86.5 us halved
+/// (docs/results/2026-12-03-h200-stage7-vs-6).
 ///
 /// **Wave fill (stage 7, step 3b).** Halving cannot make three pieces, and a fair share counted
 /// against 2 CTAs per SM does not see waves: 64 requests of 16K tokens at 32/8 are 512 CTAs, 1.3
