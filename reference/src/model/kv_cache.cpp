@@ -255,11 +255,13 @@ float fp8_scale(float amax) { return amax > 0.0f ? amax / kFp8E4m3Max : 1.0f; }
 namespace {
 
 /// Where a physical block sits in the token order: its index in the block table of a request
-/// that reads it (every request that reads a block reads it at the same index), and that
-/// request's table, which names the blocks holding earlier tokens.
+/// that reads it (every request that reads a block reads it at the same index), that request's
+/// table, which names the blocks holding earlier tokens, and the request itself (the first whose
+/// table names the block).
 struct BlockPlace {
   int64_t index = 0;
   const std::vector<int32_t>* table = nullptr;
+  int32_t request = 0;
 };
 
 /// DataKind::clustered's run centres for the tokens of block `b`: centre of (run, KV head) at
@@ -299,20 +301,13 @@ struct SinkLift {
   std::vector<float> lift;  ///< [Hkv][d]: kSinkLift u at streaming heads, 0 at retrieval heads
   bool any = false;         ///< streaming data
 
-  SinkLift() = default;
-  SinkLift(uint64_t seed, const Shape& s) : lift(streaming_directions(seed, s.num_kv_heads, s.head_dim)), any(true) {
+  /// From streaming_directions() (empty for other data: no lift).
+  explicit SinkLift(std::vector<float> directions) : lift(std::move(directions)), any(!lift.empty()) {
     for (float& x : lift) x *= kSinkLift;
   }
   /// Whether token `t` of a request of `len` tokens is a sink or a recent token.
   static bool lifted(int64_t t, int64_t len) { return t < kSinkTokens || t >= len - kRecentTokens; }
 };
-
-/// Tokens of the request whose block table is `table`.
-int64_t table_tokens(const Workload& w, const std::vector<int32_t>& table) {
-  if (table.empty()) return 0;
-  return static_cast<int64_t>(table.size() - 1) * w.shape().page_size +
-         w.layout.used_tokens[static_cast<size_t>(table.back())];
-}
 
 /// Draws block `b`'s K and V values (its seed stream is its allocation order), calling
 /// `f(element, k, v)` for each element that holds a token and `f(element, NaN, NaN)` for the
@@ -338,7 +333,7 @@ void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vect
   const float shared = static_cast<float>(std::sqrt(kClusterShare));
   const float own = static_cast<float>(std::sqrt(1.0 - kClusterShare));
   const int64_t first_token = place.index * s.page_size;
-  const int64_t len = sinks.any ? table_tokens(w, *place.table) : 0;
+  const int64_t len = sinks.any ? w.layout.lengths[static_cast<size_t>(place.request)] : 0;
   for (size_t i = 0; i < block_elems; ++i) {
     if (i < used) {
       float k = normal(rng);
@@ -358,20 +353,22 @@ void draw_block(const Workload& w, uint64_t seed, DataKind data, const std::vect
 
 /// Fills both pools: for an fp8 cache, one pass for the largest |draw| of each pool (its
 /// scale), then the draws again, stored. Blocks draw from their own streams, so both passes
-/// see the same values.
-void fill_pools(Workload& w, uint64_t seed, DataKind data) {
+/// see the same values. `directions`: streaming_directions() for DataKind::streaming, else empty.
+void fill_pools(Workload& w, uint64_t seed, DataKind data, const std::vector<float>& directions) {
   // Allocation order of each physical block (the seed stream of its contents) and its place.
   std::vector<int32_t> order(static_cast<size_t>(w.layout.num_blocks), -1);
   std::vector<BlockPlace> place(static_cast<size_t>(w.layout.num_blocks));
   int32_t next = 0;
-  for (const auto& table : w.layout.block_tables)
+  for (size_t r = 0; r < w.layout.block_tables.size(); ++r) {
+    const std::vector<int32_t>& table = w.layout.block_tables[r];
     for (size_t i = 0; i < table.size(); ++i)
       if (order[static_cast<size_t>(table[i])] < 0) {
         order[static_cast<size_t>(table[i])] = next++;
-        place[static_cast<size_t>(table[i])] = {static_cast<int64_t>(i), &table};
+        place[static_cast<size_t>(table[i])] = {static_cast<int64_t>(i), &table, static_cast<int32_t>(r)};
       }
+  }
   const size_t blocks = static_cast<size_t>(w.layout.num_blocks);
-  const SinkLift sinks = data == DataKind::streaming ? SinkLift(seed, w.shape()) : SinkLift{};
+  const SinkLift sinks(directions);
   if (w.shape().kv_fp8()) {
     std::vector<float> k_amax(blocks, 0.0f), v_amax(blocks, 0.0f);
     parallel_for(w.layout.num_blocks, [&](int64_t b) {
@@ -417,8 +414,9 @@ std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
   if (data == DataKind::mixed || data == DataKind::streaming) {
     const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads);
     for (int h = 0; h < s.num_q_heads; ++h) {
-      const bool other = spread[static_cast<size_t>(h / s.group())] == (data == DataKind::mixed);
-      if (other) out[static_cast<size_t>(h)] = data == DataKind::mixed ? kMixedSpreadQueryScale : 1.0f;
+      const bool spread_head = spread[static_cast<size_t>(h / s.group())];  // mixed: spread; streaming: retrieval
+      if (data == DataKind::mixed && spread_head) out[static_cast<size_t>(h)] = kMixedSpreadQueryScale;
+      if (data == DataKind::streaming && !spread_head) out[static_cast<size_t>(h)] = 1.0f;
     }
   }
   return out;
@@ -482,11 +480,12 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   const size_t block_elems = static_cast<size_t>(s.page_size) * s.num_kv_heads * s.head_dim;
   w.resize_pools(block_elems * static_cast<size_t>(w.layout.num_blocks));
   w.q.resize(static_cast<size_t>(w.num_requests()) * s.num_q_heads * s.head_dim);
-  fill_pools(w, seed, data);
-  const std::vector<float> scales = query_scales(data, s, seed);
-  // streaming-model: sqrt(d) u of each KV head (zero at the retrieval heads), added to its queries
+  // streaming-model: u of each KV head (zero at the retrieval heads), the keys' lift direction and
+  // (times sqrt(d)) added to the queries
   const std::vector<float> directions =
       data == DataKind::streaming ? streaming_directions(seed, s.num_kv_heads, s.head_dim) : std::vector<float>{};
+  fill_pools(w, seed, data, directions);
+  const std::vector<float> scales = query_scales(data, s, seed);
   const float lift = std::sqrt(static_cast<float>(s.head_dim));
   parallel_for(w.num_requests(), [&](int64_t r) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 2u, static_cast<uint32_t>(r)};
