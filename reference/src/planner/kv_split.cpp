@@ -121,7 +121,6 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     pieces[static_cast<size_t>(i)] = {cur.pack, cur.block_begin, mid, mid * page};
     pieces.push_back({cur.pack, mid, cur.block_end, cur.token_end});
     for (int32_t r : qs) ++added[static_cast<size_t>(r)];
-    ++cuts;
     longest.push(i);
     longest.push(static_cast<int32_t>(pieces.size()) - 1);
   }
