@@ -7,9 +7,9 @@
 #     PATLAB_REQUIRE_GPU=1: a skip fails);
 #  3. compute-sanitizer (SAN_TOOLS, default memcheck racecheck synccheck) on stage 9 over tiny and
 #     three small workloads;
-#  4. A/B: stages 8 and 9 (hopper cluster) of each of BINARIES (default "patlab-34d5e28 patlab":
-#     build-ab/NAME.xz unpacked, or this tree's build) on WORKLOADS ('|'-separated), eager and
-#     graph replay, 20 repeats, cold L2.
+#  4. A/B: STAGES (default "hopper cluster": stages 8 and 9) of each of BINARIES (default
+#     "patlab-34d5e28 patlab": build-ab/NAME.xz unpacked, or this tree's build) on WORKLOADS
+#     ('|'-separated), eager and graph replay, 20 repeats, cold L2.
 # Everything lands in OUT/split.tar.gz. No step starts after SECONDS (default 560).
 #   PATLAB_COMMIT=<hash> docs/results/2026-12-03-h200-stage9-split/run.sh OUT [SECONDS]
 set -uo pipefail
@@ -40,7 +40,8 @@ mkdir -p /tmp/ab
 for f in build-ab/*.xz; do [[ -e $f ]] && xz -dc "$f" > "/tmp/ab/$(basename "$f" .xz)" && chmod +x "/tmp/ab/$(basename "$f" .xz)"; done
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; date -u
   $patlab --version 2>&1 | head -1
-  for f in /tmp/ab/*; do echo "$(basename "$f"): $("$f" --version 2>&1 | head -1)"; done; } >> "$out/env.txt"
+  for f in /tmp/ab/*; do echo "$(basename "$f"): $(env -u PATLAB_COMMIT "$f" --version 2>&1 | head -1)"; done
+} >> "$out/env.txt"
 cat "$out/env.txt"
 
 # 2. GPU tests
@@ -76,7 +77,7 @@ if has 4; then
       [[ $b != patlab ]] && bin=/tmp/ab/$b
       if (( $(left) < 30 )); then echo "stopped for time before w$n-$b"; break 2; fi
       # shellcheck disable=SC2086
-      timeout "$(cap 90)" "$bin" bench $w --stage hopper cluster --repeats 20 --no-check --format jsonl \
+      timeout "$(cap 90)" "$bin" bench $w --stage ${STAGES:-hopper cluster} --repeats 20 --no-check --format jsonl \
         > "$out/ab-w$n-$b.jsonl" 2> "$out/ab-w$n-$b.err"
       echo "exit $? at $SECONDS s: w$n-$b: $w" | tee -a "$out/bench.log"
     done
