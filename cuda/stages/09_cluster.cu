@@ -25,11 +25,8 @@
 ///    0, so the next run (or graph replay) finds it zeroed. No merge kernel, one stream,
 ///    graph-capturable.
 /// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
-/// rows: the persistent grid has one kind of CTA. A slice of at most 64 rows that no other CTA
-/// shares is split between the two warpgroups by KV tiles (alternate tiles, each warpgroup with
-/// its own copy of the rows' Q), and their states are merged in shared memory at the end
-/// (exchange_states()); a small slice of a multicast item runs in the first warpgroup, and the
-/// second only releases the stages.
+/// rows: the persistent grid has one kind of CTA; a warpgroup with no row of the slice skips the
+/// tensor-core work and only releases the stages.
 #include <cuda.h>
 
 #include <algorithm>
@@ -64,15 +61,6 @@ constexpr int kEmptyArrivals = kConsumerWarps * kMaxClusterSize;
 constexpr int kSoloSlots = 2;
 /// Threads of the two consumer warpgroups.
 constexpr int kConsumerThreads = kClusterConsumers * kWarpgroupThreads;
-/// Stages of a stage-9 CTA's K/V ring. Deeper than stage 8's 128-row ring: where the two
-/// consumer warpgroups split a small slice's tiles, each holds a stage of its own, and a ring of
-/// three would leave one copy in flight.
-constexpr int kClusterStages = 5;
-/// Warps of the second consumer warpgroup whose states exchange_states() moves at a time.
-constexpr int kExchangeWarps = 2;
-/// The stage-9 CTA's layout: stage 8's 128-row tile with kClusterStages stages.
-template <int D, int N>
-using ClusterLayout = HopperLayout<D, kClusterConsumers, N, kClusterStages>;
 /// Threads of a solo queue hand-off: the producer's warp and the consumers.
 constexpr int kSoloThreads = 32 + kConsumerThreads;
 /// The named barrier of the solo queue's hand-offs (after kAllConsumersBarrier), which the
@@ -116,19 +104,13 @@ struct ClusterWorkArgs {
   PartialsView partials;
 };
 
-/// Shared memory of a stage-9 CTA: stage 8's 128-row layout (ClusterLayout), then the entry a
-/// pull handed in, the solo queue's slots, and (16-byte aligned) the exchange area of a split
-/// slice's states: [kExchangeFloats][kExchangeSlots] floats, a slot per thread.
+/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in and
+/// the solo queue's slots.
 template <int D>
 struct ClusterSmem {
-  using L = ClusterLayout<D, kHopperKvTile>;
+  using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
   static constexpr int kExtraInts = 1 + kSoloSlots;  ///< the entry, the solo slots
-  /// Floats one thread hands over: its o accumulator (D / 2) and its two rows' m and l.
-  static constexpr int kExchangeFloats = D / 2 + 4;
-  static constexpr int kExchangeSlots = kExchangeWarps * 32;
-  static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int)) + 16 +
-                                kExchangeFloats * kExchangeSlots * static_cast<int>(sizeof(float));
-  static_assert(kBytes <= kPackSmemBudget, "the stage-9 CTA fits one CTA's shared memory");
+  static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
 };
 
 // [cluster-produce]
@@ -145,7 +127,7 @@ __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, cons
                                                   hopper::Mbarrier* full, hopper::Mbarrier* empty,
                                                   uint32_t& empty_parity, int member, int members, uint16_t mask,
                                                   int stage_base, int tile_begin, int tile_end) {
-  using L = ClusterLayout<D, N>;
+  using L = HopperLayout<D, kClusterConsumers, N>;
   constexpr int kPanels = D / hopper::kPanelElems;
   const int page_mask = (1 << geo.page_shift) - 1;
   for (int tile = tile_begin; tile < tile_end; ++tile) {
@@ -180,15 +162,14 @@ __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, cons
 
 // [cluster-release]
 /// A consumer warp is done with stage `s`: lane 0 arrives on the empty barrier of every member
-/// (ranks first_rank .. first_rank + members - 1), with its own arrival and `extra` more. The
-/// barriers expect kEmptyArrivals; the arrivals no warp brings (members fewer than
-/// kMaxClusterSize, the other warpgroup of a split slice) come as `extra` of one warp. A 1-CTA
-/// item arrives on its own barrier with a CTA-scope release, as stage 8 does: the cluster-scope
+/// (ranks first_rank .. first_rank + members - 1). The barriers expect kEmptyArrivals; member 0's
+/// first warp adds what the members fewer than kMaxClusterSize do not bring. A 1-CTA item
+/// arrives on its own barrier with a CTA-scope release, as stage 8 does: the cluster-scope
 /// release of a remote arrival is paid only where another CTA's producer waits on it.
 __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, int first_rank, int members,
-                                              uint32_t extra, int lane) {
+                                              bool topper, int lane) {
   if (lane != 0) return;
-  const uint32_t count = 1u + extra;
+  const uint32_t count = 1u + (topper ? static_cast<uint32_t>(kEmptyArrivals - kConsumerWarps * members) : 0u);
   if (members == 1) {
     hopper::arrive(&empty[s], count);
     return;
@@ -245,66 +226,6 @@ __device__ __forceinline__ void cluster_sync_all() {
   hopper::cluster_sync();
 }
 
-// [cluster-split]
-/// The stages whose barriers `tiles` tiles from stage `base` of a K-stage ring use an odd number
-/// of times, as bits: a consumer's parities after the tiles, whichever of them it waited for.
-template <int K>
-__device__ __forceinline__ uint32_t ring_flips(int base, int tiles) {
-  uint32_t flips = 0;
-  for (int s = 0; s < K; ++s) {
-    const int uses = tiles / K + ((s - base + K) % K < tiles % K ? 1 : 0);
-    flips |= static_cast<uint32_t>(uses & 1) << s;
-  }
-  return flips;
-}
-
-/// The end of a split slice: each thread of the second consumer warpgroup (`cg` 1) hands its
-/// state (its two rows' m and l, its o accumulator) to the same thread of the first, which merges
-/// it into its own (SoftmaxRow::merge): both warpgroups hold the same rows in the same
-/// accumulator layout, over different tiles. Only the warps with rows (of `rows`) exchange,
-/// kExchangeWarps at a time through `exchange` ([floats][slots], so that a warp's stores and
-/// loads hit 32 banks). Called by every consumer thread; l is still per thread (before the
-/// quads' sums), which the merge's weights scale alike.
-template <int D>
-__device__ __forceinline__ void exchange_states(float* exchange, int rows, int cg, int warp, int lane,
-                                                SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
-  constexpr int kSlots = ClusterSmem<D>::kExchangeSlots;
-  const int row_warps = (rows + kWarpRows - 1) / kWarpRows;
-  for (int w0 = 0; w0 < row_warps; w0 += kExchangeWarps) {
-    const bool mine = warp >= w0 && warp < w0 + kExchangeWarps && warp < row_warps;
-    float* x = exchange + (warp - w0) * 32 + lane;
-    if (cg == 1 && mine) {
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        x[(2 * i) * kSlots] = row_state[i].m;
-        x[(2 * i + 1) * kSlots] = row_state[i].l;
-      }
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) x[(4 + dt * 4 + e) * kSlots] = o[dt][e];
-    }
-    named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
-    if (cg == 0 && mine) {
-      MergeWeights w[2];
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        SoftmaxRow<> other;
-        other.m = x[(2 * i) * kSlots];
-        other.l = x[(2 * i + 1) * kSlots];
-        w[i] = row_state[i].merge(other);
-      }
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          o[dt][e] = o[dt][e] * w[e / 2].self + x[(4 + dt * 4 + e) * kSlots] * w[e / 2].other;
-    }
-    if (w0 + kExchangeWarps < row_warps) named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
-  }
-}
-// [cluster-split]
-
 // [cluster-solo]
 /// The producer warp's pull of its CTA's `k`-th solo item: lane 0 takes the next solo item (-1:
 /// none left) and stores it in slot k % kSoloSlots. The consumers read that slot only after the
@@ -347,10 +268,10 @@ __device__ __forceinline__ void solo_handoff() {
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile
 template <typename T, int D, int N>
-__global__ void __launch_bounds__(ClusterLayout<D, N>::kThreads, 1)
+__global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThreads, 1)
     cluster_pack_kernel(PackKernelArgs args, ClusterWorkArgs work, const __grid_constant__ CUtensorMap k_map,
                         const __grid_constant__ CUtensorMap v_map, int box_rows) {
-  using L = ClusterLayout<D, N>;
+  using L = HopperLayout<D, kClusterConsumers, N>;
   constexpr int M = L::kRows;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const HopperSmem<T, L> sm = carve_hopper_smem<T, L>(smem_raw);
@@ -359,8 +280,6 @@ __global__ void __launch_bounds__(ClusterLayout<D, N>::kThreads, 1)
   hopper::Mbarrier *full = sm.full, *empty = sm.empty;
   int* entry_slot = reinterpret_cast<int*>(sm.end());
   int* solo_slot = entry_slot + 1;
-  float* exchange =  // ClusterSmem: 16-byte aligned after the solo slots
-      reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(solo_slot + kSoloSlots) + 15) & ~uintptr_t{15});
 
   const int rank = static_cast<int>(hopper::cluster_rank());
   const int csize = static_cast<int>(hopper::cluster_size());
@@ -451,47 +370,26 @@ __global__ void __launch_bounds__(ClusterLayout<D, N>::kThreads, 1)
       continue;
     }
     const int cg = wg - 1, lane = wg_tid % 32, warp = wg_tid / 32;
-    // [cluster-split-item]
-    // A slice of at most 64 rows alone in its item: both warpgroups compute its rows, each on
-    // every other tile, from a copy of the rows' Q in its own half of the Q tile.
-    const bool split = it.slices == 1 && rows <= kHopperGroupRows;
-    const int row0 = split ? 0 : cg * kHopperGroupRows;
-    const int q_row0 = cg * kHopperGroupRows;  // where the warpgroup's Q rows lie in the tile
-    const bool computes = row0 < rows;  // false: warpgroup 2 of a shared slice of at most 64 rows
-    if (computes) gather_q_rows<T, D, M>(args, q_s, first, rows, it.kv_head, row0, wg_tid, 1 + cg, q_row0);
-    const T* q_wg = q_s + q_row0 * hopper::kPanelElems;
+    const int row0 = cg * kHopperGroupRows;
+    const bool computes = row0 < rows;  // warpgroup 2 of a slice of at most 64 rows has none
+    if (computes) gather_q_rows<T, D, M>(args, q_s, first, rows, it.kv_head, row0, wg_tid, 1 + cg);
+    const T* q_wg = q_s + row0 * hopper::kPanelElems;
     const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
     float o[D / 8][4] = {};
     SoftmaxRow<> row_state[2];
-    // The arrivals that no warp brings: a split slice's other warpgroup (one per warp), and the
-    // members fewer than kMaxClusterSize (by the first warp that uses the stage).
-    const uint32_t extra = split ? 1u + (warp == 0 ? static_cast<uint32_t>(kEmptyArrivals - kConsumerWarps) : 0u)
-                           : member == 0 && cg == 0 && warp == 0
-                               ? static_cast<uint32_t>(kEmptyArrivals - kConsumerWarps * it.slices)
-                               : 0u;
-    // The phase of tile t's stage s: this item's earlier uses of s are t / kStages, whether this
-    // warpgroup waited for them or the other did.
-    const uint32_t parity0 = parity;
+    const bool topper = member == 0 && cg == 0 && warp == 0;
     consume_range_serial<T, D, M, N>(
         q_wg, k_s, v_s, kv_len, computes, scale, lane, row_state, o,
         [&](int tile) {
           const int s = (stage_base + tile) % L::kStages;
-          wait_or_trap(&full[s], ((parity0 >> s) ^ static_cast<uint32_t>(tile / L::kStages)) & 1u);
+          wait_or_trap(&full[s], (parity >> s) & 1u);
+          parity ^= 1u << s;
           const int valid = kv_len - tile * N;
-          if (valid < N) {
-            if (split)
-              zero_v_tail<D, N, 1>(v_s + s * L::kTileElems, valid, wg_tid, 1 + cg);
-            else
-              zero_v_tail<D, N, kClusterConsumers>(v_s + s * L::kTileElems, valid, ctid);
-          }
+          if (valid < N) zero_v_tail<D, N, kClusterConsumers>(v_s + s * L::kTileElems, valid, ctid);
           return s;
         },
-        [&](int, int s) { release_stage(empty, s, first_rank, it.slices, extra, lane); }, split ? cg : 0,
-        split ? kClusterConsumers : 1);
-    parity = parity0 ^ ring_flips<L::kStages>(stage_base, tiles);
-    if (split) exchange_states<D>(exchange, rows, cg, warp, lane, row_state, o);
-    // [cluster-split-item]
-    if (computes && (!split || cg == 0)) {
+        [&](int, int s) { release_stage(empty, s, first_rank, it.slices, topper, lane); });
+    if (computes) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         row_state[i].l += __shfl_xor_sync(0xffffffffu, row_state[i].l, 1);
@@ -547,7 +445,7 @@ class ClusterStage final : public Stage {
     int seats = 0;  // clusters resident at once (cudaOccupancyMaxActiveClusters)
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
-      using L = ClusterLayout<decltype(dim)::value, kHopperKvTile>;
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       seats = hopper::max_active_clusters(kernel, L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_);
     });
     if (seats < 1)
@@ -566,7 +464,7 @@ class ClusterStage final : public Stage {
   void run(cudaStream_t stream) override {
     PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.pulls, 0, 2 * sizeof(int), stream));
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
-      using L = ClusterLayout<decltype(dim)::value, kHopperKvTile>;
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
                               L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
                               plan_.kernel_args(), work_, maps_.k(), maps_.v(), maps_.box_rows());
@@ -593,7 +491,7 @@ class ClusterStage final : public Stage {
   static int configure(const DeviceBatch& batch) {
     int ctas = 0;
     dispatch_hopper_dims(batch.shape, [&](auto tag, auto dim) {
-      using L = ClusterLayout<decltype(dim)::value, kHopperKvTile>;
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
       constexpr int kBytes = ClusterSmem<decltype(dim)::value>::kBytes;
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
       if (kBytes > batch.device->smem_per_block_optin)

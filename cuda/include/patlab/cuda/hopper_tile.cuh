@@ -62,15 +62,13 @@ inline constexpr int kAllConsumersBarrier = 8;
 /// @tparam D head dimension (64 or 128)
 /// @tparam kConsumers consumer warpgroups (1 or 2): M = 64 x kConsumers rows
 /// @tparam N KV tokens per tile (64 or 128)
-/// @tparam kRingStages stages of the K/V ring: stage 8's hopper_stages() (tile_budget.hpp) unless
-///         a stage sets its own (stage 9)
-template <int D, int kConsumers, int N, int kRingStages = hopper_stages(kHopperGroupRows * kConsumers)>
+template <int D, int kConsumers, int N>
 struct HopperLayout {
   static constexpr int kRows = kHopperGroupRows * kConsumers;
   static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
   static constexpr int kTileElems = N * D;
-  /// Stages of the K/V ring.
-  static constexpr int kStages = kRingStages;
+  /// Stages of the K/V ring (tile_budget.hpp).
+  static constexpr int kStages = hopper_stages(kRows);
   /// CTAs per SM the instance is compiled for (__launch_bounds__): two of one consumer (so a
   /// 64-row CTA's registers at entry are 128 per thread), one of two.
   static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
@@ -82,7 +80,7 @@ struct HopperLayout {
                 "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
   static constexpr int kQElems = kRows * D;
   /// Dynamic shared memory, alignment slack included.
-  static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows, kStages);
+  static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
   static_assert(kSmemBytes <= kPackSmemBudget, "the Q tile and the ring fit one CTA's shared memory");
   static_assert(N == kHopperKvTile, "the planner's budget counts kHopperKvTile-token stages");
   static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
@@ -190,13 +188,11 @@ __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUten
 
 // [hopper-q-gather]
 /// Step 3: one consumer warpgroup gathers its 64 rows (from tile row `row0`) of the Q tile
-/// into Panel128B (`q_s` is the whole M-row tile) at tile rows `dst_row0`.. (-1: `row0`..), rows
-/// past `rows` zero-filled; then the proxy fence and the warpgroup's barrier, so that wgmma may
-/// read it.
+/// into Panel128B (`q_s` is the whole M-row tile), rows past `rows` zero-filled; then the
+/// proxy fence and the warpgroup's barrier, so that wgmma may read it.
 template <typename T, int D, int M>
 __device__ __forceinline__ void gather_q_rows(const PackKernelArgs& args, T* q_s, int first, int rows, int kv_head,
-                                              int row0, int wg_tid, int barrier_id, int dst_row0 = -1) {
-  const int shift = dst_row0 < 0 ? 0 : dst_row0 - row0;
+                                              int row0, int wg_tid, int barrier_id) {
   constexpr int kChunks = D / kChunkElems;
   const T* q = static_cast<const T*>(args.q);
   const int g = args.group;
@@ -208,7 +204,7 @@ __device__ __forceinline__ void gather_q_rows(const PackKernelArgs& args, T* q_s
       const int request = args.queries[first + r / g];
       src = q + (static_cast<int64_t>(request) * args.num_q_heads + kv_head * g + r % g) * D + ch * kChunkElems;
     }
-    cp_async_16(q_s + hopper::panel_offset(M, r + shift, ch * kChunkElems), src, valid);
+    cp_async_16(q_s + hopper::panel_offset(M, r, ch * kChunkElems), src, valid);
   }
   cp_async_commit();
   cp_async_wait<0>();
@@ -220,10 +216,9 @@ __device__ __forceinline__ void gather_q_rows(const PackKernelArgs& args, T* q_s
 // [hopper-tail]
 /// Step 4a, last tile only: the consumer threads zero V's rows [valid, N) of the stage (never
 /// written by a copy, or holding tokens past the range), fence them for wgmma and wait for
-/// each other at named barrier `barrier_id` (all kConsumers warpgroups' threads).
+/// each other.
 template <int D, int N, int kConsumers>
-__device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consumer_tid,
-                                            int barrier_id = kAllConsumersBarrier) {
+__device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consumer_tid) {
   for (int e = consumer_tid; e < (N - valid) * D; e += kConsumers * kWarpgroupThreads) {
     const int r = valid + e / D, col = e % D;
     vs[hopper::panel_offset(N, r, col)] = 0;
@@ -232,7 +227,7 @@ __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consume
   // reached from several call sites (consume_range's first tile and its masked last tile,
   // consume_range_serial's loop): a barrier without `.aligned` does not need the warps to meet
   // at one instruction
-  named_barrier_sync_unaligned(barrier_id, kConsumers * kWarpgroupThreads);
+  named_barrier_sync_unaligned(kAllConsumersBarrier, kConsumers * kWarpgroupThreads);
 }
 // [hopper-tail]
 
@@ -407,21 +402,18 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 /// when every CTA of the cluster has released it, and a consumer that holds two of the three
 /// stages (consume_range) leaves the cluster one tile in flight: measured up to 2x slower there.
 /// Same contract as consume_range, plus `computes`: false for a warpgroup with no rows of the
-/// slice (stage 9), which acquires and releases every tile and computes nothing; and the tiles
-/// `first_tile`, `first_tile + tile_step`, ... only (stage 9's warpgroups that split a small
-/// item's tiles between them).
+/// slice (stage 9), which acquires and releases every tile and computes nothing.
 template <typename T, int D, int M, int N, typename Acquire, typename Release>
 __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s,
                                                      int kv_len, bool computes, float scale, int lane,
                                                      SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4],
-                                                     Acquire&& acquire, Release&& release, int first_tile = 0,
-                                                     int tile_step = 1) {
+                                                     Acquire&& acquire, Release&& release) {
   const int num_tiles = (kv_len + N - 1) / N;
   float s[N / 8][4];
   uint32_t p[N / 16][4];
   float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
   float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
-  for (int tile = first_tile; tile < num_tiles; tile += tile_step) {
+  for (int tile = 0; tile < num_tiles; ++tile) {
     const int stage = acquire(tile);
     if (computes) {
       hopper::fence_operands(s_flat);

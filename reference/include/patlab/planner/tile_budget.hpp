@@ -190,14 +190,13 @@ inline constexpr int kMbarrierBytes = 8;
 inline constexpr int kHopperAlignSlack = 1024 - 128;
 /// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
 constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
-/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows with a ring of `stages`: the
-/// Q tile, `stages` K and V tiles of kHopperKvTile tokens (16-bit), the ring's full and empty
-/// barriers, and the alignment slack.
-constexpr int hopper_smem_bytes(int d, int m, int stages) {
-  return (m * d + 2 * stages * kHopperKvTile * d) * kTileElemBytes + 2 * stages * kMbarrierBytes + kHopperAlignSlack;
+/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows: the Q tile, hopper_stages(m)
+/// K and V tiles of kHopperKvTile tokens (16-bit), the ring's full and empty barriers, and the
+/// alignment slack.
+constexpr int hopper_smem_bytes(int d, int m) {
+  return (m * d + 2 * hopper_stages(m) * kHopperKvTile * d) * kTileElemBytes +
+         2 * hopper_stages(m) * kMbarrierBytes + kHopperAlignSlack;
 }
-/// hopper_smem_bytes() with stage 8's ring, hopper_stages(m).
-constexpr int hopper_smem_bytes(int d, int m) { return hopper_smem_bytes(d, m, hopper_stages(m)); }
 /// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
 /// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
 /// 112 KB give 2, the 128-row tile's 128 KB 1; at d=64 (56 and 64 KB) both give 3.
