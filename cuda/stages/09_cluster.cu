@@ -160,51 +160,6 @@ __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, cons
 }
 // [cluster-produce]
 
-// [cluster-produce-copies]
-/// The producer warp's copies of a solo item's tiles [tile_begin, tile_end) (no other CTA reads
-/// them): each after its stage is free (every lane waits), as 16-byte `cp.async` copies of the 32
-/// lanes into the stage's Panel128B layout (panel_offset(), what a tensor-map copy writes; rows
-/// past the range zero-filled). Each lane then arrives on the stage's full barrier when its
-/// copies have landed (arrive_on_copies(), which adds no arrival of its own), and lane 0, after
-/// all lanes did, brings the barrier's one expected arrival. At pages of 16 tokens a tensor-map
-/// copy moves one page's 16 rows of one 64-wide panel, 2 KB, and one thread's boxes bound a
-/// stage-9 CTA at about 20 GB/s (docs/results/2026-12-03-h200-stage9-split); the lanes' copies
-/// take the pack kernel's path instead.
-template <typename T, int D, int N>
-__device__ __forceinline__ void produce_copies(const PackKernelArgs& args, const int32_t* blocks, int kv_len,
-                                               int kv_head, uint16_t* k_s, uint16_t* v_s, hopper::Mbarrier* full,
-                                               hopper::Mbarrier* empty, uint32_t& empty_parity, int stage_base,
-                                               int tile_begin, int tile_end, int lane) {
-  using L = HopperLayout<D, kClusterConsumers, N>;
-  constexpr int kChunks = D / kChunkElems;    // 16-byte chunks of a row
-  constexpr int kRowsPerPass = 32 / kChunks;  // rows the warp copies per pass
-  static_assert(32 % kChunks == 0, "a warp copies whole rows");
-  const T* k_pool = static_cast<const T*>(args.k_pool);
-  const T* v_pool = static_cast<const T*>(args.v_pool);
-  const int ch = lane % kChunks;
-  for (int tile = tile_begin; tile < tile_end; ++tile) {
-    const int s = (stage_base + tile) % L::kStages;
-    const int first = tile * N;
-    const int valid = min(N, kv_len - first);
-    wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
-    empty_parity ^= 1u << s;
-    uint16_t* ks = k_s + s * L::kTileElems;
-    uint16_t* vs = v_s + s * L::kTileElems;
-#pragma unroll 4
-    for (int r = lane / kChunks; r < N; r += kRowsPerPass) {
-      const bool in = r < valid;
-      const int64_t src = in ? token_offset<D>(args.geo, blocks, first + r, kv_head) + ch * kChunkElems : 0;
-      const int dst = hopper::panel_offset(N, r, ch * kChunkElems);
-      cp_async_16(ks + dst, k_pool + src, in);
-      cp_async_16(vs + dst, v_pool + src, in);
-    }
-    hopper::arrive_on_copies(&full[s]);
-    __syncwarp();
-    if (lane == 0) hopper::arrive(&full[s]);
-  }
-}
-// [cluster-produce-copies]
-
 // [cluster-release]
 /// A consumer warp is done with stage `s`: lane 0 arrives on the empty barrier of every member
 /// (ranks first_rank .. first_rank + members - 1). The barriers expect kEmptyArrivals; member 0's
@@ -362,9 +317,6 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
         solo = true;
         k = -1;  // the solo queue's pulls count from 0
         if (wg == 0 && wg_tid >= 32) break;  // the producer warpgroup's other warps are done
-        // The producer warp's lanes all copy solo items (produce_copies()); only lane 0 copied
-        // the entries' tiles and knows the ring's parities.
-        if (wg == 0) parity = __shfl_sync(0xffffffffu, parity, 0);
         continue;
       }
       // This CTA's item and slice: the entry's items take consecutive ranks, `cluster` each; a
@@ -403,13 +355,8 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       // item (a full ring would wait for its last tile), and copies the rest after it.
       const int early = solo ? min(tiles, L::kStages - 1) : tiles;
       const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
-      // A solo item's tiles: the producer warp's copies; an entry's: tensor-map copies (multicast
-      // where the item has several CTAs) by the warp's first thread.
-      const auto produce = [&](int tile_begin, int tile_end) {
-        if (solo)
-          produce_copies<T, D, N>(args, args.blocks + args.block_begin[pack], kv_len, it.kv_head, k_s, v_s, full,
-                                  empty, parity, stage_base, tile_begin, tile_end, wg_tid);
-        else if (wg_tid == 0)
+      const auto produce = [&](int tile_begin, int tile_end) {  // by the warp's first thread
+        if (wg_tid == 0)
           produce_multicast<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, it.kv_head,
                                   box_rows, k_s, v_s, full, empty, parity, member, it.slices, mask, stage_base,
                                   tile_begin, tile_end);
@@ -437,7 +384,6 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
           const int s = (stage_base + tile) % L::kStages;
           wait_or_trap(&full[s], (parity >> s) & 1u);
           parity ^= 1u << s;
-          if (solo) hopper::fence_proxy_async_shared();  // the lanes' copies, before wgmma reads them
           const int valid = kv_len - tile * N;
           if (valid < N) zero_v_tail<D, N, kClusterConsumers>(v_s + s * L::kTileElems, valid, ctid);
           return s;

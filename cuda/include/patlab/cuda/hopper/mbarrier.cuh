@@ -63,20 +63,6 @@ __device__ __forceinline__ void arrive_expect_tx(Mbarrier* bar, uint32_t bytes) 
 #endif
 }
 
-/// `cp.async.mbarrier.arrive.shared::cta.b64`: an arrival on `bar` once every `cp.async` this
-/// thread issued before it has landed. Without `.noinc` the phase's pending count is raised by
-/// one when the instruction executes and lowered by one at that arrival, so it adds no arrival
-/// to the count the barrier was initialised with: a thread that issued copies and then arrives
-/// (arrive()) completes the phase only after its copies, and after those of every thread that
-/// executed this instruction before that arrive.
-__device__ __forceinline__ void arrive_on_copies(Mbarrier* bar) {
-#if PATLAB_HOPPER_SM90
-  asm volatile("cp.async.mbarrier.arrive.shared::cta.b64 [%0];\n" ::"r"(smem_u32(bar)) : "memory");
-#else
-  __trap();
-#endif
-}
-
 /// `mbarrier.try_wait.parity.shared::cta.b64` once: true when the phase of parity `parity`
 /// has completed (acquire semantics). try_wait itself may suspend the thread for a
 /// system-dependent time before it returns false.
