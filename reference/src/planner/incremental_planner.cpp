@@ -24,10 +24,7 @@ int max_rows(const PlannerOptions& options) { return max_pack_rows(options); }
 /// One piece per walk pack, uncut (the plan without the KV split).
 std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
   std::vector<Piece> pieces(walk.size());
-  for (size_t i = 0; i < walk.size(); ++i) {
-    const int32_t end = walk[i].token_begin + walk[i].kv_len;
-    pieces[i] = {static_cast<int32_t>(i), walk[i].token_begin / page, (end + page - 1) / page, end};
-  }
+  for (size_t i = 0; i < walk.size(); ++i) pieces[i] = plan_steps::whole_piece(static_cast<int32_t>(i), walk[i], page);
   return pieces;
 }
 

@@ -38,7 +38,7 @@ void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, cons
   for (size_t p = 0; p < packs.size(); ++p) {
     const Pack& pk = packs[p];
     class_of[p] = row_class(static_cast<int>(pk.queries.size()) * shape.group());
-    const int64_t tokens = pk.token_begin + pk.kv_len - int64_t{pk.token_begin / page} * page;  // whole blocks
+    const int64_t tokens = whole_piece(static_cast<int32_t>(p), pk, page).tokens(page);
     whole_ctas[static_cast<size_t>(class_of[p])].push_back({tokens, hkv});
   }
   for (const Piece& q : pieces)
@@ -64,9 +64,7 @@ void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, cons
     if (!keep_whole[static_cast<size_t>(class_of[p])]) {
       pieces[out++] = pieces[i];
     } else if (!placed[p]) {
-      const Pack& pk = packs[p];
-      const int32_t end = pk.token_begin + pk.kv_len;
-      pieces[out++] = {pieces[i].pack, pk.token_begin / page, static_cast<int32_t>(ceil_div(end, page)), end};
+      pieces[out++] = whole_piece(pieces[i].pack, packs[p], page);
       placed[p] = true;
     }
   }
@@ -87,8 +85,7 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
   int64_t cta_tokens = 0;  // sum of kv_len x Hkv: the KV tokens all CTAs read
   for (size_t p = 0; p < packs.size(); ++p) {
     const Pack& pk = packs[p];
-    pieces.push_back({static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(pk.token_begin + pk.kv_len, page)),
-                      pk.token_begin + pk.kv_len});
+    pieces.push_back(whole_piece(static_cast<int32_t>(p), pk, page));
     cta_tokens += int64_t{pk.kv_len} * hkv;
   }
   // [split target]
@@ -223,11 +220,7 @@ struct WavePrice {
 std::vector<Piece> whole(const std::vector<Pack>& packs, int page) {
   std::vector<Piece> out;
   out.reserve(packs.size());
-  for (size_t p = 0; p < packs.size(); ++p) {
-    const Pack& pk = packs[p];
-    const int32_t end = pk.token_begin + pk.kv_len;
-    out.push_back({static_cast<int32_t>(p), pk.token_begin / page, static_cast<int32_t>(ceil_div(end, page)), end});
-  }
+  for (size_t p = 0; p < packs.size(); ++p) out.push_back(whole_piece(static_cast<int32_t>(p), packs[p], page));
   return out;
 }
 

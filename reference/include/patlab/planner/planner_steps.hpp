@@ -81,6 +81,12 @@ struct Piece {
   int32_t tokens(int page) const { return token_end - block_begin * page; }
 };
 
+/// Walk pack `pk` (index `pack`) uncut, as one piece over its whole blocks.
+inline Piece whole_piece(int32_t pack, const Pack& pk, int page) {
+  const int32_t end = pk.token_begin + pk.kv_len;
+  return {pack, pk.token_begin / page, (end + page - 1) / page, end};
+}
+
 /// The KV split's rule in four pieces, shared by split_kv() and the incremental planner's check
 /// that the last split still holds (so both always judge a piece the same way).
 /// The split's CTA target: kSplitCtasPerSm CTA slots on each of `options.sms` SMs.
