@@ -10,6 +10,11 @@
 
 namespace patlab::cuda {
 
+CtaTraceBuffer& cta_trace_target() {
+  static CtaTraceBuffer target;
+  return target;
+}
+
 void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const UploadOptions& options) {
   const PagedLayout& L = batch.host->layout;
   const std::vector<std::string> faults = validate_plan(L, plan);
@@ -116,6 +121,9 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   args_.geo = pool_geometry(shape_);
   args_.group = shape_.group();
   args_.num_q_heads = shape_.num_q_heads;
+#ifdef PATLAB_CTA_TRACE
+  args_.trace = cta_trace_target();
+#endif
 
   // [plan-traffic]
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written

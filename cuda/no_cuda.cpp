@@ -10,6 +10,7 @@ const char* kReason = "this build has no CUDA (nvcc was not found when it was co
 }  // namespace
 
 bool built_with_cuda() { return false; }
+bool built_with_cta_trace() { return false; }
 
 DeviceInfo probe() {
   DeviceInfo d;
@@ -34,6 +35,7 @@ Timing Runner::time_graph(const std::string&, const TimingOptions&) { no_cuda();
 int64_t Runner::model_bytes(const std::string&) const { no_cuda(); }
 std::string Runner::notes(const std::string&) const { no_cuda(); }
 bool Runner::planner_options(const std::string&, PlannerOptions&) const { no_cuda(); }
+CtaTrace Runner::trace_ctas(const std::string&, int) { no_cuda(); }
 void Runner::release(const std::string&) { no_cuda(); }
 double Runner::copy_bandwidth_gbs() { no_cuda(); }
 

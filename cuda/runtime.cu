@@ -2,6 +2,7 @@
 // CUDA-event timing with L2 flushes, graph capture (timed and checked), and the stage factory.
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <dlfcn.h>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/check.cuh"
+#include "patlab/cuda/cta_trace.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/timing.cuh"
 #include "patlab/error.hpp"
@@ -51,6 +53,9 @@ namespace {
 constexpr size_t kCopyProbeBytes = size_t{1} << 30;
 /// Timed copies of the bandwidth probe.
 constexpr int kCopyProbeRepeats = 20;
+/// Records of the CTA timeline's buffer (32 bytes each): more CTAs than any run of the suite
+/// launches; those past it are counted as dropped.
+constexpr size_t kCtaTraceCapacity = size_t{1} << 20;
 
 /// The kernel-module version from /proc (the first word shaped like 580.159.04), or "".
 std::string driver_string() {
@@ -75,6 +80,14 @@ bool driver_library_present() {
 }  // namespace
 
 bool built_with_cuda() { return true; }
+
+bool built_with_cta_trace() {
+#ifdef PATLAB_CTA_TRACE
+  return true;
+#else
+  return false;
+#endif
+}
 
 DeviceInfo probe() {
   DeviceInfo d;
@@ -267,6 +280,54 @@ std::string Runner::notes(const std::string& slug) const { return impl_->stage(s
 bool Runner::planner_options(const std::string& slug, PlannerOptions& options) const {
   return impl_->stage(slug).planner_options(impl_->batch, options);
 }
+
+// [cta-trace-run]
+CtaTrace Runner::trace_ctas(const std::string& slug, int runs) {
+  if (!built_with_cta_trace()) throw Error(ErrorKind::usage, kNoCtaTrace);
+  Impl& m = *impl_;
+  DeviceBuffer<cuda::CtaTraceRecord> records(kCtaTraceCapacity);
+  DeviceBuffer<uint32_t> count(1);
+  // The plan's kernel arguments copy the target when the stage is prepared.
+  cuda::cta_trace_target() = {records.get(), count.get(), static_cast<uint32_t>(kCtaTraceCapacity)};
+  try {
+    prepare(slug);
+  } catch (...) {
+    cuda::cta_trace_target() = {};
+    throw;
+  }
+  cuda::cta_trace_target() = {};
+  cuda::Stage& s = m.stage(slug);
+  CtaTrace trace;
+  for (int run = 0; run < runs; ++run) {
+    PATLAB_CUDA_CHECK(cudaMemsetAsync(count.get(), 0, sizeof(uint32_t), m.stream));
+    PATLAB_CUDA_CHECK(cudaMemsetAsync(records.get(), 0, records.bytes(), m.stream));
+    PATLAB_CUDA_CHECK(cudaMemsetAsync(m.flush.get(), run & 0xFF, m.flush.bytes(), m.stream));
+    s.run(m.stream);
+    PATLAB_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+    PATLAB_CUDA_CHECK(cudaGetLastError());
+    const uint32_t n = count.download().front();
+    const size_t kept = std::min<size_t>(n, kCtaTraceCapacity);
+    trace.dropped += static_cast<int64_t>(n - kept);
+    std::vector<cuda::CtaTraceRecord> r = records.download();
+    r.resize(kept);
+    uint64_t first = UINT64_MAX;
+    for (const cuda::CtaTraceRecord& c : r) first = std::min(first, c.start_ns);
+    for (const cuda::CtaTraceRecord& c : r) {
+      CtaSpan span;
+      span.run = run;
+      span.tile_m = static_cast<int>(c.kernel / cuda::kCtaTraceTagBase);
+      span.tile_n = static_cast<int>(c.kernel % cuda::kCtaTraceTagBase);
+      span.block = static_cast<int>(c.block);
+      span.sm = static_cast<int>(c.sm);
+      span.start_us = static_cast<double>(c.start_ns - first) * 1e-3;
+      span.end_us = c.end_ns ? static_cast<double>(c.end_ns - first) * 1e-3 : -1.0;
+      trace.ctas.push_back(span);
+    }
+  }
+  prepare(slug);  // the stage again, without the trace
+  return trace;
+}
+// [cta-trace-run]
 
 void Runner::release(const std::string& slug) { impl_->stages.erase(slug); }
 

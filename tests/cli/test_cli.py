@@ -394,6 +394,12 @@ def subcommand_cases(tmp, path):
                  within=B)
     expect_error("bench: empty --stage", ["bench", "tiny", "--stage", ""], ["--stage", "empty"], within=B)
     expect_error("compare takes no --stage", ["compare", "tiny", "--stage", "pat"], ["--stage"], within=B)
+    expect_error("bench: empty --cta-trace", ["bench", "tiny", "--cta-trace", ""], ["--cta-trace", "empty"], within=B)
+    if "CTA trace build" not in run(["--version"])[0].stdout:
+        expect_error("bench --cta-trace needs a trace build", ["bench", "tiny", "--cta-trace", path("t.csv")],
+                     ["--cta-trace", "-Dcta_trace=true"], within=B)
+        if os.path.exists(path("t.csv")):
+            report("bench --cta-trace refused: no file left behind", [f"{path('t.csv')} exists"], 0)
     expect_error("export: no --out", ["export", "tiny"], ["--out"], within=B)
     expect_error("export: empty --out", ["export", "tiny", "--out", ""], ["--out", "empty"], within=B)
     a_file = path("good.json")

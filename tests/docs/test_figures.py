@@ -49,6 +49,20 @@ def refuses(script: str, args, says: str, env=None) -> None:
           f"(exit {r.returncode}, {r.stderr.strip()[:200]!r})")
 
 
+def synthetic_cta_trace(folder: pathlib.Path) -> pathlib.Path:
+    """A CTA trace shaped like patlab bench --cta-trace's: stages 6 and 7, two pack kernels each."""
+    path = folder / "trace.csv"
+    with open(path, "w") as f:
+        f.write("run,stage,kernel,block,sm,start_us,end_us\n")
+        for stage, big, length in (("multistream", 64, 30.0), ("pat", 128, 18.0)):
+            for b in range(big):
+                f.write(f"0,{stage},pack 64x64,{b},{b % 132},{0.01 * b:.3f},{0.01 * b + length:.3f}\n")
+            for b in range(512):
+                start = 0.05 * b
+                f.write(f"0,{stage},pack 16x64,{b},{(7 * b) % 132},{start:.3f},{start + 11:.3f}\n")
+    return path
+
+
 def synthetic_sweep(folder: pathlib.Path) -> None:
     """patlab.jsonl and peers.jsonl of a 3-point sweep, shaped like tools/peers/suite.py's output."""
     with open(folder / "patlab.jsonl", "w") as f, open(folder / "peers.jsonl", "w") as g:
@@ -100,6 +114,11 @@ def main(argv) -> int:
         refuses("hopper_pipeline.py", [tmp / "x.png", "--stages", "2"], "at least 3")
         refuses("hopper_pipeline.py", [tmp / "x.png", "--gemm", "0"], "must be positive")
         refuses("cluster_pulls.py", [plans[0], tmp / "x.png"], "has no 'pulls' table")
+        # a3. the CTA timeline (patlab bench --cta-trace needs a GPU and a trace build: a synthetic trace)
+        trace = synthetic_cta_trace(tmp)
+        draws("cta_timeline.py", [trace], tmp / "timeline.png", "(2 stages, 1216 CTAs)")
+        refuses("cta_timeline.py", [SUITE / "suite.json", tmp / "x.png"], "is not a CTA trace")
+        refuses("cta_timeline.py", [trace, tmp / "x.png", "--stage", "naive"], "no CTAs of stage 'naive'")
         # b. the suite by head configuration
         draws("stages_by_heads.py", [SUITE / "suite.json"], tmp / "stages.png", "(speedup, 4 panels, 85 workloads)")
         refuses("stages_by_heads.py", [tmp / "none.json", tmp / "x.png"], "cannot read")
@@ -174,6 +193,7 @@ def main(argv) -> int:
                 "matplotlib is missing", env)
         refuses("plan_tree.py", plans + [tmp / "x.png"], "matplotlib is missing", env)
         refuses("cluster_pulls.py", pulls + [tmp / "x.png"], "matplotlib is missing", env)
+        refuses("cta_timeline.py", [trace, tmp / "x.png"], "matplotlib is missing", env)
         refuses("hopper_pipeline.py", [tmp / "x.png"], "matplotlib is missing", env)
         refuses("prefix_sweep.py", [sweep, tmp / "x.png"], "matplotlib is missing", env)
         refuses("sparse_curves.py", csvs + [tmp / "x.png"], "matplotlib is missing", env)

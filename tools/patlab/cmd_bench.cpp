@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -52,7 +54,11 @@ struct BenchOptions {
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
+  std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file
 };
+
+/// Traced runs of each stage that --cta-trace records (after its timed runs).
+constexpr int kCtaTraceRuns = 3;
 
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
@@ -70,6 +76,7 @@ std::string sci(double v) {
 /// One stage's row of the results table.
 struct Row {
   std::string stage, check, notes;
+  gpu::CtaTrace trace;  ///< with --cta-trace: its pack kernels' CTAs
   double time_us = 0, min_us = 0, max_us = 0, graph_us = 0, plan_ms = 0;
   int64_t model_bytes = 0;
   bool timed = false;
@@ -201,7 +208,32 @@ void check_bench_options(const BenchOptions& o) {
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
+  if (!o.cta_trace.empty()) {
+    require(gpu::built_with_cta_trace(), std::string("--cta-trace: ") + gpu::kNoCtaTrace);
+    const bool existed = static_cast<bool>(std::ifstream(o.cta_trace));
+    const bool writable = static_cast<bool>(std::ofstream(o.cta_trace, std::ios::app));
+    if (writable && !existed) std::remove(o.cta_trace.c_str());
+    require(writable, "--cta-trace: cannot write '" + o.cta_trace + "'");
+  }
 }
+
+// [cta-trace-csv]
+/// Writes the CTA timeline of every traced stage as CSV: one line per CTA (run, stage, the pack
+/// tile of its kernel, blockIdx.x, SM, start and end in microseconds from its run's first CTA).
+void write_cta_trace(const std::string& path, const std::vector<Row>& rows) {
+  std::ofstream out(path);
+  if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
+  out << "run,stage,kernel,block,sm,start_us,end_us\n";
+  char line[160];
+  for (const Row& r : rows)
+    for (const gpu::CtaSpan& c : r.trace.ctas) {
+      std::snprintf(line, sizeof line, "%d,%s,pack %dx%d,%d,%d,%.3f,%.3f\n", c.run, r.stage.c_str(), c.tile_m,
+                    c.tile_n, c.block, c.sm, c.start_us, c.end_us);
+      out << line;
+    }
+  if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
+}
+// [cta-trace-csv]
 
 /// The run table's rows about the device and the timing protocol.
 void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs, const BenchOptions& o) {
@@ -256,6 +288,11 @@ Row measure_stage(gpu::Runner& runner, const std::string& slug, const Reference&
     row.max_us = t.max_us;
     if (!o.no_graph) row.graph_us = runner.time_graph(slug, timing).median_us;
     row.timed = true;
+    if (!o.cta_trace.empty()) {
+      row.trace = runner.trace_ctas(slug, kCtaTraceRuns);
+      if (row.trace.dropped > 0)
+        progress(slug + ": the CTA trace's buffer was full; " + std::to_string(row.trace.dropped) + " CTAs not recorded");
+    }
   }
   runner.release(slug);
   return row;
@@ -339,6 +376,10 @@ int run_bench(const BenchOptions& o, bool compare) {
   checks.columns = {"stage", "verdict"};
   for (const Row& r : rows) checks.add({r.stage, r.check});
   print(std::cout, {run, results_table(rows, choice, traffic::unique_bytes(L), copy_gbs), checks}, format);
+  if (!o.cta_trace.empty()) {
+    write_cta_trace(o.cta_trace, rows);
+    progress("CTA timeline written to " + o.cta_trace + " (tools/figures/cta_timeline.py draws it)");
+  }
   const bool failed = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.failed; });
   return failed ? kExitCheckFailed : kExitOk;
 }
@@ -381,6 +422,14 @@ void add_bench(CLI::App& app, Action& action) {
                                           "their time at --bandwidth)");
   add_bench_options(*cmd, *o);
   cmd->add_option("--stage", o->stages, "Stage(s) to run, by slug or id: --stage pat == --stage 7 (default: all GPU stages)")
+      ->check(non_empty());
+  cmd->add_option("--cta-trace", o->cta_trace,
+                  "After timing each stage, run it " + std::to_string(kCtaTraceRuns) +
+                      " more times with its pack kernels recording every CTA's SM and start/end, and write "
+                      "them to this CSV file (run, stage, kernel, block, sm, start_us, end_us). Needs a build "
+                      "configured with -Dcta_trace=true, whose kernels are a diagnostic variant (time with a "
+                      "default build); the merge and the kernels other than the pack kernel are not recorded")
+      ->type_name("FILE")
       ->check(non_empty());
   cmd->callback([&action, o] { action = [o] { return run_bench(*o, false); }; });
 }

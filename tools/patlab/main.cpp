@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/error.hpp"
+#include "patlab/gpu.hpp"
 #include "version.hpp"
 
 namespace {
@@ -44,7 +45,8 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
     std::cout << app.help("", CLI::AppFormatMode::All);
     return 0;
   } catch (const CLI::CallForVersion&) {
-    std::cout << "patlab " << PATLAB_VERSION << " (commit " << patlab_commit() << ")\n";
+    std::cout << "patlab " << PATLAB_VERSION << " (commit " << patlab_commit()
+              << (patlab::gpu::built_with_cta_trace() ? ", CTA trace build" : "") << ")\n";
     return 0;
   } catch (const CLI::ParseError& e) {
     std::cerr << "patlab: error: " << one_line(e.what()) << " (see " << help << ")\n";

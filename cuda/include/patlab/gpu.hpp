@@ -60,6 +60,32 @@ struct Timing {
   int repeats = 0;
 };
 
+/// One CTA of a pack kernel in a traced run (Runner::trace_ctas()).
+struct CtaSpan {
+  int run = 0;          ///< which of the traced runs
+  int tile_m = 0;       ///< the kernel's pack tile: rows
+  int tile_n = 0;       ///< and KV tokens
+  int block = 0;        ///< blockIdx.x in its launch
+  int sm = 0;           ///< the SM it ran on
+  double start_us = 0;  ///< start, from the run's first CTA start
+  double end_us = 0;    ///< end, on the same clock (negative: the CTA never stamped it)
+};
+
+/// What a traced run of one stage returned: its CTAs and the CTAs it could not record.
+struct CtaTrace {
+  std::vector<CtaSpan> ctas;
+  int64_t dropped = 0;  ///< CTAs past the trace buffer's capacity (not in `ctas`)
+};
+
+/// True when this build's pack kernels record the CTA timeline (configured with
+/// -Dcta_trace=true; cuda/include/patlab/cuda/cta_trace.cuh).
+bool built_with_cta_trace();
+
+/// Why Runner::trace_ctas() cannot run in a build without the CTA timeline, as one line.
+inline constexpr const char* kNoCtaTrace =
+    "this build records no CTA timeline: configure a build directory with -Dcta_trace=true (its kernels "
+    "are a diagnostic variant; time with a default build)";
+
 /// A workload resident on the GPU, and the stages prepared for it.
 class Runner {
  public:
@@ -102,6 +128,12 @@ class Runner {
   /// The planner options the prepared stage plans with (tiles, KV split, the device's SM count
   /// and the occupancy of its pack kernels), or false when it executes no plan (stages 1-3).
   bool planner_options(const std::string& slug, PlannerOptions& options) const;
+  /// Prepares `slug` with its pack kernels recording the CTA timeline, runs it `runs` times
+  /// (L2 flushed before each, as timed runs are) and returns every pack-kernel CTA of each run,
+  /// with times from that run's first CTA start; the merge and the kernels of stages 1-3 and 8-10
+  /// other than the pack kernel are not recorded. Leaves the stage prepared without the trace.
+  /// Throws Error(usage) with kNoCtaTrace unless built_with_cta_trace().
+  CtaTrace trace_ctas(const std::string& slug, int runs);
   /// Frees the stage's workspace.
   void release(const std::string& slug);
   /// Device-to-device copy bandwidth measured now (GB/s counting read + write; 1 GiB, median

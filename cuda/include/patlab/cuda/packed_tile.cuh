@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "patlab/cuda/cta_trace.cuh"
 #include "patlab/cuda/mma.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
@@ -74,6 +75,9 @@ struct PackKernelArgs {
   /// plain instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
   const uint32_t* entry_mask = nullptr;
   int mask_block_tokens = 0;  ///< tokens per mask bit (l')
+#ifdef PATLAB_CTA_TRACE
+  CtaTraceBuffer trace{};  ///< the CTA timeline's records (cta_trace.cuh; -Dcta_trace=true builds only)
+#endif
 };
 
 // [pack-warp-layout]
@@ -736,6 +740,9 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const int pack = bucket[blockIdx.x / hkv];
   const int kv_head = args.pack_kv_head ? args.pack_kv_head[pack] : static_cast<int>(blockIdx.x % hkv);
   // [pack-cta-order]
+#ifdef PATLAB_CTA_TRACE
+  const int trace_record = cta_trace_begin(args.trace, cta_trace_tag(M, N));
+#endif
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int row_warp = warp % Layout::kRows, col_warp = warp / Layout::kRows;
   const int first = args.query_begin[pack];
@@ -767,6 +774,9 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
 
   if (merge_warp_columns<KV, D, M, N, Layout>(k_s, active, q_row, col_warp, lane, row_state, o))
     write_rows<T, D, kFp8InRegisters<KV, M>>(args, first, rows, q_row, kv_head, lane, row_state, o);
+#ifdef PATLAB_CTA_TRACE
+  cta_trace_end(args.trace, trace_record);
+#endif
 }
 // [packed-kernel]
 

@@ -1,0 +1,78 @@
+/// @file cta_trace.cuh
+/// @brief The CTA timeline: in a build configured with `-Dcta_trace=true` (PATLAB_CTA_TRACE),
+/// every CTA of a pack kernel records the SM it ran on and its start and end on the GPU's global
+/// nanosecond clock (%globaltimer and %smid of the PTX ISA's "Special Registers"), which
+/// `patlab bench --cta-trace` writes out and tools/figures/cta_timeline.py draws, SM by SM.
+///
+/// It answers what Nsight Compute cannot (it serialises kernels) and what the GPU machine has no
+/// Nsight Systems for: where the block scheduler put the CTAs of kernels running side by side on
+/// streams (stage 6's buckets), and when each started and ended. A diagnostic: the kernels gain
+/// an atomic and two clock reads per CTA and a barrier at its end, so speed is measured with a
+/// default build, whose kernels contain none of this.
+#pragma once
+
+#include <cstdint>
+
+namespace patlab::cuda {
+
+/// One CTA of a traced kernel.
+struct CtaTraceRecord {
+  uint64_t start_ns = 0;  ///< %globaltimer when its thread 0 started
+  uint64_t end_ns = 0;    ///< %globaltimer after its last write (0: did not finish)
+  uint32_t sm = 0;        ///< %smid
+  uint32_t kernel = 0;    ///< what ran: cta_trace_tag() of the kernel's tile
+  uint32_t block = 0;     ///< blockIdx.x
+  uint32_t pad = 0;
+};
+
+/// Where traced kernels write: `capacity` records and the count handed out so far (device
+/// memory; a null `records` traces nothing).
+struct CtaTraceBuffer {
+  CtaTraceRecord* records = nullptr;
+  uint32_t* count = nullptr;
+  uint32_t capacity = 0;
+};
+
+/// The tag of an m x n pack tile's kernel in a record: m * kCtaTraceTagBase + n.
+inline constexpr uint32_t kCtaTraceTagBase = 1000;
+/// cta_trace_tag() of an m x n pack tile.
+constexpr uint32_t cta_trace_tag(int m, int n) {
+  return static_cast<uint32_t>(m) * kCtaTraceTagBase + static_cast<uint32_t>(n);
+}
+
+/// The buffer that pack kernel arguments built from now on point at (DevicePlan copies it); the
+/// Runner sets it around a traced run and clears it after. Host side, one per process.
+CtaTraceBuffer& cta_trace_target();
+
+#ifdef PATLAB_CTA_TRACE
+/// The GPU's global clock, in nanoseconds, the same on every SM.
+__device__ __forceinline__ uint64_t global_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+/// Thread 0 of the CTA takes a record and stamps its start; returns the record's index, or -1
+/// (another thread, no buffer, or the buffer full).
+__device__ __forceinline__ int cta_trace_begin(const CtaTraceBuffer& t, uint32_t kernel) {
+  if (t.records == nullptr || threadIdx.x != 0) return -1;
+  const uint32_t i = atomicAdd(t.count, 1u);
+  if (i >= t.capacity) return -1;
+  uint32_t sm;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+  CtaTraceRecord& r = t.records[i];
+  r.start_ns = global_ns();
+  r.sm = sm;
+  r.kernel = kernel;
+  r.block = blockIdx.x;
+  return static_cast<int>(i);
+}
+
+/// Every thread of the CTA meets here; then thread 0 stamps the end of record `i`.
+__device__ __forceinline__ void cta_trace_end(const CtaTraceBuffer& t, int i) {
+  __syncthreads();
+  if (i >= 0) t.records[i].end_ns = global_ns();
+}
+#endif
+
+}  // namespace patlab::cuda
