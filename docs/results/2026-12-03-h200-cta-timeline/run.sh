@@ -12,9 +12,8 @@ budget=${2:-540}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.." || exit 1
 mkdir -p "$out"
-left() { echo $(( budget - SECONDS )); }
-cap() { local l; l=$(left); echo $(( l > $1 ? $1 : (l > 1 ? l : 1) )); }
-slug() { echo "$1" | tr -c 'a-z0-9' '_' | tr -s '_'; }
+# shellcheck source=../../../tools/results_steps.sh
+source tools/results_steps.sh
 default_w="--tree 1,2,64_1024,256,256 --heads 64/8|--tree 1,4,8,256_32,256,256,32 --heads 16/8"
 default_w+="|--tree 1,256_256,32 --heads 16/8|sysprompt|--tree 16_32768 --heads 32/8"
 IFS='|' read -r -a workloads <<< "${WORKLOADS:-$default_w}"
@@ -36,5 +35,8 @@ for w in "${workloads[@]}"; do
   # shellcheck disable=SC2086
   timeout "$(cap 90)" /tmp/ab/patlab-trace bench $w --stage "${stages[@]}" --repeats 20 --no-graph --format jsonl \
     --cta-trace "$out/t-$name.csv" > "$out/tb-$name.jsonl" 2> "$out/tb-$name.err"
-  echo "trace bench exit $? at $SECONDS s: $name ($(wc -l < "$out/t-$name.csv" 2>/dev/null) lines)"
+  rc=$?
+  lines=0
+  [[ -f $out/t-$name.csv ]] && lines=$(wc -l < "$out/t-$name.csv")
+  echo "trace bench exit $rc at $SECONDS s: $name ($lines lines)"
 done
