@@ -29,6 +29,7 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/hopper_stage.cuh"
 #include "patlab/cuda/hopper_tile.cuh"
+#include "patlab/cuda/kernel_smem.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
@@ -146,7 +147,7 @@ class HopperStage final : public Stage {
       if (L::kSmemBytes > batch.device->smem_per_block_optin)
         throw Error(ErrorKind::unsupported,
                     "stage 8 needs " + std::to_string(L::kSmemBytes) + " bytes of shared memory per CTA");
-      PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmemBytes));
+      set_kernel_smem(kernel, L::kSmemBytes);
       PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
     });
     return ctas;

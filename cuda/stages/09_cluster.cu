@@ -40,6 +40,7 @@
 #include "patlab/cuda/hopper/cluster.cuh"
 #include "patlab/cuda/hopper_stage.cuh"
 #include "patlab/cuda/hopper_tile.cuh"
+#include "patlab/cuda/kernel_smem.cuh"
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/error.hpp"
@@ -496,7 +497,7 @@ class ClusterStage final : public Stage {
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
       if (kBytes > batch.device->smem_per_block_optin)
         throw Error(ErrorKind::unsupported, "stage 9 needs " + std::to_string(kBytes) + " bytes of shared memory per CTA");
-      PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+      set_kernel_smem(kernel, kBytes);
       PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, kBytes));
     });
     return ctas;

@@ -39,6 +39,7 @@
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/kernel_smem.cuh"
 #include "patlab/cuda/merge.cuh"
 #include "patlab/cuda/packed_tile.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
@@ -253,7 +254,7 @@ int configure_group_kernel(int64_t smem_optin) {
   if (bytes > smem_optin)
     throw Error(ErrorKind::unsupported, "stage 10 needs " + std::to_string(bytes) + " bytes of shared memory per CTA at d=" +
                                             std::to_string(D) + ", the device gives " + std::to_string(smem_optin));
-  PATLAB_CUDA_CHECK(cudaFuncSetAttribute(group_attention_kernel<T, KV, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  set_kernel_smem(group_attention_kernel<T, KV, D>, bytes);
   int ctas = 0;
   PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, group_attention_kernel<T, KV, D>,
                                                                   packinfer::group_kernel_threads(D), bytes));

@@ -15,6 +15,7 @@
 
 #include "patlab/cuda/check.cuh"
 #include "patlab/cuda/dispatch.cuh"
+#include "patlab/cuda/kernel_smem.cuh"
 #include "patlab/cuda/packed_tile.cuh"
 #include "patlab/error.hpp"
 #include "patlab/model/workload.hpp"
@@ -91,8 +92,7 @@ void configure(const Shape& shape, TileShape tile, int64_t smem_optin) {
       throw Error(ErrorKind::unsupported, "tile " + tile.name() + " at d=" + std::to_string(D) + " needs " +
                                               std::to_string(bytes) + " bytes of shared memory, the device gives " +
                                               std::to_string(smem_optin));
-    PATLAB_CUDA_CHECK(cudaFuncSetAttribute(pack_attention_kernel<T, KV, D, M, N, kSpanStages>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    set_kernel_smem(pack_attention_kernel<T, KV, D, M, N, kSpanStages>, bytes);
   });
 }
 
