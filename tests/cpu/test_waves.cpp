@@ -256,8 +256,10 @@ TEST_CASE("KV split: a row class's cuts must shorten its own kernel", "[waves][s
   // Gemma-2-9B's shape (16/8 heads, d = 256) on a 4-level tree: 16 prefix packs of 64 rows (1408
   // tokens each, 128 CTAs) beside 512 one-tile packs of 2 rows. The fair-share rule halves the
   // prefix packs. With one 64-row CTA per SM (132 slots) their 128 CTAs are one wave, and 256
-  // halves two: the class's kernel ends no earlier, so the packs stay whole. With two per SM (264
-  // slots) the halves are still one wave, half as long, and the cut stands.
+  // halves two: the class's kernel ends no earlier, so the packs stay whole. Two per SM would make
+  // the halves one wave, half as long, but the 4096 CTAs of 2 rows want room on every SM, and a
+  // 16x64 CTA at d = 256 (136 KB) fits beside no 64x64 one (160 KB): the class keeps one slot per
+  // SM, and the packs stay whole again.
   const PagedLayout L = build_layout(parse_tree_spec("1,4,16,512_1024,256,128,32"), shape_of(16, 8, 256, 16), true, 1);
   const auto prefix_packs = [](const Plan& plan) {
     return std::count_if(plan.packs.begin(), plan.packs.end(), [](const Pack& p) { return p.queries.size() * 2 > 32; });
@@ -273,7 +275,35 @@ TEST_CASE("KV split: a row class's cuts must shorten its own kernel", "[waves][s
   o.ctas_per_sm = {3, 3, 2, 2};
   const Plan two = make_plan(L, o, &info);
   REQUIRE(validate_plan(L, two).empty());
-  CHECK(prefix_packs(two) == 32);
-  // Without the check the same halving happens at one per SM: the rule, not the share, kept them whole.
-  CHECK(one.packs.size() + 16 == two.packs.size());
+  CHECK(prefix_packs(two) == 16);
+}
+
+TEST_CASE("KV split: a larger class's cuts leave room for the smallest class's CTAs", "[waves][split]") {
+  // d = 128, two 64x64 CTAs (81 KB each) or three 16x64 ones (69 KB) per SM; one of the first
+  // leaves room for two of the second, two leave none (docs/results/2026-12-03-h200-cta-timeline).
+  PlannerOptions o;
+  o.ctas_per_sm = {3, 3, 2, 2};
+  const auto prefix_packs = [](const Plan& plan, int group) {
+    return std::count_if(plan.packs.begin(), plan.packs.end(),
+                         [&](const Pack& p) { return p.rows(group) > 32; });
+  };
+  // 16 prefix packs of 8192 tokens (128 CTAs) beside 2048 CTAs of 16 rows: halved, they would be
+  // 256 CTAs, two on most SMs, and the 16-row CTAs would wait for them; on one slot per SM the
+  // halves end no earlier, so the packs stay whole.
+  const PagedLayout wide = build_layout(parse_tree_spec("4,256_8192,512"), shape_of(32, 8, 128, 16), true, 1);
+  const Plan kept = make_plan(wide, o);
+  REQUIRE(validate_plan(wide, kept).empty());
+  CHECK(prefix_packs(kept, 4) == 16);
+  // 8 prefix packs of 1280 tokens (64 CTAs) beside 512 CTAs of 16 rows: halved, 128 CTAs, one per
+  // SM with room beside each: the cut stands.
+  const PagedLayout narrow = build_layout(parse_tree_spec("1,2,64_1024,256,256"), shape_of(64, 8, 128, 16), true, 1);
+  const Plan cut = make_plan(narrow, o);
+  REQUIRE(validate_plan(narrow, cut).empty());
+  CHECK(prefix_packs(cut, 8) == 16);
+  // With more SMs than 16-row CTAs the small class cannot want every SM, and the halving of the
+  // wide tree stands.
+  o.sms = 4096;
+  const Plan many = make_plan(wide, o);
+  REQUIRE(validate_plan(wide, many).empty());
+  CHECK(prefix_packs(many, 4) > 16);
 }

@@ -279,6 +279,8 @@ void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r
     //     fill's reach (e) any new block may change the fill's choice.
     if (k > piece_begin_[static_cast<size_t>(w)] || split_.fill) cuts_hold = false;
   }
+  // (f) the class check's verdict on a class it kept whole is about that class's lengths.
+  if (class_kept_whole(whole)) cuts_hold = false;
   piece.token_end += delta;
   const int32_t before = out.kv_len;
   out.kv_len += delta;
@@ -509,7 +511,7 @@ void IncrementalPlanner::write_plan(const PagedLayout& layout, bool structural, 
 std::vector<Piece> IncrementalPlanner::cut_pieces(int num_requests) {
   const int page = shape_.page_size;
   int32_t cuts = 0;
-  std::vector<Piece> fair = plan_steps::split_kv(walk_, shape_, options_, num_requests, cuts);
+  std::vector<Piece> fair = plan_steps::split_kv(walk_, shape_, options_, num_requests, cuts, &kept_whole_);
   const int64_t ctas = static_cast<int64_t>(walk_.size()) * shape_.num_kv_heads;
   if (!plan_steps::fill_applies(ctas, plan_steps::split_slots(walk_, shape_, options_), options_)) {
     fill_memo_.valid = false;
@@ -570,6 +572,8 @@ void IncrementalPlanner::index_pieces() {
   for (size_t k = 0; k < fair.size(); ++k) {
     const Piece& piece = fair[k];
     if (!plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_)) continue;
+    // A piece the class check kept whole (f) stays whole while its class's packs keep their length.
+    if (class_kept_whole(walk_[static_cast<size_t>(piece.pack)])) continue;
     // The memo's last pieces end where their pack ended then: count them to its end now.
     const Pack& p = walk_[static_cast<size_t>(piece.pack)];
     const bool last_of_pack = k + 1 == fair.size() || fair[k + 1].pack != piece.pack;

@@ -21,15 +21,28 @@ using planner_detail::ceil_div;
 namespace {
 
 // [split class check]
+/// CTAs of a class (`per_sm` at most, each `smem` bytes of shared memory) one SM may hold while a
+/// CTA of `other_smem` bytes still fits beside them: at least 1.
+int64_t per_sm_with_room(int64_t per_sm, int smem, int other_smem) {
+  int64_t k = per_sm;
+  while (k > 1 && k * (smem + kSmemReservedPerCta) + other_smem + kSmemReservedPerCta > kSmemPerSm) --k;
+  return k;
+}
+
 /// The KV split's check per row class (planner.hpp, "KV split"): each class's cuts must shorten its
 /// own kernel. The longest-first schedule of the class's CTAs on its own slots (SMs x its CTAs per
 /// SM; lpt_schedule(), with the wave model's rate cap for 16-row CTAs alone on an SM) must end earlier
 /// with `pieces` than with the packs whole, by more than the wave fill's tie fraction; else every
 /// pack of that class becomes one whole piece again, in the place of its first piece (the others
 /// are dropped, the order kept). Halving equal packs that already fill their slots' waves, one
-/// CTA per SM, only doubles the waves.
-void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
-                        std::vector<Piece>& pieces) {
+/// CTA per SM, only doubles the waves. The buckets run side by side on streams, and the smallest
+/// class's CTAs run beside a larger class's only where shared memory is left for one of them
+/// (docs/results/2026-12-03-h200-cta-timeline): while the smallest class has a CTA for every SM, a
+/// larger class's slots count only the CTAs per SM that leave that room (at d = 128 one 64x64 CTA
+/// of 81 KB beside two 16x64 ones of 69 KB; two of them leave none), so a cut that would put two on
+/// an SM buys nothing by this check.
+ClassVerdicts keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
+                                 std::vector<Piece>& pieces) {
   const int page = shape.page_size;
   const int64_t hkv = shape.num_kv_heads;
   constexpr size_t kClasses = std::size(kRowClasses);
@@ -43,10 +56,15 @@ void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, cons
   }
   for (const Piece& q : pieces)
     cut_ctas[static_cast<size_t>(class_of[static_cast<size_t>(q.pack)])].push_back({q.tokens(page), hkv});
-  std::array<bool, kClasses> keep_whole{};
+  size_t smallest = 0;  // the smallest class with CTAs
+  while (smallest + 1 < kClasses && whole_ctas[smallest].empty()) ++smallest;
+  const int64_t smallest_ctas = static_cast<int64_t>(whole_ctas[smallest].size()) * hkv;
+  ClassVerdicts keep_whole{};
   for (size_t c = 0; c < kClasses; ++c) {
     if (cut_ctas[c].size() == whole_ctas[c].size()) continue;  // no cut in this class
-    const int64_t per_sm = row_class_ctas_per_sm(shape, o, static_cast<int>(c));
+    int64_t per_sm = row_class_ctas_per_sm(shape, o, static_cast<int>(c));
+    if (c != smallest && smallest_ctas >= o.sms) per_sm = per_sm_with_room(per_sm, row_class_smem_bytes(shape, o, static_cast<int>(c)),
+                                row_class_smem_bytes(shape, o, static_cast<int>(smallest)));
     // A 16-row CTA alone on its SM streams faster (waves.hpp's rate cap, measured on 16-row CTAs);
     // a larger one is bound by its own math: 64 CTAs of the 64x64 tile (1280 tokens, d = 128, one
     // per SM) took 34.9 us, 128 of half the length 21.5 us (docs/results/2026-12-03-h200-stage7-vs-6):
@@ -56,7 +74,7 @@ void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, cons
     const double cut_time = lpt_schedule(cut_ctas[c], o.sms, per_sm, rate_cap).time;
     keep_whole[c] = cut_time >= whole_time * (1 - kFillTieFraction);
   }
-  if (std::none_of(keep_whole.begin(), keep_whole.end(), [](bool k) { return k; })) return;
+  if (std::none_of(keep_whole.begin(), keep_whole.end(), [](bool k) { return k; })) return keep_whole;
   std::vector<bool> placed(packs.size(), false);
   size_t out = 0;
   for (size_t i = 0; i < pieces.size(); ++i) {
@@ -69,13 +87,14 @@ void keep_classes_whole(const std::vector<Pack>& packs, const Shape& shape, cons
     }
   }
   pieces.resize(out);
+  return keep_whole;
 }
 // [split class check]
 
 }  // namespace
 
 std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& o,
-                            int num_requests, int32_t& cuts) {
+                            int num_requests, int32_t& cuts, ClassVerdicts* kept_whole) {
   const int page = shape.page_size;
   const int64_t hkv = shape.num_kv_heads;
   // [split target]
@@ -122,7 +141,8 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     longest.push(static_cast<int32_t>(pieces.size()) - 1);
   }
   // [split rule]
-  keep_classes_whole(packs, shape, o, pieces);
+  const ClassVerdicts verdicts = keep_classes_whole(packs, shape, o, pieces);
+  if (kept_whole) *kept_whole = verdicts;
   cuts = static_cast<int32_t>(pieces.size() - packs.size());
   // The first pieces are each pack's first piece, in pack order; the cut-off ones follow.
   auto in_order = [](const Piece& a, const Piece& b) {
@@ -139,6 +159,14 @@ int row_class(int rows) {
   int c = 0;
   while (c + 1 < kClasses && rows > kRowClasses[c]) ++c;
   return c;
+}
+
+int row_class_smem_bytes(const Shape& shape, const PlannerOptions& o, int cls) {
+  const size_t i = static_cast<size_t>(cls);
+  if (o.tiles == TilePolicy::hopper && kRowClasses[i] >= kHopperMinRows) return hopper_smem_bytes(shape.head_dim, kRowClasses[i]);
+  const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
+                               shape.kv_element_bytes());
+  return pack_smem_bytes(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
 }
 
 int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& o, int cls) {

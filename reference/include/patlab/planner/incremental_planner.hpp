@@ -33,7 +33,9 @@
 ///   whose pieces changed are rewritten. Within the wave fill's reach (a walk of at most
 ///   PlannerOptions::fill_window_waves waves of CTAs) the cuts are the fill's choice, which the
 ///   fill memo keeps while the fair split and every walk pack's block count stand: (a)-(d) are
-///   then checked on the memo's fair split, and (e) no walk pack may gain a block.
+///   then checked on the memo's fair split, and (e) no walk pack may gain a block. A row class
+///   that the split's class check kept whole (plan_steps::split_kv()) is left out of (b), and (f)
+///   no pack of such a class may grow: its verdict weighs that class's lengths.
 /// - **Changes of the tree** (arrivals, finishes, forks, copy-on-write, a request that was a
 ///   prefix of another growing past it): the root subtrees that hold a changed request are built
 ///   and walked again, from the same functions as make_plan() (planner_steps.hpp); the others
@@ -230,6 +232,12 @@ class IncrementalPlanner {
   std::vector<plan_steps::Piece> pieces_;    ///< the KV split of walk_: plan_.packs[k] is pieces_[k]
   std::vector<int32_t> piece_begin_;         ///< walk pack w's pieces are [piece_begin_[w], piece_begin_[w + 1])
   SplitBounds split_;
+  /// The row classes the last split's class check kept whole (plan_steps::split_kv()).
+  plan_steps::ClassVerdicts kept_whole_{};
+  /// Whether walk pack `p`'s row class is one of kept_whole_.
+  bool class_kept_whole(const Pack& p) const {
+    return kept_whole_[static_cast<size_t>(plan_steps::row_class(p.rows(shape_.group())))];
+  }
   /// The wave fill prices whole blocks only (kv_split.cpp), so its choice holds while the
   /// fair-share pieces it was given and every walk pack's block count stand: the choice is then
   /// reused, each pack's last piece ending with the pack, instead of priced again every step.

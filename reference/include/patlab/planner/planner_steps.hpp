@@ -5,7 +5,9 @@
 /// planner.hpp explains what each one decides.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "patlab/model/kv_cache.hpp"
@@ -127,6 +129,9 @@ int row_class(int rows);
 /// on the GPU), or the estimate for the tile the class's long packs use (estimate_ctas_per_sm(),
 /// or estimate_hopper_ctas_per_sm() for stage 8's 128-row tiles).
 int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& options, int cls);
+/// Dynamic shared memory of one CTA of row class `cls` at the KV tile of long packs: the tile
+/// row_class_ctas_per_sm() counts (the pack kernel's, or stage 8's for its 64- and 128-row classes).
+int row_class_smem_bytes(const Shape& shape, const PlannerOptions& options, int cls);
 
 /// Whether the wave fill prices cuts for walk packs making `ctas` CTAs on `slots` slots.
 inline bool fill_applies(int64_t ctas, int64_t slots, const PlannerOptions& options) {
@@ -141,12 +146,17 @@ inline bool fill_applies(int64_t ctas, int64_t slots, const PlannerOptions& opti
 std::vector<Piece> fill_waves(const std::vector<Pack>& packs, std::vector<Piece> fair, const Shape& shape,
                               const PlannerOptions& options, int num_requests, WaveFill* info);
 
+/// Per row class (kRowClasses), whether the KV split's class check kept its packs whole.
+using ClassVerdicts = std::array<bool, std::size(kRowClasses)>;
+
 /// Step 3 (stage 7): cuts the longest piece in two while it is longer than one CTA slot's fair
-/// share of all CTAs' tokens (see planner.hpp), within the minimum piece and the per-query cap.
-/// Returns the pieces sorted by (pack, block_begin) and the number of cuts in `cuts`.
-/// Only integers move: O(packs + cuts x log cuts).
+/// share of all CTAs' tokens (see planner.hpp), within the minimum piece and the per-query cap,
+/// then keeps whole the row classes whose cuts do not shorten their kernel (the class check).
+/// Returns the pieces sorted by (pack, block_begin), the number of cuts in `cuts` and, when
+/// `kept_whole` is not null, the classes the check kept whole. Only integers move:
+/// O(packs + cuts x log cuts).
 std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options,
-                            int num_requests, int32_t& cuts);
+                            int num_requests, int32_t& cuts, ClassVerdicts* kept_whole = nullptr);
 
 /// Step 3 in full (stage 7): split_kv() then fill_waves(); `cuts` = pieces added to the walk's
 /// packs. Used by make_plan() and the incremental planner, so both cut alike.
