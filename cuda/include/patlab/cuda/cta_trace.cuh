@@ -45,6 +45,7 @@ constexpr uint32_t cta_trace_tag(int m, int n) {
 CtaTraceBuffer& cta_trace_target();
 
 #ifdef PATLAB_CTA_TRACE
+// [cta-trace-device]
 /// The GPU's global clock, in nanoseconds, the same on every SM.
 __device__ __forceinline__ uint64_t global_ns() {
   uint64_t t;
@@ -73,6 +74,7 @@ __device__ __forceinline__ void cta_trace_end(const CtaTraceBuffer& t, int i) {
   __syncthreads();
   if (i >= 0) t.records[i].end_ns = global_ns();
 }
+// [cta-trace-device]
 #endif
 
 }  // namespace patlab::cuda
