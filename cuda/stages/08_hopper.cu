@@ -101,7 +101,7 @@ class HopperStage final : public Stage {
       occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
     }
     const int buckets = static_cast<int>(plan_.buckets().size());
-    if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets, true);  // longest first
+    if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
     set_pools(batch.k_pool, batch.v_pool);
   }
 

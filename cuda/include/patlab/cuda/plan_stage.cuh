@@ -49,9 +49,7 @@ class PlanStage final : public Stage {
     plan_.upload(plan, batch, config_.upload);
     // Streams are made once and kept while they suffice (a serve loop prepares every step).
     const int buckets = static_cast<int>(plan_.buckets().size());
-    // Stage 7 launches its buckets longest first; ranked streams make that the order they start in.
-    if (config_.streams && (!streams_ || streams_->size() < buckets))
-      streams_ = std::make_unique<StreamFork>(buckets, config_.upload.longest_first);
+    if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
   }
   // [plan-stage-prepare]
 

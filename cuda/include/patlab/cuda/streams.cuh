@@ -5,7 +5,6 @@
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <vector>
 
 #include "patlab/cuda/check.cuh"
@@ -17,20 +16,13 @@ class StreamFork {
  public:
   StreamFork() = default;
   // [stream-create]
-  /// Creates `n` side streams and their events. With `ranked`, stream i gets the i-th highest
-  /// stream priority the device has (the last ones share the lowest): when kernels on several
-  /// of them wait for SMs, the block scheduler starts the CTAs of the higher one first, so the
-  /// launch order of the buckets is the order their CTAs start in, not a race between streams.
-  explicit StreamFork(int n, bool ranked = false) {
+  /// Creates `n` side streams and their events.
+  explicit StreamFork(int n) {
     streams_.resize(static_cast<size_t>(n));
     joined_.resize(static_cast<size_t>(n));
-    int lowest = 0, highest = 0;  // numerically: highest <= lowest
-    if (ranked) PATLAB_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lowest, &highest));
     PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming));
     for (int i = 0; i < n; ++i) {
-      const int priority = ranked ? std::min(lowest, highest + i) : 0;
-      PATLAB_CUDA_CHECK(
-          cudaStreamCreateWithPriority(&streams_[static_cast<size_t>(i)], cudaStreamNonBlocking, priority));
+      PATLAB_CUDA_CHECK(cudaStreamCreateWithFlags(&streams_[static_cast<size_t>(i)], cudaStreamNonBlocking));
       PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&joined_[static_cast<size_t>(i)], cudaEventDisableTiming));
     }
   }
