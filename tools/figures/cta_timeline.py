@@ -30,7 +30,8 @@ def read_trace(path):
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None or any(c not in reader.fieldnames for c in COLUMNS):
-                fc.fail(f"{path} is not a CTA trace (expected the columns {', '.join(COLUMNS)}: patlab bench --cta-trace)")
+                fc.fail(f"{path} is not a CTA trace (expected the columns {', '.join(COLUMNS)}: "
+                        "patlab bench --cta-trace)")
             rows = []
             for n, r in enumerate(reader, 2):
                 try:

@@ -291,7 +291,8 @@ Row measure_stage(gpu::Runner& runner, const std::string& slug, const Reference&
     if (!o.cta_trace.empty()) {
       row.trace = runner.trace_ctas(slug, kCtaTraceRuns);
       if (row.trace.dropped > 0)
-        progress(slug + ": the CTA trace's buffer was full; " + std::to_string(row.trace.dropped) + " CTAs not recorded");
+        progress(slug + ": the CTA trace's buffer was full; " + std::to_string(row.trace.dropped) +
+                 " CTAs not recorded");
     }
   }
   runner.release(slug);

@@ -63,7 +63,8 @@ ClassVerdicts keep_classes_whole(const std::vector<Pack>& packs, const Shape& sh
   for (size_t c = 0; c < kClasses; ++c) {
     if (cut_ctas[c].size() == whole_ctas[c].size()) continue;  // no cut in this class
     int64_t per_sm = row_class_ctas_per_sm(shape, o, static_cast<int>(c));
-    if (c != smallest && smallest_ctas >= o.sms) per_sm = per_sm_with_room(per_sm, row_class_smem_bytes(shape, o, static_cast<int>(c)),
+    if (c != smallest && smallest_ctas >= o.sms)
+      per_sm = per_sm_with_room(per_sm, row_class_smem_bytes(shape, o, static_cast<int>(c)),
                                 row_class_smem_bytes(shape, o, static_cast<int>(smallest)));
     // A 16-row CTA alone on its SM streams faster (waves.hpp's rate cap, measured on 16-row CTAs);
     // a larger one is bound by its own math: 64 CTAs of the 64x64 tile (1280 tokens, d = 128, one
@@ -163,7 +164,8 @@ int row_class(int rows) {
 
 int row_class_smem_bytes(const Shape& shape, const PlannerOptions& o, int cls) {
   const size_t i = static_cast<size_t>(cls);
-  if (o.tiles == TilePolicy::hopper && kRowClasses[i] >= kHopperMinRows) return hopper_smem_bytes(shape.head_dim, kRowClasses[i]);
+  if (o.tiles == TilePolicy::hopper && kRowClasses[i] >= kHopperMinRows)
+    return hopper_smem_bytes(shape.head_dim, kRowClasses[i]);
   const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
                                shape.kv_element_bytes());
   return pack_smem_bytes(shape.head_dim, t.m, t.n, shape.kv_element_bytes());

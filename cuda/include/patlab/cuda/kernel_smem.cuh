@@ -25,7 +25,8 @@ inline constexpr int kStageCarveoutPercent = cudaSharedmemCarveoutMaxShared;
 template <typename Kernel>
 void set_kernel_smem(Kernel kernel, int dynamic_bytes) {
   PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic_bytes));
-  PATLAB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kStageCarveoutPercent));
+  PATLAB_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, kStageCarveoutPercent));
 }
 // [kernel-smem]
 
