@@ -22,7 +22,7 @@ struct CtaTraceRecord {
   uint32_t sm = 0;        ///< %smid
   uint32_t kernel = 0;    ///< what ran: cta_trace_tag() of the kernel's tile
   uint32_t block = 0;     ///< blockIdx.x
-  uint32_t pad = 0;
+  uint32_t pad = 0;       ///< keeps the record 32 bytes
 };
 
 /// Where traced kernels write: `capacity` records and the count handed out so far (device
