@@ -308,8 +308,7 @@ CtaTrace Runner::trace_ctas(const std::string& slug, int runs) {
     const uint32_t n = count.download().front();
     const size_t kept = std::min<size_t>(n, kCtaTraceCapacity);
     trace.dropped += static_cast<int64_t>(n - kept);
-    std::vector<cuda::CtaTraceRecord> r = records.download();
-    r.resize(kept);
+    const std::vector<cuda::CtaTraceRecord> r = records.download(kept);
     uint64_t first = UINT64_MAX;
     for (const cuda::CtaTraceRecord& c : r) first = std::min(first, c.start_ns);
     for (const cuda::CtaTraceRecord& c : r) {

@@ -65,11 +65,15 @@ def stack(ctas):
 
 def resident_beside(ctas, kernel):
     """Mean number of CTAs of other kernels on the same SM at the midpoint of each CTA of `kernel`."""
+    others_on = {}  # SM -> the other kernels' CTAs that ran on it
+    for o in ctas:
+        if o["kernel"] != kernel:
+            others_on.setdefault(o["sm"], []).append(o)
     mine = [c for c in ctas if c["kernel"] == kernel]
     total = 0
     for c in mine:
         t = 0.5 * (c["start"] + c["end"])
-        total += sum(1 for o in ctas if o["sm"] == c["sm"] and o["kernel"] != kernel and o["start"] <= t < o["end"])
+        total += sum(1 for o in others_on.get(c["sm"], []) if o["start"] <= t < o["end"])
     return total / len(mine)
 
 

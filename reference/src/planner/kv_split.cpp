@@ -162,22 +162,32 @@ int row_class(int rows) {
   return c;
 }
 
+namespace {
+
+/// Whether row class `cls` runs on stage 8's own tiles (hopper_smem_bytes()) rather than the pack kernel's.
+bool hopper_class(const PlannerOptions& o, int cls) {
+  return o.tiles == TilePolicy::hopper && kRowClasses[static_cast<size_t>(cls)] >= kHopperMinRows;
+}
+
+/// The pack kernel's tile for the long packs of row class `cls` (its rows, the KV tile cap, fit to d).
+TileShape row_class_tile(const Shape& shape, const PlannerOptions& o, int cls) {
+  return fit_tile({std::min(kRowClasses[static_cast<size_t>(cls)], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
+                  shape.kv_element_bytes());
+}
+
+}  // namespace
+
 int row_class_smem_bytes(const Shape& shape, const PlannerOptions& o, int cls) {
-  const size_t i = static_cast<size_t>(cls);
-  if (o.tiles == TilePolicy::hopper && kRowClasses[i] >= kHopperMinRows)
-    return hopper_smem_bytes(shape.head_dim, kRowClasses[i]);
-  const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
-                               shape.kv_element_bytes());
+  if (hopper_class(o, cls)) return hopper_smem_bytes(shape.head_dim, kRowClasses[static_cast<size_t>(cls)]);
+  const TileShape t = row_class_tile(shape, o, cls);
   return pack_smem_bytes(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
 }
 
 int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& o, int cls) {
   const size_t i = static_cast<size_t>(cls);
   if (o.ctas_per_sm[i] > 0) return o.ctas_per_sm[i];
-  if (o.tiles == TilePolicy::hopper && kRowClasses[i] >= kHopperMinRows)
-    return estimate_hopper_ctas_per_sm(shape.head_dim, kRowClasses[i]);
-  const TileShape t = fit_tile({std::min(kRowClasses[i], kMaxTileRows), o.max_kv_tile}, shape.head_dim,
-                               shape.kv_element_bytes());
+  if (hopper_class(o, cls)) return estimate_hopper_ctas_per_sm(shape.head_dim, kRowClasses[i]);
+  const TileShape t = row_class_tile(shape, o, cls);
   return estimate_ctas_per_sm(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
 }
 

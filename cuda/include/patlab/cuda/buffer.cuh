@@ -59,9 +59,12 @@ class DeviceBuffer {
   /// The whole allocation as a span (empty when nothing is allocated).
   DeviceSpan span() const { return {ptr_, bytes()}; }
   /// Copies the contents back to the host.
-  std::vector<T> download() const {
-    std::vector<T> host(count_);
-    if (count_ > 0) PATLAB_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost));
+  std::vector<T> download() const { return download(count_); }
+  /// The first `n` elements (all of them when there are fewer), copied to the host.
+  std::vector<T> download(size_t n) const {
+    std::vector<T> host(n < count_ ? n : count_);
+    if (!host.empty())
+      PATLAB_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, host.size() * sizeof(T), cudaMemcpyDeviceToHost));
     return host;
   }
 
