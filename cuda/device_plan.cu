@@ -54,29 +54,13 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // [plan-flatten]
 
   // [plan-buckets]
-  // One bucket per tile shape, in the order tiles first appear.
-  std::vector<TileShape> order;
+  // One bucket per tile shape, launched in the stage's bucket order.
   std::map<std::pair<int, int>, std::vector<int32_t>> members;
-  for (size_t i = 0; i < plan.packs.size(); ++i) {
-    const TileShape t = plan.packs[i].tile;
-    auto key = std::make_pair(t.m, t.n);
-    if (!members.count(key)) order.push_back(t);
-    members[key].push_back(static_cast<int32_t>(i));
-  }
-  // [plan-longest-bucket-first]
-  // Longest first across buckets too: the bucket holding the longest pack is launched (and so
-  // scheduled) first, so its long CTAs do not start behind a bucket of short ones.
-  if (options.longest_first) {
-    std::map<std::pair<int, int>, int32_t> longest;  // per bucket, its longest pack's tokens
-    for (const Pack& p : plan.packs) {
-      int32_t& most = longest[std::make_pair(p.tile.m, p.tile.n)];
-      most = std::max(most, p.kv_len);
-    }
-    std::stable_sort(order.begin(), order.end(), [&](const TileShape& a, const TileShape& b) {
-      return longest[std::make_pair(a.m, a.n)] > longest[std::make_pair(b.m, b.n)];
-    });
-  }
-  // [plan-longest-bucket-first]
+  for (size_t i = 0; i < plan.packs.size(); ++i)
+    members[std::make_pair(plan.packs[i].tile.m, plan.packs[i].tile.n)].push_back(static_cast<int32_t>(i));
+  // [plan-bucket-order]
+  const std::vector<TileShape> order = bucket_launch_order(plan, shape_, options.bucket_order);
+  // [plan-bucket-order]
   std::vector<int32_t> bucket_packs;
   buckets_.clear();
   for (const TileShape& t : order) {

@@ -1,7 +1,8 @@
 /// @file 07_pat.cu
 /// @brief Stage 7, `pat`: the full design. The planner also cuts long packs so the CTAs fill
-/// the GPU (target from the device's SM count), each bucket is ordered longest pack first,
-/// queries with a single partial are written by their pack, and the rest are merged.
+/// the GPU (target from the device's SM count), each bucket is ordered longest pack first, the
+/// buckets of the largest CTAs are launched first, queries with a single partial are written by
+/// their pack, and the rest are merged.
 ///
 /// What is new against stage 6 is only in how the plan is made and laid out:
 ///  - KV split: a batch whose packs are few and long (one shared prefix, a few requests) gives
@@ -10,6 +11,8 @@
 ///    pieces per query (planner.hpp states the rule);
 ///  - longest first: within a bucket, the CTAs that take longest start first, so the last wave
 ///    is made of short ones (the classic LPT order);
+///  - footprint first: across buckets, the one whose CTAs fit fewest per SM is launched first,
+///    so its large CTAs are not left to start after a bucket of small ones has filled the GPU;
 ///  - direct output: a query covered by a single pack needs no merge; its pack writes the
 ///    output row in the storage type, which saves the fp32 partial's write and read and, when
 ///    no query has more than one partial, the merge launch.
@@ -22,14 +25,15 @@ namespace patlab::cuda {
 namespace {
 
 // [pat-config]
-/// Stage 6 plus the planner's KV split, longest pack first in each bucket, and direct output
-/// for queries with a single partial.
+/// Stage 6 plus the planner's KV split, longest pack first in each bucket, the buckets of the
+/// largest CTAs launched first, and direct output for queries with a single partial.
 PlanStageConfig pat_config() {
   PlanStageConfig c;
   c.planner.tiles = TilePolicy::table;
   c.planner.split_kv = true;
   c.upload.direct_output = true;
   c.upload.longest_first = true;
+  c.upload.bucket_order = BucketOrder::footprint;
   c.streams = true;
   return c;
 }

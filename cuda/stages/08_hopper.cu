@@ -89,6 +89,7 @@ class HopperStage final : public Stage {
     UploadOptions upload;
     upload.direct_output = true;
     upload.longest_first = true;
+    upload.bucket_order = BucketOrder::longest_pack;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
     occupancy_.clear();

@@ -14,7 +14,9 @@
 #include "patlab/error.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/model/workload.hpp"
 #include "patlab/planner/planner.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "fuzz.hpp"
 
 using namespace patlab;
@@ -416,6 +418,63 @@ TEST_CASE("KV split: target from the SM count, minimum piece, cap per query") {
     o.tiles = TilePolicy::fixed;
     o.fixed_tile = {48, 64};
     REQUIRE_THROWS_AS(make_plan(L, o), Error);
+  }
+}
+
+TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewest CTAs per SM first)") {
+  // At d=128, fp16: 16x64 and 32x64 CTAs fit 3 per SM, 64x64 2, 16x16 more (estimate_ctas_per_sm).
+  const Shape shape = llama_shape();
+  REQUIRE(estimate_ctas_per_sm(128, 64, 64) == 2);
+  REQUIRE(estimate_ctas_per_sm(128, 16, 64) == 3);
+  REQUIRE(estimate_ctas_per_sm(128, 32, 64) == 3);
+  REQUIRE(estimate_ctas_per_sm(128, 16, 16) > 3);
+  Plan plan;
+  const auto pack = [&](TileShape tile, int32_t kv_len) {
+    Pack p;
+    p.tile = tile;
+    p.kv_len = kv_len;
+    plan.packs.push_back(p);
+  };
+  const TileShape t16{16, 16}, s16{16, 64}, s32{32, 64}, s64{64, 64};
+  pack(t16, 20);
+  pack(s16, 300);
+  pack(s32, 2000);
+  pack(s64, 576);
+  pack(s16, 3000);  // the longest pack, in the bucket of the smallest 64-token CTAs
+  pack(s64, 900);
+  SECTION("appearance: the order in which tiles first appear") {
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::appearance) == std::vector<TileShape>{t16, s16, s32, s64});
+  }
+  SECTION("longest pack: the bucket holding the longest pack first") {
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::longest_pack) == std::vector<TileShape>{s16, s32, s64, t16});
+  }
+  SECTION("footprint: fewest CTAs per SM first, ties longest pack first") {
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::footprint) == std::vector<TileShape>{s64, s16, s32, t16});
+  }
+  SECTION("footprint on a real plan: every bucket once, CTAs per SM never decreasing") {
+    RandomTreeOptions o;
+    o.requests = 128;
+    o.max_segment = 2048;
+    for (uint64_t seed = 11; seed <= 14; ++seed) {
+      INFO("random tree seed " << seed);
+      const PagedLayout L = build_layout(random_tree(seed, o), shape, true, 1);
+      const Plan real = make_plan(L, PlannerOptions{});
+      const std::vector<TileShape> order = bucket_launch_order(real, shape, BucketOrder::footprint);
+      std::set<std::pair<int, int>> tiles;
+      for (const Pack& p : real.packs) tiles.insert({p.tile.m, p.tile.n});
+      REQUIRE(order.size() == tiles.size());
+      for (size_t i = 0; i < order.size(); ++i) {
+        REQUIRE(tiles.count({order[i].m, order[i].n}) == 1);
+        if (i > 0)
+          REQUIRE(estimate_ctas_per_sm(128, order[i - 1].m, order[i - 1].n) <=
+                  estimate_ctas_per_sm(128, order[i].m, order[i].n));
+      }
+    }
+  }
+  SECTION("footprint is the pack kernel's: stage 8's 128-row tiles are a usage error") {
+    pack(TileShape{128, kHopperKvTile}, 100);
+    REQUIRE_THROWS_AS(bucket_launch_order(plan, shape, BucketOrder::footprint), Error);
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::longest_pack).size() == 5);
   }
 }
 

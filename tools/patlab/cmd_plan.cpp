@@ -16,6 +16,7 @@
 #include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/planner_steps.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "patlab/planner/waves.hpp"
 
 namespace patlab::cli {
@@ -51,7 +52,9 @@ std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) 
 
 Cell ratio(int64_t bytes, int64_t floor) { return Cell::num(static_cast<double>(bytes) / static_cast<double>(floor), 2); }
 
-Table buckets_table(const Plan& plan, const Shape& shape) {
+/// The tile buckets of `plan`, with the host's estimate of each one's CTAs per SM and its place in
+/// the launch order: stage 7's (footprint), or stage 8's with `hopper` (longest pack first).
+Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
   struct Bucket {
     int64_t packs = 0, queries = 0, tokens = 0;
     int64_t min_rows = INT64_MAX, max_rows = 0, min_kv = INT64_MAX, max_kv = 0;
@@ -68,13 +71,22 @@ Table buckets_table(const Plan& plan, const Shape& shape) {
     b.min_kv = std::min<int64_t>(b.min_kv, p.kv_len);
     b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
   }
+  const std::vector<TileShape> launch =
+      bucket_launch_order(plan, shape, hopper ? BucketOrder::longest_pack : BucketOrder::footprint);
   Table t;
   t.title = "tile buckets";
-  t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens"};
+  t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens", "CTAs/SM (est.)",
+               hopper ? "stage 8 launches" : "stage 7 launches"};
   for (const auto& kv : buckets) {
     const Bucket& b = kv.second;
-    t.add({TileShape{kv.first.first, kv.first.second}.name(), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads),
-           Cell::integer(b.queries), span(b.min_rows, b.max_rows), span(b.min_kv, b.max_kv), Cell::integer(b.tokens)});
+    const TileShape tile{kv.first.first, kv.first.second};
+    const auto place = std::find(launch.begin(), launch.end(), tile) - launch.begin();
+    const int per_sm = hopper && is_hopper_tile(tile)
+                           ? estimate_hopper_ctas_per_sm(shape.head_dim, tile.m)
+                           : estimate_ctas_per_sm(shape.head_dim, tile.m, tile.n, shape.kv_element_bytes());
+    t.add({tile.name(), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads), Cell::integer(b.queries),
+           span(b.min_rows, b.max_rows), span(b.min_kv, b.max_kv), Cell::integer(b.tokens),
+           Cell::integer(per_sm), Cell::integer(place + 1)});
   }
   return t;
 }
@@ -311,7 +323,7 @@ int run_plan(const PlanOptions& o) {
       {"planning time ms (median of " + std::to_string(kPlanTimingRuns) + ")", Cell::num(plan_ms, 3)},
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
   });
-  std::vector<Table> tables{summary, buckets_table(plan, choice.shape), decisions_table(info),
+  std::vector<Table> tables{summary, buckets_table(plan, choice.shape, o.hopper), decisions_table(info),
                             waves_table(plan, choice.shape, o, slots), traffic_table(traffic_model(layout, plan))};
   if (o.cluster) {
     const ClusterPlan clusters = choose_clusters(plan, choice.shape, options);

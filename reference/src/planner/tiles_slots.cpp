@@ -57,6 +57,38 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
 
 bool is_hopper_tile(TileShape tile) { return one_of(tile.m, kHopperTileRows) && tile.n == kHopperKvTile; }
 
+std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order) {
+  struct Bucket {
+    TileShape tile;
+    int32_t longest = 0;  // its longest pack's KV tokens
+    int ctas_per_sm = 0;
+  };
+  std::vector<Bucket> buckets;
+  for (const Pack& p : plan.packs) {
+    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) { return b.tile == p.tile; });
+    if (it == buckets.end()) it = buckets.insert(buckets.end(), {p.tile, 0, 0});
+    it->longest = std::max(it->longest, p.kv_len);
+  }
+  if (order == BucketOrder::footprint) {
+    for (Bucket& b : buckets) {
+      if (b.tile.m > kMaxTileRows)
+        throw Error(ErrorKind::usage, "bucket_launch_order: the footprint order is the pack kernel's; tile " +
+                                          b.tile.name() + " is not one of its tiles");
+      b.ctas_per_sm = estimate_ctas_per_sm(shape.head_dim, b.tile.m, b.tile.n, shape.kv_element_bytes());
+    }
+    std::stable_sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) {
+      if (a.ctas_per_sm != b.ctas_per_sm) return a.ctas_per_sm < b.ctas_per_sm;
+      return a.longest > b.longest;
+    });
+  }
+  if (order == BucketOrder::longest_pack)
+    std::stable_sort(buckets.begin(), buckets.end(),
+                     [](const Bucket& a, const Bucket& b) { return a.longest > b.longest; });
+  std::vector<TileShape> tiles;
+  for (const Bucket& b : buckets) tiles.push_back(b.tile);
+  return tiles;
+}
+
 namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {

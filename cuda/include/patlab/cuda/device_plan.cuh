@@ -15,6 +15,7 @@
 #include "patlab/cuda/packed_tile_launch.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 
 namespace patlab::cuda {
 
@@ -22,6 +23,7 @@ namespace patlab::cuda {
 struct UploadOptions {
   bool direct_output = false;  ///< a query with a single partial is written by its pack, not merged
   bool longest_first = false;  ///< each bucket lists its packs by decreasing KV length
+  BucketOrder bucket_order = BucketOrder::appearance;  ///< the buckets' launch order (bucket_launch_order())
   bool pack_kernel = true;     ///< raise the pack kernel's shared-memory limit for each bucket's tile
                                ///< (false: a stage with a kernel of its own, stage 8)
 };

@@ -131,6 +131,25 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMax
 /// the others are the pack kernel's.
 bool is_hopper_tile(TileShape tile);
 
+/// How the tile buckets of a plan (its packs of one tile shape: one kernel launch each, on side
+/// streams that share the SMs) are ordered for launch.
+enum class BucketOrder {
+  appearance,    ///< the order in which the tiles first appear in the plan (stages 4-6)
+  longest_pack,  ///< the bucket holding the longest pack first (stage 8)
+  footprint,     ///< fewest resident CTAs per SM first, ties longest pack first (stage 7)
+};
+
+// [bucket launch order]
+/// The distinct tiles of `plan`'s packs in launch order. `footprint` is first-fit decreasing by
+/// footprint: the bucket whose CTAs fit fewest per SM (estimate_ctas_per_sm() of the pack kernel
+/// at `shape`) goes first, so its large CTAs take their places while the SMs are empty and the
+/// small CTAs of the other buckets fill around them; launched after a bucket of small CTAs that
+/// fills every SM several waves deep, they would start only as it drains and end as a tail.
+/// Equal keys keep the order of appearance. Throws Error(usage) for `footprint` on a plan with a
+/// tile of more than kMaxTileRows rows (stage 8's own tiles, whose CTAs the estimate does not cover).
+std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order);
+// [bucket launch order]
+
 /// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
 /// 32 if < 64, 64 if < 128, else 128; m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is
 /// capped at `max_kv_tile` (PAT's own table is max_kv_tile = 128; our default is 64, see
