@@ -59,7 +59,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   for (size_t i = 0; i < plan.packs.size(); ++i)
     members[std::make_pair(plan.packs[i].tile.m, plan.packs[i].tile.n)].push_back(static_cast<int32_t>(i));
   // [plan-bucket-order]
-  const std::vector<TileShape> order = bucket_launch_order(plan, shape_, options.bucket_order);
+  const std::vector<TileShape> order = bucket_launch_order(plan, shape_, options.bucket_order, options.tile_policy);
   // [plan-bucket-order]
   std::vector<int32_t> bucket_packs;
   buckets_.clear();

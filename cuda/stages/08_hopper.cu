@@ -14,7 +14,8 @@
 ///    consumers never compute addresses or wait on their own loads;
 ///  - the math: wgmma m64n64k16 (QK^T) and m64n{d}k16 (PV, P from registers);
 ///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
-/// The rest is stage 7's: direct output, longest pack first, one stream per bucket, the merge.
+/// The rest is stage 7's: direct output, longest pack first, the largest CTAs launched first (its
+/// own 128-row tiles one per SM), one stream per bucket, the merge.
 /// Shapes the kernel is not built for (an fp8 KV cache, head dim 256, pages under 8 tokens)
 /// are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs sm_90").
 #include <cuda.h>
@@ -89,7 +90,8 @@ class HopperStage final : public Stage {
     UploadOptions upload;
     upload.direct_output = true;
     upload.longest_first = true;
-    upload.bucket_order = BucketOrder::longest_pack;
+    upload.bucket_order = BucketOrder::footprint;
+    upload.tile_policy = TilePolicy::hopper;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
     occupancy_.clear();

@@ -471,8 +471,17 @@ TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewes
       }
     }
   }
-  SECTION("footprint is the pack kernel's: stage 8's 128-row tiles are a usage error") {
-    pack(TileShape{128, kHopperKvTile}, 100);
+  SECTION("stage 8's tiles: its own estimate under TilePolicy::hopper, a usage error under the table") {
+    const TileShape wide{128, kHopperKvTile};
+    pack(wide, 100);
+    REQUIRE(estimate_tile_ctas_per_sm(shape, wide, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 128));
+    REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 64));
+    REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::table) == estimate_ctas_per_sm(128, 64, 64));
+    // 128 rows: one CTA per SM (128 KB); stage 8's 64x64: 2; then the pack kernel's tiles.
+    REQUIRE(estimate_hopper_ctas_per_sm(128, 128) == 1);
+    REQUIRE(estimate_hopper_ctas_per_sm(128, 64) == 2);
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::footprint, TilePolicy::hopper) ==
+            std::vector<TileShape>{wide, s64, s16, s32, t16});
     REQUIRE_THROWS_AS(bucket_launch_order(plan, shape, BucketOrder::footprint), Error);
     REQUIRE(bucket_launch_order(plan, shape, BucketOrder::longest_pack).size() == 5);
   }

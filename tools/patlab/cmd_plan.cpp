@@ -16,7 +16,6 @@
 #include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/planner_steps.hpp"
-#include "patlab/planner/tile_budget.hpp"
 #include "patlab/planner/waves.hpp"
 
 namespace patlab::cli {
@@ -53,7 +52,7 @@ std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) 
 Cell ratio(int64_t bytes, int64_t floor) { return Cell::num(static_cast<double>(bytes) / static_cast<double>(floor), 2); }
 
 /// The tile buckets of `plan`, with the host's estimate of each one's CTAs per SM and its place in
-/// the launch order: stage 7's (footprint), or stage 8's with `hopper` (longest pack first).
+/// the launch order (bucket_launch_order(), footprint): stage 7's, or stage 8's with `hopper`.
 Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
   struct Bucket {
     int64_t packs = 0, queries = 0, tokens = 0;
@@ -71,8 +70,8 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     b.min_kv = std::min<int64_t>(b.min_kv, p.kv_len);
     b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
   }
-  const std::vector<TileShape> launch =
-      bucket_launch_order(plan, shape, hopper ? BucketOrder::longest_pack : BucketOrder::footprint);
+  const TilePolicy policy = hopper ? TilePolicy::hopper : TilePolicy::table;
+  const std::vector<TileShape> launch = bucket_launch_order(plan, shape, BucketOrder::footprint, policy);
   Table t;
   t.title = "tile buckets";
   t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens", "CTAs/SM (est.)",
@@ -81,12 +80,9 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     const Bucket& b = kv.second;
     const TileShape tile{kv.first.first, kv.first.second};
     const auto place = std::find(launch.begin(), launch.end(), tile) - launch.begin();
-    const int per_sm = hopper && is_hopper_tile(tile)
-                           ? estimate_hopper_ctas_per_sm(shape.head_dim, tile.m)
-                           : estimate_ctas_per_sm(shape.head_dim, tile.m, tile.n, shape.kv_element_bytes());
     t.add({tile.name(), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads), Cell::integer(b.queries),
            span(b.min_rows, b.max_rows), span(b.min_kv, b.max_kv), Cell::integer(b.tokens),
-           Cell::integer(per_sm), Cell::integer(place + 1)});
+           Cell::integer(estimate_tile_ctas_per_sm(shape, tile, policy)), Cell::integer(place + 1)});
   }
   return t;
 }

@@ -57,7 +57,14 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
 
 bool is_hopper_tile(TileShape tile) { return one_of(tile.m, kHopperTileRows) && tile.n == kHopperKvTile; }
 
-std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order) {
+int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy tiles) {
+  if (tiles == TilePolicy::hopper && is_hopper_tile(tile)) return estimate_hopper_ctas_per_sm(shape.head_dim, tile.m);
+  if (tile.m < 1 || tile.m > kMaxTileRows || tile.n < 1)
+    throw Error(ErrorKind::usage, "estimate_tile_ctas_per_sm: no kernel runs tile " + tile.name());
+  return estimate_ctas_per_sm(shape.head_dim, tile.m, tile.n, shape.kv_element_bytes());
+}
+
+std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles) {
   struct Bucket {
     TileShape tile;
     int32_t longest = 0;  // its longest pack's KV tokens
@@ -70,12 +77,7 @@ std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape,
     it->longest = std::max(it->longest, p.kv_len);
   }
   if (order == BucketOrder::footprint) {
-    for (Bucket& b : buckets) {
-      if (b.tile.m > kMaxTileRows)
-        throw Error(ErrorKind::usage, "bucket_launch_order: the footprint order is the pack kernel's; tile " +
-                                          b.tile.name() + " is not one of its tiles");
-      b.ctas_per_sm = estimate_ctas_per_sm(shape.head_dim, b.tile.m, b.tile.n, shape.kv_element_bytes());
-    }
+    for (Bucket& b : buckets) b.ctas_per_sm = estimate_tile_ctas_per_sm(shape, b.tile, tiles);
     std::stable_sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) {
       if (a.ctas_per_sm != b.ctas_per_sm) return a.ctas_per_sm < b.ctas_per_sm;
       return a.longest > b.longest;
@@ -84,9 +86,9 @@ std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape,
   if (order == BucketOrder::longest_pack)
     std::stable_sort(buckets.begin(), buckets.end(),
                      [](const Bucket& a, const Bucket& b) { return a.longest > b.longest; });
-  std::vector<TileShape> tiles;
-  for (const Bucket& b : buckets) tiles.push_back(b.tile);
-  return tiles;
+  std::vector<TileShape> result;
+  for (const Bucket& b : buckets) result.push_back(b.tile);
+  return result;
 }
 
 namespace plan_steps {

@@ -24,6 +24,7 @@ struct UploadOptions {
   bool direct_output = false;  ///< a query with a single partial is written by its pack, not merged
   bool longest_first = false;  ///< each bucket lists its packs by decreasing KV length
   BucketOrder bucket_order = BucketOrder::appearance;  ///< the buckets' launch order (bucket_launch_order())
+  TilePolicy tile_policy = TilePolicy::table;  ///< the policy the plan's tiles come from (stage 8: hopper)
   bool pack_kernel = true;     ///< raise the pack kernel's shared-memory limit for each bucket's tile
                                ///< (false: a stage with a kernel of its own, stage 8)
 };

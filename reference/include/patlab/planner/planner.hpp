@@ -135,19 +135,24 @@ bool is_hopper_tile(TileShape tile);
 /// streams that share the SMs) are ordered for launch.
 enum class BucketOrder {
   appearance,    ///< the order in which the tiles first appear in the plan (stages 4-6)
-  longest_pack,  ///< the bucket holding the longest pack first (stage 8)
-  footprint,     ///< fewest resident CTAs per SM first, ties longest pack first (stage 7)
+  longest_pack,  ///< the bucket holding the longest pack first (stages 7 and 8 until 2026-12-04)
+  footprint,     ///< fewest resident CTAs per SM first, ties longest pack first (stages 7 and 8)
 };
+
+/// The host's estimate of the CTAs of `tile` one SM holds at `shape`: estimate_hopper_ctas_per_sm()
+/// for stage 8's own tiles under TilePolicy::hopper (is_hopper_tile()), else the pack kernel's
+/// estimate_ctas_per_sm(). Throws Error(usage) for a tile neither kernel runs.
+int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy tiles);
 
 // [bucket launch order]
 /// The distinct tiles of `plan`'s packs in launch order. `footprint` is first-fit decreasing by
-/// footprint: the bucket whose CTAs fit fewest per SM (estimate_ctas_per_sm() of the pack kernel
-/// at `shape`) goes first, so its large CTAs take their places while the SMs are empty and the
-/// small CTAs of the other buckets fill around them; launched after a bucket of small CTAs that
-/// fills every SM several waves deep, they would start only as it drains and end as a tail.
-/// Equal keys keep the order of appearance. Throws Error(usage) for `footprint` on a plan with a
-/// tile of more than kMaxTileRows rows (stage 8's own tiles, whose CTAs the estimate does not cover).
-std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order);
+/// footprint: the bucket whose CTAs fit fewest per SM (estimate_tile_ctas_per_sm() under `tiles`,
+/// the policy the plan was made with) goes first, so its large CTAs take their places while the
+/// SMs are empty and the small CTAs of the other buckets fill around them; launched after a
+/// bucket of small CTAs that fills every SM several waves deep, they would start only as it
+/// drains and end as a tail. Equal keys keep the order of appearance.
+std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order,
+                                           TilePolicy tiles = TilePolicy::table);
 // [bucket launch order]
 
 /// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
