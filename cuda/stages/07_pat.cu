@@ -35,6 +35,7 @@ PlanStageConfig pat_config() {
   c.upload.longest_first = true;
   c.upload.bucket_order = BucketOrder::footprint;
   c.streams = true;
+  c.gated = true;
   return c;
 }
 // [pat-config]

@@ -38,6 +38,7 @@ class DevicePlan {
     int offset = 0;      ///< first entry in the bucket pack list
     int count = 0;       ///< packs in the bucket
     int64_t tokens = 0;  ///< KV tokens over the bucket's packs
+    int ctas_per_sm = 0; ///< the host's estimate of its CTAs per SM (estimate_tile_ctas_per_sm())
   };
 
   /// Validates `plan` against the batch (a fault is an internal error), uploads it, and raises
@@ -54,8 +55,9 @@ class DevicePlan {
   const PackKernelArgs& kernel_args() const { return args_; }
   /// The pack list of bucket `b` on the device (its count is buckets()[b].count).
   const int32_t* bucket_packs(size_t b) const { return bucket_packs_.get() + buckets_.at(b).offset; }
-  /// Launches the kernel of bucket `b` on `stream`.
-  void launch(size_t b, cudaStream_t stream) const;
+  /// Launches the kernel of bucket `b` on `stream`; with `launched`, that event fires once all its
+  /// CTAs have begun (launch_pack_tile()).
+  void launch(size_t b, cudaStream_t stream, cudaEvent_t launched = nullptr) const;
   /// Merges the partials of every query that has any into the output.
   void merge(cudaStream_t stream) const;
   /// Where the kernels write partials, with each request's first slot: what the merge reads

@@ -115,7 +115,7 @@ int ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
 /// launch_pack_tile() of the plain or masked kernel.
 template <int kSpanStages>
 void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-            cudaStream_t stream) {
+            cudaStream_t stream, cudaEvent_t launched = nullptr) {
   if (count == 0) return;
   dispatch_pack_instance<kSpanStages>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
@@ -124,10 +124,30 @@ void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, cons
     const int64_t ctas = int64_t{count} * (args.pack_kv_head ? 1 : shape.num_kv_heads);
     if (ctas > kMaxGridX)
       throw Error(ErrorKind::unsupported, "a bucket of " + std::to_string(ctas) + " CTAs is over the grid's limit");
-    pack_attention_kernel<T, KV, D, M, N, kSpanStages>
-        <<<static_cast<unsigned>(ctas), PackWarpLayout<D, M, N>::kThreads, pack_smem_bytes<KV, D, M, N, kSpanStages>(),
-           stream>>>(args, bucket);
-    PATLAB_CUDA_CHECK_LAUNCH();
+    const auto kernel = pack_attention_kernel<T, KV, D, M, N, kSpanStages>;
+    const unsigned threads = PackWarpLayout<D, M, N>::kThreads;
+    const size_t smem = pack_smem_bytes<KV, D, M, N, kSpanStages>();
+    if (launched == nullptr) {
+      kernel<<<static_cast<unsigned>(ctas), threads, smem, stream>>>(args, bucket);
+      PATLAB_CUDA_CHECK_LAUNCH();
+      return;
+    }
+    // [launch-completion-event]
+    // `launched` fires once every CTA of this grid has started (sm_90): a launch gated on it
+    // cannot take the SMs before this grid has placed all its CTAs.
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeLaunchCompletionEvent;
+    attribute.val.launchCompletionEvent.event = launched;
+    attribute.val.launchCompletionEvent.flags = 0;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(ctas));
+    config.blockDim = dim3(threads);
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    PATLAB_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args, bucket));
+    // [launch-completion-event]
   });
 }
 

@@ -16,11 +16,17 @@
 
 namespace patlab::cuda {
 
+/// Compute capability major from which a launch completion event fires when a grid's CTAs have
+/// all begun (cudaLaunchAttributeLaunchCompletionEvent): sm_90.
+inline constexpr int kLaunchGateMajor = 9;
+
 /// How a plan-executing stage (4-7) plans, lays out and launches its work.
 struct PlanStageConfig {
   PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
   UploadOptions upload;     ///< direct output, pack order
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
+  bool gated = false;       ///< a bucket starts once every bucket of larger CTAs launched before it has
+                            ///< placed all its CTAs (sm_90 launch completion events; needs streams)
 };
 
 /// A stage that plans the batch on the host, uploads the plan and executes it: its pack
@@ -50,6 +56,9 @@ class PlanStage final : public Stage {
     // Streams are made once and kept while they suffice (a serve loop prepares every step).
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
+    // Launch completion events need sm_90; elsewhere the buckets are launched ungated.
+    const bool gated = config_.gated && config_.streams && batch.device->cc_major >= kLaunchGateMajor;
+    if (gated && (!gates_ || gates_->size() < buckets)) gates_ = std::make_unique<LaunchGates>(buckets);
   }
   // [plan-stage-prepare]
 
@@ -58,20 +67,42 @@ class PlanStage final : public Stage {
   // [plan-stage-run]
   void run(cudaStream_t stream) override {
     // one stream per bucket (stages 6-7), else the buckets in sequence on the caller's stream
+    // (stage 7: gated, so the buckets of larger CTAs place theirs first)
     run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()),
-                   [&](int b, cudaStream_t s) { plan_.launch(static_cast<size_t>(b), s); });
+                   [&](int b, cudaStream_t s) { plan_.launch(static_cast<size_t>(b), s, gate(b, s)); });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
   // [plan-stage-run]
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
-  std::string notes() const override { return plan_.describe() + (streams_ ? ", one stream per bucket" : ""); }
+
+  std::string notes() const override {
+    return plan_.describe() + (streams_ ? ", one stream per bucket" : "") + (gates_ ? ", gated" : "");
+  }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
+  // [plan-stage-gate]
+  /// With gates (and buckets on streams of their own): makes stream `s` of bucket `b` wait until
+  /// every earlier bucket of larger CTAs (fewer per SM) has begun all its CTAs, and returns the
+  /// event bucket `b`'s launch fires for the later buckets of smaller CTAs (nullptr if none waits).
+  cudaEvent_t gate(int b, cudaStream_t s) const {
+    const std::vector<DevicePlan::Bucket>& buckets = plan_.buckets();
+    if (!gates_ || !streams_ || buckets.size() < 2) return nullptr;
+    const size_t i = static_cast<size_t>(b);
+    for (size_t j = 0; j < i; ++j)
+      if (buckets[j].ctas_per_sm < buckets[i].ctas_per_sm)
+        PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, gates_->event(static_cast<int>(j)), 0));
+    for (size_t j = i + 1; j < buckets.size(); ++j)
+      if (buckets[i].ctas_per_sm < buckets[j].ctas_per_sm) return gates_->event(b);
+    return nullptr;
+  }
+  // [plan-stage-gate]
+
   PlanStageConfig config_;
   DevicePlan plan_;
   std::unique_ptr<StreamFork> streams_;
+  std::unique_ptr<LaunchGates> gates_;
 };
 
 }  // namespace patlab::cuda

@@ -59,6 +59,28 @@ class StreamFork {
   cudaEvent_t forked_ = nullptr;
 };
 
+/// One event per bucket, fired by its launch once all its CTAs have begun (launch_pack_tile()):
+/// the gates of a launch order that the block scheduler must follow, not only be asked to.
+class LaunchGates {
+ public:
+  /// Creates `n` events (no timing).
+  explicit LaunchGates(int n) {
+    events_.resize(static_cast<size_t>(n));
+    for (cudaEvent_t& e : events_) PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+  ~LaunchGates() {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  LaunchGates(const LaunchGates&) = delete;
+  LaunchGates& operator=(const LaunchGates&) = delete;
+
+  int size() const { return static_cast<int>(events_.size()); }
+  cudaEvent_t event(int i) const { return events_.at(static_cast<size_t>(i)); }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
 // [stream-run]
 /// Runs `launch(i, s)` for i in [0, count): launch i on side stream i of `fork`, forked from
 /// `main` and joined back into it; on `main` itself when there is one launch or no fork (a fork
