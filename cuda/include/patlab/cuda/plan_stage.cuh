@@ -84,17 +84,18 @@ class PlanStage final : public Stage {
  private:
   // [plan-stage-gate]
   /// With gates (and buckets on streams of their own): makes stream `s` of bucket `b` wait until
-  /// every earlier bucket of larger CTAs (fewer per SM) has begun all its CTAs, and returns the
-  /// event bucket `b`'s launch fires for the later buckets of smaller CTAs (nullptr if none waits).
+  /// the first bucket (the largest CTAs, bucket_launch_order()) has begun all its CTAs, where its
+  /// CTAs are larger than `b`'s, and returns the event the first bucket's launch fires (nullptr
+  /// for the others, and when no bucket waits). One gate, one edge per waiting launch.
   cudaEvent_t gate(int b, cudaStream_t s) const {
     const std::vector<DevicePlan::Bucket>& buckets = plan_.buckets();
     if (!gates_ || !streams_ || buckets.size() < 2) return nullptr;
     const size_t i = static_cast<size_t>(b);
-    for (size_t j = 0; j < i; ++j)
-      if (buckets[j].ctas_per_sm < buckets[i].ctas_per_sm)
-        PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, gates_->event(static_cast<int>(j)), 0));
-    for (size_t j = i + 1; j < buckets.size(); ++j)
-      if (buckets[i].ctas_per_sm < buckets[j].ctas_per_sm) return gates_->event(b);
+    if (i > 0 && buckets[0].ctas_per_sm < buckets[i].ctas_per_sm)
+      PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, gates_->event(0), 0));
+    if (i == 0)
+      for (size_t j = 1; j < buckets.size(); ++j)
+        if (buckets[0].ctas_per_sm < buckets[j].ctas_per_sm) return gates_->event(0);
     return nullptr;
   }
   // [plan-stage-gate]
