@@ -25,8 +25,8 @@ struct PlanStageConfig {
   PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
   UploadOptions upload;     ///< direct output, pack order
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
-  bool gated = false;       ///< a bucket starts once every bucket of larger CTAs launched before it has
-                            ///< placed all its CTAs (sm_90 launch completion events; needs streams)
+  bool gated = false;       ///< eager: a bucket starts once every bucket of larger CTAs launched before it
+                            ///< has begun all its CTAs (sm_90 launch completion events; needs streams)
 };
 
 /// A stage that plans the batch on the host, uploads the plan and executes it: its pack
@@ -67,7 +67,7 @@ class PlanStage final : public Stage {
   // [plan-stage-run]
   void run(cudaStream_t stream) override {
     // one stream per bucket (stages 6-7), else the buckets in sequence on the caller's stream
-    // (stage 7: gated, so the buckets of larger CTAs place theirs first)
+    // (stage 7, eager: gated, so the buckets of larger CTAs place theirs first)
     run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()),
                    [&](int b, cudaStream_t s) { plan_.launch(static_cast<size_t>(b), s, gate(b, s)); });
     plan_.merge(stream);  // launches nothing when every query was written directly
@@ -84,18 +84,23 @@ class PlanStage final : public Stage {
  private:
   // [plan-stage-gate]
   /// With gates (and buckets on streams of their own): makes stream `s` of bucket `b` wait until
-  /// the first bucket (the largest CTAs, bucket_launch_order()) has begun all its CTAs, where its
-  /// CTAs are larger than `b`'s, and returns the event the first bucket's launch fires (nullptr
-  /// for the others, and when no bucket waits). One gate, one edge per waiting launch.
+  /// every earlier bucket of larger CTAs (fewer per SM) has begun all its CTAs, and returns the
+  /// event bucket `b`'s launch fires for the later buckets of smaller CTAs (nullptr if none waits).
+  /// Eager launches only: captured into a CUDA graph, the wait held the later buckets until the
+  /// gating one had finished, not begun (docs/results/2026-12-04-h200-bucket-order, runs 5-6), so
+  /// a capture keeps the launch order alone.
   cudaEvent_t gate(int b, cudaStream_t s) const {
     const std::vector<DevicePlan::Bucket>& buckets = plan_.buckets();
     if (!gates_ || !streams_ || buckets.size() < 2) return nullptr;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    PATLAB_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
+    if (capture != cudaStreamCaptureStatusNone) return nullptr;
     const size_t i = static_cast<size_t>(b);
-    if (i > 0 && buckets[0].ctas_per_sm < buckets[i].ctas_per_sm)
-      PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, gates_->event(0), 0));
-    if (i == 0)
-      for (size_t j = 1; j < buckets.size(); ++j)
-        if (buckets[0].ctas_per_sm < buckets[j].ctas_per_sm) return gates_->event(0);
+    for (size_t j = 0; j < i; ++j)
+      if (buckets[j].ctas_per_sm < buckets[i].ctas_per_sm)
+        PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, gates_->event(static_cast<int>(j)), 0));
+    for (size_t j = i + 1; j < buckets.size(); ++j)
+      if (buckets[i].ctas_per_sm < buckets[j].ctas_per_sm) return gates_->event(b);
     return nullptr;
   }
   // [plan-stage-gate]
