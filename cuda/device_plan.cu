@@ -79,7 +79,8 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
     b.offset = static_cast<int>(bucket_packs.size());
     b.count = static_cast<int>(list.size());
     for (int32_t p : list) b.tokens += plan.packs[static_cast<size_t>(p)].kv_len;
-    b.ctas_per_sm = estimate_tile_ctas_per_sm(shape_, t, options.tile_policy);
+    if (options.bucket_order == BucketOrder::footprint)
+      b.ctas_per_sm = estimate_tile_ctas_per_sm(shape_, t, options.tile_policy);
     bucket_packs.insert(bucket_packs.end(), list.begin(), list.end());
     buckets_.push_back(b);
     if (options.pack_kernel) configure_pack_tile(shape_, t, batch.device->smem_per_block_optin);

@@ -438,6 +438,7 @@ class ClusterStage final : public Stage {
     UploadOptions upload;
     upload.direct_output = true;
     upload.pack_kernel = false;
+    upload.tile_policy = TilePolicy::hopper;
     plan_.upload(plan, batch, upload);
     clusters_ = choose_clusters(plan, shape_, options);
     const WorkList list = make_work_list(plan, clusters_, shape_);
