@@ -1,7 +1,6 @@
 #include "patlab/cuda/device_plan.cuh"
 
 #include <algorithm>
-#include <map>
 #include <stdexcept>
 
 #include "patlab/cuda/dispatch.cuh"
@@ -54,36 +53,20 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // [plan-flatten]
 
   // [plan-buckets]
-  // One bucket per tile shape, launched in the stage's bucket order.
-  std::map<std::pair<int, int>, std::vector<int32_t>> members;
-  for (size_t i = 0; i < plan.packs.size(); ++i)
-    members[std::make_pair(plan.packs[i].tile.m, plan.packs[i].tile.n)].push_back(static_cast<int32_t>(i));
-  // [plan-bucket-order]
-  const std::vector<TileShape> order = bucket_launch_order(plan, shape_, options.bucket_order, options.tile_policy);
-  // [plan-bucket-order]
+  // One bucket per tile shape, launched in the stage's bucket order (plan_buckets(), planner.hpp).
   std::vector<int32_t> bucket_packs;
   buckets_.clear();
-  for (const TileShape& t : order) {
-    std::vector<int32_t>& list = members[std::make_pair(t.m, t.n)];
-    // [plan-longest-first]
-    if (options.longest_first)  // ties: packs of one KV range side by side, so they share it in L2
-      std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
-        const Pack& pa = plan.packs[static_cast<size_t>(a)];
-        const Pack& pb = plan.packs[static_cast<size_t>(b)];
-        if (pa.kv_len != pb.kv_len) return pa.kv_len > pb.kv_len;
-        return pa.blocks.front() < pb.blocks.front();
-      });
-    // [plan-longest-first]
+  for (const PlanBucket& pb : plan_buckets(plan, shape_, options.bucket_order, options.tile_policy,
+                                           options.longest_first)) {
     Bucket b;
-    b.tile = t;
+    b.tile = pb.tile;
     b.offset = static_cast<int>(bucket_packs.size());
-    b.count = static_cast<int>(list.size());
-    for (int32_t p : list) b.tokens += plan.packs[static_cast<size_t>(p)].kv_len;
-    if (options.bucket_order == BucketOrder::footprint)
-      b.ctas_per_sm = estimate_tile_ctas_per_sm(shape_, t, options.tile_policy);
-    bucket_packs.insert(bucket_packs.end(), list.begin(), list.end());
+    b.count = static_cast<int>(pb.packs.size());
+    b.tokens = pb.tokens;
+    b.ctas_per_sm = pb.ctas_per_sm;
+    bucket_packs.insert(bucket_packs.end(), pb.packs.begin(), pb.packs.end());
     buckets_.push_back(b);
-    if (options.pack_kernel) configure_pack_tile(shape_, t, batch.device->smem_per_block_optin);
+    if (options.pack_kernel) configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
   }
   // [plan-buckets]
 

@@ -51,6 +51,17 @@ Shape small_shape(int group, int page, int kv_heads = 1) {
 
 Shape llama_shape() { return Shape{}; }  // 32/8 heads, d=128, page 16
 
+/// Seeds of the random trees the bucket tests plan (the suite's random trees 11-14 are drawn from
+/// the same seeds, with other sizes).
+constexpr uint64_t kBucketTreeSeeds[] = {11, 12, 13, 14};
+/// The layout of bucket test tree `seed`: 128 requests, segments up to 2048 tokens, llama_shape().
+PagedLayout bucket_tree_layout(uint64_t seed) {
+  RandomTreeOptions o;
+  o.requests = 128;
+  o.max_segment = 2048;
+  return build_layout(random_tree(seed, o), llama_shape(), true, 1);
+}
+
 /// Options that cut as much as they can: many SMs, one-block pieces.
 PlannerOptions eager_split() {
   PlannerOptions o;
@@ -452,12 +463,9 @@ TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewes
     REQUIRE(bucket_launch_order(plan, shape, BucketOrder::footprint) == std::vector<TileShape>{s64, s16, s32, t16});
   }
   SECTION("footprint on a real plan: every bucket once, CTAs per SM never decreasing") {
-    RandomTreeOptions o;
-    o.requests = 128;
-    o.max_segment = 2048;
-    for (uint64_t seed = 11; seed <= 14; ++seed) {
+    for (uint64_t seed : kBucketTreeSeeds) {
       INFO("random tree seed " << seed);
-      const PagedLayout L = build_layout(random_tree(seed, o), shape, true, 1);
+      const PagedLayout L = bucket_tree_layout(seed);
       const Plan real = make_plan(L, PlannerOptions{});
       const std::vector<TileShape> order = bucket_launch_order(real, shape, BucketOrder::footprint);
       std::set<std::pair<int, int>> tiles;
@@ -484,6 +492,49 @@ TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewes
             std::vector<TileShape>{wide, s64, s16, s32, t16});
     REQUIRE_THROWS_AS(bucket_launch_order(plan, shape, BucketOrder::footprint), Error);
     REQUIRE(bucket_launch_order(plan, shape, BucketOrder::longest_pack).size() == 5);
+  }
+}
+
+TEST_CASE("plan buckets: every pack once, in launch order, longest first within a bucket") {
+  const Shape shape = llama_shape();
+  for (uint64_t seed : kBucketTreeSeeds) {
+    INFO("random tree seed " << seed);
+    const PagedLayout L = bucket_tree_layout(seed);
+    for (TilePolicy tiles : {TilePolicy::table, TilePolicy::hopper}) {
+      PlannerOptions options;
+      options.tiles = tiles;
+      const Plan plan = make_plan(L, options);
+      // Stage 9 uploads stage 8's plans (128-row tiles) in the order of appearance: no estimate asked.
+      for (BucketOrder order : {BucketOrder::appearance, BucketOrder::longest_pack, BucketOrder::footprint})
+        for (bool longest_first : {false, true}) {
+          const std::vector<PlanBucket> buckets = plan_buckets(plan, shape, order, tiles, longest_first);
+          const std::vector<TileShape> launch = bucket_launch_order(plan, shape, order, tiles);
+          REQUIRE(buckets.size() == launch.size());
+          std::vector<int> seen(plan.packs.size(), 0);
+          for (size_t b = 0; b < buckets.size(); ++b) {
+            const PlanBucket& bucket = buckets[b];
+            REQUIRE(bucket.tile == launch[b]);
+            REQUIRE(bucket.ctas_per_sm ==
+                    (order == BucketOrder::footprint ? estimate_tile_ctas_per_sm(shape, bucket.tile, tiles) : 0));
+            int64_t tokens = 0;
+            for (size_t k = 0; k < bucket.packs.size(); ++k) {
+              const Pack& p = plan.packs[static_cast<size_t>(bucket.packs[k])];
+              REQUIRE(p.tile == bucket.tile);
+              ++seen[static_cast<size_t>(bucket.packs[k])];
+              tokens += p.kv_len;
+              if (k == 0) continue;
+              const Pack& prev = plan.packs[static_cast<size_t>(bucket.packs[k - 1])];
+              if (longest_first)
+                REQUIRE((prev.kv_len > p.kv_len ||
+                         (prev.kv_len == p.kv_len && prev.blocks.front() <= p.blocks.front())));
+              else
+                REQUIRE(bucket.packs[k - 1] < bucket.packs[k]);
+            }
+            REQUIRE(bucket.tokens == tokens);
+          }
+          REQUIRE(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+        }
+    }
   }
 }
 

@@ -91,6 +91,35 @@ std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape,
   return result;
 }
 
+std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles,
+                                     bool longest_first) {
+  // [plan-bucket-order]
+  const std::vector<TileShape> launch = bucket_launch_order(plan, shape, order, tiles);
+  // [plan-bucket-order]
+  std::vector<PlanBucket> buckets(launch.size());
+  for (size_t b = 0; b < launch.size(); ++b) {
+    buckets[b].tile = launch[b];
+    if (order == BucketOrder::footprint) buckets[b].ctas_per_sm = estimate_tile_ctas_per_sm(shape, launch[b], tiles);
+  }
+  for (size_t i = 0; i < plan.packs.size(); ++i) {
+    const auto b = std::find(launch.begin(), launch.end(), plan.packs[i].tile) - launch.begin();
+    PlanBucket& bucket = buckets[static_cast<size_t>(b)];
+    bucket.packs.push_back(static_cast<int32_t>(i));
+    bucket.tokens += plan.packs[i].kv_len;
+  }
+  // [plan-longest-first]
+  if (longest_first)  // ties: packs of one KV range side by side, so they share it in L2
+    for (PlanBucket& bucket : buckets)
+      std::stable_sort(bucket.packs.begin(), bucket.packs.end(), [&](int32_t a, int32_t b) {
+        const Pack& pa = plan.packs[static_cast<size_t>(a)];
+        const Pack& pb = plan.packs[static_cast<size_t>(b)];
+        if (pa.kv_len != pb.kv_len) return pa.kv_len > pb.kv_len;
+        return pa.blocks.front() < pb.blocks.front();
+      });
+  // [plan-longest-first]
+  return buckets;
+}
+
 namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {

@@ -155,6 +155,21 @@ std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape,
                                            TilePolicy tiles = TilePolicy::table);
 // [bucket launch order]
 
+/// The packs of one tile shape, launched together (one kernel launch on the GPU).
+struct PlanBucket {
+  TileShape tile;
+  std::vector<int32_t> packs;  ///< indices into plan.packs, in the order of their CTAs
+  int64_t tokens = 0;          ///< KV tokens over the bucket's packs
+  int ctas_per_sm = 0;         ///< with BucketOrder::footprint: estimate_tile_ctas_per_sm(); 0 otherwise
+};
+
+/// The buckets of `plan` as a stage uploads them: one per tile, in bucket_launch_order(plan,
+/// shape, order, tiles); within a bucket the packs in plan order, or with `longest_first` by
+/// decreasing KV length, ties by first block (packs over one KV range side by side, so they read
+/// it through L2 together). Every pack is in exactly one bucket.
+std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles,
+                                     bool longest_first);
+
 /// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
 /// 32 if < 64, 64 if < 128, else 128; m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is
 /// capped at `max_kv_tile` (PAT's own table is max_kv_tile = 128; our default is 64, see
