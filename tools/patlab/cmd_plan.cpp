@@ -70,8 +70,8 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     b.min_kv = std::min<int64_t>(b.min_kv, p.kv_len);
     b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
   }
-  const TilePolicy policy = hopper ? TilePolicy::hopper : TilePolicy::table;
-  const std::vector<TileShape> launch = bucket_launch_order(plan, shape, BucketOrder::footprint, policy);
+  const std::vector<PlanBucket> launch =
+      plan_buckets(plan, shape, BucketOrder::footprint, hopper ? TilePolicy::hopper : TilePolicy::table, false);
   Table t;
   t.title = "tile buckets";
   t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens", "CTAs/SM (est.)",
@@ -79,10 +79,11 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
   for (const auto& kv : buckets) {
     const Bucket& b = kv.second;
     const TileShape tile{kv.first.first, kv.first.second};
-    const auto place = std::find(launch.begin(), launch.end(), tile) - launch.begin();
+    const auto at_tile = [&](const PlanBucket& l) { return l.tile == tile; };
+    const auto place = std::find_if(launch.begin(), launch.end(), at_tile) - launch.begin();
     t.add({tile.name(), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads), Cell::integer(b.queries),
            span(b.min_rows, b.max_rows), span(b.min_kv, b.max_kv), Cell::integer(b.tokens),
-           Cell::integer(estimate_tile_ctas_per_sm(shape, tile, policy)), Cell::integer(place + 1)});
+           Cell::integer(launch[static_cast<size_t>(place)].ctas_per_sm), Cell::integer(place + 1)});
   }
   return t;
 }

@@ -65,48 +65,38 @@ int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy til
 }
 
 std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles) {
-  struct Bucket {
-    TileShape tile;
-    int32_t longest = 0;  // its longest pack's KV tokens
-    int ctas_per_sm = 0;
-  };
-  std::vector<Bucket> buckets;
-  for (const Pack& p : plan.packs) {
-    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) { return b.tile == p.tile; });
-    if (it == buckets.end()) it = buckets.insert(buckets.end(), {p.tile, 0, 0});
+  std::vector<TileShape> launch;
+  for (const PlanBucket& b : plan_buckets(plan, shape, order, tiles, false)) launch.push_back(b.tile);
+  return launch;
+}
+
+std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles,
+                                     bool longest_first) {
+  // One bucket per tile, in the order the tiles first appear.
+  std::vector<PlanBucket> buckets;
+  for (size_t i = 0; i < plan.packs.size(); ++i) {
+    const Pack& p = plan.packs[i];
+    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const PlanBucket& b) { return b.tile == p.tile; });
+    if (it == buckets.end()) {
+      it = buckets.insert(buckets.end(), PlanBucket{});
+      it->tile = p.tile;
+    }
+    it->packs.push_back(static_cast<int32_t>(i));
+    it->tokens += p.kv_len;
     it->longest = std::max(it->longest, p.kv_len);
   }
+  // [plan-bucket-order]
   if (order == BucketOrder::footprint) {
-    for (Bucket& b : buckets) b.ctas_per_sm = estimate_tile_ctas_per_sm(shape, b.tile, tiles);
-    std::stable_sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) {
+    for (PlanBucket& b : buckets) b.ctas_per_sm = estimate_tile_ctas_per_sm(shape, b.tile, tiles);
+    std::stable_sort(buckets.begin(), buckets.end(), [](const PlanBucket& a, const PlanBucket& b) {
       if (a.ctas_per_sm != b.ctas_per_sm) return a.ctas_per_sm < b.ctas_per_sm;
       return a.longest > b.longest;
     });
   }
   if (order == BucketOrder::longest_pack)
     std::stable_sort(buckets.begin(), buckets.end(),
-                     [](const Bucket& a, const Bucket& b) { return a.longest > b.longest; });
-  std::vector<TileShape> result;
-  for (const Bucket& b : buckets) result.push_back(b.tile);
-  return result;
-}
-
-std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles,
-                                     bool longest_first) {
+                     [](const PlanBucket& a, const PlanBucket& b) { return a.longest > b.longest; });
   // [plan-bucket-order]
-  const std::vector<TileShape> launch = bucket_launch_order(plan, shape, order, tiles);
-  // [plan-bucket-order]
-  std::vector<PlanBucket> buckets(launch.size());
-  for (size_t b = 0; b < launch.size(); ++b) {
-    buckets[b].tile = launch[b];
-    if (order == BucketOrder::footprint) buckets[b].ctas_per_sm = estimate_tile_ctas_per_sm(shape, launch[b], tiles);
-  }
-  for (size_t i = 0; i < plan.packs.size(); ++i) {
-    const auto b = std::find(launch.begin(), launch.end(), plan.packs[i].tile) - launch.begin();
-    PlanBucket& bucket = buckets[static_cast<size_t>(b)];
-    bucket.packs.push_back(static_cast<int32_t>(i));
-    bucket.tokens += plan.packs[i].kv_len;
-  }
   // [plan-longest-first]
   if (longest_first)  // ties: packs of one KV range side by side, so they share it in L2
     for (PlanBucket& bucket : buckets)

@@ -68,8 +68,10 @@ class PlanStage final : public Stage {
   void run(cudaStream_t stream) override {
     // one stream per bucket (stages 6-7), else the buckets in sequence on the caller's stream
     // (stage 7, eager: gated, so the buckets of larger CTAs place theirs first)
-    run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()),
-                   [&](int b, cudaStream_t s) { plan_.launch(static_cast<size_t>(b), s, gate(b, s)); });
+    const bool gated = gates_ && !capturing(stream);  // a capture keeps the launch order alone
+    run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int b, cudaStream_t s) {
+      plan_.launch(static_cast<size_t>(b), s, gated ? gate(b, s) : nullptr);
+    });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
   // [plan-stage-run]
@@ -86,15 +88,12 @@ class PlanStage final : public Stage {
   /// With gates (and buckets on streams of their own): makes stream `s` of bucket `b` wait until
   /// every earlier bucket of larger CTAs (fewer per SM) has begun all its CTAs, and returns the
   /// event bucket `b`'s launch fires for the later buckets of smaller CTAs (nullptr if none waits).
-  /// Eager launches only: captured into a CUDA graph, the wait held the later buckets until the
-  /// gating one had finished, not begun (docs/results/2026-12-04-h200-bucket-order, runs 5-6), so
-  /// a capture keeps the launch order alone.
+  /// Eager launches only (run() asks capturing()): captured into a CUDA graph, the wait held the
+  /// later buckets until the gating one had finished, not begun
+  /// (docs/results/2026-12-04-h200-bucket-order, runs 5-6).
   cudaEvent_t gate(int b, cudaStream_t s) const {
     const std::vector<DevicePlan::Bucket>& buckets = plan_.buckets();
     if (!gates_ || !streams_ || buckets.size() < 2) return nullptr;
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    PATLAB_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
-    if (capture != cudaStreamCaptureStatusNone) return nullptr;
     const size_t i = static_cast<size_t>(b);
     for (size_t j = 0; j < i; ++j)
       if (buckets[j].ctas_per_sm < buckets[i].ctas_per_sm)
@@ -104,6 +103,14 @@ class PlanStage final : public Stage {
     return nullptr;
   }
   // [plan-stage-gate]
+
+  /// Whether work enqueued on `stream` is being captured into a CUDA graph (side streams forked
+  /// from it join the capture).
+  static bool capturing(cudaStream_t stream) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    PATLAB_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+    return status != cudaStreamCaptureStatusNone;
+  }
 
   PlanStageConfig config_;
   DevicePlan plan_;

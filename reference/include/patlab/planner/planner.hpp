@@ -145,12 +145,13 @@ enum class BucketOrder {
 int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy tiles);
 
 // [bucket launch order]
-/// The distinct tiles of `plan`'s packs in launch order. `footprint` is first-fit decreasing by
-/// footprint: the bucket whose CTAs fit fewest per SM (estimate_tile_ctas_per_sm() under `tiles`,
-/// the policy the plan was made with) goes first, so its large CTAs take their places while the
-/// SMs are empty and the small CTAs of the other buckets fill around them; launched after a
-/// bucket of small CTAs that fills every SM several waves deep, they would start only as it
-/// drains and end as a tail. Equal keys keep the order of appearance.
+/// The distinct tiles of `plan`'s packs in launch order (the tiles of plan_buckets()).
+/// `footprint` is first-fit decreasing by footprint: the bucket whose CTAs fit fewest per SM
+/// (estimate_tile_ctas_per_sm() under `tiles`, the policy the plan was made with) goes first, so
+/// its large CTAs take their places while the SMs are empty and the small CTAs of the other
+/// buckets fill around them; launched after a bucket of small CTAs that fills every SM several
+/// waves deep, they would start only as it drains and end as a tail. Equal keys keep the order of
+/// appearance.
 std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order,
                                            TilePolicy tiles = TilePolicy::table);
 // [bucket launch order]
@@ -160,6 +161,7 @@ struct PlanBucket {
   TileShape tile;
   std::vector<int32_t> packs;  ///< indices into plan.packs, in the order of their CTAs
   int64_t tokens = 0;          ///< KV tokens over the bucket's packs
+  int32_t longest = 0;         ///< KV tokens of its longest pack
   int ctas_per_sm = 0;         ///< with BucketOrder::footprint: estimate_tile_ctas_per_sm(); 0 otherwise
 };
 
