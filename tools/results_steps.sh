@@ -1,8 +1,24 @@
-# Sourced by the run scripts of docs/results/*/ (bash): the time budget of one device call and
-# the names of its output files, written once. Expects `budget` (seconds) set by the script.
-#   left        seconds of the budget left
-#   cap N       N, or what is left of the budget when that is less (at least 1): a step's timeout
-#   slug TEXT   TEXT as a file-name part (lower-case letters and digits, runs of others as '_')
+# Sourced by the run scripts of docs/results/*/ (bash): the time budget of one device call, the
+# names of its output files and its binaries, written once. Expects `budget` (seconds) set by the
+# script.
+#   left                seconds of the budget left
+#   cap N               N, or what is left of the budget when that is less (at least 1): a step's timeout
+#   slug TEXT           TEXT as a file-name part (lower-case letters and digits, runs of others as '_')
+#   unpack NAME...      build-ab/NAME.xz (a binary built on the workstation) into /tmp/ab/NAME
+#   device_env NAME...  the GPU, the date and the version line of each unpacked /tmp/ab/NAME
 left() { echo $(( budget - SECONDS )); }
 cap() { local l; l=$(left); echo $(( l > $1 ? $1 : (l > 1 ? l : 1) )); }
 slug() { echo "$1" | tr -c 'a-z0-9' '_' | tr -s '_'; }
+unpack() {
+  local n
+  mkdir -p /tmp/ab
+  for n in "$@"; do
+    xz -dc "build-ab/$n.xz" > "/tmp/ab/$n" && chmod +x "/tmp/ab/$n" || return 1
+  done
+}
+device_env() {
+  local n
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
+  date -u
+  for n in "$@"; do echo "$n: $("/tmp/ab/$n" --version | head -1)"; done
+}

@@ -1,8 +1,9 @@
 /// @file cta_trace.cuh
 /// @brief The CTA timeline: in a build configured with `-Dcta_trace=true` (PATLAB_CTA_TRACE),
-/// every CTA of a pack kernel records the SM it ran on and its start and end on the GPU's global
-/// nanosecond clock (%globaltimer and %smid of the PTX ISA's "Special Registers"), which
-/// `patlab bench --cta-trace` writes out and tools/figures/cta_timeline.py draws, SM by SM.
+/// every CTA of a pack kernel (and of stage 8's Hopper kernel, hopper_tile.cuh) records the SM it
+/// ran on and its start and end on the GPU's global nanosecond clock (%globaltimer and %smid of
+/// the PTX ISA's "Special Registers"), which `patlab bench --cta-trace` writes out and
+/// tools/figures/cta_timeline.py draws, SM by SM.
 ///
 /// It answers what Nsight Compute cannot (it serialises kernels) and what the GPU machine has no
 /// Nsight Systems for: where the block scheduler put the CTAs of kernels running side by side on

@@ -463,6 +463,9 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
   const int rows = (args.query_begin[pack + 1] - first) * args.group;
   const int kv_len = args.kv_len[pack];
   const int wg = threadIdx.x / kWarpgroupThreads, wg_tid = threadIdx.x % kWarpgroupThreads;
+#ifdef PATLAB_CTA_TRACE
+  const int trace_record = cta_trace_begin(args.trace, cta_trace_tag(M, N));
+#endif
 
   // Step 1: the ring's barriers.
   if (threadIdx.x == 0) {
@@ -519,6 +522,9 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     }
     write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, kv_head, lane, row_state, o);
   }
+#ifdef PATLAB_CTA_TRACE
+  cta_trace_end(args.trace, trace_record);
+#endif
 }
 // [hopper-kernel]
 
