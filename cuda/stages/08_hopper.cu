@@ -15,7 +15,7 @@
 ///  - the math: wgmma m64n64k16 (QK^T) and m64n{d}k16 (PV, P from registers);
 ///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
 /// The rest is stage 7's: direct output, longest pack first, the largest CTAs launched first (its
-/// own 128-row tiles one per SM), one stream per bucket, the merge.
+/// own 128-row tiles one per SM) and gated (LaunchGates), one stream per bucket, the merge.
 /// Shapes the kernel is not built for (an fp8 KV cache, head dim 256, pages under 8 tokens)
 /// are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs sm_90").
 #include <cuda.h>
@@ -32,6 +32,7 @@
 #include "patlab/cuda/hopper_tile.cuh"
 #include "patlab/cuda/kernel_smem.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
+#include "patlab/cuda/plan_stage.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
 #include "patlab/error.hpp"
@@ -105,6 +106,10 @@ class HopperStage final : public Stage {
     }
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
+    if (!gates_apply(*batch.device, buckets))
+      gates_.reset();
+    else if (!gates_ || gates_->size() < buckets)
+      gates_ = std::make_unique<LaunchGates>(buckets);
     set_pools(batch.k_pool, batch.v_pool);
   }
 
@@ -114,28 +119,33 @@ class HopperStage final : public Stage {
   }
 
   void run(cudaStream_t stream) override {
+    if (gates_) gates_->begin(stream);
     run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int i, cudaStream_t s) {
       const size_t b = static_cast<size_t>(i);
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
       if (bucket.count == 0) return;
+      // Gated as stage 7's buckets (plan_stage.cuh): the 128-row CTAs place theirs first.
+      const cudaEvent_t fires = gates_ ? gate_bucket(*gates_, plan_.buckets(), i, s) : nullptr;
       if (!is_hopper_tile(bucket.tile)) {
-        plan_.launch(b, s);  // the pack kernel (stage 7's) for packs of up to 32 rows
-        return;
+        plan_.launch(b, s, fires);  // the pack kernel (stage 7's) for packs of up to 32 rows
+      } else {
+        const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
+        dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
+          using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+          launch_kernel(hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(), ctas, L::kThreads,
+                        L::kSmemBytes, s, fires, plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(),
+                        maps_.box_rows());
+        });
       }
-      const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
-      dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
-        using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-        hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>()<<<ctas, L::kThreads, L::kSmemBytes, s>>>(
-            plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
-        PATLAB_CUDA_CHECK_LAUNCH();
-      });
+      if (gates_) gates_->launched(i, s);
     });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
   std::string notes() const override {
-    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + ", one stream per bucket";
+    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + ", one stream per bucket" +
+           (gates_ ? ", gated" : "");
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
@@ -160,6 +170,7 @@ class HopperStage final : public Stage {
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
   std::unique_ptr<StreamFork> streams_;
+  std::unique_ptr<LaunchGates> gates_;
   std::string occupancy_;  ///< ", 64x64: 2 CTAs/SM" per stage-8 bucket (the occupancy calculator)
   PoolMaps maps_;
 };

@@ -17,6 +17,7 @@
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/kernel_smem.cuh"
 #include "patlab/cuda/packed_tile.cuh"
+#include "patlab/cuda/streams.cuh"
 #include "patlab/error.hpp"
 #include "patlab/model/workload.hpp"
 #include "patlab/planner/plan.hpp"
@@ -127,27 +128,7 @@ void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, cons
     const auto kernel = pack_attention_kernel<T, KV, D, M, N, kSpanStages>;
     const unsigned threads = PackWarpLayout<D, M, N>::kThreads;
     const size_t smem = pack_smem_bytes<KV, D, M, N, kSpanStages>();
-    if (launched == nullptr) {
-      kernel<<<static_cast<unsigned>(ctas), threads, smem, stream>>>(args, bucket);
-      PATLAB_CUDA_CHECK_LAUNCH();
-      return;
-    }
-    // [launch-completion-event]
-    // `launched` fires once every CTA of this grid has started (sm_90): a launch gated on it
-    // cannot take the SMs before this grid has placed all its CTAs.
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeLaunchCompletionEvent;
-    attribute.val.launchCompletionEvent.event = launched;
-    attribute.val.launchCompletionEvent.flags = 0;
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(ctas));
-    config.blockDim = dim3(threads);
-    config.dynamicSmemBytes = smem;
-    config.stream = stream;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
-    PATLAB_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args, bucket));
-    // [launch-completion-event]
+    launch_kernel(kernel, static_cast<unsigned>(ctas), threads, smem, stream, launched, args, bucket);
   });
 }
 

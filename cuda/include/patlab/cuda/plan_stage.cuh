@@ -25,9 +25,32 @@ struct PlanStageConfig {
   PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
   UploadOptions upload;     ///< direct output, pack order
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
-  bool gated = false;       ///< eager: a bucket starts once every bucket of larger CTAs launched before it
-                            ///< has begun all its CTAs (sm_90 launch completion events; needs streams)
+  bool gated = false;       ///< a bucket starts once every bucket of larger CTAs launched before it has
+                            ///< begun all its CTAs (sm_90, eager and in graphs: LaunchGates; needs streams)
 };
+
+// [plan-stage-gate]
+/// With `gates`: makes stream `s` of bucket `b` wait until every earlier bucket of larger CTAs
+/// (fewer per SM, DevicePlan::Bucket::ctas_per_sm) has begun all its CTAs, and returns the event
+/// bucket `b`'s launch is to fire for the later buckets of smaller CTAs (nullptr if none waits
+/// on it, or in a capture: LaunchGates::fires()). Stages 7 and 8.
+inline cudaEvent_t gate_bucket(LaunchGates& gates, const std::vector<DevicePlan::Bucket>& buckets, int b,
+                               cudaStream_t s) {
+  const size_t i = static_cast<size_t>(b);
+  bool waited_on = false;
+  for (size_t j = 0; j < buckets.size(); ++j) {
+    if (j < i && buckets[j].ctas_per_sm < buckets[i].ctas_per_sm) gates.wait(s, static_cast<int>(j));
+    if (j > i && buckets[i].ctas_per_sm < buckets[j].ctas_per_sm) waited_on = true;
+  }
+  return gates.fires(b, waited_on);
+}
+// [plan-stage-gate]
+
+/// Whether a stage on `device` with `buckets` buckets launched on streams of their own gates
+/// them: launch completion needs sm_90 (kLaunchGateMajor), and one bucket has nothing to wait for.
+inline bool gates_apply(const gpu::DeviceInfo& device, int buckets) {
+  return device.cc_major >= kLaunchGateMajor && buckets > 1;
+}
 
 /// A stage that plans the batch on the host, uploads the plan and executes it: its pack
 /// kernels (one launch per tile bucket), then the merge.
@@ -56,9 +79,11 @@ class PlanStage final : public Stage {
     // Streams are made once and kept while they suffice (a serve loop prepares every step).
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
-    // Launch completion events need sm_90; elsewhere the buckets are launched ungated.
-    const bool gated = config_.gated && config_.streams && batch.device->cc_major >= kLaunchGateMajor;
-    if (gated && (!gates_ || gates_->size() < buckets)) gates_ = std::make_unique<LaunchGates>(buckets);
+    // Launch completion needs sm_90; elsewhere the buckets are launched ungated.
+    if (!config_.gated || !config_.streams || !gates_apply(*batch.device, buckets))
+      gates_.reset();
+    else if (!gates_ || gates_->size() < buckets)
+      gates_ = std::make_unique<LaunchGates>(buckets);
   }
   // [plan-stage-prepare]
 
@@ -67,10 +92,15 @@ class PlanStage final : public Stage {
   // [plan-stage-run]
   void run(cudaStream_t stream) override {
     // one stream per bucket (stages 6-7), else the buckets in sequence on the caller's stream
-    // (stage 7, eager: gated, so the buckets of larger CTAs place theirs first)
-    const bool gated = gates_ && !capturing(stream);  // a capture keeps the launch order alone
+    // (stage 7: gated, so the buckets of larger CTAs place theirs first)
+    if (gates_) gates_->begin(stream);
     run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int b, cudaStream_t s) {
-      plan_.launch(static_cast<size_t>(b), s, gated ? gate(b, s) : nullptr);
+      if (!gates_) {
+        plan_.launch(static_cast<size_t>(b), s);
+        return;
+      }
+      plan_.launch(static_cast<size_t>(b), s, gate_bucket(*gates_, plan_.buckets(), b, s));
+      gates_->launched(b, s);
     });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
@@ -84,34 +114,6 @@ class PlanStage final : public Stage {
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
-  // [plan-stage-gate]
-  /// With gates (and buckets on streams of their own): makes stream `s` of bucket `b` wait until
-  /// every earlier bucket of larger CTAs (fewer per SM) has begun all its CTAs, and returns the
-  /// event bucket `b`'s launch fires for the later buckets of smaller CTAs (nullptr if none waits).
-  /// Eager launches only (run() asks capturing()): captured into a CUDA graph, the wait held the
-  /// later buckets until the gating one had finished, not begun
-  /// (docs/results/2026-12-04-h200-bucket-order, runs 5-6).
-  cudaEvent_t gate(int b, cudaStream_t s) const {
-    const std::vector<DevicePlan::Bucket>& buckets = plan_.buckets();
-    if (!gates_ || !streams_ || buckets.size() < 2) return nullptr;
-    const size_t i = static_cast<size_t>(b);
-    for (size_t j = 0; j < i; ++j)
-      if (buckets[j].ctas_per_sm < buckets[i].ctas_per_sm)
-        PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, gates_->event(static_cast<int>(j)), 0));
-    for (size_t j = i + 1; j < buckets.size(); ++j)
-      if (buckets[i].ctas_per_sm < buckets[j].ctas_per_sm) return gates_->event(b);
-    return nullptr;
-  }
-  // [plan-stage-gate]
-
-  /// Whether work enqueued on `stream` is being captured into a CUDA graph (side streams forked
-  /// from it join the capture).
-  static bool capturing(cudaStream_t stream) {
-    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    PATLAB_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
-    return status != cudaStreamCaptureStatusNone;
-  }
-
   PlanStageConfig config_;
   DevicePlan plan_;
   std::unique_ptr<StreamFork> streams_;

@@ -5,6 +5,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "patlab/cuda/check.cuh"
@@ -59,13 +61,19 @@ class StreamFork {
   cudaEvent_t forked_ = nullptr;
 };
 
-/// One event per bucket, fired by its launch once all its CTAs have begun (launch_pack_tile()):
-/// the gates of a launch order that the block scheduler must follow, not only be asked to.
+// [launch-gates]
+/// The launch order of a stage's buckets, enforced on sm_90: a bucket's launch waits until chosen
+/// earlier buckets have begun all their CTAs, so the block scheduler cannot give their SMs to it
+/// first. Launched eagerly, through launch completion events (a bucket's launch fires its event
+/// once its grid has begun, cudaLaunchAttributeLaunchCompletionEvent; later streams wait on it).
+/// Captured into a CUDA graph, through graph edges from the earlier kernel node's launch
+/// completion port (cudaGraphKernelNodePortLaunchCompletion): an event waited on inside a capture
+/// becomes an ordinary edge, which holds the later bucket until the earlier one has *finished*
+/// (docs/results/2026-12-04-h200-bucket-order, runs 5-6).
 class LaunchGates {
  public:
-  /// Creates `n` events (no timing).
-  explicit LaunchGates(int n) {
-    events_.resize(static_cast<size_t>(n));
+  /// Room for `n` buckets: one event each (no timing) and, in a capture, its kernel node.
+  explicit LaunchGates(int n) : events_(static_cast<size_t>(n)), nodes_(static_cast<size_t>(n)) {
     for (cudaEvent_t& e : events_) PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
   ~LaunchGates() {
@@ -75,11 +83,79 @@ class LaunchGates {
   LaunchGates& operator=(const LaunchGates&) = delete;
 
   int size() const { return static_cast<int>(events_.size()); }
-  cudaEvent_t event(int i) const { return events_.at(static_cast<size_t>(i)); }
+
+  /// Before a run's first launch: whether `main` (and so the side streams forked from it) is
+  /// being captured decides how the gates wait.
+  void begin(cudaStream_t main) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    PATLAB_CUDA_CHECK(cudaStreamIsCapturing(main, &status));
+    capturing_ = status != cudaStreamCaptureStatusNone;
+    std::fill(nodes_.begin(), nodes_.end(), nullptr);
+  }
+
+  /// Work enqueued on `s` next starts once bucket `j` (launched earlier in this run, with
+  /// fires(j, true)) has begun all its CTAs.
+  void wait(cudaStream_t s, int j) {
+    const size_t i = static_cast<size_t>(j);
+    if (!capturing_) {
+      PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, events_.at(i), 0));
+      return;
+    }
+    if (nodes_.at(i) == nullptr) return;
+    cudaGraphEdgeData edge{};
+    edge.from_port = cudaGraphKernelNodePortLaunchCompletion;
+    edge.type = cudaGraphDependencyTypeProgrammatic;  // the type the launch completion port takes
+    PATLAB_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(s, &nodes_[i], &edge, 1, cudaStreamAddCaptureDependencies));
+  }
+
+  /// The event bucket `b`'s launch fires when a later bucket waits on it eagerly, else nullptr
+  /// (in a capture the edge starts at the kernel node itself: launched()).
+  cudaEvent_t fires(int b, bool waited_on) const {
+    return waited_on && !capturing_ ? events_.at(static_cast<size_t>(b)) : nullptr;
+  }
+
+  /// After bucket `b`'s launch on `s`: in a capture, keeps its kernel node (the one node the
+  /// stream's next work depends on) for the edges of later buckets; none if it launched nothing.
+  void launched(int b, cudaStream_t s) {
+    if (!capturing_) return;
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    const cudaGraphNode_t* deps = nullptr;
+    const cudaGraphEdgeData* data = nullptr;
+    size_t n = 0;
+    PATLAB_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, nullptr, &deps, &data, &n));
+    cudaGraphNodeType type = cudaGraphNodeTypeEmpty;
+    if (n == 1) PATLAB_CUDA_CHECK(cudaGraphNodeGetType(deps[0], &type));
+    nodes_.at(static_cast<size_t>(b)) = type == cudaGraphNodeTypeKernel ? deps[0] : nullptr;  // nothing launched: none
+  }
 
  private:
   std::vector<cudaEvent_t> events_;
+  std::vector<cudaGraphNode_t> nodes_;
+  bool capturing_ = false;
 };
+// [launch-gates]
+
+// [launch-completion-event]
+/// Launches `kernel` over `ctas` CTAs of `threads` threads and `smem` bytes of dynamic shared
+/// memory on `stream`. With `launched`, that event fires once every CTA of the grid has begun
+/// (sm_90's launch completion event): LaunchGates' eager wait.
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), unsigned ctas, unsigned threads, size_t smem, cudaStream_t stream,
+                   cudaEvent_t launched, Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeLaunchCompletionEvent;
+  attribute.val.launchCompletionEvent.event = launched;
+  attribute.val.launchCompletionEvent.flags = 0;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(ctas);
+  config.blockDim = dim3(threads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = launched != nullptr ? 1 : 0;
+  PATLAB_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
+// [launch-completion-event]
 
 // [stream-run]
 /// Runs `launch(i, s)` for i in [0, count): launch i on side stream i of `fork`, forked from
