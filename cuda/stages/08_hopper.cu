@@ -124,7 +124,8 @@ class HopperStage final : public Stage {
       const size_t b = static_cast<size_t>(i);
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
       if (bucket.count == 0) return;
-      // Gated as stage 7's buckets (plan_stage.cuh): the 128-row CTAs place theirs first.
+      // Gated as stage 7's buckets when launched eagerly (plan_stage.cuh): the 128-row CTAs place
+      // theirs first.
       const cudaEvent_t fires = gates_ ? gate_bucket(*gates_, plan_.buckets(), i, s) : nullptr;
       if (!is_hopper_tile(bucket.tile)) {
         plan_.launch(b, s, fires);  // the pack kernel (stage 7's) for packs of up to 32 rows
@@ -137,7 +138,6 @@ class HopperStage final : public Stage {
                         maps_.box_rows());
         });
       }
-      if (gates_) gates_->launched(i, s);
     });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run 2: launch gates in graphs too, stage 8 gated, equal-footprint buckets fewer CTAs first; on the
-# H200, in one call; everything lands in OUT/r2.tar.gz (r2/):
+# Runs 2 and 3 (RUN=r3) on the H200, each in one call; everything lands in OUT/RUN.tar.gz (RUN/,
+# default r2). Run 2: launch gates in graphs too, stage 8 gated, equal-footprint buckets fewer
+# CTAs first; run 3: stage 8 gated when launched eagerly, the rest as in b1cd470.
 #  1. test_07_pat and test_08_hopper of the new build (build-ab/test_*.xz), PATLAB_REQUIRE_GPU=1
 #     (their grids check graph replay as well as eager runs);
 #  2. per workload of WORKLOADS ('|'-separated): stages 6, 7 and 8 of build-ab/patlab-before.xz
@@ -9,7 +10,7 @@
 #  3. stages 6, 7 and 8 of the new build over tools/suite.txt then tools/suite-categories.txt,
 #     unchecked, until the time is up (suite/N.jsonl: the N-th workload line of the two files).
 # No step starts after SECONDS (default 540).
-#   docs/results/2026-12-04-h200-stage8-timeline/run2.sh OUT [SECONDS]
+#   [RUN=r3] docs/results/2026-12-04-h200-stage8-timeline/run2.sh OUT [SECONDS]
 set -uo pipefail
 final=$1
 budget=${2:-540}
@@ -17,9 +18,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.." || exit 1
 # shellcheck source=../../../tools/results_steps.sh
 source tools/results_steps.sh
-out=/tmp/r2
+run=${RUN:-r2}
+out=/tmp/$run
 mkdir -p "$out/suite" "$final"
-trap 'tar -C /tmp -czf "$final/r2.tar.gz" r2' EXIT
+trap 'tar -C /tmp -czf "$final/$run.tar.gz" "$run"' EXIT
 unpack patlab-before patlab test_07_pat test_08_hopper || exit 1
 device_env patlab-before patlab > "$out/env.txt"
 cat "$out/env.txt"

@@ -90,7 +90,6 @@ std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, Bucke
     for (PlanBucket& b : buckets) b.ctas_per_sm = estimate_tile_ctas_per_sm(shape, b.tile, tiles);
     std::stable_sort(buckets.begin(), buckets.end(), [](const PlanBucket& a, const PlanBucket& b) {
       if (a.ctas_per_sm != b.ctas_per_sm) return a.ctas_per_sm < b.ctas_per_sm;
-      if (a.packs.size() != b.packs.size()) return a.packs.size() < b.packs.size();  // fewer CTAs first
       return a.longest > b.longest;
     });
   }

@@ -25,15 +25,15 @@ struct PlanStageConfig {
   PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
   UploadOptions upload;     ///< direct output, pack order
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
-  bool gated = false;       ///< a bucket starts once every bucket of larger CTAs launched before it has
-                            ///< begun all its CTAs (sm_90, eager and in graphs: LaunchGates; needs streams)
+  bool gated = false;       ///< eager: a bucket starts once every bucket of larger CTAs launched before it
+                            ///< has begun all its CTAs (sm_90 launch completion events; needs streams)
 };
 
 // [plan-stage-gate]
 /// With `gates`: makes stream `s` of bucket `b` wait until every earlier bucket of larger CTAs
 /// (fewer per SM, DevicePlan::Bucket::ctas_per_sm) has begun all its CTAs, and returns the event
 /// bucket `b`'s launch is to fire for the later buckets of smaller CTAs (nullptr if none waits
-/// on it, or in a capture: LaunchGates::fires()). Stages 7 and 8.
+/// on it, or in a capture, where the gates stand aside: LaunchGates). Stages 7 and 8.
 inline cudaEvent_t gate_bucket(LaunchGates& gates, const std::vector<DevicePlan::Bucket>& buckets, int b,
                                cudaStream_t s) {
   const size_t i = static_cast<size_t>(b);
@@ -100,7 +100,6 @@ class PlanStage final : public Stage {
         return;
       }
       plan_.launch(static_cast<size_t>(b), s, gate_bucket(*gates_, plan_.buckets(), b, s));
-      gates_->launched(b, s);
     });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }

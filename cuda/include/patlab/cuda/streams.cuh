@@ -5,7 +5,6 @@
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -62,18 +61,19 @@ class StreamFork {
 };
 
 // [launch-gates]
-/// The launch order of a stage's buckets, enforced on sm_90: a bucket's launch waits until chosen
-/// earlier buckets have begun all their CTAs, so the block scheduler cannot give their SMs to it
-/// first. Launched eagerly, through launch completion events (a bucket's launch fires its event
-/// once its grid has begun, cudaLaunchAttributeLaunchCompletionEvent; later streams wait on it).
-/// Captured into a CUDA graph, through graph edges from the earlier kernel node's launch
-/// completion port (cudaGraphKernelNodePortLaunchCompletion): an event waited on inside a capture
-/// becomes an ordinary edge, which holds the later bucket until the earlier one has *finished*
-/// (docs/results/2026-12-04-h200-bucket-order, runs 5-6).
+/// The launch order of a stage's buckets, enforced on sm_90 for eager launches: a bucket's launch
+/// waits until chosen earlier buckets have begun all their CTAs, so the block scheduler cannot give
+/// their SMs to it first. A bucket's launch fires its event once its grid has begun
+/// (cudaLaunchAttributeLaunchCompletionEvent) and later streams wait on it. In a CUDA graph capture
+/// the gates stand aside and the graph keeps the launch order alone: an event waited on in a capture
+/// becomes an edge that holds the later bucket until the earlier one has *finished*, and edges from
+/// the kernel node's launch completion port (cudaGraphKernelNodePortLaunchCompletion) cost stage 7
+/// up to 8% on short trees (docs/results/2026-12-04-h200-bucket-order runs 5-6,
+/// 2026-12-04-h200-stage8-timeline run 2).
 class LaunchGates {
  public:
-  /// Room for `n` buckets: one event each (no timing) and, in a capture, its kernel node.
-  explicit LaunchGates(int n) : events_(static_cast<size_t>(n)), nodes_(static_cast<size_t>(n)) {
+  /// Room for `n` buckets: one event each (no timing).
+  explicit LaunchGates(int n) : events_(static_cast<size_t>(n)) {
     for (cudaEvent_t& e : events_) PATLAB_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
   ~LaunchGates() {
@@ -84,54 +84,28 @@ class LaunchGates {
 
   int size() const { return static_cast<int>(events_.size()); }
 
-  /// Before a run's first launch: whether `main` (and so the side streams forked from it) is
-  /// being captured decides how the gates wait.
+  /// Before a run's first launch: the gates hold unless `main` (and so the side streams forked
+  /// from it) is being captured.
   void begin(cudaStream_t main) {
     cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
     PATLAB_CUDA_CHECK(cudaStreamIsCapturing(main, &status));
-    capturing_ = status != cudaStreamCaptureStatusNone;
-    std::fill(nodes_.begin(), nodes_.end(), nullptr);
+    open_ = status != cudaStreamCaptureStatusNone;
   }
 
-  /// Work enqueued on `s` next starts once bucket `j` (launched earlier in this run, with
-  /// fires(j, true)) has begun all its CTAs.
-  void wait(cudaStream_t s, int j) {
-    const size_t i = static_cast<size_t>(j);
-    if (!capturing_) {
-      PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, events_.at(i), 0));
-      return;
-    }
-    if (nodes_.at(i) == nullptr) return;
-    cudaGraphEdgeData edge{};
-    edge.from_port = cudaGraphKernelNodePortLaunchCompletion;
-    edge.type = cudaGraphDependencyTypeProgrammatic;  // the type the launch completion port takes
-    PATLAB_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(s, &nodes_[i], &edge, 1, cudaStreamAddCaptureDependencies));
+  /// Work enqueued on `s` next starts once bucket `j` (launched earlier in this run, with the
+  /// event of fires(j, true)) has begun all its CTAs.
+  void wait(cudaStream_t s, int j) const {
+    if (!open_) PATLAB_CUDA_CHECK(cudaStreamWaitEvent(s, events_.at(static_cast<size_t>(j)), 0));
   }
 
-  /// The event bucket `b`'s launch fires when a later bucket waits on it eagerly, else nullptr
-  /// (in a capture the edge starts at the kernel node itself: launched()).
+  /// The event bucket `b`'s launch is to fire when a later bucket waits on it, else nullptr.
   cudaEvent_t fires(int b, bool waited_on) const {
-    return waited_on && !capturing_ ? events_.at(static_cast<size_t>(b)) : nullptr;
-  }
-
-  /// After bucket `b`'s launch on `s`: in a capture, keeps its kernel node (the one node the
-  /// stream's next work depends on) for the edges of later buckets; none if it launched nothing.
-  void launched(int b, cudaStream_t s) {
-    if (!capturing_) return;
-    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    const cudaGraphNode_t* deps = nullptr;
-    const cudaGraphEdgeData* data = nullptr;
-    size_t n = 0;
-    PATLAB_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, nullptr, &deps, &data, &n));
-    cudaGraphNodeType type = cudaGraphNodeTypeEmpty;
-    if (n == 1) PATLAB_CUDA_CHECK(cudaGraphNodeGetType(deps[0], &type));
-    nodes_.at(static_cast<size_t>(b)) = type == cudaGraphNodeTypeKernel ? deps[0] : nullptr;  // nothing launched: none
+    return waited_on && !open_ ? events_.at(static_cast<size_t>(b)) : nullptr;
   }
 
  private:
   std::vector<cudaEvent_t> events_;
-  std::vector<cudaGraphNode_t> nodes_;
-  bool capturing_ = false;
+  bool open_ = false;  ///< this run is being captured: no gate
 };
 // [launch-gates]
 

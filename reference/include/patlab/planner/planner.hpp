@@ -136,7 +136,7 @@ bool is_hopper_tile(TileShape tile);
 enum class BucketOrder {
   appearance,    ///< the order in which the tiles first appear in the plan (stages 4-6)
   longest_pack,  ///< the bucket holding the longest pack first (stages 7 and 8 until 2026-12-04)
-  footprint,     ///< fewest resident CTAs per SM first, ties fewer CTAs, then longest pack (stages 7 and 8)
+  footprint,     ///< fewest resident CTAs per SM first, ties longest pack first (stages 7 and 8)
 };
 
 /// The host's estimate of the CTAs of `tile` one SM holds at `shape`: estimate_hopper_ctas_per_sm()
@@ -150,11 +150,8 @@ int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy til
 /// (estimate_tile_ctas_per_sm() under `tiles`, the policy the plan was made with) goes first, so
 /// its large CTAs take their places while the SMs are empty and the small CTAs of the other
 /// buckets fill around them; launched after a bucket of small CTAs that fills every SM several
-/// waves deep, they would start only as it drains and end as a tail. Between buckets of one
-/// footprint the one of fewer CTAs goes first, for the same reason: it delays the other by a part
-/// of a wave, where the other, several waves deep, would hold every pack of it, long ones too,
-/// until it drains (stage 8 on `--random-tree 11`, docs/results/2026-12-04-h200-stage8-timeline);
-/// then the bucket of the longest pack. Equal keys keep the order of appearance.
+/// waves deep, they would start only as it drains and end as a tail. Equal keys keep the order of
+/// appearance.
 std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order,
                                            TilePolicy tiles = TilePolicy::table);
 // [bucket launch order]
