@@ -271,6 +271,15 @@ def hetero_cases():
                   json.loads(out)["workload"]) else ["F = 0 shares tokens"])
     expect_ok("list --presets has hetero96", ["list", "--presets"], has("hetero96", "--hetero 1"))
     expect_ok("plan hetero96", ["plan", "hetero96", "--quiet"], has("packs", "HBM traffic model"))
+    # --hopper-min-kv: the 32-token 64-row packs of this tree leave stage 8's kernel for a 64x32 tile.
+    short_tree = ["plan", "--tree", "2,8,16,256_256,256,32,32", "--heads", "32/8", "--hopper-tiles", "--quiet"]
+    expect_ok("plan --hopper-tiles: 64-row packs on stage 8's kernel", short_tree,
+              lambda out: [] if re.search(r"^64x64 ", out, re.M) and not re.search(r"^64x32 ", out, re.M)
+              else ["expected a 64x64 bucket and no 64x32 one"])
+    expect_ok("plan --hopper-min-kv 64: short 64-row packs keep the pack kernel",
+              short_tree + ["--hopper-min-kv", "64"],
+              lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64 ", out, re.M)
+              else ["expected a 64x32 bucket and no 64x64 one"])
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
                                              "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
 
@@ -382,12 +391,21 @@ def subcommand_cases(tmp, path):
     expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be a positive SM count"], within=B)
     expect_error("plan: --ctas-per-sm -1", ["plan", "tiny", "--ctas-per-sm", "-1"], ["--ctas-per-sm must be >= 1"], within=B)
     expect_error("plan: --fill-window 0", ["plan", "tiny", "--fill-window", "0"], ["--fill-window must be 1..16"], within=B)
+    expect_error("plan: --hopper-min-kv -1", ["plan", "tiny", "--hopper-tiles", "--hopper-min-kv", "-1"],
+                 ["--hopper-min-kv must be a token count >= 0"], within=B)
+    expect_error("plan: --hopper-min-kv without --hopper-tiles", ["plan", "tiny", "--hopper-min-kv", "256"],
+                 ["--hopper-min-kv", "add --hopper-tiles"], within=B)
+    expect_error("plan: --hopper-min-kv with --cluster",
+                 ["plan", "tiny", "--hopper-tiles", "--cluster", "--hopper-min-kv", "256"],
+                 ["--hopper-min-kv is stage 8's"], within=B)
     for cmd in ("bench", "compare"):
         expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
                      within=B)
         expect_error(f"{cmd}: --fill-window 17", [cmd, "tiny", "--fill-window", "17"], ["--fill-window must be 1..16"],
                      within=B)
+        expect_error(f"{cmd}: --hopper-min-kv -5", [cmd, "tiny", "--hopper-min-kv", "-5"],
+                     ["--hopper-min-kv must be a token count >= 0"], within=B)
     expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],
                  within=B)
     expect_error("bench: stage 0 is the CPU oracle", ["bench", "tiny", "--stage", "0"], ["unknown GPU stage '0'"],

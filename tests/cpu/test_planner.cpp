@@ -600,7 +600,46 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE_THROWS_AS(hopper_policy_tile(129, 64), Error);
     REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
     REQUIRE(max_pack_rows(h) == kHopperMaxRows);
+    // hopper_min_kv: packs of 33-64 rows shorter than it keep the pack kernel (64 x 32), the
+    // others are untouched; the pack tile never takes the shape of stage 8's 64-row tile.
+    REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == TileShape{64, kMinKvForMaxRows});
+    REQUIRE(hopper_policy_tile(64, 256, kDefaultMaxKvTile, 256) == TileShape{64, kHopperKvTile});
+    REQUIRE(hopper_policy_tile(65, 20, kDefaultMaxKvTile, 256) == TileShape{128, kHopperKvTile});
+    REQUIRE(hopper_policy_tile(32, 20, kDefaultMaxKvTile, 256) == choose_tile(32, 20));
+    REQUIRE_FALSE(is_hopper_tile(hopper_policy_tile(48, 1, kDefaultMaxKvTile, 256)));
   }
+}
+
+TEST_CASE("hopper_min_kv: short packs of up to 64 rows keep the pack kernel, plans stay valid") {
+  // Every 64-row pack of this tree is short (32- and 256-token segments at group 4).
+  Shape s = llama_shape();
+  const PagedLayout L = build_layout(parse_tree_spec("2,8,16,256_256,256,32,32"), s, true, 1);
+  PlannerOptions h;
+  h.tiles = TilePolicy::hopper;
+  const Plan base = make_plan(L, h);
+  for (int min_kv : {0, 64, 512}) {
+    INFO("hopper_min_kv " << min_kv);
+    PlannerOptions o = h;
+    o.hopper_min_kv = min_kv;
+    const Plan p = make_plan(L, o);
+    REQUIRE(validate_plan(L, p).empty());
+    REQUIRE(p.packs.size() == base.packs.size());  // the same packs: only the tiles may differ
+    int kept = 0;
+    for (size_t i = 0; i < p.packs.size(); ++i) {
+      const Pack& pk = p.packs[i];
+      const Pack& b = base.packs[i];
+      REQUIRE(pk.queries == b.queries);
+      REQUIRE(pk.kv_len == b.kv_len);
+      const bool short_64 = pk.rows(s.group()) > kHopperMinRows / 2 && pk.rows(s.group()) <= kHopperTileRows[0] &&
+                            pk.kv_len < min_kv;
+      REQUIRE(pk.tile == (short_64 ? TileShape{kMaxTileRows, kMinKvForMaxRows} : b.tile));
+      kept += short_64;
+    }
+    REQUIRE((kept > 0) == (min_kv > 0));
+  }
+  PlannerOptions bad = h;
+  bad.hopper_min_kv = -1;
+  REQUIRE_THROWS_AS(make_plan(L, bad), Error);
 }
 
 TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {

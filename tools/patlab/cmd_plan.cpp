@@ -39,6 +39,7 @@ struct PlanOptions {
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< --cluster: the largest cluster size
+  int hopper_min_kv = 0;  ///< with --hopper-tiles: shorter 33-64-row packs keep the pack kernel
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
@@ -240,6 +241,9 @@ int run_plan(const PlanOptions& o) {
   require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
+  check_hopper_min_kv(o.hopper_min_kv);
+  require(o.hopper_min_kv == 0 || o.hopper, "--hopper-min-kv routes stage 8's packs: add --hopper-tiles");
+  require(o.hopper_min_kv == 0 || !o.cluster, "--hopper-min-kv is stage 8's; --cluster plans stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -248,6 +252,7 @@ int run_plan(const PlanOptions& o) {
   options.fill_waves = !o.no_fill;
   options.fill_window_waves = o.fill_window;
   options.max_cluster = o.max_cluster;
+  options.hopper_min_kv = o.hopper_min_kv;
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
@@ -354,6 +359,7 @@ void add_plan(CLI::App& app, Action& action) {
                 "chapter 02 shows the halving, chapter 16 the fill)");
   add_fill_window(*cmd, o->fill_window);
   add_max_cluster(*cmd, o->max_cluster);
+  add_hopper_min_kv(*cmd, o->hopper_min_kv);
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--hopper-tiles", o->hopper,

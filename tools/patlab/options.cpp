@@ -162,6 +162,18 @@ void add_max_cluster(CLI::App& app, int& out) {
       ->capture_default_str();
 }
 
+void add_hopper_min_kv(CLI::App& app, int& out) {
+  app.add_option("--hopper-min-kv", out,
+                 "Stage 8: packs of 33-64 rows with fewer KV tokens than this keep stage 7's pack kernel (a 64x" +
+                     std::to_string(kMinKvForMaxRows) + " tile) instead of the Hopper kernel (0: never; an "
+                     "experiment's knob, tutorial chapter 17)")
+      ->capture_default_str();
+}
+
+void check_hopper_min_kv(int tokens) {
+  require(tokens >= 0, "--hopper-min-kv must be a token count >= 0 (got " + std::to_string(tokens) + ")");
+}
+
 void add_quiet(CLI::App& app) {
   app.add_flag_callback("--quiet", [] { set_quiet(true); }, "No progress lines on stderr (errors still print)");
 }

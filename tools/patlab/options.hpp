@@ -85,6 +85,11 @@ void check_fill_window(int waves);
 /// Adds `--max-cluster` (PlannerOptions::max_cluster of stage 9) to `app`, storing into `out`;
 /// check_max_cluster() (planner/cluster.hpp) refuses a size other than 1, 2 or 4.
 void add_max_cluster(CLI::App& app, int& out);
+/// Adds `--hopper-min-kv` (PlannerOptions::hopper_min_kv of stage 8) to `app`, storing into `out`;
+/// check_hopper_min_kv() refuses a negative count.
+void add_hopper_min_kv(CLI::App& app, int& out);
+/// Throws Error(usage) unless `tokens` is a count add_hopper_min_kv() accepts.
+void check_hopper_min_kv(int tokens);
 
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);

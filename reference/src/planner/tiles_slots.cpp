@@ -44,13 +44,18 @@ int max_pack_rows(const PlannerOptions& options) {
   return kMaxTileRows;
 }
 
+// A 64-row pack kept on the pack kernel must not take the shape that names stage 8's kernel.
+static_assert(kHopperTileRows[0] == kMaxTileRows && kMinKvForMaxRows != kHopperKvTile,
+              "the pack kernel's 64 x kMinKvForMaxRows tile is told from stage 8's 64-row tile by its n");
+
 // [hopper policy]
-TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile) {
+TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) {
   if (rows < 1 || rows > kHopperMaxRows)
     throw Error(ErrorKind::usage, "hopper_policy_tile: " + std::to_string(rows) + " rows (must be in [1, " +
                                       std::to_string(kHopperMaxRows) + "])");
   if (rows <= kHopperMinRows / 2) return choose_tile(rows, kv_len, max_kv_tile);
   if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
+  if (rows <= kHopperTileRows[0] && kv_len < min_kv) return {kMaxTileRows, kMinKvForMaxRows};
   return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile};
 }
 // [hopper policy]
@@ -114,7 +119,8 @@ namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
   if (options.tiles == TilePolicy::hopper) {
-    const TileShape t = hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
+    const TileShape t =
+        hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile, options.hopper_min_kv);
     // Stage 8's own tiles have a shared-memory budget of their own (hopper_smem_bytes).
     return is_hopper_tile(t) ? t : fit_tile(t, shape.head_dim, shape.kv_element_bytes());
   }

@@ -114,6 +114,11 @@ struct PlannerOptions {
   /// Stage 9: the largest cluster size choose_clusters() may choose (1, 2 or 4, planner/cluster.hpp's
   /// kClusterSizes; 1: no multicast, every item solo).
   int max_cluster = 4;
+  /// TilePolicy::hopper: a pack of 33-64 rows with fewer KV tokens than this keeps the pack
+  /// kernel (hopper_policy_tile()); 0, the default, never. An experiment's knob (`--hopper-min-kv`):
+  /// stage 8 loses to stage 7 on trees whose 64-row packs are a few tiles long
+  /// (docs/results/2026-12-04-h200-stage8-timeline).
+  int hopper_min_kv = 0;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
@@ -124,9 +129,11 @@ int max_pack_rows(const PlannerOptions& options);
 /// at most kHopperMinRows / 2 rows keep the pack kernel's table tile (choose_tile(): 16 or 32
 /// rows, n capped at max_kv_tile), where a 64-row wgmma tile would compute mostly padding and
 /// its 256-thread CTA would cost more than the few rows gain; larger packs get stage 8's tiles,
-/// m = 64 up to 64 rows, else 128, n = kHopperKvTile. Throws Error(usage) unless
+/// m = 64 up to 64 rows, else 128, n = kHopperKvTile; but a pack of up to 64 rows and fewer than
+/// `min_kv` tokens keeps the pack kernel, as a 64 x kMinKvForMaxRows tile (never stage 8's
+/// 64 x kHopperKvTile, whose shape names the Hopper kernel). Throws Error(usage) unless
 /// 1 <= rows <= kHopperMaxRows and kv_len >= 1.
-TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile);
+TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile, int min_kv = 0);
 /// True for the tiles stage 8's own kernel runs (m of 64 or 128 under TilePolicy::hopper);
 /// the others are the pack kernel's.
 bool is_hopper_tile(TileShape tile);
