@@ -129,7 +129,8 @@ class HopperStage final : public Stage {
       // theirs first.
       const cudaEvent_t fires = gates_ ? gate_bucket(*gates_, plan_.buckets(), i, s) : nullptr;
       if (!is_hopper_tile(bucket.tile)) {
-        plan_.launch(b, s, fires);  // the pack kernel (stage 7's) for packs of up to 32 rows
+        plan_.launch(b, s, fires);  // the pack kernel (stage 7's): packs of up to 32 rows, short ones of 64
+                                    // with --hopper-min-kv
       } else {
         const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
         dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {

@@ -68,7 +68,7 @@ class StreamFork {
 /// the gates stand aside and the graph keeps the launch order alone: an event waited on in a capture
 /// becomes an edge that holds the later bucket until the earlier one has *finished*, and edges from
 /// the kernel node's launch completion port (cudaGraphKernelNodePortLaunchCompletion) cost stage 7
-/// up to 8% on short trees (docs/results/2026-12-04-h200-bucket-order runs 5-6,
+/// 4-13 us (up to 7%) on short trees (docs/results/2026-12-04-h200-bucket-order runs 5-6,
 /// 2026-12-04-h200-stage8-timeline run 2).
 class LaunchGates {
  public:
