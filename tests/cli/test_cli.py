@@ -280,6 +280,10 @@ def hetero_cases():
               short_tree + ["--hopper-min-kv", "64"],
               lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64 ", out, re.M)
               else ["expected a 64x32 bucket and no 64x64 one"])
+    expect_ok("plan --hopper-min-kv 1024: every range shorter, no pack over 64 rows",
+              short_tree + ["--hopper-min-kv", "1024"],
+              lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^128x64 ", out, re.M)
+              else ["expected a 64x32 bucket and no 128x64 one"])
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
                                              "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
 

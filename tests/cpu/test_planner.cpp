@@ -610,34 +610,33 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
   }
 }
 
-TEST_CASE("hopper_min_kv: short packs of up to 64 rows keep the pack kernel, plans stay valid") {
-  // Every 64-row pack of this tree is short (32- and 256-token segments at group 4).
+TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kernel; plans stay valid") {
+  // Ranges of this tree: 256-token roots, 256-token middles, 32-token leaves (544 tokens deep).
   Shape s = llama_shape();
   const PagedLayout L = build_layout(parse_tree_spec("2,8,16,256_256,256,32,32"), s, true, 1);
-  PlannerOptions h;
-  h.tiles = TilePolicy::hopper;
-  const Plan base = make_plan(L, h);
-  for (int min_kv : {0, 64, 512}) {
+  for (int min_kv : {0, 64, 512, 1024}) {
     INFO("hopper_min_kv " << min_kv);
-    PlannerOptions o = h;
+    PlannerOptions o;
+    o.tiles = TilePolicy::hopper;
     o.hopper_min_kv = min_kv;
     const Plan p = make_plan(L, o);
     REQUIRE(validate_plan(L, p).empty());
-    REQUIRE(p.packs.size() == base.packs.size());  // the same packs: only the tiles may differ
-    int kept = 0;
-    for (size_t i = 0; i < p.packs.size(); ++i) {
-      const Pack& pk = p.packs[i];
-      const Pack& b = base.packs[i];
-      REQUIRE(pk.queries == b.queries);
-      REQUIRE(pk.kv_len == b.kv_len);
-      const bool short_64 = pk.rows(s.group()) > kHopperMinRows / 2 && pk.rows(s.group()) <= kHopperTileRows[0] &&
-                            pk.kv_len < min_kv;
-      REQUIRE(pk.tile == (short_64 ? TileShape{kMaxTileRows, kMinKvForMaxRows} : b.tile));
+    int most_rows = 0, kept = 0;
+    for (const Pack& pk : p.packs) {
+      const int rows = pk.rows(s.group());
+      most_rows = std::max(most_rows, rows);
+      const bool short_64 = rows > kHopperMinRows / 2 && rows <= kHopperTileRows[0] && pk.kv_len < min_kv;
+      const TileShape policy = hopper_policy_tile(rows, pk.kv_len);  // without the knob
+      const TileShape usual = is_hopper_tile(policy) ? policy : fit_tile(policy, s.head_dim, s.kv_element_bytes());
+      REQUIRE(pk.tile == (short_64 ? TileShape{kMaxTileRows, kMinKvForMaxRows} : usual));
       kept += short_64;
     }
     REQUIRE((kept > 0) == (min_kv > 0));
+    // Every range is shorter than 1024 tokens: no pack over 64 rows then; without the knob, 128.
+    REQUIRE(most_rows == (min_kv == 1024 ? kHopperTileRows[0] : kHopperMaxRows));
   }
-  PlannerOptions bad = h;
+  PlannerOptions bad;
+  bad.tiles = TilePolicy::hopper;
   bad.hopper_min_kv = -1;
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
 }

@@ -52,7 +52,7 @@ struct BenchOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
-  int hopper_min_kv = 0;                        ///< stage 8: shorter 33-64-row packs keep the pack kernel
+  int hopper_min_kv = 0;                        ///< stage 8: shorter ranges' packs keep the pack kernel
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file

@@ -39,7 +39,7 @@ struct PlanOptions {
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< --cluster: the largest cluster size
-  int hopper_min_kv = 0;  ///< with --hopper-tiles: shorter 33-64-row packs keep the pack kernel
+  int hopper_min_kv = 0;  ///< with --hopper-tiles: shorter ranges' packs keep the pack kernel
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)

@@ -164,9 +164,9 @@ void add_max_cluster(CLI::App& app, int& out) {
 
 void add_hopper_min_kv(CLI::App& app, int& out) {
   app.add_option("--hopper-min-kv", out,
-                 "Stage 8: packs of 33-64 rows with fewer KV tokens than this keep stage 7's pack kernel (a 64x" +
-                     std::to_string(kMinKvForMaxRows) + " tile) instead of the Hopper kernel (0: never; an "
-                     "experiment's knob, tutorial chapter 17)")
+                 "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at a time, and its "
+                 "packs of 33-64 rows run stage 7's pack kernel (a 64x" + std::to_string(kMinKvForMaxRows) +
+                     " tile) instead of the Hopper kernel (0: never; an experiment's knob, tutorial chapter 17)")
       ->capture_default_str();
 }
 

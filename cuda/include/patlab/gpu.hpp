@@ -106,8 +106,9 @@ class Runner {
   /// Caps the cluster size stage 9 may choose (1, 2 or 4; 0 restores the default, 4). Applies to
   /// stages prepared afterwards.
   void set_max_cluster(int ctas);
-  /// Stage 8 keeps packs of 33-64 rows shorter than `tokens` KV tokens on the pack kernel
-  /// (PlannerOptions::hopper_min_kv; 0, the default, never). Applies to stages prepared afterwards.
+  /// Stage 8 packs KV ranges shorter than `tokens` tokens at most 64 rows at a time and keeps those
+  /// packs on the pack kernel (PlannerOptions::hopper_min_kv; 0, the default, never). Applies to
+  /// stages prepared afterwards.
   void set_hopper_min_kv(int tokens);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;

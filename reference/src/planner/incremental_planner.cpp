@@ -18,9 +18,6 @@ bool same_shape(const Shape& a, const Shape& b) {
          a.page_size == b.page_size && a.dtype == b.dtype;
 }
 
-/// Most rows of a pack under `options` (as make_plan()).
-int max_rows(const PlannerOptions& options) { return max_pack_rows(options); }
-
 /// One piece per walk pack, uncut (the plan without the KV split).
 std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
   std::vector<Piece> pieces(walk.size());
@@ -199,7 +196,7 @@ const Plan& IncrementalPlanner::update(const PagedLayout& layout, const std::vec
   }
   if (fresh) {
     shape_ = layout.shape;
-    model_ = CostModel::of(shape_, max_rows(options_));
+    model_ = CostModel::of(shape_, options_);
     plan_.strategy = plan_steps::strategy_name(options_);
   }
   if (!same_ids) {

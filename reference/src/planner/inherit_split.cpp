@@ -29,6 +29,15 @@ CostModel CostModel::of(const Shape& shape, int max_rows) {
   return c;
 }
 
+CostModel CostModel::of(const Shape& shape, const PlannerOptions& options) {
+  CostModel c = of(shape, max_pack_rows(options));
+  if (options.tiles == TilePolicy::hopper && options.hopper_min_kv > 0) {
+    c.short_range_tokens = options.hopper_min_kv;
+    c.short_queries_per_pack = std::max(1, kHopperTileRows[0] / shape.group());
+  }
+  return c;
+}
+
 // [node bytes]
 int64_t CostModel::node_bytes(int64_t tokens, int64_t ended, const std::vector<int32_t>& child_queries,
                               const std::vector<bool>& inherit) const {
@@ -240,10 +249,12 @@ void walk_tree(const PagedLayout& layout, const RadixTree& tree, const CostModel
   const std::vector<int32_t>& order = tree.order();
   auto emit = [&](const std::vector<int32_t>& queries, int32_t pending_block, const TreeNode& n) {
     const auto& table = layout.block_tables[static_cast<size_t>(queries.front())];
-    for (size_t first = 0; first < queries.size(); first += static_cast<size_t>(Q)) {
+    const bool short_range = n.token_end - int64_t{pending_block} * page < model.short_range_tokens;
+    const size_t q = static_cast<size_t>(short_range ? model.short_queries_per_pack : Q);
+    for (size_t first = 0; first < queries.size(); first += q) {
       Pack p;
       p.queries.assign(queries.begin() + static_cast<std::ptrdiff_t>(first),
-                       queries.begin() + static_cast<std::ptrdiff_t>(std::min(queries.size(), first + static_cast<size_t>(Q))));
+                       queries.begin() + static_cast<std::ptrdiff_t>(std::min(queries.size(), first + q)));
       p.token_begin = pending_block * page;
       p.kv_len = n.token_end - p.token_begin;
       p.blocks.assign(table.begin() + pending_block, table.begin() + n.block_end);

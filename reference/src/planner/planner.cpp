@@ -71,8 +71,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   check_layout(layout);
   const Shape& shape = layout.shape;
   const int page = shape.page_size;
-  const int max_rows = max_pack_rows(options);
-  const CostModel model = CostModel::of(shape, max_rows);
+  const CostModel model = CostModel::of(shape, options);
   PlanInfo local;
   PlanInfo& out = info ? *info : local;
   out = PlanInfo{};

@@ -114,10 +114,11 @@ struct PlannerOptions {
   /// Stage 9: the largest cluster size choose_clusters() may choose (1, 2 or 4, planner/cluster.hpp's
   /// kClusterSizes; 1: no multicast, every item solo).
   int max_cluster = 4;
-  /// TilePolicy::hopper: a pack of 33-64 rows with fewer KV tokens than this keeps the pack
-  /// kernel (hopper_policy_tile()); 0, the default, never. An experiment's knob (`--hopper-min-kv`):
-  /// stage 8 loses to stage 7 on trees whose 64-row packs are a few tiles long
-  /// (docs/results/2026-12-04-h200-stage8-timeline).
+  /// TilePolicy::hopper: a node's KV range shorter than this many tokens is packed at most
+  /// kHopperTileRows[0] rows at a time (CostModel::short_range_tokens), and a pack (or KV piece) of
+  /// 33-64 rows shorter than it keeps the pack kernel (hopper_policy_tile()); 0, the default,
+  /// never. An experiment's knob (`--hopper-min-kv`): stage 8 loses to stage 7 on trees whose 64-
+  /// and 128-row packs are a few tiles long (docs/results/2026-12-04-h200-stage8-timeline).
   int hopper_min_kv = 0;
 };
 
@@ -191,9 +192,17 @@ struct CostModel {
   int64_t kv_bytes_per_token = 0;   ///< K + V of one token over all KV heads
   int64_t extra_partial_bytes = 0;  ///< one more partial of one query: q re-gathered + partial written + read
   int queries_per_pack = 1;         ///< Q: max tile rows / group size
+  /// PlannerOptions::hopper_min_kv: a node's pending range shorter than this many tokens is packed
+  /// `short_queries_per_pack` queries at a time (0: never). The inherit-or-split choice still
+  /// counts Q.
+  int short_range_tokens = 0;
+  int short_queries_per_pack = 1;   ///< queries of at most kHopperTileRows[0] rows
 
   /// The model for `shape` when packs have at most `max_rows` rows.
   static CostModel of(const Shape& shape, int max_rows = kMaxTileRows);
+  /// The model of make_plan() under `options`: max_pack_rows() rows, and under TilePolicy::hopper
+  /// with hopper_min_kv, the short ranges' packs capped at kHopperTileRows[0] rows.
+  static CostModel of(const Shape& shape, const PlannerOptions& options);
   /// Packs that `queries` queries need (ceil(queries / Q)).
   int64_t packs_for(int64_t queries) const { return (queries + queries_per_pack - 1) / queries_per_pack; }
   /// Model bytes of a node's pending range of `tokens` with `ended` queries ending at the node,
