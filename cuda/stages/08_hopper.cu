@@ -107,10 +107,7 @@ class HopperStage final : public Stage {
     }
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
-    if (!gates_apply(*batch.device, buckets))
-      gates_.reset();
-    else if (!gates_ || gates_->size() < buckets)
-      gates_ = std::make_unique<LaunchGates>(buckets);
+    keep_gates(gates_, true, *batch.device, buckets);
     set_pools(batch.k_pool, batch.v_pool);
   }
 

@@ -259,7 +259,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
-  run.add({"Hopper kernel's shortest 64-row pack (stage 8, KV tokens)", Cell::integer(o.hopper_min_kv)});
+  run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper_min_kv)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 

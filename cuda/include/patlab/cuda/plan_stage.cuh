@@ -46,10 +46,16 @@ inline cudaEvent_t gate_bucket(LaunchGates& gates, const std::vector<DevicePlan:
 }
 // [plan-stage-gate]
 
-/// Whether a stage on `device` with `buckets` buckets launched on streams of their own gates
-/// them: launch completion needs sm_90 (kLaunchGateMajor), and one bucket has nothing to wait for.
-inline bool gates_apply(const gpu::DeviceInfo& device, int buckets) {
-  return device.cc_major >= kLaunchGateMajor && buckets > 1;
+/// Keeps `gates` for a plan of `buckets` buckets on streams of their own when the stage gates
+/// them (`wanted`) and they apply: launch completion needs sm_90 (kLaunchGateMajor), and one bucket
+/// has nothing to wait for. Otherwise drops them (the buckets are launched ungated). Made once and
+/// kept while they suffice, as the streams (a serve loop prepares every step). Stages 7 and 8.
+inline void keep_gates(std::unique_ptr<LaunchGates>& gates, bool wanted, const gpu::DeviceInfo& device,
+                       int buckets) {
+  if (!wanted || device.cc_major < kLaunchGateMajor || buckets < 2)
+    gates.reset();
+  else if (!gates || gates->size() < buckets)
+    gates = std::make_unique<LaunchGates>(buckets);
 }
 
 /// A stage that plans the batch on the host, uploads the plan and executes it: its pack
@@ -79,11 +85,7 @@ class PlanStage final : public Stage {
     // Streams are made once and kept while they suffice (a serve loop prepares every step).
     const int buckets = static_cast<int>(plan_.buckets().size());
     if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
-    // Launch completion needs sm_90; elsewhere the buckets are launched ungated.
-    if (!config_.gated || !config_.streams || !gates_apply(*batch.device, buckets))
-      gates_.reset();
-    else if (!gates_ || gates_->size() < buckets)
-      gates_ = std::make_unique<LaunchGates>(buckets);
+    keep_gates(gates_, config_.gated && config_.streams, *batch.device, buckets);
   }
   // [plan-stage-prepare]
 
@@ -95,11 +97,7 @@ class PlanStage final : public Stage {
     // (stage 7: gated, so the buckets of larger CTAs place theirs first)
     if (gates_) gates_->begin(stream);
     run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int b, cudaStream_t s) {
-      if (!gates_) {
-        plan_.launch(static_cast<size_t>(b), s);
-        return;
-      }
-      plan_.launch(static_cast<size_t>(b), s, gate_bucket(*gates_, plan_.buckets(), b, s));
+      plan_.launch(static_cast<size_t>(b), s, gates_ ? gate_bucket(*gates_, plan_.buckets(), b, s) : nullptr);
     });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
