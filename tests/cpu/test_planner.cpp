@@ -635,6 +635,25 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
     // Every range is shorter than 1024 tokens: no pack over 64 rows then; without the knob, 128.
     REQUIRE(most_rows == (min_kv == 1024 ? kHopperTileRows[0] : kHopperMaxRows));
   }
+  // Over every range the walk is stage 7's: the short ranges' choices count 64-row packs too, so
+  // the packs (queries, blocks) and partials are those of the table policy, only the tiles differ.
+  for (const char* spec : {"2,8,16,256_256,256,32,32", "1,16,32,64,128,1024_256,128,64,32,32,32"}) {
+    INFO(spec);
+    Shape deep = llama_shape();
+    deep.num_q_heads = 64;
+    const PagedLayout D = build_layout(parse_tree_spec(spec), deep, true, 1);
+    PlannerOptions table, hopper;
+    hopper.tiles = TilePolicy::hopper;
+    hopper.hopper_min_kv = 4096;
+    const Plan a = make_plan(D, table), b = make_plan(D, hopper);
+    REQUIRE(a.packs.size() == b.packs.size());
+    REQUIRE(a.partials == b.partials);
+    for (size_t i = 0; i < a.packs.size(); ++i) {
+      REQUIRE(a.packs[i].queries == b.packs[i].queries);
+      REQUIRE(a.packs[i].blocks == b.packs[i].blocks);
+      REQUIRE_FALSE(is_hopper_tile(b.packs[i].tile));
+    }
+  }
   PlannerOptions bad;
   bad.tiles = TilePolicy::hopper;
   bad.hopper_min_kv = -1;

@@ -38,6 +38,12 @@ CostModel CostModel::of(const Shape& shape, const PlannerOptions& options) {
   return c;
 }
 
+CostModel CostModel::for_range(int64_t tokens) const {
+  CostModel c = *this;
+  if (tokens < short_range_tokens) c.queries_per_pack = short_queries_per_pack;
+  return c;
+}
+
 // [node bytes]
 int64_t CostModel::node_bytes(int64_t tokens, int64_t ended, const std::vector<int32_t>& child_queries,
                               const std::vector<bool>& inherit) const {
@@ -244,13 +250,11 @@ Decision describe_decision(const CostModel& model, const TreeNode& n, int64_t to
 void walk_tree(const PagedLayout& layout, const RadixTree& tree, const CostModel& model, std::vector<Pack>& packs,
                std::vector<Decision>* decisions) {
   const int page = layout.shape.page_size;
-  const int Q = model.queries_per_pack;
   const std::vector<TreeNode>& nodes = tree.nodes();
   const std::vector<int32_t>& order = tree.order();
-  auto emit = [&](const std::vector<int32_t>& queries, int32_t pending_block, const TreeNode& n) {
+  auto emit = [&](const std::vector<int32_t>& queries, int32_t pending_block, const TreeNode& n, const CostModel& m) {
     const auto& table = layout.block_tables[static_cast<size_t>(queries.front())];
-    const bool short_range = n.token_end - int64_t{pending_block} * page < model.short_range_tokens;
-    const size_t q = static_cast<size_t>(short_range ? model.short_queries_per_pack : Q);
+    const size_t q = static_cast<size_t>(m.queries_per_pack);
     for (size_t first = 0; first < queries.size(); first += q) {
       Pack p;
       p.queries.assign(queries.begin() + static_cast<std::ptrdiff_t>(first),
@@ -269,20 +273,21 @@ void walk_tree(const PagedLayout& layout, const RadixTree& tree, const CostModel
     stack.pop_back();
     const TreeNode& n = nodes[static_cast<size_t>(v)];
     const int64_t tokens = n.token_end - int64_t{pending} * page;
+    const CostModel m = model.for_range(tokens);
     stay.assign(order.begin() + n.query_begin, order.begin() + n.query_begin + n.ended);
     std::vector<bool> inherit;
     if (n.children > 0) {
       sizes.clear();
       for (int32_t c = 0; c < n.children; ++c) sizes.push_back(nodes[static_cast<size_t>(n.first_child + c)].queries());
-      inherit = choose_inherit(model, tokens, n.ended, sizes);
-      if (decisions) decisions->push_back(describe_decision(model, n, tokens, pending * page, sizes, inherit));
+      inherit = choose_inherit(m, tokens, n.ended, sizes);
+      if (decisions) decisions->push_back(describe_decision(m, n, tokens, pending * page, sizes, inherit));
       for (size_t c = 0; c < sizes.size(); ++c) {
         if (inherit[c]) continue;
         const TreeNode& child = nodes[static_cast<size_t>(n.first_child) + c];
         stay.insert(stay.end(), order.begin() + child.query_begin, order.begin() + child.query_end);
       }
     }
-    if (!stay.empty()) emit(stay, pending, n);
+    if (!stay.empty()) emit(stay, pending, n, m);
     for (int32_t c = n.children - 1; c >= 0; --c)
       stack.emplace_back(n.first_child + c, inherit[static_cast<size_t>(c)] ? pending : n.block_end);
   }

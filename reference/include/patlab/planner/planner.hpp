@@ -193,8 +193,8 @@ struct CostModel {
   int64_t extra_partial_bytes = 0;  ///< one more partial of one query: q re-gathered + partial written + read
   int queries_per_pack = 1;         ///< Q: max tile rows / group size
   /// PlannerOptions::hopper_min_kv: a node's pending range shorter than this many tokens is packed
-  /// `short_queries_per_pack` queries at a time (0: never). The inherit-or-split choice still
-  /// counts Q.
+  /// `short_queries_per_pack` queries at a time, and its inherit-or-split choice counts packs of
+  /// that many (for_range()); 0: never.
   int short_range_tokens = 0;
   int short_queries_per_pack = 1;   ///< queries of at most kHopperTileRows[0] rows
 
@@ -203,6 +203,10 @@ struct CostModel {
   /// The model of make_plan() under `options`: max_pack_rows() rows, and under TilePolicy::hopper
   /// with hopper_min_kv, the short ranges' packs capped at kHopperTileRows[0] rows.
   static CostModel of(const Shape& shape, const PlannerOptions& options);
+  /// The model of a pending range of `tokens`: this one, or for a range shorter than
+  /// short_range_tokens the same with Q = short_queries_per_pack (the walk packs such a range that
+  /// many queries at a time, so its choice must count those packs).
+  CostModel for_range(int64_t tokens) const;
   /// Packs that `queries` queries need (ceil(queries / Q)).
   int64_t packs_for(int64_t queries) const { return (queries + queries_per_pack - 1) / queries_per_pack; }
   /// Model bytes of a node's pending range of `tokens` with `ended` queries ending at the node,
