@@ -227,6 +227,7 @@ void Runner::set_max_kv_tile(int tokens) { impl_->batch.max_kv_tile = tokens; }
 void Runner::set_fill_window(int waves) { impl_->batch.fill_window_waves = waves; }
 void Runner::set_max_cluster(int ctas) { impl_->batch.max_cluster = ctas; }
 void Runner::set_hopper_min_kv(int tokens) { impl_->batch.hopper_min_kv = tokens; }
+void Runner::set_hopper_wide_kv(int tokens) { impl_->batch.hopper_wide_kv = tokens; }
 
 std::string Runner::unsupported(const std::string& slug) const {
   auto stage = cuda::make_stage(slug);

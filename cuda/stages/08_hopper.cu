@@ -75,6 +75,7 @@ class HopperStage final : public Stage {
     require_sm90(batch);
     options = hopper_planner_options(batch);
     options.hopper_min_kv = batch.hopper_min_kv;  // stage 8's own: stage 9 runs every pack on its kernel
+    options.hopper_wide_kv = batch.hopper_wide_kv;
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64- and 128-row stage-8 instances (kRowClasses).
     for (int i = 0; i < 2; ++i) {

@@ -271,19 +271,26 @@ def hetero_cases():
                   json.loads(out)["workload"]) else ["F = 0 shares tokens"])
     expect_ok("list --presets has hetero96", ["list", "--presets"], has("hetero96", "--hetero 1"))
     expect_ok("plan hetero96", ["plan", "hetero96", "--quiet"], has("packs", "HBM traffic model"))
-    # --hopper-min-kv: the 32-token 64-row packs of this tree leave stage 8's kernel for a 64x32 tile.
+    # --hopper-min-kv: the 32-token 64-row packs of this tree leave stage 8's kernel (tiles named
+    # "64x64h", "128x64h") for the pack kernel's tile of stage 7 (64x32 at 32 tokens).
     short_tree = ["plan", "--tree", "2,8,16,256_256,256,32,32", "--heads", "32/8", "--hopper-tiles", "--quiet"]
     expect_ok("plan --hopper-tiles: 64-row packs on stage 8's kernel", short_tree,
-              lambda out: [] if re.search(r"^64x64 ", out, re.M) and not re.search(r"^64x32 ", out, re.M)
-              else ["expected a 64x64 bucket and no 64x32 one"])
+              lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^64x32 ", out, re.M)
+              else ["expected a 64x64h bucket and no 64x32 one"])
     expect_ok("plan --hopper-min-kv 64: short 64-row packs keep the pack kernel",
               short_tree + ["--hopper-min-kv", "64"],
-              lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64 ", out, re.M)
-              else ["expected a 64x32 bucket and no 64x64 one"])
-    expect_ok("plan --hopper-min-kv 1024: every range shorter, no pack over 64 rows",
+              lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64h ", out, re.M)
+              else ["expected a 64x32 bucket and no 64x64h one"])
+    expect_ok("plan --hopper-min-kv 1024: every range shorter, stage 7's tiles only",
               short_tree + ["--hopper-min-kv", "1024"],
-              lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^128x64 ", out, re.M)
-              else ["expected a 64x32 bucket and no 128x64 one"])
+              lambda out: [] if re.search(r"^64x64 ", out, re.M) and not re.search(r"^\d+x\d+h ", out, re.M)
+              else ["expected a 64x64 bucket and no stage-8 tile"])
+    expect_ok("plan --hopper-wide-kv 1024: no 128-row pack, 64-row packs stay on stage 8's kernel",
+              short_tree + ["--hopper-wide-kv", "1024"],
+              lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^128x64h ", out, re.M)
+              else ["expected a 64x64h bucket and no 128x64h one"])
+    expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "256"],
+                 ["--hopper-min-kv and --hopper-wide-kv", "add --hopper-tiles"], within=B)
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
                                              "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
 
@@ -398,10 +405,10 @@ def subcommand_cases(tmp, path):
     expect_error("plan: --hopper-min-kv -1", ["plan", "tiny", "--hopper-tiles", "--hopper-min-kv", "-1"],
                  ["--hopper-min-kv must be a token count >= 0"], within=B)
     expect_error("plan: --hopper-min-kv without --hopper-tiles", ["plan", "tiny", "--hopper-min-kv", "256"],
-                 ["--hopper-min-kv", "add --hopper-tiles"], within=B)
+                 ["--hopper-min-kv and --hopper-wide-kv", "add --hopper-tiles"], within=B)
     expect_error("plan: --hopper-min-kv with --cluster",
                  ["plan", "tiny", "--hopper-tiles", "--cluster", "--hopper-min-kv", "256"],
-                 ["--hopper-min-kv is stage 8's"], within=B)
+                 ["--hopper-min-kv and --hopper-wide-kv are stage 8's"], within=B)
     for cmd in ("bench", "compare"):
         expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
@@ -410,6 +417,8 @@ def subcommand_cases(tmp, path):
                      within=B)
         expect_error(f"{cmd}: --hopper-min-kv -5", [cmd, "tiny", "--hopper-min-kv", "-5"],
                      ["--hopper-min-kv must be a token count >= 0"], within=B)
+        expect_error(f"{cmd}: --hopper-wide-kv -5", [cmd, "tiny", "--hopper-wide-kv", "-5"],
+                     ["--hopper-wide-kv must be a token count >= 0"], within=B)
     expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],
                  within=B)
     expect_error("bench: stage 0 is the CPU oracle", ["bench", "tiny", "--stage", "0"], ["unknown GPU stage '0'"],

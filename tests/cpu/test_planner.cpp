@@ -480,10 +480,12 @@ TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewes
     }
   }
   SECTION("stage 8's tiles: its own estimate under TilePolicy::hopper, a usage error under the table") {
-    const TileShape wide{128, kHopperKvTile};
+    const TileShape wide{128, kHopperKvTile, TileKernel::hopper}, narrow{64, kHopperKvTile, TileKernel::hopper};
     pack(wide, 100);
     REQUIRE(estimate_tile_ctas_per_sm(shape, wide, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 128));
-    REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 64));
+    REQUIRE(estimate_tile_ctas_per_sm(shape, narrow, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 64));
+    // The pack kernel's 64x64 keeps its own estimate under either policy.
+    REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::hopper) == estimate_ctas_per_sm(128, 64, 64));
     REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::table) == estimate_ctas_per_sm(128, 64, 64));
     // 128 rows: one CTA per SM (128 KB); stage 8's 64x64: 2; then the pack kernel's tiles.
     REQUIRE(estimate_hopper_ctas_per_sm(128, 128) == 1);
@@ -583,7 +585,7 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
       if (pk.token_begin == 0) {
         ++hopper_prefix_packs;
         REQUIRE(pk.queries.size() == 32);  // 128 rows at group 4
-        REQUIRE(pk.tile == TileShape{128, kHopperKvTile});
+        REQUIRE(pk.tile == TileShape{128, kHopperKvTile, TileKernel::hopper});
       } else {
         REQUIRE(pk.tile == TileShape{16, kDefaultMaxKvTile});  // one query, 4 rows: the pack kernel's tile
       }
@@ -592,19 +594,23 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE(traffic::plan_bytes(L, p, true) < traffic::plan_bytes(L, plan, true));
     REQUIRE(hopper_policy_tile(1, 256) == choose_tile(1, 256));
     REQUIRE(hopper_policy_tile(32, 20) == choose_tile(32, 20));
-    REQUIRE(hopper_policy_tile(33, 20) == TileShape{64, kHopperKvTile});
-    REQUIRE(hopper_policy_tile(64, 4096) == TileShape{64, kHopperKvTile});
-    REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kHopperKvTile});
-    REQUIRE(is_hopper_tile(TileShape{128, kHopperKvTile}));
+    REQUIRE(hopper_policy_tile(33, 20) == TileShape{64, kHopperKvTile, TileKernel::hopper});
+    REQUIRE(hopper_policy_tile(64, 4096) == TileShape{64, kHopperKvTile, TileKernel::hopper});
+    REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kHopperKvTile, TileKernel::hopper});
+    REQUIRE(hopper_policy_tile(65, 1).name() == "128x64h");
+    REQUIRE(is_hopper_tile(TileShape{128, kHopperKvTile, TileKernel::hopper}));
+    REQUIRE_FALSE(is_hopper_tile(TileShape{64, 64}));
     REQUIRE_FALSE(is_hopper_tile(TileShape{32, 64}));
     REQUIRE_THROWS_AS(hopper_policy_tile(129, 64), Error);
     REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
     REQUIRE(max_pack_rows(h) == kHopperMaxRows);
-    // hopper_min_kv: packs of 33-64 rows shorter than it keep the pack kernel (64 x 32), the
-    // others are untouched; the pack tile never takes the shape of stage 8's 64-row tile.
-    REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == TileShape{64, kMinKvForMaxRows});
-    REQUIRE(hopper_policy_tile(64, 256, kDefaultMaxKvTile, 256) == TileShape{64, kHopperKvTile});
-    REQUIRE(hopper_policy_tile(65, 20, kDefaultMaxKvTile, 256) == TileShape{128, kHopperKvTile});
+    // hopper_min_kv: packs of 33-64 rows shorter than it keep the pack kernel and stage 7's tile,
+    // the others are untouched; the same 64 x 64 shape on either kernel is told by its kernel.
+    REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == choose_tile(33, 255));
+    REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == TileShape{64, 64});
+    REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) != hopper_policy_tile(33, 255));
+    REQUIRE(hopper_policy_tile(64, 256, kDefaultMaxKvTile, 256) == hopper_policy_tile(64, 256));
+    REQUIRE(hopper_policy_tile(65, 20, kDefaultMaxKvTile, 256) == hopper_policy_tile(65, 20));
     REQUIRE(hopper_policy_tile(32, 20, kDefaultMaxKvTile, 256) == choose_tile(32, 20));
     REQUIRE_FALSE(is_hopper_tile(hopper_policy_tile(48, 1, kDefaultMaxKvTile, 256)));
   }
@@ -628,7 +634,7 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
       const bool short_64 = rows > kHopperMinRows / 2 && rows <= kHopperTileRows[0] && pk.kv_len < min_kv;
       const TileShape policy = hopper_policy_tile(rows, pk.kv_len);  // without the knob
       const TileShape usual = is_hopper_tile(policy) ? policy : fit_tile(policy, s.head_dim, s.kv_element_bytes());
-      REQUIRE(pk.tile == (short_64 ? TileShape{kMaxTileRows, kMinKvForMaxRows} : usual));
+      REQUIRE(pk.tile == (short_64 ? choose_tile(rows, pk.kv_len) : usual));
       kept += short_64;
     }
     REQUIRE((kept > 0) == (min_kv > 0));
@@ -654,9 +660,25 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
       REQUIRE_FALSE(is_hopper_tile(b.packs[i].tile));
     }
   }
+  // hopper_wide_kv alone: no 128-row pack over a shorter range, and the 64-row packs keep stage
+  // 8's kernel (every range of this tree is shorter than 1024 tokens).
+  PlannerOptions wide;
+  wide.tiles = TilePolicy::hopper;
+  wide.hopper_wide_kv = 1024;
+  const Plan w = make_plan(L, wide);
+  REQUIRE(validate_plan(L, w).empty());
+  int hopper_64 = 0;
+  for (const Pack& pk : w.packs) {
+    REQUIRE(pk.rows(s.group()) <= kHopperTileRows[0]);
+    hopper_64 += pk.tile == TileShape{kHopperTileRows[0], kHopperKvTile, TileKernel::hopper};
+  }
+  REQUIRE(hopper_64 > 0);
   PlannerOptions bad;
   bad.tiles = TilePolicy::hopper;
   bad.hopper_min_kv = -1;
+  REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+  bad.hopper_min_kv = 0;
+  bad.hopper_wide_kv = -1;
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
 }
 

@@ -52,7 +52,7 @@ struct BenchOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
-  int hopper_min_kv = 0;                        ///< stage 8: shorter ranges' packs keep the pack kernel
+  HopperRouting hopper;                         ///< stage 8: --hopper-min-kv, --hopper-wide-kv
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file
@@ -131,7 +131,8 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.max_kv_tile = o.max_kv_tile;
   model.fill_window_waves = o.fill_window;
   model.max_cluster = o.max_cluster;
-  model.hopper_min_kv = o.hopper_min_kv;
+  model.hopper_min_kv = o.hopper.min_kv;
+  model.hopper_wide_kv = o.hopper.wide_kv;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -209,7 +210,7 @@ void check_bench_options(const BenchOptions& o) {
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
-  check_hopper_min_kv(o.hopper_min_kv);
+  check_hopper_routing(o.hopper);
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
   if (!o.cta_trace.empty()) {
     require(gpu::built_with_cta_trace(), std::string("--cta-trace: ") + gpu::kNoCtaTrace);
@@ -259,7 +260,8 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
-  run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper_min_kv)});
+  run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.min_kv)});
+  run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.wide_kv)});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
@@ -358,7 +360,8 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_max_kv_tile(o.max_kv_tile);
   runner.set_fill_window(o.fill_window);
   runner.set_max_cluster(o.max_cluster);
-  runner.set_hopper_min_kv(o.hopper_min_kv);
+  runner.set_hopper_min_kv(o.hopper.min_kv);
+  runner.set_hopper_wide_kv(o.hopper.wide_kv);
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   Table run = run_table(choice, L);
@@ -407,7 +410,7 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
       ->capture_default_str();
   add_fill_window(cmd, o.fill_window);
   add_max_cluster(cmd, o.max_cluster);
-  add_hopper_min_kv(cmd, o.hopper_min_kv);
+  add_hopper_routing(cmd, o.hopper);
   cmd.add_option_function<double>(
          "--bandwidth",
          [&o](double gbs) {

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "commands.hpp"
 #include "options.hpp"
@@ -39,7 +40,7 @@ struct PlanOptions {
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< --cluster: the largest cluster size
-  int hopper_min_kv = 0;  ///< with --hopper-tiles: shorter ranges' packs keep the pack kernel
+  HopperRouting routing;  ///< with --hopper-tiles: --hopper-min-kv, --hopper-wide-kv
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
@@ -59,9 +60,9 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     int64_t packs = 0, queries = 0, tokens = 0;
     int64_t min_rows = INT64_MAX, max_rows = 0, min_kv = INT64_MAX, max_kv = 0;
   };
-  std::map<std::pair<int, int>, Bucket> buckets;
+  std::map<std::tuple<int, int, TileKernel>, Bucket> buckets;  // by tile: m, n, kernel
   for (const Pack& p : plan.packs) {
-    Bucket& b = buckets[{p.tile.m, p.tile.n}];
+    Bucket& b = buckets[{p.tile.m, p.tile.n, p.tile.kernel}];
     const int64_t rows = p.rows(shape.group());
     ++b.packs;
     b.queries += static_cast<int64_t>(p.queries.size());
@@ -79,7 +80,7 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
                hopper ? "stage 8 launches" : "stage 7 launches"};
   for (const auto& kv : buckets) {
     const Bucket& b = kv.second;
-    const TileShape tile{kv.first.first, kv.first.second};
+    const TileShape tile{std::get<0>(kv.first), std::get<1>(kv.first), std::get<2>(kv.first)};
     const auto at_tile = [&](const PlanBucket& l) { return l.tile == tile; };
     const auto place = std::find_if(launch.begin(), launch.end(), at_tile) - launch.begin();
     t.add({tile.name(), Cell::integer(b.packs), Cell::integer(b.packs * shape.num_kv_heads), Cell::integer(b.queries),
@@ -241,9 +242,9 @@ int run_plan(const PlanOptions& o) {
   require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
-  check_hopper_min_kv(o.hopper_min_kv);
-  require(o.hopper_min_kv == 0 || o.hopper, "--hopper-min-kv routes stage 8's packs: add --hopper-tiles");
-  require(o.hopper_min_kv == 0 || !o.cluster, "--hopper-min-kv is stage 8's; --cluster plans stage 9");
+  check_hopper_routing(o.routing);
+  require(!o.routing.any() || o.hopper, "--hopper-min-kv and --hopper-wide-kv route stage 8's packs: add --hopper-tiles");
+  require(!o.routing.any() || !o.cluster, "--hopper-min-kv and --hopper-wide-kv are stage 8's; --cluster plans stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -252,7 +253,8 @@ int run_plan(const PlanOptions& o) {
   options.fill_waves = !o.no_fill;
   options.fill_window_waves = o.fill_window;
   options.max_cluster = o.max_cluster;
-  options.hopper_min_kv = o.hopper_min_kv;
+  options.hopper_min_kv = o.routing.min_kv;
+  options.hopper_wide_kv = o.routing.wide_kv;
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
@@ -359,7 +361,7 @@ void add_plan(CLI::App& app, Action& action) {
                 "chapter 02 shows the halving, chapter 16 the fill)");
   add_fill_window(*cmd, o->fill_window);
   add_max_cluster(*cmd, o->max_cluster);
-  add_hopper_min_kv(*cmd, o->hopper_min_kv);
+  add_hopper_routing(*cmd, o->routing);
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--hopper-tiles", o->hopper,

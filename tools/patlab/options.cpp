@@ -162,16 +162,21 @@ void add_max_cluster(CLI::App& app, int& out) {
       ->capture_default_str();
 }
 
-void add_hopper_min_kv(CLI::App& app, int& out) {
-  app.add_option("--hopper-min-kv", out,
+void add_hopper_routing(CLI::App& app, HopperRouting& out) {
+  app.add_option("--hopper-min-kv", out.min_kv,
                  "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at a time, and its "
-                 "packs of 33-64 rows run stage 7's pack kernel (a 64x" + std::to_string(kMinKvForMaxRows) +
-                     " tile) instead of the Hopper kernel (0: never; an experiment's knob, tutorial chapter 17)")
+                 "packs of 33-64 rows run stage 7's pack kernel and tile instead of the Hopper kernel (0: never; "
+                 "tutorial chapter 17)")
+      ->capture_default_str();
+  app.add_option("--hopper-wide-kv", out.wide_kv,
+                 "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at a time (no "
+                 "128-row pack over it; 0: never; tutorial chapter 17)")
       ->capture_default_str();
 }
 
-void check_hopper_min_kv(int tokens) {
-  require(tokens >= 0, "--hopper-min-kv must be a token count >= 0 (got " + std::to_string(tokens) + ")");
+void check_hopper_routing(const HopperRouting& r) {
+  require(r.min_kv >= 0, "--hopper-min-kv must be a token count >= 0 (got " + std::to_string(r.min_kv) + ")");
+  require(r.wide_kv >= 0, "--hopper-wide-kv must be a token count >= 0 (got " + std::to_string(r.wide_kv) + ")");
 }
 
 void add_quiet(CLI::App& app) {

@@ -85,11 +85,18 @@ void check_fill_window(int waves);
 /// Adds `--max-cluster` (PlannerOptions::max_cluster of stage 9) to `app`, storing into `out`;
 /// check_max_cluster() (planner/cluster.hpp) refuses a size other than 1, 2 or 4.
 void add_max_cluster(CLI::App& app, int& out);
-/// Adds `--hopper-min-kv` (PlannerOptions::hopper_min_kv of stage 8) to `app`, storing into `out`;
-/// check_hopper_min_kv() refuses a negative count.
-void add_hopper_min_kv(CLI::App& app, int& out);
-/// Throws Error(usage) unless `tokens` is a count add_hopper_min_kv() accepts.
-void check_hopper_min_kv(int tokens);
+/// Stage 8's routing knobs as the command line gives them (PlannerOptions::hopper_min_kv and
+/// hopper_wide_kv; 0 = off).
+struct HopperRouting {
+  int min_kv = 0;   ///< --hopper-min-kv
+  int wide_kv = 0;  ///< --hopper-wide-kv
+  bool any() const { return min_kv != 0 || wide_kv != 0; }
+};
+/// Adds `--hopper-min-kv` and `--hopper-wide-kv` to `app`, storing into `out`;
+/// check_hopper_routing() refuses a negative count.
+void add_hopper_routing(CLI::App& app, HopperRouting& out);
+/// Throws Error(usage) unless both counts are ones add_hopper_routing() accepts.
+void check_hopper_routing(const HopperRouting& r);
 
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);

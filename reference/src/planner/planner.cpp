@@ -47,6 +47,7 @@ void check_options(const PlannerOptions& o) {
           "planner: max_splits_per_query must be >= 0 (got " + std::to_string(o.max_splits_per_query) + ")");
   require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
           "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
+  require(o.hopper_wide_kv >= 0, "planner: hopper_wide_kv must be >= 0 (got " + std::to_string(o.hopper_wide_kv) + ")");
   require(o.hopper_min_kv >= 0, "planner: hopper_min_kv must be >= 0 (got " + std::to_string(o.hopper_min_kv) + ")");
   if (o.tiles == TilePolicy::fixed)
     require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),

@@ -104,6 +104,7 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
   } else if (slug == "hopper") {
     p.tiles = TilePolicy::hopper;
     p.hopper_min_kv = options.hopper_min_kv;
+    p.hopper_wide_kv = options.hopper_wide_kv;
     p.split_kv = true;
     config.direct_output = true;
   } else {

@@ -44,10 +44,6 @@ int max_pack_rows(const PlannerOptions& options) {
   return kMaxTileRows;
 }
 
-// A 64-row pack kept on the pack kernel must not take the shape that names stage 8's kernel.
-static_assert(kHopperTileRows[0] == kMaxTileRows && kMinKvForMaxRows != kHopperKvTile,
-              "the pack kernel's 64 x kMinKvForMaxRows tile is told from stage 8's 64-row tile by its n");
-
 // [hopper policy]
 TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) {
   if (rows < 1 || rows > kHopperMaxRows)
@@ -55,12 +51,12 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) 
                                       std::to_string(kHopperMaxRows) + "])");
   if (rows <= kHopperMinRows / 2) return choose_tile(rows, kv_len, max_kv_tile);
   if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
-  if (rows <= kHopperTileRows[0] && kv_len < min_kv) return {kMaxTileRows, kMinKvForMaxRows};
-  return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile};
+  if (rows <= kHopperTileRows[0] && kv_len < min_kv) return choose_tile(rows, kv_len, max_kv_tile);
+  return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile, TileKernel::hopper};
 }
 // [hopper policy]
 
-bool is_hopper_tile(TileShape tile) { return one_of(tile.m, kHopperTileRows) && tile.n == kHopperKvTile; }
+bool is_hopper_tile(TileShape tile) { return tile.kernel == TileKernel::hopper; }
 
 int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy tiles) {
   if (tiles == TilePolicy::hopper && is_hopper_tile(tile)) return estimate_hopper_ctas_per_sm(shape.head_dim, tile.m);

@@ -78,8 +78,10 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
             std::to_string(group) + "), more than the largest tile's " + std::to_string(kMaxPackRows));
     if (p.tile.m != 0 || p.tile.n != 0) {
       // Stage 8's tiles (64 or 128 rows x kHopperKvTile) or a built pack-kernel tile that fits.
-      const bool hopper_tile = is_hopper_tile(p.tile);
-      const bool pack_tile = one_of(p.tile.m, kTileRowOptions) && one_of(p.tile.n, kTileKvOptions);
+      const bool hopper_tile =
+          is_hopper_tile(p.tile) && one_of(p.tile.m, kHopperTileRows) && p.tile.n == kHopperKvTile;
+      const bool pack_tile =
+          !is_hopper_tile(p.tile) && one_of(p.tile.m, kTileRowOptions) && one_of(p.tile.n, kTileKvOptions);
       if (!hopper_tile && !pack_tile)
         f.add("tile: " + name + " has tile " + p.tile.name() + ", not a built tile");
       else if (pack_tile && !tile_fits(p.tile, L.shape.head_dim, L.shape.kv_element_bytes()))

@@ -57,14 +57,25 @@ static_assert(kTileKvOptions[0] % 16 == 0 && kTileKvOptions[0] < kTileKvOptions[
               "KV tiles are increasing multiples of 16 tokens");
 static_assert(kMaxTileRows % 16 == 0 && kMaxTileRows >= 16, "a pack holds at least one query of the largest group (16)");
 
-/// Tile shape of a pack on the GPU: rows of the Q tile (m) and tokens per K/V tile (n).
+/// The kernel that runs a tile: the pack kernel of stages 4-7, or stage 8's Hopper kernel (TMA
+/// ring, wgmma). Both run 64 x 64 tiles, so the shape alone does not say which.
+enum class TileKernel : uint8_t {
+  pack,    ///< the pack kernel (mma.sync), every stage's
+  hopper,  ///< stage 8's hopper_pack_kernel (also the tiles stage 9 clusters)
+};
+
+/// Tile shape of a pack on the GPU: rows of the Q tile (m), tokens per K/V tile (n), and the
+/// kernel that runs it.
 struct TileShape {
   int m = 0;  ///< tile rows: 16, 32 or 64 (the pack kernel); 64 or 128 (stage 8)
   int n = 0;  ///< KV tokens per tile: 16, 32, 64 or 128
-  bool operator==(const TileShape& o) const { return m == o.m && n == o.n; }
+  TileKernel kernel = TileKernel::pack;  ///< which kernel runs it
+  bool operator==(const TileShape& o) const { return m == o.m && n == o.n && kernel == o.kernel; }
   bool operator!=(const TileShape& o) const { return !(*this == o); }
-  /// "m x n" as in reports, e.g. "64x64".
-  std::string name() const { return std::to_string(m) + "x" + std::to_string(n); }
+  /// "m x n" as in reports, e.g. "64x64"; stage 8's kernel's tiles end in "h" ("128x64h").
+  std::string name() const {
+    return std::to_string(m) + "x" + std::to_string(n) + (kernel == TileKernel::hopper ? "h" : "");
+  }
 };
 
 /// One unit of work: queries x one KV token range read through shared physical blocks.

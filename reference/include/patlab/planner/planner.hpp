@@ -120,6 +120,11 @@ struct PlannerOptions {
   /// never. An experiment's knob (`--hopper-min-kv`): stage 8 loses to stage 7 on trees whose 64-
   /// and 128-row packs are a few tiles long (docs/results/2026-12-04-h200-stage8-timeline).
   int hopper_min_kv = 0;
+  /// TilePolicy::hopper: a node's KV range shorter than this many tokens is packed at most
+  /// kHopperTileRows[0] rows at a time, on stage 8's 64-row kernel where hopper_min_kv lets it: no
+  /// 128-row pack over it (`--hopper-wide-kv`; 0, the default, never). The row cap applies below
+  /// the larger of the two knobs.
+  int hopper_wide_kv = 0;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
@@ -130,13 +135,12 @@ int max_pack_rows(const PlannerOptions& options);
 /// at most kHopperMinRows / 2 rows keep the pack kernel's table tile (choose_tile(): 16 or 32
 /// rows, n capped at max_kv_tile), where a 64-row wgmma tile would compute mostly padding and
 /// its 256-thread CTA would cost more than the few rows gain; larger packs get stage 8's tiles,
-/// m = 64 up to 64 rows, else 128, n = kHopperKvTile; but a pack of up to 64 rows and fewer than
-/// `min_kv` tokens keeps the pack kernel, as a 64 x kMinKvForMaxRows tile (never stage 8's
-/// 64 x kHopperKvTile, whose shape names the Hopper kernel). Throws Error(usage) unless
-/// 1 <= rows <= kHopperMaxRows and kv_len >= 1.
+/// m = 64 up to 64 rows, else 128, n = kHopperKvTile (TileKernel::hopper); but a pack of up to
+/// 64 rows and fewer than `min_kv` tokens keeps the pack kernel and stage 7's tile for it
+/// (choose_tile()). Throws Error(usage) unless 1 <= rows <= kHopperMaxRows and kv_len >= 1.
 TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile, int min_kv = 0);
-/// True for the tiles stage 8's own kernel runs (m of 64 or 128 under TilePolicy::hopper);
-/// the others are the pack kernel's.
+/// True for the tiles stage 8's own kernel runs (TileKernel::hopper); the others are the pack
+/// kernel's.
 bool is_hopper_tile(TileShape tile);
 
 /// How the tile buckets of a plan (its packs of one tile shape: one kernel launch each, on side
@@ -192,7 +196,8 @@ struct CostModel {
   int64_t kv_bytes_per_token = 0;   ///< K + V of one token over all KV heads
   int64_t extra_partial_bytes = 0;  ///< one more partial of one query: q re-gathered + partial written + read
   int queries_per_pack = 1;         ///< Q: max tile rows / group size
-  /// PlannerOptions::hopper_min_kv: a node's pending range shorter than this many tokens is packed
+  /// PlannerOptions::hopper_min_kv or hopper_wide_kv, the larger: a node's pending range shorter
+  /// than this many tokens is packed
   /// `short_queries_per_pack` queries at a time, and its inherit-or-split choice counts packs of
   /// that many (for_range()); 0: never.
   int short_range_tokens = 0;
