@@ -271,24 +271,31 @@ def hetero_cases():
                   json.loads(out)["workload"]) else ["F = 0 shares tokens"])
     expect_ok("list --presets has hetero96", ["list", "--presets"], has("hetero96", "--hetero 1"))
     expect_ok("plan hetero96", ["plan", "hetero96", "--quiet"], has("packs", "HBM traffic model"))
-    # --hopper-min-kv: the 32-token 64-row packs of this tree leave stage 8's kernel (tiles named
-    # "64x64h", "128x64h") for the pack kernel's tile of stage 7 (64x32 at 32 tokens).
+    # Stage 8's routing (--hopper-min-kv, --hopper-wide-kv; defaults 512 and 2048): on this tree
+    # (ranges of 32-544 tokens) the off switch puts every pack of 33-128 rows on stage 8's kernel
+    # (tiles named "64x64h", "128x64h"); a short range's 64-row packs keep the pack kernel and
+    # stage 7's tile (64x32 at 32 tokens); no range is long enough for a 128-row pack by default.
     short_tree = ["plan", "--tree", "2,8,16,256_256,256,32,32", "--heads", "32/8", "--hopper-tiles", "--quiet"]
-    expect_ok("plan --hopper-tiles: 64-row packs on stage 8's kernel", short_tree,
-              lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^64x32 ", out, re.M)
-              else ["expected a 64x64h bucket and no 64x32 one"])
+    expect_ok("plan --hopper-tiles, routing off: 64- and 128-row packs on stage 8's kernel",
+              short_tree + ["--hopper-min-kv", "0", "--hopper-wide-kv", "0"],
+              lambda out: [] if re.search(r"^64x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
+              and not re.search(r"^64x32 ", out, re.M) else ["expected 64x64h and 128x64h buckets, no 64x32 one"])
     expect_ok("plan --hopper-min-kv 64: short 64-row packs keep the pack kernel",
-              short_tree + ["--hopper-min-kv", "64"],
+              short_tree + ["--hopper-min-kv", "64", "--hopper-wide-kv", "0"],
               lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64h ", out, re.M)
               else ["expected a 64x32 bucket and no 64x64h one"])
+    expect_ok("plan --hopper-tiles, default routing: no 128-row pack over ranges shorter than 2048",
+              short_tree, lambda out: [] if not re.search(r"^128x64h ", out, re.M) else ["expected no 128x64h bucket"])
     expect_ok("plan --hopper-min-kv 1024: every range shorter, stage 7's tiles only",
               short_tree + ["--hopper-min-kv", "1024"],
               lambda out: [] if re.search(r"^64x64 ", out, re.M) and not re.search(r"^\d+x\d+h ", out, re.M)
               else ["expected a 64x64 bucket and no stage-8 tile"])
     expect_ok("plan --hopper-wide-kv 1024: no 128-row pack, 64-row packs stay on stage 8's kernel",
-              short_tree + ["--hopper-wide-kv", "1024"],
+              short_tree + ["--hopper-min-kv", "0", "--hopper-wide-kv", "1024"],
               lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^128x64h ", out, re.M)
               else ["expected a 64x64h bucket and no 128x64h one"])
+    expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
+              "--cluster", "--quiet"], has("packs"))
     expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "256"],
                  ["--hopper-min-kv and --hopper-wide-kv", "add --hopper-tiles"], within=B)
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",

@@ -243,8 +243,8 @@ int run_plan(const PlanOptions& o) {
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.routing);
-  require(!o.routing.any() || o.hopper, "--hopper-min-kv and --hopper-wide-kv route stage 8's packs: add --hopper-tiles");
-  require(!o.routing.any() || !o.cluster, "--hopper-min-kv and --hopper-wide-kv are stage 8's; --cluster plans stage 9");
+  require(!o.routing.given() || o.hopper, "--hopper-min-kv and --hopper-wide-kv route stage 8's packs: add --hopper-tiles");
+  require(!o.routing.given() || !o.cluster, "--hopper-min-kv and --hopper-wide-kv are stage 8's; --cluster plans stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -253,8 +253,10 @@ int run_plan(const PlanOptions& o) {
   options.fill_waves = !o.no_fill;
   options.fill_window_waves = o.fill_window;
   options.max_cluster = o.max_cluster;
-  options.hopper_min_kv = o.routing.min_kv;
-  options.hopper_wide_kv = o.routing.wide_kv;
+  if (o.hopper && !o.cluster) {  // stage 8's routing; stage 9 runs every pack on its own kernel
+    options.hopper_min_kv = o.routing.min_kv;
+    options.hopper_wide_kv = o.routing.wide_kv;
+  }
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);

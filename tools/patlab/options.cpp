@@ -163,15 +163,16 @@ void add_max_cluster(CLI::App& app, int& out) {
 }
 
 void add_hopper_routing(CLI::App& app, HopperRouting& out) {
-  app.add_option("--hopper-min-kv", out.min_kv,
-                 "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at a time, and its "
-                 "packs of 33-64 rows run stage 7's pack kernel and tile instead of the Hopper kernel (0: never; "
-                 "tutorial chapter 17)")
-      ->capture_default_str();
-  app.add_option("--hopper-wide-kv", out.wide_kv,
-                 "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at a time (no "
-                 "128-row pack over it; 0: never; tutorial chapter 17)")
-      ->capture_default_str();
+  out.min_option = app.add_option("--hopper-min-kv", out.min_kv,
+                                  "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at "
+                                  "a time, and its packs of 33-64 rows run stage 7's pack kernel and tile instead "
+                                  "of the Hopper kernel (0: never; tutorial chapter 17)")
+                       ->capture_default_str();
+  out.wide_option = app.add_option("--hopper-wide-kv", out.wide_kv,
+                                   "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows "
+                                   "at a time, on the Hopper kernel from --hopper-min-kv tokens (no 128-row pack "
+                                   "over it; 0: never; tutorial chapter 17)")
+                        ->capture_default_str();
 }
 
 void check_hopper_routing(const HopperRouting& r) {

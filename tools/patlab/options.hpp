@@ -8,6 +8,7 @@
 
 #include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/planner/plan.hpp"
 #include "patlab/report/report.hpp"
 #include "progress.hpp"
 
@@ -88,9 +89,12 @@ void add_max_cluster(CLI::App& app, int& out);
 /// Stage 8's routing knobs as the command line gives them (PlannerOptions::hopper_min_kv and
 /// hopper_wide_kv; 0 = off).
 struct HopperRouting {
-  int min_kv = 0;   ///< --hopper-min-kv
-  int wide_kv = 0;  ///< --hopper-wide-kv
-  bool any() const { return min_kv != 0 || wide_kv != 0; }
+  int min_kv = kDefaultHopperMinKv;    ///< --hopper-min-kv
+  int wide_kv = kDefaultHopperWideKv;  ///< --hopper-wide-kv
+  CLI::Option* min_option = nullptr;   ///< set by add_hopper_routing()
+  CLI::Option* wide_option = nullptr;  ///< set by add_hopper_routing()
+  /// True when the command line gave either option.
+  bool given() const { return (min_option && min_option->count() > 0) || (wide_option && wide_option->count() > 0); }
 };
 /// Adds `--hopper-min-kv` and `--hopper-wide-kv` to `app`, storing into `out`;
 /// check_hopper_routing() refuses a negative count.

@@ -107,12 +107,12 @@ class Runner {
   /// stages prepared afterwards.
   void set_max_cluster(int ctas);
   /// Stage 8 packs KV ranges shorter than `tokens` tokens at most 64 rows at a time and keeps those
-  /// packs on the pack kernel (PlannerOptions::hopper_min_kv; 0, the default, never). Applies to
-  /// stages prepared afterwards.
+  /// packs on the pack kernel (PlannerOptions::hopper_min_kv; default kDefaultHopperMinKv, 0:
+  /// never). Applies to stages prepared afterwards.
   void set_hopper_min_kv(int tokens);
   /// Stage 8 packs KV ranges shorter than `tokens` tokens at most 64 rows at a time (no 128-row
-  /// packs over them; PlannerOptions::hopper_wide_kv; 0, the default, never). Applies to stages
-  /// prepared afterwards.
+  /// packs over them; PlannerOptions::hopper_wide_kv; default kDefaultHopperWideKv, 0: never).
+  /// Applies to stages prepared afterwards.
   void set_hopper_wide_kv(int tokens);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;

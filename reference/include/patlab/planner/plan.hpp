@@ -31,6 +31,14 @@ inline constexpr int kHopperMaxRows = kHopperTileRows[1];
 inline constexpr int kHopperKvTile = 64;
 /// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.
 inline constexpr int kHopperMinRows = kHopperTileRows[0];
+/// Stage 8's default PlannerOptions::hopper_min_kv: a 64-row pack over fewer KV tokens runs the
+/// pack kernel. Measured on the H200 (docs/results/2026-12-04-h200-hopper-min-kv, run 3): with
+/// 512, `1,10_4096,416` at 32/8 ran 1.036x stage 7 eager, with 0 1.076x; elsewhere the two tied.
+inline constexpr int kDefaultHopperMinKv = 512;
+/// Stage 8's default PlannerOptions::hopper_wide_kv: no 128-row pack over fewer KV tokens. On the
+/// H200 (same run) 128-row packs over 256-1500-token ranges lost to two 64-row ones by up to 31%
+/// (`2,8,16,256_256,256,32,32`); over 2048 tokens and more they win (0.76x on `1,1024_2048,32`).
+inline constexpr int kDefaultHopperWideKv = 2048;
 /// Row classes of packs for the wave fill's slots: the pack kernel's 16, 32, 64 rows and stage
 /// 8's 128 (PlannerOptions::ctas_per_sm).
 inline constexpr int kRowClasses[] = {16, 32, 64, 128};

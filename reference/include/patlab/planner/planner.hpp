@@ -116,14 +116,13 @@ struct PlannerOptions {
   int max_cluster = 4;
   /// TilePolicy::hopper: a node's KV range shorter than this many tokens is packed at most
   /// kHopperTileRows[0] rows at a time (CostModel::short_range_tokens), and a pack (or KV piece) of
-  /// 33-64 rows shorter than it keeps the pack kernel (hopper_policy_tile()); 0, the default,
-  /// never. An experiment's knob (`--hopper-min-kv`): stage 8 loses to stage 7 on trees whose 64-
-  /// and 128-row packs are a few tiles long (docs/results/2026-12-04-h200-stage8-timeline).
+  /// 33-64 rows shorter than it keeps the pack kernel and stage 7's tile (hopper_policy_tile());
+  /// 0 here: never. Stage 8 runs with kDefaultHopperMinKv (`--hopper-min-kv`); stage 9 with 0.
   int hopper_min_kv = 0;
   /// TilePolicy::hopper: a node's KV range shorter than this many tokens is packed at most
   /// kHopperTileRows[0] rows at a time, on stage 8's 64-row kernel where hopper_min_kv lets it: no
-  /// 128-row pack over it (`--hopper-wide-kv`; 0, the default, never). The row cap applies below
-  /// the larger of the two knobs.
+  /// 128-row pack over it; 0 here: never. Stage 8 runs with kDefaultHopperWideKv
+  /// (`--hopper-wide-kv`); stage 9 with 0. The row cap applies below the larger of the two knobs.
   int hopper_wide_kv = 0;
 };
 
