@@ -286,6 +286,8 @@ def hetero_cases():
               else ["expected a 64x32 bucket and no 64x64h one"])
     expect_ok("plan --hopper-tiles, default routing: no 128-row pack over ranges shorter than 2048",
               short_tree, lambda out: [] if not re.search(r"^128x64h ", out, re.M) else ["expected no 128x64h bucket"])
+    expect_ok("plan --hopper-tiles names the routing it planned with", short_tree,
+              has("stage 8 routing", "--hopper-min-kv 512 --hopper-wide-kv 2048"))
     expect_ok("plan --hopper-min-kv 1024: every range shorter, stage 7's tiles only",
               short_tree + ["--hopper-min-kv", "1024"],
               lambda out: [] if re.search(r"^64x64 ", out, re.M) and not re.search(r"^\d+x\d+h ", out, re.M)

@@ -243,8 +243,10 @@ int run_plan(const PlanOptions& o) {
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.routing);
-  require(!o.routing.given() || o.hopper, "--hopper-min-kv and --hopper-wide-kv route stage 8's packs: add --hopper-tiles");
-  require(!o.routing.given() || !o.cluster, "--hopper-min-kv and --hopper-wide-kv are stage 8's; --cluster plans stage 9");
+  require(!o.routing.given() || o.hopper,
+          "--hopper-min-kv and --hopper-wide-kv route stage 8's packs: add --hopper-tiles");
+  require(!o.routing.given() || !o.cluster,
+          "--hopper-min-kv and --hopper-wide-kv are stage 8's; --cluster plans stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -305,7 +307,7 @@ int run_plan(const PlanOptions& o) {
            " CTAs; model cost per slot " + std::to_string(f.cost_chosen / 1024) + " KiB (no cut " +
            std::to_string(f.cost_whole / 1024) + ", fair-share cuts " + std::to_string(f.cost_fair / 1024) + "; " +
            std::to_string(f.candidates) + " cuts priced)";
-  Table summary = key_values("plan", {
+  std::vector<std::pair<std::string, Cell>> fields{
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
       {"kv dtype", kv_dtype_name(choice.shape.kv_dtype, choice.shape.dtype)},
@@ -328,7 +330,17 @@ int run_plan(const PlanOptions& o) {
                                    : "FAIL: " + std::to_string(faults.size()) + " faults, first: " + faults.front()},
       {"planning time ms (median of " + std::to_string(kPlanTimingRuns) + ")", Cell::num(plan_ms, 3)},
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
-  });
+  };
+  if (o.hopper && !o.cluster) {
+    const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
+    const std::string both = std::to_string(std::max(options.hopper_min_kv, options.hopper_wide_kv));
+    fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
+                  {"stage 8 routing", "64-row packs over fewer than " + std::to_string(options.hopper_min_kv) +
+                                          " tokens on the pack kernel; no 128-row pack over fewer than " + both +
+                                          " (--hopper-min-kv " + std::to_string(options.hopper_min_kv) +
+                                          " --hopper-wide-kv " + std::to_string(options.hopper_wide_kv) + "; 0: off)"});
+  }
+  const Table summary = key_values("plan", fields);
   std::vector<Table> tables{summary, buckets_table(plan, choice.shape, o.hopper), decisions_table(info),
                             waves_table(plan, choice.shape, o, slots), traffic_table(traffic_model(layout, plan))};
   if (o.cluster) {

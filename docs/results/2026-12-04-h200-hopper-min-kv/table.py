@@ -16,9 +16,11 @@ for f in sorted(folder.glob("*.jsonl")):
     for line in f.read_text().splitlines():
         r = json.loads(line)
         if r.get("table") == "results" and r.get("time_us") is not None:
-            rows.setdefault(r["workload"] + " " + r["shape"].split(" heads")[0], {}).setdefault(value, {})[r["stage"]] = r
+            key = r["workload"] + " " + r["shape"].split(" heads")[0]
+            rows.setdefault(key, {}).setdefault(value, {})[r["stage"]] = r
 
-print("| workload | min-kv | stage 7 eager / graph | stage 8 eager / graph | 8/7 eager | 8/7 graph | check | stage 8 buckets |")
+print("| workload | min-kv | stage 7 eager / graph | stage 8 eager / graph | 8/7 eager | 8/7 graph | check "
+      "| stage 8 buckets |")
 print("|---|---:|---:|---:|---:|---:|---|---|")
 for w, by_value in rows.items():
     for v in sorted(by_value, key=lambda v: [int(x) for x in v.split("_")]):
