@@ -29,10 +29,12 @@ struct CaseVerdict {
 /// The stage's model bytes on the GPU are the host's stage_traffic() for the device's SMs and the
 /// case's KV tile cap (stage 3: with the resident CTAs per SM its notes end with, "(N CTAs/SM)"):
 /// the CPU mode of `patlab bench` predicts from the same bytes.
-void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const PagedLayout& layout, int max_kv_tile) {
+void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const PagedLayout& layout, const Case& c) {
   StageTrafficOptions o;
   o.sms = runner.device().sm_count;
-  if (max_kv_tile > 0) o.max_kv_tile = max_kv_tile;
+  if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
+  o.hopper_min_kv = c.hopper_min_kv;
+  o.hopper_wide_kv = c.hopper_wide_kv;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -51,11 +53,13 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   const Reference ref = make_reference(w);
   gpu::Runner runner(w);
   runner.set_max_kv_tile(c.max_kv_tile);
+  runner.set_hopper_min_kv(c.hopper_min_kv);
+  runner.set_hopper_wide_kv(c.hopper_wide_kv);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;
   runner.prepare(slug);
-  check_model_bytes(runner, slug, w.layout, c.max_kv_tile);
+  check_model_bytes(runner, slug, w.layout, c);
   const DType dt = c.shape.dtype;
   const std::vector<uint16_t> eager = runner.run_once(slug);
   v.eager = check_output(decode(eager, dt), ref, dt);
@@ -70,11 +74,21 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
 
 }  // namespace
 
+std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
+  for (Case& c : cases) {
+    c.name += ", stage 8 routing off";
+    c.hopper_min_kv = 0;
+    c.hopper_wide_kv = 0;
+  }
+  return cases;
+}
+
 void check_stage(const std::string& slug, const std::vector<Case>& cases) {
   int passed = 0;
   std::map<std::string, int> not_built;  // reason -> cases
   for (const Case& c : cases) {
-    INFO("stage " << slug << ", case: " << c.name << ", seed " << c.seed << ", max KV tile " << c.max_kv_tile);
+    INFO("stage " << slug << ", case: " << c.name << ", seed " << c.seed << ", max KV tile " << c.max_kv_tile
+                  << ", --hopper-min-kv " << c.hopper_min_kv << " --hopper-wide-kv " << c.hopper_wide_kv);
     const CaseVerdict v = run_case(slug, c);
     if (!v.not_built.empty()) {
       ++not_built[v.not_built];

@@ -8,6 +8,7 @@
 
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/model/workload.hpp"
+#include "patlab/planner/plan.hpp"
 
 namespace patlab::test {
 
@@ -19,6 +20,8 @@ struct Case {
   uint64_t seed = 0;
   DataKind data = DataKind::flat;
   int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
+  int hopper_min_kv = kDefaultHopperMinKv;    ///< Runner::set_hopper_min_kv() before prepare (stage 8)
+  int hopper_wide_kv = kDefaultHopperWideKv;  ///< Runner::set_hopper_wide_kv() before prepare (stage 8)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -67,6 +70,11 @@ std::vector<Case> shapes_grid(uint64_t seed);
 /// each three times (eager, again, graph replay): the pull counter and the merge counters must
 /// be back at 0 after every run.
 std::vector<Case> stress_grid(uint64_t seed);
+
+/// `cases` with stage 8's routing off (hopper_min_kv and hopper_wide_kv 0): every pack of 33-128
+/// rows on the Hopper kernel, 128-row packs over short ranges too, as before the routing; the
+/// default routing leaves most of the small grids' packs to the pack kernel.
+std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second

@@ -6,7 +6,9 @@
 // and multi-root trees, random trees), and the tile128 grid run with the KV tile cap at 128 (the
 // n = 128 tiles of the stages that take their tiles from the planner's table; the other stages
 // ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256); stage
-// 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler.
+// 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler, stage 8
+// (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
+// sees every 64- and 128-row pack of them.
 #include <string>
 
 #include "../catch.hpp"
@@ -44,6 +46,13 @@ TEST_CASE("the stage matches the oracle on the tile128 grid (KV tile cap 128)") 
 TEST_CASE("the stage matches the oracle on the shapes grid (groups 1-16, d=256)") {
   patlab::test::check_stage(kStage, patlab::test::shapes_grid(kShapesSeed));
 }
+
+#ifdef PATLAB_STAGE_ROUTING
+TEST_CASE("the stage matches the oracle on the boundary and tree grids with its routing off") {
+  patlab::test::check_stage(kStage, patlab::test::without_hopper_routing(patlab::test::boundary_grid(kBoundarySeed)));
+  patlab::test::check_stage(kStage, patlab::test::without_hopper_routing(patlab::test::tree_grid(kTreeSeed)));
+}
+#endif
 
 #ifdef PATLAB_STAGE_STRESS
 TEST_CASE("the stage matches the oracle on the stress grid (a few huge items among many small ones)") {
