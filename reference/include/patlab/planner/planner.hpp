@@ -196,9 +196,8 @@ struct CostModel {
   int64_t extra_partial_bytes = 0;  ///< one more partial of one query: q re-gathered + partial written + read
   int queries_per_pack = 1;         ///< Q: max tile rows / group size
   /// PlannerOptions::hopper_min_kv or hopper_wide_kv, the larger: a node's pending range shorter
-  /// than this many tokens is packed
-  /// `short_queries_per_pack` queries at a time, and its inherit-or-split choice counts packs of
-  /// that many (for_range()); 0: never.
+  /// than this many tokens is packed `short_queries_per_pack` queries at a time, and its
+  /// inherit-or-split choice counts packs of that many (for_range()); 0: never.
   int short_range_tokens = 0;
   int short_queries_per_pack = 1;   ///< queries of at most kHopperTileRows[0] rows
 
