@@ -7,8 +7,10 @@
 # binaries (build-ab/NAME.xz) run first, PATLAB_REQUIRE_GPU=1. Writes OUT/RUN.tar.gz (RUN/, default
 # r1: <w>-<setting>.jsonl, .err, test logs, env.txt). With SUITE=1 the workloads are instead every
 # line of tools/suite.txt then tools/suite-categories.txt, at the binary's defaults, unchecked
-# (suite/N.jsonl: the N-th line). No run starts after SECONDS (default 540).
-#   [RUN=r1] [WORKLOADS=...] [VALUES=...] [TESTS=...] [SUITE=1] docs/results/2026-12-04-h200-hopper-min-kv/run.sh OUT [SECONDS]
+# (suite/N.jsonl: the N-th line), on the stages of STAGES (default "pat hopper"). No run starts
+# after SECONDS (default 540).
+#   [RUN=r1] [WORKLOADS=...] [VALUES=...] [TESTS=...] [SUITE=1 [STAGES=...]]
+#     docs/results/2026-12-04-h200-hopper-min-kv/run.sh OUT [SECONDS]
 set -uo pipefail
 final=$1
 budget=${2:-540}
@@ -59,7 +61,7 @@ if [[ ${SUITE:-0} == 1 ]]; then
     n=$((n + 1))
     if (( $(left) < 20 )); then echo "suite: stopped for time before line $n ($wl)"; break; fi
     # shellcheck disable=SC2086
-    timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage pat hopper --repeats 20 --no-check --format jsonl \
+    timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage ${STAGES:-pat hopper} --repeats 20 --no-check --format jsonl \
       > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
     echo "suite $n exit $? at $SECONDS s: $wl"
   done < <(cat tools/suite.txt tools/suite-categories.txt)
