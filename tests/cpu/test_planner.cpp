@@ -787,6 +787,15 @@ TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
     bad = plan;
     bad.packs.front().tile = {48, 64};
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 48x64"));
+    // The kernel is part of the tile: stage 8's kernel runs 64 or 128 rows x kHopperKvTile only,
+    // the pack kernel at most kMaxTileRows rows.
+    bad = plan;
+    bad.packs.front().tile = {32, kHopperKvTile, TileKernel::hopper};
+    REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 32x64h"));
+    bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::pack};
+    REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 128x64,"));
+    bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::hopper};
+    REQUIRE(validate_plan(W, bad).empty());
   }
 }
 
