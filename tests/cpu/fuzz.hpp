@@ -100,7 +100,11 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
     c.options.tiles = TilePolicy::fixed;
     c.options.fixed_tile = {kTileRowOptions[uni(0, 2)], kTileKvOptions[uni(0, 3)]};
   } else if (tiles == 1) {
+    // Stage 8's tiles under its routing: off, short, its defaults, long, either knob.
+    static constexpr int kRouting[] = {0, 64, kDefaultHopperMinKv, kDefaultHopperWideKv, 4096};
     c.options.tiles = TilePolicy::hopper;
+    c.options.hopper_min_kv = kRouting[uni(0, 4)];
+    c.options.hopper_wide_kv = kRouting[uni(0, 4)];
   }
   c.describe = "seed " + std::to_string(seed) + ": " + std::to_string(to.requests) + " requests, depth <= " +
                std::to_string(to.max_depth) + ", segments <= " + std::to_string(to.max_segment) + " tokens, group " +
@@ -109,8 +113,10 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
                ", cap " + std::to_string(c.options.max_splits_per_query) + ", split " +
                std::to_string(c.options.split_kv) +
                (c.options.tiles == TilePolicy::fixed    ? ", fixed tile"
-                : c.options.tiles == TilePolicy::hopper ? ", Hopper tiles"
-                                                        : "");
+                : c.options.tiles == TilePolicy::hopper
+                    ? ", Hopper tiles, --hopper-min-kv " + std::to_string(c.options.hopper_min_kv) +
+                          " --hopper-wide-kv " + std::to_string(c.options.hopper_wide_kv)
+                    : "");
   return c;
 }
 
