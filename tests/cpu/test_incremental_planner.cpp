@@ -208,7 +208,9 @@ Workload workload_for(const PagedLayout& L, uint64_t seed) {
   return w;
 }
 
-/// Random planner knobs: splits from none to eager, caps down to 0, fixed and table tiles.
+/// Random planner knobs: splits from none to eager, caps down to 0, fixed and table tiles, and
+/// stage 8's tiles under its routing (the sequences' ranges are tens to hundreds of tokens, so
+/// thresholds of 64-512 tokens fall among them).
 PlannerOptions random_options(std::mt19937_64& rng) {
   PlannerOptions o;
   const int sms[] = {1, 4, 16, 132};
@@ -219,6 +221,11 @@ PlannerOptions random_options(std::mt19937_64& rng) {
   if (std::bernoulli_distribution(0.2)(rng)) {
     o.tiles = TilePolicy::fixed;
     o.fixed_tile = {64, 64};
+  } else if (std::bernoulli_distribution(0.25)(rng)) {
+    const int routing[] = {0, 64, 128, 256, kDefaultHopperMinKv};
+    o.tiles = TilePolicy::hopper;
+    o.hopper_min_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
+    o.hopper_wide_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
   }
   return o;
 }
@@ -286,9 +293,13 @@ TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[i
     std::mt19937_64 rng(seed);
     const Shape shape = random_shape(rng);
     const PlannerOptions o = random_options(rng);
-    std::printf("sequence %d: seed %llu, %s, sms %d, split %d, min piece %d, cap %d\n", seq,
+    std::printf("sequence %d: seed %llu, %s, sms %d, split %d, min piece %d, cap %d, %s tiles", seq,
                 static_cast<unsigned long long>(seed), shape.describe().c_str(), o.sms, o.split_kv ? 1 : 0,
-                o.min_split_blocks, o.max_splits_per_query);
+                o.min_split_blocks, o.max_splits_per_query,
+                o.tiles == TilePolicy::fixed ? "fixed" : o.tiles == TilePolicy::hopper ? "Hopper" : "table");
+    if (o.tiles == TilePolicy::hopper)
+      std::printf(" (--hopper-min-kv %d --hopper-wide-kv %d)", o.hopper_min_kv, o.hopper_wide_kv);
+    std::printf("\n");
     INFO("seed " << seed);
     ServingBatch batch(shape, rng());
     RandomTreeOptions tree;
