@@ -255,7 +255,8 @@ int run_plan(const PlanOptions& o) {
   options.fill_waves = !o.no_fill;
   options.fill_window_waves = o.fill_window;
   options.max_cluster = o.max_cluster;
-  if (o.hopper && !o.cluster) {  // stage 8's routing; stage 9 runs every pack on its own kernel
+  const bool routed = o.hopper && !o.cluster;  // stage 8's routing; stage 9 runs every pack on its own kernel
+  if (routed) {
     options.hopper_min_kv = o.routing.min_kv;
     options.hopper_wide_kv = o.routing.wide_kv;
   }
@@ -331,9 +332,9 @@ int run_plan(const PlanOptions& o) {
       {"planning time ms (median of " + std::to_string(kPlanTimingRuns) + ")", Cell::num(plan_ms, 3)},
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
   };
-  if (o.hopper && !o.cluster) {
+  if (routed) {
     const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
-    const std::string both = std::to_string(std::max(options.hopper_min_kv, options.hopper_wide_kv));
+    const std::string both = std::to_string(hopper_narrow_kv(options));
     fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
                   {"stage 8 routing", "64-row packs over fewer than " + std::to_string(options.hopper_min_kv) +
                                           " tokens on the pack kernel; no 128-row pack over fewer than " + both +

@@ -31,10 +31,8 @@ CostModel CostModel::of(const Shape& shape, int max_rows) {
 
 CostModel CostModel::of(const Shape& shape, const PlannerOptions& options) {
   CostModel c = of(shape, max_pack_rows(options));
-  if (options.tiles == TilePolicy::hopper && std::max(options.hopper_min_kv, options.hopper_wide_kv) > 0) {
-    c.short_range_tokens = std::max(options.hopper_min_kv, options.hopper_wide_kv);
-    c.short_queries_per_pack = std::max(1, kHopperTileRows[0] / shape.group());
-  }
+  c.short_range_tokens = hopper_narrow_kv(options);
+  c.short_queries_per_pack = std::max(1, kHopperTileRows[0] / shape.group());
   return c;
 }
 

@@ -44,6 +44,10 @@ int max_pack_rows(const PlannerOptions& options) {
   return kMaxTileRows;
 }
 
+int hopper_narrow_kv(const PlannerOptions& options) {
+  return options.tiles == TilePolicy::hopper ? std::max(options.hopper_min_kv, options.hopper_wide_kv) : 0;
+}
+
 // [hopper policy]
 TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) {
   if (rows < 1 || rows > kHopperMaxRows)

@@ -129,6 +129,9 @@ struct PlannerOptions {
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
 /// kHopperMaxRows (hopper).
 int max_pack_rows(const PlannerOptions& options);
+/// KV tokens under which TilePolicy::hopper packs a range at most kHopperTileRows[0] rows at a
+/// time: the larger of hopper_min_kv and hopper_wide_kv (0: never; always 0 under other policies).
+int hopper_narrow_kv(const PlannerOptions& options);
 
 /// Stage 8's tile for a pack of `rows` rows and `kv_len` tokens (TilePolicy::hopper): packs of
 /// at most kHopperMinRows / 2 rows keep the pack kernel's table tile (choose_tile(): 16 or 32
@@ -195,16 +198,16 @@ struct CostModel {
   int64_t kv_bytes_per_token = 0;   ///< K + V of one token over all KV heads
   int64_t extra_partial_bytes = 0;  ///< one more partial of one query: q re-gathered + partial written + read
   int queries_per_pack = 1;         ///< Q: max tile rows / group size
-  /// PlannerOptions::hopper_min_kv or hopper_wide_kv, the larger: a node's pending range shorter
-  /// than this many tokens is packed `short_queries_per_pack` queries at a time, and its
-  /// inherit-or-split choice counts packs of that many (for_range()); 0: never.
+  /// hopper_narrow_kv() of the options: a node's pending range shorter than this many tokens is
+  /// packed `short_queries_per_pack` queries at a time, and its inherit-or-split choice counts
+  /// packs of that many (for_range()); 0: never.
   int short_range_tokens = 0;
   int short_queries_per_pack = 1;   ///< queries of at most kHopperTileRows[0] rows
 
   /// The model for `shape` when packs have at most `max_rows` rows.
   static CostModel of(const Shape& shape, int max_rows = kMaxTileRows);
-  /// The model of make_plan() under `options`: max_pack_rows() rows, and under TilePolicy::hopper
-  /// with hopper_min_kv, the short ranges' packs capped at kHopperTileRows[0] rows.
+  /// The model of make_plan() under `options`: max_pack_rows() rows, and the packs of ranges
+  /// shorter than hopper_narrow_kv() capped at kHopperTileRows[0] rows.
   static CostModel of(const Shape& shape, const PlannerOptions& options);
   /// The model of a pending range of `tokens`: this one, or for a range shorter than
   /// short_range_tokens the same with Q = short_queries_per_pack (the walk packs such a range that
