@@ -101,9 +101,9 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // [plan-traffic]
 }
 
-void DevicePlan::launch(size_t b, cudaStream_t stream, cudaEvent_t launched) const {
+void DevicePlan::launch(size_t b, cudaStream_t stream, LaunchLink link) const {
   const Bucket& bucket = buckets_.at(b);
-  launch_pack_tile(shape_, bucket.tile, args_, bucket_packs_.get() + bucket.offset, bucket.count, stream, launched);
+  launch_pack_tile(shape_, bucket.tile, args_, bucket_packs_.get() + bucket.offset, bucket.count, stream, link);
 }
 
 void DevicePlan::merge(cudaStream_t stream) const {

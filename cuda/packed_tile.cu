@@ -17,8 +17,8 @@ int pack_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin
 }
 
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-                      cudaStream_t stream, cudaEvent_t launched) {
-  pack_instances::launch<0>(shape, tile, args, bucket, count, stream, launched);
+                      cudaStream_t stream, LaunchLink link) {
+  pack_instances::launch<0>(shape, tile, args, bucket, count, stream, link);
 }
 
 }  // namespace patlab::cuda

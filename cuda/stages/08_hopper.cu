@@ -106,9 +106,7 @@ class HopperStage final : public Stage {
       const int ctas = configure_hopper(batch, b.tile.m);
       occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
     }
-    const int buckets = static_cast<int>(plan_.buckets().size());
-    if (!streams_ || streams_->size() < buckets) streams_ = std::make_unique<StreamFork>(buckets);
-    keep_gates(gates_, true, *batch.device, buckets);
+    launcher_.prepare(batch, plan_.buckets(), true, true);
     set_pools(batch.k_pool, batch.v_pool);
   }
 
@@ -118,23 +116,19 @@ class HopperStage final : public Stage {
   }
 
   void run(cudaStream_t stream) override {
-    if (gates_) gates_->begin(stream);
-    run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int i, cudaStream_t s) {
+    // Gated or chained as stage 7's buckets (plan_stage.cuh): the 128-row CTAs place theirs first.
+    launcher_.run(stream, plan_.buckets(), [&](int i, cudaStream_t s, LaunchLink link) {
       const size_t b = static_cast<size_t>(i);
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
-      if (bucket.count == 0) return;
-      // Gated as stage 7's buckets when launched eagerly (plan_stage.cuh): the 128-row CTAs place
-      // theirs first.
-      const cudaEvent_t fires = gates_ ? gate_bucket(*gates_, plan_.buckets(), i, s) : nullptr;
       if (!is_hopper_tile(bucket.tile)) {
-        plan_.launch(b, s, fires);  // the pack kernel (stage 7's): packs of up to 32 rows, short ones of 64
-                                    // with --hopper-min-kv
+        plan_.launch(b, s, link);  // the pack kernel (stage 7's): packs of up to 32 rows, short ones of 64
+                                   // with --hopper-min-kv
       } else {
         const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
         dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
           using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
           launch_kernel(hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(), ctas, L::kThreads,
-                        L::kSmemBytes, s, fires, plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(),
+                        L::kSmemBytes, s, link, plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(),
                         maps_.box_rows());
         });
       }
@@ -144,8 +138,7 @@ class HopperStage final : public Stage {
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
   std::string notes() const override {
-    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + ", one stream per bucket" +
-           (gates_ ? ", gated" : "");
+    return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + launcher_.notes();
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
@@ -169,8 +162,7 @@ class HopperStage final : public Stage {
   Shape shape_;
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
-  std::unique_ptr<StreamFork> streams_;
-  std::unique_ptr<LaunchGates> gates_;
+  BucketLauncher launcher_;
   std::string occupancy_;  ///< ", 64x64: 2 CTAs/SM" per stage-8 bucket (the occupancy calculator)
   PoolMaps maps_;
 };

@@ -55,6 +55,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_max_kv_tile(c.max_kv_tile);
   runner.set_hopper_min_kv(c.hopper_min_kv);
   runner.set_hopper_wide_kv(c.hopper_wide_kv);
+  runner.set_bucket_launch(c.bucket_launch);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;
@@ -73,6 +74,14 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
 }
 
 }  // namespace
+
+std::vector<Case> with_chained_buckets(std::vector<Case> cases) {
+  for (Case& c : cases) {
+    c.name += ", buckets chained";
+    c.bucket_launch = gpu::BucketLaunch::chain;
+  }
+  return cases;
+}
 
 std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   for (Case& c : cases) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "patlab/gpu.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/model/workload.hpp"
 #include "patlab/planner/plan.hpp"
@@ -22,6 +23,7 @@ struct Case {
   int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
   int hopper_min_kv = kDefaultHopperMinKv;    ///< Runner::set_hopper_min_kv() before prepare (stage 8)
   int hopper_wide_kv = kDefaultHopperWideKv;  ///< Runner::set_hopper_wide_kv() before prepare (stage 8)
+  gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::gates;  ///< Runner::set_bucket_launch() (stages 7-8)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -75,6 +77,11 @@ std::vector<Case> stress_grid(uint64_t seed);
 /// rows on the Hopper kernel, 128-row packs over short ranges too, as before the routing; the
 /// default routing leaves most of the small grids' packs to the pack kernel.
 std::vector<Case> without_hopper_routing(std::vector<Case> cases);
+
+/// `cases` with the buckets of stages 7 and 8 chained (gpu::BucketLaunch::chain): each may begin
+/// once the one before it has begun, on one stream, so a merge that ran before them all had
+/// finished would read the NaN-poisoned partials.
+std::vector<Case> with_chained_buckets(std::vector<Case> cases);
 
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second

@@ -53,10 +53,18 @@ struct BenchOptions {
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
   HopperRouting hopper;                         ///< stage 8: --hopper-min-kv, --hopper-wide-kv
+  std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::gates);  ///< stages 7-8: --bucket-launch
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file
 };
+
+/// --bucket-launch's value as a gpu::BucketLaunch; throws Error(usage) for any other word.
+gpu::BucketLaunch parse_bucket_launch(const std::string& name) {
+  for (gpu::BucketLaunch l : {gpu::BucketLaunch::gates, gpu::BucketLaunch::chain, gpu::BucketLaunch::automatic})
+    if (name == gpu::bucket_launch_name(l)) return l;
+  throw Error(ErrorKind::usage, "--bucket-launch must be gates, chain or auto (got '" + name + "')");
+}
 
 /// Traced runs of each stage that --cta-trace records (after its timed runs).
 constexpr int kCtaTraceRuns = 3;
@@ -211,6 +219,7 @@ void check_bench_options(const BenchOptions& o) {
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.hopper);
+  parse_bucket_launch(o.bucket_launch);
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
   if (!o.cta_trace.empty()) {
     require(gpu::built_with_cta_trace(), std::string("--cta-trace: ") + gpu::kNoCtaTrace);
@@ -262,6 +271,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
   run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.min_kv)});
   run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.wide_kv)});
+  run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
@@ -362,6 +372,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_max_cluster(o.max_cluster);
   runner.set_hopper_min_kv(o.hopper.min_kv);
   runner.set_hopper_wide_kv(o.hopper.wide_kv);
+  runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   Table run = run_table(choice, L);
@@ -411,6 +422,14 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
   add_fill_window(cmd, o.fill_window);
   add_max_cluster(cmd, o.max_cluster);
   add_hopper_routing(cmd, o.hopper);
+  cmd.add_option("--bucket-launch", o.bucket_launch,
+                 "Stages 7-8 on sm_90: how the tile buckets start, largest CTAs first. gates: a stream per "
+                 "bucket, each launched eagerly waiting until the buckets of larger CTAs have begun all theirs "
+                 "(launch completion events; a CUDA graph keeps the launch order alone). chain: one stream, each "
+                 "bucket may begin once the one before it has begun all its CTAs (programmatic dependent "
+                 "launch). auto: chain where each bucket's CTAs fit more per SM than the one's before it, gates "
+                 "where two buckets' CTAs fit alike (tutorial chapter 16)")
+      ->capture_default_str();
   cmd.add_option_function<double>(
          "--bandwidth",
          [&o](double gbs) {

@@ -54,6 +54,29 @@ struct TimingOptions {
   bool clean_l2 = false;
 };
 
+// [bucket-launch]
+/// How stages 7 and 8 start their tile buckets, largest CTAs first (tutorial chapter 16), on a
+/// GPU of compute capability 9.0 or later (before it, a stream per bucket and no gate).
+enum class BucketLaunch {
+  /// A stream per bucket; launched eagerly, a bucket waits until the buckets of larger CTAs
+  /// launched before it have begun all their CTAs (launch completion events); in a CUDA graph the
+  /// launch order alone.
+  gates,
+  /// One stream; each bucket may begin once the bucket before it has begun all its CTAs
+  /// (programmatic dependent launch), in eager runs and graphs alike.
+  chain,
+  /// chain where each bucket's CTAs are smaller than the one's before it (fewer per SM, so the two
+  /// ask for the same order: every bucket waits for all earlier ones), gates where two buckets'
+  /// CTAs are alike (gates let those start together).
+  automatic,
+};
+// [bucket-launch]
+
+/// The name of `launch` as the command line spells it ("gates", "chain", "auto").
+inline const char* bucket_launch_name(BucketLaunch launch) {
+  return launch == BucketLaunch::chain ? "chain" : launch == BucketLaunch::automatic ? "auto" : "gates";
+}
+
 /// Median, min and max of CUDA-event timings.
 struct Timing {
   double median_us = 0, min_us = 0, max_us = 0;
@@ -114,6 +137,9 @@ class Runner {
   /// packs over them; PlannerOptions::hopper_wide_kv; default kDefaultHopperWideKv, 0: never).
   /// Applies to stages prepared afterwards.
   void set_hopper_wide_kv(int tokens);
+  /// How stages 7 and 8 start their tile buckets (default BucketLaunch::gates). Applies to stages
+  /// prepared afterwards.
+  void set_bucket_launch(BucketLaunch launch);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;
   /// Plans and allocates the stage's workspace; returns the host milliseconds this took

@@ -56,9 +56,9 @@ class DevicePlan {
   const PackKernelArgs& kernel_args() const { return args_; }
   /// The pack list of bucket `b` on the device (its count is buckets()[b].count).
   const int32_t* bucket_packs(size_t b) const { return bucket_packs_.get() + buckets_.at(b).offset; }
-  /// Launches the kernel of bucket `b` on `stream`; with `launched`, that event fires once all its
-  /// CTAs have begun (launch_pack_tile()).
-  void launch(size_t b, cudaStream_t stream, cudaEvent_t launched = nullptr) const;
+  /// Launches the kernel of bucket `b` on `stream`, tied to the launches around it as `link` says
+  /// (launch_pack_tile()).
+  void launch(size_t b, cudaStream_t stream, LaunchLink link = {}) const;
   /// Merges the partials of every query that has any into the output.
   void merge(cudaStream_t stream) const;
   /// Where the kernels write partials, with each request's first slot: what the merge reads

@@ -35,6 +35,7 @@
 #include <type_traits>
 
 #include "patlab/cuda/hopper/fence.cuh"
+#include "patlab/cuda/hopper/grid_dependency.cuh"
 #include "patlab/cuda/hopper/mbarrier.cuh"
 #include "patlab/cuda/hopper/setmaxnreg.cuh"
 #include "patlab/cuda/hopper/tma.cuh"
@@ -456,6 +457,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
   T* q_s = sm.q;
   uint16_t *k_s = sm.k, *v_s = sm.v;
   hopper::Mbarrier *full = sm.full, *empty = sm.empty;
+  hopper::allow_dependents();  // as the pack kernel: a chained bucket may begin once this grid has
 
   const int hkv = args.geo.num_kv_heads;
   const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);

@@ -34,6 +34,7 @@
 #include <cstdint>
 
 #include "patlab/cuda/cta_trace.cuh"
+#include "patlab/cuda/hopper/grid_dependency.cuh"
 #include "patlab/cuda/mma.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/paged.cuh"
@@ -732,6 +733,9 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   // fp8 converted by a shared pass: the 16-bit K and V tiles it writes, after the ring
   T* k16 = reinterpret_cast<T*>(v_s + kStages * N * D);
   T* v16 = k16 + N * D;
+  // A bucket chained behind this one (stages 7-8, --bucket-launch chain) may begin once every CTA
+  // of this grid has begun: it reads nothing this grid writes.
+  hopper::allow_dependents();
 
   // [pack-cta-order]
   // One flat grid, KV heads fastest: the block scheduler starts CTAs in index order, so a bucket

@@ -116,7 +116,7 @@ int ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
 /// launch_pack_tile() of the plain or masked kernel.
 template <int kSpanStages>
 void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-            cudaStream_t stream, cudaEvent_t launched = nullptr) {
+            cudaStream_t stream, LaunchLink link = {}) {
   if (count == 0) return;
   dispatch_pack_instance<kSpanStages>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
     using T = typename decltype(tag)::type;
@@ -128,7 +128,7 @@ void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, cons
     const auto kernel = pack_attention_kernel<T, KV, D, M, N, kSpanStages>;
     const unsigned threads = PackWarpLayout<D, M, N>::kThreads;
     const size_t smem = pack_smem_bytes<KV, D, M, N, kSpanStages>();
-    launch_kernel(kernel, static_cast<unsigned>(ctas), threads, smem, stream, launched, args, bucket);
+    launch_kernel(kernel, static_cast<unsigned>(ctas), threads, smem, stream, link, args, bucket);
   });
 }
 

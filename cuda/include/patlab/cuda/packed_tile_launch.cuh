@@ -10,6 +10,7 @@
 
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/cuda/packed_tile.cuh"
+#include "patlab/cuda/streams.cuh"
 #include "patlab/planner/plan.hpp"
 #include "patlab/planner/tile_budget.hpp"
 #include "patlab/model/workload.hpp"
@@ -61,11 +62,11 @@ inline int pack_rows_ctas_per_sm(const Shape& shape, int rows, int max_kv_tile, 
 }
 
 /// Launches the pack kernel for (shape, tile) over the `count` packs listed at `bucket`: one CTA
-/// per (pack, KV head), or per pack when args.pack_kv_head names each pack's KV head. With
-/// `launched`, that event fires once every CTA of the grid has begun (sm_90's launch completion
-/// event, cudaLaunchAttributeLaunchCompletionEvent), for launches that must not start before.
+/// per (pack, KV head), or per pack when args.pack_kv_head names each pack's KV head, tied to the
+/// launches around it as `link` says (a launch completion event for the launches that must not
+/// start before all its CTAs have begun, or a start behind the kernel ahead of it: LaunchLink).
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
-                      cudaStream_t stream, cudaEvent_t launched = nullptr);
+                      cudaStream_t stream, LaunchLink link = {});
 
 /// configure_pack_tile() for the masked kernel of FSA's spans (cuda/sparse/span_tile.cu; 16-bit
 /// K and V, KV tiles of kSpanKvTile tokens) on a ring of `stages` (kKvStages or kSpanKvStages,

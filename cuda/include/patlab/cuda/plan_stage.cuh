@@ -25,8 +25,8 @@ struct PlanStageConfig {
   PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
   UploadOptions upload;     ///< direct output, pack order
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
-  bool gated = false;       ///< eager: a bucket starts once every bucket of larger CTAs launched before it
-                            ///< has begun all its CTAs (sm_90 launch completion events; needs streams)
+  bool gated = false;       ///< the buckets start largest CTAs first on sm_90, gated or chained as
+                            ///< DeviceBatch::bucket_launch says (BucketLauncher; needs streams)
 };
 
 // [plan-stage-gate]
@@ -46,17 +46,82 @@ inline cudaEvent_t gate_bucket(LaunchGates& gates, const std::vector<DevicePlan:
 }
 // [plan-stage-gate]
 
-/// Keeps `gates` for a plan of `buckets` buckets on streams of their own when the stage gates
-/// them (`wanted`) and they apply: launch completion needs sm_90 (kLaunchGateMajor), and one bucket
-/// has nothing to wait for. Otherwise drops them (the buckets are launched ungated). Made once and
-/// kept while they suffice, as the streams (a serve loop prepares every step). Stages 7 and 8.
-inline void keep_gates(std::unique_ptr<LaunchGates>& gates, bool wanted, const gpu::DeviceInfo& device,
-                       int buckets) {
-  if (!wanted || device.cc_major < kLaunchGateMajor || buckets < 2)
-    gates.reset();
-  else if (!gates || gates->size() < buckets)
-    gates = std::make_unique<LaunchGates>(buckets);
-}
+// [bucket-launcher]
+/// How a plan-executing stage starts its tile buckets: in sequence on the caller's stream
+/// (stages 4-5), a stream each (stage 6), and for the stages that order their buckets (7-8) as
+/// DeviceBatch::bucket_launch says: a stream each with launch gates (BucketLaunch::gates), or
+/// chained on the caller's stream (BucketLaunch::chain; BucketLaunch::automatic where the buckets'
+/// CTAs fit strictly more per SM one after the other). Both need sm_90 (kLaunchGateMajor);
+/// before it the ordered stages take a stream each, ungated. Streams and gates are made once and
+/// kept while they suffice (a serve loop prepares every step).
+class BucketLauncher {
+ public:
+  /// For a plan's `plan_buckets` (in launch order): `streams` asks for a stream per bucket,
+  /// `ordered` marks a stage that orders its buckets (gates or chain, from `batch`).
+  void prepare(const DeviceBatch& batch, const std::vector<DevicePlan::Bucket>& plan_buckets, bool streams,
+               bool ordered) {
+    const int buckets = static_cast<int>(plan_buckets.size());
+    const bool hopper = batch.device->cc_major >= kLaunchGateMajor;
+    const bool chain = batch.bucket_launch == gpu::BucketLaunch::chain ||
+                       (batch.bucket_launch == gpu::BucketLaunch::automatic && footprints_strictly_fall(plan_buckets));
+    chain_ = ordered && hopper && chain && buckets > 1;
+    streams_wanted_ = streams && !chain_;
+    if (streams_wanted_ && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
+    const bool gated = ordered && streams_wanted_ && hopper && buckets > 1;
+    if (!gated)
+      gates_.reset();
+    else if (!gates_ || gates_->size() < buckets)
+      gates_ = std::make_unique<LaunchGates>(buckets);
+  }
+
+  /// Enqueues `launch(b, stream, link)` for every bucket b of `buckets` (those without packs are
+  /// skipped): joined back into `stream` when they run on streams of their own.
+  template <typename Launch>
+  void run(cudaStream_t stream, const std::vector<DevicePlan::Bucket>& buckets, Launch&& launch) {
+    const int count = static_cast<int>(buckets.size());
+    if (chain_) {
+      // Each bucket behind the one before it: it may begin once that one has begun all its CTAs.
+      bool first = true;
+      for (int b = 0; b < count; ++b) {
+        if (buckets[static_cast<size_t>(b)].count == 0) continue;
+        launch(b, stream, LaunchLink{nullptr, !first});
+        first = false;
+      }
+      return;
+    }
+    if (gates_) gates_->begin(stream);
+    run_on_streams(streams_wanted_ ? streams_.get() : nullptr, stream, count, [&](int b, cudaStream_t s) {
+      if (buckets[static_cast<size_t>(b)].count == 0) return;
+      launch(b, s, LaunchLink{gates_ ? gate_bucket(*gates_, buckets, b, s) : nullptr, false});
+    });
+  }
+
+  /// ", chained", ", one stream per bucket, gated" and so on, for a stage's notes.
+  std::string notes() const {
+    if (chain_) return ", chained (programmatic dependent launch)";
+    return std::string(streams_wanted_ ? ", one stream per bucket" : "") + (gates_ ? ", gated" : "");
+  }
+
+ private:
+  /// True when each bucket with packs holds strictly more CTAs per SM than the one with packs
+  /// before it (its CTAs are smaller): there the gates would hold every bucket for all earlier ones,
+  /// as the chain does.
+  static bool footprints_strictly_fall(const std::vector<DevicePlan::Bucket>& buckets) {
+    int previous = 0;
+    for (const DevicePlan::Bucket& b : buckets) {
+      if (b.count == 0) continue;
+      if (b.ctas_per_sm <= previous) return false;
+      previous = b.ctas_per_sm;
+    }
+    return true;
+  }
+
+  bool chain_ = false;
+  bool streams_wanted_ = false;
+  std::unique_ptr<StreamFork> streams_;
+  std::unique_ptr<LaunchGates> gates_;
+};
+// [bucket-launcher]
 
 /// A stage that plans the batch on the host, uploads the plan and executes it: its pack
 /// kernels (one launch per tile bucket), then the merge.
@@ -82,10 +147,7 @@ class PlanStage final : public Stage {
 
   void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
     plan_.upload(plan, batch, config_.upload);
-    // Streams are made once and kept while they suffice (a serve loop prepares every step).
-    const int buckets = static_cast<int>(plan_.buckets().size());
-    if (config_.streams && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
-    keep_gates(gates_, config_.gated && config_.streams, *batch.device, buckets);
+    launcher_.prepare(batch, plan_.buckets(), config_.streams, config_.gated);
   }
   // [plan-stage-prepare]
 
@@ -93,12 +155,9 @@ class PlanStage final : public Stage {
 
   // [plan-stage-run]
   void run(cudaStream_t stream) override {
-    // one stream per bucket (stages 6-7), else the buckets in sequence on the caller's stream
-    // (stage 7: gated, so the buckets of larger CTAs place theirs first)
-    if (gates_) gates_->begin(stream);
-    run_on_streams(streams_.get(), stream, static_cast<int>(plan_.buckets().size()), [&](int b, cudaStream_t s) {
-      plan_.launch(static_cast<size_t>(b), s, gates_ ? gate_bucket(*gates_, plan_.buckets(), b, s) : nullptr);
-    });
+    // in sequence (stages 4-5), one stream per bucket (stage 6), gated or chained (stage 7)
+    launcher_.run(stream, plan_.buckets(),
+                  [&](int b, cudaStream_t s, LaunchLink link) { plan_.launch(static_cast<size_t>(b), s, link); });
     plan_.merge(stream);  // launches nothing when every query was written directly
   }
   // [plan-stage-run]
@@ -106,15 +165,14 @@ class PlanStage final : public Stage {
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }
 
   std::string notes() const override {
-    return plan_.describe() + (streams_ ? ", one stream per bucket" : "") + (gates_ ? ", gated" : "");
+    return plan_.describe() + launcher_.notes();
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
   PlanStageConfig config_;
   DevicePlan plan_;
-  std::unique_ptr<StreamFork> streams_;
-  std::unique_ptr<LaunchGates> gates_;
+  BucketLauncher launcher_;
 };
 
 }  // namespace patlab::cuda

@@ -109,24 +109,44 @@ class LaunchGates {
 };
 // [launch-gates]
 
+// [launch-link]
+/// How a launch is tied to the launches around it on sm_90 (a default LaunchLink ties nothing:
+/// an ordinary launch).
+struct LaunchLink {
+  /// Fires once every CTA of the grid has begun (the launch completion event,
+  /// cudaLaunchAttributeLaunchCompletionEvent): LaunchGates' eager wait. nullptr: none.
+  cudaEvent_t begun = nullptr;
+  /// The grid may begin once every CTA of the kernel ahead of it on its stream has issued
+  /// hopper::allow_dependents() (programmatic dependent launch,
+  /// cudaLaunchAttributeProgrammaticStreamSerialization), instead of once that kernel has finished.
+  bool after_begun = false;
+};
+// [launch-link]
+
 // [launch-completion-event]
 /// Launches `kernel` over `ctas` CTAs of `threads` threads and `smem` bytes of dynamic shared
-/// memory on `stream`. With `launched`, that event fires once every CTA of the grid has begun
-/// (sm_90's launch completion event): LaunchGates' eager wait.
+/// memory on `stream`, tied to the launches around it as `link` says.
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), unsigned ctas, unsigned threads, size_t smem, cudaStream_t stream,
-                   cudaEvent_t launched, Args&&... args) {
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeLaunchCompletionEvent;
-  attribute.val.launchCompletionEvent.event = launched;
-  attribute.val.launchCompletionEvent.flags = 0;
+                   LaunchLink link, Args&&... args) {
+  cudaLaunchAttribute attributes[2]{};
+  unsigned count = 0;
+  if (link.begun != nullptr) {
+    attributes[count].id = cudaLaunchAttributeLaunchCompletionEvent;
+    attributes[count].val.launchCompletionEvent.event = link.begun;
+    attributes[count++].val.launchCompletionEvent.flags = 0;
+  }
+  if (link.after_begun) {
+    attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count++].val.programmaticStreamSerializationAllowed = 1;
+  }
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(ctas);
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = smem;
   config.stream = stream;
-  config.attrs = &attribute;
-  config.numAttrs = launched != nullptr ? 1 : 0;
+  config.attrs = attributes;
+  config.numAttrs = count;
   PATLAB_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
 }
 // [launch-completion-event]
