@@ -93,7 +93,7 @@ class HopperStage final : public Stage {
     UploadOptions upload;
     upload.direct_output = true;
     upload.longest_first = true;
-    upload.bucket_order = BucketOrder::footprint;
+    upload.bucket_order = BucketLauncher::chains(batch, true) ? BucketOrder::chain : BucketOrder::footprint;
     upload.tile_policy = TilePolicy::hopper;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
@@ -106,7 +106,7 @@ class HopperStage final : public Stage {
       const int ctas = configure_hopper(batch, b.tile.m);
       occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
     }
-    launcher_.prepare(batch, plan_.buckets(), true, true);
+    launcher_.prepare(batch, static_cast<int>(plan_.buckets().size()), true, true);
     set_pools(batch.k_pool, batch.v_pool);
   }
 

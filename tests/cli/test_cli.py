@@ -429,7 +429,7 @@ def subcommand_cases(tmp, path):
         expect_error(f"{cmd}: --hopper-wide-kv -5", [cmd, "tiny", "--hopper-wide-kv", "-5"],
                      ["--hopper-wide-kv must be a token count >= 0"], within=B)
         expect_error(f"{cmd}: --bucket-launch streams", [cmd, "tiny", "--bucket-launch", "streams"],
-                     ["--bucket-launch must be gates, chain or auto", "'streams'"], within=B)
+                     ["--bucket-launch must be gates or chain", "'streams'"], within=B)
     expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],
                  within=B)
     expect_error("bench: stage 0 is the CPU oracle", ["bench", "tiny", "--stage", "0"], ["unknown GPU stage '0'"],

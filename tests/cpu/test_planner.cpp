@@ -432,7 +432,7 @@ TEST_CASE("KV split: target from the SM count, minimum piece, cap per query") {
   }
 }
 
-TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewest CTAs per SM first)") {
+TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewest CTAs per SM first), chain") {
   // At d=128, fp16: 16x64 and 32x64 CTAs fit 3 per SM, 64x64 2, 16x16 more (estimate_ctas_per_sm).
   const Shape shape = llama_shape();
   REQUIRE(estimate_ctas_per_sm(128, 64, 64) == 2);
@@ -461,6 +461,12 @@ TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewes
   }
   SECTION("footprint: fewest CTAs per SM first, ties longest pack first") {
     REQUIRE(bucket_launch_order(plan, shape, BucketOrder::footprint) == std::vector<TileShape>{s64, s16, s32, t16});
+  }
+  SECTION("chain: fewest CTAs per SM first, ties the bucket of fewer packs first, then longest pack") {
+    // s16 (2 packs) and s32 (1 pack) fit alike: s32 first, so s16's many CTAs do not hold it back.
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::chain) == std::vector<TileShape>{s64, s32, s16, t16});
+    pack(s32, 100);  // two packs each: the longest pack decides again
+    REQUIRE(bucket_launch_order(plan, shape, BucketOrder::chain) == std::vector<TileShape>{s64, s16, s32, t16});
   }
   SECTION("footprint on a real plan: every bucket once, CTAs per SM never decreasing") {
     for (uint64_t seed : kBucketTreeSeeds) {
@@ -507,7 +513,8 @@ TEST_CASE("plan buckets: every pack once, in launch order, longest first within 
       options.tiles = tiles;
       const Plan plan = make_plan(L, options);
       // Stage 9 uploads stage 8's plans (128-row tiles) in the order of appearance: no estimate asked.
-      for (BucketOrder order : {BucketOrder::appearance, BucketOrder::longest_pack, BucketOrder::footprint})
+      for (BucketOrder order :
+           {BucketOrder::appearance, BucketOrder::longest_pack, BucketOrder::footprint, BucketOrder::chain})
         for (bool longest_first : {false, true}) {
           const std::vector<PlanBucket> buckets = plan_buckets(plan, shape, order, tiles, longest_first);
           const std::vector<TileShape> launch = bucket_launch_order(plan, shape, order, tiles);
@@ -517,7 +524,9 @@ TEST_CASE("plan buckets: every pack once, in launch order, longest first within 
             const PlanBucket& bucket = buckets[b];
             REQUIRE(bucket.tile == launch[b]);
             REQUIRE(bucket.ctas_per_sm ==
-                    (order == BucketOrder::footprint ? estimate_tile_ctas_per_sm(shape, bucket.tile, tiles) : 0));
+                    (order == BucketOrder::footprint || order == BucketOrder::chain
+                         ? estimate_tile_ctas_per_sm(shape, bucket.tile, tiles)
+                         : 0));
             int64_t tokens = 0;
             for (size_t k = 0; k < bucket.packs.size(); ++k) {
               const Pack& p = plan.packs[static_cast<size_t>(bucket.packs[k])];

@@ -61,9 +61,9 @@ struct BenchOptions {
 
 /// --bucket-launch's value as a gpu::BucketLaunch; throws Error(usage) for any other word.
 gpu::BucketLaunch parse_bucket_launch(const std::string& name) {
-  for (gpu::BucketLaunch l : {gpu::BucketLaunch::gates, gpu::BucketLaunch::chain, gpu::BucketLaunch::automatic})
+  for (gpu::BucketLaunch l : {gpu::BucketLaunch::gates, gpu::BucketLaunch::chain})
     if (name == gpu::bucket_launch_name(l)) return l;
-  throw Error(ErrorKind::usage, "--bucket-launch must be gates, chain or auto (got '" + name + "')");
+  throw Error(ErrorKind::usage, "--bucket-launch must be gates or chain (got '" + name + "')");
 }
 
 /// Traced runs of each stage that --cta-trace records (after its timed runs).
@@ -427,8 +427,8 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
                  "bucket, each launched eagerly waiting until the buckets of larger CTAs have begun all theirs "
                  "(launch completion events; a CUDA graph keeps the launch order alone). chain: one stream, each "
                  "bucket may begin once the one before it has begun all its CTAs (programmatic dependent "
-                 "launch). auto: chain where each bucket's CTAs fit more per SM than the one's before it, gates "
-                 "where two buckets' CTAs fit alike (tutorial chapter 16)")
+                 "launch), the bucket of fewer packs first among buckets whose CTAs fit alike per SM (tutorial "
+                 "chapter 16)")
       ->capture_default_str();
   cmd.add_option_function<double>(
          "--bandwidth",

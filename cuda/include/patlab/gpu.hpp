@@ -63,18 +63,15 @@ enum class BucketLaunch {
   /// launch order alone.
   gates,
   /// One stream; each bucket may begin once the bucket before it has begun all its CTAs
-  /// (programmatic dependent launch), in eager runs and graphs alike.
+  /// (programmatic dependent launch), in eager runs and graphs alike; among buckets of one
+  /// footprint the one of fewer packs goes first (BucketOrder::chain).
   chain,
-  /// chain where each bucket's CTAs are smaller than the one's before it (fewer per SM, so the two
-  /// ask for the same order: every bucket waits for all earlier ones), gates where two buckets'
-  /// CTAs are alike (gates let those start together).
-  automatic,
 };
 // [bucket-launch]
 
-/// The name of `launch` as the command line spells it ("gates", "chain", "auto").
+/// The name of `launch` as the command line spells it ("gates", "chain").
 inline const char* bucket_launch_name(BucketLaunch launch) {
-  return launch == BucketLaunch::chain ? "chain" : launch == BucketLaunch::automatic ? "auto" : "gates";
+  return launch == BucketLaunch::chain ? "chain" : "gates";
 }
 
 /// Median, min and max of CUDA-event timings.

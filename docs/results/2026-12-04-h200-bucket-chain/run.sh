@@ -2,13 +2,13 @@
 # --bucket-launch gates against chain on the H200, one call. With TESTS="test_07_pat ..." those
 # test binaries (build-ab/NAME.xz) run first, PATLAB_REQUIRE_GPU=1. Then per workload of WORKLOADS
 # ('|'-separated, default below) build-ab/patlab.xz benches stages 6, 7 and 8 once per setting of
-# --bucket-launch, in the order gates, chain, auto (pass 1), then, while time is left, auto, chain,
-# gates (pass 2): eager and graph,
+# --bucket-launch in MODES (default "gates chain"; run 1 had "gates chain auto"), in that order
+# (pass 1), then, while time is left, in the reverse order (pass 2): eager and graph,
 # 20 repeats, cold L2, unchecked (the tests check both settings). With SUITE=1 the workloads are
 # instead every line of tools/suite.txt then tools/suite-categories.txt, with --bucket-launch
 # ${LAUNCH:-chain}, on the stages of STAGES (default "multistream pat hopper"; suite/N.jsonl: the
 # N-th line). Writes OUT/RUN.tar.gz (RUN/, default r1). No run starts after SECONDS (default 540).
-#   [RUN=r1] [TESTS=...] [WORKLOADS=...] [SUITE=1 [LAUNCH=...] [STAGES=...]]
+#   [RUN=r1] [TESTS=...] [WORKLOADS=...] [MODES=...] [SUITE=1 [LAUNCH=...] [STAGES=...]]
 #     docs/results/2026-12-04-h200-bucket-chain/run.sh OUT [SECONDS]
 set -uo pipefail
 final=$1
@@ -64,10 +64,16 @@ w+="|--hetero 1 --model qwen2.5-7b"
 w+="|--tree 4,256_8192,512 --heads 32/8"
 w+="|--tree 1,128_16384,256 --model qwen2.5-7b"
 w+="|--tree 16_8192 --heads 32/8"
+w+="|--hetero 3 --hetero-requests 512 --hetero-prefix 4096 --heads 32/8"
+w+="|--hetero 5 --hetero-requests 128 --heads 32/8 --kv-dtype fp8"
+w+="|--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 64/8"
 IFS='|' read -r -a workloads <<< "${WORKLOADS:-$w}"
+read -r -a modes <<< "${MODES:-gates chain}"
+reversed=()
+for (( i = ${#modes[@]} - 1; i >= 0; i-- )); do reversed+=("${modes[i]}"); done
 for pass in 1 2; do
-  order=(gates chain auto)
-  (( pass == 2 )) && order=(auto chain gates)
+  order=("${modes[@]}")
+  (( pass == 2 )) && order=("${reversed[@]}")
   for wl in "${workloads[@]}"; do
     name=$(slug "$wl")
     for mode in "${order[@]}"; do

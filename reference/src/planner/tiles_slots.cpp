@@ -91,10 +91,12 @@ std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, Bucke
     it->longest = std::max(it->longest, p.kv_len);
   }
   // [plan-bucket-order]
-  if (order == BucketOrder::footprint) {
+  if (order == BucketOrder::footprint || order == BucketOrder::chain) {
     for (PlanBucket& b : buckets) b.ctas_per_sm = estimate_tile_ctas_per_sm(shape, b.tile, tiles);
-    std::stable_sort(buckets.begin(), buckets.end(), [](const PlanBucket& a, const PlanBucket& b) {
+    const bool chain = order == BucketOrder::chain;
+    std::stable_sort(buckets.begin(), buckets.end(), [chain](const PlanBucket& a, const PlanBucket& b) {
       if (a.ctas_per_sm != b.ctas_per_sm) return a.ctas_per_sm < b.ctas_per_sm;
+      if (chain && a.packs.size() != b.packs.size()) return a.packs.size() < b.packs.size();
       return a.longest > b.longest;
     });
   }

@@ -50,24 +50,24 @@ inline cudaEvent_t gate_bucket(LaunchGates& gates, const std::vector<DevicePlan:
 /// How a plan-executing stage starts its tile buckets: in sequence on the caller's stream
 /// (stages 4-5), a stream each (stage 6), and for the stages that order their buckets (7-8) as
 /// DeviceBatch::bucket_launch says: a stream each with launch gates (BucketLaunch::gates), or
-/// chained on the caller's stream (BucketLaunch::chain; BucketLaunch::automatic where the buckets'
-/// CTAs fit strictly more per SM one after the other). Both need sm_90 (kLaunchGateMajor);
-/// before it the ordered stages take a stream each, ungated. Streams and gates are made once and
-/// kept while they suffice (a serve loop prepares every step).
+/// chained on the caller's stream (BucketLaunch::chain, the buckets in BucketOrder::chain). Both
+/// need sm_90 (kLaunchGateMajor); before it the ordered stages take a stream each, ungated. Streams
+/// and gates are made once and kept while they suffice (a serve loop prepares every step).
 class BucketLauncher {
  public:
-  /// For a plan's `plan_buckets` (in launch order): `streams` asks for a stream per bucket,
-  /// `ordered` marks a stage that orders its buckets (gates or chain, from `batch`).
-  void prepare(const DeviceBatch& batch, const std::vector<DevicePlan::Bucket>& plan_buckets, bool streams,
-               bool ordered) {
-    const int buckets = static_cast<int>(plan_buckets.size());
-    const bool hopper = batch.device->cc_major >= kLaunchGateMajor;
-    const bool chain = batch.bucket_launch == gpu::BucketLaunch::chain ||
-                       (batch.bucket_launch == gpu::BucketLaunch::automatic && footprints_strictly_fall(plan_buckets));
-    chain_ = ordered && hopper && chain && buckets > 1;
+  /// True when a stage that orders its buckets (`ordered`) chains them for `batch`; its upload
+  /// then lays them out in BucketOrder::chain.
+  static bool chains(const DeviceBatch& batch, bool ordered) {
+    return ordered && batch.bucket_launch == gpu::BucketLaunch::chain && batch.device->cc_major >= kLaunchGateMajor;
+  }
+
+  /// For a plan of `buckets` buckets: `streams` asks for a stream per bucket, `ordered` marks a
+  /// stage that orders its buckets (gates or chain, from `batch`).
+  void prepare(const DeviceBatch& batch, int buckets, bool streams, bool ordered) {
+    chain_ = chains(batch, ordered) && buckets > 1;
     streams_wanted_ = streams && !chain_;
     if (streams_wanted_ && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
-    const bool gated = ordered && streams_wanted_ && hopper && buckets > 1;
+    const bool gated = ordered && streams_wanted_ && batch.device->cc_major >= kLaunchGateMajor && buckets > 1;
     if (!gated)
       gates_.reset();
     else if (!gates_ || gates_->size() < buckets)
@@ -103,19 +103,6 @@ class BucketLauncher {
   }
 
  private:
-  /// True when each bucket with packs holds strictly more CTAs per SM than the one with packs
-  /// before it (its CTAs are smaller): there the gates would hold every bucket for all earlier ones,
-  /// as the chain does.
-  static bool footprints_strictly_fall(const std::vector<DevicePlan::Bucket>& buckets) {
-    int previous = 0;
-    for (const DevicePlan::Bucket& b : buckets) {
-      if (b.count == 0) continue;
-      if (b.ctas_per_sm <= previous) return false;
-      previous = b.ctas_per_sm;
-    }
-    return true;
-  }
-
   bool chain_ = false;
   bool streams_wanted_ = false;
   std::unique_ptr<StreamFork> streams_;
@@ -146,8 +133,10 @@ class PlanStage final : public Stage {
   }
 
   void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
-    plan_.upload(plan, batch, config_.upload);
-    launcher_.prepare(batch, plan_.buckets(), config_.streams, config_.gated);
+    UploadOptions upload = config_.upload;
+    if (BucketLauncher::chains(batch, config_.gated)) upload.bucket_order = BucketOrder::chain;
+    plan_.upload(plan, batch, upload);
+    launcher_.prepare(batch, static_cast<int>(plan_.buckets().size()), config_.streams, config_.gated);
   }
   // [plan-stage-prepare]
 

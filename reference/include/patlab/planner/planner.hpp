@@ -150,7 +150,12 @@ bool is_hopper_tile(TileShape tile);
 enum class BucketOrder {
   appearance,    ///< the order in which the tiles first appear in the plan (stages 4-6)
   longest_pack,  ///< the bucket holding the longest pack first (stages 7 and 8 until 2026-12-04)
-  footprint,     ///< fewest resident CTAs per SM first, ties longest pack first (stages 7 and 8)
+  footprint,     ///< fewest resident CTAs per SM first, ties longest pack first (stages 7 and 8, gated)
+  /// fewest resident CTAs per SM first, ties the bucket of fewer packs first, then longest pack
+  /// (stages 7 and 8 with chained buckets: a chained bucket waits until every CTA of the one before
+  /// it has begun, so a small bucket ahead costs nothing, a bucket of several waves ahead holds the
+  /// rest until its last wave)
+  chain,
 };
 
 /// The host's estimate of the CTAs of `tile` one SM holds at `shape`: estimate_hopper_ctas_per_sm()
@@ -164,8 +169,8 @@ int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy til
 /// (estimate_tile_ctas_per_sm() under `tiles`, the policy the plan was made with) goes first, so
 /// its large CTAs take their places while the SMs are empty and the small CTAs of the other
 /// buckets fill around them; launched after a bucket of small CTAs that fills every SM several
-/// waves deep, they would start only as it drains and end as a tail. Equal keys keep the order of
-/// appearance.
+/// waves deep, they would start only as it drains and end as a tail. `chain` breaks ties between
+/// buckets of one footprint by their packs, fewer first. Equal keys keep the order of appearance.
 std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape, BucketOrder order,
                                            TilePolicy tiles = TilePolicy::table);
 // [bucket launch order]
@@ -176,7 +181,7 @@ struct PlanBucket {
   std::vector<int32_t> packs;  ///< indices into plan.packs, in the order of their CTAs
   int64_t tokens = 0;          ///< KV tokens over the bucket's packs
   int32_t longest = 0;         ///< KV tokens of its longest pack
-  int ctas_per_sm = 0;         ///< with BucketOrder::footprint: estimate_tile_ctas_per_sm(); 0 otherwise
+  int ctas_per_sm = 0;         ///< with BucketOrder::footprint or chain: estimate_tile_ctas_per_sm(); 0 otherwise
 };
 
 /// The buckets of `plan` as a stage uploads them: one per tile, in bucket_launch_order(plan,
