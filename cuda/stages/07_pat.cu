@@ -13,6 +13,8 @@
 ///    is made of short ones (the classic LPT order);
 ///  - footprint first: across buckets, the one whose CTAs fit fewest per SM is launched first,
 ///    so its large CTAs are not left to start after a bucket of small ones has filled the GPU;
+///    on sm_90 the buckets are chained on one stream, each beginning once the one before it has
+///    begun all its CTAs (programmatic dependent launch; --bucket-launch gates for streams);
 ///  - direct output: a query covered by a single pack needs no merge; its pack writes the
 ///    output row in the storage type, which saves the fp32 partial's write and read and, when
 ///    no query has more than one partial, the merge launch.

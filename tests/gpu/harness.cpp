@@ -75,10 +75,10 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
 
 }  // namespace
 
-std::vector<Case> with_chained_buckets(std::vector<Case> cases) {
+std::vector<Case> with_gated_buckets(std::vector<Case> cases) {
   for (Case& c : cases) {
-    c.name += ", buckets chained";
-    c.bucket_launch = gpu::BucketLaunch::chain;
+    c.name += ", buckets gated";
+    c.bucket_launch = gpu::BucketLaunch::gates;
   }
   return cases;
 }

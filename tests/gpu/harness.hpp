@@ -23,7 +23,7 @@ struct Case {
   int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
   int hopper_min_kv = kDefaultHopperMinKv;    ///< Runner::set_hopper_min_kv() before prepare (stage 8)
   int hopper_wide_kv = kDefaultHopperWideKv;  ///< Runner::set_hopper_wide_kv() before prepare (stage 8)
-  gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::gates;  ///< Runner::set_bucket_launch() (stages 7-8)
+  gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -78,10 +78,9 @@ std::vector<Case> stress_grid(uint64_t seed);
 /// default routing leaves most of the small grids' packs to the pack kernel.
 std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 
-/// `cases` with the buckets of stages 7 and 8 chained (gpu::BucketLaunch::chain): each may begin
-/// once the one before it has begun, on one stream, so a merge that ran before them all had
-/// finished would read the NaN-poisoned partials.
-std::vector<Case> with_chained_buckets(std::vector<Case> cases);
+/// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
+/// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.
+std::vector<Case> with_gated_buckets(std::vector<Case> cases);
 
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second

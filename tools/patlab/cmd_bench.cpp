@@ -53,7 +53,7 @@ struct BenchOptions {
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
   HopperRouting hopper;                         ///< stage 8: --hopper-min-kv, --hopper-wide-kv
-  std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::gates);  ///< stages 7-8: --bucket-launch
+  std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file

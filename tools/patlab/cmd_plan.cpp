@@ -73,7 +73,7 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
   }
   const std::vector<PlanBucket> launch =
-      plan_buckets(plan, shape, BucketOrder::footprint, hopper ? TilePolicy::hopper : TilePolicy::table, false);
+      plan_buckets(plan, shape, BucketOrder::chain, hopper ? TilePolicy::hopper : TilePolicy::table, false);
   Table t;
   t.title = "tile buckets";
   t.columns = {"tile (m x n)", "packs", "CTAs", "queries", "rows", "KV tokens per pack", "KV tokens", "CTAs/SM (est.)",

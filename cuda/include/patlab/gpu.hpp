@@ -56,7 +56,9 @@ struct TimingOptions {
 
 // [bucket-launch]
 /// How stages 7 and 8 start their tile buckets, largest CTAs first (tutorial chapter 16), on a
-/// GPU of compute capability 9.0 or later (before it, a stream per bucket and no gate).
+/// GPU of compute capability 9.0 or later (before it, a stream per bucket and no gate). The
+/// default is chain: 0.947x the time of gates eager, 0.969x replayed, no slower on any of 18
+/// workloads (docs/results/2026-12-04-h200-bucket-chain, run 2).
 enum class BucketLaunch {
   /// A stream per bucket; launched eagerly, a bucket waits until the buckets of larger CTAs
   /// launched before it have begun all their CTAs (launch completion events); in a CUDA graph the
@@ -134,7 +136,7 @@ class Runner {
   /// packs over them; PlannerOptions::hopper_wide_kv; default kDefaultHopperWideKv, 0: never).
   /// Applies to stages prepared afterwards.
   void set_hopper_wide_kv(int tokens);
-  /// How stages 7 and 8 start their tile buckets (default BucketLaunch::gates). Applies to stages
+  /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);
   /// Why `slug` cannot run this workload's shape, or empty.

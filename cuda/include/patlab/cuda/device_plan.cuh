@@ -38,7 +38,7 @@ class DevicePlan {
     int offset = 0;      ///< first entry in the bucket pack list
     int count = 0;       ///< packs in the bucket
     int64_t tokens = 0;  ///< KV tokens over the bucket's packs
-    int ctas_per_sm = 0; ///< with the footprint order: the host's estimate of its CTAs per SM
+    int ctas_per_sm = 0; ///< with the footprint or chain order: the host's estimate of its CTAs per SM
                          ///< (estimate_tile_ctas_per_sm()); 0 otherwise
   };
 

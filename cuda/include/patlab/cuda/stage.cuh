@@ -37,7 +37,7 @@ struct DeviceBatch {
   int max_cluster = 0;                  ///< stage 9's largest cluster size (0: default)
   int hopper_min_kv = kDefaultHopperMinKv;   ///< stage 8: PlannerOptions::hopper_min_kv (0: never)
   int hopper_wide_kv = kDefaultHopperWideKv;  ///< stage 8: PlannerOptions::hopper_wide_kv (0: never)
-  gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::gates;  ///< stages 7-8: how the buckets start
+  gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< stages 7-8: how the buckets start
 };
 
 /// What the device and the command line set in a planning stage's options: the SM count, and
