@@ -15,6 +15,7 @@
 
 namespace patlab::cuda::hopper {
 
+// [allow-dependents]
 /// `griddepcontrol.launch_dependents`: the next launch on this stream, if it asked for
 /// programmatic serialization, may begin once every CTA of this grid has issued this (repeats
 /// within a CTA do nothing more). Unlike the other wrappers of this folder it is a no-op, not a
@@ -25,5 +26,6 @@ __device__ __forceinline__ void allow_dependents() {
   asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
+// [allow-dependents]
 
 }  // namespace patlab::cuda::hopper
