@@ -7,7 +7,8 @@
 # setting's kernels). Writes OUT/r5.tar.gz (r5/<workload>-<variant number>-<ph|hp>.jsonl, .err,
 # env.txt).
 # No run starts after SECONDS (default 540).
-#   [WORKLOADS=...] [VARIANTS=...] docs/results/2026-12-04-h200-bucket-chain/run5.sh OUT [SECONDS]
+# RUN names the folder and tarball (default r5); ORDERS=ph runs the order pat, hopper alone.
+#   [RUN=r5] [WORKLOADS=...] [VARIANTS=...] [ORDERS=...] docs/results/2026-12-04-h200-bucket-chain/run5.sh OUT [SECONDS]
 set -uo pipefail
 final=$1
 budget=${2:-540}
@@ -15,9 +16,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.." || exit 1
 # shellcheck source=../../../tools/results_steps.sh
 source tools/results_steps.sh
-out=/tmp/r5
+run=${RUN:-r5}
+out=/tmp/$run
 mkdir -p "$out" "$final"
-trap 'tar -C /tmp -czf "$final/r5.tar.gz" r5' EXIT
+trap 'tar -C /tmp -czf "$final/$run.tar.gz" "$run"' EXIT
 unpack patlab || exit 1
 device_env patlab > "$out/env.txt"
 cat "$out/env.txt"
@@ -34,9 +36,9 @@ IFS='|' read -r -a variants <<< "${VARIANTS:-$v}"
 for wl in "${workloads[@]}"; do
   name=$(slug "$wl")
   for i in "${!variants[@]}"; do
-    for order in "pat hopper" "hopper pat"; do
-      tag=ph
-      [[ $order == hopper* ]] && tag=hp
+    for tag in ${ORDERS:-ph hp}; do
+      order="pat hopper"
+      [[ $tag == hp ]] && order="hopper pat"
       if (( $(left) < 15 )); then echo "stopped for time before $name variant $i $tag"; exit 0; fi
       # shellcheck disable=SC2086
       timeout "$(cap 60)" /tmp/ab/patlab bench $wl ${variants[$i]} --stage $order --repeats 20 --no-check \
