@@ -106,12 +106,12 @@ void DevicePlan::launch(size_t b, cudaStream_t stream, LaunchLink link) const {
   launch_pack_tile(shape_, bucket.tile, args_, bucket_packs_.get() + bucket.offset, bucket.count, stream, link);
 }
 
-void DevicePlan::merge(cudaStream_t stream, LaunchLink link) const {
+void DevicePlan::merge(cudaStream_t stream) const {
   const PartialsView view = partials_view();
   dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
     using T = typename decltype(tag)::type;
     constexpr int D = decltype(dim)::value;
-    launch_merge<T, D>(view, merge_queries_.get(), merge_count_, shape_.num_q_heads, args_.out, stream, link);
+    launch_merge<T, D>(view, merge_queries_.get(), merge_count_, shape_.num_q_heads, args_.out, stream);
   });
 }
 

@@ -133,7 +133,7 @@ class HopperStage final : public Stage {
         });
       }
     });
-    plan_.merge(stream, launcher_.merge_link());  // launches nothing when every query was written directly
+    plan_.merge(stream);  // launches nothing when every query was written directly
   }
 
   int64_t model_bytes() const override { return plan_.traffic_bytes(); }

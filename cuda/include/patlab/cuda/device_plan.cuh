@@ -59,9 +59,8 @@ class DevicePlan {
   /// Launches the kernel of bucket `b` on `stream`, tied to the launches around it as `link` says
   /// (launch_pack_tile()).
   void launch(size_t b, cudaStream_t stream, LaunchLink link = {}) const;
-  /// Merges the partials of every query that has any into the output, the merge launch tied to the
-  /// launch before it as `link` says (BucketLauncher::merge_link()).
-  void merge(cudaStream_t stream, LaunchLink link = {}) const;
+  /// Merges the partials of every query that has any into the output.
+  void merge(cudaStream_t stream) const;
   /// Where the kernels write partials, with each request's first slot: what the merge reads
   /// (stage 9 merges inside its attention kernel from it).
   PartialsView partials_view() const { return {partial_o_.get(), partial_lse_.get(), offsets_.get()}; }

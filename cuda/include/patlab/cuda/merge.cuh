@@ -20,10 +20,8 @@
 #include <cstdint>
 
 #include "patlab/cuda/check.cuh"
-#include "patlab/cuda/hopper/grid_dependency.cuh"
 #include "patlab/cuda/numeric.cuh"
 #include "patlab/cuda/softmax_state.cuh"
-#include "patlab/cuda/streams.cuh"
 
 namespace patlab::cuda {
 
@@ -106,9 +104,6 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
     merge_partials_kernel(const float* __restrict__ o, const float* __restrict__ lse,
                           const int32_t* __restrict__ offsets, const int32_t* __restrict__ queries, int num_heads,
                           T* __restrict__ out) {
-  // Launched behind the pack kernel (programmatic dependent launch), the partials are complete
-  // only from here on; launched the ordinary way this returns at once.
-  hopper::wait_for_prerequisites();
   const int query = queries ? queries[blockIdx.x] : static_cast<int>(blockIdx.x);
   const int head = blockIdx.y * kMergeHeadsPerCta + threadIdx.x / 32;
   if (head >= num_heads) return;
@@ -116,15 +111,15 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
 }
 // [merge-kernel]
 
-/// Launches merge_partials_kernel for `count` queries (all when `queries` is null), tied to the
-/// launch before it as `link` says (LaunchLink::after_begun: behind a single pack kernel).
+/// Launches merge_partials_kernel for `count` queries (all when `queries` is null).
 template <typename T, int D>
 void launch_merge(const PartialsView& p, const int32_t* queries, int count, int num_heads, void* out,
-                  cudaStream_t stream, LaunchLink link = {}) {
+                  cudaStream_t stream) {
   if (count == 0) return;
   const dim3 grid(count, (num_heads + kMergeHeadsPerCta - 1) / kMergeHeadsPerCta);
-  launch_kernel(merge_partials_kernel<T, D>, grid, 32 * kMergeHeadsPerCta, 0, stream, link, p.o, p.lse, p.offsets,
-                queries, num_heads, static_cast<T*>(out));
+  merge_partials_kernel<T, D><<<grid, 32 * kMergeHeadsPerCta, 0, stream>>>(p.o, p.lse, p.offsets, queries, num_heads,
+                                                                          static_cast<T*>(out));
+  PATLAB_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace patlab::cuda

@@ -65,7 +65,6 @@ class BucketLauncher {
   /// stage that orders its buckets (gates or chain, from `batch`).
   void prepare(const DeviceBatch& batch, int buckets, bool streams, bool ordered) {
     chain_ = chains(batch, ordered) && buckets > 1;
-    merge_behind_ = chains(batch, ordered) && buckets == 1;
     streams_wanted_ = streams && !chain_;
     if (streams_wanted_ && (!streams_ || streams_->size() < buckets)) streams_ = std::make_unique<StreamFork>(buckets);
     const bool gated = ordered && streams_wanted_ && batch.device->cc_major >= kLaunchGateMajor && buckets > 1;
@@ -97,25 +96,14 @@ class BucketLauncher {
     });
   }
 
-  // [merge-link]
-  /// How the merge after run() is launched: behind the plan's single bucket (it may begin once
-  /// every CTA of that bucket has begun, and waits for the bucket's partials itself:
-  /// hopper::wait_for_prerequisites()) where the buckets chain and there is one; else the ordinary
-  /// way, which waits for every bucket. Behind a chain of several buckets the merge stays ordinary:
-  /// its wait would name the last bucket alone.
-  LaunchLink merge_link() const { return LaunchLink{nullptr, merge_behind_}; }
-  // [merge-link]
-
   /// ", chained", ", one stream per bucket, gated" and so on, for a stage's notes.
   std::string notes() const {
-    if (merge_behind_) return ", merge chained (programmatic dependent launch)";
     if (chain_) return ", chained (programmatic dependent launch)";
     return std::string(streams_wanted_ ? ", one stream per bucket" : "") + (gates_ ? ", gated" : "");
   }
 
  private:
   bool chain_ = false;
-  bool merge_behind_ = false;  ///< one bucket, chained: the merge launched behind it
   bool streams_wanted_ = false;
   std::unique_ptr<StreamFork> streams_;
   std::unique_ptr<LaunchGates> gates_;
@@ -159,7 +147,7 @@ class PlanStage final : public Stage {
     // in sequence (stages 4-5), one stream per bucket (stage 6), gated or chained (stage 7)
     launcher_.run(stream, plan_.buckets(),
                   [&](int b, cudaStream_t s, LaunchLink link) { plan_.launch(static_cast<size_t>(b), s, link); });
-    plan_.merge(stream, launcher_.merge_link());  // launches nothing when every query was written directly
+    plan_.merge(stream);  // launches nothing when every query was written directly
   }
   // [plan-stage-run]
 

@@ -124,10 +124,10 @@ struct LaunchLink {
 // [launch-link]
 
 // [launch-completion-event]
-/// Launches `kernel` over the CTAs of `grid` (a count, or a dim3) of `threads` threads and `smem`
-/// bytes of dynamic shared memory on `stream`, tied to the launches around it as `link` says.
+/// Launches `kernel` over `ctas` CTAs of `threads` threads and `smem` bytes of dynamic shared
+/// memory on `stream`, tied to the launches around it as `link` says.
 template <typename... Params, typename... Args>
-void launch_kernel(void (*kernel)(Params...), dim3 grid, unsigned threads, size_t smem, cudaStream_t stream,
+void launch_kernel(void (*kernel)(Params...), unsigned ctas, unsigned threads, size_t smem, cudaStream_t stream,
                    LaunchLink link, Args&&... args) {
   cudaLaunchAttribute attributes[2]{};
   unsigned count = 0;
@@ -141,7 +141,7 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, unsigned threads, size_
     attributes[count++].val.programmaticStreamSerializationAllowed = 1;
   }
   cudaLaunchConfig_t config{};
-  config.gridDim = grid;
+  config.gridDim = dim3(ctas);
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = smem;
   config.stream = stream;

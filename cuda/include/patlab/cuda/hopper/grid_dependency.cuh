@@ -6,10 +6,9 @@
 /// (sm_90, PTX 7.8). A kernel launched with the attribute
 /// cudaLaunchAttributeProgrammaticStreamSerialization may start before the kernel ahead of it on
 /// the stream has finished: as soon as every CTA of that kernel has issued
-/// `griddepcontrol.launch_dependents` (or exited). Its `griddepcontrol.wait` then waits for the
-/// whole of the earlier grid and its memory. The buckets of stages 7 and 8 never wait, since they
-/// read nothing another bucket writes; the merge waits, where it is launched behind a single
-/// bucket (BucketLauncher::merge_link()).
+/// `griddepcontrol.launch_dependents` (or exited). Its `griddepcontrol.wait` would then wait for
+/// the whole of the earlier grid and its memory; stages 7 and 8 never issue it, since their
+/// buckets read nothing another bucket writes (the merge after them is an ordinary launch).
 #pragma once
 
 #include "patlab/cuda/hopper/arch.cuh"
@@ -28,17 +27,5 @@ __device__ __forceinline__ void allow_dependents() {
 #endif
 }
 // [allow-dependents]
-
-// [wait-prerequisites]
-/// `griddepcontrol.wait`: returns once every grid this one was launched behind (programmatic
-/// dependent launch) has completed and its memory operations are visible to this grid; at once
-/// for a grid launched the ordinary way, which started after them. A no-op before sm_90, where
-/// every launch is ordinary.
-__device__ __forceinline__ void wait_for_prerequisites() {
-#if PATLAB_HOPPER_SM90
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-// [wait-prerequisites]
 
 }  // namespace patlab::cuda::hopper
