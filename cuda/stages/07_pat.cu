@@ -37,7 +37,7 @@ PlanStageConfig pat_config() {
   c.upload.longest_first = true;
   c.upload.bucket_order = BucketOrder::footprint;
   c.streams = true;
-  c.gated = true;
+  c.ordered = true;
   return c;
 }
 // [pat-config]

@@ -93,7 +93,7 @@ class HopperStage final : public Stage {
     UploadOptions upload;
     upload.direct_output = true;
     upload.longest_first = true;
-    upload.bucket_order = BucketLauncher::chains(batch, true) ? BucketOrder::chain : BucketOrder::footprint;
+    upload.bucket_order = BucketLauncher::upload_order(batch, true, BucketOrder::footprint);
     upload.tile_policy = TilePolicy::hopper;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);

@@ -457,7 +457,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
   T* q_s = sm.q;
   uint16_t *k_s = sm.k, *v_s = sm.v;
   hopper::Mbarrier *full = sm.full, *empty = sm.empty;
-  hopper::allow_dependents();  // as the pack kernel: a chained bucket may begin once this grid has
+  hopper::allow_dependents();  // as the pack kernel: a chained bucket may begin once every CTA here has begun
 
   const int hkv = args.geo.num_kv_heads;
   const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);

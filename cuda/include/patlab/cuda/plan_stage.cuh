@@ -25,7 +25,7 @@ struct PlanStageConfig {
   PlannerOptions planner;   ///< tiles and KV split; `sms` is filled from the device
   UploadOptions upload;     ///< direct output, pack order
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
-  bool gated = false;       ///< the buckets start largest CTAs first on sm_90, gated or chained as
+  bool ordered = false;     ///< the buckets start largest CTAs first on sm_90, gated or chained as
                             ///< DeviceBatch::bucket_launch says (BucketLauncher; needs streams)
 };
 
@@ -59,6 +59,12 @@ class BucketLauncher {
   /// then lays them out in BucketOrder::chain.
   static bool chains(const DeviceBatch& batch, bool ordered) {
     return ordered && batch.bucket_launch == gpu::BucketLaunch::chain && batch.device->cc_major >= kLaunchGateMajor;
+  }
+
+  /// The bucket order a stage's upload lays its buckets out in: BucketOrder::chain where the
+  /// stage chains them for `batch` (chains()), else `order`, the stage's own.
+  static BucketOrder upload_order(const DeviceBatch& batch, bool ordered, BucketOrder order) {
+    return chains(batch, ordered) ? BucketOrder::chain : order;
   }
 
   /// For a plan of `buckets` buckets: `streams` asks for a stream per bucket, `ordered` marks a
@@ -134,9 +140,9 @@ class PlanStage final : public Stage {
 
   void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
     UploadOptions upload = config_.upload;
-    if (BucketLauncher::chains(batch, config_.gated)) upload.bucket_order = BucketOrder::chain;
+    upload.bucket_order = BucketLauncher::upload_order(batch, config_.ordered, upload.bucket_order);
     plan_.upload(plan, batch, upload);
-    launcher_.prepare(batch, static_cast<int>(plan_.buckets().size()), config_.streams, config_.gated);
+    launcher_.prepare(batch, static_cast<int>(plan_.buckets().size()), config_.streams, config_.ordered);
   }
   // [plan-stage-prepare]
 
