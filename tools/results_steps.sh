@@ -6,6 +6,11 @@
 #   slug TEXT           TEXT as a file-name part (lower-case letters and digits, runs of others as '_')
 #   unpack NAME...      build-ab/NAME.xz (a binary built on the workstation) into /tmp/ab/NAME
 #   device_env NAME...  the GPU, the date and the version line of each unpacked /tmp/ab/NAME
+#   results_begin RUN FINAL NAME...
+#                       the prologue of a run script: out=/tmp/RUN (created), FINAL/RUN.tar.gz written
+#                       from it on exit, NAME... unpacked and their device_env in out/env.txt
+#   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
+#                       fails), its log in out/test-NAME.log, one line each with its verdict
 left() { echo $(( budget - SECONDS )); }
 cap() { local l; l=$(left); echo $(( l > $1 ? $1 : (l > 1 ? l : 1) )); }
 slug() { echo "$1" | tr -c 'a-z0-9' '_' | tr -s '_'; }
@@ -21,4 +26,22 @@ device_env() {
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
   date -u
   for n in "$@"; do echo "$n: $("/tmp/ab/$n" --version | head -1)"; done
+}
+results_begin() {
+  local run=$1 final=$2
+  shift 2
+  out=/tmp/$run
+  mkdir -p "$out" "$final"
+  # shellcheck disable=SC2064  # the names are fixed now, on purpose
+  trap "tar -C /tmp -czf '$final/$run.tar.gz' '$run'" EXIT
+  unpack "$@" || return 1
+  device_env "$@" > "$out/env.txt"
+  cat "$out/env.txt"
+}
+run_tests() {
+  local t
+  for t in "$@"; do
+    PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" "/tmp/ab/$t" > "$out/test-$t.log" 2>&1
+    echo "$t exit $? at $SECONDS s: $(grep -E 'passed|failed' "$out/test-$t.log" | tail -1)"
+  done
 }

@@ -1,15 +1,15 @@
 /// @file 08_hopper.cu
 /// @brief Stage 8, `hopper`: stage 7's plan on Hopper's own engines (sm_90a). Packs of more
-/// than 32 rows, up to 128 (TilePolicy::hopper: 64- or 128-row tiles), run hopper_pack_kernel
-/// (hopper_tile.cuh): a producer warpgroup streams the K/V pages by tensor-map copies into an
-/// mbarrier ring, one or two consumer warpgroups compute with wgmma. Packs of up to 32 rows keep
+/// than 32 rows, up to `--hopper-rows` (TilePolicy::hopper: 64-, 128- or 192-row tiles), run
+/// hopper_pack_kernel (hopper_tile.cuh): a producer warpgroup streams the K/V pages by tensor-map
+/// copies into an mbarrier ring, one to three consumer warpgroups compute with wgmma. Packs of up to 32 rows keep
 /// stage 7's pack kernel and its 16- and 32-row tiles, where a 64-row wgmma tile would compute
 /// padding and its larger CTA cost more than it saves (hopper_policy_tile()).
 ///
 /// What is new against stage 7:
-///  - rows: a pack holds up to 128 rows (two consumer warpgroups share every K/V stage), so a
-///    prefix shared by S queries of group g is read ceil(S g / 128) times instead of
-///    ceil(S g / 64);
+///  - rows: a pack holds up to 128 rows by default, 192 with `--hopper-rows 192` (two or three
+///    consumer warpgroups share every K/V stage), so a prefix shared by S queries of group g is
+///    read ceil(S g / 128) (or / 192) times instead of ceil(S g / 64);
 ///  - the copies: one thread issues cp.async.bulk.tensor per (page box, 64-wide panel); the
 ///    consumers never compute addresses or wait on their own loads;
 ///  - the math: wgmma m64n64k16 (QK^T) and m64n{d}k16 (PV, P from registers);
@@ -43,14 +43,17 @@ namespace patlab::cuda {
 namespace {
 
 /// Calls `f(TypeTag<T>{}, D, kConsumers)` for the stage-8 instance of `rows`-row tiles: 16-bit KV,
-/// d 64 or 128, one consumer warpgroup for 64 rows, two for 128.
+/// d 64 or 128, one consumer warpgroup per 64 rows (kHopperTileRows).
 template <typename F>
 void dispatch_hopper(const Shape& shape, int rows, F&& f) {
+  static_assert(std::size(kHopperTileRows) == 3, "an instance per tile of kHopperTileRows");
   dispatch_hopper_dims(shape, [&](auto tag, auto dim) {
     if (rows == kHopperTileRows[0])
       f(tag, dim, std::integral_constant<int, 1>{});
-    else
+    else if (rows == kHopperTileRows[1])
       f(tag, dim, std::integral_constant<int, 2>{});
+    else
+      f(tag, dim, std::integral_constant<int, 3>{});
   });
 }
 
@@ -62,8 +65,8 @@ auto hopper_instance() {
 }
 
 // [hopper-stage]
-/// Plans like stage 7 with Hopper tiles, launches hopper_pack_kernel per bucket of 64- or
-/// 128-row tiles with the pools' tensor maps and the pack kernel per bucket of smaller tiles, on
+/// Plans like stage 7 with Hopper tiles, launches hopper_pack_kernel per bucket of 64-, 128- or
+/// 192-row tiles with the pools' tensor maps and the pack kernel per bucket of smaller tiles, on
 /// one stream per bucket, then the merge.
 class HopperStage final : public Stage {
  public:
@@ -76,13 +79,15 @@ class HopperStage final : public Stage {
     options = hopper_planner_options(batch);
     options.hopper_min_kv = batch.hopper_min_kv;  // stage 8's own: stage 9 runs every pack on its kernel
     options.hopper_wide_kv = batch.hopper_wide_kv;
+    options.hopper_max_rows = batch.hopper_max_rows;
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
-    // 64- and 128-row stage-8 instances (kRowClasses).
-    for (int i = 0; i < 2; ++i) {
+    // 64-, 128- and 192-row stage-8 instances (kRowClasses).
+    static_assert(std::size(kRowClasses) == 2 + std::size(kHopperTileRows), "two pack-kernel classes, then stage 8's");
+    for (int i = 0; i < 2; ++i)
       options.ctas_per_sm[static_cast<size_t>(i)] = pack_rows_ctas_per_sm(
           batch.shape, kRowClasses[i], options.max_kv_tile, batch.device->smem_per_block_optin);
-      options.ctas_per_sm[static_cast<size_t>(2 + i)] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
-    }
+    for (size_t i = 0; i < std::size(kHopperTileRows); ++i)
+      options.ctas_per_sm[2 + i] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
     return true;
   }
 

@@ -296,10 +296,26 @@ def hetero_cases():
               short_tree + ["--hopper-min-kv", "0", "--hopper-wide-kv", "1024"],
               lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^128x64h ", out, re.M)
               else ["expected a 64x64h bucket and no 128x64h one"])
+    # --hopper-rows 192: 37 queries of group 8 on a 3000-token prefix are two packs (192 and 104
+    # rows) instead of three 128-row ones; 16 queries (128 rows) stay one 128-row pack.
+    tall_tree = ["plan", "--tree", "1,37_3000,40", "--heads", "64/8", "--hopper-tiles", "--quiet"]
+    expect_ok("plan --hopper-rows 192: a 192-row pack where it saves a read of the prefix",
+              tall_tree + ["--hopper-rows", "192"],
+              lambda out: [] if re.search(r"^192x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
+              else ["expected a 192x64h and a 128x64h bucket"])
+    expect_ok("plan --hopper-tiles, default --hopper-rows 128: no 192-row pack", tall_tree,
+              lambda out: [] if not re.search(r"^192x64h ", out, re.M) else ["expected no 192x64h bucket"])
+    expect_ok("plan --hopper-rows 192: 128 rows stay one 128-row pack",
+              ["plan", "--tree", "1,16_3000,40", "--heads", "64/8", "--hopper-tiles", "--quiet",
+               "--hopper-rows", "192"],
+              lambda out: [] if re.search(r"^128x64h ", out, re.M) and not re.search(r"^192x64h ", out, re.M)
+              else ["expected a 128x64h bucket and no 192x64h one"])
+    expect_error("plan: --hopper-rows 96", ["plan", "tiny", "--hopper-tiles", "--hopper-rows", "96"],
+                 ["--hopper-rows must be 64, 128 or 192", "96"], within=B)
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
     expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "256"],
-                 ["--hopper-min-kv and --hopper-wide-kv", "add --hopper-tiles"], within=B)
+                 ["--hopper-min-kv, --hopper-wide-kv and --hopper-rows", "add --hopper-tiles"], within=B)
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
                                              "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
 
@@ -414,10 +430,10 @@ def subcommand_cases(tmp, path):
     expect_error("plan: --hopper-min-kv -1", ["plan", "tiny", "--hopper-tiles", "--hopper-min-kv", "-1"],
                  ["--hopper-min-kv must be a token count >= 0"], within=B)
     expect_error("plan: --hopper-min-kv without --hopper-tiles", ["plan", "tiny", "--hopper-min-kv", "256"],
-                 ["--hopper-min-kv and --hopper-wide-kv", "add --hopper-tiles"], within=B)
+                 ["--hopper-min-kv, --hopper-wide-kv and --hopper-rows", "add --hopper-tiles"], within=B)
     expect_error("plan: --hopper-min-kv with --cluster",
                  ["plan", "tiny", "--hopper-tiles", "--cluster", "--hopper-min-kv", "256"],
-                 ["--hopper-min-kv and --hopper-wide-kv are stage 8's"], within=B)
+                 ["--hopper-min-kv, --hopper-wide-kv and --hopper-rows are stage 8's"], within=B)
     for cmd in ("bench", "compare"):
         expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
@@ -428,6 +444,8 @@ def subcommand_cases(tmp, path):
                      ["--hopper-min-kv must be a token count >= 0"], within=B)
         expect_error(f"{cmd}: --hopper-wide-kv -5", [cmd, "tiny", "--hopper-wide-kv", "-5"],
                      ["--hopper-wide-kv must be a token count >= 0"], within=B)
+        expect_error(f"{cmd}: --hopper-rows 256", [cmd, "tiny", "--hopper-rows", "256"],
+                     ["--hopper-rows must be 64, 128 or 192", "256"], within=B)
         expect_error(f"{cmd}: --bucket-launch streams", [cmd, "tiny", "--bucket-launch", "streams"],
                      ["--bucket-launch must be gates or chain", "'streams'"], within=B)
     expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],

@@ -22,7 +22,7 @@ namespace {
 
 /// Seeds of the grids under test (any seed gives the same coverage; these are the GPU tests').
 constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001, kShapesSeed = 110011,
-                   kStressSeed = 909001;
+                   kStressSeed = 909001, kTallSeed = 192001;
 
 const std::set<int> kAllKvHeads(std::begin(test::kGridKvHeads), std::end(test::kGridKvHeads));
 
@@ -219,7 +219,7 @@ TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many sma
     PlannerOptions o;
     o.tiles = TilePolicy::hopper;
     o.split_kv = true;
-    o.ctas_per_sm.fill(estimate_hopper_ctas_per_sm(c.shape.head_dim, kHopperMaxRows));
+    o.ctas_per_sm.fill(estimate_hopper_ctas_per_sm(c.shape.head_dim, kDefaultHopperMaxRows));
     const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
     const Plan plan = make_plan(layout, o);
     const ClusterPlan clusters = choose_clusters(plan, c.shape, o);
@@ -237,3 +237,33 @@ TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many sma
   CHECK(dtypes.size() == 2u);
 }
 
+
+TEST_CASE("the tall grid with 192-row packs: stage 8's three-consumer tile at both dtypes, head dims and pages") {
+  // Stage 8's planning under test_stage.cpp's with_tall_hopper_packs() (routing off, --hopper-rows
+  // 192) with the host's occupancy estimate: every case has a 192-row pack.
+  const std::vector<Case> cases = test::tall_grid(kTallSeed);
+  require_well_formed(cases);
+  CHECK(kv_heads_of(cases) == kAllKvHeads);
+  std::set<std::pair<DType, int>> dtype_dims;
+  std::set<int> pages, groups;
+  std::set<DataKind> kinds;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    kinds.insert(c.data);
+    PlannerOptions o;
+    o.tiles = TilePolicy::hopper;
+    o.split_kv = true;
+    o.hopper_max_rows = kHopperTileRows[2];
+    const Plan plan = make_plan(build_layout(c.tree, c.shape, true, c.seed), o);
+    CHECK(std::any_of(plan.packs.begin(), plan.packs.end(), [](const Pack& p) {
+      return p.tile == TileShape{kHopperTileRows[2], kHopperKvTile, TileKernel::hopper};
+    }));
+    dtype_dims.insert({c.shape.dtype, c.shape.head_dim});
+    pages.insert(c.shape.page_size);
+    groups.insert(c.shape.group());
+  }
+  CHECK(dtype_dims.size() == 4u);  // fp16 and bf16 x d 64, 128
+  CHECK(pages == std::set<int>{16, 32, 64});
+  CHECK(groups == std::set<int>{3, 8, 16});
+  CHECK(kinds == std::set<DataKind>{DataKind::flat, DataKind::peaked});
+}

@@ -607,12 +607,18 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE(hopper_policy_tile(64, 4096) == TileShape{64, kHopperKvTile, TileKernel::hopper});
     REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kHopperKvTile, TileKernel::hopper});
     REQUIRE(hopper_policy_tile(65, 1).name() == "128x64h");
+    REQUIRE(hopper_policy_tile(128, 1) == TileShape{128, kHopperKvTile, TileKernel::hopper});
+    REQUIRE(hopper_policy_tile(129, 64).name() == "192x64h");
+    REQUIRE(hopper_policy_tile(192, 64) == TileShape{192, kHopperKvTile, TileKernel::hopper});
     REQUIRE(is_hopper_tile(TileShape{128, kHopperKvTile, TileKernel::hopper}));
     REQUIRE_FALSE(is_hopper_tile(TileShape{64, 64}));
     REQUIRE_FALSE(is_hopper_tile(TileShape{32, 64}));
-    REQUIRE_THROWS_AS(hopper_policy_tile(129, 64), Error);
+    REQUIRE_THROWS_AS(hopper_policy_tile(193, 64), Error);
     REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
-    REQUIRE(max_pack_rows(h) == kHopperMaxRows);
+    REQUIRE(max_pack_rows(h) == kDefaultHopperMaxRows);
+    PlannerOptions tall = h;
+    tall.hopper_max_rows = kHopperTileRows[2];
+    REQUIRE(max_pack_rows(tall) == kHopperMaxRows);
     // hopper_min_kv: packs of 33-64 rows shorter than it keep the pack kernel and stage 7's tile,
     // the others are untouched; the same 64 x 64 shape on either kernel is told by its kernel.
     REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == choose_tile(33, 255));
@@ -648,7 +654,7 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
     }
     REQUIRE((kept > 0) == (min_kv > 0));
     // Every range is shorter than 1024 tokens: no pack over 64 rows then; without the knob, 128.
-    REQUIRE(most_rows == (min_kv == 1024 ? kHopperTileRows[0] : kHopperMaxRows));
+    REQUIRE(most_rows == (min_kv == 1024 ? kHopperTileRows[0] : kDefaultHopperMaxRows));
   }
   // Over every range the walk is stage 7's: the short ranges' choices count 64-row packs too, so
   // the packs (queries, blocks) and partials are those of the table policy, only the tiles differ.
@@ -689,6 +695,40 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
   bad.hopper_min_kv = 0;
   bad.hopper_wide_kv = -1;
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+  bad.hopper_wide_kv = 0;
+  bad.hopper_max_rows = 96;
+  REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+}
+
+TEST_CASE("hopper_max_rows 192: nodes of more than 128 rows get 192-row packs over long ranges only") {
+  // 64 requests over a 4096-token prefix at group 8: 512 rows per KV head. Default: 4 packs of
+  // 128 rows over the prefix; at 192: 3 packs (192, 192, 128 rows), so the prefix is read 3 times.
+  Shape s = llama_shape();
+  s.num_q_heads = 64;
+  const PagedLayout L = build_layout(parse_tree_spec("1,64_4096,32"), s, true, 1);
+  PlannerOptions o;
+  o.tiles = TilePolicy::hopper;
+  o.split_kv = false;
+  o.hopper_wide_kv = kDefaultHopperWideKv;
+  auto prefix_packs = [&](const Plan& p) {
+    std::vector<int> rows;
+    for (const Pack& pk : p.packs)
+      if (pk.kv_len == 4096) rows.push_back(pk.rows(s.group()));
+    std::sort(rows.begin(), rows.end());
+    return rows;
+  };
+  const Plan base = make_plan(L, o);
+  REQUIRE(validate_plan(L, base).empty());
+  REQUIRE(prefix_packs(base) == std::vector<int>{128, 128, 128, 128});
+  o.hopper_max_rows = kHopperTileRows[2];
+  const Plan tall = make_plan(L, o);
+  REQUIRE(validate_plan(L, tall).empty());
+  REQUIRE(prefix_packs(tall) == std::vector<int>{128, 192, 192});
+  for (const Pack& pk : tall.packs)
+    if (pk.rows(s.group()) > kHopperTileRows[1]) REQUIRE(pk.tile == TileShape{192, kHopperKvTile, TileKernel::hopper});
+  // The suffixes (32 tokens, shorter than hopper_wide_kv) stay at 64 rows or fewer.
+  for (const Pack& pk : tall.packs)
+    if (pk.kv_len < kDefaultHopperWideKv) REQUIRE(pk.rows(s.group()) <= kHopperTileRows[0]);
 }
 
 TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
@@ -796,13 +836,13 @@ TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
     bad = plan;
     bad.packs.front().tile = {48, 64};
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 48x64"));
-    // The kernel is part of the tile: stage 8's kernel runs 64 or 128 rows x kHopperKvTile only,
+    // The kernel is part of the tile: stage 8's kernel runs 64, 128 or 192 rows x kHopperKvTile only,
     // the pack kernel at most kMaxTileRows rows.
     bad = plan;
     bad.packs.front().tile = {32, kHopperKvTile, TileKernel::hopper};
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 32x64h"));
     bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::pack};
-    REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 128x64,"));
+    REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 192x64,"));
     bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::hopper};
     REQUIRE(validate_plan(W, bad).empty());
   }

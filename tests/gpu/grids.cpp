@@ -181,6 +181,31 @@ std::vector<Case> tree_grid(uint64_t seed) {
   return grid.take();
 }
 
+std::vector<Case> tall_grid(uint64_t seed) {
+  Grid grid(seed);
+  const int pages[] = {16, 32, 64};
+  int combo = 0;
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128})
+      for (int g : {3, 8, 16}) {
+        const Shape s = grid.shape(dt, d, g, pages[combo % 3]);
+        // 192 / g requests fill one 192-row pack; 300 / g requests (288-300 rows) take two packs of
+        // up to 192 rows where 128-row ones would take three: a 192-row pack and a smaller one.
+        const int full = kHopperTileRows[2] / g, over = 300 / g;
+        const std::string odd = std::to_string(1000 + 37 * combo);
+        grid.add("one 192-row pack 1," + std::to_string(full) + "_" + odd + ",29",
+                 parse_tree_spec("1," + std::to_string(full) + "_" + odd + ",29"), s,
+                 combo % 2 ? DataKind::peaked : DataKind::flat);
+        grid.add("a 192-row pack and a smaller one 1," + std::to_string(over) + "_" + odd + ",130",
+                 parse_tree_spec("1," + std::to_string(over) + "_" + odd + ",130"), s,
+                 combo % 2 ? DataKind::flat : DataKind::peaked);
+        ++combo;
+      }
+  grid.add_flat_and_peaked("random tree of 40 requests", random_tree_of(seed + 3, 40, 3, 1500),
+                           grid.shape(DType::fp16, 128, 8, 16));
+  return grid.take();
+}
+
 std::vector<Case> stress_grid(uint64_t seed) {
   Grid grid(seed);
   for (DType dt : {DType::fp16, DType::bf16}) {

@@ -35,6 +35,7 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
   o.hopper_min_kv = c.hopper_min_kv;
   o.hopper_wide_kv = c.hopper_wide_kv;
+  o.hopper_max_rows = c.hopper_max_rows;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -55,6 +56,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_max_kv_tile(c.max_kv_tile);
   runner.set_hopper_min_kv(c.hopper_min_kv);
   runner.set_hopper_wide_kv(c.hopper_wide_kv);
+  runner.set_hopper_max_rows(c.hopper_max_rows);
   runner.set_bucket_launch(c.bucket_launch);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
@@ -92,12 +94,22 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   return cases;
 }
 
+std::vector<Case> with_tall_hopper_packs(std::vector<Case> cases) {
+  cases = without_hopper_routing(std::move(cases));
+  for (Case& c : cases) {
+    c.name += ", 192-row packs";
+    c.hopper_max_rows = kHopperTileRows[2];
+  }
+  return cases;
+}
+
 void check_stage(const std::string& slug, const std::vector<Case>& cases) {
   int passed = 0;
   std::map<std::string, int> not_built;  // reason -> cases
   for (const Case& c : cases) {
     INFO("stage " << slug << ", case: " << c.name << ", seed " << c.seed << ", max KV tile " << c.max_kv_tile
-                  << ", --hopper-min-kv " << c.hopper_min_kv << " --hopper-wide-kv " << c.hopper_wide_kv);
+                  << ", --hopper-min-kv " << c.hopper_min_kv << " --hopper-wide-kv " << c.hopper_wide_kv
+                  << " --hopper-rows " << c.hopper_max_rows);
     const CaseVerdict v = run_case(slug, c);
     if (!v.not_built.empty()) {
       ++not_built[v.not_built];

@@ -23,6 +23,7 @@ struct Case {
   int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
   int hopper_min_kv = kDefaultHopperMinKv;    ///< Runner::set_hopper_min_kv() before prepare (stage 8)
   int hopper_wide_kv = kDefaultHopperWideKv;  ///< Runner::set_hopper_wide_kv() before prepare (stage 8)
+  int hopper_max_rows = kDefaultHopperMaxRows;  ///< Runner::set_hopper_max_rows() before prepare (stage 8)
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
 };
 
@@ -65,6 +66,12 @@ inline constexpr int kLargeHeadDim = 256;
 /// kGridKvHeads.
 std::vector<Case> shapes_grid(uint64_t seed);
 
+/// Stage 8's 192-row tiles (run with_tall_hopper_packs()): packs of more than 128 rows, a full
+/// 192-row pack and a 192-row one beside a smaller one over a range of odd length, for both
+/// dtypes, head dims 64/128, groups 3, 8 and 16, pages 16/32/64, flat and peaked data; and a
+/// random tree. KV heads cycle through kGridKvHeads.
+std::vector<Case> tall_grid(uint64_t seed);
+
 /// Stage 9's persistent scheduler under stress: a few huge pack groups (long prefixes shared by
 /// 512-1024 rows, so the cluster model picks clusters of 2 and 4 and the KV split cuts them)
 /// among hundreds of tiny suffix items, and batches of many short requests with a few long
@@ -77,6 +84,10 @@ std::vector<Case> stress_grid(uint64_t seed);
 /// rows on the Hopper kernel, 128-row packs over short ranges too, as before the routing; the
 /// default routing leaves most of the small grids' packs to the pack kernel.
 std::vector<Case> without_hopper_routing(std::vector<Case> cases);
+
+/// without_hopper_routing(`cases`) with packs of up to 192 rows (hopper_max_rows): every node of
+/// more than 128 rows gets stage 8's 192-row tile (three consumer warpgroups).
+std::vector<Case> with_tall_hopper_packs(std::vector<Case> cases);
 
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
 /// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.

@@ -8,7 +8,8 @@
 // ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256); stage
 // 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler, stage 8
 // (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
-// sees every 64- and 128-row pack of them; stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and
+// sees every 64- and 128-row pack of them, and the tall and tree grids with packs of up to 192
+// rows (--hopper-rows 192); stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and
 // shapes grids again with their buckets gated on streams of their own (--bucket-launch gates; the
 // default chains them on one stream, so a merge that ran before every bucket had finished would
 // read NaN-poisoned partials in the default grids).
@@ -31,6 +32,7 @@ constexpr uint64_t kTreeSeed = 7001;
 constexpr uint64_t kTile128Seed = 128001;
 constexpr uint64_t kShapesSeed = 110011;
 constexpr uint64_t kStressSeed = 909001;
+constexpr uint64_t kTallSeed = 192001;
 
 }  // namespace
 
@@ -54,6 +56,11 @@ TEST_CASE("the stage matches the oracle on the shapes grid (groups 1-16, d=256)"
 TEST_CASE("the stage matches the oracle on the boundary and tree grids with its routing off") {
   patlab::test::check_stage(kStage, patlab::test::without_hopper_routing(patlab::test::boundary_grid(kBoundarySeed)));
   patlab::test::check_stage(kStage, patlab::test::without_hopper_routing(patlab::test::tree_grid(kTreeSeed)));
+}
+
+TEST_CASE("the stage matches the oracle on the tall and tree grids with 192-row packs") {
+  patlab::test::check_stage(kStage, patlab::test::with_tall_hopper_packs(patlab::test::tall_grid(kTallSeed)));
+  patlab::test::check_stage(kStage, patlab::test::with_tall_hopper_packs(patlab::test::tree_grid(kTreeSeed)));
 }
 #endif
 

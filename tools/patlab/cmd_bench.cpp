@@ -141,6 +141,7 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.max_cluster = o.max_cluster;
   model.hopper_min_kv = o.hopper.min_kv;
   model.hopper_wide_kv = o.hopper.wide_kv;
+  model.hopper_max_rows = o.hopper.max_rows;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -271,6 +272,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
   run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.min_kv)});
   run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.wide_kv)});
+  run.add({"most rows of a stage-8 pack (--hopper-rows)", Cell::integer(o.hopper.max_rows)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
@@ -372,6 +374,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_max_cluster(o.max_cluster);
   runner.set_hopper_min_kv(o.hopper.min_kv);
   runner.set_hopper_wide_kv(o.hopper.wide_kv);
+  runner.set_hopper_max_rows(o.hopper.max_rows);
   runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();

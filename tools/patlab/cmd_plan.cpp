@@ -244,9 +244,9 @@ int run_plan(const PlanOptions& o) {
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.routing);
   require(!o.routing.given() || o.hopper,
-          "--hopper-min-kv and --hopper-wide-kv route stage 8's packs: add --hopper-tiles");
+          "--hopper-min-kv, --hopper-wide-kv and --hopper-rows route stage 8's packs: add --hopper-tiles");
   require(!o.routing.given() || !o.cluster,
-          "--hopper-min-kv and --hopper-wide-kv are stage 8's; --cluster plans stage 9");
+          "--hopper-min-kv, --hopper-wide-kv and --hopper-rows are stage 8's; --cluster plans stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -259,6 +259,7 @@ int run_plan(const PlanOptions& o) {
   if (routed) {
     options.hopper_min_kv = o.routing.min_kv;
     options.hopper_wide_kv = o.routing.wide_kv;
+    options.hopper_max_rows = o.routing.max_rows;
   }
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
@@ -337,9 +338,11 @@ int run_plan(const PlanOptions& o) {
     const std::string both = std::to_string(hopper_narrow_kv(options));
     fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
                   {"stage 8 routing", "64-row packs over fewer than " + std::to_string(options.hopper_min_kv) +
-                                          " tokens on the pack kernel; no 128-row pack over fewer than " + both +
-                                          " (--hopper-min-kv " + std::to_string(options.hopper_min_kv) +
-                                          " --hopper-wide-kv " + std::to_string(options.hopper_wide_kv) + "; 0: off)"});
+                                          " tokens on the pack kernel; no pack over 64 rows over fewer than " + both +
+                                          " tokens, at most " + std::to_string(options.hopper_max_rows) +
+                                          " rows over more (--hopper-min-kv " + std::to_string(options.hopper_min_kv) +
+                                          " --hopper-wide-kv " + std::to_string(options.hopper_wide_kv) +
+                                          "; 0: off; --hopper-rows " + std::to_string(options.hopper_max_rows) + ")"});
   }
   const Table summary = key_values("plan", fields);
   std::vector<Table> tables{summary, buckets_table(plan, choice.shape, o.hopper), decisions_table(info),

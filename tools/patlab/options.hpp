@@ -87,17 +87,23 @@ void check_fill_window(int waves);
 /// check_max_cluster() (planner/cluster.hpp) refuses a size other than 1, 2 or 4.
 void add_max_cluster(CLI::App& app, int& out);
 /// Stage 8's routing knobs as the command line gives them (PlannerOptions::hopper_min_kv and
-/// hopper_wide_kv; 0 = off).
+/// hopper_wide_kv, 0 = off; hopper_max_rows).
 struct HopperRouting {
-  int min_kv = kDefaultHopperMinKv;    ///< --hopper-min-kv
-  int wide_kv = kDefaultHopperWideKv;  ///< --hopper-wide-kv
-  CLI::Option* min_option = nullptr;   ///< set by add_hopper_routing()
-  CLI::Option* wide_option = nullptr;  ///< set by add_hopper_routing()
-  /// True when the command line gave either option.
-  bool given() const { return (min_option && min_option->count() > 0) || (wide_option && wide_option->count() > 0); }
+  int min_kv = kDefaultHopperMinKv;     ///< --hopper-min-kv
+  int wide_kv = kDefaultHopperWideKv;   ///< --hopper-wide-kv
+  int max_rows = kDefaultHopperMaxRows; ///< --hopper-rows
+  CLI::Option* min_option = nullptr;    ///< set by add_hopper_routing()
+  CLI::Option* wide_option = nullptr;   ///< set by add_hopper_routing()
+  CLI::Option* rows_option = nullptr;   ///< set by add_hopper_routing()
+  /// True when the command line gave any of the three options.
+  bool given() const {
+    for (const CLI::Option* o : {min_option, wide_option, rows_option})
+      if (o && o->count() > 0) return true;
+    return false;
+  }
 };
-/// Adds `--hopper-min-kv` and `--hopper-wide-kv` to `app`, storing into `out`;
-/// check_hopper_routing() refuses a negative count.
+/// Adds `--hopper-min-kv`, `--hopper-wide-kv` and `--hopper-rows` to `app`, storing into `out`;
+/// check_hopper_routing() refuses a negative count or rows other than 64, 128 or 192.
 void add_hopper_routing(CLI::App& app, HopperRouting& out);
 /// Throws Error(usage) unless both counts are ones add_hopper_routing() accepts.
 void check_hopper_routing(const HopperRouting& r);

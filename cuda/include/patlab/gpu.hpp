@@ -136,6 +136,9 @@ class Runner {
   /// packs over them; PlannerOptions::hopper_wide_kv; default kDefaultHopperWideKv, 0: never).
   /// Applies to stages prepared afterwards.
   void set_hopper_wide_kv(int tokens);
+  /// Stage 8's packs have at most `rows` rows (64, 128 or 192; PlannerOptions::hopper_max_rows;
+  /// default kDefaultHopperMaxRows). Applies to stages prepared afterwards.
+  void set_hopper_max_rows(int rows);
   /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);

@@ -22,8 +22,10 @@ static_assert(PlannerOptions{}.max_cluster == kMaxClusterSize, "the planner's de
 
 namespace {
 
-/// Index of the 128-row class in kRowClasses (PlannerOptions::ctas_per_sm).
-constexpr size_t kLargestRowClass = std::size(kRowClasses) - 1;
+/// Index of the 128-row class in kRowClasses (PlannerOptions::ctas_per_sm): the rows of stage 9's
+/// slices.
+constexpr size_t kSliceRowClass = 3;
+static_assert(kRowClasses[kSliceRowClass] == kDefaultHopperMaxRows, "stage 9's slices are its kernel's rows");
 
 }  // namespace
 
@@ -82,8 +84,9 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
           "choose_clusters: clusters multicast into stage 8's tiles; plan with TilePolicy::hopper");
   check_max_cluster(options.max_cluster, "choose_clusters: PlannerOptions::max_cluster");
   ClusterPlan out;
-  out.ctas_per_sm = options.ctas_per_sm[kLargestRowClass] > 0 ? options.ctas_per_sm[kLargestRowClass]
-                                                              : estimate_hopper_ctas_per_sm(shape.head_dim, kHopperMaxRows);
+  out.ctas_per_sm = options.ctas_per_sm[kSliceRowClass] > 0
+                        ? options.ctas_per_sm[kSliceRowClass]
+                        : estimate_hopper_ctas_per_sm(shape.head_dim, kDefaultHopperMaxRows);
   out.gpcs = gpc_sms(options.sms);
   for (int c : kClusterSizes) out.slots.push_back(cluster_slots(out.gpcs, out.ctas_per_sm, c));
   // [pack groups]

@@ -33,14 +33,27 @@ CostModel CostModel::of(const Shape& shape, const PlannerOptions& options) {
   CostModel c = of(shape, max_pack_rows(options));
   c.short_range_tokens = hopper_narrow_kv(options);
   c.short_queries_per_pack = std::max(1, kHopperTileRows[0] / shape.group());
+  if (options.tiles == TilePolicy::hopper && max_pack_rows(options) > kHopperTileRows[1])
+    c.narrower_queries_per_pack = std::max(1, kHopperTileRows[1] / shape.group());
   return c;
 }
 
 CostModel CostModel::for_range(int64_t tokens) const {
   CostModel c = *this;
-  if (tokens < short_range_tokens) c.queries_per_pack = short_queries_per_pack;
+  if (tokens < short_range_tokens) {
+    c.queries_per_pack = short_queries_per_pack;
+    c.narrower_queries_per_pack = 0;
+  }
   return c;
 }
+
+// [pack queries]
+int64_t CostModel::pack_queries(int64_t queries) const {
+  const int64_t narrower = narrower_queries_per_pack;
+  if (narrower > 0 && narrower < queries_per_pack && ceil_div(queries, narrower) == packs_for(queries)) return narrower;
+  return queries_per_pack;
+}
+// [pack queries]
 
 // [node bytes]
 int64_t CostModel::node_bytes(int64_t tokens, int64_t ended, const std::vector<int32_t>& child_queries,
@@ -252,7 +265,7 @@ void walk_tree(const PagedLayout& layout, const RadixTree& tree, const CostModel
   const std::vector<int32_t>& order = tree.order();
   auto emit = [&](const std::vector<int32_t>& queries, int32_t pending_block, const TreeNode& n, const CostModel& m) {
     const auto& table = layout.block_tables[static_cast<size_t>(queries.front())];
-    const size_t q = static_cast<size_t>(m.queries_per_pack);
+    const size_t q = static_cast<size_t>(m.pack_queries(static_cast<int64_t>(queries.size())));
     for (size_t first = 0; first < queries.size(); first += q) {
       Pack p;
       p.queries.assign(queries.begin() + static_cast<std::ptrdiff_t>(first),

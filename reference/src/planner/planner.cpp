@@ -47,6 +47,8 @@ void check_options(const PlannerOptions& o) {
           "planner: max_splits_per_query must be >= 0 (got " + std::to_string(o.max_splits_per_query) + ")");
   require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
           "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
+  require(one_of(o.hopper_max_rows, kHopperTileRows),
+          "planner: hopper_max_rows must be 64, 128 or 192 (got " + std::to_string(o.hopper_max_rows) + ")");
   require(o.hopper_wide_kv >= 0, "planner: hopper_wide_kv must be >= 0 (got " + std::to_string(o.hopper_wide_kv) + ")");
   require(o.hopper_min_kv >= 0, "planner: hopper_min_kv must be >= 0 (got " + std::to_string(o.hopper_min_kv) + ")");
   if (o.tiles == TilePolicy::fixed)
@@ -55,10 +57,10 @@ void check_options(const PlannerOptions& o) {
 }
 
 std::string strategy_name(const PlannerOptions& options) {
-  return std::string("radix tree, byte-cost inherit/split, ") +
-         (options.tiles == TilePolicy::fixed    ? "fixed " + options.fixed_tile.name() + " tile"
-          : options.tiles == TilePolicy::hopper ? std::string("Hopper 64/128-row tiles")
-                                                : std::string("tile table")) +
+  std::string tiles = "tile table";
+  if (options.tiles == TilePolicy::fixed) tiles = "fixed " + options.fixed_tile.name() + " tile";
+  if (options.tiles == TilePolicy::hopper) tiles = "Hopper tiles up to " + std::to_string(options.hopper_max_rows) + " rows";
+  return "radix tree, byte-cost inherit/split, " + tiles +
          (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
 }
 

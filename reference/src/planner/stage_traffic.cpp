@@ -66,7 +66,7 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
   StagePlanConfig c;
   plan_stage_config("hopper", o, c);
   for (int& ctas : c.planner.ctas_per_sm)
-    if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kHopperMaxRows);
+    if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kDefaultHopperMaxRows);
   const Plan plan = make_plan(L, c.planner);
   const ClusterPlan clusters = choose_clusters(plan, L.shape, c.planner);
   int64_t multicast = 0;
@@ -105,6 +105,7 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
     p.tiles = TilePolicy::hopper;
     p.hopper_min_kv = options.hopper_min_kv;
     p.hopper_wide_kv = options.hopper_wide_kv;
+    p.hopper_max_rows = options.hopper_max_rows;
     p.split_kv = true;
     config.direct_output = true;
   } else {

@@ -38,7 +38,7 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
 int max_pack_rows(const PlannerOptions& options) {
   switch (options.tiles) {
     case TilePolicy::fixed: return options.fixed_tile.m;
-    case TilePolicy::hopper: return kHopperMaxRows;
+    case TilePolicy::hopper: return options.hopper_max_rows;
     case TilePolicy::table: break;
   }
   return kMaxTileRows;
@@ -56,7 +56,8 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) 
   if (rows <= kHopperMinRows / 2) return choose_tile(rows, kv_len, max_kv_tile);
   if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
   if (rows <= kHopperTileRows[0] && kv_len < min_kv) return choose_tile(rows, kv_len, max_kv_tile);
-  return {rows <= kHopperTileRows[0] ? kHopperTileRows[0] : kHopperTileRows[1], kHopperKvTile, TileKernel::hopper};
+  const int m = *std::find_if(std::begin(kHopperTileRows), std::end(kHopperTileRows), [&](int r) { return rows <= r; });
+  return {m, kHopperKvTile, TileKernel::hopper};
 }
 // [hopper policy]
 

@@ -19,12 +19,12 @@
 ///     be full (on the last tile zero the V rows past the range: P is 0 there, but 0 x NaN of an
 ///     unwritten row is NaN); issue S = Q K^T of this tile and O += P V of the previous one
 ///     together, run this tile's row max while the P V runs, then release the previous tile's
-///     stage (one arrive per consumer warp). The 64-row CTA runs consume_range_serial (one tile
-///     at a time), which measured faster there;
+///     stage (one arrive per consumer warp). The 64- and 192-row CTAs run consume_range_serial
+///     (one tile at a time): faster at 64 rows, and what 160 registers hold at 192;
 ///  5. write_rows of packed_tile.cuh: the same output / partial contract as the pack kernel.
-/// What is left for later (the issue's full design): 192-row tiles (3 consumers, register budget
-/// with setmaxnreg), ping-pong between the consumer warpgroups, fp8 K/V (wgmma e4m3 needs
-/// K-major V), and d = 256 (register budget).
+/// A 192-row CTA has three consumer warpgroups at 160 registers each (kTallConsumerRegs), which
+/// run the serial consumer. What is left for later: ping-pong between the consumer warpgroups,
+/// fp8 K/V (wgmma e4m3 needs K-major V), and d = 256 (register budget).
 #pragma once
 
 #include <cuda.h>
@@ -50,9 +50,13 @@ namespace patlab::cuda {
 /// warpgroup's threads and the CTA's shared memory are in planner/tile_budget.hpp, which the
 /// planner reads too.
 inline constexpr int kHopperGroupRows = 64;
-/// Registers per thread the consumers take (setmaxnreg.inc): the 64 x d/2 output accumulator,
-/// the scores and P fragments, the softmax state.
+/// Registers per thread the consumers of a 64- or 128-row CTA take (setmaxnreg.inc): the 64 x d/2
+/// output accumulator, the scores and P fragments, the softmax state.
 inline constexpr int kConsumerRegs = 232;
+/// Registers per thread of the three consumer warpgroups of a 192-row CTA: 512 threads share the
+/// SM's 64K registers, so 24 for the producer leave (65536 - 128 x 24) / 384 = 162, rounded down
+/// to setmaxnreg's multiple of 8. Enough for the serial consumer at d = 128 (no spills, ptxas -v).
+inline constexpr int kTallConsumerRegs = 160;
 /// Named barrier ids: 0 is __syncthreads; 1 + g: consumer warpgroup g; kAllConsumersBarrier: all.
 inline constexpr int kAllConsumersBarrier = 8;
 
@@ -61,10 +65,11 @@ inline constexpr int kAllConsumersBarrier = 8;
 /// and kStages V tiles [D/64][N][64] (Panel128B, each 1024-byte aligned), then the
 /// barriers: hopper_smem_bytes() of tile_budget.hpp, which the planner reads.
 /// @tparam D head dimension (64 or 128)
-/// @tparam kConsumers consumer warpgroups (1 or 2): M = 64 x kConsumers rows
+/// @tparam kConsumers consumer warpgroups (1, 2 or 3): M = 64 x kConsumers rows
 /// @tparam N KV tokens per tile (64 or 128)
 template <int D, int kConsumers, int N>
 struct HopperLayout {
+  static_assert(kConsumers >= 1 && kConsumers <= 3, "64-, 128- and 192-row tiles");
   static constexpr int kRows = kHopperGroupRows * kConsumers;
   static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
   static constexpr int kTileElems = N * D;
@@ -73,9 +78,15 @@ struct HopperLayout {
   /// CTAs per SM the instance is compiled for (__launch_bounds__): two of one consumer (so a
   /// 64-row CTA's registers at entry are 128 per thread), one of two.
   static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
+  /// Registers per thread of each consumer (setmaxnreg.inc).
+  static constexpr int kConsumerRegs = kConsumers == 3 ? kTallConsumerRegs : patlab::cuda::kConsumerRegs;
   /// Registers per thread the producer keeps (setmaxnreg.dec), so that its warpgroup and the
   /// consumers at kConsumerRegs fit the CTA's share of the SM's 64K registers.
-  static constexpr int kProducerRegs = kConsumers == 1 ? 24 : 40;
+  static constexpr int kProducerRegs = kConsumers == 2 ? 40 : 24;
+  /// Whether the consumers run consume_range_serial (one stage at a time): the 64-row CTA (two
+  /// to an SM) and the 192-row one (160 registers: the pipelined consumer's second P buffer and
+  /// scores in flight do not fit).
+  static constexpr bool kSerialConsumer = kConsumers != 2;
   static_assert(kProducerRegs * kWarpgroupThreads + kConsumerRegs * kWarpgroupThreads * kConsumers <=
                     65536 / kMinBlocks,
                 "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
@@ -398,8 +409,8 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 // [hopper-consume]
 
 // [hopper-consume-serial]
-/// Step 4b without the overlap, for stage 9 and stage 8's 64-row CTA: per tile, S = Q K^T, wait, the softmax, O += P V,
-/// wait, release. A warpgroup holds one stage at a time. Stage 9's clusters refill a stage only
+/// Step 4b without the overlap, for stage 9 and stage 8's 64- and 192-row CTAs: per tile,
+/// S = Q K^T, wait, the softmax, O += P V, wait, release. A warpgroup holds one stage at a time. Stage 9's clusters refill a stage only
 /// when every CTA of the cluster has released it, and a consumer that holds two of the three
 /// stages (consume_range) leaves the cluster one tile in flight: measured up to 2x slower there.
 /// Same contract as consume_range, plus `computes`: false for a warpgroup with no rows of the
@@ -443,7 +454,7 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
 /// pack_attention_kernel), warpgroup 0 produces, warpgroups 1..kConsumers consume.
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
-/// @tparam kConsumers consumer warpgroups (1: 64-row tiles, 2: 128-row tiles)
+/// @tparam kConsumers consumer warpgroups (1: 64-row tiles, 2: 128-row tiles, 3: 192-row tiles)
 /// @tparam N KV tokens per tile
 template <typename T, int D, int kConsumers, int N>
 __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, HopperLayout<D, kConsumers, N>::kMinBlocks)
@@ -488,7 +499,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
                        v_s, full, empty);
     }
   } else {
-    hopper::setmaxnreg_inc<kConsumerRegs>();
+    hopper::setmaxnreg_inc<L::kConsumerRegs>();
     const int cg = wg - 1;                      // consumer warpgroup
     const int lane = wg_tid % 32, warp = wg_tid / 32;
     const int row0 = cg * kHopperGroupRows;     // its first tile row
@@ -512,7 +523,8 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     };
     // The 64-row CTA (two to an SM, 128 registers at entry) keeps the serial consumer: pipelined
     // it measured 2-4% slower on packs of 33-64 rows (docs/results/2026-12-02-h200-stage8-pipeline).
-    if constexpr (kConsumers == 1)
+    // The 192-row CTA's consumers have 160 registers (HopperLayout::kSerialConsumer).
+    if constexpr (L::kSerialConsumer)
       consume_range_serial<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release);
     else
       consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, scale, lane, row_state, o, acquire, release);

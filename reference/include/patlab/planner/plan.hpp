@@ -23,10 +23,13 @@ inline constexpr int kTileKvOptions[] = {16, 32, 64, 128};
 inline constexpr int kMaxTileRows = kTileRowOptions[2];
 /// Smallest n a 64-row (4-warp) tile runs with (PAT's table: m = 64 needs n >= 32).
 inline constexpr int kMinKvForMaxRows = 32;
-/// Rows of the stage-8 (Hopper) tiles: one consumer warpgroup of 64 rows, or two.
-inline constexpr int kHopperTileRows[] = {64, 128};
-/// Most rows of a stage-8 pack: two consumer warpgroups.
-inline constexpr int kHopperMaxRows = kHopperTileRows[1];
+/// Rows of the stage-8 (Hopper) tiles: one, two or three consumer warpgroups of 64 rows.
+inline constexpr int kHopperTileRows[] = {64, 128, 192};
+/// Most rows of a stage-8 pack: three consumer warpgroups.
+inline constexpr int kHopperMaxRows = kHopperTileRows[2];
+/// Stage 8's default PlannerOptions::hopper_max_rows (`--hopper-rows`), and the rows of stage 9's
+/// slices: two consumer warpgroups.
+inline constexpr int kDefaultHopperMaxRows = kHopperTileRows[1];
 /// KV tokens per K/V stage of the stage-8 ring.
 inline constexpr int kHopperKvTile = 64;
 /// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.
@@ -40,8 +43,8 @@ inline constexpr int kDefaultHopperMinKv = 512;
 /// (`2,8,16,256_256,256,32,32`); over 2048 tokens and more they win (0.76x on `1,1024_2048,32`).
 inline constexpr int kDefaultHopperWideKv = 2048;
 /// Row classes of packs for the wave fill's slots: the pack kernel's 16, 32, 64 rows and stage
-/// 8's 128 (PlannerOptions::ctas_per_sm).
-inline constexpr int kRowClasses[] = {16, 32, 64, 128};
+/// 8's 128 and 192 (PlannerOptions::ctas_per_sm).
+inline constexpr int kRowClasses[] = {16, 32, 64, 128, 192};
 /// Most rows any pack may have, under any tile policy: the largest tile's m.
 inline constexpr int kMaxPackRows = kHopperMaxRows;
 /// Default cap on n. A 128-token K/V tile, double-buffered at d=128, takes 128 KB of shared

@@ -88,7 +88,7 @@ inline constexpr int kPatPartialCreditTokens = 4;
 
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
-/// kHopperMaxRows rows, the tile from hopper_policy_tile()).
+/// PlannerOptions::hopper_max_rows rows, the tile from hopper_policy_tile()).
 enum class TilePolicy { fixed, table, hopper };
 
 /// Knobs of make_plan().
@@ -101,12 +101,12 @@ struct PlannerOptions {
   int min_split_blocks = kDefaultMinSplitBlocks;         ///< never cut a piece shorter than this many blocks
   int max_splits_per_query = kDefaultMaxSplitsPerQuery;  ///< cap on pieces a split may add per query
   /// Resident CTAs per SM of the kernel that runs packs of each row class (rows up to 16, 32,
-  /// 64, 128; kRowClasses), at the KV tile of long packs: the wave fill's CTA slots. Table and
-  /// fixed policies: the pack kernel's 16-, 32- and 64-row tiles (the fourth unused); hopper:
-  /// the pack kernel's 16 and 32 rows, then stage 8's 64- and 128-row kernels. 0 = estimated
-  /// from shared memory on the host (tile_budget.hpp); the GPU stages fill it from the
-  /// occupancy calculator of the kernel instances they launch.
-  std::array<int, 4> ctas_per_sm{0, 0, 0, 0};
+  /// 64, 128, 192; kRowClasses), at the KV tile of long packs: the wave fill's CTA slots. Table
+  /// and fixed policies: the pack kernel's 16-, 32- and 64-row tiles (the others unused);
+  /// hopper: the pack kernel's 16 and 32 rows, then stage 8's 64-, 128- and 192-row kernels.
+  /// 0 = estimated from shared memory on the host (tile_budget.hpp); the GPU stages fill it from
+  /// the occupancy calculator of the kernel instances they launch.
+  std::array<int, std::size(kRowClasses)> ctas_per_sm{};
   bool fill_waves = true;  ///< with split_kv: the wave fill (step 3b) may replace the fair-share cuts
   /// The wave fill prices cuts when the walk's CTAs are within this many waves of the slots
   /// (kDefaultFillWindowWaves; 1..kMaxFillWindowWaves).
@@ -124,10 +124,14 @@ struct PlannerOptions {
   /// 128-row pack over it; 0 here: never. Stage 8 runs with kDefaultHopperWideKv
   /// (`--hopper-wide-kv`); stage 9 with 0. The row cap applies below the larger of the two knobs.
   int hopper_wide_kv = 0;
+  /// TilePolicy::hopper: most rows of a pack (one of kHopperTileRows: 64, 128 or 192), over ranges
+  /// of at least hopper_narrow_kv() tokens. Stage 8 runs with `--hopper-rows` (default
+  /// kDefaultHopperMaxRows); stage 9 with kDefaultHopperMaxRows, the rows of its kernel.
+  int hopper_max_rows = kDefaultHopperMaxRows;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
-/// kHopperMaxRows (hopper).
+/// hopper_max_rows (hopper).
 int max_pack_rows(const PlannerOptions& options);
 /// KV tokens under which TilePolicy::hopper packs a range at most kHopperTileRows[0] rows at a
 /// time: the larger of hopper_min_kv and hopper_wide_kv (0: never; always 0 under other policies).
@@ -137,7 +141,8 @@ int hopper_narrow_kv(const PlannerOptions& options);
 /// at most kHopperMinRows / 2 rows keep the pack kernel's table tile (choose_tile(): 16 or 32
 /// rows, n capped at max_kv_tile), where a 64-row wgmma tile would compute mostly padding and
 /// its 256-thread CTA would cost more than the few rows gain; larger packs get stage 8's tiles,
-/// m = 64 up to 64 rows, else 128, n = kHopperKvTile (TileKernel::hopper); but a pack of up to
+/// m = the smallest of kHopperTileRows (64, 128, 192) that holds the rows, n = kHopperKvTile
+/// (TileKernel::hopper); but a pack of up to
 /// 64 rows and fewer than `min_kv` tokens keeps the pack kernel and stage 7's tile for it
 /// (choose_tile()). Throws Error(usage) unless 1 <= rows <= kHopperMaxRows and kv_len >= 1.
 TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile, int min_kv = 0);
@@ -208,6 +213,9 @@ struct CostModel {
   /// packs of that many (for_range()); 0: never.
   int short_range_tokens = 0;
   int short_queries_per_pack = 1;   ///< queries of at most kHopperTileRows[0] rows
+  /// Queries of at most kHopperTileRows[1] rows when queries_per_pack allows 192-row packs
+  /// (PlannerOptions::hopper_max_rows), else 0: see pack_queries().
+  int narrower_queries_per_pack = 0;
 
   /// The model for `shape` when packs have at most `max_rows` rows.
   static CostModel of(const Shape& shape, int max_rows = kMaxTileRows);
@@ -220,6 +228,11 @@ struct CostModel {
   CostModel for_range(int64_t tokens) const;
   /// Packs that `queries` queries need (ceil(queries / Q)).
   int64_t packs_for(int64_t queries) const { return (queries + queries_per_pack - 1) / queries_per_pack; }
+  /// Queries per pack the walk cuts `queries` queries of one range into: Q, or the 128-row cap
+  /// (narrower_queries_per_pack) where it needs no more packs, so no more reads of the range.
+  /// A 192-row pack is taken only where it saves a read: 256 rows are two 128-row packs, not a
+  /// 192-row one beside a 64-row one.
+  int64_t pack_queries(int64_t queries) const;
   /// Model bytes of a node's pending range of `tokens` with `ended` queries ending at the node,
   /// children of `child_queries` queries, and `inherit[i]` saying whether child i inherits.
   int64_t node_bytes(int64_t tokens, int64_t ended, const std::vector<int32_t>& child_queries,

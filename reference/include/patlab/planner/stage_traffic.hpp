@@ -29,11 +29,12 @@ struct StageTrafficOptions {
   int max_kv_tile = kDefaultMaxKvTile;        ///< the planner's KV tile cap (stages 5-7)
   /// Stage 7's wave fill: CTAs per SM of the pack kernel by tile rows (PlannerOptions::ctas_per_sm;
   /// 0 = the host's estimate; on the GPU: the occupancy calculator).
-  std::array<int, 4> pack_ctas_per_sm{0, 0, 0, 0};
+  std::array<int, std::size(kRowClasses)> pack_ctas_per_sm{};
   int fill_window_waves = kDefaultFillWindowWaves;  ///< stages 7-8: PlannerOptions::fill_window_waves
   int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
   int hopper_min_kv = kDefaultHopperMinKv;          ///< stage 8: PlannerOptions::hopper_min_kv
   int hopper_wide_kv = kDefaultHopperWideKv;        ///< stage 8: PlannerOptions::hopper_wide_kv
+  int hopper_max_rows = kDefaultHopperMaxRows;      ///< stage 8: PlannerOptions::hopper_max_rows
 };
 
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
