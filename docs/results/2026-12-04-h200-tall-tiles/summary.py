@@ -21,7 +21,8 @@ def main() -> int:
     here = Path(__file__).resolve().parent
     lines = [l.split("#")[0].strip() for l in (here / "workloads.txt").read_text().splitlines()]
     lines = [l for l in lines if l]
-    print("| line | workload | stage 7 us | stage 8 us, 128 / 192 rows | 8/7 at 128 | 8/7 at 192 | 192 / 128 eager | 192 / 128 graph |")
+    print("| line | workload | stage 7 us | stage 8 us, 128 / 192 rows | 8/7 at 128 | 8/7 at 192"
+          " | 192 / 128 eager | 192 / 128 graph |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     eager, graph = [], []
     for i, w in enumerate(lines, 1):
@@ -36,7 +37,8 @@ def main() -> int:
               f" | {r128:.3f} | {r192:.3f} | {eager[-1]:.3f} | {graph[-1]:.3f} |")
     gm = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))
     print(f"\ngeometric mean 192 / 128: eager {gm(eager):.3f}, replayed {gm(graph):.3f}; "
-          f"more than 3% faster (eager): {sum(x < 0.97 for x in eager)}, more than 3% slower: {sum(x > 1.03 for x in eager)}")
+          f"more than 3% faster (eager): {sum(x < 0.97 for x in eager)}, "
+          f"more than 3% slower: {sum(x > 1.03 for x in eager)}")
     return 0
 
 
