@@ -7,9 +7,9 @@
 /// padding and its larger CTA cost more than it saves (hopper_policy_tile()).
 ///
 /// What is new against stage 7:
-///  - rows: a pack holds up to 128 rows by default, 192 with `--hopper-rows 192` (two or three
-///    consumer warpgroups share every K/V stage), so a prefix shared by S queries of group g is
-///    read ceil(S g / 128) (or / 192) times instead of ceil(S g / 64);
+///  - rows: a pack holds up to 192 rows (`--hopper-rows`; two or three consumer warpgroups share
+///    every K/V stage), so a prefix shared by S queries of group g is read ceil(S g / 192) times
+///    instead of ceil(S g / 64);
 ///  - the copies: one thread issues cp.async.bulk.tensor per (page box, 64-wide panel); the
 ///    consumers never compute addresses or wait on their own loads;
 ///  - the math: wgmma m64n64k16 (QK^T) and m64n{d}k16 (PV, P from registers);

@@ -303,8 +303,11 @@ def hetero_cases():
               tall_tree + ["--hopper-rows", "192"],
               lambda out: [] if re.search(r"^192x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
               else ["expected a 192x64h and a 128x64h bucket"])
-    expect_ok("plan --hopper-tiles, default --hopper-rows 128: no 192-row pack", tall_tree,
-              lambda out: [] if not re.search(r"^192x64h ", out, re.M) else ["expected no 192x64h bucket"])
+    expect_ok("plan --hopper-tiles, default --hopper-rows 192: the same 192-row pack", tall_tree,
+              lambda out: [] if re.search(r"^192x64h ", out, re.M) else ["expected a 192x64h bucket"])
+    expect_ok("plan --hopper-rows 128: no 192-row pack", tall_tree + ["--hopper-rows", "128"],
+              lambda out: [] if not re.search(r"^192x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
+              else ["expected 128x64h buckets and no 192x64h one"])
     expect_ok("plan --hopper-rows 192: 128 rows stay one 128-row pack",
               ["plan", "--tree", "1,16_3000,40", "--heads", "64/8", "--hopper-tiles", "--quiet",
                "--hopper-rows", "192"],

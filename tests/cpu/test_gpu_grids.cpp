@@ -219,7 +219,7 @@ TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many sma
     PlannerOptions o;
     o.tiles = TilePolicy::hopper;
     o.split_kv = true;
-    o.ctas_per_sm.fill(estimate_hopper_ctas_per_sm(c.shape.head_dim, kDefaultHopperMaxRows));
+    o.ctas_per_sm.fill(estimate_hopper_ctas_per_sm(c.shape.head_dim, kClusterSliceRows));
     const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
     const Plan plan = make_plan(layout, o);
     const ClusterPlan clusters = choose_clusters(plan, c.shape, o);
@@ -239,8 +239,8 @@ TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many sma
 
 
 TEST_CASE("the tall grid with 192-row packs: stage 8's three-consumer tile at both dtypes, head dims and pages") {
-  // Stage 8's planning under test_stage.cpp's with_tall_hopper_packs() (routing off, --hopper-rows
-  // 192) with the host's occupancy estimate: every case has a 192-row pack.
+  // Stage 8's planning under test_stage.cpp's with_hopper_rows(..., 192) (routing off) with the
+  // host's occupancy estimate: every case has a 192-row pack.
   const std::vector<Case> cases = test::tall_grid(kTallSeed);
   require_well_formed(cases);
   CHECK(kv_heads_of(cases) == kAllKvHeads);

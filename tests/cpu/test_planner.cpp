@@ -615,7 +615,7 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE_FALSE(is_hopper_tile(TileShape{32, 64}));
     REQUIRE_THROWS_AS(hopper_policy_tile(193, 64), Error);
     REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
-    REQUIRE(max_pack_rows(h) == kDefaultHopperMaxRows);
+    REQUIRE(max_pack_rows(h) == kClusterSliceRows);  // PlannerOptions' own default; stage 8's is 192
     PlannerOptions tall = h;
     tall.hopper_max_rows = kHopperTileRows[2];
     REQUIRE(max_pack_rows(tall) == kHopperMaxRows);
@@ -654,7 +654,7 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
     }
     REQUIRE((kept > 0) == (min_kv > 0));
     // Every range is shorter than 1024 tokens: no pack over 64 rows then; without the knob, 128.
-    REQUIRE(most_rows == (min_kv == 1024 ? kHopperTileRows[0] : kDefaultHopperMaxRows));
+    REQUIRE(most_rows == (min_kv == 1024 ? kHopperTileRows[0] : kClusterSliceRows));
   }
   // Over every range the walk is stage 7's: the short ranges' choices count 64-row packs too, so
   // the packs (queries, blocks) and partials are those of the table policy, only the tiles differ.

@@ -94,11 +94,11 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   return cases;
 }
 
-std::vector<Case> with_tall_hopper_packs(std::vector<Case> cases) {
+std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows) {
   cases = without_hopper_routing(std::move(cases));
   for (Case& c : cases) {
-    c.name += ", 192-row packs";
-    c.hopper_max_rows = kHopperTileRows[2];
+    c.name += ", packs of up to " + std::to_string(rows) + " rows";
+    c.hopper_max_rows = rows;
   }
   return cases;
 }

@@ -66,7 +66,7 @@ inline constexpr int kLargeHeadDim = 256;
 /// kGridKvHeads.
 std::vector<Case> shapes_grid(uint64_t seed);
 
-/// Stage 8's 192-row tiles (run with_tall_hopper_packs()): packs of more than 128 rows, a full
+/// Stage 8's 192-row tiles (run with_hopper_rows(..., 192)): packs of more than 128 rows, a full
 /// 192-row pack and a 192-row one beside a smaller one over a range of odd length, for both
 /// dtypes, head dims 64/128, groups 3, 8 and 16, pages 16/32/64, flat and peaked data; and a
 /// random tree. KV heads cycle through kGridKvHeads.
@@ -80,14 +80,15 @@ std::vector<Case> tall_grid(uint64_t seed);
 /// be back at 0 after every run.
 std::vector<Case> stress_grid(uint64_t seed);
 
-/// `cases` with stage 8's routing off (hopper_min_kv and hopper_wide_kv 0): every pack of 33-128
-/// rows on the Hopper kernel, 128-row packs over short ranges too, as before the routing; the
+/// `cases` with stage 8's routing off (hopper_min_kv and hopper_wide_kv 0): every pack of 33 rows
+/// or more on the Hopper kernel, 128- and 192-row packs over short ranges too, as before the routing; the
 /// default routing leaves most of the small grids' packs to the pack kernel.
 std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 
-/// without_hopper_routing(`cases`) with packs of up to 192 rows (hopper_max_rows): every node of
-/// more than 128 rows gets stage 8's 192-row tile (three consumer warpgroups).
-std::vector<Case> with_tall_hopper_packs(std::vector<Case> cases);
+/// without_hopper_routing(`cases`) with packs of at most `rows` rows (hopper_max_rows, 64, 128 or
+/// 192; the default is kDefaultHopperMaxRows): at 192 a node of more than 128 rows gets stage
+/// 8's 192-row tile (three consumer warpgroups) where it saves a read, at 128 it never does.
+std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows);
 
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
 /// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.

@@ -8,8 +8,8 @@
 // ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256); stage
 // 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler, stage 8
 // (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
-// sees every 64- and 128-row pack of them, and the tall and tree grids with packs of up to 192
-// rows (--hopper-rows 192); stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and
+// sees every pack of 33 rows and more of them (192-row ones where they save a read: the default
+// --hopper-rows 192), and the tall grid at 192 rows and the tree grid at --hopper-rows 128; stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and
 // shapes grids again with their buckets gated on streams of their own (--bucket-launch gates; the
 // default chains them on one stream, so a merge that ran before every bucket had finished would
 // read NaN-poisoned partials in the default grids).
@@ -58,9 +58,9 @@ TEST_CASE("the stage matches the oracle on the boundary and tree grids with its 
   patlab::test::check_stage(kStage, patlab::test::without_hopper_routing(patlab::test::tree_grid(kTreeSeed)));
 }
 
-TEST_CASE("the stage matches the oracle on the tall and tree grids with 192-row packs") {
-  patlab::test::check_stage(kStage, patlab::test::with_tall_hopper_packs(patlab::test::tall_grid(kTallSeed)));
-  patlab::test::check_stage(kStage, patlab::test::with_tall_hopper_packs(patlab::test::tree_grid(kTreeSeed)));
+TEST_CASE("the stage matches the oracle on the tall grid (192-row packs) and the tree grid at 128 rows") {
+  patlab::test::check_stage(kStage, patlab::test::with_hopper_rows(patlab::test::tall_grid(kTallSeed), 192));
+  patlab::test::check_stage(kStage, patlab::test::with_hopper_rows(patlab::test::tree_grid(kTreeSeed), 128));
 }
 #endif
 

@@ -25,7 +25,7 @@ namespace {
 /// Index of the 128-row class in kRowClasses (PlannerOptions::ctas_per_sm): the rows of stage 9's
 /// slices.
 constexpr size_t kSliceRowClass = 3;
-static_assert(kRowClasses[kSliceRowClass] == kDefaultHopperMaxRows, "stage 9's slices are its kernel's rows");
+static_assert(kRowClasses[kSliceRowClass] == kClusterSliceRows, "stage 9's slices are its kernel's rows");
 
 }  // namespace
 
@@ -86,7 +86,7 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
   ClusterPlan out;
   out.ctas_per_sm = options.ctas_per_sm[kSliceRowClass] > 0
                         ? options.ctas_per_sm[kSliceRowClass]
-                        : estimate_hopper_ctas_per_sm(shape.head_dim, kDefaultHopperMaxRows);
+                        : estimate_hopper_ctas_per_sm(shape.head_dim, kClusterSliceRows);
   out.gpcs = gpc_sms(options.sms);
   for (int c : kClusterSizes) out.slots.push_back(cluster_slots(out.gpcs, out.ctas_per_sm, c));
   // [pack groups]

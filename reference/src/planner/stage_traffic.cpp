@@ -65,8 +65,9 @@ StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
 StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
   StagePlanConfig c;
   plan_stage_config("hopper", o, c);
+  c.planner.hopper_max_rows = kClusterSliceRows;  // stage 9's kernel; it plans without stage 8's --hopper-rows
   for (int& ctas : c.planner.ctas_per_sm)
-    if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kDefaultHopperMaxRows);
+    if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kClusterSliceRows);
   const Plan plan = make_plan(L, c.planner);
   const ClusterPlan clusters = choose_clusters(plan, L.shape, c.planner);
   int64_t multicast = 0;

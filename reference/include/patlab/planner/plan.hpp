@@ -27,9 +27,14 @@ inline constexpr int kMinKvForMaxRows = 32;
 inline constexpr int kHopperTileRows[] = {64, 128, 192};
 /// Most rows of a stage-8 pack: three consumer warpgroups.
 inline constexpr int kHopperMaxRows = kHopperTileRows[2];
-/// Stage 8's default PlannerOptions::hopper_max_rows (`--hopper-rows`), and the rows of stage 9's
-/// slices: two consumer warpgroups.
-inline constexpr int kDefaultHopperMaxRows = kHopperTileRows[1];
+/// Stage 8's default PlannerOptions::hopper_max_rows (`--hopper-rows`): three consumer
+/// warpgroups. On the H200 (docs/results/2026-12-04-h200-tall-tiles, run 1) 192-row packs took
+/// 0.952x the time of 128-row ones (geometric mean over the 16 suite lines where they differ),
+/// more than 3% faster on 10, more than 3% slower on none.
+inline constexpr int kDefaultHopperMaxRows = kHopperTileRows[2];
+/// Rows of stage 9's slices (two consumer warpgroups, the rows its kernel is built for), and
+/// PlannerOptions' own default hopper_max_rows.
+inline constexpr int kClusterSliceRows = kHopperTileRows[1];
 /// KV tokens per K/V stage of the stage-8 ring.
 inline constexpr int kHopperKvTile = 64;
 /// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.

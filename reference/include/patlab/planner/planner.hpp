@@ -126,8 +126,8 @@ struct PlannerOptions {
   int hopper_wide_kv = 0;
   /// TilePolicy::hopper: most rows of a pack (one of kHopperTileRows: 64, 128 or 192), over ranges
   /// of at least hopper_narrow_kv() tokens. Stage 8 runs with `--hopper-rows` (default
-  /// kDefaultHopperMaxRows); stage 9 with kDefaultHopperMaxRows, the rows of its kernel.
-  int hopper_max_rows = kDefaultHopperMaxRows;
+  /// kDefaultHopperMaxRows, 192); stage 9 with kClusterSliceRows (128), the rows of its kernel.
+  int hopper_max_rows = kClusterSliceRows;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Issue 12's numbers from a suite run (RUN_FOLDER/suite/N.jsonl, stages pat and hopper): over the
+lines whose requests share KV (tokens summed over requests above the unique ones: per-request KV
+bytes over 1.01x the unique bytes) with at least 128 MB unique bytes, stage 8's median and lowest
+percent of the copy bandwidth on unique bytes (eager), and the geometric mean of stage 7 / stage 8
+(eager and replayed).
+   issue12.py RUN_FOLDER"""
+import json
+import math
+import pathlib
+import statistics
+import sys
+
+TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
+
+if len(sys.argv) != 2:
+    sys.exit(__doc__)
+pct, speedup, graph_speedup, low = [], [], [], []
+for f in sorted((pathlib.Path(sys.argv[1]) / "suite").glob("*.jsonl"), key=lambda f: int(f.stem)):
+    run, stages = None, {}
+    for line in f.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("table") == "run":
+            run = r
+        elif r.get("table") == "results" and r.get("time_us") is not None:
+            stages[r["stage"]] = r
+    if run is None or "hopper" not in stages or "pat" not in stages:
+        continue
+    unique = run["unique bytes (KV + q + out)"]
+    if unique < TARGET_UNIQUE_BYTES or run["per-request KV bytes"] <= 1.01 * unique:
+        continue
+    h, p = stages["hopper"], stages["pat"]
+    pct.append(h["pct_copy"])
+    speedup.append(p["time_us"] / h["time_us"])
+    graph_speedup.append(p["graph_us"] / h["graph_us"])
+    low.append((h["pct_copy"], f"{run['workload']}, {run['shape'].split(', d=')[0]}"))
+gm = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))
+print(f"shared-prefix suite lines of >= 128 MB unique bytes: {len(pct)}")
+print(f"stage 8, percent of the copy bandwidth on unique bytes (eager): median {statistics.median(pct):.1f}, "
+      f"lowest {min(low)[0]:.1f} ({min(low)[1]})")
+print(f"stage 7 / stage 8, geometric mean: eager {gm(speedup):.3f}, replayed {gm(graph_speedup):.3f}")
