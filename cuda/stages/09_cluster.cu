@@ -115,48 +115,28 @@ struct ClusterSmem {
 };
 
 // [cluster-produce]
-/// The producer thread of member `member` of an item of `members` CTAs: for tiles [tile_begin,
-/// tile_end) of the pack's range, waits until its own stage is free (every member's consumers
-/// released it), announces the whole tile's bytes on its own full barrier, and issues boxes
-/// member, member + members, ... of the tile into all members (`mask`; a lone CTA copies without
-/// multicast). Tile t takes stage (stage_base + t) % kStages; `empty_parity` holds, per stage, the
-/// parity of this CTA's uses of it so far.
+/// The producer warp (`lane` 0-31) of member `member` of an item of `members` CTAs: for tiles
+/// [tile_begin, tile_end) of the pack's range, lane 0 waits until its own stage is free (every
+/// member's consumers released it) and announces the whole tile's bytes on its own full barrier,
+/// and the lanes issue boxes member, member + members, ... of the tile into all members (`mask`;
+/// a lone CTA copies without multicast): issue_tile_copies(). Tile t takes stage
+/// (stage_base + t) % kStages; `empty_parity` holds, per stage, the parity of this CTA's uses of
+/// it so far (every lane keeps the same).
 template <int D, int N>
 __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, const CUtensorMap* v_map,
                                                   const int32_t* blocks, const PoolGeometry& geo, int kv_len,
                                                   int kv_head, int box_rows, uint16_t* k_s, uint16_t* v_s,
                                                   hopper::Mbarrier* full, hopper::Mbarrier* empty,
                                                   uint32_t& empty_parity, int member, int members, uint16_t mask,
-                                                  int stage_base, int tile_begin, int tile_end) {
+                                                  int stage_base, int tile_begin, int tile_end, int lane) {
   using L = HopperLayout<D, kClusterConsumers, N>;
-  constexpr int kPanels = D / hopper::kPanelElems;
-  const int page_mask = (1 << geo.page_shift) - 1;
   for (int tile = tile_begin; tile < tile_end; ++tile) {
     const int s = (stage_base + tile) % L::kStages;
     const int first = tile * N;
-    const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;
-    int block[kMaxTileBoxes<N>];
-    load_tile_blocks<N>(blocks, first, boxes, box_rows, geo.page_shift, block);  // in flight during the wait
-    wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u);
+    issue_tile_copies<D, N>(k_map, v_map, blocks, geo, first, min(N, kv_len - first), kv_head, box_rows,
+                            k_s + s * N * D, v_s + s * N * D, &full[s], lane, member, members, mask,
+                            [&] { wait_or_trap(&empty[s], ((empty_parity >> s) & 1u) ^ 1u); });
     empty_parity ^= 1u << s;
-    hopper::arrive_expect_tx(&full[s], static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
-    uint16_t* ks = k_s + s * N * D;
-    uint16_t* vs = v_s + s * N * D;
-    for (int b = member; b < boxes; b += members) {
-      const int row = (first + b * box_rows) & page_mask;
-      for (int p = 0; p < kPanels; ++p) {
-        const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
-        if (members == 1) {
-          hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s]);
-          hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s]);
-        } else {
-          hopper::tma_load_4d_multicast(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s],
-                                        mask);
-          hopper::tma_load_4d_multicast(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[s],
-                                        mask);
-        }
-      }
-    }
   }
 }
 // [cluster-produce]
@@ -234,7 +214,7 @@ __device__ __forceinline__ void cluster_sync_all() {
 /// the hand-off of item k + 1, which each consumer reaches after its read. Returns the item in
 /// every lane.
 __device__ __forceinline__ int pull_solo(const ClusterWorkArgs& work, int* solo_slot, int k, int lane) {
-  __syncwarp();  // lane 0 rejoins from the last item's copies
+  __syncwarp();  // the lanes rejoin from the last item's copies
   int item = -1;
   if (lane == 0) {
     const int i = atomicAdd(work.pulls + 1, 1);
@@ -249,7 +229,7 @@ __device__ __forceinline__ int pull_solo(const ClusterWorkArgs& work, int* solo_
 /// `barrier.sync`, which orders the producer's store of the slot before the consumers' loads, and
 /// each consumer's load before the producer's store two items later.
 __device__ __forceinline__ void solo_handoff() {
-  __syncwarp();  // in the producer warp, lane 0 rejoins from the copies
+  __syncwarp();  // in the producer warp, the lanes rejoin from the copies
   named_barrier_sync_unaligned(kSoloBarrier, kSoloThreads);  // reached from three call sites
 }
 // [cluster-solo]
@@ -356,11 +336,11 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       // item (a full ring would wait for its last tile), and copies the rest after it.
       const int early = solo ? min(tiles, L::kStages - 1) : tiles;
       const uint16_t mask = static_cast<uint16_t>(((1u << it.slices) - 1u) << first_rank);
-      const auto produce = [&](int tile_begin, int tile_end) {  // by the warp's first thread
-        if (wg_tid == 0)
+      const auto produce = [&](int tile_begin, int tile_end) {  // by the producer warp
+        if (wg_tid < 32)
           produce_multicast<D, N>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, it.kv_head,
                                   box_rows, k_s, v_s, full, empty, parity, member, it.slices, mask, stage_base,
-                                  tile_begin, tile_end);
+                                  tile_begin, tile_end, wg_tid);
       };
       produce(0, early);
       if (solo) {

@@ -1,6 +1,6 @@
 /// @file hopper_tile.cuh
 /// @brief The stage-8 pack kernel for sm_90a. One CTA per (pack, KV head) as in
-/// packed_tile.cuh, but warp-specialised: a producer warpgroup whose one thread streams the
+/// packed_tile.cuh, but warp-specialised: a producer warpgroup whose first warp streams the
 /// pack's K/V pages by tensor-map copies (hopper/tma.cuh) into a ring of hopper_stages(rows)
 /// shared-memory stages tracked by mbarriers, and kConsumers consumer warpgroups of 64 rows each
 /// that compute S = Q K^T and O += P V with wgmma (hopper/wgmma.cuh) and keep the online softmax
@@ -9,10 +9,10 @@
 /// Steps of one CTA:
 ///  1. setup: thread 0 initialises the full/empty mbarriers of the ring; the producer warpgroup
 ///     gives registers away (setmaxnreg.dec), the consumers take them (setmaxnreg.inc);
-///  2. produce (one thread): per KV tile of N tokens, wait for the stage to be empty, announce
-///     its bytes (arrive_expect_tx), issue one copy per (page box, 64-wide panel) of K and of V:
-///     coordinates (panel, KV head, row in page, physical block); boxes past the range are not
-///     issued and their bytes not announced;
+///  2. produce (one warp): per KV tile of N tokens, lane 0 waits for the stage to be empty and
+///     announces its bytes (arrive_expect_tx), then each lane issues at most one of the copies, one
+///     per (page box, 64-wide panel) of K and of V: coordinates (panel, KV head, row in page,
+///     physical block); boxes past the range are not issued and their bytes not announced;
 ///  3. gather_q_rows (each consumer warpgroup, its 64 rows): cp.async into the 128-byte-swizzled
 ///     Panel128B layout, rows past the pack zero-filled, then the proxy fence;
 ///  4. consume_range (each consumer warpgroup of a 128-row CTA): per tile, wait for the stage to
@@ -143,57 +143,69 @@ __device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads
   asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
-/// Most page boxes of an N-token tile: pages hold kSupportedPageSizes[0] = 16 tokens or more.
-template <int N>
-inline constexpr int kMaxTileBoxes = N / kSupportedPageSizes[0];
+// [hopper-tile-copies]
+/// Copies of one N-token tile at most: a K and a V copy per (page box, 64-wide panel), pages of
+/// kSupportedPageSizes[0] = 16 tokens or more.
+template <int D, int N>
+inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hopper::kPanelElems);
 
-// [hopper-tile-blocks]
-/// The physical blocks of the tile's first `boxes` page boxes (from token `first`, `box_rows`
-/// tokens each), loaded before any of its copies is issued. A copy's `asm volatile` is a compiler
-/// memory barrier: a block-table load written between two copies is issued after the first and
-/// waited for by the second, one L2 round trip per box, and a lone producer thread then issues
-/// a tile in about as long as the consumers take to compute one. Loaded together, the tile pays
-/// one round trip.
-template <int N>
-__device__ __forceinline__ void load_tile_blocks(const int32_t* blocks, int first, int boxes, int box_rows,
-                                                 int page_shift, int (&block)[kMaxTileBoxes<N>]) {
-#pragma unroll
-  for (int b = 0; b < kMaxTileBoxes<N>; ++b)
-    if (b < boxes) block[b] = __ldg(blocks + ((first + b * box_rows) >> page_shift));
+/// Step 2 for one tile, by the producer warp: lane b < boxes loads the physical block of page box
+/// b (the loads of the tile in flight together), lane 0 waits until the stage is free
+/// (`wait_free()`) and announces the tile's bytes on `full`, then each lane issues at most one
+/// copy: box member + members x (lane / (2 kPanels)), panel (lane / 2) % kPanels, K or V by
+/// lane % 2, into the CTAs of `mask` (members > 1: stage 9's multicast; a lone CTA copies without
+/// it). `valid` tokens of the tile lie in the range; boxes past them are not issued and their
+/// bytes not announced. One thread issued the tile's copies one after another until 2026-12-04;
+/// a copy's `asm volatile` is a compiler memory barrier, so a block-table load between two copies
+/// would wait for the first.
+/// @tparam WaitFree callable as `wait_free()`: returns once the stage may be overwritten
+template <int D, int N, typename WaitFree>
+__device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, const CUtensorMap* v_map,
+                                                  const int32_t* blocks, const PoolGeometry& geo, int first, int valid,
+                                                  int kv_head, int box_rows, uint16_t* ks, uint16_t* vs,
+                                                  hopper::Mbarrier* full, int lane, int member, int members,
+                                                  uint16_t mask, WaitFree&& wait_free) {
+  constexpr int kPanels = D / hopper::kPanelElems;
+  static_assert(kTileCopies<D, N> <= 32, "one copy per lane of the producer warp");
+  const int boxes = (valid + box_rows - 1) / box_rows;
+  const int block = lane < boxes ? __ldg(blocks + ((first + lane * box_rows) >> geo.page_shift)) : 0;
+  if (lane == 0) {
+    wait_free();
+    hopper::arrive_expect_tx(full, static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
+  }
+  __syncwarp();  // the stage is free before any lane's copy lands in it
+  const int b = member + (lane / (2 * kPanels)) * members;
+  const int box_block = __shfl_sync(0xffffffffu, block, b < boxes ? b : 0);
+  if (b >= boxes) return;
+  const int p = (lane / 2) % kPanels;
+  const int row = (first + b * box_rows) & ((1 << geo.page_shift) - 1);
+  const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
+  uint16_t* to = (lane % 2 ? vs : ks) + dst;
+  const CUtensorMap* map = lane % 2 ? v_map : k_map;
+  if (members == 1)
+    hopper::tma_load_4d(to, map, p * hopper::kPanelElems, kv_head, row, box_block, full);
+  else
+    hopper::tma_load_4d_multicast(to, map, p * hopper::kPanelElems, kv_head, row, box_block, full, mask);
 }
-// [hopper-tile-blocks]
+// [hopper-tile-copies]
 
 // [hopper-produce]
-/// Step 2, one thread: streams the pack's KV range, tile by tile, into the ring. `box_rows`
-/// tokens per copy (min(page, N)); each copy is one 64-wide panel of one page box.
+/// Step 2, the producer warp (`lane` 0-31): streams the pack's KV range, tile by tile, into the
+/// ring (issue_tile_copies()). `box_rows` tokens per copy (min(page, N)); each copy is one
+/// 64-wide panel of one page box.
 /// @tparam kStages stages of the ring
 template <int D, int N, int kStages>
 __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUtensorMap* v_map, const int32_t* blocks,
                                            const PoolGeometry& geo, int kv_len, int kv_head, int box_rows,
                                            uint16_t* k_s, uint16_t* v_s, hopper::Mbarrier* full,
-                                           hopper::Mbarrier* empty) {
-  constexpr int kPanels = D / hopper::kPanelElems;
+                                           hopper::Mbarrier* empty, int lane) {
   const int num_tiles = (kv_len + N - 1) / N;
-  const int page_mask = (1 << geo.page_shift) - 1;
   hopper::RingPosition<kStages> pos;
   for (int tile = 0; tile < num_tiles; ++tile, pos.advance()) {
     const int first = tile * N;
-    const int boxes = (min(N, kv_len - first) + box_rows - 1) / box_rows;  // boxes that hold tokens of the range
-    int block[kMaxTileBoxes<N>];
-    load_tile_blocks<N>(blocks, first, boxes, box_rows, geo.page_shift, block);  // in flight during the wait
-    hopper::wait_parity(&empty[pos.stage], pos.phase ^ 1u);
-    hopper::arrive_expect_tx(&full[pos.stage],
-                             static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
-    uint16_t* ks = k_s + pos.stage * N * D;
-    uint16_t* vs = v_s + pos.stage * N * D;
-    for (int b = 0; b < boxes; ++b) {
-      const int row = (first + b * box_rows) & page_mask;
-      for (int p = 0; p < kPanels; ++p) {
-        const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
-        hopper::tma_load_4d(ks + dst, k_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[pos.stage]);
-        hopper::tma_load_4d(vs + dst, v_map, p * hopper::kPanelElems, kv_head, row, block[b], &full[pos.stage]);
-      }
-    }
+    issue_tile_copies<D, N>(k_map, v_map, blocks, geo, first, min(N, kv_len - first), kv_head, box_rows,
+                            k_s + pos.stage * N * D, v_s + pos.stage * N * D, &full[pos.stage], lane, 0, 1, 0,
+                            [&] { hopper::wait_parity(&empty[pos.stage], pos.phase ^ 1u); });
   }
 }
 // [hopper-produce]
@@ -492,11 +504,13 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
 
   if (wg == 0) {
     hopper::setmaxnreg_dec<L::kProducerRegs>();
-    if (wg_tid == 0) {
-      hopper::prefetch_tensor_map(&k_map);
-      hopper::prefetch_tensor_map(&v_map);
-      produce_kv<D, N, L::kStages>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, kv_head, box_rows, k_s,
-                       v_s, full, empty);
+    if (wg_tid < 32) {  // the producer warp; the warpgroup's other warps are done
+      if (wg_tid == 0) {
+        hopper::prefetch_tensor_map(&k_map);
+        hopper::prefetch_tensor_map(&v_map);
+      }
+      produce_kv<D, N, L::kStages>(&k_map, &v_map, args.blocks + args.block_begin[pack], args.geo, kv_len, kv_head,
+                                   box_rows, k_s, v_s, full, empty, wg_tid);
     }
   } else {
     hopper::setmaxnreg_inc<L::kConsumerRegs>();
