@@ -65,7 +65,11 @@ StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
 StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
   StagePlanConfig c;
   plan_stage_config("hopper", o, c);
-  c.planner.hopper_max_rows = kClusterSliceRows;  // stage 9's kernel; it plans without stage 8's --hopper-rows
+  // Stage 9 plans without stage 8's routing and rows (cuda/stages/09_cluster.cu): every pack on its
+  // 128-row kernel.
+  c.planner.hopper_min_kv = 0;
+  c.planner.hopper_wide_kv = 0;
+  c.planner.hopper_max_rows = kClusterSliceRows;
   for (int& ctas : c.planner.ctas_per_sm)
     if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kClusterSliceRows);
   const Plan plan = make_plan(L, c.planner);
