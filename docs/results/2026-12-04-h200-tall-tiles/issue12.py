@@ -3,8 +3,10 @@
 lines whose requests share KV (tokens summed over requests above the unique ones: per-request KV
 bytes over 1.01x the unique bytes) with at least 128 MB unique bytes, stage 8's median and lowest
 percent of the copy bandwidth on unique bytes (eager), and the geometric mean of stage 7 / stage 8
-(eager and replayed).
-   issue12.py RUN_FOLDER"""
+(eager and replayed). With --lines, first one line per workload, lowest percent first: the
+percent, stage 7 / stage 8, unique MB, tokens summed over requests per unique token, model bytes
+per unique byte.
+   issue12.py RUN_FOLDER [--lines]"""
 import json
 import math
 import pathlib
@@ -13,8 +15,9 @@ import sys
 
 TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
 
-if len(sys.argv) != 2:
+if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] != "--lines"):
     sys.exit(__doc__)
+lines = []
 pct, speedup, graph_speedup, low = [], [], [], []
 for f in sorted((pathlib.Path(sys.argv[1]) / "suite").glob("*.jsonl"), key=lambda f: int(f.stem)):
     run, stages = None, {}
@@ -34,6 +37,13 @@ for f in sorted((pathlib.Path(sys.argv[1]) / "suite").glob("*.jsonl"), key=lambd
     speedup.append(p["time_us"] / h["time_us"])
     graph_speedup.append(p["graph_us"] / h["graph_us"])
     low.append((h["pct_copy"], f"{run['workload']}, {run['shape'].split(', d=')[0]}"))
+    lines.append((h["pct_copy"], p["time_us"] / h["time_us"], unique / 1e6, run["per-request KV bytes"] / unique,
+                   h["model_bytes"] / unique, low[-1][1]))
+if len(sys.argv) == 3:
+    print("| % copy | 7 / 8 | unique MB | summed / unique | model / unique | workload |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for ln in sorted(lines):
+        print(f"| {ln[0]:.1f} | {ln[1]:.2f} | {ln[2]:.0f} | {ln[3]:.1f} | {ln[4]:.2f} | {ln[5]} |")
 gm = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))
 print(f"shared-prefix suite lines of >= 128 MB unique bytes: {len(pct)}")
 print(f"stage 8, percent of the copy bandwidth on unique bytes (eager): median {statistics.median(pct):.1f}, "
