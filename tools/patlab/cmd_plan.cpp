@@ -383,8 +383,8 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")
       ->capture_default_str();
   cmd->add_flag("--hopper-tiles", o->hopper,
-                "Plan with stage 8's tiles: packs of up to 128 rows, 64- or 128-row tiles above 32 rows (tutorial "
-                "chapter 17)");
+                "Plan with stage 8's tiles: packs of up to --hopper-rows rows, 64-, 128- or 192-row tiles above 32 "
+                "rows (with --cluster: stage 9's 128-row slices; tutorial chapters 17 and 18)");
   cmd->add_flag("--packs", o->list_packs, "Also list every pack: tile, token range, queries and their slots");
   cmd->add_flag("--cluster", o->cluster,
                 "With --hopper-tiles: stage 9's cluster size per pack group (packs reading one KV range) by its byte "
