@@ -76,7 +76,7 @@ struct HopperLayout {
   /// Stages of the K/V ring (tile_budget.hpp).
   static constexpr int kStages = hopper_stages(kRows);
   /// CTAs per SM the instance is compiled for (__launch_bounds__): two of one consumer (so a
-  /// 64-row CTA's registers at entry are 128 per thread), one of two.
+  /// 64-row CTA's registers at entry are 128 per thread), one of two or three.
   static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
   /// Registers per thread of each consumer (setmaxnreg.inc).
   static constexpr int kConsumerRegs = kConsumers == 3 ? kTallConsumerRegs : patlab::cuda::kConsumerRegs;

@@ -176,8 +176,8 @@ constexpr bool span_ring_fits(int d, int m, int n, int stages) {
 /// one tile are in flight while the consumers hold the two they compute on (consume_range); two
 /// such CTAs fit an SM at d = 128.
 inline constexpr int kHopperStages = 3;
-/// Stages of the ring of a 128-row tile, whose CTA has an SM to itself (registers): the deeper
-/// ring keeps more copies in flight in shared memory that would otherwise be idle.
+/// Stages of the ring of a 128- or 192-row tile, whose CTA has an SM to itself (registers); at
+/// 192 rows and d = 128 the Q tile and three stages take 148 KB.
 inline constexpr int kHopperWideStages = 3;
 /// Stages of the ring of an m-row stage-8 (or stage-9) tile.
 constexpr int hopper_stages(int m) { return m > 64 ? kHopperWideStages : kHopperStages; }
@@ -199,7 +199,9 @@ constexpr int hopper_smem_bytes(int d, int m) {
 }
 /// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
 /// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
-/// 112 KB give 2, the 128-row tile's 128 KB 1; at d=64 (56 and 64 KB) both give 3.
+/// 112 KB give 2, the 128-row tile's 128 KB 1, the 192-row tile's 148 KB 1; at d=64 (56 and 64
+/// KB) the first two give 3, the 192-row one (512 threads, 74 KB) 3. Registers are not counted
+/// here: the occupancy calculator gives the 128- and 192-row instances one CTA per SM.
 constexpr int estimate_hopper_ctas_per_sm(int d, int m) {
   const int by_smem = kSmemPerSm / (hopper_smem_bytes(d, m) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / hopper_threads(m);
