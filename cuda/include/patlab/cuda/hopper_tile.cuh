@@ -79,15 +79,15 @@ struct HopperLayout {
   /// 64-row CTA's registers at entry are 128 per thread), one of two or three.
   static constexpr int kMinBlocks = kConsumers == 1 ? 2 : 1;
   /// Registers per thread of each consumer (setmaxnreg.inc).
-  static constexpr int kConsumerRegs = kConsumers == 3 ? kTallConsumerRegs : patlab::cuda::kConsumerRegs;
+  static constexpr int kRegsPerConsumer = kConsumers == 3 ? kTallConsumerRegs : kConsumerRegs;
   /// Registers per thread the producer keeps (setmaxnreg.dec), so that its warpgroup and the
-  /// consumers at kConsumerRegs fit the CTA's share of the SM's 64K registers.
+  /// consumers at kRegsPerConsumer fit the CTA's share of the SM's 64K registers.
   static constexpr int kProducerRegs = kConsumers == 2 ? 40 : 24;
   /// Whether the consumers run consume_range_serial (one stage at a time): the 64-row CTA (two
   /// to an SM) and the 192-row one (160 registers: the pipelined consumer's second P buffer and
   /// scores in flight do not fit).
   static constexpr bool kSerialConsumer = kConsumers != 2;
-  static_assert(kProducerRegs * kWarpgroupThreads + kConsumerRegs * kWarpgroupThreads * kConsumers <=
+  static_assert(kProducerRegs * kWarpgroupThreads + kRegsPerConsumer * kWarpgroupThreads * kConsumers <=
                     65536 / kMinBlocks,
                 "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
   static constexpr int kQElems = kRows * D;
@@ -513,7 +513,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
                                    box_rows, k_s, v_s, full, empty, wg_tid);
     }
   } else {
-    hopper::setmaxnreg_inc<L::kConsumerRegs>();
+    hopper::setmaxnreg_inc<L::kRegsPerConsumer>();
     const int cg = wg - 1;                      // consumer warpgroup
     const int lane = wg_tid % 32, warp = wg_tid / 32;
     const int row0 = cg * kHopperGroupRows;     // its first tile row
