@@ -1,17 +1,17 @@
 /// @file 08_hopper.cu
 /// @brief Stage 8, `hopper`: stage 7's plan on Hopper's own engines (sm_90a). Packs of more
 /// than 32 rows, up to `--hopper-rows` (TilePolicy::hopper: 64-, 128- or 192-row tiles), run
-/// hopper_pack_kernel (hopper_tile.cuh): a producer warpgroup streams the K/V pages by tensor-map
-/// copies into an mbarrier ring, one to three consumer warpgroups compute with wgmma. Packs of up to 32 rows keep
-/// stage 7's pack kernel and its 16- and 32-row tiles, where a 64-row wgmma tile would compute
-/// padding and its larger CTA cost more than it saves (hopper_policy_tile()).
+/// hopper_pack_kernel (hopper_tile.cuh): a producer warp streams the K/V pages by tensor-map
+/// copies into an mbarrier ring, one to three consumer warpgroups compute with wgmma. Packs of up
+/// to 32 rows keep stage 7's pack kernel and its 16- and 32-row tiles, where a 64-row wgmma tile
+/// would compute padding and its larger CTA cost more than it saves (hopper_policy_tile()).
 ///
 /// What is new against stage 7:
 ///  - rows: a pack holds up to 192 rows (`--hopper-rows`; two or three consumer warpgroups share
 ///    every K/V stage), so a prefix shared by S queries of group g is read ceil(S g / 192) times
 ///    instead of ceil(S g / 64);
-///  - the copies: one thread issues cp.async.bulk.tensor per (page box, 64-wide panel); the
-///    consumers never compute addresses or wait on their own loads;
+///  - the copies: the producer warp's lanes each issue a cp.async.bulk.tensor per (page box,
+///    64-wide panel); the consumers never compute addresses or wait on their own loads;
 ///  - the math: wgmma m64n64k16 (QK^T) and m64n{d}k16 (PV, P from registers);
 ///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
 /// The rest is stage 7's: direct output, longest pack first, the largest CTAs launched first (its

@@ -59,7 +59,8 @@ void check_options(const PlannerOptions& o) {
 std::string strategy_name(const PlannerOptions& options) {
   std::string tiles = "tile table";
   if (options.tiles == TilePolicy::fixed) tiles = "fixed " + options.fixed_tile.name() + " tile";
-  if (options.tiles == TilePolicy::hopper) tiles = "Hopper tiles up to " + std::to_string(options.hopper_max_rows) + " rows";
+  if (options.tiles == TilePolicy::hopper)
+    tiles = "Hopper tiles up to " + std::to_string(options.hopper_max_rows) + " rows";
   return "radix tree, byte-cost inherit/split, " + tiles +
          (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
 }

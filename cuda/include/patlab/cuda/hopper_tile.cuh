@@ -422,9 +422,10 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 
 // [hopper-consume-serial]
 /// Step 4b without the overlap, for stage 9 and stage 8's 64- and 192-row CTAs: per tile,
-/// S = Q K^T, wait, the softmax, O += P V, wait, release. A warpgroup holds one stage at a time. Stage 9's clusters refill a stage only
-/// when every CTA of the cluster has released it, and a consumer that holds two of the three
-/// stages (consume_range) leaves the cluster one tile in flight: measured up to 2x slower there.
+/// S = Q K^T, wait, the softmax, O += P V, wait, release. A warpgroup holds one stage at a time.
+/// Stage 9's clusters refill a stage only when every CTA of the cluster has released it, and a
+/// consumer that holds two of the three stages (consume_range) leaves the cluster one tile in
+/// flight: measured up to 2x slower there.
 /// Same contract as consume_range, plus `computes`: false for a warpgroup with no rows of the
 /// slice (stage 9), which acquires and releases every tile and computes nothing.
 template <typename T, int D, int M, int N, typename Acquire, typename Release>
