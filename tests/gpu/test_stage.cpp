@@ -10,9 +10,10 @@
 // (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
 // sees every pack of 33 rows and more of them (192-row ones where they save a read: the default
 // --hopper-rows 192), and the tall grid at 192 rows and the tree grid at --hopper-rows 128;
-// stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and shapes grids again with their buckets gated on streams of their own (--bucket-launch gates; the
-// default chains them on one stream, so a merge that ran before every bucket had finished would
-// read NaN-poisoned partials in the default grids).
+// stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and shapes grids again with their buckets gated
+// on streams of their own (--bucket-launch gates; the default chains them on one stream, so a
+// merge that ran before every bucket had finished would read NaN-poisoned partials in the default
+// grids).
 #include <string>
 
 #include "../catch.hpp"
