@@ -26,9 +26,7 @@ const DeviceInfo& Runner::device() const { no_cuda(); }
 void Runner::set_max_kv_tile(int) { no_cuda(); }
 void Runner::set_fill_window(int) { no_cuda(); }
 void Runner::set_max_cluster(int) { no_cuda(); }
-void Runner::set_hopper_min_kv(int) { no_cuda(); }
-void Runner::set_hopper_wide_kv(int) { no_cuda(); }
-void Runner::set_hopper_max_rows(int) { no_cuda(); }
+void Runner::set_hopper_routing(const HopperRouting&) { no_cuda(); }
 void Runner::set_bucket_launch(BucketLaunch) { no_cuda(); }
 std::string Runner::unsupported(const std::string&) const { return kReason; }
 double Runner::prepare(const std::string&) { no_cuda(); }

@@ -226,9 +226,10 @@ void Runner::set_max_kv_tile(int tokens) { impl_->batch.max_kv_tile = tokens; }
 
 void Runner::set_fill_window(int waves) { impl_->batch.fill_window_waves = waves; }
 void Runner::set_max_cluster(int ctas) { impl_->batch.max_cluster = ctas; }
-void Runner::set_hopper_min_kv(int tokens) { impl_->batch.hopper_min_kv = tokens; }
-void Runner::set_hopper_wide_kv(int tokens) { impl_->batch.hopper_wide_kv = tokens; }
-void Runner::set_hopper_max_rows(int rows) { impl_->batch.hopper_max_rows = rows; }
+void Runner::set_hopper_routing(const HopperRouting& routing) {
+  check_hopper_routing(routing);
+  impl_->batch.hopper = routing;
+}
 void Runner::set_bucket_launch(BucketLaunch launch) { impl_->batch.bucket_launch = launch; }
 
 std::string Runner::unsupported(const std::string& slug) const {

@@ -77,9 +77,7 @@ class HopperStage final : public Stage {
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     require_sm90(batch);
     options = hopper_planner_options(batch);
-    options.hopper_min_kv = batch.hopper_min_kv;  // stage 8's own: stage 9 runs every pack on its kernel
-    options.hopper_wide_kv = batch.hopper_wide_kv;
-    options.hopper_max_rows = batch.hopper_max_rows;
+    options.hopper = batch.hopper;  // stage 8's own: stage 9 runs every pack on its kernel
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64-, 128- and 192-row stage-8 instances (kRowClasses).
     static_assert(std::size(kRowClasses) == 2 + std::size(kHopperTileRows), "two pack-kernel classes, then stage 8's");

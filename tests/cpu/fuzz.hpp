@@ -95,16 +95,17 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
   c.options.min_split_blocks = kMinBlocks[uni(0, 2)];
   c.options.max_splits_per_query = kCaps[uni(0, 3)];
   c.options.split_kv = uni(0, 4) != 0;
-  const int tiles = uni(0, 5);  // 1 in 6 fixed, 1 in 6 stage 8's 64/128-row tiles, else the table
+  const int tiles = uni(0, 5);  // 1 in 6 fixed, 1 in 6 stage 8's 64/128/192-row tiles, else the table
   if (tiles == 0) {
     c.options.tiles = TilePolicy::fixed;
     c.options.fixed_tile = {kTileRowOptions[uni(0, 2)], kTileKvOptions[uni(0, 3)]};
   } else if (tiles == 1) {
-    // Stage 8's tiles under its routing: off, short, its defaults, long, either knob.
+    // Stage 8's tiles under its routing: off, short, its defaults, long, either knob; any row cap.
     static constexpr int kRouting[] = {0, 64, kDefaultHopperMinKv, kDefaultHopperWideKv, 4096};
     c.options.tiles = TilePolicy::hopper;
-    c.options.hopper_min_kv = kRouting[uni(0, 4)];
-    c.options.hopper_wide_kv = kRouting[uni(0, 4)];
+    c.options.hopper.min_kv = kRouting[uni(0, 4)];
+    c.options.hopper.wide_kv = kRouting[uni(0, 4)];
+    c.options.hopper.max_rows = kHopperTileRows[uni(0, 2)];
   }
   c.describe = "seed " + std::to_string(seed) + ": " + std::to_string(to.requests) + " requests, depth <= " +
                std::to_string(to.max_depth) + ", segments <= " + std::to_string(to.max_segment) + " tokens, group " +
@@ -114,8 +115,7 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
                std::to_string(c.options.split_kv) +
                (c.options.tiles == TilePolicy::fixed    ? ", fixed tile"
                 : c.options.tiles == TilePolicy::hopper
-                    ? ", Hopper tiles, --hopper-min-kv " + std::to_string(c.options.hopper_min_kv) +
-                          " --hopper-wide-kv " + std::to_string(c.options.hopper_wide_kv)
+                    ? ", Hopper tiles, " + c.options.hopper.flags()
                     : "");
   return c;
 }

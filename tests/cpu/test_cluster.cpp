@@ -273,8 +273,7 @@ TEST_CASE("work list on random trees: every (query, head, range) once, order, co
     const uint64_t seed = kTreeSeed + static_cast<uint64_t>(i);
     fuzz::Case fc = fuzz::draw_case(seed, i % 4 == 0 ? fuzz::kLargeTrees : fuzz::kSmallTrees);
     fc.options.tiles = TilePolicy::hopper;
-    fc.options.hopper_min_kv = 0;  // stage 9 plans without stage 8's routing
-    fc.options.hopper_wide_kv = 0;
+    fc.options.hopper = kClusterRouting;  // stage 9 plans without stage 8's routing
     const PagedLayout L = build_layout(fc.tree, fc.shape, true, seed);
     const Plan plan = make_plan(L, fc.options);
     INFO(fc.describe);

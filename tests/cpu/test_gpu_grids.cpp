@@ -253,7 +253,7 @@ TEST_CASE("the tall grid with 192-row packs: stage 8's three-consumer tile at bo
     PlannerOptions o;
     o.tiles = TilePolicy::hopper;
     o.split_kv = true;
-    o.hopper_max_rows = kHopperTileRows[2];
+    o.hopper.max_rows = kHopperTileRows[2];
     const Plan plan = make_plan(build_layout(c.tree, c.shape, true, c.seed), o);
     CHECK(std::any_of(plan.packs.begin(), plan.packs.end(), [](const Pack& p) {
       return p.tile == TileShape{kHopperTileRows[2], kHopperKvTile, TileKernel::hopper};

@@ -224,8 +224,8 @@ PlannerOptions random_options(std::mt19937_64& rng) {
   } else if (std::bernoulli_distribution(0.25)(rng)) {
     const int routing[] = {0, 64, 128, 256, kDefaultHopperMinKv};
     o.tiles = TilePolicy::hopper;
-    o.hopper_min_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
-    o.hopper_wide_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
+    o.hopper.min_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
+    o.hopper.wide_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
   }
   return o;
 }
@@ -298,7 +298,7 @@ TEST_CASE("incremental plans equal make_plan() on random serving sequences", "[i
                 o.min_split_blocks, o.max_splits_per_query,
                 o.tiles == TilePolicy::fixed ? "fixed" : o.tiles == TilePolicy::hopper ? "Hopper" : "table");
     if (o.tiles == TilePolicy::hopper)
-      std::printf(" (--hopper-min-kv %d --hopper-wide-kv %d)", o.hopper_min_kv, o.hopper_wide_kv);
+      std::printf(" (%s)", o.hopper.flags().c_str());
     std::printf("\n");
     INFO("seed " << seed);
     ServingBatch batch(shape, rng());

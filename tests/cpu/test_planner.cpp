@@ -617,9 +617,9 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE_THROWS_AS(hopper_policy_tile(64, 0), Error);
     REQUIRE(max_pack_rows(h) == kClusterSliceRows);  // PlannerOptions' own default; stage 8's is 192
     PlannerOptions tall = h;
-    tall.hopper_max_rows = kHopperTileRows[2];
+    tall.hopper.max_rows = kHopperTileRows[2];
     REQUIRE(max_pack_rows(tall) == kHopperMaxRows);
-    // hopper_min_kv: packs of 33-64 rows shorter than it keep the pack kernel and stage 7's tile,
+    // hopper.min_kv: packs of 33-64 rows shorter than it keep the pack kernel and stage 7's tile,
     // the others are untouched; the same 64 x 64 shape on either kernel is told by its kernel.
     REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == choose_tile(33, 255));
     REQUIRE(hopper_policy_tile(33, 255, kDefaultMaxKvTile, 256) == TileShape{64, 64});
@@ -631,15 +631,15 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
   }
 }
 
-TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kernel; plans stay valid") {
+TEST_CASE("HopperRouting::min_kv: short ranges packed at most 64 rows, on the pack kernel; plans stay valid") {
   // Ranges of this tree: 256-token roots, 256-token middles, 32-token leaves (544 tokens deep).
   Shape s = llama_shape();
   const PagedLayout L = build_layout(parse_tree_spec("2,8,16,256_256,256,32,32"), s, true, 1);
   for (int min_kv : {0, 64, 512, 1024}) {
-    INFO("hopper_min_kv " << min_kv);
+    INFO("min_kv " << min_kv);
     PlannerOptions o;
     o.tiles = TilePolicy::hopper;
-    o.hopper_min_kv = min_kv;
+    o.hopper.min_kv = min_kv;
     const Plan p = make_plan(L, o);
     REQUIRE(validate_plan(L, p).empty());
     int most_rows = 0, kept = 0;
@@ -665,7 +665,7 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
     const PagedLayout D = build_layout(parse_tree_spec(spec), deep, true, 1);
     PlannerOptions table, hopper;
     hopper.tiles = TilePolicy::hopper;
-    hopper.hopper_min_kv = 4096;
+    hopper.hopper.min_kv = 4096;
     const Plan a = make_plan(D, table), b = make_plan(D, hopper);
     REQUIRE(a.packs.size() == b.packs.size());
     REQUIRE(a.partials == b.partials);
@@ -675,11 +675,11 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
       REQUIRE_FALSE(is_hopper_tile(b.packs[i].tile));
     }
   }
-  // hopper_wide_kv alone: no 128-row pack over a shorter range, and the 64-row packs keep stage
+  // wide_kv alone: no 128-row pack over a shorter range, and the 64-row packs keep stage
   // 8's kernel (every range of this tree is shorter than 1024 tokens).
   PlannerOptions wide;
   wide.tiles = TilePolicy::hopper;
-  wide.hopper_wide_kv = 1024;
+  wide.hopper.wide_kv = 1024;
   const Plan w = make_plan(L, wide);
   REQUIRE(validate_plan(L, w).empty());
   int hopper_64 = 0;
@@ -690,17 +690,17 @@ TEST_CASE("hopper_min_kv: short ranges packed at most 64 rows, on the pack kerne
   REQUIRE(hopper_64 > 0);
   PlannerOptions bad;
   bad.tiles = TilePolicy::hopper;
-  bad.hopper_min_kv = -1;
+  bad.hopper.min_kv = -1;
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
-  bad.hopper_min_kv = 0;
-  bad.hopper_wide_kv = -1;
+  bad.hopper.min_kv = 0;
+  bad.hopper.wide_kv = -1;
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
-  bad.hopper_wide_kv = 0;
-  bad.hopper_max_rows = 96;
+  bad.hopper.wide_kv = 0;
+  bad.hopper.max_rows = 96;
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
 }
 
-TEST_CASE("hopper_max_rows 192: nodes of more than 128 rows get 192-row packs over long ranges only") {
+TEST_CASE("HopperRouting::max_rows 192: nodes of more than 128 rows get 192-row packs over long ranges only") {
   // 64 requests over a 4096-token prefix at group 8: 512 rows per KV head. Default: 4 packs of
   // 128 rows over the prefix; at 192: 3 packs (192, 192, 128 rows), so the prefix is read 3 times.
   Shape s = llama_shape();
@@ -709,7 +709,7 @@ TEST_CASE("hopper_max_rows 192: nodes of more than 128 rows get 192-row packs ov
   PlannerOptions o;
   o.tiles = TilePolicy::hopper;
   o.split_kv = false;
-  o.hopper_wide_kv = kDefaultHopperWideKv;
+  o.hopper.wide_kv = kDefaultHopperWideKv;
   auto prefix_packs = [&](const Plan& p) {
     std::vector<int> rows;
     for (const Pack& pk : p.packs)
@@ -720,13 +720,13 @@ TEST_CASE("hopper_max_rows 192: nodes of more than 128 rows get 192-row packs ov
   const Plan base = make_plan(L, o);
   REQUIRE(validate_plan(L, base).empty());
   REQUIRE(prefix_packs(base) == std::vector<int>{128, 128, 128, 128});
-  o.hopper_max_rows = kHopperTileRows[2];
+  o.hopper.max_rows = kHopperTileRows[2];
   const Plan tall = make_plan(L, o);
   REQUIRE(validate_plan(L, tall).empty());
   REQUIRE(prefix_packs(tall) == std::vector<int>{128, 192, 192});
   for (const Pack& pk : tall.packs)
     if (pk.rows(s.group()) > kHopperTileRows[1]) REQUIRE(pk.tile == TileShape{192, kHopperKvTile, TileKernel::hopper});
-  // The suffixes (32 tokens, shorter than hopper_wide_kv) stay at 64 rows or fewer.
+  // The suffixes (32 tokens, shorter than wide_kv) stay at 64 rows or fewer.
   for (const Pack& pk : tall.packs)
     if (pk.kv_len < kDefaultHopperWideKv) REQUIRE(pk.rows(s.group()) <= kHopperTileRows[0]);
 }

@@ -33,9 +33,7 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   StageTrafficOptions o;
   o.sms = runner.device().sm_count;
   if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
-  o.hopper_min_kv = c.hopper_min_kv;
-  o.hopper_wide_kv = c.hopper_wide_kv;
-  o.hopper_max_rows = c.hopper_max_rows;
+  o.hopper = c.hopper;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -54,9 +52,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   const Reference ref = make_reference(w);
   gpu::Runner runner(w);
   runner.set_max_kv_tile(c.max_kv_tile);
-  runner.set_hopper_min_kv(c.hopper_min_kv);
-  runner.set_hopper_wide_kv(c.hopper_wide_kv);
-  runner.set_hopper_max_rows(c.hopper_max_rows);
+  runner.set_hopper_routing(c.hopper);
   runner.set_bucket_launch(c.bucket_launch);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
@@ -88,8 +84,8 @@ std::vector<Case> with_gated_buckets(std::vector<Case> cases) {
 std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   for (Case& c : cases) {
     c.name += ", stage 8 routing off";
-    c.hopper_min_kv = 0;
-    c.hopper_wide_kv = 0;
+    c.hopper.min_kv = 0;
+    c.hopper.wide_kv = 0;
   }
   return cases;
 }
@@ -98,7 +94,7 @@ std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows) {
   cases = without_hopper_routing(std::move(cases));
   for (Case& c : cases) {
     c.name += ", packs of up to " + std::to_string(rows) + " rows";
-    c.hopper_max_rows = rows;
+    c.hopper.max_rows = rows;
   }
   return cases;
 }
@@ -108,8 +104,7 @@ void check_stage(const std::string& slug, const std::vector<Case>& cases) {
   std::map<std::string, int> not_built;  // reason -> cases
   for (const Case& c : cases) {
     INFO("stage " << slug << ", case: " << c.name << ", seed " << c.seed << ", max KV tile " << c.max_kv_tile
-                  << ", --hopper-min-kv " << c.hopper_min_kv << " --hopper-wide-kv " << c.hopper_wide_kv
-                  << " --hopper-rows " << c.hopper_max_rows);
+                  << ", " << c.hopper.flags());
     const CaseVerdict v = run_case(slug, c);
     if (!v.not_built.empty()) {
       ++not_built[v.not_built];

@@ -21,9 +21,7 @@ struct Case {
   uint64_t seed = 0;
   DataKind data = DataKind::flat;
   int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
-  int hopper_min_kv = kDefaultHopperMinKv;    ///< Runner::set_hopper_min_kv() before prepare (stage 8)
-  int hopper_wide_kv = kDefaultHopperWideKv;  ///< Runner::set_hopper_wide_kv() before prepare (stage 8)
-  int hopper_max_rows = kDefaultHopperMaxRows;  ///< Runner::set_hopper_max_rows() before prepare (stage 8)
+  HopperRouting hopper = kStage8Routing;  ///< Runner::set_hopper_routing() before prepare (stage 8)
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
 };
 
@@ -80,12 +78,12 @@ std::vector<Case> tall_grid(uint64_t seed);
 /// be back at 0 after every run.
 std::vector<Case> stress_grid(uint64_t seed);
 
-/// `cases` with stage 8's routing off (hopper_min_kv and hopper_wide_kv 0): every pack of 33 rows
+/// `cases` with stage 8's routing off (HopperRouting::min_kv and wide_kv 0): every pack of 33 rows
 /// or more on the Hopper kernel, 128- and 192-row packs over short ranges too, as before the routing; the
 /// default routing leaves most of the small grids' packs to the pack kernel.
 std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 
-/// without_hopper_routing(`cases`) with packs of at most `rows` rows (hopper_max_rows, 64, 128 or
+/// without_hopper_routing(`cases`) with packs of at most `rows` rows (HopperRouting::max_rows, 64, 128 or
 /// 192; the default is kDefaultHopperMaxRows): at 192 a node of more than 128 rows gets stage
 /// 8's 192-row tile (three consumer warpgroups) where it saves a read, at 128 it never does.
 std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows);

@@ -52,7 +52,7 @@ struct BenchOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
-  HopperRouting hopper;                         ///< stage 8: --hopper-min-kv, --hopper-wide-kv
+  HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv, --hopper-wide-kv, --hopper-rows
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
@@ -139,9 +139,7 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.max_kv_tile = o.max_kv_tile;
   model.fill_window_waves = o.fill_window;
   model.max_cluster = o.max_cluster;
-  model.hopper_min_kv = o.hopper.min_kv;
-  model.hopper_wide_kv = o.hopper.wide_kv;
-  model.hopper_max_rows = o.hopper.max_rows;
+  model.hopper = o.hopper.routing;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -219,7 +217,7 @@ void check_bench_options(const BenchOptions& o) {
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
-  check_hopper_routing(o.hopper);
+  check_hopper_routing(o.hopper.routing);
   parse_bucket_launch(o.bucket_launch);
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
   if (!o.cta_trace.empty()) {
@@ -270,9 +268,9 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
-  run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.min_kv)});
-  run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.wide_kv)});
-  run.add({"most rows of a stage-8 pack (--hopper-rows)", Cell::integer(o.hopper.max_rows)});
+  run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.routing.min_kv)});
+  run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.routing.wide_kv)});
+  run.add({"most rows of a stage-8 pack (--hopper-rows)", Cell::integer(o.hopper.routing.max_rows)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
@@ -372,9 +370,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_max_kv_tile(o.max_kv_tile);
   runner.set_fill_window(o.fill_window);
   runner.set_max_cluster(o.max_cluster);
-  runner.set_hopper_min_kv(o.hopper.min_kv);
-  runner.set_hopper_wide_kv(o.hopper.wide_kv);
-  runner.set_hopper_max_rows(o.hopper.max_rows);
+  runner.set_hopper_routing(o.hopper.routing);
   runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();

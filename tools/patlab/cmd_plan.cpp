@@ -40,7 +40,7 @@ struct PlanOptions {
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< --cluster: the largest cluster size
-  HopperRouting routing;  ///< with --hopper-tiles: --hopper-min-kv, --hopper-wide-kv
+  HopperRoutingFlags routing;  ///< with --hopper-tiles: --hopper-min-kv, --hopper-wide-kv, --hopper-rows
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
@@ -242,7 +242,7 @@ int run_plan(const PlanOptions& o) {
   require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
-  check_hopper_routing(o.routing);
+  check_hopper_routing(o.routing.routing);
   require(!o.routing.given() || o.hopper,
           "--hopper-min-kv, --hopper-wide-kv and --hopper-rows route stage 8's packs: add --hopper-tiles");
   require(!o.routing.given() || !o.cluster,
@@ -256,11 +256,7 @@ int run_plan(const PlanOptions& o) {
   options.fill_window_waves = o.fill_window;
   options.max_cluster = o.max_cluster;
   const bool routed = o.hopper && !o.cluster;  // stage 8's routing; stage 9 runs every pack on its own kernel
-  if (routed) {
-    options.hopper_min_kv = o.routing.min_kv;
-    options.hopper_wide_kv = o.routing.wide_kv;
-    options.hopper_max_rows = o.routing.max_rows;
-  }
+  if (routed) options.hopper = o.routing.routing;
   options.max_kv_tile = o.max_kv_tile;
   if (o.hopper) options.tiles = TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
@@ -337,12 +333,10 @@ int run_plan(const PlanOptions& o) {
     const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
     const std::string both = std::to_string(hopper_narrow_kv(options));
     fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
-                  {"stage 8 routing", "64-row packs over fewer than " + std::to_string(options.hopper_min_kv) +
+                  {"stage 8 routing", "64-row packs over fewer than " + std::to_string(options.hopper.min_kv) +
                                           " tokens on the pack kernel; no pack over 64 rows over fewer than " + both +
-                                          " tokens, at most " + std::to_string(options.hopper_max_rows) +
-                                          " rows over more (--hopper-min-kv " + std::to_string(options.hopper_min_kv) +
-                                          " --hopper-wide-kv " + std::to_string(options.hopper_wide_kv) +
-                                          "; 0: off; --hopper-rows " + std::to_string(options.hopper_max_rows) + ")"});
+                                          " tokens, at most " + std::to_string(options.hopper.max_rows) +
+                                          " rows over more (" + options.hopper.flags() + "; token counts 0: off)"});
   }
   const Table summary = key_values("plan", fields);
   std::vector<Table> tables{summary, buckets_table(plan, choice.shape, o.hopper), decisions_table(info),

@@ -162,29 +162,22 @@ void add_max_cluster(CLI::App& app, int& out) {
       ->capture_default_str();
 }
 
-void add_hopper_routing(CLI::App& app, HopperRouting& out) {
-  out.min_option = app.add_option("--hopper-min-kv", out.min_kv,
+void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out) {
+  out.min_option = app.add_option("--hopper-min-kv", out.routing.min_kv,
                                   "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at "
                                   "a time, and its packs of 33-64 rows run stage 7's pack kernel and tile instead "
                                   "of the Hopper kernel (0: never; tutorial chapter 17)")
                        ->capture_default_str();
-  out.wide_option = app.add_option("--hopper-wide-kv", out.wide_kv,
+  out.wide_option = app.add_option("--hopper-wide-kv", out.routing.wide_kv,
                                    "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows "
                                    "at a time, on the Hopper kernel from --hopper-min-kv tokens (no 128-row pack "
                                    "over it; 0: never; tutorial chapter 17)")
                         ->capture_default_str();
-  out.rows_option = app.add_option("--hopper-rows", out.max_rows,
+  out.rows_option = app.add_option("--hopper-rows", out.routing.max_rows,
                                    "Stage 8: most rows (queries x group) of one pack over a KV range of at least "
                                    "--hopper-wide-kv tokens: 64, 128 or 192 (one, two or three consumer "
                                    "warpgroups; tutorial chapter 17)")
                         ->capture_default_str();
-}
-
-void check_hopper_routing(const HopperRouting& r) {
-  require(r.min_kv >= 0, "--hopper-min-kv must be a token count >= 0 (got " + std::to_string(r.min_kv) + ")");
-  require(r.wide_kv >= 0, "--hopper-wide-kv must be a token count >= 0 (got " + std::to_string(r.wide_kv) + ")");
-  require(one_of(r.max_rows, kHopperTileRows),
-          "--hopper-rows must be 64, 128 or 192 (got " + std::to_string(r.max_rows) + ")");
 }
 
 void add_quiet(CLI::App& app) {

@@ -86,12 +86,9 @@ void check_fill_window(int waves);
 /// Adds `--max-cluster` (PlannerOptions::max_cluster of stage 9) to `app`, storing into `out`;
 /// check_max_cluster() (planner/cluster.hpp) refuses a size other than 1, 2 or 4.
 void add_max_cluster(CLI::App& app, int& out);
-/// Stage 8's routing knobs as the command line gives them (PlannerOptions::hopper_min_kv and
-/// hopper_wide_kv, 0 = off; hopper_max_rows).
-struct HopperRouting {
-  int min_kv = kDefaultHopperMinKv;     ///< --hopper-min-kv
-  int wide_kv = kDefaultHopperWideKv;   ///< --hopper-wide-kv
-  int max_rows = kDefaultHopperMaxRows; ///< --hopper-rows
+/// Stage 8's routing (PlannerOptions::hopper) as the command line gives it, and its options.
+struct HopperRoutingFlags {
+  HopperRouting routing = kStage8Routing;  ///< --hopper-min-kv, --hopper-wide-kv, --hopper-rows
   CLI::Option* min_option = nullptr;    ///< set by add_hopper_routing()
   CLI::Option* wide_option = nullptr;   ///< set by add_hopper_routing()
   CLI::Option* rows_option = nullptr;   ///< set by add_hopper_routing()
@@ -102,11 +99,10 @@ struct HopperRouting {
     return false;
   }
 };
-/// Adds `--hopper-min-kv`, `--hopper-wide-kv` and `--hopper-rows` to `app`, storing into `out`;
-/// check_hopper_routing() refuses a negative count or rows other than 64, 128 or 192.
-void add_hopper_routing(CLI::App& app, HopperRouting& out);
-/// Throws Error(usage) unless both counts are ones add_hopper_routing() accepts.
-void check_hopper_routing(const HopperRouting& r);
+/// Adds `--hopper-min-kv`, `--hopper-wide-kv` and `--hopper-rows` to `app`, storing into
+/// `out.routing`; check_hopper_routing() (planner/plan.hpp) refuses a negative count or rows other
+/// than 64, 128 or 192.
+void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out);
 
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);

@@ -128,17 +128,10 @@ class Runner {
   /// Caps the cluster size stage 9 may choose (1, 2 or 4; 0 restores the default, 4). Applies to
   /// stages prepared afterwards.
   void set_max_cluster(int ctas);
-  /// Stage 8 packs KV ranges shorter than `tokens` tokens at most 64 rows at a time and keeps those
-  /// packs on the pack kernel (PlannerOptions::hopper_min_kv; default kDefaultHopperMinKv, 0:
-  /// never). Applies to stages prepared afterwards.
-  void set_hopper_min_kv(int tokens);
-  /// Stage 8 packs KV ranges shorter than `tokens` tokens at most 64 rows at a time (no 128-row
-  /// packs over them; PlannerOptions::hopper_wide_kv; default kDefaultHopperWideKv, 0: never).
-  /// Applies to stages prepared afterwards.
-  void set_hopper_wide_kv(int tokens);
-  /// Stage 8's packs have at most `rows` rows (64, 128 or 192; PlannerOptions::hopper_max_rows;
-  /// default kDefaultHopperMaxRows). Applies to stages prepared afterwards.
-  void set_hopper_max_rows(int rows);
+  /// Stage 8's routing of packs and its row cap (PlannerOptions::hopper; default kStage8Routing;
+  /// stage 9 keeps its own, kClusterRouting). Throws Error(usage) for a routing
+  /// check_hopper_routing() refuses. Applies to stages prepared afterwards.
+  void set_hopper_routing(const HopperRouting& routing);
   /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);

@@ -4,8 +4,21 @@
 #include <numeric>
 
 #include "patlab/error.hpp"
+#include "patlab/model/workload.hpp"
 
 namespace patlab {
+
+std::string HopperRouting::flags() const {
+  return "--hopper-min-kv " + std::to_string(min_kv) + " --hopper-wide-kv " + std::to_string(wide_kv) +
+         " --hopper-rows " + std::to_string(max_rows);
+}
+
+void check_hopper_routing(const HopperRouting& r) {
+  require(r.min_kv >= 0, "--hopper-min-kv must be a token count >= 0 (got " + std::to_string(r.min_kv) + ")");
+  require(r.wide_kv >= 0, "--hopper-wide-kv must be a token count >= 0 (got " + std::to_string(r.wide_kv) + ")");
+  require(one_of(r.max_rows, kHopperTileRows),
+          "--hopper-rows must be 64, 128 or 192 (got " + std::to_string(r.max_rows) + ")");
+}
 
 int64_t Plan::total_partials() const { return std::accumulate(partials.begin(), partials.end(), int64_t{0}); }
 

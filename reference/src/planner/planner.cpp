@@ -47,10 +47,7 @@ void check_options(const PlannerOptions& o) {
           "planner: max_splits_per_query must be >= 0 (got " + std::to_string(o.max_splits_per_query) + ")");
   require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
           "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
-  require(one_of(o.hopper_max_rows, kHopperTileRows),
-          "planner: hopper_max_rows must be 64, 128 or 192 (got " + std::to_string(o.hopper_max_rows) + ")");
-  require(o.hopper_wide_kv >= 0, "planner: hopper_wide_kv must be >= 0 (got " + std::to_string(o.hopper_wide_kv) + ")");
-  require(o.hopper_min_kv >= 0, "planner: hopper_min_kv must be >= 0 (got " + std::to_string(o.hopper_min_kv) + ")");
+  check_hopper_routing(o.hopper);
   if (o.tiles == TilePolicy::fixed)
     require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),
             "planner: fixed tile " + o.fixed_tile.name() + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
@@ -60,7 +57,7 @@ std::string strategy_name(const PlannerOptions& options) {
   std::string tiles = "tile table";
   if (options.tiles == TilePolicy::fixed) tiles = "fixed " + options.fixed_tile.name() + " tile";
   if (options.tiles == TilePolicy::hopper)
-    tiles = "Hopper tiles up to " + std::to_string(options.hopper_max_rows) + " rows";
+    tiles = "Hopper tiles up to " + std::to_string(options.hopper.max_rows) + " rows";
   return "radix tree, byte-cost inherit/split, " + tiles +
          (options.split_kv ? ", KV split for " + std::to_string(options.sms) + " SMs" : ", no KV split");
 }

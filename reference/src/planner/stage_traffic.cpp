@@ -67,9 +67,7 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
   plan_stage_config("hopper", o, c);
   // Stage 9 plans without stage 8's routing and rows (cuda/stages/09_cluster.cu): every pack on its
   // 128-row kernel.
-  c.planner.hopper_min_kv = 0;
-  c.planner.hopper_wide_kv = 0;
-  c.planner.hopper_max_rows = kClusterSliceRows;
+  c.planner.hopper = kClusterRouting;
   for (int& ctas : c.planner.ctas_per_sm)
     if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kClusterSliceRows);
   const Plan plan = make_plan(L, c.planner);
@@ -108,9 +106,7 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
     config.direct_output = true;
   } else if (slug == "hopper") {
     p.tiles = TilePolicy::hopper;
-    p.hopper_min_kv = options.hopper_min_kv;
-    p.hopper_wide_kv = options.hopper_wide_kv;
-    p.hopper_max_rows = options.hopper_max_rows;
+    p.hopper = options.hopper;
     p.split_kv = true;
     config.direct_output = true;
   } else {

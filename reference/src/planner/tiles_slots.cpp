@@ -38,14 +38,14 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
 int max_pack_rows(const PlannerOptions& options) {
   switch (options.tiles) {
     case TilePolicy::fixed: return options.fixed_tile.m;
-    case TilePolicy::hopper: return options.hopper_max_rows;
+    case TilePolicy::hopper: return options.hopper.max_rows;
     case TilePolicy::table: break;
   }
   return kMaxTileRows;
 }
 
 int hopper_narrow_kv(const PlannerOptions& options) {
-  return options.tiles == TilePolicy::hopper ? std::max(options.hopper_min_kv, options.hopper_wide_kv) : 0;
+  return options.tiles == TilePolicy::hopper ? options.hopper.narrow_kv() : 0;
 }
 
 // [hopper policy]
@@ -123,7 +123,7 @@ namespace plan_steps {
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
   if (options.tiles == TilePolicy::hopper) {
     const TileShape t =
-        hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile, options.hopper_min_kv);
+        hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile, options.hopper.min_kv);
     // Stage 8's own tiles have a shared-memory budget of their own (hopper_smem_bytes).
     return is_hopper_tile(t) ? t : fit_tile(t, shape.head_dim, shape.kv_element_bytes());
   }

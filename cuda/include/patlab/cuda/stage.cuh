@@ -35,9 +35,7 @@ struct DeviceBatch {
   int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
   int fill_window_waves = 0;            ///< waves within which stages 7-8 price wave-fill cuts (0: default)
   int max_cluster = 0;                  ///< stage 9's largest cluster size (0: default)
-  int hopper_min_kv = kDefaultHopperMinKv;   ///< stage 8: PlannerOptions::hopper_min_kv (0: never)
-  int hopper_wide_kv = kDefaultHopperWideKv;  ///< stage 8: PlannerOptions::hopper_wide_kv (0: never)
-  int hopper_max_rows = kDefaultHopperMaxRows;  ///< stage 8: PlannerOptions::hopper_max_rows
+  HopperRouting hopper = kStage8Routing;  ///< stage 8: PlannerOptions::hopper
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< stages 7-8: how the buckets start
 };
 

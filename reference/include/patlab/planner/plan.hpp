@@ -27,26 +27,62 @@ inline constexpr int kMinKvForMaxRows = 32;
 inline constexpr int kHopperTileRows[] = {64, 128, 192};
 /// Most rows of a stage-8 pack: three consumer warpgroups.
 inline constexpr int kHopperMaxRows = kHopperTileRows[2];
-/// Stage 8's default PlannerOptions::hopper_max_rows (`--hopper-rows`): three consumer
+/// Stage 8's default HopperRouting::max_rows (`--hopper-rows`): three consumer
 /// warpgroups. On the H200 (docs/results/2026-12-04-h200-tall-tiles, run 1) 192-row packs took
 /// 0.952x the time of 128-row ones (geometric mean over the 16 suite lines where they differ),
 /// more than 3% faster on 10, more than 3% slower on none.
 inline constexpr int kDefaultHopperMaxRows = kHopperTileRows[2];
 /// Rows of stage 9's slices (two consumer warpgroups, the rows its kernel is built for), and
-/// PlannerOptions' own default hopper_max_rows.
+/// HopperRouting's own default max_rows.
 inline constexpr int kClusterSliceRows = kHopperTileRows[1];
 /// KV tokens per K/V stage of the stage-8 ring.
 inline constexpr int kHopperKvTile = 64;
 /// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.
 inline constexpr int kHopperMinRows = kHopperTileRows[0];
-/// Stage 8's default PlannerOptions::hopper_min_kv: a 64-row pack over fewer KV tokens runs the
+/// Stage 8's default HopperRouting::min_kv (`--hopper-min-kv`): a 64-row pack over fewer KV tokens runs the
 /// pack kernel. Measured on the H200 (docs/results/2026-12-04-h200-hopper-min-kv, run 3): with
 /// 512, `1,10_4096,416` at 32/8 ran 1.036x stage 7 eager, with 0 1.076x; elsewhere the two tied.
 inline constexpr int kDefaultHopperMinKv = 512;
-/// Stage 8's default PlannerOptions::hopper_wide_kv: no 128-row pack over fewer KV tokens. On the
+/// Stage 8's default HopperRouting::wide_kv (`--hopper-wide-kv`): no 128-row pack over fewer KV tokens. On the
 /// H200 (same run) 128-row packs over 256-1500-token ranges lost to two 64-row ones by up to 31%
 /// (`2,8,16,256_256,256,32,32`); over 2048 tokens and more they win (0.76x on `1,1024_2048,32`).
 inline constexpr int kDefaultHopperWideKv = 2048;
+/// Stage 8's routing of packs (TilePolicy::hopper): which KV ranges are packed at most
+/// kHopperTileRows[0] rows at a time and which of those packs keep the pack kernel, and the most
+/// rows of a pack over the rest. One value carried whole from the command line (`--hopper-min-kv`,
+/// `--hopper-wide-kv`, `--hopper-rows`) through PlannerOptions, the host's byte model, the GPU
+/// runner and the tests. The default value is stage 9's (no routing, kClusterSliceRows rows: every
+/// pack on its kernel); kStage8Routing is stage 8's.
+struct HopperRouting {
+  /// A node's KV range shorter than this many tokens is packed at most kHopperTileRows[0] rows at
+  /// a time (CostModel::short_range_tokens), and a pack (or KV piece) of 33-64 rows shorter than it
+  /// keeps the pack kernel and stage 7's tile (hopper_policy_tile()); 0: never.
+  int min_kv = 0;
+  /// A node's KV range shorter than this many tokens is packed at most kHopperTileRows[0] rows at
+  /// a time, on stage 8's 64-row kernel where min_kv lets it: no 128-row pack over it; 0: never.
+  int wide_kv = 0;
+  /// Most rows of a pack (one of kHopperTileRows: 64, 128 or 192) over ranges of at least
+  /// narrow_kv() tokens.
+  int max_rows = kClusterSliceRows;
+
+  /// KV tokens under which a range is packed at most kHopperTileRows[0] rows at a time: the larger
+  /// of min_kv and wide_kv (0: never).
+  constexpr int narrow_kv() const { return min_kv > wide_kv ? min_kv : wide_kv; }
+  /// The knobs as command-line options, e.g. `--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192`.
+  std::string flags() const;
+  friend constexpr bool operator==(const HopperRouting& a, const HopperRouting& b) {
+    return a.min_kv == b.min_kv && a.wide_kv == b.wide_kv && a.max_rows == b.max_rows;
+  }
+  friend constexpr bool operator!=(const HopperRouting& a, const HopperRouting& b) { return !(a == b); }
+};
+/// Stage 8's default routing: kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows.
+inline constexpr HopperRouting kStage8Routing{kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows};
+/// Stage 9's routing: none (every pack on its kernel), kClusterSliceRows-row slices.
+inline constexpr HopperRouting kClusterRouting{0, 0, kClusterSliceRows};
+/// Throws Error(usage), one line naming the knob by its command-line option, unless `routing`'s
+/// token counts are >= 0 and its rows one of kHopperTileRows.
+void check_hopper_routing(const HopperRouting& routing);
+
 /// Row classes of packs for the wave fill's slots: the pack kernel's 16, 32, 64 rows and stage
 /// 8's 128 and 192 (PlannerOptions::ctas_per_sm).
 inline constexpr int kRowClasses[] = {16, 32, 64, 128, 192};

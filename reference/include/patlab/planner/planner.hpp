@@ -88,7 +88,7 @@ inline constexpr int kPatPartialCreditTokens = 4;
 
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
-/// PlannerOptions::hopper_max_rows rows, the tile from hopper_policy_tile()).
+/// PlannerOptions::hopper.max_rows rows, the tile from hopper_policy_tile()).
 enum class TilePolicy { fixed, table, hopper };
 
 /// Knobs of make_plan().
@@ -114,27 +114,17 @@ struct PlannerOptions {
   /// Stage 9: the largest cluster size choose_clusters() may choose (1, 2 or 4, planner/cluster.hpp's
   /// kClusterSizes; 1: no multicast, every item solo).
   int max_cluster = 4;
-  /// TilePolicy::hopper: a node's KV range shorter than this many tokens is packed at most
-  /// kHopperTileRows[0] rows at a time (CostModel::short_range_tokens), and a pack (or KV piece) of
-  /// 33-64 rows shorter than it keeps the pack kernel and stage 7's tile (hopper_policy_tile());
-  /// 0 here: never. Stage 8 runs with kDefaultHopperMinKv (`--hopper-min-kv`); stage 9 with 0.
-  int hopper_min_kv = 0;
-  /// TilePolicy::hopper: a node's KV range shorter than this many tokens is packed at most
-  /// kHopperTileRows[0] rows at a time, on stage 8's 64-row kernel where hopper_min_kv lets it: no
-  /// 128-row pack over it; 0 here: never. Stage 8 runs with kDefaultHopperWideKv
-  /// (`--hopper-wide-kv`); stage 9 with 0. The row cap applies below the larger of the two knobs.
-  int hopper_wide_kv = 0;
-  /// TilePolicy::hopper: most rows of a pack (one of kHopperTileRows: 64, 128 or 192), over ranges
-  /// of at least hopper_narrow_kv() tokens. Stage 8 runs with `--hopper-rows` (default
-  /// kDefaultHopperMaxRows, 192); stage 9 with kClusterSliceRows (128), the rows of its kernel.
-  int hopper_max_rows = kClusterSliceRows;
+  /// TilePolicy::hopper: stage 8's routing of packs and its row cap (HopperRouting). The default
+  /// is stage 9's, kClusterRouting (no routing, 128 rows); stage 8 runs with kStage8Routing or the
+  /// command line's (`--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows`).
+  HopperRouting hopper = kClusterRouting;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
-/// hopper_max_rows (hopper).
+/// hopper.max_rows (hopper).
 int max_pack_rows(const PlannerOptions& options);
 /// KV tokens under which TilePolicy::hopper packs a range at most kHopperTileRows[0] rows at a
-/// time: the larger of hopper_min_kv and hopper_wide_kv (0: never; always 0 under other policies).
+/// time: hopper.narrow_kv() (0: never; always 0 under other policies).
 int hopper_narrow_kv(const PlannerOptions& options);
 
 /// Stage 8's tile for a pack of `rows` rows and `kv_len` tokens (TilePolicy::hopper): packs of
@@ -214,7 +204,7 @@ struct CostModel {
   int short_range_tokens = 0;
   int short_queries_per_pack = 1;   ///< queries of at most kHopperTileRows[0] rows
   /// Queries of at most kHopperTileRows[1] rows when queries_per_pack allows 192-row packs
-  /// (PlannerOptions::hopper_max_rows), else 0: see pack_queries().
+  /// (PlannerOptions::hopper.max_rows), else 0: see pack_queries().
   int narrower_queries_per_pack = 0;
 
   /// The model for `shape` when packs have at most `max_rows` rows.

@@ -32,9 +32,7 @@ struct StageTrafficOptions {
   std::array<int, std::size(kRowClasses)> pack_ctas_per_sm{};
   int fill_window_waves = kDefaultFillWindowWaves;  ///< stages 7-8: PlannerOptions::fill_window_waves
   int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
-  int hopper_min_kv = kDefaultHopperMinKv;          ///< stage 8: PlannerOptions::hopper_min_kv
-  int hopper_wide_kv = kDefaultHopperWideKv;        ///< stage 8: PlannerOptions::hopper_wide_kv
-  int hopper_max_rows = kDefaultHopperMaxRows;      ///< stage 8: PlannerOptions::hopper_max_rows
+  HopperRouting hopper = kStage8Routing;            ///< stage 8: PlannerOptions::hopper
 };
 
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
