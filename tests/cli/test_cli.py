@@ -211,6 +211,11 @@ def contract_cases(tmp, path):
     for opt in ("--tree", "--preset", "--workload", "--heads", "--dtype", "--kv-dtype", "--head-dim", "--page"):
         expect_error(f"empty {opt}", ["workload", opt, ""], [opt, "empty"], within=B)
     expect_error("empty positional workload", ["workload", ""], ["empty"], within=B)
+    # CLI11 2.1 looped forever on an empty argument past the filled positionals or an option's values.
+    for args in (["plan", "tiny", ""], ["export", "tiny", "--quiet", ""], ["bench", "tiny", "--stage", "8", ""],
+                 ["workload", "tiny", "--", ""]):
+        expect_error("stray empty argument: " + " ".join(args), args, ["is empty where a workload or an option"],
+                     timeout=10, within=B)
     expect_error("--head-dim 0", ["workload", "--head-dim", "0"], ["unsupported head dim 0"], within=B)
     expect_error("--page 0", ["workload", "--page", "0"], ["unsupported page size 0"], within=B)
     expect_error("--seed -1", ["workload", "tiny", "--seed", "-1"], ["--seed", "'-1' is not a seed"], within=B)

@@ -4,6 +4,7 @@
 // unsupported request; 3 a CUDA error (a broken CUDA host too) or GPU out-of-memory; 4 an
 // internal error; 77 bench/compare/serve ran no GPU stage (no CUDA device), the CPU parts passed.
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <iostream>
 #include <new>
 
@@ -14,6 +15,34 @@
 #include "version.hpp"
 
 namespace {
+
+/// The index of the first empty argument after the subcommand `sub` (argv[1]) that is not the
+/// value of an option, or 0. CLI11 2.1 (Debian 12) loops forever on such an argument once the
+/// positionals are filled: the empty name matches its nameless option groups (past an option's
+/// required values too). An empty required value is left to the option's own check, which names it.
+int stray_empty_argument(const CLI::App& sub, int argc, char** argv) {
+  size_t values_left = 0;  // required values the last option has still to take
+  bool positionals_only = false;  // after "--"
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool option = !positionals_only && a.size() > 1 && a[0] == '-' &&
+                        (a[1] == '-' || std::isalpha(static_cast<unsigned char>(a[1])));
+    if (option && a == "--") {
+      positionals_only = true;
+      values_left = 0;
+    } else if (option) {
+      const std::string name = a.substr(0, a.find('='));
+      const CLI::Option* opt = sub.get_option_no_throw(name);
+      const bool takes_values = opt && name == a && opt->get_type_size_max() > 0;
+      values_left = takes_values ? static_cast<size_t>(opt->get_items_expected_min()) : 0;
+    } else if (values_left > 0) {
+      --values_left;
+    } else if (a.empty()) {
+      return i;
+    }
+  }
+  return 0;
+}
 
 /// Parses the command line and runs the chosen command; every failure becomes one line on
 /// stderr and an exit code.
@@ -35,6 +64,13 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
   // Where a parse error points: the chosen subcommand's help.
   const std::string help = argc > 1 && argv[1][0] != '-' ? std::string("patlab ") + argv[1] + " --help"
                                                          : std::string("patlab --help");
+  if (argc > 1 && argv[1][0] != '-') {
+    if (const int i = stray_empty_argument(*app.get_subcommand(argv[1]), argc, argv)) {
+      std::cerr << "patlab: error: argument " << i - 1 << " after '" << argv[1]
+                << "' is empty where a workload or an option was expected (see " << help << ")\n";
+      return patlab::cli::kExitBadInput;
+    }
+  }
   try {
     app.parse(argc, argv);
     return action ? action() : 0;
