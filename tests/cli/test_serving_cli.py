@@ -52,6 +52,8 @@ def main():
         expect_error("memsim: unknown model", ["memsim", SMALL, "--model", "gpt-9"], "unknown model 'gpt-9'")
         expect_error("memsim: bad generator key", ["memsim", "gen:rat=3"], "unknown key rat")
         expect_error("memsim: missing file", ["memsim", os.path.join(tmp, "none.json")], "cannot read trace file")
+        for cmd in ("memsim", "layerkv", "serve"):  # refused before reading: reading it never ended
+            expect_error(f"{cmd}: /dev/zero", [cmd, "/dev/zero"], "trace file '/dev/zero' is not a regular file")
         expect_error("layerkv: bad rate", ["layerkv", SMALL, "--rates", "2,-1"], "'-1' is not a positive rate")
 
         saved = os.path.join(tmp, "small.json")

@@ -77,6 +77,9 @@ TEST_CASE("malformed traces name the problem in one line", "[trace]") {
   require_error([] { parse_trace_json(R"({"requests": []})", "x"); }, "\"format\" must be \"patlab-trace-1\"");
   require_error([] { parse_trace_json("{", "x"); }, "x:");
   require_error([] { load_trace_file("/nonexistent/trace.json"); }, "cannot read trace file", ErrorKind::io);
+  // Refused by kind before reading: reading /dev/zero never ended.
+  require_error([] { load_trace_file("/dev/zero"); }, "trace file '/dev/zero' is not a regular file");
+  require_error([] { load_trace_file("/tmp"); }, "(it is a directory)", ErrorKind::io);
 }
 
 TEST_CASE("impossible traces: a request longer than the cache, a cache smaller than a block", "[trace]") {

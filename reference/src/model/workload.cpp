@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 
 #include "patlab/error.hpp"
+#include "patlab/input_file.hpp"
 #include "patlab/model/hetero.hpp"
 #include "patlab/report/json.hpp"
 
@@ -322,25 +321,7 @@ TokenTree parse_workload_json(const std::string& text, const std::string& origin
 }
 
 TokenTree load_workload_file(const std::string& path, ShapeOverrides* shape_out) {
-  // Size and kind first (stat), so that /dev/zero, a FIFO or a huge file is never read.
-  std::error_code ec;  // the overloads that do not throw
-  const std::filesystem::file_status st = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(st)) throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
-  if (std::filesystem::is_directory(st))
-    throw Error(ErrorKind::io, "cannot read workload file '" + path + "' (it is a directory)");
-  require(std::filesystem::is_regular_file(st), "workload file '" + path + "' is not a regular file");
-  const auto size = std::filesystem::file_size(path, ec);
-  require(!ec && size <= static_cast<uintmax_t>(kMaxWorkloadFileBytes),
-          "workload file '" + path + "' is larger than " + std::to_string(kMaxWorkloadFileBytes >> 20) + " MiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::io, "cannot read workload file '" + path + "'");
-  // Bounded read: the file may have grown since the stat.
-  std::string text(static_cast<size_t>(kMaxWorkloadFileBytes) + 1, '\0');
-  in.read(&text[0], static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  require(static_cast<int64_t>(text.size()) <= kMaxWorkloadFileBytes,
-          "workload file '" + path + "' is larger than " + std::to_string(kMaxWorkloadFileBytes >> 20) + " MiB");
-  return parse_workload_json(text, path, shape_out);
+  return parse_workload_json(read_input_file(path, "workload file", kMaxWorkloadFileBytes), path, shape_out);
 }
 
 TokenTree random_tree(uint64_t seed, const RandomTreeOptions& o) {

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
 
 #include "patlab/error.hpp"
+#include "patlab/input_file.hpp"
 #include "patlab/report/json.hpp"
 
 namespace patlab::serving {
@@ -180,11 +180,7 @@ Trace parse_trace_json(const std::string& text, const std::string& origin) {
 }
 
 Trace load_trace_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorKind::io, "cannot read trace file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_trace_json(ss.str(), path);
+  return parse_trace_json(read_input_file(path, "trace file", kMaxTraceFileBytes), path);
 }
 
 namespace {

@@ -66,7 +66,10 @@ struct Trace {
 /// Parses a trace file (docs/trace-format.md); throws Error(usage) "<origin>: ..." naming the
 /// first problem (negative or zero lengths, unknown segment, bad n, unsorted arrivals...).
 Trace parse_trace_json(const std::string& text, const std::string& origin);
-/// Reads and parses a trace file; Error(io) if it cannot be read.
+/// Largest trace file read, in bytes (literal token ids make traces larger than workload files).
+inline constexpr int64_t kMaxTraceFileBytes = int64_t{256} << 20;
+/// Reads and parses a trace file; Error(io) if it cannot be read, Error(usage) if it is not a
+/// regular file or is larger than kMaxTraceFileBytes (read_input_file()).
 Trace load_trace_file(const std::string& path);
 /// The trace as JSON in the same format (parts kept, not expanded).
 std::string trace_to_json(const Trace& trace);
