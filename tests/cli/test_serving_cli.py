@@ -54,6 +54,11 @@ def main():
         expect_error("memsim: missing file", ["memsim", os.path.join(tmp, "none.json")], "cannot read trace file")
         for cmd in ("memsim", "layerkv", "serve"):  # refused before reading: reading it never ended
             expect_error(f"{cmd}: /dev/zero", [cmd, "/dev/zero"], "trace file '/dev/zero' is not a regular file")
+        if os.path.exists("/dev/full"):  # a full disk: the error shows only when the stream is flushed
+            expect_error("memsim: --write-trace on a full disk", ["memsim", SMALL, "--write-trace", "/dev/full"],
+                         "cannot write trace file /dev/full")
+            expect_error("memsim: --series on a full disk", ["memsim", SMALL, "--series", "/dev/full"],
+                         "cannot write series file /dev/full")
         expect_error("layerkv: bad rate", ["layerkv", SMALL, "--rates", "2,-1"], "'-1' is not a positive rate")
 
         saved = os.path.join(tmp, "small.json")

@@ -243,6 +243,7 @@ void write_cta_trace(const std::string& path, const std::vector<Row>& rows) {
                     c.tile_n, c.block, c.sm, c.start_us, c.end_us);
       out << line;
     }
+  out.close();  // a full disk shows at the flush
   if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
 }
 // [cta-trace-csv]

@@ -79,6 +79,7 @@ void write_series(const std::string& path, const std::vector<serving::MemResult>
     for (const auto& s : r.series)
       out << serving::policy_name(r.policy) << ',' << s.step << ',' << s.running << ',' << s.waiting << ',' << s.held
           << ',' << s.stored << ',' << s.referenced << '\n';
+  out.close();  // a full disk shows at the flush
   if (!out) throw Error(ErrorKind::io, "cannot write series file " + path);
 }
 

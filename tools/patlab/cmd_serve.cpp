@@ -194,6 +194,7 @@ void write_series(const std::string& path, const serving::ServeResult& r) {
     }
     out << (json ? "}\n" : "\n");
   }
+  out.close();  // a full disk shows at the flush
   if (!out) throw Error(ErrorKind::io, "cannot write series file " + path);
 }
 

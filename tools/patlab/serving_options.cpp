@@ -29,8 +29,9 @@ serving::Trace ServingOptions::load() const {
   serving::Trace t = serving::resolve_trace(trace);
   if (!write_trace.empty()) {
     std::ofstream out(write_trace);
-    if (!out || !(out << serving::trace_to_json(t)))
-      throw Error(ErrorKind::io, "cannot write trace file " + write_trace);
+    out << serving::trace_to_json(t);
+    out.close();  // a full disk shows at the flush
+    if (!out) throw Error(ErrorKind::io, "cannot write trace file " + write_trace);
   }
   return t;
 }
