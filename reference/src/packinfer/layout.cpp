@@ -3,7 +3,6 @@
 #include "patlab/packinfer/layout.hpp"
 
 #include <algorithm>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -72,13 +71,14 @@ int64_t region_boxes(int64_t slots, int page) { return traffic::kKvTensors * cei
 /// Descriptors of `group` on the region: each item reads the slots no earlier item of the group
 /// read, in maximal runs of adjacent slots.
 int64_t contiguous_runs(const GroupPlan& plan, const GroupRegion& region, const Group& group, int page) {
-  std::set<int32_t> read;
+  std::vector<bool> read(region.copied.size(), false);  // by slot
   int64_t runs = 0;
   for (const WorkItem& it : group.items) {
     int64_t run = 0;
     int32_t last = -2;
     for (int32_t s : item_slots(plan, region, it, page)) {
-      if (!read.insert(s).second) continue;
+      if (read[static_cast<size_t>(s)]) continue;
+      read[static_cast<size_t>(s)] = true;
       if (s != last + 1 && run > 0) {
         runs += region_boxes(run, page);
         run = 0;
@@ -93,11 +93,12 @@ int64_t contiguous_runs(const GroupPlan& plan, const GroupRegion& region, const 
 
 /// Descriptors of `group` on the paged layout: one per distinct (block, head) and tensor.
 int64_t paged_runs(const GroupPlan& plan, const Group& group, int hkv) {
-  std::set<int64_t> keys;
+  std::vector<int64_t> keys;
   for (const WorkItem& it : group.items)
     for (int32_t i = it.block_begin; i < it.block_end; ++i)
-      keys.insert(int64_t{plan.unit_list[static_cast<size_t>(it.unit)].blocks[static_cast<size_t>(i)]} * hkv + it.kv_head);
-  return traffic::kKvTensors * static_cast<int64_t>(keys.size());
+      keys.push_back(int64_t{plan.unit_list[static_cast<size_t>(it.unit)].blocks[static_cast<size_t>(i)]} * hkv + it.kv_head);
+  std::sort(keys.begin(), keys.end());
+  return traffic::kKvTensors * static_cast<int64_t>(std::unique(keys.begin(), keys.end()) - keys.begin());
 }
 // [descriptors]
 
@@ -154,17 +155,18 @@ Amortisation amortise(const PagedLayout& layout, const GroupPlan& plan, const st
                       int64_t run_cost) {
   require(run_cost >= 0, "--run-cost must be >= 0 bytes (got " + std::to_string(run_cost) + ")");
   Amortisation a;
-  std::unordered_map<int64_t, int32_t> copies;  // (block, head) -> regions holding it
-  int64_t slots = 0;
+  std::vector<int64_t> copies;  // (block, head) of every copied slot; a pair twice is a duplicate
   for (const GroupRegion& r : regions) {
     a.copied_bytes += head_bytes(layout.shape, r.copied_tokens);
-    slots += static_cast<int64_t>(r.copied.size());
-    for (const auto& c : r.copied) ++copies[int64_t{c.first} * layout.shape.num_kv_heads + c.second];
+    for (const auto& c : r.copied) copies.push_back(int64_t{c.first} * layout.shape.num_kv_heads + c.second);
   }
-  for (const auto& c : copies) {
-    const int32_t block = static_cast<int32_t>(c.first / layout.shape.num_kv_heads);
-    a.duplicate_bytes += (c.second - 1) * head_bytes(layout.shape, layout.used_tokens[static_cast<size_t>(block)]);
-  }
+  const int64_t slots = static_cast<int64_t>(copies.size());
+  std::sort(copies.begin(), copies.end());
+  for (size_t i = 1; i < copies.size(); ++i)
+    if (copies[i] == copies[i - 1]) {
+      const int32_t block = static_cast<int32_t>(copies[i] / layout.shape.num_kv_heads);
+      a.duplicate_bytes += head_bytes(layout.shape, layout.used_tokens[static_cast<size_t>(block)]);
+    }
   a.relayout_cost = 2 * a.copied_bytes + traffic::kKvTensors * slots * run_cost;
   a.paged_cost = paged_step(layout, plan, run_cost).cost(run_cost);
   a.contiguous_cost = contiguous_step(layout, plan, regions, run_cost).cost(run_cost);
