@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
-#include <map>
 #include <numeric>
 #include <random>
+#include <unordered_map>
 #include <utility>
 
 #include "patlab/error.hpp"
@@ -30,8 +30,11 @@ BlockPool::BlockPool(int32_t capacity, bool shuffle, uint64_t seed) : refcount_(
   if (shuffle) std::shuffle(free_.begin(), free_.end(), std::mt19937_64(seed ^ 0x9E3779B97F4A7C15ULL));
 }
 
+// The checks of allocate, retain and release build their messages only when they fail: these run
+// once per block reference (build_layout, every serving step), where a message string built on
+// every call cost most of build_layout's time.
 int32_t BlockPool::allocate() {
-  require(!free_.empty(), "block pool exhausted (" + std::to_string(capacity()) + " blocks)");
+  if (free_.empty()) throw Error(ErrorKind::usage, "block pool exhausted (" + std::to_string(capacity()) + " blocks)");
   int32_t id = free_.back();
   free_.pop_back();
   refcount_[static_cast<size_t>(id)] = 1;
@@ -40,12 +43,12 @@ int32_t BlockPool::allocate() {
 }
 
 void BlockPool::retain(int32_t id) {
-  require(refcount(id) > 0, "retain of free block " + std::to_string(id));
+  if (refcount(id) <= 0) throw Error(ErrorKind::usage, "retain of free block " + std::to_string(id));
   ++refcount_[static_cast<size_t>(id)];
 }
 
 void BlockPool::release(int32_t id) {
-  require(refcount(id) > 0, "release of free block " + std::to_string(id));
+  if (refcount(id) <= 0) throw Error(ErrorKind::usage, "release of free block " + std::to_string(id));
   if (--refcount_[static_cast<size_t>(id)] == 0) {
     free_.push_back(id);
     --in_use_;
@@ -81,7 +84,7 @@ namespace {
 /// end), partial last blocks are private. Returns the logical ids and their count.
 std::vector<std::vector<int32_t>> logical_blocks(const TokenTree& tree, int page, int32_t& count) {
   const std::vector<int64_t> seg_end = tree.segment_ends();
-  std::map<std::pair<int, int64_t>, int32_t> shared;
+  std::unordered_map<int64_t, int32_t> shared;  // (segment, block index) -> logical id, looked up only
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(tree.num_requests()));
   count = 0;
   for (int r = 0; r < tree.num_requests(); ++r) {
@@ -93,7 +96,7 @@ std::vector<std::vector<int32_t>> logical_blocks(const TokenTree& tree, int page
       const int64_t last = std::min((i + 1) * page, len) - 1;
       while (seg_end[static_cast<size_t>(path[seg])] <= last) ++seg;
       if ((i + 1) * page <= len) {
-        auto key = std::make_pair(path[seg], i);
+        const int64_t key = (int64_t{path[seg]} << 32) | i;  // i < 2^32: a request has < 2^24 tokens
         auto it = shared.find(key);
         if (it == shared.end()) it = shared.emplace(key, count++).first;
         out[static_cast<size_t>(r)].push_back(it->second);

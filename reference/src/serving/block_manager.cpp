@@ -41,13 +41,13 @@ BlockManager::BlockManager(const BlockManagerOptions& options) : options_(option
 
 BlockManager::Sequence& BlockManager::seq_at(SeqId seq) {
   auto it = seqs_.find(seq);
-  require(it != seqs_.end(), "unknown sequence " + std::to_string(seq));
+  if (it == seqs_.end()) throw Error(ErrorKind::usage, "unknown sequence " + std::to_string(seq));  // no string per call
   return it->second;
 }
 
 const BlockManager::Sequence& BlockManager::seq_at(SeqId seq) const {
   auto it = seqs_.find(seq);
-  require(it != seqs_.end(), "unknown sequence " + std::to_string(seq));
+  if (it == seqs_.end()) throw Error(ErrorKind::usage, "unknown sequence " + std::to_string(seq));  // no string per call
   return it->second;
 }
 
