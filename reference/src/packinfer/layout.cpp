@@ -94,9 +94,11 @@ int64_t contiguous_runs(const GroupPlan& plan, const GroupRegion& region, const 
 /// Descriptors of `group` on the paged layout: one per distinct (block, head) and tensor.
 int64_t paged_runs(const GroupPlan& plan, const Group& group, int hkv) {
   std::vector<int64_t> keys;
-  for (const WorkItem& it : group.items)
+  for (const WorkItem& it : group.items) {
+    const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
     for (int32_t i = it.block_begin; i < it.block_end; ++i)
-      keys.push_back(int64_t{plan.unit_list[static_cast<size_t>(it.unit)].blocks[static_cast<size_t>(i)]} * hkv + it.kv_head);
+      keys.push_back(int64_t{u.blocks[static_cast<size_t>(i)]} * hkv + it.kv_head);
+  }
   std::sort(keys.begin(), keys.end());
   return traffic::kKvTensors * static_cast<int64_t>(std::unique(keys.begin(), keys.end()) - keys.begin());
 }

@@ -39,15 +39,16 @@ BlockManager::BlockManager(const BlockManagerOptions& options) : options_(option
   std::iota(free_.rbegin(), free_.rend(), 0);  // block 0 is handed out first
 }
 
+// seq_at runs for every sequence on every step: its message is built only when the lookup fails.
 BlockManager::Sequence& BlockManager::seq_at(SeqId seq) {
   auto it = seqs_.find(seq);
-  if (it == seqs_.end()) throw Error(ErrorKind::usage, "unknown sequence " + std::to_string(seq));  // no string per call
+  if (it == seqs_.end()) throw Error(ErrorKind::usage, "unknown sequence " + std::to_string(seq));
   return it->second;
 }
 
 const BlockManager::Sequence& BlockManager::seq_at(SeqId seq) const {
   auto it = seqs_.find(seq);
-  if (it == seqs_.end()) throw Error(ErrorKind::usage, "unknown sequence " + std::to_string(seq));  // no string per call
+  if (it == seqs_.end()) throw Error(ErrorKind::usage, "unknown sequence " + std::to_string(seq));
   return it->second;
 }
 
