@@ -65,9 +65,13 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
   const std::string help = argc > 1 && argv[1][0] != '-' ? std::string("patlab ") + argv[1] + " --help"
                                                          : std::string("patlab --help");
   if (argc > 1 && argv[1][0] != '-') {
-    if (const int i = stray_empty_argument(*app.get_subcommand(argv[1]), argc, argv)) {
-      std::cerr << "patlab: error: argument " << i - 1 << " after '" << argv[1]
-                << "' is empty where a workload or an option was expected (see " << help << ")\n";
+    const CLI::App& sub = *app.get_subcommand(argv[1]);
+    if (const int i = stray_empty_argument(sub, argc, argv)) {
+      std::string expected;  // the command's positionals by name (W, TRACE), then "an option"
+      for (const CLI::Option* o : sub.get_options([](const CLI::Option* o) { return o->get_positional(); }))
+        expected += o->get_name() + " or ";
+      std::cerr << "patlab: error: argument " << i - 1 << " after '" << argv[1] << "' is empty where "
+                << expected << "an option was expected (see " << help << ")\n";
       return patlab::cli::kExitBadInput;
     }
   }
