@@ -71,9 +71,6 @@ std::vector<Pack> make_units(const PagedLayout& layout, Units units) {
 
 namespace {
 
-/// Key of (physical block, KV head).
-int64_t block_head_key(int32_t block, int32_t head, int hkv) { return int64_t{block} * hkv + head; }
-
 /// Per physical block, whether more than one unit reads it. Only such a block's (block, head)
 /// pairs can be read by two items of a group or by two placeables (an item reads a block of its
 /// unit once, and the pieces of one item are disjoint), so only they are looked up in hash maps;
@@ -106,18 +103,24 @@ int64_t collect_keys(const WorkItem& item, const Pack& unit, int page, int hkv, 
   return own;
 }
 
-/// Item overheads plus distinct block bytes of `items` (no fixed CTA cost).
-int64_t items_cost(const Shape& shape, const std::vector<Pack>& units, const std::vector<bool>& shared,
-                   const std::vector<WorkItem>& items) {
+/// The item overheads and the distinct-block bytes of `items`.
+struct ItemsCost {
+  int64_t overhead = 0;
+  int64_t kv_bytes = 0;
+};
+
+/// ItemsCost of `items` (no fixed CTA cost).
+ItemsCost items_cost(const Shape& shape, const std::vector<Pack>& units, const std::vector<bool>& shared,
+                     const std::vector<WorkItem>& items) {
   std::unordered_map<int64_t, int32_t> keys;
-  int64_t cost = 0, tokens = 0;
+  int64_t overhead = 0, tokens = 0;
   for (const WorkItem& it : items) {
     const Pack& u = units[static_cast<size_t>(it.unit)];
-    cost += item_overhead_bytes(shape, static_cast<int64_t>(u.queries.size()));
+    overhead += item_overhead_bytes(shape, static_cast<int64_t>(u.queries.size()));
     tokens += collect_keys(it, u, shape.page_size, shape.num_kv_heads, shared, keys);
   }
   for (const auto& kv : keys) tokens += kv.second;
-  return cost + head_bytes(shape, tokens);
+  return {overhead, head_bytes(shape, tokens)};
 }
 
 /// The cost of one item alone: its overhead and its range (its blocks are distinct).
@@ -128,16 +131,9 @@ int64_t item_cost(const Shape& shape, const std::vector<Pack>& units, const Work
 
 /// Group `group`'s cost and distinct-block bytes (price_group()) with `shared` given.
 void price_group(const Shape& shape, const std::vector<Pack>& units, const std::vector<bool>& shared, Group& group) {
-  std::unordered_map<int64_t, int32_t> keys;
-  int64_t overhead = 0, tokens = 0;
-  for (const WorkItem& it : group.items) {
-    const Pack& u = units[static_cast<size_t>(it.unit)];
-    overhead += item_overhead_bytes(shape, static_cast<int64_t>(u.queries.size()));
-    tokens += collect_keys(it, u, shape.page_size, shape.num_kv_heads, shared, keys);
-  }
-  for (const auto& kv : keys) tokens += kv.second;
-  group.kv_bytes = head_bytes(shape, tokens);
-  group.cost = kCtaFixedBytes + overhead + group.kv_bytes;
+  const ItemsCost c = items_cost(shape, units, shared, group.items);
+  group.kv_bytes = c.kv_bytes;
+  group.cost = kCtaFixedBytes + c.overhead + c.kv_bytes;
 }
 
 /// Step 1: every unit at every KV head, whole.
@@ -197,7 +193,8 @@ std::vector<Placeable> make_placeables(const PagedLayout& layout, const std::vec
   plan.cap = std::max<int64_t>(1, target - kCtaFixedBytes);
   std::vector<Placeable> out;
   for (auto& f : families) {
-    const int64_t cost = items_cost(shape, units, shared, f.second);
+    const ItemsCost c = items_cost(shape, units, shared, f.second);
+    const int64_t cost = c.overhead + c.kv_bytes;
     if (cost <= plan.cap) {
       ++plan.families_colocated;
       out.push_back({cost, std::move(f.second)});
@@ -230,15 +227,15 @@ void place(const PagedLayout& layout, const std::vector<Pack>& units, const std:
     std::unordered_map<int64_t, int32_t> keys;  // its pairs that other placeables may hold
     for (const WorkItem& it : p.items)
       collect_keys(it, units[static_cast<size_t>(it.unit)], shape.page_size, shape.num_kv_heads, shared, keys);
-    std::unordered_map<int32_t, int64_t> shared;  // group -> tokens of p it already holds
+    std::unordered_map<int32_t, int64_t> overlap;  // group -> tokens of p it already holds
     for (const auto& kv : keys) {
       const auto h = holders.find(kv.first);
       if (h != holders.end())
-        for (int32_t g : h->second) shared[g] += kv.second;
+        for (int32_t g : h->second) overlap[g] += kv.second;
     }
     int32_t best = by_load.begin()->second;
     int64_t best_end = by_load.begin()->first + p.cost, best_shared = 0;
-    for (const auto& s : shared) {
+    for (const auto& s : overlap) {
       const int64_t end = load[static_cast<size_t>(s.first)] + p.cost - head_bytes(shape, s.second);
       if (end < best_end || (end == best_end && (s.second > best_shared || (s.second == best_shared && s.first < best)))) {
         best = s.first;

@@ -39,7 +39,8 @@ GroupRegion build_region(const PagedLayout& layout, const GroupPlan& plan, const
     const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
     for (int32_t i = it.block_begin; i < it.block_end; ++i) {
       const int32_t block = u.blocks[static_cast<size_t>(i)];
-      const auto found = slot_of.emplace(int64_t{block} * hkv + it.kv_head, static_cast<int32_t>(region.copied.size()));
+      const auto found =
+          slot_of.emplace(block_head_key(block, it.kv_head, hkv), static_cast<int32_t>(region.copied.size()));
       if (found.second) {
         region.copied.push_back({block, it.kv_head});
         region.copied_tokens += block_tokens(it, i, page);
@@ -97,7 +98,7 @@ int64_t paged_runs(const GroupPlan& plan, const Group& group, int hkv) {
   for (const WorkItem& it : group.items) {
     const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
     for (int32_t i = it.block_begin; i < it.block_end; ++i)
-      keys.push_back(int64_t{u.blocks[static_cast<size_t>(i)]} * hkv + it.kv_head);
+      keys.push_back(block_head_key(u.blocks[static_cast<size_t>(i)], it.kv_head, hkv));
   }
   std::sort(keys.begin(), keys.end());
   return traffic::kKvTensors * static_cast<int64_t>(std::unique(keys.begin(), keys.end()) - keys.begin());
@@ -160,7 +161,7 @@ Amortisation amortise(const PagedLayout& layout, const GroupPlan& plan, const st
   std::vector<int64_t> copies;  // (block, head) of every copied slot; a pair twice is a duplicate
   for (const GroupRegion& r : regions) {
     a.copied_bytes += head_bytes(layout.shape, r.copied_tokens);
-    for (const auto& c : r.copied) copies.push_back(int64_t{c.first} * layout.shape.num_kv_heads + c.second);
+    for (const auto& c : r.copied) copies.push_back(block_head_key(c.first, c.second, layout.shape.num_kv_heads));
   }
   const int64_t slots = static_cast<int64_t>(copies.size());
   std::sort(copies.begin(), copies.end());

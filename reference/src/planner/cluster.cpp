@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "patlab/error.hpp"
-#include "patlab/planner/tile_budget.hpp"
+#include "patlab/planner/planner_steps.hpp"
 #include "planner_detail.hpp"
 
 namespace patlab {
@@ -20,14 +20,6 @@ using planner_detail::ceil_div;
 
 static_assert(PlannerOptions{}.max_cluster == kMaxClusterSize, "the planner's default cap is the largest size");
 
-namespace {
-
-/// Index of the 128-row class in kRowClasses (PlannerOptions::ctas_per_sm): the rows of stage 9's
-/// slices.
-constexpr size_t kSliceRowClass = 3;
-static_assert(kRowClasses[kSliceRowClass] == kClusterSliceRows, "stage 9's slices are its kernel's rows");
-
-}  // namespace
 
 std::vector<int> gpc_sms(int sms) {
   require(sms >= 1, "gpc_sms: the SM count must be >= 1 (got " + std::to_string(sms) + ")");
@@ -84,9 +76,9 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
           "choose_clusters: clusters multicast into stage 8's tiles; plan with TilePolicy::hopper");
   check_max_cluster(options.max_cluster, "choose_clusters: PlannerOptions::max_cluster");
   ClusterPlan out;
-  out.ctas_per_sm = options.ctas_per_sm[kSliceRowClass] > 0
-                        ? options.ctas_per_sm[kSliceRowClass]
-                        : estimate_hopper_ctas_per_sm(shape.head_dim, kClusterSliceRows);
+  // The CTAs per SM of stage 9's kernel: those of the row class of its slices (the occupancy
+  // calculator's on the GPU, else the host's estimate of a stage-8 tile of that many rows).
+  out.ctas_per_sm = plan_steps::row_class_ctas_per_sm(shape, options, plan_steps::row_class(kClusterSliceRows));
   out.gpcs = gpc_sms(options.sms);
   for (int c : kClusterSizes) out.slots.push_back(cluster_slots(out.gpcs, out.ctas_per_sm, c));
   // [pack groups]

@@ -120,6 +120,10 @@ int64_t item_overhead_bytes(const Shape& shape, int64_t queries);
 /// K+V bytes of `tokens` tokens at one KV head.
 int64_t head_bytes(const Shape& shape, int64_t tokens);
 
+/// Key of (physical block `block`, KV head `head`) among `hkv` KV heads: block x hkv + head, one
+/// 64-bit integer for the hash maps and sorted lists that count distinct pairs.
+inline int64_t block_head_key(int32_t block, int32_t head, int hkv) { return int64_t{block} * hkv + head; }
+
 /// Tokens that `item` reads of block `i` (an index into its unit's blocks, in [block_begin,
 /// block_end)): a page, or fewer in the unit's partial last block.
 int32_t block_tokens(const WorkItem& item, int32_t i, int page);

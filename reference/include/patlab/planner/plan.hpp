@@ -70,15 +70,12 @@ struct HopperRouting {
   constexpr int narrow_kv() const { return min_kv > wide_kv ? min_kv : wide_kv; }
   /// The knobs as command-line options, e.g. `--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192`.
   std::string flags() const;
-  friend constexpr bool operator==(const HopperRouting& a, const HopperRouting& b) {
-    return a.min_kv == b.min_kv && a.wide_kv == b.wide_kv && a.max_rows == b.max_rows;
-  }
-  friend constexpr bool operator!=(const HopperRouting& a, const HopperRouting& b) { return !(a == b); }
 };
 /// Stage 8's default routing: kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows.
 inline constexpr HopperRouting kStage8Routing{kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows};
-/// Stage 9's routing: none (every pack on its kernel), kClusterSliceRows-row slices.
-inline constexpr HopperRouting kClusterRouting{0, 0, kClusterSliceRows};
+/// Stage 9's routing, HopperRouting's default: none (every pack on its kernel), kClusterSliceRows-row
+/// slices.
+inline constexpr HopperRouting kClusterRouting{};
 /// Throws Error(usage), one line naming the knob by its command-line option, unless `routing`'s
 /// token counts are >= 0 and its rows one of kHopperTileRows.
 void check_hopper_routing(const HopperRouting& routing);

@@ -123,14 +123,14 @@ inline constexpr int64_t kMergeFixedBytes = 48 * 1024;
 /// (ties: the smaller occupancy). Packs keep their rows when cut, so a split does not move it.
 int64_t split_slots(const std::vector<Pack>& packs, const Shape& shape, const PlannerOptions& options);
 
-/// The row class (index into kRowClasses: 16, 32, 64, 128 rows) of a pack of `rows` tile rows.
+/// The row class (index into kRowClasses: 16, 32, 64, 128, 192 rows) of a pack of `rows` tile rows.
 int row_class(int rows);
 /// The resident CTAs per SM of row class `cls`: options.ctas_per_sm[cls] (the occupancy calculator
 /// on the GPU), or the estimate for the tile the class's long packs use (estimate_ctas_per_sm(),
-/// or estimate_hopper_ctas_per_sm() for stage 8's 128-row tiles).
+/// or estimate_hopper_ctas_per_sm() for stage 8's tiles of 64 rows and more under TilePolicy::hopper).
 int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& options, int cls);
 /// Dynamic shared memory of one CTA of row class `cls` at the KV tile of long packs: the tile
-/// row_class_ctas_per_sm() counts (the pack kernel's, or stage 8's for its 64- and 128-row classes).
+/// row_class_ctas_per_sm() counts (the pack kernel's, or stage 8's for its 64-, 128- and 192-row classes).
 int row_class_smem_bytes(const Shape& shape, const PlannerOptions& options, int cls);
 
 /// Whether the wave fill prices cuts for walk packs making `ctas` CTAs on `slots` slots.
