@@ -13,6 +13,7 @@
 #include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/output_file.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/model/traffic.hpp"
 #include "patlab/planner/cluster.hpp"
@@ -233,18 +234,16 @@ void check_bench_options(const BenchOptions& o) {
 /// Writes the CTA timeline of every traced stage as CSV: one line per CTA (run, stage, the pack
 /// tile of its kernel, blockIdx.x, SM, start and end in microseconds from its run's first CTA).
 void write_cta_trace(const std::string& path, const std::vector<Row>& rows) {
-  std::ofstream out(path);
-  if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
-  out << "run,stage,kernel,block,sm,start_us,end_us\n";
-  char line[160];
-  for (const Row& r : rows)
-    for (const gpu::CtaSpan& c : r.trace.ctas) {
-      std::snprintf(line, sizeof line, "%d,%s,pack %dx%d,%d,%d,%.3f,%.3f\n", c.run, r.stage.c_str(), c.tile_m,
-                    c.tile_n, c.block, c.sm, c.start_us, c.end_us);
-      out << line;
-    }
-  out.close();  // a full disk shows at the flush
-  if (!out) throw Error(ErrorKind::io, "cannot write '" + path + "'");
+  write_output_file(path, "CTA trace", [&](std::ostream& out) {
+    out << "run,stage,kernel,block,sm,start_us,end_us\n";
+    char line[160];
+    for (const Row& r : rows)
+      for (const gpu::CtaSpan& c : r.trace.ctas) {
+        std::snprintf(line, sizeof line, "%d,%s,pack %dx%d,%d,%d,%.3f,%.3f\n", c.run, r.stage.c_str(), c.tile_m,
+                      c.tile_n, c.block, c.sm, c.start_us, c.end_us);
+        out << line;
+      }
+  });
 }
 // [cta-trace-csv]
 

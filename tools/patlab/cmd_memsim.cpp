@@ -3,13 +3,13 @@
 // need): waste, the largest batch that fits the KV capacity, preemptions, prefix-cache savings.
 // CPU only.
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/error.hpp"
+#include "patlab/output_file.hpp"
 #include "patlab/serving/memsim.hpp"
 #include "serving_options.hpp"
 
@@ -73,14 +73,13 @@ Table caching_table(const serving::MemResult& paged, const serving::MemResult& c
 }
 
 void write_series(const std::string& path, const std::vector<serving::MemResult>& results) {
-  std::ofstream out(path);
-  out << "policy,step,running,waiting,held,stored,referenced\n";
-  for (const auto& r : results)
-    for (const auto& s : r.series)
-      out << serving::policy_name(r.policy) << ',' << s.step << ',' << s.running << ',' << s.waiting << ',' << s.held
-          << ',' << s.stored << ',' << s.referenced << '\n';
-  out.close();  // a full disk shows at the flush
-  if (!out) throw Error(ErrorKind::io, "cannot write series file " + path);
+  write_output_file(path, "series file", [&](std::ostream& out) {
+    out << "policy,step,running,waiting,held,stored,referenced\n";
+    for (const auto& r : results)
+      for (const auto& s : r.series)
+        out << serving::policy_name(r.policy) << ',' << s.step << ',' << s.running << ',' << s.waiting << ','
+            << s.held << ',' << s.stored << ',' << s.referenced << '\n';
+  });
 }
 
 int run_memsim(const MemsimCliOptions& o) {

@@ -5,7 +5,6 @@
 // the kernels runs, one line says so, and the exit code is 77.
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -15,6 +14,7 @@
 #include "options.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/output_file.hpp"
 #include "patlab/serving/serve_loop.hpp"
 #include "patlab/stages.hpp"
 #include "serving_options.hpp"
@@ -173,29 +173,28 @@ void write_series(const std::string& path, const serving::ServeResult& r) {
                          "prefill_tokens", "written_tokens", "copied_blocks", "blocks_in_use", "kv_bytes_in_use",
                          "sharing", "packs", "plan_ms", "scratch_ms", "set_batch_ms", "kernel_us_layer",
                          "kernel_us_total", "checked", "validate_ms", "plan_path"};
-  std::ofstream out(path);
-  if (!json) {
-    for (size_t i = 0; i < std::size(names); ++i) out << (i ? "," : "") << names[i];
-    out << '\n';
-  }
-  for (const serving::ServeStep& s : r.steps) {
-    const std::string values[] = {
-        std::to_string(s.step), std::to_string(s.running), std::to_string(s.waiting), std::to_string(s.admitted),
-        std::to_string(s.finished), std::to_string(s.preempted), std::to_string(s.decode_tokens),
-        std::to_string(s.prefill_tokens), std::to_string(s.written_tokens), std::to_string(s.copied_blocks),
-        std::to_string(s.blocks_in_use), std::to_string(s.kv_bytes_in_use), series_number(s.sharing, json),
-        std::to_string(s.packs), series_number(s.plan_ms, json), series_number(s.scratch_ms, json),
-        series_number(s.set_batch_ms, json), series_number(s.kernel_us_layer, json),
-        series_number(s.kernel_us_total, json), s.checked ? (json ? "true" : "1") : (json ? "false" : "0"),
-        series_number(s.validate_ms, json), plan_path_text(s, json)};
-    for (size_t i = 0; i < std::size(names); ++i) {
-      if (json) out << (i ? ", \"" : "{\"") << names[i] << "\": " << values[i];
-      else out << (i ? "," : "") << values[i];
+  write_output_file(path, "series file", [&](std::ostream& out) {
+    if (!json) {
+      for (size_t i = 0; i < std::size(names); ++i) out << (i ? "," : "") << names[i];
+      out << '\n';
     }
-    out << (json ? "}\n" : "\n");
-  }
-  out.close();  // a full disk shows at the flush
-  if (!out) throw Error(ErrorKind::io, "cannot write series file " + path);
+    for (const serving::ServeStep& s : r.steps) {
+      const std::string values[] = {
+          std::to_string(s.step), std::to_string(s.running), std::to_string(s.waiting), std::to_string(s.admitted),
+          std::to_string(s.finished), std::to_string(s.preempted), std::to_string(s.decode_tokens),
+          std::to_string(s.prefill_tokens), std::to_string(s.written_tokens), std::to_string(s.copied_blocks),
+          std::to_string(s.blocks_in_use), std::to_string(s.kv_bytes_in_use), series_number(s.sharing, json),
+          std::to_string(s.packs), series_number(s.plan_ms, json), series_number(s.scratch_ms, json),
+          series_number(s.set_batch_ms, json), series_number(s.kernel_us_layer, json),
+          series_number(s.kernel_us_total, json), s.checked ? (json ? "true" : "1") : (json ? "false" : "0"),
+          series_number(s.validate_ms, json), plan_path_text(s, json)};
+      for (size_t i = 0; i < std::size(names); ++i) {
+        if (json) out << (i ? ", \"" : "{\"") << names[i] << "\": " << values[i];
+        else out << (i ? "," : "") << values[i];
+      }
+      out << (json ? "}\n" : "\n");
+    }
+  });
 }
 
 std::string device_text(const gpu::DeviceInfo& d) {

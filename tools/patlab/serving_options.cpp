@@ -1,9 +1,9 @@
 #include "serving_options.hpp"
 
 #include <cmath>
-#include <fstream>
 
 #include "patlab/error.hpp"
+#include "patlab/output_file.hpp"
 
 namespace patlab::cli {
 
@@ -28,10 +28,7 @@ serving::Trace ServingOptions::load() const {
   capacity_bytes();
   serving::Trace t = serving::resolve_trace(trace);
   if (!write_trace.empty()) {
-    std::ofstream out(write_trace);
-    out << serving::trace_to_json(t);
-    out.close();  // a full disk shows at the flush
-    if (!out) throw Error(ErrorKind::io, "cannot write trace file " + write_trace);
+    write_output_file(write_trace, "trace file", [&](std::ostream& out) { out << serving::trace_to_json(t); });
   }
   return t;
 }

@@ -1,13 +1,11 @@
 #include "patlab/report/export.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <system_error>
 #include <vector>
@@ -15,6 +13,7 @@
 #include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/output_file.hpp"
 #include "patlab/report/json.hpp"
 
 namespace patlab {
@@ -25,6 +24,10 @@ namespace fs = std::filesystem;
 
 /// Bytes converted per write call: little-endian staging keeps the files the same on any host.
 constexpr size_t kChunkBytes = size_t{1} << 20;
+/// Bytes of one write call when the data is written as it lies in memory.
+constexpr size_t kRawChunkBytes = kChunkBytes * 64;
+/// What the error messages call a file of the export.
+const char* const kFileKind = "export file";
 
 /// One binary file of the export: its name, element type and shape.
 struct FileEntry {
@@ -39,21 +42,27 @@ struct FileEntry {
 /// bits in the low `width` bytes of a uint32_t.
 template <class Get>
 void write_le(const fs::path& path, size_t count, int width, Get get) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + std::strerror(errno));
-  std::vector<char> buf;
-  buf.reserve(kChunkBytes + 4);
-  for (size_t i = 0; i < count; ++i) {
-    const uint32_t v = get(i);
-    for (int b = 0; b < width; ++b) buf.push_back(static_cast<char>((v >> (8 * b)) & 0xFFu));
-    if (buf.size() >= kChunkBytes) {
-      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-      buf.clear();
+  write_output_file(path.string(), kFileKind, [&](std::ostream& out) {
+    std::vector<char> buf;
+    buf.reserve(kChunkBytes + 4);
+    for (size_t i = 0; i < count && out; ++i) {
+      const uint32_t v = get(i);
+      for (int b = 0; b < width; ++b) buf.push_back(static_cast<char>((v >> (8 * b)) & 0xFFu));
+      if (buf.size() >= kChunkBytes) {
+        out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+        buf.clear();
+      }
     }
-  }
-  out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-  out.close();
-  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": write failed (disk full?)");
+    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  }, true);
+}
+
+/// Writes `n` bytes from `p` as they are, in kRawChunkBytes writes.
+void write_raw(const fs::path& path, const char* p, size_t n) {
+  write_output_file(path.string(), kFileKind, [&](std::ostream& out) {
+    for (size_t off = 0; off < n && out; off += kRawChunkBytes)
+      out.write(p + off, static_cast<std::streamsize>(std::min(kRawChunkBytes, n - off)));
+  }, true);
 }
 
 /// True on a little-endian host, where 16-bit data can be written as it lies in memory.
@@ -70,25 +79,12 @@ void write_u16(const fs::path& path, const std::vector<uint16_t>& data) {
     write_le(path, data.size(), 2, [&](size_t i) { return data[i]; });
     return;
   }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + std::strerror(errno));
-  const char* p = reinterpret_cast<const char*>(data.data());
-  const size_t n = data.size() * sizeof(uint16_t);
-  for (size_t off = 0; off < n && out; off += kChunkBytes * 64)
-    out.write(p + off, static_cast<std::streamsize>(std::min(kChunkBytes * 64, n - off)));
-  out.close();
-  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": write failed (disk full?)");
+  write_raw(path, reinterpret_cast<const char*>(data.data()), data.size() * sizeof(uint16_t));
 }
 
 /// Writes raw bytes as they are (the K/V pools: already little-endian element codes).
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": " + std::strerror(errno));
-  const char* p = reinterpret_cast<const char*>(data.data());
-  for (size_t off = 0; off < data.size() && out; off += kChunkBytes * 64)
-    out.write(p + off, static_cast<std::streamsize>(std::min(kChunkBytes * 64, data.size() - off)));
-  out.close();
-  if (!out) throw Error(ErrorKind::io, "cannot write " + path.string() + ": write failed (disk full?)");
+  write_raw(path, reinterpret_cast<const char*>(data.data()), data.size());
 }
 
 uint32_t float_bits(float f) {
@@ -228,11 +224,7 @@ void export_workload(const Workload& w, const Reference& ref, const std::string&
   j << "\n  ]\n}\n";
 
   const fs::path meta = root / "workload.json";
-  std::ofstream out(meta, std::ios::trunc);
-  if (!out) throw Error(ErrorKind::io, "cannot write " + meta.string() + ": " + std::strerror(errno));
-  out << j.str();
-  out.close();
-  if (!out) throw Error(ErrorKind::io, "cannot write " + meta.string() + ": write failed (disk full?)");
+  write_output_file(meta.string(), kFileKind, [&](std::ostream& out) { out << j.str(); });
 }
 
 }  // namespace patlab
