@@ -28,11 +28,13 @@ namespace {
 constexpr int kNaiveThreads = 128;
 constexpr int kWarps = kNaiveThreads / 32;
 /// Output elements each thread owns (tid, tid + kNaiveThreads, ...) at head dim D.
+/// @tparam D head dimension (64, 128 or 256)
 template <int D>
 constexpr int kElemsPerThread = (D + kNaiveThreads - 1) / kNaiveThreads;
 
 // [naive-block-reduce]
 /// Max (or sum) of `v` over the CTA; every thread gets the result.
+/// @tparam kMax true: the max; false: the sum
 template <bool kMax>
 __device__ float block_reduce(float v, float* scratch) {
 #pragma unroll
@@ -53,6 +55,9 @@ __device__ float block_reduce(float v, float* scratch) {
 // [naive-kernel]
 /// One CTA per (request, query head): grid (requests, Hq), kNaiveThreads threads. K and V of
 /// type KV (T, or fp8 e4m3 whose K scale is folded into `scale` and V scale into the output).
+/// @tparam T storage type of q and the output (__half or __nv_bfloat16)
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3)
+/// @tparam D head dimension (64, 128 or 256)
 template <typename T, typename KV, int D>
 __global__ void __launch_bounds__(kNaiveThreads)
     naive_decode_kernel(const T* __restrict__ q, const KV* __restrict__ k_pool, const KV* __restrict__ v_pool,
@@ -147,6 +152,7 @@ class NaiveStage final : public Stage {
 
 }  // namespace
 
+/// Stage 1 `naive` for the registry (stages.def): a NaiveStage, one CTA per (request, query head).
 std::unique_ptr<Stage> make_stage_naive() { return std::make_unique<NaiveStage>(); }
 
 }  // namespace patlab::cuda

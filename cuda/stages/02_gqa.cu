@@ -22,6 +22,10 @@ namespace {
 // [gqa-kernel]
 /// One CTA per (request, KV head): grid (requests, Hkv), kGqaThreads threads; `group` query
 /// heads per KV head, at most the bucket G (dispatch.cuh).
+/// @tparam T storage type of q and the output
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3 with scales k_scale, v_scale)
+/// @tparam D head dimension (64, 128 or 256)
+/// @tparam G the group bucket: the most query heads per KV head this instance holds (>= group)
 template <typename T, typename KV, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
     gqa_decode_kernel(const T* __restrict__ q, const KV* __restrict__ k_pool, const KV* __restrict__ v_pool,
@@ -79,6 +83,7 @@ class GqaStage final : public Stage {
 
 }  // namespace
 
+/// Stage 2 `gqa` for the registry (stages.def): a GqaStage, one CTA per (request, KV head).
 std::unique_ptr<Stage> make_stage_gqa() { return std::make_unique<GqaStage>(); }
 
 }  // namespace patlab::cuda

@@ -39,6 +39,10 @@ struct Chunk {
 // [splitkv-kernel]
 /// One CTA per (chunk, KV head): grid (chunks, Hkv), kGqaThreads threads; `group` query heads
 /// per KV head, at most the bucket G (dispatch.cuh).
+/// @tparam T storage type of q and the output
+/// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3 with scales k_scale, v_scale)
+/// @tparam D head dimension (64, 128 or 256)
+/// @tparam G the group bucket: the most query heads per KV head this instance holds (>= group)
 template <typename T, typename KV, int D, int G>
 __global__ void __launch_bounds__(kGqaThreads)
     splitkv_decode_kernel(const T* __restrict__ q, const KV* __restrict__ k_pool, const KV* __restrict__ v_pool,
@@ -148,6 +152,7 @@ class SplitKvStage final : public Stage {
 
 }  // namespace
 
+/// Stage 3 `splitkv` for the registry (stages.def): a SplitKvStage (KV chunks across CTAs, then a merge).
 std::unique_ptr<Stage> make_stage_splitkv() { return std::make_unique<SplitKvStage>(); }
 
 }  // namespace patlab::cuda

@@ -30,6 +30,7 @@ PlanStageConfig packed_config() {
 
 }  // namespace
 
+/// Stage 4 `packed` for the registry (stages.def): a PlanStage of packed_config() (one fixed 64x64 tile).
 std::unique_ptr<Stage> make_stage_packed() { return std::make_unique<PlanStage>(packed_config()); }
 
 }  // namespace patlab::cuda

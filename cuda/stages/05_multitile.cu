@@ -29,6 +29,7 @@ PlanStageConfig multitile_config() {
 
 }  // namespace
 
+/// Stage 5 `multitile` for the registry (stages.def): a PlanStage of multitile_config() (the tile table).
 std::unique_ptr<Stage> make_stage_multitile() { return std::make_unique<PlanStage>(multitile_config()); }
 
 }  // namespace patlab::cuda

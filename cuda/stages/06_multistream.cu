@@ -29,6 +29,7 @@ PlanStageConfig multistream_config() {
 
 }  // namespace
 
+/// Stage 6 `multistream` for the registry (stages.def): a PlanStage of multistream_config().
 std::unique_ptr<Stage> make_stage_multistream() { return std::make_unique<PlanStage>(multistream_config()); }
 
 }  // namespace patlab::cuda

@@ -44,6 +44,7 @@ PlanStageConfig pat_config() {
 
 }  // namespace
 
+/// Stage 7 `pat` for the registry (stages.def): a PlanStage of pat_config().
 std::unique_ptr<Stage> make_stage_pat() { return std::make_unique<PlanStage>(pat_config()); }
 
 }  // namespace patlab::cuda

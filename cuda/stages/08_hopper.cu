@@ -44,6 +44,8 @@ namespace {
 
 /// Calls `f(TypeTag<T>{}, D, kConsumers)` for the stage-8 instance of `rows`-row tiles: 16-bit KV,
 /// d 64 or 128, one consumer warpgroup per 64 rows (kHopperTileRows).
+/// @tparam F callable as `f(tag, dim, consumers)` with a TypeTag<T>, std::integral_constant<int, D> and
+///         std::integral_constant<int, kConsumers>
 template <typename F>
 void dispatch_hopper(const Shape& shape, int rows, F&& f) {
   static_assert(std::size(kHopperTileRows) == 3, "an instance per tile of kHopperTileRows");
@@ -58,6 +60,9 @@ void dispatch_hopper(const Shape& shape, int rows, F&& f) {
 }
 
 /// The kernel instance of a dispatch.
+/// @tparam Tag the dispatch's TypeTag<T>: T = Tag::type, the storage type (__half or __nv_bfloat16)
+/// @tparam Dim std::integral_constant<int, D>: the head dimension (64 or 128)
+/// @tparam Consumers std::integral_constant<int, kConsumers>: consumer warpgroups (1, 2 or 3)
 template <typename Tag, typename Dim, typename Consumers>
 auto hopper_instance() {
   using T = typename Tag::type;
@@ -173,6 +178,7 @@ class HopperStage final : public Stage {
 
 }  // namespace
 
+/// Stage 8 `hopper` for the registry (stages.def): a HopperStage (sm_90a, wgmma).
 std::unique_ptr<Stage> make_stage_hopper() { return std::make_unique<HopperStage>(); }
 
 }  // namespace patlab::cuda

@@ -107,6 +107,7 @@ struct ClusterWorkArgs {
 
 /// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in and
 /// the solo queue's slots.
+/// @tparam D head dimension (64 or 128)
 template <int D>
 struct ClusterSmem {
   using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
@@ -122,6 +123,8 @@ struct ClusterSmem {
 /// a lone CTA copies without multicast): issue_tile_copies(). Tile t takes stage
 /// (stage_base + t) % kStages; `empty_parity` holds, per stage, the parity of this CTA's uses of
 /// it so far (every lane keeps the same).
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
 template <int D, int N>
 __device__ __forceinline__ void produce_multicast(const CUtensorMap* k_map, const CUtensorMap* v_map,
                                                   const int32_t* blocks, const PoolGeometry& geo, int kv_len,
@@ -168,6 +171,8 @@ __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, in
 /// resets its counter. So the merge of a completed query is spread over all eight warps, as a
 /// merge kernel would spread it, with no list in shared memory: a warp learns which of its
 /// lanes' queries completed by ballot.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
 template <typename T, int D>
 __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const ClusterWorkArgs& work, int first,
                                            int queries, int ctid) {
@@ -386,6 +391,8 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
 // [cluster-kernel]
 
 /// The kernel instance of a dispatch.
+/// @tparam Tag the dispatch's TypeTag<T>: T = Tag::type, the storage type (__half or __nv_bfloat16)
+/// @tparam Dim std::integral_constant<int, D>: the head dimension (64 or 128)
 template <typename Tag, typename Dim>
 auto cluster_instance() {
   return cluster_pack_kernel<typename Tag::type, Dim::value, kHopperKvTile>;
@@ -529,6 +536,7 @@ class ClusterStage final : public Stage {
 
 }  // namespace
 
+/// Stage 9 `cluster` for the registry (stages.def): a ClusterStage (sm_90a, one persistent clustered launch).
 std::unique_ptr<Stage> make_stage_cluster() { return std::make_unique<ClusterStage>(); }
 
 }  // namespace patlab::cuda

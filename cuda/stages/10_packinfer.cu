@@ -299,6 +299,7 @@ class PackInferStage final : public Stage {
   void launch_groups(const PackKernelArgs& args, cudaStream_t stream) const;
   void merge(cudaStream_t stream) const;
   /// Median microseconds of kNotesTimings runs of `launch` on the default stream (L2 not flushed).
+  /// @tparam Launch callable as launch(): enqueues the work to time on the default stream
   template <typename Launch>
   double median_us(Launch&& launch) const;
   /// Downloads the output (batch.out) after a synchronise.
@@ -509,6 +510,7 @@ std::string PackInferStage::notes() const {
 
 }  // namespace
 
+/// Stage 10 `packinfer` for the registry (stages.def): a PackInferStage.
 std::unique_ptr<Stage> make_stage_packinfer() { return std::make_unique<PackInferStage>(); }
 
 }  // namespace patlab::cuda

@@ -21,19 +21,33 @@ namespace patlab::gpu {
 
 /// What the GPU offers, or why there is none.
 struct DeviceInfo {
+  /// True when device 0 was found and can run the kernels (compute capability 8.0 or newer).
   bool available = false;
   std::string reason;        ///< why not available ("built without CUDA", "no CUDA device", ...)
   /// True when CUDA itself failed (driver too old, runtime error, unreadable device): unlike
   /// "no CUDA device" or "built without CUDA", this is a fault to report, never a skip.
   bool broken = false;
+  /// The device's name, e.g. "NVIDIA H200".
   std::string name;
+  /// Streaming multiprocessors (SMs) of the device.
   int sm_count = 0;
+  /// @var DeviceInfo::cc_major
+  /// Compute capability, major version (9 on H100 and H200).
+  /// @var DeviceInfo::cc_minor
+  /// Compute capability, minor version.
   int cc_major = 0, cc_minor = 0;
+  /// L2 cache size in bytes.
   int64_t l2_bytes = 0;
+  /// Global memory of the device in bytes.
   int64_t memory_bytes = 0;
   int64_t smem_per_block_optin = 0;  ///< largest dynamic shared memory a CTA may ask for
+  /// @var DeviceInfo::driver_version
+  /// CUDA version the driver supports, as cudaDriverGetVersion() encodes it (1000 x major + 10 x minor).
+  /// @var DeviceInfo::runtime_version
+  /// CUDA runtime version, as cudaRuntimeGetVersion() encodes it (1000 x major + 10 x minor).
   int driver_version = 0, runtime_version = 0;
-  int sm_clock_mhz = 0, memory_clock_mhz = 0;  ///< current clocks as the driver reports them
+  /// Peak SM clock in MHz, as cudaDevAttrClockRate gives it (0 when it cannot be read).
+  int sm_clock_mhz = 0, memory_clock_mhz = 0;  ///< peak memory clock in MHz (cudaDevAttrMemoryClockRate; 0: unread)
   std::string driver;                          ///< e.g. "580.159.04" when NVML-free lookup works
 };
 
@@ -78,7 +92,14 @@ inline const char* bucket_launch_name(BucketLaunch launch) {
 
 /// Median, min and max of CUDA-event timings.
 struct Timing {
+  /// @var Timing::median_us
+  /// Median of the timed runs, in microseconds.
+  /// @var Timing::min_us
+  /// Fastest timed run, in microseconds.
+  /// @var Timing::max_us
+  /// Slowest timed run, in microseconds.
   double median_us = 0, min_us = 0, max_us = 0;
+  /// Timed runs summarised (0: none, every field 0).
   int repeats = 0;
 };
 
@@ -95,6 +116,7 @@ struct CtaSpan {
 
 /// What a traced run of one stage returned: its CTAs and the CTAs it could not record.
 struct CtaTrace {
+  /// Every recorded CTA of every traced run.
   std::vector<CtaSpan> ctas;
   int64_t dropped = 0;  ///< CTAs past the trace buffer's capacity (not in `ctas`)
 };
@@ -196,6 +218,7 @@ class ServeSession {
   ~ServeSession();
   ServeSession(const ServeSession&) = delete;
   ServeSession& operator=(const ServeSession&) = delete;
+  /// The device in use.
   const DeviceInfo& device() const;
   /// The planner options the stage plans with (its tiles, KV split and the device's SM count),
   /// or false when the stage executes no plan (stages 1-3): then `plan` below may be null.

@@ -20,6 +20,7 @@ enum class ErrorKind {
 /// An error with a one-line message that names the problem.
 class Error : public std::runtime_error {
  public:
+  /// An error of category `kind` whose what() is `message`.
   Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   /// The category of the error.
   ErrorKind kind() const { return kind_; }

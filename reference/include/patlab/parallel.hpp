@@ -17,7 +17,9 @@ void parallel_for(int64_t n, const std::function<void(int64_t)>& body);
 /// Items of work that parallel_for calls have started (`total`) and finished (`done`) so far in
 /// this process: how far a long phase is, for the CLI's progress line (read from any thread).
 struct WorkCount {
+  /// Items whose body has returned (not counting a body that threw).
   int64_t done = 0;
+  /// Items of every parallel_for call begun so far: each call adds its `n` when it starts.
   int64_t total = 0;
 };
 

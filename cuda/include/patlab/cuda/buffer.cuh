@@ -19,7 +19,9 @@ inline constexpr int kPoisonByte = 0xFF;
 
 /// A range of device memory: what a stage exposes of its workspace for poisoning.
 struct DeviceSpan {
+  /// Start of the range (null for an empty span).
   void* ptr = nullptr;
+  /// Length of the range in bytes (0: empty).
   size_t bytes = 0;
 };
 
@@ -29,6 +31,7 @@ inline void poison(const DeviceSpan& span, cudaStream_t stream) {
 }
 
 /// `count` elements of T in device memory, freed on destruction.
+/// @tparam T element type, copied to and from the host byte for byte (cudaMemcpy)
 template <typename T>
 class DeviceBuffer {
  public:
@@ -44,7 +47,9 @@ class DeviceBuffer {
   ~DeviceBuffer() {
     if (ptr_) cudaFree(ptr_);
   }
+  /// Takes over `o`'s allocation, leaving `o` empty.
   DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  /// Swaps allocations with `o`, so that `o` frees this buffer's old allocation.
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     std::swap(ptr_, o.ptr_);
     std::swap(count_, o.count_);
@@ -53,8 +58,11 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
+  /// The device pointer (null when nothing is allocated).
   T* get() const { return ptr_; }
+  /// Number of elements of T.
   size_t size() const { return count_; }
+  /// Size of the allocation in bytes: size() * sizeof(T).
   size_t bytes() const { return count_ * sizeof(T); }
   /// The whole allocation as a span (empty when nothing is allocated).
   DeviceSpan span() const { return {ptr_, bytes()}; }

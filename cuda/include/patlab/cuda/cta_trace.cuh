@@ -29,8 +29,11 @@ struct CtaTraceRecord {
 /// Where traced kernels write: `capacity` records and the count handed out so far (device
 /// memory; a null `records` traces nothing).
 struct CtaTraceBuffer {
+  /// The records, `capacity` of them (null: nothing is traced).
   CtaTraceRecord* records = nullptr;
+  /// Records handed out so far, bumped atomically by each traced CTA (may pass `capacity`).
   uint32_t* count = nullptr;
+  /// Records the buffer holds; a CTA that draws an index past it is not recorded.
   uint32_t capacity = 0;
 };
 

@@ -34,6 +34,7 @@ class DevicePlan {
  public:
   /// Packs of one tile shape, launched together.
   struct Bucket {
+    /// The tile shape of every pack in the bucket.
     TileShape tile;
     int offset = 0;      ///< first entry in the bucket pack list
     int count = 0;       ///< packs in the bucket
@@ -45,6 +46,7 @@ class DevicePlan {
   /// Validates `plan` against the batch (a fault is an internal error), uploads it, and raises
   /// the shared-memory limit of every tile it uses.
   void upload(const Plan& plan, const DeviceBatch& batch, const UploadOptions& options);
+  /// The uploaded plan's buckets, one per tile shape, in launch order (UploadOptions::bucket_order).
   const std::vector<Bucket>& buckets() const { return buckets_; }
   /// Points the pack kernels at other K/V pools of the same geometry.
   void set_pools(const void* k_pool, const void* v_pool) {

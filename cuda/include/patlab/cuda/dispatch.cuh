@@ -21,15 +21,19 @@ namespace patlab::cuda {
 /// @tparam KV storage type of K and V
 template <typename T, typename KV = T>
 struct TypeTag {
+  /// Storage type of q and the output.
   using type = T;
+  /// Storage type of K and V.
   using kv_type = KV;
 };
 
 /// The CUDA storage type of a DType.
+/// @tparam D the DType: DType::fp16 gives __half, DType::bf16 __nv_bfloat16
 template <DType D>
 using storage_t = std::conditional_t<D == DType::fp16, __half, __nv_bfloat16>;
 
 /// Calls `f(TypeTag<T>{})` with T = __half or __nv_bfloat16, the CUDA storage type of `dtype`.
+/// @tparam F callable as f(tag): a TypeTag<T> with T = __half or __nv_bfloat16
 template <typename F>
 void dispatch_dtype(DType dtype, F&& f) {
   if (dtype == DType::fp16)
@@ -40,6 +44,7 @@ void dispatch_dtype(DType dtype, F&& f) {
 
 /// Calls `f(TypeTag<T, KV>{})` with T the CUDA storage type of q (`shape.dtype`) and KV that of
 /// K and V: T, or __nv_fp8_e4m3 for an fp8 KV cache.
+/// @tparam F callable as f(tag): a TypeTag<T, KV>
 template <typename F>
 void dispatch_dtype_kv(const Shape& shape, F&& f) {
   dispatch_dtype(shape.dtype, [&](auto tag) {
@@ -54,6 +59,7 @@ void dispatch_dtype_kv(const Shape& shape, F&& f) {
 /// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{})` with T = __half or
 /// __nv_bfloat16, KV = T or __nv_fp8_e4m3 (dispatch_dtype_kv) and D = 64, 128 or 256 from the
 /// shape; throws Error(unsupported) for any other head dim.
+/// @tparam F callable as f(tag, dim): a TypeTag<T, KV> and std::integral_constant<int, D>
 template <typename F>
 void dispatch_dtype_head_dim(const Shape& shape, F&& f) {
   dispatch_dtype_kv(shape, [&](auto tag) {
@@ -82,6 +88,7 @@ constexpr int group_bucket(int group) {
 /// Calls `f(std::integral_constant<int, G>{})` with G = group_bucket(shape.group()), the
 /// largest group the kernel instance holds; the kernel takes the run-time group beside it.
 /// Throws Error(unsupported) for a group above the largest bucket.
+/// @tparam F callable as f(group): std::integral_constant<int, G>, G the group bucket
 template <typename F>
 void dispatch_group(const Shape& shape, F&& f) {
   switch (group_bucket(shape.group())) {
@@ -96,6 +103,7 @@ void dispatch_group(const Shape& shape, F&& f) {
 
 /// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{}, std::integral_constant<int, G>{})`
 /// for the shape's dtypes, head dim and group bucket.
+/// @tparam F callable as f(tag, dim, group): a TypeTag<T, KV> and std::integral_constant<int, ...> of D and G
 template <typename F>
 void dispatch_dtype_head_dim_group(const Shape& shape, F&& f) {
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) { dispatch_group(shape, [&](auto group) { f(tag, dim, group); }); });

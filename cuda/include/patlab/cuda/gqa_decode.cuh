@@ -40,6 +40,7 @@ inline constexpr int kGqaThreads = 128;
 inline constexpr int kGqaParkBytes = 32 * 1024;
 
 /// Where a decode CTA writes: the output row of each head directly, or a partial slot.
+/// @tparam T storage type of q and the output
 template <typename T>
 struct DecodeSink {
   T* out = nullptr;       ///< [requests, Hq, D]; used when partials.o is null
@@ -60,6 +61,7 @@ using RowState = MergeState<kVecElems>;
 /// converted in registers; its K scale is folded into q's scale and its V scale into the output.
 /// @tparam T storage type of q and the output
 /// @tparam KV storage type of K and V (T, or __nv_fp8_e4m3 with scales k_scale, v_scale)
+/// @tparam D head dimension (64, 128 or 256)
 /// @tparam G the group bucket: the most query heads per KV head this instance holds (>= group)
 template <typename T, typename KV, int D, int G>
 __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv_head*group: group rows of D

@@ -22,6 +22,7 @@ namespace patlab::cuda {
 
 /// Compute capability of the sm_90a machine code.
 inline constexpr int kHopperMajor = 9;
+/// Minor version of that compute capability: the machine code runs on 9.0 only (require_sm90()).
 inline constexpr int kHopperMinor = 0;
 
 /// Why stage `stage` (8 or 9) cannot run `shape`, or empty: their copies feed wgmma a 16-bit KV
@@ -37,6 +38,7 @@ inline std::string hopper_unsupported(const Shape& shape, int stage) {
 /// Calls `f(TypeTag<T>{}, std::integral_constant<int, D>{})` for the batch's 16-bit dtype and
 /// head dim D of 64 or 128: the instances stages 8 and 9 build (hopper_unsupported() refuses the
 /// rest).
+/// @tparam F callable as `f(tag, dim)` with a TypeTag<T> and a std::integral_constant<int, D>
 template <typename F>
 void dispatch_hopper_dims(const Shape& shape, F&& f) {
   dispatch_dtype(shape.dtype, [&](auto tag) {
@@ -74,7 +76,9 @@ class PoolMaps {
     k_ = hopper::make_pool_tensor_map(k_pool, s);
     v_ = hopper::make_pool_tensor_map(v_pool, s);
   }
+  /// The tensor map over the K pool.
   const CUtensorMap& k() const { return k_; }
+  /// The tensor map over the V pool.
   const CUtensorMap& v() const { return v_; }
   /// Token rows per copy.
   int box_rows() const { return box_rows_; }

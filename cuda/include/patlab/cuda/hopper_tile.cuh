@@ -70,8 +70,11 @@ inline constexpr int kAllConsumersBarrier = 8;
 template <int D, int kConsumers, int N>
 struct HopperLayout {
   static_assert(kConsumers >= 1 && kConsumers <= 3, "64-, 128- and 192-row tiles");
+  /// Rows of the Q tile (M): 64 per consumer warpgroup, so 64, 128 or 192.
   static constexpr int kRows = kHopperGroupRows * kConsumers;
+  /// Threads of the CTA: the producer warpgroup and the kConsumers consumer warpgroups.
   static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
+  /// Elements of one K or V tile: N tokens x D.
   static constexpr int kTileElems = N * D;
   /// Stages of the K/V ring (tile_budget.hpp).
   static constexpr int kStages = hopper_stages(kRows);
@@ -90,6 +93,7 @@ struct HopperLayout {
   static_assert(kProducerRegs * kWarpgroupThreads + kRegsPerConsumer * kWarpgroupThreads * kConsumers <=
                     65536 / kMinBlocks,
                 "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
+  /// Elements of the Q tile: kRows x D.
   static constexpr int kQElems = kRows * D;
   /// Dynamic shared memory, alignment slack included.
   static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
@@ -103,6 +107,8 @@ struct HopperLayout {
 
 // [hopper-smem]
 /// Where the parts of a stage-8 layout `L` lie in a CTA's dynamic shared memory.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam L the CTA's HopperLayout<D, kConsumers, N>
 template <typename T, typename L>
 struct HopperSmem {
   T* q = nullptr;                      ///< the Q tile, L::kQElems
@@ -117,6 +123,8 @@ struct HopperSmem {
 /// Carves `smem_raw` (the kernel's dynamic shared memory) into HopperSmem. The swizzle of the
 /// copies and of wgmma's descriptors follows address bits: the tiles start on the next
 /// 1024-byte atom (kHopperAlignSlack covers the skip).
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam L the CTA's HopperLayout<D, kConsumers, N>
 template <typename T, typename L>
 __device__ __forceinline__ HopperSmem<T, L> carve_hopper_smem(unsigned char* smem_raw) {
   const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
@@ -146,6 +154,8 @@ __device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads
 // [hopper-tile-copies]
 /// Copies of one N-token tile at most: a K and a V copy per (page box, 64-wide panel), pages of
 /// kSupportedPageSizes[0] = 16 tokens or more.
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
 template <int D, int N>
 inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hopper::kPanelElems);
 
@@ -158,6 +168,8 @@ inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hoppe
 /// bytes not announced. One thread issued the tile's copies one after another until 2026-12-04;
 /// a copy's `asm volatile` is a compiler memory barrier, so a block-table load between two copies
 /// would wait for the first.
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
 /// @tparam WaitFree callable as `wait_free()`: returns once the stage may be overwritten
 template <int D, int N, typename WaitFree>
 __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, const CUtensorMap* v_map,
@@ -193,6 +205,8 @@ __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, cons
 /// Step 2, the producer warp (`lane` 0-31): streams the pack's KV range, tile by tile, into the
 /// ring (issue_tile_copies()). `box_rows` tokens per copy (min(page, N)); each copy is one
 /// 64-wide panel of one page box.
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
 /// @tparam kStages stages of the ring
 template <int D, int N, int kStages>
 __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUtensorMap* v_map, const int32_t* blocks,
@@ -214,6 +228,9 @@ __device__ __forceinline__ void produce_kv(const CUtensorMap* k_map, const CUten
 /// Step 3: one consumer warpgroup gathers its 64 rows (from tile row `row0`) of the Q tile
 /// into Panel128B (`q_s` is the whole M-row tile), rows past `rows` zero-filled; then the
 /// proxy fence and the warpgroup's barrier, so that wgmma may read it.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
 template <typename T, int D, int M>
 __device__ __forceinline__ void gather_q_rows(const PackKernelArgs& args, T* q_s, int first, int rows, int kv_head,
                                               int row0, int wg_tid, int barrier_id) {
@@ -241,6 +258,9 @@ __device__ __forceinline__ void gather_q_rows(const PackKernelArgs& args, T* q_s
 /// Step 4a, last tile only: the consumer threads zero V's rows [valid, N) of the stage (never
 /// written by a copy, or holding tokens past the range), fence them for wgmma and wait for
 /// each other.
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
+/// @tparam kConsumers consumer warpgroups (1, 2 or 3): the threads that share the zeroing and meet at the barrier
 template <int D, int N, int kConsumers>
 __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consumer_tid) {
   for (int e = consumer_tid; e < (N - valid) * D; e += kConsumers * kWarpgroupThreads) {
@@ -258,6 +278,10 @@ __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consume
 // [hopper-consume]
 /// Step 4b, one piece: issues S = Q K^T of one K tile (D/16 wgmma, B K-major) for a consumer
 /// warpgroup's 64 rows, without waiting.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
+/// @tparam N KV tokens per tile
 template <typename T, int D, int M, int N>
 __device__ __forceinline__ void issue_qk(const T* q_wg, const T* ks, float (&s_flat)[N / 2]) {
 #pragma unroll
@@ -268,6 +292,9 @@ __device__ __forceinline__ void issue_qk(const T* q_wg, const T* ks, float (&s_f
 
 /// Step 4b, the other piece: issues O += P V of one V tile (N/16 wgmma, P from registers, B =
 /// V MN-major), without waiting.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
 template <typename T, int D, int N>
 __device__ __forceinline__ void issue_pv(uint32_t (&p)[N / 16][4], const T* vs, float (&o_flat)[D / 2]) {
 #pragma unroll
@@ -276,6 +303,9 @@ __device__ __forceinline__ void issue_pv(uint32_t (&p)[N / 16][4], const T* vs, 
 }
 
 /// Step 4b: tile `stage` of a ring of N x D tiles (K or V) as the storage type.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile
 template <typename T, int D, int N>
 __device__ __forceinline__ const T* ring_tile(const uint16_t* ring, int stage) {
   return reinterpret_cast<const T*>(ring + stage * N * D);
@@ -283,6 +313,8 @@ __device__ __forceinline__ const T* ring_tile(const uint16_t* ring, int stage) {
 
 /// Step 4b, the conversion between them: P (the softmax's exponentials in the accumulator layout
 /// of S) to A fragments of the storage type, one k16 step of tokens per row of `p`.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam N KV tokens per tile
 template <typename T, int N>
 __device__ __forceinline__ void scores_to_a(const float (&s)[N / 8][4], uint32_t (&p)[N / 16][4]) {
 #pragma unroll
@@ -298,6 +330,9 @@ __device__ __forceinline__ void scores_to_a(const float (&s)[N / 8][4], uint32_t
 /// but S is only read and the weights go straight into `p` (A fragments) and the rows' sums, so
 /// that no register of the batch in flight is written. (ptxas still waits for the batch before
 /// the exponentials: docs/results/2026-12-02-h200-stage8-pipeline.)
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam N KV tokens per tile
+/// @tparam kMayReachPast false where the caller knows the tile lies inside the range
 template <typename T, int N, bool kMayReachPast>
 __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int first_token, int kv_len, float scale,
                                              int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2],
@@ -328,6 +363,10 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
 /// the last tile, which may reach past it, in a copy of the step with the mask. `s` and `o` are
 /// the warp's 16 rows in the C layout of mma.m16n8k16 per n8 block, which is wgmma's
 /// accumulator layout too (wgmma.cuh).
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
+/// @tparam N KV tokens per tile
 /// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
 ///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
 /// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
@@ -428,6 +467,13 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 /// flight: measured up to 2x slower there.
 /// Same contract as consume_range, plus `computes`: false for a warpgroup with no rows of the
 /// slice (stage 9), which acquires and releases every tile and computes nothing.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
+/// @tparam N KV tokens per tile
+/// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
+///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
+/// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
 template <typename T, int D, int M, int N, typename Acquire, typename Release>
 __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s,
                                                      int kv_len, bool computes, float scale, int lane,

@@ -45,6 +45,8 @@ inline constexpr int kMergeHeadsPerCta = 4;
 /// 1-4% of their branch, tutorial chapter 22). The partials are read through L2 (ld.global.cg),
 /// so a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded
 /// merge).
+/// @tparam T storage type of the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64, 128 or 256: a multiple of 64)
 template <typename T, int D>
 __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, const float* __restrict__ lse,
                                                  const int32_t* __restrict__ offsets, int query, int head,
@@ -99,6 +101,8 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
 /// Merges the partials of `queries[i]` (or of query i when `queries` is null) into `out`
 /// ([requests, Hq, D] in T). Grid: (count, ceil(Hq / kMergeHeadsPerCta)); block: 32 x
 /// kMergeHeadsPerCta, one warp per head (merge_query_head()).
+/// @tparam T storage type of the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64, 128 or 256: a multiple of 64)
 template <typename T, int D>
 __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
     merge_partials_kernel(const float* __restrict__ o, const float* __restrict__ lse,
@@ -112,6 +116,8 @@ __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
 // [merge-kernel]
 
 /// Launches merge_partials_kernel for `count` queries (all when `queries` is null).
+/// @tparam T storage type of the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64, 128 or 256: a multiple of 64)
 template <typename T, int D>
 void launch_merge(const PartialsView& p, const int32_t* queries, int count, int num_heads, void* out,
                   cudaStream_t stream) {

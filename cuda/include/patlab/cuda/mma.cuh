@@ -30,6 +30,7 @@ inline constexpr int kSwizzleRows = 8;
 /// Element offset of (row, chunk) in a [rows][D] tile of 16-bit values whose 16-byte chunks
 /// are XOR-swizzled by row: ldmatrix's 8 row reads of one column of chunks hit 8 different
 /// bank groups, and so do the async copies that fill a row.
+/// @tparam D 16-bit elements of a tile row: the head dimension (a multiple of 64)
 template <int D>
 __device__ __forceinline__ int swizzled(int row, int chunk) {
   static_assert(D % (kChunkElems * kSwizzleRows) == 0, "rows must hold a multiple of 8 chunks");
@@ -57,6 +58,7 @@ __device__ __forceinline__ void cp_async_16(uint32_t smem, const void* gmem, boo
 #ifndef PATLAB_KV_L2_PREFETCH
 #define PATLAB_KV_L2_PREFETCH 0
 #endif
+/// PATLAB_KV_L2_PREFETCH as a constant: 0 (no prefetch), 64, 128 or 256 bytes (cp_async_16_kv()).
 inline constexpr int kKvL2Prefetch = PATLAB_KV_L2_PREFETCH;
 static_assert(kKvL2Prefetch == 0 || kKvL2Prefetch == 64 || kKvL2Prefetch == 128 || kKvL2Prefetch == 256,
               "cp.async prefetches 64, 128 or 256 bytes into L2");
@@ -84,6 +86,7 @@ __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool v
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 
 /// Waits until at most `N` of this thread's groups are still in flight.
+/// @tparam N this thread's newest commit groups that may stay in flight (0: wait for all)
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -107,9 +110,11 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 
 // [mma-16816]
 /// c += a * b on tensor cores: m16n8k16, 16-bit inputs of type T, fp32 accumulators.
+/// @tparam T type of the 16-bit inputs: __half or __nv_bfloat16 (the specialisations below)
 template <typename T>
 __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 
+/// mma_16816 for fp16 inputs (mma.sync ... .f16.f16).
 template <>
 __device__ __forceinline__ void mma_16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm(
@@ -120,6 +125,7 @@ __device__ __forceinline__ void mma_16816<__half>(float (&c)[4], const uint32_t 
 }
 // [mma-16816]
 
+/// mma_16816 for bf16 inputs (mma.sync ... .bf16.bf16).
 template <>
 __device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                                          uint32_t b1) {

@@ -18,14 +18,19 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 /// ln(2): converts log2-domain lse back to natural log.
 inline constexpr float kLn2 = 0.6931471805599453f;
 
+/// An fp16 value as a float (exact).
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+/// A bf16 value as a float (exact).
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 /// `x` rounded to nearest in the storage type T.
+/// @tparam T storage type to round to: __half or __nv_bfloat16 (the specialisations below)
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
+/// from_float for fp16: `x` rounded to nearest.
 template <>
 __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+/// from_float for bf16: `x` rounded to nearest.
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
@@ -33,6 +38,7 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { re
 __device__ __forceinline__ float2 unpack2(uint32_t w, __half) {
   return __half22float2(*reinterpret_cast<const __half2*>(&w));
 }
+/// Two floats from one 32-bit word holding two bf16 values (the low half becomes .x).
 __device__ __forceinline__ float2 unpack2(uint32_t w, __nv_bfloat16) {
   return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w));
 }
@@ -42,12 +48,14 @@ __device__ __forceinline__ uint32_t pack2(float x, float y, __half) {
   __half2 h = __floats2half2_rn(x, y);
   return *reinterpret_cast<uint32_t*>(&h);
 }
+/// Two floats rounded to nearest bf16 into one 32-bit word (x in the low half).
 __device__ __forceinline__ uint32_t pack2(float x, float y, __nv_bfloat16) {
   __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
 /// Loads 8 consecutive values (16 bytes, 16-byte aligned) as floats.
+/// @tparam T 16-bit storage type of the values (__half or __nv_bfloat16; fp8 has an overload below)
 template <typename T>
 __device__ __forceinline__ void load8(const T* p, float (&out)[kVecElems]) {
   const uint4 u = *reinterpret_cast<const uint4*>(p);
@@ -92,6 +100,7 @@ __device__ __forceinline__ void load8(const __nv_fp8_e4m3* p, float (&out)[kVecE
 __device__ __forceinline__ float to_float(__nv_fp8_e4m3 x) { return static_cast<float>(x); }
 
 /// Stores 8 floats rounded to T (16 bytes, 16-byte aligned).
+/// @tparam T storage type the values are rounded to (__half or __nv_bfloat16)
 template <typename T>
 __device__ __forceinline__ void store8(T* p, const float (&in)[kVecElems]) {
   uint4 u;

@@ -50,6 +50,7 @@ namespace patlab::cuda {
 struct PackKernelArgs {
   const void* q = nullptr;       ///< [requests, Hq, D]
   const void* k_pool = nullptr;  ///< [blocks, page, Hkv, D] in the KV storage type
+  /// [blocks, page, Hkv, D] in the KV storage type: the V pool, laid out as k_pool.
   const void* v_pool = nullptr;
   float k_scale = 1.0f;          ///< per-tensor K scale (fp8 KV cache; 1 otherwise)
   float v_scale = 1.0f;          ///< per-tensor V scale (fp8 KV cache; 1 otherwise)
@@ -65,6 +66,7 @@ struct PackKernelArgs {
   /// [packs]: the one KV head of each pack (sparse decode's packs, whose blocks differ per KV
   /// head): one CTA per listed pack. Null: every pack runs at every KV head (grid x Hkv).
   const int32_t* pack_kv_head = nullptr;
+  /// Geometry of the K/V pools: log2 of the tokens per block, and Hkv.
   PoolGeometry geo{};
   int group = 1;        ///< query heads per KV head
   int num_q_heads = 1;  ///< Hq
@@ -84,18 +86,30 @@ struct PackKernelArgs {
 // [pack-warp-layout]
 /// How the warps of a pack CTA share an M x N tile: kRows warps down the rows (16 each), times
 /// kCols warps across the KV tile's tokens (N / kCols each, a multiple of 16).
+/// @tparam D head dimension
+/// @tparam M tile rows (16, 32 or 64): one warp row per 16 rows
+/// @tparam N KV tokens per tile (16, 32, 64 or 128), shared among the warps of a warp row
 template <int D, int M, int N>
 struct PackWarpLayout {
+  /// Warps down the tile's rows: M / 16.
   static constexpr int kRows = pack_warp_rows(M);
+  /// Warps across the KV tile's tokens (pack_warp_cols() of tile_budget.hpp).
   static constexpr int kCols = pack_warp_cols(D, M, N);
+  /// Warps of the CTA: kRows x kCols.
   static constexpr int kWarps = kRows * kCols;
+  /// Threads of the CTA: 32 per warp.
   static constexpr int kThreads = kWarps * 32;
+  /// KV tokens of one warp's slice of the tile: N / kCols, a multiple of 16.
   static constexpr int kColTokens = pack_col_tokens(D, M, N);
   static_assert(kCols >= 1 && kColTokens % 16 == 0, "each warp takes whole k16 steps of the KV tile");
 };
 
 /// K/V stages of a pack CTA's ring: patlab::pack_kv_stages(), or kSpanStages for the masked
 /// instances (FSA's spans, 16-bit K and V).
+/// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
+/// @tparam D head dimension
+/// @tparam M tile rows
+/// @tparam N KV tokens per tile
 /// @tparam kSpanStages 0 for the plain instances; the span ring's stages for the masked ones
 template <typename KV, int D, int M, int N, int kSpanStages = 0>
 constexpr int pack_instance_stages() {
@@ -104,6 +118,10 @@ constexpr int pack_instance_stages() {
 
 /// Dynamic shared memory of a pack CTA: the Q tile plus the K/V ring (patlab::pack_smem_bytes(),
 /// or patlab::span_smem_bytes() for the masked instances).
+/// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
+/// @tparam D head dimension
+/// @tparam M tile rows
+/// @tparam N KV tokens per tile
 /// @tparam kSpanStages 0 for the plain instances; the span ring's stages for the masked ones
 template <typename KV, int D, int M, int N, int kSpanStages = 0>
 constexpr int pack_smem_bytes() {
@@ -116,6 +134,10 @@ constexpr int pack_smem_bytes() {
 /// Step 1: gathers the M x D Q tile into swizzled shared memory through the pack's query list:
 /// row r is query r / g of the pack (entries from `first`), head kv_head * g + r % g; rows past
 /// the pack's `rows` are zero-filled.
+/// @tparam T storage type of q
+/// @tparam D head dimension
+/// @tparam M tile rows
+/// @tparam kThreads threads of the CTA, which all issue copies
 template <typename T, int D, int M, int kThreads>
 __device__ __forceinline__ void gather_q_tile(const PackKernelArgs& args, T* q_s, int first, int rows, int kv_head,
                                               int tid) {
@@ -140,6 +162,7 @@ __device__ __forceinline__ void gather_q_tile(const PackKernelArgs& args, T* q_s
 /// chunks are XOR-swizzled by the row's place in its 128-byte line group, so that the 32-bit loads
 /// of qk_tile_fp8 (8 rows, one chunk each) and pv_tile_fp8 (4 rows, two chunks each) hit
 /// different banks (at D = 64 two rows share a line and pv_tile_fp8's loads take two passes).
+/// @tparam D head dimension: the bytes of one row of the fp8 tile
 template <int D>
 __device__ __forceinline__ int fp8_swizzled(int r, int chunk) {
   constexpr int kRowChunks = D / kChunkBytes;
@@ -166,10 +189,16 @@ __device__ __forceinline__ int fp8_swizzled(int r, int chunk) {
 ///    multiply-add on this thread's (KV head, chunk) base pointer per row and tensor, after one
 ///    block-table load.
 /// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
+/// @tparam D head dimension
+/// @tparam N KV tokens per tile
+/// @tparam kThreads threads of the CTA, which all issue copies (a multiple of the chunks per row)
 template <typename KV, int D, int N, int kThreads>
 struct KvTileLoader {
+  /// KV elements per 16-byte chunk: 8 of a 16-bit type, 16 of fp8.
   static constexpr int kElems = kChunkBytes / static_cast<int>(sizeof(KV));  // KV elements per chunk
+  /// 16-byte chunks per tile row (one token's D elements).
   static constexpr int kChunks = D / kElems;
+  /// Tile rows that one pass of the CTA's threads copies (one chunk per thread).
   static constexpr int kRowsPerPass = kThreads / kChunks;
   static_assert(kThreads % kChunks == 0, "a pass of the CTA's threads covers whole rows");
   static_assert(N % kRowsPerPass == 0 || kRowsPerPass % N == 0, "passes cover whole tiles");
@@ -189,6 +218,7 @@ struct KvTileLoader {
   int kv_len;             ///< tokens of the pack's range (at least 1 when a tile is loaded)
   uint32_t k_dst;         ///< shared address of this thread's chunk of row r0 in the ring's first K tile
   uint32_t v_dst;         ///< the same in the first V tile
+  /// This thread's chunk column (tid % kChunks), the same in every row it copies.
   int ch, r0;             ///< this thread's chunk column and first row
 
   /// Element offset of (row, chunk) in a tile.
@@ -216,6 +246,8 @@ struct KvTileLoader {
     v_dst = smem_u32(v_s + slot(r0, ch));
   }
 
+  /// Issues this thread's async copies of the K and V tiles of tokens [start, start + N) into
+  /// ring buffer `stage` (tokens from `kv_len` on zero-filled); the caller commits the group.
   __device__ __forceinline__ void operator()(int stage, int start) const {
     if (kRowsPerPass > N && r0 >= N) return;
 #pragma unroll(kUnroll)
@@ -240,6 +272,10 @@ struct KvTileLoader {
 /// read: each thread takes 16 fp8 values (one chunk) at a time, converts them in registers two at
 /// a time (fp8x2_to_16x2: one cvt on sm_89+) and writes two 16-byte chunks. Exact: every e4m3
 /// value is a 16-bit value.
+/// @tparam T storage type of q: the 16-bit type the tiles are converted into
+/// @tparam D head dimension
+/// @tparam N KV tokens per tile
+/// @tparam kThreads threads of the CTA, which share the conversion
 template <typename T, int D, int N, int kThreads>
 __device__ __forceinline__ void convert_kv_tile(const uint8_t* k8, const uint8_t* v8, T* k16, T* v16, int tid) {
   constexpr int kChunks8 = D / kChunkBytes;  // fp8 chunks per row
@@ -266,6 +302,7 @@ __device__ __forceinline__ void convert_kv_tile(const uint8_t* k8, const uint8_t
 // [pack-fp8-convert]
 
 /// Clears a warp's score accumulators before a tile's S = Q K^T.
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 template <int kColTokens>
 __device__ __forceinline__ void zero_scores(float (&s)[kColTokens / 8][4]) {
 #pragma unroll
@@ -280,6 +317,9 @@ __device__ __forceinline__ void zero_scores(float (&s)[kColTokens / 8][4]) {
 /// 4c..4c+3 of a k16 step (c = lane % 4), which the mma takes as k = 2c, 2c+1, 2c+8, 2c+9; Q's A
 /// fragments are read in the same order (one 8-byte load per row), and the dot product does not
 /// depend on the order of its terms. K's scale is folded into the softmax scale.
+/// @tparam T storage type of q (and of the tiles the mma reads)
+/// @tparam D head dimension
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
 template <typename T, int D, int kColTokens>
 __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int q_row, int col0, int lane,
                                             float (&s)[kColTokens / 8][4]) {
@@ -305,6 +345,9 @@ __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int
 /// Step 4: S = Q K^T for a warp's 16 rows (from tile row `q_row`) and its kColTokens tokens of
 /// the K tile `ks` (from token `col0`), on tensor cores. Q's fragments are re-read from shared
 /// memory per tile (D/16 ldmatrix) to spare registers.
+/// @tparam T storage type of q (and of the tiles the mma reads)
+/// @tparam D head dimension
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
 template <typename T, int D, int kColTokens>
 __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, int col0, int lane,
                                         float (&s)[kColTokens / 8][4]) {
@@ -329,6 +372,7 @@ __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, in
 /// (tile rows from `q_row`, `rows` valid, pack entries from `first`) at the tokens of blocks their
 /// query did not choose (`first_token` is the range token of s[0]). Rows past `rows` are masked
 /// whole: their state stays empty and is never written.
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 template <int kColTokens>
 __device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (&s)[kColTokens / 8][4], int first_token,
                                              int first, int rows, int q_row, int lane) {
@@ -352,6 +396,7 @@ __device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (
 // [pack-softmax]
 /// Step 5a, one score: s[nt][e] of this lane, or -inf for a token past `kv_len` when the tile
 /// may reach past the range (`partial`; `first_token` is the tile token of s[0]). Reads only.
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 template <int kColTokens>
 __device__ __forceinline__ float range_score(const float (&s)[kColTokens / 8][4], int nt, int e, bool partial,
                                              int first_token, int kv_len, int lane) {
@@ -364,6 +409,7 @@ __device__ __forceinline__ float range_score(const float (&s)[kColTokens / 8][4]
 /// the exponent offsets of softmax_weight. The max is taken on the raw scores (`scale` > 0), and
 /// `s` is only read. Returns whether the tile reaches past the range (the `partial` that
 /// range_score takes for the same tile).
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 /// @tparam kMayReachPast false where the caller knows the tile lies inside the range
 template <int kColTokens, bool kMayReachPast = true>
 __device__ __forceinline__ bool softmax_max(const float (&s)[kColTokens / 8][4], int first_token, int kv_len,
@@ -395,6 +441,7 @@ __device__ __forceinline__ float softmax_weight(float score, float scale, float 
 
 /// Step 5a: softmax_max, then `s` becomes P = exp2(s scale - m) in place and the rows' sums take
 /// it (rescale_rows applies `alpha` to the accumulators).
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 template <int kColTokens>
 __device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
                                                int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2]) {
@@ -412,6 +459,7 @@ __device__ __forceinline__ void softmax_scores(float (&s)[kColTokens / 8][4], in
 }
 
 /// Step 5b: scales the lane's two rows of the accumulators by softmax_scores' factors.
+/// @tparam D head dimension
 template <int D>
 __device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], const float (&alpha)[2]) {
 #pragma unroll
@@ -427,6 +475,8 @@ __device__ __forceinline__ void rescale_rows(float (&o)[D / 8][4], const float (
 /// rescale_rows, skipped when no row of the warp has a new max (every factor is exp2(0) = 1
 /// exactly): after the first tiles the max rarely moves, and the rescale is d/2 multiplies a
 /// lane, a fifth of a 16-row warp's instructions per tile.
+/// @tparam D head dimension
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 template <int D, int kColTokens>
 __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], int first_token, int kv_len, float scale,
                                                int lane, SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
@@ -440,6 +490,9 @@ __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], in
 /// Step 6: O += P V for a warp's 16 rows: P (16 x kColTokens, in `p`) goes from the S
 /// accumulators to A fragments in registers; V (tile `vs`, from token `col0`) is read with
 /// ldmatrix.trans.
+/// @tparam T storage type of q (and of the tiles the mma reads; P is cast to it)
+/// @tparam D head dimension
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
 template <typename T, int D, int kColTokens>
 __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], const T* vs, int col0, int lane,
                                         float (&o)[D / 8][4]) {
@@ -466,6 +519,9 @@ __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], con
 /// token pair) and converts them: one load per token feeds 4 n8 tiles. So the output columns are
 /// permuted: n8 tile 4j + t, column n holds dim 32j + 4n + t (write_rows undoes it); V's scale
 /// waits for the output.
+/// @tparam T storage type of q, which P and the converted V tile take in the mma
+/// @tparam D head dimension
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
 template <typename T, int D, int kColTokens>
 __device__ __forceinline__ void pv_tile_fp8(const float (&p)[kColTokens / 8][4], const uint8_t* v8, int col0,
                                             int lane, float (&o)[D / 8][4]) {
@@ -502,6 +558,11 @@ __device__ __forceinline__ void pv_tile_fp8(const float (&p)[kColTokens / 8][4],
 /// tokens merge their states (the merge operator, in shared memory `park` that the K/V tiles no
 /// longer need) into warp column 0. Returns true for the threads that write rows (warp column
 /// 0 of an active warp row). Call from every thread of the CTA.
+/// @tparam KV storage type of K and V (the K/V tiles, whose space holds the parked states)
+/// @tparam D head dimension
+/// @tparam M tile rows
+/// @tparam N KV tokens per tile
+/// @tparam Layout PackWarpLayout<D, M, N>: its kCols warp columns share a warp row's tokens
 template <typename KV, int D, int M, int N, typename Layout>
 __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int q_row, int col_warp, int lane,
                                                    SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4]) {
@@ -558,6 +619,8 @@ __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int 
 /// Step 8: writes both rows of this lane (tile rows from `q_row`, `rows` valid, pack entries from
 /// `first`): the output row when the query's slot is -1, else the partial (o normalised by its
 /// own sum, fp32, times the V scale) and its natural-log lse into the query's slot.
+/// @tparam T storage type of q and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension
 /// @tparam kFp8Columns o's columns in pv_tile_fp8's order: this lane holds dims 32j + 8c .. +7
 /// (c = lane % 4), written as one run each
 template <typename T, int D, bool kFp8Columns = false>
@@ -605,6 +668,8 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
 
 /// Whether an M-row pack tile with K/V of type KV converts fp8 in registers
 /// (patlab::pack_fp8_in_registers()): pack_pipeline and the caller's write_rows both follow it.
+/// @tparam KV storage type of K and V (__half, __nv_bfloat16 or __nv_fp8_e4m3)
+/// @tparam M tile rows
 template <typename KV, int M>
 inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int>(sizeof(KV)));
 

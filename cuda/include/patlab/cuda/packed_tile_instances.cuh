@@ -29,6 +29,8 @@ namespace patlab::cuda::pack_instances {
 inline constexpr int64_t kMaxGridX = 2147483647;
 
 /// Calls `f(std::integral_constant<int, M>{}, std::integral_constant<int, N>{})` for a built tile.
+/// @tparam F callable as f(m, n): std::integral_constant<int, M> (16, 32 or 64) and
+/// std::integral_constant<int, N> (16, 32, 64 or 128) of the tile
 template <typename F>
 bool dispatch_tile(TileShape tile, F&& f) {
   auto with_n = [&](auto m) {
@@ -53,6 +55,7 @@ bool dispatch_tile(TileShape tile, F&& f) {
 /// masked kernel is built for 16-bit K and V and KV tiles of kSpanKvTile tokens only (sparse
 /// decode refuses an fp8 cache), on rings that fit.
 /// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
+/// @tparam F callable as f(tag, dim, m, n): a TypeTag<T, KV> and std::integral_constant<int, ...> of D, M and N
 template <int kSpanStages, typename F>
 void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
   static_assert(kSpanStages == 0 || span_ring_built(kSpanStages), "the plain kernel, or a span ring that is built");
@@ -82,6 +85,7 @@ void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
 }
 
 /// configure_pack_tile() of the plain or masked kernel.
+/// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
 template <int kSpanStages>
 void configure(const Shape& shape, TileShape tile, int64_t smem_optin) {
   dispatch_pack_instance<kSpanStages>(shape, tile, [&](auto tag, auto dim, auto m, auto n) {
@@ -98,6 +102,7 @@ void configure(const Shape& shape, TileShape tile, int64_t smem_optin) {
 }
 
 /// pack_tile_ctas_per_sm() of the plain or masked kernel.
+/// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
 template <int kSpanStages>
 int ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
   configure<kSpanStages>(shape, tile, smem_optin);
@@ -114,6 +119,7 @@ int ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin) {
 }
 
 /// launch_pack_tile() of the plain or masked kernel.
+/// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
 template <int kSpanStages>
 void launch(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
             cudaStream_t stream, LaunchLink link = {}) {

@@ -22,11 +22,35 @@ namespace patlab::cuda {
 /// slot in `slots` (-1: written directly), and physical blocks [block_begin[p], block_begin[p + 1])
 /// of `blocks` holding kv_len[p] tokens.
 struct HostPackArrays {
+  /// @var HostPackArrays::query_begin
+  /// [packs + 1]: pack p's entries in `queries` and `slots` are [query_begin[p], query_begin[p + 1]).
+  /// @var HostPackArrays::queries
+  /// Request of each (pack, query) entry.
+  /// @var HostPackArrays::slots
+  /// Global partial slot of each (pack, query) entry; -1: the pack writes the output directly.
+  /// @var HostPackArrays::block_begin
+  /// [packs + 1]: pack p's entries in `blocks` are [block_begin[p], block_begin[p + 1]).
+  /// @var HostPackArrays::blocks
+  /// Physical blocks of each pack's KV range, in token order.
+  /// @var HostPackArrays::kv_len
+  /// [packs]: tokens of each pack's KV range.
   std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len;
 };
 
 /// HostPackArrays on the device.
 struct DevicePackArrays {
+  /// @var DevicePackArrays::query_begin
+  /// HostPackArrays::query_begin on the device.
+  /// @var DevicePackArrays::queries
+  /// HostPackArrays::queries on the device.
+  /// @var DevicePackArrays::slots
+  /// HostPackArrays::slots on the device.
+  /// @var DevicePackArrays::block_begin
+  /// HostPackArrays::block_begin on the device.
+  /// @var DevicePackArrays::blocks
+  /// HostPackArrays::blocks on the device.
+  /// @var DevicePackArrays::kv_len
+  /// HostPackArrays::kv_len on the device.
   DeviceBuffer<int32_t> query_begin, queries, slots, block_begin, blocks, kv_len;
 
   DevicePackArrays() = default;

@@ -32,6 +32,7 @@ __device__ __forceinline__ uint32_t pool_slot(const int32_t* blocks, uint32_t t,
 
 /// Element offset of token `t` of a sequence whose blocks are `blocks`, KV head `kv_head`, in a
 /// pool with head dimension D.
+/// @tparam D head dimension: elements of one token's row at one KV head
 template <int D>
 __device__ __forceinline__ int64_t token_offset(const PoolGeometry& g, const int32_t* blocks, int t, int kv_head) {
   const int64_t slot = pool_slot(blocks, static_cast<uint32_t>(t), static_cast<uint32_t>(g.page_shift));

@@ -82,6 +82,7 @@ class BucketLauncher {
 
   /// Enqueues `launch(b, stream, link)` for every bucket b of `buckets` (those without packs are
   /// skipped): joined back into `stream` when they run on streams of their own.
+  /// @tparam Launch callable as launch(int b, cudaStream_t s, LaunchLink link): enqueues bucket b on s
   template <typename Launch>
   void run(cudaStream_t stream, const std::vector<DevicePlan::Bucket>& buckets, Launch&& launch) {
     const int count = static_cast<int>(buckets.size());
@@ -120,6 +121,7 @@ class BucketLauncher {
 /// kernels (one launch per tile bucket), then the merge.
 class PlanStage final : public Stage {
  public:
+  /// A stage that plans, uploads and launches as `config` says (kept by copy).
   explicit PlanStage(const PlanStageConfig& config) : config_(config) {}
 
   // [plan-stage-prepare]

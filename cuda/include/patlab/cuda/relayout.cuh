@@ -24,10 +24,13 @@ using RelayoutCopy = packinfer::RegionCopy;
 /// What the re-layout reads and writes.
 struct RelayoutArgs {
   const void* k_pool = nullptr;  ///< [blocks, page, Hkv, D] in the KV storage type
+  /// [blocks, page, Hkv, D] in the KV storage type: the V pool, laid out as k_pool.
   const void* v_pool = nullptr;
   void* k_region = nullptr;      ///< [slots, page, D] in the KV storage type
+  /// [slots, page, D] in the KV storage type: the V regions, laid out as k_region.
   void* v_region = nullptr;
   const RelayoutCopy* copies = nullptr;  ///< device array of `count` copies
+  /// Number of copies (slots to re-lay out); 0 launches nothing.
   int64_t count = 0;
   int page_shift = 4;    ///< log2(tokens per block)
   int num_kv_heads = 1;  ///< Hkv of the pools

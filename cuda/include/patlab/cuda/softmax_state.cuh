@@ -36,6 +36,7 @@ __device__ __forceinline__ float exp2_approx(float x) {
 
 /// Scores in the log2 domain: exp2 and log2, lse converted to natural log by ln(2).
 struct Log2Domain {
+  /// 2^x (exp2f()).
   static __device__ __forceinline__ float exp(float x) { return exp2f(x); }
   /// Natural-log lse of a non-empty state (m, l).
   static __device__ __forceinline__ float lse(float m, float l) { return (m + log2f(l)) * kLn2; }
@@ -43,6 +44,7 @@ struct Log2Domain {
 
 /// Scores in natural log, with the fast intrinsics.
 struct NaturalDomain {
+  /// e^x with the fast intrinsic __expf().
   static __device__ __forceinline__ float exp(float x) { return __expf(x); }
   /// Natural-log lse of a non-empty state (m, l).
   static __device__ __forceinline__ float lse(float m, float l) { return m + __logf(l); }
@@ -65,6 +67,7 @@ struct SoftmaxRow {
   float m = -INFINITY;  ///< running max of the scores; -inf while the state is empty
   float l = 0.f;        ///< running sum of exp(score - m)
 
+  /// Whether the state is empty: no finite score seen yet, so m is still -inf.
   __device__ __forceinline__ bool is_empty() const { return m == -INFINITY; }
 
   /// Moves the state to the running max `m_new` >= m before a tile's scores are added: scales
@@ -118,6 +121,7 @@ struct MergeState : SoftmaxRow<Domain> {
   /// whose max, with the state's, is the finite `m_new`: rescales the sum and the accumulator
   /// by exp(m - m_new) (0 while the state is empty), then adds each valid key with weight
   /// p = exp(s - m_new).
+  /// @tparam K keys of the tile: entries of `s` and `valid`, rows of `v`
   template <int K>
   __device__ __forceinline__ void update(float m_new, const float (&s)[K], const bool (&valid)[K],
                                          const float (&v)[K][N]) {

@@ -52,13 +52,19 @@ inline constexpr int kSpanCtasPerSm = 2;
 struct SparseBatch {
   const void* q = nullptr;       ///< [R, Hq, d] in the q dtype
   const void* k_pool = nullptr;  ///< [blocks, page, Hkv, d] in the q dtype (fp8 is refused)
+  /// [blocks, page, Hkv, d] in the q dtype: the V pool, laid out as k_pool.
   const void* v_pool = nullptr;
   const int32_t* block_table = nullptr;  ///< [R, table_stride]
+  /// Entries per row of block_table: the longest block table (rows padded with -1).
   int table_stride = 0;
   const int32_t* lengths = nullptr;  ///< [R]
+  /// Geometry of the K/V pools: log2 of the tokens per block, and Hkv.
   PoolGeometry geo{};
+  /// R: requests in the batch.
   int requests = 0;
+  /// Hq: query heads.
   int num_q_heads = 0;
+  /// Query heads per KV head (Hq / Hkv).
   int group = 1;
 };
 
@@ -80,10 +86,21 @@ struct SelectionView {
 
 /// The parameters of the selection kernel (sparse::SparseOptions, in the kernel's types).
 struct SelectParams {
+  /// @var SelectParams::cmp_block
+  /// l: tokens per compressed block.
+  /// @var SelectParams::cmp_stride
+  /// s: tokens between the starts of consecutive compressed blocks.
+  /// @var SelectParams::sel_block
+  /// l': tokens per selection block.
   int cmp_block = 32, cmp_stride = 16, sel_block = 64;
   int top_n = 16;            ///< top-n: blocks per row, clamped to the row's blocks
   bool progressive = false;  ///< PSA's rule instead of top-n
+  /// PSA: the estimated mass a row's chosen blocks must cover, in (0, 1].
   float tau = 0.9f;
+  /// @var SelectParams::min_budget
+  /// PSA: fewest blocks per row, clamped to the row's blocks.
+  /// @var SelectParams::max_budget
+  /// PSA: most blocks per row, clamped to the row's blocks.
   int min_budget = 3, max_budget = 64;
 };
 

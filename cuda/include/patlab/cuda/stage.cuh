@@ -19,7 +19,9 @@ namespace patlab::cuda {
 
 /// The batch as it lies on the GPU (device pointers), plus the host copy for planning.
 struct DeviceBatch {
+  /// The batch's shape: heads, head dim, page size, dtypes.
   Shape shape;
+  /// Requests in the batch (rows of q, block_table, lengths and out).
   int requests = 0;
   int table_stride = 0;                 ///< entries per row of block_table (the longest table)
   const void* q = nullptr;              ///< [requests, Hq, d]
@@ -31,6 +33,7 @@ struct DeviceBatch {
   const int32_t* lengths = nullptr;     ///< [requests]
   void* out = nullptr;                  ///< [requests, Hq, d]
   const Workload* host = nullptr;       ///< the same batch on the host (block tables, lengths)
+  /// The GPU the batch runs on (SM count, shared memory, compute capability).
   const gpu::DeviceInfo* device = nullptr;
   int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
   int fill_window_waves = 0;            ///< waves within which stages 7-8 price wave-fill cuts (0: default)

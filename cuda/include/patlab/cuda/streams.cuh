@@ -36,7 +36,9 @@ class StreamFork {
   StreamFork(const StreamFork&) = delete;
   StreamFork& operator=(const StreamFork&) = delete;
 
+  /// Number of side streams.
   int size() const { return static_cast<int>(streams_.size()); }
+  /// Side stream `i`, 0 <= i < size().
   cudaStream_t stream(int i) const { return streams_.at(static_cast<size_t>(i)); }
 
   // [stream-fork]
@@ -82,6 +84,7 @@ class LaunchGates {
   LaunchGates(const LaunchGates&) = delete;
   LaunchGates& operator=(const LaunchGates&) = delete;
 
+  /// Number of buckets the gates have room for (one event each).
   int size() const { return static_cast<int>(events_.size()); }
 
   /// Before a run's first launch: the gates hold unless `main` (and so the side streams forked
@@ -126,6 +129,8 @@ struct LaunchLink {
 // [launch-completion-event]
 /// Launches `kernel` over `ctas` CTAs of `threads` threads and `smem` bytes of dynamic shared
 /// memory on `stream`, tied to the launches around it as `link` says.
+/// @tparam Params the kernel's parameter types
+/// @tparam Args the argument types, forwarded to cudaLaunchKernelEx (which converts them to Params)
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), unsigned ctas, unsigned threads, size_t smem, cudaStream_t stream,
                    LaunchLink link, Args&&... args) {
@@ -155,6 +160,7 @@ void launch_kernel(void (*kernel)(Params...), unsigned ctas, unsigned threads, s
 /// Runs `launch(i, s)` for i in [0, count): launch i on side stream i of `fork`, forked from
 /// `main` and joined back into it; on `main` itself when there is one launch or no fork (a fork
 /// and a join around a single launch would add two cross-stream waits and overlap nothing).
+/// @tparam Launch callable as launch(int i, cudaStream_t s): enqueues launch i on s
 template <typename Launch>
 void run_on_streams(StreamFork* fork, cudaStream_t main, int count, Launch&& launch) {
   if (fork == nullptr || count <= 1) {

@@ -39,10 +39,12 @@ inline DeviceBuffer<uint8_t> l2_flush_buffer(int64_t l2_bytes) {
 
 /// Threads of a read_back_kernel CTA, and its CTAs (a few per SM of any current GPU).
 inline constexpr int kReadBackThreads = 256;
+/// CTAs of a read_back_kernel launch (its grid).
 inline constexpr int kReadBackCtas = 1024;
 
 /// Reads `words` 16-byte words (a grid-stride loop) and stores nothing unless their sum hits
 /// `never`: the loads cannot be dropped, and the lines they bring into L2 are clean.
+/// @tparam Word a 16-byte word of four 32-bit members x, y, z, w (uint4)
 template <typename Word>
 __global__ void read_back_kernel(const Word* __restrict__ data, int64_t words, uint32_t never, uint32_t* sink) {
   uint32_t sum = 0;
@@ -68,6 +70,7 @@ inline void read_back(const DeviceBuffer<uint8_t>& flush, cudaStream_t stream) {
 /// Times `launch()` (work enqueued on `stream`) under `o`: o.warmup untimed runs, then o.repeats
 /// runs each between the events `start` and `stop`, with `flush` (a buffer of at least twice the
 /// L2 size) overwritten before each timed run when o.flush_l2 (and then read back when o.clean_l2).
+/// @tparam Launch callable as launch(): enqueues the work to time on `stream`
 template <typename Launch>
 gpu::Timing time_launches(cudaStream_t stream, cudaEvent_t start, cudaEvent_t stop, const DeviceBuffer<uint8_t>& flush,
                           const gpu::TimingOptions& o, Launch&& launch) {
@@ -96,6 +99,7 @@ class CapturedRun {
  public:
   /// Captures what `run()` enqueues on `stream`; throws Error(device) on a CUDA error, and
   /// rethrows what `run` throws (nothing leaks either way).
+  /// @tparam Run callable as run(): enqueues the work to capture on `stream`
   template <typename Run>
   CapturedRun(Run&& run, cudaStream_t stream) {
     PATLAB_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));

@@ -31,6 +31,7 @@ class BlockPool {
   void release(int32_t id);
   /// References to block `id` (0 when free).
   int32_t refcount(int32_t id) const { return refcount_.at(static_cast<size_t>(id)); }
+  /// Blocks in the pool, free or in use.
   int32_t capacity() const { return static_cast<int32_t>(refcount_.size()); }
   /// Blocks with a reference count above zero.
   int32_t in_use() const { return in_use_; }
@@ -43,13 +44,14 @@ class BlockPool {
 
 /// Block tables of a batch: which physical blocks each request reads. No K/V data.
 struct PagedLayout {
-  Shape shape;
+  Shape shape;                                     ///< the attention shape the blocks are laid out for
   std::vector<int32_t> lengths;                    ///< tokens per request
   std::vector<std::vector<int32_t>> block_tables;  ///< per request, physical block ids in token order
   std::vector<int32_t> refcounts;                  ///< per physical block, requests that read it
   std::vector<int32_t> used_tokens;                ///< per physical block, tokens that hold data
-  int32_t num_blocks = 0;
+  int32_t num_blocks = 0;                          ///< physical blocks in each pool: ids are in [0, num_blocks)
 
+  /// Requests in the batch.
   int num_requests() const { return static_cast<int>(lengths.size()); }
   /// Tokens summed over requests (what a kernel without sharing reads).
   int64_t total_tokens() const;
@@ -84,16 +86,18 @@ enum class KvTensor { k, v };
 /// a per-tensor scale as vLLM stores them (stored = e4m3(x / scale), value = decode(stored) *
 /// scale). Code reads K/V values only through kv_values(), so no path reads fp8 bytes as 16-bit.
 struct Workload {
-  TokenTree tree;
-  PagedLayout layout;
-  uint64_t seed = 0;
+  TokenTree tree;               ///< the token tree make_workload() built the layout from
+  PagedLayout layout;           ///< block tables of the batch (and its shape)
+  uint64_t seed = 0;            ///< the seed make_workload() drew the data (and any block-id shuffle) from
   std::vector<uint16_t> q;      ///< [requests, Hq, d], 16-bit patterns of shape.dtype
   std::vector<uint8_t> k_pool;  ///< [num_blocks, page, Hkv, d] elements of shape.kv_dtype, as bytes
   std::vector<uint8_t> v_pool;  ///< same layout as k_pool
   float k_scale = 1.0f;         ///< per-tensor K scale (1 unless the KV cache is fp8)
   float v_scale = 1.0f;         ///< per-tensor V scale (1 unless the KV cache is fp8)
 
+  /// The attention shape (the layout's).
   const Shape& shape() const { return layout.shape; }
+  /// Requests in the batch.
   int num_requests() const { return layout.num_requests(); }
   /// Elements of each pool.
   size_t kv_elements() const { return k_pool.size() / static_cast<size_t>(layout.shape.kv_element_bytes()); }

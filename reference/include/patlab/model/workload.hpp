@@ -41,6 +41,7 @@ inline constexpr int64_t kMaxTotalTokens = int64_t{1} << 28;
 inline constexpr int64_t kMaxWorkloadFileBytes = int64_t{16} << 20;
 
 /// True when `v` is one of `allowed` (one of the kSupported* or tile option tables).
+/// @tparam N entries of the table
 template <size_t N>
 bool one_of(int v, const int (&allowed)[N]) {
   for (int a : allowed)
@@ -85,10 +86,11 @@ struct Segment {
 
 /// The token structure of a batch. Requests are paths of segments from a root.
 struct TokenTree {
-  std::vector<Segment> segments;
+  std::vector<Segment> segments;  ///< every segment, a parent before its children
   std::vector<int> request_ends;  ///< per request, the segment that ends its path
   std::string description;        ///< how it was made, e.g. "tree 1,64_4096,256"
 
+  /// Requests in the batch (one per entry of request_ends).
   int num_requests() const { return static_cast<int>(request_ends.size()); }
   /// Segment indices of request `r`, root first.
   std::vector<int> path(int r) const;
@@ -113,11 +115,11 @@ TokenTree parse_tree_spec(const std::string& spec);
 
 /// Shape fields a workload file may set; absent ones keep the caller's values.
 struct ShapeOverrides {
-  std::optional<std::string> heads;
-  std::optional<int> head_dim;
-  std::optional<int> page_size;
-  std::optional<std::string> dtype;
-  std::optional<std::string> kv_dtype;
+  std::optional<std::string> heads;     ///< "heads": query/KV heads "HQ/HKV", for parse_heads(), e.g. "32/8"
+  std::optional<int> head_dim;          ///< "head_dim": the head dimension d
+  std::optional<int> page_size;         ///< "page": tokens per KV block
+  std::optional<std::string> dtype;     ///< "dtype": storage type of q and the output, for parse_dtype(), e.g. "bf16"
+  std::optional<std::string> kv_dtype;  ///< "kv_dtype": storage type of K and V, for parse_kv_dtype(), e.g. "fp8"
 };
 
 /// Parses a workload file:
@@ -148,10 +150,10 @@ TokenTree random_tree(uint64_t seed, const RandomTreeOptions& options);
 
 /// A named workload: a tree and the shape it is usually run with.
 struct Preset {
-  std::string name;
-  std::string summary;
+  std::string name;     ///< what `--preset` and the positional workload argument take, e.g. "sysprompt"
+  std::string summary;  ///< one line on the workload, for `patlab list --presets`
   std::string tree;  ///< tree notation, or a built-in JSON text starting with '{', or (with build) a label
-  Shape shape;
+  Shape shape;  ///< the shape it runs with unless options override it
   TokenTree (*build)() = nullptr;  ///< set for a generated workload: makes its tree (`tree` is then a label)
 };
 

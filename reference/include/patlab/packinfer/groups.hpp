@@ -77,8 +77,8 @@ struct GroupOptions {
 
 /// One unit at one KV head over blocks [block_begin, block_end) of the unit's block list.
 struct WorkItem {
-  int32_t unit = 0;         ///< index into GroupPlan::units
-  int32_t kv_head = 0;
+  int32_t unit = 0;         ///< index into GroupPlan::unit_list
+  int32_t kv_head = 0;      ///< the KV head it runs at
   int32_t block_begin = 0;  ///< first block, an index into units[unit].blocks
   int32_t block_end = 0;    ///< one past the last block
   int32_t token_begin = 0;  ///< first token in each query's sequence
@@ -90,14 +90,14 @@ struct WorkItem {
 
 /// One execution group: the items one CTA runs, and their cost (see the file comment).
 struct Group {
-  std::vector<WorkItem> items;
+  std::vector<WorkItem> items;  ///< the items its CTA runs, sorted by family, unit, KV head, first block
   int64_t cost = 0;        ///< kCtaFixedBytes + item overheads + distinct block bytes
   int64_t kv_bytes = 0;    ///< K+V bytes of the group's distinct (block, KV head) pairs
 };
 
 /// The groups of a batch and what the planner saw.
 struct GroupPlan {
-  Units units = Units::packs;
+  Units units = Units::packs;      ///< what the units are (GroupOptions::units)
   std::vector<Pack> unit_list;     ///< the units the items index
   std::vector<Group> groups;       ///< G groups, some possibly empty (fewer items than slots)
   int64_t slots = 0;               ///< G: SMs x CTAs per SM

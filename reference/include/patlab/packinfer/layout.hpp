@@ -131,10 +131,10 @@ struct PolicyOptions {
 
 /// The policy's verdict and its reasons.
 struct Verdict {
-  bool form_groups = false;
-  bool relayout = false;
-  std::string groups_reason;
-  std::string relayout_reason;
+  bool form_groups = false;     ///< the largest group cost is below stage 7's makespan by more than kFillTieFraction
+  bool relayout = false;        ///< form_groups and 0 <= payoff_steps <= horizon_steps: the re-layout pays in time
+  std::string groups_reason;    ///< one line on form_groups: the verdict and both costs in KiB
+  std::string relayout_reason;  ///< one line on relayout: the payoff steps against the horizon, or why not
 };
 
 /// The policy (file comment) on the models: `groups_max` the largest group cost, `stage7` stage
@@ -145,7 +145,7 @@ Verdict decide(int64_t groups_max, int64_t stage7, const Amortisation& a, const 
 /// slot `slot` (the GPU's re-layout kernel takes an array of them, cuda/relayout.cuh).
 struct RegionCopy {
   int32_t block = 0;   ///< physical block in the pools
-  int32_t kv_head = 0;
+  int32_t kv_head = 0; ///< the KV head whose K and V are copied
   int32_t slot = 0;    ///< global slot of the region pools (the group's base + its slot)
   int32_t tokens = 0;  ///< tokens of the block that hold data
 };

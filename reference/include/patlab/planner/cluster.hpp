@@ -108,7 +108,7 @@ void check_max_cluster(int max_cluster, const std::string& what);
 struct PackGroup {
   std::vector<int32_t> packs;  ///< indices into Plan::packs, in plan order: the row slices
   int32_t token_begin = 0;     ///< the range they share
-  int32_t kv_len = 0;
+  int32_t kv_len = 0;          ///< tokens in the range
   int32_t first_block = 0;     ///< first physical block of the range
   int rows = 0;                ///< rows of all slices (queries x group)
   bool hopper = false;         ///< some slice on a stage-8 tile (is_hopper_tile()): the group may cluster
@@ -140,8 +140,8 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
 struct WorkItem {
   int32_t group = 0;        ///< index into ClusterPlan::groups
   int32_t first_slice = 0;  ///< the slices are groups[group].packs[first_slice, first_slice + slices)
-  int32_t slices = 0;
-  int32_t kv_head = 0;
+  int32_t slices = 0;       ///< slices it runs: the cluster size, or fewer in its group's last item at a KV head
+  int32_t kv_head = 0;      ///< the KV head it runs at
   int32_t cluster = 1;      ///< CTAs the item takes (its group's cluster size)
   int64_t cost = 0;         ///< KV tokens each of its CTAs reads
 };

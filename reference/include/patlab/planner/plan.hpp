@@ -119,7 +119,9 @@ struct TileShape {
   int m = 0;  ///< tile rows: 16, 32 or 64 (the pack kernel); 64 or 128 (stage 8)
   int n = 0;  ///< KV tokens per tile: 16, 32, 64 or 128
   TileKernel kernel = TileKernel::pack;  ///< which kernel runs it
+  /// True when m, n and the kernel are all the same.
   bool operator==(const TileShape& o) const { return m == o.m && n == o.n && kernel == o.kernel; }
+  /// True when m, n or the kernel differs.
   bool operator!=(const TileShape& o) const { return !(*this == o); }
   /// "m x n" as in reports, e.g. "64x64"; stage 8's kernel's tiles end in "h" ("128x64h").
   std::string name() const {
@@ -142,7 +144,7 @@ struct Pack {
 
 /// A plan: packs plus, per request, how many partials it has to merge.
 struct Plan {
-  std::vector<Pack> packs;
+  std::vector<Pack> packs;        ///< the work: each pack writes one partial per query into that query's slot
   std::vector<int32_t> partials;  ///< per request: partial slots (the packs that cover it)
   std::string strategy;           ///< how the plan was made, for reports
 

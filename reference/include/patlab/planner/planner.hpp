@@ -95,7 +95,7 @@ enum class TilePolicy { fixed, table, hopper };
 struct PlannerOptions {
   int sms = kDefaultSms;                 ///< SMs of the target GPU: the KV-split target follows from it
   TilePolicy tiles = TilePolicy::table;  ///< fixed: every pack gets fixed_tile; table: choose_tile()
-  TileShape fixed_tile{64, 64};
+  TileShape fixed_tile{64, 64};          ///< fixed: the tile of every pack (m in kTileRowOptions, n in kTileKvOptions)
   int max_kv_tile = kDefaultMaxKvTile;   ///< table: cap on n (one of kTileKvOptions)
   bool split_kv = true;                  ///< cut long packs so the CTAs fill the GPU (stage 7); false for stages 4-6
   int min_split_blocks = kDefaultMinSplitBlocks;         ///< never cut a piece shorter than this many blocks
@@ -172,7 +172,7 @@ std::vector<TileShape> bucket_launch_order(const Plan& plan, const Shape& shape,
 
 /// The packs of one tile shape, launched together (one kernel launch on the GPU).
 struct PlanBucket {
-  TileShape tile;
+  TileShape tile;              ///< the tile of every pack in the bucket
   std::vector<int32_t> packs;  ///< indices into plan.packs, in the order of their CTAs
   int64_t tokens = 0;          ///< KV tokens over the bucket's packs
   int32_t longest = 0;         ///< KV tokens of its longest pack
@@ -250,10 +250,10 @@ bool pat_inherits(int64_t node_queries, int64_t child_queries, int64_t tokens, i
 /// One inherit-or-split decision, for reports and the tutorial.
 struct Decision {
   int32_t token_begin = 0;  ///< pending range of the node
-  int32_t token_end = 0;
+  int32_t token_end = 0;    ///< one past its last token (TreeNode::token_end)
   int32_t queries = 0;      ///< S: queries through the node
   int32_t ended = 0;        ///< queries whose request ends at the node
-  int32_t children = 0;
+  int32_t children = 0;     ///< children of the node
   int32_t inherited = 0;      ///< children that inherit the pending range
   int32_t pat_inherited = 0;  ///< children PAT's rule would let inherit
   int64_t bytes = 0;              ///< model bytes of the choice

@@ -31,13 +31,13 @@ int64_t block_key(const PagedLayout& layout, int32_t r, int32_t i);
 /// A node of the radix tree: a run of blocks that the same queries read.
 struct TreeNode {
   int32_t block_begin = 0;  ///< blocks [block_begin, block_end) of every query's table
-  int32_t block_end = 0;
+  int32_t block_end = 0;    ///< one past the node's last block
   int32_t token_end = 0;    ///< tokens of the queries up to the end of the node
   int32_t query_begin = 0;  ///< the node's queries are order[query_begin, query_end)
-  int32_t query_end = 0;
+  int32_t query_end = 0;    ///< one past the node's last query in order
   int32_t ended = 0;        ///< order[query_begin, query_begin + ended) end at the node
   int32_t first_child = -1; ///< children are nodes[first_child, first_child + children)
-  int32_t children = 0;
+  int32_t children = 0;     ///< child nodes (0 for a leaf)
   /// Queries that read the node.
   int32_t queries() const { return query_end - query_begin; }
 };
@@ -53,7 +53,9 @@ class RadixTree {
   /// The tree over `requests` only (request indices of `layout`, increasing). Over the requests
   /// of one root subtree it is that subtree of the whole tree, node for node.
   RadixTree(const PagedLayout& layout, std::vector<int32_t> requests);
+  /// The nodes: node 0 is the virtual root, and a node's children come after it.
   const std::vector<TreeNode>& nodes() const { return nodes_; }
+  /// The tree's request indices, ordered so that a node's queries are order()[query_begin, query_end).
   const std::vector<int32_t>& order() const { return order_; }
 
  private:

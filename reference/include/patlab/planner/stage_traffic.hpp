@@ -38,8 +38,8 @@ struct StageTrafficOptions {
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
 /// single partial write the output directly.
 struct StagePlanConfig {
-  PlannerOptions planner;
-  bool direct_output = false;
+  PlannerOptions planner;       ///< the options the stage runs make_plan() with
+  bool direct_output = false;   ///< a query with a single pack is written by that pack and has no partial
 };
 
 /// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat) under

@@ -33,8 +33,8 @@ struct WaveReport {
 
 /// CTAs of one length: `count` CTAs that read `tokens` KV tokens each.
 struct CtaGroup {
-  int64_t tokens = 0;
-  int64_t count = 0;
+  int64_t tokens = 0;  ///< KV tokens each CTA reads
+  int64_t count = 0;   ///< CTAs of that length
 };
 
 /// A longest-first list schedule of CTAs over CTA slots, and its time when a CTA alone goes faster.

@@ -14,17 +14,28 @@ namespace patlab::json {
 
 /// A parsed JSON value. Objects keep their keys sorted (std::map); numbers are doubles.
 struct Value {
+  /// The JSON kinds of value.
   enum class Type { null, boolean, number, string, array, object };
+  /// Which kind this value is, so which one of the fields below holds it (none for null).
   Type type = Type::null;
+  /// The value of a boolean (`true` or `false`).
   bool b = false;
+  /// The value of a number.
   double num = 0.0;
+  /// The text of a string, its escapes decoded.
   std::string str;
+  /// The elements of an array, in order.
   std::vector<Value> arr;
+  /// The members of an object, by key.
   std::map<std::string, Value> obj;
 
+  /// True for an object.
   bool is_object() const { return type == Type::object; }
+  /// True for an array.
   bool is_array() const { return type == Type::array; }
+  /// True for a string.
   bool is_string() const { return type == Type::string; }
+  /// True for a number.
   bool is_number() const { return type == Type::number; }
   /// The member `key` of an object, or nullptr.
   const Value* find(const std::string& key) const;

@@ -36,7 +36,9 @@ struct Cell {
   bool missing = false;  ///< No value: "-" in tables, empty in CSV, null in JSON.
 
   Cell() = default;
+  /// A text cell showing `s` (not numeric).
   Cell(const char* s) : text(s) {}          // NOLINT: implicit by design
+  /// A text cell showing `s` (not numeric).
   Cell(std::string s) : text(std::move(s)) {}  // NOLINT
   /// A number shown with `precision` digits after the point.
   static Cell num(double v, int precision = 2);
@@ -52,8 +54,11 @@ struct Cell {
 
 /// A titled table.
 struct Table {
+  /// Heading of the table in text and Markdown, its key in JSON, its `# title` line in CSV.
   std::string title;
+  /// Column names, in order: the header line, and the keys of a row table's JSON objects.
   std::vector<std::string> columns;
+  /// The rows, each one cell per column (add() checks it).
   std::vector<std::vector<Cell>> rows;
   /// A field table ("field", "value" rows, made by key_values()): JSON prints it as one object.
   bool fields = false;

@@ -58,7 +58,7 @@ struct BlockManagerOptions {
 
 /// One run of new tokens written into one block: what the serve loop uploads K/V for.
 struct KvWrite {
-  SeqId seq = 0;
+  SeqId seq = 0;         ///< the sequence written
   int32_t block = 0;     ///< physical block
   int32_t offset = 0;    ///< first slot written in the block
   int32_t count = 0;     ///< slots written
@@ -68,15 +68,15 @@ struct KvWrite {
 /// A copy-on-write: slots [0, tokens) of block `src` copied into the new block `dst`.
 struct BlockCopy {
   SeqId seq = 0;  ///< the sequence that got the copy
-  int32_t src = 0;
-  int32_t dst = 0;
-  int32_t tokens = 0;
+  int32_t src = 0;     ///< the shared block copied (the last block of `seq`'s table until then)
+  int32_t dst = 0;     ///< the new block: it replaces `src` at the end of `seq`'s table
+  int32_t tokens = 0;  ///< slots copied: the filled slots of `src`
 };
 
 /// What take_writes() returns: the copies first (they read blocks before the writes land).
 struct WriteLog {
-  std::vector<BlockCopy> copies;
-  std::vector<KvWrite> writes;
+  std::vector<BlockCopy> copies;  ///< copy-on-write copies, in the order made
+  std::vector<KvWrite> writes;    ///< written runs of slots (KvWrite), in write order
 };
 
 /// Counts of the pool at one moment.
@@ -130,22 +130,30 @@ class BlockManager {
   /// Forgets every cached block's hash and frees it (what memory pressure would do, all at once).
   void evict_all_cached();
 
+  /// True if `seq` is held: admitted or forked, and not freed since.
   bool contains(SeqId seq) const { return seqs_.count(seq) != 0; }
+  /// Tokens `seq` holds (prompt + appended); throws Error(usage) for an unknown id.
   int64_t length(SeqId seq) const;
   /// The sequence's token ids (what its KV holds), position order.
   const std::vector<TokenId>& tokens(SeqId seq) const;
+  /// The sequence's physical blocks, position order (entry i holds its tokens [i page, (i+1) page)).
   const std::vector<int32_t>& block_table(SeqId seq) const;
   /// Token id stored in `slot` of physical `block` (the stand-in for its K/V).
   TokenId stored_token(int32_t block, int32_t slot) const;
+  /// Block tables holding physical `block` (0: the block is cached or free).
   int32_t refcount(int32_t block) const { return blocks_.at(static_cast<size_t>(block)).refcount; }
   /// Slots of `block` holding a token.
   int32_t filled(int32_t block) const { return blocks_.at(static_cast<size_t>(block)).filled; }
+  /// Tokens per block (BlockManagerOptions::page_size).
   int page_size() const { return options_.page_size; }
+  /// Blocks in the pool (BlockManagerOptions::num_blocks).
   int32_t capacity() const { return options_.num_blocks; }
   /// Sequences held, in no particular order.
   std::vector<SeqId> sequences() const;
 
+  /// Counts of the pool now (a pass over every block and sequence).
   BlockStats stats() const;
+  /// Running totals since construction.
   const BlockCounters& counters() const { return counters_; }
   /// The block tables of `order` (in that order) as a PagedLayout under `shape` (whose
   /// page_size must equal the manager's): lengths, tables, refcounts and used_tokens counted

@@ -38,9 +38,9 @@ inline constexpr int kMinResidentLayers = 2;
 
 /// Parameters of the time model and the SLOs.
 struct LayerKvParams {
-  ModelPreset model = model_presets().front();
+  ModelPreset model = model_presets().front();  ///< the model timed: shape and parameters (default: Llama-3-8B)
   double gpu_kv_bytes = 8.0 * (1 << 30);  ///< GPU memory given to the KV cache
-  int page_size = 16;
+  int page_size = 16;                     ///< tokens per block of one layer (vLLM's default)
   double pcie_bytes_per_s = 55e9;         ///< host <-> device, one direction
   double peak_flops = 989e12;             ///< dense BF16 tensor-core peak (H100 SXM)
   double prefill_mfu = 0.5;               ///< fraction of peak a prefill reaches
@@ -65,21 +65,22 @@ struct LayerKvParams {
 
 /// Allocation policy.
 enum class LayerPolicy { request_wise, layer_wise };
+/// Short name: "request-wise" or "layer-wise".
 std::string layer_policy_name(LayerPolicy p);
 
 /// The outcome of one policy at one load.
 struct LayerKvResult {
-  LayerPolicy policy = LayerPolicy::request_wise;
+  LayerPolicy policy = LayerPolicy::request_wise;  ///< the policy simulated
   double rate = 0;               ///< mean arrivals per second of the (scaled) trace
-  int64_t sequences = 0;
+  int64_t sequences = 0;         ///< sequences simulated: the trace's samples (sum of n)
   std::vector<double> ttft;      ///< per sequence, seconds
   std::vector<double> tpot;      ///< per sequence with > 1 output token, seconds
   int64_t slo_violations = 0;    ///< sequences missing the TTFT or the TPOT objective
   int64_t preemptions = 0;       ///< request-wise: recomputes
   int64_t offloaded_layers = 0;  ///< layer-wise: layers moved to the host (prefill and decode)
-  double makespan_s = 0;
-  int64_t output_tokens = 0;
-  int64_t iterations = 0;
+  double makespan_s = 0;         ///< seconds from t = 0 until the last iteration ends
+  int64_t output_tokens = 0;     ///< output tokens of all sequences
+  int64_t iterations = 0;        ///< iterations run (idle time is skipped, not iterated)
 };
 
 /// The q-quantile (0..1) of `v` (nearest rank); 0 for an empty vector.

@@ -39,7 +39,7 @@ std::string policy_name(MemPolicy p);
 
 /// The state after one step.
 struct MemSample {
-  int64_t step = 0;
+  int64_t step = 0;         ///< the step, from 0
   int32_t running = 0;      ///< sequences decoding
   int32_t waiting = 0;      ///< sequences queued (arrived, or preempted)
   int64_t held = 0;         ///< slots held by running sequences (reserved regions or blocks in use)
@@ -49,19 +49,19 @@ struct MemSample {
 
 /// What one policy did with the trace.
 struct MemResult {
-  MemPolicy policy = MemPolicy::paged;
+  MemPolicy policy = MemPolicy::paged;  ///< the policy replayed
   int64_t steps = 0;          ///< steps until every sequence finished
   int64_t finished = 0;       ///< sequences finished (must equal the trace's samples)
   int32_t max_running = 0;    ///< largest batch that fit
   double mean_running = 0;    ///< mean batch over steps
-  int64_t peak_held = 0;
-  double mean_held = 0;
-  double mean_stored = 0;
-  double mean_referenced = 0;
-  int64_t preemptions = 0;
+  int64_t peak_held = 0;      ///< largest MemSample::held over steps
+  double mean_held = 0;       ///< MemSample::held, mean over steps
+  double mean_stored = 0;     ///< MemSample::stored, mean over steps
+  double mean_referenced = 0;  ///< MemSample::referenced, mean over steps
+  int64_t preemptions = 0;    ///< preemptions by recompute (0 for the reserve policies)
   int64_t prompt_tokens = 0;  ///< prompt tokens prefilled (recomputed ones included, hits excluded)
   int64_t hit_tokens = 0;     ///< prompt tokens taken from the prefix cache
-  int64_t cow_copies = 0;
+  int64_t cow_copies = 0;     ///< copy-on-write block copies (0 for the reserve policies)
   std::vector<MemSample> series;  ///< one sample per step
 
   /// Held slots without a token, as a fraction of held slots (mean over steps).
@@ -83,6 +83,7 @@ int64_t total_samples(const Trace& trace);
 /// Contiguous first-fit allocation of slot ranges in [0, capacity) (the reserve policies).
 class FirstFit {
  public:
+  /// All of [0, capacity) free.
   explicit FirstFit(int64_t capacity);
   /// Start of a free range of `n` slots (the lowest that fits), or -1.
   int64_t allocate(int64_t n);
@@ -90,6 +91,7 @@ class FirstFit {
   void release(int64_t start, int64_t n);
   /// Largest free range.
   int64_t largest() const;
+  /// Free slots over all ranges.
   int64_t free_slots() const { return free_slots_; }
 
  private:

@@ -15,11 +15,11 @@ namespace patlab::serving {
 
 /// A model's shape as far as the KV cache and the time model need it.
 struct ModelPreset {
-  std::string name;
-  int layers = 32;
-  int q_heads = 32;
-  int kv_heads = 8;
-  int head_dim = 128;
+  std::string name;        ///< preset name, e.g. "llama-3-8b" (what find_model() looks up)
+  int layers = 32;         ///< transformer layers
+  int q_heads = 32;        ///< query heads
+  int kv_heads = 8;        ///< K/V heads (fewer than q_heads under GQA)
+  int head_dim = 128;      ///< dimension of one head
   double params = 8.03e9;  ///< parameters (weights read once per decode step)
   std::string source;      ///< where the numbers come from
 

@@ -38,7 +38,7 @@ inline SeqId seq_id(int32_t request, int32_t sample) { return SeqId{request} * k
 struct SchedulerOptions {
   int max_running = 0;  ///< most running sequences (vLLM's max_num_seqs); 0 = no limit
   uint64_t token_seed = 1;  ///< seed of the generated (output) token ids
-  int vocab = kDefaultVocab;
+  int vocab = kDefaultVocab;  ///< output token ids are in [0, vocab)
 };
 
 /// Where a sequence is.
@@ -46,26 +46,26 @@ enum class SeqStatus { waiting, running, finished };
 
 /// One sequence (one sample of one request).
 struct SeqState {
-  SeqId id = 0;
+  SeqId id = 0;               ///< seq_id(request, sample)
   int32_t request = 0;        ///< trace index
   int32_t sample = 0;         ///< 0..n-1
   int32_t samples = 1;        ///< n of its request (forks pending while !forked)
   int64_t prompt_tokens = 0;  ///< original prompt length
   int32_t output_tokens = 0;  ///< outputs to generate
   int32_t generated = 0;      ///< output tokens whose K/V is appended
-  bool forked = false;
-  SeqStatus status = SeqStatus::waiting;
+  bool forked = false;        ///< request's samples forked (set at first admission, even if n = 1; children copy it)
+  SeqStatus status = SeqStatus::waiting;  ///< waiting, running or finished
   int64_t arrival_step = 0;   ///< step it was added in
   int64_t first_step = -1;    ///< step of its first admission (prefill: first token)
   int64_t finish_step = -1;   ///< step of its last append
-  int32_t preemptions = 0;
+  int32_t preemptions = 0;    ///< times preempted by recompute
   int64_t hit_tokens = 0;     ///< prompt tokens found in the prefix cache, over all admissions
   std::vector<TokenId> waiting_tokens;  ///< while waiting: what admission must (re)compute
 };
 
 /// What one step did.
 struct StepEvents {
-  int64_t step = 0;
+  int64_t step = 0;              ///< index of this step, from 0 (Scheduler::steps() before it)
   std::vector<SeqId> finished;   ///< retired at the start of this step
   std::vector<SeqId> preempted;  ///< preempted by recompute this step
   std::vector<SeqId> admitted;   ///< prefilled this step (readmissions too)
@@ -78,6 +78,7 @@ struct StepEvents {
 /// Continuous batching with preemption by recompute (see the file comment).
 class Scheduler {
  public:
+  /// Builds its pool from `blocks`; throws Error(usage) on bad pool options or max_running < 0.
   Scheduler(const BlockManagerOptions& blocks, const SchedulerOptions& options);
 
   /// Queues trace request `index` (all its samples as one sequence until it forks).
@@ -88,13 +89,17 @@ class Scheduler {
   bool idle() const { return waiting_.empty() && running_.empty(); }
   /// Running sequences in admission order (the batch of the step just taken).
   const std::vector<SeqId>& running() const { return running_; }
+  /// Sequences in the waiting queue: queued requests (one each until forked) and preempted sequences.
   size_t waiting() const { return waiting_.size(); }
+  /// The state of sequence `id`; throws Error(usage) for an id never seen.
   const SeqState& state(SeqId id) const;
   /// Every sequence seen, by id.
   const std::unordered_map<SeqId, SeqState>& states() const { return seqs_; }
   /// The running batch as a PagedLayout (order = running()).
   PagedLayout snapshot(const Shape& shape) const { return blocks_.snapshot(running_, shape); }
+  /// The block manager (the serve loop takes its writes through it).
   BlockManager& blocks() { return blocks_; }
+  /// The block manager, read-only (stats, counters, tables).
   const BlockManager& blocks() const { return blocks_; }
   /// Steps taken.
   int64_t steps() const { return step_; }

@@ -74,17 +74,17 @@ struct ServeLoopOptions {
 
 /// What one step did and cost. Times that were not measured are NaN.
 struct ServeStep {
-  int64_t step = 0;
+  int64_t step = 0;             ///< step index, from 0 (StepEvents::step)
   int32_t running = 0;          ///< sequences in the batch after the step
-  int32_t waiting = 0;
-  int32_t admitted = 0;
-  int32_t finished = 0;
-  int32_t preempted = 0;
-  int64_t decode_tokens = 0;
-  int64_t prefill_tokens = 0;
+  int32_t waiting = 0;          ///< sequences in the waiting queue after the step
+  int32_t admitted = 0;         ///< sequences admitted (prefilled) this step, readmissions included
+  int32_t finished = 0;         ///< sequences retired this step
+  int32_t preempted = 0;        ///< sequences preempted by recompute this step
+  int64_t decode_tokens = 0;    ///< tokens appended by decoding
+  int64_t prefill_tokens = 0;   ///< prompt tokens written by admissions (cache hits excluded)
   int64_t written_tokens = 0;   ///< K/V slots the step wrote (WriteLog::writes)
   int32_t copied_blocks = 0;    ///< copy-on-write copies (WriteLog::copies)
-  int32_t blocks_in_use = 0;
+  int32_t blocks_in_use = 0;    ///< blocks with reference count > 0 after the step (per layer)
   int64_t kv_bytes_in_use = 0;  ///< blocks in use x page x KV bytes per token x layers
   double sharing = 1.0;         ///< BlockStats::sharing(): tokens referenced per token stored
   int32_t packs = 0;            ///< packs of the step's plan
@@ -100,10 +100,10 @@ struct ServeStep {
 
 /// The whole run.
 struct ServeResult {
-  std::vector<ServeStep> steps;
+  std::vector<ServeStep> steps;  ///< one per step taken, in order
   int64_t sequences = 0;        ///< samples of the trace (every one must finish)
   int64_t finished = 0;         ///< sequences finished
-  int64_t preemptions = 0;
+  int64_t preemptions = 0;      ///< preemptions by recompute, over all steps
   int64_t checked_steps = 0;    ///< steps whose layer 0 was checked
   bool trace_done = false;      ///< every request arrived and the scheduler is idle
   bool planned_with_executor = false;  ///< the plans used the executor's planner options
@@ -122,16 +122,19 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& options, 
 
 /// Medians and tails of a run's per-step numbers (steps with an empty batch left out).
 struct ServeSummary {
-  int64_t steps = 0;
+  int64_t steps = 0;                ///< steps taken (empty-batch steps included)
   int64_t batch_steps = 0;          ///< steps with a non-empty batch
-  int32_t max_running = 0;
-  int32_t peak_blocks = 0;
-  int64_t peak_kv_bytes = 0;
+  int32_t max_running = 0;          ///< largest ServeStep::running of any step
+  int32_t peak_blocks = 0;          ///< most blocks in use after a step (per layer)
+  int64_t peak_kv_bytes = 0;        ///< most KV bytes in use after a step (all layers)
   double mean_sharing = 1.0;        ///< over batch steps
-  double plan_ms_median = 0, plan_ms_p99 = 0;
+  /// Median incremental plan time per batch step (ServeStep::plan_ms), in ms.
+  double plan_ms_median = 0, plan_ms_p99 = 0;        ///< plan time at kServeTailQuantile (p99), in ms
+  /// Median make_plan() time from scratch per batch step (ServeStep::scratch_ms), in ms; 0 without compare_scratch.
   double scratch_ms_median = 0, scratch_ms_p99 = 0;  ///< 0 without compare_scratch
   double validate_ms_median = 0;                     ///< the validator per step (not in the plan time)
   UpdatePathCounts plan_paths{};                     ///< planned steps by update path
+  /// Median kernel time of one layer per batch step (ServeStep::kernel_us_layer), in us; 0 without an executor.
   double kernel_us_median = 0, kernel_us_p99 = 0;    ///< per layer; 0 without an executor
   double step_kernel_us_median = 0;                  ///< all layers
   double set_batch_ms_median = 0;                    ///< executor's host time per step; 0 without one

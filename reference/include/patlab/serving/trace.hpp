@@ -31,8 +31,8 @@ struct PromptPart {
 
 /// A named shared segment (a system prompt): `tokens` random ids, or literal `ids`.
 struct SharedSegment {
-  std::string name;
-  int64_t tokens = 0;
+  std::string name;          ///< name that prompt parts refer to
+  int64_t tokens = 0;        ///< its length in tokens (after expansion: ids.size())
   std::vector<TokenId> ids;  ///< filled by expand (or given in the file)
   bool literal = false;      ///< the file gave the ids (written back as ids, not a length)
 };
@@ -51,10 +51,10 @@ struct TraceRequest {
 /// A trace: shared segments and requests sorted by arrival.
 struct Trace {
   std::string description;  ///< file name or generator spec
-  uint64_t seed = 1;
-  int32_t vocab = kDefaultVocab;
-  std::vector<SharedSegment> shared;
-  std::vector<TraceRequest> requests;
+  uint64_t seed = 1;        ///< seed of the random token ids; the simulations' SchedulerOptions::token_seed too
+  int32_t vocab = kDefaultVocab;  ///< token ids are in [0, vocab)
+  std::vector<SharedSegment> shared;  ///< the shared segments that prompt parts name
+  std::vector<TraceRequest> requests;  ///< the requests, sorted by arrival
 
   /// Longest prompt + output of any request, in tokens.
   int64_t max_request_tokens() const;
@@ -85,8 +85,8 @@ struct TraceGenOptions {
   std::vector<int64_t> system_lengths;    ///< k shared system prompts, their lengths
   std::vector<double> system_fractions;   ///< fraction of requests using each (sum <= 1)
   int samples = 1;              ///< n of every request
-  uint64_t seed = 1;
-  int vocab = kDefaultVocab;
+  uint64_t seed = 1;            ///< seed of arrivals, lengths and system prompt choice; becomes Trace::seed
+  int vocab = kDefaultVocab;    ///< Trace::vocab of the trace drawn
 };
 
 /// Parses "gen:requests=500,rate=8,prompt=161.31,output=337.99,sigma=1,max=2048,

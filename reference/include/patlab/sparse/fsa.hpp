@@ -40,7 +40,7 @@ constexpr int span_pack_rows(int group) { return kSpanPackRequests * group <= 32
 
 /// A choice of a selection block by one (request, KV head): request and block index in it.
 struct FsaRow {
-  int32_t request = 0;
+  int32_t request = 0;  ///< the choosing request (index in the batch)
   int32_t block = 0;  ///< selection-block index within the request
 };
 
@@ -48,13 +48,14 @@ struct FsaRow {
 struct FsaBlock {
   std::vector<int32_t> pages;  ///< physical page ids, in token order
   int64_t tokens = 0;          ///< tokens the block holds (l', or fewer for a request's last block)
-  int kv_head = 0;
+  int kv_head = 0;             ///< the KV head it is read at
   std::vector<FsaRow> rows;    ///< requests (each standing for its group of query heads), ascending
 };
 
 /// FSA's index: the chosen physical blocks, each with the rows that chose it. Blocks are ordered
 /// by KV head, then by first choosing request and block index.
 struct FsaView {
+  /// The chosen physical blocks, each once per KV head: by KV head, then by first choosing request and block.
   std::vector<FsaBlock> blocks;
   /// Rows summed over the blocks (= Selection::total_blocks()).
   int64_t total_rows() const;

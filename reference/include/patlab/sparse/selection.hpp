@@ -56,6 +56,10 @@ struct SparseOptions {
   /// Gates of the compressed, selected and window branches, each in [0, 1] (NSA computes them
   /// with a sigmoid from the query; here they are given). The default weighs the three equally.
   double gate_cmp = 1.0 / 3, gate_sel = 1.0 / 3, gate_win = 1.0 / 3;
+  /// @var gate_sel
+  /// Gate of the selected branch, in [0, 1] (see gate_cmp).
+  /// @var gate_win
+  /// Gate of the sliding-window branch, in [0, 1] (see gate_cmp).
   Budget budget = Budget::top_n;  ///< fixed top-n (NSA, FSA) or progressive (PSA)
   double tau = 0.9;     ///< PSA: estimated mass to cover, in (0, 1]
   int min_budget = 3;   ///< PSA: fewest blocks, >= kForcedBlocks
@@ -111,6 +115,7 @@ std::vector<int32_t> select_progressive(const std::vector<double>& scores, doubl
 
 /// The blocks chosen for every (request, KV head) of a batch.
 struct Selection {
+  /// KV heads per request (Hkv): the row stride of blocks.
   int num_kv_heads = 0;
   /// Per row r * num_kv_heads + kv_head, chosen selection-block indices, ascending.
   std::vector<std::vector<int32_t>> blocks;

@@ -32,6 +32,7 @@ struct SelectionAgreement {
   int64_t near_ties = 0;     ///< rows that differ within the tie rule
   int64_t disagreements = 0; ///< rows that break it
   std::string first;         ///< the first row that breaks it, in words (empty when none)
+  /// True when no row breaks the tie rule.
   bool pass() const { return disagreements == 0; }
   /// "identical 1022 of 1024 rows, 2 near ties" or the first disagreement.
   std::string summary() const;

@@ -38,6 +38,8 @@ struct SparseError {
   /// Dense attention mass the chosen tokens hold, exp(lse_sel - lse_dense), exact: smallest and
   /// mean over (request, query head).
   double min_true_mass = 1, mean_true_mass = 1;
+  /// @var mean_true_mass
+  /// Mean over (request, query head) of the dense mass the chosen tokens hold (see min_true_mass).
 };
 
 /// Largest |a[i] - b[i]| of two outputs of the same shape (Error(usage) otherwise).
@@ -48,12 +50,12 @@ SparseError selected_error(const SparseAttention& s, const AttentionResult& dens
 
 /// One point of an error-vs-bytes curve.
 struct CurvePoint {
-  Budget budget = Budget::top_n;
+  Budget budget = Budget::top_n;  ///< the rule that chose the blocks: top-n or progressive (PSA)
   double parameter = 0;     ///< n (top-n) or tau (progressive)
   int64_t blocks_read = 0;  ///< chosen blocks summed over (request, KV head)
   int64_t kv_bytes = 0;     ///< their K and V in NSA's order (nsa_order_cost().kv_bytes)
   double max_abs_error = 0; ///< the selected branch against dense (SparseError)
-  double mean_true_mass = 0;
+  double mean_true_mass = 0; ///< mean exp(lse_sel - lse_dense) over (request, query head) (SparseError)
 };
 
 /// The sweep behind the error-vs-bytes curves: for each n of `ns` (top-n) and each tau of `taus`

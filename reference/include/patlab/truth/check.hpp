@@ -42,8 +42,8 @@ const Tolerance& tolerance(DType q, KvDType kv);
 
 /// The verdict on one output.
 struct CheckResult {
-  bool pass = false;
-  int64_t elements = 0;
+  bool pass = false;          ///< no nonfinite element, none out of bound and no row over its bound
+  int64_t elements = 0;       ///< elements judged: requests x Hq x d
   int64_t nonfinite = 0;      ///< NaN or Inf elements (unwritten outputs among them)
   int64_t out_of_bound = 0;   ///< finite elements outside atol + rtol * |ref|
   double max_abs_error = 0;   ///< largest |got - ref|

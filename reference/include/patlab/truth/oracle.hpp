@@ -21,11 +21,14 @@ namespace patlab {
 /// `lse` = log(sum exp(score)). The empty state (no keys) has lse = -inf and o = 0; it is the
 /// identity of merge().
 struct MergeState {
+  /// Natural log of the sum of exp(q.k / sqrt(d)) over the keys; -inf for no keys.
   double lse = -std::numeric_limits<double>::infinity();
+  /// The output (d elements): the values weighted by exp(score - lse); zero for no keys.
   Eigen::VectorXd o;
 
   /// The state over no keys, for head dimension `d`.
   static MergeState empty(int d) { return {-std::numeric_limits<double>::infinity(), Eigen::VectorXd::Zero(d)}; }
+  /// True for the state over no keys (lse = -inf).
   bool is_empty() const { return lse == -std::numeric_limits<double>::infinity(); }
 };
 
@@ -40,8 +43,16 @@ MergeState attend(const Eigen::VectorXd& q, const Eigen::MatrixXd& k, const Eige
 
 /// Outputs of attention for a batch: `o` [requests, Hq, d] and `lse` [requests, Hq].
 struct AttentionResult {
+  /// @var requests
+  /// Requests in the batch.
+  /// @var heads
+  /// Query heads per request (Hq).
+  /// @var head_dim
+  /// Head dimension d: elements of one output row.
   int requests = 0, heads = 0, head_dim = 0;
+  /// Outputs, [requests, Hq, d]: per (request, query head), the output normalised by its softmax sum.
   std::vector<double> o;
+  /// Per (request, query head), [requests, Hq]: the natural log of the sum of exp(q.k / sqrt(d)) over its keys.
   std::vector<double> lse;
   /// Pointer to o of (request, head).
   const double* o_at(int r, int h) const { return o.data() + (static_cast<size_t>(r) * heads + h) * head_dim; }

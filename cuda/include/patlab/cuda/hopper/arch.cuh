@@ -13,12 +13,14 @@
 /// GPU tests ask the device first (hopper_features()) and skip instead.
 #pragma once
 
+/// 1 in a device pass for compute capability 9.0 or later (sm_90 or sm_90a), 0 in any other pass.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define PATLAB_HOPPER_SM90 1
 #else
 #define PATLAB_HOPPER_SM90 0
 #endif
 
+/// 1 in a device pass for the architecture-specific sm_90a target (__CUDA_ARCH_FEAT_SM90_ALL), 0 otherwise.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define PATLAB_HOPPER_SM90A 1
 #else

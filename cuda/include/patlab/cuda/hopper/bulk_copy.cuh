@@ -71,6 +71,7 @@ __device__ __forceinline__ void bulk_commit() {
 
 /// `cp.async.bulk.wait_group N`: waits until at most kPending of this thread's bulk groups are
 /// incomplete (their writes done, not only their shared-memory reads).
+/// @tparam kPending bulk-copy groups allowed to stay in flight (cp.async.bulk.wait_group's N)
 template <int kPending>
 __device__ __forceinline__ void bulk_wait() {
 #if PATLAB_HOPPER_SM90

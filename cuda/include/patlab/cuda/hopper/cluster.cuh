@@ -148,9 +148,13 @@ __device__ __forceinline__ void arrive_remote(uint32_t remote_bar, uint32_t coun
 /// bytes of dynamic shared memory, in clusters of `cluster` CTAs along x, on `stream`; it holds
 /// the cluster attribute its config points to, so copy it only as a whole.
 struct ClusterLaunch {
+  /// What cudaLaunchKernelEx takes: grid, block, shared memory, stream; its attrs point at `attribute`.
   cudaLaunchConfig_t config{};
+  /// The cluster dimension attribute: `cluster` x 1 x 1 CTAs.
   cudaLaunchAttribute attribute{};
 
+  /// Fills `config` and `attribute`: `grid` CTAs of `block` threads and `smem` dynamic bytes, clusters of
+  /// `cluster` CTAs along x, on `stream`.
   ClusterLaunch(int grid, int block, int smem, int cluster, cudaStream_t stream = nullptr) {
     config.gridDim = dim3(static_cast<unsigned>(grid));
     config.blockDim = dim3(static_cast<unsigned>(block));
@@ -169,6 +173,8 @@ struct ClusterLaunch {
 
 /// Launches `kernel` as ClusterLaunch(grid, block, smem, cluster, stream) describes. Throws
 /// Error(device) when the launch is refused (e.g. a cluster the device cannot place).
+/// @tparam KernelArgs the kernel's parameter types (deduced from `kernel`)
+/// @tparam Args types of `args`, each converted to its KernelArgs counterpart by cudaLaunchKernelEx
 template <typename... KernelArgs, typename... Args>
 void launch_clusters(void (*kernel)(KernelArgs...), int grid, int block, int smem, int cluster, cudaStream_t stream,
                      Args&&... args) {
@@ -178,6 +184,7 @@ void launch_clusters(void (*kernel)(KernelArgs...), int grid, int block, int sme
 
 /// How many clusters of `cluster` CTAs (`block` threads, `smem` dynamic bytes each) of `kernel`
 /// the device can run at once (cudaOccupancyMaxActiveClusters): the persistent grid's size.
+/// @tparam KernelArgs the kernel's parameter types (deduced from `kernel`)
 template <typename... KernelArgs>
 int max_active_clusters(void (*kernel)(KernelArgs...), int block, int smem, int cluster) {
   const ClusterLaunch launch(cluster, block, smem, cluster);

@@ -106,11 +106,15 @@ __device__ __forceinline__ void inval_mbarrier(Mbarrier* bar) {
 /// The position of a pipeline ring: stage index and the parity of the ring's current lap.
 /// Consumers wait on full[stage] with `phase`; producers wait on empty[stage] with phase ^ 1
 /// (their first lap finds every stage free).
+/// @tparam kStages stages of the ring (each with its `full` and `empty` barrier)
 template <int kStages>
 struct RingPosition {
+  /// The current stage, 0 to kStages - 1.
   int stage = 0;
+  /// Parity of the current lap: 0 or 1.
   uint32_t phase = 0;
 
+  /// Moves to the next stage; past the last one, wraps to stage 0 and flips `phase`.
   __device__ __forceinline__ void advance() {
     if (++stage == kStages) {
       stage = 0;

@@ -15,6 +15,7 @@
 namespace patlab::cuda::hopper {
 
 /// Lowers this warpgroup's registers per thread to kRegs (the producer: it only issues copies).
+/// @tparam kRegs registers per thread after the change (a multiple of 8 in [24, 256])
 template <int kRegs>
 __device__ __forceinline__ void setmaxnreg_dec() {
   static_assert(kRegs >= 24 && kRegs <= 256 && kRegs % 8 == 0, "setmaxnreg takes 24..256 in steps of 8");
@@ -26,6 +27,7 @@ __device__ __forceinline__ void setmaxnreg_dec() {
 }
 
 /// Raises this warpgroup's registers per thread to kRegs (the consumers: accumulators).
+/// @tparam kRegs registers per thread after the change (a multiple of 8 in [24, 256])
 template <int kRegs>
 __device__ __forceinline__ void setmaxnreg_inc() {
   static_assert(kRegs >= 24 && kRegs <= 256 && kRegs % 8 == 0, "setmaxnreg takes 24..256 in steps of 8");

@@ -73,6 +73,7 @@ __device__ __forceinline__ uint64_t make_desc_128b(const void* smem, uint32_t lb
 /// Panel128B layout with `rows` rows: the k16 step is 32 bytes into a 128-byte panel row (the
 /// hardware applies the swizzle to the advanced address). LBO is unused for swizzled K-major
 /// layouts (set to 16 bytes); SBO = 1024 bytes between 8-row groups.
+/// @tparam T 16-bit element type of the tile (__half or __nv_bfloat16)
 template <typename T>
 __device__ __forceinline__ uint64_t desc_k_major(const T* tile, int rows, int kk) {
   constexpr int kStepsPerPanel = kPanelElems / 16;
@@ -84,6 +85,7 @@ __device__ __forceinline__ uint64_t desc_k_major(const T* tile, int rows, int kk
 /// Panel128B layout with `rows` k-rows: the step starts 16 rows down; LBO = the byte distance
 /// between the 64-wide panels along N, SBO = 1024 bytes between 8-row groups along K. Use with
 /// kBMajor = Major::MN (imm-trans-b = 1); N must be a multiple of 64.
+/// @tparam T 16-bit element type of the tile (__half or __nv_bfloat16)
 template <typename T>
 __device__ __forceinline__ uint64_t desc_mn_major(const T* tile, int rows, int kk) {
   return make_desc_128b(tile + kk * 16 * kPanelElems, rows * kPanelRowBytes, kSwizzleAtomBytes);
@@ -115,6 +117,7 @@ __device__ __forceinline__ void wgmma_commit() {
 }
 
 /// `wgmma.wait_group.sync.aligned k`: waits until at most kPending batches are in flight.
+/// @tparam kPending wgmma batches allowed to stay in flight (wgmma.wait_group's N)
 template <int kPending>
 __device__ __forceinline__ void wgmma_wait() {
 #if PATLAB_HOPPER_SM90A
@@ -126,6 +129,7 @@ __device__ __forceinline__ void wgmma_wait() {
 
 /// Tells the compiler that every register of `d` may change here: call it on the accumulators
 /// around wgmma_fence() / wgmma_wait() so that no read or write of them is moved across.
+/// @tparam K length of `d` (deduced): this thread's fp32 accumulator registers, N/2 for an m64nNk16
 template <int K>
 __device__ __forceinline__ void fence_operands(float (&d)[K]) {
 #pragma unroll
@@ -134,6 +138,7 @@ __device__ __forceinline__ void fence_operands(float (&d)[K]) {
 
 /// fence_operands for A fragments in registers (wgmma_rs): keeps them live, unchanged, up to
 /// here, so that nothing reuses their registers while a wgmma that reads them is in flight.
+/// @tparam K length of `a` (deduced): this thread's A-fragment registers, 4 per k16 step
 template <int K>
 __device__ __forceinline__ void fence_operands(uint32_t (&a)[K]) {
 #pragma unroll
@@ -145,48 +150,64 @@ __device__ __forceinline__ void fence_operands(uint32_t (&a)[K]) {
 /// operands (A and B descriptors, scale-d) for SS and 6 (4 A registers, B descriptor,
 /// scale-d) for RS. PTX wants literal operand numbers, so each N is written out once here.
 #define PATLAB_WGMMA_D4(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+/// The accumulator operand list of an m64n8k16 wgmma, SS form: asm operands 3 to 6, 4 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_SS_N8 \
   "{%3, %4, %5, %6" "}"
+/// The accumulator operand list of an m64n8k16 wgmma, RS form: asm operands 6 to 9, 4 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_RS_N8 \
   "{%6, %7, %8, %9" "}"
+/// The in-out ("+f") asm operands of an m64n8k16 wgmma's accumulators: d[0] to d[3], in order.
 #define PATLAB_WGMMA_D_N8(d) \
   PATLAB_WGMMA_D4(d, 0)
+/// The accumulator operand list of an m64n16k16 wgmma, SS form: asm operands 3 to 10, 8 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_SS_N16 \
   "{%3, %4, %5, %6, %7, %8, %9, %10" "}"
+/// The accumulator operand list of an m64n16k16 wgmma, RS form: asm operands 6 to 13, 8 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_RS_N16 \
   "{%6, %7, %8, %9, %10, %11, %12, %13" "}"
+/// The in-out ("+f") asm operands of an m64n16k16 wgmma's accumulators: d[0] to d[7], in order.
 #define PATLAB_WGMMA_D_N16(d) \
   PATLAB_WGMMA_D4(d, 0), PATLAB_WGMMA_D4(d, 4)
+/// The accumulator operand list of an m64n32k16 wgmma, SS form: asm operands 3 to 18, 16 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_SS_N32 \
   "{%3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18" "}"
+/// The accumulator operand list of an m64n32k16 wgmma, RS form: asm operands 6 to 21, 16 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_RS_N32 \
   "{%6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21" "}"
+/// The in-out ("+f") asm operands of an m64n32k16 wgmma's accumulators: d[0] to d[15], in order.
 #define PATLAB_WGMMA_D_N32(d) \
   PATLAB_WGMMA_D4(d, 0), PATLAB_WGMMA_D4(d, 4), PATLAB_WGMMA_D4(d, 8), PATLAB_WGMMA_D4(d, 12)
+/// The accumulator operand list of an m64n64k16 wgmma, SS form: asm operands 3 to 34, 32 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_SS_N64 \
   "{%3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21," \
   " %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34" "}"
+/// The accumulator operand list of an m64n64k16 wgmma, RS form: asm operands 6 to 37, 32 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_RS_N64 \
   "{%6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24," \
   " %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37" "}"
+/// The in-out ("+f") asm operands of an m64n64k16 wgmma's accumulators: d[0] to d[31], in order.
 #define PATLAB_WGMMA_D_N64(d) \
   PATLAB_WGMMA_D4(d, 0), PATLAB_WGMMA_D4(d, 4), PATLAB_WGMMA_D4(d, 8), PATLAB_WGMMA_D4(d, 12), \
   PATLAB_WGMMA_D4(d, 16), PATLAB_WGMMA_D4(d, 20), PATLAB_WGMMA_D4(d, 24), PATLAB_WGMMA_D4(d, 28)
+/// The accumulator operand list of an m64n128k16 wgmma, SS form: asm operands 3 to 66, 64 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_SS_N128 \
   "{%3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21," \
   " %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39," \
   " %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57," \
   " %58, %59, %60, %61, %62, %63, %64, %65, %66" "}"
+/// The accumulator operand list of an m64n128k16 wgmma, RS form: asm operands 6 to 69, 64 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_RS_N128 \
   "{%6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24," \
   " %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42," \
   " %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60," \
   " %61, %62, %63, %64, %65, %66, %67, %68, %69" "}"
+/// The in-out ("+f") asm operands of an m64n128k16 wgmma's accumulators: d[0] to d[63], in order.
 #define PATLAB_WGMMA_D_N128(d) \
   PATLAB_WGMMA_D4(d, 0), PATLAB_WGMMA_D4(d, 4), PATLAB_WGMMA_D4(d, 8), PATLAB_WGMMA_D4(d, 12), \
   PATLAB_WGMMA_D4(d, 16), PATLAB_WGMMA_D4(d, 20), PATLAB_WGMMA_D4(d, 24), PATLAB_WGMMA_D4(d, 28), \
   PATLAB_WGMMA_D4(d, 32), PATLAB_WGMMA_D4(d, 36), PATLAB_WGMMA_D4(d, 40), PATLAB_WGMMA_D4(d, 44), \
   PATLAB_WGMMA_D4(d, 48), PATLAB_WGMMA_D4(d, 52), PATLAB_WGMMA_D4(d, 56), PATLAB_WGMMA_D4(d, 60)
+/// The accumulator operand list of an m64n256k16 wgmma, SS form: asm operands 3 to 130, 128 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_SS_N256 \
   "{%3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21," \
   " %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39," \
@@ -196,6 +217,7 @@ __device__ __forceinline__ void fence_operands(uint32_t (&a)[K]) {
   " %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109," \
   " %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124," \
   " %125, %126, %127, %128, %129, %130" "}"
+/// The accumulator operand list of an m64n256k16 wgmma, RS form: asm operands 6 to 133, 128 fp32 registers per thread.
 #define PATLAB_WGMMA_ACC_RS_N256 \
   "{%6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24," \
   " %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42," \
@@ -205,6 +227,7 @@ __device__ __forceinline__ void fence_operands(uint32_t (&a)[K]) {
   " %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111," \
   " %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126," \
   " %127, %128, %129, %130, %131, %132, %133" "}"
+/// The in-out ("+f") asm operands of an m64n256k16 wgmma's accumulators: d[0] to d[127], in order.
 #define PATLAB_WGMMA_D_N256(d) \
   PATLAB_WGMMA_D4(d, 0), PATLAB_WGMMA_D4(d, 4), PATLAB_WGMMA_D4(d, 8), PATLAB_WGMMA_D4(d, 12), \
   PATLAB_WGMMA_D4(d, 16), PATLAB_WGMMA_D4(d, 20), PATLAB_WGMMA_D4(d, 24), PATLAB_WGMMA_D4(d, 28), \
@@ -281,6 +304,9 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], uint64_t desc_a, uin
 /// own registers (read-write operands, left unchanged): a copy into temporaries would be a
 /// register write between wgmma_fence() and the wgmma, for which ptxas injects a
 /// warpgroup.arrive of its own (its message C7519).
+/// @tparam T __half or __nv_bfloat16 (both operands), fp32 accumulators
+/// @tparam N 8, 16, 32, 64, 128 or 256
+/// @tparam kBMajor layout of B in shared memory (Major::MN needs N % 64 == 0)
 template <typename T, int N, Major kBMajor>
 __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], uint32_t (&a)[4], uint64_t desc_b, bool accumulate) {
   static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, "16-bit inputs");
