@@ -12,9 +12,11 @@
 ///    of very different lengths (no stragglers, no padding beyond a row class);
 ///  - an item of r rows runs the pack kernel's building blocks (packed_tile.cuh: gather_q_tile,
 ///    KvTileLoader, pack_pipeline, merge_warp_columns, write_rows) at the smallest row class that
-///    holds r (16, 32 or 64 rows, all with kGroupKvTile-token KV tiles), and the last KV tile of an
-///    item overlaps the copy of the next item's first tile (pack_pipeline's prefetch), the next
-///    item's Q tile after its math;
+///    holds r (16, 32 or 64 rows, all with kGroupKvTile-token KV tiles), draining the ring, whose
+///    buffers then hold the merge's parked states, as in the pack kernel;
+///  - the kernel has two instances, a 16-row one (PAT's packs cut to 16 rows: three CTAs per SM
+///    at d = 128, as stage 7's 16x64 tile) and a 64-row one (two): the host forms both instances'
+///    groups and runs the one whose last group ends first in the model (choose_group_instance());
 ///  - the K/V it reads lies in group-contiguous regions: an item's "block table" is a run of
 ///    adjacent region slots (one KV head's page each), the same KvTileLoader reading them with
 ///    one KV head per slot;
@@ -34,6 +36,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "patlab/cuda/buffer.cuh"
@@ -56,7 +60,7 @@ namespace patlab::cuda {
 namespace {
 
 using packinfer::kGroupKvTile;
-using packinfer::kGroupTileRows;
+using packinfer::kGroupRowCaps;
 
 /// Timed runs of each measurement notes() makes (the median is reported).
 constexpr int kNotesTimings = 5;
@@ -68,38 +72,51 @@ constexpr int kAmortiseSteps = 16;
 constexpr int kRowsSmall = kTileRowOptions[0];
 constexpr int kRowsMid = kTileRowOptions[1];
 constexpr int kRowsLarge = kTileRowOptions[2];
+/// The instances' row caps, as integral constants.
+constexpr int kCapSmall = kGroupRowCaps[0];
+constexpr int kCapLarge = kGroupRowCaps[1];
+static_assert(kCapSmall == kRowsSmall && kCapLarge == kRowsLarge, "an instance's cap is a row class");
 /// Bytes in a megabyte, for the notes.
 constexpr double kMegabyte = 1e6;
 
+/// K/V stages of the ring of the instance of row cap MC (packinfer::group_ring_stages()).
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
+/// @tparam MC the instance's row cap
+template <typename KV, int D, int MC>
+inline constexpr int kGroupStages = packinfer::group_ring_stages(D, MC, static_cast<int>(sizeof(KV)));
+
 // [group-smem]
-/// Pointers into a group CTA's dynamic shared memory (packinfer::group_smem_bytes()): the pack
-/// kernel's layout at kGroupTileRows x kGroupKvTile, then the park area.
+/// Pointers into a group CTA's dynamic shared memory (packinfer::group_smem_bytes()): the Q tile
+/// of MC rows, the ring of kGroupStages K and V tiles of kGroupKvTile x D, and the converted 16-bit
+/// K and V tiles where an fp8 cache takes the shared pass. The warp-column merge parks in the ring
+/// (`k` on), which the item has drained by then.
 /// @tparam T storage type of q (the 16-bit tiles the mma reads)
 /// @tparam KV storage type of K and V
 template <typename T, typename KV>
 struct GroupSmem {
-  T* q;         ///< the Q tile, kGroupTileRows x D
-  KV* k;        ///< kKvStages K tiles of kGroupKvTile x D
-  KV* v;        ///< kKvStages V tiles
-  T* k16;       ///< fp8 KV, items of more than one warp row: the converted K tile
-  T* v16;       ///< fp8 KV, items of more than one warp row: the converted V tile
-  float* park;  ///< the warp-column merge's parked states, apart from the K/V tiles
+  T* q;    ///< the Q tile, MC x D
+  KV* k;   ///< the K tiles of the ring; from here on the parked states, after an item's tiles
+  KV* v;   ///< the V tiles of the ring
+  T* k16;  ///< fp8 KV, items converted in the shared pass: the converted K tile
+  T* v16;  ///< fp8 KV, items converted in the shared pass: the converted V tile
 };
 
-/// The GroupSmem of a CTA at head dim D.
+/// The GroupSmem of a CTA of the instance of row cap MC at head dim D.
 /// @tparam T storage type of q
 /// @tparam KV storage type of K and V
 /// @tparam D head dimension
-template <typename T, typename KV, int D>
+/// @tparam MC the instance's row cap
+template <typename T, typename KV, int D, int MC>
 __device__ __forceinline__ GroupSmem<T, KV> group_smem(unsigned char* smem) {
   constexpr int N = kGroupKvTile;
+  constexpr int kStages = kGroupStages<KV, D, MC>;
   GroupSmem<T, KV> s;
   s.q = reinterpret_cast<T*>(smem);
-  s.k = reinterpret_cast<KV*>(s.q + kGroupTileRows * D);
-  s.v = s.k + kKvStages * N * D;
-  s.k16 = reinterpret_cast<T*>(s.v + kKvStages * N * D);
+  s.k = reinterpret_cast<KV*>(s.q + MC * D);
+  s.v = s.k + kStages * N * D;
+  s.k16 = reinterpret_cast<T*>(s.v + kStages * N * D);
   s.v16 = s.k16 + N * D;
-  s.park = reinterpret_cast<float*>(smem + patlab::pack_smem_bytes(D, kGroupTileRows, N, sizeof(KV)));
   return s;
 }
 // [group-smem]
@@ -126,46 +143,29 @@ __device__ __forceinline__ GroupLoader<KV, D, kThreads> item_loader(const PackKe
                                       k_s, v_s, tid);
 }
 
-/// Head dim from which the group kernel converts every item's fp8 tiles in a shared pass.
-constexpr int kGroupFp8SharedHeadDim = 256;
-/// Whether the group kernel converts an M-row item's fp8 tiles in registers: as the pack kernel
-/// (kFp8InRegisters: 16-row items) below kGroupFp8SharedHeadDim; at d = 256 every item takes the
-/// shared pass. There the 16-row register path needs the pack kernel's 252 registers, and inside the
-/// group kernel (255 at most, one CTA of 8 warps per SM) it spilled: 134 local loads in its loop
-/// (cuobjdump -sass, sm_90), 0.24-0.49 of the fp16 speed on the H200
-/// (docs/results/2026-12-03-h200-loader-checks, run 2). The shared pass converts with all 8 warps,
-/// also the 4 that a 16-row item leaves to copying.
-/// @tparam KV storage type of K and V
-/// @tparam D head dimension
-/// @tparam M the item's row class
-template <typename KV, int D, int M>
-inline constexpr bool kGroupFp8InRegisters = kFp8InRegisters<KV, M> && D < kGroupFp8SharedHeadDim;
-
 // [group-item]
-/// One work item at row class M: the pack kernel's pipeline from KV buffer `stage0` (the item's
-/// Q tile and first KV tile already issued), with `prefetch(stage)` at its last tile and `after()`
-/// once its tiles are consumed, then the warp-column merge (in the park area) and the rows'
-/// output or partials. Warps past PackWarpLayout<D, M, N>'s (the CTA has the most any row class
-/// needs) only copy.
-/// Not inlined: each row class gets its own register allocation. Inlined, the three classes in
-/// one loop spilled (ptxas -v, sm_90: 108 bytes at d=128, 668 at d=256); apart, none spills at
-/// d=64 and d=128, and the 32- and 64-row classes at d=256 spill 44 bytes (fp8: 64), near the
-/// pack kernel's own 36 at d=256 64x64.
+/// One work item at row class M in the instance of row cap MC: the pack kernel's pipeline over the
+/// whole ring from buffer 0 (the item's Q tile and KV tile 0 already issued), drained, then the
+/// warp-column merge parked in the ring and the rows' output or partials, as the pack kernel
+/// does. Warps past PackWarpLayout<D, M, N>'s (the CTA has the most any row class needs) only copy.
+/// fp8 K/V converts in registers where packinfer::group_fp8_in_registers() (16-row items below
+/// d = 256), else in the shared pass into `k16`, `v16`.
 /// @tparam T storage type of q and the output
 /// @tparam KV storage type of K and V
 /// @tparam D head dimension
-/// @tparam M the item's row class (16, 32 or 64), at least its rows
+/// @tparam M the item's row class (16, 32 or 64), at least its rows, at most MC
+/// @tparam MC the instance's row cap
 /// @tparam kThreads threads of the CTA
-/// @tparam Prefetch callable as prefetch(int stage): issues the next item's first KV tile
-/// @tparam After callable as after(): issues the next item's Q tile
-template <typename T, typename KV, int D, int M, int kThreads, typename Prefetch, typename After>
-__device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSmem<T, KV>& sm, int item, int stage0,
-                                         const GroupLoader<KV, D, kThreads>& load, Prefetch&& prefetch, After&& after,
-                                         int tid) {
+template <typename T, typename KV, int D, int M, int MC, int kThreads>
+__device__ __forceinline__ void item_body(const PackKernelArgs& args, const GroupSmem<T, KV>& sm, int item,
+                                          const GroupLoader<KV, D, kThreads>& load, int tid) {
   constexpr int N = kGroupKvTile;
   using Layout = PackWarpLayout<D, M, N>;
+  static_assert(M <= MC, "an item's class is at most the instance's cap");
   static_assert(Layout::kThreads <= kThreads, "the CTA has the threads of every row class");
   static_assert(pack_tile_fits(D, M, N, static_cast<int>(sizeof(KV))), "every row class fits the budgets");
+  static_assert(packinfer::group_instance_fits(D, MC, static_cast<int>(sizeof(KV))),
+                "the parked states fit behind the Q tile");
   const int lane = tid % 32, warp = tid / 32;
   const int row_warp = warp % Layout::kRows, col_warp = warp / Layout::kRows;
   const int first = args.query_begin[item];
@@ -177,88 +177,94 @@ __device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSme
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};
   SoftmaxRow<> row_state[2];
-  // one ring for every row class: kKvStages stages, fp8 converted in registers by 16-row items
-  // below d = 256 (kGroupFp8InRegisters), by the shared pass otherwise
-  constexpr bool kFp8Registers = kGroupFp8InRegisters<KV, D, M>;
-  pack_pipeline<T, KV, D, M, N, kThreads, kKvStages, kFp8Registers>(
-      sm.q, sm.k, sm.v, sm.k16, sm.v16, load, stage0, args.kv_len[item], active, q_row, col0, scale, lane, tid,
-      row_state, o, prefetch, [](auto&, int) {});
-  after();
-  if (merge_warp_columns<KV, D, M, N, Layout>(sm.park, active, q_row, col_warp, lane, row_state, o))
+  constexpr bool kFp8Registers = packinfer::group_fp8_in_registers(D, M, static_cast<int>(sizeof(KV)));
+  pack_pipeline<T, KV, D, M, N, kThreads, kGroupStages<KV, D, MC>, kFp8Registers>(
+      sm.q, sm.k, sm.v, sm.k16, sm.v16, load, 0, args.kv_len[item], active, q_row, col0, scale, lane, tid, row_state, o,
+      [](int) {}, [](auto&, int) {});
+  cp_async_wait<0>();
+  if (merge_warp_columns<KV, D, M, N, Layout>(sm.k, active, q_row, col_warp, lane, row_state, o))
     write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);
 }
 // [group-item]
 
+/// item_body() not inlined, so that each row class of the 64-row instance gets its own register
+/// allocation: inlined, the three classes in one loop spilled (ptxas -v, sm_90: 108 bytes at
+/// d=128, 668 at d=256). The 16-row instance has one class and inlines item_body() (a call costs
+/// it registers under its cap of three CTAs per SM: 8 to 200 bytes of spills at d=128).
+/// @tparam T storage type of q and the output
+/// @tparam KV storage type of K and V
+/// @tparam D head dimension
+/// @tparam M the item's row class
+/// @tparam MC the instance's row cap
+/// @tparam kThreads threads of the CTA
+template <typename T, typename KV, int D, int M, int MC, int kThreads>
+__device__ __noinline__ void run_item(const PackKernelArgs& args, const GroupSmem<T, KV>& sm, int item,
+                                      const GroupLoader<KV, D, kThreads>& load, int tid) {
+  item_body<T, KV, D, M, MC, kThreads>(args, sm, item, load, tid);
+}
+
 // [group-kernel]
 /// One CTA per group: the items group_begin[blockIdx.x] .. group_begin[blockIdx.x + 1] of `args`
-/// (each item a "pack" with its own KV head, args.pack_kv_head), one after the other. The first
-/// item's Q tile and KV tile are issued up front; each item's last KV tile overlaps the copy of
-/// the next item's first one, and the next Q tile is gathered as soon as the item's tiles are
-/// consumed (while its rows are merged and written).
+/// (each item a "pack" with its own KV head, args.pack_kv_head, of at most MC rows), one after the
+/// other: its Q tile and first KV tile issued, run_item at its row class, and a barrier before the
+/// next item's copies overwrite the Q tile and the parked states.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3
 /// @tparam D head dimension (64, 128 or 256)
-template <typename T, typename KV, int D>
-__global__ void __launch_bounds__(packinfer::group_kernel_threads(D), packinfer::group_register_ctas(D))
+/// @tparam MC the instance's row cap (kGroupRowCaps: 16 or 64)
+template <typename T, typename KV, int D, int MC>
+__global__ void __launch_bounds__(packinfer::group_kernel_threads(D, MC), packinfer::group_register_ctas(D, MC))
     group_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ group_begin) {
-  constexpr int kThreads = packinfer::group_kernel_threads(D);
-  static_assert(kRowsLarge == kGroupTileRows, "the largest row class is the Q tile's");
+  constexpr int kThreads = packinfer::group_kernel_threads(D, MC);
   extern __shared__ __align__(128) unsigned char smem[];
-  const GroupSmem<T, KV> sm = group_smem<T, KV, D>(smem);
+  const GroupSmem<T, KV> sm = group_smem<T, KV, D, MC>(smem);
   const int tid = threadIdx.x;
   const int begin = group_begin[blockIdx.x], end = group_begin[blockIdx.x + 1];
-  if (begin == end) return;
-  auto rows_of = [&](int item) { return (args.query_begin[item + 1] - args.query_begin[item]) * args.group; };
-  auto gather = [&](int item) {
-    gather_q_tile<T, D, kGroupTileRows, kThreads>(args, sm.q, args.query_begin[item], rows_of(item),
-                                                  args.pack_kv_head[item], tid);
-  };
-  gather(begin);
-  item_loader<KV, D, kThreads>(args, sm.k, sm.v, begin, tid)(0, 0);
-  cp_async_commit();  // the first item's Q tile and KV tile 0
-  int stage0 = 0;
   for (int item = begin; item < end; ++item) {
-    const bool has_next = item + 1 < end;
+    if (item > begin) __syncthreads();  // every warp is done with the last item's Q tile and parked states
+    const int rows = (args.query_begin[item + 1] - args.query_begin[item]) * args.group;
+    gather_q_tile<T, D, MC, kThreads>(args, sm.q, args.query_begin[item], rows, args.pack_kv_head[item], tid);
     const GroupLoader<KV, D, kThreads> load = item_loader<KV, D, kThreads>(args, sm.k, sm.v, item, tid);
-    auto prefetch = [&](int stage) {  // the next item's loader is made here, live only at the last tile
-      if (has_next) item_loader<KV, D, kThreads>(args, sm.k, sm.v, item + 1, tid)(stage, 0);
-    };
-    auto after = [&] {
-      if (has_next) {
-        gather(item + 1);
-        cp_async_commit();
-      }
-    };
-    const int rows = rows_of(item);
-    if (rows <= kRowsSmall)
-      run_item<T, KV, D, kRowsSmall, kThreads>(args, sm, item, stage0, load, prefetch, after, tid);
+    load(0, 0);
+    cp_async_commit();  // the item's Q tile and KV tile 0
+    if constexpr (MC == kRowsSmall)
+      item_body<T, KV, D, kRowsSmall, MC, kThreads>(args, sm, item, load, tid);
+    else if (rows <= kRowsSmall)
+      run_item<T, KV, D, kRowsSmall, MC, kThreads>(args, sm, item, load, tid);
     else if (rows <= kRowsMid)
-      run_item<T, KV, D, kRowsMid, kThreads>(args, sm, item, stage0, load, prefetch, after, tid);
+      run_item<T, KV, D, kRowsMid, MC, kThreads>(args, sm, item, load, tid);
     else
-      run_item<T, KV, D, kRowsLarge, kThreads>(args, sm, item, stage0, load, prefetch, after, tid);
-    stage0 = (stage0 + (args.kv_len[item] + kGroupKvTile - 1) / kGroupKvTile) % kKvStages;
+      run_item<T, KV, D, kRowsLarge, MC, kThreads>(args, sm, item, load, tid);
   }
-  cp_async_wait<0>();
 }
 // [group-kernel]
 
-/// The group kernel instance of (T, KV, D) with its shared-memory limit raised; throws
+/// The group kernel instance (T, KV, D, MC) with its shared-memory limit raised; throws
 /// Error(unsupported) when the device gives a CTA less than it needs. Returns the CTAs of it one
 /// SM holds (the occupancy calculator).
 /// @tparam T storage type of q
 /// @tparam KV storage type of K and V
 /// @tparam D head dimension
-template <typename T, typename KV, int D>
+/// @tparam MC the instance's row cap
+template <typename T, typename KV, int D, int MC>
 int configure_group_kernel(int64_t smem_optin) {
-  constexpr int bytes = packinfer::group_smem_bytes(D, static_cast<int>(sizeof(KV)));
+  constexpr int bytes = packinfer::group_smem_bytes(D, MC, static_cast<int>(sizeof(KV)));
   if (bytes > smem_optin)
     throw Error(ErrorKind::unsupported, "stage 10 needs " + std::to_string(bytes) + " bytes of shared memory per CTA at d=" +
                                             std::to_string(D) + ", the device gives " + std::to_string(smem_optin));
-  set_kernel_smem(group_attention_kernel<T, KV, D>, bytes);
+  set_kernel_smem(group_attention_kernel<T, KV, D, MC>, bytes);
   int ctas = 0;
-  PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, group_attention_kernel<T, KV, D>,
-                                                                  packinfer::group_kernel_threads(D), bytes));
+  PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, group_attention_kernel<T, KV, D, MC>,
+                                                                  packinfer::group_kernel_threads(D, MC), bytes));
   return ctas;
+}
+
+/// Calls f(std::integral_constant<int, MC>) for the instance of row cap `cap` (one of kGroupRowCaps).
+/// @tparam F callable as f(cap): a std::integral_constant<int, MC>
+template <typename F>
+void dispatch_row_cap(int cap, F&& f) {
+  if (cap == kCapSmall) f(std::integral_constant<int, kCapSmall>{});
+  else f(std::integral_constant<int, kCapLarge>{});
 }
 
 /// "1.23" (two decimals).
@@ -309,6 +315,8 @@ class PackInferStage final : public Stage {
   int sms_ = 0;
   int occupancy_ = 0;         ///< group CTAs per SM by the occupancy calculator
   int estimate_ = 0;          ///< group CTAs per SM the groups were formed for (the host's estimate)
+  int row_cap_ = 0;           ///< the instance's row cap (kGroupRowCaps), chosen by the host's model
+  std::vector<double> instance_scores_;  ///< per instance: group_end_time() (choose_group_instance())
   int launched_ = 0;          ///< groups with work (one CTA each)
   int64_t items_ = 0;
   int64_t bytes_ = 0;         ///< group_plan_bytes(): one step's model bytes
@@ -336,17 +344,22 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   shape_ = batch.shape;
   sms_ = batch.device->sm_count;
   const int D = shape_.head_dim;
-  dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
-    occupancy_ = configure_group_kernel<typename decltype(tag)::type, typename decltype(tag)::kv_type, decltype(dim)::value>(
-        batch.device->smem_per_block_optin);
-  });
 
   // [packinfer-groups]
-  // The groups of the host (stage_traffic() forms the same: the same SMs and CTAs per SM).
+  // The groups of the host (stage_traffic() forms the same: the same SMs, instance and CTAs per SM).
   packinfer::GroupOptions go;
   go.sms = sms_;
-  go.ctas_per_sm = estimate_ = packinfer::estimate_group_ctas_per_sm(D, shape_.kv_element_bytes());
-  groups_ = packinfer::make_groups(L, go);
+  packinfer::GroupChoice choice = packinfer::choose_group_instance(L, go);
+  groups_ = std::move(choice.plan);
+  instance_scores_ = choice.scores;
+  row_cap_ = groups_.max_rows;
+  go.ctas_per_sm = estimate_ = groups_.ctas_per_sm;
+  dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
+    dispatch_row_cap(row_cap_, [&](auto cap) {
+      occupancy_ = configure_group_kernel<typename decltype(tag)::type, typename decltype(tag)::kv_type,
+                                          decltype(dim)::value, decltype(cap)::value>(batch.device->smem_per_block_optin);
+    });
+  });
   const std::vector<std::string> faults = packinfer::validate_groups(L, groups_);
   if (!faults.empty()) throw std::logic_error("make_groups made invalid groups: " + faults.front());
   const std::vector<packinfer::GroupRegion> regions = packinfer::build_regions(L, groups_, packinfer::kDefaultReserveSteps);
@@ -359,7 +372,7 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   // Items flattened as packs with their own KV head, each with its physical blocks and its
   // region slots; partial slots; the re-layout's copies (packinfer::flatten_groups, tested on
   // the host: both block lists give the same K/V).
-  const packinfer::FlatGroups f = packinfer::flatten_groups(L, groups_, regions, kGroupTileRows);
+  const packinfer::FlatGroups f = packinfer::flatten_groups(L, groups_, regions, row_cap_);
   launched_ = static_cast<int>(f.group_begin.size()) - 1;
   items_ = f.items();
   region_slots_ = f.region_slots;
@@ -431,10 +444,13 @@ void PackInferStage::launch_groups(const PackKernelArgs& args, cudaStream_t stre
     using T = typename decltype(tag)::type;
     using KV = typename decltype(tag)::kv_type;
     constexpr int D = decltype(dim)::value;
-    group_attention_kernel<T, KV, D><<<static_cast<unsigned>(launched_), packinfer::group_kernel_threads(D),
-                                       packinfer::group_smem_bytes(D, static_cast<int>(sizeof(KV))), stream>>>(
-        args, group_begin_.get());
-    PATLAB_CUDA_CHECK_LAUNCH();
+    dispatch_row_cap(row_cap_, [&](auto cap) {
+      constexpr int MC = decltype(cap)::value;
+      group_attention_kernel<T, KV, D, MC><<<static_cast<unsigned>(launched_), packinfer::group_kernel_threads(D, MC),
+                                             packinfer::group_smem_bytes(D, MC, static_cast<int>(sizeof(KV))), stream>>>(
+          args, group_begin_.get());
+      PATLAB_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 
@@ -470,7 +486,8 @@ std::vector<uint16_t> PackInferStage::download_out() const {
 
 // [packinfer-notes]
 std::string PackInferStage::notes() const {
-  std::string s = std::to_string(groups_.slots) + " groups (" + std::to_string(launched_) + " with work; " +
+  std::string s = std::to_string(groups_.slots) + " groups of the " + std::to_string(row_cap_) + "-row instance (" +
+                  std::to_string(launched_) + " with work; " +
                   std::to_string(estimate_) + " CTAs/SM estimated, " + std::to_string(occupancy_) +
                   " by the occupancy calculator" + (occupancy_ < estimate_ ? ": more than one wave" : "") + "), " +
                   std::to_string(items_) + " work items (" + std::to_string(groups_.cuts) + " cuts, " +
@@ -481,6 +498,10 @@ std::string PackInferStage::notes() const {
                   "; regions " + std::to_string(region_slots_) + " slots, re-layout " +
                   fixed2(static_cast<double>(model_.copied_bytes) / kMegabyte) + " MB copied (" +
                   fixed2(static_cast<double>(model_.duplicate_bytes) / kMegabyte) + " MB duplicated)";
+  s += "; instances (model end time, MB at a third of an SM):";
+  for (size_t i = 0; i < instance_scores_.size(); ++i)
+    s += (i ? "," : "") + std::string(" ") + std::to_string(kGroupRowCaps[i]) + " rows " +
+         fixed2(static_cast<double>(instance_scores_[i]) / kMegabyte);
   if (timed_notes_.empty()) {
     // Measured once, here rather than in prepare() (bench's plan time stays the host's): each
     // after a warm-up, L2 not flushed (a batch over the L2 size streams from HBM anyway).

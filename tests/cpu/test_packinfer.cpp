@@ -17,6 +17,7 @@
 #include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/packinfer/group_kernel.hpp"
 #include "patlab/packinfer/groups.hpp"
 #include "patlab/packinfer/layout.hpp"
 #include "patlab/planner/planner_steps.hpp"
@@ -301,6 +302,60 @@ TEST_CASE("flatten_groups refuses an item over the kernel's rows", "[packinfer]"
   CHECK_THROWS_AS(flatten_groups(layout, plan, build_regions(layout, plan, 0), 1), std::logic_error);
 }
 
+TEST_CASE("packs cut to 16 rows cover the batch, and the 16-row instance's items fit it", "[packinfer]") {
+  for (uint64_t seed : {1u, 2u})
+    for (double shared : {0.75, 0.0}) {
+      INFO("hetero seed " << seed << ", shared " << shared);
+      const PagedLayout layout = hetero_layout(seed, 96, shared);
+      GroupOptions o = options_of(132, 3, Units::packs);
+      o.max_rows = kGroupRowCaps[0];
+      const GroupPlan plan = make_groups(layout, o);
+      check_groups(layout, plan);
+      CHECK(plan.max_rows == kGroupRowCaps[0]);
+      for (const Pack& u : plan.unit_list) CHECK(u.rows(layout.shape.group()) <= kGroupRowCaps[0]);
+      check_flattened(layout, plan);
+    }
+  RandomTreeOptions r;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO("random tree seed " << seed << " at group 5");
+    const PagedLayout layout = build_layout(random_tree(seed, r), shape_of(20, 4, 64, 16), true, seed);
+    GroupOptions o = options_of(8, 2, Units::packs);
+    o.max_rows = kGroupRowCaps[0];
+    const GroupPlan plan = make_groups(layout, o);
+    check_groups(layout, plan);
+    for (const Pack& u : plan.unit_list) CHECK(u.rows(layout.shape.group()) <= kGroupRowCaps[0]);
+  }
+}
+
+TEST_CASE("the group kernel's instances: three 16-row CTAs per SM at d=128, two of 64 rows", "[packinfer]") {
+  CHECK(estimate_group_ctas_per_sm(128, 16, 2) == 3);
+  CHECK(estimate_group_ctas_per_sm(128, 16, 1) == 3);
+  CHECK(estimate_group_ctas_per_sm(128, kMaxTileRows, 2) == 2);
+  CHECK(estimate_group_ctas_per_sm(256, 16, 2) == 1);
+  // the 16-row CTA at d=128 is stage 7's 16x64 tile: 4 KB of Q and a 64 KB ring, nothing else
+  CHECK(group_smem_bytes(128, 16, 2) == 16 * 128 * 2 + 2 * kKvStages * kGroupKvTile * 128 * 2);
+  // with equal rings the end times compare the largest groups; a thinner ring counts as more CTAs
+  CHECK(group_end_time(1000, 3, 128, 16, 2) == 3000.0);
+  CHECK(group_end_time(1000, 2, 128, kMaxTileRows, 2) == 3000.0);
+  CHECK(group_end_time(1000, 2, 128, kMaxTileRows, 1) == 6000.0);
+}
+
+TEST_CASE("stage 10's instance: 16 rows on heterogeneous batches, 64 on one long shared prefix", "[packinfer]") {
+  GroupOptions base;
+  base.sms = 132;
+  const PagedLayout hetero = hetero_layout(1, 96, 0.75);  // hetero96
+  const GroupChoice h = choose_group_instance(hetero, base);
+  REQUIRE(h.scores.size() == std::size(kGroupRowCaps));
+  CHECK(h.plan.max_rows == kGroupRowCaps[0]);
+  CHECK(h.scores[0] < h.scores[1]);
+  check_groups(hetero, h.plan);
+  const PagedLayout prefix = build_layout(parse_tree_spec("1,128_16384,256"), shape_of(32, 8, 128, 16), true, 1);
+  const GroupChoice p = choose_group_instance(prefix, base);
+  CHECK(p.plan.max_rows == kGroupRowCaps[1]);
+  CHECK(p.scores[1] < p.scores[0]);
+  CHECK(p.plan.ctas_per_sm == estimate_group_ctas_per_sm(128, kGroupRowCaps[1], 2));
+}
+
 TEST_CASE("a hand-worked payoff: one request of 64 tokens at d=64, one KV head", "[packinfer]") {
   // One group (1 SM x 1 CTA), one item of 4 blocks. Paged: 2 tensors x 4 blocks = 8 descriptors,
   // 4 table entries (16 B). Region: 4 adjacent slots, 64 tokens, 1 box per tensor = 2
@@ -367,6 +422,9 @@ TEST_CASE("bad parameters throw Error(usage) naming the knob", "[packinfer]") {
   GroupOptions o = options_of(4, 2, Units::packs);
   o.min_piece_blocks = 0;
   require_error([&] { make_groups(layout, o); }, "--min-piece-blocks must be >= 1");
+  o = options_of(4, 2, Units::packs);
+  o.max_rows = 48;
+  require_error([&] { make_groups(layout, o); }, "--max-rows must be 16, 32 or 64");
   require_error([] { parse_units("heads"); }, "unknown --units 'heads' (known: packs, requests)");
   const GroupPlan plan = make_groups(layout, options_of(4, 2, Units::packs));
   require_error([&] { build_regions(layout, plan, -1); }, "--reserve must be >= 0");

@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "patlab/error.hpp"
+#include "patlab/packinfer/group_kernel.hpp"
 #include "patlab/packinfer/groups.hpp"
 #include "patlab/packinfer/layout.hpp"
 #include "patlab/planner/planner_steps.hpp"
@@ -41,7 +42,18 @@ std::string spread(std::vector<int64_t> v, bool bytes) {
   return show(v.front()) + " / " + show(v[v.size() / 2]) + " / " + show(v.back());
 }
 
-Table groups_table(const GroupPlan& plan, const std::vector<std::string>& faults) {
+/// "16 rows (...), 64 rows (...)": each instance's model time and which one stage 10 runs.
+std::string instance_text(const GroupChoice& c) {
+  std::string s;
+  for (size_t i = 0; i < c.scores.size(); ++i) {
+    const int cap = kGroupRowCaps[i];
+    s += (i ? "; " : "") + std::to_string(cap) + " rows: " + kib(static_cast<int64_t>(c.scores[i])).text +
+         (cap == c.plan.max_rows ? " (runs)" : "");
+  }
+  return s;
+}
+
+Table groups_table(const GroupPlan& plan, const GroupChoice& stage10, const std::vector<std::string>& faults) {
   std::vector<int64_t> costs, items;
   for (const Group& g : plan.groups)
     if (!g.items.empty()) {
@@ -50,7 +62,8 @@ Table groups_table(const GroupPlan& plan, const std::vector<std::string>& faults
     }
   const int64_t max = plan.max_cost();
   return key_values("execution groups", {
-      {"units", std::string(units_name(plan.units)) + " (" + std::to_string(plan.unit_list.size()) + ")"},
+      {"units", std::string(units_name(plan.units)) + " (" + std::to_string(plan.unit_list.size()) + ", at most " +
+                    std::to_string(plan.max_rows) + " rows each)"},
       {"groups (CTA slots: SMs x " + std::to_string(plan.ctas_per_sm) + " per SM)", Cell::integer(plan.slots)},
       {"groups with work", Cell::integer(static_cast<int64_t>(costs.size()))},
       {"items per group, min / median / max", spread(items, false)},
@@ -65,6 +78,7 @@ Table groups_table(const GroupPlan& plan, const std::vector<std::string>& faults
       {"max <= bound", max <= plan.bound() ? "yes" : "NO"},
       {"validator", faults.empty() ? "PASS (every request, KV head and token in exactly one item; costs priced)"
                                    : "FAIL: " + std::to_string(faults.size()) + " faults, first: " + faults.front()},
+      {"stage 10's instance (model end time, bytes at a third of an SM)", instance_text(stage10)},
   });
 }
 
@@ -133,6 +147,9 @@ int run_packinfer(PackInferOptions o) {
   const Amortisation a = amortise(layout, plan, regions, o.policy.run_cost);
   const int64_t stage7 = stage7_makespan(layout, plan, o.groups);
   const Verdict v = decide(plan.max_cost(), stage7, a, o.policy);
+  GroupOptions stage10 = o.groups;
+  stage10.units = Units::packs;
+  const GroupChoice instance = choose_group_instance(layout, stage10);
   Table run = key_values("packinfer", {
       {"workload", choice.tree.description},
       {"shape", choice.shape.describe()},
@@ -141,7 +158,7 @@ int run_packinfer(PackInferOptions o) {
       {"seed", Cell::integer(static_cast<int64_t>(choice.seed))},
   });
   print(std::cout,
-        {run, groups_table(plan, faults), layout_table(layout, regions, a, o.reserve),
+        {run, groups_table(plan, instance, faults), layout_table(layout, regions, a, o.reserve),
          step_table(paged_step(layout, plan, o.policy.run_cost), contiguous_step(layout, plan, regions, o.policy.run_cost),
                     o.policy.run_cost),
          policy_table(a, plan.max_cost(), stage7, v, o.policy)},
@@ -164,6 +181,9 @@ void add_packinfer(CLI::App& app, Action& action) {
   cmd->add_option("--units", o->units, "What the groups are made of: packs (PAT's tree walk) or requests")
       ->capture_default_str();
   cmd->add_option("--min-piece-blocks", o->groups.min_piece_blocks, "Shortest piece a cut makes, in blocks")
+      ->capture_default_str();
+  cmd->add_option("--max-rows", o->groups.max_rows,
+                  "Most rows of one pack unit: 16, 32 or 64 (stage 10 runs 16 or 64, whichever its model prefers)")
       ->capture_default_str();
   cmd->add_option("--horizon", o->policy.horizon_steps, "Decode steps before the batch changes (the policy's horizon)")
       ->capture_default_str();

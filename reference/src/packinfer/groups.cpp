@@ -12,6 +12,7 @@
 
 #include "patlab/error.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/packinfer/group_kernel.hpp"
 #include "patlab/planner/planner_steps.hpp"
 
 namespace patlab::packinfer {
@@ -30,6 +31,8 @@ void GroupOptions::validate() const {
   require(sms >= 1, "--sms must be a positive SM count (got " + std::to_string(sms) + ")");
   require(ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(ctas_per_sm) + ")");
   require(min_piece_blocks >= 1, "--min-piece-blocks must be >= 1 (got " + std::to_string(min_piece_blocks) + ")");
+  require(one_of(max_rows, kTileRowOptions),
+          "--max-rows must be 16, 32 or 64 rows of one pack (got " + std::to_string(max_rows) + ")");
 }
 
 int64_t GroupPlan::max_cost() const {
@@ -53,10 +56,14 @@ int32_t block_tokens(const WorkItem& item, int32_t i, int page) {
   return std::min(begin + page, item.token_end) - begin;
 }
 
-std::vector<Pack> make_units(const PagedLayout& layout, Units units) {
+std::vector<Pack> make_units(const PagedLayout& layout, Units units, int max_rows) {
   if (units == Units::packs) {
     PlannerOptions po;
     po.split_kv = false;
+    if (max_rows < kMaxTileRows) {  // the walk's packs at most max_rows rows: a fixed tile of that height
+      po.tiles = TilePolicy::fixed;
+      po.fixed_tile = TileShape{max_rows, kGroupKvTile};
+    }
     return make_plan(layout, po).packs;
   }
   std::vector<Pack> out(static_cast<size_t>(layout.num_requests()));
@@ -267,11 +274,13 @@ GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options) {
   plan_steps::check_layout(layout);
   GroupPlan plan;
   plan.units = options.units;
-  plan.unit_list = make_units(layout, options.units);
+  plan.max_rows = options.max_rows;
+  plan.unit_list = make_units(layout, options.units, options.max_rows);
   PlannerOptions po;
   po.sms = options.sms;
   if (options.ctas_per_sm > 0) po.ctas_per_sm.fill(options.ctas_per_sm);
-  const std::vector<Pack> walk = options.units == Units::packs ? plan.unit_list : make_units(layout, Units::packs);
+  const std::vector<Pack> walk =
+      options.units == Units::packs ? plan.unit_list : make_units(layout, Units::packs, options.max_rows);
   plan.slots = plan_steps::split_slots(walk, layout.shape, po);
   plan.ctas_per_sm = static_cast<int32_t>(plan.slots / options.sms);
   plan.groups.resize(static_cast<size_t>(plan.slots));
@@ -289,6 +298,27 @@ GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options) {
   plan.mean_cost = (sum + plan.slots - 1) / plan.slots;
   return plan;
 }
+
+// [group instance]
+GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions& base) {
+  GroupChoice choice;
+  double best = 0;
+  const int d = layout.shape.head_dim, kv = layout.shape.kv_element_bytes();
+  for (int cap : kGroupRowCaps) {
+    GroupOptions o = base;
+    o.max_rows = cap;
+    o.ctas_per_sm = estimate_group_ctas_per_sm(d, cap, kv);
+    GroupPlan plan = make_groups(layout, o);
+    const double score = group_end_time(plan.max_cost(), plan.ctas_per_sm, d, cap, kv);
+    choice.scores.push_back(score);
+    if (choice.scores.size() == 1 || score < best) {
+      best = score;
+      choice.plan = std::move(plan);
+    }
+  }
+  return choice;
+}
+// [group instance]
 
 namespace {
 

@@ -44,18 +44,19 @@ StageTraffic plan_traffic(const PagedLayout& L, const StagePlanConfig& c) {
   return t;
 }
 
-/// Stage 10 (cuda/stages/10_packinfer.cu): PackInfer's groups on the SMs x the group kernel's
-/// estimated CTAs per SM (the GPU stage forms them with the same options).
+/// Stage 10 (cuda/stages/10_packinfer.cu): PackInfer's groups of the group kernel's instance that
+/// choose_group_instance() picks, on the SMs x its estimated CTAs per SM (the GPU stage forms them
+/// with the same options).
 StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
   packinfer::GroupOptions go;
   go.sms = o.sms;
-  go.ctas_per_sm = packinfer::estimate_group_ctas_per_sm(L.shape.head_dim, L.shape.kv_element_bytes());
-  const packinfer::GroupPlan plan = packinfer::make_groups(L, go);
+  const packinfer::GroupPlan plan = packinfer::choose_group_instance(L, go).plan;
   int64_t items = 0;
   for (const packinfer::Group& g : plan.groups) items += static_cast<int64_t>(g.items.size());
   StageTraffic t;
   t.bytes = packinfer::group_plan_bytes(L, plan);
-  t.notes = std::to_string(plan.slots) + " groups, " + std::to_string(items) + " work items";
+  t.notes = std::to_string(plan.slots) + " groups of up to " + std::to_string(plan.max_rows) + " rows, " +
+            std::to_string(items) + " work items";
   return t;
 }
 

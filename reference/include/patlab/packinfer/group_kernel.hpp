@@ -1,16 +1,20 @@
 /// @file group_kernel.hpp
 /// @brief The shape of stage 10's group kernel (cuda/stages/10_packinfer.cu) on the host: its
-/// KV tile, its threads, its shared memory and the CTAs one SM holds, so that the host's byte
-/// model (stage_traffic()) forms the same groups as the GPU stage without asking the occupancy
-/// calculator. Plain constexpr C++: no CUDA needed.
+/// instances, KV tile, ring, threads, shared memory and the CTAs one SM holds, so that the host's
+/// byte model (stage_traffic()) forms the same groups as the GPU stage without asking the
+/// occupancy calculator. Plain constexpr C++: no CUDA needed.
 ///
 /// One CTA runs a group's work items one after the other. An item of r rows runs the pack
 /// kernel's building blocks (packed_tile.cuh) at the smallest row class of kTileRowOptions that
-/// holds r, all with the KV tile kGroupKvTile, so the CTA has the most threads any of them needs
-/// and the shared memory of the largest: the Q tile of kMaxTileRows rows, kKvStages K and V
-/// tiles (plus the converted 16-bit pair with an fp8 cache), and a *park* area of its own for
-/// the warp-column merge (merge_warp_columns), which the pack kernel keeps in its K/V tiles but
-/// the group kernel cannot: they hold the next item's first tile by then.
+/// holds r, all with the KV tile kGroupKvTile. The kernel has one instance per *row cap* of
+/// kGroupRowCaps, the most rows an item of its launch may have: the CTA has the threads of the
+/// largest class up to the cap and a Q tile of that many rows. A launch of 16-row items needs a
+/// 16-row CTA, which fits three on an SM at d = 128, where the 64-row instance fits two (chapter
+/// 23, section 8: that difference, not the groups, decided stage 10's first measurement).
+///
+/// Each item drains the ring before the next begins: the warp-column merge parks its states in
+/// the ring's buffers, as the pack kernel does, so no shared memory is set apart for it, and the
+/// next item's Q tile and first KV tile are issued after the merge.
 #pragma once
 
 #include "patlab/planner/plan.hpp"
@@ -21,57 +25,132 @@ namespace patlab::packinfer {
 /// KV tokens per tile of the group kernel, at every row class and head dim: 64 fits every head
 /// dim's budget with 64 rows (tile_budget.hpp: 8 warps at d=256).
 inline constexpr int kGroupKvTile = 64;
-/// Rows of the group kernel's Q tile: the largest pack (kMaxTileRows).
-inline constexpr int kGroupTileRows = kMaxTileRows;
+/// Row caps of the group kernel's instances: the most rows of one work item in a launch. 16: every
+/// item one warp row (PAT's packs cut to 16 rows); kMaxTileRows: the pack kernel's largest tile.
+inline constexpr int kGroupRowCaps[] = {16, kMaxTileRows};
 /// Bytes of one float of the parked warp-column states.
 inline constexpr int kParkElemBytes = 4;
+/// Head dim from which the group kernel converts every item's fp8 tiles in a shared pass: at
+/// d = 256 the 16-row register path needs the pack kernel's 252 registers, and inside the group
+/// kernel (255 at most) it spilled (chapter 23, section 8).
+inline constexpr int kGroupFp8SharedHeadDim = 256;
 
-static_assert(pack_tile_fits(256, kGroupTileRows, kGroupKvTile, 1) && pack_tile_fits(256, kGroupTileRows, kGroupKvTile),
-              "the group kernel's largest tile fits every head dim");
+/// True when `rows` is one of kGroupRowCaps.
+constexpr bool is_group_row_cap(int rows) {
+  for (int cap : kGroupRowCaps)
+    if (cap == rows) return true;
+  return false;
+}
 
-/// Threads of the group kernel at head dim d: the most of the pack kernel's layouts of its row
-/// classes (kTileRowOptions x kGroupKvTile).
-constexpr int group_kernel_threads(int d) {
+/// Whether the instance of row cap `cap` at head dim d converts fp8 tiles in registers for every
+/// item: only 16-row items (one warp row) can, and not from kGroupFp8SharedHeadDim on.
+constexpr bool group_fp8_in_registers(int d, int m, int kv_elem_bytes) {
+  return pack_fp8_in_registers(m, kv_elem_bytes) && d < kGroupFp8SharedHeadDim;
+}
+
+/// Whether the instance of row cap `cap` needs the converted 16-bit K and V tiles (an fp8 cache
+/// and some item class that converts in a shared pass).
+constexpr bool group_shared_pass(int d, int cap, int kv_elem_bytes) {
+  return kv_elem_bytes < kTileElemBytes && !group_fp8_in_registers(d, cap, kv_elem_bytes);
+}
+
+/// K/V stages of the ring of the instance of row cap `cap`: the pack kernel's for a 16-row
+/// instance that converts fp8 in registers (pack_kv_stages(): four fp8 stages at d <= 128 in the
+/// bytes of two 16-bit ones), else kKvStages, which every item class of the instance shares.
+constexpr int group_ring_stages(int d, int cap, int kv_elem_bytes) {
+  return cap == kGroupRowCaps[0] && group_fp8_in_registers(d, cap, kv_elem_bytes) ? pack_kv_stages(d, cap, kv_elem_bytes)
+                                                                                   : kKvStages;
+}
+
+/// Threads of the instance of row cap `cap` at head dim d: the most of the pack kernel's layouts
+/// of its row classes (kTileRowOptions up to `cap`, x kGroupKvTile).
+constexpr int group_kernel_threads(int d, int cap) {
   int most = 0;
-  for (int m : kTileRowOptions) most = pack_threads(d, m, kGroupKvTile) > most ? pack_threads(d, m, kGroupKvTile) : most;
+  for (int m : kTileRowOptions)
+    if (m <= cap && pack_threads(d, m, kGroupKvTile) > most) most = pack_threads(d, m, kGroupKvTile);
   return most;
 }
 
-/// Bytes of the park area at head dim d: (warp columns - 1) x rows x (d + 2) floats (o, m and l
-/// of each parked row), the most over the row classes.
-constexpr int group_park_bytes(int d) {
-  int most = 0;
-  for (int m : kTileRowOptions) {
-    const int bytes = (pack_warp_cols(d, m, kGroupKvTile) - 1) * m * (d + 2) * kParkElemBytes;
-    most = bytes > most ? bytes : most;
-  }
-  return most;
+/// Dynamic shared memory of a CTA of the instance of row cap `cap` at head dim d with K/V elements
+/// of `kv_elem_bytes`: the Q tile of `cap` rows, the ring, and the converted 16-bit K and V tiles
+/// where group_shared_pass().
+constexpr int group_smem_bytes(int d, int cap, int kv_elem_bytes = kTileElemBytes) {
+  const int ring = 2 * group_ring_stages(d, cap, kv_elem_bytes) * kGroupKvTile * d * kv_elem_bytes;
+  const int converted = group_shared_pass(d, cap, kv_elem_bytes) ? 2 * kGroupKvTile * d * kTileElemBytes : 0;
+  return cap * d * kTileElemBytes + ring + converted;
 }
 
-/// Dynamic shared memory of a group CTA at head dim d with K/V elements of `kv_elem_bytes`.
-constexpr int group_smem_bytes(int d, int kv_elem_bytes = kTileElemBytes) {
-  return pack_smem_bytes(d, kGroupTileRows, kGroupKvTile, kv_elem_bytes) + group_park_bytes(d);
+/// Bytes the warp-column merge of an m-row item parks at head dim d: (warp columns - 1) x rows x
+/// (d + 2) floats (o, m and l of each parked row).
+constexpr int group_park_bytes(int d, int m) {
+  return (pack_warp_cols(d, m, kGroupKvTile) - 1) * m * (d + 2) * kParkElemBytes;
 }
 
-static_assert(group_smem_bytes(256) <= kPackSmemBudget && group_smem_bytes(256, 1) <= kPackSmemBudget,
-              "the group kernel fits one CTA's shared memory at d=256");
+/// True when every item class of the instance of row cap `cap` parks its states in the ring and
+/// converted tiles (everything after the Q tile), and the CTA fits one SM's shared memory.
+constexpr bool group_instance_fits(int d, int cap, int kv_elem_bytes) {
+  if (group_smem_bytes(d, cap, kv_elem_bytes) > kPackSmemBudget) return false;
+  for (int m : kTileRowOptions)
+    if (m <= cap && group_park_bytes(d, m) > group_smem_bytes(d, cap, kv_elem_bytes) - cap * d * kTileElemBytes)
+      return false;
+  return true;
+}
 
-/// Group CTAs per SM that the kernel's registers must allow at head dim d: its
+static_assert(group_instance_fits(64, 16, 2) && group_instance_fits(128, 16, 2) && group_instance_fits(256, 16, 2) &&
+                  group_instance_fits(64, 16, 1) && group_instance_fits(128, 16, 1) && group_instance_fits(256, 16, 1),
+              "the 16-row instance fits every head dim and cache");
+static_assert(group_instance_fits(64, kMaxTileRows, 2) && group_instance_fits(128, kMaxTileRows, 2) &&
+                  group_instance_fits(256, kMaxTileRows, 2) && group_instance_fits(64, kMaxTileRows, 1) &&
+                  group_instance_fits(128, kMaxTileRows, 1) && group_instance_fits(256, kMaxTileRows, 1),
+              "the 64-row instance fits every head dim and cache");
+
+/// Group CTAs per SM that the instance's registers must allow at head dim d: its
 /// __launch_bounds__ minimum, so ptxas caps the registers to fit (65536 / (CTAs x threads)).
-/// Measured with `-Xptxas -v` on sm_90 without the cap: 168 registers at d=64 (3 CTAs of 128
-/// threads fit 170), 244-255 at d=128 (2 fit 256), 255 at d=256 (256 threads: 1).
-constexpr int group_register_ctas(int d) { return d <= 64 ? 3 : d <= 128 ? 2 : 1; }
+/// 64-row instance, measured with `-Xptxas -v` on sm_90 without the cap: 168 registers at d=64
+/// (3 CTAs of 128 threads fit 170), 244-255 at d=128 (2 fit 256), 255 at d=256 (256 threads: 1).
+/// 16-row instance: the pack kernel's 16x64 tile, 128 registers at d=128 (3 CTAs of 128 threads
+/// fit 170), and one CTA at d=256, where its ring alone takes more than half an SM.
+constexpr int group_register_ctas(int d, int cap) {
+  if (cap == kGroupRowCaps[0]) return d <= 128 ? 3 : 1;
+  return d <= 64 ? 3 : d <= 128 ? 2 : 1;
+}
 
-/// The group CTAs one SM holds at head dim d, from shared memory, threads and the register cap
-/// (the host's estimate, as estimate_ctas_per_sm() for the pack kernel; the stage reports the
-/// occupancy calculator's beside it): the groups' CTA slots per SM on both sides. At d=64 3
-/// (registers; 53 KB of shared memory would give 4), at d=128 2 (105 KB), at d=256 1 (226 KB).
-constexpr int estimate_group_ctas_per_sm(int d, int kv_elem_bytes = kTileElemBytes) {
-  const int by_smem = kSmemPerSm / (group_smem_bytes(d, kv_elem_bytes) + kSmemReservedPerCta);
-  const int by_threads = kMaxThreadsPerSm / group_kernel_threads(d);
+/// The CTAs of the instance of row cap `cap` one SM holds at head dim d, from shared memory,
+/// threads and the register cap (the host's estimate, as estimate_ctas_per_sm() for the pack
+/// kernel; the stage reports the occupancy calculator's beside it): the groups' CTA slots per SM on
+/// both sides. 64-row instance: 3 at d=64, 2 at d=128, 1 at d=256; 16-row instance: 3 at d <= 128.
+constexpr int estimate_group_ctas_per_sm(int d, int cap, int kv_elem_bytes = kTileElemBytes) {
+  const int by_smem = kSmemPerSm / (group_smem_bytes(d, cap, kv_elem_bytes) + kSmemReservedPerCta);
+  const int by_threads = kMaxThreadsPerSm / group_kernel_threads(d, cap);
   int fit = by_smem < by_threads ? by_smem : by_threads;
-  fit = fit < group_register_ctas(d) ? fit : group_register_ctas(d);
+  fit = fit < group_register_ctas(d, cap) ? fit : group_register_ctas(d, cap);
   return fit > 1 ? fit : 1;
 }
+
+/// K/V bytes in flight per SM at which the group kernel's copies stream the copy bandwidth: three
+/// rings of two 64-token stages at d = 128, fp16 (3 x 64 KiB). Measured on the H200
+/// (docs/results/2026-12-02-h200-packinfer): on the same no-sharing batches stage 7's 16x64 tile,
+/// three CTAs per SM, streamed 85-103% of the copy bandwidth, and the 64-row group instance, two
+/// per SM with the same ring, 57-63%: a CTA streams about what its ring keeps in flight, so the
+/// third CTA per SM, not the balance, is what the bandwidth needs.
+inline constexpr int kSaturatingBytesPerSm = 3 * 2 * kKvStages * kGroupKvTile * 128 * kTileElemBytes;
+
+/// Bytes of the ring of the instance of row cap `cap` (both K and V, every stage).
+constexpr int group_ring_bytes(int d, int cap, int kv_elem_bytes) {
+  return 2 * group_ring_stages(d, cap, kv_elem_bytes) * kGroupKvTile * d * kv_elem_bytes;
+}
+
+/// The time at which the last of `slots` groups (`ctas_per_sm` per SM) ends, in units of its
+/// cost: max_cost x the slot share each CTA streams at, max(ctas_per_sm, SM saturation / ring):
+/// with fewer CTAs per SM than saturate it, each streams its ring's bytes in flight, not an equal
+/// share of the bandwidth. Per SM, so the SM count drops out of comparisons on one GPU.
+constexpr double group_end_time(int64_t max_cost, int ctas_per_sm, int d, int cap, int kv_elem_bytes) {
+  const double saturating = static_cast<double>(kSaturatingBytesPerSm) / group_ring_bytes(d, cap, kv_elem_bytes);
+  return static_cast<double>(max_cost) * (ctas_per_sm > saturating ? ctas_per_sm : saturating);
+}
+
+static_assert(estimate_group_ctas_per_sm(128, 16) == 3 && estimate_group_ctas_per_sm(128, 16, 1) == 3 &&
+                  estimate_group_ctas_per_sm(128, kMaxTileRows) == 2,
+              "at d = 128 the 16-row instance holds three CTAs per SM, the 64-row one two");
 
 }  // namespace patlab::packinfer

@@ -71,6 +71,9 @@ struct GroupOptions {
   int ctas_per_sm = 0;          ///< resident CTAs per SM; 0: the planner's estimate (split_slots())
   Units units = Units::packs;   ///< what the items are cut from
   int min_piece_blocks = kDefaultMinSplitBlocks;  ///< shortest piece a cut makes, in blocks
+  /// Packs: the most rows of one (the walk's packs at most this many rows; one of
+  /// kTileRowOptions). Stage 10 sets its kernel instance's row cap (group_kernel.hpp).
+  int max_rows = kMaxTileRows;
   /// Throws Error(usage) naming the first bad knob.
   void validate() const;
 };
@@ -101,6 +104,7 @@ struct GroupPlan {
   std::vector<Pack> unit_list;     ///< the units the items index
   std::vector<Group> groups;       ///< G groups, some possibly empty (fewer items than slots)
   int64_t slots = 0;               ///< G: SMs x CTAs per SM
+  int32_t max_rows = kMaxTileRows; ///< the most rows of one unit (GroupOptions::max_rows)
   int32_t ctas_per_sm = 0;         ///< the resident CTAs per SM used
   int64_t cap = 0;                 ///< the item cap of step 2 (T - kCtaFixedBytes)
   int64_t mean_cost = 0;           ///< ceil(sum of final group costs / G)
@@ -128,12 +132,26 @@ inline int64_t block_head_key(int32_t block, int32_t head, int hkv) { return int
 /// block_end)): a page, or fewer in the unit's partial last block.
 int32_t block_tokens(const WorkItem& item, int32_t i, int page);
 
-/// The units of `layout` under `units`: PAT's walk packs, or one pack per request.
-std::vector<Pack> make_units(const PagedLayout& layout, Units units);
+/// The units of `layout` under `units`: PAT's walk packs of at most `max_rows` rows (one of
+/// kTileRowOptions), or one pack per request.
+std::vector<Pack> make_units(const PagedLayout& layout, Units units, int max_rows = kMaxTileRows);
 
 /// Builds the groups (the algorithm of the file comment). Throws Error(usage) on bad options or
 /// a layout whose tables do not match its lengths.
 GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options);
+
+/// Stage 10's groups: one plan per instance of the group kernel (a row cap of kGroupRowCaps, on
+/// the SMs x that instance's estimated CTAs per SM), and the one whose last group ends first in
+/// group_end_time()'s model (chapter 23). `base` gives the SMs and the other knobs; its max_rows
+/// and ctas_per_sm are set per instance.
+struct GroupChoice {
+  GroupPlan plan;  ///< the chosen instance's groups
+  /// Per instance of kGroupRowCaps, in that order: group_end_time() of its groups, in bytes at a
+  /// third of an SM's bandwidth (the 16-row instance's slot at d = 128).
+  std::vector<double> scores;
+};
+/// Forms both instances' groups and chooses (see GroupChoice). Throws as make_groups().
+GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions& base);
 
 /// Recomputes a group's cost and distinct-block bytes from its items.
 void price_group(const PagedLayout& layout, const std::vector<Pack>& units, Group& group);
