@@ -20,6 +20,7 @@
 #include "patlab/cuda/timing.cuh"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/packinfer/groups.hpp"
 #include "patlab/stages.hpp"
 
 namespace patlab::cuda {
@@ -231,6 +232,11 @@ void Runner::set_hopper_routing(const HopperRouting& routing) {
   impl_->batch.hopper = routing;
 }
 void Runner::set_bucket_launch(BucketLaunch launch) { impl_->batch.bucket_launch = launch; }
+
+void Runner::set_group_rows(int rows) {
+  packinfer::check_group_rows(rows);
+  impl_->batch.group_rows = rows;
+}
 
 std::string Runner::unsupported(const std::string& slug) const {
   auto stage = cuda::make_stage(slug);

@@ -349,7 +349,7 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   // The groups of the host (stage_traffic() forms the same: the same SMs, instance and CTAs per SM).
   packinfer::GroupOptions go;
   go.sms = sms_;
-  packinfer::GroupChoice choice = packinfer::choose_group_instance(L, go);
+  packinfer::GroupChoice choice = packinfer::choose_group_instance(L, go, batch.group_rows);
   groups_ = std::move(choice.plan);
   instance_scores_ = choice.scores;
   row_cap_ = groups_.max_rows;

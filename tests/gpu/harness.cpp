@@ -34,6 +34,7 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   o.sms = runner.device().sm_count;
   if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
   o.hopper = c.hopper;
+  o.group_rows = c.group_rows;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -54,6 +55,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_max_kv_tile(c.max_kv_tile);
   runner.set_hopper_routing(c.hopper);
   runner.set_bucket_launch(c.bucket_launch);
+  runner.set_group_rows(c.group_rows);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;
@@ -95,6 +97,14 @@ std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows) {
   for (Case& c : cases) {
     c.name += ", packs of up to " + std::to_string(rows) + " rows";
     c.hopper.max_rows = rows;
+  }
+  return cases;
+}
+
+std::vector<Case> with_group_rows(std::vector<Case> cases, int rows) {
+  for (Case& c : cases) {
+    c.name += ", stage 10 on its " + std::to_string(rows) + "-row instance";
+    c.group_rows = rows;
   }
   return cases;
 }

@@ -23,6 +23,7 @@ struct Case {
   int max_kv_tile = 0;  ///< Runner::set_max_kv_tile() before prepare (0: the planner's default)
   HopperRouting hopper = kStage8Routing;  ///< Runner::set_hopper_routing() before prepare (stage 8)
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
+  int group_rows = 0;  ///< Runner::set_group_rows() (stage 10's instance; 0: its model chooses)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -87,6 +88,11 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 /// 192; the default is kDefaultHopperMaxRows): at 192 a node of more than 128 rows gets stage
 /// 8's 192-row tile (three consumer warpgroups) where it saves a read, at 128 it never does.
 std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows);
+
+/// `cases` on stage 10's kernel instance of row cap `rows` (16 or 64) whatever its model would
+/// choose: the grids alone run most cases on the 16-row instance, and none with fp8 on the
+/// 64-row one.
+std::vector<Case> with_group_rows(std::vector<Case> cases, int rows);
 
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
 /// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.

@@ -13,7 +13,8 @@
 // stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and shapes grids again with their buckets gated
 // on streams of their own (--bucket-launch gates; the default chains them on one stream, so a
 // merge that ran before every bucket had finished would read NaN-poisoned partials in the default
-// grids).
+// grids); stage 10 (-DPATLAB_STAGE_GROUP_ROWS) the boundary, tree and shapes grids on each of its
+// kernel's two instances (16 and 64 rows), which its own choice would not all reach.
 #include <string>
 
 #include "../catch.hpp"
@@ -62,6 +63,16 @@ TEST_CASE("the stage matches the oracle on the boundary and tree grids with its 
 TEST_CASE("the stage matches the oracle on the tall grid (192-row packs) and the tree grid at 128 rows") {
   patlab::test::check_stage(kStage, patlab::test::with_hopper_rows(patlab::test::tall_grid(kTallSeed), 192));
   patlab::test::check_stage(kStage, patlab::test::with_hopper_rows(patlab::test::tree_grid(kTreeSeed), 128));
+}
+#endif
+
+#ifdef PATLAB_STAGE_GROUP_ROWS
+TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids on each kernel instance") {
+  for (int rows : {16, 64}) {
+    patlab::test::check_stage(kStage, patlab::test::with_group_rows(patlab::test::boundary_grid(kBoundarySeed), rows));
+    patlab::test::check_stage(kStage, patlab::test::with_group_rows(patlab::test::tree_grid(kTreeSeed), rows));
+    patlab::test::check_stage(kStage, patlab::test::with_group_rows(patlab::test::shapes_grid(kShapesSeed), rows));
+  }
 }
 #endif
 

@@ -16,6 +16,7 @@
 #include "patlab/output_file.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/model/traffic.hpp"
+#include "patlab/packinfer/groups.hpp"
 #include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/stage_traffic.hpp"
@@ -53,6 +54,7 @@ struct BenchOptions {
   int max_kv_tile = kDefaultMaxKvTile;
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
+  int group_rows = 0;                           ///< stage 10: its kernel instance's row cap (0: its model chooses)
   HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv, --hopper-wide-kv, --hopper-rows
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
@@ -140,6 +142,7 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.max_kv_tile = o.max_kv_tile;
   model.fill_window_waves = o.fill_window;
   model.max_cluster = o.max_cluster;
+  model.group_rows = o.group_rows;
   model.hopper = o.hopper.routing;
   Table t;
   t.title = "prediction";
@@ -220,6 +223,7 @@ void check_bench_options(const BenchOptions& o) {
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.hopper.routing);
   parse_bucket_launch(o.bucket_launch);
+  packinfer::check_group_rows(o.group_rows);
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
   if (!o.cta_trace.empty()) {
     require(gpu::built_with_cta_trace(), std::string("--cta-trace: ") + gpu::kNoCtaTrace);
@@ -268,6 +272,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
+  run.add({"group kernel rows (stage 10; 0: its model chooses)", Cell::integer(o.group_rows)});
   run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.routing.min_kv)});
   run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.routing.wide_kv)});
   run.add({"most rows of a stage-8 pack (--hopper-rows)", Cell::integer(o.hopper.routing.max_rows)});
@@ -370,6 +375,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_max_kv_tile(o.max_kv_tile);
   runner.set_fill_window(o.fill_window);
   runner.set_max_cluster(o.max_cluster);
+  runner.set_group_rows(o.group_rows);
   runner.set_hopper_routing(o.hopper.routing);
   runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
   progress("measuring device-to-device copy bandwidth");
@@ -420,6 +426,10 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
       ->capture_default_str();
   add_fill_window(cmd, o.fill_window);
   add_max_cluster(cmd, o.max_cluster);
+  cmd.add_option("--group-rows", o.group_rows,
+                 "Stage 10: its group kernel's instance, the most rows of one work item: 16 or 64 (0: the instance "
+                 "its model says ends first; tutorial chapter 23)")
+      ->capture_default_str();
   add_hopper_routing(cmd, o.hopper);
   cmd.add_option("--bucket-launch", o.bucket_launch,
                  "Stages 7-8 on sm_90: how the tile buckets start, largest CTAs first. gates: a stream per "

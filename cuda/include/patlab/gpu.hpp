@@ -157,6 +157,10 @@ class Runner {
   /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);
+  /// Stage 10's kernel instance: its row cap, 16 or 64 (0 restores the default: its model
+  /// chooses, packinfer::choose_group_instance()). Throws Error(usage) for another value. Applies
+  /// to stages prepared afterwards.
+  void set_group_rows(int rows);
   /// Why `slug` cannot run this workload's shape, or empty.
   std::string unsupported(const std::string& slug) const;
   /// Plans and allocates the stage's workspace; returns the host milliseconds this took

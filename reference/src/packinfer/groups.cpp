@@ -300,7 +300,13 @@ GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options) {
 }
 
 // [group instance]
-GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions& base) {
+void check_group_rows(int rows) {
+  require(rows == 0 || is_group_row_cap(rows),
+          "--group-rows must be 0 (stage 10's model chooses), 16 or 64 (got " + std::to_string(rows) + ")");
+}
+
+GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions& base, int rows) {
+  check_group_rows(rows);
   GroupChoice choice;
   double best = 0;
   const int d = layout.shape.head_dim, kv = layout.shape.kv_element_bytes();
@@ -311,7 +317,7 @@ GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions&
     GroupPlan plan = make_groups(layout, o);
     const double score = group_end_time(plan.max_cost(), plan.ctas_per_sm, d, cap, kv);
     choice.scores.push_back(score);
-    if (choice.scores.size() == 1 || score < best) {
+    if (rows != 0 ? cap == rows : choice.scores.size() == 1 || score < best) {
       best = score;
       choice.plan = std::move(plan);
     }

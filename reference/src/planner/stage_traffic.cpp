@@ -50,7 +50,7 @@ StageTraffic plan_traffic(const PagedLayout& L, const StagePlanConfig& c) {
 StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
   packinfer::GroupOptions go;
   go.sms = o.sms;
-  const packinfer::GroupPlan plan = packinfer::choose_group_instance(L, go).plan;
+  const packinfer::GroupPlan plan = packinfer::choose_group_instance(L, go, o.group_rows).plan;
   int64_t items = 0;
   for (const packinfer::Group& g : plan.groups) items += static_cast<int64_t>(g.items.size());
   StageTraffic t;

@@ -150,8 +150,13 @@ struct GroupChoice {
   /// third of an SM's bandwidth (the 16-row instance's slot at d = 128).
   std::vector<double> scores;
 };
-/// Forms both instances' groups and chooses (see GroupChoice). Throws as make_groups().
-GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions& base);
+/// Forms both instances' groups and chooses (see GroupChoice), or runs the instance of row cap
+/// `rows` when it is not 0 (a command line's --group-rows; the scores are still both). Throws as
+/// make_groups(), and Error(usage) unless `rows` is 0 or one of kGroupRowCaps.
+GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions& base, int rows = 0);
+
+/// Throws Error(usage) unless `rows` is 0 (stage 10 chooses) or one of kGroupRowCaps.
+void check_group_rows(int rows);
 
 /// Recomputes a group's cost and distinct-block bytes from its items.
 void price_group(const PagedLayout& layout, const std::vector<Pack>& units, Group& group);

@@ -33,6 +33,7 @@ struct StageTrafficOptions {
   int fill_window_waves = kDefaultFillWindowWaves;  ///< stages 7-8: PlannerOptions::fill_window_waves
   int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
   HopperRouting hopper = kStage8Routing;            ///< stage 8: PlannerOptions::hopper
+  int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
 };
 
 /// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
