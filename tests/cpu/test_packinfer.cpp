@@ -187,6 +187,8 @@ TEST_CASE("region maps are bijections onto the copied slots, shared blocks once,
       std::set<std::pair<int32_t, int32_t>> keys(region.copied.begin(), region.copied.end());
       CHECK(keys.size() == region.copied.size());  // a block of a head is stored once per region
       std::vector<int> hit(region.copied.size(), 0);
+      for (size_t k = 1; k < region.position.size(); ++k)  // sorted, each key once
+        REQUIRE(region.position[k - 1].first < region.position[k].first);
       for (const auto& p : region.position) {
         const auto [r, h, b] = p.first;
         REQUIRE(p.second >= 0);

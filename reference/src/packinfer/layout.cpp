@@ -37,6 +37,7 @@ GroupRegion build_region(const PagedLayout& layout, const GroupPlan& plan, const
   std::unordered_map<int64_t, int32_t> slot_of;  // (block, head) -> slot
   for (const WorkItem& it : group.items) {
     const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
+    std::vector<int32_t>& slots = region.item_slots.emplace_back();
     for (int32_t i = it.block_begin; i < it.block_end; ++i) {
       const int32_t block = u.blocks[static_cast<size_t>(i)];
       const auto found =
@@ -45,10 +46,12 @@ GroupRegion build_region(const PagedLayout& layout, const GroupPlan& plan, const
         region.copied.push_back({block, it.kv_head});
         region.copied_tokens += block_tokens(it, i, page);
       }
+      slots.push_back(found.first->second);
       for (int32_t r : u.queries)
-        region.position[{r, it.kv_head, it.token_begin / page + (i - it.block_begin)}] = found.first->second;
+        region.position.push_back({{r, it.kv_head, it.token_begin / page + (i - it.block_begin)}, found.first->second});
     }
   }
+  std::sort(region.position.begin(), region.position.end());
   for (const WorkItem& it : group.items)  // new tokens: at the tail, for requests that end in the group
     for (int32_t r : plan.unit_list[static_cast<size_t>(it.unit)].queries)
       if (it.token_end == layout.lengths[static_cast<size_t>(r)]) reserve_tail(layout, r, it.kv_head, reserve_steps, region);
@@ -56,28 +59,19 @@ GroupRegion build_region(const PagedLayout& layout, const GroupPlan& plan, const
 }
 // [region of a group]
 
-/// Slots of `region` that `item` reads, in block order.
-std::vector<int32_t> item_slots(const GroupPlan& plan, const GroupRegion& region, const WorkItem& it, int page) {
-  const int32_t r = plan.unit_list[static_cast<size_t>(it.unit)].queries.front();
-  std::vector<int32_t> out;
-  for (int32_t i = it.block_begin; i < it.block_end; ++i)
-    out.push_back(region.position.at({r, it.kv_head, it.token_begin / page + (i - it.block_begin)}));
-  return out;
-}
-
 // [descriptors]
 /// Descriptors of a run of `slots` adjacent region slots: one per kTmaBoxTokens tokens, per tensor.
 int64_t region_boxes(int64_t slots, int page) { return traffic::kKvTensors * ceil_div(slots * page, kTmaBoxTokens); }
 
 /// Descriptors of `group` on the region: each item reads the slots no earlier item of the group
 /// read, in maximal runs of adjacent slots.
-int64_t contiguous_runs(const GroupPlan& plan, const GroupRegion& region, const Group& group, int page) {
+int64_t contiguous_runs(const GroupRegion& region, int page) {
   std::vector<bool> read(region.copied.size(), false);  // by slot
   int64_t runs = 0;
-  for (const WorkItem& it : group.items) {
+  for (const std::vector<int32_t>& slots : region.item_slots) {
     int64_t run = 0;
     int32_t last = -2;
-    for (int32_t s : item_slots(plan, region, it, page)) {
+    for (int32_t s : slots) {
       if (read[static_cast<size_t>(s)]) continue;
       read[static_cast<size_t>(s)] = true;
       if (s != last + 1 && run > 0) {
@@ -141,7 +135,7 @@ StepModel contiguous_step(const PagedLayout& layout, const GroupPlan& plan, cons
   for (size_t g = 0; g < plan.groups.size(); ++g) {
     const Group& group = plan.groups[g];
     if (group.items.empty()) continue;
-    add_group(m, group, contiguous_runs(plan, regions[g], group, layout.shape.page_size),
+    add_group(m, group, contiguous_runs(regions[g], layout.shape.page_size),
               static_cast<int64_t>(group.items.size()) * kTableEntryBytes, run_cost);
   }
   return m;
@@ -228,7 +222,7 @@ FlatGroups flatten_groups(const PagedLayout& layout, const GroupPlan& plan, cons
                           int max_rows) {
   if (regions.size() != plan.groups.size()) throw std::logic_error("flatten_groups: one region per group");
   const Shape& shape = layout.shape;
-  const int page = shape.page_size, hkv = shape.num_kv_heads;
+  const int hkv = shape.num_kv_heads;
   const size_t R = static_cast<size_t>(layout.num_requests());
   FlatGroups f;
   // Partial slots: a request covered by one item per KV head is written directly (no slot).
@@ -248,7 +242,9 @@ FlatGroups flatten_groups(const PagedLayout& layout, const GroupPlan& plan, cons
                           layout.used_tokens[static_cast<size_t>(block)]});
     }
     const std::vector<WorkItem>& items = plan.groups[g].items;
-    for (const WorkItem& it : items) {
+    if (region.item_slots.size() != items.size()) throw std::logic_error("flatten_groups: a region of other items");
+    for (size_t k = 0; k < items.size(); ++k) {
+      const WorkItem& it = items[k];
       const Pack& u = plan.unit_list[static_cast<size_t>(it.unit)];
       if (u.rows(shape.group()) > max_rows)
         throw std::logic_error("flatten_groups: an item of " + std::to_string(u.rows(shape.group())) + " rows, over " +
@@ -262,8 +258,7 @@ FlatGroups flatten_groups(const PagedLayout& layout, const GroupPlan& plan, cons
       f.query_begin.push_back(static_cast<int32_t>(f.queries.size()));
       for (int32_t i = it.block_begin; i < it.block_end; ++i) {
         f.paged_blocks.push_back(u.blocks[static_cast<size_t>(i)]);
-        const BlockKey key{u.queries.front(), it.kv_head, it.token_begin / page + (i - it.block_begin)};
-        f.region_blocks.push_back(static_cast<int32_t>(base + region.position.at(key)));
+        f.region_blocks.push_back(static_cast<int32_t>(base + region.item_slots[k][static_cast<size_t>(i - it.block_begin)]));
       }
       f.block_begin.push_back(static_cast<int32_t>(f.paged_blocks.size()));
       f.kv_len.push_back(it.tokens());
