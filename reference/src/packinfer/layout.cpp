@@ -256,9 +256,10 @@ FlatGroups flatten_groups(const PagedLayout& layout, const GroupPlan& plan, cons
         ++j;
       }
       f.query_begin.push_back(static_cast<int32_t>(f.queries.size()));
+      const std::vector<int32_t>& slots = region.item_slots[k];
       for (int32_t i = it.block_begin; i < it.block_end; ++i) {
         f.paged_blocks.push_back(u.blocks[static_cast<size_t>(i)]);
-        f.region_blocks.push_back(static_cast<int32_t>(base + region.item_slots[k][static_cast<size_t>(i - it.block_begin)]));
+        f.region_blocks.push_back(static_cast<int32_t>(base + slots[static_cast<size_t>(i - it.block_begin)]));
       }
       f.block_begin.push_back(static_cast<int32_t>(f.paged_blocks.size()));
       f.kv_len.push_back(it.tokens());
