@@ -356,8 +356,10 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   go.ctas_per_sm = estimate_ = groups_.ctas_per_sm;
   dispatch_dtype_head_dim(shape_, [&](auto tag, auto dim) {
     dispatch_row_cap(row_cap_, [&](auto cap) {
-      occupancy_ = configure_group_kernel<typename decltype(tag)::type, typename decltype(tag)::kv_type,
-                                          decltype(dim)::value, decltype(cap)::value>(batch.device->smem_per_block_optin);
+      using T = typename decltype(tag)::type;
+      using KV = typename decltype(tag)::kv_type;
+      occupancy_ = configure_group_kernel<T, KV, decltype(dim)::value, decltype(cap)::value>(
+          batch.device->smem_per_block_optin);
     });
   });
   const std::vector<std::string> faults = packinfer::validate_groups(L, groups_);
@@ -446,9 +448,10 @@ void PackInferStage::launch_groups(const PackKernelArgs& args, cudaStream_t stre
     constexpr int D = decltype(dim)::value;
     dispatch_row_cap(row_cap_, [&](auto cap) {
       constexpr int MC = decltype(cap)::value;
-      group_attention_kernel<T, KV, D, MC><<<static_cast<unsigned>(launched_), packinfer::group_kernel_threads(D, MC),
-                                             packinfer::group_smem_bytes(D, MC, static_cast<int>(sizeof(KV))), stream>>>(
-          args, group_begin_.get());
+      constexpr int kSmem = packinfer::group_smem_bytes(D, MC, static_cast<int>(sizeof(KV)));
+      group_attention_kernel<T, KV, D, MC>
+          <<<static_cast<unsigned>(launched_), packinfer::group_kernel_threads(D, MC), kSmem, stream>>>(
+              args, group_begin_.get());
       PATLAB_CUDA_CHECK_LAUNCH();
     });
   });

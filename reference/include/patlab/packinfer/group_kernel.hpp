@@ -58,8 +58,8 @@ constexpr bool group_shared_pass(int d, int cap, int kv_elem_bytes) {
 /// instance that converts fp8 in registers (pack_kv_stages(): four fp8 stages at d <= 128 in the
 /// bytes of two 16-bit ones), else kKvStages, which every item class of the instance shares.
 constexpr int group_ring_stages(int d, int cap, int kv_elem_bytes) {
-  return cap == kGroupRowCaps[0] && group_fp8_in_registers(d, cap, kv_elem_bytes) ? pack_kv_stages(d, cap, kv_elem_bytes)
-                                                                                   : kKvStages;
+  const bool registers = cap == kGroupRowCaps[0] && group_fp8_in_registers(d, cap, kv_elem_bytes);
+  return registers ? pack_kv_stages(d, cap, kv_elem_bytes) : kKvStages;
 }
 
 /// Threads of the instance of row cap `cap` at head dim d: the most of the pack kernel's layouts
