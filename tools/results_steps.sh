@@ -1,6 +1,9 @@
 # Sourced by the run scripts of docs/results/*/ (bash): the time budget of one device call, the
 # names of its output files and its binaries, written once. Expects `budget` (seconds) set by the
-# script.
+# script, or by results_args.
+#   results_args "$0" "$@"
+#                       the prologue: set -uo pipefail, final=OUT and budget=SECONDS (default 540)
+#                       from the script's arguments, cd to the repository root
 #   left                seconds of the budget left
 #   cap N               N, or what is left of the budget when that is less (at least 1): a step's timeout
 #   slug TEXT           TEXT as a file-name part (lower-case letters and digits, runs of others as '_')
@@ -11,6 +14,14 @@
 #                       from it on exit, NAME... unpacked and their device_env in out/env.txt
 #   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
 #                       fails), its log in out/test-NAME.log, one line each with its verdict
+results_args() {
+  # the prologue every run script repeated: strict mode, FINAL and SECONDS from its arguments, the
+  # working directory at the repository root (the script's folder is docs/results/NAME)
+  set -uo pipefail
+  final=${2:?usage: $1 OUT [SECONDS]}
+  budget=${3:-540}
+  cd "$(cd "$(dirname "$1")" && pwd)/../../.." || exit 1
+}
 left() { echo $(( budget - SECONDS )); }
 cap() { local l; l=$(left); echo $(( l > $1 ? $1 : (l > 1 ? l : 1) )); }
 slug() { echo "$1" | tr -c 'a-z0-9' '_' | tr -s '_'; }
