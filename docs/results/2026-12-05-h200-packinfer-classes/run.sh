@@ -8,13 +8,9 @@
 # process each, eager and graph, 20 repeats, cold L2, checked against the oracle first. Writes
 # OUT/RUN.tar.gz (RUN/, default r1). No step starts after SECONDS (default 540).
 #   [RUN=r1] [STEPS="1 2 3"] docs/results/2026-12-05-h200-packinfer-classes/run.sh OUT [SECONDS]
-set -uo pipefail
-final=$1
-budget=${2:-540}
-here=$(cd "$(dirname "$0")" && pwd)
-cd "$here/../../.." || exit 1
 # shellcheck source=../../../tools/results_steps.sh
-source tools/results_steps.sh
+source "$(dirname "$0")/../../../tools/results_steps.sh"
+results_args "$0" "$@"
 steps=${STEPS:-1 2 3}
 results_begin "${RUN:-r1}" "$final" patlab test_10_packinfer test_serve || exit 1
 [[ $steps == *1* ]] && run_tests test_10_packinfer test_serve
