@@ -183,13 +183,15 @@ TEST_CASE("region maps are bijections onto the copied slots, shared blocks once,
     REQUIRE(regions.size() == plan.groups.size());
     const int page = layout.shape.page_size;
     int64_t tails = 0;
-    for (const GroupRegion& region : regions) {
+    for (size_t g = 0; g < regions.size(); ++g) {
+      const GroupRegion& region = regions[g];
+      const std::vector<std::pair<BlockKey, int32_t>> position = region_positions(layout, plan, plan.groups[g], region);
       std::set<std::pair<int32_t, int32_t>> keys(region.copied.begin(), region.copied.end());
       CHECK(keys.size() == region.copied.size());  // a block of a head is stored once per region
       std::vector<int> hit(region.copied.size(), 0);
-      for (size_t k = 1; k < region.position.size(); ++k)  // sorted, each key once
-        REQUIRE(region.position[k - 1].first < region.position[k].first);
-      for (const auto& p : region.position) {
+      for (size_t k = 1; k < position.size(); ++k)  // sorted, each key once
+        REQUIRE(position[k - 1].first < position[k].first);
+      for (const auto& p : position) {
         const auto [r, h, b] = p.first;
         REQUIRE(p.second >= 0);
         REQUIRE(static_cast<size_t>(p.second) < region.copied.size());

@@ -47,11 +47,8 @@ GroupRegion build_region(const PagedLayout& layout, const GroupPlan& plan, const
         region.copied_tokens += block_tokens(it, i, page);
       }
       slots.push_back(found.first->second);
-      for (int32_t r : u.queries)
-        region.position.push_back({{r, it.kv_head, it.token_begin / page + (i - it.block_begin)}, found.first->second});
     }
   }
-  std::sort(region.position.begin(), region.position.end());
   for (const WorkItem& it : group.items)  // new tokens: at the tail, for requests that end in the group
     for (int32_t r : plan.unit_list[static_cast<size_t>(it.unit)].queries)
       if (it.token_end == layout.lengths[static_cast<size_t>(r)]) reserve_tail(layout, r, it.kv_head, reserve_steps, region);
@@ -114,6 +111,23 @@ std::vector<GroupRegion> build_regions(const PagedLayout& layout, const GroupPla
   std::vector<GroupRegion> out;
   out.reserve(plan.groups.size());
   for (const Group& g : plan.groups) out.push_back(build_region(layout, plan, g, reserve_steps));
+  return out;
+}
+
+std::vector<std::pair<BlockKey, int32_t>> region_positions(const PagedLayout& layout, const GroupPlan& plan,
+                                                           const Group& group, const GroupRegion& region) {
+  if (region.item_slots.size() != group.items.size())
+    throw std::logic_error("region_positions: a region of other items");
+  const int page = layout.shape.page_size;
+  std::vector<std::pair<BlockKey, int32_t>> out;
+  for (size_t k = 0; k < group.items.size(); ++k) {
+    const WorkItem& it = group.items[k];
+    for (int32_t r : plan.unit_list[static_cast<size_t>(it.unit)].queries)
+      for (int32_t i = it.block_begin; i < it.block_end; ++i)
+        out.push_back({{r, it.kv_head, it.token_begin / page + (i - it.block_begin)},
+                       region.item_slots[k][static_cast<size_t>(i - it.block_begin)]});
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

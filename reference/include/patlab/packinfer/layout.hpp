@@ -70,12 +70,8 @@ using BlockKey = std::tuple<int32_t, int32_t, int32_t>;
 struct GroupRegion {
   /// Copied slots in region order: (physical block, KV head) each, distinct.
   std::vector<std::pair<int32_t, int32_t>> copied;
-  /// Every (request, head, logical block) the group's items read and its slot in [0,
-  /// copied.size()), sorted by key, each key once (a flat map: at 4096 requests of 4096 tokens a
-  /// std::map's 8.4 million nodes took seconds and half a gigabyte).
-  std::vector<std::pair<BlockKey, int32_t>> position;
-  /// Per item of the group, in its order: the slot of each block the item reads, in block order
-  /// (position's entries for the item's queries, stored once per item).
+  /// Per item of the group, in its order: the slot in [0, copied.size()) of each block the item
+  /// reads, in block order (the same slots serve every query of the item: region_positions()).
   std::vector<std::vector<int32_t>> item_slots;
   /// New blocks at the tail: (request, head, logical block) -> slot >= copied.size(), in order.
   std::map<BlockKey, int32_t> tail;
@@ -87,6 +83,11 @@ struct GroupRegion {
 /// The regions of every group of `plan`, each reserving `reserve_steps` decode steps of new
 /// tokens at its tail. Throws Error(usage) unless reserve_steps >= 0.
 std::vector<GroupRegion> build_regions(const PagedLayout& layout, const GroupPlan& plan, int reserve_steps);
+
+/// The region's map: every (request, head, logical block) that `group`'s items read and its slot,
+/// sorted by key, derived from region.item_slots (`region` is `group`'s, from build_regions()).
+std::vector<std::pair<BlockKey, int32_t>> region_positions(const PagedLayout& layout, const GroupPlan& plan,
+                                                           const Group& group, const GroupRegion& region);
 
 /// A decode step's cost on one layout (see the file comment).
 struct StepModel {
