@@ -7,13 +7,18 @@
 # workloads.txt stage 7 and stage 10 on the 16-row instance, then stage 10 on the 64-row one, one
 # process each, eager and graph, 20 repeats, cold L2, checked against the oracle first. Writes
 # OUT/RUN.tar.gz (RUN/, default r1). No step starts after SECONDS (default 540).
-#   [RUN=r1] [STEPS="1 2 3"] docs/results/2026-12-05-h200-packinfer-classes/run.sh OUT [SECONDS]
+# TESTS (default "test_10_packinfer test_serve") names the test binaries of step 1 (all of them
+# and patlab travel in build-ab/, 64 MiB with the tree: a call may carry fewer).
+#   [RUN=r1] [STEPS="1 2 3"] [TESTS=...] docs/results/2026-12-05-h200-packinfer-classes/run.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 steps=${STEPS:-1 2 3}
-results_begin "${RUN:-r1}" "$final" patlab test_10_packinfer test_serve || exit 1
-[[ $steps == *1* ]] && run_tests test_10_packinfer test_serve
+tests=${TESTS:-test_10_packinfer test_serve}
+# shellcheck disable=SC2086  # a list of names
+results_begin "${RUN:-r1}" "$final" patlab $tests || exit 1
+# shellcheck disable=SC2086
+[[ $steps == *1* ]] && run_tests $tests
 if [[ $steps == *2* ]]; then
   export PATH=/usr/local/cuda/bin:$PATH
   mkdir -p /tmp/sbuild/tools && cp /tmp/ab/patlab /tmp/sbuild/tools/patlab
