@@ -4,6 +4,7 @@
 // regions' maps, the GPU's flattened items (the same K/V through region slots as through
 // blocks), the re-layout's bytes, a hand-worked payoff, the policy's refusals and bad parameters.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -126,6 +127,25 @@ TEST_CASE("the validator finds a missing item, a repeated item and a wrong cost"
   GroupPlan mispriced = good;
   first_busy(mispriced).cost += 1;
   CHECK(!validate_groups(layout, mispriced).empty());
+  GroupPlan overcharged = good;
+  first_busy(overcharged).charged_bytes += 1;
+  CHECK(!validate_groups(layout, overcharged).empty());
+}
+
+TEST_CASE("a group's cost counts a block its items share once, its charged bytes once per item", "[packinfer]") {
+  // One prefix of 512 tokens (32 blocks) under 8 requests of 64 own tokens, group 1, 16-row units
+  // of requests: on one group every unit's item reads the prefix, so the prefix's bytes are in
+  // the cost once and in the charged bytes 8 times.
+  const Shape shape = shape_of(1, 1, 64, 16);
+  const PagedLayout layout = build_layout(parse_tree_spec("1,8_512,64"), shape, true, 3);
+  const GroupPlan plan = make_groups(layout, options_of(1, 1, Units::requests));
+  check_groups(layout, plan);
+  REQUIRE(plan.groups.size() == 1);
+  const Group& g = plan.groups[0];
+  const int64_t token = 2 * 64 * 2;  // K and V, d = 64, fp16
+  CHECK(g.kv_bytes == (512 + 8 * 64) * token);
+  CHECK(g.charged_bytes - g.cost == 7 * 512 * token);
+  CHECK(plan.max_charged() == g.charged_bytes);
 }
 
 TEST_CASE("the validator finds a request cut differently at two KV heads", "[packinfer]") {
@@ -338,16 +358,19 @@ TEST_CASE("the group kernel's instances: three 16-row CTAs per SM at d=128, two 
   CHECK(estimate_group_ctas_per_sm(256, 16, 2) == 1);
   // the 16-row CTA at d=128 is stage 7's 16x64 tile: 4 KB of Q and a 64 KB ring, nothing else
   CHECK(group_smem_bytes(128, 16, 2) == 16 * 128 * 2 + 2 * kKvStages * kGroupKvTile * 128 * 2);
-  // with equal rings the end times compare the largest groups; a thinner ring counts as more CTAs
+  // 20/9 rings of 64 KiB saturate an SM (the 2026-12-05 run): three CTAs of the 16-row instance
+  // stream a third of the SM each, two of the 64-row one 0.45 each (0.9 of the SM between them);
+  // a ring of half the bytes (fp8) keeps half as much in flight
   CHECK(group_end_time(1000, 3, 128, 16, 2) == 3000.0);
-  CHECK(group_end_time(1000, 2, 128, kMaxTileRows, 2) == 3000.0);
-  CHECK(group_end_time(1000, 2, 128, kMaxTileRows, 1) == 6000.0);
+  CHECK(std::abs(group_end_time(1000, 2, 128, kMaxTileRows, 2) - 20000.0 / 9) < 0.1);
+  CHECK(std::abs(group_end_time(1000, 2, 128, kMaxTileRows, 1) - 40000.0 / 9) < 0.1);
 }
 
-TEST_CASE("stage 10's instance: 16 rows on heterogeneous batches, 64 on one long shared prefix", "[packinfer]") {
+TEST_CASE("stage 10's instance: 16 rows on a heterogeneous batch without sharing, 64 on one long shared prefix",
+          "[packinfer]") {
   GroupOptions base;
   base.sms = 132;
-  const PagedLayout hetero = hetero_layout(1, 96, 0.75);  // hetero96
+  const PagedLayout hetero = hetero_layout(1, 96, 0.0);  // hetero96's lengths, no system prompt
   const GroupChoice h = choose_group_instance(hetero, base);
   REQUIRE(h.scores.size() == std::size(kGroupRowCaps));
   CHECK(h.plan.max_rows == kGroupRowCaps[0]);

@@ -41,6 +41,12 @@ int64_t GroupPlan::max_cost() const {
   return m;
 }
 
+int64_t GroupPlan::max_charged() const {
+  int64_t m = 0;
+  for (const Group& g : groups) m = std::max(m, g.charged_bytes);
+  return m;
+}
+
 // [item cost]
 int64_t item_overhead_bytes(const Shape& shape, int64_t queries) {
   return queries * traffic::extra_partial_bytes(shape.group(), shape.head_dim);
@@ -141,6 +147,9 @@ void price_group(const Shape& shape, const std::vector<Pack>& units, const std::
   const ItemsCost c = items_cost(shape, units, shared, group.items);
   group.kv_bytes = c.kv_bytes;
   group.cost = kCtaFixedBytes + c.overhead + c.kv_bytes;
+  int64_t tokens = 0;
+  for (const WorkItem& it : group.items) tokens += it.tokens();
+  group.charged_bytes = kCtaFixedBytes + c.overhead + head_bytes(shape, tokens);
 }
 
 /// Step 1: every unit at every KV head, whole.
@@ -315,7 +324,7 @@ GroupChoice choose_group_instance(const PagedLayout& layout, const GroupOptions&
     o.max_rows = cap;
     o.ctas_per_sm = estimate_group_ctas_per_sm(d, cap, kv);
     GroupPlan plan = make_groups(layout, o);
-    const double score = group_end_time(plan.max_cost(), plan.ctas_per_sm, d, cap, kv);
+    const double score = group_end_time(plan.max_charged(), plan.ctas_per_sm, d, cap, kv);
     choice.scores.push_back(score);
     if (rows != 0 ? cap == rows : choice.scores.size() == 1 || score < best) {
       best = score;
@@ -375,6 +384,9 @@ std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupP
     if (priced.cost != plan.groups[g].cost)
       faults.push_back("group " + std::to_string(g) + ": cost " + std::to_string(plan.groups[g].cost) + ", priced " +
                        std::to_string(priced.cost));
+    if (priced.charged_bytes != plan.groups[g].charged_bytes)
+      faults.push_back("group " + std::to_string(g) + ": charged bytes " + std::to_string(plan.groups[g].charged_bytes) +
+                       ", priced " + std::to_string(priced.charged_bytes));
   }
   for (size_t k = 0; k < ranges.size(); ++k)
     if (k % static_cast<size_t>(hkv) != 0 && ranges[k].size() != ranges[k - k % static_cast<size_t>(hkv)].size())

@@ -127,13 +127,14 @@ constexpr int estimate_group_ctas_per_sm(int d, int cap, int kv_elem_bytes = kTi
   return fit > 1 ? fit : 1;
 }
 
-/// K/V bytes in flight per SM at which the group kernel's copies stream the copy bandwidth: three
-/// rings of two 64-token stages at d = 128, fp16 (3 x 64 KiB). Measured on the H200
-/// (docs/results/2026-12-02-h200-packinfer): on the same no-sharing batches stage 7's 16x64 tile,
-/// three CTAs per SM, streamed 85-103% of the copy bandwidth, and the 64-row group instance, two
-/// per SM with the same ring, 57-63%: a CTA streams about what its ring keeps in flight, so the
-/// third CTA per SM, not the balance, is what the bandwidth needs.
-inline constexpr int kSaturatingBytesPerSm = 3 * 2 * kKvStages * kGroupKvTile * 128 * kTileElemBytes;
+/// K/V bytes in flight per SM at which the group kernel's copies stream the copy bandwidth, in
+/// units of the ring of two 64-token stages at d = 128, fp16 (64 KiB): 20/9 rings. Measured on the
+/// H200 (docs/results/2026-12-05-h200-packinfer-classes, run 1): on ten heterogeneous batches the
+/// 64-row instance, two CTAs per SM, read its bytes at a median 0.90 (0.79-1.16) of the rate of
+/// the 16-row instance, three per SM with the same ring: two rings in flight stream 0.9 of the
+/// SM's share, so 2 / 0.9 rings saturate it. (The first design, with a park area, streamed
+/// 57-63% against stage 7's 85-103% at two CTAs per SM, docs/results/2026-12-02-h200-packinfer.)
+inline constexpr int kSaturatingBytesPerSm = 20 * (2 * kKvStages * kGroupKvTile * 128 * kTileElemBytes) / 9;
 
 /// Bytes of the ring of the instance of row cap `cap` (both K and V, every stage).
 constexpr int group_ring_bytes(int d, int cap, int kv_elem_bytes) {
@@ -141,12 +142,13 @@ constexpr int group_ring_bytes(int d, int cap, int kv_elem_bytes) {
 }
 
 /// The time at which the last of `slots` groups (`ctas_per_sm` per SM) ends, in units of its
-/// cost: max_cost x the slot share each CTA streams at, max(ctas_per_sm, SM saturation / ring):
+/// bytes: `max_bytes` (the largest group's GroupPlan::max_charged()) x the slot share each CTA
+/// streams at, max(ctas_per_sm, SM saturation / ring):
 /// with fewer CTAs per SM than saturate it, each streams its ring's bytes in flight, not an equal
 /// share of the bandwidth. Per SM, so the SM count drops out of comparisons on one GPU.
-constexpr double group_end_time(int64_t max_cost, int ctas_per_sm, int d, int cap, int kv_elem_bytes) {
+constexpr double group_end_time(int64_t max_bytes, int ctas_per_sm, int d, int cap, int kv_elem_bytes) {
   const double saturating = static_cast<double>(kSaturatingBytesPerSm) / group_ring_bytes(d, cap, kv_elem_bytes);
-  return static_cast<double>(max_cost) * (ctas_per_sm > saturating ? ctas_per_sm : saturating);
+  return static_cast<double>(max_bytes) * (ctas_per_sm > saturating ? ctas_per_sm : saturating);
 }
 
 static_assert(estimate_group_ctas_per_sm(128, 16) == 3 && estimate_group_ctas_per_sm(128, 16, 1) == 3 &&

@@ -96,6 +96,10 @@ struct Group {
   std::vector<WorkItem> items;  ///< the items its CTA runs, sorted by family, unit, KV head, first block
   int64_t cost = 0;        ///< kCtaFixedBytes + item overheads + distinct block bytes
   int64_t kv_bytes = 0;    ///< K+V bytes of the group's distinct (block, KV head) pairs
+  /// kCtaFixedBytes + item overheads + every item's own K/V range: what the CTA reads, a block
+  /// two of its items share counted twice (the second read hits L2 at best, which the H200 serves
+  /// only about 1.8x faster than HBM: the stage-10 instance choice prices it as a read)
+  int64_t charged_bytes = 0;
 };
 
 /// The groups of a batch and what the planner saw.
@@ -116,6 +120,8 @@ struct GroupPlan {
   int64_t bound() const { return mean_cost + largest_placed; }
   /// The largest group cost.
   int64_t max_cost() const;
+  /// The largest Group::charged_bytes.
+  int64_t max_charged() const;
 };
 
 /// The per-item overhead of the cost: q of the item's queries gathered and their partial written
@@ -142,7 +148,8 @@ GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options);
 
 /// Stage 10's groups: one plan per instance of the group kernel (a row cap of kGroupRowCaps, on
 /// the SMs x that instance's estimated CTAs per SM), and the one whose last group ends first in
-/// group_end_time()'s model (chapter 23). `base` gives the SMs and the other knobs; its max_rows
+/// group_end_time()'s model (chapter 23), priced by GroupPlan::max_charged(): the groups are
+/// formed by cost (a shared block once), the instance is chosen by what its CTAs read. `base` gives the SMs and the other knobs; its max_rows
 /// and ctas_per_sm are set per instance.
 struct GroupChoice {
   GroupPlan plan;  ///< the chosen instance's groups
