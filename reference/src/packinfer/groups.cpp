@@ -385,8 +385,9 @@ std::vector<std::string> validate_groups(const PagedLayout& layout, const GroupP
       faults.push_back("group " + std::to_string(g) + ": cost " + std::to_string(plan.groups[g].cost) + ", priced " +
                        std::to_string(priced.cost));
     if (priced.charged_bytes != plan.groups[g].charged_bytes)
-      faults.push_back("group " + std::to_string(g) + ": charged bytes " + std::to_string(plan.groups[g].charged_bytes) +
-                       ", priced " + std::to_string(priced.charged_bytes));
+      faults.push_back("group " + std::to_string(g) + ": charged bytes " +
+                       std::to_string(plan.groups[g].charged_bytes) + ", priced " +
+                       std::to_string(priced.charged_bytes));
   }
   for (size_t k = 0; k < ranges.size(); ++k)
     if (k % static_cast<size_t>(hkv) != 0 && ranges[k].size() != ranges[k - k % static_cast<size_t>(hkv)].size())

@@ -42,8 +42,8 @@ constexpr bool is_group_row_cap(int rows) {
   return false;
 }
 
-/// Whether the instance of row cap `cap` at head dim d converts fp8 tiles in registers for every
-/// item: only 16-row items (one warp row) can, and not from kGroupFp8SharedHeadDim on.
+/// Whether an item of row class m at head dim d converts fp8 tiles in registers: only 16-row items
+/// (one warp row) can, and not from kGroupFp8SharedHeadDim on.
 constexpr bool group_fp8_in_registers(int d, int m, int kv_elem_bytes) {
   return pack_fp8_in_registers(m, kv_elem_bytes) && d < kGroupFp8SharedHeadDim;
 }
@@ -58,8 +58,12 @@ constexpr bool group_shared_pass(int d, int cap, int kv_elem_bytes) {
 /// instance that converts fp8 in registers (pack_kv_stages(): four fp8 stages at d <= 128 in the
 /// bytes of two 16-bit ones), else kKvStages, which every item class of the instance shares.
 constexpr int group_ring_stages(int d, int cap, int kv_elem_bytes) {
-  const bool registers = cap == kGroupRowCaps[0] && group_fp8_in_registers(d, cap, kv_elem_bytes);
-  return registers ? pack_kv_stages(d, cap, kv_elem_bytes) : kKvStages;
+  return group_fp8_in_registers(d, cap, kv_elem_bytes) ? pack_kv_stages(d, cap, kv_elem_bytes) : kKvStages;
+}
+
+/// Bytes of the ring of the instance of row cap `cap` (both K and V, every stage).
+constexpr int group_ring_bytes(int d, int cap, int kv_elem_bytes) {
+  return 2 * group_ring_stages(d, cap, kv_elem_bytes) * kGroupKvTile * d * kv_elem_bytes;
 }
 
 /// Threads of the instance of row cap `cap` at head dim d: the most of the pack kernel's layouts
@@ -75,9 +79,8 @@ constexpr int group_kernel_threads(int d, int cap) {
 /// of `kv_elem_bytes`: the Q tile of `cap` rows, the ring, and the converted 16-bit K and V tiles
 /// where group_shared_pass().
 constexpr int group_smem_bytes(int d, int cap, int kv_elem_bytes = kTileElemBytes) {
-  const int ring = 2 * group_ring_stages(d, cap, kv_elem_bytes) * kGroupKvTile * d * kv_elem_bytes;
   const int converted = group_shared_pass(d, cap, kv_elem_bytes) ? 2 * kGroupKvTile * d * kTileElemBytes : 0;
-  return cap * d * kTileElemBytes + ring + converted;
+  return cap * d * kTileElemBytes + group_ring_bytes(d, cap, kv_elem_bytes) + converted;
 }
 
 /// Bytes the warp-column merge of an m-row item parks at head dim d: (warp columns - 1) x rows x
@@ -134,12 +137,7 @@ constexpr int estimate_group_ctas_per_sm(int d, int cap, int kv_elem_bytes = kTi
 /// the 16-row instance, three per SM with the same ring: two rings in flight stream 0.9 of the
 /// SM's share, so 2 / 0.9 rings saturate it. (The first design, with a park area, streamed
 /// 57-63% against stage 7's 85-103% at two CTAs per SM, docs/results/2026-12-02-h200-packinfer.)
-inline constexpr int kSaturatingBytesPerSm = 20 * (2 * kKvStages * kGroupKvTile * 128 * kTileElemBytes) / 9;
-
-/// Bytes of the ring of the instance of row cap `cap` (both K and V, every stage).
-constexpr int group_ring_bytes(int d, int cap, int kv_elem_bytes) {
-  return 2 * group_ring_stages(d, cap, kv_elem_bytes) * kGroupKvTile * d * kv_elem_bytes;
-}
+inline constexpr int kSaturatingBytesPerSm = 20 * group_ring_bytes(128, kMaxTileRows, kTileElemBytes) / 9;
 
 /// The time at which the last of `slots` groups (`ctas_per_sm` per SM) ends, in units of its
 /// bytes: `max_bytes` (the largest group's GroupPlan::max_charged()) x the slot share each CTA

@@ -149,8 +149,8 @@ GroupPlan make_groups(const PagedLayout& layout, const GroupOptions& options);
 /// Stage 10's groups: one plan per instance of the group kernel (a row cap of kGroupRowCaps, on
 /// the SMs x that instance's estimated CTAs per SM), and the one whose last group ends first in
 /// group_end_time()'s model (chapter 23), priced by GroupPlan::max_charged(): the groups are
-/// formed by cost (a shared block once), the instance is chosen by what its CTAs read. `base` gives the SMs and the other knobs; its max_rows
-/// and ctas_per_sm are set per instance.
+/// formed by cost (a shared block once), the instance is chosen by what its CTAs read. `base`
+/// gives the SMs and the other knobs; its max_rows and ctas_per_sm are set per instance.
 struct GroupChoice {
   GroupPlan plan;  ///< the chosen instance's groups
   /// Per instance of kGroupRowCaps, in that order: group_end_time() of its groups, in bytes at a
