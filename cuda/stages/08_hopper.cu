@@ -16,6 +16,9 @@
 ///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
 /// The rest is stage 7's: direct output, longest pack first, the largest CTAs launched first (its
 /// own 128-row tiles one per SM) and gated (LaunchGates), one stream per bucket, the merge.
+/// Packs of up to 16 rows on KV tiles of 64 tokens run tma_pack_kernel (tma_pack_tile.cuh): stage
+/// 7's 16-row CTA, its K/V tiles copied by tensor map (`--hopper-small-loader tma`, the default;
+/// `cp.async` keeps stage 7's pack kernel for them).
 /// Shapes the kernel is not built for (an fp8 KV cache, head dim 256, pages under 8 tokens)
 /// are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs sm_90").
 #include <cuda.h>
@@ -35,6 +38,7 @@
 #include "patlab/cuda/plan_stage.cuh"
 #include "patlab/cuda/stage.cuh"
 #include "patlab/cuda/streams.cuh"
+#include "patlab/cuda/tma_pack_tile.cuh"
 #include "patlab/error.hpp"
 #include "patlab/planner/planner.hpp"
 
@@ -89,6 +93,9 @@ class HopperStage final : public Stage {
     for (int i = 0; i < 2; ++i)
       options.ctas_per_sm[static_cast<size_t>(i)] = pack_rows_ctas_per_sm(
           batch.shape, kRowClasses[i], options.max_kv_tile, batch.device->smem_per_block_optin);
+    const TileShape small =
+        fit_tile({kTmaPackRows, options.max_kv_tile}, batch.shape.head_dim, batch.shape.kv_element_bytes());
+    if (uses_tma_pack(batch.hopper, small)) options.ctas_per_sm[0] = std::max(configure_tma_pack(batch), 1);
     for (size_t i = 0; i < std::size(kHopperTileRows); ++i)
       options.ctas_per_sm[2 + i] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
     return true;
@@ -106,7 +113,14 @@ class HopperStage final : public Stage {
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
     occupancy_.clear();
+    small_tma_ = batch.hopper.small_tma;
     for (const DevicePlan::Bucket& b : plan_.buckets()) {
+      if (uses_tma_pack(batch.hopper, b.tile)) {
+        const int ctas = configure_tma_pack(batch);
+        occupancy_ += ", " + b.tile.name() + " (tensor map): " + std::to_string(ctas) + " CTA" +
+                      (ctas == 1 ? "" : "s") + "/SM";
+        continue;
+      }
       if (!is_hopper_tile(b.tile)) {
         configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
         continue;
@@ -128,11 +142,19 @@ class HopperStage final : public Stage {
     launcher_.run(stream, plan_.buckets(), [&](int i, cudaStream_t s, LaunchLink link) {
       const size_t b = static_cast<size_t>(i);
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
-      if (!is_hopper_tile(bucket.tile)) {
+      const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
+      if (small_tma_ && is_tma_pack_tile(bucket.tile)) {
+        dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
+          using T = typename decltype(tag)::type;
+          constexpr int D = decltype(dim)::value;
+          using L = TmaPackLayout<T, D, kHopperKvTile>;
+          launch_kernel(tma_pack_kernel<T, D, kHopperKvTile>, ctas, L::Warps::kThreads, L::kSmemBytes, s, link,
+                        plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
+        });
+      } else if (!is_hopper_tile(bucket.tile)) {
         plan_.launch(b, s, link);  // the pack kernel (stage 7's): packs of up to 32 rows, short ones of 64
                                    // with --hopper-min-kv
       } else {
-        const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
         dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
           using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
           launch_kernel(hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(), ctas, L::kThreads,
@@ -167,7 +189,35 @@ class HopperStage final : public Stage {
     return ctas;
   }
 
+  /// Whether `tile` is the one tma_pack_kernel is built for: 16 rows, kHopperKvTile tokens.
+  static bool is_tma_pack_tile(TileShape tile) { return tile.m == kTmaPackRows && tile.n == kHopperKvTile; }
+
+  /// Whether stage 8 runs a bucket of `tile` on tma_pack_kernel under `routing`.
+  static bool uses_tma_pack(const HopperRouting& routing, TileShape tile) {
+    return routing.small_tma && is_tma_pack_tile(tile);
+  }
+
+  /// Raises the shared-memory limit of tma_pack_kernel for the batch's dtype and head dim (or
+  /// refuses a device that has too little) and returns the CTAs of it one SM holds.
+  static int configure_tma_pack(const DeviceBatch& batch) {
+    int ctas = 0;
+    dispatch_hopper_dims(batch.shape, [&](auto tag, auto dim) {
+      using T = typename decltype(tag)::type;
+      constexpr int D = decltype(dim)::value;
+      using L = TmaPackLayout<T, D, kHopperKvTile>;
+      const auto kernel = tma_pack_kernel<T, D, kHopperKvTile>;
+      if (L::kSmemBytes > batch.device->smem_per_block_optin)
+        throw Error(ErrorKind::unsupported, "stage 8's 16-row kernel needs " + std::to_string(L::kSmemBytes) +
+                                                " bytes of shared memory per CTA");
+      set_kernel_smem(kernel, L::kSmemBytes);
+      PATLAB_CUDA_CHECK(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::Warps::kThreads, L::kSmemBytes));
+    });
+    return ctas;
+  }
+
   Shape shape_;
+  bool small_tma_ = true;  ///< HopperRouting::small_tma of the prepared batch
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
   BucketLauncher launcher_;

@@ -320,6 +320,9 @@ def hetero_cases():
               else ["expected a 128x64h bucket and no 192x64h one"])
     expect_error("plan: --hopper-rows 96", ["plan", "tiny", "--hopper-tiles", "--hopper-rows", "96"],
                  ["--hopper-rows must be 64, 128 or 192", "96"], within=B)
+    expect_error("bench: --hopper-small-loader ldg", ["bench", "tiny", "--hopper-small-loader", "ldg"],
+                 ["--hopper-small-loader", "ldg"], within=B)
+    expect_ok("bench --help names the 16-row loaders", ["bench", "--help"], has("--hopper-small-loader"))
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
     expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "256"],

@@ -92,6 +92,14 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   return cases;
 }
 
+std::vector<Case> with_cp_async_small_packs(std::vector<Case> cases) {
+  for (Case& c : cases) {
+    c.name += ", 16-row packs on cp.async";
+    c.hopper.small_tma = false;
+  }
+  return cases;
+}
+
 std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows) {
   cases = without_hopper_routing(std::move(cases));
   for (Case& c : cases) {

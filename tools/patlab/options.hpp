@@ -88,18 +88,20 @@ void check_fill_window(int waves);
 void add_max_cluster(CLI::App& app, int& out);
 /// Stage 8's routing (PlannerOptions::hopper) as the command line gives it, and its options.
 struct HopperRoutingFlags {
-  HopperRouting routing = kStage8Routing;  ///< --hopper-min-kv, --hopper-wide-kv, --hopper-rows
+  HopperRouting routing = kStage8Routing;  ///< --hopper-min-kv, --hopper-wide-kv, --hopper-rows, --hopper-small-loader
   CLI::Option* min_option = nullptr;    ///< set by add_hopper_routing()
   CLI::Option* wide_option = nullptr;   ///< set by add_hopper_routing()
   CLI::Option* rows_option = nullptr;   ///< set by add_hopper_routing()
-  /// True when the command line gave any of the three options.
+  CLI::Option* loader_option = nullptr; ///< set by add_hopper_routing()
+  /// True when the command line gave any of the three options that change stage 8's plan (the
+  /// loader of its 16-row packs does not).
   bool given() const {
     for (const CLI::Option* o : {min_option, wide_option, rows_option})
       if (o && o->count() > 0) return true;
     return false;
   }
 };
-/// Adds `--hopper-min-kv`, `--hopper-wide-kv` and `--hopper-rows` to `app`, storing into
+/// Adds `--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows` and `--hopper-small-loader` to `app`, storing into
 /// `out.routing`; check_hopper_routing() (planner/plan.hpp) refuses a negative count or rows other
 /// than 64, 128 or 192.
 void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out);

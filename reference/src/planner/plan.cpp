@@ -10,7 +10,7 @@ namespace patlab {
 
 std::string HopperRouting::flags() const {
   return "--hopper-min-kv " + std::to_string(min_kv) + " --hopper-wide-kv " + std::to_string(wide_kv) +
-         " --hopper-rows " + std::to_string(max_rows);
+         " --hopper-rows " + std::to_string(max_rows) + " --hopper-small-loader " + (small_tma ? "tma" : "cp.async");
 }
 
 void check_hopper_routing(const HopperRouting& r) {

@@ -341,6 +341,23 @@ __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int
 }
 // [pack-fp8-qk]
 
+// [pack-kv-layout]
+/// Element offset of 16-byte chunk `chunk` of row `row` in a 16-bit K or V tile: swizzled<D>()
+/// rows (kPanelRows = 0: the tiles the pack kernel's cp.async loader writes), or the Panel128B
+/// layout of a tile of kPanelRows rows (hopper::panel_offset(): D/64 panels of 64 columns, each
+/// row's chunks swizzled by row % 8), which a tensor-map copy writes. At D = 64 the two are one.
+/// @tparam D head dimension (a multiple of 64)
+/// @tparam kPanelRows 0, or the rows of the Panel128B tile
+template <int D, int kPanelRows>
+__device__ __forceinline__ int kv_swizzled(int row, int chunk) {
+  constexpr int kPanelElems = kChunkElems * kSwizzleRows;  // 64 values: one 128-byte panel row
+  if constexpr (kPanelRows == 0 || D == kPanelElems)
+    return swizzled<D>(row, chunk);
+  else
+    return (chunk / kSwizzleRows) * kPanelRows * kPanelElems + swizzled<kPanelElems>(row, chunk % kSwizzleRows);
+}
+// [pack-kv-layout]
+
 // [pack-qk]
 /// Step 4: S = Q K^T for a warp's 16 rows (from tile row `q_row`) and its kColTokens tokens of
 /// the K tile `ks` (from token `col0`), on tensor cores. Q's fragments are re-read from shared
@@ -348,7 +365,9 @@ __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int
 /// @tparam T storage type of q (and of the tiles the mma reads)
 /// @tparam D head dimension
 /// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
-template <typename T, int D, int kColTokens>
+/// @tparam kPanelRows layout of the K tile: 0, swizzled<D>() rows; else Panel128B panels of that
+/// many rows (kv_swizzled())
+template <typename T, int D, int kColTokens, int kPanelRows = 0>
 __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, int col0, int lane,
                                         float (&s)[kColTokens / 8][4]) {
   zero_scores<kColTokens>(s);
@@ -359,7 +378,8 @@ __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, in
 #pragma unroll
     for (int n2 = 0; n2 < kColTokens / 16; ++n2) {
       uint32_t b[4];
-      ldmatrix_x4(b, ks + swizzled<D>(col0 + n2 * 16 + (lane / 16) * 8 + lane % 8, kk * 2 + lane / 8 % 2));
+      ldmatrix_x4(b, ks + kv_swizzled<D, kPanelRows>(col0 + n2 * 16 + (lane / 16) * 8 + lane % 8,
+                                                     kk * 2 + lane / 8 % 2));
       mma_16816<T>(s[2 * n2], q_frag, b[0], b[1]);
       mma_16816<T>(s[2 * n2 + 1], q_frag, b[2], b[3]);
     }
@@ -493,7 +513,8 @@ __device__ __forceinline__ void softmax_update(float (&s)[kColTokens / 8][4], in
 /// @tparam T storage type of q (and of the tiles the mma reads; P is cast to it)
 /// @tparam D head dimension
 /// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
-template <typename T, int D, int kColTokens>
+/// @tparam kPanelRows layout of the V tile, as qk_tile's K tile
+template <typename T, int D, int kColTokens, int kPanelRows = 0>
 __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], const T* vs, int col0, int lane,
                                         float (&o)[D / 8][4]) {
 #pragma unroll
@@ -504,7 +525,8 @@ __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], con
 #pragma unroll
     for (int d2 = 0; d2 < D / 16; ++d2) {
       uint32_t b[4];
-      ldmatrix_x4_trans(b, vs + swizzled<D>(col0 + kt * 16 + (lane / 8 % 2) * 8 + lane % 8, d2 * 2 + lane / 16));
+      ldmatrix_x4_trans(b, vs + kv_swizzled<D, kPanelRows>(col0 + kt * 16 + (lane / 8 % 2) * 8 + lane % 8,
+                                                           d2 * 2 + lane / 16));
       mma_16816<T>(o[2 * d2], a, b[0], b[1]);
       mma_16816<T>(o[2 * d2 + 1], a, b[2], b[3]);
     }

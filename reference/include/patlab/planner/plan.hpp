@@ -64,11 +64,16 @@ struct HopperRouting {
   /// Most rows of a pack (one of kHopperTileRows: 64, 128 or 192) over ranges of at least
   /// narrow_kv() tokens.
   int max_rows = kClusterSliceRows;
+  /// Whether stage 8 runs packs of 16 rows on KV tiles of kHopperKvTile tokens with its
+  /// tensor-map pack kernel (`--hopper-small-loader tma`, tma_pack_tile.cuh) rather than stage 7's
+  /// pack kernel and its cp.async loader (`cp.async`). The plan is the same either way.
+  bool small_tma = true;
 
   /// KV tokens under which a range is packed at most kHopperTileRows[0] rows at a time: the larger
   /// of min_kv and wide_kv (0: never).
   constexpr int narrow_kv() const { return min_kv > wide_kv ? min_kv : wide_kv; }
-  /// The knobs as command-line options, e.g. `--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192`.
+  /// The knobs as command-line options, e.g. `--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192
+  /// --hopper-small-loader tma`.
   std::string flags() const;
 };
 /// Stage 8's default routing: kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows.

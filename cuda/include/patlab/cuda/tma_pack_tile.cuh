@@ -1,0 +1,178 @@
+/// @file tma_pack_tile.cuh
+/// @brief Stage 8's kernel for packs of 16 rows (sm_90a): the pack kernel's 16-row CTA
+/// (packed_tile.cuh: four warps across each KV tile, mma.sync m16n8k16, the same online softmax,
+/// warp merge and write), whose K/V tiles arrive by tensor-map copies instead of cp.async.
+///
+/// The pack kernel's loader has every thread compute a block lookup and two addresses and issue
+/// two 16-byte copies per row it owns (KvTileLoader); here one warp issues a tile's copies, one
+/// per (page box, 64-wide panel) of K and of V (issue_tile_copies() of stage 8's producer), and
+/// they complete on the stage's mbarrier by bytes. What stays is the ring of pack_kv_stages()
+/// stages and the __syncthreads that frees a stage: the consumers are the issuers' own warps, so
+/// no producer warp, empty barriers or setmaxnreg are needed, and an SM holds as many CTAs as of
+/// the pack kernel's 16-row tile.
+///
+/// Steps of one CTA:
+///  1. thread 0 initialises one `full` mbarrier per stage; every thread gathers its chunks of the
+///     Q tile (gather_q_tile, cp.async, swizzled<D> rows);
+///  2. warp 0 issues the copies of the first kStages - 1 tiles (Panel128B tiles: kv_swizzled());
+///  3. per tile: warp 0 issues the tile kStages - 1 ahead into the stage the last tile freed, every
+///     warp waits for this tile's `full` barrier (parity = lap), zeroes the V rows of its slice
+///     past the range on the last tile (never copied, or tokens past it: P is 0 there, but
+///     0 x NaN is NaN), then qk_tile, softmax_update and pv_tile on its 16 tokens, and the CTA
+///     meets at the __syncthreads that frees the stage;
+///  4. merge_warp_columns and write_rows, the pack kernel's.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "patlab/cuda/hopper/fence.cuh"
+#include "patlab/cuda/hopper/grid_dependency.cuh"
+#include "patlab/cuda/hopper/mbarrier.cuh"
+#include "patlab/cuda/hopper/tma.cuh"
+#include "patlab/cuda/hopper_tile.cuh"
+#include "patlab/cuda/packed_tile.cuh"
+#include "patlab/planner/plan.hpp"
+#include "patlab/planner/tile_budget.hpp"
+
+namespace patlab::cuda {
+
+/// Rows of the tensor-map pack tile: one warp row.
+inline constexpr int kTmaPackRows = kWarpRows;
+
+// [tma-pack-layout]
+/// Shapes and shared memory of a tensor-map pack CTA: the K/V ring first (kStages K tiles, then
+/// kStages V tiles, each Panel128B of N rows and 1024-byte aligned), then the Q tile (16 x D,
+/// swizzled<D>), then one mbarrier per stage.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile (kHopperKvTile: one tensor-map box per page, or per tile when
+/// pages are longer)
+template <typename T, int D, int N>
+struct TmaPackLayout {
+  /// The pack kernel's warps for the 16 x N tile: one warp row, PackWarpLayout::kCols columns.
+  using Warps = PackWarpLayout<D, kTmaPackRows, N>;
+  /// Stages of the ring: the pack kernel's for this tile (pack_kv_stages()).
+  static constexpr int kStages = pack_kv_stages(D, kTmaPackRows, static_cast<int>(sizeof(T)));
+  /// Elements of one K or V tile.
+  static constexpr int kTileElems = N * D;
+  /// Bytes of the ring, the Q tile and the barriers, and the slack to align the ring to 1024.
+  static constexpr int kSmemBytes = 2 * kStages * kTileElems * static_cast<int>(sizeof(T)) +
+                                    kTmaPackRows * D * static_cast<int>(sizeof(T)) +
+                                    kStages * kMbarrierBytes + kHopperAlignSlack;
+  static_assert(sizeof(T) == 2, "the copies write 16-bit Panel128B tiles");
+  static_assert(D % hopper::kPanelElems == 0, "whole 64-wide panels");
+  static_assert(N == kHopperKvTile, "stage 8's tensor maps copy boxes of at most kHopperKvTile rows");
+  static_assert(kTileElems * sizeof(T) % hopper::kSwizzleAtomBytes == 0, "every tile starts on a swizzle atom");
+  static_assert(kTileCopies<D, N> <= 32, "one copy per lane of the issuing warp");
+  static_assert(kSmemBytes <= kPackSmemBudget, "the ring, the Q tile and the barriers fit one CTA's shared memory");
+  static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
+};
+// [tma-pack-layout]
+
+// [tma-pack-tail]
+/// Step 3, last tile only: zeroes rows [r0, r1) of a Panel128B tile of N rows (the V rows of a
+/// warp's slice past the range), whole 128-byte panel rows, so the swizzle does not matter.
+/// Called by one warp; the warp reads the rows after a __syncwarp.
+/// @tparam D head dimension (64 or 128)
+/// @tparam N rows of the tile
+template <int D, int N>
+__device__ __forceinline__ void zero_panel_rows(uint16_t* tile, int r0, int r1, int lane) {
+  constexpr int kPanels = D / hopper::kPanelElems;
+  constexpr int kRowChunks = hopper::kPanelRowBytes / kChunkBytes;
+  unsigned char* base = reinterpret_cast<unsigned char*>(tile);
+  for (int c = lane; c < (r1 - r0) * kPanels * kRowChunks; c += 32) {
+    const int r = r0 + c / (kPanels * kRowChunks), p = c / kRowChunks % kPanels, ch = c % kRowChunks;
+    *reinterpret_cast<uint4*>(base + (p * N + r) * hopper::kPanelRowBytes + ch * kChunkBytes) = make_uint4(0, 0, 0, 0);
+  }
+}
+// [tma-pack-tail]
+
+// [tma-pack-kernel]
+/// One CTA per (pack, KV head) of packs of at most 16 rows, as pack_attention_kernel, with its
+/// K/V tiles copied by tensor map (steps in the file comment). `k_map` and `v_map` are stage 8's
+/// pool maps (PoolMaps), `box_rows` their rows per copy.
+/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam D head dimension (64 or 128)
+/// @tparam N KV tokens per tile (kHopperKvTile)
+template <typename T, int D, int N>
+__global__ void __launch_bounds__(TmaPackLayout<T, D, N>::Warps::kThreads)
+    tma_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket, const __grid_constant__ CUtensorMap k_map,
+                    const __grid_constant__ CUtensorMap v_map, int box_rows) {
+  using L = TmaPackLayout<T, D, N>;
+  using Layout = typename L::Warps;
+  constexpr int M = kTmaPackRows, kStages = L::kStages, kColTokens = Layout::kColTokens;
+  static_assert(Layout::kRows == 1, "one warp row: the warps split each KV tile");
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
+  unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
+  uint16_t* k_s = reinterpret_cast<uint16_t*>(smem);
+  uint16_t* v_s = k_s + kStages * L::kTileElems;
+  T* q_s = reinterpret_cast<T*>(v_s + kStages * L::kTileElems);
+  hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(q_s + M * D);
+  hopper::allow_dependents();  // as the pack kernel: a chained bucket may begin once every CTA here has begun
+
+  const int hkv = args.geo.num_kv_heads;
+  const int pack = bucket[blockIdx.x / hkv], kv_head = static_cast<int>(blockIdx.x % hkv);
+  const int tid = threadIdx.x, lane = tid % 32, col_warp = tid / 32;
+  const int first = args.query_begin[pack];
+  const int rows = (args.query_begin[pack + 1] - first) * args.group;
+  const int kv_len = args.kv_len[pack];
+  const int num_tiles = (kv_len + N - 1) / N;
+  const int32_t* blocks = args.blocks + args.block_begin[pack];
+
+  // Step 1: the barriers (one arrive_expect_tx per lap), the Q tile.
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) hopper::init_mbarrier(&full[s], 1);
+    hopper::fence_mbarrier_init();
+    hopper::prefetch_tensor_map(&k_map);
+    hopper::prefetch_tensor_map(&v_map);
+  }
+  gather_q_tile<T, D, M, Layout::kThreads>(args, q_s, first, rows, kv_head, tid);
+  cp_async_commit();
+  __syncthreads();  // the barriers are initialised
+
+  // Step 2: warp 0 issues tile t into stage t % kStages (that stage is free: step 3 frees it).
+  const auto issue = [&](int tile) {
+    const int stage = tile % kStages, token = tile * N;
+    issue_tile_copies<D, N>(&k_map, &v_map, blocks, args.geo, token, min(N, kv_len - token), kv_head, box_rows,
+                            k_s + stage * L::kTileElems, v_s + stage * L::kTileElems, &full[stage], lane, 0, 1, 0,
+                            [] {});
+  };
+  if (col_warp == 0)
+    for (int t = 0; t < kStages - 1 && t < num_tiles; ++t) issue(t);
+  cp_async_wait<0>();
+  __syncthreads();  // the Q tile has landed
+
+  // Step 3: the tiles.
+  const int col0 = col_warp * kColTokens;
+  const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;
+  float o[D / 8][4] = {};
+  SoftmaxRow<> row_state[2];
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    if (col_warp == 0 && tile + kStages - 1 < num_tiles) issue(tile + kStages - 1);  // the stage tile - 1 freed
+    const int stage = tile % kStages;
+    hopper::wait_parity(&full[stage], static_cast<uint32_t>(tile / kStages) & 1u);
+    const T* ks = reinterpret_cast<const T*>(k_s + stage * L::kTileElems);
+    uint16_t* vt = v_s + stage * L::kTileElems;
+    const int valid = kv_len - tile * N;
+    if (valid < col0 + kColTokens) {
+      zero_panel_rows<D, N>(vt, max(valid, col0), col0 + kColTokens, lane);
+      __syncwarp();
+    }
+    float s[kColTokens / 8][4];
+    qk_tile<T, D, kColTokens, N>(q_s, ks, 0, col0, lane, s);
+    softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+    pv_tile<T, D, kColTokens, N>(s, reinterpret_cast<const T*>(vt), col0, lane, o);
+    __syncthreads();  // the stage is free for the copies of tile + kStages
+  }
+
+  // Step 4: the pack kernel's merge (parked in the ring) and write.
+  if (merge_warp_columns<T, D, M, N, Layout>(k_s, true, 0, col_warp, lane, row_state, o))
+    write_rows<T, D>(args, first, rows, 0, kv_head, lane, row_state, o);
+}
+// [tma-pack-kernel]
+
+}  // namespace patlab::cuda
