@@ -16,10 +16,12 @@
 ///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
 /// The rest is stage 7's: direct output, longest pack first, the largest CTAs launched first (its
 /// own 128-row tiles one per SM) and gated (LaunchGates), one stream per bucket, the merge.
-/// Packs of up to 16 rows on KV tiles of 64 tokens run tma_pack_kernel (tma_pack_tile.cuh): stage
-/// 7's 16-row CTA, its K/V tiles copied by tensor map (`--hopper-small-loader tma`, the default;
-/// `cp.async` keeps stage 7's pack kernel for them).
-/// Shapes the kernel is not built for (an fp8 KV cache, head dim 256, pages under 8 tokens)
+/// With `--hopper-small-loader tma`, packs of up to 16 rows on KV tiles of 64 tokens run
+/// tma_pack_kernel (tma_pack_tile.cuh): stage 7's 16-row CTA, its K/V tiles copied by tensor map
+/// (the default, `cp.async`, keeps stage 7's pack kernel for them until the H200 has measured
+/// both). An fp8 KV cache (d = 128 only) takes stage 7's plan and tiles (wgmma's e4m3 would need V
+/// K-major), its 16-row packs on the loader chosen.
+/// Shapes the kernels are not built for (head dim 256, an fp8 cache at d = 64, pages under 8 tokens)
 /// are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs sm_90").
 #include <cuda.h>
 
@@ -63,6 +65,21 @@ void dispatch_hopper(const Shape& shape, int rows, F&& f) {
   });
 }
 
+/// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{})` for the batch's tma_pack_kernel
+/// instance: 16-bit K/V at d 64 or 128, fp8 K/V at d = 128 (unsupported() refuses the rest).
+/// @tparam F callable as `f(tag, dim)` with a TypeTag<T, KV> and a std::integral_constant<int, D>
+template <typename F>
+void dispatch_tma_pack(const Shape& shape, F&& f) {
+  dispatch_dtype_kv(shape, [&](auto tag) {
+    if constexpr (sizeof(typename decltype(tag)::kv_type) == 1)
+      f(tag, std::integral_constant<int, 128>{});
+    else if (shape.head_dim == 64)
+      f(tag, std::integral_constant<int, 64>{});
+    else
+      f(tag, std::integral_constant<int, 128>{});
+  });
+}
+
 /// The kernel instance of a dispatch.
 /// @tparam Tag the dispatch's TypeTag<T>: T = Tag::type, the storage type (__half or __nv_bfloat16)
 /// @tparam Dim std::integral_constant<int, D>: the head dimension (64 or 128)
@@ -87,17 +104,22 @@ class HopperStage final : public Stage {
     require_sm90(batch);
     options = hopper_planner_options(batch);
     options.hopper = batch.hopper;  // stage 8's own: stage 9 runs every pack on its kernel
+    // An fp8 cache: stage 7's tiles (wgmma would need V K-major), its 16-row packs on the
+    // tensor-map pack kernel.
+    if (batch.shape.kv_fp8()) options.tiles = TilePolicy::table;
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
-    // 64-, 128- and 192-row stage-8 instances (kRowClasses).
+    // 64-, 128- and 192-row stage-8 instances (kRowClasses; stage 7's 64-row tile with fp8).
     static_assert(std::size(kRowClasses) == 2 + std::size(kHopperTileRows), "two pack-kernel classes, then stage 8's");
-    for (int i = 0; i < 2; ++i)
+    const int pack_classes = batch.shape.kv_fp8() ? 3 : 2;
+    for (int i = 0; i < pack_classes; ++i)
       options.ctas_per_sm[static_cast<size_t>(i)] = pack_rows_ctas_per_sm(
           batch.shape, kRowClasses[i], options.max_kv_tile, batch.device->smem_per_block_optin);
     const TileShape small =
         fit_tile({kTmaPackRows, options.max_kv_tile}, batch.shape.head_dim, batch.shape.kv_element_bytes());
     if (uses_tma_pack(batch.hopper, small)) options.ctas_per_sm[0] = std::max(configure_tma_pack(batch), 1);
-    for (size_t i = 0; i < std::size(kHopperTileRows); ++i)
-      options.ctas_per_sm[2 + i] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
+    if (!batch.shape.kv_fp8())
+      for (size_t i = 0; i < std::size(kHopperTileRows); ++i)
+        options.ctas_per_sm[2 + i] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
     return true;
   }
 
@@ -109,7 +131,7 @@ class HopperStage final : public Stage {
     upload.direct_output = true;
     upload.longest_first = true;
     upload.bucket_order = BucketLauncher::upload_order(batch, true, BucketOrder::footprint);
-    upload.tile_policy = TilePolicy::hopper;
+    upload.tile_policy = batch.shape.kv_fp8() ? TilePolicy::table : TilePolicy::hopper;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
     occupancy_.clear();
@@ -144,11 +166,12 @@ class HopperStage final : public Stage {
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
       const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
       if (small_tma_ && is_tma_pack_tile(bucket.tile)) {
-        dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
+        dispatch_tma_pack(shape_, [&](auto tag, auto dim) {
           using T = typename decltype(tag)::type;
+          using KV = typename decltype(tag)::kv_type;
           constexpr int D = decltype(dim)::value;
-          using L = TmaPackLayout<T, D, kHopperKvTile>;
-          launch_kernel(tma_pack_kernel<T, D, kHopperKvTile>, ctas, L::Warps::kThreads, L::kSmemBytes, s, link,
+          using L = TmaPackLayout<T, KV, D, kHopperKvTile>;
+          launch_kernel(tma_pack_kernel<T, KV, D, kHopperKvTile>, ctas, L::Warps::kThreads, L::kSmemBytes, s, link,
                         plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
         });
       } else if (!is_hopper_tile(bucket.tile)) {
@@ -201,11 +224,12 @@ class HopperStage final : public Stage {
   /// refuses a device that has too little) and returns the CTAs of it one SM holds.
   static int configure_tma_pack(const DeviceBatch& batch) {
     int ctas = 0;
-    dispatch_hopper_dims(batch.shape, [&](auto tag, auto dim) {
+    dispatch_tma_pack(batch.shape, [&](auto tag, auto dim) {
       using T = typename decltype(tag)::type;
+      using KV = typename decltype(tag)::kv_type;
       constexpr int D = decltype(dim)::value;
-      using L = TmaPackLayout<T, D, kHopperKvTile>;
-      const auto kernel = tma_pack_kernel<T, D, kHopperKvTile>;
+      using L = TmaPackLayout<T, KV, D, kHopperKvTile>;
+      const auto kernel = tma_pack_kernel<T, KV, D, kHopperKvTile>;
       if (L::kSmemBytes > batch.device->smem_per_block_optin)
         throw Error(ErrorKind::unsupported, "stage 8's 16-row kernel needs " + std::to_string(L::kSmemBytes) +
                                                 " bytes of shared memory per CTA");

@@ -92,10 +92,10 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   return cases;
 }
 
-std::vector<Case> with_cp_async_small_packs(std::vector<Case> cases) {
+std::vector<Case> with_tma_small_packs(std::vector<Case> cases) {
   for (Case& c : cases) {
-    c.name += ", 16-row packs on cp.async";
-    c.hopper.small_tma = false;
+    c.name += ", 16-row packs on tensor-map copies";
+    c.hopper.small_tma = true;
   }
   return cases;
 }

@@ -89,9 +89,9 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 /// 8's 192-row tile (three consumer warpgroups) where it saves a read, at 128 it never does.
 std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows);
 
-/// `cases` with stage 8's packs of up to 16 rows on stage 7's pack kernel and its cp.async loader
-/// (HopperRouting::small_tma false); by default they run stage 8's tensor-map pack kernel.
-std::vector<Case> with_cp_async_small_packs(std::vector<Case> cases);
+/// `cases` with stage 8's packs of up to 16 rows on its tensor-map pack kernel (HopperRouting::small_tma,
+/// `--hopper-small-loader tma`); by default they run stage 7's pack kernel and its cp.async loader.
+std::vector<Case> with_tma_small_packs(std::vector<Case> cases);
 
 /// `cases` on stage 10's kernel instance of row cap `rows` (16 or 64) whatever its model would
 /// choose: the grids alone run most cases on the 16-row instance, and none with fp8 on the
@@ -106,7 +106,7 @@ std::vector<Case> with_gated_buckets(std::vector<Case> cases);
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second
 /// eager run bit-identical to it (a difference is a race), and a CUDA-graph replay of the stage
 /// checked and bit-identical too. Prints one line per case. A case whose shape the stage says it
-/// is not built for (Stage::unsupported: stage 8's fp8, d = 256, small pages) is listed with the
+/// is not built for (Stage::unsupported: stage 8's fp8 at d = 64, d = 256, small pages) is listed with the
 /// reason and not run; at least one case must run.
 void check_stage(const std::string& slug, const std::vector<Case>& cases);
 

@@ -10,8 +10,8 @@
 // (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
 // sees every pack of 33 rows and more of them (192-row ones where they save a read: the default
 // --hopper-rows 192), and the tall grid at 192 rows and the tree grid at --hopper-rows 128, and
-// the boundary and tree grids with its 16-row packs on stage 7's cp.async loader (the default
-// grids run them on its tensor-map pack kernel);
+// the boundary, tree and shapes grids with its 16-row packs on its tensor-map pack kernel
+// (--hopper-small-loader tma; the default grids run them on stage 7's cp.async loader);
 // stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and shapes grids again with their buckets gated
 // on streams of their own (--bucket-launch gates; the default chains them on one stream, so a
 // merge that ran before every bucket had finished would read NaN-poisoned partials in the default
@@ -67,10 +67,11 @@ TEST_CASE("the stage matches the oracle on the tall grid (192-row packs) and the
   patlab::test::check_stage(kStage, patlab::test::with_hopper_rows(patlab::test::tree_grid(kTreeSeed), 128));
 }
 
-TEST_CASE("the stage matches the oracle on the boundary and tree grids with 16-row packs on cp.async") {
-  using patlab::test::with_cp_async_small_packs;
-  patlab::test::check_stage(kStage, with_cp_async_small_packs(patlab::test::boundary_grid(kBoundarySeed)));
-  patlab::test::check_stage(kStage, with_cp_async_small_packs(patlab::test::tree_grid(kTreeSeed)));
+TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids with 16-row packs on tensor maps") {
+  using patlab::test::with_tma_small_packs;
+  patlab::test::check_stage(kStage, with_tma_small_packs(patlab::test::boundary_grid(kBoundarySeed)));
+  patlab::test::check_stage(kStage, with_tma_small_packs(patlab::test::tree_grid(kTreeSeed)));
+  patlab::test::check_stage(kStage, with_tma_small_packs(patlab::test::shapes_grid(kShapesSeed)));
 }
 #endif
 

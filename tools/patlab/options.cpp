@@ -183,7 +183,8 @@ void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out) {
                              [&out](const std::string& loader) { out.routing.small_tma = loader == "tma"; },
                              "Stage 8: how packs of up to 16 rows load their K/V tiles: tma (its tensor-map pack "
                              "kernel: one warp issues a tile's copies, an mbarrier per stage) or cp.async (stage "
-                             "7's pack kernel, 16-byte copies from every thread); default tma (tutorial chapter 17)")
+                             "7's pack kernel, 16-byte copies from every thread); default cp.async (tutorial "
+                             "chapter 17)")
                           ->check(CLI::IsMember({"tma", "cp.async"}));
 }
 

@@ -26,10 +26,13 @@ inline constexpr int kHopperMajor = 9;
 inline constexpr int kHopperMinor = 0;
 
 /// Why stage `stage` (8 or 9) cannot run `shape`, or empty: their copies feed wgmma a 16-bit KV
-/// cache directly, their instances are d = 64 and 128, and a copy moves whole swizzle atoms.
+/// cache directly (stage 8 runs an fp8 cache at d = 128 on stage 7's plan, its 16-row packs on its
+/// tensor-map pack kernel), their instances are d = 64 and 128, and a copy moves whole swizzle atoms.
 inline std::string hopper_unsupported(const Shape& shape, int stage) {
   const std::string s = "stage " + std::to_string(stage);
-  if (shape.kv_fp8()) return s + " reads a 16-bit KV cache only (its copies feed wgmma directly)";
+  if (shape.kv_fp8() && stage != 8) return s + " reads a 16-bit KV cache only (its copies feed wgmma directly)";
+  if (shape.kv_fp8() && shape.head_dim != 128)
+    return s + " reads an fp8 KV cache at d = 128 only (a row of one 128-byte panel per tensor-map copy)";
   if (shape.head_dim != 64 && shape.head_dim != 128) return s + " is built for d = 64 and 128 only";
   if (shape.page_size < kSwizzleRows) return s + " copies whole 8-row swizzle atoms: pages of 8 tokens or more";
   return {};
@@ -65,14 +68,15 @@ inline PlannerOptions hopper_planner_options(const DeviceBatch& batch) {
   return options;
 }
 
-/// The tensor maps over the K and V pools (hopper/tma.cuh): one copy per page, or per KV tile
-/// when pages are longer.
+/// The tensor maps over the K and V pools (hopper/tma.cuh) in the cache's value size: one copy per
+/// page, or per KV tile when pages are longer.
 class PoolMaps {
  public:
   /// Maps `k_pool` and `v_pool` of `blocks` physical blocks of `shape`'s geometry.
   void set(const void* k_pool, const void* v_pool, int64_t blocks, const Shape& shape) {
     box_rows_ = std::min(shape.page_size, kHopperKvTile);
-    const hopper::PoolMapShape s{blocks, shape.page_size, shape.num_kv_heads, shape.head_dim, box_rows_};
+    const hopper::PoolMapShape s{blocks,    shape.page_size, shape.num_kv_heads, shape.head_dim,
+                                 box_rows_, shape.kv_element_bytes()};
     k_ = hopper::make_pool_tensor_map(k_pool, s);
     v_ = hopper::make_pool_tensor_map(v_pool, s);
   }

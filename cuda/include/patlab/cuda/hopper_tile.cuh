@@ -164,20 +164,24 @@ inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hoppe
 /// (`wait_free()`) and announces the tile's bytes on `full`, then each lane issues at most one
 /// copy: box member + members x (lane / (2 kPanels)), panel (lane / 2) % kPanels, K or V by
 /// lane % 2, into the CTAs of `mask` (members > 1: stage 9's multicast; a lone CTA copies without
-/// it). `valid` tokens of the tile lie in the range; boxes past them are not issued and their
-/// bytes not announced. One thread issued the tile's copies one after another until 2026-12-04;
-/// a copy's `asm volatile` is a compiler memory barrier, so a block-table load between two copies
-/// would wait for the first.
+/// it). A panel is 128 bytes of a row: 64 16-bit values, or 128 of an fp8 cache (stage 8's
+/// 16-row kernel, tma_pack_tile.cuh), whose map the caller made for that size. `valid` tokens of
+/// the tile lie in the range; boxes past them are not issued and their bytes not announced. One
+/// thread issued the tile's copies one after another until 2026-12-04; a copy's `asm volatile` is
+/// a compiler memory barrier, so a block-table load between two copies would wait for the first.
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile
+/// @tparam kElemBytes bytes per K/V value: 2, or 1 for an fp8 cache
 /// @tparam WaitFree callable as `wait_free()`: returns once the stage may be overwritten
-template <int D, int N, typename WaitFree>
+template <int D, int N, int kElemBytes = 2, typename WaitFree>
 __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, const CUtensorMap* v_map,
                                                   const int32_t* blocks, const PoolGeometry& geo, int first, int valid,
-                                                  int kv_head, int box_rows, uint16_t* ks, uint16_t* vs,
+                                                  int kv_head, int box_rows, void* ks, void* vs,
                                                   hopper::Mbarrier* full, int lane, int member, int members,
                                                   uint16_t mask, WaitFree&& wait_free) {
-  constexpr int kPanels = D / hopper::kPanelElems;
+  constexpr int kPanelValues = hopper::kMapRowBytes / kElemBytes;
+  constexpr int kPanels = D / kPanelValues;
+  static_assert(D % kPanelValues == 0, "rows of whole 128-byte panels");
   static_assert(kTileCopies<D, N> <= 32, "one copy per lane of the producer warp");
   const int boxes = (valid + box_rows - 1) / box_rows;
   const int block = lane < boxes ? __ldg(blocks + ((first + lane * box_rows) >> geo.page_shift)) : 0;
@@ -191,13 +195,13 @@ __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, cons
   if (b >= boxes) return;
   const int p = (lane / 2) % kPanels;
   const int row = (first + b * box_rows) & ((1 << geo.page_shift) - 1);
-  const int dst = p * N * hopper::kPanelElems + b * box_rows * hopper::kPanelElems;
-  uint16_t* to = (lane % 2 ? vs : ks) + dst;
+  const int dst = (p * N + b * box_rows) * hopper::kMapRowBytes;
+  unsigned char* to = static_cast<unsigned char*>(lane % 2 ? vs : ks) + dst;
   const CUtensorMap* map = lane % 2 ? v_map : k_map;
   if (members == 1)
-    hopper::tma_load_4d(to, map, p * hopper::kPanelElems, kv_head, row, box_block, full);
+    hopper::tma_load_4d(to, map, p * kPanelValues, kv_head, row, box_block, full);
   else
-    hopper::tma_load_4d_multicast(to, map, p * hopper::kPanelElems, kv_head, row, box_block, full, mask);
+    hopper::tma_load_4d_multicast(to, map, p * kPanelValues, kv_head, row, box_block, full, mask);
 }
 // [hopper-tile-copies]
 

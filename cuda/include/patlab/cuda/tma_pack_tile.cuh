@@ -11,6 +11,10 @@
 /// no producer warp, empty barriers or setmaxnreg are needed, and an SM holds as many CTAs as of
 /// the pack kernel's 16-row tile.
 ///
+/// An fp8 cache (d = 128) takes the same path with 8-bit maps: a row is one 128-byte panel, whose
+/// swizzle is fp8_swizzled<128>(), so qk_tile_fp8 and pv_tile_fp8 convert the tiles in registers
+/// as they land, on the pack kernel's fp8 ring of four stages.
+///
 /// Steps of one CTA:
 ///  1. thread 0 initialises one `full` mbarrier per stage; every thread gathers its chunks of the
 ///     Q tile (gather_q_tile, cp.async, swizzled<D> rows);
@@ -44,28 +48,34 @@ inline constexpr int kTmaPackRows = kWarpRows;
 
 // [tma-pack-layout]
 /// Shapes and shared memory of a tensor-map pack CTA: the K/V ring first (kStages K tiles, then
-/// kStages V tiles, each Panel128B of N rows and 1024-byte aligned), then the Q tile (16 x D,
-/// swizzled<D>), then one mbarrier per stage.
-/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// kStages V tiles, each of N rows of 128-byte panels, swizzled, 1024-byte aligned), then the Q
+/// tile (16 x D, swizzled<D>), then one mbarrier per stage. 16-bit tiles are Panel128B (D/64
+/// panels, kv_swizzled() with N rows); an fp8 tile at d = 128 is one panel, whose 128-byte swizzle
+/// is fp8_swizzled<128>(), the layout qk_tile_fp8 and pv_tile_fp8 read.
+/// @tparam T storage type of q and the output (__half or __nv_bfloat16)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128 only)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile (kHopperKvTile: one tensor-map box per page, or per tile when
 /// pages are longer)
-template <typename T, int D, int N>
+template <typename T, typename KV, int D, int N>
 struct TmaPackLayout {
   /// The pack kernel's warps for the 16 x N tile: one warp row, PackWarpLayout::kCols columns.
   using Warps = PackWarpLayout<D, kTmaPackRows, N>;
-  /// Stages of the ring: the pack kernel's for this tile (pack_kv_stages()).
-  static constexpr int kStages = pack_kv_stages(D, kTmaPackRows, static_cast<int>(sizeof(T)));
-  /// Elements of one K or V tile.
-  static constexpr int kTileElems = N * D;
+  /// Whether K and V are an fp8 cache (converted in registers, as the pack kernel's 16-row tile).
+  static constexpr bool kFp8 = sizeof(KV) == 1;
+  /// Stages of the ring: the pack kernel's for this tile (pack_kv_stages(): 2 of 16 bits, 4 of fp8).
+  static constexpr int kStages = pack_kv_stages(D, kTmaPackRows, static_cast<int>(sizeof(KV)));
+  /// Bytes of one K or V tile.
+  static constexpr int kTileBytes = N * D * static_cast<int>(sizeof(KV));
   /// Bytes of the ring, the Q tile and the barriers, and the slack to align the ring to 1024.
-  static constexpr int kSmemBytes = 2 * kStages * kTileElems * static_cast<int>(sizeof(T)) +
-                                    kTmaPackRows * D * static_cast<int>(sizeof(T)) +
+  static constexpr int kSmemBytes = 2 * kStages * kTileBytes + kTmaPackRows * D * static_cast<int>(sizeof(T)) +
                                     kStages * kMbarrierBytes + kHopperAlignSlack;
-  static_assert(sizeof(T) == 2, "the copies write 16-bit Panel128B tiles");
-  static_assert(D % hopper::kPanelElems == 0, "whole 64-wide panels");
+  static_assert(sizeof(T) == 2 && (sizeof(KV) == 2 || kFp8), "16-bit q; K and V of 16 bits or fp8");
+  static_assert(kFp8 ? D * sizeof(KV) == hopper::kMapRowBytes : D % hopper::kPanelElems == 0,
+                "16-bit rows of whole 64-wide panels; fp8 rows of exactly one 128-byte panel (d = 128)");
+  static_assert(!kFp8 || kFp8InRegisters<KV, kTmaPackRows>, "a 16-row fp8 tile converts in registers");
   static_assert(N == kHopperKvTile, "stage 8's tensor maps copy boxes of at most kHopperKvTile rows");
-  static_assert(kTileElems * sizeof(T) % hopper::kSwizzleAtomBytes == 0, "every tile starts on a swizzle atom");
+  static_assert(kTileBytes % hopper::kSwizzleAtomBytes == 0, "every tile starts on a swizzle atom");
   static_assert(kTileCopies<D, N> <= 32, "one copy per lane of the issuing warp");
   static_assert(kSmemBytes <= kPackSmemBudget, "the ring, the Q tile and the barriers fit one CTA's shared memory");
   static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
@@ -73,19 +83,18 @@ struct TmaPackLayout {
 // [tma-pack-layout]
 
 // [tma-pack-tail]
-/// Step 3, last tile only: zeroes rows [r0, r1) of a Panel128B tile of N rows (the V rows of a
-/// warp's slice past the range), whole 128-byte panel rows, so the swizzle does not matter.
-/// Called by one warp; the warp reads the rows after a __syncwarp.
-/// @tparam D head dimension (64 or 128)
+/// Step 3, last tile only: zeroes rows [r0, r1) of a tile of N rows of kRowBytes bytes, stored as
+/// 128-byte panels of N rows (the V rows of a warp's slice past the range), whole panel rows, so
+/// the swizzle does not matter. Called by one warp; the warp reads the rows after a __syncwarp.
+/// @tparam kRowBytes bytes of one tile row (D values)
 /// @tparam N rows of the tile
-template <int D, int N>
-__device__ __forceinline__ void zero_panel_rows(uint16_t* tile, int r0, int r1, int lane) {
-  constexpr int kPanels = D / hopper::kPanelElems;
-  constexpr int kRowChunks = hopper::kPanelRowBytes / kChunkBytes;
-  unsigned char* base = reinterpret_cast<unsigned char*>(tile);
+template <int kRowBytes, int N>
+__device__ __forceinline__ void zero_panel_rows(unsigned char* tile, int r0, int r1, int lane) {
+  constexpr int kPanels = kRowBytes / hopper::kMapRowBytes;
+  constexpr int kRowChunks = hopper::kMapRowBytes / kChunkBytes;
   for (int c = lane; c < (r1 - r0) * kPanels * kRowChunks; c += 32) {
     const int r = r0 + c / (kPanels * kRowChunks), p = c / kRowChunks % kPanels, ch = c % kRowChunks;
-    *reinterpret_cast<uint4*>(base + (p * N + r) * hopper::kPanelRowBytes + ch * kChunkBytes) = make_uint4(0, 0, 0, 0);
+    *reinterpret_cast<uint4*>(tile + (p * N + r) * hopper::kMapRowBytes + ch * kChunkBytes) = make_uint4(0, 0, 0, 0);
   }
 }
 // [tma-pack-tail]
@@ -94,23 +103,24 @@ __device__ __forceinline__ void zero_panel_rows(uint16_t* tile, int r0, int r1, 
 /// One CTA per (pack, KV head) of packs of at most 16 rows, as pack_attention_kernel, with its
 /// K/V tiles copied by tensor map (steps in the file comment). `k_map` and `v_map` are stage 8's
 /// pool maps (PoolMaps), `box_rows` their rows per copy.
-/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
+/// @tparam T storage type of q and the output (__half or __nv_bfloat16)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile (kHopperKvTile)
-template <typename T, int D, int N>
-__global__ void __launch_bounds__(TmaPackLayout<T, D, N>::Warps::kThreads)
+template <typename T, typename KV, int D, int N>
+__global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N>::Warps::kThreads)
     tma_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket, const __grid_constant__ CUtensorMap k_map,
                     const __grid_constant__ CUtensorMap v_map, int box_rows) {
-  using L = TmaPackLayout<T, D, N>;
+  using L = TmaPackLayout<T, KV, D, N>;
   using Layout = typename L::Warps;
   constexpr int M = kTmaPackRows, kStages = L::kStages, kColTokens = Layout::kColTokens;
   static_assert(Layout::kRows == 1, "one warp row: the warps split each KV tile");
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const uint32_t misalign = smem_u32(smem_raw) % hopper::kSwizzleAtomBytes;
   unsigned char* smem = smem_raw + (misalign ? hopper::kSwizzleAtomBytes - misalign : 0);
-  uint16_t* k_s = reinterpret_cast<uint16_t*>(smem);
-  uint16_t* v_s = k_s + kStages * L::kTileElems;
-  T* q_s = reinterpret_cast<T*>(v_s + kStages * L::kTileElems);
+  unsigned char* k_s = smem;
+  unsigned char* v_s = k_s + kStages * L::kTileBytes;
+  T* q_s = reinterpret_cast<T*>(v_s + kStages * L::kTileBytes);
   hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(q_s + M * D);
   hopper::allow_dependents();  // as the pack kernel: a chained bucket may begin once every CTA here has begun
 
@@ -137,9 +147,9 @@ __global__ void __launch_bounds__(TmaPackLayout<T, D, N>::Warps::kThreads)
   // Step 2: warp 0 issues tile t into stage t % kStages (that stage is free: step 3 frees it).
   const auto issue = [&](int tile) {
     const int stage = tile % kStages, token = tile * N;
-    issue_tile_copies<D, N>(&k_map, &v_map, blocks, args.geo, token, min(N, kv_len - token), kv_head, box_rows,
-                            k_s + stage * L::kTileElems, v_s + stage * L::kTileElems, &full[stage], lane, 0, 1, 0,
-                            [] {});
+    issue_tile_copies<D, N, sizeof(KV)>(&k_map, &v_map, blocks, args.geo, token, min(N, kv_len - token), kv_head,
+                                        box_rows, k_s + stage * L::kTileBytes, v_s + stage * L::kTileBytes,
+                                        &full[stage], lane, 0, 1, 0, [] {});
   };
   if (col_warp == 0)
     for (int t = 0; t < kStages - 1 && t < num_tiles; ++t) issue(t);
@@ -155,23 +165,29 @@ __global__ void __launch_bounds__(TmaPackLayout<T, D, N>::Warps::kThreads)
     if (col_warp == 0 && tile + kStages - 1 < num_tiles) issue(tile + kStages - 1);  // the stage tile - 1 freed
     const int stage = tile % kStages;
     hopper::wait_parity(&full[stage], static_cast<uint32_t>(tile / kStages) & 1u);
-    const T* ks = reinterpret_cast<const T*>(k_s + stage * L::kTileElems);
-    uint16_t* vt = v_s + stage * L::kTileElems;
+    const unsigned char* kt = k_s + stage * L::kTileBytes;
+    unsigned char* vt = v_s + stage * L::kTileBytes;
     const int valid = kv_len - tile * N;
     if (valid < col0 + kColTokens) {
-      zero_panel_rows<D, N>(vt, max(valid, col0), col0 + kColTokens, lane);
+      zero_panel_rows<D * static_cast<int>(sizeof(KV)), N>(vt, max(valid, col0), col0 + kColTokens, lane);
       __syncwarp();
     }
     float s[kColTokens / 8][4];
-    qk_tile<T, D, kColTokens, N>(q_s, ks, 0, col0, lane, s);
-    softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
-    pv_tile<T, D, kColTokens, N>(s, reinterpret_cast<const T*>(vt), col0, lane, o);
+    if constexpr (L::kFp8) {
+      qk_tile_fp8<T, D, kColTokens>(q_s, kt, 0, col0, lane, s);
+      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+      pv_tile_fp8<T, D, kColTokens>(s, vt, col0, lane, o);
+    } else {
+      qk_tile<T, D, kColTokens, N>(q_s, reinterpret_cast<const T*>(kt), 0, col0, lane, s);
+      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+      pv_tile<T, D, kColTokens, N>(s, reinterpret_cast<const T*>(vt), col0, lane, o);
+    }
     __syncthreads();  // the stage is free for the copies of tile + kStages
   }
 
   // Step 4: the pack kernel's merge (parked in the ring) and write.
-  if (merge_warp_columns<T, D, M, N, Layout>(k_s, true, 0, col_warp, lane, row_state, o))
-    write_rows<T, D>(args, first, rows, 0, kv_head, lane, row_state, o);
+  if (merge_warp_columns<KV, D, M, N, Layout>(k_s, true, 0, col_warp, lane, row_state, o))
+    write_rows<T, D, L::kFp8>(args, first, rows, 0, kv_head, lane, row_state, o);
 }
 // [tma-pack-kernel]
 

@@ -66,8 +66,10 @@ struct HopperRouting {
   int max_rows = kClusterSliceRows;
   /// Whether stage 8 runs packs of 16 rows on KV tiles of kHopperKvTile tokens with its
   /// tensor-map pack kernel (`--hopper-small-loader tma`, tma_pack_tile.cuh) rather than stage 7's
-  /// pack kernel and its cp.async loader (`cp.async`). The plan is the same either way.
-  bool small_tma = true;
+  /// pack kernel and its cp.async loader (`cp.async`, the default until the tensor-map kernel has
+  /// been measured on the H200: docs/results/2026-12-05-h200-tma-small-packs). The plan is the same
+  /// either way.
+  bool small_tma = false;
 
   /// KV tokens under which a range is packed at most kHopperTileRows[0] rows at a time: the larger
   /// of min_kv and wide_kv (0: never).

@@ -9,12 +9,13 @@
 /// through cudaGetDriverEntryPointByVersion so that nothing links libcuda directly.
 ///
 /// The map's dimensions, innermost first: (D, Hkv, page, blocks) with byte strides
-/// (D, Hkv x D, page x Hkv x D) x element size. Its box is (64, 1, box_rows, 1): one 64-value
-/// panel (128 bytes, the widest box the 128-byte swizzle allows) of box_rows token rows of one
-/// KV head of one block. A copy at coordinates (64 p, head, row0, block) lands as box_rows rows
-/// of 128 bytes, each row's 16-byte chunks XOR-swizzled by (smem address / 128) % 8, which is
-/// Panel128B when the destination is 1024-byte aligned. A block index past the pool is out of
-/// bounds: the copy writes zeros there, and still counts the box's full bytes.
+/// (D, Hkv x D, page x Hkv x D) x element size. Its box is (128 bytes of values, 1, box_rows, 1):
+/// one panel (64 16-bit values or 128 fp8 ones; 128 bytes, the widest box the 128-byte swizzle
+/// allows) of box_rows token rows of one KV head of one block. A copy at coordinates (first value
+/// of a panel, head, row0, block) lands as box_rows rows of 128 bytes, each row's 16-byte chunks
+/// XOR-swizzled by (smem address / 128) % 8, which is Panel128B when the destination is 1024-byte
+/// aligned. A block index past the pool is out of bounds: the copy writes zeros there, and still
+/// counts the box's full bytes.
 #pragma once
 
 #include <cuda.h>
@@ -87,17 +88,24 @@ struct PoolMapShape {
   int kv_heads = 1;     ///< Hkv
   int head_dim = 64;    ///< D, a multiple of 64
   int box_rows = 16;    ///< token rows per copy (<= page, <= 256)
+  int elem_bytes = 2;   ///< bytes per value: 2 (fp16, bf16) or 1 (an fp8 e4m3 cache)
 };
 
-/// Bytes one copy of a pool map moves: box_rows rows of one 128-byte panel.
-inline constexpr int64_t pool_box_bytes(int box_rows) { return int64_t{box_rows} * 128; }
+/// Bytes of one row of a pool map's box: the widest the 128-byte swizzle allows.
+inline constexpr int kMapRowBytes = 128;
 
-/// Encodes the 4-D tensor map of a pool of 16-bit values at `pool` (fp16 and bf16 alike: the
-/// copy moves bits), 128-byte swizzle, zeros out of bounds. Throws Error(device) when the
-/// driver refuses it (with the driver's code), Error(unsupported) for a shape it cannot map.
+/// Bytes one copy of a pool map moves: box_rows rows of one 128-byte panel.
+inline constexpr int64_t pool_box_bytes(int box_rows) { return int64_t{box_rows} * kMapRowBytes; }
+
+/// Encodes the 4-D tensor map of a pool of 16-bit or 8-bit values at `pool` (fp16 and bf16 alike,
+/// or fp8: the copy moves bits), 128-byte swizzle, zeros out of bounds. Throws Error(device) when
+/// the driver refuses it (with the driver's code), Error(unsupported) for a shape it cannot map.
 inline CUtensorMap make_pool_tensor_map(const void* pool, const PoolMapShape& s) {
-  if (s.head_dim % 64 != 0 || s.box_rows < 1 || s.box_rows > 256 || s.box_rows > s.page)
-    throw Error(ErrorKind::unsupported, "a pool tensor map needs D % 64 == 0 and 1 <= box rows <= min(page, 256)");
+  if ((s.elem_bytes != 1 && s.elem_bytes != 2) || s.head_dim * s.elem_bytes % kMapRowBytes != 0 ||
+      s.box_rows < 1 || s.box_rows > 256 || s.box_rows > s.page)
+    throw Error(ErrorKind::unsupported,
+                "a pool tensor map needs 1- or 2-byte values, rows of whole 128-byte panels and 1 <= box rows <= "
+                "min(page, 256)");
   using Encode = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
                               const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
                               CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
@@ -108,15 +116,17 @@ inline CUtensorMap make_pool_tensor_map(const void* pool, const PoolMapShape& s)
           cudaSuccess ||
       found != cudaDriverEntryPointSuccess || fn == nullptr)
     throw Error(ErrorKind::device, "the driver has no cuTensorMapEncodeTiled (a tensor map needs CUDA 12 and sm_90)");
-  constexpr uint64_t kElem = 2;
+  const uint64_t kElem = static_cast<uint64_t>(s.elem_bytes);
   const cuuint64_t dims[4] = {static_cast<cuuint64_t>(s.head_dim), static_cast<cuuint64_t>(s.kv_heads),
                               static_cast<cuuint64_t>(s.page), static_cast<cuuint64_t>(s.blocks)};
   const cuuint64_t strides[3] = {dims[0] * kElem, dims[0] * dims[1] * kElem, dims[0] * dims[1] * dims[2] * kElem};
-  const cuuint32_t box[4] = {64, 1, static_cast<cuuint32_t>(s.box_rows), 1};
+  const cuuint32_t box[4] = {static_cast<cuuint32_t>(kMapRowBytes / s.elem_bytes), 1,
+                             static_cast<cuuint32_t>(s.box_rows), 1};
   const cuuint32_t element_strides[4] = {1, 1, 1, 1};
   CUtensorMap map{};
   const CUresult r = reinterpret_cast<Encode>(fn)(
-      &map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, const_cast<void*>(pool), dims, strides, box, element_strides,
+      &map, s.elem_bytes == 2 ? CU_TENSOR_MAP_DATA_TYPE_UINT16 : CU_TENSOR_MAP_DATA_TYPE_UINT8, 4,
+      const_cast<void*>(pool), dims, strides, box, element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
