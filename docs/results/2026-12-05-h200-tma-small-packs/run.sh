@@ -6,8 +6,9 @@
 #  2. per line of workloads.txt, `patlab bench --stage pat hopper` with --hopper-small-loader tma,
 #     then cp.async, one process each, 20 timed runs, cold L2, --no-check (step 1 checks);
 #  3. tools/peers/suite.py on issue 11's eight no-sharing batches (lines 1-8) with cuDNN's SDPA:
-#     `patlab compare` (every stage checked against the oracle, stage 8 with tma) and the peer in
-#     one call.
+#     `patlab compare` (every stage checked against the oracle; stage 8 with the default loader,
+#     cp.async: `patlab export` takes no stage-8 option, so tma's time comes from step 2, in the
+#     same call) and the peer.
 # Writes OUT/RUN.tar.gz.
 #   [RUN=r1] [STEPS="1 2 3"] docs/results/2026-12-05-h200-tma-small-packs/run.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
