@@ -9,12 +9,16 @@
 #     `patlab compare` (every stage checked against the oracle; stage 8 with the default loader,
 #     cp.async: `patlab export` takes no stage-8 option, so tma's time comes from step 2, in the
 #     same call) and the peer.
+#  4. compute-sanitizer memcheck, racecheck and synccheck (tools/sanitize.sh) on stage 8 with
+#     --hopper-small-loader tma over four small workloads, one of them fp8;
+#  5. Nsight Compute on the 16-row kernel of each loader, `--tree 16_32768 --heads 32/8` (DRAM
+#     throughput, bytes, SM activity, registers, occupancy), and on the fp8 twin `16_8192`.
 # Writes OUT/RUN.tar.gz.
-#   [RUN=r1] [STEPS="1 2 3"] docs/results/2026-12-05-h200-tma-small-packs/run.sh OUT [SECONDS]
+#   [RUN=r1] [STEPS="1 2 3 4 5"] docs/results/2026-12-05-h200-tma-small-packs/run.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
-steps=${STEPS:-1 2 3}
+steps=${STEPS:-1 2 3 4 5}
 here=docs/results/2026-12-05-h200-tma-small-packs
 results_begin "${RUN:-r1}" "$final" patlab test_08_hopper || exit 1
 lines() { grep -v '^ *#' "$1" | sed 's/#.*//' | grep -v '^ *$'; }
@@ -39,5 +43,29 @@ if [[ $steps == *3* ]] && (( $(left) > 60 )); then
     > "$out/nosharing.log" 2>&1
   echo "nosharing exit $? at $SECONDS s"
   grep -E "^best patlab|so far" "$out/nosharing.log"
+fi
+if [[ $steps == *4* ]] && (( $(left) > 60 )); then
+  mkdir -p /tmp/sanbuild/tools && ln -sf /tmp/ab/patlab /tmp/sanbuild/tools/patlab
+  t="--hopper-small-loader tma"
+  SANITIZE_STAGES=hopper SANITIZE_WORKLOADS="tiny $t|asymmetric --heads 8/2 --head-dim 64 $t|--tree 1,3,6_40,17,9 \
+--heads 4/4 --dtype bf16 --page 32 $t|tiny --kv-dtype fp8 $t" timeout "$(cap 200)" tools/sanitize.sh /tmp/sanbuild \
+    > "$out/sanitize.log" 2>&1
+  echo "sanitize exit $? at $SECONDS s"
+  tail -3 "$out/sanitize.log"
+fi
+if [[ $steps == *5* ]]; then
+  metrics=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum
+  metrics+=,sm__cycles_active.avg,sm__cycles_elapsed.max,smsp__inst_executed.sum,launch__grid_size
+  metrics+=,launch__registers_per_thread,launch__occupancy_limit_shared_mem,launch__occupancy_limit_registers
+  for w in "--tree 16_32768 --heads 32/8" "--tree 16_8192 --heads 32/8 --kv-dtype fp8"; do
+    for loader in tma cp.async; do
+      if (( $(left) < 45 )); then echo "ncu stopped for time before $w $loader"; break 2; fi
+      # shellcheck disable=SC2086
+      timeout "$(cap 60)" ncu --clock-control none --metrics "$metrics" -k regex:"tma_pack|pack_attention" \
+        --launch-skip 2 --launch-count 1 /tmp/ab/patlab bench $w --stage hopper --hopper-small-loader "$loader" \
+        --no-check --repeats 20 --warmup 1 --no-graph > "$out/ncu-$(slug "$w")-$loader.txt" 2>&1
+      echo "ncu $w $loader exit $? at $SECONDS s"
+    done
+  done
 fi
 exit 0
