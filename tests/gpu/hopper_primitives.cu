@@ -19,6 +19,7 @@
 #include "patlab/cuda/hopper/setmaxnreg.cuh"
 #include "patlab/cuda/hopper/tma.cuh"
 #include "patlab/cuda/hopper/wgmma.cuh"
+#include "patlab/cuda/packed_tile.cuh"
 #include "patlab/planner/tile_budget.hpp"
 
 namespace patlab::test::hopper {
@@ -256,6 +257,33 @@ __global__ void tma_kernel(const __grid_constant__ CUtensorMap map, const PoolBo
   wait_parity(&bar, 0);
   read_boxes(tiles, count, box_rows, d, out);
 }
+
+/// tma_kernel for an fp8 pool at d = 128 (8-bit map, one 128-byte panel per row): box i lands at
+/// byte i x box_rows x 128 and is read back through fp8_swizzled<128>(), the layout the pack
+/// kernel's qk_tile_fp8 and pv_tile_fp8 read (stage 8's 16-row tensor-map kernel relies on it).
+__global__ void tma_fp8_kernel(const __grid_constant__ CUtensorMap map, const PoolBox* boxes, int count, int box_rows,
+                               uint8_t* out) {
+  constexpr int kD = kMapRowBytes;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* tiles = align_1024(smem_raw);
+  __shared__ Mbarrier bar;
+  if (threadIdx.x == 0) {
+    init_mbarrier(&bar, 1);
+    fence_mbarrier_init();
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    arrive_expect_tx(&bar, static_cast<uint32_t>(count * pool_box_bytes(box_rows)));
+    for (int i = 0; i < count; ++i)
+      tma_load_4d(tiles + i * box_rows * kD, &map, 0, boxes[i].head, boxes[i].row0, boxes[i].block, &bar);
+  }
+  wait_parity(&bar, 0);
+  for (int e = threadIdx.x; e < count * box_rows * kD; e += blockDim.x) {
+    const int i = e / (box_rows * kD), r = e / kD % box_rows, c = e % kD;
+    const int chunk = c / cuda::kChunkBytes, byte = c % cuda::kChunkBytes;
+    out[e] = tiles[i * box_rows * kD + cuda::fp8_swizzled<kD>(r, chunk) + byte];
+  }
+}
 // [test-tma]
 
 // [test-cluster]
@@ -431,6 +459,22 @@ std::vector<uint16_t> tma_pool_boxes(const std::vector<uint16_t>& pool, int bloc
   PATLAB_CUDA_CHECK(cudaFuncSetAttribute(tma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   tma_kernel<<<1, kWarpgroupThreads, smem>>>(map, dboxes.get(), static_cast<int>(boxes.size()), d, box_rows,
                                               out.get());
+  PATLAB_CUDA_CHECK_LAUNCH();
+  PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
+  return out.download();
+}
+
+std::vector<uint8_t> tma_pool_boxes_fp8(const std::vector<uint8_t>& pool, int blocks, int page, int kv_heads,
+                                        int box_rows, const std::vector<PoolBox>& boxes) {
+  const DeviceBuffer<uint8_t> dpool(pool);
+  const DeviceBuffer<PoolBox> dboxes(boxes);
+  DeviceBuffer<uint8_t> out(boxes.size() * box_rows * kMapRowBytes);
+  const CUtensorMap map =
+      make_pool_tensor_map(dpool.get(), PoolMapShape{blocks, page, kv_heads, kMapRowBytes, box_rows, 1});
+  const int smem = static_cast<int>(boxes.size()) * box_rows * kMapRowBytes + kAlignSlack;
+  PATLAB_CUDA_CHECK(cudaFuncSetAttribute(tma_fp8_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  tma_fp8_kernel<<<1, kWarpgroupThreads, smem>>>(map, dboxes.get(), static_cast<int>(boxes.size()), box_rows,
+                                                  out.get());
   PATLAB_CUDA_CHECK_LAUNCH();
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());
   return out.download();

@@ -63,6 +63,11 @@ struct PoolBox {
 std::vector<uint16_t> tma_pool_boxes(const std::vector<uint16_t>& pool, int blocks, int page, int kv_heads, int d,
                                      int box_rows, const std::vector<PoolBox>& boxes);
 
+/// tma_pool_boxes() for an fp8 pool at d = 128 (an 8-bit map, one 128-byte panel per row), read
+/// back through the pack kernel's fp8_swizzled<128>(): the boxes as [box][box_rows][128] bytes.
+std::vector<uint8_t> tma_pool_boxes_fp8(const std::vector<uint8_t>& pool, int blocks, int page, int kv_heads,
+                                        int box_rows, const std::vector<PoolBox>& boxes);
+
 /// What one CTA of cluster_exchange() saw.
 struct ClusterView {
   uint32_t rank;           ///< cluster_rank()

@@ -1,7 +1,8 @@
 // The Hopper instruction wrappers (cuda/include/patlab/cuda/hopper/), each in isolation against a
 // CPU result: bulk copies through an mbarrier (bit for bit), a producer/consumer mbarrier ring
 // (exact sums), setmaxnreg between two warpgroups (both roles run and compute; that registers
-// moved is not observable from here), the 4-D pool tensor map (bit for bit, swizzle undone),
+// moved is not observable from here), the 4-D pool tensor map (bit for bit, swizzle undone; an
+// 8-bit map of an fp8 pool read through the pack kernel's fp8_swizzled<128>()),
 // clusters of 2 and 4 (ranks, another CTA's shared memory, remote mbarrier arrivals, a multicast
 // tensor-map copy into every CTA, bit for bit), and
 // wgmma m64nNk16 for f16 and bf16, B K-major and MN-major, A from shared memory and from
@@ -121,6 +122,31 @@ TEST_CASE("the 4-D pool tensor map loads pages of one KV head into the 128-byte 
           want.push_back(b.block >= g.blocks ? uint16_t{0}
                                              : pool[((static_cast<size_t>(b.block) * g.page + b.row0 + r) * g.kv_heads +
                                                      b.head) * g.d + c]);
+    CHECK(got == want);
+  }
+}
+
+TEST_CASE("an 8-bit pool map loads fp8 pages at d = 128 into the layout qk_tile_fp8 reads") {
+  std::printf("seed %llu\n", static_cast<unsigned long long>(kTmaSeed + 1));
+  std::mt19937_64 rng(kTmaSeed + 1);
+  constexpr int kD = 128;
+  for (const int page : {16, 64}) {
+    const int blocks = 7, kv_heads = 3, box_rows = page;
+    INFO("page " << page);
+    std::vector<uint8_t> pool(static_cast<size_t>(blocks) * page * kv_heads * kD);
+    for (uint8_t& v : pool) v = static_cast<uint8_t>(rng());
+    std::vector<hp::PoolBox> boxes;
+    for (int i = 0; i < 4; ++i)
+      boxes.push_back({static_cast<int>(rng() % blocks), static_cast<int>(rng() % kv_heads), 0});
+    boxes.push_back({blocks, 0, 0});  // past the pool: zeros
+    const std::vector<uint8_t> got = hp::tma_pool_boxes_fp8(pool, blocks, page, kv_heads, box_rows, boxes);
+    std::vector<uint8_t> want;
+    for (const hp::PoolBox& b : boxes)
+      for (int r = 0; r < box_rows; ++r)
+        for (int c = 0; c < kD; ++c)
+          want.push_back(b.block >= blocks ? uint8_t{0}
+                                           : pool[((static_cast<size_t>(b.block) * page + b.row0 + r) * kv_heads +
+                                                   b.head) * kD + c]);
     CHECK(got == want);
   }
 }

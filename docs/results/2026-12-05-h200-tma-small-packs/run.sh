@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One call, from a checkout with build-ab/patlab.xz and build-ab/test_08_hopper.xz built on the
-# workstation (sm_90a). Steps (STEPS, default "1 2 3"):
-#  1. test_08_hopper (PATLAB_REQUIRE_GPU=1): every grid of stage 8, its 16-row packs on the
-#     tensor-map kernel (the default) and, in one test case, on stage 7's cp.async loader;
+# One call, from a checkout with build-ab/patlab.xz, build-ab/test_hopper_primitives.xz and
+# build-ab/test_08_hopper.xz built on the workstation (sm_90a). Steps (STEPS, default "1 2 3 4 5"):
+#  1. test_hopper_primitives (an 8-bit pool map read through fp8_swizzled<128> among them), then
+#     test_08_hopper (PATLAB_REQUIRE_GPU=1): every grid of stage 8 on its default loader
+#     (cp.async) and, in one test case, the boundary, tree and shapes grids on the tensor-map one;
 #  2. per line of workloads.txt, `patlab bench --stage pat hopper` with --hopper-small-loader tma,
 #     then cp.async, one process each, 20 timed runs, cold L2, --no-check (step 1 checks);
 #  3. tools/peers/suite.py on issue 11's eight no-sharing batches (lines 1-8) with cuDNN's SDPA:
@@ -20,9 +21,9 @@ source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 steps=${STEPS:-1 2 3 4 5}
 here=docs/results/2026-12-05-h200-tma-small-packs
-results_begin "${RUN:-r1}" "$final" patlab test_08_hopper || exit 1
+results_begin "${RUN:-r1}" "$final" patlab test_hopper_primitives test_08_hopper || exit 1
 lines() { grep -v '^ *#' "$1" | sed 's/#.*//' | grep -v '^ *$'; }
-[[ $steps == *1* ]] && run_tests test_08_hopper
+[[ $steps == *1* ]] && run_tests test_hopper_primitives test_08_hopper
 if [[ $steps == *2* ]]; then
   n=0
   while IFS= read -r wl; do
