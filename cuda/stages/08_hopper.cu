@@ -16,13 +16,14 @@
 ///  - the KV split's wave fill counts the slots of these kernels (occupancy calculator).
 /// The rest is stage 7's: direct output, longest pack first, the largest CTAs launched first (its
 /// own 128-row tiles one per SM) and gated (LaunchGates), one stream per bucket, the merge.
-/// With `--hopper-small-loader tma`, packs of up to 16 rows on KV tiles of 64 tokens run
-/// tma_pack_kernel (tma_pack_tile.cuh): stage 7's 16-row CTA, its K/V tiles copied by tensor map
-/// (the default, `cp.async`, keeps stage 7's pack kernel for them until the H200 has measured
-/// both). An fp8 KV cache (d = 128 only) takes stage 7's plan and tiles (wgmma's e4m3 would need V
-/// K-major), its 16-row packs on the loader chosen.
-/// Shapes the kernels are not built for (head dim 256, an fp8 cache at d = 64, pages under 8 tokens)
-/// are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs sm_90").
+/// With `--hopper-small-loader tma` (or `tma-kv`: K and V on barriers of their own), packs of up
+/// to 16 rows on KV tiles of 64 tokens run tma_pack_kernel (tma_pack_tile.cuh): stage 7's 16-row
+/// CTA, its K/V tiles copied by tensor map (the default, `cp.async`, keeps stage 7's pack kernel
+/// for them until the H200 has measured them). An fp8 KV cache (d = 128 only) takes stage 7's
+/// plan and tiles (wgmma's e4m3 would need V K-major), its 16-row packs on the loader chosen.
+/// Shapes the kernels are not built for (head dim 256, an fp8 cache at d = 64, pages under 8
+/// tokens) are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs
+/// sm_90").
 #include <cuda.h>
 
 #include <algorithm>
@@ -65,18 +66,26 @@ void dispatch_hopper(const Shape& shape, int rows, F&& f) {
   });
 }
 
-/// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{})` for the batch's tma_pack_kernel
-/// instance: 16-bit K/V at d 64 or 128, fp8 K/V at d = 128 (unsupported() refuses the rest).
-/// @tparam F callable as `f(tag, dim)` with a TypeTag<T, KV> and a std::integral_constant<int, D>
+/// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{}, std::bool_constant<kSplitKV>{})` for
+/// the batch's tma_pack_kernel instance: 16-bit K/V at d 64 or 128, fp8 K/V at d = 128
+/// (unsupported() refuses the rest), K and V on barriers of their own with SmallLoader::tma_kv.
+/// @tparam F callable as `f(tag, dim, split)` with a TypeTag<T, KV>, a std::integral_constant<int, D>
+///         and a std::bool_constant
 template <typename F>
-void dispatch_tma_pack(const Shape& shape, F&& f) {
+void dispatch_tma_pack(const Shape& shape, SmallLoader loader, F&& f) {
+  const auto with_split = [&](auto tag, auto dim) {
+    if (loader == SmallLoader::tma_kv)
+      f(tag, dim, std::true_type{});
+    else
+      f(tag, dim, std::false_type{});
+  };
   dispatch_dtype_kv(shape, [&](auto tag) {
     if constexpr (sizeof(typename decltype(tag)::kv_type) == 1)
-      f(tag, std::integral_constant<int, 128>{});
+      with_split(tag, std::integral_constant<int, 128>{});
     else if (shape.head_dim == 64)
-      f(tag, std::integral_constant<int, 64>{});
+      with_split(tag, std::integral_constant<int, 64>{});
     else
-      f(tag, std::integral_constant<int, 128>{});
+      with_split(tag, std::integral_constant<int, 128>{});
   });
 }
 
@@ -116,7 +125,8 @@ class HopperStage final : public Stage {
           batch.shape, kRowClasses[i], options.max_kv_tile, batch.device->smem_per_block_optin);
     const TileShape small =
         fit_tile({kTmaPackRows, options.max_kv_tile}, batch.shape.head_dim, batch.shape.kv_element_bytes());
-    if (uses_tma_pack(batch.hopper, small)) options.ctas_per_sm[0] = std::max(configure_tma_pack(batch), 1);
+    if (uses_tma_pack(batch.hopper.small_loader, small))
+      options.ctas_per_sm[0] = std::max(configure_tma_pack(batch), 1);
     if (!batch.shape.kv_fp8())
       for (size_t i = 0; i < std::size(kHopperTileRows); ++i)
         options.ctas_per_sm[2 + i] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
@@ -135,9 +145,9 @@ class HopperStage final : public Stage {
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
     occupancy_.clear();
-    small_tma_ = batch.hopper.small_tma;
+    small_loader_ = batch.hopper.small_loader;
     for (const DevicePlan::Bucket& b : plan_.buckets()) {
-      if (uses_tma_pack(batch.hopper, b.tile)) {
+      if (uses_tma_pack(small_loader_, b.tile)) {
         const int ctas = configure_tma_pack(batch);
         occupancy_ += ", " + b.tile.name() + " (tensor map): " + std::to_string(ctas) + " CTA" +
                       (ctas == 1 ? "" : "s") + "/SM";
@@ -165,14 +175,15 @@ class HopperStage final : public Stage {
       const size_t b = static_cast<size_t>(i);
       const DevicePlan::Bucket& bucket = plan_.buckets()[b];
       const unsigned ctas = static_cast<unsigned>(int64_t{bucket.count} * shape_.num_kv_heads);
-      if (small_tma_ && is_tma_pack_tile(bucket.tile)) {
-        dispatch_tma_pack(shape_, [&](auto tag, auto dim) {
+      if (uses_tma_pack(small_loader_, bucket.tile)) {
+        dispatch_tma_pack(shape_, small_loader_, [&](auto tag, auto dim, auto split) {
           using T = typename decltype(tag)::type;
           using KV = typename decltype(tag)::kv_type;
           constexpr int D = decltype(dim)::value;
-          using L = TmaPackLayout<T, KV, D, kHopperKvTile>;
-          launch_kernel(tma_pack_kernel<T, KV, D, kHopperKvTile>, ctas, L::Warps::kThreads, L::kSmemBytes, s, link,
-                        plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
+          constexpr bool kSplit = decltype(split)::value;
+          using L = TmaPackLayout<T, KV, D, kHopperKvTile, kSplit>;
+          launch_kernel(tma_pack_kernel<T, KV, D, kHopperKvTile, kSplit>, ctas, L::Warps::kThreads, L::kSmemBytes, s,
+                        link, plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(), maps_.box_rows());
         });
       } else if (!is_hopper_tile(bucket.tile)) {
         plan_.launch(b, s, link);  // the pack kernel (stage 7's): packs of up to 32 rows, short ones of 64
@@ -215,21 +226,22 @@ class HopperStage final : public Stage {
   /// Whether `tile` is the one tma_pack_kernel is built for: 16 rows, kHopperKvTile tokens.
   static bool is_tma_pack_tile(TileShape tile) { return tile.m == kTmaPackRows && tile.n == kHopperKvTile; }
 
-  /// Whether stage 8 runs a bucket of `tile` on tma_pack_kernel under `routing`.
-  static bool uses_tma_pack(const HopperRouting& routing, TileShape tile) {
-    return routing.small_tma && is_tma_pack_tile(tile);
+  /// Whether stage 8 runs a bucket of `tile` on tma_pack_kernel with `loader`.
+  static bool uses_tma_pack(SmallLoader loader, TileShape tile) {
+    return loader != SmallLoader::cp_async && is_tma_pack_tile(tile);
   }
 
-  /// Raises the shared-memory limit of tma_pack_kernel for the batch's dtype and head dim (or
-  /// refuses a device that has too little) and returns the CTAs of it one SM holds.
+  /// Raises the shared-memory limit of tma_pack_kernel for the batch's dtype, head dim and loader
+  /// (or refuses a device that has too little) and returns the CTAs of it one SM holds.
   static int configure_tma_pack(const DeviceBatch& batch) {
     int ctas = 0;
-    dispatch_tma_pack(batch.shape, [&](auto tag, auto dim) {
+    dispatch_tma_pack(batch.shape, batch.hopper.small_loader, [&](auto tag, auto dim, auto split) {
       using T = typename decltype(tag)::type;
       using KV = typename decltype(tag)::kv_type;
       constexpr int D = decltype(dim)::value;
-      using L = TmaPackLayout<T, KV, D, kHopperKvTile>;
-      const auto kernel = tma_pack_kernel<T, KV, D, kHopperKvTile>;
+      constexpr bool kSplit = decltype(split)::value;
+      using L = TmaPackLayout<T, KV, D, kHopperKvTile, kSplit>;
+      const auto kernel = tma_pack_kernel<T, KV, D, kHopperKvTile, kSplit>;
       if (L::kSmemBytes > batch.device->smem_per_block_optin)
         throw Error(ErrorKind::unsupported, "stage 8's 16-row kernel needs " + std::to_string(L::kSmemBytes) +
                                                 " bytes of shared memory per CTA");
@@ -241,7 +253,7 @@ class HopperStage final : public Stage {
   }
 
   Shape shape_;
-  bool small_tma_ = true;  ///< HopperRouting::small_tma of the prepared batch
+  SmallLoader small_loader_ = SmallLoader::cp_async;  ///< HopperRouting::small_loader of the prepared batch
   int64_t pool_blocks_ = 0;
   DevicePlan plan_;
   BucketLauncher launcher_;

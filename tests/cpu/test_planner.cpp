@@ -700,6 +700,21 @@ TEST_CASE("HopperRouting::min_kv: short ranges packed at most 64 rows, on the pa
   REQUIRE_THROWS_AS(make_plan(L, bad), Error);
 }
 
+TEST_CASE("SmallLoader: names round-trip, the default is cp.async, an unknown name is a usage error") {
+  for (const SmallLoader l : {SmallLoader::cp_async, SmallLoader::tma, SmallLoader::tma_kv})
+    REQUIRE(parse_small_loader(small_loader_name(l)) == l);
+  REQUIRE(std::string(small_loader_name(HopperRouting{}.small_loader)) == "cp.async");
+  REQUIRE(std::string(small_loader_name(kStage8Routing.small_loader)) == "cp.async");
+  REQUIRE(kStage8Routing.flags().find("--hopper-small-loader cp.async") != std::string::npos);
+  try {
+    parse_small_loader("ldg");
+    FAIL("an unknown loader was accepted");
+  } catch (const Error& e) {
+    REQUIRE(e.kind() == ErrorKind::usage);
+    REQUIRE(std::string(e.what()).find("ldg") != std::string::npos);
+  }
+}
+
 TEST_CASE("HopperRouting::max_rows 192: nodes of more than 128 rows get 192-row packs over long ranges only") {
   // 64 requests over a 4096-token prefix at group 8: 512 rows per KV head. Default: 4 packs of
   // 128 rows over the prefix; at 192: 3 packs (192, 192, 128 rows), so the prefix is read 3 times.

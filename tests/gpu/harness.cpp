@@ -92,10 +92,10 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases) {
   return cases;
 }
 
-std::vector<Case> with_tma_small_packs(std::vector<Case> cases) {
+std::vector<Case> with_small_loader(std::vector<Case> cases, SmallLoader loader) {
   for (Case& c : cases) {
-    c.name += ", 16-row packs on tensor-map copies";
-    c.hopper.small_tma = true;
+    c.name += std::string(", 16-row packs on ") + small_loader_name(loader);
+    c.hopper.small_loader = loader;
   }
   return cases;
 }

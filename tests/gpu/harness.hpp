@@ -89,9 +89,9 @@ std::vector<Case> without_hopper_routing(std::vector<Case> cases);
 /// 8's 192-row tile (three consumer warpgroups) where it saves a read, at 128 it never does.
 std::vector<Case> with_hopper_rows(std::vector<Case> cases, int rows);
 
-/// `cases` with stage 8's packs of up to 16 rows on its tensor-map pack kernel (HopperRouting::small_tma,
-/// `--hopper-small-loader tma`); by default they run stage 7's pack kernel and its cp.async loader.
-std::vector<Case> with_tma_small_packs(std::vector<Case> cases);
+/// `cases` with stage 8's packs of up to 16 rows loaded by `loader` (HopperRouting::small_loader,
+/// `--hopper-small-loader`); by default they run stage 7's pack kernel and its cp.async loader.
+std::vector<Case> with_small_loader(std::vector<Case> cases, SmallLoader loader);
 
 /// `cases` on stage 10's kernel instance of row cap `rows` (16 or 64) whatever its model would
 /// choose: the grids alone run most cases on the 16-row instance, and none with fp8 on the

@@ -11,7 +11,7 @@
 // sees every pack of 33 rows and more of them (192-row ones where they save a read: the default
 // --hopper-rows 192), and the tall grid at 192 rows and the tree grid at --hopper-rows 128, and
 // the boundary, tree and shapes grids with its 16-row packs on its tensor-map pack kernel
-// (--hopper-small-loader tma; the default grids run them on stage 7's cp.async loader);
+// (--hopper-small-loader tma and tma-kv; the default grids run them on stage 7's cp.async loader);
 // stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and shapes grids again with their buckets gated
 // on streams of their own (--bucket-launch gates; the default chains them on one stream, so a
 // merge that ran before every bucket had finished would read NaN-poisoned partials in the default
@@ -68,10 +68,12 @@ TEST_CASE("the stage matches the oracle on the tall grid (192-row packs) and the
 }
 
 TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids with 16-row packs on tensor maps") {
-  using patlab::test::with_tma_small_packs;
-  patlab::test::check_stage(kStage, with_tma_small_packs(patlab::test::boundary_grid(kBoundarySeed)));
-  patlab::test::check_stage(kStage, with_tma_small_packs(patlab::test::tree_grid(kTreeSeed)));
-  patlab::test::check_stage(kStage, with_tma_small_packs(patlab::test::shapes_grid(kShapesSeed)));
+  using patlab::test::with_small_loader;
+  for (const patlab::SmallLoader loader : {patlab::SmallLoader::tma, patlab::SmallLoader::tma_kv}) {
+    patlab::test::check_stage(kStage, with_small_loader(patlab::test::boundary_grid(kBoundarySeed), loader));
+    patlab::test::check_stage(kStage, with_small_loader(patlab::test::tree_grid(kTreeSeed), loader));
+    patlab::test::check_stage(kStage, with_small_loader(patlab::test::shapes_grid(kShapesSeed), loader));
+  }
 }
 #endif
 

@@ -276,7 +276,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.routing.min_kv)});
   run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.routing.wide_kv)});
   run.add({"most rows of a stage-8 pack (--hopper-rows)", Cell::integer(o.hopper.routing.max_rows)});
-  run.add({"stage 8's 16-row packs load by (--hopper-small-loader)", o.hopper.routing.small_tma ? "tma" : "cp.async"});
+  run.add({"stage 8's 16-row packs load by (--hopper-small-loader)", small_loader_name(o.hopper.routing.small_loader)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }

@@ -5,13 +5,14 @@
 #     test_08_hopper (PATLAB_REQUIRE_GPU=1): every grid of stage 8 on its default loader
 #     (cp.async) and, in one test case, the boundary, tree and shapes grids on the tensor-map one;
 #  2. per line of workloads.txt, `patlab bench --stage pat hopper` with --hopper-small-loader tma,
-#     then cp.async, one process each, 20 timed runs, cold L2, --no-check (step 1 checks);
+#     tma-kv, then cp.async, one process each, 20 timed runs, cold L2, --no-check (step 1 checks);
+#     no new process with less than AB_RESERVE seconds left (default 30);
 #  3. tools/peers/suite.py on issue 11's eight no-sharing batches (lines 1-8) with cuDNN's SDPA:
 #     `patlab compare` (every stage checked against the oracle; stage 8 with the default loader,
 #     cp.async: `patlab export` takes no stage-8 option, so tma's time comes from step 2, in the
 #     same call) and the peer.
 #  4. compute-sanitizer memcheck, racecheck and synccheck (tools/sanitize.sh) on stage 8 with
-#     --hopper-small-loader tma over four small workloads, one of them fp8;
+#     --hopper-small-loader tma and tma-kv over four small workloads each, one of them fp8;
 #  5. Nsight Compute on the 16-row kernel of each loader, `--tree 16_32768 --heads 32/8` (DRAM
 #     throughput, bytes, SM activity, registers, occupancy), and on the fp8 twin `16_8192`.
 # Writes OUT/RUN.tar.gz.
@@ -28,8 +29,8 @@ if [[ $steps == *2* ]]; then
   n=0
   while IFS= read -r wl; do
     n=$((n + 1))
-    for loader in tma cp.async; do
-      if (( $(left) < 200 )); then echo "stopped for time before line $n"; break 2; fi
+    for loader in tma tma-kv cp.async; do
+      if (( $(left) < ${AB_RESERVE:-30} )); then echo "stopped for time before line $n $loader"; break 2; fi
       # shellcheck disable=SC2086
       timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage pat hopper --hopper-small-loader "$loader" \
         --repeats 20 --no-check --format jsonl > "$out/ab-$n-$loader.jsonl" 2> "$out/ab-$n-$loader.err"
@@ -47,19 +48,21 @@ if [[ $steps == *3* ]] && (( $(left) > 60 )); then
 fi
 if [[ $steps == *4* ]] && (( $(left) > 60 )); then
   mkdir -p /tmp/sanbuild/tools && ln -sf /tmp/ab/patlab /tmp/sanbuild/tools/patlab
-  t="--hopper-small-loader tma"
-  SANITIZE_STAGES=hopper SANITIZE_WORKLOADS="tiny $t|asymmetric --heads 8/2 --head-dim 64 $t|--tree 1,3,6_40,17,9 \
---heads 4/4 --dtype bf16 --page 32 $t|tiny --kv-dtype fp8 $t" timeout "$(cap 200)" tools/sanitize.sh /tmp/sanbuild \
-    > "$out/sanitize.log" 2>&1
-  echo "sanitize exit $? at $SECONDS s"
-  tail -3 "$out/sanitize.log"
+  for loader in tma tma-kv; do
+    t="--hopper-small-loader $loader"
+    SANITIZE_STAGES=hopper SANITIZE_WORKLOADS="tiny $t|asymmetric --heads 8/2 --head-dim 64 $t|--tree 1,3,6_40,17,9 \
+--heads 4/4 --dtype bf16 --page 32 $t|tiny --kv-dtype fp8 $t" timeout "$(cap 150)" tools/sanitize.sh \
+      /tmp/sanbuild > "$out/sanitize-$loader.log" 2>&1
+    echo "sanitize $loader exit $? at $SECONDS s"
+    tail -3 "$out/sanitize-$loader.log"
+  done
 fi
 if [[ $steps == *5* ]]; then
   metrics=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum
   metrics+=,sm__cycles_active.avg,sm__cycles_elapsed.max,smsp__inst_executed.sum,launch__grid_size
   metrics+=,launch__registers_per_thread,launch__occupancy_limit_shared_mem,launch__occupancy_limit_registers
   for w in "--tree 16_32768 --heads 32/8" "--tree 16_8192 --heads 32/8 --kv-dtype fp8"; do
-    for loader in tma cp.async; do
+    for loader in tma tma-kv cp.async; do
       if (( $(left) < 45 )); then echo "ncu stopped for time before $w $loader"; break 2; fi
       # shellcheck disable=SC2086
       timeout "$(cap 60)" ncu --clock-control none --metrics "$metrics" -k regex:"tma_pack|pack_attention" \

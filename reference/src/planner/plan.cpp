@@ -10,7 +10,21 @@ namespace patlab {
 
 std::string HopperRouting::flags() const {
   return "--hopper-min-kv " + std::to_string(min_kv) + " --hopper-wide-kv " + std::to_string(wide_kv) +
-         " --hopper-rows " + std::to_string(max_rows) + " --hopper-small-loader " + (small_tma ? "tma" : "cp.async");
+         " --hopper-rows " + std::to_string(max_rows) + " --hopper-small-loader " + small_loader_name(small_loader);
+}
+
+const char* small_loader_name(SmallLoader loader) {
+  switch (loader) {
+    case SmallLoader::tma: return "tma";
+    case SmallLoader::tma_kv: return "tma-kv";
+    default: return "cp.async";
+  }
+}
+
+SmallLoader parse_small_loader(const std::string& name) {
+  for (SmallLoader l : {SmallLoader::cp_async, SmallLoader::tma, SmallLoader::tma_kv})
+    if (name == small_loader_name(l)) return l;
+  throw Error(ErrorKind::usage, "--hopper-small-loader must be cp.async, tma or tma-kv (got '" + name + "')");
 }
 
 void check_hopper_routing(const HopperRouting& r) {

@@ -165,7 +165,8 @@ inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hoppe
 /// copy: box member + members x (lane / (2 kPanels)), panel (lane / 2) % kPanels, K or V by
 /// lane % 2, into the CTAs of `mask` (members > 1: stage 9's multicast; a lone CTA copies without
 /// it). A panel is 128 bytes of a row: 64 16-bit values, or 128 of an fp8 cache (stage 8's
-/// 16-row kernel, tma_pack_tile.cuh), whose map the caller made for that size. `valid` tokens of
+/// 16-row kernel, tma_pack_tile.cuh), whose map the caller made for that size. With `full_v`, the
+/// V copies complete on that barrier and the K copies alone on `full`. `valid` tokens of
 /// the tile lie in the range; boxes past them are not issued and their bytes not announced. One
 /// thread issued the tile's copies one after another until 2026-12-04; a copy's `asm volatile` is
 /// a compiler memory barrier, so a block-table load between two copies would wait for the first.
@@ -178,7 +179,8 @@ __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, cons
                                                   const int32_t* blocks, const PoolGeometry& geo, int first, int valid,
                                                   int kv_head, int box_rows, void* ks, void* vs,
                                                   hopper::Mbarrier* full, int lane, int member, int members,
-                                                  uint16_t mask, WaitFree&& wait_free) {
+                                                  uint16_t mask, WaitFree&& wait_free,
+                                                  hopper::Mbarrier* full_v = nullptr) {
   constexpr int kPanelValues = hopper::kMapRowBytes / kElemBytes;
   constexpr int kPanels = D / kPanelValues;
   static_assert(D % kPanelValues == 0, "rows of whole 128-byte panels");
@@ -187,7 +189,9 @@ __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, cons
   const int block = lane < boxes ? __ldg(blocks + ((first + lane * box_rows) >> geo.page_shift)) : 0;
   if (lane == 0) {
     wait_free();
-    hopper::arrive_expect_tx(full, static_cast<uint32_t>(2 * boxes * kPanels * hopper::pool_box_bytes(box_rows)));
+    const auto tensor_bytes = static_cast<uint32_t>(boxes * kPanels * hopper::pool_box_bytes(box_rows));
+    hopper::arrive_expect_tx(full, full_v ? tensor_bytes : 2 * tensor_bytes);
+    if (full_v) hopper::arrive_expect_tx(full_v, tensor_bytes);
   }
   __syncwarp();  // the stage is free before any lane's copy lands in it
   const int b = member + (lane / (2 * kPanels)) * members;
@@ -198,10 +202,11 @@ __device__ __forceinline__ void issue_tile_copies(const CUtensorMap* k_map, cons
   const int dst = (p * N + b * box_rows) * hopper::kMapRowBytes;
   unsigned char* to = static_cast<unsigned char*>(lane % 2 ? vs : ks) + dst;
   const CUtensorMap* map = lane % 2 ? v_map : k_map;
+  hopper::Mbarrier* bar = lane % 2 && full_v ? full_v : full;
   if (members == 1)
-    hopper::tma_load_4d(to, map, p * kPanelValues, kv_head, row, box_block, full);
+    hopper::tma_load_4d(to, map, p * kPanelValues, kv_head, row, box_block, bar);
   else
-    hopper::tma_load_4d_multicast(to, map, p * kPanelValues, kv_head, row, box_block, full, mask);
+    hopper::tma_load_4d_multicast(to, map, p * kPanelValues, kv_head, row, box_block, bar, mask);
 }
 // [hopper-tile-copies]
 

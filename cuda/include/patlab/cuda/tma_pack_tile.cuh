@@ -20,10 +20,11 @@
 ///     Q tile (gather_q_tile, cp.async, swizzled<D> rows);
 ///  2. warp 0 issues the copies of the first kStages - 1 tiles (Panel128B tiles: kv_swizzled());
 ///  3. per tile: warp 0 issues the tile kStages - 1 ahead into the stage the last tile freed, every
-///     warp waits for this tile's `full` barrier (parity = lap), zeroes the V rows of its slice
-///     past the range on the last tile (never copied, or tokens past it: P is 0 there, but
-///     0 x NaN is NaN), then qk_tile, softmax_update and pv_tile on its 16 tokens, and the CTA
-///     meets at the __syncthreads that frees the stage;
+///     warp waits for this tile's `full` barrier (parity = lap), runs qk_tile and softmax_update
+///     on its 16 tokens (with kSplitKV, K alone has landed: V has a barrier of its own, waited for
+///     only now), zeroes the V rows of its slice past the range on the last tile (never copied, or
+///     tokens past it: P is 0 there, but 0 x NaN is NaN), then pv_tile, and the CTA meets at the
+///     __syncthreads that frees the stage;
 ///  4. merge_warp_columns and write_rows, the pack kernel's.
 #pragma once
 
@@ -49,15 +50,17 @@ inline constexpr int kTmaPackRows = kWarpRows;
 // [tma-pack-layout]
 /// Shapes and shared memory of a tensor-map pack CTA: the K/V ring first (kStages K tiles, then
 /// kStages V tiles, each of N rows of 128-byte panels, swizzled, 1024-byte aligned), then the Q
-/// tile (16 x D, swizzled<D>), then one mbarrier per stage. 16-bit tiles are Panel128B (D/64
-/// panels, kv_swizzled() with N rows); an fp8 tile at d = 128 is one panel, whose 128-byte swizzle
-/// is fp8_swizzled<128>(), the layout qk_tile_fp8 and pv_tile_fp8 read.
+/// tile (16 x D, swizzled<D>), then one mbarrier per stage (two with kSplitKV: K's, then V's).
+/// 16-bit tiles are Panel128B (D/64 panels, kv_swizzled() with N rows); an fp8 tile at d = 128 is
+/// one panel, whose 128-byte swizzle is fp8_swizzled<128>(), the layout qk_tile_fp8 and pv_tile_fp8
+/// read.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128 only)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile (kHopperKvTile: one tensor-map box per page, or per tile when
 /// pages are longer)
-template <typename T, typename KV, int D, int N>
+/// @tparam kSplitKV K and V complete on barriers of their own (`--hopper-small-loader tma-kv`)
+template <typename T, typename KV, int D, int N, bool kSplitKV>
 struct TmaPackLayout {
   /// The pack kernel's warps for the 16 x N tile: one warp row, PackWarpLayout::kCols columns.
   using Warps = PackWarpLayout<D, kTmaPackRows, N>;
@@ -67,9 +70,11 @@ struct TmaPackLayout {
   static constexpr int kStages = pack_kv_stages(D, kTmaPackRows, static_cast<int>(sizeof(KV)));
   /// Bytes of one K or V tile.
   static constexpr int kTileBytes = N * D * static_cast<int>(sizeof(KV));
+  /// mbarriers: one per stage, or K's and V's.
+  static constexpr int kBarriers = (kSplitKV ? 2 : 1) * kStages;
   /// Bytes of the ring, the Q tile and the barriers, and the slack to align the ring to 1024.
   static constexpr int kSmemBytes = 2 * kStages * kTileBytes + kTmaPackRows * D * static_cast<int>(sizeof(T)) +
-                                    kStages * kMbarrierBytes + kHopperAlignSlack;
+                                    kBarriers * kMbarrierBytes + kHopperAlignSlack;
   static_assert(sizeof(T) == 2 && (sizeof(KV) == 2 || kFp8), "16-bit q; K and V of 16 bits or fp8");
   static_assert(kFp8 ? D * sizeof(KV) == hopper::kMapRowBytes : D % hopper::kPanelElems == 0,
                 "16-bit rows of whole 64-wide panels; fp8 rows of exactly one 128-byte panel (d = 128)");
@@ -107,11 +112,13 @@ __device__ __forceinline__ void zero_panel_rows(unsigned char* tile, int r0, int
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128)
 /// @tparam D head dimension (64 or 128)
 /// @tparam N KV tokens per tile (kHopperKvTile)
-template <typename T, typename KV, int D, int N>
-__global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N>::Warps::kThreads)
+/// @tparam kSplitKV K and V complete on barriers of their own: S = Q K^T and the softmax run while
+/// V is still landing
+template <typename T, typename KV, int D, int N, bool kSplitKV>
+__global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N, kSplitKV>::Warps::kThreads)
     tma_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket, const __grid_constant__ CUtensorMap k_map,
                     const __grid_constant__ CUtensorMap v_map, int box_rows) {
-  using L = TmaPackLayout<T, KV, D, N>;
+  using L = TmaPackLayout<T, KV, D, N, kSplitKV>;
   using Layout = typename L::Warps;
   constexpr int M = kTmaPackRows, kStages = L::kStages, kColTokens = Layout::kColTokens;
   static_assert(Layout::kRows == 1, "one warp row: the warps split each KV tile");
@@ -122,6 +129,7 @@ __global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N>::Warps::kThreads)
   unsigned char* v_s = k_s + kStages * L::kTileBytes;
   T* q_s = reinterpret_cast<T*>(v_s + kStages * L::kTileBytes);
   hopper::Mbarrier* full = reinterpret_cast<hopper::Mbarrier*>(q_s + M * D);
+  hopper::Mbarrier* full_v = kSplitKV ? full + kStages : nullptr;  // V's barriers, or none (V on `full`)
   hopper::allow_dependents();  // as the pack kernel: a chained bucket may begin once every CTA here has begun
 
   const int hkv = args.geo.num_kv_heads;
@@ -135,7 +143,7 @@ __global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N>::Warps::kThreads)
 
   // Step 1: the barriers (one arrive_expect_tx per lap), the Q tile.
   if (tid == 0) {
-    for (int s = 0; s < kStages; ++s) hopper::init_mbarrier(&full[s], 1);
+    for (int s = 0; s < L::kBarriers; ++s) hopper::init_mbarrier(&full[s], 1);
     hopper::fence_mbarrier_init();
     hopper::prefetch_tensor_map(&k_map);
     hopper::prefetch_tensor_map(&v_map);
@@ -149,7 +157,7 @@ __global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N>::Warps::kThreads)
     const int stage = tile % kStages, token = tile * N;
     issue_tile_copies<D, N, sizeof(KV)>(&k_map, &v_map, blocks, args.geo, token, min(N, kv_len - token), kv_head,
                                         box_rows, k_s + stage * L::kTileBytes, v_s + stage * L::kTileBytes,
-                                        &full[stage], lane, 0, 1, 0, [] {});
+                                        &full[stage], lane, 0, 1, 0, [] {}, kSplitKV ? &full_v[stage] : nullptr);
   };
   if (col_warp == 0)
     for (int t = 0; t < kStages - 1 && t < num_tiles; ++t) issue(t);
@@ -164,24 +172,26 @@ __global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N>::Warps::kThreads)
   for (int tile = 0; tile < num_tiles; ++tile) {
     if (col_warp == 0 && tile + kStages - 1 < num_tiles) issue(tile + kStages - 1);  // the stage tile - 1 freed
     const int stage = tile % kStages;
-    hopper::wait_parity(&full[stage], static_cast<uint32_t>(tile / kStages) & 1u);
+    const uint32_t lap = static_cast<uint32_t>(tile / kStages) & 1u;
+    hopper::wait_parity(&full[stage], lap);
     const unsigned char* kt = k_s + stage * L::kTileBytes;
     unsigned char* vt = v_s + stage * L::kTileBytes;
+    float s[kColTokens / 8][4];
+    if constexpr (L::kFp8)
+      qk_tile_fp8<T, D, kColTokens>(q_s, kt, 0, col0, lane, s);
+    else
+      qk_tile<T, D, kColTokens, N>(q_s, reinterpret_cast<const T*>(kt), 0, col0, lane, s);
+    softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+    if constexpr (kSplitKV) hopper::wait_parity(&full_v[stage], lap);
     const int valid = kv_len - tile * N;
     if (valid < col0 + kColTokens) {
       zero_panel_rows<D * static_cast<int>(sizeof(KV)), N>(vt, max(valid, col0), col0 + kColTokens, lane);
       __syncwarp();
     }
-    float s[kColTokens / 8][4];
-    if constexpr (L::kFp8) {
-      qk_tile_fp8<T, D, kColTokens>(q_s, kt, 0, col0, lane, s);
-      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+    if constexpr (L::kFp8)
       pv_tile_fp8<T, D, kColTokens>(s, vt, col0, lane, o);
-    } else {
-      qk_tile<T, D, kColTokens, N>(q_s, reinterpret_cast<const T*>(kt), 0, col0, lane, s);
-      softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
+    else
       pv_tile<T, D, kColTokens, N>(s, reinterpret_cast<const T*>(vt), col0, lane, o);
-    }
     __syncthreads();  // the stage is free for the copies of tile + kStages
   }
 

@@ -47,6 +47,17 @@ inline constexpr int kDefaultHopperMinKv = 512;
 /// H200 (same run) 128-row packs over 256-1500-token ranges lost to two 64-row ones by up to 31%
 /// (`2,8,16,256_256,256,32,32`); over 2048 tokens and more they win (0.76x on `1,1024_2048,32`).
 inline constexpr int kDefaultHopperWideKv = 2048;
+/// How stage 8 loads the K/V tiles of its packs of up to 16 rows (`--hopper-small-loader`).
+enum class SmallLoader {
+  cp_async,  ///< `cp.async`: stage 7's pack kernel, 16-byte copies from every thread
+  tma,       ///< `tma`: the tensor-map pack kernel (tma_pack_tile.cuh), one mbarrier per stage
+  tma_kv,    ///< `tma-kv`: the same, K and V on mbarriers of their own (S = Q K^T once K has landed)
+};
+/// The command-line name of `loader`: cp.async, tma or tma-kv.
+const char* small_loader_name(SmallLoader loader);
+/// The SmallLoader of command-line name `name`; throws Error(usage), one line, for any other.
+SmallLoader parse_small_loader(const std::string& name);
+
 /// Stage 8's routing of packs (TilePolicy::hopper): which KV ranges are packed at most
 /// kHopperTileRows[0] rows at a time and which of those packs keep the pack kernel, and the most
 /// rows of a pack over the rest. One value carried whole from the command line (`--hopper-min-kv`,
@@ -64,12 +75,12 @@ struct HopperRouting {
   /// Most rows of a pack (one of kHopperTileRows: 64, 128 or 192) over ranges of at least
   /// narrow_kv() tokens.
   int max_rows = kClusterSliceRows;
-  /// Whether stage 8 runs packs of 16 rows on KV tiles of kHopperKvTile tokens with its
-  /// tensor-map pack kernel (`--hopper-small-loader tma`, tma_pack_tile.cuh) rather than stage 7's
-  /// pack kernel and its cp.async loader (`cp.async`, the default until the tensor-map kernel has
-  /// been measured on the H200: docs/results/2026-12-05-h200-tma-small-packs). The plan is the same
-  /// either way.
-  bool small_tma = false;
+  /// How stage 8 loads the K/V tiles of its packs of up to 16 rows on KV tiles of kHopperKvTile
+  /// tokens: stage 7's pack kernel and its cp.async loader (the default until the tensor-map
+  /// kernel has been measured on the H200: docs/results/2026-12-05-h200-tma-small-packs), or the
+  /// tensor-map pack kernel (tma_pack_tile.cuh) with one barrier per stage or one each for K and V.
+  /// The plan is the same either way.
+  SmallLoader small_loader = SmallLoader::cp_async;
 
   /// KV tokens under which a range is packed at most kHopperTileRows[0] rows at a time: the larger
   /// of min_kv and wide_kv (0: never).
