@@ -113,8 +113,8 @@ class HopperStage final : public Stage {
     require_sm90(batch);
     options = hopper_planner_options(batch);
     options.hopper = batch.hopper;  // stage 8's own: stage 9 runs every pack on its kernel
-    // An fp8 cache: stage 7's tiles (wgmma would need V K-major), its 16-row packs on the
-    // tensor-map pack kernel.
+    // An fp8 cache: stage 7's tiles (wgmma would need V K-major), its 16-row packs on the loader
+    // --hopper-small-loader chose.
     if (batch.shape.kv_fp8()) options.tiles = TilePolicy::table;
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64-, 128- and 192-row stage-8 instances (kRowClasses; stage 7's 64-row tile with fp8).
