@@ -19,11 +19,11 @@
 /// With `--hopper-small-loader tma` (or `tma-kv`: K and V on barriers of their own), packs of up
 /// to 16 rows on KV tiles of 64 tokens run tma_pack_kernel (tma_pack_tile.cuh): stage 7's 16-row
 /// CTA, its K/V tiles copied by tensor map (the default, `cp.async`, keeps stage 7's pack kernel
-/// for them until the H200 has measured them). An fp8 KV cache (d = 128 only) takes stage 7's
-/// plan and tiles (wgmma's e4m3 would need V K-major), its 16-row packs on the loader chosen.
-/// Shapes the kernels are not built for (head dim 256, an fp8 cache at d = 64, pages under 8
-/// tokens) are refused by unsupported(), and any GPU but sm_90 by prepare() ("skipped: needs
-/// sm_90").
+/// for them until the H200 has measured them). The shapes its wgmma kernels are not built for, an
+/// fp8 KV cache (wgmma's e4m3 would need V K-major) and d = 256 (the register budget), take stage
+/// 7's plan and tiles, their 16-row packs on the loader chosen (hopper_pack_plan()). An fp8 cache
+/// at d = 64 (half a 128-byte panel a row) is refused by unsupported(), and any GPU but sm_90 by
+/// prepare() ("skipped: needs sm_90").
 #include <cuda.h>
 
 #include <algorithm>
@@ -67,7 +67,7 @@ void dispatch_hopper(const Shape& shape, int rows, F&& f) {
 }
 
 /// Calls `f(TypeTag<T, KV>{}, std::integral_constant<int, D>{}, std::bool_constant<kSplitKV>{})` for
-/// the batch's tma_pack_kernel instance: 16-bit K/V at d 64 or 128, fp8 K/V at d = 128
+/// the batch's tma_pack_kernel instance: 16-bit K/V at d 64, 128 or 256, fp8 K/V at d 128 or 256
 /// (unsupported() refuses the rest), K and V on barriers of their own with SmallLoader::tma_kv.
 /// @tparam F callable as `f(tag, dim, split)` with a TypeTag<T, KV>, a std::integral_constant<int, D>
 ///         and a std::bool_constant
@@ -80,7 +80,9 @@ void dispatch_tma_pack(const Shape& shape, SmallLoader loader, F&& f) {
       f(tag, dim, std::false_type{});
   };
   dispatch_dtype_kv(shape, [&](auto tag) {
-    if constexpr (sizeof(typename decltype(tag)::kv_type) == 1)
+    if (shape.head_dim == 256)
+      with_split(tag, std::integral_constant<int, 256>{});
+    else if constexpr (sizeof(typename decltype(tag)::kv_type) == 1)
       with_split(tag, std::integral_constant<int, 128>{});
     else if (shape.head_dim == 64)
       with_split(tag, std::integral_constant<int, 64>{});
@@ -113,13 +115,14 @@ class HopperStage final : public Stage {
     require_sm90(batch);
     options = hopper_planner_options(batch);
     options.hopper = batch.hopper;  // stage 8's own: stage 9 runs every pack on its kernel
-    // An fp8 cache: stage 7's tiles (wgmma would need V K-major), its 16-row packs on the loader
-    // --hopper-small-loader chose.
-    if (batch.shape.kv_fp8()) options.tiles = TilePolicy::table;
+    // An fp8 cache or d = 256: stage 7's tiles (hopper_pack_plan()), its 16-row packs on the
+    // loader --hopper-small-loader chose.
+    const bool pack_plan = hopper_pack_plan(batch.shape);
+    if (pack_plan) options.tiles = TilePolicy::table;
     // The wave fill's slots: CTAs per SM of the pack kernel's 16- and 32-row tiles, then of the
     // 64-, 128- and 192-row stage-8 instances (kRowClasses; stage 7's 64-row tile with fp8).
     static_assert(std::size(kRowClasses) == 2 + std::size(kHopperTileRows), "two pack-kernel classes, then stage 8's");
-    const int pack_classes = batch.shape.kv_fp8() ? 3 : 2;
+    const int pack_classes = pack_plan ? 3 : 2;
     for (int i = 0; i < pack_classes; ++i)
       options.ctas_per_sm[static_cast<size_t>(i)] = pack_rows_ctas_per_sm(
           batch.shape, kRowClasses[i], options.max_kv_tile, batch.device->smem_per_block_optin);
@@ -127,7 +130,7 @@ class HopperStage final : public Stage {
         fit_tile({kTmaPackRows, options.max_kv_tile}, batch.shape.head_dim, batch.shape.kv_element_bytes());
     if (uses_tma_pack(batch.hopper.small_loader, small))
       options.ctas_per_sm[0] = std::max(configure_tma_pack(batch), 1);
-    if (!batch.shape.kv_fp8())
+    if (!pack_plan)
       for (size_t i = 0; i < std::size(kHopperTileRows); ++i)
         options.ctas_per_sm[2 + i] = std::max(configure_hopper(batch, kHopperTileRows[i]), 1);
     return true;
@@ -141,7 +144,7 @@ class HopperStage final : public Stage {
     upload.direct_output = true;
     upload.longest_first = true;
     upload.bucket_order = BucketLauncher::upload_order(batch, true, BucketOrder::footprint);
-    upload.tile_policy = batch.shape.kv_fp8() ? TilePolicy::table : TilePolicy::hopper;
+    upload.tile_policy = hopper_pack_plan(batch.shape) ? TilePolicy::table : TilePolicy::hopper;
     upload.pack_kernel = false;
     plan_.upload(plan, batch, upload);
     occupancy_.clear();

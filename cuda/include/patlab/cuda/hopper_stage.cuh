@@ -25,15 +25,24 @@ inline constexpr int kHopperMajor = 9;
 /// Minor version of that compute capability: the machine code runs on 9.0 only (require_sm90()).
 inline constexpr int kHopperMinor = 0;
 
-/// Why stage `stage` (8 or 9) cannot run `shape`, or empty: their copies feed wgmma a 16-bit KV
-/// cache directly (stage 8 runs an fp8 cache at d = 128 on stage 7's plan, its 16-row packs on its
-/// tensor-map pack kernel), their instances are d = 64 and 128, and a copy moves whole swizzle atoms.
+/// Whether stage 8 runs `shape` on stage 7's plan and tiles rather than its wgmma kernels, which
+/// are built for a 16-bit cache at d = 64 and 128 only: an fp8 cache, or d = 256 (its 16-row
+/// packs on the loader --hopper-small-loader chooses, its larger ones on stage 7's pack kernel).
+inline bool hopper_pack_plan(const Shape& shape) { return shape.kv_fp8() || shape.head_dim == 256; }
+
+/// Why stage `stage` (8 or 9) cannot run `shape`, or empty: stage 9's copies feed wgmma a 16-bit
+/// KV cache at d = 64 or 128 directly; stage 8 runs those on its wgmma kernels and the others
+/// stage 7 runs (d = 256, an fp8 cache at d = 128 or 256) on stage 7's plan (hopper_pack_plan());
+/// an fp8 row at d = 64 is half a 128-byte panel, which a tensor-map copy of its 16-row kernel
+/// does not move. A copy moves whole swizzle atoms.
 inline std::string hopper_unsupported(const Shape& shape, int stage) {
   const std::string s = "stage " + std::to_string(stage);
-  if (shape.kv_fp8() && stage != 8) return s + " reads a 16-bit KV cache only (its copies feed wgmma directly)";
-  if (shape.kv_fp8() && shape.head_dim != 128)
-    return s + " reads an fp8 KV cache at d = 128 only (a row of one 128-byte panel per tensor-map copy)";
-  if (shape.head_dim != 64 && shape.head_dim != 128) return s + " is built for d = 64 and 128 only";
+  if (stage != 8 && shape.kv_fp8()) return s + " reads a 16-bit KV cache only (its copies feed wgmma directly)";
+  if (stage != 8 && shape.head_dim != 64 && shape.head_dim != 128) return s + " is built for d = 64 and 128 only";
+  if (shape.head_dim != 64 && shape.head_dim != 128 && shape.head_dim != 256)
+    return s + " is built for d = 64, 128 and 256 only";
+  if (shape.kv_fp8() && shape.head_dim == 64)
+    return s + " reads an fp8 KV cache at d = 128 and 256 only (rows of whole 128-byte panels per tensor-map copy)";
   if (shape.page_size < kSwizzleRows) return s + " copies whole 8-row swizzle atoms: pages of 8 tokens or more";
   return {};
 }

@@ -154,7 +154,7 @@ __device__ __forceinline__ void named_barrier_sync_unaligned(int id, int threads
 // [hopper-tile-copies]
 /// Copies of one N-token tile at most: a K and a V copy per (page box, 64-wide panel), pages of
 /// kSupportedPageSizes[0] = 16 tokens or more.
-/// @tparam D head dimension (64 or 128)
+/// @tparam D head dimension (64 or 128; 256 for stage 8's 16-row kernel)
 /// @tparam N KV tokens per tile
 template <int D, int N>
 inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hopper::kPanelElems);
@@ -170,7 +170,7 @@ inline constexpr int kTileCopies = 2 * (N / kSupportedPageSizes[0]) * (D / hoppe
 /// the tile lie in the range; boxes past them are not issued and their bytes not announced. One
 /// thread issued the tile's copies one after another until 2026-12-04; a copy's `asm volatile` is
 /// a compiler memory barrier, so a block-table load between two copies would wait for the first.
-/// @tparam D head dimension (64 or 128)
+/// @tparam D head dimension (64 or 128; 256 for stage 8's 16-row kernel)
 /// @tparam N KV tokens per tile
 /// @tparam kElemBytes bytes per K/V value: 2, or 1 for an fp8 cache
 /// @tparam WaitFree callable as `wait_free()`: returns once the stage may be overwritten

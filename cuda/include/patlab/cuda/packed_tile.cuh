@@ -172,6 +172,21 @@ __device__ __forceinline__ int fp8_swizzled(int r, int chunk) {
 }
 // [pack-fp8-swizzle]
 
+/// Byte offset of 16-byte chunk `chunk` of row `r` in an fp8 K/V tile: fp8_swizzled<D>() rows
+/// (kPanelRows = 0: the tiles the pack kernel's cp.async loader writes), or D/128 panels of
+/// kPanelRows rows of 128 bytes, each row's chunks swizzled by row % 8, which a tensor-map copy of
+/// an 8-bit map writes. At D = 128 the two are one.
+/// @tparam D head dimension: the bytes of one row of the fp8 tile
+/// @tparam kPanelRows 0, or the rows of a panel
+template <int D, int kPanelRows>
+__device__ __forceinline__ int fp8_kv_swizzled(int r, int chunk) {
+  constexpr int kPanelBytes = kChunkBytes * kSwizzleRows;  // 128: one swizzle line
+  if constexpr (kPanelRows == 0 || D == kPanelBytes)
+    return fp8_swizzled<D>(r, chunk);
+  else
+    return (chunk / kSwizzleRows) * kPanelRows * kPanelBytes + fp8_swizzled<kPanelBytes>(r, chunk % kSwizzleRows);
+}
+
 // [pack-kv-loader]
 /// Step 2: the K/V tile loader. Tile rows are tokens [start, start + N) of the pack's range
 /// (zero-filled past `kv_len`); thread tid always copies the same 16-byte column of rows
@@ -320,7 +335,9 @@ __device__ __forceinline__ void zero_scores(float (&s)[kColTokens / 8][4]) {
 /// @tparam T storage type of q (and of the tiles the mma reads)
 /// @tparam D head dimension
 /// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
-template <typename T, int D, int kColTokens>
+/// @tparam kPanelRows layout of the K tile: 0, fp8_swizzled<D>() rows; else 128-byte panels of
+/// that many rows (fp8_kv_swizzled())
+template <typename T, int D, int kColTokens, int kPanelRows = 0>
 __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int q_row, int col0, int lane,
                                             float (&s)[kColTokens / 8][4]) {
   const int row = lane / 4, c = lane % 4;
@@ -333,7 +350,8 @@ __device__ __forceinline__ void qk_tile_fp8(const T* q_s, const uint8_t* k8, int
     const uint32_t a[4] = {lo.x, hi.x, lo.y, hi.y};
 #pragma unroll
     for (int nt = 0; nt < kColTokens / 8; ++nt) {
-      const uint32_t w = *reinterpret_cast<const uint32_t*>(k8 + fp8_swizzled<D>(col0 + nt * 8 + row, kk) + 4 * c);
+      const uint32_t w =
+          *reinterpret_cast<const uint32_t*>(k8 + fp8_kv_swizzled<D, kPanelRows>(col0 + nt * 8 + row, kk) + 4 * c);
       mma_16816<T>(s[nt], a, fp8x2_to_16x2(static_cast<uint16_t>(w), T{}),
                    fp8x2_to_16x2(static_cast<uint16_t>(w >> 16), T{}));
     }
@@ -544,7 +562,8 @@ __device__ __forceinline__ void pv_tile(const float (&p)[kColTokens / 8][4], con
 /// @tparam T storage type of q, which P and the converted V tile take in the mma
 /// @tparam D head dimension
 /// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 16)
-template <typename T, int D, int kColTokens>
+/// @tparam kPanelRows layout of the V tile, as qk_tile_fp8's K tile
+template <typename T, int D, int kColTokens, int kPanelRows = 0>
 __device__ __forceinline__ void pv_tile_fp8(const float (&p)[kColTokens / 8][4], const uint8_t* v8, int col0,
                                             int lane, float (&o)[D / 8][4]) {
   const int r = lane / 4, c = lane % 4;
@@ -557,10 +576,10 @@ __device__ __forceinline__ void pv_tile_fp8(const float (&p)[kColTokens / 8][4],
 #pragma unroll
     for (int j = 0; j < D / 32; ++j) {
       const int chunk = 2 * j + r / 4, byte = 4 * (r % 4);  // dims 32j + 4r .. +3
-      const uint32_t w0 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0, chunk) + byte);
-      const uint32_t w1 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0 + 1, chunk) + byte);
-      const uint32_t w8 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0 + 8, chunk) + byte);
-      const uint32_t w9 = *reinterpret_cast<const uint32_t*>(v8 + fp8_swizzled<D>(t0 + 9, chunk) + byte);
+      const uint32_t w0 = *reinterpret_cast<const uint32_t*>(v8 + fp8_kv_swizzled<D, kPanelRows>(t0, chunk) + byte);
+      const uint32_t w1 = *reinterpret_cast<const uint32_t*>(v8 + fp8_kv_swizzled<D, kPanelRows>(t0 + 1, chunk) + byte);
+      const uint32_t w8 = *reinterpret_cast<const uint32_t*>(v8 + fp8_kv_swizzled<D, kPanelRows>(t0 + 8, chunk) + byte);
+      const uint32_t w9 = *reinterpret_cast<const uint32_t*>(v8 + fp8_kv_swizzled<D, kPanelRows>(t0 + 9, chunk) + byte);
       // byte i of each token next to byte i of the other: (dim +0, +1) and (dim +2, +3) pairs
       const uint32_t k01[2] = {__byte_perm(w0, w1, 0x5140), __byte_perm(w0, w1, 0x7362)};
       const uint32_t k89[2] = {__byte_perm(w8, w9, 0x5140), __byte_perm(w8, w9, 0x7362)};

@@ -11,9 +11,11 @@
 /// no producer warp, empty barriers or setmaxnreg are needed, and an SM holds as many CTAs as of
 /// the pack kernel's 16-row tile.
 ///
-/// An fp8 cache (d = 128) takes the same path with 8-bit maps: a row is one 128-byte panel, whose
-/// swizzle is fp8_swizzled<128>(), so qk_tile_fp8 and pv_tile_fp8 convert the tiles in registers
-/// as they land, on the pack kernel's fp8 ring of four stages.
+/// An fp8 cache (d = 128 or 256) takes the same path with 8-bit maps: a row is one or two 128-byte
+/// panels, each swizzled as fp8_swizzled<128>(), so qk_tile_fp8 and pv_tile_fp8 (told the panel
+/// layout: fp8_kv_swizzled()) convert the tiles in registers as they land, on the pack kernel's
+/// fp8 ring (four stages at d = 128, three at 256). Stage 8 runs this kernel for the shapes its
+/// wgmma kernels are not built for too (d = 256, an fp8 cache), on stage 7's plan.
 ///
 /// Steps of one CTA:
 ///  1. thread 0 initialises one `full` mbarrier per stage; every thread gathers its chunks of the
@@ -51,12 +53,11 @@ inline constexpr int kTmaPackRows = kWarpRows;
 /// Shapes and shared memory of a tensor-map pack CTA: the K/V ring first (kStages K tiles, then
 /// kStages V tiles, each of N rows of 128-byte panels, swizzled, 1024-byte aligned), then the Q
 /// tile (16 x D, swizzled<D>), then one mbarrier per stage (two with kSplitKV: K's, then V's).
-/// 16-bit tiles are Panel128B (D/64 panels, kv_swizzled() with N rows); an fp8 tile at d = 128 is
-/// one panel, whose 128-byte swizzle is fp8_swizzled<128>(), the layout qk_tile_fp8 and pv_tile_fp8
-/// read.
+/// 16-bit tiles are Panel128B (D/64 panels, kv_swizzled() with N rows); fp8 tiles D/128 panels
+/// (fp8_kv_swizzled() with N rows: at d = 128 the fp8_swizzled<128>() of the pack kernel).
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
-/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128 only)
-/// @tparam D head dimension (64 or 128)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128 or 256)
+/// @tparam D head dimension (64, 128 or 256; 128 or 256 with fp8)
 /// @tparam N KV tokens per tile (kHopperKvTile: one tensor-map box per page, or per tile when
 /// pages are longer)
 /// @tparam kSplitKV K and V complete on barriers of their own (`--hopper-small-loader tma-kv`)
@@ -76,8 +77,7 @@ struct TmaPackLayout {
   static constexpr int kSmemBytes = 2 * kStages * kTileBytes + kTmaPackRows * D * static_cast<int>(sizeof(T)) +
                                     kBarriers * kMbarrierBytes + kHopperAlignSlack;
   static_assert(sizeof(T) == 2 && (sizeof(KV) == 2 || kFp8), "16-bit q; K and V of 16 bits or fp8");
-  static_assert(kFp8 ? D * sizeof(KV) == hopper::kMapRowBytes : D % hopper::kPanelElems == 0,
-                "16-bit rows of whole 64-wide panels; fp8 rows of exactly one 128-byte panel (d = 128)");
+  static_assert(D * sizeof(KV) % hopper::kMapRowBytes == 0, "rows of whole 128-byte panels");
   static_assert(!kFp8 || kFp8InRegisters<KV, kTmaPackRows>, "a 16-row fp8 tile converts in registers");
   static_assert(N == kHopperKvTile, "stage 8's tensor maps copy boxes of at most kHopperKvTile rows");
   static_assert(kTileBytes % hopper::kSwizzleAtomBytes == 0, "every tile starts on a swizzle atom");
@@ -109,8 +109,8 @@ __device__ __forceinline__ void zero_panel_rows(unsigned char* tile, int r0, int
 /// K/V tiles copied by tensor map (steps in the file comment). `k_map` and `v_map` are stage 8's
 /// pool maps (PoolMaps), `box_rows` their rows per copy.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
-/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128)
-/// @tparam D head dimension (64 or 128)
+/// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (d = 128 or 256)
+/// @tparam D head dimension (64, 128 or 256; 128 or 256 with fp8)
 /// @tparam N KV tokens per tile (kHopperKvTile)
 /// @tparam kSplitKV K and V complete on barriers of their own: S = Q K^T and the softmax run while
 /// V is still landing
@@ -178,7 +178,7 @@ __global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N, kSplitKV>::Warps::k
     unsigned char* vt = v_s + stage * L::kTileBytes;
     float s[kColTokens / 8][4];
     if constexpr (L::kFp8)
-      qk_tile_fp8<T, D, kColTokens>(q_s, kt, 0, col0, lane, s);
+      qk_tile_fp8<T, D, kColTokens, N>(q_s, kt, 0, col0, lane, s);
     else
       qk_tile<T, D, kColTokens, N>(q_s, reinterpret_cast<const T*>(kt), 0, col0, lane, s);
     softmax_update<D, kColTokens>(s, tile * N + col0, kv_len, scale, lane, row_state, o);
@@ -189,7 +189,7 @@ __global__ void __launch_bounds__(TmaPackLayout<T, KV, D, N, kSplitKV>::Warps::k
       __syncwarp();
     }
     if constexpr (L::kFp8)
-      pv_tile_fp8<T, D, kColTokens>(s, vt, col0, lane, o);
+      pv_tile_fp8<T, D, kColTokens, N>(s, vt, col0, lane, o);
     else
       pv_tile<T, D, kColTokens, N>(s, reinterpret_cast<const T*>(vt), col0, lane, o);
     __syncthreads();  // the stage is free for the copies of tile + kStages
