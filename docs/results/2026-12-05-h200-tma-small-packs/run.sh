@@ -6,7 +6,8 @@
 #     (cp.async) and, in one test case, the boundary, tree and shapes grids on the tensor-map one;
 #  2. per line of workloads.txt, `patlab bench --stage pat hopper` with --hopper-small-loader tma,
 #     tma-kv, then cp.async, one process each, 20 timed runs, cold L2, --no-check (step 1 checks);
-#     no new process with less than AB_RESERVE seconds left (default 30);
+#     no new process with less than AB_RESERVE seconds left (default 30); FROM_LINE=N starts at
+#     line N (a second call finishes what the first could not);
 #  3. tools/peers/suite.py on issue 11's eight no-sharing batches (lines 1-8) with cuDNN's SDPA:
 #     `patlab compare` (every stage checked against the oracle; stage 8 with the default loader,
 #     cp.async: `patlab export` takes no stage-8 option, so tma's time comes from step 2, in the
@@ -29,6 +30,7 @@ if [[ $steps == *2* ]]; then
   n=0
   while IFS= read -r wl; do
     n=$((n + 1))
+    (( n < ${FROM_LINE:-1} )) && continue
     for loader in tma tma-kv cp.async; do
       if (( $(left) < ${AB_RESERVE:-30} )); then echo "stopped for time before line $n $loader"; break 2; fi
       # shellcheck disable=SC2086
