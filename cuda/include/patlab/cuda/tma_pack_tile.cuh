@@ -67,7 +67,8 @@ struct TmaPackLayout {
   using Warps = PackWarpLayout<D, kTmaPackRows, N>;
   /// Whether K and V are an fp8 cache (converted in registers, as the pack kernel's 16-row tile).
   static constexpr bool kFp8 = sizeof(KV) == 1;
-  /// Stages of the ring: the pack kernel's for this tile (pack_kv_stages(): 2 of 16 bits, 4 of fp8).
+  /// Stages of the ring: the pack kernel's for this tile (pack_kv_stages(): 2 of 16 bits; of fp8, 4 at
+  /// d = 128 and 3 at 256).
   static constexpr int kStages = pack_kv_stages(D, kTmaPackRows, static_cast<int>(sizeof(KV)));
   /// Bytes of one K or V tile.
   static constexpr int kTileBytes = N * D * static_cast<int>(sizeof(KV));
