@@ -169,7 +169,10 @@ class HopperStage final : public Stage {
 
   void set_pools(const void* k_pool, const void* v_pool) override {
     plan_.set_pools(k_pool, v_pool);
-    maps_.set(k_pool, v_pool, pool_blocks_, shape_);
+    // The tensor maps serve the wgmma kernels and the tensor-map 16-row kernel; stage 7's plan on
+    // the cp.async loader (hopper_pack_plan() shapes) copies nothing by tensor map.
+    if (!hopper_pack_plan(shape_) || small_loader_ != SmallLoader::cp_async)
+      maps_.set(k_pool, v_pool, pool_blocks_, shape_);
   }
 
   void run(cudaStream_t stream) override {
