@@ -13,7 +13,8 @@
 #     cp.async: `patlab export` takes no stage-8 option, so tma's time comes from step 2, in the
 #     same call) and the peer.
 #  4. compute-sanitizer memcheck, racecheck and synccheck (tools/sanitize.sh) on stage 8 with
-#     --hopper-small-loader tma and tma-kv over four small workloads each, one of them fp8;
+#     --hopper-small-loader tma and tma-kv over six small workloads each (d = 64, 128 and 256, two
+#     of them fp8);
 #  5. Nsight Compute on the 16-row kernel of each loader, `--tree 16_32768 --heads 32/8` (DRAM
 #     throughput, bytes, SM activity, registers, occupancy), and on the fp8 twin `16_8192`.
 # Writes OUT/RUN.tar.gz.
@@ -50,11 +51,13 @@ if [[ $steps == *3* ]] && (( $(left) > 60 )); then
 fi
 if [[ $steps == *4* ]] && (( $(left) > 60 )); then
   mkdir -p /tmp/sanbuild/tools && ln -sf /tmp/ab/patlab /tmp/sanbuild/tools/patlab
+  san=("tiny" "asymmetric --heads 8/2 --head-dim 64" "--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32"
+       "tiny --head-dim 128 --kv-dtype fp8" "--tree 1,3_70,45 --heads 8/4 --head-dim 256"
+       "--tree 1,3_70,45 --heads 8/4 --head-dim 256 --kv-dtype fp8")
   for loader in tma tma-kv; do
-    t="--hopper-small-loader $loader"
-    SANITIZE_STAGES=hopper SANITIZE_WORKLOADS="tiny $t|asymmetric --heads 8/2 --head-dim 64 $t|--tree 1,3,6_40,17,9 \
---heads 4/4 --dtype bf16 --page 32 $t|tiny --kv-dtype fp8 $t" timeout "$(cap 150)" tools/sanitize.sh \
-      /tmp/sanbuild > "$out/sanitize-$loader.log" 2>&1
+    list=$(printf "%s --hopper-small-loader $loader|" "${san[@]}")
+    SANITIZE_STAGES=hopper SANITIZE_WORKLOADS="${list%|}" timeout "$(cap 150)" tools/sanitize.sh /tmp/sanbuild \
+      > "$out/sanitize-$loader.log" 2>&1
     echo "sanitize $loader exit $? at $SECONDS s"
     tail -3 "$out/sanitize-$loader.log"
   done
