@@ -219,13 +219,24 @@ class HopperStage final : public Stage {
     int ctas = 0;
     dispatch_hopper(batch.shape, rows, [&](auto tag, auto dim, auto consumers) {
       using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-      const auto kernel = hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
-      if (L::kSmemBytes > batch.device->smem_per_block_optin)
-        throw Error(ErrorKind::unsupported,
-                    "stage 8 needs " + std::to_string(L::kSmemBytes) + " bytes of shared memory per CTA");
-      set_kernel_smem(kernel, L::kSmemBytes);
-      PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::kThreads, L::kSmemBytes));
+      ctas = configure_instance(batch, hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(),
+                                L::kThreads, L::kSmemBytes, "stage 8");
     });
+    return ctas;
+  }
+
+  /// Raises `kernel`'s shared-memory limit to `smem` bytes (or refuses, naming it `what`, a device
+  /// that has too little) and returns the CTAs of `threads` threads one SM holds: the setup of
+  /// every sm_90a kernel of the stage.
+  /// @tparam Kernel a __global__ function pointer
+  template <typename Kernel>
+  static int configure_instance(const DeviceBatch& batch, Kernel kernel, int threads, int smem,
+                                const std::string& what) {
+    if (smem > batch.device->smem_per_block_optin)
+      throw Error(ErrorKind::unsupported, what + " needs " + std::to_string(smem) + " bytes of shared memory per CTA");
+    set_kernel_smem(kernel, smem);
+    int ctas = 0;
+    PATLAB_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, threads, smem));
     return ctas;
   }
 
@@ -247,13 +258,8 @@ class HopperStage final : public Stage {
       constexpr int D = decltype(dim)::value;
       constexpr bool kSplit = decltype(split)::value;
       using L = TmaPackLayout<T, KV, D, kHopperKvTile, kSplit>;
-      const auto kernel = tma_pack_kernel<T, KV, D, kHopperKvTile, kSplit>;
-      if (L::kSmemBytes > batch.device->smem_per_block_optin)
-        throw Error(ErrorKind::unsupported, "stage 8's 16-row kernel needs " + std::to_string(L::kSmemBytes) +
-                                                " bytes of shared memory per CTA");
-      set_kernel_smem(kernel, L::kSmemBytes);
-      PATLAB_CUDA_CHECK(
-          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, kernel, L::Warps::kThreads, L::kSmemBytes));
+      ctas = configure_instance(batch, tma_pack_kernel<T, KV, D, kHopperKvTile, kSplit>, L::Warps::kThreads,
+                                L::kSmemBytes, "stage 8's 16-row kernel");
     });
     return ctas;
   }
