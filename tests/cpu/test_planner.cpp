@@ -701,7 +701,7 @@ TEST_CASE("HopperRouting::min_kv: short ranges packed at most 64 rows, on the pa
 }
 
 TEST_CASE("SmallLoader: names round-trip, the default is cp.async, an unknown name is a usage error") {
-  for (const SmallLoader l : {SmallLoader::cp_async, SmallLoader::tma, SmallLoader::tma_kv})
+  for (const SmallLoader l : kSmallLoaders)
     REQUIRE(parse_small_loader(small_loader_name(l)) == l);
   REQUIRE(std::string(small_loader_name(HopperRouting{}.small_loader)) == "cp.async");
   REQUIRE(std::string(small_loader_name(kStage8Routing.small_loader)) == "cp.async");

@@ -178,15 +178,16 @@ void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out) {
                                    "--hopper-wide-kv tokens: 64, 128 or 192 (one, two or three consumer "
                                    "warpgroups; tutorial chapter 17)")
                         ->capture_default_str();
-  out.loader_option =
-      app.add_option_function<std::string>(
-             "--hopper-small-loader",
-             [&out](const std::string& loader) { out.routing.small_loader = parse_small_loader(loader); },
-             "Stage 8: how packs of up to 16 rows load their K/V tiles: cp.async (stage 7's pack kernel, 16-byte "
-             "copies from every thread; the default), tma (its tensor-map pack kernel: one warp issues a tile's "
-             "copies, an mbarrier per stage) or tma-kv (the same, K and V on mbarriers of their own, so S = Q K^T "
-             "starts once K has landed) (tutorial chapter 17)")
-          ->check(CLI::IsMember({"cp.async", "tma", "tma-kv"}));
+  std::vector<std::string> loaders;
+  for (SmallLoader l : kSmallLoaders) loaders.emplace_back(small_loader_name(l));
+  app.add_option_function<std::string>(
+         "--hopper-small-loader",
+         [&out](const std::string& loader) { out.routing.small_loader = parse_small_loader(loader); },
+         "Stage 8: how packs of up to 16 rows load their K/V tiles: cp.async (stage 7's pack kernel, 16-byte "
+         "copies from every thread; the default), tma (its tensor-map pack kernel: one warp issues a tile's "
+         "copies, an mbarrier per stage) or tma-kv (the same, K and V on mbarriers of their own, so S = Q K^T "
+         "starts once K has landed) (tutorial chapter 17)")
+      ->check(CLI::IsMember(loaders));
 }
 
 void add_quiet(CLI::App& app) {

@@ -92,7 +92,6 @@ struct HopperRoutingFlags {
   CLI::Option* min_option = nullptr;    ///< set by add_hopper_routing()
   CLI::Option* wide_option = nullptr;   ///< set by add_hopper_routing()
   CLI::Option* rows_option = nullptr;   ///< set by add_hopper_routing()
-  CLI::Option* loader_option = nullptr; ///< set by add_hopper_routing()
   /// True when the command line gave any of the three options that change stage 8's plan (the
   /// loader of its 16-row packs does not).
   bool given() const {

@@ -22,7 +22,7 @@ const char* small_loader_name(SmallLoader loader) {
 }
 
 SmallLoader parse_small_loader(const std::string& name) {
-  for (SmallLoader l : {SmallLoader::cp_async, SmallLoader::tma, SmallLoader::tma_kv})
+  for (SmallLoader l : kSmallLoaders)
     if (name == small_loader_name(l)) return l;
   throw Error(ErrorKind::usage, "--hopper-small-loader must be cp.async, tma or tma-kv (got '" + name + "')");
 }

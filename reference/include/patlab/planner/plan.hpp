@@ -53,6 +53,8 @@ enum class SmallLoader {
   tma,       ///< `tma`: the tensor-map pack kernel (tma_pack_tile.cuh), one mbarrier per stage
   tma_kv,    ///< `tma-kv`: the same, K and V on mbarriers of their own (S = Q K^T once K has landed)
 };
+/// Every SmallLoader, in the order `--hopper-small-loader` lists them.
+inline constexpr SmallLoader kSmallLoaders[] = {SmallLoader::cp_async, SmallLoader::tma, SmallLoader::tma_kv};
 /// The command-line name of `loader`: cp.async, tma or tma-kv.
 const char* small_loader_name(SmallLoader loader);
 /// The SmallLoader of command-line name `name`; throws Error(usage), one line, for any other.
