@@ -318,6 +318,20 @@ def hetero_cases():
                "--hopper-rows", "192"],
               lambda out: [] if re.search(r"^128x64h ", out, re.M) and not re.search(r"^192x64h ", out, re.M)
               else ["expected a 128x64h bucket and no 192x64h one"])
+    # --hopper-min-piece: 64 requests over a 1536-token prefix at group 4 with 128-row packs from
+    # 1024 tokens; the KV split cuts the two 128-row packs into pieces of 192 tokens, or of 384 with
+    # a minimum piece of 256 (the halving's next length).
+    piece_tree = ["plan", "--tree", "1,64_1536,128", "--heads", "32/8", "--hopper-tiles", "--quiet",
+                  "--hopper-wide-kv", "1024"]
+    expect_ok("plan --hopper-tiles: 128-row pieces of 192 tokens without a minimum piece", piece_tree,
+              lambda out: [] if re.search(r"^128x64h +16 .* 192 ", out, re.M)
+              else ["expected 16 128x64h pieces of 192"])
+    expect_ok("plan --hopper-min-piece 256: 128-row pieces of 384 tokens, named in the split's line",
+              piece_tree + ["--hopper-min-piece", "256"],
+              lambda out: [] if re.search(r"^128x64h +8 .* 384 ", out, re.M) and
+              "of a 128/192-row pack >= 256 tokens" in out else ["expected 8 128x64h pieces of 384"])
+    expect_error("plan: --hopper-min-piece -1", ["plan", "tiny", "--hopper-tiles", "--hopper-min-piece", "-1"],
+                 ["--hopper-min-piece must be a token count >= 0"], within=B)
     expect_error("plan: --hopper-rows 96", ["plan", "tiny", "--hopper-tiles", "--hopper-rows", "96"],
                  ["--hopper-rows must be 64, 128 or 192", "96"], within=B)
     expect_error("bench: --hopper-small-loader ldg", ["bench", "tiny", "--hopper-small-loader", "ldg"],
@@ -326,7 +340,8 @@ def hetero_cases():
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
     expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "256"],
-                 ["--hopper-min-kv, --hopper-wide-kv and --hopper-rows", "add --hopper-tiles"], within=B)
+                 ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece", "add --hopper-tiles"],
+                 within=B)
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
                                              "--hetero-prefix", "100", "--hetero-dist", "code", "--quiet"], has("PASS"))
 
@@ -441,10 +456,11 @@ def subcommand_cases(tmp, path):
     expect_error("plan: --hopper-min-kv -1", ["plan", "tiny", "--hopper-tiles", "--hopper-min-kv", "-1"],
                  ["--hopper-min-kv must be a token count >= 0"], within=B)
     expect_error("plan: --hopper-min-kv without --hopper-tiles", ["plan", "tiny", "--hopper-min-kv", "256"],
-                 ["--hopper-min-kv, --hopper-wide-kv and --hopper-rows", "add --hopper-tiles"], within=B)
+                 ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece", "add --hopper-tiles"],
+                 within=B)
     expect_error("plan: --hopper-min-kv with --cluster",
                  ["plan", "tiny", "--hopper-tiles", "--cluster", "--hopper-min-kv", "256"],
-                 ["--hopper-min-kv, --hopper-wide-kv and --hopper-rows are stage 8's"], within=B)
+                 ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece are stage 8's"], within=B)
     for cmd in ("bench", "compare"):
         expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],

@@ -106,6 +106,7 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
     c.options.hopper.min_kv = kRouting[uni(0, 4)];
     c.options.hopper.wide_kv = kRouting[uni(0, 4)];
     c.options.hopper.max_rows = kHopperTileRows[uni(0, 2)];
+    c.options.hopper.min_piece = kRouting[uni(0, 4)];
   }
   c.describe = "seed " + std::to_string(seed) + ": " + std::to_string(to.requests) + " requests, depth <= " +
                std::to_string(to.max_depth) + ", segments <= " + std::to_string(to.max_segment) + " tokens, group " +

@@ -226,6 +226,7 @@ PlannerOptions random_options(std::mt19937_64& rng) {
     o.tiles = TilePolicy::hopper;
     o.hopper.min_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
     o.hopper.wide_kv = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
+    o.hopper.min_piece = routing[std::uniform_int_distribution<int>(0, 4)(rng)];
   }
   return o;
 }

@@ -1,6 +1,7 @@
 // The pack step: tile table, byte cost model, radix-tree packs, KV split, slots, the validator
 // (positive and hand-broken plans), the packed oracle on real plans, and the planning time.
 #include <algorithm>
+#include <numeric>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -744,6 +745,67 @@ TEST_CASE("HopperRouting::max_rows 192: nodes of more than 128 rows get 192-row 
   // The suffixes (32 tokens, shorter than wide_kv) stay at 64 rows or fewer.
   for (const Pack& pk : tall.packs)
     if (pk.kv_len < kDefaultHopperWideKv) REQUIRE(pk.rows(s.group()) <= kHopperTileRows[0]);
+}
+
+TEST_CASE("HopperRouting::min_piece: the KV split leaves 128- and 192-row packs pieces of that many tokens") {
+  // 64 requests over a 1536-token prefix at group 4 (256 rows per KV head): with 128-row packs
+  // allowed from 1024 tokens, two 128-row packs over the prefix, which the split cuts to fill 132
+  // SMs. Without a minimum piece they become pieces of 192 tokens; with 256 no piece of them is
+  // shorter than 256 (the halving then stops at 384); the 16-row suffix packs are cut alike.
+  const Shape s = llama_shape();
+  const PagedLayout L = build_layout(parse_tree_spec("1,64_1536,128"), s, true, 1);
+  PlannerOptions o;
+  o.tiles = TilePolicy::hopper;
+  o.hopper = kStage8Routing;
+  o.hopper.wide_kv = 1024;
+  auto tall_pieces = [&](const Plan& p) {
+    std::vector<int32_t> tokens;
+    for (const Pack& pk : p.packs)
+      if (pk.rows(s.group()) > kHopperMinRows) tokens.push_back(pk.kv_len);
+    std::sort(tokens.begin(), tokens.end());
+    return tokens;
+  };
+  auto small_pieces = [&](const Plan& p) {
+    std::vector<std::pair<int32_t, int32_t>> out;  // (token_begin, kv_len) of the packs of 64 rows or fewer
+    for (const Pack& pk : p.packs)
+      if (pk.rows(s.group()) <= kHopperMinRows) out.emplace_back(pk.token_begin, pk.kv_len);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const Plan base = make_plan(L, o);
+  REQUIRE(validate_plan(L, base).empty());
+  const std::vector<int32_t> base_tall = tall_pieces(base);
+  REQUIRE(base_tall.size() == 16);
+  REQUIRE(base_tall.front() == 192);
+  REQUIRE(base_tall.back() == 192);
+  for (const int min_piece : {256, 384, 512, 1536, 4096}) {
+    CAPTURE(min_piece);
+    o.hopper.min_piece = min_piece;
+    const Plan p = make_plan(L, o);
+    REQUIRE(validate_plan(L, p).empty());
+    const std::vector<int32_t> tall = tall_pieces(p);
+    REQUIRE_FALSE(tall.empty());
+    REQUIRE(tall.front() >= std::min(min_piece, 1536));  // a pack shorter than the minimum stays whole
+    REQUIRE(std::accumulate(tall.begin(), tall.end(), int64_t{0}) == 2 * 1536);
+    REQUIRE(tall.size() < base_tall.size());
+    REQUIRE(small_pieces(p).size() >= small_pieces(base).size() / 2);
+  }
+  // 0 is the split's own minimum only: the same plan as a routing that never names it.
+  o.hopper.min_piece = 0;
+  const Plan zero = make_plan(L, o);
+  REQUIRE(tall_pieces(zero) == base_tall);
+  REQUIRE(small_pieces(zero) == small_pieces(base));
+  // Without stage 8's tiles the knob changes nothing (stage 7's plan).
+  PlannerOptions seven;
+  const Plan p7 = make_plan(L, seven);
+  seven.hopper.min_piece = 1024;
+  const Plan p7_piece = make_plan(L, seven);
+  REQUIRE(p7.packs.size() == p7_piece.packs.size());
+  for (size_t i = 0; i < p7.packs.size(); ++i) REQUIRE(p7.packs[i].blocks == p7_piece.packs[i].blocks);
+  PlannerOptions bad;
+  bad.tiles = TilePolicy::hopper;
+  bad.hopper.min_piece = -1;
+  REQUIRE_THROWS_AS(make_plan(L, bad), Error);
 }
 
 TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {

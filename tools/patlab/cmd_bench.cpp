@@ -55,7 +55,7 @@ struct BenchOptions {
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
   int group_rows = 0;                           ///< stage 10: its kernel instance's row cap (0: its model chooses)
-  HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv, --hopper-wide-kv, --hopper-rows
+  HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv ... --hopper-min-piece
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
@@ -276,6 +276,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.routing.min_kv)});
   run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.routing.wide_kv)});
   run.add({"most rows of a stage-8 pack (--hopper-rows)", Cell::integer(o.hopper.routing.max_rows)});
+  run.add({"fewest KV tokens of a 128/192-row piece (--hopper-min-piece)", Cell::integer(o.hopper.routing.min_piece)});
   run.add({"stage 8's 16-row packs load by (--hopper-small-loader)", small_loader_name(o.hopper.routing.small_loader)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});

@@ -40,7 +40,7 @@ struct PlanOptions {
   bool no_fill = false;  ///< the fair-share cuts alone (step 3a), without the wave fill
   int fill_window = kDefaultFillWindowWaves;  ///< waves of uncut CTAs within which the fill prices cuts
   int max_cluster = PlannerOptions{}.max_cluster;  ///< --cluster: the largest cluster size
-  HopperRoutingFlags routing;  ///< with --hopper-tiles: --hopper-min-kv, --hopper-wide-kv, --hopper-rows
+  HopperRoutingFlags routing;  ///< with --hopper-tiles: --hopper-min-kv ... --hopper-min-piece (stage 8's routing)
   bool hopper = false;   ///< stage 8's tiles (TilePolicy::hopper) instead of the tile table
   bool list_packs = false;
   bool cluster = false;       ///< --cluster: stage 9's cluster sizes and work list (needs --hopper-tiles)
@@ -244,9 +244,11 @@ int run_plan(const PlanOptions& o) {
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.routing.routing);
   require(!o.routing.given() || o.hopper,
-          "--hopper-min-kv, --hopper-wide-kv and --hopper-rows route stage 8's packs: add --hopper-tiles");
+          "--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece route stage 8's packs: add "
+          "--hopper-tiles");
   require(!o.routing.given() || !o.cluster,
-          "--hopper-min-kv, --hopper-wide-kv and --hopper-rows are stage 8's; --cluster plans stage 9");
+          "--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece are stage 8's; --cluster plans "
+          "stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;
@@ -291,7 +293,10 @@ int run_plan(const PlanOptions& o) {
   if (options.split_kv)
     split = "target " + std::to_string(info.target_ctas) + " CTAs (" + std::to_string(kSplitCtasPerSm) + " per SM); cut the "
             "longest pack while longer than one CTA slot's share; pieces >= " + std::to_string(options.min_split_blocks) +
-            " blocks, <= " + std::to_string(options.max_splits_per_query) + " added per query";
+            " blocks" + (routed && options.hopper.min_piece > 0
+                             ? " (of a 128/192-row pack >= " + std::to_string(options.hopper.min_piece) + " tokens)"
+                             : "") +
+            ", <= " + std::to_string(options.max_splits_per_query) + " added per query";
   // The wave fill (stage 7's step 3b): the slots, what it priced and what it chose.
   const WaveFill& f = info.fill;
   const int64_t slots = options.split_kv ? f.slots : plan_steps::split_slots(plan.packs, choice.shape, options);

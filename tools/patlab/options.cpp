@@ -178,6 +178,11 @@ void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out) {
                                    "--hopper-wide-kv tokens: 64, 128 or 192 (one, two or three consumer "
                                    "warpgroups; tutorial chapter 17)")
                         ->capture_default_str();
+  out.piece_option = app.add_option("--hopper-min-piece", out.routing.min_piece,
+                                    "Stage 8: the KV split leaves at least this many tokens in each piece of a "
+                                    "128- or 192-row pack (whole pages; 0: only the split's own minimum; tutorial "
+                                    "chapter 17)")
+                         ->capture_default_str();
   std::vector<std::string> loaders;
   for (SmallLoader l : kSmallLoaders) loaders.emplace_back(small_loader_name(l));
   app.add_option_function<std::string>(

@@ -88,21 +88,23 @@ void check_fill_window(int waves);
 void add_max_cluster(CLI::App& app, int& out);
 /// Stage 8's routing (PlannerOptions::hopper) as the command line gives it, and its options.
 struct HopperRoutingFlags {
-  HopperRouting routing = kStage8Routing;  ///< --hopper-min-kv, --hopper-wide-kv, --hopper-rows, --hopper-small-loader
+  /// --hopper-min-kv, --hopper-wide-kv, --hopper-rows, --hopper-min-piece, --hopper-small-loader
+  HopperRouting routing = kStage8Routing;
   CLI::Option* min_option = nullptr;    ///< set by add_hopper_routing()
   CLI::Option* wide_option = nullptr;   ///< set by add_hopper_routing()
   CLI::Option* rows_option = nullptr;   ///< set by add_hopper_routing()
-  /// True when the command line gave any of the three options that change stage 8's plan (the
+  CLI::Option* piece_option = nullptr;  ///< set by add_hopper_routing()
+  /// True when the command line gave any of the four options that change stage 8's plan (the
   /// loader of its 16-row packs does not).
   bool given() const {
-    for (const CLI::Option* o : {min_option, wide_option, rows_option})
+    for (const CLI::Option* o : {min_option, wide_option, rows_option, piece_option})
       if (o && o->count() > 0) return true;
     return false;
   }
 };
-/// Adds `--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows` and `--hopper-small-loader` to `app`, storing into
-/// `out.routing`; check_hopper_routing() (planner/plan.hpp) refuses a negative count or rows other
-/// than 64, 128 or 192.
+/// Adds `--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows`, `--hopper-min-piece` and `--hopper-small-loader`
+/// to `app`, storing into `out.routing`; check_hopper_routing() (planner/plan.hpp) refuses a negative
+/// count or rows other than 64, 128 or 192.
 void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out);
 
 /// Adds `--quiet` (no progress lines) to `app`.

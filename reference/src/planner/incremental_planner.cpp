@@ -286,10 +286,10 @@ void IncrementalPlanner::extend(Request& q, const PagedLayout& layout, int32_t r
   if (split_.fill) {
     // (b) is about the fair split's last piece of the pack, which the fill may have cut further.
     const int32_t open_begin = split_.fair_last_block[static_cast<size_t>(w)];
-    if (plan_steps::long_enough_to_cut(piece.block_end - open_begin, options_))
+    if (plan_steps::long_enough_to_cut(piece.block_end - open_begin, whole, shape_, options_))
       split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens,
                                                  whole.token_begin + whole.kv_len - int64_t{open_begin} * shape_.page_size);
-  } else if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_)) {
+  } else if (plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, whole, shape_, options_)) {
     split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, out.kv_len);
   }
   ++packs_patched_;
@@ -568,11 +568,11 @@ void IncrementalPlanner::index_pieces() {
   if (!split_.certified) return;
   for (size_t k = 0; k < fair.size(); ++k) {
     const Piece& piece = fair[k];
-    if (!plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, options_)) continue;
-    // A piece the class check kept whole (f) stays whole while its class's packs keep their length.
-    if (class_kept_whole(walk_[static_cast<size_t>(piece.pack)])) continue;
-    // The memo's last pieces end where their pack ended then: count them to its end now.
     const Pack& p = walk_[static_cast<size_t>(piece.pack)];
+    if (!plan_steps::long_enough_to_cut(piece.block_end - piece.block_begin, p, shape_, options_)) continue;
+    // A piece the class check kept whole (f) stays whole while its class's packs keep their length.
+    if (class_kept_whole(p)) continue;
+    // The memo's last pieces end where their pack ended then: count them to its end now.
     const bool last_of_pack = k + 1 == fair.size() || fair[k + 1].pack != piece.pack;
     const int64_t tokens = last_of_pack ? p.token_begin + p.kv_len - int64_t{piece.block_begin} * page : piece.tokens(page);
     split_.max_open_tokens = std::max<int64_t>(split_.max_open_tokens, tokens);

@@ -129,11 +129,13 @@ std::vector<Piece> split_kv(const std::vector<Pack>& packs, const Shape& shape, 
     // Longer than one CTA slot's share? (While CTAs < target, the longest piece always is.)
     if (!longer_than_share(cur.tokens(page), target_ctas, cta_tokens)) break;
     longest.pop();
-    const std::vector<int32_t>& qs = packs[static_cast<size_t>(cur.pack)].queries;
+    const Pack& whole_pack = packs[static_cast<size_t>(cur.pack)];
+    const std::vector<int32_t>& qs = whole_pack.queries;
     const bool room = std::all_of(qs.begin(), qs.end(), [&](int32_t r) {
       return added[static_cast<size_t>(r)] < o.max_splits_per_query;
     });
-    if (!long_enough_to_cut(cur.block_end - cur.block_begin, o) || !room) continue;  // final: too short, or a query is at its cap
+    // final: too short to halve (min_piece_blocks()), or a query is at its cap
+    if (!long_enough_to_cut(cur.block_end - cur.block_begin, whole_pack, shape, o) || !room) continue;
     const int32_t mid = halving_block(cur.block_begin, cur.block_end);
     pieces[static_cast<size_t>(i)] = {cur.pack, cur.block_begin, mid, mid * page};
     pieces.push_back({cur.pack, mid, cur.block_end, cur.token_end});
@@ -274,7 +276,7 @@ struct FillCut {
 };
 
 /// The pieces of cut `c`: packs by_length[c.kept..] in c.k parts (fewer where a part would be
-/// shorter than min_split_blocks), the others whole, in pack order, then the check per row class
+/// shorter than min_piece_blocks()), the others whole, in pack order, then the check per row class
 /// (keep_classes_whole()). False if a query would pass the per-query cap.
 bool equal_cut(const std::vector<Pack>& packs, const std::vector<int32_t>& by_length, const FillCut& c,
                const Shape& shape, const PlannerOptions& o, int num_requests, std::vector<Piece>& pieces) {
@@ -283,7 +285,7 @@ bool equal_cut(const std::vector<Pack>& packs, const std::vector<int32_t>& by_le
   for (size_t i = c.kept; i < by_length.size(); ++i) {
     const Pack& p = packs[static_cast<size_t>(by_length[i])];
     const int32_t blocks = static_cast<int32_t>(ceil_div(p.token_begin + p.kv_len, page)) - p.token_begin / page;
-    const int32_t k_p = std::max(1, std::min(c.k, blocks / o.min_split_blocks));
+    const int32_t k_p = std::max(1, std::min(c.k, blocks / min_piece_blocks(p, shape, o)));
     parts[static_cast<size_t>(by_length[i])] = k_p;
     for (int32_t r : p.queries)
       if ((added[static_cast<size_t>(r)] += k_p - 1) > o.max_splits_per_query) return false;

@@ -10,7 +10,8 @@ namespace patlab {
 
 std::string HopperRouting::flags() const {
   return "--hopper-min-kv " + std::to_string(min_kv) + " --hopper-wide-kv " + std::to_string(wide_kv) +
-         " --hopper-rows " + std::to_string(max_rows) + " --hopper-small-loader " + small_loader_name(small_loader);
+         " --hopper-rows " + std::to_string(max_rows) + " --hopper-min-piece " + std::to_string(min_piece) +
+         " --hopper-small-loader " + small_loader_name(small_loader);
 }
 
 const char* small_loader_name(SmallLoader loader) {
@@ -30,6 +31,8 @@ SmallLoader parse_small_loader(const std::string& name) {
 void check_hopper_routing(const HopperRouting& r) {
   require(r.min_kv >= 0, "--hopper-min-kv must be a token count >= 0 (got " + std::to_string(r.min_kv) + ")");
   require(r.wide_kv >= 0, "--hopper-wide-kv must be a token count >= 0 (got " + std::to_string(r.wide_kv) + ")");
+  require(r.min_piece >= 0,
+          "--hopper-min-piece must be a token count >= 0 (got " + std::to_string(r.min_piece) + ")");
   require(one_of(r.max_rows, kHopperTileRows),
           "--hopper-rows must be 64, 128 or 192 (got " + std::to_string(r.max_rows) + ")");
 }

@@ -77,6 +77,13 @@ struct HopperRouting {
   /// Most rows of a pack (one of kHopperTileRows: 64, 128 or 192) over ranges of at least
   /// narrow_kv() tokens.
   int max_rows = kClusterSliceRows;
+  /// Fewest KV tokens the KV split leaves in a piece of a pack of more than kHopperMinRows rows
+  /// (plan_steps::min_piece_blocks(), whole pages; the split's min_split_blocks still holds): a
+  /// 128- or 192-row CTA streams its piece through a ring of kHopperKvTile-token stages, and a
+  /// piece of a few tiles pays the ring's fill for little (docs/results/2026-12-04-h200-hopper-min-kv,
+  /// run 6: pieces of 192 tokens 18% slower than 64-row packs, 384 tokens 5-8% faster). 0: no
+  /// minimum beyond min_split_blocks (the default until measured).
+  int min_piece = 0;
   /// How stage 8 loads the K/V tiles of its packs of up to 16 rows on KV tiles of kHopperKvTile
   /// tokens: stage 7's pack kernel and its cp.async loader (the default until the tensor-map
   /// kernel has been measured on the H200: docs/results/2026-12-05-h200-tma-small-packs), or the
@@ -88,7 +95,7 @@ struct HopperRouting {
   /// of min_kv and wide_kv (0: never).
   constexpr int narrow_kv() const { return min_kv > wide_kv ? min_kv : wide_kv; }
   /// The knobs as command-line options, e.g. `--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192
-  /// --hopper-small-loader tma`.
+  /// --hopper-min-piece 0 --hopper-small-loader tma`.
   std::string flags() const;
 };
 /// Stage 8's default routing: kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows.
@@ -97,7 +104,7 @@ inline constexpr HopperRouting kStage8Routing{kDefaultHopperMinKv, kDefaultHoppe
 /// slices.
 inline constexpr HopperRouting kClusterRouting{};
 /// Throws Error(usage), one line naming the knob by its command-line option, unless `routing`'s
-/// token counts are >= 0 and its rows one of kHopperTileRows.
+/// token counts (min_kv, wide_kv, min_piece) are >= 0 and its rows one of kHopperTileRows.
 void check_hopper_routing(const HopperRouting& routing);
 
 /// Row classes of packs for the wave fill's slots: the pack kernel's 16, 32, 64 rows and stage

@@ -5,6 +5,7 @@
 /// planner.hpp explains what each one decides.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <iterator>
@@ -100,9 +101,19 @@ inline int64_t split_target_ctas(const PlannerOptions& options) { return int64_t
 inline bool longer_than_share(int64_t tokens, int64_t target_ctas, int64_t cta_tokens) {
   return tokens * target_ctas > cta_tokens;
 }
-/// Whether a piece of `blocks` blocks is long enough to halve (each half at least min_split_blocks).
-inline bool long_enough_to_cut(int32_t blocks, const PlannerOptions& options) {
-  return blocks / 2 >= options.min_split_blocks;
+/// Fewest blocks a piece of walk pack `pack` may keep after a cut: options.min_split_blocks, and
+/// under TilePolicy::hopper, for a pack of more than kHopperMinRows rows (a 128- or 192-row CTA),
+/// at least HopperRouting::min_piece tokens in whole pages of `shape`.
+inline int32_t min_piece_blocks(const Pack& pack, const Shape& shape, const PlannerOptions& options) {
+  const int32_t rows = static_cast<int32_t>(pack.queries.size()) * shape.group();
+  const int32_t min_piece = options.hopper.min_piece;
+  if (options.tiles != TilePolicy::hopper || rows <= kHopperMinRows || min_piece <= 0) return options.min_split_blocks;
+  return std::max(options.min_split_blocks, (min_piece + shape.page_size - 1) / shape.page_size);
+}
+/// Whether a piece of `blocks` blocks of walk pack `pack` is long enough to halve (each half at
+/// least min_piece_blocks()).
+inline bool long_enough_to_cut(int32_t blocks, const Pack& pack, const Shape& shape, const PlannerOptions& options) {
+  return blocks / 2 >= min_piece_blocks(pack, shape, options);
 }
 /// The block where the split halves blocks [begin, end).
 inline int32_t halving_block(int32_t begin, int32_t end) { return begin + (end - begin) / 2; }
