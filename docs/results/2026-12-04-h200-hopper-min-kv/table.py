@@ -2,14 +2,16 @@
 """A run's table from its folder (r1/, r2/, ...): per workload and setting (--hopper-min-kv N, or
 N_M: --hopper-min-kv N --hopper-wide-kv M), stage 7 and stage 8 (eager / graph, us) and stage 8 /
 stage 7 (eager, graph), with the oracle check; then, per setting, how many workloads stage 8 is
-more than 3% slower than stage 7 on and the geometric mean of stage 8 / stage 7.
-   table.py RUN_FOLDER"""
+more than 3% slower than stage 7 on and the geometric mean of stage 8 / stage 7. SETTING names the
+setting's column (default min-kv; docs/results/2026-12-05-h200-hopper-min-piece names its own).
+   table.py RUN_FOLDER [SETTING]"""
 import json
 import math
 import pathlib
 import sys
 
 folder = pathlib.Path(sys.argv[1])
+setting_title = sys.argv[2] if len(sys.argv) > 2 else "min-kv"
 rows = {}
 for f in sorted(folder.glob("*.jsonl")):
     name, value = f.stem.rsplit("-", 1)
@@ -19,7 +21,7 @@ for f in sorted(folder.glob("*.jsonl")):
             key = r["workload"] + " " + r["shape"].split(" heads")[0]
             rows.setdefault(key, {}).setdefault(value, {})[r["stage"]] = r
 
-print("| workload | min-kv | stage 7 eager / graph | stage 8 eager / graph | 8/7 eager | 8/7 graph | check "
+print(f"| workload | {setting_title} | stage 7 eager / graph | stage 8 eager / graph | 8/7 eager | 8/7 graph | check "
       "| stage 8 buckets |")
 print("|---|---:|---:|---:|---:|---:|---|---|")
 for w, by_value in rows.items():
