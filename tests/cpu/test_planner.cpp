@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -778,7 +779,7 @@ TEST_CASE("HopperRouting::min_piece: the KV split leaves 128- and 192-row packs 
   REQUIRE(base_tall.size() == 16);
   REQUIRE(base_tall.front() == 192);
   REQUIRE(base_tall.back() == 192);
-  for (const int min_piece : {256, 384, 512, 1536, 4096}) {
+  for (const int min_piece : {256, 384, 512, 1536, 4096, std::numeric_limits<int>::max()}) {
     CAPTURE(min_piece);
     o.hopper.min_piece = min_piece;
     const Plan p = make_plan(L, o);

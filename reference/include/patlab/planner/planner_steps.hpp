@@ -108,7 +108,8 @@ inline int32_t min_piece_blocks(const Pack& pack, const Shape& shape, const Plan
   const int32_t rows = static_cast<int32_t>(pack.queries.size()) * shape.group();
   const int32_t min_piece = options.hopper.min_piece;
   if (options.tiles != TilePolicy::hopper || rows <= kHopperMinRows || min_piece <= 0) return options.min_split_blocks;
-  return std::max(options.min_split_blocks, (min_piece + shape.page_size - 1) / shape.page_size);
+  const int64_t pages = (int64_t{min_piece} + shape.page_size - 1) / shape.page_size;  // int64: no overflow
+  return static_cast<int32_t>(std::max<int64_t>(options.min_split_blocks, pages));
 }
 /// Whether a piece of `blocks` blocks of walk pack `pack` is long enough to halve (each half at
 /// least min_piece_blocks()).
