@@ -55,7 +55,8 @@ def main() -> None:
             q1, med, q3 = quartiles(v)
             print(f"{tau:>5} {v[0]:>5.2f} {q1:>5.2f} {med:>6.2f} {q3:>5.2f} {v[-1]:>5.2f} "
                   f"{sum(x >= 2 for x in v):>4} of {len(v):<3}")
-        listed = " ".join(f"{s}:{r[TAU_LISTED]:.2f}" if r.get(TAU_LISTED) else f"{s}:-" for s, r in sorted(seeds.items()))
+        listed = " ".join(f"{s}:{r[TAU_LISTED]:.2f}" if r.get(TAU_LISTED) else f"{s}:-"
+                          for s, r in sorted(seeds.items()))
         print(f"tau {TAU_LISTED} per seed: {listed}\n")
 
 

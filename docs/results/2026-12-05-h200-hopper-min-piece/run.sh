@@ -25,9 +25,10 @@ for wl in "${workloads[@]}"; do
   name=$(slug "$wl")
   for v in "${values[@]}"; do
     if (( $(left) < 20 )); then echo "stopped for time before $name $v"; exit 0; fi
+    file=$out/$name-${v/:/_}
     # shellcheck disable=SC2086
     timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage pat hopper --hopper-wide-kv "${v%%:*}" \
-      --hopper-min-piece "${v#*:}" --repeats 20 --format jsonl > "$out/$name-${v/:/_}.jsonl" 2> "$out/$name-${v/:/_}.err"
+      --hopper-min-piece "${v#*:}" --repeats 20 --format jsonl > "$file.jsonl" 2> "$file.err"
     echo "exit $? at $SECONDS s: $name $v"
   done
 done
