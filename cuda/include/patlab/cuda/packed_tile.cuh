@@ -13,8 +13,9 @@
 ///     16 rows;
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of
-///     tokens in selection blocks that the row's query did not choose become -inf; the plain
-///     instances of stages 4-8 compile without it;
+///     tokens in selection blocks that the row's query did not choose become -inf (the rows'
+///     block masks read once per CTA by load_entry_masks); the plain instances of stages 4-8
+///     compile without it;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
@@ -406,24 +407,39 @@ __device__ __forceinline__ void qk_tile(const T* q_s, const T* ks, int q_row, in
 // [pack-qk]
 
 // [pack-mask]
-/// Step 4b (masked instances only, PackKernelArgs::entry_mask): sets to -inf the scores of this lane's two rows
-/// (tile rows from `q_row`, `rows` valid, pack entries from `first`) at the tokens of blocks their
-/// query did not choose (`first_token` is the range token of s[0]). Rows past `rows` are masked
-/// whole: their state stays empty and is never written.
-/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
-template <int kColTokens>
-__device__ __forceinline__ void mask_entries(const PackKernelArgs& args, float (&s)[kColTokens / 8][4], int first_token,
-                                             int first, int rows, int q_row, int lane) {
-  uint32_t mask[2];
+/// Step 4b, once per CTA (masked instances only, PackKernelArgs::entry_mask): the block masks of
+/// this lane's two rows (tile rows from `q_row`, `rows` valid, pack entries from `first`), which
+/// every tile of the pack reuses. Rows past `rows` get no block: masked whole, their state stays
+/// empty and is never written.
+__device__ __forceinline__ void load_entry_masks(const PackKernelArgs& args, int first, int rows, int q_row, int lane,
+                                                 uint32_t (&mask)[2]) {
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int r = q_row + lane / 4 + 8 * i;
     mask[i] = r < rows ? __ldg(args.entry_mask + first + r / args.group) : 0u;
   }
+}
+
+/// Step 4b, per tile: sets to -inf the scores of this lane's two rows at the tokens of blocks
+/// their query did not choose (`mask` from load_entry_masks(); `first_token` is the range token of
+/// s[0]; `block_tokens` = PackKernelArgs::mask_block_tokens, a multiple of the page). One
+/// division a tile: the lane's tokens advance 8 at a time, so the block index is carried from one
+/// 8-token column to the next instead of divided out for each.
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
+template <int kColTokens>
+__device__ __forceinline__ void mask_entries(const uint32_t (&mask)[2], float (&s)[kColTokens / 8][4], int first_token,
+                                             int block_tokens, int lane) {
+  // the lane's two tokens are adjacent and even-aligned; a block (a multiple of the page) holds both
+  const unsigned token = static_cast<unsigned>(first_token + (lane % 4) * 2);
+  const unsigned step = static_cast<unsigned>(block_tokens);
+  unsigned bit = token / step;       // the block of the lane's first token
+  unsigned next = (bit + 1) * step;  // the first token of the block after it
 #pragma unroll
   for (int nt = 0; nt < kColTokens / 8; ++nt) {
-    // the lane's two tokens are adjacent and even-aligned; a block (a multiple of the page) holds both
-    const int bit = (first_token + nt * 8 + (lane % 4) * 2) / args.mask_block_tokens;
+    if (token + nt * 8 >= next) {  // never twice: a block holds at least a page (16 tokens) > 8
+      ++bit;
+      next += step;
+    }
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       if (bit >= 32 || !((mask[e / 2] >> bit) & 1u)) s[nt][e] = -INFINITY;
@@ -803,8 +819,8 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// One CTA per (pack, KV head): a flat grid of packs in the bucket x Hkv, KV heads fastest,
 /// PackWarpLayout<D, M, N> warps.
 /// The steps of the file comment, one __device__ function each: gather_q_tile, KvTileLoader,
-/// pack_pipeline, convert_kv_tile or qk_tile_fp8 and pv_tile_fp8 (fp8), qk_tile, mask_entries
-/// (masked instances only), softmax_update, pv_tile, merge_warp_columns, write_rows.
+/// pack_pipeline, convert_kv_tile or qk_tile_fp8 and pv_tile_fp8 (fp8), qk_tile, load_entry_masks
+/// and mask_entries (masked instances only), softmax_update, pv_tile, merge_warp_columns, write_rows.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam KV storage type of K and V: T, or __nv_fp8_e4m3 (converted in registers with one warp
 /// row, by a shared pass into a 16-bit copy with more: pack_fp8_in_registers())
@@ -873,11 +889,13 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   const float scale = kLog2e * rsqrtf(static_cast<float>(D)) * args.k_scale;  // K's scale folded in
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
+  uint32_t entry_masks[2] = {};  // the masked instances: blocks chosen by this lane's two rows
+  if constexpr (kMasked) load_entry_masks(args, first, rows, q_row, lane, entry_masks);
   pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
       q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
-        if constexpr (kMasked) mask_entries<kColTokens>(args, s, token0, first, rows, q_row, lane);
+        if constexpr (kMasked) mask_entries<kColTokens>(entry_masks, s, token0, args.mask_block_tokens, lane);
       });
   cp_async_wait<0>();
   // [pack-pipeline]
