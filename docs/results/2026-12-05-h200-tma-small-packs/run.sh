@@ -17,16 +17,19 @@
 #     of them fp8);
 #  5. Nsight Compute on the 16-row kernel of each loader, `--tree 16_32768 --heads 32/8` (DRAM
 #     throughput, bytes, SM activity, registers, occupancy), and on the fp8 twin `16_8192`.
-# Writes OUT/RUN.tar.gz.
-#   [RUN=r1] [STEPS="1 2 3 4 5"] docs/results/2026-12-05-h200-tma-small-packs/run.sh OUT [SECONDS]
+# Writes OUT/RUN.tar.gz. TESTS names step 1's binaries (default both), so that a call whose tree
+# and binaries would pass the 64 MiB carry limit can take fewer; steps 2-5 need build-ab/patlab.xz only.
+#   [RUN=r1] [STEPS="1 2 3 4 5"] [TESTS=...] docs/results/2026-12-05-h200-tma-small-packs/run.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 steps=${STEPS:-1 2 3 4 5}
 here=docs/results/2026-12-05-h200-tma-small-packs
-results_begin "${RUN:-r1}" "$final" patlab test_hopper_primitives test_08_hopper || exit 1
+read -r -a tests <<< "${TESTS:-test_hopper_primitives test_08_hopper}"  # step 1's binaries
+[[ $steps == *1* ]] || tests=()
+results_begin "${RUN:-r1}" "$final" patlab "${tests[@]}" || exit 1
 lines() { grep -v '^ *#' "$1" | sed 's/#.*//' | grep -v '^ *$'; }
-[[ $steps == *1* ]] && run_tests test_hopper_primitives test_08_hopper
+(( ${#tests[@]} )) && run_tests "${tests[@]}"
 if [[ $steps == *2* ]]; then
   n=0
   while IFS= read -r wl; do
