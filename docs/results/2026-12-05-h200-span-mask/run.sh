@@ -10,13 +10,20 @@
 #     twice (before, after, before, after), one process each;
 #  3. compute-sanitizer memcheck and racecheck on FSA's order with the new binary, two workloads.
 # Writes OUT/RUN.tar.gz (RUN/, default r1: <bin>-<k>-<workload>.json, test and sanitizer logs).
+# Carry build-ab/patlab.xz with build-ab/test_sparse_gpu.xz for step 1, with patlab-before.xz for
+# steps 2 and 3 (two calls: STEPS=1, then STEPS="2 3" RUN=r2).
 #   [RUN=r1] [STEPS="1 2 3"] docs/results/2026-12-05-h200-span-mask/run.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 steps=${STEPS:-1 2 3}
-results_begin "${RUN:-r1}" "$final" patlab patlab-before test_sparse_gpu || exit 1
-[[ $steps == *1* ]] && run_tests test_sparse_gpu
+# Each step unpacks only what it runs, so that a call carries at most two of the three binaries
+# (the tree and three would pass the 64 MiB limit): step 1 test_sparse_gpu, step 2 both patlabs.
+results_begin "${RUN:-r1}" "$final" patlab || exit 1
+if [[ $steps == *1* ]]; then
+  unpack test_sparse_gpu && run_tests test_sparse_gpu
+fi
+[[ $steps == *2* ]] && { unpack patlab-before || exit 1; }
 if [[ $steps == *2* ]]; then
   small="--tree 1,16_4096,256 --heads"
   large="--tree 1,64_16384,512 --heads"
