@@ -243,12 +243,9 @@ int run_plan(const PlanOptions& o) {
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.routing.routing);
-  require(!o.routing.given() || o.hopper,
-          "--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece route stage 8's packs: add "
-          "--hopper-tiles");
-  require(!o.routing.given() || !o.cluster,
-          "--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece are stage 8's; --cluster plans "
-          "stage 9");
+  const std::string routing_options = "--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece";
+  require(!o.routing.given() || o.hopper, routing_options + " route stage 8's packs: add --hopper-tiles");
+  require(!o.routing.given() || !o.cluster, routing_options + " are stage 8's; --cluster plans stage 9");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   PlannerOptions options;

@@ -105,9 +105,9 @@ inline bool longer_than_share(int64_t tokens, int64_t target_ctas, int64_t cta_t
 /// under TilePolicy::hopper, for a pack of more than kHopperMinRows rows (a 128- or 192-row CTA),
 /// at least HopperRouting::min_piece tokens in whole pages of `shape`.
 inline int32_t min_piece_blocks(const Pack& pack, const Shape& shape, const PlannerOptions& options) {
-  const int32_t rows = static_cast<int32_t>(pack.queries.size()) * shape.group();
   const int32_t min_piece = options.hopper.min_piece;
-  if (options.tiles != TilePolicy::hopper || rows <= kHopperMinRows || min_piece <= 0) return options.min_split_blocks;
+  if (options.tiles != TilePolicy::hopper || pack.rows(shape.group()) <= kHopperMinRows || min_piece <= 0)
+    return options.min_split_blocks;
   const int64_t pages = (int64_t{min_piece} + shape.page_size - 1) / shape.page_size;  // int64: no overflow
   return static_cast<int32_t>(std::max<int64_t>(options.min_split_blocks, pages));
 }
