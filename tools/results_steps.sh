@@ -7,7 +7,11 @@
 #   left                seconds of the budget left
 #   cap N               N, or what is left of the budget when that is less (at least 1): a step's timeout
 #   slug TEXT           TEXT as a file-name part (lower-case letters and digits, runs of others as '_')
-#   unpack NAME...      build-ab/NAME.xz (a binary built on the workstation) into /tmp/ab/NAME
+#   unpack NAME...      build-ab/NAME.xz (a binary built on the workstation) into /tmp/ab/NAME, or
+#                       member NAME of build-ab/bundle.tar.xz where there is no NAME.xz: stripped
+#                       binaries that share most of their code compress together to about a fifth
+#                       of their separate .xz files, so one call can carry them all under its limit:
+#                         tar -C DIR -cf - NAME... | xz --lzma2=preset=6,dict=256MiB > build-ab/bundle.tar.xz
 #   device_env NAME...  the GPU, the date and the version line of each unpacked /tmp/ab/NAME
 #   results_begin RUN FINAL NAME...
 #                       the prologue of a run script: out=/tmp/RUN (created), FINAL/RUN.tar.gz written
@@ -29,7 +33,11 @@ unpack() {
   local n
   mkdir -p /tmp/ab
   for n in "$@"; do
-    xz -dc "build-ab/$n.xz" > "/tmp/ab/$n" && chmod +x "/tmp/ab/$n" || return 1
+    if [[ -f build-ab/$n.xz ]]; then
+      xz -dc "build-ab/$n.xz" > "/tmp/ab/$n"
+    else
+      tar -xJf build-ab/bundle.tar.xz -C /tmp/ab "$n"
+    fi && chmod +x "/tmp/ab/$n" || return 1
   done
 }
 device_env() {
