@@ -758,6 +758,7 @@ TEST_CASE("HopperRouting::min_piece: the KV split leaves 128- and 192-row packs 
   PlannerOptions o;
   o.tiles = TilePolicy::hopper;
   o.hopper = kStage8Routing;
+  o.hopper.min_piece = 0;  // the split's own minimum first (stage 8's default is kDefaultHopperMinPiece)
   o.hopper.wide_kv = 1024;
   auto tall_pieces = [&](const Plan& p) {
     std::vector<int32_t> tokens;

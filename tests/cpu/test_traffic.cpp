@@ -190,29 +190,43 @@ TEST_CASE("stage bytes: every GPU stage of the registry has a byte model") {
 }
 
 TEST_CASE("stage bytes: the plan stages' configurations") {
+  const Shape shape = shape_of(32, 8, 128, 16);
   StageTrafficOptions o;
   o.sms = 7;
   o.max_kv_tile = 128;
   StagePlanConfig c;
-  REQUIRE(plan_stage_config("packed", o, c));
+  REQUIRE(plan_stage_config("packed", shape, o, c));
   CHECK(c.planner.tiles == TilePolicy::fixed);
   CHECK(c.planner.fixed_tile == TileShape{64, 64});
   CHECK_FALSE(c.planner.split_kv);
   CHECK_FALSE(c.direct_output);
   for (const char* slug : {"multitile", "multistream"}) {
-    REQUIRE(plan_stage_config(slug, o, c));
+    REQUIRE(plan_stage_config(slug, shape, o, c));
     CHECK(c.planner.tiles == TilePolicy::table);
     CHECK(c.planner.max_kv_tile == 128);
     CHECK_FALSE(c.planner.split_kv);
     CHECK_FALSE(c.direct_output);
   }
-  REQUIRE(plan_stage_config("pat", o, c));
+  REQUIRE(plan_stage_config("pat", shape, o, c));
   CHECK(c.planner.split_kv);
   CHECK(c.planner.sms == 7);
   CHECK(c.direct_output);
-  REQUIRE(plan_stage_config("hopper", o, c));
+  REQUIRE(plan_stage_config("hopper", shape, o, c));
   CHECK(c.planner.tiles == TilePolicy::hopper);
   CHECK(c.planner.split_kv);
   CHECK(c.direct_output);
-  CHECK_FALSE(plan_stage_config("gqa", o, c));
+  // The shapes stage 8's wgmma tiles are not built for: stage 7's tile table, stage 8's routing kept.
+  Shape fp8 = shape;
+  fp8.kv_dtype = KvDType::fp8_e4m3;
+  Shape d256 = shape;
+  d256.head_dim = 256;
+  for (const Shape& s : {fp8, d256}) {
+    INFO(s.describe());
+    REQUIRE(plan_stage_config("hopper", s, o, c));
+    CHECK(c.planner.tiles == TilePolicy::table);
+    CHECK(c.planner.hopper.flags() == o.hopper.flags());
+    CHECK(c.planner.split_kv);
+    CHECK(c.direct_output);
+  }
+  CHECK_FALSE(plan_stage_config("gqa", shape, o, c));
 }

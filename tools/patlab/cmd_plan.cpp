@@ -257,7 +257,9 @@ int run_plan(const PlanOptions& o) {
   const bool routed = o.hopper && !o.cluster;  // stage 8's routing; stage 9 runs every pack on its own kernel
   if (routed) options.hopper = o.routing.routing;
   options.max_kv_tile = o.max_kv_tile;
-  if (o.hopper) options.tiles = TilePolicy::hopper;
+  // Stage 8 runs an fp8 cache and d = 256 on stage 7's tile table; stage 9 refuses them.
+  const bool pack_plan = routed && hopper_pack_plan(choice.shape);
+  if (o.hopper) options.tiles = pack_plan ? TilePolicy::table : TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
   require(!o.cluster || o.hopper, "--cluster multicasts into stage 8's tiles: add --hopper-tiles");
   require(!o.pulls || o.cluster, "--pulls lists the work list of --cluster: add --cluster");
@@ -331,7 +333,12 @@ int run_plan(const PlanOptions& o) {
       {"planning time ms (median of " + std::to_string(kPlanTimingRuns) + ")", Cell::num(plan_ms, 3)},
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
   };
-  if (routed) {
+  if (pack_plan) {
+    const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
+    fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
+                  {"stage 8 tiles", "stage 7's tile table: stage 8's wgmma tiles take a 16-bit KV cache at d = 64 "
+                                    "and 128 only (fp8 and d = 256 run on stage 7's plan)"});
+  } else if (routed) {
     const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
     const std::string both = std::to_string(hopper_narrow_kv(options));
     fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
@@ -341,7 +348,7 @@ int run_plan(const PlanOptions& o) {
                                           " rows over more (" + options.hopper.flags() + "; token counts 0: off)"});
   }
   const Table summary = key_values("plan", fields);
-  std::vector<Table> tables{summary, buckets_table(plan, choice.shape, o.hopper), decisions_table(info),
+  std::vector<Table> tables{summary, buckets_table(plan, choice.shape, o.hopper && !pack_plan), decisions_table(info),
                             waves_table(plan, choice.shape, o, slots), traffic_table(traffic_model(layout, plan))};
   if (o.cluster) {
     const ClusterPlan clusters = choose_clusters(plan, choice.shape, options);

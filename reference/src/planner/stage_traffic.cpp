@@ -65,9 +65,10 @@ StageTraffic group_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
 /// each pack group's KV range read once per cluster (planner/cluster.hpp).
 StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o) {
   StagePlanConfig c;
-  plan_stage_config("hopper", o, c);
+  plan_stage_config("hopper", L.shape, o, c);
   // Stage 9 plans without stage 8's routing and rows (cuda/stages/09_cluster.cu): every pack on its
-  // 128-row kernel.
+  // 128-row kernel, whatever the shape (it refuses those stage 8 runs on stage 7's tile table).
+  c.planner.tiles = TilePolicy::hopper;
   c.planner.hopper = kClusterRouting;
   for (int& ctas : c.planner.ctas_per_sm)
     if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kClusterSliceRows);
@@ -86,7 +87,8 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
 
 }  // namespace
 
-bool plan_stage_config(const std::string& slug, const StageTrafficOptions& options, StagePlanConfig& config) {
+bool plan_stage_config(const std::string& slug, const Shape& shape, const StageTrafficOptions& options,
+                       StagePlanConfig& config) {
   config = StagePlanConfig{};
   PlannerOptions& p = config.planner;
   p.sms = options.sms;
@@ -106,7 +108,7 @@ bool plan_stage_config(const std::string& slug, const StageTrafficOptions& optio
     p.split_kv = true;
     config.direct_output = true;
   } else if (slug == "hopper") {
-    p.tiles = TilePolicy::hopper;
+    p.tiles = hopper_pack_plan(shape) ? TilePolicy::table : TilePolicy::hopper;
     p.hopper = options.hopper;
     p.split_kv = true;
     config.direct_output = true;
@@ -120,7 +122,7 @@ StageTraffic stage_traffic(const std::string& slug, const PagedLayout& L, const 
   const StageInfo* info = find_stage(slug);
   require(info && info->needs_gpu, "stage_traffic: '" + slug + "' is not a GPU stage of the registry");
   StagePlanConfig config;
-  if (plan_stage_config(info->slug, o, config)) return plan_traffic(L, config);
+  if (plan_stage_config(info->slug, L.shape, o, config)) return plan_traffic(L, config);
   const std::string s = info->slug;
   if (s == "naive") return {traffic::per_query_head_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_q_heads)};
   if (s == "gqa") return {traffic::per_request_bytes(L), ctas(int64_t{L.num_requests()} * L.shape.num_kv_heads)};

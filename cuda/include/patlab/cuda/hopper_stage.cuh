@@ -25,11 +25,6 @@ inline constexpr int kHopperMajor = 9;
 /// Minor version of that compute capability: the machine code runs on 9.0 only (require_sm90()).
 inline constexpr int kHopperMinor = 0;
 
-/// Whether stage 8 runs `shape` on stage 7's plan and tiles rather than its wgmma kernels, which
-/// are built for a 16-bit cache at d = 64 and 128 only: an fp8 cache, or d = 256 (its 16-row
-/// packs on the loader --hopper-small-loader chooses, its larger ones on stage 7's pack kernel).
-inline bool hopper_pack_plan(const Shape& shape) { return shape.kv_fp8() || shape.head_dim == 256; }
-
 /// Why stage `stage` (8 or 9) cannot run `shape`, or empty: stage 9's copies feed wgmma a 16-bit
 /// KV cache at d = 64 or 128 directly; stage 8 runs those on its wgmma kernels and the others
 /// stage 7 runs (d = 256, an fp8 cache at d = 128 or 256) on stage 7's plan (hopper_pack_plan());

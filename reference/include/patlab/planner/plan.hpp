@@ -45,8 +45,14 @@ inline constexpr int kHopperMinRows = kHopperTileRows[0];
 inline constexpr int kDefaultHopperMinKv = 512;
 /// Stage 8's default HopperRouting::wide_kv (`--hopper-wide-kv`): no 128-row pack over fewer KV tokens. On the
 /// H200 (same run) 128-row packs over 256-1500-token ranges lost to two 64-row ones by up to 31%
-/// (`2,8,16,256_256,256,32,32`); over 2048 tokens and more they win (0.76x on `1,1024_2048,32`).
-inline constexpr int kDefaultHopperWideKv = 2048;
+/// (`2,8,16,256_256,256,32,32`), 2048 was the default; with kDefaultHopperMinPiece, 128-row packs
+/// from 1024 tokens won on 1-3K prefixes (docs/results/2026-12-05-h200-hopper-min-piece: 0.87x
+/// stage 7 instead of 1.01x on `1,64_2048,128`, 0.79x instead of 0.98x on `1,64_3072,128`).
+inline constexpr int kDefaultHopperWideKv = 1024;
+/// Stage 8's default HopperRouting::min_piece (`--hopper-min-piece`): the KV split leaves a 128- or
+/// 192-row pack no piece shorter than 512 tokens (same results folder: with wide_kv 1024, pieces of
+/// 192-384 tokens ran 1.07-1.23x stage 7 where pieces of 512-768 ran 0.79-0.98x).
+inline constexpr int kDefaultHopperMinPiece = 512;
 /// How stage 8 loads the K/V tiles of its packs of up to 16 rows (`--hopper-small-loader`).
 enum class SmallLoader {
   cp_async,  ///< `cp.async`: stage 7's pack kernel, 16-byte copies from every thread
@@ -59,6 +65,12 @@ inline constexpr SmallLoader kSmallLoaders[] = {SmallLoader::cp_async, SmallLoad
 const char* small_loader_name(SmallLoader loader);
 /// The SmallLoader of command-line name `name`; throws Error(usage), one line, for any other.
 SmallLoader parse_small_loader(const std::string& name);
+
+/// Whether stage 8 runs `shape` on stage 7's plan and tile table (TilePolicy::table) rather than its
+/// wgmma tiles (TilePolicy::hopper), which are built for a 16-bit cache at d = 64 and 128 only: an
+/// fp8 cache, or d = 256. The stage (cuda/stages/08_hopper.cu), the host's byte model
+/// (plan_stage_config()) and `patlab plan --hopper-tiles` read this one rule.
+inline bool hopper_pack_plan(const Shape& shape) { return shape.kv_fp8() || shape.head_dim == 256; }
 
 /// Stage 8's routing of packs (TilePolicy::hopper): which KV ranges are packed at most
 /// kHopperTileRows[0] rows at a time and which of those packs keep the pack kernel, and the most
@@ -82,7 +94,7 @@ struct HopperRouting {
   /// 128- or 192-row CTA streams its piece through a ring of kHopperKvTile-token stages, and a
   /// piece of a few tiles pays the ring's fill for little (docs/results/2026-12-04-h200-hopper-min-kv,
   /// run 6: pieces of 192 tokens 18% slower than 64-row packs, 384 tokens 5-8% faster). 0: no
-  /// minimum beyond min_split_blocks (the default until measured).
+  /// minimum beyond min_split_blocks (stage 9's); stage 8's default is kDefaultHopperMinPiece.
   int min_piece = 0;
   /// How stage 8 loads the K/V tiles of its packs of up to 16 rows on KV tiles of kHopperKvTile
   /// tokens: stage 7's pack kernel and its cp.async loader (the default until the tensor-map
@@ -98,8 +110,10 @@ struct HopperRouting {
   /// --hopper-min-piece 0 --hopper-small-loader tma`.
   std::string flags() const;
 };
-/// Stage 8's default routing: kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows.
-inline constexpr HopperRouting kStage8Routing{kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows};
+/// Stage 8's default routing: kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows,
+/// kDefaultHopperMinPiece.
+inline constexpr HopperRouting kStage8Routing{kDefaultHopperMinKv, kDefaultHopperWideKv, kDefaultHopperMaxRows,
+                                              kDefaultHopperMinPiece};
 /// Stage 9's routing, HopperRouting's default: none (every pack on its kernel), kClusterSliceRows-row
 /// slices.
 inline constexpr HopperRouting kClusterRouting{};

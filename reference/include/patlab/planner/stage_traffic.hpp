@@ -36,16 +36,18 @@ struct StageTrafficOptions {
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
 };
 
-/// A stage's plan configuration (stages 4-7): the planner's options and whether queries with a
+/// A stage's plan configuration (stages 4-8): the planner's options and whether queries with a
 /// single partial write the output directly.
 struct StagePlanConfig {
   PlannerOptions planner;       ///< the options the stage runs make_plan() with
   bool direct_output = false;   ///< a query with a single pack is written by that pack and has no partial
 };
 
-/// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat) under
-/// `options`; false for a stage that does not run a plan.
-bool plan_stage_config(const std::string& slug, const StageTrafficOptions& options, StagePlanConfig& config);
+/// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat, hopper) on
+/// `shape` under `options`; false for a stage that does not run a plan. Stage 8 plans a shape its
+/// wgmma tiles are not built for on stage 7's tile table (hopper_pack_plan()).
+bool plan_stage_config(const std::string& slug, const Shape& shape, const StageTrafficOptions& options,
+                       StagePlanConfig& config);
 
 /// One stage's model bytes on a layout, and how it cuts the work.
 struct StageTraffic {
