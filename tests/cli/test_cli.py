@@ -289,10 +289,10 @@ def hetero_cases():
               short_tree + ["--hopper-min-kv", "64", "--hopper-wide-kv", "0"],
               lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64h ", out, re.M)
               else ["expected a 64x32 bucket and no 64x64h one"])
-    expect_ok("plan --hopper-tiles, default routing: no 128-row pack over ranges shorter than 1024",
+    expect_ok("plan --hopper-tiles, default routing: no 128-row pack over ranges shorter than 2048",
               short_tree, lambda out: [] if not re.search(r"^128x64h ", out, re.M) else ["expected no 128x64h bucket"])
     expect_ok("plan --hopper-tiles names the routing it planned with", short_tree,
-              has("stage 8 routing", "--hopper-min-kv 512 --hopper-wide-kv 1024 --hopper-rows 192 --hopper-min-piece 512"))
+              has("stage 8 routing", "--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192 --hopper-min-piece 512"))
     expect_ok("plan --hopper-min-kv 1024: every range shorter, stage 7's tiles only",
               short_tree + ["--hopper-min-kv", "1024"],
               lambda out: [] if re.search(r"^64x64 ", out, re.M) and not re.search(r"^\d+x\d+h ", out, re.M)
@@ -319,17 +319,16 @@ def hetero_cases():
               lambda out: [] if re.search(r"^128x64h ", out, re.M) and not re.search(r"^192x64h ", out, re.M)
               else ["expected a 128x64h bucket and no 192x64h one"])
     # --hopper-min-piece: 64 requests over a 1536-token prefix at group 4 with 128-row packs from
-    # 1024 tokens (the default); the KV split cuts the two 128-row packs into pieces of 192 tokens
-    # with no minimum piece, of 384 with a minimum of 256 (the halving's next length), of 512 with the
-    # default minimum, 512.
+    # 1024 tokens; the KV split cuts the two 128-row packs into pieces of 192 tokens with no minimum
+    # piece, of 384 with a minimum of 256 (the halving's next length), of 512 with the default, 512.
     piece_tree = ["plan", "--tree", "1,64_1536,128", "--heads", "32/8", "--hopper-tiles", "--quiet",
                   "--hopper-wide-kv", "1024"]
     expect_ok("plan --hopper-tiles: 128-row pieces of 192 tokens without a minimum piece",
               piece_tree + ["--hopper-min-piece", "0"],
               lambda out: [] if re.search(r"^128x64h +16 .* 192 ", out, re.M)
               else ["expected 16 128x64h pieces of 192"])
-    expect_ok("plan --hopper-tiles, default routing: 128-row packs from 1024 tokens, pieces of 512",
-              piece_tree[:-2], lambda out: [] if re.search(r"^128x64h +6 .* 512 ", out, re.M)
+    expect_ok("plan --hopper-wide-kv 1024, default minimum piece: 128-row pieces of 512",
+              piece_tree, lambda out: [] if re.search(r"^128x64h +6 .* 512 ", out, re.M)
               and "of a 128/192-row pack >= 512 tokens" in out else ["expected 6 128x64h pieces of 512"])
     expect_ok("plan --hopper-min-piece 256: 128-row pieces of 384 tokens, named in the split's line",
               piece_tree + ["--hopper-min-piece", "256"],

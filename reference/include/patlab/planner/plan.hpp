@@ -45,13 +45,15 @@ inline constexpr int kHopperMinRows = kHopperTileRows[0];
 inline constexpr int kDefaultHopperMinKv = 512;
 /// Stage 8's default HopperRouting::wide_kv (`--hopper-wide-kv`): no 128-row pack over fewer KV tokens. On the
 /// H200 (same run) 128-row packs over 256-1500-token ranges lost to two 64-row ones by up to 31%
-/// (`2,8,16,256_256,256,32,32`), 2048 was the default; with kDefaultHopperMinPiece, 128-row packs
-/// from 1024 tokens won on 1-3K prefixes (docs/results/2026-12-05-h200-hopper-min-piece: 0.87x
-/// stage 7 instead of 1.01x on `1,64_2048,128`, 0.79x instead of 0.98x on `1,64_3072,128`).
-inline constexpr int kDefaultHopperWideKv = 1024;
+/// (`2,8,16,256_256,256,32,32`); over 2048 tokens and more they win (0.76x on `1,1024_2048,32`).
+/// 1024 with kDefaultHopperMinPiece won on single 1-3K prefixes but lost up to 23% on deep trees
+/// (docs/results/2026-12-05-h200-stage8-defaults, run 1), so 2048 stays.
+inline constexpr int kDefaultHopperWideKv = 2048;
 /// Stage 8's default HopperRouting::min_piece (`--hopper-min-piece`): the KV split leaves a 128- or
-/// 192-row pack no piece shorter than 512 tokens (same results folder: with wide_kv 1024, pieces of
-/// 192-384 tokens ran 1.07-1.23x stage 7 where pieces of 512-768 ran 0.79-0.98x).
+/// 192-row pack no piece shorter than 512 tokens. On the H200, against no minimum
+/// (docs/results/2026-12-05-h200-stage8-defaults, run 2): 0.80-0.86x stage 8's time on
+/// `1,10_4096,416` at 64/8 and the 2K and 3K prefixes of `1,64_L,128`, the only lines whose plan
+/// it changed; the other 17 plans are the same.
 inline constexpr int kDefaultHopperMinPiece = 512;
 /// How stage 8 loads the K/V tiles of its packs of up to 16 rows (`--hopper-small-loader`).
 enum class SmallLoader {
