@@ -333,15 +333,18 @@ int run_plan(const PlanOptions& o) {
       {"planning time ms (median of " + std::to_string(kPlanTimingRuns) + ")", Cell::num(plan_ms, 3)},
       {"planning time per request us", Cell::num(1000.0 * plan_ms / layout.num_requests(), 3)},
   };
+  // Stage 8's line, after the pack size: the tile table it falls back to, or the routing it planned with.
+  const auto after_pack_size = [&fields] {
+    const auto pack_size = [](const auto& f) { return f.first == "queries per pack (max)"; };
+    return std::find_if(fields.begin(), fields.end(), pack_size) + 1;
+  };
   if (pack_plan) {
-    const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
-    fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
+    fields.insert(after_pack_size(),
                   {"stage 8 tiles", "stage 7's tile table: stage 8's wgmma tiles take a 16-bit KV cache at d = 64 "
                                     "and 128 only (fp8 and d = 256 run on stage 7's plan)"});
   } else if (routed) {
-    const auto at = [](const auto& f) { return f.first == "queries per pack (max)"; };
     const std::string both = std::to_string(hopper_narrow_kv(options));
-    fields.insert(std::find_if(fields.begin(), fields.end(), at) + 1,
+    fields.insert(after_pack_size(),
                   {"stage 8 routing", "64-row packs over fewer than " + std::to_string(options.hopper.min_kv) +
                                           " tokens on the pack kernel; no pack over 64 rows over fewer than " + both +
                                           " tokens, at most " + std::to_string(options.hopper.max_rows) +

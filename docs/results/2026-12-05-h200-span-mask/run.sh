@@ -23,8 +23,8 @@ results_begin "${RUN:-r1}" "$final" patlab || exit 1
 if [[ $steps == *1* ]]; then
   unpack test_sparse_gpu && run_tests test_sparse_gpu
 fi
-[[ $steps == *2* ]] && { unpack patlab-before || exit 1; }
 if [[ $steps == *2* ]]; then
+  unpack patlab-before || exit 1
   small="--tree 1,16_4096,256 --heads"
   large="--tree 1,64_16384,512 --heads"
   third="--tree 1,32_8192,256 --heads"

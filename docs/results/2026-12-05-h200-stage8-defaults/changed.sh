@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The lines of suite files whose stage-8 plan (`patlab plan --hopper-tiles --packs`, the host's
 # estimate of the GPU's CTA slots) differs between the old routing (--hopper-wide-kv 2048
-# --hopper-min-piece 0) and the new default (1024, 512): the only workloads where the change of
-# defaults can change stage 8's kernels. CPU only.
+# --hopper-min-piece 0) and run 1's candidate default (1024, 512): the only workloads where that
+# change of defaults can change stage 8's kernels. CPU only.
 #   docs/results/2026-12-05-h200-stage8-defaults/changed.sh PATLAB SUITE_FILE... > workloads.txt
 set -uo pipefail
 patlab=${1:?usage: changed.sh PATLAB SUITE_FILE...}
