@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run 2 on the H200, one call: the GPU tests of stages 9 and 10 on main's binaries
+# (test_09_cluster, test_10_packinfer from build-ab/bundle.tar.xz, PATLAB_REQUIRE_GPU=1), then
+# where the deep trees' time goes: per workload of WORKLOADS ('|'-separated, default the deep
+# 1024-leaf trees at 16/8 and 64/8), `patlab bench --stage pat hopper` (eager and graph, 20
+# repeats, cold L2, checked), then Nsight Compute on each stage's kernels of one timed run (pack,
+# Hopper and merge kernels; the warmup run's skipped). Writes OUT/r2.tar.gz (r2/).
+#   docs/results/2026-12-05-h200-suite-defaults/run2.sh OUT [SECONDS]
+source "$(dirname "$0")/../../../tools/results_steps.sh"
+results_args "$0" "$@"
+results_begin r2 "$final" patlab test_09_cluster test_10_packinfer || exit 1
+run_tests test_09_cluster test_10_packinfer
+export PATH=/usr/local/cuda/bin:$PATH
+w="--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 64/8"
+w+="|--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 16/8"
+w+="|--tree 1,8,16,32,64,128,1024_256,128,64,32,32,32,32 --heads 32/8"
+IFS='|' read -r -a workloads <<< "${WORKLOADS:-$w}"
+sec="--section SpeedOfLight --section Occupancy --section LaunchStats --section MemoryWorkloadAnalysis"
+for wl in "${workloads[@]}"; do
+  name=$(slug "$wl")
+  if (( $(left) < 30 )); then echo "stopped for time before $name"; exit 0; fi
+  # shellcheck disable=SC2086
+  timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage pat hopper --repeats 20 --format jsonl \
+    > "$out/bench-$name.jsonl" 2> "$out/bench-$name.err"
+  echo "bench $name exit $? at $SECONDS s"
+  for stage in pat hopper; do
+    if (( $(left) < 30 )); then echo "stopped for time before ncu $name $stage"; exit 0; fi
+    # one warmup run and the first kernel of the first timed run skipped (a run launches 3 or 4 of the regex), then the next 4: every kind of the run once
+    # shellcheck disable=SC2086
+    timeout "$(cap 90)" ncu --clock-control none -k 'regex:pack_attention|hopper_pack|merge_partials' \
+      --launch-skip 4 --launch-count 4 $sec /tmp/ab/patlab bench $wl --stage "$stage" --no-check \
+      --repeats 20 --warmup 1 --no-graph > "$out/ncu-$name-$stage.txt" 2>&1
+    echo "ncu $name $stage exit $? at $SECONDS s"
+  done
+done
+exit 0
