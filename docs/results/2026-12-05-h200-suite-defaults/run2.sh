@@ -1,15 +1,43 @@
 #!/usr/bin/env bash
 # Run 2 on the H200, one call: the GPU tests of stages 9 and 10 on main's binaries
 # (test_09_cluster, test_10_packinfer from build-ab/bundle.tar.xz, PATLAB_REQUIRE_GPU=1), then
-# where the deep trees' time goes: per workload of WORKLOADS ('|'-separated, default the deep
-# 1024-leaf trees at 16/8 and 64/8), `patlab bench --stage pat hopper` (eager and graph, 20
-# repeats, cold L2, checked), then Nsight Compute on each stage's kernels of one timed run (pack,
-# Hopper and merge kernels; the warmup run's skipped). Writes OUT/r2.tar.gz (r2/).
+# the two-tile rule (B: `patlab-b`, main's planner with two-tiles.diff) against main (A: `patlab`)
+# on the workloads of AB ('|'-separated, default below): per workload `patlab bench --stage pat
+# hopper --repeats 20` with A (unchecked), B (checked), A, B (unchecked), into ab-N-SIDE-K.jsonl;
+# then where the deep trees' time goes: per workload of WORKLOADS ('|'-separated, default the deep
+# 1024-leaf trees), Nsight Compute on each stage's kernels of one timed run of A (pack, Hopper
+# and merge kernels; the warmup run's skipped). Writes OUT/r2.tar.gz (r2/).
 #   docs/results/2026-12-05-h200-suite-defaults/run2.sh OUT [SECONDS]
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
-results_begin r2 "$final" patlab test_09_cluster test_10_packinfer || exit 1
+results_begin r2 "$final" patlab patlab-b test_09_cluster test_10_packinfer || exit 1
 run_tests test_09_cluster test_10_packinfer
+ab="--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 64/8"
+ab+="|--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 16/8"
+ab+="|--tree 1,8,16,32,64,128,1024_256,128,64,32,32,32,32 --heads 32/8"
+ab+="|--tree 1,256_256,32 --heads 16/8"
+ab+="|--tree 1,4,8,256_32,256,256,32 --heads 16/8"
+ab+="|--tree 8,16,32,256_512,512,256,32 --heads 32/8"
+ab+="|--tree 1,8,512_512,512,256 --heads 32/8"
+ab+="|--random-tree 12 --random-requests 256 --random-depth 6 --random-max-segment 1024 --heads 32/8"
+ab+="|--hetero 1 --heads 32/8"
+ab+="|--tree 16_8192 --heads 32/8"
+IFS='|' read -r -a abw <<< "${AB:-$ab}"
+n=0
+for wl in "${abw[@]}"; do
+  n=$((n + 1))
+  for k in 1 2; do
+    for side in a b; do
+      if (( $(left) < 120 )); then echo "ab: stopped for time before $n $side$k"; break 3; fi
+      bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/patlab-b
+      check=--no-check; [[ $side$k == b1 ]] && check=
+      # shellcheck disable=SC2086
+      timeout "$(cap 60)" "$bin" bench $wl --stage pat hopper --repeats 20 $check --format jsonl \
+        > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
+      echo "ab $n $side$k exit $? at $SECONDS s: $wl"
+    done
+  done
+done
 export PATH=/usr/local/cuda/bin:$PATH
 w="--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 64/8"
 w+="|--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 16/8"
@@ -19,10 +47,6 @@ sec="--section SpeedOfLight --section Occupancy --section LaunchStats --section 
 for wl in "${workloads[@]}"; do
   name=$(slug "$wl")
   if (( $(left) < 30 )); then echo "stopped for time before $name"; exit 0; fi
-  # shellcheck disable=SC2086
-  timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage pat hopper --repeats 20 --format jsonl \
-    > "$out/bench-$name.jsonl" 2> "$out/bench-$name.err"
-  echo "bench $name exit $? at $SECONDS s"
   for stage in pat hopper; do
     if (( $(left) < 30 )); then echo "stopped for time before ncu $name $stage"; exit 0; fi
     # one warmup run and the first kernel of the first timed run skipped (a run launches 3 or 4 of the regex), then the next 4: every kind of the run once
