@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Run 2 on the H200, one call: the two-tile rule (B: `patlab-b`, main's planner with two-tiles.diff) against main (A: `patlab`)
-# on the workloads of AB ('|'-separated, default below): per workload `patlab bench --stage pat
-# hopper --repeats 20` with A (unchecked), B (checked), A, B (unchecked), into ab-N-SIDE-K.jsonl;
-# then the GPU tests of stages 7 and 8 built with B's planner (test_07_pat-b, test_08_hopper-b)
-# and of stages 9 and 10 on main's (test_09_cluster, test_10_packinfer), all from
-# build-ab/bundle.tar.xz with PATLAB_REQUIRE_GPU=1; then where the deep trees' time goes: per workload of WORKLOADS ('|'-separated, default the deep
-# 1024-leaf trees), Nsight Compute on each stage's kernels of one timed run of A (pack, Hopper
-# and merge kernels; the warmup run's skipped). Writes OUT/r2.tar.gz (r2/).
+# Run 2 on the H200, one call: the two-tile rule (B: `patlab-b`, main's planner with
+# two-tiles.diff) against main (A: `patlab`) on the workloads of AB ('|'-separated, default
+# below): per workload `patlab bench --stage pat hopper --repeats 20` with A (unchecked), B
+# (checked), A, B (unchecked), into ab-N-SIDE-K.jsonl; then the GPU tests of stages 7 and 8 built
+# with B's planner (test_07_pat-b, test_08_hopper-b) and of stages 9 and 10 on main's
+# (test_09_cluster, test_10_packinfer), all from build-ab/bundle.tar.xz with PATLAB_REQUIRE_GPU=1;
+# then where the deep trees' time goes: per workload of WORKLOADS ('|'-separated, default the
+# deep 1024-leaf trees), Nsight Compute on each stage's kernels of one timed run of A (pack,
+# Hopper and merge kernels; the warmup run's skipped). Writes OUT/r2.tar.gz (r2/).
 #   docs/results/2026-12-05-h200-suite-defaults/run2.sh OUT [SECONDS]
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
