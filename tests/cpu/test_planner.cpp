@@ -122,12 +122,13 @@ TokenTree mixed_no_sharing() {
 
 }  // namespace
 
-TEST_CASE("choose_tile follows PAT's table, with n capped") {
+TEST_CASE("choose_tile: PAT's table with the largest KV tile shorter than the range, n capped") {
   for (int cap : {32, 64, 128}) {
     for (int rows = 1; rows <= kMaxTileRows; ++rows) {
       for (int kv : {1, 15, 16, 31, 32, 33, 63, 64, 65, 127, 128, 129, 5000}) {
         const int m = rows > 32 ? 64 : rows > 16 ? 32 : 16;
-        int n = kv < 32 ? 16 : kv < 64 ? 32 : kv < 128 ? 64 : 128;
+        // at least two tiles (the last may be partial) wherever the range is longer than 16
+        int n = kv <= 32 ? 16 : kv <= 64 ? 32 : kv <= 128 ? 64 : 128;
         if (m == 64 && n < 32) n = 32;
         CAPTURE(cap, rows, kv);
         REQUIRE(choose_tile(rows, kv, cap) == TileShape{m, std::min(n, cap)});

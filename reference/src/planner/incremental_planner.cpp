@@ -26,12 +26,12 @@ std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
 }
 
 /// Whether a pack's tile can change when its KV length grows from `before` to `after` tokens:
-/// choose_tile() picks n by the largest KV tile size not longer than the range.
+/// choose_tile() picks n by the largest KV tile size shorter than the range.
 bool crosses_kv_tile(int32_t before, int32_t after) {
   constexpr int kLargest = kTileKvOptions[std::size(kTileKvOptions) - 1];
-  if (before >= kLargest) return false;
+  if (before > kLargest) return false;
   for (int n : kTileKvOptions)
-    if (before < n && n <= after) return true;
+    if (before <= n && n < after) return true;
   return false;
 }
 

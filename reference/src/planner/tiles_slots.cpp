@@ -25,10 +25,11 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
   TileShape t;
   // m: the smallest tile that holds the rows (16 if rows <= 16, 32 if <= 32, else 64).
   t.m = *std::find_if(std::begin(kTileRowOptions), std::end(kTileRowOptions), [&](int m) { return rows <= m; });
-  // n: the largest KV tile not longer than the range (16 below 32 tokens, ..., 128 from 128 on).
+  // n: the largest KV tile shorter than the range, so that the range is at least two tiles and
+  // both stages of the ring are used (16 up to 32 tokens, 32 up to 64, 64 up to 128, then 128).
   t.n = kTileKvOptions[0];
   for (int n : kTileKvOptions)
-    if (kv_len >= n) t.n = n;
+    if (kv_len > n) t.n = n;
   if (t.m == kMaxTileRows) t.n = std::max(t.n, kMinKvForMaxRows);
   t.n = std::min(t.n, max_kv_tile);
   return t;

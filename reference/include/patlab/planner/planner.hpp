@@ -186,8 +186,11 @@ struct PlanBucket {
 std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, BucketOrder order, TilePolicy tiles,
                                      bool longest_first);
 
-/// PAT's tile table: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if kv_len < 32,
-/// 32 if < 64, 64 if < 128, else 128; m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is
+/// PAT's tile table with two changes: m = 64 if rows > 32, 32 if rows > 16, else 16; n = 16 if
+/// kv_len <= 32, 32 if <= 64, 64 if <= 128, else 128 (PAT: the largest n not longer than the
+/// range; ours the largest n *shorter* than it, so that a range of exactly one tile's length is
+/// two tiles of half the length, both in flight, in a CTA of half the shared memory, and its
+/// ring's second stage is not held idle); m = 64 needs n >= 32 (kMinKvForMaxRows). Then n is
 /// capped at `max_kv_tile` (PAT's own table is max_kv_tile = 128; our default is 64, see
 /// kDefaultMaxKvTile). Throws Error(usage) unless 1 <= rows <= kMaxTileRows, kv_len >= 1 and
 /// max_kv_tile is one of kTileKvOptions.
