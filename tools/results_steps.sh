@@ -18,6 +18,11 @@
 #                       from it on exit, NAME... unpacked and their device_env in out/env.txt
 #   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
 #                       fails), its log in out/test-NAME.log, one line each with its verdict
+#   ab_runs LEFT W...   two binaries A/B: per workload W (patlab bench options, the N-th), `bench W
+#                       --stage pat hopper --repeats 20` with /tmp/ab/patlab (A) and /tmp/ab/patlab-b
+#                       (B) in the order A, B, A, B (side a or b, round K = 1, 2; only B's first run
+#                       checks against the oracle) into out/ab-N-SIDE-K.jsonl; stops when fewer than
+#                       LEFT seconds of the budget are left
 results_args() {
   # the prologue every run script repeated: strict mode, FINAL and SECONDS from its arguments, the
   # working directory at the repository root (the script's folder is docs/results/NAME)
@@ -62,5 +67,23 @@ run_tests() {
   for t in "$@"; do
     PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" "/tmp/ab/$t" > "$out/test-$t.log" 2>&1
     echo "$t exit $? at $SECONDS s: $(grep -E 'passed|failed' "$out/test-$t.log" | tail -1)"
+  done
+}
+ab_runs() {
+  local stop=$1 n=0 wl k side bin check
+  shift
+  for wl in "$@"; do
+    n=$((n + 1))
+    for k in 1 2; do
+      for side in a b; do
+        if (( $(left) < stop )); then echo "ab: stopped for time before $n $side$k"; return 0; fi
+        bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/patlab-b
+        check=--no-check; [[ $side$k == b1 ]] && check=
+        # shellcheck disable=SC2086  # a workload is several options, on purpose
+        timeout "$(cap 60)" "$bin" bench $wl --stage pat hopper --repeats 20 $check --format jsonl \
+          > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
+        echo "ab $n $side$k exit $? at $SECONDS s: $wl"
+      done
+    done
   done
 }

@@ -23,21 +23,7 @@ ab+="|--random-tree 12 --random-requests 256 --random-depth 6 --random-max-segme
 ab+="|--hetero 1 --heads 32/8"
 ab+="|--tree 16_8192 --heads 32/8"
 IFS='|' read -r -a abw <<< "${AB:-$ab}"
-n=0
-for wl in "${abw[@]}"; do
-  n=$((n + 1))
-  for k in 1 2; do
-    for side in a b; do
-      if (( $(left) < 120 )); then echo "ab: stopped for time before $n $side$k"; break 3; fi
-      bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/patlab-b
-      check=--no-check; [[ $side$k == b1 ]] && check=
-      # shellcheck disable=SC2086
-      timeout "$(cap 60)" "$bin" bench $wl --stage pat hopper --repeats 20 $check --format jsonl \
-        > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
-      echo "ab $n $side$k exit $? at $SECONDS s: $wl"
-    done
-  done
-done
+ab_runs 120 "${abw[@]}"
 run_tests test_07_pat-b test_08_hopper-b test_09_cluster test_10_packinfer
 export PATH=/usr/local/cuda/bin:$PATH
 w="--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 64/8"
