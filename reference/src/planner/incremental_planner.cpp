@@ -26,12 +26,12 @@ std::vector<Piece> whole_pieces(const std::vector<Pack>& walk, int page) {
 }
 
 /// Whether a pack's tile can change when its KV length grows from `before` to `after` tokens:
-/// choose_tile() picks n by the largest KV tile size shorter than the range.
+/// choose_tile() picks n by the largest KV tile size shorter than the range (kv_tile_below()).
 bool crosses_kv_tile(int32_t before, int32_t after) {
   constexpr int kLargest = kTileKvOptions[std::size(kTileKvOptions) - 1];
-  if (before > kLargest) return false;
+  if (kv_tile_below(kLargest, before)) return false;
   for (int n : kTileKvOptions)
-    if (before <= n && n < after) return true;
+    if (!kv_tile_below(n, before) && kv_tile_below(n, after)) return true;
   return false;
 }
 

@@ -29,7 +29,7 @@ TileShape choose_tile(int rows, int kv_len, int max_kv_tile) {
   // both stages of the ring are used (16 up to 32 tokens, 32 up to 64, 64 up to 128, then 128).
   t.n = kTileKvOptions[0];
   for (int n : kTileKvOptions)
-    if (kv_len > n) t.n = n;
+    if (kv_tile_below(n, kv_len)) t.n = n;
   if (t.m == kMaxTileRows) t.n = std::max(t.n, kMinKvForMaxRows);
   t.n = std::min(t.n, max_kv_tile);
   return t;

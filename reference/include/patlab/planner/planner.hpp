@@ -196,6 +196,11 @@ std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, Bucke
 /// max_kv_tile is one of kTileKvOptions.
 TileShape choose_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile);
 
+/// choose_tile()'s rule for n: a range of `kv_len` tokens may take the KV tile of `n` tokens only
+/// when it is longer than one such tile (the largest n that passes is the range's, kTileKvOptions[0]
+/// at least). The incremental planner asks it too, for the lengths at which a pack's tile changes.
+constexpr bool kv_tile_below(int n, int kv_len) { return n < kv_len; }
+
 /// The constants of the inherit-or-split cost model for one shape (see the file comment).
 struct CostModel {
   int64_t kv_bytes_per_token = 0;   ///< K + V of one token over all KV heads
