@@ -6,7 +6,8 @@ the chapters quote them. This script reads every tracked Markdown file for commi
 40 hex digits with at least one letter and one digit, not part of a path, a file name or a
 truncated file hash such as `adb1e4c9…15006de`) and accepts each one that is
 
-- a commit of this repository (`git cat-file`), or
+- a commit of the checked-out history (HEAD or one of its ancestors: what a clone of main
+  holds, not a commit only another local branch has), or
 - another project's commit listed in tools/foreign_commits.txt with its repository, or
 - a commit of ours that was not kept (a throw-away branch of an experiment), on a line that says
   so with the words "not kept", so that a reader never looks for it in vain.
@@ -63,10 +64,14 @@ def references() -> list[tuple[str, int, str, str]]:
 
 
 def ours(words: set[str]) -> set[str]:
-    """The words that name exactly one commit of this repository."""
+    """The words that name exactly one commit of the checked-out history (HEAD and its ancestors).
+
+    A commit that only another local branch holds does not count: a clean clone of main, which is
+    what CI and a reader get, would not have it."""
     ordered = sorted(words)
     out = git("cat-file", "--batch-check", stdin="".join(w + "^{commit}\n" for w in ordered)).stdout.splitlines()
-    return {w for w, o in zip(ordered, out) if o.split()[1:2] == ["commit"]}
+    history = set(git("rev-list", "HEAD").stdout.split())
+    return {w for w, o in zip(ordered, out) if o.split()[1:2] == ["commit"] and o.split()[0] in history}
 
 
 def foreign_repo(word: str, foreign: dict[str, str]) -> str | None:
@@ -101,7 +106,7 @@ def main() -> int:
             kind = "ours, not kept (said on the line)"
         else:
             faults += 1
-            print(f"{name}:{n}: {word} is not a commit of this repository, not listed in "
+            print(f"{name}:{n}: {word} is not a commit of the checked-out history, not listed in "
                   f"{FOREIGN.relative_to(ROOT)}, and the line does not say '{NOT_KEPT}'")
             continue
         if not args.check:
