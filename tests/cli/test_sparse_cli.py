@@ -19,7 +19,9 @@ import cli_checks
 PATLAB = sys.argv[1] if len(sys.argv) > 1 else "patlab"
 # 4 requests sharing 300 tokens, 100 own: 400 tokens, 7 selection blocks of 64 (page 16).
 SMALL = ["--tree", "1,4_300,100", "--heads", "8/2", "--head-dim", "64", "--quiet"]
-FITS = ["--top-n", "4", "--window", "128", "--max-budget", "7"]
+FITS = ["--top-n", "4", "--window", "128"]
+# The same for psa, whose budget is --tau, --min-budget and --max-budget (--top-n is refused there).
+PSA_FITS = ["--window", "128", "--max-budget", "7"]
 
 
 def run(args):
@@ -41,8 +43,8 @@ def main():
                  "n = 8 is more than the 7 selection blocks of request 0 (400 tokens")
     expect_error("l' not a multiple of the page", SMALL + FITS + ["--sel-block", "40"],
                  "l' = 40 is not a multiple of the page (16 tokens)")
-    expect_error("tau 0", SMALL + FITS + ["--method", "psa", "--tau", "0"], "tau = 0")
-    expect_error("tau above 1", SMALL + FITS + ["--method", "psa", "--tau", "1.5"], "is outside (0, 1]")
+    expect_error("tau 0", SMALL + PSA_FITS + ["--method", "psa", "--tau", "0"], "tau = 0")
+    expect_error("tau above 1", SMALL + PSA_FITS + ["--method", "psa", "--tau", "1.5"], "is outside (0, 1]")
     expect_error("window longer than a request", SMALL + ["--top-n", "4"], "window w = 512 is longer than request 0")
     expect_error("unknown method", SMALL + FITS + ["--method", "quest"], "--method 'quest' (expected nsa, fsa or psa)")
     expect_error("unknown data", SMALL + FITS + ["--data", "spiky"],
@@ -50,7 +52,7 @@ def main():
     expect_error("two gates", SMALL + FITS + ["--gates", "0.5,0.5"], "--gates takes three values")
     expect_error("gate above 1", SMALL + FITS + ["--gates", "0.5,2,0.5"], "selected gate")
     expect_error("stride above l", SMALL + FITS + ["--cmp-stride", "64"], "stride = 64")
-    expect_error("minimum above maximum budget", SMALL + FITS + ["--method", "psa", "--min-budget", "8"],
+    expect_error("minimum above maximum budget", SMALL + PSA_FITS + ["--method", "psa", "--min-budget", "8"],
                  "maximum budget")
     expect_error("too few repeats", SMALL + FITS + ["--repeats", "5"], "--repeats 5 is below 20")
     expect_error("span above a mask word", SMALL + FITS + ["--method", "fsa", "--span-blocks", "33"],
@@ -61,6 +63,18 @@ def main():
                  "--span-rows 48 is not 16, 32 or 64")
     expect_error("span ring not built", SMALL + FITS + ["--method", "fsa", "--span-stages", "4"],
                  "--span-stages 4 is not 2 or 3")
+    expect_error("--curve-n without --curves", SMALL + FITS + ["--curve-n", "3,4"], "--curve-n requires --curves")
+    expect_error("curve n past the longest request", SMALL + FITS + ["--curves", "--curve-n", "3,99999"],
+                 "--curve-n: 99999 is more than the 7 selection blocks of the longest request")
+    expect_error("curve list with a trailing comma", SMALL + FITS + ["--curves", "--curve-n", "3,4,"],
+                 "--curve-n: '3,4,' ends with a comma")
+    expect_error("--top-n under psa", SMALL + PSA_FITS + ["--method", "psa", "--top-n", "4"],
+                 "--top-n is the fixed budget of nsa and fsa")
+    expect_error("--tau under nsa", SMALL + FITS + ["--tau", "0.8"], "--tau is psa's")
+    expect_error("--max-budget under fsa without --curves", SMALL + FITS + ["--method", "fsa", "--max-budget", "7"],
+                 "--max-budget is psa's")
+    expect_error("empty --gates", SMALL + FITS + ["--gates", ""], "--gates: empty value")
+    expect_error("--top-n 010", SMALL + ["--top-n", "010", "--window", "128"], "'010' is not a decimal number")
     expect_error("curve n below the forced blocks", SMALL + FITS + ["--curves", "--curve-n", "2"],
                  "--curve-n: 2 is below the 3 forced blocks")
 
@@ -90,14 +104,14 @@ def main():
     doc = report(FITS + ["--data", "clustered"])
     check("--data clustered is reported", doc.get("sparse run", {}).get("data") == "clustered",
           str(doc.get("sparse run")))
-    doc = report(FITS + ["--data", "mixed", "--method", "psa"])
+    doc = report(PSA_FITS + ["--data", "mixed", "--method", "psa"])
     check("--data mixed is reported", doc.get("sparse run", {}).get("data") == "mixed", str(doc.get("sparse run")))
     check("--data mixed: PSA chooses blocks", doc.get("selection", {}).get("blocks read", 0) > 0,
           str(doc.get("selection")))
     p = run(["--help"])
     check("--help lists mixed", p.returncode == 0 and "mixed (clustered keys" in p.stdout, p.stdout[-400:])
 
-    p = run(SMALL + FITS + ["--method", "psa", "--curves", "--curve-n", "3,7", "--curve-tau", "0.5,1",
+    p = run(SMALL + PSA_FITS + ["--method", "psa", "--curves", "--curve-n", "3,7", "--curve-tau", "0.5,1",
                             "--format", "csv"])
     check("psa --curves --format csv", p.returncode == 0, p.stderr)
     curves = p.stdout.split("# curves\n")[-1].split("\n# ")[0]

@@ -41,6 +41,13 @@ struct SparseCliOptions {
   sparse::SparseOptions sparse;
   gpu::SpanOptions span;  ///< FSA's span shape (0: automatic)
   bool curves = false;
+  /// The options of one method's budget, set by add_sparse(): run_sparse() refuses those that
+  /// nothing reads rather than ignore them: --top-n under psa (the curves sweep --curve-n), --tau
+  /// under nsa and fsa (they sweep --curve-tau), and --min-budget and --max-budget under nsa and
+  /// fsa without --curves (the curves' psa points read them).
+  const CLI::Option* top_n_option = nullptr;
+  const CLI::Option* tau_option = nullptr;
+  std::vector<const CLI::Option*> budget_options;
   std::string curve_n = "3,4,6,8,12,16,24,32";
   std::string curve_tau = "0.5,0.6,0.7,0.8,0.9,0.95,0.99";
   gpu::TimingOptions timing;
@@ -301,6 +308,15 @@ int run_sparse(SparseCliOptions o) {
   const DataKind data = parse_data(o.data);
   if (!o.gates.empty()) set_gates(o.sparse, o.gates);
   o.sparse.budget = method == Method::psa ? sparse::Budget::progressive : sparse::Budget::top_n;
+  if (method == Method::psa) {
+    require(o.top_n_option->count() == 0, "--top-n is the fixed budget of nsa and fsa; psa's budget is --tau, "
+                                           "--min-budget and --max-budget");
+  } else {
+    require(o.tau_option->count() == 0, "--tau is psa's (the progressive budget); nsa and fsa take --top-n");
+    for (const CLI::Option* budget : o.budget_options)
+      require(o.curves || budget->count() == 0, budget->get_name() + " is psa's (the progressive budget), read by "
+                                                "nsa and fsa only for the psa points of --curves");
+  }
   const std::vector<int> curve_n = o.curves ? parse_ints(o.curve_n, "--curve-n") : std::vector<int>{};
   const std::vector<double> curve_tau = o.curves ? parse_numbers(o.curve_tau, "--curve-tau") : std::vector<double>{};
   for (int n : curve_n) require(n >= sparse::kForcedBlocks, "--curve-n: " + std::to_string(n) + " is below the 3 forced blocks");
@@ -311,8 +327,15 @@ int run_sparse(SparseCliOptions o) {
   require(o.timing.warmup >= 0, "--warmup " + std::to_string(o.timing.warmup) + " is negative");
   const WorkloadChoice w = o.workload.resolve();
   // Every check that needs only the block tables, before any data is drawn.
-  const std::vector<std::string> clamps =
-      o.sparse.check_against(build_layout(w.tree, w.shape, w.shuffle, w.seed));
+  const PagedLayout layout = build_layout(w.tree, w.shape, w.shuffle, w.seed);
+  const std::vector<std::string> clamps = o.sparse.check_against(layout);
+  // A curve point of n past every request's blocks would read them all under a label that says n.
+  int most_blocks = 0;
+  for (int64_t len : layout.lengths) most_blocks = std::max(most_blocks, sparse::selection_block_count(len, o.sparse));
+  for (int n : curve_n)
+    require(n <= most_blocks, "--curve-n: " + std::to_string(n) + " is more than the " + std::to_string(most_blocks) +
+                                  " selection blocks of the longest request (l' = " +
+                                  std::to_string(o.sparse.sel_block) + ")");
   progress("building " + describe(w) + ", " + data_kind_name(data) + " data");
   const Workload work = [&] {
     Phase phase("building the workload");
@@ -381,14 +404,23 @@ void add_sparse(CLI::App& app, Action& action) {
   cmd->add_option("--cmp-stride", s.cmp_stride, "Stride between compressed blocks (1..l)")->capture_default_str();
   cmd->add_option("--sel-block", s.sel_block, "l': tokens per selection block (a multiple of the page)")
       ->capture_default_str();
-  cmd->add_option("--top-n", s.top_n, "n: blocks per (request, KV head), the 3 forced ones included (nsa, fsa)")
-      ->capture_default_str();
+  o->top_n_option =
+      cmd->add_option("--top-n", s.top_n, "n: blocks per (request, KV head), the 3 forced ones included (nsa, fsa)")
+          ->capture_default_str();
   cmd->add_option("--window", s.window, "w: tokens of the sliding-window branch")->capture_default_str();
   cmd->add_option("--gates", o->gates,
-                  "Gates of the compressed, selected and window branches, each in [0, 1] (default 1/3 each)");
-  cmd->add_option("--tau", s.tau, "psa: estimated attention mass to cover, in (0, 1]")->capture_default_str();
-  cmd->add_option("--min-budget", s.min_budget, "psa: fewest blocks per (request, KV head), >= 3")->capture_default_str();
-  cmd->add_option("--max-budget", s.max_budget, "psa: most blocks per (request, KV head)")->capture_default_str();
+                  "Gates of the compressed, selected and window branches, each in [0, 1] (default 1/3 each)")
+      ->check(non_empty());
+  o->tau_option =
+      cmd->add_option("--tau", s.tau, "psa: estimated attention mass to cover, in (0, 1]")->capture_default_str();
+  o->budget_options = {
+      cmd->add_option("--min-budget", s.min_budget, "psa (and the psa points of --curves): fewest blocks per "
+                      "(request, KV head), >= 3")
+          ->capture_default_str(),
+      cmd->add_option("--max-budget", s.max_budget, "psa (and the psa points of --curves): most blocks per "
+                      "(request, KV head)")
+          ->capture_default_str(),
+  };
   cmd->add_flag("--clamp", s.clamp,
                 "Clamp n, the minimum budget and w per request instead of refusing (the output lists the clamps)");
   cmd->add_option("--span-blocks", o->span.blocks,
@@ -403,9 +435,11 @@ void add_sparse(CLI::App& app, Action& action) {
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "
                   "pack kernel's) or 3 (two in flight); 0: automatic (2)")
       ->capture_default_str();
-  cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
-  cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep")->capture_default_str();
-  cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str();
+  CLI::Option* curves = cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
+  cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep (each at most the longest request's blocks)")
+      ->capture_default_str()
+      ->needs(curves);
+  cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str()->needs(curves);
   cmd->add_option("--warmup", o->timing.warmup, "GPU: untimed runs before timing")->capture_default_str();
   cmd->add_flag("--clean-l2", o->timing.clean_l2,
                 "GPU: after the L2 flush's writes, read the flush buffer back, so each timed run starts with no "

@@ -63,7 +63,7 @@ std::vector<std::string> SparseOptions::check_against(const PagedLayout& layout)
     const int blocks = selection_block_count(len, *this);
     const std::string who = "request " + std::to_string(r) + " (" + std::to_string(len) + " tokens";
     auto refuse = [&](const std::string& what) {
-      require(clamp, what + " (or clamp per request)");
+      require(clamp, what + " (or --clamp to clamp it per request)");
     };
     if (len < cmp_block) {
       refuse(who + ") is shorter than one compressed block (l = " + std::to_string(cmp_block) + ")");
