@@ -360,13 +360,16 @@ def hetero_cases():
 def packinfer_cases():
     """patlab packinfer: every bad knob one line and exit 2 before any work; hetero96 in table and JSON."""
     B = BAD_INPUT_SECONDS
-    bad = [("--sms", "0", "--sms must be a positive SM count"),
-           ("--ctas-per-sm", "-1", "--ctas-per-sm must be >= 1, or 0 for the estimate"),
+    bad = [("--sms", "0", "--sms must be an SM count in [1, 1024]"),
+           ("--sms", "2147483647", "--sms must be an SM count in [1, 1024]"),
+           ("--ctas-per-sm", "-1", "--ctas-per-sm must be in [1, 32], or 0 for the estimate"),
+           ("--ctas-per-sm", "33", "--ctas-per-sm must be in [1, 32], or 0 for the estimate"),
            ("--units", "heads", "unknown --units 'heads' (known: packs, requests)"),
            ("--min-piece-blocks", "0", "--min-piece-blocks must be >= 1"),
            ("--horizon", "0", "--horizon must be >= 1 decode step"),
            ("--run-cost", "-1", "--run-cost must be >= 0 bytes"),
            ("--reserve", "-1", "--reserve must be >= 0 decode steps"),
+           ("--reserve", "2147483647", "more than 4194304"),
            ("--format", "xml", "unknown format 'xml'")]
     for opt, value, needle in bad:
         expect_error(f"packinfer {opt} {value}", ["packinfer", "hetero96", opt, value], [needle], within=B)
@@ -377,6 +380,22 @@ def packinfer_cases():
               has("execution groups", "max <= bound", "yes", "PASS", "N: steps to pay off", "re-layout"))
     expect_ok("packinfer no sharing, requests, JSON", ["packinfer", "--hetero", "1", "--hetero-shared", "0", "--units",
                                                       "requests", "--format", "json", "--quiet"], packinfer_json)
+
+
+def full_disk_cases():
+    """Output that cannot be written (stdout on /dev/full) is an error, not a silent exit 0."""
+    if not os.path.exists("/dev/full"):
+        print("skip stdout on /dev/full: no /dev/full here")
+        return
+    for args in (["list"], ["workload", "tiny", "--format", "json"]):
+        t0 = time.monotonic()
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([PATLAB] + args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        lines = p.stderr.splitlines()
+        problems = [] if p.returncode == 2 else [f"exit {p.returncode}, expected 2"]
+        if not lines or not lines[-1].startswith("patlab: error: could not write the output to stdout"):
+            problems.append(f"stderr does not end with the write error: {p.stderr!r}")
+        report(f"{' '.join(args)} > /dev/full", problems, time.monotonic() - t0)
 
 
 def packinfer_json(out):
@@ -461,8 +480,21 @@ def subcommand_cases(tmp, path):
         expect_error(f"{cmd}: --clean-l2 with --warm-l2", [cmd, "tiny", "--clean-l2", "--warm-l2"],
                      ["--clean-l2", "--warm-l2"], within=B)
     expect_error("list: extra positional", ["list", "extra"], ["extra"], within=B)
-    expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be a positive SM count"], within=B)
-    expect_error("plan: --ctas-per-sm -1", ["plan", "tiny", "--ctas-per-sm", "-1"], ["--ctas-per-sm must be >= 1"], within=B)
+    expect_error("plan: --sms 0", ["plan", "tiny", "--sms", "0"], ["--sms must be an SM count in [1, 1024]"], within=B)
+    expect_error("plan: --sms 2^31 - 1 with --cluster", ["plan", "tiny", "--hopper-tiles", "--cluster", "--sms",
+                                                         "2147483647"], ["--sms must be an SM count"], within=B)
+    expect_error("plan: --ctas-per-sm -1", ["plan", "tiny", "--ctas-per-sm", "-1"], ["--ctas-per-sm must be in [1, 32]"],
+                 within=B)
+    expect_error("plan: --ctas-per-sm 33", ["plan", "tiny", "--ctas-per-sm", "33"], ["--ctas-per-sm must be in [1, 32]"],
+                 within=B)
+    expect_error("plan: --fill-window with --no-fill", ["plan", "tiny", "--fill-window", "4", "--no-fill"],
+                 ["--no-fill excludes --fill-window"], within=B)
+    # Numbers read as decimal everywhere: CLI11 alone would read "020" as 16 and "0x10" as 16.
+    for opt, value in (("--page", "020"), ("--page", "0x10"), ("--head-dim", "0128")):
+        expect_error(f"workload {opt} {value}", ["workload", "tiny", opt, value],
+                     [opt, f"'{value}' is not a decimal number"], within=B)
+    expect_error("bench --repeats 020", ["bench", "tiny", "--repeats", "020"], ["'020' is not a decimal number"],
+                 within=B)
     expect_error("plan: --fill-window 0", ["plan", "tiny", "--fill-window", "0"], ["--fill-window must be 1..16"], within=B)
     expect_error("plan: --hopper-min-kv -1", ["plan", "tiny", "--hopper-tiles", "--hopper-min-kv", "-1"],
                  ["--hopper-min-kv must be a token count >= 0"], within=B)
@@ -689,6 +721,7 @@ def main():
     subcommand_cases(tmp, path)
     hetero_cases()
     packinfer_cases()
+    full_disk_cases()
 
     # Success.
     expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check", "Exit codes", "77"))

@@ -444,8 +444,9 @@ TEST_CASE("the policy refuses where it does not pay", "[packinfer]") {
 
 TEST_CASE("bad parameters throw Error(usage) naming the knob", "[packinfer]") {
   const PagedLayout layout = hetero_layout(1, 8, 0.5);
-  require_error([&] { make_groups(layout, options_of(0, 2, Units::packs)); }, "--sms must be a positive SM count");
-  require_error([&] { make_groups(layout, options_of(4, -1, Units::packs)); }, "--ctas-per-sm must be >= 1");
+  require_error([&] { make_groups(layout, options_of(0, 2, Units::packs)); }, "--sms must be an SM count in [1, 1024]");
+  require_error([&] { make_groups(layout, options_of(4, -1, Units::packs)); }, "--ctas-per-sm must be in [1, 32]");
+  require_error([&] { make_groups(layout, options_of(4, 33, Units::packs)); }, "--ctas-per-sm must be in [1, 32]");
   GroupOptions o = options_of(4, 2, Units::packs);
   o.min_piece_blocks = 0;
   require_error([&] { make_groups(layout, o); }, "--min-piece-blocks must be >= 1");

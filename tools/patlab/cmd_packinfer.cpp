@@ -140,6 +140,7 @@ int run_packinfer(PackInferOptions o) {
   require(o.reserve >= 0, "--reserve must be >= 0 decode steps (got " + std::to_string(o.reserve) + ")");
   const WorkloadChoice choice = o.workload.resolve();
   const PagedLayout layout = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
+  check_reserve(layout, o.reserve);
   progress("packinfer: groups over " + std::to_string(layout.num_requests()) + " requests");
   const GroupPlan plan = make_groups(layout, o.groups);
   const std::vector<std::string> faults = validate_groups(layout, plan);

@@ -238,8 +238,7 @@ Table cluster_summary_table(const PagedLayout& layout, const Plan& plan, const C
 
 int run_plan(const PlanOptions& o) {
   const Format format = parse_format(o.format);
-  require(o.sms >= 1, "--sms must be a positive SM count (got " + std::to_string(o.sms) + ")");
-  require(o.ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(o.ctas_per_sm) + ")");
+  check_sm_slots(o.sms, o.ctas_per_sm);
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
   check_hopper_routing(o.routing.routing);
@@ -379,11 +378,13 @@ void add_plan(CLI::App& app, Action& action) {
                   "CTAs one SM holds at once, for every tile: the wave fill's slots and the waves table (0: estimated "
                   "per tile from shared memory; on the GPU: the occupancy calculator of each tile instance)")
       ->capture_default_str();
-  cmd->add_flag("--no-split", o->no_split, "Plan without the KV split (stages 4-6)");
-  cmd->add_flag("--no-fill", o->no_fill,
-                "KV split by the fair-share halving alone, without the wave fill that may replace its cuts (tutorial "
-                "chapter 02 shows the halving, chapter 16 the fill)");
+  CLI::Option* no_split = cmd->add_flag("--no-split", o->no_split, "Plan without the KV split (stages 4-6)");
+  CLI::Option* no_fill = cmd->add_flag(
+      "--no-fill", o->no_fill,
+      "KV split by the fair-share halving alone, without the wave fill that may replace its cuts (tutorial "
+      "chapter 02 shows the halving, chapter 16 the fill)");
   add_fill_window(*cmd, o->fill_window);
+  cmd->get_option("--fill-window")->excludes(no_fill)->excludes(no_split);  // a window of a fill that does not run
   add_max_cluster(*cmd, o->max_cluster);
   add_hopper_routing(*cmd, o->routing);
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile of the tile table (32, 64 or 128; PAT: 128)")

@@ -1,8 +1,9 @@
 // patlab: the command line of the prefix-aware decode attention lab.
 //
-// Exit codes (ExitCode in options.hpp): 0 success; 1 a check found a mismatch; 2 bad input or
-// unsupported request; 3 a CUDA error (a broken CUDA host too) or GPU out-of-memory; 4 an
-// internal error; 77 bench/compare/serve ran no GPU stage (no CUDA device), the CPU parts passed.
+// Exit codes (ExitCode in options.hpp): 0 success; 1 a check found a mismatch; 2 bad input, an
+// unsupported request or output that could not be written; 3 a CUDA error (a broken CUDA host
+// too) or GPU out-of-memory; 4 an internal error; 77 bench/compare/serve ran no GPU stage (no
+// CUDA device), the CPU parts passed.
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <iostream>
@@ -114,7 +115,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(PATLAB_VERSION), "Print the version and commit, then exit");
     app.footer(
-        "Exit codes: 0 success; 1 a check failed; 2 bad input (one line on stderr); 3 a CUDA error, a broken "
+        "Exit codes: 0 success; 1 a check failed; 2 bad input or output that could not be written (one line on stderr); 3 a CUDA error, a broken "
         "CUDA host or GPU out-of-memory; 4 an unexpected failure (a bug); 77 bench/compare/serve ran no GPU stage (no CUDA device "
         "or a build without CUDA; the CPU parts ran and passed).");
     patlab::cli::Action action;
@@ -130,7 +131,15 @@ int main(int argc, char** argv) {
     patlab::cli::add_serve(app, action);
     patlab::cli::add_packinfer(app, action);
     patlab::cli::add_sparse(app, action);
-    return parse_and_run(app, action, argc, argv);
+    patlab::cli::require_decimal_numbers(app);
+    const int code = parse_and_run(app, action, argc, argv);
+    // Tables and JSON go to stdout: a write that failed (a full disk, say) must not exit 0.
+    std::cout.flush();
+    if (!std::cout) {
+      std::cerr << "patlab: error: could not write the output to stdout (a full disk or a closed file?)\n";
+      return code == patlab::cli::kExitOk ? patlab::cli::kExitBadInput : code;
+    }
+    return code;
   } catch (const std::exception& e) {
     std::cerr << "patlab: internal error: " << patlab::cli::one_line(e.what()) << "\n";
     return patlab::cli::kExitInternal;

@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
@@ -43,8 +44,42 @@ const CLI::Validator& non_empty() {
   return check;
 }
 
+namespace {
+
+/// Accepts what CLI11 reads as a number of the same value in every notation: no base prefix
+/// (0x, 0b, 0o) anywhere and, for an integer, no leading zero. CLI11 converts integers with base 0
+/// (strtoll), so "010" would be 8 and "0x10" 16, where the workload's own parsers read "010" as 10.
+const CLI::Validator& plain_number(bool integer) {
+  static const auto check = [](const std::string& s, bool whole) {
+    size_t i = s.empty() || (s[0] != '-' && s[0] != '+') ? 0 : 1;
+    const bool prefixed = s.size() > i + 1 && s[i] == '0' && std::isalpha(static_cast<unsigned char>(s[i + 1])) &&
+                          s[i + 1] != 'e' && s[i + 1] != 'E';
+    const bool leading_zero = whole && s.size() > i + 1 && s[i] == '0';
+    return prefixed || leading_zero ? "'" + one_line(s) + "' is not a decimal number (no leading zeros or 0x/0b prefixes)"
+                                    : std::string();
+  };
+  static const CLI::Validator integers([](std::string& s) { return check(s, true); }, "", "DECIMAL");
+  static const CLI::Validator reals([](std::string& s) { return check(s, false); }, "", "DECIMAL");
+  return integer ? integers : reals;
+}
+
+/// Adds plain_number() to every numeric option of `app` and of its subcommands and option groups.
+void add_plain_numbers(CLI::App& app) {
+  for (CLI::Option* o : app.get_options()) {
+    const std::string type = o->get_type_name();
+    const bool integer = type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0 || type == "STEPS";
+    if (integer || type.rfind("FLOAT", 0) == 0) o->check(plain_number(integer));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) add_plain_numbers(*sub);
+}
+
+}  // namespace
+
+void require_decimal_numbers(CLI::App& app) { add_plain_numbers(app); }
+
 std::vector<double> parse_number_list(const std::string& text, const std::string& what, const std::string& kind,
                                       const std::string& noun, bool (*valid)(double)) {
+  require(text.empty() || text.back() != ',', what + ": '" + one_line(text) + "' ends with a comma");
   std::vector<double> out;
   std::stringstream ss(text);
   std::string item;

@@ -18,7 +18,7 @@ namespace patlab::cli {
 enum ExitCode : int {
   kExitOk = 0,            ///< success
   kExitCheckFailed = 1,   ///< a check found a mismatch (or the plan validator a fault)
-  kExitBadInput = 2,      ///< bad input or an unsupported request
+  kExitBadInput = 2,      ///< bad input, an unsupported request or output that could not be written
   kExitDevice = 3,        ///< a CUDA error (including a broken CUDA host) or GPU out-of-memory
   kExitInternal = 4,      ///< an internal error
   kExitNothingRan = 77,   ///< bench/compare/serve: no GPU stage ran because there is no device (no CUDA
@@ -32,6 +32,11 @@ inline constexpr uint64_t kMaxSeed = (uint64_t{1} << 53) - 1;
 
 /// Refuses an empty value ("--tree ''" must not mean "the default").
 const CLI::Validator& non_empty();
+
+/// Makes every numeric option (INT, UINT, FLOAT, STEPS) of `app`, its commands and their option
+/// groups refuse a base prefix (0x, 0b, 0o) and an integer's leading zero: CLI11 reads integers
+/// with base 0, so "--page 020" would be page 16. Call once, after every option is added.
+void require_decimal_numbers(CLI::App& app);
 
 /// The numbers of a comma-separated list given to option `what`. Throws Error(usage) at the first
 /// item that is not a number satisfying `valid` ("WHAT: 'ITEM' is not KIND") and on an

@@ -28,8 +28,7 @@ Units parse_units(const std::string& name) {
 }
 
 void GroupOptions::validate() const {
-  require(sms >= 1, "--sms must be a positive SM count (got " + std::to_string(sms) + ")");
-  require(ctas_per_sm >= 0, "--ctas-per-sm must be >= 1, or 0 for the estimate (got " + std::to_string(ctas_per_sm) + ")");
+  check_sm_slots(sms, ctas_per_sm);
   require(min_piece_blocks >= 1, "--min-piece-blocks must be >= 1 (got " + std::to_string(min_piece_blocks) + ")");
   require(one_of(max_rows, kTileRowOptions),
           "--max-rows must be 16, 32 or 64 rows of one pack (got " + std::to_string(max_rows) + ")");

@@ -106,8 +106,18 @@ void add_group(StepModel& m, const Group& g, int64_t runs, int64_t table, int64_
 
 }  // namespace
 
-std::vector<GroupRegion> build_regions(const PagedLayout& layout, const GroupPlan& plan, int reserve_steps) {
+void check_reserve(const PagedLayout& layout, int reserve_steps) {
   require(reserve_steps >= 0, "--reserve must be >= 0 decode steps (got " + std::to_string(reserve_steps) + ")");
+  const int page = layout.shape.page_size;
+  const int64_t tail_blocks =
+      int64_t{layout.num_requests()} * layout.shape.num_kv_heads * ((int64_t{reserve_steps} + page - 1) / page);
+  require(tail_blocks <= kMaxTailBlocks, "--reserve " + std::to_string(reserve_steps) + ": the regions' tails would hold " +
+                                             std::to_string(tail_blocks) + " new blocks (requests x KV heads x " +
+                                             "reserved blocks), more than " + std::to_string(kMaxTailBlocks));
+}
+
+std::vector<GroupRegion> build_regions(const PagedLayout& layout, const GroupPlan& plan, int reserve_steps) {
+  check_reserve(layout, reserve_steps);
   std::vector<GroupRegion> out;
   out.reserve(plan.groups.size());
   for (const Group& g : plan.groups) out.push_back(build_region(layout, plan, g, reserve_steps));

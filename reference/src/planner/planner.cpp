@@ -64,6 +64,15 @@ std::string strategy_name(const PlannerOptions& options) {
 
 }  // namespace plan_steps
 
+void check_sm_slots(int sms, int ctas_per_sm) {
+  require(sms >= 1 && sms <= kMaxSms,
+          "--sms must be an SM count in [1, " + std::to_string(kMaxSms) + "] (got " + std::to_string(sms) + ")");
+  require(ctas_per_sm >= 0 && ctas_per_sm <= kMaxCtasPerSm, "--ctas-per-sm must be in [1, " +
+                                                                std::to_string(kMaxCtasPerSm) +
+                                                                "], or 0 for the estimate (got " +
+                                                                std::to_string(ctas_per_sm) + ")");
+}
+
 Plan make_plan(const PagedLayout& layout, const PlannerOptions& options) { return make_plan(layout, options, nullptr); }
 
 Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInfo* info) {

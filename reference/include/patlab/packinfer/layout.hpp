@@ -62,6 +62,10 @@ inline constexpr int64_t kTableEntryBytes = 4;
 inline constexpr int kDefaultHorizonSteps = 64;
 /// Default steps of new tokens a region reserves at its tail (the 16 steps).
 inline constexpr int kDefaultReserveSteps = 16;
+/// Most new blocks all regions' tails may reserve together (requests x KV heads x the reserve's
+/// blocks): each is an entry of GroupRegion::tail, so this bounds build_regions()' memory and time
+/// (the default reserve of 16 steps on 65536 requests at 16 KV heads needs 2^20).
+inline constexpr int64_t kMaxTailBlocks = int64_t{1} << 22;
 
 /// Key of a region map: (request, KV head, logical block of the request).
 using BlockKey = std::tuple<int32_t, int32_t, int32_t>;
@@ -80,8 +84,12 @@ struct GroupRegion {
   int64_t slots() const { return static_cast<int64_t>(copied.size() + tail.size()); }
 };
 
+/// Throws Error(usage) unless `reserve_steps` >= 0 and the tails of `layout`'s regions reserving
+/// that many decode steps hold at most kMaxTailBlocks new blocks.
+void check_reserve(const PagedLayout& layout, int reserve_steps);
+
 /// The regions of every group of `plan`, each reserving `reserve_steps` decode steps of new
-/// tokens at its tail. Throws Error(usage) unless reserve_steps >= 0.
+/// tokens at its tail (check_reserve() first).
 std::vector<GroupRegion> build_regions(const PagedLayout& layout, const GroupPlan& plan, int reserve_steps);
 
 /// The region's map: every (request, head, logical block) that `group`'s items read and its slot,

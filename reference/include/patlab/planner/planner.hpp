@@ -72,11 +72,21 @@
 
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
+#include "patlab/planner/tile_budget.hpp"
 
 namespace patlab {
 
 /// Default SM count (H100 SXM).
 inline constexpr int kDefaultSms = 132;
+/// Most SMs the command line lets a plan target (check_sm_slots()): far above any GPU's count
+/// (132 on the H100 and H200), and low enough that the per-SM tables of the wave model and the
+/// cluster schedule stay small. The library takes more (the tests model GPUs of 2000-4096 SMs).
+inline constexpr int kMaxSms = 1024;
+
+/// Throws Error(usage), naming the command line's --sms or --ctas-per-sm, unless `sms` is in
+/// [1, kMaxSms] and `ctas_per_sm` in [0, kMaxCtasPerSm] (tile_budget.hpp; 0: estimated per tile).
+void check_sm_slots(int sms, int ctas_per_sm);
+
 /// KV-split target: CTAs per SM (PAT's A100 targets are about 216 CTAs on 108 SMs, also 2).
 inline constexpr int kSplitCtasPerSm = 2;
 /// Default shortest piece the KV split makes, in blocks (PAT: 8).
