@@ -382,6 +382,28 @@ def packinfer_cases():
                                                       "requests", "--format", "json", "--quiet"], packinfer_json)
 
 
+def raw_byte_cases(tmp):
+    """Bytes that are not text reach the error line as escapes, and a long input is cut."""
+    B = BAD_INPUT_SECONDS
+    cases = {"nul.json": b"\x00{}", "ff.json": b"\xff\xfe{",
+             "long.json": b'{"segments": {"a": 10}, "requests": ["a+' + b"x" * 100000 + b'"]}'}
+    for name, data in cases.items():
+        with open(os.path.join(tmp, name), "wb") as f:
+            f.write(data)
+    expect_error("workload file starting with NUL", ["workload", os.path.join(tmp, "nul.json")],
+                 ["unexpected byte 0x00 (not JSON text)"], within=B)
+    expect_error("workload file of non-UTF-8 bytes", ["workload", os.path.join(tmp, "ff.json")],
+                 ["unexpected byte 0xff"], within=B)
+    try:
+        p, elapsed = run(["workload", os.path.join(tmp, "long.json")])
+        problems = [] if p.returncode == 2 else [f"exit {p.returncode}, expected 2"]
+        if len(p.stderr) > 2200 or "more bytes)" not in p.stderr:
+            problems.append(f"error line not cut: {len(p.stderr)} bytes")
+        report("a 100 KB segment name is cut in the error line", problems, elapsed)
+    except subprocess.TimeoutExpired:
+        report("a 100 KB segment name is cut in the error line", ["no answer"], 60)
+
+
 def full_disk_cases():
     """Output that cannot be written (stdout on /dev/full) is an error, not a silent exit 0."""
     if not os.path.exists("/dev/full"):
@@ -722,6 +744,7 @@ def main():
     hetero_cases()
     packinfer_cases()
     full_disk_cases()
+    raw_byte_cases(tmp)
 
     # Success.
     expect_ok("--help", ["--help"], has("patlab [OPTIONS]", "workload", "check", "Exit codes", "77"))

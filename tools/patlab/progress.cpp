@@ -24,16 +24,37 @@ constexpr const char* kClearLine = "\r\033[K";
 
 void set_quiet(bool quiet) { g_quiet = quiet; }
 
+namespace {
+
+/// Bytes of the UTF-8 sequence that starts at text[i], or 0 if none does (a stray continuation
+/// byte, a lead byte UTF-8 never uses, a truncated sequence).
+size_t utf8_length(const std::string& text, size_t i) {
+  const auto c = static_cast<unsigned char>(text[i]);
+  const size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+  if (n == 0 || i + n > text.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return 0;
+  return n;
+}
+
+}  // namespace
+
 std::string one_line(const std::string& text) {
   std::string out;
-  for (unsigned char c : text) {
+  size_t i = 0;
+  for (; i < text.size() && out.size() < kOneLineMaxBytes; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
     if (c == '\n') {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if (c >= 0x80 && utf8_length(text, i) > 0) {
+      const size_t n = utf8_length(text, i);
+      out.append(text, i, n);
+      i += n - 1;
+    } else if (c < 0x20 || c >= 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
@@ -41,6 +62,7 @@ std::string one_line(const std::string& text) {
       out += static_cast<char>(c);
     }
   }
+  if (i < text.size()) out += "... (" + std::to_string(text.size() - i) + " more bytes)";
   return out;
 }
 

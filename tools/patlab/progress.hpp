@@ -22,7 +22,12 @@ inline constexpr double kPlainProgressSeconds = 10.0;
 /// Turns progress output off (--quiet) or on.
 void set_quiet(bool quiet);
 
-/// `text` with control characters written as escapes (\n, \t, \xNN): one line whatever the input.
+/// Longest text one_line() returns before it cuts (an error line quotes the user's input, which
+/// may be a megabyte-long name).
+inline constexpr size_t kOneLineMaxBytes = 2000;
+
+/// `text` with control characters and bytes that are not UTF-8 written as escapes (\n, \t, \xNN),
+/// cut after kOneLineMaxBytes with a note of what was left out: one readable line whatever the input.
 std::string one_line(const std::string& text);
 
 /// Prints "patlab: <line>" on stderr unless quiet.

@@ -122,7 +122,11 @@ class Parser {
       v.type = Value::Type::number;
       v.num = std::strtod(s_.substr(begin, pos_ - begin).c_str(), nullptr);
     } else {
-      fail(std::string("unexpected character '") + c + "'");
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte >= 0x20 && byte < 0x7f) fail(std::string("unexpected character '") + c + "'");
+      char code[8];  // a control or non-ASCII byte: by its code, never raw (a NUL would end the message)
+      std::snprintf(code, sizeof code, "0x%02x", byte);
+      fail(std::string("unexpected byte ") + code + " (not JSON text)");
     }
     return v;
   }
