@@ -51,6 +51,12 @@ def main():
                      "too small for one block")
         expect_error("memsim: unknown model", ["memsim", SMALL, "--model", "gpt-9"], "unknown model 'gpt-9'")
         expect_error("memsim: bad generator key", ["memsim", "gen:rat=3"], "unknown key rat")
+        # A repeated key or an empty item of a gen: spec is refused, not read as the last or skipped.
+        expect_error("memsim: repeated generator key", ["memsim", "gen:requests=4,requests=5"],
+                     "requests is given twice")
+        expect_error("memsim: trailing comma in gen:", ["memsim", "gen:requests=4,"], "empty item (a stray comma)")
+        expect_error("serve: trailing + in system=", ["serve", "gen:requests=4,system=100x0.5+"],
+                     "empty item (a stray +)")
         expect_error("memsim: missing file", ["memsim", os.path.join(tmp, "none.json")], "cannot read trace file")
         for cmd in ("memsim", "layerkv", "serve"):  # refused before reading: reading it never ended
             expect_error(f"{cmd}: /dev/zero", [cmd, "/dev/zero"], "trace file '/dev/zero' is not a regular file")

@@ -138,6 +138,14 @@ TEST_CASE("generator specs: keys and their errors", "[trace]") {
   require_error([] { parse_trace_gen("gen:frob=1"); }, "unknown key frob");
   require_error([] { parse_trace_gen("gen:system=512"); }, "LENxFRACTION");
   require_error([] { parse_trace_gen("gen:n=1000"); }, "n must be an integer in [1, 256]");
+  // Every key at most once, and no empty item: a stray comma or + is refused, not skipped.
+  require_error([] { parse_trace_gen("gen:requests=4,requests=5"); }, "requests is given twice");
+  require_error([] { parse_trace_gen("gen:requests=4,"); }, "empty item (a stray comma)");
+  require_error([] { parse_trace_gen("gen:,requests=4"); }, "empty item (a stray comma)");
+  require_error([] { parse_trace_gen("gen:requests=4,,n=2"); }, "empty item (a stray comma)");
+  require_error([] { parse_trace_gen("gen:system=100x0.5+"); }, "empty item (a stray +)");
+  require_error([] { parse_trace_gen("gen:system=+100x0.5"); }, "empty item (a stray +)");
+  CHECK(parse_trace_gen("gen:").requests == TraceGenOptions{}.requests);  // every default
   require_error([] { generate_trace(parse_trace_gen("gen:system=10x0.7+10x0.7")); }, "sum to more than 1");
   require_error([] { generate_trace(parse_trace_gen("gen:rate=-2")); }, "rate must be >= 0");
 }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 #include <random>
-#include <sstream>
+#include <set>
 
 #include "patlab/error.hpp"
 #include "patlab/input_file.hpp"
@@ -237,11 +237,20 @@ int64_t whole(const std::string& key, const std::string& text, int64_t lo, int64
   return static_cast<int64_t>(v);
 }
 
+/// The items of `text` between `separator`s, empty ones included ("a,,b," has four).
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> items(1);
+  for (char c : text) {
+    if (c == separator) items.emplace_back();
+    else items.back() += c;
+  }
+  return items;
+}
+
 /// "1024x0.5+512x0.25" -> lengths and fractions.
 void parse_systems(const std::string& text, TraceGenOptions& o) {
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, '+')) {
+  for (const std::string& item : split(text, '+')) {
+    require(!item.empty(), "trace generator: system=" + text + " has an empty item (a stray +)");
     const size_t x = item.find('x');
     require(x != std::string::npos, "trace generator: system=" + text + " must be LENxFRACTION[+LENxFRACTION...]");
     o.system_lengths.push_back(whole("system length", item.substr(0, x), 1, kMaxTraceTokens));
@@ -254,13 +263,15 @@ TraceGenOptions parse_trace_gen(const std::string& spec) {
   const std::string prefix = "gen:";
   require(spec.rfind(prefix, 0) == 0, "trace generator spec must start with gen: (got " + spec + ")");
   TraceGenOptions o;
-  std::stringstream ss(spec.substr(prefix.size()));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
+  const std::string keys = spec.substr(prefix.size());
+  if (keys.empty()) return o;  // "gen:": every default
+  std::set<std::string> seen;
+  for (const std::string& item : split(keys, ',')) {
+    require(!item.empty(), "trace generator: " + spec + " has an empty item (a stray comma)");
     const size_t eq = item.find('=');
     require(eq != std::string::npos, "trace generator: " + item + " is not key=value");
     const std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+    require(seen.insert(key).second, "trace generator: " + key + " is given twice");
     if (key == "requests") o.requests = static_cast<int>(whole(key, val, 1, 1 << 20));
     else if (key == "rate") o.rate = number_value(key, val);
     else if (key == "prompt") o.prompt_mean = number_value(key, val);

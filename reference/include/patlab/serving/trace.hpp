@@ -90,7 +90,9 @@ struct TraceGenOptions {
 };
 
 /// Parses "gen:requests=500,rate=8,prompt=161.31,output=337.99,sigma=1,max=2048,
-/// system=1024x0.5+512x0.25,n=2,seed=1,vocab=32000" (every key optional); throws Error(usage).
+/// system=1024x0.5+512x0.25,n=2,seed=1,vocab=32000" (every key optional, each at most once);
+/// throws Error(usage) on an unknown or repeated key, a bad value, or an empty item (a stray comma
+/// or +: "gen:requests=4," and "system=100x0.5+" are refused, not read as complete).
 TraceGenOptions parse_trace_gen(const std::string& spec);
 /// Draws a trace from `options`; throws Error(usage) on impossible values.
 Trace generate_trace(const TraceGenOptions& options);
