@@ -9,6 +9,7 @@ Usage: test_serving_cli.py PATH/TO/patlab
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -35,6 +36,56 @@ def write(tmp, name, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def arrivals_trace(tmp, name, arrivals):
+    """A trace file of one request (10 own prompt tokens, 5 outputs) per arrival time (JSON text)."""
+    requests = ", ".join(f'{{"arrival": {a}, "prompt": [10], "output": 5}}' for a in arrivals)
+    return write(tmp, name, '{"format": "patlab-trace-1", "requests": [' + requests + ']}')
+
+
+def steps_of(args, quick_s=10):
+    """The steps a memsim or serve run reports (per policy for memsim), and the finished run;
+    a run that takes longer than quick_s seconds (stepping through idle time) fails the check."""
+    try:
+        p = subprocess.run([PATLAB] + args + ["--format", "json"], capture_output=True, text=True, timeout=quick_s)
+    except subprocess.TimeoutExpired:
+        return None, None
+    doc = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
+    if args[0] == "memsim":
+        return [r["steps"] for r in doc.get("policies", [])], p
+    summary = doc.get("serve summary", {})
+    return (summary.get("steps"), summary.get("idle steps jumped over (nothing running or waiting)")), p
+
+
+def idle_cases(tmp):
+    """Idle time before an arrival is jumped over, not stepped through (that took minutes and
+    gigabytes), with the steps the step-by-step replay counts; an arrival or a --step-ms whose
+    step does not fit the step counter is refused with one line."""
+    one = arrivals_trace(tmp, "one.json", ["0"])
+    late = arrivals_trace(tmp, "late.json", ["0", "1e6"])
+    gap = math.floor(1e6 / (20 / 1000.0))  # the second request's step at the default 20 ms
+    alone, _ = steps_of(["memsim", one])
+    steps, p = steps_of(["memsim", late])
+    check("memsim: an arrival after 10^6 s finishes quickly with every idle step counted",
+          steps is not None and alone and steps == [gap + a for a in alone], f"{steps} vs {alone}")
+    steps, p = steps_of(["memsim", "gen:requests=2,rate=1e-9,prompt=10,output=2"])
+    check("memsim: rate=1e-9 finishes quickly", steps is not None and p.returncode == 0 and len(steps) == 5,
+          str(p and p.stderr))
+    alone, _ = steps_of(["serve", one])
+    steps, p = steps_of(["serve", late, "--quiet"])
+    check("serve: an arrival after 10^6 s finishes quickly with every idle step counted",
+          steps is not None and alone and steps == (gap + alone[0], gap - alone[0]), f"{steps} vs {alone}")
+    steps, p = steps_of(["serve", "gen:requests=2,rate=1e-9,prompt=10,output=2", "--quiet"])
+    check("serve: rate=1e-9 finishes quickly", steps is not None and p.returncode in (0, EXIT_NOTHING_RAN),
+          str(p and p.stderr))
+    far = arrivals_trace(tmp, "far.json", ["0", "1e300"])
+    for cmd in ("memsim", "serve"):
+        expect_error(f"{cmd}: an arrival past the step counter", [cmd, far],
+                     "request 1 arrives at 1e+300 s, step 5e+301 at 20 ms per step: past the last step")
+        for bad in ("1e-300", "0", "-5", "inf", "nan", "1e9"):
+            expect_error(f"{cmd}: --step-ms {bad}", [cmd, "gen:requests=2,rate=1,prompt=10,output=2", "--step-ms", bad],
+                         "--step-ms must be a finite number in [0.001, 60000] ms")
 
 
 def main():
@@ -83,6 +134,7 @@ def main():
         sources = [r for r in csv.reader(io.StringIO(p.stdout)) if len(r) == 3 and r[0] != "parameter"]
         check("layerkv: every parameter has a source", len(sources) >= 10 and all(r[2] for r in sources), str(sources))
         serve_cases(tmp, bad)
+        idle_cases(tmp)
     print(f"{len(failures)} failed" if failures else "all passed")
     sys.exit(1 if failures else 0)
 
@@ -120,18 +172,25 @@ def serve_cases(tmp, bad):
     check("serve: plan times measured", isinstance(fields.get("plan ms (incremental), median"), (int, float)) and
           isinstance(fields.get("speedup of incremental over scratch (medians)"), (int, float)), str(fields))
     rows = list(csv.DictReader(open(series))) if os.path.exists(series) else []
-    check("serve: the series has one row per step", len(rows) == fields.get("steps") and len(rows) > 0 and
-          [int(r["step"]) for r in rows] == list(range(len(rows))), f"{len(rows)} rows, {fields.get('steps')} steps")
+    idle = fields.get("idle steps jumped over (nothing running or waiting)")
+    steps = [int(r["step"]) for r in rows]
+    check("serve: the series has one row per step but the idle ones jumped over",
+          isinstance(idle, int) and len(rows) + idle == fields.get("steps") and len(rows) > 0 and
+          steps == sorted(set(steps)) and steps[-1] == fields.get("steps") - 1,
+          f"{len(rows)} rows, {idle} idle, {fields.get('steps')} steps")
     check("serve: the series' finished column adds up", sum(int(r["finished"]) for r in rows) == 80,
           str(sum(int(r["finished"]) for r in rows)))
     check("serve: plan times in the series", all(r["plan_ms"] != "" for r in rows if int(r["running"]) > 0) and
           all((r["kernel_us_layer"] != "") == gpu for r in rows if int(r["running"]) > 0), str(rows[:2]))
 
     jsonl = os.path.join(tmp, "serve.jsonl")
-    p = run(["serve", SMALL, "--steps", "30", "--quiet", "--series", jsonl])
+    p = run(["serve", SMALL, "--steps", "30", "--quiet", "--series", jsonl, "--format", "json"])
     lines = [json.loads(l) for l in open(jsonl)] if os.path.exists(jsonl) else []
-    check("serve --steps 30: 30 JSON lines, quiet", len(lines) == 30 and p.stderr == "" and
-          p.returncode in (0, EXIT_NOTHING_RAN), f"exit {p.returncode}, {len(lines)} lines, stderr {p.stderr!r}")
+    summary = json.loads(p.stdout).get("serve summary", {}) if p.stdout.strip().startswith("{") else {}
+    idle = summary.get("idle steps jumped over (nothing running or waiting)", -1)
+    check("serve --steps 30: 30 steps, a JSON line for each but the idle ones, quiet",
+          summary.get("steps") == 30 and len(lines) == 30 - idle and lines[-1]["step"] == 29 and p.stderr == "" and
+          p.returncode in (0, EXIT_NOTHING_RAN), f"exit {p.returncode}, {len(lines)} lines, {idle} idle, stderr {p.stderr!r}")
 
 
 if __name__ == "__main__":

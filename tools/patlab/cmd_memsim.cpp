@@ -84,7 +84,7 @@ void write_series(const std::string& path, const std::vector<serving::MemResult>
 
 int run_memsim(const MemsimCliOptions& o) {
   const Format format = parse_format(o.format);
-  require(o.step_ms > 0, "--step-ms must be > 0");
+  check_step_ms(o.step_ms);
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
   require(o.reserve >= 1, "--reserve must be >= 1 token");
   const serving::Trace trace = o.serving.load();
@@ -150,13 +150,15 @@ void add_memsim(CLI::App& app, Action& action) {
                                            "exact need; waste, largest batch, preemptions, prefix-cache savings");
   o->serving.add_to(*cmd);
   add_format(*cmd, o->format);
-  cmd->add_option("--step-ms", o->step_ms, "Assumed decode step time in ms (maps arrival times to steps)")
-      ->capture_default_str();
+  cmd->add_option("--step-ms", o->step_ms, step_ms_help())->capture_default_str();
   cmd->add_option("--max-running", o->max_running, "Most running sequences (vLLM max_num_seqs); 0 = memory is the limit")
       ->capture_default_str();
   cmd->add_option("--reserve", o->reserve, "Slots reserve-max reserves per sample (Orca Max: the max context)")
       ->capture_default_str();
-  cmd->add_option("--series", o->series, "Write every step of every policy to this CSV file (tools/plot_serving.py)");
+  cmd->add_option("--series", o->series,
+                  "Write every step of every policy to this CSV file (tools/plot_serving.py); idle steps jumped over "
+                  "(nothing running or waiting before an arrival, every column 0) have no row: the step column "
+                  "skips them");
   cmd->callback([&action, o] { action = [o] { return run_memsim(*o); }; });
 }
 

@@ -130,6 +130,7 @@ serving::ServeLoopOptions loop_options(const ServeCliOptions& o, const serving::
   lo.compare_scratch = o.compare_scratch;
   lo.max_kv_tile = o.max_kv_tile;
   trace.check_fits(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size);
+  trace.arrival_steps(lo.step_seconds);  // every arrival's step fits the step counter
   const double pool = static_cast<double>(lo.capacity_blocks) * lo.shape.page_size *
                       static_cast<double>(lo.shape.kv_bytes_per_token()) * lo.layers;
   const double limit = kMaxServePoolGib * static_cast<double>(int64_t{1} << 30);
@@ -144,7 +145,7 @@ void check_scalars(const ServeCliOptions& o) {
           "--layers must be in [1, " + std::to_string(kMaxServeLayers) + "] (got " + std::to_string(o.layers) + ")");
   require(o.steps >= 0, "--steps must be >= 0 (0: until the trace is done)");
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
-  require(o.step_ms > 0 && std::isfinite(o.step_ms), "--step-ms must be > 0");
+  check_step_ms(o.step_ms);
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   require(o.seed <= kMaxSeed, "--seed must be at most 2^53 - 1");
   parse_check_steps(o.check_steps);
@@ -235,6 +236,7 @@ Table summary_table(const ServeCliOptions& o, const serving::ServeResult& r, con
   const auto measured = [](bool ran, Cell c) { return ran ? c : Cell("not measured"); };
   return key_values("serve summary", {
       {"steps", Cell::integer(m.steps)},
+      {"idle steps jumped over (nothing running or waiting)", Cell::integer(m.idle_steps)},
       {"steps with a batch", Cell::integer(m.batch_steps)},
       {"sequences finished", std::to_string(r.finished) + " of " + std::to_string(r.sequences)},
       {"preemptions", Cell::integer(r.preemptions)},
@@ -356,11 +358,12 @@ void add_serve(CLI::App& app, Action& action) {
   cmd->add_option("--seed", o->seed, "Seed of the K, V and q values on the GPU")->capture_default_str();
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile the planner picks (32, 64 or 128)")
       ->capture_default_str();
-  cmd->add_option("--step-ms", o->step_ms, "Assumed decode step time in ms (maps arrival times to steps)")
-      ->capture_default_str();
+  cmd->add_option("--step-ms", o->step_ms, step_ms_help())->capture_default_str();
   cmd->add_option("--write-trace", o->serving.write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
   cmd->add_option("--series", o->series,
-                  "Write every step to this CSV file, or JSON lines if it ends in .jsonl (tools/plot_serving.py serve)");
+                  "Write every step to this CSV file, or JSON lines if it ends in .jsonl (tools/plot_serving.py "
+                  "serve); idle steps jumped over (nothing running or waiting before an arrival) have no row: the "
+                  "step column skips them");
   add_format(*cmd, o->format);
   add_quiet(*cmd);
   cmd->callback([&action, o] { action = [o] { return run_serve(*o); }; });

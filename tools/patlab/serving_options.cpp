@@ -1,11 +1,32 @@
 #include "serving_options.hpp"
 
 #include <cmath>
+#include <cstdio>
 
 #include "patlab/error.hpp"
 #include "patlab/output_file.hpp"
 
 namespace patlab::cli {
+
+namespace {
+/// `v` in at most 6 significant digits, for messages.
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+}  // namespace
+
+void check_step_ms(double step_ms) {
+  require(std::isfinite(step_ms) && step_ms >= kMinStepMs && step_ms <= kMaxStepMs,
+          "--step-ms must be a finite number in [" + short_number(kMinStepMs) + ", " + short_number(kMaxStepMs) +
+              "] ms (got " + short_number(step_ms) + ")");
+}
+
+std::string step_ms_help() {
+  return "Assumed decode step time in ms, in [" + short_number(kMinStepMs) + ", " + short_number(kMaxStepMs) +
+         "] (maps arrival times to steps; idle steps before an arrival are jumped over, not replayed)";
+}
 
 void ServingOptions::add_to(CLI::App& cmd) {
   cmd.add_option("TRACE", trace,

@@ -16,6 +16,16 @@ inline constexpr double kDefaultCapacityGib = 8.0;
 /// Default tokens per KV block (vLLM's default block size).
 inline constexpr int kDefaultServingPage = 16;
 
+/// Shortest --step-ms of memsim and serve: 1 us, so that arrivals of up to 285 years map to steps
+/// within Trace::arrival_steps()'s 2^53.
+inline constexpr double kMinStepMs = 1e-3;
+/// Longest --step-ms: one minute, far above any decode step.
+inline constexpr double kMaxStepMs = 60e3;
+/// Throws Error(usage) unless `step_ms` (--step-ms) is a finite number in [kMinStepMs, kMaxStepMs].
+void check_step_ms(double step_ms);
+/// The help text of --step-ms, its range included.
+std::string step_ms_help();
+
 /// TRACE, --model, --capacity-gib, --page and --write-trace.
 struct ServingOptions {
   std::string trace;

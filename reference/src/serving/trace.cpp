@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -77,6 +78,13 @@ void expand(Trace& t) {
   }
 }
 
+/// `v` in at most 6 significant digits ("1e+300"), for messages.
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
 PromptPart parse_part(const json::Value& v, const std::string& what, const std::map<std::string, int64_t>& shared,
                       int vocab) {
   PromptPart p;
@@ -120,6 +128,21 @@ int64_t Trace::max_request_tokens() const {
   int64_t m = 0;
   for (const TraceRequest& r : requests) m = std::max(m, r.max_tokens());
   return m;
+}
+
+std::vector<int64_t> Trace::arrival_steps(double step_seconds) const {
+  require(step_seconds > 0 && std::isfinite(step_seconds), "the step time must be a finite number of seconds > 0");
+  std::vector<int64_t> steps;
+  steps.reserve(requests.size());
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const double step = std::floor(requests[r].arrival / step_seconds);
+    require(step >= 0 && step <= static_cast<double>(kMaxArrivalStep),
+            "request " + std::to_string(r) + " arrives at " + short_number(requests[r].arrival) + " s, step " +
+                short_number(step) + " at " + short_number(step_seconds * 1e3) +
+                " ms per step: past the last step a simulation counts (2^53)");
+    steps.push_back(static_cast<int64_t>(step));
+  }
+  return steps;
 }
 
 void Trace::check_fits(int64_t capacity_tokens, int page) const {

@@ -21,6 +21,9 @@ namespace patlab::serving {
 inline constexpr int kMaxSamples = 256;
 /// Default vocabulary size: Llama-2's 32,000 tokens (its tokenizer; any size works).
 inline constexpr int kDefaultVocab = 32000;
+/// Last step a step simulation (memsim, serve) maps an arrival to: 2^53, so that every step number
+/// is exact as a double (JSON and CSV numbers) and stepping past it cannot overflow an int64_t.
+inline constexpr int64_t kMaxArrivalStep = int64_t{1} << 53;
 
 /// One part of a prompt: exactly one of `shared`, `random`, `ids` is set.
 struct PromptPart {
@@ -58,6 +61,10 @@ struct Trace {
 
   /// Longest prompt + output of any request, in tokens.
   int64_t max_request_tokens() const;
+  /// The step in which each request arrives at `step_seconds` per step: floor(arrival / step).
+  /// Throws Error(usage) unless the step time is finite and > 0, and naming the first request
+  /// whose step is past kMaxArrivalStep (or not a number).
+  std::vector<int64_t> arrival_steps(double step_seconds) const;
   /// Throws Error(usage) naming the first request that needs more than `capacity_tokens` KV
   /// tokens (prompt + output), or if the capacity cannot hold one block (`page`).
   void check_fits(int64_t capacity_tokens, int page) const;
