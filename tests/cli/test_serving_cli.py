@@ -100,6 +100,16 @@ def main():
                      "request 0 needs 100004 KV tokens")
         expect_error("memsim: cache smaller than a block", ["memsim", SMALL, "--capacity-gib", "0.000001"],
                      "too small for one block")
+        # Capacities too large to count in tokens or blocks are refused, not overflowed into
+        # "-9223372036854775808 tokens is too small" or "1e+15 GiB is too small for one block".
+        for cmd in ("memsim", "layerkv", "serve"):
+            for cap in ("1e18", "1e308", "inf", "nan", "0", "-1"):
+                expect_error(f"{cmd}: --capacity-gib {cap}", [cmd, SMALL, "--capacity-gib", cap],
+                             "--capacity-gib must be a finite number in (0, 1048576] GiB")
+        expect_error("memsim: capacity past 2^31 - 1 tokens", ["memsim", SMALL, "--capacity-gib", "1e6"],
+                     "--capacity-gib 1000000 holds 8192000000 KV tokens of llama-3-8b, past the 2^31 - 1 memsim models")
+        expect_error("serve: capacity past 2^31 - 1 blocks", ["serve", SMALL, "--capacity-gib", "1e6"],
+                     "--capacity-gib 1000000 is more than 2^31 - 1 blocks")
         expect_error("memsim: unknown model", ["memsim", SMALL, "--model", "gpt-9"], "unknown model 'gpt-9'")
         expect_error("memsim: bad generator key", ["memsim", "gen:rat=3"], "unknown key rat")
         # A repeated key or an empty item of a gen: spec is refused, not read as the last or skipped.

@@ -1,6 +1,7 @@
 // LayerKV's simulation: the time model's formulas, rate scaling, the capacity checks, and the
 // comparison of request-wise and layer-wise allocation on a trace where memory is the limit.
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,12 @@ TEST_CASE("the time model follows its formulas", "[layerkv]") {
   }
   p.prefill_mfu = 1.5;
   require_error([&] { p.validate(); }, "MFU in (0, 1]");
+  // A capacity whose layer-block count does not fit is refused, not cast to a negative count.
+  p.prefill_mfu = 0.5;
+  p.gpu_kv_bytes = 1e15 * (1 << 30);
+  require_error([&] { p.validate(); }, "is past the 2^53 layer-blocks the simulation counts");
+  p.gpu_kv_bytes = std::numeric_limits<double>::infinity();
+  require_error([&] { p.validate(); }, "GPU KV capacity must be a finite number of bytes > 0");
 }
 
 TEST_CASE("quantiles and rate scaling", "[layerkv]") {

@@ -192,6 +192,9 @@ TEST_CASE("memsim: the policies on one trace", "[memsim]") {
   require_error([&] { simulate_memory(t, o, MemPolicy::reserve_max); }, "contiguous regions of 5000 tokens");
   o.capacity_tokens = 64;
   require_error([&] { simulate_memory(t, o, MemPolicy::paged); }, "KV tokens (prompt + output), the cache holds 64");
+  // 2^31 one-token blocks do not fit the exact policy's 32-bit block count: refused, not wrapped.
+  o.capacity_tokens = kMaxMemsimTokens + 1;
+  require_error([&] { simulate_memory(t, o, MemPolicy::exact); }, "past what memsim models (2^31 - 1)");
 }
 
 TEST_CASE("memsim: idle steps before an arrival are jumped over and count as empty steps", "[memsim]") {

@@ -91,7 +91,10 @@ int run_memsim(const MemsimCliOptions& o) {
   const serving::ModelPreset& model = o.serving.preset();
   const double bytes_per_token = static_cast<double>(model.kv_bytes_per_token());
   serving::MemsimOptions mo;
-  mo.capacity_tokens = static_cast<int64_t>(o.serving.capacity_bytes() / bytes_per_token);
+  mo.capacity_tokens = static_cast<int64_t>(o.serving.capacity_bytes() / bytes_per_token);  // <= 2^50: exact
+  require(mo.capacity_tokens <= serving::kMaxMemsimTokens,
+          "--capacity-gib " + short_number(o.serving.capacity_gib) + " holds " + std::to_string(mo.capacity_tokens) +
+              " KV tokens of " + model.name + ", past the 2^31 - 1 memsim models");
   mo.page_size = o.serving.page;
   mo.step_seconds = o.step_ms / 1000.0;
   mo.max_running = o.max_running;

@@ -110,10 +110,12 @@ int32_t pool_blocks(const ServeCliOptions& o, const Shape& shape) {
   const bool given = o.capacity_blocks_option->count() > 0;
   require(!given || o.capacity_blocks > 0, "--capacity-blocks must be > 0 (got " + std::to_string(o.capacity_blocks) + ")");
   const double blocks = given ? o.capacity_blocks : std::floor(o.serving.capacity_bytes() / block_bytes);
-  require(blocks >= 1, "--capacity-gib " + Cell::num(o.serving.capacity_gib, 6).text +
+  require(blocks >= 1, "--capacity-gib " + short_number(o.serving.capacity_gib) +
                            " is too small for one block of " + std::to_string(static_cast<int64_t>(block_bytes)) +
                            " bytes");
-  require(blocks <= static_cast<double>(INT32_MAX), "the pool has more than 2^31 - 1 blocks");
+  require(blocks <= static_cast<double>(INT32_MAX), "--capacity-gib " + short_number(o.serving.capacity_gib) +
+                                                       " is more than 2^31 - 1 blocks of " +
+                                                       std::to_string(static_cast<int64_t>(block_bytes)) + " bytes");
   return static_cast<int32_t>(blocks);
 }
 
@@ -341,7 +343,9 @@ void add_serve(CLI::App& app, Action& action) {
   cmd->add_option("--dtype", o->dtype, "Storage type of q, K, V: fp16 or bf16")->check(non_empty());
   o->capacity_blocks_option = cmd->add_option("--capacity-blocks", o->capacity_blocks, "KV blocks of one layer's pool");
   o->capacity_gib_option =
-      cmd->add_option("--capacity-gib", o->serving.capacity_gib, "KV memory of one layer's pool, GiB (instead of blocks)")
+      cmd->add_option("--capacity-gib", o->serving.capacity_gib,
+                      "KV memory of one layer's pool, GiB (instead of blocks), in (0, " + short_number(kMaxCapacityGib) +
+                          "]; at most 2^31 - 1 blocks and " + short_number(kMaxServePoolGib) + " GiB over all layers")
           ->capture_default_str();
   o->capacity_blocks_option->excludes(o->capacity_gib_option);
   cmd->add_option("--layers", o->layers, "Layers: one pool slice each, same block tables and plan")

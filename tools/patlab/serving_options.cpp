@@ -8,14 +8,11 @@
 
 namespace patlab::cli {
 
-namespace {
-/// `v` in at most 6 significant digits, for messages.
 std::string short_number(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
+  std::snprintf(buf, sizeof buf, "%.10g", v);
   return buf;
 }
-}  // namespace
 
 void check_step_ms(double step_ms) {
   require(std::isfinite(step_ms) && step_ms >= kMinStepMs && step_ms <= kMaxStepMs,
@@ -37,7 +34,8 @@ void ServingOptions::add_to(CLI::App& cmd) {
   for (const auto& m : serving::model_presets()) names += (names.empty() ? "" : ", ") + m.name;
   cmd.add_option("--model", model, "Model preset: layers, heads, head dim, parameters (" + names + ")")
       ->capture_default_str();
-  cmd.add_option("--capacity-gib", capacity_gib, "GPU memory given to the KV cache, GiB (all layers)")
+  cmd.add_option("--capacity-gib", capacity_gib,
+                 "GPU memory given to the KV cache, GiB (all layers), in (0, " + short_number(kMaxCapacityGib) + "]")
       ->capture_default_str();
   cmd.add_option("--page", page, "Tokens per KV block")->capture_default_str();
   cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
@@ -55,8 +53,9 @@ serving::Trace ServingOptions::load() const {
 }
 
 double ServingOptions::capacity_bytes() const {
-  require(capacity_gib > 0 && std::isfinite(capacity_gib),
-          "--capacity-gib must be > 0 (got " + std::to_string(capacity_gib) + ")");
+  require(capacity_gib > 0 && capacity_gib <= kMaxCapacityGib,  // false for NaN too
+          "--capacity-gib must be a finite number in (0, " + short_number(kMaxCapacityGib) + "] GiB (got " +
+              short_number(capacity_gib) + ")");
   return capacity_gib * static_cast<double>(int64_t{1} << 30);
 }
 

@@ -44,8 +44,11 @@ std::vector<std::vector<std::string>> LayerKvParams::table() const {
 }
 
 void LayerKvParams::validate() const {
-  require(gpu_kv_bytes > 0 && std::isfinite(gpu_kv_bytes), "GPU KV capacity must be > 0");
+  require(gpu_kv_bytes > 0 && std::isfinite(gpu_kv_bytes), "GPU KV capacity must be a finite number of bytes > 0");
   require(page_size >= 1, "page size must be >= 1");
+  require(model.kv_bytes_per_token_layer() > 0, "the model's KV bytes per token must be > 0");
+  require(gpu_kv_bytes / (static_cast<double>(page_size) * model.kv_bytes_per_token_layer()) <= kMaxLayerBlocks,
+          "GPU KV capacity of " + fmt(gpu_kv_bytes / (1 << 30), "GiB") + " is past the 2^53 layer-blocks the simulation counts");
   require(pcie_bytes_per_s > 0, "PCIe bandwidth must be > 0");
   require(peak_flops > 0 && prefill_mfu > 0 && prefill_mfu <= 1, "peak FLOP/s must be > 0 and MFU in (0, 1]");
   require(hbm_bytes_per_s > 0 && decode_hbm_efficiency > 0 && decode_hbm_efficiency <= 1,

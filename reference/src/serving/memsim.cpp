@@ -215,8 +215,8 @@ MemResult simulate_memory(const Trace& trace, const MemsimOptions& o, MemPolicy 
   require(o.page_size >= 1, "page size must be >= 1");
   require(o.reserve_tokens >= 1, "reserved tokens per sample must be >= 1");
   require(o.max_running >= 0, "max running must be >= 0 (0: no limit)");
-  require(o.capacity_tokens <= int64_t{1} << 31, "KV capacity of " + std::to_string(o.capacity_tokens) +
-                                                     " tokens is past what memsim models (2^31)");
+  require(o.capacity_tokens <= kMaxMemsimTokens, "KV capacity of " + std::to_string(o.capacity_tokens) +
+                                                     " tokens is past what memsim models (2^31 - 1)");
   const int page = policy == MemPolicy::exact ? 1 : o.page_size;
   trace.check_fits(o.capacity_tokens, page);
   for (size_t r = 0; r < trace.requests.size(); ++r)

@@ -35,6 +35,8 @@ namespace patlab::serving {
 
 /// Fewest layers a layer-wise admission must hold on the GPU (one computing, one offloading).
 inline constexpr int kMinResidentLayers = 2;
+/// Most layer-blocks of GPU KV capacity (LayerKvParams::layer_blocks()): 2^53, exact as a double.
+inline constexpr double kMaxLayerBlocks = 9007199254740992.0;
 
 /// Parameters of the time model and the SLOs.
 struct LayerKvParams {
@@ -51,7 +53,7 @@ struct LayerKvParams {
 
   /// Every parameter as (name, value, source) rows for the run table.
   std::vector<std::vector<std::string>> table() const;
-  /// Throws Error(usage) naming the first value out of range.
+  /// Throws Error(usage) naming the first value out of range (a capacity past kMaxLayerBlocks too).
   void validate() const;
   /// Seconds to prefill `tokens` new tokens of one sequence in one layer (FLOPs / (peak x MFU)).
   double prefill_layer_seconds(int64_t tokens) const;

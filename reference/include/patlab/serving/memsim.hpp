@@ -19,12 +19,17 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "patlab/serving/trace.hpp"
 
 namespace patlab::serving {
+
+/// Largest KV capacity memsim models, in tokens: the exact policy's 1-token blocks are counted
+/// in 32 bits (BlockManagerOptions::num_blocks).
+inline constexpr int64_t kMaxMemsimTokens = std::numeric_limits<int32_t>::max();
 
 /// Knobs of the replay.
 struct MemsimOptions {
@@ -77,7 +82,8 @@ struct MemResult {
 /// Progress callback: (policy, step, finished sequences, total sequences).
 using MemProgress = std::function<void(MemPolicy, int64_t, int64_t, int64_t)>;
 
-/// Replays `trace` under `policy`. Throws Error(usage) if the trace cannot fit (check_fits) or
+/// Replays `trace` under `policy`. Throws Error(usage) on a capacity past kMaxMemsimTokens, if
+/// the trace cannot fit (check_fits) or
 /// an arrival is past the last step (Trace::arrival_steps).
 MemResult simulate_memory(const Trace& trace, const MemsimOptions& options, MemPolicy policy,
                           const MemProgress& progress = nullptr);
