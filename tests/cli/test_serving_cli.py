@@ -126,7 +126,14 @@ def main():
                          "cannot write trace file /dev/full")
             expect_error("memsim: --series on a full disk", ["memsim", SMALL, "--series", "/dev/full"],
                          "cannot write series file /dev/full")
-        expect_error("layerkv: bad rate", ["layerkv", SMALL, "--rates", "2,-1"], "'-1' is not a positive rate")
+        rates = "is not a finite rate in [0.001, 1000000] requests/s"
+        expect_error("layerkv: bad rate", ["layerkv", SMALL, "--rates", "2,-1"], "'-1' " + rates)
+        expect_error("layerkv: infinite rate", ["layerkv", SMALL, "--rates", "inf"], "'inf' " + rates)
+        expect_error("layerkv: a rate too slow to time (TTFT read 0)", ["layerkv", SMALL, "--rates", "1e-300"],
+                     "'1e-300' " + rates)
+        expect_error("layerkv: empty rate", ["layerkv", SMALL, "--rates", "3,,4"], "'' " + rates)
+        expect_error("layerkv: trailing comma in --rates", ["layerkv", SMALL, "--rates", "1,2,"],
+                     "--rates: '' after the last comma " + rates)
 
         saved = os.path.join(tmp, "small.json")
         p = run(["memsim", SMALL, "--format", "json", "--write-trace", saved])
@@ -166,6 +173,9 @@ def serve_cases(tmp, bad):
     expect_error("serve: bad page", ["serve", SMALL, "--page", "24"], "page")
     expect_error("serve: bad head dim", ["serve", SMALL, "--head-dim", "96"], "head")
     expect_error("serve: bad tile", ["serve", SMALL, "--max-kv-tile", "48"], "--max-kv-tile must be 32, 64 or 128")
+    for seed in ("-1", "9007199254740992", "1.5", ""):  # -1 read as 2^64 - 1 said "must be at most 2^53 - 1"
+        expect_error(f"serve: --seed {seed!r}", ["serve", SMALL, "--seed", seed],
+                     f"--seed must be an integer in [0, 2^53 - 1] (got '{seed}')")
 
     series = os.path.join(tmp, "serve.csv")
     p = run(["serve", SMALL, "--compare-scratch", "--format", "json", "--series", series])

@@ -50,6 +50,10 @@ TEST_CASE("quantiles and rate scaling", "[layerkv]") {
   const Trace fast = with_rate(t, 8);
   CHECK(close_to(fast.requests.back().arrival, 100.0 / 8));
   require_error([] { with_rate(resolve_trace("gen:requests=5,rate=0"), 2); }, "all arrive at t = 0");
+  require_error([&] { with_rate(t, std::numeric_limits<double>::infinity()); }, "must be a finite number > 0");
+  Trace instant = t;  // arrivals spanning 5e-324 s: the scale factor overflows
+  for (TraceRequest& r : instant.requests) r.arrival = std::numeric_limits<double>::denorm_min();
+  require_error([&] { with_rate(instant, 2); }, "too short to scale");
 }
 
 namespace {

@@ -26,8 +26,18 @@ struct LayerKvCliOptions {
   double tpot_slo_ms = 100.0;
 };
 
+/// Slowest rate --rates accepts, requests/s: the scaled arrivals of 2^20 requests stay within
+/// 10^9 s, where a double still resolves a microsecond of TTFT (at 1e-300 every TTFT read 0).
+constexpr double kMinRate = 1e-3;
+/// Fastest rate --rates accepts, requests/s: beyond it every trace arrives at once anyway.
+constexpr double kMaxRate = 1e6;
+
+/// --rates: a comma-separated list of finite rates in [kMinRate, kMaxRate]. An empty item is
+/// refused, the trailing one ("1,2,") too, which parse_number_list() does not see.
 std::vector<double> parse_rates(const std::string& text) {
-  return parse_number_list(text, "--rates", "a positive rate", "rate", [](double v) { return v > 0; });
+  const std::string kind = "a finite rate in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) + "] requests/s";
+  require(text.empty() || text.back() != ',', "--rates: '' after the last comma is not " + kind);
+  return parse_number_list(text, "--rates", kind, "rate", [](double v) { return v >= kMinRate && v <= kMaxRate; });
 }
 
 Table results_table(const std::vector<serving::LayerKvResult>& results) {
@@ -94,7 +104,9 @@ void add_layerkv(CLI::App& app, Action& action) {
                                             "with host offload; TTFT, TPOT and SLO violations over arrival rates");
   o->serving.add_to(*cmd);
   add_format(*cmd, o->format);
-  cmd->add_option("--rates", o->rates, "Arrival rates to sweep, requests/s (the trace's arrivals are scaled)")
+  cmd->add_option("--rates", o->rates,
+                  "Arrival rates to sweep, requests/s, each in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) +
+                      "] (the trace's arrivals are scaled)")
       ->capture_default_str();
   cmd->add_option("--pcie-gbs", o->pcie_gbs, "Host-device bandwidth, GB/s (PCIe 5.0 x16 measured-typical)")
       ->capture_default_str();

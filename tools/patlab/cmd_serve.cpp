@@ -3,6 +3,7 @@
 // planner (validated, optionally against make_plan()), and on a GPU the chosen stage runs on
 // every layer of a pool that lives across steps (gpu::ServeSession). Without a GPU everything but
 // the kernels runs, one line says so, and the exit code is 77.
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -47,7 +48,7 @@ struct ServeCliOptions {
   int max_running = 0;
   std::string check_steps = "1";
   bool compare_scratch = false;
-  uint64_t seed = 1;
+  std::string seed = "1";  ///< --seed as given: parse_seed() reads it
   int max_kv_tile = kDefaultMaxKvTile;
   double step_ms = kServeDefaultStepMs;
   std::string format = "table";
@@ -91,6 +92,17 @@ int64_t parse_check_steps(const std::string& text) {
     used = 0;
   }
   require(used == text.size() && v >= 0, "--check-steps must be a count >= 0 or 'all' (got '" + text + "')");
+  return v;
+}
+
+/// --seed: a decimal integer in [0, kMaxSeed], the rule of the workload commands' --seed (whose
+/// validator options.cpp keeps to itself). Read as text: CLI11 wraps "-1" into 2^64 - 1.
+uint64_t parse_seed(const std::string& text) {
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  const std::from_chars_result r = std::from_chars(text.data(), end, v);
+  require(!text.empty() && r.ec == std::errc() && r.ptr == end && v <= kMaxSeed,
+          "--seed must be an integer in [0, 2^53 - 1] (got '" + one_line(text) + "')");
   return v;
 }
 
@@ -149,7 +161,7 @@ void check_scalars(const ServeCliOptions& o) {
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
   check_step_ms(o.step_ms);
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
-  require(o.seed <= kMaxSeed, "--seed must be at most 2^53 - 1");
+  parse_seed(o.seed);
   parse_check_steps(o.check_steps);
 }
 
@@ -227,7 +239,7 @@ Table run_table(const ServeCliOptions& o, const serving::Trace& trace, const ser
       {"decode step (assumed, maps arrivals to steps)", Cell::num(o.step_ms, 1).text + " ms"},
       {"max running sequences", o.max_running ? std::to_string(o.max_running) : std::string("no limit")},
       {"preemption", "vLLM v1: recompute the most recently admitted running sequence"},
-      {"trace seed / K, V, q seed", std::to_string(trace.seed) + " / " + std::to_string(o.seed)},
+      {"trace seed / K, V, q seed", std::to_string(trace.seed) + " / " + std::to_string(parse_seed(o.seed))},
       {"commit", patlab_commit()},
   });
 }
@@ -295,7 +307,7 @@ int run_serve(const ServeCliOptions& o) {
     config.layers = lo.layers;
     config.stage = stage.slug;
     config.max_kv_tile = o.max_kv_tile;
-    config.seed = o.seed;
+    config.seed = parse_seed(o.seed);
     session = std::make_unique<gpu::ServeSession>(config);
     executor = std::make_unique<SessionExecutor>(*session);
   } else {
@@ -359,7 +371,8 @@ void add_serve(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--compare-scratch", o->compare_scratch,
                 "Also plan every step from scratch (make_plan), time it, and require the same plan");
-  cmd->add_option("--seed", o->seed, "Seed of the K, V and q values on the GPU")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the K, V and q values on the GPU (an integer in [0, 2^53 - 1])")
+      ->capture_default_str();
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile the planner picks (32, 64 or 128)")
       ->capture_default_str();
   cmd->add_option("--step-ms", o->step_ms, step_ms_help())->capture_default_str();

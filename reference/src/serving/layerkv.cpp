@@ -89,10 +89,12 @@ double quantile(std::vector<double> v, double q) {
 }
 
 Trace with_rate(const Trace& trace, double rate) {
-  require(rate > 0 && std::isfinite(rate), "arrival rate must be > 0 requests/s");
+  require(rate > 0 && std::isfinite(rate), "arrival rate must be a finite number > 0 requests/s (got " + fmt(rate, "requests/s") + ")");
   const double last = trace.requests.back().arrival;
   require(last > 0, "the trace's requests all arrive at t = 0: it has no rate to scale (generate it with rate > 0)");
   const double factor = static_cast<double>(trace.requests.size()) / last / rate;
+  require(std::isfinite(factor), "the trace's arrivals span " + fmt(last, "s") + ": too short to scale to " +
+                                     fmt(rate, "requests/s"));
   Trace t = trace;
   for (TraceRequest& r : t.requests) r.arrival *= factor;
   return t;

@@ -92,7 +92,9 @@ double quantile(std::vector<double> v, double q);
 /// alone (request-wise: all layers; layer-wise: kMinResidentLayers layers).
 LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy);
 
-/// `trace` with arrival times scaled so that its mean arrival rate is `rate` per second.
+/// `trace` with arrival times scaled so that its mean arrival rate is `rate` per second. Throws
+/// Error(usage) unless `rate` is a finite number > 0 and the trace's arrivals span a time that
+/// scales to it (not all at t = 0, not so short that the scale factor overflows).
 Trace with_rate(const Trace& trace, double rate);
 
 }  // namespace patlab::serving
