@@ -119,6 +119,9 @@ def main():
         expect_error("serve: trailing + in system=", ["serve", "gen:requests=4,system=100x0.5+"],
                      "empty item (a stray +)")
         expect_error("memsim: missing file", ["memsim", os.path.join(tmp, "none.json")], "cannot read trace file")
+        for cmd, option in (("memsim", "--write-trace"), ("layerkv", "--write-trace"), ("serve", "--write-trace"),
+                            ("memsim", "--series"), ("serve", "--series")):  # an empty path wrote nothing, silently
+            expect_error(f"{cmd}: {option} ''", [cmd, SMALL, option, ""], f"{option}: empty value")
         for cmd in ("memsim", "layerkv", "serve"):  # refused before reading: reading it never ended
             expect_error(f"{cmd}: /dev/zero", [cmd, "/dev/zero"], "trace file '/dev/zero' is not a regular file")
         if os.path.exists("/dev/full"):  # a full disk: the error shows only when the stream is flushed

@@ -161,7 +161,8 @@ void add_memsim(CLI::App& app, Action& action) {
   cmd->add_option("--series", o->series,
                   "Write every step of every policy to this CSV file (tools/plot_serving.py); idle steps jumped over "
                   "(nothing running or waiting before an arrival, every column 0) have no row: the step column "
-                  "skips them");
+                  "skips them")
+      ->check(non_empty());
   cmd->callback([&action, o] { action = [o] { return run_memsim(*o); }; });
 }
 

@@ -376,11 +376,13 @@ void add_serve(CLI::App& app, Action& action) {
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile the planner picks (32, 64 or 128)")
       ->capture_default_str();
   cmd->add_option("--step-ms", o->step_ms, step_ms_help())->capture_default_str();
-  cmd->add_option("--write-trace", o->serving.write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
+  cmd->add_option("--write-trace", o->serving.write_trace, "Also write the trace (e.g. a generated one) to this JSON file")
+      ->check(non_empty());
   cmd->add_option("--series", o->series,
                   "Write every step to this CSV file, or JSON lines if it ends in .jsonl (tools/plot_serving.py "
                   "serve); idle steps jumped over (nothing running or waiting before an arrival) have no row: the "
-                  "step column skips them");
+                  "step column skips them")
+      ->check(non_empty());
   add_format(*cmd, o->format);
   add_quiet(*cmd);
   cmd->callback([&action, o] { action = [o] { return run_serve(*o); }; });

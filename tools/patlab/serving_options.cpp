@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "options.hpp"
 #include "patlab/error.hpp"
 #include "patlab/output_file.hpp"
 
@@ -38,7 +39,8 @@ void ServingOptions::add_to(CLI::App& cmd) {
                  "GPU memory given to the KV cache, GiB (all layers), in (0, " + short_number(kMaxCapacityGib) + "]")
       ->capture_default_str();
   cmd.add_option("--page", page, "Tokens per KV block")->capture_default_str();
-  cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
+  cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file")
+      ->check(non_empty());
 }
 
 serving::Trace ServingOptions::load() const {
