@@ -58,6 +58,34 @@ def steps_of(args, quick_s=10):
     return (summary.get("steps"), summary.get("idle steps jumped over (nothing running or waiting)")), p
 
 
+def quick_error(name, args, needle, quick_s=10):
+    """expect_error() for a run that must also be refused within quick_s seconds."""
+    try:
+        p = subprocess.run([PATLAB] + args, capture_output=True, text=True, timeout=quick_s)
+    except subprocess.TimeoutExpired:
+        check(name, False, f"still running after {quick_s} s")
+        return
+    cli_checks.expect_error(name, p, needle)
+
+
+def upfront_cases():
+    """Traces no run could finish are refused before their prompts are expanded or anything runs:
+    100 prompts of 2^24 - 1 shared tokens took 15 s and 6.7 GB before the cache check; n above
+    --max-running made serve wait forever."""
+    huge = "gen:requests=100,system=16777215x1,max=2,rate=0"
+    for cmd, needle in (("memsim", "request 0 needs 16777217 KV tokens (prompt + output), the cache holds 65536"),
+                        ("serve", "request 0 needs 16777217 KV tokens (prompt + output), the cache holds 262144"),
+                        ("layerkv", "request 0 needs 33554464 layer-blocks (request-wise)")):
+        quick_error(f"{cmd}: a request longer than the cache, before expanding", [cmd, huge], needle)
+    quick_error("memsim: more prompt tokens than a trace may hold", ["memsim", huge, "--capacity-gib", "4096"],
+                "past the 268435456 (2^28) a trace may hold in all")
+    for cmd in ("serve", "memsim"):
+        quick_error(f"{cmd}: n above --max-running", [cmd, "gen:requests=2,n=4,rate=0", "--max-running", "2"],
+                    "request 0 has n = 4 samples, more than --max-running 2")
+    quick_error("layerkv: a cache too small for one block, before any progress line",
+                ["layerkv", SMALL, "--capacity-gib", "0.0001"], "is too small for one block in 32 layers")
+
+
 def idle_cases(tmp):
     """Idle time before an arrival is jumped over, not stepped through (that took minutes and
     gigabytes), with the steps the step-by-step replay counts; an arrival or a --step-ms whose
@@ -155,6 +183,7 @@ def main():
         check("layerkv: every parameter has a source", len(sources) >= 10 and all(r[2] for r in sources), str(sources))
         serve_cases(tmp, bad)
         idle_cases(tmp)
+        upfront_cases()
     print(f"{len(failures)} failed" if failures else "all passed")
     sys.exit(1 if failures else 0)
 

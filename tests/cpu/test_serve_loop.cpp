@@ -283,6 +283,11 @@ TEST_CASE("serve loop: bad options and a pool too small for one request", "[serv
   require_error([&] { run_serve_loop(trace, o, nullptr); }, "KV tokens");
   o = loop_options(0);
   require_error([&] { run_serve_loop(trace, o, nullptr); }, "at least one block");
+  // Samples are admitted together: n = 4 under a limit of 2 running sequences waited forever.
+  o = loop_options(1024);
+  o.max_running = 2;
+  require_error([&] { run_serve_loop(trace_of("gen:requests=2,rate=0,prompt=10,output=5,n=4"), o, nullptr); },
+                "request 0 has n = 4 samples, more than --max-running 2");
 }
 
 TEST_CASE("serve loop: idle steps before an arrival are jumped over, the steps after them unchanged", "[serve]") {

@@ -70,7 +70,11 @@ int run_layerkv(LayerKvCliOptions o) {
   o.params.ttft_slo_s = o.ttft_slo_ms / 1000.0;
   o.params.tpot_slo_s = o.tpot_slo_ms / 1000.0;
   o.params.validate();
-  const serving::Trace trace = o.serving.load();
+  // Before the prompts are expanded (and before a progress line): one line, exit 2.
+  const serving::Trace trace = o.serving.load([&o](const serving::Trace& t) {
+    for (serving::LayerPolicy p : {serving::LayerPolicy::request_wise, serving::LayerPolicy::layer_wise})
+      serving::check_layerkv_fits(t, o.params, p);
+  });
   std::vector<serving::LayerKvResult> results;
   for (double rate : rates) {
     const serving::Trace scaled = serving::with_rate(trace, rate);

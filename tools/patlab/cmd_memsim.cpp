@@ -87,7 +87,6 @@ int run_memsim(const MemsimCliOptions& o) {
   check_step_ms(o.step_ms);
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
   require(o.reserve >= 1, "--reserve must be >= 1 token");
-  const serving::Trace trace = o.serving.load();
   const serving::ModelPreset& model = o.serving.preset();
   const double bytes_per_token = static_cast<double>(model.kv_bytes_per_token());
   serving::MemsimOptions mo;
@@ -99,7 +98,12 @@ int run_memsim(const MemsimCliOptions& o) {
   mo.step_seconds = o.step_ms / 1000.0;
   mo.max_running = o.max_running;
   mo.reserve_tokens = o.reserve;
-  trace.check_fits(mo.capacity_tokens, mo.page_size);  // before any replay: one line, exit 2
+  // Before the prompts are expanded (and any replay): one line, exit 2.
+  const serving::Trace trace = o.serving.load([&mo](const serving::Trace& t) {
+    t.check_fits(mo.capacity_tokens, mo.page_size);
+    t.check_samples(mo.max_running);
+    t.arrival_steps(mo.step_seconds);
+  });
 
   auto last = std::chrono::steady_clock::now();
   const serving::MemProgress progress = [&](serving::MemPolicy p, int64_t step, int64_t done, int64_t total) {

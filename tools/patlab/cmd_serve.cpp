@@ -132,7 +132,7 @@ int32_t pool_blocks(const ServeCliOptions& o, const Shape& shape) {
 }
 
 /// Refuses bad values before the trace is read or anything is allocated.
-serving::ServeLoopOptions loop_options(const ServeCliOptions& o, const serving::Trace& trace) {
+serving::ServeLoopOptions loop_options(const ServeCliOptions& o) {
   serving::ServeLoopOptions lo;
   lo.shape = serve_shape(o);
   lo.capacity_blocks = pool_blocks(o, lo.shape);
@@ -143,8 +143,6 @@ serving::ServeLoopOptions loop_options(const ServeCliOptions& o, const serving::
   lo.check_steps = parse_check_steps(o.check_steps);
   lo.compare_scratch = o.compare_scratch;
   lo.max_kv_tile = o.max_kv_tile;
-  trace.check_fits(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size);
-  trace.arrival_steps(lo.step_seconds);  // every arrival's step fits the step counter
   const double pool = static_cast<double>(lo.capacity_blocks) * lo.shape.page_size *
                       static_cast<double>(lo.shape.kv_bytes_per_token()) * lo.layers;
   const double limit = kMaxServePoolGib * static_cast<double>(int64_t{1} << 30);
@@ -293,8 +291,13 @@ int run_serve(const ServeCliOptions& o) {
   const Format format = parse_format(o.format);
   check_scalars(o);
   const StageInfo& stage = gpu_stage(o.stage);
-  const serving::Trace trace = o.serving.load();
-  const serving::ServeLoopOptions lo = loop_options(o, trace);
+  const serving::ServeLoopOptions lo = loop_options(o);
+  // What run_serve_loop() refuses, before the prompts are expanded: one line, exit 2.
+  const serving::Trace trace = o.serving.load([&lo](const serving::Trace& t) {
+    t.check_fits(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size);
+    t.check_samples(lo.max_running);
+    t.arrival_steps(lo.step_seconds);
+  });
   // The device next: a broken CUDA host stops here; none at all runs the loop without kernels.
   const gpu::DeviceInfo device = gpu::probe();
   if (device.broken) throw Error(ErrorKind::device, "CUDA does not work on this host: " + device.reason);

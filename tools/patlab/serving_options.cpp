@@ -43,11 +43,11 @@ void ServingOptions::add_to(CLI::App& cmd) {
       ->check(non_empty());
 }
 
-serving::Trace ServingOptions::load() const {
+serving::Trace ServingOptions::load(const serving::TraceCheck& check) const {
   require(page >= 1 && page <= 1024, "--page must be in [1, 1024] (got " + std::to_string(page) + ")");
   preset();
   capacity_bytes();
-  serving::Trace t = serving::resolve_trace(trace);
+  serving::Trace t = serving::resolve_trace(trace, check);
   if (!write_trace.empty()) {
     write_output_file(write_trace, "trace file", [&](std::ostream& out) { out << serving::trace_to_json(t); });
   }

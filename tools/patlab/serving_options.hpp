@@ -43,8 +43,10 @@ struct ServingOptions {
 
   /// Registers the options on `cmd`.
   void add_to(CLI::App& cmd);
-  /// The trace (file or gen: spec), written to --write-trace when given; Error(usage) on bad input.
-  serving::Trace load() const;
+  /// The trace (file or gen: spec), written to --write-trace when given; Error(usage) on bad
+  /// input and on what `check` refuses, which sees the trace before its prompts are expanded (a
+  /// request too long for the cache is refused before the token ids take memory).
+  serving::Trace load(const serving::TraceCheck& check = {}) const;
   /// The model preset; Error(usage) on an unknown name.
   const serving::ModelPreset& preset() const { return serving::find_model(model); }
   /// KV bytes the capacity stands for; Error(usage) unless --capacity-gib is a finite number in

@@ -305,17 +305,23 @@ class LayerSim {
 
 }  // namespace
 
-LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy) {
+void check_layerkv_fits(const Trace& trace, const LayerKvParams& params, LayerPolicy policy) {
   params.validate();
   const int64_t per_layer = params.layer_blocks();
   const int layers = policy == LayerPolicy::request_wise ? params.model.layers : kMinResidentLayers;
   require(per_layer >= layers, "GPU KV cache of " + fmt(params.gpu_kv_bytes / (1 << 30), "GiB") +
                                    " is too small for one block in " + std::to_string(layers) + " layers");
+  const std::vector<int64_t> prompts = trace.prompt_lengths();
   for (size_t r = 0; r < trace.requests.size(); ++r) {
-    const int64_t need = (trace.requests[r].max_tokens() + params.page_size - 1) / params.page_size * layers;
+    const int64_t tokens = prompts[r] + trace.requests[r].output_tokens;
+    const int64_t need = (tokens + params.page_size - 1) / params.page_size * layers;
     require(need <= per_layer, "request " + std::to_string(r) + " needs " + std::to_string(need) + " layer-blocks (" +
                                    layer_policy_name(policy) + "), the GPU KV cache holds " + std::to_string(per_layer));
   }
+}
+
+LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy) {
+  check_layerkv_fits(trace, params, policy);
   LayerKvResult res = LayerSim(trace, params, policy).run();
   return res;
 }

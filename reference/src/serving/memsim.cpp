@@ -219,10 +219,7 @@ MemResult simulate_memory(const Trace& trace, const MemsimOptions& o, MemPolicy 
                                                      " tokens is past what memsim models (2^31 - 1)");
   const int page = policy == MemPolicy::exact ? 1 : o.page_size;
   trace.check_fits(o.capacity_tokens, page);
-  for (size_t r = 0; r < trace.requests.size(); ++r)
-    require(o.max_running == 0 || trace.requests[r].samples <= o.max_running,
-            "request " + std::to_string(r) + " has n = " + std::to_string(trace.requests[r].samples) +
-                " samples, more than --max-running " + std::to_string(o.max_running));
+  trace.check_samples(o.max_running);
   if (policy == MemPolicy::reserve_max || policy == MemPolicy::reserve_exact) {
     for (size_t r = 0; r < trace.requests.size(); ++r) {
       const TraceRequest& q = trace.requests[r];

@@ -130,6 +130,7 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
                            const ServeProgress& progress) {
   check_options(o);
   trace.check_fits(int64_t{o.capacity_blocks} * o.shape.page_size, o.shape.page_size);
+  trace.check_samples(o.max_running);
   ServeResult res;
   bool with_plan = true;
   res.planner = loop_planner_options(o, executor, with_plan);

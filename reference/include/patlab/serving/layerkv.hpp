@@ -88,8 +88,12 @@ struct LayerKvResult {
 /// The q-quantile (0..1) of `v` (nearest rank); 0 for an empty vector.
 double quantile(std::vector<double> v, double q);
 
-/// Simulates `trace` under `policy`. Throws Error(usage) if a sequence cannot fit the GPU cache
-/// alone (request-wise: all layers; layer-wise: kMinResidentLayers layers).
+/// Throws Error(usage) on bad parameters, or if the GPU cache cannot hold one block in the layers
+/// `policy` needs or a sequence cannot fit it alone (request-wise: all layers; layer-wise:
+/// kMinResidentLayers layers). Works before the trace's prompts are expanded (a TraceCheck).
+void check_layerkv_fits(const Trace& trace, const LayerKvParams& params, LayerPolicy policy);
+
+/// Simulates `trace` under `policy`. Throws Error(usage) as check_layerkv_fits() does.
 LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy);
 
 /// `trace` with arrival times scaled so that its mean arrival rate is `rate` per second. Throws

@@ -122,7 +122,8 @@ using ServeProgress = std::function<void(const ServeResult&)>;
 
 /// Runs the loop over `trace` (see the file comment). `executor` may be null (no GPU: everything
 /// but the attention runs). Throws Error(usage) on bad options, on a trace with a request that
-/// cannot fit the pool alone (Trace::check_fits) and on an arrival past the last step
+/// cannot fit the pool alone (Trace::check_fits) or has more samples than max_running
+/// (Trace::check_samples: it would wait forever) and on an arrival past the last step
 /// (Trace::arrival_steps), before the first step.
 ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& options, StepExecutor* executor,
                            const ServeProgress& progress = {});
