@@ -68,6 +68,22 @@ def quick_error(name, args, needle, quick_s=10):
     cli_checks.expect_error(name, p, needle)
 
 
+def peak_rss_bytes(args):
+    """Exit code and peak resident set of a patlab run (ru_maxrss from wait4, KiB on Linux)."""
+    proc = subprocess.Popen([PATLAB] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    return usage.ru_maxrss * 1024
+
+
+def small_file_memory(tmp):
+    """A 100-byte trace file is read into a buffer of its size, not of the 256 MiB a trace may
+    have (that buffer was the whole peak of memsim and serve on small traces)."""
+    one = arrivals_trace(tmp, "small.json", ["0"])
+    for cmd in ("memsim", "serve"):
+        rss = peak_rss_bytes([cmd, one])
+        check(f"{cmd}: a small trace file in little memory", rss < 64 << 20, f"peak {rss >> 20} MiB")
+
+
 def upfront_cases():
     """Traces no run could finish are refused before their prompts are expanded or anything runs:
     100 prompts of 2^24 - 1 shared tokens took 15 s and 6.7 GB before the cache check; n above
@@ -184,6 +200,7 @@ def main():
         serve_cases(tmp, bad)
         idle_cases(tmp)
         upfront_cases()
+        small_file_memory(tmp)
     print(f"{len(failures)} failed" if failures else "all passed")
     sys.exit(1 if failures else 0)
 
