@@ -179,6 +179,10 @@ def main():
         expect_error("layerkv: a rate too slow to time (TTFT read 0)", ["layerkv", SMALL, "--rates", "1e-300"],
                      "'1e-300' " + rates)
         expect_error("layerkv: empty rate", ["layerkv", SMALL, "--rates", "3,,4"], "'' " + rates)
+        for option, value in (("--pcie-gbs", "inf"), ("--ttft-slo-ms", "inf"), ("--tpot-slo-ms", "nan")):
+            expect_error(f"layerkv: {option} {value}", ["layerkv", SMALL, option, value],
+                         f"{option} must be a finite number > 0 (got {value})")  # inf was read as no limit
+        expect_error("layerkv: --mfu nan", ["layerkv", SMALL, "--mfu", "nan"], "--mfu must be in (0, 1] (got nan)")
         expect_error("layerkv: trailing comma in --rates", ["layerkv", SMALL, "--rates", "1,2,"],
                      "--rates: '' after the last comma " + rates)
 

@@ -40,6 +40,12 @@ TEST_CASE("the time model follows its formulas", "[layerkv]") {
   require_error([&] { p.validate(); }, "is past the 2^53 layer-blocks the simulation counts");
   p.gpu_kv_bytes = std::numeric_limits<double>::infinity();
   require_error([&] { p.validate(); }, "GPU KV capacity must be a finite number of bytes > 0");
+  p.gpu_kv_bytes = 8.0 * (1 << 30);
+  p.pcie_bytes_per_s = std::numeric_limits<double>::infinity();  // was taken as free transfers
+  require_error([&] { p.validate(); }, "PCIe bandwidth must be a finite number > 0");
+  p.pcie_bytes_per_s = 55e9;
+  p.tpot_slo_s = std::numeric_limits<double>::infinity();
+  require_error([&] { p.validate(); }, "SLOs must be finite numbers of seconds > 0");
 }
 
 TEST_CASE("quantiles and rate scaling", "[layerkv]") {

@@ -1,6 +1,7 @@
 // patlab layerkv: request-wise vs layer-wise KV allocation (LayerKV) on a trace, simulated on the
 // CPU over a sweep of arrival rates: TTFT p50/p99, TPOT, SLO violations. Every parameter of the
 // time model is printed with its source.
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -62,7 +63,14 @@ Table results_table(const std::vector<serving::LayerKvResult>& results) {
 int run_layerkv(LayerKvCliOptions o) {
   const Format format = parse_format(o.format);
   const std::vector<double> rates = parse_rates(o.rates);
-  require(o.pcie_gbs > 0, "--pcie-gbs must be > 0");
+  const auto finite_positive = [](const std::string& option, double v) {
+    require(v > 0 && std::isfinite(v), option + " must be a finite number > 0 (got " + short_number(v) + ")");
+  };
+  finite_positive("--pcie-gbs", o.pcie_gbs);
+  finite_positive("--ttft-slo-ms", o.ttft_slo_ms);
+  finite_positive("--tpot-slo-ms", o.tpot_slo_ms);
+  require(o.params.prefill_mfu > 0 && o.params.prefill_mfu <= 1,
+          "--mfu must be in (0, 1] (got " + short_number(o.params.prefill_mfu) + ")");
   o.params.model = o.serving.preset();
   o.params.gpu_kv_bytes = o.serving.capacity_bytes();
   o.params.page_size = o.serving.page;

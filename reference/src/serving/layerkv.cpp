@@ -49,11 +49,13 @@ void LayerKvParams::validate() const {
   require(model.kv_bytes_per_token_layer() > 0, "the model's KV bytes per token must be > 0");
   require(gpu_kv_bytes / (static_cast<double>(page_size) * model.kv_bytes_per_token_layer()) <= kMaxLayerBlocks,
           "GPU KV capacity of " + fmt(gpu_kv_bytes / (1 << 30), "GiB") + " is past the 2^53 layer-blocks the simulation counts");
-  require(pcie_bytes_per_s > 0, "PCIe bandwidth must be > 0");
-  require(peak_flops > 0 && prefill_mfu > 0 && prefill_mfu <= 1, "peak FLOP/s must be > 0 and MFU in (0, 1]");
-  require(hbm_bytes_per_s > 0 && decode_hbm_efficiency > 0 && decode_hbm_efficiency <= 1,
-          "HBM bandwidth must be > 0 and its efficiency in (0, 1]");
-  require(ttft_slo_s > 0 && tpot_slo_s > 0, "SLOs must be > 0 seconds");
+  const auto finite_positive = [](double v) { return v > 0 && std::isfinite(v); };
+  require(finite_positive(pcie_bytes_per_s), "PCIe bandwidth must be a finite number > 0");
+  require(finite_positive(peak_flops) && prefill_mfu > 0 && prefill_mfu <= 1,
+          "peak FLOP/s must be a finite number > 0 and MFU in (0, 1]");
+  require(finite_positive(hbm_bytes_per_s) && decode_hbm_efficiency > 0 && decode_hbm_efficiency <= 1,
+          "HBM bandwidth must be a finite number > 0 and its efficiency in (0, 1]");
+  require(finite_positive(ttft_slo_s) && finite_positive(tpot_slo_s), "SLOs must be finite numbers of seconds > 0");
   require(model.layers >= kMinResidentLayers, "the model needs at least 2 layers");
 }
 
