@@ -224,6 +224,6 @@ TEST_CASE("memsim: idle steps before an arrival are jumped over and count as emp
     CHECK(close_to(b.mean_running * static_cast<double>(b.steps), 2 * a.mean_running * static_cast<double>(a.steps)));
   }
   // Past the last step: refused with the request named, not cast to a wrong step.
-  require_error([&] { simulate_memory(trace(R"(, {"arrival": 1e300, "prompt": [4], "output": 2})"), o, MemPolicy::paged); },
-                "request 1 arrives at 1e+300 s");
+  const Trace far = trace(R"(, {"arrival": 1e300, "prompt": [4], "output": 2})");
+  require_error([&] { simulate_memory(far, o, MemPolicy::paged); }, "request 1 arrives at 1e+300 s");
 }

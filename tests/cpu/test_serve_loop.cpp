@@ -123,7 +123,8 @@ Trace trace_of(const std::string& spec) { return generate_trace(parse_trace_gen(
 Trace arrivals_trace(const std::vector<std::string>& arrivals) {
   std::string requests;
   for (const std::string& a : arrivals)
-    requests += (requests.empty() ? "" : ", ") + std::string("{\"arrival\": ") + a + ", \"prompt\": [40], \"output\": 20}";
+    requests += (requests.empty() ? "" : ", ") + std::string(R"({"arrival": )") + a +
+                R"(, "prompt": [40], "output": 20})";
   return parse_trace_json(R"({"format": "patlab-trace-1", "requests": [)" + requests + "]}", "arrivals");
 }
 

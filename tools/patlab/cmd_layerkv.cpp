@@ -36,7 +36,8 @@ constexpr double kMaxRate = 1e6;
 /// --rates: a comma-separated list of finite rates in [kMinRate, kMaxRate]. An empty item is
 /// refused, the trailing one ("1,2,") too, which parse_number_list() does not see.
 std::vector<double> parse_rates(const std::string& text) {
-  const std::string kind = "a finite rate in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) + "] requests/s";
+  const std::string kind =
+      "a finite rate in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) + "] requests/s";
   require(text.empty() || text.back() != ',', "--rates: '' after the last comma is not " + kind);
   return parse_number_list(text, "--rates", kind, "rate", [](double v) { return v >= kMinRate && v <= kMaxRate; });
 }
@@ -117,8 +118,8 @@ void add_layerkv(CLI::App& app, Action& action) {
   o->serving.add_to(*cmd);
   add_format(*cmd, o->format);
   cmd->add_option("--rates", o->rates,
-                  "Arrival rates to sweep, requests/s, each in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) +
-                      "] (the trace's arrivals are scaled)")
+                  "Arrival rates to sweep, requests/s, each in [" + short_number(kMinRate) + ", " +
+                      short_number(kMaxRate) + "] (the trace's arrivals are scaled)")
       ->capture_default_str();
   cmd->add_option("--pcie-gbs", o->pcie_gbs, "Host-device bandwidth, GB/s (PCIe 5.0 x16 measured-typical)")
       ->capture_default_str();

@@ -48,7 +48,8 @@ void LayerKvParams::validate() const {
   require(page_size >= 1, "page size must be >= 1");
   require(model.kv_bytes_per_token_layer() > 0, "the model's KV bytes per token must be > 0");
   require(gpu_kv_bytes / (static_cast<double>(page_size) * model.kv_bytes_per_token_layer()) <= kMaxLayerBlocks,
-          "GPU KV capacity of " + fmt(gpu_kv_bytes / (1 << 30), "GiB") + " is past the 2^53 layer-blocks the simulation counts");
+          "GPU KV capacity of " + fmt(gpu_kv_bytes / (1 << 30), "GiB") +
+              " is past the 2^53 layer-blocks the simulation counts");
   const auto finite_positive = [](double v) { return v > 0 && std::isfinite(v); };
   require(finite_positive(pcie_bytes_per_s), "PCIe bandwidth must be a finite number > 0");
   require(finite_positive(peak_flops) && prefill_mfu > 0 && prefill_mfu <= 1,
@@ -91,7 +92,8 @@ double quantile(std::vector<double> v, double q) {
 }
 
 Trace with_rate(const Trace& trace, double rate) {
-  require(rate > 0 && std::isfinite(rate), "arrival rate must be a finite number > 0 requests/s (got " + fmt(rate, "requests/s") + ")");
+  require(rate > 0 && std::isfinite(rate),
+          "arrival rate must be a finite number > 0 requests/s (got " + fmt(rate, "requests/s") + ")");
   const double last = trace.requests.back().arrival;
   require(last > 0, "the trace's requests all arrive at t = 0: it has no rate to scale (generate it with rate > 0)");
   const double factor = static_cast<double>(trace.requests.size()) / last / rate;
