@@ -1,6 +1,7 @@
 // LayerKV's simulation: the time model's formulas, rate scaling, the capacity checks, and the
 // comparison of request-wise and layer-wise allocation on a trace where memory is the limit.
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,18 @@ TEST_CASE("the time model follows its formulas", "[layerkv]") {
   }
   p.prefill_mfu = 1.5;
   require_error([&] { p.validate(); }, "MFU in (0, 1]");
+  // A capacity whose layer-block count does not fit is refused, not cast to a negative count.
+  p.prefill_mfu = 0.5;
+  p.gpu_kv_bytes = 1e15 * (1 << 30);
+  require_error([&] { p.validate(); }, "is past the 2^53 layer-blocks the simulation counts");
+  p.gpu_kv_bytes = std::numeric_limits<double>::infinity();
+  require_error([&] { p.validate(); }, "GPU KV capacity must be a finite number of bytes > 0");
+  p.gpu_kv_bytes = 8.0 * (1 << 30);
+  p.pcie_bytes_per_s = std::numeric_limits<double>::infinity();  // was taken as free transfers
+  require_error([&] { p.validate(); }, "PCIe bandwidth must be a finite number > 0");
+  p.pcie_bytes_per_s = 55e9;
+  p.tpot_slo_s = std::numeric_limits<double>::infinity();
+  require_error([&] { p.validate(); }, "SLOs must be finite numbers of seconds > 0");
 }
 
 TEST_CASE("quantiles and rate scaling", "[layerkv]") {
@@ -43,6 +56,10 @@ TEST_CASE("quantiles and rate scaling", "[layerkv]") {
   const Trace fast = with_rate(t, 8);
   CHECK(close_to(fast.requests.back().arrival, 100.0 / 8));
   require_error([] { with_rate(resolve_trace("gen:requests=5,rate=0"), 2); }, "all arrive at t = 0");
+  require_error([&] { with_rate(t, std::numeric_limits<double>::infinity()); }, "must be a finite number > 0");
+  Trace instant = t;  // arrivals spanning 5e-324 s: the scale factor overflows
+  for (TraceRequest& r : instant.requests) r.arrival = std::numeric_limits<double>::denorm_min();
+  require_error([&] { with_rate(instant, 2); }, "too short to scale");
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // the memory study built on it: every sequence finishes with the right tokens, every step's
 // snapshot is a consistent layout the planner accepts, and the policies compare as they must.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -191,4 +192,38 @@ TEST_CASE("memsim: the policies on one trace", "[memsim]") {
   require_error([&] { simulate_memory(t, o, MemPolicy::reserve_max); }, "contiguous regions of 5000 tokens");
   o.capacity_tokens = 64;
   require_error([&] { simulate_memory(t, o, MemPolicy::paged); }, "KV tokens (prompt + output), the cache holds 64");
+  // 2^31 one-token blocks do not fit the exact policy's 32-bit block count: refused, not wrapped.
+  o.capacity_tokens = kMaxMemsimTokens + 1;
+  require_error([&] { simulate_memory(t, o, MemPolicy::exact); }, "past what memsim models (2^31 - 1)");
+}
+
+TEST_CASE("memsim: idle steps before an arrival are jumped over and count as empty steps", "[memsim]") {
+  // Two requests of the same lengths, the second 10^6 s (5 x 10^7 steps) after the first: the
+  // replay is the first request's twice, and the gap counts in the steps and means as empty steps.
+  const auto trace = [](const std::string& second) {
+    return parse_trace_json(R"({"format": "patlab-trace-1", "requests": [{"arrival": 0, "prompt": [40], "output": 20})" +
+                                second + "]}",
+                            "arrivals");
+  };
+  const Trace one = trace(""), two = trace(R"(, {"arrival": 1e6, "prompt": [40], "output": 20})");
+  MemsimOptions o;
+  o.capacity_tokens = 4096;
+  const int64_t arrival = static_cast<int64_t>(std::floor(1e6 / o.step_seconds));
+  for (MemPolicy p : {MemPolicy::reserve_max, MemPolicy::reserve_exact, MemPolicy::paged, MemPolicy::paged_cache, MemPolicy::exact}) {
+    INFO(policy_name(p));
+    const MemResult a = simulate_memory(one, o, p), b = simulate_memory(two, o, p);
+    CHECK(a.idle_steps == 0);
+    CHECK(b.steps == arrival + a.steps);
+    CHECK(b.idle_steps == arrival - a.steps - 1);  // the step that retires the first request is replayed
+    CHECK(b.series.size() == 2 * a.series.size() + 1);
+    CHECK(b.series.back().step == arrival + a.series.back().step);
+    CHECK(b.peak_held == a.peak_held);
+    CHECK(b.max_running == a.max_running);
+    CHECK(b.finished == 2);
+    CHECK(close_to(b.mean_held * static_cast<double>(b.steps), 2 * a.mean_held * static_cast<double>(a.steps)));
+    CHECK(close_to(b.mean_running * static_cast<double>(b.steps), 2 * a.mean_running * static_cast<double>(a.steps)));
+  }
+  // Past the last step: refused with the request named, not cast to a wrong step.
+  const Trace far = trace(R"(, {"arrival": 1e300, "prompt": [4], "output": 2})");
+  require_error([&] { simulate_memory(far, o, MemPolicy::paged); }, "request 1 arrives at 1e+300 s");
 }

@@ -3,7 +3,8 @@
 // executor's planner options, the executor sees apply() before set_batch() before run_layers(),
 // every K/V slot a batch reads was written (or copied) with its position, the batch's request
 // count is the scheduler's running count, every request finishes (also under preemption), plan
-// times are recorded, and faults stop the loop.
+// times are recorded, faults stop the loop, and idle gaps before an arrival are jumped over with
+// the same steps after them.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -117,6 +118,15 @@ class FakeExecutor : public StepExecutor {
 };
 
 Trace trace_of(const std::string& spec) { return generate_trace(parse_trace_gen(spec)); }
+
+/// A trace of one request (prompt 40 own tokens, 20 outputs) per arrival time, each given as JSON text.
+Trace arrivals_trace(const std::vector<std::string>& arrivals) {
+  std::string requests;
+  for (const std::string& a : arrivals)
+    requests += (requests.empty() ? "" : ", ") + std::string(R"({"arrival": )") + a +
+                R"(, "prompt": [40], "output": 20})";
+  return parse_trace_json(R"({"format": "patlab-trace-1", "requests": [)" + requests + "]}", "arrivals");
+}
 
 ServeLoopOptions loop_options(int32_t capacity_blocks) {
   ServeLoopOptions o;
@@ -274,4 +284,53 @@ TEST_CASE("serve loop: bad options and a pool too small for one request", "[serv
   require_error([&] { run_serve_loop(trace, o, nullptr); }, "KV tokens");
   o = loop_options(0);
   require_error([&] { run_serve_loop(trace, o, nullptr); }, "at least one block");
+  // Samples are admitted together: n = 4 under a limit of 2 running sequences waited forever.
+  o = loop_options(1024);
+  o.max_running = 2;
+  require_error([&] { run_serve_loop(trace_of("gen:requests=2,rate=0,prompt=10,output=5,n=4"), o, nullptr); },
+                "request 0 has n = 4 samples, more than --max-running 2");
+}
+
+TEST_CASE("serve loop: idle steps before an arrival are jumped over, the steps after them unchanged", "[serve]") {
+  // The second request arrives 10^6 s (5 x 10^7 steps) after the first has finished: stepping
+  // through the gap took minutes and gigabytes. Jumped over, the run is the first request's
+  // twice, the second shifted to its arrival step, and the summary counts the gap's steps.
+  const ServeLoopOptions o = loop_options(1024);
+  const ServeResult one = run_and_check(arrivals_trace({"0"}), o);
+  const ServeResult two = run_and_check(arrivals_trace({"0", "1e6"}), o);
+  const int64_t arrival = static_cast<int64_t>(std::floor(1e6 / o.step_seconds));
+  const ServeSummary m1 = summarize(one), m2 = summarize(two);
+  CHECK(m1.idle_steps == 0);
+  CHECK(m2.steps == arrival + m1.steps);
+  CHECK(m2.idle_steps == arrival - m1.steps);
+  CHECK(m2.batch_steps == 2 * m1.batch_steps);
+  REQUIRE(two.steps.size() == 2 * one.steps.size());
+  for (size_t i = 0; i < one.steps.size(); ++i) {
+    const ServeStep& a = one.steps[i];
+    const ServeStep& b = two.steps[one.steps.size() + i];
+    CHECK(two.steps[i].step == a.step);
+    CHECK(b.step == arrival + a.step);
+    CHECK(b.running == a.running);
+    CHECK(b.admitted == a.admitted);
+    CHECK(b.finished == a.finished);
+    CHECK(b.written_tokens == a.written_tokens);
+    CHECK(b.blocks_in_use == a.blocks_in_use);
+  }
+
+  // A step limit inside the gap stops there: the steps counted, no batch, the trace not done.
+  ServeLoopOptions capped = o;
+  capped.max_steps = 1000;
+  const ServeResult late = run_serve_loop(arrivals_trace({"1e6"}), capped, nullptr);
+  CHECK(late.steps.empty());
+  CHECK(late.idle_steps == 1000);
+  CHECK(summarize(late).steps == 1000);
+  CHECK(!late.trace_done);
+}
+
+TEST_CASE("serve loop: an arrival past the last step is refused, not cast", "[serve]") {
+  ServeLoopOptions o = loop_options(1024);
+  require_error([&] { run_serve_loop(arrivals_trace({"0", "1e300"}), o, nullptr); },
+                "request 1 arrives at 1e+300 s, step 5e+301 at 20 ms per step: past the last step");
+  o.step_seconds = 1e-300;
+  require_error([&] { run_serve_loop(arrivals_trace({"0", "1"}), o, nullptr); }, "request 1 arrives at 1 s");
 }

@@ -87,6 +87,34 @@ TEST_CASE("impossible traces: a request longer than the cache, a cache smaller t
   t.check_fits(64, 16);
   require_error([&] { t.check_fits(50, 16); }, "request 0 needs 55 KV tokens (prompt + output), the cache holds 48");
   require_error([&] { t.check_fits(8, 16); }, "too small for one block of 16 tokens");
+  CHECK_NOTHROW(t.check_samples(0));
+  require_error([&] { t.check_samples(1); }, "request 1 has n = 3 samples, more than --max-running 1");
+}
+
+TEST_CASE("a trace is checked before its prompts are expanded: lengths from the parts, limits, the caller's check",
+          "[trace]") {
+  // The caller's check sees the lengths the expanded prompts will have, and no token id yet.
+  std::vector<int64_t> seen;
+  const Trace t = parse_trace_json(kTrace, "t.json", [&](const Trace& u) {
+    seen = u.prompt_lengths();
+    for (const TraceRequest& r : u.requests) CHECK(r.prompt.empty());
+    u.check_fits(64, 16);
+  });
+  std::vector<int64_t> expanded;
+  for (const TraceRequest& r : t.requests) expanded.push_back(static_cast<int64_t>(r.prompt.size()));
+  CHECK(seen == expanded);
+  CHECK(t.prompt_lengths() == expanded);
+  // What it refuses stops the parse (and the generator) before the token ids take memory: 100
+  // prompts of 2^24 - 1 shared tokens were 6.7 GB before the cache check refused the first.
+  require_error([] { parse_trace_json(kTrace, "t.json", [](const Trace& u) { u.check_fits(48, 16); }); },
+                "t.json: request 0 needs 55 KV tokens");
+  const auto refuse = [](const Trace& u) { u.check_fits(65536, 16); };
+  require_error([&] { resolve_trace("gen:requests=100,system=16777215x1,max=2,rate=0", refuse); },
+                "request 0 needs 16777217 KV tokens (prompt + output), the cache holds 65536");
+  // The trace's own limits, from the parts too: one prompt, and all of them together.
+  require_error([] { resolve_trace("gen:requests=2,system=16777216x1,max=16,rate=0"); }, "request 0: prompt of");
+  require_error([] { resolve_trace("gen:requests=100,system=16777215x1,max=2,rate=0"); },
+                "the prompts of requests 0-16 hold 285212672 tokens: past the 268435456 (2^28) a trace may hold in all");
 }
 
 TEST_CASE("the generator: seeded, Poisson arrivals, lognormal lengths, shared system prompts", "[trace]") {
@@ -138,6 +166,14 @@ TEST_CASE("generator specs: keys and their errors", "[trace]") {
   require_error([] { parse_trace_gen("gen:frob=1"); }, "unknown key frob");
   require_error([] { parse_trace_gen("gen:system=512"); }, "LENxFRACTION");
   require_error([] { parse_trace_gen("gen:n=1000"); }, "n must be an integer in [1, 256]");
+  // Every key at most once, and no empty item: a stray comma or + is refused, not skipped.
+  require_error([] { parse_trace_gen("gen:requests=4,requests=5"); }, "requests is given twice");
+  require_error([] { parse_trace_gen("gen:requests=4,"); }, "empty item (a stray comma)");
+  require_error([] { parse_trace_gen("gen:,requests=4"); }, "empty item (a stray comma)");
+  require_error([] { parse_trace_gen("gen:requests=4,,n=2"); }, "empty item (a stray comma)");
+  require_error([] { parse_trace_gen("gen:system=100x0.5+"); }, "empty item (a stray +)");
+  require_error([] { parse_trace_gen("gen:system=+100x0.5"); }, "empty item (a stray +)");
+  CHECK(parse_trace_gen("gen:").requests == TraceGenOptions{}.requests);  // every default
   require_error([] { generate_trace(parse_trace_gen("gen:system=10x0.7+10x0.7")); }, "sum to more than 1");
   require_error([] { generate_trace(parse_trace_gen("gen:rate=-2")); }, "rate must be >= 0");
 }

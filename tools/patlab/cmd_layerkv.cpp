@@ -1,6 +1,7 @@
 // patlab layerkv: request-wise vs layer-wise KV allocation (LayerKV) on a trace, simulated on the
 // CPU over a sweep of arrival rates: TTFT p50/p99, TPOT, SLO violations. Every parameter of the
 // time model is printed with its source.
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -26,8 +27,19 @@ struct LayerKvCliOptions {
   double tpot_slo_ms = 100.0;
 };
 
+/// Slowest rate --rates accepts, requests/s: the scaled arrivals of 2^20 requests stay within
+/// 10^9 s, where a double still resolves a microsecond of TTFT (at 1e-300 every TTFT read 0).
+constexpr double kMinRate = 1e-3;
+/// Fastest rate --rates accepts, requests/s: beyond it every trace arrives at once anyway.
+constexpr double kMaxRate = 1e6;
+
+/// --rates: a comma-separated list of finite rates in [kMinRate, kMaxRate]. An empty item is
+/// refused, the trailing one ("1,2,") too, which parse_number_list() does not see.
 std::vector<double> parse_rates(const std::string& text) {
-  return parse_number_list(text, "--rates", "a positive rate", "rate", [](double v) { return v > 0; });
+  const std::string kind =
+      "a finite rate in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) + "] requests/s";
+  require(text.empty() || text.back() != ',', "--rates: '' after the last comma is not " + kind);
+  return parse_number_list(text, "--rates", kind, "rate", [](double v) { return v >= kMinRate && v <= kMaxRate; });
 }
 
 Table results_table(const std::vector<serving::LayerKvResult>& results) {
@@ -52,7 +64,14 @@ Table results_table(const std::vector<serving::LayerKvResult>& results) {
 int run_layerkv(LayerKvCliOptions o) {
   const Format format = parse_format(o.format);
   const std::vector<double> rates = parse_rates(o.rates);
-  require(o.pcie_gbs > 0, "--pcie-gbs must be > 0");
+  const auto finite_positive = [](const std::string& option, double v) {
+    require(v > 0 && std::isfinite(v), option + " must be a finite number > 0 (got " + short_number(v) + ")");
+  };
+  finite_positive("--pcie-gbs", o.pcie_gbs);
+  finite_positive("--ttft-slo-ms", o.ttft_slo_ms);
+  finite_positive("--tpot-slo-ms", o.tpot_slo_ms);
+  require(o.params.prefill_mfu > 0 && o.params.prefill_mfu <= 1,
+          "--mfu must be in (0, 1] (got " + short_number(o.params.prefill_mfu) + ")");
   o.params.model = o.serving.preset();
   o.params.gpu_kv_bytes = o.serving.capacity_bytes();
   o.params.page_size = o.serving.page;
@@ -60,7 +79,11 @@ int run_layerkv(LayerKvCliOptions o) {
   o.params.ttft_slo_s = o.ttft_slo_ms / 1000.0;
   o.params.tpot_slo_s = o.tpot_slo_ms / 1000.0;
   o.params.validate();
-  const serving::Trace trace = o.serving.load();
+  // Before the prompts are expanded (and before a progress line): one line, exit 2.
+  const serving::Trace trace = o.serving.load([&o](const serving::Trace& t) {
+    for (serving::LayerPolicy p : {serving::LayerPolicy::request_wise, serving::LayerPolicy::layer_wise})
+      serving::check_layerkv_fits(t, o.params, p);
+  });
   std::vector<serving::LayerKvResult> results;
   for (double rate : rates) {
     const serving::Trace scaled = serving::with_rate(trace, rate);
@@ -94,7 +117,9 @@ void add_layerkv(CLI::App& app, Action& action) {
                                             "with host offload; TTFT, TPOT and SLO violations over arrival rates");
   o->serving.add_to(*cmd);
   add_format(*cmd, o->format);
-  cmd->add_option("--rates", o->rates, "Arrival rates to sweep, requests/s (the trace's arrivals are scaled)")
+  cmd->add_option("--rates", o->rates,
+                  "Arrival rates to sweep, requests/s, each in [" + short_number(kMinRate) + ", " +
+                      short_number(kMaxRate) + "] (the trace's arrivals are scaled)")
       ->capture_default_str();
   cmd->add_option("--pcie-gbs", o->pcie_gbs, "Host-device bandwidth, GB/s (PCIe 5.0 x16 measured-typical)")
       ->capture_default_str();

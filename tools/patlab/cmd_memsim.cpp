@@ -84,19 +84,26 @@ void write_series(const std::string& path, const std::vector<serving::MemResult>
 
 int run_memsim(const MemsimCliOptions& o) {
   const Format format = parse_format(o.format);
-  require(o.step_ms > 0, "--step-ms must be > 0");
+  check_step_ms(o.step_ms);
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
   require(o.reserve >= 1, "--reserve must be >= 1 token");
-  const serving::Trace trace = o.serving.load();
   const serving::ModelPreset& model = o.serving.preset();
   const double bytes_per_token = static_cast<double>(model.kv_bytes_per_token());
   serving::MemsimOptions mo;
-  mo.capacity_tokens = static_cast<int64_t>(o.serving.capacity_bytes() / bytes_per_token);
+  mo.capacity_tokens = static_cast<int64_t>(o.serving.capacity_bytes() / bytes_per_token);  // <= 2^50: exact
+  require(mo.capacity_tokens <= serving::kMaxMemsimTokens,
+          "--capacity-gib " + short_number(o.serving.capacity_gib) + " holds " + std::to_string(mo.capacity_tokens) +
+              " KV tokens of " + model.name + ", past the 2^31 - 1 memsim models");
   mo.page_size = o.serving.page;
   mo.step_seconds = o.step_ms / 1000.0;
   mo.max_running = o.max_running;
   mo.reserve_tokens = o.reserve;
-  trace.check_fits(mo.capacity_tokens, mo.page_size);  // before any replay: one line, exit 2
+  // Before the prompts are expanded (and any replay): one line, exit 2.
+  const serving::Trace trace = o.serving.load([&mo](const serving::Trace& t) {
+    t.check_fits(mo.capacity_tokens, mo.page_size);
+    t.check_samples(mo.max_running);
+    t.arrival_steps(mo.step_seconds);
+  });
 
   auto last = std::chrono::steady_clock::now();
   const serving::MemProgress progress = [&](serving::MemPolicy p, int64_t step, int64_t done, int64_t total) {
@@ -150,13 +157,16 @@ void add_memsim(CLI::App& app, Action& action) {
                                            "exact need; waste, largest batch, preemptions, prefix-cache savings");
   o->serving.add_to(*cmd);
   add_format(*cmd, o->format);
-  cmd->add_option("--step-ms", o->step_ms, "Assumed decode step time in ms (maps arrival times to steps)")
-      ->capture_default_str();
+  cmd->add_option("--step-ms", o->step_ms, step_ms_help())->capture_default_str();
   cmd->add_option("--max-running", o->max_running, "Most running sequences (vLLM max_num_seqs); 0 = memory is the limit")
       ->capture_default_str();
   cmd->add_option("--reserve", o->reserve, "Slots reserve-max reserves per sample (Orca Max: the max context)")
       ->capture_default_str();
-  cmd->add_option("--series", o->series, "Write every step of every policy to this CSV file (tools/plot_serving.py)");
+  cmd->add_option("--series", o->series,
+                  "Write every step of every policy to this CSV file (tools/plot_serving.py); idle steps jumped over "
+                  "(nothing running or waiting before an arrival, every column 0) have no row: the step column "
+                  "skips them")
+      ->check(non_empty());
   cmd->callback([&action, o] { action = [o] { return run_memsim(*o); }; });
 }
 

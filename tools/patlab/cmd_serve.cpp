@@ -3,6 +3,7 @@
 // planner (validated, optionally against make_plan()), and on a GPU the chosen stage runs on
 // every layer of a pool that lives across steps (gpu::ServeSession). Without a GPU everything but
 // the kernels runs, one line says so, and the exit code is 77.
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -47,7 +48,7 @@ struct ServeCliOptions {
   int max_running = 0;
   std::string check_steps = "1";
   bool compare_scratch = false;
-  uint64_t seed = 1;
+  std::string seed = "1";  ///< --seed as given: parse_seed() reads it
   int max_kv_tile = kDefaultMaxKvTile;
   double step_ms = kServeDefaultStepMs;
   std::string format = "table";
@@ -94,6 +95,17 @@ int64_t parse_check_steps(const std::string& text) {
   return v;
 }
 
+/// --seed: a decimal integer in [0, kMaxSeed], the rule of the workload commands' --seed (whose
+/// validator options.cpp keeps to itself). Read as text: CLI11 wraps "-1" into 2^64 - 1.
+uint64_t parse_seed(const std::string& text) {
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  const std::from_chars_result r = std::from_chars(text.data(), end, v);
+  require(!text.empty() && r.ec == std::errc() && r.ptr == end && v <= kMaxSeed,
+          "--seed must be an integer in [0, 2^53 - 1] (got '" + one_line(text) + "')");
+  return v;
+}
+
 /// The model's attention shape with the --heads/--head-dim/--dtype overrides, validated.
 Shape serve_shape(const ServeCliOptions& o) {
   Shape s = o.serving.preset().shape(o.serving.page);
@@ -110,15 +122,17 @@ int32_t pool_blocks(const ServeCliOptions& o, const Shape& shape) {
   const bool given = o.capacity_blocks_option->count() > 0;
   require(!given || o.capacity_blocks > 0, "--capacity-blocks must be > 0 (got " + std::to_string(o.capacity_blocks) + ")");
   const double blocks = given ? o.capacity_blocks : std::floor(o.serving.capacity_bytes() / block_bytes);
-  require(blocks >= 1, "--capacity-gib " + Cell::num(o.serving.capacity_gib, 6).text +
+  require(blocks >= 1, "--capacity-gib " + short_number(o.serving.capacity_gib) +
                            " is too small for one block of " + std::to_string(static_cast<int64_t>(block_bytes)) +
                            " bytes");
-  require(blocks <= static_cast<double>(INT32_MAX), "the pool has more than 2^31 - 1 blocks");
+  require(blocks <= static_cast<double>(INT32_MAX), "--capacity-gib " + short_number(o.serving.capacity_gib) +
+                                                       " is more than 2^31 - 1 blocks of " +
+                                                       std::to_string(static_cast<int64_t>(block_bytes)) + " bytes");
   return static_cast<int32_t>(blocks);
 }
 
 /// Refuses bad values before the trace is read or anything is allocated.
-serving::ServeLoopOptions loop_options(const ServeCliOptions& o, const serving::Trace& trace) {
+serving::ServeLoopOptions loop_options(const ServeCliOptions& o) {
   serving::ServeLoopOptions lo;
   lo.shape = serve_shape(o);
   lo.capacity_blocks = pool_blocks(o, lo.shape);
@@ -129,7 +143,6 @@ serving::ServeLoopOptions loop_options(const ServeCliOptions& o, const serving::
   lo.check_steps = parse_check_steps(o.check_steps);
   lo.compare_scratch = o.compare_scratch;
   lo.max_kv_tile = o.max_kv_tile;
-  trace.check_fits(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size);
   const double pool = static_cast<double>(lo.capacity_blocks) * lo.shape.page_size *
                       static_cast<double>(lo.shape.kv_bytes_per_token()) * lo.layers;
   const double limit = kMaxServePoolGib * static_cast<double>(int64_t{1} << 30);
@@ -144,9 +157,9 @@ void check_scalars(const ServeCliOptions& o) {
           "--layers must be in [1, " + std::to_string(kMaxServeLayers) + "] (got " + std::to_string(o.layers) + ")");
   require(o.steps >= 0, "--steps must be >= 0 (0: until the trace is done)");
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
-  require(o.step_ms > 0 && std::isfinite(o.step_ms), "--step-ms must be > 0");
+  check_step_ms(o.step_ms);
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
-  require(o.seed <= kMaxSeed, "--seed must be at most 2^53 - 1");
+  parse_seed(o.seed);
   parse_check_steps(o.check_steps);
 }
 
@@ -224,7 +237,7 @@ Table run_table(const ServeCliOptions& o, const serving::Trace& trace, const ser
       {"decode step (assumed, maps arrivals to steps)", Cell::num(o.step_ms, 1).text + " ms"},
       {"max running sequences", o.max_running ? std::to_string(o.max_running) : std::string("no limit")},
       {"preemption", "vLLM v1: recompute the most recently admitted running sequence"},
-      {"trace seed / K, V, q seed", std::to_string(trace.seed) + " / " + std::to_string(o.seed)},
+      {"trace seed / K, V, q seed", std::to_string(trace.seed) + " / " + std::to_string(parse_seed(o.seed))},
       {"commit", patlab_commit()},
   });
 }
@@ -235,6 +248,7 @@ Table summary_table(const ServeCliOptions& o, const serving::ServeResult& r, con
   const auto measured = [](bool ran, Cell c) { return ran ? c : Cell("not measured"); };
   return key_values("serve summary", {
       {"steps", Cell::integer(m.steps)},
+      {"idle steps jumped over (nothing running or waiting)", Cell::integer(m.idle_steps)},
       {"steps with a batch", Cell::integer(m.batch_steps)},
       {"sequences finished", std::to_string(r.finished) + " of " + std::to_string(r.sequences)},
       {"preemptions", Cell::integer(r.preemptions)},
@@ -277,8 +291,13 @@ int run_serve(const ServeCliOptions& o) {
   const Format format = parse_format(o.format);
   check_scalars(o);
   const StageInfo& stage = gpu_stage(o.stage);
-  const serving::Trace trace = o.serving.load();
-  const serving::ServeLoopOptions lo = loop_options(o, trace);
+  const serving::ServeLoopOptions lo = loop_options(o);
+  // What run_serve_loop() refuses, before the prompts are expanded: one line, exit 2.
+  const serving::Trace trace = o.serving.load([&lo](const serving::Trace& t) {
+    t.check_fits(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size);
+    t.check_samples(lo.max_running);
+    t.arrival_steps(lo.step_seconds);
+  });
   // The device next: a broken CUDA host stops here; none at all runs the loop without kernels.
   const gpu::DeviceInfo device = gpu::probe();
   if (device.broken) throw Error(ErrorKind::device, "CUDA does not work on this host: " + device.reason);
@@ -291,7 +310,7 @@ int run_serve(const ServeCliOptions& o) {
     config.layers = lo.layers;
     config.stage = stage.slug;
     config.max_kv_tile = o.max_kv_tile;
-    config.seed = o.seed;
+    config.seed = parse_seed(o.seed);
     session = std::make_unique<gpu::ServeSession>(config);
     executor = std::make_unique<SessionExecutor>(*session);
   } else {
@@ -339,7 +358,9 @@ void add_serve(CLI::App& app, Action& action) {
   cmd->add_option("--dtype", o->dtype, "Storage type of q, K, V: fp16 or bf16")->check(non_empty());
   o->capacity_blocks_option = cmd->add_option("--capacity-blocks", o->capacity_blocks, "KV blocks of one layer's pool");
   o->capacity_gib_option =
-      cmd->add_option("--capacity-gib", o->serving.capacity_gib, "KV memory of one layer's pool, GiB (instead of blocks)")
+      cmd->add_option("--capacity-gib", o->serving.capacity_gib,
+                      "KV memory of one layer's pool, GiB (instead of blocks), in (0, " + short_number(kMaxCapacityGib) +
+                          "]; at most 2^31 - 1 blocks and " + short_number(kMaxServePoolGib) + " GiB over all layers")
           ->capture_default_str();
   o->capacity_blocks_option->excludes(o->capacity_gib_option);
   cmd->add_option("--layers", o->layers, "Layers: one pool slice each, same block tables and plan")
@@ -353,14 +374,18 @@ void add_serve(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--compare-scratch", o->compare_scratch,
                 "Also plan every step from scratch (make_plan), time it, and require the same plan");
-  cmd->add_option("--seed", o->seed, "Seed of the K, V and q values on the GPU")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the K, V and q values on the GPU (an integer in [0, 2^53 - 1])")
+      ->capture_default_str();
   cmd->add_option("--max-kv-tile", o->max_kv_tile, "Cap on the KV tile the planner picks (32, 64 or 128)")
       ->capture_default_str();
-  cmd->add_option("--step-ms", o->step_ms, "Assumed decode step time in ms (maps arrival times to steps)")
-      ->capture_default_str();
-  cmd->add_option("--write-trace", o->serving.write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
+  cmd->add_option("--step-ms", o->step_ms, step_ms_help())->capture_default_str();
+  cmd->add_option("--write-trace", o->serving.write_trace, "Also write the trace (e.g. a generated one) to this JSON file")
+      ->check(non_empty());
   cmd->add_option("--series", o->series,
-                  "Write every step to this CSV file, or JSON lines if it ends in .jsonl (tools/plot_serving.py serve)");
+                  "Write every step to this CSV file, or JSON lines if it ends in .jsonl (tools/plot_serving.py "
+                  "serve); idle steps jumped over (nothing running or waiting before an arrival) have no row: the "
+                  "step column skips them")
+      ->check(non_empty());
   add_format(*cmd, o->format);
   add_quiet(*cmd);
   cmd->callback([&action, o] { action = [o] { return run_serve(*o); }; });

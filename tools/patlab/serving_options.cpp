@@ -1,11 +1,30 @@
 #include "serving_options.hpp"
 
 #include <cmath>
+#include <cstdio>
 
+#include "options.hpp"
 #include "patlab/error.hpp"
 #include "patlab/output_file.hpp"
 
 namespace patlab::cli {
+
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+void check_step_ms(double step_ms) {
+  require(std::isfinite(step_ms) && step_ms >= kMinStepMs && step_ms <= kMaxStepMs,
+          "--step-ms must be a finite number in [" + short_number(kMinStepMs) + ", " + short_number(kMaxStepMs) +
+              "] ms (got " + short_number(step_ms) + ")");
+}
+
+std::string step_ms_help() {
+  return "Assumed decode step time in ms, in [" + short_number(kMinStepMs) + ", " + short_number(kMaxStepMs) +
+         "] (maps arrival times to steps; idle steps before an arrival are jumped over, not replayed)";
+}
 
 void ServingOptions::add_to(CLI::App& cmd) {
   cmd.add_option("TRACE", trace,
@@ -16,17 +35,19 @@ void ServingOptions::add_to(CLI::App& cmd) {
   for (const auto& m : serving::model_presets()) names += (names.empty() ? "" : ", ") + m.name;
   cmd.add_option("--model", model, "Model preset: layers, heads, head dim, parameters (" + names + ")")
       ->capture_default_str();
-  cmd.add_option("--capacity-gib", capacity_gib, "GPU memory given to the KV cache, GiB (all layers)")
+  cmd.add_option("--capacity-gib", capacity_gib,
+                 "GPU memory given to the KV cache, GiB (all layers), in (0, " + short_number(kMaxCapacityGib) + "]")
       ->capture_default_str();
   cmd.add_option("--page", page, "Tokens per KV block")->capture_default_str();
-  cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file");
+  cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file")
+      ->check(non_empty());
 }
 
-serving::Trace ServingOptions::load() const {
+serving::Trace ServingOptions::load(const serving::TraceCheck& check) const {
   require(page >= 1 && page <= 1024, "--page must be in [1, 1024] (got " + std::to_string(page) + ")");
   preset();
   capacity_bytes();
-  serving::Trace t = serving::resolve_trace(trace);
+  serving::Trace t = serving::resolve_trace(trace, check);
   if (!write_trace.empty()) {
     write_output_file(write_trace, "trace file", [&](std::ostream& out) { out << serving::trace_to_json(t); });
   }
@@ -34,8 +55,9 @@ serving::Trace ServingOptions::load() const {
 }
 
 double ServingOptions::capacity_bytes() const {
-  require(capacity_gib > 0 && std::isfinite(capacity_gib),
-          "--capacity-gib must be > 0 (got " + std::to_string(capacity_gib) + ")");
+  require(capacity_gib > 0 && capacity_gib <= kMaxCapacityGib,  // false for NaN too
+          "--capacity-gib must be a finite number in (0, " + short_number(kMaxCapacityGib) + "] GiB (got " +
+              short_number(capacity_gib) + ")");
   return capacity_gib * static_cast<double>(int64_t{1} << 30);
 }
 

@@ -44,13 +44,19 @@ std::vector<std::vector<std::string>> LayerKvParams::table() const {
 }
 
 void LayerKvParams::validate() const {
-  require(gpu_kv_bytes > 0 && std::isfinite(gpu_kv_bytes), "GPU KV capacity must be > 0");
+  require(gpu_kv_bytes > 0 && std::isfinite(gpu_kv_bytes), "GPU KV capacity must be a finite number of bytes > 0");
   require(page_size >= 1, "page size must be >= 1");
-  require(pcie_bytes_per_s > 0, "PCIe bandwidth must be > 0");
-  require(peak_flops > 0 && prefill_mfu > 0 && prefill_mfu <= 1, "peak FLOP/s must be > 0 and MFU in (0, 1]");
-  require(hbm_bytes_per_s > 0 && decode_hbm_efficiency > 0 && decode_hbm_efficiency <= 1,
-          "HBM bandwidth must be > 0 and its efficiency in (0, 1]");
-  require(ttft_slo_s > 0 && tpot_slo_s > 0, "SLOs must be > 0 seconds");
+  require(model.kv_bytes_per_token_layer() > 0, "the model's KV bytes per token must be > 0");
+  require(gpu_kv_bytes / (static_cast<double>(page_size) * model.kv_bytes_per_token_layer()) <= kMaxLayerBlocks,
+          "GPU KV capacity of " + fmt(gpu_kv_bytes / (1 << 30), "GiB") +
+              " is past the 2^53 layer-blocks the simulation counts");
+  const auto finite_positive = [](double v) { return v > 0 && std::isfinite(v); };
+  require(finite_positive(pcie_bytes_per_s), "PCIe bandwidth must be a finite number > 0");
+  require(finite_positive(peak_flops) && prefill_mfu > 0 && prefill_mfu <= 1,
+          "peak FLOP/s must be a finite number > 0 and MFU in (0, 1]");
+  require(finite_positive(hbm_bytes_per_s) && decode_hbm_efficiency > 0 && decode_hbm_efficiency <= 1,
+          "HBM bandwidth must be a finite number > 0 and its efficiency in (0, 1]");
+  require(finite_positive(ttft_slo_s) && finite_positive(tpot_slo_s), "SLOs must be finite numbers of seconds > 0");
   require(model.layers >= kMinResidentLayers, "the model needs at least 2 layers");
 }
 
@@ -86,10 +92,13 @@ double quantile(std::vector<double> v, double q) {
 }
 
 Trace with_rate(const Trace& trace, double rate) {
-  require(rate > 0 && std::isfinite(rate), "arrival rate must be > 0 requests/s");
+  require(rate > 0 && std::isfinite(rate),
+          "arrival rate must be a finite number > 0 requests/s (got " + fmt(rate, "requests/s") + ")");
   const double last = trace.requests.back().arrival;
   require(last > 0, "the trace's requests all arrive at t = 0: it has no rate to scale (generate it with rate > 0)");
   const double factor = static_cast<double>(trace.requests.size()) / last / rate;
+  require(std::isfinite(factor), "the trace's arrivals span " + fmt(last, "s") + ": too short to scale to " +
+                                     fmt(rate, "requests/s"));
   Trace t = trace;
   for (TraceRequest& r : t.requests) r.arrival *= factor;
   return t;
@@ -300,17 +309,23 @@ class LayerSim {
 
 }  // namespace
 
-LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy) {
+void check_layerkv_fits(const Trace& trace, const LayerKvParams& params, LayerPolicy policy) {
   params.validate();
   const int64_t per_layer = params.layer_blocks();
   const int layers = policy == LayerPolicy::request_wise ? params.model.layers : kMinResidentLayers;
   require(per_layer >= layers, "GPU KV cache of " + fmt(params.gpu_kv_bytes / (1 << 30), "GiB") +
                                    " is too small for one block in " + std::to_string(layers) + " layers");
+  const std::vector<int64_t> prompts = trace.prompt_lengths();
   for (size_t r = 0; r < trace.requests.size(); ++r) {
-    const int64_t need = (trace.requests[r].max_tokens() + params.page_size - 1) / params.page_size * layers;
+    const int64_t tokens = prompts[r] + trace.requests[r].output_tokens;
+    const int64_t need = (tokens + params.page_size - 1) / params.page_size * layers;
     require(need <= per_layer, "request " + std::to_string(r) + " needs " + std::to_string(need) + " layer-blocks (" +
                                    layer_policy_name(policy) + "), the GPU KV cache holds " + std::to_string(per_layer));
   }
+}
+
+LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy) {
+  check_layerkv_fits(trace, params, policy);
   LayerKvResult res = LayerSim(trace, params, policy).run();
   return res;
 }

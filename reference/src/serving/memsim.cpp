@@ -72,14 +72,8 @@ int64_t FirstFit::largest() const {
 
 namespace {
 
-/// Arrival step of each request under the assumed step time.
-std::vector<int64_t> arrival_steps(const Trace& trace, double step_seconds) {
-  std::vector<int64_t> out;
-  for (const TraceRequest& r : trace.requests) out.push_back(static_cast<int64_t>(std::floor(r.arrival / step_seconds)));
-  return out;
-}
-
-/// Accumulates the per-step samples into the result's means and peaks.
+/// Accumulates the per-step samples into the result's means and peaks; the idle steps jumped
+/// over hold nothing (every MemSample field 0) and count in the means as such.
 void summarize(MemResult& res) {
   double running = 0, held = 0, stored = 0, referenced = 0;
   for (const MemSample& s : res.series) {
@@ -90,12 +84,21 @@ void summarize(MemResult& res) {
     res.max_running = std::max(res.max_running, s.running);
     res.peak_held = std::max(res.peak_held, s.held);
   }
-  const double n = std::max<double>(1.0, static_cast<double>(res.series.size()));
+  res.steps = static_cast<int64_t>(res.series.size()) + res.idle_steps;
+  const double n = std::max<double>(1.0, static_cast<double>(res.steps));
   res.mean_running = running / n;
   res.mean_held = held / n;
   res.mean_stored = stored / n;
   res.mean_referenced = referenced / n;
-  res.steps = static_cast<int64_t>(res.series.size());
+}
+
+/// Whether the replay is idle before the next arrival at `step`: then it jumps to that arrival
+/// (res.idle_steps counts the steps skipped) and returns true with `step` moved there.
+bool jump_idle(bool idle, const std::vector<int64_t>& arrive, size_t next, int64_t& step, MemResult& res) {
+  if (!idle || next >= arrive.size() || arrive[next] <= step) return false;
+  res.idle_steps += arrive[next] - step;
+  step = arrive[next];
+  return true;
 }
 
 // [paged replay]
@@ -109,12 +112,13 @@ MemResult replay_paged(const Trace& trace, const MemsimOptions& o, MemPolicy pol
   so.token_seed = trace.seed;
   so.vocab = trace.vocab;
   Scheduler sched(bo, so);
-  const std::vector<int64_t> arrive = arrival_steps(trace, o.step_seconds);
+  const std::vector<int64_t> arrive = trace.arrival_steps(o.step_seconds);
   const int64_t samples = total_samples(trace);
   MemResult res;
   res.policy = policy;
   size_t next = 0;
   for (int64_t step = 0; next < trace.requests.size() || !sched.idle(); ++step) {
+    if (jump_idle(sched.idle(), arrive, next, step, res)) sched.skip_to(step);
     while (next < trace.requests.size() && arrive[next] <= step) {
       sched.add(trace.requests[next], static_cast<int32_t>(next));
       ++next;
@@ -145,7 +149,7 @@ struct Region {
 // [reserve replay]
 MemResult replay_reserved(const Trace& trace, const MemsimOptions& o, MemPolicy policy, const MemProgress& progress) {
   FirstFit space(o.capacity_tokens);
-  const std::vector<int64_t> arrive = arrival_steps(trace, o.step_seconds);
+  const std::vector<int64_t> arrive = trace.arrival_steps(o.step_seconds);
   const int64_t samples = total_samples(trace);
   std::deque<size_t> waiting;
   std::vector<Region> running;
@@ -153,6 +157,7 @@ MemResult replay_reserved(const Trace& trace, const MemsimOptions& o, MemPolicy 
   res.policy = policy;
   size_t next = 0;
   for (int64_t step = 0; next < trace.requests.size() || !waiting.empty() || !running.empty(); ++step) {
+    jump_idle(waiting.empty() && running.empty(), arrive, next, step, res);
     while (next < trace.requests.size() && arrive[next] <= step) waiting.push_back(next++);
     std::vector<Region> still;
     for (const Region& r : running) {  // retire
@@ -210,14 +215,11 @@ MemResult simulate_memory(const Trace& trace, const MemsimOptions& o, MemPolicy 
   require(o.page_size >= 1, "page size must be >= 1");
   require(o.reserve_tokens >= 1, "reserved tokens per sample must be >= 1");
   require(o.max_running >= 0, "max running must be >= 0 (0: no limit)");
-  require(o.capacity_tokens <= int64_t{1} << 31, "KV capacity of " + std::to_string(o.capacity_tokens) +
-                                                     " tokens is past what memsim models (2^31)");
+  require(o.capacity_tokens <= kMaxMemsimTokens, "KV capacity of " + std::to_string(o.capacity_tokens) +
+                                                     " tokens is past what memsim models (2^31 - 1)");
   const int page = policy == MemPolicy::exact ? 1 : o.page_size;
   trace.check_fits(o.capacity_tokens, page);
-  for (size_t r = 0; r < trace.requests.size(); ++r)
-    require(o.max_running == 0 || trace.requests[r].samples <= o.max_running,
-            "request " + std::to_string(r) + " has n = " + std::to_string(trace.requests[r].samples) +
-                " samples, more than --max-running " + std::to_string(o.max_running));
+  trace.check_samples(o.max_running);
   if (policy == MemPolicy::reserve_max || policy == MemPolicy::reserve_exact) {
     for (size_t r = 0; r < trace.requests.size(); ++r) {
       const TraceRequest& q = trace.requests[r];

@@ -41,6 +41,13 @@ void Scheduler::add(const TraceRequest& request, int32_t index) {
   seqs_.emplace(s.id, std::move(s));
 }
 
+void Scheduler::skip_to(int64_t step) {
+  require(idle(), "the scheduler skips steps only while nothing is waiting or running");
+  require(step >= step_, "the scheduler cannot skip back to step " + std::to_string(step) + " from step " +
+                             std::to_string(step_));
+  step_ = step;
+}
+
 // [step]
 StepEvents Scheduler::step() {
   StepEvents ev;

@@ -130,6 +130,7 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
                            const ServeProgress& progress) {
   check_options(o);
   trace.check_fits(int64_t{o.capacity_blocks} * o.shape.page_size, o.shape.page_size);
+  trace.check_samples(o.max_running);
   ServeResult res;
   bool with_plan = true;
   res.planner = loop_planner_options(o, executor, with_plan);
@@ -138,12 +139,21 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
 
   Scheduler sched = make_scheduler(trace, o);
   IncrementalPlanner planner(res.planner);
+  const std::vector<int64_t> arrive = trace.arrival_steps(o.step_seconds);
   size_t next = 0;
   bool planned_last_step = false;  // then every sequence running in both steps only appended
   // [serve loop]
   for (int64_t step = 0; o.max_steps == 0 || step < o.max_steps; ++step) {
+    if (sched.idle() && next < trace.requests.size() && arrive[next] > step) {
+      // Idle until the next arrival: each step would only count. Jump to it (or to max_steps).
+      const int64_t to = o.max_steps == 0 ? arrive[next] : std::min(arrive[next], o.max_steps);
+      res.idle_steps += to - step;
+      sched.skip_to(to);
+      step = to;
+      if (step == o.max_steps) break;  // the step limit came before the arrival
+    }
     // Steps 1-3: arrivals, the scheduler's step, its cache writes.
-    while (next < trace.requests.size() && std::floor(trace.requests[next].arrival / o.step_seconds) <= step) {
+    while (next < trace.requests.size() && arrive[next] <= step) {
       sched.add(trace.requests[next], static_cast<int32_t>(next));
       ++next;
     }
@@ -174,7 +184,8 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
 
 ServeSummary summarize(const ServeResult& r) {
   ServeSummary m;
-  m.steps = static_cast<int64_t>(r.steps.size());
+  m.steps = static_cast<int64_t>(r.steps.size()) + r.idle_steps;
+  m.idle_steps = r.idle_steps;
   std::vector<double> plan, scratch, validate, kernel, step_kernel, set_batch;
   double sharing = 0;
   for (const ServeStep& s : r.steps) {

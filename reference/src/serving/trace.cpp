@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <random>
-#include <sstream>
+#include <set>
 
 #include "patlab/error.hpp"
 #include "patlab/input_file.hpp"
@@ -16,8 +17,6 @@ namespace {
 
 /// Seed streams of the random token ids: one per shared segment, one per request.
 constexpr uint32_t kSharedStream = 11, kOwnStream = 12, kArrivalStream = 13, kLengthStream = 14, kSystemStream = 15;
-/// Largest token count a trace may name (keeps positions in 32 bits, as the workloads do).
-constexpr int64_t kMaxTraceTokens = int64_t{1} << 24;
 
 std::mt19937_64 stream(uint64_t seed, uint32_t kind, uint64_t index) {
   std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), kind,
@@ -49,7 +48,24 @@ std::vector<TokenId> token_ids(const json::Value& v, const std::string& what, in
   return ids;
 }
 
-/// Fills every request's prompt from its parts and the shared segments' ids.
+/// Refuses a trace whose prompts would expand too long: a request past kMaxTraceTokens, or all
+/// of them together past kMaxTraceTotalTokens. Reads the lengths from the parts, before a token
+/// id is drawn or copied.
+void check_lengths(const Trace& t) {
+  const std::vector<int64_t> lengths = t.prompt_lengths();
+  int64_t total = 0;
+  for (size_t r = 0; r < lengths.size(); ++r) {
+    require(lengths[r] <= kMaxTraceTokens, "request " + std::to_string(r) + ": prompt of " +
+                                               std::to_string(lengths[r]) + " tokens is too long (max " +
+                                               std::to_string(kMaxTraceTokens) + ")");
+    total += lengths[r];
+    require(total <= kMaxTraceTotalTokens,
+            "the prompts of requests 0-" + std::to_string(r) + " hold " + std::to_string(total) + " tokens: past the " +
+                std::to_string(kMaxTraceTotalTokens) + " (2^28) a trace may hold in all");
+  }
+}
+
+/// Fills every request's prompt from its parts and the shared segments' ids (check_lengths() first).
 void expand(Trace& t) {
   std::map<std::string, const SharedSegment*> by_name;
   for (size_t s = 0; s < t.shared.size(); ++s) {
@@ -71,10 +87,14 @@ void expand(Trace& t) {
                                                    : p.ids;
       req.prompt.insert(req.prompt.end(), add.begin(), add.end());
     }
-    require(static_cast<int64_t>(req.prompt.size()) <= kMaxTraceTokens,
-            "request " + std::to_string(r) + ": prompt of " + std::to_string(req.prompt.size()) + " tokens is too long (max " +
-                std::to_string(kMaxTraceTokens) + ")");
   }
+}
+
+/// `v` in at most 6 significant digits ("1e+300"), for messages.
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
 }
 
 PromptPart parse_part(const json::Value& v, const std::string& what, const std::map<std::string, int64_t>& shared,
@@ -116,23 +136,65 @@ TraceRequest parse_request(const json::Value& v, size_t index, const std::map<st
 
 }  // namespace
 
+std::vector<int64_t> Trace::prompt_lengths() const {
+  std::map<std::string, int64_t> segment;
+  for (const SharedSegment& seg : shared)
+    segment[seg.name] = seg.ids.empty() ? seg.tokens : static_cast<int64_t>(seg.ids.size());
+  std::vector<int64_t> lengths;
+  lengths.reserve(requests.size());
+  for (const TraceRequest& q : requests) {
+    int64_t n = static_cast<int64_t>(q.prompt.size());
+    if (n == 0)
+      for (const PromptPart& p : q.parts)
+        n += !p.shared.empty() ? segment.at(p.shared) : p.random > 0 ? p.random : static_cast<int64_t>(p.ids.size());
+    lengths.push_back(n);
+  }
+  return lengths;
+}
+
 int64_t Trace::max_request_tokens() const {
+  const std::vector<int64_t> lengths = prompt_lengths();
   int64_t m = 0;
-  for (const TraceRequest& r : requests) m = std::max(m, r.max_tokens());
+  for (size_t r = 0; r < requests.size(); ++r) m = std::max(m, lengths[r] + requests[r].output_tokens);
   return m;
+}
+
+void Trace::check_samples(int max_running) const {
+  for (size_t r = 0; r < requests.size(); ++r)
+    require(max_running == 0 || requests[r].samples <= max_running,
+            "request " + std::to_string(r) + " has n = " + std::to_string(requests[r].samples) +
+                " samples, more than --max-running " + std::to_string(max_running) +
+                " (they are admitted together: it would wait forever)");
+}
+
+std::vector<int64_t> Trace::arrival_steps(double step_seconds) const {
+  require(step_seconds > 0 && std::isfinite(step_seconds), "the step time must be a finite number of seconds > 0");
+  std::vector<int64_t> steps;
+  steps.reserve(requests.size());
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const double step = std::floor(requests[r].arrival / step_seconds);
+    require(step >= 0 && step <= static_cast<double>(kMaxArrivalStep),
+            "request " + std::to_string(r) + " arrives at " + short_number(requests[r].arrival) + " s, step " +
+                short_number(step) + " at " + short_number(step_seconds * 1e3) +
+                " ms per step: past the last step a simulation counts (2^53)");
+    steps.push_back(static_cast<int64_t>(step));
+  }
+  return steps;
 }
 
 void Trace::check_fits(int64_t capacity_tokens, int page) const {
   require(capacity_tokens >= page, "KV capacity of " + std::to_string(capacity_tokens) +
                                        " tokens is too small for one block of " + std::to_string(page) + " tokens");
   const int64_t usable = capacity_tokens / page * page;
-  for (size_t r = 0; r < requests.size(); ++r)
-    require(requests[r].max_tokens() <= usable,
-            "request " + std::to_string(r) + " needs " + std::to_string(requests[r].max_tokens()) +
-                " KV tokens (prompt + output), the cache holds " + std::to_string(usable));
+  const std::vector<int64_t> lengths = prompt_lengths();
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const int64_t need = lengths[r] + requests[r].output_tokens;
+    require(need <= usable, "request " + std::to_string(r) + " needs " + std::to_string(need) +
+                                " KV tokens (prompt + output), the cache holds " + std::to_string(usable));
+  }
 }
 
-Trace parse_trace_json(const std::string& text, const std::string& origin) {
+Trace parse_trace_json(const std::string& text, const std::string& origin, const TraceCheck& check) {
   const json::Value doc = json::parse(text, origin);
   try {
     require(doc.is_object(), "a trace is a JSON object");
@@ -172,6 +234,8 @@ Trace parse_trace_json(const std::string& text, const std::string& origin) {
               "request " + std::to_string(i) + " arrives before request " + std::to_string(i - 1) +
                   " (requests must be sorted by arrival)");
     }
+    if (check) check(t);
+    check_lengths(t);
     expand(t);
     return t;
   } catch (const Error& e) {
@@ -179,8 +243,8 @@ Trace parse_trace_json(const std::string& text, const std::string& origin) {
   }
 }
 
-Trace load_trace_file(const std::string& path) {
-  return parse_trace_json(read_input_file(path, "trace file", kMaxTraceFileBytes), path);
+Trace load_trace_file(const std::string& path, const TraceCheck& check) {
+  return parse_trace_json(read_input_file(path, "trace file", kMaxTraceFileBytes), path, check);
 }
 
 namespace {
@@ -237,11 +301,20 @@ int64_t whole(const std::string& key, const std::string& text, int64_t lo, int64
   return static_cast<int64_t>(v);
 }
 
+/// The items of `text` between `separator`s, empty ones included ("a,,b," has four).
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> items(1);
+  for (char c : text) {
+    if (c == separator) items.emplace_back();
+    else items.back() += c;
+  }
+  return items;
+}
+
 /// "1024x0.5+512x0.25" -> lengths and fractions.
 void parse_systems(const std::string& text, TraceGenOptions& o) {
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, '+')) {
+  for (const std::string& item : split(text, '+')) {
+    require(!item.empty(), "trace generator: system=" + text + " has an empty item (a stray +)");
     const size_t x = item.find('x');
     require(x != std::string::npos, "trace generator: system=" + text + " must be LENxFRACTION[+LENxFRACTION...]");
     o.system_lengths.push_back(whole("system length", item.substr(0, x), 1, kMaxTraceTokens));
@@ -254,13 +327,15 @@ TraceGenOptions parse_trace_gen(const std::string& spec) {
   const std::string prefix = "gen:";
   require(spec.rfind(prefix, 0) == 0, "trace generator spec must start with gen: (got " + spec + ")");
   TraceGenOptions o;
-  std::stringstream ss(spec.substr(prefix.size()));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
+  const std::string keys = spec.substr(prefix.size());
+  if (keys.empty()) return o;  // "gen:": every default
+  std::set<std::string> seen;
+  for (const std::string& item : split(keys, ',')) {
+    require(!item.empty(), "trace generator: " + spec + " has an empty item (a stray comma)");
     const size_t eq = item.find('=');
     require(eq != std::string::npos, "trace generator: " + item + " is not key=value");
     const std::string key = item.substr(0, eq), val = item.substr(eq + 1);
+    require(seen.insert(key).second, "trace generator: " + key + " is given twice");
     if (key == "requests") o.requests = static_cast<int>(whole(key, val, 1, 1 << 20));
     else if (key == "rate") o.rate = number_value(key, val);
     else if (key == "prompt") o.prompt_mean = number_value(key, val);
@@ -279,7 +354,7 @@ TraceGenOptions parse_trace_gen(const std::string& spec) {
 }
 
 // [generate]
-Trace generate_trace(const TraceGenOptions& o) {
+Trace generate_trace(const TraceGenOptions& o, const TraceCheck& check) {
   require(o.requests >= 1, "trace generator: requests must be >= 1");
   require(o.rate >= 0 && std::isfinite(o.rate), "trace generator: rate must be >= 0 requests/s (0: all at once)");
   require(o.prompt_mean >= 1 && o.output_mean >= 1, "trace generator: prompt and output means must be >= 1 token");
@@ -324,18 +399,20 @@ Trace generate_trace(const TraceGenOptions& o) {
     q.samples = o.samples;
     t.requests.push_back(std::move(q));
   }
+  if (check) check(t);
+  check_lengths(t);
   expand(t);
   return t;
 }
 // [generate]
 
-Trace resolve_trace(const std::string& arg) {
+Trace resolve_trace(const std::string& arg, const TraceCheck& check) {
   if (arg.rfind("gen:", 0) == 0) {
-    Trace t = generate_trace(parse_trace_gen(arg));
+    Trace t = generate_trace(parse_trace_gen(arg), check);
     t.description = arg;
     return t;
   }
-  return load_trace_file(arg);
+  return load_trace_file(arg, check);
 }
 
 }  // namespace patlab::serving

@@ -35,6 +35,8 @@ namespace patlab::serving {
 
 /// Fewest layers a layer-wise admission must hold on the GPU (one computing, one offloading).
 inline constexpr int kMinResidentLayers = 2;
+/// Most layer-blocks of GPU KV capacity (LayerKvParams::layer_blocks()): 2^53, exact as a double.
+inline constexpr double kMaxLayerBlocks = 9007199254740992.0;
 
 /// Parameters of the time model and the SLOs.
 struct LayerKvParams {
@@ -51,7 +53,7 @@ struct LayerKvParams {
 
   /// Every parameter as (name, value, source) rows for the run table.
   std::vector<std::vector<std::string>> table() const;
-  /// Throws Error(usage) naming the first value out of range.
+  /// Throws Error(usage) naming the first value out of range (a capacity past kMaxLayerBlocks too).
   void validate() const;
   /// Seconds to prefill `tokens` new tokens of one sequence in one layer (FLOPs / (peak x MFU)).
   double prefill_layer_seconds(int64_t tokens) const;
@@ -86,11 +88,17 @@ struct LayerKvResult {
 /// The q-quantile (0..1) of `v` (nearest rank); 0 for an empty vector.
 double quantile(std::vector<double> v, double q);
 
-/// Simulates `trace` under `policy`. Throws Error(usage) if a sequence cannot fit the GPU cache
-/// alone (request-wise: all layers; layer-wise: kMinResidentLayers layers).
+/// Throws Error(usage) on bad parameters, or if the GPU cache cannot hold one block in the layers
+/// `policy` needs or a sequence cannot fit it alone (request-wise: all layers; layer-wise:
+/// kMinResidentLayers layers). Works before the trace's prompts are expanded (a TraceCheck).
+void check_layerkv_fits(const Trace& trace, const LayerKvParams& params, LayerPolicy policy);
+
+/// Simulates `trace` under `policy`. Throws Error(usage) as check_layerkv_fits() does.
 LayerKvResult simulate_layerkv(const Trace& trace, const LayerKvParams& params, LayerPolicy policy);
 
-/// `trace` with arrival times scaled so that its mean arrival rate is `rate` per second.
+/// `trace` with arrival times scaled so that its mean arrival rate is `rate` per second. Throws
+/// Error(usage) unless `rate` is a finite number > 0 and the trace's arrivals span a time that
+/// scales to it (not all at t = 0, not so short that the scale factor overflows).
 Trace with_rate(const Trace& trace, double rate);
 
 }  // namespace patlab::serving

@@ -11,17 +11,25 @@
 /// - **paged+cache**: the same with prefix caching.
 /// - **exact**: the block manager with 1-token blocks and prefix caching: no slot is ever empty,
 ///   the exact need of this scheduler.
-/// Arrivals are mapped to steps by an assumed decode step time (`step_seconds`).
+/// Arrivals are mapped to steps by an assumed decode step time (`step_seconds`). Idle steps
+/// (nothing running or waiting, the next arrival still ahead) are not replayed one by one: the
+/// replay jumps to the arrival's step. They hold nothing, so they count in the steps and the
+/// means as zeros (the same numbers as stepping through them) and get no MemSample.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "patlab/serving/trace.hpp"
 
 namespace patlab::serving {
+
+/// Largest KV capacity memsim models, in tokens: the exact policy's 1-token blocks are counted
+/// in 32 bits (BlockManagerOptions::num_blocks).
+inline constexpr int64_t kMaxMemsimTokens = std::numeric_limits<int32_t>::max();
 
 /// Knobs of the replay.
 struct MemsimOptions {
@@ -50,7 +58,8 @@ struct MemSample {
 /// What one policy did with the trace.
 struct MemResult {
   MemPolicy policy = MemPolicy::paged;  ///< the policy replayed
-  int64_t steps = 0;          ///< steps until every sequence finished
+  int64_t steps = 0;          ///< steps until every sequence finished (idle steps included)
+  int64_t idle_steps = 0;     ///< idle steps jumped over (in `steps`, not in `series`)
   int64_t finished = 0;       ///< sequences finished (must equal the trace's samples)
   int32_t max_running = 0;    ///< largest batch that fit
   double mean_running = 0;    ///< mean batch over steps
@@ -62,7 +71,7 @@ struct MemResult {
   int64_t prompt_tokens = 0;  ///< prompt tokens prefilled (recomputed ones included, hits excluded)
   int64_t hit_tokens = 0;     ///< prompt tokens taken from the prefix cache
   int64_t cow_copies = 0;     ///< copy-on-write block copies (0 for the reserve policies)
-  std::vector<MemSample> series;  ///< one sample per step
+  std::vector<MemSample> series;  ///< one sample per step replayed (none for the idle steps jumped over)
 
   /// Held slots without a token, as a fraction of held slots (mean over steps).
   double waste_fraction() const { return mean_held > 0 ? 1.0 - mean_stored / mean_held : 0.0; }
@@ -73,7 +82,9 @@ struct MemResult {
 /// Progress callback: (policy, step, finished sequences, total sequences).
 using MemProgress = std::function<void(MemPolicy, int64_t, int64_t, int64_t)>;
 
-/// Replays `trace` under `policy`. Throws Error(usage) if the trace cannot fit (check_fits).
+/// Replays `trace` under `policy`. Throws Error(usage) on a capacity past kMaxMemsimTokens, if
+/// the trace cannot fit (check_fits) or
+/// an arrival is past the last step (Trace::arrival_steps).
 MemResult simulate_memory(const Trace& trace, const MemsimOptions& options, MemPolicy policy,
                           const MemProgress& progress = nullptr);
 

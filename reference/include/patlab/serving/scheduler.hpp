@@ -87,6 +87,9 @@ class Scheduler {
   StepEvents step();
   /// True when nothing is waiting or running.
   bool idle() const { return waiting_.empty() && running_.empty(); }
+  /// Moves the step counter to `step` (>= steps()) without stepping: while idle(), each step()
+  /// skipped would only have counted. Throws Error(usage) when not idle or `step` < steps().
+  void skip_to(int64_t step);
   /// Running sequences in admission order (the batch of the step just taken).
   const std::vector<SeqId>& running() const { return running_; }
   /// Sequences in the waiting queue: queued requests (one each until forked) and preempted sequences.

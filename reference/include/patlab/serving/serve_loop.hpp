@@ -17,6 +17,11 @@
 ///  5. the executor applies the writes, sets the batch with the plan (null when its stage runs
 ///     no plan), runs every layer, and on the first `check_steps` non-empty steps checks layer 0.
 /// A fault (invalid plan, plans that differ, a failed check) stops the loop and is reported.
+/// Idle steps (nothing running or waiting, the next arrival still ahead) are not taken one by
+/// one: the loop jumps to the arrival's step (or to max_steps). Such a step would change nothing
+/// but the step number, so the steps after it are the same; they get no ServeStep, and
+/// ServeResult::idle_steps counts them (a trace whose request arrives after 10^6 s finishes at
+/// once instead of stepping through 5 x 10^7 empty steps).
 #pragma once
 
 #include <cstdint>
@@ -66,7 +71,7 @@ struct ServeLoopOptions {
   bool prefix_caching = true;   ///< the block manager's prefix cache
   int max_running = 0;          ///< most running sequences; 0 = memory is the limit
   double step_seconds = 0.02;   ///< assumed decode step time: maps arrival seconds to steps
-  int64_t max_steps = 0;        ///< stop after this many steps; 0 = until the trace is done
+  int64_t max_steps = 0;        ///< stop after this many steps (idle ones included); 0 = until the trace is done
   int64_t check_steps = 1;      ///< check layer 0 on the first this many non-empty steps
   bool compare_scratch = false; ///< also plan each step from scratch; the plans must be equal
   int max_kv_tile = kDefaultMaxKvTile;  ///< planner's KV tile cap when the executor gives no options
@@ -100,7 +105,8 @@ struct ServeStep {
 
 /// The whole run.
 struct ServeResult {
-  std::vector<ServeStep> steps;  ///< one per step taken, in order
+  std::vector<ServeStep> steps;  ///< one per step taken, in order (idle steps jumped over have none)
+  int64_t idle_steps = 0;       ///< idle steps jumped over: nothing ran or waited, an arrival was ahead
   int64_t sequences = 0;        ///< samples of the trace (every one must finish)
   int64_t finished = 0;         ///< sequences finished
   int64_t preemptions = 0;      ///< preemptions by recompute, over all steps
@@ -115,14 +121,17 @@ struct ServeResult {
 using ServeProgress = std::function<void(const ServeResult&)>;
 
 /// Runs the loop over `trace` (see the file comment). `executor` may be null (no GPU: everything
-/// but the attention runs). Throws Error(usage) on bad options and on a trace with a request that
-/// cannot fit the pool alone (Trace::check_fits), before the first step.
+/// but the attention runs). Throws Error(usage) on bad options, on a trace with a request that
+/// cannot fit the pool alone (Trace::check_fits) or has more samples than max_running
+/// (Trace::check_samples: it would wait forever) and on an arrival past the last step
+/// (Trace::arrival_steps), before the first step.
 ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& options, StepExecutor* executor,
                            const ServeProgress& progress = {});
 
 /// Medians and tails of a run's per-step numbers (steps with an empty batch left out).
 struct ServeSummary {
-  int64_t steps = 0;                ///< steps taken (empty-batch steps included)
+  int64_t steps = 0;                ///< steps taken (empty-batch steps and idle steps jumped over included)
+  int64_t idle_steps = 0;           ///< idle steps jumped over (ServeResult::idle_steps)
   int64_t batch_steps = 0;          ///< steps with a non-empty batch
   int32_t max_running = 0;          ///< largest ServeStep::running of any step
   int32_t peak_blocks = 0;          ///< most blocks in use after a step (per layer)

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,16 @@ namespace patlab::serving {
 inline constexpr int kMaxSamples = 256;
 /// Default vocabulary size: Llama-2's 32,000 tokens (its tokenizer; any size works).
 inline constexpr int kDefaultVocab = 32000;
+/// Longest prompt, output or shared segment a trace may have, in tokens (keeps positions in 32
+/// bits, as the workloads do).
+inline constexpr int64_t kMaxTraceTokens = int64_t{1} << 24;
+/// Most prompt tokens of all requests of a trace together (2^28: 1 GiB of token ids once
+/// expanded, since each prompt holds its own copy of its shared segments). Checked before the
+/// prompts are expanded, so a trace past it costs no memory.
+inline constexpr int64_t kMaxTraceTotalTokens = int64_t{1} << 28;
+/// Last step a step simulation (memsim, serve) maps an arrival to: 2^53, so that every step number
+/// is exact as a double (JSON and CSV numbers) and stepping past it cannot overflow an int64_t.
+inline constexpr int64_t kMaxArrivalStep = int64_t{1} << 53;
 
 /// One part of a prompt: exactly one of `shared`, `random`, `ids` is set.
 struct PromptPart {
@@ -56,21 +67,37 @@ struct Trace {
   std::vector<SharedSegment> shared;  ///< the shared segments that prompt parts name
   std::vector<TraceRequest> requests;  ///< the requests, sorted by arrival
 
+  /// Each request's prompt length in tokens: its prompt's size once expanded, before that the
+  /// sum of its parts. So the checks below also work on a trace whose token ids are not drawn yet
+  /// (the TraceCheck of parse_trace_json() and generate_trace()).
+  std::vector<int64_t> prompt_lengths() const;
   /// Longest prompt + output of any request, in tokens.
   int64_t max_request_tokens() const;
+  /// Throws Error(usage) naming the first request with more samples (n) than `max_running`
+  /// (0: no limit): its samples are admitted together, so it would wait forever.
+  void check_samples(int max_running) const;
+  /// The step in which each request arrives at `step_seconds` per step: floor(arrival / step).
+  /// Throws Error(usage) unless the step time is finite and > 0, and naming the first request
+  /// whose step is past kMaxArrivalStep (or not a number).
+  std::vector<int64_t> arrival_steps(double step_seconds) const;
   /// Throws Error(usage) naming the first request that needs more than `capacity_tokens` KV
   /// tokens (prompt + output), or if the capacity cannot hold one block (`page`).
   void check_fits(int64_t capacity_tokens, int page) const;
 };
 
+/// A caller's check of a trace before its prompts are expanded (Trace::check_fits() against the
+/// cache, say): it throws Error(usage) to refuse the trace before the token ids take memory.
+using TraceCheck = std::function<void(const Trace&)>;
+
 /// Parses a trace file (docs/trace-format.md); throws Error(usage) "<origin>: ..." naming the
-/// first problem (negative or zero lengths, unknown segment, bad n, unsorted arrivals...).
-Trace parse_trace_json(const std::string& text, const std::string& origin);
+/// first problem (negative or zero lengths, unknown segment, bad n, unsorted arrivals, prompts
+/// past kMaxTraceTokens or kMaxTraceTotalTokens, what `check` refuses...).
+Trace parse_trace_json(const std::string& text, const std::string& origin, const TraceCheck& check = {});
 /// Largest trace file read, in bytes (literal token ids make traces larger than workload files).
 inline constexpr int64_t kMaxTraceFileBytes = int64_t{256} << 20;
 /// Reads and parses a trace file; Error(io) if it cannot be read, Error(usage) if it is not a
 /// regular file or is larger than kMaxTraceFileBytes (read_input_file()).
-Trace load_trace_file(const std::string& path);
+Trace load_trace_file(const std::string& path, const TraceCheck& check = {});
 /// The trace as JSON in the same format (parts kept, not expanded).
 std::string trace_to_json(const Trace& trace);
 
@@ -90,11 +117,14 @@ struct TraceGenOptions {
 };
 
 /// Parses "gen:requests=500,rate=8,prompt=161.31,output=337.99,sigma=1,max=2048,
-/// system=1024x0.5+512x0.25,n=2,seed=1,vocab=32000" (every key optional); throws Error(usage).
+/// system=1024x0.5+512x0.25,n=2,seed=1,vocab=32000" (every key optional, each at most once);
+/// throws Error(usage) on an unknown or repeated key, a bad value, or an empty item (a stray comma
+/// or +: "gen:requests=4," and "system=100x0.5+" are refused, not read as complete).
 TraceGenOptions parse_trace_gen(const std::string& spec);
-/// Draws a trace from `options`; throws Error(usage) on impossible values.
-Trace generate_trace(const TraceGenOptions& options);
-/// A trace from a command-line argument: "gen:..." or a .json file.
-Trace resolve_trace(const std::string& arg);
+/// Draws a trace from `options`; throws Error(usage) on impossible values, on prompts past
+/// kMaxTraceTokens or kMaxTraceTotalTokens, and on what `check` refuses (before expanding).
+Trace generate_trace(const TraceGenOptions& options, const TraceCheck& check = {});
+/// A trace from a command-line argument: "gen:..." or a .json file; `check` as above.
+Trace resolve_trace(const std::string& arg, const TraceCheck& check = {});
 
 }  // namespace patlab::serving
