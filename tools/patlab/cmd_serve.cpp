@@ -3,7 +3,6 @@
 // planner (validated, optionally against make_plan()), and on a GPU the chosen stage runs on
 // every layer of a pool that lives across steps (gpu::ServeSession). Without a GPU everything but
 // the kernels runs, one line says so, and the exit code is 77.
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -95,15 +94,11 @@ int64_t parse_check_steps(const std::string& text) {
   return v;
 }
 
-/// --seed: a decimal integer in [0, kMaxSeed], the rule of the workload commands' --seed (whose
-/// validator options.cpp keeps to itself). Read as text: CLI11 wraps "-1" into 2^64 - 1.
-uint64_t parse_seed(const std::string& text) {
-  uint64_t v = 0;
-  const char* end = text.data() + text.size();
-  const std::from_chars_result r = std::from_chars(text.data(), end, v);
-  require(!text.empty() && r.ec == std::errc() && r.ptr == end && v <= kMaxSeed,
-          "--seed must be an integer in [0, 2^53 - 1] (got '" + one_line(text) + "')");
-  return v;
+/// --seed: a decimal integer in [0, kMaxSeed], the workload commands' rule (options.hpp).
+uint64_t serve_seed(const std::string& text) {
+  const std::optional<uint64_t> seed = parse_seed(text);
+  require(seed.has_value(), "--seed must be an integer in [0, 2^53 - 1] (got '" + one_line(text) + "')");
+  return *seed;
 }
 
 /// The model's attention shape with the --heads/--head-dim/--dtype overrides, validated.
@@ -159,7 +154,7 @@ void check_scalars(const ServeCliOptions& o) {
   require(o.max_running >= 0, "--max-running must be >= 0 (0: no limit)");
   check_step_ms(o.step_ms);
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
-  parse_seed(o.seed);
+  serve_seed(o.seed);
   parse_check_steps(o.check_steps);
 }
 
@@ -237,7 +232,7 @@ Table run_table(const ServeCliOptions& o, const serving::Trace& trace, const ser
       {"decode step (assumed, maps arrivals to steps)", Cell::num(o.step_ms, 1).text + " ms"},
       {"max running sequences", o.max_running ? std::to_string(o.max_running) : std::string("no limit")},
       {"preemption", "vLLM v1: recompute the most recently admitted running sequence"},
-      {"trace seed / K, V, q seed", std::to_string(trace.seed) + " / " + std::to_string(parse_seed(o.seed))},
+      {"trace seed / K, V, q seed", std::to_string(trace.seed) + " / " + std::to_string(serve_seed(o.seed))},
       {"commit", patlab_commit()},
   });
 }
@@ -310,7 +305,7 @@ int run_serve(const ServeCliOptions& o) {
     config.layers = lo.layers;
     config.stage = stage.slug;
     config.max_kv_tile = o.max_kv_tile;
-    config.seed = parse_seed(o.seed);
+    config.seed = serve_seed(o.seed);
     session = std::make_unique<gpu::ServeSession>(config);
     executor = std::make_unique<SessionExecutor>(*session);
   } else {

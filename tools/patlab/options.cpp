@@ -14,17 +14,6 @@ namespace patlab::cli {
 
 namespace {
 
-/// The decimal integer `text` if it is one in [0, kMaxSeed], else nullopt.
-std::optional<uint64_t> parse_seed(const std::string& text) {
-  if (text.empty() || text.size() > 16) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return v <= kMaxSeed ? std::optional<uint64_t>(v) : std::nullopt;
-}
-
 /// Accepts a seed: a decimal integer in [0, kMaxSeed], nothing clamped.
 const CLI::Validator& seed_check() {
   static const CLI::Validator check(
@@ -37,6 +26,16 @@ const CLI::Validator& seed_check() {
 }
 
 }  // namespace
+
+std::optional<uint64_t> parse_seed(const std::string& text) {
+  if (text.empty() || text.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v <= kMaxSeed ? std::optional<uint64_t>(v) : std::nullopt;
+}
 
 const CLI::Validator& non_empty() {
   static const CLI::Validator check([](std::string& s) { return s.empty() ? std::string("empty value") : std::string(); },

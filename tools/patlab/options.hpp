@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ enum ExitCode : int {
 /// Largest seed accepted (2^53 - 1): seeds are printed in JSON and CSV, where a number is a
 /// double, so a larger one would not read back exactly.
 inline constexpr uint64_t kMaxSeed = (uint64_t{1} << 53) - 1;
+
+/// The decimal integer `text` if it is a seed (in [0, kMaxSeed]), else nullopt. Seeds are read as
+/// text: CLI11 would wrap "-1" into 2^64 - 1.
+std::optional<uint64_t> parse_seed(const std::string& text);
 
 /// Refuses an empty value ("--tree ''" must not mean "the default").
 const CLI::Validator& non_empty();
