@@ -350,7 +350,7 @@ def hetero_cases():
     expect_ok("bench --help names the 16-row loaders", ["bench", "--help"], has("--hopper-small-loader"))
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
-    expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "256"],
+    expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "4096"],
                  ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece", "add --hopper-tiles"],
                  within=B)
     expect_ok("check a small hetero batch", ["check", "--hetero", "3", "--hetero-requests", "12", "--hetero-max", "400",
@@ -509,6 +509,9 @@ def subcommand_cases(tmp, path):
                  within=B)
     expect_error("plan: --ctas-per-sm 33", ["plan", "tiny", "--ctas-per-sm", "33"], ["--ctas-per-sm must be in [1, 32]"],
                  within=B)
+    expect_error("plan: --hopper-wide-kv below --hopper-min-kv", ["plan", "tiny", "--hopper-tiles", "--hopper-min-kv",
+                                                                  "4096", "--hopper-wide-kv", "16"],
+                 ["--hopper-wide-kv 16 is below --hopper-min-kv 4096"], within=B)
     expect_error("plan: --fill-window with --no-fill", ["plan", "tiny", "--fill-window", "4", "--no-fill"],
                  ["--no-fill excludes --fill-window"], within=B)
     # Numbers read as decimal everywhere: CLI11 alone would read "020" as 16 and "0x10" as 16.

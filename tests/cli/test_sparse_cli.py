@@ -66,6 +66,7 @@ def main():
     expect_error("--curve-n without --curves", SMALL + FITS + ["--curve-n", "3,4"], "--curve-n requires --curves")
     expect_error("curve n past the longest request", SMALL + FITS + ["--curves", "--curve-n", "3,99999"],
                  "--curve-n: 99999 is more than the 7 selection blocks of the longest request")
+    expect_error("negative curve n", SMALL + FITS + ["--curves", "--curve-n", "3,-3"], "--curve-n: -3 is not a count")
     expect_error("curve list with a trailing comma", SMALL + FITS + ["--curves", "--curve-n", "3,4,"],
                  "--curve-n: '3,4,' ends with a comma")
     expect_error("--top-n under psa", SMALL + PSA_FITS + ["--method", "psa", "--top-n", "4"],

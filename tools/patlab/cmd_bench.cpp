@@ -221,7 +221,7 @@ void check_bench_options(const BenchOptions& o) {
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
-  check_hopper_routing(o.hopper.routing);
+  o.hopper.check();
   parse_bucket_launch(o.bucket_launch);
   packinfer::check_group_rows(o.group_rows);
   require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");

@@ -241,7 +241,7 @@ int run_plan(const PlanOptions& o) {
   check_sm_slots(o.sms, o.ctas_per_sm);
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
-  check_hopper_routing(o.routing.routing);
+  o.routing.check();
   const std::string routing_options = "--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece";
   require(!o.routing.given() || o.hopper, routing_options + " route stage 8's packs: add --hopper-tiles");
   require(!o.routing.given() || !o.cluster, routing_options + " are stage 8's; --cluster plans stage 9");

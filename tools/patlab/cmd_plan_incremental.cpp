@@ -103,7 +103,9 @@ int run_plan_incremental(const WorkloadChoice& choice, const PlannerOptions& opt
   int64_t identical = 0, valid = 0, rebuilt_steps = 0, split_steps = 0, packs = 0;
   UpdatePathCounts by_path{};
   std::string difference, fault;
-  for (int s = 0; s < steps; ++s) {
+  // Each step plans the whole batch from scratch too, so a long run takes a while: say so.
+  Phase phase("decode steps, each planned from scratch and incrementally", steps);
+  for (int s = 0; s < steps; phase.steps_done(++s)) {
     batch.step();
     const PagedLayout& layout = batch.layout();
     auto t0 = std::chrono::steady_clock::now();

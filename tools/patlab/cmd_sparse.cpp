@@ -80,7 +80,7 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& wh
 std::vector<int> parse_ints(const std::string& text, const std::string& what) {
   std::vector<int> out;
   for (double v : parse_numbers(text, what)) {
-    require(v == std::floor(v) && v >= 0 && v <= kMaxRequestTokens, what + ": " + std::to_string(v) + " is not a count");
+    require(v == std::floor(v) && v >= 0 && v <= kMaxRequestTokens, what + ": " + number_text(v) + " is not a count");
     out.push_back(static_cast<int>(v));
   }
   return out;

@@ -196,6 +196,14 @@ void add_max_cluster(CLI::App& app, int& out) {
       ->capture_default_str();
 }
 
+void HopperRoutingFlags::check() const {
+  check_hopper_routing(routing);
+  require(routing.wide_kv == 0 || routing.wide_kv >= routing.min_kv,
+          "--hopper-wide-kv " + std::to_string(routing.wide_kv) + " is below --hopper-min-kv " +
+              std::to_string(routing.min_kv) +
+              ", which already packs those ranges at most 64 rows (give a larger one, or 0 for never)");
+}
+
 void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out) {
   out.min_option = app.add_option("--hopper-min-kv", out.routing.min_kv,
                                   "Stage 8: a KV range shorter than this many tokens is packed at most 64 rows at "

@@ -104,6 +104,10 @@ struct HopperRoutingFlags {
   CLI::Option* wide_option = nullptr;   ///< set by add_hopper_routing()
   CLI::Option* rows_option = nullptr;   ///< set by add_hopper_routing()
   CLI::Option* piece_option = nullptr;  ///< set by add_hopper_routing()
+  /// Throws Error(usage) unless the routing passes check_hopper_routing() (planner/plan.hpp) and
+  /// --hopper-wide-kv is 0 or at least --hopper-min-kv: below it the planner packs a range at most
+  /// 64 rows already, so a smaller wide bound would change nothing (the library takes it).
+  void check() const;
   /// True when the command line gave any of the four options that change stage 8's plan (the
   /// loader of its 16-row packs does not).
   bool given() const {

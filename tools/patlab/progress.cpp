@@ -70,7 +70,8 @@ void progress(const std::string& line) {
   if (!g_quiet) std::cerr << "patlab: " << one_line(line) << std::endl;
 }
 
-Phase::Phase(std::string name) : name_(one_line(name)), start_(std::chrono::steady_clock::now()) {
+Phase::Phase(std::string name, int64_t steps)
+    : name_(one_line(name)), start_(std::chrono::steady_clock::now()), steps_(steps) {
   const WorkCount w = work_count();
   done0_ = w.done;
   total0_ = w.total;
@@ -95,9 +96,11 @@ Phase::~Phase() {
 
 std::string Phase::status() const {
   const WorkCount w = work_count();
+  const bool own = steps_ > 0;
   char buf[128];
-  std::snprintf(buf, sizeof buf, ": %.0f s, %lld of %lld work items done", seconds_since(start_),
-                static_cast<long long>(w.done - done0_), static_cast<long long>(w.total - total0_));
+  std::snprintf(buf, sizeof buf, ": %.0f s, %lld of %lld %s done", seconds_since(start_),
+                static_cast<long long>(own ? steps_done_.load(std::memory_order_relaxed) : w.done - done0_),
+                static_cast<long long>(own ? steps_ : w.total - total0_), own ? "steps" : "work items");
   return "patlab: " + name_ + buf;
 }
 

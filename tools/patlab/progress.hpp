@@ -34,15 +34,19 @@ std::string one_line(const std::string& text);
 void progress(const std::string& line);
 
 /// A phase that may take a while ("building", "oracle"): from kProgressAfterSeconds on, it shows
-/// the seconds so far and the parallel work items done of those started, then "done in X s".
+/// the seconds so far and the parallel work items done of those started (or, for a phase that
+/// counts its own steps with steps_done(), those), then "done in X s".
 class Phase {
  public:
-  /// Starts the phase called `name`.
-  explicit Phase(std::string name);
+  /// Starts the phase called `name`; `steps` > 0: a phase of that many steps of its own, reported
+  /// as steps_done() tells instead of the parallel work items.
+  explicit Phase(std::string name, int64_t steps = 0);
   /// Ends it (the ticker stops; a reported phase prints its time).
   ~Phase();
   Phase(const Phase&) = delete;
   Phase& operator=(const Phase&) = delete;
+  /// A phase of its own steps: `done` of them are done.
+  void steps_done(int64_t done) { steps_done_.store(done, std::memory_order_relaxed); }
 
  private:
   void tick();
@@ -51,6 +55,8 @@ class Phase {
   std::string name_;
   std::chrono::steady_clock::time_point start_;
   int64_t done0_ = 0, total0_ = 0;  ///< work counts when the phase began
+  int64_t steps_ = 0;               ///< the phase's own steps (0: it reports the work items)
+  std::atomic<int64_t> steps_done_{0};
   bool terminal_ = false;
   bool shown_ = false;
   bool stop_ = false;
