@@ -518,6 +518,10 @@ def subcommand_cases(tmp, path):
     for opt, value in (("--page", "020"), ("--page", "0x10"), ("--head-dim", "0128")):
         expect_error(f"workload {opt} {value}", ["workload", "tiny", opt, value],
                      [opt, f"'{value}' is not a decimal number"], within=B)
+    expect_error("workload --page 99999999999", ["workload", "tiny", "--page", "99999999999"],
+                 ["--page: '99999999999' is not a value of the option's type, or out of its range"], within=B)
+    expect_error("serve --steps past int64", ["serve", "gen:requests=2,rate=0", "--steps", "99999999999999999999"],
+                 ["--steps: '99999999999999999999' is out of range"], within=B)
     expect_error("bench --repeats 020", ["bench", "tiny", "--repeats", "020"], ["'020' is not a decimal number"],
                  within=B)
     expect_error("plan: --fill-window 0", ["plan", "tiny", "--fill-window", "0"], ["--fill-window must be 1..16"], within=B)

@@ -89,6 +89,17 @@ int parse_and_run(CLI::App& app, const patlab::cli::Action& action, int argc, ch
     std::cout << "patlab " << PATLAB_VERSION << " (commit " << patlab_commit()
               << (patlab::gpu::built_with_cta_trace() ? ", CTA trace build" : "") << ")\n";
     return 0;
+  } catch (const CLI::ConversionError& e) {
+    // CLI11 says "Could not convert: --page = 99999999999": name the option and the value instead.
+    const std::string what = e.what(), prefix = "Could not convert: ";
+    const size_t eq = what.find(" = ");
+    const bool known = what.rfind(prefix, 0) == 0 && eq != std::string::npos;
+    std::cerr << "patlab: error: "
+              << one_line(known ? what.substr(prefix.size(), eq - prefix.size()) + ": '" + what.substr(eq + 3) +
+                                      "' is not a value of the option's type, or out of its range"
+                                : what)
+              << " (see " << help << ")\n";
+    return patlab::cli::kExitBadInput;
   } catch (const CLI::ParseError& e) {
     std::cerr << "patlab: error: " << one_line(e.what()) << " (see " << help << ")\n";
     return patlab::cli::kExitBadInput;

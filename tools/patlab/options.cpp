@@ -45,6 +45,9 @@ const CLI::Validator& non_empty() {
 
 namespace {
 
+/// Most digits of an integer option's value: every 18-digit number fits an int64_t.
+constexpr size_t kMaxIntegerDigits = 18;
+
 /// Accepts what CLI11 reads as a number of the same value in every notation: no base prefix
 /// (0x, 0b, 0o) anywhere and, for an integer, no leading zero. CLI11 converts integers with base 0
 /// (strtoll), so "010" would be 8 and "0x10" 16, where the workload's own parsers read "010" as 10.
@@ -54,8 +57,11 @@ const CLI::Validator& plain_number(bool integer) {
     const bool prefixed = s.size() > i + 1 && s[i] == '0' && std::isalpha(static_cast<unsigned char>(s[i + 1])) &&
                           s[i + 1] != 'e' && s[i + 1] != 'E';
     const bool leading_zero = whole && s.size() > i + 1 && s[i] == '0';
-    return prefixed || leading_zero ? "'" + one_line(s) + "' is not a decimal number (no leading zeros or 0x/0b prefixes)"
-                                    : std::string();
+    if (prefixed || leading_zero)
+      return "'" + one_line(s) + "' is not a decimal number (no leading zeros or 0x/0b prefixes)";
+    // strtoll saturates where a 64-bit option's value overflows, and CLI11 does not look at errno
+    if (whole && s.size() - i > kMaxIntegerDigits) return "'" + one_line(s) + "' is out of range";
+    return std::string();
   };
   static const CLI::Validator integers([](std::string& s) { return check(s, true); }, "", "DECIMAL");
   static const CLI::Validator reals([](std::string& s) { return check(s, false); }, "", "DECIMAL");
