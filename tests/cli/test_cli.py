@@ -534,7 +534,12 @@ def subcommand_cases(tmp, path):
                  ["plan", "tiny", "--hopper-tiles", "--cluster", "--hopper-min-kv", "256"],
                  ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece are stage 8's"], within=B)
     for cmd in ("bench", "compare"):
-        expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be at least 20"], within=B)
+        expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be in [20, 100000]"],
+                     within=B)
+        expect_error(f"{cmd}: --repeats 2000000000", [cmd, "tiny", "--repeats", "2000000000"],
+                     ["--repeats must be in [20, 100000]"], within=B)
+        expect_error(f"{cmd}: --warmup 2000000000", [cmd, "tiny", "--warmup", "2000000000"],
+                     ["--warmup must be in [0, 100000]"], within=B)
         expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
                      within=B)
         expect_error(f"{cmd}: --fill-window 17", [cmd, "tiny", "--fill-window", "17"], ["--fill-window must be 1..16"],

@@ -54,7 +54,8 @@ def main():
     expect_error("stride above l", SMALL + FITS + ["--cmp-stride", "64"], "stride = 64")
     expect_error("minimum above maximum budget", SMALL + PSA_FITS + ["--method", "psa", "--min-budget", "8"],
                  "maximum budget")
-    expect_error("too few repeats", SMALL + FITS + ["--repeats", "5"], "--repeats 5 is below 20")
+    expect_error("too few repeats", SMALL + FITS + ["--repeats", "5"], "--repeats must be in [20, 100000] timed runs (got 5")
+    expect_error("negative warm-up", SMALL + FITS + ["--warmup", "-1"], "--warmup must be in [0, 100000]")
     expect_error("span above a mask word", SMALL + FITS + ["--method", "fsa", "--span-blocks", "33"],
                  "--span-blocks 33 is outside 0..32")
     expect_error("negative span", SMALL + FITS + ["--method", "fsa", "--span-blocks", "-1"],

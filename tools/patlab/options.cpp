@@ -82,6 +82,15 @@ void add_plain_numbers(CLI::App& app) {
 
 void require_decimal_numbers(CLI::App& app) { add_plain_numbers(app); }
 
+void check_timing_runs(int repeats, int warmup) {
+  require(repeats >= kMinRepeats && repeats <= kMaxTimingRuns,
+          "--repeats must be in [" + std::to_string(kMinRepeats) + ", " + std::to_string(kMaxTimingRuns) +
+              "] timed runs (got " + std::to_string(repeats) + "; the bench protocol takes the median of at least " +
+              std::to_string(kMinRepeats) + ")");
+  require(warmup >= 0 && warmup <= kMaxTimingRuns, "--warmup must be in [0, " + std::to_string(kMaxTimingRuns) +
+                                                       "] runs (got " + std::to_string(warmup) + ")");
+}
+
 std::vector<double> parse_number_list(const std::string& text, const std::string& what, const std::string& kind,
                                       const std::string& noun, bool (*valid)(double)) {
   require(text.empty() || text.back() != ',', what + ": '" + one_line(text) + "' ends with a comma");

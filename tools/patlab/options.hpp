@@ -85,6 +85,16 @@ class WorkloadOptions {
   bool no_shuffle_ = false;
 };
 
+/// Fewest timed runs of the bench protocol (`--repeats`): the median of fewer is too noisy.
+inline constexpr int kMinRepeats = 20;
+/// Most timed runs or warm-ups one measurement takes (`--repeats`, `--warmup`): each flushes the
+/// L2 first, so 10^5 runs of a millisecond step are already minutes of device time.
+inline constexpr int kMaxTimingRuns = 100000;
+
+/// Throws Error(usage) unless `repeats` is in [kMinRepeats, kMaxTimingRuns] and `warmup` in
+/// [0, kMaxTimingRuns] (bench, compare and sparse's --repeats and --warmup).
+void check_timing_runs(int repeats, int warmup);
+
 /// Adds `--format` to `app`, storing into `out`.
 void add_format(CLI::App& app, std::string& out);
 
