@@ -655,7 +655,7 @@ def prediction_cases(B):
     expect_exit("bench of 256 x 1024 tokens, 32/32 heads, without a GPU: predicted in about a second",
                 ["bench", "--tree", "256_1024", "--heads", "32/32", "--format", "json"], EXIT_NOTHING_RAN,
                 lambda out: prediction_problems(out, all_stages, DEFAULT_BANDWIDTH_GBS, "docs/results"), within=3)
-    for bad in ("0", "-5", "nan", "fast"):
+    for bad in ("0", "-5", "nan", "fast", "1e-300", "inf", "1e6"):
         expect_error(f"bench --bandwidth {bad}", ["bench", "tiny", "--bandwidth", bad], ["--bandwidth"], within=B)
     expect_ok("bench --help names the bandwidth's source", ["bench", "--help"],
               has("--bandwidth", "GBPS", "docs/results/2026-12-01-h200-*)"))

@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "serving_options.hpp"
 #include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
@@ -32,6 +33,9 @@ namespace {
 /// (read + write) that `patlab bench` measured on the H200, 4185-4236 GB/s over the runs in
 /// docs/results/2026-12-01-h200-* ("copy GB/s"; tests/cli/test_cli.py checks the range).
 constexpr double kDefaultBandwidthGbs = 4200;
+/// Slowest and fastest --bandwidth, GB/s: a PCIe link to well past any HBM (the prediction divides
+/// by it; 1e-300 printed 300-digit times).
+constexpr double kMinBandwidthGbs = 1, kMaxBandwidthGbs = 100000;
 /// Where kDefaultBandwidthGbs comes from, as --help and the CPU mode's output say it.
 constexpr const char* kDefaultBandwidthSource =
     "the H200's device-to-device copy bandwidth measured by patlab bench (docs/results/2026-12-01-h200-*)";
@@ -221,7 +225,9 @@ void check_bench_options(const BenchOptions& o) {
   o.hopper.check();
   parse_bucket_launch(o.bucket_launch);
   packinfer::check_group_rows(o.group_rows);
-  require(std::isfinite(o.bandwidth_gbs) && o.bandwidth_gbs > 0, "--bandwidth must be a positive number of GB/s");
+  require(o.bandwidth_gbs >= kMinBandwidthGbs && o.bandwidth_gbs <= kMaxBandwidthGbs,
+          "--bandwidth must be in [" + short_number(kMinBandwidthGbs) + ", " + short_number(kMaxBandwidthGbs) +
+              "] GB/s (got " + short_number(o.bandwidth_gbs) + ")");
   if (!o.cta_trace.empty()) {
     require(gpu::built_with_cta_trace(), std::string("--cta-trace: ") + gpu::kNoCtaTrace);
     const bool existed = static_cast<bool>(std::ifstream(o.cta_trace));
@@ -444,7 +450,8 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
            o.bandwidth_gbs = gbs;
            o.bandwidth_given = true;
          },
-         "Without a CUDA device: GB/s of the predicted time per stage, model bytes / bandwidth only (default " +
+         "Without a CUDA device: GB/s of the predicted time per stage (1 to 100000), model bytes / bandwidth only "
+         "(default " +
              std::to_string(static_cast<int>(kDefaultBandwidthGbs)) + ": " + kDefaultBandwidthSource + ")")
       ->type_name("GBPS");
 }
