@@ -51,10 +51,19 @@ inline FloatPartial online_softmax(const Eigen::VectorXf& q, const Eigen::Matrix
   return {m + std::log(l), acc / l};
 }
 
+/// How the model stores the partials it merges.
+struct PartialStorage {
+  int split_tokens = kModelSplitTokens;  ///< KV tokens per split (one partial each)
+  /// Round each partial's o to the storage type before the merge, as a kernel that kept its
+  /// partials in 16 bits would (FlashInfer's cascade keeps a level's o in q's type); the stages
+  /// keep float32.
+  bool sixteen_bits = false;
+};
+
 /// Attention of every (request, head) as a split-KV tiled kernel computes it: splits of
-/// kModelSplitTokens, tiles of kModelTileTokens, partials merged in float32, output rounded to
-/// the storage type.
-inline AttentionResult tiled_kernel_model(const Workload& w) {
+/// `storage.split_tokens`, tiles of kModelTileTokens, partials merged in float32 (or rounded to
+/// the storage type first), output rounded to the storage type.
+inline AttentionResult tiled_kernel_model(const Workload& w, const PartialStorage& storage = {}) {
   const Shape& s = w.shape();
   AttentionResult res;
   res.requests = w.num_requests();
@@ -77,8 +86,10 @@ inline AttentionResult tiled_kernel_model(const Workload& w) {
       Eigen::VectorXf q(s.head_dim);
       for (int i = 0; i < s.head_dim; ++i) q(i) = to_float(w.q[w.q_offset(r, h) + static_cast<size_t>(i)], s.dtype);
       std::vector<FloatPartial> parts;
-      for (int64_t b = 0; b < len; b += kModelSplitTokens)
-        parts.push_back(online_softmax(q, k, v, b, std::min<int64_t>(len, b + kModelSplitTokens), scale, s.dtype));
+      for (int64_t b = 0; b < len; b += storage.split_tokens)
+        parts.push_back(online_softmax(q, k, v, b, std::min<int64_t>(len, b + storage.split_tokens), scale, s.dtype));
+      if (storage.sixteen_bits && parts.size() > 1)  // one partial is the output itself: written once
+        for (FloatPartial& p : parts) p.o = p.o.unaryExpr([&](float x) { return round_to(x, s.dtype); });
       float big = -std::numeric_limits<float>::infinity();
       for (const FloatPartial& p : parts) big = std::max(big, p.lse);
       float sum = 0.0f;

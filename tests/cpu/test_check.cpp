@@ -2,7 +2,8 @@
 // CPU) and a tiled split-KV kernel model, and fails NaN, unwritten and single wrong elements, and
 // a row whose relative L2 error exceeds kEmulationFactor times the emulation's error of that row
 // plus the floor. It also measures both models' errors per dtype, on flat and peaked data, and
-// requires the tolerance table to leave at least 2x headroom over them.
+// requires the tolerance table to leave at least 2x headroom over them, and shows that partials
+// stored in 16 bits would not leave it (why the stages keep them in float32).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -157,6 +158,39 @@ TEST_CASE("the tolerance table leaves >= 2x headroom over the emulation's and a 
     // The floor is slack of at most one rounding to the storage type (RMS u / sqrt(3)), not a
     // bound that would hide a fault: it stays below the emulation's own error on long rows.
     REQUIRE(tol.row_floor <= u / std::sqrt(3.0));
+  }
+}
+
+/// The tiled model's worst row error over its row bound, on every case and seed of kCases, flat
+/// and peaked data, with its partials stored as `storage` says.
+double worst_model_row(DType dtype, const test::PartialStorage& storage) {
+  const Tolerance& tol = tolerance(dtype, KvDType::same);
+  double worst = 0;
+  for (DataKind data : {DataKind::flat, DataKind::peaked})
+    for (const Case& c : kCases)
+      for (int i = 0; i < c.seeds; ++i) {
+        const Workload w = make(c, dtype, kSeed + static_cast<uint64_t>(i), data);
+        const Reference ref = make_reference(w);
+        const std::vector<double> rows = row_errors(test::tiled_kernel_model(w, storage), ref.oracle);
+        for (size_t r = 0; r < rows.size(); ++r)
+          worst = std::max(worst, rows[r] / (kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor));
+      }
+  return worst;
+}
+
+TEST_CASE("partials stay float32: in 16 bits they would use more of the row bounds than the table leaves") {
+  // Short splits (64 tokens, as the KV split and the tree's nodes make them) give most rows
+  // several partials. A partial rounded to 16 bits adds a rounding before the output's own;
+  // the row bounds leave a correct kernel 2x headroom, so a kernel whose partials cost that
+  // headroom would need a looser table: the stages keep the partials in float32 (chapter 12).
+  std::cout << "tiled kernel model, 64-token splits, worst row error / row bound (seeds from " << kSeed << "):\n";
+  for (DType dtype : {DType::fp16, DType::bf16}) {
+    const double fp32 = worst_model_row(dtype, {64, false});
+    const double sixteen = worst_model_row(dtype, {64, true});
+    std::printf("%s: float32 partials %.3f, 16-bit partials %.3f\n", dtype_name(dtype), fp32, sixteen);
+    CAPTURE(dtype_name(dtype), fp32, sixteen);
+    REQUIRE(fp32 * kRequiredHeadroom <= 1.0);
+    REQUIRE(sixteen * kRequiredHeadroom > 1.0);
   }
 }
 
