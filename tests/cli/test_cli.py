@@ -533,25 +533,20 @@ def subcommand_cases(tmp, path):
     expect_error("plan: --hopper-min-kv with --cluster",
                  ["plan", "tiny", "--hopper-tiles", "--cluster", "--hopper-min-kv", "256"],
                  ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece are stage 8's"], within=B)
+    bad_timing_and_routing = [
+        ("--repeats", "5", ["--repeats must be in [20, 100000]"]),
+        ("--repeats", "2000000000", ["--repeats must be in [20, 100000]"]),
+        ("--warmup", "2000000000", ["--warmup must be in [0, 100000]"]),
+        ("--max-kv-tile", "48", ["--max-kv-tile must be"]),
+        ("--fill-window", "17", ["--fill-window must be 1..16"]),
+        ("--hopper-min-kv", "-5", ["--hopper-min-kv must be a token count >= 0"]),
+        ("--hopper-wide-kv", "-5", ["--hopper-wide-kv must be a token count >= 0"]),
+        ("--hopper-rows", "256", ["--hopper-rows must be 64, 128 or 192", "256"]),
+        ("--bucket-launch", "streams", ["--bucket-launch must be gates or chain", "'streams'"]),
+    ]
     for cmd in ("bench", "compare"):
-        expect_error(f"{cmd}: --repeats 5", [cmd, "tiny", "--repeats", "5"], ["--repeats must be in [20, 100000]"],
-                     within=B)
-        expect_error(f"{cmd}: --repeats 2000000000", [cmd, "tiny", "--repeats", "2000000000"],
-                     ["--repeats must be in [20, 100000]"], within=B)
-        expect_error(f"{cmd}: --warmup 2000000000", [cmd, "tiny", "--warmup", "2000000000"],
-                     ["--warmup must be in [0, 100000]"], within=B)
-        expect_error(f"{cmd}: --max-kv-tile 48", [cmd, "tiny", "--max-kv-tile", "48"], ["--max-kv-tile must be"],
-                     within=B)
-        expect_error(f"{cmd}: --fill-window 17", [cmd, "tiny", "--fill-window", "17"], ["--fill-window must be 1..16"],
-                     within=B)
-        expect_error(f"{cmd}: --hopper-min-kv -5", [cmd, "tiny", "--hopper-min-kv", "-5"],
-                     ["--hopper-min-kv must be a token count >= 0"], within=B)
-        expect_error(f"{cmd}: --hopper-wide-kv -5", [cmd, "tiny", "--hopper-wide-kv", "-5"],
-                     ["--hopper-wide-kv must be a token count >= 0"], within=B)
-        expect_error(f"{cmd}: --hopper-rows 256", [cmd, "tiny", "--hopper-rows", "256"],
-                     ["--hopper-rows must be 64, 128 or 192", "256"], within=B)
-        expect_error(f"{cmd}: --bucket-launch streams", [cmd, "tiny", "--bucket-launch", "streams"],
-                     ["--bucket-launch must be gates or chain", "'streams'"], within=B)
+        for opt, value, needles in bad_timing_and_routing:
+            expect_error(f"{cmd}: {opt} {value}", [cmd, "tiny", opt, value], needles, within=B)
     expect_error("bench: unknown stage", ["bench", "tiny", "--stage", "nope"], ["unknown GPU stage 'nope'", "7 pat"],
                  within=B)
     expect_error("bench: stage 0 is the CPU oracle", ["bench", "tiny", "--stage", "0"], ["unknown GPU stage '0'"],
