@@ -10,7 +10,6 @@
 
 #include "commands.hpp"
 #include "options.hpp"
-#include "serving_options.hpp"
 #include "patlab/truth/check.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
@@ -226,8 +225,8 @@ void check_bench_options(const BenchOptions& o) {
   parse_bucket_launch(o.bucket_launch);
   packinfer::check_group_rows(o.group_rows);
   require(o.bandwidth_gbs >= kMinBandwidthGbs && o.bandwidth_gbs <= kMaxBandwidthGbs,
-          "--bandwidth must be in [" + short_number(kMinBandwidthGbs) + ", " + short_number(kMaxBandwidthGbs) +
-              "] GB/s (got " + short_number(o.bandwidth_gbs) + ")");
+          "--bandwidth must be in [" + number_text(kMinBandwidthGbs) + ", " + number_text(kMaxBandwidthGbs) +
+              "] GB/s (got " + number_text(o.bandwidth_gbs) + ")");
   if (!o.cta_trace.empty()) {
     require(gpu::built_with_cta_trace(), std::string("--cta-trace: ") + gpu::kNoCtaTrace);
     const bool existed = static_cast<bool>(std::ifstream(o.cta_trace));

@@ -37,7 +37,7 @@ constexpr double kMaxRate = 1e6;
 /// refuses an empty item and a trailing comma).
 std::vector<double> parse_rates(const std::string& text) {
   const std::string kind =
-      "a finite rate in [" + short_number(kMinRate) + ", " + short_number(kMaxRate) + "] requests/s";
+      "a finite rate in [" + number_text(kMinRate) + ", " + number_text(kMaxRate) + "] requests/s";
   return parse_number_list(text, "--rates", kind, "rate", [](double v) { return v >= kMinRate && v <= kMaxRate; });
 }
 
@@ -64,13 +64,13 @@ int run_layerkv(LayerKvCliOptions o) {
   const Format format = parse_format(o.format);
   const std::vector<double> rates = parse_rates(o.rates);
   const auto finite_positive = [](const std::string& option, double v) {
-    require(v > 0 && std::isfinite(v), option + " must be a finite number > 0 (got " + short_number(v) + ")");
+    require(v > 0 && std::isfinite(v), option + " must be a finite number > 0 (got " + number_text(v) + ")");
   };
   finite_positive("--pcie-gbs", o.pcie_gbs);
   finite_positive("--ttft-slo-ms", o.ttft_slo_ms);
   finite_positive("--tpot-slo-ms", o.tpot_slo_ms);
   require(o.params.prefill_mfu > 0 && o.params.prefill_mfu <= 1,
-          "--mfu must be in (0, 1] (got " + short_number(o.params.prefill_mfu) + ")");
+          "--mfu must be in (0, 1] (got " + number_text(o.params.prefill_mfu) + ")");
   o.params.model = o.serving.preset();
   o.params.gpu_kv_bytes = o.serving.capacity_bytes();
   o.params.page_size = o.serving.page;
@@ -117,8 +117,8 @@ void add_layerkv(CLI::App& app, Action& action) {
   o->serving.add_to(*cmd);
   add_format(*cmd, o->format);
   cmd->add_option("--rates", o->rates,
-                  "Arrival rates to sweep, requests/s, each in [" + short_number(kMinRate) + ", " +
-                      short_number(kMaxRate) + "] (the trace's arrivals are scaled)")
+                  "Arrival rates to sweep, requests/s, each in [" + number_text(kMinRate) + ", " +
+                      number_text(kMaxRate) + "] (the trace's arrivals are scaled)")
       ->capture_default_str();
   cmd->add_option("--pcie-gbs", o->pcie_gbs, "Host-device bandwidth, GB/s (PCIe 5.0 x16 measured-typical)")
       ->capture_default_str();

@@ -92,7 +92,7 @@ int run_memsim(const MemsimCliOptions& o) {
   serving::MemsimOptions mo;
   mo.capacity_tokens = static_cast<int64_t>(o.serving.capacity_bytes() / bytes_per_token);  // <= 2^50: exact
   require(mo.capacity_tokens <= serving::kMaxMemsimTokens,
-          "--capacity-gib " + short_number(o.serving.capacity_gib) + " holds " + std::to_string(mo.capacity_tokens) +
+          "--capacity-gib " + number_text(o.serving.capacity_gib) + " holds " + std::to_string(mo.capacity_tokens) +
               " KV tokens of " + model.name + ", past the 2^31 - 1 memsim models");
   mo.page_size = o.serving.page;
   mo.step_seconds = o.step_ms / 1000.0;
@@ -100,9 +100,7 @@ int run_memsim(const MemsimCliOptions& o) {
   mo.reserve_tokens = o.reserve;
   // Before the prompts are expanded (and any replay): one line, exit 2.
   const serving::Trace trace = o.serving.load([&mo](const serving::Trace& t) {
-    t.check_fits(mo.capacity_tokens, mo.page_size);
-    t.check_samples(mo.max_running);
-    t.arrival_steps(mo.step_seconds);
+    t.check_step_simulation(mo.capacity_tokens, mo.page_size, mo.max_running, mo.step_seconds);
   });
 
   auto last = std::chrono::steady_clock::now();

@@ -117,10 +117,10 @@ int32_t pool_blocks(const ServeCliOptions& o, const Shape& shape) {
   const bool given = o.capacity_blocks_option->count() > 0;
   require(!given || o.capacity_blocks > 0, "--capacity-blocks must be > 0 (got " + std::to_string(o.capacity_blocks) + ")");
   const double blocks = given ? o.capacity_blocks : std::floor(o.serving.capacity_bytes() / block_bytes);
-  require(blocks >= 1, "--capacity-gib " + short_number(o.serving.capacity_gib) +
+  require(blocks >= 1, "--capacity-gib " + number_text(o.serving.capacity_gib) +
                            " is too small for one block of " + std::to_string(static_cast<int64_t>(block_bytes)) +
                            " bytes");
-  require(blocks <= static_cast<double>(INT32_MAX), "--capacity-gib " + short_number(o.serving.capacity_gib) +
+  require(blocks <= static_cast<double>(INT32_MAX), "--capacity-gib " + number_text(o.serving.capacity_gib) +
                                                        " is more than 2^31 - 1 blocks of " +
                                                        std::to_string(static_cast<int64_t>(block_bytes)) + " bytes");
   return static_cast<int32_t>(blocks);
@@ -289,9 +289,8 @@ int run_serve(const ServeCliOptions& o) {
   const serving::ServeLoopOptions lo = loop_options(o);
   // What run_serve_loop() refuses, before the prompts are expanded: one line, exit 2.
   const serving::Trace trace = o.serving.load([&lo](const serving::Trace& t) {
-    t.check_fits(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size);
-    t.check_samples(lo.max_running);
-    t.arrival_steps(lo.step_seconds);
+    t.check_step_simulation(int64_t{lo.capacity_blocks} * lo.shape.page_size, lo.shape.page_size, lo.max_running,
+                            lo.step_seconds);
   });
   // The device next: a broken CUDA host stops here; none at all runs the loop without kernels.
   const gpu::DeviceInfo device = gpu::probe();
@@ -354,8 +353,8 @@ void add_serve(CLI::App& app, Action& action) {
   o->capacity_blocks_option = cmd->add_option("--capacity-blocks", o->capacity_blocks, "KV blocks of one layer's pool");
   o->capacity_gib_option =
       cmd->add_option("--capacity-gib", o->serving.capacity_gib,
-                      "KV memory of one layer's pool, GiB (instead of blocks), in (0, " + short_number(kMaxCapacityGib) +
-                          "]; at most 2^31 - 1 blocks and " + short_number(kMaxServePoolGib) + " GiB over all layers")
+                      "KV memory of one layer's pool, GiB (instead of blocks), in (0, " + number_text(kMaxCapacityGib) +
+                          "]; at most 2^31 - 1 blocks and " + number_text(kMaxServePoolGib) + " GiB over all layers")
           ->capture_default_str();
   o->capacity_blocks_option->excludes(o->capacity_gib_option);
   cmd->add_option("--layers", o->layers, "Layers: one pool slice each, same block tables and plan")

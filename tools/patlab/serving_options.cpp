@@ -1,7 +1,6 @@
 #include "serving_options.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 #include "options.hpp"
 #include "patlab/error.hpp"
@@ -9,20 +8,14 @@
 
 namespace patlab::cli {
 
-std::string short_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 void check_step_ms(double step_ms) {
   require(std::isfinite(step_ms) && step_ms >= kMinStepMs && step_ms <= kMaxStepMs,
-          "--step-ms must be a finite number in [" + short_number(kMinStepMs) + ", " + short_number(kMaxStepMs) +
-              "] ms (got " + short_number(step_ms) + ")");
+          "--step-ms must be a finite number in [" + number_text(kMinStepMs) + ", " + number_text(kMaxStepMs) +
+              "] ms (got " + number_text(step_ms) + ")");
 }
 
 std::string step_ms_help() {
-  return "Assumed decode step time in ms, in [" + short_number(kMinStepMs) + ", " + short_number(kMaxStepMs) +
+  return "Assumed decode step time in ms, in [" + number_text(kMinStepMs) + ", " + number_text(kMaxStepMs) +
          "] (maps arrival times to steps; idle steps before an arrival are jumped over, not replayed)";
 }
 
@@ -36,7 +29,7 @@ void ServingOptions::add_to(CLI::App& cmd) {
   cmd.add_option("--model", model, "Model preset: layers, heads, head dim, parameters (" + names + ")")
       ->capture_default_str();
   cmd.add_option("--capacity-gib", capacity_gib,
-                 "GPU memory given to the KV cache, GiB (all layers), in (0, " + short_number(kMaxCapacityGib) + "]")
+                 "GPU memory given to the KV cache, GiB (all layers), in (0, " + number_text(kMaxCapacityGib) + "]")
       ->capture_default_str();
   cmd.add_option("--page", page, "Tokens per KV block")->capture_default_str();
   cmd.add_option("--write-trace", write_trace, "Also write the trace (e.g. a generated one) to this JSON file")
@@ -56,8 +49,8 @@ serving::Trace ServingOptions::load(const serving::TraceCheck& check) const {
 
 double ServingOptions::capacity_bytes() const {
   require(capacity_gib > 0 && capacity_gib <= kMaxCapacityGib,  // false for NaN too
-          "--capacity-gib must be a finite number in (0, " + short_number(kMaxCapacityGib) + "] GiB (got " +
-              short_number(capacity_gib) + ")");
+          "--capacity-gib must be a finite number in (0, " + number_text(kMaxCapacityGib) + "] GiB (got " +
+              number_text(capacity_gib) + ")");
   return capacity_gib * static_cast<double>(int64_t{1} << 30);
 }
 

@@ -19,10 +19,6 @@ inline constexpr int kDefaultServingPage = 16;
 /// token and block counts made from it (bytes / bytes per token) stay exact in 64-bit integers.
 inline constexpr double kMaxCapacityGib = 1 << 20;
 
-/// `v` as the serving commands' messages show a number: at most 10 significant digits, no
-/// trailing zeros (1048576, 0.001, 1e+300).
-std::string short_number(double v);
-
 /// Shortest --step-ms of memsim and serve: 1 us, so that arrivals of up to 285 years map to steps
 /// within Trace::arrival_steps()'s 2^53.
 inline constexpr double kMinStepMs = 1e-3;

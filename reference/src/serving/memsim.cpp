@@ -102,7 +102,8 @@ bool jump_idle(bool idle, const std::vector<int64_t>& arrive, size_t next, int64
 }
 
 // [paged replay]
-MemResult replay_paged(const Trace& trace, const MemsimOptions& o, MemPolicy policy, const MemProgress& progress) {
+MemResult replay_paged(const Trace& trace, const std::vector<int64_t>& arrive, const MemsimOptions& o,
+                        MemPolicy policy, const MemProgress& progress) {
   BlockManagerOptions bo;
   bo.page_size = policy == MemPolicy::exact ? 1 : o.page_size;
   bo.num_blocks = static_cast<int32_t>(o.capacity_tokens / bo.page_size);
@@ -112,7 +113,6 @@ MemResult replay_paged(const Trace& trace, const MemsimOptions& o, MemPolicy pol
   so.token_seed = trace.seed;
   so.vocab = trace.vocab;
   Scheduler sched(bo, so);
-  const std::vector<int64_t> arrive = trace.arrival_steps(o.step_seconds);
   const int64_t samples = total_samples(trace);
   MemResult res;
   res.policy = policy;
@@ -147,9 +147,9 @@ struct Region {
 };
 
 // [reserve replay]
-MemResult replay_reserved(const Trace& trace, const MemsimOptions& o, MemPolicy policy, const MemProgress& progress) {
+MemResult replay_reserved(const Trace& trace, const std::vector<int64_t>& arrive, const MemsimOptions& o,
+                        MemPolicy policy, const MemProgress& progress) {
   FirstFit space(o.capacity_tokens);
-  const std::vector<int64_t> arrive = trace.arrival_steps(o.step_seconds);
   const int64_t samples = total_samples(trace);
   std::deque<size_t> waiting;
   std::vector<Region> running;
@@ -218,8 +218,8 @@ MemResult simulate_memory(const Trace& trace, const MemsimOptions& o, MemPolicy 
   require(o.capacity_tokens <= kMaxMemsimTokens, "KV capacity of " + std::to_string(o.capacity_tokens) +
                                                      " tokens is past what memsim models (2^31 - 1)");
   const int page = policy == MemPolicy::exact ? 1 : o.page_size;
-  trace.check_fits(o.capacity_tokens, page);
-  trace.check_samples(o.max_running);
+  const std::vector<int64_t> arrive =
+      trace.check_step_simulation(o.capacity_tokens, page, o.max_running, o.step_seconds);
   if (policy == MemPolicy::reserve_max || policy == MemPolicy::reserve_exact) {
     for (size_t r = 0; r < trace.requests.size(); ++r) {
       const TraceRequest& q = trace.requests[r];
@@ -228,9 +228,9 @@ MemResult simulate_memory(const Trace& trace, const MemsimOptions& o, MemPolicy 
               "request " + std::to_string(r) + ": " + std::to_string(q.samples) + " contiguous regions of " +
                   std::to_string(size) + " tokens exceed the cache of " + std::to_string(o.capacity_tokens) + " tokens");
     }
-    return replay_reserved(trace, o, policy, progress);
+    return replay_reserved(trace, arrive, o, policy, progress);
   }
-  return replay_paged(trace, o, policy, progress);
+  return replay_paged(trace, arrive, o, policy, progress);
 }
 
 }  // namespace patlab::serving

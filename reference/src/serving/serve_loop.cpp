@@ -129,8 +129,8 @@ void run_step(StepExecutor& executor, const WriteLog& log, const PagedLayout& la
 ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepExecutor* executor,
                            const ServeProgress& progress) {
   check_options(o);
-  trace.check_fits(int64_t{o.capacity_blocks} * o.shape.page_size, o.shape.page_size);
-  trace.check_samples(o.max_running);
+  const std::vector<int64_t> arrive = trace.check_step_simulation(int64_t{o.capacity_blocks} * o.shape.page_size,
+                                                                  o.shape.page_size, o.max_running, o.step_seconds);
   ServeResult res;
   bool with_plan = true;
   res.planner = loop_planner_options(o, executor, with_plan);
@@ -139,7 +139,6 @@ ServeResult run_serve_loop(const Trace& trace, const ServeLoopOptions& o, StepEx
 
   Scheduler sched = make_scheduler(trace, o);
   IncrementalPlanner planner(res.planner);
-  const std::vector<int64_t> arrive = trace.arrival_steps(o.step_seconds);
   size_t next = 0;
   bool planned_last_step = false;  // then every sequence running in both steps only appended
   // [serve loop]

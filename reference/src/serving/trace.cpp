@@ -90,13 +90,6 @@ void expand(Trace& t) {
   }
 }
 
-/// `v` in at most 6 significant digits ("1e+300"), for messages.
-std::string short_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 PromptPart parse_part(const json::Value& v, const std::string& what, const std::map<std::string, int64_t>& shared,
                       int vocab) {
   PromptPart p;
@@ -174,8 +167,8 @@ std::vector<int64_t> Trace::arrival_steps(double step_seconds) const {
   for (size_t r = 0; r < requests.size(); ++r) {
     const double step = std::floor(requests[r].arrival / step_seconds);
     require(step >= 0 && step <= static_cast<double>(kMaxArrivalStep),
-            "request " + std::to_string(r) + " arrives at " + short_number(requests[r].arrival) + " s, step " +
-                short_number(step) + " at " + short_number(step_seconds * 1e3) +
+            "request " + std::to_string(r) + " arrives at " + number_text(requests[r].arrival) + " s, step " +
+                number_text(step) + " at " + number_text(step_seconds * 1e3) +
                 " ms per step: past the last step a simulation counts (2^53)");
     steps.push_back(static_cast<int64_t>(step));
   }
@@ -192,6 +185,13 @@ void Trace::check_fits(int64_t capacity_tokens, int page) const {
     require(need <= usable, "request " + std::to_string(r) + " needs " + std::to_string(need) +
                                 " KV tokens (prompt + output), the cache holds " + std::to_string(usable));
   }
+}
+
+std::vector<int64_t> Trace::check_step_simulation(int64_t capacity_tokens, int page, int max_running,
+                                                  double step_seconds) const {
+  check_fits(capacity_tokens, page);
+  check_samples(max_running);
+  return arrival_steps(step_seconds);
 }
 
 Trace parse_trace_json(const std::string& text, const std::string& origin, const TraceCheck& check) {

@@ -83,6 +83,11 @@ struct Trace {
   /// Throws Error(usage) naming the first request that needs more than `capacity_tokens` KV
   /// tokens (prompt + output), or if the capacity cannot hold one block (`page`).
   void check_fits(int64_t capacity_tokens, int page) const;
+  /// What a step simulation (memsim, serve) refuses before its first step, in one call:
+  /// check_fits(capacity_tokens, page), check_samples(max_running) and arrival_steps(step_seconds),
+  /// whose steps it returns. Works before the prompts are expanded (a TraceCheck).
+  std::vector<int64_t> check_step_simulation(int64_t capacity_tokens, int page, int max_running,
+                                             double step_seconds) const;
 };
 
 /// A caller's check of a trace before its prompts are expanded (Trace::check_fits() against the
