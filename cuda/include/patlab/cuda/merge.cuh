@@ -34,6 +34,9 @@ struct PartialsView {
 
 /// Threads of a merge CTA: one warp per query head, kMergeHeadsPerCta heads per CTA.
 inline constexpr int kMergeHeadsPerCta = 4;
+/// Slots of a query whose o a merge warp loads before it has their weights (registers: D/32 floats
+/// a slot and lane).
+inline constexpr int kMergeEarlySlots = 4;
 
 // [merge-head]
 /// Merges the partials of query `query` at query head `head` into `out` ([requests, Hq, D] in T):
@@ -42,7 +45,10 @@ inline constexpr int kMergeHeadsPerCta = 4;
 /// whole warp; each lane then adds its D/32 consecutive elements of every slot's o, loads that do
 /// not wait for each other. So a query's merge waits on memory about twice, not three times per
 /// slot, as a serial loop over the slots did (sparse FSA's spans give a query a dozen slots:
-/// 1-4% of their branch, tutorial chapter 22). The partials are read through L2 (ld.global.cg),
+/// 1-4% of their branch, tutorial chapter 22). The o of the first kMergeEarlySlots slots is
+/// loaded together with the lse values, before the weights are known, so a query of that many
+/// slots (most queries of a tree: one partial per level it was split at) waits on memory once
+/// after its offsets. The partials are read through L2 (ld.global.cg),
 /// so a CTA may merge what other SMs wrote once it has seen their release (stage 9's folded
 /// merge).
 /// @tparam T storage type of the output (__half or __nv_bfloat16)
@@ -58,6 +64,15 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
   auto slot_lse = [&](int s) {
     return s < last ? __ldcg(lse + static_cast<int64_t>(s) * num_heads + head) : -INFINITY;
   };
+  auto slot_o = [&](int s) { return o + (static_cast<int64_t>(s) * num_heads + head) * D + lane * kPerLane; };
+  // The first kMergeEarlySlots slots' o, issued before the lse values are reduced.
+  const int early = min(last - first, kMergeEarlySlots);
+  float2 early_o[kMergeEarlySlots][kPerLane / 2];
+#pragma unroll
+  for (int i = 0; i < kMergeEarlySlots; ++i)
+#pragma unroll
+    for (int e = 0; e < kPerLane; e += 2)
+      early_o[i][e / 2] = i < early ? __ldcg(reinterpret_cast<const float2*>(slot_o(first + i) + e)) : float2{0.f, 0.f};
   SoftmaxRow<NaturalDomain> merged;  // the scalar part of the merged state; empty without slots
   bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
   for (int s = first + lane; s < last; s += 32) {
@@ -74,13 +89,25 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
 #pragma unroll
     for (int step = 16; step >= 1; step /= 2) merged.l += __shfl_xor_sync(kAll, merged.l, step);
     const float total = merged.partial_lse();
-    for (int base = first; base < last; base += 32) {
+    const float early_w = NaturalDomain::exp(slot_lse(first + lane) - total);  // lane i < early: slot first + i
+#pragma unroll
+    for (int i = 0; i < kMergeEarlySlots; ++i) {
+      const float w = __shfl_sync(kAll, early_w, i);
+      if (i < early) {
+#pragma unroll
+        for (int e = 0; e < kPerLane; e += 2) {
+          acc[e] += w * early_o[i][e / 2].x;
+          acc[e + 1] += w * early_o[i][e / 2].y;
+        }
+      }
+    }
+    for (int base = first + early; base < last; base += 32) {
       const float mine = NaturalDomain::exp(slot_lse(base + lane) - total);  // this lane's slot's weight
       const int count = min(32, last - base);
 #pragma unroll 4
       for (int i = 0; i < count; ++i) {
         const float w = __shfl_sync(kAll, mine, i);
-        const float* src = o + (static_cast<int64_t>(base + i) * num_heads + head) * D + lane * kPerLane;
+        const float* src = slot_o(base + i);
 #pragma unroll
         for (int e = 0; e < kPerLane; e += 2) {
           const float2 v = __ldcg(reinterpret_cast<const float2*>(src + e));
