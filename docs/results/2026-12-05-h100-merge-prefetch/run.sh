@@ -7,7 +7,7 @@
 # ../2026-12-05-h200-suite-defaults/ab_table.py r1), then Nsight Compute on the merge kernel of
 # each side on the first workload. All binaries from build-ab/bundle.tar.xz (build-ab/COMMIT).
 # Writes OUT/r1.tar.gz (r1/).
-#   docs/results/2026-12-05-h200-merge-prefetch/run.sh OUT [SECONDS]
+#   docs/results/2026-12-05-h100-merge-prefetch/run.sh OUT [SECONDS]
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 tests=(test_03_splitkv-b test_07_pat-b test_08_hopper-b test_09_cluster-b test_10_packinfer-b test_sparse_gpu-b)
