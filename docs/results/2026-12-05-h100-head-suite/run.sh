@@ -6,7 +6,7 @@
 # --stage multistream pat hopper --repeats 20 --no-check --format jsonl` (cold L2, eager and graph,
 # the stages' defaults) into RUN/suite/N.jsonl, while time is left. Writes OUT/RUN.tar.gz (RUN/,
 # default r1). No run starts after SECONDS (default 540).
-#   [RUN=r1] [BUILD=0|1] [TESTS=0|1] [FIRST=N] docs/results/2026-12-05-head-suite/run.sh OUT [SECONDS]
+#   [RUN=r1] [BUILD=0|1] [TESTS=0|1] [FIRST=N] docs/results/2026-12-05-h100-head-suite/run.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
