@@ -26,7 +26,7 @@ for step in "${list[@]}"; do
   SANITIZE_TOOLS=$tool SANITIZE_STAGES=$stages timeout "$(cap 300)" tools/sanitize.sh /tmp/sb > "$out/sanitize-$n.log" 2>&1
   echo "step $n ($step) exit $? at $SECONDS s: $(tail -1 "$out/sanitize-$n.log")"
 done
-routes=("" "--hopper-rows 128" "--hopper-wide-kv 8192" "--hopper-min-piece 256")
+routes=("" "--hopper-rows 128" "--hopper-wide-kv 8192" "--hopper-min-piece 1024")
 for w in "--tree 1,64_4096,256 --model qwen2.5-32b" "--tree 1,128_16384,256 --model qwen2.5-7b"; do
   for r in "${routes[@]}"; do
     if (( $(left) < 15 )); then echo "stopped for time before bench $w $r"; exit 0; fi
