@@ -210,7 +210,7 @@ TEST_CASE("build_layout: shared full blocks counted once, partial blocks never s
     check_sharing_rule(t, L);
   }
   SECTION("the sysprompt preset: 256 blocks read by all 64 requests") {
-    const Preset& p = find_preset("sysprompt");
+    const Preset p = find_preset("sysprompt");
     const PagedLayout L = build_layout(preset_tree(p), p.shape, true, 1);
     CHECK(std::count(L.refcounts.begin(), L.refcounts.end(), 64) == 4096 / 16);
     CHECK(L.unique_tokens() == 4096 + 64 * 256);

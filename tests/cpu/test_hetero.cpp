@@ -133,11 +133,12 @@ TEST_CASE("draw_lengths: quantiles of 10,000 draws match the stated log-normal f
     }
   }
   SECTION("the stated numbers") {  // docs/workload-format.md and hetero.hpp quote these
-    const LengthFit& conv = find_length_fit("conv");
+    const std::string conv_name = "conv", code_name = "code";  // named: no temporary beside the reference
+    const LengthFit& conv = find_length_fit(conv_name);
     CHECK(std::fabs(conv.sigma() - 1.007) < kQuotedSigmaTolerance);
     CHECK(std::lround(conv.quantile(-kZ90)) == 281);
     CHECK(std::lround(conv.quantile(kZ90)) == 3708);
-    const LengthFit& code = find_length_fit("code");
+    const LengthFit& code = find_length_fit(code_name);
     CHECK(std::fabs(code.sigma() - 1.391) < kQuotedSigmaTolerance);
     CHECK(std::lround(code.quantile(-kZ90)) == 247);
     CHECK(std::lround(code.quantile(kZ90)) == 8732);
@@ -169,7 +170,7 @@ TEST_CASE("hetero_batch: bad knobs are one-line usage errors") {
 }
 
 TEST_CASE("preset hetero96 is issue 16's batch") {
-  const Preset& p = find_preset("hetero96");
+  const Preset p = find_preset("hetero96");
   const TokenTree t = preset_tree(p);
   CHECK(t.num_requests() == 96);
   CHECK(sharing_requests(t) == 72);

@@ -132,7 +132,7 @@ TEST_CASE("packed_attention over chunked plans equals naive_attention") {
 TEST_CASE("packed_attention: a shared-prefix pack plus per-request packs") {
   // The PAT idea on the CPU: the 96 tokens (6 full blocks) of the tiny preset's prefix are one
   // pack read by all 4 queries; each query's remaining 41 tokens are its own pack.
-  const Preset& p = find_preset("tiny");
+  const Preset p = find_preset("tiny");  // a copy: GCC 13 warns of a reference returned beside a temporary argument
   const Workload w = make_workload(preset_tree(p), p.shape, kSeed, true);
   const auto& tables = w.layout.block_tables;
   Plan plan;

@@ -77,13 +77,15 @@ std::string Shape::describe() const {
 }
 
 void parse_heads(const std::string& text, Shape& shape) {
+  const std::string malformed = "malformed heads '" + text + "' (expected HQ/HKV, e.g. 32/8)";
   auto parts = split(text, '/');
-  auto hq = parts.size() == 2 ? parse_count(parts[0]) : std::nullopt;
-  auto hkv = parts.size() == 2 ? parse_count(parts[1]) : std::nullopt;
-  require(hq && hkv && *hq > 0 && *hkv > 0 && *hq <= 1024,
-          "malformed heads '" + text + "' (expected HQ/HKV, e.g. 32/8)");
-  shape.num_q_heads = static_cast<int>(*hq);
-  shape.num_kv_heads = static_cast<int>(*hkv);
+  require(parts.size() == 2, malformed);
+  const std::optional<int64_t> hq = parse_count(parts[0]), hkv = parse_count(parts[1]);
+  require(hq.has_value() && hkv.has_value(), malformed);
+  const int64_t q = hq.value(), kv = hkv.value();
+  require(q > 0 && kv > 0 && q <= 1024, malformed);
+  shape.num_q_heads = static_cast<int>(q);
+  shape.num_kv_heads = static_cast<int>(kv);
 }
 
 std::vector<int> TokenTree::path(int r) const {
