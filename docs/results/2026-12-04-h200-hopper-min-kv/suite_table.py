@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """A suite run's summary from RUN_FOLDER/suite/N.jsonl (stages 7 and 8, and 6 when the run has it;
 eager and graph): per pair (8/7, 7/6) and mode, the workloads, the geometric mean of the ratio and
-every workload where the later stage is more than 3% slower, worst first.
-   suite_table.py RUN_FOLDER"""
+every workload where the later stage is more than 3% slower, worst first. Several RUN_FOLDERs are
+read as one run (a suite spread over calls: line N from the last folder that has it).
+   suite_table.py RUN_FOLDER..."""
 import json
 import math
 import pathlib
 import sys
 
-folder = pathlib.Path(sys.argv[1]) / "suite"
+if len(sys.argv) < 2 or any(a.startswith("-") for a in sys.argv[1:]):
+    sys.exit(__doc__)
+files = {int(f.stem): f for folder in sys.argv[1:] for f in (pathlib.Path(folder) / "suite").glob("*.jsonl")}
 lines = {}
-for f in sorted(folder.glob("*.jsonl"), key=lambda f: int(f.stem)):
+for f in (files[n] for n in sorted(files)):
     t, cmd = {}, None
     for line in f.read_text().splitlines():
         r = json.loads(line)

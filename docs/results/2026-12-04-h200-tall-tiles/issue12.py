@@ -5,8 +5,9 @@ bytes over 1.01x the unique bytes) with at least 128 MB unique bytes, stage 8's 
 percent of the copy bandwidth on unique bytes (eager), and the geometric mean of stage 7 / stage 8
 (eager and replayed). With --lines, first one line per workload, lowest percent first: the
 percent, stage 7 / stage 8, unique MB, tokens summed over requests per unique token, model bytes
-per unique byte.
-   issue12.py RUN_FOLDER [--lines]"""
+per unique byte. Several RUN_FOLDERs are read as one run (a suite spread over calls: line N from
+the last folder that has it).
+   issue12.py RUN_FOLDER... [--lines]"""
 import json
 import math
 import pathlib
@@ -15,11 +16,15 @@ import sys
 
 TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
 
-if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] != "--lines"):
+args = sys.argv[1:]
+show_lines = "--lines" in args
+folders = [a for a in args if a != "--lines"]
+if not folders or any(a.startswith("--") for a in folders):
     sys.exit(__doc__)
+files = {int(f.stem): f for folder in folders for f in (pathlib.Path(folder) / "suite").glob("*.jsonl")}
 lines = []
 pct, speedup, graph_speedup, low = [], [], [], []
-for f in sorted((pathlib.Path(sys.argv[1]) / "suite").glob("*.jsonl"), key=lambda f: int(f.stem)):
+for f in (files[n] for n in sorted(files)):
     run, stages = None, {}
     for line in f.read_text().splitlines():
         r = json.loads(line)
@@ -39,7 +44,7 @@ for f in sorted((pathlib.Path(sys.argv[1]) / "suite").glob("*.jsonl"), key=lambd
     low.append((h["pct_copy"], f"{run['workload']}, {run['shape'].split(', d=')[0]}"))
     lines.append((h["pct_copy"], p["time_us"] / h["time_us"], unique / 1e6, run["per-request KV bytes"] / unique,
                    h["model_bytes"] / unique, low[-1][1]))
-if len(sys.argv) == 3:
+if show_lines:
     print("| % copy | 7 / 8 | unique MB | summed / unique | model / unique | workload |")
     print("|---:|---:|---:|---:|---:|---|")
     for ln in sorted(lines):
