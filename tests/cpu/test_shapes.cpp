@@ -179,7 +179,7 @@ TEST_CASE("model presets: issue 11's models with their shapes and sources, found
                                {"qwen2.5-32b", 40, 8, 128}, {"mistral-7b", 32, 8, 128},  {"gemma-2-9b", 16, 8, 256}};
   for (const Expected& e : expected) {
     CAPTURE(e.name);
-    const serving::ModelPreset& m = serving::find_model(e.name);
+    const serving::ModelPreset m = serving::find_model(e.name);  // a copy: GCC 13 takes the temporary name for a dangling reference
     CHECK(m.q_heads == e.q_heads);
     CHECK(m.kv_heads == e.kv_heads);
     CHECK(m.head_dim == e.head_dim);
