@@ -37,4 +37,13 @@ std::string read_input_file(const std::string& path, const std::string& what, in
   return text;
 }
 
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> items(1);
+  for (char c : text) {
+    if (c == separator) items.emplace_back();
+    else items.back() += c;
+  }
+  return items;
+}
+
 }  // namespace patlab

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace patlab {
 
@@ -13,5 +14,9 @@ namespace patlab {
 /// Error(usage) if it is not a regular file or holds more than `max_bytes` bytes (checked before
 /// reading, and again while reading, since the file may grow meanwhile).
 std::string read_input_file(const std::string& path, const std::string& what, int64_t max_bytes);
+
+/// The items of `text` between `separator`s, empty ones included ("a,,b," has four, "" one), so
+/// that a parser of the user's lists can refuse a stray separator instead of skipping it.
+std::vector<std::string> split(const std::string& text, char separator);
 
 }  // namespace patlab

@@ -301,16 +301,6 @@ int64_t whole(const std::string& key, const std::string& text, int64_t lo, int64
   return static_cast<int64_t>(v);
 }
 
-/// The items of `text` between `separator`s, empty ones included ("a,,b," has four).
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> items(1);
-  for (char c : text) {
-    if (c == separator) items.emplace_back();
-    else items.back() += c;
-  }
-  return items;
-}
-
 /// "1024x0.5+512x0.25" -> lengths and fractions.
 void parse_systems(const std::string& text, TraceGenOptions& o) {
   for (const std::string& item : split(text, '+')) {
