@@ -19,33 +19,27 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tools"))
+import roofline  # noqa: E402  (tools/roofline.py: reads a bench's jsonl rows)
+import suite_file  # noqa: E402  (tools/suite_file.py: the suite files' format)
+
 TARGET_UNIQUE_BYTES = 128e6  # issue 12's lines: at least 128 MB unique bytes, KV shared
 
 
 def suite_lines():
-    """The suite's workload lines in the suite runs' numbering (1-based)."""
-    out = []
-    for name in ("tools/suite.txt", "tools/suite-categories.txt"):
-        for raw in (REPO / name).read_text().splitlines():
-            wl = raw.split("#", 1)[0].strip()
-            if wl:
-                out.append(wl)
-    return out
+    """The suite's workload lines in the suite runs' numbering (1-based): tools/suite_file.py's entries."""
+    return [wl for name in ("tools/suite.txt", "tools/suite-categories.txt")
+            for _, wl in suite_file.read_entries(REPO / name)]
 
 
 def measured(folder, n):
-    """(run record, {stage: results record}) of suite line n, or None."""
+    """(run record, {stage: results record}) of suite line n (tools/roofline.py's reader), or None."""
     f = pathlib.Path(folder) / "suite" / f"{n}.jsonl"
     if not f.exists():
         return None
-    run, stages = None, {}
-    for line in f.read_text().splitlines():
-        r = json.loads(line)
-        if r.get("table") == "run":
-            run = r
-        elif r.get("table") == "results" and r.get("time_us") is not None:
-            stages[r["stage"]] = r
-    return (run, stages) if run else None
+    runs, results = roofline.read_rows([str(f)])
+    (workload, run), = runs.items()
+    return run, {stage: r for stage, r in results.get(workload, {}).items() if r.get("time_us") is not None}
 
 
 def plan(patlab, wl, hopper):
