@@ -18,6 +18,7 @@ results_begin r1 "$final" patlab-tails "${tests[@]}" || exit 1
 steps=${STEPS:-tests ab}
 [[ $steps == *tests* ]] && run_tests "${tests[@]}"
 ab="--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 64/8"
+ab+="|--tree 1,1024_2048,32 --heads 64/8"
 ab+="|--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 32/8"
 ab+="|--tree 1,16,32,64,128,1024_256,128,64,32,32,32 --heads 16/8"
 ab+="|--tree 1,16,32,64,256,1024_256,128,64,32,32,32 --heads 64/8"
