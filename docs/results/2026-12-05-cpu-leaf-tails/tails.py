@@ -74,6 +74,7 @@ def absorb(packs, page, cap_leaf, cap_growth, cap_tokens, flatten=False):
     growth = collections.defaultdict(int)  # parent -> tail tokens absorbed (each leaf from a page boundary)
     absorbed = set()
     by_kernel = collections.Counter()
+
     def stats(keep):
         slots = collections.Counter()
         for i, (_, a, b, qs) in enumerate(parsed):
@@ -178,7 +179,7 @@ def main():
             hq, hkv, d, page = shape_numbers(p["plan"]["shape"])
             before, after, kernels, parents, tail, parent_tokens = absorb(p["packs"], page, args.cap_leaf,
                                                                           args.cap_growth, args.cap_tokens, args.flatten)
-            per_entry = hq // hkv * hkv * (4 * d + 4) * 2 / 1e6  # o and lse of every q head, written and read
+            per_entry = hq * (4 * d + 4) * 2 / 1e6  # o and lse of every q head, written and read
             s = stages.get(stage)
             kern = "+".join(f"{k} {v}" for k, v in sorted(kernels.items())) or "-"
             print(f"| {n} | `{wl}` | {stage} ({kern}) | {before['packs'] * hkv} | {after['packs'] * hkv} | "
