@@ -2,7 +2,8 @@
 """tools/bench_rows.py, the results folders' reader of `patlab bench --format jsonl` files: patlab's
 own output (on this machine: the run row and predictions, no timed rows without a GPU), synthetic
 suite folders (timed rows kept, untimed dropped, a later folder's line replacing an earlier one's,
-files without a run row or a needed stage left out) and the workload's table name.
+files without a run row or a needed stage left out), the workload's table name and issue 12's
+selection of a line.
 
 Usage: test_bench_rows.py PATLAB
 """
@@ -67,6 +68,12 @@ def main():
         check("one folder alone keeps its own line",
               needed.get(2, (None, {}))[1].get("hopper", {}).get("time_us") == 16.0, str(needed.get(2)))
         check("a folder without suite/ reads as empty", bench_rows.read_suite([tmp / "none"]) == {})
+
+        def sized(unique, summed):
+            return {"unique bytes (KV + q + out)": unique, "per-request KV bytes": summed}
+        check("issue 12's lines: shared KV and at least 128 MB unique",
+              bench_rows.issue12_line(sized(128e6, 200e6)) and not bench_rows.issue12_line(sized(127e6, 200e6))
+              and not bench_rows.issue12_line(sized(200e6, 202e6)) and bench_rows.issue12_line(sized(200e6, 203e6)))
     print("all passed" if not failures else f"{len(failures)} failed")
     sys.exit(1 if failures else 0)
 
