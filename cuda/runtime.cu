@@ -232,6 +232,7 @@ void Runner::set_hopper_routing(const HopperRouting& routing) {
   impl_->batch.hopper = routing;
 }
 void Runner::set_bucket_launch(BucketLaunch launch) { impl_->batch.bucket_launch = launch; }
+void Runner::set_take_leaves(bool take) { impl_->batch.take_leaves = take; }
 
 void Runner::set_group_rows(int rows) {
   packinfer::check_group_rows(rows);

@@ -350,6 +350,19 @@ def hetero_cases():
     expect_ok("bench --help names the 16-row loaders", ["bench", "--help"], has("--hopper-small-loader"))
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
+    # --take-leaves (step 3c): the 1024-leaf tree's leaves become tails of their 64-row packs.
+    leaves = ["plan", "--tree", "1,16,32,64,128,1024_256,128,64,32,32,32", "--heads", "64/8", "--quiet"]
+    expect_ok("plan --take-leaves: 1024 leaves taken, no query merged", leaves + ["--take-leaves"],
+              has("1024 leaves read by the pack before them", "64x64t", "PASS"))
+    expect_ok("plan without --take-leaves: the leaves stay packs", leaves,
+              lambda out: [] if "off (--take-leaves takes them)" in out and "64x64t" not in out
+              else ["expected the leaf tails off and no tails' tile"])
+    expect_ok("plan --take-leaves --packs lists each pack's tails", ["plan", "--tree", "1,4_64,32", "--take-leaves",
+              "--packs", "--no-split", "--quiet"], has("leaf tails (query:tokens)", ":32 "))
+    expect_error("plan: --take-leaves with --cluster", ["plan", "tiny", "--hopper-tiles", "--cluster", "--take-leaves"],
+                 ["--take-leaves is stages 7 and 8's"], within=B)
+    expect_error("plan: --take-leaves with --incremental", ["plan", "tiny", "--take-leaves", "--incremental", "4"],
+                 ["--take-leaves is not in the incremental planner"], within=B)
     expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "4096"],
                  ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece", "add --hopper-tiles"],
                  within=B)

@@ -35,6 +35,7 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
   o.hopper = c.hopper;
   o.group_rows = c.group_rows;
+  o.take_leaves = c.take_leaves;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -56,6 +57,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_hopper_routing(c.hopper);
   runner.set_bucket_launch(c.bucket_launch);
   runner.set_group_rows(c.group_rows);
+  runner.set_take_leaves(c.take_leaves);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;

@@ -47,6 +47,7 @@ struct PlanOptions {
   bool pulls = false;         ///< --pulls: the work list's simulated pulls, item by item (needs --cluster)
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
+  bool take_leaves = false;   ///< --take-leaves: step 3c, leaf tails (PlannerOptions::take_leaves)
 };
 
 std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
@@ -66,11 +67,12 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     const int64_t rows = p.rows(shape.group());
     ++b.packs;
     b.queries += static_cast<int64_t>(p.queries.size());
-    b.tokens += p.kv_len;
+    const int64_t tokens = p.space_len(shape.page_size);  // the range and its leaf tails
+    b.tokens += tokens;
     b.min_rows = std::min(b.min_rows, rows);
     b.max_rows = std::max(b.max_rows, rows);
-    b.min_kv = std::min<int64_t>(b.min_kv, p.kv_len);
-    b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
+    b.min_kv = std::min(b.min_kv, tokens);
+    b.max_kv = std::max(b.max_kv, tokens);
   }
   const std::vector<PlanBucket> launch =
       plan_buckets(plan, shape, BucketOrder::chain, hopper ? TilePolicy::hopper : TilePolicy::table, false);
@@ -113,15 +115,29 @@ std::string list(const std::vector<int32_t>& v) {
   return s;
 }
 
-Table packs_table(const Plan& plan) {
+/// A pack's leaf tails as "query:tokens" per tail (the query's request), or "-".
+std::string tails_text(const Pack& p) {
+  std::string s;
+  for (const PackTail& tail : p.tails)
+    s += (s.empty() ? "" : " ") + std::to_string(p.queries[static_cast<size_t>(tail.entry)]) + ":" +
+         std::to_string(tail.kv_len);
+  return s.empty() ? "-" : s;
+}
+
+/// Every pack: tile, token range, blocks, queries and slots, and with `tails` (a plan made with
+/// --take-leaves) each pack's leaf tails.
+Table packs_table(const Plan& plan, bool tails) {
   Table t;
   t.title = "packs";
   t.columns = {"pack", "tile", "tokens", "blocks", "queries", "slots"};
+  if (tails) t.columns.push_back("leaf tails (query:tokens)");
   for (size_t i = 0; i < plan.packs.size(); ++i) {
     const Pack& p = plan.packs[i];
-    t.add({Cell::integer(static_cast<int64_t>(i)), p.tile.name(),
-           "[" + std::to_string(p.token_begin) + ", " + std::to_string(p.token_begin + p.kv_len) + ")",
-           Cell::integer(static_cast<int64_t>(p.blocks.size())), list(p.queries), list(p.slots)});
+    std::vector<Cell> row{Cell::integer(static_cast<int64_t>(i)), p.tile.name(),
+                          "[" + std::to_string(p.token_begin) + ", " + std::to_string(p.token_begin + p.kv_len) + ")",
+                          Cell::integer(static_cast<int64_t>(p.blocks.size())), list(p.queries), list(p.slots)};
+    if (tails) row.push_back(tails_text(p));
+    t.add(row);
   }
   return t;
 }
@@ -260,6 +276,9 @@ int run_plan(const PlanOptions& o) {
   const bool pack_plan = routed && hopper_pack_plan(choice.shape);
   if (o.hopper) options.tiles = pack_plan ? TilePolicy::table : TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
+  options.take_leaves = o.take_leaves;
+  require(!o.take_leaves || !o.cluster, "--take-leaves is stages 7 and 8's; --cluster plans stage 9");
+  require(!o.take_leaves || !o.incremental, "--take-leaves is not in the incremental planner; it does not go with --incremental");
   require(!o.cluster || o.hopper, "--cluster multicasts into stage 8's tiles: add --hopper-tiles");
   require(!o.pulls || o.cluster, "--pulls lists the work list of --cluster: add --cluster");
   if (o.incremental) {
@@ -322,6 +341,9 @@ int run_plan(const PlanOptions& o) {
       {"queries per pack (max)", Cell::integer(info.queries_per_pack)},
       {"packs from the tree walk", Cell::integer(info.packs_before_split)},
       {"KV split cuts", Cell::integer(info.kv_cuts)},
+      {"leaf tails", o.take_leaves ? std::to_string(info.leaf_tails) + " leaves read by the pack before them, under a "
+                                     "row mask (--take-leaves)"
+                                   : std::string("off (--take-leaves takes them)")},
       {"packs", Cell::integer(packs)},
       {"CTAs (packs x KV heads)", Cell::integer(packs * hkv)},
       {"partials", Cell::integer(plan.total_partials())},
@@ -359,7 +381,7 @@ int run_plan(const PlanOptions& o) {
     tables.push_back(cluster_groups_table(clusters, o.list_packs));
     if (o.pulls) tables.push_back(pulls_table(clusters, list));
   }
-  if (o.list_packs) tables.push_back(packs_table(plan));
+  if (o.list_packs) tables.push_back(packs_table(plan, o.take_leaves));
   print(std::cout, tables, format);
   for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
   return faults.empty() ? 0 : 1;
@@ -400,6 +422,10 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_flag("--pulls", o->pulls,
                 "With --cluster: every work item as the persistent grid would pull it (the model's schedule: CTA slots "
                 "and start/end in KV tokens; tools/figures/cluster_pulls.py draws it)");
+  cmd->add_flag("--take-leaves", o->take_leaves,
+                "Stages 7-8: a query's last pack of at most " + std::to_string(kLeafTailMaxTokens) +
+                    " tokens becomes a tail of its pack before it, read after that pack's range under a row mask: one "
+                    "partial and one CTA per KV head fewer (tutorial chapter 17; off by default)");
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
                   "scratch and by the incremental planner: time per step, speedup, plans required identical")

@@ -112,6 +112,9 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
     plan.packs = std::move(packs);
   }
 
+  // 3c. Leaf tails: a query's short last pack read by the pack before it, under a row mask.
+  if (options.take_leaves) out.leaf_tails = take_leaves(plan.packs, layout, options);
+
   // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
   for (Pack& p : plan.packs) p.tile = tile_for(p, options, shape);
   assign_slots(plan, layout.num_requests());

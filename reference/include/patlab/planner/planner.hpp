@@ -60,6 +60,19 @@
 /// waves, the last 17% full), which a window of 4 left uncut; `--fill-window` of `patlab plan` and
 /// `patlab bench` moves it.
 ///
+/// **Leaf tails (take_leaves, off by default; step 3c).** After the split, a query's last pack
+/// of at most kLeafTailMaxTokens tokens (its request's own tokens, one query) may become a *tail*
+/// of the query's previous pack, the one whose range ends where the leaf begins: that pack reads
+/// the leaf after its own range (PackTail) and only the query's rows see it (a per-row mask on the
+/// GPU), so the query has one partial fewer, the leaf's CTAs and, where no query keeps two
+/// partials, the merge are gone. The K/V bytes are the same; what is saved is a CTA per leaf and
+/// KV head and the partials' round trip. A pack takes tails while its pack space stays within
+/// kTailGrowth times its own range or kTailTokensCap tokens, whichever is more, with at most one
+/// tail ending inside a page (streamed last: the kernels never read a page's empty slots), and
+/// only if it has at most the rows of the tiles that run it (64 on the pack kernel's tails
+/// instance; stage 8's rows on its wgmma kernel's), with a 16-bit cache (the instances built).
+/// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite.
+///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
 /// its place). A slot is never copied from another query of the pack.
@@ -96,6 +109,15 @@ inline constexpr int kDefaultMaxSplitsPerQuery = 32;
 /// PAT's credit for one partial fewer, in KV tokens per query (its inherit rule's `4 * s_c`).
 inline constexpr int kPatPartialCreditTokens = 4;
 
+/// Longest leaf (a query's last pack, its own tokens) that take_leaves lets a pack take as a tail:
+/// one KV tile of the default table. The 1024-leaf trees' leaves are 32 tokens.
+inline constexpr int kLeafTailMaxTokens = 64;
+/// A pack takes tails while its pack space is at most this many times its own range ...
+inline constexpr int kTailGrowth = 2;
+/// ... or at most this many tokens, whichever is more: a few KV tiles, so that a short shared
+/// range with many queries (32 tokens of 8 queries, each with a 32-token leaf) may take them all.
+inline constexpr int kTailTokensCap = 1024;
+
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
 /// PlannerOptions::hopper.max_rows rows, the tile from hopper_policy_tile()).
@@ -128,6 +150,9 @@ struct PlannerOptions {
   /// is stage 9's, kClusterRouting (no routing, 128 rows); stage 8 runs with kStage8Routing or the
   /// command line's (`--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows`).
   HopperRouting hopper = kClusterRouting;
+  /// Step 3c: a query's short last pack becomes a tail of the pack before it (see "Leaf tails"
+  /// above); stages 7 and 8 with `--take-leaves` (tutorial chapter 17). Off by default.
+  bool take_leaves = false;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
@@ -303,6 +328,7 @@ struct PlanInfo {
   int32_t packs_before_split = 0;  ///< packs the tree walk made
   int32_t kv_cuts = 0;             ///< cuts made by the KV split
   int32_t target_ctas = 0;         ///< kSplitCtasPerSm x sms (0 without KV split)
+  int32_t leaf_tails = 0;          ///< leaves taken as tails (PlannerOptions::take_leaves)
   WaveFill fill;                   ///< the wave fill's decision (step 3b; empty without KV split)
   std::vector<Decision> decisions; ///< every node with children, in walk order
 };
