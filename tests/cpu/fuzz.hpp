@@ -110,6 +110,11 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
     c.options.hopper.min_piece = kRouting[uni(0, 4)];
   }
   c.options.take_leaves = uni(0, 2) == 0;  // 1 in 3: leaf tails (drawn last: the other draws stay as they were)
+  if (c.options.take_leaves) {
+    // Half of them every tail the rules allow (packs up to 192 rows, no CTA gate): tails stay common.
+    c.options.leaf_tail_rows = uni(0, 1) ? kLeafTailRows : kHopperMaxRows;
+    c.options.leaf_tail_min_cut = c.options.leaf_tail_rows == kLeafTailRows ? kTailMinCtaCut : 0.0;
+  }
   c.describe = "seed " + std::to_string(seed) + ": " + std::to_string(to.requests) + " requests, depth <= " +
                std::to_string(to.max_depth) + ", segments <= " + std::to_string(to.max_segment) + " tokens, group " +
                std::to_string(c.shape.group()) + ", page " + std::to_string(c.shape.page_size) + ", sms " +
@@ -120,7 +125,9 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
                 : c.options.tiles == TilePolicy::hopper
                     ? ", Hopper tiles, " + c.options.hopper.flags()
                     : "") +
-               (c.options.take_leaves ? ", leaf tails" : "");
+               (c.options.take_leaves ? ", leaf tails (rows <= " + std::to_string(c.options.leaf_tail_rows) +
+                                            ", min cut " + std::to_string(c.options.leaf_tail_min_cut) + ")"
+                                      : "");
   return c;
 }
 

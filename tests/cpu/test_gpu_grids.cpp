@@ -285,6 +285,8 @@ TEST_CASE("the leaf tails grid: every case's plans have tails under stages 7 and
     for (const bool hopper : {false, true}) {
       PlannerOptions o;
       o.take_leaves = true;
+      o.leaf_tail_rows = c.leaf_tail_rows;
+      o.leaf_tail_min_cut = c.leaf_tail_min_cut;
       if (hopper) {
         o.tiles = TilePolicy::hopper;
         o.hopper = kStage8Routing;
@@ -323,6 +325,8 @@ TEST_CASE("the leaf tails grid: every case's plans have tails under stages 7 and
       for (const bool hopper : {false, true}) {
         PlannerOptions o;
         o.take_leaves = true;
+        o.leaf_tail_rows = c.leaf_tail_rows;
+        o.leaf_tail_min_cut = c.leaf_tail_min_cut;
         if (hopper) {
           o.tiles = TilePolicy::hopper;
           o.hopper = kStage8Routing;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
@@ -683,10 +684,16 @@ TEST_CASE("take_leaves: a query's short last pack becomes a tail of the pack bef
       REQUIRE(is_hopper_tile(p.tile));
       REQUIRE(tails_tile(p.tile));
     }
-    // 1024 queries over one 2048-token prefix: stage 8 packs them 192 rows at a time; each such
-    // pack (the last piece of the split) takes its 24 queries' leaves, 768 tokens.
+    // 1024 queries over one 2048-token prefix: stage 8 packs them 192 rows at a time. By default
+    // (kLeafTailRows) those packs take no tails; with leaf_tail_rows 192 each (the last piece of
+    // the split) takes its 24 queries' leaves, 768 tokens.
     const PagedLayout wide = build_layout(parse_tree_spec("1,1024_2048,32"), s, true, 1);
     PlanInfo hi;
+    PlannerOptions no_tails = h;
+    no_tails.take_leaves = false;
+    REQUIRE(plan_difference(make_plan(wide, h, &hi), make_plan(wide, no_tails)).empty());
+    REQUIRE(hi.leaf_tails == 0);
+    h.leaf_tail_rows = kHopperMaxRows;
     const Plan tall = make_plan(wide, h, &hi);
     REQUIRE(validate_plan(wide, tall).empty());
     REQUIRE(hi.leaf_tails == 1024);
@@ -755,6 +762,49 @@ TEST_CASE("take_leaves: leaf length, the growth cap and odd lengths; the packed 
     PlannerOptions o;
     o.take_leaves = true;
     check_planned(w, o);
+  }
+}
+
+TEST_CASE("take_leaves: a plan keeps its tails only if they remove leaf_tail_min_cut of its CTAs") {
+  Shape s = small_shape(4, 16, 2);
+  // Ten queries over 64 tokens: one leaf of 32 tokens, nine of 100 (too long to be tails). One
+  // tail would turn 11 packs (the prefix's and ten leaves) into 10: an eleventh of the CTAs,
+  // under kTailMinCtaCut.
+  std::string segments = R"("p": 64, "a": 32)", requests = R"("p+a")";
+  for (char c = 'b'; c <= 'j'; ++c) {
+    segments += std::string(R"(, ")") + c + R"(": 100)";
+    requests += std::string(R"(, "p+)") + c + '"';
+  }
+  const TokenTree t = parse_workload_json(R"({"segments": {)" + segments + R"(}, "requests": [)" + requests + "]}",
+                                          "one short leaf among long ones");
+  const PagedLayout L = build_layout(t, s, true, 1);
+  PlannerOptions o;
+  o.split_kv = false;
+  const Plan without = make_plan(L, o);
+  REQUIRE(without.packs.size() == 11);
+  o.take_leaves = true;
+  PlanInfo info;
+  const Plan gated = make_plan(L, o, &info);
+  REQUIRE(info.leaf_tails == 0);
+  REQUIRE(info.leaf_tails_declined == 1);
+  REQUIRE(plan_difference(gated, without).empty());
+  o.leaf_tail_min_cut = 0.05;  // a lower gate: kept
+  const Plan kept = make_plan(L, o, &info);
+  REQUIRE(validate_plan(L, kept).empty());
+  REQUIRE(info.leaf_tails == 1);
+  REQUIRE(info.leaf_tails_declined == 0);
+  REQUIRE(kept.packs.size() == 10);
+  SECTION("bad values are refused") {
+    for (double cut : {-0.1, 1.5, std::nan("")}) {
+      PlannerOptions bad = o;
+      bad.leaf_tail_min_cut = cut;
+      REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+    }
+    for (int rows : {0, kHopperMaxRows + 1}) {
+      PlannerOptions bad = o;
+      bad.leaf_tail_rows = rows;
+      REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+    }
   }
 }
 // [test-take-leaves]

@@ -185,6 +185,10 @@ std::vector<Case> with_leaf_tails(std::vector<Case> cases) {
   for (Case& c : cases) {
     c.name += ", leaf tails";
     c.take_leaves = true;
+    // Every tail the rules allow, in packs of up to stage 8's tallest tiles, however few: the
+    // grids reach each tails instance (the defaults' row cap and CTA gate would leave some out).
+    c.leaf_tail_rows = kHopperMaxRows;
+    c.leaf_tail_min_cut = 0;
   }
   return cases;
 }

@@ -25,6 +25,8 @@ struct Case {
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
   int group_rows = 0;  ///< Runner::set_group_rows() (stage 10's instance; 0: its model chooses)
   bool take_leaves = false;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails)
+  int leaf_tail_rows = kLeafTailRows;         ///< Runner::set_take_leaves()'s max_rows
+  double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -107,7 +109,8 @@ std::vector<Case> with_group_rows(std::vector<Case> cases, int rows);
 /// take tails on its wgmma kernel. Every case with take_leaves on.
 std::vector<Case> leaf_tails_grid(uint64_t seed);
 
-/// `cases` with stages 7-8's leaf tails on (Runner::set_take_leaves()).
+/// `cases` with stages 7-8's leaf tails on (Runner::set_take_leaves()), in packs of up to
+/// kHopperMaxRows rows and without the CTA gate (leaf_tail_min_cut 0).
 std::vector<Case> with_leaf_tails(std::vector<Case> cases);
 
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates

@@ -47,7 +47,7 @@ struct PlanOptions {
   bool pulls = false;         ///< --pulls: the work list's simulated pulls, item by item (needs --cluster)
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
-  bool take_leaves = false;   ///< --take-leaves: step 3c, leaf tails (PlannerOptions::take_leaves)
+  LeafTailFlags leaves;       ///< --take-leaves, --tail-rows, --tail-min-cut: step 3c, leaf tails
 };
 
 std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
@@ -122,6 +122,16 @@ std::string tails_text(const Pack& p) {
     s += (s.empty() ? "" : " ") + std::to_string(p.queries[static_cast<size_t>(tail.entry)]) + ":" +
          std::to_string(tail.kv_len);
   return s.empty() ? "-" : s;
+}
+
+/// The plan table's "leaf tails" line: how many leaves became tails, or why none did.
+std::string leaf_tails_note(const LeafTailFlags& leaves, const PlanInfo& info) {
+  if (!leaves.take) return "off (--take-leaves takes them)";
+  if (info.leaf_tails_declined > 0)
+    return "none: the " + std::to_string(info.leaf_tails_declined) + " leaves the rules allow would remove fewer than " +
+           Cell::num(100 * leaves.min_cut, 0).text + "% of the CTAs (--tail-min-cut)";
+  return std::to_string(info.leaf_tails) + " leaves read by the pack before them, under a row mask (packs of up to " +
+         std::to_string(leaves.rows) + " rows)";
 }
 
 /// Every pack: tile, token range, blocks, queries and slots, and with `tails` (a plan made with
@@ -276,9 +286,9 @@ int run_plan(const PlanOptions& o) {
   const bool pack_plan = routed && hopper_pack_plan(choice.shape);
   if (o.hopper) options.tiles = pack_plan ? TilePolicy::table : TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
-  options.take_leaves = o.take_leaves;
-  require(!o.take_leaves || !o.cluster, "--take-leaves is stages 7 and 8's; --cluster plans stage 9");
-  require(!o.take_leaves || !o.incremental, "--take-leaves is not in the incremental planner; it does not go with --incremental");
+  o.leaves.apply(options);
+  require(!o.leaves.take || !o.cluster, "--take-leaves is stages 7 and 8's; --cluster plans stage 9");
+  require(!o.leaves.take || !o.incremental, "--take-leaves is not in the incremental planner; it does not go with --incremental");
   require(!o.cluster || o.hopper, "--cluster multicasts into stage 8's tiles: add --hopper-tiles");
   require(!o.pulls || o.cluster, "--pulls lists the work list of --cluster: add --cluster");
   if (o.incremental) {
@@ -341,9 +351,7 @@ int run_plan(const PlanOptions& o) {
       {"queries per pack (max)", Cell::integer(info.queries_per_pack)},
       {"packs from the tree walk", Cell::integer(info.packs_before_split)},
       {"KV split cuts", Cell::integer(info.kv_cuts)},
-      {"leaf tails", o.take_leaves ? std::to_string(info.leaf_tails) + " leaves read by the pack before them, under a "
-                                     "row mask (--take-leaves)"
-                                   : std::string("off (--take-leaves takes them)")},
+      {"leaf tails", leaf_tails_note(o.leaves, info)},
       {"packs", Cell::integer(packs)},
       {"CTAs (packs x KV heads)", Cell::integer(packs * hkv)},
       {"partials", Cell::integer(plan.total_partials())},
@@ -381,7 +389,7 @@ int run_plan(const PlanOptions& o) {
     tables.push_back(cluster_groups_table(clusters, o.list_packs));
     if (o.pulls) tables.push_back(pulls_table(clusters, list));
   }
-  if (o.list_packs) tables.push_back(packs_table(plan, o.take_leaves));
+  if (o.list_packs) tables.push_back(packs_table(plan, o.leaves.take));
   print(std::cout, tables, format);
   for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
   return faults.empty() ? 0 : 1;
@@ -422,10 +430,7 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_flag("--pulls", o->pulls,
                 "With --cluster: every work item as the persistent grid would pull it (the model's schedule: CTA slots "
                 "and start/end in KV tokens; tools/figures/cluster_pulls.py draws it)");
-  cmd->add_flag("--take-leaves", o->take_leaves,
-                "Stages 7-8: a query's last pack of at most " + std::to_string(kLeafTailMaxTokens) +
-                    " tokens becomes a tail of its pack before it, read after that pack's range under a row mask: one "
-                    "partial and one CTA per KV head fewer (tutorial chapter 17; off by default)");
+  add_leaf_tails(*cmd, o->leaves);
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
                   "scratch and by the incremental planner: time per step, speedup, plans required identical")

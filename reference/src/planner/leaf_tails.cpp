@@ -13,8 +13,10 @@ int32_t take_leaves(std::vector<Pack>& packs, const PagedLayout& layout, const P
   if (layout.shape.kv_fp8()) return 0;
   const int page = layout.shape.page_size;
   const int group = layout.shape.group();
-  // Rows a tails instance runs: the pack kernel's 64, or stage 8's (its wgmma kernel's tiles).
-  const int max_rows = options.tiles == TilePolicy::hopper ? options.hopper.max_rows : kMaxTileRows;
+  // Rows of a pack that may take tails: leaf_tail_rows, within the rows of the tails instances
+  // that run it (the pack kernel's 64, or stage 8's wgmma kernel's tiles).
+  const int max_rows =
+      std::min(options.leaf_tail_rows, options.tiles == TilePolicy::hopper ? options.hopper.max_rows : kMaxTileRows);
   // Each query's last two packs so far: the plan lists every query's packs in token order.
   std::vector<int32_t> last(static_cast<size_t>(layout.num_requests()), -1), before(last);
   for (size_t i = 0; i < packs.size(); ++i)

@@ -108,12 +108,16 @@ bool plan_stage_config(const std::string& slug, const Shape& shape, const StageT
     p.tiles = TilePolicy::table;
     p.split_kv = true;
     p.take_leaves = options.take_leaves;
+    p.leaf_tail_rows = options.leaf_tail_rows;
+    p.leaf_tail_min_cut = options.leaf_tail_min_cut;
     config.direct_output = true;
   } else if (slug == "hopper") {
     p.tiles = hopper_pack_plan(shape) ? TilePolicy::table : TilePolicy::hopper;
     p.hopper = options.hopper;
     p.split_kv = true;
     p.take_leaves = options.take_leaves;
+    p.leaf_tail_rows = options.leaf_tail_rows;
+    p.leaf_tail_min_cut = options.leaf_tail_min_cut;
     config.direct_output = true;
   } else {
     return false;

@@ -132,6 +132,8 @@ class PlanStage final : public Stage {
     options = config_.planner;
     apply_batch_planner(batch, options);
     options.take_leaves = config_.leaf_tails && batch.take_leaves;
+    options.leaf_tail_rows = batch.leaf_tail_rows;
+    options.leaf_tail_min_cut = batch.leaf_tail_min_cut;
     // [plan-stage-occupancy]
     // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
     if (options.split_kv && options.fill_waves)

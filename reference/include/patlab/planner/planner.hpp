@@ -69,9 +69,13 @@
 /// KV head and the partials' round trip. A pack takes tails while its pack space stays within
 /// kTailGrowth times its own range or kTailTokensCap tokens, whichever is more, with at most one
 /// tail ending inside a page (streamed last: the kernels never read a page's empty slots), and
-/// only if it has at most the rows of the tiles that run it (64 on the pack kernel's tails
-/// instance; stage 8's rows on its wgmma kernel's), with a 16-bit cache (the instances built).
-/// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite.
+/// only if it has at most leaf_tail_rows rows (kLeafTailRows, 64: the pack kernel's tails
+/// instance and stage 8's 64-row wgmma one; up to stage 8's rows reach its 128- and 192-row tails
+/// tiles), with a 16-bit cache (the instances built). The plan keeps its tails only if they
+/// remove at least leaf_tail_min_cut (kTailMinCtaCut) of its CTAs; otherwise it is the plan
+/// without them.
+/// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite; docs/results/2026-12-06-leaf-tails
+/// measured it (why the row cap and the gate).
 ///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
@@ -117,6 +121,16 @@ inline constexpr int kTailGrowth = 2;
 /// ... or at most this many tokens, whichever is more: a few KV tiles, so that a short shared
 /// range with many queries (32 tokens of 8 queries, each with a 32-token leaf) may take them all.
 inline constexpr int kTailTokensCap = 1024;
+/// Default PlannerOptions::leaf_tail_rows: most rows of a pack that takes tails. A 128- or 192-row
+/// stage-8 CTA runs one per SM and is a long prefix's critical path; its tails lengthened it by
+/// 37-75% and stage 8 by 1.08-1.46x on the `1,1024_2048,32` trees (H100, 2026-12-06), where stage
+/// 7's 64-row packs with the same tails ran 0.92-0.98x.
+inline constexpr int kLeafTailRows = 64;
+/// Default PlannerOptions::leaf_tail_min_cut: the plan keeps its leaf tails only if they remove at
+/// least this fraction of its CTAs: a few
+/// tails save a few CTAs but add tails tile buckets (launches) and lengthen their parents (a
+/// random tree where they removed 13% ran 1.06x, H100, 2026-12-06).
+inline constexpr double kTailMinCtaCut = 0.25;
 
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
@@ -153,6 +167,12 @@ struct PlannerOptions {
   /// Step 3c: a query's short last pack becomes a tail of the pack before it (see "Leaf tails"
   /// above); stages 7 and 8 with `--take-leaves` (tutorial chapter 17). Off by default.
   bool take_leaves = false;
+  /// With take_leaves: most rows of a pack that takes tails (1..hopper.max_rows; kLeafTailRows).
+  /// Above 64 only stage 8's wgmma kernel runs such packs (its 128- and 192-row tails tiles).
+  int leaf_tail_rows = kLeafTailRows;
+  /// With take_leaves: the plan keeps its tails only if they remove at least this fraction of its
+  /// packs, so of its CTAs ([0, 1]; kTailMinCtaCut; 0: whenever there are any).
+  double leaf_tail_min_cut = kTailMinCtaCut;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
@@ -329,6 +349,9 @@ struct PlanInfo {
   int32_t kv_cuts = 0;             ///< cuts made by the KV split
   int32_t target_ctas = 0;         ///< kSplitCtasPerSm x sms (0 without KV split)
   int32_t leaf_tails = 0;          ///< leaves taken as tails (PlannerOptions::take_leaves)
+  /// Leaves the rules allowed as tails, in a plan that then kept none: they would have removed
+  /// fewer than PlannerOptions::leaf_tail_min_cut of its CTAs.
+  int32_t leaf_tails_declined = 0;
   WaveFill fill;                   ///< the wave fill's decision (step 3b; empty without KV split)
   std::vector<Decision> decisions; ///< every node with children, in walk order
 };
