@@ -359,6 +359,19 @@ def hetero_cases():
               else ["expected the leaf tails off and no tails' tile"])
     expect_ok("plan --take-leaves --packs lists each pack's tails", ["plan", "--tree", "1,4_64,32", "--take-leaves",
               "--packs", "--no-split", "--quiet"], has("leaf tails (query:tokens)", ":32 "))
+    expect_error("plan: --tail-rows without --take-leaves", ["plan", "tiny", "--tail-rows", "64"],
+                 ["--tail-rows requires --take-leaves"], within=B)
+    expect_error("plan: --tail-rows 0", ["plan", "tiny", "--take-leaves", "--tail-rows", "0"],
+                 ["--tail-rows", "not in range 1 to 192"], within=B)
+    expect_error("bench: --tail-min-cut 1.5", ["bench", "tiny", "--take-leaves", "--tail-min-cut", "1.5"],
+                 ["--tail-min-cut", "not in range"], within=B)
+    # The gate: on a random tree the 45 leaves the rules allow would remove 13% of the CTAs.
+    gated = ["plan", "--random-tree", "21", "--random-requests", "256", "--random-depth", "5",
+             "--random-max-segment", "200", "--heads", "32/8", "--take-leaves", "--quiet"]
+    expect_ok("plan --take-leaves: a plan that keeps no tails says why", gated,
+              has("none: the 45 leaves the rules allow would remove fewer than 25% of the CTAs"))
+    expect_ok("plan --take-leaves --tail-min-cut 0 keeps them", gated + ["--tail-min-cut", "0"],
+              has("45 leaves read by the pack before them"))
     expect_error("plan: --take-leaves with --cluster", ["plan", "tiny", "--hopper-tiles", "--cluster", "--take-leaves"],
                  ["--take-leaves is stages 7 and 8's"], within=B)
     expect_error("plan: --take-leaves with --incremental", ["plan", "tiny", "--take-leaves", "--incremental", "4"],
