@@ -17,8 +17,13 @@ need_cmd doxygen doxygen
 need_pc eigen3 libeigen3-dev
 need_pc catch2 catch2
 need_pc CLI11 libcli11-dev
-# numpy: the peers-cpu test reads exports with tools/peers/export_io.py (it skips, exit 77, without)
-python3 -c "import numpy" > /dev/null 2>&1 || missing+=(python3-numpy)
+# numpy and matplotlib: the peers-cpu test reads exports with tools/peers/export_io.py, the figures
+# test draws with tools/figures/. The tests run the python3 found on PATH at configure time; where
+# that one lacks them (a pyenv or venv Python) but the distribution's has them, the distribution's.
+has_py_modules() { "$1" -c "import numpy, matplotlib" > /dev/null 2>&1; }
+if ! has_py_modules python3 && ! has_py_modules /usr/bin/python3; then
+  missing+=(python3-numpy python3-matplotlib)
+fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo=sudo
@@ -29,6 +34,10 @@ fi
 
 if ! command -v nvcc > /dev/null 2>&1 && [[ -x /usr/local/cuda/bin/nvcc ]]; then
   export PATH=/usr/local/cuda/bin:$PATH
+fi
+if ! has_py_modules python3 && has_py_modules /usr/bin/python3; then
+  echo "setup: $(command -v python3) lacks numpy or matplotlib; the tests use /usr/bin/python3"
+  export PATH=/usr/bin:$PATH
 fi
 # shellcheck source=tools/nvcc_env.sh
 source tools/nvcc_env.sh
