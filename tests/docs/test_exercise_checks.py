@@ -61,7 +61,10 @@ def run_check(chapter: pathlib.Path, script: str, wrapper: pathlib.Path, log: pa
               patlab: pathlib.Path) -> list[str]:
     """Runs one block or inline command; returns the lines to print (the first says ok or FAIL)."""
     shown = " ".join(script.split())[:110]
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", EXERCISE_PATLAB=str(patlab), EXERCISE_LOG=str(log))
+    # The commands' python3 is this test's own interpreter (the one the build configured), not
+    # whichever comes first on PATH: a pyenv Python without matplotlib would fail the figure scripts.
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    env = dict(os.environ, PATH=path, CUDA_VISIBLE_DEVICES="", EXERCISE_PATLAB=str(patlab), EXERCISE_LOG=str(log))
     log.write_text("")
     try:
         done = subprocess.run(["bash", "-c", script.replace(PATLAB_IN_DOCS, str(wrapper))], cwd=ROOT, env=env,
