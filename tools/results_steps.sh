@@ -18,6 +18,9 @@
 #                       from it on exit, NAME... unpacked and their device_env in out/env.txt
 #   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
 #                       fails), its log in out/test-NAME.log, one line each with its verdict
+#   suite_workloads     every workload line of tools/suite.txt then tools/suite-categories.txt as
+#                       "N WORKLOAD" (N counts workload lines from 1, the numbers of RUN/suite/N.jsonl;
+#                       a line's text from its first '#' on, and blank lines, skipped)
 #   ab_runs LEFT W...   two binaries A/B: per workload W (patlab bench options, the N-th), `bench W
 #                       --stage pat hopper --repeats 20` with /tmp/ab/patlab (A) and /tmp/ab/patlab-b
 #                       (B) in the order A, B, A, B (side a or b, round K = 1, 2; only B's first run
@@ -68,6 +71,15 @@ run_tests() {
     PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" "/tmp/ab/$t" > "$out/test-$t.log" 2>&1
     echo "$t exit $? at $SECONDS s: $(grep -E 'passed|failed' "$out/test-$t.log" | tail -1)"
   done
+}
+suite_workloads() {
+  local n=0 line wl
+  while IFS= read -r line; do
+    wl=$(echo "${line%%#*}" | xargs)
+    [[ -z $wl ]] && continue
+    n=$((n + 1))
+    echo "$n $wl"
+  done < <(cat tools/suite.txt tools/suite-categories.txt)
 }
 ab_runs() {
   local stop=$1 n=0 wl k side bin check

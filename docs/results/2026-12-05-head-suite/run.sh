@@ -28,16 +28,12 @@ if [[ ${TESTS:-1} == 1 ]]; then
   PATLAB_REQUIRE_GPU=1 timeout "$(cap 400)" meson test -C build-gpu --suite gpu --num-processes 1 > "$out/tests.log" 2>&1
   echo "gpu tests exit $? at $SECONDS s: $(grep -E '^(Ok|Fail|Skipped|Timeout):' "$out/tests.log" | tr -s ' ' | tr '\n' ' ')"
 fi
-n=0
-while IFS= read -r line; do
-  wl=$(echo "${line%%#*}" | xargs)
-  [[ -z $wl ]] && continue
-  n=$((n + 1))
+while read -r n wl; do
   (( n < ${FIRST:-1} )) && continue
   if (( $(left) < 20 )); then echo "suite: stopped for time before line $n ($wl)"; break; fi
   # shellcheck disable=SC2086
   timeout "$(cap 60)" build-gpu/tools/patlab bench $wl --stage multistream pat hopper --repeats 20 \
     --no-check --format jsonl > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
   echo "suite $n exit $? at $SECONDS s: $wl"
-done < <(cat tools/suite.txt tools/suite-categories.txt)
+done < <(suite_workloads)
 exit 0

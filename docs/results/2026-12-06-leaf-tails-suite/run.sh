@@ -15,11 +15,7 @@ all="1 5 9 10 11 12 13 17 21 22 23 24 25 26 27 28 29 30 31 32 33 37 41 42 43 44 
 all+=" 52 53 54 55 56 57 58 59 60 61 65 66 67 68 69 81 82 83 91 93 95 97 98 99 100 101 103 106 107"
 all+=" 108 112 113 114 115"
 lines=" ${LINES:-$all} "
-n=0
-while IFS= read -r line; do
-  wl=$(echo "${line%%#*}" | xargs)
-  [[ -z $wl ]] && continue
-  n=$((n + 1))
+while read -r n wl; do
   (( n < ${FIRST:-1} )) && continue
   [[ $lines == *" $n "* ]] || continue
   if (( $(left) < 15 )); then echo "suite: stopped for time before line $n ($wl)"; break; fi
@@ -27,5 +23,5 @@ while IFS= read -r line; do
   timeout "$(cap 60)" /tmp/ab/patlab-tails bench $wl ${OPTS---take-leaves} --stage pat hopper --repeats 20 \
     --no-check --format jsonl > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
   echo "suite $n exit $? at $SECONDS s: $wl"
-done < <(cat tools/suite.txt tools/suite-categories.txt)
+done < <(suite_workloads)
 exit 0
