@@ -75,6 +75,19 @@ int largest_kv_tile(const Case& c, PlannerOptions options) {
 }
 
 /// Stage 5/6's planner options (table tiles, no KV split) or stage 7's (with the split).
+/// The planner options of stage 7 (hopper false) or stage 8 with a leaf tails case's limits.
+PlannerOptions tails_options(const Case& c, bool hopper) {
+  PlannerOptions o;
+  o.take_leaves = true;
+  o.leaf_tail_rows = c.leaf_tail_rows;
+  o.leaf_tail_min_cut = c.leaf_tail_min_cut;
+  if (hopper) {
+    o.tiles = TilePolicy::hopper;
+    o.hopper = kStage8Routing;
+  }
+  return o;
+}
+
 PlannerOptions table_options(bool split_kv) {
   PlannerOptions o;
   o.tiles = TilePolicy::table;
@@ -283,16 +296,8 @@ TEST_CASE("the leaf tails grid: every case's plans have tails under stages 7 and
     kinds.insert(c.data);
     const PagedLayout L = build_layout(c.tree, c.shape, true, c.seed);
     for (const bool hopper : {false, true}) {
-      PlannerOptions o;
-      o.take_leaves = true;
-      o.leaf_tail_rows = c.leaf_tail_rows;
-      o.leaf_tail_min_cut = c.leaf_tail_min_cut;
-      if (hopper) {
-        o.tiles = TilePolicy::hopper;
-        o.hopper = kStage8Routing;
-      }
       PlanInfo info;
-      const Plan plan = make_plan(L, o, &info);
+      const Plan plan = make_plan(L, tails_options(c, hopper), &info);
       REQUIRE(validate_plan(L, plan).empty());
       CHECK(info.leaf_tails > 0);
       for (const Pack& p : plan.packs) {
@@ -323,15 +328,7 @@ TEST_CASE("the leaf tails grid: every case's plans have tails under stages 7 and
       CHECK(c.take_leaves);
       const PagedLayout L = build_layout(c.tree, c.shape, true, c.seed);
       for (const bool hopper : {false, true}) {
-        PlannerOptions o;
-        o.take_leaves = true;
-        o.leaf_tail_rows = c.leaf_tail_rows;
-        o.leaf_tail_min_cut = c.leaf_tail_min_cut;
-        if (hopper) {
-          o.tiles = TilePolicy::hopper;
-          o.hopper = kStage8Routing;
-        }
-        const Plan plan = make_plan(L, o);
+        const Plan plan = make_plan(L, tails_options(c, hopper));
         for (size_t i = 0; i < plan.packs.size(); ++i) {
           const Pack& p = plan.packs[i];
           if (p.tails.empty()) continue;
