@@ -8,11 +8,13 @@ percent, stage 7 / stage 8, unique MB, tokens summed over requests per unique to
 per unique byte. Several RUN_FOLDERs are read as one run (a suite spread over calls: line N from
 the last folder that has it).
    issue12.py RUN_FOLDER... [--lines]"""
-import json
 import math
 import pathlib
 import statistics
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
+import bench_rows  # noqa: E402  (the bench files' reader, written once there)
 
 TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
 
@@ -21,19 +23,9 @@ show_lines = "--lines" in args
 folders = [a for a in args if a != "--lines"]
 if not folders or any(a.startswith("--") for a in folders):
     sys.exit(__doc__)
-files = {int(f.stem): f for folder in folders for f in (pathlib.Path(folder) / "suite").glob("*.jsonl")}
 lines = []
 pct, speedup, graph_speedup, low = [], [], [], []
-for f in (files[n] for n in sorted(files)):
-    run, stages = None, {}
-    for line in f.read_text().splitlines():
-        r = json.loads(line)
-        if r.get("table") == "run":
-            run = r
-        elif r.get("table") == "results" and r.get("time_us") is not None:
-            stages[r["stage"]] = r
-    if run is None or "hopper" not in stages or "pat" not in stages:
-        continue
+for run, stages in bench_rows.read_suite(folders, ("pat", "hopper")).values():
     unique = run["unique bytes (KV + q + out)"]
     if unique < TARGET_UNIQUE_BYTES or run["per-request KV bytes"] <= 1.01 * unique:
         continue
@@ -41,7 +33,7 @@ for f in (files[n] for n in sorted(files)):
     pct.append(h["pct_copy"])
     speedup.append(p["time_us"] / h["time_us"])
     graph_speedup.append(p["graph_us"] / h["graph_us"])
-    low.append((h["pct_copy"], f"{run['workload']}, {run['shape'].split(', d=')[0]}"))
+    low.append((h["pct_copy"], bench_rows.workload_name(run)))
     lines.append((h["pct_copy"], p["time_us"] / h["time_us"], unique / 1e6, run["per-request KV bytes"] / unique,
                    h["model_bytes"] / unique, low[-1][1]))
 if show_lines:

@@ -3,10 +3,12 @@
 time over A's, eager and replayed, each side's median over its K runs, and B's oracle verdict.
    ab_table.py RUN_FOLDER"""
 import collections
-import json
 import pathlib
 import statistics
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
+import bench_rows  # noqa: E402  (the bench files' reader, written once there)
 
 if len(sys.argv) != 2:
     sys.exit(__doc__)
@@ -14,14 +16,13 @@ runs = collections.defaultdict(lambda: collections.defaultdict(list))
 names, checks = {}, {}
 for f in sorted(pathlib.Path(sys.argv[1]).glob("ab-*.jsonl")):
     n, side, _ = f.stem.split("-")[1:]
-    for line in f.read_text().splitlines():
-        r = json.loads(line)
-        if r.get("table") == "run":
-            names[int(n)] = f"{r['workload']}, {r['shape'].split(', d=')[0]}"
-        elif r.get("table") == "results" and r.get("time_us") is not None:
-            runs[(int(n), r["stage"])][side].append((r["time_us"], r["graph_us"]))
-            if side == "b" and r["check"].strip() not in ("not", ""):
-                checks[(int(n), r["stage"])] = r["check"].strip()
+    run, stages = bench_rows.read_bench(f)
+    if run is not None:
+        names[int(n)] = bench_rows.workload_name(run)
+    for stage, r in stages.items():
+        runs[(int(n), stage)][side].append((r["time_us"], r["graph_us"]))
+        if side == "b" and r["check"].strip() not in ("not", ""):
+            checks[(int(n), stage)] = r["check"].strip()
 print("| workload | stage | A us (eager) | B / A eager | B / A replayed | B's check |")
 print("| --- | --- | ---: | ---: | ---: | --- |")
 for (n, stage), sides in sorted(runs.items()):

@@ -4,25 +4,17 @@ A_RUN without; RUN/suite/N.jsonl, stages pat and hopper), B's eager time over A'
 stage 8, stage 8's replayed ratio and its percent of the copy bandwidth on unique bytes (A, B);
 then the geometric means and how many lines moved by more than 5% and 2% either way.
    compare.py B_RUN A_RUN"""
-import json
 import math
 import pathlib
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
+import bench_rows  # noqa: E402  (the bench files' reader, written once there)
+
 
 def load(run):
-    out = {}
-    for p in pathlib.Path(run, "suite").glob("*.jsonl"):
-        name, stages = None, {}
-        for line in p.read_text().splitlines():
-            r = json.loads(line)
-            if r.get("table") == "run":
-                name = f"{r['workload']}, {r['shape'].split(', d=')[0]}"
-            elif r.get("table") == "results" and r.get("time_us") is not None:
-                stages[r["stage"]] = r
-        if name and "pat" in stages and "hopper" in stages:
-            out[int(p.stem)] = (name, stages)
-    return out
+    """Line N -> (its name, stages) of RUN/suite/N.jsonl, lines with stages 7 and 8."""
+    return {n: (bench_rows.workload_name(r), st) for n, (r, st) in bench_rows.read_suite([run], ("pat", "hopper")).items()}
 
 
 if len(sys.argv) != 3:

@@ -5,32 +5,19 @@ the H200 run of main (../2026-12-05-head-suite/r3), divided by this folder's H10
 (every changed line except those in A_PLAN, whose stage-8 plan under the rule is A's); then the
 median, the lowest and the count below 50% over the 67 lines, and the changed lines.
    predict_h200.py   (from this folder)"""
-import json
 import pathlib
 import statistics
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
+import bench_rows  # noqa: E402  (the bench files' reader, written once there)
 
 TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
 A_PLAN = {9, 10, 11, 12, 95, 98, 99, 100, 101}  # stage 8 without tails under the rule
 
 
-def load(folder):
-    """Line number -> (run row, {stage: results row}) of FOLDER/suite/N.jsonl."""
-    out = {}
-    for f in pathlib.Path(folder, "suite").glob("*.jsonl"):
-        run, stages = None, {}
-        for line in f.read_text().splitlines():
-            r = json.loads(line)
-            if r.get("table") == "run":
-                run = r
-            elif r.get("table") == "results" and r.get("time_us") is not None:
-                stages[r["stage"]] = r
-        if run and "hopper" in stages:
-            out[int(f.stem)] = (run, stages)
-    return out
-
-
-h200 = load("../2026-12-05-head-suite/r3")
-with_tails, without = load("r1"), load("r2")
+h200 = bench_rows.read_suite(["../2026-12-05-head-suite/r3"], ("hopper",))
+with_tails, without = (bench_rows.read_suite([f], ("hopper",)) for f in ("r1", "r2"))
 old, new, changed = [], [], []
 for n, (run, stages) in sorted(h200.items()):
     unique = run["unique bytes (KV + q + out)"]
