@@ -686,7 +686,7 @@ TEST_CASE("take_leaves: a query's short last pack becomes a tail of the pack bef
     }
     // 1024 queries over one 2048-token prefix: stage 8 packs them 192 rows at a time. By default
     // (kLeafTailRows) those packs take no tails; with leaf_tail_rows 192 each (the last piece of
-    // the split) takes its 24 queries' leaves, 768 tokens.
+    // the split) takes kLeafTailMaxTails of its 24 queries' leaves.
     const PagedLayout wide = build_layout(parse_tree_spec("1,1024_2048,32"), s, true, 1);
     PlanInfo hi;
     PlannerOptions no_tails = h;
@@ -696,9 +696,16 @@ TEST_CASE("take_leaves: a query's short last pack becomes a tail of the pack bef
     h.leaf_tail_rows = kHopperMaxRows;
     const Plan tall = make_plan(wide, h, &hi);
     REQUIRE(validate_plan(wide, tall).empty());
-    REQUIRE(hi.leaf_tails == 1024);
-    for (const Pack& p : tall.packs)
+    int32_t tall_tails = 0;
+    bool full_192 = false;  // a 192-row pack with its most tails
+    for (const Pack& p : tall.packs) {
       if (!p.tails.empty()) REQUIRE(p.tile.kernel == TileKernel::hopper_tail);
+      REQUIRE(p.tails.size() <= static_cast<size_t>(kLeafTailMaxTails));
+      full_192 = full_192 || (p.rows(s.group()) == 192 && p.tails.size() == static_cast<size_t>(kLeafTailMaxTails));
+      tall_tails += static_cast<int32_t>(p.tails.size());
+    }
+    REQUIRE(hi.leaf_tails == tall_tails);
+    REQUIRE(full_192);
     for (int32_t k : tall.partials) REQUIRE(k >= 1);
     // Stage 7's table: packs of at most 64 rows, on the pack kernel's tails instance.
     PlanInfo ti;
@@ -725,12 +732,14 @@ TEST_CASE("take_leaves: leaf length, the growth cap and odd lengths; the packed 
     tails_plan(build_layout(parse_tree_spec("1,4_128,65"), s, true, 1), true, info);
     REQUIRE(info.leaf_tails == 0);
   }
-  SECTION("a pack takes leaves while its pack space is within the cap") {
-    // 16 queries (64 rows) over 32 tokens, each with a 64-token leaf: 32 + 16 x 64 = 1056 tokens
-    // would pass kTailTokensCap, so the pack takes 15 leaves (992 tokens) and the last stays a pack.
+  SECTION("a pack takes at most kLeafTailMaxTails leaves") {
+    // 16 queries (64 rows) over 32 tokens, each with a 64-token leaf: the pack takes 8 of them
+    // (32 + 8 x 64 tokens) and the other 8 stay packs of their own.
     const Plan plan = tails_plan(build_layout(parse_tree_spec("1,16_32,64"), s, true, 1), false, info);
-    REQUIRE(info.leaf_tails == (kTailTokensCap - 32) / 64);
-    REQUIRE(plan.packs.front().space_len(s.page_size) <= std::max(kTailGrowth * 32, kTailTokensCap));
+    REQUIRE(info.leaf_tails == kLeafTailMaxTails);
+    REQUIRE(plan.packs.front().tails.size() == static_cast<size_t>(kLeafTailMaxTails));
+    REQUIRE(plan.packs.front().space_len(s.page_size) == 32 + kLeafTailMaxTails * 64);
+    REQUIRE(plan.packs.size() == 1 + 16 - static_cast<size_t>(kLeafTailMaxTails));
   }
   SECTION("leaves ending inside a page: one per pack, streamed last") {
     // 8 queries over 64 tokens, 4 leaves of 20 tokens and 4 of 32: the pack takes the four whole

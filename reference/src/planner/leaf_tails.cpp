@@ -38,16 +38,13 @@ int32_t take_leaves(std::vector<Pack>& packs, const PagedLayout& layout, const P
       continue;
     Pack& parent = packs[static_cast<size_t>(p)];
     if (taken[static_cast<size_t>(p)] || parent.rows(group) > max_rows ||
+        static_cast<int>(parent.tails.size()) >= kLeafTailMaxTails ||
         parent.token_begin + parent.kv_len != leaf.token_begin || parent.kv_len % page != 0)
       continue;
     // At most one tail ending inside a page, streamed last: no token of the pack space is then
     // past its tail's end but before the space's, which the kernels' loads zero-fill.
     const auto partial = [page](const PackTail& t) { return t.kv_len % page != 0; };
     if (leaf.kv_len % page != 0 && std::any_of(parent.tails.begin(), parent.tails.end(), partial)) continue;
-    // The cap: the pack space within kTailGrowth times the own range or kTailTokensCap tokens.
-    const int32_t space = parent.space_len(page);
-    const int32_t grown = (space + page - 1) / page * page + leaf.kv_len;
-    if (grown > std::max(kTailGrowth * parent.kv_len, kTailTokensCap)) continue;
     const auto entry = std::find(parent.queries.begin(), parent.queries.end(), q) - parent.queries.begin();
     parent.tails.push_back({static_cast<int32_t>(entry), leaf.kv_len, leaf.blocks});
     taken[i] = true;

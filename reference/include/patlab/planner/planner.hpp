@@ -66,16 +66,15 @@
 /// the leaf after its own range (PackTail) and only the query's rows see it (a per-row mask on the
 /// GPU), so the query has one partial fewer, the leaf's CTAs and, where no query keeps two
 /// partials, the merge are gone. The K/V bytes are the same; what is saved is a CTA per leaf and
-/// KV head and the partials' round trip. A pack takes tails while its pack space stays within
-/// kTailGrowth times its own range or kTailTokensCap tokens, whichever is more, with at most one
-/// tail ending inside a page (streamed last: the kernels never read a page's empty slots), and
-/// only if it has at most leaf_tail_rows rows (kLeafTailRows, 64: the pack kernel's tails
-/// instance and stage 8's 64-row wgmma one; up to stage 8's rows reach its 128- and 192-row tails
-/// tiles), with a 16-bit cache (the instances built). The plan keeps its tails only if they
-/// remove at least leaf_tail_min_cut (kTailMinCtaCut) of its CTAs; otherwise it is the plan
-/// without them.
-/// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite; docs/results/2026-12-06-leaf-tails
-/// measured it (why the row cap and the gate).
+/// KV head and the partials' round trip. A pack takes at most kLeafTailMaxTails tails (so its
+/// pack space grows by at most 8 x 64 tokens), with at most one tail ending inside a page
+/// (streamed last: the kernels never read a page's empty slots), and only if it has at most
+/// leaf_tail_rows rows (kLeafTailRows, 64: the pack kernel's tails instance and stage 8's 64-row
+/// wgmma one; up to stage 8's rows reach its 128- and 192-row tails tiles), with a 16-bit cache
+/// (the instances built). The plan keeps its tails only if they remove at least
+/// leaf_tail_min_cut (kTailMinCtaCut) of its CTAs; otherwise it is the plan without them.
+/// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite; docs/results/2026-12-05-leaf-tails
+/// measured it (why the row cap, the gate and the most tails a pack takes).
 ///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
@@ -116,11 +115,14 @@ inline constexpr int kPatPartialCreditTokens = 4;
 /// Longest leaf (a query's last pack, its own tokens) that take_leaves lets a pack take as a tail:
 /// one KV tile of the default table. The 1024-leaf trees' leaves are 32 tokens.
 inline constexpr int kLeafTailMaxTokens = 64;
-/// A pack takes tails while its pack space is at most this many times its own range ...
-inline constexpr int kTailGrowth = 2;
-/// ... or at most this many tokens, whichever is more: a few KV tiles, so that a short shared
-/// range with many queries (32 tokens of 8 queries, each with a 32-token leaf) may take them all.
-inline constexpr int kTailTokensCap = 1024;
+/// Most tails one pack takes. Each tail's tokens are scored by every row of the pack and used by
+/// one query's rows, so a pack with T tails computes T times the tail tokens each row needs, and
+/// its CTAs grow longer than the plan's others. On the H100 (docs/results/2026-12-05-leaf-tails,
+/// runs 1-3) every workload whose packs took at most 8 tails gained or held (0.70-1.005x); the two
+/// above 1.0x took 16 and 24 per pack (1.013x, 1.026x), their tails packs one long wave of CTAs
+/// beside the others (Nsight Compute, run 3). It replaced a cap on the pack space's growth (twice
+/// its own range or 1024 tokens), which at most 8 tails of at most 64 tokens never reach.
+inline constexpr int kLeafTailMaxTails = 8;
 /// Default PlannerOptions::leaf_tail_rows: most rows of a pack that takes tails. A 128- or 192-row
 /// stage-8 CTA runs one per SM and is a long prefix's critical path; its tails lengthened it by
 /// 37-75% and stage 8 by 1.08-1.46x on the `1,1024_2048,32` trees (H100, 2026-12-06), where stage
