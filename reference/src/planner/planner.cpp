@@ -118,16 +118,28 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   }
 
   // 3c. Leaf tails: a query's short last pack read by the pack before it, under a row mask.
-  //     The plan keeps them only if they remove at least leaf_tail_min_cut of its packs (its CTAs).
+  //     The plan keeps them only if they remove at least leaf_tail_min_cut of its packs (its CTAs)
+  //     and add no tile bucket (each bucket is a launch of its own); a min_cut of 0 keeps any.
   if (options.take_leaves) {
     std::vector<Pack> with_tails = plan.packs;
     const int32_t tails = take_leaves(with_tails, layout, options);
     const double cut = 1.0 - static_cast<double>(with_tails.size()) / static_cast<double>(plan.packs.size());
-    if (tails > 0 && cut >= options.leaf_tail_min_cut) {
+    const auto buckets = [&](const std::vector<Pack>& packs) {
+      std::vector<TileShape> tiles;
+      for (const Pack& p : packs) {
+        const TileShape t = tile_for(p, options, shape);
+        if (std::find(tiles.begin(), tiles.end(), t) == tiles.end()) tiles.push_back(t);
+      }
+      return static_cast<int32_t>(tiles.size());
+    };
+    const bool gated = options.leaf_tail_min_cut > 0;
+    const int32_t added = tails > 0 && gated ? buckets(with_tails) - buckets(plan.packs) : 0;
+    if (tails > 0 && (!gated || (cut >= options.leaf_tail_min_cut && added <= 0))) {
       plan.packs = std::move(with_tails);
       out.leaf_tails = tails;
     } else {
       out.leaf_tails_declined = tails;
+      out.leaf_tail_buckets_added = std::max(added, 0);
     }
   }
 
