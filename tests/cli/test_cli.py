@@ -365,11 +365,17 @@ def hetero_cases():
                  ["--tail-rows", "not in range 1 to 192"], within=B)
     expect_error("bench: --tail-min-cut 1.5", ["bench", "tiny", "--take-leaves", "--tail-min-cut", "1.5"],
                  ["--tail-min-cut", "not in range"], within=B)
-    # The gate: on a random tree the 45 leaves the rules allow would remove 13% of the CTAs.
+    # The gates: on a random tree the 45 leaves the rules allow would remove 13% of the CTAs and
+    # add tile buckets.
     gated = ["plan", "--random-tree", "21", "--random-requests", "256", "--random-depth", "5",
              "--random-max-segment", "200", "--heads", "32/8", "--take-leaves", "--quiet"]
     expect_ok("plan --take-leaves: a plan that keeps no tails says why", gated,
-              has("none: the 45 leaves the rules allow would remove fewer than 25% of the CTAs"))
+              has("none: the 45 leaves the rules allow would remove 13% of the CTAs, fewer than 25% "
+                  "(--tail-min-cut), and add 4 tile bucket(s), so as many launches"))
+    expect_ok("plan --take-leaves: tails that would add tile buckets are declined",
+              ["plan", "--random-tree", "42", "--random-requests", "256", "--random-depth", "6",
+               "--random-max-segment", "64", "--heads", "32/8", "--take-leaves", "--quiet"],
+              has("none: the 89 leaves the rules allow would add 4 tile bucket(s), so as many launches"))
     expect_ok("plan --take-leaves --tail-min-cut 0 keeps them", gated + ["--tail-min-cut", "0"],
               has("45 leaves read by the pack before them"))
     expect_error("plan: --take-leaves with --cluster", ["plan", "tiny", "--hopper-tiles", "--cluster", "--take-leaves"],

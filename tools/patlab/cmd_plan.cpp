@@ -127,12 +127,16 @@ std::string tails_text(const Pack& p) {
 /// The plan table's "leaf tails" line: how many leaves became tails, or why none did.
 std::string leaf_tails_note(const LeafTailFlags& leaves, const PlanInfo& info) {
   if (!leaves.take) return "off (--take-leaves takes them)";
-  if (info.leaf_tails_declined > 0 && info.leaf_tail_buckets_added > 0)
-    return "none: the " + std::to_string(info.leaf_tails_declined) + " leaves the rules allow would add " +
-           std::to_string(info.leaf_tail_buckets_added) + " tile bucket(s), so as many launches";
-  if (info.leaf_tails_declined > 0)
-    return "none: the " + std::to_string(info.leaf_tails_declined) + " leaves the rules allow would remove fewer than " +
-           Cell::num(100 * leaves.min_cut, 0).text + "% of the CTAs (--tail-min-cut)";
+  if (info.leaf_tails_declined > 0) {
+    std::string why;
+    if (info.leaf_tail_cut < leaves.min_cut)
+      why = "remove " + Cell::num(100 * info.leaf_tail_cut, 0).text + "% of the CTAs, fewer than " +
+            Cell::num(100 * leaves.min_cut, 0).text + "% (--tail-min-cut)";
+    if (info.leaf_tail_buckets_added > 0)
+      why += (why.empty() ? "" : ", and ") + std::string("add ") + std::to_string(info.leaf_tail_buckets_added) +
+             " tile bucket(s), so as many launches";
+    return "none: the " + std::to_string(info.leaf_tails_declined) + " leaves the rules allow would " + why;
+  }
   return std::to_string(info.leaf_tails) + " leaves read by the pack before them, under a row mask (packs of up to " +
          std::to_string(leaves.rows) + " rows)";
 }

@@ -134,6 +134,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
     };
     const bool gated = options.leaf_tail_min_cut > 0;
     const int32_t added = tails > 0 && gated ? buckets(with_tails) - buckets(plan.packs) : 0;
+    if (tails > 0) out.leaf_tail_cut = cut;
     if (tails > 0 && (!gated || (cut >= options.leaf_tail_min_cut && added <= 0))) {
       plan.packs = std::move(with_tails);
       out.leaf_tails = tails;

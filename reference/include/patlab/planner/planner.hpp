@@ -357,8 +357,10 @@ struct PlanInfo {
   /// Leaves the rules allowed as tails, in a plan that then kept none: they would have removed
   /// fewer than PlannerOptions::leaf_tail_min_cut of its CTAs, or added tile buckets.
   int32_t leaf_tails_declined = 0;
-  /// With leaf_tails_declined: the tile buckets (launches) the tails would have added (0: the
-  /// CTA gate declined them).
+  /// With take_leaves and any tails allowed: the fraction of the CTAs they remove (kept or not).
+  double leaf_tail_cut = 0;
+  /// With leaf_tails_declined: the tile buckets (launches) the tails would have added (0: none;
+  /// then the CTA gate declined them).
   int32_t leaf_tail_buckets_added = 0;
   WaveFill fill;                   ///< the wave fill's decision (step 3b; empty without KV split)
   std::vector<Decision> decisions; ///< every node with children, in walk order
