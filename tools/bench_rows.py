@@ -9,6 +9,7 @@ the suite files, RUN_FOLDER/suite/N.jsonl. The results folders' scripts read the
     run, stages = bench_rows.read_bench(path)          # stages: slug -> results row (timed ones)
     lines = bench_rows.read_suite(["r1", "r2"])        # N -> (run, stages); later folders win
     bench_rows.workload_name(run)                      # "tree 1,256_256,32, 32/32 heads"
+    bench_rows.issue12_line(run)                       # shared KV, >= 128 MB unique bytes
 
 A script in docs/results/FOLDER imports it with
 `sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))`.
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+
+from summarize_results import TARGET_UNIQUE_BYTES
 
 
 def read_bench(path) -> tuple[dict | None, dict[str, dict]]:
@@ -48,3 +51,11 @@ def read_suite(folders, need=()) -> dict[int, tuple[dict, dict[str, dict]]]:
 def workload_name(run: dict) -> str:
     """The workload and its heads, as the tables name a line: "tree 1,256_256,32, 32/32 heads"."""
     return f"{run['workload']}, {run['shape'].split(', d=')[0]}"
+
+
+def issue12_line(run: dict) -> bool:
+    """Issue 12's selection of a workload: its requests share KV (the KV bytes summed over the
+    requests exceed the unique bytes by more than 1%) and it has at least TARGET_UNIQUE_BYTES
+    unique bytes (summarize_results.py's bandwidth target)."""
+    unique = run["unique bytes (KV + q + out)"]
+    return unique >= TARGET_UNIQUE_BYTES and run["per-request KV bytes"] > 1.01 * unique

@@ -21,9 +21,9 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tools"))
 import roofline  # noqa: E402  (tools/roofline.py: reads a bench's jsonl rows)
+import bench_rows  # noqa: E402  (tools/bench_rows.py: issue 12's selection of a line)
 import suite_file  # noqa: E402  (tools/suite_file.py: the suite files' format)
 
-TARGET_UNIQUE_BYTES = 128e6  # issue 12's lines: at least 128 MB unique bytes, KV shared
 
 
 def suite_lines():
@@ -171,8 +171,7 @@ def main():
         if m is None:
             continue
         run, stages = m
-        unique = run["unique bytes (KV + q + out)"]
-        if unique < TARGET_UNIQUE_BYTES or run["per-request KV bytes"] <= 1.01 * unique:
+        if not bench_rows.issue12_line(run):
             continue
         for stage, hopper in (("pat", False), ("hopper", True)):
             p = plan(args.patlab, wl, hopper)

@@ -10,7 +10,7 @@ and read by the merge: traffic::partials_round_trip_bytes()). Printed per line, 
 the copy bandwidth first: that percent (the run's), the partials' share of the run's stage-8 model
 bytes and of the unique bytes, and the percent if the time shrank with the model bytes when o is
 stored in 16 bits (half of o's round trip gone; the lse stays fp32). Then the medians.
-   partials.py PATLAB RUN_FOLDER [--plan-options "..."]"""
+   partials.py PATLAB RUN_FOLDER"""
 import json
 import pathlib
 import shlex
@@ -22,28 +22,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tools"))
 import bench_rows  # noqa: E402  (the bench files' reader, written once there)
 
-TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
 FP32, LSE = 4, 4
 
-args = sys.argv[1:]
-extra = ""
-if "--plan-options" in args:
-    i = args.index("--plan-options")
-    extra = args[i + 1]
-    del args[i:i + 2]
-if len(args) != 2:
+if len(sys.argv) != 3:
     sys.exit(__doc__)
-patlab, folder = args
+patlab, folder = sys.argv[1:]
 listing = subprocess.run(["bash", "-c", f"source {ROOT}/tools/results_steps.sh; suite_workloads"],
                          capture_output=True, text=True, check=True).stdout
 workloads = dict(line.split(" ", 1) for line in listing.splitlines() if line.strip())
 rows = []
 for n, (run, stages) in bench_rows.read_suite([folder], ("hopper",)).items():
-    unique = run["unique bytes (KV + q + out)"]
-    if unique < TARGET_UNIQUE_BYTES or run["per-request KV bytes"] <= 1.01 * unique:
+    if not bench_rows.issue12_line(run):
         continue
-    cmd = [patlab, "plan", *shlex.split(workloads[str(n)]), "--hopper-tiles", *shlex.split(extra),
-           "--format", "json", "--quiet"]
+    unique = run["unique bytes (KV + q + out)"]
+    cmd = [patlab, "plan", *shlex.split(workloads[str(n)]), "--hopper-tiles", "--format", "json", "--quiet"]
     plan = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["plan"]
     heads = int(run["shape"].split("/")[0])
     d = int(run["shape"].split("d=")[1].split(",")[0])

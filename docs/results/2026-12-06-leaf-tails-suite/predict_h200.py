@@ -3,8 +3,11 @@
 the H200 run of main (../2026-12-05-head-suite/r3), divided by this folder's H100 stage-8 B / A
 (r1 with the tails, r2 without) on the lines where the row cap and the CTA gate keep run 1's tails
 (every changed line except those in A_PLAN, whose stage-8 plan under the rule is A's); then the
-median, the lowest and the count below 50% over the 67 lines, and the changed lines.
-   predict_h200.py   (from this folder)"""
+median, the lowest and the count below 50% over the 67 lines, and the changed lines. With
+--rule3: rule 3 of ../2026-12-05-leaf-tails (at most 8 tails a pack), whose stage-8 plan is A's on
+RULE3_A_PLAN too (`patlab plan W --hopper-tiles --take-leaves` of both binaries; line 61 keeps half
+its tails, counted here as A's).
+   predict_h200.py [--rule3]   (from this folder)"""
 import pathlib
 import statistics
 import sys
@@ -12,16 +15,17 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
 import bench_rows  # noqa: E402  (the bench files' reader, written once there)
 
-TARGET_UNIQUE_BYTES = 128e6  # issue 12: workloads with >= 128 MB unique bytes
 A_PLAN = {9, 10, 11, 12, 95, 98, 99, 100, 101}  # stage 8 without tails under the rule
+RULE3_A_PLAN = {5, 17, 33, 37, 61, 108}  # ... and under rule 3
+if "--rule3" in sys.argv[1:]:
+    A_PLAN |= RULE3_A_PLAN
 
 
 h200 = bench_rows.read_suite(["../2026-12-05-head-suite/r3"], ("hopper",))
 with_tails, without = (bench_rows.read_suite([f], ("hopper",)) for f in ("r1", "r2"))
 old, new, changed = [], [], []
 for n, (run, stages) in sorted(h200.items()):
-    unique = run["unique bytes (KV + q + out)"]
-    if unique < TARGET_UNIQUE_BYTES or run["per-request KV bytes"] <= 1.01 * unique:
+    if not bench_rows.issue12_line(run):
         continue
     ratio = 1.0
     if n in with_tails and n in without and n not in A_PLAN:
