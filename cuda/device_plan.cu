@@ -35,8 +35,12 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // [plan-direct-output]
 
   // [plan-flatten]
-  // Flat pack arrays.
+  // Flat pack arrays. A pack with leaf tails streams its range, then each tail from a page
+  // boundary (its pack space): its blocks follow the range's, and its entries say which tokens
+  // past the range are theirs.
   HostPackArrays flat;
+  const int page = shape_.page_size;
+  const bool tails = std::any_of(plan.packs.begin(), plan.packs.end(), [](const Pack& p) { return !p.tails.empty(); });
   for (const Pack& p : plan.packs) {
     for (size_t i = 0; i < p.queries.size(); ++i) {
       const int32_t r = p.queries[i];
@@ -45,9 +49,14 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
       flat.slots.push_back(direct ? -1 : offsets[static_cast<size_t>(r)] + p.slots[i]);
     }
     flat.query_begin.push_back(static_cast<int32_t>(flat.queries.size()));
-    flat.blocks.insert(flat.blocks.end(), p.blocks.begin(), p.blocks.end());
+    const PackSpace space = pack_space(p, page);  // the packed oracle runs the same layout
+    flat.blocks.insert(flat.blocks.end(), space.blocks.begin(), space.blocks.end());
     flat.block_begin.push_back(static_cast<int32_t>(flat.blocks.size()));
-    flat.kv_len.push_back(p.kv_len);
+    flat.kv_len.push_back(space.len);
+    if (tails) {
+      flat.own_len.push_back(space.own_len);
+      for (const auto& [x, y] : space.tails) flat.entry_tail.push_back(make_int2(x, y));
+    }
   }
   packs_ = static_cast<int64_t>(plan.packs.size());
   // [plan-flatten]

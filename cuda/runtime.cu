@@ -232,6 +232,11 @@ void Runner::set_hopper_routing(const HopperRouting& routing) {
   impl_->batch.hopper = routing;
 }
 void Runner::set_bucket_launch(BucketLaunch launch) { impl_->batch.bucket_launch = launch; }
+void Runner::set_take_leaves(bool take, int max_rows, double min_cut) {
+  impl_->batch.take_leaves = take;
+  impl_->batch.leaf_tail_rows = max_rows;
+  impl_->batch.leaf_tail_min_cut = min_cut;
+}
 
 void Runner::set_group_rows(int rows) {
   packinfer::check_group_rows(rows);

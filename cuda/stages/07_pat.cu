@@ -38,6 +38,7 @@ PlanStageConfig pat_config() {
   c.upload.bucket_order = BucketOrder::footprint;
   c.streams = true;
   c.ordered = true;
+  c.leaf_tails = true;  // with --take-leaves (off by default)
   return c;
 }
 // [pat-config]

@@ -95,10 +95,11 @@ void dispatch_tma_pack(const Shape& shape, SmallLoader loader, F&& f) {
 /// @tparam Tag the dispatch's TypeTag<T>: T = Tag::type, the storage type (__half or __nv_bfloat16)
 /// @tparam Dim std::integral_constant<int, D>: the head dimension (64 or 128)
 /// @tparam Consumers std::integral_constant<int, kConsumers>: consumer warpgroups (1, 2 or 3)
-template <typename Tag, typename Dim, typename Consumers>
+/// @tparam kTails true: the tails instance (packs with leaf tails, TileKernel::hopper_tail)
+template <typename Tag, typename Dim, typename Consumers, bool kTails = false>
 auto hopper_instance() {
   using T = typename Tag::type;
-  return hopper_pack_kernel<T, Dim::value, Consumers::value, kHopperKvTile>;
+  return hopper_pack_kernel<T, Dim::value, Consumers::value, kHopperKvTile, kTails>;
 }
 
 // [hopper-stage]
@@ -115,6 +116,9 @@ class HopperStage final : public Stage {
     require_sm90(batch);
     options = hopper_planner_options(batch);
     options.hopper = batch.hopper;  // stage 8's own: stage 9 runs every pack on its kernel
+    options.take_leaves = batch.take_leaves;  // --take-leaves: on the tails instances of both kernels
+    options.leaf_tail_rows = batch.leaf_tail_rows;
+    options.leaf_tail_min_cut = batch.leaf_tail_min_cut;
     // An fp8 cache or d = 256: stage 7's tiles (hopper_pack_plan()), its 16-row packs on the
     // loader --hopper-small-loader chose.
     const bool pack_plan = hopper_pack_plan(batch.shape);
@@ -160,7 +164,7 @@ class HopperStage final : public Stage {
         configure_pack_tile(shape_, b.tile, batch.device->smem_per_block_optin);
         continue;
       }
-      const int ctas = configure_hopper(batch, b.tile.m);
+      const int ctas = configure_hopper(batch, b.tile.m, b.tile.kernel == TileKernel::hopper_tail);
       occupancy_ += ", " + b.tile.name() + ": " + std::to_string(ctas) + " CTA" + (ctas == 1 ? "" : "s") + "/SM";
     }
     launcher_.prepare(batch, static_cast<int>(plan_.buckets().size()), true, true);
@@ -197,9 +201,11 @@ class HopperStage final : public Stage {
       } else {
         dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
           using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-          launch_kernel(hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(), ctas, L::kThreads,
-                        L::kSmemBytes, s, link, plan_.kernel_args(), plan_.bucket_packs(b), maps_.k(), maps_.v(),
-                        maps_.box_rows());
+          const auto kernel = bucket.tile.kernel == TileKernel::hopper_tail
+                                  ? hopper_instance<decltype(tag), decltype(dim), decltype(consumers), true>()
+                                  : hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
+          launch_kernel(kernel, ctas, L::kThreads, L::kSmemBytes, s, link, plan_.kernel_args(), plan_.bucket_packs(b),
+                        maps_.k(), maps_.v(), maps_.box_rows());
         });
       }
     });
@@ -213,14 +219,16 @@ class HopperStage final : public Stage {
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
 
  private:
-  /// Raises the shared-memory limit of the stage-8 instance for `rows`-row tiles (or refuses a
-  /// device that has too little) and returns the CTAs of it one SM holds (occupancy calculator).
-  static int configure_hopper(const DeviceBatch& batch, int rows) {
+  /// Raises the shared-memory limit of the stage-8 instance for `rows`-row tiles (its tails
+  /// instance with `tails`; or refuses a device that has too little) and returns the CTAs of it one
+  /// SM holds (occupancy calculator).
+  static int configure_hopper(const DeviceBatch& batch, int rows, bool tails = false) {
     int ctas = 0;
     dispatch_hopper(batch.shape, rows, [&](auto tag, auto dim, auto consumers) {
       using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
-      ctas = configure_instance(batch, hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>(),
-                                L::kThreads, L::kSmemBytes, "stage 8");
+      const auto kernel = tails ? hopper_instance<decltype(tag), decltype(dim), decltype(consumers), true>()
+                                : hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
+      ctas = configure_instance(batch, kernel, L::kThreads, L::kSmemBytes, "stage 8");
     });
     return ctas;
   }
@@ -241,7 +249,9 @@ class HopperStage final : public Stage {
   }
 
   /// Whether `tile` is the one tma_pack_kernel is built for: 16 rows, kHopperKvTile tokens.
-  static bool is_tma_pack_tile(TileShape tile) { return tile.m == kTmaPackRows && tile.n == kHopperKvTile; }
+  static bool is_tma_pack_tile(TileShape tile) {
+    return tile.kernel == TileKernel::pack && tile.m == kTmaPackRows && tile.n == kHopperKvTile;
+  }
 
   /// Whether stage 8 runs a bucket of `tile` on tma_pack_kernel with `loader`.
   static bool uses_tma_pack(SmallLoader loader, TileShape tile) {

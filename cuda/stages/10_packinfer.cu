@@ -381,7 +381,7 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   // [packinfer-flatten]
 
   group_begin_ = DeviceBuffer<int32_t>(f.group_begin);
-  packs_ = DevicePackArrays(HostPackArrays{f.query_begin, f.queries, f.slots, f.block_begin, f.paged_blocks, f.kv_len});
+  packs_ = DevicePackArrays(HostPackArrays{f.query_begin, f.queries, f.slots, f.block_begin, f.paged_blocks, f.kv_len, {}, {}});
   region_blocks_ = DeviceBuffer<int32_t>(f.region_blocks);
   kv_head_ = DeviceBuffer<int32_t>(f.kv_head);
   offsets_ = DeviceBuffer<int32_t>(f.offsets);

@@ -350,6 +350,38 @@ def hetero_cases():
     expect_ok("bench --help names the 16-row loaders", ["bench", "--help"], has("--hopper-small-loader"))
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
+    # --take-leaves (step 3c): the 1024-leaf tree's leaves become tails of their 64-row packs.
+    leaves = ["plan", "--tree", "1,16,32,64,128,1024_256,128,64,32,32,32", "--heads", "64/8", "--quiet"]
+    expect_ok("plan --take-leaves: 1024 leaves taken, no query merged", leaves + ["--take-leaves"],
+              has("1024 leaves read by the pack before them", "64x64t", "PASS"))
+    expect_ok("plan without --take-leaves: the leaves stay packs", leaves,
+              lambda out: [] if "off (--take-leaves takes them)" in out and "64x64t" not in out
+              else ["expected the leaf tails off and no tails' tile"])
+    expect_ok("plan --take-leaves --packs lists each pack's tails", ["plan", "--tree", "1,4_64,32", "--take-leaves",
+              "--packs", "--no-split", "--quiet"], has("leaf tails (query:tokens)", ":32 "))
+    expect_error("plan: --tail-rows without --take-leaves", ["plan", "tiny", "--tail-rows", "64"],
+                 ["--tail-rows requires --take-leaves"], within=B)
+    expect_error("plan: --tail-rows 0", ["plan", "tiny", "--take-leaves", "--tail-rows", "0"],
+                 ["--tail-rows", "not in range 1 to 192"], within=B)
+    expect_error("bench: --tail-min-cut 1.5", ["bench", "tiny", "--take-leaves", "--tail-min-cut", "1.5"],
+                 ["--tail-min-cut", "not in range"], within=B)
+    # The gates: on a random tree the 45 leaves the rules allow would remove 13% of the CTAs and
+    # add tile buckets.
+    gated = ["plan", "--random-tree", "21", "--random-requests", "256", "--random-depth", "5",
+             "--random-max-segment", "200", "--heads", "32/8", "--take-leaves", "--quiet"]
+    expect_ok("plan --take-leaves: a plan that keeps no tails says why", gated,
+              has("none: the 45 leaves the rules allow would remove 13% of the CTAs, fewer than 25% "
+                  "(--tail-min-cut), and add 4 tile bucket(s), so as many launches"))
+    expect_ok("plan --take-leaves: tails that would add tile buckets are declined",
+              ["plan", "--random-tree", "42", "--random-requests", "256", "--random-depth", "6",
+               "--random-max-segment", "64", "--heads", "32/8", "--take-leaves", "--quiet"],
+              has("none: the 89 leaves the rules allow would add 4 tile bucket(s), so as many launches"))
+    expect_ok("plan --take-leaves --tail-min-cut 0 keeps them", gated + ["--tail-min-cut", "0"],
+              has("45 leaves read by the pack before them"))
+    expect_error("plan: --take-leaves with --cluster", ["plan", "tiny", "--hopper-tiles", "--cluster", "--take-leaves"],
+                 ["--take-leaves is stages 7 and 8's"], within=B)
+    expect_error("plan: --take-leaves with --incremental", ["plan", "tiny", "--take-leaves", "--incremental", "4"],
+                 ["--take-leaves is not in the incremental planner"], within=B)
     expect_error("plan: --hopper-wide-kv without --hopper-tiles", ["plan", "tiny", "--hopper-wide-kv", "4096"],
                  ["--hopper-min-kv, --hopper-wide-kv, --hopper-rows and --hopper-min-piece", "add --hopper-tiles"],
                  within=B)

@@ -42,6 +42,7 @@ struct Stats {
   int cut_plans = 0;        ///< plans with KV split cuts
   int asymmetric = 0;       ///< plans with a pack whose queries have different partial counts
   int mixed_slots = 0;      ///< plans with a pack whose queries write different slots
+  int tail_plans = 0;       ///< plans with leaf tails (PlannerOptions::take_leaves)
   int64_t requests = 0;     ///< requests over all trees
   int64_t max_tokens = 0;   ///< longest request seen
   std::vector<std::string> failures;  ///< "seed S: what failed", the first few
@@ -108,6 +109,12 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
     c.options.hopper.max_rows = kHopperTileRows[uni(0, 2)];
     c.options.hopper.min_piece = kRouting[uni(0, 4)];
   }
+  c.options.take_leaves = uni(0, 2) == 0;  // 1 in 3: leaf tails (drawn last: the other draws stay as they were)
+  if (c.options.take_leaves) {
+    // Half of them every tail the rules allow (packs up to 192 rows, no CTA gate): tails stay common.
+    c.options.leaf_tail_rows = uni(0, 1) ? kLeafTailRows : kHopperMaxRows;
+    c.options.leaf_tail_min_cut = c.options.leaf_tail_rows == kLeafTailRows ? kTailMinCtaCut : 0.0;
+  }
   c.describe = "seed " + std::to_string(seed) + ": " + std::to_string(to.requests) + " requests, depth <= " +
                std::to_string(to.max_depth) + ", segments <= " + std::to_string(to.max_segment) + " tokens, group " +
                std::to_string(c.shape.group()) + ", page " + std::to_string(c.shape.page_size) + ", sms " +
@@ -117,7 +124,10 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
                (c.options.tiles == TilePolicy::fixed    ? ", fixed tile"
                 : c.options.tiles == TilePolicy::hopper
                     ? ", Hopper tiles, " + c.options.hopper.flags()
-                    : "");
+                    : "") +
+               (c.options.take_leaves ? ", leaf tails (rows <= " + std::to_string(c.options.leaf_tail_rows) +
+                                            ", min cut " + std::to_string(c.options.leaf_tail_min_cut) + ")"
+                                      : "");
   return c;
 }
 
@@ -126,7 +136,7 @@ inline Case draw_case(uint64_t seed, const TreeSizes& sizes) {
 /// Failures are collected, not thrown, so that the trees can run in parallel.
 inline Stats run(uint64_t first_seed, int count, const TreeSizes& sizes, int oracle_every) {
   constexpr size_t kFailuresKept = 8;
-  std::atomic<int> oracle_runs{0}, cut_plans{0}, asymmetric{0}, mixed_slots{0};
+  std::atomic<int> oracle_runs{0}, cut_plans{0}, asymmetric{0}, mixed_slots{0}, tail_plans{0};
   std::atomic<int64_t> requests{0}, max_tokens{0};
   std::mutex failure_mutex;
   Stats stats;
@@ -146,6 +156,7 @@ inline Stats run(uint64_t first_seed, int count, const TreeSizes& sizes, int ora
       cut_plans += info.kv_cuts > 0;
       asymmetric += has_asymmetric_pack(plan);
       mixed_slots += has_mixed_slot_pack(plan);
+      tail_plans += info.leaf_tails > 0;
       requests += L.num_requests();
       for (int32_t len : L.lengths) {
         int64_t seen = max_tokens.load();
@@ -167,6 +178,7 @@ inline Stats run(uint64_t first_seed, int count, const TreeSizes& sizes, int ora
   stats.cut_plans = cut_plans;
   stats.asymmetric = asymmetric;
   stats.mixed_slots = mixed_slots;
+  stats.tail_plans = tail_plans;
   stats.requests = requests;
   stats.max_tokens = max_tokens;
   return stats;

@@ -274,6 +274,7 @@ TEST_CASE("work list on random trees: every (query, head, range) once, order, co
     fuzz::Case fc = fuzz::draw_case(seed, i % 4 == 0 ? fuzz::kLargeTrees : fuzz::kSmallTrees);
     fc.options.tiles = TilePolicy::hopper;
     fc.options.hopper = kClusterRouting;  // stage 9 plans without stage 8's routing
+    fc.options.take_leaves = false;       // nor leaf tails (stages 7 and 8's)
     const PagedLayout L = build_layout(fc.tree, fc.shape, true, seed);
     const Plan plan = make_plan(L, fc.options);
     INFO(fc.describe);

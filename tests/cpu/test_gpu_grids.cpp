@@ -22,7 +22,7 @@ namespace {
 
 /// Seeds of the grids under test (any seed gives the same coverage; these are the GPU tests').
 constexpr uint64_t kBoundarySeed = 20261122, kTreeSeed = 7001, kTile128Seed = 128001, kShapesSeed = 110011,
-                   kStressSeed = 909001, kTallSeed = 192001;
+                   kStressSeed = 909001, kTallSeed = 192001, kLeafTailsSeed = 640001;
 
 const std::set<int> kAllKvHeads(std::begin(test::kGridKvHeads), std::end(test::kGridKvHeads));
 
@@ -75,6 +75,19 @@ int largest_kv_tile(const Case& c, PlannerOptions options) {
 }
 
 /// Stage 5/6's planner options (table tiles, no KV split) or stage 7's (with the split).
+/// The planner options of stage 7 (hopper false) or stage 8 with a leaf tails case's limits.
+PlannerOptions tails_options(const Case& c, bool hopper) {
+  PlannerOptions o;
+  o.take_leaves = true;
+  o.leaf_tail_rows = c.leaf_tail_rows;
+  o.leaf_tail_min_cut = c.leaf_tail_min_cut;
+  if (hopper) {
+    o.tiles = TilePolicy::hopper;
+    o.hopper = kStage8Routing;
+  }
+  return o;
+}
+
 PlannerOptions table_options(bool split_kv) {
   PlannerOptions o;
   o.tiles = TilePolicy::table;
@@ -266,4 +279,67 @@ TEST_CASE("the tall grid with 192-row packs: stage 8's three-consumer tile at bo
   CHECK(pages == std::set<int>{16, 32, 64});
   CHECK(groups == std::set<int>{3, 8, 16});
   CHECK(kinds == std::set<DataKind>{DataKind::flat, DataKind::peaked});
+}
+
+TEST_CASE("the leaf tails grid: every case's plans have tails under stages 7 and 8, partial pages among them") {
+  const std::vector<Case> cases = test::leaf_tails_grid(kLeafTailsSeed);
+  require_well_formed(cases);
+  CHECK(kv_heads_of(cases) == kAllKvHeads);
+  std::set<std::pair<DType, int>> dtype_dims;
+  std::set<int> pages, groups;
+  std::set<DataKind> kinds;
+  bool partial_page = false, leaf_left = false, many_tails = false;
+  std::set<int> wgmma_rows;  // rows of stage 8's tails tiles among the grid's plans
+  for (const Case& c : cases) {
+    INFO(c.name);
+    REQUIRE(c.take_leaves);
+    kinds.insert(c.data);
+    const PagedLayout L = build_layout(c.tree, c.shape, true, c.seed);
+    for (const bool hopper : {false, true}) {
+      PlanInfo info;
+      const Plan plan = make_plan(L, tails_options(c, hopper), &info);
+      REQUIRE(validate_plan(L, plan).empty());
+      CHECK(info.leaf_tails > 0);
+      for (const Pack& p : plan.packs) {
+        for (const PackTail& t : p.tails) partial_page = partial_page || t.kv_len % c.shape.page_size != 0;
+        many_tails = many_tails || p.tails.size() >= 8;
+        if (p.tile.kernel == TileKernel::hopper_tail) wgmma_rows.insert(p.tile.m);
+        leaf_left = leaf_left || (p.tails.empty() && p.queries.size() == 1 && p.token_begin > 0);
+      }
+    }
+    dtype_dims.insert({c.shape.dtype, c.shape.head_dim});
+    pages.insert(c.shape.page_size);
+    groups.insert(c.shape.group());
+  }
+  CHECK(dtype_dims.size() == 4u);  // fp16 and bf16 x d 64, 128
+  CHECK(pages == std::set<int>{16, 32});
+  CHECK(groups == std::set<int>{1, 4, 8});
+  CHECK(kinds == std::set<DataKind>{DataKind::flat, DataKind::peaked});
+  CHECK(partial_page);
+  CHECK(leaf_left);  // the 65-token leaf stays a pack of its own
+  CHECK(many_tails);
+  CHECK(wgmma_rows == std::set<int>{64, 128, 192});
+  // The grids run with leaf tails too are the others', marked; among their plans, tails taken by
+  // the last piece of a range the KV split cut, and by stage 8's wgmma packs.
+  bool piece_parent = false, wgmma_parent = false;
+  for (const std::vector<Case>& grid : {test::with_leaf_tails(test::tree_grid(kTreeSeed)),
+                                        test::with_leaf_tails(test::boundary_grid(kBoundarySeed))})
+    for (const Case& c : grid) {
+      CHECK(c.take_leaves);
+      const PagedLayout L = build_layout(c.tree, c.shape, true, c.seed);
+      for (const bool hopper : {false, true}) {
+        const Plan plan = make_plan(L, tails_options(c, hopper));
+        for (size_t i = 0; i < plan.packs.size(); ++i) {
+          const Pack& p = plan.packs[i];
+          if (p.tails.empty()) continue;
+          wgmma_parent = wgmma_parent || p.tile.kernel == TileKernel::hopper_tail;
+          // a piece: an earlier pack of the same queries ends where this one begins
+          for (size_t j = 0; j < i; ++j)
+            piece_parent = piece_parent || (plan.packs[j].queries == p.queries &&
+                                            plan.packs[j].token_begin + plan.packs[j].kv_len == p.token_begin);
+        }
+      }
+    }
+  CHECK(piece_parent);
+  CHECK(wgmma_parent);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
@@ -17,6 +18,7 @@
 #include "patlab/truth/oracle.hpp"
 #include "patlab/model/traffic.hpp"
 #include "patlab/model/workload.hpp"
+#include "patlab/planner/incremental_planner.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/tile_budget.hpp"
 #include "fuzz.hpp"
@@ -354,6 +356,9 @@ TEST_CASE("random asymmetric trees: validator on every plan, oracle on a seeded 
   REQUIRE(st.asymmetric > kRandomTrees / 10);
   REQUIRE(st.cut_plans > kRandomTrees / 10);
   REQUIRE(st.mixed_slots > 0);
+  // Leaf tails on a third of the trees, half of those under the gates, which decline most random
+  // trees' tails (they would add tile buckets): 973 of the 10000 plans keep some.
+  REQUIRE(st.tail_plans > kRandomTrees / 20);
 }
 
 TEST_CASE("large random trees: hundreds of requests, segments of thousands of tokens") {
@@ -633,6 +638,214 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE_FALSE(is_hopper_tile(hopper_policy_tile(48, 1, kDefaultMaxKvTile, 256)));
   }
 }
+
+// [test-take-leaves]
+TEST_CASE("take_leaves: a query's short last pack becomes a tail of the pack before it") {
+  Shape s = llama_shape();
+  s.num_q_heads = 64;  // 64/8: group 8, so the 512-token range is packed 8 queries (64 rows) at a time
+  const PagedLayout L = build_layout(parse_tree_spec("1,16,32,64,128,1024_256,128,64,32,32,32"), s, true, 1);
+  PlannerOptions o;
+  PlanInfo before_info, info;
+  const Plan before = make_plan(L, o, &before_info);
+  o.take_leaves = true;
+  const Plan plan = make_plan(L, o, &info);
+  REQUIRE(validate_plan(L, plan).empty());
+  REQUIRE(before_info.leaf_tails == 0);
+  // Before: 128 packs of [0, 512) and 1024 leaf packs of 32 tokens, two partials a query.
+  REQUIRE(before.packs.size() == 128 + 1024);
+  REQUIRE(before.total_partials() == 2048);
+  // After: the 128 packs read their 8 queries' leaves too; every query is written directly.
+  REQUIRE(info.leaf_tails == 1024);
+  REQUIRE(plan.packs.size() == 128);
+  for (const Pack& p : plan.packs) {
+    REQUIRE(p.kv_len == 512);
+    REQUIRE(p.tails.size() == 8);
+    REQUIRE(p.space_len(s.page_size) == 512 + 8 * 32);
+    REQUIRE(p.tail_offset(3, s.page_size) == 512 + 3 * 32);
+    REQUIRE(p.tile == TileShape{64, kDefaultMaxKvTile, TileKernel::tail});
+    REQUIRE(p.tile.name() == "64x64t");
+  }
+  for (int32_t k : plan.partials) REQUIRE(k == 1);
+  // The same K/V bytes (the leaves' pages, read by other CTAs), the partials' round trip gone.
+  REQUIRE(traffic::plan_bytes(L, plan, true) < traffic::plan_bytes(L, before, true));
+  SECTION("off by default, and the incremental planner refuses it") {
+    REQUIRE_FALSE(PlannerOptions{}.take_leaves);
+    REQUIRE(plan_difference(make_plan(L, PlannerOptions{}), before).empty());
+    REQUIRE_THROWS_AS(IncrementalPlanner(o), Error);
+  }
+  SECTION("stage 8's packs take them on its wgmma kernel's tails instance, 192-row ones too") {
+    PlannerOptions h = o;
+    h.tiles = TilePolicy::hopper;
+    h.hopper = kStage8Routing;
+    const Plan hp = make_plan(L, h);
+    REQUIRE(validate_plan(L, hp).empty());
+    REQUIRE(hp.packs.size() == 128);
+    for (const Pack& p : hp.packs) {
+      REQUIRE(p.tile == TileShape{64, kHopperKvTile, TileKernel::hopper_tail});  // 768 tokens: past min_kv
+      REQUIRE(p.tile.name() == "64x64ht");
+      REQUIRE(is_hopper_tile(p.tile));
+      REQUIRE(tails_tile(p.tile));
+    }
+    // 1024 queries over one 2048-token prefix: stage 8 packs them 192 rows at a time. By default
+    // (kLeafTailRows) those packs take no tails; with leaf_tail_rows 192 each (the last piece of
+    // the split) takes kLeafTailMaxTails of its 24 queries' leaves.
+    const PagedLayout wide = build_layout(parse_tree_spec("1,1024_2048,32"), s, true, 1);
+    PlanInfo hi;
+    PlannerOptions no_tails = h;
+    no_tails.take_leaves = false;
+    REQUIRE(plan_difference(make_plan(wide, h, &hi), make_plan(wide, no_tails)).empty());
+    REQUIRE(hi.leaf_tails == 0);
+    h.leaf_tail_rows = kHopperMaxRows;
+    const Plan tall = make_plan(wide, h, &hi);
+    REQUIRE(validate_plan(wide, tall).empty());
+    int32_t tall_tails = 0;
+    bool full_192 = false;  // a 192-row pack with its most tails
+    for (const Pack& p : tall.packs) {
+      if (!p.tails.empty()) REQUIRE(p.tile.kernel == TileKernel::hopper_tail);
+      REQUIRE(p.tails.size() <= static_cast<size_t>(kLeafTailMaxTails));
+      full_192 = full_192 || (p.rows(s.group()) == 192 && p.tails.size() == static_cast<size_t>(kLeafTailMaxTails));
+      tall_tails += static_cast<int32_t>(p.tails.size());
+    }
+    REQUIRE(hi.leaf_tails == tall_tails);
+    REQUIRE(full_192);
+    for (int32_t k : tall.partials) REQUIRE(k >= 1);
+    // Stage 7's table: packs of at most 64 rows, on the pack kernel's tails instance.
+    PlanInfo ti;
+    const Plan table = make_plan(wide, o, &ti);
+    REQUIRE(validate_plan(wide, table).empty());
+    REQUIRE(ti.leaf_tails == 1024);
+    for (const Pack& p : table.packs) REQUIRE(p.tile.kernel == TileKernel::tail);
+  }
+}
+
+TEST_CASE("take_leaves: leaf length, the growth cap and odd lengths; the packed oracle agrees") {
+  Shape s = small_shape(4, 16, 2);
+  // Stage 7's plan of `L` with leaf tails (and the KV split unless `split` is false), validated.
+  auto tails_plan = [](const PagedLayout& L, bool split, PlanInfo& info) {
+    PlannerOptions o;
+    o.take_leaves = true;
+    o.split_kv = split;
+    const Plan plan = make_plan(L, o, &info);
+    REQUIRE(validate_plan(L, plan).empty());
+    return plan;
+  };
+  PlanInfo info;
+  SECTION("a leaf longer than kLeafTailMaxTokens stays a pack") {
+    tails_plan(build_layout(parse_tree_spec("1,4_128,65"), s, true, 1), true, info);
+    REQUIRE(info.leaf_tails == 0);
+  }
+  SECTION("a pack takes at most kLeafTailMaxTails leaves") {
+    // 16 queries (64 rows) over 32 tokens, each with a 64-token leaf: the pack takes 8 of them
+    // (32 + 8 x 64 tokens) and the other 8 stay packs of their own.
+    const Plan plan = tails_plan(build_layout(parse_tree_spec("1,16_32,64"), s, true, 1), false, info);
+    REQUIRE(info.leaf_tails == kLeafTailMaxTails);
+    REQUIRE(plan.packs.front().tails.size() == static_cast<size_t>(kLeafTailMaxTails));
+    REQUIRE(plan.packs.front().space_len(s.page_size) == 32 + kLeafTailMaxTails * 64);
+    REQUIRE(plan.packs.size() == 1 + 16 - static_cast<size_t>(kLeafTailMaxTails));
+  }
+  SECTION("leaves ending inside a page: one per pack, streamed last") {
+    // 8 queries over 64 tokens, 4 leaves of 20 tokens and 4 of 32: the pack takes the four whole
+    // ones and one of the others, last; three stay packs.
+    const TokenTree t = parse_workload_json(
+        R"({"segments": {"p": 64, "a": 20, "b": 32, "c": 20, "d": 32, "e": 20, "f": 32, "g": 20, "h": 32},
+            "requests": ["p+a", "p+b", "p+c", "p+d", "p+e", "p+f", "p+g", "p+h"]})",
+        "whole and partial leaves");
+    const Plan plan = tails_plan(build_layout(t, s, true, 1), false, info);
+    REQUIRE(info.leaf_tails == 5);
+    const Pack& p = plan.packs.front();
+    REQUIRE(p.tails.size() == 5);
+    for (size_t i = 0; i + 1 < p.tails.size(); ++i) REQUIRE(p.tails[i].kv_len == 32);
+    REQUIRE(p.tails.back().kv_len == 20);
+    REQUIRE(p.space_len(s.page_size) == 64 + 4 * 32 + 20);
+  }
+  SECTION("odd lengths: partial last pages in the tails; the packed oracle agrees with the naive one") {
+    const TokenTree t = parse_workload_json(
+        R"({"segments": {"p": 48, "m": 16, "a": 5, "b": 17, "c": 31, "d": 64, "e": 1},
+            "requests": ["p+a", "p+b", "p+m+c", "p+m+d", "p+m+e", "p"]})",
+        "odd leaves");
+    const Workload w = make_workload(t, s, 7, true);
+    const Plan plan = tails_plan(w.layout, true, info);
+    REQUIRE(info.leaf_tails >= 3);  // one leaf of each of p and m ending inside a page, and d
+    bool partial_page = false;
+    for (const Pack& p : plan.packs)
+      for (const PackTail& tail : p.tails) partial_page = partial_page || tail.kv_len % s.page_size != 0;
+    REQUIRE(partial_page);
+    PlannerOptions o;
+    o.take_leaves = true;
+    check_planned(w, o);
+  }
+}
+
+TEST_CASE("take_leaves: a plan keeps its tails only if they remove leaf_tail_min_cut of its CTAs") {
+  Shape s = small_shape(4, 16, 2);
+  // Ten queries over 64 tokens: one leaf of 32 tokens, nine of 100 (too long to be tails). One
+  // tail would turn 11 packs (the prefix's and ten leaves) into 10: an eleventh of the CTAs,
+  // under kTailMinCtaCut.
+  std::string segments = R"("p": 64, "a": 32)", requests = R"("p+a")";
+  for (char c = 'b'; c <= 'j'; ++c) {
+    segments += std::string(R"(, ")") + c + R"(": 100)";
+    requests += std::string(R"(, "p+)") + c + '"';
+  }
+  const TokenTree t = parse_workload_json(R"({"segments": {)" + segments + R"(}, "requests": [)" + requests + "]}",
+                                          "one short leaf among long ones");
+  const PagedLayout L = build_layout(t, s, true, 1);
+  PlannerOptions o;
+  o.split_kv = false;
+  const Plan without = make_plan(L, o);
+  REQUIRE(without.packs.size() == 11);
+  o.take_leaves = true;
+  PlanInfo info;
+  const Plan gated = make_plan(L, o, &info);
+  REQUIRE(info.leaf_tails == 0);
+  REQUIRE(info.leaf_tails_declined == 1);
+  REQUIRE(plan_difference(gated, without).empty());
+  o.leaf_tail_min_cut = 0.05;  // a lower gate: kept
+  const Plan kept = make_plan(L, o, &info);
+  REQUIRE(validate_plan(L, kept).empty());
+  REQUIRE(info.leaf_tails == 1);
+  REQUIRE(info.leaf_tails_declined == 0);
+  REQUIRE(kept.packs.size() == 10);
+  SECTION("bad values are refused") {
+    for (double cut : {-0.1, 1.5, std::nan("")}) {
+      PlannerOptions bad = o;
+      bad.leaf_tail_min_cut = cut;
+      REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+    }
+    for (int rows : {0, kHopperMaxRows + 1}) {
+      PlannerOptions bad = o;
+      bad.leaf_tail_rows = rows;
+      REQUIRE_THROWS_AS(make_plan(L, bad), Error);
+    }
+  }
+}
+
+TEST_CASE("take_leaves: a plan keeps no tails that would add tile buckets (launches)") {
+  // A random tree of 256 requests (H100, docs/results/2026-12-05-leaf-tails run 4: its 89 tails
+  // removed 26% of the CTAs but turned 8 buckets into 12, and the 59 us step ran 1.07x).
+  Shape s = llama_shape();
+  RandomTreeOptions r;
+  r.requests = 256;
+  r.max_depth = 6;
+  r.max_segment = 64;
+  const PagedLayout L = build_layout(random_tree(42, r), s, true, 1);
+  for (const bool hopper : {false, true}) {
+    INFO((hopper ? "stage 8" : "stage 7"));
+    PlannerOptions o;
+    if (hopper) {
+      o.tiles = TilePolicy::hopper;
+      o.hopper = kStage8Routing;
+    }
+    const Plan without = make_plan(L, o);
+    o.take_leaves = true;
+    PlanInfo info;
+    const Plan declined = make_plan(L, o, &info);
+    REQUIRE(info.leaf_tails == 0);
+    REQUIRE(info.leaf_tails_declined > 0);
+    REQUIRE(info.leaf_tail_buckets_added > 0);
+    REQUIRE(plan_difference(declined, without).empty());
+  }
+}
+// [test-take-leaves]
 
 TEST_CASE("HopperRouting::min_kv: short ranges packed at most 64 rows, on the pack kernel; plans stay valid") {
   // Ranges of this tree: 256-token roots, 256-token middles, 32-token leaves (544 tokens deep).
@@ -925,6 +1138,58 @@ TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 192x64,"));
     bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::hopper};
     REQUIRE(validate_plan(W, bad).empty());
+  }
+}
+
+TEST_CASE("validator: broken leaf tails are rejected, naming the fault") {
+  Shape s = small_shape(4, 16, 2);
+  const PagedLayout L = build_layout(parse_tree_spec("1,4_64,32"), s, true, 2);  // 4 leaves of 2 pages
+  PlannerOptions o;
+  o.take_leaves = true;
+  o.split_kv = false;
+  const Plan good = make_plan(L, o);
+  REQUIRE(validate_plan(L, good).empty());
+  REQUIRE(good.packs.size() == 1);
+  REQUIRE(good.packs[0].tails.size() == 4);
+  auto faults_of = [&](const Plan& bad) {
+    const auto faults = validate_plan(L, bad);
+    INFO(join(faults));
+    return faults;
+  };
+  SECTION("a tail reads another request's block") {
+    Plan bad = good;
+    std::swap(bad.packs[0].tails[0].blocks[1], bad.packs[0].tails[1].blocks[1]);
+    REQUIRE(has_fault(faults_of(bad), "tails: pack 0 reads physical block"));
+  }
+  SECTION("a second tail of one query") {
+    Plan bad = good;
+    bad.packs[0].tails[1].entry = bad.packs[0].tails[0].entry;
+    REQUIRE(has_fault(faults_of(bad), "tails: pack 0 tail 1 is a second tail of entry"));
+  }
+  SECTION("a tail shorter than its request's rest leaves a gap") {
+    Plan bad = good;
+    bad.packs[0].tails[2].kv_len = 16;
+    bad.packs[0].tails[2].blocks.pop_back();
+    REQUIRE(has_fault(faults_of(bad), "gap: request"));
+  }
+  SECTION("a tail that ends inside a page before the last") {
+    Plan bad = good;
+    bad.packs[0].tails[0].kv_len = 20;
+    REQUIRE(has_fault(faults_of(bad), "tails: pack 0 tail 0 ends inside a page but is not the pack's last tail"));
+  }
+  SECTION("tails after a range that ends inside a block") {
+    Plan bad = good;
+    bad.packs[0].kv_len = 60;
+    bad.packs[0].blocks.resize(4);
+    REQUIRE(has_fault(faults_of(bad), "tails: pack 0 has tails after a range ending at token 60"));
+  }
+  SECTION("the tails' tile on a pack without tails, and a plain tile on one with tails") {
+    Plan bad = good;
+    bad.packs[0].tile.kernel = TileKernel::pack;
+    REQUIRE(has_fault(faults_of(bad), "tile: pack 0 has tails but tile"));
+    Plan bare = good;
+    bare.packs[0].tails.clear();
+    REQUIRE(has_fault(faults_of(bare), "tile: pack 0 has the tails' tile"));
   }
 }
 

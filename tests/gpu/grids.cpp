@@ -181,6 +181,56 @@ std::vector<Case> tree_grid(uint64_t seed) {
   return grid.take();
 }
 
+std::vector<Case> with_leaf_tails(std::vector<Case> cases) {
+  for (Case& c : cases) {
+    c.name += ", leaf tails";
+    c.take_leaves = true;
+    // Every tail the rules allow, in packs of up to stage 8's tallest tiles, however few: the
+    // grids reach each tails instance (the defaults' row cap and CTA gate would leave some out).
+    c.leaf_tail_rows = kHopperMaxRows;
+    c.leaf_tail_min_cut = 0;
+  }
+  return cases;
+}
+
+std::vector<Case> leaf_tails_grid(uint64_t seed) {
+  Grid grid(seed);
+  // Eight queries over a 64-token range with leaves of 32 tokens (whole pages at page 16 and 32:
+  // eight tails a pack) or 20 (a partial page each: one tail a pack, the others stay packs);
+  // three levels with leaves of 13 tokens; a leaf of 65 tokens (too long) beside leaves of 1, 40
+  // and 64.
+  const TokenTree eight = parse_tree_spec("1,8_64,32"), partial = parse_tree_spec("1,8_64,20"),
+                  deep = parse_tree_spec("1,4,16_64,32,13");
+  const TokenTree mixed = parse_workload_json(
+      R"({"segments": {"p": 96, "a": 65, "b": 1, "c": 40, "d": 64}, "requests": ["p+a", "p+b", "p+c", "p+d", "p"]})",
+      "leaves of 65, 1, 40 and 64 tokens");
+  int combo = 0;
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128})
+      for (int g : {1, 4, 8}) {
+        const int page = combo++ % 2 ? 32 : 16;
+        grid.add_flat_and_peaked("eight leaves 1,8_64,32", eight, grid.shape(dt, d, g, page));
+        grid.add("eight partial leaves 1,8_64,20", partial, grid.shape(dt, d, g, page));
+        grid.add("three levels 1,4,16_64,32,13", deep, grid.shape(dt, d, g, page));
+        grid.add("mixed leaves", mixed, grid.shape(dt, d, g, 16), DataKind::peaked);
+      }
+  // Stage 8's wgmma kernel's tails instances: 128- and 192-row packs over a 2048-token prefix (its
+  // wide_kv), 32-token leaves; 64-row packs over the 512 tokens above the 1024-leaf tree's leaves
+  // (too few CTAs to cut them below its min_kv), one case per dtype.
+  for (DType dt : {DType::fp16, DType::bf16})
+    for (int d : {64, 128}) {
+      grid.add("128-row wgmma packs 1,32_2048,32", parse_tree_spec("1,32_2048,32"), grid.shape(dt, d, 4, 16),
+               DataKind::peaked);
+      grid.add("192-row wgmma packs 1,24_2048,32", parse_tree_spec("1,24_2048,32"), grid.shape(dt, d, 8, 32));
+    }
+  const TokenTree leaves1024 = parse_tree_spec("1,16,32,64,128,1024_256,128,64,32,32,32");
+  grid.add("64-row wgmma packs, 1024 leaves", leaves1024, grid.shape(DType::fp16, 64, 8, 16));
+  grid.add("64-row wgmma packs, 1024 leaves", leaves1024, grid.shape(DType::bf16, 128, 8, 16), DataKind::peaked);
+  grid.add_flat_and_peaked("random tree", random_tree_of(seed + 17, 40, 4, 60), grid.shape(DType::fp16, 128, 4, 16));
+  std::vector<Case> cases = grid.take();
+  return with_leaf_tails(std::move(cases));
+}
+
 std::vector<Case> tall_grid(uint64_t seed) {
   Grid grid(seed);
   const int pages[] = {16, 32, 64};

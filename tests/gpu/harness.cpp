@@ -35,6 +35,9 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   if (c.max_kv_tile > 0) o.max_kv_tile = c.max_kv_tile;
   o.hopper = c.hopper;
   o.group_rows = c.group_rows;
+  o.take_leaves = c.take_leaves;
+  o.leaf_tail_rows = c.leaf_tail_rows;
+  o.leaf_tail_min_cut = c.leaf_tail_min_cut;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -56,6 +59,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_hopper_routing(c.hopper);
   runner.set_bucket_launch(c.bucket_launch);
   runner.set_group_rows(c.group_rows);
+  runner.set_take_leaves(c.take_leaves, c.leaf_tail_rows, c.leaf_tail_min_cut);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;

@@ -24,6 +24,9 @@ struct Case {
   HopperRouting hopper = kStage8Routing;  ///< Runner::set_hopper_routing() before prepare (stage 8)
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
   int group_rows = 0;  ///< Runner::set_group_rows() (stage 10's instance; 0: its model chooses)
+  bool take_leaves = false;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails)
+  int leaf_tail_rows = kLeafTailRows;         ///< Runner::set_take_leaves()'s max_rows
+  double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -97,6 +100,18 @@ std::vector<Case> with_small_loader(std::vector<Case> cases, SmallLoader loader)
 /// choose: the grids alone run most cases on the 16-row instance, and none with fp8 on the
 /// 64-row one.
 std::vector<Case> with_group_rows(std::vector<Case> cases, int rows);
+
+/// Stages 7-8's leaf tails (PlannerOptions::take_leaves): trees whose leaves of up to
+/// kLeafTailMaxTokens tokens the planner moves into the pack before them (leaves of odd lengths,
+/// so partial last pages; several leaves per pack; leaves beside leaves it leaves alone), for
+/// both dtypes, head dims 64/128, groups 1, 4 and 8, pages 16 and 32, flat and peaked data, KV
+/// heads cycling through kGridKvHeads; and prefixes whose stage-8 packs of 64, 128 and 192 rows
+/// take tails on its wgmma kernel. Every case with take_leaves on.
+std::vector<Case> leaf_tails_grid(uint64_t seed);
+
+/// `cases` with stages 7-8's leaf tails on (Runner::set_take_leaves()), in packs of up to
+/// kHopperMaxRows rows and without the CTA gate (leaf_tail_min_cut 0).
+std::vector<Case> with_leaf_tails(std::vector<Case> cases);
 
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
 /// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.

@@ -15,7 +15,8 @@
 // stages 7 and 8 (-DPATLAB_STAGE_GATES) the tree and shapes grids again with their buckets gated
 // on streams of their own (--bucket-launch gates; the default chains them on one stream, so a
 // merge that ran before every bucket had finished would read NaN-poisoned partials in the default
-// grids); stage 10 (-DPATLAB_STAGE_GROUP_ROWS) the boundary, tree and shapes grids on each of its
+// grids), and the leaf tails grid and the boundary and tree grids with leaf tails (--take-leaves:
+// the pack kernel's tails instances); stage 10 (-DPATLAB_STAGE_GROUP_ROWS) the boundary, tree and shapes grids on each of its
 // kernel's two instances (16 and 64 rows), which its own choice would not all reach.
 #include <string>
 
@@ -37,6 +38,7 @@ constexpr uint64_t kTile128Seed = 128001;
 constexpr uint64_t kShapesSeed = 110011;
 constexpr uint64_t kStressSeed = 909001;
 constexpr uint64_t kTallSeed = 192001;
+constexpr uint64_t kLeafTailsSeed = 640001;
 
 }  // namespace
 
@@ -88,6 +90,12 @@ TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids o
 #endif
 
 #ifdef PATLAB_STAGE_GATES
+TEST_CASE("the stage matches the oracle on the leaf tails grid, and the boundary and tree grids with leaf tails") {
+  patlab::test::check_stage(kStage, patlab::test::leaf_tails_grid(kLeafTailsSeed));
+  patlab::test::check_stage(kStage, patlab::test::with_leaf_tails(patlab::test::boundary_grid(kBoundarySeed)));
+  patlab::test::check_stage(kStage, patlab::test::with_leaf_tails(patlab::test::tree_grid(kTreeSeed)));
+}
+
 TEST_CASE("the stage matches the oracle on the tree and shapes grids with its buckets gated") {
   patlab::test::check_stage(kStage, patlab::test::with_gated_buckets(patlab::test::tree_grid(kTreeSeed)));
   patlab::test::check_stage(kStage, patlab::test::with_gated_buckets(patlab::test::shapes_grid(kShapesSeed)));

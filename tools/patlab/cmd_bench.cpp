@@ -58,6 +58,7 @@ struct BenchOptions {
   int group_rows = 0;                           ///< stage 10: its kernel instance's row cap (0: its model chooses)
   HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv ... --hopper-min-piece
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
+  LeafTailFlags leaves;                         ///< stages 7-8: --take-leaves, --tail-rows, --tail-min-cut
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file
@@ -145,6 +146,9 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.max_cluster = o.max_cluster;
   model.group_rows = o.group_rows;
   model.hopper = o.hopper.routing;
+  model.take_leaves = o.leaves.take;
+  model.leaf_tail_rows = o.leaves.rows;
+  model.leaf_tail_min_cut = o.leaves.min_cut;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -168,7 +172,9 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   progress(device.reason + ": skipping the GPU stages; planning stage 7's work on the CPU");
   const PagedLayout L = build_layout(choice.tree, choice.shape, choice.shuffle, choice.seed);
   Table run = run_table(choice, L);
-  const Plan plan = make_plan(L, PlannerOptions{});
+  PlannerOptions stage7;  // stage 7's plan, with the leaf tails when asked
+  o.leaves.apply(stage7);
+  const Plan plan = make_plan(L, stage7);
   const std::vector<std::string> faults = validate_plan(L, plan);
   const Traffic traffic = traffic_model(L, plan);
   run.add({"device", "none"});
@@ -281,6 +287,10 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"fewest KV tokens of a 128/192-row piece (--hopper-min-piece)", Cell::integer(o.hopper.routing.min_piece)});
   run.add({"stage 8's 16-row packs load by (--hopper-small-loader)", small_loader_name(o.hopper.routing.small_loader)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
+  run.add({"leaf tails (stages 7-8, --take-leaves)",
+           o.leaves.take ? "taken in packs of up to " + std::to_string(o.leaves.rows) + " rows where they remove " +
+                               Cell::num(100 * o.leaves.min_cut, 0).text + "% of the CTAs or more"
+                         : "off"});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
@@ -382,6 +392,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_group_rows(o.group_rows);
   runner.set_hopper_routing(o.hopper.routing);
   runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
+  runner.set_take_leaves(o.leaves.take, o.leaves.rows, o.leaves.min_cut);
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   Table run = run_table(choice, L);
@@ -443,6 +454,7 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
                  "launch), the bucket of fewer packs first among buckets whose CTAs fit alike per SM (tutorial "
                  "chapter 16)")
       ->capture_default_str();
+  add_leaf_tails(cmd, o.leaves);
   cmd.add_option_function<double>(
          "--bandwidth",
          [&o](double gbs) {

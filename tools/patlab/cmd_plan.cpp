@@ -47,6 +47,7 @@ struct PlanOptions {
   bool pulls = false;         ///< --pulls: the work list's simulated pulls, item by item (needs --cluster)
   bool incremental = false;   ///< --incremental given: time decode steps, from scratch against incremental
   int incremental_steps = 0;
+  LeafTailFlags leaves;       ///< --take-leaves, --tail-rows, --tail-min-cut: step 3c, leaf tails
 };
 
 std::string span(int64_t lo, int64_t hi) { return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi); }
@@ -66,11 +67,12 @@ Table buckets_table(const Plan& plan, const Shape& shape, bool hopper) {
     const int64_t rows = p.rows(shape.group());
     ++b.packs;
     b.queries += static_cast<int64_t>(p.queries.size());
-    b.tokens += p.kv_len;
+    const int64_t tokens = p.space_len(shape.page_size);  // the range and its leaf tails
+    b.tokens += tokens;
     b.min_rows = std::min(b.min_rows, rows);
     b.max_rows = std::max(b.max_rows, rows);
-    b.min_kv = std::min<int64_t>(b.min_kv, p.kv_len);
-    b.max_kv = std::max<int64_t>(b.max_kv, p.kv_len);
+    b.min_kv = std::min(b.min_kv, tokens);
+    b.max_kv = std::max(b.max_kv, tokens);
   }
   const std::vector<PlanBucket> launch =
       plan_buckets(plan, shape, BucketOrder::chain, hopper ? TilePolicy::hopper : TilePolicy::table, false);
@@ -113,15 +115,46 @@ std::string list(const std::vector<int32_t>& v) {
   return s;
 }
 
-Table packs_table(const Plan& plan) {
+/// A pack's leaf tails as "query:tokens" per tail (the query's request), or "-".
+std::string tails_text(const Pack& p) {
+  std::string s;
+  for (const PackTail& tail : p.tails)
+    s += (s.empty() ? "" : " ") + std::to_string(p.queries[static_cast<size_t>(tail.entry)]) + ":" +
+         std::to_string(tail.kv_len);
+  return s.empty() ? "-" : s;
+}
+
+/// The plan table's "leaf tails" line: how many leaves became tails, or why none did.
+std::string leaf_tails_note(const LeafTailFlags& leaves, const PlanInfo& info) {
+  if (!leaves.take) return "off (--take-leaves takes them)";
+  if (info.leaf_tails_declined > 0) {
+    std::string why;
+    if (info.leaf_tail_cut < leaves.min_cut)
+      why = "remove " + Cell::num(100 * info.leaf_tail_cut, 0).text + "% of the CTAs, fewer than " +
+            Cell::num(100 * leaves.min_cut, 0).text + "% (--tail-min-cut)";
+    if (info.leaf_tail_buckets_added > 0)
+      why += (why.empty() ? "" : ", and ") + std::string("add ") + std::to_string(info.leaf_tail_buckets_added) +
+             " tile bucket(s), so as many launches";
+    return "none: the " + std::to_string(info.leaf_tails_declined) + " leaves the rules allow would " + why;
+  }
+  return std::to_string(info.leaf_tails) + " leaves read by the pack before them, under a row mask (packs of up to " +
+         std::to_string(leaves.rows) + " rows)";
+}
+
+/// Every pack: tile, token range, blocks, queries and slots, and with `tails` (a plan made with
+/// --take-leaves) each pack's leaf tails.
+Table packs_table(const Plan& plan, bool tails) {
   Table t;
   t.title = "packs";
   t.columns = {"pack", "tile", "tokens", "blocks", "queries", "slots"};
+  if (tails) t.columns.push_back("leaf tails (query:tokens)");
   for (size_t i = 0; i < plan.packs.size(); ++i) {
     const Pack& p = plan.packs[i];
-    t.add({Cell::integer(static_cast<int64_t>(i)), p.tile.name(),
-           "[" + std::to_string(p.token_begin) + ", " + std::to_string(p.token_begin + p.kv_len) + ")",
-           Cell::integer(static_cast<int64_t>(p.blocks.size())), list(p.queries), list(p.slots)});
+    std::vector<Cell> row{Cell::integer(static_cast<int64_t>(i)), p.tile.name(),
+                          "[" + std::to_string(p.token_begin) + ", " + std::to_string(p.token_begin + p.kv_len) + ")",
+                          Cell::integer(static_cast<int64_t>(p.blocks.size())), list(p.queries), list(p.slots)};
+    if (tails) row.push_back(tails_text(p));
+    t.add(row);
   }
   return t;
 }
@@ -260,6 +293,9 @@ int run_plan(const PlanOptions& o) {
   const bool pack_plan = routed && hopper_pack_plan(choice.shape);
   if (o.hopper) options.tiles = pack_plan ? TilePolicy::table : TilePolicy::hopper;
   if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
+  o.leaves.apply(options);
+  require(!o.leaves.take || !o.cluster, "--take-leaves is stages 7 and 8's; --cluster plans stage 9");
+  require(!o.leaves.take || !o.incremental, "--take-leaves is not in the incremental planner; it does not go with --incremental");
   require(!o.cluster || o.hopper, "--cluster multicasts into stage 8's tiles: add --hopper-tiles");
   require(!o.pulls || o.cluster, "--pulls lists the work list of --cluster: add --cluster");
   if (o.incremental) {
@@ -322,6 +358,7 @@ int run_plan(const PlanOptions& o) {
       {"queries per pack (max)", Cell::integer(info.queries_per_pack)},
       {"packs from the tree walk", Cell::integer(info.packs_before_split)},
       {"KV split cuts", Cell::integer(info.kv_cuts)},
+      {"leaf tails", leaf_tails_note(o.leaves, info)},
       {"packs", Cell::integer(packs)},
       {"CTAs (packs x KV heads)", Cell::integer(packs * hkv)},
       {"partials", Cell::integer(plan.total_partials())},
@@ -359,7 +396,7 @@ int run_plan(const PlanOptions& o) {
     tables.push_back(cluster_groups_table(clusters, o.list_packs));
     if (o.pulls) tables.push_back(pulls_table(clusters, list));
   }
-  if (o.list_packs) tables.push_back(packs_table(plan));
+  if (o.list_packs) tables.push_back(packs_table(plan, o.leaves.take));
   print(std::cout, tables, format);
   for (const std::string& f : faults) std::cerr << "patlab: plan fault: " << f << "\n";
   return faults.empty() ? 0 : 1;
@@ -400,6 +437,7 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_flag("--pulls", o->pulls,
                 "With --cluster: every work item as the persistent grid would pull it (the model's schedule: CTA slots "
                 "and start/end in KV tokens; tools/figures/cluster_pulls.py draws it)");
+  add_leaf_tails(*cmd, o->leaves);
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
                   "scratch and by the incremental planner: time per step, speedup, plans required identical")

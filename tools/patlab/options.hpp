@@ -10,6 +10,7 @@
 #include "patlab/model/hetero.hpp"
 #include "patlab/model/kv_cache.hpp"
 #include "patlab/planner/plan.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/report/report.hpp"
 #include "progress.hpp"
 
@@ -130,6 +131,22 @@ struct HopperRoutingFlags {
 /// to `app`, storing into `out.routing`; check_hopper_routing() (planner/plan.hpp) refuses a negative
 /// count or rows other than 64, 128 or 192.
 void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out);
+
+/// Stages 7-8's leaf tails on the command line: --take-leaves, --tail-rows, --tail-min-cut.
+struct LeafTailFlags {
+  bool take = false;                   ///< --take-leaves (PlannerOptions::take_leaves)
+  int rows = kLeafTailRows;            ///< --tail-rows (PlannerOptions::leaf_tail_rows)
+  double min_cut = kTailMinCtaCut;     ///< --tail-min-cut (PlannerOptions::leaf_tail_min_cut)
+  /// Copies the three into `o`.
+  void apply(PlannerOptions& o) const {
+    o.take_leaves = take;
+    o.leaf_tail_rows = rows;
+    o.leaf_tail_min_cut = min_cut;
+  }
+};
+
+/// Adds --take-leaves and, needing it, --tail-rows (1-192) and --tail-min-cut (0-1) to `app`.
+void add_leaf_tails(CLI::App& app, LeafTailFlags& out);
 
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);

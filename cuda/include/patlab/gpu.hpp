@@ -157,6 +157,11 @@ class Runner {
   /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);
+  /// Stages 7 and 8 take leaf tails (PlannerOptions::take_leaves; off by default), in packs of
+  /// at most `max_rows` rows (PlannerOptions::leaf_tail_rows), kept where they remove at least
+  /// `min_cut` of the plan's CTAs (PlannerOptions::leaf_tail_min_cut). The planner checks the
+  /// values. Applies to stages prepared afterwards.
+  void set_take_leaves(bool take, int max_rows = kLeafTailRows, double min_cut = kTailMinCtaCut);
   /// Stage 10's kernel instance: its row cap, 16 or 64 (0 restores the default: its model
   /// chooses, packinfer::choose_group_instance()). Throws Error(usage) for another value. Applies
   /// to stages prepared afterwards.

@@ -32,7 +32,7 @@ int64_t plan_bytes(const PagedLayout& L, const Plan& plan, bool direct_output) {
   // [plan bytes]
   int64_t kv_tokens = 0, gathered = 0, slots = 0;
   for (const Pack& p : plan.packs) {
-    kv_tokens += p.kv_len;                                // K/V of the range, all KV heads
+    kv_tokens += p.space_len(s.page_size);                // K/V of the range and its tails, all KV heads
     gathered += static_cast<int64_t>(p.queries.size());  // q of each of its queries
   }
   for (int32_t k : plan.partials)

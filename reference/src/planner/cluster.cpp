@@ -75,6 +75,8 @@ ClusterPlan choose_clusters(const Plan& plan, const Shape& shape, const PlannerO
   require(options.tiles == TilePolicy::hopper,
           "choose_clusters: clusters multicast into stage 8's tiles; plan with TilePolicy::hopper");
   check_max_cluster(options.max_cluster, "choose_clusters: PlannerOptions::max_cluster");
+  require(std::all_of(plan.packs.begin(), plan.packs.end(), [](const Pack& p) { return p.tails.empty(); }),
+          "choose_clusters: stage 9 runs no leaf tails (PlannerOptions::take_leaves is stages 7 and 8's)");
   ClusterPlan out;
   // The CTAs per SM of stage 9's kernel: those of the row class of its slices (the occupancy
   // calculator's on the GPU, else the host's estimate of a stage-8 tile of that many rows).

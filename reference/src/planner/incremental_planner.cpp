@@ -67,6 +67,8 @@ std::string describe_paths(const UpdatePathCounts& counts) {
 
 IncrementalPlanner::IncrementalPlanner(const PlannerOptions& options) : options_(options) {
   plan_steps::check_options(options_);
+  if (options_.take_leaves)
+    throw Error(ErrorKind::unsupported, "the incremental planner does not take leaf tails (PlannerOptions::take_leaves)");
 }
 
 void IncrementalPlanner::reset() {

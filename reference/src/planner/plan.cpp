@@ -71,6 +71,21 @@ std::string numbers(const std::vector<int32_t>& v) {
 }
 }  // namespace
 
+PackSpace pack_space(const Pack& pack, int page) {
+  PackSpace s;
+  s.blocks = pack.blocks;
+  s.own_len = pack.kv_len;
+  s.len = pack.space_len(page);
+  s.tails.assign(pack.queries.size(), {0, 0});
+  for (size_t t = 0; t < pack.tails.size(); ++t) {
+    const PackTail& tail = pack.tails[t];
+    s.blocks.insert(s.blocks.end(), tail.blocks.begin(), tail.blocks.end());
+    const int32_t x = pack.tail_offset(t, page);
+    s.tails[static_cast<size_t>(tail.entry)] = {x, x + tail.kv_len};
+  }
+  return s;
+}
+
 std::string plan_difference(const Plan& a, const Plan& b) {
   if (a.packs.size() != b.packs.size())
     return "packs: " + std::to_string(a.packs.size()) + " against " + std::to_string(b.packs.size());
@@ -85,6 +100,12 @@ std::string plan_difference(const Plan& a, const Plan& b) {
              std::to_string(y.token_begin) + "+" + std::to_string(y.kv_len);
     if (x.blocks != y.blocks) return pack + "blocks " + numbers(x.blocks) + " against " + numbers(y.blocks);
     if (x.tile != y.tile) return pack + "tile " + x.tile.name() + " against " + y.tile.name();
+    if (x.tails.size() != y.tails.size())
+      return pack + std::to_string(x.tails.size()) + " leaf tails against " + std::to_string(y.tails.size());
+    for (size_t t = 0; t < x.tails.size(); ++t)
+      if (x.tails[t].entry != y.tails[t].entry || x.tails[t].kv_len != y.tails[t].kv_len ||
+          x.tails[t].blocks != y.tails[t].blocks)
+        return pack + "leaf tail " + std::to_string(t) + " differs";
   }
   if (a.partials != b.partials) return "partials: " + numbers(a.partials) + " against " + numbers(b.partials);
   return "";

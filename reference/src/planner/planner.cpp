@@ -48,6 +48,11 @@ void check_options(const PlannerOptions& o) {
   require(one_of(o.max_kv_tile, kTileKvOptions) && o.max_kv_tile >= kMinKvForMaxRows,
           "planner: max KV tile " + std::to_string(o.max_kv_tile) + " (must be 32, 64 or 128)");
   check_hopper_routing(o.hopper);
+  require(o.leaf_tail_rows >= 1 && o.leaf_tail_rows <= kHopperMaxRows,
+          "planner: leaf_tail_rows must be in [1, " + std::to_string(kHopperMaxRows) + "] (got " +
+              std::to_string(o.leaf_tail_rows) + ")");
+  require(o.leaf_tail_min_cut >= 0 && o.leaf_tail_min_cut <= 1,
+          "planner: leaf_tail_min_cut must be in [0, 1] (got " + std::to_string(o.leaf_tail_min_cut) + ")");
   if (o.tiles == TilePolicy::fixed)
     require(one_of(o.fixed_tile.m, kTileRowOptions) && one_of(o.fixed_tile.n, kTileKvOptions),
             "planner: fixed tile " + o.fixed_tile.name() + " is not a built tile (m in 16/32/64, n in 16/32/64/128)");
@@ -110,6 +115,33 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
       piece_to_pack(packs[static_cast<size_t>(pieces[i].pack)], pieces[i], page, plan.packs[i]);
   } else {
     plan.packs = std::move(packs);
+  }
+
+  // 3c. Leaf tails: a query's short last pack read by the pack before it, under a row mask.
+  //     The plan keeps them only if they remove at least leaf_tail_min_cut of its packs (its CTAs)
+  //     and add no tile bucket (each bucket is a launch of its own); a min_cut of 0 keeps any.
+  if (options.take_leaves) {
+    std::vector<Pack> with_tails = plan.packs;
+    const int32_t tails = take_leaves(with_tails, layout, options);
+    const double cut = 1.0 - static_cast<double>(with_tails.size()) / static_cast<double>(plan.packs.size());
+    const auto buckets = [&](const std::vector<Pack>& packs) {
+      std::vector<TileShape> tiles;
+      for (const Pack& p : packs) {
+        const TileShape t = tile_for(p, options, shape);
+        if (std::find(tiles.begin(), tiles.end(), t) == tiles.end()) tiles.push_back(t);
+      }
+      return static_cast<int32_t>(tiles.size());
+    };
+    const bool gated = options.leaf_tail_min_cut > 0;
+    const int32_t added = tails > 0 && gated ? buckets(with_tails) - buckets(plan.packs) : 0;
+    if (tails > 0) out.leaf_tail_cut = cut;
+    if (tails > 0 && (!gated || (cut >= options.leaf_tail_min_cut && added <= 0))) {
+      plan.packs = std::move(with_tails);
+      out.leaf_tails = tails;
+    } else {
+      out.leaf_tails_declined = tails;
+      out.leaf_tail_buckets_added = std::max(added, 0);
+    }
   }
 
   // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.

@@ -70,6 +70,7 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
   // 128-row kernel, whatever the shape (it refuses those stage 8 runs on stage 7's tile table).
   c.planner.tiles = TilePolicy::hopper;
   c.planner.hopper = kClusterRouting;
+  c.planner.take_leaves = false;  // stages 7 and 8's
   for (int& ctas : c.planner.ctas_per_sm)
     if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kClusterSliceRows);
   const Plan plan = make_plan(L, c.planner);
@@ -106,11 +107,17 @@ bool plan_stage_config(const std::string& slug, const Shape& shape, const StageT
   } else if (slug == "pat") {
     p.tiles = TilePolicy::table;
     p.split_kv = true;
+    p.take_leaves = options.take_leaves;
+    p.leaf_tail_rows = options.leaf_tail_rows;
+    p.leaf_tail_min_cut = options.leaf_tail_min_cut;
     config.direct_output = true;
   } else if (slug == "hopper") {
     p.tiles = hopper_pack_plan(shape) ? TilePolicy::table : TilePolicy::hopper;
     p.hopper = options.hopper;
     p.split_kv = true;
+    p.take_leaves = options.take_leaves;
+    p.leaf_tail_rows = options.leaf_tail_rows;
+    p.leaf_tail_min_cut = options.leaf_tail_min_cut;
     config.direct_output = true;
   } else {
     return false;

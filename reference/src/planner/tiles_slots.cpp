@@ -62,7 +62,7 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) 
 }
 // [hopper policy]
 
-bool is_hopper_tile(TileShape tile) { return tile.kernel == TileKernel::hopper; }
+bool is_hopper_tile(TileShape tile) { return tile.kernel == TileKernel::hopper || tile.kernel == TileKernel::hopper_tail; }
 
 int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy tiles) {
   if (tiles == TilePolicy::hopper && is_hopper_tile(tile)) return estimate_hopper_ctas_per_sm(shape.head_dim, tile.m);
@@ -89,8 +89,9 @@ std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, Bucke
       it->tile = p.tile;
     }
     it->packs.push_back(static_cast<int32_t>(i));
-    it->tokens += p.kv_len;
-    it->longest = std::max(it->longest, p.kv_len);
+    const int32_t tokens = p.space_len(shape.page_size);  // what the CTA streams, tails too
+    it->tokens += tokens;
+    it->longest = std::max(it->longest, tokens);
   }
   // [plan-bucket-order]
   if (order == BucketOrder::footprint || order == BucketOrder::chain) {
@@ -112,7 +113,8 @@ std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, Bucke
       std::stable_sort(bucket.packs.begin(), bucket.packs.end(), [&](int32_t a, int32_t b) {
         const Pack& pa = plan.packs[static_cast<size_t>(a)];
         const Pack& pb = plan.packs[static_cast<size_t>(b)];
-        if (pa.kv_len != pb.kv_len) return pa.kv_len > pb.kv_len;
+        const int32_t la = pa.space_len(shape.page_size), lb = pb.space_len(shape.page_size);
+        if (la != lb) return la > lb;
         return pa.blocks.front() < pb.blocks.front();
       });
   // [plan-longest-first]
@@ -122,16 +124,23 @@ std::vector<PlanBucket> plan_buckets(const Plan& plan, const Shape& shape, Bucke
 namespace plan_steps {
 
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape) {
-  if (options.tiles == TilePolicy::hopper) {
-    const TileShape t =
-        hopper_policy_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile, options.hopper.min_kv);
-    // Stage 8's own tiles have a shared-memory budget of their own (hopper_smem_bytes).
-    return is_hopper_tile(t) ? t : fit_tile(t, shape.head_dim, shape.kv_element_bytes());
-  }
-  const TileShape t = options.tiles == TilePolicy::fixed
-                          ? options.fixed_tile
-                          : choose_tile(pack.rows(shape.group()), pack.kv_len, options.max_kv_tile);
-  return fit_tile(t, shape.head_dim, shape.kv_element_bytes());
+  // A pack with leaf tails is tiled for its whole space (the range and the tails), never with the
+  // fixed tile, KV tiles of at most kTailMaxKvTile tokens, and runs its kernel's tails instance.
+  const bool tails = !pack.tails.empty();
+  const int rows = pack.rows(shape.group()), tokens = pack.space_len(shape.page_size);
+  const int max_n = tails ? std::min(options.max_kv_tile, kTailMaxKvTile) : options.max_kv_tile;
+  TileShape t;
+  if (options.tiles == TilePolicy::hopper)
+    t = hopper_policy_tile(rows, tokens, max_n, options.hopper.min_kv);
+  else if (options.tiles == TilePolicy::fixed && !tails)
+    t = options.fixed_tile;
+  else
+    t = choose_tile(rows, tokens, max_n);
+  // Stage 8's own tiles have a shared-memory budget of their own (hopper_smem_bytes).
+  const bool hopper = is_hopper_tile(t);
+  if (!hopper) t = fit_tile(t, shape.head_dim, shape.kv_element_bytes());
+  if (tails) t.kernel = hopper ? TileKernel::hopper_tail : TileKernel::tail;
+  return t;
 }
 
 void assign_slots(Plan& plan, int num_requests) {

@@ -36,6 +36,14 @@ class Faults {
 
 std::string range(int64_t begin, int64_t end) { return "[" + std::to_string(begin) + ", " + std::to_string(end) + ")"; }
 
+/// The index of the first of `blocks` that is not `table`'s block at its place (block `first` of
+/// the table onwards), or blocks.size() when every one is.
+size_t first_foreign_block(const std::vector<int32_t>& blocks, const std::vector<int32_t>& table, int64_t first) {
+  for (size_t j = 0; j < blocks.size(); ++j)
+    if (blocks[j] != table[static_cast<size_t>(first) + j]) return j;
+  return blocks.size();
+}
+
 }  // namespace
 
 std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
@@ -90,6 +98,31 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
       else if (rows > p.tile.m)
         f.add("rows: " + name + " has " + std::to_string(rows) + " rows, more than its tile's m = " + std::to_string(p.tile.m));
     }
+    if (tails_tile(p.tile) && p.tails.empty())
+      f.add("tile: " + name + " has the tails' tile " + p.tile.name() + " but no tails");
+    if (!p.tails.empty() && (p.tile.m != 0 || p.tile.n != 0) && !tails_tile(p.tile))
+      f.add("tile: " + name + " has tails but tile " + p.tile.name() + ", not one of the tails' instances (m x n t, ht)");
+    // Leaf tails: at most one per query, whole blocks of that query after a range of whole pages.
+    std::vector<int32_t> tail_of(p.queries.size(), -1);
+    if (!p.tails.empty() && end % page != 0)
+      f.add("tails: " + name + " has tails after a range ending at token " + std::to_string(end) +
+            ", inside a block (a tail begins at a page boundary)");
+    for (size_t t = 0; t < p.tails.size(); ++t) {
+      const PackTail& tail = p.tails[t];
+      const std::string what = name + " tail " + std::to_string(t);
+      if (tail.entry < 0 || tail.entry >= static_cast<int32_t>(p.queries.size()))
+        f.add("tails: " + what + " names entry " + std::to_string(tail.entry) + " of " + std::to_string(p.queries.size()));
+      else if (tail_of[static_cast<size_t>(tail.entry)] >= 0)
+        f.add("tails: " + what + " is a second tail of entry " + std::to_string(tail.entry));
+      else if (tail.kv_len < 1 || static_cast<int64_t>(tail.blocks.size()) != ceil_div(tail.kv_len, page))
+        f.add("tails: " + what + " has " + std::to_string(tail.kv_len) + " tokens in " + std::to_string(tail.blocks.size()) +
+              " blocks");
+      else if (tail.kv_len % page != 0 && t + 1 < p.tails.size())
+        f.add("tails: " + what + " ends inside a page but is not the pack's last tail (the kernels would read the "
+              "page's empty slots)");
+      else
+        tail_of[static_cast<size_t>(tail.entry)] = static_cast<int32_t>(t);
+    }
     const bool blocks_ok = aligned && static_cast<int64_t>(p.blocks.size()) == ceil_div(end, page) - begin / page;
     if (aligned && !blocks_ok)
       f.add("blocks: " + name + " lists " + std::to_string(p.blocks.size()) + " blocks for tokens " + range(begin, end) +
@@ -105,27 +138,33 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
         continue;
       }
       const int64_t len = L.lengths[static_cast<size_t>(r)];
-      if (end > len) {
-        f.add("range: " + name + " reads tokens " + range(begin, end) + ", past the end of request " + std::to_string(r) + " (" +
-              std::to_string(len) + " tokens)");
+      const PackTail* tail = tail_of[i] >= 0 ? &p.tails[static_cast<size_t>(tail_of[i])] : nullptr;
+      const int64_t q_end = end + (tail ? tail->kv_len : 0);  // the query reads its tail after the range
+      if (q_end > len) {
+        f.add("range: " + name + " reads tokens " + range(begin, q_end) + ", past the end of request " + std::to_string(r) +
+              " (" + std::to_string(len) + " tokens)");
       } else {
-        if (blocks_ok) {
-          const auto& table = L.block_tables[static_cast<size_t>(r)];
-          for (size_t j = 0; j < p.blocks.size(); ++j) {
-            const int32_t want = table[static_cast<size_t>(begin / page) + j];
-            if (p.blocks[j] != want) {
-              f.add("blocks: " + name + " reads physical block " + std::to_string(p.blocks[j]) + " at block " +
-                    std::to_string(begin / page + static_cast<int64_t>(j)) + ", request " + std::to_string(r) + " has block " +
-                    std::to_string(want) + " there");
-              break;
-            }
-          }
+        const auto& table = L.block_tables[static_cast<size_t>(r)];
+        if (tail) {
+          const size_t j = first_foreign_block(tail->blocks, table, end / page);
+          if (j < tail->blocks.size())
+            f.add("tails: " + name + " reads physical block " + std::to_string(tail->blocks[j]) + " at block " +
+                  std::to_string(end / page + static_cast<int64_t>(j)) + " for request " + std::to_string(r) +
+                  ", which has block " + std::to_string(table[static_cast<size_t>(end / page) + j]) + " there");
+          if (q_end % page != 0 && q_end != len)
+            f.add("partial block: " + name + "'s tail of request " + std::to_string(r) + " ends at token " +
+                  std::to_string(q_end) + " inside a block, but the request goes on to " + std::to_string(len));
         }
+        const size_t j = blocks_ok ? first_foreign_block(p.blocks, table, begin / page) : p.blocks.size();
+        if (j < p.blocks.size())
+          f.add("blocks: " + name + " reads physical block " + std::to_string(p.blocks[j]) + " at block " +
+                std::to_string(begin / page + static_cast<int64_t>(j)) + ", request " + std::to_string(r) + " has block " +
+                std::to_string(table[static_cast<size_t>(begin / page) + j]) + " there");
         if (end % page != 0 && end != len)
           f.add("partial block: " + name + " ends at token " + std::to_string(end) + " inside a block, but request " +
                 std::to_string(r) + " goes on to " + std::to_string(len) + " (only a query's last pack may end in a partial block)");
       }
-      uses[static_cast<size_t>(r)].push_back({begin, end, p.slots[i], static_cast<int32_t>(pi)});
+      uses[static_cast<size_t>(r)].push_back({begin, q_end, p.slots[i], static_cast<int32_t>(pi)});
     }
   }
   for (int r = 0; r < R; ++r) {

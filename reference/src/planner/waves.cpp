@@ -70,8 +70,8 @@ WaveReport wave_report(const Plan& plan, const Shape& shape, int sms, int ctas_p
   lengths.reserve(plan.packs.size());
   int64_t total = 0;
   for (const Pack& p : plan.packs) {
-    lengths.push_back(p.kv_len);
-    total += int64_t{p.kv_len} * hkv;
+    lengths.push_back(p.space_len(shape.page_size));  // what the CTA streams, leaf tails too
+    total += int64_t{lengths.back()} * hkv;
   }
   std::sort(lengths.begin(), lengths.end(), std::greater<>());
   // Each slot's finishing time; the next CTA starts on the slot that frees first.

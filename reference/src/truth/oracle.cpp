@@ -131,28 +131,55 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
       require(p.token_begin >= 0 && p.kv_len >= 1 && p.token_begin + p.kv_len <= w.layout.lengths[static_cast<size_t>(q)],
               "plan: a pack's range runs past request " + std::to_string(q));
     }
+    for (const PackTail& t : p.tails)
+      require(t.entry >= 0 && t.entry < static_cast<int32_t>(p.queries.size()) && t.kv_len >= 1 &&
+                  static_cast<int64_t>(t.blocks.size()) * w.shape().page_size >= t.kv_len,
+              "plan: a pack's leaf tail names a bad entry or has too few blocks");
   }
   parallel_for(static_cast<int64_t>(plan.packs.size()) * s.num_kv_heads, [&](int64_t task) {
     const Pack& p = plan.packs[static_cast<size_t>(task / s.num_kv_heads)];
     const int kvh = static_cast<int>(task % s.num_kv_heads);
     // Every query of a pack reads the same blocks; the pack's own block list is what a kernel
-    // reads, so the oracle reads it too (through the first query's table when it has none).
+    // reads, so the oracle reads it too (through the first query's table when it has none). With
+    // leaf tails (Pack::tails) the kernels stream the pack space, the range then the tails, and a
+    // query sees the range and its own tail: the oracle takes both from pack_space(), as the
+    // device upload does, so a wrong layout fails here against the naive attention.
+    const int page = s.page_size;
+    const PackSpace space = pack_space(p, page);
     Eigen::MatrixXd k, v;
     if (p.blocks.empty()) {
+      require(p.tails.empty(), "plan: a pack with leaf tails lists no blocks");
       gather_kv(w, p.queries[0], p.token_begin, p.kv_len, kvh, k, v);
     } else {
-      const int page = s.page_size;
-      gather_rows(w, p.kv_len, kvh,
-                  [&](int64_t t) { return w.kv_offset(p.blocks[static_cast<size_t>(t / page)], static_cast<int>(t % page), 0); },
+      gather_rows(w, space.len, kvh,
+                  [&](int64_t t) {
+                    return w.kv_offset(space.blocks[static_cast<size_t>(t / page)], static_cast<int>(t % page), 0);
+                  },
                   k, v);
     }
+    const Eigen::Index own = space.own_len;
+    // What a query without a tail sees: every row, or the range's alone in a pack with tails.
+    const bool has_tails = !p.tails.empty();
+    const Eigen::MatrixXd k_own = has_tails ? Eigen::MatrixXd(k.topRows(own)) : Eigen::MatrixXd();
+    const Eigen::MatrixXd v_own = has_tails ? Eigen::MatrixXd(v.topRows(own)) : Eigen::MatrixXd();
+    const Eigen::MatrixXd& kr = has_tails ? k_own : k;
+    const Eigen::MatrixXd& vr = has_tails ? v_own : v;
+    Eigen::MatrixXd kt, vt;
     for (size_t i = 0; i < p.queries.size(); ++i) {
       const int q = p.queries[i];
+      const auto [x, y] = space.tails[i];
+      const bool tail = y > x;
+      if (tail) {  // the range's rows, then the tail's
+        kt.resize(own + (y - x), k.cols());
+        vt.resize(own + (y - x), v.cols());
+        kt << k.topRows(own), k.middleRows(x, y - x);
+        vt << v.topRows(own), v.middleRows(x, y - x);
+      }
       for (int g = 0; g < s.group(); ++g) {
         const int h = kvh * s.group() + g;
         const size_t slot = first[static_cast<size_t>(q)] + static_cast<size_t>(p.slots[i]);
         const size_t state = slot * static_cast<size_t>(s.num_q_heads) + static_cast<size_t>(h);
-        const MergeState st = attend(query_vector(w, q, h), k, v);
+        const MergeState st = tail ? attend(query_vector(w, q, h), kt, vt) : attend(query_vector(w, q, h), kr, vr);
         partial_lse[state] = st.lse;
         std::copy(st.o.data(), st.o.data() + d, partial_o.begin() + static_cast<std::ptrdiff_t>(state * d));
       }

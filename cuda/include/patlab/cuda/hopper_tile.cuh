@@ -360,6 +360,15 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
   scores_to_a<T, N>(w, p);
 }
 
+/// The scores hook of consume_range and consume_range_serial that does nothing (every plain
+/// instance; stage 8's leaf tails pass mask_tails).
+struct NoScoreMask {
+  /// Leaves `s` as it is.
+  /// @tparam S the scores' array type
+  template <typename S>
+  __device__ __forceinline__ void operator()(S&, int) const {}
+};
+
 /// Step 4b: one consumer warpgroup over the pack's KV tiles, pipelined so that the tensor
 /// cores run while the softmax does. Tile 0 alone: S_0, its softmax, P_0. Then per tile i, one
 /// batch of wgmma issues S_i = Q K_i^T and O += P_{i-1} V_{i-1}; the warpgroup waits for S_i
@@ -368,10 +377,10 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
 /// (rescale_rows) and turns S_i into P_i. After the last tile, O += P V of it. A warpgroup
 /// holds two stages at a time (the ring has at least 3). Nothing branches between a wgmma's
 /// issue and its wait: ptxas cannot follow a batch in flight across a join of paths and waits
-/// for it there. So the loop runs the tiles that lie inside the range with no mask at all, and
-/// the last tile, which may reach past it, in a copy of the step with the mask. `s` and `o` are
-/// the warp's 16 rows in the C layout of mma.m16n8k16 per n8 block, which is wgmma's
-/// accumulator layout too (wgmma.cuh).
+/// for it there. So the loop runs the tiles that lie inside the range with no range mask at all,
+/// and the last tile, which may reach past it, in a copy of the step with the mask (the scores
+/// hook, `mask_scores`, runs on every tile: selects only). `s` and `o` are the warp's 16 rows in
+/// the C layout of mma.m16n8k16 per n8 block, which is wgmma's accumulator layout too (wgmma.cuh).
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
 /// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
@@ -379,10 +388,14 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
 /// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
 ///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
 /// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
-template <typename T, int D, int M, int N, typename Acquire, typename Release>
+/// @tparam MaskScores callable as `mask_scores(float (&s)[N / 8][4], int token0)`: sees each tile's
+///         scores before the softmax (token0: the range token of s[0]; leaf tails mask there,
+///         NoScoreMask does nothing); no branch, as it may run under a P V in flight
+template <typename T, int D, int M, int N, typename Acquire, typename Release, typename MaskScores = NoScoreMask>
 __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s, int kv_len,
                                               float scale, int lane, SoftmaxRow<> (&row_state)[2],
-                                              float (&o)[D / 8][4], Acquire&& acquire, Release&& release) {
+                                              float (&o)[D / 8][4], Acquire&& acquire, Release&& release,
+                                              MaskScores&& mask_scores = MaskScores{}) {
   const int num_tiles = (kv_len + N - 1) / N;
   if (num_tiles == 0) return;
   float s[N / 8][4];
@@ -404,6 +417,7 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
   hopper::wgmma_commit();
   hopper::wgmma_wait<0>();
   hopper::fence_operands(s_flat);
+  mask_scores(s, 0);
   softmax_to_a<T, N, true>(s, 0, kv_len, scale, lane, row_state, alpha, pa);
   rescale_rows<D>(o, alpha);
 
@@ -423,6 +437,7 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
     hopper::wgmma_commit();
     hopper::wgmma_wait<1>();  // S_i has landed; P_{i-1} V_{i-1} may still run
     hopper::fence_operands(s_flat);
+    mask_scores(s, tile * N);
     softmax_to_a<T, N, decltype(may_reach_past)::value>(s, tile * N, kv_len, scale, lane, row_state, alpha, p_next);
     hopper::wgmma_wait<0>();
     hopper::fence_operands(s_flat);  // S stays live to here: the weights take registers of their own
@@ -483,11 +498,13 @@ __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s
 /// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
 ///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
 /// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
-template <typename T, int D, int M, int N, typename Acquire, typename Release>
+/// @tparam MaskScores callable as `mask_scores(float (&s)[N / 8][4], int token0)`, as consume_range's
+template <typename T, int D, int M, int N, typename Acquire, typename Release, typename MaskScores = NoScoreMask>
 __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s,
                                                      int kv_len, bool computes, float scale, int lane,
                                                      SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4],
-                                                     Acquire&& acquire, Release&& release) {
+                                                     Acquire&& acquire, Release&& release,
+                                                     MaskScores&& mask_scores = MaskScores{}) {
   const int num_tiles = (kv_len + N - 1) / N;
   float s[N / 8][4];
   uint32_t p[N / 16][4];
@@ -502,6 +519,7 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
       hopper::wgmma_commit();
       hopper::wgmma_wait<0>();
       hopper::fence_operands(s_flat);
+      mask_scores(s, tile * N);
       float alpha[2];
       softmax_to_a<T, N, true>(s, tile * N, kv_len, scale, lane, row_state, alpha, p);
       rescale_rows<D>(o, alpha);
@@ -524,7 +542,9 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
 /// @tparam D head dimension (64 or 128)
 /// @tparam kConsumers consumer warpgroups (1: 64-row tiles, 2: 128-row tiles, 3: 192-row tiles)
 /// @tparam N KV tokens per tile
-template <typename T, int D, int kConsumers, int N>
+/// @tparam kTails true: the tails instances of stage 8's leaf tails (PlannerOptions::take_leaves),
+///         which apply PackKernelArgs::own_len and entry_tail (mask_tails) to each tile's scores
+template <typename T, int D, int kConsumers, int N, bool kTails = false>
 __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, HopperLayout<D, kConsumers, N>::kMinBlocks)
     hopper_pack_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket,
                        const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
@@ -591,13 +611,24 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     auto release = [&](int, int stage) {
       if (lane == 0) hopper::arrive(&empty[stage]);
     };
+    // Leaf tails (kTails): this lane's two rows' own tails, and the pack's own range before them.
+    int2 tails[2] = {};
+    int own = kv_len;
+    if constexpr (kTails) {
+      load_entry_tails(args, first, rows, row0 + warp * kWarpRows, lane, tails);
+      own = args.own_len[pack];
+    }
+    auto mask_scores = [&](float(&s)[N / 8][4], int token0) {
+      if constexpr (kTails) mask_tails<N>(tails, own, s, token0, lane);
+    };
     // The 64-row CTA (two to an SM, 128 registers at entry) keeps the serial consumer: pipelined
     // it measured 2-4% slower on packs of 33-64 rows (docs/results/2026-12-02-h200-stage8-pipeline).
     // The 192-row CTA's consumers have 160 registers (HopperLayout::kSerialConsumer).
     if constexpr (L::kSerialConsumer)
-      consume_range_serial<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release);
+      consume_range_serial<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release,
+                                       mask_scores);
     else
-      consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, scale, lane, row_state, o, acquire, release);
+      consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, scale, lane, row_state, o, acquire, release, mask_scores);
     // Step 5: the rows' sums across their quads, then the pack kernel's write.
 #pragma unroll
     for (int i = 0; i < 2; ++i) {

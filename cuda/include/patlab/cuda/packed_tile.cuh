@@ -14,8 +14,9 @@
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of
 ///     tokens in selection blocks that the row's query did not choose become -inf (the rows'
-///     block masks read once per CTA by load_entry_masks); the plain instances of stages 4-8
-///     compile without it;
+///     block masks read once per CTA by load_entry_masks); mask_tails (the tails instances only,
+///     kTails: stages 7-8's leaf tails): scores past the pack's own range outside the row's own
+///     tail become -inf (load_entry_tails); the plain instances of stages 4-8 compile without either;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
 ///     domain, exp2; SoftmaxRow of softmax_state.cuh);
 ///  6. pv_tile: P cast to the storage type in registers, O += P V;
@@ -79,6 +80,13 @@ struct PackKernelArgs {
   /// plain instances registers (up to +30 on some tiles, enough to lose a CTA per SM).
   const uint32_t* entry_mask = nullptr;
   int mask_block_tokens = 0;  ///< tokens per mask bit (l')
+  /// Leaf tails (PlannerOptions::take_leaves), read by the tails instances only (kTails): [packs],
+  /// the tokens of each pack's own range, which every row sees; kv_len is then the pack's space,
+  /// the range and its tails (Pack::space_len()).
+  const int32_t* own_len = nullptr;
+  /// Leaf tails: [entries], the tokens [x, y) of the pack's space holding the entry's own tail,
+  /// which only that entry's rows see ({0, 0}: none).
+  const int2* entry_tail = nullptr;
 #ifdef PATLAB_CTA_TRACE
   CtaTraceBuffer trace{};  ///< the CTA timeline's records (cta_trace.cuh; -Dcta_trace=true builds only)
 #endif
@@ -446,6 +454,39 @@ __device__ __forceinline__ void mask_entries(const uint32_t (&mask)[2], float (&
   }
 }
 // [pack-mask]
+
+// [pack-tails]
+/// Step 4b, once per CTA (the tails instances only, kTails): the leaf tails of this lane's two
+/// rows (PackKernelArgs::entry_tail; tile rows from `q_row`, `rows` valid, pack entries from
+/// `first`). Rows past `rows` get none.
+__device__ __forceinline__ void load_entry_tails(const PackKernelArgs& args, int first, int rows, int q_row, int lane,
+                                                 int2 (&tail)[2]) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = q_row + lane / 4 + 8 * i;
+    tail[i] = r < rows ? args.entry_tail[first + r / args.group] : make_int2(0, 0);
+  }
+}
+
+/// Step 4b, per tile: sets to -inf the scores of this lane's two rows at the tokens past the pack's
+/// own range (`own` tokens) that are not in the row's own tail (`tail` from load_entry_tails();
+/// `first_token` is the pack-space token of s[0]). Selects only, no branch: stage 8's pipelined
+/// consumer runs it under a P V in flight, which a branch would make ptxas wait for.
+/// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
+template <int kColTokens>
+__device__ __forceinline__ void mask_tails(const int2 (&tail)[2], int own, float (&s)[kColTokens / 8][4],
+                                           int first_token, int lane) {
+  const int token = first_token + (lane % 4) * 2;
+#pragma unroll
+  for (int nt = 0; nt < kColTokens / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int t = token + nt * 8 + e % 2;
+      const int2 x = tail[e / 2];
+      if (t >= own && (t < x.x || t >= x.y)) s[nt][e] = -INFINITY;
+    }
+}
+// [pack-tails]
 
 // [pack-softmax]
 /// Step 5a, one score: s[nt][e] of this lane, or -inf for a token past `kv_len` when the tile
@@ -830,7 +871,9 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
 /// @tparam kSpanStages 0: the plain instances of stages 4-8 and NSA's order; 2 or 3 (kKvStages,
 /// kSpanKvStages): the masked instances of FSA's spans, which apply PackKernelArgs::entry_mask, on
 /// a ring of that many 16-bit stages
-template <typename T, typename KV, int D, int M, int N, int kSpanStages = 0>
+/// @tparam kTails true: the tails instances of stages 7-8's leaf tails (PlannerOptions::take_leaves),
+/// which apply PackKernelArgs::own_len and entry_tail, on the plain ring (kSpanStages 0)
+template <typename T, typename KV, int D, int M, int N, int kSpanStages = 0, bool kTails = false>
 __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
     pack_attention_kernel(PackKernelArgs args, const int32_t* __restrict__ bucket) {
   using Layout = PackWarpLayout<D, M, N>;
@@ -838,6 +881,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   static_assert(sizeof(KV) == sizeof(T) || kFp8, "K/V are stored as the 16-bit type or as fp8");
   static_assert(M % kWarpRows == 0 && N % 16 == 0 && D % 16 == 0, "tile shapes are multiples of the mma shape");
   constexpr bool kMasked = kSpanStages > 0;
+  static_assert(!(kMasked && kTails), "a span mask or leaf tails, not both");
   static_assert(!kMasked || (!kFp8 && span_ring_fits(D, M, N, kSpanStages)),
                 "the masked instances (FSA's spans) read 16-bit K and V on a span ring that fits");
   static_assert(pack_smem_bytes<KV, D, M, N, kSpanStages>() <= kPackSmemBudget,
@@ -891,11 +935,18 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
   uint32_t entry_masks[2] = {};  // the masked instances: blocks chosen by this lane's two rows
   if constexpr (kMasked) load_entry_masks(args, first, rows, q_row, lane, entry_masks);
+  int2 entry_tails[2] = {};  // the tails instances: this lane's two rows' own tails
+  int own = kv_len;          // the tails instances: the pack's own range, before its tails
+  if constexpr (kTails) {
+    load_entry_tails(args, first, rows, q_row, lane, entry_tails);
+    own = args.own_len[pack];
+  }
   pack_pipeline<T, KV, D, M, N, kThreads, kStages>(
       q_s, k_s, v_s, k16, v16, load_kv, 0, kv_len, active, q_row, col0, scale, lane, tid, row_state, o,
       [](int) {},
       [&](float (&s)[kColTokens / 8][4], int token0) {
         if constexpr (kMasked) mask_entries<kColTokens>(entry_masks, s, token0, args.mask_block_tokens, lane);
+        if constexpr (kTails) mask_tails<kColTokens>(entry_tails, own, s, token0, lane);
       });
   cp_async_wait<0>();
   // [pack-pipeline]

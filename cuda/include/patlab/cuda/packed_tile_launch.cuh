@@ -33,8 +33,14 @@ struct HostPackArrays {
   /// @var HostPackArrays::blocks
   /// Physical blocks of each pack's KV range, in token order.
   /// @var HostPackArrays::kv_len
-  /// [packs]: tokens of each pack's KV range.
+  /// [packs]: tokens of each pack's KV range (with leaf tails: its pack space, Pack::space_len()).
   std::vector<int32_t> query_begin{0}, queries, slots, block_begin{0}, blocks, kv_len;
+  /// Leaf tails (PlannerOptions::take_leaves; empty for plans without): [packs], the tokens of each
+  /// pack's own range (PackKernelArgs::own_len).
+  std::vector<int32_t> own_len;
+  /// Leaf tails: [entries], each entry's tail as pack-space tokens [x, y), {0, 0} for none
+  /// (PackKernelArgs::entry_tail).
+  std::vector<int2> entry_tail;
 };
 
 /// HostPackArrays on the device.
@@ -51,13 +57,17 @@ struct DevicePackArrays {
   /// HostPackArrays::blocks on the device.
   /// @var DevicePackArrays::kv_len
   /// HostPackArrays::kv_len on the device.
-  DeviceBuffer<int32_t> query_begin, queries, slots, block_begin, blocks, kv_len;
+  /// @var DevicePackArrays::own_len
+  /// HostPackArrays::own_len on the device (nothing allocated for a plan without leaf tails).
+  DeviceBuffer<int32_t> query_begin, queries, slots, block_begin, blocks, kv_len, own_len;
+  /// HostPackArrays::entry_tail on the device (nothing allocated for a plan without leaf tails).
+  DeviceBuffer<int2> entry_tail;
 
   DevicePackArrays() = default;
   /// Uploads `h`.
   explicit DevicePackArrays(const HostPackArrays& h)
       : query_begin(h.query_begin), queries(h.queries), slots(h.slots), block_begin(h.block_begin),
-        blocks(h.blocks), kv_len(h.kv_len) {}
+        blocks(h.blocks), kv_len(h.kv_len), own_len(h.own_len), entry_tail(h.entry_tail) {}
   /// Points the pack arrays of `args` at these buffers.
   void point(PackKernelArgs& args) const {
     args.query_begin = query_begin.get();
@@ -66,6 +76,8 @@ struct DevicePackArrays {
     args.block_begin = block_begin.get();
     args.blocks = blocks.get();
     args.kv_len = kv_len.get();
+    args.own_len = own_len.get();
+    args.entry_tail = entry_tail.get();
   }
 };
 
@@ -90,6 +102,16 @@ inline int pack_rows_ctas_per_sm(const Shape& shape, int rows, int max_kv_tile, 
 /// launches around it as `link` says (a launch completion event for the launches that must not
 /// start before all its CTAs have begun, or a start behind the kernel ahead of it: LaunchLink).
 void launch_pack_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
+                      cudaStream_t stream, LaunchLink link = {});
+
+/// configure_pack_tile(), pack_tile_ctas_per_sm() and launch_pack_tile() of the tails kernel of
+/// stages 7-8's leaf tails (cuda/tail_tile.cu; TileKernel::tail tiles, 16-bit K and V, KV tiles
+/// of up to kTailMaxKvTile tokens): the plain ones call these for a tile of that kernel.
+void configure_tail_tile(const Shape& shape, TileShape tile, int64_t smem_optin);
+/// pack_tile_ctas_per_sm() of the tails kernel (configure_tail_tile()).
+int tail_tile_ctas_per_sm(const Shape& shape, TileShape tile, int64_t smem_optin);
+/// launch_pack_tile() of the tails kernel (configure_tail_tile()).
+void launch_tail_tile(const Shape& shape, TileShape tile, const PackKernelArgs& args, const int32_t* bucket, int count,
                       cudaStream_t stream, LaunchLink link = {});
 
 /// configure_pack_tile() for the masked kernel of FSA's spans (cuda/sparse/span_tile.cu; 16-bit

@@ -27,6 +27,7 @@ struct PlanStageConfig {
   bool streams = false;     ///< one stream per bucket (else the buckets run in sequence)
   bool ordered = false;     ///< the buckets start largest CTAs first on sm_90, gated or chained as
                             ///< DeviceBatch::bucket_launch says (BucketLauncher; needs streams)
+  bool leaf_tails = false;  ///< takes leaf tails when the batch asks (DeviceBatch::take_leaves; stage 7)
 };
 
 // [plan-stage-gate]
@@ -130,6 +131,9 @@ class PlanStage final : public Stage {
   bool planner_options(const DeviceBatch& batch, PlannerOptions& options) const override {
     options = config_.planner;
     apply_batch_planner(batch, options);
+    options.take_leaves = config_.leaf_tails && batch.take_leaves;
+    options.leaf_tail_rows = batch.leaf_tail_rows;
+    options.leaf_tail_min_cut = batch.leaf_tail_min_cut;
     // [plan-stage-occupancy]
     // The wave fill's slots: CTAs per SM of the instance that runs long packs of each row count.
     if (options.split_kv && options.fill_waves)

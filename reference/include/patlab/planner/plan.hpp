@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "patlab/model/kv_cache.hpp"
@@ -154,6 +155,11 @@ static_assert(kMaxTileRows % 16 == 0 && kMaxTileRows >= 16, "a pack holds at lea
 enum class TileKernel : uint8_t {
   pack,    ///< the pack kernel (mma.sync), every stage's
   hopper,  ///< stage 8's hopper_pack_kernel (also the tiles stage 9 clusters)
+  /// the pack kernel's instance for packs with leaf tails (Pack::tails; PlannerOptions::take_leaves):
+  /// each row sees the pack's own range and its own query's tail only
+  tail,
+  /// stage 8's hopper_pack_kernel's instance for packs with leaf tails (the same mask)
+  hopper_tail,
 };
 
 /// Tile shape of a pack on the GPU: rows of the Q tile (m), tokens per K/V tile (n), and the
@@ -166,10 +172,31 @@ struct TileShape {
   bool operator==(const TileShape& o) const { return m == o.m && n == o.n && kernel == o.kernel; }
   /// True when m, n or the kernel differs.
   bool operator!=(const TileShape& o) const { return !(*this == o); }
-  /// "m x n" as in reports, e.g. "64x64"; stage 8's kernel's tiles end in "h" ("128x64h").
+  /// "m x n" as in reports, e.g. "64x64"; stage 8's kernel's tiles end in "h" ("128x64h"), the
+  /// instances for packs with leaf tails in "t" ("64x64t": the pack kernel's, "128x64ht": stage 8's).
   std::string name() const {
-    return std::to_string(m) + "x" + std::to_string(n) + (kernel == TileKernel::hopper ? "h" : "");
+    const char* suffix[] = {"", "h", "t", "ht"};
+    return std::to_string(m) + "x" + std::to_string(n) + suffix[static_cast<int>(kernel)];
   }
+};
+
+/// True for the tiles of the instances that run packs with leaf tails (TileKernel::tail and
+/// hopper_tail).
+inline bool tails_tile(TileShape tile) {
+  return tile.kernel == TileKernel::tail || tile.kernel == TileKernel::hopper_tail;
+}
+
+/// A leaf tail: the last tokens of one query of a pack, which the pack reads after its own range
+/// and only that query's rows see (PlannerOptions::take_leaves; tutorial chapter 17). In the
+/// query's sequence it follows the pack's range: tokens [token_begin + kv_len, + tail kv_len) of
+/// the pack. In the pack's own token space ("pack space", what its CTA streams) each tail begins
+/// at a page boundary after the range and the tails before it (tail_offset()); only the last tail
+/// may end inside a page, so no token of the space lies between two tails (a kernel reads no
+/// block slot that holds no token: those past the space are zero-filled).
+struct PackTail {
+  int32_t entry = 0;            ///< the query's index in Pack::queries (and Pack::slots)
+  int32_t kv_len = 0;           ///< tokens of the tail (>= 1): up to the end of the query's request
+  std::vector<int32_t> blocks;  ///< physical blocks of those tokens, in order
 };
 
 /// One unit of work: queries x one KV token range read through shared physical blocks.
@@ -180,9 +207,24 @@ struct Pack {
   int32_t kv_len = 0;            ///< tokens in the range (>= 1)
   std::vector<int32_t> blocks;   ///< physical blocks covering [token_begin, token_begin + kv_len)
   TileShape tile;                ///< tile the GPU runs this pack with (unset for CPU-only plans)
+  /// Leaf tails read after the range, at most one per query, in pack-space order, whole pages but
+  /// the last (empty unless the plan was made with PlannerOptions::take_leaves); with any, kv_len
+  /// is whole pages.
+  std::vector<PackTail> tails;
 
   /// Rows of the pack's tile that hold data: queries x group size.
   int rows(int group) const { return static_cast<int>(queries.size()) * group; }
+  /// Pack-space token where tail `i` begins: the range, then each earlier tail in whole pages of
+  /// `page` tokens.
+  int32_t tail_offset(size_t i, int page) const {
+    int32_t at = kv_len;
+    for (size_t j = 0; j < i; ++j) at += (tails[j].kv_len + page - 1) / page * page;
+    return at;
+  }
+  /// Tokens of the pack's space, what its CTA streams: kv_len, or to the end of the last tail.
+  int32_t space_len(int page) const {
+    return tails.empty() ? kv_len : tail_offset(tails.size() - 1, page) + tails.back().kv_len;
+  }
 };
 
 /// A plan: packs plus, per request, how many partials it has to merge.
@@ -198,6 +240,22 @@ struct Plan {
 /// Chunk of the simple splitter that `patlab check` runs, in pages (the host-memory estimate
 /// counts the partials of this plan).
 inline constexpr int kSelfCheckChunkPages = 4;
+
+/// What a pack's CTA streams and which of it each of its queries sees, as the kernels read it
+/// (the device upload and the packed oracle both take it from pack_space(), so the oracle checks
+/// the layout the GPU runs).
+struct PackSpace {
+  std::vector<int32_t> blocks;  ///< the range's blocks, then each tail's: token t is in blocks[t / page]
+  int32_t own_len = 0;          ///< tokens of the range, which every query sees
+  int32_t len = 0;              ///< tokens of the space (Pack::space_len())
+  /// Per entry (query of the pack), the tokens [first, second) of the space holding its tail,
+  /// {0, 0} for none: the entry sees [0, own_len) and these.
+  std::vector<std::pair<int32_t, int32_t>> tails;
+};
+
+/// The pack space of `pack` on pages of `page` tokens: its range, then its tails, each from a page
+/// boundary (Pack::tail_offset()).
+PackSpace pack_space(const Pack& pack, int page);
 
 /// "" when `a` and `b` have the same packs (queries, slots, range, blocks, tile, in order) and
 /// the same partial counts; else one line naming the first difference.

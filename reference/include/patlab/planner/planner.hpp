@@ -60,6 +60,24 @@
 /// waves, the last 17% full), which a window of 4 left uncut; `--fill-window` of `patlab plan` and
 /// `patlab bench` moves it.
 ///
+/// **Leaf tails (take_leaves, off by default; step 3c).** After the split, a query's last pack
+/// of at most kLeafTailMaxTokens tokens (its request's own tokens, one query) may become a *tail*
+/// of the query's previous pack, the one whose range ends where the leaf begins: that pack reads
+/// the leaf after its own range (PackTail) and only the query's rows see it (a per-row mask on the
+/// GPU), so the query has one partial fewer, the leaf's CTAs and, where no query keeps two
+/// partials, the merge are gone. The K/V bytes are the same; what is saved is a CTA per leaf and
+/// KV head and the partials' round trip. A pack takes at most kLeafTailMaxTails tails (so its
+/// pack space grows by at most 8 x 64 tokens), with at most one tail ending inside a page
+/// (streamed last: the kernels never read a page's empty slots), and only if it has at most
+/// leaf_tail_rows rows (kLeafTailRows, 64: the pack kernel's tails instance and stage 8's 64-row
+/// wgmma one; up to stage 8's rows reach its 128- and 192-row tails tiles), with a 16-bit cache
+/// (the instances built). The plan keeps its tails only if they remove at least
+/// leaf_tail_min_cut (kTailMinCtaCut) of its CTAs and add no tile bucket (a tails tile of a shape
+/// whose plain tile stays is a bucket, so a launch, more); otherwise it is the plan without them
+/// (a leaf_tail_min_cut of 0 keeps every tail the rules allow: the tests' grids).
+/// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite; docs/results/2026-12-05-leaf-tails
+/// measured it (why the row cap, the gates and the most tails a pack takes).
+///
 /// **Slots.** After the split, each query numbers its own packs 0..k-1 in token order (the plan
 /// lists every query's packs in token order: the walk is preorder and a cut pack's pieces stay in
 /// its place). A slot is never copied from another query of the pack.
@@ -96,6 +114,28 @@ inline constexpr int kDefaultMaxSplitsPerQuery = 32;
 /// PAT's credit for one partial fewer, in KV tokens per query (its inherit rule's `4 * s_c`).
 inline constexpr int kPatPartialCreditTokens = 4;
 
+/// Longest leaf (a query's last pack, its own tokens) that take_leaves lets a pack take as a tail:
+/// one KV tile of the default table. The 1024-leaf trees' leaves are 32 tokens.
+inline constexpr int kLeafTailMaxTokens = 64;
+/// Most tails one pack takes. Each tail's tokens are scored by every row of the pack and used by
+/// one query's rows, so a pack with T tails computes T times the tail tokens each row needs, and
+/// its CTAs grow longer than the plan's others. On the H100 (docs/results/2026-12-05-leaf-tails,
+/// runs 1-3) every workload whose packs took at most 8 tails gained or held (0.70-1.005x); the two
+/// above 1.0x took 16 and 24 per pack (1.013x, 1.026x), their tails packs one long wave of CTAs
+/// beside the others (Nsight Compute, run 3). It replaced a cap on the pack space's growth (twice
+/// its own range or 1024 tokens), which at most 8 tails of at most 64 tokens never reach.
+inline constexpr int kLeafTailMaxTails = 8;
+/// Default PlannerOptions::leaf_tail_rows: most rows of a pack that takes tails. A 128- or 192-row
+/// stage-8 CTA runs one per SM and is a long prefix's critical path; its tails lengthened it by
+/// 37-75% and stage 8 by 1.08-1.46x on the `1,1024_2048,32` trees (H100, 2026-12-06), where stage
+/// 7's 64-row packs with the same tails ran 0.92-0.98x.
+inline constexpr int kLeafTailRows = 64;
+/// Default PlannerOptions::leaf_tail_min_cut: the plan keeps its leaf tails only if they remove at
+/// least this fraction of its CTAs: a few
+/// tails save a few CTAs but add tails tile buckets (launches) and lengthen their parents (a
+/// random tree where they removed 13% ran 1.06x, H100, 2026-12-06).
+inline constexpr double kTailMinCtaCut = 0.25;
+
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to
 /// PlannerOptions::hopper.max_rows rows, the tile from hopper_policy_tile()).
@@ -128,6 +168,16 @@ struct PlannerOptions {
   /// is stage 9's, kClusterRouting (no routing, 128 rows); stage 8 runs with kStage8Routing or the
   /// command line's (`--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows`).
   HopperRouting hopper = kClusterRouting;
+  /// Step 3c: a query's short last pack becomes a tail of the pack before it (see "Leaf tails"
+  /// above); stages 7 and 8 with `--take-leaves` (tutorial chapter 17). Off by default.
+  bool take_leaves = false;
+  /// With take_leaves: most rows of a pack that takes tails (1..hopper.max_rows; kLeafTailRows).
+  /// Above 64 only stage 8's wgmma kernel runs such packs (its 128- and 192-row tails tiles).
+  int leaf_tail_rows = kLeafTailRows;
+  /// With take_leaves: the plan keeps its tails only if they remove at least this fraction of its
+  /// packs, so of its CTAs, and add no tile bucket ([0, 1]; kTailMinCtaCut; 0: whenever there are
+  /// any, whatever buckets they add).
+  double leaf_tail_min_cut = kTailMinCtaCut;
 };
 
 /// Most rows of one pack under `options`' tile policy: fixed_tile.m, kMaxTileRows (table) or
@@ -303,6 +353,15 @@ struct PlanInfo {
   int32_t packs_before_split = 0;  ///< packs the tree walk made
   int32_t kv_cuts = 0;             ///< cuts made by the KV split
   int32_t target_ctas = 0;         ///< kSplitCtasPerSm x sms (0 without KV split)
+  int32_t leaf_tails = 0;          ///< leaves taken as tails (PlannerOptions::take_leaves)
+  /// Leaves the rules allowed as tails, in a plan that then kept none: they would have removed
+  /// fewer than PlannerOptions::leaf_tail_min_cut of its CTAs, or added tile buckets.
+  int32_t leaf_tails_declined = 0;
+  /// With take_leaves and any tails allowed: the fraction of the CTAs they remove (kept or not).
+  double leaf_tail_cut = 0;
+  /// With leaf_tails_declined: the tile buckets (launches) the tails would have added (0: none;
+  /// then the CTA gate declined them).
+  int32_t leaf_tail_buckets_added = 0;
   WaveFill fill;                   ///< the wave fill's decision (step 3b; empty without KV split)
   std::vector<Decision> decisions; ///< every node with children, in walk order
 };

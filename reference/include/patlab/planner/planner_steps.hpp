@@ -181,6 +181,12 @@ std::vector<Piece> cut_packs(const std::vector<Pack>& packs, const Shape& shape,
 /// (no tile, no slots; `out`'s vectors are reused).
 void piece_to_pack(const Pack& whole, const Piece& piece, int page, Pack& out);
 
+/// Step 3c (PlannerOptions::take_leaves): moves every query's last pack that may become a tail
+/// (planner.hpp, "Leaf tails") into the pack before it, as a PackTail, and drops it from `packs`.
+/// Needs every query's packs in token order and no tiles or slots yet; a parent may have as many
+/// rows as `options`' tiles run (kMaxTileRows, or stage 8's hopper.max_rows). Returns the tails made.
+int32_t take_leaves(std::vector<Pack>& packs, const PagedLayout& layout, const PlannerOptions& options);
+
 /// Step 4: the tile of pack `pack` under `options` (the fixed tile, or choose_tile()), with n
 /// lowered until it fits the shape's head dim (fit_tile(), tile_budget.hpp).
 TileShape tile_for(const Pack& pack, const PlannerOptions& options, const Shape& shape);

@@ -34,6 +34,9 @@ struct StageTrafficOptions {
   int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
   HopperRouting hopper = kStage8Routing;            ///< stage 8: PlannerOptions::hopper
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
+  bool take_leaves = false;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails)
+  int leaf_tail_rows = kLeafTailRows;         ///< stages 7-8: PlannerOptions::leaf_tail_rows
+  double leaf_tail_min_cut = kTailMinCtaCut;  ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
 };
 
 /// A stage's plan configuration (stages 4-8): the planner's options and whether queries with a

@@ -147,6 +147,11 @@ constexpr int estimate_ctas_per_sm(int d, int m, int n, int kv_elem_bytes = kTil
   return fit < kMaxCtasPerSm ? (fit > 1 ? fit : 1) : kMaxCtasPerSm;
 }
 
+/// Largest KV tile of the pack kernel's tails instances (stages 7-8's leaf tails,
+/// PlannerOptions::take_leaves): the default table's cap (kDefaultMaxKvTile), which halves the
+/// instances compiled; a pack with tails takes at most this n whatever `--max-kv-tile` says.
+inline constexpr int kTailMaxKvTile = 64;
+
 // [span-ring]
 /// KV tokens per tile of sparse decode's selected branch (NSA's packs and FSA's spans): one
 /// selection block of l' = 64 tokens. The span instances of the pack kernel are built for it only.
