@@ -16,6 +16,8 @@
 #   results_begin RUN FINAL NAME...
 #                       the prologue of a run script: out=/tmp/RUN (created), FINAL/RUN.tar.gz written
 #                       from it on exit, NAME... unpacked and their device_env in out/env.txt
+#   sanitize_prep       compute-sanitizer on PATH, its version in out/env.txt, and the unpacked
+#                       /tmp/ab/patlab as /tmp/sb/tools/patlab: tools/sanitize.sh /tmp/sb runs it
 #   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
 #                       fails), its log in out/test-NAME.log, one line each with its verdict
 #   suite_workloads     every workload line of tools/suite.txt then tools/suite-categories.txt as
@@ -64,6 +66,11 @@ results_begin() {
   unpack "$@" || return 1
   device_env "$@" > "$out/env.txt"
   cat "$out/env.txt"
+}
+sanitize_prep() {
+  export PATH=/usr/local/cuda/bin:$PATH
+  compute-sanitizer --version | tail -1 >> "$out/env.txt"
+  mkdir -p /tmp/sb/tools && cp /tmp/ab/patlab /tmp/sb/tools/patlab
 }
 run_tests() {
   local t

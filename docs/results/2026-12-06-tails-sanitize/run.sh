@@ -11,9 +11,7 @@
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 results_begin "${RUN:-r1}" "$final" patlab || exit 1
-export PATH=/usr/local/cuda/bin:$PATH
-compute-sanitizer --version | tail -1 >> "$out/env.txt"
-mkdir -p /tmp/sb/tools && cp /tmp/ab/patlab /tmp/sb/tools/patlab
+sanitize_prep
 tails="--take-leaves --tail-min-cut 0"
 pat_w="--tree 1,8_64,32 --heads 16/2 $tails|--tree 1,4,8_48,32,20 --heads 8/8 --dtype bf16 $tails"
 hop_w="--tree 1,8_64,32 --heads 16/2 $tails --hopper-min-kv 0"
