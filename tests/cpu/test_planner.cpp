@@ -696,6 +696,7 @@ TEST_CASE("take_leaves: a query's short last pack becomes a tail of the pack bef
     REQUIRE(plan_difference(make_plan(wide, h, &hi), make_plan(wide, no_tails)).empty());
     REQUIRE(hi.leaf_tails == 0);
     h.leaf_tail_rows = kHopperMaxRows;
+    h.leaf_tail_min_cut = 0;  // every tail the rules allow: the other pieces' queries still merge
     const Plan tall = make_plan(wide, h, &hi);
     REQUIRE(validate_plan(wide, tall).empty());
     int32_t tall_tails = 0;
@@ -718,12 +719,14 @@ TEST_CASE("take_leaves: a query's short last pack becomes a tail of the pack bef
   }
 }
 
-TEST_CASE("take_leaves: leaf length, the growth cap and odd lengths; the packed oracle agrees") {
+TEST_CASE("take_leaves: leaf length, the most tails a pack takes and odd lengths; the packed oracle agrees") {
   Shape s = small_shape(4, 16, 2);
-  // Stage 7's plan of `L` with leaf tails (and the KV split unless `split` is false), validated.
+  // Stage 7's plan of `L` with every leaf tail the rules allow (no gates; with the KV split unless
+  // `split` is false), validated.
   auto tails_plan = [](const PagedLayout& L, bool split, PlanInfo& info) {
     PlannerOptions o;
     o.take_leaves = true;
+    o.leaf_tail_min_cut = 0;
     o.split_kv = split;
     const Plan plan = make_plan(L, o, &info);
     REQUIRE(validate_plan(L, plan).empty());
@@ -772,6 +775,7 @@ TEST_CASE("take_leaves: leaf length, the growth cap and odd lengths; the packed 
     REQUIRE(partial_page);
     PlannerOptions o;
     o.take_leaves = true;
+    o.leaf_tail_min_cut = 0;
     check_planned(w, o);
   }
 }
@@ -799,7 +803,12 @@ TEST_CASE("take_leaves: a plan keeps its tails only if they remove leaf_tail_min
   REQUIRE(info.leaf_tails == 0);
   REQUIRE(info.leaf_tails_declined == 1);
   REQUIRE(plan_difference(gated, without).empty());
-  o.leaf_tail_min_cut = 0.05;  // a lower gate: kept
+  REQUIRE(info.leaf_tail_cut < kTailMinCtaCut);
+  o.leaf_tail_min_cut = 0.05;  // a lower gate: still declined, since nine queries would merge
+  make_plan(L, o, &info);
+  REQUIRE(info.leaf_tails == 0);
+  REQUIRE(info.leaf_tail_merged_left == 9);
+  o.leaf_tail_min_cut = 0;  // no gates: kept
   const Plan kept = make_plan(L, o, &info);
   REQUIRE(validate_plan(L, kept).empty());
   REQUIRE(info.leaf_tails == 1);
@@ -817,6 +826,32 @@ TEST_CASE("take_leaves: a plan keeps its tails only if they remove leaf_tail_min
       REQUIRE_THROWS_AS(make_plan(L, bad), Error);
     }
   }
+}
+
+TEST_CASE("take_leaves: a plan keeps no tails that would leave the merge in place") {
+  // 256 queries over 4 x 8 shared ranges, 32 leaves of 32 tokens under each of the 8: at 32/8 a
+  // 64-row pack holds 16 queries and takes 8 of their leaves (kLeafTailMaxTails), so half the
+  // queries would still merge two partials (H100, docs/results/2026-12-05-leaf-tails run 7: 1.034x);
+  // at 64/8 a pack holds 8 queries, takes all their leaves, and no query merges (0.79x).
+  Shape s = llama_shape();
+  const PagedLayout L = build_layout(parse_tree_spec("1,4,8,256_32,256,256,32"), s, true, 1);
+  PlannerOptions o;
+  o.take_leaves = true;
+  PlanInfo info;
+  const Plan declined = make_plan(L, o, &info);
+  REQUIRE(info.leaf_tails == 0);
+  REQUIRE(info.leaf_tails_declined == 128);
+  REQUIRE(info.leaf_tail_merged_left == 128);
+  REQUIRE(info.leaf_tail_buckets_added == 0);
+  REQUIRE(info.leaf_tail_cut >= kTailMinCtaCut);
+  PlannerOptions no_tails;
+  REQUIRE(plan_difference(declined, make_plan(L, no_tails)).empty());
+  s.num_q_heads = 64;
+  const PagedLayout wide = build_layout(parse_tree_spec("1,4,8,256_32,256,256,32"), s, true, 1);
+  const Plan kept = make_plan(wide, o, &info);
+  REQUIRE(validate_plan(wide, kept).empty());
+  REQUIRE(info.leaf_tails == 256);
+  for (int32_t k : kept.partials) REQUIRE(k == 1);
 }
 
 TEST_CASE("take_leaves: a plan keeps no tails that would add tile buckets (launches)") {

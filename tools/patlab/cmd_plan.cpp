@@ -135,6 +135,9 @@ std::string leaf_tails_note(const LeafTailFlags& leaves, const PlanInfo& info) {
     if (info.leaf_tail_buckets_added > 0)
       why += (why.empty() ? "" : ", and ") + std::string("add ") + std::to_string(info.leaf_tail_buckets_added) +
              " tile bucket(s), so as many launches";
+    if (info.leaf_tail_merged_left > 0)
+      why += (why.empty() ? "" : ", and ") + std::string("leave ") + std::to_string(info.leaf_tail_merged_left) +
+             " queries to merge";
     return "none: the " + std::to_string(info.leaf_tails_declined) + " leaves the rules allow would " + why;
   }
   return std::to_string(info.leaf_tails) + " leaves read by the pack before them, under a row mask (packs of up to " +

@@ -267,8 +267,8 @@ void add_leaf_tails(CLI::App& app, LeafTailFlags& out) {
       ->capture_default_str();
   app.add_option("--tail-min-cut", out.min_cut,
                  "With --take-leaves: the plan keeps its tails only if they remove at least this fraction of its "
-                 "CTAs and add no tile bucket (a launch), else it is the plan without them (0-1; 0: whenever there "
-                 "are any, whatever buckets they add)")
+                 "CTAs, add no tile bucket (a launch) and leave no query to merge, else it is the plan without "
+                 "them (0-1; 0: whenever there are any, whatever buckets they add or merges they leave)")
       ->check(CLI::Range(0.0, 1.0))
       ->needs(take)
       ->capture_default_str();

@@ -118,8 +118,9 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
   }
 
   // 3c. Leaf tails: a query's short last pack read by the pack before it, under a row mask.
-  //     The plan keeps them only if they remove at least leaf_tail_min_cut of its packs (its CTAs)
-  //     and add no tile bucket (each bucket is a launch of its own); a min_cut of 0 keeps any.
+  //     The plan keeps them only if they remove at least leaf_tail_min_cut of its packs (its CTAs),
+  //     add no tile bucket (each bucket is a launch of its own) and leave no query with two packs
+  //     (so the merge goes); a min_cut of 0 keeps any.
   if (options.take_leaves) {
     std::vector<Pack> with_tails = plan.packs;
     const int32_t tails = take_leaves(with_tails, layout, options);
@@ -132,15 +133,24 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
       }
       return static_cast<int32_t>(tiles.size());
     };
+    // Queries that would still have two or more packs, so partials to merge.
+    const auto merged = [&](const std::vector<Pack>& packs) {
+      std::vector<int32_t> count(static_cast<size_t>(layout.num_requests()), 0);
+      for (const Pack& p : packs)
+        for (int32_t q : p.queries) ++count[static_cast<size_t>(q)];
+      return static_cast<int32_t>(std::count_if(count.begin(), count.end(), [](int32_t c) { return c > 1; }));
+    };
     const bool gated = options.leaf_tail_min_cut > 0;
     const int32_t added = tails > 0 && gated ? buckets(with_tails) - buckets(plan.packs) : 0;
+    const int32_t merged_left = tails > 0 && gated ? merged(with_tails) : 0;
     if (tails > 0) out.leaf_tail_cut = cut;
-    if (tails > 0 && (!gated || (cut >= options.leaf_tail_min_cut && added <= 0))) {
+    if (tails > 0 && (!gated || (cut >= options.leaf_tail_min_cut && added <= 0 && merged_left == 0))) {
       plan.packs = std::move(with_tails);
       out.leaf_tails = tails;
     } else {
       out.leaf_tails_declined = tails;
       out.leaf_tail_buckets_added = std::max(added, 0);
+      out.leaf_tail_merged_left = merged_left;
     }
   }
 

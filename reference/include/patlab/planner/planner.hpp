@@ -72,9 +72,11 @@
 /// leaf_tail_rows rows (kLeafTailRows, 64: the pack kernel's tails instance and stage 8's 64-row
 /// wgmma one; up to stage 8's rows reach its 128- and 192-row tails tiles), with a 16-bit cache
 /// (the instances built). The plan keeps its tails only if they remove at least
-/// leaf_tail_min_cut (kTailMinCtaCut) of its CTAs and add no tile bucket (a tails tile of a shape
-/// whose plain tile stays is a bucket, so a launch, more); otherwise it is the plan without them
-/// (a leaf_tail_min_cut of 0 keeps every tail the rules allow: the tests' grids).
+/// leaf_tail_min_cut (kTailMinCtaCut) of its CTAs, add no tile bucket (a tails tile of a shape
+/// whose plain tile stays is a bucket, so a launch, more) and leave no query with two packs (the
+/// merge goes: where it stayed, short batches ran up to 1.08x slower, docs/results/
+/// 2026-12-05-leaf-tails run 7); otherwise it is the plan without them (a leaf_tail_min_cut of 0
+/// keeps every tail the rules allow: the tests' grids).
 /// docs/results/2026-12-05-cpu-leaf-tails sizes it on the suite; docs/results/2026-12-05-leaf-tails
 /// measured it (why the row cap, the gates and the most tails a pack takes).
 ///
@@ -175,8 +177,8 @@ struct PlannerOptions {
   /// Above 64 only stage 8's wgmma kernel runs such packs (its 128- and 192-row tails tiles).
   int leaf_tail_rows = kLeafTailRows;
   /// With take_leaves: the plan keeps its tails only if they remove at least this fraction of its
-  /// packs, so of its CTAs, and add no tile bucket ([0, 1]; kTailMinCtaCut; 0: whenever there are
-  /// any, whatever buckets they add).
+  /// packs, so of its CTAs, add no tile bucket and leave no query to merge ([0, 1]; kTailMinCtaCut;
+  /// 0: whenever there are any, whatever buckets they add or merges they leave).
   double leaf_tail_min_cut = kTailMinCtaCut;
 };
 
@@ -355,13 +357,16 @@ struct PlanInfo {
   int32_t target_ctas = 0;         ///< kSplitCtasPerSm x sms (0 without KV split)
   int32_t leaf_tails = 0;          ///< leaves taken as tails (PlannerOptions::take_leaves)
   /// Leaves the rules allowed as tails, in a plan that then kept none: they would have removed
-  /// fewer than PlannerOptions::leaf_tail_min_cut of its CTAs, or added tile buckets.
+  /// fewer than PlannerOptions::leaf_tail_min_cut of its CTAs, added tile buckets, or left the
+  /// merge in place.
   int32_t leaf_tails_declined = 0;
   /// With take_leaves and any tails allowed: the fraction of the CTAs they remove (kept or not).
   double leaf_tail_cut = 0;
-  /// With leaf_tails_declined: the tile buckets (launches) the tails would have added (0: none;
-  /// then the CTA gate declined them).
+  /// With leaf_tails_declined: the tile buckets (launches) the tails would have added (0: none).
   int32_t leaf_tail_buckets_added = 0;
+  /// With leaf_tails_declined: the queries that would still have two or more packs with the tails,
+  /// so partials to merge (0: none).
+  int32_t leaf_tail_merged_left = 0;
   WaveFill fill;                   ///< the wave fill's decision (step 3b; empty without KV split)
   std::vector<Decision> decisions; ///< every node with children, in walk order
 };
