@@ -6,8 +6,9 @@ the H200 run of main (../2026-12-05-head-suite/r3), divided by this folder's H10
 median, the lowest and the count below 50% over the 67 lines, and the changed lines. With
 --rule3: rule 3 of ../2026-12-05-leaf-tails (at most 8 tails a pack), whose stage-8 plan is A's on
 RULE3_A_PLAN too (`patlab plan W --hopper-tiles --take-leaves` of both binaries; line 61 keeps half
-its tails, counted here as A's).
-   predict_h200.py [--rule3]   (from this folder)"""
+its tails, counted here as A's). With --rule5: rule 5 (no tails that leave the merge), under
+which only RULE5_TAILS keep stage 8's tails.
+   predict_h200.py [--rule3 | --rule5]   (from this folder)"""
 import pathlib
 import statistics
 import sys
@@ -17,6 +18,7 @@ import bench_rows  # noqa: E402  (the bench files' reader, written once there)
 
 A_PLAN = {9, 10, 11, 12, 95, 98, 99, 100, 101}  # stage 8 without tails under the rule
 RULE3_A_PLAN = {5, 17, 33, 37, 61, 108}  # ... and under rule 3
+RULE5_TAILS = {48, 56}  # the only lines whose stage-8 plan keeps tails under rule 5
 if "--rule3" in sys.argv[1:]:
     A_PLAN |= RULE3_A_PLAN
 
@@ -28,7 +30,8 @@ for n, (run, stages) in sorted(h200.items()):
     if not bench_rows.issue12_line(run):
         continue
     ratio = 1.0
-    if n in with_tails and n in without and n not in A_PLAN:
+    rule5_a = "--rule5" in sys.argv[1:] and n not in RULE5_TAILS
+    if n in with_tails and n in without and n not in A_PLAN and not rule5_a:
         ratio = with_tails[n][1]["hopper"]["time_us"] / without[n][1]["hopper"]["time_us"]
     pct = stages["hopper"]["pct_copy"]
     old.append(pct)
