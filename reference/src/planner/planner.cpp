@@ -117,35 +117,36 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
     plan.packs = std::move(packs);
   }
 
-  // 3c. Leaf tails: a query's short last pack read by the pack before it, under a row mask.
-  //     The plan keeps them only if they remove at least leaf_tail_min_cut of its packs (its CTAs),
-  //     add no tile bucket (each bucket is a launch of its own) and leave no query with two packs
-  //     (so the merge goes); a min_cut of 0 keeps any.
+  // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
+  const auto tile_and_slot = [&](Plan& p) {
+    for (Pack& pack : p.packs) pack.tile = tile_for(pack, options, shape);
+    assign_slots(p, layout.num_requests());
+  };
+  tile_and_slot(plan);
+
+  // 3c. Leaf tails: a query's short last pack read by the pack before it, under a row mask, on a
+  //     copy of the plan tiled and slotted as above. The plan keeps them only if they remove at
+  //     least leaf_tail_min_cut of its packs (its CTAs), add no tile bucket (each bucket is a
+  //     launch of its own) and leave no query with two partials (so the merge goes); a min_cut of
+  //     0 keeps any.
   if (options.take_leaves) {
-    std::vector<Pack> with_tails = plan.packs;
-    const int32_t tails = take_leaves(with_tails, layout, options);
-    const double cut = 1.0 - static_cast<double>(with_tails.size()) / static_cast<double>(plan.packs.size());
-    const auto buckets = [&](const std::vector<Pack>& packs) {
-      std::vector<TileShape> tiles;
-      for (const Pack& p : packs) {
-        const TileShape t = tile_for(p, options, shape);
-        if (std::find(tiles.begin(), tiles.end(), t) == tiles.end()) tiles.push_back(t);
-      }
-      return static_cast<int32_t>(tiles.size());
+    Plan tailed;
+    tailed.packs = plan.packs;
+    const int32_t tails = take_leaves(tailed.packs, layout, options);
+    tile_and_slot(tailed);
+    const double cut = 1.0 - static_cast<double>(tailed.packs.size()) / static_cast<double>(plan.packs.size());
+    const auto buckets = [&](const Plan& p) {
+      return static_cast<int32_t>(bucket_launch_order(p, shape, BucketOrder::longest_pack, options.tiles).size());
     };
-    // Queries that would still have two or more packs, so partials to merge.
-    const auto merged = [&](const std::vector<Pack>& packs) {
-      std::vector<int32_t> count(static_cast<size_t>(layout.num_requests()), 0);
-      for (const Pack& p : packs)
-        for (int32_t q : p.queries) ++count[static_cast<size_t>(q)];
-      return static_cast<int32_t>(std::count_if(count.begin(), count.end(), [](int32_t c) { return c > 1; }));
+    const auto to_merge = [](const Plan& p) {
+      return static_cast<int32_t>(std::count_if(p.partials.begin(), p.partials.end(), [](int32_t k) { return k > 1; }));
     };
     const bool gated = options.leaf_tail_min_cut > 0;
-    const int32_t added = tails > 0 && gated ? buckets(with_tails) - buckets(plan.packs) : 0;
-    const int32_t merged_left = tails > 0 && gated ? merged(with_tails) : 0;
+    const int32_t added = tails > 0 && gated ? buckets(tailed) - buckets(plan) : 0;
+    const int32_t merged_left = tails > 0 && gated ? to_merge(tailed) : 0;
     if (tails > 0) out.leaf_tail_cut = cut;
     if (tails > 0 && (!gated || (cut >= options.leaf_tail_min_cut && added <= 0 && merged_left == 0))) {
-      plan.packs = std::move(with_tails);
+      plan = std::move(tailed);
       out.leaf_tails = tails;
     } else {
       out.leaf_tails_declined = tails;
@@ -154,9 +155,6 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
     }
   }
 
-  // 4. Tiles, and 5. slots: each query numbers its packs in plan order, which is token order.
-  for (Pack& p : plan.packs) p.tile = tile_for(p, options, shape);
-  assign_slots(plan, layout.num_requests());
   plan.strategy = strategy_name(options);
   return plan;
 }
