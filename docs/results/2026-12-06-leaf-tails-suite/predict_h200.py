@@ -21,6 +21,7 @@ RULE3_A_PLAN = {5, 17, 33, 37, 61, 108}  # ... and under rule 3
 RULE5_TAILS = {48, 56}  # the only lines whose stage-8 plan keeps tails under rule 5
 if "--rule3" in sys.argv[1:]:
     A_PLAN |= RULE3_A_PLAN
+rule5 = "--rule5" in sys.argv[1:]
 
 
 h200 = bench_rows.read_suite(["../2026-12-05-head-suite/r3"], ("hopper",))
@@ -30,8 +31,7 @@ for n, (run, stages) in sorted(h200.items()):
     if not bench_rows.issue12_line(run):
         continue
     ratio = 1.0
-    rule5_a = "--rule5" in sys.argv[1:] and n not in RULE5_TAILS
-    if n in with_tails and n in without and n not in A_PLAN and not rule5_a:
+    if n in with_tails and n in without and n not in A_PLAN and (not rule5 or n in RULE5_TAILS):
         ratio = with_tails[n][1]["hopper"]["time_us"] / without[n][1]["hopper"]["time_us"]
     pct = stages["hopper"]["pct_copy"]
     old.append(pct)

@@ -133,7 +133,7 @@ Plan make_plan(const PagedLayout& layout, const PlannerOptions& options, PlanInf
     Plan tailed;
     tailed.packs = plan.packs;
     const int32_t tails = take_leaves(tailed.packs, layout, options);
-    tile_and_slot(tailed);
+    if (tails > 0) tile_and_slot(tailed);
     const double cut = 1.0 - static_cast<double>(tailed.packs.size()) / static_cast<double>(plan.packs.size());
     const auto buckets = [&](const Plan& p) {
       return static_cast<int32_t>(bucket_launch_order(p, shape, BucketOrder::longest_pack, options.tiles).size());
