@@ -108,8 +108,10 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
 
   // [plan-traffic]
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
-  // and read (none for a query written directly), and the output written once.
-  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output);
+  // and read (none for a query written directly; o in 16 bits with --half-partials), and the
+  // output written once.
+  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output,
+                                      half_partials_ ? traffic::kHalfPartialOutElemBytes : traffic::kPartialOutElemBytes);
   // [plan-traffic]
 }
 

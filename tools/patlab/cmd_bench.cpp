@@ -150,6 +150,7 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.take_leaves = o.leaves.take;
   model.leaf_tail_rows = o.leaves.rows;
   model.leaf_tail_min_cut = o.leaves.min_cut;
+  model.half_partials = o.half_partials;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -180,6 +181,7 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   const Traffic traffic = traffic_model(L, plan);
   run.add({"device", "none"});
   run.add({"GPU stages skipped", skipped + " (" + device.reason + ")"});
+  if (o.half_partials) run.add({"partials' o (stages 4-9, --half-partials)", "16-bit (the output's type): in the model bytes"});
   run.add({"plan (" + std::to_string(kDefaultSms) + " SMs)",
            std::to_string(plan.packs.size()) + " packs x " + std::to_string(L.shape.num_kv_heads) + " KV heads, " +
                std::to_string(plan.total_partials()) + " partials; validator " +

@@ -34,6 +34,7 @@ struct PartialsView {
   bool o_half = false;              ///< o holds 16-bit values of the output type (half the bytes)
 };
 
+// [partial-pair]
 /// Two consecutive partial values at `p` as floats, read through L2 (ld.global.cg): a float2, or
 /// one 32-bit word of two 16-bit values.
 __device__ __forceinline__ float2 load_partial_pair(const float* p) { return __ldcg(reinterpret_cast<const float2*>(p)); }
@@ -43,6 +44,7 @@ template <typename P>
 __device__ __forceinline__ float2 load_partial_pair(const P* p) {
   return unpack2(__ldcg(reinterpret_cast<const unsigned int*>(p)), P{});
 }
+// [partial-pair]
 
 /// Threads of a merge CTA: one warp per query head, kMergeHeadsPerCta heads per CTA.
 inline constexpr int kMergeHeadsPerCta = 4;
