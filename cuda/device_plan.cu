@@ -84,7 +84,9 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   offsets_ = DeviceBuffer<int32_t>(offsets);
   merge_queries_ = DeviceBuffer<int32_t>(merge_queries);
   merge_count_ = static_cast<int>(merge_queries.size());
-  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D);
+  half_partials_ = batch.half_partials;
+  // fp32 o, or the output's 16-bit type in the same buffer's first half (--half-partials)
+  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D / (half_partials_ ? 2 : 1));
   partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads);
 
   args_.q = batch.q;
@@ -95,6 +97,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   args_.out = batch.out;
   args_.partial_o = partial_o_.get();
   args_.partial_lse = partial_lse_.get();
+  args_.partial_half = half_partials_;
   arrays_.point(args_);
   args_.geo = pool_geometry(shape_);
   args_.group = shape_.group();
@@ -105,8 +108,10 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
 
   // [plan-traffic]
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
-  // and read (none for a query written directly), and the output written once.
-  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output);
+  // and read (none for a query written directly; o in 16 bits with --half-partials), and the
+  // output written once.
+  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output,
+                                      half_partials_ ? traffic::kHalfPartialOutElemBytes : traffic::kPartialOutElemBytes);
   // [plan-traffic]
 }
 

@@ -29,6 +29,7 @@ void Runner::set_max_cluster(int) { no_cuda(); }
 void Runner::set_hopper_routing(const HopperRouting&) { no_cuda(); }
 void Runner::set_bucket_launch(BucketLaunch) { no_cuda(); }
 void Runner::set_take_leaves(bool, int, double) { no_cuda(); }
+void Runner::set_half_partials(bool) { no_cuda(); }
 void Runner::set_group_rows(int) { no_cuda(); }
 std::string Runner::unsupported(const std::string&) const { return kReason; }
 double Runner::prepare(const std::string&) { no_cuda(); }

@@ -238,6 +238,8 @@ void Runner::set_take_leaves(bool take, int max_rows, double min_cut) {
   impl_->batch.leaf_tail_min_cut = min_cut;
 }
 
+void Runner::set_half_partials(bool half) { impl_->batch.half_partials = half; }
+
 void Runner::set_group_rows(int rows) {
   packinfer::check_group_rows(rows);
   impl_->batch.group_rows = rows;

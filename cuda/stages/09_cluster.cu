@@ -196,9 +196,14 @@ __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const Clu
       const int src = __ffs(completed) - 1;
       completed &= completed - 1;
       const int r = __shfl_sync(0xffffffffu, request, src);
-      for (int h = warp; h < heads; h += kConsumerWarps)
-        merge_query_head<T, D>(work.partials.o, work.partials.lse, work.partials.offsets, r, h, heads, lane,
-                               static_cast<T*>(args.out));
+      for (int h = warp; h < heads; h += kConsumerWarps) {
+        if (work.partials.o_half)
+          merge_query_head<T, D, T>(static_cast<const T*>(work.partials.o), work.partials.lse, work.partials.offsets, r,
+                                    h, heads, lane, static_cast<T*>(args.out));
+        else
+          merge_query_head<T, D, float>(static_cast<const float*>(work.partials.o), work.partials.lse,
+                                        work.partials.offsets, r, h, heads, lane, static_cast<T*>(args.out));
+      }
     }
     if (done) work.merge_arrivals[static_cast<int64_t>(request) * kConsumerWarps + warp] = 0;
   }

@@ -48,6 +48,9 @@ TEST_CASE("traffic: the per-element bytes, counted by hand") {
   CHECK(traffic::query_bytes(32, 128) == 8192);            // 32 heads x 128 x 2 bytes
   CHECK(traffic::partial_bytes(32, 128) == 16512);         // 32 heads x (128 x 4 + 4) bytes
   CHECK(traffic::partials_round_trip_bytes(32, 128, 3) == 3 * 2 * 16512);
+  // --half-partials: o in 16 bits, the lse still fp32: 32 heads x (128 x 2 + 4) bytes
+  CHECK(traffic::partial_bytes(32, 128, traffic::kHalfPartialOutElemBytes) == 8320);
+  CHECK(traffic::partials_round_trip_bytes(32, 128, 3, traffic::kHalfPartialOutElemBytes) == 3 * 2 * 8320);
   CHECK(traffic::extra_partial_bytes(32, 128) == 8192 + 2 * 16512);
   CHECK(traffic::extra_partial_bytes(64, 128) == 64 * 1288);  // chapter 02's large-group example
   CHECK(traffic::q_and_out_bytes(32, 128, 3) == 2 * 3 * 8192);
@@ -87,6 +90,8 @@ TEST_CASE("traffic: a plan's bytes, counted by hand") {
   const int64_t out = 2 * 8192;             // the output, once per request
   CHECK(traffic::plan_bytes(L, plan, false) == kv + q + partials + out);
   CHECK(traffic::plan_bytes(L, plan, true) == kv + q + partials + out);  // no query has a single pack
+  // 16-bit partials (--half-partials): each of the four round trips moves 32 x (128 x 2 + 4) bytes
+  CHECK(traffic::plan_bytes(L, plan, true, traffic::kHalfPartialOutElemBytes) == kv + q + 4 * 2 * 8320 + out);
   SECTION("a query with a single pack writes its output directly only with direct output") {
     Plan whole;
     whole.packs = {pack_of({0}, 0, 48), pack_of({1}, 0, 48)};
@@ -187,6 +192,35 @@ TEST_CASE("stage bytes: every GPU stage of the registry has a byte model") {
   CHECK(stage_traffic("packed", L, o).bytes < traffic::per_request_bytes(L) / 4);
   require_error([&] { stage_traffic("oracle", L, o); }, "not a GPU stage");
   require_error([&] { stage_traffic("nosuch", L, o); }, "not a GPU stage");
+}
+
+TEST_CASE("stage bytes: --half-partials halves stages 4-9's partial o bytes and keeps their plans") {
+  const PagedLayout L = build_layout(parse_tree_spec("1,16_4096,256"), shape_of(32, 8, 128, 16), true, 1);
+  StageTrafficOptions fp32, half;
+  half.half_partials = true;
+  // What 16 bits save per partial: the o's d values per query head, 2 bytes each, both trips.
+  const int64_t saved_per_partial = traffic::partials_round_trip_bytes(32, 128, 1) -
+                                    traffic::partials_round_trip_bytes(32, 128, 1, traffic::kHalfPartialOutElemBytes);
+  REQUIRE(saved_per_partial == 2 * 32 * 128 * 2);
+  for (const char* slug : {"packed", "multitile", "multistream", "pat", "hopper"}) {
+    INFO("stage " << slug);
+    StagePlanConfig a, b;
+    REQUIRE(plan_stage_config(slug, L.shape, fp32, a));
+    REQUIRE(plan_stage_config(slug, L.shape, half, b));
+    CHECK(a.partial_o_bytes == traffic::kPartialOutElemBytes);
+    CHECK(b.partial_o_bytes == traffic::kHalfPartialOutElemBytes);
+    const Plan plan = make_plan(L, a.planner);
+    CHECK(plan_difference(make_plan(L, b.planner), plan).empty());  // the option moves bytes, not packs
+    int64_t slots = 0;
+    for (int32_t k : plan.partials) slots += (a.direct_output && k == 1) ? 0 : k;
+    CHECK(stage_traffic(slug, L, fp32).bytes - stage_traffic(slug, L, half).bytes == slots * saved_per_partial);
+  }
+  // Stage 9 plans as stage 8 on its own slots; its partials shrink alike. Stages 1-3 and 10 keep fp32.
+  CHECK(stage_traffic("cluster", L, half).bytes < stage_traffic("cluster", L, fp32).bytes);
+  for (const char* slug : {"naive", "gqa", "splitkv", "packinfer"}) {
+    INFO("stage " << slug);
+    CHECK(stage_traffic(slug, L, half).bytes == stage_traffic(slug, L, fp32).bytes);
+  }
 }
 
 TEST_CASE("stage bytes: the plan stages' configurations") {

@@ -38,6 +38,7 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   o.take_leaves = c.take_leaves;
   o.leaf_tail_rows = c.leaf_tail_rows;
   o.leaf_tail_min_cut = c.leaf_tail_min_cut;
+  o.half_partials = c.half_partials;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -60,6 +61,7 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_bucket_launch(c.bucket_launch);
   runner.set_group_rows(c.group_rows);
   runner.set_take_leaves(c.take_leaves, c.leaf_tail_rows, c.leaf_tail_min_cut);
+  runner.set_half_partials(c.half_partials);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;
@@ -78,6 +80,14 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
 }
 
 }  // namespace
+
+std::vector<Case> with_half_partials(std::vector<Case> cases) {
+  for (Case& c : cases) {
+    c.name += ", 16-bit partials";
+    c.half_partials = true;
+  }
+  return cases;
+}
 
 std::vector<Case> with_gated_buckets(std::vector<Case> cases) {
   for (Case& c : cases) {

@@ -59,6 +59,7 @@ struct BenchOptions {
   HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv ... --hopper-min-piece
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
   LeafTailFlags leaves;                         ///< stages 7-8: --take-leaves, --tail-rows, --tail-min-cut
+  bool half_partials = false;                   ///< stages 4-9: --half-partials
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file
@@ -149,6 +150,7 @@ Table prediction_table(const PagedLayout& L, const std::vector<std::string>& sta
   model.take_leaves = o.leaves.take;
   model.leaf_tail_rows = o.leaves.rows;
   model.leaf_tail_min_cut = o.leaves.min_cut;
+  model.half_partials = o.half_partials;
   Table t;
   t.title = "prediction";
   t.columns = {"stage", "model_bytes", "bandwidth_GBs", "predicted_us", "notes"};
@@ -179,6 +181,7 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   const Traffic traffic = traffic_model(L, plan);
   run.add({"device", "none"});
   run.add({"GPU stages skipped", skipped + " (" + device.reason + ")"});
+  if (o.half_partials) run.add({"partials' o (stages 4-9, --half-partials)", "16-bit (the output's type): in the model bytes"});
   run.add({"plan (" + std::to_string(kDefaultSms) + " SMs)",
            std::to_string(plan.packs.size()) + " packs x " + std::to_string(L.shape.num_kv_heads) + " KV heads, " +
                std::to_string(plan.total_partials()) + " partials; validator " +
@@ -291,6 +294,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
            o.leaves.take ? "taken in packs of up to " + std::to_string(o.leaves.rows) + " rows where they remove " +
                                Cell::num(100 * o.leaves.min_cut, 0).text + "% of the CTAs or more"
                          : "off"});
+  run.add({"partials' o (stages 4-9, --half-partials)", o.half_partials ? "16-bit (the output's type)" : "fp32"});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
@@ -393,6 +397,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_hopper_routing(o.hopper.routing);
   runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
   runner.set_take_leaves(o.leaves.take, o.leaves.rows, o.leaves.min_cut);
+  runner.set_half_partials(o.half_partials);
   progress("measuring device-to-device copy bandwidth");
   const double copy_gbs = runner.copy_bandwidth_gbs();
   Table run = run_table(choice, L);
@@ -455,6 +460,9 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
                  "chapter 16)")
       ->capture_default_str();
   add_leaf_tails(cmd, o.leaves);
+  cmd.add_flag("--half-partials", o.half_partials,
+               "Stages 4-9: store the partials' o in the output's 16-bit type instead of fp32 (half their bytes; "
+               "lse stays fp32), as vLLM's paged attention v2 keeps its partial outputs (tutorial chapter 17)");
   cmd.add_option_function<double>(
          "--bandwidth",
          [&o](double gbs) {

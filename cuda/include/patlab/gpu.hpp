@@ -162,6 +162,9 @@ class Runner {
   /// `min_cut` of the plan's CTAs (PlannerOptions::leaf_tail_min_cut). The planner checks the
   /// values. Applies to stages prepared afterwards.
   void set_take_leaves(bool take, int max_rows = kLeafTailRows, double min_cut = kTailMinCtaCut);
+  /// Stages 4-9 store their partials' o in the output's 16-bit type instead of fp32
+  /// (DeviceBatch::half_partials; off by default). Applies to stages prepared afterwards.
+  void set_half_partials(bool half);
   /// Stage 10's kernel instance: its row cap, 16 or 64 (0 restores the default: its model
   /// chooses, packinfer::choose_group_instance()). Throws Error(usage) for another value. Applies
   /// to stages prepared afterwards.

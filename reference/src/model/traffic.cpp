@@ -27,7 +27,7 @@ int64_t chunked_bytes(const PagedLayout& L, int64_t partials) {
 
 int64_t unique_bytes(const PagedLayout& L) { return L.unique_kv_bytes() + L.q_and_out_bytes(); }
 
-int64_t plan_bytes(const PagedLayout& L, const Plan& plan, bool direct_output) {
+int64_t plan_bytes(const PagedLayout& L, const Plan& plan, bool direct_output, int partial_o_bytes) {
   const Shape& s = L.shape;
   // [plan bytes]
   int64_t kv_tokens = 0, gathered = 0, slots = 0;
@@ -39,7 +39,7 @@ int64_t plan_bytes(const PagedLayout& L, const Plan& plan, bool direct_output) {
     if (!(direct_output && k == 1)) slots += k;  // a query alone in one pack writes the output directly
   const int64_t q_row = query_bytes(s.num_q_heads, s.head_dim);
   return kv_tokens * s.kv_bytes_per_token() + gathered * q_row +
-         partials_round_trip_bytes(s.num_q_heads, s.head_dim, slots) + int64_t{L.num_requests()} * q_row;
+         partials_round_trip_bytes(s.num_q_heads, s.head_dim, slots, partial_o_bytes) + int64_t{L.num_requests()} * q_row;
   // [plan bytes]
 }
 

@@ -38,7 +38,7 @@ StageTraffic chunked_traffic(const PagedLayout& L, const StageTrafficOptions& o)
 StageTraffic plan_traffic(const PagedLayout& L, const StagePlanConfig& c) {
   const Plan plan = make_plan(L, c.planner);
   StageTraffic t;
-  t.bytes = traffic::plan_bytes(L, plan, c.direct_output);
+  t.bytes = traffic::plan_bytes(L, plan, c.direct_output, c.partial_o_bytes);
   t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + ", " +
             std::to_string(plan.total_partials()) + " partials";
   return t;
@@ -78,7 +78,8 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
   int64_t multicast = 0;
   for (const PackGroup& g : clusters.groups) multicast += g.cluster > 1;
   StageTraffic t;
-  t.bytes = traffic::plan_bytes(L, plan, c.direct_output) - (clusters.kv_bytes_alone - clusters.kv_bytes_clustered);
+  t.bytes = traffic::plan_bytes(L, plan, c.direct_output, c.partial_o_bytes) -
+            (clusters.kv_bytes_alone - clusters.kv_bytes_clustered);
   t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + " in clusters of up to " +
             std::to_string(clusters.launch_cluster) + ", " + std::to_string(multicast) + " of " +
             std::to_string(clusters.groups.size()) + " pack groups multicast, " + std::to_string(plan.total_partials()) +
@@ -97,6 +98,7 @@ bool plan_stage_config(const std::string& slug, const Shape& shape, const StageT
   p.ctas_per_sm = options.pack_ctas_per_sm;
   p.fill_window_waves = options.fill_window_waves;
   p.max_cluster = options.max_cluster;
+  config.partial_o_bytes = options.half_partials ? traffic::kHalfPartialOutElemBytes : traffic::kPartialOutElemBytes;
   if (slug == "packed") {
     p.tiles = TilePolicy::fixed;
     p.fixed_tile = kPackedTile;

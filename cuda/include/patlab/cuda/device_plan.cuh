@@ -65,7 +65,7 @@ class DevicePlan {
   void merge(cudaStream_t stream) const;
   /// Where the kernels write partials, with each request's first slot: what the merge reads
   /// (stage 9 merges inside its attention kernel from it).
-  PartialsView partials_view() const { return {partial_o_.get(), partial_lse_.get(), offsets_.get()}; }
+  PartialsView partials_view() const { return {partial_o_.get(), partial_lse_.get(), offsets_.get(), half_partials_}; }
   /// The partial buffers (o and lse), which every run writes before the merge reads them.
   std::vector<DeviceSpan> partials() const { return {partial_o_.span(), partial_lse_.span()}; }
   /// HBM bytes of this plan: each pack's K/V once per KV head, q gathered per pack, partials
@@ -83,6 +83,7 @@ class DevicePlan {
   DeviceBuffer<int32_t> offsets_, merge_queries_;
   DeviceBuffer<float> partial_o_, partial_lse_;
   int merge_count_ = 0;
+  bool half_partials_ = false;  ///< partial o in the output's 16-bit type (DeviceBatch::half_partials)
   int64_t partials_ = 0;
   int64_t packs_ = 0;
   int64_t traffic_bytes_ = 0;

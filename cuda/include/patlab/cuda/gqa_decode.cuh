@@ -180,7 +180,7 @@ __device__ void gqa_decode_range(const T* __restrict__ q_group,  // q of head kv
         store8(sink.out + row * D + p * kVecElems, o);
       } else {
         const int64_t slot_row = static_cast<int64_t>(sink.slot) * num_q_heads + (row % num_q_heads);
-        total.write_partial(o, sink.partials.o + slot_row * D + p * kVecElems, sink.partials.lse + slot_row, p == 0);
+        total.write_partial(o, static_cast<float*>(sink.partials.o) + slot_row * D + p * kVecElems, sink.partials.lse + slot_row, p == 0);
       }
     }
     __syncthreads();  // the next round parks over these states

@@ -2,7 +2,8 @@
 /// @brief Partials and the merge kernel (introduced by stage 3, used by stages 4-7).
 ///
 /// A partial is the merge state of one (query, query head) over part of its keys: `o`
-/// normalised by its own softmax sum (fp32) and `lse` = log(sum exp(score)) (natural log,
+/// normalised by its own softmax sum (fp32, or the output's 16-bit type where the stage stores
+/// half-width partials: PartialsView::o_half) and `lse` = log(sum exp(score)) (natural log,
 /// fp32). Query r owns the slots [offsets[r], offsets[r + 1]); partials are laid out
 /// `o[slot][Hq][D]`, `lse[slot][Hq]`. The merge of a query's slots is
 ///   M = max lse_i;  lse = M + log(sum exp(lse_i - M));  o = sum exp(lse_i - lse) o_i,
@@ -27,10 +28,23 @@ namespace patlab::cuda {
 
 /// Where a kernel writes partials.
 struct PartialsView {
-  float* o = nullptr;               ///< [slots, Hq, D]
+  void* o = nullptr;                ///< [slots, Hq, D]: float, or the output type T where o_half
   float* lse = nullptr;             ///< [slots, Hq]
   const int32_t* offsets = nullptr; ///< [requests + 1]: first slot of each request
+  bool o_half = false;              ///< o holds 16-bit values of the output type (half the bytes)
 };
+
+// [partial-pair]
+/// Two consecutive partial values at `p` as floats, read through L2 (ld.global.cg): a float2, or
+/// one 32-bit word of two 16-bit values.
+__device__ __forceinline__ float2 load_partial_pair(const float* p) { return __ldcg(reinterpret_cast<const float2*>(p)); }
+/// The same for a 16-bit partial (`__half` or `__nv_bfloat16`).
+/// @tparam P storage type of the partial's o (__half or __nv_bfloat16)
+template <typename P>
+__device__ __forceinline__ float2 load_partial_pair(const P* p) {
+  return unpack2(__ldcg(reinterpret_cast<const unsigned int*>(p)), P{});
+}
+// [partial-pair]
 
 /// Threads of a merge CTA: one warp per query head, kMergeHeadsPerCta heads per CTA.
 inline constexpr int kMergeHeadsPerCta = 4;
@@ -53,8 +67,9 @@ inline constexpr int kMergeEarlySlots = 4;
 /// merge).
 /// @tparam T storage type of the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64, 128 or 256: a multiple of 64)
-template <typename T, int D>
-__device__ __forceinline__ void merge_query_head(const float* __restrict__ o, const float* __restrict__ lse,
+/// @tparam P storage type of the partials' o: float, or T (PartialsView::o_half)
+template <typename T, int D, typename P = float>
+__device__ __forceinline__ void merge_query_head(const P* __restrict__ o, const float* __restrict__ lse,
                                                  const int32_t* __restrict__ offsets, int query, int head,
                                                  int num_heads, int lane, T* __restrict__ out) {
   static_assert(D % 64 == 0, "each lane merges D/32 consecutive elements, an even number");
@@ -72,7 +87,7 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
   for (int i = 0; i < kMergeEarlySlots; ++i)
 #pragma unroll
     for (int e = 0; e < kPerLane; e += 2)
-      early_o[i][e / 2] = i < early ? __ldcg(reinterpret_cast<const float2*>(slot_o(first + i) + e)) : float2{0.f, 0.f};
+      early_o[i][e / 2] = i < early ? load_partial_pair(slot_o(first + i) + e) : float2{0.f, 0.f};
   SoftmaxRow<NaturalDomain> merged;  // the scalar part of the merged state; empty without slots
   bool unwritten = false;  // a NaN lse: a slot no kernel wrote (checked runs poison the partials)
   for (int s = first + lane; s < last; s += 32) {
@@ -107,10 +122,10 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
 #pragma unroll 4
       for (int i = 0; i < count; ++i) {
         const float w = __shfl_sync(kAll, mine, i);
-        const float* src = slot_o(base + i);
+        const P* src = slot_o(base + i);
 #pragma unroll
         for (int e = 0; e < kPerLane; e += 2) {
-          const float2 v = __ldcg(reinterpret_cast<const float2*>(src + e));
+          const float2 v = load_partial_pair(src + e);
           acc[e] += w * v.x;
           acc[e + 1] += w * v.y;
         }
@@ -130,19 +145,21 @@ __device__ __forceinline__ void merge_query_head(const float* __restrict__ o, co
 /// kMergeHeadsPerCta, one warp per head (merge_query_head()).
 /// @tparam T storage type of the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64, 128 or 256: a multiple of 64)
-template <typename T, int D>
+/// @tparam P storage type of the partials' o: float, or T (PartialsView::o_half)
+template <typename T, int D, typename P>
 __global__ void __launch_bounds__(32 * kMergeHeadsPerCta)
-    merge_partials_kernel(const float* __restrict__ o, const float* __restrict__ lse,
+    merge_partials_kernel(const P* __restrict__ o, const float* __restrict__ lse,
                           const int32_t* __restrict__ offsets, const int32_t* __restrict__ queries, int num_heads,
                           T* __restrict__ out) {
   const int query = queries ? queries[blockIdx.x] : static_cast<int>(blockIdx.x);
   const int head = blockIdx.y * kMergeHeadsPerCta + threadIdx.x / 32;
   if (head >= num_heads) return;
-  merge_query_head<T, D>(o, lse, offsets, query, head, num_heads, threadIdx.x % 32, out);
+  merge_query_head<T, D, P>(o, lse, offsets, query, head, num_heads, threadIdx.x % 32, out);
 }
 // [merge-kernel]
 
-/// Launches merge_partials_kernel for `count` queries (all when `queries` is null).
+/// Launches merge_partials_kernel for `count` queries (all when `queries` is null), the instance
+/// that reads `p`'s o as it is stored (float, or T where p.o_half).
 /// @tparam T storage type of the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64, 128 or 256: a multiple of 64)
 template <typename T, int D>
@@ -150,8 +167,12 @@ void launch_merge(const PartialsView& p, const int32_t* queries, int count, int 
                   cudaStream_t stream) {
   if (count == 0) return;
   const dim3 grid(count, (num_heads + kMergeHeadsPerCta - 1) / kMergeHeadsPerCta);
-  merge_partials_kernel<T, D><<<grid, 32 * kMergeHeadsPerCta, 0, stream>>>(p.o, p.lse, p.offsets, queries, num_heads,
-                                                                          static_cast<T*>(out));
+  if (p.o_half)
+    merge_partials_kernel<T, D, T><<<grid, 32 * kMergeHeadsPerCta, 0, stream>>>(
+        static_cast<const T*>(p.o), p.lse, p.offsets, queries, num_heads, static_cast<T*>(out));
+  else
+    merge_partials_kernel<T, D, float><<<grid, 32 * kMergeHeadsPerCta, 0, stream>>>(
+        static_cast<const float*>(p.o), p.lse, p.offsets, queries, num_heads, static_cast<T*>(out));
   PATLAB_CUDA_CHECK_LAUNCH();
 }
 

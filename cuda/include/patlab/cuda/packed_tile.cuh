@@ -57,8 +57,9 @@ struct PackKernelArgs {
   float k_scale = 1.0f;          ///< per-tensor K scale (fp8 KV cache; 1 otherwise)
   float v_scale = 1.0f;          ///< per-tensor V scale (fp8 KV cache; 1 otherwise)
   void* out = nullptr;           ///< [requests, Hq, D]
-  float* partial_o = nullptr;    ///< [slots, Hq, D]
+  void* partial_o = nullptr;     ///< [slots, Hq, D]: float, or T where partial_half
   float* partial_lse = nullptr;  ///< [slots, Hq]
+  bool partial_half = false;     ///< partial_o holds the output's 16-bit type (PartialsView::o_half)
   const int32_t* query_begin = nullptr;  ///< [packs + 1]: the pack's entries in queries/slots
   const int32_t* queries = nullptr;      ///< request of each (pack, query)
   const int32_t* slots = nullptr;        ///< global partial slot of each (pack, query), -1: write the output
@@ -754,10 +755,17 @@ __device__ __forceinline__ void write_rows(const PackKernelArgs& args, int first
         *reinterpret_cast<uint32_t*>(dst + dim(dt)) = pack2(value(dt, 0), value(dt, 1), T{});
     } else {
       const int64_t row = static_cast<int64_t>(slot) * args.num_q_heads + head;
-      float* dst = args.partial_o + row * D;
+      if (args.partial_half) {
+        T* dst = static_cast<T*>(args.partial_o) + row * D;
 #pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<float2*>(dst + dim(dt)) = make_float2(value(dt, 0), value(dt, 1));
+        for (int dt = 0; dt < D / 8; ++dt)
+          *reinterpret_cast<uint32_t*>(dst + dim(dt)) = pack2(value(dt, 0), value(dt, 1), T{});
+      } else {
+        float* dst = static_cast<float*>(args.partial_o) + row * D;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt)
+          *reinterpret_cast<float2*>(dst + dim(dt)) = make_float2(value(dt, 0), value(dt, 1));
+      }
       if (lane % 4 == 0) args.partial_lse[row] = row_state[i].partial_lse();
     }
   }

@@ -26,6 +26,9 @@ namespace traffic {
 inline constexpr int kStorageBytes = 2;
 /// Bytes of one element of a partial output (fp32).
 inline constexpr int kPartialOutElemBytes = 4;
+/// Bytes of one element of a partial output stored in the output's 16-bit type (stages 4-9 with
+/// `--half-partials`).
+inline constexpr int kHalfPartialOutElemBytes = 2;
 /// Bytes of one partial lse (fp32).
 inline constexpr int kPartialLseBytes = 4;
 /// Times a partial crosses HBM: written by its pack, read by the merge.
@@ -42,13 +45,16 @@ constexpr int64_t kv_bytes_per_token(int num_kv_heads, int head_dim, int kv_elem
 }
 /// q of one query over all `num_q_heads` query heads; also one query's output row.
 constexpr int64_t query_bytes(int num_q_heads, int head_dim) { return int64_t{num_q_heads} * head_dim * kStorageBytes; }
-/// One partial of one query over all its heads: fp32 `o` (head_dim elements) and `lse` per head.
-constexpr int64_t partial_bytes(int num_q_heads, int head_dim) {
-  return int64_t{num_q_heads} * (int64_t{head_dim} * kPartialOutElemBytes + kPartialLseBytes);
+/// One partial of one query over all its heads: `o` (head_dim elements of `o_elem_bytes`, fp32
+/// unless a stage stores them in 16 bits) and an fp32 `lse` per head.
+constexpr int64_t partial_bytes(int num_q_heads, int head_dim, int o_elem_bytes = kPartialOutElemBytes) {
+  return int64_t{num_q_heads} * (int64_t{head_dim} * o_elem_bytes + kPartialLseBytes);
 }
-/// `partials` partials written by their packs and read back by the merge.
-constexpr int64_t partials_round_trip_bytes(int num_q_heads, int head_dim, int64_t partials) {
-  return partials * kPartialTrips * partial_bytes(num_q_heads, head_dim);
+/// `partials` partials written by their packs and read back by the merge (`o` elements of
+/// `o_elem_bytes`).
+constexpr int64_t partials_round_trip_bytes(int num_q_heads, int head_dim, int64_t partials,
+                                            int o_elem_bytes = kPartialOutElemBytes) {
+  return partials * kPartialTrips * partial_bytes(num_q_heads, head_dim, o_elem_bytes);
 }
 /// What one more partial costs a query (the planner's `extra_partial_bytes`): q gathered once
 /// more by the extra pack, and the partial's round trip.
@@ -71,9 +77,11 @@ int64_t chunked_bytes(const PagedLayout& layout, int64_t partials);
 /// The floor: K/V of distinct blocks once, plus q and the output.
 int64_t unique_bytes(const PagedLayout& layout);
 /// A plan (stages 4-7): each pack's K/V once (all KV heads), q of each of its queries, the
-/// output written once per request, and the round trip of every partial slot. With
-/// `direct_output` a query with a single pack is written by that pack and has no partial.
-int64_t plan_bytes(const PagedLayout& layout, const Plan& plan, bool direct_output);
+/// output written once per request, and the round trip of every partial slot (`o` elements of
+/// `partial_o_bytes`: fp32, or 16-bit with `--half-partials`). With `direct_output` a query with
+/// a single pack is written by that pack and has no partial.
+int64_t plan_bytes(const PagedLayout& layout, const Plan& plan, bool direct_output,
+                   int partial_o_bytes = kPartialOutElemBytes);
 
 /// Predicted time in microseconds of moving `bytes` at `gbs` GB/s (10^9 bytes per second): the
 /// bytes-over-bandwidth model, blind to launch latency and to how well a kernel overlaps.

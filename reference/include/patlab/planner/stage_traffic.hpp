@@ -18,6 +18,7 @@
 #include <string>
 
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/planner.hpp"
 
 namespace patlab {
@@ -37,6 +38,8 @@ struct StageTrafficOptions {
   bool take_leaves = false;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails)
   int leaf_tail_rows = kLeafTailRows;         ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
+  /// stages 4-9: partials' o in 16 bits (`--half-partials`): their bytes, not their plans
+  bool half_partials = false;
 };
 
 /// A stage's plan configuration (stages 4-8): the planner's options and whether queries with a
@@ -44,6 +47,10 @@ struct StageTrafficOptions {
 struct StagePlanConfig {
   PlannerOptions planner;       ///< the options the stage runs make_plan() with
   bool direct_output = false;   ///< a query with a single pack is written by that pack and has no partial
+  /// bytes of one element of a partial's o: traffic::kPartialOutElemBytes, or
+  /// kHalfPartialOutElemBytes with StageTrafficOptions::half_partials (the planner prices partials
+  /// at fp32 either way, so the option changes the bytes, not the plan)
+  int partial_o_bytes = traffic::kPartialOutElemBytes;
 };
 
 /// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat, hopper) on
