@@ -39,6 +39,7 @@ Timing Runner::time(const std::string&, const TimingOptions&) { no_cuda(); }
 Timing Runner::time_graph(const std::string&, const TimingOptions&) { no_cuda(); }
 int64_t Runner::model_bytes(const std::string&) const { no_cuda(); }
 std::string Runner::notes(const std::string&) const { no_cuda(); }
+PartialSplit Runner::half_partial_split(const std::string&) const { no_cuda(); }
 bool Runner::planner_options(const std::string&, PlannerOptions&) const { no_cuda(); }
 CtaTrace Runner::trace_ctas(const std::string&, int) { no_cuda(); }
 void Runner::release(const std::string&) { no_cuda(); }

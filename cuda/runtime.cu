@@ -294,6 +294,7 @@ Timing Runner::time_graph(const std::string& slug, const TimingOptions& options)
 int64_t Runner::model_bytes(const std::string& slug) const { return impl_->stage(slug).model_bytes(); }
 
 std::string Runner::notes(const std::string& slug) const { return impl_->stage(slug).notes(); }
+PartialSplit Runner::half_partial_split(const std::string& slug) const { return impl_->stage(slug).half_partial_split(); }
 
 bool Runner::planner_options(const std::string& slug, PlannerOptions& options) const {
   return impl_->stage(slug).planner_options(impl_->batch, options);

@@ -217,6 +217,7 @@ class HopperStage final : public Stage {
     return plan_.describe() + ", sm_90a kernel (TMA ring, wgmma)" + occupancy_ + launcher_.notes();
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
+  PartialSplit half_partial_split() const override { return plan_.half_partial_split(); }
 
  private:
   /// Raises the shared-memory limit of the stage-8 instance for `rows`-row tiles (its tails

@@ -478,6 +478,7 @@ class ClusterStage final : public Stage {
            " pack groups multicast, merge folded in";
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
+  PartialSplit half_partial_split() const override { return plan_.half_partial_split(); }
 
  private:
   /// Raises the kernel's shared-memory limit (or refuses a device with too little) and returns

@@ -1,6 +1,7 @@
 // The float64 oracle against a second, deliberately plain implementation (loops over the block
 // tables, softmax straight from its definition, no Eigen); attention executed pack by pack and
 // merged against the naive oracle; the kernels' precision emulation within the dtype tolerance.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -177,6 +178,84 @@ TEST_CASE("packed_attention: a shared-prefix pack plus per-request packs") {
     require_error([&] { chunked_plan(w.layout, 0); }, "chunk size 0 must be a positive multiple of the page size 16");
     require_error([&] { chunked_plan(w.layout, 24); }, "chunk size 24 must be a positive multiple");
   }
+}
+
+TEST_CASE("plan_partial_split: each slot's keys, ranges and leaf tails") {
+  const Preset p = find_preset("tiny");  // 4 requests of 137 tokens, a 96-token prefix
+  const Workload w = make_workload(preset_tree(p), p.shape, kSeed, true);
+  Plan plan;
+  plan.partials = {2, 2, 1, 1};
+  Pack shared;
+  shared.queries = {0, 1, 2, 3};
+  shared.slots = {1, 0, 0, 0};
+  shared.token_begin = 0;
+  shared.kv_len = 96;
+  PackTail t2, t3;  // requests 2 and 3 read their own 41 tokens as tails of the shared pack
+  t2.entry = 2;
+  t2.kv_len = 41;
+  t3.entry = 3;
+  t3.kv_len = 41;
+  shared.tails = {t2, t3};
+  plan.packs.push_back(shared);
+  for (int r = 0; r < 2; ++r) {
+    Pack own;
+    own.queries = {r};
+    own.slots = {r == 0 ? 0 : 1};
+    own.token_begin = 96;
+    own.kv_len = 41;
+    plan.packs.push_back(own);
+  }
+  const PartialSplit split = plan_partial_split(plan, w.layout);
+  REQUIRE(split.size() == 4);
+  CHECK(split[0] == std::vector<PartialKeys>{{{96, 137}}, {{0, 96}}});
+  CHECK(split[1] == std::vector<PartialKeys>{{{0, 96}}, {{96, 137}}});
+  CHECK(split[2] == std::vector<PartialKeys>{{{0, 96}, {96, 137}}});
+  CHECK(split[3] == std::vector<PartialKeys>{{{0, 96}, {96, 137}}});
+  Plan bad = plan;
+  bad.packs[1].slots = {2};
+  require_error([&] { plan_partial_split(bad, w.layout); }, "a pack writes a slot the plan does not have");
+  bad = plan;
+  bad.partials = {2, 2, 1};
+  require_error([&] { plan_partial_split(bad, w.layout); }, "partial counts are not the layout's requests");
+}
+
+TEST_CASE("emulated_attention with 16-bit partials: one partial a query is the plain emulation, more add their roundings") {
+  INFO("seed " << kSeed);
+  for (const Shape& s : shapes())
+    for (const TokenTree& t : trees()) {
+      CAPTURE(s.describe(), t.description);
+      const Workload w = make_workload(t, s, kSeed, true);
+      const AttentionResult plain = emulated_attention(w);
+      // One partial per request (or none listed): bit for bit the plain emulation.
+      PartialSplit whole(static_cast<size_t>(w.num_requests()));
+      for (int r = 0; r < w.num_requests(); ++r) whole[static_cast<size_t>(r)] = {{{0, w.layout.lengths[static_cast<size_t>(r)]}}};
+      CHECK(emulated_attention(w, whole).o == plain.o);
+      CHECK(emulated_attention(w, PartialSplit(static_cast<size_t>(w.num_requests()))).o == plain.o);
+      // A stage's chunked plan (16-token chunks): its partials rounded, merged in float32. Still
+      // within the dtype's tolerance of the oracle, and no longer the plain emulation where a
+      // request has more than one chunk.
+      const Plan chunks = chunked_plan(w.layout, s.page_size);
+      const AttentionResult cut = emulated_attention(w, plan_partial_split(chunks, w.layout));
+      const AttentionResult naive = naive_attention(w);
+      const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
+      int64_t outside = 0;
+      for (size_t i = 0; i < naive.o.size(); ++i)
+        outside += std::fabs(cut.o[i] - naive.o[i]) > tol.atol + tol.rtol * std::fabs(naive.o[i]);
+      CHECK(outside == 0);
+      for (size_t i = 0; i < naive.lse.size(); ++i) REQUIRE(std::fabs(cut.lse[i] - naive.lse[i]) < 1e-4);
+      const bool any_cut = std::any_of(w.layout.lengths.begin(), w.layout.lengths.end(),
+                                       [&](int32_t len) { return len > s.page_size; });
+      CHECK((cut.o != plain.o) == any_cut);
+    }
+  const Preset p = find_preset("tiny");
+  const Workload w = make_workload(preset_tree(p), p.shape, kSeed, true);
+  PartialSplit bad(3);
+  require_error([&] { emulated_attention(w, bad); }, "the partial split has 3 requests, the workload 4");
+  bad = PartialSplit(4);
+  bad[1] = {{{0, 96}}, {{96, 138}}};
+  require_error([&] { emulated_attention(w, bad); }, "a partial's keys lie outside request 1");
+  bad[1] = {{{0, 96}}, {{90, 137}}};
+  require_error([&] { emulated_attention(w, bad); }, "the partials of request 1 do not cover its keys once");
 }
 
 TEST_CASE("emulated_attention is within the dtype tolerance of naive_attention") {

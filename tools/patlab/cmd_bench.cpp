@@ -298,10 +298,13 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 
-/// One stage on the device: prepare (plan time), check against the oracle unless --no-check,
-/// then time eager launches and a graph replay. A stage that fails its check is not timed.
-Row measure_stage(gpu::Runner& runner, const std::string& slug, const Reference& ref, const PagedLayout& L,
+/// One stage on the device: prepare (plan time), check against the oracle unless --no-check
+/// (a stage with 16-bit partials against the emulation of its plan's partials:
+/// reference_for_partials()), then time eager launches and a graph replay. A stage that fails its
+/// check is not timed.
+Row measure_stage(gpu::Runner& runner, const std::string& slug, const Workload& w, const Reference& ref,
                   const gpu::TimingOptions& timing, const BenchOptions& o) {
+  const PagedLayout& L = w.layout;
   Row row;
   row.stage = slug;
   const std::string why = runner.unsupported(slug);
@@ -316,7 +319,10 @@ Row measure_stage(gpu::Runner& runner, const std::string& slug, const Reference&
     runner.run_once(slug);
     row.check = "not checked";
   } else {
-    const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype), ref, L.shape.dtype);
+    const PartialSplit split = runner.half_partial_split(slug);
+    if (!split.empty()) progress(slug + ": the emulation of its 16-bit partials");
+    const CheckResult c = check_output(decode(runner.run_once(slug), L.shape.dtype),
+                                       reference_for_partials(ref, w, split), L.shape.dtype);
     row.check = c.summary();
     row.failed = !c.pass;
   }
@@ -412,7 +418,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   std::vector<Row> rows;
   for (size_t i = 0; i < stages.size(); ++i) {
     progress("[" + std::to_string(i + 1) + "/" + std::to_string(stages.size()) + "] " + stages[i]);
-    rows.push_back(measure_stage(runner, stages[i], ref, L, timing, o));
+    rows.push_back(measure_stage(runner, stages[i], w, ref, timing, o));
   }
 
   // 6. The tables.

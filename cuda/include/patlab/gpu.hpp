@@ -188,6 +188,9 @@ class Runner {
   int64_t model_bytes(const std::string& slug) const;
   /// One line about the stage's launch (CTAs, buckets, splits...).
   std::string notes(const std::string& slug) const;
+  /// Where the prepared stage `slug` stores 16-bit partials (set_half_partials()): each request's
+  /// partials' keys, for reference_for_partials(); empty for fp32 partials or none.
+  PartialSplit half_partial_split(const std::string& slug) const;
   /// The planner options the prepared stage plans with (tiles, KV split, the device's SM count
   /// and the occupancy of its pack kernels), or false when it executes no plan (stages 1-3).
   bool planner_options(const std::string& slug, PlannerOptions& options) const;

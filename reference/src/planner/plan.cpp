@@ -86,6 +86,27 @@ PackSpace pack_space(const Pack& pack, int page) {
   return s;
 }
 
+PartialSplit plan_partial_split(const Plan& plan, const PagedLayout& layout) {
+  const int R = layout.num_requests();
+  require(static_cast<int>(plan.partials.size()) == R, "plan_partial_split: the plan's partial counts are not the layout's requests");
+  PartialSplit split(static_cast<size_t>(R));
+  for (int r = 0; r < R; ++r) split[static_cast<size_t>(r)].resize(static_cast<size_t>(plan.partials[static_cast<size_t>(r)]));
+  for (const Pack& p : plan.packs) {
+    for (size_t i = 0; i < p.queries.size(); ++i) {
+      const int32_t r = p.queries[i], slot = p.slots[i];
+      require(r >= 0 && r < R && slot >= 0 && slot < plan.partials[static_cast<size_t>(r)],
+              "plan_partial_split: a pack writes a slot the plan does not have");
+      split[static_cast<size_t>(r)][static_cast<size_t>(slot)].push_back({p.token_begin, p.token_begin + p.kv_len});
+    }
+    for (const PackTail& t : p.tails) {
+      const int32_t r = p.queries[static_cast<size_t>(t.entry)];
+      const int32_t len = layout.lengths[static_cast<size_t>(r)];
+      split[static_cast<size_t>(r)][static_cast<size_t>(p.slots[static_cast<size_t>(t.entry)])].push_back({len - t.kv_len, len});
+    }
+  }
+  return split;
+}
+
 std::string plan_difference(const Plan& a, const Plan& b) {
   if (a.packs.size() != b.packs.size())
     return "packs: " + std::to_string(a.packs.size()) + " against " + std::to_string(b.packs.size());

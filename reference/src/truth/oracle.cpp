@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "patlab/error.hpp"
 #include "patlab/parallel.hpp"
@@ -200,8 +202,51 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan) {
   return res;
 }
 
-// [emulated-attention]
-AttentionResult emulated_attention(const Workload& w) {
+namespace {
+
+/// One (query, head)'s softmax over the rows of `k` and `v` in the kernels' precision: float32
+/// scores against their max, P rounded to the storage type before P.V, float32 sums; `o` is
+/// normalised by the sum (times `v_scale`, the fp8 cache's) and not rounded.
+struct EmulatedSoftmax {
+  float m = 0;        ///< the largest score
+  float sum = 0;      ///< sum of exp(score - m), unrounded
+  Eigen::VectorXf o;  ///< P.V / sum
+};
+
+EmulatedSoftmax emulate_softmax(const Eigen::VectorXf& q, const Eigen::MatrixXf& k, const Eigen::MatrixXf& v,
+                                float scale, float v_scale, bool fp8, DType dtype) {
+  EmulatedSoftmax r;
+  const Eigen::VectorXf sc = (k * q) * scale;
+  r.m = sc.maxCoeff();
+  Eigen::VectorXf p(sc.size());
+  for (Eigen::Index t = 0; t < sc.size(); ++t) {
+    const float e = std::exp(sc(t) - r.m);
+    r.sum += e;
+    p(t) = round_to(e, dtype);
+  }
+  r.o = (v.transpose() * p) / r.sum;
+  if (fp8) r.o *= v_scale;
+  return r;
+}
+
+/// The rows of `m` in `keys`' ranges, in order.
+Eigen::MatrixXf rows_of(const Eigen::MatrixXf& m, const PartialKeys& keys) {
+  Eigen::Index n = 0;
+  for (const auto& [b, e] : keys) n += e - b;
+  Eigen::MatrixXf out(n, m.cols());
+  Eigen::Index at = 0;
+  for (const auto& [b, e] : keys) {
+    out.middleRows(at, e - b) = m.middleRows(b, e - b);
+    at += e - b;
+  }
+  return out;
+}
+
+/// emulated_attention() with, where `split` is given, each query of more than one partial cut
+/// into its partials: each partial's softmax emulated alone, its o rounded to the storage type
+/// (16-bit partials), its lse in float32, and the partials merged in float32 as
+/// merge_query_head() merges them (weights exp(lse_i - lse) against the merged lse).
+AttentionResult emulate(const Workload& w, const PartialSplit* split) {
   AttentionResult res = empty_result(w);
   const Shape& s = w.shape();
   // An fp8 cache: the kernels compute q.k8 on the stored codes (exact in the 16-bit type) and
@@ -217,28 +262,67 @@ AttentionResult emulated_attention(const Workload& w) {
     gather_kv(w, r, 0, len, kvh, kd, vd);
     // Back to the stored codes' values (exact: a dequantised value is code value * scale).
     const Eigen::MatrixXf k = (kd / k_scale).cast<float>(), v = (vd / v_scale).cast<float>();
+    const std::vector<PartialKeys>* parts = split ? &(*split)[static_cast<size_t>(r)] : nullptr;
+    std::vector<Eigen::MatrixXf> part_k, part_v;
+    if (parts && parts->size() > 1)
+      for (const PartialKeys& keys : *parts) {
+        part_k.push_back(rows_of(k, keys));
+        part_v.push_back(rows_of(v, keys));
+      }
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;
       const Eigen::VectorXf q = query_vector(w, r, h).cast<float>();
-      Eigen::VectorXf sc = (k * q) * scale;
-      const float m = sc.maxCoeff();
-      Eigen::VectorXf p(len);
-      float sum = 0.0f;
-      for (int64_t t = 0; t < len; ++t) {
-        const float e = std::exp(sc(t) - m);
-        sum += e;
-        p(t) = round_to(e, s.dtype);
-      }
-      Eigen::VectorXf o = (v.transpose() * p) / sum;
-      if (s.kv_fp8()) o *= v_scale;
       MergeState st;
-      st.lse = static_cast<double>(m) + std::log(static_cast<double>(sum));
       st.o.resize(s.head_dim);
-      for (int i = 0; i < s.head_dim; ++i) st.o(i) = round_to(o(i), s.dtype);
+      if (part_k.empty()) {  // one softmax over the whole row, its output rounded once
+        const EmulatedSoftmax e = emulate_softmax(q, k, v, scale, v_scale, s.kv_fp8(), s.dtype);
+        st.lse = static_cast<double>(e.m) + std::log(static_cast<double>(e.sum));
+        for (int i = 0; i < s.head_dim; ++i) st.o(i) = round_to(e.o(i), s.dtype);
+      } else {  // 16-bit partials, merged in float32
+        std::vector<float> lse(part_k.size());
+        std::vector<Eigen::VectorXf> o(part_k.size());
+        float big = -std::numeric_limits<float>::infinity();
+        for (size_t i = 0; i < part_k.size(); ++i) {
+          const EmulatedSoftmax e = emulate_softmax(q, part_k[i], part_v[i], scale, v_scale, s.kv_fp8(), s.dtype);
+          lse[i] = e.m + std::log(e.sum);
+          o[i] = e.o.unaryExpr([&](float x) { return round_to(x, s.dtype); });
+          big = std::max(big, lse[i]);
+        }
+        float l = 0.0f;
+        for (float x : lse) l += std::exp(x - big);
+        const float total = big + std::log(l);
+        Eigen::VectorXf acc = Eigen::VectorXf::Zero(s.head_dim);
+        for (size_t i = 0; i < o.size(); ++i) acc += std::exp(lse[i] - total) * o[i];
+        st.lse = static_cast<double>(total);
+        for (int i = 0; i < s.head_dim; ++i) st.o(i) = round_to(acc(i), s.dtype);
+      }
       res.store(r, h, st);
     }
   });
   return res;
+}
+
+}  // namespace
+
+// [emulated-attention]
+AttentionResult emulated_attention(const Workload& w) { return emulate(w, nullptr); }
+
+AttentionResult emulated_attention(const Workload& w, const PartialSplit& split) {
+  require(static_cast<int>(split.size()) == w.num_requests(),
+          "emulated_attention: the partial split has " + std::to_string(split.size()) + " requests, the workload " +
+              std::to_string(w.num_requests()));
+  for (size_t r = 0; r < split.size(); ++r) {
+    int64_t covered = 0;
+    for (const PartialKeys& keys : split[r])
+      for (const auto& [b, e] : keys) {
+        require(b >= 0 && b < e && e <= w.layout.lengths[r], "emulated_attention: a partial's keys lie outside request " +
+                                                                  std::to_string(r));
+        covered += e - b;
+      }
+    require(split[r].empty() || covered == w.layout.lengths[r],
+            "emulated_attention: the partials of request " + std::to_string(r) + " do not cover its keys once");
+  }
+  return emulate(w, &split);
 }
 // [emulated-attention]
 

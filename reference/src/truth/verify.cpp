@@ -12,6 +12,15 @@ Reference make_reference(const Workload& w) {
   return ref;
 }
 
+Reference reference_for_partials(const Reference& ref, const Workload& w, const PartialSplit& split) {
+  if (split.empty()) return ref;
+  Reference r = ref;
+  r.emulated = emulated_attention(w, split);
+  r.emulated_row_error = row_errors(r.emulated, r.oracle);
+  r.emulated_rel_l2 = l2_error(r.emulated, r.oracle);
+  return r;
+}
+
 CheckResult check_output(const std::vector<float>& got, const Reference& ref, DType dtype) {
   return check_output(got, ref.oracle, ref.emulated_row_error, dtype, ref.kv_dtype);
 }

@@ -68,6 +68,9 @@ class DevicePlan {
   PartialsView partials_view() const { return {partial_o_.get(), partial_lse_.get(), offsets_.get(), half_partials_}; }
   /// The partial buffers (o and lse), which every run writes before the merge reads them.
   std::vector<DeviceSpan> partials() const { return {partial_o_.span(), partial_lse_.span()}; }
+  /// With 16-bit partials, each request's partials' keys (plan_partial_split() of the uploaded
+  /// plan: Stage::half_partial_split()); empty with fp32 partials.
+  const PartialSplit& half_partial_split() const { return half_split_; }
   /// HBM bytes of this plan: each pack's K/V once per KV head, q gathered per pack, partials
   /// written and read back, output written.
   int64_t traffic_bytes() const { return traffic_bytes_; }
@@ -84,6 +87,7 @@ class DevicePlan {
   DeviceBuffer<float> partial_o_, partial_lse_;
   int merge_count_ = 0;
   bool half_partials_ = false;  ///< partial o in the output's 16-bit type (DeviceBatch::half_partials)
+  PartialSplit half_split_;     ///< with half_partials_: the plan's partials, for the check
   int64_t partials_ = 0;
   int64_t packs_ = 0;
   int64_t traffic_bytes_ = 0;

@@ -169,6 +169,7 @@ class PlanStage final : public Stage {
     return plan_.describe() + launcher_.notes();
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
+  PartialSplit half_partial_split() const override { return plan_.half_partial_split(); }
 
  private:
   PlanStageConfig config_;

@@ -97,6 +97,10 @@ class Stage {
   /// last run's finite data. Memory a stage needs in a given state when a run starts (a counter
   /// it expects zeroed) must not be listed here. Empty for stages without a workspace.
   virtual std::vector<DeviceSpan> workspace() const { return {}; }
+  /// A stage that stores its partials in 16 bits (DeviceBatch::half_partials): per request, the
+  /// keys of each partial (plan_partial_split() of its plan), which the check's emulation rounds
+  /// as the stage does (reference_for_partials()). Empty for fp32 partials or none.
+  virtual PartialSplit half_partial_split() const { return {}; }
 
  protected:
   /// prepare() of a stage that plans: its planner_options(), the plan of the batch's layout under

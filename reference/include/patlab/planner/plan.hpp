@@ -257,6 +257,19 @@ struct PackSpace {
 /// boundary (Pack::tail_offset()).
 PackSpace pack_space(const Pack& pack, int page);
 
+/// The keys of one partial of a query: token ranges [begin, end) of the query's sequence.
+using PartialKeys = std::vector<std::pair<int32_t, int32_t>>;
+/// Per request, per partial slot (in slot order), the keys that partial covers: how a plan cuts
+/// each query's keys. The emulation of 16-bit partials (emulated_attention(w, split), oracle.hpp)
+/// computes and rounds each partial as the stages do.
+using PartialSplit = std::vector<std::vector<PartialKeys>>;
+
+/// The cut `plan` makes of each request's keys on `layout`: slot s of request r covers the range
+/// of the pack that writes it, and that pack's leaf tail of r where it has one (r's last
+/// tail.kv_len tokens). Throws Error(usage) when a pack names a request or slot the plan does not
+/// have.
+PartialSplit plan_partial_split(const Plan& plan, const PagedLayout& layout);
+
 /// "" when `a` and `b` have the same packs (queries, slots, range, blocks, tile, in order) and
 /// the same partial counts; else one line naming the first difference.
 std::string plan_difference(const Plan& a, const Plan& b);

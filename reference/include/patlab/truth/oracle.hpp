@@ -85,6 +85,15 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan);
 /// to the storage type. Its error against naive_attention is the yardstick of the GPU checks.
 AttentionResult emulated_attention(const Workload& w);
 
+/// The same with each query's keys cut into partials as `split` says (plan_partial_split() of a
+/// stage's plan): a query of more than one partial has each partial's softmax emulated alone, its
+/// o rounded to the storage type and its lse kept in float32, and the partials merged in float32
+/// as the merge kernel merges them; a query of one partial (or none listed) is emulated as
+/// above. The yardstick of a stage that stores its partials in 16 bits (`--half-partials`).
+/// Throws Error(usage) when `split` does not fit the workload (request count, a range outside a
+/// request, partials that do not cover a request's keys exactly once by length).
+AttentionResult emulated_attention(const Workload& w, const PartialSplit& split);
+
 /// Agreement that attention executed pack by pack must reach with naive attention (both
 /// float64), by max_relative_difference().
 inline constexpr double kOracleAgreement = 1e-12;

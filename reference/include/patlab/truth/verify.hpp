@@ -27,6 +27,13 @@ struct Reference {
 /// Runs the oracle and the emulation on `w` and measures the emulation's error per row.
 Reference make_reference(const Workload& w);
 
+/// `ref` for a stage whose partials are 16-bit (`--half-partials`): the same oracle, and the
+/// emulation of the kernels' arithmetic with each query's partials cut as `split` says (the
+/// stage's plan, plan_partial_split()) and rounded as the stage rounds them, so each row's bound
+/// counts the partials' roundings the stage adds. `ref` unchanged for an empty split (fp32
+/// partials: the plain emulation is the stage's yardstick).
+Reference reference_for_partials(const Reference& ref, const Workload& w, const PartialSplit& split);
+
 /// Judges `got` ([requests, Hq, d] as floats) against `ref` under the tolerance of (`dtype`,
 /// ref.kv_dtype) (check.hpp's three rules). Throws Error(usage) when `got` has the wrong size.
 CheckResult check_output(const std::vector<float>& got, const Reference& ref, DType dtype);
