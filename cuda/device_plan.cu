@@ -86,7 +86,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   merge_count_ = static_cast<int>(merge_queries.size());
   half_partials_ = batch.half_partials;
   half_split_ = half_partials_ ? plan_partial_split(plan, L) : PartialSplit{};
-  // fp32 o, or the output's 16-bit type in the same buffer's first half (--half-partials)
+  // fp32 o, or (--half-partials) the output's 16-bit type, two values to each float of a buffer half the size
   partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D / (half_partials_ ? 2 : 1));
   partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads);
 

@@ -27,7 +27,8 @@
 ///     and pv_tile read; K's scale is folded into the softmax scale, V's into the output;
 ///  7. merge_warp_columns: warps that split a KV tile merge their states;
 ///  8. write_rows: the output directly when the plan says the query has a single partial, else
-///     the partial (fp32 o normalised by its own sum, natural-log lse) into the query's slot.
+///     the partial (fp32 o normalised by its own sum, or 16-bit with --half-partials; natural-log
+///     lse) into the query's slot.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -717,7 +718,8 @@ __device__ __forceinline__ bool merge_warp_columns(void* park, bool active, int 
 // [pack-write]
 /// Step 8: writes both rows of this lane (tile rows from `q_row`, `rows` valid, pack entries from
 /// `first`): the output row when the query's slot is -1, else the partial (o normalised by its
-/// own sum, fp32, times the V scale) and its natural-log lse into the query's slot.
+/// own sum, times the V scale: fp32, or T where args.partial_half) and its natural-log lse into
+/// the query's slot.
 /// @tparam T storage type of q and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension
 /// @tparam kFp8Columns o's columns in pv_tile_fp8's order: this lane holds dims 32j + 8c .. +7

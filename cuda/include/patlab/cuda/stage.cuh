@@ -92,7 +92,7 @@ class Stage {
   virtual int64_t model_bytes() const = 0;
   /// One line about the launch (grid, splits, buckets).
   virtual std::string notes() const { return {}; }
-  /// The workspace a run writes before it reads it (fp32 partial o and lse): poisoned with NaN
+  /// The workspace a run writes before it reads it (partial o and lse): poisoned with NaN
   /// before every checked run, so a slot no kernel writes reaches the merge as NaN instead of
   /// last run's finite data. Memory a stage needs in a given state when a run starts (a counter
   /// it expects zeroed) must not be listed here. Empty for stages without a workspace.
