@@ -109,13 +109,16 @@ std::vector<double> row_errors(const AttentionResult& got, const AttentionResult
 }
 
 CheckResult check_output(const std::vector<float>& got, const AttentionResult& ref,
-                         const std::vector<double>& emulated_row_error, DType dtype, KvDType kv) {
+                         const std::vector<double>& emulated_row_error, DType dtype, KvDType kv,
+                         const std::vector<int>& row_roundings) {
   require(got.size() == ref.o.size(), "output has " + std::to_string(got.size()) + " elements, oracle " +
                                           std::to_string(ref.o.size()));
   const size_t rows = static_cast<size_t>(ref.requests) * ref.heads;
   require(ref.o.size() == rows * static_cast<size_t>(ref.head_dim) && emulated_row_error.size() == rows,
           "check: " + std::to_string(emulated_row_error.size()) + " emulation row errors for " + std::to_string(rows) +
               " rows");
+  require(row_roundings.empty() || row_roundings.size() == rows,
+          "check: " + std::to_string(row_roundings.size()) + " rounding counts for " + std::to_string(rows) + " rows");
   const Tolerance& tol = tolerance(dtype, kv);
   CheckResult c;
   c.elements = static_cast<int64_t>(got.size());
@@ -129,7 +132,8 @@ CheckResult check_output(const std::vector<float>& got, const AttentionResult& r
     batch_ref2 += ref2[row];
     if (!row_finite[row]) continue;
     const double error = relative(err2[row], ref2[row]);
-    const double bound = kEmulationFactor * emulated_row_error[row] + tol.row_floor;
+    const double floor = row_roundings.empty() ? tol.row_floor : tol.row_floor * std::sqrt(row_roundings[row]);
+    const double bound = kEmulationFactor * emulated_row_error[row] + floor;
     if (error > bound) ++c.rows_over;
     if (error / bound > worst_ratio) {
       worst_ratio = error / bound;
