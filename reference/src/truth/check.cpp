@@ -31,6 +31,11 @@ const Tolerance& tolerance(DType q, KvDType kv) {
   // would use 0.47 and 0.53, less than the 2x headroom the table keeps. With this floor a row
   // bound is 1.3 u to 2.4 u, so a fault is caught once one row's error exceeds that (fp16
   // 6.5e-4 to 1.2e-3, bf16 5.3e-3 to 9.3e-3 in tests/cpu/test_faults.cpp).
+  // A row whose query merges 16-bit partials (--half-partials) has one more rounding that two
+  // correct kernels may do differently, its partials' (their merge weights sum to 1): its floor
+  // is row_floor x sqrt(kHalfPartialRoundings). Measured by test_check.cpp and, over the GPU
+  // grids' cases, docs/results/2026-12-06-half-partials (run 4): the worst row then uses 0.47
+  // of its bound, as with fp32 partials.
   //
   // An fp8 KV cache (rows fp16/fp8 and bf16/fp8): the oracle works on the dequantised values, so
   // fp8's own rounding of K and V is no error of a kernel; the emulation's error comes from the
