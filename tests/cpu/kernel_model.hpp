@@ -56,8 +56,11 @@ struct PartialStorage {
   int split_tokens = kModelSplitTokens;  ///< KV tokens per split (one partial each)
   /// Round each partial's o to the storage type before the merge, as a kernel that kept its
   /// partials in 16 bits would (FlashInfer's cascade keeps a level's o in q's type); the stages
-  /// keep float32.
+  /// keep float32 unless run with --half-partials.
   bool sixteen_bits = false;
+  /// Where set, each query's partials are the keys this split lists (a stage's plan:
+  /// plan_partial_split()) instead of chunks of split_tokens.
+  const PartialSplit* split = nullptr;
 };
 
 /// Attention of every (request, head) as a split-KV tiled kernel computes it: splits of
@@ -86,8 +89,24 @@ inline AttentionResult tiled_kernel_model(const Workload& w, const PartialStorag
       Eigen::VectorXf q(s.head_dim);
       for (int i = 0; i < s.head_dim; ++i) q(i) = to_float(w.q[w.q_offset(r, h) + static_cast<size_t>(i)], s.dtype);
       std::vector<FloatPartial> parts;
-      for (int64_t b = 0; b < len; b += storage.split_tokens)
-        parts.push_back(online_softmax(q, k, v, b, std::min<int64_t>(len, b + storage.split_tokens), scale, s.dtype));
+      if (storage.split && (*storage.split)[static_cast<size_t>(r)].size() > 1) {
+        for (const PartialKeys& keys : (*storage.split)[static_cast<size_t>(r)]) {
+          Eigen::Index n = 0;
+          for (const auto& [b, e] : keys) n += e - b;
+          Eigen::MatrixXf pk(n, s.head_dim), pv(n, s.head_dim);
+          Eigen::Index at = 0;
+          for (const auto& [b, e] : keys) {
+            pk.middleRows(at, e - b) = k.middleRows(b, e - b);
+            pv.middleRows(at, e - b) = v.middleRows(b, e - b);
+            at += e - b;
+          }
+          parts.push_back(online_softmax(q, pk, pv, 0, n, scale, s.dtype));
+        }
+      } else {
+        const int64_t step = storage.split ? len : storage.split_tokens;
+        for (int64_t b = 0; b < len; b += step)
+          parts.push_back(online_softmax(q, k, v, b, std::min<int64_t>(len, b + step), scale, s.dtype));
+      }
       if (storage.sixteen_bits && parts.size() > 1)  // one partial is the output itself: written once
         for (FloatPartial& p : parts) p.o = p.o.unaryExpr([&](float x) { return round_to(x, s.dtype); });
       float big = -std::numeric_limits<float>::infinity();

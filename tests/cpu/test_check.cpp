@@ -19,6 +19,8 @@
 #include "patlab/error.hpp"
 #include "patlab/truth/oracle.hpp"
 #include "patlab/truth/verify.hpp"
+#include "patlab/planner/planner.hpp"
+#include "patlab/model/workload.hpp"
 #include "kernel_model.hpp"
 
 using namespace patlab;
@@ -161,6 +163,13 @@ TEST_CASE("the tolerance table leaves >= 2x headroom over the emulation's and a 
   }
 }
 
+/// Rule 3's bound of row `r` under `ref` (check.hpp): twice its emulation error plus the floor
+/// times the square root of the row's roundings.
+double row_bound(const Reference& ref, const Tolerance& tol, size_t r) {
+  const double roundings = ref.row_roundings.empty() ? 1.0 : ref.row_roundings[r];
+  return kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor * std::sqrt(roundings);
+}
+
 /// The tiled model's worst row error over its row bound, on every case and seed of kCases, flat
 /// and peaked data, with its partials stored as `storage` says; with `knows_partials` the bounds
 /// come from the emulation of the model's own partials (reference_for_partials() of its
@@ -178,7 +187,7 @@ double worst_model_row(DType dtype, const test::PartialStorage& storage, bool kn
                                              : plain;
         const std::vector<double> rows = row_errors(test::tiled_kernel_model(w, storage), ref.oracle);
         for (size_t r = 0; r < rows.size(); ++r)
-          worst = std::max(worst, rows[r] / (kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor));
+          worst = std::max(worst, rows[r] / row_bound(ref, tol, r));
       }
   return worst;
 }
@@ -206,6 +215,43 @@ TEST_CASE("partials in 16 bits: past the plain check's headroom, within it again
     // to) gives the 16-bit kernel the same headroom as the plain check gives fp32 partials.
     REQUIRE(known * kRequiredHeadroom <= 1.0);
   }
+}
+
+TEST_CASE("16-bit partials on short rows: the row floor counts the partials' rounding") {
+  // The GPU grids' boundary batch: requests of 1 to 4097 own tokens, six more behind a shared
+  // 1000-token prefix (two partials each under a plan without the KV split). On rows of a few
+  // keys the partials' roundings, which a kernel and the emulation mostly share, dominate both
+  // errors, so the kernel's error nears the emulation's and twice it leaves about half the bound;
+  // the floor, slack for roundings two correct kernels do differently, then counts the partials'
+  // (kHalfPartialRoundings) besides the output's.
+  const TokenTree tree = parse_workload_json(
+      R"({"segments": {"p": 1000, "a1": 1, "a15": 15, "a16": 16, "a17": 17, "a127": 127, "a129": 129,
+                       "o1": 1, "o15": 15, "o16": 16, "o17": 17, "o31": 31, "o33": 33, "o63": 63, "o65": 65,
+                       "o127": 127, "o129": 129, "o1000": 1000, "o4097": 4097},
+          "requests": ["o1", "o15", "o16", "o17", "o31", "o33", "o63", "o65", "o127", "o129", "o1000", "o4097",
+                       "p+a1", "p+a15", "p+a16", "p+a17", "p+a127", "p+a129"]})",
+      "boundary lengths");
+  std::cout << "tiled model with 16-bit partials on the boundary batch, worst row / bound (seed " << kSeed << "):\n";
+  for (DType dtype : {DType::fp16, DType::bf16})
+    for (DataKind data : {DataKind::flat, DataKind::peaked})
+      for (const Shape& shape : {shape_of(16, 1, 64, 16, dtype), shape_of(8, 2, 128, 32, dtype)}) {
+        const Workload w = make_workload(tree, shape, kSeed, true, data);
+        PlannerOptions po;
+        po.split_kv = false;
+        const PartialSplit split = plan_partial_split(make_plan(w.layout, po), w.layout);
+        const Reference ref = reference_for_partials(make_reference(w), w, split);
+        const std::vector<double> rows = row_errors(test::tiled_kernel_model(w, {test::kModelSplitTokens, true, &split}), ref.oracle);
+        const Tolerance& tol = tolerance(dtype, KvDType::same);
+        double worst = 0, one_rounding = 0;
+        for (size_t r = 0; r < rows.size(); ++r) {
+          worst = std::max(worst, rows[r] / row_bound(ref, tol, r));
+          one_rounding = std::max(one_rounding, rows[r] / (kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor));
+        }
+        std::printf("%s %-6s %s: %.3f (with the output's rounding alone in the floor: %.3f)\n", dtype_name(dtype),
+                    data_kind_name(data), shape.describe().c_str(), worst, one_rounding);
+        CAPTURE(dtype_name(dtype), data_kind_name(data), shape.describe(), worst, one_rounding);
+        REQUIRE(worst * kRequiredHeadroom <= 1.0);
+      }
 }
 
 TEST_CASE("check_output: what passes and what fails") {

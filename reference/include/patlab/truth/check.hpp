@@ -9,7 +9,9 @@
 ///  2. every element is within `atol + rtol * |ref|` of the float64 oracle;
 ///  3. every row's relative L2 error against the oracle, `||got_r - ref_r|| / ||ref_r||`, is at
 ///     most `kEmulationFactor` times that row's error in emulated_attention() (the same
-///     algorithm computed on the CPU in the kernels' precision) plus `row_floor`.
+///     algorithm computed on the CPU in the kernels' precision) plus `row_floor` times the square
+///     root of the roundings that two correct kernels may do differently in that row (one, the
+///     output's; kHalfPartialRoundings where merged partials are stored in 16 bits).
 /// Rule 3 is the FlashAttention test standard, a tolerance that follows from the arithmetic,
 /// applied row by row: one wrong row fails however large the batch (a batch-wide norm would
 /// average it away). Rule 2 catches a single wrong element that a row's L2 norm would hide.
@@ -36,6 +38,12 @@ struct Tolerance {
 /// A row of a GPU output may have at most this many times the emulation's relative L2 error of
 /// that row (plus the floor).
 inline constexpr double kEmulationFactor = 2.0;
+
+/// Roundings to the storage type that two correct kernels may do differently in a row whose
+/// query merges 16-bit partials (`--half-partials`): its output's, and its partials', whose merge
+/// weights sum to 1, so together at most one rounding more. The row's floor is row_floor times
+/// the square root of it (the RMS of that many independent roundings).
+inline constexpr int kHalfPartialRoundings = 2;
 
 /// The tolerance table, keyed by q's dtype and the KV cache's: the one place tolerances live.
 const Tolerance& tolerance(DType q, KvDType kv);
@@ -65,11 +73,13 @@ struct CheckResult {
 std::vector<double> row_errors(const AttentionResult& got, const AttentionResult& ref);
 
 /// Judges `got` ([requests, Hq, d] as floats) against the oracle `ref`, with each row's emulation
-/// error `emulated_row_error` (row_errors() of emulated_attention() against `ref`). Throws
-/// Error(usage) when the sizes do not match. verify.hpp's check_output(got, Reference, dtype)
-/// is the form to call.
+/// error `emulated_row_error` (row_errors() of emulated_attention() against `ref`) and, where
+/// given, each row's roundings `row_roundings` (rule 3's floor: row_floor x sqrt(roundings);
+/// empty: one each). Throws Error(usage) when the sizes do not match. verify.hpp's
+/// check_output(got, Reference, dtype) is the form to call.
 CheckResult check_output(const std::vector<float>& got, const AttentionResult& ref,
-                         const std::vector<double>& emulated_row_error, DType dtype, KvDType kv);
+                         const std::vector<double>& emulated_row_error, DType dtype, KvDType kv,
+                         const std::vector<int>& row_roundings = {});
 
 /// Relative L2 error of `got`'s o against `ref`'s o, over the whole batch.
 double l2_error(const AttentionResult& got, const AttentionResult& ref);
