@@ -91,16 +91,8 @@ inline AttentionResult tiled_kernel_model(const Workload& w, const PartialStorag
       std::vector<FloatPartial> parts;
       if (storage.split && (*storage.split)[static_cast<size_t>(r)].size() > 1) {
         for (const PartialKeys& keys : (*storage.split)[static_cast<size_t>(r)]) {
-          Eigen::Index n = 0;
-          for (const auto& [b, e] : keys) n += e - b;
-          Eigen::MatrixXf pk(n, s.head_dim), pv(n, s.head_dim);
-          Eigen::Index at = 0;
-          for (const auto& [b, e] : keys) {
-            pk.middleRows(at, e - b) = k.middleRows(b, e - b);
-            pv.middleRows(at, e - b) = v.middleRows(b, e - b);
-            at += e - b;
-          }
-          parts.push_back(online_softmax(q, pk, pv, 0, n, scale, s.dtype));
+          const Eigen::MatrixXf pk = partial_rows(k, keys), pv = partial_rows(v, keys);
+          parts.push_back(online_softmax(q, pk, pv, 0, pk.rows(), scale, s.dtype));
         }
       } else {
         const int64_t step = storage.split ? len : storage.split_tokens;

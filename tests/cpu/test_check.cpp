@@ -103,7 +103,7 @@ Measured measure(const Case& c, DType dtype, DataKind data) {
     }
     const std::vector<double> model_rows = row_errors(model, ref.oracle);
     for (size_t r = 0; r < model_rows.size(); ++r)
-      m.model_row = std::max(m.model_row, model_rows[r] / (kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor));
+      m.model_row = std::max(m.model_row, model_rows[r] / row_bound(tol, ref.emulated_row_error[r]));
     // The emulation and the model both pass the check.
     const CheckResult emu = check_output(as_floats(ref.emulated), ref, dtype);
     const CheckResult mod = check_output(as_floats(model), ref, dtype);
@@ -163,11 +163,9 @@ TEST_CASE("the tolerance table leaves >= 2x headroom over the emulation's and a 
   }
 }
 
-/// Rule 3's bound of row `r` under `ref` (check.hpp): twice its emulation error plus the floor
-/// times the square root of the row's roundings.
-double row_bound(const Reference& ref, const Tolerance& tol, size_t r) {
-  const double roundings = ref.row_roundings.empty() ? 1.0 : ref.row_roundings[r];
-  return kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor * std::sqrt(roundings);
+/// Rule 3's bound of row `r` under `ref` (check.hpp's row_bound() with the row's roundings).
+double bound_of(const Reference& ref, const Tolerance& tol, size_t r) {
+  return row_bound(tol, ref.emulated_row_error[r], ref.row_roundings.empty() ? 1 : ref.row_roundings[r]);
 }
 
 /// The tiled model's worst row error over its row bound, on every case and seed of kCases, flat
@@ -187,7 +185,7 @@ double worst_model_row(DType dtype, const test::PartialStorage& storage, bool kn
                                              : plain;
         const std::vector<double> rows = row_errors(test::tiled_kernel_model(w, storage), ref.oracle);
         for (size_t r = 0; r < rows.size(); ++r)
-          worst = std::max(worst, rows[r] / row_bound(ref, tol, r));
+          worst = std::max(worst, rows[r] / bound_of(ref, tol, r));
       }
   return worst;
 }
@@ -244,8 +242,8 @@ TEST_CASE("16-bit partials on short rows: the row floor counts the partials' rou
         const Tolerance& tol = tolerance(dtype, KvDType::same);
         double worst = 0, one_rounding = 0;
         for (size_t r = 0; r < rows.size(); ++r) {
-          worst = std::max(worst, rows[r] / row_bound(ref, tol, r));
-          one_rounding = std::max(one_rounding, rows[r] / (kEmulationFactor * ref.emulated_row_error[r] + tol.row_floor));
+          worst = std::max(worst, rows[r] / bound_of(ref, tol, r));
+          one_rounding = std::max(one_rounding, rows[r] / row_bound(tol, ref.emulated_row_error[r]));
         }
         std::printf("%s %-6s %s: %.3f (with the output's rounding alone in the floor: %.3f)\n", dtype_name(dtype),
                     data_kind_name(data), shape.describe().c_str(), worst, one_rounding);

@@ -113,6 +113,10 @@ std::vector<double> row_errors(const AttentionResult& got, const AttentionResult
   return out;
 }
 
+double row_bound(const Tolerance& tol, double emulated_row_error, int roundings) {
+  return kEmulationFactor * emulated_row_error + tol.row_floor * std::sqrt(static_cast<double>(roundings));
+}
+
 CheckResult check_output(const std::vector<float>& got, const AttentionResult& ref,
                          const std::vector<double>& emulated_row_error, DType dtype, KvDType kv,
                          const std::vector<int>& row_roundings) {
@@ -137,8 +141,7 @@ CheckResult check_output(const std::vector<float>& got, const AttentionResult& r
     batch_ref2 += ref2[row];
     if (!row_finite[row]) continue;
     const double error = relative(err2[row], ref2[row]);
-    const double floor = row_roundings.empty() ? tol.row_floor : tol.row_floor * std::sqrt(row_roundings[row]);
-    const double bound = kEmulationFactor * emulated_row_error[row] + floor;
+    const double bound = row_bound(tol, emulated_row_error[row], row_roundings.empty() ? 1 : row_roundings[row]);
     if (error > bound) ++c.rows_over;
     if (error / bound > worst_ratio) {
       worst_ratio = error / bound;

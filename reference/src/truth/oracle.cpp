@@ -229,19 +229,6 @@ EmulatedSoftmax emulate_softmax(const Eigen::VectorXf& q, const Eigen::MatrixXf&
   return r;
 }
 
-/// The rows of `m` in `keys`' ranges, in order.
-Eigen::MatrixXf rows_of(const Eigen::MatrixXf& m, const PartialKeys& keys) {
-  Eigen::Index n = 0;
-  for (const auto& [b, e] : keys) n += e - b;
-  Eigen::MatrixXf out(n, m.cols());
-  Eigen::Index at = 0;
-  for (const auto& [b, e] : keys) {
-    out.middleRows(at, e - b) = m.middleRows(b, e - b);
-    at += e - b;
-  }
-  return out;
-}
-
 /// emulated_attention() with, where `split` is given, each query of more than one partial cut
 /// into its partials: each partial's softmax emulated alone, its o rounded to the storage type
 /// (16-bit partials), its lse in float32, and the partials merged in float32 as
@@ -266,8 +253,8 @@ AttentionResult emulate(const Workload& w, const PartialSplit* split) {
     std::vector<Eigen::MatrixXf> part_k, part_v;
     if (parts && parts->size() > 1)
       for (const PartialKeys& keys : *parts) {
-        part_k.push_back(rows_of(k, keys));
-        part_v.push_back(rows_of(v, keys));
+        part_k.push_back(partial_rows(k, keys));
+        part_v.push_back(partial_rows(v, keys));
       }
     for (int g = 0; g < s.group(); ++g) {
       const int h = kvh * s.group() + g;
@@ -303,6 +290,18 @@ AttentionResult emulate(const Workload& w, const PartialSplit* split) {
 }
 
 }  // namespace
+
+Eigen::MatrixXf partial_rows(const Eigen::MatrixXf& m, const PartialKeys& keys) {
+  Eigen::Index n = 0;
+  for (const auto& [b, e] : keys) n += e - b;
+  Eigen::MatrixXf out(n, m.cols());
+  Eigen::Index at = 0;
+  for (const auto& [b, e] : keys) {
+    out.middleRows(at, e - b) = m.middleRows(b, e - b);
+    at += e - b;
+  }
+  return out;
+}
 
 // [emulated-attention]
 AttentionResult emulated_attention(const Workload& w) { return emulate(w, nullptr); }

@@ -48,6 +48,11 @@ inline constexpr int kHalfPartialRoundings = 2;
 /// The tolerance table, keyed by q's dtype and the KV cache's: the one place tolerances live.
 const Tolerance& tolerance(DType q, KvDType kv);
 
+/// Rule 3's bound on one row's relative L2 error: kEmulationFactor times the row's emulation
+/// error plus `tol`'s row_floor times the square root of the row's `roundings` (1, or
+/// kHalfPartialRoundings for a query that merges 16-bit partials).
+double row_bound(const Tolerance& tol, double emulated_row_error, int roundings = 1);
+
 /// The verdict on one output.
 struct CheckResult {
   bool pass = false;          ///< no nonfinite element, none out of bound and no row over its bound

@@ -85,6 +85,10 @@ AttentionResult packed_attention(const Workload& w, const Plan& plan);
 /// to the storage type. Its error against naive_attention is the yardstick of the GPU checks.
 AttentionResult emulated_attention(const Workload& w);
 
+/// The rows of `m` (one a token) that `keys` lists, range after range: the keys or values of one
+/// partial (PartialKeys).
+Eigen::MatrixXf partial_rows(const Eigen::MatrixXf& m, const PartialKeys& keys);
+
 /// The same with each query's keys cut into partials as `split` says (plan_partial_split() of a
 /// stage's plan): a query of more than one partial has each partial's softmax emulated alone, its
 /// o rounded to the storage type and its lse kept in float32, and the partials merged in float32
