@@ -4,7 +4,7 @@
 # (build-ab/COMMIT) with PATLAB_REQUIRE_GPU=1 (a skip fails): their default grids now store the
 # partials in 16 bits and their extra grids in fp32 (--fp32-partials); test_serve's layer-0 check
 # is now held to the step's partials' emulation. Then `patlab bench W --stage 4 5 6 7 8 9
-# --repeats 5 --no-graph` checked against the oracle, with the default and with --fp32-partials,
+# --repeats 20 --no-graph` checked against the oracle, with the default and with --fp32-partials,
 # per workload of CHECK ('|'-separated), into bench-N-SIDE.jsonl (side h: default, f: fp32).
 # Writes OUT/RUN.tar.gz (RUN/; default t1).
 #   [RUN=t1] [TESTS="..."] [CHECK="W|W"] docs/results/2026-12-06-partials-default/run.sh OUT [SECONDS]
@@ -28,7 +28,7 @@ for wl in "${chkw[@]}"; do
     if (( $(left) < 30 )); then echo "bench: stopped for time before $n $side"; break 2; fi
     extra=; [[ $side == f ]] && extra=--fp32-partials
     # shellcheck disable=SC2086  # a workload is several options, on purpose
-    timeout "$(cap 90)" /tmp/ab/patlab bench $wl $extra --stage 4 5 6 7 8 9 --repeats 5 --no-graph --format jsonl \
+    timeout "$(cap 90)" /tmp/ab/patlab bench $wl $extra --stage 4 5 6 7 8 9 --repeats 20 --no-graph --format jsonl \
       > "$out/bench-$n-$side.jsonl" 2> "$out/bench-$n-$side.err"
     echo "bench $n $side exit $? at $SECONDS s: $wl $extra"
   done
