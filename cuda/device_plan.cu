@@ -86,7 +86,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   merge_count_ = static_cast<int>(merge_queries.size());
   half_partials_ = batch.half_partials;
   half_split_ = half_partials_ ? plan_partial_split(plan, L) : PartialSplit{};
-  // fp32 o, or (--half-partials) the output's 16-bit type, two values to each float of a buffer half the size
+  // the output's 16-bit type, two values to each float of a buffer half the size (the default), or fp32 o (--fp32-partials)
   partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D / (half_partials_ ? 2 : 1));
   partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads);
 
@@ -109,7 +109,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
 
   // [plan-traffic]
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
-  // and read (none for a query written directly; o in 16 bits with --half-partials), and the
+  // and read (none for a query written directly; o in 16 bits unless --fp32-partials), and the
   // output written once.
   traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output,
                                       half_partials_ ? traffic::kHalfPartialOutElemBytes : traffic::kPartialOutElemBytes);

@@ -55,6 +55,6 @@ int64_t ServeSession::pool_bytes() const { no_cuda(); }
 void ServeSession::apply(const serving::WriteLog&) { no_cuda(); }
 double ServeSession::set_batch(const PagedLayout&, const Plan*) { no_cuda(); }
 std::vector<double> ServeSession::run_layers() { no_cuda(); }
-void ServeSession::snapshot_layer0(Workload&, std::vector<uint16_t>&) { no_cuda(); }
+void ServeSession::snapshot_layer0(Workload&, std::vector<uint16_t>&, PartialSplit&) { no_cuda(); }
 
 }  // namespace patlab::gpu

@@ -289,7 +289,7 @@ std::vector<double> ServeSession::run_layers() {
   return us;
 }
 
-void ServeSession::snapshot_layer0(Workload& host, std::vector<uint16_t>& out) {
+void ServeSession::snapshot_layer0(Workload& host, std::vector<uint16_t>& out, PartialSplit& split) {
   Impl& m = *impl_;
   require(m.prepared, "serve: no batch to check");
   cuda::poison(m.out.span(), m.stream);
@@ -309,6 +309,7 @@ void ServeSession::snapshot_layer0(Workload& host, std::vector<uint16_t>& out) {
   PATLAB_CUDA_CHECK(cudaMemcpy(host.q.data(), m.q.get(), q_elems * sizeof(uint16_t), cudaMemcpyDeviceToHost));
   PATLAB_CUDA_CHECK(cudaMemcpy(host.k_pool.data(), m.k_layer(0), host.k_pool.size(), cudaMemcpyDeviceToHost));
   PATLAB_CUDA_CHECK(cudaMemcpy(host.v_pool.data(), m.v_layer(0), host.v_pool.size(), cudaMemcpyDeviceToHost));
+  split = m.stage->half_partial_split();
 }
 
 }  // namespace patlab::gpu

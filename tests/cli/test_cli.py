@@ -348,7 +348,7 @@ def hetero_cases():
     expect_error("bench: --hopper-small-loader ldg", ["bench", "tiny", "--hopper-small-loader", "ldg"],
                  ["--hopper-small-loader", "ldg"], within=B)
     expect_ok("bench --help names the 16-row loaders", ["bench", "--help"], has("--hopper-small-loader"))
-    expect_ok("bench --help names --half-partials", ["bench", "--help"], has("--half-partials", "Stages 4-9"))
+    expect_ok("bench --help names --fp32-partials", ["bench", "--help"], has("--fp32-partials", "Stages 4-9"))
     expect_ok("plan --hopper-tiles --cluster: stage 9 without stage 8's routing", ["plan", "tiny", "--hopper-tiles",
               "--cluster", "--quiet"], has("packs"))
     # --take-leaves (step 3c): the 1024-leaf tree's leaves become tails of their 64-row packs.
@@ -623,8 +623,9 @@ def subcommand_cases(tmp, path):
     expect_exit("compare of a large workload without a GPU: no oracle, fast", ["compare", "--tree", "1,128_16384,256"],
                 EXIT_NOTHING_RAN, lambda out: skipped(out) + has("not run", "patlab check runs it")(out), within=5)
     prediction_cases(B)
-    # --half-partials (stages 4-9): without a GPU the model bytes of stage 7 drop by the o's half
-    # of every partial's round trip (208 partials x 2 trips x 32 heads x 128 x 2 bytes), stage 3's not.
+    # Partials in 16 bits (stages 4-9, the default): without a GPU the model bytes of stage 7 are
+    # --fp32-partials' less the o's half of every partial's round trip (208 partials x 2 trips x 32
+    # heads x 128 x 2 bytes), stage 3's the same.
     hp = ["bench", "--tree", "1,16_4096,256", "--heads", "32/8", "--stage", "pat", "splitkv", "--format", "json"]
     fp32_bytes = {}
 
@@ -633,7 +634,7 @@ def subcommand_cases(tmp, path):
 
     def half_partials_check(out):
         half = stage_bytes(out)
-        problems = [] if "16-bit" in json.loads(out)["run"].get("partials' o (stages 4-9, --half-partials)", "") \
+        problems = [] if "16-bit" in json.loads(out)["run"].get("partials' o (stages 4-9, --fp32-partials)", "") \
             else ["the run table does not say the partials are 16-bit"]
         if fp32_bytes.get("pat", 0) - half.get("pat", 0) != 208 * 2 * 32 * 128 * 2:
             problems.append(f"stage 7's model bytes {fp32_bytes.get('pat')} -> {half.get('pat')}")
@@ -641,9 +642,12 @@ def subcommand_cases(tmp, path):
             problems.append(f"stage 3's model bytes moved: {fp32_bytes.get('splitkv')} -> {half.get('splitkv')}")
         return problems
 
-    expect_exit("bench CPU mode without --half-partials", hp, EXIT_NOTHING_RAN, lambda out: fp32_bytes.update(stage_bytes(out)) or [])
-    expect_exit("bench CPU mode with --half-partials: stage 7's partial o in 16 bits, stage 3's not",
-                hp + ["--half-partials"], EXIT_NOTHING_RAN, half_partials_check)
+    expect_exit("bench CPU mode with --fp32-partials", hp + ["--fp32-partials"], EXIT_NOTHING_RAN,
+                lambda out: fp32_bytes.update(stage_bytes(out)) or [])
+    expect_exit("bench CPU mode by default: stage 7's partial o in 16 bits, stage 3's not",
+                hp, EXIT_NOTHING_RAN, half_partials_check)
+    expect_error("bench: --half-partials is gone (the default)", ["bench", "tiny", "--half-partials"],
+                 ["--half-partials"], within=B)
     expect_exit("bench --stage 7 == --stage pat", ["bench", "tiny", "--stage", "7", "--format", "json"],
                 EXIT_NOTHING_RAN, lambda out: [] if json.loads(out)["run"]["GPU stages skipped"].startswith("pat (")
                 else ["stage 7 is not pat"])

@@ -154,8 +154,8 @@ TEST_CASE("fp8 KV cache: the traffic model charges one byte per K/V element") {
   CHECK(L8.q_and_out_bytes() == L16.q_and_out_bytes());  // q and the output stay 16-bit
   CHECK(traffic::per_request_bytes(L8) - L8.q_and_out_bytes() ==
         (traffic::per_request_bytes(L16) - L16.q_and_out_bytes()) / 2);
-  // Stages 4-7: the KV reads halve; q, the output and the fp32 partials do not, so the whole is
-  // a little over half (stage 7 splits, and pays fp32 partials).
+  // Stages 4-7: the KV reads halve; q, the output and the partials (16-bit o, fp32 lse) do not,
+  // so the whole is a little over half (stage 7 splits, and pays its partials).
   const StageTrafficOptions o;
   for (const char* slug : {"packed", "multitile", "multistream", "pat"}) {
     INFO(slug);

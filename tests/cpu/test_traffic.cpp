@@ -182,22 +182,24 @@ TEST_CASE("stage bytes: every GPU stage of the registry has a byte model") {
   CHECK(stage_traffic("splitkv", L, o).bytes > traffic::per_request_bytes(L));
   PlannerOptions pat;
   pat.split_kv = true;
-  CHECK(stage_traffic("pat", L, o).bytes == traffic::plan_bytes(L, make_plan(L, pat), true));
+  CHECK(stage_traffic("pat", L, o).bytes == traffic::plan_bytes(L, make_plan(L, pat), true, traffic::kHalfPartialOutElemBytes));
   PlannerOptions packed;
   packed.tiles = TilePolicy::fixed;
   packed.fixed_tile = {64, 64};
   packed.split_kv = false;
-  CHECK(stage_traffic("packed", L, o).bytes == traffic::plan_bytes(L, make_plan(L, packed), false));
+  CHECK(stage_traffic("packed", L, o).bytes ==
+        traffic::plan_bytes(L, make_plan(L, packed), false, traffic::kHalfPartialOutElemBytes));
   // The shared 4096-token prefix is read once by the packed stages, 16 times by stage 2.
   CHECK(stage_traffic("packed", L, o).bytes < traffic::per_request_bytes(L) / 4);
   require_error([&] { stage_traffic("oracle", L, o); }, "not a GPU stage");
   require_error([&] { stage_traffic("nosuch", L, o); }, "not a GPU stage");
 }
 
-TEST_CASE("stage bytes: --half-partials halves stages 4-9's partial o bytes and keeps their plans") {
+TEST_CASE("stage bytes: stages 4-9's 16-bit partials (the default) halve --fp32-partials' o bytes and keep their plans") {
   const PagedLayout L = build_layout(parse_tree_spec("1,16_4096,256"), shape_of(32, 8, 128, 16), true, 1);
   StageTrafficOptions fp32, half;
-  half.half_partials = true;
+  fp32.half_partials = false;
+  CHECK(half.half_partials);  // the default
   // What 16 bits save per partial: the o's d values per query head, 2 bytes each, both trips.
   const int64_t saved_per_partial = traffic::partials_round_trip_bytes(32, 128, 1) -
                                     traffic::partials_round_trip_bytes(32, 128, 1, traffic::kHalfPartialOutElemBytes);

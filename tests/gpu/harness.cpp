@@ -85,10 +85,10 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
 
 }  // namespace
 
-std::vector<Case> with_half_partials(std::vector<Case> cases) {
+std::vector<Case> with_fp32_partials(std::vector<Case> cases) {
   for (Case& c : cases) {
-    c.name += ", 16-bit partials";
-    c.half_partials = true;
+    c.name += ", fp32 partials";
+    c.half_partials = false;
   }
   return cases;
 }

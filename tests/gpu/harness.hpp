@@ -27,7 +27,7 @@ struct Case {
   bool take_leaves = false;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails)
   int leaf_tail_rows = kLeafTailRows;         ///< Runner::set_take_leaves()'s max_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
-  bool half_partials = false;  ///< Runner::set_half_partials() (stages 4-9's 16-bit partials)
+  bool half_partials = true;  ///< Runner::set_half_partials() (stages 4-9's 16-bit partials; false: fp32)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -114,9 +114,10 @@ std::vector<Case> leaf_tails_grid(uint64_t seed);
 /// kHopperMaxRows rows and without the CTA gate (leaf_tail_min_cut 0).
 std::vector<Case> with_leaf_tails(std::vector<Case> cases);
 
-/// `cases` with stages 4-9's partials stored in 16 bits (Runner::set_half_partials(),
-/// `--half-partials`): the same plans, each partial's o rounded to the output's type.
-std::vector<Case> with_half_partials(std::vector<Case> cases);
+/// `cases` with stages 4-9's partials' o stored in fp32 (Runner::set_half_partials(false),
+/// `--fp32-partials`) instead of the default 16 bits: the same plans, the writers' and the
+/// merges' fp32 paths.
+std::vector<Case> with_fp32_partials(std::vector<Case> cases);
 
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
 /// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.

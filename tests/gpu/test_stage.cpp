@@ -18,8 +18,9 @@
 // grids), and the leaf tails grid and the boundary and tree grids with leaf tails (--take-leaves:
 // the pack kernel's tails instances); stage 10 (-DPATLAB_STAGE_GROUP_ROWS) the boundary, tree and shapes grids on each of its
 // kernel's two instances (16 and 64 rows), which its own choice would not all reach; stages 4-9
-// (-DPATLAB_STAGE_HALF_PARTIALS) the boundary, tree and shapes grids with their partials' o in 16
-// bits (--half-partials: the same plans, the writers' and the merges' 16-bit paths).
+// (-DPATLAB_STAGE_FP32_PARTIALS) the boundary, tree and shapes grids with their partials' o in
+// fp32 (--fp32-partials: the same plans, the writers' and the merges' fp32 paths; the default
+// grids store them in 16 bits).
 #include <string>
 
 #include "../catch.hpp"
@@ -104,12 +105,12 @@ TEST_CASE("the stage matches the oracle on the tree and shapes grids with its bu
 }
 #endif
 
-#ifdef PATLAB_STAGE_HALF_PARTIALS
-TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids with 16-bit partials") {
-  using patlab::test::with_half_partials;
-  patlab::test::check_stage(kStage, with_half_partials(patlab::test::boundary_grid(kBoundarySeed)));
-  patlab::test::check_stage(kStage, with_half_partials(patlab::test::tree_grid(kTreeSeed)));
-  patlab::test::check_stage(kStage, with_half_partials(patlab::test::shapes_grid(kShapesSeed)));
+#ifdef PATLAB_STAGE_FP32_PARTIALS
+TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids with fp32 partials") {
+  using patlab::test::with_fp32_partials;
+  patlab::test::check_stage(kStage, with_fp32_partials(patlab::test::boundary_grid(kBoundarySeed)));
+  patlab::test::check_stage(kStage, with_fp32_partials(patlab::test::tree_grid(kTreeSeed)));
+  patlab::test::check_stage(kStage, with_fp32_partials(patlab::test::shapes_grid(kShapesSeed)));
 }
 #endif
 

@@ -162,8 +162,9 @@ class Runner {
   /// `min_cut` of the plan's CTAs (PlannerOptions::leaf_tail_min_cut). The planner checks the
   /// values. Applies to stages prepared afterwards.
   void set_take_leaves(bool take, int max_rows = kLeafTailRows, double min_cut = kTailMinCtaCut);
-  /// Stages 4-9 store their partials' o in the output's 16-bit type instead of fp32
-  /// (DeviceBatch::half_partials; off by default). Applies to stages prepared afterwards.
+  /// Stages 4-9 store their partials' o in the output's 16-bit type (DeviceBatch::half_partials;
+  /// the default), or in fp32 with `half` false (`--fp32-partials`). Applies to stages prepared
+  /// afterwards.
   void set_half_partials(bool half);
   /// Stage 10's kernel instance: its row cap, 16 or 64 (0 restores the default: its model
   /// chooses, packinfer::choose_group_instance()). Throws Error(usage) for another value. Applies
@@ -256,8 +257,10 @@ class ServeSession {
   /// (Defined in serve_check.cpp, host code: it runs the oracle.)
   CheckResult check_layer0();
   /// What check_layer0() checks: poisons the output and workspace, reruns layer 0, and copies
-  /// the step's batch (layout, q, layer 0's pools) into `host` and the output into `out`.
-  void snapshot_layer0(Workload& host, std::vector<uint16_t>& out);
+  /// the step's batch (layout, q, layer 0's pools) into `host`, the output into `out` and the
+  /// stage's 16-bit partials' split (Stage::half_partial_split(), for reference_for_partials();
+  /// empty where it has none) into `split`.
+  void snapshot_layer0(Workload& host, std::vector<uint16_t>& out, PartialSplit& split);
 
  private:
   struct Impl;

@@ -27,7 +27,7 @@
 ///     and pv_tile read; K's scale is folded into the softmax scale, V's into the output;
 ///  7. merge_warp_columns: warps that split a KV tile merge their states;
 ///  8. write_rows: the output directly when the plan says the query has a single partial, else
-///     the partial (fp32 o normalised by its own sum, or 16-bit with --half-partials; natural-log
+///     the partial (o normalised by its own sum, 16-bit, or fp32 with --fp32-partials; natural-log
 ///     lse) into the query's slot.
 #pragma once
 

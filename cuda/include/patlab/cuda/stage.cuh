@@ -44,8 +44,9 @@ struct DeviceBatch {
   int leaf_tail_rows = kLeafTailRows;           ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;    ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
-  /// stages 4-9: partials' o stored in the output's 16-bit type instead of fp32 (DevicePlan)
-  bool half_partials = false;
+  /// stages 4-9: partials' o stored in the output's 16-bit type (DevicePlan; the default), or
+  /// fp32 (`--fp32-partials`)
+  bool half_partials = true;
 };
 
 /// What the device and the command line set in a planning stage's options: the SM count, and

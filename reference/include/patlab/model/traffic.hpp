@@ -24,10 +24,11 @@ namespace traffic {
 /// Bytes of one storage element of q and the output (fp16 and bf16), and of K and V unless the
 /// KV cache is fp8 (Shape::kv_element_bytes() says which).
 inline constexpr int kStorageBytes = 2;
-/// Bytes of one element of a partial output (fp32).
+/// Bytes of one element of a partial output in fp32 (stages 4-9 with `--fp32-partials`; what the
+/// planner prices either way).
 inline constexpr int kPartialOutElemBytes = 4;
-/// Bytes of one element of a partial output stored in the output's 16-bit type (stages 4-9 with
-/// `--half-partials`).
+/// Bytes of one element of a partial output stored in the output's 16-bit type (stages 4-9 by
+/// default).
 inline constexpr int kHalfPartialOutElemBytes = 2;
 /// Bytes of one partial lse (fp32).
 inline constexpr int kPartialLseBytes = 4;
@@ -78,7 +79,7 @@ int64_t chunked_bytes(const PagedLayout& layout, int64_t partials);
 int64_t unique_bytes(const PagedLayout& layout);
 /// A plan (stages 4-7): each pack's K/V once (all KV heads), q of each of its queries, the
 /// output written once per request, and the round trip of every partial slot (`o` elements of
-/// `partial_o_bytes`: fp32, or 16-bit with `--half-partials`). With `direct_output` a query with
+/// `partial_o_bytes`: fp32 by default here, 16-bit as stages 4-9 store them unless `--fp32-partials`). With `direct_output` a query with
 /// a single pack is written by that pack and has no partial.
 int64_t plan_bytes(const PagedLayout& layout, const Plan& plan, bool direct_output,
                    int partial_o_bytes = kPartialOutElemBytes);

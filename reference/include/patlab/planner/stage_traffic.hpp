@@ -38,8 +38,9 @@ struct StageTrafficOptions {
   bool take_leaves = false;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails)
   int leaf_tail_rows = kLeafTailRows;         ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
-  /// stages 4-9: partials' o in 16 bits (`--half-partials`): their bytes, not their plans
-  bool half_partials = false;
+  /// stages 4-9: partials' o in 16 bits (the default; false: `--fp32-partials`): their bytes,
+  /// not their plans
+  bool half_partials = true;
 };
 
 /// A stage's plan configuration (stages 4-8): the planner's options and whether queries with a
@@ -47,10 +48,10 @@ struct StageTrafficOptions {
 struct StagePlanConfig {
   PlannerOptions planner;       ///< the options the stage runs make_plan() with
   bool direct_output = false;   ///< a query with a single pack is written by that pack and has no partial
-  /// bytes of one element of a partial's o: traffic::kPartialOutElemBytes, or
-  /// kHalfPartialOutElemBytes with StageTrafficOptions::half_partials (the planner prices partials
-  /// at fp32 either way, so the option changes the bytes, not the plan)
-  int partial_o_bytes = traffic::kPartialOutElemBytes;
+  /// bytes of one element of a partial's o: traffic::kHalfPartialOutElemBytes (the default,
+  /// StageTrafficOptions::half_partials), or kPartialOutElemBytes with `--fp32-partials` (the
+  /// planner prices partials at fp32 either way, so the option changes the bytes, not the plan)
+  int partial_o_bytes = traffic::kHalfPartialOutElemBytes;
 };
 
 /// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat, hopper) on
