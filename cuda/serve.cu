@@ -168,6 +168,7 @@ ServeSession::ServeSession(const ServeConfig& config) : impl_(std::make_unique<I
   m.batch.device = &m.device;
   m.batch.max_kv_tile = config.max_kv_tile;
   m.batch.host = &m.host;
+  m.batch.take_leaves = false;  // the serve loop re-plans incrementally, and that planner takes no leaf tails
 }
 
 ServeSession::~ServeSession() = default;

@@ -38,7 +38,7 @@ PlanStageConfig pat_config() {
   c.upload.bucket_order = BucketOrder::footprint;
   c.streams = true;
   c.ordered = true;
-  c.leaf_tails = true;  // with --take-leaves (off by default)
+  c.leaf_tails = true;  // unless --no-take-leaves
   return c;
 }
 // [pat-config]

@@ -116,7 +116,7 @@ class HopperStage final : public Stage {
     require_sm90(batch);
     options = hopper_planner_options(batch);
     options.hopper = batch.hopper;  // stage 8's own: stage 9 runs every pack on its kernel
-    options.take_leaves = batch.take_leaves;  // --take-leaves: on the tails instances of both kernels
+    options.take_leaves = batch.take_leaves;  // unless --no-take-leaves: on the tails instances of both kernels
     options.leaf_tail_rows = batch.leaf_tail_rows;
     options.leaf_tail_min_cut = batch.leaf_tail_min_cut;
     // An fp8 cache or d = 256: stage 7's tiles (hopper_pack_plan()), its 16-row packs on the

@@ -364,8 +364,21 @@ def hetero_cases():
                  ["--tail-rows requires --take-leaves"], within=B)
     expect_error("plan: --tail-rows 0", ["plan", "tiny", "--take-leaves", "--tail-rows", "0"],
                  ["--tail-rows", "not in range 1 to 192"], within=B)
-    expect_error("bench: --tail-min-cut 1.5", ["bench", "tiny", "--take-leaves", "--tail-min-cut", "1.5"],
+    expect_error("bench: --tail-min-cut 1.5", ["bench", "tiny", "--tail-min-cut", "1.5"],
                  ["--tail-min-cut", "not in range"], within=B)
+    expect_error("bench: --tail-rows with --no-take-leaves", ["bench", "tiny", "--no-take-leaves", "--tail-rows", "64"],
+                 ["--no-take-leaves excludes --tail-rows"], within=B)
+    # Stages 7-8 take leaf tails by default (bench and compare); --no-take-leaves turns them off.
+    row = "leaf tails (stages 7-8, --no-take-leaves)"
+    tails_row = lambda want: lambda out: [] if json.loads(out)["run"].get(row, "").startswith(want) \
+        else [f"run row {row!r}: {json.loads(out)['run'].get(row)!r}, expected {want!r}..."]  # noqa: E731
+    deep = ["bench", "--tree", "1,16,32,64,128,1024_256,128,64,32,32,32", "--heads", "64/8", "--stage", "pat",
+            "--format", "json"]
+    expect_exit("bench CPU mode: leaf tails taken by default", deep, EXIT_NOTHING_RAN,
+                lambda out: tails_row("taken in packs of up to 64 rows")(out)
+                + ([] if "128 packs x 8 KV heads, 1024 partials" in json.loads(out)["run"].get("plan (132 SMs)", "")
+                   else [f"plan row: {json.loads(out)['run'].get('plan (132 SMs)')!r}, expected 128 packs, 1024 partials"]))
+    expect_exit("bench CPU mode --no-take-leaves: no tails", deep + ["--no-take-leaves"], EXIT_NOTHING_RAN, tails_row("off"))
     # The gates: on a random tree the 45 leaves the rules allow would remove 13% of the CTAs and
     # add tile buckets.
     gated = ["plan", "--random-tree", "21", "--random-requests", "256", "--random-depth", "5",

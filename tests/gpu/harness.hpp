@@ -24,7 +24,7 @@ struct Case {
   HopperRouting hopper = kStage8Routing;  ///< Runner::set_hopper_routing() before prepare (stage 8)
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
   int group_rows = 0;  ///< Runner::set_group_rows() (stage 10's instance; 0: its model chooses)
-  bool take_leaves = false;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails)
+  bool take_leaves = true;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails; on by default, as the stages)
   int leaf_tail_rows = kLeafTailRows;         ///< Runner::set_take_leaves()'s max_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
   bool half_partials = true;  ///< Runner::set_half_partials() (stages 4-9's 16-bit partials; false: fp32)

@@ -61,7 +61,7 @@ struct BenchOptions {
   int group_rows = 0;                           ///< stage 10: its kernel instance's row cap (0: its model chooses)
   HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv ... --hopper-min-piece
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
-  LeafTailFlags leaves;                         ///< stages 7-8: --take-leaves, --tail-rows, --tail-min-cut
+  LeafTailFlags leaves;                         ///< stages 7-8: --no-take-leaves, --tail-rows, --tail-min-cut
   bool fp32_partials = false;                   ///< stages 4-9: --fp32-partials
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
@@ -70,6 +70,14 @@ struct BenchOptions {
 
 /// The run table's row that says how stages 4-9 store their partials' o.
 constexpr const char* kPartialsRowName = "partials' o (stages 4-9, --fp32-partials)";
+
+/// The run table's row that says whether stages 7-8 take leaf tails, and under which gates.
+void add_leaf_tails_row(Table& run, const BenchOptions& o) {
+  run.add({"leaf tails (stages 7-8, --no-take-leaves)",
+           o.leaves.take ? "taken in packs of up to " + std::to_string(o.leaves.rows) + " rows where they remove " +
+                               Cell::num(100 * o.leaves.min_cut, 0).text + "% of the CTAs or more and the merge goes"
+                         : "off"});
+}
 
 /// --bucket-launch's value as a gpu::BucketLaunch; throws Error(usage) for any other word.
 gpu::BucketLaunch parse_bucket_launch(const std::string& name) {
@@ -188,6 +196,7 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   run.add({"device", "none"});
   run.add({"GPU stages skipped", skipped + " (" + device.reason + ")"});
   run.add({kPartialsRowName, std::string(o.fp32_partials ? "fp32" : "16-bit (the output's type)") + ": in the model bytes"});
+  add_leaf_tails_row(run, o);
   run.add({"plan (" + std::to_string(kDefaultSms) + " SMs)",
            std::to_string(plan.packs.size()) + " packs x " + std::to_string(L.shape.num_kv_heads) + " KV heads, " +
                std::to_string(plan.total_partials()) + " partials; validator " +
@@ -296,10 +305,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"fewest KV tokens of a 128/192-row piece (--hopper-min-piece)", Cell::integer(o.hopper.routing.min_piece)});
   run.add({"stage 8's 16-row packs load by (--hopper-small-loader)", small_loader_name(o.hopper.routing.small_loader)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
-  run.add({"leaf tails (stages 7-8, --take-leaves)",
-           o.leaves.take ? "taken in packs of up to " + std::to_string(o.leaves.rows) + " rows where they remove " +
-                               Cell::num(100 * o.leaves.min_cut, 0).text + "% of the CTAs or more"
-                         : "off"});
+  add_leaf_tails_row(run, o);
   run.add({kPartialsRowName, o.fp32_partials ? "fp32" : "16-bit (the output's type)"});
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
@@ -487,7 +493,7 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
                  "launch), the bucket of fewer packs first among buckets whose CTAs fit alike per SM (tutorial "
                  "chapter 16)")
       ->capture_default_str();
-  add_leaf_tails(cmd, o.leaves);
+  add_leaf_tails(cmd, o.leaves, true);
   cmd.add_flag("--fp32-partials", o.fp32_partials,
                "Stages 4-9: store the partials' o in fp32 instead of the output's 16-bit type (the default, as vLLM's "
                "paged attention v2 keeps its partial outputs: half the bytes, lse fp32 either way; tutorial chapter "

@@ -440,7 +440,7 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_flag("--pulls", o->pulls,
                 "With --cluster: every work item as the persistent grid would pull it (the model's schedule: CTA slots "
                 "and start/end in KV tokens; tools/figures/cluster_pulls.py draws it)");
-  add_leaf_tails(*cmd, o->leaves);
+  add_leaf_tails(*cmd, o->leaves, false);
   auto* incremental = cmd->add_option("--incremental", o->incremental_steps,
                   "Run STEPS decode steps (every request +1 token, a new block every page steps), each planned from "
                   "scratch and by the incremental planner: time per step, speedup, plans required identical")

@@ -252,26 +252,35 @@ void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out) {
       ->check(CLI::IsMember(loaders));
 }
 
-void add_leaf_tails(CLI::App& app, LeafTailFlags& out) {
-  CLI::Option* take =
-      app.add_flag("--take-leaves", out.take,
-                   "Stages 7-8: a query's last pack of at most " + std::to_string(kLeafTailMaxTokens) +
-                       " tokens becomes a tail of its pack before it, read after that pack's range under a row "
-                       "mask: one partial and one CTA per KV head fewer (16-bit caches; tutorial chapter 17; off "
-                       "by default)");
-  app.add_option("--tail-rows", out.rows,
-                 "With --take-leaves: most rows (queries x group) of a pack that takes tails; above 64 only stage "
-                 "8's 128- and 192-row packs, on its wgmma kernel's tails tiles")
-      ->check(CLI::Range(1, kHopperMaxRows))
-      ->needs(take)
-      ->capture_default_str();
-  app.add_option("--tail-min-cut", out.min_cut,
-                 "With --take-leaves: the plan keeps its tails only if they remove at least this fraction of its "
-                 "CTAs, add no tile bucket (a launch) and leave no query to merge, else it is the plan without "
-                 "them (0-1; 0: whenever there are any, whatever buckets they add or merges they leave)")
-      ->check(CLI::Range(0.0, 1.0))
-      ->needs(take)
-      ->capture_default_str();
+void add_leaf_tails(CLI::App& app, LeafTailFlags& out, bool stages) {
+  const std::string what = "a query's last pack of at most " + std::to_string(kLeafTailMaxTokens) +
+                           " tokens becomes a tail of its pack before it, read after that pack's range under a row "
+                           "mask: one partial and one CTA per KV head fewer, kept only where the plan's merge goes "
+                           "(16-bit caches; tutorial chapter 17)";
+  out.take = stages;
+  CLI::Option* flag = stages ? app.add_flag_callback("--no-take-leaves", [&out] { out.take = false; },
+                                                     "Stages 7-8 take no leaf tails (by default " + what + ")")
+                             : app.add_flag("--take-leaves", out.take,
+                                            "Plan with stages 7-8's leaf tails, as they run by default: " + what);
+  const std::string with = stages ? "Stages 7-8's leaf tails" : "With --take-leaves";
+  CLI::Option* rows = app.add_option("--tail-rows", out.rows,
+                                     with + ": most rows (queries x group) of a pack that takes tails; above 64 only "
+                                            "stage 8's 128- and 192-row packs, on its wgmma kernel's tails tiles")
+                          ->check(CLI::Range(1, kHopperMaxRows))
+                          ->capture_default_str();
+  CLI::Option* cut = app.add_option("--tail-min-cut", out.min_cut,
+                                    with + ": the plan keeps its tails only if they remove at least this fraction of "
+                                           "its CTAs, add no tile bucket (a launch) and leave no query to merge, else "
+                                           "it is the plan without them (0-1; 0: whenever there are any, whatever "
+                                           "buckets they add or merges they leave)")
+                         ->check(CLI::Range(0.0, 1.0))
+                         ->capture_default_str();
+  for (CLI::Option* o : {rows, cut}) {
+    if (stages)
+      o->excludes(flag);
+    else
+      o->needs(flag);
+  }
 }
 
 void add_quiet(CLI::App& app) {

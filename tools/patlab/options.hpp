@@ -132,9 +132,10 @@ struct HopperRoutingFlags {
 /// count or rows other than 64, 128 or 192.
 void add_hopper_routing(CLI::App& app, HopperRoutingFlags& out);
 
-/// Stages 7-8's leaf tails on the command line: --take-leaves, --tail-rows, --tail-min-cut.
+/// Stages 7-8's leaf tails on the command line: --take-leaves (plan) or --no-take-leaves (bench,
+/// compare: the stages take them by default), --tail-rows, --tail-min-cut.
 struct LeafTailFlags {
-  bool take = false;                   ///< --take-leaves (PlannerOptions::take_leaves)
+  bool take = false;                   ///< PlannerOptions::take_leaves; add_leaf_tails() sets its default
   int rows = kLeafTailRows;            ///< --tail-rows (PlannerOptions::leaf_tail_rows)
   double min_cut = kTailMinCtaCut;     ///< --tail-min-cut (PlannerOptions::leaf_tail_min_cut)
   /// Copies the three into `o`.
@@ -145,8 +146,10 @@ struct LeafTailFlags {
   }
 };
 
-/// Adds --take-leaves and, needing it, --tail-rows (1-192) and --tail-min-cut (0-1) to `app`.
-void add_leaf_tails(CLI::App& app, LeafTailFlags& out);
+/// Adds the leaf tails' options to `app`: with `stages` (bench, compare: the stages' default, tails
+/// on) `--no-take-leaves` and, excluding it, --tail-rows (1-192) and --tail-min-cut (0-1); without
+/// (plan: the planner's default, off) --take-leaves and, needing it, the same two.
+void add_leaf_tails(CLI::App& app, LeafTailFlags& out, bool stages);
 
 /// Adds `--quiet` (no progress lines) to `app`.
 void add_quiet(CLI::App& app);

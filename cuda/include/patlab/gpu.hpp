@@ -157,7 +157,7 @@ class Runner {
   /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);
-  /// Stages 7 and 8 take leaf tails (PlannerOptions::take_leaves; off by default), in packs of
+  /// Stages 7 and 8 take leaf tails (PlannerOptions::take_leaves; on by default), in packs of
   /// at most `max_rows` rows (PlannerOptions::leaf_tail_rows), kept where they remove at least
   /// `min_cut` of the plan's CTAs (PlannerOptions::leaf_tail_min_cut). The planner checks the
   /// values. Applies to stages prepared afterwards.

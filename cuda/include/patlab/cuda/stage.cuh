@@ -40,7 +40,7 @@ struct DeviceBatch {
   int max_cluster = 0;                  ///< stage 9's largest cluster size (0: default)
   HopperRouting hopper = kStage8Routing;  ///< stage 8: PlannerOptions::hopper
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< stages 7-8: how the buckets start
-  bool take_leaves = false;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails)
+  bool take_leaves = true;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
   int leaf_tail_rows = kLeafTailRows;           ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;    ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)

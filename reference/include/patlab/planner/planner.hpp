@@ -60,7 +60,7 @@
 /// waves, the last 17% full), which a window of 4 left uncut; `--fill-window` of `patlab plan` and
 /// `patlab bench` moves it.
 ///
-/// **Leaf tails (take_leaves, off by default; step 3c).** After the split, a query's last pack
+/// **Leaf tails (take_leaves, off in these options, on in stages 7 and 8's; step 3c).** After the split, a query's last pack
 /// of at most kLeafTailMaxTokens tokens (its request's own tokens, one query) may become a *tail*
 /// of the query's previous pack, the one whose range ends where the leaf begins: that pack reads
 /// the leaf after its own range (PackTail) and only the query's rows see it (a per-row mask on the
@@ -171,7 +171,8 @@ struct PlannerOptions {
   /// command line's (`--hopper-min-kv`, `--hopper-wide-kv`, `--hopper-rows`).
   HopperRouting hopper = kClusterRouting;
   /// Step 3c: a query's short last pack becomes a tail of the pack before it (see "Leaf tails"
-  /// above); stages 7 and 8 with `--take-leaves` (tutorial chapter 17). Off by default.
+  /// above); stages 7 and 8 set it unless `--no-take-leaves` (tutorial chapter 17), `patlab plan`
+  /// with `--take-leaves`. Off by default here.
   bool take_leaves = false;
   /// With take_leaves: most rows of a pack that takes tails (1..hopper.max_rows; kLeafTailRows).
   /// Above 64 only stage 8's wgmma kernel runs such packs (its 128- and 192-row tails tiles).

@@ -35,7 +35,7 @@ struct StageTrafficOptions {
   int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
   HopperRouting hopper = kStage8Routing;            ///< stage 8: PlannerOptions::hopper
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
-  bool take_leaves = false;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails)
+  bool take_leaves = true;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
   int leaf_tail_rows = kLeafTailRows;         ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
   /// stages 4-9: partials' o in 16 bits (the default; false: `--fp32-partials`): their bytes,
