@@ -229,7 +229,7 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   }
   run.add({"bytes: one query per CTA", Cell::bytes(static_cast<double>(traffic.per_query_head))});
   run.add({"bytes: one request per CTA", Cell::bytes(static_cast<double>(traffic.per_request))});
-  run.add({"bytes: packed plan", Cell::bytes(static_cast<double>(traffic.packed))});
+  run.add({"bytes: packed plan (fp32 partials, as the planner prices them)", Cell::bytes(static_cast<double>(traffic.packed))});
   run.add({"bandwidth GB/s", Cell::num(o.bandwidth_gbs, 0)});
   run.add({"bandwidth source", o.bandwidth_given ? std::string("--bandwidth") : std::string(kDefaultBandwidthSource)});
   run.add({"prediction", std::string(kPredictionModel) + "; " + std::to_string(kDefaultSms) + " SMs, stage 3 with " +
