@@ -69,6 +69,24 @@ def main():
               needed.get(2, (None, {}))[1].get("hopper", {}).get("time_us") == 16.0, str(needed.get(2)))
         check("a folder without suite/ reads as empty", bench_rows.read_suite([tmp / "none"]) == {})
 
+        # An A/B run: sides a and b, two rounds each; a later folder's workload replaces the earlier one's.
+        def checked(stage, us, verdict):
+            return dict(result_row(stage, us), check=verdict)
+        write(tmp / "ab1/ab-1-a-1.jsonl", [run_row("a"), checked("pat", 10.0, "not checked")])
+        write(tmp / "ab1/ab-1-b-1.jsonl", [run_row("a"), checked("pat", 8.0, "PASS max|err| 1e-4")])
+        write(tmp / "ab1/ab-1-a-2.jsonl", [run_row("a"), checked("pat", 12.0, "not checked")])
+        write(tmp / "ab1/ab-1-b-2.jsonl", [run_row("a"), checked("pat", 9.0, "not checked")])
+        write(tmp / "ab1/ab-2-a-1.jsonl", [run_row("b"), checked("pat", 5.0, "not checked")])
+        write(tmp / "ab2/ab-2-a-1.jsonl", [run_row("b2"), checked("pat", 6.0, "not checked")])
+        ab = bench_rows.read_ab([tmp / "ab1", tmp / "ab2"])
+        check("A/B: each side's median over its rounds", ab.median(1, "pat", "a") == 11.0 and
+              ab.median(1, "pat", "b") == 8.5, str(ab.rows.get((1, "pat"))))
+        check("A/B: B over A", abs(ab.ratio(1, "pat") - 8.5 / 11.0) < 1e-12, str(ab.ratio(1, "pat")))
+        check("A/B: B's checked verdict", ab.check(1, "pat") == "PASS", ab.check(1, "pat"))
+        check("A/B: no ratio or verdict without side b", ab.ratio(2, "pat") is None and ab.check(2, "pat") == "-")
+        check("A/B: the later folder's workload replaces the earlier one's",
+              ab.runs[2]["workload"] == "b2" and ab.median(2, "pat", "a") == 6.0, str(ab.runs.get(2)))
+
         def sized(unique, summed):
             return {"unique bytes (KV + q + out)": unique, "per-request KV bytes": summed}
         check("issue 12's lines: shared KV and at least 128 MB unique",

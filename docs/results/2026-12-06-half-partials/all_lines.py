@@ -5,48 +5,29 @@
 Per line N (ab-N-SIDE-K.jsonl; N > 900: the EXTRA workloads): stage 8's and stage 7's B / A time
 (median of each side's runs; B = --half-partials), B's checks; then issue 12's numbers on each side
 (issue12_line() selection: stage 8's median and lowest percent of the copy bandwidth on unique
-bytes, lines below 50%, stage 7 / stage 8 geometric mean), both eager, each side's percent from the
-median of its runs' times."""
-import collections
+bytes, lines below 50%, stage 7 / stage 8 geometric mean), both eager, each side's percent the
+median of its runs' percents (tools/bench_rows.py's read_ab())."""
 import math
 import pathlib
 import statistics
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2].parent / "tools"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
 import bench_rows  # noqa: E402
 
 folders = sys.argv[1:]
 if not folders:
     sys.exit(__doc__)
-files = {}
-for folder in folders:
-    for f in pathlib.Path(folder).glob("ab-*.jsonl"):
-        _, n, side, k = f.stem.split("-")
-        files[(int(n), side, int(k))] = f
-runs = collections.defaultdict(lambda: collections.defaultdict(list))
-pct = collections.defaultdict(lambda: collections.defaultdict(list))
-meta, checks = {}, {}
-for (n, side, k), f in sorted(files.items()):
-    run, stages = bench_rows.read_bench(f)
-    if run is None:
-        continue
-    meta[n] = run
-    for stage, r in stages.items():
-        runs[(n, stage)][side].append(r["time_us"])
-        pct[(n, stage)][side].append(r["pct_copy"])
-        if side == "b" and r["check"].strip() not in ("not", ""):
-            checks[(n, stage)] = r["check"].strip().split(" ")[0]
+ab = bench_rows.read_ab(folders)
+meta = ab.runs
 
 
-def med(n, stage, side, table=runs):
-    xs = table.get((n, stage), {}).get(side)
-    return statistics.median(xs) if xs else None
+def med(n, stage, side, key="time_us"):
+    return ab.median(n, stage, side, key)
 
 
 def ratio(n, stage):
-    a, b = med(n, stage, "a"), med(n, stage, "b")
-    return b / a if a and b else None
+    return ab.ratio(n, stage)
 
 
 def gm(xs):
@@ -60,8 +41,8 @@ print("| ---: | --- | ---: | ---: | ---: | --- |")
 issue12 = []
 for n in sorted(meta):
     r8, r7 = ratio(n, "hopper"), ratio(n, "pat")
-    pa, pb = med(n, "hopper", "a", pct), med(n, "hopper", "b", pct)
-    chk = "/".join(checks.get((n, s), "-") for s in ("hopper", "pat"))
+    pa, pb = med(n, "hopper", "a", "pct_copy"), med(n, "hopper", "b", "pct_copy")
+    chk = "/".join(ab.check(n, s) for s in ("hopper", "pat"))
     both = r8 is not None and r7 is not None
     if both and n < 900 and bench_rows.issue12_line(meta[n]):
         issue12.append(n)
@@ -71,7 +52,7 @@ for n in sorted(meta):
 
 print(f"\nissue 12's lines with both sides of both stages: {len(issue12)}")
 for side, label in (("a", "A (fp32 partials)"), ("b", "B (--half-partials)")):
-    p = [med(n, "hopper", side, pct) for n in issue12]
+    p = [med(n, "hopper", side, "pct_copy") for n in issue12]
     s = [med(n, "pat", side) / med(n, "hopper", side) for n in issue12]
     print(f"{label}: stage 8 median {statistics.median(p):.1f}% of the copy bandwidth, lowest {min(p):.1f}%, "
           f"{sum(x < 50 for x in p)} below 50%; stage 7 / stage 8 {gm(s):.3f}")
@@ -85,5 +66,6 @@ x7 = [ratio(n, "pat") for n in rest if ratio(n, "pat")]
 if x8:
     print(f"B / A over the other {len(rest)} workloads: stage 8 {gm(x8):.3f} ({min(x8):.3f}-{max(x8):.3f}), "
           f"stage 7 {gm(x7):.3f} ({min(x7):.3f}-{max(x7):.3f})")
+checks = {k: ab.check(*k) for k in ab.rows if ab.check(*k) != "-"}
 fails = [k for k, v in checks.items() if v != "PASS"]
 print(f"B's checks: {len(checks)} run, not passed: {fails if fails else 'none'}")
