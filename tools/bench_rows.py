@@ -8,7 +8,7 @@ the suite files, RUN_FOLDER/suite/N.jsonl. The results folders' scripts read the
     import bench_rows
     run, stages = bench_rows.read_bench(path)          # stages: slug -> results row (timed ones)
     lines = bench_rows.read_suite(["r1", "r2"])        # N -> (run, stages); later folders win
-    ab = bench_rows.read_ab(["r1"])                      # an A/B run's ab-N-SIDE-K.jsonl files
+    ab = bench_rows.read_ab(["r1"])                    # an A/B run's ab-N-SIDE-K.jsonl files
     bench_rows.workload_name(run)                      # "tree 1,256_256,32, 32/32 heads"
     bench_rows.issue12_line(run)                       # shared KV, >= 128 MB unique bytes
 
