@@ -111,8 +111,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // Traffic: K/V of every pack (all KV heads), q rows gathered per pack, partials written
   // and read (none for a query written directly; o in 16 bits unless --fp32-partials), and the
   // output written once.
-  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output,
-                                      half_partials_ ? traffic::kHalfPartialOutElemBytes : traffic::kPartialOutElemBytes);
+  traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output, traffic::partial_out_elem_bytes(half_partials_));
   // [plan-traffic]
 }
 

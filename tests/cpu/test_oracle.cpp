@@ -235,7 +235,13 @@ TEST_CASE("emulated_attention with 16-bit partials: one partial a query is the p
       // within the dtype's tolerance of the oracle, and no longer the plain emulation where a
       // request has more than one chunk.
       const Plan chunks = chunked_plan(w.layout, s.page_size);
-      const AttentionResult cut = emulated_attention(w, plan_partial_split(chunks, w.layout));
+      const PartialSplit chunk_split = plan_partial_split(chunks, w.layout);
+      const AttentionResult cut = emulated_attention(w, chunk_split);
+      // Given the plain emulation, the rows of one partial are copied from it: the same result.
+      const AttentionResult reused = emulated_attention(w, chunk_split, &plain);
+      CHECK(reused.o == cut.o);
+      CHECK(reused.lse == cut.lse);
+      CHECK(emulated_attention(w, whole, &plain).lse == emulated_attention(w, whole).lse);
       const AttentionResult naive = naive_attention(w);
       const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
       int64_t outside = 0;
@@ -251,6 +257,9 @@ TEST_CASE("emulated_attention with 16-bit partials: one partial a query is the p
   const Workload w = make_workload(preset_tree(p), p.shape, kSeed, true);
   PartialSplit bad(3);
   require_error([&] { emulated_attention(w, bad); }, "the partial split has 3 requests, the workload 4");
+  AttentionResult other = emulated_attention(w);
+  other.heads /= 2;
+  require_error([&] { emulated_attention(w, PartialSplit(4), &other); }, "not of this workload's shape");
   bad = PartialSplit(4);
   bad[1] = {{{0, 96}}, {{96, 138}}};
   require_error([&] { emulated_attention(w, bad); }, "a partial's keys lie outside request 1");

@@ -68,8 +68,10 @@ struct BenchOptions {
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file
 };
 
-/// The run table's row that says how stages 4-9 store their partials' o.
-constexpr const char* kPartialsRowName = "partials' o (stages 4-9, --fp32-partials)";
+/// The run table's row that says how stages 4-9 store their partials' o, followed by `suffix`.
+void add_partials_row(Table& run, const BenchOptions& o, const std::string& suffix = "") {
+  run.add({"partials' o (stages 4-9, --fp32-partials)", (o.fp32_partials ? "fp32" : "16-bit (the output's type)") + suffix});
+}
 
 /// The run table's row that says whether stages 7-8 take leaf tails, and under which gates.
 void add_leaf_tails_row(Table& run, const BenchOptions& o) {
@@ -195,7 +197,7 @@ int run_cpu_parts(const WorkloadChoice& choice, const std::vector<std::string>& 
   const Traffic traffic = traffic_model(L, plan);
   run.add({"device", "none"});
   run.add({"GPU stages skipped", skipped + " (" + device.reason + ")"});
-  run.add({kPartialsRowName, std::string(o.fp32_partials ? "fp32" : "16-bit (the output's type)") + ": in the model bytes"});
+  add_partials_row(run, o, ": in the model bytes");
   add_leaf_tails_row(run, o);
   run.add({"plan (" + std::to_string(kDefaultSms) + " SMs)",
            std::to_string(plan.packs.size()) + " packs x " + std::to_string(L.shape.num_kv_heads) + " KV heads, " +
@@ -306,7 +308,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"stage 8's 16-row packs load by (--hopper-small-loader)", small_loader_name(o.hopper.routing.small_loader)});
   run.add({"bucket launch (stages 7-8, --bucket-launch)", o.bucket_launch});
   add_leaf_tails_row(run, o);
-  run.add({kPartialsRowName, o.fp32_partials ? "fp32" : "16-bit (the output's type)"});
+  add_partials_row(run, o);
   run.add({"check", o.no_check ? "skipped (--no-check)" : "every stage against the float64 oracle first"});
 }
 

@@ -98,7 +98,7 @@ bool plan_stage_config(const std::string& slug, const Shape& shape, const StageT
   p.ctas_per_sm = options.pack_ctas_per_sm;
   p.fill_window_waves = options.fill_window_waves;
   p.max_cluster = options.max_cluster;
-  config.partial_o_bytes = options.half_partials ? traffic::kHalfPartialOutElemBytes : traffic::kPartialOutElemBytes;
+  config.partial_o_bytes = traffic::partial_out_elem_bytes(options.half_partials);
   if (slug == "packed") {
     p.tiles = TilePolicy::fixed;
     p.fixed_tile = kPackedTile;

@@ -232,8 +232,9 @@ EmulatedSoftmax emulate_softmax(const Eigen::VectorXf& q, const Eigen::MatrixXf&
 /// emulated_attention() with, where `split` is given, each query of more than one partial cut
 /// into its partials: each partial's softmax emulated alone, its o rounded to the storage type
 /// (16-bit partials), its lse in float32, and the partials merged in float32 as
-/// merge_query_head() merges them (weights exp(lse_i - lse) against the merged lse).
-AttentionResult emulate(const Workload& w, const PartialSplit* split) {
+/// merge_query_head() merges them (weights exp(lse_i - lse) against the merged lse). With
+/// `plain` (emulated_attention(w)) the rows of a request of at most one partial are copied from it.
+AttentionResult emulate(const Workload& w, const PartialSplit* split, const AttentionResult* plain) {
   AttentionResult res = empty_result(w);
   const Shape& s = w.shape();
   // An fp8 cache: the kernels compute q.k8 on the stored codes (exact in the 16-bit type) and
@@ -244,12 +245,21 @@ AttentionResult emulate(const Workload& w, const PartialSplit* split) {
   parallel_for(int64_t{w.num_requests()} * s.num_kv_heads, [&](int64_t task) {
     const int r = static_cast<int>(task / s.num_kv_heads);
     const int kvh = static_cast<int>(task % s.num_kv_heads);
+    const std::vector<PartialKeys>* parts = split ? &(*split)[static_cast<size_t>(r)] : nullptr;
+    if (plain && (!parts || parts->size() <= 1)) {  // the plain emulation's rows: the same arithmetic
+      for (int g = 0; g < s.group(); ++g) {
+        const size_t row = static_cast<size_t>(r) * s.num_q_heads + static_cast<size_t>(kvh * s.group() + g);
+        res.lse[row] = plain->lse[row];
+        std::copy_n(plain->o.begin() + static_cast<std::ptrdiff_t>(row * s.head_dim), s.head_dim,
+                    res.o.begin() + static_cast<std::ptrdiff_t>(row * s.head_dim));
+      }
+      return;
+    }
     const int64_t len = w.layout.lengths[static_cast<size_t>(r)];
     Eigen::MatrixXd kd, vd;
     gather_kv(w, r, 0, len, kvh, kd, vd);
     // Back to the stored codes' values (exact: a dequantised value is code value * scale).
     const Eigen::MatrixXf k = (kd / k_scale).cast<float>(), v = (vd / v_scale).cast<float>();
-    const std::vector<PartialKeys>* parts = split ? &(*split)[static_cast<size_t>(r)] : nullptr;
     std::vector<Eigen::MatrixXf> part_k, part_v;
     if (parts && parts->size() > 1)
       for (const PartialKeys& keys : *parts) {
@@ -304,9 +314,14 @@ Eigen::MatrixXf partial_rows(const Eigen::MatrixXf& m, const PartialKeys& keys) 
 }
 
 // [emulated-attention]
-AttentionResult emulated_attention(const Workload& w) { return emulate(w, nullptr); }
+AttentionResult emulated_attention(const Workload& w) { return emulate(w, nullptr, nullptr); }
 
-AttentionResult emulated_attention(const Workload& w, const PartialSplit& split) {
+AttentionResult emulated_attention(const Workload& w, const PartialSplit& split, const AttentionResult* plain) {
+  const size_t rows = static_cast<size_t>(w.num_requests()) * static_cast<size_t>(w.shape().num_q_heads);
+  require(!plain || (plain->requests == w.num_requests() && plain->heads == w.shape().num_q_heads &&
+                     plain->head_dim == w.shape().head_dim && plain->lse.size() == rows &&
+                     plain->o.size() == rows * static_cast<size_t>(w.shape().head_dim)),
+          "emulated_attention: the plain emulation given is not of this workload's shape");
   require(static_cast<int>(split.size()) == w.num_requests(),
           "emulated_attention: the partial split has " + std::to_string(split.size()) + " requests, the workload " +
               std::to_string(w.num_requests()));
@@ -321,7 +336,7 @@ AttentionResult emulated_attention(const Workload& w, const PartialSplit& split)
     require(split[r].empty() || covered == w.layout.lengths[r],
             "emulated_attention: the partials of request " + std::to_string(r) + " do not cover its keys once");
   }
-  return emulate(w, &split);
+  return emulate(w, &split, plain);
 }
 // [emulated-attention]
 

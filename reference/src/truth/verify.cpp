@@ -17,7 +17,7 @@ Reference make_reference(const Workload& w) {
 Reference reference_for_partials(const Reference& ref, const Workload& w, const PartialSplit& split) {
   if (split.empty()) return ref;
   Reference r = ref;
-  r.emulated = emulated_attention(w, split);
+  r.emulated = emulated_attention(w, split, &ref.emulated);
   r.emulated_row_error = row_errors(r.emulated, r.oracle);
   r.emulated_rel_l2 = l2_error(r.emulated, r.oracle);
   const int heads = w.shape().num_q_heads;

@@ -30,6 +30,9 @@ inline constexpr int kPartialOutElemBytes = 4;
 /// Bytes of one element of a partial output stored in the output's 16-bit type (stages 4-9 by
 /// default).
 inline constexpr int kHalfPartialOutElemBytes = 2;
+/// Bytes of one element of a partial's o: kHalfPartialOutElemBytes for 16-bit partials (stages 4-9
+/// by default), else kPartialOutElemBytes.
+constexpr int partial_out_elem_bytes(bool half) { return half ? kHalfPartialOutElemBytes : kPartialOutElemBytes; }
 /// Bytes of one partial lse (fp32).
 inline constexpr int kPartialLseBytes = 4;
 /// Times a partial crosses HBM: written by its pack, read by the merge.

@@ -95,8 +95,10 @@ Eigen::MatrixXf partial_rows(const Eigen::MatrixXf& m, const PartialKeys& keys);
 /// as the merge kernel merges them; a query of one partial (or none listed) is emulated as
 /// above. The yardstick of a stage that stores its partials in 16 bits (`--half-partials`).
 /// Throws Error(usage) when `split` does not fit the workload (request count, a range outside a
-/// request, partials that do not cover a request's keys exactly once by length).
-AttentionResult emulated_attention(const Workload& w, const PartialSplit& split);
+/// request, partials that do not cover a request's keys exactly once by length). `plain`, where
+/// given, is emulated_attention(w) of the same workload: the rows of a request of at most one
+/// partial, which would be emulated exactly as there, are copied from it instead of emulated again.
+AttentionResult emulated_attention(const Workload& w, const PartialSplit& split, const AttentionResult* plain = nullptr);
 
 /// Agreement that attention executed pack by pack must reach with naive attention (both
 /// float64), by max_relative_difference().
