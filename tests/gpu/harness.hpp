@@ -8,6 +8,7 @@
 
 #include "patlab/gpu.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/model/workload.hpp"
 #include "patlab/planner/plan.hpp"
 
@@ -24,10 +25,10 @@ struct Case {
   HopperRouting hopper = kStage8Routing;  ///< Runner::set_hopper_routing() before prepare (stage 8)
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< Runner::set_bucket_launch() (stages 7-8)
   int group_rows = 0;  ///< Runner::set_group_rows() (stage 10's instance; 0: its model chooses)
-  bool take_leaves = true;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails; on by default, as the stages)
+  bool take_leaves = kStagesTakeLeaves;  ///< Runner::set_take_leaves() (stages 7-8's leaf tails; the stages' default)
   int leaf_tail_rows = kLeafTailRows;         ///< Runner::set_take_leaves()'s max_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
-  bool half_partials = true;  ///< Runner::set_half_partials() (stages 4-9's 16-bit partials; false: fp32)
+  bool half_partials = traffic::kStagesHalfPartials;  ///< Runner::set_half_partials() (false: fp32 partials)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).

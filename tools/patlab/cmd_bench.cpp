@@ -62,7 +62,7 @@ struct BenchOptions {
   HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv ... --hopper-min-piece
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
   LeafTailFlags leaves;                         ///< stages 7-8: --no-take-leaves, --tail-rows, --tail-min-cut
-  bool fp32_partials = false;                   ///< stages 4-9: --fp32-partials
+  bool fp32_partials = !traffic::kStagesHalfPartials;  ///< stages 4-9: --fp32-partials
   double bandwidth_gbs = kDefaultBandwidthGbs;  ///< the CPU mode's prediction
   bool bandwidth_given = false;                 ///< --bandwidth was on the command line
   std::string cta_trace;                        ///< bench --cta-trace: the CTA timeline's CSV file

@@ -257,7 +257,7 @@ void add_leaf_tails(CLI::App& app, LeafTailFlags& out, bool stages) {
                            " tokens becomes a tail of its pack before it, read after that pack's range under a row "
                            "mask: one partial and one CTA per KV head fewer, kept only where the plan's merge goes "
                            "(16-bit caches; tutorial chapter 17)";
-  out.take = stages;
+  out.take = stages && kStagesTakeLeaves;
   CLI::Option* flag = stages ? app.add_flag_callback("--no-take-leaves", [&out] { out.take = false; },
                                                      "Stages 7-8 take no leaf tails (by default " + what + ")")
                              : app.add_flag("--take-leaves", out.take,

@@ -157,13 +157,13 @@ class Runner {
   /// How stages 7 and 8 start their tile buckets (default BucketLaunch::chain). Applies to stages
   /// prepared afterwards.
   void set_bucket_launch(BucketLaunch launch);
-  /// Stages 7 and 8 take leaf tails (PlannerOptions::take_leaves; on by default), in packs of
+  /// Stages 7 and 8 take leaf tails (PlannerOptions::take_leaves; by default kStagesTakeLeaves), in packs of
   /// at most `max_rows` rows (PlannerOptions::leaf_tail_rows), kept where they remove at least
   /// `min_cut` of the plan's CTAs (PlannerOptions::leaf_tail_min_cut). The planner checks the
   /// values. Applies to stages prepared afterwards.
   void set_take_leaves(bool take, int max_rows = kLeafTailRows, double min_cut = kTailMinCtaCut);
   /// Stages 4-9 store their partials' o in the output's 16-bit type (DeviceBatch::half_partials;
-  /// the default), or in fp32 with `half` false (`--fp32-partials`). Applies to stages prepared
+  /// traffic::kStagesHalfPartials), or in fp32 with `half` false (`--fp32-partials`). Applies to stages prepared
   /// afterwards.
   void set_half_partials(bool half);
   /// Stage 10's kernel instance: its row cap, 16 or 64 (0 restores the default: its model

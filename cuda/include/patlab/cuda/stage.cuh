@@ -12,6 +12,7 @@
 #include "patlab/cuda/buffer.cuh"
 #include "patlab/gpu.hpp"
 #include "patlab/model/kv_cache.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/plan.hpp"
 #include "patlab/planner/planner.hpp"
 
@@ -40,13 +41,13 @@ struct DeviceBatch {
   int max_cluster = 0;                  ///< stage 9's largest cluster size (0: default)
   HopperRouting hopper = kStage8Routing;  ///< stage 8: PlannerOptions::hopper
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< stages 7-8: how the buckets start
-  bool take_leaves = true;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
+  bool take_leaves = kStagesTakeLeaves;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
   int leaf_tail_rows = kLeafTailRows;           ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;    ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
   /// stages 4-9: partials' o stored in the output's 16-bit type (DevicePlan; the default), or
   /// fp32 (`--fp32-partials`)
-  bool half_partials = true;
+  bool half_partials = traffic::kStagesHalfPartials;
 };
 
 /// What the device and the command line set in a planning stage's options: the SM count, and

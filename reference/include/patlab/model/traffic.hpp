@@ -33,6 +33,10 @@ inline constexpr int kHalfPartialOutElemBytes = 2;
 /// Bytes of one element of a partial's o: kHalfPartialOutElemBytes for 16-bit partials (stages 4-9
 /// by default), else kPartialOutElemBytes.
 constexpr int partial_out_elem_bytes(bool half) { return half ? kHalfPartialOutElemBytes : kPartialOutElemBytes; }
+/// Whether stages 4-9 store their partials' o in the output's 16-bit type when nothing says
+/// otherwise (DeviceBatch::half_partials, the GPU tests' cases, the byte model, and bench and
+/// compare, whose `--fp32-partials` stores them in fp32).
+inline constexpr bool kStagesHalfPartials = true;
 /// Bytes of one partial lse (fp32).
 inline constexpr int kPartialLseBytes = 4;
 /// Times a partial crosses HBM: written by its pack, read by the merge.

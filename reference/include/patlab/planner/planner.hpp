@@ -137,6 +137,10 @@ inline constexpr int kLeafTailRows = 64;
 /// tails save a few CTAs but add tails tile buckets (launches) and lengthen their parents (a
 /// random tree where they removed 13% ran 1.06x, H100, 2026-12-06).
 inline constexpr double kTailMinCtaCut = 0.25;
+/// Whether stages 7-8 take leaf tails when nothing says otherwise (DeviceBatch::take_leaves, the
+/// GPU tests' cases, bench and compare, whose `--no-take-leaves` turns them off). The planner's own
+/// default (PlannerOptions::take_leaves, `patlab plan`) stays off: it plans what it is asked.
+inline constexpr bool kStagesTakeLeaves = true;
 
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to

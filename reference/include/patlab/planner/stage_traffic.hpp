@@ -35,12 +35,12 @@ struct StageTrafficOptions {
   int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
   HopperRouting hopper = kStage8Routing;            ///< stage 8: PlannerOptions::hopper
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
-  bool take_leaves = true;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
+  bool take_leaves = kStagesTakeLeaves;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
   int leaf_tail_rows = kLeafTailRows;         ///< stages 7-8: PlannerOptions::leaf_tail_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< stages 7-8: PlannerOptions::leaf_tail_min_cut
   /// stages 4-9: partials' o in 16 bits (the default; false: `--fp32-partials`): their bytes,
   /// not their plans
-  bool half_partials = true;
+  bool half_partials = traffic::kStagesHalfPartials;
 };
 
 /// A stage's plan configuration (stages 4-8): the planner's options and whether queries with a
@@ -51,7 +51,7 @@ struct StagePlanConfig {
   /// bytes of one element of a partial's o: traffic::kHalfPartialOutElemBytes (the default,
   /// StageTrafficOptions::half_partials), or kPartialOutElemBytes with `--fp32-partials` (the
   /// planner prices partials at fp32 either way, so the option changes the bytes, not the plan)
-  int partial_o_bytes = traffic::kHalfPartialOutElemBytes;
+  int partial_o_bytes = traffic::partial_out_elem_bytes(traffic::kStagesHalfPartials);
 };
 
 /// The planner configuration of plan stage `slug` (packed, multitile, multistream, pat, hopper) on
