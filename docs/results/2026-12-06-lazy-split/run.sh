@@ -6,25 +6,21 @@
 #     the defaults per workload of CHECK ('|'-separated) into bench-N.jsonl;
 #  3. on an H200 only (or with ANY_GPU=1): issue 12's shared-prefix lines at main's defaults
 #     (16-bit partials, leaf tails), `patlab bench W --stage pat hopper --repeats 20 --no-check`
-#     (cold L2, eager and graph) per line N of tools/suite.txt then tools/suite-categories.txt in
-#     LINES (default: the 67 lines of issue12.py's selection) from line FIRST on, while time is
-#     left, into suite/N.jsonl. Summary: ../2026-12-04-h200-tall-tiles/issue12.py RUN [--lines].
+#     (cold L2, eager and graph) per line of LINES (default: issue12_lines, the 67) from line FIRST
+#     on, while time is left, into suite/N.jsonl. Summary: ../2026-12-04-h200-tall-tiles/issue12.py RUN.
 # Writes OUT/RUN.tar.gz (RUN/; default t1).
 #   [RUN=t1] [TESTS="..."] [CHECK="W|W"] [FIRST=N] [LINES="1 5 ..."] [ANY_GPU=1]
 #   docs/results/2026-12-06-lazy-split/run.sh OUT [SECONDS]
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 tests=(test_04_packed test_05_multitile test_06_multistream test_07_pat test_08_hopper test_09_cluster test_serve)
-[[ -n ${TESTS:-} ]] && read -r -a tests <<< "$TESTS"
+[[ -n ${TESTS+x} ]] && read -r -a tests <<< "$TESTS"
 results_begin "${RUN:-t1}" "$final" patlab "${tests[@]}" || exit 1
-for t in "${tests[@]}"; do
-  if (( $(left) < 90 )); then echo "tests: stopped for time before $t"; break; fi
-  run_tests "$t"
-done
+tests_while 90 "${tests[@]}"
 chk="--tree 1,16,32,64,256,1024_256,128,64,32,32,32 --heads 64/8"
 chk+="|--tree 1,12_700,130 --heads 16/4 --dtype bf16 --page 32"
 chk+="|--random-tree 7 --random-requests 64 --heads 24/8"
-IFS='|' read -r -a chkw <<< "${CHECK:-$chk}"
+IFS='|' read -r -a chkw <<< "${CHECK-$chk}"
 n=0
 for wl in "${chkw[@]}"; do
   n=$((n + 1))
@@ -38,18 +34,5 @@ if [[ -z ${ANY_GPU:-} ]] && ! nvidia-smi --query-gpu=name --format=csv,noheader 
   echo "suite: not an H200, skipped"
   exit 0
 fi
-mkdir -p "$out/suite"
-all="1 5 9 10 11 12 13 17 21 22 23 24 25 26 27 28 29 30 31 32 33 37 41 42 43 44 45 46 47 48 49 50 51"
-all+=" 52 53 54 55 56 57 58 59 60 61 65 66 67 68 69 81 82 83 91 93 95 97 98 99 100 101 103 106 107"
-all+=" 108 112 113 114 115"
-lines=" ${LINES:-$all} "
-while read -r n wl; do
-  (( n < ${FIRST:-1} )) && continue
-  [[ $lines == *" $n "* ]] || continue
-  if (( $(left) < 15 )); then echo "suite: stopped for time before line $n ($wl)"; break; fi
-  # shellcheck disable=SC2086  # a workload is several words, on purpose
-  timeout "$(cap 60)" /tmp/ab/patlab bench $wl --stage pat hopper --repeats 20 --no-check --format jsonl \
-    > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
-  echo "suite $n exit $? at $SECONDS s: $wl"
-done < <(suite_workloads)
+suite_bench patlab "${LINES:-$(issue12_lines)}" "${FIRST:-1}" --stage pat hopper
 exit 0
