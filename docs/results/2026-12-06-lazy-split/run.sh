@@ -4,12 +4,15 @@
 #     from build-ab/bundle.tar.xz (build-ab/COMMIT) with PATLAB_REQUIRE_GPU=1 (a skip fails);
 #  2. `patlab bench W --stage 4 5 6 7 8 9 --repeats 20 --no-graph` checked against the oracle at
 #     the defaults per workload of CHECK ('|'-separated) into bench-N.jsonl;
-#  3. on an H200 only (or with ANY_GPU=1): issue 12's shared-prefix lines at main's defaults
+#  3. with build-ab/patlab-trace.xz (a build with -Dcta_trace=true of the same commit): per workload
+#     of TRACE ('|'-separated), `patlab-trace bench W --stage hopper --repeats 20 --no-graph
+#     --cta-trace trace-N.csv` (stage 8's CTAs: SM, start, end), tb-N.jsonl;
+#  4. on an H200 only (or with ANY_GPU=1): issue 12's shared-prefix lines at main's defaults
 #     (16-bit partials, leaf tails), `patlab bench W --stage pat hopper --repeats 20 --no-check`
 #     (cold L2, eager and graph) per line of LINES (default: issue12_lines, the 67) from line FIRST
 #     on, while time is left, into suite/N.jsonl. Summary: ../2026-12-04-h200-tall-tiles/issue12.py RUN.
 # Writes OUT/RUN.tar.gz (RUN/; default t1).
-#   [RUN=t1] [TESTS="..."] [CHECK="W|W"] [FIRST=N] [LINES="1 5 ..."] [ANY_GPU=1]
+#   [RUN=t1] [TESTS="..."] [CHECK="W|W"] [TRACE="W|W"] [FIRST=N] [LINES="1 5 ..."] [ANY_GPU=1]
 #   docs/results/2026-12-06-lazy-split/run.sh OUT [SECONDS]
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
@@ -30,6 +33,19 @@ for wl in "${chkw[@]}"; do
     > "$out/bench-$n.jsonl" 2> "$out/bench-$n.err"
   echo "bench $n exit $? at $SECONDS s: $wl"
 done
+if [[ -f build-ab/patlab-trace.xz ]] && unpack patlab-trace; then
+  tr="--tree 1,1024_2048,32 --heads 32/8|--tree 1,1024_2048,32 --heads 64/8"
+  IFS='|' read -r -a trw <<< "${TRACE-$tr}"
+  n=0
+  for wl in "${trw[@]}"; do
+    n=$((n + 1))
+    if (( $(left) < 30 )); then echo "trace: stopped for time before $n"; break; fi
+    # shellcheck disable=SC2086  # a workload is several options, on purpose
+    timeout "$(cap 60)" /tmp/ab/patlab-trace bench $wl --stage hopper --repeats 20 --no-graph --format jsonl \
+      --cta-trace "$out/trace-$n.csv" > "$out/tb-$n.jsonl" 2> "$out/tb-$n.err"
+    echo "trace $n exit $? at $SECONDS s: $wl"
+  done
+fi
 if [[ -z ${ANY_GPU:-} ]] && ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
   echo "suite: not an H200, skipped"
   exit 0
