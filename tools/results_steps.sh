@@ -28,6 +28,11 @@
 #                       `/tmp/ab/BIN bench W OPTS... --repeats 20 --no-check --format jsonl` per line
 #                       N >= FIRST of suite_workloads listed in LINES (space-separated) into
 #                       out/suite/N.jsonl (.err), while at least 15 seconds are left
+#   bench_each LIST NAME STOP CAP COMMAND...
+#                       per workload W of LIST ('|'-separated; the N-th), `COMMAND... W` with every
+#                       {n} in COMMAND replaced by N, stdout into out/NAME-N.jsonl and stderr into
+#                       out/NAME-N.err, each under a timeout of CAP seconds (cap), while at least
+#                       STOP seconds are left
 #   suite_workloads     every workload line of tools/suite.txt then tools/suite-categories.txt as
 #                       "N WORKLOAD" (N counts workload lines from 1, the numbers of RUN/suite/N.jsonl;
 #                       a line's text from its first '#' on, and blank lines, skipped)
@@ -140,4 +145,19 @@ suite_bench() {
       > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
     echo "suite $n exit $? at $SECONDS s: $wl"
   done < <(suite_workloads)
+}
+bench_each() {
+  local list=$1 name=$2 stop=$3 limit=$4 n=0 wl a
+  shift 4
+  local -a wls args
+  IFS='|' read -r -a wls <<< "$list"
+  for wl in "${wls[@]}"; do
+    n=$((n + 1))
+    if (( $(left) < stop )); then echo "$name: stopped for time before $n"; return 0; fi
+    args=()
+    for a in "$@"; do args+=("${a//\{n\}/$n}"); done
+    # shellcheck disable=SC2086  # a workload is several options, on purpose
+    timeout "$(cap "$limit")" "${args[@]}" $wl > "$out/$name-$n.jsonl" 2> "$out/$name-$n.err"
+    echo "$name $n exit $? at $SECONDS s: $wl"
+  done
 }

@@ -6,7 +6,7 @@
 #     the defaults per workload of CHECK ('|'-separated) into bench-N.jsonl;
 #  3. with build-ab/patlab-trace.xz (a build with -Dcta_trace=true of the same commit): per workload
 #     of TRACE ('|'-separated), `patlab-trace bench W --stage hopper --repeats 20 --no-graph
-#     --cta-trace trace-N.csv` (stage 8's CTAs: SM, start, end), tb-N.jsonl;
+#     --cta-trace trace-N.csv` (stage 8's CTAs: SM, start, end) and tb-N.jsonl;
 #  4. on an H200 only (or with ANY_GPU=1): issue 12's shared-prefix lines at main's defaults
 #     (16-bit partials, leaf tails), `patlab bench W --stage pat hopper --repeats 20 --no-check`
 #     (cold L2, eager and graph) per line of LINES (default: issue12_lines, the 67) from line FIRST
@@ -23,28 +23,11 @@ tests_while 90 "${tests[@]}"
 chk="--tree 1,16,32,64,256,1024_256,128,64,32,32,32 --heads 64/8"
 chk+="|--tree 1,12_700,130 --heads 16/4 --dtype bf16 --page 32"
 chk+="|--random-tree 7 --random-requests 64 --heads 24/8"
-IFS='|' read -r -a chkw <<< "${CHECK-$chk}"
-n=0
-for wl in "${chkw[@]}"; do
-  n=$((n + 1))
-  if (( $(left) < 30 )); then echo "bench: stopped for time before $n"; break; fi
-  # shellcheck disable=SC2086  # a workload is several options, on purpose
-  timeout "$(cap 90)" /tmp/ab/patlab bench $wl --stage 4 5 6 7 8 9 --repeats 20 --no-graph --format jsonl \
-    > "$out/bench-$n.jsonl" 2> "$out/bench-$n.err"
-  echo "bench $n exit $? at $SECONDS s: $wl"
-done
+bench_each "${CHECK-$chk}" bench 30 90 /tmp/ab/patlab bench --stage 4 5 6 7 8 9 --repeats 20 --no-graph --format jsonl
 if [[ -f build-ab/patlab-trace.xz ]] && unpack patlab-trace; then
   tr="--tree 1,1024_2048,32 --heads 32/8|--tree 1,1024_2048,32 --heads 64/8"
-  IFS='|' read -r -a trw <<< "${TRACE-$tr}"
-  n=0
-  for wl in "${trw[@]}"; do
-    n=$((n + 1))
-    if (( $(left) < 30 )); then echo "trace: stopped for time before $n"; break; fi
-    # shellcheck disable=SC2086  # a workload is several options, on purpose
-    timeout "$(cap 60)" /tmp/ab/patlab-trace bench $wl --stage hopper --repeats 20 --no-graph --format jsonl \
-      --cta-trace "$out/trace-$n.csv" > "$out/tb-$n.jsonl" 2> "$out/tb-$n.err"
-    echo "trace $n exit $? at $SECONDS s: $wl"
-  done
+  bench_each "${TRACE-$tr}" tb 30 60 /tmp/ab/patlab-trace bench --stage hopper --repeats 20 --no-graph --format jsonl \
+    --cta-trace "$out/trace-{n}.csv"
 fi
 if [[ -z ${ANY_GPU:-} ]] && ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
   echo "suite: not an H200, skipped"
