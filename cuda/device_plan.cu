@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/model/traffic.hpp"
@@ -14,7 +15,7 @@ CtaTraceBuffer& cta_trace_target() {
   return target;
 }
 
-void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const UploadOptions& options) {
+void DevicePlan::upload(Plan plan, const DeviceBatch& batch, const UploadOptions& options) {
   const PagedLayout& L = batch.host->layout;
   const std::vector<std::string> faults = validate_plan(L, plan);
   if (!faults.empty()) throw std::logic_error("the planner made an invalid plan: " + faults.front());
@@ -85,7 +86,7 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   merge_queries_ = DeviceBuffer<int32_t>(merge_queries);
   merge_count_ = static_cast<int>(merge_queries.size());
   half_partials_ = batch.half_partials;
-  half_split_ = half_partials_ ? plan_partial_split(plan, L) : PartialSplit{};
+  half_split_.reset();
   // the output's 16-bit type, two values to each float of a buffer half the size (the default), or fp32 o (--fp32-partials)
   partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D / (half_partials_ ? 2 : 1));
   partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads);
@@ -113,6 +114,13 @@ void DevicePlan::upload(const Plan& plan, const DeviceBatch& batch, const Upload
   // output written once.
   traffic_bytes_ = traffic::plan_bytes(L, plan, options.direct_output, traffic::partial_out_elem_bytes(half_partials_));
   // [plan-traffic]
+  plan_ = std::move(plan);
+  lengths_ = L.lengths;
+}
+
+const PartialSplit& DevicePlan::half_partial_split() const {
+  if (!half_split_) half_split_ = half_partials_ ? plan_partial_split(plan_, lengths_) : PartialSplit{};
+  return *half_split_;
 }
 
 void DevicePlan::launch(size_t b, cudaStream_t stream, LaunchLink link) const {

@@ -262,7 +262,7 @@ double ServeSession::set_batch(const PagedLayout& layout, const Plan* plan) {
   m.batch.lengths = m.lengths.get();
   m.batch.out = m.out.get();
   if (plan != nullptr)
-    m.stage->prepare_with_plan(m.batch, *plan);  // a stage that runs no plan just prepares
+    m.stage->prepare_with_plan(m.batch, *plan);  // a copy the stage keeps; a stage that runs no plan just prepares
   else
     m.stage->prepare(m.batch);
   PATLAB_CUDA_CHECK(cudaDeviceSynchronize());

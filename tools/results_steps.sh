@@ -20,6 +20,19 @@
 #                       /tmp/ab/patlab as /tmp/sb/tools/patlab: tools/sanitize.sh /tmp/sb runs it
 #   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
 #                       fails), its log in out/test-NAME.log, one line each with its verdict
+#   tests_while LEFT NAME...
+#                       run_tests of each NAME while at least LEFT seconds of the budget are left
+#   issue12_lines       the numbers (suite_workloads' N) of issue 12's 67 lines: the shared-prefix
+#                       workloads of >= 128 MB unique bytes (../docs/results/2026-12-04-h200-tall-tiles/issue12.py)
+#   suite_bench BIN LINES FIRST OPTS...
+#                       `/tmp/ab/BIN bench W OPTS... --repeats 20 --no-check --format jsonl` per line
+#                       N >= FIRST of suite_workloads listed in LINES (space-separated) into
+#                       out/suite/N.jsonl (.err), while at least 15 seconds are left
+#   bench_each LIST NAME STOP CAP COMMAND...
+#                       per workload W of LIST ('|'-separated; the N-th), `COMMAND... W` with every
+#                       {n} in COMMAND replaced by N, stdout into out/NAME-N.jsonl and stderr into
+#                       out/NAME-N.err, each under a timeout of CAP seconds (cap), while at least
+#                       STOP seconds are left
 #   suite_workloads     every workload line of tools/suite.txt then tools/suite-categories.txt as
 #                       "N WORKLOAD" (N counts workload lines from 1, the numbers of RUN/suite/N.jsonl;
 #                       a line's text from its first '#' on, and blank lines, skipped)
@@ -104,5 +117,47 @@ ab_runs() {
         echo "ab $n $side$k exit $? at $SECONDS s: $wl"
       done
     done
+  done
+}
+tests_while() {
+  local stop=$1 t
+  shift
+  for t in "$@"; do
+    if (( $(left) < stop )); then echo "tests: stopped for time before $t"; return 0; fi
+    run_tests "$t"
+  done
+}
+issue12_lines() {
+  echo "1 5 9 10 11 12 13 17 21 22 23 24 25 26 27 28 29 30 31 32 33 37 41 42 43 44 45 46 47 48 49 50 51" \
+       "52 53 54 55 56 57 58 59 60 61 65 66 67 68 69 81 82 83 91 93 95 97 98 99 100 101 103 106 107" \
+       "108 112 113 114 115"
+}
+suite_bench() {
+  local bin=$1 lines=" $2 " first=$3 n wl
+  shift 3
+  mkdir -p "$out/suite"
+  while read -r n wl; do
+    (( n < first )) && continue
+    [[ $lines == *" $n "* ]] || continue
+    if (( $(left) < 15 )); then echo "suite: stopped for time before line $n ($wl)"; return 0; fi
+    # shellcheck disable=SC2086  # a workload is several words, on purpose
+    timeout "$(cap 60)" "/tmp/ab/$bin" bench $wl "$@" --repeats 20 --no-check --format jsonl \
+      > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
+    echo "suite $n exit $? at $SECONDS s: $wl"
+  done < <(suite_workloads)
+}
+bench_each() {
+  local list=$1 name=$2 stop=$3 limit=$4 n=0 wl a
+  shift 4
+  local -a wls args
+  IFS='|' read -r -a wls <<< "$list"
+  for wl in "${wls[@]}"; do
+    n=$((n + 1))
+    if (( $(left) < stop )); then echo "$name: stopped for time before $n"; return 0; fi
+    args=()
+    for a in "$@"; do args+=("${a//\{n\}/$n}"); done
+    # shellcheck disable=SC2086  # a workload is several options, on purpose
+    timeout "$(cap "$limit")" "${args[@]}" $wl > "$out/$name-$n.jsonl" 2> "$out/$name-$n.err"
+    echo "$name $n exit $? at $SECONDS s: $wl"
   done
 }

@@ -140,7 +140,7 @@ class HopperStage final : public Stage {
     return true;
   }
 
-  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+  void prepare_with_plan(const DeviceBatch& batch, Plan plan) override {
     require_sm90(batch);
     shape_ = batch.shape;
     pool_blocks_ = batch.host->layout.num_blocks;
@@ -150,7 +150,7 @@ class HopperStage final : public Stage {
     upload.bucket_order = BucketLauncher::upload_order(batch, true, BucketOrder::footprint);
     upload.tile_policy = hopper_pack_plan(batch.shape) ? TilePolicy::table : TilePolicy::hopper;
     upload.pack_kernel = false;
-    plan_.upload(plan, batch, upload);
+    plan_.upload(std::move(plan), batch, upload);
     occupancy_.clear();
     small_loader_ = batch.hopper.small_loader;
     for (const DevicePlan::Bucket& b : plan_.buckets()) {

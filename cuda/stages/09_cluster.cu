@@ -421,7 +421,7 @@ class ClusterStage final : public Stage {
     return true;
   }
 
-  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+  void prepare_with_plan(const DeviceBatch& batch, Plan plan) override {
     require_sm90(batch);
     shape_ = batch.shape;
     pool_blocks_ = batch.host->layout.num_blocks;
@@ -431,9 +431,9 @@ class ClusterStage final : public Stage {
     upload.direct_output = true;
     upload.pack_kernel = false;
     upload.tile_policy = TilePolicy::hopper;
-    plan_.upload(plan, batch, upload);
-    clusters_ = choose_clusters(plan, shape_, options);
-    const WorkList list = make_work_list(plan, clusters_, shape_);
+    plan_.upload(std::move(plan), batch, upload);
+    clusters_ = choose_clusters(plan_.plan(), shape_, options);
+    const WorkList list = make_work_list(plan_.plan(), clusters_, shape_);
     upload_work(list, batch.host->layout.num_requests());
     cluster_ = list.launch_cluster;
     int seats = 0;  // clusters resident at once (cudaOccupancyMaxActiveClusters)

@@ -211,6 +211,10 @@ TEST_CASE("plan_partial_split: each slot's keys, ranges and leaf tails") {
   CHECK(split[1] == std::vector<PartialKeys>{{{0, 96}}, {{96, 137}}});
   CHECK(split[2] == std::vector<PartialKeys>{{{0, 96}, {96, 137}}});
   CHECK(split[3] == std::vector<PartialKeys>{{{0, 96}, {96, 137}}});
+  CHECK(plan_partial_split(plan, w.layout.lengths) == split);  // the lengths are all it reads
+  std::vector<int32_t> longer = w.layout.lengths;
+  longer[2] = 150;  // request 2's tail is then its last 41 of 150 tokens
+  CHECK(plan_partial_split(plan, longer)[2] == std::vector<PartialKeys>{{{0, 96}, {109, 150}}});
   Plan bad = plan;
   bad.packs[1].slots = {2};
   require_error([&] { plan_partial_split(bad, w.layout); }, "a pack writes a slot the plan does not have");

@@ -87,7 +87,11 @@ PackSpace pack_space(const Pack& pack, int page) {
 }
 
 PartialSplit plan_partial_split(const Plan& plan, const PagedLayout& layout) {
-  const int R = layout.num_requests();
+  return plan_partial_split(plan, layout.lengths);
+}
+
+PartialSplit plan_partial_split(const Plan& plan, const std::vector<int32_t>& lengths) {
+  const int R = static_cast<int>(lengths.size());
   require(static_cast<int>(plan.partials.size()) == R, "plan_partial_split: the plan's partial counts are not the layout's requests");
   PartialSplit split(static_cast<size_t>(R));
   for (int r = 0; r < R; ++r) split[static_cast<size_t>(r)].resize(static_cast<size_t>(plan.partials[static_cast<size_t>(r)]));
@@ -100,7 +104,7 @@ PartialSplit plan_partial_split(const Plan& plan, const PagedLayout& layout) {
     }
     for (const PackTail& t : p.tails) {
       const int32_t r = p.queries[static_cast<size_t>(t.entry)];
-      const int32_t len = layout.lengths[static_cast<size_t>(r)];
+      const int32_t len = lengths[static_cast<size_t>(r)];
       split[static_cast<size_t>(r)][static_cast<size_t>(p.slots[static_cast<size_t>(t.entry)])].push_back({len - t.kv_len, len});
     }
   }

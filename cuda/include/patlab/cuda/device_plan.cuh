@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,9 +44,11 @@ class DevicePlan {
                          ///< (estimate_tile_ctas_per_sm()); 0 otherwise
   };
 
-  /// Validates `plan` against the batch (a fault is an internal error), uploads it, and raises
-  /// the shared-memory limit of every tile it uses.
-  void upload(const Plan& plan, const DeviceBatch& batch, const UploadOptions& options);
+  /// Validates `plan` against the batch (a fault is an internal error), uploads it, raises the
+  /// shared-memory limit of every tile it uses, and keeps it (plan()).
+  void upload(Plan plan, const DeviceBatch& batch, const UploadOptions& options);
+  /// The uploaded plan.
+  const Plan& plan() const { return plan_; }
   /// The uploaded plan's buckets, one per tile shape, in launch order (UploadOptions::bucket_order).
   const std::vector<Bucket>& buckets() const { return buckets_; }
   /// Points the pack kernels at other K/V pools of the same geometry.
@@ -69,8 +72,9 @@ class DevicePlan {
   /// The partial buffers (o and lse), which every run writes before the merge reads them.
   std::vector<DeviceSpan> partials() const { return {partial_o_.span(), partial_lse_.span()}; }
   /// With 16-bit partials, each request's partials' keys (plan_partial_split() of the uploaded
-  /// plan: Stage::half_partial_split()); empty with fp32 partials.
-  const PartialSplit& half_partial_split() const { return half_split_; }
+  /// plan: Stage::half_partial_split()), cut when first asked (only a checked run asks); empty
+  /// with fp32 partials.
+  const PartialSplit& half_partial_split() const;
   /// HBM bytes of this plan: each pack's K/V once per KV head, q gathered per pack, partials
   /// written and read back, output written.
   int64_t traffic_bytes() const { return traffic_bytes_; }
@@ -87,7 +91,9 @@ class DevicePlan {
   DeviceBuffer<float> partial_o_, partial_lse_;
   int merge_count_ = 0;
   bool half_partials_ = false;  ///< partial o in the output's 16-bit type (DeviceBatch::half_partials)
-  PartialSplit half_split_;     ///< with half_partials_: the plan's partials, for the check
+  Plan plan_;                   ///< the uploaded plan
+  std::vector<int32_t> lengths_;                ///< the batch's request lengths, for the cut
+  mutable std::optional<PartialSplit> half_split_;  ///< the cut, once asked for (half_partial_split())
   int64_t partials_ = 0;
   int64_t packs_ = 0;
   int64_t traffic_bytes_ = 0;

@@ -144,10 +144,10 @@ class PlanStage final : public Stage {
     return true;
   }
 
-  void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) override {
+  void prepare_with_plan(const DeviceBatch& batch, Plan plan) override {
     UploadOptions upload = config_.upload;
     upload.bucket_order = BucketLauncher::upload_order(batch, config_.ordered, upload.bucket_order);
-    plan_.upload(plan, batch, upload);
+    plan_.upload(std::move(plan), batch, upload);
     launcher_.prepare(batch, static_cast<int>(plan_.buckets().size()), config_.streams, config_.ordered);
   }
   // [plan-stage-prepare]

@@ -81,7 +81,7 @@ class Stage {
   /// Prepares for `batch` with a plan made elsewhere (the serve loop's incremental planner)
   /// instead of planning; `plan` must be valid for batch.host->layout. Stages without a plan
   /// just prepare().
-  virtual void prepare_with_plan(const DeviceBatch& batch, const Plan& plan) {
+  virtual void prepare_with_plan(const DeviceBatch& batch, Plan plan) {
     (void)plan;
     prepare(batch);
   }

@@ -269,6 +269,8 @@ using PartialSplit = std::vector<std::vector<PartialKeys>>;
 /// tail.kv_len tokens). Throws Error(usage) when a pack names a request or slot the plan does not
 /// have.
 PartialSplit plan_partial_split(const Plan& plan, const PagedLayout& layout);
+/// The same from the requests' lengths alone (PagedLayout::lengths), all the cut needs.
+PartialSplit plan_partial_split(const Plan& plan, const std::vector<int32_t>& lengths);
 
 /// "" when `a` and `b` have the same packs (queries, slots, range, blocks, tile, in order) and
 /// the same partial counts; else one line naming the first difference.
