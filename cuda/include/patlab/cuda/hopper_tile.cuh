@@ -23,8 +23,8 @@
 ///     (one tile at a time): faster at 64 rows, and what 160 registers hold at 192;
 ///  5. write_rows of packed_tile.cuh: the same output / partial contract as the pack kernel.
 /// A 192-row CTA has three consumer warpgroups at 160 registers each (kTallConsumerRegs), which
-/// run the serial consumer. What is left for later: ping-pong between the consumer warpgroups,
-/// fp8 K/V (wgmma e4m3 needs K-major V), and d = 256 (register budget).
+/// run the serial consumer. What is left for later: fp8 K/V (wgmma e4m3 needs K-major V) and
+/// d = 256 (register budget); FA3's ping-pong measured 1-3% slower here (docs/results/2026-12-06-turns).
 #pragma once
 
 #include <cuda.h>
