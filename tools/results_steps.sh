@@ -67,7 +67,8 @@ device_env() {
   local n
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
   date -u
-  for n in "$@"; do echo "$n: $("/tmp/ab/$n" --version | head -1)"; done
+  # a test binary (Catch2) has no --version: its first line names the device, its usage error is dropped
+  for n in "$@"; do echo "$n: $("/tmp/ab/$n" --version 2>/dev/null | head -1)"; done
 }
 results_begin() {
   local run=$1 final=$2
