@@ -16,8 +16,11 @@
 #   results_begin RUN FINAL NAME...
 #                       the prologue of a run script: out=/tmp/RUN (created), FINAL/RUN.tar.gz written
 #                       from it on exit, NAME... unpacked and their device_env in out/env.txt
-#   sanitize_prep       compute-sanitizer on PATH, its version in out/env.txt, and the unpacked
-#                       /tmp/ab/patlab as /tmp/sb/tools/patlab: tools/sanitize.sh /tmp/sb runs it
+#   sanitize_prep [NAME]
+#                       compute-sanitizer on PATH, its version in out/env.txt, and the unpacked
+#                       /tmp/ab/NAME (default patlab) as /tmp/sb/tools/patlab: tools/sanitize.sh
+#                       /tmp/sb runs it
+#   on_h200             true when the GPU is an H200 (the runs whose numbers are the issues' own)
 #   run_tests NAME...   each unpacked test binary /tmp/ab/NAME with PATLAB_REQUIRE_GPU=1 (a skip
 #                       fails), its log in out/test-NAME.log, one line each with its verdict
 #   tests_while LEFT NAME...
@@ -84,8 +87,9 @@ results_begin() {
 sanitize_prep() {
   export PATH=/usr/local/cuda/bin:$PATH
   compute-sanitizer --version | tail -1 >> "$out/env.txt"
-  mkdir -p /tmp/sb/tools && cp /tmp/ab/patlab /tmp/sb/tools/patlab
+  mkdir -p /tmp/sb/tools && cp "/tmp/ab/${1:-patlab}" /tmp/sb/tools/patlab
 }
+on_h200() { nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; }
 run_tests() {
   local t
   for t in "$@"; do

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 results_begin "${RUN:-t1}" "$final" patlab || exit 1
-if ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
+if ! on_h200; then
   echo "not an H200: nothing run"
   exit 0
 fi

@@ -29,7 +29,7 @@ if [[ -f build-ab/patlab-trace.xz ]] && unpack patlab-trace; then
   bench_each "${TRACE-$tr}" tb 30 60 /tmp/ab/patlab-trace bench --stage hopper --repeats 20 --no-graph --format jsonl \
     --cta-trace "$out/trace-{n}.csv"
 fi
-if [[ -z ${ANY_GPU:-} ]] && ! nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
+if [[ -z ${ANY_GPU:-} ]] && ! on_h200; then
   echo "suite: not an H200, skipped"
   exit 0
 fi

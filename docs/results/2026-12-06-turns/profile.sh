@@ -12,7 +12,7 @@ results_args "$0" "$@"
 results_begin "${RUN:-t2}" "$final" patlab patlab-b || exit 1
 export PATH=/usr/local/cuda/bin:$PATH
 ncu --version | tail -1 >> "$out/env.txt"
-if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then
+if on_h200; then
   budget_all=$budget
   budget=$(( budget - ${LINES_STOP:-200} + 15 ))
   suite_bench patlab "$(issue12_lines)" 1 --stage pat hopper

@@ -21,8 +21,7 @@ ab+="|--tree 1,96_12000,200 --heads 40/8|--tree 1,256_256,32 --heads 32/32"
 IFS='|' read -r -a wls <<< "${AB-$ab}"
 ab_runs 80 "${wls[@]}"
 if (( $(left) > 60 )); then
-  sanitize_prep
-  cp /tmp/ab/patlab-b /tmp/sb/tools/patlab
+  sanitize_prep patlab-b
   SANITIZE_STAGES=hopper SANITIZE_TOOLS="synccheck racecheck" \
     SANITIZE_WORKLOADS="--tree 1,40_300,17 --heads 32/4 --hopper-min-kv 0 --hopper-wide-kv 0|--tree 1,40_300,17 --heads 48/4 --hopper-min-kv 0 --hopper-wide-kv 0" \
     timeout "$(cap 200)" tools/sanitize.sh /tmp/sb > "$out/sanitize.log" 2>&1
