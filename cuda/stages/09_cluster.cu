@@ -26,7 +26,10 @@
 ///    graph-capturable.
 /// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
 /// rows: the persistent grid has one kind of CTA; a warpgroup with no row of the slice skips the
-/// tensor-core work and only releases the stages.
+/// tensor-core work and only releases the stages. Its ring's stages hold kClusterKvTile = 128
+/// tokens (stage 8's 64): the lock step of a cluster, the barrier waits and the releases come once
+/// per 128 tokens (docs/results/2026-12-06-stage9-wide: 0.79-0.95x the time of 64-token stages
+/// where clusters run).
 #include <cuda.h>
 
 #include <algorithm>
@@ -105,12 +108,12 @@ struct ClusterWorkArgs {
   PartialsView partials;
 };
 
-/// Shared memory of a stage-9 CTA: stage 8's 128-row layout, then the entry a pull handed in and
-/// the solo queue's slots.
+/// Shared memory of a stage-9 CTA: stage 8's 128-row layout on kClusterKvTile-token stages (224
+/// KB at d = 128), then the entry a pull handed in and the solo queue's slots.
 /// @tparam D head dimension (64 or 128)
 template <int D>
 struct ClusterSmem {
-  using L = HopperLayout<D, kClusterConsumers, kHopperKvTile>;
+  using L = HopperLayout<D, kClusterConsumers, kClusterKvTile>;
   static constexpr int kExtraInts = 1 + kSoloSlots;  ///< the entry, the solo slots
   static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
 };
@@ -400,7 +403,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
 /// @tparam Dim std::integral_constant<int, D>: the head dimension (64 or 128)
 template <typename Tag, typename Dim>
 auto cluster_instance() {
-  return cluster_pack_kernel<typename Tag::type, Dim::value, kHopperKvTile>;
+  return cluster_pack_kernel<typename Tag::type, Dim::value, kClusterKvTile>;
 }
 
 // [cluster-stage]
@@ -439,7 +442,7 @@ class ClusterStage final : public Stage {
     int seats = 0;  // clusters resident at once (cudaOccupancyMaxActiveClusters)
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
-      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kClusterKvTile>;
       seats = hopper::max_active_clusters(kernel, L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_);
     });
     if (seats < 1)
@@ -458,7 +461,7 @@ class ClusterStage final : public Stage {
   void run(cudaStream_t stream) override {
     PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.pulls, 0, 2 * sizeof(int), stream));
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
-      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kClusterKvTile>;
       hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
                               L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
                               plan_.kernel_args(), work_, maps_.k(), maps_.v(), maps_.box_rows());
@@ -486,7 +489,7 @@ class ClusterStage final : public Stage {
   static int configure(const DeviceBatch& batch) {
     int ctas = 0;
     dispatch_hopper_dims(batch.shape, [&](auto tag, auto dim) {
-      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kHopperKvTile>;
+      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kClusterKvTile>;
       constexpr int kBytes = ClusterSmem<decltype(dim)::value>::kBytes;
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
       if (kBytes > batch.device->smem_per_block_optin)

@@ -66,7 +66,7 @@ inline constexpr int kAllConsumersBarrier = 8;
 /// barriers: hopper_smem_bytes() of tile_budget.hpp, which the planner reads.
 /// @tparam D head dimension (64 or 128)
 /// @tparam kConsumers consumer warpgroups (1, 2 or 3): M = 64 x kConsumers rows
-/// @tparam N KV tokens per tile (64 or 128)
+/// @tparam N KV tokens per tile: kHopperKvTile (stage 8), kClusterKvTile (stage 9)
 template <int D, int kConsumers, int N>
 struct HopperLayout {
   static_assert(kConsumers >= 1 && kConsumers <= 3, "64-, 128- and 192-row tiles");
@@ -96,9 +96,9 @@ struct HopperLayout {
   /// Elements of the Q tile: kRows x D.
   static constexpr int kQElems = kRows * D;
   /// Dynamic shared memory, alignment slack included.
-  static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows);
+  static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows, N);
   static_assert(kSmemBytes <= kPackSmemBudget, "the Q tile and the ring fit one CTA's shared memory");
-  static_assert(N == kHopperKvTile, "the planner's budget counts kHopperKvTile-token stages");
+  static_assert(N == kHopperKvTile || N == kClusterKvTile, "the tiles the planner's budget counts");
   static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
   static_assert(kThreads == hopper_threads(kRows), "the budget's thread count");
   static_assert(D % hopper::kPanelElems == 0 && N % 16 == 0, "whole panels and whole k16 steps");

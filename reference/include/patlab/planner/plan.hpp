@@ -38,6 +38,12 @@ inline constexpr int kDefaultHopperMaxRows = kHopperTileRows[2];
 inline constexpr int kClusterSliceRows = kHopperTileRows[1];
 /// KV tokens per K/V stage of the stage-8 ring.
 inline constexpr int kHopperKvTile = 64;
+/// KV tokens per K/V stage of stage 9's ring: twice stage 8's kHopperKvTile, so that a cluster's
+/// lock step (a stage refilled only when every member released it), the full-barrier waits and the
+/// releases come once per 128 tokens. Measured against 64 on the H100
+/// (docs/results/2026-12-06-stage9-wide): stage 9 0.79-0.95x the time where clusters run, 0.92x
+/// at `--max-cluster 1`, 1.01x without sharing.
+inline constexpr int kClusterKvTile = 2 * kHopperKvTile;
 /// Fewest rows a stage-8 tile has (one consumer warpgroup): smaller packs run the pack kernel.
 inline constexpr int kHopperMinRows = kHopperTileRows[0];
 /// Stage 8's default HopperRouting::min_kv (`--hopper-min-kv`): a 64-row pack over fewer KV tokens runs the

@@ -195,20 +195,22 @@ inline constexpr int kMbarrierBytes = 8;
 inline constexpr int kHopperAlignSlack = 1024 - 128;
 /// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
 constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
-/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows: the Q tile, hopper_stages(m)
-/// K and V tiles of kHopperKvTile tokens (16-bit), the ring's full and empty barriers, and the
-/// alignment slack.
-constexpr int hopper_smem_bytes(int d, int m) {
-  return (m * d + 2 * hopper_stages(m) * kHopperKvTile * d) * kTileElemBytes +
-         2 * hopper_stages(m) * kMbarrierBytes + kHopperAlignSlack;
+/// Dynamic shared memory of a stage-8 CTA at head dim d and m rows with n-token K/V tiles
+/// (kHopperKvTile; stage 9's kClusterKvTile): the Q tile, hopper_stages(m) K and V tiles (16-bit),
+/// the ring's full and empty barriers, and the alignment slack. Stage 9's 128-row CTA at d = 128
+/// takes 224 KB.
+constexpr int hopper_smem_bytes(int d, int m, int n = kHopperKvTile) {
+  return (m * d + 2 * hopper_stages(m) * n * d) * kTileElemBytes + 2 * hopper_stages(m) * kMbarrierBytes +
+         kHopperAlignSlack;
 }
 /// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
 /// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
 /// 112 KB give 2, the 128-row tile's 128 KB 1, the 192-row tile's 148 KB 1; at d=64 (56 and 64
 /// KB) the first two give 3, the 192-row one (512 threads, 74 KB) 3. Registers are not counted
 /// here: the occupancy calculator gives the 128- and 192-row instances one CTA per SM.
-constexpr int estimate_hopper_ctas_per_sm(int d, int m) {
-  const int by_smem = kSmemPerSm / (hopper_smem_bytes(d, m) + kSmemReservedPerCta);
+/// `n`: KV tokens per stage, as hopper_smem_bytes().
+constexpr int estimate_hopper_ctas_per_sm(int d, int m, int n = kHopperKvTile) {
+  const int by_smem = kSmemPerSm / (hopper_smem_bytes(d, m, n) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / hopper_threads(m);
   const int fit = by_smem < by_threads ? by_smem : by_threads;
   return fit > 1 ? fit : 1;
