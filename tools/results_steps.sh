@@ -43,7 +43,8 @@
 #                       --stage pat hopper --repeats 20` with /tmp/ab/patlab (A) and /tmp/ab/patlab-b
 #                       (B) in the order A, B, A, B (side a or b, round K = 1, 2; only B's first run
 #                       checks against the oracle) into out/ab-N-SIDE-K.jsonl; stops when fewer than
-#                       LEFT seconds of the budget are left
+#                       LEFT seconds of the budget are left. AB_STAGES="hopper cluster" benches
+#                       those stages instead, AB_B=patlab-d takes /tmp/ab/patlab-d as B
 results_args() {
   # the prologue every run script repeated: strict mode, FINAL and SECONDS from its arguments, the
   # working directory at the repository root (the script's folder is docs/results/NAME)
@@ -114,10 +115,10 @@ ab_runs() {
     for k in 1 2; do
       for side in a b; do
         if (( $(left) < stop )); then echo "ab: stopped for time before $n $side$k"; return 0; fi
-        bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/patlab-b
+        bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/${AB_B:-patlab-b}
         check=--no-check; [[ $side$k == b1 ]] && check=
-        # shellcheck disable=SC2086  # a workload is several options, on purpose
-        timeout "$(cap 60)" "$bin" bench $wl --stage pat hopper --repeats 20 $check --format jsonl \
+        # shellcheck disable=SC2086  # a workload and the stages are several words, on purpose
+        timeout "$(cap 60)" "$bin" bench $wl --stage ${AB_STAGES:-pat hopper} --repeats 20 $check --format jsonl \
           > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
         echo "ab $n $side$k exit $? at $SECONDS s: $wl"
       done
