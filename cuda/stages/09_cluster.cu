@@ -108,12 +108,18 @@ struct ClusterWorkArgs {
   PartialsView partials;
 };
 
-/// Shared memory of a stage-9 CTA: stage 8's 128-row layout on kClusterKvTile-token stages (224
-/// KB at d = 128), then the entry a pull handed in and the solo queue's slots.
+/// The layout of a stage-9 CTA: stage 8's 128-row layout on kClusterKvTile-token stages (224 KB at
+/// d = 128).
+/// @tparam D head dimension (64 or 128)
+template <int D>
+using ClusterLayout = HopperLayout<D, kClusterConsumers, kClusterKvTile>;
+
+/// Shared memory of a stage-9 CTA: its ClusterLayout, then the entry a pull handed in and the solo
+/// queue's slots.
 /// @tparam D head dimension (64 or 128)
 template <int D>
 struct ClusterSmem {
-  using L = HopperLayout<D, kClusterConsumers, kClusterKvTile>;
+  using L = ClusterLayout<D>;
   static constexpr int kExtraInts = 1 + kSoloSlots;  ///< the entry, the solo slots
   static constexpr int kBytes = L::kSmemBytes + kExtraInts * static_cast<int>(sizeof(int));
 };
@@ -442,7 +448,7 @@ class ClusterStage final : public Stage {
     int seats = 0;  // clusters resident at once (cudaOccupancyMaxActiveClusters)
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
-      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kClusterKvTile>;
+      using L = ClusterLayout<decltype(dim)::value>;
       seats = hopper::max_active_clusters(kernel, L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_);
     });
     if (seats < 1)
@@ -461,7 +467,7 @@ class ClusterStage final : public Stage {
   void run(cudaStream_t stream) override {
     PATLAB_CUDA_CHECK(cudaMemsetAsync(work_.pulls, 0, 2 * sizeof(int), stream));
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
-      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kClusterKvTile>;
+      using L = ClusterLayout<decltype(dim)::value>;
       hopper::launch_clusters(cluster_instance<decltype(tag), decltype(dim)>(), static_cast<int>(grid_clusters_) * cluster_,
                               L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
                               plan_.kernel_args(), work_, maps_.k(), maps_.v(), maps_.box_rows());
@@ -489,7 +495,7 @@ class ClusterStage final : public Stage {
   static int configure(const DeviceBatch& batch) {
     int ctas = 0;
     dispatch_hopper_dims(batch.shape, [&](auto tag, auto dim) {
-      using L = HopperLayout<decltype(dim)::value, kClusterConsumers, kClusterKvTile>;
+      using L = ClusterLayout<decltype(dim)::value>;
       constexpr int kBytes = ClusterSmem<decltype(dim)::value>::kBytes;
       const auto kernel = cluster_instance<decltype(tag), decltype(dim)>();
       if (kBytes > batch.device->smem_per_block_optin)

@@ -232,7 +232,7 @@ TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many sma
     PlannerOptions o;
     o.tiles = TilePolicy::hopper;
     o.split_kv = true;
-    o.ctas_per_sm.fill(estimate_hopper_ctas_per_sm(c.shape.head_dim, kClusterSliceRows, kClusterKvTile));
+    o.ctas_per_sm.fill(estimate_cluster_ctas_per_sm(c.shape.head_dim));
     const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
     const Plan plan = make_plan(layout, o);
     const ClusterPlan clusters = choose_clusters(plan, c.shape, o);

@@ -72,7 +72,7 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
   c.planner.hopper = kClusterRouting;
   c.planner.take_leaves = false;  // stages 7 and 8's
   for (int& ctas : c.planner.ctas_per_sm)
-    if (ctas == 0) ctas = estimate_hopper_ctas_per_sm(L.shape.head_dim, kClusterSliceRows, kClusterKvTile);
+    if (ctas == 0) ctas = estimate_cluster_ctas_per_sm(L.shape.head_dim);
   const Plan plan = make_plan(L, c.planner);
   const ClusterPlan clusters = choose_clusters(plan, L.shape, c.planner);
   int64_t multicast = 0;

@@ -215,6 +215,11 @@ constexpr int estimate_hopper_ctas_per_sm(int d, int m, int n = kHopperKvTile) {
   const int fit = by_smem < by_threads ? by_smem : by_threads;
   return fit > 1 ? fit : 1;
 }
+/// The host's estimate of stage 9's CTAs per SM at head dim d: its one CTA kind, kClusterSliceRows
+/// rows on kClusterKvTile-token stages (the stage asks the occupancy calculator).
+constexpr int estimate_cluster_ctas_per_sm(int d) {
+  return estimate_hopper_ctas_per_sm(d, kClusterSliceRows, kClusterKvTile);
+}
 // [hopper-budget]
 
 /// `tile` with n lowered (halved, never below kTileKvOptions[0], nor below kMinKvForMaxRows for
