@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run 2 of this folder: branch wide (E: the 128-row tile on 128-token stages with the serial
-# consumer, stage 9 on them too, no tall-ring) against main (A), one call:
+# Run 2 of this folder: E (wide-e2.patch on main deea786: the 128-row tile on 128-token stages with the serial
+# consumer; stage 9 unchanged) against main deea786 (A), one call:
 #  1. test_08_hopper of E with PATLAB_REQUIRE_GPU=1;
 #  2. A/B with patlab-e as B (AB_B; `bench W --stage pat hopper --repeats 20`, A, E, A, E per workload,
 #     E's first run checked) on run 1's workloads 4, 5 (128-row packs over 1024- and 512-token
