@@ -44,7 +44,10 @@
 #                       (B) in the order A, B, A, B (side a or b, round K = 1, 2; only B's first run
 #                       checks against the oracle) into out/ab-N-SIDE-K.jsonl; stops when fewer than
 #                       LEFT seconds of the budget are left. AB_STAGES="hopper cluster" benches
-#                       those stages instead, AB_B=patlab-d takes /tmp/ab/patlab-d as B
+#                       those stages instead, AB_B=patlab-d takes /tmp/ab/patlab-d as B,
+#                       AB_B_ARGS="--no-first-packs" adds those options to B's runs only (an
+#                       option A may not have); a second A/B of one call goes into a folder of
+#                       its own: (out=$out/x; mkdir -p "$out"; ab_runs ...)
 results_args() {
   # the prologue every run script repeated: strict mode, FINAL and SECONDS from its arguments, the
   # working directory at the repository root (the script's folder is docs/results/NAME)
@@ -108,7 +111,7 @@ suite_workloads() {
   done < <(cat tools/suite.txt tools/suite-categories.txt)
 }
 ab_runs() {
-  local stop=$1 n=0 wl k side bin check
+  local stop=$1 n=0 wl k side bin check extra
   shift
   for wl in "$@"; do
     n=$((n + 1))
@@ -118,7 +121,8 @@ ab_runs() {
         bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/${AB_B:-patlab-b}
         check=--no-check; [[ $side$k == b1 ]] && check=
         # shellcheck disable=SC2086  # a workload and the stages are several words, on purpose
-        timeout "$(cap 60)" "$bin" bench $wl --stage ${AB_STAGES:-pat hopper} --repeats 20 $check --format jsonl \
+        extra=; [[ $side == b ]] && extra=${AB_B_ARGS:-}
+        timeout "$(cap 60)" "$bin" bench $wl $extra --stage ${AB_STAGES:-pat hopper} --repeats 20 $check --format jsonl \
           > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
         echo "ab $n $side$k exit $? at $SECONDS s: $wl"
       done
