@@ -118,10 +118,10 @@ ab_runs() {
     for k in 1 2; do
       for side in a b; do
         if (( $(left) < stop )); then echo "ab: stopped for time before $n $side$k"; return 0; fi
-        bin=/tmp/ab/patlab; [[ $side == b ]] && bin=/tmp/ab/${AB_B:-patlab-b}
+        bin=/tmp/ab/patlab extra=
+        [[ $side == b ]] && bin=/tmp/ab/${AB_B:-patlab-b} extra=${AB_B_ARGS:-}
         check=--no-check; [[ $side$k == b1 ]] && check=
-        # shellcheck disable=SC2086  # a workload and the stages are several words, on purpose
-        extra=; [[ $side == b ]] && extra=${AB_B_ARGS:-}
+        # shellcheck disable=SC2086  # a workload, the stages and B's options are several words, on purpose
         timeout "$(cap 60)" "$bin" bench $wl $extra --stage ${AB_STAGES:-pat hopper} --repeats 20 $check --format jsonl \
           > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
         echo "ab $n $side$k exit $? at $SECONDS s: $wl"

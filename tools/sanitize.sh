@@ -6,6 +6,8 @@
 #   SANITIZE_STAGES="hopper pat" tools/sanitize.sh   only those stages (default: every GPU stage).
 #   SANITIZE_WORKLOADS="tiny --kv-dtype fp8|asymmetric --kv-dtype fp8" tools/sanitize.sh
 #                                     these workloads ('|'-separated) instead of the five below.
+#   SANITIZE_EXTRA_WORKLOADS="tiny --no-first-packs" tools/sanitize.sh
+#                                     these workloads ('|'-separated) after the others.
 #   SANITIZE_TOOLS="racecheck synccheck" tools/sanitize.sh   only those tools (default: all three).
 #   SANITIZE_ARGS="--racecheck-report hazard" tools/sanitize.sh   extra compute-sanitizer options
 #                                     (e.g. every hazard with its block and thread indices).
@@ -30,6 +32,10 @@ workloads=(
 )
 if [[ -n ${SANITIZE_WORKLOADS:-} ]]; then
   IFS='|' read -r -a workloads <<< "$SANITIZE_WORKLOADS"
+fi
+if [[ -n ${SANITIZE_EXTRA_WORKLOADS:-} ]]; then
+  IFS='|' read -r -a extra <<< "$SANITIZE_EXTRA_WORKLOADS"
+  workloads+=("${extra[@]}")
 fi
 status=0
 for tool in $tools; do

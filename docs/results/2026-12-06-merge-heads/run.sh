@@ -17,7 +17,7 @@ results_begin "${RUN:-m1}" "$final" patlab patlab-m test_09_cluster-m || exit 1
 tests_while 400 test_09_cluster-m
 if (( $(left) > 300 )); then
   sanitize_prep patlab-m
-  SANITIZE_STAGES=cluster SANITIZE_WORKLOADS="tiny|asymmetric --heads 8/2 --head-dim 64|--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32|--random-tree 5 --random-requests 9 --random-max-segment 150 --heads 16/2 --page 64|--tree 1,40_300,17 --heads 32/4|tiny --no-first-packs|--tree 1,40_300,17 --heads 32/4 --no-first-packs" \
+  SANITIZE_STAGES=cluster SANITIZE_EXTRA_WORKLOADS="tiny --no-first-packs|--tree 1,40_300,17 --heads 32/4 --no-first-packs" \
     timeout "$(cap 200)" tools/sanitize.sh /tmp/sb > "$out/sanitize.log" 2>&1
   echo "sanitize exit $? at $SECONDS s: $(tail -1 "$out/sanitize.log")"
 fi

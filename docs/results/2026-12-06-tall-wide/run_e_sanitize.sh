@@ -9,7 +9,7 @@ source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 results_begin "${RUN:-r3}" "$final" patlab-e || exit 1
 sanitize_prep patlab-e
-SANITIZE_STAGES=hopper SANITIZE_WORKLOADS="tiny|asymmetric --heads 8/2 --head-dim 64|--tree 1,3,6_40,17,9 --heads 4/4 --dtype bf16 --page 32|--random-tree 5 --random-requests 9 --random-max-segment 150 --heads 16/2 --page 64|--tree 1,40_300,17 --heads 32/4 --hopper-min-kv 0 --hopper-wide-kv 0|--tree 1,40_300,17 --heads 32/4 --hopper-min-kv 0 --hopper-wide-kv 0 --hopper-rows 128" \
+SANITIZE_STAGES=hopper SANITIZE_EXTRA_WORKLOADS="--tree 1,40_300,17 --heads 32/4 --hopper-min-kv 0 --hopper-wide-kv 0 --hopper-rows 128" \
   timeout "$(cap 400)" tools/sanitize.sh /tmp/sb > "$out/sanitize.log" 2>&1
 echo "sanitize exit $? at $SECONDS s: $(tail -1 "$out/sanitize.log")"
 exit 0
