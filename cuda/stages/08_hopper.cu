@@ -91,6 +91,13 @@ void dispatch_tma_pack(const Shape& shape, SmallLoader loader, F&& f) {
   });
 }
 
+/// The layout of stage 8's CTA of kConsumers consumer warpgroups at head dim D: its stages hold
+/// hopper_kv_tile(rows) tokens (128 for the 128-row CTA, 64 for the others).
+/// @tparam D head dimension (64 or 128)
+/// @tparam kConsumers consumer warpgroups (1, 2 or 3)
+template <int D, int kConsumers>
+using Stage8Layout = HopperLayout<D, kConsumers, hopper_kv_tile(kHopperGroupRows * kConsumers)>;
+
 /// The kernel instance of a dispatch.
 /// @tparam Tag the dispatch's TypeTag<T>: T = Tag::type, the storage type (__half or __nv_bfloat16)
 /// @tparam Dim std::integral_constant<int, D>: the head dimension (64 or 128)
@@ -99,7 +106,8 @@ void dispatch_tma_pack(const Shape& shape, SmallLoader loader, F&& f) {
 template <typename Tag, typename Dim, typename Consumers, bool kTails = false>
 auto hopper_instance() {
   using T = typename Tag::type;
-  return hopper_pack_kernel<T, Dim::value, Consumers::value, kHopperKvTile, kTails>;
+  constexpr int kKvTile = hopper_kv_tile(kHopperGroupRows * Consumers::value);
+  return hopper_pack_kernel<T, Dim::value, Consumers::value, kKvTile, kTails>;
 }
 
 // [hopper-stage]
@@ -200,7 +208,7 @@ class HopperStage final : public Stage {
                                    // with --hopper-min-kv
       } else {
         dispatch_hopper(shape_, bucket.tile.m, [&](auto tag, auto dim, auto consumers) {
-          using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+          using L = Stage8Layout<decltype(dim)::value, decltype(consumers)::value>;
           const auto kernel = bucket.tile.kernel == TileKernel::hopper_tail
                                   ? hopper_instance<decltype(tag), decltype(dim), decltype(consumers), true>()
                                   : hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
@@ -226,7 +234,7 @@ class HopperStage final : public Stage {
   static int configure_hopper(const DeviceBatch& batch, int rows, bool tails = false) {
     int ctas = 0;
     dispatch_hopper(batch.shape, rows, [&](auto tag, auto dim, auto consumers) {
-      using L = HopperLayout<decltype(dim)::value, decltype(consumers)::value, kHopperKvTile>;
+      using L = Stage8Layout<decltype(dim)::value, decltype(consumers)::value>;
       const auto kernel = tails ? hopper_instance<decltype(tag), decltype(dim), decltype(consumers), true>()
                                 : hopper_instance<decltype(tag), decltype(dim), decltype(consumers)>();
       ctas = configure_instance(batch, kernel, L::kThreads, L::kSmemBytes, "stage 8");

@@ -378,7 +378,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     float o[D / 8][4] = {};
     SoftmaxRow<> row_state[2];
     const bool topper = member == 0 && cg == 0 && warp == 0;
-    consume_range_serial<T, D, M, N>(
+    consume_range<T, D, M, N>(
         q_wg, k_s, v_s, kv_len, computes, scale, lane, row_state, o,
         [&](int tile) {
           const int s = (stage_base + tile) % L::kStages;

@@ -278,19 +278,19 @@ def hetero_cases():
     expect_ok("plan hetero96", ["plan", "hetero96", "--quiet"], has("packs", "HBM traffic model"))
     # Stage 8's routing (--hopper-min-kv, --hopper-wide-kv; defaults 512 and 2048): on this tree
     # (ranges of 32-544 tokens) the off switch puts every pack of 33-128 rows on stage 8's kernel
-    # (tiles named "64x64h", "128x64h"); a short range's 64-row packs keep the pack kernel and
+    # (tiles named "64x64h", "128x128h"); a short range's 64-row packs keep the pack kernel and
     # stage 7's tile (64x32 at 32 tokens); no range is long enough for a 128-row pack by default.
     short_tree = ["plan", "--tree", "2,8,16,256_256,256,32,32", "--heads", "32/8", "--hopper-tiles", "--quiet"]
     expect_ok("plan --hopper-tiles, routing off: 64- and 128-row packs on stage 8's kernel",
               short_tree + ["--hopper-min-kv", "0", "--hopper-wide-kv", "0"],
-              lambda out: [] if re.search(r"^64x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
-              and not re.search(r"^64x32 ", out, re.M) else ["expected 64x64h and 128x64h buckets, no 64x32 one"])
+              lambda out: [] if re.search(r"^64x64h ", out, re.M) and re.search(r"^128x128h ", out, re.M)
+              and not re.search(r"^64x32 ", out, re.M) else ["expected 64x64h and 128x128h buckets, no 64x32 one"])
     expect_ok("plan --hopper-min-kv 64: short 64-row packs keep the pack kernel",
               short_tree + ["--hopper-min-kv", "64", "--hopper-wide-kv", "0"],
               lambda out: [] if re.search(r"^64x32 ", out, re.M) and not re.search(r"^64x64h ", out, re.M)
               else ["expected a 64x32 bucket and no 64x64h one"])
     expect_ok("plan --hopper-tiles, default routing: no 128-row pack over ranges shorter than 2048",
-              short_tree, lambda out: [] if not re.search(r"^128x64h ", out, re.M) else ["expected no 128x64h bucket"])
+              short_tree, lambda out: [] if not re.search(r"^128x128h ", out, re.M) else ["expected no 128x128h bucket"])
     expect_ok("plan --hopper-tiles names the routing it planned with", short_tree,
               has("stage 8 routing", "--hopper-min-kv 512 --hopper-wide-kv 2048 --hopper-rows 192 --hopper-min-piece 512"))
     expect_ok("plan --hopper-min-kv 1024: every range shorter, stage 7's tiles only",
@@ -299,25 +299,25 @@ def hetero_cases():
               else ["expected a 64x64 bucket and no stage-8 tile"])
     expect_ok("plan --hopper-wide-kv 1024: no 128-row pack, 64-row packs stay on stage 8's kernel",
               short_tree + ["--hopper-min-kv", "0", "--hopper-wide-kv", "1024"],
-              lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^128x64h ", out, re.M)
-              else ["expected a 64x64h bucket and no 128x64h one"])
+              lambda out: [] if re.search(r"^64x64h ", out, re.M) and not re.search(r"^128x128h ", out, re.M)
+              else ["expected a 64x64h bucket and no 128x128h one"])
     # --hopper-rows 192: 37 queries of group 8 on a 3000-token prefix are two packs (192 and 104
     # rows) instead of three 128-row ones; 16 queries (128 rows) stay one 128-row pack.
     tall_tree = ["plan", "--tree", "1,37_3000,40", "--heads", "64/8", "--hopper-tiles", "--quiet"]
     expect_ok("plan --hopper-rows 192: a 192-row pack where it saves a read of the prefix",
               tall_tree + ["--hopper-rows", "192"],
-              lambda out: [] if re.search(r"^192x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
-              else ["expected a 192x64h and a 128x64h bucket"])
+              lambda out: [] if re.search(r"^192x64h ", out, re.M) and re.search(r"^128x128h ", out, re.M)
+              else ["expected a 192x64h and a 128x128h bucket"])
     expect_ok("plan --hopper-tiles, default --hopper-rows 192: the same 192-row pack", tall_tree,
               lambda out: [] if re.search(r"^192x64h ", out, re.M) else ["expected a 192x64h bucket"])
     expect_ok("plan --hopper-rows 128: no 192-row pack", tall_tree + ["--hopper-rows", "128"],
-              lambda out: [] if not re.search(r"^192x64h ", out, re.M) and re.search(r"^128x64h ", out, re.M)
-              else ["expected 128x64h buckets and no 192x64h one"])
+              lambda out: [] if not re.search(r"^192x64h ", out, re.M) and re.search(r"^128x128h ", out, re.M)
+              else ["expected 128x128h buckets and no 192x64h one"])
     expect_ok("plan --hopper-rows 192: 128 rows stay one 128-row pack",
               ["plan", "--tree", "1,16_3000,40", "--heads", "64/8", "--hopper-tiles", "--quiet",
                "--hopper-rows", "192"],
-              lambda out: [] if re.search(r"^128x64h ", out, re.M) and not re.search(r"^192x64h ", out, re.M)
-              else ["expected a 128x64h bucket and no 192x64h one"])
+              lambda out: [] if re.search(r"^128x128h ", out, re.M) and not re.search(r"^192x64h ", out, re.M)
+              else ["expected a 128x128h bucket and no 192x64h one"])
     # --hopper-min-piece: 64 requests over a 1536-token prefix at group 4 with 128-row packs from
     # 1024 tokens; the KV split cuts the two 128-row packs into pieces of 192 tokens with no minimum
     # piece, of 384 with a minimum of 256 (the halving's next length), of 512 with the default, 512.
@@ -325,15 +325,15 @@ def hetero_cases():
                   "--hopper-wide-kv", "1024"]
     expect_ok("plan --hopper-tiles: 128-row pieces of 192 tokens without a minimum piece",
               piece_tree + ["--hopper-min-piece", "0"],
-              lambda out: [] if re.search(r"^128x64h +16 .* 192 ", out, re.M)
-              else ["expected 16 128x64h pieces of 192"])
+              lambda out: [] if re.search(r"^128x128h +16 .* 192 ", out, re.M)
+              else ["expected 16 128x128h pieces of 192"])
     expect_ok("plan --hopper-wide-kv 1024, default minimum piece: 128-row pieces of 512",
-              piece_tree, lambda out: [] if re.search(r"^128x64h +6 .* 512 ", out, re.M)
-              and "of a 128/192-row pack >= 512 tokens" in out else ["expected 6 128x64h pieces of 512"])
+              piece_tree, lambda out: [] if re.search(r"^128x128h +6 .* 512 ", out, re.M)
+              and "of a 128/192-row pack >= 512 tokens" in out else ["expected 6 128x128h pieces of 512"])
     expect_ok("plan --hopper-min-piece 256: 128-row pieces of 384 tokens, named in the split's line",
               piece_tree + ["--hopper-min-piece", "256"],
-              lambda out: [] if re.search(r"^128x64h +8 .* 384 ", out, re.M) and
-              "of a 128/192-row pack >= 256 tokens" in out else ["expected 8 128x64h pieces of 384"])
+              lambda out: [] if re.search(r"^128x128h +8 .* 384 ", out, re.M) and
+              "of a 128/192-row pack >= 256 tokens" in out else ["expected 8 128x128h pieces of 384"])
     # Stage 8 plans an fp8 cache and d = 256 on stage 7's tile table, as the GPU stage does: the
     # tall tree's 192-row pack becomes stage 7's 64-row tiles, and the summary says why.
     for extra, why in ((["--kv-dtype", "fp8"], "fp8"), (["--head-dim", "256"], "d = 256")):

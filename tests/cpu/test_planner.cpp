@@ -494,16 +494,22 @@ TEST_CASE("bucket launch order: appearance, longest pack first, footprint (fewes
     }
   }
   SECTION("stage 8's tiles: its own estimate under TilePolicy::hopper, a usage error under the table") {
-    const TileShape wide{128, kHopperKvTile, TileKernel::hopper}, narrow{64, kHopperKvTile, TileKernel::hopper};
+    const TileShape wide{128, kClusterKvTile, TileKernel::hopper}, narrow{64, kHopperKvTile, TileKernel::hopper};
     pack(wide, 100);
-    REQUIRE(estimate_tile_ctas_per_sm(shape, wide, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 128));
-    REQUIRE(estimate_tile_ctas_per_sm(shape, narrow, TilePolicy::hopper) == estimate_hopper_ctas_per_sm(128, 64));
+    REQUIRE(estimate_tile_ctas_per_sm(shape, wide, TilePolicy::hopper) ==
+            estimate_hopper_ctas_per_sm(128, 128, kClusterKvTile));
+    REQUIRE(estimate_tile_ctas_per_sm(shape, narrow, TilePolicy::hopper) ==
+            estimate_hopper_ctas_per_sm(128, 64, kHopperKvTile));
     // The pack kernel's 64x64 keeps its own estimate under either policy.
     REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::hopper) == estimate_ctas_per_sm(128, 64, 64));
     REQUIRE(estimate_tile_ctas_per_sm(shape, s64, TilePolicy::table) == estimate_ctas_per_sm(128, 64, 64));
-    // 128 rows: one CTA per SM (128 KB); stage 8's 64x64: 2; then the pack kernel's tiles.
-    REQUIRE(estimate_hopper_ctas_per_sm(128, 128) == 1);
-    REQUIRE(estimate_hopper_ctas_per_sm(128, 64) == 2);
+    // 128 rows on 128-token stages: one CTA per SM (224 KB); stage 8's 64x64: 2; then the pack
+    // kernel's tiles. At d = 64: 3, 2 and 3 CTAs of 64, 128 and 192 rows.
+    REQUIRE(estimate_hopper_ctas_per_sm(128, 128, hopper_kv_tile(128)) == 1);
+    REQUIRE(estimate_hopper_ctas_per_sm(128, 64, hopper_kv_tile(64)) == 2);
+    REQUIRE(estimate_hopper_ctas_per_sm(64, 64, hopper_kv_tile(64)) == 3);
+    REQUIRE(estimate_hopper_ctas_per_sm(64, 128, hopper_kv_tile(128)) == 2);
+    REQUIRE(estimate_hopper_ctas_per_sm(64, 192, hopper_kv_tile(192)) == 3);
     REQUIRE(bucket_launch_order(plan, shape, BucketOrder::footprint, TilePolicy::hopper) ==
             std::vector<TileShape>{wide, s64, s16, s32, t16});
     REQUIRE_THROWS_AS(bucket_launch_order(plan, shape, BucketOrder::footprint), Error);
@@ -598,11 +604,10 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     int hopper_prefix_packs = 0;
     for (const Pack& pk : p.packs) {
       REQUIRE(pk.rows(4) <= pk.tile.m);
-      REQUIRE(pk.tile.n == kHopperKvTile);
       if (pk.token_begin == 0) {
         ++hopper_prefix_packs;
-        REQUIRE(pk.queries.size() == 32);  // 128 rows at group 4
-        REQUIRE(pk.tile == TileShape{128, kHopperKvTile, TileKernel::hopper});
+        REQUIRE(pk.queries.size() == 32);  // 128 rows at group 4, on 128-token stages
+        REQUIRE(pk.tile == TileShape{128, kClusterKvTile, TileKernel::hopper});
       } else {
         REQUIRE(pk.tile == TileShape{16, kDefaultMaxKvTile});  // one query, 4 rows: the pack kernel's tile
       }
@@ -613,9 +618,9 @@ TEST_CASE("packs: shared prefixes are read once per pack of queries; rows within
     REQUIRE(hopper_policy_tile(32, 20) == choose_tile(32, 20));
     REQUIRE(hopper_policy_tile(33, 20) == TileShape{64, kHopperKvTile, TileKernel::hopper});
     REQUIRE(hopper_policy_tile(64, 4096) == TileShape{64, kHopperKvTile, TileKernel::hopper});
-    REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kHopperKvTile, TileKernel::hopper});
-    REQUIRE(hopper_policy_tile(65, 1).name() == "128x64h");
-    REQUIRE(hopper_policy_tile(128, 1) == TileShape{128, kHopperKvTile, TileKernel::hopper});
+    REQUIRE(hopper_policy_tile(65, 1) == TileShape{128, kClusterKvTile, TileKernel::hopper});
+    REQUIRE(hopper_policy_tile(65, 1).name() == "128x128h");
+    REQUIRE(hopper_policy_tile(128, 1) == TileShape{128, hopper_kv_tile(128), TileKernel::hopper});
     REQUIRE(hopper_policy_tile(129, 64).name() == "192x64h");
     REQUIRE(hopper_policy_tile(192, 64) == TileShape{192, kHopperKvTile, TileKernel::hopper});
     REQUIRE(is_hopper_tile(TileShape{128, kHopperKvTile, TileKernel::hopper}));
@@ -1164,13 +1169,15 @@ TEST_CASE("validator: hand-broken plans are rejected, naming the fault") {
     bad = plan;
     bad.packs.front().tile = {48, 64};
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 48x64"));
-    // The kernel is part of the tile: stage 8's kernel runs 64, 128 or 192 rows x kHopperKvTile only,
-    // the pack kernel at most kMaxTileRows rows.
+    // The kernel is part of the tile: stage 8's kernel runs 64, 128 or 192 rows x
+    // hopper_kv_tile(rows) only, the pack kernel at most kMaxTileRows rows.
     bad = plan;
     bad.packs.front().tile = {32, kHopperKvTile, TileKernel::hopper};
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 32x64h"));
     bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::pack};
     REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 192x64,"));
+    bad.packs.front().tile = {128, kHopperKvTile, TileKernel::hopper};
+    REQUIRE(has_fault(validate_plan(W, bad), "tile: pack 0 has tile 128x64h"));
     bad.packs.front().tile = {kHopperMaxRows, kHopperKvTile, TileKernel::hopper};
     REQUIRE(validate_plan(W, bad).empty());
   }

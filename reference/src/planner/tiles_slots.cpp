@@ -58,14 +58,14 @@ TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile, int min_kv) 
   if (kv_len < 1) throw Error(ErrorKind::usage, "hopper_policy_tile: KV length " + std::to_string(kv_len) + " (must be >= 1)");
   if (rows <= kHopperTileRows[0] && kv_len < min_kv) return choose_tile(rows, kv_len, max_kv_tile);
   const int m = *std::find_if(std::begin(kHopperTileRows), std::end(kHopperTileRows), [&](int r) { return rows <= r; });
-  return {m, kHopperKvTile, TileKernel::hopper};
+  return {m, hopper_kv_tile(m), TileKernel::hopper};
 }
 // [hopper policy]
 
 bool is_hopper_tile(TileShape tile) { return tile.kernel == TileKernel::hopper || tile.kernel == TileKernel::hopper_tail; }
 
 int estimate_tile_ctas_per_sm(const Shape& shape, TileShape tile, TilePolicy tiles) {
-  if (tiles == TilePolicy::hopper && is_hopper_tile(tile)) return estimate_hopper_ctas_per_sm(shape.head_dim, tile.m);
+  if (tiles == TilePolicy::hopper && is_hopper_tile(tile)) return estimate_hopper_ctas_per_sm(shape.head_dim, tile.m, tile.n);
   if (tile.m < 1 || tile.m > kMaxTileRows || tile.n < 1)
     throw Error(ErrorKind::usage, "estimate_tile_ctas_per_sm: no kernel runs tile " + tile.name());
   return estimate_ctas_per_sm(shape.head_dim, tile.m, tile.n, shape.kv_element_bytes());

@@ -85,9 +85,9 @@ std::vector<std::string> validate_plan(const PagedLayout& L, const Plan& plan) {
       f.add("rows: " + name + " has " + std::to_string(rows) + " rows (" + std::to_string(p.queries.size()) + " queries x group " +
             std::to_string(group) + "), more than the largest tile's " + std::to_string(kMaxPackRows));
     if (p.tile.m != 0 || p.tile.n != 0) {
-      // Stage 8's tiles (64 or 128 rows x kHopperKvTile) or a built pack-kernel tile that fits.
+      // Stage 8's tiles (64, 128 or 192 rows x hopper_kv_tile(rows)) or a built pack-kernel tile that fits.
       const bool hopper_tile =
-          is_hopper_tile(p.tile) && one_of(p.tile.m, kHopperTileRows) && p.tile.n == kHopperKvTile;
+          is_hopper_tile(p.tile) && one_of(p.tile.m, kHopperTileRows) && p.tile.n == hopper_kv_tile(p.tile.m);
       const bool pack_tile =
           !is_hopper_tile(p.tile) && one_of(p.tile.m, kTileRowOptions) && one_of(p.tile.n, kTileKvOptions);
       if (!hopper_tile && !pack_tile)

@@ -15,15 +15,14 @@
 ///     physical block); boxes past the range are not issued and their bytes not announced;
 ///  3. gather_q_rows (each consumer warpgroup, its 64 rows): cp.async into the 128-byte-swizzled
 ///     Panel128B layout, rows past the pack zero-filled, then the proxy fence;
-///  4. consume_range (each consumer warpgroup of a 128-row CTA): per tile, wait for the stage to
-///     be full (on the last tile zero the V rows past the range: P is 0 there, but 0 x NaN of an
-///     unwritten row is NaN); issue S = Q K^T of this tile and O += P V of the previous one
-///     together, run this tile's row max while the P V runs, then release the previous tile's
-///     stage (one arrive per consumer warp). The 64- and 192-row CTAs run consume_range_serial
-///     (one tile at a time): faster at 64 rows, and what 160 registers hold at 192;
+///  4. consume_range (each consumer warpgroup): per tile, wait for the stage to be full (on
+///     the last tile zero the V rows past the range: P is 0 there, but 0 x NaN of an unwritten
+///     row is NaN); S = Q K^T, the softmax, O += P V, then release the stage (one arrive per
+///     consumer warp);
 ///  5. write_rows of packed_tile.cuh: the same output / partial contract as the pack kernel.
-/// A 192-row CTA has three consumer warpgroups at 160 registers each (kTallConsumerRegs), which
-/// run the serial consumer. What is left for later: fp8 K/V (wgmma e4m3 needs K-major V) and
+/// The ring's stages hold hopper_kv_tile(rows) tokens: 128 for the 128-row CTA, 64 for the
+/// others. A 192-row CTA has three consumer warpgroups at 160 registers each
+/// (kTallConsumerRegs). What is left for later: fp8 K/V (wgmma e4m3 needs K-major V) and
 /// d = 256 (register budget); FA3's ping-pong measured 1-3% slower here (docs/results/2026-12-06-turns).
 #pragma once
 
@@ -55,7 +54,7 @@ inline constexpr int kHopperGroupRows = 64;
 inline constexpr int kConsumerRegs = 232;
 /// Registers per thread of the three consumer warpgroups of a 192-row CTA: 512 threads share the
 /// SM's 64K registers, so 24 for the producer leave (65536 - 128 x 24) / 384 = 162, rounded down
-/// to setmaxnreg's multiple of 8. Enough for the serial consumer at d = 128 (no spills, ptxas -v).
+/// to setmaxnreg's multiple of 8. Enough for consume_range at d = 128 (no spills, ptxas -v).
 inline constexpr int kTallConsumerRegs = 160;
 /// Named barrier ids: 0 is __syncthreads; 1 + g: consumer warpgroup g; kAllConsumersBarrier: all.
 inline constexpr int kAllConsumersBarrier = 8;
@@ -66,7 +65,7 @@ inline constexpr int kAllConsumersBarrier = 8;
 /// barriers: hopper_smem_bytes() of tile_budget.hpp, which the planner reads.
 /// @tparam D head dimension (64 or 128)
 /// @tparam kConsumers consumer warpgroups (1, 2 or 3): M = 64 x kConsumers rows
-/// @tparam N KV tokens per tile: kHopperKvTile (stage 8), kClusterKvTile (stage 9)
+/// @tparam N KV tokens per tile: hopper_kv_tile(64 x kConsumers) (stage 8), kClusterKvTile (stage 9)
 template <int D, int kConsumers, int N>
 struct HopperLayout {
   static_assert(kConsumers >= 1 && kConsumers <= 3, "64-, 128- and 192-row tiles");
@@ -86,10 +85,6 @@ struct HopperLayout {
   /// Registers per thread the producer keeps (setmaxnreg.dec), so that its warpgroup and the
   /// consumers at kRegsPerConsumer fit the CTA's share of the SM's 64K registers.
   static constexpr int kProducerRegs = kConsumers == 2 ? 40 : 24;
-  /// Whether the consumers run consume_range_serial (one stage at a time): the 64-row CTA (two
-  /// to an SM) and the 192-row one (160 registers: the pipelined consumer's second P buffer and
-  /// scores in flight do not fit).
-  static constexpr bool kSerialConsumer = kConsumers != 2;
   static_assert(kProducerRegs * kWarpgroupThreads + kRegsPerConsumer * kWarpgroupThreads * kConsumers <=
                     65536 / kMinBlocks,
                 "the registers the warpgroups hold after setmaxnreg fit the CTA's share of the SM");
@@ -98,7 +93,7 @@ struct HopperLayout {
   /// Dynamic shared memory, alignment slack included.
   static constexpr int kSmemBytes = hopper_smem_bytes(D, kRows, N);
   static_assert(kSmemBytes <= kPackSmemBudget, "the Q tile and the ring fit one CTA's shared memory");
-  static_assert(N == kHopperKvTile || N == kClusterKvTile, "the tiles the planner's budget counts");
+  static_assert(N == hopper_kv_tile(kRows) || N == kClusterKvTile, "the tiles the planner's budget counts");
   static_assert(sizeof(hopper::Mbarrier) == kMbarrierBytes, "the budget's barrier size");
   static_assert(kThreads == hopper_threads(kRows), "the budget's thread count");
   static_assert(D % hopper::kPanelElems == 0 && N % 16 == 0, "whole panels and whole k16 steps");
@@ -277,9 +272,8 @@ __device__ __forceinline__ void zero_v_tail(uint16_t* vs, int valid, int consume
     vs[hopper::panel_offset(N, r, col)] = 0;
   }
   hopper::fence_proxy_async_shared();
-  // reached from several call sites (consume_range's first tile and its masked last tile,
-  // consume_range_serial's loop): a barrier without `.aligned` does not need the warps to meet
-  // at one instruction
+  // reached from a branch inside consume_range's loop (the last tile only): a barrier without
+  // `.aligned` does not need the warps to meet at one instruction
   named_barrier_sync_unaligned(kAllConsumersBarrier, kConsumers * kWarpgroupThreads);
 }
 // [hopper-tail]
@@ -335,19 +329,16 @@ __device__ __forceinline__ void scores_to_a(const float (&s)[N / 8][4], uint32_t
   }
 }
 
-/// Step 4b, the softmax under a P V in flight: packed_tile.cuh's softmax_max and softmax_weight,
-/// but S is only read and the weights go straight into `p` (A fragments) and the rows' sums, so
-/// that no register of the batch in flight is written. (ptxas still waits for the batch before
-/// the exponentials: docs/results/2026-12-02-h200-stage8-pipeline.)
+/// Step 4b, the softmax: packed_tile.cuh's softmax_max and softmax_weight, with the weights
+/// going straight into `p` (A fragments for the P V) and the rows' sums; S is only read.
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam N KV tokens per tile
-/// @tparam kMayReachPast false where the caller knows the tile lies inside the range
-template <typename T, int N, bool kMayReachPast>
+template <typename T, int N>
 __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int first_token, int kv_len, float scale,
                                              int lane, SoftmaxRow<> (&row_state)[2], float (&alpha)[2],
                                              uint32_t (&p)[N / 16][4]) {
   float neg_m[2];
-  const bool partial = softmax_max<N, kMayReachPast>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
+  const bool partial = softmax_max<N, true>(s, first_token, kv_len, scale, lane, row_state, alpha, neg_m);
   float w[N / 8][4];
 #pragma unroll
   for (int nt = 0; nt < N / 8; ++nt) {
@@ -360,7 +351,7 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
   scores_to_a<T, N>(w, p);
 }
 
-/// The scores hook of consume_range and consume_range_serial that does nothing (every plain
+/// The scores hook of consume_range that does nothing (every plain
 /// instance; stage 8's leaf tails pass mask_tails).
 struct NoScoreMask {
   /// Leaves `s` as it is.
@@ -369,18 +360,17 @@ struct NoScoreMask {
   __device__ __forceinline__ void operator()(S&, int) const {}
 };
 
-/// Step 4b: one consumer warpgroup over the pack's KV tiles, pipelined so that the tensor
-/// cores run while the softmax does. Tile 0 alone: S_0, its softmax, P_0. Then per tile i, one
-/// batch of wgmma issues S_i = Q K_i^T and O += P_{i-1} V_{i-1}; the warpgroup waits for S_i
-/// alone (wait_group 1) and runs tile i's softmax (softmax_to_a) while the P V of tile i-1
-/// still runs, then waits for that, gives tile i-1's stage back, scales O to the new max
-/// (rescale_rows) and turns S_i into P_i. After the last tile, O += P V of it. A warpgroup
-/// holds two stages at a time (the ring has at least 3). Nothing branches between a wgmma's
-/// issue and its wait: ptxas cannot follow a batch in flight across a join of paths and waits
-/// for it there. So the loop runs the tiles that lie inside the range with no range mask at all,
-/// and the last tile, which may reach past it, in a copy of the step with the mask (the scores
-/// hook, `mask_scores`, runs on every tile: selects only). `s` and `o` are the warp's 16 rows in
-/// the C layout of mma.m16n8k16 per n8 block, which is wgmma's accumulator layout too (wgmma.cuh).
+/// Step 4b: one consumer warpgroup over the pack's KV tiles, one stage at a time: per tile,
+/// S = Q K^T, wait, the softmax (softmax_to_a), O += P V, wait, release. With two consumer
+/// warpgroups the tensor pipe still overlaps with the softmax: while one warpgroup runs its
+/// softmax, the other's GEMMs run. A consumer that held two stages (S_i issued with P_{i-1}
+/// V_{i-1}, tile i's softmax under the P V) measured 1-4% faster on 64-token stages and was
+/// removed when 128-token stages with this consumer measured faster still (tutorial chapter 17);
+/// in stage 9's clusters, where a stage is refilled only when every CTA released it, it was up
+/// to 2x slower.
+/// `computes`: false for a warpgroup with no rows of the slice (stage 9), which acquires and
+/// releases every tile and computes nothing. `s` and `o` are the warp's 16 rows in the C layout
+/// of mma.m16n8k16 per n8 block, which is wgmma's accumulator layout too (wgmma.cuh).
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
 /// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
@@ -390,121 +380,12 @@ struct NoScoreMask {
 /// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
 /// @tparam MaskScores callable as `mask_scores(float (&s)[N / 8][4], int token0)`: sees each tile's
 ///         scores before the softmax (token0: the range token of s[0]; leaf tails mask there,
-///         NoScoreMask does nothing); no branch, as it may run under a P V in flight
+///         NoScoreMask does nothing)
 template <typename T, int D, int M, int N, typename Acquire, typename Release, typename MaskScores = NoScoreMask>
 __device__ __forceinline__ void consume_range(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s, int kv_len,
-                                              float scale, int lane, SoftmaxRow<> (&row_state)[2],
+                                              bool computes, float scale, int lane, SoftmaxRow<> (&row_state)[2],
                                               float (&o)[D / 8][4], Acquire&& acquire, Release&& release,
                                               MaskScores&& mask_scores = MaskScores{}) {
-  const int num_tiles = (kv_len + N - 1) / N;
-  if (num_tiles == 0) return;
-  float s[N / 8][4];
-  // P in the A layout, double-buffered: the softmax of tile i writes one buffer while the wgmma
-  // of P_{i-1} V_{i-1} still reads the other (a copy between them would be a register write
-  // under a wgmma in flight, which ptxas answers by serialising every wgmma, its C7513).
-  uint32_t pa[N / 16][4], pb[N / 16][4];
-  float(&s_flat)[N / 2] = *reinterpret_cast<float(*)[N / 2]>(&s[0][0]);
-  float(&o_flat)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&o[0][0]);
-  auto k_tile = [&](int stage) { return ring_tile<T, D, N>(k_s, stage); };
-  auto v_tile = [&](int stage) { return ring_tile<T, D, N>(v_s, stage); };
-  float alpha[2];
-
-  // Tile 0: S_0 alone (the only tile, or the first of several: it may reach past the range).
-  int prev = acquire(0);
-  hopper::fence_operands(s_flat);
-  hopper::wgmma_fence();
-  issue_qk<T, D, M, N>(q_wg, k_tile(prev), s_flat);
-  hopper::wgmma_commit();
-  hopper::wgmma_wait<0>();
-  hopper::fence_operands(s_flat);
-  mask_scores(s, 0);
-  softmax_to_a<T, N, true>(s, 0, kv_len, scale, lane, row_state, alpha, pa);
-  rescale_rows<D>(o, alpha);
-
-  // Tile i >= 1: S_i and P_{i-1} V_{i-1} in one batch, tile i's softmax (into p_next) under the
-  // P V (of p_prev).
-  auto overlapped = [&](int tile, auto may_reach_past, uint32_t(&p_prev)[N / 16][4], uint32_t(&p_next)[N / 16][4]) {
-    uint32_t(&prev_flat)[N / 4] = *reinterpret_cast<uint32_t(*)[N / 4]>(&p_prev[0][0]);
-    const int stage = acquire(tile);
-    hopper::fence_operands(s_flat);
-    hopper::fence_operands(o_flat);
-    hopper::fence_operands(prev_flat);
-    hopper::wgmma_fence();
-    issue_qk<T, D, M, N>(q_wg, k_tile(stage), s_flat);
-    hopper::wgmma_commit();
-    hopper::wgmma_fence();  // a batch of its own (CUTLASS fences each GEMM; ptxas would add it, C7519)
-    issue_pv<T, D, N>(p_prev, v_tile(prev), o_flat);
-    hopper::wgmma_commit();
-    hopper::wgmma_wait<1>();  // S_i has landed; P_{i-1} V_{i-1} may still run
-    hopper::fence_operands(s_flat);
-    mask_scores(s, tile * N);
-    softmax_to_a<T, N, decltype(may_reach_past)::value>(s, tile * N, kv_len, scale, lane, row_state, alpha, p_next);
-    hopper::wgmma_wait<0>();
-    hopper::fence_operands(s_flat);  // S stays live to here: the weights take registers of their own
-    hopper::fence_operands(o_flat);
-    hopper::fence_operands(prev_flat);
-    release(tile - 1, prev);
-    rescale_rows<D>(o, alpha);
-    prev = stage;
-  };
-  // The tiles inside the range two at a time (the buffers swap), then the last, masked.
-  int tile = 1;
-  for (; tile + 2 < num_tiles; tile += 2) {
-    overlapped(tile, std::false_type{}, pa, pb);
-    overlapped(tile + 1, std::false_type{}, pb, pa);
-  }
-  bool in_a = true;  // P of the last tile computed so far is in pa
-  if (tile + 1 < num_tiles) {
-    overlapped(tile++, std::false_type{}, pa, pb);
-    in_a = false;
-  }
-  if (tile < num_tiles) {
-    if (in_a)
-      overlapped(tile, std::true_type{}, pa, pb);
-    else
-      overlapped(tile, std::true_type{}, pb, pa);
-    in_a = !in_a;
-  }
-
-  // The last tile's P V.
-  auto last_pv = [&](uint32_t(&p_last)[N / 16][4]) {
-    hopper::fence_operands(o_flat);
-    hopper::wgmma_fence();
-    issue_pv<T, D, N>(p_last, v_tile(prev), o_flat);
-    hopper::wgmma_commit();
-    hopper::wgmma_wait<0>();
-    hopper::fence_operands(o_flat);
-  };
-  if (in_a)
-    last_pv(pa);
-  else
-    last_pv(pb);
-  release(num_tiles - 1, prev);
-}
-// [hopper-consume]
-
-// [hopper-consume-serial]
-/// Step 4b without the overlap, for stage 9 and stage 8's 64- and 192-row CTAs: per tile,
-/// S = Q K^T, wait, the softmax, O += P V, wait, release. A warpgroup holds one stage at a time.
-/// Stage 9's clusters refill a stage only when every CTA of the cluster has released it, and a
-/// consumer that holds two of the three stages (consume_range) leaves the cluster one tile in
-/// flight: measured up to 2x slower there.
-/// Same contract as consume_range, plus `computes`: false for a warpgroup with no rows of the
-/// slice (stage 9), which acquires and releases every tile and computes nothing.
-/// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
-/// @tparam D head dimension (64 or 128)
-/// @tparam M rows of the whole Q tile (64 x kConsumers: 64, 128 or 192)
-/// @tparam N KV tokens per tile
-/// @tparam Acquire callable as `int acquire(int tile)`: waits until the tile's stage is full
-///         (and zeroes its V rows past the range, zero_v_tail) and returns the stage
-/// @tparam Release callable as `release(int tile, int stage)`: gives the stage back
-/// @tparam MaskScores callable as `mask_scores(float (&s)[N / 8][4], int token0)`, as consume_range's
-template <typename T, int D, int M, int N, typename Acquire, typename Release, typename MaskScores = NoScoreMask>
-__device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16_t* k_s, const uint16_t* v_s,
-                                                     int kv_len, bool computes, float scale, int lane,
-                                                     SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4],
-                                                     Acquire&& acquire, Release&& release,
-                                                     MaskScores&& mask_scores = MaskScores{}) {
   const int num_tiles = (kv_len + N - 1) / N;
   float s[N / 8][4];
   uint32_t p[N / 16][4];
@@ -521,7 +402,7 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
       hopper::fence_operands(s_flat);
       mask_scores(s, tile * N);
       float alpha[2];
-      softmax_to_a<T, N, true>(s, tile * N, kv_len, scale, lane, row_state, alpha, p);
+      softmax_to_a<T, N>(s, tile * N, kv_len, scale, lane, row_state, alpha, p);
       rescale_rows<D>(o, alpha);
       hopper::fence_operands(o_flat);
       hopper::wgmma_fence();
@@ -533,7 +414,7 @@ __device__ __forceinline__ void consume_range_serial(const T* q_wg, const uint16
     release(tile, stage);
   }
 }
-// [hopper-consume-serial]
+// [hopper-consume]
 
 // [hopper-kernel]
 /// The stage-8 kernel: one CTA per (pack, KV head), flat grid with KV heads fastest (as
@@ -621,14 +502,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kConsumers, N>::kThreads, Hopp
     auto mask_scores = [&](float(&s)[N / 8][4], int token0) {
       if constexpr (kTails) mask_tails<N>(tails, own, s, token0, lane);
     };
-    // The 64-row CTA (two to an SM, 128 registers at entry) keeps the serial consumer: pipelined
-    // it measured 2-4% slower on packs of 33-64 rows (docs/results/2026-12-02-h200-stage8-pipeline).
-    // The 192-row CTA's consumers have 160 registers (HopperLayout::kSerialConsumer).
-    if constexpr (L::kSerialConsumer)
-      consume_range_serial<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release,
-                                       mask_scores);
-    else
-      consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, scale, lane, row_state, o, acquire, release, mask_scores);
+    consume_range<T, D, M, N>(q_wg, k_s, v_s, kv_len, true, scale, lane, row_state, o, acquire, release, mask_scores);
     // Step 5: the rows' sums across their quads, then the pack kernel's write.
 #pragma unroll
     for (int i = 0; i < 2; ++i) {

@@ -472,8 +472,8 @@ __device__ __forceinline__ void load_entry_tails(const PackKernelArgs& args, int
 
 /// Step 4b, per tile: sets to -inf the scores of this lane's two rows at the tokens past the pack's
 /// own range (`own` tokens) that are not in the row's own tail (`tail` from load_entry_tails();
-/// `first_token` is the pack-space token of s[0]). Selects only, no branch: stage 8's pipelined
-/// consumer runs it under a P V in flight, which a branch would make ptxas wait for.
+/// `first_token` is the pack-space token of s[0]). Selects only, no branch (it was written for a
+/// stage-8 consumer that ran it under a P V in flight, which a branch makes ptxas wait for).
 /// @tparam kColTokens KV tokens of this warp's slice of the tile (a multiple of 8)
 template <int kColTokens>
 __device__ __forceinline__ void mask_tails(const int2 (&tail)[2], int own, float (&s)[kColTokens / 8][4],

@@ -36,9 +36,10 @@ inline constexpr int kDefaultHopperMaxRows = kHopperTileRows[2];
 /// Rows of stage 9's slices (two consumer warpgroups, the rows its kernel is built for), and
 /// HopperRouting's own default max_rows.
 inline constexpr int kClusterSliceRows = kHopperTileRows[1];
-/// KV tokens per K/V stage of the stage-8 ring.
+/// KV tokens per K/V stage of the ring of stage 8's 64- and 192-row CTAs and of its 16-row
+/// tensor-map packs (the 128-row CTA's: hopper_kv_tile() in tile_budget.hpp).
 inline constexpr int kHopperKvTile = 64;
-/// KV tokens per K/V stage of stage 9's ring: twice stage 8's kHopperKvTile, so that a cluster's
+/// KV tokens per K/V stage of stage 9's ring and of stage 8's 128-row CTA: twice kHopperKvTile, so that a cluster's
 /// lock step (a stage refilled only when every member released it), the full-barrier waits and the
 /// releases come once per 128 tokens. Measured against 64 on the H100
 /// (docs/results/2026-12-06-stage9-wide): stage 9 0.79-0.95x the time where clusters run, 0.92x
@@ -100,7 +101,7 @@ struct HopperRouting {
   int max_rows = kClusterSliceRows;
   /// Fewest KV tokens the KV split leaves in a piece of a pack of more than kHopperMinRows rows
   /// (plan_steps::min_piece_blocks(), whole pages; the split's min_split_blocks still holds): a
-  /// 128- or 192-row CTA streams its piece through a ring of kHopperKvTile-token stages, and a
+  /// 128- or 192-row CTA streams its piece through a ring of 64- or 128-token stages, and a
   /// piece of a few tiles pays the ring's fill for little (docs/results/2026-12-04-h200-hopper-min-kv,
   /// run 6: pieces of 192 tokens 18% slower than 64-row packs, 384 tokens 5-8% faster). 0: no
   /// minimum beyond min_split_blocks (stage 9's); stage 8's default is kDefaultHopperMinPiece.
@@ -178,8 +179,8 @@ struct TileShape {
   bool operator==(const TileShape& o) const { return m == o.m && n == o.n && kernel == o.kernel; }
   /// True when m, n or the kernel differs.
   bool operator!=(const TileShape& o) const { return !(*this == o); }
-  /// "m x n" as in reports, e.g. "64x64"; stage 8's kernel's tiles end in "h" ("128x64h"), the
-  /// instances for packs with leaf tails in "t" ("64x64t": the pack kernel's, "128x64ht": stage 8's).
+  /// "m x n" as in reports, e.g. "64x64"; stage 8's kernel's tiles end in "h" ("128x128h"), the
+  /// instances for packs with leaf tails in "t" ("64x64t": the pack kernel's, "128x128ht": stage 8's).
   std::string name() const {
     const char* suffix[] = {"", "h", "t", "ht"};
     return std::to_string(m) + "x" + std::to_string(n) + suffix[static_cast<int>(kernel)];

@@ -186,6 +186,12 @@ inline constexpr int kHopperStages = 3;
 inline constexpr int kHopperWideStages = 3;
 /// Stages of the ring of an m-row stage-8 (or stage-9) tile.
 constexpr int hopper_stages(int m) { return m > 64 ? kHopperWideStages : kHopperStages; }
+/// KV tokens per stage of the ring of stage 8's m-row tile: kClusterKvTile (stage 9's) for the
+/// 128-row CTA, which measured 0.91-0.97x its time on 64-token stages on an H200 (half the waits,
+/// row maxima and stage releases per token; docs/results/2026-12-06-tall-wide, run 2);
+/// kHopperKvTile for the 64-row CTA (two to an SM) and the 192-row one (at d = 128 a ring of
+/// 128-token stages does not fit beside its Q tile).
+constexpr int hopper_kv_tile(int m) { return m == 128 ? kClusterKvTile : kHopperKvTile; }
 /// Threads of a warpgroup (wgmma's unit, and the stage-8 producer's).
 inline constexpr int kWarpgroupThreads = 128;
 /// Bytes of one mbarrier (hopper/mbarrier.cuh).
@@ -196,20 +202,19 @@ inline constexpr int kHopperAlignSlack = 1024 - 128;
 /// Threads of a stage-8 CTA with an m-row tile: a producer warpgroup and m / 64 consumers.
 constexpr int hopper_threads(int m) { return kWarpgroupThreads * (1 + m / 64); }
 /// Dynamic shared memory of a stage-8 CTA at head dim d and m rows with n-token K/V tiles
-/// (kHopperKvTile; stage 9's kClusterKvTile): the Q tile, hopper_stages(m) K and V tiles (16-bit),
-/// the ring's full and empty barriers, and the alignment slack. Stage 9's 128-row CTA at d = 128
-/// takes 224 KB.
-constexpr int hopper_smem_bytes(int d, int m, int n = kHopperKvTile) {
+/// (hopper_kv_tile(m); stage 9's kClusterKvTile): the Q tile, hopper_stages(m) K and V tiles
+/// (16-bit), the ring's full and empty barriers, and the alignment slack. The 128-row CTA at
+/// d = 128 (stage 8's and stage 9's) takes 224 KB.
+constexpr int hopper_smem_bytes(int d, int m, int n) {
   return (m * d + 2 * hopper_stages(m) * n * d) * kTileElemBytes + 2 * hopper_stages(m) * kMbarrierBytes +
          kHopperAlignSlack;
 }
-/// The stage-8 CTAs of an m-row tile one SM holds at head dim d, from shared memory and threads
-/// (the host's estimate; the stage asks the occupancy calculator). At d=128 the 64-row tile's
-/// 112 KB give 2, the 128-row tile's 128 KB 1, the 192-row tile's 148 KB 1; at d=64 (56 and 64
-/// KB) the first two give 3, the 192-row one (512 threads, 74 KB) 3. Registers are not counted
-/// here: the occupancy calculator gives the 128- and 192-row instances one CTA per SM.
-/// `n`: KV tokens per stage, as hopper_smem_bytes().
-constexpr int estimate_hopper_ctas_per_sm(int d, int m, int n = kHopperKvTile) {
+/// The stage-8 CTAs of an m-row tile on n-token stages one SM holds at head dim d, from shared
+/// memory and threads (the host's estimate; the stage asks the occupancy calculator). At d=128
+/// the 64-row tile's 112 KB give 2, the 128-row tile's 224 KB 1, the 192-row tile's 148 KB 1; at
+/// d=64 (56, 112 and 74 KB) 3, 2 and 3. Registers are not counted here: the occupancy calculator
+/// gives the 128- and 192-row instances one CTA per SM.
+constexpr int estimate_hopper_ctas_per_sm(int d, int m, int n) {
   const int by_smem = kSmemPerSm / (hopper_smem_bytes(d, m, n) + kSmemReservedPerCta);
   const int by_threads = kMaxThreadsPerSm / hopper_threads(m);
   const int fit = by_smem < by_threads ? by_smem : by_threads;
