@@ -19,11 +19,12 @@
 ///    tile with `.multicast::cluster` into all of them; each CTA's full barrier waits for the
 ///    whole tile, and a stage is refilled only when the consumers of all c CTAs released it
 ///    (each consumer warp arrives on every member's empty barrier);
-///  - the merge folded in: a CTA that wrote partials counts, per query, the items done with it
-///    (one device counter per request and consumer warp); the warp that brings its counter to
-///    WorkList::merge_count merges its share of the query's heads and sets the counter back to
-///    0, so the next run (or graph replay) finds it zeroed. No merge kernel, one stream,
-///    graph-capturable.
+///  - the merge folded in: a CTA that wrote partials at KV head h counts, per query, the items
+///    at h done with it (one device counter per request, KV head and consumer warp); the warp
+///    that brings its counter to WorkList::merge_count merges its share of the query heads of
+///    group h and sets the counter back to 0, so the next run (or graph replay) finds it zeroed.
+///    A query's merge is spread over the CTAs of its last items at each KV head. No merge kernel,
+///    one stream, graph-capturable.
 /// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
 /// rows: the persistent grid has one kind of CTA; a warpgroup with no row of the slice skips the
 /// tensor-core work and only releases the stages. Its ring's stages hold kClusterKvTile = 128
@@ -101,8 +102,8 @@ struct ClusterWorkArgs {
   int solo_begin = 0;                    ///< items [solo_begin, solo_begin + solo_items) are solo
   int solo_items = 0;
   int* pulls = nullptr;                  ///< the pull counters, zeroed before each run: [0] entries, [1] solo items
-  /// [requests x kConsumerWarps]: per request and consumer warp, the items that warp counted in
-  /// (0 between runs)
+  /// [requests x KV heads x kConsumerWarps]: per request, KV head and consumer warp, the items at
+  /// that head the warp counted in (0 between runs)
   int* merge_arrivals = nullptr;
   const int32_t* merge_count = nullptr;  ///< [requests]: WorkList::merge_count
   PartialsView partials;
@@ -173,29 +174,32 @@ __device__ __forceinline__ void release_stage(hopper::Mbarrier* empty, int s, in
 // [cluster-release]
 
 // [cluster-merge]
-/// The folded merge, run by the consumer threads (`ctid` 0..255) after their partial rows are
-/// written. Each of the eight consumer warps owns the heads h = warp, warp + 8, ... of every
-/// query and counts this item in on a counter of its own per query (merge_arrivals[request x 8
-/// + warp]); the warp whose count completes a query merges that query's heads of its own and
-/// resets its counter. So the merge of a completed query is spread over all eight warps, as a
-/// merge kernel would spread it, with no list in shared memory: a warp learns which of its
-/// lanes' queries completed by ballot.
+/// The folded merge, run by the consumer threads (`ctid` 0..255) after their partial rows at KV
+/// head `kv_head` are written. Each of the eight consumer warps owns the query heads kv_head x g
+/// + warp, + 8, ... of that head's group (g query heads) of every query and counts this item in
+/// on a counter of its own per query and KV head (merge_arrivals[(request x Hkv + kv_head) x 8 +
+/// warp]); the warp whose count completes a query's head group merges those heads of its own and
+/// resets its counter. So the merge of a completed query is spread over the CTAs of its last item
+/// at each KV head, and within one over its eight warps, as a merge kernel would spread it, with
+/// no list in shared memory: a warp learns which of its lanes' queries completed by ballot.
 /// @tparam T storage type of q, K, V and the output (__half or __nv_bfloat16)
 /// @tparam D head dimension (64 or 128)
 template <typename T, int D>
 __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const ClusterWorkArgs& work, int first,
-                                           int queries, int ctid) {
+                                           int queries, int kv_head, int ctid) {
   __threadfence();  // this thread's partials reach L2 before its CTA counts them in
   named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);
   const int lane = ctid % 32, warp = ctid / 32;
   const int heads = args.num_q_heads;
+  const int head_end = (kv_head + 1) * args.group;
+  const int64_t counters = static_cast<int64_t>(heads / args.group) * kConsumerWarps;  // per request
   for (int base = 0; base < queries; base += 32) {
     const int q = base + lane;
     int request = -1;
     bool done = false;
     if (q < queries && args.slots[first + q] >= 0) {  // a query written directly has nothing to merge
       request = args.queries[first + q];
-      int* counter = work.merge_arrivals + static_cast<int64_t>(request) * kConsumerWarps + warp;
+      int* counter = work.merge_arrivals + request * counters + kv_head * kConsumerWarps + warp;
       done = atomicAdd(counter, 1) == work.merge_count[request] - 1;
     }
     uint32_t completed = __ballot_sync(0xffffffffu, done);
@@ -205,7 +209,7 @@ __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const Clu
       const int src = __ffs(completed) - 1;
       completed &= completed - 1;
       const int r = __shfl_sync(0xffffffffu, request, src);
-      for (int h = warp; h < heads; h += kConsumerWarps) {
+      for (int h = kv_head * args.group + warp; h < head_end; h += kConsumerWarps) {
         if (work.partials.o_half)
           merge_query_head<T, D, T>(static_cast<const T*>(work.partials.o), work.partials.lse, work.partials.offsets, r,
                                     h, heads, lane, static_cast<T*>(args.out));
@@ -214,7 +218,7 @@ __device__ __forceinline__ void fold_merge(const PackKernelArgs& args, const Clu
                                         work.partials.offsets, r, h, heads, lane, static_cast<T*>(args.out));
       }
     }
-    if (done) work.merge_arrivals[static_cast<int64_t>(request) * kConsumerWarps + warp] = 0;
+    if (done) work.merge_arrivals[request * counters + kv_head * kConsumerWarps + warp] = 0;
   }
 }
 // [cluster-merge]
@@ -397,7 +401,7 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       }
       write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
     }
-    fold_merge<T, D>(args, work, first, queries, ctid);
+    fold_merge<T, D>(args, work, first, queries, it.kv_head, ctid);
     if (solo) stage_base = (stage_base + tiles) % L::kStages;
   }
   __syncthreads();  // every thread leaves together
@@ -521,7 +525,8 @@ class ClusterStage final : public Stage {
     items_ = DeviceBuffer<DeviceItem>(items);
     slice_packs_ = DeviceBuffer<int32_t>(slice_packs);
     merge_count_ = DeviceBuffer<int32_t>(list.merge_count);
-    merge_arrivals_ = DeviceBuffer<int>(std::vector<int>(static_cast<size_t>(requests) * kConsumerWarps, 0));
+    merge_arrivals_ = DeviceBuffer<int>(
+        std::vector<int>(static_cast<size_t>(requests) * static_cast<size_t>(shape_.num_kv_heads) * kConsumerWarps, 0));
     pulls_ = DeviceBuffer<int>(std::vector<int>(2, 0));
     work_.entry_begin = entry_begin_.get();
     work_.items = items_.get();

@@ -47,7 +47,7 @@ std::vector<std::string> work_list_faults(const PagedLayout& L, const Plan& plan
   // Each (pack, KV head) in exactly one item.
   std::vector<int> seen(plan.packs.size() * static_cast<size_t>(hkv), 0);
   std::map<std::pair<int32_t, int32_t>, std::vector<std::pair<int32_t, int32_t>>> ranges;  // (query, head) -> ranges
-  std::vector<int64_t> writes(plan.partials.size(), 0);
+  std::vector<int64_t> writes(plan.partials.size() * static_cast<size_t>(hkv), 0);  // per (query, KV head)
   for (const WorkItem& w : list.items) {
     const PackGroup& g = clusters.groups[static_cast<size_t>(w.group)];
     if (w.slices < 1 || w.slices > w.cluster || w.cluster != g.cluster || w.cost != g.kv_len)
@@ -59,7 +59,7 @@ std::vector<std::string> work_list_faults(const PagedLayout& L, const Plan& plan
       if (pk.token_begin != g.token_begin || pk.kv_len != g.kv_len) faults.push_back("a slice off its group's range");
       for (int32_t r : pk.queries) {
         ranges[{r, w.kv_head}].push_back({pk.token_begin, pk.token_begin + pk.kv_len});
-        ++writes[static_cast<size_t>(r)];
+        ++writes[static_cast<size_t>(r) * static_cast<size_t>(hkv) + static_cast<size_t>(w.kv_head)];
       }
     }
   }
@@ -79,11 +79,14 @@ std::vector<std::string> work_list_faults(const PagedLayout& L, const Plan& plan
       }
       if (at != L.lengths[static_cast<size_t>(r)]) faults.push_back("query " + std::to_string(r) + " not covered to its end");
     }
-  // Counters: the items writing a partial of each query, 0 for a query written directly.
-  for (size_t r = 0; r < plan.partials.size(); ++r) {
-    const int64_t expect = plan.partials[r] > 1 ? writes[r] : 0;
-    if (list.merge_count[r] != expect) faults.push_back("merge counter of query " + std::to_string(r));
-  }
+  // Counters: the items at each KV head writing a partial of each query (the same at every head),
+  // 0 for a query written directly.
+  for (size_t r = 0; r < plan.partials.size(); ++r)
+    for (size_t h = 0; h < static_cast<size_t>(hkv); ++h) {
+      const int64_t expect = plan.partials[r] > 1 ? writes[r * static_cast<size_t>(hkv) + h] : 0;
+      if (list.merge_count[r] != expect)
+        faults.push_back("merge counter of query " + std::to_string(r) + " at KV head " + std::to_string(h));
+    }
   // Parts: multicast items, then solo items.
   if (list.solo_begin < 0 || static_cast<size_t>(list.solo_begin) > list.items.size())
     faults.push_back("solo_begin outside the list");
@@ -251,8 +254,8 @@ TEST_CASE("work list: coverage, order, counters, entries and the schedule bound 
     REQUIRE(w.items[i].cost == 2048);
     REQUIRE(w.items[i].kv_head == 0);
   }
-  // Every query has 2 partials (prefix, own tokens): 2 x 8 heads write it.
-  for (int32_t k : w.merge_count) REQUIRE(k == 16);
+  // Every query has 2 partials (prefix, own tokens): at each KV head 2 items write it.
+  for (int32_t k : w.merge_count) REQUIRE(k == 2);
   // The prefix items are the entries (one cluster of 4 each); the 1-CTA suffix items are solo,
   // pulled per CTA.
   REQUIRE(w.entries() == 16 * 8);

@@ -180,7 +180,7 @@ WorkList make_work_list(const Plan& plan, const ClusterPlan& clusters, const Sha
   // [merge counters]
   list.merge_count.assign(plan.partials.size(), 0);
   for (size_t r = 0; r < plan.partials.size(); ++r)
-    if (plan.partials[r] > 1) list.merge_count[r] = plan.partials[r] * shape.num_kv_heads;
+    if (plan.partials[r] > 1) list.merge_count[r] = plan.partials[r];  // per KV head
   // [merge counters]
   return list;
 }

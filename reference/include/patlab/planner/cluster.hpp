@@ -47,10 +47,13 @@
 /// left turns its CTAs loose on the solo items: each CTA pulls the next one by itself, with no
 /// cluster barrier, and its producer streams the next item's tiles while its consumers finish
 /// the last one (a cluster-wide pull of four 1-CTA items would wait for the slowest and drain
-/// every CTA's pipeline at each item). Each query gets a merge counter: the items that write one
-/// of its partials (partials x KV heads) when it has more than one partial, else 0 (the single
-/// item writes the output directly); the item that brings the counter to it merges the partials
-/// and sets the counter back to 0, so a replayed graph finds it reset.
+/// every CTA's pipeline at each item). Each query gets a merge count: the items at one KV head
+/// that write one of its partials (its packs; every pack has one item, or one slice of an item,
+/// at each KV head) when it has more than one partial, else 0 (the single item writes the output
+/// directly). The kernel keeps a counter per query and KV head; the item at head h that brings
+/// it to the count merges the query heads of group h and sets the counter back to 0, so a
+/// replayed graph finds it reset. A query's merge is so spread over the CTAs of its last items
+/// at each KV head.
 #pragma once
 
 #include <cstdint>
@@ -151,7 +154,9 @@ struct WorkList {
   std::vector<WorkItem> items;         ///< in pull order (see the file comment): multicast items, then solo items
   std::vector<int32_t> entry_begin;    ///< entry e is items[entry_begin[e], entry_begin[e + 1]) (last: to solo_begin)
   int32_t solo_begin = 0;              ///< items[solo_begin, end) are solo: each CTA pulls them one at a time
-  std::vector<int32_t> merge_count;    ///< per request: items that write one of its partials, 0 if written directly
+  /// per request: the items at each KV head that write one of its partials (each KV head counts on
+  /// a counter of its own), 0 if written directly
+  std::vector<int32_t> merge_count;
   int launch_cluster = 1;              ///< CTAs of each hardware cluster of the launch
   int64_t seats = 0;                   ///< resident clusters: slots of launch_cluster / launch_cluster
   /// Cost of entry e: its costliest item.
