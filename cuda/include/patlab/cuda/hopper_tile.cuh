@@ -351,8 +351,8 @@ __device__ __forceinline__ void softmax_to_a(const float (&s)[N / 8][4], int fir
   scores_to_a<T, N>(w, p);
 }
 
-/// The scores hook of consume_range that does nothing (every plain
-/// instance; stage 8's leaf tails pass mask_tails).
+/// The scores hook of consume_range that does nothing (every plain instance; stage 8's leaf
+/// tails pass mask_tails).
 struct NoScoreMask {
   /// Leaves `s` as it is.
   /// @tparam S the scores' array type
