@@ -106,8 +106,8 @@ using Stage8Layout = HopperLayout<D, kConsumers, hopper_kv_tile(kHopperGroupRows
 template <typename Tag, typename Dim, typename Consumers, bool kTails = false>
 auto hopper_instance() {
   using T = typename Tag::type;
-  constexpr int kKvTile = hopper_kv_tile(kHopperGroupRows * Consumers::value);
-  return hopper_pack_kernel<T, Dim::value, Consumers::value, kKvTile, kTails>;
+  using L = Stage8Layout<Dim::value, Consumers::value>;
+  return hopper_pack_kernel<T, Dim::value, Consumers::value, L::kKvTile, kTails>;
 }
 
 // [hopper-stage]

@@ -191,7 +191,10 @@ int row_class_smem_bytes(const Shape& shape, const PlannerOptions& o, int cls) {
 int row_class_ctas_per_sm(const Shape& shape, const PlannerOptions& o, int cls) {
   const size_t i = static_cast<size_t>(cls);
   if (o.ctas_per_sm[i] > 0) return o.ctas_per_sm[i];
-  if (hopper_class(o, cls)) return estimate_hopper_ctas_per_sm(shape.head_dim, kRowClasses[i], hopper_kv_tile(kRowClasses[i]));
+  if (hopper_class(o, cls)) {
+    const int m = kRowClasses[i];
+    return estimate_hopper_ctas_per_sm(shape.head_dim, m, hopper_kv_tile(m));
+  }
   const TileShape t = row_class_tile(shape, o, cls);
   return estimate_ctas_per_sm(shape.head_dim, t.m, t.n, shape.kv_element_bytes());
 }

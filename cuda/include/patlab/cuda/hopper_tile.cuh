@@ -73,6 +73,8 @@ struct HopperLayout {
   static constexpr int kRows = kHopperGroupRows * kConsumers;
   /// Threads of the CTA: the producer warpgroup and the kConsumers consumer warpgroups.
   static constexpr int kThreads = kWarpgroupThreads * (1 + kConsumers);
+  /// KV tokens per tile (N).
+  static constexpr int kKvTile = N;
   /// Elements of one K or V tile: N tokens x D.
   static constexpr int kTileElems = N * D;
   /// Stages of the K/V ring (tile_budget.hpp).

@@ -39,9 +39,9 @@ inline constexpr int kClusterSliceRows = kHopperTileRows[1];
 /// KV tokens per K/V stage of the ring of stage 8's 64- and 192-row CTAs and of its 16-row
 /// tensor-map packs (the 128-row CTA's: hopper_kv_tile() in tile_budget.hpp).
 inline constexpr int kHopperKvTile = 64;
-/// KV tokens per K/V stage of stage 9's ring and of stage 8's 128-row CTA: twice kHopperKvTile, so that a cluster's
-/// lock step (a stage refilled only when every member released it), the full-barrier waits and the
-/// releases come once per 128 tokens. Measured against 64 on the H100
+/// KV tokens per K/V stage of stage 9's ring and of stage 8's 128-row CTA: twice kHopperKvTile,
+/// so that a cluster's lock step (a stage refilled only when every member released it), the
+/// full-barrier waits and the releases come once per 128 tokens. Measured against 64 on the H100
 /// (docs/results/2026-12-06-stage9-wide): stage 9 0.79-0.95x the time where clusters run, 0.92x
 /// at `--max-cluster 1`, 1.01x without sharing.
 inline constexpr int kClusterKvTile = 2 * kHopperKvTile;

@@ -199,8 +199,8 @@ int hopper_narrow_kv(const PlannerOptions& options);
 /// rows, n capped at max_kv_tile), where a 64-row wgmma tile would compute mostly padding and
 /// its 256-thread CTA would cost more than the few rows gain; larger packs get stage 8's tiles,
 /// m = the smallest of kHopperTileRows (64, 128, 192) that holds the rows, n = hopper_kv_tile(m)
-/// (TileKernel::hopper: 128 tokens for 128 rows, else 64); but a pack of up to 64 rows and fewer than `min_kv` tokens keeps the
-/// pack kernel and stage 7's tile for it (choose_tile()). Throws Error(usage) unless
+/// (TileKernel::hopper: 128 tokens for 128 rows, else 64); but a pack of up to 64 rows and fewer
+/// than `min_kv` tokens keeps the pack kernel and stage 7's tile for it (choose_tile()). Throws Error(usage) unless
 /// 1 <= rows <= kHopperMaxRows and kv_len >= 1.
 TileShape hopper_policy_tile(int rows, int kv_len, int max_kv_tile = kDefaultMaxKvTile, int min_kv = 0);
 /// True for the tiles stage 8's own kernel runs (TileKernel::hopper); the others are the pack
