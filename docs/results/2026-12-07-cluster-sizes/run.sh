@@ -2,8 +2,12 @@
 # Run 1 of this folder, one call on any H100 or H200, main's patlab (build-ab/patlab-c.xz):
 #  1. stage 9's cluster sizes: per workload of the list below, `bench W --stage hopper cluster
 #     --repeats 20` at --max-cluster 4 (the default), 2 and 1, in the order 4, 2, 1, 4, 2, 1, the
-#     first run of each size checked against the oracle, into RUN/c-N-SIZE-K.jsonl;
-#  2. while time is left, FastTree and DeFT beside `patlab compare` (tools/peers/suite.py, cold L2,
+#     first run at size 1 checked against the oracle, into RUN/c-N-SIZE-K.jsonl;
+#  2. the item timeline of stage 9 (build-ab/patlab-t.xz: main with its stage-9 item records, built
+#     with -Dcta_trace=true): `bench W --stage hopper cluster --cta-trace RUN/trace-N.csv`
+#     (3 traced runs after 5 timed ones) on six of the batches; stage9_items.py summarises them
+#     (skipped where build-ab has no patlab-t.xz);
+#  3. while time is left, FastTree and DeFT beside `patlab compare` (tools/peers/suite.py, cold L2,
 #     30 repeats, graph replay too) on the suite lines where FastTree led on 2026-12-02 (chapter 20,
 #     part 2), into RUN/peers/ (needs .peers and .wheels carried).
 # Writes OUT/RUN.tar.gz (RUN/; default c1).
@@ -21,14 +25,27 @@ for wl in "${workloads[@]}"; do
   n=$((n + 1))
   for k in 1 2; do
     for c in 4 2 1; do
-      if (( $(left) < 200 )); then echo "clusters: stopped for time before $n c$c k$k"; break 3; fi
-      check=--no-check; [[ $k == 1 ]] && check=
+      if (( $(left) < 260 )); then echo "clusters: stopped for time before $n c$c k$k"; break 3; fi
+      check=--no-check; [[ $k$c == 11 ]] && check=
       # shellcheck disable=SC2086  # a workload is several options, on purpose
       timeout "$(cap 60)" /tmp/ab/patlab-c bench $wl --max-cluster "$c" --stage hopper cluster --repeats 20 $check \
         --format jsonl > "$out/c-$n-$c-$k.jsonl" 2> "$out/c-$n-$c-$k.err"
       echo "clusters $n c$c k$k exit $? at $SECONDS s: $wl"
     done
   done
+done
+traces=("--tree 1,128_16384,256 --model qwen2.5-7b --max-cluster 1" "--tree 1,128_16384,256 --model qwen2.5-7b"
+  "--tree 1,16_16384,128 --heads 64/8" "--tree 1,32_32768,512 --heads 32/8" "--tree 1,16_1024,64 --heads 32/8"
+  "--tree 1,1024_2048,32 --heads 64/8")
+n=0
+[[ -f build-ab/patlab-t.xz ]] && unpack patlab-t && echo "patlab-t: $(/tmp/ab/patlab-t --version)" >> "$out/env.txt" || traces=()
+for wl in "${traces[@]}"; do
+  n=$((n + 1))
+  if (( $(left) < 150 )); then echo "traces: stopped for time before $n"; break; fi
+  # shellcheck disable=SC2086  # a workload is several options, on purpose
+  timeout "$(cap 60)" /tmp/ab/patlab-t bench $wl --stage hopper cluster --repeats 5 --no-check \
+    --cta-trace "$out/trace-$n.csv" --format jsonl > "$out/trace-$n.jsonl" 2> "$out/trace-$n.err"
+  echo "trace $n exit $? at $SECONDS s: $wl"
 done
 if (( $(left) > 60 )); then
   # shellcheck source=tools/peers/wheels_env.sh
