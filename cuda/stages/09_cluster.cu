@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "patlab/cuda/check.cuh"
+#include "patlab/cuda/cta_trace.cuh"
 #include "patlab/cuda/device_plan.cuh"
 #include "patlab/cuda/dispatch.cuh"
 #include "patlab/cuda/hopper/cluster.cuh"
@@ -374,6 +375,11 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       continue;
     }
     const int cg = wg - 1, lane = wg_tid % 32, warp = wg_tid / 32;
+#ifdef PATLAB_CTA_TRACE
+    // The item's record (tile m = its cluster size, n = its slice's rows, block = the item): from
+    // here, its consumers' start, to its rows written; then the folded merge's (m = 0).
+    const int trace_item = ctid == 0 ? trace_record_begin(args.trace, cta_trace_tag(it.cluster, rows), item) : -1;
+#endif
     const int row0 = cg * kHopperGroupRows;
     const bool computes = row0 < rows;  // warpgroup 2 of a slice of at most 64 rows has none
     if (computes) gather_q_rows<T, D, M>(args, q_s, first, rows, it.kv_head, row0, wg_tid, 1 + cg);
@@ -401,7 +407,19 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
       }
       write_rows<T, D>(args, first, rows, row0 + warp * kWarpRows, it.kv_head, lane, row_state, o);
     }
+#ifdef PATLAB_CTA_TRACE
+    named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);  // every consumer's rows are written
+    int trace_merge = -1;
+    if (ctid == 0) {
+      trace_record_end(args.trace, trace_item);
+      trace_merge = trace_record_begin(args.trace, cta_trace_tag(0, queries), item);
+    }
+#endif
     fold_merge<T, D>(args, work, first, queries, it.kv_head, ctid);
+#ifdef PATLAB_CTA_TRACE
+    named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);  // every consumer warp's merges are done
+    if (ctid == 0) trace_record_end(args.trace, trace_merge);
+#endif
     if (solo) stage_base = (stage_base + tiles) % L::kStages;
   }
   __syncthreads();  // every thread leaves together

@@ -528,7 +528,9 @@ void add_bench(CLI::App& app, Action& action) {
                       " more times with its pack kernels recording every CTA's SM and start/end, and write "
                       "them to this CSV file (run, stage, kernel, block, sm, start_us, end_us). Needs a build "
                       "configured with -Dcta_trace=true, whose kernels are a diagnostic variant (time with a "
-                      "default build); the merge and the kernels other than the pack kernel are not recorded")
+                      "default build); the merge and the kernels other than the pack kernel are not recorded. Stage 9 "
+                      "records each work item instead (kernel 'pack CxR': cluster size C, slice rows R, block = "
+                      "the item) and the folded merge after it ('pack 0xQ': Q queries)")
       ->type_name("FILE")
       ->check(non_empty());
   cmd->callback([&action, o] { action = [o] { return run_bench(*o, false); }; });

@@ -106,9 +106,9 @@ struct Timing {
 /// One CTA of a pack kernel in a traced run (Runner::trace_ctas()).
 struct CtaSpan {
   int run = 0;          ///< which of the traced runs
-  int tile_m = 0;       ///< the kernel's pack tile: rows
-  int tile_n = 0;       ///< and KV tokens
-  int block = 0;        ///< blockIdx.x in its launch
+  int tile_m = 0;       ///< the kernel's pack tile: rows (stage 9: the item's cluster size; 0 for a folded merge)
+  int tile_n = 0;       ///< and KV tokens (stage 9: the slice's rows, or the merge's queries)
+  int block = 0;        ///< blockIdx.x in its launch (stage 9: the work item)
   int sm = 0;           ///< the SM it ran on
   double start_us = 0;  ///< start, from the run's first CTA start
   double end_us = 0;    ///< end, on the same clock (negative: the CTA never stamped it)

@@ -57,10 +57,12 @@ __device__ __forceinline__ uint64_t global_ns() {
   return t;
 }
 
-/// Thread 0 of the CTA takes a record and stamps its start; returns the record's index, or -1
-/// (another thread, no buffer, or the buffer full).
-__device__ __forceinline__ int cta_trace_begin(const CtaTraceBuffer& t, uint32_t kernel) {
-  if (t.records == nullptr || threadIdx.x != 0) return -1;
+/// Takes a record for `kernel` and `block` and stamps its start (any thread may call it, once
+/// per record); returns the record's index, or -1 (no buffer, or the buffer full). Stage 9 records
+/// its work items this way (one record per item and one per folded merge), the pack kernels their
+/// CTAs through cta_trace_begin().
+__device__ __forceinline__ int trace_record_begin(const CtaTraceBuffer& t, uint32_t kernel, uint32_t block) {
+  if (t.records == nullptr) return -1;
   const uint32_t i = atomicAdd(t.count, 1u);
   if (i >= t.capacity) return -1;
   uint32_t sm;
@@ -69,14 +71,26 @@ __device__ __forceinline__ int cta_trace_begin(const CtaTraceBuffer& t, uint32_t
   r.start_ns = global_ns();
   r.sm = sm;
   r.kernel = kernel;
-  r.block = blockIdx.x;
+  r.block = block;
   return static_cast<int>(i);
+}
+
+/// Stamps the end of record `i` (nothing for -1), by the thread that took it.
+__device__ __forceinline__ void trace_record_end(const CtaTraceBuffer& t, int i) {
+  if (i >= 0) t.records[i].end_ns = global_ns();
+}
+
+/// Thread 0 of the CTA takes a record and stamps its start; returns the record's index, or -1
+/// (another thread, no buffer, or the buffer full).
+__device__ __forceinline__ int cta_trace_begin(const CtaTraceBuffer& t, uint32_t kernel) {
+  if (threadIdx.x != 0) return -1;
+  return trace_record_begin(t, kernel, blockIdx.x);
 }
 
 /// Every thread of the CTA meets here; then thread 0 stamps the end of record `i`.
 __device__ __forceinline__ void cta_trace_end(const CtaTraceBuffer& t, int i) {
   __syncthreads();
-  if (i >= 0) t.records[i].end_ns = global_ns();
+  trace_record_end(t, i);
 }
 // [cta-trace-device]
 #endif
