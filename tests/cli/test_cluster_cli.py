@@ -70,6 +70,15 @@ def main():
           str(summary))
     check("no sharing: --packs lists every group", len(groups) == summary.get("pack groups (packs reading one KV range)"),
           str(len(groups)))
+    # Stage 9 plans for its one CTA kind, the 128-row CTA (one per SM at d = 128): the KV split of
+    # `plan --cluster` is the one stage 9 runs, not the one of three 16x64 CTAs per SM (752 CTAs).
+    check("no sharing: the KV split of one 128-row CTA per SM (512 CTAs, uncut)",
+          doc.get("plan", {}).get("CTAs (packs x KV heads)") == 512
+          and "132 slots (1 per SM)" in doc.get("plan", {}).get("wave fill", ""), str(doc.get("plan", {})))
+    slots3 = plan_json("no sharing, --ctas-per-sm 3",
+                       NO_SHARING + ["--hopper-tiles", "--cluster", "--ctas-per-sm", "3"]).get("plan", {})
+    check("no sharing: --ctas-per-sm still overrides it", slots3.get("CTAs (packs x KV heads)") == 752
+          and "396 slots (3 per SM)" in slots3.get("wave fill", ""), str(slots3))
 
     doc = plan_json("--max-cluster 2", PREFIX + ["--hopper-tiles", "--cluster", "--max-cluster", "2"])
     summary = doc.get("cluster", {})

@@ -17,6 +17,7 @@
 #include "patlab/planner/cluster.hpp"
 #include "patlab/planner/planner.hpp"
 #include "patlab/planner/planner_steps.hpp"
+#include "patlab/planner/tile_budget.hpp"
 #include "patlab/planner/waves.hpp"
 
 namespace patlab::cli {
@@ -295,7 +296,10 @@ int run_plan(const PlanOptions& o) {
   // Stage 8 runs an fp8 cache and d = 256 on stage 7's tile table; stage 9 refuses them.
   const bool pack_plan = routed && hopper_pack_plan(choice.shape);
   if (o.hopper) options.tiles = pack_plan ? TilePolicy::table : TilePolicy::hopper;
-  if (o.ctas_per_sm > 0) options.ctas_per_sm.fill(o.ctas_per_sm);
+  if (o.ctas_per_sm > 0)
+    options.ctas_per_sm.fill(o.ctas_per_sm);
+  else if (o.cluster)  // stage 9 plans every row class for its one CTA kind (ClusterStage::planner_options)
+    options.ctas_per_sm.fill(estimate_cluster_ctas_per_sm(choice.shape.head_dim));
   o.leaves.apply(options);
   require(!o.leaves.take || !o.cluster, "--take-leaves is stages 7 and 8's; --cluster plans stage 9");
   require(!o.leaves.take || !o.incremental, "--take-leaves is not in the incremental planner; it does not go with --incremental");
@@ -416,7 +420,8 @@ void add_plan(CLI::App& app, Action& action) {
   cmd->add_option("--sms", o->sms, "SMs of the GPU to plan for (the KV-split target follows from it)")->capture_default_str();
   cmd->add_option("--ctas-per-sm", o->ctas_per_sm,
                   "CTAs one SM holds at once, for every tile: the wave fill's slots and the waves table (0: estimated "
-                  "per tile from shared memory; on the GPU: the occupancy calculator of each tile instance)")
+                  "per tile from shared memory, or with --cluster stage 9's one 128-row CTA for every tile; on the GPU: the "
+                  "occupancy calculator of each tile instance)")
       ->capture_default_str();
   CLI::Option* no_split = cmd->add_flag("--no-split", o->no_split, "Plan without the KV split (stages 4-6)");
   CLI::Option* no_fill = cmd->add_flag(
