@@ -9,9 +9,10 @@
 #     with -Dcta_trace=true): `bench W --stage hopper cluster --cta-trace RUN/trace-N.csv`
 #     (3 traced runs after 5 timed ones) on six of the batches; stage9_items.py summarises them
 #     (skipped where build-ab has no patlab-t.xz);
-#  3. where more than 150 seconds are then left (PEERS_AFTER=300 keeps them), FastTree and DeFT beside `patlab compare` (tools/peers/suite.py, cold L2,
-#     30 repeats, graph replay too) on the suite lines where FastTree led on 2026-12-02 (chapter 20,
-#     part 2), into RUN/peers/ (needs .peers and .wheels carried).
+#  3. where more than 150 seconds are then left (PEERS_AFTER=300 keeps them), FastTree and DeFT
+#     beside `patlab compare` (tools/peers/suite.py, cold L2, 30 repeats, graph replay too) on the
+#     suite lines where FastTree led on 2026-12-02 (chapter 20, part 2), into RUN/peers/ (needs
+#     .peers and .wheels carried).
 # Writes OUT/RUN.tar.gz (RUN/; default c1).
 #   [RUN=c1] docs/results/2026-12-07-cluster-sizes/run.sh OUT [SECONDS]
 source "$(dirname "$0")/../../../tools/results_steps.sh"
@@ -40,16 +41,11 @@ cluster_round 1 90
 traces=("--tree 1,128_16384,256 --model qwen2.5-7b --max-cluster 1" "--tree 1,128_16384,256 --model qwen2.5-7b"
   "--tree 1,16_16384,128 --heads 64/8" "--tree 1,32_32768,512 --heads 32/8" "--tree 1,16_1024,64 --heads 32/8"
   "--tree 1,1024_2048,32 --heads 64/8")
-n=0
-[[ -f build-ab/patlab-t.xz ]] && unpack patlab-t && echo "patlab-t: $(/tmp/ab/patlab-t --version)" >> "$out/env.txt" || traces=()
-for wl in "${traces[@]}"; do
-  n=$((n + 1))
-  if (( $(left) < 30 )); then echo "traces: stopped for time before $n"; break; fi
-  # shellcheck disable=SC2086  # a workload is several options, on purpose
-  timeout "$(cap 60)" /tmp/ab/patlab-t bench $wl --stage hopper cluster --repeats 5 --no-check \
-    --cta-trace "$out/trace-$n.csv" --format jsonl > "$out/trace-$n.jsonl" 2> "$out/trace-$n.err"
-  echo "trace $n exit $? at $SECONDS s: $wl"
-done
+if [[ -f build-ab/patlab-t.xz ]] && unpack patlab-t; then
+  echo "patlab-t: $(/tmp/ab/patlab-t --version)" >> "$out/env.txt"
+  bench_each "$(IFS='|'; echo "${traces[*]}")" trace 30 60 /tmp/ab/patlab-t bench --stage hopper cluster --repeats 5 \
+    --no-check --cta-trace "$out/trace-{n}.csv" --format jsonl
+fi
 cluster_round 2 "${PEERS_AFTER:-20}"
 if (( $(left) > 150 )); then
   # shellcheck source=tools/peers/wheels_env.sh

@@ -39,8 +39,8 @@ for n in sorted({k[0] for k in runs}):
         t = med(n, c, "cluster", "time_us")
         cells.append(f"{t / one:.3f}" if t else "-")
     g1 = med(n, 1, "cluster", "graph_us")
-    graph = ", ".join(f"{med(n, c, 'cluster', 'graph_us') / g1:.3f}" if med(n, c, "cluster", "graph_us") else "-"
-                      for c in (2, 4))
+    graphs = [med(n, c, "cluster", "graph_us") for c in (2, 4)]
+    graph = ", ".join(f"{g / g1:.3f}" if g else "-" for g in graphs)
     h = [s["hopper"]["time_us"] for (m, _, _), (_, s) in runs.items() if m == n and "hopper" in s]
     check = runs[(n, 1, 1)][1]["cluster"].get("check", "-") if (n, 1, 1) in runs else "-"
     print(f"| {n} | {name} | {one:.1f} | {cells[0]} | {cells[1]} | {graph} | {statistics.median(h):.1f} | "

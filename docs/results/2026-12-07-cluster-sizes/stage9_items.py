@@ -64,7 +64,7 @@ def shares(recs):
     return span, len(by_sm), item / total, merge / total, gap / total, tail / total, long_merges
 
 
-print(f"| trace | stage 8 span us | stage 9 span us | SMs | items | merges | hand-offs | idle at end | merges > 1 us |")
+print("| trace | stage 8 span us | stage 9 span us | SMs | items | merges | hand-offs | idle at end | merges > 1 us |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for path in args:
     rows = read(path)
