@@ -510,21 +510,26 @@ TEST_CASE("make_workload clustered: keys of one run are correlated rho, of diffe
 }
 
 TEST_CASE("make_workload mixed: clustered's K and V, q scaled by its KV head's kind drawn from the seed") {
-  // The spread heads: round(kMixedSpreadShare x Hkv) of them, the same for the same seed, and
-  // which ones moves with the seed.
-  for (int hkv : {1, 2, 4, 8}) {
-    CAPTURE(hkv);
-    const auto want = static_cast<size_t>(std::llround(kMixedSpreadShare * hkv));
-    std::set<std::vector<bool>> patterns;
-    for (uint64_t seed = 1; seed <= 20; ++seed) {
-      const std::vector<bool> spread = mixed_spread_heads(seed, hkv);
-      REQUIRE(spread.size() == static_cast<size_t>(hkv));
-      CHECK(static_cast<size_t>(std::count(spread.begin(), spread.end(), true)) == want);
-      CHECK(spread == mixed_spread_heads(seed, hkv));
-      patterns.insert(spread);
+  // The spread heads: round(share x Hkv) of them, DuoAttention's share (a half of the KV heads
+  // with grouped queries, a quarter with MHA), the same for the same seed, and which ones moves
+  // with the seed.
+  CHECK(mixed_spread_share(1) == 0.25);
+  for (int group : {2, 4, 7}) CHECK(mixed_spread_share(group) == 0.5);
+  for (int group : {1, 4})
+    for (int hkv : {1, 2, 4, 8, 32}) {
+      CAPTURE(group, hkv);
+      const size_t want = group == 1 ? static_cast<size_t>(std::llround(0.25 * hkv))
+                                     : static_cast<size_t>(std::llround(0.5 * hkv));
+      std::set<std::vector<bool>> patterns;
+      for (uint64_t seed = 1; seed <= 20; ++seed) {
+        const std::vector<bool> spread = mixed_spread_heads(seed, hkv, group);
+        REQUIRE(spread.size() == static_cast<size_t>(hkv));
+        CHECK(static_cast<size_t>(std::count(spread.begin(), spread.end(), true)) == want);
+        CHECK(spread == mixed_spread_heads(seed, hkv, group));
+        patterns.insert(spread);
+      }
+      if (want > 0 && want < static_cast<size_t>(hkv)) CHECK(patterns.size() > 1);
     }
-    if (want > 0 && want < static_cast<size_t>(hkv)) CHECK(patterns.size() > 1);
-  }
   const uint64_t seed = 5;
   INFO("seed " << seed);
   const TokenTree t = parse_tree_spec("1,3_100,45");
@@ -535,7 +540,7 @@ TEST_CASE("make_workload mixed: clustered's K and V, q scaled by its KV head's k
   CHECK(mx.k_pool == cl.k_pool);  // the same blocks in the same order: the same bytes
   CHECK(mx.v_pool == cl.v_pool);
   CHECK(mx.q == again.q);
-  const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads);
+  const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads, s.group());
   for (int r = 0; r < mx.num_requests(); ++r)
     for (int h = 0; h < s.num_q_heads; ++h) {
       const bool is_spread = spread[static_cast<size_t>(h / s.group())];
@@ -559,8 +564,8 @@ TEST_CASE("streaming data: retrieval heads are clustered data, streaming heads' 
   const Shape s = shape_of(8, 4, 64, 16);               // group 2
   const Workload st = make_workload(t, s, seed, false, DataKind::streaming);
   const Workload cl = make_workload(t, s, seed, false, DataKind::clustered);
-  const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads);
-  const std::vector<float> u = streaming_directions(seed, s.num_kv_heads, s.head_dim);
+  const std::vector<bool> retrieval = mixed_spread_heads(seed, s.num_kv_heads, s.group());
+  const std::vector<float> u = streaming_directions(seed, s.num_kv_heads, s.head_dim, s.group());
   REQUIRE(u.size() == static_cast<size_t>(s.num_kv_heads) * s.head_dim);
   for (int h = 0; h < s.num_kv_heads; ++h) {
     double norm = 0;

@@ -486,7 +486,7 @@ TEST_CASE("mixed data: a fixed top-n covers more of a concentrated head's mass t
   const TokenTree t = parse_tree_spec("1,4_2048,64");  // 2112 tokens: 33 selection blocks
   const Shape shape = shape_of(8, 4, 64, 16);         // group 2: spread heads are 2 of the 4
   const Workload w = make_workload(t, shape, kSeed, true, DataKind::mixed);
-  const std::vector<bool> spread = mixed_spread_heads(kSeed, shape.num_kv_heads);
+  const std::vector<bool> spread = mixed_spread_heads(kSeed, shape.num_kv_heads, shape.group());
   const AttentionResult dense = naive_attention(w);
   SparseOptions o;
   o.top_n = 8;
@@ -526,7 +526,7 @@ TEST_CASE("streaming data: the sinks and recent blocks hold a streaming head's m
   const TokenTree t = parse_tree_spec("1,4_2048,320");  // 2368 tokens: 37 selection blocks of 64
   const Shape shape = shape_of(8, 4, 64, 16);          // group 2: 2 streaming KV heads of 4
   const Workload w = make_workload(t, shape, kSeed, true, DataKind::streaming);
-  const std::vector<bool> retrieval = mixed_spread_heads(kSeed, shape.num_kv_heads);
+  const std::vector<bool> retrieval = mixed_spread_heads(kSeed, shape.num_kv_heads, shape.group());
   const int blocks = 37;
   Selection lifted;  // block 0 (the sinks) and blocks 33-36 (the last 256 tokens), every row
   lifted.num_kv_heads = shape.num_kv_heads;

@@ -390,10 +390,10 @@ void add_sparse(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--data", o->data,
                   "How q and K are drawn: peaked (q ~ N(0, 16)), flat (q ~ N(0, 1)), clustered (q ~ N(0, 16), "
-                  "keys share a centre per run of 32 tokens), mixed (clustered keys; half the KV heads, drawn "
-                  "from the seed, spread: q ~ N(0, 4) at their query heads) or streaming (clustered; the other "
-                  "half of the KV heads attend to the first 64 and the last 256 tokens of a request, whose keys "
-                  "share a direction with their queries)")
+                  "keys share a centre per run of 32 tokens), mixed (clustered keys; DuoAttention's share of the "
+                  "KV heads, half with grouped queries and a quarter at group 1, drawn from the seed, spread: "
+                  "q ~ N(0, 4) at their query heads) or streaming (clustered; the other KV heads attend to the "
+                  "first 64 and the last 256 tokens of a request, whose keys share a direction with their queries)")
       ->capture_default_str();
   cmd->add_option("--cmp-block", s.cmp_block, "l: tokens per compressed block (summary: the mean of K and V)")
       ->capture_default_str();

@@ -415,7 +415,7 @@ float query_scale(DataKind data) {
 std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
   std::vector<float> out(static_cast<size_t>(s.num_q_heads), query_scale(data));
   if (data == DataKind::mixed || data == DataKind::streaming) {
-    const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads);
+    const std::vector<bool> spread = mixed_spread_heads(seed, s.num_kv_heads, s.group());
     for (int h = 0; h < s.num_q_heads; ++h) {
       const bool spread_head = spread[static_cast<size_t>(h / s.group())];  // mixed: spread; streaming: retrieval
       if (data == DataKind::mixed && spread_head) out[static_cast<size_t>(h)] = kMixedSpreadQueryScale;
@@ -427,8 +427,8 @@ std::vector<float> query_scales(DataKind data, const Shape& s, uint64_t seed) {
 
 }  // namespace
 
-std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim) {
-  const std::vector<bool> retrieval = mixed_spread_heads(seed, num_kv_heads);
+std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim, int group) {
+  const std::vector<bool> retrieval = mixed_spread_heads(seed, num_kv_heads, group);
   std::vector<float> out;
   for (int h = 0; h < num_kv_heads; ++h) {
     std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 5u, static_cast<uint32_t>(h)};
@@ -447,14 +447,14 @@ std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int hea
   return out;
 }
 
-std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads) {
+std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads, int group) {
   const int n = std::max(0, num_kv_heads);
   std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), 4u};
   std::mt19937_64 rng(seq);
   std::vector<std::pair<uint64_t, int>> keys;
   for (int h = 0; h < n; ++h) keys.emplace_back(rng(), h);
   std::sort(keys.begin(), keys.end());
-  const auto spread = static_cast<size_t>(std::llround(kMixedSpreadShare * n));
+  const auto spread = static_cast<size_t>(std::llround(mixed_spread_share(group) * n));
   std::vector<bool> out(static_cast<size_t>(n), false);
   for (size_t i = 0; i < spread && i < keys.size(); ++i) out[static_cast<size_t>(keys[i].second)] = true;
   return out;
@@ -486,7 +486,7 @@ Workload make_workload(const TokenTree& tree, const Shape& shape, uint64_t seed,
   // streaming-model: u of each KV head (zero at the retrieval heads), the keys' lift direction and
   // (times sqrt(d)) added to the queries
   const std::vector<float> directions =
-      data == DataKind::streaming ? streaming_directions(seed, s.num_kv_heads, s.head_dim) : std::vector<float>{};
+      data == DataKind::streaming ? streaming_directions(seed, s.num_kv_heads, s.head_dim, s.group()) : std::vector<float>{};
   fill_pools(w, seed, data, directions);
   const std::vector<float> scales = query_scales(data, s, seed);
   const float lift = std::sqrt(static_cast<float>(s.head_dim));

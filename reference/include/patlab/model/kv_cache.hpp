@@ -163,8 +163,8 @@ int64_t host_bytes_needed(const PagedLayout& layout);
 /// does, so errors in the running max, the rescaling and the merge of partials with far-apart lse
 /// move it. Clustered data is for sparse decode (chapter 22): its keys are locally correlated, so a
 /// block summary says where the mass is. Mixed data is clustered data whose KV heads are unlike:
-/// some concentrated, some spread (the model at kMixedSpreadShare). Streaming data places the
-/// mass of half the KV heads on the sinks and the recent tokens (the model at kSinkLift).
+/// some concentrated, some spread (the model at mixed_spread_share()). Streaming data places the
+/// mass of the other KV heads on the sinks and the recent tokens (the model at kSinkLift).
 enum class DataKind {
   flat,    ///< q, K, V all N(0, 1): scores q.k / sqrt(d) ~ N(0, 1), softmax nearly uniform on long rows
   peaked,  ///< q ~ N(0, kPeakedQueryScale^2), K and V N(0, 1): scores ~ N(0, 16)
@@ -228,8 +228,10 @@ inline constexpr float kClusteredQueryScale = kPeakedQueryScale;
 /// and recent tokens and keep a cache of 64 + 256 = 320 tokens; it keeps full attention on 25% of
 /// the heads of an MHA model (Llama-2-7B) and 50% of the KV heads of a GQA model (Llama-3-8B,
 /// group 4, as patlab's 16/4). So:
-/// - a share kMixedSpreadShare = 0.5 of the KV heads is *spread* (retrieval), the rest
-///   *concentrated* (streaming); which ones is drawn from the seed (mixed_spread_heads());
+/// - a share of the KV heads is *spread* (retrieval), the rest *concentrated* (streaming):
+///   DuoAttention's, kMixedSpreadShare = 0.5 with grouped queries (group > 1) and
+///   kMixedSpreadShareMha = 0.25 with one query head per KV head (mixed_spread_share()); which
+///   ones is drawn from the seed (mixed_spread_heads());
 /// - a concentrated head is clustered data as it is (rho 0.8, q scale 4): the 10 runs of 32 tokens
 ///   with the most mass, 320 tokens (DuoAttention's streaming cache), hold 0.92 of its mass on
 ///   average at 4352 tokens (a Monte Carlo of this model's scores, docs/results/2026-12-02-cpu-sparse-mixed);
@@ -240,6 +242,13 @@ inline constexpr float kClusteredQueryScale = kPeakedQueryScale;
 /// The placement is not modelled: streaming heads' mass sits at the sinks and the recent tokens,
 /// here on runs anywhere; selection ranks blocks by score, not by position.
 inline constexpr double kMixedSpreadShare = 0.5;
+/// The share of spread (retrieval) heads of an MHA model (group 1): DuoAttention's 25% (Llama-2-7B).
+inline constexpr double kMixedSpreadShareMha = 0.25;
+/// The share of spread (retrieval) KV heads for query groups of `group` heads: kMixedSpreadShareMha
+/// for MHA (group 1), kMixedSpreadShare for GQA.
+inline constexpr double mixed_spread_share(int group) {
+  return group == 1 ? kMixedSpreadShareMha : kMixedSpreadShare;
+}
 /// q's standard deviation at the query heads of a spread KV head in DuoAttention's sense.
 inline constexpr float kMixedSpreadQueryScale = 2.0f;
 // [mixed-model]
@@ -248,7 +257,8 @@ inline constexpr float kMixedSpreadQueryScale = 2.0f;
 /// DataKind::streaming, the model: DuoAttention's two kinds of heads (the source of mixed-model
 /// above) with the streaming heads' mass where that paper finds it, on the attention sinks and
 /// the recent tokens (its streaming cache: 64 sink and 256 recent tokens).
-/// - The retrieval KV heads (mixed_spread_heads(), half of them) are clustered data as it is: the
+/// - The retrieval KV heads (mixed_spread_heads(): half of them with grouped queries, a quarter
+///   with MHA) are clustered data as it is: the
 ///   mass on a few runs chosen by content, anywhere in the context.
 /// - Each streaming KV head has a direction u (a unit vector drawn from the seed,
 ///   streaming_directions()). Its queries are q = z + sqrt(d) u, z ~ N(0, I), so a score on an
@@ -267,13 +277,15 @@ inline constexpr float kSinkLift = 7.0f;
 
 /// DataKind::streaming's directions for `seed`: num_kv_heads vectors of `head_dim` elements,
 /// head-major, a unit vector u at each streaming KV head and zeros at the retrieval heads
-/// (mixed_spread_heads()); each head's u is drawn from its own stream of the seed.
-std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim);
+/// (mixed_spread_heads() with query groups of `group` heads); each head's u is drawn from its own
+/// stream of the seed.
+std::vector<float> streaming_directions(uint64_t seed, int num_kv_heads, int head_dim, int group);
 
-/// DataKind::mixed's spread KV heads for `seed`: true at the round(kMixedSpreadShare x
-/// num_kv_heads) heads with the smallest keys drawn from a stream seeded by `seed` (one draw per
-/// head), so the count is fixed and which heads are spread depends only on the seed.
-std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads);
+/// DataKind::mixed's spread KV heads for `seed` with query groups of `group` heads: true at the
+/// round(mixed_spread_share(group) x num_kv_heads) heads with the smallest keys drawn from a
+/// stream seeded by `seed` (one draw per head), so the count is fixed and which heads are spread
+/// depends only on the seed.
+std::vector<bool> mixed_spread_heads(uint64_t seed, int num_kv_heads, int group);
 
 /// vLLM's dynamic per-tensor fp8 scale of values whose largest magnitude is `amax`: amax / 448
 /// (kFp8E4m3Max), so that the largest value maps to the largest finite e4m3 value; 1 for amax 0.
