@@ -16,19 +16,21 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: table.py RUN_FOLDER")
     runs = {}  # workload -> order -> [row]
-    for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
-        m = re.fullmatch(r"(\d+)-(.+)\.json", f.name)
-        if not m or f.stat().st_size == 0:
+    for f in sorted(pathlib.Path(sys.argv[1]).glob("r*-*.jsonl")):
+        if f.stat().st_size == 0:
             continue
-        for row in json.loads(f.read_text()).get("gpu", []):
-            runs.setdefault(m.group(2), {}).setdefault(row["order"], []).append(row)
+        doc = json.loads(f.read_text())
+        run = doc.get("sparse run", {})
+        workload = f"{run.get('workload', f.name)}, {run.get('shape', '')}"
+        for row in doc.get("gpu", []):
+            runs.setdefault(workload, {}).setdefault(row["order"], []).append(row)
     if not runs:
         sys.exit(f"no patlab sparse JSON with a 'gpu' table under {sys.argv[1]}")
     print("| workload | rounds | NSA us (eager; graph) | FSA us (eager; graph) | model MB NSA / FSA | "
           "NSA / FSA time (eager; graph) | checks |")
     print("|---|---:|---|---|---|---|---|")
-    order_key = lambda w: tuple(int(x) for x in re.findall(r"\d+", w))
-    for w in sorted(runs, key=lambda w: (order_key(w)[1], order_key(w)[-2])):
+    numbers = lambda w: [int(x) for x in re.findall(r"\d+", w)]  # tree 1,N_16384,512, H/8 heads, d=...
+    for w in sorted(runs, key=lambda w: (numbers(w)[1], numbers(w)[4])):
         orders = runs[w]
         if "nsa" not in orders or "fsa" not in orders:
             continue
