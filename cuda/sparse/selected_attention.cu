@@ -55,13 +55,19 @@ constexpr int kEmptyThreads = 128;
 
 // [empty-partials]
 /// Writes the empty state (o = 0, lse = -inf) into the g heads of KV head `pairs[2i + 1]` of
-/// slot `pairs[2i]`: one CTA per pair.
+/// slot `pairs[2i]`: one CTA per pair. With `half`, o holds 16-bit values, whose zero (fp16's and
+/// bf16's alike) is the 16-bit pattern 0.
 __global__ void __launch_bounds__(kEmptyThreads)
-    empty_partials_kernel(const int32_t* __restrict__ pairs, int group, int num_q_heads, int head_dim, float* o,
-                          float* lse) {
+    empty_partials_kernel(const int32_t* __restrict__ pairs, int group, int num_q_heads, int head_dim, void* o,
+                          bool half, float* lse) {
   const int slot = pairs[2 * blockIdx.x], kv_head = pairs[2 * blockIdx.x + 1];
   const int64_t row0 = static_cast<int64_t>(slot) * num_q_heads + kv_head * group;
-  for (int i = threadIdx.x; i < group * head_dim; i += kEmptyThreads) o[row0 * head_dim + i] = 0.f;
+  for (int i = threadIdx.x; i < group * head_dim; i += kEmptyThreads) {
+    if (half)
+      static_cast<uint16_t*>(o)[row0 * head_dim + i] = 0;
+    else
+      static_cast<float*>(o)[row0 * head_dim + i] = 0.f;
+  }
   for (int h = threadIdx.x; h < group; h += kEmptyThreads) lse[row0 + h] = -INFINITY;
 }
 // [empty-partials]
@@ -240,7 +246,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     for (int32_t len : packs.kv_len) kv_bytes += len * traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes());
     const int64_t entries = static_cast<int64_t>(packs.queries.size());
     const int64_t q_bytes = entries * traffic::query_bytes(g, s.head_dim);
-    const int64_t partial_bytes = traffic::partials_round_trip_bytes(g, s.head_dim, entries);
+    const int64_t partial_bytes = traffic::partials_round_trip_bytes(
+        g, s.head_dim, entries, traffic::partial_out_elem_bytes(span_shape.half_partials));
     std::ostringstream line;
     line << std::setprecision(3) << spans.size() << " spans of " << view.blocks.size() << " physical blocks (mean "
          << static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<size_t>(1, spans.size()))
@@ -300,7 +307,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   }
   if (chunk > 0) notes_ += "; chunks of at most " + std::to_string(chunk) + " blocks";
   if (order != gpu::SparseOrder::nsa)
-    notes_ += "; " + std::to_string(offsets.back()) + " partial slots, " + std::to_string(empty.size() / 2) + " empty";
+    notes_ += "; " + std::to_string(offsets.back()) + (span_shape.half_partials ? " 16-bit" : " fp32") +
+              " partial slots, " + std::to_string(empty.size() / 2) + " empty";
 
   arrays_ = DevicePackArrays(packs);
   kv_head_ = DeviceBuffer<int32_t>(packs.kv_head);
@@ -311,7 +319,10 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   empty_ = DeviceBuffer<int32_t>(empty);
   empty_count_ = static_cast<int>(empty.size() / 2);
   const size_t slots = static_cast<size_t>(offsets.back());
-  partial_o_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads) * static_cast<size_t>(s.head_dim));
+  half_partials_ = span_shape.half_partials;
+  // 16-bit partials take half the floats (head dims are even)
+  partial_o_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads) * static_cast<size_t>(s.head_dim) /
+                                   (half_partials_ ? 2 : 1));
   partial_lse_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads));
   if (launches_.size() > 1) {
     streams_ = std::make_unique<StreamFork>(static_cast<int>(launches_.size()));
@@ -322,7 +333,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
 void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out, cudaStream_t stream) const {
   if (empty_count_ > 0) {
     empty_partials_kernel<<<empty_count_, kEmptyThreads, 0, stream>>>(empty_.get(), b.group, b.num_q_heads,
-                                                                     shape.head_dim, partial_o_.get(), partial_lse_.get());
+                                                                     shape.head_dim, partial_o_.get(), half_partials_,
+                                                                     partial_lse_.get());
     PATLAB_CUDA_CHECK_LAUNCH();
   }
   PackKernelArgs args;
@@ -332,6 +344,7 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   args.out = sel_out;
   args.partial_o = partial_o_.get();
   args.partial_lse = partial_lse_.get();
+  args.partial_half = half_partials_;
   arrays_.point(args);
   args.pack_kv_head = kv_head_.get();
   args.entry_mask = masks_.get();  // read by FSA's masked instances only
@@ -351,7 +364,7 @@ void SelectedBranch::run(const Shape& shape, const SparseBatch& b, void* sel_out
   // [sparse-merge]
   dispatch_dtype_head_dim(shape, [&](auto tag, auto dim) {
     using T = typename decltype(tag)::type;
-    launch_merge<T, decltype(dim)::value>(PartialsView{partial_o_.get(), partial_lse_.get(), slot_offsets_.get()},
+    launch_merge<T, decltype(dim)::value>(PartialsView{partial_o_.get(), partial_lse_.get(), slot_offsets_.get(), half_partials_},
                                           nullptr, requests_, b.num_q_heads, sel_out, stream);
   });
   // [sparse-merge]

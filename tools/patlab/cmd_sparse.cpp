@@ -39,7 +39,8 @@ struct SparseCliOptions {
   std::string data = "peaked";
   std::string gates;  ///< empty: the library's default gates
   sparse::SparseOptions sparse;
-  gpu::SpanOptions span;  ///< FSA's span shape (0: automatic)
+  gpu::SpanOptions span;  ///< FSA's span shape (0: automatic) and the partials' type
+  bool fp32_partials = false;  ///< --fp32-partials: FSA's and the split's partials' o in fp32
   bool curves = false;
   /// The options of one method's budget, set by add_sparse(): run_sparse() refuses those that
   /// nothing reads rather than ignore them: --top-n under psa (the curves sweep --curve-n), --tau
@@ -252,8 +253,9 @@ GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const spar
       Phase phase(std::string("GPU check, ") + gpu::order_name(order) + " order");
       return runner->run_once(order);
     }();
-    const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref.o);
-    const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref.selected.o);
+    const double roundings = gpu::check_roundings(order, span);
+    const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref.o, roundings);
+    const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref.selected.o, roundings);
     // The branch replayed from a CUDA graph writes what the direct launches wrote, bit for bit.
     const bool graph_same = runner->run_selected_graph_once(order) == out.selected;
     part.pass = part.pass && c_out.pass && c_sel.pass && graph_same;
@@ -292,7 +294,9 @@ GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const spar
                       "branch, window and gates"},
       {"selected us (graph)", "the selected branch captured in a CUDA graph, replays timed alike (no host call "
                               "between its launches); graph replay: its output against the direct launches'"},
-      {"model bytes", "the order's byte model (fsa.hpp): KV of the chosen blocks as read, q, partials, output"},
+      {"partials' o (fsa, split; --fp32-partials)", span.half_partials ? "16-bit (the output's type)" : "fp32"},
+      {"model bytes", "the order's byte model (fsa.hpp): KV of the chosen blocks as read, q, fp32 partials, "
+                      "output; notes: FSA's span model, with the partials as stored"},
       {"shape", s.describe()},
   }));
   part.tables.push_back(std::move(t));
@@ -321,6 +325,7 @@ int run_sparse(SparseCliOptions o) {
   for (double tau : curve_tau) require(tau > 0 && tau <= 1, "--curve-tau: " + number_text(tau) + " is outside (0, 1]");
   check_timing_runs(o.timing.repeats, o.timing.warmup);
   gpu::check_span_options(o.span);
+  o.span.half_partials = !o.fp32_partials;
   const WorkloadChoice w = o.workload.resolve();
   // Every check that needs only the block tables, before any data is drawn.
   const PagedLayout layout = build_layout(w.tree, w.shape, w.shuffle, w.seed);
@@ -431,6 +436,9 @@ void add_sparse(CLI::App& app, Action& action) {
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "
                   "pack kernel's) or 3 (two in flight); 0: automatic (2)")
       ->capture_default_str();
+  cmd->add_flag("--fp32-partials", o->fp32_partials,
+                "GPU, FSA's order and the split: store the partials' o in fp32 instead of the output's 16-bit type "
+                "(the default, as stages 4-9 store theirs: half the bytes written and merged; lse fp32 either way)");
   CLI::Option* curves = cmd->add_flag("--curves", o->curves, "Also sweep n and tau: blocks read and max error (table 'curves')");
   cmd->add_option("--curve-n", o->curve_n, "--curves: the fixed n to sweep (each at most the longest request's blocks)")
       ->capture_default_str()

@@ -67,7 +67,8 @@ SelectionAgreement compare_selections(const Workload& w, const SparseOptions& o,
 }
 // [compare-selections]
 
-CheckResult check_sparse_output(const Workload& w, const std::vector<uint16_t>& got, const std::vector<double>& ref_o) {
+CheckResult check_sparse_output(const Workload& w, const std::vector<uint16_t>& got, const std::vector<double>& ref_o,
+                                double roundings) {
   const Shape& s = w.shape();
   AttentionResult ref;
   ref.requests = w.num_requests();
@@ -75,7 +76,7 @@ CheckResult check_sparse_output(const Workload& w, const std::vector<uint16_t>& 
   ref.head_dim = s.head_dim;
   ref.o = ref_o;
   const std::vector<double> allowance(static_cast<size_t>(ref.requests) * static_cast<size_t>(ref.heads),
-                                      kSparseRoundings * unit_roundoff(s.dtype));
+                                      roundings * unit_roundoff(s.dtype));
   return check_output(decode(got, s.dtype), ref, allowance, s.dtype, s.kv_dtype);
 }
 

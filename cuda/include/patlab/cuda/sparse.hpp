@@ -28,8 +28,10 @@
 
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/planner/tile_budget.hpp"
 #include "patlab/sparse/selection.hpp"
+#include "patlab/sparse/sparse_check.hpp"
 
 namespace patlab::gpu {
 
@@ -44,12 +46,16 @@ enum class SparseOrder {
 /// PackKernelArgs::entry_mask.
 inline constexpr int kMaxSpanBlocks = 32;
 
-/// The shape of FSA's spans; zero fields are chosen automatically (selected_attention.cu).
+/// The shape of FSA's spans (zero fields are chosen automatically, selected_attention.cu) and
+/// the partials of the two orders that merge them (FSA's and the split).
 struct SpanOptions {
   int blocks = 0;  ///< the most selection blocks of a span, 1..kMaxSpanBlocks (0: about two spans per SM)
   int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: sparse::span_pack_rows())
   /// K/V stages of the span packs' ring: 2 (the plain pack kernel's) or 3 (kSpanKvStages; 0: 2)
   int stages = 0;
+  /// Partials' o in the output's 16-bit type, as stages 4-9 store theirs (traffic::kStagesHalfPartials),
+  /// or fp32 with false (`--fp32-partials`).
+  bool half_partials = traffic::kStagesHalfPartials;
 };
 
 /// Throws Error(usage) naming the CLI option when a field of `span` is out of its range.
@@ -61,6 +67,13 @@ inline void check_span_options(const SpanOptions& span) {
   require(span.stages == 0 || span_ring_built(span.stages),
           "--span-stages " + std::to_string(span.stages) + " is not " + std::to_string(kKvStages) + " or " +
               std::to_string(kSpanKvStages) + " (or 0: automatic)");
+}
+
+/// The unit roundoffs a row of `order`'s outputs may carry (check_sparse_output()'s
+/// `roundings`): one more where the order merges 16-bit partials.
+inline double check_roundings(SparseOrder order, const SpanOptions& span) {
+  return order != SparseOrder::nsa && span.half_partials ? sparse::kSparseHalfPartialRoundings
+                                                         : sparse::kSparseRoundings;
 }
 
 /// "nsa", "fsa" or "split".

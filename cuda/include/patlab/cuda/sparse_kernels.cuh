@@ -121,8 +121,9 @@ class SelectedBranch {
  public:
   /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
   /// split and FSA's spans; `span` fixes FSA's longest span (1..gpu::kMaxSpanBlocks; 0: from
-  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: sparse::span_pack_rows()). Throws
-  /// Error(device) on a CUDA error or out-of-memory.
+  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: sparse::span_pack_rows()), and
+  /// whether FSA's and the split's partials are 16-bit. Throws Error(device) on a CUDA error or
+  /// out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
                  const sparse::SparseOptions& o, int sm_count, int64_t smem_optin, gpu::SpanOptions span = {});
   /// Enqueues the branch: empty partials, the pack launches (each tile shape on its own side
@@ -153,7 +154,8 @@ class SelectedBranch {
   DeviceBuffer<int32_t> slot_offsets_;  ///< [R + 1]: first partial slot of each request
   DeviceBuffer<int32_t> empty_;         ///< (slot, KV head) pairs no pack writes: the empty state
   int empty_count_ = 0;
-  DeviceBuffer<float> partial_o_, partial_lse_;
+  DeviceBuffer<float> partial_o_, partial_lse_;  ///< partial_o_ holds 16-bit values where half_partials_
+  bool half_partials_ = false;                    ///< gpu::SpanOptions::half_partials
   /// One side stream per launch when there are several (stage 6's lesson: launches of different
   /// tile shapes in a row wait for each other's tails); null with a single launch.
   std::unique_ptr<StreamFork> streams_;

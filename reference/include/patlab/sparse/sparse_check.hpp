@@ -46,11 +46,16 @@ SelectionAgreement compare_selections(const Workload& w, const SparseOptions& o,
 /// emulation's error (check.hpp's rule 3): the selected and window branches are each rounded to
 /// the q dtype, their P once before P.V, and the gated sum once more.
 inline constexpr double kSparseRoundings = 4.0;
+/// The same where the selected branch merges 16-bit partials (FSA's order and the split, by
+/// default): one rounding more, the partials', whose merge weights sum to 1 (check.hpp's
+/// kHalfPartialRoundings argues the same for stages 4-9).
+inline constexpr double kSparseHalfPartialRoundings = kSparseRoundings + 1.0;
 
 /// Judges a GPU output ([requests, Hq, d] 16-bit patterns of the q dtype) against `ref_o`, a
 /// float64 output of the same shape (the sparse oracle's gated sum or one of its branches), by
-/// check.hpp's table for the workload's dtypes, each row allowed kSparseRoundings unit roundoffs
-/// as its emulation error.
-CheckResult check_sparse_output(const Workload& w, const std::vector<uint16_t>& got, const std::vector<double>& ref_o);
+/// check.hpp's table for the workload's dtypes, each row allowed `roundings` unit roundoffs
+/// (kSparseRoundings, or kSparseHalfPartialRoundings) as its emulation error.
+CheckResult check_sparse_output(const Workload& w, const std::vector<uint16_t>& got, const std::vector<double>& ref_o,
+                                double roundings = kSparseRoundings);
 
 }  // namespace patlab::sparse
