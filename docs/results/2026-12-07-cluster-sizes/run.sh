@@ -7,7 +7,8 @@
 #     oracle, into RUN/c-N-SIZE-K.jsonl (K the round);
 #  2. the item timeline of stage 9 (build-ab/patlab-t.xz: main with its stage-9 item records, built
 #     with -Dcta_trace=true): `bench W --stage hopper cluster --cta-trace RUN/trace-N.csv`
-#     (3 traced runs after 5 timed ones) on six of the batches; stage9_items.py summarises them
+#     (3 traced runs after 20 timed ones; run c1 asked for 5, below the bench's minimum of 20, and its
+#     traces stopped with a usage error: run c2 traced them alone) on six of the batches; stage9_items.py summarises them
 #     (skipped where build-ab has no patlab-t.xz);
 #  3. where more than 150 seconds are then left (PEERS_AFTER=300 keeps them), FastTree and DeFT
 #     beside `patlab compare` (tools/peers/suite.py, cold L2, 30 repeats, graph replay too) on the
@@ -43,7 +44,7 @@ traces=("--tree 1,128_16384,256 --model qwen2.5-7b --max-cluster 1" "--tree 1,12
   "--tree 1,1024_2048,32 --heads 64/8")
 if [[ -f build-ab/patlab-t.xz ]] && unpack patlab-t; then
   echo "patlab-t: $(/tmp/ab/patlab-t --version)" >> "$out/env.txt"
-  bench_each "$(IFS='|'; echo "${traces[*]}")" trace 30 60 /tmp/ab/patlab-t bench --stage hopper cluster --repeats 5 \
+  bench_each "$(IFS='|'; echo "${traces[*]}")" trace 30 60 /tmp/ab/patlab-t bench --stage hopper cluster --repeats 20 \
     --no-check --cta-trace "$out/trace-{n}.csv" --format jsonl
 fi
 cluster_round 2 "${PEERS_AFTER:-20}"

@@ -8,8 +8,9 @@ items, in merges, between them (the hand-off: waiting for the next item) and aft
 record (idle at the end); medians over the runs; with stage 8's span of the same run number for
 scale. With --plot OUT.png, the first run's timeline: one lane per SM, items by cluster size,
 merges in red.
-   stage9_items.py TRACE.csv [TRACE.csv ...] [--plot OUT.png]"""
+   stage9_items.py TRACE.csv[.gz] [TRACE.csv[.gz] ...] [--plot OUT.png]"""
 import csv
+import gzip
 import statistics
 import sys
 from collections import defaultdict
@@ -27,7 +28,8 @@ if not args or any(a.startswith("--") for a in args):
 
 
 def read(path):
-    with open(path, newline="") as f:
+    opener = gzip.open if path.endswith(".gz") else open  # run c2 keeps its traces gzipped
+    with opener(path, "rt", newline="") as f:
         return [dict(r, start=float(r["start_us"]), end=float(r["end_us"]), sm=int(r["sm"]), run=int(r["run"]))
                 for r in csv.DictReader(f)]
 
