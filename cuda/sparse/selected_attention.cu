@@ -7,10 +7,11 @@
 //    useful), its chosen blocks' pages one after the other (only a request's last block can be
 //    partial, and it is always chosen, as a forced recent block, and last: so the blocks make one
 //    range of whole pages). The output is written directly.
-//  - FSA, by spans: per KV head, the chosen physical blocks (fsa.hpp's index) sorted by the list
-//    of requests that chose them, so that blocks chosen by the same requests are neighbours, then
-//    cut into *spans* of consecutive blocks. A span grows while it stays under its length cap
-//    (span_cap(): gpu::kMaxSpanBlocks, lowered so that the spans number about kSpanCtasPerSm per SM),
+//  - FSA, by spans (cut on the host by fsa.hpp's fsa_spans()): per KV head, the chosen physical
+//    blocks (fsa.hpp's index) sorted by the list of requests that chose them, so that blocks chosen
+//    by the same requests are neighbours, then cut into *spans* of consecutive blocks. A span grows
+//    while it stays under its length cap (sparse::span_cap(): sparse::kMaxSpanBlocks, lowered so
+//    that the spans number about sparse::kSpanCtasPerSm per SM),
 //    while the union of its requests needs no more row tiles (of sparse::span_pack_rows(), or
 //    SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
 //    while its last block is whole (a request's short last block ends a span, so that block i of
@@ -114,60 +115,6 @@ int split_chunk(const sparse::Selection& sel, int sm_count) {
   return static_cast<int>(std::max<int64_t>(1, (total + ctas - 1) / ctas));
 }
 
-/// One FSA span: consecutive blocks of one KV head (indices into FsaView::blocks) and, per
-/// request that chose any of them, the mask of the ones it chose (bit i: the span's block i).
-struct Span {
-  int kv_head = 0;
-  std::vector<size_t> blocks;
-  std::map<int32_t, uint32_t> masks;  ///< request -> chosen blocks of the span, requests ascending
-};
-
-/// The longest span: gpu::kMaxSpanBlocks, or less so that the chosen physical blocks make about
-/// kSpanCtasPerSm spans per SM.
-int span_cap(size_t physical_blocks, int sm_count) {
-  const int64_t ctas = int64_t{kSpanCtasPerSm} * std::max(1, sm_count);
-  const int64_t cap = (static_cast<int64_t>(physical_blocks) + ctas - 1) / ctas;
-  return static_cast<int>(std::clamp<int64_t>(cap, 1, gpu::kMaxSpanBlocks));
-}
-
-// [fsa-spans]
-/// Cuts FSA's index into spans (the file comment's rule): blocks sorted by (KV head, the list of
-/// requests that chose them), then grown greedily while the span is shorter than `cap`, its last
-/// block holds `sel_block` tokens, and the union of its requests fits in as many row tiles of
-/// `per_tile` requests as before the block joined.
-std::vector<Span> fsa_spans(const sparse::FsaView& view, int sel_block, int cap, size_t per_tile) {
-  std::vector<size_t> order(view.blocks.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  auto by_request = [](const sparse::FsaRow& a, const sparse::FsaRow& b) { return a.request < b.request; };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const sparse::FsaBlock& x = view.blocks[a];
-    const sparse::FsaBlock& y = view.blocks[b];
-    if (x.kv_head != y.kv_head) return x.kv_head < y.kv_head;
-    return std::lexicographical_compare(x.rows.begin(), x.rows.end(), y.rows.begin(), y.rows.end(), by_request);
-  });
-  auto tiles = [&](size_t requests) { return (requests + per_tile - 1) / per_tile; };
-  std::vector<Span> spans;
-  for (size_t id : order) {
-    const sparse::FsaBlock& blk = view.blocks[id];
-    bool join = !spans.empty() && spans.back().kv_head == blk.kv_head &&
-                static_cast<int>(spans.back().blocks.size()) < cap &&
-                view.blocks[spans.back().blocks.back()].tokens == sel_block;
-    if (join) {
-      const Span& cur = spans.back();
-      size_t fresh = 0;
-      for (const sparse::FsaRow& row : blk.rows) fresh += cur.masks.count(row.request) == 0 ? 1 : 0;
-      join = tiles(cur.masks.size() + fresh) <= tiles(cur.masks.size());
-    }
-    if (!join) spans.push_back({blk.kv_head, {}, {}});
-    Span& cur = spans.back();
-    const uint32_t bit = uint32_t{1} << cur.blocks.size();
-    cur.blocks.push_back(id);
-    for (const sparse::FsaRow& row : blk.rows) cur.masks[row.request] |= bit;
-  }
-  return spans;
-}
-// [fsa-spans]
-
 }  // namespace
 
 SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
@@ -181,16 +128,15 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   const int chunk = order == gpu::SparseOrder::split ? split_chunk(sel, sm_count) : 0;
   HostPacks packs;
   // FSA's spans, first: they decide how many partials each (request, KV head) writes.
-  const int max_rows = span_shape.rows > 0 ? span_shape.rows : sparse::span_pack_rows(g);
-  const size_t per_tile = static_cast<size_t>(std::max(1, max_rows / g));
+  const size_t per_tile = static_cast<size_t>(sparse::span_pack_requests(g, span_shape.rows));
   sparse::FsaView view;
-  std::vector<Span> spans;
+  std::vector<sparse::FsaSpan> spans;
   std::vector<int32_t> writes(static_cast<size_t>(requests_) * static_cast<size_t>(hkv), 0);
   if (order == gpu::SparseOrder::fsa) {
     view = sparse::fsa_view(layout, sel, o);
-    const int cap = span_shape.blocks > 0 ? span_shape.blocks : span_cap(view.blocks.size(), sm_count);
-    spans = fsa_spans(view, o.sel_block, cap, per_tile);
-    for (const Span& span : spans)
+    const int cap = span_shape.blocks > 0 ? span_shape.blocks : sparse::span_cap(view.blocks.size(), sm_count);
+    spans = sparse::fsa_spans(view, o.sel_block, cap, per_tile);
+    for (const sparse::FsaSpan& span : spans)
       for (const auto& entry : span.masks) ++writes[static_cast<size_t>(entry.first) * hkv + span.kv_head];
   }
   // Slots per request: the most partials one of its KV heads writes (none for NSA's order).
@@ -216,15 +162,13 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
     std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
-    size_t longest = 0;
-    for (const Span& span : spans) {
+    for (const sparse::FsaSpan& span : spans) {
       std::vector<int32_t> pages;
       int64_t tokens = 0;
       for (size_t id : span.blocks) {
         pages.insert(pages.end(), view.blocks[id].pages.begin(), view.blocks[id].pages.end());
         tokens += view.blocks[id].tokens;
       }
-      longest = std::max(longest, span.blocks.size());
       std::vector<int32_t> requests, pack_slots;
       std::vector<uint32_t> masks;
       for (auto it = span.masks.begin(); it != span.masks.end();) {
@@ -240,21 +184,16 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
         }
       }
     }
-    // The spans' byte model, in fsa.hpp's conventions: K and V as each pack reads them, q per
-    // pack entry, a partial per (request, span) written and read back (the output is not counted).
-    int64_t kv_bytes = 0;
-    for (int32_t len : packs.kv_len) kv_bytes += len * traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes());
-    const int64_t entries = static_cast<int64_t>(packs.queries.size());
-    const int64_t q_bytes = entries * traffic::query_bytes(g, s.head_dim);
-    const int64_t partial_bytes = traffic::partials_round_trip_bytes(
-        g, s.head_dim, entries, traffic::partial_out_elem_bytes(span_shape.half_partials));
+    // The spans' byte model (fsa.hpp's span_plan_cost(): what the packs just built read and write)
+    const sparse::SpanPlanCost cost = sparse::span_plan_cost(
+        layout, view, spans, per_tile, traffic::partial_out_elem_bytes(span_shape.half_partials));
+    require(cost.packs == packs.count(), "FSA's span packs disagree with their byte model");
     std::ostringstream line;
-    line << std::setprecision(3) << spans.size() << " spans of " << view.blocks.size() << " physical blocks (mean "
-         << static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<size_t>(1, spans.size()))
-         << ", at most " << longest << " blocks), " << entries << " (request, span) partials, span model "
-         << static_cast<double>(kv_bytes + q_bytes + partial_bytes) / 1e6 << " MB (KV "
-         << static_cast<double>(kv_bytes) / 1e6 << ", partials " << static_cast<double>(partial_bytes) / 1e6 << "); "
-         << packs.count() << " CTAs: ";
+    line << std::setprecision(3) << cost.spans << " spans of " << view.blocks.size() << " physical blocks (mean "
+         << static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<int64_t>(1, cost.spans))
+         << ", at most " << cost.longest << " blocks), " << cost.entries << " (request, span) partials, span model "
+         << static_cast<double>(cost.total_bytes()) / 1e6 << " MB (KV " << static_cast<double>(cost.kv_bytes) / 1e6
+         << ", partials " << static_cast<double>(cost.partial_bytes) / 1e6 << "); " << packs.count() << " CTAs: ";
     notes_ = line.str();
     // [fsa-packs]
   } else {

@@ -93,6 +93,14 @@ def main():
     check("FSA reads no more KV than NSA on a shared prefix",
           orders and orders["FSA"]["KV bytes"] <= orders["NSA"]["KV bytes"], str(orders))
     check("--method fsa marks FSA's order", orders and orders["FSA"]["method's order"] == "yes", str(orders))
+    spans = doc.get("FSA spans (host plan)", {})
+    check("the spans' host plan: KV + q + partials, each block read at least once",
+          bool(spans) and spans.get("span model bytes") == spans.get("KV bytes (a span once per pack)", 0)
+          + spans.get("q bytes", 0) + spans.get("partial bytes (16-bit o)", 0)
+          and spans.get("KV bytes / per-block model's", 0) >= 1, str(spans))
+    spans32 = report(FITS + ["--method", "fsa", "--fp32-partials"]).get("FSA spans (host plan)", {})
+    check("--fp32-partials: the host plan's partials in fp32, more bytes",
+          spans32.get("partial bytes (fp32 o)", 0) > spans.get("partial bytes (16-bit o)", float("inf")), str(spans32))
 
     doc = report(["--clamp", "--top-n", "16"])
     clamps = doc.get("sparse run", {}).get("clamps", "")

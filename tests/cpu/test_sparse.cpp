@@ -12,6 +12,7 @@
 
 #include "../catch.hpp"
 #include "../test_util.hpp"
+#include "patlab/model/traffic.hpp"
 #include "patlab/sparse/fsa.hpp"
 #include "patlab/sparse/sparse_check.hpp"
 #include "patlab/sparse/sparse_oracle.hpp"
@@ -365,6 +366,71 @@ TEST_CASE("FSA's span packs: 32 rows by default, 64 where 32 would hold fewer th
   }
   CHECK(span_pack_rows(4) == 32);  // the largest group of issue 17's target: 8 requests a pack
   CHECK(span_pack_rows(5) == 64);
+}
+
+TEST_CASE("FSA's spans: every choice in exactly one span, the cap and the pack rule kept, the model counted per pack") {
+  const Workload w = small_workload();
+  const SparseOptions o = small_options();
+  const FsaView view = fsa_view(w.layout, select_blocks(w, o), o);
+  const Shape& s = w.shape();
+  for (int cap : {1, 2, kMaxSpanBlocks})
+    for (size_t per_tile : {size_t{1}, size_t{2}, size_t{4}}) {
+      CAPTURE(cap, per_tile);
+      const std::vector<FsaSpan> spans = fsa_spans(view, o.sel_block, cap, per_tile);
+      std::multiset<std::tuple<int, int, int>> covered, chosen;  // (request, KV head, physical block)
+      std::vector<int> blocks_seen(view.blocks.size(), 0);
+      int64_t packs = 0, entries = 0, kv = 0;
+      for (const FsaSpan& span : spans) {
+        CHECK(!span.blocks.empty());
+        CHECK(static_cast<int>(span.blocks.size()) <= cap);
+        int64_t tokens = 0;
+        for (size_t i = 0; i < span.blocks.size(); ++i) {
+          const FsaBlock& b = view.blocks[span.blocks[i]];
+          CHECK(b.kv_head == span.kv_head);
+          ++blocks_seen[span.blocks[i]];
+          tokens += b.tokens;
+          // only a span's last block may be short
+          if (i + 1 < span.blocks.size()) CHECK(b.tokens == o.sel_block);
+          for (const FsaRow& row : b.rows) {
+            CHECK((span.masks.at(row.request) >> i & 1u) == 1u);
+            covered.insert({row.request, span.kv_head, static_cast<int>(span.blocks[i])});
+          }
+        }
+        // a mask bit is set only where its request chose that block
+        for (const auto& [request, mask] : span.masks)
+          for (size_t i = 0; i < span.blocks.size(); ++i)
+            if (mask >> i & 1u) chosen.insert({request, span.kv_head, static_cast<int>(span.blocks[i])});
+        const int64_t n = static_cast<int64_t>(span.masks.size());
+        // the pack rule: the span's requests fill no more packs than its first block's alone
+        const int64_t first = static_cast<int64_t>(view.blocks[span.blocks[0]].rows.size());
+        const int64_t p = (n + static_cast<int64_t>(per_tile) - 1) / static_cast<int64_t>(per_tile);
+        CHECK(p == (first + static_cast<int64_t>(per_tile) - 1) / static_cast<int64_t>(per_tile));
+        packs += p;
+        entries += n;
+        kv += p * tokens * traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes());
+      }
+      CHECK(covered == chosen);
+      CHECK(static_cast<int64_t>(covered.size()) == view.total_rows());
+      for (int seen : blocks_seen) CHECK(seen == 1);
+      const SpanPlanCost c = span_plan_cost(w.layout, view, spans, per_tile, traffic::partial_out_elem_bytes(true));
+      CHECK(c.spans == static_cast<int64_t>(spans.size()));
+      CHECK(c.packs == packs);
+      CHECK(c.entries == entries);
+      CHECK(c.kv_bytes == kv);
+      CHECK(c.q_bytes == entries * traffic::query_bytes(s.group(), s.head_dim));
+      CHECK(c.partial_bytes == traffic::partials_round_trip_bytes(s.group(), s.head_dim, entries, 2));
+      CHECK(c.total_bytes() == c.kv_bytes + c.q_bytes + c.partial_bytes);
+      // one block a span: every block once per pack of its own requests, one partial per choice
+      if (cap == 1) CHECK(entries == view.total_rows());
+    }
+  // span_cap(): about kSpanCtasPerSm spans per SM, within 1..kMaxSpanBlocks
+  CHECK(span_cap(0, 132) == 1);
+  CHECK(span_cap(264, 132) == 1);
+  CHECK(span_cap(265, 132) == 2);
+  CHECK(span_cap(1000000, 132) == kMaxSpanBlocks);
+  CHECK(span_pack_requests(4, 0) == 8);
+  CHECK(span_pack_requests(4, 64) == 16);
+  CHECK(span_pack_requests(16, 16) == 1);
 }
 
 TEST_CASE("byte models: FSA's order reads shared blocks once; without sharing it reads what NSA's does") {

@@ -21,6 +21,8 @@
 #include "patlab/cuda/sparse.hpp"
 #include "patlab/error.hpp"
 #include "patlab/gpu.hpp"
+#include "patlab/model/traffic.hpp"
+#include "patlab/planner/planner.hpp"
 #include "patlab/sparse/fsa.hpp"
 #include "patlab/sparse/sparse_check.hpp"
 #include "patlab/sparse/sparse_oracle.hpp"
@@ -171,6 +173,41 @@ Table orders_table(const PagedLayout& layout, const sparse::LoopOrderCost& nsa, 
   };
   row("NSA (per request, KV head)", nsa, method != Method::fsa);
   row("FSA (per physical block)", fsa, method == Method::fsa);
+  return t;
+}
+
+/// FSA's spans as the GPU would cut them for this selection (fsa.hpp's fsa_spans(), with the run's
+/// --span-blocks, --span-rows and partials, on `sms` SMs): the span model the GPU notes print,
+/// computable without a GPU.
+Table spans_table(const PagedLayout& layout, const sparse::FsaView& view, const sparse::SparseOptions& o,
+                  const gpu::SpanOptions& span, int sms, const std::string& sms_source) {
+  const int group = layout.shape.group();
+  const size_t per_tile = static_cast<size_t>(sparse::span_pack_requests(group, span.rows));
+  const int cap = span.blocks > 0 ? span.blocks : sparse::span_cap(view.blocks.size(), sms);
+  const std::vector<sparse::FsaSpan> spans = sparse::fsa_spans(view, o.sel_block, cap, per_tile);
+  const sparse::SpanPlanCost c =
+      sparse::span_plan_cost(layout, view, spans, per_tile, traffic::partial_out_elem_bytes(span.half_partials));
+  const sparse::LoopOrderCost per_block = sparse::fsa_order_cost(layout, view);
+  const double mean = static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<int64_t>(1, c.spans));
+  Table t = key_values("FSA spans (host plan)", {
+      {"SMs", std::to_string(sms) + " (" + sms_source + ")"},
+      {"longest span (blocks)", std::to_string(cap) + (span.blocks > 0 ? " (--span-blocks)" : " (about 2 spans per SM)")},
+      {"requests per pack", std::to_string(per_tile) + " (" + std::to_string(static_cast<int>(per_tile) * group) +
+                                " rows of a pack of at most " +
+                                std::to_string(span.rows > 0 ? span.rows : sparse::span_pack_rows(group)) +
+                                (span.rows > 0 ? ", --span-rows)" : ")")},
+      {"spans", Cell::integer(c.spans)},
+      {"blocks per span: mean", Cell::num(mean, 2)},
+      {"blocks per span: max", Cell::integer(c.longest)},
+      {"packs (CTAs)", Cell::integer(c.packs)},
+      {"(request, span) partials", Cell::integer(c.entries)},
+      {"KV bytes (a span once per pack)", Cell::bytes(static_cast<double>(c.kv_bytes))},
+      {"KV bytes / per-block model's", Cell::num(static_cast<double>(c.kv_bytes) / static_cast<double>(per_block.kv_bytes), 3)},
+      {"q bytes", Cell::bytes(static_cast<double>(c.q_bytes))},
+      {std::string("partial bytes (") + (span.half_partials ? "16-bit" : "fp32") + " o)",
+       Cell::bytes(static_cast<double>(c.partial_bytes))},
+      {"span model bytes", Cell::bytes(static_cast<double>(c.total_bytes()))},
+  });
   return t;
 }
 
@@ -371,6 +408,11 @@ int run_sparse(SparseCliOptions o) {
   tables.push_back(selection_table(work.layout, sel, view, o.sparse, err));
   tables.push_back(orders_table(work.layout, sparse::nsa_order_cost(work.layout, sel, o.sparse),
                                 sparse::fsa_order_cost(work.layout, view), method));
+  if (method != Method::psa) {
+    const gpu::DeviceInfo dev = gpu::probe();
+    tables.push_back(spans_table(work.layout, view, o.sparse, o.span, dev.available ? dev.sm_count : kDefaultSms,
+                                 dev.available ? dev.name : "no GPU: the planner's default, an H100's or H200's"));
+  }
   tables.push_back(error_table(s, dense, err));
   if (o.curves)
     tables.push_back(curves_table(timed("error-vs-bytes sweep", curves_ms, [&] {

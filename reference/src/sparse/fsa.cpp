@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 
 #include "patlab/error.hpp"
 #include "patlab/model/traffic.hpp"
@@ -94,5 +95,65 @@ LoopOrderCost fsa_order_cost(const PagedLayout& layout, const FsaView& view) {
   return c;
 }
 // [loop-order-cost]
+
+int span_cap(size_t physical_blocks, int sm_count) {
+  const int64_t ctas = int64_t{kSpanCtasPerSm} * std::max(1, sm_count);
+  const int64_t cap = (static_cast<int64_t>(physical_blocks) + ctas - 1) / ctas;
+  return static_cast<int>(std::clamp<int64_t>(cap, 1, kMaxSpanBlocks));
+}
+
+// [fsa-spans]
+std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size_t per_tile) {
+  std::vector<size_t> order(view.blocks.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  auto by_request = [](const FsaRow& a, const FsaRow& b) { return a.request < b.request; };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const FsaBlock& x = view.blocks[a];
+    const FsaBlock& y = view.blocks[b];
+    if (x.kv_head != y.kv_head) return x.kv_head < y.kv_head;
+    return std::lexicographical_compare(x.rows.begin(), x.rows.end(), y.rows.begin(), y.rows.end(), by_request);
+  });
+  auto tiles = [&](size_t requests) { return (requests + per_tile - 1) / per_tile; };
+  std::vector<FsaSpan> spans;
+  for (size_t id : order) {
+    const FsaBlock& blk = view.blocks[id];
+    bool join = !spans.empty() && spans.back().kv_head == blk.kv_head &&
+                static_cast<int>(spans.back().blocks.size()) < cap &&
+                view.blocks[spans.back().blocks.back()].tokens == sel_block;
+    if (join) {
+      const FsaSpan& cur = spans.back();
+      size_t fresh = 0;
+      for (const FsaRow& row : blk.rows) fresh += cur.masks.count(row.request) == 0 ? 1 : 0;
+      join = tiles(cur.masks.size() + fresh) <= tiles(cur.masks.size());
+    }
+    if (!join) spans.push_back({blk.kv_head, {}, {}});
+    FsaSpan& cur = spans.back();
+    const uint32_t bit = uint32_t{1} << cur.blocks.size();
+    cur.blocks.push_back(id);
+    for (const FsaRow& row : blk.rows) cur.masks[row.request] |= bit;
+  }
+  return spans;
+}
+// [fsa-spans]
+
+SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
+                            size_t per_tile, int partial_o_elem_bytes) {
+  const Shape& s = layout.shape;
+  SpanPlanCost c;
+  c.spans = static_cast<int64_t>(spans.size());
+  for (const FsaSpan& span : spans) {
+    int64_t tokens = 0;
+    for (size_t id : span.blocks) tokens += view.blocks[id].tokens;
+    const int64_t entries = static_cast<int64_t>(span.masks.size());
+    const int64_t packs = (entries + static_cast<int64_t>(per_tile) - 1) / static_cast<int64_t>(per_tile);
+    c.packs += packs;
+    c.entries += entries;
+    c.longest = std::max<int64_t>(c.longest, static_cast<int64_t>(span.blocks.size()));
+    c.kv_bytes += packs * tokens * kv_bytes_per_head_token(s);
+  }
+  c.q_bytes = c.entries * traffic::query_bytes(s.group(), s.head_dim);
+  c.partial_bytes = traffic::partials_round_trip_bytes(s.group(), s.head_dim, c.entries, partial_o_elem_bytes);
+  return c;
+}
 
 }  // namespace patlab::sparse

@@ -30,6 +30,7 @@
 #include "patlab/gpu.hpp"
 #include "patlab/model/traffic.hpp"
 #include "patlab/planner/tile_budget.hpp"
+#include "patlab/sparse/fsa.hpp"
 #include "patlab/sparse/selection.hpp"
 #include "patlab/sparse/sparse_check.hpp"
 
@@ -42,9 +43,9 @@ enum class SparseOrder {
   split,  ///< NSA's order with each row's blocks cut into balanced chunks; partials merged (PSA)
 };
 
-/// Most selection blocks of one FSA span: the bits of one mask word per (pack entry), the kernel's
-/// PackKernelArgs::entry_mask.
-inline constexpr int kMaxSpanBlocks = 32;
+/// Most selection blocks of one FSA span (sparse::kMaxSpanBlocks: the bits of one mask word per
+/// pack entry, the kernel's PackKernelArgs::entry_mask).
+inline constexpr int kMaxSpanBlocks = sparse::kMaxSpanBlocks;
 
 /// The shape of FSA's spans (zero fields are chosen automatically, selected_attention.cu) and
 /// the partials of the two orders that merge them (FSA's and the split).

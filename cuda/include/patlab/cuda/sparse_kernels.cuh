@@ -44,9 +44,6 @@ inline constexpr int kSparseMaxTileRows = 64;
 inline constexpr int kSparseKvTile = kSpanKvTile;
 /// PSA's split: aim for this many CTAs per SM, so that uneven chunks balance out.
 inline constexpr int kSplitCtasPerSm = 4;
-/// FSA's spans: their length is capped so that the span CTAs number at least about this many per
-/// SM (a long span is one CTA's serial stream of KV tiles; too few of them leave SMs idle).
-inline constexpr int kSpanCtasPerSm = 2;
 
 /// The batch on the device, as every sparse kernel reads it.
 struct SparseBatch {

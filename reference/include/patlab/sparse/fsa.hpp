@@ -11,7 +11,9 @@
 /// block table, and requests that share a prefix share those pages, and so the block.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "patlab/sparse/selection.hpp"
@@ -37,6 +39,13 @@ inline constexpr int kSpanPackRequests = 8;
 /// Groups above 4 keep the 64-row packs measured before (chapter 22, section 8).
 constexpr int span_pack_rows(int group) { return kSpanPackRequests * group <= 32 ? 32 : 64; }
 // [span-pack-rows]
+
+/// Requests one FSA span pack holds at group `group` with packs of at most `rows` tile rows (0:
+/// span_pack_rows()): at least one.
+constexpr int span_pack_requests(int group, int rows) {
+  const int r = (rows > 0 ? rows : span_pack_rows(group)) / group;
+  return r > 1 ? r : 1;
+}
 
 /// A choice of a selection block by one (request, KV head): request and block index in it.
 struct FsaRow {
@@ -90,5 +99,52 @@ LoopOrderCost nsa_order_cost(const PagedLayout& layout, const Selection& sel, co
 /// block); the output written once by the reduction; each block's rows (requests times group)
 /// packed into tiles of kTileRows.
 LoopOrderCost fsa_order_cost(const PagedLayout& layout, const FsaView& view);
+
+/// Most selection blocks of one FSA span: the bits of one mask word per (pack entry), the GPU
+/// kernel's PackKernelArgs::entry_mask.
+inline constexpr int kMaxSpanBlocks = 32;
+/// FSA's spans: their length is capped so that the span CTAs number at least about this many per
+/// SM (a long span is one CTA's serial stream of KV tiles; too few of them leave SMs idle).
+inline constexpr int kSpanCtasPerSm = 2;
+
+/// One FSA span: consecutive physical blocks of one KV head (indices into FsaView::blocks) and,
+/// per request that chose any of them, the mask of the ones it chose (bit i: the span's block i).
+struct FsaSpan {
+  int kv_head = 0;                    ///< the KV head its blocks are read at
+  std::vector<size_t> blocks;         ///< its blocks, indices into FsaView::blocks, in span order
+  std::map<int32_t, uint32_t> masks;  ///< request -> chosen blocks of the span, requests ascending
+};
+
+/// The longest span by default: kMaxSpanBlocks, or less so that `physical_blocks` make about
+/// kSpanCtasPerSm spans per SM of `sm_count`.
+int span_cap(size_t physical_blocks, int sm_count);
+
+/// Cuts FSA's index into spans: blocks sorted by (KV head, the list of requests that chose them),
+/// then grown greedily while the span is shorter than `cap`, its last block holds `sel_block`
+/// tokens (a request's short last block ends a span, so that block i of a span is tokens [i l',
+/// (i + 1) l')), and the union of its requests fits in as many packs of `per_tile` requests as
+/// before the block joined (so no block is read more often than its own requests need).
+std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size_t per_tile);
+
+/// What FSA's spans read and write on the GPU: one pack per (span, `per_tile` of its requests),
+/// each streaming the whole span; q per pack entry; a partial per (request, span) written and
+/// read back (`partial_o_elem_bytes` per element of o: traffic::partial_out_elem_bytes()). The
+/// output is not counted.
+struct SpanPlanCost {
+  int64_t spans = 0;          ///< spans
+  int64_t packs = 0;          ///< packs (CTAs): spans times the packs of their requests
+  int64_t entries = 0;        ///< (request, span) pairs: the partials written
+  int64_t longest = 0;        ///< blocks of the longest span
+  int64_t kv_bytes = 0;       ///< K and V as the packs read them (a span once per pack)
+  int64_t q_bytes = 0;        ///< q of the group per pack entry
+  int64_t partial_bytes = 0;  ///< partials written and read back
+  /// Every byte of the model.
+  int64_t total_bytes() const { return kv_bytes + q_bytes + partial_bytes; }
+};
+
+/// The span model of `spans` (fsa_spans() of `view` on `layout`) with packs of `per_tile`
+/// requests.
+SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
+                            size_t per_tile, int partial_o_elem_bytes);
 
 }  // namespace patlab::sparse
