@@ -128,15 +128,13 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   const int chunk = order == gpu::SparseOrder::split ? split_chunk(sel, sm_count) : 0;
   HostPacks packs;
   // FSA's spans, first: they decide how many partials each (request, KV head) writes.
-  const size_t per_tile = static_cast<size_t>(sparse::span_pack_requests(g, span_shape.rows));
   sparse::FsaView view;
-  std::vector<sparse::FsaSpan> spans;
+  sparse::FsaSpanPlan plan;
   std::vector<int32_t> writes(static_cast<size_t>(requests_) * static_cast<size_t>(hkv), 0);
   if (order == gpu::SparseOrder::fsa) {
     view = sparse::fsa_view(layout, sel, o);
-    const int cap = span_shape.blocks > 0 ? span_shape.blocks : sparse::span_cap(view.blocks.size(), sm_count);
-    spans = sparse::fsa_spans(view, o.sel_block, cap, per_tile);
-    for (const sparse::FsaSpan& span : spans)
+    plan = sparse::plan_fsa_spans(view, o.sel_block, g, span_shape.blocks, span_shape.rows, sm_count);
+    for (const sparse::FsaSpan& span : plan.spans)
       for (const auto& entry : span.masks) ++writes[static_cast<size_t>(entry.first) * hkv + span.kv_head];
   }
   // Slots per request: the most partials one of its KV heads writes (none for NSA's order).
@@ -162,7 +160,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
     std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
-    for (const sparse::FsaSpan& span : spans) {
+    for (const sparse::FsaSpan& span : plan.spans) {
       std::vector<int32_t> pages;
       int64_t tokens = 0;
       for (size_t id : span.blocks) {
@@ -176,7 +174,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
         requests.push_back(r);
         pack_slots.push_back(offsets[static_cast<size_t>(r)] + written[static_cast<size_t>(r) * hkv + span.kv_head]++);
         masks.push_back(it->second);
-        if (++it == span.masks.end() || requests.size() == per_tile) {
+        if (++it == span.masks.end() || requests.size() == plan.per_tile) {
           packs.add(requests, pack_slots, pages, tokens, span.kv_head, g, masks);
           requests.clear();
           pack_slots.clear();
@@ -186,7 +184,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
     }
     // The spans' byte model (fsa.hpp's span_plan_cost(): what the packs just built read and write)
     const sparse::SpanPlanCost cost = sparse::span_plan_cost(
-        layout, view, spans, per_tile, traffic::partial_out_elem_bytes(span_shape.half_partials));
+        layout, view, plan.spans, plan.per_tile, traffic::partial_out_elem_bytes(span_shape.half_partials));
     std::ostringstream line;
     line << std::setprecision(3) << cost.spans << " spans of " << view.blocks.size() << " physical blocks (mean "
          << static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<int64_t>(1, cost.spans))

@@ -431,6 +431,15 @@ TEST_CASE("FSA's spans: every choice in exactly one span, the cap and the pack r
   CHECK(span_pack_requests(4, 0) == 8);
   CHECK(span_pack_requests(4, 64) == 16);
   CHECK(span_pack_requests(16, 16) == 1);
+  // plan_fsa_spans(): the options' cap and pack size, or the defaults, and fsa_spans() with them
+  const FsaSpanPlan automatic = plan_fsa_spans(view, o.sel_block, s.group(), 0, 0, 132);
+  CHECK(automatic.cap == span_cap(view.blocks.size(), 132));
+  CHECK(automatic.per_tile == static_cast<size_t>(span_pack_requests(s.group(), 0)));
+  CHECK(automatic.spans.size() == fsa_spans(view, o.sel_block, automatic.cap, automatic.per_tile).size());
+  const FsaSpanPlan fixed = plan_fsa_spans(view, o.sel_block, s.group(), 2, 16, 132);
+  CHECK(fixed.cap == 2);
+  CHECK(fixed.per_tile == 4);
+  CHECK(fixed.spans.size() == fsa_spans(view, o.sel_block, 2, 4).size());
 }
 
 TEST_CASE("byte models: FSA's order reads shared blocks once; without sharing it reads what NSA's does") {

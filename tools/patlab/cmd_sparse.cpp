@@ -42,7 +42,7 @@ struct SparseCliOptions {
   std::string gates;  ///< empty: the library's default gates
   sparse::SparseOptions sparse;
   gpu::SpanOptions span;  ///< FSA's span shape (0: automatic) and the partials' type
-  bool fp32_partials = false;  ///< --fp32-partials: FSA's and the split's partials' o in fp32
+  bool fp32_partials = !traffic::kStagesHalfPartials;  ///< --fp32-partials: FSA's and the split's partials' o in fp32
   bool curves = false;
   /// The options of one method's budget, set by add_sparse(): run_sparse() refuses those that
   /// nothing reads rather than ignore them: --top-n under psa (the curves sweep --curve-n), --tau
@@ -182,17 +182,15 @@ Table orders_table(const PagedLayout& layout, const sparse::LoopOrderCost& nsa, 
 Table spans_table(const PagedLayout& layout, const sparse::FsaView& view, const sparse::SparseOptions& o,
                   const gpu::SpanOptions& span, int sms, const std::string& sms_source) {
   const int group = layout.shape.group();
-  const size_t per_tile = static_cast<size_t>(sparse::span_pack_requests(group, span.rows));
-  const int cap = span.blocks > 0 ? span.blocks : sparse::span_cap(view.blocks.size(), sms);
-  const std::vector<sparse::FsaSpan> spans = sparse::fsa_spans(view, o.sel_block, cap, per_tile);
-  const sparse::SpanPlanCost c =
-      sparse::span_plan_cost(layout, view, spans, per_tile, traffic::partial_out_elem_bytes(span.half_partials));
+  const sparse::FsaSpanPlan plan = sparse::plan_fsa_spans(view, o.sel_block, group, span.blocks, span.rows, sms);
+  const sparse::SpanPlanCost c = sparse::span_plan_cost(layout, view, plan.spans, plan.per_tile,
+                                                        traffic::partial_out_elem_bytes(span.half_partials));
   const sparse::LoopOrderCost per_block = sparse::fsa_order_cost(layout, view);
   const double mean = static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<int64_t>(1, c.spans));
   Table t = key_values("FSA spans (host plan)", {
       {"SMs", std::to_string(sms) + " (" + sms_source + ")"},
-      {"longest span (blocks)", std::to_string(cap) + (span.blocks > 0 ? " (--span-blocks)" : " (about 2 spans per SM)")},
-      {"requests per pack", std::to_string(per_tile) + " (" + std::to_string(static_cast<int>(per_tile) * group) +
+      {"longest span (blocks)", std::to_string(plan.cap) + (span.blocks > 0 ? " (--span-blocks)" : " (about 2 spans per SM)")},
+      {"requests per pack", std::to_string(plan.per_tile) + " (" + std::to_string(static_cast<int>(plan.per_tile) * group) +
                                 " rows of a pack of at most " +
                                 std::to_string(span.rows > 0 ? span.rows : sparse::span_pack_rows(group)) +
                                 (span.rows > 0 ? ", --span-rows)" : ")")},
@@ -249,11 +247,10 @@ struct GpuPart {
   bool pass = true;
 };
 
-GpuPart run_gpu(const Workload& work, const sparse::SparseOptions& o, const sparse::Selection& cpu_sel,
-                const sparse::SparseAttention& cpu_s, Method method, const gpu::TimingOptions& timing,
-                const gpu::SpanOptions& span) {
+GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::SparseOptions& o,
+                const sparse::Selection& cpu_sel, const sparse::SparseAttention& cpu_s, Method method,
+                const gpu::TimingOptions& timing, const gpu::SpanOptions& span) {
   GpuPart part;
-  const gpu::DeviceInfo dev = gpu::probe();
   if (dev.broken) throw Error(ErrorKind::device, dev.reason);
   if (!dev.available) {
     part.status = "skipped: " + dev.reason + " (CPU oracle, selection and byte models only)";
@@ -386,7 +383,8 @@ int run_sparse(SparseCliOptions o) {
       timed("sparse oracle (float64)", sparse_ms, [&] { return sparse::sparse_attention(work, o.sparse, sel); });
   const sparse::SparseError err = sparse::selected_error(s, dense);
   const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o.sparse);
-  const GpuPart gpu_part = run_gpu(work, o.sparse, sel, s, method, o.timing, o.span);
+  const gpu::DeviceInfo dev = gpu::probe();
+  const GpuPart gpu_part = run_gpu(dev, work, o.sparse, sel, s, method, o.timing, o.span);
   std::string clamp_text;
   for (const std::string& c : clamps) clamp_text += (clamp_text.empty() ? "" : "; ") + c;
   std::vector<Table> tables;
@@ -408,11 +406,9 @@ int run_sparse(SparseCliOptions o) {
   tables.push_back(selection_table(work.layout, sel, view, o.sparse, err));
   tables.push_back(orders_table(work.layout, sparse::nsa_order_cost(work.layout, sel, o.sparse),
                                 sparse::fsa_order_cost(work.layout, view), method));
-  if (method != Method::psa) {
-    const gpu::DeviceInfo dev = gpu::probe();
+  if (method != Method::psa)
     tables.push_back(spans_table(work.layout, view, o.sparse, o.span, dev.available ? dev.sm_count : kDefaultSms,
                                  dev.available ? dev.name : "no GPU: the planner's default, an H100's or H200's"));
-  }
   tables.push_back(error_table(s, dense, err));
   if (o.curves)
     tables.push_back(curves_table(timed("error-vs-bytes sweep", curves_ms, [&] {

@@ -136,6 +136,14 @@ std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size
 }
 // [fsa-spans]
 
+FsaSpanPlan plan_fsa_spans(const FsaView& view, int sel_block, int group, int max_blocks, int max_rows, int sm_count) {
+  FsaSpanPlan p;
+  p.cap = max_blocks > 0 ? max_blocks : span_cap(view.blocks.size(), sm_count);
+  p.per_tile = static_cast<size_t>(span_pack_requests(group, max_rows));
+  p.spans = fsa_spans(view, sel_block, p.cap, p.per_tile);
+  return p;
+}
+
 SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
                             size_t per_tile, int partial_o_elem_bytes) {
   const Shape& s = layout.shape;

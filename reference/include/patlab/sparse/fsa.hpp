@@ -126,6 +126,18 @@ int span_cap(size_t physical_blocks, int sm_count);
 /// before the block joined (so no block is read more often than its own requests need).
 std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size_t per_tile);
 
+/// FSA's spans as the GPU branch cuts them from its options: the cap, the requests a pack and the
+/// spans.
+struct FsaSpanPlan {
+  int cap = 0;                 ///< the longest span allowed (blocks)
+  size_t per_tile = 0;         ///< requests one pack holds (span_pack_requests())
+  std::vector<FsaSpan> spans;  ///< fsa_spans() with them
+};
+
+/// Cuts `view`'s spans with at most `max_blocks` blocks a span (0: span_cap() on `sm_count` SMs)
+/// and packs of at most `max_rows` tile rows (0: span_pack_rows()) at group `group`.
+FsaSpanPlan plan_fsa_spans(const FsaView& view, int sel_block, int group, int max_blocks, int max_rows, int sm_count);
+
 /// What FSA's spans read and write on the GPU: one pack per (span, `per_tile` of its requests),
 /// each streaming the whole span; q per pack entry; a partial per (request, span) written and
 /// read back (`partial_o_elem_bytes` per element of o: traffic::partial_out_elem_bytes()). The
