@@ -4,23 +4,18 @@ each order, eager and replayed (us), in RUN/half and RUN/fp32, and half / fp32 f
 
     python3 ab.py RUN_FOLDER
 """
-import json
 import pathlib
 import statistics
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "2026-12-07-fsa-requests"))
+from table import group_rows  # noqa: E402  (the run folders' reader, written once there)
+
 
 def medians(folder: pathlib.Path) -> dict:
     """workload -> order -> (eager us, graph us), medians over the folder's rounds."""
-    rows = {}
-    for f in sorted(folder.glob("r*-*.jsonl")):
-        if f.stat().st_size == 0:
-            continue
-        doc = json.loads(f.read_text())
-        run = doc.get("sparse run", {})
-        workload = f"{run.get('workload', f.name)}, {run.get('shape', '').split(',')[0]}"
-        for row in doc.get("gpu", []):
-            rows.setdefault(workload, {}).setdefault(row["order"], []).append(row)
+    rows = group_rows(folder, lambda f, doc: f"{doc.get('sparse run', {}).get('workload', f.name)}, "
+                                             f"{doc.get('sparse run', {}).get('shape', '').split(',')[0]}")
     return {w: {o: tuple(statistics.median(r[k] for r in rs) for k in ("selected us", "selected us (graph)"))
                 for o, rs in orders.items()} for w, orders in rows.items()}
 

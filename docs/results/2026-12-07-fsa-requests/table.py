@@ -12,18 +12,28 @@ import statistics
 import sys
 
 
+def documents(folder):
+    """(file, JSON document) of every non-empty `patlab sparse --format json` output rK-N.jsonl
+    of a run folder, in file-name order (the other folders' scripts import this)."""
+    for f in sorted(pathlib.Path(folder).glob("r*-*.jsonl")):
+        if f.stat().st_size > 0:
+            yield f, json.loads(f.read_text())
+
+
+def group_rows(folder, key):
+    """{key(file, document): {order: [that order's 'gpu' rows]}} over documents(folder)."""
+    runs = {}
+    for f, doc in documents(folder):
+        for row in doc.get("gpu", []):
+            runs.setdefault(key(f, doc), {}).setdefault(row["order"], []).append(row)
+    return runs
+
+
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: table.py RUN_FOLDER")
-    runs = {}  # workload -> order -> [row]
-    for f in sorted(pathlib.Path(sys.argv[1]).glob("r*-*.jsonl")):
-        if f.stat().st_size == 0:
-            continue
-        doc = json.loads(f.read_text())
-        run = doc.get("sparse run", {})
-        workload = f"{run.get('workload', f.name)}, {run.get('shape', '')}"
-        for row in doc.get("gpu", []):
-            runs.setdefault(workload, {}).setdefault(row["order"], []).append(row)
+    runs = group_rows(sys.argv[1], lambda f, doc: f"{doc.get('sparse run', {}).get('workload', f.name)}, "
+                                                  f"{doc.get('sparse run', {}).get('shape', '')}")
     if not runs:
         sys.exit(f"no patlab sparse JSON with a 'gpu' table under {sys.argv[1]}")
     print("| workload | rounds | NSA us (eager; graph) | FSA us (eager; graph) | model MB NSA / FSA | "

@@ -6,20 +6,19 @@ every check's verdict.
 
     python3 table.py RUN_FOLDER
 """
-import json
 import pathlib
 import statistics
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "2026-12-07-fsa-requests"))
+from table import documents  # noqa: E402  (the run folders' reader, written once there)
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: table.py RUN_FOLDER")
     runs = {}  # (workload, requests per pack) -> {"host": table, order: [row]}
-    for f in sorted(pathlib.Path(sys.argv[1]).glob("r*-*.jsonl")):
-        if f.stat().st_size == 0:
-            continue
-        doc = json.loads(f.read_text())
+    for f, doc in documents(sys.argv[1]):
         run, host = doc.get("sparse run", {}), doc.get("FSA spans (host plan)", {})
         key = (f"{run.get('workload', f.name)}, {run.get('shape', '').split(',')[0]}", host.get("requests per pack", "?"))
         entry = runs.setdefault(key, {"host": host})
