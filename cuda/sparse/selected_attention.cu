@@ -12,8 +12,8 @@
 //    by the same requests are neighbours, then cut into *spans* of consecutive blocks. A span grows
 //    while it stays under its length cap (sparse::span_cap(): sparse::kMaxSpanBlocks, lowered so
 //    that the spans number about sparse::kSpanCtasPerSm per SM),
-//    while the union of its requests needs no more row tiles (of sparse::span_pack_rows(), or
-//    SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
+//    while the union of its requests needs no more row tiles (of the height sparse::plan_fsa_spans()
+//    chose, 32 or 64 rows by the two cuts' byte models, or SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
 //    while its last block is whole (a request's short last block ends a span, so that block i of
 //    a span is tokens [i l', (i + 1) l')). One pack per (span, row tile of the union): it streams
 //    the span's blocks once through the online softmax, each request's g rows masked to the
@@ -133,7 +133,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   std::vector<int32_t> writes(static_cast<size_t>(requests_) * static_cast<size_t>(hkv), 0);
   if (order == gpu::SparseOrder::fsa) {
     view = sparse::fsa_view(layout, sel, o);
-    plan = sparse::plan_fsa_spans(view, o.sel_block, g, span_shape.blocks, span_shape.rows, sm_count);
+    plan = sparse::plan_fsa_spans(layout, view, o.sel_block, span_shape.blocks, span_shape.rows, sm_count,
+                                  traffic::partial_out_elem_bytes(span_shape.half_partials));
     for (const sparse::FsaSpan& span : plan.spans)
       for (const auto& entry : span.masks) ++writes[static_cast<size_t>(entry.first) * hkv + span.kv_head];
   }
@@ -183,14 +184,17 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
       }
     }
     // The spans' byte model (fsa.hpp's span_plan_cost(): what the packs just built read and write)
-    const sparse::SpanPlanCost cost = sparse::span_plan_cost(
-        layout, view, plan.spans, plan.per_tile, traffic::partial_out_elem_bytes(span_shape.half_partials));
+    const sparse::SpanPlanCost& cost = plan.cost;
     std::ostringstream line;
     line << std::setprecision(3) << cost.spans << " spans of " << view.blocks.size() << " physical blocks (mean "
          << static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<int64_t>(1, cost.spans))
          << ", at most " << cost.longest << " blocks), " << cost.entries << " (request, span) partials, span model "
          << static_cast<double>(cost.total_bytes()) / 1e6 << " MB (KV " << static_cast<double>(cost.kv_bytes) / 1e6
-         << ", partials " << static_cast<double>(cost.partial_bytes) / 1e6 << "); " << packs.count() << " CTAs: ";
+         << ", partials " << static_cast<double>(cost.partial_bytes) / 1e6 << "), packs of at most " << plan.rows
+         << " rows";
+    if (plan.tall_over_narrow > 0)
+      line << " (automatic: the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's)";
+    line << "; " << packs.count() << " CTAs: ";
     notes_ = line.str();
     // [fsa-packs]
   } else {

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -355,17 +356,35 @@ TEST_CASE("FSA view: every (request, KV head, block) choice exactly once, on the
   CHECK(distinct.size() == view.blocks.size());
 }
 
-TEST_CASE("FSA's span packs: 32 rows by default, 64 where 32 would hold fewer than kSpanPackRequests requests") {
-  for (int g = 1; g <= 16; ++g) {
-    CAPTURE(g);
-    const int rows = span_pack_rows(g);
-    CHECK((rows == 32 || rows == 64));
-    // 32 rows wherever they hold kSpanPackRequests requests, else 64
-    CHECK((rows == 32) == (32 / g >= kSpanPackRequests));
-    CHECK(rows >= g);  // a pack holds at least one request's rows
+TEST_CASE("FSA's span packs: the 64-row cut where its span model is at most kTallPackBytes of the 32-row cut's") {
+  // 4 requests at group 4 fit one 32-row pack: both cuts read the same, so 32 rows. 256 requests
+  // over a 2048-token prefix, 12 blocks each: a prefix block chosen by many fills more 32-row
+  // packs than 64-row ones, and the 64-row cut reads about 0.73x the bytes: 64 rows.
+  for (const char* tree : {"1,4_300,100", "1,256_2048,16"}) {
+    CAPTURE(tree);
+    const bool many = std::string(tree) == "1,256_2048,16";
+    SparseOptions o = small_options();
+    if (many) o.top_n = 12;
+    const Workload w = make_workload(parse_tree_spec(tree), shape_of(8, 2, 64, 16, DType::fp16), kSeed, true);
+    const FsaView view = fsa_view(w.layout, select_blocks(w, o), o);
+    const int half = traffic::partial_out_elem_bytes(true);
+    const FsaSpanPlan narrow = plan_fsa_spans(w.layout, view, o.sel_block, 0, kSpanNarrowRows, 132, half);
+    const FsaSpanPlan tall = plan_fsa_spans(w.layout, view, o.sel_block, 0, kSpanTallRows, 132, half);
+    const FsaSpanPlan automatic = plan_fsa_spans(w.layout, view, o.sel_block, 0, 0, 132, half);
+    CHECK(narrow.per_tile == 8);
+    CHECK(tall.per_tile == 16);
+    CHECK(narrow.tall_over_narrow == 0.0);  // a given height records no ratio
+    const double ratio =
+        static_cast<double>(tall.cost.total_bytes()) / static_cast<double>(narrow.cost.total_bytes());
+    CHECK(automatic.tall_over_narrow == ratio);
+    CHECK((ratio <= kTallPackBytes) == many);
+    const FsaSpanPlan& expected = many ? tall : narrow;
+    CHECK(automatic.rows == expected.rows);
+    CHECK(automatic.per_tile == expected.per_tile);
+    CHECK(automatic.spans.size() == expected.spans.size());
+    CHECK(automatic.cost.total_bytes() == expected.cost.total_bytes());
+    CHECK(automatic.cost.packs == expected.cost.packs);
   }
-  CHECK(span_pack_rows(4) == 32);  // the largest group of issue 17's target: 8 requests a pack
-  CHECK(span_pack_rows(5) == 64);
 }
 
 TEST_CASE("FSA's spans: every choice in exactly one span, the cap and the pack rule kept, the model counted per pack") {
@@ -428,18 +447,19 @@ TEST_CASE("FSA's spans: every choice in exactly one span, the cap and the pack r
   CHECK(span_cap(264, 132) == 1);
   CHECK(span_cap(265, 132) == 2);
   CHECK(span_cap(1000000, 132) == kMaxSpanBlocks);
-  CHECK(span_pack_requests(4, 0) == 8);
+  CHECK(span_pack_requests(4, 32) == 8);
   CHECK(span_pack_requests(4, 64) == 16);
   CHECK(span_pack_requests(16, 16) == 1);
   // plan_fsa_spans(): the options' cap and pack size, or the defaults, and fsa_spans() with them
-  const FsaSpanPlan automatic = plan_fsa_spans(view, o.sel_block, s.group(), 0, 0, 132);
+  const FsaSpanPlan automatic = plan_fsa_spans(w.layout, view, o.sel_block, 0, 0, 132, 2);
   CHECK(automatic.cap == span_cap(view.blocks.size(), 132));
-  CHECK(automatic.per_tile == static_cast<size_t>(span_pack_requests(s.group(), 0)));
+  CHECK(automatic.per_tile == static_cast<size_t>(span_pack_requests(s.group(), automatic.rows)));
   CHECK(automatic.spans.size() == fsa_spans(view, o.sel_block, automatic.cap, automatic.per_tile).size());
-  const FsaSpanPlan fixed = plan_fsa_spans(view, o.sel_block, s.group(), 2, 16, 132);
+  const FsaSpanPlan fixed = plan_fsa_spans(w.layout, view, o.sel_block, 2, 16, 132, 2);
   CHECK(fixed.cap == 2);
   CHECK(fixed.per_tile == 4);
   CHECK(fixed.spans.size() == fsa_spans(view, o.sel_block, 2, 4).size());
+  CHECK(fixed.cost.total_bytes() == span_plan_cost(w.layout, view, fixed.spans, 4, 2).total_bytes());
 }
 
 TEST_CASE("byte models: FSA's order reads shared blocks once; without sharing it reads what NSA's does") {

@@ -77,7 +77,7 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
 }
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// seven times: automatic spans (sparse::span_pack_rows()), one block per span (the most partials
+/// seven times: automatic spans (sparse::plan_fsa_spans()), one block per span (the most partials
 /// per request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16), packs of
 /// up to 64 rows (--span-rows 64), the three-stage ring (--span-stages 3) and fp32 partials
 /// (--fp32-partials, 16-bit in the others); the split with 16-bit and fp32 partials.

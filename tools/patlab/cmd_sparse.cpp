@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -182,18 +183,25 @@ Table orders_table(const PagedLayout& layout, const sparse::LoopOrderCost& nsa, 
 Table spans_table(const PagedLayout& layout, const sparse::FsaView& view, const sparse::SparseOptions& o,
                   const gpu::SpanOptions& span, int sms, const std::string& sms_source) {
   const int group = layout.shape.group();
-  const sparse::FsaSpanPlan plan = sparse::plan_fsa_spans(view, o.sel_block, group, span.blocks, span.rows, sms);
-  const sparse::SpanPlanCost c = sparse::span_plan_cost(layout, view, plan.spans, plan.per_tile,
-                                                        traffic::partial_out_elem_bytes(span.half_partials));
+  const sparse::FsaSpanPlan plan = sparse::plan_fsa_spans(layout, view, o.sel_block, span.blocks, span.rows, sms,
+                                                          traffic::partial_out_elem_bytes(span.half_partials));
+  const sparse::SpanPlanCost& c = plan.cost;
   const sparse::LoopOrderCost per_block = sparse::fsa_order_cost(layout, view);
   const double mean = static_cast<double>(view.blocks.size()) / static_cast<double>(std::max<int64_t>(1, c.spans));
+  std::ostringstream height;
+  height << std::setprecision(3) << plan.per_tile << " (" << static_cast<int>(plan.per_tile) * group
+         << " rows of a pack of at most " << plan.rows;
+  if (span.rows > 0)
+    height << ", --span-rows)";
+  else if (plan.tall_over_narrow > 0)
+    height << ": automatic, the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's, 64 at most "
+           << sparse::kTallPackBytes << ")";
+  else
+    height << ": automatic, a group of more than 32 rows)";
   Table t = key_values("FSA spans (host plan)", {
       {"SMs", std::to_string(sms) + " (" + sms_source + ")"},
       {"longest span (blocks)", std::to_string(plan.cap) + (span.blocks > 0 ? " (--span-blocks)" : " (about 2 spans per SM)")},
-      {"requests per pack", std::to_string(plan.per_tile) + " (" + std::to_string(static_cast<int>(plan.per_tile) * group) +
-                                " rows of a pack of at most " +
-                                std::to_string(span.rows > 0 ? span.rows : sparse::span_pack_rows(group)) +
-                                (span.rows > 0 ? ", --span-rows)" : ")")},
+      {"requests per pack", height.str()},
       {"spans", Cell::integer(c.spans)},
       {"blocks per span: mean", Cell::num(mean, 2)},
       {"blocks per span: max", Cell::integer(c.longest)},
@@ -466,9 +474,13 @@ void add_sparse(CLI::App& app, Action& action) {
                   "GPU, FSA's order: the most selection blocks one CTA streams (a span), 1.." +
                       std::to_string(gpu::kMaxSpanBlocks) + "; 0: automatic (about two spans per SM)")
       ->capture_default_str();
+  std::ostringstream tall_bytes;
+  tall_bytes << sparse::kTallPackBytes;
   cmd->add_option("--span-rows", o->span.rows,
                   "GPU, FSA's order: the most tile rows of a span's pack, 16, 32 or 64 (a span whose requests "
-                  "need more rows is streamed by several packs); 0: automatic (32, or 64 above group 4)")
+                  "need more rows is streamed by several packs); 0: automatic (the spans cut for both 32 and 64, "
+                  "and 64 taken where its byte model is at most " + tall_bytes.str() +
+                      "x the 32-row cut's; table 'FSA spans (host plan)' shows the ratio)")
       ->capture_default_str();
   cmd->add_option("--span-stages", o->span.stages,
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "

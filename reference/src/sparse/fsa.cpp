@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <utility>
 
 #include "patlab/error.hpp"
 #include "patlab/model/traffic.hpp"
@@ -136,14 +137,6 @@ std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size
 }
 // [fsa-spans]
 
-FsaSpanPlan plan_fsa_spans(const FsaView& view, int sel_block, int group, int max_blocks, int max_rows, int sm_count) {
-  FsaSpanPlan p;
-  p.cap = max_blocks > 0 ? max_blocks : span_cap(view.blocks.size(), sm_count);
-  p.per_tile = static_cast<size_t>(span_pack_requests(group, max_rows));
-  p.spans = fsa_spans(view, sel_block, p.cap, p.per_tile);
-  return p;
-}
-
 SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
                             size_t per_tile, int partial_o_elem_bytes) {
   const Shape& s = layout.shape;
@@ -163,5 +156,29 @@ SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, cons
   c.partial_bytes = traffic::partials_round_trip_bytes(s.group(), s.head_dim, c.entries, partial_o_elem_bytes);
   return c;
 }
+
+// [plan-fsa-spans]
+FsaSpanPlan plan_fsa_spans(const PagedLayout& layout, const FsaView& view, int sel_block, int max_blocks, int max_rows,
+                           int sm_count, int partial_o_elem_bytes) {
+  const int group = layout.shape.group();  // at most 16 (Shape's limit): a 32-row pack holds two requests
+  auto plan = [&](int rows) {
+    FsaSpanPlan p;
+    p.cap = max_blocks > 0 ? max_blocks : span_cap(view.blocks.size(), sm_count);
+    p.rows = rows;
+    p.per_tile = static_cast<size_t>(span_pack_requests(group, rows));
+    p.spans = fsa_spans(view, sel_block, p.cap, p.per_tile);
+    p.cost = span_plan_cost(layout, view, p.spans, p.per_tile, partial_o_elem_bytes);
+    return p;
+  };
+  if (max_rows > 0) return plan(max_rows);
+  FsaSpanPlan narrow = plan(kSpanNarrowRows);
+  FsaSpanPlan tall = plan(kSpanTallRows);
+  const double ratio = static_cast<double>(tall.cost.total_bytes()) /
+                       static_cast<double>(std::max<int64_t>(1, narrow.cost.total_bytes()));
+  FsaSpanPlan& chosen = ratio <= kTallPackBytes ? tall : narrow;
+  chosen.tall_over_narrow = ratio;
+  return std::move(chosen);
+}
+// [plan-fsa-spans]
 
 }  // namespace patlab::sparse

@@ -51,7 +51,7 @@ inline constexpr int kMaxSpanBlocks = sparse::kMaxSpanBlocks;
 /// the partials of the two orders that merge them (FSA's and the split).
 struct SpanOptions {
   int blocks = 0;  ///< the most selection blocks of a span, 1..kMaxSpanBlocks (0: about two spans per SM)
-  int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: sparse::span_pack_rows())
+  int rows = 0;    ///< the most tile rows of a span's pack: 16, 32 or 64 (0: automatic, sparse::plan_fsa_spans())
   /// K/V stages of the span packs' ring: 2 (the plain pack kernel's) or 3 (kSpanKvStages; 0: 2)
   int stages = 0;
   /// Partials' o in the output's 16-bit type, as stages 4-9 store theirs (traffic::kStagesHalfPartials),

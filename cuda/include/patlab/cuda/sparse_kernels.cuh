@@ -118,7 +118,7 @@ class SelectedBranch {
  public:
   /// Builds the packs of `order` for `sel` on the host and uploads them. `sm_count` sizes PSA's
   /// split and FSA's spans; `span` fixes FSA's longest span (1..gpu::kMaxSpanBlocks; 0: from
-  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: sparse::span_pack_rows()), and
+  /// `sm_count`) and its tallest pack (16, 32 or 64 rows; 0: automatic, sparse::plan_fsa_spans()), and
   /// whether FSA's and the split's partials are 16-bit. Throws Error(device) on a CUDA error or
   /// out-of-memory.
   SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,

@@ -24,26 +24,25 @@ namespace patlab::sparse {
 inline constexpr int kTileRows = 16;
 
 // [span-pack-rows]
-/// Fewest requests one FSA span pack holds by default where the group allows: a span whose
-/// requests fill several packs is read once per pack, and with fewer requests a pack the re-reads
-/// outgrow what the narrower CTAs save (H200, graph replay: at group 4, 16-row packs of four
-/// requests took 1.17x the time of 32-row packs of eight; docs/results/2026-12-03-h200-span-ring).
-inline constexpr int kSpanPackRequests = 8;
-/// The most tile rows of an FSA span pack at group `group` by default (`patlab sparse
-/// --span-rows 0`): 32, or 64 where 32 rows hold fewer than kSpanPackRequests requests (groups
-/// above 4). A span CTA is limited by its own instruction issue, not by its bytes, so two 32-row
-/// packs of a span, which read its blocks twice (mostly from L2), beat one 64-row pack that
-/// computes four warp rows per tile: on the H200 under a CUDA graph 1.13-1.27x faster where
-/// spans had 64-row packs at groups 1, 2 and 4, within 0.5 us elsewhere; 16-row packs were within
-/// 1.8 us of 32-row ones at groups 1 and 2 and slower at 4 (the same results, runs 4 and 5).
-/// Groups above 4 keep the 64-row packs measured before (chapter 22, section 8).
-constexpr int span_pack_rows(int group) { return kSpanPackRequests * group <= 32 ? 32 : 64; }
+/// The narrow FSA span pack: at most this many tile rows (two warp rows of kTileRows).
+inline constexpr int kSpanNarrowRows = 32;
+/// The tall FSA span pack: at most this many tile rows (four warp rows).
+inline constexpr int kSpanTallRows = 64;
+/// By default (`patlab sparse --span-rows 0`) FSA's spans are cut for both pack heights and the
+/// tall packs are taken when their span model reads at most this fraction of the narrow packs'
+/// bytes. A span CTA is limited by its own instruction issue more than by its bytes: a span whose
+/// requests fill two narrow packs is read twice (partly from L2), while one tall pack computes
+/// four warp rows per tile. Measured (graph replay, the span model's ratio tall / narrow -> FSA's
+/// time tall / narrow): 0.88-0.97 -> 1.13-1.19 (H200, 16-64 requests at group 4,
+/// docs/results/2026-12-03-h200-span-ring), 0.79 -> 1.00, 0.76 -> 0.975, 0.70 -> 0.94 and
+/// 0.68 -> 0.94 (H100, 128-256 requests at groups 2-8, docs/results/2026-12-07-fsa-span-rows):
+/// even at about 0.79.
+inline constexpr double kTallPackBytes = 0.78;
 // [span-pack-rows]
 
-/// Requests one FSA span pack holds at group `group` with packs of at most `rows` tile rows (0:
-/// span_pack_rows()): at least one.
+/// Requests one FSA span pack of at most `rows` tile rows holds at group `group`: at least one.
 constexpr int span_pack_requests(int group, int rows) {
-  const int r = (rows > 0 ? rows : span_pack_rows(group)) / group;
+  const int r = rows / group;
   return r > 1 ? r : 1;
 }
 
@@ -126,18 +125,6 @@ int span_cap(size_t physical_blocks, int sm_count);
 /// before the block joined (so no block is read more often than its own requests need).
 std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size_t per_tile);
 
-/// FSA's spans as the GPU branch cuts them from its options: the cap, the requests a pack and the
-/// spans.
-struct FsaSpanPlan {
-  int cap = 0;                 ///< the longest span allowed (blocks)
-  size_t per_tile = 0;         ///< requests one pack holds (span_pack_requests())
-  std::vector<FsaSpan> spans;  ///< fsa_spans() with them
-};
-
-/// Cuts `view`'s spans with at most `max_blocks` blocks a span (0: span_cap() on `sm_count` SMs)
-/// and packs of at most `max_rows` tile rows (0: span_pack_rows()) at group `group`.
-FsaSpanPlan plan_fsa_spans(const FsaView& view, int sel_block, int group, int max_blocks, int max_rows, int sm_count);
-
 /// What FSA's spans read and write on the GPU: one pack per (span, `per_tile` of its requests),
 /// each streaming the whole span; q per pack entry; a partial per (request, span) written and
 /// read back (`partial_o_elem_bytes` per element of o: traffic::partial_out_elem_bytes()). The
@@ -158,5 +145,25 @@ struct SpanPlanCost {
 /// requests.
 SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
                             size_t per_tile, int partial_o_elem_bytes);
+
+/// FSA's spans as the GPU branch cuts them from its options: the cap, the pack height and the
+/// spans, with the span models that chose the height.
+struct FsaSpanPlan {
+  int cap = 0;                 ///< the longest span allowed (blocks)
+  int rows = 0;                ///< the most tile rows of a pack (kSpanNarrowRows or kSpanTallRows, or the option's)
+  size_t per_tile = 0;         ///< requests one pack holds (span_pack_requests())
+  std::vector<FsaSpan> spans;  ///< fsa_spans() with them
+  SpanPlanCost cost;           ///< span_plan_cost() of `spans`
+  /// Automatic height only: the tall plan's span model bytes over the narrow plan's (0 where the
+  /// height was given).
+  double tall_over_narrow = 0.0;
+};
+
+/// Cuts `view`'s spans (of `layout`) with at most `max_blocks` blocks a span (0: span_cap() on
+/// `sm_count` SMs) and packs of at most `max_rows` tile rows (0: automatic, kSpanTallRows where the
+/// tall plan's span model is at most kTallPackBytes of the narrow plan's, else kSpanNarrowRows),
+/// its partials' o of `partial_o_elem_bytes` a value.
+FsaSpanPlan plan_fsa_spans(const PagedLayout& layout, const FsaView& view, int sel_block, int max_blocks, int max_rows,
+                           int sm_count, int partial_o_elem_bytes);
 
 }  // namespace patlab::sparse
