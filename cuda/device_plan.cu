@@ -88,7 +88,7 @@ void DevicePlan::upload(Plan plan, const DeviceBatch& batch, const UploadOptions
   half_partials_ = batch.half_partials;
   half_split_.reset();
   // the output's 16-bit type, two values to each float of a buffer half the size (the default), or fp32 o (--fp32-partials)
-  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads * D / (half_partials_ ? 2 : 1));
+  partial_o_ = DeviceBuffer<float>(partial_o_floats(static_cast<size_t>(partials_), shape_.num_q_heads, D, half_partials_));
   partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(partials_) * shape_.num_q_heads);
 
   args_.q = batch.q;

@@ -260,9 +260,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   empty_count_ = static_cast<int>(empty.size() / 2);
   const size_t slots = static_cast<size_t>(offsets.back());
   half_partials_ = span_shape.half_partials;
-  // 16-bit partials take half the floats (head dims are even)
-  partial_o_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads) * static_cast<size_t>(s.head_dim) /
-                                   (half_partials_ ? 2 : 1));
+  partial_o_ = DeviceBuffer<float>(partial_o_floats(slots, s.num_q_heads, s.head_dim, half_partials_));
   partial_lse_ = DeviceBuffer<float>(slots * static_cast<size_t>(s.num_q_heads));
   if (launches_.size() > 1) {
     streams_ = std::make_unique<StreamFork>(static_cast<int>(launches_.size()));

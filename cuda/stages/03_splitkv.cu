@@ -96,7 +96,7 @@ class SplitKvStage final : public Stage {
     chunks_ = DeviceBuffer<Chunk>(chunks);
     offsets_ = DeviceBuffer<int32_t>(offsets);
     if (split_) {
-      partial_o_ = DeviceBuffer<float>(chunks.size() * static_cast<size_t>(s.num_q_heads) * s.head_dim);
+      partial_o_ = DeviceBuffer<float>(partial_o_floats(chunks.size(), s.num_q_heads, s.head_dim, false));
       partial_lse_ = DeviceBuffer<float>(chunks.size() * static_cast<size_t>(s.num_q_heads));
     }
   }

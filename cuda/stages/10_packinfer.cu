@@ -391,7 +391,7 @@ void PackInferStage::prepare(const DeviceBatch& batch) {
   const size_t slot_bytes = static_cast<size_t>(shape_.page_size) * D * shape_.kv_element_bytes();
   k_region_ = DeviceBuffer<uint8_t>(static_cast<size_t>(region_slots_) * slot_bytes);
   v_region_ = DeviceBuffer<uint8_t>(static_cast<size_t>(region_slots_) * slot_bytes);
-  partial_o_ = DeviceBuffer<float>(static_cast<size_t>(f.offsets.back()) * shape_.num_q_heads * D);
+  partial_o_ = DeviceBuffer<float>(partial_o_floats(static_cast<size_t>(f.offsets.back()), shape_.num_q_heads, D, false));
   partial_lse_ = DeviceBuffer<float>(static_cast<size_t>(f.offsets.back()) * shape_.num_q_heads);
   out_ = batch.out;
   out_elems_ = int64_t{L.num_requests()} * shape_.num_q_heads * D;

@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "patlab/cuda/check.cuh"
@@ -33,6 +34,12 @@ struct PartialsView {
   const int32_t* offsets = nullptr; ///< [requests + 1]: first slot of each request
   bool o_half = false;              ///< o holds 16-bit values of the output type (half the bytes)
 };
+
+/// Floats of a PartialsView::o buffer of `slots` slots of `q_heads` query heads of `head_dim`
+/// values: half as many where the values are 16-bit (`o_half`, two to a float; head dims are even).
+inline size_t partial_o_floats(size_t slots, int q_heads, int head_dim, bool o_half) {
+  return slots * static_cast<size_t>(q_heads) * static_cast<size_t>(head_dim) / (o_half ? 2 : 1);
+}
 
 // [partial-pair]
 /// Two consecutive partial values at `p` as floats, read through L2 (ld.global.cg): a float2, or
