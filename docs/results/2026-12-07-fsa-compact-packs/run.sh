@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FSA's packs that read only their requests' blocks (README.md), one call on any H100 or H200:
-#  1. test_sparse_gpu of main d1d05ca2 (build-ab/test_sparse_gpu-f.xz) into RUN/test-test_sparse_gpu-f.log;
-#  2. per step below, `patlab sparse W --method fsa --format json` with main d1d05ca2
+#  1. test_sparse_gpu of commit d1d05ca2 (build-ab/test_sparse_gpu-f.xz) into RUN/test-test_sparse_gpu-f.log;
+#  2. per step below, `patlab sparse W --method fsa --format json` with commit d1d05ca2
 #     (build-ab/patlab-f.xz) into RUN/new/r1-N-1.jsonl, or with main 057f7db6 (build-ab/patlab-a.xz,
 #     every pack streams its whole span) into RUN/old/r1-N-1.jsonl (N the step), while time is left;
 #  3. compute-sanitizer memcheck on two small FSA cases while time is left (RUN/sanitize.log).
