@@ -11,11 +11,11 @@
 //    blocks (fsa.hpp's index) sorted by the list of requests that chose them, so that blocks chosen
 //    by the same requests are neighbours, then cut into *spans* of consecutive blocks. A span grows
 //    while it stays under its length cap (sparse::span_cap(): sparse::kMaxSpanBlocks, lowered so
-//    that the spans number about sparse::kSpanCtasPerSm per SM),
-//    while the union of its requests needs no more row tiles (of the height sparse::plan_fsa_spans()
-//    chose, 32 or 64 rows by the two cuts' byte models, or SpanOptions::rows) than it did (so no block is read more often than its own rows need), and
-//    while its last block is whole (a request's short last block ends a span, so that block i of
-//    a span is tokens [i l', (i + 1) l')). One pack per (span, row tile of the union): it streams
+//    that the spans number about sparse::kSpanCtasPerSm per SM), while the union of its requests
+//    needs no more row tiles (of the height sparse::plan_fsa_spans() chose, 32 or 64 rows by the
+//    two cuts' byte models, or SpanOptions::rows) than it did (so no block is read more often
+//    than its own rows need), and while its last block is whole (a request's short last block
+//    ends a span, so that block i of a span is tokens [i l', (i + 1) l')). One pack per (span, row tile of the union): it streams
 //    the span's blocks once through the online softmax, each request's g rows masked to the
 //    blocks it chose (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and
 //    writes one partial per (request, span); merge.cuh's kernel merges each request's partials.

@@ -193,11 +193,9 @@ Table spans_table(const PagedLayout& layout, const sparse::FsaView& view, const 
          << " rows of a pack of at most " << plan.rows;
   if (span.rows > 0)
     height << ", --span-rows)";
-  else if (plan.tall_over_narrow > 0)
+  else
     height << ": automatic, the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's, 64 at most "
            << sparse::kTallPackBytes << ")";
-  else
-    height << ": automatic, a group of more than 32 rows)";
   Table t = key_values("FSA spans (host plan)", {
       {"SMs", std::to_string(sms) + " (" + sms_source + ")"},
       {"longest span (blocks)", std::to_string(plan.cap) + (span.blocks > 0 ? " (--span-blocks)" : " (about 2 spans per SM)")},
