@@ -15,9 +15,11 @@
 //    needs no more row tiles (of the height sparse::plan_fsa_spans() chose, 32 or 64 rows by the
 //    two cuts' byte models, or SpanOptions::rows) than it did (so no block is read more often
 //    than its own rows need), and while its last block is whole (a request's short last block
-//    ends a span, so that block i of a span is tokens [i l', (i + 1) l')). One pack per (span, row tile of the union): it streams
-//    the span's blocks once through the online softmax, each request's g rows masked to the
-//    blocks it chose (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and
+//    ends a span, so that block i of a span is tokens [i l', (i + 1) l')). One pack per row tile
+//    of the span's requests (sparse::fsa_packs(): the requests ordered by the blocks they chose,
+//    so that a pack's requests chose alike): it streams the span's blocks that its requests chose
+//    once through the online softmax, each request's g rows masked to its own blocks
+//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and
 //    writes one partial per (request, span); merge.cuh's kernel merges each request's partials.
 //    Per block (a span of one) this is FSA's original order: every block read once per row tile,
 //    but one CTA, one Q gather and one partial per (row, block), which made it latency-bound;
@@ -161,28 +163,14 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
     std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
-    for (const sparse::FsaSpan& span : plan.spans) {
-      std::vector<int32_t> pages;
-      int64_t tokens = 0;
-      for (size_t id : span.blocks) {
-        pages.insert(pages.end(), view.blocks[id].pages.begin(), view.blocks[id].pages.end());
-        tokens += view.blocks[id].tokens;
+    for (const sparse::FsaSpan& span : plan.spans)
+      for (const sparse::FsaPack& pack : sparse::fsa_packs(view, span, plan.per_tile)) {
+        std::vector<int32_t> pages, pack_slots;
+        for (size_t id : pack.blocks) pages.insert(pages.end(), view.blocks[id].pages.begin(), view.blocks[id].pages.end());
+        for (int32_t r : pack.requests)
+          pack_slots.push_back(offsets[static_cast<size_t>(r)] + written[static_cast<size_t>(r) * hkv + span.kv_head]++);
+        packs.add(pack.requests, pack_slots, pages, pack.tokens, span.kv_head, g, pack.masks);
       }
-      std::vector<int32_t> requests, pack_slots;
-      std::vector<uint32_t> masks;
-      for (auto it = span.masks.begin(); it != span.masks.end();) {
-        const int32_t r = it->first;
-        requests.push_back(r);
-        pack_slots.push_back(offsets[static_cast<size_t>(r)] + written[static_cast<size_t>(r) * hkv + span.kv_head]++);
-        masks.push_back(it->second);
-        if (++it == span.masks.end() || requests.size() == plan.per_tile) {
-          packs.add(requests, pack_slots, pages, tokens, span.kv_head, g, masks);
-          requests.clear();
-          pack_slots.clear();
-          masks.clear();
-        }
-      }
-    }
     // The spans' byte model (fsa.hpp's span_plan_cost(): what the packs just built read and write)
     const sparse::SpanPlanCost& cost = plan.cost;
     std::ostringstream line;

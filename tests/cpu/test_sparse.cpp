@@ -424,9 +424,44 @@ TEST_CASE("FSA's spans: every choice in exactly one span, the cap and the pack r
         const int64_t first = static_cast<int64_t>(view.blocks[span.blocks[0]].rows.size());
         const int64_t p = (n + static_cast<int64_t>(per_tile) - 1) / static_cast<int64_t>(per_tile);
         CHECK(p == (first + static_cast<int64_t>(per_tile) - 1) / static_cast<int64_t>(per_tile));
+        // fsa_packs(): every request of the span in one pack of at most per_tile, with the same
+        // chosen blocks; a pack reads exactly the blocks its requests chose, in span order
+        const std::vector<FsaPack> span_packs = fsa_packs(view, span, per_tile);
+        CHECK(static_cast<int64_t>(span_packs.size()) == p);
+        std::map<int32_t, std::set<size_t>> from_packs, from_span;
+        for (const auto& [request, mask] : span.masks)
+          for (size_t i = 0; i < span.blocks.size(); ++i)
+            if (mask >> i & 1u) from_span[request].insert(span.blocks[i]);
+        int64_t pack_tokens = 0;
+        for (const FsaPack& pack : span_packs) {
+          CHECK(!pack.requests.empty());
+          CHECK(pack.requests.size() <= per_tile);
+          CHECK(pack.masks.size() == pack.requests.size());
+          std::set<size_t> read;
+          for (size_t i = 0; i < pack.requests.size(); ++i) {
+            CHECK(from_packs.count(pack.requests[i]) == 0);
+            std::set<size_t>& mine = from_packs[pack.requests[i]];
+            for (size_t b = 0; b < pack.blocks.size(); ++b)
+              if (pack.masks[i] >> b & 1u) mine.insert(pack.blocks[b]);
+            CHECK((pack.masks[i] >> pack.blocks.size()) == 0u);
+            read.insert(mine.begin(), mine.end());
+          }
+          CHECK(read == std::set<size_t>(pack.blocks.begin(), pack.blocks.end()));  // nothing unchosen read
+          int64_t t = 0;
+          size_t at = 0;  // pack.blocks follow the span's order
+          for (size_t id : pack.blocks) {
+            t += view.blocks[id].tokens;
+            while (at < span.blocks.size() && span.blocks[at] != id) ++at;
+            CHECK(at < span.blocks.size());
+          }
+          CHECK(pack.tokens == t);
+          pack_tokens += t;
+        }
+        CHECK(from_packs == from_span);
         packs += p;
         entries += n;
-        kv += p * tokens * traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes());
+        kv += pack_tokens * traffic::kv_bytes_per_token(1, s.head_dim, s.kv_element_bytes());
+        CHECK(pack_tokens <= p * tokens);
       }
       CHECK(covered == chosen);
       CHECK(static_cast<int64_t>(covered.size()) == view.total_rows());

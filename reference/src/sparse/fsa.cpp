@@ -137,20 +137,49 @@ std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size
 }
 // [fsa-spans]
 
+// [fsa-packs]
+std::vector<FsaPack> fsa_packs(const FsaView& view, const FsaSpan& span, size_t per_tile) {
+  std::vector<std::pair<uint32_t, int32_t>> order;  // (mask, request): requests of one mask together
+  for (const auto& [request, mask] : span.masks) order.emplace_back(mask, request);
+  std::sort(order.begin(), order.end());
+  std::vector<FsaPack> packs;
+  for (size_t first = 0; first < order.size(); first += per_tile) {
+    const size_t last = std::min(order.size(), first + per_tile);
+    uint32_t chosen = 0;  // the span's blocks this pack's requests chose
+    for (size_t i = first; i < last; ++i) chosen |= order[i].first;
+    FsaPack pack;
+    std::vector<int> renumber(span.blocks.size(), -1);
+    for (size_t b = 0; b < span.blocks.size(); ++b)
+      if (chosen >> b & 1u) {
+        renumber[b] = static_cast<int>(pack.blocks.size());
+        pack.blocks.push_back(span.blocks[b]);
+        pack.tokens += view.blocks[span.blocks[b]].tokens;
+      }
+    for (size_t i = first; i < last; ++i) {
+      uint32_t mask = 0;
+      for (size_t b = 0; b < span.blocks.size(); ++b)
+        if (order[i].first >> b & 1u) mask |= uint32_t{1} << renumber[b];
+      pack.requests.push_back(order[i].second);
+      pack.masks.push_back(mask);
+    }
+    packs.push_back(std::move(pack));
+  }
+  return packs;
+}
+// [fsa-packs]
+
 SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
                             size_t per_tile, int partial_o_elem_bytes) {
   const Shape& s = layout.shape;
   SpanPlanCost c;
   c.spans = static_cast<int64_t>(spans.size());
   for (const FsaSpan& span : spans) {
-    int64_t tokens = 0;
-    for (size_t id : span.blocks) tokens += view.blocks[id].tokens;
-    const int64_t entries = static_cast<int64_t>(span.masks.size());
-    const int64_t packs = (entries + static_cast<int64_t>(per_tile) - 1) / static_cast<int64_t>(per_tile);
-    c.packs += packs;
-    c.entries += entries;
+    for (const FsaPack& pack : fsa_packs(view, span, per_tile)) {
+      c.packs += 1;
+      c.kv_bytes += pack.tokens * kv_bytes_per_head_token(s);
+    }
+    c.entries += static_cast<int64_t>(span.masks.size());
     c.longest = std::max<int64_t>(c.longest, static_cast<int64_t>(span.blocks.size()));
-    c.kv_bytes += packs * tokens * kv_bytes_per_head_token(s);
   }
   c.q_bytes = c.entries * traffic::query_bytes(s.group(), s.head_dim);
   c.partial_bytes = traffic::partials_round_trip_bytes(s.group(), s.head_dim, c.entries, partial_o_elem_bytes);

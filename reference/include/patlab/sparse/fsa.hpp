@@ -125,16 +125,31 @@ int span_cap(size_t physical_blocks, int sm_count);
 /// before the block joined (so no block is read more often than its own requests need).
 std::vector<FsaSpan> fsa_spans(const FsaView& view, int sel_block, int cap, size_t per_tile);
 
-/// What FSA's spans read and write on the GPU: one pack per (span, `per_tile` of its requests),
-/// each streaming the whole span; q per pack entry; a partial per (request, span) written and
-/// read back (`partial_o_elem_bytes` per element of o: traffic::partial_out_elem_bytes()). The
-/// output is not counted.
+/// One pack of a span: up to `per_tile` of its requests, and the span's blocks that at least one
+/// of them chose (the pack reads only these).
+struct FsaPack {
+  std::vector<int32_t> requests;  ///< its requests
+  std::vector<uint32_t> masks;    ///< per request, its chosen blocks as bits of `blocks` (bit i: blocks[i])
+  std::vector<size_t> blocks;     ///< the blocks it reads: indices into FsaView::blocks, in span order
+  int64_t tokens = 0;             ///< tokens of `blocks`
+};
+
+/// The packs of `span` with `per_tile` requests a pack: its requests ordered by their masks (then
+/// by index), so that requests that chose the same blocks share a pack, cut into packs of
+/// `per_tile`; each pack keeps only the blocks its requests chose, and its masks are renumbered
+/// to them. The number of packs is the span's requests over `per_tile`, rounded up.
+std::vector<FsaPack> fsa_packs(const FsaView& view, const FsaSpan& span, size_t per_tile);
+
+/// What FSA's spans read and write on the GPU: the packs of fsa_packs(), each streaming the
+/// blocks its requests chose; q per pack entry; a partial per (request, span) written and read
+/// back (`partial_o_elem_bytes` per element of o: traffic::partial_out_elem_bytes()). The output
+/// is not counted.
 struct SpanPlanCost {
   int64_t spans = 0;          ///< spans
   int64_t packs = 0;          ///< packs (CTAs): spans times the packs of their requests
   int64_t entries = 0;        ///< (request, span) pairs: the partials written
   int64_t longest = 0;        ///< blocks of the longest span
-  int64_t kv_bytes = 0;       ///< K and V as the packs read them (a span once per pack)
+  int64_t kv_bytes = 0;       ///< K and V as the packs read them (each its requests' blocks of the span)
   int64_t q_bytes = 0;        ///< q of the group per pack entry
   int64_t partial_bytes = 0;  ///< partials written and read back
   /// Every byte of the model.
