@@ -160,17 +160,26 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
         empty.push_back(kvh);
       }
 
+  // The length each pack is launched by, longest first: its own, or for FSA its span's longest
+  // pack's, so that a span's packs launch next to each other and the blocks they share are read
+  // from DRAM once and from L2 by the others.
+  std::vector<int64_t> launch_len;
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
     std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
-    for (const sparse::FsaSpan& span : plan.spans)
-      for (const sparse::FsaPack& pack : sparse::fsa_packs(view, span, plan.per_tile)) {
+    for (const sparse::FsaSpan& span : plan.spans) {
+      const std::vector<sparse::FsaPack> span_packs = sparse::fsa_packs(view, span, plan.per_tile);
+      int64_t longest = 0;
+      for (const sparse::FsaPack& pack : span_packs) {
         std::vector<int32_t> pages, pack_slots;
         for (size_t id : pack.blocks) pages.insert(pages.end(), view.blocks[id].pages.begin(), view.blocks[id].pages.end());
         for (int32_t r : pack.requests)
           pack_slots.push_back(offsets[static_cast<size_t>(r)] + written[static_cast<size_t>(r) * hkv + span.kv_head]++);
         packs.add(pack.requests, pack_slots, pages, pack.tokens, span.kv_head, g, pack.masks);
+        longest = std::max(longest, pack.tokens);
       }
+      launch_len.insert(launch_len.end(), span_packs.size(), longest);
+    }
     // The spans' byte model (fsa.hpp's span_plan_cost(): what the packs just built read and write)
     const sparse::SpanPlanCost& cost = plan.cost;
     std::ostringstream line;
@@ -206,16 +215,18 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
       }
     }
     // [nsa-packs]
+    launch_len.assign(packs.kv_len.begin(), packs.kv_len.end());
   }
 
-  // One launch per tile shape, each listing its packs longest first.
+  // One launch per tile shape, each listing its packs longest first (by launch_len; stable, so a
+  // span's packs stay together).
   std::vector<int32_t> bucket;
   for (int m : {16, 32, kSparseMaxTileRows}) {
     std::vector<int32_t> ids;
     for (int i = 0; i < packs.count(); ++i)
       if (tile_rows(packs.rows[i]) == m) ids.push_back(i);
     if (ids.empty()) continue;
-    std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return packs.kv_len[a] > packs.kv_len[b]; });
+    std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return launch_len[a] > launch_len[b]; });
     const TileShape tile = fit_tile({m, kSparseKvTile}, s.head_dim, s.kv_element_bytes());
     // FSA's spans: the ring SpanOptions::stages asks for, else the plain ring's kKvStages
     const int stages = order != gpu::SparseOrder::fsa ? 0 : span_shape.stages > 0 ? span_shape.stages : kKvStages;
