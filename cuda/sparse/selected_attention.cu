@@ -190,7 +190,8 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
          << ", partials " << static_cast<double>(cost.partial_bytes) / 1e6 << "), packs of at most " << plan.rows
          << " rows";
     if (plan.tall_over_narrow > 0)
-      line << " (automatic: the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's)";
+      line << " (automatic: the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's in "
+           << plan.tall_packs << " CTAs)";
     line << "; " << packs.count() << " CTAs: ";
     notes_ = line.str();
     // [fsa-packs]

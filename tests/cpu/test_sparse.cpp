@@ -356,10 +356,13 @@ TEST_CASE("FSA view: every (request, KV head, block) choice exactly once, on the
   CHECK(distinct.size() == view.blocks.size());
 }
 
-TEST_CASE("FSA's span packs: the 64-row cut where its span model is at most kTallPackBytes of the 32-row cut's") {
+TEST_CASE("FSA's span packs: the 64-row cut where it reads at most kTallPackBytes of the 32-row cut and fills the SMs") {
   // 4 requests at group 4 fit one 32-row pack: both cuts read the same, so 32 rows. 256 requests
   // over a 2048-token prefix, 12 blocks each: a prefix block chosen by many fills more 32-row
-  // packs than 64-row ones, and the 64-row cut reads about 0.73x the bytes: 64 rows.
+  // packs than 64-row ones, and the 64-row cut reads about 0.75x the bytes: 64 rows, on a GPU
+  // small enough that its packs number kTallMinCtasPerSm per SM, else 32. The span cap is fixed
+  // (kMaxSpanBlocks), so that the SM count changes only the fill rule.
+  const int half = traffic::partial_out_elem_bytes(true);
   for (const char* tree : {"1,4_300,100", "1,256_2048,16"}) {
     CAPTURE(tree);
     const bool many = std::string(tree) == "1,256_2048,16";
@@ -367,23 +370,31 @@ TEST_CASE("FSA's span packs: the 64-row cut where its span model is at most kTal
     if (many) o.top_n = 12;
     const Workload w = make_workload(parse_tree_spec(tree), shape_of(8, 2, 64, 16, DType::fp16), kSeed, true);
     const FsaView view = fsa_view(w.layout, select_blocks(w, o), o);
-    const int half = traffic::partial_out_elem_bytes(true);
-    const FsaSpanPlan narrow = plan_fsa_spans(w.layout, view, o.sel_block, 0, kSpanNarrowRows, 132, half);
-    const FsaSpanPlan tall = plan_fsa_spans(w.layout, view, o.sel_block, 0, kSpanTallRows, 132, half);
-    const FsaSpanPlan automatic = plan_fsa_spans(w.layout, view, o.sel_block, 0, 0, 132, half);
+    auto plan = [&](int rows, int sms) { return plan_fsa_spans(w.layout, view, o.sel_block, kMaxSpanBlocks, rows, sms, half); };
+    const FsaSpanPlan narrow = plan(kSpanNarrowRows, 1);
+    const FsaSpanPlan tall = plan(kSpanTallRows, 1);
     CHECK(narrow.per_tile == 8);
     CHECK(tall.per_tile == 16);
     CHECK(narrow.tall_over_narrow == 0.0);  // a given height records no ratio
+    CHECK(narrow.tall_packs == 0);
     const double ratio =
         static_cast<double>(tall.cost.total_bytes()) / static_cast<double>(narrow.cost.total_bytes());
-    CHECK(automatic.tall_over_narrow == ratio);
     CHECK((ratio <= kTallPackBytes) == many);
-    const FsaSpanPlan& expected = many ? tall : narrow;
-    CHECK(automatic.rows == expected.rows);
-    CHECK(automatic.per_tile == expected.per_tile);
-    CHECK(automatic.spans.size() == expected.spans.size());
-    CHECK(automatic.cost.total_bytes() == expected.cost.total_bytes());
-    CHECK(automatic.cost.packs == expected.cost.packs);
+    // the most SMs on which the tall cut still has kTallMinCtasPerSm CTAs per SM, and one more
+    const int fill = std::max(1, static_cast<int>(tall.cost.packs / kTallMinCtasPerSm));
+    CAPTURE(ratio, tall.cost.packs, fill);
+    for (int sms : {fill, fill + 1}) {
+      CAPTURE(sms);
+      const FsaSpanPlan automatic = plan(0, sms);
+      CHECK(automatic.tall_over_narrow == ratio);
+      CHECK(automatic.tall_packs == tall.cost.packs);
+      const FsaSpanPlan& expected = many && sms == fill ? tall : narrow;
+      CHECK(automatic.rows == expected.rows);
+      CHECK(automatic.per_tile == expected.per_tile);
+      CHECK(automatic.spans.size() == expected.spans.size());
+      CHECK(automatic.cost.total_bytes() == expected.cost.total_bytes());
+      CHECK(automatic.cost.packs == expected.cost.packs);
+    }
   }
 }
 

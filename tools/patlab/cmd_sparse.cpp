@@ -194,8 +194,9 @@ Table spans_table(const PagedLayout& layout, const sparse::FsaView& view, const 
   if (span.rows > 0)
     height << ", --span-rows)";
   else
-    height << ": automatic, the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's, 64 at most "
-           << sparse::kTallPackBytes << ")";
+    height << ": automatic, the 64-row cut's span model " << plan.tall_over_narrow << "x the 32-row cut's in "
+           << plan.tall_packs << " CTAs; 64 where at most " << sparse::kTallPackBytes << "x and at least "
+           << sparse::kTallMinCtasPerSm << " CTAs per SM)";
   Table t = key_values("FSA spans (host plan)", {
       {"SMs", std::to_string(sms) + " (" + sms_source + ")"},
       {"longest span (blocks)", std::to_string(plan.cap) + (span.blocks > 0 ? " (--span-blocks)" : " (about 2 spans per SM)")},
@@ -478,7 +479,8 @@ void add_sparse(CLI::App& app, Action& action) {
                   "GPU, FSA's order: the most tile rows of a span's pack, 16, 32 or 64 (a span whose requests "
                   "need more rows is streamed by several packs); 0: automatic (the spans cut for both 32 and 64, "
                   "and 64 taken where its byte model is at most " + tall_bytes.str() +
-                      "x the 32-row cut's; table 'FSA spans (host plan)' shows the ratio)")
+                      "x the 32-row cut's and it has at least " + std::to_string(sparse::kTallMinCtasPerSm) +
+                      " CTAs per SM; table 'FSA spans (host plan)' shows both)")
       ->capture_default_str();
   cmd->add_option("--span-stages", o->span.stages,
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "

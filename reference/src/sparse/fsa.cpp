@@ -204,8 +204,10 @@ FsaSpanPlan plan_fsa_spans(const PagedLayout& layout, const FsaView& view, int s
   FsaSpanPlan tall = plan(kSpanTallRows);
   const double ratio = static_cast<double>(tall.cost.total_bytes()) /
                        static_cast<double>(std::max<int64_t>(1, narrow.cost.total_bytes()));
-  FsaSpanPlan& chosen = ratio <= kTallPackBytes ? tall : narrow;
+  const bool fills = tall.cost.packs >= static_cast<int64_t>(kTallMinCtasPerSm) * sm_count;
+  FsaSpanPlan& chosen = ratio <= kTallPackBytes && fills ? tall : narrow;
   chosen.tall_over_narrow = ratio;
+  chosen.tall_packs = tall.cost.packs;
   return std::move(chosen);
 }
 // [plan-fsa-spans]

@@ -30,14 +30,21 @@ inline constexpr int kSpanNarrowRows = 32;
 inline constexpr int kSpanTallRows = 64;
 /// By default (`patlab sparse --span-rows 0`) FSA's spans are cut for both pack heights and the
 /// tall packs are taken when their span model reads at most this fraction of the narrow packs'
-/// bytes. A span CTA is limited by its own instruction issue more than by its bytes: a span whose
-/// requests fill two narrow packs is read twice (partly from L2), while one tall pack computes
-/// four warp rows per tile. Measured (graph replay, the span model's ratio tall / narrow -> FSA's
-/// time tall / narrow): 0.88-0.97 -> 1.13-1.19 (H200, 16-64 requests at group 4,
-/// docs/results/2026-12-03-h200-span-ring), 0.79 -> 1.00, 0.76 -> 0.975, 0.70 -> 0.94 and
-/// 0.68 -> 0.94 (H100, 128-256 requests at groups 2-8, docs/results/2026-12-07-fsa-span-rows):
-/// even at about 0.79.
-inline constexpr double kTallPackBytes = 0.78;
+/// bytes (and they fill the GPU: kTallMinCtasPerSm). A span CTA is limited by its own instruction
+/// issue more than by its bytes: a span whose requests fill two narrow packs is read twice (partly
+/// from L2), while one tall pack computes four warp rows per tile. Measured with the packs of
+/// fsa_packs() (graph replay, the span model's ratio tall / narrow -> FSA's time tall / narrow,
+/// H100, 128-256 requests at groups 1-8, docs/results/2026-12-07-fsa-compact-packs run o1):
+/// 0.816 -> 0.933, 0.847 -> 0.961, 0.892 -> 0.984, 0.912 -> 1.002, 0.96 -> 1.013: even at about
+/// 0.91; 0.87 keeps a margin below it.
+inline constexpr double kTallPackBytes = 0.87;
+/// The tall packs are taken only where they number at least this many per SM: they halve the
+/// CTAs, and where the CTAs are few a halved count leaves SMs idle at the end. Measured before
+/// fsa_packs() (every pack streamed its span): 16-64 requests at group 4, span models 0.88-0.97
+/// apart, tall packs 1.13-1.19x the time (H200, docs/results/2026-12-03-h200-span-ring); 16
+/// requests at group 8, 0.80 apart, 1.15x (H100, docs/results/2026-12-07-fsa-auto-rows); those
+/// tall cuts had 1.8-3.0 CTAs per SM of 132, the measured wins of run o1 7.4 or more.
+inline constexpr int kTallMinCtasPerSm = 4;
 // [span-pack-rows]
 
 /// Requests one FSA span pack of at most `rows` tile rows holds at group `group`: at least one.
@@ -172,11 +179,14 @@ struct FsaSpanPlan {
   /// Automatic height only: the tall plan's span model bytes over the narrow plan's (0 where the
   /// height was given).
   double tall_over_narrow = 0.0;
+  /// Automatic height only: the tall plan's packs (CTAs; 0 where the height was given).
+  int64_t tall_packs = 0;
 };
 
 /// Cuts `view`'s spans (of `layout`) with at most `max_blocks` blocks a span (0: span_cap() on
 /// `sm_count` SMs) and packs of at most `max_rows` tile rows (0: automatic, kSpanTallRows where the
-/// tall plan's span model is at most kTallPackBytes of the narrow plan's, else kSpanNarrowRows),
+/// tall plan's span model is at most kTallPackBytes of the narrow plan's and its packs number at
+/// least kTallMinCtasPerSm per SM, else kSpanNarrowRows),
 /// its partials' o of `partial_o_elem_bytes` a value.
 FsaSpanPlan plan_fsa_spans(const PagedLayout& layout, const FsaView& view, int sel_block, int max_blocks, int max_rows,
                            int sm_count, int partial_o_elem_bytes);
