@@ -16,10 +16,10 @@
 //    two cuts' byte models, or SpanOptions::rows) than it did (so no block is read more often
 //    than its own rows need), and while its last block is whole (a request's short last block
 //    ends a span, so that block i of a span is tokens [i l', (i + 1) l')). One pack per row tile
-//    of the span's requests (sparse::fsa_packs(): the requests ordered by the blocks they chose,
-//    so that a pack's requests chose alike): it streams the span's blocks that its requests chose
-//    once through the online softmax, each request's g rows masked to its own blocks
-//    (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and
+//    of the span's requests (sparse::fsa_packs(), kept in the plan: the requests ordered by the
+//    blocks they chose, so that a pack's requests chose alike): it streams the span's blocks that
+//    its requests chose once through the online softmax, each request's g rows masked to its own
+//    blocks (PackKernelArgs::entry_mask, in the masked instances of span_tile.cu), and
 //    writes one partial per (request, span); merge.cuh's kernel merges each request's partials.
 //    Per block (a span of one) this is FSA's original order: every block read once per row tile,
 //    but one CTA, one Q gather and one partial per (row, block), which made it latency-bound;
@@ -167,8 +167,9 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
   if (order == gpu::SparseOrder::fsa) {
     // [fsa-packs]
     std::vector<int32_t> written(writes.size(), 0);  // partials each (request, KV head) has so far
-    for (const sparse::FsaSpan& span : plan.spans) {
-      const std::vector<sparse::FsaPack> span_packs = sparse::fsa_packs(view, span, plan.per_tile);
+    for (size_t i = 0; i < plan.spans.size(); ++i) {
+      const sparse::FsaSpan& span = plan.spans[i];
+      const std::vector<sparse::FsaPack>& span_packs = plan.packs[i];  // the packs the plan costed
       int64_t longest = 0;
       for (const sparse::FsaPack& pack : span_packs) {
         std::vector<int32_t> pages, pack_slots;
@@ -180,7 +181,7 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
       }
       launch_len.insert(launch_len.end(), span_packs.size(), longest);
     }
-    // The spans' byte model (fsa.hpp's span_plan_cost(): what the packs just built read and write)
+    // The spans' byte model (fsa.hpp's span_plan_cost(): what these packs read and write)
     const sparse::SpanPlanCost& cost = plan.cost;
     std::ostringstream line;
     line << std::setprecision(3) << cost.spans << " spans of " << view.blocks.size() << " physical blocks (mean "

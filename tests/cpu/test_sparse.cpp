@@ -501,6 +501,21 @@ TEST_CASE("FSA's spans: every choice in exactly one span, the cap and the pack r
   CHECK(automatic.cap == span_cap(view.blocks.size(), 132));
   CHECK(automatic.per_tile == static_cast<size_t>(span_pack_requests(s.group(), automatic.rows)));
   CHECK(automatic.spans.size() == fsa_spans(view, o.sel_block, automatic.cap, automatic.per_tile).size());
+  // the plan keeps the packs it costed: fsa_packs() of each span
+  REQUIRE(automatic.packs.size() == automatic.spans.size());
+  int64_t planned_packs = 0;
+  for (size_t i = 0; i < automatic.spans.size(); ++i) {
+    const std::vector<FsaPack> again = fsa_packs(view, automatic.spans[i], automatic.per_tile);
+    REQUIRE(automatic.packs[i].size() == again.size());
+    for (size_t k = 0; k < again.size(); ++k) {
+      CHECK(automatic.packs[i][k].requests == again[k].requests);
+      CHECK(automatic.packs[i][k].masks == again[k].masks);
+      CHECK(automatic.packs[i][k].blocks == again[k].blocks);
+      CHECK(automatic.packs[i][k].tokens == again[k].tokens);
+    }
+    planned_packs += static_cast<int64_t>(again.size());
+  }
+  CHECK(planned_packs == automatic.cost.packs);
   const FsaSpanPlan fixed = plan_fsa_spans(w.layout, view, o.sel_block, 2, 16, 132, 2);
   CHECK(fixed.cap == 2);
   CHECK(fixed.per_tile == 4);

@@ -168,22 +168,40 @@ std::vector<FsaPack> fsa_packs(const FsaView& view, const FsaSpan& span, size_t 
 }
 // [fsa-packs]
 
-SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
-                            size_t per_tile, int partial_o_elem_bytes) {
+namespace {
+
+/// fsa_packs() of each of `spans`.
+std::vector<std::vector<FsaPack>> packs_of(const FsaView& view, const std::vector<FsaSpan>& spans, size_t per_tile) {
+  std::vector<std::vector<FsaPack>> packs;
+  packs.reserve(spans.size());
+  for (const FsaSpan& span : spans) packs.push_back(fsa_packs(view, span, per_tile));
+  return packs;
+}
+
+/// span_plan_cost() of `spans` whose packs are `packs` (packs[i]: of spans[i]).
+SpanPlanCost packs_cost(const PagedLayout& layout, const std::vector<FsaSpan>& spans,
+                        const std::vector<std::vector<FsaPack>>& packs, int partial_o_elem_bytes) {
   const Shape& s = layout.shape;
   SpanPlanCost c;
   c.spans = static_cast<int64_t>(spans.size());
-  for (const FsaSpan& span : spans) {
-    for (const FsaPack& pack : fsa_packs(view, span, per_tile)) {
+  for (size_t i = 0; i < spans.size(); ++i) {
+    for (const FsaPack& pack : packs[i]) {
       c.packs += 1;
       c.kv_bytes += pack.tokens * kv_bytes_per_head_token(s);
     }
-    c.entries += static_cast<int64_t>(span.masks.size());
-    c.longest = std::max<int64_t>(c.longest, static_cast<int64_t>(span.blocks.size()));
+    c.entries += static_cast<int64_t>(spans[i].masks.size());
+    c.longest = std::max<int64_t>(c.longest, static_cast<int64_t>(spans[i].blocks.size()));
   }
   c.q_bytes = c.entries * traffic::query_bytes(s.group(), s.head_dim);
   c.partial_bytes = traffic::partials_round_trip_bytes(s.group(), s.head_dim, c.entries, partial_o_elem_bytes);
   return c;
+}
+
+}  // namespace
+
+SpanPlanCost span_plan_cost(const PagedLayout& layout, const FsaView& view, const std::vector<FsaSpan>& spans,
+                            size_t per_tile, int partial_o_elem_bytes) {
+  return packs_cost(layout, spans, packs_of(view, spans, per_tile), partial_o_elem_bytes);
 }
 
 // [plan-fsa-spans]
@@ -196,7 +214,8 @@ FsaSpanPlan plan_fsa_spans(const PagedLayout& layout, const FsaView& view, int s
     p.rows = rows;
     p.per_tile = static_cast<size_t>(span_pack_requests(group, rows));
     p.spans = fsa_spans(view, sel_block, p.cap, p.per_tile);
-    p.cost = span_plan_cost(layout, view, p.spans, p.per_tile, partial_o_elem_bytes);
+    p.packs = packs_of(view, p.spans, p.per_tile);
+    p.cost = packs_cost(layout, p.spans, p.packs, partial_o_elem_bytes);
     return p;
   };
   if (max_rows > 0) return plan(max_rows);

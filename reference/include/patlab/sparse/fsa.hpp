@@ -175,7 +175,10 @@ struct FsaSpanPlan {
   int rows = 0;                ///< the most tile rows of a pack (kSpanNarrowRows or kSpanTallRows, or the option's)
   size_t per_tile = 0;         ///< requests one pack holds (span_pack_requests())
   std::vector<FsaSpan> spans;  ///< fsa_spans() with them
-  SpanPlanCost cost;           ///< span_plan_cost() of `spans`
+  /// fsa_packs() of each span (packs[i]: of spans[i]): the packs `cost` counts, which the GPU
+  /// branch launches
+  std::vector<std::vector<FsaPack>> packs;
+  SpanPlanCost cost;  ///< span_plan_cost() of `spans`
   /// Automatic height only: the tall plan's span model bytes over the narrow plan's (0 where the
   /// height was given).
   double tall_over_narrow = 0.0;
