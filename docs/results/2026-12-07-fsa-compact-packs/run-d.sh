@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The default of cf322f52 (README.md, run d1), one call on any H100 or H200 (an H200 is what
+# The default of cf322f52 as landed in bd78004f (README.md, run d1), one call on any H100 or H200 (an H200 is what
 # issue 17 names):
-#  1. test_sparse_gpu of commit cf322f52 (build-ab/test_sparse_gpu-d.xz) into RUN/test-test_sparse_gpu-d.log;
-#  2. per step below, `patlab sparse W --method fsa --format json` with commit cf322f52
+#  1. test_sparse_gpu of commit bd78004f (build-ab/test_sparse_gpu-d.xz) into RUN/test-test_sparse_gpu-d.log;
+#  2. per step below, `patlab sparse W --method fsa --format json` with commit bd78004f
 #     (build-ab/patlab-d.xz), automatic pack height, into RUN/new/r1-N-1.jsonl while time is left;
 #  3. compute-sanitizer memcheck on two small FSA cases while time is left (RUN/sanitize.log).
 # Writes OUT/RUN.tar.gz (RUN/; default d1).
