@@ -30,12 +30,6 @@ for step in "${steps[@]}"; do
   out=$base/old bench_each "$step" "r1-$n" 40 90 /tmp/ab/patlab-d sparse --method fsa --quiet --format json
 done
 out=$base
-for wl in "--tree 1,4_300,100 --heads 8/2 --head-dim 64 --clamp" "--tree 1,40_2048,64 --heads 32/8 --top-n 8"; do
-  if (( $(left) < 30 )); then echo "stopped for time before memcheck $wl"; break; fi
-  # shellcheck disable=SC2086  # a workload is several words, on purpose
-  timeout "$(cap 60)" compute-sanitizer --tool memcheck --error-exitcode 9 /tmp/ab/patlab-s sparse $wl \
-    --method fsa --repeats 20 --warmup 0 --quiet --format json > /dev/null 2>> "$out/sanitize.log"
-  echo "memcheck exit $? at $SECONDS s: $wl" | tee -a "$out/sanitize.log"
-done
+sparse_memcheck patlab-s
 tests_while 40 test_sparse_gpu-d
 exit 0
