@@ -180,7 +180,7 @@ __device__ __forceinline__ void item_body(const PackKernelArgs& args, const Grou
   constexpr bool kFp8Registers = packinfer::group_fp8_in_registers(D, M, static_cast<int>(sizeof(KV)));
   pack_pipeline<T, KV, D, M, N, kThreads, kGroupStages<KV, D, MC>, kFp8Registers>(
       sm.q, sm.k, sm.v, sm.k16, sm.v16, load, 0, args.kv_len[item], active, q_row, col0, scale, lane, tid, row_state, o,
-      [](int) {}, [](auto&, int) {}, [](int) { return true; });
+      [](int) {}, [](auto&, int) {});
   cp_async_wait<0>();
   if (merge_warp_columns<KV, D, M, N, Layout>(sm.k, active, q_row, col_warp, lane, row_state, o))
     write_rows<T, D, kFp8Registers>(args, first, rows, q_row, kv_head, lane, row_state, o);

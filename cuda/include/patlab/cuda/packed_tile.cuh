@@ -14,8 +14,7 @@
 ///  4. qk_tile: S = Q K^T on tensor cores (mma.sync m16n8k16, fp32 accumulate);
 ///  4b. mask_entries (the masked instances only, kSpanStages > 0: sparse FSA spans): scores of
 ///     tokens in selection blocks that the row's query did not choose become -inf (the rows'
-///     block masks read once per CTA by load_entry_masks); a warp skips steps 4-6 of a tile that
-///     none of its rows chose (warp_tile_chosen); mask_tails (the tails instances only,
+///     block masks read once per CTA by load_entry_masks); mask_tails (the tails instances only,
 ///     kTails: stages 7-8's leaf tails): scores past the pack's own range outside the row's own
 ///     tail become -inf (load_entry_tails); the plain instances of stages 4-8 compile without either;
 ///  5. softmax_update: masks tokens past the range and updates the online-softmax state (log2
@@ -456,26 +455,6 @@ __device__ __forceinline__ void mask_entries(const uint32_t (&mask)[2], float (&
       if (bit >= 32 || !((mask[e / 2] >> bit) & 1u)) s[nt][e] = -INFINITY;
   }
 }
-
-/// Step 4b, once per CTA: the blocks chosen by any row of this warp (the OR of every lane's two
-/// masks from load_entry_masks()). Call from all 32 lanes.
-__device__ __forceinline__ uint32_t warp_entry_blocks(const uint32_t (&mask)[2]) {
-  return __reduce_or_sync(0xffffffffu, mask[0] | mask[1]);
-}
-
-/// Step 4b, per tile: whether any block among tokens [token0, token0 + col_tokens) of the range is
-/// in `blocks` (warp_entry_blocks(); `block_tokens` as for mask_entries()). Where none is, every
-/// score of the warp's slice would be masked to -inf, a softmax step that changes nothing: the warp
-/// skips the tile's math (pack_pipeline's `wants_tile`), bit for bit the same state. In FSA's
-/// spans at group 4 about half the warps' tiles are skipped so (tutorial chapter 22).
-__device__ __forceinline__ bool warp_tile_chosen(uint32_t blocks, int token0, int col_tokens, int block_tokens) {
-  const unsigned step = static_cast<unsigned>(block_tokens);
-  const unsigned lo = static_cast<unsigned>(token0) / step;
-  const unsigned hi = static_cast<unsigned>(token0 + col_tokens - 1) / step;
-  if (lo >= 32) return false;  // blocks past the 32 a mask holds are never chosen
-  const uint32_t upto = hi >= 31 ? 0xffffffffu : (2u << hi) - 1u;  // bits 0 .. hi
-  return (blocks & upto & ~((1u << lo) - 1u)) != 0;
-}
 // [pack-mask]
 
 // [pack-tails]
@@ -812,8 +791,7 @@ inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int
 /// into buffer (stage0 + tiles) % kStages (stage 10's next work item; the pack kernel issues
 /// nothing). `mask_scores(s, token0)` sees each tile's scores before the softmax (token0: the range
 /// token of s[0]; sparse FSA's spans mask there, everyone else does nothing). `active` is false for
-/// a warp with no rows to compute; `wants_tile(token0)` false skips steps 4-6 of one tile for this
-/// warp (FSA's spans: no row of the warp chose a block of its slice; everyone else: always true).
+/// a warp with no rows to compute.
 /// Call from every thread of the CTA (kThreads; warps past the tile's layout pass active =
 /// false). On return every warp is done with every tile (only the prefetch may be in flight).
 /// @tparam T storage type of q (and of the tiles the mma reads)
@@ -828,14 +806,13 @@ inline constexpr bool kFp8InRegisters = pack_fp8_in_registers(M, static_cast<int
 /// pv_tile: kFp8InRegisters (one warp row) unless the caller needs the shared pass
 /// @tparam Prefetch callable as prefetch(int stage)
 /// @tparam MaskScores callable as mask_scores(float (&s)[kColTokens / 8][4], int token0)
-/// @tparam WantsTile callable as bool wants_tile(int token0), uniform across the warp
 template <typename T, typename KV, int D, int M, int N, int kThreads, int kStages,
-          bool kFp8Registers = kFp8InRegisters<KV, M>, typename Prefetch, typename MaskScores, typename WantsTile>
+          bool kFp8Registers = kFp8InRegisters<KV, M>, typename Prefetch, typename MaskScores>
 __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T* k16, T* v16,
                                               const KvTileLoader<KV, D, N, kThreads>& load_kv, int stage0, int kv_len,
                                               bool active, int q_row, int col0, float scale, int lane, int tid,
                                               SoftmaxRow<> (&row_state)[2], float (&o)[D / 8][4], Prefetch&& prefetch,
-                                              MaskScores&& mask_scores, WantsTile&& wants_tile) {
+                                              MaskScores&& mask_scores) {
   static_assert(kStages >= 2, "one buffer computed while the next lands");
   constexpr bool kFp8 = sizeof(KV) == 1;
   static_assert(!kFp8Registers || kFp8InRegisters<KV, M>, "fp8 in registers needs an fp8 cache and one warp row");
@@ -871,7 +848,7 @@ __device__ __forceinline__ void pack_pipeline(const T* q_s, KV* k_s, KV* v_s, T*
     // the 16-bit tiles qk_tile and pv_tile read: the stage itself, or its converted copy
     const T* ks = kFp8 ? k16 : reinterpret_cast<const T*>(kt);
     const T* vs = kFp8 ? v16 : reinterpret_cast<const T*>(vt);
-    if (active && wants_tile(tile * N + col0)) {
+    if (active) {
       float s[kColTokens / 8][4];
       if constexpr (kFp8Registers)
         qk_tile_fp8<T, D, kColTokens>(q_s, reinterpret_cast<const uint8_t*>(kt), q_row, col0, lane, s);
@@ -967,11 +944,7 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
   float o[D / 8][4] = {};  // accumulators of both rows, in the C fragment layout of mma.m16n8k16
   SoftmaxRow<> row_state[2];  // rows lane/4 and lane/4 + 8 of the warp's slice; l: this lane's part
   uint32_t entry_masks[2] = {};  // the masked instances: blocks chosen by this lane's two rows
-  uint32_t warp_blocks = 0;       // the masked instances: blocks chosen by any row of this warp
-  if constexpr (kMasked) {
-    load_entry_masks(args, first, rows, q_row, lane, entry_masks);
-    warp_blocks = warp_entry_blocks(entry_masks);
-  }
+  if constexpr (kMasked) load_entry_masks(args, first, rows, q_row, lane, entry_masks);
   int2 entry_tails[2] = {};  // the tails instances: this lane's two rows' own tails
   int own = kv_len;          // the tails instances: the pack's own range, before its tails
   if constexpr (kTails) {
@@ -984,10 +957,6 @@ __global__ void __launch_bounds__(PackWarpLayout<D, M, N>::kThreads)
       [&](float (&s)[kColTokens / 8][4], int token0) {
         if constexpr (kMasked) mask_entries<kColTokens>(entry_masks, s, token0, args.mask_block_tokens, lane);
         if constexpr (kTails) mask_tails<kColTokens>(entry_tails, own, s, token0, lane);
-      },
-      [&](int token0) {
-        if constexpr (kMasked) return warp_tile_chosen(warp_blocks, token0, kColTokens, args.mask_block_tokens);
-        return true;
       });
   cp_async_wait<0>();
   // [pack-pipeline]
