@@ -10,7 +10,7 @@ source "$(dirname "$0")/../../../tools/results_steps.sh"
 results_args "$0" "$@"
 results_begin "${RUN:-p1}" "$final" patlab-d || exit 1
 timeout "$(cap 200)" ncu --clock-control none --kernel-name-base demangled \
-  -k "regex:pack_attention_kernel<__half, __half, 128, 64, 64, 2, false>" --launch-count 1 \
+  -k "regex:\(int\)128, \(int\)64, \(int\)64, \(int\)2," --launch-count 1 \
   --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
   --section LaunchStats /tmp/ab/patlab-d sparse --tree 1,256_16384,512 --heads 32/8 --method fsa \
   --repeats 20 --warmup 0 --quiet --format json > "$out/ncu.txt" 2> "$out/ncu.err"
