@@ -159,9 +159,12 @@ inline constexpr int kSpanKvTile = 64;
 /// K/V stages of the deeper ring FSA's span packs can take by choice (`patlab sparse
 /// --span-stages 3`): two tiles in flight while a CTA computes one, against kKvStages' one, the
 /// default. Measured on the H200 (docs/results/2026-12-03-h200-span-ring): no faster, under a
-/// CUDA graph 1.02-1.07x slower on every batch measured, because a span CTA waits on its own
-/// instruction issue, not on its next tile (Nsight Compute: the same kernel times on either ring),
-/// and the extra 32 KB (d = 128) cost 16- and 32-row spans a CTA per SM.
+/// CUDA graph 1.02-1.07x slower on every batch measured, because a span CTA waits on its warps'
+/// chains of dependent math, not on its next tile (Nsight Compute: the same kernel times on either
+/// ring; a warp issues every 5.38 cycles with its scheduler 37% busy, run p1 of
+/// docs/results/2026-12-07-fsa-span-stages), and the extra 32 KB (d = 128) cost 16- and 32-row
+/// spans a CTA per SM. On 64-row packs, whose registers hold them to two CTAs per SM either way,
+/// three stages were no faster too (0.99-1.05x the time, H100, run t1 of the same folder).
 inline constexpr int kSpanKvStages = 3;
 /// Dynamic shared memory of a span CTA of an m x n tile at head dim d with a ring of `stages`
 /// 16-bit K and V tiles: the Q tile plus the ring.

@@ -30,9 +30,10 @@ inline constexpr int kSpanNarrowRows = 32;
 inline constexpr int kSpanTallRows = 64;
 /// By default (`patlab sparse --span-rows 0`) FSA's spans are cut for both pack heights and the
 /// tall packs are taken when their span model reads at most this fraction of the narrow packs'
-/// bytes (and they fill the GPU: kTallMinCtasPerSm). A span CTA is limited by its own instruction
-/// issue more than by its bytes: a span whose requests fill two narrow packs is read twice (partly
-/// from L2), while one tall pack computes four warp rows per tile. Measured with the packs of
+/// bytes (and they fill the GPU: kTallMinCtasPerSm). A span CTA is limited by its warps' chains of
+/// dependent math more than by its bytes (docs/results/2026-12-07-fsa-span-stages, run p1): a
+/// span whose requests fill two narrow packs is read twice (partly from L2), while one tall pack
+/// computes four warp rows per tile. Measured with the packs of
 /// fsa_packs() (graph replay, the span model's ratio tall / narrow -> FSA's time tall / narrow,
 /// H100, 128-256 requests at groups 1-8, docs/results/2026-12-07-fsa-compact-packs run o1):
 /// 0.816 -> 0.933, 0.847 -> 0.961, 0.892 -> 0.984, 0.912 -> 1.002, 0.96 -> 1.013: even at about
