@@ -36,10 +36,11 @@
 #                       {n} in COMMAND replaced by N, stdout into out/NAME-N.jsonl and stderr into
 #                       out/NAME-N.err, each under a timeout of CAP seconds (cap), while at least
 #                       STOP seconds are left
-#   sparse_memcheck NAME
-#                       compute-sanitizer memcheck of `/tmp/ab/NAME sparse --method fsa` on two small
-#                       FSA cases (GQA at d = 64 with a clamp; top-8 at group 4), each line's exit
-#                       and the tool's report in out/sanitize.log, while at least 30 seconds are left
+#   sparse_memcheck NAME [OPTION...]
+#                       compute-sanitizer memcheck of `/tmp/ab/NAME sparse --method fsa OPTION...` on
+#                       two small FSA cases (GQA at d = 64 with a clamp; top-8 at group 4), each
+#                       line's exit and the tool's report in out/sanitize.log, while at least 30
+#                       seconds are left
 #   suite_workloads     every workload line of tools/suite.txt then tools/suite-categories.txt as
 #                       "N WORKLOAD" (N counts workload lines from 1, the numbers of RUN/suite/N.jsonl;
 #                       a line's text from its first '#' on, and blank lines, skipped)
@@ -176,12 +177,13 @@ bench_each() {
   done
 }
 sparse_memcheck() {
-  local wl
+  local wl bin=$1
+  shift
   for wl in "--tree 1,4_300,100 --heads 8/2 --head-dim 64 --clamp" "--tree 1,40_2048,64 --heads 32/8 --top-n 8"; do
     if (( $(left) < 30 )); then echo "stopped for time before memcheck $wl"; return 0; fi
     # shellcheck disable=SC2086  # a workload is several words, on purpose
-    timeout "$(cap 60)" compute-sanitizer --tool memcheck --error-exitcode 9 "/tmp/ab/$1" sparse $wl \
-      --method fsa --repeats 20 --warmup 0 --quiet --format json > /dev/null 2>> "$out/sanitize.log"
+    timeout "$(cap 60)" compute-sanitizer --tool memcheck --error-exitcode 9 "/tmp/ab/$bin" sparse $wl \
+      --method fsa "$@" --repeats 20 --warmup 0 --quiet --format json > /dev/null 2>> "$out/sanitize.log"
     echo "memcheck exit $? at $SECONDS s: $wl" | tee -a "$out/sanitize.log"
   done
 }

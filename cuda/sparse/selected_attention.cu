@@ -229,7 +229,9 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
       if (tile_rows(packs.rows[i]) == m) ids.push_back(i);
     if (ids.empty()) continue;
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return launch_len[a] > launch_len[b]; });
-    const TileShape tile = fit_tile({m, kSparseKvTile}, s.head_dim, s.kv_element_bytes());
+    // FSA's spans: the KV tile SpanOptions::kv_tile asks for, else one selection block's
+    const int kv_tile = order == gpu::SparseOrder::fsa && span_shape.kv_tile > 0 ? span_shape.kv_tile : kSparseKvTile;
+    const TileShape tile = fit_tile({m, kv_tile}, s.head_dim, s.kv_element_bytes());
     // FSA's spans: the ring SpanOptions::stages asks for, else the plain ring's kKvStages
     const int stages = order != gpu::SparseOrder::fsa ? 0 : span_shape.stages > 0 ? span_shape.stages : kKvStages;
     if (order == gpu::SparseOrder::fsa)

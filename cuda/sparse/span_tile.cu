@@ -1,8 +1,9 @@
 // The masked instances of the pack kernel (pack_attention_kernel<..., kSpanStages>: step 4b,
 // mask_entries), for FSA's spans (selected_attention.cu): 16-bit K and V, KV tiles of
-// kSpanKvTile tokens, every row tile and head dim, on rings of two stages (the default) and
-// three (`patlab sparse --span-stages 3`, tile_budget.hpp's kSpanKvStages), compiled here apart
-// from the plain instances of cuda/packed_tile.cu, which stay as they were.
+// kSpanKvTile tokens (the default) and kSpanNarrowKvTile (`patlab sparse --span-kv-tile 32`),
+// every row tile and head dim, on rings of two stages (the default) and three (`patlab sparse
+// --span-stages 3`, tile_budget.hpp's kSpanKvStages), compiled here apart from the plain
+// instances of cuda/packed_tile.cu, which stay as they were.
 #include "patlab/cuda/packed_tile_instances.cuh"
 #include "patlab/cuda/packed_tile_launch.cuh"
 

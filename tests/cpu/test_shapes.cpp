@@ -62,12 +62,21 @@ TEST_CASE("tile budget: FSA's span rings, two stages (the plain ring) and three,
   CHECK_FALSE(span_ring_fits(256, 32, 128, kKvStages));
   CHECK_FALSE(span_ring_fits(256, 32, 128, kSpanKvStages));
   CHECK_FALSE(span_ring_fits(128, 64, 64, 4));  // only two or three stages are built
+  CHECK(span_smem_bytes(128, 64, kSpanNarrowKvTile, kKvStages) == 48 * 1024);
+  CHECK(span_kv_tile_built(kSpanKvTile));
+  CHECK(span_kv_tile_built(kSpanNarrowKvTile));
+  CHECK_FALSE(span_kv_tile_built(48));
+  CHECK_FALSE(span_kv_tile_built(128));
   for (int d : kHeadDims)
     for (int m : kTileRowOptions) {
       CAPTURE(d, m);
       // the span tile takes either ring at every head dim and row count (d = 256, 64x64: 224 KB)
       CHECK(span_ring_fits(d, m, kSpanKvTile, kKvStages));
       CHECK(span_ring_fits(d, m, kSpanKvTile, kSpanKvStages));
+      CHECK(span_ring_fits(d, m, kSpanNarrowKvTile, kKvStages));
+      CHECK(span_ring_fits(d, m, kSpanNarrowKvTile, kSpanKvStages));
+      // the narrow tile halves the ring: a 64-row CTA at d = 128 takes 48 KB, not 80 KB
+      CHECK(span_smem_bytes(d, m, kSpanNarrowKvTile, kKvStages) < span_smem_bytes(d, m, kSpanKvTile, kKvStages));
       for (int n : kTileKvOptions) {
         CAPTURE(n);
         CHECK(span_smem_bytes(d, m, n, kKvStages) == pack_smem_bytes(d, m, n));

@@ -77,10 +77,11 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
 }
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// seven times: automatic spans (sparse::plan_fsa_spans()), one block per span (the most partials
+/// nine times: automatic spans (sparse::plan_fsa_spans()), one block per span (the most partials
 /// per request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16), packs of
-/// up to 64 rows (--span-rows 64), the three-stage ring (--span-stages 3) and fp32 partials
-/// (--fp32-partials, 16-bit in the others); the split with 16-bit and fp32 partials.
+/// up to 64 rows (--span-rows 64), the three-stage ring (--span-stages 3), fp32 partials
+/// (--fp32-partials, 16-bit in the others) and 32-token KV tiles (--span-kv-tile 32) with
+/// automatic and 64-row packs; the split with 16-bit and fp32 partials.
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -105,19 +106,22 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
     const std::vector<gpu::SpanOptions> spans =
         order == gpu::SparseOrder::fsa
             ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {1, 0, 0}, {gpu::kMaxSpanBlocks, 0, 0}, {0, 16, 0},
-                                            {0, 64, 0}, {0, 0, kSpanKvStages}, {0, 0, 0, false}}
+                                            {0, 64, 0}, {0, 0, kSpanKvStages}, {0, 0, 0, false},
+                                            {0, 0, 0, true, kSpanNarrowKvTile}, {0, 64, 0, true, kSpanNarrowKvTile}}
         : order == gpu::SparseOrder::split ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {0, 0, 0, false}}
                                            : std::vector<gpu::SpanOptions>{{0, 0, 0}};
     for (const gpu::SpanOptions& span : spans) {
       INFO("order " << gpu::order_name(order) << " span blocks " << span.blocks << " rows " << span.rows << " stages "
-                    << span.stages << (span.half_partials ? " 16-bit" : " fp32") << " partials");
+                    << span.stages << (span.half_partials ? " 16-bit" : " fp32") << " partials, KV tile "
+                    << span.kv_tile);
       runner.prepare(order, sel, span);
       const gpu::SparseOutputs out = runner.run_once(order);
       const double roundings = gpu::check_roundings(order, span);
       const CheckResult gated = sparse::check_sparse_output(w, out.out, ref.o, roundings);
       const CheckResult selected = sparse::check_sparse_output(w, out.selected, ref.selected.o, roundings);
-      std::printf("  %s (span %d blocks, %d rows, %d stages, %s partials): %s\n    gated %s; selected %s\n",
+      std::printf("  %s (span %d blocks, %d rows, %d stages, %s partials, KV tile %d): %s\n    gated %s; selected %s\n",
                   gpu::order_name(order), span.blocks, span.rows, span.stages, span.half_partials ? "16-bit" : "fp32",
+                  span.kv_tile,
                   runner.notes(order).c_str(), gated.summary().c_str(), selected.summary().c_str());
       CHECK(gated.pass);
       CHECK(selected.pass);

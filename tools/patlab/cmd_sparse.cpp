@@ -486,6 +486,10 @@ void add_sparse(CLI::App& app, Action& action) {
                   "GPU, FSA's order: K/V tiles in a span CTA's ring, 2 (one in flight while one is computed, the "
                   "pack kernel's) or 3 (two in flight); 0: automatic (2)")
       ->capture_default_str();
+  cmd->add_option("--span-kv-tile", o->span.kv_tile,
+                  "GPU, FSA's order: KV tokens per tile of a span CTA, 64 (one selection block) or 32 (half the "
+                  "registers and shared memory of a 64-row CTA, so more CTAs per SM); 0: 64")
+      ->capture_default_str();
   cmd->add_flag("--fp32-partials", o->fp32_partials,
                 "GPU, FSA's order and the split: store the partials' o in fp32 instead of the output's 16-bit type "
                 "(the default, as stages 4-9 store theirs: half the bytes written and merged; lse fp32 either way)");

@@ -3,7 +3,7 @@
 /// (packed_tile.cuh): the choice of instance for (shape, tile) and its shared-memory setup,
 /// occupancy and launch, for the plain kernel (cuda/packed_tile.cu, stages 4-8 and NSA's sparse
 /// order), the masked one on a ring of 2 or 3 stages (cuda/sparse/span_tile.cu, FSA's spans,
-/// KV tiles of kSpanKvTile tokens only) or the tails one (cuda/tail_tile.cu, stages 7-8's leaf
+/// KV tiles of kSpanKvTile or kSpanNarrowKvTile tokens) or the tails one (cuda/tail_tile.cu, stages 7-8's leaf
 /// tails, KV tiles of up to kTailMaxKvTile tokens). Include it from one .cu per kind only: each includer
 /// compiles every instance it may launch.
 #pragma once
@@ -53,8 +53,8 @@ bool dispatch_tile(TileShape tile, F&& f) {
 
 /// Calls `f(TypeTag<T, KV>, D, M, N)` for the pack kernel instance of (shape, tile); throws
 /// Error(unsupported) when that tile is not built, or does not fit the shape's head dim. The
-/// masked kernel is built for 16-bit K and V and KV tiles of kSpanKvTile tokens only (sparse
-/// decode refuses an fp8 cache), on rings that fit.
+/// masked kernel is built for 16-bit K and V and KV tiles of kSpanKvTile or kSpanNarrowKvTile
+/// tokens only (sparse decode refuses an fp8 cache), on rings that fit.
 /// @tparam kSpanStages 0: the plain kernel; 2 or 3: the masked kernel on a ring of that many stages
 /// @tparam kTails true: the tails kernel of stages 7-8's leaf tails (16-bit K and V, KV tiles of
 /// at most kTailMaxKvTile tokens, the plain ring; cuda/tail_tile.cu)
@@ -77,9 +77,10 @@ void dispatch_pack_instance(const Shape& shape, TileShape tile, F&& f) {
                                                 std::to_string(kTailMaxKvTile) + " tokens, not " + tile.name());
       else if constexpr (kSpanStages > 0 && !std::is_same_v<T, KV>)
         throw Error(ErrorKind::unsupported, "the masked pack kernel reads 16-bit K and V only");
-      else if constexpr (kSpanStages > 0 && N != kSpanKvTile)
+      else if constexpr (kSpanStages > 0 && !span_kv_tile_built(N))
         throw Error(ErrorKind::unsupported, "the masked pack kernel is built for KV tiles of " +
-                                                std::to_string(kSpanKvTile) + " tokens only, not " + tile.name());
+                                                std::to_string(kSpanKvTile) + " or " + std::to_string(kSpanNarrowKvTile) +
+                                                " tokens only, not " + tile.name());
       else if constexpr (kSpanStages > 0 && !span_ring_fits(D, M, N, kSpanStages))
         throw Error(ErrorKind::unsupported, "a span ring of " + std::to_string(kSpanStages) +
                                                 " stages does not fit tile " + tile.name() + " at head dim " +

@@ -57,6 +57,10 @@ struct SpanOptions {
   /// Partials' o in the output's 16-bit type, as stages 4-9 store theirs (traffic::kStagesHalfPartials),
   /// or fp32 with false (`--fp32-partials`).
   bool half_partials = traffic::kStagesHalfPartials;
+  /// KV tokens per tile of the span packs: kSpanKvTile (one selection block, the default; 0 is
+  /// it) or kSpanNarrowKvTile. Last, so that aggregate initialisers of the fields above keep
+  /// their meaning.
+  int kv_tile = 0;
 };
 
 /// Throws Error(usage) naming the CLI option when a field of `span` is out of its range.
@@ -68,6 +72,9 @@ inline void check_span_options(const SpanOptions& span) {
   require(span.stages == 0 || span_ring_built(span.stages),
           "--span-stages " + std::to_string(span.stages) + " is not " + std::to_string(kKvStages) + " or " +
               std::to_string(kSpanKvStages) + " (or 0: automatic)");
+  require(span.kv_tile == 0 || span_kv_tile_built(span.kv_tile),
+          "--span-kv-tile " + std::to_string(span.kv_tile) + " is not " + std::to_string(kSpanNarrowKvTile) + " or " +
+              std::to_string(kSpanKvTile) + " (or 0: " + std::to_string(kSpanKvTile) + ")");
 }
 
 /// The unit roundoffs a row of `order`'s outputs may carry (check_sparse_output()'s

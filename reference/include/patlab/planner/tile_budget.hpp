@@ -154,8 +154,17 @@ inline constexpr int kTailMaxKvTile = 64;
 
 // [span-ring]
 /// KV tokens per tile of sparse decode's selected branch (NSA's packs and FSA's spans): one
-/// selection block of l' = 64 tokens. The span instances of the pack kernel are built for it only.
+/// selection block of l' = 64 tokens. The span instances of the pack kernel are built for it and
+/// for kSpanNarrowKvTile.
 inline constexpr int kSpanKvTile = 64;
+/// The narrower KV tile FSA's span packs can take by choice (`patlab sparse --span-kv-tile 32`):
+/// half a selection block per tile, so each of a warp's chains of dependent math (QK^T, softmax,
+/// PV) is half as long and holds half the score and K/V fragments. ptxas gives the 64-row span
+/// instance at d = 128 168 registers and 48 KB on 32-token tiles (254 and 80 KB on 64-token
+/// ones): three CTAs per SM instead of two, twelve warps to hide each other's chains.
+inline constexpr int kSpanNarrowKvTile = 32;
+/// Whether span instances are built for KV tiles of `n` tokens: kSpanKvTile or kSpanNarrowKvTile.
+constexpr bool span_kv_tile_built(int n) { return n == kSpanKvTile || n == kSpanNarrowKvTile; }
 /// K/V stages of the deeper ring FSA's span packs can take by choice (`patlab sparse
 /// --span-stages 3`): two tiles in flight while a CTA computes one, against kKvStages' one, the
 /// default. Measured on the H200 (docs/results/2026-12-03-h200-span-ring): no faster, under a
