@@ -117,6 +117,25 @@ int split_chunk(const sparse::Selection& sel, int sm_count) {
   return static_cast<int>(std::max<int64_t>(1, (total + ctas - 1) / ctas));
 }
 
+/// Warps of an m x n span tile's CTAs that the occupancy calculator puts on one SM.
+int span_resident_warps(const Shape& s, TileShape tile, int stages, int64_t smem_optin) {
+  return span_tile_ctas_per_sm(s, tile, stages, smem_optin) * pack_threads(s.head_dim, tile.m, tile.n) / 32;
+}
+
+/// The KV tile of FSA's `m`-row span packs where SpanOptions::kv_tile leaves it to the branch:
+/// kSpanNarrowKvTile where more of its warps are resident on an SM than of kSpanKvTile's (more
+/// warps to hide each other's chains of dependent math), else kSpanKvTile. Warps, not CTAs: a
+/// 16-row CTA has half the warps on the narrow tile (pack_warp_cols()), so more of them can be
+/// fewer warps. At d = 128 the rule takes the narrow tile for the 64-row packs only (run k1 of
+/// docs/results/2026-12-07-fsa-kv-tile: twelve warps per SM instead of eight).
+int auto_span_kv_tile(const Shape& s, int m, int stages, int64_t smem_optin) {
+  const TileShape wide = fit_tile({m, kSpanKvTile}, s.head_dim, s.kv_element_bytes());
+  const TileShape narrow = fit_tile({m, kSpanNarrowKvTile}, s.head_dim, s.kv_element_bytes());
+  return span_resident_warps(s, narrow, stages, smem_optin) > span_resident_warps(s, wide, stages, smem_optin)
+             ? narrow.n
+             : wide.n;
+}
+
 }  // namespace
 
 SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout, const sparse::Selection& sel,
@@ -229,11 +248,13 @@ SelectedBranch::SelectedBranch(gpu::SparseOrder order, const PagedLayout& layout
       if (tile_rows(packs.rows[i]) == m) ids.push_back(i);
     if (ids.empty()) continue;
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return launch_len[a] > launch_len[b]; });
-    // FSA's spans: the KV tile SpanOptions::kv_tile asks for, else one selection block's
-    const int kv_tile = order == gpu::SparseOrder::fsa && span_shape.kv_tile > 0 ? span_shape.kv_tile : kSparseKvTile;
-    const TileShape tile = fit_tile({m, kv_tile}, s.head_dim, s.kv_element_bytes());
     // FSA's spans: the ring SpanOptions::stages asks for, else the plain ring's kKvStages
     const int stages = order != gpu::SparseOrder::fsa ? 0 : span_shape.stages > 0 ? span_shape.stages : kKvStages;
+    // FSA's spans: the KV tile SpanOptions::kv_tile asks for, else auto_span_kv_tile()'s
+    const int kv_tile = order != gpu::SparseOrder::fsa ? kSparseKvTile
+                        : span_shape.kv_tile > 0       ? span_shape.kv_tile
+                                                       : auto_span_kv_tile(s, m, stages, smem_optin);
+    const TileShape tile = fit_tile({m, kv_tile}, s.head_dim, s.kv_element_bytes());
     if (order == gpu::SparseOrder::fsa)
       configure_span_tile(s, tile, stages, smem_optin);
     else

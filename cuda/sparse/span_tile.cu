@@ -28,6 +28,14 @@ void configure_span_tile(const Shape& shape, TileShape tile, int stages, int64_t
   dispatch_span_stages(stages, [&](auto s) { pack_instances::configure<decltype(s)::value>(shape, tile, smem_optin); });
 }
 
+int span_tile_ctas_per_sm(const Shape& shape, TileShape tile, int stages, int64_t smem_optin) {
+  int ctas = 0;
+  dispatch_span_stages(stages, [&](auto s) {
+    ctas = pack_instances::ctas_per_sm<decltype(s)::value>(shape, tile, smem_optin);
+  });
+  return ctas;
+}
+
 void launch_span_tile(const Shape& shape, TileShape tile, int stages, const PackKernelArgs& args, const int32_t* bucket,
                       int count, cudaStream_t stream) {
   dispatch_span_stages(stages, [&](auto s) {

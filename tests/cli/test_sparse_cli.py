@@ -65,7 +65,7 @@ def main():
     expect_error("span ring not built", SMALL + FITS + ["--method", "fsa", "--span-stages", "4"],
                  "--span-stages 4 is not 2 or 3")
     expect_error("span KV tile not built", SMALL + FITS + ["--method", "fsa", "--span-kv-tile", "48"],
-                 "--span-kv-tile 48 is not 32 or 64")
+                 "--span-kv-tile 48 is not 32 or 64 (or 0: automatic)")
     expect_error("--curve-n without --curves", SMALL + FITS + ["--curve-n", "3,4"], "--curve-n requires --curves")
     expect_error("curve n past the longest request", SMALL + FITS + ["--curves", "--curve-n", "3,99999"],
                  "--curve-n: 99999 is more than the 7 selection blocks of the longest request")

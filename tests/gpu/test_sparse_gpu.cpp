@@ -77,11 +77,11 @@ sparse::SparseOptions options_for(const Case& c, sparse::Budget budget) {
 }
 
 /// Runs the GPU orders of one budget on case `i` and checks them against the oracle; FSA's order
-/// nine times: automatic spans (sparse::plan_fsa_spans()), one block per span (the most partials
-/// per request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows 16), packs of
-/// up to 64 rows (--span-rows 64), the three-stage ring (--span-stages 3), fp32 partials
-/// (--fp32-partials, 16-bit in the others) and 32-token KV tiles (--span-kv-tile 32) with
-/// automatic and 64-row packs; the split with 16-bit and fp32 partials.
+/// eleven times: automatic spans (sparse::plan_fsa_spans()) and KV tiles, one block per span (the
+/// most partials per request), the longest spans (gpu::kMaxSpanBlocks), 16-row packs (--span-rows
+/// 16), packs of up to 64 rows (--span-rows 64), the three-stage ring (--span-stages 3), fp32
+/// partials (--fp32-partials, 16-bit in the others), and 32- and 64-token KV tiles
+/// (--span-kv-tile) each with automatic and 64-row packs; the split with 16-bit and fp32 partials.
 void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOrder>& orders) {
   const Case& c = cases()[i];
   const uint64_t seed = kSeed + i;
@@ -107,7 +107,8 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
         order == gpu::SparseOrder::fsa
             ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {1, 0, 0}, {gpu::kMaxSpanBlocks, 0, 0}, {0, 16, 0},
                                             {0, 64, 0}, {0, 0, kSpanKvStages}, {0, 0, 0, false},
-                                            {0, 0, 0, true, kSpanNarrowKvTile}, {0, 64, 0, true, kSpanNarrowKvTile}}
+                                            {0, 0, 0, true, kSpanNarrowKvTile}, {0, 64, 0, true, kSpanNarrowKvTile},
+                                            {0, 0, 0, true, kSpanKvTile}, {0, 64, 0, true, kSpanKvTile}}
         : order == gpu::SparseOrder::split ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {0, 0, 0, false}}
                                            : std::vector<gpu::SpanOptions>{{0, 0, 0}};
     for (const gpu::SpanOptions& span : spans) {

@@ -488,7 +488,9 @@ void add_sparse(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--span-kv-tile", o->span.kv_tile,
                   "GPU, FSA's order: KV tokens per tile of a span CTA, 64 (one selection block) or 32 (half the "
-                  "registers and shared memory of a 64-row CTA, so more CTAs per SM); 0: 64")
+                  "registers and shared memory of a 64-row CTA, so more CTAs per SM); 0: automatic (32 for a tile "
+                  "shape where the occupancy calculator keeps more of its warps on an SM than of 64's: the 64-row "
+                  "packs at d = 128)")
       ->capture_default_str();
   cmd->add_flag("--fp32-partials", o->fp32_partials,
                 "GPU, FSA's order and the split: store the partials' o in fp32 instead of the output's 16-bit type "

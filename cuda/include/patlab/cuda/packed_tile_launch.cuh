@@ -119,6 +119,9 @@ void launch_tail_tile(const Shape& shape, TileShape tile, const PackKernelArgs& 
 /// tile_budget.hpp). Throws Error(unsupported) where that ring does not fit the tile.
 void configure_span_tile(const Shape& shape, TileShape tile, int stages, int64_t smem_optin);
 
+/// pack_tile_ctas_per_sm() of the masked kernel on a ring of `stages` (configure_span_tile()).
+int span_tile_ctas_per_sm(const Shape& shape, TileShape tile, int stages, int64_t smem_optin);
+
 /// launch_pack_tile() of the masked kernel on a ring of `stages` (configured by
 /// configure_span_tile()): args.entry_mask and args.mask_block_tokens are read.
 void launch_span_tile(const Shape& shape, TileShape tile, int stages, const PackKernelArgs& args, const int32_t* bucket,

@@ -57,8 +57,9 @@ struct SpanOptions {
   /// Partials' o in the output's 16-bit type, as stages 4-9 store theirs (traffic::kStagesHalfPartials),
   /// or fp32 with false (`--fp32-partials`).
   bool half_partials = traffic::kStagesHalfPartials;
-  /// KV tokens per tile of the span packs: kSpanKvTile (one selection block, the default; 0 is
-  /// it) or kSpanNarrowKvTile. Last, so that aggregate initialisers of the fields above keep
+  /// KV tokens per tile of the span packs: kSpanKvTile (one selection block) or
+  /// kSpanNarrowKvTile; 0: automatic, per tile shape (the narrow tile where more of its warps are
+  /// resident on an SM, selected_attention.cu). Last, so that aggregate initialisers of the fields above keep
   /// their meaning.
   int kv_tile = 0;
 };
@@ -74,7 +75,7 @@ inline void check_span_options(const SpanOptions& span) {
               std::to_string(kSpanKvStages) + " (or 0: automatic)");
   require(span.kv_tile == 0 || span_kv_tile_built(span.kv_tile),
           "--span-kv-tile " + std::to_string(span.kv_tile) + " is not " + std::to_string(kSpanNarrowKvTile) + " or " +
-              std::to_string(kSpanKvTile) + " (or 0: " + std::to_string(kSpanKvTile) + ")");
+              std::to_string(kSpanKvTile) + " (or 0: automatic)");
 }
 
 /// The unit roundoffs a row of `order`'s outputs may carry (check_sparse_output()'s
