@@ -117,6 +117,7 @@ int split_chunk(const sparse::Selection& sel, int sm_count) {
   return static_cast<int>(std::max<int64_t>(1, (total + ctas - 1) / ctas));
 }
 
+// [span-kv-tile]
 /// Warps of an m x n span tile's CTAs that the occupancy calculator puts on one SM.
 int span_resident_warps(const Shape& s, TileShape tile, int stages, int64_t smem_optin) {
   return span_tile_ctas_per_sm(s, tile, stages, smem_optin) * pack_threads(s.head_dim, tile.m, tile.n) / 32;
@@ -135,6 +136,7 @@ int auto_span_kv_tile(const Shape& s, int m, int stages, int64_t smem_optin) {
              ? narrow.n
              : wide.n;
 }
+// [span-kv-tile]
 
 }  // namespace
 
