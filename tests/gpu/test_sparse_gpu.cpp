@@ -103,12 +103,13 @@ void check_case(size_t i, sparse::Budget budget, const std::vector<gpu::SparseOr
   CHECK(runner.select().blocks == sel.blocks);
   const sparse::SparseAttention ref = sparse::sparse_attention(w, o, sel);
   for (gpu::SparseOrder order : orders) {
+    const bool half = traffic::kStagesHalfPartials;  // the default partials, beside the KV tiles
     const std::vector<gpu::SpanOptions> spans =
         order == gpu::SparseOrder::fsa
             ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {1, 0, 0}, {gpu::kMaxSpanBlocks, 0, 0}, {0, 16, 0},
                                             {0, 64, 0}, {0, 0, kSpanKvStages}, {0, 0, 0, false},
-                                            {0, 0, 0, true, kSpanNarrowKvTile}, {0, 64, 0, true, kSpanNarrowKvTile},
-                                            {0, 0, 0, true, kSpanKvTile}, {0, 64, 0, true, kSpanKvTile}}
+                                            {0, 0, 0, half, kSpanNarrowKvTile}, {0, 64, 0, half, kSpanNarrowKvTile},
+                                            {0, 0, 0, half, kSpanKvTile}, {0, 64, 0, half, kSpanKvTile}}
         : order == gpu::SparseOrder::split ? std::vector<gpu::SpanOptions>{{0, 0, 0}, {0, 0, 0, false}}
                                            : std::vector<gpu::SpanOptions>{{0, 0, 0}};
     for (const gpu::SpanOptions& span : spans) {

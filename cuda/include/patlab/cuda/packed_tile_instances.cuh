@@ -3,9 +3,9 @@
 /// (packed_tile.cuh): the choice of instance for (shape, tile) and its shared-memory setup,
 /// occupancy and launch, for the plain kernel (cuda/packed_tile.cu, stages 4-8 and NSA's sparse
 /// order), the masked one on a ring of 2 or 3 stages (cuda/sparse/span_tile.cu, FSA's spans,
-/// KV tiles of kSpanKvTile or kSpanNarrowKvTile tokens) or the tails one (cuda/tail_tile.cu, stages 7-8's leaf
-/// tails, KV tiles of up to kTailMaxKvTile tokens). Include it from one .cu per kind only: each includer
-/// compiles every instance it may launch.
+/// KV tiles of kSpanKvTile or kSpanNarrowKvTile tokens) or the tails one (cuda/tail_tile.cu,
+/// stages 7-8's leaf tails, KV tiles of up to kTailMaxKvTile tokens). Include it from one .cu per
+/// kind only: each includer compiles every instance it may launch.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -115,8 +115,9 @@ void launch_tail_tile(const Shape& shape, TileShape tile, const PackKernelArgs& 
                       cudaStream_t stream, LaunchLink link = {});
 
 /// configure_pack_tile() for the masked kernel of FSA's spans (cuda/sparse/span_tile.cu; 16-bit
-/// K and V, KV tiles of kSpanKvTile or kSpanNarrowKvTile tokens) on a ring of `stages` (kKvStages or kSpanKvStages,
-/// tile_budget.hpp). Throws Error(unsupported) where that ring does not fit the tile.
+/// K and V, KV tiles of kSpanKvTile or kSpanNarrowKvTile tokens) on a ring of `stages`
+/// (kKvStages or kSpanKvStages, tile_budget.hpp). Throws Error(unsupported) where that ring does
+/// not fit the tile.
 void configure_span_tile(const Shape& shape, TileShape tile, int stages, int64_t smem_optin);
 
 /// pack_tile_ctas_per_sm() of the masked kernel on a ring of `stages` (configure_span_tile()).

@@ -59,8 +59,8 @@ struct SpanOptions {
   bool half_partials = traffic::kStagesHalfPartials;
   /// KV tokens per tile of the span packs: kSpanKvTile (one selection block) or
   /// kSpanNarrowKvTile; 0: automatic, per tile shape (the narrow tile where more of its warps are
-  /// resident on an SM, selected_attention.cu). Last, so that aggregate initialisers of the fields above keep
-  /// their meaning.
+  /// resident on an SM, selected_attention.cu). Last, so that aggregate initialisers of the
+  /// fields above keep their meaning.
   int kv_tile = 0;
 };
 

@@ -159,9 +159,10 @@ inline constexpr int kTailMaxKvTile = 64;
 inline constexpr int kSpanKvTile = 64;
 /// The narrower KV tile FSA's span packs can take by choice (`patlab sparse --span-kv-tile 32`):
 /// half a selection block per tile, so each of a warp's chains of dependent math (QK^T, softmax,
-/// PV) is half as long and holds half the score and K/V fragments. ptxas gives the 64-row span
-/// instance at d = 128 168 registers and 48 KB on 32-token tiles (254 and 80 KB on 64-token
-/// ones): three CTAs per SM instead of two, twelve warps to hide each other's chains.
+/// PV) is half as long and holds half the score and K/V fragments. The 64-row span instance at
+/// d = 128 takes 168 registers and 48 KB on 32-token tiles, 254 and 80 KB on 64-token ones
+/// (cuobjdump, run k1 of docs/results/2026-12-07-fsa-kv-tile): three CTAs per SM instead of two,
+/// twelve warps to hide each other's chains; FSA's branch 0.92x the time at group 4 there.
 inline constexpr int kSpanNarrowKvTile = 32;
 /// Whether span instances are built for KV tiles of `n` tokens: kSpanKvTile or kSpanNarrowKvTile.
 constexpr bool span_kv_tile_built(int n) { return n == kSpanKvTile || n == kSpanNarrowKvTile; }
