@@ -4,7 +4,9 @@
 #  2. per workload below, `patlab sparse W --method fsa --format json` of main (build-ab/patlab-m.xz),
 #     the automatic KV tile, into RUN/auto/rN-1.jsonl, and at groups 4 and 8 the 64-token twin
 #     (`--span-kv-tile 64`) into RUN/wide/rN-1.jsonl next to it, while time is left;
-#  3. compute-sanitizer memcheck of the default on the two small FSA cases (RUN/sanitize.log).
+#  3. compute-sanitizer memcheck of the default on the two small FSA cases (RUN/sanitize.log);
+#  4. the 32-row batches of step 2 with `--span-rows 64` (now on 32-token tiles) into
+#     RUN/rows64/rN-1.jsonl, while time is left.
 # Writes OUT/RUN.tar.gz (RUN/; default m1).
 #   [RUN=m1] docs/results/2026-12-07-fsa-kv-tile/run-m.sh OUT [SECONDS]
 # shellcheck source=../../../tools/results_steps.sh
@@ -27,4 +29,12 @@ done
 out=$base
 sanitize_prep patlab-m
 sparse_memcheck patlab-m
+# is the automatic pack height's threshold (kTallPackBytes, set on 64-token tiles) now too strict?
+mkdir -p "$base/rows64"
+n=0
+for step in "${steps[@]}"; do
+  n=$((n + 1))
+  [[ $step == *" 32/8" && $step == *"256_"* || $step == *" 64/8" ]] && continue  # 64 rows already
+  out=$base/rows64 bench_each "$step --span-rows 64" "r$n" 30 90 /tmp/ab/patlab-m sparse --method fsa --quiet --format json
+done
 exit 0
