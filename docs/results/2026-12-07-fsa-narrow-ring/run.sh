@@ -5,9 +5,9 @@
 #  2. on an H200 only: `patlab sparse W --method fsa --format json` of main (build-ab/patlab-m.xz)
 #     at groups 1 and 2 on 256 requests into RUN/ring2/r-N.jsonl (issue 17's numbers, the card
 #     it names);
-#  3. groups 4, 8 and 16 on 256 requests (64-row packs, 32-token tiles by default) with the
-#     default two-stage ring into RUN/ring2/r4-N.jsonl, then with `--span-stages 3` into
-#     RUN/ring3/r4-N.jsonl, while time is left.
+#  3. per group 4, 8 and 16 on 256 requests (64-row packs, 32-token tiles by default; the N-th
+#     is group 4 x 2^(N-1)), the default two-stage ring into RUN/ring2/rN-1.jsonl and then
+#     `--span-stages 3` into RUN/ring3/rN-1.jsonl, side by side, while time is left.
 # Each folder is read by ../2026-12-07-fsa-span-rows/table.py (it keys on the workload).
 # Writes OUT/RUN.tar.gz (RUN/; default r1).
 #   [RUN=r1] docs/results/2026-12-07-fsa-narrow-ring/run.sh OUT [SECONDS]
@@ -18,9 +18,12 @@ results_begin "${RUN:-r1}" "$final" patlab-m test_sparse_gpu-m || exit 1
 run_tests test_sparse_gpu-m
 w="--tree 1,256_16384,512"
 fsa=(/tmp/ab/patlab-m sparse --method fsa --quiet --format json)
-tall="$w --heads 32/8|$w --heads 64/8|$w --heads 128/8"
 mkdir -p "$out/ring2" "$out/ring3"
 if on_h200; then out=$out/ring2 bench_each "$w --heads 8/8|$w --heads 16/8" r 40 90 "${fsa[@]}"; fi
-out=$out/ring2 bench_each "$tall" r4 40 90 "${fsa[@]}"
-out=$out/ring3 bench_each "$tall" r4 40 90 "${fsa[@]}" --span-stages 3
+n=0
+for h in 32 64 128; do
+  n=$((n + 1))
+  out=$out/ring2 bench_each "$w --heads $h/8" "r$n" 30 60 "${fsa[@]}"
+  out=$out/ring3 bench_each "$w --heads $h/8" "r$n" 30 60 "${fsa[@]}" --span-stages 3
+done
 exit 0
