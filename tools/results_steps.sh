@@ -15,7 +15,13 @@
 #   device_env NAME...  the GPU, the date and the version line of each unpacked /tmp/ab/NAME
 #   results_begin RUN FINAL NAME...
 #                       the prologue of a run script: out=/tmp/RUN (created), FINAL/RUN.tar.gz written
-#                       from it on exit, NAME... unpacked and their device_env in out/env.txt
+#                       from it on exit (results_save), NAME... unpacked and their device_env in
+#                       out/env.txt
+#   results_save        FINAL/RUN.tar.gz written again from /tmp/RUN (nothing before results_begin):
+#                       the steps below call it after each test, workload and sanitizer case, so a
+#                       call killed at its time limit still brings back every step it finished (the
+#                       archive is written under RUN.tar.gz.part and renamed, so a kill mid-write
+#                       leaves the last whole one)
 #   sanitize_prep [NAME]
 #                       compute-sanitizer on PATH, its version in out/env.txt, and the unpacked
 #                       /tmp/ab/NAME (default patlab) as /tmp/sb/tools/patlab: tools/sanitize.sh
@@ -86,12 +92,17 @@ results_begin() {
   local run=$1 final=$2
   shift 2
   out=/tmp/$run
+  results_run=$run results_final=$final
   mkdir -p "$out" "$final"
-  # shellcheck disable=SC2064  # the names are fixed now, on purpose
-  trap "tar -C /tmp -czf '$final/$run.tar.gz' '$run'" EXIT
+  trap results_save EXIT
   unpack "$@" || return 1
   device_env "$@" > "$out/env.txt"
   cat "$out/env.txt"
+}
+results_save() {
+  [[ -n ${results_run:-} ]] || return 0
+  tar -C /tmp -czf "$results_final/$results_run.tar.gz.part" "$results_run" \
+    && mv "$results_final/$results_run.tar.gz.part" "$results_final/$results_run.tar.gz"
 }
 sanitize_prep() {
   export PATH=/usr/local/cuda/bin:$PATH
@@ -104,6 +115,7 @@ run_tests() {
   for t in "$@"; do
     PATLAB_REQUIRE_GPU=1 timeout "$(cap 240)" "/tmp/ab/$t" > "$out/test-$t.log" 2>&1
     echo "$t exit $? at $SECONDS s: $(grep -E 'passed|failed' "$out/test-$t.log" | tail -1)"
+    results_save
   done
 }
 suite_workloads() {
@@ -130,6 +142,7 @@ ab_runs() {
         timeout "$(cap 60)" "$bin" bench $wl $extra --stage ${AB_STAGES:-pat hopper} --repeats 20 $check --format jsonl \
           > "$out/ab-$n-$side-$k.jsonl" 2> "$out/ab-$n-$side-$k.err"
         echo "ab $n $side$k exit $? at $SECONDS s: $wl"
+        results_save
       done
     done
   done
@@ -159,6 +172,7 @@ suite_bench() {
     timeout "$(cap 60)" "/tmp/ab/$bin" bench $wl "$@" --repeats 20 --no-check --format jsonl \
       > "$out/suite/$n.jsonl" 2> "$out/suite/$n.err"
     echo "suite $n exit $? at $SECONDS s: $wl"
+    results_save
   done < <(suite_workloads)
 }
 bench_each() {
@@ -174,6 +188,7 @@ bench_each() {
     # shellcheck disable=SC2086  # a workload is several options, on purpose
     timeout "$(cap "$limit")" "${args[@]}" $wl > "$out/$name-$n.jsonl" 2> "$out/$name-$n.err"
     echo "$name $n exit $? at $SECONDS s: $wl"
+    results_save
   done
 }
 sparse_memcheck() {
@@ -185,5 +200,6 @@ sparse_memcheck() {
     timeout "$(cap 60)" compute-sanitizer --tool memcheck --error-exitcode 9 "/tmp/ab/$bin" sparse $wl \
       --method fsa "$@" --repeats 20 --warmup 0 --quiet --format json > /dev/null 2>> "$out/sanitize.log"
     echo "memcheck exit $? at $SECONDS s: $wl" | tee -a "$out/sanitize.log"
+    results_save
   done
 }
