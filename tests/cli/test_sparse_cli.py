@@ -3,7 +3,8 @@
 before any data is built; --clamp turns the per-request ones into clamps that the output states;
 the report exits 0, runs the GPU part or says why it was skipped, and its numbers hang together (n at
 least every request's blocks reads every block with zero error; FSA's order reads no more KV
-than NSA's on a shared prefix); --curves --format csv gives the table sparse_curves.py draws.
+than NSA's on a shared prefix); --curves --format csv gives the table sparse_curves.py draws;
+--no-check drops the oracles and says so.
 
 Usage: test_sparse_cli.py PATH/TO/patlab
 """
@@ -134,6 +135,21 @@ def main():
         check("curves: n = 7 reads every block, no error", int(rows[1]["blocks read"]) == 56
               and float(rows[1]["max abs error"]) < 1e-12, str(rows[1]))
         check("curves: tau 1 reads every block with mass", float(rows[3]["max abs error"]) < 1e-12, str(rows[3]))
+    doc = report(FITS + ["--method", "fsa", "--no-check"])
+    run_table = doc.get("sparse run", {})
+    check("--no-check: both oracles skipped and said so, the selection kept",
+          run_table.get("dense oracle ms (CPU)") == "skipped (--no-check)" and
+          run_table.get("sparse oracle ms (CPU)") == "skipped (--no-check)" and
+          doc.get("selection", {}).get("blocks read") == 32, str(run_table))
+    check("--no-check: no error table and no true mass, the byte models and host plan kept",
+          "error vs dense (float64)" not in doc and doc.get("selection", {}).get("true mass covered (mean)") is None and
+          "loop orders (selected branch, byte model)" in doc and "FSA spans (host plan)" in doc, str(sorted(doc)))
+    check("--no-check: the GPU part runs unchecked or says it was skipped",
+          run_table.get("GPU", "").startswith("ran: outputs not checked (--no-check)") or
+          (run_table.get("GPU", "").startswith("skipped: ") and
+           run_table.get("GPU", "").endswith("(CPU selection and byte models only)")), run_table.get("GPU", ""))
+    expect_error("--no-check with --curves", SMALL + FITS + ["--no-check", "--curves"],
+                 "--curves measures the error against the dense oracle, which --no-check skips")
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0
 

@@ -6,7 +6,8 @@
 // sparse_check.hpp), every output against the float64 oracle (NaN-poisoned first), then the bench
 // protocol's timings; nsa and fsa run both loop orders so that their ratio comes from one run,
 // and NSA's order split into balanced chunks as well (the stronger NSA-side baseline where the
-// (request, KV head) rows are fewer than the SMs).
+// (request, KV head) rows are fewer than the SMs). --no-check skips the two float64 oracles and
+// the checks against them (timings of a workload checked elsewhere), as patlab bench's does.
 // Without a GPU the GPU part is skipped and said so (exit 0 after the CPU report).
 #include <algorithm>
 #include <chrono>
@@ -45,6 +46,7 @@ struct SparseCliOptions {
   gpu::SpanOptions span;  ///< FSA's span shape (0: automatic) and the partials' type
   bool fp32_partials = !traffic::kStagesHalfPartials;  ///< --fp32-partials: FSA's and the split's partials' o in fp32
   bool curves = false;
+  bool no_check = false;  ///< --no-check: no float64 oracle (dense or sparse), no GPU output check
   /// The options of one method's budget, set by add_sparse(): run_sparse() refuses those that
   /// nothing reads rather than ignore them: --top-n under psa (the curves sweep --curve-n), --tau
   /// under nsa and fsa (they sweep --curve-tau), and --min-budget and --max-budget under nsa and
@@ -125,8 +127,9 @@ std::string gates_of(const sparse::SparseOptions& o) {
   return t.str();
 }
 
+/// The selection's counts; `err` (null under --no-check) adds the true mass the choice covers.
 Table selection_table(const PagedLayout& layout, const sparse::Selection& sel, const sparse::FsaView& view,
-                      const sparse::SparseOptions& o, const sparse::SparseError& err) {
+                      const sparse::SparseOptions& o, const sparse::SparseError* err) {
   int64_t all = 0, lo = INT64_MAX, hi = 0;
   double mass = 0;
   for (int r = 0; r < layout.num_requests(); ++r)
@@ -146,8 +149,8 @@ Table selection_table(const PagedLayout& layout, const sparse::Selection& sel, c
       {"blocks per row: mean", Cell::num(static_cast<double>(sel.total_blocks()) / rows, 2)},
       {"blocks per row: max", Cell::integer(hi)},
       {"estimated mass covered (mean)", Cell::num(mass / rows, 4)},
-      {"true mass covered (mean)", Cell::num(err.mean_true_mass, 4)},
-      {"true mass covered (min)", Cell::num(err.min_true_mass, 4)},
+      {"true mass covered (mean)", err ? Cell::num(err->mean_true_mass, 4) : Cell::none()},
+      {"true mass covered (min)", err ? Cell::num(err->min_true_mass, 4) : Cell::none()},
       {"physical blocks read (FSA)", Cell::integer(static_cast<int64_t>(view.blocks.size()))},
       {"rows per physical block: mean", Cell::num(static_cast<double>(view.total_rows()) /
                                                       static_cast<double>(std::max<size_t>(1, view.blocks.size())), 2)},
@@ -254,13 +257,17 @@ struct GpuPart {
   bool pass = true;
 };
 
+/// The method on the GPU: its selection against the CPU's, every order's output against the
+/// oracle (`cpu_s`, the CPU selection's; null under --no-check: those checks are skipped and said
+/// so), then the timings.
 GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::SparseOptions& o,
-                const sparse::Selection& cpu_sel, const sparse::SparseAttention& cpu_s, Method method,
+                const sparse::Selection& cpu_sel, const sparse::SparseAttention* cpu_s, Method method,
                 const gpu::TimingOptions& timing, const gpu::SpanOptions& span) {
   GpuPart part;
   if (dev.broken) throw Error(ErrorKind::device, dev.reason);
   if (!dev.available) {
-    part.status = "skipped: " + dev.reason + " (CPU oracle, selection and byte models only)";
+    part.status = "skipped: " + dev.reason +
+                  (cpu_s ? " (CPU oracle, selection and byte models only)" : " (CPU selection and byte models only)");
     return part;
   }
   std::unique_ptr<gpu::SparseRunner> runner;
@@ -279,7 +286,11 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
   const sparse::SelectionAgreement agree = sparse::compare_selections(work, o, cpu_sel, sel);
   part.pass = agree.pass();
   // The oracle of the GPU's own choice (the same as the CPU's unless near ties were exchanged).
-  const sparse::SparseAttention ref = sel.blocks == cpu_sel.blocks ? cpu_s : sparse::sparse_attention(work, o, sel);
+  const std::unique_ptr<const sparse::SparseAttention> own =
+      cpu_s && sel.blocks != cpu_sel.blocks ? std::make_unique<const sparse::SparseAttention>(sparse::sparse_attention(work, o, sel))
+                                            : nullptr;
+  const sparse::SparseAttention* ref = own ? own.get() : cpu_s;
+  const std::string skipped = "skipped (--no-check)";
   const gpu::Timing t_sel = runner->time_selection(timing);
   const Shape& s = work.shape();
   Table t;
@@ -295,11 +306,17 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
       return runner->run_once(order);
     }();
     const double roundings = gpu::check_roundings(order, span);
-    const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref.o, roundings);
-    const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref.selected.o, roundings);
+    std::string out_check = skipped, sel_check = skipped;
+    if (ref) {
+      const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref->o, roundings);
+      const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref->selected.o, roundings);
+      part.pass = part.pass && c_out.pass && c_sel.pass;
+      out_check = c_out.summary();
+      sel_check = c_sel.summary();
+    }
     // The branch replayed from a CUDA graph writes what the direct launches wrote, bit for bit.
     const bool graph_same = runner->run_selected_graph_once(order) == out.selected;
-    part.pass = part.pass && c_out.pass && c_sel.pass && graph_same;
+    part.pass = part.pass && graph_same;
     gpu::Timing t_branch, t_graph, t_step;
     {
       Phase phase(std::string("GPU timing, ") + gpu::order_name(order) + " order");
@@ -316,7 +333,7 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
       nsa_us = t_branch.median_us;
       nsa_graph_us = t_graph.median_us;
     }
-    t.add({method == Method::psa ? "psa" : "nsa/fsa (top-n)", gpu::order_name(order), c_out.summary(), c_sel.summary(),
+    t.add({method == Method::psa ? "psa" : "nsa/fsa (top-n)", gpu::order_name(order), out_check, sel_check,
            graph_same ? "PASS identical" : "FAIL differs from the direct launches", Cell::num(t_branch.median_us, 1),
            Cell::num(t_graph.median_us, 1), Cell::num(t_step.median_us, 1), Cell::num(t_sel.median_us, 1),
            Cell::integer(sel.total_blocks()), Cell::integer(physical), Cell::bytes(static_cast<double>(cost.total_bytes())),
@@ -328,6 +345,7 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
   part.tables.push_back(key_values("gpu run", {
       {"device", dev.name},
       {"selection vs CPU", agree.summary()},
+      {"outputs vs the oracle", ref ? "checked (columns 'check')" : "not checked (--no-check): timings only"},
       {"timing", "median of " + std::to_string(timing.repeats) + " CUDA-event timings after " +
                      std::to_string(timing.warmup) + " warm-ups, L2 flushed before each" +
                      (timing.clean_l2 ? " and read back (no dirty lines)" : "")},
@@ -341,7 +359,9 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
       {"shape", s.describe()},
   }));
   part.tables.push_back(std::move(t));
-  part.status = part.pass ? "ran: every check passed (tables 'gpu run', 'gpu')" : "ran: a check FAILED (table 'gpu')";
+  part.status = !part.pass ? "ran: a check FAILED (table 'gpu')"
+                : ref     ? "ran: every check passed (tables 'gpu run', 'gpu')"
+                          : "ran: outputs not checked (--no-check); the selection and the graph replay checked, and passed";
   return part;
 }
 
@@ -360,6 +380,7 @@ int run_sparse(SparseCliOptions o) {
       require(o.curves || budget->count() == 0, budget->get_name() + " is psa's (the progressive budget), read by "
                                                 "nsa and fsa only for the psa points of --curves");
   }
+  require(!(o.curves && o.no_check), "--curves measures the error against the dense oracle, which --no-check skips");
   const std::vector<int> curve_n = o.curves ? parse_ints(o.curve_n, "--curve-n") : std::vector<int>{};
   const std::vector<double> curve_tau = o.curves ? parse_numbers(o.curve_tau, "--curve-tau") : std::vector<double>{};
   for (int n : curve_n) require(n >= sparse::kForcedBlocks, "--curve-n: " + std::to_string(n) + " is below the 3 forced blocks");
@@ -384,14 +405,23 @@ int run_sparse(SparseCliOptions o) {
     return make_workload(w.tree, w.shape, w.seed, w.shuffle, data);
   }();
   double dense_ms = 0, select_ms = 0, sparse_ms = 0, curves_ms = 0;
-  const AttentionResult dense = timed("dense oracle (float64)", dense_ms, [&] { return naive_attention(work); });
+  // The selection always (the byte models and the host plan read it); the oracles unless --no-check.
+  std::unique_ptr<const AttentionResult> dense;
+  if (!o.no_check)
+    dense = timed("dense oracle (float64)", dense_ms, [&] { return std::make_unique<const AttentionResult>(naive_attention(work)); });
   const sparse::Selection sel = timed("selection", select_ms, [&] { return sparse::select_blocks(work, o.sparse); });
-  const sparse::SparseAttention s =
-      timed("sparse oracle (float64)", sparse_ms, [&] { return sparse::sparse_attention(work, o.sparse, sel); });
-  const sparse::SparseError err = sparse::selected_error(s, dense);
+  std::unique_ptr<const sparse::SparseAttention> s;
+  std::unique_ptr<const sparse::SparseError> err;
+  if (dense) {
+    s = timed("sparse oracle (float64)", sparse_ms, [&] {
+      return std::make_unique<const sparse::SparseAttention>(sparse::sparse_attention(work, o.sparse, sel));
+    });
+    err = std::make_unique<const sparse::SparseError>(sparse::selected_error(*s, *dense));
+  }
   const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o.sparse);
   const gpu::DeviceInfo dev = gpu::probe();
-  const GpuPart gpu_part = run_gpu(dev, work, o.sparse, sel, s, method, o.timing, o.span);
+  const GpuPart gpu_part = run_gpu(dev, work, o.sparse, sel, s.get(), method, o.timing, o.span);
+  const auto oracle_ms = [&](double ms) { return dense ? Cell::num(ms, 1) : Cell("skipped (--no-check)"); };
   std::string clamp_text;
   for (const std::string& c : clamps) clamp_text += (clamp_text.empty() ? "" : "; ") + c;
   std::vector<Table> tables;
@@ -405,21 +435,21 @@ int run_sparse(SparseCliOptions o) {
       {"parameters", parameters_of(o.sparse)},
       {"gates (compressed, selected, window)", gates_of(o.sparse)},
       {"clamps", clamps.empty() ? std::string("none") : clamp_text},
-      {"dense oracle ms (CPU)", Cell::num(dense_ms, 1)},
+      {"dense oracle ms (CPU)", oracle_ms(dense_ms)},
       {"selection ms (CPU)", Cell::num(select_ms, 1)},
-      {"sparse oracle ms (CPU)", Cell::num(sparse_ms, 1)},
+      {"sparse oracle ms (CPU)", oracle_ms(sparse_ms)},
       {"GPU", gpu_part.status},
   }));
-  tables.push_back(selection_table(work.layout, sel, view, o.sparse, err));
+  tables.push_back(selection_table(work.layout, sel, view, o.sparse, err.get()));
   tables.push_back(orders_table(work.layout, sparse::nsa_order_cost(work.layout, sel, o.sparse),
                                 sparse::fsa_order_cost(work.layout, view), method));
   if (method != Method::psa)
     tables.push_back(spans_table(work.layout, view, o.sparse, o.span, dev.available ? dev.sm_count : kDefaultSms,
                                  dev.available ? dev.name : "no GPU: the planner's default, an H100's or H200's"));
-  tables.push_back(error_table(s, dense, err));
+  if (dense) tables.push_back(error_table(*s, *dense, *err));
   if (o.curves)
     tables.push_back(curves_table(timed("error-vs-bytes sweep", curves_ms, [&] {
-      return sparse::error_curves(work, o.sparse, dense, curve_n, curve_tau);
+      return sparse::error_curves(work, o.sparse, *dense, curve_n, curve_tau);
     })));
   tables.insert(tables.end(), gpu_part.tables.begin(), gpu_part.tables.end());
   print(std::cout, tables, format);
@@ -500,6 +530,11 @@ void add_sparse(CLI::App& app, Action& action) {
       ->capture_default_str()
       ->needs(curves);
   cmd->add_option("--curve-tau", o->curve_tau, "--curves: the tau to sweep")->capture_default_str()->needs(curves);
+  cmd->add_flag("--no-check", o->no_check,
+                "Skip the float64 oracles (dense and sparse: most of the CPU time on long contexts) and the GPU "
+                "outputs' checks against them: timings of a workload checked elsewhere, as patlab bench --no-check. "
+                "The selection (the byte models read it) and its GPU twin are still compared; no 'error vs dense' "
+                "table, no true mass; not with --curves");
   cmd->add_option("--warmup", o->timing.warmup, "GPU: untimed runs before timing")->capture_default_str();
   cmd->add_flag("--clean-l2", o->timing.clean_l2,
                 "GPU: after the L2 flush's writes, read the flush buffer back, so each timed run starts with no "
