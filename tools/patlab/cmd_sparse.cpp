@@ -16,6 +16,7 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "commands.hpp"
@@ -32,6 +33,9 @@
 namespace patlab::cli {
 
 namespace {
+
+/// What a report cell says of a number or check that --no-check skipped.
+constexpr const char* kSkippedNoCheck = "skipped (--no-check)";
 
 /// The methods: which budget each uses and whose loop order it names.
 enum class Method { nsa, fsa, psa };
@@ -286,11 +290,9 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
   const sparse::SelectionAgreement agree = sparse::compare_selections(work, o, cpu_sel, sel);
   part.pass = agree.pass();
   // The oracle of the GPU's own choice (the same as the CPU's unless near ties were exchanged).
-  const std::unique_ptr<const sparse::SparseAttention> own =
-      cpu_s && sel.blocks != cpu_sel.blocks ? std::make_unique<const sparse::SparseAttention>(sparse::sparse_attention(work, o, sel))
-                                            : nullptr;
-  const sparse::SparseAttention* ref = own ? own.get() : cpu_s;
-  const std::string skipped = "skipped (--no-check)";
+  std::optional<sparse::SparseAttention> own;
+  if (cpu_s && sel.blocks != cpu_sel.blocks) own = sparse::sparse_attention(work, o, sel);
+  const sparse::SparseAttention* ref = own ? &*own : cpu_s;
   const gpu::Timing t_sel = runner->time_selection(timing);
   const Shape& s = work.shape();
   Table t;
@@ -306,7 +308,7 @@ GpuPart run_gpu(const gpu::DeviceInfo& dev, const Workload& work, const sparse::
       return runner->run_once(order);
     }();
     const double roundings = gpu::check_roundings(order, span);
-    std::string out_check = skipped, sel_check = skipped;
+    std::string out_check = kSkippedNoCheck, sel_check = kSkippedNoCheck;
     if (ref) {
       const CheckResult c_out = sparse::check_sparse_output(work, out.out, ref->o, roundings);
       const CheckResult c_sel = sparse::check_sparse_output(work, out.selected, ref->selected.o, roundings);
@@ -406,22 +408,19 @@ int run_sparse(SparseCliOptions o) {
   }();
   double dense_ms = 0, select_ms = 0, sparse_ms = 0, curves_ms = 0;
   // The selection always (the byte models and the host plan read it); the oracles unless --no-check.
-  std::unique_ptr<const AttentionResult> dense;
-  if (!o.no_check)
-    dense = timed("dense oracle (float64)", dense_ms, [&] { return std::make_unique<const AttentionResult>(naive_attention(work)); });
+  std::optional<AttentionResult> dense;
+  if (!o.no_check) dense = timed("dense oracle (float64)", dense_ms, [&] { return naive_attention(work); });
   const sparse::Selection sel = timed("selection", select_ms, [&] { return sparse::select_blocks(work, o.sparse); });
-  std::unique_ptr<const sparse::SparseAttention> s;
-  std::unique_ptr<const sparse::SparseError> err;
+  std::optional<sparse::SparseAttention> s;
+  std::optional<sparse::SparseError> err;
   if (dense) {
-    s = timed("sparse oracle (float64)", sparse_ms, [&] {
-      return std::make_unique<const sparse::SparseAttention>(sparse::sparse_attention(work, o.sparse, sel));
-    });
-    err = std::make_unique<const sparse::SparseError>(sparse::selected_error(*s, *dense));
+    s = timed("sparse oracle (float64)", sparse_ms, [&] { return sparse::sparse_attention(work, o.sparse, sel); });
+    err = sparse::selected_error(*s, *dense);
   }
   const sparse::FsaView view = sparse::fsa_view(work.layout, sel, o.sparse);
   const gpu::DeviceInfo dev = gpu::probe();
-  const GpuPart gpu_part = run_gpu(dev, work, o.sparse, sel, s.get(), method, o.timing, o.span);
-  const auto oracle_ms = [&](double ms) { return dense ? Cell::num(ms, 1) : Cell("skipped (--no-check)"); };
+  const GpuPart gpu_part = run_gpu(dev, work, o.sparse, sel, s ? &*s : nullptr, method, o.timing, o.span);
+  const auto oracle_ms = [&](double ms) { return dense ? Cell::num(ms, 1) : Cell(kSkippedNoCheck); };
   std::string clamp_text;
   for (const std::string& c : clamps) clamp_text += (clamp_text.empty() ? "" : "; ") + c;
   std::vector<Table> tables;
@@ -440,7 +439,7 @@ int run_sparse(SparseCliOptions o) {
       {"sparse oracle ms (CPU)", oracle_ms(sparse_ms)},
       {"GPU", gpu_part.status},
   }));
-  tables.push_back(selection_table(work.layout, sel, view, o.sparse, err.get()));
+  tables.push_back(selection_table(work.layout, sel, view, o.sparse, err ? &*err : nullptr));
   tables.push_back(orders_table(work.layout, sparse::nsa_order_cost(work.layout, sel, o.sparse),
                                 sparse::fsa_order_cost(work.layout, view), method));
   if (method != Method::psa)
