@@ -26,6 +26,7 @@ const DeviceInfo& Runner::device() const { no_cuda(); }
 void Runner::set_max_kv_tile(int) { no_cuda(); }
 void Runner::set_fill_window(int) { no_cuda(); }
 void Runner::set_max_cluster(int) { no_cuda(); }
+void Runner::set_cluster_merge(ClusterMerge) { no_cuda(); }
 void Runner::set_hopper_routing(const HopperRouting&) { no_cuda(); }
 void Runner::set_bucket_launch(BucketLaunch) { no_cuda(); }
 void Runner::set_take_leaves(bool, int, double) { no_cuda(); }

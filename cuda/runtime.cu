@@ -226,7 +226,8 @@ const DeviceInfo& Runner::device() const { return impl_->device; }
 void Runner::set_max_kv_tile(int tokens) { impl_->batch.max_kv_tile = tokens; }
 
 void Runner::set_fill_window(int waves) { impl_->batch.fill_window_waves = waves; }
-void Runner::set_max_cluster(int ctas) { impl_->batch.max_cluster = ctas; }
+void Runner::set_max_cluster(int ctas) { impl_->batch.max_cluster = ctas > 0 ? ctas : kStagesMaxCluster; }
+void Runner::set_cluster_merge(ClusterMerge merge) { impl_->batch.cluster_merge = merge; }
 void Runner::set_hopper_routing(const HopperRouting& routing) {
   check_hopper_routing(routing);
   impl_->batch.hopper = routing;

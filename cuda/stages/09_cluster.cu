@@ -108,6 +108,7 @@ struct ClusterWorkArgs {
   int* merge_arrivals = nullptr;
   const int32_t* merge_count = nullptr;  ///< [requests]: WorkList::merge_count
   PartialsView partials;
+  bool fold = true;  ///< merge in the kernel (gpu::ClusterMerge::folded); false: the merge kernel after it
 };
 
 /// The layout of a stage-9 CTA: stage 8's 128-row layout on kClusterKvTile-token stages (224 KB at
@@ -412,13 +413,15 @@ __global__ void __launch_bounds__(HopperLayout<D, kClusterConsumers, N>::kThread
     int trace_merge = -1;
     if (ctid == 0) {
       trace_record_end(args.trace, trace_item);
-      trace_merge = trace_record_begin(args.trace, cta_trace_tag(0, queries), item);
+      if (work.fold) trace_merge = trace_record_begin(args.trace, cta_trace_tag(0, queries), item);
     }
 #endif
-    fold_merge<T, D>(args, work, first, queries, it.kv_head, ctid);
+    // Without the fold (ClusterMerge::kernel) the next item's hand-off or cluster barrier is the
+    // consumers' next meeting: nothing of this item is read after its rows are written.
+    if (work.fold) fold_merge<T, D>(args, work, first, queries, it.kv_head, ctid);
 #ifdef PATLAB_CTA_TRACE
     named_barrier_sync(kAllConsumersBarrier, kConsumerThreads);  // every consumer warp's merges are done
-    if (ctid == 0) trace_record_end(args.trace, trace_merge);
+    if (ctid == 0 && trace_merge >= 0) trace_record_end(args.trace, trace_merge);
 #endif
     if (solo) stage_base = (stage_base + tiles) % L::kStages;
   }
@@ -436,7 +439,8 @@ auto cluster_instance() {
 
 // [cluster-stage]
 /// Plans like stage 8, groups the plan's packs and chooses their cluster sizes, orders the work
-/// list (planner/cluster.hpp), and runs it as one persistent launch in clusters.
+/// list (planner/cluster.hpp), and runs it as one persistent launch in clusters (then the merge
+/// kernel, with gpu::ClusterMerge::kernel).
 class ClusterStage final : public Stage {
  public:
   std::string unsupported(const Shape& shape) const override { return hopper_unsupported(shape, 9); }
@@ -466,6 +470,7 @@ class ClusterStage final : public Stage {
     clusters_ = choose_clusters(plan_.plan(), shape_, options);
     const WorkList list = make_work_list(plan_.plan(), clusters_, shape_);
     upload_work(list, batch.host->layout.num_requests());
+    work_.fold = batch.cluster_merge == gpu::ClusterMerge::folded;
     cluster_ = list.launch_cluster;
     int seats = 0;  // clusters resident at once (cudaOccupancyMaxActiveClusters)
     dispatch_hopper_dims(shape_, [&](auto tag, auto dim) {
@@ -494,6 +499,7 @@ class ClusterStage final : public Stage {
                               L::kThreads, ClusterSmem<decltype(dim)::value>::kBytes, cluster_, stream,
                               plan_.kernel_args(), work_, maps_.k(), maps_.v(), maps_.box_rows());
     });
+    if (!work_.fold) plan_.merge(stream);  // launches nothing when every query was written directly
   }
 
   /// The plan's bytes with each pack group's KV range read once per cluster.
@@ -506,7 +512,7 @@ class ClusterStage final : public Stage {
     return plan_.describe() + ", sm_90a persistent grid: " + std::to_string(grid_clusters_) + " clusters of " +
            std::to_string(cluster_) + " CTA" + (cluster_ == 1 ? "" : "s") + " pulling " + std::to_string(work_.entries) +
            " entries, then each CTA " + std::to_string(work_.solo_items) + " solo items, " + std::to_string(clustered) + " of " + std::to_string(clusters_.groups.size()) +
-           " pack groups multicast, merge folded in";
+           " pack groups multicast, " + (work_.fold ? "merge folded in" : "merge kernel after the grid");
   }
   std::vector<DeviceSpan> workspace() const override { return plan_.partials(); }
   PartialSplit half_partial_split() const override { return plan_.half_partial_split(); }

@@ -589,6 +589,7 @@ def subcommand_cases(tmp, path):
         ("--hopper-wide-kv", "-5", ["--hopper-wide-kv must be a token count >= 0"]),
         ("--hopper-rows", "256", ["--hopper-rows must be 64, 128 or 192", "256"]),
         ("--bucket-launch", "streams", ["--bucket-launch must be gates or chain", "'streams'"]),
+        ("--cluster-merge", "late", ["--cluster-merge must be folded or kernel", "'late'"]),
     ]
     for cmd in ("bench", "compare"):
         for opt, value, needles in bad_timing_and_routing:

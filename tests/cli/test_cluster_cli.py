@@ -3,7 +3,9 @@
 with --incremental it gives exit 2 and one line naming the problem; with them it prints the cluster
 summary and the pack groups, in every format, and its numbers hang together: the suite's large
 prefix (1,1024_2048,32 at 64/8) takes clusters of 4 and reads its prefix 16 times per KV head
-instead of 64, no sharing takes none and saves nothing, and --packs lists every group.
+instead of 64, no sharing takes none and saves nothing, and --packs lists every group. `patlab
+bench` models stage 9 at its own default, no multicast (--max-cluster 1), unless --max-cluster says
+otherwise.
 
 Usage: test_cluster_cli.py PATH/TO/patlab
 """
@@ -91,6 +93,22 @@ def main():
           summary.get("launch cluster size") == 1 and summary.get("entries (multicast items, what one cluster pulls)") == 0
           and summary.get("KV bytes into the SMs, one read per cluster") == summary.get("KV bytes into the SMs, one CTA per pack"),
           str(summary))
+    # Stage 9 runs at --max-cluster 1 unless told (kStagesMaxCluster): bench's model of it (its CPU
+    # mode's prediction) is the cap-1 plan's, and --max-cluster 4 brings back the model's clusters.
+    predicted = {}
+    for cap in ("default", "1", "4"):
+        extra = [] if cap == "default" else ["--max-cluster", cap]
+        p = subprocess.run([PATLAB, "bench"] + PREFIX + ["--stage", "cluster", "--format", "json"] + extra,
+                           capture_output=True, text=True, timeout=300)
+        rows = json.loads(p.stdout).get("prediction", []) if p.returncode in (0, 77) and p.stdout else []
+        predicted[cap] = rows[0] if rows else {}
+        check(f"bench --stage cluster ({cap} cap): one prediction row", len(rows) == 1, p.stderr[-300:])
+    check("bench: stage 9's default is no multicast, as --max-cluster 1",
+          predicted["default"].get("model_bytes") == predicted["1"].get("model_bytes")
+          and "no multicast (--max-cluster 1)" in predicted["default"].get("notes", ""), str(predicted))
+    check("bench --max-cluster 4: the prefix's 48 reads saved, as plan --cluster says",
+          predicted["1"].get("model_bytes", 0) - predicted["4"].get("model_bytes", 0) == 48 * 2048 * TOKEN_BYTES
+          and "in clusters of up to 4" in predicted["4"].get("notes", ""), str(predicted))
     for cmd in (["plan", "--hopper-tiles", "--cluster"], ["bench", "--stage", "cluster"], ["compare"]):
         p = subprocess.run([PATLAB] + cmd + ["--tree", "1,4_64,8", "--max-cluster", "3"], capture_output=True, text=True,
                            timeout=120)

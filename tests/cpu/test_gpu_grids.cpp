@@ -233,6 +233,7 @@ TEST_CASE("the stress grid: clusters of 2 and 4, a few huge items among many sma
     o.tiles = TilePolicy::hopper;
     o.split_kv = true;
     o.ctas_per_sm.fill(estimate_cluster_ctas_per_sm(c.shape.head_dim));
+    o.max_cluster = kMaxClusterSize;  // test_stage.cpp runs the grid with_max_cluster(..., kMaxClusterSize)
     const PagedLayout layout = build_layout(c.tree, c.shape, true, c.seed);
     const Plan plan = make_plan(layout, o);
     const ClusterPlan clusters = choose_clusters(plan, c.shape, o);

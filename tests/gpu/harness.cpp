@@ -39,6 +39,7 @@ void check_model_bytes(const gpu::Runner& runner, const std::string& slug, const
   o.leaf_tail_rows = c.leaf_tail_rows;
   o.leaf_tail_min_cut = c.leaf_tail_min_cut;
   o.half_partials = c.half_partials;
+  o.max_cluster = c.max_cluster;
   if (slug == "splitkv") {
     const std::string notes = runner.notes(slug);
     const size_t open = notes.rfind('(');
@@ -62,6 +63,8 @@ CaseVerdict run_case(const std::string& slug, const Case& c) {
   runner.set_group_rows(c.group_rows);
   runner.set_take_leaves(c.take_leaves, c.leaf_tail_rows, c.leaf_tail_min_cut);
   runner.set_half_partials(c.half_partials);
+  runner.set_max_cluster(c.max_cluster);
+  runner.set_cluster_merge(c.cluster_merge);
   CaseVerdict v;
   v.not_built = runner.unsupported(slug);
   if (!v.not_built.empty()) return v;
@@ -89,6 +92,22 @@ std::vector<Case> with_fp32_partials(std::vector<Case> cases) {
   for (Case& c : cases) {
     c.name += ", fp32 partials";
     c.half_partials = false;
+  }
+  return cases;
+}
+
+std::vector<Case> with_max_cluster(std::vector<Case> cases, int ctas) {
+  for (Case& c : cases) {
+    c.name += ", clusters of up to " + std::to_string(ctas);
+    c.max_cluster = ctas;
+  }
+  return cases;
+}
+
+std::vector<Case> with_cluster_merge_kernel(std::vector<Case> cases) {
+  for (Case& c : cases) {
+    c.name += ", merge kernel";
+    c.cluster_merge = gpu::ClusterMerge::kernel;
   }
   return cases;
 }

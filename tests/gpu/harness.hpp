@@ -29,6 +29,8 @@ struct Case {
   int leaf_tail_rows = kLeafTailRows;         ///< Runner::set_take_leaves()'s max_rows
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
   bool half_partials = traffic::kStagesHalfPartials;  ///< Runner::set_half_partials() (false: fp32 partials)
+  int max_cluster = kStagesMaxCluster;  ///< Runner::set_max_cluster() (stage 9's largest cluster; the stages' default)
+  gpu::ClusterMerge cluster_merge = gpu::ClusterMerge::folded;  ///< Runner::set_cluster_merge() (stage 9)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -77,7 +79,8 @@ std::vector<Case> shapes_grid(uint64_t seed);
 std::vector<Case> tall_grid(uint64_t seed);
 
 /// Stage 9's persistent scheduler under stress: a few huge pack groups (long prefixes shared by
-/// 512-1024 rows, so the cluster model picks clusters of 2 and 4 and the KV split cuts them)
+/// 512-1024 rows, so the cluster model, allowed clusters of up to kMaxClusterSize in every case
+/// here, picks clusters of 2 and 4 and the KV split cuts them)
 /// among hundreds of tiny suffix items, and batches of many short requests with a few long
 /// ones; both dtypes, head dims 64/128, groups 2/4/8, flat and peaked data. check_stage() runs
 /// each three times (eager, again, graph replay): the pull counter and the merge counters must
@@ -123,6 +126,15 @@ std::vector<Case> with_fp32_partials(std::vector<Case> cases);
 /// `cases` with the buckets of stages 7 and 8 on a stream each with launch gates
 /// (gpu::BucketLaunch::gates, the other way than the default chain), joined before the merge.
 std::vector<Case> with_gated_buckets(std::vector<Case> cases);
+
+/// `cases` with stage 9 allowed clusters of up to `ctas` CTAs (Runner::set_max_cluster(),
+/// `--max-cluster`; the stages' default kStagesMaxCluster runs no multicast), so that its model
+/// puts the long shared ranges' slices into clusters that multicast.
+std::vector<Case> with_max_cluster(std::vector<Case> cases, int ctas);
+
+/// `cases` with stage 9's merge in the merge kernel after its grid (gpu::ClusterMerge::kernel,
+/// `--cluster-merge kernel`) instead of folded into it.
+std::vector<Case> with_cluster_merge_kernel(std::vector<Case> cases);
 
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second

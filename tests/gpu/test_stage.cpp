@@ -6,7 +6,9 @@
 // and multi-root trees, random trees), and the tile128 grid run with the KV tile cap at 128 (the
 // n = 128 tiles of the stages that take their tiles from the planner's table; the other stages
 // ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256); stage
-// 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler, stage 8
+// 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler and the
+// boundary and tree grids again, each with clusters of up to 4 (its default runs none), and the
+// boundary, tree and stress grids with its merge in the merge kernel (--cluster-merge kernel), stage 8
 // (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
 // sees every pack of 33 rows and more of them (192-row ones where they save a read: the default
 // --hopper-rows 192), and the tall grid at 192 rows and the tree grid at --hopper-rows 128, and
@@ -25,6 +27,7 @@
 
 #include "../catch.hpp"
 #include "harness.hpp"
+#include "patlab/planner/cluster.hpp"
 
 #ifndef PATLAB_STAGE_SLUG
 #error "build this test with -DPATLAB_STAGE_SLUG=\"<slug>\" (tests/meson.build does, once per GPU stage)"
@@ -116,6 +119,20 @@ TEST_CASE("the stage matches the oracle on the boundary, tree and shapes grids w
 
 #ifdef PATLAB_STAGE_STRESS
 TEST_CASE("the stage matches the oracle on the stress grid (a few huge items among many small ones)") {
-  patlab::test::check_stage(kStage, patlab::test::stress_grid(kStressSeed));
+  patlab::test::check_stage(kStage, patlab::test::with_max_cluster(patlab::test::stress_grid(kStressSeed), patlab::kMaxClusterSize));
+}
+
+TEST_CASE("the stage matches the oracle on the boundary and tree grids with clusters of up to 4") {
+  using patlab::test::with_max_cluster;
+  patlab::test::check_stage(kStage, with_max_cluster(patlab::test::boundary_grid(kBoundarySeed), patlab::kMaxClusterSize));
+  patlab::test::check_stage(kStage, with_max_cluster(patlab::test::tree_grid(kTreeSeed), patlab::kMaxClusterSize));
+}
+
+TEST_CASE("the stage matches the oracle on the boundary, tree and stress grids with the merge kernel after its grid") {
+  using patlab::test::with_cluster_merge_kernel;
+  patlab::test::check_stage(kStage, with_cluster_merge_kernel(patlab::test::boundary_grid(kBoundarySeed)));
+  patlab::test::check_stage(kStage, with_cluster_merge_kernel(patlab::test::tree_grid(kTreeSeed)));
+  patlab::test::check_stage(kStage, with_cluster_merge_kernel(patlab::test::with_max_cluster(
+                                        patlab::test::stress_grid(kStressSeed), patlab::kMaxClusterSize)));
 }
 #endif

@@ -57,7 +57,8 @@ struct BenchOptions {
   int warmup = 5;
   int max_kv_tile = kDefaultMaxKvTile;
   int fill_window = kDefaultFillWindowWaves;    ///< stages 7-8: waves within which the wave fill prices cuts
-  int max_cluster = PlannerOptions{}.max_cluster;  ///< stage 9: the largest cluster size
+  int max_cluster = kStagesMaxCluster;  ///< stage 9: the largest cluster size
+  std::string cluster_merge = gpu::cluster_merge_name(gpu::ClusterMerge::folded);  ///< stage 9: --cluster-merge
   int group_rows = 0;                           ///< stage 10: its kernel instance's row cap (0: its model chooses)
   HopperRoutingFlags hopper;                    ///< stage 8: --hopper-min-kv ... --hopper-min-piece
   std::string bucket_launch = gpu::bucket_launch_name(gpu::BucketLaunch::chain);  ///< stages 7-8: --bucket-launch
@@ -86,6 +87,13 @@ gpu::BucketLaunch parse_bucket_launch(const std::string& name) {
   for (gpu::BucketLaunch l : {gpu::BucketLaunch::gates, gpu::BucketLaunch::chain})
     if (name == gpu::bucket_launch_name(l)) return l;
   throw Error(ErrorKind::usage, "--bucket-launch must be gates or chain (got '" + name + "')");
+}
+
+/// --cluster-merge's value as a gpu::ClusterMerge; throws Error(usage) for any other word.
+gpu::ClusterMerge parse_cluster_merge(const std::string& name) {
+  for (gpu::ClusterMerge m : {gpu::ClusterMerge::folded, gpu::ClusterMerge::kernel})
+    if (name == gpu::cluster_merge_name(m)) return m;
+  throw Error(ErrorKind::usage, "--cluster-merge must be folded or kernel (got '" + name + "')");
 }
 
 /// Traced runs of each stage that --cta-trace records (after its timed runs).
@@ -247,6 +255,7 @@ void check_bench_options(const BenchOptions& o) {
   require(o.max_kv_tile == 32 || o.max_kv_tile == 64 || o.max_kv_tile == 128, "--max-kv-tile must be 32, 64 or 128");
   check_fill_window(o.fill_window);
   check_max_cluster(o.max_cluster, "--max-cluster");
+  parse_cluster_merge(o.cluster_merge);
   o.hopper.check();
   parse_bucket_launch(o.bucket_launch);
   packinfer::check_group_rows(o.group_rows);
@@ -300,6 +309,7 @@ void add_device_rows(Table& run, const gpu::DeviceInfo& device, double copy_gbs,
   run.add({"max KV tile (stages 5-7)", Cell::integer(o.max_kv_tile)});
   run.add({"wave fill window (stages 7-8)", Cell::integer(o.fill_window)});
   run.add({"largest cluster (stage 9)", Cell::integer(o.max_cluster)});
+  run.add({"merge (stage 9, --cluster-merge)", o.cluster_merge});
   run.add({"group kernel rows (stage 10; 0: its model chooses)", Cell::integer(o.group_rows)});
   run.add({"shortest KV range on stage 8's kernel (--hopper-min-kv, tokens)", Cell::integer(o.hopper.routing.min_kv)});
   run.add({"shortest KV range in 128-row packs (--hopper-wide-kv, tokens)", Cell::integer(o.hopper.routing.wide_kv)});
@@ -428,6 +438,7 @@ int run_bench(const BenchOptions& o, bool compare) {
   runner.set_max_kv_tile(o.max_kv_tile);
   runner.set_fill_window(o.fill_window);
   runner.set_max_cluster(o.max_cluster);
+  runner.set_cluster_merge(parse_cluster_merge(o.cluster_merge));
   runner.set_group_rows(o.group_rows);
   runner.set_hopper_routing(o.hopper.routing);
   runner.set_bucket_launch(parse_bucket_launch(o.bucket_launch));
@@ -482,6 +493,11 @@ void add_bench_options(CLI::App& cmd, BenchOptions& o) {
       ->capture_default_str();
   add_fill_window(cmd, o.fill_window);
   add_max_cluster(cmd, o.max_cluster);
+  cmd.add_option("--cluster-merge", o.cluster_merge,
+                 "Stage 9: where a query's partials are merged. folded: in the attention kernel, by the CTA whose "
+                 "item completes the query (issue 13's design); kernel: by the merge kernel of stages 3-8 after "
+                 "the persistent grid, to measure what folding costs (tutorial chapter 18)")
+      ->capture_default_str();
   cmd.add_option("--group-rows", o.group_rows,
                  "Stage 10: its group kernel's instance, the most rows of one work item: 16 or 64 (0: the instance "
                  "its model says ends first; tutorial chapter 23)")

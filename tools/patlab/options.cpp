@@ -207,7 +207,9 @@ void check_fill_window(int waves) {
 void add_max_cluster(CLI::App& app, int& out) {
   app.add_option("--max-cluster", out,
                  "Stage 9: the largest cluster size (CTAs sharing each K/V tile by TMA multicast) its planner may "
-                 "choose: 1, 2 or 4 (1: no multicast, every work item pulled by one CTA)")
+                 "choose: 1, 2 or 4 (1: no multicast, every work item pulled by one CTA). Stage 9 runs at 1 unless "
+                 "told (clusters were slower on every batch measured; tutorial chapter 18); `plan --cluster` "
+                 "shows the model's choice at 4")
       ->capture_default_str();
 }
 

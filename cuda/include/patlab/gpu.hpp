@@ -90,6 +90,23 @@ inline const char* bucket_launch_name(BucketLaunch launch) {
   return launch == BucketLaunch::chain ? "chain" : "gates";
 }
 
+// [cluster-merge-mode]
+/// Where stage 9 merges the partials of a query that has several (tutorial chapter 18, section 9).
+enum class ClusterMerge {
+  /// In its attention kernel (issue 13's design, the default): the CTA whose item completes a
+  /// query's head group merges it, with one counter per query, KV head and consumer warp.
+  folded,
+  /// In the merge kernel of stages 3-8, launched after the persistent grid on the same stream: no
+  /// CTA runs a merge behind its own item (`--cluster-merge kernel`, to measure what folding costs).
+  kernel,
+};
+// [cluster-merge-mode]
+
+/// The name of `merge` as the command line spells it ("folded", "kernel").
+inline const char* cluster_merge_name(ClusterMerge merge) {
+  return merge == ClusterMerge::folded ? "folded" : "kernel";
+}
+
 /// Median, min and max of CUDA-event timings.
 struct Timing {
   /// @var Timing::median_us
@@ -147,9 +164,11 @@ class Runner {
   /// Widens (or narrows) the waves of uncut CTAs within which stages 7 and 8 price wave-fill cuts
   /// (1..kMaxFillWindowWaves; 0 restores kDefaultFillWindowWaves). Applies to stages prepared afterwards.
   void set_fill_window(int waves);
-  /// Caps the cluster size stage 9 may choose (1, 2 or 4; 0 restores the default, 4). Applies to
-  /// stages prepared afterwards.
+  /// Caps the cluster size stage 9 may choose (1, 2 or 4; 0 restores the default,
+  /// kStagesMaxCluster). Applies to stages prepared afterwards.
   void set_max_cluster(int ctas);
+  /// Where stage 9 merges (default ClusterMerge::folded). Applies to stages prepared afterwards.
+  void set_cluster_merge(ClusterMerge merge);
   /// Stage 8's routing of packs and its row cap (PlannerOptions::hopper; default kStage8Routing;
   /// stage 9 keeps its own, kClusterRouting). Throws Error(usage) for a routing
   /// check_hopper_routing() refuses. Applies to stages prepared afterwards.

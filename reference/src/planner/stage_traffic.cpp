@@ -80,10 +80,13 @@ StageTraffic cluster_traffic(const PagedLayout& L, const StageTrafficOptions& o)
   StageTraffic t;
   t.bytes = traffic::plan_bytes(L, plan, c.direct_output, c.partial_o_bytes) -
             (clusters.kv_bytes_alone - clusters.kv_bytes_clustered);
-  t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + " in clusters of up to " +
-            std::to_string(clusters.launch_cluster) + ", " + std::to_string(multicast) + " of " +
-            std::to_string(clusters.groups.size()) + " pack groups multicast, " + std::to_string(plan.total_partials()) +
-            " partials";
+  const std::string clustered = clusters.launch_cluster > 1
+                                    ? " in clusters of up to " + std::to_string(clusters.launch_cluster) + ", " +
+                                          std::to_string(multicast) + " of " + std::to_string(clusters.groups.size()) +
+                                          " pack groups multicast, "
+                                    : " alone, no multicast (--max-cluster " + std::to_string(c.planner.max_cluster) + "), ";
+  t.notes = ctas(static_cast<int64_t>(plan.packs.size()) * L.shape.num_kv_heads) + clustered +
+            std::to_string(plan.total_partials()) + " partials";
   return t;
 }
 

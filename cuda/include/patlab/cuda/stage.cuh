@@ -38,7 +38,8 @@ struct DeviceBatch {
   const gpu::DeviceInfo* device = nullptr;
   int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
   int fill_window_waves = 0;            ///< waves within which stages 7-8 price wave-fill cuts (0: default)
-  int max_cluster = 0;                  ///< stage 9's largest cluster size (0: default)
+  int max_cluster = kStagesMaxCluster;  ///< stage 9's largest cluster size (PlannerOptions::max_cluster)
+  gpu::ClusterMerge cluster_merge = gpu::ClusterMerge::folded;  ///< stage 9: where it merges
   HopperRouting hopper = kStage8Routing;  ///< stage 8: PlannerOptions::hopper
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< stages 7-8: how the buckets start
   bool take_leaves = kStagesTakeLeaves;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
@@ -50,14 +51,14 @@ struct DeviceBatch {
   bool half_partials = traffic::kStagesHalfPartials;
 };
 
-/// What the device and the command line set in a planning stage's options: the SM count, and
-/// the KV tile cap, wave-fill window and largest cluster size where the batch overrides them
-/// (non-zero).
+/// What the device and the command line set in a planning stage's options: the SM count, the KV
+/// tile cap and wave-fill window where the batch overrides them (non-zero), and stage 9's largest
+/// cluster size (kStagesMaxCluster unless set).
 inline void apply_batch_planner(const DeviceBatch& batch, PlannerOptions& options) {
   options.sms = batch.device->sm_count;
   if (batch.max_kv_tile > 0) options.max_kv_tile = batch.max_kv_tile;
   if (batch.fill_window_waves > 0) options.fill_window_waves = batch.fill_window_waves;
-  if (batch.max_cluster > 0) options.max_cluster = batch.max_cluster;
+  options.max_cluster = batch.max_cluster;
 }
 
 /// One stage of the tutorial: a way to compute decode attention on the GPU.

@@ -141,6 +141,16 @@ inline constexpr double kTailMinCtaCut = 0.25;
 /// GPU tests' cases, bench and compare, whose `--no-take-leaves` turns them off). The planner's own
 /// default (PlannerOptions::take_leaves, `patlab plan`) stays off: it plans what it is asked.
 inline constexpr bool kStagesTakeLeaves = true;
+/// Stage 9's largest cluster size when nothing says otherwise (DeviceBatch::max_cluster, the GPU
+/// tests' cases, bench and compare, whose `--max-cluster 2|4` lets the model choose clusters): 1,
+/// no multicast. Measured on thirteen shared-prefix batches (H100, docs/results/
+/// 2026-12-07-cluster-sizes): no batch gained from clusters; where the model chose them, stage 9
+/// took 1.18-1.96x its cap-1 time with clusters of 4 and 1.03-1.17x with clusters of 2, and 2.06x
+/// on Qwen2.5-7B on the H200 (tutorial chapter 18, section 8). cluster_cost() prices one read per
+/// cluster and no lock step, and the re-reads it saves are L2 hits. The planner's own default
+/// (PlannerOptions::max_cluster, `patlab plan --cluster`) stays kMaxClusterSize: it shows the
+/// model's choice.
+inline constexpr int kStagesMaxCluster = 1;
 
 /// How the planner picks each pack's tile: fixed (every pack fixed_tile), table (PAT's tile
 /// table, choose_tile(), packs of up to kMaxTileRows rows) or hopper (stage 8: packs of up to

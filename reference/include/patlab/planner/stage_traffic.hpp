@@ -32,7 +32,7 @@ struct StageTrafficOptions {
   /// 0 = the host's estimate; on the GPU: the occupancy calculator).
   std::array<int, std::size(kRowClasses)> pack_ctas_per_sm{};
   int fill_window_waves = kDefaultFillWindowWaves;  ///< stages 7-8: PlannerOptions::fill_window_waves
-  int max_cluster = PlannerOptions{}.max_cluster;   ///< stage 9: PlannerOptions::max_cluster
+  int max_cluster = kStagesMaxCluster;              ///< stage 9: PlannerOptions::max_cluster (`--max-cluster`)
   HopperRouting hopper = kStage8Routing;            ///< stage 8: PlannerOptions::hopper
   int group_rows = 0;  ///< stage 10: its kernel instance's row cap (16 or 64; 0: its model chooses)
   bool take_leaves = kStagesTakeLeaves;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
