@@ -24,7 +24,10 @@
 ///    that brings its counter to WorkList::merge_count merges its share of the query heads of
 ///    group h and sets the counter back to 0, so the next run (or graph replay) finds it zeroed.
 ///    A query's merge is spread over the CTAs of its last items at each KV head. No merge kernel,
-///    one stream, graph-capturable.
+///    one stream, graph-capturable. That is `--cluster-merge folded`; by default
+///    (gpu::kDefaultClusterMerge) the kernel skips it and stage 8's merge kernel follows the grid,
+///    since a folded merge waits behind its CTA's own last item (docs/results/
+///    2026-12-07-stage9-merge-kernel: the folded merge 1.03-1.43x the time on shared prefixes).
 /// Every slice runs in the 128-row CTA (two consumer warpgroups), including slices of a few
 /// rows: the persistent grid has one kind of CTA; a warpgroup with no row of the slice skips the
 /// tensor-core work and only releases the stages. Its ring's stages hold kClusterKvTile = 128
@@ -108,7 +111,7 @@ struct ClusterWorkArgs {
   int* merge_arrivals = nullptr;
   const int32_t* merge_count = nullptr;  ///< [requests]: WorkList::merge_count
   PartialsView partials;
-  bool fold = true;  ///< merge in the kernel (gpu::ClusterMerge::folded); false: the merge kernel after it
+  bool fold = false;  ///< merge in the kernel (gpu::ClusterMerge::folded); false: the merge kernel after it
 };
 
 /// The layout of a stage-9 CTA: stage 8's 128-row layout on kClusterKvTile-token stages (224 KB at

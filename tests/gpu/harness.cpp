@@ -104,10 +104,10 @@ std::vector<Case> with_max_cluster(std::vector<Case> cases, int ctas) {
   return cases;
 }
 
-std::vector<Case> with_cluster_merge_kernel(std::vector<Case> cases) {
+std::vector<Case> with_folded_merge(std::vector<Case> cases) {
   for (Case& c : cases) {
-    c.name += ", merge kernel";
-    c.cluster_merge = gpu::ClusterMerge::kernel;
+    c.name += ", merge folded in";
+    c.cluster_merge = gpu::ClusterMerge::folded;
   }
   return cases;
 }

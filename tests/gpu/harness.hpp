@@ -30,7 +30,7 @@ struct Case {
   double leaf_tail_min_cut = kTailMinCtaCut;  ///< Runner::set_take_leaves()'s min_cut
   bool half_partials = traffic::kStagesHalfPartials;  ///< Runner::set_half_partials() (false: fp32 partials)
   int max_cluster = kStagesMaxCluster;  ///< Runner::set_max_cluster() (stage 9's largest cluster; the stages' default)
-  gpu::ClusterMerge cluster_merge = gpu::ClusterMerge::folded;  ///< Runner::set_cluster_merge() (stage 9)
+  gpu::ClusterMerge cluster_merge = gpu::kDefaultClusterMerge;  ///< Runner::set_cluster_merge() (stage 9)
 };
 
 /// KV head counts the grids cycle through, case by case (the group sizes stay as listed).
@@ -132,9 +132,9 @@ std::vector<Case> with_gated_buckets(std::vector<Case> cases);
 /// puts the long shared ranges' slices into clusters that multicast.
 std::vector<Case> with_max_cluster(std::vector<Case> cases, int ctas);
 
-/// `cases` with stage 9's merge in the merge kernel after its grid (gpu::ClusterMerge::kernel,
-/// `--cluster-merge kernel`) instead of folded into it.
-std::vector<Case> with_cluster_merge_kernel(std::vector<Case> cases);
+/// `cases` with stage 9's merge folded into its grid (gpu::ClusterMerge::folded, `--cluster-merge
+/// folded`) instead of the merge kernel after it (the default).
+std::vector<Case> with_folded_merge(std::vector<Case> cases);
 
 /// Runs `slug` on every case and REQUIREs each to pass: the output of an eager run (output and
 /// workspace poisoned with NaN first) checked against the reference (verify.hpp), a second

@@ -8,7 +8,8 @@
 // ignore the cap and see more long trees), and the shapes grid (any group 1-16 and d=256); stage
 // 9 (built with -DPATLAB_STAGE_STRESS) also the stress grid of its persistent scheduler and the
 // boundary and tree grids again, each with clusters of up to 4 (its default runs none), and the
-// boundary, tree and stress grids with its merge in the merge kernel (--cluster-merge kernel), stage 8
+// boundary, tree and stress grids with its merge folded in (--cluster-merge folded; its default
+// is the merge kernel after the grid), stage 8
 // (-DPATLAB_STAGE_ROUTING) the boundary and tree grids again with its routing off, so its kernel
 // sees every pack of 33 rows and more of them (192-row ones where they save a read: the default
 // --hopper-rows 192), and the tall grid at 192 rows and the tree grid at --hopper-rows 128, and
@@ -128,11 +129,11 @@ TEST_CASE("the stage matches the oracle on the boundary and tree grids with clus
   patlab::test::check_stage(kStage, with_max_cluster(patlab::test::tree_grid(kTreeSeed), patlab::kMaxClusterSize));
 }
 
-TEST_CASE("the stage matches the oracle on the boundary, tree and stress grids with the merge kernel after its grid") {
-  using patlab::test::with_cluster_merge_kernel;
-  patlab::test::check_stage(kStage, with_cluster_merge_kernel(patlab::test::boundary_grid(kBoundarySeed)));
-  patlab::test::check_stage(kStage, with_cluster_merge_kernel(patlab::test::tree_grid(kTreeSeed)));
-  patlab::test::check_stage(kStage, with_cluster_merge_kernel(patlab::test::with_max_cluster(
+TEST_CASE("the stage matches the oracle on the boundary, tree and stress grids with the merge folded into its grid") {
+  using patlab::test::with_folded_merge;
+  patlab::test::check_stage(kStage, with_folded_merge(patlab::test::boundary_grid(kBoundarySeed)));
+  patlab::test::check_stage(kStage, with_folded_merge(patlab::test::tree_grid(kTreeSeed)));
+  patlab::test::check_stage(kStage, with_folded_merge(patlab::test::with_max_cluster(
                                         patlab::test::stress_grid(kStressSeed), patlab::kMaxClusterSize)));
 }
 #endif

@@ -93,13 +93,19 @@ inline const char* bucket_launch_name(BucketLaunch launch) {
 // [cluster-merge-mode]
 /// Where stage 9 merges the partials of a query that has several (tutorial chapter 18, section 9).
 enum class ClusterMerge {
-  /// In its attention kernel (issue 13's design, the default): the CTA whose item completes a
-  /// query's head group merges it, with one counter per query, KV head and consumer warp.
+  /// In its attention kernel (issue 13's design, `--cluster-merge folded`): the CTA whose item
+  /// completes a query's head group merges it, with one counter per query, KV head and consumer
+  /// warp; no second kernel.
   folded,
   /// In the merge kernel of stages 3-8, launched after the persistent grid on the same stream: no
-  /// CTA runs a merge behind its own item (`--cluster-merge kernel`, to measure what folding costs).
+  /// CTA runs a merge behind its own item.
   kernel,
 };
+/// Stage 9's merge when nothing says otherwise: the kernel. On an H100 the folded merge took
+/// 1.03-1.43x its time on eight shared-prefix batches (geometric mean 1.19), the same without
+/// sharing (docs/results/2026-12-07-stage9-merge-kernel, run k1): a CTA's merge waits for its
+/// own last item, so the grid ends in rounds of a short leaf and then its merge.
+inline constexpr ClusterMerge kDefaultClusterMerge = ClusterMerge::kernel;
 // [cluster-merge-mode]
 
 /// The name of `merge` as the command line spells it ("folded", "kernel").
@@ -167,7 +173,7 @@ class Runner {
   /// Caps the cluster size stage 9 may choose (1, 2 or 4; 0 restores the default,
   /// kStagesMaxCluster). Applies to stages prepared afterwards.
   void set_max_cluster(int ctas);
-  /// Where stage 9 merges (default ClusterMerge::folded). Applies to stages prepared afterwards.
+  /// Where stage 9 merges (default kDefaultClusterMerge). Applies to stages prepared afterwards.
   void set_cluster_merge(ClusterMerge merge);
   /// Stage 8's routing of packs and its row cap (PlannerOptions::hopper; default kStage8Routing;
   /// stage 9 keeps its own, kClusterRouting). Throws Error(usage) for a routing

@@ -39,7 +39,7 @@ struct DeviceBatch {
   int max_kv_tile = 0;                  ///< planner's cap on KV tiles for stages 5-7 (0: default)
   int fill_window_waves = 0;            ///< waves within which stages 7-8 price wave-fill cuts (0: default)
   int max_cluster = kStagesMaxCluster;  ///< stage 9's largest cluster size (PlannerOptions::max_cluster)
-  gpu::ClusterMerge cluster_merge = gpu::ClusterMerge::folded;  ///< stage 9: where it merges
+  gpu::ClusterMerge cluster_merge = gpu::kDefaultClusterMerge;  ///< stage 9: where it merges
   HopperRouting hopper = kStage8Routing;  ///< stage 8: PlannerOptions::hopper
   gpu::BucketLaunch bucket_launch = gpu::BucketLaunch::chain;  ///< stages 7-8: how the buckets start
   bool take_leaves = kStagesTakeLeaves;  ///< stages 7-8: PlannerOptions::take_leaves (leaf tails; false: --no-take-leaves)
