@@ -84,16 +84,14 @@ void add_leaf_tails_row(Table& run, const BenchOptions& o) {
 
 /// --bucket-launch's value as a gpu::BucketLaunch; throws Error(usage) for any other word.
 gpu::BucketLaunch parse_bucket_launch(const std::string& name) {
-  for (gpu::BucketLaunch l : {gpu::BucketLaunch::gates, gpu::BucketLaunch::chain})
-    if (name == gpu::bucket_launch_name(l)) return l;
-  throw Error(ErrorKind::usage, "--bucket-launch must be gates or chain (got '" + name + "')");
+  static constexpr gpu::BucketLaunch kLaunches[] = {gpu::BucketLaunch::gates, gpu::BucketLaunch::chain};
+  return parse_choice("--bucket-launch", name, kLaunches, gpu::bucket_launch_name);
 }
 
 /// --cluster-merge's value as a gpu::ClusterMerge; throws Error(usage) for any other word.
 gpu::ClusterMerge parse_cluster_merge(const std::string& name) {
-  for (gpu::ClusterMerge m : {gpu::ClusterMerge::folded, gpu::ClusterMerge::kernel})
-    if (name == gpu::cluster_merge_name(m)) return m;
-  throw Error(ErrorKind::usage, "--cluster-merge must be folded or kernel (got '" + name + "')");
+  static constexpr gpu::ClusterMerge kMerges[] = {gpu::ClusterMerge::folded, gpu::ClusterMerge::kernel};
+  return parse_choice("--cluster-merge", name, kMerges, gpu::cluster_merge_name);
 }
 
 /// Traced runs of each stage that --cta-trace records (after its timed runs).

@@ -3,6 +3,7 @@
 /// turn it into exit codes (see ErrorKind).
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,19 @@ inline std::string number_text(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.15g", v);
   return buf;
+}
+
+/// The choice among `values` that `name_of` spells `name`, for a command-line option with a fixed
+/// set of words; throws Error(usage) "OPTION must be A, B or C (got 'NAME')" for any other word.
+/// @tparam E the type of the choices (an enum)
+/// @tparam N the number of choices
+template <typename E, size_t N>
+E parse_choice(const std::string& option, const std::string& name, const E (&values)[N], const char* (*name_of)(E)) {
+  for (const E& v : values)
+    if (name == name_of(v)) return v;
+  std::string words;
+  for (size_t i = 0; i < N; ++i) words += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(name_of(values[i]));
+  throw Error(ErrorKind::usage, option + " must be " + words + " (got '" + name + "')");
 }
 
 }  // namespace patlab

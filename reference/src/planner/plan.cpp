@@ -23,9 +23,7 @@ const char* small_loader_name(SmallLoader loader) {
 }
 
 SmallLoader parse_small_loader(const std::string& name) {
-  for (SmallLoader l : kSmallLoaders)
-    if (name == small_loader_name(l)) return l;
-  throw Error(ErrorKind::usage, "--hopper-small-loader must be cp.async, tma or tma-kv (got '" + name + "')");
+  return parse_choice("--hopper-small-loader", name, kSmallLoaders, small_loader_name);
 }
 
 void check_hopper_routing(const HopperRouting& r) {
