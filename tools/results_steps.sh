@@ -42,6 +42,10 @@
 #                       {n} in COMMAND replaced by N, stdout into out/NAME-N.jsonl and stderr into
 #                       out/NAME-N.err, each under a timeout of CAP seconds (cap), while at least
 #                       STOP seconds are left
+#   fsa_h200_groups NAME STOP
+#                       on an H200 only: `/tmp/ab/NAME sparse --method fsa --quiet --format json` at
+#                       groups 1 and 2 on 256 requests over a 16K prefix (issue 17's numbers, on the
+#                       card it names) into out/ring2/r-N.jsonl, while STOP seconds are left
 #   sparse_memcheck NAME [OPTION...]
 #                       compute-sanitizer memcheck of `/tmp/ab/NAME sparse --method fsa OPTION...` on
 #                       two small FSA cases (GQA at d = 64 with a clamp; top-8 at group 4), each
@@ -190,6 +194,13 @@ bench_each() {
     echo "$name $n exit $? at $SECONDS s: $wl"
     results_save
   done
+}
+fsa_h200_groups() {
+  on_h200 || return 0
+  local w="--tree 1,256_16384,512"
+  mkdir -p "$out/ring2"
+  out=$out/ring2 bench_each "$w --heads 8/8|$w --heads 16/8" r "$2" 90 "/tmp/ab/$1" sparse --method fsa --quiet \
+    --format json
 }
 sparse_memcheck() {
   local wl bin=$1

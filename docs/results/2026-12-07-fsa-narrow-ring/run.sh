@@ -19,7 +19,7 @@ run_tests test_sparse_gpu-m
 w="--tree 1,256_16384,512"
 fsa=(/tmp/ab/patlab-m sparse --method fsa --quiet --format json)
 mkdir -p "$out/ring2" "$out/ring3"
-if on_h200; then out=$out/ring2 bench_each "$w --heads 8/8|$w --heads 16/8" r 40 90 "${fsa[@]}"; fi
+fsa_h200_groups patlab-m 40
 n=0
 for h in 32 64 128; do
   n=$((n + 1))
