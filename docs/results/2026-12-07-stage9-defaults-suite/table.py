@@ -3,8 +3,7 @@
 the geometric mean, range and count of lines where stage 9 is the faster of stage 9 / stage 8
 (eager and replayed) for issue 13's classes of lines: shared prefix with >= 128 MB unique bytes
 (bench_rows.issue12_line), no sharing (summed KV within 1% of the unique bytes), small (< 20 MB
-unique bytes), and the rest. Both checks are listed where a run checked. With --lines, one row
-per line, slowest first.
+unique bytes), and the rest. With --lines, one row per line, slowest first.
    table.py RUN_FOLDER... [--lines]"""
 import math
 import pathlib
@@ -40,9 +39,9 @@ def gmean(xs):
 classes, rows = {}, []
 for n, (run, stages) in bench_rows.read_suite(folders, ("hopper", "cluster")).items():
     h, c = stages["hopper"], stages["cluster"]
-    e, g = c["time_us"] / h["time_us"], c["graph_us"] / h["graph_us"]
-    classes.setdefault(kind(run), []).append((e, g))
-    rows.append((e, g, n, kind(run), bench_rows.workload_name(run), h["time_us"], c["time_us"]))
+    e, g, k = c["time_us"] / h["time_us"], c["graph_us"] / h["graph_us"], kind(run)
+    classes.setdefault(k, []).append((e, g))
+    rows.append((e, g, n, k, bench_rows.workload_name(run), h["time_us"], c["time_us"]))
 print("| lines | n | stage 9 / stage 8 eager: geometric mean (min-max) | stage 9 faster | replayed: geometric mean |")
 print("| --- | ---: | --- | ---: | ---: |")
 for k in sorted(classes):
