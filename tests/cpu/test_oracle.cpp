@@ -94,40 +94,53 @@ std::vector<TokenTree> trees() {
   return t;
 }
 
+/// Runs `check(shape, workload)` on every shape of shapes() and tree of trees() (the workload
+/// drawn with kSeed), with the shape and tree captured for Catch2's messages.
+/// @tparam F callable as check(const Shape&, const Workload&)
+template <typename F>
+void for_each_case(F&& check) {
+  for (const Shape& s : shapes())
+    for (const TokenTree& t : trees()) {
+      CAPTURE(s.describe(), t.description);
+      check(s, make_workload(t, s, kSeed, true));
+    }
+}
+
+/// Elements of `got`'s o outside rule 2's bound (within_element_bound()) around `ref`'s o.
+int64_t outside_bound(const AttentionResult& got, const AttentionResult& ref, const Tolerance& tol) {
+  int64_t outside = 0;
+  for (size_t i = 0; i < ref.o.size(); ++i) outside += !within_element_bound(tol, got.o[i], ref.o[i]);
+  return outside;
+}
+
 }  // namespace
 
 TEST_CASE("naive_attention equals a plain triple loop") {
   INFO("seed " << kSeed);
-  for (const Shape& s : shapes())
-    for (const TokenTree& t : trees()) {
-      CAPTURE(s.describe(), t.description);
-      const Workload w = make_workload(t, s, kSeed, true);
-      double max_score = 0;
-      const AttentionResult plain = plain_attention(w, &max_score);
-      REQUIRE(max_score < 50);  // the plain loop's premise: exp() cannot overflow
-      const AttentionResult naive = naive_attention(w);
-      REQUIRE(naive.o.size() == plain.o.size());
-      CHECK(max_relative_difference(naive, plain) <= kFloat64Agreement);
-      CHECK(naive.o == naive_attention(w).o);  // threads do not change the result
-    }
+  for_each_case([&](const Shape&, const Workload& w) {
+    double max_score = 0;
+    const AttentionResult plain = plain_attention(w, &max_score);
+    REQUIRE(max_score < 50);  // the plain loop's premise: exp() cannot overflow
+    const AttentionResult naive = naive_attention(w);
+    REQUIRE(naive.o.size() == plain.o.size());
+    CHECK(max_relative_difference(naive, plain) <= kFloat64Agreement);
+    CHECK(naive.o == naive_attention(w).o);  // threads do not change the result
+  });
 }
 
 TEST_CASE("packed_attention over chunked plans equals naive_attention") {
   INFO("seed " << kSeed);
-  for (const Shape& s : shapes())
-    for (const TokenTree& t : trees()) {
-      CAPTURE(s.describe(), t.description);
-      const Workload w = make_workload(t, s, kSeed, true);
-      const AttentionResult naive = naive_attention(w);
-      for (int pages : {1, 2, 4, 64}) {
-        CAPTURE(pages);
-        const Plan plan = chunked_plan(w.layout, pages * s.page_size);
-        for (int r = 0; r < w.num_requests(); ++r)
-          CHECK(plan.partials[static_cast<size_t>(r)] ==
-                (w.layout.lengths[static_cast<size_t>(r)] + pages * s.page_size - 1) / (pages * s.page_size));
-        CHECK(max_relative_difference(packed_attention(w, plan), naive) <= kFloat64Agreement);
-      }
+  for_each_case([&](const Shape& s, const Workload& w) {
+    const AttentionResult naive = naive_attention(w);
+    for (int pages : {1, 2, 4, 64}) {
+      CAPTURE(pages);
+      const Plan plan = chunked_plan(w.layout, pages * s.page_size);
+      for (int r = 0; r < w.num_requests(); ++r)
+        CHECK(plan.partials[static_cast<size_t>(r)] ==
+              (w.layout.lengths[static_cast<size_t>(r)] + pages * s.page_size - 1) / (pages * s.page_size));
+      CHECK(max_relative_difference(packed_attention(w, plan), naive) <= kFloat64Agreement);
     }
+  });
 }
 
 TEST_CASE("packed_attention: a shared-prefix pack plus per-request packs") {
@@ -225,38 +238,32 @@ TEST_CASE("plan_partial_split: each slot's keys, ranges and leaf tails") {
 
 TEST_CASE("emulated_attention with 16-bit partials: one partial a query is the plain emulation, more add their roundings") {
   INFO("seed " << kSeed);
-  for (const Shape& s : shapes())
-    for (const TokenTree& t : trees()) {
-      CAPTURE(s.describe(), t.description);
-      const Workload w = make_workload(t, s, kSeed, true);
-      const AttentionResult plain = emulated_attention(w);
-      // One partial per request (or none listed): bit for bit the plain emulation.
-      PartialSplit whole(static_cast<size_t>(w.num_requests()));
-      for (int r = 0; r < w.num_requests(); ++r) whole[static_cast<size_t>(r)] = {{{0, w.layout.lengths[static_cast<size_t>(r)]}}};
-      CHECK(emulated_attention(w, whole).o == plain.o);
-      CHECK(emulated_attention(w, PartialSplit(static_cast<size_t>(w.num_requests()))).o == plain.o);
-      // A stage's chunked plan (16-token chunks): its partials rounded, merged in float32. Still
-      // within the dtype's tolerance of the oracle, and no longer the plain emulation where a
-      // request has more than one chunk.
-      const Plan chunks = chunked_plan(w.layout, s.page_size);
-      const PartialSplit chunk_split = plan_partial_split(chunks, w.layout);
-      const AttentionResult cut = emulated_attention(w, chunk_split);
-      // Given the plain emulation, the rows of one partial are copied from it: the same result.
-      const AttentionResult reused = emulated_attention(w, chunk_split, &plain);
-      CHECK(reused.o == cut.o);
-      CHECK(reused.lse == cut.lse);
-      CHECK(emulated_attention(w, whole, &plain).lse == emulated_attention(w, whole).lse);
-      const AttentionResult naive = naive_attention(w);
-      const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
-      int64_t outside = 0;
-      for (size_t i = 0; i < naive.o.size(); ++i)
-        outside += std::fabs(cut.o[i] - naive.o[i]) > tol.atol + tol.rtol * std::fabs(naive.o[i]);
-      CHECK(outside == 0);
-      for (size_t i = 0; i < naive.lse.size(); ++i) REQUIRE(std::fabs(cut.lse[i] - naive.lse[i]) < 1e-4);
-      const bool any_cut = std::any_of(w.layout.lengths.begin(), w.layout.lengths.end(),
-                                       [&](int32_t len) { return len > s.page_size; });
-      CHECK((cut.o != plain.o) == any_cut);
-    }
+  for_each_case([&](const Shape& s, const Workload& w) {
+    const AttentionResult plain = emulated_attention(w);
+    // One partial per request (or none listed): bit for bit the plain emulation.
+    PartialSplit whole(static_cast<size_t>(w.num_requests()));
+    for (int r = 0; r < w.num_requests(); ++r) whole[static_cast<size_t>(r)] = {{{0, w.layout.lengths[static_cast<size_t>(r)]}}};
+    CHECK(emulated_attention(w, whole).o == plain.o);
+    CHECK(emulated_attention(w, PartialSplit(static_cast<size_t>(w.num_requests()))).o == plain.o);
+    // A stage's chunked plan (16-token chunks): its partials rounded, merged in float32. Still
+    // within the dtype's tolerance of the oracle, and no longer the plain emulation where a
+    // request has more than one chunk.
+    const Plan chunks = chunked_plan(w.layout, s.page_size);
+    const PartialSplit chunk_split = plan_partial_split(chunks, w.layout);
+    const AttentionResult cut = emulated_attention(w, chunk_split);
+    // Given the plain emulation, the rows of one partial are copied from it: the same result.
+    const AttentionResult reused = emulated_attention(w, chunk_split, &plain);
+    CHECK(reused.o == cut.o);
+    CHECK(reused.lse == cut.lse);
+    CHECK(emulated_attention(w, whole, &plain).lse == emulated_attention(w, whole).lse);
+    const AttentionResult naive = naive_attention(w);
+    const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
+    CHECK(outside_bound(cut, naive, tol) == 0);
+    for (size_t i = 0; i < naive.lse.size(); ++i) REQUIRE(std::fabs(cut.lse[i] - naive.lse[i]) < 1e-4);
+    const bool any_cut = std::any_of(w.layout.lengths.begin(), w.layout.lengths.end(),
+                                     [&](int32_t len) { return len > s.page_size; });
+    CHECK((cut.o != plain.o) == any_cut);
+  });
   const Preset p = find_preset("tiny");
   const Workload w = make_workload(preset_tree(p), p.shape, kSeed, true);
   PartialSplit bad(3);
@@ -273,24 +280,18 @@ TEST_CASE("emulated_attention with 16-bit partials: one partial a query is the p
 
 TEST_CASE("emulated_attention is within the dtype tolerance of naive_attention") {
   INFO("seed " << kSeed);
-  for (const Shape& s : shapes())
-    for (const TokenTree& t : trees()) {
-      CAPTURE(s.describe(), t.description);
-      const Workload w = make_workload(t, s, kSeed, true);
-      const AttentionResult naive = naive_attention(w);
-      const AttentionResult emu = emulated_attention(w);
-      const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
-      int64_t outside = 0;
-      for (size_t i = 0; i < naive.o.size(); ++i)
-        outside += std::fabs(emu.o[i] - naive.o[i]) > tol.atol + tol.rtol * std::fabs(naive.o[i]);
-      CHECK(outside == 0);
-      // lse is computed in float32 (not rounded to the storage type).
-      for (size_t i = 0; i < naive.lse.size(); ++i) REQUIRE(std::fabs(emu.lse[i] - naive.lse[i]) < 1e-4);
-      // The emulation really is in low precision: it is not the oracle (except over one token,
-      // where o is that token's stored V exactly; with an fp8 cache o is v8 * v_scale rounded
-      // once to the 16-bit type, within its unit roundoff).
-      if (w.layout.total_tokens() > w.num_requests()) CHECK(l2_error(emu, naive) > 1e-6);
-      else if (!s.kv_fp8()) CHECK(l2_error(emu, naive) == 0.0);
-      else CHECK(l2_error(emu, naive) <= (s.dtype == DType::fp16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8)));
-    }
+  for_each_case([&](const Shape& s, const Workload& w) {
+    const AttentionResult naive = naive_attention(w);
+    const AttentionResult emu = emulated_attention(w);
+    const Tolerance& tol = tolerance(s.dtype, s.kv_dtype);
+    CHECK(outside_bound(emu, naive, tol) == 0);
+    // lse is computed in float32 (not rounded to the storage type).
+    for (size_t i = 0; i < naive.lse.size(); ++i) REQUIRE(std::fabs(emu.lse[i] - naive.lse[i]) < 1e-4);
+    // The emulation really is in low precision: it is not the oracle (except over one token,
+    // where o is that token's stored V exactly; with an fp8 cache o is v8 * v_scale rounded
+    // once to the 16-bit type, within its unit roundoff).
+    if (w.layout.total_tokens() > w.num_requests()) CHECK(l2_error(emu, naive) > 1e-6);
+    else if (!s.kv_fp8()) CHECK(l2_error(emu, naive) == 0.0);
+    else CHECK(l2_error(emu, naive) <= (s.dtype == DType::fp16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8)));
+  });
 }
