@@ -80,7 +80,7 @@ struct Measured {
 double element_use(const AttentionResult& got, const AttentionResult& ref, const Tolerance& tol) {
   double use = 0;
   for (size_t j = 0; j < ref.o.size(); ++j)
-    use = std::max(use, std::fabs(got.o[j] - ref.o[j]) / (tol.atol + tol.rtol * std::fabs(ref.o[j])));
+    use = std::max(use, std::fabs(got.o[j] - ref.o[j]) / element_bound(tol, ref.o[j]));
   return use;
 }
 

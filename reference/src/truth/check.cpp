@@ -85,7 +85,7 @@ void judge_elements(const std::vector<float>& got, const AttentionResult& ref, c
       continue;
     }
     const double e = std::fabs(g - r);
-    if (!within_element_bound(tol, g, r)) ++c.out_of_bound;
+    if (e > element_bound(tol, r)) ++c.out_of_bound;
     if (e >= c.max_abs_error) {
       c.max_abs_error = e;
       if (c.nonfinite == 0) c.worst = static_cast<int64_t>(i);

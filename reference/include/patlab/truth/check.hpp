@@ -49,11 +49,8 @@ inline constexpr int kHalfPartialRoundings = 2;
 /// The tolerance table, keyed by q's dtype and the KV cache's: the one place tolerances live.
 const Tolerance& tolerance(DType q, KvDType kv);
 
-/// Rule 2 for one element: true when `got` is within `tol.atol + tol.rtol * |ref|` of `ref`
-/// (false for a NaN `got`: the comparison fails).
-inline bool within_element_bound(const Tolerance& tol, double got, double ref) {
-  return std::fabs(got - ref) <= tol.atol + tol.rtol * std::fabs(ref);
-}
+/// Rule 2's bound on one element's error |got - ref|: `tol.atol + tol.rtol * |ref|`.
+inline double element_bound(const Tolerance& tol, double ref) { return tol.atol + tol.rtol * std::fabs(ref); }
 
 /// Rule 3's bound on one row's relative L2 error: kEmulationFactor times the row's emulation
 /// error plus `tol`'s row_floor times the square root of the row's `roundings` (1, or
